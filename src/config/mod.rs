@@ -1,0 +1,188 @@
+//! The engine config (TOML). Every field is documented and unknown fields are refused, so a
+//! typo in a config is an error at start, not a silently ignored setting. Relative paths are
+//! relative to the working directory.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub engine: EngineSection,
+    #[serde(default)]
+    pub rules: RulesSection,
+    #[serde(default)]
+    pub data: DataSection,
+    #[serde(default)]
+    pub source: SourceSection,
+    #[serde(default)]
+    pub output: OutputSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSection {
+    /// Shards (threads owning subscribers); 0 = one per core.
+    pub shards: usize,
+    /// Events per batch handed to the shards.
+    pub batch: usize,
+    /// How late an event may arrive (event time) and still count before timers fire, e.g. "2m".
+    pub allowed_lateness: String,
+    /// The subscribers' local UTC offset, e.g. "+08:00".
+    pub utc_offset: String,
+    /// The longest window a rule may use; the state keeps no more, e.g. "62d".
+    pub max_window: String,
+    /// Longest accepted input line in bytes; longer lines are dead letters.
+    pub max_line_bytes: usize,
+}
+
+impl Default for EngineSection {
+    fn default() -> Self {
+        EngineSection { shards: 0, batch: 1024, allowed_lateness: "2m".into(), utc_offset: "+08:00".into(), max_window: "62d".into(), max_line_bytes: crate::event::MAX_LINE_BYTES }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesSection {
+    /// Rule files or directories.
+    pub paths: Vec<PathBuf>,
+}
+
+impl Default for RulesSection {
+    fn default() -> Self {
+        RulesSection { paths: vec![PathBuf::from("rules")] }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSection {
+    /// Directory with subscribers.jsonl, cells.jsonl, calendar.jsonl, stores.jsonl. Empty with
+    /// the generator source: the generator's own reference data is used.
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum SourceKind {
+    Generator,
+    Files,
+    Stdin,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceSection {
+    /// generator | files | stdin
+    pub kind: SourceKind,
+    /// Event files for `files` (merged by event time).
+    pub files: Vec<PathBuf>,
+    pub generator: GeneratorSection,
+}
+
+impl Default for SourceSection {
+    fn default() -> Self {
+        SourceSection { kind: SourceKind::Generator, files: Vec::new(), generator: GeneratorSection::default() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeneratorSection {
+    pub seed: u64,
+    pub subscribers: usize,
+    pub events: usize,
+    /// First local day, YYYY-MM-DD.
+    pub start: String,
+    pub days: u32,
+}
+
+impl Default for GeneratorSection {
+    fn default() -> Self {
+        GeneratorSection { seed: 7, subscribers: 10_000, events: 200_000, start: "2026-11-24".into(), days: 1 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputSection {
+    /// Directory for actions.jsonl, suppressed.jsonl and dead_letters.jsonl ("" = none).
+    pub dir: PathBuf,
+    /// Also print actions to standard output.
+    pub stdout: bool,
+}
+
+impl Default for OutputSection {
+    fn default() -> Self {
+        OutputSection { dir: PathBuf::from("out"), stdout: true }
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: p.clone(), source })?;
+        let cfg: Config = toml::from_str(&text).map_err(|e| ConfigError::Invalid { path: p.clone(), message: e.to_string() })?;
+        cfg.check().map_err(|message| ConfigError::Invalid { path: p, message })?;
+        Ok(cfg)
+    }
+
+    /// Checks values serde cannot (durations, offsets, dates).
+    pub fn check(&self) -> Result<(), String> {
+        self.lateness()?;
+        self.offset()?;
+        self.max_window()?;
+        if matches!(self.source.kind, SourceKind::Generator) {
+            self.generator_start()?;
+        }
+        if matches!(self.source.kind, SourceKind::Files) && self.source.files.is_empty() {
+            return Err("source.kind = \"files\" needs source.files".into());
+        }
+        Ok(())
+    }
+
+    pub fn lateness(&self) -> Result<i64, String> {
+        crate::util::parse_duration(&self.engine.allowed_lateness).map_err(|e| format!("engine.allowed_lateness: {e}"))
+    }
+
+    pub fn max_window(&self) -> Result<i64, String> {
+        crate::util::parse_duration(&self.engine.max_window).map_err(|e| format!("engine.max_window: {e}"))
+    }
+
+    pub fn offset(&self) -> Result<chrono::FixedOffset, String> {
+        parse_offset(&self.engine.utc_offset).ok_or_else(|| format!("engine.utc_offset: `{}` is not an offset like +08:00", self.engine.utc_offset))
+    }
+
+    pub fn shards(&self) -> usize {
+        if self.engine.shards == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { self.engine.shards }
+    }
+
+    /// Local midnight of the generator's first day, in epoch milliseconds.
+    pub fn generator_start(&self) -> Result<i64, String> {
+        let off = self.offset()?;
+        let d = chrono::NaiveDate::parse_from_str(&self.source.generator.start, "%Y-%m-%d").map_err(|_| format!("source.generator.start: `{}` is not YYYY-MM-DD", self.source.generator.start))?;
+        let t = d.and_hms_opt(0, 0, 0).ok_or("bad date")?;
+        Ok((t - chrono::TimeDelta::seconds(i64::from(off.local_minus_utc()))).and_utc().timestamp_millis())
+    }
+}
+
+pub fn parse_offset(s: &str) -> Option<chrono::FixedOffset> {
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    let secs = h.parse::<i32>().ok()? * 3600 + m.parse::<i32>().ok()? * 60;
+    chrono::FixedOffset::east_opt(sign * secs)
+}

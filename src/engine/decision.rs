@@ -1,0 +1,115 @@
+//! A decision: a candidate contact a rule produced, and what became of it.
+
+use crate::event::Kind;
+use crate::refdata::Channel;
+use crate::state::TriggerRef;
+use crate::util::{Millis, Msisdn, format_ts, stable_hash};
+use serde::Serialize;
+
+/// Why policy stopped a candidate contact (filled in by contact policy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Suppression {
+    Dnd,
+    QuietHours,
+    Cap,
+    Excluded,
+    ControlGroup,
+    Arbitration,
+    Capacity,
+    Expired,
+}
+
+/// Where a decision falls in the output: input position of the deciding point, then phase
+/// (1 = decided by the event at `pos`, 2 = a timer that came due at `pos`), then tie-breaks.
+/// The same for any shard count and any batching, so output order is deterministic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OrderKey {
+    pub pos: u64,
+    pub phase: u8,
+    pub due: Millis,
+    pub msisdn: u64,
+    pub rule: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct Decision {
+    pub key: OrderKey,
+    pub id: String,
+    pub ts: Millis,
+    pub msisdn: Msisdn,
+    pub rule: u32,
+    pub rule_name: Box<str>,
+    pub campaign: Box<str>,
+    pub channel: Channel,
+    pub priority: i32,
+    pub text: Option<String>,
+    pub script: Option<String>,
+    pub queue: Option<Box<str>>,
+    pub trigger: TriggerRef,
+    pub suppressed: Option<Suppression>,
+}
+
+/// The deterministic action id: the same trigger decides the same id on every replay.
+pub fn action_id(rule: &str, trigger: &TriggerRef, due: Option<Millis>) -> String {
+    let mut b = Vec::with_capacity(64);
+    b.extend_from_slice(rule.as_bytes());
+    b.push(0);
+    b.extend_from_slice(trigger.kind.as_str().as_bytes());
+    b.push(0);
+    b.extend_from_slice(trigger.id.as_bytes());
+    if let Some(d) = due {
+        b.push(0);
+        b.extend_from_slice(&d.to_le_bytes());
+    }
+    format!("a{:016x}", stable_hash(&b))
+}
+
+#[derive(Serialize)]
+struct TriggerJson<'a> {
+    kind: Kind,
+    id: &'a str,
+    ts: String,
+}
+
+#[derive(Serialize)]
+struct DecisionJson<'a> {
+    id: &'a str,
+    ts: String,
+    msisdn: String,
+    rule: &'a str,
+    campaign: &'a str,
+    channel: Channel,
+    priority: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    script: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queue: Option<&'a str>,
+    trigger: TriggerJson<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suppressed: Option<Suppression>,
+}
+
+impl Decision {
+    /// The action object of DESIGN.md §2, one line of JSON. Carries the full number: it is
+    /// addressed to a gateway. Never log it.
+    pub fn to_json(&self, offset: chrono::FixedOffset) -> String {
+        let j = DecisionJson {
+            id: &self.id,
+            ts: format_ts(self.ts, offset),
+            msisdn: self.msisdn.full(),
+            rule: &self.rule_name,
+            campaign: &self.campaign,
+            channel: self.channel,
+            priority: self.priority,
+            text: self.text.as_deref(),
+            script: self.script.as_deref(),
+            queue: self.queue.as_deref(),
+            trigger: TriggerJson { kind: self.trigger.kind, id: &self.trigger.id, ts: format_ts(self.trigger.ts, offset) },
+            suppressed: self.suppressed,
+        };
+        serde_json::to_string(&j).unwrap_or_default()
+    }
+}

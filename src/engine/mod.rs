@@ -1,0 +1,310 @@
+//! The pipeline: route events by msisdn to shards, keep event time, and write decisions in a
+//! deterministic order.
+//!
+//! Event time: the watermark is the latest event time seen minus the allowed lateness; a
+//! timer fires once the watermark passes it, never by the wall clock. Every event carries the
+//! watermark as it stood before the event, so a shard fires exactly the timers a one-shard run
+//! would have fired at that point, whatever the shard count or batch size.
+//!
+//! Shards are OS threads (they are CPU-bound and own their state); the router decodes and
+//! batches on the calling thread, and collects each batch's decisions from every shard before
+//! writing them sorted by [`OrderKey`].
+
+pub mod decision;
+pub mod shard;
+
+pub use decision::{Decision, OrderKey, Suppression};
+pub use shard::{Shard, ShardStats};
+
+use crate::event::{DeadLetter, DeadReason, Event, Kind};
+use crate::refdata::{RefData, Subscribers};
+use crate::rules::RuleSet;
+use crate::sink::Sink;
+use crate::util::{Millis, mix64};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    pub shards: usize,
+    /// Events per batch handed to the shards.
+    pub batch: usize,
+    /// How late (in event time) an event may arrive and still be ordered before timers.
+    pub lateness: i64,
+    /// The subscribers' local time offset (quiet hours, birthdays, `local.hour`).
+    pub offset: chrono::FixedOffset,
+    /// At the end of input, advance the watermark to at least this time (fires timers due by
+    /// then). The watermark always advances to the latest event time at the end.
+    pub until: Option<Millis>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            shards: 1,
+            batch: 1024,
+            lateness: 0,
+            offset: chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset"),
+            until: None,
+        }
+    }
+}
+
+/// What a run did, for the closing summary.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub events: u64,
+    pub by_kind: [u64; 6],
+    pub late: u64,
+    pub dead_letters: BTreeMap<DeadReason, u64>,
+    pub actions_by_rule: BTreeMap<String, u64>,
+    pub suppressed_by_reason: BTreeMap<Suppression, u64>,
+    pub actions: u64,
+    pub subscribers: usize,
+    pub pending_timers: usize,
+    pub stats: ShardStats,
+    pub first_ts: Option<Millis>,
+    pub last_ts: Option<Millis>,
+}
+
+impl Summary {
+    pub fn dead_total(&self) -> u64 {
+        self.dead_letters.values().sum()
+    }
+}
+
+struct Batch {
+    no: u64,
+    start: u64,
+    /// Watermark after each event of the batch (index = pos - start).
+    wms: Arc<Vec<Millis>>,
+    end_wm: Millis,
+    events: Vec<(u64, Millis, Event)>,
+}
+
+fn run_batch(shard: &mut Shard, b: Batch, stats: &mut ShardStats) -> Vec<Decision> {
+    let mut out = Vec::new();
+    let wms = Arc::clone(&b.wms);
+    let start = b.start;
+    let place = move |due: Millis, armed_at: u64| -> u64 {
+        let i = wms.partition_point(|w| *w < due);
+        (start + i as u64).max(armed_at)
+    };
+    for (pos, wm_before, ev) in &b.events {
+        shard.fire_timers(*wm_before, &place, &mut out, stats);
+        shard.process(*pos, ev, &mut out, stats);
+    }
+    shard.fire_timers(b.end_wm, &place, &mut out, stats);
+    out
+}
+
+pub fn shard_of(msisdn: crate::util::Msisdn, shards: usize) -> usize {
+    (mix64(msisdn.raw()) % shards as u64) as usize
+}
+
+/// Runs decoded input through the rules until it ends or `stop` is set.
+pub fn run(
+    input: impl Iterator<Item = Result<Event, DeadLetter>>,
+    rules: Arc<RuleSet>,
+    refdata: Arc<RefData>,
+    subscribers: Subscribers,
+    opts: &EngineOptions,
+    sink: &mut dyn Sink,
+    stop: &AtomicBool,
+) -> std::io::Result<Summary> {
+    let n = opts.shards.max(1);
+    let mut parts: Vec<Vec<crate::refdata::Subscriber>> = (0..n).map(|_| Vec::new()).collect();
+    for (m, s) in subscribers {
+        parts[shard_of(m, n)].push(s);
+    }
+    let mut shards: Vec<Shard> = parts.into_iter().map(|p| Shard::new(Arc::clone(&rules), Arc::clone(&refdata), p, opts.offset)).collect();
+    let mut summary = Summary::default();
+
+    if n == 1 {
+        let mut shard = shards.pop().expect("one shard");
+        let mut stats = ShardStats::default();
+        route(input, opts, &mut summary, sink, stop, |batch| {
+            let out = run_batch(&mut shard, batch, &mut stats);
+            Ok(vec![out])
+        })?;
+        summary.subscribers = shard.subs.len();
+        summary.pending_timers = shard.pending_timers();
+        summary.stats = stats;
+    } else {
+        std::thread::scope(|scope| -> std::io::Result<()> {
+            let (res_tx, res_rx) = mpsc::channel::<(u64, Vec<Decision>)>();
+            let mut txs = Vec::new();
+            let mut handles = Vec::new();
+            for (i, mut shard) in shards.drain(..).enumerate() {
+                let (tx, rx) = mpsc::sync_channel::<Batch>(4);
+                let res_tx = res_tx.clone();
+                txs.push(tx);
+                let h = std::thread::Builder::new()
+                    .name(format!("tidings-shard-{i}"))
+                    .spawn_scoped(scope, move || {
+                        let mut stats = ShardStats::default();
+                        for b in rx {
+                            let no = b.no;
+                            let out = run_batch(&mut shard, b, &mut stats);
+                            if res_tx.send((no, out)).is_err() {
+                                break;
+                            }
+                        }
+                        (shard.subs.len(), shard.pending_timers(), stats)
+                    })
+                    .map_err(std::io::Error::other)?;
+                handles.push(h);
+            }
+            drop(res_tx);
+            let mut pending: HashMap<u64, (usize, Vec<Vec<Decision>>)> = HashMap::new();
+            let mut next_out = 0u64;
+            let mut ready: Vec<Vec<Decision>> = Vec::new();
+            let mut collect = |block: bool, upto: u64, ready: &mut Vec<Vec<Decision>>| {
+                // Gather results until every batch before `upto` is complete.
+                loop {
+                    while let Some((cnt, _)) = pending.get(&next_out) {
+                        if *cnt < n {
+                            break;
+                        }
+                        let (_, parts) = pending.remove(&next_out).expect("present");
+                        ready.push(parts.into_iter().flatten().collect());
+                        next_out += 1;
+                    }
+                    if next_out >= upto {
+                        return;
+                    }
+                    let msg = if block { res_rx.recv().ok() } else { res_rx.try_recv().ok() };
+                    let Some((no, out)) = msg else { return };
+                    let e = pending.entry(no).or_insert_with(|| (0, Vec::new()));
+                    e.0 += 1;
+                    e.1.push(out);
+                }
+            };
+            let mut sent = 0u64;
+            route(input, opts, &mut summary, sink, stop, |batch| {
+                let mut per: Vec<Vec<(u64, Millis, Event)>> = (0..n).map(|_| Vec::new()).collect();
+                let (no, start, wms, end_wm) = (batch.no, batch.start, batch.wms, batch.end_wm);
+                for item in batch.events {
+                    per[shard_of(item.2.msisdn, n)].push(item);
+                }
+                for (tx, events) in txs.iter().zip(per) {
+                    tx.send(Batch { no, start, wms: Arc::clone(&wms), end_wm, events }).map_err(|_| std::io::Error::other("a shard stopped"))?;
+                }
+                sent = no + 1;
+                // Keep at most two batches in flight: write what is complete.
+                ready.clear();
+                collect(sent > 2, sent.saturating_sub(2), &mut ready);
+                Ok(std::mem::take(&mut ready))
+            })?;
+            drop(txs);
+            let mut rest = Vec::new();
+            collect(true, sent, &mut rest);
+            for mut d in rest {
+                d.sort_by_key(|d| d.key);
+                write_decisions(&d, &mut summary, sink)?;
+            }
+            for h in handles {
+                let (subs, timers, stats) = h.join().map_err(|_| std::io::Error::other("a shard panicked"))?;
+                summary.subscribers += subs;
+                summary.pending_timers += timers;
+                summary.stats.timers_armed += stats.timers_armed;
+                summary.stats.timers_cancelled += stats.timers_cancelled;
+                summary.stats.timers_fired += stats.timers_fired;
+                summary.stats.rechecks_failed += stats.rechecks_failed;
+            }
+            Ok(())
+        })?;
+    }
+    sink.flush()?;
+    Ok(summary)
+}
+
+fn write_decisions(ds: &[Decision], summary: &mut Summary, sink: &mut dyn Sink) -> std::io::Result<()> {
+    for d in ds {
+        match d.suppressed {
+            None => {
+                summary.actions += 1;
+                *summary.actions_by_rule.entry(d.rule_name.to_string()).or_default() += 1;
+            }
+            Some(r) => *summary.suppressed_by_reason.entry(r).or_default() += 1,
+        }
+        sink.decision(d)?;
+    }
+    Ok(())
+}
+
+/// Reads input, assigns positions and watermarks, and hands batches to `dispatch`, which
+/// returns batches of decisions that are complete and ready to write (in order).
+fn route(
+    input: impl Iterator<Item = Result<Event, DeadLetter>>,
+    opts: &EngineOptions,
+    summary: &mut Summary,
+    sink: &mut dyn Sink,
+    stop: &AtomicBool,
+    mut dispatch: impl FnMut(Batch) -> std::io::Result<Vec<Vec<Decision>>>,
+) -> std::io::Result<()> {
+    let size = opts.batch.max(1);
+    let mut pos = 0u64;
+    let mut max_ts = Millis::MIN;
+    let mut wm = Millis::MIN;
+    let mut no = 0u64;
+    let mut events = Vec::with_capacity(size);
+    let mut wms = Vec::with_capacity(size);
+    let mut start = 0u64;
+    let mut flush = |events: &mut Vec<(u64, Millis, Event)>, wms: &mut Vec<Millis>, start: u64, end_wm: Millis, summary: &mut Summary, sink: &mut dyn Sink| -> std::io::Result<()> {
+        let batch = Batch { no, start, wms: Arc::new(std::mem::take(wms)), end_wm, events: std::mem::take(events) };
+        no += 1;
+        for mut ds in dispatch(batch)? {
+            ds.sort_by_key(|d| d.key);
+            write_decisions(&ds, summary, sink)?;
+        }
+        Ok(())
+    };
+    for item in input {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let ev = match item {
+            Ok(ev) => ev,
+            Err(dl) => {
+                *summary.dead_letters.entry(dl.reason).or_default() += 1;
+                sink.dead_letter(&dl)?;
+                continue;
+            }
+        };
+        summary.events += 1;
+        summary.by_kind[ev.kind() as usize] += 1;
+        summary.first_ts = Some(summary.first_ts.map_or(ev.ts, |t| t.min(ev.ts)));
+        if ev.ts < wm {
+            summary.late += 1;
+        }
+        let wm_before = wm;
+        max_ts = max_ts.max(ev.ts);
+        wm = wm.max(max_ts.saturating_sub(opts.lateness));
+        if events.is_empty() {
+            start = pos;
+        }
+        events.push((pos, wm_before, ev));
+        wms.push(wm);
+        pos += 1;
+        if events.len() == size {
+            flush(&mut events, &mut wms, start, wm, summary, sink)?;
+        }
+    }
+    summary.last_ts = (max_ts != Millis::MIN).then_some(max_ts);
+    // End of input: nothing later can arrive, so event time catches up with the last event.
+    let mut end_wm = max_ts.max(wm);
+    if let Some(u) = opts.until {
+        end_wm = end_wm.max(u);
+    }
+    if events.is_empty() {
+        start = pos;
+    }
+    flush(&mut events, &mut wms, start, end_wm, summary, sink)
+}
+
+/// Counts per kind, in declaration order (for summaries).
+pub fn kind_counts(s: &Summary) -> impl Iterator<Item = (Kind, u64)> + '_ {
+    Kind::ALL.iter().map(|k| (*k, s.by_kind[*k as usize]))
+}

@@ -1,0 +1,192 @@
+//! The event kinds of DESIGN.md §2 and their decoding from JSON Lines.
+//!
+//! Decoding is the first boundary: a line either becomes a typed [`Event`] or a
+//! [`DeadLetter`] that says why, and nothing in between can panic. Enumerated fields are Rust
+//! enums so that rules compare small integers, not strings, on the hot path.
+
+mod decode;
+mod dead;
+
+pub use dead::{DeadLetter, DeadReason};
+pub use decode::{Decoder, MAX_LINE_BYTES};
+
+use crate::util::{Millis, Msisdn};
+
+macro_rules! symbols {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($variant),+ }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl $name {
+            /// Every value, in declaration order (the order rules and reports use).
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// Every value's text, as it appears in events and rule files.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use symbols;
+
+symbols!(
+    /// The stream an event comes from.
+    Kind { Usage = "usage", Topup = "topup", Ivr = "ivr", Location = "location", Crm = "crm", Profile = "profile" }
+);
+symbols!(Service { Voice = "voice", Sms = "sms", Mms = "mms", Data = "data" });
+symbols!(Direction { Mo = "mo", Mt = "mt" });
+symbols!(Scope {
+    Local = "local",
+    LongDistance = "long_distance",
+    International = "international",
+    RoamingDomestic = "roaming_domestic",
+    RoamingInternational = "roaming_international",
+});
+symbols!(TopupChannel { Card = "card", Online = "online", Store = "store", Bank = "bank", Ussd = "ussd", Agent = "agent" });
+symbols!(IvrStep { Enter = "enter", Menu = "menu", Agent = "agent", Exit = "exit" });
+symbols!(LocTrigger { Attach = "attach", Handover = "handover", Periodic = "periodic", Detach = "detach" });
+
+impl Kind {
+    /// Bit for this kind in a [`KindSet`].
+    pub fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// A set of event kinds, as a bit mask (a rule's `on:` list).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KindSet(pub u8);
+
+impl KindSet {
+    pub fn contains(self, k: Kind) -> bool {
+        self.0 & k.bit() != 0
+    }
+    pub fn insert(&mut self, k: Kind) {
+        self.0 |= k.bit();
+    }
+    pub fn iter(self) -> impl Iterator<Item = Kind> {
+        Kind::ALL.iter().copied().filter(move |k| self.contains(*k))
+    }
+}
+
+/// One decoded event.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub ts: Millis,
+    pub msisdn: Msisdn,
+    /// The event id from the record, or one derived from a hash of the raw line.
+    pub id: Box<str>,
+    pub body: Body,
+}
+
+impl Event {
+    pub fn kind(&self) -> Kind {
+        match &self.body {
+            Body::Usage(_) => Kind::Usage,
+            Body::Topup(_) => Kind::Topup,
+            Body::Ivr(_) => Kind::Ivr,
+            Body::Location(_) => Kind::Location,
+            Body::Crm(_) => Kind::Crm,
+            Body::Profile(_) => Kind::Profile,
+        }
+    }
+
+    /// The cell this event places the subscriber in, if it says.
+    pub fn cell(&self) -> Option<&str> {
+        match &self.body {
+            Body::Location(l) => Some(&l.cell),
+            Body::Usage(u) => u.cell.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The balance after this event, if it reports one.
+    pub fn balance_fen(&self) -> Option<i64> {
+        match &self.body {
+            Body::Usage(u) => u.balance_fen,
+            Body::Topup(t) => t.balance_fen,
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Body {
+    Usage(Usage),
+    Topup(Topup),
+    Ivr(Ivr),
+    Location(Location),
+    Crm(Crm),
+    Profile(Profile),
+}
+
+#[derive(Clone, Debug)]
+pub struct Usage {
+    pub service: Service,
+    pub direction: Direction,
+    pub scope: Scope,
+    pub peer: Option<Box<str>>,
+    pub duration_s: i64,
+    pub volume_kb: i64,
+    pub count: i64,
+    pub charge_fen: i64,
+    pub balance_fen: Option<i64>,
+    pub cell: Option<Box<str>>,
+    pub via: Option<Box<str>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Topup {
+    pub amount_fen: i64,
+    pub balance_fen: Option<i64>,
+    pub channel: TopupChannel,
+    pub store: Option<Box<str>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Ivr {
+    pub session: Box<str>,
+    pub step: IvrStep,
+    pub node: Option<Box<str>>,
+    pub hotline: Box<str>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Location {
+    pub cell: Box<str>,
+    pub trigger: LocTrigger,
+    pub country: Option<Box<str>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Crm {
+    pub event: Box<str>,
+    pub attrs: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A change to the subscriber's master data. Fields are checked at decode time against the
+/// subscriber schema, so applying one never fails.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    pub set: Vec<crate::refdata::ProfileChange>,
+    pub unset: Vec<crate::refdata::ProfileField>,
+}

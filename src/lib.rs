@@ -1,0 +1,30 @@
+//! tidings: a real-time care and marketing trigger engine for mobile operators.
+//!
+//! Layout, in the order an event travels:
+//!
+//! - [`source`]    where lines come from: files, stdin, the built-in generator
+//! - [`event`]     the event kinds and their decoding; dead letters
+//! - [`refdata`]   subscribers, cells, calendar, stores
+//! - [`engine`]    routing by msisdn to shards, watermarks, deterministic output order
+//! - [`state`]     per-subscriber state: windows, location, sequences, timers
+//! - [`rules`]     rule files: load -> check -> compile -> evaluate; expressions and templates
+//! - [`policy`]    what stands between a candidate contact and an action
+//! - [`sink`]      actions, decisions and dead letters out
+//! - [`config`]    the engine config (TOML)
+//! - [`generator`] realistic synthetic reference data and event streams
+//! - [`telemetry`] counters the run reports
+//! - [`util`]      stable hashing, masked subscriber numbers, durations
+
+pub mod config;
+pub mod engine;
+pub mod event;
+#[path = "gen/mod.rs"]
+pub mod generator;
+pub mod policy;
+pub mod refdata;
+pub mod rules;
+pub mod sink;
+pub mod source;
+pub mod state;
+pub mod telemetry;
+pub mod util;

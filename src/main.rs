@@ -1,0 +1,279 @@
+//! The `tidings` command: run, validate, test, replay, gen. The only place `anyhow` lives.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tidings::config::{Config, SourceKind};
+use tidings::engine::{self, EngineOptions};
+use tidings::event::{DeadLetter, Decoder, Event};
+use tidings::generator::{self, GenOptions};
+use tidings::refdata::{RefData, Subscribers};
+use tidings::rules::{self, LoadOptions};
+use tidings::sink::{Fanout, JsonlDir, Sink, Stdout};
+use tidings::source;
+
+#[derive(Parser)]
+#[command(name = "tidings", version, about = "Real-time care and marketing trigger engine for mobile operators")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the engine as the config says (default: the embedded generator and the shipped rules).
+    Run {
+        #[arg(long, default_value = "config/tidings.toml")]
+        config: PathBuf,
+        /// Override the number of shards.
+        #[arg(long)]
+        shards: Option<usize>,
+        /// Do not print actions to stdout (files only).
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Check rule files; exit 1 when there are errors.
+    Validate {
+        /// Rule files or directories.
+        #[arg(default_value = "rules")]
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Reference data directory, to check cell tags and calendar names too.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Run the rule pack's own test cases (`*.tests.yaml`).
+    Test {
+        #[arg(default_value = "rules")]
+        paths: Vec<PathBuf>,
+    },
+    /// Process recorded event files in event time and write actions and decisions.
+    Replay {
+        /// Event files (JSON Lines); several are merged by event time.
+        #[arg(long, required = true, num_args = 1..)]
+        events: Vec<PathBuf>,
+        /// Reference data directory.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long, default_value = "rules")]
+        rules: Vec<PathBuf>,
+        /// Output directory for actions.jsonl, suppressed.jsonl, dead_letters.jsonl.
+        #[arg(long, default_value = "out/replay")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        shards: usize,
+        #[arg(long, default_value_t = 1024)]
+        batch: usize,
+        /// Allowed lateness, e.g. 2m.
+        #[arg(long, default_value = "2m")]
+        lateness: String,
+        /// Advance event time to this RFC 3339 time at the end (fires timers due by then).
+        #[arg(long)]
+        until: Option<String>,
+        /// Local UTC offset of the subscribers.
+        #[arg(long, default_value = "+08:00")]
+        utc_offset: String,
+    },
+    /// Write synthetic reference data and events (subscribers.jsonl, cells.jsonl, calendar.jsonl, stores.jsonl, events.jsonl).
+    Gen {
+        #[arg(long, default_value = "out/gen")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long, default_value_t = 10_000)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 200_000)]
+        events: usize,
+        /// First local day (YYYY-MM-DD).
+        #[arg(long, default_value = "2026-11-24")]
+        start: String,
+        #[arg(long, default_value_t = 1)]
+        days: u32,
+    },
+}
+
+fn main() {
+    let code = match real_main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+fn real_main() -> Result<i32> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Run { config, shards, quiet } => run(&config, shards, quiet),
+        Cmd::Validate { paths, format, data } => validate(&paths, format, data.as_deref()),
+        Cmd::Test { paths } => test(&paths),
+        Cmd::Replay { events, data, rules, out, shards, batch, lateness, until, utc_offset } => {
+            let offset = tidings::config::parse_offset(&utc_offset).context("--utc-offset must look like +08:00")?;
+            let until = until.map(|u| tidings::util::parse_ts(&u).map_err(anyhow::Error::msg)).transpose()?;
+            let lateness = tidings::util::parse_duration(&lateness).map_err(anyhow::Error::msg)?;
+            let opts = EngineOptions { shards, batch, lateness, offset, until };
+            replay(&events, data.as_deref(), &rules, &out, &opts)
+        }
+        Cmd::Gen { out, seed, subscribers, events, start, days } => {
+            let cfg = Config { source: tidings::config::SourceSection { generator: tidings::config::GeneratorSection { seed, subscribers, events, start, days }, ..Default::default() }, ..toml::from_str("")? };
+            let opts = gen_options(&cfg)?;
+            generator::write_dir(&opts, &out).with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("wrote {} subscribers and {} events to {}", subscribers, events, out.display());
+            Ok(0)
+        }
+    }
+}
+
+fn gen_options(cfg: &Config) -> Result<GenOptions> {
+    let g = &cfg.source.generator;
+    Ok(GenOptions {
+        seed: g.seed,
+        subscribers: g.subscribers,
+        events: g.events,
+        start: cfg.generator_start().map_err(anyhow::Error::msg)?,
+        days: g.days.max(1),
+        offset_secs: cfg.offset().map_err(anyhow::Error::msg)?.local_minus_utc(),
+    })
+}
+
+fn load_rules(paths: &[PathBuf], refdata: &RefData, max_window: i64) -> Result<rules::RuleSet> {
+    let loaded = rules::load(paths, Some(refdata), &LoadOptions { max_window });
+    for d in &loaded.diagnostics {
+        eprint!("{}", d.render());
+    }
+    let errors = loaded.errors();
+    loaded.rules.with_context(|| format!("the rule pack has {errors} error(s); nothing was run"))
+}
+
+fn generated_refdata(opts: &GenOptions) -> Result<(RefData, Subscribers)> {
+    let files = generator::reference(opts);
+    let dir = std::env::temp_dir().join(format!("tidings-gen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    for (name, lines) in [("subscribers.jsonl", &files.subscribers), ("cells.jsonl", &files.cells), ("calendar.jsonl", &files.calendar), ("stores.jsonl", &files.stores)] {
+        std::fs::write(dir.join(name), lines.join("\n"))?;
+    }
+    let r = RefData::load_dir(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(r?)
+}
+
+fn stop_flag() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = Arc::clone(&stop);
+    // Ctrl-C: stop reading, finish the batch in hand, flush outputs and print the summary.
+    if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        std::thread::spawn(move || {
+            rt.block_on(async {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("interrupted: finishing the current batch");
+                    s.store(true, Ordering::Relaxed);
+                }
+            })
+        });
+    }
+    stop
+}
+
+fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
+    let cfg = Config::load(config)?;
+    let offset = cfg.offset().map_err(anyhow::Error::msg)?;
+    let decoder = Decoder { max_line: cfg.engine.max_line_bytes };
+    let gen_opts = gen_options(&cfg)?;
+    let (refdata, subs) = match (&cfg.data.dir, &cfg.source.kind) {
+        (Some(dir), _) => RefData::load_dir(dir)?,
+        (None, SourceKind::Generator) => generated_refdata(&gen_opts)?,
+        (None, _) => Default::default(),
+    };
+    let rules = load_rules(&cfg.rules.paths, &refdata, cfg.max_window().map_err(anyhow::Error::msg)?)?;
+    eprintln!("tidings: {} rules ({} windows, {} sequences) version {}, {} subscribers, {} cells", rules.rules.len(), rules.aggs.len(), rules.seqs.len(), rules.version, subs.len(), refdata.cells.len());
+    let opts = EngineOptions { shards: shards.unwrap_or_else(|| cfg.shards()), batch: cfg.engine.batch, lateness: cfg.lateness().map_err(anyhow::Error::msg)?, offset, until: None };
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if !cfg.output.dir.as_os_str().is_empty() {
+        sinks.push(Box::new(JsonlDir::create(&cfg.output.dir, offset).with_context(|| format!("creating {}", cfg.output.dir.display()))?));
+    }
+    if cfg.output.stdout && !quiet {
+        sinks.push(Box::new(Stdout::new(offset)));
+    }
+    let mut sink = Fanout(sinks);
+    let stop = stop_flag();
+    let t0 = std::time::Instant::now();
+    let input: Box<dyn Iterator<Item = Result<Event, DeadLetter>>> = match cfg.source.kind {
+        SourceKind::Generator => Box::new(source::generated(&gen_opts, decoder)),
+        SourceKind::Stdin => Box::new(source::Lines::new(std::io::stdin(), "stdin", decoder)),
+        SourceKind::Files => {
+            let streams = cfg.source.files.iter().map(|f| source::file(f, decoder.clone()).with_context(|| format!("opening {}", f.display()))).collect::<Result<Vec<_>>>()?;
+            Box::new(source::Merge::new(streams))
+        }
+    };
+    let summary = engine::run(input, Arc::new(rules), Arc::new(refdata), subs, &opts, &mut sink, &stop)?;
+    eprintln!("{}", tidings::telemetry::render_summary(&summary, t0.elapsed(), offset));
+    if !cfg.output.dir.as_os_str().is_empty() {
+        eprintln!("output        {}/actions.jsonl, suppressed.jsonl, dead_letters.jsonl", cfg.output.dir.display());
+    }
+    Ok(0)
+}
+
+fn validate(paths: &[PathBuf], format: Format, data: Option<&Path>) -> Result<i32> {
+    let refdata = data.map(RefData::load_dir).transpose()?.map(|(r, _)| r);
+    let loaded = rules::load(paths, refdata.as_ref(), &LoadOptions::default());
+    match format {
+        Format::Text => {
+            for d in &loaded.diagnostics {
+                eprint!("{}", d.render());
+            }
+            let warnings = loaded.diagnostics.len() - loaded.errors();
+            match &loaded.rules {
+                Some(r) => eprintln!("ok: {} rules in {} files, {} warning(s)", r.rules.len(), r.files.len(), warnings),
+                None => eprintln!("{} error(s), {} warning(s)", loaded.errors(), warnings),
+            }
+        }
+        Format::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({
+            "ok": loaded.rules.is_some(),
+            "errors": loaded.errors(),
+            "diagnostics": loaded.diagnostics,
+        }))?),
+    }
+    Ok(if loaded.rules.is_some() { 0 } else { 1 })
+}
+
+fn test(paths: &[PathBuf]) -> Result<i32> {
+    let report = rules::testing::run(paths, &LoadOptions::default());
+    for d in &report.diagnostics {
+        eprint!("{}", d.render());
+    }
+    for l in &report.lines {
+        println!("{l}");
+    }
+    println!("{} passed, {} failed", report.passed, report.failed);
+    if report.passed + report.failed == 0 {
+        bail!("no test cases found under {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    }
+    Ok(if report.failed == 0 { 0 } else { 1 })
+}
+
+fn replay(events: &[PathBuf], data: Option<&Path>, rule_paths: &[PathBuf], out: &Path, opts: &EngineOptions) -> Result<i32> {
+    let (refdata, subs) = match data {
+        Some(d) => RefData::load_dir(d)?,
+        None => Default::default(),
+    };
+    let rules = load_rules(rule_paths, &refdata, LoadOptions::default().max_window)?;
+    let decoder = Decoder::default();
+    let streams = events.iter().map(|f| source::file(f, decoder.clone()).with_context(|| format!("opening {}", f.display()))).collect::<Result<Vec<_>>>()?;
+    let mut sink = JsonlDir::create(out, opts.offset)?;
+    let t0 = std::time::Instant::now();
+    let summary = engine::run(source::Merge::new(streams), Arc::new(rules), Arc::new(refdata), subs, opts, &mut sink, &stop_flag())?;
+    println!("{}", tidings::telemetry::render_summary(&summary, t0.elapsed(), opts.offset));
+    println!("output        {}/actions.jsonl, suppressed.jsonl, dead_letters.jsonl", out.display());
+    Ok(0)
+}

@@ -1,0 +1,267 @@
+//! Reference data: subscribers, cells, the calendar and stores, loaded at start from JSON Lines
+//! files in the data directory (`subscribers.jsonl`, `cells.jsonl`, `calendar.jsonl`,
+//! `stores.jsonl`; each optional). Cells, calendar and stores are read-only and shared by every
+//! shard; subscribers are handed to the shard that owns them, because `profile` events change
+//! them and one owner per subscriber means no lock.
+//!
+//! Cell tags are interned to small integers at load so that rules compare integers.
+
+mod subscriber;
+
+pub use subscriber::{Brand, Channel, Dnd, ProfileChange, ProfileField, Status, Subscriber, Tier};
+
+use crate::util::{Millis, Msisdn, parse_ts};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// An interned cell tag.
+pub type TagId = u32;
+/// Index of a cell in [`RefData::cells`].
+pub type CellId = u32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefError {
+    #[error("{file}:{line}: {msg}")]
+    Record { file: String, line: usize, msg: String },
+    #[error("{file}: {source}")]
+    Io { file: String, source: std::io::Error },
+}
+
+#[derive(Debug, Clone)]
+pub struct Cell {
+    pub id: Box<str>,
+    pub name: Box<str>,
+    pub lat: f64,
+    pub lon: f64,
+    /// Sorted, deduplicated.
+    pub tags: Vec<TagId>,
+    /// Nearest store and its distance in metres, computed at load.
+    pub nearest_store: Option<(u32, u32)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub id: Box<str>,
+    pub name: Box<str>,
+    pub address: Box<str>,
+    pub lat: f64,
+    pub lon: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CalendarEntry {
+    pub name: Box<str>,
+    pub kind: Box<str>,
+    pub title: Box<str>,
+    /// The cell tag of the venue (`venue:workers_stadium`), if the entry has a place.
+    pub venue: Option<TagId>,
+    pub start: Millis,
+    pub end: Millis,
+}
+
+/// Shared, read-only reference data (subscribers are moved out to the shards at start).
+#[derive(Debug, Default, Clone)]
+pub struct RefData {
+    pub cells: Vec<Cell>,
+    cell_index: HashMap<Box<str>, CellId>,
+    pub tags: Vec<Box<str>>,
+    tag_index: HashMap<Box<str>, TagId>,
+    pub stores: Vec<Store>,
+    pub calendar: Vec<CalendarEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CellRecord {
+    id: String,
+    #[serde(default)]
+    name: String,
+    lat: f64,
+    lon: f64,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreRecord {
+    id: String,
+    name: String,
+    #[serde(default)]
+    address: String,
+    lat: f64,
+    lon: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CalendarRecord {
+    name: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    title: String,
+    venue: Option<String>,
+    start: String,
+    end: String,
+}
+
+/// Subscribers as loaded, before they are distributed to shards.
+pub type Subscribers = HashMap<Msisdn, Subscriber>;
+
+impl RefData {
+    /// Loads every reference file present in `dir`. Missing files mean empty tables; a bad
+    /// record stops the load with its file and line (reference data is curated, not streamed).
+    pub fn load_dir(dir: &Path) -> Result<(RefData, Subscribers), RefError> {
+        let mut rd = RefData::default();
+        for_each_record(&dir.join("stores.jsonl"), |file, line, rec: StoreRecord| {
+            let _ = (file, line);
+            rd.stores.push(Store {
+                id: rec.id.into(),
+                name: rec.name.into(),
+                address: rec.address.into(),
+                lat: rec.lat,
+                lon: rec.lon,
+            });
+            Ok(())
+        })?;
+        for_each_record(&dir.join("cells.jsonl"), |_, _, rec: CellRecord| {
+            rd.add_cell(&rec.id, &rec.name, rec.lat, rec.lon, &rec.tags);
+            Ok(())
+        })?;
+        for_each_record(&dir.join("calendar.jsonl"), |_, _, rec: CalendarRecord| {
+            let start = parse_ts(&rec.start)?;
+            let end = parse_ts(&rec.end)?;
+            if end < start {
+                return Err(format!("calendar entry `{}` ends before it starts", rec.name));
+            }
+            rd.add_calendar(&rec.name, &rec.kind, &rec.title, rec.venue.as_deref(), start, end);
+            Ok(())
+        })?;
+        rd.finish();
+        let mut subs = Subscribers::new();
+        for_each_record(&dir.join("subscribers.jsonl"), |_, _, rec: subscriber::SubscriberRecord| {
+            let s = Subscriber::try_from(rec)?;
+            subs.insert(s.msisdn, s);
+            Ok(())
+        })?;
+        Ok((rd, subs))
+    }
+
+    /// Adds a cell (used by the loader, the generator and rule tests).
+    pub fn add_cell(&mut self, id: &str, name: &str, lat: f64, lon: f64, tags: &[String]) {
+        let mut tag_ids: Vec<TagId> = tags.iter().map(|t| self.intern_tag(t)).collect();
+        tag_ids.sort_unstable();
+        tag_ids.dedup();
+        let cell = Cell {
+            id: id.into(),
+            name: if name.is_empty() { id.into() } else { name.into() },
+            lat,
+            lon,
+            tags: tag_ids,
+            nearest_store: None,
+        };
+        match self.cell_index.get(id) {
+            Some(&i) => self.cells[i as usize] = cell,
+            None => {
+                self.cell_index.insert(id.into(), self.cells.len() as CellId);
+                self.cells.push(cell);
+            }
+        }
+    }
+
+    pub fn add_store(&mut self, id: &str, name: &str, address: &str, lat: f64, lon: f64) {
+        self.stores.push(Store { id: id.into(), name: name.into(), address: address.into(), lat, lon });
+    }
+
+    pub fn add_calendar(&mut self, name: &str, kind: &str, title: &str, venue: Option<&str>, start: Millis, end: Millis) {
+        let venue = venue.map(|v| self.intern_tag(v));
+        self.calendar.push(CalendarEntry {
+            name: name.into(),
+            kind: kind.into(),
+            title: if title.is_empty() { name.into() } else { title.into() },
+            venue,
+            start,
+            end,
+        });
+    }
+
+    /// Computes derived tables (nearest store per cell, calendar order). Call after loading.
+    pub fn finish(&mut self) {
+        self.calendar.sort_by_key(|c| (c.start, c.name.clone()));
+        for cell in &mut self.cells {
+            cell.nearest_store = self
+                .stores
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i as u32, distance_m(cell.lat, cell.lon, s.lat, s.lon)))
+                .min_by_key(|&(i, d)| (d, i));
+        }
+    }
+
+    pub fn intern_tag(&mut self, tag: &str) -> TagId {
+        if let Some(&t) = self.tag_index.get(tag) {
+            return t;
+        }
+        let id = self.tags.len() as TagId;
+        self.tags.push(tag.into());
+        self.tag_index.insert(tag.into(), id);
+        id
+    }
+
+    /// The id of a tag, if any cell or calendar entry uses it.
+    pub fn tag(&self, tag: &str) -> Option<TagId> {
+        self.tag_index.get(tag).copied()
+    }
+
+    pub fn tag_name(&self, t: TagId) -> &str {
+        self.tags.get(t as usize).map_or("", |s| s)
+    }
+
+    pub fn cell(&self, id: &str) -> Option<CellId> {
+        self.cell_index.get(id).copied()
+    }
+
+    /// The calendar entry active at `now` whose venue is one of `tags`, first by start time.
+    pub fn calendar_at(&self, tags: &[TagId], now: Millis) -> Option<&CalendarEntry> {
+        self.calendar
+            .iter()
+            .find(|c| c.start <= now && now < c.end && c.venue.is_some_and(|v| tags.binary_search(&v).is_ok()))
+    }
+
+    pub fn calendar_named(&self, name: &str) -> Option<&CalendarEntry> {
+        self.calendar.iter().find(|c| &*c.name == name)
+    }
+}
+
+/// Great-circle distance in metres (haversine), rounded.
+pub fn distance_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> u32 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = (lat2 - lat1).to_radians();
+    let dl = (lon2 - lon1).to_radians();
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    (2.0 * 6_371_000.0 * a.sqrt().asin()).round() as u32
+}
+
+fn for_each_record<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+    mut f: impl FnMut(&str, usize, T) -> Result<(), String>,
+) -> Result<(), RefError> {
+    let file = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(RefError::Io { file, source }),
+    };
+    for (i, line) in text.lines().enumerate() {
+        let line_no = i + 1;
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let rec: T = serde_json::from_str(line)
+            .map_err(|e| RefError::Record { file: file.clone(), line: line_no, msg: e.to_string() })?;
+        f(&file, line_no, rec).map_err(|msg| RefError::Record { file: file.clone(), line: line_no, msg })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,370 @@
+//! The subscriber master record (three-party model: customer owns users, a user bills to an
+//! account) and the changes `profile` events make to it.
+
+use crate::event::symbols;
+use crate::util::Msisdn;
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde_json::Value;
+
+symbols!(Brand { Gotone = "gotone", Mzone = "mzone", Easyown = "easyown" });
+symbols!(
+    /// Value tier: value = revenue minus cost; `high` is 50 CNY a month and over.
+    Tier { High = "high", Valuable = "valuable", Sub = "sub", Negative = "negative" }
+);
+symbols!(Status { Active = "active", Suspended = "suspended", PreCancel = "pre_cancel", Cancelled = "cancelled" });
+symbols!(
+    /// A contact channel.
+    Channel { Sms = "sms", Call = "call", Ivr = "ivr" }
+);
+
+impl Channel {
+    pub fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// Do-not-disturb: everything, or a set of channels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dnd {
+    pub all: bool,
+    pub channels: u8,
+}
+
+impl Dnd {
+    pub fn blocks(self, ch: Channel) -> bool {
+        self.all || self.channels & ch.bit() != 0
+    }
+    pub fn any(self) -> bool {
+        self.all || self.channels != 0
+    }
+
+    fn from_json(v: &Value) -> Result<Dnd, String> {
+        match v {
+            Value::Bool(all) => Ok(Dnd { all: *all, channels: 0 }),
+            Value::Null => Ok(Dnd::default()),
+            Value::Array(items) => {
+                let mut d = Dnd::default();
+                for it in items {
+                    let s = it.as_str().ok_or("dnd: expected channel names")?;
+                    if s == "all" {
+                        d.all = true;
+                    } else {
+                        d.channels |= Channel::parse(s)
+                            .ok_or_else(|| format!("dnd: unknown channel `{s}` (sms, call, ivr or all)"))?
+                            .bit();
+                    }
+                }
+                Ok(d)
+            }
+            _ => Err("dnd: expected true/false or a list of channels".into()),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Subscriber {
+    pub msisdn: Msisdn,
+    pub customer_id: Box<str>,
+    pub account_id: Box<str>,
+    pub brand: Brand,
+    pub tier: Tier,
+    pub arpu_fen: i64,
+    pub join_date: Option<NaiveDate>,
+    /// (month, day)
+    pub birthday: Option<(u32, u32)>,
+    pub corporate: bool,
+    pub foreign: bool,
+    pub employee: bool,
+    pub services: Vec<Box<str>>,
+    pub dnd: Dnd,
+    pub status: Status,
+    pub prefs: Vec<Box<str>>,
+    pub channel_pref: Option<Channel>,
+}
+
+impl Subscriber {
+    /// A subscriber the reference data does not know: rules see defaults, and conditions on
+    /// profile fields that need a real record (tier, brand) are simply false.
+    pub fn unknown(msisdn: Msisdn) -> Subscriber {
+        Subscriber {
+            msisdn,
+            customer_id: "".into(),
+            account_id: "".into(),
+            brand: Brand::Gotone,
+            tier: Tier::Sub,
+            arpu_fen: 0,
+            join_date: None,
+            birthday: None,
+            corporate: false,
+            foreign: false,
+            employee: false,
+            services: Vec::new(),
+            dnd: Dnd::default(),
+            status: Status::Active,
+            prefs: Vec::new(),
+            channel_pref: None,
+        }
+    }
+
+    pub fn has_service(&self, s: &str) -> bool {
+        self.services.iter().any(|x| &**x == s)
+    }
+
+    pub fn apply(&mut self, change: &ProfileChange) {
+        use ProfileChange as C;
+        match change {
+            C::CustomerId(v) => self.customer_id = v.clone(),
+            C::AccountId(v) => self.account_id = v.clone(),
+            C::Brand(v) => self.brand = *v,
+            C::Tier(v) => self.tier = *v,
+            C::ArpuFen(v) => self.arpu_fen = *v,
+            C::JoinDate(v) => self.join_date = *v,
+            C::Birthday(v) => self.birthday = *v,
+            C::Corporate(v) => self.corporate = *v,
+            C::Foreign(v) => self.foreign = *v,
+            C::Employee(v) => self.employee = *v,
+            C::Services(v) => self.services = v.clone(),
+            C::AddServices(v) => add_all(&mut self.services, v),
+            C::RemoveServices(v) => self.services.retain(|s| !v.contains(s)),
+            C::Dnd(v) => self.dnd = *v,
+            C::Status(v) => self.status = *v,
+            C::Prefs(v) => self.prefs = v.clone(),
+            C::AddPrefs(v) => add_all(&mut self.prefs, v),
+            C::RemovePrefs(v) => self.prefs.retain(|s| !v.contains(s)),
+            C::ChannelPref(v) => self.channel_pref = *v,
+        }
+    }
+
+    pub fn unset(&mut self, field: ProfileField) {
+        let blank = Subscriber::unknown(self.msisdn);
+        use ProfileField as F;
+        match field {
+            F::CustomerId => self.customer_id = blank.customer_id,
+            F::AccountId => self.account_id = blank.account_id,
+            F::Brand => self.brand = blank.brand,
+            F::Tier => self.tier = blank.tier,
+            F::ArpuFen => self.arpu_fen = 0,
+            F::JoinDate => self.join_date = None,
+            F::Birthday => self.birthday = None,
+            F::Corporate => self.corporate = false,
+            F::Foreign => self.foreign = false,
+            F::Employee => self.employee = false,
+            F::Services => self.services.clear(),
+            F::Dnd => self.dnd = Dnd::default(),
+            F::Status => self.status = Status::Active,
+            F::Prefs => self.prefs.clear(),
+            F::ChannelPref => self.channel_pref = None,
+        }
+    }
+}
+
+fn add_all(list: &mut Vec<Box<str>>, add: &[Box<str>]) {
+    for a in add {
+        if !list.contains(a) {
+            list.push(a.clone());
+        }
+    }
+}
+
+symbols!(
+    /// A field of the subscriber record that `profile` events may set or unset.
+    ProfileField {
+        CustomerId = "customer_id",
+        AccountId = "account_id",
+        Brand = "brand",
+        Tier = "tier",
+        ArpuFen = "arpu_fen",
+        JoinDate = "join_date",
+        Birthday = "birthday",
+        Corporate = "corporate",
+        Foreign = "foreign",
+        Employee = "employee",
+        Services = "services",
+        Dnd = "dnd",
+        Status = "status",
+        Prefs = "prefs",
+        ChannelPref = "channel_pref",
+    }
+);
+
+/// One typed change to a subscriber record.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProfileChange {
+    CustomerId(Box<str>),
+    AccountId(Box<str>),
+    Brand(Brand),
+    Tier(Tier),
+    ArpuFen(i64),
+    JoinDate(Option<NaiveDate>),
+    Birthday(Option<(u32, u32)>),
+    Corporate(bool),
+    Foreign(bool),
+    Employee(bool),
+    Services(Vec<Box<str>>),
+    AddServices(Vec<Box<str>>),
+    RemoveServices(Vec<Box<str>>),
+    Dnd(Dnd),
+    Status(Status),
+    Prefs(Vec<Box<str>>),
+    AddPrefs(Vec<Box<str>>),
+    RemovePrefs(Vec<Box<str>>),
+    ChannelPref(Option<Channel>),
+}
+
+impl ProfileChange {
+    /// Checks one `set` entry (`field: value`) of a profile event.
+    pub fn from_json(field: &str, v: &Value) -> Result<ProfileChange, String> {
+        let f = ProfileField::parse(field).ok_or_else(|| {
+            let hint = crate::util::nearest(field, ProfileField::NAMES.iter().copied())
+                .map(|n| format!("; did you mean `{n}`?"))
+                .unwrap_or_default();
+            format!("unknown profile field `{field}`{hint}")
+        })?;
+        Self::typed(f, v).map_err(|e| format!("{field}: {e}"))
+    }
+
+    /// An `add` (`grow == true`) or `remove` entry: only the list fields take these.
+    pub fn list_delta(field: &str, v: &Value, grow: bool) -> Result<ProfileChange, String> {
+        let items = str_list(v).map_err(|e| format!("{field}: {e}"))?;
+        match (field, grow) {
+            ("services", true) => Ok(ProfileChange::AddServices(items)),
+            ("services", false) => Ok(ProfileChange::RemoveServices(items)),
+            ("prefs", true) => Ok(ProfileChange::AddPrefs(items)),
+            ("prefs", false) => Ok(ProfileChange::RemovePrefs(items)),
+            _ => Err(format!("`{field}` is not a list field (services, prefs)")),
+        }
+    }
+
+    fn typed(f: ProfileField, v: &Value) -> Result<ProfileChange, String> {
+        use ProfileChange as C;
+        use ProfileField as F;
+        Ok(match f {
+            F::CustomerId => C::CustomerId(string(v)?.into()),
+            F::AccountId => C::AccountId(string(v)?.into()),
+            F::Brand => C::Brand(symbol(v, Brand::parse, Brand::NAMES)?),
+            F::Tier => C::Tier(symbol(v, Tier::parse, Tier::NAMES)?),
+            F::ArpuFen => C::ArpuFen(v.as_i64().ok_or("expected an integer (fen)")?),
+            F::JoinDate => C::JoinDate(if v.is_null() { None } else { Some(date(string(v)?)?) }),
+            F::Birthday => C::Birthday(if v.is_null() { None } else { Some(month_day(string(v)?)?) }),
+            F::Corporate => C::Corporate(v.as_bool().ok_or("expected true or false")?),
+            F::Foreign => C::Foreign(v.as_bool().ok_or("expected true or false")?),
+            F::Employee => C::Employee(v.as_bool().ok_or("expected true or false")?),
+            F::Services => C::Services(str_list(v)?),
+            F::Dnd => C::Dnd(Dnd::from_json(v)?),
+            F::Status => C::Status(symbol(v, Status::parse, Status::NAMES)?),
+            F::Prefs => C::Prefs(str_list(v)?),
+            F::ChannelPref => C::ChannelPref(if v.is_null() {
+                None
+            } else {
+                Some(symbol(v, Channel::parse, Channel::NAMES)?)
+            }),
+        })
+    }
+}
+
+fn string(v: &Value) -> Result<&str, String> {
+    v.as_str().ok_or_else(|| format!("expected a string, got {v}"))
+}
+
+fn symbol<T>(v: &Value, parse: fn(&str) -> Option<T>, names: &[&str]) -> Result<T, String> {
+    let s = string(v)?;
+    parse(s).ok_or_else(|| format!("unknown value `{s}` (one of: {})", names.join(", ")))
+}
+
+fn str_list(v: &Value) -> Result<Vec<Box<str>>, String> {
+    match v {
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map(Into::into).ok_or_else(|| format!("expected strings, got {i}")))
+            .collect(),
+        Value::Null => Ok(Vec::new()),
+        _ => Err("expected a list of strings".into()),
+    }
+}
+
+fn date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("`{s}` is not a date (YYYY-MM-DD)"))
+}
+
+/// `MM-DD`, checked against a leap year so that 02-29 is accepted.
+pub fn month_day(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("`{s}` is not a birthday (MM-DD)");
+    let (m, d) = s.split_once('-').ok_or_else(bad)?;
+    let (m, d): (u32, u32) = (m.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?);
+    NaiveDate::from_ymd_opt(2000, m, d).ok_or_else(bad)?;
+    Ok((m, d))
+}
+
+/// A line of `subscribers.jsonl`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SubscriberRecord {
+    msisdn: String,
+    #[serde(default)]
+    customer_id: String,
+    #[serde(default)]
+    account_id: String,
+    brand: String,
+    tier: String,
+    #[serde(default)]
+    arpu_fen: i64,
+    join_date: Option<String>,
+    birthday: Option<String>,
+    #[serde(default)]
+    corporate: bool,
+    #[serde(default)]
+    foreign: bool,
+    #[serde(default)]
+    employee: bool,
+    #[serde(default)]
+    services: Vec<String>,
+    #[serde(default)]
+    dnd: Value,
+    #[serde(default = "active")]
+    status: String,
+    #[serde(default)]
+    prefs: Vec<String>,
+    channel_pref: Option<String>,
+}
+
+fn active() -> String {
+    "active".into()
+}
+
+impl TryFrom<SubscriberRecord> for Subscriber {
+    type Error = String;
+    fn try_from(r: SubscriberRecord) -> Result<Subscriber, String> {
+        let msisdn = Msisdn::parse(&r.msisdn).ok_or_else(|| "msisdn: expected 5 to 15 digits".to_string())?;
+        let sym = |s: &str| Value::String(s.to_string());
+        Ok(Subscriber {
+            msisdn,
+            customer_id: r.customer_id.into(),
+            account_id: r.account_id.into(),
+            brand: symbol(&sym(&r.brand), Brand::parse, Brand::NAMES).map_err(|e| format!("brand: {e}"))?,
+            tier: symbol(&sym(&r.tier), Tier::parse, Tier::NAMES).map_err(|e| format!("tier: {e}"))?,
+            arpu_fen: r.arpu_fen,
+            join_date: r.join_date.as_deref().map(date).transpose()?,
+            birthday: r.birthday.as_deref().map(month_day).transpose()?,
+            corporate: r.corporate,
+            foreign: r.foreign,
+            employee: r.employee,
+            services: r.services.into_iter().map(Into::into).collect(),
+            dnd: Dnd::from_json(&r.dnd)?,
+            status: symbol(&sym(&r.status), Status::parse, Status::NAMES).map_err(|e| format!("status: {e}"))?,
+            prefs: r.prefs.into_iter().map(Into::into).collect(),
+            channel_pref: match r.channel_pref.as_deref() {
+                None => None,
+                Some(c) => Some(Channel::parse(c).ok_or_else(|| format!("channel_pref: unknown channel `{c}`"))?),
+            },
+        })
+    }
+}
+
+impl Subscriber {
+    /// Parses one line of `subscribers.jsonl` (used by tests and the generator's round trip).
+    pub fn from_json_line(line: &str) -> Result<Subscriber, String> {
+        let rec: SubscriberRecord = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        Subscriber::try_from(rec)
+    }
+}

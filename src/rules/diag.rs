@@ -1,0 +1,143 @@
+//! Diagnostics for rule files: every problem at once, each with a stable code, the file
+//! position, the source line with a caret, and a hint where a cheap one exists.
+
+use super::yaml::Pos;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// Stable diagnostic codes. Tests and CI scripts match on these, so never renumber.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Code {
+    /// YAML syntax error.
+    E001,
+    /// The file is not a list of items, or an item is not `list`, `macro`, `rule` or `test`.
+    E002,
+    /// Unknown key in an item.
+    E003,
+    /// A required key is missing.
+    E004,
+    /// A key has a value of the wrong shape or an unknown value.
+    E005,
+    /// Expression syntax error.
+    E010,
+    /// Unknown field.
+    E011,
+    /// Unknown name: not a macro, list, field or function.
+    E012,
+    /// Type mismatch.
+    E013,
+    /// A field the rule's event kinds do not all have.
+    E014,
+    /// Wrong use of a function (arity, argument kinds).
+    E015,
+    /// A window longer than the state keeps.
+    E016,
+    /// Duplicate name.
+    E017,
+    /// A macro that refers to itself.
+    E018,
+    /// Unknown value of an enumerated field.
+    E019,
+    /// Template error.
+    E020,
+    /// An aggregate or sequence filter that reads more than its own event.
+    E021,
+    /// Unused macro.
+    W101,
+    /// Unused list.
+    W102,
+    /// A cell tag or calendar entry that the reference data does not have.
+    W103,
+    /// A CRM event name that is not one of the known business events.
+    W104,
+}
+
+impl Code {
+    pub fn severity(self) -> Severity {
+        if format!("{self:?}").starts_with('W') { Severity::Warning } else { Severity::Error }
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{self:?}"))
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// The source line the position is on.
+    #[serde(skip)]
+    pub snippet: String,
+}
+
+impl Diagnostic {
+    pub fn new(code: Code, file: &str, source: &str, pos: Pos, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            code,
+            severity: code.severity(),
+            file: file.to_string(),
+            line: pos.line,
+            col: pos.col,
+            message: message.into(),
+            hint: None,
+            snippet: source.lines().nth(pos.line.saturating_sub(1)).unwrap_or("").to_string(),
+        }
+    }
+
+    pub fn with_hint(mut self, hint: Option<String>) -> Diagnostic {
+        self.hint = hint;
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// `file:line:col: error[E011]: message`, the line, a caret, and the hint.
+    pub fn render(&self) -> String {
+        let mut s = format!(
+            "{}:{}:{}: {}[{:?}]: {}\n",
+            self.file,
+            self.line,
+            self.col,
+            match self.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            },
+            self.code,
+            self.message
+        );
+        if !self.snippet.is_empty() {
+            let gutter = self.line.to_string().len();
+            let pad: String = self.snippet.chars().take(self.col.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+            let _ = writeln!(s, "{:gutter$} |", "");
+            let _ = writeln!(s, "{} | {}", self.line, self.snippet);
+            let _ = writeln!(s, "{:gutter$} | {pad}^", "");
+        }
+        if let Some(h) = &self.hint {
+            let _ = writeln!(s, "  = hint: {h}");
+        }
+        s
+    }
+}
+
+/// Diagnostics sorted by file and position, errors and warnings together.
+pub fn sort(diags: &mut [Diagnostic]) {
+    diags.sort_by(|a, b| (&a.file, a.line, a.col, a.code).cmp(&(&b.file, b.line, b.col, b.code)));
+}

@@ -1,0 +1,307 @@
+//! The condition language: syntax -> type check -> a compiled tree ([`Ir`]) that evaluates
+//! against one subscriber's context without parsing, name lookups or allocation (string
+//! values borrow from the event, profile or rule).
+//!
+//! Types matter to operators: money (fen), durations and times are distinct from plain
+//! numbers, so `balance < 10` is refused with "write `10 CNY`" instead of silently comparing
+//! fen with yuan.
+
+pub mod check;
+pub mod schema;
+pub mod syntax;
+
+use crate::event::{Body, Event, Kind};
+use crate::refdata::{RefData, Subscriber, TagId};
+use crate::state::SubState;
+use crate::util::Millis;
+pub use schema::{Field, SymTy, Ty};
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StrOp {
+    StartsWith,
+    EndsWith,
+    Contains,
+}
+
+/// A compiled, type-checked expression.
+#[derive(Clone, Debug)]
+pub enum Ir {
+    Bool(bool),
+    Int(i64),
+    Str(Box<str>),
+    Sym(u8),
+    Null,
+    Field(Field),
+    /// `event.attrs.NAME` of a crm event (untyped JSON).
+    Attr(Box<str>),
+    Not(Box<Ir>),
+    And(Box<[Ir]>),
+    Or(Box<[Ir]>),
+    Cmp(CmpOp, Box<Ir>, Box<Ir>),
+    Arith(ArOp, Box<Ir>, Box<Ir>),
+    Neg(Box<Ir>),
+    StrTest(StrOp, Box<Ir>, Box<Ir>),
+    /// Enumerated value in a set (bit mask by variant index).
+    SymIn(Box<Ir>, u64),
+    StrIn(Box<Ir>, Box<[Box<str>]>),
+    /// A string list (services, prefs) has the item.
+    ListHas(Box<Ir>, Box<Ir>),
+    /// A string list has any of these.
+    ListAny(Box<Ir>, Box<[Box<str>]>),
+    /// A tag set has any of these tags.
+    TagsAny(Box<Ir>, Box<[TagId]>),
+    /// A tag set has the tag named by a string value.
+    TagsHasNamed(Box<Ir>, Box<Ir>),
+    /// Windowed aggregate slot, with its bucket width and window.
+    Agg { slot: u32, bucket: i64, window: i64 },
+    /// Sequence slot: true when the current event completed it.
+    Seq(u32),
+    /// The current event moved the subscriber into a cell with one of these tags.
+    Entered(Box<[TagId]>),
+    /// The current event moved the subscriber out of the last cell with one of these tags.
+    Left(Box<[TagId]>),
+    /// Time spent so far in cells carrying one of these tags (0 when not there).
+    Dwell(Box<[TagId]>),
+    /// As `Dwell`, for a tag named by a string value (e.g. `calendar.venue`).
+    DwellNamed(Box<Ir>),
+    /// Whole local days from today until the calendar entry starts (negative once started).
+    DaysUntil(u32),
+    Exists(Box<Ir>),
+    Min(Box<Ir>, Box<Ir>),
+    Max(Box<Ir>, Box<Ir>),
+    Abs(Box<Ir>),
+}
+
+/// A runtime value. Strings borrow where they can.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Str(Cow<'a, str>),
+    Sym(u8),
+    List(&'a [Box<str>]),
+    Tags(&'a [TagId]),
+    Json(&'a serde_json::Value),
+}
+
+impl Value<'_> {
+    fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(n) => Some(*n),
+            Value::Json(j) => j.as_i64(),
+            _ => None,
+        }
+    }
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            Value::Json(j) => j.as_str(),
+            _ => None,
+        }
+    }
+}
+
+/// Local calendar facts of the evaluation time, computed once per event.
+#[derive(Clone, Copy, Debug)]
+pub struct Local {
+    pub date: chrono::NaiveDate,
+    pub hour: u32,
+    pub minute: u32,
+}
+
+impl Local {
+    pub fn at(now: Millis, offset: chrono::FixedOffset) -> Local {
+        use chrono::{Timelike, TimeZone};
+        let t = offset.timestamp_millis_opt(now).single().unwrap_or_else(|| offset.from_utc_datetime(&chrono::NaiveDateTime::default()));
+        Local { date: t.date_naive(), hour: t.hour(), minute: t.minute() }
+    }
+}
+
+/// Everything a condition can read about one subscriber at one moment.
+pub struct Ctx<'a> {
+    /// The event being evaluated; `None` when a timer fires.
+    pub event: Option<&'a Event>,
+    pub now: Millis,
+    pub local: Local,
+    pub sub: &'a Subscriber,
+    /// Whether the reference data knows the subscriber.
+    pub known: bool,
+    pub state: &'a SubState,
+    pub refdata: &'a RefData,
+    pub offset: chrono::FixedOffset,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn eval_bool(&self, ir: &'a Ir) -> bool {
+        matches!(self.eval(ir), Value::Bool(true))
+    }
+
+    pub fn eval(&self, ir: &'a Ir) -> Value<'a> {
+        match ir {
+            Ir::Bool(b) => Value::Bool(*b),
+            Ir::Int(n) => Value::Int(*n),
+            Ir::Str(s) => Value::Str(Cow::Borrowed(s)),
+            Ir::Sym(s) => Value::Sym(*s),
+            Ir::Null => Value::Null,
+            Ir::Field(f) => f.read(self),
+            Ir::Attr(name) => match self.event.map(|e| &e.body) {
+                Some(Body::Crm(c)) => c.attrs.get(&**name).map_or(Value::Null, |v| match v {
+                    serde_json::Value::Null => Value::Null,
+                    serde_json::Value::Bool(b) => Value::Bool(*b),
+                    other => Value::Json(other),
+                }),
+                _ => Value::Null,
+            },
+            Ir::Not(x) => Value::Bool(!self.eval_bool(x)),
+            Ir::And(xs) => Value::Bool(xs.iter().all(|x| self.eval_bool(x))),
+            Ir::Or(xs) => Value::Bool(xs.iter().any(|x| self.eval_bool(x))),
+            Ir::Cmp(op, a, b) => Value::Bool(compare(*op, &self.eval(a), &self.eval(b))),
+            Ir::Arith(op, a, b) => match (self.eval(a).as_int(), self.eval(b).as_int()) {
+                (Some(x), Some(y)) => match op {
+                    ArOp::Add => Value::Int(x.saturating_add(y)),
+                    ArOp::Sub => Value::Int(x.saturating_sub(y)),
+                    ArOp::Mul => Value::Int(x.saturating_mul(y)),
+                    ArOp::Div if y != 0 => Value::Int(x / y),
+                    ArOp::Rem if y != 0 => Value::Int(x % y),
+                    _ => Value::Null,
+                },
+                _ => Value::Null,
+            },
+            Ir::Neg(x) => self.eval(x).as_int().map_or(Value::Null, |n| Value::Int(n.saturating_neg())),
+            Ir::StrTest(op, a, b) => {
+                let (a, b) = (self.eval(a), self.eval(b));
+                Value::Bool(match (a.as_str(), b.as_str()) {
+                    (Some(a), Some(b)) => match op {
+                        StrOp::StartsWith => a.starts_with(b),
+                        StrOp::EndsWith => a.ends_with(b),
+                        StrOp::Contains => a.contains(b),
+                    },
+                    _ => false,
+                })
+            }
+            Ir::SymIn(x, mask) => Value::Bool(matches!(self.eval(x), Value::Sym(s) if mask & (1 << s) != 0)),
+            Ir::StrIn(x, items) => {
+                let v = self.eval(x);
+                Value::Bool(v.as_str().is_some_and(|s| items.iter().any(|i| &**i == s)))
+            }
+            Ir::ListHas(list, item) => Value::Bool(match (self.eval(list), self.eval(item)) {
+                (Value::List(l), v) => v.as_str().is_some_and(|s| l.iter().any(|i| &**i == s)),
+                _ => false,
+            }),
+            Ir::ListAny(list, items) => {
+                Value::Bool(matches!(self.eval(list), Value::List(l) if l.iter().any(|i| items.contains(i))))
+            }
+            Ir::TagsAny(tags, want) => Value::Bool(matches!(self.eval(tags), Value::Tags(t) if any_tag(t, want))),
+            Ir::TagsHasNamed(tags, name) => Value::Bool(match (self.eval(tags), self.eval(name)) {
+                (Value::Tags(t), n) => n.as_str().and_then(|n| self.refdata.tag(n)).is_some_and(|id| t.binary_search(&id).is_ok()),
+                _ => false,
+            }),
+            Ir::Agg { slot, bucket, window } => Value::Int(self.state.agg_value_window(*slot, self.now, *bucket, *window)),
+            Ir::Seq(slot) => Value::Bool(self.event.is_some() && self.state.seq_completed_now(*slot)),
+            Ir::Entered(tags) => Value::Bool(self.event.is_some() && self.state.entered(tags, self.refdata)),
+            Ir::Left(tags) => Value::Bool(self.event.is_some() && self.state.left(tags, self.refdata)),
+            Ir::Dwell(tags) => Value::Int(self.state.dwell(tags, self.now)),
+            Ir::DwellNamed(name) => {
+                let tag = self.eval(name).as_str().and_then(|n| self.refdata.tag(n));
+                Value::Int(tag.map_or(0, |t| self.state.dwell(&[t], self.now)))
+            }
+            Ir::DaysUntil(idx) => self.refdata.calendar.get(*idx as usize).map_or(Value::Null, |c| {
+                let start = Local::at(c.start, self.offset).date;
+                Value::Int((start - self.local.date).num_days())
+            }),
+            Ir::Exists(x) => Value::Bool(!matches!(self.eval(x), Value::Null)),
+            Ir::Min(a, b) | Ir::Max(a, b) => match (self.eval(a).as_int(), self.eval(b).as_int()) {
+                (Some(x), Some(y)) => Value::Int(if matches!(ir, Ir::Min(..)) { x.min(y) } else { x.max(y) }),
+                (Some(x), None) | (None, Some(x)) => Value::Int(x),
+                _ => Value::Null,
+            },
+            Ir::Abs(x) => self.eval(x).as_int().map_or(Value::Null, |n| Value::Int(n.saturating_abs())),
+        }
+    }
+
+    /// Whole days from today (local) to the next occurrence of a month-day (0 = today).
+    pub fn days_to_anniversary(&self, (m, d): (u32, u32)) -> i64 {
+        let today = self.local.date;
+        let on = |year: i32| {
+            chrono::NaiveDate::from_ymd_opt(year, m, d).or_else(|| chrono::NaiveDate::from_ymd_opt(year, m, d - 1))
+        };
+        use chrono::Datelike;
+        match on(today.year()) {
+            Some(this_year) if this_year >= today => (this_year - today).num_days(),
+            _ => on(today.year() + 1).map_or(i64::MAX, |next| (next - today).num_days()),
+        }
+    }
+
+    /// Whole local days since a date.
+    pub fn days_since(&self, date: chrono::NaiveDate) -> i64 {
+        (self.local.date - date).num_days()
+    }
+
+    pub fn kind(&self) -> Option<Kind> {
+        self.event.map(Event::kind)
+    }
+}
+
+fn any_tag(have: &[TagId], want: &[TagId]) -> bool {
+    want.iter().any(|w| have.binary_search(w).is_ok())
+}
+
+/// Comparison with null: `==` is false and `!=` true unless both sides are null; ordering
+/// comparisons with null are false. This is what "no such value" means to an operator.
+fn compare(op: CmpOp, a: &Value, b: &Value) -> bool {
+    let ord: Option<Ordering> = match (a, b) {
+        (Value::Null, Value::Null) => Some(Ordering::Equal),
+        (Value::Null, _) | (_, Value::Null) => None,
+        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+        (Value::Sym(x), Value::Sym(y)) => Some(x.cmp(y)),
+        (Value::Json(j), Value::Bool(y)) | (Value::Bool(y), Value::Json(j)) => j.as_bool().map(|x| x.cmp(y)),
+        _ => match (a.as_int(), b.as_int()) {
+            (Some(x), Some(y)) => Some(x.cmp(&y)),
+            _ => match (a.as_str(), b.as_str()) {
+                (Some(x), Some(y)) => Some(x.cmp(y)),
+                _ => None,
+            },
+        },
+    };
+    match (op, ord) {
+        (CmpOp::Ne, None) => true,
+        (_, None) => false,
+        (CmpOp::Eq, Some(o)) => o == Ordering::Equal,
+        (CmpOp::Ne, Some(o)) => o != Ordering::Equal,
+        (CmpOp::Lt, Some(o)) => o == Ordering::Less,
+        (CmpOp::Le, Some(o)) => o != Ordering::Greater,
+        (CmpOp::Gt, Some(o)) => o == Ordering::Greater,
+        (CmpOp::Ge, Some(o)) => o != Ordering::Less,
+    }
+}
+
+/// Bucket width for a window: about 1/60 of it, so a count is exact to within one bucket at
+/// the far edge of the window while a subscriber's slot holds at most ~61 buckets.
+pub fn bucket_for(window: i64) -> i64 {
+    let b = (window / 60).max(1000);
+    // Round to whole seconds so buckets align across windows of the same size.
+    b - b % 1000
+}
+

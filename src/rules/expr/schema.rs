@@ -1,0 +1,360 @@
+//! What a condition can read: every field, its type, and which event kinds carry it. The
+//! checker resolves names against this table once; the compiled [`Field`] reads the value.
+
+use super::{Ctx, Value};
+use crate::event::{self, Body, Kind, KindSet};
+use crate::refdata::{Brand, Channel, Status, Tier};
+use std::borrow::Cow;
+
+/// The enumerated types, so literals like `voice` or `high` resolve at compile time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SymTy {
+    Kind,
+    Service,
+    Direction,
+    Scope,
+    TopupChannel,
+    IvrStep,
+    LocTrigger,
+    Brand,
+    Tier,
+    Status,
+    Channel,
+}
+
+impl SymTy {
+    pub fn names(self) -> &'static [&'static str] {
+        match self {
+            SymTy::Kind => Kind::NAMES,
+            SymTy::Service => event::Service::NAMES,
+            SymTy::Direction => event::Direction::NAMES,
+            SymTy::Scope => event::Scope::NAMES,
+            SymTy::TopupChannel => event::TopupChannel::NAMES,
+            SymTy::IvrStep => event::IvrStep::NAMES,
+            SymTy::LocTrigger => event::LocTrigger::NAMES,
+            SymTy::Brand => Brand::NAMES,
+            SymTy::Tier => Tier::NAMES,
+            SymTy::Status => Status::NAMES,
+            SymTy::Channel => Channel::NAMES,
+        }
+    }
+
+    pub fn index(self, name: &str) -> Option<u8> {
+        self.names().iter().position(|n| *n == name).map(|i| i as u8)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ty {
+    Bool,
+    Int,
+    /// Fen.
+    Money,
+    /// Milliseconds.
+    Duration,
+    /// Event time, milliseconds since the epoch.
+    Time,
+    Str,
+    Sym(SymTy),
+    /// A list of strings (services, prefs).
+    List,
+    /// A set of cell tags.
+    Tags,
+    /// Untyped JSON (crm `attrs`): compares with anything.
+    Dyn,
+    Null,
+}
+
+impl Ty {
+    pub fn name(self) -> &'static str {
+        match self {
+            Ty::Bool => "a boolean",
+            Ty::Int => "a number",
+            Ty::Money => "money",
+            Ty::Duration => "a duration",
+            Ty::Time => "a time",
+            Ty::Str => "a string",
+            Ty::Sym(_) => "an enumerated value",
+            Ty::List => "a list",
+            Ty::Tags => "a set of cell tags",
+            Ty::Dyn => "an attribute",
+            Ty::Null => "null",
+        }
+    }
+}
+
+/// A readable field. Each variant knows how to read itself from a [`Ctx`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    EvKind,
+    EvTs,
+    EvId,
+    EvMsisdn,
+    Service,
+    Direction,
+    Scope,
+    Peer,
+    DurationS,
+    VolumeKb,
+    Count,
+    ChargeFen,
+    EvBalanceFen,
+    EvCell,
+    Via,
+    AmountFen,
+    TopupChannel,
+    Store,
+    Session,
+    Step,
+    Node,
+    Hotline,
+    Trigger,
+    Country,
+    CrmEvent,
+    SubMsisdn,
+    CustomerId,
+    AccountId,
+    Brand,
+    Tier,
+    ArpuFen,
+    Corporate,
+    Foreign,
+    Employee,
+    Services,
+    Prefs,
+    Dnd,
+    DndSms,
+    DndCall,
+    Status,
+    ChannelPref,
+    Known,
+    TenureDays,
+    DaysToBirthday,
+    IsBirthday,
+    Balance,
+    PrevBalance,
+    LastTopupAt,
+    LastTopupFen,
+    LastEventAt,
+    CellId,
+    CellName,
+    CellTags,
+    CellKnown,
+    CellSince,
+    PrevCellId,
+    PrevCellTags,
+    StoreName,
+    StoreId,
+    StoreAddress,
+    StoreDistanceM,
+    CalActive,
+    CalName,
+    CalTitle,
+    CalKind,
+    CalVenue,
+    Hour,
+    Minute,
+    Weekday,
+    Day,
+    Month,
+    MonthDay,
+    Now,
+}
+
+const U: u8 = 1 << Kind::Usage as u8;
+const T: u8 = 1 << Kind::Topup as u8;
+const I: u8 = 1 << Kind::Ivr as u8;
+const L: u8 = 1 << Kind::Location as u8;
+const C: u8 = 1 << Kind::Crm as u8;
+const ALL: u8 = 0x3f;
+/// Not an event field: readable in every rule, and on timers.
+const ANY: u8 = 0;
+
+/// (path, type, field, event kinds that carry it; `ANY` for non-event fields)
+pub const FIELDS: &[(&str, Ty, Field, u8)] = &[
+    ("event.kind", Ty::Sym(SymTy::Kind), Field::EvKind, ALL),
+    ("event.ts", Ty::Time, Field::EvTs, ALL),
+    ("event.id", Ty::Str, Field::EvId, ALL),
+    ("event.msisdn", Ty::Str, Field::EvMsisdn, ALL),
+    ("event.service", Ty::Sym(SymTy::Service), Field::Service, U),
+    ("event.direction", Ty::Sym(SymTy::Direction), Field::Direction, U),
+    ("event.scope", Ty::Sym(SymTy::Scope), Field::Scope, U),
+    ("event.peer", Ty::Str, Field::Peer, U),
+    ("event.duration_s", Ty::Duration, Field::DurationS, U),
+    ("event.volume_kb", Ty::Int, Field::VolumeKb, U),
+    ("event.count", Ty::Int, Field::Count, U),
+    ("event.charge_fen", Ty::Money, Field::ChargeFen, U),
+    ("event.balance_fen", Ty::Money, Field::EvBalanceFen, U | T),
+    ("event.cell", Ty::Str, Field::EvCell, U | L),
+    ("event.via", Ty::Str, Field::Via, U),
+    ("event.amount_fen", Ty::Money, Field::AmountFen, T),
+    ("event.channel", Ty::Sym(SymTy::TopupChannel), Field::TopupChannel, T),
+    ("event.store", Ty::Str, Field::Store, T),
+    ("event.session", Ty::Str, Field::Session, I),
+    ("event.step", Ty::Sym(SymTy::IvrStep), Field::Step, I),
+    ("event.node", Ty::Str, Field::Node, I),
+    ("event.hotline", Ty::Str, Field::Hotline, I),
+    ("event.trigger", Ty::Sym(SymTy::LocTrigger), Field::Trigger, L),
+    ("event.country", Ty::Str, Field::Country, L),
+    ("event.event", Ty::Str, Field::CrmEvent, C),
+    ("subscriber.msisdn", Ty::Str, Field::SubMsisdn, ANY),
+    ("subscriber.customer_id", Ty::Str, Field::CustomerId, ANY),
+    ("subscriber.account_id", Ty::Str, Field::AccountId, ANY),
+    ("subscriber.brand", Ty::Sym(SymTy::Brand), Field::Brand, ANY),
+    ("subscriber.tier", Ty::Sym(SymTy::Tier), Field::Tier, ANY),
+    ("subscriber.arpu_fen", Ty::Money, Field::ArpuFen, ANY),
+    ("subscriber.corporate", Ty::Bool, Field::Corporate, ANY),
+    ("subscriber.foreign", Ty::Bool, Field::Foreign, ANY),
+    ("subscriber.employee", Ty::Bool, Field::Employee, ANY),
+    ("subscriber.services", Ty::List, Field::Services, ANY),
+    ("subscriber.prefs", Ty::List, Field::Prefs, ANY),
+    ("subscriber.dnd", Ty::Bool, Field::Dnd, ANY),
+    ("subscriber.dnd_sms", Ty::Bool, Field::DndSms, ANY),
+    ("subscriber.dnd_call", Ty::Bool, Field::DndCall, ANY),
+    ("subscriber.status", Ty::Sym(SymTy::Status), Field::Status, ANY),
+    ("subscriber.channel_pref", Ty::Sym(SymTy::Channel), Field::ChannelPref, ANY),
+    ("subscriber.known", Ty::Bool, Field::Known, ANY),
+    ("subscriber.tenure_days", Ty::Int, Field::TenureDays, ANY),
+    ("subscriber.days_to_birthday", Ty::Int, Field::DaysToBirthday, ANY),
+    ("subscriber.is_birthday", Ty::Bool, Field::IsBirthday, ANY),
+    ("subscriber.balance", Ty::Money, Field::Balance, ANY),
+    ("state.balance", Ty::Money, Field::Balance, ANY),
+    ("state.prev_balance", Ty::Money, Field::PrevBalance, ANY),
+    ("state.last_topup_at", Ty::Time, Field::LastTopupAt, ANY),
+    ("state.last_topup_fen", Ty::Money, Field::LastTopupFen, ANY),
+    ("state.last_event_at", Ty::Time, Field::LastEventAt, ANY),
+    ("cell.id", Ty::Str, Field::CellId, ANY),
+    ("cell.name", Ty::Str, Field::CellName, ANY),
+    ("cell.tags", Ty::Tags, Field::CellTags, ANY),
+    ("cell.known", Ty::Bool, Field::CellKnown, ANY),
+    ("cell.since", Ty::Time, Field::CellSince, ANY),
+    ("prev_cell.id", Ty::Str, Field::PrevCellId, ANY),
+    ("prev_cell.tags", Ty::Tags, Field::PrevCellTags, ANY),
+    ("nearest_store.name", Ty::Str, Field::StoreName, ANY),
+    ("nearest_store.id", Ty::Str, Field::StoreId, ANY),
+    ("nearest_store.address", Ty::Str, Field::StoreAddress, ANY),
+    ("nearest_store.distance_m", Ty::Int, Field::StoreDistanceM, ANY),
+    ("calendar.active", Ty::Bool, Field::CalActive, ANY),
+    ("calendar.name", Ty::Str, Field::CalName, ANY),
+    ("calendar.title", Ty::Str, Field::CalTitle, ANY),
+    ("calendar.kind", Ty::Str, Field::CalKind, ANY),
+    ("calendar.venue", Ty::Str, Field::CalVenue, ANY),
+    ("local.hour", Ty::Int, Field::Hour, ANY),
+    ("local.minute", Ty::Int, Field::Minute, ANY),
+    ("local.weekday", Ty::Int, Field::Weekday, ANY),
+    ("local.day", Ty::Int, Field::Day, ANY),
+    ("local.month", Ty::Int, Field::Month, ANY),
+    ("local.month_day", Ty::Str, Field::MonthDay, ANY),
+    ("now", Ty::Time, Field::Now, ANY),
+];
+
+/// The roots a path may start with (for "did you mean" on the first segment).
+pub const ROOTS: &[&str] = &["event", "subscriber", "state", "cell", "prev_cell", "nearest_store", "calendar", "local", "now"];
+
+/// Looks a path up: its type, field and the kinds that carry it (`None` = not an event field).
+pub fn lookup(path: &str) -> Option<(Ty, Field, Option<KindSet>)> {
+    FIELDS.iter().find(|f| f.0 == path).map(|&(_, ty, field, kinds)| (ty, field, (kinds != ANY).then_some(KindSet(kinds))))
+}
+
+fn opt_str(s: &Option<Box<str>>) -> Value<'_> {
+    s.as_deref().map_or(Value::Null, |s| Value::Str(Cow::Borrowed(s)))
+}
+
+impl Field {
+    pub fn read<'a>(self, cx: &Ctx<'a>) -> Value<'a> {
+        use Field as F;
+        let ev = cx.event;
+        let body = ev.map(|e| &e.body);
+        let sub = cx.sub;
+        let st = cx.state;
+        let int = |v: Option<i64>| v.map_or(Value::Null, Value::Int);
+        let sym = |v: u8| Value::Sym(v);
+        let cell = st.cell_ref(cx.refdata);
+        let store = cell.and_then(|c| c.nearest_store).and_then(|(i, d)| cx.refdata.stores.get(i as usize).map(|s| (s, d)));
+        let cal = || cell.and_then(|c| cx.refdata.calendar_at(&c.tags, cx.now));
+        match self {
+            F::EvKind => ev.map_or(Value::Null, |e| sym(e.kind() as u8)),
+            F::EvTs => ev.map_or(Value::Null, |e| Value::Int(e.ts)),
+            F::EvId => ev.map_or(Value::Null, |e| Value::Str(Cow::Borrowed(&e.id))),
+            F::EvMsisdn | F::SubMsisdn => Value::Str(Cow::Owned(sub.msisdn.full())),
+            F::Service => match body { Some(Body::Usage(u)) => sym(u.service as u8), _ => Value::Null },
+            F::Direction => match body { Some(Body::Usage(u)) => sym(u.direction as u8), _ => Value::Null },
+            F::Scope => match body { Some(Body::Usage(u)) => sym(u.scope as u8), _ => Value::Null },
+            F::Peer => match body { Some(Body::Usage(u)) => opt_str(&u.peer), _ => Value::Null },
+            F::DurationS => match body { Some(Body::Usage(u)) => Value::Int(u.duration_s * 1000), _ => Value::Null },
+            F::VolumeKb => match body { Some(Body::Usage(u)) => Value::Int(u.volume_kb), _ => Value::Null },
+            F::Count => match body { Some(Body::Usage(u)) => Value::Int(u.count), _ => Value::Null },
+            F::ChargeFen => match body { Some(Body::Usage(u)) => Value::Int(u.charge_fen), _ => Value::Null },
+            F::EvBalanceFen => int(ev.and_then(|e| e.balance_fen())),
+            F::EvCell => ev.and_then(|e| e.cell()).map_or(Value::Null, |c| Value::Str(Cow::Borrowed(c))),
+            F::Via => match body { Some(Body::Usage(u)) => opt_str(&u.via), _ => Value::Null },
+            F::AmountFen => match body { Some(Body::Topup(t)) => Value::Int(t.amount_fen), _ => Value::Null },
+            F::TopupChannel => match body { Some(Body::Topup(t)) => sym(t.channel as u8), _ => Value::Null },
+            F::Store => match body { Some(Body::Topup(t)) => opt_str(&t.store), _ => Value::Null },
+            F::Session => match body { Some(Body::Ivr(i)) => Value::Str(Cow::Borrowed(&i.session)), _ => Value::Null },
+            F::Step => match body { Some(Body::Ivr(i)) => sym(i.step as u8), _ => Value::Null },
+            F::Node => match body { Some(Body::Ivr(i)) => opt_str(&i.node), _ => Value::Null },
+            F::Hotline => match body { Some(Body::Ivr(i)) => Value::Str(Cow::Borrowed(&i.hotline)), _ => Value::Null },
+            F::Trigger => match body { Some(Body::Location(l)) => sym(l.trigger as u8), _ => Value::Null },
+            F::Country => match body { Some(Body::Location(l)) => opt_str(&l.country), _ => Value::Null },
+            F::CrmEvent => match body { Some(Body::Crm(c)) => Value::Str(Cow::Borrowed(&c.event)), _ => Value::Null },
+            F::CustomerId => Value::Str(Cow::Borrowed(&sub.customer_id)),
+            F::AccountId => Value::Str(Cow::Borrowed(&sub.account_id)),
+            F::Brand if cx.known => sym(sub.brand as u8),
+            F::Tier if cx.known => sym(sub.tier as u8),
+            F::Brand | F::Tier => Value::Null,
+            F::ArpuFen => Value::Int(sub.arpu_fen),
+            F::Corporate => Value::Bool(sub.corporate),
+            F::Foreign => Value::Bool(sub.foreign),
+            F::Employee => Value::Bool(sub.employee),
+            F::Services => Value::List(&sub.services),
+            F::Prefs => Value::List(&sub.prefs),
+            F::Dnd => Value::Bool(sub.dnd.any()),
+            F::DndSms => Value::Bool(sub.dnd.blocks(Channel::Sms)),
+            F::DndCall => Value::Bool(sub.dnd.blocks(Channel::Call)),
+            F::Status => sym(sub.status as u8),
+            F::ChannelPref => sub.channel_pref.map_or(Value::Null, |c| sym(c as u8)),
+            F::Known => Value::Bool(cx.known),
+            F::TenureDays => sub.join_date.map_or(Value::Null, |d| Value::Int(cx.days_since(d))),
+            F::DaysToBirthday => sub.birthday.map_or(Value::Null, |b| Value::Int(cx.days_to_anniversary(b))),
+            F::IsBirthday => Value::Bool(sub.birthday.is_some_and(|b| cx.days_to_anniversary(b) == 0)),
+            F::Balance => int(st.balance),
+            F::PrevBalance => int(st.prev_balance),
+            F::LastTopupAt => int(st.last_topup.map(|t| t.0)),
+            F::LastTopupFen => int(st.last_topup.map(|t| t.1)),
+            F::LastEventAt => int(st.last_event_at),
+            F::CellId => st.cell_id_str(cx.refdata).map_or(Value::Null, |s| Value::Str(Cow::Borrowed(s))),
+            F::CellName => cell.map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.name))),
+            F::CellTags => Value::Tags(cell.map_or(&[][..], |c| &c.tags)),
+            F::CellKnown => Value::Bool(cell.is_some()),
+            F::CellSince => int(st.cell_since),
+            F::PrevCellId => st.prev_cell.and_then(|c| cx.refdata.cells.get(c as usize)).map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.id))),
+            F::PrevCellTags => Value::Tags(st.prev_cell.and_then(|c| cx.refdata.cells.get(c as usize)).map_or(&[][..], |c| &c.tags)),
+            F::StoreName => store.map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.name))),
+            F::StoreId => store.map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.id))),
+            F::StoreAddress => store.map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.address))),
+            F::StoreDistanceM => store.map_or(Value::Null, |(_, d)| Value::Int(i64::from(d))),
+            F::CalActive => Value::Bool(cal().is_some()),
+            F::CalName => cal().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.name))),
+            F::CalTitle => cal().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.title))),
+            F::CalKind => cal().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.kind))),
+            F::CalVenue => cal().and_then(|c| c.venue).map_or(Value::Null, |v| Value::Str(Cow::Borrowed(cx.refdata.tag_name(v)))),
+            F::Hour => Value::Int(i64::from(cx.local.hour)),
+            F::Minute => Value::Int(i64::from(cx.local.minute)),
+            F::Weekday => {
+                use chrono::Datelike;
+                Value::Int(i64::from(cx.local.date.weekday().number_from_monday()))
+            }
+            F::Day => {
+                use chrono::Datelike;
+                Value::Int(i64::from(cx.local.date.day()))
+            }
+            F::Month => {
+                use chrono::Datelike;
+                Value::Int(i64::from(cx.local.date.month()))
+            }
+            F::MonthDay => Value::Str(Cow::Owned(cx.local.date.format("%m-%d").to_string())),
+            F::Now => Value::Int(cx.now),
+        }
+    }
+}

@@ -1,0 +1,589 @@
+//! Rule files: load -> check -> compile, all errors at once.
+//!
+//! A rule pack is a set of YAML files (a directory is read recursively, in path order; files
+//! ending `.tests.yaml` and `testdata/` folders are the pack's tests, not rules). Each file is
+//! a list of items: `list` (named values), `macro` (a named condition) and `rule`. Lists and
+//! macros are shared by the whole pack and may be used before they are defined.
+//!
+//! The result is a [`RuleSet`]: rules indexed by the event kind they listen to, their
+//! conditions and templates compiled, and the per-subscriber slots (windows, sequences) the
+//! state must keep. Nothing on the event path parses text or looks a rule up by name.
+
+pub mod diag;
+pub mod expr;
+pub mod template;
+pub mod testing;
+pub mod yaml;
+
+use crate::event::{Kind, KindSet};
+use crate::policy::{self, RulePolicy};
+use crate::refdata::{Channel, RefData};
+use diag::{Code, Diagnostic};
+use expr::Ir;
+use expr::check::{AggDef, Checker, ListDef, Loc, MacroDef, Scope, SeqDef, Slots};
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+pub use template::Template;
+
+/// A rule's delay or absence timer.
+#[derive(Clone, Debug)]
+pub struct TimerDef {
+    pub after: i64,
+    /// Events of these kinds (passing `cancel_if`) cancel the pending timer: absence.
+    pub cancel_on: KindSet,
+    pub cancel_if: Option<Ir>,
+    /// Checked again when the timer fires, against the state then.
+    pub recheck: Option<Ir>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub name: Box<str>,
+    pub desc: Box<str>,
+    pub file: Box<str>,
+    pub line: usize,
+    pub on: KindSet,
+    pub condition: Ir,
+    pub channel: Channel,
+    pub template: Option<Template>,
+    pub script: Option<Template>,
+    pub queue: Option<Box<str>>,
+    pub campaign: Box<str>,
+    pub priority: i32,
+    pub timer: Option<TimerDef>,
+    pub policy: RulePolicy,
+    pub enabled: bool,
+}
+
+/// A compiled rule pack.
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+    /// Rule indexes per event kind, in pack order.
+    pub by_kind: [Vec<u32>; 6],
+    pub aggs: Vec<AggDef>,
+    pub seqs: Vec<SeqDef>,
+    pub aggs_by_kind: [Vec<u32>; 6],
+    pub seqs_by_kind: [Vec<u32>; 6],
+    /// Kinds that may cancel some rule's pending timer.
+    pub cancel_kinds: KindSet,
+    /// Checksum of the files that made the set (hex).
+    pub version: String,
+    pub files: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Longest window a condition may ask for (the state keeps no more).
+    pub max_window: i64,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { max_window: 62 * crate::util::DAY }
+    }
+}
+
+/// The outcome of loading: the set (when there were no errors) and every diagnostic.
+pub struct Loaded {
+    pub rules: Option<RuleSet>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+}
+
+/// Lists the rule files under the given paths (files as given; directories recursively).
+pub fn rule_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out)?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if p.is_dir() {
+            if name != "testdata" && !name.starts_with('.') {
+                walk(&p, out)?;
+            }
+        } else if (name.ends_with(".yaml") || name.ends_with(".yml")) && !is_test_file(name) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+pub fn is_test_file(name: &str) -> bool {
+    name.ends_with(".tests.yaml") || name.ends_with(".tests.yml")
+}
+
+/// Loads and compiles rule files. I/O errors become diagnostics too.
+pub fn load(paths: &[PathBuf], refdata: Option<&RefData>, opts: &LoadOptions) -> Loaded {
+    let mut files = Vec::new();
+    let mut diagnostics = Vec::new();
+    match rule_files(paths) {
+        Ok(list) => {
+            for p in list {
+                match std::fs::read_to_string(&p) {
+                    Ok(text) => files.push((p.display().to_string(), text)),
+                    Err(e) => diagnostics.push(Diagnostic::new(Code::E001, &p.display().to_string(), "", Default::default(), format!("cannot read: {e}"))),
+                }
+            }
+        }
+        Err(e) => diagnostics.push(Diagnostic::new(Code::E001, &paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(","), "", Default::default(), format!("cannot list rule files: {e}"))),
+    }
+    let mut loaded = compile(files, refdata, opts);
+    loaded.diagnostics.splice(0..0, diagnostics);
+    if loaded.errors() > 0 {
+        loaded.rules = None;
+    }
+    loaded
+}
+
+/// Compiles rule files given as (name, text).
+pub fn compile(files: Vec<(String, String)>, refdata: Option<&RefData>, opts: &LoadOptions) -> Loaded {
+    let mut diags = Vec::new();
+    let mut docs: Vec<Vec<yaml::Node>> = Vec::new();
+    for (name, text) in &files {
+        match yaml::parse(text) {
+            Ok(d) => docs.push(d),
+            Err(e) => {
+                diags.push(Diagnostic::new(Code::E001, name, text, e.pos, format!("YAML syntax: {}", e.message)));
+                docs.push(Vec::new());
+            }
+        }
+    }
+    // Pass 1: lists and macros from every file.
+    let mut lists: HashMap<String, ListDef> = HashMap::new();
+    let mut macros: HashMap<String, MacroDef> = HashMap::new();
+    let mut rule_items: Vec<(usize, &yaml::Node)> = Vec::new();
+    let mut defined_at: HashMap<String, String> = HashMap::new();
+    for (fi, doc) in docs.iter().enumerate() {
+        let (file, src) = (&files[fi].0, &files[fi].1);
+        let items: &[yaml::Node] = match doc.as_slice() {
+            [] => &[],
+            [yaml::Node::Seq { items, .. }] => items,
+            [n] if n.is_null() => &[],
+            [other, ..] => {
+                diags.push(Diagnostic::new(Code::E002, file, src, other.pos(), "a rule file is a list of items (`- rule: ...`, `- macro: ...`, `- list: ...`)"));
+                &[]
+            }
+        };
+        for item in items {
+            let kind = ["rule", "macro", "list"].into_iter().find(|k| item.get(k).is_some());
+            let here = |n: &yaml::Node| format!("{file}:{}", n.pos().line);
+            match kind {
+                Some("list") => {
+                    let Some(name) = name_of(item, "list", file, src, &mut diags) else { continue };
+                    check_keys(item, &["list", "items", "desc"], file, src, &mut diags);
+                    let items = match item.get("items") {
+                        Some(yaml::Node::Seq { items, .. }) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+                        Some(n) => {
+                            diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), "`items` must be a list"));
+                            continue;
+                        }
+                        None => {
+                            diags.push(Diagnostic::new(Code::E004, file, src, item.pos(), format!("list `{name}` has no `items`")));
+                            continue;
+                        }
+                    };
+                    if let Some(prev) = defined_at.insert(name.clone(), here(item)) {
+                        diags.push(Diagnostic::new(Code::E017, file, src, item.pos(), format!("`{name}` is already defined at {prev}")));
+                        continue;
+                    }
+                    lists.insert(name, ListDef { items, used: Cell::new(false) });
+                }
+                Some("macro") => {
+                    let Some(name) = name_of(item, "macro", file, src, &mut diags) else { continue };
+                    check_keys(item, &["macro", "condition", "desc"], file, src, &mut diags);
+                    let Some(cond) = item.get("condition") else {
+                        diags.push(Diagnostic::new(Code::E004, file, src, item.pos(), format!("macro `{name}` has no `condition`")));
+                        continue;
+                    };
+                    let ast = parse_expr(cond, file, src, &mut diags);
+                    if let Some(prev) = defined_at.insert(name.clone(), here(item)) {
+                        diags.push(Diagnostic::new(Code::E017, file, src, item.pos(), format!("`{name}` is already defined at {prev}")));
+                        continue;
+                    }
+                    macros.insert(name, MacroDef { file: fi, node: cond.clone(), ast, used: Cell::new(false) });
+                }
+                Some(_) => rule_items.push((fi, item)),
+                None => {
+                    let hint = if item.get("test").is_some() { Some("rule tests go in a file of their own ending `.tests.yaml`".to_string()) } else { None };
+                    diags.push(Diagnostic::new(Code::E002, file, src, item.pos(), "expected an item starting with `rule:`, `macro:` or `list:`").with_hint(hint));
+                }
+            }
+        }
+    }
+    // Pass 2: rules.
+    let mut slots = Slots::default();
+    let mut rules = Vec::new();
+    let mut rule_names: HashMap<String, String> = HashMap::new();
+    {
+        let mut checker = Checker::new(&files, &lists, &macros, refdata, &mut slots, &mut diags, opts.max_window);
+        for (fi, item) in rule_items {
+            let (file, src) = (&files[fi].0, &files[fi].1);
+            if let Some(rule) = compile_rule(item, file, src, &mut checker, &mut rule_names) {
+                rules.push(rule);
+            }
+        }
+    }
+    for (name, m) in &macros {
+        if !m.used.get() {
+            let (file, src) = &files[m.file];
+            diags.push(Diagnostic::new(Code::W101, file, src, m.node.pos(), format!("macro `{name}` is never used")));
+        }
+    }
+    for (name, l) in &lists {
+        if !l.used.get() {
+            let at = defined_at.get(name).cloned().unwrap_or_default();
+            let (file, line) = at.rsplit_once(':').unwrap_or(("", "0"));
+            let src = files.iter().find(|f| f.0 == file).map_or("", |f| f.1.as_str());
+            let line = line.parse().unwrap_or(0);
+            diags.push(Diagnostic::new(Code::W102, file, src, yaml::Pos { line, col: 3 }, format!("list `{name}` is never used")));
+        }
+    }
+    // A macro used by several rules reports its own error once.
+    diag::sort(&mut diags);
+    diags.dedup_by(|a, b| a.file == b.file && a.line == b.line && a.col == b.col && a.code == b.code && a.message == b.message);
+    let errors = diags.iter().any(Diagnostic::is_error);
+    let rules = (!errors).then(|| {
+        let mut set = RuleSet {
+            version: checksum(&files),
+            files: files.iter().map(|f| f.0.clone()).collect(),
+            aggs: slots.aggs,
+            seqs: slots.seqs,
+            ..RuleSet::default()
+        };
+        for (i, r) in rules.iter().enumerate() {
+            for k in r.on.iter() {
+                set.by_kind[k as usize].push(i as u32);
+            }
+            if let Some(t) = &r.timer {
+                set.cancel_kinds.0 |= t.cancel_on.0;
+            }
+        }
+        for (i, a) in set.aggs.iter().enumerate() {
+            set.aggs_by_kind[a.kind as usize].push(i as u32);
+        }
+        for (i, s) in set.seqs.iter().enumerate() {
+            let mut kinds = KindSet::default();
+            for (k, _) in &s.steps {
+                kinds.insert(*k);
+            }
+            for k in kinds.iter() {
+                set.seqs_by_kind[k as usize].push(i as u32);
+            }
+        }
+        set.rules = rules;
+        set
+    });
+    Loaded { rules, diagnostics: diags }
+}
+
+fn checksum(files: &[(String, String)]) -> String {
+    let mut bytes = Vec::new();
+    for (name, text) in files {
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.push(0);
+        bytes.extend_from_slice(text.as_bytes());
+        bytes.push(0);
+    }
+    format!("{:016x}", crate::util::stable_hash(&bytes))
+}
+
+fn name_of(item: &yaml::Node, key: &str, file: &str, src: &str, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    let n = item.get(key)?;
+    match n.as_str() {
+        Some(s) if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !s.starts_with(|c: char| c.is_ascii_digit()) => Some(s.to_string()),
+        _ => {
+            diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), format!("a {key} name is a word of letters, digits and `_`")));
+            None
+        }
+    }
+}
+
+fn check_keys(item: &yaml::Node, allowed: &[&str], file: &str, src: &str, diags: &mut Vec<Diagnostic>) {
+    if let yaml::Node::Map { entries, .. } = item {
+        for (k, _) in entries {
+            let key = k.as_str().unwrap_or("");
+            if !allowed.contains(&key) {
+                let hint = crate::util::nearest(key, allowed.iter().copied()).map(|n| format!("did you mean `{n}`?"));
+                diags.push(Diagnostic::new(Code::E003, file, src, k.pos(), format!("unknown key `{key}`")).with_hint(hint.or_else(|| Some(format!("allowed here: {}", allowed.join(", "))))));
+            }
+        }
+    }
+}
+
+fn parse_expr(node: &yaml::Node, file: &str, src: &str, diags: &mut Vec<Diagnostic>) -> Option<expr::syntax::Node> {
+    let Some(text) = node.as_str() else {
+        diags.push(Diagnostic::new(Code::E005, file, src, node.pos(), format!("a condition is a string, not {}", node.kind_name())));
+        return None;
+    };
+    match expr::syntax::parse(text) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            diags.push(Diagnostic::new(Code::E010, file, src, node.pos_at(src, e.span.start), e.message).with_hint(e.hint));
+            None
+        }
+    }
+}
+
+fn scalar<'n>(item: &'n yaml::Node, key: &str, file: &str, src: &str, diags: &mut Vec<Diagnostic>) -> Option<(&'n str, &'n yaml::Node)> {
+    let n = item.get(key)?;
+    match n.as_str() {
+        Some(s) => Some((s, n)),
+        None => {
+            diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), format!("`{key}` must be a single value, not {}", n.kind_name())));
+            None
+        }
+    }
+}
+
+fn kinds(node: &yaml::Node, key: &str, file: &str, src: &str, diags: &mut Vec<Diagnostic>) -> Option<KindSet> {
+    let items: Vec<&yaml::Node> = match node {
+        yaml::Node::Seq { items, .. } => items.iter().collect(),
+        n @ yaml::Node::Scalar { .. } => vec![n],
+        n => {
+            diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), format!("`{key}` is a list of event kinds")));
+            return None;
+        }
+    };
+    let mut set = KindSet::default();
+    let mut ok = true;
+    for it in items {
+        let s = it.as_str().unwrap_or("");
+        match Kind::parse(s) {
+            Some(k) => set.insert(k),
+            None => {
+                let hint = crate::util::nearest(s, Kind::NAMES.iter().copied()).map(|n| format!("did you mean `{n}`?")).or_else(|| Some(format!("one of: {}", Kind::NAMES.join(", "))));
+                diags.push(Diagnostic::new(Code::E005, file, src, it.pos(), format!("`{s}` is not an event kind")).with_hint(hint));
+                ok = false;
+            }
+        }
+    }
+    if ok && set.0 == 0 {
+        diags.push(Diagnostic::new(Code::E005, file, src, node.pos(), format!("`{key}` names no event kind")));
+        return None;
+    }
+    ok.then_some(set)
+}
+
+const RULE_KEYS: &[&str] = &["rule", "desc", "on", "condition", "action", "campaign", "priority", "timer", "policy", "enabled"];
+
+fn compile_rule(item: &yaml::Node, file: &str, src: &str, ck: &mut Checker, names: &mut HashMap<String, String>) -> Option<Rule> {
+    let diags_before = ck.diags.len();
+    let name = name_of(item, "rule", file, src, ck.diags)?;
+    check_keys(item, RULE_KEYS, file, src, ck.diags);
+    if let Some(prev) = names.insert(name.clone(), format!("{file}:{}", item.pos().line)) {
+        ck.diags.push(Diagnostic::new(Code::E017, file, src, item.pos(), format!("rule `{name}` is already defined at {prev}")));
+    }
+    let need = |key: &str, ck: &mut Checker| -> Option<&yaml::Node> {
+        let n = item.get(key);
+        if n.is_none() {
+            ck.diags.push(Diagnostic::new(Code::E004, file, src, item.pos(), format!("rule `{name}` has no `{key}`")));
+        }
+        n
+    };
+    let on = need("on", ck).and_then(|n| kinds(n, "on", file, src, ck.diags));
+    let cond_node = need("condition", ck);
+    let action = need("action", ck);
+    let campaign = scalar(item, "campaign", file, src, ck.diags).map_or_else(|| name.clone(), |(s, _)| s.to_string());
+    let desc = scalar(item, "desc", file, src, ck.diags).map_or("", |(s, _)| s).to_string();
+    let priority = match scalar(item, "priority", file, src, ck.diags) {
+        None => 50,
+        Some((s, n)) => s.parse::<i32>().ok().filter(|p| (0..=1000).contains(p)).unwrap_or_else(|| {
+            ck.diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), "`priority` is a whole number from 0 to 1000"));
+            0
+        }),
+    };
+    let enabled = match scalar(item, "enabled", file, src, ck.diags) {
+        None => true,
+        Some(("true", _)) => true,
+        Some(("false", _)) => false,
+        Some((_, n)) => {
+            ck.diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), "`enabled` is true or false"));
+            true
+        }
+    };
+    let on = on.unwrap_or(KindSet(0x3f));
+    ck.scope = Scope::Rule(on);
+    let condition = cond_node.and_then(|n| {
+        let ast = parse_expr(n, file, src, ck.diags)?;
+        ck.condition(&ast, &Loc { file, source: src, node: n, base: 0 })
+    });
+    // Action.
+    let mut channel = Channel::Sms;
+    let mut template = None;
+    let mut script = None;
+    let mut queue = None;
+    if let Some(a) = action {
+        check_keys(a, &["channel", "template", "script", "queue"], file, src, ck.diags);
+        match scalar(a, "channel", file, src, ck.diags) {
+            Some((s, n)) => match Channel::parse(s) {
+                Some(c) => channel = c,
+                None => ck.diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), format!("`{s}` is not a channel")).with_hint(Some("one of: sms, call, ivr".into()))),
+            },
+            None => ck.diags.push(Diagnostic::new(Code::E004, file, src, a.pos(), "the action has no `channel`")),
+        }
+        let tpl = |key: &str, ck: &mut Checker| {
+            scalar(a, key, file, src, ck.diags).and_then(|(text, n)| Template::compile(text, ck, &Loc { file, source: src, node: n, base: 0 }))
+        };
+        template = tpl("template", ck);
+        script = tpl("script", ck);
+        queue = scalar(a, "queue", file, src, ck.diags).map(|(s, _)| s.into());
+        match channel {
+            Channel::Sms | Channel::Ivr if a.get("template").is_none() => {
+                ck.diags.push(Diagnostic::new(Code::E004, file, src, a.pos(), format!("a {channel} action needs a `template`")));
+            }
+            Channel::Call if a.get("script").is_none() => {
+                ck.diags.push(Diagnostic::new(Code::E004, file, src, a.pos(), "a call action needs a `script` (what the agent says)"));
+            }
+            _ => {}
+        }
+    }
+    // Timer.
+    let timer = item.get("timer").and_then(|t| {
+        check_keys(t, &["after", "cancel_on", "cancel_if", "recheck"], file, src, ck.diags);
+        let after = match scalar(t, "after", file, src, ck.diags) {
+            Some((s, n)) => match crate::util::parse_duration(s) {
+                Ok(ms) if ms > 0 => Some(ms),
+                Ok(_) => {
+                    ck.diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), "`after` must be longer than zero"));
+                    None
+                }
+                Err(e) => {
+                    ck.diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), e));
+                    None
+                }
+            },
+            None => {
+                ck.diags.push(Diagnostic::new(Code::E004, file, src, t.pos(), "a timer needs `after` (e.g. `after: 4h`)"));
+                None
+            }
+        };
+        let cancel_on = t.get("cancel_on").map_or(Some(KindSet::default()), |n| kinds(n, "cancel_on", file, src, ck.diags));
+        let cancel_if = t.get("cancel_if").and_then(|n| {
+            let ast = parse_expr(n, file, src, ck.diags)?;
+            let set = cancel_on.unwrap_or_default();
+            if set.0 == 0 {
+                ck.diags.push(Diagnostic::new(Code::E004, file, src, n.pos(), "`cancel_if` needs `cancel_on` (the kinds of event that cancel)"));
+                return None;
+            }
+            ck.scope = Scope::Rule(set);
+            let r = ck.condition(&ast, &Loc { file, source: src, node: n, base: 0 });
+            ck.scope = Scope::Rule(on);
+            r
+        });
+        let recheck = t.get("recheck").and_then(|n| {
+            let ast = parse_expr(n, file, src, ck.diags)?;
+            ck.scope = Scope::Timer;
+            let r = ck.condition(&ast, &Loc { file, source: src, node: n, base: 0 });
+            ck.scope = Scope::Rule(on);
+            r
+        });
+        Some(TimerDef { after: after?, cancel_on: cancel_on?, cancel_if, recheck })
+    });
+    let policy = item.get("policy").map(|p| rule_policy(p, file, src, ck.diags)).unwrap_or_default();
+    if ck.diags[diags_before..].iter().any(Diagnostic::is_error) {
+        return None;
+    }
+    Some(Rule {
+        name: name.into(),
+        desc: desc.into(),
+        file: file.into(),
+        line: item.pos().line,
+        on,
+        condition: condition?,
+        channel,
+        template,
+        script,
+        queue,
+        campaign: campaign.into(),
+        priority,
+        timer,
+        policy,
+        enabled,
+    })
+}
+
+fn rule_policy(p: &yaml::Node, file: &str, src: &str, diags: &mut Vec<Diagnostic>) -> RulePolicy {
+    check_keys(p, &["cap", "streak", "quiet_hours", "expire_after", "transactional", "exclude", "control_group"], file, src, diags);
+    let mut out = RulePolicy::default();
+    let mut bad = |n: &yaml::Node, msg: String| diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), msg));
+    fn values(n: &yaml::Node) -> Vec<&yaml::Node> {
+        match n {
+            yaml::Node::Seq { items, .. } => items.iter().collect(),
+            n => vec![n],
+        }
+    }
+    if let Some(n) = p.get("cap") {
+        for c in values(n) {
+            match policy::parse_cap(c.as_str().unwrap_or("")) {
+                Ok(cap) => out.caps.push(cap),
+                Err(e) => bad(c, e),
+            }
+        }
+    }
+    if let Some(n) = p.get("streak") {
+        match policy::parse_streak(n.as_str().unwrap_or("")) {
+            Ok(s) => out.streak_months = Some(s),
+            Err(e) => bad(n, e),
+        }
+    }
+    if let Some(n) = p.get("quiet_hours") {
+        out.quiet_hours = match n.as_str() {
+            Some("defer") => policy::QuietFate::Defer,
+            Some("drop") => policy::QuietFate::Drop,
+            Some("ignore") => policy::QuietFate::Ignore,
+            _ => {
+                bad(n, "`quiet_hours` is defer, drop or ignore".into());
+                Default::default()
+            }
+        };
+    }
+    if let Some(n) = p.get("expire_after") {
+        match crate::util::parse_duration(n.as_str().unwrap_or("")) {
+            Ok(ms) => out.expire_after = Some(ms),
+            Err(e) => bad(n, e),
+        }
+    }
+    if let Some(n) = p.get("transactional") {
+        match n.as_str() {
+            Some("true") => out.transactional = true,
+            Some("false") => {}
+            _ => bad(n, "`transactional` is true or false".into()),
+        }
+    }
+    if let Some(n) = p.get("exclude") {
+        for e in values(n) {
+            let s = e.as_str().unwrap_or("");
+            if policy::EXCLUDABLE.contains(&s) {
+                out.exclude.push(s.to_string());
+            } else {
+                let hint = crate::util::nearest(s, policy::EXCLUDABLE.iter().copied()).map(|h| format!("; did you mean `{h}`?")).unwrap_or_default();
+                bad(e, format!("cannot exclude `{s}`{hint}"));
+            }
+        }
+    }
+    if let Some(n) = p.get("control_group") {
+        match policy::parse_percent(n.as_str().unwrap_or("")) {
+            Ok(v) => out.control_group = Some(v),
+            Err(e) => bad(n, e),
+        }
+    }
+    out
+}

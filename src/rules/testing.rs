@@ -1,0 +1,247 @@
+//! Rule-pack tests as data: `*.tests.yaml` files next to the rules, each a list of cases —
+//! subscribers and events in, expected actions (and suppressions) out — run through the real
+//! decoder and engine with event time under the test's control (`until:` moves the clock).
+//!
+//! ```yaml
+//! - test: station_low_balance
+//!   data: testdata              # reference data dir, relative to this file (default)
+//!   subscribers: [{msisdn: "13900000001", brand: gotone, tier: high}]
+//!   events:
+//!     - {kind: location, ts: "2026-11-24T09:30:00+08:00", msisdn: "13900000001", cell: "C1", trigger: attach}
+//!   until: "2026-11-24T12:00:00+08:00"
+//!   expect:
+//!     - {rule: travel_low_balance, msisdn: "13900000001", channel: sms, text_contains: 营业厅}
+//!   only: [travel_low_balance]  # compare only these rules' decisions (default: all)
+//! ```
+
+use super::diag::{Code, Diagnostic};
+use super::yaml::{self, Node};
+use super::{LoadOptions, is_test_file};
+use crate::engine::{self, Decision, EngineOptions};
+use crate::event::Decoder;
+use crate::refdata::{RefData, Subscriber};
+use crate::sink::Memory;
+use crate::util::{format_ts, parse_ts};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use yaml_rust2::scanner::TScalarStyle;
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub passed: usize,
+    pub failed: usize,
+    /// One line per case: `ok name` or `FAIL name: reasons`.
+    pub lines: Vec<String>,
+    /// Load problems (rule or test files).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Converts a YAML node to JSON the way YAML reads scalars (plain numbers and booleans typed,
+/// quoted scalars strings).
+pub fn to_json(n: &Node) -> serde_json::Value {
+    use serde_json::Value;
+    match n {
+        Node::Scalar { value, style, .. } => {
+            if *style != TScalarStyle::Plain {
+                return Value::String(value.clone());
+            }
+            match value.as_str() {
+                "" | "~" | "null" => Value::Null,
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                v => v
+                    .parse::<i64>()
+                    .map(Value::from)
+                    .or_else(|_| v.parse::<f64>().map(Value::from))
+                    .unwrap_or_else(|_| Value::String(v.to_string())),
+            }
+        }
+        Node::Seq { items, .. } => Value::Array(items.iter().map(to_json).collect()),
+        Node::Map { entries, .. } => Value::Object(entries.iter().map(|(k, v)| (k.as_str().unwrap_or("").to_string(), to_json(v))).collect()),
+    }
+}
+
+/// Finds the test files under the given paths.
+pub fn test_files(paths: &[PathBuf]) -> Vec<PathBuf> {
+    fn walk(p: &Path, out: &mut Vec<PathBuf>) {
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p).into_iter().flatten().filter_map(|e| e.ok().map(|e| e.path())).collect();
+            entries.sort();
+            for e in entries {
+                if e.file_name().and_then(|n| n.to_str()) != Some("testdata") {
+                    walk(&e, out);
+                }
+            }
+        } else if p.file_name().and_then(|n| n.to_str()).is_some_and(is_test_file) {
+            out.push(p.to_path_buf());
+        }
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        walk(p, &mut out);
+    }
+    out
+}
+
+/// Runs every test case found under `paths` against the rules under `paths`.
+pub fn run(paths: &[PathBuf], opts: &LoadOptions) -> Report {
+    let mut report = Report::default();
+    // Fail early and clearly when the pack itself does not load.
+    let plain = super::load(paths, None, opts);
+    if plain.errors() > 0 {
+        report.diagnostics = plain.diagnostics;
+        report.failed += 1;
+        report.lines.push("FAIL rule pack: does not load (see diagnostics)".into());
+        return report;
+    }
+    for file in test_files(paths) {
+        run_file(&file, paths, opts, &mut report);
+    }
+    report
+}
+
+fn run_file(file: &Path, rule_paths: &[PathBuf], opts: &LoadOptions, report: &mut Report) {
+    let name = file.display().to_string();
+    let src = match std::fs::read_to_string(file) {
+        Ok(s) => s,
+        Err(e) => {
+            report.failed += 1;
+            report.lines.push(format!("FAIL {name}: cannot read: {e}"));
+            return;
+        }
+    };
+    let docs = match yaml::parse(&src) {
+        Ok(d) => d,
+        Err(e) => {
+            report.failed += 1;
+            report.diagnostics.push(Diagnostic::new(Code::E001, &name, &src, e.pos, format!("YAML syntax: {}", e.message)));
+            report.lines.push(format!("FAIL {name}: YAML syntax"));
+            return;
+        }
+    };
+    let Some(Node::Seq { items, .. }) = docs.first() else { return };
+    let dir = file.parent().unwrap_or(Path::new("."));
+    for case in items {
+        let label = case.get("test").and_then(Node::as_str).unwrap_or("(unnamed)").to_string();
+        match run_case(case, dir, rule_paths, opts, &name, &src) {
+            Ok(()) => {
+                report.passed += 1;
+                report.lines.push(format!("ok   {label}"));
+            }
+            Err(problems) => {
+                report.failed += 1;
+                report.lines.push(format!("FAIL {label} ({name}:{})\n{}", case.pos().line, problems.iter().map(|p| format!("       - {p}")).collect::<Vec<_>>().join("\n")));
+            }
+        }
+    }
+}
+
+fn run_case(case: &Node, dir: &Path, rule_paths: &[PathBuf], opts: &LoadOptions, file: &str, src: &str) -> Result<(), Vec<String>> {
+    let allowed = ["test", "desc", "data", "subscribers", "events", "until", "expect", "only", "shards"];
+    if let Node::Map { entries, .. } = case {
+        let bad: Vec<String> = entries.iter().filter_map(|(k, _)| k.as_str()).filter(|k| !allowed.contains(k)).map(|k| format!("unknown key `{k}` (allowed: {})", allowed.join(", "))).collect();
+        if !bad.is_empty() {
+            return Err(bad);
+        }
+    }
+    let data_dir = dir.join(case.get("data").and_then(Node::as_str).unwrap_or("testdata"));
+    let (refdata, mut subs) = if data_dir.is_dir() { RefData::load_dir(&data_dir).map_err(|e| vec![e.to_string()])? } else { Default::default() };
+    for s in seq(case.get("subscribers")) {
+        let mut j = to_json(s);
+        if let Some(m) = j.get_mut("msisdn") {
+            if let Some(n) = m.as_u64() {
+                *m = serde_json::Value::String(n.to_string());
+            }
+        }
+        let sub = Subscriber::from_json_line(&j.to_string()).map_err(|e| vec![format!("{file}:{}: subscriber: {e}", s.pos().line)])?;
+        subs.insert(sub.msisdn, sub);
+    }
+    let loaded = super::load(rule_paths, Some(&refdata), opts);
+    let Some(rules) = loaded.rules else {
+        return Err(loaded.diagnostics.iter().filter(|d| d.is_error()).map(Diagnostic::render).collect());
+    };
+    let lines: Vec<String> = seq(case.get("events")).map(|e| to_json(e).to_string()).collect();
+    let event_lines: Vec<u32> = seq(case.get("events")).map(|e| e.pos().line as u32).collect();
+    let until = match case.get("until").and_then(Node::as_str) {
+        Some(t) => Some(parse_ts(t).map_err(|e| vec![format!("until: {e}")])?),
+        None => None,
+    };
+    let shards = case.get("shards").and_then(Node::as_str).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let eopts = EngineOptions { shards, until, ..EngineOptions::default() };
+    let decoder = Decoder::default();
+    let mut sink = Memory::default();
+    let input = lines.iter().enumerate().filter_map(|(i, l)| decoder.decode(l.as_bytes(), file, u64::from(event_lines[i])));
+    engine::run(input, Arc::new(rules), Arc::new(refdata), subs, &eopts, &mut sink, &AtomicBool::new(false)).map_err(|e| vec![e.to_string()])?;
+    let mut problems: Vec<String> = sink.dead.iter().map(|d| format!("{}:{}: event is a dead letter ({}): {}", d.source, d.line, d.reason.as_str(), d.detail)).collect();
+    let only: Option<Vec<String>> = case.get("only").map(|o| seq(Some(o)).filter_map(|n| n.as_str().map(str::to_string)).collect());
+    let mut left: Vec<&Decision> = sink.decisions.iter().filter(|d| only.as_ref().is_none_or(|o| o.iter().any(|r| *r == *d.rule_name))).collect();
+    for exp in seq(case.get("expect")) {
+        let want = to_json(exp);
+        match left.iter().position(|d| matches(d, &want)) {
+            Some(i) => {
+                left.remove(i);
+            }
+            None => problems.push(format!("{file}:{}: expected {} — not decided", exp.pos().line, want)),
+        }
+    }
+    for d in left {
+        problems.push(format!("unexpected {}", describe(d)));
+    }
+    let _ = src;
+    if problems.is_empty() { Ok(()) } else { Err(problems) }
+}
+
+fn seq(n: Option<&Node>) -> impl Iterator<Item = &Node> {
+    let items: &[Node] = match n {
+        Some(Node::Seq { items, .. }) => items,
+        _ => &[],
+    };
+    items.iter()
+}
+
+fn describe(d: &Decision) -> String {
+    let off = EngineOptions::default().offset;
+    let what = match d.suppressed {
+        None => "action".to_string(),
+        Some(r) => format!("suppression ({r:?})"),
+    };
+    format!("{what}: rule {} for {} at {} text {:?}", d.rule_name, d.msisdn.full(), format_ts(d.ts, off), d.text.as_deref().or(d.script.as_deref()).unwrap_or(""))
+}
+
+fn matches(d: &Decision, want: &serde_json::Value) -> bool {
+    let Some(obj) = want.as_object() else { return false };
+    let s = |k: &str| obj.get(k).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+    if s("rule").is_some_and(|r| r != *d.rule_name) {
+        return false;
+    }
+    if s("msisdn").is_some_and(|m| m != d.msisdn.full()) {
+        return false;
+    }
+    if s("channel").is_some_and(|c| c != d.channel.as_str()) {
+        return false;
+    }
+    if s("campaign").is_some_and(|c| c != *d.campaign) {
+        return false;
+    }
+    if let Some(at) = s("at") {
+        if parse_ts(&at).ok() != Some(d.ts) {
+            return false;
+        }
+    }
+    let body = d.text.as_deref().or(d.script.as_deref()).unwrap_or("");
+    if s("text").is_some_and(|t| t != body) {
+        return false;
+    }
+    if s("text_contains").is_some_and(|t| !body.contains(&t)) {
+        return false;
+    }
+    if s("queue").is_some_and(|q| Some(q.as_str()) != d.queue.as_deref()) {
+        return false;
+    }
+    match (s("suppressed"), d.suppressed) {
+        (None, None) => true,
+        (Some(r), Some(got)) => r == serde_json::to_value(got).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+        _ => false,
+    }
+}

@@ -1,0 +1,112 @@
+//! Where decisions and dead letters go. This sinks are local: JSON Lines files in an
+//! output directory, stdout, and memory (tests). Gateways (SMPP, Kannel, call centre) plug in
+//! behind the same trait.
+
+use crate::engine::Decision;
+use crate::event::DeadLetter;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+/// A destination for decisions. One required method; the rest default to nothing.
+pub trait Sink {
+    fn decision(&mut self, d: &Decision) -> std::io::Result<()>;
+    fn dead_letter(&mut self, _d: &DeadLetter) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `actions.jsonl` (contacts to make), `suppressed.jsonl` (candidates policy stopped, with the
+/// reason) and `dead_letters.jsonl` in one directory.
+pub struct JsonlDir {
+    actions: BufWriter<File>,
+    suppressed: BufWriter<File>,
+    dead: BufWriter<File>,
+    offset: chrono::FixedOffset,
+}
+
+impl JsonlDir {
+    pub fn create(dir: &Path, offset: chrono::FixedOffset) -> std::io::Result<JsonlDir> {
+        std::fs::create_dir_all(dir)?;
+        let open = |name: &str| File::create(dir.join(name)).map(|f| BufWriter::with_capacity(1 << 16, f));
+        Ok(JsonlDir { actions: open("actions.jsonl")?, suppressed: open("suppressed.jsonl")?, dead: open("dead_letters.jsonl")?, offset })
+    }
+}
+
+impl Sink for JsonlDir {
+    fn decision(&mut self, d: &Decision) -> std::io::Result<()> {
+        let w = if d.suppressed.is_some() { &mut self.suppressed } else { &mut self.actions };
+        w.write_all(d.to_json(self.offset).as_bytes())?;
+        w.write_all(b"\n")
+    }
+    fn dead_letter(&mut self, d: &DeadLetter) -> std::io::Result<()> {
+        serde_json::to_writer(&mut self.dead, d)?;
+        self.dead.write_all(b"\n")
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.actions.flush()?;
+        self.suppressed.flush()?;
+        self.dead.flush()
+    }
+}
+
+/// Actions (not suppressions) to standard output, one JSON object per line.
+pub struct Stdout {
+    out: BufWriter<std::io::Stdout>,
+    offset: chrono::FixedOffset,
+}
+
+impl Stdout {
+    pub fn new(offset: chrono::FixedOffset) -> Stdout {
+        Stdout { out: BufWriter::new(std::io::stdout()), offset }
+    }
+}
+
+impl Sink for Stdout {
+    fn decision(&mut self, d: &Decision) -> std::io::Result<()> {
+        if d.suppressed.is_none() {
+            self.out.write_all(d.to_json(self.offset).as_bytes())?;
+            self.out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Keeps everything in memory (rule tests, integration tests).
+#[derive(Default)]
+pub struct Memory {
+    pub decisions: Vec<Decision>,
+    pub dead: Vec<DeadLetter>,
+}
+
+impl Sink for Memory {
+    fn decision(&mut self, d: &Decision) -> std::io::Result<()> {
+        self.decisions.push(d.clone());
+        Ok(())
+    }
+    fn dead_letter(&mut self, d: &DeadLetter) -> std::io::Result<()> {
+        self.dead.push(d.clone());
+        Ok(())
+    }
+}
+
+/// Several sinks at once.
+pub struct Fanout(pub Vec<Box<dyn Sink>>);
+
+impl Sink for Fanout {
+    fn decision(&mut self, d: &Decision) -> std::io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.decision(d))
+    }
+    fn dead_letter(&mut self, d: &DeadLetter) -> std::io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.dead_letter(d))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.flush())
+    }
+}

@@ -1,0 +1,256 @@
+//! Per-subscriber state: what rules need to remember between events.
+//!
+//! Each shard owns the states of its subscribers outright, so nothing here locks. Windows are
+//! sparse bucket lists (a subscriber who made three calls has three entries, not thirty days
+//! of zeros), sequences keep one start time per step, and timers live with the subscriber so
+//! they travel with its state (checkpoints, explain).
+
+use crate::event::{IvrStep, Kind};
+use crate::refdata::{Cell, CellId, RefData, TagId};
+use crate::util::Millis;
+use std::collections::VecDeque;
+
+/// Where the subscriber is: a cell of the reference data, or one it does not know.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CellRef {
+    Known(CellId),
+    Unknown(Box<str>),
+}
+
+/// The event that caused a decision, as actions report it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TriggerRef {
+    pub kind: Kind,
+    pub id: Box<str>,
+    pub ts: Millis,
+}
+
+/// A rule's pending timer (a delay or an absence check).
+#[derive(Clone, Debug)]
+pub struct PendingTimer {
+    pub due: Millis,
+    /// Index of the rule in the rule set that armed it.
+    pub rule: u32,
+    pub trigger: TriggerRef,
+    /// Input position of the event that armed it; a timer never fires before that point.
+    pub armed_at: u64,
+    /// The message, written when the rule fired (it may quote the triggering event).
+    pub text: Option<String>,
+    pub script: Option<String>,
+}
+
+/// One IVR step, kept for personalisation and explain.
+#[derive(Clone, Debug)]
+pub struct IvrStepRec {
+    pub ts: Millis,
+    pub step: IvrStep,
+    pub node: Option<Box<str>>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SeqState {
+    /// For each step but the last: the start time of the best partial match that reached it.
+    starts: Vec<Option<Millis>>,
+    /// `events_seen` when the sequence last completed.
+    done_at: u32,
+}
+
+/// How many recent IVR steps a subscriber's state keeps.
+pub const IVR_RECENT: usize = 8;
+
+#[derive(Clone, Debug, Default)]
+pub struct SubState {
+    /// Events seen for this subscriber; identifies "the current event" for `entered` and `seq`.
+    pub events_seen: u32,
+    pub last_event_at: Option<Millis>,
+    pub balance: Option<i64>,
+    /// The balance before the current event.
+    pub prev_balance: Option<i64>,
+    /// (time, amount) of the last top-up.
+    pub last_topup: Option<(Millis, i64)>,
+    pub cell: Option<CellRef>,
+    pub cell_since: Option<Millis>,
+    pub prev_cell: Option<CellId>,
+    cell_changed_at: u32,
+    /// Tags of the current cell with the time the subscriber entered cells carrying each.
+    zones: Vec<(TagId, Millis)>,
+    /// Windowed aggregates by slot: sorted (bucket index, sum).
+    aggs: Vec<Vec<(i64, i64)>>,
+    seqs: Vec<SeqState>,
+    pub recent_ivr: VecDeque<IvrStepRec>,
+    pub timers: Vec<PendingTimer>,
+}
+
+impl SubState {
+    /// Starts processing one event: counters and balance.
+    pub fn begin(&mut self, ts: Millis, balance: Option<i64>) {
+        self.events_seen = self.events_seen.wrapping_add(1);
+        self.last_event_at = Some(self.last_event_at.map_or(ts, |t| t.max(ts)));
+        self.prev_balance = self.balance;
+        if balance.is_some() {
+            self.balance = balance;
+        }
+    }
+
+    pub fn record_topup(&mut self, ts: Millis, amount: i64) {
+        self.last_topup = Some((ts, amount));
+    }
+
+    pub fn record_ivr(&mut self, ts: Millis, step: IvrStep, node: Option<Box<str>>) {
+        if self.recent_ivr.len() == IVR_RECENT {
+            self.recent_ivr.pop_front();
+        }
+        self.recent_ivr.push_back(IvrStepRec { ts, step, node });
+    }
+
+    /// Moves the subscriber to a cell (`None`: detached from the network).
+    pub fn move_to(&mut self, cell: Option<&str>, now: Millis, refdata: &RefData) {
+        let new = cell.map(|c| refdata.cell(c).map_or_else(|| CellRef::Unknown(c.into()), CellRef::Known));
+        if new == self.cell {
+            return;
+        }
+        self.prev_cell = match &self.cell {
+            Some(CellRef::Known(c)) => Some(*c),
+            _ => None,
+        };
+        let new_tags: &[TagId] = match &new {
+            Some(CellRef::Known(c)) => refdata.cells.get(*c as usize).map_or(&[], |c| &c.tags),
+            _ => &[],
+        };
+        let zones = new_tags
+            .iter()
+            .map(|t| (*t, self.zones.iter().find(|(z, _)| z == t).map_or(now, |(_, since)| *since)))
+            .collect();
+        self.zones = zones;
+        self.cell = new;
+        self.cell_since = self.cell.as_ref().map(|_| now);
+        self.cell_changed_at = self.events_seen;
+    }
+
+    pub fn cell_ref<'r>(&self, refdata: &'r RefData) -> Option<&'r Cell> {
+        match &self.cell {
+            Some(CellRef::Known(c)) => refdata.cells.get(*c as usize),
+            _ => None,
+        }
+    }
+
+    pub fn cell_id_str<'a>(&'a self, refdata: &'a RefData) -> Option<&'a str> {
+        match &self.cell {
+            Some(CellRef::Known(c)) => refdata.cells.get(*c as usize).map(|c| &*c.id),
+            Some(CellRef::Unknown(s)) => Some(s),
+            None => None,
+        }
+    }
+
+    fn moved_now(&self) -> bool {
+        self.cell_changed_at == self.events_seen && self.events_seen != 0
+    }
+
+    fn prev_tags<'r>(&self, refdata: &'r RefData) -> &'r [TagId] {
+        self.prev_cell.and_then(|c| refdata.cells.get(c as usize)).map_or(&[], |c| &c.tags)
+    }
+
+    /// The current event moved the subscriber into cells carrying one of `tags`.
+    pub fn entered(&self, tags: &[TagId], refdata: &RefData) -> bool {
+        if !self.moved_now() {
+            return false;
+        }
+        let prev = self.prev_tags(refdata);
+        tags.iter().any(|t| self.zones.iter().any(|(z, _)| z == t) && prev.binary_search(t).is_err())
+    }
+
+    /// The current event moved the subscriber out of cells carrying one of `tags`.
+    pub fn left(&self, tags: &[TagId], refdata: &RefData) -> bool {
+        if !self.moved_now() {
+            return false;
+        }
+        let prev = self.prev_tags(refdata);
+        tags.iter().any(|t| prev.binary_search(t).is_ok() && !self.zones.iter().any(|(z, _)| z == t))
+    }
+
+    /// How long the subscriber has been in cells carrying any of `tags` (0 when not there).
+    pub fn dwell(&self, tags: &[TagId], now: Millis) -> i64 {
+        self.zones
+            .iter()
+            .filter(|(z, _)| tags.contains(z))
+            .map(|(_, since)| (now - since).max(0))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Adds `amount` at `ts` to aggregate `slot`, dropping buckets that left the window.
+    pub fn agg_add(&mut self, slot: u32, ts: Millis, amount: i64, bucket: i64, window: i64) {
+        let slot = slot as usize;
+        if self.aggs.len() <= slot {
+            self.aggs.resize_with(slot + 1, Vec::new);
+        }
+        let buckets = &mut self.aggs[slot];
+        let idx = ts.div_euclid(bucket);
+        match buckets.last_mut() {
+            Some((last, sum)) if *last == idx => *sum += amount,
+            Some((last, _)) if *last > idx => match buckets.binary_search_by_key(&idx, |b| b.0) {
+                Ok(i) => buckets[i].1 += amount,
+                Err(i) => buckets.insert(i, (idx, amount)),
+            },
+            _ => buckets.push((idx, amount)),
+        }
+        let newest = buckets.last().map_or(idx, |b| b.0);
+        // A bucket is dead once its end is at or before the window start of the newest one.
+        let oldest_live = (newest * bucket - window).div_euclid(bucket);
+        let dead = buckets.iter().take_while(|b| b.0 < oldest_live).count();
+        if dead > 0 {
+            buckets.drain(..dead);
+        }
+    }
+
+    /// Sum of aggregate `slot` over the window ending at `now`.
+    pub fn agg_value_window(&self, slot: u32, now: Millis, bucket: i64, window: i64) -> i64 {
+        let Some(buckets) = self.aggs.get(slot as usize) else { return 0 };
+        let lo = now - window;
+        buckets
+            .iter()
+            .filter(|(i, _)| (i + 1) * bucket > lo && i * bucket <= now)
+            .map(|b| b.1)
+            .sum()
+    }
+
+    /// Advances sequence `slot` with which of its steps the current event matches.
+    pub fn seq_step(&mut self, slot: u32, matches: &[bool], now: Millis, within: i64) {
+        let slot = slot as usize;
+        if self.seqs.len() <= slot {
+            self.seqs.resize_with(slot + 1, SeqState::default);
+        }
+        let n = matches.len();
+        let s = &mut self.seqs[slot];
+        if s.starts.len() != n - 1 {
+            s.starts = vec![None; n - 1];
+        }
+        // Last step first, so that one event cannot advance two steps at once.
+        for j in (1..n).rev() {
+            if !matches[j] {
+                continue;
+            }
+            if let Some(start) = s.starts[j - 1].filter(|st| now - st <= within) {
+                if j == n - 1 {
+                    s.done_at = self.events_seen;
+                } else {
+                    s.starts[j] = Some(s.starts[j].map_or(start, |cur| cur.max(start)));
+                }
+            }
+        }
+        if matches[0] && n > 1 {
+            s.starts[0] = Some(now);
+        } else if matches[0] {
+            s.done_at = self.events_seen;
+        }
+    }
+
+    pub fn seq_completed_now(&self, slot: u32) -> bool {
+        self.seqs.get(slot as usize).is_some_and(|s| s.done_at == self.events_seen && s.done_at != 0)
+    }
+
+    /// Number of non-empty aggregate buckets held (for memory accounting and explain).
+    pub fn agg_buckets(&self) -> usize {
+        self.aggs.iter().map(Vec::len).sum()
+    }
+}

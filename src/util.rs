@@ -1,0 +1,231 @@
+//! Small shared pieces: the stable hash behind ids and shard routing, subscriber numbers that
+//! never print in full, and the duration literals used by both config and rule files.
+//!
+//! The hash must be stable across builds and platforms because action ids derived from it are
+//! compared across replays and across releases; that rules out `std`'s randomised hasher.
+
+use std::fmt;
+
+/// Stable 64-bit hash of bytes (xxh3): action ids, derived event ids, control-group buckets.
+#[inline]
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
+}
+
+/// Mixes a 64-bit key (splitmix64 finaliser); used to spread msisdns over shards.
+#[inline]
+pub fn mix64(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// A subscriber number: 5 to 15 digits, kept as an integer plus its digit count so that
+/// leading zeros survive. `Display` prints it masked (`138****8000`); the full number is only
+/// available through [`Msisdn::full`], which sinks use and logs must not.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Msisdn(u64);
+
+impl Msisdn {
+    const LEN_SHIFT: u32 = 56;
+
+    /// Parses 5 to 15 ASCII digits; anything else is `None`.
+    pub fn parse(s: &str) -> Option<Msisdn> {
+        let b = s.as_bytes();
+        if !(5..=15).contains(&b.len()) {
+            return None;
+        }
+        let mut v: u64 = 0;
+        for &c in b {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + u64::from(c - b'0');
+        }
+        Some(Msisdn(v | ((b.len() as u64) << Self::LEN_SHIFT)))
+    }
+
+    /// The packed value (number and length); stable, usable as a map key or hash input.
+    #[inline]
+    pub fn raw(self) -> u64 {
+        self.0
+    }
+
+    /// Rebuilds a number from [`Msisdn::raw`].
+    pub fn from_raw(raw: u64) -> Msisdn {
+        Msisdn(raw)
+    }
+
+    fn len(self) -> usize {
+        (self.0 >> Self::LEN_SHIFT) as usize
+    }
+
+    fn number(self) -> u64 {
+        self.0 & ((1 << Self::LEN_SHIFT) - 1)
+    }
+
+    /// The full number, for sinks that must address the subscriber. Never log this.
+    pub fn full(self) -> String {
+        format!("{:0width$}", self.number(), width = self.len())
+    }
+
+    /// The masked form used in logs, explain output and templates: first 3 and last 4 digits.
+    pub fn masked(self) -> String {
+        let full = self.full();
+        if full.len() <= 7 {
+            let keep = full.len().saturating_sub(4);
+            return format!("{}{}", "*".repeat(keep), &full[keep..]);
+        }
+        format!("{}****{}", &full[..3], &full[full.len() - 4..])
+    }
+}
+
+impl fmt::Display for Msisdn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+impl fmt::Debug for Msisdn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Msisdn({})", self.masked())
+    }
+}
+
+/// Milliseconds since the Unix epoch, UTC. Event time everywhere in the engine.
+pub type Millis = i64;
+
+pub const SECOND: i64 = 1_000;
+pub const MINUTE: i64 = 60 * SECOND;
+pub const HOUR: i64 = 60 * MINUTE;
+pub const DAY: i64 = 24 * HOUR;
+
+/// Parses a duration such as `500ms`, `20s`, `15m`, `4h`, `30d`, `2w`, or a compound `1h30m`.
+/// Returns milliseconds.
+pub fn parse_duration(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("empty duration".into());
+    }
+    let mut total: i64 = 0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(format!("`{s}` is not a duration (expected e.g. 30s, 15m, 4h, 30d)"));
+        }
+        let n: i64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("number too large in `{s}`"))?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = &rest[..unit_len];
+        let ms = unit_millis(unit).ok_or_else(|| {
+            format!("unknown duration unit `{unit}` in `{s}` (use ms, s, m, h, d or w)")
+        })?;
+        total = n
+            .checked_mul(ms)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| format!("duration `{s}` is too large"))?;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+/// Milliseconds per duration unit, for the units config and rules accept.
+pub fn unit_millis(unit: &str) -> Option<i64> {
+    Some(match unit {
+        "ms" => 1,
+        "s" | "sec" => SECOND,
+        "m" | "min" => MINUTE,
+        "h" => HOUR,
+        "d" => DAY,
+        "w" => 7 * DAY,
+        _ => return None,
+    })
+}
+
+/// Formats milliseconds back as the largest exact unit (`30d`, `90m`, `1500ms`).
+pub fn format_duration(ms: i64) -> String {
+    for (unit, size) in [("w", 7 * DAY), ("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", SECOND)] {
+        if ms != 0 && ms % size == 0 {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// Formats event time as RFC 3339 in the given offset, to the second or millisecond.
+pub fn format_ts(ms: Millis, offset: chrono::FixedOffset) -> String {
+    use chrono::TimeZone;
+    match offset.timestamp_millis_opt(ms) {
+        chrono::LocalResult::Single(t) => {
+            if ms % 1000 == 0 {
+                t.format("%Y-%m-%dT%H:%M:%S%:z").to_string()
+            } else {
+                t.format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string()
+            }
+        }
+        _ => ms.to_string(),
+    }
+}
+
+/// Parses RFC 3339 (with an offset) into event-time milliseconds.
+pub fn parse_ts(s: &str) -> Result<Millis, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| format!("`{s}` is not an RFC 3339 time with offset: {e}"))
+}
+
+/// Levenshtein distance, for "did you mean" hints in diagnostics.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// The closest candidate within a small edit distance, if any.
+pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).clamp(1, 3);
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, c)| (*d, *c))
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn msisdn_masks_and_keeps_leading_zeros() {
+        let m = Msisdn::parse("13800138000").unwrap();
+        assert_eq!(m.to_string(), "138****8000");
+        assert_eq!(m.full(), "13800138000");
+        let z = Msisdn::parse("0081234").unwrap();
+        assert_eq!(z.full(), "0081234");
+        assert!(Msisdn::parse("1234").is_none());
+        assert!(Msisdn::parse("1380013800a").is_none());
+        assert!(Msisdn::parse("1234567890123456").is_none());
+    }
+
+    #[test]
+    fn durations_parse_and_print() {
+        assert_eq!(parse_duration("30d").unwrap(), 30 * DAY);
+        assert_eq!(parse_duration("1h30m").unwrap(), 90 * MINUTE);
+        assert_eq!(format_duration(90 * MINUTE), "90m");
+        assert!(parse_duration("3 parsecs").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+}
