@@ -126,7 +126,13 @@ fn real_main() -> Result<i32> {
             replay(&events, data.as_deref(), &rules, &out, &opts)
         }
         Cmd::Gen { out, seed, subscribers, events, start, days } => {
-            let cfg = Config { source: tidings::config::SourceSection { generator: tidings::config::GeneratorSection { seed, subscribers, events, start, days }, ..Default::default() }, ..toml::from_str("")? };
+            let cfg = Config {
+                source: tidings::config::SourceSection {
+                    generator: tidings::config::GeneratorSection { seed, subscribers, events, start, days },
+                    ..Default::default()
+                },
+                ..toml::from_str("")?
+            };
             let opts = gen_options(&cfg)?;
             generator::write_dir(&opts, &out).with_context(|| format!("writing {}", out.display()))?;
             eprintln!("wrote {} subscribers and {} events to {}", subscribers, events, out.display());
@@ -160,7 +166,12 @@ fn generated_refdata(opts: &GenOptions) -> Result<(RefData, Subscribers)> {
     let files = generator::reference(opts);
     let dir = std::env::temp_dir().join(format!("tidings-gen-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    for (name, lines) in [("subscribers.jsonl", &files.subscribers), ("cells.jsonl", &files.cells), ("calendar.jsonl", &files.calendar), ("stores.jsonl", &files.stores)] {
+    for (name, lines) in [
+        ("subscribers.jsonl", &files.subscribers),
+        ("cells.jsonl", &files.cells),
+        ("calendar.jsonl", &files.calendar),
+        ("stores.jsonl", &files.stores),
+    ] {
         std::fs::write(dir.join(name), lines.join("\n"))?;
     }
     let r = RefData::load_dir(&dir);
@@ -196,11 +207,28 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         (None, _) => Default::default(),
     };
     let rules = load_rules(&cfg.rules.paths, &refdata, cfg.max_window().map_err(anyhow::Error::msg)?)?;
-    eprintln!("tidings: {} rules ({} windows, {} sequences) version {}, {} subscribers, {} cells", rules.rules.len(), rules.aggs.len(), rules.seqs.len(), rules.version, subs.len(), refdata.cells.len());
-    let opts = EngineOptions { shards: shards.unwrap_or_else(|| cfg.shards()), batch: cfg.engine.batch, lateness: cfg.lateness().map_err(anyhow::Error::msg)?, offset, until: None };
+    eprintln!(
+        "tidings: {} rules ({} windows, {} sequences) version {}, {} subscribers, {} cells",
+        rules.rules.len(),
+        rules.aggs.len(),
+        rules.seqs.len(),
+        rules.version,
+        subs.len(),
+        refdata.cells.len()
+    );
+    let opts = EngineOptions {
+        shards: shards.unwrap_or_else(|| cfg.shards()),
+        batch: cfg.engine.batch,
+        lateness: cfg.lateness().map_err(anyhow::Error::msg)?,
+        offset,
+        until: None,
+    };
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if !cfg.output.dir.as_os_str().is_empty() {
-        sinks.push(Box::new(JsonlDir::create(&cfg.output.dir, offset).with_context(|| format!("creating {}", cfg.output.dir.display()))?));
+        sinks.push(Box::new(
+            JsonlDir::create(&cfg.output.dir, offset)
+                .with_context(|| format!("creating {}", cfg.output.dir.display()))?,
+        ));
     }
     if cfg.output.stdout && !quiet {
         sinks.push(Box::new(Stdout::new(offset)));
@@ -212,7 +240,12 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         SourceKind::Generator => Box::new(source::generated(&gen_opts, decoder)),
         SourceKind::Stdin => Box::new(source::Lines::new(std::io::stdin(), "stdin", decoder)),
         SourceKind::Files => {
-            let streams = cfg.source.files.iter().map(|f| source::file(f, decoder.clone()).with_context(|| format!("opening {}", f.display()))).collect::<Result<Vec<_>>>()?;
+            let streams = cfg
+                .source
+                .files
+                .iter()
+                .map(|f| source::file(f, decoder.clone()).with_context(|| format!("opening {}", f.display())))
+                .collect::<Result<Vec<_>>>()?;
             Box::new(source::Merge::new(streams))
         }
     };
@@ -238,11 +271,14 @@ fn validate(paths: &[PathBuf], format: Format, data: Option<&Path>) -> Result<i3
                 None => eprintln!("{} error(s), {} warning(s)", loaded.errors(), warnings),
             }
         }
-        Format::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({
-            "ok": loaded.rules.is_some(),
-            "errors": loaded.errors(),
-            "diagnostics": loaded.diagnostics,
-        }))?),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "ok": loaded.rules.is_some(),
+                "errors": loaded.errors(),
+                "diagnostics": loaded.diagnostics,
+            }))?
+        ),
     }
     Ok(if loaded.rules.is_some() { 0 } else { 1 })
 }
@@ -257,22 +293,42 @@ fn test(paths: &[PathBuf]) -> Result<i32> {
     }
     println!("{} passed, {} failed", report.passed, report.failed);
     if report.passed + report.failed == 0 {
-        bail!("no test cases found under {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        bail!(
+            "no test cases found under {}",
+            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
     }
     Ok(if report.failed == 0 { 0 } else { 1 })
 }
 
-fn replay(events: &[PathBuf], data: Option<&Path>, rule_paths: &[PathBuf], out: &Path, opts: &EngineOptions) -> Result<i32> {
+fn replay(
+    events: &[PathBuf],
+    data: Option<&Path>,
+    rule_paths: &[PathBuf],
+    out: &Path,
+    opts: &EngineOptions,
+) -> Result<i32> {
     let (refdata, subs) = match data {
         Some(d) => RefData::load_dir(d)?,
         None => Default::default(),
     };
     let rules = load_rules(rule_paths, &refdata, LoadOptions::default().max_window)?;
     let decoder = Decoder::default();
-    let streams = events.iter().map(|f| source::file(f, decoder.clone()).with_context(|| format!("opening {}", f.display()))).collect::<Result<Vec<_>>>()?;
+    let streams = events
+        .iter()
+        .map(|f| source::file(f, decoder.clone()).with_context(|| format!("opening {}", f.display())))
+        .collect::<Result<Vec<_>>>()?;
     let mut sink = JsonlDir::create(out, opts.offset)?;
     let t0 = std::time::Instant::now();
-    let summary = engine::run(source::Merge::new(streams), Arc::new(rules), Arc::new(refdata), subs, opts, &mut sink, &stop_flag())?;
+    let summary = engine::run(
+        source::Merge::new(streams),
+        Arc::new(rules),
+        Arc::new(refdata),
+        subs,
+        opts,
+        &mut sink,
+        &stop_flag(),
+    )?;
     println!("{}", tidings::telemetry::render_summary(&summary, t0.elapsed(), opts.offset));
     println!("output        {}/actions.jsonl, suppressed.jsonl, dead_letters.jsonl", out.display());
     Ok(0)

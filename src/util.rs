@@ -114,15 +114,12 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         if digits == 0 {
             return Err(format!("`{s}` is not a duration (expected e.g. 30s, 15m, 4h, 30d)"));
         }
-        let n: i64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("number too large in `{s}`"))?;
+        let n: i64 = rest[..digits].parse().map_err(|_| format!("number too large in `{s}`"))?;
         rest = &rest[digits..];
         let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit = &rest[..unit_len];
-        let ms = unit_millis(unit).ok_or_else(|| {
-            format!("unknown duration unit `{unit}` in `{s}` (use ms, s, m, h, d or w)")
-        })?;
+        let ms = unit_millis(unit)
+            .ok_or_else(|| format!("unknown duration unit `{unit}` in `{s}` (use ms, s, m, h, d or w)"))?;
         total = n
             .checked_mul(ms)
             .and_then(|v| total.checked_add(v))

@@ -47,7 +47,14 @@ pub struct EngineSection {
 
 impl Default for EngineSection {
     fn default() -> Self {
-        EngineSection { shards: 0, batch: 1024, allowed_lateness: "2m".into(), utc_offset: "+08:00".into(), max_window: "62d".into(), max_line_bytes: crate::event::MAX_LINE_BYTES }
+        EngineSection {
+            shards: 0,
+            batch: 1024,
+            allowed_lateness: "2m".into(),
+            utc_offset: "+08:00".into(),
+            max_window: "62d".into(),
+            max_line_bytes: crate::event::MAX_LINE_BYTES,
+        }
     }
 }
 
@@ -132,7 +139,8 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let p = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: p.clone(), source })?;
-        let cfg: Config = toml::from_str(&text).map_err(|e| ConfigError::Invalid { path: p.clone(), message: e.to_string() })?;
+        let cfg: Config =
+            toml::from_str(&text).map_err(|e| ConfigError::Invalid { path: p.clone(), message: e.to_string() })?;
         cfg.check().map_err(|message| ConfigError::Invalid { path: p, message })?;
         Ok(cfg)
     }
@@ -160,17 +168,23 @@ impl Config {
     }
 
     pub fn offset(&self) -> Result<chrono::FixedOffset, String> {
-        parse_offset(&self.engine.utc_offset).ok_or_else(|| format!("engine.utc_offset: `{}` is not an offset like +08:00", self.engine.utc_offset))
+        parse_offset(&self.engine.utc_offset)
+            .ok_or_else(|| format!("engine.utc_offset: `{}` is not an offset like +08:00", self.engine.utc_offset))
     }
 
     pub fn shards(&self) -> usize {
-        if self.engine.shards == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { self.engine.shards }
+        if self.engine.shards == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            self.engine.shards
+        }
     }
 
     /// Local midnight of the generator's first day, in epoch milliseconds.
     pub fn generator_start(&self) -> Result<i64, String> {
         let off = self.offset()?;
-        let d = chrono::NaiveDate::parse_from_str(&self.source.generator.start, "%Y-%m-%d").map_err(|_| format!("source.generator.start: `{}` is not YYYY-MM-DD", self.source.generator.start))?;
+        let d = chrono::NaiveDate::parse_from_str(&self.source.generator.start, "%Y-%m-%d")
+            .map_err(|_| format!("source.generator.start: `{}` is not YYYY-MM-DD", self.source.generator.start))?;
         let t = d.and_hms_opt(0, 0, 0).ok_or("bad date")?;
         Ok((t - chrono::TimeDelta::seconds(i64::from(off.local_minus_utc()))).and_utc().timestamp_millis())
     }

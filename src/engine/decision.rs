@@ -107,7 +107,11 @@ impl Decision {
             text: self.text.as_deref(),
             script: self.script.as_deref(),
             queue: self.queue.as_deref(),
-            trigger: TriggerJson { kind: self.trigger.kind, id: &self.trigger.id, ts: format_ts(self.trigger.ts, offset) },
+            trigger: TriggerJson {
+                kind: self.trigger.kind,
+                id: &self.trigger.id,
+                ts: format_ts(self.trigger.ts, offset),
+            },
             suppressed: self.suppressed,
         };
         serde_json::to_string(&j).unwrap_or_default()

@@ -118,7 +118,8 @@ pub fn run(
     for (m, s) in subscribers {
         parts[shard_of(m, n)].push(s);
     }
-    let mut shards: Vec<Shard> = parts.into_iter().map(|p| Shard::new(Arc::clone(&rules), Arc::clone(&refdata), p, opts.offset)).collect();
+    let mut shards: Vec<Shard> =
+        parts.into_iter().map(|p| Shard::new(Arc::clone(&rules), Arc::clone(&refdata), p, opts.offset)).collect();
     let mut summary = Summary::default();
 
     if n == 1 {
@@ -189,7 +190,8 @@ pub fn run(
                     per[shard_of(item.2.msisdn, n)].push(item);
                 }
                 for (tx, events) in txs.iter().zip(per) {
-                    tx.send(Batch { no, start, wms: Arc::clone(&wms), end_wm, events }).map_err(|_| std::io::Error::other("a shard stopped"))?;
+                    tx.send(Batch { no, start, wms: Arc::clone(&wms), end_wm, events })
+                        .map_err(|_| std::io::Error::other("a shard stopped"))?;
                 }
                 sent = no + 1;
                 // Keep at most two batches in flight: write what is complete.
@@ -252,7 +254,13 @@ fn route(
     let mut events = Vec::with_capacity(size);
     let mut wms = Vec::with_capacity(size);
     let mut start = 0u64;
-    let mut flush = |events: &mut Vec<(u64, Millis, Event)>, wms: &mut Vec<Millis>, start: u64, end_wm: Millis, summary: &mut Summary, sink: &mut dyn Sink| -> std::io::Result<()> {
+    let mut flush = |events: &mut Vec<(u64, Millis, Event)>,
+                     wms: &mut Vec<Millis>,
+                     start: u64,
+                     end_wm: Millis,
+                     summary: &mut Summary,
+                     sink: &mut dyn Sink|
+     -> std::io::Result<()> {
         let batch = Batch { no, start, wms: Arc::new(std::mem::take(wms)), end_wm, events: std::mem::take(events) };
         no += 1;
         for mut ds in dispatch(batch)? {

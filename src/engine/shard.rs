@@ -63,9 +63,23 @@ pub struct ShardStats {
 }
 
 impl Shard {
-    pub fn new(rules: Arc<RuleSet>, refdata: Arc<RefData>, subs: impl IntoIterator<Item = Subscriber>, offset: chrono::FixedOffset) -> Shard {
-        let subs = subs.into_iter().map(|s| (s.msisdn, Entry { sub: s, known: true, state: SubState::default() })).collect();
-        Shard { rules, refdata, subs, timers: BTreeSet::new(), offset, scratch_aggs: Vec::new(), scratch_seq: Vec::new() }
+    pub fn new(
+        rules: Arc<RuleSet>,
+        refdata: Arc<RefData>,
+        subs: impl IntoIterator<Item = Subscriber>,
+        offset: chrono::FixedOffset,
+    ) -> Shard {
+        let subs =
+            subs.into_iter().map(|s| (s.msisdn, Entry { sub: s, known: true, state: SubState::default() })).collect();
+        Shard {
+            rules,
+            refdata,
+            subs,
+            timers: BTreeSet::new(),
+            offset,
+            scratch_aggs: Vec::new(),
+            scratch_seq: Vec::new(),
+        }
     }
 
     pub fn pending_timers(&self) -> usize {
@@ -77,7 +91,11 @@ impl Shard {
         let kind = ev.kind();
         let rules = Arc::clone(&self.rules);
         let refdata = Arc::clone(&self.refdata);
-        let entry = self.subs.entry(ev.msisdn).or_insert_with(|| Entry { sub: Subscriber::unknown(ev.msisdn), known: false, state: SubState::default() });
+        let entry = self.subs.entry(ev.msisdn).or_insert_with(|| Entry {
+            sub: Subscriber::unknown(ev.msisdn),
+            known: false,
+            state: SubState::default(),
+        });
 
         // 1. Facts the event states about the subscriber.
         let st = &mut entry.state;
@@ -111,7 +129,16 @@ impl Shard {
         self.scratch_aggs.clear();
         let mut seq_updates: Vec<(u32, Vec<bool>)> = Vec::new();
         {
-            let cx = Ctx { event: Some(ev), now: ev.ts, local, sub: &entry.sub, known: entry.known, state: &entry.state, refdata: &refdata, offset: self.offset };
+            let cx = Ctx {
+                event: Some(ev),
+                now: ev.ts,
+                local,
+                sub: &entry.sub,
+                known: entry.known,
+                state: &entry.state,
+                refdata: &refdata,
+                offset: self.offset,
+            };
             for &slot in &rules.aggs_by_kind[kind as usize] {
                 let def = &rules.aggs[slot as usize];
                 if def.filter.as_ref().is_none_or(|f| cx.eval_bool(f)) {
@@ -147,7 +174,16 @@ impl Shard {
 
         // 3. Cancel absence timers this event answers.
         if rules.cancel_kinds.contains(kind) && !entry.state.timers.is_empty() {
-            let cx = Ctx { event: Some(ev), now: ev.ts, local, sub: &entry.sub, known: entry.known, state: &entry.state, refdata: &refdata, offset: self.offset };
+            let cx = Ctx {
+                event: Some(ev),
+                now: ev.ts,
+                local,
+                sub: &entry.sub,
+                known: entry.known,
+                state: &entry.state,
+                refdata: &refdata,
+                offset: self.offset,
+            };
             let cancel: Vec<usize> = entry
                 .state
                 .timers
@@ -155,7 +191,9 @@ impl Shard {
                 .enumerate()
                 .filter(|(_, t)| {
                     let Some(def) = rules.rules[t.rule as usize].timer.as_ref() else { return false };
-                    def.cancel_on.contains(kind) && def.cancel_if.as_ref().is_none_or(|c| cx.eval_bool(c)) && t.due > ev.ts
+                    def.cancel_on.contains(kind)
+                        && def.cancel_if.as_ref().is_none_or(|c| cx.eval_bool(c))
+                        && t.due > ev.ts
                 })
                 .map(|(i, _)| i)
                 .collect();
@@ -168,7 +206,16 @@ impl Shard {
         }
 
         // 4. Rules.
-        let cx = Ctx { event: Some(ev), now: ev.ts, local, sub: &entry.sub, known: entry.known, state: &entry.state, refdata: &refdata, offset: self.offset };
+        let cx = Ctx {
+            event: Some(ev),
+            now: ev.ts,
+            local,
+            sub: &entry.sub,
+            known: entry.known,
+            state: &entry.state,
+            refdata: &refdata,
+            offset: self.offset,
+        };
         let trigger = || TriggerRef { kind, id: ev.id.clone(), ts: ev.ts };
         let mut arm: Vec<PendingTimer> = Vec::new();
         for &ri in &rules.by_kind[kind as usize] {
@@ -184,7 +231,14 @@ impl Shard {
                         continue;
                     }
                     let (text, script) = render(rule, &cx);
-                    arm.push(PendingTimer { due: ev.ts + t.after, rule: ri, trigger: trigger(), armed_at: pos, text, script });
+                    arm.push(PendingTimer {
+                        due: ev.ts + t.after,
+                        rule: ri,
+                        trigger: trigger(),
+                        armed_at: pos,
+                        text,
+                        script,
+                    });
                 }
                 None => {
                     let (text, script) = render(rule, &cx);
@@ -203,7 +257,13 @@ impl Shard {
 
     /// Fires every timer due at or before `wm`. `place(due, armed_at)` gives the input
     /// position a timer logically fires at (see [`OrderKey`]).
-    pub fn fire_timers(&mut self, wm: Millis, place: &dyn Fn(Millis, u64) -> u64, out: &mut Vec<Decision>, stats: &mut ShardStats) {
+    pub fn fire_timers(
+        &mut self,
+        wm: Millis,
+        place: &dyn Fn(Millis, u64) -> u64,
+        out: &mut Vec<Decision>,
+        stats: &mut ShardStats,
+    ) {
         while let Some(&(due, raw, rule_idx, armed_at)) = self.timers.first() {
             if due > wm {
                 break;
@@ -212,11 +272,24 @@ impl Shard {
             let rules = Arc::clone(&self.rules);
             let refdata = Arc::clone(&self.refdata);
             let Some(entry) = self.subs.get_mut(&Msisdn::from_raw(raw)) else { continue };
-            let Some(i) = entry.state.timers.iter().position(|t| t.due == due && t.rule == rule_idx && t.armed_at == armed_at) else { continue };
+            let Some(i) =
+                entry.state.timers.iter().position(|t| t.due == due && t.rule == rule_idx && t.armed_at == armed_at)
+            else {
+                continue;
+            };
             let timer = entry.state.timers.remove(i);
             stats.timers_fired += 1;
             let rule = &rules.rules[rule_idx as usize];
-            let cx = Ctx { event: None, now: due, local: Local::at(due, self.offset), sub: &entry.sub, known: entry.known, state: &entry.state, refdata: &refdata, offset: self.offset };
+            let cx = Ctx {
+                event: None,
+                now: due,
+                local: Local::at(due, self.offset),
+                sub: &entry.sub,
+                known: entry.known,
+                state: &entry.state,
+                refdata: &refdata,
+                offset: self.offset,
+            };
             if let Some(re) = rule.timer.as_ref().and_then(|t| t.recheck.as_ref()) {
                 if !cx.eval_bool(re) {
                     stats.rechecks_failed += 1;
@@ -224,7 +297,17 @@ impl Shard {
                 }
             }
             let key = OrderKey { pos: place(due, armed_at), phase: 2, due, msisdn: raw, rule: rule_idx };
-            out.push(decide(rule, rule_idx, key, entry.sub.msisdn, due, timer.trigger, Some(due), timer.text, timer.script));
+            out.push(decide(
+                rule,
+                rule_idx,
+                key,
+                entry.sub.msisdn,
+                due,
+                timer.trigger,
+                Some(due),
+                timer.text,
+                timer.script,
+            ));
         }
     }
 }
@@ -234,7 +317,17 @@ fn render(rule: &Rule, cx: &Ctx) -> (Option<String>, Option<String>) {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn decide(rule: &Rule, ri: u32, key: OrderKey, msisdn: Msisdn, ts: Millis, trigger: TriggerRef, due: Option<Millis>, text: Option<String>, script: Option<String>) -> Decision {
+fn decide(
+    rule: &Rule,
+    ri: u32,
+    key: OrderKey,
+    msisdn: Msisdn,
+    ts: Millis,
+    trigger: TriggerRef,
+    due: Option<Millis>,
+    text: Option<String>,
+    script: Option<String>,
+) -> Decision {
     Decision {
         key,
         id: action_id(&rule.name, &trigger, due),

@@ -108,7 +108,13 @@ fn required<T>(v: Option<T>, field: &str, kind: Kind) -> Result<T, Reject> {
     v.ok_or_else(|| missing(field, kind))
 }
 
-fn symbol<T>(v: Option<Cow<str>>, field: &str, kind: Kind, parse: fn(&str) -> Option<T>, names: &[&str]) -> Result<T, Reject> {
+fn symbol<T>(
+    v: Option<Cow<str>>,
+    field: &str,
+    kind: Kind,
+    parse: fn(&str) -> Option<T>,
+    names: &[&str],
+) -> Result<T, Reject> {
     let s = required(v, field, kind)?;
     parse(&s).ok_or_else(|| {
         Reject(DeadReason::BadField, format!("`{field}`: unknown value `{s}` (one of: {})", names.join(", ")))
@@ -149,11 +155,16 @@ impl Decoder {
         }
         let dead = |r: DeadReason, d: String| DeadLetter::new(r, d, source, line, raw);
         if raw.len() > self.max_line {
-            return Some(Err(dead(DeadReason::TooLong, format!("line of {} bytes exceeds the limit of {}", raw.len(), self.max_line))));
+            return Some(Err(dead(
+                DeadReason::TooLong,
+                format!("line of {} bytes exceeds the limit of {}", raw.len(), self.max_line),
+            )));
         }
         let text = match std::str::from_utf8(trimmed) {
             Ok(t) => t,
-            Err(e) => return Some(Err(dead(DeadReason::BadUtf8, format!("invalid UTF-8 at byte {}", e.valid_up_to())))),
+            Err(e) => {
+                return Some(Err(dead(DeadReason::BadUtf8, format!("invalid UTF-8 at byte {}", e.valid_up_to()))));
+            }
         };
         Some(decode_text(text).map_err(|Reject(r, d)| dead(r, d)))
     }
@@ -166,7 +177,8 @@ fn decode_text(text: &str) -> Result<Event, Reject> {
             _ => DeadReason::BadJson,
         };
         // A JSON value that is not an object is "bad JSON" for a JSON Lines event stream.
-        let reason = if reason == DeadReason::BadField && !text.starts_with('{') { DeadReason::BadJson } else { reason };
+        let reason =
+            if reason == DeadReason::BadField && !text.starts_with('{') { DeadReason::BadJson } else { reason };
         Reject(reason, e.to_string())
     })?;
     let kind_text = w.kind.as_deref().ok_or_else(|| Reject(DeadReason::UnknownKind, "missing field `kind`".into()))?;
@@ -265,12 +277,28 @@ mod tests {
         assert_eq!(dec("{not json").unwrap_err().reason, DeadReason::BadJson);
         assert_eq!(dec("[1,2]").unwrap_err().reason, DeadReason::BadJson);
         assert_eq!(dec(r#"{"kind":"boom","ts":"x","msisdn":"1"}"#).unwrap_err().reason, DeadReason::UnknownKind);
-        let e = dec(r#"{"kind":"topup","ts":"2026-11-25T08:00:00+08:00","msisdn":"13800138000","channel":"card"}"#).unwrap_err();
+        let e = dec(r#"{"kind":"topup","ts":"2026-11-25T08:00:00+08:00","msisdn":"13800138000","channel":"card"}"#)
+            .unwrap_err();
         assert_eq!(e.reason, DeadReason::MissingField);
         assert!(e.detail.contains("amount_fen"));
-        assert_eq!(dec(r#"{"kind":"topup","ts":"2026-11-25T08:00:00+08:00","msisdn":"138","amount_fen":1,"channel":"card"}"#).unwrap_err().reason, DeadReason::BadMsisdn);
-        assert_eq!(dec(r#"{"kind":"topup","ts":"yesterday","msisdn":"13800138000","amount_fen":1,"channel":"card"}"#).unwrap_err().reason, DeadReason::BadTs);
+        assert_eq!(
+            dec(r#"{"kind":"topup","ts":"2026-11-25T08:00:00+08:00","msisdn":"138","amount_fen":1,"channel":"card"}"#)
+                .unwrap_err()
+                .reason,
+            DeadReason::BadMsisdn
+        );
+        assert_eq!(
+            dec(r#"{"kind":"topup","ts":"yesterday","msisdn":"13800138000","amount_fen":1,"channel":"card"}"#)
+                .unwrap_err()
+                .reason,
+            DeadReason::BadTs
+        );
         assert_eq!(dec(r#"{"kind":"topup","ts":"2026-11-25T08:00:00+08:00","msisdn":"13800138000","amount_fen":"5","channel":"card"}"#).unwrap_err().reason, DeadReason::BadField);
-        assert_eq!(dec(r#"{"kind":"profile","ts":"2026-11-25T08:00:00+08:00","msisdn":"13800138000","set":{"tire":"high"}}"#).unwrap_err().reason, DeadReason::BadField);
+        assert_eq!(
+            dec(r#"{"kind":"profile","ts":"2026-11-25T08:00:00+08:00","msisdn":"13800138000","set":{"tire":"high"}}"#)
+                .unwrap_err()
+                .reason,
+            DeadReason::BadField
+        );
     }
 }

@@ -4,8 +4,8 @@
 //! [`DeadLetter`] that says why, and nothing in between can panic. Enumerated fields are Rust
 //! enums so that rules compare small integers, not strings, on the hot path.
 
-mod decode;
 mod dead;
+mod decode;
 
 pub use dead::{DeadLetter, DeadReason};
 pub use decode::{Decoder, MAX_LINE_BYTES};

@@ -54,7 +54,17 @@ pub struct RulePolicy {
 
 /// Segments and statuses `exclude:` understands.
 pub const EXCLUDABLE: &[&str] = &[
-    "suspended", "pre_cancel", "cancelled", "corporate", "foreign", "employee", "dnd", "tier:high", "tier:valuable", "tier:sub", "tier:negative",
+    "suspended",
+    "pre_cancel",
+    "cancelled",
+    "corporate",
+    "foreign",
+    "employee",
+    "dnd",
+    "tier:high",
+    "tier:valuable",
+    "tier:sub",
+    "tier:negative",
 ];
 
 /// `3 per month`, `1 per 7d`, `2 per day`.
@@ -73,7 +83,11 @@ pub fn parse_cap(s: &str) -> Result<Cap, String> {
 
 /// `3 months`.
 pub fn parse_streak(s: &str) -> Result<u32, String> {
-    let n = s.trim().strip_suffix("months").or_else(|| s.trim().strip_suffix("month")).ok_or_else(|| format!("`{s}` is not a streak; write e.g. `3 months`"))?;
+    let n = s
+        .trim()
+        .strip_suffix("months")
+        .or_else(|| s.trim().strip_suffix("month"))
+        .ok_or_else(|| format!("`{s}` is not a streak; write e.g. `3 months`"))?;
     n.trim().parse().map_err(|_| format!("`{s}` is not a streak; write e.g. `3 months`"))
 }
 
@@ -85,4 +99,3 @@ pub fn parse_percent(s: &str) -> Result<f64, String> {
     }
     Ok(v)
 }
-

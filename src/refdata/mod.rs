@@ -175,7 +175,15 @@ impl RefData {
         self.stores.push(Store { id: id.into(), name: name.into(), address: address.into(), lat, lon });
     }
 
-    pub fn add_calendar(&mut self, name: &str, kind: &str, title: &str, venue: Option<&str>, start: Millis, end: Millis) {
+    pub fn add_calendar(
+        &mut self,
+        name: &str,
+        kind: &str,
+        title: &str,
+        venue: Option<&str>,
+        start: Millis,
+        end: Millis,
+    ) {
         let venue = venue.map(|v| self.intern_tag(v));
         self.calendar.push(CalendarEntry {
             name: name.into(),
@@ -259,8 +267,11 @@ fn for_each_record<T: for<'de> Deserialize<'de>>(
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
-        let rec: T = serde_json::from_str(line)
-            .map_err(|e| RefError::Record { file: file.clone(), line: line_no, msg: e.to_string() })?;
+        let rec: T = serde_json::from_str(line).map_err(|e| RefError::Record {
+            file: file.clone(),
+            line: line_no,
+            msg: e.to_string(),
+        })?;
         f(&file, line_no, rec).map_err(|msg| RefError::Record { file: file.clone(), line: line_no, msg })?;
     }
     Ok(())

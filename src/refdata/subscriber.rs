@@ -254,11 +254,9 @@ impl ProfileChange {
             F::Dnd => C::Dnd(Dnd::from_json(v)?),
             F::Status => C::Status(symbol(v, Status::parse, Status::NAMES)?),
             F::Prefs => C::Prefs(str_list(v)?),
-            F::ChannelPref => C::ChannelPref(if v.is_null() {
-                None
-            } else {
-                Some(symbol(v, Channel::parse, Channel::NAMES)?)
-            }),
+            F::ChannelPref => {
+                C::ChannelPref(if v.is_null() { None } else { Some(symbol(v, Channel::parse, Channel::NAMES)?) })
+            }
         })
     }
 }

@@ -125,7 +125,12 @@ impl Diagnostic {
         );
         if !self.snippet.is_empty() {
             let gutter = self.line.to_string().len();
-            let pad: String = self.snippet.chars().take(self.col.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+            let pad: String = self
+                .snippet
+                .chars()
+                .take(self.col.saturating_sub(1))
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
             let _ = writeln!(s, "{:gutter$} |", "");
             let _ = writeln!(s, "{} | {}", self.line, self.snippet);
             let _ = writeln!(s, "{:gutter$} | {pad}^", "");

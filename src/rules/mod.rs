@@ -139,11 +139,23 @@ pub fn load(paths: &[PathBuf], refdata: Option<&RefData>, opts: &LoadOptions) ->
             for p in list {
                 match std::fs::read_to_string(&p) {
                     Ok(text) => files.push((p.display().to_string(), text)),
-                    Err(e) => diagnostics.push(Diagnostic::new(Code::E001, &p.display().to_string(), "", Default::default(), format!("cannot read: {e}"))),
+                    Err(e) => diagnostics.push(Diagnostic::new(
+                        Code::E001,
+                        &p.display().to_string(),
+                        "",
+                        Default::default(),
+                        format!("cannot read: {e}"),
+                    )),
                 }
             }
         }
-        Err(e) => diagnostics.push(Diagnostic::new(Code::E001, &paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(","), "", Default::default(), format!("cannot list rule files: {e}"))),
+        Err(e) => diagnostics.push(Diagnostic::new(
+            Code::E001,
+            &paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(","),
+            "",
+            Default::default(),
+            format!("cannot list rule files: {e}"),
+        )),
     }
     let mut loaded = compile(files, refdata, opts);
     loaded.diagnostics.splice(0..0, diagnostics);
@@ -178,7 +190,13 @@ pub fn compile(files: Vec<(String, String)>, refdata: Option<&RefData>, opts: &L
             [yaml::Node::Seq { items, .. }] => items,
             [n] if n.is_null() => &[],
             [other, ..] => {
-                diags.push(Diagnostic::new(Code::E002, file, src, other.pos(), "a rule file is a list of items (`- rule: ...`, `- macro: ...`, `- list: ...`)"));
+                diags.push(Diagnostic::new(
+                    Code::E002,
+                    file,
+                    src,
+                    other.pos(),
+                    "a rule file is a list of items (`- rule: ...`, `- macro: ...`, `- list: ...`)",
+                ));
                 &[]
             }
         };
@@ -190,18 +208,32 @@ pub fn compile(files: Vec<(String, String)>, refdata: Option<&RefData>, opts: &L
                     let Some(name) = name_of(item, "list", file, src, &mut diags) else { continue };
                     check_keys(item, &["list", "items", "desc"], file, src, &mut diags);
                     let items = match item.get("items") {
-                        Some(yaml::Node::Seq { items, .. }) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+                        Some(yaml::Node::Seq { items, .. }) => {
+                            items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect()
+                        }
                         Some(n) => {
                             diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), "`items` must be a list"));
                             continue;
                         }
                         None => {
-                            diags.push(Diagnostic::new(Code::E004, file, src, item.pos(), format!("list `{name}` has no `items`")));
+                            diags.push(Diagnostic::new(
+                                Code::E004,
+                                file,
+                                src,
+                                item.pos(),
+                                format!("list `{name}` has no `items`"),
+                            ));
                             continue;
                         }
                     };
                     if let Some(prev) = defined_at.insert(name.clone(), here(item)) {
-                        diags.push(Diagnostic::new(Code::E017, file, src, item.pos(), format!("`{name}` is already defined at {prev}")));
+                        diags.push(Diagnostic::new(
+                            Code::E017,
+                            file,
+                            src,
+                            item.pos(),
+                            format!("`{name}` is already defined at {prev}"),
+                        ));
                         continue;
                     }
                     lists.insert(name, ListDef { items, used: Cell::new(false) });
@@ -210,20 +242,45 @@ pub fn compile(files: Vec<(String, String)>, refdata: Option<&RefData>, opts: &L
                     let Some(name) = name_of(item, "macro", file, src, &mut diags) else { continue };
                     check_keys(item, &["macro", "condition", "desc"], file, src, &mut diags);
                     let Some(cond) = item.get("condition") else {
-                        diags.push(Diagnostic::new(Code::E004, file, src, item.pos(), format!("macro `{name}` has no `condition`")));
+                        diags.push(Diagnostic::new(
+                            Code::E004,
+                            file,
+                            src,
+                            item.pos(),
+                            format!("macro `{name}` has no `condition`"),
+                        ));
                         continue;
                     };
                     let ast = parse_expr(cond, file, src, &mut diags);
                     if let Some(prev) = defined_at.insert(name.clone(), here(item)) {
-                        diags.push(Diagnostic::new(Code::E017, file, src, item.pos(), format!("`{name}` is already defined at {prev}")));
+                        diags.push(Diagnostic::new(
+                            Code::E017,
+                            file,
+                            src,
+                            item.pos(),
+                            format!("`{name}` is already defined at {prev}"),
+                        ));
                         continue;
                     }
                     macros.insert(name, MacroDef { file: fi, node: cond.clone(), ast, used: Cell::new(false) });
                 }
                 Some(_) => rule_items.push((fi, item)),
                 None => {
-                    let hint = if item.get("test").is_some() { Some("rule tests go in a file of their own ending `.tests.yaml`".to_string()) } else { None };
-                    diags.push(Diagnostic::new(Code::E002, file, src, item.pos(), "expected an item starting with `rule:`, `macro:` or `list:`").with_hint(hint));
+                    let hint = if item.get("test").is_some() {
+                        Some("rule tests go in a file of their own ending `.tests.yaml`".to_string())
+                    } else {
+                        None
+                    };
+                    diags.push(
+                        Diagnostic::new(
+                            Code::E002,
+                            file,
+                            src,
+                            item.pos(),
+                            "expected an item starting with `rule:`, `macro:` or `list:`",
+                        )
+                        .with_hint(hint),
+                    );
                 }
             }
         }
@@ -253,12 +310,20 @@ pub fn compile(files: Vec<(String, String)>, refdata: Option<&RefData>, opts: &L
             let (file, line) = at.rsplit_once(':').unwrap_or(("", "0"));
             let src = files.iter().find(|f| f.0 == file).map_or("", |f| f.1.as_str());
             let line = line.parse().unwrap_or(0);
-            diags.push(Diagnostic::new(Code::W102, file, src, yaml::Pos { line, col: 3 }, format!("list `{name}` is never used")));
+            diags.push(Diagnostic::new(
+                Code::W102,
+                file,
+                src,
+                yaml::Pos { line, col: 3 },
+                format!("list `{name}` is never used"),
+            ));
         }
     }
     // A macro used by several rules reports its own error once.
     diag::sort(&mut diags);
-    diags.dedup_by(|a, b| a.file == b.file && a.line == b.line && a.col == b.col && a.code == b.code && a.message == b.message);
+    diags.dedup_by(|a, b| {
+        a.file == b.file && a.line == b.line && a.col == b.col && a.code == b.code && a.message == b.message
+    });
     let errors = diags.iter().any(Diagnostic::is_error);
     let rules = (!errors).then(|| {
         let mut set = RuleSet {
@@ -308,9 +373,21 @@ fn checksum(files: &[(String, String)]) -> String {
 fn name_of(item: &yaml::Node, key: &str, file: &str, src: &str, diags: &mut Vec<Diagnostic>) -> Option<String> {
     let n = item.get(key)?;
     match n.as_str() {
-        Some(s) if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !s.starts_with(|c: char| c.is_ascii_digit()) => Some(s.to_string()),
+        Some(s)
+            if !s.is_empty()
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !s.starts_with(|c: char| c.is_ascii_digit()) =>
+        {
+            Some(s.to_string())
+        }
         _ => {
-            diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), format!("a {key} name is a word of letters, digits and `_`")));
+            diags.push(Diagnostic::new(
+                Code::E005,
+                file,
+                src,
+                n.pos(),
+                format!("a {key} name is a word of letters, digits and `_`"),
+            ));
             None
         }
     }
@@ -322,7 +399,10 @@ fn check_keys(item: &yaml::Node, allowed: &[&str], file: &str, src: &str, diags:
             let key = k.as_str().unwrap_or("");
             if !allowed.contains(&key) {
                 let hint = crate::util::nearest(key, allowed.iter().copied()).map(|n| format!("did you mean `{n}`?"));
-                diags.push(Diagnostic::new(Code::E003, file, src, k.pos(), format!("unknown key `{key}`")).with_hint(hint.or_else(|| Some(format!("allowed here: {}", allowed.join(", "))))));
+                diags.push(
+                    Diagnostic::new(Code::E003, file, src, k.pos(), format!("unknown key `{key}`"))
+                        .with_hint(hint.or_else(|| Some(format!("allowed here: {}", allowed.join(", "))))),
+                );
             }
         }
     }
@@ -330,24 +410,44 @@ fn check_keys(item: &yaml::Node, allowed: &[&str], file: &str, src: &str, diags:
 
 fn parse_expr(node: &yaml::Node, file: &str, src: &str, diags: &mut Vec<Diagnostic>) -> Option<expr::syntax::Node> {
     let Some(text) = node.as_str() else {
-        diags.push(Diagnostic::new(Code::E005, file, src, node.pos(), format!("a condition is a string, not {}", node.kind_name())));
+        diags.push(Diagnostic::new(
+            Code::E005,
+            file,
+            src,
+            node.pos(),
+            format!("a condition is a string, not {}", node.kind_name()),
+        ));
         return None;
     };
     match expr::syntax::parse(text) {
         Ok(n) => Some(n),
         Err(e) => {
-            diags.push(Diagnostic::new(Code::E010, file, src, node.pos_at(src, e.span.start), e.message).with_hint(e.hint));
+            diags.push(
+                Diagnostic::new(Code::E010, file, src, node.pos_at(src, e.span.start), e.message).with_hint(e.hint),
+            );
             None
         }
     }
 }
 
-fn scalar<'n>(item: &'n yaml::Node, key: &str, file: &str, src: &str, diags: &mut Vec<Diagnostic>) -> Option<(&'n str, &'n yaml::Node)> {
+fn scalar<'n>(
+    item: &'n yaml::Node,
+    key: &str,
+    file: &str,
+    src: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(&'n str, &'n yaml::Node)> {
     let n = item.get(key)?;
     match n.as_str() {
         Some(s) => Some((s, n)),
         None => {
-            diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), format!("`{key}` must be a single value, not {}", n.kind_name())));
+            diags.push(Diagnostic::new(
+                Code::E005,
+                file,
+                src,
+                n.pos(),
+                format!("`{key}` must be a single value, not {}", n.kind_name()),
+            ));
             None
         }
     }
@@ -369,8 +469,13 @@ fn kinds(node: &yaml::Node, key: &str, file: &str, src: &str, diags: &mut Vec<Di
         match Kind::parse(s) {
             Some(k) => set.insert(k),
             None => {
-                let hint = crate::util::nearest(s, Kind::NAMES.iter().copied()).map(|n| format!("did you mean `{n}`?")).or_else(|| Some(format!("one of: {}", Kind::NAMES.join(", "))));
-                diags.push(Diagnostic::new(Code::E005, file, src, it.pos(), format!("`{s}` is not an event kind")).with_hint(hint));
+                let hint = crate::util::nearest(s, Kind::NAMES.iter().copied())
+                    .map(|n| format!("did you mean `{n}`?"))
+                    .or_else(|| Some(format!("one of: {}", Kind::NAMES.join(", "))));
+                diags.push(
+                    Diagnostic::new(Code::E005, file, src, it.pos(), format!("`{s}` is not an event kind"))
+                        .with_hint(hint),
+                );
                 ok = false;
             }
         }
@@ -382,14 +487,27 @@ fn kinds(node: &yaml::Node, key: &str, file: &str, src: &str, diags: &mut Vec<Di
     ok.then_some(set)
 }
 
-const RULE_KEYS: &[&str] = &["rule", "desc", "on", "condition", "action", "campaign", "priority", "timer", "policy", "enabled"];
+const RULE_KEYS: &[&str] =
+    &["rule", "desc", "on", "condition", "action", "campaign", "priority", "timer", "policy", "enabled"];
 
-fn compile_rule(item: &yaml::Node, file: &str, src: &str, ck: &mut Checker, names: &mut HashMap<String, String>) -> Option<Rule> {
+fn compile_rule(
+    item: &yaml::Node,
+    file: &str,
+    src: &str,
+    ck: &mut Checker,
+    names: &mut HashMap<String, String>,
+) -> Option<Rule> {
     let diags_before = ck.diags.len();
     let name = name_of(item, "rule", file, src, ck.diags)?;
     check_keys(item, RULE_KEYS, file, src, ck.diags);
     if let Some(prev) = names.insert(name.clone(), format!("{file}:{}", item.pos().line)) {
-        ck.diags.push(Diagnostic::new(Code::E017, file, src, item.pos(), format!("rule `{name}` is already defined at {prev}")));
+        ck.diags.push(Diagnostic::new(
+            Code::E017,
+            file,
+            src,
+            item.pos(),
+            format!("rule `{name}` is already defined at {prev}"),
+        ));
     }
     let need = |key: &str, ck: &mut Checker| -> Option<&yaml::Node> {
         let n = item.get(key);
@@ -406,7 +524,13 @@ fn compile_rule(item: &yaml::Node, file: &str, src: &str, ck: &mut Checker, name
     let priority = match scalar(item, "priority", file, src, ck.diags) {
         None => 50,
         Some((s, n)) => s.parse::<i32>().ok().filter(|p| (0..=1000).contains(p)).unwrap_or_else(|| {
-            ck.diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), "`priority` is a whole number from 0 to 1000"));
+            ck.diags.push(Diagnostic::new(
+                Code::E005,
+                file,
+                src,
+                n.pos(),
+                "`priority` is a whole number from 0 to 1000",
+            ));
             0
         }),
     };
@@ -435,22 +559,38 @@ fn compile_rule(item: &yaml::Node, file: &str, src: &str, ck: &mut Checker, name
         match scalar(a, "channel", file, src, ck.diags) {
             Some((s, n)) => match Channel::parse(s) {
                 Some(c) => channel = c,
-                None => ck.diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), format!("`{s}` is not a channel")).with_hint(Some("one of: sms, call, ivr".into()))),
+                None => ck.diags.push(
+                    Diagnostic::new(Code::E005, file, src, n.pos(), format!("`{s}` is not a channel"))
+                        .with_hint(Some("one of: sms, call, ivr".into())),
+                ),
             },
             None => ck.diags.push(Diagnostic::new(Code::E004, file, src, a.pos(), "the action has no `channel`")),
         }
         let tpl = |key: &str, ck: &mut Checker| {
-            scalar(a, key, file, src, ck.diags).and_then(|(text, n)| Template::compile(text, ck, &Loc { file, source: src, node: n, base: 0 }))
+            scalar(a, key, file, src, ck.diags)
+                .and_then(|(text, n)| Template::compile(text, ck, &Loc { file, source: src, node: n, base: 0 }))
         };
         template = tpl("template", ck);
         script = tpl("script", ck);
         queue = scalar(a, "queue", file, src, ck.diags).map(|(s, _)| s.into());
         match channel {
             Channel::Sms | Channel::Ivr if a.get("template").is_none() => {
-                ck.diags.push(Diagnostic::new(Code::E004, file, src, a.pos(), format!("a {channel} action needs a `template`")));
+                ck.diags.push(Diagnostic::new(
+                    Code::E004,
+                    file,
+                    src,
+                    a.pos(),
+                    format!("a {channel} action needs a `template`"),
+                ));
             }
             Channel::Call if a.get("script").is_none() => {
-                ck.diags.push(Diagnostic::new(Code::E004, file, src, a.pos(), "a call action needs a `script` (what the agent says)"));
+                ck.diags.push(Diagnostic::new(
+                    Code::E004,
+                    file,
+                    src,
+                    a.pos(),
+                    "a call action needs a `script` (what the agent says)",
+                ));
             }
             _ => {}
         }
@@ -471,16 +611,29 @@ fn compile_rule(item: &yaml::Node, file: &str, src: &str, ck: &mut Checker, name
                 }
             },
             None => {
-                ck.diags.push(Diagnostic::new(Code::E004, file, src, t.pos(), "a timer needs `after` (e.g. `after: 4h`)"));
+                ck.diags.push(Diagnostic::new(
+                    Code::E004,
+                    file,
+                    src,
+                    t.pos(),
+                    "a timer needs `after` (e.g. `after: 4h`)",
+                ));
                 None
             }
         };
-        let cancel_on = t.get("cancel_on").map_or(Some(KindSet::default()), |n| kinds(n, "cancel_on", file, src, ck.diags));
+        let cancel_on =
+            t.get("cancel_on").map_or(Some(KindSet::default()), |n| kinds(n, "cancel_on", file, src, ck.diags));
         let cancel_if = t.get("cancel_if").and_then(|n| {
             let ast = parse_expr(n, file, src, ck.diags)?;
             let set = cancel_on.unwrap_or_default();
             if set.0 == 0 {
-                ck.diags.push(Diagnostic::new(Code::E004, file, src, n.pos(), "`cancel_if` needs `cancel_on` (the kinds of event that cancel)"));
+                ck.diags.push(Diagnostic::new(
+                    Code::E004,
+                    file,
+                    src,
+                    n.pos(),
+                    "`cancel_if` needs `cancel_on` (the kinds of event that cancel)",
+                ));
                 return None;
             }
             ck.scope = Scope::Rule(set);
@@ -521,7 +674,13 @@ fn compile_rule(item: &yaml::Node, file: &str, src: &str, ck: &mut Checker, name
 }
 
 fn rule_policy(p: &yaml::Node, file: &str, src: &str, diags: &mut Vec<Diagnostic>) -> RulePolicy {
-    check_keys(p, &["cap", "streak", "quiet_hours", "expire_after", "transactional", "exclude", "control_group"], file, src, diags);
+    check_keys(
+        p,
+        &["cap", "streak", "quiet_hours", "expire_after", "transactional", "exclude", "control_group"],
+        file,
+        src,
+        diags,
+    );
     let mut out = RulePolicy::default();
     let mut bad = |n: &yaml::Node, msg: String| diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), msg));
     fn values(n: &yaml::Node) -> Vec<&yaml::Node> {
@@ -574,7 +733,9 @@ fn rule_policy(p: &yaml::Node, file: &str, src: &str, diags: &mut Vec<Diagnostic
             if policy::EXCLUDABLE.contains(&s) {
                 out.exclude.push(s.to_string());
             } else {
-                let hint = crate::util::nearest(s, policy::EXCLUDABLE.iter().copied()).map(|h| format!("; did you mean `{h}`?")).unwrap_or_default();
+                let hint = crate::util::nearest(s, policy::EXCLUDABLE.iter().copied())
+                    .map(|h| format!("; did you mean `{h}`?"))
+                    .unwrap_or_default();
                 bad(e, format!("cannot exclude `{s}`{hint}"));
             }
         }

@@ -59,7 +59,10 @@ impl Template {
                 }
                 b'{' => {
                     let Some(close) = text[i..].find('}').map(|c| i + c) else {
-                        checker.diags.push(loc.diag(Code::E020, Span { start: i, end: i + 1 }, "`{` is never closed").with_hint(Some("write `{{` for a literal brace".into())));
+                        checker.diags.push(
+                            loc.diag(Code::E020, Span { start: i, end: i + 1 }, "`{` is never closed")
+                                .with_hint(Some("write `{{` for a literal brace".into())),
+                        );
                         return None;
                     };
                     if !lit.is_empty() {
@@ -72,7 +75,10 @@ impl Template {
                     i = close + 1;
                 }
                 b'}' => {
-                    checker.diags.push(loc.diag(Code::E020, Span { start: i, end: i + 1 }, "`}` without a matching `{`").with_hint(Some("write `}}` for a literal brace".into())));
+                    checker.diags.push(
+                        loc.diag(Code::E020, Span { start: i, end: i + 1 }, "`}` without a matching `{`")
+                            .with_hint(Some("write `}}` for a literal brace".into())),
+                    );
                     ok = false;
                     i += 1;
                 }
@@ -123,14 +129,21 @@ impl Template {
                     None
                 }
                 _ => {
-                    let hint = crate::util::nearest(name, FILTERS.iter().copied()).map(|n| format!("did you mean `{n}`?"));
-                    checker.diags.push(eloc.diag(Code::E020, span, format!("unknown template filter `{name}`")).with_hint(hint));
+                    let hint =
+                        crate::util::nearest(name, FILTERS.iter().copied()).map(|n| format!("did you mean `{n}`?"));
+                    checker
+                        .diags
+                        .push(eloc.diag(Code::E020, span, format!("unknown template filter `{name}`")).with_hint(hint));
                     return None;
                 }
             };
             if let Some((f, need)) = want {
                 if ty != need && ty != Ty::Dyn {
-                    checker.diags.push(eloc.diag(Code::E020, span, format!("filter `{name}` needs {}, but the value is {}", need.name(), ty.name())));
+                    checker.diags.push(eloc.diag(
+                        Code::E020,
+                        span,
+                        format!("filter `{name}` needs {}, but the value is {}", need.name(), ty.name()),
+                    ));
                     return None;
                 }
                 fmt = f;
@@ -174,9 +187,15 @@ fn format_value(out: &mut String, v: &Value, ty: Ty, fmt: Fmt, cx: &Ctx) {
     match (fmt, v) {
         (Fmt::Cny, Value::Int(n)) => cny(out, *n),
         (Fmt::Mask, Value::Str(s)) => out.push_str(&Msisdn::parse(s).map_or_else(|| s.to_string(), Msisdn::masked)),
-        (Fmt::Date, Value::Int(ms)) => out.push_str(&time(*ms).map_or_else(String::new, |t| t.format("%Y-%m-%d").to_string())),
-        (Fmt::CnDate, Value::Int(ms)) => out.push_str(&time(*ms).map_or_else(String::new, |t| t.format("%-m月%-d日").to_string())),
-        (Fmt::Time, Value::Int(ms)) => out.push_str(&time(*ms).map_or_else(String::new, |t| t.format("%H:%M").to_string())),
+        (Fmt::Date, Value::Int(ms)) => {
+            out.push_str(&time(*ms).map_or_else(String::new, |t| t.format("%Y-%m-%d").to_string()))
+        }
+        (Fmt::CnDate, Value::Int(ms)) => {
+            out.push_str(&time(*ms).map_or_else(String::new, |t| t.format("%-m月%-d日").to_string()))
+        }
+        (Fmt::Time, Value::Int(ms)) => {
+            out.push_str(&time(*ms).map_or_else(String::new, |t| t.format("%H:%M").to_string()))
+        }
         (Fmt::Minutes, Value::Int(ms)) => {
             let _ = write!(out, "{}", ms / 60_000);
         }
@@ -196,7 +215,9 @@ fn format_value(out: &mut String, v: &Value, ty: Ty, fmt: Fmt, cx: &Ctx) {
             }
         }
         (_, Value::List(items)) => out.push_str(&items.iter().map(|s| &**s).collect::<Vec<_>>().join("、")),
-        (_, Value::Tags(tags)) => out.push_str(&tags.iter().map(|t| cx.refdata.tag_name(*t)).collect::<Vec<_>>().join("、")),
+        (_, Value::Tags(tags)) => {
+            out.push_str(&tags.iter().map(|t| cx.refdata.tag_name(*t)).collect::<Vec<_>>().join("、"))
+        }
         (_, Value::Json(j)) => match j {
             serde_json::Value::String(s) => out.push_str(s),
             other => {

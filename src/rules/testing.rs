@@ -58,7 +58,9 @@ pub fn to_json(n: &Node) -> serde_json::Value {
             }
         }
         Node::Seq { items, .. } => Value::Array(items.iter().map(to_json).collect()),
-        Node::Map { entries, .. } => Value::Object(entries.iter().map(|(k, v)| (k.as_str().unwrap_or("").to_string(), to_json(v))).collect()),
+        Node::Map { entries, .. } => {
+            Value::Object(entries.iter().map(|(k, v)| (k.as_str().unwrap_or("").to_string(), to_json(v))).collect())
+        }
     }
 }
 
@@ -66,7 +68,8 @@ pub fn to_json(n: &Node) -> serde_json::Value {
 pub fn test_files(paths: &[PathBuf]) -> Vec<PathBuf> {
     fn walk(p: &Path, out: &mut Vec<PathBuf>) {
         if p.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(p).into_iter().flatten().filter_map(|e| e.ok().map(|e| e.path())).collect();
+            let mut entries: Vec<PathBuf> =
+                std::fs::read_dir(p).into_iter().flatten().filter_map(|e| e.ok().map(|e| e.path())).collect();
             entries.sort();
             for e in entries {
                 if e.file_name().and_then(|n| n.to_str()) != Some("testdata") {
@@ -115,7 +118,13 @@ fn run_file(file: &Path, rule_paths: &[PathBuf], opts: &LoadOptions, report: &mu
         Ok(d) => d,
         Err(e) => {
             report.failed += 1;
-            report.diagnostics.push(Diagnostic::new(Code::E001, &name, &src, e.pos, format!("YAML syntax: {}", e.message)));
+            report.diagnostics.push(Diagnostic::new(
+                Code::E001,
+                &name,
+                &src,
+                e.pos,
+                format!("YAML syntax: {}", e.message),
+            ));
             report.lines.push(format!("FAIL {name}: YAML syntax"));
             return;
         }
@@ -131,22 +140,42 @@ fn run_file(file: &Path, rule_paths: &[PathBuf], opts: &LoadOptions, report: &mu
             }
             Err(problems) => {
                 report.failed += 1;
-                report.lines.push(format!("FAIL {label} ({name}:{})\n{}", case.pos().line, problems.iter().map(|p| format!("       - {p}")).collect::<Vec<_>>().join("\n")));
+                report.lines.push(format!(
+                    "FAIL {label} ({name}:{})\n{}",
+                    case.pos().line,
+                    problems.iter().map(|p| format!("       - {p}")).collect::<Vec<_>>().join("\n")
+                ));
             }
         }
     }
 }
 
-fn run_case(case: &Node, dir: &Path, rule_paths: &[PathBuf], opts: &LoadOptions, file: &str, src: &str) -> Result<(), Vec<String>> {
+fn run_case(
+    case: &Node,
+    dir: &Path,
+    rule_paths: &[PathBuf],
+    opts: &LoadOptions,
+    file: &str,
+    src: &str,
+) -> Result<(), Vec<String>> {
     let allowed = ["test", "desc", "data", "subscribers", "events", "until", "expect", "only", "shards"];
     if let Node::Map { entries, .. } = case {
-        let bad: Vec<String> = entries.iter().filter_map(|(k, _)| k.as_str()).filter(|k| !allowed.contains(k)).map(|k| format!("unknown key `{k}` (allowed: {})", allowed.join(", "))).collect();
+        let bad: Vec<String> = entries
+            .iter()
+            .filter_map(|(k, _)| k.as_str())
+            .filter(|k| !allowed.contains(k))
+            .map(|k| format!("unknown key `{k}` (allowed: {})", allowed.join(", ")))
+            .collect();
         if !bad.is_empty() {
             return Err(bad);
         }
     }
     let data_dir = dir.join(case.get("data").and_then(Node::as_str).unwrap_or("testdata"));
-    let (refdata, mut subs) = if data_dir.is_dir() { RefData::load_dir(&data_dir).map_err(|e| vec![e.to_string()])? } else { Default::default() };
+    let (refdata, mut subs) = if data_dir.is_dir() {
+        RefData::load_dir(&data_dir).map_err(|e| vec![e.to_string()])?
+    } else {
+        Default::default()
+    };
     for s in seq(case.get("subscribers")) {
         let mut j = to_json(s);
         if let Some(m) = j.get_mut("msisdn") {
@@ -154,7 +183,8 @@ fn run_case(case: &Node, dir: &Path, rule_paths: &[PathBuf], opts: &LoadOptions,
                 *m = serde_json::Value::String(n.to_string());
             }
         }
-        let sub = Subscriber::from_json_line(&j.to_string()).map_err(|e| vec![format!("{file}:{}: subscriber: {e}", s.pos().line)])?;
+        let sub = Subscriber::from_json_line(&j.to_string())
+            .map_err(|e| vec![format!("{file}:{}: subscriber: {e}", s.pos().line)])?;
         subs.insert(sub.msisdn, sub);
     }
     let loaded = super::load(rule_paths, Some(&refdata), opts);
@@ -171,11 +201,19 @@ fn run_case(case: &Node, dir: &Path, rule_paths: &[PathBuf], opts: &LoadOptions,
     let eopts = EngineOptions { shards, until, ..EngineOptions::default() };
     let decoder = Decoder::default();
     let mut sink = Memory::default();
-    let input = lines.iter().enumerate().filter_map(|(i, l)| decoder.decode(l.as_bytes(), file, u64::from(event_lines[i])));
-    engine::run(input, Arc::new(rules), Arc::new(refdata), subs, &eopts, &mut sink, &AtomicBool::new(false)).map_err(|e| vec![e.to_string()])?;
-    let mut problems: Vec<String> = sink.dead.iter().map(|d| format!("{}:{}: event is a dead letter ({}): {}", d.source, d.line, d.reason.as_str(), d.detail)).collect();
-    let only: Option<Vec<String>> = case.get("only").map(|o| seq(Some(o)).filter_map(|n| n.as_str().map(str::to_string)).collect());
-    let mut left: Vec<&Decision> = sink.decisions.iter().filter(|d| only.as_ref().is_none_or(|o| o.iter().any(|r| *r == *d.rule_name))).collect();
+    let input =
+        lines.iter().enumerate().filter_map(|(i, l)| decoder.decode(l.as_bytes(), file, u64::from(event_lines[i])));
+    engine::run(input, Arc::new(rules), Arc::new(refdata), subs, &eopts, &mut sink, &AtomicBool::new(false))
+        .map_err(|e| vec![e.to_string()])?;
+    let mut problems: Vec<String> = sink
+        .dead
+        .iter()
+        .map(|d| format!("{}:{}: event is a dead letter ({}): {}", d.source, d.line, d.reason.as_str(), d.detail))
+        .collect();
+    let only: Option<Vec<String>> =
+        case.get("only").map(|o| seq(Some(o)).filter_map(|n| n.as_str().map(str::to_string)).collect());
+    let mut left: Vec<&Decision> =
+        sink.decisions.iter().filter(|d| only.as_ref().is_none_or(|o| o.iter().any(|r| *r == *d.rule_name))).collect();
     for exp in seq(case.get("expect")) {
         let want = to_json(exp);
         match left.iter().position(|d| matches(d, &want)) {
@@ -206,7 +244,13 @@ fn describe(d: &Decision) -> String {
         None => "action".to_string(),
         Some(r) => format!("suppression ({r:?})"),
     };
-    format!("{what}: rule {} for {} at {} text {:?}", d.rule_name, d.msisdn.full(), format_ts(d.ts, off), d.text.as_deref().or(d.script.as_deref()).unwrap_or(""))
+    format!(
+        "{what}: rule {} for {} at {} text {:?}",
+        d.rule_name,
+        d.msisdn.full(),
+        format_ts(d.ts, off),
+        d.text.as_deref().or(d.script.as_deref()).unwrap_or("")
+    )
 }
 
 fn matches(d: &Decision, want: &serde_json::Value) -> bool {
@@ -241,7 +285,9 @@ fn matches(d: &Decision, want: &serde_json::Value) -> bool {
     }
     match (s("suppressed"), d.suppressed) {
         (None, None) => true,
-        (Some(r), Some(got)) => r == serde_json::to_value(got).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+        (Some(r), Some(got)) => {
+            r == serde_json::to_value(got).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+        }
         _ => false,
     }
 }

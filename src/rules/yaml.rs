@@ -134,12 +134,20 @@ impl MarkedEventReceiver for Builder {
             }
             Event::MappingEnd => {
                 self.keys.pop();
-                if let Some(n) = self.stack.pop() {
+                if let Some(mut n) = self.stack.pop() {
+                    // A block mapping "starts" at its first key, which is where a reader looks.
+                    if let Node::Map { entries, pos } = &mut n {
+                        if let Some((k, _)) = entries.first() {
+                            *pos = k.pos();
+                        }
+                    }
                     self.push_value(n);
                 }
             }
             // Aliases are not supported in rule files (lists and macros do that job); they read as null.
-            Event::Alias(_) => self.push_value(Node::Scalar { value: String::new(), style: TScalarStyle::Plain, pos: to_pos(m) }),
+            Event::Alias(_) => {
+                self.push_value(Node::Scalar { value: String::new(), style: TScalarStyle::Plain, pos: to_pos(m) })
+            }
             _ => {}
         }
     }

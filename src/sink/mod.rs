@@ -32,7 +32,12 @@ impl JsonlDir {
     pub fn create(dir: &Path, offset: chrono::FixedOffset) -> std::io::Result<JsonlDir> {
         std::fs::create_dir_all(dir)?;
         let open = |name: &str| File::create(dir.join(name)).map(|f| BufWriter::with_capacity(1 << 16, f));
-        Ok(JsonlDir { actions: open("actions.jsonl")?, suppressed: open("suppressed.jsonl")?, dead: open("dead_letters.jsonl")?, offset })
+        Ok(JsonlDir {
+            actions: open("actions.jsonl")?,
+            suppressed: open("suppressed.jsonl")?,
+            dead: open("dead_letters.jsonl")?,
+            offset,
+        })
     }
 }
 

@@ -78,7 +78,13 @@ impl<R: Read> Iterator for Lines<R> {
                 Ok(None) => return None,
                 Err(e) => {
                     self.line += 1;
-                    return Some(Err(DeadLetter::new(DeadReason::BadJson, format!("read error: {e}"), &self.name, self.line, b"")));
+                    return Some(Err(DeadLetter::new(
+                        DeadReason::BadJson,
+                        format!("read error: {e}"),
+                        &self.name,
+                        self.line,
+                        b"",
+                    )));
                 }
             }
         }
@@ -126,7 +132,12 @@ impl<I: Iterator<Item = Result<Event, DeadLetter>>> Iterator for Merge<I> {
         if let Some(d) = self.pending_dead.pop_front() {
             return Some(Err(d));
         }
-        let (i, _) = self.heads.iter().enumerate().filter_map(|(i, h)| h.as_ref().map(|e| (i, e.ts))).min_by_key(|&(i, ts)| (ts, i))?;
+        let (i, _) = self
+            .heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.as_ref().map(|e| (i, e.ts)))
+            .min_by_key(|&(i, ts)| (ts, i))?;
         let ev = self.heads[i].take();
         self.refill(i);
         ev.map(Ok)
@@ -134,6 +145,11 @@ impl<I: Iterator<Item = Result<Event, DeadLetter>>> Iterator for Merge<I> {
 }
 
 /// Generated event lines, decoded like any other source.
-pub fn generated(opts: &crate::generator::GenOptions, decoder: Decoder) -> impl Iterator<Item = Result<Event, DeadLetter>> {
-    crate::generator::events(opts).enumerate().filter_map(move |(i, line)| decoder.decode(line.as_bytes(), "generator", i as u64 + 1))
+pub fn generated(
+    opts: &crate::generator::GenOptions,
+    decoder: Decoder,
+) -> impl Iterator<Item = Result<Event, DeadLetter>> {
+    crate::generator::events(opts)
+        .enumerate()
+        .filter_map(move |(i, line)| decoder.decode(line.as_bytes(), "generator", i as u64 + 1))
 }

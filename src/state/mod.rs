@@ -170,12 +170,7 @@ impl SubState {
 
     /// How long the subscriber has been in cells carrying any of `tags` (0 when not there).
     pub fn dwell(&self, tags: &[TagId], now: Millis) -> i64 {
-        self.zones
-            .iter()
-            .filter(|(z, _)| tags.contains(z))
-            .map(|(_, since)| (now - since).max(0))
-            .max()
-            .unwrap_or(0)
+        self.zones.iter().filter(|(z, _)| tags.contains(z)).map(|(_, since)| (now - since).max(0)).max().unwrap_or(0)
     }
 
     /// Adds `amount` at `ts` to aggregate `slot`, dropping buckets that left the window.
@@ -207,11 +202,7 @@ impl SubState {
     pub fn agg_value_window(&self, slot: u32, now: Millis, bucket: i64, window: i64) -> i64 {
         let Some(buckets) = self.aggs.get(slot as usize) else { return 0 };
         let lo = now - window;
-        buckets
-            .iter()
-            .filter(|(i, _)| (i + 1) * bucket > lo && i * bucket <= now)
-            .map(|b| b.1)
-            .sum()
+        buckets.iter().filter(|(i, _)| (i + 1) * bucket > lo && i * bucket <= now).map(|b| b.1).sum()
     }
 
     /// Advances sequence `slot` with which of its steps the current event matches.

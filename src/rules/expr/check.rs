@@ -101,9 +101,24 @@ enum Checked {
 
 /// Known CRM business events (DESIGN.md §2); others are allowed but warned about.
 pub const CRM_EVENTS: &[&str] = &[
-    "store_visit", "complaint_closed", "complaint_opened", "points_changed", "points_earned", "points_expiring",
-    "package_expiring", "contract_expiring", "status_changed", "tier_changed", "order_placed", "payment_posted",
-    "discount_credited", "disconnect_requested", "service_failure", "cutover_planned", "birthday", "festival",
+    "store_visit",
+    "complaint_closed",
+    "complaint_opened",
+    "points_changed",
+    "points_earned",
+    "points_expiring",
+    "package_expiring",
+    "contract_expiring",
+    "status_changed",
+    "tier_changed",
+    "order_placed",
+    "payment_posted",
+    "discount_credited",
+    "disconnect_requested",
+    "service_failure",
+    "cutover_planned",
+    "birthday",
+    "festival",
 ];
 
 type R = Option<Checked>;
@@ -126,7 +141,11 @@ impl<'a> Checker<'a> {
         let c = self.check(n, loc)?;
         let (ir, ty) = self.value(c, loc)?;
         if ty != Ty::Bool {
-            self.diags.push(loc.diag(Code::E013, n.span, format!("a condition must be true or false, but this is {}", ty.name())));
+            self.diags.push(loc.diag(
+                Code::E013,
+                n.span,
+                format!("a condition must be true or false, but this is {}", ty.name()),
+            ));
             return None;
         }
         Some(ir)
@@ -156,7 +175,8 @@ impl<'a> Checker<'a> {
     }
 
     fn name_hint(&self, name: &str) -> Option<String> {
-        let mut cands: Vec<&str> = self.macros.keys().map(String::as_str).chain(self.lists.keys().map(String::as_str)).collect();
+        let mut cands: Vec<&str> =
+            self.macros.keys().map(String::as_str).chain(self.lists.keys().map(String::as_str)).collect();
         cands.extend(ROOTS);
         cands.extend(["count", "sum", "seq", "entered", "left", "dwell", "days_until", "exists", "min", "max", "abs"]);
         if let Scope::Filter(k) = self.scope {
@@ -168,9 +188,9 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        nearest(name, cands)
-            .map(|n| format!("did you mean `{n}`?"))
-            .or_else(|| Some("a string needs quotes: \"...\"; a field starts with event., subscriber., state., cell. ...".into()))
+        nearest(name, cands).map(|n| format!("did you mean `{n}`?")).or_else(|| {
+            Some("a string needs quotes: \"...\"; a field starts with event., subscriber., state., cell. ...".into())
+        })
     }
 
     fn check(&mut self, n: &Node, loc: &Loc) -> R {
@@ -182,14 +202,26 @@ impl<'a> Checker<'a> {
             Ast::Bool(b) => Some(Checked::Val(Ir::Bool(*b), Ty::Bool)),
             Ast::Null => Some(Checked::Val(Ir::Null, Ty::Null)),
             Ast::Path(segs) => self.path(segs, n.span, loc),
-            Ast::Tuple(_) => self.err(loc, Code::E013, n.span, "a list of values can only follow `in` or `intersects`", None),
-            Ast::Where(..) | Ast::Within(_) => {
-                self.err(loc, Code::E010, n.span, "`where` and `within` only appear inside count(), sum() and seq()", None)
+            Ast::Tuple(_) => {
+                self.err(loc, Code::E013, n.span, "a list of values can only follow `in` or `intersects`", None)
             }
+            Ast::Where(..) | Ast::Within(_) => self.err(
+                loc,
+                Code::E010,
+                n.span,
+                "`where` and `within` only appear inside count(), sum() and seq()",
+                None,
+            ),
             Ast::Not(x) => {
                 let (ir, ty) = self.check(x, loc).and_then(|c| self.value(c, loc))?;
                 if ty != Ty::Bool {
-                    return self.err(loc, Code::E013, x.span, format!("`not` needs true or false, but this is {}", ty.name()), None);
+                    return self.err(
+                        loc,
+                        Code::E013,
+                        x.span,
+                        format!("`not` needs true or false, but this is {}", ty.name()),
+                        None,
+                    );
                 }
                 Some(Checked::Val(Ir::Not(Box::new(ir)), Ty::Bool))
             }
@@ -212,7 +244,13 @@ impl<'a> Checker<'a> {
                 return self.expand_macro(name, m, span, loc);
             }
             if self.lists.contains_key(name) {
-                return self.err(loc, Code::E013, span, format!("list `{name}` can only follow `in` or `intersects`"), None);
+                return self.err(
+                    loc,
+                    Code::E013,
+                    span,
+                    format!("list `{name}` can only follow `in` or `intersects`"),
+                    None,
+                );
             }
             if let Scope::Filter(kind) = self.scope {
                 if let Some(c) = self.field(&format!("event.{name}"), span, loc, true, kind) {
@@ -226,7 +264,9 @@ impl<'a> Checker<'a> {
         }
         let full: Vec<&str> = segs.iter().map(|s| s.0.as_str()).collect();
         if full.len() == 3 && full[0] == "event" && full[1] == "attrs" {
-            return self.require_kinds(KindSet(Kind::Crm.bit()), "event.attrs", span, loc).map(|_| Checked::Val(Ir::Attr(full[2].into()), Ty::Dyn));
+            return self
+                .require_kinds(KindSet(Kind::Crm.bit()), "event.attrs", span, loc)
+                .map(|_| Checked::Val(Ir::Attr(full[2].into()), Ty::Dyn));
         }
         let path = full.join(".");
         if let Scope::Filter(kind) = self.scope {
@@ -254,7 +294,8 @@ impl<'a> Checker<'a> {
             }
             let root = path.split('.').next().unwrap_or("");
             let hint = if ROOTS.contains(&root) {
-                nearest(path, schema::FIELDS.iter().map(|f| f.0).filter(|p| p.starts_with(root))).map(|n| format!("did you mean `{n}`?"))
+                nearest(path, schema::FIELDS.iter().map(|f| f.0).filter(|p| p.starts_with(root)))
+                    .map(|n| format!("did you mean `{n}`?"))
             } else {
                 nearest(root, ROOTS.iter().copied()).map(|n| format!("did you mean `{n}.`?"))
             };
@@ -265,7 +306,13 @@ impl<'a> Checker<'a> {
                 Some(k) if k.contains(filter_kind) => {}
                 _ if quiet => return None,
                 _ => {
-                    return self.err(loc, Code::E014, span, format!("{filter_kind} events have no field `{path}`"), None);
+                    return self.err(
+                        loc,
+                        Code::E014,
+                        span,
+                        format!("{filter_kind} events have no field `{path}`"),
+                        None,
+                    );
                 }
             }
         } else if let Some(k) = kinds {
@@ -286,7 +333,11 @@ impl<'a> Checker<'a> {
                     loc,
                     Code::E014,
                     span,
-                    format!("`{path}` is a field of {} events, but this rule also listens to {}", carriers.join("/"), missing.join(", ")),
+                    format!(
+                        "`{path}` is a field of {} events, but this rule also listens to {}",
+                        carriers.join("/"),
+                        missing.join(", ")
+                    ),
                     Some("split the rule by event kind, or listen only to the kinds that have the field".into()),
                 );
                 None
@@ -297,7 +348,13 @@ impl<'a> Checker<'a> {
                 None
             }
             Scope::Timer => {
-                self.err(loc, Code::E014, span, format!("`{path}` is an event field, and a timer's recheck runs without an event"), Some("read subscriber. or state. fields instead".into()));
+                self.err(
+                    loc,
+                    Code::E014,
+                    span,
+                    format!("`{path}` is an event field, and a timer's recheck runs without an event"),
+                    Some("read subscriber. or state. fields instead".into()),
+                );
                 None
             }
         }
@@ -318,7 +375,11 @@ impl<'a> Checker<'a> {
         self.expanding.pop();
         if r.is_none() && self.diags.len() > before {
             // Say where the macro was used too: a macro may be fine for one rule and not another.
-            self.diags.push(loc.diag(Code::E012, span, format!("macro `{name}` cannot be used here (see the error in its definition)")));
+            self.diags.push(loc.diag(
+                Code::E012,
+                span,
+                format!("macro `{name}` cannot be used here (see the error in its definition)"),
+            ));
         }
         r.map(|(ir, ty)| Checked::Val(ir, ty))
     }
@@ -337,7 +398,9 @@ impl<'a> Checker<'a> {
                             l.used.set(true);
                             out.extend(l.items.iter().map(|s| (s.clone(), it.span)));
                         }
-                        Ast::Path(segs) if segs.len() == 1 && !self.macros.contains_key(&segs[0].0) => out.push((segs[0].0.clone(), it.span)),
+                        Ast::Path(segs) if segs.len() == 1 && !self.macros.contains_key(&segs[0].0) => {
+                            out.push((segs[0].0.clone(), it.span))
+                        }
                         _ => {
                             self.err(loc, Code::E013, it.span, "list items must be words, strings or numbers", None);
                             return None;
@@ -375,7 +438,11 @@ impl<'a> Checker<'a> {
     fn tag(&mut self, word: &str, span: Span, loc: &Loc) -> TagId {
         match self.refdata {
             Some(rd) => rd.tag(word).unwrap_or_else(|| {
-                self.diags.push(loc.diag(Code::W103, span, format!("no cell in the reference data has the tag `{word}`")));
+                self.diags.push(loc.diag(
+                    Code::W103,
+                    span,
+                    format!("no cell in the reference data has the tag `{word}`"),
+                ));
                 TagId::MAX
             }),
             None => TagId::MAX,
@@ -426,7 +493,13 @@ impl<'a> Checker<'a> {
                 let (a, b) = (a?, b?);
                 for ((_, ty), side) in [(&a, l), (&b, r)] {
                     if *ty != Ty::Bool {
-                        return self.err(loc, Code::E013, side.span, format!("`{}` needs true or false on both sides, but this is {}", op.text(), ty.name()), None);
+                        return self.err(
+                            loc,
+                            Code::E013,
+                            side.span,
+                            format!("`{}` needs true or false on both sides, but this is {}", op.text(), ty.name()),
+                            None,
+                        );
                     }
                 }
                 let mut parts = Vec::new();
@@ -448,15 +521,32 @@ impl<'a> Checker<'a> {
                 let (lir, lty) = self.check(l, loc).and_then(|c| self.value(c, loc))?;
                 let items = match self.items(r, loc)? {
                     Ok(items) => items,
-                    Err(_) => return self.err(loc, Code::E013, r.span, "`intersects` needs a list of values on the right", None),
+                    Err(_) => {
+                        return self.err(
+                            loc,
+                            Code::E013,
+                            r.span,
+                            "`intersects` needs a list of values on the right",
+                            None,
+                        );
+                    }
                 };
                 match lty {
-                    Ty::List => Some(Checked::Val(Ir::ListAny(Box::new(lir), items.into_iter().map(|(s, _)| s.into()).collect()), Ty::Bool)),
+                    Ty::List => Some(Checked::Val(
+                        Ir::ListAny(Box::new(lir), items.into_iter().map(|(s, _)| s.into()).collect()),
+                        Ty::Bool,
+                    )),
                     Ty::Tags => {
                         let tags = items.iter().map(|(s, sp)| self.tag(s, *sp, loc)).collect();
                         Some(Checked::Val(Ir::TagsAny(Box::new(lir), tags), Ty::Bool))
                     }
-                    _ => self.err(loc, Code::E013, l.span, format!("`intersects` needs a list or tag set on the left, but this is {}", lty.name()), None),
+                    _ => self.err(
+                        loc,
+                        Code::E013,
+                        l.span,
+                        format!("`intersects` needs a list or tag set on the left, but this is {}", lty.name()),
+                        None,
+                    ),
                 }
             }
             BinOp::StartsWith | BinOp::EndsWith | BinOp::Contains => {
@@ -466,11 +556,23 @@ impl<'a> Checker<'a> {
                     return self.has_item(lir, lty, rc, r.span, loc).map(|ir| Checked::Val(ir, Ty::Bool));
                 }
                 if !matches!(lty, Ty::Str | Ty::Dyn) {
-                    return self.err(loc, Code::E013, l.span, format!("`{}` needs a string on the left, but this is {}", op.text(), lty.name()), None);
+                    return self.err(
+                        loc,
+                        Code::E013,
+                        l.span,
+                        format!("`{}` needs a string on the left, but this is {}", op.text(), lty.name()),
+                        None,
+                    );
                 }
                 let (rir, rty) = self.literal_for(Ty::Str, rc, &lir, loc)?;
                 if !matches!(rty, Ty::Str | Ty::Dyn) {
-                    return self.err(loc, Code::E013, r.span, format!("`{}` needs a string on the right, but this is {}", op.text(), rty.name()), None);
+                    return self.err(
+                        loc,
+                        Code::E013,
+                        r.span,
+                        format!("`{}` needs a string on the right, but this is {}", op.text(), rty.name()),
+                        None,
+                    );
                 }
                 let sop = match op {
                     BinOp::StartsWith => StrOp::StartsWith,
@@ -485,7 +587,13 @@ impl<'a> Checker<'a> {
                 let ((lir, lt), (rir, rt)) = (a?, b?);
                 let Some(ty) = arith_type(op, lt, rt) else {
                     let hint = unit_hint(lt, rt);
-                    return self.err(loc, Code::E013, span, format!("cannot apply `{}` to {} and {}", op.text(), lt.name(), rt.name()), hint);
+                    return self.err(
+                        loc,
+                        Code::E013,
+                        span,
+                        format!("cannot apply `{}` to {} and {}", op.text(), lt.name(), rt.name()),
+                        hint,
+                    );
                 };
                 let aop = match op {
                     BinOp::Add => ArOp::Add,
@@ -515,7 +623,13 @@ impl<'a> Checker<'a> {
                 Checked::Val(ir, Ty::Str | Ty::Dyn) => Some(Ir::ListHas(list, Box::new(ir))),
                 c => {
                     let (_, ty) = self.value(c, loc)?;
-                    self.err(loc, Code::E013, item_span, format!("{} holds strings, not {}", lty.name(), ty.name()), None);
+                    self.err(
+                        loc,
+                        Code::E013,
+                        item_span,
+                        format!("{} holds strings, not {}", lty.name(), ty.name()),
+                        None,
+                    );
                     None
                 }
             },
@@ -566,11 +680,23 @@ impl<'a> Checker<'a> {
                         Some(Ir::Or(ors.into_boxed_slice()))
                     }
                     Ty::Tags | Ty::List => {
-                        self.err(loc, Code::E013, l.span, format!("to test {} against a list of values use `intersects`", lty.name()), Some("e.g. `cell.tags intersects travel_hubs`".into()));
+                        self.err(
+                            loc,
+                            Code::E013,
+                            l.span,
+                            format!("to test {} against a list of values use `intersects`", lty.name()),
+                            Some("e.g. `cell.tags intersects travel_hubs`".into()),
+                        );
                         None
                     }
                     _ => {
-                        self.err(loc, Code::E013, l.span, format!("`in` a list of words needs a string or enumerated value, not {}", lty.name()), None);
+                        self.err(
+                            loc,
+                            Code::E013,
+                            l.span,
+                            format!("`in` a list of words needs a string or enumerated value, not {}", lty.name()),
+                            None,
+                        );
                         None
                     }
                 }
@@ -578,7 +704,13 @@ impl<'a> Checker<'a> {
             Err((rir, rty)) => match rty {
                 Ty::List | Ty::Tags => self.has_item(rir, rty, lc, l.span, loc),
                 _ => {
-                    self.err(loc, Code::E013, r.span, format!("`in` needs a list on the right, but this is {}", rty.name()), None);
+                    self.err(
+                        loc,
+                        Code::E013,
+                        r.span,
+                        format!("`in` needs a list on the right, but this is {}", rty.name()),
+                        None,
+                    );
                     None
                 }
             },
@@ -615,7 +747,13 @@ impl<'a> Checker<'a> {
             return self.err(loc, Code::E013, span, format!("`{}` does not order {}", op.text(), lt.name()), None);
         }
         if matches!(lt, Ty::List | Ty::Tags) {
-            return self.err(loc, Code::E013, span, format!("cannot compare {} with `{}`", lt.name(), op.text()), Some("use `in`, `contains` or `intersects`".into()));
+            return self.err(
+                loc,
+                Code::E013,
+                span,
+                format!("cannot compare {} with `{}`", lt.name(), op.text()),
+                Some("use `in`, `contains` or `intersects`".into()),
+            );
         }
         let cop = match op {
             BinOp::Eq => CmpOp::Eq,
@@ -641,15 +779,33 @@ impl<'a> Checker<'a> {
     fn window(&mut self, n: &Node, loc: &Loc) -> Option<i64> {
         let w = self.const_duration(n, loc, "the window")?;
         if w > self.max_window {
-            let hint = Some(format!("raise `engine.max_window` in the config (now {}) if the state should keep more", format_duration(self.max_window)));
-            self.err(loc, Code::E016, n.span, format!("window {} is longer than the state keeps ({})", format_duration(w), format_duration(self.max_window)), hint);
+            let hint = Some(format!(
+                "raise `engine.max_window` in the config (now {}) if the state should keep more",
+                format_duration(self.max_window)
+            ));
+            self.err(
+                loc,
+                Code::E016,
+                n.span,
+                format!(
+                    "window {} is longer than the state keeps ({})",
+                    format_duration(w),
+                    format_duration(self.max_window)
+                ),
+                hint,
+            );
             return None;
         }
         Some(w)
     }
 
     /// `KIND [where FILTER]` -> (kind, compiled filter). `allow_field` accepts `KIND.FIELD`.
-    fn source(&mut self, n: &Node, loc: &Loc, allow_field: bool) -> Option<(Kind, Option<Field>, Option<Ir>, Option<Ty>)> {
+    fn source(
+        &mut self,
+        n: &Node,
+        loc: &Loc,
+        allow_field: bool,
+    ) -> Option<(Kind, Option<Field>, Option<Ir>, Option<Ty>)> {
         let (src, filter) = match &n.ast {
             Ast::Where(s, f) => (&**s, Some(&**f)),
             _ => (n, None),
@@ -674,12 +830,24 @@ impl<'a> Checker<'a> {
                     vty = Some(ty);
                 }
                 _ => {
-                    self.err(loc, Code::E011, segs[1].1, format!("{kind} events have no numeric field `{}` to sum", segs[1].0), None);
+                    self.err(
+                        loc,
+                        Code::E011,
+                        segs[1].1,
+                        format!("{kind} events have no numeric field `{}` to sum", segs[1].0),
+                        None,
+                    );
                     return None;
                 }
             }
         } else if segs.len() != 1 {
-            self.err(loc, Code::E015, src.span, if allow_field { "expected KIND.FIELD, e.g. usage.charge_fen" } else { "expected an event kind" }, None);
+            self.err(
+                loc,
+                Code::E015,
+                src.span,
+                if allow_field { "expected KIND.FIELD, e.g. usage.charge_fen" } else { "expected an event kind" },
+                None,
+            );
             return None;
         }
         let filter = match filter {
@@ -697,13 +865,24 @@ impl<'a> Checker<'a> {
     fn tags_arg(&mut self, args: &[Node], loc: &Loc, name: &str, span: Span) -> Option<Result<Box<[TagId]>, Ir>> {
         // `entered(cell.tags, hubs)` reads as the design card writes it; the first argument is implied.
         let args = match args {
-            [first, rest] if matches!(&first.ast, Ast::Path(s) if s.len() == 2 && s[0].0 == "cell" && s[1].0 == "tags") => std::slice::from_ref(rest),
+            [first, rest] if matches!(&first.ast, Ast::Path(s) if s.len() == 2 && s[0].0 == "cell" && s[1].0 == "tags") => {
+                std::slice::from_ref(rest)
+            }
             a => a,
         };
         let [arg] = args else {
-            self.err(loc, Code::E015, span, format!("{name}() takes one argument: a tag, a list of tags or a list name"), None);
+            self.err(
+                loc,
+                Code::E015,
+                span,
+                format!("{name}() takes one argument: a tag, a list of tags or a list name"),
+                None,
+            );
             return None;
         };
+        if let Ast::Str(s) = &arg.ast {
+            return Some(Ok(Box::new([self.tag(s, arg.span, loc)])));
+        }
         match self.items(arg, loc)? {
             Ok(items) => Some(Ok(items.iter().map(|(w, sp)| self.tag(w, *sp, loc)).collect())),
             Err((ir, Ty::Str)) => Some(Err(ir)),
@@ -717,7 +896,13 @@ impl<'a> Checker<'a> {
     fn call(&mut self, name: &str, args: &[Node], span: Span, loc: &Loc) -> R {
         let arity = |this: &mut Self, n: usize| -> Option<()> {
             if args.len() != n {
-                this.err(loc, Code::E015, span, format!("{name}() takes {n} argument{}", if n == 1 { "" } else { "s" }), None);
+                this.err(
+                    loc,
+                    Code::E015,
+                    span,
+                    format!("{name}() takes {n} argument{}", if n == 1 { "" } else { "s" }),
+                    None,
+                );
                 return None;
             }
             Some(())
@@ -725,14 +910,30 @@ impl<'a> Checker<'a> {
         match name {
             "count" | "sum" => {
                 if args.len() != 2 {
-                    let example = if name == "count" { "count(usage where scope == long_distance, 30d)" } else { "sum(usage.charge_fen where service == data, 7d)" };
-                    return self.err(loc, Code::E015, span, format!("{name}() takes an event source and a window"), Some(format!("e.g. {example}")));
+                    let example = if name == "count" {
+                        "count(usage where scope == long_distance, 30d)"
+                    } else {
+                        "sum(usage.charge_fen where service == data, 7d)"
+                    };
+                    return self.err(
+                        loc,
+                        Code::E015,
+                        span,
+                        format!("{name}() takes an event source and a window"),
+                        Some(format!("e.g. {example}")),
+                    );
                 }
                 let src = self.source(&args[0], loc, name == "sum");
                 let window = self.window(&args[1], loc);
                 let ((kind, value, filter, vty), window) = (src?, window?);
                 if name == "sum" && value.is_none() {
-                    return self.err(loc, Code::E015, args[0].span, "sum() needs the field to add up, e.g. usage.charge_fen", None);
+                    return self.err(
+                        loc,
+                        Code::E015,
+                        args[0].span,
+                        "sum() needs the field to add up, e.g. usage.charge_fen",
+                        None,
+                    );
                 }
                 let bucket = bucket_for(window);
                 let key = format!("{name}|{kind}|{:?}|{}|{window}", value, node_text(loc, &args[0]));
@@ -748,9 +949,16 @@ impl<'a> Checker<'a> {
                 Some(Checked::Val(Ir::Agg { slot, bucket, window }, vty.unwrap_or(Ty::Int)))
             }
             "seq" => {
-                let (within, steps): (Vec<&Node>, Vec<&Node>) = args.iter().partition(|a| matches!(a.ast, Ast::Within(_)));
+                let (within, steps): (Vec<&Node>, Vec<&Node>) =
+                    args.iter().partition(|a| matches!(a.ast, Ast::Within(_)));
                 let [w] = within.as_slice() else {
-                    return self.err(loc, Code::E015, span, "seq() needs its steps and one `within DURATION`", Some("e.g. seq(ivr where step == menu, ivr where step == agent, within 60s)".into()));
+                    return self.err(
+                        loc,
+                        Code::E015,
+                        span,
+                        "seq() needs its steps and one `within DURATION`",
+                        Some("e.g. seq(ivr where step == menu, ivr where step == agent, within 60s)".into()),
+                    );
                 };
                 let Ast::Within(d) = &w.ast else { return None };
                 let within = self.const_duration(d, loc, "`within`");
@@ -763,7 +971,8 @@ impl<'a> Checker<'a> {
                     out.push((kind, filter));
                 }
                 let within = within?;
-                let key = format!("seq|{}|{within}", steps.iter().map(|s| node_text(loc, s)).collect::<Vec<_>>().join("|"));
+                let key =
+                    format!("seq|{}|{within}", steps.iter().map(|s| node_text(loc, s)).collect::<Vec<_>>().join("|"));
                 let slot = match self.slots.seq_keys.get(&key) {
                     Some(s) => *s,
                     None => {
@@ -776,8 +985,12 @@ impl<'a> Checker<'a> {
                 Some(Checked::Val(Ir::Seq(slot), Ty::Bool))
             }
             "entered" | "left" => match self.tags_arg(args, loc, name, span)? {
-                Ok(tags) => Some(Checked::Val(if name == "entered" { Ir::Entered(tags) } else { Ir::Left(tags) }, Ty::Bool)),
-                Err(_) => self.err(loc, Code::E015, span, format!("{name}() needs tag names known when the rules load"), None),
+                Ok(tags) => {
+                    Some(Checked::Val(if name == "entered" { Ir::Entered(tags) } else { Ir::Left(tags) }, Ty::Bool))
+                }
+                Err(_) => {
+                    self.err(loc, Code::E015, span, format!("{name}() needs tag names known when the rules load"), None)
+                }
             },
             "dwell" => match self.tags_arg(args, loc, name, span)? {
                 Ok(tags) => Some(Checked::Val(Ir::Dwell(tags), Ty::Duration)),
@@ -788,13 +1001,25 @@ impl<'a> Checker<'a> {
                 let entry = match &args[0].ast {
                     Ast::Path(segs) if segs.len() == 1 => segs[0].0.clone(),
                     Ast::Str(s) => s.clone(),
-                    _ => return self.err(loc, Code::E015, args[0].span, "days_until() takes the name of a calendar entry", None),
+                    _ => {
+                        return self.err(
+                            loc,
+                            Code::E015,
+                            args[0].span,
+                            "days_until() takes the name of a calendar entry",
+                            None,
+                        );
+                    }
                 };
                 match self.refdata {
                     Some(rd) => match rd.calendar.iter().position(|c| *c.name == *entry) {
                         Some(i) => Some(Checked::Val(Ir::DaysUntil(i as u32), Ty::Int)),
                         None => {
-                            self.diags.push(loc.diag(Code::W103, args[0].span, format!("the calendar has no entry `{entry}`")));
+                            self.diags.push(loc.diag(
+                                Code::W103,
+                                args[0].span,
+                                format!("the calendar has no entry `{entry}`"),
+                            ));
                             Some(Checked::Val(Ir::Null, Ty::Int))
                         }
                     },
@@ -812,22 +1037,41 @@ impl<'a> Checker<'a> {
                 let b = self.check(&args[1], loc).and_then(|c| self.value(c, loc));
                 let ((ai, at), (bi, bt)) = (a?, b?);
                 if at != bt || !matches!(at, Ty::Int | Ty::Money | Ty::Duration | Ty::Time) {
-                    return self.err(loc, Code::E013, span, format!("{name}() needs two numbers of the same kind, got {} and {}", at.name(), bt.name()), None);
+                    return self.err(
+                        loc,
+                        Code::E013,
+                        span,
+                        format!("{name}() needs two numbers of the same kind, got {} and {}", at.name(), bt.name()),
+                        None,
+                    );
                 }
-                let ir = if name == "min" { Ir::Min(Box::new(ai), Box::new(bi)) } else { Ir::Max(Box::new(ai), Box::new(bi)) };
+                let ir = if name == "min" {
+                    Ir::Min(Box::new(ai), Box::new(bi))
+                } else {
+                    Ir::Max(Box::new(ai), Box::new(bi))
+                };
                 Some(Checked::Val(ir, at))
             }
             "abs" => {
                 arity(self, 1)?;
                 let (ir, ty) = self.check(&args[0], loc).and_then(|c| self.value(c, loc))?;
                 if !matches!(ty, Ty::Int | Ty::Money | Ty::Duration) {
-                    return self.err(loc, Code::E013, args[0].span, format!("abs() needs a number, not {}", ty.name()), None);
+                    return self.err(
+                        loc,
+                        Code::E013,
+                        args[0].span,
+                        format!("abs() needs a number, not {}", ty.name()),
+                        None,
+                    );
                 }
                 Some(Checked::Val(Ir::Abs(Box::new(ir)), ty))
             }
             _ => {
-                let funcs = ["count", "sum", "seq", "entered", "left", "dwell", "days_until", "exists", "min", "max", "abs"];
-                let hint = nearest(name, funcs.iter().copied()).map(|f| format!("did you mean `{f}`?")).or_else(|| Some(format!("functions: {}", funcs.join(", "))));
+                let funcs =
+                    ["count", "sum", "seq", "entered", "left", "dwell", "days_until", "exists", "min", "max", "abs"];
+                let hint = nearest(name, funcs.iter().copied())
+                    .map(|f| format!("did you mean `{f}`?"))
+                    .or_else(|| Some(format!("functions: {}", funcs.join(", "))));
                 self.err(loc, Code::E015, span, format!("unknown function `{name}`"), hint)
             }
         }
@@ -865,7 +1109,9 @@ fn unit_hint(a: Ty, b: Ty) -> Option<String> {
     match (a, b) {
         (Ty::Money, Ty::Int) | (Ty::Int, Ty::Money) => Some("amounts are in fen; write `10 CNY` or `1000 fen`".into()),
         (Ty::Duration, Ty::Int) | (Ty::Int, Ty::Duration) => Some("write the unit: `60s`, `30m`, `4h`, `30d`".into()),
-        (Ty::Time, Ty::Duration) | (Ty::Duration, Ty::Time) => Some("compare an age: `now - state.last_topup_at > 3d`".into()),
+        (Ty::Time, Ty::Duration) | (Ty::Duration, Ty::Time) => {
+            Some("compare an age: `now - state.last_topup_at > 3d`".into())
+        }
         _ => None,
     }
 }

@@ -74,7 +74,11 @@ pub enum Ir {
     /// A tag set has the tag named by a string value.
     TagsHasNamed(Box<Ir>, Box<Ir>),
     /// Windowed aggregate slot, with its bucket width and window.
-    Agg { slot: u32, bucket: i64, window: i64 },
+    Agg {
+        slot: u32,
+        bucket: i64,
+        window: i64,
+    },
     /// Sequence slot: true when the current event completed it.
     Seq(u32),
     /// The current event moved the subscriber into a cell with one of these tags.
@@ -133,8 +137,11 @@ pub struct Local {
 
 impl Local {
     pub fn at(now: Millis, offset: chrono::FixedOffset) -> Local {
-        use chrono::{Timelike, TimeZone};
-        let t = offset.timestamp_millis_opt(now).single().unwrap_or_else(|| offset.from_utc_datetime(&chrono::NaiveDateTime::default()));
+        use chrono::{TimeZone, Timelike};
+        let t = offset
+            .timestamp_millis_opt(now)
+            .single()
+            .unwrap_or_else(|| offset.from_utc_datetime(&chrono::NaiveDateTime::default()));
         Local { date: t.date_naive(), hour: t.hour(), minute: t.minute() }
     }
 }
@@ -215,10 +222,14 @@ impl<'a> Ctx<'a> {
             }
             Ir::TagsAny(tags, want) => Value::Bool(matches!(self.eval(tags), Value::Tags(t) if any_tag(t, want))),
             Ir::TagsHasNamed(tags, name) => Value::Bool(match (self.eval(tags), self.eval(name)) {
-                (Value::Tags(t), n) => n.as_str().and_then(|n| self.refdata.tag(n)).is_some_and(|id| t.binary_search(&id).is_ok()),
+                (Value::Tags(t), n) => {
+                    n.as_str().and_then(|n| self.refdata.tag(n)).is_some_and(|id| t.binary_search(&id).is_ok())
+                }
                 _ => false,
             }),
-            Ir::Agg { slot, bucket, window } => Value::Int(self.state.agg_value_window(*slot, self.now, *bucket, *window)),
+            Ir::Agg { slot, bucket, window } => {
+                Value::Int(self.state.agg_value_window(*slot, self.now, *bucket, *window))
+            }
             Ir::Seq(slot) => Value::Bool(self.event.is_some() && self.state.seq_completed_now(*slot)),
             Ir::Entered(tags) => Value::Bool(self.event.is_some() && self.state.entered(tags, self.refdata)),
             Ir::Left(tags) => Value::Bool(self.event.is_some() && self.state.left(tags, self.refdata)),
@@ -304,4 +315,3 @@ pub fn bucket_for(window: i64) -> i64 {
     // Round to whole seconds so buckets align across windows of the same size.
     b - b % 1000
 }
-

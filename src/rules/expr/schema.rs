@@ -249,11 +249,15 @@ pub const FIELDS: &[(&str, Ty, Field, u8)] = &[
 ];
 
 /// The roots a path may start with (for "did you mean" on the first segment).
-pub const ROOTS: &[&str] = &["event", "subscriber", "state", "cell", "prev_cell", "nearest_store", "calendar", "local", "now"];
+pub const ROOTS: &[&str] =
+    &["event", "subscriber", "state", "cell", "prev_cell", "nearest_store", "calendar", "local", "now"];
 
 /// Looks a path up: its type, field and the kinds that carry it (`None` = not an event field).
 pub fn lookup(path: &str) -> Option<(Ty, Field, Option<KindSet>)> {
-    FIELDS.iter().find(|f| f.0 == path).map(|&(_, ty, field, kinds)| (ty, field, (kinds != ANY).then_some(KindSet(kinds))))
+    FIELDS
+        .iter()
+        .find(|f| f.0 == path)
+        .map(|&(_, ty, field, kinds)| (ty, field, (kinds != ANY).then_some(KindSet(kinds))))
 }
 
 fn opt_str(s: &Option<Box<str>>) -> Value<'_> {
@@ -270,34 +274,92 @@ impl Field {
         let int = |v: Option<i64>| v.map_or(Value::Null, Value::Int);
         let sym = |v: u8| Value::Sym(v);
         let cell = st.cell_ref(cx.refdata);
-        let store = cell.and_then(|c| c.nearest_store).and_then(|(i, d)| cx.refdata.stores.get(i as usize).map(|s| (s, d)));
+        let store =
+            cell.and_then(|c| c.nearest_store).and_then(|(i, d)| cx.refdata.stores.get(i as usize).map(|s| (s, d)));
         let cal = || cell.and_then(|c| cx.refdata.calendar_at(&c.tags, cx.now));
         match self {
             F::EvKind => ev.map_or(Value::Null, |e| sym(e.kind() as u8)),
             F::EvTs => ev.map_or(Value::Null, |e| Value::Int(e.ts)),
             F::EvId => ev.map_or(Value::Null, |e| Value::Str(Cow::Borrowed(&e.id))),
             F::EvMsisdn | F::SubMsisdn => Value::Str(Cow::Owned(sub.msisdn.full())),
-            F::Service => match body { Some(Body::Usage(u)) => sym(u.service as u8), _ => Value::Null },
-            F::Direction => match body { Some(Body::Usage(u)) => sym(u.direction as u8), _ => Value::Null },
-            F::Scope => match body { Some(Body::Usage(u)) => sym(u.scope as u8), _ => Value::Null },
-            F::Peer => match body { Some(Body::Usage(u)) => opt_str(&u.peer), _ => Value::Null },
-            F::DurationS => match body { Some(Body::Usage(u)) => Value::Int(u.duration_s * 1000), _ => Value::Null },
-            F::VolumeKb => match body { Some(Body::Usage(u)) => Value::Int(u.volume_kb), _ => Value::Null },
-            F::Count => match body { Some(Body::Usage(u)) => Value::Int(u.count), _ => Value::Null },
-            F::ChargeFen => match body { Some(Body::Usage(u)) => Value::Int(u.charge_fen), _ => Value::Null },
+            F::Service => match body {
+                Some(Body::Usage(u)) => sym(u.service as u8),
+                _ => Value::Null,
+            },
+            F::Direction => match body {
+                Some(Body::Usage(u)) => sym(u.direction as u8),
+                _ => Value::Null,
+            },
+            F::Scope => match body {
+                Some(Body::Usage(u)) => sym(u.scope as u8),
+                _ => Value::Null,
+            },
+            F::Peer => match body {
+                Some(Body::Usage(u)) => opt_str(&u.peer),
+                _ => Value::Null,
+            },
+            F::DurationS => match body {
+                Some(Body::Usage(u)) => Value::Int(u.duration_s * 1000),
+                _ => Value::Null,
+            },
+            F::VolumeKb => match body {
+                Some(Body::Usage(u)) => Value::Int(u.volume_kb),
+                _ => Value::Null,
+            },
+            F::Count => match body {
+                Some(Body::Usage(u)) => Value::Int(u.count),
+                _ => Value::Null,
+            },
+            F::ChargeFen => match body {
+                Some(Body::Usage(u)) => Value::Int(u.charge_fen),
+                _ => Value::Null,
+            },
             F::EvBalanceFen => int(ev.and_then(|e| e.balance_fen())),
             F::EvCell => ev.and_then(|e| e.cell()).map_or(Value::Null, |c| Value::Str(Cow::Borrowed(c))),
-            F::Via => match body { Some(Body::Usage(u)) => opt_str(&u.via), _ => Value::Null },
-            F::AmountFen => match body { Some(Body::Topup(t)) => Value::Int(t.amount_fen), _ => Value::Null },
-            F::TopupChannel => match body { Some(Body::Topup(t)) => sym(t.channel as u8), _ => Value::Null },
-            F::Store => match body { Some(Body::Topup(t)) => opt_str(&t.store), _ => Value::Null },
-            F::Session => match body { Some(Body::Ivr(i)) => Value::Str(Cow::Borrowed(&i.session)), _ => Value::Null },
-            F::Step => match body { Some(Body::Ivr(i)) => sym(i.step as u8), _ => Value::Null },
-            F::Node => match body { Some(Body::Ivr(i)) => opt_str(&i.node), _ => Value::Null },
-            F::Hotline => match body { Some(Body::Ivr(i)) => Value::Str(Cow::Borrowed(&i.hotline)), _ => Value::Null },
-            F::Trigger => match body { Some(Body::Location(l)) => sym(l.trigger as u8), _ => Value::Null },
-            F::Country => match body { Some(Body::Location(l)) => opt_str(&l.country), _ => Value::Null },
-            F::CrmEvent => match body { Some(Body::Crm(c)) => Value::Str(Cow::Borrowed(&c.event)), _ => Value::Null },
+            F::Via => match body {
+                Some(Body::Usage(u)) => opt_str(&u.via),
+                _ => Value::Null,
+            },
+            F::AmountFen => match body {
+                Some(Body::Topup(t)) => Value::Int(t.amount_fen),
+                _ => Value::Null,
+            },
+            F::TopupChannel => match body {
+                Some(Body::Topup(t)) => sym(t.channel as u8),
+                _ => Value::Null,
+            },
+            F::Store => match body {
+                Some(Body::Topup(t)) => opt_str(&t.store),
+                _ => Value::Null,
+            },
+            F::Session => match body {
+                Some(Body::Ivr(i)) => Value::Str(Cow::Borrowed(&i.session)),
+                _ => Value::Null,
+            },
+            F::Step => match body {
+                Some(Body::Ivr(i)) => sym(i.step as u8),
+                _ => Value::Null,
+            },
+            F::Node => match body {
+                Some(Body::Ivr(i)) => opt_str(&i.node),
+                _ => Value::Null,
+            },
+            F::Hotline => match body {
+                Some(Body::Ivr(i)) => Value::Str(Cow::Borrowed(&i.hotline)),
+                _ => Value::Null,
+            },
+            F::Trigger => match body {
+                Some(Body::Location(l)) => sym(l.trigger as u8),
+                _ => Value::Null,
+            },
+            F::Country => match body {
+                Some(Body::Location(l)) => opt_str(&l.country),
+                _ => Value::Null,
+            },
+            F::CrmEvent => match body {
+                Some(Body::Crm(c)) => Value::Str(Cow::Borrowed(&c.event)),
+                _ => Value::Null,
+            },
             F::CustomerId => Value::Str(Cow::Borrowed(&sub.customer_id)),
             F::AccountId => Value::Str(Cow::Borrowed(&sub.account_id)),
             F::Brand if cx.known => sym(sub.brand as u8),
@@ -328,8 +390,13 @@ impl Field {
             F::CellTags => Value::Tags(cell.map_or(&[][..], |c| &c.tags)),
             F::CellKnown => Value::Bool(cell.is_some()),
             F::CellSince => int(st.cell_since),
-            F::PrevCellId => st.prev_cell.and_then(|c| cx.refdata.cells.get(c as usize)).map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.id))),
-            F::PrevCellTags => Value::Tags(st.prev_cell.and_then(|c| cx.refdata.cells.get(c as usize)).map_or(&[][..], |c| &c.tags)),
+            F::PrevCellId => st
+                .prev_cell
+                .and_then(|c| cx.refdata.cells.get(c as usize))
+                .map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.id))),
+            F::PrevCellTags => {
+                Value::Tags(st.prev_cell.and_then(|c| cx.refdata.cells.get(c as usize)).map_or(&[][..], |c| &c.tags))
+            }
             F::StoreName => store.map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.name))),
             F::StoreId => store.map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.id))),
             F::StoreAddress => store.map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.address))),
@@ -338,7 +405,9 @@ impl Field {
             F::CalName => cal().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.name))),
             F::CalTitle => cal().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.title))),
             F::CalKind => cal().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.kind))),
-            F::CalVenue => cal().and_then(|c| c.venue).map_or(Value::Null, |v| Value::Str(Cow::Borrowed(cx.refdata.tag_name(v)))),
+            F::CalVenue => {
+                cal().and_then(|c| c.venue).map_or(Value::Null, |v| Value::Str(Cow::Borrowed(cx.refdata.tag_name(v))))
+            }
             F::Hour => Value::Int(i64::from(cx.local.hour)),
             F::Minute => Value::Int(i64::from(cx.local.minute)),
             F::Weekday => {

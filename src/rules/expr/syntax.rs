@@ -104,26 +104,95 @@ pub fn lex(src: &str) -> Result<Vec<(Tok, Span)>, SyntaxError> {
         }
         let sp = |end: usize| Span { start, end };
         let tok = match c {
-            b'(' => { i += 1; Tok::LParen }
-            b')' => { i += 1; Tok::RParen }
-            b'[' => { i += 1; Tok::LBracket }
-            b']' => { i += 1; Tok::RBracket }
-            b',' => { i += 1; Tok::Comma }
-            b'.' => { i += 1; Tok::Dot }
-            b'+' => { i += 1; Tok::Plus }
-            b'-' => { i += 1; Tok::Minus }
-            b'*' => { i += 1; Tok::Star }
-            b'/' => { i += 1; Tok::Slash }
-            b'%' => { i += 1; Tok::Percent }
-            b'=' if b.get(i + 1) == Some(&b'=') => { i += 2; Tok::Eq }
-            b'=' => return Err(SyntaxError { span: sp(i + 1), message: "`=` is not an operator".into(), hint: Some("compare with `==`".into()) }),
-            b'!' if b.get(i + 1) == Some(&b'=') => { i += 2; Tok::Ne }
-            b'!' => return Err(SyntaxError { span: sp(i + 1), message: "`!` is not an operator".into(), hint: Some("negate with `not`".into()) }),
-            b'<' if b.get(i + 1) == Some(&b'=') => { i += 2; Tok::Le }
-            b'<' => { i += 1; Tok::Lt }
-            b'>' if b.get(i + 1) == Some(&b'=') => { i += 2; Tok::Ge }
-            b'>' => { i += 1; Tok::Gt }
-            b'&' | b'|' => return Err(SyntaxError { span: sp(i + 1), message: format!("`{}` is not an operator", c as char), hint: Some("use `and` / `or`".into()) }),
+            b'(' => {
+                i += 1;
+                Tok::LParen
+            }
+            b')' => {
+                i += 1;
+                Tok::RParen
+            }
+            b'[' => {
+                i += 1;
+                Tok::LBracket
+            }
+            b']' => {
+                i += 1;
+                Tok::RBracket
+            }
+            b',' => {
+                i += 1;
+                Tok::Comma
+            }
+            b'.' => {
+                i += 1;
+                Tok::Dot
+            }
+            b'+' => {
+                i += 1;
+                Tok::Plus
+            }
+            b'-' => {
+                i += 1;
+                Tok::Minus
+            }
+            b'*' => {
+                i += 1;
+                Tok::Star
+            }
+            b'/' => {
+                i += 1;
+                Tok::Slash
+            }
+            b'%' => {
+                i += 1;
+                Tok::Percent
+            }
+            b'=' if b.get(i + 1) == Some(&b'=') => {
+                i += 2;
+                Tok::Eq
+            }
+            b'=' => {
+                return Err(SyntaxError {
+                    span: sp(i + 1),
+                    message: "`=` is not an operator".into(),
+                    hint: Some("compare with `==`".into()),
+                });
+            }
+            b'!' if b.get(i + 1) == Some(&b'=') => {
+                i += 2;
+                Tok::Ne
+            }
+            b'!' => {
+                return Err(SyntaxError {
+                    span: sp(i + 1),
+                    message: "`!` is not an operator".into(),
+                    hint: Some("negate with `not`".into()),
+                });
+            }
+            b'<' if b.get(i + 1) == Some(&b'=') => {
+                i += 2;
+                Tok::Le
+            }
+            b'<' => {
+                i += 1;
+                Tok::Lt
+            }
+            b'>' if b.get(i + 1) == Some(&b'=') => {
+                i += 2;
+                Tok::Ge
+            }
+            b'>' => {
+                i += 1;
+                Tok::Gt
+            }
+            b'&' | b'|' => {
+                return Err(SyntaxError {
+                    span: sp(i + 1),
+                    message: format!("`{}` is not an operator", c as char),
+                    hint: Some("use `and` / `or`".into()),
+                });
+            }
             b'"' | b'\'' => {
                 let quote = c;
                 let mut s = String::new();
@@ -131,7 +200,10 @@ pub fn lex(src: &str) -> Result<Vec<(Tok, Span)>, SyntaxError> {
                 loop {
                     match b.get(i) {
                         None => return Err(err(sp(b.len()), "unterminated string")),
-                        Some(&q) if q == quote => { i += 1; break; }
+                        Some(&q) if q == quote => {
+                            i += 1;
+                            break;
+                        }
                         Some(b'\\') => {
                             match b.get(i + 1) {
                                 Some(b'n') => s.push('\n'),
@@ -151,17 +223,23 @@ pub fn lex(src: &str) -> Result<Vec<(Tok, Span)>, SyntaxError> {
                 Tok::Str(s)
             }
             b'0'..=b'9' => {
-                while i < b.len() && b[i].is_ascii_digit() { i += 1; }
+                while i < b.len() && b[i].is_ascii_digit() {
+                    i += 1;
+                }
                 let mut decimal = false;
                 if i + 1 < b.len() && b[i] == b'.' && b[i + 1].is_ascii_digit() {
                     decimal = true;
                     i += 1;
-                    while i < b.len() && b[i].is_ascii_digit() { i += 1; }
+                    while i < b.len() && b[i].is_ascii_digit() {
+                        i += 1;
+                    }
                 }
                 let num = &src[start..i];
                 // A unit glued to the number: 30d, 1h30m, 10CNY, 500fen.
                 if i < b.len() && b[i].is_ascii_alphabetic() {
-                    while i < b.len() && b[i].is_ascii_alphanumeric() { i += 1; }
+                    while i < b.len() && b[i].is_ascii_alphanumeric() {
+                        i += 1;
+                    }
                     let text = &src[start..i];
                     let unit = &src[start + num.len()..i];
                     if let Some(m) = money_units(unit) {
@@ -182,7 +260,9 @@ pub fn lex(src: &str) -> Result<Vec<(Tok, Span)>, SyntaxError> {
                 }
             }
             c if c.is_ascii_alphabetic() || c == b'_' => {
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') { i += 1; }
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                    i += 1;
+                }
                 Tok::Ident(src[start..i].to_string())
             }
             _ => {
@@ -310,10 +390,8 @@ pub fn parse(src: &str) -> Result<Node, SyntaxError> {
     }
     let e = p.expr()?;
     if p.peek() != &Tok::Eof {
-        return Err(err(p.span(), format!("unexpected {} after a complete condition", p.peek())).hint_if(
-            matches!(p.peek(), Tok::Ident(_) | Tok::Str(_)),
-            "join conditions with `and` / `or`",
-        ));
+        return Err(err(p.span(), format!("unexpected {} after a complete condition", p.peek()))
+            .hint_if(matches!(p.peek(), Tok::Ident(_) | Tok::Str(_)), "join conditions with `and` / `or`"));
     }
     Ok(e)
 }
@@ -484,7 +562,11 @@ impl Parser {
                         return Err(err(span.to(us), format!("`{text} {u}` is not an amount to the fen")));
                     }
                 }
-                Err(SyntaxError { span, message: format!("`{text}`: only money amounts may have decimals"), hint: Some(format!("write `{text} CNY`")) })
+                Err(SyntaxError {
+                    span,
+                    message: format!("`{text}`: only money amounts may have decimals"),
+                    hint: Some(format!("write `{text} CNY`")),
+                })
             }
             Tok::Money(fen) => node(Ast::Money(fen)),
             Tok::Duration(ms) => node(Ast::Duration(ms)),

@@ -1,0 +1,107 @@
+//! The command line as operators use it: validate, test, run on the embedded default, gen and
+//! replay.
+
+use std::process::Command;
+
+fn tidings() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tidings"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("tidings-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn validate_is_clean_on_the_pack_and_fails_with_json_on_a_bad_file() {
+    let out = tidings().args(["validate", "rules"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = tmp("validate");
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "- rule: r\n  on: [usage]\n  condition: event.scop == local\n  action: { channel: sms, template: x }\n",
+    )
+    .unwrap();
+    let out = tidings().args(["validate", "--format", "json"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["diagnostics"][0]["code"], "E011");
+    assert_eq!(v["diagnostics"][0]["line"], 3);
+    assert_eq!(v["diagnostics"][0]["col"], 14);
+}
+
+#[test]
+fn the_rule_pack_tests_pass() {
+    let out = tidings().args(["test", "rules"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+}
+
+#[test]
+fn run_on_the_embedded_default_writes_actions() {
+    let dir = tmp("run");
+    let cfg = dir.join("tidings.toml");
+    let default = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/tidings.toml")).unwrap();
+    // The shipped config, smaller and writing into the temp dir.
+    let cfg_text = default
+        .replace("subscribers = 10000", "subscribers = 2000")
+        .replace("events = 200000", "events = 40000")
+        .replace("dir = \"out\"", &format!("dir = {:?}", dir.join("out").display().to_string()));
+    std::fs::write(&cfg, cfg_text).unwrap();
+    let out = tidings().args(["run", "--config"]).arg(&cfg).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let file = std::fs::read_to_string(dir.join("out/actions.jsonl")).unwrap();
+    assert!(!file.is_empty(), "actions were written: {stderr}");
+    assert_eq!(stdout.lines().count(), file.lines().count(), "stdout carries the same actions");
+    for line in file.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        for f in ["id", "ts", "msisdn", "rule", "campaign", "channel", "priority", "trigger"] {
+            assert!(!v[f].is_null(), "{f} missing in {line}");
+        }
+    }
+    assert!(stderr.contains("events        40000"), "{stderr}");
+    assert!(!stderr.contains("13800138000"), "no full number in the summary");
+}
+
+#[test]
+fn gen_then_replay_is_repeatable() {
+    let dir = tmp("replay");
+    let data = dir.join("data");
+    let out = tidings()
+        .args(["gen", "--subscribers", "1500", "--events", "30000", "--days", "4", "--out"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in ["subscribers.jsonl", "cells.jsonl", "calendar.jsonl", "stores.jsonl", "events.jsonl"] {
+        assert!(data.join(f).exists(), "{f}");
+    }
+    let replay = |o: &str| {
+        let out = tidings()
+            .args(["replay", "--events"])
+            .arg(data.join("events.jsonl"))
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(dir.join(o))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let summary = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(summary.contains("events        30000"), "{summary}");
+        std::fs::read(dir.join(o).join("actions.jsonl")).unwrap()
+    };
+    let a = replay("a");
+    let b = replay("b");
+    assert!(!a.is_empty());
+    assert_eq!(a, b, "a replay decides exactly what the previous one did");
+}

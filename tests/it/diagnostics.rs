@@ -1,0 +1,152 @@
+//! A rule pack with planted mistakes: every one is reported, at once, with its code and
+//! exact position, and nothing is loaded.
+
+use tidings::refdata::RefData;
+use tidings::rules::{self, LoadOptions};
+
+const BAD: &str = r#"- list: hubs
+  items: [railway_station, airport]
+
+- macro: low_balance
+  condition: subscriber.balance < 10 CNY
+
+- macro: never_used
+  condition: subscriber.tier == high
+
+- rule: typo_in_field
+  on: [usage]
+  condition: event.blance_fen < 500 fen
+  action: { channel: sms, template: "x" }
+
+- rule: unknown_macro
+  on: [location]
+  condition: low_balanse and entered(hubs)
+  action: { channel: sms, template: "x" }
+
+- rule: wrong_kind_field
+  on: [usage, location]
+  condition: event.scope == long_distance
+  action: { channel: sms, template: "x" }
+
+- rule: money_without_unit
+  on: [usage]
+  condition: subscriber.balance < 10
+  action: { channel: sms, template: "x" }
+
+- rule: window_too_long
+  on: [usage]
+  condition: count(usage, 400d) > 3
+  action: { channel: sms, template: "x" }
+
+- rule: bad_enum_value
+  on: [usage]
+  condition: event.service == voce
+  action: { channel: sms, template: "x" }
+
+- rule: syntax_error
+  on: [usage]
+  condition: event.count > 3 event.count
+  action: { channel: sms, template: "x" }
+
+- rule: bad_template
+  on: [usage]
+  condition: "true"
+  action: { channel: sms, template: "余额{subscriber.balanc|cny}元" }
+  priority: 5
+
+- rule: bad_key
+  on: [usage]
+  condtion: "true"
+  action: { channel: sms, template: "x" }
+
+- rule: filter_reads_profile
+  on: [usage]
+  condition: count(usage where subscriber.tier == high, 7d) > 1
+  action: { channel: fax, template: "x" }
+"#;
+
+#[test]
+fn every_planted_mistake_is_reported_with_code_and_position() {
+    let loaded = rules::compile(vec![("bad.yaml".into(), BAD.into())], None, &LoadOptions::default());
+    assert!(loaded.rules.is_none(), "a pack with errors must not load");
+    let got: Vec<(String, usize, usize)> =
+        loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col)).collect();
+    let want: Vec<(&str, usize, usize)> = vec![
+        ("W101", 5, 14),  // low_balance: its only use is misspelt
+        ("W101", 8, 14),  // never_used
+        ("E011", 12, 14), // event.blance_fen
+        ("E012", 17, 14), // low_balanse
+        ("E014", 22, 14), // event.scope on location
+        ("E013", 27, 14), // balance < 10
+        ("E016", 32, 27), // 400d
+        ("E019", 37, 31), // voce
+        ("E010", 42, 30), // 3 event.count
+        ("E011", 48, 41), // subscriber.balanc inside the template
+        ("E003", 53, 3),  // condtion
+        ("E004", 51, 3),  // ... so no condition
+        ("E021", 58, 32), // filter reading the profile
+        ("E005", 59, 22), // channel fax
+    ];
+    let mut want: Vec<(String, usize, usize)> = want.into_iter().map(|(c, l, col)| (c.to_string(), l, col)).collect();
+    want.sort_by_key(|w| (w.1, w.2));
+    let mut got_sorted = got.clone();
+    got_sorted.sort_by_key(|w| (w.1, w.2));
+    assert_eq!(got_sorted, want, "diagnostics: {}", loaded.diagnostics.iter().map(|d| d.render()).collect::<String>());
+}
+
+#[test]
+fn hints_name_the_nearest_valid_thing() {
+    let loaded = rules::compile(vec![("bad.yaml".into(), BAD.into())], None, &LoadOptions::default());
+    let hint = |code: &str, line: usize| {
+        loaded
+            .diagnostics
+            .iter()
+            .find(|d| format!("{:?}", d.code) == code && d.line == line)
+            .and_then(|d| d.hint.clone())
+            .unwrap_or_default()
+    };
+    assert!(hint("E011", 12).contains("event.balance_fen"), "{}", hint("E011", 12));
+    assert!(hint("E012", 17).contains("low_balance"));
+    assert!(hint("E013", 27).contains("CNY"));
+    assert!(hint("E019", 37).contains("voice"));
+    assert!(hint("E003", 53).contains("condition"));
+    let rendered = loaded.diagnostics.iter().find(|d| d.line == 12).unwrap().render();
+    assert!(rendered.starts_with("bad.yaml:12:14: error[E011]: unknown field `event.blance_fen`"), "{rendered}");
+    assert!(rendered.contains("12 |   condition: event.blance_fen < 500 fen\n"), "{rendered}");
+    assert!(rendered.contains("   |              ^\n"), "{rendered}");
+}
+
+#[test]
+fn yaml_syntax_errors_and_unknown_items_are_positioned() {
+    let loaded = rules::compile(
+        vec![("y.yaml".into(), "- rule: x\n  on: [usage\n  condition: true\n".into())],
+        None,
+        &LoadOptions::default(),
+    );
+    assert_eq!(format!("{:?}", loaded.diagnostics[0].code), "E001");
+    assert!(loaded.diagnostics[0].line >= 2);
+    let loaded = rules::compile(vec![("y.yaml".into(), "- rul: x\n".into())], None, &LoadOptions::default());
+    assert_eq!(
+        (format!("{:?}", loaded.diagnostics[0].code), loaded.diagnostics[0].line, loaded.diagnostics[0].col),
+        ("E002".to_string(), 1, 3)
+    );
+}
+
+#[test]
+fn unknown_tags_are_warned_about_when_reference_data_is_loaded() {
+    let mut rd = RefData::default();
+    rd.add_cell("c", "c", 0.0, 0.0, &["railway_station".to_string()]);
+    let src = "- rule: r\n  on: [location]\n  condition: entered(\"railway_stattion\")\n  action: { channel: sms, template: x }\n";
+    let loaded = rules::compile(vec![("t.yaml".into(), src.into())], Some(&rd), &LoadOptions::default());
+    assert!(loaded.rules.is_some(), "a warning does not stop the load");
+    assert_eq!(format!("{:?}", loaded.diagnostics[0].code), "W103");
+    assert_eq!((loaded.diagnostics[0].line, loaded.diagnostics[0].col), (3, 22));
+}
+
+#[test]
+fn the_shipped_pack_is_clean() {
+    let loaded = rules::load(&["rules".into()], None, &LoadOptions::default());
+    let msgs: String = loaded.diagnostics.iter().map(|d| d.render()).collect();
+    assert!(loaded.diagnostics.is_empty(), "{msgs}");
+    assert!(loaded.rules.unwrap().rules.len() >= 5);
+}

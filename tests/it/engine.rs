@@ -1,0 +1,242 @@
+//! State and time: windows, dwell, entering a tag, absence and delay timers, sequences and
+//! live profile changes, all in event time.
+
+use super::support::*;
+use tidings::engine::EngineOptions;
+
+#[test]
+fn windowed_count_and_sum_slide_with_event_time() {
+    let rules = r#"
+- rule: three_in_a_day
+  on: [usage]
+  condition: count(usage where service == sms, 1d) >= 3
+  action: { channel: sms, template: "{sum(usage.charge_fen where service == sms, 1d)|cny}" }
+"#;
+    let sms = |t: &str| ev("usage", t, r#""service":"sms","direction":"mo","scope":"local","count":1,"charge_fen":10"#);
+    let lines = vec![
+        sms("2026-11-23T08:00:00+08:00"),
+        sms("2026-11-23T20:00:00+08:00"),
+        // The first is more than a day old by now: only two in the window.
+        sms("2026-11-24T09:00:00+08:00"),
+        sms("2026-11-24T10:00:00+08:00"),
+    ];
+    let r = run(rules, &[SUB], &lines);
+    let texts: Vec<_> = r.decisions.iter().map(|d| d.text.clone().unwrap_or_default()).collect();
+    assert_eq!(texts, ["0.30"], "fires once, at the fourth message, with three in the window");
+    assert_eq!(r.rules_fired()[0].1, "2026-11-24T10:00:00+08:00");
+}
+
+#[test]
+fn entering_a_tag_and_dwell_time_across_cells() {
+    let rules = r#"
+- rule: arrived
+  on: [location]
+  condition: entered("railway_station")
+  action: { channel: sms, template: "arrived {cell.name}" }
+- rule: stayed
+  on: [location]
+  condition: dwell("venue:wukesong") >= 60m
+  action: { channel: sms, template: "stayed {dwell(\"venue:wukesong\")|minutes}" }
+"#;
+    let loc = |t: &str, cell: &str, trig: &str| ev("location", t, &format!(r#""cell":"{cell}","trigger":"{trig}""#));
+    let lines = vec![
+        loc("09:00:00", "home", "attach"),
+        loc("09:30:00", "station1", "handover"),
+        loc("09:40:00", "station2", "handover"), // still the station: not a new arrival
+        loc("10:00:00", "home", "handover"),
+        loc("11:00:00", "station2", "handover"), // back again: a new arrival
+        loc("19:00:00", "venue1", "handover"),
+        loc("19:40:00", "venue2", "handover"), // another venue cell: dwell continues
+        loc("20:05:00", "venue2", "periodic"),
+    ];
+    let r = run(rules, &[SUB], &lines);
+    let texts: Vec<_> = r.decisions.iter().map(|d| d.text.clone().unwrap_or_default()).collect();
+    assert_eq!(texts, ["arrived 北京西站-1", "arrived 北京西站-2", "stayed 65"]);
+}
+
+#[test]
+fn absence_timer_fires_by_event_time_unless_cancelled() {
+    let rules = r#"
+- rule: no_topup
+  on: [usage]
+  condition: state.balance < 5 CNY and state.prev_balance >= 5 CNY
+  timer: { after: 3d, cancel_on: [topup], cancel_if: event.amount_fen >= 10 CNY }
+  action: { channel: sms, template: "please top up" }
+"#;
+    let use_ = |t: &str, bal: i64| {
+        ev(
+            "usage",
+            t,
+            &format!(r#""service":"data","direction":"mo","scope":"local","volume_kb":1,"balance_fen":{bal}"#),
+        )
+    };
+    let top = |t: &str, amt: i64| {
+        ev("topup", t, &format!(r#""amount_fen":{amt},"balance_fen":{},"channel":"card""#, 400 + amt))
+    };
+    // A top-up of 5 CNY does not cancel (cancel_if), so the timer fires 3 days later.
+    let r = run(
+        rules,
+        &[SUB],
+        &[
+            use_("2026-11-20T10:00:00+08:00", 900),
+            use_("2026-11-20T11:00:00+08:00", 400),
+            top("2026-11-21T11:00:00+08:00", 500),
+            use_("2026-11-24T09:00:00+08:00", 800),
+        ],
+    );
+    assert_eq!(r.rules_fired(), [("no_topup".to_string(), "2026-11-23T11:00:00+08:00".to_string())]);
+    assert_eq!(r.decisions[0].trigger.ts, tidings::util::parse_ts("2026-11-20T11:00:00+08:00").unwrap());
+    // A real top-up cancels it.
+    let r = run(
+        rules,
+        &[SUB],
+        &[
+            use_("2026-11-20T10:00:00+08:00", 900),
+            use_("2026-11-20T11:00:00+08:00", 400),
+            top("2026-11-21T11:00:00+08:00", 5000),
+            use_("2026-11-24T09:00:00+08:00", 800),
+        ],
+    );
+    assert!(r.decisions.is_empty());
+    assert_eq!(r.summary.stats.timers_cancelled, 1);
+    // Event time has not reached the deadline: nothing yet, the timer stays pending.
+    let r = run(rules, &[SUB], &[use_("2026-11-20T10:00:00+08:00", 900), use_("2026-11-20T11:00:00+08:00", 400)]);
+    assert!(r.decisions.is_empty());
+    assert_eq!(r.summary.pending_timers, 1);
+    // ... until the clock is moved past it.
+    let until = Some(tidings::util::parse_ts("2026-11-23T12:00:00+08:00").unwrap());
+    let r = run_with(
+        rules,
+        &[SUB],
+        &[use_("2026-11-20T10:00:00+08:00", 900), use_("2026-11-20T11:00:00+08:00", 400)],
+        EngineOptions { until, ..EngineOptions::default() },
+    );
+    assert_eq!(r.decisions.len(), 1);
+}
+
+#[test]
+fn timers_wait_for_the_watermark_not_the_next_event() {
+    // With 10 minutes of allowed lateness, a timer due at 13:00 fires only once events at or
+    // after 13:10 have been seen; a late event before then still counts.
+    let rules = r#"
+- rule: callback
+  on: [crm]
+  condition: event.event == complaint_closed
+  timer: { after: 4h, recheck: subscriber.status == active }
+  action: { channel: call, script: "call back", queue: care }
+"#;
+    let crm = |t: &str| ev("crm", t, r#""event":"complaint_closed""#);
+    let suspend = |t: &str| ev("profile", t, r#""set":{"status":"suspended"}"#);
+    let other = |t: &str| {
+        r#"{"kind":"crm","ts":"2026-11-24T__+08:00","msisdn":"13911112222","event":"store_visit"}"#.replace("__", t)
+    };
+    let opts = EngineOptions { lateness: 10 * 60_000, ..EngineOptions::default() };
+    // Suspension at 12:59 arrives late (after an event at 13:05) but within the lateness: no call.
+    let r = run_with(
+        rules,
+        &[SUB],
+        &[crm("09:00:00"), other("13:05:00"), suspend("12:59:00"), other("13:20:00")],
+        opts.clone(),
+    );
+    assert!(r.decisions.is_empty(), "{:?}", r.rules_fired());
+    // Without the suspension the call is decided at 13:00.
+    let r = run_with(rules, &[SUB], &[crm("09:00:00"), other("13:05:00"), other("13:20:00")], opts);
+    assert_eq!(r.rules_fired(), [("callback".to_string(), "2026-11-24T13:00:00+08:00".to_string())]);
+    assert_eq!(r.decisions[0].queue.as_deref(), Some("care"));
+}
+
+#[test]
+fn sequence_within_a_window() {
+    let rules = r#"
+- rule: menu3_then_agent
+  on: [ivr]
+  condition: seq(ivr where step == menu and node startswith "3", ivr where step == agent, within 60s)
+  action: { channel: sms, template: "care" }
+"#;
+    let ivr =
+        |t: &str, step: &str, node: &str| ev("ivr", t, &format!(r#""session":"s","step":"{step}","node":"{node}""#));
+    let r = run(
+        rules,
+        &[SUB],
+        &[
+            ivr("10:00:00", "menu", "3-2"),
+            ivr("10:00:50", "agent", "3-2"), // within 60 s: fires
+            ivr("11:00:00", "menu", "1"),
+            ivr("11:00:10", "agent", "1"), // menu 1: no
+            ivr("12:00:00", "menu", "3"),
+            ivr("12:01:30", "agent", "3"), // 90 s: no
+            ivr("13:00:00", "agent", "3"), // agent before any menu: no
+        ],
+    );
+    assert_eq!(r.rules_fired(), [("menu3_then_agent".to_string(), "2026-11-24T10:00:50+08:00".to_string())]);
+}
+
+#[test]
+fn profile_events_change_the_subscriber_live() {
+    let rules = r#"
+- rule: weather_offer
+  on: [location]
+  condition: not "weather" in subscriber.services and subscriber.tier == high and not subscriber.dnd
+  action: { channel: sms, template: "offer" }
+"#;
+    let loc = |t: &str| ev("location", t, r#""cell":"home","trigger":"periodic""#);
+    let r = run(
+        rules,
+        &[SUB],
+        &[
+            loc("09:00:00"),
+            ev("profile", "09:10:00", r#""add":{"services":["weather"]}"#),
+            loc("09:20:00"),
+            ev("profile", "09:30:00", r#""remove":{"services":["weather"]},"set":{"dnd":["sms"]}"#),
+            loc("09:40:00"),
+            ev("profile", "09:50:00", r#""unset":["dnd"],"set":{"tier":"valuable"}"#),
+            loc("10:00:00"),
+            ev("profile", "10:10:00", r#""set":{"tier":"high"}"#),
+            loc("10:20:00"),
+        ],
+    );
+    let at: Vec<String> = r.rules_fired().into_iter().map(|(_, t)| t).collect();
+    assert_eq!(at, ["2026-11-24T09:00:00+08:00", "2026-11-24T10:20:00+08:00"]);
+}
+
+#[test]
+fn unknown_subscribers_get_no_profile_based_contact() {
+    let rules = r#"
+- rule: high_only
+  on: [location]
+  condition: subscriber.tier == high
+  action: { channel: sms, template: "x" }
+- rule: anyone
+  on: [location]
+  condition: not subscriber.known
+  action: { channel: sms, template: "{subscriber.msisdn|mask}" }
+"#;
+    let r = run(rules, &[], &[ev("location", "09:00:00", r#""cell":"nowhere","trigger":"attach""#)]);
+    assert_eq!(r.decisions.len(), 1);
+    assert_eq!(r.decisions[0].text.as_deref(), Some("138****8000"));
+}
+
+#[test]
+fn action_ids_are_deterministic_and_distinct() {
+    let rules = r#"
+- rule: a
+  on: [crm]
+  condition: "true"
+  action: { channel: sms, template: "x" }
+"#;
+    let lines = vec![
+        ev("crm", "09:00:00", r#""id":"e1","event":"store_visit""#),
+        ev("crm", "09:01:00", r#""id":"e2","event":"store_visit""#),
+    ];
+    let r1 = run(rules, &[SUB], &lines);
+    let r2 = run(rules, &[SUB], &lines);
+    let ids = |r: &Run| r.decisions.iter().map(|d| d.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&r1), ids(&r2));
+    assert_ne!(ids(&r1)[0], ids(&r1)[1]);
+    let json = r1.decisions[0].to_json(EngineOptions::default().offset);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["msisdn"], "13800138000");
+    assert_eq!(v["trigger"]["id"], "e1");
+    assert_eq!(v["trigger"]["kind"], "crm");
+    assert_eq!(v["ts"], "2026-11-24T09:00:00+08:00");
+}

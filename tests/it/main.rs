@@ -1,0 +1,8 @@
+//! The integration test binary: one module per area.
+
+mod cli;
+mod decode;
+mod determinism;
+mod diagnostics;
+mod engine;
+mod support;

@@ -1,0 +1,74 @@
+//! Helpers: run JSON lines through a rule pack written inline.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use tidings::engine::{self, Decision, EngineOptions, Summary};
+use tidings::event::{DeadLetter, Decoder};
+use tidings::refdata::{RefData, Subscriber, Subscribers};
+use tidings::rules::{self, LoadOptions};
+use tidings::sink::Memory;
+
+pub struct Run {
+    pub decisions: Vec<Decision>,
+    pub dead: Vec<DeadLetter>,
+    pub summary: Summary,
+}
+
+impl Run {
+    pub fn rules_fired(&self) -> Vec<(String, String)> {
+        self.decisions
+            .iter()
+            .map(|d| (d.rule_name.to_string(), tidings::util::format_ts(d.ts, EngineOptions::default().offset)))
+            .collect()
+    }
+}
+
+/// Cells and a store around Beijing West station and a venue, as the rule tests use.
+pub fn refdata() -> RefData {
+    let mut rd = RefData::default();
+    rd.add_store("S002", "北京西站营业厅", "", 39.8960, 116.3230);
+    rd.add_cell("home", "住宅", 39.9042, 116.4074, &["residential".to_string()]);
+    rd.add_cell("station1", "北京西站-1", 39.8946, 116.3214, &["railway_station".to_string()]);
+    rd.add_cell("station2", "北京西站-2", 39.8950, 116.3220, &["railway_station".to_string()]);
+    rd.add_cell("venue1", "五棵松-1", 39.9070, 116.2740, &["venue:wukesong".to_string()]);
+    rd.add_cell("venue2", "五棵松-2", 39.9075, 116.2750, &["venue:wukesong".to_string()]);
+    rd.finish();
+    rd
+}
+
+pub fn subscriber(json: &str) -> Subscriber {
+    Subscriber::from_json_line(json).expect("valid subscriber")
+}
+
+pub fn run_with(rules_yaml: &str, subs: &[&str], lines: &[String], opts: EngineOptions) -> Run {
+    let rd = refdata();
+    let loaded = rules::compile(vec![("t.yaml".into(), rules_yaml.into())], Some(&rd), &LoadOptions::default());
+    let errs: Vec<String> = loaded.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.render()).collect();
+    let set = loaded.rules.unwrap_or_else(|| panic!("rules do not compile:\n{}", errs.join("\n")));
+    let mut subscribers = Subscribers::new();
+    for s in subs {
+        let s = subscriber(s);
+        subscribers.insert(s.msisdn, s);
+    }
+    let decoder = Decoder::default();
+    let input = lines.iter().enumerate().filter_map(|(i, l)| decoder.decode(l.as_bytes(), "test", i as u64 + 1));
+    let mut sink = Memory::default();
+    let summary =
+        engine::run(input, Arc::new(set), Arc::new(rd), subscribers, &opts, &mut sink, &AtomicBool::new(false))
+            .expect("run");
+    Run { decisions: sink.decisions, dead: sink.dead, summary }
+}
+
+pub fn run(rules_yaml: &str, subs: &[&str], lines: &[String]) -> Run {
+    run_with(rules_yaml, subs, lines, EngineOptions::default())
+}
+
+pub const SUB: &str = r#"{"msisdn":"13800138000","brand":"gotone","tier":"high"}"#;
+pub const M: &str = "13800138000";
+
+/// An event line: kind, local time (today = 2026-11-24, +08:00) and extra fields.
+pub fn ev(kind: &str, time: &str, extra: &str) -> String {
+    let ts = if time.contains('T') { time.to_string() } else { format!("2026-11-24T{time}+08:00") };
+    let sep = if extra.is_empty() { "" } else { "," };
+    format!(r#"{{"kind":"{kind}","ts":"{ts}","msisdn":"{M}"{sep}{extra}}}"#)
+}
