@@ -39,6 +39,20 @@ pub struct Entry {
     pub state: SubState,
 }
 
+impl Entry {
+    /// The evaluation context for this subscriber at `now`.
+    fn ctx<'a>(
+        &'a self,
+        event: Option<&'a Event>,
+        now: Millis,
+        local: Local,
+        refdata: &'a RefData,
+        offset: chrono::FixedOffset,
+    ) -> Ctx<'a> {
+        Ctx { event, now, local, sub: &self.sub, known: self.known, state: &self.state, refdata, offset }
+    }
+}
+
 /// Timer index entry: (due, msisdn, rule, armed_at).
 type TimerKey = (Millis, u64, u32, u64);
 
@@ -129,16 +143,7 @@ impl Shard {
         self.scratch_aggs.clear();
         let mut seq_updates: Vec<(u32, Vec<bool>)> = Vec::new();
         {
-            let cx = Ctx {
-                event: Some(ev),
-                now: ev.ts,
-                local,
-                sub: &entry.sub,
-                known: entry.known,
-                state: &entry.state,
-                refdata: &refdata,
-                offset: self.offset,
-            };
+            let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, self.offset);
             for &slot in &rules.aggs_by_kind[kind as usize] {
                 let def = &rules.aggs[slot as usize];
                 if def.filter.as_ref().is_none_or(|f| cx.eval_bool(f)) {
@@ -174,16 +179,7 @@ impl Shard {
 
         // 3. Cancel absence timers this event answers.
         if rules.cancel_kinds.contains(kind) && !entry.state.timers.is_empty() {
-            let cx = Ctx {
-                event: Some(ev),
-                now: ev.ts,
-                local,
-                sub: &entry.sub,
-                known: entry.known,
-                state: &entry.state,
-                refdata: &refdata,
-                offset: self.offset,
-            };
+            let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, self.offset);
             let cancel: Vec<usize> = entry
                 .state
                 .timers
@@ -206,16 +202,7 @@ impl Shard {
         }
 
         // 4. Rules.
-        let cx = Ctx {
-            event: Some(ev),
-            now: ev.ts,
-            local,
-            sub: &entry.sub,
-            known: entry.known,
-            state: &entry.state,
-            refdata: &refdata,
-            offset: self.offset,
-        };
+        let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, self.offset);
         let trigger = || TriggerRef { kind, id: ev.id.clone(), ts: ev.ts };
         let mut arm: Vec<PendingTimer> = Vec::new();
         for &ri in &rules.by_kind[kind as usize] {
@@ -280,16 +267,7 @@ impl Shard {
             let timer = entry.state.timers.remove(i);
             stats.timers_fired += 1;
             let rule = &rules.rules[rule_idx as usize];
-            let cx = Ctx {
-                event: None,
-                now: due,
-                local: Local::at(due, self.offset),
-                sub: &entry.sub,
-                known: entry.known,
-                state: &entry.state,
-                refdata: &refdata,
-                offset: self.offset,
-            };
+            let cx = entry.ctx(None, due, Local::at(due, self.offset), &refdata, self.offset);
             if let Some(re) = rule.timer.as_ref().and_then(|t| t.recheck.as_ref()) {
                 if !cx.eval_bool(re) {
                     stats.rechecks_failed += 1;
