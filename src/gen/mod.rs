@@ -2431,16 +2431,4 @@ mod tests {
     }
 
     /// `cargo test --release -- --ignored --nocapture timing` for the throughput figure.
-    #[test]
-    #[ignore]
-    fn timing_million() {
-        let o = GenOptions { subscribers: 1_000_000, events: 1_000_000, ..GenOptions::default() };
-        let t = std::time::Instant::now();
-        let bytes: usize = events(&o).map(|l| l.len() + 1).sum();
-        eprintln!("1,000,000 events, 1M subscribers: {:?}, {} MB", t.elapsed(), bytes >> 20);
-        let o = GenOptions { events: 1_000_000, ..GenOptions::default() };
-        let t = std::time::Instant::now();
-        let n = events(&o).count();
-        eprintln!("{n} events, 10k subscribers: {:?}", t.elapsed());
-    }
 }
