@@ -2429,6 +2429,4 @@ mod tests {
         assert_eq!(ev.lines().count(), 500);
         let _ = std::fs::remove_dir_all(&dir);
     }
-
-    /// `cargo test --release -- --ignored --nocapture timing` for the throughput figure.
 }
