@@ -50,6 +50,9 @@ enum Cmd {
         /// Reference data directory, to check cell tags and calendar names too.
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Also check an engine config (its policy section).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Run the rule pack's own test cases (`*.tests.yaml`).
     Test {
@@ -82,6 +85,26 @@ enum Cmd {
         /// Local UTC offset of the subscribers.
         #[arg(long, default_value = "+08:00")]
         utc_offset: String,
+        /// Engine config whose contact policy applies (the same as live, so replay decides alike).
+        #[arg(long, default_value = "config/tidings.toml")]
+        config: PathBuf,
+    },
+    /// Replay events and tell, in plain words, what happened to one subscriber and why.
+    Explain {
+        /// The subscriber number.
+        msisdn: String,
+        #[arg(long, required = true, num_args = 1..)]
+        events: Vec<PathBuf>,
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long, default_value = "rules")]
+        rules: Vec<PathBuf>,
+        /// Engine config for policy and time settings.
+        #[arg(long, default_value = "config/tidings.toml")]
+        config: PathBuf,
+        /// Advance event time to this RFC 3339 time at the end.
+        #[arg(long)]
+        until: Option<String>,
     },
     /// Write synthetic reference data and events (subscribers.jsonl, cells.jsonl, calendar.jsonl, stores.jsonl, events.jsonl).
     Gen {
@@ -116,13 +139,34 @@ fn real_main() -> Result<i32> {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Run { config, shards, quiet } => run(&config, shards, quiet),
-        Cmd::Validate { paths, format, data } => validate(&paths, format, data.as_deref()),
+        Cmd::Validate { paths, format, data, config } => {
+            if let Some(c) = config {
+                if let Err(e) = Config::load(&c) {
+                    eprintln!("{e}");
+                    return Ok(1);
+                }
+            }
+            validate(&paths, format, data.as_deref())
+        }
+        Cmd::Explain { msisdn, events, data, rules, config, until } => {
+            explain(&msisdn, &events, data.as_deref(), &rules, &config, until)
+        }
         Cmd::Test { paths } => test(&paths),
-        Cmd::Replay { events, data, rules, out, shards, batch, lateness, until, utc_offset } => {
+        Cmd::Replay { events, data, rules, out, shards, batch, lateness, until, utc_offset, config } => {
             let offset = tidings::config::parse_offset(&utc_offset).context("--utc-offset must look like +08:00")?;
             let until = until.map(|u| tidings::util::parse_ts(&u).map_err(anyhow::Error::msg)).transpose()?;
             let lateness = tidings::util::parse_duration(&lateness).map_err(anyhow::Error::msg)?;
-            let opts = EngineOptions { shards, batch, lateness, offset, until };
+            let cfg = config_or_default(&config)?;
+            let opts = EngineOptions {
+                shards,
+                batch,
+                lateness,
+                offset,
+                until,
+                policy: cfg.resolved_policy.clone(),
+                capacity: cfg.capacity,
+                trace: None,
+            };
             replay(&events, data.as_deref(), &rules, &out, &opts)
         }
         Cmd::Gen { out, seed, subscribers, events, start, days } => {
@@ -222,6 +266,9 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         lateness: cfg.lateness().map_err(anyhow::Error::msg)?,
         offset,
         until: None,
+        policy: cfg.resolved_policy.clone(),
+        capacity: cfg.capacity,
+        trace: None,
     };
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if !cfg.output.dir.as_os_str().is_empty() {
@@ -331,5 +378,87 @@ fn replay(
     )?;
     println!("{}", tidings::telemetry::render_summary(&summary, t0.elapsed(), opts.offset));
     println!("output        {}/actions.jsonl, suppressed.jsonl, dead_letters.jsonl", out.display());
+    Ok(0)
+}
+
+/// The config at `path`, or the defaults when there is none (replay and explain of a bare
+/// directory of files).
+fn config_or_default(path: &Path) -> Result<Config> {
+    if path.exists() {
+        return Ok(Config::load(path)?);
+    }
+    let mut cfg: Config = toml::from_str("")?;
+    cfg.resolved_policy = Default::default();
+    Ok(cfg)
+}
+
+fn explain(
+    msisdn: &str,
+    events: &[PathBuf],
+    data: Option<&Path>,
+    rule_paths: &[PathBuf],
+    config: &Path,
+    until: Option<String>,
+) -> Result<i32> {
+    let m = tidings::util::Msisdn::parse(msisdn).context("the subscriber number must be 5 to 15 digits")?;
+    let cfg = config_or_default(config)?;
+    let offset = cfg.offset().map_err(anyhow::Error::msg)?;
+    let (refdata, subs) = match data {
+        Some(d) => RefData::load_dir(d)?,
+        None => Default::default(),
+    };
+    match subs.get(&m) {
+        Some(s) => println!(
+            "{} — {} {}, {}, services [{}], dnd {}",
+            m.full(),
+            s.brand,
+            s.tier,
+            s.status,
+            s.services.iter().map(|x| &**x).collect::<Vec<_>>().join(", "),
+            if s.dnd.any() { "yes" } else { "no" }
+        ),
+        None => println!("{} — not in the reference data", m.full()),
+    }
+    let rules = load_rules(rule_paths, &refdata, cfg.max_window().map_err(anyhow::Error::msg)?)?;
+    let decoder = Decoder::default();
+    let streams = events
+        .iter()
+        .map(|f| source::file(f, decoder.clone()).with_context(|| format!("opening {}", f.display())))
+        .collect::<Result<Vec<_>>>()?;
+    let until = until.map(|u| tidings::util::parse_ts(&u).map_err(anyhow::Error::msg)).transpose()?;
+    let opts = EngineOptions {
+        shards: 1,
+        batch: cfg.engine.batch,
+        lateness: cfg.lateness().map_err(anyhow::Error::msg)?,
+        offset,
+        until,
+        policy: cfg.resolved_policy.clone(),
+        capacity: cfg.capacity,
+        trace: Some(m),
+    };
+    let mut sink = tidings::sink::Memory::default();
+    let summary = engine::run(
+        source::Merge::new(streams),
+        Arc::new(rules),
+        Arc::new(refdata),
+        subs,
+        &opts,
+        &mut sink,
+        &stop_flag(),
+    )?;
+    if summary.trace.is_empty() {
+        println!("no events for this subscriber");
+    }
+    for line in &summary.trace {
+        println!("{line}");
+    }
+    // Capacity acts after the shards: say what it did to this subscriber's contacts.
+    for d in sink
+        .decisions
+        .iter()
+        .filter(|d| d.msisdn == m && d.suppression() == Some(tidings::engine::Suppression::Capacity))
+    {
+        println!("{}", tidings::engine::shard::explain_line(d, offset));
+    }
     Ok(0)
 }

@@ -2,8 +2,11 @@
 //! typo in a config is an error at start, not a silently ignored setting. Relative paths are
 //! relative to the working directory.
 
+use crate::policy::GlobalPolicy;
+use crate::refdata::Channel;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use toml::Spanned;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -26,6 +29,54 @@ pub struct Config {
     pub source: SourceSection,
     #[serde(default)]
     pub output: OutputSection,
+    #[serde(default)]
+    pub policy: PolicySection,
+    /// `policy` checked and compiled by [`Config::load`].
+    #[serde(skip)]
+    pub resolved_policy: GlobalPolicy,
+    /// Channel capacities from `policy.channels`, compiled by [`Config::load`].
+    #[serde(skip)]
+    pub capacity: [Option<(u32, i64)>; 3],
+}
+
+/// Contact policy for every rule (rules and campaigns add their own in the rule files).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySection {
+    /// Local quiet period, e.g. "22:00-08:00"; "" for none.
+    pub quiet_hours: Spanned<String>,
+    /// Statuses, segments and tiers no rule contacts unless it says `include:`.
+    pub exclude: Vec<Spanned<String>>,
+    /// Caps across all touchpoints (transactional messages excepted), e.g. ["3 per month"].
+    pub caps: Vec<Spanned<String>>,
+    /// At most one contact per channel within this window, e.g. "30m"; "0s" = per trigger.
+    pub arbitration_window: Spanned<String>,
+    /// Per channel: `sms`, `call`, `ivr`.
+    pub channels: std::collections::BTreeMap<Spanned<String>, ChannelPolicy>,
+}
+
+impl Default for PolicySection {
+    fn default() -> Self {
+        PolicySection {
+            quiet_hours: Spanned::new(0..0, "22:00-08:00".into()),
+            exclude: ["suspended", "pre_cancel", "cancelled"]
+                .iter()
+                .map(|s| Spanned::new(0..0, s.to_string()))
+                .collect(),
+            caps: Vec::new(),
+            arbitration_window: Spanned::new(0..0, "0s".into()),
+            channels: Default::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChannelPolicy {
+    /// Caps on this channel (transactional messages excepted).
+    pub caps: Vec<Spanned<String>>,
+    /// What the gateway takes: "200/s" for SMS submissions, "30/min" for call tasks.
+    pub capacity: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -187,6 +238,68 @@ impl Config {
             .map_err(|_| format!("source.generator.start: `{}` is not YYYY-MM-DD", self.source.generator.start))?;
         let t = d.and_hms_opt(0, 0, 0).ok_or("bad date")?;
         Ok((t - chrono::TimeDelta::seconds(i64::from(off.local_minus_utc()))).and_utc().timestamp_millis())
+    }
+}
+
+/// `file:line:col` of a span in a TOML text (line and column 1-based, column in characters).
+fn at(file: &str, text: &str, span: std::ops::Range<usize>) -> String {
+    let before = text.get(..span.start).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("{file}:{line}:{col}")
+}
+
+impl Config {
+    /// The global contact policy and channel capacities, checked; errors say `file:line:col`.
+    pub fn policy(&self, file: &str, text: &str) -> Result<(GlobalPolicy, [Option<(u32, i64)>; 3]), String> {
+        use crate::policy::{Exclusion, QuietHours, parse_cap, parse_rate};
+        let p = &self.policy;
+        let err = |sp: &Spanned<String>, msg: String| format!("{}: {msg}", at(file, text, sp.span()));
+        let mut g = GlobalPolicy::default();
+        g.quiet_hours = match p.quiet_hours.get_ref().trim() {
+            "" => None,
+            q => Some(QuietHours::parse(q).map_err(|e| err(&p.quiet_hours, format!("policy.quiet_hours: {e}")))?),
+        };
+        g.exclude = p
+            .exclude
+            .iter()
+            .map(|x| {
+                Exclusion::parse(x.get_ref()).ok_or_else(|| {
+                    err(
+                        x,
+                        format!(
+                            "policy.exclude: cannot exclude `{}` (one of: {})",
+                            x.get_ref(),
+                            crate::policy::EXCLUDABLE.join(", ")
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let caps = |list: &[Spanned<String>], what: &str| -> Result<Vec<crate::policy::Cap>, String> {
+            list.iter().map(|c| parse_cap(c.get_ref()).map_err(|e| err(c, format!("{what}: {e}")))).collect()
+        };
+        g.caps = caps(&p.caps, "policy.caps")?;
+        g.arbitration_window = crate::util::parse_duration(p.arbitration_window.get_ref())
+            .map_err(|e| err(&p.arbitration_window, format!("policy.arbitration_window: {e}")))?;
+        let mut capacity = [None; 3];
+        for (name, ch) in &p.channels {
+            let c = Channel::parse(name.get_ref()).ok_or_else(|| {
+                err(name, format!("policy.channels: unknown channel `{}` (sms, call, ivr)", name.get_ref()))
+            })?;
+            g.channel_caps[c as usize] = caps(&ch.caps, &format!("policy.channels.{c}.caps"))?;
+            if let Some(r) = &ch.capacity {
+                if c == Channel::Ivr {
+                    return Err(err(
+                        r,
+                        "policy.channels.ivr.capacity: IVR answers are synchronous; limit them at the API".into(),
+                    ));
+                }
+                capacity[c as usize] =
+                    Some(parse_rate(r.get_ref()).map_err(|e| err(r, format!("policy.channels.{c}.capacity: {e}")))?);
+            }
+        }
+        Ok((g, capacity))
     }
 }
 

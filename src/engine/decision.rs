@@ -17,7 +17,31 @@ pub enum Suppression {
     ControlGroup,
     Arbitration,
     Capacity,
-    Expired,
+}
+
+impl Suppression {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Suppression::Dnd => "dnd",
+            Suppression::QuietHours => "quiet_hours",
+            Suppression::Cap => "cap",
+            Suppression::Excluded => "excluded",
+            Suppression::ControlGroup => "control_group",
+            Suppression::Arbitration => "arbitration",
+            Suppression::Capacity => "capacity",
+        }
+    }
+}
+
+/// What became of a candidate contact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// An action: the contact is made.
+    Sent,
+    /// Stopped by policy, for this reason.
+    Suppressed(Suppression),
+    /// Held for the end of quiet hours, until this time.
+    Deferred(Millis),
 }
 
 /// Where a decision falls in the output: input position of the deciding point, then phase
@@ -47,7 +71,26 @@ pub struct Decision {
     pub script: Option<String>,
     pub queue: Option<Box<str>>,
     pub trigger: TriggerRef,
-    pub suppressed: Option<Suppression>,
+    pub outcome: Outcome,
+    /// The policy item that decided, in words (`cap "3 per month" of campaign ip_12593`).
+    pub detail: Option<String>,
+    /// For `arbitration`: the id of the contact that won.
+    pub winner: Option<String>,
+    /// The contact is worthless after this time (`expire_after` from its trigger).
+    pub expires: Option<Millis>,
+}
+
+impl Decision {
+    pub fn is_sent(&self) -> bool {
+        self.outcome == Outcome::Sent
+    }
+
+    pub fn suppression(&self) -> Option<Suppression> {
+        match self.outcome {
+            Outcome::Suppressed(r) => Some(r),
+            _ => None,
+        }
+    }
 }
 
 /// The deterministic action id: the same trigger decides the same id on every replay.
@@ -88,15 +131,50 @@ struct DecisionJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     queue: Option<&'a str>,
     trigger: TriggerJson<'a>,
+}
+
+#[derive(Serialize)]
+struct DecisionLogJson<'a> {
+    #[serde(flatten)]
+    action: DecisionJson<'a>,
+    outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    suppressed: Option<Suppression>,
+    reason: Option<Suppression>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    until: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    winner: Option<&'a str>,
 }
 
 impl Decision {
     /// The action object of DESIGN.md §2, one line of JSON. Carries the full number: it is
     /// addressed to a gateway. Never log it.
     pub fn to_json(&self, offset: chrono::FixedOffset) -> String {
-        let j = DecisionJson {
+        serde_json::to_string(&self.json(offset)).unwrap_or_default()
+    }
+
+    /// The decision log line: the action plus its outcome, reason and the deciding policy item.
+    pub fn to_log_json(&self, offset: chrono::FixedOffset) -> String {
+        let (outcome, reason, until) = match self.outcome {
+            Outcome::Sent => ("sent", None, None),
+            Outcome::Suppressed(r) => ("suppressed", Some(r), None),
+            Outcome::Deferred(t) => ("deferred", None, Some(format_ts(t, offset))),
+        };
+        let j = DecisionLogJson {
+            action: self.json(offset),
+            outcome,
+            reason,
+            until,
+            detail: self.detail.as_deref(),
+            winner: self.winner.as_deref(),
+        };
+        serde_json::to_string(&j).unwrap_or_default()
+    }
+
+    fn json(&self, offset: chrono::FixedOffset) -> DecisionJson<'_> {
+        DecisionJson {
             id: &self.id,
             ts: format_ts(self.ts, offset),
             msisdn: self.msisdn.full(),
@@ -112,8 +190,6 @@ impl Decision {
                 id: &self.trigger.id,
                 ts: format_ts(self.trigger.ts, offset),
             },
-            suppressed: self.suppressed,
-        };
-        serde_json::to_string(&j).unwrap_or_default()
+        }
     }
 }

@@ -13,14 +13,16 @@
 pub mod decision;
 pub mod shard;
 
-pub use decision::{Decision, OrderKey, Suppression};
-pub use shard::{Shard, ShardStats};
+pub use decision::{Decision, OrderKey, Outcome, Suppression};
+pub use shard::{PolicySetup, Shard, ShardStats};
 
 use crate::event::{DeadLetter, DeadReason, Event, Kind};
+use crate::policy::GlobalPolicy;
+use crate::policy::capacity::Capacity;
 use crate::refdata::{RefData, Subscribers};
 use crate::rules::RuleSet;
 use crate::sink::Sink;
-use crate::util::{Millis, mix64};
+use crate::util::{Millis, Msisdn, mix64};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -37,6 +39,12 @@ pub struct EngineOptions {
     /// At the end of input, advance the watermark to at least this time (fires timers due by
     /// then). The watermark always advances to the latest event time at the end.
     pub until: Option<Millis>,
+    /// Contact policy from the config (rules and campaigns bring their own).
+    pub policy: GlobalPolicy,
+    /// Channel capacity (count per milliseconds), indexed by `Channel as usize`.
+    pub capacity: [Option<(u32, i64)>; 3],
+    /// Keep a plain-words account of everything that happens to this subscriber (`explain`).
+    pub trace: Option<Msisdn>,
 }
 
 impl Default for EngineOptions {
@@ -47,6 +55,9 @@ impl Default for EngineOptions {
             lateness: 0,
             offset: chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset"),
             until: None,
+            policy: GlobalPolicy::default(),
+            capacity: [None; 3],
+            trace: None,
         }
     }
 }
@@ -61,9 +72,12 @@ pub struct Summary {
     pub actions_by_rule: BTreeMap<String, u64>,
     pub suppressed_by_reason: BTreeMap<Suppression, u64>,
     pub actions: u64,
+    pub deferred: u64,
     pub subscribers: usize,
     pub pending_timers: usize,
     pub stats: ShardStats,
+    /// The `explain` account of the traced subscriber.
+    pub trace: Vec<String>,
     pub first_ts: Option<Millis>,
     pub last_ts: Option<Millis>,
 }
@@ -118,9 +132,18 @@ pub fn run(
     for (m, s) in subscribers {
         parts[shard_of(m, n)].push(s);
     }
-    let mut shards: Vec<Shard> =
-        parts.into_iter().map(|p| Shard::new(Arc::clone(&rules), Arc::clone(&refdata), p, opts.offset)).collect();
+    let setup = Arc::new(PolicySetup::new(opts.policy.clone(), &rules));
+    let mut shards: Vec<Shard> = parts
+        .into_iter()
+        .map(|p| {
+            let mut s = Shard::new(Arc::clone(&rules), Arc::clone(&refdata), Arc::clone(&setup), p, opts.offset);
+            s.trace = opts.trace.map(|m| (m, Vec::new()));
+            s
+        })
+        .collect();
     let mut summary = Summary::default();
+    let mut sink = Out { sink, capacity: Capacity::new(opts.capacity), buf: Vec::new() };
+    let sink = &mut sink;
 
     if n == 1 {
         let mut shard = shards.pop().expect("one shard");
@@ -132,6 +155,7 @@ pub fn run(
         summary.subscribers = shard.subs.len();
         summary.pending_timers = shard.pending_timers();
         summary.stats = stats;
+        summary.trace = shard.trace.take().map(|t| t.1).unwrap_or_default();
     } else {
         std::thread::scope(|scope| -> std::io::Result<()> {
             let (res_tx, res_rx) = mpsc::channel::<(u64, Vec<Decision>)>();
@@ -152,7 +176,12 @@ pub fn run(
                                 break;
                             }
                         }
-                        (shard.subs.len(), shard.pending_timers(), stats)
+                        (
+                            shard.subs.len(),
+                            shard.pending_timers(),
+                            stats,
+                            shard.trace.take().map(|t| t.1).unwrap_or_default(),
+                        )
                     })
                     .map_err(std::io::Error::other)?;
                 handles.push(h);
@@ -204,36 +233,70 @@ pub fn run(
             collect(true, sent, &mut rest);
             for mut d in rest {
                 d.sort_by_key(|d| d.key);
-                write_decisions(&d, &mut summary, sink)?;
+                sink.write(d, &mut summary)?;
             }
             for h in handles {
-                let (subs, timers, stats) = h.join().map_err(|_| std::io::Error::other("a shard panicked"))?;
+                let (subs, timers, stats, mut trace) =
+                    h.join().map_err(|_| std::io::Error::other("a shard panicked"))?;
+                summary.trace.append(&mut trace);
                 summary.subscribers += subs;
                 summary.pending_timers += timers;
                 summary.stats.timers_armed += stats.timers_armed;
                 summary.stats.timers_cancelled += stats.timers_cancelled;
                 summary.stats.timers_fired += stats.timers_fired;
                 summary.stats.rechecks_failed += stats.rechecks_failed;
+                summary.stats.deferred += stats.deferred;
             }
             Ok(())
         })?;
     }
-    sink.flush()?;
+    sink.finish(&mut summary)?;
+    summary.deferred = summary.stats.deferred;
     Ok(summary)
 }
 
-fn write_decisions(ds: &[Decision], summary: &mut Summary, sink: &mut dyn Sink) -> std::io::Result<()> {
-    for d in ds {
-        match d.suppressed {
-            None => {
+/// The write side: decisions in output order pass channel capacity, are counted and go to
+/// the sink.
+struct Out<'a> {
+    sink: &'a mut dyn Sink,
+    capacity: Capacity,
+    buf: Vec<Decision>,
+}
+
+impl Out<'_> {
+    fn write(&mut self, ds: Vec<Decision>, summary: &mut Summary) -> std::io::Result<()> {
+        if self.capacity.is_unlimited() {
+            return ds.iter().try_for_each(|d| self.emit(d, summary));
+        }
+        for d in ds {
+            self.capacity.offer(d, &mut self.buf);
+            self.flush_buf(summary)?;
+        }
+        Ok(())
+    }
+
+    fn flush_buf(&mut self, summary: &mut Summary) -> std::io::Result<()> {
+        let buf = std::mem::take(&mut self.buf);
+        buf.iter().try_for_each(|d| self.emit(d, summary))
+    }
+
+    fn emit(&mut self, d: &Decision, summary: &mut Summary) -> std::io::Result<()> {
+        match d.outcome {
+            Outcome::Sent => {
                 summary.actions += 1;
                 *summary.actions_by_rule.entry(d.rule_name.to_string()).or_default() += 1;
             }
-            Some(r) => *summary.suppressed_by_reason.entry(r).or_default() += 1,
+            Outcome::Suppressed(r) => *summary.suppressed_by_reason.entry(r).or_default() += 1,
+            Outcome::Deferred(_) => {}
         }
-        sink.decision(d)?;
+        self.sink.decision(d)
     }
-    Ok(())
+
+    fn finish(&mut self, summary: &mut Summary) -> std::io::Result<()> {
+        self.capacity.finish(&mut self.buf);
+        self.flush_buf(summary)?;
+        self.sink.flush()
+    }
 }
 
 /// Reads input, assigns positions and watermarks, and hands batches to `dispatch`, which
@@ -242,7 +305,7 @@ fn route(
     input: impl Iterator<Item = Result<Event, DeadLetter>>,
     opts: &EngineOptions,
     summary: &mut Summary,
-    sink: &mut dyn Sink,
+    sink: &mut Out,
     stop: &AtomicBool,
     mut dispatch: impl FnMut(Batch) -> std::io::Result<Vec<Vec<Decision>>>,
 ) -> std::io::Result<()> {
@@ -259,13 +322,13 @@ fn route(
                      start: u64,
                      end_wm: Millis,
                      summary: &mut Summary,
-                     sink: &mut dyn Sink|
+                     sink: &mut Out|
      -> std::io::Result<()> {
         let batch = Batch { no, start, wms: Arc::new(std::mem::take(wms)), end_wm, events: std::mem::take(events) };
         no += 1;
         for mut ds in dispatch(batch)? {
             ds.sort_by_key(|d| d.key);
-            write_decisions(&ds, summary, sink)?;
+            sink.write(ds, summary)?;
         }
         Ok(())
     };
@@ -277,7 +340,7 @@ fn route(
             Ok(ev) => ev,
             Err(dl) => {
                 *summary.dead_letters.entry(dl.reason).or_default() += 1;
-                sink.dead_letter(&dl)?;
+                sink.sink.dead_letter(&dl)?;
                 continue;
             }
         };

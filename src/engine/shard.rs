@@ -1,14 +1,16 @@
 //! A shard: the single owner of a set of subscribers. `process` is a plain synchronous
 //! function of (state, event) -> decisions; threads and channels live in the pipeline, so the
-//! rule tests and the one-shard path call it directly.
+//! rule tests and the one-shard path call it directly. Contact policy runs here too, on the
+//! subscriber's own state, so it needs no lock either.
 
-use super::decision::{Decision, OrderKey, action_id};
+use super::decision::{Decision, OrderKey, Outcome, Suppression, action_id};
 use crate::event::{Body, Event, LocTrigger};
-use crate::refdata::{RefData, Subscriber};
+use crate::policy::{ContactRec, GlobalPolicy, QuietFate, in_control_group};
+use crate::refdata::{Channel, RefData, Subscriber};
 use crate::rules::expr::{Ctx, Local};
 use crate::rules::{Rule, RuleSet};
-use crate::state::{PendingTimer, SubState, TriggerRef};
-use crate::util::{Millis, Msisdn, mix64};
+use crate::state::{Deferred, PendingTimer, SubState, TriggerRef};
+use crate::util::{Millis, Msisdn, format_ts, mix64, stable_hash};
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
@@ -53,18 +55,38 @@ impl Entry {
     }
 }
 
-/// Timer index entry: (due, msisdn, rule, armed_at).
-type TimerKey = (Millis, u64, u32, u64);
+/// Timer index entry: see [`PendingTimer::index_key`].
+type TimerKey = (Millis, u64, u32, u64, bool);
+
+/// Policy settings every shard shares, prepared once per run.
+#[derive(Clone, Debug, Default)]
+pub struct PolicySetup {
+    pub global: GlobalPolicy,
+    /// How long contact history is kept (the longest cap window).
+    pub keep: i64,
+}
+
+impl PolicySetup {
+    pub fn new(global: GlobalPolicy, rules: &RuleSet) -> PolicySetup {
+        let rule_caps = rules.rules.iter().flat_map(|r| r.policy.caps.iter());
+        let campaign_caps = rules.campaigns.iter().flat_map(|c| c.caps.iter());
+        let keep = global.history_reach(rule_caps.chain(campaign_caps));
+        PolicySetup { global, keep }
+    }
+}
 
 pub struct Shard {
     pub rules: Arc<RuleSet>,
     pub refdata: Arc<RefData>,
+    pub policy: Arc<PolicySetup>,
     pub subs: MsisdnMap<Entry>,
     timers: BTreeSet<TimerKey>,
     pub offset: chrono::FixedOffset,
     /// Reused per event to avoid allocating.
     scratch_aggs: Vec<(u32, i64)>,
     scratch_seq: Vec<bool>,
+    /// When set, a plain-words account of everything that happens to this subscriber.
+    pub trace: Option<(Msisdn, Vec<String>)>,
 }
 
 /// Counters a shard keeps for the run summary.
@@ -74,12 +96,28 @@ pub struct ShardStats {
     pub timers_cancelled: u64,
     pub timers_fired: u64,
     pub rechecks_failed: u64,
+    pub deferred: u64,
+}
+
+/// A contact a rule wants to make, before policy.
+struct Candidate {
+    rule: u32,
+    ts: Millis,
+    key: OrderKey,
+    trigger: TriggerRef,
+    /// Due time of the timer that produced it (part of the action id).
+    due: Option<Millis>,
+    text: Option<String>,
+    script: Option<String>,
+    /// Set when this is a contact deferred by quiet hours, now due.
+    deferred: Option<Deferred>,
 }
 
 impl Shard {
     pub fn new(
         rules: Arc<RuleSet>,
         refdata: Arc<RefData>,
+        policy: Arc<PolicySetup>,
         subs: impl IntoIterator<Item = Subscriber>,
         offset: chrono::FixedOffset,
     ) -> Shard {
@@ -88,11 +126,13 @@ impl Shard {
         Shard {
             rules,
             refdata,
+            policy,
             subs,
             timers: BTreeSet::new(),
             offset,
             scratch_aggs: Vec::new(),
             scratch_seq: Vec::new(),
+            trace: None,
         }
     }
 
@@ -100,11 +140,29 @@ impl Shard {
         self.timers.len()
     }
 
+    fn tracing(&self, m: Msisdn) -> bool {
+        self.trace.as_ref().is_some_and(|(t, _)| *t == m)
+    }
+
+    fn note(&mut self, m: Msisdn, line: impl FnOnce() -> String) {
+        if let Some((t, lines)) = &mut self.trace {
+            if *t == m {
+                lines.push(line());
+            }
+        }
+    }
+
     /// Processes one event at input position `pos`, appending decisions to `out`.
     pub fn process(&mut self, pos: u64, ev: &Event, out: &mut Vec<Decision>, stats: &mut ShardStats) {
         let kind = ev.kind();
         let rules = Arc::clone(&self.rules);
         let refdata = Arc::clone(&self.refdata);
+        let offset = self.offset;
+        let tracing = self.tracing(ev.msisdn);
+        if tracing {
+            let at = format_ts(ev.ts, offset);
+            self.note(ev.msisdn, || format!("{at}  {kind} event {}{}", ev.id, describe_event(ev)));
+        }
         let entry = self.subs.entry(ev.msisdn).or_insert_with(|| Entry {
             sub: Subscriber::unknown(ev.msisdn),
             known: false,
@@ -139,11 +197,11 @@ impl Shard {
         }
 
         // 2. Windows and sequences: decide with the state read-only, then apply.
-        let local = Local::at(ev.ts, self.offset);
+        let local = Local::at(ev.ts, offset);
         self.scratch_aggs.clear();
         let mut seq_updates: Vec<(u32, Vec<bool>)> = Vec::new();
         {
-            let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, self.offset);
+            let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, offset);
             for &slot in &rules.aggs_by_kind[kind as usize] {
                 let def = &rules.aggs[slot as usize];
                 if def.filter.as_ref().is_none_or(|f| cx.eval_bool(f)) {
@@ -178,8 +236,9 @@ impl Shard {
         }
 
         // 3. Cancel absence timers this event answers.
+        let mut trace = Vec::new();
         if rules.cancel_kinds.contains(kind) && !entry.state.timers.is_empty() {
-            let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, self.offset);
+            let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, offset);
             let cancel: Vec<usize> = entry
                 .state
                 .timers
@@ -187,37 +246,52 @@ impl Shard {
                 .enumerate()
                 .filter(|(_, t)| {
                     let Some(def) = rules.rules[t.rule as usize].timer.as_ref() else { return false };
-                    def.cancel_on.contains(kind)
+                    t.deferred.is_none()
+                        && def.cancel_on.contains(kind)
                         && def.cancel_if.as_ref().is_none_or(|c| cx.eval_bool(c))
                         && t.due > ev.ts
                 })
                 .map(|(i, _)| i)
                 .collect();
-            drop(cx);
             for i in cancel.into_iter().rev() {
                 let t = entry.state.timers.remove(i);
-                self.timers.remove(&(t.due, ev.msisdn.raw(), t.rule, t.armed_at));
+                self.timers.remove(&t.index_key(ev.msisdn.raw()));
                 stats.timers_cancelled += 1;
+                if tracing {
+                    trace.push(format!(
+                        "  rule {}: its pending timer is cancelled by this event",
+                        rules.rules[t.rule as usize].name
+                    ));
+                }
             }
         }
 
         // 4. Rules.
-        let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, self.offset);
+        let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, offset);
         let trigger = || TriggerRef { kind, id: ev.id.clone(), ts: ev.ts };
         let mut arm: Vec<PendingTimer> = Vec::new();
+        let mut cands: Vec<Candidate> = Vec::new();
         for &ri in &rules.by_kind[kind as usize] {
             let rule = &rules.rules[ri as usize];
             if !rule.enabled || !cx.eval_bool(&rule.condition) {
                 continue;
             }
+            let (text, script) = render(rule, &cx);
             match &rule.timer {
                 Some(t) => {
                     // One pending timer per rule and subscriber: a second trigger while the
                     // first waits does not restart the clock.
-                    if cx.state.timers.iter().any(|p| p.rule == ri) || arm.iter().any(|p| p.rule == ri) {
+                    let waiting = |p: &PendingTimer| p.rule == ri && p.deferred.is_none();
+                    if cx.state.timers.iter().any(waiting) || arm.iter().any(waiting) {
+                        if tracing {
+                            trace.push(format!("  rule {} matched; its timer is already running", rule.name));
+                        }
                         continue;
                     }
-                    let (text, script) = render(rule, &cx);
+                    if tracing {
+                        let due = format_ts(ev.ts + t.after, offset);
+                        trace.push(format!("  rule {} matched: timer set for {due}", rule.name));
+                    }
                     arm.push(PendingTimer {
                         due: ev.ts + t.after,
                         rule: ri,
@@ -225,20 +299,43 @@ impl Shard {
                         armed_at: pos,
                         text,
                         script,
+                        deferred: None,
                     });
                 }
                 None => {
-                    let (text, script) = render(rule, &cx);
-                    let key = OrderKey { pos, phase: 1, due: 0, msisdn: 0, rule: ri };
-                    out.push(decide(rule, ri, key, ev.msisdn, ev.ts, trigger(), None, text, script));
+                    if tracing {
+                        trace.push(format!("  rule {} matched", rule.name));
+                    }
+                    cands.push(Candidate {
+                        rule: ri,
+                        ts: ev.ts,
+                        key: OrderKey { pos, phase: 1, due: 0, msisdn: 0, rule: ri },
+                        trigger: trigger(),
+                        due: None,
+                        text,
+                        script,
+                        deferred: None,
+                    });
                 }
             }
         }
         drop(cx);
         for t in arm {
-            self.timers.insert((t.due, ev.msisdn.raw(), t.rule, t.armed_at));
+            self.timers.insert(t.index_key(ev.msisdn.raw()));
             entry.state.timers.push(t);
             stats.timers_armed += 1;
+        }
+        let first = out.len();
+        let armed = decide(&rules, &self.policy, offset, entry, cands, pos, out, stats);
+        for t in armed {
+            self.timers.insert(t.index_key(ev.msisdn.raw()));
+            entry.state.timers.push(t);
+        }
+        if tracing {
+            trace.extend(out[first..].iter().map(|d| explain_line(d, offset)));
+            if let Some((_, lines)) = &mut self.trace {
+                lines.append(&mut trace);
+            }
         }
     }
 
@@ -251,75 +348,348 @@ impl Shard {
         out: &mut Vec<Decision>,
         stats: &mut ShardStats,
     ) {
-        while let Some(&(due, raw, rule_idx, armed_at)) = self.timers.first() {
+        while let Some(&(due, raw, rule_idx, armed_at, is_deferred)) = self.timers.first() {
             if due > wm {
                 break;
             }
             self.timers.pop_first();
             let rules = Arc::clone(&self.rules);
             let refdata = Arc::clone(&self.refdata);
-            let Some(entry) = self.subs.get_mut(&Msisdn::from_raw(raw)) else { continue };
+            let offset = self.offset;
+            let msisdn = Msisdn::from_raw(raw);
+            let tracing = self.tracing(msisdn);
+            let Some(entry) = self.subs.get_mut(&msisdn) else { continue };
             let Some(i) =
-                entry.state.timers.iter().position(|t| t.due == due && t.rule == rule_idx && t.armed_at == armed_at)
+                entry.state.timers.iter().position(|t| t.index_key(raw) == (due, raw, rule_idx, armed_at, is_deferred))
             else {
                 continue;
             };
             let timer = entry.state.timers.remove(i);
-            stats.timers_fired += 1;
             let rule = &rules.rules[rule_idx as usize];
-            let cx = entry.ctx(None, due, Local::at(due, self.offset), &refdata, self.offset);
-            if let Some(re) = rule.timer.as_ref().and_then(|t| t.recheck.as_ref()) {
-                if !cx.eval_bool(re) {
-                    stats.rechecks_failed += 1;
-                    continue;
+            let mut trace = Vec::new();
+            if tracing {
+                let what = if is_deferred { "the quiet-hours hold ends" } else { "timer fires" };
+                trace.push(format!("{}  rule {}: {what}", format_ts(due, offset), rule.name));
+            }
+            if timer.deferred.is_none() {
+                stats.timers_fired += 1;
+                let cx = entry.ctx(None, due, Local::at(due, offset), &refdata, offset);
+                if let Some(re) = rule.timer.as_ref().and_then(|t| t.recheck.as_ref()) {
+                    if !cx.eval_bool(re) {
+                        stats.rechecks_failed += 1;
+                        if tracing {
+                            trace.push("  the recheck no longer holds: no contact".to_string());
+                            if let Some((_, lines)) = &mut self.trace {
+                                lines.append(&mut trace);
+                            }
+                        }
+                        continue;
+                    }
                 }
             }
-            let key = OrderKey { pos: place(due, armed_at), phase: 2, due, msisdn: raw, rule: rule_idx };
-            out.push(decide(
-                rule,
-                rule_idx,
-                key,
-                entry.sub.msisdn,
-                due,
-                timer.trigger,
-                Some(due),
-                timer.text,
-                timer.script,
+            let pos = place(due, armed_at);
+            let cand = Candidate {
+                rule: rule_idx,
+                ts: due,
+                key: OrderKey { pos, phase: 2, due, msisdn: raw, rule: rule_idx },
+                due: if timer.deferred.is_some() { None } else { Some(due) },
+                trigger: timer.trigger,
+                text: timer.text,
+                script: timer.script,
+                deferred: timer.deferred,
+            };
+            let first = out.len();
+            let armed = decide(&rules, &self.policy, offset, entry, vec![cand], pos, out, stats);
+            for t in armed {
+                self.timers.insert(t.index_key(raw));
+                entry.state.timers.push(t);
+            }
+            if tracing {
+                trace.extend(out[first..].iter().map(|d| explain_line(d, offset)));
+                if let Some((_, lines)) = &mut self.trace {
+                    lines.append(&mut trace);
+                }
+            }
+        }
+    }
+}
+
+/// Runs contact policy over the candidates of one trigger. Returns timers to arm (contacts
+/// deferred by quiet hours).
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    rules: &RuleSet,
+    setup: &PolicySetup,
+    offset: chrono::FixedOffset,
+    entry: &mut Entry,
+    cands: Vec<Candidate>,
+    pos: u64,
+    out: &mut Vec<Decision>,
+    stats: &mut ShardStats,
+) -> Vec<PendingTimer> {
+    let mut armed = Vec::new();
+    if cands.is_empty() {
+        return armed;
+    }
+    // Steps 1-4 per candidate; survivors go on to arbitration.
+    let mut survivors: Vec<Decision> = Vec::new();
+    for c in cands {
+        let rule = &rules.rules[c.rule as usize];
+        let mut d = candidate_decision(rule, &c, entry.sub.msisdn);
+        match check(rules, setup, offset, rule, c.rule, &d, entry) {
+            Some((reason, detail)) => {
+                d.outcome = Outcome::Suppressed(reason);
+                d.detail = Some(detail);
+                out.push(d);
+            }
+            None => survivors.push(d),
+        }
+    }
+    // Step 5: arbitration — one contact per channel, highest priority, then pack order.
+    survivors.sort_by_key(|d| (d.channel as u8, std::cmp::Reverse(d.priority), d.rule));
+    let mut winners: Vec<Decision> = Vec::new();
+    for mut d in survivors {
+        if let Some(w) = winners.iter().find(|w| w.channel == d.channel) {
+            d.outcome = Outcome::Suppressed(Suppression::Arbitration);
+            d.detail =
+                Some(format!("rule {} (priority {}) won this trigger on {}", w.rule_name, w.priority, d.channel));
+            d.winner = Some(w.id.clone());
+            out.push(d);
+            continue;
+        }
+        let window = setup.global.arbitration_window;
+        let recent = (window > 0)
+            .then(|| {
+                entry
+                    .state
+                    .contacts
+                    .recent
+                    .iter()
+                    .rev()
+                    .find(|r| r.channel == d.channel && r.ts > d.ts - window && r.ts <= d.ts)
+            })
+            .flatten();
+        if let Some(r) = recent {
+            d.outcome = Outcome::Suppressed(Suppression::Arbitration);
+            d.detail = Some(format!("another {} contact went out within the arbitration window", d.channel));
+            d.winner = Some(format!("a{:016x}", r.id));
+            out.push(d);
+            continue;
+        }
+        winners.push(d);
+    }
+    // Step 6: quiet hours, then the contact is made.
+    for mut d in winners {
+        let rule = &rules.rules[d.rule as usize];
+        let p = &rule.policy;
+        let quiet = p.quiet_hours.or(setup.global.quiet_hours);
+        let local = Local::at(d.ts, offset);
+        let in_quiet = d.channel != Channel::Ivr
+            && p.quiet != QuietFate::Ignore
+            && quiet.is_some_and(|q| q.contains(local.hour * 60 + local.minute));
+        if let (true, Some(q)) = (in_quiet, quiet) {
+            let window = format!("{:02}:{:02}-{:02}:{:02}", q.from / 60, q.from % 60, q.to / 60, q.to % 60);
+            if p.quiet == QuietFate::Drop {
+                d.outcome = Outcome::Suppressed(Suppression::QuietHours);
+                d.detail = Some(format!("quiet hours {window}: this rule drops contacts then"));
+                out.push(d);
+                continue;
+            }
+            let end = q.end_after(d.ts, offset);
+            if d.expires.is_some_and(|e| e < end) {
+                d.outcome = Outcome::Suppressed(Suppression::QuietHours);
+                d.detail = Some(format!(
+                    "quiet hours {window}: the contact expires at {}, before they end",
+                    format_ts(d.expires.unwrap_or_default(), offset)
+                ));
+                out.push(d);
+                continue;
+            }
+            stats.deferred += 1;
+            armed.push(PendingTimer {
+                due: end,
+                rule: d.rule,
+                trigger: d.trigger.clone(),
+                armed_at: pos,
+                text: d.text.clone(),
+                script: d.script.clone(),
+                deferred: Some(Deferred { id: d.id.clone(), expires: d.expires }),
+            });
+            d.outcome = Outcome::Deferred(end);
+            d.detail = Some(format!("quiet hours {window}: held until they end"));
+            out.push(d);
+            continue;
+        }
+        let id_hash =
+            u64::from_str_radix(d.id.trim_start_matches('a'), 16).unwrap_or_else(|_| stable_hash(d.id.as_bytes()));
+        let campaign = &rules.campaigns[rule.campaign_idx as usize];
+        entry.state.contacts.record(
+            ContactRec {
+                ts: d.ts,
+                id: id_hash,
+                rule: d.rule as u16,
+                campaign: rule.campaign_idx,
+                channel: d.channel,
+                transactional: p.transactional,
+            },
+            setup.keep,
+            campaign.streak_months.is_some(),
+            offset,
+        );
+        out.push(d);
+    }
+    armed
+}
+
+/// Steps 1-4: exclusions, do-not-disturb, caps (and streak), control group.
+fn check(
+    rules: &RuleSet,
+    setup: &PolicySetup,
+    offset: chrono::FixedOffset,
+    rule: &Rule,
+    ri: u32,
+    d: &Decision,
+    entry: &Entry,
+) -> Option<(Suppression, String)> {
+    let sub = &entry.sub;
+    let p = &rule.policy;
+    let global = &setup.global;
+    for x in global.exclude.iter().filter(|x| !p.include.contains(x)) {
+        if x.applies(sub) {
+            return Some((Suppression::Excluded, format!("excluded for everyone: {}", x.name())));
+        }
+    }
+    for x in &p.exclude {
+        if x.applies(sub) {
+            return Some((Suppression::Excluded, format!("excluded by the rule: {}", x.name())));
+        }
+    }
+    if sub.dnd.blocks(d.channel) && !(p.transactional && p.ignore_dnd) {
+        let scope = if sub.dnd.all { "all channels".to_string() } else { format!("{}", d.channel) };
+        return Some((Suppression::Dnd, format!("the subscriber opted out of {scope}")));
+    }
+    let log = &entry.state.contacts;
+    let now = d.ts;
+    let full = |cap: &crate::policy::Cap, n: u32, whose: String| {
+        (n >= cap.max).then(|| (Suppression::Cap, format!("cap \"{}\" of {whose} reached ({n} already)", cap.text)))
+    };
+    for cap in &p.caps {
+        let n = log.count(cap, now, offset, |r| u32::from(r.rule) == ri);
+        if let Some(s) = full(cap, n, format!("rule {}", rule.name)) {
+            return Some(s);
+        }
+    }
+    let campaign = &rules.campaigns[rule.campaign_idx as usize];
+    if !p.transactional {
+        for cap in &campaign.caps {
+            let n = log.count(cap, now, offset, |r| r.campaign == rule.campaign_idx && !r.transactional);
+            if let Some(s) = full(cap, n, format!("campaign {}", campaign.name)) {
+                return Some(s);
+            }
+        }
+        if let Some(k) = campaign.streak_months {
+            if let Some(run) = log.streak_exceeded(rule.campaign_idx, k, now, offset) {
+                return Some((
+                    Suppression::Cap,
+                    format!(
+                        "streak: campaign {} reached the subscriber {run} months in a row (at most {k})",
+                        campaign.name
+                    ),
+                ));
+            }
+        }
+        for cap in &global.channel_caps[d.channel as usize] {
+            let n = log.count(cap, now, offset, |r| r.channel == d.channel && !r.transactional);
+            if let Some(s) = full(cap, n, format!("channel {}", d.channel)) {
+                return Some(s);
+            }
+        }
+        for cap in &global.caps {
+            let n = log.count(cap, now, offset, |r| !r.transactional);
+            if let Some(s) = full(cap, n, "all touchpoints".to_string()) {
+                return Some(s);
+            }
+        }
+    }
+    if let Some(pct) = campaign.control_group {
+        if in_control_group(&sub.msisdn.full(), &campaign.name, pct) {
+            return Some((
+                Suppression::ControlGroup,
+                format!("held out: control group of campaign {} ({pct}%)", campaign.name),
             ));
         }
     }
+    None
 }
 
 fn render(rule: &Rule, cx: &Ctx) -> (Option<String>, Option<String>) {
     (rule.template.as_ref().map(|t| t.render(cx)), rule.script.as_ref().map(|t| t.render(cx)))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn decide(
-    rule: &Rule,
-    ri: u32,
-    key: OrderKey,
-    msisdn: Msisdn,
-    ts: Millis,
-    trigger: TriggerRef,
-    due: Option<Millis>,
-    text: Option<String>,
-    script: Option<String>,
-) -> Decision {
+fn candidate_decision(rule: &Rule, c: &Candidate, msisdn: Msisdn) -> Decision {
+    let id = match &c.deferred {
+        Some(d) => d.id.clone(),
+        None => action_id(&rule.name, &c.trigger, c.due),
+    };
+    let expires = match &c.deferred {
+        Some(d) => d.expires,
+        None => rule.policy.expire_after.map(|e| c.ts + e),
+    };
     Decision {
-        key,
-        id: action_id(&rule.name, &trigger, due),
-        ts,
+        key: c.key,
+        id,
+        ts: c.ts,
         msisdn,
-        rule: ri,
+        rule: c.rule,
         rule_name: rule.name.clone(),
         campaign: rule.campaign.clone(),
         channel: rule.channel,
         priority: rule.priority,
-        text,
-        script,
+        text: c.text.clone(),
+        script: c.script.clone(),
         queue: rule.queue.clone(),
-        trigger,
-        suppressed: None,
+        trigger: c.trigger.clone(),
+        outcome: Outcome::Sent,
+        detail: None,
+        winner: None,
+        expires,
+    }
+}
+
+fn describe_event(ev: &Event) -> String {
+    match &ev.body {
+        Body::Usage(u) => format!(": {} {} {}", u.service, u.direction, u.scope),
+        Body::Topup(t) => format!(": {} fen by {}", t.amount_fen, t.channel),
+        Body::Ivr(i) => format!(": {} {}", i.step, i.node.as_deref().unwrap_or("")),
+        Body::Location(l) => format!(": {} in cell {}", l.trigger, l.cell),
+        Body::Crm(c) => format!(": {}", c.event),
+        Body::Profile(p) => format!(": {} change(s)", p.set.len() + p.unset.len()),
+    }
+}
+
+/// One decision in plain words, for `explain`.
+pub fn explain_line(d: &Decision, offset: chrono::FixedOffset) -> String {
+    let what = match d.channel {
+        Channel::Sms => "SMS",
+        Channel::Call => "call task",
+        Channel::Ivr => "IVR offer",
+    };
+    let body = d.text.as_deref().or(d.script.as_deref()).unwrap_or("");
+    match d.outcome {
+        Outcome::Sent => format!("    -> {what} sent by rule {} ({}): {body}", d.rule_name, d.id),
+        Outcome::Suppressed(r) => {
+            format!(
+                "    -> {what} of rule {} not sent: {} — {}",
+                d.rule_name,
+                r.as_str(),
+                d.detail.as_deref().unwrap_or("")
+            )
+        }
+        Outcome::Deferred(t) => format!(
+            "    -> {what} of rule {} held until {}: {}",
+            d.rule_name,
+            format_ts(t, offset),
+            d.detail.as_deref().unwrap_or("")
+        ),
     }
 }

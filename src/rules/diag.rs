@@ -49,6 +49,14 @@ pub enum Code {
     E020,
     /// An aggregate or sequence filter that reads more than its own event.
     E021,
+    /// A `campaign:` item no rule belongs to.
+    E030,
+    /// Two different values for one campaign's streak or control group.
+    E031,
+    /// A policy the rule's channel cannot carry out.
+    E032,
+    /// Contradictory policy.
+    E033,
     /// Unused macro.
     W101,
     /// Unused list.

@@ -16,7 +16,7 @@ pub mod testing;
 pub mod yaml;
 
 use crate::event::{Kind, KindSet};
-use crate::policy::{self, RulePolicy};
+use crate::policy::{self, CampaignPolicy, QuietFate, QuietHours, RulePolicy};
 use crate::refdata::{Channel, RefData};
 use diag::{Code, Diagnostic};
 use expr::Ir;
@@ -50,6 +50,8 @@ pub struct Rule {
     pub script: Option<Template>,
     pub queue: Option<Box<str>>,
     pub campaign: Box<str>,
+    /// Index into [`RuleSet::campaigns`].
+    pub campaign_idx: u16,
     pub priority: i32,
     pub timer: Option<TimerDef>,
     pub policy: RulePolicy,
@@ -68,6 +70,8 @@ pub struct RuleSet {
     pub seqs_by_kind: [Vec<u32>; 6],
     /// Kinds that may cancel some rule's pending timer.
     pub cancel_kinds: KindSet,
+    /// Every campaign the rules name, with its policy.
+    pub campaigns: Vec<CampaignPolicy>,
     /// Checksum of the files that made the set (hex).
     pub version: String,
     pub files: Vec<String>,
@@ -183,6 +187,7 @@ pub fn compile(files: Vec<(String, String)>, refdata: Option<&RefData>, opts: &L
     let mut macros: HashMap<String, MacroDef> = HashMap::new();
     let mut rule_items: Vec<(usize, &yaml::Node)> = Vec::new();
     let mut defined_at: HashMap<String, String> = HashMap::new();
+    let mut campaign_items: Vec<CampaignItem> = Vec::new();
     for (fi, doc) in docs.iter().enumerate() {
         let (file, src) = (&files[fi].0, &files[fi].1);
         let items: &[yaml::Node] = match doc.as_slice() {
@@ -201,7 +206,7 @@ pub fn compile(files: Vec<(String, String)>, refdata: Option<&RefData>, opts: &L
             }
         };
         for item in items {
-            let kind = ["rule", "macro", "list"].into_iter().find(|k| item.get(k).is_some());
+            let kind = ["rule", "macro", "list", "campaign"].into_iter().find(|k| item.get(k).is_some());
             let here = |n: &yaml::Node| format!("{file}:{}", n.pos().line);
             match kind {
                 Some("list") => {
@@ -264,6 +269,26 @@ pub fn compile(files: Vec<(String, String)>, refdata: Option<&RefData>, opts: &L
                     }
                     macros.insert(name, MacroDef { file: fi, node: cond.clone(), ast, used: Cell::new(false) });
                 }
+                Some("campaign") => {
+                    let Some(name) = name_of(item, "campaign", file, src, &mut diags) else { continue };
+                    check_keys(item, &["campaign", "desc", "policy"], file, src, &mut diags);
+                    if let Some(prev) = campaign_items.iter().find(|c: &&CampaignItem| c.policy.name.as_ref() == name) {
+                        diags.push(Diagnostic::new(
+                            Code::E017,
+                            file,
+                            src,
+                            item.pos(),
+                            format!("campaign `{name}` is already declared at {}", prev.at),
+                        ));
+                        continue;
+                    }
+                    let mut policy = CampaignPolicy { name: name.as_str().into(), ..Default::default() };
+                    if let Some(p) = item.get("policy") {
+                        check_keys(p, &["cap", "streak", "control_group"], file, src, &mut diags);
+                        campaign_policy(p, &mut policy, file, src, &mut diags);
+                    }
+                    campaign_items.push(CampaignItem { policy, at: here(item), file: fi, node: item.clone() });
+                }
                 Some(_) => rule_items.push((fi, item)),
                 None => {
                     let hint = if item.get("test").is_some() {
@@ -288,16 +313,19 @@ pub fn compile(files: Vec<(String, String)>, refdata: Option<&RefData>, opts: &L
     // Pass 2: rules.
     let mut slots = Slots::default();
     let mut rules = Vec::new();
+    let mut decls = Vec::new();
     let mut rule_names: HashMap<String, String> = HashMap::new();
     {
         let mut checker = Checker::new(&files, &lists, &macros, refdata, &mut slots, &mut diags, opts.max_window);
         for (fi, item) in rule_items {
             let (file, src) = (&files[fi].0, &files[fi].1);
-            if let Some(rule) = compile_rule(item, file, src, &mut checker, &mut rule_names) {
+            if let Some((rule, decl)) = compile_rule(item, file, src, &mut checker, &mut rule_names) {
                 rules.push(rule);
+                decls.push(decl);
             }
         }
     }
+    let campaigns = build_campaigns(&mut rules, decls, campaign_items, &files, &mut diags);
     for (name, m) in &macros {
         if !m.used.get() {
             let (file, src) = &files[m.file];
@@ -331,6 +359,7 @@ pub fn compile(files: Vec<(String, String)>, refdata: Option<&RefData>, opts: &L
             files: files.iter().map(|f| f.0.clone()).collect(),
             aggs: slots.aggs,
             seqs: slots.seqs,
+            campaigns,
             ..RuleSet::default()
         };
         for (i, r) in rules.iter().enumerate() {
@@ -496,7 +525,7 @@ fn compile_rule(
     src: &str,
     ck: &mut Checker,
     names: &mut HashMap<String, String>,
-) -> Option<Rule> {
+) -> Option<(Rule, CampaignDecl)> {
     let diags_before = ck.diags.len();
     let name = name_of(item, "rule", file, src, ck.diags)?;
     check_keys(item, RULE_KEYS, file, src, ck.diags);
@@ -650,11 +679,14 @@ fn compile_rule(
         });
         Some(TimerDef { after: after?, cancel_on: cancel_on?, cancel_if, recheck })
     });
-    let policy = item.get("policy").map(|p| rule_policy(p, file, src, ck.diags)).unwrap_or_default();
+    let (policy, campaign_decl) = match item.get("policy") {
+        Some(p) => rule_policy(p, channel, file, src, ck.diags),
+        None => Default::default(),
+    };
     if ck.diags[diags_before..].iter().any(Diagnostic::is_error) {
         return None;
     }
-    Some(Rule {
+    let rule = Rule {
         name: name.into(),
         desc: desc.into(),
         file: file.into(),
@@ -666,85 +698,276 @@ fn compile_rule(
         script,
         queue,
         campaign: campaign.into(),
+        campaign_idx: 0,
         priority,
         timer,
         policy,
         enabled,
-    })
+    };
+    Some((rule, campaign_decl))
 }
 
-fn rule_policy(p: &yaml::Node, file: &str, src: &str, diags: &mut Vec<Diagnostic>) -> RulePolicy {
-    check_keys(
-        p,
-        &["cap", "streak", "quiet_hours", "expire_after", "transactional", "exclude", "control_group"],
-        file,
-        src,
-        diags,
-    );
-    let mut out = RulePolicy::default();
-    let mut bad = |n: &yaml::Node, msg: String| diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), msg));
-    fn values(n: &yaml::Node) -> Vec<&yaml::Node> {
-        match n {
-            yaml::Node::Seq { items, .. } => items.iter().collect(),
-            n => vec![n],
-        }
-    }
-    if let Some(n) = p.get("cap") {
-        for c in values(n) {
-            match policy::parse_cap(c.as_str().unwrap_or("")) {
-                Ok(cap) => out.caps.push(cap),
-                Err(e) => bad(c, e),
+/// A `campaign:` item as read, before rules are matched to it.
+struct CampaignItem {
+    policy: CampaignPolicy,
+    at: String,
+    file: usize,
+    node: yaml::Node,
+}
+
+/// Campaign-wide settings a rule declared on itself (`streak`, `control_group`), with where.
+#[derive(Default)]
+struct CampaignDecl {
+    streak: Option<(u32, yaml::Pos)>,
+    control_group: Option<(f64, yaml::Pos)>,
+}
+
+/// Builds the campaign table: every campaign a rule names, with the policy of its
+/// `campaign:` item and of its rules' `streak` / `control_group`, checked for contradictions.
+fn build_campaigns(
+    rules: &mut [Rule],
+    decls: Vec<CampaignDecl>,
+    items: Vec<CampaignItem>,
+    files: &[(String, String)],
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<CampaignPolicy> {
+    let mut out: Vec<CampaignPolicy> = Vec::new();
+    for (r, decl) in rules.iter_mut().zip(decls) {
+        let idx = match out.iter().position(|c| c.name == r.campaign) {
+            Some(i) => i,
+            None => {
+                let declared = items.iter().find(|c| c.policy.name == r.campaign).map(|c| c.policy.clone());
+                out.push(declared.unwrap_or_else(|| CampaignPolicy { name: r.campaign.clone(), ..Default::default() }));
+                out.len() - 1
+            }
+        };
+        r.campaign_idx = idx as u16;
+        let file = &*r.file;
+        let src = files.iter().find(|f| f.0 == file).map_or("", |f| f.1.as_str());
+        let c = &mut out[idx];
+        if let Some((v, pos)) = decl.streak {
+            match c.streak_months {
+                Some(old) if old != v => diags.push(Diagnostic::new(
+                    Code::E031,
+                    file,
+                    src,
+                    pos,
+                    format!("campaign `{}` already has a streak of {old} months; a campaign has one streak", c.name),
+                )),
+                _ => c.streak_months = Some(v),
             }
         }
+        if let Some((v, pos)) = decl.control_group {
+            match c.control_group {
+                Some(old) if (old - v).abs() > f64::EPSILON => diags.push(Diagnostic::new(
+                    Code::E031,
+                    file,
+                    src,
+                    pos,
+                    format!("campaign `{}` already holds out {old}%; a campaign has one control group", c.name),
+                )),
+                _ => c.control_group = Some(v),
+            }
+        }
+    }
+    for it in &items {
+        if !rules.iter().any(|r| r.campaign == it.policy.name) {
+            let (file, src) = &files[it.file];
+            let names: Vec<&str> = out.iter().map(|c| &*c.name).collect();
+            let hint = crate::util::nearest(&it.policy.name, names).map(|n| format!("did you mean `{n}`?"));
+            let pos = it.node.get("campaign").map_or(it.node.pos(), |n| n.pos());
+            diags.push(
+                Diagnostic::new(
+                    Code::E030,
+                    file,
+                    src,
+                    pos,
+                    format!("no rule belongs to campaign `{}`: its policy would never apply", it.policy.name),
+                )
+                .with_hint(hint),
+            );
+        }
+    }
+    out
+}
+
+fn values(n: &yaml::Node) -> Vec<&yaml::Node> {
+    match n {
+        yaml::Node::Seq { items, .. } => items.iter().collect(),
+        n => vec![n],
+    }
+}
+
+fn caps(n: &yaml::Node, file: &str, src: &str, diags: &mut Vec<Diagnostic>) -> Vec<policy::Cap> {
+    let mut out = Vec::new();
+    for c in values(n) {
+        match policy::parse_cap(c.as_str().unwrap_or("")) {
+            Ok(cap) if cap.max == 0 => diags.push(
+                Diagnostic::new(Code::E033, file, src, c.pos(), "a cap of 0 never lets a contact through")
+                    .with_hint(Some("to stop a rule, set `enabled: false`".into())),
+            ),
+            Ok(cap) => out.push(cap),
+            Err(e) => diags.push(Diagnostic::new(Code::E005, file, src, c.pos(), e)),
+        }
+    }
+    out
+}
+
+fn campaign_policy(p: &yaml::Node, out: &mut CampaignPolicy, file: &str, src: &str, diags: &mut Vec<Diagnostic>) {
+    if let Some(n) = p.get("cap") {
+        out.caps = caps(n, file, src, diags);
     }
     if let Some(n) = p.get("streak") {
         match policy::parse_streak(n.as_str().unwrap_or("")) {
             Ok(s) => out.streak_months = Some(s),
-            Err(e) => bad(n, e),
-        }
-    }
-    if let Some(n) = p.get("quiet_hours") {
-        out.quiet_hours = match n.as_str() {
-            Some("defer") => policy::QuietFate::Defer,
-            Some("drop") => policy::QuietFate::Drop,
-            Some("ignore") => policy::QuietFate::Ignore,
-            _ => {
-                bad(n, "`quiet_hours` is defer, drop or ignore".into());
-                Default::default()
-            }
-        };
-    }
-    if let Some(n) = p.get("expire_after") {
-        match crate::util::parse_duration(n.as_str().unwrap_or("")) {
-            Ok(ms) => out.expire_after = Some(ms),
-            Err(e) => bad(n, e),
-        }
-    }
-    if let Some(n) = p.get("transactional") {
-        match n.as_str() {
-            Some("true") => out.transactional = true,
-            Some("false") => {}
-            _ => bad(n, "`transactional` is true or false".into()),
-        }
-    }
-    if let Some(n) = p.get("exclude") {
-        for e in values(n) {
-            let s = e.as_str().unwrap_or("");
-            if policy::EXCLUDABLE.contains(&s) {
-                out.exclude.push(s.to_string());
-            } else {
-                let hint = crate::util::nearest(s, policy::EXCLUDABLE.iter().copied())
-                    .map(|h| format!("; did you mean `{h}`?"))
-                    .unwrap_or_default();
-                bad(e, format!("cannot exclude `{s}`{hint}"));
-            }
+            Err(e) => diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), e)),
         }
     }
     if let Some(n) = p.get("control_group") {
         match policy::parse_percent(n.as_str().unwrap_or("")) {
             Ok(v) => out.control_group = Some(v),
+            Err(e) => diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), e)),
+        }
+    }
+}
+
+const RULE_POLICY_KEYS: &[&str] = &[
+    "cap",
+    "streak",
+    "quiet_hours",
+    "expire_after",
+    "transactional",
+    "ignore_dnd",
+    "exclude",
+    "include",
+    "control_group",
+];
+
+fn rule_policy(
+    p: &yaml::Node,
+    channel: Channel,
+    file: &str,
+    src: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> (RulePolicy, CampaignDecl) {
+    check_keys(p, RULE_POLICY_KEYS, file, src, diags);
+    let mut out = RulePolicy::default();
+    let mut decl = CampaignDecl::default();
+    let mut bad = |n: &yaml::Node, msg: String| diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), msg));
+    let boolean = |n: &yaml::Node, key: &str, bad: &mut dyn FnMut(&yaml::Node, String)| match n.as_str() {
+        Some("true") => true,
+        Some("false") => false,
+        _ => {
+            bad(n, format!("`{key}` is true or false"));
+            false
+        }
+    };
+    if let Some(n) = p.get("streak") {
+        match policy::parse_streak(n.as_str().unwrap_or("")) {
+            Ok(s) => decl.streak = Some((s, n.pos())),
             Err(e) => bad(n, e),
         }
     }
-    out
+    if let Some(n) = p.get("control_group") {
+        match policy::parse_percent(n.as_str().unwrap_or("")) {
+            Ok(v) => decl.control_group = Some((v, n.pos())),
+            Err(e) => bad(n, e),
+        }
+    }
+    let mut fate_node = None;
+    if let Some(n) = p.get("quiet_hours") {
+        let (fate, hours) = match n {
+            yaml::Node::Map { .. } => (n.get("fate"), n.get("hours")),
+            _ => (Some(n), None),
+        };
+        if let Some(f) = fate {
+            fate_node = Some(f);
+            out.quiet = match f.as_str() {
+                Some("defer") => QuietFate::Defer,
+                Some("drop") => QuietFate::Drop,
+                Some("ignore") => QuietFate::Ignore,
+                _ => {
+                    bad(f, "the quiet-hours fate is defer, drop or ignore".into());
+                    QuietFate::default()
+                }
+            };
+        }
+        if let Some(h) = hours {
+            match QuietHours::parse(h.as_str().unwrap_or("")) {
+                Ok(q) if q.from == q.to => bad(h, "a quiet period must not be empty".into()),
+                Ok(q) => out.quiet_hours = Some(q),
+                Err(e) => bad(h, e),
+            }
+        }
+    }
+    if let Some(n) = p.get("expire_after") {
+        match crate::util::parse_duration(n.as_str().unwrap_or("")) {
+            Ok(ms) if ms > 0 => out.expire_after = Some(ms),
+            Ok(_) => bad(n, "`expire_after` must be longer than zero".into()),
+            Err(e) => bad(n, e),
+        }
+    }
+    if let Some(n) = p.get("transactional") {
+        out.transactional = boolean(n, "transactional", &mut bad);
+    }
+    if let Some(n) = p.get("ignore_dnd") {
+        out.ignore_dnd = boolean(n, "ignore_dnd", &mut bad);
+    }
+    for (key, list) in [("exclude", &mut out.exclude), ("include", &mut out.include)] {
+        if let Some(n) = p.get(key) {
+            for e in values(n) {
+                let s = e.as_str().unwrap_or("");
+                match policy::Exclusion::parse(s) {
+                    Some(x) => list.push(x),
+                    None => {
+                        let hint = crate::util::nearest(s, policy::EXCLUDABLE.iter().copied())
+                            .map(|h| format!("; did you mean `{h}`?"))
+                            .unwrap_or_default();
+                        bad(e, format!("cannot {key} `{s}`{hint}"));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(n) = p.get("cap") {
+        out.caps = caps(n, file, src, diags);
+    }
+    // Contradictions.
+    if out.transactional {
+        if let Some((_, pos)) = decl.control_group {
+            diags.push(Diagnostic::new(
+                Code::E033,
+                file,
+                src,
+                pos,
+                "a transactional message has no control group: the subscriber needs it",
+            ));
+        }
+    }
+    if out.ignore_dnd && !out.transactional {
+        if let Some(n) = p.get("ignore_dnd") {
+            diags.push(Diagnostic::new(
+                Code::E033,
+                file,
+                src,
+                n.pos(),
+                "only a transactional message may ignore do-not-disturb",
+            ));
+        }
+    }
+    if channel == Channel::Ivr && matches!(out.quiet, QuietFate::Defer | QuietFate::Drop) {
+        if let Some(f) = fate_node {
+            diags.push(
+                Diagnostic::new(
+                    Code::E032,
+                    file,
+                    src,
+                    f.pos(),
+                    "an IVR answer is given while the caller is on the line: quiet hours cannot defer or drop it",
+                )
+                .with_hint(Some("use `quiet_hours: ignore`".into())),
+            );
+        }
+    }
+    (out, decl)
 }

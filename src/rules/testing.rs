@@ -240,9 +240,10 @@ fn seq(n: Option<&Node>) -> impl Iterator<Item = &Node> {
 
 fn describe(d: &Decision) -> String {
     let off = EngineOptions::default().offset;
-    let what = match d.suppressed {
-        None => "action".to_string(),
-        Some(r) => format!("suppression ({r:?})"),
+    let what = match d.outcome {
+        crate::engine::Outcome::Sent => "action".to_string(),
+        crate::engine::Outcome::Suppressed(r) => format!("suppression ({})", r.as_str()),
+        crate::engine::Outcome::Deferred(t) => format!("deferral (until {})", format_ts(t, off)),
     };
     format!(
         "{what}: rule {} for {} at {} text {:?}",
@@ -283,11 +284,10 @@ fn matches(d: &Decision, want: &serde_json::Value) -> bool {
     if s("queue").is_some_and(|q| Some(q.as_str()) != d.queue.as_deref()) {
         return false;
     }
-    match (s("suppressed"), d.suppressed) {
-        (None, None) => true,
-        (Some(r), Some(got)) => {
-            r == serde_json::to_value(got).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
-        }
+    match (s("suppressed"), s("deferred_until"), d.outcome) {
+        (None, None, crate::engine::Outcome::Sent) => true,
+        (Some(r), None, crate::engine::Outcome::Suppressed(got)) => r == got.as_str(),
+        (None, Some(t), crate::engine::Outcome::Deferred(until)) => parse_ts(&t).ok() == Some(until),
         _ => false,
     }
 }

@@ -19,11 +19,12 @@ pub trait Sink {
     }
 }
 
-/// `actions.jsonl` (contacts to make), `suppressed.jsonl` (candidates policy stopped, with the
-/// reason) and `dead_letters.jsonl` in one directory.
+/// `actions.jsonl` (contacts to make), `decisions.jsonl` (every decision — sent, suppressed
+/// with its reason, deferred — with the policy item that decided it) and `dead_letters.jsonl`
+/// in one directory.
 pub struct JsonlDir {
     actions: BufWriter<File>,
-    suppressed: BufWriter<File>,
+    decisions: BufWriter<File>,
     dead: BufWriter<File>,
     offset: chrono::FixedOffset,
 }
@@ -34,7 +35,7 @@ impl JsonlDir {
         let open = |name: &str| File::create(dir.join(name)).map(|f| BufWriter::with_capacity(1 << 16, f));
         Ok(JsonlDir {
             actions: open("actions.jsonl")?,
-            suppressed: open("suppressed.jsonl")?,
+            decisions: open("decisions.jsonl")?,
             dead: open("dead_letters.jsonl")?,
             offset,
         })
@@ -43,9 +44,12 @@ impl JsonlDir {
 
 impl Sink for JsonlDir {
     fn decision(&mut self, d: &Decision) -> std::io::Result<()> {
-        let w = if d.suppressed.is_some() { &mut self.suppressed } else { &mut self.actions };
-        w.write_all(d.to_json(self.offset).as_bytes())?;
-        w.write_all(b"\n")
+        if d.is_sent() {
+            self.actions.write_all(d.to_json(self.offset).as_bytes())?;
+            self.actions.write_all(b"\n")?;
+        }
+        self.decisions.write_all(d.to_log_json(self.offset).as_bytes())?;
+        self.decisions.write_all(b"\n")
     }
     fn dead_letter(&mut self, d: &DeadLetter) -> std::io::Result<()> {
         serde_json::to_writer(&mut self.dead, d)?;
@@ -53,12 +57,12 @@ impl Sink for JsonlDir {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.actions.flush()?;
-        self.suppressed.flush()?;
+        self.decisions.flush()?;
         self.dead.flush()
     }
 }
 
-/// Actions (not suppressions) to standard output, one JSON object per line.
+/// Actions (contacts made) to standard output, one JSON object per line.
 pub struct Stdout {
     out: BufWriter<std::io::Stdout>,
     offset: chrono::FixedOffset,
@@ -72,7 +76,7 @@ impl Stdout {
 
 impl Sink for Stdout {
     fn decision(&mut self, d: &Decision) -> std::io::Result<()> {
-        if d.suppressed.is_none() {
+        if d.is_sent() {
             self.out.write_all(d.to_json(self.offset).as_bytes())?;
             self.out.write_all(b"\n")?;
         }

@@ -37,6 +37,22 @@ pub struct PendingTimer {
     /// The message, written when the rule fired (it may quote the triggering event).
     pub text: Option<String>,
     pub script: Option<String>,
+    /// A contact held for the end of quiet hours (not a rule's own timer): its action id and
+    /// expiry.
+    pub deferred: Option<Deferred>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Deferred {
+    pub id: String,
+    pub expires: Option<Millis>,
+}
+
+impl PendingTimer {
+    /// The key of this timer in the shard's due-time index.
+    pub fn index_key(&self, msisdn: u64) -> (Millis, u64, u32, u64, bool) {
+        (self.due, msisdn, self.rule, self.armed_at, self.deferred.is_some())
+    }
 }
 
 /// One IVR step, kept for personalisation and explain.
@@ -79,6 +95,8 @@ pub struct SubState {
     seqs: Vec<SeqState>,
     pub recent_ivr: VecDeque<IvrStepRec>,
     pub timers: Vec<PendingTimer>,
+    /// Decided contacts, as far back as the caps look.
+    pub contacts: crate::policy::ContactLog,
 }
 
 impl SubState {
