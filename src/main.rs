@@ -69,7 +69,7 @@ enum Cmd {
         data: Option<PathBuf>,
         #[arg(long, default_value = "rules")]
         rules: Vec<PathBuf>,
-        /// Output directory for actions.jsonl, suppressed.jsonl, dead_letters.jsonl.
+        /// Output directory for actions.jsonl, decisions.jsonl, dead_letters.jsonl.
         #[arg(long, default_value = "out/replay")]
         out: PathBuf,
         #[arg(long, default_value_t = 1)]
@@ -299,7 +299,7 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
     let summary = engine::run(input, Arc::new(rules), Arc::new(refdata), subs, &opts, &mut sink, &stop)?;
     eprintln!("{}", tidings::telemetry::render_summary(&summary, t0.elapsed(), offset));
     if !cfg.output.dir.as_os_str().is_empty() {
-        eprintln!("output        {}/actions.jsonl, suppressed.jsonl, dead_letters.jsonl", cfg.output.dir.display());
+        eprintln!("output        {}/actions.jsonl, decisions.jsonl, dead_letters.jsonl", cfg.output.dir.display());
     }
     Ok(0)
 }
@@ -377,7 +377,7 @@ fn replay(
         &stop_flag(),
     )?;
     println!("{}", tidings::telemetry::render_summary(&summary, t0.elapsed(), opts.offset));
-    println!("output        {}/actions.jsonl, suppressed.jsonl, dead_letters.jsonl", out.display());
+    println!("output        {}/actions.jsonl, decisions.jsonl, dead_letters.jsonl", out.display());
     Ok(0)
 }
 

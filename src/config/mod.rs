@@ -14,6 +14,9 @@ pub enum ConfigError {
     Io { path: String, source: std::io::Error },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
+    /// A message that already says `file:line:col`.
+    #[error("{0}")]
+    Located(String),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -174,7 +177,7 @@ impl Default for GeneratorSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutputSection {
-    /// Directory for actions.jsonl, suppressed.jsonl and dead_letters.jsonl ("" = none).
+    /// Directory for actions.jsonl, decisions.jsonl and dead_letters.jsonl ("" = none).
     pub dir: PathBuf,
     /// Also print actions to standard output.
     pub stdout: bool,
@@ -190,9 +193,12 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let p = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: p.clone(), source })?;
-        let cfg: Config =
+        let mut cfg: Config =
             toml::from_str(&text).map_err(|e| ConfigError::Invalid { path: p.clone(), message: e.to_string() })?;
-        cfg.check().map_err(|message| ConfigError::Invalid { path: p, message })?;
+        cfg.check().map_err(|message| ConfigError::Invalid { path: p.clone(), message })?;
+        let (policy, capacity) = cfg.policy(&p, &text).map_err(ConfigError::Located)?;
+        cfg.resolved_policy = policy;
+        cfg.capacity = capacity;
         Ok(cfg)
     }
 

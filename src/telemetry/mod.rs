@@ -29,7 +29,10 @@ pub fn render_summary(s: &Summary, elapsed: std::time::Duration, offset: chrono:
     let suppressed: u64 = s.suppressed_by_reason.values().sum();
     let _ = writeln!(o, "suppressed    {suppressed}");
     for (r, n) in &s.suppressed_by_reason {
-        let _ = writeln!(o, "  {:<12}{n}", format!("{r:?}").to_lowercase());
+        let _ = writeln!(o, "  {:<14}{n}", r.as_str());
+    }
+    if s.deferred > 0 {
+        let _ = writeln!(o, "deferred      {} (held for the end of quiet hours)", s.deferred);
     }
     let _ = writeln!(
         o,

@@ -105,3 +105,40 @@ fn gen_then_replay_is_repeatable() {
     assert!(!a.is_empty());
     assert_eq!(a, b, "a replay decides exactly what the previous one did");
 }
+
+#[test]
+fn explain_tells_one_subscribers_story_in_plain_words() {
+    let dir = tmp("explain");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("subscribers.jsonl"), r#"{"msisdn":"13800138000","brand":"gotone","tier":"valuable"}"#)
+        .unwrap();
+    let call = |id: &str, ts: &str, scope: &str| {
+        format!(
+            r#"{{"kind":"usage","id":"{id}","ts":"{ts}","msisdn":"13800138000","service":"voice","direction":"mo","scope":"{scope}","duration_s":300}}"#
+        )
+    };
+    let other = r#"{"kind":"usage","id":"x1","ts":"2026-11-16T10:30:00+08:00","msisdn":"13900000000","service":"voice","direction":"mo","scope":"long_distance","duration_s":300}"#;
+    let events = [
+        call("u1", "2026-11-02T10:00:00+08:00", "long_distance"),
+        call("u2", "2026-11-09T10:00:00+08:00", "long_distance"),
+        call("u3", "2026-11-16T10:00:00+08:00", "long_distance"),
+        other.to_string(),
+        call("u4", "2026-11-17T23:30:00+08:00", "roaming_domestic"),
+        call("u5", "2026-11-18T10:00:00+08:00", "long_distance"),
+        call("u6", "2026-11-19T10:00:00+08:00", "long_distance"),
+        call("u7", "2026-11-20T10:00:00+08:00", "long_distance"),
+    ];
+    let file = dir.join("events.jsonl");
+    std::fs::write(&file, events.join("\n")).unwrap();
+    let out =
+        tidings().args(["explain", "13800138000", "--events"]).arg(&file).arg("--data").arg(&data).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "13800138000 — gotone valuable, active, services [], dnd no");
+    assert!(text.contains("2026-11-16T10:00:00+08:00  usage event u3: voice mo long_distance\n  rule ip_long_distance_12593 matched\n    -> SMS sent by rule ip_long_distance_12593"), "{text}");
+    assert!(text.contains("not sent: quiet_hours — quiet hours 22:00-08:00: this rule drops contacts then"), "{text}");
+    assert!(text.contains("not sent: cap — cap \"3 per month\" of campaign ip_12593 reached (3 already)"), "{text}");
+    assert!(!text.contains("x1"), "only the subscriber asked about: {text}");
+}

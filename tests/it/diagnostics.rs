@@ -150,3 +150,101 @@ fn the_shipped_pack_is_clean() {
     assert!(loaded.diagnostics.is_empty(), "{msgs}");
     assert!(loaded.rules.unwrap().rules.len() >= 5);
 }
+
+const BAD_POLICY: &str = r#"- campaign: ip_12539
+  policy: { cap: "3 per month" }
+
+- rule: a
+  on: [usage]
+  condition: "true"
+  action: { channel: sms, template: "x" }
+  campaign: ip_12593
+  policy: { streak: "3 months" }
+
+- rule: b
+  on: [usage]
+  condition: "true"
+  action: { channel: sms, template: "x" }
+  campaign: ip_12593
+  policy: { streak: "4 months" }
+
+- rule: c
+  on: [ivr]
+  condition: "true"
+  action: { channel: ivr, template: "menu" }
+  policy: { quiet_hours: defer }
+
+- rule: d
+  on: [crm]
+  condition: "true"
+  action: { channel: sms, template: "x" }
+  policy: { transactional: true, control_group: "10%", ignore_dnd: yes }
+
+- rule: e
+  on: [crm]
+  condition: "true"
+  action: { channel: sms, template: "x" }
+  policy: { ignore_dnd: true, exclude: [vip], cap: "3 a month" }
+
+- rule: f
+  on: [crm]
+  condition: "true"
+  action: { channel: sms, template: "x" }
+  policy: { cap: "0 per day" }
+
+- rule: g
+  on: [crm]
+  condition: "true"
+  action: { channel: sms, template: "x" }
+  policy: { quiet_hours: { hours: "22:00-8h", fate: defer } }
+"#;
+
+#[test]
+fn contradictory_or_unknown_policy_is_refused_with_positions() {
+    let loaded = rules::compile(vec![("p.yaml".into(), BAD_POLICY.into())], None, &LoadOptions::default());
+    assert!(loaded.rules.is_none());
+    let mut got: Vec<(String, usize, usize)> =
+        loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col)).collect();
+    got.sort_by_key(|g| (g.1, g.2));
+    let want = [
+        ("E030", 1, 13),  // a campaign no rule belongs to (a typo of ip_12593)
+        ("E031", 16, 21), // a second, different streak for the same campaign
+        ("E032", 22, 26), // IVR answers cannot be deferred
+        ("E033", 28, 49), // transactional with a control group
+        ("E005", 28, 68), // ignore_dnd: yes
+        ("E033", 34, 25), // ignore_dnd without transactional
+        ("E005", 34, 41), // exclude vip
+        ("E005", 34, 52), // cap "3 a month"
+        ("E033", 40, 18), // cap of 0
+        ("E005", 46, 35), // unparseable quiet hours
+    ];
+    let want: Vec<(String, usize, usize)> = want.iter().map(|(c, l, col)| (c.to_string(), *l, *col)).collect();
+    assert_eq!(got, want, "{}", loaded.diagnostics.iter().map(|d| d.render()).collect::<String>());
+    let e030 = loaded.diagnostics.iter().find(|d| format!("{:?}", d.code) == "E030").unwrap();
+    assert_eq!(e030.hint.as_deref(), Some("did you mean `ip_12593`?"));
+}
+
+#[test]
+fn config_policy_errors_name_file_line_and_column() {
+    let dir = std::env::temp_dir().join(format!("tidings-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "[policy]\nquiet_hours = \"22:00-08:00\"\ncaps = [\"2 per day\", \"lots per month\"]\n")
+        .unwrap();
+    let err = tidings::config::Config::load(&path).unwrap_err().to_string();
+    assert!(err.contains("bad.toml:3:22: policy.caps"), "{err}");
+    assert!(!err.contains("bad.toml: "), "the file is named once: {err}");
+    std::fs::write(&path, "[policy]\nquiet_hours = \"10pm-8am\"\n").unwrap();
+    let err = tidings::config::Config::load(&path).unwrap_err().to_string();
+    assert!(err.contains("bad.toml:2:15: policy.quiet_hours"), "{err}");
+    std::fs::write(&path, "[policy.channels.fax]\ncapacity = \"1/s\"\n").unwrap();
+    let err = tidings::config::Config::load(&path).unwrap_err().to_string();
+    assert!(err.contains("unknown channel `fax`"), "{err}");
+    let ok = tidings::config::Config::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/tidings.toml"
+    )))
+    .unwrap();
+    assert_eq!(ok.capacity[0], Some((200, 1000)));
+    let _ = std::fs::remove_dir_all(&dir);
+}

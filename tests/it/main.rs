@@ -5,4 +5,5 @@ mod decode;
 mod determinism;
 mod diagnostics;
 mod engine;
+mod policy;
 mod support;
