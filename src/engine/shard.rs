@@ -326,7 +326,7 @@ impl Shard {
             stats.timers_armed += 1;
         }
         let first = out.len();
-        let armed = decide(&rules, &self.policy, offset, entry, cands, pos, out, stats);
+        let armed = decide(&rules, &self.policy, &refdata, offset, entry, cands, pos, out, stats);
         for t in armed {
             self.timers.insert(t.index_key(ev.msisdn.raw()));
             entry.state.timers.push(t);
@@ -399,7 +399,7 @@ impl Shard {
                 deferred: timer.deferred,
             };
             let first = out.len();
-            let armed = decide(&rules, &self.policy, offset, entry, vec![cand], pos, out, stats);
+            let armed = decide(&rules, &self.policy, &refdata, offset, entry, vec![cand], pos, out, stats);
             for t in armed {
                 self.timers.insert(t.index_key(raw));
                 entry.state.timers.push(t);
@@ -420,6 +420,7 @@ impl Shard {
 fn decide(
     rules: &RuleSet,
     setup: &PolicySetup,
+    refdata: &RefData,
     offset: chrono::FixedOffset,
     entry: &mut Entry,
     cands: Vec<Candidate>,
@@ -436,7 +437,7 @@ fn decide(
     for c in cands {
         let rule = &rules.rules[c.rule as usize];
         let mut d = candidate_decision(rule, &c, entry.sub.msisdn);
-        match check(rules, setup, offset, rule, c.rule, &d, entry) {
+        match check(rules, setup, refdata, offset, rule, c.rule, &d, entry) {
             Some((reason, detail)) => {
                 d.outcome = Outcome::Suppressed(reason);
                 d.detail = Some(detail);
@@ -542,9 +543,11 @@ fn decide(
 }
 
 /// Steps 1-4: exclusions, do-not-disturb, caps (and streak), control group.
+#[allow(clippy::too_many_arguments)]
 fn check(
     rules: &RuleSet,
     setup: &PolicySetup,
+    refdata: &RefData,
     offset: chrono::FixedOffset,
     rule: &Rule,
     ri: u32,
@@ -563,6 +566,9 @@ fn check(
         if x.applies(sub) {
             return Some((Suppression::Excluded, format!("excluded by the rule: {}", x.name())));
         }
+    }
+    if refdata.optout.contains(&sub.msisdn) && !(p.transactional && p.ignore_dnd) {
+        return Some((Suppression::Dnd, "on the operator's opt-out list".to_string()));
     }
     if sub.dnd.blocks(d.channel) && !(p.transactional && p.ignore_dnd) {
         let scope = if sub.dnd.all { "all channels".to_string() } else { format!("{}", d.channel) };

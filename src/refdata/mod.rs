@@ -1,6 +1,6 @@
 //! Reference data: subscribers, cells, the calendar and stores, loaded at start from JSON Lines
 //! files in the data directory (`subscribers.jsonl`, `cells.jsonl`, `calendar.jsonl`,
-//! `stores.jsonl`; each optional). Cells, calendar and stores are read-only and shared by every
+//! `stores.jsonl`, and the opt-out list `optout.txt`; each optional). Cells, calendar and stores are read-only and shared by every
 //! shard; subscribers are handed to the shard that owns them, because `profile` events change
 //! them and one owner per subscriber means no lock.
 //!
@@ -69,6 +69,9 @@ pub struct RefData {
     tag_index: HashMap<Box<str>, TagId>,
     pub stores: Vec<Store>,
     pub calendar: Vec<CalendarEntry>,
+    /// The operator-wide opt-out list (`optout.txt`, one number a line): no marketing or care
+    /// contact on any channel, whatever the subscriber record says.
+    pub optout: std::collections::HashSet<Msisdn>,
 }
 
 #[derive(Deserialize)]
@@ -139,6 +142,25 @@ impl RefData {
             rd.add_calendar(&rec.name, &rec.kind, &rec.title, rec.venue.as_deref(), start, end);
             Ok(())
         })?;
+        let optout_path = dir.join("optout.txt");
+        match std::fs::read_to_string(&optout_path) {
+            Ok(text) => {
+                for (i, line) in text.lines().enumerate() {
+                    let t = line.trim();
+                    if t.is_empty() || t.starts_with('#') {
+                        continue;
+                    }
+                    let m = Msisdn::parse(t).ok_or_else(|| RefError::Record {
+                        file: optout_path.display().to_string(),
+                        line: i + 1,
+                        msg: "expected a subscriber number (5 to 15 digits)".into(),
+                    })?;
+                    rd.optout.insert(m);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(RefError::Io { file: optout_path.display().to_string(), source }),
+        }
         rd.finish();
         let mut subs = Subscribers::new();
         for_each_record(&dir.join("subscribers.jsonl"), |_, _, rec: subscriber::SubscriberRecord| {

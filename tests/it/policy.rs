@@ -496,3 +496,31 @@ fn ip_12593_caps_hold_exactly_over_five_months() {
     let share = held.len() as f64 / subs.len() as f64;
     assert!(share > 0.03 && share < 0.2, "about 10% held out: {share}");
 }
+
+#[test]
+fn the_operator_opt_out_list_stops_every_channel() {
+    let mut rd = refdata();
+    rd.optout.insert(tidings::util::Msisdn::parse(M).unwrap());
+    let rules = r#"
+- rule: sms
+  on: [crm]
+  condition: "true"
+  action: { channel: sms, template: "x" }
+- rule: call
+  on: [crm]
+  condition: "true"
+  action: { channel: call, script: "x", queue: q }
+- rule: outage
+  on: [crm]
+  condition: event.event == service_failure
+  action: { channel: sms, template: "we are fixing it" }
+  policy: { transactional: true, ignore_dnd: true }
+"#;
+    let r = run_on(rd, rules, &[SUB], &[ev("crm", "10:00:00", r#""event":"service_failure""#)], no_quiet());
+    let o: Vec<(String, String)> = r
+        .decisions
+        .iter()
+        .map(|d| (d.rule_name.to_string(), d.suppression().map_or("sent", |s| s.as_str()).to_string()))
+        .collect();
+    assert_eq!(o, [("sms".into(), "dnd".into()), ("call".into(), "dnd".into()), ("outage".into(), "sent".into())]);
+}

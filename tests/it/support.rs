@@ -41,7 +41,10 @@ pub fn subscriber(json: &str) -> Subscriber {
 }
 
 pub fn run_with(rules_yaml: &str, subs: &[&str], lines: &[String], opts: EngineOptions) -> Run {
-    let rd = refdata();
+    run_on(refdata(), rules_yaml, subs, lines, opts)
+}
+
+pub fn run_on(rd: RefData, rules_yaml: &str, subs: &[&str], lines: &[String], opts: EngineOptions) -> Run {
     let loaded = rules::compile(vec![("t.yaml".into(), rules_yaml.into())], Some(&rd), &LoadOptions::default());
     let errs: Vec<String> = loaded.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.render()).collect();
     let set = loaded.rules.unwrap_or_else(|| panic!("rules do not compile:\n{}", errs.join("\n")));
