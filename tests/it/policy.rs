@@ -524,3 +524,47 @@ fn the_operator_opt_out_list_stops_every_channel() {
         .collect();
     assert_eq!(o, [("sms".into(), "dnd".into()), ("call".into(), "dnd".into()), ("outage".into(), "sent".into())]);
 }
+
+#[test]
+fn channel_and_all_touchpoint_caps_span_rules_and_campaigns() {
+    let rules = r#"
+- rule: a
+  on: [crm]
+  condition: event.event == store_visit
+  action: { channel: sms, template: "a" }
+  campaign: one
+- rule: b
+  on: [crm]
+  condition: event.event == order_placed
+  action: { channel: sms, template: "b" }
+  campaign: two
+- rule: c
+  on: [crm]
+  condition: event.event == points_changed
+  action: { channel: call, script: "c", queue: q }
+  campaign: three
+"#;
+    let g = GlobalPolicy {
+        caps: vec![policy::parse_cap("2 per day").unwrap()],
+        channel_caps: [vec![policy::parse_cap("1 per day").unwrap()], vec![], vec![]],
+        quiet_hours: None,
+        ..GlobalPolicy::default()
+    };
+    let at = |t: &str, e: &str| ev("crm", t, &format!(r#""event":"{e}""#));
+    let r = run_with(
+        rules,
+        &[SUB],
+        &[at("09:00:00", "store_visit"), at("10:00:00", "order_placed"), at("11:00:00", "points_changed"), at("12:00:00", "points_changed")],
+        EngineOptions { policy: g, ..EngineOptions::default() },
+    );
+    let o: Vec<(String, String)> = r.decisions.iter().map(|d| (d.rule_name.to_string(), d.detail.clone().unwrap_or_else(|| "sent".into()))).collect();
+    assert_eq!(
+        o,
+        [
+            ("a".to_string(), "sent".to_string()),
+            ("b".to_string(), "cap \"1 per day\" of channel sms reached (1 already)".to_string()),
+            ("c".to_string(), "sent".to_string()),
+            ("c".to_string(), "cap \"2 per day\" of all touchpoints reached (2 already)".to_string()),
+        ]
+    );
+}
