@@ -1,6 +1,5 @@
 //! A decision: a candidate contact a rule produced, and what became of it.
 
-use crate::event::Kind;
 use crate::refdata::Channel;
 use crate::state::TriggerRef;
 use crate::util::{Millis, Msisdn, format_ts, stable_hash};
@@ -98,7 +97,7 @@ pub fn action_id(rule: &str, trigger: &TriggerRef, due: Option<Millis>) -> Strin
     let mut b = Vec::with_capacity(64);
     b.extend_from_slice(rule.as_bytes());
     b.push(0);
-    b.extend_from_slice(trigger.kind.as_str().as_bytes());
+    b.extend_from_slice(trigger.kind.as_bytes());
     b.push(0);
     b.extend_from_slice(trigger.id.as_bytes());
     if let Some(d) = due {
@@ -110,7 +109,7 @@ pub fn action_id(rule: &str, trigger: &TriggerRef, due: Option<Millis>) -> Strin
 
 #[derive(Serialize)]
 struct TriggerJson<'a> {
-    kind: Kind,
+    kind: &'a str,
     id: &'a str,
     ts: String,
 }

@@ -90,6 +90,8 @@ impl Summary {
 
 struct Batch {
     no: u64,
+    /// Event time of the input's first event: where daily rules start ticking.
+    origin: Millis,
     start: u64,
     /// Watermark after each event of the batch (index = pos - start).
     wms: Arc<Vec<Millis>>,
@@ -105,6 +107,9 @@ fn run_batch(shard: &mut Shard, b: Batch, stats: &mut ShardStats) -> Vec<Decisio
         let i = wms.partition_point(|w| *w < due);
         (start + i as u64).max(armed_at)
     };
+    if b.origin != Millis::MIN {
+        shard.start_ticks(b.origin);
+    }
     for (pos, wm_before, ev) in &b.events {
         shard.fire_timers(*wm_before, &place, &mut out, stats);
         shard.process(*pos, ev, &mut out, stats);
@@ -214,12 +219,12 @@ pub fn run(
             let mut sent = 0u64;
             route(input, opts, &mut summary, sink, stop, |batch| {
                 let mut per: Vec<Vec<(u64, Millis, Event)>> = (0..n).map(|_| Vec::new()).collect();
-                let (no, start, wms, end_wm) = (batch.no, batch.start, batch.wms, batch.end_wm);
+                let (no, origin, start, wms, end_wm) = (batch.no, batch.origin, batch.start, batch.wms, batch.end_wm);
                 for item in batch.events {
                     per[shard_of(item.2.msisdn, n)].push(item);
                 }
                 for (tx, events) in txs.iter().zip(per) {
-                    tx.send(Batch { no, start, wms: Arc::clone(&wms), end_wm, events })
+                    tx.send(Batch { no, origin, start, wms: Arc::clone(&wms), end_wm, events })
                         .map_err(|_| std::io::Error::other("a shard stopped"))?;
                 }
                 sent = no + 1;
@@ -317,6 +322,7 @@ fn route(
     let mut events = Vec::with_capacity(size);
     let mut wms = Vec::with_capacity(size);
     let mut start = 0u64;
+    let mut first_ts: Option<Millis> = None;
     let mut flush = |events: &mut Vec<(u64, Millis, Event)>,
                      wms: &mut Vec<Millis>,
                      start: u64,
@@ -324,7 +330,17 @@ fn route(
                      summary: &mut Summary,
                      sink: &mut Out|
      -> std::io::Result<()> {
-        let batch = Batch { no, start, wms: Arc::new(std::mem::take(wms)), end_wm, events: std::mem::take(events) };
+        if first_ts.is_none() {
+            first_ts = events.first().map(|e| e.2.ts);
+        }
+        let batch = Batch {
+            no,
+            origin: first_ts.unwrap_or(Millis::MIN),
+            start,
+            wms: Arc::new(std::mem::take(wms)),
+            end_wm,
+            events: std::mem::take(events),
+        };
         no += 1;
         for mut ds in dispatch(batch)? {
             ds.sort_by_key(|d| d.key);

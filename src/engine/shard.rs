@@ -10,7 +10,7 @@ use crate::refdata::{Channel, RefData, Subscriber};
 use crate::rules::expr::{Ctx, Local};
 use crate::rules::{Rule, RuleSet};
 use crate::state::{Deferred, PendingTimer, SubState, TriggerRef};
-use crate::util::{Millis, Msisdn, format_ts, mix64, stable_hash};
+use crate::util::{DAY, MINUTE, Millis, Msisdn, format_ts, mix64, stable_hash};
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
@@ -87,6 +87,10 @@ pub struct Shard {
     scratch_seq: Vec<bool>,
     /// When set, a plain-words account of everything that happens to this subscriber.
     pub trace: Option<(Msisdn, Vec<String>)>,
+    /// Daily rule times: (next due, local minute of day). Started from the input's first event
+    /// time, the same for every shard, so every shard count ticks alike.
+    ticks: Vec<(Millis, u32)>,
+    ticks_started: bool,
 }
 
 /// Counters a shard keeps for the run summary.
@@ -133,6 +137,29 @@ impl Shard {
             scratch_aggs: Vec::new(),
             scratch_seq: Vec::new(),
             trace: None,
+            ticks: Vec::new(),
+            ticks_started: false,
+        }
+    }
+
+    /// Schedules the daily rules' first ticks after `origin`, the input's first event time.
+    pub fn start_ticks(&mut self, origin: Millis) {
+        if self.ticks_started {
+            return;
+        }
+        self.ticks_started = true;
+        let off = i64::from(self.offset.local_minus_utc()) * 1000;
+        let day_start = (origin + off).div_euclid(DAY) * DAY - off;
+        let mut minutes: Vec<u32> =
+            self.rules.scheduled.iter().filter_map(|r| self.rules.rules[*r as usize].schedule).collect();
+        minutes.sort_unstable();
+        minutes.dedup();
+        for m in minutes {
+            let mut at = day_start + i64::from(m) * MINUTE;
+            if at < origin {
+                at += DAY;
+            }
+            self.ticks.push((at, m));
         }
     }
 
@@ -187,6 +214,7 @@ impl Shard {
             Body::Location(l) => {
                 let cell = (l.trigger != LocTrigger::Detach).then_some(&*l.cell);
                 st.move_to(cell, ev.ts, &refdata);
+                st.country = l.country.clone().filter(|c| &**c != "CN");
             }
             Body::Usage(u) => {
                 if let Some(c) = &u.cell {
@@ -268,7 +296,7 @@ impl Shard {
 
         // 4. Rules.
         let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, offset);
-        let trigger = || TriggerRef { kind, id: ev.id.clone(), ts: ev.ts };
+        let trigger = || TriggerRef { kind: kind.as_str(), id: ev.id.clone(), ts: ev.ts };
         let mut arm: Vec<PendingTimer> = Vec::new();
         let mut cands: Vec<Candidate> = Vec::new();
         for &ri in &rules.by_kind[kind as usize] {
@@ -348,11 +376,18 @@ impl Shard {
         out: &mut Vec<Decision>,
         stats: &mut ShardStats,
     ) {
-        while let Some(&(due, raw, rule_idx, armed_at, is_deferred)) = self.timers.first() {
-            if due > wm {
-                break;
+        loop {
+            let next_timer = self.timers.first().map(|k| k.0).filter(|t| *t <= wm);
+            let next_tick = self.ticks.iter().map(|t| t.0).min().filter(|t| *t <= wm);
+            match (next_timer, next_tick) {
+                (_, Some(tick)) if next_timer.is_none_or(|t| tick < t) => {
+                    self.tick(tick, place, out, stats);
+                    continue;
+                }
+                (Some(_), _) => {}
+                _ => break,
             }
-            self.timers.pop_first();
+            let Some((due, raw, rule_idx, armed_at, is_deferred)) = self.timers.pop_first() else { break };
             let rules = Arc::clone(&self.rules);
             let refdata = Arc::clone(&self.refdata);
             let offset = self.offset;
@@ -410,6 +445,77 @@ impl Shard {
                     lines.append(&mut trace);
                 }
             }
+        }
+    }
+}
+
+impl Shard {
+    /// A daily tick at `at`: every scheduled rule of that minute, for every subscriber.
+    fn tick(
+        &mut self,
+        at: Millis,
+        place: &dyn Fn(Millis, u64) -> u64,
+        out: &mut Vec<Decision>,
+        stats: &mut ShardStats,
+    ) {
+        let minutes: Vec<u32> = self.ticks.iter().filter(|t| t.0 == at).map(|t| t.1).collect();
+        for t in self.ticks.iter_mut().filter(|t| t.0 == at) {
+            t.0 += DAY;
+        }
+        let rules = Arc::clone(&self.rules);
+        let refdata = Arc::clone(&self.refdata);
+        let offset = self.offset;
+        let due: Vec<u32> = rules
+            .scheduled
+            .iter()
+            .copied()
+            .filter(|r| rules.rules[*r as usize].schedule.is_some_and(|m| minutes.contains(&m)))
+            .collect();
+        let local = Local::at(at, offset);
+        let pos = place(at, 0);
+        let label = format!("{:02}:{:02}", local.hour, local.minute);
+        let trace_m = self.trace.as_ref().map(|t| t.0);
+        let mut trace = Vec::new();
+        for (m, entry) in self.subs.iter_mut() {
+            let mut cands = Vec::new();
+            {
+                let cx = entry.ctx(None, at, local, &refdata, offset);
+                for &ri in &due {
+                    let rule = &rules.rules[ri as usize];
+                    if !rule.enabled || !cx.eval_bool(&rule.condition) {
+                        continue;
+                    }
+                    let (text, script) = render(rule, &cx);
+                    cands.push(Candidate {
+                        rule: ri,
+                        ts: at,
+                        key: OrderKey { pos, phase: 2, due: at, msisdn: m.raw(), rule: ri },
+                        trigger: TriggerRef { kind: "schedule", id: format!("{label}@{}", local.date).into(), ts: at },
+                        due: None,
+                        text,
+                        script,
+                        deferred: None,
+                    });
+                }
+            }
+            if cands.is_empty() {
+                continue;
+            }
+            let first = out.len();
+            let names: Vec<String> = cands.iter().map(|c| rules.rules[c.rule as usize].name.to_string()).collect();
+            let armed = decide(&rules, &self.policy, &refdata, offset, entry, cands, pos, out, stats);
+            for t in armed {
+                self.timers.insert(t.index_key(m.raw()));
+                entry.state.timers.push(t);
+            }
+            if trace_m == Some(*m) {
+                trace.push(format!("{}  daily rules at {label}", format_ts(at, offset)));
+                trace.extend(names.iter().map(|n| format!("  rule {n} matched")));
+                trace.extend(out[first..].iter().map(|d| explain_line(d, offset)));
+            }
+        }
+        if let Some((_, lines)) = &mut self.trace {
+            lines.append(&mut trace);
         }
     }
 }

@@ -111,7 +111,8 @@ impl QuietHours {
     }
 }
 
-fn hhmm(s: &str) -> Option<u32> {
+/// `HH:MM` as minutes after midnight.
+pub fn hhmm(s: &str) -> Option<u32> {
     let (h, m) = s.trim().split_once(':')?;
     let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
     (h < 24 && m < 60 && m.to_string().len() <= 2).then_some(h * 60 + m)

@@ -1,6 +1,6 @@
 //! Reference data: subscribers, cells, the calendar and stores, loaded at start from JSON Lines
 //! files in the data directory (`subscribers.jsonl`, `cells.jsonl`, `calendar.jsonl`,
-//! `stores.jsonl`, and the opt-out list `optout.txt`; each optional). Cells, calendar and stores are read-only and shared by every
+//! `stores.jsonl`, `countries.jsonl` and the opt-out list `optout.txt`; each optional). Cells, calendar and stores are read-only and shared by every
 //! shard; subscribers are handed to the shard that owns them, because `profile` events change
 //! them and one owner per subscriber means no lock.
 //!
@@ -72,6 +72,27 @@ pub struct RefData {
     /// The operator-wide opt-out list (`optout.txt`, one number a line): no marketing or care
     /// contact on any channel, whatever the subscriber record says.
     pub optout: std::collections::HashSet<Msisdn>,
+    /// Roaming destinations by ISO code, for welcome messages with the local tariff.
+    pub countries: HashMap<Box<str>, Country>,
+}
+
+/// A roaming destination and its tariff (`countries.jsonl`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Country {
+    pub code: Box<str>,
+    pub name: Box<str>,
+    /// Voice, fen per minute.
+    pub voice_fen: i64,
+    /// SMS, fen each.
+    #[serde(default)]
+    pub sms_fen: i64,
+    /// Data, fen per MB.
+    #[serde(default)]
+    pub data_fen: i64,
+    /// A daily data pack, fen per day (0: none offered).
+    #[serde(default)]
+    pub day_pack_fen: i64,
 }
 
 #[derive(Deserialize)]
@@ -140,6 +161,10 @@ impl RefData {
                 return Err(format!("calendar entry `{}` ends before it starts", rec.name));
             }
             rd.add_calendar(&rec.name, &rec.kind, &rec.title, rec.venue.as_deref(), start, end);
+            Ok(())
+        })?;
+        for_each_record(&dir.join("countries.jsonl"), |_, _, rec: Country| {
+            rd.countries.insert(rec.code.clone(), rec);
             Ok(())
         })?;
         let optout_path = dir.join("optout.txt");
@@ -258,6 +283,11 @@ impl RefData {
         self.calendar
             .iter()
             .find(|c| c.start <= now && now < c.end && c.venue.is_some_and(|v| tags.binary_search(&v).is_ok()))
+    }
+
+    /// The festival (a calendar entry of kind `festival`) on at `now`, if any.
+    pub fn festival_at(&self, now: Millis) -> Option<&CalendarEntry> {
+        self.calendar.iter().find(|c| &*c.kind == "festival" && c.start <= now && now < c.end)
     }
 
     pub fn calendar_named(&self, name: &str) -> Option<&CalendarEntry> {

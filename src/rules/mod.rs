@@ -54,6 +54,8 @@ pub struct Rule {
     pub campaign_idx: u16,
     pub priority: i32,
     pub timer: Option<TimerDef>,
+    /// A daily rule: evaluated for every subscriber at this local minute of the day (no event).
+    pub schedule: Option<u32>,
     pub policy: RulePolicy,
     pub enabled: bool,
 }
@@ -72,6 +74,8 @@ pub struct RuleSet {
     pub cancel_kinds: KindSet,
     /// Every campaign the rules name, with its policy.
     pub campaigns: Vec<CampaignPolicy>,
+    /// Daily rules (indexes), evaluated at their local time for every subscriber.
+    pub scheduled: Vec<u32>,
     /// Checksum of the files that made the set (hex).
     pub version: String,
     pub files: Vec<String>,
@@ -363,6 +367,9 @@ pub fn compile(files: Vec<(String, String)>, refdata: Option<&RefData>, opts: &L
             ..RuleSet::default()
         };
         for (i, r) in rules.iter().enumerate() {
+            if r.schedule.is_some() {
+                set.scheduled.push(i as u32);
+            }
             for k in r.on.iter() {
                 set.by_kind[k as usize].push(i as u32);
             }
@@ -517,7 +524,7 @@ fn kinds(node: &yaml::Node, key: &str, file: &str, src: &str, diags: &mut Vec<Di
 }
 
 const RULE_KEYS: &[&str] =
-    &["rule", "desc", "on", "condition", "action", "campaign", "priority", "timer", "policy", "enabled"];
+    &["rule", "desc", "on", "schedule", "condition", "action", "campaign", "priority", "timer", "policy", "enabled"];
 
 fn compile_rule(
     item: &yaml::Node,
@@ -545,7 +552,33 @@ fn compile_rule(
         }
         n
     };
-    let on = need("on", ck).and_then(|n| kinds(n, "on", file, src, ck.diags));
+    let schedule = scalar(item, "schedule", file, src, ck.diags).and_then(|(text, n)| match policy::hhmm(text) {
+        Some(m) => Some(m),
+        None => {
+            ck.diags.push(Diagnostic::new(
+                Code::E005,
+                file,
+                src,
+                n.pos(),
+                format!("`{text}` is not a time of day; write e.g. `09:00`"),
+            ));
+            None
+        }
+    });
+    let on = if item.get("schedule").is_some() {
+        if let Some(n) = item.get("on") {
+            ck.diags.push(
+                Diagnostic::new(Code::E033, file, src, n.pos(), "a scheduled rule runs at its time, not on events")
+                    .with_hint(Some("drop `on:` or `schedule:`".into())),
+            );
+        }
+        if let Some(n) = item.get("timer") {
+            ck.diags.push(Diagnostic::new(Code::E033, file, src, n.pos(), "a scheduled rule cannot also have a timer"));
+        }
+        Some(KindSet(0))
+    } else {
+        need("on", ck).and_then(|n| kinds(n, "on", file, src, ck.diags))
+    };
     let cond_node = need("condition", ck);
     let action = need("action", ck);
     let campaign = scalar(item, "campaign", file, src, ck.diags).map_or_else(|| name.clone(), |(s, _)| s.to_string());
@@ -573,7 +606,7 @@ fn compile_rule(
         }
     };
     let on = on.unwrap_or(KindSet(0x3f));
-    ck.scope = Scope::Rule(on);
+    ck.scope = if item.get("schedule").is_some() { Scope::Timer } else { Scope::Rule(on) };
     let condition = cond_node.and_then(|n| {
         let ast = parse_expr(n, file, src, ck.diags)?;
         ck.condition(&ast, &Loc { file, source: src, node: n, base: 0 })
@@ -701,6 +734,7 @@ fn compile_rule(
         campaign_idx: 0,
         priority,
         timer,
+        schedule,
         policy,
         enabled,
     };

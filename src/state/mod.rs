@@ -5,7 +5,7 @@
 //! of zeros), sequences keep one start time per step, and timers live with the subscriber so
 //! they travel with its state (checkpoints, explain).
 
-use crate::event::{IvrStep, Kind};
+use crate::event::IvrStep;
 use crate::refdata::{Cell, CellId, RefData, TagId};
 use crate::util::Millis;
 use std::collections::VecDeque;
@@ -20,7 +20,8 @@ pub enum CellRef {
 /// The event that caused a decision, as actions report it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TriggerRef {
-    pub kind: Kind,
+    /// The event kind (`usage`, ...), or `schedule` for a daily rule.
+    pub kind: &'static str,
     pub id: Box<str>,
     pub ts: Millis,
 }
@@ -97,7 +98,15 @@ pub struct SubState {
     pub timers: Vec<PendingTimer>,
     /// Decided contacts, as far back as the caps look.
     pub contacts: crate::policy::ContactLog,
+    /// The last distinct known cells the subscriber was seen in, with the last time seen
+    /// (most recent last), for `visited()`.
+    recent_cells: Vec<(CellId, Millis)>,
+    /// The visited country while roaming abroad (ISO 3166 alpha-2), from location events.
+    pub country: Option<Box<str>>,
 }
+
+/// How many distinct recent cells a subscriber's state remembers for `visited()`.
+pub const RECENT_CELLS: usize = 16;
 
 impl SubState {
     /// Starts processing one event: counters and balance.
@@ -124,6 +133,13 @@ impl SubState {
     /// Moves the subscriber to a cell (`None`: detached from the network).
     pub fn move_to(&mut self, cell: Option<&str>, now: Millis, refdata: &RefData) {
         let new = cell.map(|c| refdata.cell(c).map_or_else(|| CellRef::Unknown(c.into()), CellRef::Known));
+        if let Some(CellRef::Known(id)) = &new {
+            self.recent_cells.retain(|(c, _)| c != id);
+            if self.recent_cells.len() == RECENT_CELLS {
+                self.recent_cells.remove(0);
+            }
+            self.recent_cells.push((*id, now));
+        }
         if new == self.cell {
             return;
         }
@@ -184,6 +200,17 @@ impl SubState {
         }
         let prev = self.prev_tags(refdata);
         tags.iter().any(|t| prev.binary_search(t).is_ok() && !self.zones.iter().any(|(z, _)| z == t))
+    }
+
+    /// Whether the subscriber was seen in a cell carrying one of `tags` within `window` of `now`.
+    pub fn visited(&self, tags: &[TagId], window: i64, now: Millis, refdata: &RefData) -> bool {
+        self.recent_cells.iter().any(|(c, seen)| {
+            *seen > now - window
+                && refdata
+                    .cells
+                    .get(*c as usize)
+                    .is_some_and(|cell| tags.iter().any(|t| cell.tags.binary_search(t).is_ok()))
+        })
     }
 
     /// How long the subscriber has been in cells carrying any of `tags` (0 when not there).

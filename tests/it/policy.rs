@@ -554,10 +554,19 @@ fn channel_and_all_touchpoint_caps_span_rules_and_campaigns() {
     let r = run_with(
         rules,
         &[SUB],
-        &[at("09:00:00", "store_visit"), at("10:00:00", "order_placed"), at("11:00:00", "points_changed"), at("12:00:00", "points_changed")],
+        &[
+            at("09:00:00", "store_visit"),
+            at("10:00:00", "order_placed"),
+            at("11:00:00", "points_changed"),
+            at("12:00:00", "points_changed"),
+        ],
         EngineOptions { policy: g, ..EngineOptions::default() },
     );
-    let o: Vec<(String, String)> = r.decisions.iter().map(|d| (d.rule_name.to_string(), d.detail.clone().unwrap_or_else(|| "sent".into()))).collect();
+    let o: Vec<(String, String)> = r
+        .decisions
+        .iter()
+        .map(|d| (d.rule_name.to_string(), d.detail.clone().unwrap_or_else(|| "sent".into())))
+        .collect();
     assert_eq!(
         o,
         [

@@ -178,7 +178,20 @@ impl<'a> Checker<'a> {
         let mut cands: Vec<&str> =
             self.macros.keys().map(String::as_str).chain(self.lists.keys().map(String::as_str)).collect();
         cands.extend(ROOTS);
-        cands.extend(["count", "sum", "seq", "entered", "left", "dwell", "days_until", "exists", "min", "max", "abs"]);
+        cands.extend([
+            "count",
+            "sum",
+            "seq",
+            "entered",
+            "left",
+            "dwell",
+            "visited",
+            "days_until",
+            "exists",
+            "min",
+            "max",
+            "abs",
+        ]);
         if let Scope::Filter(k) = self.scope {
             for (path, _, _, kinds) in schema::FIELDS {
                 if let Some(f) = path.strip_prefix("event.") {
@@ -992,6 +1005,24 @@ impl<'a> Checker<'a> {
                     self.err(loc, Code::E015, span, format!("{name}() needs tag names known when the rules load"), None)
                 }
             },
+            "visited" => {
+                let [tags, window] = args else {
+                    return self.err(
+                        loc,
+                        Code::E015,
+                        span,
+                        "visited() takes tags and a window",
+                        Some("e.g. visited(\"cutover:zgc01\", 7d)".into()),
+                    );
+                };
+                let w = self.window(window, loc)?;
+                match self.tags_arg(std::slice::from_ref(tags), loc, name, span)? {
+                    Ok(t) => Some(Checked::Val(Ir::Visited(t, w), Ty::Bool)),
+                    Err(_) => {
+                        self.err(loc, Code::E015, span, "visited() needs tag names known when the rules load", None)
+                    }
+                }
+            }
             "dwell" => match self.tags_arg(args, loc, name, span)? {
                 Ok(tags) => Some(Checked::Val(Ir::Dwell(tags), Ty::Duration)),
                 Err(ir) => Some(Checked::Val(Ir::DwellNamed(Box::new(ir)), Ty::Duration)),

@@ -89,6 +89,8 @@ pub enum Ir {
     Dwell(Box<[TagId]>),
     /// As `Dwell`, for a tag named by a string value (e.g. `calendar.venue`).
     DwellNamed(Box<Ir>),
+    /// The subscriber was in a cell with one of these tags within the window.
+    Visited(Box<[TagId]>, i64),
     /// Whole local days from today until the calendar entry starts (negative once started).
     DaysUntil(u32),
     Exists(Box<Ir>),
@@ -238,6 +240,7 @@ impl<'a> Ctx<'a> {
                 let tag = self.eval(name).as_str().and_then(|n| self.refdata.tag(n));
                 Value::Int(tag.map_or(0, |t| self.state.dwell(&[t], self.now)))
             }
+            Ir::Visited(tags, window) => Value::Bool(self.state.visited(tags, *window, self.now, self.refdata)),
             Ir::DaysUntil(idx) => self.refdata.calendar.get(*idx as usize).map_or(Value::Null, |c| {
                 let start = Local::at(c.start, self.offset).date;
                 Value::Int((start - self.local.date).num_days())

@@ -152,6 +152,13 @@ pub enum Field {
     CalTitle,
     CalKind,
     CalVenue,
+    Festival,
+    CountryCode,
+    CountryName,
+    CountryVoiceFen,
+    CountrySmsFen,
+    CountryDataFen,
+    CountryDayPackFen,
     Hour,
     Minute,
     Weekday,
@@ -239,6 +246,13 @@ pub const FIELDS: &[(&str, Ty, Field, u8)] = &[
     ("calendar.title", Ty::Str, Field::CalTitle, ANY),
     ("calendar.kind", Ty::Str, Field::CalKind, ANY),
     ("calendar.venue", Ty::Str, Field::CalVenue, ANY),
+    ("calendar.festival", Ty::Str, Field::Festival, ANY),
+    ("country.code", Ty::Str, Field::CountryCode, ANY),
+    ("country.name", Ty::Str, Field::CountryName, ANY),
+    ("country.voice_fen", Ty::Money, Field::CountryVoiceFen, ANY),
+    ("country.sms_fen", Ty::Money, Field::CountrySmsFen, ANY),
+    ("country.data_fen", Ty::Money, Field::CountryDataFen, ANY),
+    ("country.day_pack_fen", Ty::Money, Field::CountryDayPackFen, ANY),
     ("local.hour", Ty::Int, Field::Hour, ANY),
     ("local.minute", Ty::Int, Field::Minute, ANY),
     ("local.weekday", Ty::Int, Field::Weekday, ANY),
@@ -264,6 +278,16 @@ fn opt_str(s: &Option<Box<str>>) -> Value<'_> {
     s.as_deref().map_or(Value::Null, |s| Value::Str(Cow::Borrowed(s)))
 }
 
+impl Value<'_> {
+    /// Zero means "not offered": read it as missing.
+    fn into_positive(self) -> Self {
+        match self {
+            Value::Int(n) if n <= 0 => Value::Null,
+            v => v,
+        }
+    }
+}
+
 impl Field {
     pub fn read<'a>(self, cx: &Ctx<'a>) -> Value<'a> {
         use Field as F;
@@ -277,6 +301,7 @@ impl Field {
         let store =
             cell.and_then(|c| c.nearest_store).and_then(|(i, d)| cx.refdata.stores.get(i as usize).map(|s| (s, d)));
         let cal = || cell.and_then(|c| cx.refdata.calendar_at(&c.tags, cx.now));
+        let country = || st.country.as_deref().and_then(|c| cx.refdata.countries.get(c));
         match self {
             F::EvKind => ev.map_or(Value::Null, |e| sym(e.kind() as u8)),
             F::EvTs => ev.map_or(Value::Null, |e| Value::Int(e.ts)),
@@ -408,6 +433,13 @@ impl Field {
             F::CalVenue => {
                 cal().and_then(|c| c.venue).map_or(Value::Null, |v| Value::Str(Cow::Borrowed(cx.refdata.tag_name(v))))
             }
+            F::Festival => cx.refdata.festival_at(cx.now).map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.title))),
+            F::CountryCode => st.country.as_deref().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(c))),
+            F::CountryName => country().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.name))),
+            F::CountryVoiceFen => country().map_or(Value::Null, |c| Value::Int(c.voice_fen)),
+            F::CountrySmsFen => country().map_or(Value::Null, |c| Value::Int(c.sms_fen)),
+            F::CountryDataFen => country().map_or(Value::Null, |c| Value::Int(c.data_fen)),
+            F::CountryDayPackFen => country().map_or(Value::Null, |c| Value::Int(c.day_pack_fen).into_positive()),
             F::Hour => Value::Int(i64::from(cx.local.hour)),
             F::Minute => Value::Int(i64::from(cx.local.minute)),
             F::Weekday => {
