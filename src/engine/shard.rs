@@ -217,6 +217,7 @@ impl Shard {
                 st.country = l.country.clone().filter(|c| &**c != "CN");
             }
             Body::Usage(u) => {
+                st.last_usage_at = Some(st.last_usage_at.map_or(ev.ts, |t| t.max(ev.ts)));
                 if let Some(c) = &u.cell {
                     st.move_to(Some(c), ev.ts, &refdata);
                 }

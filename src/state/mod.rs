@@ -73,7 +73,7 @@ pub struct SeqState {
 }
 
 /// How many recent IVR steps a subscriber's state keeps.
-pub const IVR_RECENT: usize = 8;
+pub const IVR_RECENT: usize = 16;
 
 #[derive(Clone, Debug, Default)]
 pub struct SubState {
@@ -101,6 +101,8 @@ pub struct SubState {
     /// The last distinct known cells the subscriber was seen in, with the last time seen
     /// (most recent last), for `visited()`.
     recent_cells: Vec<(CellId, Millis)>,
+    /// Time of the last usage record (calls, SMS, data), for silence checks.
+    pub last_usage_at: Option<Millis>,
     /// The visited country while roaming abroad (ISO 3166 alpha-2), from location events.
     pub country: Option<Box<str>>,
 }
@@ -283,6 +285,20 @@ impl SubState {
 
     pub fn seq_completed_now(&self, slot: u32) -> bool {
         self.seqs.get(slot as usize).is_some_and(|s| s.done_at == self.events_seen && s.done_at != 0)
+    }
+
+    /// How many times in the `window` up to `now` the caller reached an agent at `node`.
+    pub fn ivr_agent_at(&self, node: &str, window: i64, now: Millis) -> i64 {
+        self.recent_ivr
+            .iter()
+            .filter(|r| r.step == IvrStep::Agent && r.node.as_deref() == Some(node) && r.ts > now - window && r.ts <= now)
+            .count() as i64
+    }
+
+    /// The menu node of the caller's latest IVR step before the current event.
+    pub fn ivr_last_node(&self, current_is_ivr: bool) -> Option<&str> {
+        let skip = usize::from(current_is_ivr);
+        self.recent_ivr.iter().rev().skip(skip).find_map(|r| r.node.as_deref())
     }
 
     /// Number of non-empty aggregate buckets held (for memory accounting and explain).
