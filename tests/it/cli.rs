@@ -52,7 +52,7 @@ fn run_on_the_embedded_default_writes_actions() {
     // The shipped config, smaller and writing into the temp dir.
     let cfg_text = default
         .replace("subscribers = 10000", "subscribers = 2000")
-        .replace("events = 200000", "events = 40000")
+        .replace("events = 400000", "events = 40000")
         .replace("dir = \"out\"", &format!("dir = {:?}", dir.join("out").display().to_string()));
     std::fs::write(&cfg, cfg_text).unwrap();
     let out = tidings().args(["run", "--config"]).arg(&cfg).output().unwrap();

@@ -5,5 +5,6 @@ mod decode;
 mod determinism;
 mod diagnostics;
 mod engine;
+mod pack;
 mod policy;
 mod support;
