@@ -44,7 +44,8 @@ pub enum Outcome {
 }
 
 /// Where a decision falls in the output: input position of the deciding point, then phase
-/// (1 = decided by the event at `pos`, 2 = a timer that came due at `pos`), then tie-breaks.
+/// (0 = a timer or daily tick that fired just before the event at `pos`, 1 = decided by that
+/// event), then tie-breaks.
 /// The same for any shard count and any batching, so output order is deterministic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct OrderKey {

@@ -2,9 +2,10 @@
 //! deterministic order.
 //!
 //! Event time: the watermark is the latest event time seen minus the allowed lateness; a
-//! timer fires once the watermark passes it, never by the wall clock. Every event carries the
-//! watermark as it stood before the event, so a shard fires exactly the timers a one-shard run
-//! would have fired at that point, whatever the shard count or batch size.
+//! timer fires once the watermark passes it, never by the wall clock. Every event carries a
+//! firing threshold — the watermark, advanced as far as the event's own time allows — and the
+//! timers due by then fire just before the event, so a shard fires exactly the timers a
+//! one-shard run would have fired at that point, whatever the shard count or batch size.
 //!
 //! Shards are OS threads (they are CPU-bound and own their state); the router decodes and
 //! batches on the calling thread, and collects each batch's decisions from every shard before
@@ -93,7 +94,8 @@ struct Batch {
     /// Event time of the input's first event: where daily rules start ticking.
     origin: Millis,
     start: u64,
-    /// Watermark after each event of the batch (index = pos - start).
+    /// Each event's firing threshold (index = pos - start): timers due at or before it fire
+    /// just before that event is processed.
     wms: Arc<Vec<Millis>>,
     end_wm: Millis,
     events: Vec<(u64, Millis, Event)>,
@@ -103,15 +105,17 @@ fn run_batch(shard: &mut Shard, b: Batch, stats: &mut ShardStats) -> Vec<Decisio
     let mut out = Vec::new();
     let wms = Arc::clone(&b.wms);
     let start = b.start;
-    let place = move |due: Millis, armed_at: u64| -> u64 {
+    // A timer fires just before the first event whose threshold reaches it (or after the
+    // batch, which is just before the next batch's first event), never before `not_before`.
+    let place = move |due: Millis, not_before: u64| -> u64 {
         let i = wms.partition_point(|w| *w < due);
-        (start + i as u64).max(armed_at)
+        (start + i as u64).max(not_before)
     };
     if b.origin != Millis::MIN {
         shard.start_ticks(b.origin);
     }
-    for (pos, wm_before, ev) in &b.events {
-        shard.fire_timers(*wm_before, &place, &mut out, stats);
+    for (pos, threshold, ev) in &b.events {
+        shard.fire_timers(*threshold, &place, &mut out, stats);
         shard.process(*pos, ev, &mut out, stats);
     }
     shard.fire_timers(b.end_wm, &place, &mut out, stats);
@@ -369,11 +373,14 @@ fn route(
         let wm_before = wm;
         max_ts = max_ts.max(ev.ts);
         wm = wm.max(max_ts.saturating_sub(opts.lateness));
+        // Timers due up to this event's own time fire before it, as far as the watermark
+        // allows: an event at 15:00 comes after a 09:00 timer, in event time as in output.
+        let threshold = wm_before.max(wm.min(ev.ts));
         if events.is_empty() {
             start = pos;
         }
-        events.push((pos, wm_before, ev));
-        wms.push(wm);
+        events.push((pos, threshold, ev));
+        wms.push(threshold);
         pos += 1;
         if events.len() == size {
             flush(&mut events, &mut wms, start, wm, summary, sink)?;

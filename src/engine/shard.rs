@@ -368,8 +368,8 @@ impl Shard {
         }
     }
 
-    /// Fires every timer due at or before `wm`. `place(due, armed_at)` gives the input
-    /// position a timer logically fires at (see [`OrderKey`]).
+    /// Fires every timer (and daily tick) due at or before `wm`. `place(due, not_before)` gives
+    /// the input position a timer logically fires just before (see [`OrderKey`]).
     pub fn fire_timers(
         &mut self,
         wm: Millis,
@@ -423,11 +423,11 @@ impl Shard {
                     }
                 }
             }
-            let pos = place(due, armed_at);
+            let pos = place(due, armed_at + 1);
             let cand = Candidate {
                 rule: rule_idx,
                 ts: due,
-                key: OrderKey { pos, phase: 2, due, msisdn: raw, rule: rule_idx },
+                key: OrderKey { pos, phase: 0, due, msisdn: raw, rule: rule_idx },
                 due: if timer.deferred.is_some() { None } else { Some(due) },
                 trigger: timer.trigger,
                 text: timer.text,
@@ -490,7 +490,7 @@ impl Shard {
                     cands.push(Candidate {
                         rule: ri,
                         ts: at,
-                        key: OrderKey { pos, phase: 2, due: at, msisdn: m.raw(), rule: ri },
+                        key: OrderKey { pos, phase: 0, due: at, msisdn: m.raw(), rule: ri },
                         trigger: TriggerRef { kind: "schedule", id: format!("{label}@{}", local.date).into(), ts: at },
                         due: None,
                         text,

@@ -291,7 +291,9 @@ impl SubState {
     pub fn ivr_agent_at(&self, node: &str, window: i64, now: Millis) -> i64 {
         self.recent_ivr
             .iter()
-            .filter(|r| r.step == IvrStep::Agent && r.node.as_deref() == Some(node) && r.ts > now - window && r.ts <= now)
+            .filter(|r| {
+                r.step == IvrStep::Agent && r.node.as_deref() == Some(node) && r.ts > now - window && r.ts <= now
+            })
             .count() as i64
     }
 

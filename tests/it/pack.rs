@@ -41,7 +41,8 @@ fn every_shipped_rule_fires_on_the_default_run() {
     };
     let mut sink = Memory::default();
     engine::run(input, Arc::new(set), Arc::new(rd), subs, &eopts, &mut sink, &AtomicBool::new(false)).unwrap();
-    let fired: BTreeSet<String> = sink.decisions.iter().filter(|d| d.is_sent()).map(|d| d.rule_name.to_string()).collect();
+    let fired: BTreeSet<String> =
+        sink.decisions.iter().filter(|d| d.is_sent()).map(|d| d.rule_name.to_string()).collect();
     let dead: Vec<&String> = names.difference(&fired).collect();
     assert!(dead.is_empty(), "rules that never sent anything on the default run: {dead:?}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -418,10 +418,15 @@ impl Field {
             F::LastEventAt => int(st.last_event_at),
             F::LastUsageAt => int(st.last_usage_at),
             F::IvrAgentRepeats => match body {
-                Some(Body::Ivr(i)) => i.node.as_deref().map_or(Value::Int(0), |n| Value::Int(st.ivr_agent_at(n, 7 * crate::util::DAY, cx.now))),
+                Some(Body::Ivr(i)) => i
+                    .node
+                    .as_deref()
+                    .map_or(Value::Int(0), |n| Value::Int(st.ivr_agent_at(n, 7 * crate::util::DAY, cx.now))),
                 _ => Value::Null,
             },
-            F::IvrLastNode => st.ivr_last_node(matches!(body, Some(Body::Ivr(_)))).map_or(Value::Null, |n| Value::Str(Cow::Borrowed(n))),
+            F::IvrLastNode => st
+                .ivr_last_node(matches!(body, Some(Body::Ivr(_))))
+                .map_or(Value::Null, |n| Value::Str(Cow::Borrowed(n))),
             F::CellId => st.cell_id_str(cx.refdata).map_or(Value::Null, |s| Value::Str(Cow::Borrowed(s))),
             F::CellName => cell.map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.name))),
             F::CellTags => Value::Tags(cell.map_or(&[][..], |c| &c.tags)),
