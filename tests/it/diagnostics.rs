@@ -248,3 +248,12 @@ fn config_policy_errors_name_file_line_and_column() {
     assert_eq!(ok.capacity[0], Some((200, 1000)));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_quoted_unknown_enum_value_points_at_the_string() {
+    let src = "- rule: r\n  on: [usage]\n  condition: event.scope == \"long_distanse\"\n  action: { channel: sms, template: x }\n";
+    let loaded = rules::compile(vec![("q.yaml".into(), src.into())], None, &LoadOptions::default());
+    let d = &loaded.diagnostics[0];
+    assert_eq!((format!("{:?}", d.code), d.line, d.col), ("E019".to_string(), 3, 29));
+    assert_eq!(d.hint.as_deref(), Some("did you mean `long_distance`?"));
+}

@@ -469,8 +469,8 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// A literal compared with a value of type `ty`.
-    fn literal_for(&mut self, ty: Ty, lit: Checked, other: &Ir, loc: &Loc) -> Option<(Ir, Ty)> {
+    /// A literal (at `lit_span`) compared with a value of type `ty`.
+    fn literal_for(&mut self, ty: Ty, lit: Checked, lit_span: Span, other: &Ir, loc: &Loc) -> Option<(Ir, Ty)> {
         match lit {
             Checked::Bare(word, span) => match ty {
                 Ty::Sym(t) => Some((Ir::Sym(self.sym(t, &word, span, loc)?), ty)),
@@ -483,13 +483,10 @@ impl<'a> Checker<'a> {
                 _ => self.value(Checked::Bare(word, span), loc),
             },
             Checked::Val(Ir::Str(s), Ty::Str) => match ty {
-                Ty::Sym(t) => {
-                    let sp = Span::default();
-                    Some((Ir::Sym(self.sym(t, &s, sp, loc)?), ty))
-                }
+                Ty::Sym(t) => Some((Ir::Sym(self.sym(t, &s, lit_span, loc)?), ty)),
                 _ => {
                     if matches!(other, Ir::Field(Field::CrmEvent)) {
-                        self.crm_event(&s, Span::default(), loc);
+                        self.crm_event(&s, lit_span, loc);
                     }
                     Some((Ir::Str(s), Ty::Str))
                 }
@@ -577,7 +574,7 @@ impl<'a> Checker<'a> {
                         None,
                     );
                 }
-                let (rir, rty) = self.literal_for(Ty::Str, rc, &lir, loc)?;
+                let (rir, rty) = self.literal_for(Ty::Str, rc, r.span, &lir, loc)?;
                 if !matches!(rty, Ty::Str | Ty::Dyn) {
                     return self.err(
                         loc,
@@ -736,11 +733,11 @@ impl<'a> Checker<'a> {
         let (lc, rc) = (lc?, rc?);
         let ((lir, lt), (rir, rt)) = match (lc, rc) {
             (Checked::Val(lir, lt), rc) => {
-                let rv = self.literal_for(lt, rc, &lir, loc)?;
+                let rv = self.literal_for(lt, rc, r.span, &lir, loc)?;
                 ((lir, lt), rv)
             }
             (lc, Checked::Val(rir, rt)) => {
-                let lv = self.literal_for(rt, lc, &rir, loc)?;
+                let lv = self.literal_for(rt, lc, l.span, &rir, loc)?;
                 (lv, (rir, rt))
             }
             (lc, _) => {
