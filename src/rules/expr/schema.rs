@@ -303,10 +303,12 @@ impl Field {
         let st = cx.state;
         let int = |v: Option<i64>| v.map_or(Value::Null, Value::Int);
         let sym = |v: u8| Value::Sym(v);
-        let cell = st.cell_ref(cx.refdata);
-        let store =
-            cell.and_then(|c| c.nearest_store).and_then(|(i, d)| cx.refdata.stores.get(i as usize).map(|s| (s, d)));
-        let cal = || cell.and_then(|c| cx.refdata.calendar_at(&c.tags, cx.now));
+        // Looked up only by the fields that need them: this runs for every field read.
+        let cell = || st.cell_ref(cx.refdata);
+        let store = || {
+            cell().and_then(|c| c.nearest_store).and_then(|(i, d)| cx.refdata.stores.get(i as usize).map(|s| (s, d)))
+        };
+        let cal = || cell().and_then(|c| cx.refdata.calendar_at(&c.tags, cx.now));
         let country = || st.country.as_deref().and_then(|c| cx.refdata.countries.get(c));
         match self {
             F::EvKind => ev.map_or(Value::Null, |e| sym(e.kind() as u8)),
@@ -428,9 +430,9 @@ impl Field {
                 .ivr_last_node(matches!(body, Some(Body::Ivr(_))))
                 .map_or(Value::Null, |n| Value::Str(Cow::Borrowed(n))),
             F::CellId => st.cell_id_str(cx.refdata).map_or(Value::Null, |s| Value::Str(Cow::Borrowed(s))),
-            F::CellName => cell.map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.name))),
-            F::CellTags => Value::Tags(cell.map_or(&[][..], |c| &c.tags)),
-            F::CellKnown => Value::Bool(cell.is_some()),
+            F::CellName => cell().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.name))),
+            F::CellTags => Value::Tags(cell().map_or(&[][..], |c| &c.tags)),
+            F::CellKnown => Value::Bool(cell().is_some()),
             F::CellSince => int(st.cell_since),
             F::PrevCellId => st
                 .prev_cell
@@ -439,10 +441,10 @@ impl Field {
             F::PrevCellTags => {
                 Value::Tags(st.prev_cell.and_then(|c| cx.refdata.cells.get(c as usize)).map_or(&[][..], |c| &c.tags))
             }
-            F::StoreName => store.map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.name))),
-            F::StoreId => store.map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.id))),
-            F::StoreAddress => store.map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.address))),
-            F::StoreDistanceM => store.map_or(Value::Null, |(_, d)| Value::Int(i64::from(d))),
+            F::StoreName => store().map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.name))),
+            F::StoreId => store().map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.id))),
+            F::StoreAddress => store().map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.address))),
+            F::StoreDistanceM => store().map_or(Value::Null, |(_, d)| Value::Int(i64::from(d))),
             F::CalActive => Value::Bool(cal().is_some()),
             F::CalName => cal().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.name))),
             F::CalTitle => cal().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.title))),
