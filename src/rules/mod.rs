@@ -235,14 +235,7 @@ pub fn compile(files: Vec<(String, String)>, refdata: Option<&RefData>, opts: &L
                             continue;
                         }
                     };
-                    if let Some(prev) = defined_at.insert(name.clone(), here(item)) {
-                        diags.push(Diagnostic::new(
-                            Code::E017,
-                            file,
-                            src,
-                            item.pos(),
-                            format!("`{name}` is already defined at {prev}"),
-                        ));
+                    if !claim(&mut defined_at, &name, here(item), item.pos(), file, src, &mut diags) {
                         continue;
                     }
                     lists.insert(name, ListDef { items, used: Cell::new(false) });
@@ -261,14 +254,7 @@ pub fn compile(files: Vec<(String, String)>, refdata: Option<&RefData>, opts: &L
                         continue;
                     };
                     let ast = parse_expr(cond, file, src, &mut diags);
-                    if let Some(prev) = defined_at.insert(name.clone(), here(item)) {
-                        diags.push(Diagnostic::new(
-                            Code::E017,
-                            file,
-                            src,
-                            item.pos(),
-                            format!("`{name}` is already defined at {prev}"),
-                        ));
+                    if !claim(&mut defined_at, &name, here(item), item.pos(), file, src, &mut diags) {
                         continue;
                     }
                     macros.insert(name, MacroDef { file: fi, node: cond.clone(), ast, used: Cell::new(false) });
@@ -393,6 +379,24 @@ pub fn compile(files: Vec<(String, String)>, refdata: Option<&RefData>, opts: &L
         set
     });
     Loaded { rules, diagnostics: diags }
+}
+
+/// Records where a list or macro name is defined; a second definition is an error (E017).
+fn claim(
+    defined_at: &mut HashMap<String, String>,
+    name: &str,
+    at: String,
+    pos: yaml::Pos,
+    file: &str,
+    src: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
+    if let Some(prev) = defined_at.get(name) {
+        diags.push(Diagnostic::new(Code::E017, file, src, pos, format!("`{name}` is already defined at {prev}")));
+        return false;
+    }
+    defined_at.insert(name.to_string(), at);
+    true
 }
 
 fn checksum(files: &[(String, String)]) -> String {

@@ -257,3 +257,19 @@ fn a_quoted_unknown_enum_value_points_at_the_string() {
     assert_eq!((format!("{:?}", d.code), d.line, d.col), ("E019".to_string(), 3, 29));
     assert_eq!(d.hint.as_deref(), Some("did you mean `long_distance`?"));
 }
+
+#[test]
+fn duplicate_names_point_at_the_first_definition() {
+    let src = "- list: a\n  items: [x]\n- macro: a\n  condition: \"true\"\n- list: a\n  items: [y]\n";
+    let loaded = rules::compile(vec![("d.yaml".into(), src.into())], None, &LoadOptions::default());
+    let dups: Vec<(usize, String)> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| format!("{:?}", d.code) == "E017")
+        .map(|d| (d.line, d.message.clone()))
+        .collect();
+    assert_eq!(
+        dups,
+        [(3, "`a` is already defined at d.yaml:1".to_string()), (5, "`a` is already defined at d.yaml:1".to_string())]
+    );
+}
