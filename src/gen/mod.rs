@@ -66,6 +66,8 @@ pub struct RefFiles {
     pub cells: Vec<String>,
     pub calendar: Vec<String>,
     pub stores: Vec<String>,
+    /// Roaming destinations with their tariffs, one per country the roaming episodes visit.
+    pub countries: Vec<String>,
 }
 
 /// All reference data in memory. For large subscriber counts prefer [`write_dir`], which
@@ -77,6 +79,7 @@ pub fn reference(opts: &GenOptions) -> RefFiles {
         cells: m.world.cells.iter().map(cell_line).collect(),
         calendar: calendar_lines(&m),
         stores: STORES.iter().enumerate().map(|(k, _)| store_line(k)).collect(),
+        countries: COUNTRIES.iter().map(country_line).collect(),
     }
 }
 
@@ -85,8 +88,8 @@ pub fn events(opts: &GenOptions) -> Events {
     Events::new(opts)
 }
 
-/// Writes subscribers.jsonl, cells.jsonl, calendar.jsonl, stores.jsonl and events.jsonl into
-/// `dir`, creating it. Streams both subscribers and events, so memory stays flat.
+/// Writes subscribers.jsonl, cells.jsonl, calendar.jsonl, stores.jsonl, countries.jsonl and
+/// events.jsonl into `dir`, creating it. Streams both subscribers and events, so memory stays flat.
 pub fn write_dir(opts: &GenOptions, dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let m = Model::new(opts);
@@ -111,6 +114,11 @@ pub fn write_dir(opts: &GenOptions, dir: &Path) -> std::io::Result<()> {
     let mut w = open("stores.jsonl")?;
     for k in 0..STORES.len() {
         writeln!(w, "{}", store_line(k))?;
+    }
+    w.flush()?;
+    let mut w = open("countries.jsonl")?;
+    for c in &COUNTRIES {
+        writeln!(w, "{}", country_line(c))?;
     }
     w.flush()?;
     let mut w = open("events.jsonl")?;
@@ -197,6 +205,7 @@ const SERVICES: [&str; 5] = ["12593", "call_notify", "music_club", "weather", "d
 const SV_12593: u8 = 1;
 const SV_CALL_NOTIFY: u8 = 2;
 const SV_MUSIC_CLUB: u8 = 4;
+const SV_WEATHER: u8 = 8;
 const SV_DATA_PACK: u8 = 16;
 const PREFS: [&str; 5] = ["music", "business_travel", "sports", "video", "shopping"];
 const PF_MUSIC: u8 = 1;
@@ -286,6 +295,10 @@ const FOREIGN: [(&str, &str, &str, f64, f64); 6] = [
     ("TH", "520-01", "曼谷素万那普机场", 13.6900, 100.7501),
     ("TH", "520-01", "曼谷暹罗", 13.7460, 100.5340),
 ];
+/// Roaming destinations and their tariffs (countries.jsonl): code, name, voice fen per minute,
+/// SMS fen each, data fen per MB, day pack fen per day. Every country of [`FOREIGN`] is here.
+const COUNTRIES: [(&str, &str, u32, u32, u32, u32); 3] =
+    [("JP", "日本", 99, 50, 300, 2500), ("KR", "韩国", 99, 50, 300, 2500), ("TH", "泰国", 199, 100, 500, 3000)];
 /// Other provinces' cells, where domestic roaming traffic happens.
 const DOMESTIC: [(&str, &str, u32, f64, f64); 5] = [
     ("上海虹桥", "shanghai", 2301, 31.1940, 121.3200),
@@ -294,6 +307,13 @@ const DOMESTIC: [(&str, &str, u32, f64, f64); 5] = [
     ("石家庄", "shijiazhuang", 3101, 38.0420, 114.5140),
     ("广州天河", "guangzhou", 2001, 23.1350, 113.3300),
 ];
+/// The city that gets weather alerts; its cells are the [`DOMESTIC`] ones of that city plus these.
+const ALERT_CITY: &str = "tianjin";
+const ALERT_CITY_CELLS: [(&str, u32, f64, f64); 2] =
+    [("天津西站", 2202, 39.1580, 117.1630), ("天津滨江道", 2203, 39.1230, 117.1980)];
+/// A weather alert for [`ALERT_CITY`] starts at 06:00 local every this many days from day 0 and
+/// lasts 24 hours.
+const ALERT_EVERY: usize = 7;
 
 /// Relative traffic per local hour: quiet at night, peaks mid-morning and evening.
 const DIURNAL: [f64; 24] = [
@@ -325,6 +345,8 @@ struct World {
     domestic: Vec<u32>,
     /// Per visited country: its cells, the airport first.
     foreign: Vec<Vec<u32>>,
+    /// Cells of the city that gets weather alerts (tagged `city:tianjin`).
+    alert_city: Vec<u32>,
     landmarks: Vec<u32>,
 }
 
@@ -341,6 +363,7 @@ impl World {
             store_cells: Vec::new(),
             domestic: Vec::new(),
             foreign: Vec::new(),
+            alert_city: Vec::new(),
             landmarks: Vec::new(),
         };
         let target = (200 + subscribers / 40).min(5000);
@@ -391,6 +414,9 @@ impl World {
             let tags = vec![format!("city:{city}"), "roaming_domestic".into()];
             let id = w.add("460-00", lac, lat, lon, name.to_string(), tags, None);
             w.domestic.push(id);
+            if city == ALERT_CITY {
+                w.alert_city.push(id);
+            }
         }
         let mut last_country = "";
         for (k, (country, plmn, name, lat, lon)) in FOREIGN.iter().enumerate() {
@@ -403,6 +429,12 @@ impl World {
             if let Some(v) = w.foreign.last_mut() {
                 v.push(id);
             }
+        }
+        // Added after the others so that the older cells keep their identities.
+        for (name, lac, lat, lon) in ALERT_CITY_CELLS {
+            let tags = vec![format!("city:{ALERT_CITY}"), "roaming_domestic".into()];
+            let id = w.add("460-00", lac, lat, lon, name.to_string(), tags, None);
+            w.alert_city.push(id);
         }
         w
     }
@@ -465,6 +497,11 @@ struct Model {
     /// Affine permutation of subscriber indices, so that heavy users are scattered over the base.
     perm_a: u64,
     perm_b: u64,
+    /// Churners are the indices whose image under `i -> (i * churn_a + churn_b) mod n` falls
+    /// below `churners.len()`; `churners[j]` is the index mapped to `j`.
+    churn_a: u64,
+    churn_b: u64,
+    churners: Vec<u32>,
 }
 
 impl Model {
@@ -501,14 +538,18 @@ impl Model {
             mul += 2;
         }
         let nn = u64::from(n);
-        let mut perm_a = 1;
-        for k in 0..64u64 {
-            let cand = mix64(seed ^ 0xACE0_0000 ^ k) % nn;
-            if cand > 0 && gcd(cand, nn) == 1 {
-                perm_a = cand;
-                break;
-            }
-        }
+        let coprime = |salt: u64| {
+            (0..64u64).map(|k| mix64(seed ^ salt ^ k) % nn).find(|&cand| cand > 0 && gcd(cand, nn) == 1).unwrap_or(1)
+        };
+        let perm_a = coprime(0xACE0_0000);
+        // About 0.5 % of the base, at least 10 (but never more than a fifth of a tiny base).
+        let churn_k = (nn / 200).max(10).min(nn / 5);
+        let churn_a = coprime(0xC4A0_0000);
+        let churn_b = mix64(seed ^ 0xC4B) % nn;
+        let churn_inv = mod_inverse(churn_a, nn);
+        let churners = (0..churn_k)
+            .map(|j| ((u128::from((j + nn - churn_b) % nn) * u128::from(churn_inv)) % u128::from(nn)) as u32)
+            .collect();
         Model {
             seed,
             n,
@@ -522,7 +563,38 @@ impl Model {
             msisdn_add: mix64(seed ^ 0x2468_ACE0) % (PREFIXES.len() as u64 * 100_000_000),
             perm_a,
             perm_b: mix64(seed ^ 0xB0B) % nn,
+            churn_a,
+            churn_b,
+            churners,
         }
+    }
+
+    /// A high-value subscriber who spends steadily, then goes almost silent from
+    /// [`Model::churn_stop`] on: the churn-warning story.
+    fn is_churner(&self, i: u32) -> bool {
+        let nn = u64::from(self.n);
+        let rank = (u128::from(i) * u128::from(self.churn_a) + u128::from(self.churn_b)) % u128::from(nn);
+        rank < self.churners.len() as u128
+    }
+
+    /// The day a churner stops spending: two weeks or so before the end of a window long enough
+    /// for a 7-day drop against the 28 days before to show; never in shorter windows.
+    fn churn_stop(&self, i: u32) -> u32 {
+        if self.days < 21 {
+            return u32::MAX;
+        }
+        self.days - 14 + (mix64(self.seed ^ 0x5709 ^ u64::from(i)) % 4) as u32
+    }
+
+    /// Whether day `d` (0-based) opens a weather alert.
+    fn alert_day(&self, d: usize) -> bool {
+        d % ALERT_EVERY == 0
+    }
+
+    /// Whether a weather alert is on at time t (06:00 of an alert day to 06:00 the next day).
+    fn alert_on(&self, t: Millis) -> bool {
+        let since = t - 6 * HOUR - self.start;
+        since >= 0 && self.alert_day((since / DAY) as usize)
     }
 
     fn end(&self) -> Millis {
@@ -551,6 +623,18 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
         (a, b) = (b, a % b);
     }
     a
+}
+
+/// The inverse of `a` modulo `n` (`a` coprime to `n`; 0 when n is 1).
+fn mod_inverse(a: u64, n: u64) -> u64 {
+    let (mut r0, mut r1) = (i128::from(n), i128::from(a % n.max(1)));
+    let (mut t0, mut t1) = (0i128, 1i128);
+    while r1 != 0 {
+        let q = r0 / r1;
+        (r0, r1) = (r1, r0 - q * r1);
+        (t0, t1) = (t1, t0 - q * t1);
+    }
+    t0.rem_euclid(i128::from(n.max(1))) as u64
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -584,14 +668,16 @@ struct Sub {
     work: u32,
     /// Usage fades in the second half of a multi-day window: churn-warning material.
     fading: bool,
+    /// Spends steadily, then stops (see [`Model::is_churner`]); episodes leave them alone.
+    churner: bool,
 }
 
 impl Sub {
     fn derive(m: &Model, i: u32) -> Sub {
         let mut r = Rng(mix64(m.seed ^ mix64(u64::from(i).wrapping_add(0xA076_1D64_78BD_642F))));
         let brand = r.weighted(&[35, 40, 25]) as u8;
-        let tier = r.weighted(&[10, 65, 20, 5]) as u8;
-        let arpu = match tier {
+        let mut tier = r.weighted(&[10, 65, 20, 5]) as u8;
+        let mut arpu = match tier {
             HIGH => r.range(5000, 30_000),
             1 => r.range(2000, 5000),
             SUBT => r.range(1000, 2000),
@@ -629,9 +715,9 @@ impl Sub {
         }
         let ignores_12593 = r.chance(0.3);
         let mut dnd = r.weighted(&[95, 3, 2]) as u8;
-        let status = r.weighted(&[960, 25, 15]) as u8;
+        let mut status = r.weighted(&[960, 25, 15]) as u8;
         let channel_pref = r.weighted(&[50, 10, 40]) as u8;
-        let balance0 = if r.chance(0.03) {
+        let mut balance0 = if r.chance(0.03) {
             r.range(100, 1000)
         } else if tier == HIGH {
             r.log_range(2000.0, 40_000.0) as i64
@@ -640,7 +726,7 @@ impl Sub {
         } as i32;
         let home = r.pick(&m.world.residential, 0);
         let work = r.pick(&m.world.business, home);
-        let fading = tier == HIGH && r.chance(0.05);
+        let mut fading = tier == HIGH && r.chance(0.05);
         let mut brand = brand;
         // A few guaranteed birthdays on every generated day, eligible for the greeting, so that
         // even a tiny run exercises the birthday rule.
@@ -652,6 +738,18 @@ impl Sub {
             corporate = false;
             foreign = false;
             dnd = 0;
+        }
+        // Churners: high value, active, contactable, and with credit enough for weeks of spending
+        // (their usage must show in full, not be cut short by an empty prepaid account).
+        let churner = m.is_churner(i);
+        if churner {
+            let h = mix64(m.seed ^ 0xC0DE ^ u64::from(i));
+            tier = HIGH;
+            arpu = 8000 + (h % 20_000) as u32;
+            status = ACTIVE;
+            dnd = 0;
+            balance0 = 60_000 + ((h >> 20) % 100_000) as i32;
+            fading = false;
         }
         Sub {
             idx: i,
@@ -674,6 +772,7 @@ impl Sub {
             home,
             work,
             fading,
+            churner,
         }
     }
 
@@ -782,6 +881,15 @@ fn store_line(k: usize) -> String {
     )
 }
 
+fn country_line(c: &(&str, &str, u32, u32, u32, u32)) -> String {
+    let (code, name, voice, sms, data, day_pack) = *c;
+    format!(
+        "{{\"code\":{},\"name\":{},\"voice_fen\":{voice},\"sms_fen\":{sms},\"data_fen\":{data},\"day_pack_fen\":{day_pack}}}",
+        json_str(code),
+        json_str(name)
+    )
+}
+
 /// Fixed-date festivals an operator greets on: month, day, name, title.
 const FESTIVALS: [(u32, u32, &str, &str); 5] = [
     (1, 1, "new_year", "元旦"),
@@ -807,6 +915,16 @@ fn calendar_lines(m: &Model) -> Vec<String> {
             VENUE.1,
             ts(day0 + 19 * HOUR + 30 * MINUTE),
             ts(day0 + 22 * HOUR + 30 * MINUTE)
+        ));
+    }
+    // Weather alerts for the alert city, 06:00 to 06:00, on every few days of the window.
+    for (d, info) in m.days_info.iter().enumerate().filter(|(d, _)| m.alert_day(*d)) {
+        let from = m.start + d as i64 * DAY + 6 * HOUR;
+        out.push(format!(
+            "{{\"name\":\"weather_alert_{ALERT_CITY}_{}\",\"kind\":\"weather_alert\",\"title\":\"暴雨蓝色预警\",\"venue\":\"city:{ALERT_CITY}\",\"start\":\"{}\",\"end\":\"{}\"}}",
+            info.date.format("%Y%m%d"),
+            ts(from),
+            ts(from + DAY)
         ));
     }
     // Festivals in the window, or at least the next one, so the greeting rule has a date to use.
@@ -885,6 +1003,8 @@ enum Ep {
     LowBalance,
     StoreCash,
     Roaming,
+    WeatherTrip,
+    Churn,
 }
 
 #[derive(Clone, Copy)]
@@ -941,6 +1061,8 @@ const F_BUSY: u8 = 2;
 /// No background top-up until the episode's own line clears it.
 const F_HOLD: u8 = 4;
 const BALANCE_UNSET: i32 = i32::MIN;
+/// Charged usage lines a day per churner while they still spend.
+const CHURN_USES: usize = 4;
 
 /// The event stream; see [`events`].
 pub struct Events {
@@ -985,7 +1107,7 @@ impl Events {
         // Episodes scale with traffic per day, with a floor so that small runs still show each.
         let rate = m.events / m.days as usize;
         let per = |div: usize, floor: usize| (rate / div).max(floor) as u32;
-        let clocks = vec![
+        let mut clocks = vec![
             Clock { ep: Ep::Rail, per_day: per(15_000, 4), from: 6 * HOUR + 30 * MINUTE, to: 20 * HOUR },
             Clock { ep: Ep::Airport, per_day: per(40_000, 3), from: 6 * HOUR, to: 19 * HOUR },
             Clock { ep: Ep::LongDistance, per_day: per(10_000, 4), from: 9 * HOUR, to: 15 * HOUR + 30 * MINUTE },
@@ -1004,7 +1126,14 @@ impl Events {
                 to: 19 * HOUR + 30 * MINUTE,
             },
             Clock { ep: Ep::Roaming, per_day: per(40_000, 2), from: 6 * HOUR, to: 13 * HOUR },
+            // Arrivals (40 to 120 minutes after the start) fall between 09:00 and 20:00.
+            Clock { ep: Ep::WeatherTrip, per_day: per(20_000, 4), from: 8 * HOUR + 20 * MINUTE, to: 18 * HOUR },
         ];
+        // Every churner's day: a few charged calls and sessions, spread over the waking hours.
+        if !m.churners.is_empty() {
+            let per_day = (m.churners.len() * CHURN_USES).min(u32::MAX as usize) as u32;
+            clocks.push(Clock { ep: Ep::Churn, per_day, from: 8 * HOUR, to: 22 * HOUR });
+        }
         let mut ev = Events {
             m,
             rng,
@@ -1136,18 +1265,23 @@ impl Events {
             if s.fading && late && self.rng.chance(0.9) {
                 continue;
             }
+            // A churner who has stopped is gone from ordinary traffic too.
+            if s.churner && self.m.day_of(t) as u64 >= u64::from(self.m.churn_stop(i)) {
+                continue;
+            }
             return s;
         }
     }
 
-    /// A subscriber who fits an episode; uniform over the base, bounded search.
+    /// A subscriber who fits an episode; uniform over the base, bounded search. Churners have
+    /// their own story and are left out of the others.
     fn pick(&mut self, want: impl Fn(&Sub) -> bool) -> Sub {
         let n = u64::from(self.m.n);
         let mut last = self.sub(0);
         for _ in 0..4000 {
             let i = self.rng.below(n) as u32;
             last = self.sub(i);
-            if want(&last) && self.flag(i) & F_BUSY == 0 {
+            if want(&last) && !last.churner && self.flag(i) & F_BUSY == 0 {
                 return last;
             }
         }
@@ -1200,7 +1334,7 @@ impl Events {
                     What::Start { clock, day, idx } => {
                         self.schedule_clock(clock, day, idx + 1);
                         if let Some(ep) = self.clocks.get(clock as usize).map(|c| c.ep) {
-                            self.episode(ep, it.t);
+                            self.episode(ep, it.t, day, idx);
                         }
                     }
                     What::Line { sub, ev, clear } => {
@@ -1231,8 +1365,12 @@ impl Events {
     /// go through the heap; the tick itself pays for the first of them).
     fn background(&mut self, t: Millis) -> Option<String> {
         // Line shares: location 40, usage 45, topup 5, ivr 5 (sessions of ~4 lines), crm 4, profile 1.
-        let kind = self.rng.weighted(&[400, 450, 50, 12, 40, 10]);
+        let mut kind = self.rng.weighted(&[400, 450, 50, 12, 40, 10]);
         let s = self.draw(t);
+        // A churner's profile stays as the story needs it (high tier, contactable).
+        if kind == 5 && s.churner {
+            kind = 0;
+        }
         match kind {
             0 => Some(self.bg_location(&s, t)),
             1 => Some(self.bg_usage(&s, t)),
@@ -1434,8 +1572,8 @@ impl Events {
         let hour = self.m.hour_of(t);
         let office = (8..20).contains(&hour);
         let store_hours = (9..21).contains(&hour);
-        let mut ev = self.rng.weighted(&[26, 22, 10, 12, 7, 6, 5, 5, 3, 2]);
-        if (ev == 3 && !store_hours) || ((ev == 5 || ev == 9) && !office) {
+        let mut ev = self.rng.weighted(&[26, 22, 10, 12, 7, 6, 5, 5, 3, 2, 4]);
+        if (ev == 3 && !store_hours) || (matches!(ev, 5 | 9 | 10) && !office) || (ev == 8 && s.churner) {
             ev = 0;
         }
         if ev == 3 {
@@ -1522,6 +1660,18 @@ impl Events {
                     TIERS[to as usize % 4]
                 );
             }
+            10 => {
+                // Credited by the billing system: refunds, promotions, compensation for outages.
+                let amount = r.pick(&[500i32, 1000, 1000, 2000, 3000, 5000], 1000);
+                let reason = r.pick(&["话费返还", "话费返还", "套餐优惠", "故障补偿", "积分兑换"], "话费返还");
+                let _ = write!(
+                    o,
+                    ",\"event\":\"discount_credited\",\"attrs\":{{\"amount_fen\":{amount},\"reason\":\"{reason}\"}}}}"
+                );
+                if let Some(b) = self.balance_mut(s) {
+                    *b = b.saturating_add(amount);
+                }
+            }
             _ => {
                 let reason = r.pick(&["relocation", "price", "coverage", "switching", "other"], "other");
                 let channel = r.pick(&["store", "hotline", "online"], "hotline");
@@ -1564,7 +1714,9 @@ impl Events {
 
     // --- episodes -----------------------------------------------------------------------------
 
-    fn episode(&mut self, ep: Ep, t0: Millis) {
+    /// Starts an episode of the kind at t0; `day` and `idx` are the clock's (the churn clock walks
+    /// its churners by index).
+    fn episode(&mut self, ep: Ep, t0: Millis, day: u32, idx: u32) {
         match ep {
             Ep::Rail => self.ep_travel(t0, false),
             Ep::Airport => self.ep_travel(t0, true),
@@ -1574,6 +1726,8 @@ impl Events {
             Ep::LowBalance => self.ep_low_balance(t0),
             Ep::StoreCash => self.ep_store_cash(t0),
             Ep::Roaming => self.ep_roaming(t0),
+            Ep::WeatherTrip => self.ep_weather_trip(t0),
+            Ep::Churn => self.ep_churn(t0, day, idx),
         }
     }
 
@@ -1886,6 +2040,123 @@ impl Events {
         self.push(back, i, Ev::Loc { cell: home_airport, trigger: ATTACH }, F_BUSY);
     }
 
+    /// While a weather alert is on, someone without the weather service goes from Beijing to the
+    /// alert city in the daytime, stays a few hours or a night or so, and comes back; the
+    /// background leaves them alone meanwhile.
+    fn ep_weather_trip(&mut self, t0: Millis) {
+        let cells = self.m.world.alert_city.clone();
+        if cells.is_empty() || !self.m.alert_on(t0) {
+            return;
+        }
+        let s = self.pick(|s| s.active() && s.services & SV_WEATHER == 0);
+        let i = s.idx;
+        self.set_flag(i, F_BUSY);
+        let from = self.ordinary_cell(&s);
+        let trig = if self.rng.chance(0.5) { HANDOVER } else { PERIODIC };
+        self.push(t0, i, Ev::Loc { cell: from, trigger: trig }, 0);
+        // By train or car: 40 minutes to two hours, arriving in the daytime with the alert still on.
+        let mut t = t0 + self.rng.range(40, 120) * MINUTE;
+        let mut cell = self.rng.pick(&cells, from);
+        let trigger = if self.rng.chance(0.6) { ATTACH } else { HANDOVER };
+        self.push(t, i, Ev::Loc { cell, trigger }, 0);
+        let volume = self.rng.range(1_000, 30_000) as u32;
+        let u = Usage {
+            service: DATA,
+            dir: MO,
+            scope: ROAM_DOM,
+            peer: 0,
+            duration: 0,
+            volume,
+            count: 0,
+            charge: 0,
+            cell,
+            via: false,
+            force_after: None,
+        };
+        let at = t + self.rng.range(2, 20) * MINUTE;
+        self.push(at, i, Ev::Usage(u), 0);
+        // A day trip, or a night or so away.
+        let stay = if self.rng.chance(0.5) { self.rng.range(3 * 60, 8 * 60) } else { self.rng.range(14 * 60, 30 * 60) };
+        let back = t + stay * MINUTE;
+        for _ in 0..20 {
+            t += self.rng.range(50, 180) * MINUTE;
+            if t >= back - 10 * MINUTE {
+                break;
+            }
+            let trigger = if self.rng.chance(0.25) {
+                cell = self.rng.pick(&cells, cell);
+                HANDOVER
+            } else {
+                PERIODIC
+            };
+            self.push(t, i, Ev::Loc { cell, trigger }, 0);
+        }
+        self.push(back, i, Ev::Loc { cell: s.home, trigger: ATTACH }, F_BUSY);
+    }
+
+    /// One line of a churner's day: charged usage (local calls and data without a pack, 1 to 5
+    /// CNY each) until their stop day; afterwards nearly nothing, the odd 10-fen SMS.
+    fn ep_churn(&mut self, t0: Millis, day: u32, idx: u32) {
+        let k = self.m.churners.len();
+        if k == 0 {
+            return;
+        }
+        let Some(&i) = self.m.churners.get(idx as usize % k) else {
+            return;
+        };
+        let s = self.sub(i);
+        let cell = self.cell_for(&s, t0);
+        if day < self.m.churn_stop(i) {
+            let u = if self.rng.chance(0.4) {
+                let duration = self.rng.range(10 * 60, 45 * 60) as u32;
+                Usage {
+                    service: VOICE,
+                    dir: MO,
+                    scope: LOCAL,
+                    peer: self.peer(true),
+                    duration,
+                    volume: 0,
+                    count: 0,
+                    charge: duration.div_ceil(60) * 10,
+                    cell,
+                    via: false,
+                    force_after: None,
+                }
+            } else {
+                let volume = self.rng.range(10_000, 50_000) as u32;
+                Usage {
+                    service: DATA,
+                    dir: MO,
+                    scope: LOCAL,
+                    peer: 0,
+                    duration: 0,
+                    volume,
+                    count: 0,
+                    charge: volume / 100,
+                    cell,
+                    via: false,
+                    force_after: None,
+                }
+            };
+            self.push(t0, i, Ev::Usage(u), 0);
+        } else if (idx as usize) < k && self.rng.chance(0.1) {
+            let u = Usage {
+                service: SMS,
+                dir: MO,
+                scope: LOCAL,
+                peer: self.peer(true),
+                duration: 0,
+                volume: 0,
+                count: 1,
+                charge: 10,
+                cell,
+                via: false,
+                force_after: None,
+            };
+            self.push(t0, i, Ev::Usage(u), 0);
+        }
+    }
+
     // --- rendering ----------------------------------------------------------------------------
 
     fn head(&mut self, kind: &str, t: Millis, s: &Sub) -> String {
@@ -2089,6 +2360,7 @@ mod tests {
         assert_eq!(ra.cells, rb.cells);
         assert_eq!(ra.calendar, rb.calendar);
         assert_eq!(ra.stores, rb.stores);
+        assert_eq!(ra.countries, rb.countries);
         let c: Vec<String> = events(&GenOptions { seed: 8, ..small() }).collect();
         assert_ne!(a, c);
     }
@@ -2410,6 +2682,7 @@ mod tests {
             "disconnect_requested",
             "store_visit",
             "points_changed",
+            "discount_credited",
         ] {
             assert!(crm_events.contains(ev), "crm {ev}");
         }
@@ -2422,11 +2695,194 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tidings-gen-test-{}", std::process::id()));
         let o = GenOptions { subscribers: 60, events: 500, ..GenOptions::default() };
         write_dir(&o, &dir).expect("write");
-        for f in ["subscribers.jsonl", "cells.jsonl", "calendar.jsonl", "stores.jsonl"] {
+        for f in ["subscribers.jsonl", "cells.jsonl", "calendar.jsonl", "stores.jsonl", "countries.jsonl"] {
             assert!(std::fs::metadata(dir.join(f)).is_ok_and(|m| m.len() > 0), "{f}");
         }
         let ev = std::fs::read_to_string(dir.join("events.jsonl")).expect("read");
         assert_eq!(ev.lines().count(), 500);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    /// Cell id -> tags, from the reference cells.
+    fn cell_tags(r: &RefFiles) -> HashMap<String, Vec<String>> {
+        r.cells
+            .iter()
+            .map(|l| obj(l))
+            .map(|m| {
+                let tags = m
+                    .get("tags")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t.as_str().map(String::from))
+                    .collect();
+                (s(&m, "id").to_string(), tags)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn countries_cover_roaming_destinations() {
+        let o = GenOptions::default();
+        let r = reference(&o);
+        let mut codes = HashSet::new();
+        for line in &r.countries {
+            let m = obj(line);
+            let mut keys: Vec<&str> = m.keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            assert_eq!(keys, ["code", "data_fen", "day_pack_fen", "name", "sms_fen", "voice_fen"], "{line}");
+            for f in ["voice_fen", "sms_fen", "data_fen", "day_pack_fen"] {
+                assert!(num(&m, f) > 0, "{f}: {line}");
+            }
+            assert!(!s(&m, "name").is_empty() && !s(&m, "name").is_ascii(), "a Chinese name: {line}");
+            assert!(codes.insert(s(&m, "code").to_string()), "duplicate country: {line}");
+        }
+        for c in ["JP", "KR", "TH"] {
+            assert!(codes.contains(c), "{c} in countries.jsonl");
+        }
+        // Every country a visited cell or a roaming event names has a line.
+        for (country, ..) in FOREIGN {
+            assert!(codes.contains(country), "{country}");
+        }
+        for line in events(&o) {
+            let m = obj(&line);
+            if m.contains_key("country") {
+                assert!(codes.contains(s(&m, "country")), "{line}");
+            }
+        }
+        let j = obj(&r.countries[0]);
+        assert_eq!(s(&j, "code"), "JP");
+        assert_eq!(s(&j, "name"), "日本");
+        assert_eq!(num(&j, "voice_fen"), 99);
+    }
+
+    #[test]
+    fn discount_credited_in_daytime() {
+        let mut n = 0;
+        for line in events(&GenOptions::default()) {
+            if !line.contains("\"discount_credited\"") {
+                continue;
+            }
+            let m = obj(&line);
+            assert_eq!(s(&m, "kind"), "crm", "{line}");
+            let attrs = m.get("attrs").and_then(Value::as_object).expect("attrs");
+            assert!(num(attrs, "amount_fen") > 0, "{line}");
+            assert!(!s(attrs, "reason").is_empty(), "{line}");
+            assert!(("08:00".."20:00").contains(&hm(s(&m, "ts"))), "{line}");
+            n += 1;
+        }
+        // A modest share of the ~4 % CRM lines.
+        assert!((100..2000).contains(&n), "discount_credited lines: {n}");
+    }
+
+    #[test]
+    fn weather_trips_occur_in_default_run() {
+        let o = GenOptions::default();
+        let r = reference(&o);
+        let tags = cell_tags(&r);
+        let tagged = |cell: &str, tag: &str| tags.get(cell).is_some_and(|t| t.iter().any(|x| x == tag));
+        let tianjin = tags.values().filter(|t| t.iter().any(|x| x == "city:tianjin")).count();
+        assert!(tianjin >= 3, "city:tianjin cells: {tianjin}");
+        let alerts: Vec<(i64, i64)> = r
+            .calendar
+            .iter()
+            .map(|l| obj(l))
+            .filter(|m| s(m, "kind") == "weather_alert")
+            .map(|m| {
+                assert!(s(&m, "name").starts_with("weather_alert_tianjin_"), "{m:?}");
+                assert_eq!(s(&m, "venue"), "city:tianjin");
+                assert_eq!(s(&m, "title"), "暴雨蓝色预警");
+                (ms(s(&m, "start")), ms(s(&m, "end")))
+            })
+            .collect();
+        assert_eq!(alerts, [(o.start + 6 * HOUR, o.start + 30 * HOUR)]);
+        let subs: HashMap<String, Map<String, Value>> =
+            r.subscribers.iter().map(|l| obj(l)).map(|m| (s(&m, "msisdn").to_string(), m)).collect();
+        // Cells as the engine tracks them: location and usage lines both move a subscriber.
+        let mut cell: HashMap<String, String> = HashMap::new();
+        let mut arrived: HashSet<String> = HashSet::new();
+        let mut returned = 0;
+        for line in events(&o) {
+            let m = obj(&line);
+            let Some(now) = m.get("cell").and_then(Value::as_str).map(String::from) else {
+                continue;
+            };
+            let who = s(&m, "msisdn").to_string();
+            let ts = s(&m, "ts");
+            let t = ms(ts);
+            let prev = cell.insert(who.clone(), now.clone()).unwrap_or_default();
+            if s(&m, "kind") != "location" {
+                continue;
+            }
+            let sub = subs.get(&who).expect("known subscriber");
+            if tagged(&now, "city:tianjin")
+                && tagged(&prev, "city:beijing")
+                && alerts.iter().any(|(a, b)| (*a..*b).contains(&t))
+                && ("09:00".."20:01").contains(&hm(ts))
+                && s(sub, "status") == "active"
+                && !has_str(sub, "services", "weather")
+            {
+                arrived.insert(who.clone());
+            }
+            if tagged(&now, "city:beijing") && tagged(&prev, "city:tianjin") && arrived.contains(&who) {
+                returned += 1;
+            }
+        }
+        assert!(arrived.len() >= 5, "weather trips: {}", arrived.len());
+        assert!(returned >= 2, "trips back to Beijing: {returned}");
+    }
+
+    #[test]
+    fn churners_spend_then_stop() {
+        // The shipped configuration's size: 40 days, long enough for the 35-day churn window.
+        let o = GenOptions { events: 400_000, days: 40, ..GenOptions::default() };
+        let m = Model::new(&o);
+        assert!((10..=100).contains(&m.churners.len()), "{}", m.churners.len());
+        for &i in &m.churners {
+            assert!(m.is_churner(i));
+            let sub = obj(&subscriber_line(&m, i));
+            assert_eq!((s(&sub, "tier"), s(&sub, "status")), ("high", "active"), "{sub:?}");
+            assert_eq!(sub.get("dnd"), Some(&Value::Bool(false)));
+        }
+        assert_eq!((0..m.n).filter(|&i| m.is_churner(i)).count(), m.churners.len());
+        let r = reference(&o);
+        let high: HashSet<String> = r
+            .subscribers
+            .iter()
+            .map(|l| obj(l))
+            .filter(|m| s(m, "tier") == "high" && s(m, "status") == "active")
+            .map(|m| s(&m, "msisdn").to_string())
+            .collect();
+        let mut charges: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
+        for line in events(&o) {
+            let e = obj(&line);
+            if s(&e, "kind") == "usage" && num(&e, "charge_fen") > 0 && high.contains(s(&e, "msisdn")) {
+                charges.entry(s(&e, "msisdn").to_string()).or_default().push((ms(s(&e, "ts")), num(&e, "charge_fen")));
+            }
+        }
+        // churn_warning, checked daily at 10:00: 28 days of 100 CNY or more, then a week under a
+        // tenth of that.
+        let sum = |v: &[(i64, i64)], from: i64, to: i64| -> i64 {
+            v.iter().filter(|(t, _)| *t > from && *t <= to).map(|(_, c)| c).sum()
+        };
+        let mut warned: HashMap<String, i64> = HashMap::new();
+        for d in 0..i64::from(o.days) {
+            let at = o.start + d * DAY + 10 * HOUR;
+            for (who, v) in &charges {
+                let last7 = sum(v, at - 7 * DAY, at);
+                let before = sum(v, at - 35 * DAY, at) - last7;
+                if before >= 10_000 && last7 * 10 < before {
+                    warned.entry(who.clone()).or_insert(d);
+                }
+            }
+        }
+        let churners: HashSet<String> = m.churners.iter().map(|&i| m.msisdn(i).to_string()).collect();
+        let hit = warned.keys().filter(|w| churners.contains(*w)).count();
+        assert!(hit >= 10 && hit * 10 >= churners.len() * 9, "churners warned: {hit} of {}", churners.len());
+        // Only after they have stopped: never on ordinary traffic, never while they still spend.
+        let stop: HashMap<String, i64> =
+            m.churners.iter().map(|&i| (m.msisdn(i).to_string(), i64::from(m.churn_stop(i)))).collect();
+        for (who, d) in &warned {
+            assert!(stop.get(who).is_some_and(|s| *d >= s + 3 && *d >= 29), "{who} on day {d}: {warned:?}");
+        }
     }
 }
