@@ -98,6 +98,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for MsisdnWire<'a> {
     }
 }
 
+#[derive(Debug)]
 struct Reject(DeadReason, String);
 
 fn missing(field: &str, kind: Kind) -> Reject {
@@ -171,7 +172,18 @@ impl Decoder {
 }
 
 fn decode_text(text: &str) -> Result<Event, Reject> {
-    let w: Wire = serde_json::from_str(text).map_err(|e| {
+    // Most lines are flat objects of plain strings and integers: read those without serde.
+    // Anything else — escapes, nested values, floats, duplicates, errors — takes the serde path,
+    // which has the precise messages.
+    let w: Wire = match fast::wire(text) {
+        Some(w) => w,
+        None => serde_wire(text)?,
+    };
+    build(w, text)
+}
+
+fn serde_wire(text: &str) -> Result<Wire<'_>, Reject> {
+    serde_json::from_str(text).map_err(|e| {
         let reason = match e.classify() {
             serde_json::error::Category::Data => DeadReason::BadField,
             _ => DeadReason::BadJson,
@@ -180,7 +192,10 @@ fn decode_text(text: &str) -> Result<Event, Reject> {
         let reason =
             if reason == DeadReason::BadField && !text.starts_with('{') { DeadReason::BadJson } else { reason };
         Reject(reason, e.to_string())
-    })?;
+    })
+}
+
+fn build(w: Wire, text: &str) -> Result<Event, Reject> {
     let kind_text = w.kind.as_deref().ok_or_else(|| Reject(DeadReason::UnknownKind, "missing field `kind`".into()))?;
     let kind = Kind::parse(kind_text).ok_or_else(|| {
         Reject(DeadReason::UnknownKind, format!("unknown kind `{kind_text}` (one of: {})", Kind::NAMES.join(", ")))
@@ -191,7 +206,10 @@ fn decode_text(text: &str) -> Result<Event, Reject> {
     }
     .ok_or_else(|| Reject(DeadReason::BadMsisdn, "`msisdn` must be 5 to 15 digits".into()))?;
     let ts_text = required(w.ts, "ts", kind)?;
-    let ts = parse_ts(&ts_text).map_err(|e| Reject(DeadReason::BadTs, e))?;
+    let ts = match fast::ts(&ts_text) {
+        Some(t) => t,
+        None => parse_ts(&ts_text).map_err(|e| Reject(DeadReason::BadTs, e))?,
+    };
     let id: Box<str> = match w.id {
         Some(id) if !id.is_empty() => id.into_owned().into_boxed_str(),
         _ => format!("h{:016x}", stable_hash(text.as_bytes())).into_boxed_str(),
@@ -256,9 +274,335 @@ fn decode_text(text: &str) -> Result<Event, Reject> {
     Ok(Event { ts, msisdn, id, body })
 }
 
+/// The fast path: a flat JSON object read in one pass, and RFC 3339 times in the usual shape.
+mod fast {
+    use super::{MsisdnWire, Wire};
+    use crate::util::Millis;
+    use std::borrow::Cow;
+
+    enum Val<'a> {
+        Str(&'a str),
+        Int(i64),
+        /// `true`, `false` or `null` (nested values are never read here).
+        Other,
+    }
+
+    /// `None` when the line needs the full parser.
+    pub(super) fn wire(text: &str) -> Option<Wire<'_>> {
+        let b = text.as_bytes();
+        let mut i = skip_ws(b, 0);
+        if b.get(i) != Some(&b'{') {
+            return None;
+        }
+        i += 1;
+        let mut w = empty();
+        let mut seen: u32 = 0;
+        let mut first = true;
+        loop {
+            i = skip_ws(b, i);
+            if first && b.get(i) == Some(&b'}') {
+                i += 1;
+                break;
+            }
+            first = false;
+            let (key, next) = string(text, i)?;
+            i = skip_ws(b, next);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            i = skip_ws(b, i + 1);
+            let (val, next) = value(text, i)?;
+            i = skip_ws(b, next);
+            let bit = assign(&mut w, key, val)?;
+            if seen & bit != 0 {
+                return None; // duplicate field: let serde say so
+            }
+            seen |= bit;
+            match b.get(i) {
+                Some(b',') => i += 1,
+                Some(b'}') => {
+                    i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+        (skip_ws(b, i) == b.len()).then_some(w)
+    }
+
+    fn empty<'a>() -> Wire<'a> {
+        Wire {
+            kind: None,
+            ts: None,
+            msisdn: None,
+            id: None,
+            service: None,
+            direction: None,
+            scope: None,
+            peer: None,
+            duration_s: None,
+            volume_kb: None,
+            count: None,
+            charge_fen: None,
+            balance_fen: None,
+            cell: None,
+            via: None,
+            amount_fen: None,
+            channel: None,
+            store: None,
+            session: None,
+            step: None,
+            node: None,
+            hotline: None,
+            trigger: None,
+            country: None,
+            event: None,
+            attrs: None,
+            set: None,
+            unset: None,
+            add: None,
+            remove: None,
+        }
+    }
+
+    /// Puts a value in its field; returns the field's bit (0 for an ignored unknown field), or
+    /// `None` when the value's type is not the field's (serde reports that).
+    fn assign<'a>(w: &mut Wire<'a>, key: &str, v: Val<'a>) -> Option<u32> {
+        fn s<'a>(slot: &mut Option<Cow<'a, str>>, v: Val<'a>) -> Option<()> {
+            match v {
+                Val::Str(x) => *slot = Some(Cow::Borrowed(x)),
+                _ => return None,
+            }
+            Some(())
+        }
+        fn n(slot: &mut Option<i64>, v: Val) -> Option<()> {
+            match v {
+                Val::Int(x) => *slot = Some(x),
+                _ => return None,
+            }
+            Some(())
+        }
+        let bit = match key {
+            "kind" => s(&mut w.kind, v).map(|_| 1)?,
+            "ts" => s(&mut w.ts, v).map(|_| 1 << 1)?,
+            "msisdn" => {
+                w.msisdn = Some(match v {
+                    Val::Str(x) => MsisdnWire::Text(Cow::Borrowed(x)),
+                    Val::Int(x) => MsisdnWire::Number(u64::try_from(x).ok()?),
+                    Val::Other => return None,
+                });
+                1 << 2
+            }
+            "id" => s(&mut w.id, v).map(|_| 1 << 3)?,
+            "service" => s(&mut w.service, v).map(|_| 1 << 4)?,
+            "direction" => s(&mut w.direction, v).map(|_| 1 << 5)?,
+            "scope" => s(&mut w.scope, v).map(|_| 1 << 6)?,
+            "peer" => s(&mut w.peer, v).map(|_| 1 << 7)?,
+            "duration_s" => n(&mut w.duration_s, v).map(|_| 1 << 8)?,
+            "volume_kb" => n(&mut w.volume_kb, v).map(|_| 1 << 9)?,
+            "count" => n(&mut w.count, v).map(|_| 1 << 10)?,
+            "charge_fen" => n(&mut w.charge_fen, v).map(|_| 1 << 11)?,
+            "balance_fen" => n(&mut w.balance_fen, v).map(|_| 1 << 12)?,
+            "cell" => s(&mut w.cell, v).map(|_| 1 << 13)?,
+            "via" => s(&mut w.via, v).map(|_| 1 << 14)?,
+            "amount_fen" => n(&mut w.amount_fen, v).map(|_| 1 << 15)?,
+            "channel" => s(&mut w.channel, v).map(|_| 1 << 16)?,
+            "store" => s(&mut w.store, v).map(|_| 1 << 17)?,
+            "session" => s(&mut w.session, v).map(|_| 1 << 18)?,
+            "step" => s(&mut w.step, v).map(|_| 1 << 19)?,
+            "node" => s(&mut w.node, v).map(|_| 1 << 20)?,
+            "hotline" => s(&mut w.hotline, v).map(|_| 1 << 21)?,
+            "trigger" => s(&mut w.trigger, v).map(|_| 1 << 22)?,
+            "country" => s(&mut w.country, v).map(|_| 1 << 23)?,
+            "event" => s(&mut w.event, v).map(|_| 1 << 24)?,
+            // Objects and lists (attrs, set, ...) are the full parser's.
+            "attrs" | "set" | "unset" | "add" | "remove" => return None,
+            // Unknown fields are ignored, as serde ignores them.
+            _ => 0,
+        };
+        Some(bit)
+    }
+
+    fn skip_ws(b: &[u8], mut i: usize) -> usize {
+        while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
+            i += 1;
+        }
+        i
+    }
+
+    /// A string without escapes starting at `i` (the opening quote).
+    fn string(text: &str, i: usize) -> Option<(&str, usize)> {
+        let b = text.as_bytes();
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let start = i + 1;
+        let mut j = start;
+        while j < b.len() {
+            match b[j] {
+                b'"' => return Some((&text[start..j], j + 1)),
+                b'\\' => return None,
+                c if c < 0x20 => return None,
+                _ => j += 1,
+            }
+        }
+        None
+    }
+
+    fn value(text: &str, i: usize) -> Option<(Val<'_>, usize)> {
+        let b = text.as_bytes();
+        match *b.get(i)? {
+            b'"' => string(text, i).map(|(s, j)| (Val::Str(s), j)),
+            b'-' | b'0'..=b'9' => {
+                let neg = b[i] == b'-';
+                let mut j = i + usize::from(neg);
+                let digits = j;
+                let mut v: i64 = 0;
+                while j < b.len() && b[j].is_ascii_digit() {
+                    v = v.checked_mul(10)?.checked_add(i64::from(b[j] - b'0'))?;
+                    j += 1;
+                }
+                // Floats, exponents and leading zeros are the full parser's.
+                if j == digits || matches!(b.get(j), Some(b'.' | b'e' | b'E')) || (b[digits] == b'0' && j - digits > 1)
+                {
+                    return None;
+                }
+                Some((Val::Int(if neg { -v } else { v }), j))
+            }
+            b't' if text[i..].starts_with("true") => Some((Val::Other, i + 4)),
+            b'f' if text[i..].starts_with("false") => Some((Val::Other, i + 5)),
+            b'n' if text[i..].starts_with("null") => Some((Val::Other, i + 4)),
+            _ => None,
+        }
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS[.fff]` then `Z` or `±HH:MM`; anything else is chrono's.
+    pub(super) fn ts(s: &str) -> Option<Millis> {
+        let b = s.as_bytes();
+        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| -> Option<i64> {
+            let mut v = 0i64;
+            for &c in &b[r] {
+                if !c.is_ascii_digit() {
+                    return None;
+                }
+                v = v * 10 + i64::from(c - b'0');
+            }
+            Some(v)
+        };
+        let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59 {
+            return None;
+        }
+        let mut i = 19;
+        let mut ms = 0i64;
+        if b.get(i) == Some(&b'.') {
+            let start = i + 1;
+            i = start;
+            while i < b.len() && b[i].is_ascii_digit() {
+                if i - start < 3 {
+                    ms = ms * 10 + i64::from(b[i] - b'0');
+                }
+                i += 1;
+            }
+            if i == start {
+                return None;
+            }
+            for _ in (i - start)..3 {
+                ms *= 10;
+            }
+        }
+        let offset = match b.get(i..)? {
+            b"Z" => 0,
+            [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+                let oh = i64::from((*h1 as char).to_digit(10)? * 10 + (*h2 as char).to_digit(10)?);
+                let om = i64::from((*m1 as char).to_digit(10)? * 10 + (*m2 as char).to_digit(10)?);
+                if oh > 23 || om > 59 {
+                    return None;
+                }
+                let off = (oh * 60 + om) * 60;
+                if *sign == b'-' { -off } else { off }
+            }
+            _ => return None,
+        };
+        let days = days_from_civil(y, mo, d);
+        Some(((days * 86_400 + h * 3600 + mi * 60 + sec - offset) * 1000) + ms)
+    }
+
+    fn days_in_month(y: i64, m: i64) -> i64 {
+        match m {
+            2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        }
+    }
+
+    /// Days since 1970-01-01 (Howard Hinnant's algorithm).
+    fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (m + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_time_parse_agrees_with_chrono() {
+        for s in [
+            "2026-11-24T08:00:00+08:00",
+            "2026-11-24T08:00:00Z",
+            "2026-02-28T23:59:59.5-05:30",
+            "2024-02-29T00:00:00.123+00:00",
+            "1999-12-31T23:59:59.123456+14:00",
+            "2026-01-01T00:00:00-00:00",
+        ] {
+            assert_eq!(fast::ts(s), Some(parse_ts(s).unwrap()), "{s}");
+        }
+        for s in ["2026-02-29T00:00:00Z", "2026-11-24 08:00:00+08:00", "2026-13-01T00:00:00Z", "2026-11-24T24:00:00Z"] {
+            assert_eq!(fast::ts(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn fast_and_full_parsers_decode_alike() {
+        let lines = [
+            r#"{"kind":"usage","id":"e1","ts":"2026-11-24T08:00:00+08:00","msisdn":"13800138000","service":"voice","direction":"mo","scope":"long_distance","peer":"13900001111","duration_s":720,"charge_fen":30,"balance_fen":-850,"cell":"c1","extra":true,"n":null}"#,
+            r#" { "kind" : "topup" , "ts":"2026-11-24T08:00:00Z", "msisdn":13800138000, "amount_fen":5000, "channel":"store", "store":"S1" } "#,
+            r#"{"kind":"ivr","ts":"2026-11-24T08:00:00+08:00","msisdn":"13800138000","session":"s","step":"agent","node":"3-1"}"#,
+            r#"{"kind":"location","ts":"2026-11-24T08:00:00+08:00","msisdn":"13800138000","cell":"460-00-1-2","trigger":"attach","country":"JP"}"#,
+        ];
+        for l in lines {
+            let fast = fast::wire(l).expect("fast path takes it");
+            let a = build(fast, l).unwrap();
+            let b = build(serde_wire(l).unwrap(), l).unwrap();
+            assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        }
+        // Lines the fast path leaves to serde.
+        for l in [
+            r#"{"kind":"usage","peer":"a"b"}"#,
+            r#"{"kind":"usage","duration_s":1.5}"#,
+            r#"{"kind":"crm","attrs":{"a":1}}"#,
+            r#"{"kind":"usage","kind":"topup"}"#,
+            r#"{"kind":"usage","duration_s":"5"}"#,
+            r#"{"kind":"usage"} x"#,
+            r#"{"kind":"usage","x":[1]}"#,
+            r#"{"kind":"usage","n":007}"#,
+            r#"{"kind":"usage","x":1,}"#,
+        ] {
+            assert!(fast::wire(l).is_none(), "{l}");
+        }
+    }
 
     fn dec(s: &str) -> Result<Event, DeadLetter> {
         Decoder::default().decode(s.as_bytes(), "t", 1).unwrap()
