@@ -106,6 +106,30 @@ enum Cmd {
         #[arg(long)]
         until: Option<String>,
     },
+    /// Measure the engine: events/s, decision latency percentiles, memory per subscriber.
+    Bench {
+        /// Events file (default: generate one with --subscribers/--count).
+        #[arg(long)]
+        events: Option<PathBuf>,
+        /// Reference data directory for --events.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long, default_value_t = 1_000_000)]
+        subscribers: usize,
+        /// Events to generate when no file is given.
+        #[arg(long, default_value_t = 2_000_000)]
+        count: usize,
+        #[arg(long, default_value_t = 1)]
+        shards: usize,
+        #[arg(long, default_value = "rules")]
+        rules: Vec<PathBuf>,
+        /// Time every Nth event's processing.
+        #[arg(long, default_value_t = 4)]
+        sample: u32,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write synthetic reference data and events (subscribers.jsonl, cells.jsonl, calendar.jsonl, stores.jsonl, events.jsonl).
     Gen {
         #[arg(long, default_value = "out/gen")]
@@ -148,6 +172,9 @@ fn real_main() -> Result<i32> {
             }
             validate(&paths, format, data.as_deref())
         }
+        Cmd::Bench { events, data, subscribers, count, shards, rules, sample, json } => {
+            bench(events, data, subscribers, count, shards, &rules, sample, json)
+        }
         Cmd::Explain { msisdn, events, data, rules, config, until } => {
             explain(&msisdn, &events, data.as_deref(), &rules, &config, until)
         }
@@ -166,6 +193,7 @@ fn real_main() -> Result<i32> {
                 policy: cfg.resolved_policy.clone(),
                 capacity: cfg.capacity,
                 trace: None,
+                latency_sample: 0,
             };
             replay(&events, data.as_deref(), &rules, &out, &opts)
         }
@@ -269,6 +297,7 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         policy: cfg.resolved_policy.clone(),
         capacity: cfg.capacity,
         trace: None,
+        latency_sample: 0,
     };
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if !cfg.output.dir.as_os_str().is_empty() {
@@ -435,6 +464,7 @@ fn explain(
         policy: cfg.resolved_policy.clone(),
         capacity: cfg.capacity,
         trace: Some(m),
+        latency_sample: 0,
     };
     let mut sink = tidings::sink::Memory::default();
     let summary = engine::run(
@@ -460,5 +490,129 @@ fn explain(
     {
         println!("{}", tidings::engine::shard::explain_line(d, offset));
     }
+    Ok(0)
+}
+
+/// Resident and peak resident memory of this process, bytes (Linux `/proc/self/status`).
+fn memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bench(
+    events: Option<PathBuf>,
+    data: Option<PathBuf>,
+    subscribers: usize,
+    count: usize,
+    shards: usize,
+    rule_paths: &[PathBuf],
+    sample: u32,
+    json: bool,
+) -> Result<i32> {
+    let (rss_start, _) = memory();
+    let tmp = std::env::temp_dir().join(format!("tidings-bench-{}", std::process::id()));
+    let (events, data) = match events {
+        Some(e) => (e, data),
+        None => {
+            let cfg: Config = toml::from_str("")?;
+            let opts = GenOptions {
+                subscribers,
+                events: count,
+                days: 4,
+                start: cfg.generator_start().map_err(anyhow::Error::msg)?,
+                ..GenOptions::default()
+            };
+            eprintln!("generating {count} events for {subscribers} subscribers in {}", tmp.display());
+            generator::write_dir(&opts, &tmp)?;
+            (tmp.join("events.jsonl"), Some(tmp.clone()))
+        }
+    };
+    let (refdata, subs) = match &data {
+        Some(d) => RefData::load_dir(d)?,
+        None => Default::default(),
+    };
+    let rules = load_rules(rule_paths, &refdata, LoadOptions::default().max_window)?;
+    let n_rules = rules.rules.len();
+    let bytes = std::fs::metadata(&events).map(|m| m.len()).unwrap_or(0);
+    let input = source::file(&events, Decoder::default()).with_context(|| format!("opening {}", events.display()))?;
+    let opts =
+        EngineOptions { shards, batch: 4096, lateness: 120_000, latency_sample: sample, ..EngineOptions::default() };
+    struct Count(u64);
+    impl Sink for Count {
+        fn decision(&mut self, _d: &engine::Decision) -> std::io::Result<()> {
+            self.0 += 1;
+            Ok(())
+        }
+    }
+    let mut sink = Count(0);
+    let t0 = std::time::Instant::now();
+    let summary =
+        engine::run(input, Arc::new(rules), Arc::new(refdata), subs, &opts, &mut sink, &AtomicBool::new(false))?;
+    let secs = t0.elapsed().as_secs_f64();
+    let (rss_end, peak) = memory();
+    let mut lat = summary.stats.latency_ns.clone();
+    lat.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if lat.is_empty() {
+            return 0.0;
+        }
+        let i = ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1;
+        f64::from(lat[i]) / 1000.0
+    };
+    let per_sub =
+        if summary.subscribers > 0 { rss_end.saturating_sub(rss_start) / summary.subscribers as u64 } else { 0 };
+    let result = serde_json::json!({
+        "events": summary.events,
+        "seconds": secs,
+        "events_per_s": summary.events as f64 / secs,
+        "mb_per_s": bytes as f64 / secs / 1e6,
+        "shards": shards,
+        "rules": n_rules,
+        "decisions": sink.0,
+        "subscribers": summary.subscribers,
+        "p50_us": pct(0.50),
+        "p99_us": pct(0.99),
+        "p999_us": pct(0.999),
+        "max_us": lat.last().map_or(0.0, |v| f64::from(*v) / 1000.0),
+        "latency_samples": lat.len(),
+        "rss_bytes": rss_end,
+        "peak_rss_bytes": peak,
+        "bytes_per_subscriber": per_sub,
+    });
+    if json {
+        println!("{result}");
+    } else {
+        println!("| metric | value |\n| --- | --- |");
+        println!("| events | {} in {secs:.2} s |", summary.events);
+        println!(
+            "| throughput | {:.0} events/s ({:.0} MB/s), {shards} shard(s), {n_rules} rules |",
+            summary.events as f64 / secs,
+            bytes as f64 / secs / 1e6
+        );
+        println!(
+            "| decision latency | p50 {:.2} µs, p99 {:.2} µs, p99.9 {:.2} µs ({} samples) |",
+            pct(0.5),
+            pct(0.99),
+            pct(0.999),
+            lat.len()
+        );
+        println!(
+            "| memory | {} subscribers with state, {} bytes each (reference data included), peak RSS {} MiB |",
+            summary.subscribers,
+            per_sub,
+            peak >> 20
+        );
+        println!("| decisions | {} |", sink.0);
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
     Ok(0)
 }

@@ -46,6 +46,8 @@ pub struct EngineOptions {
     pub capacity: [Option<(u32, i64)>; 3],
     /// Keep a plain-words account of everything that happens to this subscriber (`explain`).
     pub trace: Option<Msisdn>,
+    /// Time the processing of every Nth event (0: never), for `tidings bench`.
+    pub latency_sample: u32,
 }
 
 impl Default for EngineOptions {
@@ -59,6 +61,7 @@ impl Default for EngineOptions {
             policy: GlobalPolicy::default(),
             capacity: [None; 3],
             trace: None,
+            latency_sample: 0,
         }
     }
 }
@@ -101,7 +104,7 @@ struct Batch {
     events: Vec<(u64, Millis, Event)>,
 }
 
-fn run_batch(shard: &mut Shard, b: Batch, stats: &mut ShardStats) -> Vec<Decision> {
+fn run_batch(shard: &mut Shard, b: Batch, stats: &mut ShardStats, sample: u32) -> Vec<Decision> {
     let mut out = Vec::new();
     let wms = Arc::clone(&b.wms);
     let start = b.start;
@@ -115,8 +118,14 @@ fn run_batch(shard: &mut Shard, b: Batch, stats: &mut ShardStats) -> Vec<Decisio
         shard.start_ticks(b.origin);
     }
     for (pos, threshold, ev) in &b.events {
+        // Event decoded -> decided: the timers due before it and the event itself.
+        let timed = sample != 0 && pos % u64::from(sample) == 0;
+        let t0 = timed.then(std::time::Instant::now);
         shard.fire_timers(*threshold, &place, &mut out, stats);
         shard.process(*pos, ev, &mut out, stats);
+        if let Some(t0) = t0 {
+            stats.latency_ns.push(t0.elapsed().as_nanos().min(u128::from(u32::MAX)) as u32);
+        }
     }
     shard.fire_timers(b.end_wm, &place, &mut out, stats);
     out
@@ -158,7 +167,7 @@ pub fn run(
         let mut shard = shards.pop().expect("one shard");
         let mut stats = ShardStats::default();
         route(input, opts, &mut summary, sink, stop, |batch| {
-            let out = run_batch(&mut shard, batch, &mut stats);
+            let out = run_batch(&mut shard, batch, &mut stats, opts.latency_sample);
             Ok(vec![out])
         })?;
         summary.subscribers = shard.subs.len();
@@ -173,6 +182,7 @@ pub fn run(
             for (i, mut shard) in shards.drain(..).enumerate() {
                 let (tx, rx) = mpsc::sync_channel::<Batch>(4);
                 let res_tx = res_tx.clone();
+                let sample = opts.latency_sample;
                 txs.push(tx);
                 let h = std::thread::Builder::new()
                     .name(format!("tidings-shard-{i}"))
@@ -180,7 +190,7 @@ pub fn run(
                         let mut stats = ShardStats::default();
                         for b in rx {
                             let no = b.no;
-                            let out = run_batch(&mut shard, b, &mut stats);
+                            let out = run_batch(&mut shard, b, &mut stats, sample);
                             if res_tx.send((no, out)).is_err() {
                                 break;
                             }
@@ -255,6 +265,7 @@ pub fn run(
                 summary.stats.timers_fired += stats.timers_fired;
                 summary.stats.rechecks_failed += stats.rechecks_failed;
                 summary.stats.deferred += stats.deferred;
+                summary.stats.latency_ns.extend(stats.latency_ns);
             }
             Ok(())
         })?;

@@ -101,6 +101,8 @@ pub struct ShardStats {
     pub timers_fired: u64,
     pub rechecks_failed: u64,
     pub deferred: u64,
+    /// Sampled per-event processing times in nanoseconds (`EngineOptions::latency_sample`).
+    pub latency_ns: Vec<u32>,
 }
 
 /// A contact a rule wants to make, before policy.
