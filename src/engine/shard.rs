@@ -84,7 +84,13 @@ pub struct Shard {
     pub offset: chrono::FixedOffset,
     /// Reused per event to avoid allocating.
     scratch_aggs: Vec<(u32, i64)>,
+    /// Step matches of every sequence slot the event touches, back to back, and per slot
+    /// (slot, start, len) into it.
     scratch_seq: Vec<bool>,
+    scratch_seq_slots: Vec<(u32, usize, usize)>,
+    /// The local calendar facts of the last minute seen: events come in time order, so most
+    /// events reuse them.
+    local_cache: (Millis, Local),
     /// When set, a plain-words account of everything that happens to this subscriber.
     pub trace: Option<(Msisdn, Vec<String>)>,
     /// Daily rule times: (next due, local minute of day). Started from the input's first event
@@ -138,6 +144,8 @@ impl Shard {
             offset,
             scratch_aggs: Vec::new(),
             scratch_seq: Vec::new(),
+            scratch_seq_slots: Vec::new(),
+            local_cache: (Millis::MIN, Local::at(0, offset)),
             trace: None,
             ticks: Vec::new(),
             ticks_started: false,
@@ -228,9 +236,14 @@ impl Shard {
         }
 
         // 2. Windows and sequences: decide with the state read-only, then apply.
-        let local = Local::at(ev.ts, offset);
+        let minute = ev.ts.div_euclid(MINUTE);
+        if self.local_cache.0 != minute {
+            self.local_cache = (minute, Local::at(ev.ts, offset));
+        }
+        let local = self.local_cache.1;
         self.scratch_aggs.clear();
-        let mut seq_updates: Vec<(u32, Vec<bool>)> = Vec::new();
+        self.scratch_seq.clear();
+        self.scratch_seq_slots.clear();
         {
             let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, offset);
             for &slot in &rules.aggs_by_kind[kind as usize] {
@@ -248,12 +261,14 @@ impl Shard {
             }
             for &slot in &rules.seqs_by_kind[kind as usize] {
                 let def = &rules.seqs[slot as usize];
-                self.scratch_seq.clear();
+                let start = self.scratch_seq.len();
                 for (k, f) in &def.steps {
                     self.scratch_seq.push(*k == kind && f.as_ref().is_none_or(|f| cx.eval_bool(f)));
                 }
-                if self.scratch_seq.iter().any(|m| *m) {
-                    seq_updates.push((slot, self.scratch_seq.clone()));
+                if self.scratch_seq[start..].iter().any(|m| *m) {
+                    self.scratch_seq_slots.push((slot, start, def.steps.len()));
+                } else {
+                    self.scratch_seq.truncate(start);
                 }
             }
         }
@@ -262,8 +277,8 @@ impl Shard {
             let def = &rules.aggs[slot as usize];
             st.agg_add(slot, ev.ts, amount, def.bucket, def.window);
         }
-        for (slot, matches) in &seq_updates {
-            st.seq_step(*slot, matches, ev.ts, rules.seqs[*slot as usize].within);
+        for &(slot, start, len) in &self.scratch_seq_slots {
+            st.seq_step(slot, &self.scratch_seq[start..start + len], ev.ts, rules.seqs[slot as usize].within);
         }
 
         // 3. Cancel absence timers this event answers.

@@ -64,9 +64,9 @@ pub struct CalendarEntry {
 #[derive(Debug, Default, Clone)]
 pub struct RefData {
     pub cells: Vec<Cell>,
-    cell_index: HashMap<Box<str>, CellId>,
+    cell_index: StrMap<CellId>,
     pub tags: Vec<Box<str>>,
-    tag_index: HashMap<Box<str>, TagId>,
+    tag_index: StrMap<TagId>,
     pub stores: Vec<Store>,
     pub calendar: Vec<CalendarEntry>,
     /// The operator-wide opt-out list (`optout.txt`, one number a line): no marketing or care
@@ -130,6 +130,10 @@ struct CalendarRecord {
     start: String,
     end: String,
 }
+
+/// Cell ids are looked up on every location event: a fast, fixed (deterministic) string hash
+/// instead of SipHash.
+type StrMap<V> = HashMap<Box<str>, V, foldhash::fast::FixedState>;
 
 /// Subscribers as loaded, before they are distributed to shards.
 pub type Subscribers = HashMap<Msisdn, Subscriber>;

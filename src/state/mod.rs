@@ -153,11 +153,14 @@ impl SubState {
             Some(CellRef::Known(c)) => refdata.cells.get(*c as usize).map_or(&[], |c| &c.tags),
             _ => &[],
         };
-        let zones = new_tags
-            .iter()
-            .map(|t| (*t, self.zones.iter().find(|(z, _)| z == t).map_or(now, |(_, since)| *since)))
-            .collect();
-        self.zones = zones;
+        // In place, so a move allocates nothing: keep the zones the new cell shares (with
+        // the time they were entered), add the ones it starts.
+        self.zones.retain(|(z, _)| new_tags.contains(z));
+        for t in new_tags {
+            if !self.zones.iter().any(|(z, _)| z == t) {
+                self.zones.push((*t, now));
+            }
+        }
         self.cell = new;
         self.cell_since = self.cell.as_ref().map(|_| now);
         self.cell_changed_at = self.events_seen;
