@@ -315,15 +315,7 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
     let input: Box<dyn Iterator<Item = Result<Event, DeadLetter>>> = match cfg.source.kind {
         SourceKind::Generator => Box::new(source::generated(&gen_opts, decoder)),
         SourceKind::Stdin => Box::new(source::Lines::new(std::io::stdin(), "stdin", decoder)),
-        SourceKind::Files => {
-            let streams = cfg
-                .source
-                .files
-                .iter()
-                .map(|f| source::file(f, decoder.clone()).with_context(|| format!("opening {}", f.display())))
-                .collect::<Result<Vec<_>>>()?;
-            Box::new(source::Merge::new(streams))
-        }
+        SourceKind::Files => open_events(&cfg.source.files, decoder)?,
     };
     let summary = engine::run(input, Arc::new(rules), Arc::new(refdata), subs, &opts, &mut sink, &stop)?;
     eprintln!("{}", tidings::telemetry::render_summary(&summary, t0.elapsed(), offset));
@@ -389,15 +381,10 @@ fn replay(
         None => Default::default(),
     };
     let rules = load_rules(rule_paths, &refdata, LoadOptions::default().max_window)?;
-    let decoder = Decoder::default();
-    let streams = events
-        .iter()
-        .map(|f| source::file(f, decoder.clone()).with_context(|| format!("opening {}", f.display())))
-        .collect::<Result<Vec<_>>>()?;
     let mut sink = JsonlDir::create(out, opts.offset)?;
     let t0 = std::time::Instant::now();
     let summary = engine::run(
-        source::Merge::new(streams),
+        open_events(events, Decoder::default())?,
         Arc::new(rules),
         Arc::new(refdata),
         subs,
@@ -543,7 +530,7 @@ fn bench(
     let rules = load_rules(rule_paths, &refdata, LoadOptions::default().max_window)?;
     let n_rules = rules.rules.len();
     let bytes = std::fs::metadata(&events).map(|m| m.len()).unwrap_or(0);
-    let input = source::file(&events, Decoder::default()).with_context(|| format!("opening {}", events.display()))?;
+    let input = open_events(std::slice::from_ref(&events), Decoder::default())?;
     let opts =
         EngineOptions { shards, batch: 4096, lateness: 120_000, latency_sample: sample, ..EngineOptions::default() };
     struct Count(u64);
@@ -615,4 +602,20 @@ fn bench(
     }
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(0)
+}
+
+type Input = Box<dyn Iterator<Item = Result<Event, DeadLetter>>>;
+
+/// Event files as one stream: a single file is decoded on a thread of its own; several are
+/// merged by event time.
+fn open_events(files: &[PathBuf], decoder: Decoder) -> Result<Input> {
+    if let [one] = files {
+        let f = std::fs::File::open(one).with_context(|| format!("opening {}", one.display()))?;
+        return Ok(Box::new(source::ParallelDecode::new(f, &one.display().to_string(), decoder, 1)));
+    }
+    let streams = files
+        .iter()
+        .map(|f| source::file(f, decoder.clone()).with_context(|| format!("opening {}", f.display())))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Box::new(source::Merge::new(streams)))
 }

@@ -109,3 +109,44 @@ fn dead_letters_never_carry_a_panic_for_arbitrary_bytes() {
         let _ = d.decode(&bytes, "fuzz", len as u64);
     }
 }
+
+#[test]
+fn parallel_decoding_yields_exactly_the_sequential_stream() {
+    let mut file = Vec::new();
+    for i in 0..5000u32 {
+        let line = match i % 7 {
+            0 => format!(
+                "{{\"kind\":\"usage\",\"ts\":\"2026-11-24T08:{:02}:00+08:00\",\"msisdn\":\"138{:08}\"}}",
+                i % 60,
+                i
+            ),
+            3 => "{broken".to_string(),
+            _ => format!(
+                "{{\"kind\":\"crm\",\"ts\":\"2026-11-24T08:{:02}:00+08:00\",\"msisdn\":\"138{:08}\",\"event\":\"x{i}\"}}",
+                i % 60,
+                i
+            ),
+        };
+        file.extend_from_slice(line.as_bytes());
+        file.push(b'\n');
+    }
+    let show =
+        |it: &mut dyn Iterator<Item = Result<tidings::event::Event, tidings::event::DeadLetter>>| -> Vec<String> {
+            it.map(|r| match r {
+                Ok(e) => format!("{} {} {}", e.id, e.ts, e.msisdn.full()),
+                Err(d) => format!("dead {} {} {}", d.line, d.reason.as_str(), d.source),
+            })
+            .collect()
+        };
+    let seq = show(&mut tidings::source::Lines::new(&file[..], "f", tidings::event::Decoder::default()));
+    for workers in [1, 3] {
+        let par = show(&mut tidings::source::ParallelDecode::new(
+            std::io::Cursor::new(file.clone()),
+            "f",
+            tidings::event::Decoder::default(),
+            workers,
+        ));
+        assert_eq!(par, seq, "{workers} workers");
+    }
+    assert_eq!(seq.len(), 5000);
+}
