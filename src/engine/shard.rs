@@ -317,12 +317,11 @@ impl Shard {
         let trigger = || TriggerRef { kind: kind.as_str(), id: ev.id.clone(), ts: ev.ts };
         let mut arm: Vec<PendingTimer> = Vec::new();
         let mut cands: Vec<Candidate> = Vec::new();
-        for &ri in &rules.by_kind[kind as usize] {
+        rules.by_kind[kind as usize].visit(ev, |ri| {
             let rule = &rules.rules[ri as usize];
             if !rule.enabled || !cx.eval_bool(&rule.condition) {
-                continue;
+                return;
             }
-            let (text, script) = render(rule, &cx);
             match &rule.timer {
                 Some(t) => {
                     // One pending timer per rule and subscriber: a second trigger while the
@@ -332,12 +331,13 @@ impl Shard {
                         if tracing {
                             trace.push(format!("  rule {} matched; its timer is already running", rule.name));
                         }
-                        continue;
+                        return;
                     }
                     if tracing {
                         let due = format_ts(ev.ts + t.after, offset);
                         trace.push(format!("  rule {} matched: timer set for {due}", rule.name));
                     }
+                    let (text, script) = render(rule, &cx);
                     arm.push(PendingTimer {
                         due: ev.ts + t.after,
                         rule: ri,
@@ -352,6 +352,7 @@ impl Shard {
                     if tracing {
                         trace.push(format!("  rule {} matched", rule.name));
                     }
+                    let (text, script) = render(rule, &cx);
                     cands.push(Candidate {
                         rule: ri,
                         ts: ev.ts,
@@ -364,7 +365,7 @@ impl Shard {
                     });
                 }
             }
-        }
+        });
         drop(cx);
         for t in arm {
             self.timers.insert(t.index_key(ev.msisdn.raw()));

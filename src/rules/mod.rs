@@ -11,6 +11,7 @@
 
 pub mod diag;
 pub mod expr;
+pub mod index;
 pub mod template;
 pub mod testing;
 pub mod yaml;
@@ -64,8 +65,8 @@ pub struct Rule {
 #[derive(Debug, Default)]
 pub struct RuleSet {
     pub rules: Vec<Rule>,
-    /// Rule indexes per event kind, in pack order.
-    pub by_kind: [Vec<u32>; 6],
+    /// Rule indexes per event kind, filed by the values they require (see [`index`]).
+    pub by_kind: [index::KindIndex; 6],
     pub aggs: Vec<AggDef>,
     pub seqs: Vec<SeqDef>,
     pub aggs_by_kind: [Vec<u32>; 6],
@@ -356,8 +357,9 @@ pub fn compile(files: Vec<(String, String)>, refdata: Option<&RefData>, opts: &L
             if r.schedule.is_some() {
                 set.scheduled.push(i as u32);
             }
+            let single = r.on.iter().count() == 1;
             for k in r.on.iter() {
-                set.by_kind[k as usize].push(i as u32);
+                set.by_kind[k as usize].add(k, i as u32, &r.condition, single);
             }
             if let Some(t) = &r.timer {
                 set.cancel_kinds.0 |= t.cancel_on.0;

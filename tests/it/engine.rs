@@ -240,3 +240,41 @@ fn action_ids_are_deterministic_and_distinct() {
     assert_eq!(v["trigger"]["kind"], "crm");
     assert_eq!(v["ts"], "2026-11-24T09:00:00+08:00");
 }
+
+#[test]
+fn rules_are_visited_only_for_the_values_they_require() {
+    let rules = r#"
+- rule: closed
+  on: [crm]
+  condition: event.event == complaint_closed
+  action: { channel: sms, template: "a" }
+- rule: orders
+  on: [crm]
+  condition: event.event in (order_placed, payment_posted) and subscriber.tier == high
+  action: { channel: sms, template: "b" }
+- rule: any_crm
+  on: [crm]
+  condition: not subscriber.corporate
+  action: { channel: sms, template: "c" }
+- rule: voice
+  on: [usage]
+  condition: event.service == voice and event.duration_s > 1m
+  action: { channel: sms, template: "d" }
+"#;
+    let set = tidings::rules::compile(vec![("i.yaml".into(), rules.into())], None, &Default::default()).rules.unwrap();
+    let d = tidings::event::Decoder::default();
+    let visited = |line: &str| {
+        let ev = d.decode(line.as_bytes(), "t", 1).unwrap().unwrap();
+        let mut v = Vec::new();
+        set.by_kind[ev.kind() as usize].visit(&ev, |r| v.push(set.rules[r as usize].name.to_string()));
+        v
+    };
+    assert_eq!(visited(&ev("crm", "09:00:00", r#""event":"payment_posted""#)), ["orders", "any_crm"]);
+    assert_eq!(visited(&ev("crm", "09:00:00", r#""event":"complaint_closed""#)), ["closed", "any_crm"]);
+    assert_eq!(visited(&ev("crm", "09:00:00", r#""event":"store_visit""#)), ["any_crm"]);
+    assert_eq!(
+        visited(&ev("usage", "09:00:00", r#""service":"data","direction":"mo","scope":"local""#)),
+        Vec::<String>::new()
+    );
+    assert_eq!(visited(&ev("usage", "09:00:00", r#""service":"voice","direction":"mo","scope":"local""#)), ["voice"]);
+}
