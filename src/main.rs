@@ -126,6 +126,9 @@ enum Cmd {
         /// Time every Nth event's processing.
         #[arg(long, default_value_t = 4)]
         sample: u32,
+        /// Add this many synthetic campaign rules to the pack (rule-count scaling).
+        #[arg(long, default_value_t = 0)]
+        synthetic_rules: usize,
         /// Print one JSON object instead of the table.
         #[arg(long)]
         json: bool,
@@ -172,7 +175,12 @@ fn real_main() -> Result<i32> {
             }
             validate(&paths, format, data.as_deref())
         }
-        Cmd::Bench { events, data, subscribers, count, shards, rules, sample, json } => {
+        Cmd::Bench { events, data, subscribers, count, shards, mut rules, sample, synthetic_rules, json } => {
+            if synthetic_rules > 0 {
+                let path = std::env::temp_dir().join(format!("tidings-synthetic-{}.yaml", std::process::id()));
+                std::fs::write(&path, synthetic_pack(synthetic_rules))?;
+                rules.push(path);
+            }
             bench(events, data, subscribers, count, shards, &rules, sample, json)
         }
         Cmd::Explain { msisdn, events, data, rules, config, until } => {
@@ -618,4 +626,31 @@ fn open_events(files: &[PathBuf], decoder: Decoder) -> Result<Input> {
         .map(|f| source::file(f, decoder.clone()).with_context(|| format!("opening {}", f.display())))
         .collect::<Result<Vec<_>>>()?;
     Ok(Box::new(source::Merge::new(streams)))
+}
+
+/// `n` plausible campaign rules that the generated traffic seldom satisfies: most keyed to a
+/// CRM business event of their own, some to a usage service or an IVR step with a threshold.
+fn synthetic_pack(n: usize) -> String {
+    let mut y = String::from("# synthetic rules for `tidings bench --synthetic-rules`\n");
+    let services = ["voice", "sms", "mms", "data"];
+    for i in 0..n {
+        let (on, cond) = match i % 10 {
+            0 | 1 => (
+                "usage",
+                format!(
+                    "event.service == {} and event.charge_fen > {} CNY and subscriber.tier == high",
+                    services[i % 4],
+                    1000 + i
+                ),
+            ),
+            2 => ("ivr", format!("event.step == menu and event.node == \"9-{i}\"")),
+            _ => ("crm", format!("event.event == promo_{i} and subscriber.tier in (high, valuable)")),
+        };
+        y.push_str(&format!(
+            "- rule: synthetic_{i}\n  on: [{on}]\n  condition: {cond}\n  action: {{ channel: sms, template: \"offer {i}\" }}\n  campaign: synthetic_{}\n  priority: {}\n",
+            i % 50,
+            i % 100
+        ));
+    }
+    y
 }
