@@ -484,13 +484,25 @@ impl Shard {
         let rules = Arc::clone(&self.rules);
         let refdata = Arc::clone(&self.refdata);
         let offset = self.offset;
+        let local = Local::at(at, offset);
+        // Parts of a condition that are the same for everyone ("the day before the cut-over",
+        // "a festival today") are checked once here; a rule they rule out visits no one.
+        let nobody = Entry { sub: Subscriber::unknown(Msisdn::from_raw(0)), known: false, state: SubState::default() };
+        let gate = nobody.ctx(None, at, local, &refdata, offset);
         let due: Vec<u32> = rules
             .scheduled
             .iter()
             .copied()
-            .filter(|r| rules.rules[*r as usize].schedule.is_some_and(|m| minutes.contains(&m)))
+            .filter(|r| {
+                let rule = &rules.rules[*r as usize];
+                rule.schedule.is_some_and(|m| minutes.contains(&m))
+                    && rule.condition.global_parts().iter().all(|p| gate.eval_bool(p))
+            })
             .collect();
-        let local = Local::at(at, offset);
+        drop(gate);
+        if due.is_empty() {
+            return;
+        }
         let pos = place(at, 0);
         let label = format!("{:02}:{:02}", local.hour, local.minute);
         let trace_m = self.trace.as_ref().map(|t| t.0);

@@ -99,6 +99,36 @@ pub enum Ir {
     Abs(Box<Ir>),
 }
 
+impl Ir {
+    /// True when the value is the same for every subscriber at a given moment (calendar and
+    /// clock facts, constants): a daily rule evaluates such parts once per tick, not once per
+    /// subscriber.
+    pub fn is_global(&self) -> bool {
+        use schema::Field as F;
+        match self {
+            Ir::Bool(_) | Ir::Int(_) | Ir::Str(_) | Ir::Sym(_) | Ir::Null | Ir::DaysUntil(_) => true,
+            Ir::Field(f) => {
+                matches!(f, F::Festival | F::Now | F::Hour | F::Minute | F::Weekday | F::Day | F::Month | F::MonthDay)
+            }
+            Ir::Not(x) | Ir::Neg(x) | Ir::Exists(x) | Ir::Abs(x) | Ir::SymIn(x, _) | Ir::StrIn(x, _) => x.is_global(),
+            Ir::And(xs) | Ir::Or(xs) => xs.iter().all(Ir::is_global),
+            Ir::Cmp(_, a, b) | Ir::Arith(_, a, b) | Ir::StrTest(_, a, b) | Ir::Min(a, b) | Ir::Max(a, b) => {
+                a.is_global() && b.is_global()
+            }
+            _ => false,
+        }
+    }
+
+    /// The parts of a condition (its top-level `and` terms) that are global.
+    pub fn global_parts(&self) -> Vec<&Ir> {
+        match self {
+            Ir::And(xs) => xs.iter().filter(|x| x.is_global()).collect(),
+            x if x.is_global() => vec![x],
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// A runtime value. Strings borrow where they can.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value<'a> {
