@@ -63,8 +63,9 @@ pub struct Decision {
     pub ts: Millis,
     pub msisdn: Msisdn,
     pub rule: u32,
-    pub rule_name: Box<str>,
-    pub campaign: Box<str>,
+    /// Shared with the rule: cloning a decision's names costs no allocation.
+    pub rule_name: std::sync::Arc<str>,
+    pub campaign: std::sync::Arc<str>,
     pub channel: Channel,
     pub priority: i32,
     pub text: Option<String>,

@@ -271,7 +271,7 @@ fn build(w: Wire, text: &str) -> Result<Event, Reject> {
             Body::Profile(Profile { set, unset })
         }
     };
-    Ok(Event { ts, msisdn, id, body })
+    Ok(Event { ts, msisdn, id: id.into(), body })
 }
 
 /// The fast path: a flat JSON object read in one pass, and RFC 3339 times in the usual shape.

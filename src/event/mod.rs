@@ -94,7 +94,7 @@ pub struct Event {
     pub ts: Millis,
     pub msisdn: Msisdn,
     /// The event id from the record, or one derived from a hash of the raw line.
-    pub id: Box<str>,
+    pub id: std::sync::Arc<str>,
     pub body: Body,
 }
 

@@ -40,7 +40,7 @@ pub struct TimerDef {
 
 #[derive(Clone, Debug)]
 pub struct Rule {
-    pub name: Box<str>,
+    pub name: std::sync::Arc<str>,
     pub desc: Box<str>,
     pub file: Box<str>,
     pub line: usize,
@@ -50,7 +50,7 @@ pub struct Rule {
     pub template: Option<Template>,
     pub script: Option<Template>,
     pub queue: Option<Box<str>>,
-    pub campaign: Box<str>,
+    pub campaign: std::sync::Arc<str>,
     /// Index into [`RuleSet::campaigns`].
     pub campaign_idx: u16,
     pub priority: i32,
@@ -773,11 +773,13 @@ fn build_campaigns(
 ) -> Vec<CampaignPolicy> {
     let mut out: Vec<CampaignPolicy> = Vec::new();
     for (r, decl) in rules.iter_mut().zip(decls) {
-        let idx = match out.iter().position(|c| c.name == r.campaign) {
+        let idx = match out.iter().position(|c| *c.name == *r.campaign) {
             Some(i) => i,
             None => {
-                let declared = items.iter().find(|c| c.policy.name == r.campaign).map(|c| c.policy.clone());
-                out.push(declared.unwrap_or_else(|| CampaignPolicy { name: r.campaign.clone(), ..Default::default() }));
+                let declared = items.iter().find(|c| *c.policy.name == *r.campaign).map(|c| c.policy.clone());
+                out.push(
+                    declared.unwrap_or_else(|| CampaignPolicy { name: (*r.campaign).into(), ..Default::default() }),
+                );
                 out.len() - 1
             }
         };
@@ -811,7 +813,7 @@ fn build_campaigns(
         }
     }
     for it in &items {
-        if !rules.iter().any(|r| r.campaign == it.policy.name) {
+        if !rules.iter().any(|r| *r.campaign == *it.policy.name) {
             let (file, src) = &files[it.file];
             let names: Vec<&str> = out.iter().map(|c| &*c.name).collect();
             let hint = crate::util::nearest(&it.policy.name, names).map(|n| format!("did you mean `{n}`?"));

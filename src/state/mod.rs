@@ -22,7 +22,7 @@ pub enum CellRef {
 pub struct TriggerRef {
     /// The event kind (`usage`, ...), or `schedule` for a daily rule.
     pub kind: &'static str,
-    pub id: Box<str>,
+    pub id: std::sync::Arc<str>,
     pub ts: Millis,
 }
 
