@@ -151,6 +151,11 @@ enum Cmd {
     },
 }
 
+/// Events are decoded on one thread and dropped on another; glibc's allocator spends a fifth of
+/// the run on that pattern (measured with perf), mimalloc does not.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let code = match real_main() {
         Ok(code) => code,
