@@ -103,94 +103,36 @@ pub fn lex(src: &str) -> Result<Vec<(Tok, Span)>, SyntaxError> {
             continue;
         }
         let sp = |end: usize| Span { start, end };
+        if let Some(t) = single(c) {
+            i += 1;
+            out.push((t, sp(i)));
+            continue;
+        }
+        let next_is_eq = b.get(i + 1) == Some(&b'=');
         let tok = match c {
-            b'(' => {
-                i += 1;
-                Tok::LParen
-            }
-            b')' => {
-                i += 1;
-                Tok::RParen
-            }
-            b'[' => {
-                i += 1;
-                Tok::LBracket
-            }
-            b']' => {
-                i += 1;
-                Tok::RBracket
-            }
-            b',' => {
-                i += 1;
-                Tok::Comma
-            }
-            b'.' => {
-                i += 1;
-                Tok::Dot
-            }
-            b'+' => {
-                i += 1;
-                Tok::Plus
-            }
-            b'-' => {
-                i += 1;
-                Tok::Minus
-            }
-            b'*' => {
-                i += 1;
-                Tok::Star
-            }
-            b'/' => {
-                i += 1;
-                Tok::Slash
-            }
-            b'%' => {
-                i += 1;
-                Tok::Percent
-            }
-            b'=' if b.get(i + 1) == Some(&b'=') => {
+            b'=' | b'!' | b'<' | b'>' if next_is_eq => {
                 i += 2;
-                Tok::Eq
+                match c {
+                    b'=' => Tok::Eq,
+                    b'!' => Tok::Ne,
+                    b'<' => Tok::Le,
+                    _ => Tok::Ge,
+                }
             }
-            b'=' => {
-                return Err(SyntaxError {
-                    span: sp(i + 1),
-                    message: "`=` is not an operator".into(),
-                    hint: Some("compare with `==`".into()),
-                });
-            }
-            b'!' if b.get(i + 1) == Some(&b'=') => {
-                i += 2;
-                Tok::Ne
-            }
-            b'!' => {
-                return Err(SyntaxError {
-                    span: sp(i + 1),
-                    message: "`!` is not an operator".into(),
-                    hint: Some("negate with `not`".into()),
-                });
-            }
-            b'<' if b.get(i + 1) == Some(&b'=') => {
-                i += 2;
-                Tok::Le
-            }
-            b'<' => {
+            b'<' | b'>' => {
                 i += 1;
-                Tok::Lt
+                if c == b'<' { Tok::Lt } else { Tok::Gt }
             }
-            b'>' if b.get(i + 1) == Some(&b'=') => {
-                i += 2;
-                Tok::Ge
-            }
-            b'>' => {
-                i += 1;
-                Tok::Gt
-            }
-            b'&' | b'|' => {
+            b'=' | b'!' | b'&' | b'|' => {
+                let hint = match c {
+                    b'=' => "compare with `==`",
+                    b'!' => "negate with `not`",
+                    _ => "use `and` / `or`",
+                };
                 return Err(SyntaxError {
                     span: sp(i + 1),
                     message: format!("`{}` is not an operator", c as char),
-                    hint: Some("use `and` / `or`".into()),
+                    hint: Some(hint.into()),
                 });
             }
             b'"' | b'\'' => {
@@ -274,6 +216,24 @@ pub fn lex(src: &str) -> Result<Vec<(Tok, Span)>, SyntaxError> {
     }
     out.push((Tok::Eof, Span { start: b.len(), end: b.len() }));
     Ok(out)
+}
+
+/// Tokens of one character.
+fn single(c: u8) -> Option<Tok> {
+    Some(match c {
+        b'(' => Tok::LParen,
+        b')' => Tok::RParen,
+        b'[' => Tok::LBracket,
+        b']' => Tok::RBracket,
+        b',' => Tok::Comma,
+        b'.' => Tok::Dot,
+        b'+' => Tok::Plus,
+        b'-' => Tok::Minus,
+        b'*' => Tok::Star,
+        b'/' => Tok::Slash,
+        b'%' => Tok::Percent,
+        _ => return None,
+    })
 }
 
 /// Fen per unit for money units.
