@@ -168,6 +168,12 @@ pub struct ParallelDecode {
 /// Lines per chunk handed to a decode worker.
 const CHUNK: usize = 1024;
 
+/// Raw lines back to back; line `i` ends at `ends[i]` and starts where line `i - 1` ended.
+struct Chunk {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
 impl ParallelDecode {
     /// `reader` is read on its own thread; `name` labels dead letters.
     pub fn new<R: Read + Send + 'static>(reader: R, name: &str, decoder: Decoder, workers: usize) -> ParallelDecode {
@@ -175,16 +181,20 @@ impl ParallelDecode {
         let mut inputs = Vec::new();
         let mut results = Vec::new();
         for _ in 0..workers {
-            let (in_tx, in_rx) = std::sync::mpsc::sync_channel::<(u64, Vec<Vec<u8>>)>(2);
+            let (in_tx, in_rx) = std::sync::mpsc::sync_channel::<(u64, Chunk)>(2);
             let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Vec<Result<Event, DeadLetter>>>(2);
             let d = decoder.clone();
             let name = name.to_string();
             std::thread::spawn(move || {
-                for (first_line, lines) in in_rx {
-                    let decoded: Vec<_> = lines
+                for (first_line, chunk) in in_rx {
+                    let decoded: Vec<_> = chunk
+                        .ends
                         .iter()
                         .enumerate()
-                        .filter_map(|(i, l)| d.decode(l, &name, first_line + i as u64))
+                        .filter_map(|(i, &end)| {
+                            let start = if i == 0 { 0 } else { chunk.ends[i - 1] };
+                            d.decode(&chunk.bytes[start..end], &name, first_line + i as u64)
+                        })
                         .collect();
                     if out_tx.send(decoded).is_err() {
                         return;
@@ -199,27 +209,30 @@ impl ParallelDecode {
         std::thread::spawn(move || {
             let mut reader = LineReader::new(reader, max);
             let mut line_no = 0u64;
+            let mut buf = Vec::new();
             for k in 0.. {
-                let mut chunk = Vec::with_capacity(CHUNK);
+                // One buffer per chunk, lines back to back: one allocation, not one per line.
+                let mut chunk = Chunk { bytes: Vec::with_capacity(CHUNK * 200), ends: Vec::with_capacity(CHUNK) };
                 let first = line_no + 1;
-                let mut buf = Vec::new();
-                while chunk.len() < CHUNK {
+                while chunk.ends.len() < CHUNK {
                     match reader.next_line(&mut buf) {
                         Ok(Some(())) => {
                             line_no += 1;
-                            chunk.push(std::mem::take(&mut buf));
+                            chunk.bytes.extend_from_slice(&buf);
+                            chunk.ends.push(chunk.bytes.len());
                         }
                         Ok(None) => break,
                         Err(e) => {
                             // Unreadable input ends the stream, reported as a dead letter line.
                             line_no += 1;
-                            chunk.push(format!("\u{0}read error in {name}: {e}").into_bytes());
+                            chunk.bytes.extend_from_slice(format!("\u{0}read error in {name}: {e}").as_bytes());
+                            chunk.ends.push(chunk.bytes.len());
                             break;
                         }
                     }
                 }
-                let last = chunk.len() < CHUNK;
-                if !chunk.is_empty() && inputs[k % inputs.len()].send((first, chunk)).is_err() {
+                let last = chunk.ends.len() < CHUNK;
+                if !chunk.ends.is_empty() && inputs[k % inputs.len()].send((first, chunk)).is_err() {
                     return;
                 }
                 if last {
