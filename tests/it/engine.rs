@@ -278,3 +278,19 @@ fn rules_are_visited_only_for_the_values_they_require() {
     );
     assert_eq!(visited(&ev("usage", "09:00:00", r#""service":"voice","direction":"mo","scope":"local""#)), ["voice"]);
 }
+
+#[test]
+fn a_29_february_birthday_is_kept_on_the_28th_in_common_years() {
+    let rules = r#"
+- rule: bday
+  schedule: "09:00"
+  condition: subscriber.is_birthday and subscriber.days_to_birthday == 0
+  action: { channel: sms, template: "生日快乐" }
+"#;
+    let leapling = r#"{"msisdn":"13800138000","brand":"gotone","tier":"high","birthday":"02-29"}"#;
+    let start =
+        r#"{"kind":"crm","ts":"2027-02-27T08:00:00+08:00","msisdn":"13999999999","event":"store_visit"}"#.to_string();
+    let until = Some(tidings::util::parse_ts("2027-03-02T12:00:00+08:00").unwrap());
+    let r = run_with(rules, &[leapling], &[start], EngineOptions { until, ..EngineOptions::default() });
+    assert_eq!(r.rules_fired(), [("bday".to_string(), "2027-02-28T09:00:00+08:00".to_string())]);
+}

@@ -298,6 +298,19 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Whether today (local) is the month-day; 29 February falls on the 28th in common years.
+    /// Cheaper than [`Ctx::days_to_anniversary`]: daily rules ask it of every subscriber.
+    pub fn is_anniversary(&self, (m, d): (u32, u32)) -> bool {
+        use chrono::Datelike;
+        let today = self.local.date;
+        if (today.month(), today.day()) == (m, d) {
+            return true;
+        }
+        (m, d) == (2, 29)
+            && (today.month(), today.day()) == (2, 28)
+            && chrono::NaiveDate::from_ymd_opt(today.year(), 2, 29).is_none()
+    }
+
     /// Whole local days since a date.
     pub fn days_since(&self, date: chrono::NaiveDate) -> i64 {
         (self.local.date - date).num_days()
