@@ -619,18 +619,22 @@ fn bench(
 
 type Input = Box<dyn Iterator<Item = Result<Event, DeadLetter>>>;
 
-/// Event files as one stream: a single file is decoded on a thread of its own; several are
-/// merged by event time.
+/// Event files as one stream: a single file is decoded on a thread of its own (when there is a
+/// core to spare: on one core the hand-off only costs); several are merged by event time.
 fn open_events(files: &[PathBuf], decoder: Decoder) -> Result<Input> {
-    if let [one] = files {
-        let f = std::fs::File::open(one).with_context(|| format!("opening {}", one.display()))?;
-        return Ok(Box::new(source::ParallelDecode::new(f, &one.display().to_string(), decoder, 1)));
-    }
-    let streams = files
-        .iter()
-        .map(|f| source::file(f, decoder.clone()).with_context(|| format!("opening {}", f.display())))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Box::new(source::Merge::new(streams)))
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let open = |f: &PathBuf| std::fs::File::open(f).with_context(|| format!("opening {}", f.display()));
+    Ok(match files {
+        [one] if cores > 1 => Box::new(source::ParallelDecode::new(open(one)?, &one.display().to_string(), decoder, 1)),
+        [one] => Box::new(source::Lines::new(open(one)?, &one.display().to_string(), decoder)),
+        _ => {
+            let streams = files
+                .iter()
+                .map(|f| source::file(f, decoder.clone()).with_context(|| format!("opening {}", f.display())))
+                .collect::<Result<Vec<_>>>()?;
+            Box::new(source::Merge::new(streams))
+        }
+    })
 }
 
 /// `n` plausible campaign rules that the generated traffic seldom satisfies: most keyed to a
