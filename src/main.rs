@@ -256,6 +256,7 @@ fn generated_refdata(opts: &GenOptions) -> Result<(RefData, Subscribers)> {
         ("cells.jsonl", &files.cells),
         ("calendar.jsonl", &files.calendar),
         ("stores.jsonl", &files.stores),
+        ("countries.jsonl", &files.countries),
     ] {
         std::fs::write(dir.join(name), lines.join("\n"))?;
     }
@@ -416,9 +417,7 @@ fn config_or_default(path: &Path) -> Result<Config> {
     if path.exists() {
         return Ok(Config::load(path)?);
     }
-    let mut cfg: Config = toml::from_str("")?;
-    cfg.resolved_policy = Default::default();
-    Ok(cfg)
+    Ok(toml::from_str("")?)
 }
 
 fn explain(

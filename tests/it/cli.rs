@@ -70,6 +70,11 @@ fn run_on_the_embedded_default_writes_actions() {
     }
     assert!(stderr.contains("events        40000"), "{stderr}");
     assert!(!stderr.contains("13800138000"), "no full number in the summary");
+    // Regression: the embedded default once left the roaming tariffs out of its reference data,
+    // and welcome messages said "--" instead of prices.
+    let welcomes: Vec<&str> = file.lines().filter(|l| l.contains("\"intl_roaming_welcome\"")).collect();
+    assert!(!welcomes.is_empty(), "the default run sends roaming welcomes");
+    assert!(welcomes.iter().all(|l| l.contains("元/分钟") && !l.contains("--元")), "{welcomes:?}");
 }
 
 #[test]
