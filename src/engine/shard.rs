@@ -79,7 +79,9 @@ pub struct Shard {
     pub rules: Arc<RuleSet>,
     pub refdata: Arc<RefData>,
     pub policy: Arc<PolicySetup>,
-    pub subs: MsisdnMap<Entry>,
+    /// Boxed: the table then holds 16-byte slots, so its growth slack (up to half empty after
+    /// doubling) costs pointers, not whole ~500-byte subscriber entries.
+    pub subs: MsisdnMap<Box<Entry>>,
     timers: BTreeSet<TimerKey>,
     pub offset: chrono::FixedOffset,
     /// Reused per event to avoid allocating.
@@ -133,8 +135,10 @@ impl Shard {
         subs: impl IntoIterator<Item = Subscriber>,
         offset: chrono::FixedOffset,
     ) -> Shard {
-        let subs =
-            subs.into_iter().map(|s| (s.msisdn, Entry { sub: s, known: true, state: SubState::default() })).collect();
+        let subs = subs
+            .into_iter()
+            .map(|s| (s.msisdn, Box::new(Entry { sub: s, known: true, state: SubState::default() })))
+            .collect();
         Shard {
             rules,
             refdata,
@@ -200,10 +204,8 @@ impl Shard {
             let at = format_ts(ev.ts, offset);
             self.note(ev.msisdn, || format!("{at}  {kind} event {}{}", ev.id, describe_event(ev)));
         }
-        let entry = self.subs.entry(ev.msisdn).or_insert_with(|| Entry {
-            sub: Subscriber::unknown(ev.msisdn),
-            known: false,
-            state: SubState::default(),
+        let entry = self.subs.entry(ev.msisdn).or_insert_with(|| {
+            Box::new(Entry { sub: Subscriber::unknown(ev.msisdn), known: false, state: SubState::default() })
         });
 
         // 1. Facts the event states about the subscriber.
