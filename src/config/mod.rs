@@ -257,15 +257,15 @@ fn at(file: &str, text: &str, span: std::ops::Range<usize>) -> String {
 
 impl Config {
     /// The global contact policy and channel capacities, checked; errors say `file:line:col`.
-    pub fn policy(&self, file: &str, text: &str) -> Result<(GlobalPolicy, [Option<(u32, i64)>; 3]), String> {
+    pub fn policy(&self, file: &str, text: &str) -> Result<(GlobalPolicy, crate::policy::Capacities), String> {
         use crate::policy::{Exclusion, QuietHours, parse_cap, parse_rate};
         let p = &self.policy;
         let err = |sp: &Spanned<String>, msg: String| format!("{}: {msg}", at(file, text, sp.span()));
-        let mut g = GlobalPolicy::default();
-        g.quiet_hours = match p.quiet_hours.get_ref().trim() {
+        let quiet_hours = match p.quiet_hours.get_ref().trim() {
             "" => None,
             q => Some(QuietHours::parse(q).map_err(|e| err(&p.quiet_hours, format!("policy.quiet_hours: {e}")))?),
         };
+        let mut g = GlobalPolicy { quiet_hours, ..GlobalPolicy::default() };
         g.exclude = p
             .exclude
             .iter()

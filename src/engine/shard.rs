@@ -368,7 +368,6 @@ impl Shard {
                 }
             }
         });
-        drop(cx);
         for t in arm {
             self.timers.insert(t.index_key(ev.msisdn.raw()));
             entry.state.timers.push(t);
@@ -501,7 +500,6 @@ impl Shard {
                     && rule.condition.global_parts().iter().all(|p| gate.eval_bool(p))
             })
             .collect();
-        drop(gate);
         if due.is_empty() {
             return;
         }

@@ -588,7 +588,7 @@ impl Model {
 
     /// Whether day `d` (0-based) opens a weather alert.
     fn alert_day(&self, d: usize) -> bool {
-        d % ALERT_EVERY == 0
+        d.is_multiple_of(ALERT_EVERY)
     }
 
     /// Whether a weather alert is on at time t (06:00 of an alert day to 06:00 the next day).

@@ -310,6 +310,9 @@ pub fn period(ts: Millis, unit: CalendarUnit, offset: chrono::FixedOffset) -> i6
     }
 }
 
+/// Channel capacities, indexed by `Channel as usize`: (count, per milliseconds), `None` = unlimited.
+pub type Capacities = [Option<(u32, i64)>; 3];
+
 /// A capacity such as `200/s`, `30/min`, `1000/h`: (count, per milliseconds).
 pub fn parse_rate(s: &str) -> Result<(u32, i64), String> {
     let bad = || format!("`{s}` is not a rate; write e.g. `200/s` or `30/min`");
