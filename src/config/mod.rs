@@ -39,7 +39,7 @@ pub struct Config {
     pub resolved_policy: GlobalPolicy,
     /// Channel capacities from `policy.channels`, compiled by [`Config::load`].
     #[serde(skip)]
-    pub capacity: [Option<(u32, i64)>; 3],
+    pub capacity: crate::policy::Capacities,
 }
 
 /// Contact policy for every rule (rules and campaigns add their own in the rule files).

@@ -43,7 +43,7 @@ pub struct EngineOptions {
     /// Contact policy from the config (rules and campaigns bring their own).
     pub policy: GlobalPolicy,
     /// Channel capacity (count per milliseconds), indexed by `Channel as usize`.
-    pub capacity: [Option<(u32, i64)>; 3],
+    pub capacity: crate::policy::Capacities,
     /// Keep a plain-words account of everything that happens to this subscriber (`explain`).
     pub trace: Option<Msisdn>,
     /// Time the processing of every Nth event (0: never), for `tidings bench`.

@@ -99,7 +99,7 @@ pub struct Capacity {
 }
 
 impl Capacity {
-    pub fn new(rates: [Option<(u32, i64)>; 3]) -> Capacity {
+    pub fn new(rates: super::Capacities) -> Capacity {
         Capacity { lanes: rates.map(|r| r.map(Lane::new)) }
     }
 
