@@ -123,6 +123,12 @@ pub const CRM_EVENTS: &[&str] = &[
 
 type R = Option<Checked>;
 
+/// The right side of `in` / `intersects`: literal words with their spans, or a value.
+type Items = Result<Vec<(String, Span)>, (Ir, Ty)>;
+
+/// An aggregate's or sequence step's source: kind, summed field (and its type), filter.
+type Source = (Kind, Option<Field>, Option<Ir>, Option<Ty>);
+
 impl<'a> Checker<'a> {
     pub fn new(
         files: &'a [(String, String)],
@@ -398,7 +404,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Resolves the right side of `in` / `intersects`: a tuple, a list name, or a field.
-    fn items(&mut self, n: &Node, loc: &Loc) -> Option<Result<Vec<(String, Span)>, (Ir, Ty)>> {
+    fn items(&mut self, n: &Node, loc: &Loc) -> Option<Items> {
         match &n.ast {
             Ast::Tuple(items) => {
                 let mut out = Vec::new();
@@ -810,12 +816,7 @@ impl<'a> Checker<'a> {
     }
 
     /// `KIND [where FILTER]` -> (kind, compiled filter). `allow_field` accepts `KIND.FIELD`.
-    fn source(
-        &mut self,
-        n: &Node,
-        loc: &Loc,
-        allow_field: bool,
-    ) -> Option<(Kind, Option<Field>, Option<Ir>, Option<Ty>)> {
+    fn source(&mut self, n: &Node, loc: &Loc, allow_field: bool) -> Option<Source> {
         let (src, filter) = match &n.ast {
             Ast::Where(s, f) => (&**s, Some(&**f)),
             _ => (n, None),
