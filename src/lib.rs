@@ -18,7 +18,6 @@
 pub mod config;
 pub mod engine;
 pub mod event;
-#[path = "gen/mod.rs"]
 pub mod generator;
 pub mod policy;
 pub mod refdata;
