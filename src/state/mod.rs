@@ -64,6 +64,14 @@ pub struct IvrStepRec {
     pub node: Option<Box<str>>,
 }
 
+/// One bucket of one window: `sum` of the events in bucket `idx` (time / bucket width).
+#[derive(Clone, Copy, Debug)]
+struct AggBucket {
+    slot: u32,
+    idx: i64,
+    sum: i64,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct SeqState {
     /// For each step but the last: the start time of the best partial match that reached it.
@@ -92,7 +100,9 @@ pub struct SubState {
     /// Tags of the current cell with the time the subscriber entered cells carrying each.
     zones: Vec<(TagId, Millis)>,
     /// Windowed aggregates by slot: sorted (bucket index, sum).
-    aggs: Vec<Vec<(i64, i64)>>,
+    /// Every window's non-empty buckets in one vector, sorted by (slot, bucket): one
+    /// allocation per subscriber, not one per window.
+    aggs: Vec<AggBucket>,
     seqs: Vec<SeqState>,
     pub recent_ivr: VecDeque<IvrStepRec>,
     pub timers: Vec<PendingTimer>,
@@ -223,36 +233,40 @@ impl SubState {
         self.zones.iter().filter(|(z, _)| tags.contains(z)).map(|(_, since)| (now - since).max(0)).max().unwrap_or(0)
     }
 
+    /// The range of `aggs` holding `slot`'s buckets.
+    fn agg_range(&self, slot: u32) -> std::ops::Range<usize> {
+        let start = self.aggs.partition_point(|b| b.slot < slot);
+        let end = start + self.aggs[start..].partition_point(|b| b.slot == slot);
+        start..end
+    }
+
     /// Adds `amount` at `ts` to aggregate `slot`, dropping buckets that left the window.
     pub fn agg_add(&mut self, slot: u32, ts: Millis, amount: i64, bucket: i64, window: i64) {
-        let slot = slot as usize;
-        if self.aggs.len() <= slot {
-            self.aggs.resize_with(slot + 1, Vec::new);
-        }
-        let buckets = &mut self.aggs[slot];
         let idx = ts.div_euclid(bucket);
-        match buckets.last_mut() {
-            Some((last, sum)) if *last == idx => *sum += amount,
-            Some((last, _)) if *last > idx => match buckets.binary_search_by_key(&idx, |b| b.0) {
-                Ok(i) => buckets[i].1 += amount,
-                Err(i) => buckets.insert(i, (idx, amount)),
-            },
-            _ => buckets.push((idx, amount)),
+        let range = self.agg_range(slot);
+        let buckets = &self.aggs[range.clone()];
+        match buckets.binary_search_by_key(&idx, |b| b.idx) {
+            Ok(i) => self.aggs[range.start + i].sum += amount,
+            Err(i) => self.aggs.insert(range.start + i, AggBucket { slot, idx, sum: amount }),
         }
-        let newest = buckets.last().map_or(idx, |b| b.0);
+        let range = self.agg_range(slot);
+        let newest = self.aggs[range.end - 1].idx;
         // A bucket is dead once its end is at or before the window start of the newest one.
         let oldest_live = (newest * bucket - window).div_euclid(bucket);
-        let dead = buckets.iter().take_while(|b| b.0 < oldest_live).count();
+        let dead = self.aggs[range.clone()].iter().take_while(|b| b.idx < oldest_live).count();
         if dead > 0 {
-            buckets.drain(..dead);
+            self.aggs.drain(range.start..range.start + dead);
         }
     }
 
     /// Sum of aggregate `slot` over the window ending at `now`.
     pub fn agg_value_window(&self, slot: u32, now: Millis, bucket: i64, window: i64) -> i64 {
-        let Some(buckets) = self.aggs.get(slot as usize) else { return 0 };
         let lo = now - window;
-        buckets.iter().filter(|(i, _)| (i + 1) * bucket > lo && i * bucket <= now).map(|b| b.1).sum()
+        self.aggs[self.agg_range(slot)]
+            .iter()
+            .filter(|b| (b.idx + 1) * bucket > lo && b.idx * bucket <= now)
+            .map(|b| b.sum)
+            .sum()
     }
 
     /// Advances sequence `slot` with which of its steps the current event matches.
@@ -308,6 +322,32 @@ impl SubState {
 
     /// Number of non-empty aggregate buckets held (for memory accounting and explain).
     pub fn agg_buckets(&self) -> usize {
-        self.aggs.iter().map(Vec::len).sum()
+        self.aggs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::util::{DAY, HOUR};
+
+    #[test]
+    fn windows_of_several_slots_share_one_vector_and_slide() {
+        let mut s = SubState::default();
+        let (b1, w1) = (HOUR, 2 * HOUR);
+        let (b2, w2) = (DAY, 30 * DAY);
+        for h in 0..10 {
+            s.agg_add(1, h * HOUR, 1, b1, w1);
+            s.agg_add(0, h * HOUR, 5, b2, w2);
+        }
+        // The 2-hour window keeps only the buckets that can still count; the bucket at the far
+        // edge (7h..8h) counts whole, as documented (exact to within one bucket).
+        assert_eq!(s.agg_value_window(1, 9 * HOUR, b1, w1), 3);
+        assert_eq!(s.agg_value_window(0, 9 * HOUR, b2, w2), 50);
+        assert!(s.agg_buckets() <= 4, "{} buckets kept", s.agg_buckets());
+        // A late event lands in its own bucket, in order.
+        s.agg_add(1, 8 * HOUR + 1, 1, b1, w1);
+        assert_eq!(s.agg_value_window(1, 9 * HOUR, b1, w1), 4);
+        assert_eq!(s.agg_value_window(2, 9 * HOUR, b1, w1), 0, "an untouched slot is empty");
     }
 }
