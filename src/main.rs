@@ -27,6 +27,32 @@ enum Format {
     Json,
 }
 
+/// What `replay` and `explain` read: recorded streams, the data and rules they ran with, and
+/// the config whose policy applied (the same as live, so a replay decides alike).
+#[derive(clap::Args)]
+struct Recorded {
+    /// Event files (JSON Lines); several are merged by event time.
+    #[arg(long, required = true, num_args = 1..)]
+    events: Vec<PathBuf>,
+    /// Reference data directory.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[arg(long, default_value = "rules")]
+    rules: Vec<PathBuf>,
+    /// Engine config for contact policy and time settings.
+    #[arg(long, default_value = "config/tidings.toml")]
+    config: PathBuf,
+    /// Advance event time to this RFC 3339 time at the end (fires timers due by then).
+    #[arg(long)]
+    until: Option<String>,
+}
+
+impl Recorded {
+    fn until(&self) -> Result<Option<tidings::util::Millis>> {
+        self.until.as_deref().map(|u| tidings::util::parse_ts(u).map_err(anyhow::Error::msg)).transpose()
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the engine as the config says (default: the embedded generator and the shipped rules).
@@ -61,14 +87,8 @@ enum Cmd {
     },
     /// Process recorded event files in event time and write actions and decisions.
     Replay {
-        /// Event files (JSON Lines); several are merged by event time.
-        #[arg(long, required = true, num_args = 1..)]
-        events: Vec<PathBuf>,
-        /// Reference data directory.
-        #[arg(long)]
-        data: Option<PathBuf>,
-        #[arg(long, default_value = "rules")]
-        rules: Vec<PathBuf>,
+        #[command(flatten)]
+        recorded: Recorded,
         /// Output directory for actions.jsonl, decisions.jsonl, dead_letters.jsonl.
         #[arg(long, default_value = "out/replay")]
         out: PathBuf,
@@ -79,32 +99,16 @@ enum Cmd {
         /// Allowed lateness, e.g. 2m.
         #[arg(long, default_value = "2m")]
         lateness: String,
-        /// Advance event time to this RFC 3339 time at the end (fires timers due by then).
-        #[arg(long)]
-        until: Option<String>,
         /// Local UTC offset of the subscribers.
         #[arg(long, default_value = "+08:00")]
         utc_offset: String,
-        /// Engine config whose contact policy applies (the same as live, so replay decides alike).
-        #[arg(long, default_value = "config/tidings.toml")]
-        config: PathBuf,
     },
     /// Replay events and tell, in plain words, what happened to one subscriber and why.
     Explain {
         /// The subscriber number.
         msisdn: String,
-        #[arg(long, required = true, num_args = 1..)]
-        events: Vec<PathBuf>,
-        #[arg(long)]
-        data: Option<PathBuf>,
-        #[arg(long, default_value = "rules")]
-        rules: Vec<PathBuf>,
-        /// Engine config for policy and time settings.
-        #[arg(long, default_value = "config/tidings.toml")]
-        config: PathBuf,
-        /// Advance event time to this RFC 3339 time at the end.
-        #[arg(long)]
-        until: Option<String>,
+        #[command(flatten)]
+        recorded: Recorded,
     },
     /// Measure the engine: events/s, decision latency percentiles, memory per subscriber.
     Bench {
@@ -188,27 +192,24 @@ fn real_main() -> Result<i32> {
             }
             bench(events, data, subscribers, count, shards, &rules, sample, json)
         }
-        Cmd::Explain { msisdn, events, data, rules, config, until } => {
-            explain(&msisdn, &events, data.as_deref(), &rules, &config, until)
-        }
+        Cmd::Explain { msisdn, recorded } => explain(&msisdn, &recorded),
         Cmd::Test { paths } => test(&paths),
-        Cmd::Replay { events, data, rules, out, shards, batch, lateness, until, utc_offset, config } => {
+        Cmd::Replay { recorded, out, shards, batch, lateness, utc_offset } => {
             let offset = tidings::config::parse_offset(&utc_offset).context("--utc-offset must look like +08:00")?;
-            let until = until.map(|u| tidings::util::parse_ts(&u).map_err(anyhow::Error::msg)).transpose()?;
             let lateness = tidings::util::parse_duration(&lateness).map_err(anyhow::Error::msg)?;
-            let cfg = config_or_default(&config)?;
+            let cfg = config_or_default(&recorded.config)?;
             let opts = EngineOptions {
                 shards,
                 batch,
                 lateness,
                 offset,
-                until,
+                until: recorded.until()?,
                 policy: cfg.resolved_policy.clone(),
                 capacity: cfg.capacity,
                 trace: None,
                 latency_sample: 0,
             };
-            replay(&events, data.as_deref(), &rules, &out, &opts)
+            replay(&recorded, &cfg, &out, &opts)
         }
         Cmd::Gen { out, seed, subscribers, events, start, days } => {
             let cfg = Config {
@@ -383,22 +384,13 @@ fn test(paths: &[PathBuf]) -> Result<i32> {
     Ok(if report.failed == 0 { 0 } else { 1 })
 }
 
-fn replay(
-    events: &[PathBuf],
-    data: Option<&Path>,
-    rule_paths: &[PathBuf],
-    out: &Path,
-    opts: &EngineOptions,
-) -> Result<i32> {
-    let (refdata, subs) = match data {
-        Some(d) => RefData::load_dir(d)?,
-        None => Default::default(),
-    };
-    let rules = load_rules(rule_paths, &refdata, LoadOptions::default().max_window)?;
+fn replay(recorded: &Recorded, cfg: &Config, out: &Path, opts: &EngineOptions) -> Result<i32> {
+    let (refdata, subs) = load_data(recorded.data.as_deref())?;
+    let rules = load_rules(&recorded.rules, &refdata, cfg.max_window().map_err(anyhow::Error::msg)?)?;
     let mut sink = JsonlDir::create(out, opts.offset)?;
     let t0 = std::time::Instant::now();
     let summary = engine::run(
-        open_events(events, Decoder::default())?,
+        open_events(&recorded.events, Decoder::default())?,
         Arc::new(rules),
         Arc::new(refdata),
         subs,
@@ -411,6 +403,14 @@ fn replay(
     Ok(0)
 }
 
+/// Reference data from a directory, or none.
+fn load_data(dir: Option<&Path>) -> Result<(RefData, Subscribers)> {
+    Ok(match dir {
+        Some(d) => RefData::load_dir(d)?,
+        None => Default::default(),
+    })
+}
+
 /// The config at `path`, or the defaults when there is none (replay and explain of a bare
 /// directory of files).
 fn config_or_default(path: &Path) -> Result<Config> {
@@ -420,21 +420,11 @@ fn config_or_default(path: &Path) -> Result<Config> {
     Ok(toml::from_str("")?)
 }
 
-fn explain(
-    msisdn: &str,
-    events: &[PathBuf],
-    data: Option<&Path>,
-    rule_paths: &[PathBuf],
-    config: &Path,
-    until: Option<String>,
-) -> Result<i32> {
+fn explain(msisdn: &str, recorded: &Recorded) -> Result<i32> {
     let m = tidings::util::Msisdn::parse(msisdn).context("the subscriber number must be 5 to 15 digits")?;
-    let cfg = config_or_default(config)?;
+    let cfg = config_or_default(&recorded.config)?;
     let offset = cfg.offset().map_err(anyhow::Error::msg)?;
-    let (refdata, subs) = match data {
-        Some(d) => RefData::load_dir(d)?,
-        None => Default::default(),
-    };
+    let (refdata, subs) = load_data(recorded.data.as_deref())?;
     match subs.get(&m) {
         Some(s) => println!(
             "{} — {} {}, {}, services [{}], dnd {}",
@@ -447,19 +437,13 @@ fn explain(
         ),
         None => println!("{} — not in the reference data", m.full()),
     }
-    let rules = load_rules(rule_paths, &refdata, cfg.max_window().map_err(anyhow::Error::msg)?)?;
-    let decoder = Decoder::default();
-    let streams = events
-        .iter()
-        .map(|f| source::file(f, decoder.clone()).with_context(|| format!("opening {}", f.display())))
-        .collect::<Result<Vec<_>>>()?;
-    let until = until.map(|u| tidings::util::parse_ts(&u).map_err(anyhow::Error::msg)).transpose()?;
+    let rules = load_rules(&recorded.rules, &refdata, cfg.max_window().map_err(anyhow::Error::msg)?)?;
     let opts = EngineOptions {
         shards: 1,
         batch: cfg.engine.batch,
         lateness: cfg.lateness().map_err(anyhow::Error::msg)?,
         offset,
-        until,
+        until: recorded.until()?,
         policy: cfg.resolved_policy.clone(),
         capacity: cfg.capacity,
         trace: Some(m),
@@ -467,7 +451,7 @@ fn explain(
     };
     let mut sink = tidings::sink::Memory::default();
     let summary = engine::run(
-        source::Merge::new(streams),
+        open_events(&recorded.events, Decoder::default())?,
         Arc::new(rules),
         Arc::new(refdata),
         subs,
@@ -535,10 +519,7 @@ fn bench(
             (tmp.join("events.jsonl"), Some(tmp.clone()))
         }
     };
-    let (refdata, subs) = match &data {
-        Some(d) => RefData::load_dir(d)?,
-        None => Default::default(),
-    };
+    let (refdata, subs) = load_data(data.as_deref())?;
     let rules = load_rules(rule_paths, &refdata, LoadOptions::default().max_window)?;
     let n_rules = rules.rules.len();
     let bytes = std::fs::metadata(&events).map(|m| m.len()).unwrap_or(0);

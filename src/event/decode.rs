@@ -12,7 +12,7 @@ use std::borrow::Cow;
 /// Lines longer than this are dead letters (`too_long`) without being parsed.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct Wire<'a> {
     #[serde(borrow)]
     kind: Option<Cow<'a, str>>,
@@ -295,7 +295,7 @@ mod fast {
             return None;
         }
         i += 1;
-        let mut w = empty();
+        let mut w = Wire::default();
         let mut seen: u32 = 0;
         let mut first = true;
         loop {
@@ -328,41 +328,6 @@ mod fast {
             }
         }
         (skip_ws(b, i) == b.len()).then_some(w)
-    }
-
-    fn empty<'a>() -> Wire<'a> {
-        Wire {
-            kind: None,
-            ts: None,
-            msisdn: None,
-            id: None,
-            service: None,
-            direction: None,
-            scope: None,
-            peer: None,
-            duration_s: None,
-            volume_kb: None,
-            count: None,
-            charge_fen: None,
-            balance_fen: None,
-            cell: None,
-            via: None,
-            amount_fen: None,
-            channel: None,
-            store: None,
-            session: None,
-            step: None,
-            node: None,
-            hotline: None,
-            trigger: None,
-            country: None,
-            event: None,
-            attrs: None,
-            set: None,
-            unset: None,
-            add: None,
-            remove: None,
-        }
     }
 
     /// Puts a value in its field; returns the field's bit (0 for an ignored unknown field), or

@@ -1178,6 +1178,18 @@ impl Events {
     }
 
     /// Schedules one line of an episode; lines past the window are dropped, not clamped.
+    /// Periodic location updates in `cell` every `gap` minutes after `t`, until `until` (at
+    /// most `max` of them): someone staying put somewhere away from home.
+    fn periodic_until(&mut self, i: u32, cell: u32, mut t: Millis, until: Millis, gap: (i64, i64), max: usize) {
+        for _ in 0..max {
+            t += self.rng.range(gap.0, gap.1) * MINUTE;
+            if t >= until {
+                break;
+            }
+            self.push(t, i, Ev::Loc { cell, trigger: PERIODIC }, 0);
+        }
+    }
+
     fn push(&mut self, t: Millis, sub: u32, ev: Ev, clear: u8) -> bool {
         if t >= self.m.end() {
             return false;
@@ -1797,16 +1809,10 @@ impl Events {
         if leaves {
             // Out of town until the return train; the background stays away meanwhile.
             let away = self.rng.pick(&self.m.world.domestic, from);
-            let mut t = t3 + self.rng.range(40, 120) * MINUTE;
+            let t = t3 + self.rng.range(40, 120) * MINUTE;
             self.push(t, i, Ev::Loc { cell: away, trigger: ATTACH }, 0);
             let back = t + self.rng.range(20, 80) * HOUR;
-            for _ in 0..30 {
-                t += self.rng.range(60, 180) * MINUTE;
-                if t >= back {
-                    break;
-                }
-                self.push(t, i, Ev::Loc { cell: away, trigger: PERIODIC }, 0);
-            }
+            self.periodic_until(i, away, t, back, (60, 180), 30);
             self.push(back, i, Ev::Loc { cell: next, trigger: ATTACH }, F_BUSY);
         }
     }
@@ -2029,14 +2035,7 @@ impl Events {
         let at = t1 + self.rng.range(40, 180) * MINUTE;
         self.push(at, i, Ev::Usage(call), 0);
         let back = t1 + self.rng.range(20, 100) * HOUR;
-        let mut t = t1 + 30 * MINUTE;
-        for _ in 0..40 {
-            t += self.rng.range(60, 150) * MINUTE;
-            if t >= back {
-                break;
-            }
-            self.push(t, i, Ev::Loc { cell: city, trigger: PERIODIC }, 0);
-        }
+        self.periodic_until(i, city, t1 + 30 * MINUTE, back, (60, 150), 40);
         self.push(back, i, Ev::Loc { cell: home_airport, trigger: ATTACH }, F_BUSY);
     }
 

@@ -22,6 +22,11 @@ fn outcomes(r: &Run) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The outcomes alone, in order.
+fn reasons(r: &Run) -> Vec<String> {
+    outcomes(r).into_iter().map(|(_, o)| o).collect()
+}
+
 fn sent(r: &Run) -> Vec<&Decision> {
     r.decisions.iter().filter(|d| d.is_sent()).collect()
 }
@@ -66,7 +71,7 @@ fn calendar_month_cap_follows_local_time_across_month_and_year_ends() {
         ],
         no_quiet(),
     );
-    let o: Vec<String> = outcomes(&r).into_iter().map(|(_, o)| o).collect();
+    let o = reasons(&r);
     assert_eq!(o, ["sent", "sent", "cap", "sent", "sent", "cap", "sent"]);
     let capped = r.decisions.iter().find(|d| d.suppression() == Some(Suppression::Cap)).unwrap();
     assert_eq!(capped.detail.as_deref(), Some("cap \"2 per month\" of rule visit reached (2 already)"));
@@ -80,7 +85,7 @@ fn rolling_day_and_week_caps() {
         &[crm("2026-11-01T10:00:00+08:00"), crm("2026-11-08T09:59:00+08:00"), crm("2026-11-08T10:00:01+08:00")],
         no_quiet(),
     );
-    assert_eq!(outcomes(&r).into_iter().map(|(_, o)| o).collect::<Vec<_>>(), ["sent", "cap", "sent"]);
+    assert_eq!(reasons(&r), ["sent", "cap", "sent"]);
     // Calendar week: Monday 2026-11-23 starts a new one.
     let r = run_with(
         &rule_with(r#"{ cap: ["1 per week", "5 per day"] }"#),
@@ -88,7 +93,7 @@ fn rolling_day_and_week_caps() {
         &[crm("2026-11-22T21:00:00+08:00"), crm("2026-11-23T08:30:00+08:00"), crm("2026-11-29T20:00:00+08:00")],
         no_quiet(),
     );
-    assert_eq!(outcomes(&r).into_iter().map(|(_, o)| o).collect::<Vec<_>>(), ["sent", "sent", "cap"]);
+    assert_eq!(reasons(&r), ["sent", "sent", "cap"]);
 }
 
 #[test]
@@ -105,7 +110,7 @@ fn streak_cap_over_five_months() {
     let months = ["2026-01", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06"];
     let lines: Vec<String> = months.iter().map(|m| crm(&format!("{m}-15T10:00:00+08:00"))).collect();
     let r = run_with(rules, &[SUB], &lines, no_quiet());
-    let o: Vec<String> = outcomes(&r).into_iter().map(|(_, o)| o).collect();
+    let o = reasons(&r);
     // Three months in a row, then a month off, then a new run.
     assert_eq!(o, ["sent", "sent", "sent", "cap", "sent", "sent"]);
     assert!(r.decisions[3].detail.as_deref().unwrap().starts_with("streak"));
@@ -128,7 +133,7 @@ fn dnd_set_and_cleared_by_profile_events_mid_stream() {
         ],
         no_quiet(),
     );
-    assert_eq!(outcomes(&r).into_iter().map(|(_, o)| o).collect::<Vec<_>>(), ["sent", "dnd", "sent", "sent"]);
+    assert_eq!(reasons(&r), ["sent", "dnd", "sent", "sent"]);
 }
 
 #[test]
@@ -164,7 +169,7 @@ fn transactional_passes_caps_but_not_dnd_unless_told() {
         &[pay("2026-11-24T10:00:00+08:00"), ev("crm", "2026-11-24T10:05:00+08:00", r#""event":"cutover_planned""#)],
         opts,
     );
-    assert_eq!(outcomes(&r).into_iter().map(|(_, o)| o).collect::<Vec<_>>(), ["dnd", "sent"]);
+    assert_eq!(reasons(&r), ["dnd", "sent"]);
 }
 
 #[test]
@@ -233,7 +238,7 @@ fn deferred_contacts_still_answer_to_dnd_when_they_come_due() {
         ],
         EngineOptions::default(),
     );
-    let o: Vec<String> = outcomes(&r).into_iter().map(|(_, o)| o).collect();
+    let o = reasons(&r);
     assert_eq!(o, ["deferred 2026-11-25T08:00:00+08:00", "dnd", "dnd"]);
 }
 
@@ -405,7 +410,7 @@ fn capacity_queues_while_valid_and_records_expiry() {
     // One a minute: the third expires before its slot and is recorded, not lost.
     let opts = EngineOptions { capacity: [Some((1, 60_000)), None, None], ..no_quiet() };
     let r = run_with(rules, &[], &lines, opts);
-    let o: Vec<String> = outcomes(&r).into_iter().map(|(_, o)| o).collect();
+    let o = reasons(&r);
     assert_eq!(o.iter().filter(|o| *o == "sent").count(), 2);
     assert_eq!(o.iter().filter(|o| *o == "capacity").count(), 3);
     assert_eq!(r.decisions.len(), 5, "every candidate is accounted for");
