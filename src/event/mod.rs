@@ -24,6 +24,15 @@ macro_rules! symbols {
             }
         }
 
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                $name::parse(&s).ok_or_else(|| {
+                    serde::de::Error::custom(format_args!("unknown value `{}`; expected one of {}", s, $name::NAMES.join(", ")))
+                })
+            }
+        }
+
         impl $name {
             /// Every value, in declaration order (the order rules and reports use).
             pub const ALL: &'static [$name] = &[$($name::$variant),+];

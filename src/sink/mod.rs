@@ -1,6 +1,8 @@
-//! Where decisions and dead letters go. This sinks are local: JSON Lines files in an
+//! Where decisions and dead letters go: JSON Lines files in an
 //! output directory, stdout, and memory (tests). Gateways (SMPP, Kannel, call centre) plug in
 //! behind the same trait.
+
+pub mod gateway;
 
 use crate::engine::Decision;
 use crate::event::DeadLetter;

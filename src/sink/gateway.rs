@@ -1,0 +1,102 @@
+//! What the delivery side hands to a gateway (SMPP, Kannel, the call centre's task API) and what
+//! a gateway answers. The engine decides actions; the outbox keeps them on disk; a dispatcher
+//! takes each pending action and offers it to the gateway of its channel. The gateways share
+//! these types so the dispatcher treats them alike: it never knows PDUs or HTTP.
+
+use crate::refdata::Channel;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// An action as the outbox holds it: the action object of DESIGN.md §2 (the line
+/// `actions.jsonl` carries), plus the expiry when the rule set one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    /// Deterministic id: the idempotency key at every gateway.
+    pub id: String,
+    /// Event time of the decision (RFC 3339 with the engine's offset).
+    pub ts: String,
+    /// The full number: actions address the subscriber. Never log it.
+    pub msisdn: String,
+    pub rule: String,
+    pub campaign: String,
+    pub channel: Channel,
+    pub priority: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    pub trigger: TriggerJson,
+    /// After this time (RFC 3339) the contact is worthless and must not be made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TriggerJson {
+    pub kind: String,
+    pub id: String,
+    pub ts: String,
+}
+
+/// A gateway's answer to one offered action.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Sent {
+    /// The gateway took it. `gateway_ids` are its own ids (SMPP: one `message_id` per part of
+    /// a long message; Kannel and the call centre: none or one), kept in the ledger so that
+    /// delivery reports can be matched back to the action.
+    Accepted { gateway_ids: Vec<String> },
+    /// Not now (throttled, queue full, connection down, timeout): offer it again later, after
+    /// `after` if the gateway said how long.
+    Retry { reason: String, after: Option<Duration> },
+    /// Never (bad number, message refused, bad request): give up and record why.
+    Rejected { reason: String },
+}
+
+/// The final fate of a contact, as a gateway reports it afterwards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeStatus {
+    /// SMS delivered to the handset.
+    Delivered,
+    /// SMS not delivered (undeliverable, rejected, expired at the SMSC).
+    Failed,
+    /// Call answered.
+    Answered,
+    Busy,
+    NoAnswer,
+    /// The callee refused (hung up at once or asked not to be called).
+    Refused,
+    /// The contact was never made: it expired before a gateway took it, or a gateway rejected
+    /// it outright.
+    Expired,
+}
+
+impl OutcomeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeStatus::Delivered => "delivered",
+            OutcomeStatus::Failed => "failed",
+            OutcomeStatus::Answered => "answered",
+            OutcomeStatus::Busy => "busy",
+            OutcomeStatus::NoAnswer => "no_answer",
+            OutcomeStatus::Refused => "refused",
+            OutcomeStatus::Expired => "expired",
+        }
+    }
+}
+
+/// A report that came back from a gateway (SMPP `deliver_sm` receipt, Kannel DLR callback, call
+/// result callback). Either the action id is known (Kannel and the call centre echo it) or the
+/// gateway's own id is (SMPP receipts), and the ledger resolves it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub action_id: Option<String>,
+    pub gateway_id: Option<String>,
+    pub status: OutcomeStatus,
+    /// The gateway's own words (`stat:UNDELIV err:001`, `busy`), kept for explain and reports.
+    pub detail: String,
+    /// When the gateway says it happened (ms since the epoch), else when it arrived.
+    pub at_ms: i64,
+}
