@@ -319,3 +319,19 @@ pub fn parse_offset(s: &str) -> Option<chrono::FixedOffset> {
     let secs = h.parse::<i32>().ok()? * 3600 + m.parse::<i32>().ok()? * 60;
     chrono::FixedOffset::east_opt(sign * secs)
 }
+
+/// Serde for `std::time::Duration` fields written as duration literals (`"10s"`, `"500ms"`,
+/// `"2m"`), the same literals as everywhere else in config and rule files.
+pub mod duration_serde {
+    use serde::Deserialize;
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        let ms = crate::util::parse_duration(&s).map_err(serde::de::Error::custom)?;
+        if ms < 0 {
+            return Err(serde::de::Error::custom(format!("duration `{s}` is negative")));
+        }
+        Ok(Duration::from_millis(ms as u64))
+    }
+}

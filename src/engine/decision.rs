@@ -132,6 +132,8 @@ struct DecisionJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     queue: Option<&'a str>,
     trigger: TriggerJson<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -174,6 +176,29 @@ impl Decision {
         serde_json::to_string(&j).unwrap_or_default()
     }
 
+    /// The action as the outbox and the gateways take it.
+    pub fn action(&self, offset: chrono::FixedOffset) -> crate::sink::gateway::Action {
+        use crate::sink::gateway::{Action, TriggerJson};
+        Action {
+            id: self.id.clone(),
+            ts: format_ts(self.ts, offset),
+            msisdn: self.msisdn.full(),
+            rule: self.rule_name.to_string(),
+            campaign: self.campaign.to_string(),
+            channel: self.channel,
+            priority: self.priority,
+            text: self.text.clone(),
+            script: self.script.clone(),
+            queue: self.queue.as_deref().map(str::to_owned),
+            trigger: TriggerJson {
+                kind: self.trigger.kind.to_owned(),
+                id: self.trigger.id.to_string(),
+                ts: format_ts(self.trigger.ts, offset),
+            },
+            expires: self.expires.map(|t| format_ts(t, offset)),
+        }
+    }
+
     fn json(&self, offset: chrono::FixedOffset) -> DecisionJson<'_> {
         DecisionJson {
             id: &self.id,
@@ -191,6 +216,7 @@ impl Decision {
                 id: &self.trigger.id,
                 ts: format_ts(self.trigger.ts, offset),
             },
+            expires: self.expires.map(|t| format_ts(t, offset)),
         }
     }
 }

@@ -70,7 +70,7 @@ impl Default for EngineOptions {
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
     pub events: u64,
-    pub by_kind: [u64; 6],
+    pub by_kind: [u64; Kind::ALL.len()],
     pub late: u64,
     pub dead_letters: BTreeMap<DeadReason, u64>,
     pub actions_by_rule: BTreeMap<String, u64>,
@@ -286,13 +286,14 @@ struct Out<'a> {
 impl Out<'_> {
     fn write(&mut self, ds: Vec<Decision>, summary: &mut Summary) -> std::io::Result<()> {
         if self.capacity.is_unlimited() {
-            return ds.iter().try_for_each(|d| self.emit(d, summary));
+            ds.iter().try_for_each(|d| self.emit(d, summary))?;
+        } else {
+            for d in ds {
+                self.capacity.offer(d, &mut self.buf);
+                self.flush_buf(summary)?;
+            }
         }
-        for d in ds {
-            self.capacity.offer(d, &mut self.buf);
-            self.flush_buf(summary)?;
-        }
-        Ok(())
+        self.sink.batch_end()
     }
 
     fn flush_buf(&mut self, summary: &mut Summary) -> std::io::Result<()> {

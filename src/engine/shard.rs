@@ -234,7 +234,7 @@ impl Shard {
                     st.move_to(Some(c), ev.ts, &refdata);
                 }
             }
-            Body::Crm(_) => {}
+            Body::Crm(_) | Body::Outcome(_) => {}
         }
 
         // 2. Windows and sequences: decide with the state read-only, then apply.
@@ -807,6 +807,7 @@ fn describe_event(ev: &Event) -> String {
         Body::Location(l) => format!(": {} in cell {}", l.trigger, l.cell),
         Body::Crm(c) => format!(": {}", c.event),
         Body::Profile(p) => format!(": {} change(s)", p.set.len() + p.unset.len()),
+        Body::Outcome(o) => format!(": {} {} of {}", o.channel, o.status, o.action_id),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::event::{DeadLetter, DeadReason};
-use crate::refdata::{ProfileChange, ProfileField};
+use crate::refdata::{Channel, ProfileChange, ProfileField};
 use crate::util::{Msisdn, parse_ts, stable_hash};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -63,6 +63,17 @@ struct Wire<'a> {
     #[serde(borrow)]
     event: Option<Cow<'a, str>>,
     attrs: Option<Map<String, Value>>,
+    // outcome
+    #[serde(borrow)]
+    action_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    status: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    rule: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    campaign: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    detail: Option<Cow<'a, str>>,
     // profile
     set: Option<Map<String, Value>>,
     unset: Option<Vec<String>>,
@@ -249,6 +260,14 @@ fn build(w: Wire, text: &str) -> Result<Event, Reject> {
             event: boxed(Some(required(w.event, "event", kind)?)).unwrap_or_default(),
             attrs: w.attrs.unwrap_or_default(),
         }),
+        Kind::Outcome => Body::Outcome(ContactOutcome {
+            action_id: boxed(Some(required(w.action_id, "action_id", kind)?)).unwrap_or_default(),
+            channel: symbol(w.channel, "channel", kind, Channel::parse, Channel::NAMES)?,
+            status: symbol(w.status, "status", kind, OutcomeStatus::parse, OutcomeStatus::NAMES)?,
+            rule: boxed(w.rule).unwrap_or_default(),
+            campaign: boxed(w.campaign).unwrap_or_default(),
+            detail: boxed(w.detail),
+        }),
         Kind::Profile => {
             let mut set = Vec::new();
             let bad = |e: String| Reject(DeadReason::BadField, e);
@@ -380,6 +399,11 @@ mod fast {
             "trigger" => s(&mut w.trigger, v).map(|_| 1 << 22)?,
             "country" => s(&mut w.country, v).map(|_| 1 << 23)?,
             "event" => s(&mut w.event, v).map(|_| 1 << 24)?,
+            "action_id" => s(&mut w.action_id, v).map(|_| 1 << 25)?,
+            "status" => s(&mut w.status, v).map(|_| 1 << 26)?,
+            "rule" => s(&mut w.rule, v).map(|_| 1 << 27)?,
+            "campaign" => s(&mut w.campaign, v).map(|_| 1 << 28)?,
+            "detail" => s(&mut w.detail, v).map(|_| 1 << 29)?,
             // Objects and lists (attrs, set, ...) are the full parser's.
             "attrs" | "set" | "unset" | "add" | "remove" => return None,
             // Unknown fields are ignored, as serde ignores them.

@@ -59,7 +59,15 @@ pub(crate) use symbols;
 
 symbols!(
     /// The stream an event comes from.
-    Kind { Usage = "usage", Topup = "topup", Ivr = "ivr", Location = "location", Crm = "crm", Profile = "profile" }
+    Kind {
+        Usage = "usage",
+        Topup = "topup",
+        Ivr = "ivr",
+        Location = "location",
+        Crm = "crm",
+        Profile = "profile",
+        Outcome = "outcome",
+    }
 );
 symbols!(Service { Voice = "voice", Sms = "sms", Mms = "mms", Data = "data" });
 symbols!(Direction { Mo = "mo", Mt = "mt" });
@@ -72,6 +80,18 @@ symbols!(Scope {
 });
 symbols!(TopupChannel { Card = "card", Online = "online", Store = "store", Bank = "bank", Ussd = "ussd", Agent = "agent" });
 symbols!(IvrStep { Enter = "enter", Menu = "menu", Agent = "agent", Exit = "exit" });
+symbols!(
+    /// What became of a contact, as a gateway reported it (an `outcome` event).
+    OutcomeStatus {
+        Delivered = "delivered",
+        Failed = "failed",
+        Answered = "answered",
+        Busy = "busy",
+        NoAnswer = "no_answer",
+        Refused = "refused",
+        Expired = "expired",
+    }
+);
 symbols!(LocTrigger { Attach = "attach", Handover = "handover", Periodic = "periodic", Detach = "detach" });
 
 impl Kind {
@@ -116,6 +136,7 @@ impl Event {
             Body::Location(_) => Kind::Location,
             Body::Crm(_) => Kind::Crm,
             Body::Profile(_) => Kind::Profile,
+            Body::Outcome(_) => Kind::Outcome,
         }
     }
 
@@ -146,6 +167,7 @@ pub enum Body {
     Location(Location),
     Crm(Crm),
     Profile(Profile),
+    Outcome(ContactOutcome),
 }
 
 #[derive(Clone, Debug)]
@@ -190,6 +212,19 @@ pub struct Location {
 pub struct Crm {
     pub event: Box<str>,
     pub attrs: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What became of a contact tidings decided: a delivery report or a call result that came back
+/// from a gateway (the delivery side writes these; they replay like any other event).
+#[derive(Clone, Debug)]
+pub struct ContactOutcome {
+    /// The id of the action it reports on.
+    pub action_id: Box<str>,
+    pub channel: crate::refdata::Channel,
+    pub status: OutcomeStatus,
+    pub rule: Box<str>,
+    pub campaign: Box<str>,
+    pub detail: Option<Box<str>>,
 }
 
 /// A change to the subscriber's master data. Fields are checked at decode time against the

@@ -986,11 +986,33 @@ struct Usage {
 
 #[derive(Clone, Copy)]
 enum Ev {
-    Loc { cell: u32, trigger: u8 },
+    Loc {
+        cell: u32,
+        trigger: u8,
+    },
     Usage(Usage),
-    Topup { amount: u32, channel: u8, store: u8 },
-    Ivr { session: u64, step: u8, node: [u8; 3], depth: u8 },
-    StoreVisit { store: u8, txn: u8, payment: u8 },
+    Topup {
+        amount: u32,
+        channel: u8,
+        store: u8,
+    },
+    Ivr {
+        session: u64,
+        step: u8,
+        node: [u8; 3],
+        depth: u8,
+    },
+    StoreVisit {
+        store: u8,
+        txn: u8,
+        payment: u8,
+    },
+    /// The call centre's result for the call-back of a closed complaint (an `outcome` event):
+    /// the action id it reports on, and the result.
+    CallResult {
+        action: u64,
+        status: u8,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1648,6 +1670,19 @@ impl Events {
                     ",\"event\":\"complaint_closed\",\"attrs\":{{\"complaint_id\":\"K{}\",\"topic\":\"{topic}\"}}}}",
                     self.serial
                 );
+                // The pack calls back 4 hours later; the call centre reports how that went.
+                let trigger = crate::state::TriggerRef {
+                    kind: "crm",
+                    id: format!("e{:010}", self.emitted).into(),
+                    ts: t - t.rem_euclid(SECOND),
+                };
+                let due = trigger.ts + 4 * 60 * MINUTE;
+                let action = crate::engine::decision::action_id("complaint_callback", &trigger, Some(due));
+                let action = u64::from_str_radix(action.strip_prefix('a').unwrap_or(&action), 16).unwrap_or(0);
+                let status = self.rng.weighted(&[70, 20, 10]) as u8;
+                let at = due + self.rng.range(2, 90) * MINUTE;
+                self.push(at, s.idx, Ev::CallResult { action, status }, 0);
+                return o;
             }
             6 => {
                 let exp = self.m.days_info.get(day).map_or("", |d| d.plus30.as_str());
@@ -2287,6 +2322,15 @@ impl Events {
                 );
                 o
             }
+            Ev::CallResult { action, status } => {
+                let mut o = self.head("outcome", t, s);
+                let _ = write!(
+                    o,
+                    ",\"action_id\":\"a{action:016x}\",\"channel\":\"call\",\"status\":\"{}\",\"rule\":\"complaint_callback\",\"campaign\":\"care_complaint\"}}",
+                    ["answered", "no_answer", "busy"][status as usize % 3]
+                );
+                o
+            }
         }
     }
 }
@@ -2401,6 +2445,7 @@ mod tests {
                     "location" => &["cell", "trigger"],
                     "crm" => &["event", "attrs"],
                     "profile" => &["set"],
+                    "outcome" => &["action_id", "channel", "status", "rule"],
                     other => panic!("unknown kind {other}: {line}"),
                 };
                 for f in need {

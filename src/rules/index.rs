@@ -35,6 +35,7 @@ fn discriminator(kind: Kind) -> Option<Field> {
         Kind::Ivr => Field::Step,
         Kind::Location => Field::Trigger,
         Kind::Crm => Field::CrmEvent,
+        Kind::Outcome => Field::OutStatus,
         Kind::Profile => return None,
     })
 }
@@ -88,6 +89,7 @@ impl KindIndex {
             Body::Ivr(i) => self.by_symbol.get(i.step as usize).map_or(&[], Vec::as_slice),
             Body::Location(l) => self.by_symbol.get(l.trigger as usize).map_or(&[], Vec::as_slice),
             Body::Crm(c) => self.by_name.get(&*c.event).map_or(&[], Vec::as_slice),
+            Body::Outcome(o) => self.by_symbol.get(o.status as usize).map_or(&[], Vec::as_slice),
             Body::Profile(_) => &[],
         };
         // Merge the two ascending lists so rules run in pack order.

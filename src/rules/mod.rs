@@ -66,11 +66,11 @@ pub struct Rule {
 pub struct RuleSet {
     pub rules: Vec<Rule>,
     /// Rule indexes per event kind, filed by the values they require (see [`index`]).
-    pub by_kind: [index::KindIndex; 6],
+    pub by_kind: [index::KindIndex; Kind::ALL.len()],
     pub aggs: Vec<AggDef>,
     pub seqs: Vec<SeqDef>,
-    pub aggs_by_kind: [Vec<u32>; 6],
-    pub seqs_by_kind: [Vec<u32>; 6],
+    pub aggs_by_kind: [Vec<u32>; Kind::ALL.len()],
+    pub seqs_by_kind: [Vec<u32>; Kind::ALL.len()],
     /// Kinds that may cancel some rule's pending timer.
     pub cancel_kinds: KindSet,
     /// Every campaign the rules name, with its policy.

@@ -3,6 +3,7 @@
 //! takes each pending action and offers it to the gateway of its channel. The gateways share
 //! these types so the dispatcher treats them alike: it never knows PDUs or HTTP.
 
+pub use crate::event::OutcomeStatus;
 use crate::refdata::Channel;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -54,39 +55,6 @@ pub enum Sent {
     Rejected { reason: String },
 }
 
-/// The final fate of a contact, as a gateway reports it afterwards.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutcomeStatus {
-    /// SMS delivered to the handset.
-    Delivered,
-    /// SMS not delivered (undeliverable, rejected, expired at the SMSC).
-    Failed,
-    /// Call answered.
-    Answered,
-    Busy,
-    NoAnswer,
-    /// The callee refused (hung up at once or asked not to be called).
-    Refused,
-    /// The contact was never made: it expired before a gateway took it, or a gateway rejected
-    /// it outright.
-    Expired,
-}
-
-impl OutcomeStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutcomeStatus::Delivered => "delivered",
-            OutcomeStatus::Failed => "failed",
-            OutcomeStatus::Answered => "answered",
-            OutcomeStatus::Busy => "busy",
-            OutcomeStatus::NoAnswer => "no_answer",
-            OutcomeStatus::Refused => "refused",
-            OutcomeStatus::Expired => "expired",
-        }
-    }
-}
-
 /// A report that came back from a gateway (SMPP `deliver_sm` receipt, Kannel DLR callback, call
 /// result callback). Either the action id is known (Kannel and the call centre echo it) or the
 /// gateway's own id is (SMPP receipts), and the ledger resolves it.
@@ -94,6 +62,10 @@ impl OutcomeStatus {
 pub struct Report {
     pub action_id: Option<String>,
     pub gateway_id: Option<String>,
+    /// The subscriber and the 16-bit reference the submit carried (SMPP receipts that echo
+    /// `user_message_reference`): how an action left in doubt by a crash is recognised.
+    pub msisdn: Option<String>,
+    pub reference: Option<u16>,
     pub status: OutcomeStatus,
     /// The gateway's own words (`stat:UNDELIV err:001`, `busy`), kept for explain and reports.
     pub detail: String,

@@ -2,7 +2,11 @@
 //! output directory, stdout, and memory (tests). Gateways (SMPP, Kannel, call centre) plug in
 //! behind the same trait.
 
+pub mod calls;
+pub mod deliver;
 pub mod gateway;
+pub mod kannel;
+pub mod outbox;
 
 use crate::engine::Decision;
 use crate::event::DeadLetter;
@@ -14,6 +18,11 @@ use std::path::Path;
 pub trait Sink {
     fn decision(&mut self, d: &Decision) -> std::io::Result<()>;
     fn dead_letter(&mut self, _d: &DeadLetter) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// The end of one batch of decisions: a point where a durable sink makes what it took
+    /// safe (the outbox syncs here).
+    fn batch_end(&mut self) -> std::io::Result<()> {
         Ok(())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -117,7 +126,57 @@ impl Sink for Fanout {
     fn dead_letter(&mut self, d: &DeadLetter) -> std::io::Result<()> {
         self.0.iter_mut().try_for_each(|s| s.dead_letter(d))
     }
+    fn batch_end(&mut self) -> std::io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.batch_end())
+    }
     fn flush(&mut self) -> std::io::Result<()> {
         self.0.iter_mut().try_for_each(|s| s.flush())
+    }
+}
+
+/// Actions into the durable outbox (the delivery side reads them from there). Synced at every
+/// flush, which the engine calls at the end of each output batch: an action is on disk before
+/// any gateway can see it, and a replay's re-decided actions are refused by id.
+pub struct OutboxSink {
+    writer: outbox::OutboxWriter,
+    offset: chrono::FixedOffset,
+    /// Woken after each sync, so a dispatcher in the same process reads at once.
+    notify: Option<std::sync::Arc<tokio::sync::Notify>>,
+}
+
+impl OutboxSink {
+    pub fn open(
+        dir: &Path,
+        offset: chrono::FixedOffset,
+        notify: Option<std::sync::Arc<tokio::sync::Notify>>,
+    ) -> std::io::Result<OutboxSink> {
+        Ok(OutboxSink { writer: outbox::OutboxWriter::open(dir)?, offset, notify })
+    }
+
+    /// (appended this run, refused as already in the outbox)
+    pub fn counts(&self) -> (u64, u64) {
+        self.writer.counts()
+    }
+}
+
+impl Sink for OutboxSink {
+    fn decision(&mut self, d: &Decision) -> std::io::Result<()> {
+        if d.is_sent() {
+            self.writer.append(&d.action(self.offset))?;
+        }
+        Ok(())
+    }
+    fn batch_end(&mut self) -> std::io::Result<()> {
+        if self.writer.dirty() {
+            self.flush()?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.sync()?;
+        if let Some(n) = &self.notify {
+            n.notify_one();
+        }
+        Ok(())
     }
 }

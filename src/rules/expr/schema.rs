@@ -20,6 +20,7 @@ pub enum SymTy {
     Tier,
     Status,
     Channel,
+    OutcomeStatus,
 }
 
 impl SymTy {
@@ -36,6 +37,7 @@ impl SymTy {
             SymTy::Tier => Tier::NAMES,
             SymTy::Status => Status::NAMES,
             SymTy::Channel => Channel::NAMES,
+            SymTy::OutcomeStatus => event::OutcomeStatus::NAMES,
         }
     }
 
@@ -111,6 +113,12 @@ pub enum Field {
     Trigger,
     Country,
     CrmEvent,
+    OutActionId,
+    OutChannel,
+    OutStatus,
+    OutRule,
+    OutCampaign,
+    OutDetail,
     SubMsisdn,
     CustomerId,
     AccountId,
@@ -176,7 +184,8 @@ const T: u8 = 1 << Kind::Topup as u8;
 const I: u8 = 1 << Kind::Ivr as u8;
 const L: u8 = 1 << Kind::Location as u8;
 const C: u8 = 1 << Kind::Crm as u8;
-const ALL: u8 = 0x3f;
+const O: u8 = 1 << Kind::Outcome as u8;
+const ALL: u8 = 0x7f;
 /// Not an event field: readable in every rule, and on timers.
 const ANY: u8 = 0;
 
@@ -207,6 +216,12 @@ pub const FIELDS: &[(&str, Ty, Field, u8)] = &[
     ("event.trigger", Ty::Sym(SymTy::LocTrigger), Field::Trigger, L),
     ("event.country", Ty::Str, Field::Country, L),
     ("event.event", Ty::Str, Field::CrmEvent, C),
+    ("event.action_id", Ty::Str, Field::OutActionId, O),
+    ("event.contact_channel", Ty::Sym(SymTy::Channel), Field::OutChannel, O),
+    ("event.status", Ty::Sym(SymTy::OutcomeStatus), Field::OutStatus, O),
+    ("event.rule", Ty::Str, Field::OutRule, O),
+    ("event.campaign", Ty::Str, Field::OutCampaign, O),
+    ("event.detail", Ty::Str, Field::OutDetail, O),
     ("subscriber.msisdn", Ty::Str, Field::SubMsisdn, ANY),
     ("subscriber.customer_id", Ty::Str, Field::CustomerId, ANY),
     ("subscriber.account_id", Ty::Str, Field::AccountId, ANY),
@@ -393,6 +408,17 @@ impl Field {
                 Some(Body::Crm(c)) => Value::Str(Cow::Borrowed(&c.event)),
                 _ => Value::Null,
             },
+            F::OutActionId | F::OutChannel | F::OutStatus | F::OutRule | F::OutCampaign | F::OutDetail => {
+                let Some(Body::Outcome(o)) = body else { return Value::Null };
+                match self {
+                    F::OutActionId => Value::Str(Cow::Borrowed(&o.action_id)),
+                    F::OutChannel => sym(o.channel as u8),
+                    F::OutStatus => sym(o.status as u8),
+                    F::OutRule => Value::Str(Cow::Borrowed(&o.rule)),
+                    F::OutCampaign => Value::Str(Cow::Borrowed(&o.campaign)),
+                    _ => opt_str(&o.detail),
+                }
+            }
             F::CustomerId => Value::Str(Cow::Borrowed(&sub.customer_id)),
             F::AccountId => Value::Str(Cow::Borrowed(&sub.account_id)),
             F::Brand if cx.known => sym(sub.brand as u8),

@@ -1,0 +1,626 @@
+//! The dispatcher: takes pending actions from the outbox, offers each to its channel's gateway
+//! within the gateway's rate and window, retries what can be retried with back-off, records
+//! every step in the ledger, and turns what gateways report back into `outcome` events.
+//!
+//! Memory stays bounded whatever the gateways do: the dispatcher holds at most `backlog`
+//! actions (queued, in flight or waiting to retry); the rest wait in the outbox file.
+//!
+//! After a crash, an action whose `sending` entry has no answer in the ledger is *in doubt*:
+//! the gateway may have it. For the SMS gateway the dispatcher first waits `in_doubt_grace` for
+//! a delivery report that settles it (SMPP receipts echo the submit's `user_message_reference`,
+//! Kannel's name the action id) and only then offers it again; the call centre deduplicates on
+//! the idempotency key, so in-doubt call tasks are offered again at once.
+
+use super::calls::{self, CallCentre, CallCentreConfig};
+use super::gateway::{Action, OutcomeStatus, Report, Sent};
+use super::kannel::{self, Kannel, KannelConfig};
+use super::outbox::{Entry, InDoubt, Ledger, OutboxReader, id_key};
+use crate::api::{Request, Response};
+use crate::refdata::Channel;
+use chrono::Offset;
+use governor::{Quota, RateLimiter};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::io::Write;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinSet;
+
+/// `[delivery]` in the engine config: where actions go after the engine decided them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// The outbox directory (`outbox.jsonl`, `ledger.jsonl`).
+    #[serde(default = "default_outbox")]
+    pub outbox: PathBuf,
+    /// Where outcome events are written (`outcomes.jsonl`, one event per line, the event
+    /// contract's `outcome` kind: replay them with the other event files).
+    #[serde(default = "default_outcomes")]
+    pub outcomes: PathBuf,
+    /// tidings' HTTP endpoint for delivery reports and call results. Loopback by default.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// How gateways reach that endpoint (default `http://<listen>`).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// SMS through Kannel's `sendsms`.
+    #[serde(default)]
+    pub kannel: Option<KannelConfig>,
+    /// Outbound-call tasks to the call centre's task API.
+    #[serde(default)]
+    pub call_centre: Option<CallCentreConfig>,
+    /// SMS submissions per second (the gateway's contracted rate).
+    #[serde(default = "default_sms_tps")]
+    pub sms_tps: u32,
+    /// Call tasks per minute.
+    #[serde(default = "default_calls_per_minute")]
+    pub calls_per_minute: u32,
+    /// Actions offered to one gateway at once.
+    #[serde(default = "default_window")]
+    pub window: usize,
+    /// Actions held in memory (queued, in flight, waiting to retry); the rest stay on disk.
+    #[serde(default = "default_backlog")]
+    pub backlog: usize,
+    /// First retry delay; doubles per attempt up to `retry_max`.
+    #[serde(default = "default_retry_min", with = "crate::config::duration_serde")]
+    pub retry_min: Duration,
+    #[serde(default = "default_retry_max", with = "crate::config::duration_serde")]
+    pub retry_max: Duration,
+    /// Give up after this many attempts (0 = keep trying until the action expires).
+    #[serde(default)]
+    pub max_attempts: u32,
+    /// How long an SMS left in doubt by a crash waits for a report before it is offered again.
+    #[serde(default = "default_grace", with = "crate::config::duration_serde")]
+    pub in_doubt_grace: Duration,
+    /// When the input has ended and the outbox is drained: how long to keep listening for
+    /// reports still due before exiting.
+    #[serde(default = "default_linger", with = "crate::config::duration_serde")]
+    pub linger: Duration,
+    /// Drop actions whose `expires` has passed by the wall clock (turn off to deliver a replay of
+    /// old traffic to a test gateway).
+    #[serde(default = "yes")]
+    pub honour_expiry: bool,
+}
+
+fn default_outbox() -> PathBuf {
+    "out/outbox".into()
+}
+fn default_outcomes() -> PathBuf {
+    "out/outcomes.jsonl".into()
+}
+fn default_listen() -> String {
+    "127.0.0.1:8380".into()
+}
+fn default_sms_tps() -> u32 {
+    200
+}
+fn default_calls_per_minute() -> u32 {
+    30
+}
+fn default_window() -> usize {
+    16
+}
+fn default_backlog() -> usize {
+    2048
+}
+fn default_retry_min() -> Duration {
+    Duration::from_millis(500)
+}
+fn default_retry_max() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_grace() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_linger() -> Duration {
+    Duration::from_secs(2)
+}
+fn yes() -> bool {
+    true
+}
+
+/// The SMS gateway in use.
+pub enum SmsGateway {
+    Kannel(Kannel),
+}
+
+impl SmsGateway {
+    async fn submit(&self, a: &Action) -> Sent {
+        match self {
+            SmsGateway::Kannel(k) => k.submit(a).await,
+        }
+    }
+}
+
+/// What a run of the dispatcher did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct DeliveryStats {
+    pub accepted: u64,
+    pub rejected: u64,
+    pub expired: u64,
+    pub retries: u64,
+    pub outcomes: u64,
+    /// In-doubt actions settled by a report (not sent again).
+    pub settled_in_doubt: u64,
+    /// Outbox lines that did not parse.
+    pub bad_lines: u64,
+    /// Actions of a channel with no gateway configured (left in the outbox).
+    pub no_gateway: u64,
+    /// Reports that matched no action.
+    pub unmatched_reports: u64,
+}
+
+/// The HTTP side of delivery: Kannel's reports and the call centre's results become reports.
+pub fn callback_handler(tx: mpsc::UnboundedSender<Report>) -> impl Fn(Request) -> Response + Send + Sync + 'static {
+    move |req: Request| {
+        let now = chrono::Utc::now().timestamp_millis();
+        let parsed = match req.path.as_str() {
+            kannel::DLR_PATH => kannel::report(&req, now),
+            calls::RESULT_PATH if req.method == hyper::Method::POST => calls::report(&req, now).map(Some),
+            calls::RESULT_PATH => Err(Response::error(405, "POST a JSON call result")),
+            "/healthz" => return Response::text(200, "ok\n"),
+            _ => Err(Response::error(404, "no such endpoint")),
+        };
+        match parsed {
+            Err(resp) => resp,
+            Ok(None) => Response::text(200, "ok\n"),
+            Ok(Some(r)) => match tx.send(r) {
+                Ok(()) => Response::text(200, "ok\n"),
+                Err(_) => Response::error(503, "shutting down"),
+            },
+        }
+    }
+}
+
+type Limiter = RateLimiter<
+    governor::state::NotKeyed,
+    governor::state::InMemoryState,
+    governor::clock::DefaultClock,
+    governor::middleware::NoOpMiddleware,
+>;
+
+struct Retrying {
+    action: Action,
+    attempt: u32,
+}
+
+/// Runs delivery until `closed` is set (the engine's input ended), the outbox is drained, and
+/// reports have had `linger` to arrive; or until `stop` is set (then it returns at once, leaving
+/// what is undone in the outbox for the next start).
+pub struct Dispatcher {
+    cfg: DeliveryConfig,
+    ledger: Ledger,
+    reader: OutboxReader,
+    sms: Option<Arc<SmsGateway>>,
+    call: Option<Arc<CallCentre>>,
+    sms_limit: Arc<Limiter>,
+    call_limit: Arc<Limiter>,
+    outcomes: std::io::BufWriter<std::fs::File>,
+    /// Every outcome event line also goes here (a live engine's input), when set.
+    live: Option<mpsc::UnboundedSender<String>>,
+    /// Outcome event times are written in this offset (the engine's).
+    offset: chrono::FixedOffset,
+    pub stats: DeliveryStats,
+}
+
+impl Dispatcher {
+    pub fn new(cfg: DeliveryConfig) -> Result<Dispatcher, String> {
+        let public = cfg.public_url.clone().unwrap_or_else(|| format!("http://{}", cfg.listen));
+        let sms = cfg.kannel.clone().map(|k| Arc::new(SmsGateway::Kannel(Kannel::new(k, &public))));
+        let call = match cfg.call_centre.clone() {
+            Some(c) => Some(Arc::new(CallCentre::new(c, &public)?)),
+            None => None,
+        };
+        Self::with_gateways(cfg, sms, call)
+    }
+
+    pub fn with_gateways(
+        cfg: DeliveryConfig,
+        sms: Option<Arc<SmsGateway>>,
+        call: Option<Arc<CallCentre>>,
+    ) -> Result<Dispatcher, String> {
+        let io = |what: &str, p: &Path, e: std::io::Error| format!("{what} {}: {e}", p.display());
+        let ledger = Ledger::open(&cfg.outbox).map_err(|e| io("opening the ledger in", &cfg.outbox, e))?;
+        let reader = OutboxReader::open(&cfg.outbox).map_err(|e| io("opening the outbox in", &cfg.outbox, e))?;
+        if let Some(parent) = cfg.outcomes.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| io("creating", parent, e))?;
+        }
+        let outcomes = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&cfg.outcomes)
+            .map_err(|e| io("opening", &cfg.outcomes, e))?;
+        let per_second = NonZeroU32::new(cfg.sms_tps.max(1)).unwrap_or(NonZeroU32::MIN);
+        let per_minute = NonZeroU32::new(cfg.calls_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        Ok(Dispatcher {
+            sms_limit: Arc::new(RateLimiter::direct(Quota::per_second(per_second))),
+            call_limit: Arc::new(RateLimiter::direct(Quota::per_minute(per_minute))),
+            cfg,
+            ledger,
+            reader,
+            sms,
+            call,
+            outcomes: std::io::BufWriter::new(outcomes),
+            live: None,
+            offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap_or(chrono::Utc.fix()),
+            stats: DeliveryStats::default(),
+        })
+    }
+
+    /// Writes outcome event times in this offset (the engine's `utc_offset`).
+    pub fn set_offset(&mut self, offset: chrono::FixedOffset) {
+        self.offset = offset;
+    }
+
+    /// Also send every outcome event line to a live engine's input.
+    pub fn feed_live(&mut self, tx: mpsc::UnboundedSender<String>) {
+        self.live = Some(tx);
+    }
+
+    fn gateway_for(&self, ch: Channel) -> Option<Gate> {
+        match ch {
+            Channel::Sms => self.sms.clone().map(|g| Gate::Sms(g, self.sms_limit.clone())),
+            Channel::Call => self.call.clone().map(|g| Gate::Call(g, self.call_limit.clone())),
+            // IVR contacts are answers to the IVR's own requests, not sent.
+            Channel::Ivr => None,
+        }
+    }
+
+    pub async fn run(
+        mut self,
+        mut reports: mpsc::UnboundedReceiver<Report>,
+        more: Arc<Notify>,
+        closed: Arc<AtomicBool>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<DeliveryStats, String> {
+        let started = Instant::now();
+        let mut queue: VecDeque<(Action, u32)> = VecDeque::new();
+        let mut retry: BTreeMap<(Instant, u64), Retrying> = BTreeMap::new();
+        let mut inflight: JoinSet<(Action, u32, Sent)> = JoinSet::new();
+        let mut holding: HashSet<u64> = HashSet::new();
+        let mut retry_seq = 0u64;
+        // In-doubt SMS wait for a report until the grace period ends; call tasks go again now.
+        let mut doubt: HashMap<(String, u16), InDoubt> = HashMap::new();
+        let mut doubt_ids: HashMap<u64, Option<Action>> = HashMap::new();
+        for d in std::mem::take(&mut self.ledger.in_doubt) {
+            doubt_ids.insert(id_key(&d.id), None);
+            doubt.insert((d.msisdn.clone(), d.reference), d);
+        }
+        let grace_end = started + self.cfg.in_doubt_grace;
+        let mut eof = false;
+        let mut drained_at: Option<Instant> = None;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            // Fill from the outbox while there is room.
+            while holding.len() < self.cfg.backlog {
+                let batch = self.reader.next_batch(256).map_err(|e| format!("reading the outbox: {e}"))?;
+                if batch.is_empty() {
+                    eof = true;
+                    break;
+                }
+                eof = false;
+                for item in batch {
+                    let a = match item {
+                        Ok(a) => a,
+                        Err(e) => {
+                            eprintln!("tidings: delivery: skipping a bad outbox line: {e}");
+                            self.stats.bad_lines += 1;
+                            continue;
+                        }
+                    };
+                    let key = id_key(&a.id);
+                    if self.ledger.is_finished(&a.id) || holding.contains(&key) {
+                        continue;
+                    }
+                    if self.gateway_for(a.channel).is_none() {
+                        self.stats.no_gateway += 1;
+                        continue;
+                    }
+                    if let Some(slot) = doubt_ids.get_mut(&key) {
+                        if a.channel == Channel::Sms {
+                            *slot = Some(a);
+                            holding.insert(key);
+                            continue;
+                        }
+                        doubt_ids.remove(&key);
+                    }
+                    holding.insert(key);
+                    queue.push_back((a, 1));
+                }
+            }
+            // In-doubt SMS whose grace ran out go again.
+            if Instant::now() >= grace_end && !doubt_ids.is_empty() {
+                for (_, a) in doubt_ids.drain() {
+                    if let Some(a) = a {
+                        queue.push_back((a, 1));
+                    }
+                }
+                doubt.clear();
+            }
+            // Offer what is queued, within the window; expired actions are dropped here.
+            let mut launch = Vec::new();
+            while inflight.len() + launch.len() < self.cfg.window {
+                let Some((a, attempt)) = queue.pop_front() else { break };
+                if self.expired(&a) {
+                    self.finish_expired(&a, &mut holding)?;
+                    continue;
+                }
+                let Some(gate) = self.gateway_for(a.channel) else { continue };
+                self.ledger
+                    .write(Entry::Sending {
+                        id: a.id.clone(),
+                        attempt,
+                        reference: reference(&a.id),
+                        msisdn: a.msisdn.clone(),
+                        at: now_ms(),
+                    })
+                    .map_err(|e| format!("writing the ledger: {e}"))?;
+                launch.push((a, attempt, gate));
+            }
+            if !launch.is_empty() {
+                // The `sending` lines are on disk before any gateway sees the actions.
+                self.ledger.sync().map_err(|e| format!("syncing the ledger: {e}"))?;
+                for (a, attempt, gate) in launch {
+                    inflight.spawn(async move {
+                        let sent = gate.offer(&a).await;
+                        (a, attempt, sent)
+                    });
+                }
+            }
+            // Done?
+            let idle = queue.is_empty() && retry.is_empty() && inflight.is_empty() && doubt_ids.is_empty();
+            if idle && eof && closed.load(Ordering::Relaxed) {
+                let since = *drained_at.get_or_insert_with(Instant::now);
+                if self.ledger.open_by_id.is_empty() || since.elapsed() >= self.cfg.linger {
+                    break;
+                }
+            } else {
+                drained_at = None;
+            }
+            let next_retry = retry.keys().next().map(|k| k.0);
+            let wake = next_retry.map_or(Duration::from_millis(100), |t| {
+                t.saturating_duration_since(Instant::now()).min(Duration::from_millis(100))
+            });
+            tokio::select! {
+                Some(done) = inflight.join_next(), if !inflight.is_empty() => {
+                    let (a, attempt, sent) = done.map_err(|e| format!("a send task failed: {e}"))?;
+                    match sent {
+                        Sent::Accepted { gateway_ids } => {
+                            self.stats.accepted += 1;
+                            holding.remove(&id_key(&a.id));
+                            self.ledger.write(Entry::Accepted {
+                                id: a.id.clone(),
+                                gateway_ids,
+                                msisdn: a.msisdn.clone(),
+                                rule: a.rule.clone(),
+                                campaign: a.campaign.clone(),
+                                channel: a.channel.as_str().to_owned(),
+                                at: now_ms(),
+                            }).map_err(|e| format!("writing the ledger: {e}"))?;
+                        }
+                        Sent::Retry { reason, after } => {
+                            self.stats.retries += 1;
+                            if self.cfg.max_attempts > 0 && attempt >= self.cfg.max_attempts {
+                                self.reject(&a, &format!("gave up after {attempt} attempts: {reason}"), &mut holding)?;
+                            } else {
+                                let backoff = self.backoff(attempt).max(after.unwrap_or_default());
+                                retry_seq += 1;
+                                retry.insert((Instant::now() + backoff, retry_seq), Retrying { action: a, attempt: attempt + 1 });
+                            }
+                        }
+                        Sent::Rejected { reason } => self.reject(&a, &reason, &mut holding)?,
+                    }
+                }
+                Some(r) = reports.recv() => {
+                    self.report(r, &mut doubt, &mut doubt_ids, &mut holding)?;
+                }
+                _ = more.notified() => {}
+                _ = tokio::time::sleep(wake) => {}
+            }
+            // Due retries go back to the queue.
+            let now = Instant::now();
+            while let Some(entry) = retry.first_entry() {
+                if entry.key().0 > now {
+                    break;
+                }
+                let r = entry.remove();
+                queue.push_back((r.action, r.attempt));
+            }
+            // Make accepted entries durable in batches (a crash before this only means an SMS in
+            // doubt, which the next start settles).
+            self.ledger.sync().map_err(|e| format!("syncing the ledger: {e}"))?;
+        }
+        // Drain reports that already arrived.
+        while let Ok(r) = reports.try_recv() {
+            self.report(r, &mut doubt, &mut doubt_ids, &mut holding)?;
+        }
+        self.ledger.sync().map_err(|e| format!("syncing the ledger: {e}"))?;
+        self.outcomes.flush().map_err(|e| format!("writing outcomes: {e}"))?;
+        Ok(self.stats)
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let f = 1u32 << attempt.saturating_sub(1).min(16);
+        self.cfg.retry_min.saturating_mul(f).min(self.cfg.retry_max)
+    }
+
+    fn expired(&self, a: &Action) -> bool {
+        self.cfg.honour_expiry
+            && a.expires
+                .as_deref()
+                .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+                .is_some_and(|e| e.timestamp_millis() < now_ms())
+    }
+
+    fn finish_expired(&mut self, a: &Action, holding: &mut HashSet<u64>) -> Result<(), String> {
+        self.stats.expired += 1;
+        holding.remove(&id_key(&a.id));
+        self.ledger
+            .write(Entry::Expired { id: a.id.clone(), at: now_ms() })
+            .map_err(|e| format!("writing the ledger: {e}"))?;
+        self.outcome(
+            a.id.clone(),
+            &a.msisdn,
+            &a.rule,
+            &a.campaign,
+            a.channel.as_str(),
+            OutcomeStatus::Expired,
+            "expired before a gateway took it",
+            now_ms(),
+        )
+    }
+
+    fn reject(&mut self, a: &Action, reason: &str, holding: &mut HashSet<u64>) -> Result<(), String> {
+        self.stats.rejected += 1;
+        holding.remove(&id_key(&a.id));
+        eprintln!("tidings: delivery: {} to {} refused: {reason}", a.id, mask(&a.msisdn));
+        self.ledger
+            .write(Entry::Rejected { id: a.id.clone(), reason: reason.to_owned(), at: now_ms() })
+            .map_err(|e| format!("writing the ledger: {e}"))?;
+        let status = if a.channel == Channel::Sms { OutcomeStatus::Failed } else { OutcomeStatus::Expired };
+        self.outcome(a.id.clone(), &a.msisdn, &a.rule, &a.campaign, a.channel.as_str(), status, reason, now_ms())
+    }
+
+    fn report(
+        &mut self,
+        r: Report,
+        doubt: &mut HashMap<(String, u16), InDoubt>,
+        doubt_ids: &mut HashMap<u64, Option<Action>>,
+        holding: &mut HashSet<u64>,
+    ) -> Result<(), String> {
+        // An action left in doubt by a crash, recognised by its id or by number and reference.
+        let settled = match (&r.action_id, &r.msisdn, r.reference) {
+            (Some(id), _, _) if doubt_ids.contains_key(&id_key(id)) => Some(id.clone()),
+            (_, Some(m), Some(rf)) => doubt.get(&(m.clone(), rf)).map(|d| d.id.clone()),
+            _ => None,
+        };
+        if let Some(id) = settled {
+            let key = id_key(&id);
+            if let Some(Some(a)) = doubt_ids.remove(&key) {
+                doubt.retain(|_, d| d.id != id);
+                holding.remove(&key);
+                self.stats.settled_in_doubt += 1;
+                self.ledger
+                    .write(Entry::Accepted {
+                        id: a.id.clone(),
+                        gateway_ids: r.gateway_id.clone().into_iter().collect(),
+                        msisdn: a.msisdn.clone(),
+                        rule: a.rule.clone(),
+                        campaign: a.campaign.clone(),
+                        channel: a.channel.as_str().to_owned(),
+                        at: now_ms(),
+                    })
+                    .map_err(|e| format!("writing the ledger: {e}"))?;
+            } else {
+                // The outbox line has not been read yet: keep waiting for it, settled.
+                doubt_ids.remove(&key);
+                doubt.retain(|_, d| d.id != id);
+                self.ledger
+                    .write(Entry::Accepted {
+                        id: id.clone(),
+                        gateway_ids: r.gateway_id.clone().into_iter().collect(),
+                        msisdn: r.msisdn.clone().unwrap_or_default(),
+                        rule: String::new(),
+                        campaign: String::new(),
+                        channel: "sms".into(),
+                        at: now_ms(),
+                    })
+                    .map_err(|e| format!("writing the ledger: {e}"))?;
+                self.stats.settled_in_doubt += 1;
+            }
+        }
+        let Some(open) = self.ledger.resolve(r.action_id.as_deref(), r.gateway_id.as_deref()) else {
+            self.stats.unmatched_reports += 1;
+            return Ok(());
+        };
+        self.ledger
+            .write(Entry::Outcome { id: open.id.clone(), status: r.status, detail: r.detail.clone(), at: r.at_ms })
+            .map_err(|e| format!("writing the ledger: {e}"))?;
+        self.outcome(
+            open.id.clone(),
+            &open.msisdn,
+            &open.rule,
+            &open.campaign,
+            &open.channel,
+            r.status,
+            &r.detail,
+            r.at_ms,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn outcome(
+        &mut self,
+        action_id: String,
+        msisdn: &str,
+        rule: &str,
+        campaign: &str,
+        channel: &str,
+        status: OutcomeStatus,
+        detail: &str,
+        at_ms: i64,
+    ) -> Result<(), String> {
+        self.stats.outcomes += 1;
+        let ts = crate::util::format_ts(at_ms, self.offset);
+        let id = format!("o{:016x}", crate::util::stable_hash(format!("{action_id}\0{}", status.as_str()).as_bytes()));
+        let line = serde_json::json!({
+            "kind": "outcome",
+            "id": id,
+            "ts": ts,
+            "msisdn": msisdn,
+            "action_id": action_id,
+            "channel": channel,
+            "status": status.as_str(),
+            "rule": rule,
+            "campaign": campaign,
+            "detail": detail,
+        })
+        .to_string();
+        writeln!(self.outcomes, "{line}").map_err(|e| format!("writing outcomes: {e}"))?;
+        self.outcomes.flush().map_err(|e| format!("writing outcomes: {e}"))?;
+        if let Some(tx) = &self.live {
+            let _ = tx.send(line);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+enum Gate {
+    Sms(Arc<SmsGateway>, Arc<Limiter>),
+    Call(Arc<CallCentre>, Arc<Limiter>),
+}
+
+impl Gate {
+    async fn offer(&self, a: &Action) -> Sent {
+        match self {
+            Gate::Sms(g, limit) => {
+                limit.until_ready().await;
+                g.submit(a).await
+            }
+            Gate::Call(g, limit) => {
+                limit.until_ready().await;
+                g.submit(a).await
+            }
+        }
+    }
+}
+
+/// The 16-bit reference an SMS carries (SMPP `user_message_reference`), from the action id.
+pub fn reference(id: &str) -> u16 {
+    (crate::util::stable_hash(id.as_bytes()) & 0xffff) as u16
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn mask(msisdn: &str) -> String {
+    crate::util::Msisdn::parse(msisdn).map_or_else(|| "<bad number>".to_owned(), |m| m.masked())
+}
