@@ -66,6 +66,12 @@ enum Cmd {
         #[arg(long)]
         quiet: bool,
     },
+    /// Deliver what the outbox holds (the config's `[delivery]`) and exit when it is drained:
+    /// after a crash, or to send actions a `run` left behind.
+    Deliver {
+        #[arg(long, default_value = "config/tidings.toml")]
+        config: PathBuf,
+    },
     /// Check rule files; exit 1 when there are errors.
     Validate {
         /// Rule files or directories.
@@ -175,6 +181,7 @@ fn real_main() -> Result<i32> {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Run { config, shards, quiet } => run(&config, shards, quiet),
+        Cmd::Deliver { config } => deliver_only(&config),
         Cmd::Validate { paths, format, data, config } => {
             if let Some(c) = config {
                 if let Err(e) = Config::load(&c) {
@@ -324,8 +331,19 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
     if cfg.output.stdout && !quiet {
         sinks.push(Box::new(Stdout::new(offset)));
     }
-    let mut sink = Fanout(sinks);
     let stop = stop_flag();
+    let delivery = match &cfg.delivery {
+        Some(d) => {
+            let notify = Arc::new(tokio::sync::Notify::new());
+            sinks.push(Box::new(
+                tidings::sink::OutboxSink::open(&d.outbox, offset, Some(notify.clone()))
+                    .with_context(|| format!("opening the outbox {}", d.outbox.display()))?,
+            ));
+            Some(Delivery::start(d.clone(), offset, notify, stop.clone())?)
+        }
+        None => None,
+    };
+    let mut sink = Fanout(sinks);
     let t0 = std::time::Instant::now();
     let input: Box<dyn Iterator<Item = Result<Event, DeadLetter>>> = match cfg.source.kind {
         SourceKind::Generator => Box::new(source::generated(&gen_opts, decoder)),
@@ -337,6 +355,86 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
     if !cfg.output.dir.as_os_str().is_empty() {
         eprintln!("output        {}/actions.jsonl, decisions.jsonl, dead_letters.jsonl", cfg.output.dir.display());
     }
+    drop(sink);
+    if let Some(d) = delivery {
+        d.finish()?;
+    }
+    Ok(0)
+}
+
+/// The delivery side of a run: the dispatcher and the report endpoint on a tokio runtime of
+/// their own, beside the engine's threads.
+struct Delivery {
+    rt: tokio::runtime::Runtime,
+    closed: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Result<tidings::sink::deliver::DeliveryStats, String>>,
+    server_stop: Arc<tokio::sync::Notify>,
+}
+
+impl Delivery {
+    fn start(
+        cfg: tidings::sink::deliver::DeliveryConfig,
+        offset: chrono::FixedOffset,
+        more: Arc<tokio::sync::Notify>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Delivery> {
+        use tidings::sink::deliver::{Dispatcher, callback_handler};
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("tidings-delivery")
+            .enable_all()
+            .build()?;
+        let (listener, addr) = rt
+            .block_on(tidings::api::bind(&cfg.listen))
+            .with_context(|| format!("listening on {} for delivery reports", cfg.listen))?;
+        let mut cfg = cfg;
+        if cfg.public_url.is_none() {
+            cfg.public_url = Some(format!("http://{addr}"));
+        }
+        let mut dispatcher = Dispatcher::new(cfg.clone()).map_err(anyhow::Error::msg)?;
+        dispatcher.set_offset(offset);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        eprintln!("delivery      reports on http://{addr}, outbox {}", cfg.outbox.display());
+        let server_stop = Arc::new(tokio::sync::Notify::new());
+        let s = server_stop.clone();
+        rt.spawn(tidings::api::serve(listener, Arc::new(callback_handler(tx)), async move { s.notified().await }));
+        let closed = Arc::new(AtomicBool::new(false));
+        let task = rt.spawn(dispatcher.run(rx, more, closed.clone(), stop));
+        Ok(Delivery { rt, closed, task, server_stop })
+    }
+
+    /// The input has ended: wait until the outbox is drained and reports are in.
+    fn finish(self) -> Result<()> {
+        self.closed.store(true, Ordering::Relaxed);
+        let stats = self.rt.block_on(self.task)?.map_err(anyhow::Error::msg)?;
+        self.server_stop.notify_one();
+        eprintln!(
+            "delivery      accepted {}, rejected {}, expired {}, retries {}, outcomes {}, in doubt settled {}{}",
+            stats.accepted,
+            stats.rejected,
+            stats.expired,
+            stats.retries,
+            stats.outcomes,
+            stats.settled_in_doubt,
+            if stats.no_gateway > 0 {
+                format!(", {} with no gateway configured", stats.no_gateway)
+            } else {
+                String::new()
+            }
+        );
+        self.rt.shutdown_timeout(std::time::Duration::from_secs(1));
+        Ok(())
+    }
+}
+
+fn deliver_only(config: &Path) -> Result<i32> {
+    let cfg = Config::load(config)?;
+    let Some(d) = cfg.delivery.clone() else {
+        anyhow::bail!("{}: no [delivery] section: nothing to deliver to", config.display());
+    };
+    let offset = cfg.offset().map_err(anyhow::Error::msg)?;
+    let delivery = Delivery::start(d, offset, Arc::new(tokio::sync::Notify::new()), stop_flag())?;
+    delivery.finish()?;
     Ok(0)
 }
 

@@ -34,6 +34,10 @@ pub struct Config {
     pub output: OutputSection,
     #[serde(default)]
     pub policy: PolicySection,
+    /// Real delivery: the outbox and the gateways (SMS, call centre). Without it, actions only
+    /// go to the output files.
+    #[serde(default)]
+    pub delivery: Option<crate::sink::deliver::DeliveryConfig>,
     /// `policy` checked and compiled by [`Config::load`].
     #[serde(skip)]
     pub resolved_policy: GlobalPolicy,

@@ -119,6 +119,10 @@ fn default_grace() -> Duration {
 fn default_linger() -> Duration {
     Duration::from_secs(2)
 }
+/// Reports kept while they match no accepted action yet, and for how long.
+const EARLY_MAX: usize = 100_000;
+const EARLY_KEEP: Duration = Duration::from_secs(120);
+
 fn yes() -> bool {
     true
 }
@@ -204,6 +208,8 @@ pub struct Dispatcher {
     live: Option<mpsc::UnboundedSender<String>>,
     /// Outcome event times are written in this offset (the engine's).
     offset: chrono::FixedOffset,
+    /// Reports that matched nothing yet, with when they came.
+    early: VecDeque<(Instant, Report)>,
     pub stats: DeliveryStats,
 }
 
@@ -246,6 +252,7 @@ impl Dispatcher {
             call,
             outcomes: std::io::BufWriter::new(outcomes),
             live: None,
+            early: VecDeque::new(),
             offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap_or(chrono::Utc.fix()),
             stats: DeliveryStats::default(),
         })
@@ -299,7 +306,8 @@ impl Dispatcher {
             }
             // Fill from the outbox while there is room.
             while holding.len() < self.cfg.backlog {
-                let batch = self.reader.next_batch(256).map_err(|e| format!("reading the outbox: {e}"))?;
+                let room = (self.cfg.backlog - holding.len()).min(256);
+                let batch = self.reader.next_batch(room).map_err(|e| format!("reading the outbox: {e}"))?;
                 if batch.is_empty() {
                     eof = true;
                     break;
@@ -352,15 +360,19 @@ impl Dispatcher {
                     continue;
                 }
                 let Some(gate) = self.gateway_for(a.channel) else { continue };
-                self.ledger
-                    .write(Entry::Sending {
-                        id: a.id.clone(),
-                        attempt,
-                        reference: reference(&a.id),
-                        msisdn: a.msisdn.clone(),
-                        at: now_ms(),
-                    })
-                    .map_err(|e| format!("writing the ledger: {e}"))?;
+                // Once per action: later attempts leave it just as much in doubt, and the
+                // ledger must not grow with retries while a gateway is down.
+                if attempt == 1 {
+                    self.ledger
+                        .write(Entry::Sending {
+                            id: a.id.clone(),
+                            attempt,
+                            reference: reference(&a.id),
+                            msisdn: a.msisdn.clone(),
+                            at: now_ms(),
+                        })
+                        .map_err(|e| format!("writing the ledger: {e}"))?;
+                }
                 launch.push((a, attempt, gate));
             }
             if !launch.is_empty() {
@@ -403,6 +415,7 @@ impl Dispatcher {
                                 channel: a.channel.as_str().to_owned(),
                                 at: now_ms(),
                             }).map_err(|e| format!("writing the ledger: {e}"))?;
+                            self.retry_early(&mut doubt, &mut doubt_ids, &mut holding)?;
                         }
                         Sent::Retry { reason, after } => {
                             self.stats.retries += 1;
@@ -443,6 +456,26 @@ impl Dispatcher {
         self.ledger.sync().map_err(|e| format!("syncing the ledger: {e}"))?;
         self.outcomes.flush().map_err(|e| format!("writing outcomes: {e}"))?;
         Ok(self.stats)
+    }
+
+    /// Offers the reports that came early once more; drops those kept too long.
+    fn retry_early(
+        &mut self,
+        doubt: &mut HashMap<(String, u16), InDoubt>,
+        doubt_ids: &mut HashMap<u64, Option<Action>>,
+        holding: &mut HashSet<u64>,
+    ) -> Result<(), String> {
+        let now = Instant::now();
+        for (at, r) in std::mem::take(&mut self.early) {
+            if self.ledger.resolve(r.action_id.as_deref(), r.gateway_id.as_deref()).is_some() {
+                self.report(r, doubt, doubt_ids, holding)?;
+            } else if now.duration_since(at) < EARLY_KEEP {
+                self.early.push_back((at, r));
+            } else {
+                self.stats.unmatched_reports += 1;
+            }
+        }
+        Ok(())
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
@@ -536,7 +569,14 @@ impl Dispatcher {
             }
         }
         let Some(open) = self.ledger.resolve(r.action_id.as_deref(), r.gateway_id.as_deref()) else {
-            self.stats.unmatched_reports += 1;
+            // A report can overtake the gateway's own answer (a receipt before the submit's
+            // response is handled, a call result posted before the task API's 201 arrives):
+            // keep it a while and try again when the next action is accepted.
+            if self.early.len() < EARLY_MAX {
+                self.early.push_back((Instant::now(), r));
+            } else {
+                self.stats.unmatched_reports += 1;
+            }
             return Ok(());
         };
         self.ledger

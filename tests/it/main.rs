@@ -2,6 +2,7 @@
 
 mod cli;
 mod decode;
+mod delivery;
 mod determinism;
 mod diagnostics;
 mod engine;
