@@ -1,0 +1,398 @@
+//! The one task that owns the SMSC connection. Callers never touch the socket: they send a
+//! [`Command`] and await a oneshot, so sequence numbers, the pending map and the write half have
+//! a single owner and need no lock. The task loops connect → bind → serve → (lost) → back off,
+//! and while it is not bound it answers every submit at once with "not bound" rather than
+//! letting callers queue up behind a dead link.
+//!
+//! Timeouts are swept on a tick rather than with a timer per request: a window is at most a few
+//! dozen entries, and one interval keeps the select loop simple.
+
+use super::pdu::{self, Bind, Body, Decoded, Pdu, status};
+use super::receipt::{self, Receipt};
+use super::{Command, Failure, Link, SmppConfig};
+use crate::sink::gateway::Report;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, timeout};
+
+type Reply = oneshot::Sender<Result<String, Failure>>;
+
+/// How a bound session ended.
+enum End {
+    /// Connection gone or unusable: reconnect.
+    Lost,
+    /// Unbound on request, or every client handle is gone: stop for good.
+    Stopped,
+}
+
+pub(crate) async fn run(
+    cfg: SmppConfig,
+    mut commands: mpsc::Receiver<Command>,
+    link: Arc<Link>,
+    reports: mpsc::Sender<Report>,
+) {
+    let mut backoff = cfg.reconnect_min;
+    loop {
+        let attempt = connect_and_bind(&cfg);
+        tokio::pin!(attempt);
+        let bound = loop {
+            tokio::select! {
+                r = &mut attempt => break r,
+                c = commands.recv() => if refuse(c) { return stop(&link) },
+            }
+        };
+        if let Ok((reader, writer, buf)) = bound {
+            backoff = cfg.reconnect_min;
+            link.bound.store(true, Ordering::Release);
+            let mut s = Session::new(&cfg, reader, writer, buf, &reports);
+            let end = s.serve(&mut commands).await;
+            link.bound.store(false, Ordering::Release);
+            s.fail_pending();
+            if let End::Stopped = end {
+                return stop(&link);
+            }
+        }
+        // Back off, answering submits "not bound" meanwhile.
+        let wait = tokio::time::sleep(backoff);
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                _ = &mut wait => break,
+                c = commands.recv() => if refuse(c) { return stop(&link) },
+            }
+        }
+        backoff = (backoff * 2).min(cfg.reconnect_max);
+    }
+}
+
+fn stop(link: &Link) {
+    link.bound.store(false, Ordering::Release);
+    link.stopped.store(true, Ordering::Release);
+}
+
+/// Answers a command while unbound. True when the session should stop.
+fn refuse(c: Option<Command>) -> bool {
+    match c {
+        Some(Command::Submit { reply, .. }) => {
+            let _ = reply.send(Err(Failure::NotBound));
+            false
+        }
+        Some(Command::Unbind { done }) => {
+            let _ = done.send(());
+            true
+        }
+        None => true,
+    }
+}
+
+/// Connects and binds as a transceiver within one `response_timeout`. Returns the halves and
+/// whatever followed the bind response in the buffer.
+async fn connect_and_bind(cfg: &SmppConfig) -> Result<(OwnedReadHalf, OwnedWriteHalf, Vec<u8>), String> {
+    let rt = cfg.response_timeout;
+    let work = async {
+        let stream = TcpStream::connect((cfg.host.as_str(), cfg.port)).await.map_err(|e| format!("connect: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        let (mut reader, mut writer) = stream.into_split();
+        let bind = Body::BindTransceiver(Bind {
+            system_id: cfg.system_id.clone(),
+            password: cfg.password.clone(),
+            system_type: cfg.system_type.clone(),
+            interface_version: 0x34,
+            ..Bind::default()
+        });
+        let bytes = pdu::encode(&Pdu { status: 0, sequence: 1, body: bind }).map_err(|e| e.to_string())?;
+        writer.write_all(&bytes).await.map_err(|e| format!("write: {e}"))?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            while let Some((frame, used)) = pdu::decode_frame(&buf).map_err(|e| e.to_string())? {
+                buf.drain(..used);
+                if let Decoded::Pdu(Pdu { status, sequence: 1, body }) = frame {
+                    if matches!(body, Body::BindTransceiverResp { .. } | Body::GenericNack) {
+                        if status != status::ESME_ROK {
+                            return Err(format!("bind refused: {} (0x{status:08X})", status::name(status)));
+                        }
+                        return Ok((reader, writer, buf));
+                    }
+                }
+            }
+            match reader.read(&mut chunk).await {
+                Ok(0) => return Err("closed during bind".to_string()),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) => return Err(format!("read: {e}")),
+            }
+        }
+    };
+    timeout(rt, work).await.unwrap_or_else(|_| Err("bind timed out".to_string()))
+}
+
+struct Session<'a> {
+    cfg: &'a SmppConfig,
+    reader: OwnedReadHalf,
+    writer: OwnedWriteHalf,
+    buf: Vec<u8>,
+    next_seq: u32,
+    /// submit_sm awaiting submit_sm_resp: sequence → (caller, sent at).
+    pending: HashMap<u32, (Reply, Instant)>,
+    /// Our enquire_link awaiting its response.
+    enquire: Option<(u32, Instant)>,
+    last_sent: Instant,
+    /// Set while we wait for unbind_resp.
+    unbinding: Option<u32>,
+    reports: &'a mpsc::Sender<Report>,
+}
+
+impl<'a> Session<'a> {
+    fn new(
+        cfg: &'a SmppConfig,
+        reader: OwnedReadHalf,
+        writer: OwnedWriteHalf,
+        buf: Vec<u8>,
+        reports: &'a mpsc::Sender<Report>,
+    ) -> Self {
+        Session {
+            cfg,
+            reader,
+            writer,
+            buf,
+            next_seq: 2,
+            pending: HashMap::new(),
+            enquire: None,
+            last_sent: Instant::now(),
+            unbinding: None,
+            reports,
+        }
+    }
+
+    fn seq(&mut self) -> u32 {
+        let s = self.next_seq;
+        // Sequence numbers run 0x00000001..=0x7FFFFFFF (§3.2).
+        self.next_seq = if s >= 0x7FFF_FFFF { 1 } else { s + 1 };
+        s
+    }
+
+    async fn serve(&mut self, commands: &mut mpsc::Receiver<Command>) -> End {
+        let tick_every = (self.cfg.response_timeout.min(self.cfg.enquire_link) / 4).max(Duration::from_millis(10));
+        let mut tick = tokio::time::interval(tick_every);
+        let mut chunk = [0u8; 8192];
+        // Frames that arrived with the bind response.
+        if self.frames().await.is_err() {
+            return End::Lost;
+        }
+        loop {
+            tokio::select! {
+                r = self.reader.read(&mut chunk) => match r {
+                    Ok(0) | Err(_) => return End::Lost,
+                    Ok(n) => {
+                        self.buf.extend_from_slice(&chunk[..n]);
+                        if self.frames().await.is_err() {
+                            return End::Lost;
+                        }
+                    }
+                },
+                c = commands.recv() => match c {
+                    Some(Command::Submit { sm, reply }) => {
+                        let seq = self.seq();
+                        match pdu::encode(&Pdu { status: 0, sequence: seq, body: Body::SubmitSm(sm) }) {
+                            Err(e) => { let _ = reply.send(Err(Failure::Malformed(e.to_string()))); }
+                            Ok(bytes) => {
+                                self.pending.insert(seq, (reply, Instant::now()));
+                                if self.write(bytes).await.is_err() {
+                                    return End::Lost;
+                                }
+                            }
+                        }
+                    }
+                    Some(Command::Unbind { done }) => {
+                        self.unbind().await;
+                        let _ = done.send(());
+                        return End::Stopped;
+                    }
+                    None => {
+                        self.unbind().await;
+                        return End::Stopped;
+                    }
+                },
+                _ = tick.tick() => if self.on_tick().await.is_err() {
+                    return End::Lost;
+                },
+            }
+        }
+    }
+
+    /// Writes one PDU; a write that cannot finish within `response_timeout` means the peer stopped
+    /// reading, which is as good as lost.
+    async fn write(&mut self, bytes: Vec<u8>) -> Result<(), ()> {
+        match timeout(self.cfg.response_timeout, self.writer.write_all(&bytes)).await {
+            Ok(Ok(())) => {
+                self.last_sent = Instant::now();
+                Ok(())
+            }
+            _ => Err(()),
+        }
+    }
+
+    async fn send(&mut self, status: u32, sequence: u32, body: Body) -> Result<(), ()> {
+        // Only responses and bodies we build ourselves pass here; they always encode.
+        let bytes = pdu::encode(&Pdu { status, sequence, body }).map_err(|_| ())?;
+        self.write(bytes).await
+    }
+
+    /// Handles every whole frame in the buffer. Err: drop the connection.
+    async fn frames(&mut self) -> Result<(), ()> {
+        let mut used = 0;
+        let result = loop {
+            match pdu::decode_frame(&self.buf[used..]) {
+                Err(_) => break Err(()), // framing lost
+                Ok(None) => break Ok(()),
+                Ok(Some((frame, n))) => {
+                    used += n;
+                    if self.handle(frame).await.is_err() {
+                        break Err(());
+                    }
+                }
+            }
+        };
+        self.buf.drain(..used);
+        result
+    }
+
+    async fn handle(&mut self, frame: Decoded) -> Result<(), ()> {
+        let pdu = match frame {
+            Decoded::Pdu(p) => p,
+            Decoded::Bad { header, error } => return self.bad(header, error).await,
+        };
+        let (st, seq) = (pdu.status, pdu.sequence);
+        match pdu.body {
+            Body::SubmitSmResp { message_id } => {
+                if let Some((reply, _)) = self.pending.remove(&seq) {
+                    let r = match (st, message_id.is_empty()) {
+                        (status::ESME_ROK, false) => Ok(message_id),
+                        (status::ESME_ROK, true) => Err(Failure::Malformed("submit_sm_resp without message_id".into())),
+                        _ => Err(Failure::Status(st)),
+                    };
+                    let _ = reply.send(r);
+                }
+            }
+            Body::GenericNack => {
+                if let Some((reply, _)) = self.pending.remove(&seq) {
+                    let st = if st == status::ESME_ROK { status::ESME_RUNKNOWNERR } else { st };
+                    let _ = reply.send(Err(Failure::Status(st)));
+                }
+                if self.enquire.is_some_and(|(s, _)| s == seq) {
+                    self.enquire = None;
+                }
+            }
+            Body::DeliverSm(sm) => {
+                let now_ms = chrono::Utc::now().timestamp_millis();
+                if let Receipt::Final(report) = receipt::parse(&sm, now_ms) {
+                    // Awaiting here applies the reader's back-pressure to the SMSC instead of
+                    // dropping a receipt; a dropped receiver just discards them.
+                    let _ = self.reports.send(report).await;
+                }
+                self.send(status::ESME_ROK, seq, Body::DeliverSmResp).await?;
+            }
+            Body::EnquireLink => self.send(status::ESME_ROK, seq, Body::EnquireLinkResp).await?,
+            Body::EnquireLinkResp => {
+                if self.enquire.is_some_and(|(s, _)| s == seq) {
+                    self.enquire = None;
+                }
+            }
+            Body::Unbind => {
+                let _ = self.send(status::ESME_ROK, seq, Body::UnbindResp).await;
+                return Err(());
+            }
+            Body::UnbindResp => {
+                if self.unbinding == Some(seq) {
+                    self.unbinding = None;
+                }
+            }
+            Body::BindTransceiverResp { .. } | Body::DeliverSmResp => {}
+            Body::BindTransceiver(_) | Body::SubmitSm(_) | Body::Other(_) => {
+                // Requests an ESME does not serve; stray responses are ignored.
+                if pdu.body.command_id() & 0x8000_0000 == 0 {
+                    self.send(status::ESME_RINVCMDID, seq, Body::GenericNack).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A whole frame whose body did not parse: answer it so the SMSC does not wait, fail the
+    /// submit it answered, keep the connection (framing is intact).
+    async fn bad(&mut self, header: pdu::Header, error: pdu::PduError) -> Result<(), ()> {
+        let seq = header.sequence;
+        if header.command_id & 0x8000_0000 != 0 {
+            if let Some((reply, _)) = self.pending.remove(&seq) {
+                let _ = reply.send(Err(Failure::Malformed(format!("unreadable submit_sm_resp: {error}"))));
+            }
+            return Ok(());
+        }
+        if header.command_id == pdu::DELIVER_SM {
+            // Permanent: the same bytes will not parse on redelivery either.
+            return self.send(status::ESME_RX_P_APPN, seq, Body::DeliverSmResp).await;
+        }
+        self.send(status::ESME_RINVCMDLEN, seq, Body::GenericNack).await
+    }
+
+    /// Times out submits and enquire_link; sends enquire_link when the link has been idle.
+    async fn on_tick(&mut self) -> Result<(), ()> {
+        let rt = self.cfg.response_timeout;
+        let expired: Vec<u32> =
+            self.pending.iter().filter(|(_, (_, at))| at.elapsed() >= rt).map(|(s, _)| *s).collect();
+        for seq in expired {
+            if let Some((reply, _)) = self.pending.remove(&seq) {
+                let _ = reply.send(Err(Failure::Timeout));
+            }
+        }
+        match self.enquire {
+            Some((_, at)) if at.elapsed() >= rt => return Err(()),
+            Some(_) => {}
+            None if self.last_sent.elapsed() >= self.cfg.enquire_link => {
+                let seq = self.seq();
+                self.enquire = Some((seq, Instant::now()));
+                self.send(status::ESME_ROK, seq, Body::EnquireLink).await?;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Sends unbind and waits up to `response_timeout` for unbind_resp, still answering what
+    /// arrives meanwhile (responses to submits already sent, receipts).
+    async fn unbind(&mut self) {
+        let seq = self.seq();
+        self.unbinding = Some(seq);
+        if self.send(status::ESME_ROK, seq, Body::Unbind).await.is_err() {
+            return;
+        }
+        let deadline = Instant::now() + self.cfg.response_timeout;
+        let mut chunk = [0u8; 8192];
+        while self.unbinding.is_some() {
+            match tokio::time::timeout_at(deadline, self.reader.read(&mut chunk)).await {
+                Ok(Ok(n)) if n > 0 => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    if self.frames().await.is_err() {
+                        return;
+                    }
+                }
+                _ => return,
+            }
+        }
+        let _ = self.writer.shutdown().await;
+    }
+
+    /// The connection is gone: every submit still waiting is told so (it may or may not have
+    /// reached the SMSC; the caller retries).
+    fn fail_pending(&mut self) {
+        for (_, (reply, _)) in self.pending.drain() {
+            let _ = reply.send(Err(Failure::ConnectionLost));
+        }
+    }
+}
