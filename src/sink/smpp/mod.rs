@@ -320,10 +320,11 @@ impl SmppClient {
             Failure::ShutDown => (true, "smpp: client shut down".into(), None),
             Failure::Malformed(m) => (true, format!("smpp: {m}"), None),
         };
-        let reason = if i == 0 {
-            reason
-        } else {
-            format!("{reason} at part {} of {total}; parts 1-{i} were accepted as {}", i + 1, accepted.join(","))
+        let ids = accepted.join(",");
+        let reason = match i {
+            0 => reason,
+            1 => format!("{reason} at part 2 of {total}; part 1 was accepted as {ids}"),
+            _ => format!("{reason} at part {} of {total}; parts 1-{i} were accepted as {ids}", i + 1),
         };
         if retry { Sent::Retry { reason, after } } else { Sent::Rejected { reason } }
     }

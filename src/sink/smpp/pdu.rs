@@ -449,6 +449,22 @@ pub fn check_cstr(field: &'static str, s: &str, max: usize) -> Result<(), PduErr
     Ok(())
 }
 
+/// A DELIVRD receipt for message `id` as SMSCs send it (receipt text and TLVs), for tests.
+#[cfg(test)]
+pub(crate) fn sample_receipt(id: &str) -> ShortMessage {
+    let text =
+        format!("id:{id} sub:001 dlvrd:001 submit date:2611242000 done date:2611242001 stat:DELIVRD err:000 text:");
+    ShortMessage {
+        esm_class: 0x04,
+        short_message: text.into_bytes(),
+        tlvs: vec![
+            Tlv { tag: TAG_RECEIPTED_MESSAGE_ID, value: format!("{id}\0").into_bytes() },
+            Tlv { tag: TAG_MESSAGE_STATE, value: vec![2] },
+        ],
+        ..ShortMessage::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -552,19 +568,8 @@ mod tests {
 
     #[test]
     fn deliver_sm_receipt_tlvs_are_read() {
-        let m = ShortMessage {
-            source_addr: "13800138000".into(),
-            destination_addr: "10086".into(),
-            esm_class: 0x04,
-            short_message:
-                b"id:7 sub:001 dlvrd:001 submit date:2611242000 done date:2611242001 stat:DELIVRD err:000 text:"
-                    .to_vec(),
-            tlvs: vec![
-                Tlv { tag: TAG_RECEIPTED_MESSAGE_ID, value: b"7\0".to_vec() },
-                Tlv { tag: TAG_MESSAGE_STATE, value: vec![2] },
-            ],
-            ..ShortMessage::default()
-        };
+        let m =
+            ShortMessage { source_addr: "13800138000".into(), destination_addr: "10086".into(), ..sample_receipt("7") };
         let p = Pdu { status: 0, sequence: 3, body: Body::DeliverSm(m.clone()) };
         let back = one(&encode(&p).unwrap());
         let Body::DeliverSm(got) = back.body else { panic!("not deliver_sm") };
