@@ -9,7 +9,7 @@
 //! - [`state`]     per-subscriber state: windows, location, sequences, timers
 //! - [`rules`]     rule files: load -> check -> compile -> evaluate; expressions and templates
 //! - [`policy`]    what stands between a candidate contact and an action
-//! - [`sink`]      actions, decisions and dead letters out
+//! - [`sink`]      actions, decisions and dead letters out; gateways (SMPP)
 //! - [`config`]    the engine config (TOML)
 //! - [`generator`] realistic synthetic reference data and event streams
 //! - [`telemetry`] counters the run reports

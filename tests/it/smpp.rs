@@ -206,9 +206,19 @@ fn bind_with_wrong_password_never_binds_and_submit_retries() {
         let sim = Sim::start(&["--system-id", "tidings", "--password", "other"]);
         let (client, _reports) = SmppClient::start(config(sim.port)).expect("config is valid");
         sim.wait_for("bind_transceiver_resp", |v| v["command"] == "bind_transceiver_resp").await;
-        assert!(!client.is_bound());
-        let sent = client.submit(&action("a-1", "13800138000", "x")).await;
-        assert!(matches!(&sent, Sent::Retry { reason, .. } if reason == "smpp: not bound"), "{sent:?}");
+        // The answer says why; the client may take a moment to record the refusal.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            assert!(!client.is_bound());
+            let sent = client.submit(&action("a-1", "13800138000", "x")).await;
+            let Sent::Retry { reason, .. } = &sent else { panic!("expected Retry, got {sent:?}") };
+            assert!(reason.starts_with("smpp: not bound"), "{reason}");
+            if reason.contains("bind refused: ESME_RBINDFAIL") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "reason never named the refusal: {reason}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     });
 }
 

@@ -11,11 +11,20 @@
 //! - [`receipt`] deliver_sm receipts to [`Report`]s
 //! - `session`   the task that owns the TCP connection: bind, window, enquire_link, reconnect
 //!
+//! ## API
+//!
+//! [`SmppClient::start`] (checks the config, spawns the session task, returns the client and
+//! the receipt receiver; a `Result` because the config can be wrong), [`SmppClient::submit`],
+//! [`SmppClient::shutdown`], and [`SmppClient::is_bound`] for health checks. The client is a
+//! cheap `Clone`; all clones share one connection and one window of `window` outstanding
+//! submit_sm.
+//!
 //! ## Answers
 //!
 //! - `Accepted { gateway_ids }`: every part of the message got a `submit_sm_resp` with status
 //!   0; one SMSC `message_id` per part, in part order (receipts name these ids).
-//! - `Retry { after }`: nothing lost, offer again later. Not bound / connection lost (after =
+//! - `Retry { after }`: nothing lost, offer again later. Not bound (the reason says why, e.g.
+//!   `smpp: not bound (bind refused: ESME_RINVPASWD (0x0000000E))`) / connection lost (after =
 //!   `reconnect_min`), response timeout, window full, `ESME_RTHROTTLED` / `ESME_RMSGQFUL`
 //!   (after = `throttle_retry_after`), `ESME_RSYSERR`, `ESME_RINVBNDSTS`, `ESME_RX_T_APPN`.
 //! - `Rejected`: every other command_status (`ESME_RINVDSTADR`, `ESME_RINVSRCADR`,
@@ -34,13 +43,21 @@
 //! hazard, accepted here because splitting an action into separately acknowledged parts would
 //! leak SMPP into the dispatcher's ledger.
 //!
+//! ## Receipts
+//!
+//! Every deliver_sm is answered. Final receipts become [`Report`]s (`gateway_id` = the SMSC
+//! message id, `Delivered` or `Failed`); intermediate ones (ENROUTE, ACCEPTD) and
+//! mobile-originated messages are acknowledged and dropped; a deliver_sm that does not parse is
+//! answered `ESME_RX_P_APPN` so the SMSC does not redeliver it forever.
+//!
 //! ## In doubt
 //!
 //! A response timeout or a connection lost after submit_sm went out leaves the message in doubt
 //! (the SMSC may have accepted it); the answer is Retry, so a duplicate is possible. Each
 //! submit_sm carries `user_message_reference` = [`user_message_reference`] of the action id,
 //! and receipts that echo it show it in [`Report::detail`] as `ref:<n>`, so the dispatcher can
-//! tie a receipt to an action after a crash.
+//! tie a receipt to an action after a crash. A submit that timed out frees its window slot even
+//! though the SMSC may still answer; a late answer is ignored.
 
 pub mod pdu;
 pub mod receipt;
@@ -50,8 +67,8 @@ pub mod text;
 use crate::sink::gateway::{Action, Report, Sent};
 use pdu::{ShortMessage, Tlv, status};
 use serde::{Deserialize, Deserializer};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -190,6 +207,24 @@ pub(crate) enum Command {
 pub(crate) struct Link {
     bound: AtomicBool,
     stopped: AtomicBool,
+    /// Why the last bind or session failed, for the "not bound" answer (there is no log to
+    /// look in). A std Mutex: written once per connection attempt, read only while unbound.
+    last_error: Mutex<String>,
+}
+
+impl Link {
+    fn set_error(&self, why: String) {
+        if let Ok(mut e) = self.last_error.lock() {
+            *e = why;
+        }
+    }
+
+    fn not_bound(&self) -> String {
+        match self.last_error.lock() {
+            Ok(e) if !e.is_empty() => format!("smpp: not bound ({e})"),
+            _ => "smpp: not bound".into(),
+        }
+    }
 }
 
 /// An SMPP transceiver session with automatic reconnect. Cheap to clone; every clone shares
@@ -313,7 +348,7 @@ impl SmppClient {
                     _ => (false, named, None),
                 }
             }
-            Failure::NotBound => (true, "smpp: not bound".into(), Some(cfg.reconnect_min)),
+            Failure::NotBound => (true, self.inner.link.not_bound(), Some(cfg.reconnect_min)),
             Failure::ConnectionLost => (true, "smpp: connection lost".into(), Some(cfg.reconnect_min)),
             Failure::Timeout => (true, "smpp: no submit_sm_resp within response_timeout".into(), None),
             Failure::WindowFull => (true, "smpp: window full".into(), None),

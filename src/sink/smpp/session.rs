@@ -22,11 +22,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, timeout};
 
 type Reply = oneshot::Sender<Result<String, Failure>>;
+/// Err: the connection must be dropped, and why.
+type Step = Result<(), String>;
 
 /// How a bound session ended.
 enum End {
-    /// Connection gone or unusable: reconnect.
-    Lost,
+    /// Connection gone or unusable (why): reconnect.
+    Lost(String),
     /// Unbound on request, or every client handle is gone: stop for good.
     Stopped,
 }
@@ -47,16 +49,21 @@ pub(crate) async fn run(
                 c = commands.recv() => if refuse(c) { return stop(&link) },
             }
         };
-        if let Ok((reader, writer, buf)) = bound {
-            backoff = cfg.reconnect_min;
-            link.bound.store(true, Ordering::Release);
-            let mut s = Session::new(&cfg, reader, writer, buf, &reports);
-            let end = s.serve(&mut commands).await;
-            link.bound.store(false, Ordering::Release);
-            s.fail_pending();
-            if let End::Stopped = end {
-                return stop(&link);
+        match bound {
+            Ok((reader, writer, buf)) => {
+                backoff = cfg.reconnect_min;
+                link.set_error(String::new());
+                link.bound.store(true, Ordering::Release);
+                let mut s = Session::new(&cfg, reader, writer, buf, &reports);
+                let end = s.serve(&mut commands).await;
+                link.bound.store(false, Ordering::Release);
+                s.fail_pending();
+                match end {
+                    End::Stopped => return stop(&link),
+                    End::Lost(why) => link.set_error(why),
+                }
             }
+            Err(why) => link.set_error(why),
         }
         // Back off, answering submits "not bound" meanwhile.
         let wait = tokio::time::sleep(backoff);
@@ -182,17 +189,18 @@ impl<'a> Session<'a> {
         let mut tick = tokio::time::interval(tick_every);
         let mut chunk = [0u8; 8192];
         // Frames that arrived with the bind response.
-        if self.frames().await.is_err() {
-            return End::Lost;
+        if let Err(why) = self.frames().await {
+            return End::Lost(why);
         }
         loop {
             tokio::select! {
                 r = self.reader.read(&mut chunk) => match r {
-                    Ok(0) | Err(_) => return End::Lost,
+                    Ok(0) => return End::Lost("the SMSC closed the connection".into()),
+                    Err(e) => return End::Lost(format!("read: {e}")),
                     Ok(n) => {
                         self.buf.extend_from_slice(&chunk[..n]);
-                        if self.frames().await.is_err() {
-                            return End::Lost;
+                        if let Err(why) = self.frames().await {
+                            return End::Lost(why);
                         }
                     }
                 },
@@ -203,8 +211,8 @@ impl<'a> Session<'a> {
                             Err(e) => { let _ = reply.send(Err(Failure::Malformed(e.to_string()))); }
                             Ok(bytes) => {
                                 self.pending.insert(seq, (reply, Instant::now()));
-                                if self.write(bytes).await.is_err() {
-                                    return End::Lost;
+                                if let Err(why) = self.write(bytes).await {
+                                    return End::Lost(why);
                                 }
                             }
                         }
@@ -219,8 +227,8 @@ impl<'a> Session<'a> {
                         return End::Stopped;
                     }
                 },
-                _ = tick.tick() => if self.on_tick().await.is_err() {
-                    return End::Lost;
+                _ = tick.tick() => if let Err(why) = self.on_tick().await {
+                    return End::Lost(why);
                 },
             }
         }
@@ -228,33 +236,34 @@ impl<'a> Session<'a> {
 
     /// Writes one PDU; a write that cannot finish within `response_timeout` means the peer stopped
     /// reading, which is as good as lost.
-    async fn write(&mut self, bytes: Vec<u8>) -> Result<(), ()> {
+    async fn write(&mut self, bytes: Vec<u8>) -> Step {
         match timeout(self.cfg.response_timeout, self.writer.write_all(&bytes)).await {
             Ok(Ok(())) => {
                 self.last_sent = Instant::now();
                 Ok(())
             }
-            _ => Err(()),
+            Ok(Err(e)) => Err(format!("write: {e}")),
+            Err(_) => Err("write stalled: the SMSC stopped reading".into()),
         }
     }
 
-    async fn send(&mut self, status: u32, sequence: u32, body: Body) -> Result<(), ()> {
+    async fn send(&mut self, status: u32, sequence: u32, body: Body) -> Step {
         // Only responses and bodies we build ourselves pass here; they always encode.
-        let bytes = pdu::encode(&Pdu { status, sequence, body }).map_err(|_| ())?;
+        let bytes = pdu::encode(&Pdu { status, sequence, body }).map_err(|e| e.to_string())?;
         self.write(bytes).await
     }
 
     /// Handles every whole frame in the buffer. Err: drop the connection.
-    async fn frames(&mut self) -> Result<(), ()> {
+    async fn frames(&mut self) -> Step {
         let mut used = 0;
         let result = loop {
             match pdu::decode_frame(&self.buf[used..]) {
-                Err(_) => break Err(()), // framing lost
+                Err(e) => break Err(e.to_string()),
                 Ok(None) => break Ok(()),
                 Ok(Some((frame, n))) => {
                     used += n;
-                    if self.handle(frame).await.is_err() {
-                        break Err(());
+                    if let Err(why) = self.handle(frame).await {
+                        break Err(why);
                     }
                 }
             }
@@ -263,7 +272,7 @@ impl<'a> Session<'a> {
         result
     }
 
-    async fn handle(&mut self, frame: Decoded) -> Result<(), ()> {
+    async fn handle(&mut self, frame: Decoded) -> Step {
         let pdu = match frame {
             Decoded::Pdu(p) => p,
             Decoded::Bad { header, error } => return self.bad(header, error).await,
@@ -306,7 +315,7 @@ impl<'a> Session<'a> {
             }
             Body::Unbind => {
                 let _ = self.send(status::ESME_ROK, seq, Body::UnbindResp).await;
-                return Err(());
+                return Err("the SMSC unbound".into());
             }
             Body::UnbindResp => {
                 if self.unbinding == Some(seq) {
@@ -326,7 +335,7 @@ impl<'a> Session<'a> {
 
     /// A whole frame whose body did not parse: answer it so the SMSC does not wait, fail the
     /// submit it answered, keep the connection (framing is intact).
-    async fn bad(&mut self, header: pdu::Header, error: pdu::PduError) -> Result<(), ()> {
+    async fn bad(&mut self, header: pdu::Header, error: pdu::PduError) -> Step {
         let seq = header.sequence;
         if header.command_id & 0x8000_0000 != 0 {
             if let Some((reply, _)) = self.pending.remove(&seq) {
@@ -342,7 +351,7 @@ impl<'a> Session<'a> {
     }
 
     /// Times out submits and enquire_link; sends enquire_link when the link has been idle.
-    async fn on_tick(&mut self) -> Result<(), ()> {
+    async fn on_tick(&mut self) -> Step {
         let rt = self.cfg.response_timeout;
         let expired: Vec<u32> =
             self.pending.iter().filter(|(_, (_, at))| at.elapsed() >= rt).map(|(s, _)| *s).collect();
@@ -352,7 +361,7 @@ impl<'a> Session<'a> {
             }
         }
         match self.enquire {
-            Some((_, at)) if at.elapsed() >= rt => return Err(()),
+            Some((_, at)) if at.elapsed() >= rt => return Err("enquire_link unanswered".into()),
             Some(_) => {}
             None if self.last_sent.elapsed() >= self.cfg.enquire_link => {
                 let seq = self.seq();
