@@ -120,14 +120,15 @@ async fn connect_and_bind(cfg: &SmppConfig) -> Result<(OwnedReadHalf, OwnedWrite
         loop {
             while let Some((frame, used)) = pdu::decode_frame(&buf).map_err(|e| e.to_string())? {
                 buf.drain(..used);
-                if let Decoded::Pdu(Pdu { status, sequence: 1, body }) = frame {
-                    if matches!(body, Body::BindTransceiverResp { .. } | Body::GenericNack) {
-                        if status != status::ESME_ROK {
-                            return Err(format!("bind refused: {} (0x{status:08X})", status::name(status)));
-                        }
-                        return Ok((reader, writer, buf));
-                    }
-                }
+                // Anything else before the bind response (an early enquire_link) is passed over.
+                let Decoded::Pdu(Pdu { status: st, sequence: 1, body }) = frame else { continue };
+                let refused = match body {
+                    Body::BindTransceiverResp { .. } if st == status::ESME_ROK => return Ok((reader, writer, buf)),
+                    Body::BindTransceiverResp { .. } => "bind refused",
+                    Body::GenericNack => "bind_transceiver refused with generic_nack",
+                    _ => continue,
+                };
+                return Err(format!("{refused}: {} (0x{st:08X})", status::name(st)));
             }
             match reader.read(&mut chunk).await {
                 Ok(0) => return Err("closed during bind".to_string()),
