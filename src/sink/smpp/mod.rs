@@ -81,7 +81,20 @@ pub enum SmppError {
     NoRuntime,
 }
 
-/// How to reach and bind to the SMSC. In TOML, durations are strings such as `"30s"`.
+/// How to reach and bind to the SMSC. Every field has a default; in TOML, durations are strings:
+///
+/// ```toml
+/// host = "smsc.example"
+/// port = 2775
+/// system_id = "tidings"
+/// password = "secret"
+/// source_addr = "10086"
+/// window = 10
+/// enquire_link = "30s"
+/// response_timeout = "10s"
+/// reconnect_min = "1s"
+/// reconnect_max = "1m"
+/// ```
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmppConfig {
