@@ -106,6 +106,10 @@ impl Sim {
 impl Drop for Sim {
     fn drop(&mut self) {
         self.kill();
+        // The PDU log is the evidence when a test fails; otherwise it goes.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 
