@@ -391,9 +391,12 @@ impl Delivery {
         if cfg.public_url.is_none() {
             cfg.public_url = Some(format!("http://{addr}"));
         }
-        let mut dispatcher = Dispatcher::new(cfg.clone()).map_err(anyhow::Error::msg)?;
-        dispatcher.set_offset(offset);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut dispatcher = {
+            let _in_runtime = rt.enter();
+            Dispatcher::new(cfg.clone(), tx.clone()).map_err(anyhow::Error::msg)?
+        };
+        dispatcher.set_offset(offset);
         eprintln!("delivery      reports on http://{addr}, outbox {}", cfg.outbox.display());
         let server_stop = Arc::new(tokio::sync::Notify::new());
         let s = server_stop.clone();

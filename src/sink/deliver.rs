@@ -50,6 +50,9 @@ pub struct DeliveryConfig {
     /// SMS through Kannel's `sendsms`.
     #[serde(default)]
     pub kannel: Option<KannelConfig>,
+    /// SMS straight to the operator's SMSC over SMPP 3.4 (instead of Kannel).
+    #[serde(default)]
+    pub smpp: Option<super::smpp::SmppConfig>,
     /// Outbound-call tasks to the call centre's task API.
     #[serde(default)]
     pub call_centre: Option<CallCentreConfig>,
@@ -130,12 +133,14 @@ fn yes() -> bool {
 /// The SMS gateway in use.
 pub enum SmsGateway {
     Kannel(Kannel),
+    Smpp(super::smpp::SmppClient),
 }
 
 impl SmsGateway {
     async fn submit(&self, a: &Action) -> Sent {
         match self {
             SmsGateway::Kannel(k) => k.submit(a).await,
+            SmsGateway::Smpp(c) => c.submit(a).await,
         }
     }
 }
@@ -148,6 +153,8 @@ pub struct DeliveryStats {
     pub expired: u64,
     pub retries: u64,
     pub outcomes: u64,
+    /// Offers left in doubt (sent, no answer).
+    pub in_doubt: u64,
     /// In-doubt actions settled by a report (not sent again).
     pub settled_in_doubt: u64,
     /// Outbox lines that did not parse.
@@ -187,6 +194,10 @@ type Limiter = RateLimiter<
     governor::middleware::NoOpMiddleware,
 >;
 
+/// Actions in doubt by id key: the action once read from the outbox (with its next attempt
+/// number), and when to stop waiting for a report and offer it again.
+type Doubts = HashMap<u64, (Option<(Action, u32)>, Instant)>;
+
 struct Retrying {
     action: Action,
     attempt: u32,
@@ -214,9 +225,31 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(cfg: DeliveryConfig) -> Result<Dispatcher, String> {
+    /// Builds the gateways the config names. Must run inside a tokio runtime (the SMPP session
+    /// starts at once); SMPP receipts are forwarded to `reports`.
+    pub fn new(cfg: DeliveryConfig, reports: mpsc::UnboundedSender<Report>) -> Result<Dispatcher, String> {
         let public = cfg.public_url.clone().unwrap_or_else(|| format!("http://{}", cfg.listen));
-        let sms = cfg.kannel.clone().map(|k| Arc::new(SmsGateway::Kannel(Kannel::new(k, &public))));
+        let sms = match (cfg.kannel.clone(), cfg.smpp.clone()) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "delivery: configure one SMS gateway, [delivery.kannel] or [delivery.smpp], not both".into()
+                );
+            }
+            (Some(k), None) => Some(Arc::new(SmsGateway::Kannel(Kannel::new(k, &public)))),
+            (None, Some(c)) => {
+                let (client, mut receipts) =
+                    super::smpp::SmppClient::start(c).map_err(|e| format!("delivery.smpp: {e}"))?;
+                tokio::spawn(async move {
+                    while let Some(r) = receipts.recv().await {
+                        if reports.send(r).is_err() {
+                            break;
+                        }
+                    }
+                });
+                Some(Arc::new(SmsGateway::Smpp(client)))
+            }
+            (None, None) => None,
+        };
         let call = match cfg.call_centre.clone() {
             Some(c) => Some(Arc::new(CallCentre::new(c, &public)?)),
             None => None,
@@ -292,12 +325,12 @@ impl Dispatcher {
         let mut retry_seq = 0u64;
         // In-doubt SMS wait for a report until the grace period ends; call tasks go again now.
         let mut doubt: HashMap<(String, u16), InDoubt> = HashMap::new();
-        let mut doubt_ids: HashMap<u64, Option<Action>> = HashMap::new();
+        let mut doubt_ids: Doubts = HashMap::new();
+        let grace_end = started + self.cfg.in_doubt_grace;
         for d in std::mem::take(&mut self.ledger.in_doubt) {
-            doubt_ids.insert(id_key(&d.id), None);
+            doubt_ids.insert(id_key(&d.id), (None, grace_end));
             doubt.insert((d.msisdn.clone(), d.reference), d);
         }
-        let grace_end = started + self.cfg.in_doubt_grace;
         let mut eof = false;
         let mut drained_at: Option<Instant> = None;
         loop {
@@ -332,7 +365,7 @@ impl Dispatcher {
                     }
                     if let Some(slot) = doubt_ids.get_mut(&key) {
                         if a.channel == Channel::Sms {
-                            *slot = Some(a);
+                            slot.0 = Some((a, 1));
                             holding.insert(key);
                             continue;
                         }
@@ -342,14 +375,20 @@ impl Dispatcher {
                     queue.push_back((a, 1));
                 }
             }
-            // In-doubt SMS whose grace ran out go again.
-            if Instant::now() >= grace_end && !doubt_ids.is_empty() {
-                for (_, a) in doubt_ids.drain() {
-                    if let Some(a) = a {
-                        queue.push_back((a, 1));
+            // In-doubt SMS whose grace ran out go again (no report came: the gateway never had
+            // them, or lost them).
+            let now = Instant::now();
+            if doubt_ids.values().any(|d| d.1 <= now) {
+                let due: Vec<u64> = doubt_ids.iter().filter(|(_, d)| d.1 <= now).map(|(k, _)| *k).collect();
+                for k in due {
+                    if let Some((Some((a, attempt)), _)) = doubt_ids.remove(&k) {
+                        doubt.retain(|_, d| d.id != a.id);
+                        queue.push_back((a, attempt));
                     }
                 }
-                doubt.clear();
+                if doubt_ids.is_empty() {
+                    doubt.clear();
+                }
             }
             // Offer what is queued, within the window; expired actions are dropped here.
             let mut launch = Vec::new();
@@ -428,6 +467,13 @@ impl Dispatcher {
                             }
                         }
                         Sent::Rejected { reason } => self.reject(&a, &reason, &mut holding)?,
+                        Sent::InDoubt { reason } => {
+                            self.stats.in_doubt += 1;
+                            eprintln!("tidings: delivery: {} to {} in doubt ({reason}): waiting {:?} for a report", a.id, mask(&a.msisdn), self.cfg.in_doubt_grace);
+                            let key = id_key(&a.id);
+                            doubt.insert((a.msisdn.clone(), reference(&a.id)), InDoubt { id: a.id.clone(), msisdn: a.msisdn.clone(), reference: reference(&a.id) });
+                            doubt_ids.insert(key, (Some((a, attempt + 1)), Instant::now() + self.cfg.in_doubt_grace));
+                        }
                     }
                 }
                 Some(r) = reports.recv() => {
@@ -455,6 +501,9 @@ impl Dispatcher {
         }
         self.ledger.sync().map_err(|e| format!("syncing the ledger: {e}"))?;
         self.outcomes.flush().map_err(|e| format!("writing outcomes: {e}"))?;
+        if let Some(SmsGateway::Smpp(c)) = self.sms.as_deref() {
+            c.shutdown().await;
+        }
         Ok(self.stats)
     }
 
@@ -462,7 +511,7 @@ impl Dispatcher {
     fn retry_early(
         &mut self,
         doubt: &mut HashMap<(String, u16), InDoubt>,
-        doubt_ids: &mut HashMap<u64, Option<Action>>,
+        doubt_ids: &mut Doubts,
         holding: &mut HashSet<u64>,
     ) -> Result<(), String> {
         let now = Instant::now();
@@ -524,7 +573,7 @@ impl Dispatcher {
         &mut self,
         r: Report,
         doubt: &mut HashMap<(String, u16), InDoubt>,
-        doubt_ids: &mut HashMap<u64, Option<Action>>,
+        doubt_ids: &mut Doubts,
         holding: &mut HashSet<u64>,
     ) -> Result<(), String> {
         // An action left in doubt by a crash, recognised by its id or by number and reference.
@@ -535,7 +584,7 @@ impl Dispatcher {
         };
         if let Some(id) = settled {
             let key = id_key(&id);
-            if let Some(Some(a)) = doubt_ids.remove(&key) {
+            if let Some((Some((a, _)), _)) = doubt_ids.remove(&key) {
                 doubt.retain(|_, d| d.id != id);
                 holding.remove(&key);
                 self.stats.settled_in_doubt += 1;
@@ -654,7 +703,7 @@ impl Gate {
 
 /// The 16-bit reference an SMS carries (SMPP `user_message_reference`), from the action id.
 pub fn reference(id: &str) -> u16 {
-    (crate::util::stable_hash(id.as_bytes()) & 0xffff) as u16
+    super::smpp::user_message_reference(id)
 }
 
 fn now_ms() -> i64 {

@@ -53,6 +53,10 @@ pub enum Sent {
     Retry { reason: String, after: Option<Duration> },
     /// Never (bad number, message refused, bad request): give up and record why.
     Rejected { reason: String },
+    /// It went out and no answer came (the connection dropped or the response timed out after
+    /// the request was written): the gateway may have it. Offering it again at once could reach
+    /// the subscriber twice, so the dispatcher first waits a while for a report that settles it.
+    InDoubt { reason: String },
 }
 
 /// A report that came back from a gateway (SMPP `deliver_sm` receipt, Kannel DLR callback, call

@@ -81,7 +81,9 @@ impl Kannel {
     pub async fn submit(&self, a: &Action) -> Sent {
         let headers = [("x-tidings-action-id", a.id.clone())];
         match client::request(hyper::Method::GET, &self.url(a), &headers, None, self.cfg.timeout).await {
-            Err(e) => Sent::Retry { reason: format!("kannel: {e}"), after: None },
+            // Not connected: Kannel never saw it. Anything later: it may have.
+            Err(e @ client::HttpError::Connect(_)) => Sent::Retry { reason: format!("kannel: {e}"), after: None },
+            Err(e) => Sent::InDoubt { reason: format!("kannel: {e}") },
             Ok(r) => classify(r.status, &String::from_utf8_lossy(&r.body)),
         }
     }

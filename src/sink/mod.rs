@@ -1,12 +1,13 @@
-//! Where decisions and dead letters go: JSON Lines files in an
-//! output directory, stdout, and memory (tests). Gateways (SMPP, Kannel, call centre) plug in
-//! behind the same trait.
+//! Where decisions and dead letters go: JSON Lines files in an output directory, stdout, and
+//! memory (tests). Gateways (SMPP in [`smpp`], Kannel, call centre) share the types of
+//! [`gateway`] so the dispatcher offers actions to any of them alike.
 
 pub mod calls;
 pub mod deliver;
 pub mod gateway;
 pub mod kannel;
 pub mod outbox;
+pub mod smpp;
 
 use crate::engine::Decision;
 use crate::event::DeadLetter;

@@ -8,4 +8,5 @@ mod diagnostics;
 mod engine;
 mod pack;
 mod policy;
+mod smpp;
 mod support;

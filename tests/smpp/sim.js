@@ -1,0 +1,122 @@
+// SMSC simulator for the tidings SMPP integration tests, built on the npm package `smpp` so that
+// our Rust codec is checked against an independent implementation of SMPP 3.4.
+// Usage: node sim.js --port 0 --log pdus.jsonl [--system-id id --password pw] [--tps N] [--dlr-delay-ms 50]
+//                    [--state receipts.jsonl]
+// With --state, receipts not yet acknowledged survive a restart of the simulator, as they survive
+// a restart of a real SMSC: written before the submit is answered, delivered on the next bind.
+'use strict';
+const smpp = require('smpp');
+const fs = require('fs');
+
+const opt = { port: '0', log: '', 'system-id': null, password: null, tps: '0', 'dlr-delay-ms': '50', state: '' };
+for (let i = 2; i + 1 < process.argv.length; i += 2) opt[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
+const logFd = opt.log ? fs.openSync(opt.log, 'a') : null;
+const record = (obj) => logFd !== null && fs.writeSync(logFd, JSON.stringify(obj) + '\n'); // unbuffered
+const plain = (v) => (Buffer.isBuffer(v) ? v.toString('hex') : v && v.udh ? { udh: v.udh.map((u) => u.toString('hex')), message: v.message } : v);
+const describe = (dir, pdu) => {
+  const o = { dir };
+  for (const k of Object.keys(pdu)) if (typeof pdu[k] !== 'function') o[k] = plain(pdu[k]);
+  return o;
+};
+
+let counter = 0;
+const idBase = Date.now().toString(16);
+const receivers = new Set(); // bound sessions that take deliver_sm
+const queued = []; // receipts waiting for a bound session (store and forward)
+const partial = new Map(); // "dest/ref" -> { total, parts: [] }
+let second = 0, inSecond = 0;
+const yymmddhhmm = (d) => d.toISOString().replace(/\D/g, '').slice(2, 12);
+
+const stateFd = opt.state ? fs.openSync(opt.state, 'a+') : null;
+const persist = (obj) => stateFd !== null && fs.writeSync(stateFd, JSON.stringify(obj) + '\n');
+if (opt.state) {
+  const done = new Set(), adds = [];
+  for (const line of fs.readFileSync(opt.state, 'utf8').split('\n').filter(Boolean)) {
+    const o = JSON.parse(line);
+    if (o.done) done.add(o.done); else if (o.add) adds.push(o.add);
+  }
+  for (const r of adds) if (!done.has(r.receipted_message_id)) queued.push({ ...r, short_message: Buffer.from(r.short_message, 'ascii') });
+}
+
+function deliver(receipt) {
+  const session = receivers.values().next().value;
+  if (!session) return queued.push(receipt);
+  session.inflight.add(receipt);
+  session.deliver_sm(receipt, (resp) => {
+    session.inflight.delete(receipt);
+    if (resp.command_status !== 0) return queued.push(receipt);
+    persist({ done: receipt.receipted_message_id });
+  });
+}
+
+function complete(pdu, id) {
+  const sm = pdu.short_message || {};
+  const text = typeof sm.message === 'string' ? sm.message : '';
+  const ie = (sm.udh || []).find((u) => u[0] === 0x00 || u[0] === 0x08);
+  if (!ie) return record({ event: 'message', dest: pdu.destination_addr, text, parts: 1, message_ids: [id] });
+  const [ref, total, seq] = ie[0] === 0x00 ? [ie[2], ie[3], ie[4]] : [ie.readUInt16BE(2), ie[4], ie[5]];
+  const key = pdu.destination_addr + '/' + ref;
+  const m = partial.get(key) || { total, parts: [] };
+  m.parts[seq - 1] = { text, id };
+  partial.set(key, m);
+  if (m.parts.filter(Boolean).length < total) return;
+  partial.delete(key);
+  record({ event: 'message', dest: pdu.destination_addr, text: m.parts.map((p) => p.text).join(''), parts: total,
+    message_ids: m.parts.map((p) => p.id) });
+}
+
+function onSubmit(session, pdu) {
+  const dest = pdu.destination_addr;
+  const now = Date.now(), sec = Math.floor(now / 1000);
+  if (sec !== second) [second, inSecond] = [sec, 0];
+  const tps = Number(opt.tps);
+  if (dest.startsWith('1391111') || (tps > 0 && inSecond >= tps)) {
+    return session.send(pdu.response({ command_status: smpp.ESME_RTHROTTLED }));
+  }
+  inSecond++;
+  const id = idBase + (++counter).toString(16);
+  complete(pdu, id); // logged before the response goes out, so a client that got it finds the line
+  if (!(pdu.registered_delivery & 1)) return session.send(pdu.response({ message_id: id }));
+  const failed = dest.startsWith('1390000');
+  const stat = failed ? 'UNDELIV' : 'DELIVRD';
+  const date = yymmddhhmm(new Date(now));
+  const text = `id:${id} sub:001 dlvrd:${failed ? '000' : '001'} submit date:${date} done date:${date} ` +
+    `stat:${stat} err:${failed ? '001' : '000'} text:`;
+  const receipt = { source_addr: dest, destination_addr: pdu.source_addr, esm_class: 0x04, data_coding: 0,
+    short_message: Buffer.from(text, 'ascii'), receipted_message_id: id, message_state: failed ? 5 : 2 };
+  if (pdu.user_message_reference !== undefined) receipt.user_message_reference = pdu.user_message_reference;
+  persist({ add: { ...receipt, short_message: text } });
+  session.send(pdu.response({ message_id: id }));
+  setTimeout(() => deliver(receipt), Number(opt['dlr-delay-ms']));
+}
+
+const server = smpp.createServer((session) => {
+  session.inflight = new Set();
+  session.on('pdu', (pdu) => record(describe('in', pdu)));
+  session.on('send', (pdu) => record(describe('out', pdu)));
+  session.on('error', () => {});
+  session.on('close', () => {
+    receivers.delete(session);
+    for (const r of session.inflight) deliver(r); // unacknowledged receipts go to the next session
+    session.inflight.clear();
+  });
+  const bind = (takesReceipts) => (pdu) => {
+    const ok = (opt['system-id'] === null || pdu.system_id === opt['system-id']) &&
+      (opt.password === null || pdu.password === opt.password);
+    session.send(pdu.response(ok ? { system_id: 'SIM' } : { command_status: smpp.ESME_RBINDFAIL }));
+    if (!ok || !takesReceipts) return;
+    receivers.add(session);
+    queued.splice(0).forEach(deliver);
+  };
+  session.on('bind_transceiver', bind(true));
+  session.on('bind_receiver', bind(true));
+  session.on('bind_transmitter', bind(false));
+  session.on('enquire_link', (pdu) => session.send(pdu.response()));
+  session.on('unbind', (pdu) => {
+    receivers.delete(session);
+    session.send(pdu.response(), () => session.close());
+  });
+  session.on('submit_sm', (pdu) => onSubmit(session, pdu));
+  session.on('unknown', (pdu) => session.send(pdu.response()));
+});
+server.listen(Number(opt.port), '127.0.0.1', () => console.log(`listening ${server.address().port}`));
