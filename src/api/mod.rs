@@ -58,15 +58,18 @@ impl Response {
     }
 }
 
+/// An answer that may take a while (a report is answered once it is on disk).
+pub type Reply = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+
 /// Anything that answers requests. One method; `Send + Sync` because connections are served on
-/// the runtime's threads.
+/// the runtime's threads. Plain functions from a request to a response are handlers.
 pub trait Handler: Send + Sync + 'static {
-    fn handle(&self, req: Request) -> Response;
+    fn handle(&self, req: Request) -> Reply;
 }
 
 impl<F: Fn(Request) -> Response + Send + Sync + 'static> Handler for F {
-    fn handle(&self, req: Request) -> Response {
-        self(req)
+    fn handle(&self, req: Request) -> Reply {
+        Box::pin(std::future::ready(self(req)))
     }
 }
 
@@ -152,7 +155,7 @@ async fn answer(handler: &dyn Handler, req: hyper::Request<hyper::body::Incoming
                 headers: parts.headers,
                 body: body.to_bytes(),
             };
-            handler.handle(req)
+            handler.handle(req).await
         }
     };
     hyper::Response::builder()

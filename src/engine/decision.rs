@@ -94,11 +94,14 @@ impl Decision {
     }
 }
 
-/// The deterministic action id: the same trigger decides the same id on every replay.
-pub fn action_id(rule: &str, trigger: &TriggerRef, due: Option<Millis>) -> String {
-    let mut b = Vec::with_capacity(64);
+/// The deterministic action id: the same trigger decides the same id on every replay. The
+/// subscriber is part of it: a daily rule's trigger (`09:00@2026-11-24`) is the same for every
+/// subscriber, and the id is the idempotency key at the gateways.
+pub fn action_id(rule: &str, msisdn: Msisdn, trigger: &TriggerRef, due: Option<Millis>) -> String {
+    let mut b = Vec::with_capacity(72);
     b.extend_from_slice(rule.as_bytes());
     b.push(0);
+    b.extend_from_slice(&msisdn.raw().to_le_bytes());
     b.extend_from_slice(trigger.kind.as_bytes());
     b.push(0);
     b.extend_from_slice(trigger.id.as_bytes());

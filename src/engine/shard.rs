@@ -772,7 +772,7 @@ fn render(rule: &Rule, cx: &Ctx) -> (Option<String>, Option<String>) {
 fn candidate_decision(rule: &Rule, c: &Candidate, msisdn: Msisdn) -> Decision {
     let id = match &c.deferred {
         Some(d) => d.id.clone(),
-        None => action_id(&rule.name, &c.trigger, c.due),
+        None => action_id(&rule.name, msisdn, &c.trigger, c.due),
     };
     let expires = match &c.deferred {
         Some(d) => d.expires,

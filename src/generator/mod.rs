@@ -1677,7 +1677,12 @@ impl Events {
                     ts: t - t.rem_euclid(SECOND),
                 };
                 let due = trigger.ts + 4 * 60 * MINUTE;
-                let action = crate::engine::decision::action_id("complaint_callback", &trigger, Some(due));
+                let action = crate::engine::decision::action_id(
+                    "complaint_callback",
+                    crate::util::Msisdn::parse(&s.msisdn.to_string()).unwrap_or(crate::util::Msisdn::from_raw(0)),
+                    &trigger,
+                    Some(due),
+                );
                 let action = u64::from_str_radix(action.strip_prefix('a').unwrap_or(&action), 16).unwrap_or(0);
                 let status = self.rng.weighted(&[70, 20, 10]) as u8;
                 let at = due + self.rng.range(2, 90) * MINUTE;

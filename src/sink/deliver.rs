@@ -12,7 +12,7 @@
 //! the idempotency key, so in-doubt call tasks are offered again at once.
 
 use super::calls::{self, CallCentre, CallCentreConfig};
-use super::gateway::{Action, OutcomeStatus, Report, Sent};
+use super::gateway::{Action, Incoming, OutcomeStatus, Report, Sent};
 use super::kannel::{self, Kannel, KannelConfig};
 use super::outbox::{Entry, InDoubt, Ledger, OutboxReader, id_key};
 use crate::api::{Request, Response};
@@ -166,24 +166,39 @@ pub struct DeliveryStats {
 }
 
 /// The HTTP side of delivery: Kannel's reports and the call centre's results become reports.
-pub fn callback_handler(tx: mpsc::UnboundedSender<Report>) -> impl Fn(Request) -> Response + Send + Sync + 'static {
-    move |req: Request| {
+/// A callback is answered 200 only once its report is on disk (the ledger synced): a gateway
+/// that gets no answer because tidings died sends it again.
+pub fn callback_handler(tx: mpsc::UnboundedSender<Incoming>) -> impl crate::api::Handler {
+    Callbacks { tx }
+}
+
+struct Callbacks {
+    tx: mpsc::UnboundedSender<Incoming>,
+}
+
+impl crate::api::Handler for Callbacks {
+    fn handle(&self, req: Request) -> crate::api::Reply {
         let now = chrono::Utc::now().timestamp_millis();
         let parsed = match req.path.as_str() {
             kannel::DLR_PATH => kannel::report(&req, now),
             calls::RESULT_PATH if req.method == hyper::Method::POST => calls::report(&req, now).map(Some),
             calls::RESULT_PATH => Err(Response::error(405, "POST a JSON call result")),
-            "/healthz" => return Response::text(200, "ok\n"),
+            "/healthz" => Ok(None),
             _ => Err(Response::error(404, "no such endpoint")),
         };
-        match parsed {
-            Err(resp) => resp,
-            Ok(None) => Response::text(200, "ok\n"),
-            Ok(Some(r)) => match tx.send(r) {
-                Ok(()) => Response::text(200, "ok\n"),
-                Err(_) => Response::error(503, "shutting down"),
-            },
-        }
+        let report = match parsed {
+            Err(resp) => return Box::pin(std::future::ready(resp)),
+            Ok(None) => return Box::pin(std::future::ready(Response::text(200, "ok\n"))),
+            Ok(Some(r)) => r,
+        };
+        let (incoming, safe) = Incoming::with_ack(report);
+        let sent = self.tx.send(incoming).is_ok();
+        Box::pin(async move {
+            match sent && safe.await.is_ok() {
+                true => Response::text(200, "ok\n"),
+                false => Response::error(503, "shutting down; send it again"),
+            }
+        })
     }
 }
 
@@ -221,13 +236,29 @@ pub struct Dispatcher {
     offset: chrono::FixedOffset,
     /// Reports that matched nothing yet, with when they came.
     early: VecDeque<(Instant, Report)>,
+    /// Receipts seen so far for each in-doubt SMS (its gateway ids).
+    doubt_receipts: HashMap<u64, Vec<String>>,
+    p: Pending,
     pub stats: DeliveryStats,
+}
+
+/// The actions the dispatcher holds (at most `backlog`): queued, waiting to retry, in doubt.
+#[derive(Default)]
+struct Pending {
+    queue: VecDeque<(Action, u32)>,
+    retry: BTreeMap<(Instant, u64), Retrying>,
+    retry_seq: u64,
+    /// Every action held, queued, in flight, waiting or in doubt, by id key.
+    holding: HashSet<u64>,
+    /// In-doubt SMS by (number, reference), as receipts name them.
+    doubt: HashMap<(String, u16), InDoubt>,
+    doubt_ids: Doubts,
 }
 
 impl Dispatcher {
     /// Builds the gateways the config names. Must run inside a tokio runtime (the SMPP session
     /// starts at once); SMPP receipts are forwarded to `reports`.
-    pub fn new(cfg: DeliveryConfig, reports: mpsc::UnboundedSender<Report>) -> Result<Dispatcher, String> {
+    pub fn new(cfg: DeliveryConfig, reports: mpsc::UnboundedSender<Incoming>) -> Result<Dispatcher, String> {
         let public = cfg.public_url.clone().unwrap_or_else(|| format!("http://{}", cfg.listen));
         let sms = match (cfg.kannel.clone(), cfg.smpp.clone()) {
             (Some(_), Some(_)) => {
@@ -286,6 +317,8 @@ impl Dispatcher {
             outcomes: std::io::BufWriter::new(outcomes),
             live: None,
             early: VecDeque::new(),
+            doubt_receipts: HashMap::new(),
+            p: Pending::default(),
             offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap_or(chrono::Utc.fix()),
             stats: DeliveryStats::default(),
         })
@@ -312,120 +345,31 @@ impl Dispatcher {
 
     pub async fn run(
         mut self,
-        mut reports: mpsc::UnboundedReceiver<Report>,
+        mut reports: mpsc::UnboundedReceiver<Incoming>,
         more: Arc<Notify>,
         closed: Arc<AtomicBool>,
         stop: Arc<AtomicBool>,
     ) -> Result<DeliveryStats, String> {
-        let started = Instant::now();
-        let mut queue: VecDeque<(Action, u32)> = VecDeque::new();
-        let mut retry: BTreeMap<(Instant, u64), Retrying> = BTreeMap::new();
-        let mut inflight: JoinSet<(Action, u32, Sent)> = JoinSet::new();
-        let mut holding: HashSet<u64> = HashSet::new();
-        let mut retry_seq = 0u64;
-        // In-doubt SMS wait for a report until the grace period ends; call tasks go again now.
-        let mut doubt: HashMap<(String, u16), InDoubt> = HashMap::new();
-        let mut doubt_ids: Doubts = HashMap::new();
-        let grace_end = started + self.cfg.in_doubt_grace;
+        let grace_end = Instant::now() + self.cfg.in_doubt_grace;
         for d in std::mem::take(&mut self.ledger.in_doubt) {
-            doubt_ids.insert(id_key(&d.id), (None, grace_end));
-            doubt.insert((d.msisdn.clone(), d.reference), d);
+            self.p.doubt_ids.insert(id_key(&d.id), (None, grace_end));
+            self.p.doubt.insert((d.msisdn.clone(), d.reference), d);
         }
+        let mut inflight: JoinSet<(Action, u32, Sent)> = JoinSet::new();
+        // Reports whose gateway waits for them to be safe: acknowledged after the sync.
+        let mut unsynced: Vec<Incoming> = Vec::new();
         let mut eof = false;
         let mut drained_at: Option<Instant> = None;
         loop {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            // Fill from the outbox while there is room.
-            while holding.len() < self.cfg.backlog {
-                let room = (self.cfg.backlog - holding.len()).min(256);
-                let batch = self.reader.next_batch(room).map_err(|e| format!("reading the outbox: {e}"))?;
-                if batch.is_empty() {
-                    eof = true;
-                    break;
-                }
-                eof = false;
-                for item in batch {
-                    let a = match item {
-                        Ok(a) => a,
-                        Err(e) => {
-                            eprintln!("tidings: delivery: skipping a bad outbox line: {e}");
-                            self.stats.bad_lines += 1;
-                            continue;
-                        }
-                    };
-                    let key = id_key(&a.id);
-                    if self.ledger.is_finished(&a.id) || holding.contains(&key) {
-                        continue;
-                    }
-                    if self.gateway_for(a.channel).is_none() {
-                        self.stats.no_gateway += 1;
-                        continue;
-                    }
-                    if let Some(slot) = doubt_ids.get_mut(&key) {
-                        if a.channel == Channel::Sms {
-                            slot.0 = Some((a, 1));
-                            holding.insert(key);
-                            continue;
-                        }
-                        doubt_ids.remove(&key);
-                    }
-                    holding.insert(key);
-                    queue.push_back((a, 1));
-                }
-            }
-            // In-doubt SMS whose grace ran out go again (no report came: the gateway never had
-            // them, or lost them).
-            let now = Instant::now();
-            if doubt_ids.values().any(|d| d.1 <= now) {
-                let due: Vec<u64> = doubt_ids.iter().filter(|(_, d)| d.1 <= now).map(|(k, _)| *k).collect();
-                for k in due {
-                    if let Some((Some((a, attempt)), _)) = doubt_ids.remove(&k) {
-                        doubt.retain(|_, d| d.id != a.id);
-                        queue.push_back((a, attempt));
-                    }
-                }
-                if doubt_ids.is_empty() {
-                    doubt.clear();
-                }
-            }
-            // Offer what is queued, within the window; expired actions are dropped here.
-            let mut launch = Vec::new();
-            while inflight.len() + launch.len() < self.cfg.window {
-                let Some((a, attempt)) = queue.pop_front() else { break };
-                if self.expired(&a) {
-                    self.finish_expired(&a, &mut holding)?;
-                    continue;
-                }
-                let Some(gate) = self.gateway_for(a.channel) else { continue };
-                // Once per action: later attempts leave it just as much in doubt, and the
-                // ledger must not grow with retries while a gateway is down.
-                if attempt == 1 {
-                    self.ledger
-                        .write(Entry::Sending {
-                            id: a.id.clone(),
-                            attempt,
-                            reference: reference(&a.id),
-                            msisdn: a.msisdn.clone(),
-                            at: now_ms(),
-                        })
-                        .map_err(|e| format!("writing the ledger: {e}"))?;
-                }
-                launch.push((a, attempt, gate));
-            }
-            if !launch.is_empty() {
-                // The `sending` lines are on disk before any gateway sees the actions.
-                self.ledger.sync().map_err(|e| format!("syncing the ledger: {e}"))?;
-                for (a, attempt, gate) in launch {
-                    inflight.spawn(async move {
-                        let sent = gate.offer(&a).await;
-                        (a, attempt, sent)
-                    });
-                }
-            }
+            eof = self.fill()?.unwrap_or(eof);
+            self.release_doubts();
+            self.launch(&mut inflight)?;
             // Done?
-            let idle = queue.is_empty() && retry.is_empty() && inflight.is_empty() && doubt_ids.is_empty();
+            let p = &self.p;
+            let idle = p.queue.is_empty() && p.retry.is_empty() && inflight.is_empty() && p.doubt_ids.is_empty();
             if idle && eof && closed.load(Ordering::Relaxed) {
                 let since = *drained_at.get_or_insert_with(Instant::now);
                 if self.ledger.open_by_id.is_empty() || since.elapsed() >= self.cfg.linger {
@@ -434,90 +378,228 @@ impl Dispatcher {
             } else {
                 drained_at = None;
             }
-            let next_retry = retry.keys().next().map(|k| k.0);
+            let next_retry = self.p.retry.keys().next().map(|k| k.0);
             let wake = next_retry.map_or(Duration::from_millis(100), |t| {
                 t.saturating_duration_since(Instant::now()).min(Duration::from_millis(100))
             });
             tokio::select! {
                 Some(done) = inflight.join_next(), if !inflight.is_empty() => {
                     let (a, attempt, sent) = done.map_err(|e| format!("a send task failed: {e}"))?;
-                    match sent {
-                        Sent::Accepted { gateway_ids } => {
-                            self.stats.accepted += 1;
-                            holding.remove(&id_key(&a.id));
-                            self.ledger.write(Entry::Accepted {
-                                id: a.id.clone(),
-                                gateway_ids,
-                                msisdn: a.msisdn.clone(),
-                                rule: a.rule.clone(),
-                                campaign: a.campaign.clone(),
-                                channel: a.channel.as_str().to_owned(),
-                                at: now_ms(),
-                            }).map_err(|e| format!("writing the ledger: {e}"))?;
-                            self.retry_early(&mut doubt, &mut doubt_ids, &mut holding)?;
-                        }
-                        Sent::Retry { reason, after } => {
-                            self.stats.retries += 1;
-                            if self.cfg.max_attempts > 0 && attempt >= self.cfg.max_attempts {
-                                self.reject(&a, &format!("gave up after {attempt} attempts: {reason}"), &mut holding)?;
-                            } else {
-                                let backoff = self.backoff(attempt).max(after.unwrap_or_default());
-                                retry_seq += 1;
-                                retry.insert((Instant::now() + backoff, retry_seq), Retrying { action: a, attempt: attempt + 1 });
-                            }
-                        }
-                        Sent::Rejected { reason } => self.reject(&a, &reason, &mut holding)?,
-                        Sent::InDoubt { reason } => {
-                            self.stats.in_doubt += 1;
-                            eprintln!("tidings: delivery: {} to {} in doubt ({reason}): waiting {:?} for a report", a.id, mask(&a.msisdn), self.cfg.in_doubt_grace);
-                            let key = id_key(&a.id);
-                            doubt.insert((a.msisdn.clone(), reference(&a.id)), InDoubt { id: a.id.clone(), msisdn: a.msisdn.clone(), reference: reference(&a.id) });
-                            doubt_ids.insert(key, (Some((a, attempt + 1)), Instant::now() + self.cfg.in_doubt_grace));
-                        }
-                    }
+                    self.on_sent(a, attempt, sent)?;
                 }
-                Some(r) = reports.recv() => {
-                    self.report(r, &mut doubt, &mut doubt_ids, &mut holding)?;
+                Some(inc) = reports.recv() => {
+                    self.report(inc.report.clone())?;
+                    unsynced.push(inc);
                 }
                 _ = more.notified() => {}
                 _ = tokio::time::sleep(wake) => {}
             }
+            // Take whatever else is ready before the one sync of this round.
+            for _ in 0..1024 {
+                match inflight.try_join_next() {
+                    Some(done) => {
+                        let (a, attempt, sent) = done.map_err(|e| format!("a send task failed: {e}"))?;
+                        self.on_sent(a, attempt, sent)?;
+                    }
+                    None => break,
+                }
+            }
+            while unsynced.len() < 1024 {
+                let Ok(inc) = reports.try_recv() else { break };
+                self.report(inc.report.clone())?;
+                unsynced.push(inc);
+            }
             // Due retries go back to the queue.
             let now = Instant::now();
-            while let Some(entry) = retry.first_entry() {
+            while let Some(entry) = self.p.retry.first_entry() {
                 if entry.key().0 > now {
                     break;
                 }
                 let r = entry.remove();
-                queue.push_back((r.action, r.attempt));
+                self.p.queue.push_back((r.action, r.attempt));
             }
-            // Make accepted entries durable in batches (a crash before this only means an SMS in
-            // doubt, which the next start settles).
-            self.ledger.sync().map_err(|e| format!("syncing the ledger: {e}"))?;
+            // One sync for the round; then the receipts it covers may be acknowledged.
+            self.sync()?;
+            unsynced.drain(..).for_each(Incoming::done);
         }
-        // Drain reports that already arrived.
-        while let Ok(r) = reports.try_recv() {
-            self.report(r, &mut doubt, &mut doubt_ids, &mut holding)?;
+        // Reports that already arrived.
+        while let Ok(inc) = reports.try_recv() {
+            self.report(inc.report.clone())?;
+            unsynced.push(inc);
         }
-        self.ledger.sync().map_err(|e| format!("syncing the ledger: {e}"))?;
-        self.outcomes.flush().map_err(|e| format!("writing outcomes: {e}"))?;
+        self.sync()?;
+        unsynced.drain(..).for_each(Incoming::done);
         if let Some(SmsGateway::Smpp(c)) = self.sms.as_deref() {
             c.shutdown().await;
         }
         Ok(self.stats)
     }
 
+    fn sync(&mut self) -> Result<(), String> {
+        self.outcomes.flush().map_err(|e| format!("writing outcomes: {e}"))?;
+        self.ledger.sync().map_err(|e| format!("syncing the ledger: {e}"))
+    }
+
+    /// Reads the outbox while there is room. `Some(eof)` when it read.
+    fn fill(&mut self) -> Result<Option<bool>, String> {
+        let mut eof = None;
+        while self.p.holding.len() < self.cfg.backlog {
+            let room = (self.cfg.backlog - self.p.holding.len()).min(256);
+            let batch = self.reader.next_batch(room).map_err(|e| format!("reading the outbox: {e}"))?;
+            if batch.is_empty() {
+                eof = Some(true);
+                break;
+            }
+            eof = Some(false);
+            for item in batch {
+                let a = match item {
+                    Ok(a) => a,
+                    Err(e) => {
+                        eprintln!("tidings: delivery: skipping a bad outbox line: {e}");
+                        self.stats.bad_lines += 1;
+                        continue;
+                    }
+                };
+                let key = id_key(&a.id);
+                if self.ledger.is_finished(&a.id) || self.p.holding.contains(&key) {
+                    continue;
+                }
+                if self.gateway_for(a.channel).is_none() {
+                    self.stats.no_gateway += 1;
+                    continue;
+                }
+                if let Some(slot) = self.p.doubt_ids.get_mut(&key) {
+                    if a.channel == Channel::Sms {
+                        slot.0 = Some((a, 1));
+                        self.p.holding.insert(key);
+                        continue;
+                    }
+                    self.p.doubt_ids.remove(&key);
+                }
+                self.p.holding.insert(key);
+                self.p.queue.push_back((a, 1));
+            }
+        }
+        Ok(eof)
+    }
+
+    /// In-doubt SMS whose grace ran out go again (no report came: the gateway never had them, or
+    /// lost them).
+    fn release_doubts(&mut self) {
+        let now = Instant::now();
+        let p = &mut self.p;
+        if !p.doubt_ids.values().any(|d| d.1 <= now) {
+            return;
+        }
+        let due: Vec<u64> = p.doubt_ids.iter().filter(|(_, d)| d.1 <= now).map(|(k, _)| *k).collect();
+        for k in due {
+            if let Some((Some((a, attempt)), _)) = p.doubt_ids.remove(&k) {
+                p.doubt.retain(|_, d| d.id != a.id);
+                p.queue.push_back((a, attempt));
+            }
+        }
+        if p.doubt_ids.is_empty() {
+            p.doubt.clear();
+        }
+    }
+
+    /// Offers what is queued, within the window; expired actions are dropped here.
+    fn launch(&mut self, inflight: &mut JoinSet<(Action, u32, Sent)>) -> Result<(), String> {
+        let mut launch = Vec::new();
+        while inflight.len() + launch.len() < self.cfg.window {
+            let Some((a, attempt)) = self.p.queue.pop_front() else { break };
+            if self.expired(&a) {
+                self.finish_expired(&a)?;
+                continue;
+            }
+            let Some(gate) = self.gateway_for(a.channel) else { continue };
+            // Once per action: later attempts leave it just as much in doubt, and the ledger
+            // must not grow with retries while a gateway is down.
+            if attempt == 1 {
+                self.ledger
+                    .write(Entry::Sending {
+                        id: a.id.clone(),
+                        attempt,
+                        reference: reference(&a.id),
+                        msisdn: a.msisdn.clone(),
+                        at: now_ms(),
+                    })
+                    .map_err(|e| format!("writing the ledger: {e}"))?;
+            }
+            launch.push((a, attempt, gate));
+        }
+        if !launch.is_empty() {
+            // The `sending` lines are on disk before any gateway sees the actions.
+            self.ledger.sync().map_err(|e| format!("syncing the ledger: {e}"))?;
+            for (a, attempt, gate) in launch {
+                inflight.spawn(async move {
+                    let sent = gate.offer(&a).await;
+                    (a, attempt, sent)
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// What a gateway answered to one offer.
+    fn on_sent(&mut self, a: Action, attempt: u32, sent: Sent) -> Result<(), String> {
+        match sent {
+            Sent::Accepted { gateway_ids } => {
+                self.stats.accepted += 1;
+                self.p.holding.remove(&id_key(&a.id));
+                self.ledger
+                    .write(Entry::Accepted {
+                        id: a.id.clone(),
+                        gateway_ids,
+                        msisdn: a.msisdn.clone(),
+                        rule: a.rule.clone(),
+                        campaign: a.campaign.clone(),
+                        channel: a.channel.as_str().to_owned(),
+                        at: now_ms(),
+                    })
+                    .map_err(|e| format!("writing the ledger: {e}"))?;
+                self.retry_early()?;
+            }
+            Sent::Retry { reason, after } => {
+                self.stats.retries += 1;
+                if self.cfg.max_attempts > 0 && attempt >= self.cfg.max_attempts {
+                    self.reject(&a, &format!("gave up after {attempt} attempts: {reason}"))?;
+                } else {
+                    let backoff = self.backoff(attempt).max(after.unwrap_or_default());
+                    self.p.retry_seq += 1;
+                    self.p.retry.insert(
+                        (Instant::now() + backoff, self.p.retry_seq),
+                        Retrying { action: a, attempt: attempt + 1 },
+                    );
+                }
+            }
+            Sent::Rejected { reason } => self.reject(&a, &reason)?,
+            Sent::InDoubt { reason } => {
+                self.stats.in_doubt += 1;
+                eprintln!(
+                    "tidings: delivery: {} to {} in doubt ({reason}): waiting {:?} for a report",
+                    a.id,
+                    mask(&a.msisdn),
+                    self.cfg.in_doubt_grace
+                );
+                let r = reference(&a.id);
+                self.p.doubt.insert(
+                    (a.msisdn.clone(), r),
+                    InDoubt { id: a.id.clone(), msisdn: a.msisdn.clone(), reference: r },
+                );
+                let until = Instant::now() + self.cfg.in_doubt_grace;
+                self.p.doubt_ids.insert(id_key(&a.id), (Some((a, attempt + 1)), until));
+            }
+        }
+        Ok(())
+    }
+
     /// Offers the reports that came early once more; drops those kept too long.
-    fn retry_early(
-        &mut self,
-        doubt: &mut HashMap<(String, u16), InDoubt>,
-        doubt_ids: &mut Doubts,
-        holding: &mut HashSet<u64>,
-    ) -> Result<(), String> {
+    fn retry_early(&mut self) -> Result<(), String> {
         let now = Instant::now();
         for (at, r) in std::mem::take(&mut self.early) {
             if self.ledger.resolve(r.action_id.as_deref(), r.gateway_id.as_deref()).is_some() {
-                self.report(r, doubt, doubt_ids, holding)?;
+                self.report(r)?;
             } else if now.duration_since(at) < EARLY_KEEP {
                 self.early.push_back((at, r));
             } else {
@@ -540,9 +622,9 @@ impl Dispatcher {
                 .is_some_and(|e| e.timestamp_millis() < now_ms())
     }
 
-    fn finish_expired(&mut self, a: &Action, holding: &mut HashSet<u64>) -> Result<(), String> {
+    fn finish_expired(&mut self, a: &Action) -> Result<(), String> {
         self.stats.expired += 1;
-        holding.remove(&id_key(&a.id));
+        self.p.holding.remove(&id_key(&a.id));
         self.ledger
             .write(Entry::Expired { id: a.id.clone(), at: now_ms() })
             .map_err(|e| format!("writing the ledger: {e}"))?;
@@ -558,9 +640,9 @@ impl Dispatcher {
         )
     }
 
-    fn reject(&mut self, a: &Action, reason: &str, holding: &mut HashSet<u64>) -> Result<(), String> {
+    fn reject(&mut self, a: &Action, reason: &str) -> Result<(), String> {
         self.stats.rejected += 1;
-        holding.remove(&id_key(&a.id));
+        self.p.holding.remove(&id_key(&a.id));
         eprintln!("tidings: delivery: {} to {} refused: {reason}", a.id, mask(&a.msisdn));
         self.ledger
             .write(Entry::Rejected { id: a.id.clone(), reason: reason.to_owned(), at: now_ms() })
@@ -569,21 +651,31 @@ impl Dispatcher {
         self.outcome(a.id.clone(), &a.msisdn, &a.rule, &a.campaign, a.channel.as_str(), status, reason, now_ms())
     }
 
-    fn report(
-        &mut self,
-        r: Report,
-        doubt: &mut HashMap<(String, u16), InDoubt>,
-        doubt_ids: &mut Doubts,
-        holding: &mut HashSet<u64>,
-    ) -> Result<(), String> {
+    fn report(&mut self, r: Report) -> Result<(), String> {
+        let p = &mut self.p;
+        let (doubt, doubt_ids, holding) = (&mut p.doubt, &mut p.doubt_ids, &mut p.holding);
         // An action left in doubt by a crash, recognised by its id or by number and reference.
+        // A long SMS is settled only when every part has a receipt: a part that never reached
+        // the SMSC would leave the subscriber with half a message.
         let settled = match (&r.action_id, &r.msisdn, r.reference) {
             (Some(id), _, _) if doubt_ids.contains_key(&id_key(id)) => Some(id.clone()),
-            (_, Some(m), Some(rf)) => doubt.get(&(m.clone(), rf)).map(|d| d.id.clone()),
+            (_, Some(m), Some(rf)) => doubt.get(&(m.clone(), rf)).map(|d| d.id.clone()).filter(|id| {
+                let key = id_key(id);
+                let parts = match doubt_ids.get(&key) {
+                    Some((Some((a, _)), _)) => sms_parts(a),
+                    _ => 1,
+                };
+                let ids = self.doubt_receipts.entry(key).or_default();
+                if let Some(g) = r.gateway_id.as_ref().filter(|g| !ids.contains(g)) {
+                    ids.push(g.clone());
+                }
+                ids.len() >= parts
+            }),
             _ => None,
         };
         if let Some(id) = settled {
             let key = id_key(&id);
+            let gateway_ids = self.doubt_receipts.remove(&key).unwrap_or_default();
             if let Some((Some((a, _)), _)) = doubt_ids.remove(&key) {
                 doubt.retain(|_, d| d.id != id);
                 holding.remove(&key);
@@ -591,7 +683,7 @@ impl Dispatcher {
                 self.ledger
                     .write(Entry::Accepted {
                         id: a.id.clone(),
-                        gateway_ids: r.gateway_id.clone().into_iter().collect(),
+                        gateway_ids: gateway_ids.clone(),
                         msisdn: a.msisdn.clone(),
                         rule: a.rule.clone(),
                         campaign: a.campaign.clone(),
@@ -606,7 +698,7 @@ impl Dispatcher {
                 self.ledger
                     .write(Entry::Accepted {
                         id: id.clone(),
-                        gateway_ids: r.gateway_id.clone().into_iter().collect(),
+                        gateway_ids,
                         msisdn: r.msisdn.clone().unwrap_or_default(),
                         rule: String::new(),
                         campaign: String::new(),
@@ -704,6 +796,11 @@ impl Gate {
 /// The 16-bit reference an SMS carries (SMPP `user_message_reference`), from the action id.
 pub fn reference(id: &str) -> u16 {
     super::smpp::user_message_reference(id)
+}
+
+/// How many SMS an action's text takes (the parts of a long message each get a receipt).
+fn sms_parts(a: &Action) -> usize {
+    a.text.as_deref().and_then(|t| super::smpp::text::split(t, 0).ok()).map_or(1, |p| p.len().max(1))
 }
 
 fn now_ms() -> i64 {

@@ -76,3 +76,34 @@ pub struct Report {
     /// When the gateway says it happened (ms since the epoch), else when it arrived.
     pub at_ms: i64,
 }
+
+/// A report on its way to the dispatcher, holding back the gateway's acknowledgement until it is
+/// on disk: SMPP answers `deliver_sm_resp`, and the HTTP callback 200, only when the consumer
+/// calls [`Incoming::done`], which the dispatcher does after the ledger is synced. Dropped
+/// without `done` (a crash, a shutdown), the report stays unacknowledged and the gateway sends
+/// it again later — a report is never lost with the process.
+#[derive(Debug)]
+pub struct Incoming {
+    pub report: Report,
+    ack: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Incoming {
+    /// A report nobody waits on.
+    pub fn new(report: Report) -> Incoming {
+        Incoming { report, ack: None }
+    }
+
+    /// A report and the receiver that learns when it is safe to acknowledge it.
+    pub fn with_ack(report: Report) -> (Incoming, tokio::sync::oneshot::Receiver<()>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (Incoming { report, ack: Some(tx) }, rx)
+    }
+
+    /// The report is safe: let the gateway have its acknowledgement.
+    pub fn done(mut self) {
+        if let Some(ack) = self.ack.take() {
+            let _ = ack.send(());
+        }
+    }
+}

@@ -9,4 +9,5 @@ mod engine;
 mod pack;
 mod policy;
 mod smpp;
+mod sms;
 mod support;

@@ -45,5 +45,10 @@ fn every_shipped_rule_fires_on_the_default_run() {
         sink.decisions.iter().filter(|d| d.is_sent()).map(|d| d.rule_name.to_string()).collect();
     let dead: Vec<&String> = names.difference(&fired).collect();
     assert!(dead.is_empty(), "rules that never sent anything on the default run: {dead:?}");
+    // Regression: daily rules share one trigger (`09:00@day`) across subscribers; the action id,
+    // the gateways' idempotency key, must still differ per subscriber.
+    let mut ids = std::collections::HashSet::new();
+    let dup = sink.decisions.iter().filter(|d| d.is_sent()).find(|d| !ids.insert(d.id.clone()));
+    assert!(dup.is_none(), "two actions share an id: {:?}", dup.map(|d| (&d.id, &d.rule_name)));
     let _ = std::fs::remove_dir_all(&dir);
 }

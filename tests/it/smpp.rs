@@ -9,7 +9,7 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tidings::refdata::Channel;
-use tidings::sink::gateway::{Action, OutcomeStatus, Report, Sent, TriggerJson};
+use tidings::sink::gateway::{Action, Incoming, OutcomeStatus, Report, Sent, TriggerJson};
 use tidings::sink::smpp::{SmppClient, SmppConfig, user_message_reference};
 use tokio::sync::mpsc;
 
@@ -164,14 +164,18 @@ async fn bound(client: &SmppClient) {
     }
 }
 
-async fn start(sim: &Sim) -> (SmppClient, mpsc::Receiver<Report>) {
+async fn start(sim: &Sim) -> (SmppClient, mpsc::Receiver<Incoming>) {
     let (client, reports) = SmppClient::start(config(sim.port)).expect("config is valid");
     bound(&client).await;
     (client, reports)
 }
 
-async fn next_report(reports: &mut mpsc::Receiver<Report>) -> Report {
-    tokio::time::timeout(Duration::from_secs(10), reports.recv()).await.expect("a receipt in time").expect("open")
+async fn next_report(reports: &mut mpsc::Receiver<Incoming>) -> Report {
+    let incoming =
+        tokio::time::timeout(Duration::from_secs(10), reports.recv()).await.expect("a receipt in time").expect("open");
+    let report = incoming.report.clone();
+    incoming.done();
+    report
 }
 
 fn accepted(sent: Sent) -> Vec<String> {

@@ -64,7 +64,7 @@ pub mod receipt;
 mod session;
 pub mod text;
 
-use crate::sink::gateway::{Action, Report, Sent};
+use crate::sink::gateway::{Action, Incoming, Sent};
 use pdu::{ShortMessage, Tlv, status};
 use serde::{Deserialize, Deserializer};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -268,7 +268,7 @@ impl SmppClient {
     /// Checks the config and spawns the session task on the current tokio runtime; it connects,
     /// binds and reconnects on its own. Receipts arrive on the returned receiver (bounded: a
     /// reader that stops reading stalls the session, so receipts are never dropped here).
-    pub fn start(cfg: SmppConfig) -> Result<(SmppClient, mpsc::Receiver<Report>), SmppError> {
+    pub fn start(cfg: SmppConfig) -> Result<(SmppClient, mpsc::Receiver<Incoming>), SmppError> {
         cfg.check()?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| SmppError::NoRuntime)?;
         let (commands, command_rx) = mpsc::channel(cfg.window * 2);
