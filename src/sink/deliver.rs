@@ -547,17 +547,7 @@ impl Dispatcher {
             Sent::Accepted { gateway_ids } => {
                 self.stats.accepted += 1;
                 self.p.holding.remove(&id_key(&a.id));
-                self.ledger
-                    .write(Entry::Accepted {
-                        id: a.id.clone(),
-                        gateway_ids,
-                        msisdn: a.msisdn.clone(),
-                        rule: a.rule.clone(),
-                        campaign: a.campaign.clone(),
-                        channel: a.channel.as_str().to_owned(),
-                        at: now_ms(),
-                    })
-                    .map_err(|e| format!("writing the ledger: {e}"))?;
+                self.ledger.write(accepted(&a, gateway_ids)).map_err(|e| format!("writing the ledger: {e}"))?;
                 self.retry_early()?;
             }
             Sent::Retry { reason, after } => {
@@ -680,17 +670,7 @@ impl Dispatcher {
                 doubt.retain(|_, d| d.id != id);
                 holding.remove(&key);
                 self.stats.settled_in_doubt += 1;
-                self.ledger
-                    .write(Entry::Accepted {
-                        id: a.id.clone(),
-                        gateway_ids: gateway_ids.clone(),
-                        msisdn: a.msisdn.clone(),
-                        rule: a.rule.clone(),
-                        campaign: a.campaign.clone(),
-                        channel: a.channel.as_str().to_owned(),
-                        at: now_ms(),
-                    })
-                    .map_err(|e| format!("writing the ledger: {e}"))?;
+                self.ledger.write(accepted(&a, gateway_ids.clone())).map_err(|e| format!("writing the ledger: {e}"))?;
             } else {
                 // The outbox line has not been read yet: keep waiting for it, settled.
                 doubt_ids.remove(&key);
@@ -796,6 +776,20 @@ impl Gate {
 /// The 16-bit reference an SMS carries (SMPP `user_message_reference`), from the action id.
 pub fn reference(id: &str) -> u16 {
     super::smpp::user_message_reference(id)
+}
+
+/// The ledger entry of an action a gateway took: what a later report needs to become an
+/// outcome event.
+fn accepted(a: &Action, gateway_ids: Vec<String>) -> Entry {
+    Entry::Accepted {
+        id: a.id.clone(),
+        gateway_ids,
+        msisdn: a.msisdn.clone(),
+        rule: a.rule.clone(),
+        campaign: a.campaign.clone(),
+        channel: a.channel.as_str().to_owned(),
+        at: now_ms(),
+    }
 }
 
 /// How many SMS an action's text takes (the parts of a long message each get a receipt).

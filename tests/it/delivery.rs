@@ -141,17 +141,25 @@ timeout = "2s"
     p
 }
 
-fn tidings(config: &Path) -> Command {
+/// `tidings run --config <config> --quiet` from the repository root.
+pub fn tidings(config: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tidings"));
     c.current_dir(env!("CARGO_MANIFEST_DIR")).arg("run").arg("--config").arg(config).arg("--quiet");
     c
 }
 
-fn lines(p: &Path) -> Vec<Value> {
-    std::fs::read_to_string(p)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", p.display())))
+/// A JSON Lines file's objects (none when it does not exist yet).
+pub fn lines(p: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(p).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all.iter()
+        .enumerate()
+        .filter_map(|(i, l)| match serde_json::from_str(l) {
+            Ok(v) => Some(v),
+            // A file still being written may end in a partial line; nothing else may be bad.
+            Err(_) if i + 1 == all.len() && !text.ends_with('\n') => None,
+            Err(e) => panic!("{}: {e}: {l}", p.display()),
+        })
         .collect()
 }
 
@@ -163,7 +171,8 @@ fn call_actions(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-fn run_to_end(mut cmd: Command) -> String {
+/// Runs to the end; the run must succeed. Returns its stderr.
+pub fn run_to_end(mut cmd: Command) -> String {
     let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "tidings failed:\n{err}");

@@ -3,12 +3,11 @@
 //! simulator, long Chinese messages reassembled whole — and receipts come back as outcome
 //! events; also when the SMSC is killed mid-stream and when tidings itself is SIGKILLed.
 
-use crate::delivery::Dir;
+use crate::delivery::{Dir, lines, run_to_end, tidings};
 use crate::smpp::{Sim, new_log};
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn config(dir: &Path, port: u16, extra: &str) -> PathBuf {
@@ -54,16 +53,6 @@ response_timeout = "2s"
     let p = dir.join("tidings.toml");
     std::fs::write(&p, text).unwrap();
     p
-}
-
-fn tidings(config: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tidings"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR")).arg("run").arg("--config").arg(config).arg("--quiet");
-    c
-}
-
-fn lines(p: &Path) -> Vec<Value> {
-    std::fs::read_to_string(p).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
 /// (number, text) -> how many times, for the run's SMS actions.
@@ -116,13 +105,6 @@ fn check_exactly_once(dir: &Path, sim: &Sim, err: &str) {
     // Receipts are acknowledged to the SMSC only once they are on disk, so none is lost with a
     // killed process: the SMSC sends it again.
     assert_eq!(outcomes, ids, "a delivered outcome for every SMS:\n{err}");
-}
-
-fn run_to_end(mut cmd: Command) -> String {
-    let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "tidings failed:\n{err}");
-    err
 }
 
 fn wait_messages(sim: &Sim, n: usize) {
