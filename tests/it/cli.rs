@@ -147,3 +147,19 @@ fn explain_tells_one_subscribers_story_in_plain_words() {
     assert!(text.contains("not sent: cap — cap \"3 per month\" of campaign ip_12593 reached (3 already)"), "{text}");
     assert!(!text.contains("x1"), "only the subscriber asked about: {text}");
 }
+
+#[test]
+fn the_delivery_example_config_loads_with_every_gateway() {
+    let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/delivery.example.toml"));
+    let cfg = tidings::config::Config::load(path).unwrap_or_else(|e| panic!("{e}"));
+    let d = cfg.delivery.expect("a [delivery] section");
+    assert!(d.smpp.is_some() && d.call_centre.is_some() && d.kannel.is_none());
+    assert_eq!(d.sms_tps, 200);
+    // A typo in a delivery key is refused, not ignored.
+    let bad = std::fs::read_to_string(path).unwrap().replace("sms_tps = 200", "sms_tsp = 200");
+    let p = std::env::temp_dir().join(format!("tidings-bad-delivery-{}.toml", std::process::id()));
+    std::fs::write(&p, bad).unwrap();
+    let err = tidings::config::Config::load(&p).err().expect("an unknown key is an error").to_string();
+    assert!(err.contains("sms_tsp"), "{err}");
+    let _ = std::fs::remove_file(&p);
+}

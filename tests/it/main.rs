@@ -6,6 +6,7 @@ mod delivery;
 mod determinism;
 mod diagnostics;
 mod engine;
+mod kannel;
 mod pack;
 mod policy;
 mod smpp;
