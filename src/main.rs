@@ -332,6 +332,18 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         sinks.push(Box::new(Stdout::new(offset)));
     }
     let stop = stop_flag();
+    // A live stream with delivery: outcome events flow back into the engine as they come.
+    let mut feedback = None;
+    let input: Box<dyn Iterator<Item = Result<Event, DeadLetter>>> = match cfg.source.kind {
+        SourceKind::Generator => Box::new(source::generated(&gen_opts, decoder)),
+        SourceKind::Stdin if cfg.delivery.is_some() => {
+            let (live, tx) = source::Live::new(std::io::stdin(), "stdin", decoder);
+            feedback = Some(tx);
+            Box::new(live)
+        }
+        SourceKind::Stdin => Box::new(source::Lines::new(std::io::stdin(), "stdin", decoder)),
+        SourceKind::Files => open_events(&cfg.source.files, decoder)?,
+    };
     let delivery = match &cfg.delivery {
         Some(d) => {
             let notify = Arc::new(tokio::sync::Notify::new());
@@ -339,17 +351,12 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
                 tidings::sink::OutboxSink::open(&d.outbox, offset, Some(notify.clone()))
                     .with_context(|| format!("opening the outbox {}", d.outbox.display()))?,
             ));
-            Some(Delivery::start(d.clone(), offset, notify, stop.clone())?)
+            Some(Delivery::start(d.clone(), offset, notify, stop.clone(), feedback)?)
         }
         None => None,
     };
     let mut sink = Fanout(sinks);
     let t0 = std::time::Instant::now();
-    let input: Box<dyn Iterator<Item = Result<Event, DeadLetter>>> = match cfg.source.kind {
-        SourceKind::Generator => Box::new(source::generated(&gen_opts, decoder)),
-        SourceKind::Stdin => Box::new(source::Lines::new(std::io::stdin(), "stdin", decoder)),
-        SourceKind::Files => open_events(&cfg.source.files, decoder)?,
-    };
     let summary = engine::run(input, Arc::new(rules), Arc::new(refdata), subs, &opts, &mut sink, &stop)?;
     eprintln!("{}", tidings::telemetry::render_summary(&summary, t0.elapsed(), offset));
     if !cfg.output.dir.as_os_str().is_empty() {
@@ -377,6 +384,7 @@ impl Delivery {
         offset: chrono::FixedOffset,
         more: Arc<tokio::sync::Notify>,
         stop: Arc<AtomicBool>,
+        feedback: Option<std::sync::mpsc::SyncSender<Option<(&'static str, Vec<u8>)>>>,
     ) -> Result<Delivery> {
         use tidings::sink::deliver::{Dispatcher, callback_handler};
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -397,6 +405,11 @@ impl Delivery {
             Dispatcher::new(cfg.clone(), tx.clone()).map_err(anyhow::Error::msg)?
         };
         dispatcher.set_offset(offset);
+        if let Some(tx) = feedback {
+            dispatcher.feed_live(move |line| {
+                let _ = tx.send(Some(("outcomes", line.into_bytes())));
+            });
+        }
         eprintln!("delivery      reports on http://{addr}, outbox {}", cfg.outbox.display());
         let server_stop = Arc::new(tokio::sync::Notify::new());
         let s = server_stop.clone();
@@ -436,7 +449,7 @@ fn deliver_only(config: &Path) -> Result<i32> {
         anyhow::bail!("{}: no [delivery] section: nothing to deliver to", config.display());
     };
     let offset = cfg.offset().map_err(anyhow::Error::msg)?;
-    let delivery = Delivery::start(d, offset, Arc::new(tokio::sync::Notify::new()), stop_flag())?;
+    let delivery = Delivery::start(d, offset, Arc::new(tokio::sync::Notify::new()), stop_flag(), None)?;
     delivery.finish()?;
     Ok(0)
 }

@@ -231,7 +231,7 @@ pub struct Dispatcher {
     call_limit: Arc<Limiter>,
     outcomes: std::io::BufWriter<std::fs::File>,
     /// Every outcome event line also goes here (a live engine's input), when set.
-    live: Option<mpsc::UnboundedSender<String>>,
+    live: Option<Box<dyn Fn(String) + Send>>,
     /// Outcome event times are written in this offset (the engine's).
     offset: chrono::FixedOffset,
     /// Reports that matched nothing yet, with when they came.
@@ -329,9 +329,9 @@ impl Dispatcher {
         self.offset = offset;
     }
 
-    /// Also send every outcome event line to a live engine's input.
-    pub fn feed_live(&mut self, tx: mpsc::UnboundedSender<String>) {
-        self.live = Some(tx);
+    /// Also hand every outcome event line to a live engine's input.
+    pub fn feed_live(&mut self, feed: impl Fn(String) + Send + 'static) {
+        self.live = Some(Box::new(feed));
     }
 
     fn gateway_for(&self, ch: Channel) -> Option<Gate> {
@@ -745,8 +745,8 @@ impl Dispatcher {
         .to_string();
         writeln!(self.outcomes, "{line}").map_err(|e| format!("writing outcomes: {e}"))?;
         self.outcomes.flush().map_err(|e| format!("writing outcomes: {e}"))?;
-        if let Some(tx) = &self.live {
-            let _ = tx.send(line);
+        if let Some(feed) = &self.live {
+            feed(line);
         }
         Ok(())
     }

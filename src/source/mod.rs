@@ -266,3 +266,55 @@ impl Iterator for ParallelDecode {
         }
     }
 }
+
+/// A live stream and the lines the engine feeds back to itself (outcome events from the
+/// delivery side), interleaved in arrival order. Ends when the primary stream ends; what the
+/// feedback producers send after that is left to the next run (it is in `outcomes.jsonl`).
+pub struct Live {
+    rx: std::sync::mpsc::Receiver<Option<(&'static str, Vec<u8>)>>,
+    decoder: Decoder,
+    lines: std::collections::HashMap<&'static str, u64>,
+}
+
+impl Live {
+    /// Reads `primary` (named `name`) on a thread of its own; returns the source and a sender
+    /// for fed-back lines (named by their producer).
+    pub fn new<R: Read + Send + 'static>(
+        primary: R,
+        name: &'static str,
+        decoder: Decoder,
+    ) -> (Live, std::sync::mpsc::SyncSender<Option<(&'static str, Vec<u8>)>>) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(4096);
+        let t = tx.clone();
+        let max = decoder.max_line;
+        std::thread::Builder::new()
+            .name(format!("tidings-{name}"))
+            .spawn(move || {
+                let mut r = LineReader::new(primary, max);
+                let mut buf = Vec::new();
+                while let Ok(Some(())) = r.next_line(&mut buf) {
+                    if t.send(Some((name, std::mem::take(&mut buf)))).is_err() {
+                        return;
+                    }
+                }
+                let _ = t.send(None);
+            })
+            .ok();
+        (Live { rx, decoder, lines: std::collections::HashMap::new() }, tx)
+    }
+}
+
+impl Iterator for Live {
+    type Item = Result<Event, DeadLetter>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let (source, line) = self.rx.recv().ok()??;
+            let n = self.lines.entry(source).or_default();
+            *n += 1;
+            if let Some(item) = self.decoder.decode(&line, source, *n) {
+                return Some(item);
+            }
+        }
+    }
+}

@@ -19,6 +19,8 @@ pub struct Centre {
     pub tasks: BTreeMap<String, Value>,
     /// Answer 503 to this many requests first.
     pub refuse_first: usize,
+    /// Report this result for every task instead of [`result_for`]'s.
+    pub always: Option<&'static str>,
 }
 
 /// The result the centre reports for a task: answered, no answer or busy, by the key.
@@ -56,7 +58,8 @@ pub fn start_centre(addr: &str, refuse_first: usize) -> (String, Arc<Mutex<Centr
         }
         c.tasks.insert(key.clone(), body.clone());
         let callback = body["callback_url"].as_str().unwrap_or_default().to_owned();
-        let result = serde_json::json!({"id": key, "result": result_for(&key), "task_id": format!("T-{key}")});
+        let outcome = c.always.unwrap_or_else(|| result_for(&key));
+        let result = serde_json::json!({"id": key, "result": outcome, "task_id": format!("T-{key}")});
         tokio::spawn(async move {
             for _ in 0..20 {
                 let r = api::client::request(
@@ -96,6 +99,17 @@ impl Drop for Dir {
     }
 }
 
+/// The `[output]` section and the start of `[delivery]` (outbox and outcomes) for a test
+/// directory: actions in `out/`, the outbox in `outbox/`, outcome events in `outcomes.jsonl`.
+pub fn files(dir: &Path) -> String {
+    format!(
+        "[output]\ndir = \"{}\"\nstdout = false\n\n[delivery]\noutbox = \"{}\"\noutcomes = \"{}\"",
+        dir.join("out").display(),
+        dir.join("outbox").display(),
+        dir.join("outcomes.jsonl").display()
+    )
+}
+
 /// A config: the generator (2,000 subscribers, 3 days), the shipped rules, delivery of call
 /// tasks to `centre`.
 fn config(dir: &Path, centre: &str, extra: &str) -> PathBuf {
@@ -108,13 +122,7 @@ subscribers = 2000
 events = 60000
 days = 3
 
-[output]
-dir = "{out}"
-stdout = false
-
-[delivery]
-outbox = "{outbox}"
-outcomes = "{outcomes}"
+{files}
 listen = "{listen}"
 calls_per_minute = 600000
 retry_min = "50ms"
@@ -129,12 +137,10 @@ url = "http://{centre}/v1/tasks"
 token = "cc-secret"
 timeout = "2s"
 "#,
-        out = dir.join("out").display(),
+        files = files(&dir),
         // A fixed address for the run's lifetime and its restarts: tasks carry it as their
         // callback URL.
         listen = listen_addr(dir),
-        outbox = dir.join("outbox").display(),
-        outcomes = dir.join("outcomes.jsonl").display(),
     );
     let p = dir.join("tidings.toml");
     std::fs::write(&p, text).unwrap();
@@ -317,4 +323,88 @@ fn killed_with_sigkill_mid_send_and_restarted_nothing_is_lost_and_nothing_is_cre
     }
     let repeated = per_key.values().filter(|n| **n > 1).count();
     assert!(repeated <= 8, "only the window in flight at the kill is offered again ({repeated}):\n{err}");
+}
+
+#[test]
+fn outcomes_flow_back_into_a_live_engine_and_an_unanswered_call_back_is_tried_again() {
+    use std::io::Write as _;
+    let dir = Dir::new("calls-live");
+    let (addr, centre, _rt) = start_centre("127.0.0.1:0", 0);
+    centre.lock().unwrap().always = Some("no_answer");
+    let text = format!(
+        r#"
+# Live and slow: each event is its own batch, decided at once on one shard (several shards keep
+# two batches in flight, so a quiet stream would hold its last decisions back).
+[engine]
+batch = 1
+shards = 1
+
+[source]
+kind = "stdin"
+
+[policy]
+quiet_hours = ""
+
+{files}
+listen = "{listen}"
+retry_min = "50ms"
+linger = "5s"
+
+[delivery.call_centre]
+url = "http://{addr}/v1/tasks"
+token = "cc-secret"
+"#,
+        files = files(&dir.0),
+        listen = listen_addr(&dir.0),
+    );
+    let cfg = dir.0.join("tidings.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let mut child = tidings(&cfg).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let at = |offset_min: i64| {
+        let t = chrono::Utc::now() + chrono::Duration::minutes(offset_min);
+        t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).to_rfc3339()
+    };
+    let m = "13912345678";
+    // A known, active subscriber; a complaint closed six hours ago; the stream moves on 4 h later:
+    // the 4-hour call-back is decided and goes to the call centre, which reports no answer.
+    for line in [
+        format!(
+            r#"{{"kind":"profile","ts":"{}","msisdn":"{m}","set":{{"status":"active","tier":"valuable"}}}}"#,
+            at(-361)
+        ),
+        format!(
+            r#"{{"kind":"crm","id":"c1","ts":"{}","msisdn":"{m}","event":"complaint_closed","attrs":{{"complaint_id":"K9"}}}}"#,
+            at(-360)
+        ),
+        format!(
+            r#"{{"kind":"usage","ts":"{}","msisdn":"{m}","service":"sms","direction":"mo","scope":"local","count":1}}"#,
+            at(-110)
+        ),
+    ] {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    stdin.flush().unwrap();
+    let t0 = Instant::now();
+    while !lines(&dir.0.join("outcomes.jsonl")).iter().any(|o| o["status"] == "no_answer") {
+        assert!(t0.elapsed() < Duration::from_secs(30), "the call-back's result comes back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The outcome event went into the engine: two days on, the retry rule calls again.
+    writeln!(
+        stdin,
+        r#"{{"kind":"usage","ts":"{}","msisdn":"{m}","service":"sms","direction":"mo","scope":"local","count":1}}"#,
+        at(2 * 24 * 60)
+    )
+    .unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let c = centre.lock().unwrap();
+    let rules: Vec<&str> = c.tasks.values().map(|t| t["rule"].as_str().unwrap()).collect();
+    assert_eq!(rules.len(), 2, "the call-back and its retry: {rules:?}\n{err}");
+    assert!(rules.contains(&"complaint_callback") && rules.contains(&"complaint_callback_retry"), "{rules:?}");
+    let retry = lines(&dir.0.join("out/actions.jsonl")).into_iter().find(|a| a["rule"] == "complaint_callback_retry");
+    assert_eq!(retry.expect("the retry is an action")["trigger"]["kind"], "outcome", "the outcome event triggered it");
 }

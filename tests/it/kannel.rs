@@ -3,7 +3,7 @@
 //! its own endpoint, Kannel submits over SMPP, and the simulator's receipts come back through
 //! Kannel's delivery-report callback as outcome events.
 
-use crate::delivery::{Dir, lines, run_to_end, tidings};
+use crate::delivery::{Dir, files, lines, run_to_end, tidings};
 use crate::smpp::Sim;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -151,13 +151,7 @@ subscribers = 600
 events = 12000
 days = 2
 
-[output]
-dir = "{out}"
-stdout = false
-
-[delivery]
-outbox = "{outbox}"
-outcomes = "{outcomes}"
+{files}
 listen = "{listen}"
 sms_tps = 400
 linger = "20s"
@@ -169,16 +163,15 @@ username = "tidings"
 password = "kannel-secret"
 from = "10086"
 "#,
-            out = dir.0.join("out").display(),
-            outbox = dir.0.join("outbox").display(),
-            outcomes = dir.0.join("outcomes.jsonl").display(),
+            files = files(&dir.0),
             sendsms = kannel.sendsms,
         ),
     )
     .unwrap();
     let err = run_to_end(tidings(&cfg));
 
-    let actions: Vec<_> = lines(&dir.0.join("out/actions.jsonl")).into_iter().filter(|a| a["channel"] == "sms").collect();
+    let actions: Vec<_> =
+        lines(&dir.0.join("out/actions.jsonl")).into_iter().filter(|a| a["channel"] == "sms").collect();
     assert!(actions.len() >= 30, "the run decides SMS ({})", actions.len());
     let mut want: BTreeMap<(String, String), usize> = BTreeMap::new();
     for a in &actions {
@@ -190,7 +183,10 @@ from = "10086"
         *got.entry((m["dest"].as_str().unwrap().into(), m["text"].as_str().unwrap().into())).or_default() += 1;
     }
     assert_eq!(got, want, "every SMS reached the SMSC through Kannel once, its Chinese text whole:\n{err}");
-    assert!(messages.iter().any(|m| m["parts"].as_u64() > Some(1)), "Kannel split the long ones (UDH) and the SMSC reassembled them");
+    assert!(
+        messages.iter().any(|m| m["parts"].as_u64() > Some(1)),
+        "Kannel split the long ones (UDH) and the SMSC reassembled them"
+    );
 
     let outcomes = lines(&dir.0.join("outcomes.jsonl"));
     let delivered: std::collections::BTreeSet<&str> =

@@ -3,7 +3,7 @@
 //! simulator, long Chinese messages reassembled whole — and receipts come back as outcome
 //! events; also when the SMSC is killed mid-stream and when tidings itself is SIGKILLed.
 
-use crate::delivery::{Dir, lines, run_to_end, tidings};
+use crate::delivery::{Dir, files, lines, run_to_end, tidings};
 use crate::smpp::{Sim, new_log};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,13 +20,7 @@ subscribers = 1500
 events = 30000
 days = 2
 
-[output]
-dir = "{out}"
-stdout = false
-
-[delivery]
-outbox = "{outbox}"
-outcomes = "{outcomes}"
+{files}
 listen = "127.0.0.1:0"
 sms_tps = 100000
 retry_min = "50ms"
@@ -46,9 +40,7 @@ reconnect_min = "100ms"
 reconnect_max = "500ms"
 response_timeout = "2s"
 "#,
-        out = dir.join("out").display(),
-        outbox = dir.join("outbox").display(),
-        outcomes = dir.join("outcomes.jsonl").display(),
+        files = files(&dir),
     );
     let p = dir.join("tidings.toml");
     std::fs::write(&p, text).unwrap();
