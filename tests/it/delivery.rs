@@ -154,6 +154,31 @@ pub fn tidings(config: &Path) -> Command {
     c
 }
 
+/// A child process killed by PID if the test ends first: a failing assertion must not leave an
+/// engine running.
+pub struct Running(Option<Child>);
+
+impl Running {
+    pub fn spawn(mut cmd: Command) -> Running {
+        Running(Some(cmd.spawn().expect("start tidings")))
+    }
+    pub fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("running")
+    }
+    pub fn output(mut self) -> std::process::Output {
+        self.0.take().expect("running").wait_with_output().expect("wait for tidings")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// A JSON Lines file's objects (none when it does not exist yet).
 pub fn lines(p: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(p).unwrap_or_default();
@@ -261,8 +286,9 @@ fn free_port() -> String {
 fn a_call_centre_that_is_down_gets_everything_once_when_it_comes_back_and_memory_stays_bounded() {
     let dir = Dir::new("calls-down");
     let addr = free_port();
-    let mut child =
-        tidings(&config(&dir.0, &addr, "backlog = 16")).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut cmd = tidings(&config(&dir.0, &addr, "backlog = 16"));
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = Running::spawn(cmd);
     // While the centre is down the engine finishes deciding; the dispatcher keeps at most
     // `backlog` actions in hand, so the ledger holds at most that many `sending` lines.
     std::thread::sleep(Duration::from_secs(4));
@@ -273,7 +299,7 @@ fn a_call_centre_that_is_down_gets_everything_once_when_it_comes_back_and_memory
     let outbox = lines(&dir.0.join("outbox/outbox.jsonl"));
     assert!(outbox.len() > 100, "the backlog waits on disk ({} actions)", outbox.len());
     let (_, centre, _rt) = start_centre(&addr, 0);
-    let status = wait(&mut child, Duration::from_secs(120));
+    let status = wait(child.child(), Duration::from_secs(120));
     assert!(status.success());
     check_delivered(&dir.0, &centre.lock().unwrap());
 }
@@ -300,15 +326,17 @@ fn killed_with_sigkill_mid_send_and_restarted_nothing_is_lost_and_nothing_is_cre
     let cfg = config(&dir.0, &addr, "").to_string_lossy().into_owned();
     let text = std::fs::read_to_string(&cfg).unwrap().replace("calls_per_minute = 600000", "calls_per_minute = 1200");
     std::fs::write(&cfg, text).unwrap();
-    let mut child = tidings(Path::new(&cfg)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut cmd = tidings(Path::new(&cfg));
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = Running::spawn(cmd);
     let t0 = Instant::now();
     while centre.lock().unwrap().tasks.len() < 10 {
         assert!(t0.elapsed() < Duration::from_secs(60), "the first tasks arrive");
         std::thread::sleep(Duration::from_millis(20));
     }
     // SIGKILL: no chance to flush or say goodbye.
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.child().kill().unwrap();
+    child.child().wait().unwrap();
     let before = centre.lock().unwrap().tasks.len();
     // Restart: the engine decides the same actions again (the outbox refuses them by id); the
     // dispatcher resumes from the ledger.
@@ -359,8 +387,10 @@ token = "cc-secret"
     );
     let cfg = dir.0.join("tidings.toml");
     std::fs::write(&cfg, text).unwrap();
-    let mut child = tidings(&cfg).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
+    let mut cmd = tidings(&cfg);
+    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = Running::spawn(cmd);
+    let mut stdin = child.child().stdin.take().unwrap();
     let at = |offset_min: i64| {
         let t = chrono::Utc::now() + chrono::Duration::minutes(offset_min);
         t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).to_rfc3339()
@@ -398,7 +428,7 @@ token = "cc-secret"
     )
     .unwrap();
     drop(stdin);
-    let out = child.wait_with_output().unwrap();
+    let out = child.output();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     let c = centre.lock().unwrap();

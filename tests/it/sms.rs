@@ -3,7 +3,7 @@
 //! simulator, long Chinese messages reassembled whole — and receipts come back as outcome
 //! events; also when the SMSC is killed mid-stream and when tidings itself is SIGKILLed.
 
-use crate::delivery::{Dir, files, lines, run_to_end, tidings};
+use crate::delivery::{Dir, Running, files, lines, run_to_end, tidings};
 use crate::smpp::{Sim, new_log};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -124,13 +124,15 @@ fn the_smsc_killed_mid_stream_and_restarted_still_gets_every_sms_exactly_once() 
     let args = ["--tps", "200", "--state", state.to_str().unwrap()];
     let mut sim = Sim::start_on(0, &log, &args);
     let port = sim.port;
-    let child = tidings(&config(&dir.0, port, "")).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut cmd = tidings(&config(&dir.0, port, ""));
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let child = Running::spawn(cmd);
     wait_messages(&sim, 40);
     // SIGKILL the SMSC: submits in flight get no answer; it keeps what it had taken.
     sim.kill();
     std::thread::sleep(Duration::from_millis(800));
     let sim = Sim::start_on(port, &log, &args);
-    let out = child.wait_with_output().unwrap();
+    let out = child.output();
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{err}");
     check_exactly_once(&dir.0, &sim, &err);
@@ -142,10 +144,12 @@ fn tidings_killed_with_sigkill_mid_send_and_restarted_sends_no_sms_twice_and_non
     let state = dir.0.join("smsc-state.jsonl");
     let sim = Sim::start(&["--tps", "200", "--state", state.to_str().unwrap()]);
     let cfg = config(&dir.0, sim.port, "");
-    let mut child = tidings(&cfg).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut cmd = tidings(&cfg);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = Running::spawn(cmd);
     wait_messages(&sim, 40);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.child().kill().unwrap();
+    child.child().wait().unwrap();
     let sent_before = at_smsc(&sim).values().sum::<usize>();
     let err = run_to_end(tidings(&cfg));
     assert!(sent_before < sms_actions(&dir.0).values().sum::<usize>(), "the kill came mid-send");
