@@ -355,6 +355,10 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         }
         None => None,
     };
+    let api = match &cfg.api {
+        Some(a) => Some(ApiServer::start(a, &rules)?),
+        None => None,
+    };
     let mut sink = Fanout(sinks);
     let t0 = std::time::Instant::now();
     let summary = engine::run(input, Arc::new(rules), Arc::new(refdata), subs, &opts, &mut sink, &stop)?;
@@ -366,7 +370,53 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
     if let Some(d) = delivery {
         d.finish()?;
     }
+    drop(api);
     Ok(0)
+}
+
+/// The admin endpoint on a small runtime of its own, for the life of a run.
+struct ApiServer {
+    rt: Option<tokio::runtime::Runtime>,
+    stop: Arc<tokio::sync::Notify>,
+}
+
+impl ApiServer {
+    fn start(cfg: &tidings::api::admin::ApiConfig, rules: &rules::RuleSet) -> Result<ApiServer> {
+        let metrics = tidings::telemetry::install_prometheus().map_err(anyhow::Error::msg)?;
+        let info = tidings::api::admin::RulesInfo {
+            version: rules.version.to_string(),
+            files: rules.files.iter().map(|f| f.to_string()).collect(),
+            rules: rules.rules.len(),
+            loaded_at: chrono::Utc::now().to_rfc3339(),
+        };
+        let admin = tidings::api::admin::Admin::new(cfg, metrics, info);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("tidings-api")
+            .enable_all()
+            .build()?;
+        let (listener, addr) = rt
+            .block_on(tidings::api::bind(&cfg.listen))
+            .with_context(|| format!("listening on {} for the admin API", cfg.listen))?;
+        if cfg.admin_token.is_empty() {
+            eprintln!("api           no admin_token configured: /metrics and /v1/* refuse every request");
+        }
+        eprintln!("api           http://{addr} (/metrics, /healthz, /readyz, /v1/rules)");
+        admin.ready.store(true, Ordering::Relaxed);
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let s = stop.clone();
+        rt.spawn(tidings::api::serve(listener, Arc::new(admin), async move { s.notified().await }));
+        Ok(ApiServer { rt: Some(rt), stop })
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        self.stop.notify_one();
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(std::time::Duration::from_millis(200));
+        }
+    }
 }
 
 /// The delivery side of a run: the dispatcher and the report endpoint on a tokio runtime of

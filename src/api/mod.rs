@@ -16,6 +16,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+pub mod admin;
+
 /// Request bodies larger than this are refused (413).
 pub const MAX_BODY: usize = 64 * 1024;
 
@@ -27,6 +29,8 @@ pub struct Request {
     pub query: HashMap<String, String>,
     pub headers: hyper::HeaderMap,
     pub body: Bytes,
+    /// The client's address (rate limits are per client).
+    pub peer: Option<SocketAddr>,
 }
 
 impl Request {
@@ -125,7 +129,7 @@ pub fn percent_encode(s: &str) -> String {
 pub async fn serve(listener: TcpListener, handler: Arc<dyn Handler>, shutdown: impl std::future::Future<Output = ()>) {
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = &mut shutdown => return,
             r = listener.accept() => match r {
                 Ok(s) => s,
@@ -136,14 +140,18 @@ pub async fn serve(listener: TcpListener, handler: Arc<dyn Handler>, shutdown: i
         tokio::spawn(async move {
             let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                 let handler = handler.clone();
-                async move { Ok::<_, std::convert::Infallible>(answer(&*handler, req).await) }
+                async move { Ok::<_, std::convert::Infallible>(answer(&*handler, req, peer).await) }
             });
             let _ = http1::Builder::new().max_buf_size(64 * 1024).serve_connection(TokioIo::new(stream), svc).await;
         });
     }
 }
 
-async fn answer(handler: &dyn Handler, req: hyper::Request<hyper::body::Incoming>) -> hyper::Response<Full<Bytes>> {
+async fn answer(
+    handler: &dyn Handler,
+    req: hyper::Request<hyper::body::Incoming>,
+    peer: SocketAddr,
+) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let resp = match Limited::new(body, MAX_BODY).collect().await {
         Err(_) => Response::error(413, "request body too large (limit 64 KiB)"),
@@ -154,6 +162,7 @@ async fn answer(handler: &dyn Handler, req: hyper::Request<hyper::body::Incoming
                 query: parts.uri.query().map(parse_query).unwrap_or_default(),
                 headers: parts.headers,
                 body: body.to_bytes(),
+                peer: Some(peer),
             };
             handler.handle(req).await
         }

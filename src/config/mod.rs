@@ -38,6 +38,9 @@ pub struct Config {
     /// go to the output files.
     #[serde(default)]
     pub delivery: Option<crate::sink::deliver::DeliveryConfig>,
+    /// The admin HTTP endpoint (`/metrics`, health, rules). Without it, no server is started.
+    #[serde(default)]
+    pub api: Option<crate::api::admin::ApiConfig>,
     /// `policy` checked and compiled by [`Config::load`].
     #[serde(skip)]
     pub resolved_policy: GlobalPolicy,

@@ -124,7 +124,9 @@ fn run_batch(shard: &mut Shard, b: Batch, stats: &mut ShardStats, sample: u32) -
         shard.fire_timers(*threshold, &place, &mut out, stats);
         shard.process(*pos, ev, &mut out, stats);
         if let Some(t0) = t0 {
-            stats.latency_ns.push(t0.elapsed().as_nanos().min(u128::from(u32::MAX)) as u32);
+            let ns = t0.elapsed().as_nanos().min(u128::from(u32::MAX)) as u32;
+            stats.latency_ns.push(ns);
+            crate::telemetry::decision_latency(u64::from(ns));
         }
     }
     shard.fire_timers(b.end_wm, &place, &mut out, stats);
@@ -302,6 +304,7 @@ impl Out<'_> {
     }
 
     fn emit(&mut self, d: &Decision, summary: &mut Summary) -> std::io::Result<()> {
+        crate::telemetry::decision(d);
         match d.outcome {
             Outcome::Sent => {
                 summary.actions += 1;
@@ -339,6 +342,7 @@ fn route(
     let mut wms = Vec::with_capacity(size);
     let mut start = 0u64;
     let mut first_ts: Option<Millis> = None;
+    let mut counted = [0u64; Kind::ALL.len()];
     let mut flush = |events: &mut Vec<(u64, Millis, Event)>,
                      wms: &mut Vec<Millis>,
                      start: u64,
@@ -358,6 +362,15 @@ fn route(
             events: std::mem::take(events),
         };
         no += 1;
+        // Metrics once per batch: events by kind since the last batch, and progress.
+        for k in Kind::ALL {
+            let i = *k as usize;
+            crate::telemetry::events(*k, summary.by_kind[i] - counted[i]);
+            counted[i] = summary.by_kind[i];
+        }
+        if let Some(t) = summary.last_ts {
+            crate::telemetry::progress(t, end_wm);
+        }
         for mut ds in dispatch(batch)? {
             ds.sort_by_key(|d| d.key);
             sink.write(ds, summary)?;
@@ -372,6 +385,7 @@ fn route(
             Ok(ev) => ev,
             Err(dl) => {
                 *summary.dead_letters.entry(dl.reason).or_default() += 1;
+                crate::telemetry::dead_letter(dl.reason);
                 sink.sink.dead_letter(&dl)?;
                 continue;
             }
@@ -384,6 +398,7 @@ fn route(
         }
         let wm_before = wm;
         max_ts = max_ts.max(ev.ts);
+        summary.last_ts = Some(max_ts);
         wm = wm.max(max_ts.saturating_sub(opts.lateness));
         // Timers due up to this event's own time fire before it, as far as the watermark
         // allows: an event at 15:00 comes after a 09:00 timer, in event time as in output.

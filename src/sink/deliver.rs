@@ -418,6 +418,7 @@ impl Dispatcher {
                 let r = entry.remove();
                 self.p.queue.push_back((r.action, r.attempt));
             }
+            crate::telemetry::outbox_held(self.p.holding.len());
             // One sync for the round; then the receipts it covers may be acknowledged.
             self.sync()?;
             unsynced.drain(..).for_each(Incoming::done);
@@ -543,6 +544,13 @@ impl Dispatcher {
 
     /// What a gateway answered to one offer.
     fn on_sent(&mut self, a: Action, attempt: u32, sent: Sent) -> Result<(), String> {
+        let result = match &sent {
+            Sent::Accepted { .. } => "accepted",
+            Sent::Retry { .. } => "retry",
+            Sent::Rejected { .. } => "rejected",
+            Sent::InDoubt { .. } => "in_doubt",
+        };
+        crate::telemetry::delivery(a.channel.as_str(), result);
         match sent {
             Sent::Accepted { gateway_ids } => {
                 self.stats.accepted += 1;
@@ -728,6 +736,7 @@ impl Dispatcher {
         at_ms: i64,
     ) -> Result<(), String> {
         self.stats.outcomes += 1;
+        crate::telemetry::outcome(channel, status.as_str());
         let ts = crate::util::format_ts(at_ms, self.offset);
         let id = format!("o{:016x}", crate::util::stable_hash(format!("{action_id}\0{}", status.as_str()).as_bytes()));
         let line = serde_json::json!({

@@ -1,5 +1,8 @@
-//! Run telemetry: the closing summary a run prints. Prometheus metrics arrive with the admin
-//! API; the summary's counters are the same named quantities.
+//! Run telemetry: the closing summary a run prints, and the Prometheus metrics a running engine
+//! exposes on `/metrics`. One function per thing worth counting, so every metric name is written
+//! once; hot paths call them once per batch. No label ever carries a subscriber number.
+//!
+//! Without an installed recorder (tests, `bench`, `replay`) every call is a no-op.
 
 use crate::engine::{Summary, kind_counts};
 use crate::util::format_ts;
@@ -42,4 +45,91 @@ pub fn render_summary(s: &Summary, elapsed: std::time::Duration, offset: chrono:
     let _ = writeln!(o, "subscribers   {} with state", s.subscribers);
     let _ = write!(o, "elapsed       {:.2}s", secs);
     o
+}
+
+/// Metric names, `tidings_<noun>_<unit>`.
+pub mod names {
+    pub const EVENTS: &str = "tidings_events_total";
+    pub const DEAD_LETTERS: &str = "tidings_dead_letters_total";
+    pub const DECISIONS: &str = "tidings_decisions_total";
+    pub const ACTIONS: &str = "tidings_actions_total";
+    pub const DECISION_LATENCY: &str = "tidings_decision_latency_seconds";
+    pub const SOURCE_LAG: &str = "tidings_source_lag_seconds";
+    pub const WATERMARK: &str = "tidings_watermark_seconds";
+    pub const TIMERS_PENDING: &str = "tidings_timers_pending";
+    pub const OUTBOX_HELD: &str = "tidings_outbox_held";
+    pub const DELIVERIES: &str = "tidings_deliveries_total";
+    pub const OUTCOMES: &str = "tidings_outcomes_total";
+    pub const HTTP_REQUESTS: &str = "tidings_http_requests_total";
+}
+
+/// Events taken in, by kind (added per batch).
+pub fn events(kind: crate::event::Kind, n: u64) {
+    if n > 0 {
+        metrics::counter!(names::EVENTS, "kind" => kind.as_str()).increment(n);
+    }
+}
+
+pub fn dead_letter(reason: crate::event::DeadReason) {
+    metrics::counter!(names::DEAD_LETTERS, "reason" => reason.as_str()).increment(1);
+}
+
+/// One decision: by rule, outcome (sent, suppressed, deferred) and, when suppressed, the reason.
+pub fn decision(d: &crate::engine::Decision) {
+    use crate::engine::Outcome;
+    let (outcome, reason) = match d.outcome {
+        Outcome::Sent => ("sent", ""),
+        Outcome::Suppressed(r) => ("suppressed", r.as_str()),
+        Outcome::Deferred(_) => ("deferred", ""),
+    };
+    metrics::counter!(names::DECISIONS, "rule" => d.rule_name.to_string(), "outcome" => outcome, "reason" => reason)
+        .increment(1);
+    if d.is_sent() {
+        metrics::counter!(names::ACTIONS, "channel" => d.channel.as_str()).increment(1);
+    }
+}
+
+/// Time from a decoded event to its decisions.
+pub fn decision_latency(ns: u64) {
+    metrics::histogram!(names::DECISION_LATENCY).record(ns as f64 * 1e-9);
+}
+
+/// How far event time trails the wall clock (a live source falling behind), and the watermark.
+pub fn progress(max_event_ms: i64, watermark_ms: i64) {
+    let now = chrono::Utc::now().timestamp_millis();
+    metrics::gauge!(names::SOURCE_LAG).set((now - max_event_ms) as f64 / 1e3);
+    metrics::gauge!(names::WATERMARK).set(watermark_ms as f64 / 1e3);
+}
+
+pub fn timers_pending(n: usize) {
+    metrics::gauge!(names::TIMERS_PENDING).set(n as f64);
+}
+
+/// Actions the dispatcher holds (queued, in flight, waiting to retry, in doubt).
+pub fn outbox_held(n: usize) {
+    metrics::gauge!(names::OUTBOX_HELD).set(n as f64);
+}
+
+/// One gateway answer: `accepted`, `retry`, `rejected`, `in_doubt`, `expired`.
+pub fn delivery(channel: &str, result: &'static str) {
+    metrics::counter!(names::DELIVERIES, "channel" => channel.to_owned(), "result" => result).increment(1);
+}
+
+pub fn outcome(channel: &str, status: &'static str) {
+    metrics::counter!(names::OUTCOMES, "channel" => channel.to_owned(), "status" => status).increment(1);
+}
+
+/// One HTTP request answered: endpoint (the route, never the raw path) and status.
+pub fn http_request(endpoint: &'static str, status: u16) {
+    metrics::counter!(names::HTTP_REQUESTS, "endpoint" => endpoint, "status" => status.to_string()).increment(1);
+}
+
+/// Installs the Prometheus recorder for this process and returns the handle `/metrics` renders.
+/// Histograms are exposed as summaries with these quantiles.
+pub fn install_prometheus() -> Result<metrics_exporter_prometheus::PrometheusHandle, String> {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_quantiles(&[0.5, 0.9, 0.99, 0.999, 1.0])
+        .map_err(|e| e.to_string())?
+        .install_recorder()
+        .map_err(|e| format!("installing the metrics recorder: {e}"))
 }

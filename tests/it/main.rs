@@ -1,5 +1,6 @@
 //! The integration test binary: one module per area.
 
+mod admin;
 mod cli;
 mod decode;
 mod delivery;

@@ -1,0 +1,166 @@
+//! The admin side of tidings' HTTP endpoint, for operations staff and their monitoring:
+//! `/metrics` (Prometheus text format), `/healthz` and `/readyz`, `GET /v1/rules` (what is
+//! loaded).
+//!
+//! Safe by default: the server binds to loopback unless told otherwise; every endpoint but the
+//! two health checks needs the admin bearer token; each client (by IP address) gets a request
+//! rate (`governor`, keyed), beyond which it is answered 429; bodies are size-limited by the
+//! server. Nothing here prints or labels a subscriber number.
+
+use super::{Handler, Reply, Request, Response};
+use governor::{Quota, RateLimiter};
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// `[api]` in the engine config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address to serve on. Loopback by default: put a proxy in front to expose it.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Bearer token for the admin endpoints (`/metrics`, `/v1/...`). Empty = those endpoints
+    /// refuse every request.
+    #[serde(default)]
+    pub admin_token: String,
+    /// Requests per second each client (IP address) may make; bursts of the same size.
+    #[serde(default = "default_rate")]
+    pub rate_per_client: u32,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8381".into()
+}
+fn default_rate() -> u32 {
+    100
+}
+
+/// What `GET /v1/rules` reports about the loaded rule set.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RulesInfo {
+    /// Checksum of the rule files as loaded (the rule set's version).
+    pub version: String,
+    pub files: Vec<String>,
+    pub rules: usize,
+    pub loaded_at: String,
+}
+
+type KeyedLimiter = RateLimiter<
+    IpAddr,
+    governor::state::keyed::DefaultKeyedStateStore<IpAddr>,
+    governor::clock::DefaultClock,
+    governor::middleware::NoOpMiddleware,
+>;
+
+pub struct Admin {
+    token: String,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+    rules: RulesInfo,
+    limiter: KeyedLimiter,
+    /// Set once the engine is processing events.
+    pub ready: Arc<AtomicBool>,
+}
+
+impl Admin {
+    pub fn new(cfg: &ApiConfig, metrics: metrics_exporter_prometheus::PrometheusHandle, rules: RulesInfo) -> Admin {
+        let rate = NonZeroU32::new(cfg.rate_per_client.max(1)).unwrap_or(NonZeroU32::MIN);
+        Admin {
+            token: cfg.admin_token.clone(),
+            metrics,
+            rules,
+            limiter: RateLimiter::keyed(Quota::per_second(rate)),
+            ready: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn answer(&self, req: &Request) -> (&'static str, Response) {
+        let path = req.path.as_str();
+        match path {
+            "/healthz" => return ("healthz", Response::text(200, "ok\n")),
+            "/readyz" => {
+                return match self.ready.load(Ordering::Relaxed) {
+                    true => ("readyz", Response::text(200, "ready\n")),
+                    false => ("readyz", Response::text(503, "starting\n")),
+                };
+            }
+            _ => {}
+        }
+        if let Some(ip) = req.peer.map(|p| p.ip()) {
+            if self.limiter.check_key(&ip).is_err() {
+                return ("rate_limited", Response::error(429, "too many requests from this client; slow down"));
+            }
+        }
+        if !authorised(req, &self.token) {
+            return ("unauthorised", Response::error(401, "missing or wrong bearer token"));
+        }
+        let endpoint = match path {
+            "/metrics" => "metrics",
+            "/v1/rules" => "rules",
+            _ => return ("unknown", Response::error(404, "no such endpoint")),
+        };
+        if req.method != hyper::Method::GET {
+            return (endpoint, Response::error(405, "use GET"));
+        }
+        let resp = match endpoint {
+            "metrics" => Response {
+                status: 200,
+                content_type: "text/plain; version=0.0.4; charset=utf-8",
+                body: bytes::Bytes::from(self.metrics.render()),
+            },
+            _ => Response::json(200, &serde_json::to_value(&self.rules).unwrap_or_default()),
+        };
+        (endpoint, resp)
+    }
+}
+
+impl Handler for Admin {
+    fn handle(&self, req: Request) -> Reply {
+        let (endpoint, resp) = self.answer(&req);
+        crate::telemetry::http_request(endpoint, resp.status);
+        Box::pin(std::future::ready(resp))
+    }
+}
+
+/// `Authorization: Bearer <token>`, compared in constant time; an empty token admits no one.
+pub fn authorised(req: &Request, token: &str) -> bool {
+    if token.is_empty() {
+        return false;
+    }
+    let Some(given) = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")) else {
+        return false;
+    };
+    let (a, b) = (given.trim().as_bytes(), token.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(auth: Option<&str>) -> Request {
+        let mut headers = hyper::HeaderMap::new();
+        if let Some(a) = auth {
+            headers.insert("authorization", a.parse().unwrap());
+        }
+        Request {
+            method: hyper::Method::GET,
+            path: "/metrics".into(),
+            query: Default::default(),
+            headers,
+            body: bytes::Bytes::new(),
+            peer: None,
+        }
+    }
+
+    #[test]
+    fn only_the_exact_bearer_token_is_admitted() {
+        assert!(authorised(&req(Some("Bearer s3cret")), "s3cret"));
+        assert!(!authorised(&req(Some("Bearer s3cre")), "s3cret"));
+        assert!(!authorised(&req(Some("Basic s3cret")), "s3cret"));
+        assert!(!authorised(&req(None), "s3cret"));
+        assert!(!authorised(&req(Some("Bearer ")), ""), "an empty configured token admits no one");
+    }
+}

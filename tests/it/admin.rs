@@ -1,0 +1,161 @@
+//! The admin endpoint over real HTTP on a live engine: tokens, rate limits, `/metrics` counting
+//! what the engine took in, and a real Prometheus (Debian's `prometheus`, started here by PID)
+//! scraping it and answering a query with the engine's counters.
+
+use crate::delivery::{Dir, Running, tidings};
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `GET path` with an optional bearer token: (status, body).
+fn get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let headers: Vec<(&str, String)> = token.map(|t| ("authorization", format!("Bearer {t}"))).into_iter().collect();
+    let url = format!("http://127.0.0.1:{port}{path}");
+    match rt.block_on(tidings::api::client::request(hyper::Method::GET, &url, &headers, None, Duration::from_secs(5))) {
+        Ok(r) => (r.status, String::from_utf8_lossy(&r.body).into_owned()),
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+/// A live engine reading stdin, with the admin API on `port`.
+fn live_engine(dir: &Path, port: u16, rate: u32) -> (Running, ChildStdin) {
+    let cfg = dir.join("tidings.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[engine]
+batch = 1
+shards = 1
+
+[source]
+kind = "stdin"
+
+[output]
+dir = "{out}"
+stdout = false
+
+[api]
+listen = "127.0.0.1:{port}"
+admin_token = "adm-token"
+rate_per_client = {rate}
+"#,
+            out = dir.join("out").display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = tidings(&cfg);
+    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = Running::spawn(cmd);
+    let stdin = child.child().stdin.take().unwrap();
+    let t0 = Instant::now();
+    while get(port, "/readyz", None).0 != 200 {
+        assert!(t0.elapsed() < Duration::from_secs(20), "the admin API comes up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, stdin)
+}
+
+/// `n` usage events and one bad line, as a live stream would bring them.
+fn feed(stdin: &mut ChildStdin, n: usize) {
+    let ts = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).to_rfc3339();
+    for i in 0..n {
+        writeln!(
+            stdin,
+            r#"{{"kind":"usage","ts":"{ts}","msisdn":"1390000{i:04}","service":"data","direction":"mo","scope":"local","volume_kb":10}}"#
+        )
+        .unwrap();
+    }
+    writeln!(stdin, "not json").unwrap();
+    stdin.flush().unwrap();
+}
+
+/// The value of one sample line of the Prometheus text format.
+fn sample(metrics: &str, prefix: &str) -> Option<f64> {
+    metrics.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn admin_endpoints_want_the_token_count_the_run_and_limit_each_client() {
+    let dir = Dir::new("admin");
+    let port = free_port();
+    let (_engine, mut stdin) = live_engine(&dir.0, port, 20);
+    feed(&mut stdin, 40);
+    assert_eq!(get(port, "/healthz", None).0, 200, "health needs no token");
+    assert_eq!(get(port, "/metrics", None).0, 401, "metrics need the token");
+    assert_eq!(get(port, "/metrics", Some("wrong")).0, 401);
+    let t0 = Instant::now();
+    let body = loop {
+        let (status, body) = get(port, "/metrics", Some("adm-token"));
+        assert_eq!(status, 200, "{body}");
+        if sample(&body, r#"tidings_events_total{kind="usage"}"#) == Some(40.0) {
+            break body;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "the usage events are counted:\n{body}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(sample(&body, r#"tidings_dead_letters_total{reason="bad_json"}"#), Some(1.0), "{body}");
+    assert!(!body.contains("13900000"), "no subscriber number in the metrics");
+    let (status, rules) = get(port, "/v1/rules", Some("adm-token"));
+    assert_eq!(status, 200);
+    let rules: serde_json::Value = serde_json::from_str(&rules).unwrap();
+    assert!(rules["rules"].as_u64() > Some(20) && rules["version"].as_str().is_some_and(|v| v.len() == 16), "{rules}");
+    assert_eq!(get(port, "/v1/nothing", Some("adm-token")).0, 404);
+    // 20 requests a second per client: a burst of 60 meets 429s.
+    let limited = (0..60).filter(|_| get(port, "/v1/rules", Some("adm-token")).0 == 429).count();
+    assert!(limited > 0, "the client is held to its rate");
+    drop(stdin);
+}
+
+#[test]
+fn a_real_prometheus_scrapes_the_engine_and_a_query_returns_its_counters() {
+    let dir = Dir::new("prometheus");
+    let port = free_port();
+    let (_engine, mut stdin) = live_engine(&dir.0, port, 100);
+    feed(&mut stdin, 25);
+    let prom_port = free_port();
+    let conf = dir.0.join("prometheus.yml");
+    std::fs::write(
+        &conf,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tidings\n    authorization:\n      credentials: adm-token\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        ),
+    )
+    .unwrap();
+    let prometheus = ["/usr/bin/prometheus", "/usr/local/bin/prometheus"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("prometheus is missing: `bash scripts/test` installs it (apt-get install prometheus)");
+    let mut cmd = Command::new(prometheus);
+    cmd.arg(format!("--config.file={}", conf.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.0.join("tsdb").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.0.join("prometheus.log")).unwrap());
+    let _prometheus = Running::spawn(cmd);
+    let t0 = Instant::now();
+    loop {
+        let (status, body) = get(prom_port, "/api/v1/query?query=sum(tidings_events_total)", None);
+        if status == 200 {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            if v["data"]["result"][0]["value"][1] == "25" {
+                break;
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "Prometheus never returned the engine's 25 events (last answer {status}: {body}); its log:\n{}",
+            std::fs::read_to_string(dir.0.join("prometheus.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (_, up) = get(prom_port, "/api/v1/query?query=up", None);
+    assert!(up.contains(r#""value":["#) && up.contains(r#","1"]"#), "the target is up: {up}");
+    drop(stdin);
+}
