@@ -215,6 +215,7 @@ fn real_main() -> Result<i32> {
                 capacity: cfg.capacity,
                 trace: None,
                 latency_sample: 0,
+                flush_now: None,
             };
             replay(&recorded, &cfg, &out, &opts)
         }
@@ -291,6 +292,8 @@ fn stop_flag() -> Arc<AtomicBool> {
 }
 
 fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
+    // Set when an IVR request enters the stream: the engine cuts its batch there.
+    let flush_now = Arc::new(AtomicBool::new(false));
     let cfg = Config::load(config)?;
     let offset = cfg.offset().map_err(anyhow::Error::msg)?;
     let decoder = Decoder { max_line: cfg.engine.max_line_bytes };
@@ -320,6 +323,7 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         capacity: cfg.capacity,
         trace: None,
         latency_sample: 0,
+        flush_now: Some(flush_now.clone()),
     };
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if !cfg.output.dir.as_os_str().is_empty() {
@@ -332,17 +336,30 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         sinks.push(Box::new(Stdout::new(offset)));
     }
     let stop = stop_flag();
-    // A live stream with delivery: outcome events flow back into the engine as they come.
+    // A live stream: what it brings is decided at once (no waiting for a full batch), and outcome
+    // events and IVR requests flow into it as they come.
     let mut feedback = None;
-    let input: Box<dyn Iterator<Item = Result<Event, DeadLetter>>> = match cfg.source.kind {
-        SourceKind::Generator => Box::new(source::generated(&gen_opts, decoder)),
-        SourceKind::Stdin if cfg.delivery.is_some() => {
-            let (live, tx) = source::Live::new(std::io::stdin(), "stdin", decoder);
+    let mut asks = None;
+    let input: Box<dyn Iterator<Item = engine::Input>> = match cfg.source.kind {
+        SourceKind::Generator => Box::new(source::generated(&gen_opts, decoder).map(engine::Input::from)),
+        SourceKind::Stdin => {
+            let (mut live, tx) = source::Live::new(std::io::stdin(), "stdin", decoder);
+            if let Some(api) = &cfg.api {
+                let a = tidings::api::ivr::Asks::new(tx.clone(), flush_now.clone(), Some(&api.ivr_log))
+                    .with_context(|| format!("opening {}", api.ivr_log.display()))?;
+                let on_take = a.clone();
+                live.on_take(move |src| {
+                    if src == tidings::api::ivr::SOURCE {
+                        on_take.taken();
+                    }
+                });
+                sinks.push(Box::new(tidings::api::ivr::Replies(a.clone())));
+                asks = Some(a);
+            }
             feedback = Some(tx);
             Box::new(live)
         }
-        SourceKind::Stdin => Box::new(source::Lines::new(std::io::stdin(), "stdin", decoder)),
-        SourceKind::Files => open_events(&cfg.source.files, decoder)?,
+        SourceKind::Files => Box::new(open_events(&cfg.source.files, decoder)?.map(engine::Input::from)),
     };
     let delivery = match &cfg.delivery {
         Some(d) => {
@@ -356,7 +373,7 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         None => None,
     };
     let api = match &cfg.api {
-        Some(a) => Some(ApiServer::start(a, &rules)?),
+        Some(a) => Some(ApiServer::start(a, &rules, asks)?),
         None => None,
     };
     let mut sink = Fanout(sinks);
@@ -381,7 +398,11 @@ struct ApiServer {
 }
 
 impl ApiServer {
-    fn start(cfg: &tidings::api::admin::ApiConfig, rules: &rules::RuleSet) -> Result<ApiServer> {
+    fn start(
+        cfg: &tidings::api::admin::ApiConfig,
+        rules: &rules::RuleSet,
+        asks: Option<Arc<tidings::api::ivr::Asks>>,
+    ) -> Result<ApiServer> {
         let metrics = tidings::telemetry::install_prometheus().map_err(anyhow::Error::msg)?;
         let info = tidings::api::admin::RulesInfo {
             version: rules.version.to_string(),
@@ -389,7 +410,10 @@ impl ApiServer {
             rules: rules.rules.len(),
             loaded_at: chrono::Utc::now().to_rfc3339(),
         };
-        let admin = tidings::api::admin::Admin::new(cfg, metrics, info);
+        let mut admin = tidings::api::admin::Admin::new(cfg, metrics, info);
+        if let Some(a) = asks {
+            admin = admin.with_ivr(cfg, a);
+        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("tidings-api")
@@ -612,6 +636,7 @@ fn explain(msisdn: &str, recorded: &Recorded) -> Result<i32> {
         capacity: cfg.capacity,
         trace: Some(m),
         latency_sample: 0,
+        flush_now: None,
     };
     let mut sink = tidings::sink::Memory::default();
     let summary = engine::run(

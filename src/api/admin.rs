@@ -1,9 +1,9 @@
-//! The admin side of tidings' HTTP endpoint, for operations staff and their monitoring:
-//! `/metrics` (Prometheus text format), `/healthz` and `/readyz`, `GET /v1/rules` (what is
-//! loaded).
+//! tidings' HTTP endpoint for operations staff, their monitoring and the IVR: `/metrics`
+//! (Prometheus text format), `/healthz` and `/readyz`, `GET /v1/rules` (what is loaded), and
+//! `GET /v1/ivr/{msisdn}` (see [`super::ivr`]).
 //!
 //! Safe by default: the server binds to loopback unless told otherwise; every endpoint but the
-//! two health checks needs the admin bearer token; each client (by IP address) gets a request
+//! two health checks needs a bearer token (the IVR's own, or the admin one); each client (by IP address) gets a request
 //! rate (`governor`, keyed), beyond which it is answered 429; bodies are size-limited by the
 //! server. Nothing here prints or labels a subscriber number.
 
@@ -29,6 +29,29 @@ pub struct ApiConfig {
     /// Requests per second each client (IP address) may make; bursts of the same size.
     #[serde(default = "default_rate")]
     pub rate_per_client: u32,
+    /// Bearer token for the IVR endpoint (`/v1/ivr/...`), kept apart from the admin token.
+    /// Empty = the IVR endpoint refuses every request.
+    #[serde(default)]
+    pub ivr_token: String,
+    /// The IVR's default menu, in order; a personalised answer moves one node first.
+    #[serde(default = "default_menu")]
+    pub ivr_menu: Vec<String>,
+    /// How long a request waits for the engine before it gets the default menu.
+    #[serde(default = "default_ivr_wait", with = "crate::config::duration_serde")]
+    pub ivr_wait: std::time::Duration,
+    /// Every IVR request is appended here as an `ivr` event (replay it with the other files).
+    #[serde(default = "default_ivr_log")]
+    pub ivr_log: std::path::PathBuf,
+}
+
+fn default_menu() -> Vec<String> {
+    ["1", "2", "3", "4", "5", "0"].map(String::from).to_vec()
+}
+fn default_ivr_wait() -> std::time::Duration {
+    std::time::Duration::from_millis(800)
+}
+fn default_ivr_log() -> std::path::PathBuf {
+    "out/ivr_requests.jsonl".into()
 }
 
 fn default_listen() -> String {
@@ -62,6 +85,8 @@ pub struct Admin {
     limiter: KeyedLimiter,
     /// Set once the engine is processing events.
     pub ready: Arc<AtomicBool>,
+    ivr_token: String,
+    ivr: Option<(Arc<super::ivr::Asks>, Vec<String>, std::time::Duration)>,
 }
 
 impl Admin {
@@ -73,7 +98,15 @@ impl Admin {
             rules,
             limiter: RateLimiter::keyed(Quota::per_second(rate)),
             ready: Arc::new(AtomicBool::new(false)),
+            ivr_token: cfg.ivr_token.clone(),
+            ivr: None,
         }
+    }
+
+    /// Serves `/v1/ivr/...` from a live engine's requests.
+    pub fn with_ivr(mut self, cfg: &ApiConfig, asks: Arc<super::ivr::Asks>) -> Admin {
+        self.ivr = Some((asks, cfg.ivr_menu.clone(), cfg.ivr_wait));
+        self
     }
 
     fn answer(&self, req: &Request) -> (&'static str, Response) {
@@ -92,6 +125,9 @@ impl Admin {
             if self.limiter.check_key(&ip).is_err() {
                 return ("rate_limited", Response::error(429, "too many requests from this client; slow down"));
             }
+        }
+        if path.starts_with("/v1/ivr/") {
+            return ("ivr", Response::error(0, ""));
         }
         if !authorised(req, &self.token) {
             return ("unauthorised", Response::error(401, "missing or wrong bearer token"));
@@ -119,7 +155,25 @@ impl Admin {
 impl Handler for Admin {
     fn handle(&self, req: Request) -> Reply {
         let (endpoint, resp) = self.answer(&req);
-        crate::telemetry::http_request(endpoint, resp.status);
+        if endpoint != "ivr" {
+            crate::telemetry::http_request(endpoint, resp.status);
+            return Box::pin(std::future::ready(resp));
+        }
+        // The IVR: its own token, and a live engine to ask.
+        let resp = match (&self.ivr, authorised(&req, &self.ivr_token), req.method == hyper::Method::GET) {
+            (_, false, _) => Response::error(401, "missing or wrong bearer token"),
+            (_, _, false) => Response::error(405, "use GET"),
+            (None, _, _) => Response::error(503, "IVR answers need a live engine (source kind stdin)"),
+            (Some((asks, menu, wait)), true, true) => {
+                let reply = super::ivr::handle(asks.clone(), menu.clone(), *wait, &req);
+                return Box::pin(async move {
+                    let resp = reply.await;
+                    crate::telemetry::http_request("ivr", resp.status);
+                    resp
+                });
+            }
+        };
+        crate::telemetry::http_request("ivr", resp.status);
         Box::pin(std::future::ready(resp))
     }
 }

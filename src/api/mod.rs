@@ -17,6 +17,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub mod admin;
+pub mod ivr;
 
 /// Request bodies larger than this are refused (413).
 pub const MAX_BODY: usize = 64 * 1024;

@@ -48,6 +48,9 @@ pub struct EngineOptions {
     pub trace: Option<Msisdn>,
     /// Time the processing of every Nth event (0: never), for `tidings bench`.
     pub latency_sample: u32,
+    /// Set by a live source when the event it just gave is waited on (an IVR request): the
+    /// batch in hand is cut there and every decision so far written before the next event.
+    pub flush_now: Option<Arc<AtomicBool>>,
 }
 
 impl Default for EngineOptions {
@@ -62,7 +65,22 @@ impl Default for EngineOptions {
             capacity: [None; 3],
             trace: None,
             latency_sample: 0,
+            flush_now: None,
         }
+    }
+}
+
+/// One item of the engine's input: an event (or the dead letter its line became), or word from a
+/// live source that nothing more is ready just now — the batch in hand is then written out
+/// rather than held until more events come.
+pub enum Input {
+    Item(Result<Event, DeadLetter>),
+    Idle,
+}
+
+impl From<Result<Event, DeadLetter>> for Input {
+    fn from(item: Result<Event, DeadLetter>) -> Input {
+        Input::Item(item)
     }
 }
 
@@ -138,8 +156,8 @@ pub fn shard_of(msisdn: crate::util::Msisdn, shards: usize) -> usize {
 }
 
 /// Runs decoded input through the rules until it ends or `stop` is set.
-pub fn run(
-    input: impl Iterator<Item = Result<Event, DeadLetter>>,
+pub fn run<I: Into<Input>>(
+    input: impl Iterator<Item = I>,
     rules: Arc<RuleSet>,
     refdata: Arc<RefData>,
     subscribers: Subscribers,
@@ -168,7 +186,7 @@ pub fn run(
     if n == 1 {
         let mut shard = shards.pop().expect("one shard");
         let mut stats = ShardStats::default();
-        route(input, opts, &mut summary, sink, stop, |batch| {
+        route(input, opts, &mut summary, sink, stop, |batch, _urgent| {
             let out = run_batch(&mut shard, batch, &mut stats, opts.latency_sample);
             Ok(vec![out])
         })?;
@@ -233,7 +251,7 @@ pub fn run(
                 }
             };
             let mut sent = 0u64;
-            route(input, opts, &mut summary, sink, stop, |batch| {
+            route(input, opts, &mut summary, sink, stop, |batch, urgent| {
                 let mut per: Vec<Vec<(u64, Millis, Event)>> = (0..n).map(|_| Vec::new()).collect();
                 let (no, origin, start, wms, end_wm) = (batch.no, batch.origin, batch.start, batch.wms, batch.end_wm);
                 for item in batch.events {
@@ -244,9 +262,13 @@ pub fn run(
                         .map_err(|_| std::io::Error::other("a shard stopped"))?;
                 }
                 sent = no + 1;
-                // Keep at most two batches in flight: write what is complete.
+                // Keep at most two batches in flight: write what is complete; or everything,
+                // when someone waits on this batch's decisions.
                 ready.clear();
-                collect(sent > 2, sent.saturating_sub(2), &mut ready);
+                match urgent {
+                    true => collect(true, sent, &mut ready),
+                    false => collect(sent > 2, sent.saturating_sub(2), &mut ready),
+                }
                 Ok(std::mem::take(&mut ready))
             })?;
             drop(txs);
@@ -325,13 +347,13 @@ impl Out<'_> {
 
 /// Reads input, assigns positions and watermarks, and hands batches to `dispatch`, which
 /// returns batches of decisions that are complete and ready to write (in order).
-fn route(
-    input: impl Iterator<Item = Result<Event, DeadLetter>>,
+fn route<I: Into<Input>>(
+    input: impl Iterator<Item = I>,
     opts: &EngineOptions,
     summary: &mut Summary,
     sink: &mut Out,
     stop: &AtomicBool,
-    mut dispatch: impl FnMut(Batch) -> std::io::Result<Vec<Vec<Decision>>>,
+    mut dispatch: impl FnMut(Batch, bool) -> std::io::Result<Vec<Vec<Decision>>>,
 ) -> std::io::Result<()> {
     let size = opts.batch.max(1);
     let mut pos = 0u64;
@@ -348,7 +370,8 @@ fn route(
                      start: u64,
                      end_wm: Millis,
                      summary: &mut Summary,
-                     sink: &mut Out|
+                     sink: &mut Out,
+                     urgent: bool|
      -> std::io::Result<()> {
         if first_ts.is_none() {
             first_ts = events.first().map(|e| e.2.ts);
@@ -371,7 +394,7 @@ fn route(
         if let Some(t) = summary.last_ts {
             crate::telemetry::progress(t, end_wm);
         }
-        for mut ds in dispatch(batch)? {
+        for mut ds in dispatch(batch, urgent)? {
             ds.sort_by_key(|d| d.key);
             sink.write(ds, summary)?;
         }
@@ -381,6 +404,16 @@ fn route(
         if stop.load(Ordering::Relaxed) {
             break;
         }
+        let item = match item.into() {
+            Input::Item(item) => item,
+            // A quiet live stream: write out what is in hand instead of holding it.
+            Input::Idle => {
+                if !events.is_empty() {
+                    flush(&mut events, &mut wms, start, wm, summary, sink, true)?;
+                }
+                continue;
+            }
+        };
         let ev = match item {
             Ok(ev) => ev,
             Err(dl) => {
@@ -409,8 +442,9 @@ fn route(
         events.push((pos, threshold, ev));
         wms.push(threshold);
         pos += 1;
-        if events.len() == size {
-            flush(&mut events, &mut wms, start, wm, summary, sink)?;
+        let urgent = opts.flush_now.as_ref().is_some_and(|f| f.swap(false, Ordering::AcqRel));
+        if events.len() == size || urgent {
+            flush(&mut events, &mut wms, start, wm, summary, sink, urgent)?;
         }
     }
     summary.last_ts = (max_ts != Millis::MIN).then_some(max_ts);
@@ -422,7 +456,7 @@ fn route(
     if events.is_empty() {
         start = pos;
     }
-    flush(&mut events, &mut wms, start, end_wm, summary, sink)
+    flush(&mut events, &mut wms, start, end_wm, summary, sink, false)
 }
 
 /// Counts per kind, in declaration order (for summaries).

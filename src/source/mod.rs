@@ -274,6 +274,10 @@ pub struct Live {
     rx: std::sync::mpsc::Receiver<Option<(&'static str, Vec<u8>)>>,
     decoder: Decoder,
     lines: std::collections::HashMap<&'static str, u64>,
+    /// Told the producer of each line as it is taken (the IVR side tracks its requests so).
+    on_take: Option<Box<dyn Fn(&'static str) + Send>>,
+    /// `Idle` was the last thing said.
+    idle: bool,
 }
 
 impl Live {
@@ -300,20 +304,38 @@ impl Live {
                 let _ = t.send(None);
             })
             .ok();
-        (Live { rx, decoder, lines: std::collections::HashMap::new() }, tx)
+        (Live { rx, decoder, lines: std::collections::HashMap::new(), on_take: None, idle: false }, tx)
+    }
+
+    /// Calls `f` with the producer's name of every line as the engine takes it.
+    pub fn on_take(&mut self, f: impl Fn(&'static str) + Send + 'static) {
+        self.on_take = Some(Box::new(f));
     }
 }
 
 impl Iterator for Live {
-    type Item = Result<Event, DeadLetter>;
+    type Item = crate::engine::Input;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let (source, line) = self.rx.recv().ok()??;
+            let next = match self.rx.try_recv() {
+                Ok(next) => next,
+                // Nothing ready: say so once, then wait.
+                Err(std::sync::mpsc::TryRecvError::Empty) if !self.idle => {
+                    self.idle = true;
+                    return Some(crate::engine::Input::Idle);
+                }
+                Err(_) => self.rx.recv().ok()?,
+            };
+            self.idle = false;
+            let (source, line) = next?;
+            if let Some(f) = &self.on_take {
+                f(source);
+            }
             let n = self.lines.entry(source).or_default();
             *n += 1;
             if let Some(item) = self.decoder.decode(&line, source, *n) {
-                return Some(item);
+                return Some(crate::engine::Input::Item(item));
             }
         }
     }

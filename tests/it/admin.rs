@@ -2,26 +2,11 @@
 //! what the engine took in, and a real Prometheus (Debian's `prometheus`, started here by PID)
 //! scraping it and answering a query with the engine's counters.
 
-use crate::delivery::{Dir, Running, tidings};
+use crate::delivery::{Dir, Running, http_get as get, port as free_port, tidings};
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// `GET path` with an optional bearer token: (status, body).
-fn get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let headers: Vec<(&str, String)> = token.map(|t| ("authorization", format!("Bearer {t}"))).into_iter().collect();
-    let url = format!("http://127.0.0.1:{port}{path}");
-    match rt.block_on(tidings::api::client::request(hyper::Method::GET, &url, &headers, None, Duration::from_secs(5))) {
-        Ok(r) => (r.status, String::from_utf8_lossy(&r.body).into_owned()),
-        Err(e) => (0, e.to_string()),
-    }
-}
 
 /// A live engine reading stdin, with the admin API on `port`.
 fn live_engine(dir: &Path, port: u16, rate: u32) -> (Running, ChildStdin) {

@@ -276,10 +276,26 @@ fn listen_addr(dir: &Path) -> String {
     a
 }
 
-/// A port nothing listens on yet.
+/// An address nothing listens on yet.
 fn free_port() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
+    format!("127.0.0.1:{}", port())
+}
+
+/// A port nothing listens on yet.
+pub fn port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `GET path` on 127.0.0.1:`port` with an optional bearer token: (status, body); status 0 when
+/// nothing listens.
+pub fn http_get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let headers: Vec<(&str, String)> = token.map(|t| ("authorization", format!("Bearer {t}"))).into_iter().collect();
+    let url = format!("http://127.0.0.1:{port}{path}");
+    match rt.block_on(api::client::request(hyper::Method::GET, &url, &headers, None, Duration::from_secs(5))) {
+        Ok(r) => (r.status, String::from_utf8_lossy(&r.body).into_owned()),
+        Err(e) => (0, e.to_string()),
+    }
 }
 
 #[test]

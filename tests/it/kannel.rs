@@ -3,17 +3,13 @@
 //! its own endpoint, Kannel submits over SMPP, and the simulator's receipts come back through
 //! Kannel's delivery-report callback as outcome events.
 
-use crate::delivery::{Dir, files, lines, run_to_end, tidings};
+use crate::delivery::{Dir, files, lines, port as free_port, run_to_end, tidings};
 use crate::smpp::Sim;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn program(name: &str) -> PathBuf {
     for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin"] {

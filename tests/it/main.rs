@@ -7,6 +7,7 @@ mod delivery;
 mod determinism;
 mod diagnostics;
 mod engine;
+mod ivr;
 mod kannel;
 mod pack;
 mod policy;

@@ -1,0 +1,171 @@
+//! The IVR personalisation endpoint over real HTTP, against a live engine with two shards and
+//! full batches: answers follow the caller's IVR history as it arrives, contact policy counts an
+//! IVR offer like an SMS, unknown callers get the default menu, and bad requests are refused.
+
+use crate::delivery::{Dir, Running, http_get, lines, port as free_port, tidings};
+use serde_json::Value;
+use std::io::Write as _;
+use std::process::{ChildStdin, Stdio};
+use std::time::{Duration, Instant};
+
+/// (status, JSON body); status 0 when nothing listens yet.
+fn get(port: u16, path: &str, token: Option<&str>) -> (u16, Value) {
+    let (status, body) = http_get(port, path, token);
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+fn ask(port: u16, msisdn: &str, session: &str) -> Value {
+    let (status, body) = get(port, &format!("/v1/ivr/{msisdn}?session={session}"), Some("ivr-token"));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("degraded").is_none(), "the engine answered in time: {body}");
+    body
+}
+
+fn send(stdin: &mut ChildStdin, lines: &[String]) {
+    for l in lines {
+        writeln!(stdin, "{l}").unwrap();
+    }
+    stdin.flush().unwrap();
+}
+
+fn at(offset_min: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::minutes(offset_min))
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .to_rfc3339()
+}
+
+/// Waits until the engine has taken `n` events (the admin metrics say so).
+fn wait_taken(port: u16, n: f64) {
+    let t0 = Instant::now();
+    loop {
+        let (_, body) = http_get(port, "/metrics", Some("adm"));
+        let total: f64 = body
+            .lines()
+            .filter(|l| l.starts_with("tidings_events_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if total >= n {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "the engine took {total} of {n} events");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ivr_answers_follow_the_callers_history_count_against_caps_and_refuse_bad_requests() {
+    let dir = Dir::new("ivr");
+    let port = free_port();
+    let cfg = dir.0.join("tidings.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+# Full batches on two shards: an IVR request must still be answered at once.
+[engine]
+shards = 2
+batch = 1024
+
+[source]
+kind = "stdin"
+
+[policy]
+quiet_hours = ""
+caps = ["1 per day"]
+
+[output]
+dir = "{out}"
+stdout = false
+
+[api]
+listen = "127.0.0.1:{port}"
+admin_token = "adm"
+ivr_token = "ivr-token"
+ivr_log = "{log}"
+"#,
+            out = dir.0.join("out").display(),
+            log = dir.0.join("ivr_requests.jsonl").display(),
+        ),
+    )
+    .unwrap();
+    let mut cmd = tidings(&cfg);
+    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut engine = Running::spawn(cmd);
+    let mut stdin = engine.child().stdin.take().unwrap();
+    let t0 = Instant::now();
+    while get(port, "/healthz", None).0 != 200 {
+        assert!(t0.elapsed() < Duration::from_secs(20), "the API comes up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Refused: no token, the admin token, a malformed number or session.
+    assert_eq!(get(port, "/v1/ivr/13800000001?session=s1", None).0, 401);
+    assert_eq!(get(port, "/v1/ivr/13800000001?session=s1", Some("adm")).0, 401, "the IVR has its own token");
+    let (status, body) = get(port, "/v1/ivr/138abc?session=s1", Some("ivr-token"));
+    assert_eq!((status, body["error"].is_string()), (400, true), "{body}");
+    assert_eq!(get(port, "/v1/ivr/13800000001?session=a%20b", Some("ivr-token")).0, 400);
+    assert_eq!(get(port, "/v1/ivr/13800000001", Some("ivr-token")).0, 400, "a session is required");
+
+    // An unknown caller: the default menu, no offer, not an error.
+    let a = ask(port, "13800000001", "s1");
+    assert_eq!(a["menu"], serde_json::json!(["1", "2", "3", "4", "5", "0"]));
+    assert!(a["offer"].is_null(), "{a}");
+
+    // A caller with no agent history gets no personalisation; once their last session reached an
+    // agent from node 3-1, the next call starts at 3.
+    let m = "13800000002";
+    assert!(ask(port, m, "s2")["offer"].is_null());
+    send(
+        &mut stdin,
+        &[
+            format!(r#"{{"kind":"ivr","ts":"{}","msisdn":"{m}","session":"s3","step":"enter"}}"#, at(-10)),
+            format!(r#"{{"kind":"ivr","ts":"{}","msisdn":"{m}","session":"s3","step":"menu","node":"3-1"}}"#, at(-9)),
+            format!(r#"{{"kind":"ivr","ts":"{}","msisdn":"{m}","session":"s3","step":"agent","node":"3-1"}}"#, at(-8)),
+            format!(r#"{{"kind":"ivr","ts":"{}","msisdn":"{m}","session":"s3","step":"exit"}}"#, at(-5)),
+        ],
+    );
+    wait_taken(port, 6.0);
+    let b = ask(port, m, "s4");
+    assert_eq!(b["offer"]["rule"], "ivr_menu_personalise", "{b}");
+    assert_eq!(b["prompt"], "3-1");
+    assert_eq!(b["menu"][0], "3", "the node of the last agent call first: {b}");
+    // The offer counted: a second call today meets the daily cap.
+    let c = ask(port, m, "s5");
+    assert!(c["offer"].is_null(), "{c}");
+    assert_eq!(c["suppressed"][0]["reason"], "cap", "{c}");
+
+    // Caps across channels: a survey SMS today uses the caller's one contact of the day, so the
+    // IVR personalisation is held back.
+    let s = "13800000003";
+    send(
+        &mut stdin,
+        &[
+            format!(
+                r#"{{"kind":"profile","ts":"{}","msisdn":"{s}","set":{{"status":"active","tier":"valuable"}}}}"#,
+                at(-30)
+            ),
+            format!(
+                r#"{{"kind":"crm","ts":"{}","msisdn":"{s}","event":"store_visit","attrs":{{"store":"S1"}}}}"#,
+                at(-20)
+            ),
+            format!(r#"{{"kind":"ivr","ts":"{}","msisdn":"{s}","session":"t1","step":"agent","node":"2"}}"#, at(-10)),
+        ],
+    );
+    wait_taken(port, 11.0);
+    let d = ask(port, s, "t2");
+    assert!(d["offer"].is_null(), "{d}");
+    assert_eq!(d["suppressed"][0]["rule"], "ivr_menu_personalise");
+    assert_eq!(d["suppressed"][0]["reason"], "cap", "{d}");
+    drop(stdin);
+    let out = engine.output();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sms = lines(&dir.0.join("out/actions.jsonl"))
+        .into_iter()
+        .filter(|a| a["msisdn"] == s && a["channel"] == "sms")
+        .count();
+    assert_eq!(sms, 1, "the survey SMS went out");
+    // Every request is in the IVR log as an event, for replay.
+    let logged = lines(&dir.0.join("ivr_requests.jsonl"));
+    assert_eq!(logged.len(), 5, "one line per answered request: {logged:?}");
+    assert!(logged.iter().all(|l| l["kind"] == "ivr" && l["id"].as_str().is_some_and(|i| i.starts_with("ivr-"))));
+}
