@@ -300,7 +300,7 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         rules.aggs.len(),
         rules.seqs.len(),
         rules.version,
-        subs.len(),
+        subs.profiles.len(),
         refdata.cells.len()
     );
     let opts = EngineOptions {

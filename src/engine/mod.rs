@@ -146,10 +146,7 @@ pub fn run(
     stop: &AtomicBool,
 ) -> std::io::Result<Summary> {
     let n = opts.shards.max(1);
-    let mut parts: Vec<Vec<crate::refdata::Subscriber>> = (0..n).map(|_| Vec::new()).collect();
-    for (m, s) in subscribers {
-        parts[shard_of(m, n)].push(s);
-    }
+    let parts = subscribers.split(n, |m| shard_of(m, n));
     let setup = Arc::new(PolicySetup::new(opts.policy.clone(), &rules));
     let mut shards: Vec<Shard> = parts
         .into_iter()

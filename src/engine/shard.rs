@@ -6,42 +6,24 @@
 use super::decision::{Decision, OrderKey, Outcome, Suppression, action_id};
 use crate::event::{Body, Event, LocTrigger};
 use crate::policy::{ContactRec, GlobalPolicy, QuietFate, in_control_group};
-use crate::refdata::{Channel, RefData, Subscriber};
+use crate::refdata::{Channel, Names, Profile, RefData, Subscribers};
 use crate::rules::expr::{Ctx, Local};
 use crate::rules::{Rule, RuleSet};
 use crate::state::{Deferred, PendingTimer, SubState, TriggerRef};
 use crate::util::{DAY, MINUTE, Millis, Msisdn, format_ts, mix64, stable_hash};
-use std::collections::{BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
-/// Msisdns are already well-spread integers once mixed; SipHash would be wasted work.
-#[derive(Default)]
-pub struct MsisdnHasher(u64);
-
-impl Hasher for MsisdnHasher {
-    fn finish(&self) -> u64 {
-        mix64(self.0)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8) | u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-pub type MsisdnMap<V> = HashMap<Msisdn, V, BuildHasherDefault<MsisdnHasher>>;
-
 pub struct Entry {
-    pub sub: Subscriber,
-    pub known: bool,
+    pub sub: Profile,
     pub state: SubState,
 }
 
 impl Entry {
+    fn new(sub: Profile) -> Entry {
+        Entry { sub, state: SubState::default() }
+    }
+
     /// The evaluation context for this subscriber at `now`.
     fn ctx<'a>(
         &'a self,
@@ -49,9 +31,83 @@ impl Entry {
         now: Millis,
         local: Local,
         refdata: &'a RefData,
+        names: &'a Names,
         offset: chrono::FixedOffset,
     ) -> Ctx<'a> {
-        Ctx { event, now, local, sub: &self.sub, known: self.known, state: &self.state, refdata, offset }
+        Ctx { event, now, local, sub: &self.sub, names, state: &self.state, refdata, offset }
+    }
+}
+
+/// A shard's subscribers: entries side by side in one vector, found by number through a
+/// table of `u32` positions. The table's growth slack (up to half empty after it doubles)
+/// then costs 5 bytes a slot, not a whole entry or a pointer to a separate allocation, and an
+/// entry is one allocation-free read away from its slot.
+#[derive(Default)]
+pub struct SubTable {
+    entries: Vec<Entry>,
+    index: hashbrown::HashTable<u32>,
+}
+
+impl SubTable {
+    fn hash(m: Msisdn) -> u64 {
+        mix64(m.raw())
+    }
+
+    fn with_capacity(n: usize) -> SubTable {
+        SubTable { entries: Vec::with_capacity(n), index: hashbrown::HashTable::with_capacity(n) }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn get_mut(&mut self, m: Msisdn) -> Option<&mut Entry> {
+        let entries = &self.entries;
+        let i = *self.index.find(Self::hash(m), |&i| entries[i as usize].sub.msisdn == m)?;
+        self.entries.get_mut(i as usize)
+    }
+
+    /// The entry of `m`, made by `make` when there is none.
+    pub fn get_or_insert(&mut self, m: Msisdn, make: impl FnOnce() -> Entry) -> &mut Entry {
+        let entries = &self.entries;
+        let slot = self.index.entry(
+            Self::hash(m),
+            |&i| entries[i as usize].sub.msisdn == m,
+            |&i| Self::hash(entries[i as usize].sub.msisdn),
+        );
+        let i = match slot {
+            hashbrown::hash_table::Entry::Occupied(o) => *o.get(),
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                let i = self.entries.len() as u32;
+                v.insert(i);
+                self.entries.push(make());
+                i
+            }
+        };
+        &mut self.entries[i as usize]
+    }
+
+    /// Adds an entry; one already there for the same number is replaced.
+    pub fn insert(&mut self, e: Entry) {
+        let m = e.sub.msisdn;
+        let mut e = Some(e);
+        let slot = self.get_or_insert(m, || e.take().expect("taken once"));
+        if let Some(e) = e {
+            *slot = e;
+        }
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
+        self.entries.iter_mut()
+    }
+
+    /// Memory held by the table itself (entries inline, index slots), for accounting.
+    pub fn bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<Entry>() + self.index.capacity() * 5
     }
 }
 
@@ -79,9 +135,9 @@ pub struct Shard {
     pub rules: Arc<RuleSet>,
     pub refdata: Arc<RefData>,
     pub policy: Arc<PolicySetup>,
-    /// Boxed: the table then holds 16-byte slots, so its growth slack (up to half empty after
-    /// doubling) costs pointers, not whole ~500-byte subscriber entries.
-    pub subs: MsisdnMap<Box<Entry>>,
+    pub subs: SubTable,
+    /// The strings of this shard's subscriber records.
+    pub names: Names,
     timers: BTreeSet<TimerKey>,
     pub offset: chrono::FixedOffset,
     /// Reused per event to avoid allocating.
@@ -132,18 +188,19 @@ impl Shard {
         rules: Arc<RuleSet>,
         refdata: Arc<RefData>,
         policy: Arc<PolicySetup>,
-        subs: impl IntoIterator<Item = Subscriber>,
+        subscribers: Subscribers,
         offset: chrono::FixedOffset,
     ) -> Shard {
-        let subs = subs
-            .into_iter()
-            .map(|s| (s.msisdn, Box::new(Entry { sub: s, known: true, state: SubState::default() })))
-            .collect();
+        let mut subs = SubTable::with_capacity(subscribers.profiles.len());
+        for p in subscribers.profiles {
+            subs.insert(Entry::new(p));
+        }
         Shard {
             rules,
             refdata,
             policy,
             subs,
+            names: subscribers.names,
             timers: BTreeSet::new(),
             offset,
             scratch_aggs: Vec::new(),
@@ -204,9 +261,11 @@ impl Shard {
             let at = format_ts(ev.ts, offset);
             self.note(ev.msisdn, || format!("{at}  {kind} event {}{}", ev.id, describe_event(ev)));
         }
-        let entry = self.subs.entry(ev.msisdn).or_insert_with(|| {
-            Box::new(Entry { sub: Subscriber::unknown(ev.msisdn), known: false, state: SubState::default() })
-        });
+        if matches!(ev.body, Body::Profile(_)) && self.names.needs_compaction() {
+            self.names.compact(self.subs.iter_mut().flat_map(|e| [&mut e.sub.customer_id, &mut e.sub.account_id]));
+        }
+        let entry = self.subs.get_or_insert(ev.msisdn, || Entry::new(Profile::unknown(ev.msisdn)));
+        let names = &mut self.names;
 
         // 1. Facts the event states about the subscriber.
         let st = &mut entry.state;
@@ -214,12 +273,12 @@ impl Shard {
         match &ev.body {
             Body::Profile(p) => {
                 for c in &p.set {
-                    entry.sub.apply(c);
+                    entry.sub.apply(c, names);
                 }
                 for f in &p.unset {
-                    entry.sub.unset(*f);
+                    entry.sub.unset(*f, names);
                 }
-                entry.known = true;
+                entry.sub.set_known();
             }
             Body::Topup(t) => st.record_topup(ev.ts, t.amount_fen),
             Body::Ivr(i) => st.record_ivr(ev.ts, i.step, i.node.clone()),
@@ -247,7 +306,7 @@ impl Shard {
         self.scratch_seq.clear();
         self.scratch_seq_slots.clear();
         {
-            let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, offset);
+            let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, &self.names, offset);
             for &slot in &rules.aggs_by_kind[kind as usize] {
                 let def = &rules.aggs[slot as usize];
                 if def.filter.as_ref().is_none_or(|f| cx.eval_bool(f)) {
@@ -286,7 +345,7 @@ impl Shard {
         // 3. Cancel absence timers this event answers.
         let mut trace = Vec::new();
         if rules.cancel_kinds.contains(kind) && !entry.state.timers.is_empty() {
-            let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, offset);
+            let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, &self.names, offset);
             let cancel: Vec<usize> = entry
                 .state
                 .timers
@@ -315,7 +374,7 @@ impl Shard {
         }
 
         // 4. Rules.
-        let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, offset);
+        let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, &self.names, offset);
         let trigger = || TriggerRef { kind: kind.as_str(), id: ev.id.clone(), ts: ev.ts };
         let mut arm: Vec<PendingTimer> = Vec::new();
         let mut cands: Vec<Candidate> = Vec::new();
@@ -413,7 +472,7 @@ impl Shard {
             let offset = self.offset;
             let msisdn = Msisdn::from_raw(raw);
             let tracing = self.tracing(msisdn);
-            let Some(entry) = self.subs.get_mut(&msisdn) else { continue };
+            let Some(entry) = self.subs.get_mut(msisdn) else { continue };
             let Some(i) =
                 entry.state.timers.iter().position(|t| t.index_key(raw) == (due, raw, rule_idx, armed_at, is_deferred))
             else {
@@ -428,7 +487,7 @@ impl Shard {
             }
             if timer.deferred.is_none() {
                 stats.timers_fired += 1;
-                let cx = entry.ctx(None, due, Local::at(due, offset), &refdata, offset);
+                let cx = entry.ctx(None, due, Local::at(due, offset), &refdata, &self.names, offset);
                 if let Some(re) = rule.timer.as_ref().and_then(|t| t.recheck.as_ref()) {
                     if !cx.eval_bool(re) {
                         stats.rechecks_failed += 1;
@@ -488,8 +547,8 @@ impl Shard {
         let local = Local::at(at, offset);
         // Parts of a condition that are the same for everyone ("the day before the cut-over",
         // "a festival today") are checked once here; a rule they rule out visits no one.
-        let nobody = Entry { sub: Subscriber::unknown(Msisdn::from_raw(0)), known: false, state: SubState::default() };
-        let gate = nobody.ctx(None, at, local, &refdata, offset);
+        let nobody = Entry::new(Profile::unknown(Msisdn::from_raw(0)));
+        let gate = nobody.ctx(None, at, local, &refdata, &self.names, offset);
         let due: Vec<u32> = rules
             .scheduled
             .iter()
@@ -507,10 +566,11 @@ impl Shard {
         let label = format!("{:02}:{:02}", local.hour, local.minute);
         let trace_m = self.trace.as_ref().map(|t| t.0);
         let mut trace = Vec::new();
-        for (m, entry) in self.subs.iter_mut() {
+        for entry in self.subs.iter_mut() {
+            let m = entry.sub.msisdn;
             let mut cands = Vec::new();
             {
-                let cx = entry.ctx(None, at, local, &refdata, offset);
+                let cx = entry.ctx(None, at, local, &refdata, &self.names, offset);
                 for &ri in &due {
                     let rule = &rules.rules[ri as usize];
                     if !rule.enabled || !cx.eval_bool(&rule.condition) {
@@ -539,7 +599,7 @@ impl Shard {
                 self.timers.insert(t.index_key(m.raw()));
                 entry.state.timers.push(t);
             }
-            if trace_m == Some(*m) {
+            if trace_m == Some(m) {
                 trace.push(format!("{}  daily rules at {label}", format_ts(at, offset)));
                 trace.extend(names.iter().map(|n| format!("  rule {n} matched")));
                 trace.extend(out[first..].iter().map(|d| explain_line(d, offset)));
