@@ -285,10 +285,10 @@ impl Shard {
             Body::Location(l) => {
                 let cell = (l.trigger != LocTrigger::Detach).then_some(&*l.cell);
                 st.move_to(cell, ev.ts, &refdata);
-                st.country = l.country.clone().filter(|c| &**c != "CN");
+                st.set_country(l.country.clone().filter(|c| &**c != "CN"));
             }
             Body::Usage(u) => {
-                st.last_usage_at = Some(st.last_usage_at.map_or(ev.ts, |t| t.max(ev.ts)));
+                st.record_usage(ev.ts);
                 if let Some(c) = &u.cell {
                     st.move_to(Some(c), ev.ts, &refdata);
                 }
@@ -344,11 +344,11 @@ impl Shard {
 
         // 3. Cancel absence timers this event answers.
         let mut trace = Vec::new();
-        if rules.cancel_kinds.contains(kind) && !entry.state.timers.is_empty() {
+        if rules.cancel_kinds.contains(kind) && !entry.state.timers().is_empty() {
             let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, &self.names, offset);
             let cancel: Vec<usize> = entry
                 .state
-                .timers
+                .timers()
                 .iter()
                 .enumerate()
                 .filter(|(_, t)| {
@@ -361,7 +361,7 @@ impl Shard {
                 .map(|(i, _)| i)
                 .collect();
             for i in cancel.into_iter().rev() {
-                let t = entry.state.timers.remove(i);
+                let t = entry.state.timers_mut().remove(i);
                 self.timers.remove(&t.index_key(ev.msisdn.raw()));
                 stats.timers_cancelled += 1;
                 if tracing {
@@ -388,7 +388,7 @@ impl Shard {
                     // One pending timer per rule and subscriber: a second trigger while the
                     // first waits does not restart the clock.
                     let waiting = |p: &PendingTimer| p.rule == ri && p.deferred.is_none();
-                    if cx.state.timers.iter().any(waiting) || arm.iter().any(waiting) {
+                    if cx.state.timers().iter().any(waiting) || arm.iter().any(waiting) {
                         if tracing {
                             trace.push(format!("  rule {} matched; its timer is already running", rule.name));
                         }
@@ -429,14 +429,14 @@ impl Shard {
         });
         for t in arm {
             self.timers.insert(t.index_key(ev.msisdn.raw()));
-            entry.state.timers.push(t);
+            entry.state.timers_mut().push(t);
             stats.timers_armed += 1;
         }
         let first = out.len();
         let armed = decide(&rules, &self.policy, &refdata, offset, entry, cands, pos, out, stats);
         for t in armed {
             self.timers.insert(t.index_key(ev.msisdn.raw()));
-            entry.state.timers.push(t);
+            entry.state.timers_mut().push(t);
         }
         if tracing {
             trace.extend(out[first..].iter().map(|d| explain_line(d, offset)));
@@ -473,12 +473,15 @@ impl Shard {
             let msisdn = Msisdn::from_raw(raw);
             let tracing = self.tracing(msisdn);
             let Some(entry) = self.subs.get_mut(msisdn) else { continue };
-            let Some(i) =
-                entry.state.timers.iter().position(|t| t.index_key(raw) == (due, raw, rule_idx, armed_at, is_deferred))
+            let Some(i) = entry
+                .state
+                .timers()
+                .iter()
+                .position(|t| t.index_key(raw) == (due, raw, rule_idx, armed_at, is_deferred))
             else {
                 continue;
             };
-            let timer = entry.state.timers.remove(i);
+            let timer = entry.state.timers_mut().remove(i);
             let rule = &rules.rules[rule_idx as usize];
             let mut trace = Vec::new();
             if tracing {
@@ -516,7 +519,7 @@ impl Shard {
             let armed = decide(&rules, &self.policy, &refdata, offset, entry, vec![cand], pos, out, stats);
             for t in armed {
                 self.timers.insert(t.index_key(raw));
-                entry.state.timers.push(t);
+                entry.state.timers_mut().push(t);
             }
             if tracing {
                 trace.extend(out[first..].iter().map(|d| explain_line(d, offset)));
@@ -597,7 +600,7 @@ impl Shard {
             let armed = decide(&rules, &self.policy, &refdata, offset, entry, cands, pos, out, stats);
             for t in armed {
                 self.timers.insert(t.index_key(m.raw()));
-                entry.state.timers.push(t);
+                entry.state.timers_mut().push(t);
             }
             if trace_m == Some(m) {
                 trace.push(format!("{}  daily rules at {label}", format_ts(at, offset)));
@@ -660,7 +663,7 @@ fn decide(
             .then(|| {
                 entry
                     .state
-                    .contacts
+                    .contacts()
                     .recent
                     .iter()
                     .rev()
@@ -721,7 +724,7 @@ fn decide(
         let id_hash =
             u64::from_str_radix(d.id.trim_start_matches('a'), 16).unwrap_or_else(|_| stable_hash(d.id.as_bytes()));
         let campaign = &rules.campaigns[rule.campaign_idx as usize];
-        entry.state.contacts.record(
+        entry.state.contacts_mut().record(
             ContactRec {
                 ts: d.ts,
                 id: id_hash,
@@ -771,7 +774,7 @@ fn check(
         let scope = if sub.dnd.all { "all channels".to_string() } else { format!("{}", d.channel) };
         return Some((Suppression::Dnd, format!("the subscriber opted out of {scope}")));
     }
-    let log = &entry.state.contacts;
+    let log = entry.state.contacts();
     let now = d.ts;
     let full = |cap: &crate::policy::Cap, n: u32, whose: String| {
         (n >= cap.max).then(|| (Suppression::Cap, format!("cap \"{}\" of {whose} reached ({n} already)", cap.text)))

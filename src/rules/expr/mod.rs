@@ -266,10 +266,10 @@ impl<'a> Ctx<'a> {
             Ir::Seq(slot) => Value::Bool(self.event.is_some() && self.state.seq_completed_now(*slot)),
             Ir::Entered(tags) => Value::Bool(self.event.is_some() && self.state.entered(tags, self.refdata)),
             Ir::Left(tags) => Value::Bool(self.event.is_some() && self.state.left(tags, self.refdata)),
-            Ir::Dwell(tags) => Value::Int(self.state.dwell(tags, self.now)),
+            Ir::Dwell(tags) => Value::Int(self.state.dwell(tags, self.now, self.refdata)),
             Ir::DwellNamed(name) => {
                 let tag = self.eval(name).as_str().and_then(|n| self.refdata.tag(n));
-                Value::Int(tag.map_or(0, |t| self.state.dwell(&[t], self.now)))
+                Value::Int(tag.map_or(0, |t| self.state.dwell(&[t], self.now, self.refdata)))
             }
             Ir::Visited(tags, window) => Value::Bool(self.state.visited(tags, *window, self.now, self.refdata)),
             Ir::DaysUntil(idx) => self.refdata.calendar.get(*idx as usize).map_or(Value::Null, |c| {

@@ -309,7 +309,7 @@ impl Field {
             cell().and_then(|c| c.nearest_store).and_then(|(i, d)| cx.refdata.stores.get(i as usize).map(|s| (s, d)))
         };
         let cal = || cell().and_then(|c| cx.refdata.calendar_at(&c.tags, cx.now));
-        let country = || st.country.as_deref().and_then(|c| cx.refdata.countries.get(c));
+        let country = || st.country().and_then(|c| cx.refdata.countries.get(c));
         match self {
             F::EvKind => ev.map_or(Value::Null, |e| sym(e.kind() as u8)),
             F::EvTs => ev.map_or(Value::Null, |e| Value::Int(e.ts)),
@@ -413,12 +413,12 @@ impl Field {
             F::TenureDays => sub.join_date.map_or(Value::Null, |d| Value::Int(cx.days_since(d))),
             F::DaysToBirthday => sub.birthday().map_or(Value::Null, |b| Value::Int(cx.days_to_anniversary(b))),
             F::IsBirthday => Value::Bool(sub.birthday().is_some_and(|b| cx.is_anniversary(b))),
-            F::Balance => int(st.balance),
-            F::PrevBalance => int(st.prev_balance),
-            F::LastTopupAt => int(st.last_topup.map(|t| t.0)),
-            F::LastTopupFen => int(st.last_topup.map(|t| t.1)),
-            F::LastEventAt => int(st.last_event_at),
-            F::LastUsageAt => int(st.last_usage_at),
+            F::Balance => int(st.balance()),
+            F::PrevBalance => int(st.prev_balance()),
+            F::LastTopupAt => int(st.last_topup().map(|t| t.0)),
+            F::LastTopupFen => int(st.last_topup().map(|t| t.1)),
+            F::LastEventAt => int(st.last_event_at()),
+            F::LastUsageAt => int(st.last_usage_at()),
             F::IvrAgentRepeats => match body {
                 Some(Body::Ivr(i)) => i
                     .node
@@ -433,13 +433,13 @@ impl Field {
             F::CellName => cell().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.name))),
             F::CellTags => Value::Tags(cell().map_or(&[][..], |c| &c.tags)),
             F::CellKnown => Value::Bool(cell().is_some()),
-            F::CellSince => int(st.cell_since),
+            F::CellSince => int(st.cell_since()),
             F::PrevCellId => st
-                .prev_cell
+                .prev_cell()
                 .and_then(|c| cx.refdata.cells.get(c as usize))
                 .map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.id))),
             F::PrevCellTags => {
-                Value::Tags(st.prev_cell.and_then(|c| cx.refdata.cells.get(c as usize)).map_or(&[][..], |c| &c.tags))
+                Value::Tags(st.prev_cell().and_then(|c| cx.refdata.cells.get(c as usize)).map_or(&[][..], |c| &c.tags))
             }
             F::StoreName => store().map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.name))),
             F::StoreId => store().map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.id))),
@@ -453,7 +453,7 @@ impl Field {
                 cal().and_then(|c| c.venue).map_or(Value::Null, |v| Value::Str(Cow::Borrowed(cx.refdata.tag_name(v))))
             }
             F::Festival => cx.refdata.festival_at(cx.now).map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.title))),
-            F::CountryCode => st.country.as_deref().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(c))),
+            F::CountryCode => st.country().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(c))),
             F::CountryName => country().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.name))),
             F::CountryVoiceFen => country().map_or(Value::Null, |c| Value::Int(c.voice_fen)),
             F::CountrySmsFen => country().map_or(Value::Null, |c| Value::Int(c.sms_fen)),
