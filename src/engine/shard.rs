@@ -14,16 +14,13 @@ use crate::util::{DAY, MINUTE, Millis, Msisdn, format_ts, mix64, stable_hash};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-pub struct Entry {
-    pub sub: Profile,
-    pub state: SubState,
+/// One subscriber of a shard: its record and its state.
+pub struct Entry<'s> {
+    pub sub: &'s mut Profile,
+    pub state: &'s mut SubState,
 }
 
-impl Entry {
-    fn new(sub: Profile) -> Entry {
-        Entry { sub, state: SubState::default() }
-    }
-
+impl Entry<'_> {
     /// The evaluation context for this subscriber at `now`.
     fn ctx<'a>(
         &'a self,
@@ -34,17 +31,18 @@ impl Entry {
         names: &'a Names,
         offset: chrono::FixedOffset,
     ) -> Ctx<'a> {
-        Ctx { event, now, local, sub: &self.sub, names, state: &self.state, refdata, offset }
+        Ctx { event, now, local, sub: self.sub, names, state: self.state, refdata, offset }
     }
 }
 
-/// A shard's subscribers: entries side by side in one vector, found by number through a
-/// table of `u32` positions. The table's growth slack (up to half empty after it doubles)
-/// then costs 5 bytes a slot, not a whole entry or a pointer to a separate allocation, and an
-/// entry is one allocation-free read away from its slot.
+/// A shard's subscribers: records and states in two vectors side by side (the loaded records
+/// become the first one as they are, without a copy), found by number through a table of `u32`
+/// positions. The table's growth slack (up to half empty after it doubles) then costs 5 bytes a
+/// slot, not a whole entry or a pointer to a separate allocation.
 #[derive(Default)]
 pub struct SubTable {
-    entries: Vec<Entry>,
+    profiles: Vec<Profile>,
+    states: Vec<SubState>,
     index: hashbrown::HashTable<u32>,
 }
 
@@ -53,61 +51,76 @@ impl SubTable {
         mix64(m.raw())
     }
 
-    fn with_capacity(n: usize) -> SubTable {
-        SubTable { entries: Vec::with_capacity(n), index: hashbrown::HashTable::with_capacity(n) }
+    /// The table of `profiles`; a later record for the same number replaces an earlier one.
+    fn new(mut profiles: Vec<Profile>) -> SubTable {
+        let mut index = hashbrown::HashTable::with_capacity(profiles.len());
+        let mut kept = 0;
+        for i in 0..profiles.len() {
+            let m = profiles[i].msisdn;
+            let ps = &profiles[..kept];
+            match index.entry(
+                Self::hash(m),
+                |&j: &u32| ps[j as usize].msisdn == m,
+                |&j| Self::hash(ps[j as usize].msisdn),
+            ) {
+                hashbrown::hash_table::Entry::Occupied(o) => profiles.swap(*o.get() as usize, i),
+                hashbrown::hash_table::Entry::Vacant(v) => {
+                    v.insert(kept as u32);
+                    profiles.swap(kept, i);
+                    kept += 1;
+                }
+            }
+        }
+        profiles.truncate(kept);
+        let states = std::iter::repeat_with(SubState::default).take(kept).collect();
+        SubTable { profiles, states, index }
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.profiles.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.profiles.is_empty()
     }
 
-    pub fn get_mut(&mut self, m: Msisdn) -> Option<&mut Entry> {
-        let entries = &self.entries;
-        let i = *self.index.find(Self::hash(m), |&i| entries[i as usize].sub.msisdn == m)?;
-        self.entries.get_mut(i as usize)
+    fn at(&mut self, i: u32) -> Entry<'_> {
+        Entry { sub: &mut self.profiles[i as usize], state: &mut self.states[i as usize] }
     }
 
-    /// The entry of `m`, made by `make` when there is none.
-    pub fn get_or_insert(&mut self, m: Msisdn, make: impl FnOnce() -> Entry) -> &mut Entry {
-        let entries = &self.entries;
-        let slot = self.index.entry(
-            Self::hash(m),
-            |&i| entries[i as usize].sub.msisdn == m,
-            |&i| Self::hash(entries[i as usize].sub.msisdn),
-        );
+    pub fn get_mut(&mut self, m: Msisdn) -> Option<Entry<'_>> {
+        let ps = &self.profiles;
+        let i = *self.index.find(Self::hash(m), |&i| ps[i as usize].msisdn == m)?;
+        Some(self.at(i))
+    }
+
+    /// The entry of `m`, with the record `make` gives when there is none.
+    pub fn get_or_insert(&mut self, m: Msisdn, make: impl FnOnce() -> Profile) -> Entry<'_> {
+        let ps = &self.profiles;
+        let slot =
+            self.index.entry(Self::hash(m), |&i| ps[i as usize].msisdn == m, |&i| Self::hash(ps[i as usize].msisdn));
         let i = match slot {
             hashbrown::hash_table::Entry::Occupied(o) => *o.get(),
             hashbrown::hash_table::Entry::Vacant(v) => {
-                let i = self.entries.len() as u32;
+                let i = self.profiles.len() as u32;
                 v.insert(i);
-                self.entries.push(make());
+                self.profiles.push(make());
+                self.states.push(SubState::default());
                 i
             }
         };
-        &mut self.entries[i as usize]
+        self.at(i)
     }
 
-    /// Adds an entry; one already there for the same number is replaced.
-    pub fn insert(&mut self, e: Entry) {
-        let m = e.sub.msisdn;
-        let mut e = Some(e);
-        let slot = self.get_or_insert(m, || e.take().expect("taken once"));
-        if let Some(e) = e {
-            *slot = e;
-        }
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = Entry<'_>> {
+        self.profiles.iter_mut().zip(self.states.iter_mut()).map(|(sub, state)| Entry { sub, state })
     }
 
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
-        self.entries.iter_mut()
-    }
-
-    /// Memory held by the table itself (entries inline, index slots), for accounting.
+    /// Memory held by the table itself (records and states inline, index slots), for accounting.
     pub fn bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<Entry>() + self.index.capacity() * 5
+        self.profiles.capacity() * std::mem::size_of::<Profile>()
+            + self.states.capacity() * std::mem::size_of::<SubState>()
+            + self.index.capacity() * 5
     }
 }
 
@@ -191,10 +204,7 @@ impl Shard {
         subscribers: Subscribers,
         offset: chrono::FixedOffset,
     ) -> Shard {
-        let mut subs = SubTable::with_capacity(subscribers.profiles.len());
-        for p in subscribers.profiles {
-            subs.insert(Entry::new(p));
-        }
+        let subs = SubTable::new(subscribers.profiles);
         Shard {
             rules,
             refdata,
@@ -264,7 +274,7 @@ impl Shard {
         if matches!(ev.body, Body::Profile(_)) && self.names.needs_compaction() {
             self.names.compact(self.subs.iter_mut().flat_map(|e| [&mut e.sub.customer_id, &mut e.sub.account_id]));
         }
-        let entry = self.subs.get_or_insert(ev.msisdn, || Entry::new(Profile::unknown(ev.msisdn)));
+        let mut entry = self.subs.get_or_insert(ev.msisdn, || Profile::unknown(ev.msisdn));
         let names = &mut self.names;
 
         // 1. Facts the event states about the subscriber.
@@ -433,7 +443,7 @@ impl Shard {
             stats.timers_armed += 1;
         }
         let first = out.len();
-        let armed = decide(&rules, &self.policy, &refdata, offset, entry, cands, pos, out, stats);
+        let armed = decide(&rules, &self.policy, &refdata, offset, &mut entry, cands, pos, out, stats);
         for t in armed {
             self.timers.insert(t.index_key(ev.msisdn.raw()));
             entry.state.timers_mut().push(t);
@@ -472,7 +482,7 @@ impl Shard {
             let offset = self.offset;
             let msisdn = Msisdn::from_raw(raw);
             let tracing = self.tracing(msisdn);
-            let Some(entry) = self.subs.get_mut(msisdn) else { continue };
+            let Some(mut entry) = self.subs.get_mut(msisdn) else { continue };
             let Some(i) = entry
                 .state
                 .timers()
@@ -516,7 +526,7 @@ impl Shard {
                 deferred: timer.deferred,
             };
             let first = out.len();
-            let armed = decide(&rules, &self.policy, &refdata, offset, entry, vec![cand], pos, out, stats);
+            let armed = decide(&rules, &self.policy, &refdata, offset, &mut entry, vec![cand], pos, out, stats);
             for t in armed {
                 self.timers.insert(t.index_key(raw));
                 entry.state.timers_mut().push(t);
@@ -550,7 +560,8 @@ impl Shard {
         let local = Local::at(at, offset);
         // Parts of a condition that are the same for everyone ("the day before the cut-over",
         // "a festival today") are checked once here; a rule they rule out visits no one.
-        let nobody = Entry::new(Profile::unknown(Msisdn::from_raw(0)));
+        let (mut sub, mut state) = (Profile::unknown(Msisdn::from_raw(0)), SubState::default());
+        let nobody = Entry { sub: &mut sub, state: &mut state };
         let gate = nobody.ctx(None, at, local, &refdata, &self.names, offset);
         let due: Vec<u32> = rules
             .scheduled
@@ -569,7 +580,7 @@ impl Shard {
         let label = format!("{:02}:{:02}", local.hour, local.minute);
         let trace_m = self.trace.as_ref().map(|t| t.0);
         let mut trace = Vec::new();
-        for entry in self.subs.iter_mut() {
+        for mut entry in self.subs.iter_mut() {
             let m = entry.sub.msisdn;
             let mut cands = Vec::new();
             {
@@ -597,7 +608,7 @@ impl Shard {
             }
             let first = out.len();
             let names: Vec<String> = cands.iter().map(|c| rules.rules[c.rule as usize].name.to_string()).collect();
-            let armed = decide(&rules, &self.policy, &refdata, offset, entry, cands, pos, out, stats);
+            let armed = decide(&rules, &self.policy, &refdata, offset, &mut entry, cands, pos, out, stats);
             for t in armed {
                 self.timers.insert(t.index_key(m.raw()));
                 entry.state.timers_mut().push(t);
