@@ -17,11 +17,16 @@ use std::collections::HashMap;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StrRef(u32);
 
-/// A small interned vocabulary (service or preference names).
+/// A small interned vocabulary (service or preference names), and the sets of more than 63 of
+/// its names that do not fit a [`Labels`] word.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Vocab {
     names: Vec<Box<str>>,
     index: HashMap<Box<str>, u32, foldhash::fast::FixedState>,
+    /// Bit vectors of the sets that spilled, by the index their `Labels` holds. A spilled set
+    /// is copied on change, never edited in place, so cloned records stay independent; the old
+    /// copy stays (only a vocabulary of over 63 names ever spills, and then rarely changes).
+    spill: Vec<Box<[u64]>>,
 }
 
 impl Vocab {
@@ -43,92 +48,84 @@ impl Vocab {
         self.names.get(id as usize).map_or("", |s| s)
     }
 
+    /// The words of a set.
+    fn words<'a>(&'a self, l: &'a Labels) -> &'a [u64] {
+        match l.spilled() {
+            Some(i) => self.spill.get(i).map_or(&[], |w| w),
+            None => std::slice::from_ref(&l.0),
+        }
+    }
+
+    pub fn contains(&self, l: &Labels, id: u32) -> bool {
+        self.words(l).get(id as usize / 64).is_some_and(|w| w & (1 << (id % 64)) != 0)
+    }
+
+    /// Adds (`on`) or removes a name from a set.
+    pub fn set(&mut self, l: &mut Labels, id: u32, on: bool) {
+        if l.spilled().is_none() && id < 63 {
+            if on {
+                l.0 |= 1 << id;
+            } else {
+                l.0 &= !(1 << id);
+            }
+            return;
+        }
+        if !on && !self.contains(l, id) {
+            return;
+        }
+        let mut words = self.words(l).to_vec();
+        if words.len() <= id as usize / 64 {
+            words.resize(id as usize / 64 + 1, 0);
+        }
+        if on {
+            words[id as usize / 64] |= 1 << (id % 64);
+        } else {
+            words[id as usize / 64] &= !(1 << (id % 64));
+        }
+        *l = Labels(SPILLED | self.spill.len() as u64);
+        self.spill.push(words.into_boxed_slice());
+    }
+
     /// A set of these names, interning the new ones.
     pub fn set_of<S: AsRef<str>>(&mut self, items: &[S]) -> Labels {
         let mut l = Labels::default();
         for s in items {
-            l.insert(self.intern(s.as_ref()));
+            let id = self.intern(s.as_ref());
+            self.set(&mut l, id, true);
         }
         l
     }
 
     /// Whether `labels` holds the name (false for a name no subscriber ever had).
     pub fn has(&self, labels: &Labels, name: &str) -> bool {
-        self.id(name).is_some_and(|id| labels.contains(id))
+        self.id(name).is_some_and(|id| self.contains(labels, id))
     }
 
     /// The names in `labels`, in byte order.
     pub fn names_of(&self, labels: &Labels) -> Vec<&str> {
-        let mut v: Vec<&str> = labels.iter().map(|id| self.name(id)).collect();
+        let mut v: Vec<&str> = self
+            .words(labels)
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &w)| (0..64u32).filter(move |b| w & (1 << b) != 0).map(move |b| i as u32 * 64 + b))
+            .map(|id| self.name(id))
+            .collect();
         v.sort_unstable();
         v
     }
 }
 
-/// A set of vocabulary ids: one word for the first 64 names, a boxed bit vector beyond.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Labels {
-    Small(u64),
-    Wide(Box<Vec<u64>>),
-}
+/// Marks a [`Labels`] word that holds an index into [`Vocab::spill`] instead of bits.
+const SPILLED: u64 = 1 << 63;
 
-impl Default for Labels {
-    fn default() -> Self {
-        Labels::Small(0)
-    }
-}
+/// A set of vocabulary ids in one word: bits for the first 63 names; past them, an index into
+/// the vocabulary's spilled sets. Read and changed through its [`Vocab`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Labels(u64);
 
 impl Labels {
-    fn words(&self) -> &[u64] {
-        match self {
-            Labels::Small(w) => std::slice::from_ref(w),
-            Labels::Wide(v) => v,
-        }
-    }
-
-    pub fn contains(&self, id: u32) -> bool {
-        self.words().get(id as usize / 64).is_some_and(|w| w & (1 << (id % 64)) != 0)
-    }
-
-    pub fn insert(&mut self, id: u32) {
-        let word = id as usize / 64;
-        if word > 0 {
-            if let Labels::Small(w) = *self {
-                *self = Labels::Wide(Box::new(vec![w]));
-            }
-        }
-        match self {
-            Labels::Small(w) => *w |= 1 << id,
-            Labels::Wide(v) => {
-                if v.len() <= word {
-                    v.resize(word + 1, 0);
-                }
-                v[word] |= 1 << (id % 64);
-            }
-        }
-    }
-
-    pub fn remove(&mut self, id: u32) {
-        match self {
-            Labels::Small(w) if id < 64 => *w &= !(1 << id),
-            Labels::Small(_) => {}
-            Labels::Wide(v) => {
-                if let Some(w) = v.get_mut(id as usize / 64) {
-                    *w &= !(1 << (id % 64));
-                }
-            }
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.words().iter().all(|w| *w == 0)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        self.words()
-            .iter()
-            .enumerate()
-            .flat_map(|(i, &w)| (0..64u32).filter(move |b| w & (1 << b) != 0).map(move |b| i as u32 * 64 + b))
+    fn spilled(self) -> Option<usize> {
+        (self.0 & SPILLED != 0).then_some((self.0 & !SPILLED) as usize)
     }
 }
 
@@ -250,9 +247,10 @@ mod tests {
         let all = v.set_of(&names);
         assert!(names.iter().all(|s| v.has(&all, s)));
         let mut l = v.set_of(&["s69", "s01"]);
+        let copy = l;
         assert_eq!(v.names_of(&l), ["s01", "s69"]);
-        l.remove(69);
+        v.set(&mut l, 69, false);
         assert!(!v.has(&l, "s69") && v.has(&l, "s01") && !v.has(&l, "unknown"));
-        assert!(!l.is_empty());
+        assert!(v.has(&copy, "s69"), "a copy is not changed with the original");
     }
 }

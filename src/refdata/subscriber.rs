@@ -225,9 +225,18 @@ impl Profile {
 
     pub fn apply(&mut self, change: &ProfileChange, names: &mut Names) {
         use ProfileChange as C;
-        let add = |l: &mut Labels, v: &mut Vocab, items: &[Box<str>]| items.iter().for_each(|s| l.insert(v.intern(s)));
-        let remove = |l: &mut Labels, v: &Vocab, items: &[Box<str>]| {
-            items.iter().filter_map(|s| v.id(s)).for_each(|id| l.remove(id))
+        let add = |l: &mut Labels, v: &mut Vocab, items: &[Box<str>]| {
+            items.iter().for_each(|s| {
+                let id = v.intern(s);
+                v.set(l, id, true)
+            })
+        };
+        let remove = |l: &mut Labels, v: &mut Vocab, items: &[Box<str>]| {
+            for s in items {
+                if let Some(id) = v.id(s) {
+                    v.set(l, id, false);
+                }
+            }
         };
         match change {
             C::CustomerId(v) => names.replace(&mut self.customer_id, v),
@@ -242,12 +251,12 @@ impl Profile {
             C::Employee(v) => self.set_flag(EMPLOYEE, *v),
             C::Services(v) => self.services = names.services.set_of(v),
             C::AddServices(v) => add(&mut self.services, &mut names.services, v),
-            C::RemoveServices(v) => remove(&mut self.services, &names.services, v),
+            C::RemoveServices(v) => remove(&mut self.services, &mut names.services, v),
             C::Dnd(v) => self.dnd = *v,
             C::Status(v) => self.status = *v,
             C::Prefs(v) => self.prefs = names.prefs.set_of(v),
             C::AddPrefs(v) => add(&mut self.prefs, &mut names.prefs, v),
-            C::RemovePrefs(v) => remove(&mut self.prefs, &names.prefs, v),
+            C::RemovePrefs(v) => remove(&mut self.prefs, &mut names.prefs, v),
             C::ChannelPref(v) => self.channel_pref = *v,
         }
     }

@@ -5,10 +5,13 @@
 //! of zeros), sequences keep one start time per step, and timers live with the subscriber so
 //! they travel with its state (checkpoints, explain).
 
+mod thin;
+
 use crate::event::IvrStep;
 use crate::refdata::{Cell, CellId, RefData, TagId};
 use crate::util::Millis;
 use std::collections::VecDeque;
+use thin::ThinSlice;
 
 /// The event that caused a decision, as actions report it.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,12 +60,30 @@ pub struct IvrStepRec {
     pub node: Option<Box<str>>,
 }
 
-/// One bucket of one window: `sum` of the events in bucket `idx` (time / bucket width).
+/// One bucket of one window: `sum` of the events in bucket `idx` (time / bucket width) of window
+/// `slot`, the two packed in one key that sorts by (slot, bucket): 16 bytes, not 24.
 #[derive(Clone, Copy, Debug)]
 struct AggBucket {
-    slot: u32,
-    idx: i64,
+    key: u64,
     sum: i64,
+}
+
+/// How many windows a rule pack may have: slots take the top 16 bits of a bucket key.
+pub const MAX_WINDOWS: usize = 1 << 16;
+/// Bucket indexes are offset by this into the low 48 bits: event times (years 0000-9999) over
+/// buckets of a second or more stay far inside it.
+const IDX_BIAS: i64 = 1 << 47;
+
+impl AggBucket {
+    fn new(slot: u32, idx: i64, sum: i64) -> AggBucket {
+        AggBucket { key: (u64::from(slot) << 48) | ((idx + IDX_BIAS) as u64 & ((1 << 48) - 1)), sum }
+    }
+    fn slot(&self) -> u32 {
+        (self.key >> 48) as u32
+    }
+    fn idx(&self) -> i64 {
+        (self.key & ((1 << 48) - 1)) as i64 - IDX_BIAS
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -98,7 +119,7 @@ fn known(c: u32) -> Option<CellId> {
 /// Per-subscriber state, laid out for tens of millions of subscribers: what nearly every
 /// subscriber uses is inline (times with a sentinel for "never", the cell as an index, presence
 /// bits for the balances); lists a subscriber usually has one or two items of are exact-size
-/// boxed slices (16 bytes, nothing allocated while empty, no growth slack); what few
+/// slices behind a thin pointer (8 bytes, nothing allocated while empty, no growth slack); what few
 /// subscribers ever use (sequences, IVR steps, timers, contact history, a roaming country, an
 /// unknown cell's id) sits behind one box allocated on first use.
 #[derive(Clone, Debug)]
@@ -127,13 +148,13 @@ pub struct SubState {
     last_cell_seen: Millis,
     /// When the subscriber entered cells carrying each tag of the current cell, in the order of
     /// the cell's (sorted) tags; empty when every tag was entered with the cell (`cell_since`).
-    zone_since: Box<[Millis]>,
+    zone_since: ThinSlice<Millis>,
     /// The distinct known cells seen before `last_cell` with the last time seen, oldest
     /// first; with `last_cell` at most [`RECENT_CELLS`], for `visited()`.
-    older_cells: Box<[(CellId, Millis)]>,
+    older_cells: ThinSlice<(CellId, Millis)>,
     /// Windowed aggregates: every window's non-empty buckets in one slice, sorted by (slot,
     /// bucket).
-    aggs: Box<[AggBucket]>,
+    aggs: ThinSlice<AggBucket>,
     rare: Option<Box<Rare>>,
 }
 
@@ -170,9 +191,9 @@ impl Default for SubState {
             balance: 0,
             prev_balance: 0,
             last_cell_seen: NO_TIME,
-            zone_since: Box::default(),
-            older_cells: Box::default(),
-            aggs: Box::default(),
+            zone_since: ThinSlice::default(),
+            older_cells: ThinSlice::default(),
+            aggs: ThinSlice::default(),
             rare: None,
         }
     }
@@ -180,14 +201,6 @@ impl Default for SubState {
 
 /// How many distinct recent cells a subscriber's state remembers for `visited()`.
 pub const RECENT_CELLS: usize = 16;
-
-/// Edits an exact-size boxed slice as a vector (growing it by exactly what is added).
-fn edit<T, R>(slice: &mut Box<[T]>, f: impl FnOnce(&mut Vec<T>) -> R) -> R {
-    let mut v = std::mem::take(slice).into_vec();
-    let r = f(&mut v);
-    *slice = v.into_boxed_slice();
-    r
-}
 
 impl SubState {
     fn rare_mut(&mut self) -> &mut Rare {
@@ -315,7 +328,8 @@ impl SubState {
         let new_tags = Self::tags_of(new, refdata);
         let since: Vec<Millis> =
             new_tags.iter().map(|t| old_tags.binary_search(t).map_or(now, |j| self.zone_entered(j))).collect();
-        self.zone_since = if since.iter().all(|s| *s == now) { Box::default() } else { since.into_boxed_slice() };
+        self.zone_since =
+            if since.iter().all(|s| *s == now) { ThinSlice::default() } else { ThinSlice::from_slice(&since) };
         if new == UNKNOWN_CELL {
             self.rare_mut().unknown_cell = cell.map(Into::into);
         } else if self.unknown_cell().is_some() {
@@ -330,12 +344,11 @@ impl SubState {
     fn see_cell(&mut self, id: CellId, now: Millis) {
         if self.last_cell != id && self.last_cell != NO_CELL {
             let newest = (self.last_cell, self.last_cell_seen);
-            edit(&mut self.older_cells, |v| {
+            self.older_cells.edit(|v| {
                 v.retain(|(c, _)| *c != id);
                 if v.len() + 1 == RECENT_CELLS {
                     v.remove(0);
                 }
-                v.reserve_exact(1);
                 v.push(newest);
             });
         }
@@ -406,8 +419,8 @@ impl SubState {
 
     /// The range of `aggs` holding `slot`'s buckets.
     fn agg_range(&self, slot: u32) -> std::ops::Range<usize> {
-        let start = self.aggs.partition_point(|b| b.slot < slot);
-        let end = start + self.aggs[start..].partition_point(|b| b.slot == slot);
+        let start = self.aggs.partition_point(|b| b.slot() < slot);
+        let end = start + self.aggs[start..].partition_point(|b| b.slot() == slot);
         start..end
     }
 
@@ -415,26 +428,23 @@ impl SubState {
     pub fn agg_add(&mut self, slot: u32, ts: Millis, amount: i64, bucket: i64, window: i64) {
         let idx = ts.div_euclid(bucket);
         let range = self.agg_range(slot);
-        let found = self.aggs[range.clone()].binary_search_by_key(&idx, |b| b.idx);
+        let found = self.aggs[range.clone()].binary_search_by_key(&idx, AggBucket::idx);
         // A bucket is dead once its end is at or before the window start of the newest one.
         let newest = match found {
-            Ok(_) => self.aggs[range.end - 1].idx,
+            Ok(_) => self.aggs[range.end - 1].idx(),
             Err(i) if range.start + i == range.end => idx,
-            Err(_) => self.aggs[range.end - 1].idx,
+            Err(_) => self.aggs[range.end - 1].idx(),
         };
         let oldest_live = (newest * bucket - window).div_euclid(bucket);
         // (A new bucket that is already dead goes in and out again, as it always did.)
-        let dead = self.aggs[range.clone()].iter().take_while(|b| b.idx < oldest_live).count()
+        let dead = self.aggs[range.clone()].iter().take_while(|b| b.idx() < oldest_live).count()
             + usize::from(found.is_err() && idx < oldest_live);
         match found {
             Ok(i) if dead == 0 => self.aggs[range.start + i].sum += amount,
-            _ => edit(&mut self.aggs, |v| {
+            _ => self.aggs.edit(|v| {
                 match found {
                     Ok(i) => v[range.start + i].sum += amount,
-                    Err(i) => {
-                        v.reserve_exact(1);
-                        v.insert(range.start + i, AggBucket { slot, idx, sum: amount });
-                    }
+                    Err(i) => v.insert(range.start + i, AggBucket::new(slot, idx, amount)),
                 }
                 v.drain(range.start..range.start + dead);
             }),
@@ -446,7 +456,7 @@ impl SubState {
         let lo = now - window;
         self.aggs[self.agg_range(slot)]
             .iter()
-            .filter(|b| (b.idx + 1) * bucket > lo && b.idx * bucket <= now)
+            .filter(|b| (b.idx() + 1) * bucket > lo && b.idx() * bucket <= now)
             .map(|b| b.sum)
             .sum()
     }
