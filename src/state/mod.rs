@@ -11,7 +11,7 @@ use crate::event::IvrStep;
 use crate::refdata::{Cell, CellId, RefData, TagId};
 use crate::util::Millis;
 use std::collections::VecDeque;
-use thin::ThinSlice;
+pub use thin::ThinSlice;
 
 /// The event that caused a decision, as actions report it.
 #[derive(Clone, Debug, PartialEq)]
@@ -172,7 +172,8 @@ struct Rare {
     unknown_cell: Option<Box<str>>,
 }
 
-static NO_CONTACTS: crate::policy::ContactLog = crate::policy::ContactLog { recent: Vec::new(), streaks: Vec::new() };
+static NO_CONTACTS: crate::policy::ContactLog =
+    crate::policy::ContactLog { recent: ThinSlice::new(), streaks: ThinSlice::new() };
 
 impl Default for SubState {
     fn default() -> Self {

@@ -22,6 +22,11 @@ unsafe impl<T: Copy + Send> Send for ThinSlice<T> {}
 unsafe impl<T: Copy + Sync> Sync for ThinSlice<T> {}
 
 impl<T: Copy> ThinSlice<T> {
+    /// An empty list (nothing allocated).
+    pub const fn new() -> ThinSlice<T> {
+        ThinSlice { ptr: None, _items: PhantomData }
+    }
+
     /// Layout of an allocation for `n` items and the offset of the first.
     fn layout(n: usize) -> (Layout, usize) {
         let (layout, offset) =
@@ -93,7 +98,7 @@ impl<T: Copy> Drop for ThinSlice<T> {
 
 impl<T: Copy> Default for ThinSlice<T> {
     fn default() -> Self {
-        ThinSlice { ptr: None, _items: PhantomData }
+        ThinSlice::new()
     }
 }
 
