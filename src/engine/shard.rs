@@ -159,6 +159,8 @@ pub struct Shard {
     /// (slot, start, len) into it.
     scratch_seq: Vec<bool>,
     scratch_seq_slots: Vec<(u32, usize, usize)>,
+    /// The rules an event may match.
+    scratch_rules: Vec<u32>,
     /// The local calendar facts of the last minute seen: events come in time order, so most
     /// events reuse them.
     local_cache: (Millis, Local),
@@ -216,6 +218,7 @@ impl Shard {
             scratch_aggs: Vec::new(),
             scratch_seq: Vec::new(),
             scratch_seq_slots: Vec::new(),
+            scratch_rules: Vec::new(),
             local_cache: (Millis::MIN, Local::at(0, offset)),
             trace: None,
             ticks: Vec::new(),
@@ -388,7 +391,7 @@ impl Shard {
         let trigger = || TriggerRef { kind: kind.as_str(), id: ev.id.clone(), ts: ev.ts };
         let mut arm: Vec<PendingTimer> = Vec::new();
         let mut cands: Vec<Candidate> = Vec::new();
-        rules.by_kind[kind as usize].visit(ev, |ri| {
+        rules.by_kind[kind as usize].visit(ev, &mut self.scratch_rules, |ri| {
             let rule = &rules.rules[ri as usize];
             if !rule.enabled || !cx.eval_bool(&rule.condition) {
                 return;

@@ -2,7 +2,7 @@
 //! checker resolves names against this table once; the compiled [`Field`] reads the value.
 
 use super::{Ctx, Value};
-use crate::event::{self, Body, Kind, KindSet};
+use crate::event::{self, Body, Event, Kind, KindSet};
 use crate::refdata::{Brand, Channel, Status, Tier};
 use std::borrow::Cow;
 
@@ -311,88 +311,31 @@ impl Field {
         let cal = || cell().and_then(|c| cx.refdata.calendar_at(&c.tags, cx.now));
         let country = || st.country().and_then(|c| cx.refdata.countries.get(c));
         match self {
-            F::EvKind => ev.map_or(Value::Null, |e| sym(e.kind() as u8)),
-            F::EvTs => ev.map_or(Value::Null, |e| Value::Int(e.ts)),
-            F::EvId => ev.map_or(Value::Null, |e| Value::Str(Cow::Borrowed(&e.id))),
+            F::EvKind
+            | F::EvTs
+            | F::EvId
+            | F::Service
+            | F::Direction
+            | F::Scope
+            | F::Peer
+            | F::DurationS
+            | F::VolumeKb
+            | F::Count
+            | F::ChargeFen
+            | F::EvBalanceFen
+            | F::EvCell
+            | F::Via
+            | F::AmountFen
+            | F::TopupChannel
+            | F::Store
+            | F::Session
+            | F::Step
+            | F::Node
+            | F::Hotline
+            | F::Trigger
+            | F::Country
+            | F::CrmEvent => self.read_event(ev),
             F::EvMsisdn | F::SubMsisdn => Value::Str(Cow::Owned(sub.msisdn.full())),
-            F::Service => match body {
-                Some(Body::Usage(u)) => sym(u.service as u8),
-                _ => Value::Null,
-            },
-            F::Direction => match body {
-                Some(Body::Usage(u)) => sym(u.direction as u8),
-                _ => Value::Null,
-            },
-            F::Scope => match body {
-                Some(Body::Usage(u)) => sym(u.scope as u8),
-                _ => Value::Null,
-            },
-            F::Peer => match body {
-                Some(Body::Usage(u)) => opt_str(&u.peer),
-                _ => Value::Null,
-            },
-            F::DurationS => match body {
-                Some(Body::Usage(u)) => Value::Int(u.duration_s * 1000),
-                _ => Value::Null,
-            },
-            F::VolumeKb => match body {
-                Some(Body::Usage(u)) => Value::Int(u.volume_kb),
-                _ => Value::Null,
-            },
-            F::Count => match body {
-                Some(Body::Usage(u)) => Value::Int(u.count),
-                _ => Value::Null,
-            },
-            F::ChargeFen => match body {
-                Some(Body::Usage(u)) => Value::Int(u.charge_fen),
-                _ => Value::Null,
-            },
-            F::EvBalanceFen => int(ev.and_then(|e| e.balance_fen())),
-            F::EvCell => ev.and_then(|e| e.cell()).map_or(Value::Null, |c| Value::Str(Cow::Borrowed(c))),
-            F::Via => match body {
-                Some(Body::Usage(u)) => opt_str(&u.via),
-                _ => Value::Null,
-            },
-            F::AmountFen => match body {
-                Some(Body::Topup(t)) => Value::Int(t.amount_fen),
-                _ => Value::Null,
-            },
-            F::TopupChannel => match body {
-                Some(Body::Topup(t)) => sym(t.channel as u8),
-                _ => Value::Null,
-            },
-            F::Store => match body {
-                Some(Body::Topup(t)) => opt_str(&t.store),
-                _ => Value::Null,
-            },
-            F::Session => match body {
-                Some(Body::Ivr(i)) => Value::Str(Cow::Borrowed(&i.session)),
-                _ => Value::Null,
-            },
-            F::Step => match body {
-                Some(Body::Ivr(i)) => sym(i.step as u8),
-                _ => Value::Null,
-            },
-            F::Node => match body {
-                Some(Body::Ivr(i)) => opt_str(&i.node),
-                _ => Value::Null,
-            },
-            F::Hotline => match body {
-                Some(Body::Ivr(i)) => Value::Str(Cow::Borrowed(&i.hotline)),
-                _ => Value::Null,
-            },
-            F::Trigger => match body {
-                Some(Body::Location(l)) => sym(l.trigger as u8),
-                _ => Value::Null,
-            },
-            F::Country => match body {
-                Some(Body::Location(l)) => opt_str(&l.country),
-                _ => Value::Null,
-            },
-            F::CrmEvent => match body {
-                Some(Body::Crm(c)) => Value::Str(Cow::Borrowed(&c.event)),
-                _ => Value::Null,
-            },
             F::CustomerId => Value::Str(Cow::Borrowed(cx.names.get(sub.customer_id))),
             F::AccountId => Value::Str(Cow::Borrowed(cx.names.get(sub.account_id))),
             F::Brand if sub.known() => sym(sub.brand as u8),
@@ -475,6 +418,105 @@ impl Field {
             }
             F::MonthDay => Value::Str(Cow::Owned(cx.local.date.format("%m-%d").to_string())),
             F::Now => Value::Int(cx.now),
+        }
+    }
+
+    /// Whether the field is read from the event itself (see [`Field::read_event`]).
+    pub fn is_event_field(self) -> bool {
+        FIELDS.iter().any(|(path, _, f, _)| *f == self && path.starts_with("event.")) && self != Field::EvMsisdn
+    }
+
+    /// The value of a field the event carries (`Null` for any other field, or without an
+    /// event): what the rule index reads before any rule is evaluated.
+    #[inline(always)]
+    pub fn read_event(self, ev: Option<&Event>) -> Value<'_> {
+        use Field as F;
+        let body = ev.map(|e| &e.body);
+        let int = |v: Option<i64>| v.map_or(Value::Null, Value::Int);
+        let sym = |v: u8| Value::Sym(v);
+        match self {
+            F::EvKind => ev.map_or(Value::Null, |e| sym(e.kind() as u8)),
+            F::EvTs => ev.map_or(Value::Null, |e| Value::Int(e.ts)),
+            F::EvId => ev.map_or(Value::Null, |e| Value::Str(Cow::Borrowed(&e.id))),
+            F::Service => match body {
+                Some(Body::Usage(u)) => sym(u.service as u8),
+                _ => Value::Null,
+            },
+            F::Direction => match body {
+                Some(Body::Usage(u)) => sym(u.direction as u8),
+                _ => Value::Null,
+            },
+            F::Scope => match body {
+                Some(Body::Usage(u)) => sym(u.scope as u8),
+                _ => Value::Null,
+            },
+            F::Peer => match body {
+                Some(Body::Usage(u)) => opt_str(&u.peer),
+                _ => Value::Null,
+            },
+            F::DurationS => match body {
+                Some(Body::Usage(u)) => Value::Int(u.duration_s * 1000),
+                _ => Value::Null,
+            },
+            F::VolumeKb => match body {
+                Some(Body::Usage(u)) => Value::Int(u.volume_kb),
+                _ => Value::Null,
+            },
+            F::Count => match body {
+                Some(Body::Usage(u)) => Value::Int(u.count),
+                _ => Value::Null,
+            },
+            F::ChargeFen => match body {
+                Some(Body::Usage(u)) => Value::Int(u.charge_fen),
+                _ => Value::Null,
+            },
+            F::EvBalanceFen => int(ev.and_then(|e| e.balance_fen())),
+            F::EvCell => ev.and_then(|e| e.cell()).map_or(Value::Null, |c| Value::Str(Cow::Borrowed(c))),
+            F::Via => match body {
+                Some(Body::Usage(u)) => opt_str(&u.via),
+                _ => Value::Null,
+            },
+            F::AmountFen => match body {
+                Some(Body::Topup(t)) => Value::Int(t.amount_fen),
+                _ => Value::Null,
+            },
+            F::TopupChannel => match body {
+                Some(Body::Topup(t)) => sym(t.channel as u8),
+                _ => Value::Null,
+            },
+            F::Store => match body {
+                Some(Body::Topup(t)) => opt_str(&t.store),
+                _ => Value::Null,
+            },
+            F::Session => match body {
+                Some(Body::Ivr(i)) => Value::Str(Cow::Borrowed(&i.session)),
+                _ => Value::Null,
+            },
+            F::Step => match body {
+                Some(Body::Ivr(i)) => sym(i.step as u8),
+                _ => Value::Null,
+            },
+            F::Node => match body {
+                Some(Body::Ivr(i)) => opt_str(&i.node),
+                _ => Value::Null,
+            },
+            F::Hotline => match body {
+                Some(Body::Ivr(i)) => Value::Str(Cow::Borrowed(&i.hotline)),
+                _ => Value::Null,
+            },
+            F::Trigger => match body {
+                Some(Body::Location(l)) => sym(l.trigger as u8),
+                _ => Value::Null,
+            },
+            F::Country => match body {
+                Some(Body::Location(l)) => opt_str(&l.country),
+                _ => Value::Null,
+            },
+            F::CrmEvent => match body {
+                Some(Body::Crm(c)) => Value::Str(Cow::Borrowed(&c.event)),
+                _ => Value::Null,
+            },
+            _ => Value::Null,
         }
     }
 }
