@@ -34,7 +34,7 @@ pub struct Bucket {
     /// value reaches its least one.
     at_least: Vec<(Field, Vec<(i64, u32)>)>,
     /// By field: rules by the string value they require.
-    equal: Vec<(Field, HashMap<Box<str>, Vec<u32>, foldhash::fast::FixedState>)>,
+    equal: Vec<(Field, ByValue)>,
 }
 
 /// A second requirement of a condition on an event field.
@@ -69,28 +69,31 @@ fn second(exclude: Option<Field>, ir: &Ir) -> Option<Second> {
     }
 }
 
+/// The entry of field `f` in a list by field, added empty when missing.
+fn of_field<T: Default>(by_field: &mut Vec<(Field, T)>, f: Field) -> &mut T {
+    let i = match by_field.iter().position(|(g, _)| *g == f) {
+        Some(i) => i,
+        None => {
+            by_field.push((f, T::default()));
+            by_field.len() - 1
+        }
+    };
+    &mut by_field[i].1
+}
+
+/// Rules by the string value they require.
+type ByValue = HashMap<Box<str>, Vec<u32>, foldhash::fast::FixedState>;
+
 impl Bucket {
     fn add(&mut self, ri: u32, second: Option<Second>) {
         match second {
             Some(Second::AtLeast(f, min)) => {
-                let list = match self.at_least.iter().position(|(g, _)| *g == f) {
-                    Some(i) => &mut self.at_least[i].1,
-                    None => {
-                        self.at_least.push((f, Vec::new()));
-                        &mut self.at_least.last_mut().expect("just pushed").1
-                    }
-                };
+                let list = of_field(&mut self.at_least, f);
                 let at = list.partition_point(|&(m, _)| m <= min);
                 list.insert(at, (min, ri));
             }
             Some(Second::Equal(f, values)) => {
-                let map = match self.equal.iter().position(|(g, _)| *g == f) {
-                    Some(i) => &mut self.equal[i].1,
-                    None => {
-                        self.equal.push((f, HashMap::default()));
-                        &mut self.equal.last_mut().expect("just pushed").1
-                    }
-                };
+                let map = of_field(&mut self.equal, f);
                 for v in values {
                     let rules = map.entry(v).or_default();
                     if rules.last() != Some(&ri) {
@@ -175,13 +178,13 @@ impl KindIndex {
                         if self.by_symbol.len() <= v {
                             self.by_symbol.resize_with(v + 1, Bucket::default);
                         }
-                        self.by_symbol[v].add(ri, second.as_ref().map(Second::clone));
+                        self.by_symbol[v].add(ri, second.clone());
                     }
                 }
             }
             Some(Guard::Names(names)) => {
                 for n in names {
-                    self.by_name.entry(n).or_default().add(ri, second.as_ref().map(Second::clone));
+                    self.by_name.entry(n).or_default().add(ri, second.clone());
                 }
             }
             None => self.always.add(ri, second),

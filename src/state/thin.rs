@@ -50,7 +50,7 @@ impl<T: Copy> ThinSlice<T> {
         }
     }
 
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         // SAFETY: a non-null pointer always starts with the length `from_slice` wrote.
         self.ptr.map_or(0, |p| unsafe { p.as_ptr().cast::<usize>().read() })
     }
