@@ -164,8 +164,14 @@ impl Subscribers {
         if n <= 1 {
             return vec![self];
         }
-        let mut parts: Vec<Subscribers> =
-            (0..n).map(|_| Subscribers { names: self.names.vocabularies(), profiles: Vec::new() }).collect();
+        // Sized exactly first: with tens of millions of records, growing by doubling would copy
+        // each part several times and hold the old copy while it does.
+        let mut sizes = vec![0usize; n];
+        self.profiles.iter().for_each(|p| sizes[part(p.msisdn)] += 1);
+        let mut parts: Vec<Subscribers> = sizes
+            .iter()
+            .map(|&k| Subscribers { names: self.names.vocabularies(), profiles: Vec::with_capacity(k) })
+            .collect();
         for mut p in self.profiles {
             let to = &mut parts[part(p.msisdn)];
             p.customer_id = to.names.add(self.names.get(p.customer_id));
