@@ -36,14 +36,85 @@ impl Entry<'_> {
 }
 
 /// A shard's subscribers: records and states in two vectors side by side (the loaded records
-/// become the first one as they are, without a copy), found by number through a table of `u32`
-/// positions. The table's growth slack (up to half empty after it doubles) then costs 5 bytes a
-/// slot, not a whole entry or a pointer to a separate allocation.
+/// become the first one as they are, without a copy), found by number through [`Slots`].
 #[derive(Default)]
 pub struct SubTable {
     profiles: Vec<Profile>,
     states: Vec<SubState>,
-    index: hashbrown::HashTable<u32>,
+    index: Slots,
+}
+
+/// Positions in the subscriber vectors by number: open addressing with linear probing over
+/// `u32` slots, at most three quarters full. A number's first slot follows from its hash alone,
+/// so the pipeline can fetch it, and then the entry it points at, into the cache a few events
+/// before they are needed (a general hash table's lookup would itself stall on those misses).
+/// 4 bytes a slot: 5 to 11 bytes a subscriber.
+struct Slots {
+    slots: Vec<u32>,
+    len: usize,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+impl Default for Slots {
+    fn default() -> Self {
+        Slots::with_capacity(0)
+    }
+}
+
+impl Slots {
+    fn with_capacity(n: usize) -> Slots {
+        Slots { slots: vec![EMPTY; (n * 4 / 3 + 1).next_power_of_two().max(16)], len: 0 }
+    }
+
+    fn first(&self, h: u64) -> usize {
+        h as usize & (self.slots.len() - 1)
+    }
+
+    /// The position `eq` accepts, or the empty slot where it would go.
+    fn find(&self, h: u64, eq: impl Fn(u32) -> bool) -> Result<u32, usize> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.first(h);
+        loop {
+            match self.slots[i] {
+                EMPTY => return Err(i),
+                p if eq(p) => return Ok(p),
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// Puts `pos` in the empty slot `at` (from `find`); false when the table must grow first.
+    fn insert(&mut self, at: usize, pos: u32) -> bool {
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            return false;
+        }
+        self.slots[at] = pos;
+        self.len += 1;
+        true
+    }
+
+    fn grow(&mut self, hash_of: impl Fn(u32) -> u64) {
+        let bigger = vec![EMPTY; self.slots.len() * 2];
+        let old = std::mem::replace(&mut self.slots, bigger);
+        for p in old.into_iter().filter(|p| *p != EMPTY) {
+            if let Err(at) = self.find(hash_of(p), |_| false) {
+                self.slots[at] = p;
+            }
+        }
+    }
+}
+
+/// Asks the CPU to start loading the cache line at `p` (a hint: it reads nothing and cannot fault).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `_mm_prefetch` is an architectural hint; any address is allowed.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 impl SubTable {
@@ -53,19 +124,16 @@ impl SubTable {
 
     /// The table of `profiles`; a later record for the same number replaces an earlier one.
     fn new(mut profiles: Vec<Profile>) -> SubTable {
-        let mut index = hashbrown::HashTable::with_capacity(profiles.len());
+        let mut index = Slots::with_capacity(profiles.len());
         let mut kept = 0;
         for i in 0..profiles.len() {
             let m = profiles[i].msisdn;
             let ps = &profiles[..kept];
-            match index.entry(
-                Self::hash(m),
-                |&j: &u32| ps[j as usize].msisdn == m,
-                |&j| Self::hash(ps[j as usize].msisdn),
-            ) {
-                hashbrown::hash_table::Entry::Occupied(o) => profiles.swap(*o.get() as usize, i),
-                hashbrown::hash_table::Entry::Vacant(v) => {
-                    v.insert(kept as u32);
+            match index.find(Self::hash(m), |j| ps[j as usize].msisdn == m) {
+                Ok(j) => profiles.swap(j as usize, i),
+                Err(at) => {
+                    // Sized for every record: no growth here.
+                    index.insert(at, kept as u32);
                     profiles.swap(kept, i);
                     kept += 1;
                 }
@@ -90,26 +158,51 @@ impl SubTable {
 
     pub fn get_mut(&mut self, m: Msisdn) -> Option<Entry<'_>> {
         let ps = &self.profiles;
-        let i = *self.index.find(Self::hash(m), |&i| ps[i as usize].msisdn == m)?;
+        let i = self.index.find(Self::hash(m), |i| ps[i as usize].msisdn == m).ok()?;
         Some(self.at(i))
     }
 
     /// The entry of `m`, with the record `make` gives when there is none.
     pub fn get_or_insert(&mut self, m: Msisdn, make: impl FnOnce() -> Profile) -> Entry<'_> {
+        let h = Self::hash(m);
         let ps = &self.profiles;
-        let slot =
-            self.index.entry(Self::hash(m), |&i| ps[i as usize].msisdn == m, |&i| Self::hash(ps[i as usize].msisdn));
-        let i = match slot {
-            hashbrown::hash_table::Entry::Occupied(o) => *o.get(),
-            hashbrown::hash_table::Entry::Vacant(v) => {
+        let i = match self.index.find(h, |i| ps[i as usize].msisdn == m) {
+            Ok(i) => i,
+            Err(mut at) => {
                 let i = self.profiles.len() as u32;
-                v.insert(i);
+                if !self.index.insert(at, i) {
+                    self.index.grow(|j| Self::hash(ps[j as usize].msisdn));
+                    at = self.index.find(h, |_| false).expect_err("an empty slot after growing");
+                    self.index.insert(at, i);
+                }
                 self.profiles.push(make());
                 self.states.push(SubState::default());
                 i
             }
         };
         self.at(i)
+    }
+
+    /// Fetches the first index slot of `m` into the cache (for an event some way ahead).
+    pub fn prefetch_slot(&self, m: Msisdn) {
+        prefetch(&self.slots()[self.index.first(Self::hash(m))]);
+    }
+
+    /// Fetches the record and state the first index slot of `m` points at (for an event a few
+    /// places ahead, its slot fetched by [`SubTable::prefetch_slot`] earlier). A wrong guess on
+    /// a collision costs a wasted fetch, nothing else.
+    pub fn prefetch_entry(&self, m: Msisdn) {
+        let p = self.slots()[self.index.first(Self::hash(m))] as usize;
+        if let (Some(sub), Some(st)) = (self.profiles.get(p), self.states.get(p)) {
+            prefetch(sub);
+            let st = (st as *const SubState).cast::<u8>();
+            prefetch(st);
+            prefetch(st.wrapping_add(std::mem::size_of::<SubState>() - 1));
+        }
+    }
+
+    fn slots(&self) -> &[u32] {
+        &self.index.slots
     }
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = Entry<'_>> {
@@ -120,7 +213,7 @@ impl SubTable {
     pub fn bytes(&self) -> usize {
         self.profiles.capacity() * std::mem::size_of::<Profile>()
             + self.states.capacity() * std::mem::size_of::<SubState>()
-            + self.index.capacity() * 5
+            + self.index.slots.len() * 4
     }
 }
 
@@ -911,5 +1004,30 @@ pub fn explain_line(d: &Decision, offset: chrono::FixedOffset) -> String {
             format_ts(t, offset),
             d.detail.as_deref().unwrap_or("")
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscriber_table_grows_keeps_the_last_duplicate_and_finds_everyone() {
+        let m = |i: u64| Msisdn::from_raw(13_800_000_000 + i * 7);
+        let mut loaded: Vec<Profile> = (0..100).map(|i| Profile::unknown(m(i))).collect();
+        let mut again = Profile::unknown(m(5));
+        again.arpu_fen = 42;
+        loaded.push(again);
+        let mut t = SubTable::new(loaded);
+        assert_eq!(t.len(), 100);
+        assert_eq!(t.get_mut(m(5)).map(|e| e.sub.arpu_fen), Some(42), "a later record replaces an earlier one");
+        for i in 100..5_000 {
+            t.get_or_insert(m(i), || Profile::unknown(m(i)));
+        }
+        assert_eq!(t.len(), 5_000);
+        assert!((0..5_000).all(|i| t.get_mut(m(i)).is_some_and(|e| e.sub.msisdn == m(i))));
+        assert!(t.get_mut(m(5_000)).is_none());
+        t.prefetch_slot(m(9_999));
+        t.prefetch_entry(m(9_999));
     }
 }
