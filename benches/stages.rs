@@ -35,13 +35,7 @@ fn fixture() -> Fixture {
 
 fn shard(f: &Fixture) -> Shard {
     let setup = Arc::new(PolicySetup::new(Default::default(), &f.rules));
-    Shard::new(
-        Arc::clone(&f.rules),
-        Arc::clone(&f.refdata),
-        setup,
-        f.subs.values().cloned(),
-        EngineOptions::default().offset,
-    )
+    Shard::new(Arc::clone(&f.rules), Arc::clone(&f.refdata), setup, f.subs.clone(), EngineOptions::default().offset)
 }
 
 fn stages(c: &mut Criterion) {

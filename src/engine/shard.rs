@@ -6,42 +6,21 @@
 use super::decision::{Decision, OrderKey, Outcome, Suppression, action_id};
 use crate::event::{Body, Event, LocTrigger};
 use crate::policy::{ContactRec, GlobalPolicy, QuietFate, in_control_group};
-use crate::refdata::{Channel, RefData, Subscriber};
+use crate::refdata::{Channel, Names, Profile, RefData, Subscribers};
 use crate::rules::expr::{Ctx, Local};
 use crate::rules::{Rule, RuleSet};
 use crate::state::{Deferred, PendingTimer, SubState, TriggerRef};
 use crate::util::{DAY, MINUTE, Millis, Msisdn, format_ts, mix64, stable_hash};
-use std::collections::{BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
-/// Msisdns are already well-spread integers once mixed; SipHash would be wasted work.
-#[derive(Default)]
-pub struct MsisdnHasher(u64);
-
-impl Hasher for MsisdnHasher {
-    fn finish(&self) -> u64 {
-        mix64(self.0)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8) | u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
+/// One subscriber of a shard: its record and its state.
+pub struct Entry<'s> {
+    pub sub: &'s mut Profile,
+    pub state: &'s mut SubState,
 }
 
-pub type MsisdnMap<V> = HashMap<Msisdn, V, BuildHasherDefault<MsisdnHasher>>;
-
-pub struct Entry {
-    pub sub: Subscriber,
-    pub known: bool,
-    pub state: SubState,
-}
-
-impl Entry {
+impl Entry<'_> {
     /// The evaluation context for this subscriber at `now`.
     fn ctx<'a>(
         &'a self,
@@ -49,9 +28,192 @@ impl Entry {
         now: Millis,
         local: Local,
         refdata: &'a RefData,
+        names: &'a Names,
         offset: chrono::FixedOffset,
     ) -> Ctx<'a> {
-        Ctx { event, now, local, sub: &self.sub, known: self.known, state: &self.state, refdata, offset }
+        Ctx { event, now, local, sub: self.sub, names, state: self.state, refdata, offset }
+    }
+}
+
+/// A shard's subscribers: records and states in two vectors side by side (the loaded records
+/// become the first one as they are, without a copy), found by number through [`Slots`].
+#[derive(Default)]
+pub struct SubTable {
+    profiles: Vec<Profile>,
+    states: Vec<SubState>,
+    index: Slots,
+}
+
+/// Positions in the subscriber vectors by number: open addressing with linear probing over
+/// `u32` slots, at most three quarters full. A number's first slot follows from its hash alone,
+/// so the pipeline can fetch it, and then the entry it points at, into the cache a few events
+/// before they are needed (a general hash table's lookup would itself stall on those misses).
+/// 4 bytes a slot: 5 to 11 bytes a subscriber.
+struct Slots {
+    slots: Vec<u32>,
+    len: usize,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+impl Default for Slots {
+    fn default() -> Self {
+        Slots::with_capacity(0)
+    }
+}
+
+impl Slots {
+    fn with_capacity(n: usize) -> Slots {
+        Slots { slots: vec![EMPTY; (n * 4 / 3 + 1).next_power_of_two().max(16)], len: 0 }
+    }
+
+    fn first(&self, h: u64) -> usize {
+        h as usize & (self.slots.len() - 1)
+    }
+
+    /// The position `eq` accepts, or the empty slot where it would go.
+    fn find(&self, h: u64, eq: impl Fn(u32) -> bool) -> Result<u32, usize> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.first(h);
+        loop {
+            match self.slots[i] {
+                EMPTY => return Err(i),
+                p if eq(p) => return Ok(p),
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// Puts `pos` in the empty slot `at` (from `find`); false when the table must grow first.
+    fn insert(&mut self, at: usize, pos: u32) -> bool {
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            return false;
+        }
+        self.slots[at] = pos;
+        self.len += 1;
+        true
+    }
+
+    fn grow(&mut self, hash_of: impl Fn(u32) -> u64) {
+        let bigger = vec![EMPTY; self.slots.len() * 2];
+        let old = std::mem::replace(&mut self.slots, bigger);
+        for p in old.into_iter().filter(|p| *p != EMPTY) {
+            if let Err(at) = self.find(hash_of(p), |_| false) {
+                self.slots[at] = p;
+            }
+        }
+    }
+}
+
+/// Asks the CPU to start loading the cache line at `p` (a hint: it reads nothing and cannot fault).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `_mm_prefetch` is an architectural hint; any address is allowed.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+impl SubTable {
+    fn hash(m: Msisdn) -> u64 {
+        mix64(m.raw())
+    }
+
+    /// The table of `profiles`; a later record for the same number replaces an earlier one.
+    fn new(mut profiles: Vec<Profile>) -> SubTable {
+        let mut index = Slots::with_capacity(profiles.len());
+        let mut kept = 0;
+        for i in 0..profiles.len() {
+            let m = profiles[i].msisdn;
+            let ps = &profiles[..kept];
+            match index.find(Self::hash(m), |j| ps[j as usize].msisdn == m) {
+                Ok(j) => profiles.swap(j as usize, i),
+                Err(at) => {
+                    // Sized for every record: no growth here.
+                    index.insert(at, kept as u32);
+                    profiles.swap(kept, i);
+                    kept += 1;
+                }
+            }
+        }
+        profiles.truncate(kept);
+        let states = std::iter::repeat_with(SubState::default).take(kept).collect();
+        SubTable { profiles, states, index }
+    }
+
+    pub fn len(&self) -> usize {
+        self.profiles.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.profiles.is_empty()
+    }
+
+    fn at(&mut self, i: u32) -> Entry<'_> {
+        Entry { sub: &mut self.profiles[i as usize], state: &mut self.states[i as usize] }
+    }
+
+    pub fn get_mut(&mut self, m: Msisdn) -> Option<Entry<'_>> {
+        let ps = &self.profiles;
+        let i = self.index.find(Self::hash(m), |i| ps[i as usize].msisdn == m).ok()?;
+        Some(self.at(i))
+    }
+
+    /// The entry of `m`, with the record `make` gives when there is none.
+    pub fn get_or_insert(&mut self, m: Msisdn, make: impl FnOnce() -> Profile) -> Entry<'_> {
+        let h = Self::hash(m);
+        let ps = &self.profiles;
+        let i = match self.index.find(h, |i| ps[i as usize].msisdn == m) {
+            Ok(i) => i,
+            Err(mut at) => {
+                let i = self.profiles.len() as u32;
+                if !self.index.insert(at, i) {
+                    self.index.grow(|j| Self::hash(ps[j as usize].msisdn));
+                    at = self.index.find(h, |_| false).expect_err("an empty slot after growing");
+                    self.index.insert(at, i);
+                }
+                self.profiles.push(make());
+                self.states.push(SubState::default());
+                i
+            }
+        };
+        self.at(i)
+    }
+
+    /// Fetches the first index slot of `m` into the cache (for an event some way ahead).
+    pub fn prefetch_slot(&self, m: Msisdn) {
+        prefetch(&self.slots()[self.index.first(Self::hash(m))]);
+    }
+
+    /// Fetches the record and state the first index slot of `m` points at (for an event a few
+    /// places ahead, its slot fetched by [`SubTable::prefetch_slot`] earlier). A wrong guess on
+    /// a collision costs a wasted fetch, nothing else.
+    pub fn prefetch_entry(&self, m: Msisdn) {
+        let p = self.slots()[self.index.first(Self::hash(m))] as usize;
+        if let (Some(sub), Some(st)) = (self.profiles.get(p), self.states.get(p)) {
+            prefetch(sub);
+            let st = (st as *const SubState).cast::<u8>();
+            prefetch(st);
+            prefetch(st.wrapping_add(std::mem::size_of::<SubState>() - 1));
+        }
+    }
+
+    fn slots(&self) -> &[u32] {
+        &self.index.slots
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = Entry<'_>> {
+        self.profiles.iter_mut().zip(self.states.iter_mut()).map(|(sub, state)| Entry { sub, state })
+    }
+
+    /// Memory held by the table itself (records and states inline, index slots), for accounting.
+    pub fn bytes(&self) -> usize {
+        self.profiles.capacity() * std::mem::size_of::<Profile>()
+            + self.states.capacity() * std::mem::size_of::<SubState>()
+            + self.index.slots.len() * 4
     }
 }
 
@@ -79,9 +241,9 @@ pub struct Shard {
     pub rules: Arc<RuleSet>,
     pub refdata: Arc<RefData>,
     pub policy: Arc<PolicySetup>,
-    /// Boxed: the table then holds 16-byte slots, so its growth slack (up to half empty after
-    /// doubling) costs pointers, not whole ~500-byte subscriber entries.
-    pub subs: MsisdnMap<Box<Entry>>,
+    pub subs: SubTable,
+    /// The strings of this shard's subscriber records.
+    pub names: Names,
     timers: BTreeSet<TimerKey>,
     pub offset: chrono::FixedOffset,
     /// Reused per event to avoid allocating.
@@ -90,6 +252,8 @@ pub struct Shard {
     /// (slot, start, len) into it.
     scratch_seq: Vec<bool>,
     scratch_seq_slots: Vec<(u32, usize, usize)>,
+    /// The rules an event may match.
+    scratch_rules: Vec<u32>,
     /// The local calendar facts of the last minute seen: events come in time order, so most
     /// events reuse them.
     local_cache: (Millis, Local),
@@ -132,23 +296,22 @@ impl Shard {
         rules: Arc<RuleSet>,
         refdata: Arc<RefData>,
         policy: Arc<PolicySetup>,
-        subs: impl IntoIterator<Item = Subscriber>,
+        subscribers: Subscribers,
         offset: chrono::FixedOffset,
     ) -> Shard {
-        let subs = subs
-            .into_iter()
-            .map(|s| (s.msisdn, Box::new(Entry { sub: s, known: true, state: SubState::default() })))
-            .collect();
+        let subs = SubTable::new(subscribers.profiles);
         Shard {
             rules,
             refdata,
             policy,
             subs,
+            names: subscribers.names,
             timers: BTreeSet::new(),
             offset,
             scratch_aggs: Vec::new(),
             scratch_seq: Vec::new(),
             scratch_seq_slots: Vec::new(),
+            scratch_rules: Vec::new(),
             local_cache: (Millis::MIN, Local::at(0, offset)),
             trace: None,
             ticks: Vec::new(),
@@ -204,9 +367,11 @@ impl Shard {
             let at = format_ts(ev.ts, offset);
             self.note(ev.msisdn, || format!("{at}  {kind} event {}{}", ev.id, describe_event(ev)));
         }
-        let entry = self.subs.entry(ev.msisdn).or_insert_with(|| {
-            Box::new(Entry { sub: Subscriber::unknown(ev.msisdn), known: false, state: SubState::default() })
-        });
+        if matches!(ev.body, Body::Profile(_)) && self.names.needs_compaction() {
+            self.names.compact(self.subs.iter_mut().flat_map(|e| [&mut e.sub.customer_id, &mut e.sub.account_id]));
+        }
+        let mut entry = self.subs.get_or_insert(ev.msisdn, || Profile::unknown(ev.msisdn));
+        let names = &mut self.names;
 
         // 1. Facts the event states about the subscriber.
         let st = &mut entry.state;
@@ -214,22 +379,22 @@ impl Shard {
         match &ev.body {
             Body::Profile(p) => {
                 for c in &p.set {
-                    entry.sub.apply(c);
+                    entry.sub.apply(c, names);
                 }
                 for f in &p.unset {
-                    entry.sub.unset(*f);
+                    entry.sub.unset(*f, names);
                 }
-                entry.known = true;
+                entry.sub.set_known();
             }
             Body::Topup(t) => st.record_topup(ev.ts, t.amount_fen),
             Body::Ivr(i) => st.record_ivr(ev.ts, i.step, i.node.clone()),
             Body::Location(l) => {
                 let cell = (l.trigger != LocTrigger::Detach).then_some(&*l.cell);
                 st.move_to(cell, ev.ts, &refdata);
-                st.country = l.country.clone().filter(|c| &**c != "CN");
+                st.set_country(l.country.clone().filter(|c| &**c != "CN"));
             }
             Body::Usage(u) => {
-                st.last_usage_at = Some(st.last_usage_at.map_or(ev.ts, |t| t.max(ev.ts)));
+                st.record_usage(ev.ts);
                 if let Some(c) = &u.cell {
                     st.move_to(Some(c), ev.ts, &refdata);
                 }
@@ -247,7 +412,7 @@ impl Shard {
         self.scratch_seq.clear();
         self.scratch_seq_slots.clear();
         {
-            let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, offset);
+            let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, &self.names, offset);
             for &slot in &rules.aggs_by_kind[kind as usize] {
                 let def = &rules.aggs[slot as usize];
                 if def.filter.as_ref().is_none_or(|f| cx.eval_bool(f)) {
@@ -285,11 +450,11 @@ impl Shard {
 
         // 3. Cancel absence timers this event answers.
         let mut trace = Vec::new();
-        if rules.cancel_kinds.contains(kind) && !entry.state.timers.is_empty() {
-            let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, offset);
+        if rules.cancel_kinds.contains(kind) && !entry.state.timers().is_empty() {
+            let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, &self.names, offset);
             let cancel: Vec<usize> = entry
                 .state
-                .timers
+                .timers()
                 .iter()
                 .enumerate()
                 .filter(|(_, t)| {
@@ -302,7 +467,7 @@ impl Shard {
                 .map(|(i, _)| i)
                 .collect();
             for i in cancel.into_iter().rev() {
-                let t = entry.state.timers.remove(i);
+                let t = entry.state.timers_mut().remove(i);
                 self.timers.remove(&t.index_key(ev.msisdn.raw()));
                 stats.timers_cancelled += 1;
                 if tracing {
@@ -315,11 +480,11 @@ impl Shard {
         }
 
         // 4. Rules.
-        let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, offset);
+        let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, &self.names, offset);
         let trigger = || TriggerRef { kind: kind.as_str(), id: ev.id.clone(), ts: ev.ts };
         let mut arm: Vec<PendingTimer> = Vec::new();
         let mut cands: Vec<Candidate> = Vec::new();
-        rules.by_kind[kind as usize].visit(ev, |ri| {
+        rules.by_kind[kind as usize].visit(ev, &mut self.scratch_rules, |ri| {
             let rule = &rules.rules[ri as usize];
             if !rule.enabled || !cx.eval_bool(&rule.condition) {
                 return;
@@ -329,7 +494,7 @@ impl Shard {
                     // One pending timer per rule and subscriber: a second trigger while the
                     // first waits does not restart the clock.
                     let waiting = |p: &PendingTimer| p.rule == ri && p.deferred.is_none();
-                    if cx.state.timers.iter().any(waiting) || arm.iter().any(waiting) {
+                    if cx.state.timers().iter().any(waiting) || arm.iter().any(waiting) {
                         if tracing {
                             trace.push(format!("  rule {} matched; its timer is already running", rule.name));
                         }
@@ -370,14 +535,14 @@ impl Shard {
         });
         for t in arm {
             self.timers.insert(t.index_key(ev.msisdn.raw()));
-            entry.state.timers.push(t);
+            entry.state.timers_mut().push(t);
             stats.timers_armed += 1;
         }
         let first = out.len();
-        let armed = decide(&rules, &self.policy, &refdata, offset, entry, cands, pos, out, stats);
+        let armed = decide(&rules, &self.policy, &refdata, offset, &mut entry, cands, pos, out, stats);
         for t in armed {
             self.timers.insert(t.index_key(ev.msisdn.raw()));
-            entry.state.timers.push(t);
+            entry.state.timers_mut().push(t);
         }
         if tracing {
             trace.extend(out[first..].iter().map(|d| explain_line(d, offset)));
@@ -413,13 +578,16 @@ impl Shard {
             let offset = self.offset;
             let msisdn = Msisdn::from_raw(raw);
             let tracing = self.tracing(msisdn);
-            let Some(entry) = self.subs.get_mut(&msisdn) else { continue };
-            let Some(i) =
-                entry.state.timers.iter().position(|t| t.index_key(raw) == (due, raw, rule_idx, armed_at, is_deferred))
+            let Some(mut entry) = self.subs.get_mut(msisdn) else { continue };
+            let Some(i) = entry
+                .state
+                .timers()
+                .iter()
+                .position(|t| t.index_key(raw) == (due, raw, rule_idx, armed_at, is_deferred))
             else {
                 continue;
             };
-            let timer = entry.state.timers.remove(i);
+            let timer = entry.state.timers_mut().remove(i);
             let rule = &rules.rules[rule_idx as usize];
             let mut trace = Vec::new();
             if tracing {
@@ -428,7 +596,7 @@ impl Shard {
             }
             if timer.deferred.is_none() {
                 stats.timers_fired += 1;
-                let cx = entry.ctx(None, due, Local::at(due, offset), &refdata, offset);
+                let cx = entry.ctx(None, due, Local::at(due, offset), &refdata, &self.names, offset);
                 if let Some(re) = rule.timer.as_ref().and_then(|t| t.recheck.as_ref()) {
                     if !cx.eval_bool(re) {
                         stats.rechecks_failed += 1;
@@ -454,10 +622,10 @@ impl Shard {
                 deferred: timer.deferred,
             };
             let first = out.len();
-            let armed = decide(&rules, &self.policy, &refdata, offset, entry, vec![cand], pos, out, stats);
+            let armed = decide(&rules, &self.policy, &refdata, offset, &mut entry, vec![cand], pos, out, stats);
             for t in armed {
                 self.timers.insert(t.index_key(raw));
-                entry.state.timers.push(t);
+                entry.state.timers_mut().push(t);
             }
             if tracing {
                 trace.extend(out[first..].iter().map(|d| explain_line(d, offset)));
@@ -488,8 +656,9 @@ impl Shard {
         let local = Local::at(at, offset);
         // Parts of a condition that are the same for everyone ("the day before the cut-over",
         // "a festival today") are checked once here; a rule they rule out visits no one.
-        let nobody = Entry { sub: Subscriber::unknown(Msisdn::from_raw(0)), known: false, state: SubState::default() };
-        let gate = nobody.ctx(None, at, local, &refdata, offset);
+        let (mut sub, mut state) = (Profile::unknown(Msisdn::from_raw(0)), SubState::default());
+        let nobody = Entry { sub: &mut sub, state: &mut state };
+        let gate = nobody.ctx(None, at, local, &refdata, &self.names, offset);
         let due: Vec<u32> = rules
             .scheduled
             .iter()
@@ -507,10 +676,11 @@ impl Shard {
         let label = format!("{:02}:{:02}", local.hour, local.minute);
         let trace_m = self.trace.as_ref().map(|t| t.0);
         let mut trace = Vec::new();
-        for (m, entry) in self.subs.iter_mut() {
+        for mut entry in self.subs.iter_mut() {
+            let m = entry.sub.msisdn;
             let mut cands = Vec::new();
             {
-                let cx = entry.ctx(None, at, local, &refdata, offset);
+                let cx = entry.ctx(None, at, local, &refdata, &self.names, offset);
                 for &ri in &due {
                     let rule = &rules.rules[ri as usize];
                     if !rule.enabled || !cx.eval_bool(&rule.condition) {
@@ -534,12 +704,12 @@ impl Shard {
             }
             let first = out.len();
             let names: Vec<String> = cands.iter().map(|c| rules.rules[c.rule as usize].name.to_string()).collect();
-            let armed = decide(&rules, &self.policy, &refdata, offset, entry, cands, pos, out, stats);
+            let armed = decide(&rules, &self.policy, &refdata, offset, &mut entry, cands, pos, out, stats);
             for t in armed {
                 self.timers.insert(t.index_key(m.raw()));
-                entry.state.timers.push(t);
+                entry.state.timers_mut().push(t);
             }
-            if trace_m == Some(*m) {
+            if trace_m == Some(m) {
                 trace.push(format!("{}  daily rules at {label}", format_ts(at, offset)));
                 trace.extend(names.iter().map(|n| format!("  rule {n} matched")));
                 trace.extend(out[first..].iter().map(|d| explain_line(d, offset)));
@@ -600,7 +770,7 @@ fn decide(
             .then(|| {
                 entry
                     .state
-                    .contacts
+                    .contacts()
                     .recent
                     .iter()
                     .rev()
@@ -661,7 +831,7 @@ fn decide(
         let id_hash =
             u64::from_str_radix(d.id.trim_start_matches('a'), 16).unwrap_or_else(|_| stable_hash(d.id.as_bytes()));
         let campaign = &rules.campaigns[rule.campaign_idx as usize];
-        entry.state.contacts.record(
+        entry.state.contacts_mut().record(
             ContactRec {
                 ts: d.ts,
                 id: id_hash,
@@ -711,7 +881,7 @@ fn check(
         let scope = if sub.dnd.all { "all channels".to_string() } else { format!("{}", d.channel) };
         return Some((Suppression::Dnd, format!("the subscriber opted out of {scope}")));
     }
-    let log = &entry.state.contacts;
+    let log = entry.state.contacts();
     let now = d.ts;
     let full = |cap: &crate::policy::Cap, n: u32, whose: String| {
         (n >= cap.max).then(|| (Suppression::Cap, format!("cap \"{}\" of {whose} reached ({n} already)", cap.text)))
@@ -835,5 +1005,30 @@ pub fn explain_line(d: &Decision, offset: chrono::FixedOffset) -> String {
             format_ts(t, offset),
             d.detail.as_deref().unwrap_or("")
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscriber_table_grows_keeps_the_last_duplicate_and_finds_everyone() {
+        let m = |i: u64| Msisdn::from_raw(13_800_000_000 + i * 7);
+        let mut loaded: Vec<Profile> = (0..100).map(|i| Profile::unknown(m(i))).collect();
+        let mut again = Profile::unknown(m(5));
+        again.arpu_fen = 42;
+        loaded.push(again);
+        let mut t = SubTable::new(loaded);
+        assert_eq!(t.len(), 100);
+        assert_eq!(t.get_mut(m(5)).map(|e| e.sub.arpu_fen), Some(42), "a later record replaces an earlier one");
+        for i in 100..5_000 {
+            t.get_or_insert(m(i), || Profile::unknown(m(i)));
+        }
+        assert_eq!(t.len(), 5_000);
+        assert!((0..5_000).all(|i| t.get_mut(m(i)).is_some_and(|e| e.sub.msisdn == m(i))));
+        assert!(t.get_mut(m(5_000)).is_none());
+        t.prefetch_slot(m(9_999));
+        t.prefetch_entry(m(9_999));
     }
 }

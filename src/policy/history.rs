@@ -4,6 +4,7 @@
 
 use super::{CalendarUnit, Cap, CapWindow, period};
 use crate::refdata::Channel;
+use crate::state::ThinSlice;
 use crate::util::Millis;
 
 /// One decided contact. 24 bytes.
@@ -18,11 +19,13 @@ pub struct ContactRec {
     pub transactional: bool,
 }
 
+/// Exact-size lists behind thin pointers: most subscribers with a history have one or two
+/// contacts in it.
 #[derive(Clone, Debug, Default)]
 pub struct ContactLog {
-    pub recent: Vec<ContactRec>,
+    pub recent: ThinSlice<ContactRec>,
     /// (campaign, local month index last reached, consecutive months up to it)
-    pub streaks: Vec<(u16, i64, u32)>,
+    pub streaks: ThinSlice<(u16, i64, u32)>,
 }
 
 impl ContactLog {
@@ -65,13 +68,15 @@ impl ContactLog {
                     s.2 = if s.1 == month - 1 { s.2 + 1 } else { 1 };
                     s.1 = month;
                 }
-                None => self.streaks.push((rec.campaign, month, 1)),
+                None => self.streaks.edit(|v| v.push((rec.campaign, month, 1))),
             }
         }
         let newest = self.recent.iter().map(|r| r.ts).max().unwrap_or(rec.ts).max(rec.ts);
-        self.recent.retain(|r| r.ts > newest - keep);
-        if keep > 0 {
-            self.recent.push(rec);
-        }
+        self.recent.edit(|v| {
+            v.retain(|r| r.ts > newest - keep);
+            if keep > 0 {
+                v.push(rec);
+            }
+        });
     }
 }

@@ -24,7 +24,7 @@ mod history;
 
 pub use history::{ContactLog, ContactRec};
 
-use crate::refdata::{Status, Subscriber, Tier};
+use crate::refdata::{Profile, Status, Tier};
 use crate::util::{DAY, HOUR, MINUTE, Millis, parse_duration, stable_hash};
 use chrono::Datelike;
 
@@ -141,12 +141,12 @@ impl Exclusion {
         })
     }
 
-    pub fn applies(self, s: &Subscriber) -> bool {
+    pub fn applies(self, s: &Profile) -> bool {
         match self {
             Exclusion::Status(st) => s.status == st,
-            Exclusion::Corporate => s.corporate,
-            Exclusion::Foreign => s.foreign,
-            Exclusion::Employee => s.employee,
+            Exclusion::Corporate => s.corporate(),
+            Exclusion::Foreign => s.foreign(),
+            Exclusion::Employee => s.employee(),
             Exclusion::Tier(t) => s.tier == t,
         }
     }

@@ -6,9 +6,11 @@
 //!
 //! Cell tags are interned to small integers at load so that rules compare integers.
 
+mod names;
 mod subscriber;
 
-pub use subscriber::{Brand, Channel, Dnd, ProfileChange, ProfileField, Status, Subscriber, Tier};
+pub use names::{Labels, Names, StrRef, Vocab};
+pub use subscriber::{Brand, Channel, Dnd, Profile, ProfileChange, ProfileField, Status, Subscriber, Tier};
 
 use crate::util::{Millis, Msisdn, parse_ts};
 use serde::Deserialize;
@@ -135,8 +137,50 @@ struct CalendarRecord {
 /// instead of SipHash.
 type StrMap<V> = HashMap<Box<str>, V, foldhash::fast::FixedState>;
 
-/// Subscribers as loaded, before they are distributed to shards.
-pub type Subscribers = HashMap<Msisdn, Subscriber>;
+/// Subscribers as loaded, before they are distributed to shards: compact records and the
+/// strings they point at. A later record for the same number replaces an earlier one.
+#[derive(Debug, Default, Clone)]
+pub struct Subscribers {
+    pub names: Names,
+    pub profiles: Vec<Profile>,
+}
+
+impl Subscribers {
+    pub fn new() -> Subscribers {
+        Subscribers { names: Names::new(), profiles: Vec::new() }
+    }
+
+    pub fn insert(&mut self, s: &Subscriber) {
+        self.profiles.push(Profile::new(s, true, &mut self.names));
+    }
+
+    /// The record of `m` (the last one loaded), rebuilt in full.
+    pub fn get(&self, m: &Msisdn) -> Option<Subscriber> {
+        self.profiles.iter().rev().find(|p| p.msisdn == *m).map(|p| p.record(&self.names))
+    }
+
+    /// Splits the records by `part(msisdn)` into `n` tables with strings of their own.
+    pub fn split(self, n: usize, part: impl Fn(Msisdn) -> usize) -> Vec<Subscribers> {
+        if n <= 1 {
+            return vec![self];
+        }
+        // Sized exactly first: with tens of millions of records, growing by doubling would copy
+        // each part several times and hold the old copy while it does.
+        let mut sizes = vec![0usize; n];
+        self.profiles.iter().for_each(|p| sizes[part(p.msisdn)] += 1);
+        let mut parts: Vec<Subscribers> = sizes
+            .iter()
+            .map(|&k| Subscribers { names: self.names.vocabularies(), profiles: Vec::with_capacity(k) })
+            .collect();
+        for mut p in self.profiles {
+            let to = &mut parts[part(p.msisdn)];
+            p.customer_id = to.names.add(self.names.get(p.customer_id));
+            p.account_id = to.names.add(self.names.get(p.account_id));
+            to.profiles.push(p);
+        }
+        parts
+    }
+}
 
 impl RefData {
     /// Loads every reference file present in `dir`. Missing files mean empty tables; a bad
@@ -193,8 +237,7 @@ impl RefData {
         rd.finish();
         let mut subs = Subscribers::new();
         for_each_record(&dir.join("subscribers.jsonl"), |_, _, rec: subscriber::SubscriberRecord| {
-            let s = Subscriber::try_from(rec)?;
-            subs.insert(s.msisdn, s);
+            subs.insert(&Subscriber::try_from(rec)?);
             Ok(())
         })?;
         Ok((rd, subs))
@@ -312,13 +355,17 @@ fn for_each_record<T: for<'de> Deserialize<'de>>(
     path: &Path,
     mut f: impl FnMut(&str, usize, T) -> Result<(), String>,
 ) -> Result<(), RefError> {
+    use std::io::BufRead;
     let file = path.display().to_string();
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    // Line by line: a subscriber file of 10 million records is gigabytes of text.
+    let reader = match std::fs::File::open(path) {
+        Ok(f) => std::io::BufReader::with_capacity(1 << 20, f),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(source) => return Err(RefError::Io { file, source }),
     };
-    for (i, line) in text.lines().enumerate() {
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|source| RefError::Io { file: file.clone(), source })?;
+        let line = line.as_str();
         let line_no = i + 1;
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;

@@ -1,6 +1,7 @@
 //! The subscriber master record (three-party model: customer owns users, a user bills to an
 //! account) and the changes `profile` events make to it.
 
+use super::names::{Labels, Names, StrRef, Vocab};
 use crate::event::symbols;
 use crate::util::Msisdn;
 use chrono::NaiveDate;
@@ -110,59 +111,175 @@ impl Subscriber {
     pub fn has_service(&self, s: &str) -> bool {
         self.services.iter().any(|x| &**x == s)
     }
+}
 
-    pub fn apply(&mut self, change: &ProfileChange) {
+/// A subscriber record as a shard keeps it: the strings live in the shard's [`Names`] (ids as
+/// arena offsets, services and preferences as bit sets), dates and flags packed. 72 bytes
+/// against 128 plus five heap allocations for a [`Subscriber`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Profile {
+    pub msisdn: Msisdn,
+    pub arpu_fen: i64,
+    pub services: Labels,
+    pub prefs: Labels,
+    pub customer_id: StrRef,
+    pub account_id: StrRef,
+    pub join_date: Option<NaiveDate>,
+    /// (month, day)
+    birthday: Option<(u8, u8)>,
+    pub brand: Brand,
+    pub tier: Tier,
+    pub status: Status,
+    pub channel_pref: Option<Channel>,
+    pub dnd: Dnd,
+    flags: u8,
+}
+
+const CORPORATE: u8 = 1;
+const FOREIGN: u8 = 2;
+const EMPLOYEE: u8 = 4;
+/// The reference data (or a `profile` event) knows the subscriber.
+const KNOWN: u8 = 8;
+
+impl Profile {
+    /// The compact form of a record, its strings added to `names`.
+    pub fn new(s: &Subscriber, known: bool, names: &mut Names) -> Profile {
+        let mut p = Profile {
+            msisdn: s.msisdn,
+            arpu_fen: s.arpu_fen,
+            services: names.services.set_of(&s.services),
+            prefs: names.prefs.set_of(&s.prefs),
+            customer_id: names.add(&s.customer_id),
+            account_id: names.add(&s.account_id),
+            join_date: s.join_date,
+            birthday: s.birthday.map(|(m, d)| (m as u8, d as u8)),
+            brand: s.brand,
+            tier: s.tier,
+            status: s.status,
+            channel_pref: s.channel_pref,
+            dnd: s.dnd,
+            flags: 0,
+        };
+        p.set_flag(CORPORATE, s.corporate);
+        p.set_flag(FOREIGN, s.foreign);
+        p.set_flag(EMPLOYEE, s.employee);
+        p.set_flag(KNOWN, known);
+        p
+    }
+
+    /// A subscriber the reference data does not know (see [`Subscriber::unknown`]).
+    pub fn unknown(msisdn: Msisdn) -> Profile {
+        Profile::new(&Subscriber::unknown(msisdn), false, &mut Names::default())
+    }
+
+    /// The full record back (for `explain` and tests).
+    pub fn record(&self, names: &Names) -> Subscriber {
+        let list = |v: &Vocab, l: &Labels| v.names_of(l).into_iter().map(Into::into).collect();
+        Subscriber {
+            msisdn: self.msisdn,
+            customer_id: names.get(self.customer_id).into(),
+            account_id: names.get(self.account_id).into(),
+            brand: self.brand,
+            tier: self.tier,
+            arpu_fen: self.arpu_fen,
+            join_date: self.join_date,
+            birthday: self.birthday(),
+            corporate: self.corporate(),
+            foreign: self.foreign(),
+            employee: self.employee(),
+            services: list(&names.services, &self.services),
+            dnd: self.dnd,
+            status: self.status,
+            prefs: list(&names.prefs, &self.prefs),
+            channel_pref: self.channel_pref,
+        }
+    }
+
+    fn set_flag(&mut self, f: u8, on: bool) {
+        if on {
+            self.flags |= f;
+        } else {
+            self.flags &= !f;
+        }
+    }
+
+    pub fn corporate(&self) -> bool {
+        self.flags & CORPORATE != 0
+    }
+    pub fn foreign(&self) -> bool {
+        self.flags & FOREIGN != 0
+    }
+    pub fn employee(&self) -> bool {
+        self.flags & EMPLOYEE != 0
+    }
+    pub fn known(&self) -> bool {
+        self.flags & KNOWN != 0
+    }
+    pub fn set_known(&mut self) {
+        self.flags |= KNOWN;
+    }
+    /// (month, day)
+    pub fn birthday(&self) -> Option<(u32, u32)> {
+        self.birthday.map(|(m, d)| (u32::from(m), u32::from(d)))
+    }
+
+    pub fn apply(&mut self, change: &ProfileChange, names: &mut Names) {
         use ProfileChange as C;
+        let add = |l: &mut Labels, v: &mut Vocab, items: &[Box<str>]| {
+            items.iter().for_each(|s| {
+                let id = v.intern(s);
+                v.set(l, id, true)
+            })
+        };
+        let remove = |l: &mut Labels, v: &mut Vocab, items: &[Box<str>]| {
+            for s in items {
+                if let Some(id) = v.id(s) {
+                    v.set(l, id, false);
+                }
+            }
+        };
         match change {
-            C::CustomerId(v) => self.customer_id = v.clone(),
-            C::AccountId(v) => self.account_id = v.clone(),
+            C::CustomerId(v) => names.replace(&mut self.customer_id, v),
+            C::AccountId(v) => names.replace(&mut self.account_id, v),
             C::Brand(v) => self.brand = *v,
             C::Tier(v) => self.tier = *v,
             C::ArpuFen(v) => self.arpu_fen = *v,
             C::JoinDate(v) => self.join_date = *v,
-            C::Birthday(v) => self.birthday = *v,
-            C::Corporate(v) => self.corporate = *v,
-            C::Foreign(v) => self.foreign = *v,
-            C::Employee(v) => self.employee = *v,
-            C::Services(v) => self.services = v.clone(),
-            C::AddServices(v) => add_all(&mut self.services, v),
-            C::RemoveServices(v) => self.services.retain(|s| !v.contains(s)),
+            C::Birthday(v) => self.birthday = v.map(|(m, d)| (m as u8, d as u8)),
+            C::Corporate(v) => self.set_flag(CORPORATE, *v),
+            C::Foreign(v) => self.set_flag(FOREIGN, *v),
+            C::Employee(v) => self.set_flag(EMPLOYEE, *v),
+            C::Services(v) => self.services = names.services.set_of(v),
+            C::AddServices(v) => add(&mut self.services, &mut names.services, v),
+            C::RemoveServices(v) => remove(&mut self.services, &mut names.services, v),
             C::Dnd(v) => self.dnd = *v,
             C::Status(v) => self.status = *v,
-            C::Prefs(v) => self.prefs = v.clone(),
-            C::AddPrefs(v) => add_all(&mut self.prefs, v),
-            C::RemovePrefs(v) => self.prefs.retain(|s| !v.contains(s)),
+            C::Prefs(v) => self.prefs = names.prefs.set_of(v),
+            C::AddPrefs(v) => add(&mut self.prefs, &mut names.prefs, v),
+            C::RemovePrefs(v) => remove(&mut self.prefs, &mut names.prefs, v),
             C::ChannelPref(v) => self.channel_pref = *v,
         }
     }
 
-    pub fn unset(&mut self, field: ProfileField) {
+    pub fn unset(&mut self, field: ProfileField, names: &mut Names) {
         let blank = Subscriber::unknown(self.msisdn);
         use ProfileField as F;
         match field {
-            F::CustomerId => self.customer_id = blank.customer_id,
-            F::AccountId => self.account_id = blank.account_id,
+            F::CustomerId => names.replace(&mut self.customer_id, ""),
+            F::AccountId => names.replace(&mut self.account_id, ""),
             F::Brand => self.brand = blank.brand,
             F::Tier => self.tier = blank.tier,
             F::ArpuFen => self.arpu_fen = 0,
             F::JoinDate => self.join_date = None,
             F::Birthday => self.birthday = None,
-            F::Corporate => self.corporate = false,
-            F::Foreign => self.foreign = false,
-            F::Employee => self.employee = false,
-            F::Services => self.services.clear(),
+            F::Corporate => self.set_flag(CORPORATE, false),
+            F::Foreign => self.set_flag(FOREIGN, false),
+            F::Employee => self.set_flag(EMPLOYEE, false),
+            F::Services => self.services = Labels::default(),
             F::Dnd => self.dnd = Dnd::default(),
             F::Status => self.status = Status::Active,
-            F::Prefs => self.prefs.clear(),
+            F::Prefs => self.prefs = Labels::default(),
             F::ChannelPref => self.channel_pref = None,
-        }
-    }
-}
-
-fn add_all(list: &mut Vec<Box<str>>, add: &[Box<str>]) {
-    for a in add {
-        if !list.contains(a) {
-            list.push(a.clone());
         }
     }
 }

@@ -214,7 +214,7 @@ fn format_value(out: &mut String, v: &Value, ty: Ty, fmt: Fmt, cx: &Ctx) {
                 out.push_str(t.names().get(*i as usize).copied().unwrap_or(""));
             }
         }
-        (_, Value::List(items)) => out.push_str(&items.iter().map(|s| &**s).collect::<Vec<_>>().join("、")),
+        (_, Value::List(items, vocab)) => out.push_str(&vocab.names_of(items).join("、")),
         (_, Value::Tags(tags)) => {
             out.push_str(&tags.iter().map(|t| cx.refdata.tag_name(*t)).collect::<Vec<_>>().join("、"))
         }

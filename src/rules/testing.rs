@@ -185,7 +185,7 @@ fn run_case(
         }
         let sub = Subscriber::from_json_line(&j.to_string())
             .map_err(|e| vec![format!("{file}:{}: subscriber: {e}", s.pos().line)])?;
-        subs.insert(sub.msisdn, sub);
+        subs.insert(&sub);
     }
     let loaded = super::load(rule_paths, Some(&refdata), opts);
     let Some(rules) = loaded.rules else {

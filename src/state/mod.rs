@@ -5,17 +5,13 @@
 //! of zeros), sequences keep one start time per step, and timers live with the subscriber so
 //! they travel with its state (checkpoints, explain).
 
+mod thin;
+
 use crate::event::IvrStep;
 use crate::refdata::{Cell, CellId, RefData, TagId};
 use crate::util::Millis;
 use std::collections::VecDeque;
-
-/// Where the subscriber is: a cell of the reference data, or one it does not know.
-#[derive(Clone, Debug, PartialEq)]
-pub enum CellRef {
-    Known(CellId),
-    Unknown(Box<str>),
-}
+pub use thin::ThinSlice;
 
 /// The event that caused a decision, as actions report it.
 #[derive(Clone, Debug, PartialEq)]
@@ -64,12 +60,30 @@ pub struct IvrStepRec {
     pub node: Option<Box<str>>,
 }
 
-/// One bucket of one window: `sum` of the events in bucket `idx` (time / bucket width).
+/// One bucket of one window: `sum` of the events in bucket `idx` (time / bucket width) of window
+/// `slot`, the two packed in one key that sorts by (slot, bucket): 16 bytes, not 24.
 #[derive(Clone, Copy, Debug)]
 struct AggBucket {
-    slot: u32,
-    idx: i64,
+    key: u64,
     sum: i64,
+}
+
+/// How many windows a rule pack may have: slots take the top 16 bits of a bucket key.
+pub const MAX_WINDOWS: usize = 1 << 16;
+/// Bucket indexes are offset by this into the low 48 bits: event times (years 0000-9999) over
+/// buckets of a second or more stay far inside it.
+const IDX_BIAS: i64 = 1 << 47;
+
+impl AggBucket {
+    fn new(slot: u32, idx: i64, sum: i64) -> AggBucket {
+        AggBucket { key: (u64::from(slot) << 48) | ((idx + IDX_BIAS) as u64 & ((1 << 48) - 1)), sum }
+    }
+    fn slot(&self) -> u32 {
+        (self.key >> 48) as u32
+    }
+    fn idx(&self) -> i64 {
+        (self.key & ((1 << 48) - 1)) as i64 - IDX_BIAS
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -83,111 +97,275 @@ pub struct SeqState {
 /// How many recent IVR steps a subscriber's state keeps.
 pub const IVR_RECENT: usize = 16;
 
-#[derive(Clone, Debug, Default)]
+/// No time recorded: event times come from RFC 3339 text (years 0000-9999), so they never
+/// reach `Millis::MIN`.
+const NO_TIME: Millis = Millis::MIN;
+/// No cell (never seen, or detached).
+const NO_CELL: u32 = u32::MAX;
+/// A cell the reference data does not know; its id is kept in [`Rare::unknown_cell`].
+const UNKNOWN_CELL: u32 = u32::MAX - 1;
+
+const HAS_BALANCE: u8 = 1;
+const HAS_PREV_BALANCE: u8 = 2;
+
+fn time(t: Millis) -> Option<Millis> {
+    (t != NO_TIME).then_some(t)
+}
+
+fn known(c: u32) -> Option<CellId> {
+    (c < UNKNOWN_CELL).then_some(c)
+}
+
+/// Per-subscriber state, laid out for tens of millions of subscribers: what nearly every
+/// subscriber uses is inline (times with a sentinel for "never", the cell as an index, presence
+/// bits for the balances); lists a subscriber usually has one or two items of are exact-size
+/// slices behind a thin pointer (8 bytes, nothing allocated while empty, no growth slack); what few
+/// subscribers ever use (sequences, IVR steps, timers, contact history, a roaming country, an
+/// unknown cell's id) sits behind one box allocated on first use.
+#[derive(Clone, Debug)]
 pub struct SubState {
     /// Events seen for this subscriber; identifies "the current event" for `entered` and `seq`.
     pub events_seen: u32,
-    pub last_event_at: Option<Millis>,
-    pub balance: Option<i64>,
-    /// The balance before the current event.
-    pub prev_balance: Option<i64>,
-    /// (time, amount) of the last top-up.
-    pub last_topup: Option<(Millis, i64)>,
-    pub cell: Option<CellRef>,
-    pub cell_since: Option<Millis>,
-    pub prev_cell: Option<CellId>,
     cell_changed_at: u32,
-    /// Tags of the current cell with the time the subscriber entered cells carrying each.
-    zones: Vec<(TagId, Millis)>,
-    /// Windowed aggregates by slot: sorted (bucket index, sum).
-    /// Every window's non-empty buckets in one vector, sorted by (slot, bucket): one
-    /// allocation per subscriber, not one per window.
-    aggs: Vec<AggBucket>,
-    seqs: Vec<SeqState>,
-    pub recent_ivr: VecDeque<IvrStepRec>,
-    pub timers: Vec<PendingTimer>,
-    /// Decided contacts, as far back as the caps look.
-    pub contacts: crate::policy::ContactLog,
-    /// The last distinct known cells the subscriber was seen in, with the last time seen
-    /// (most recent last), for `visited()`.
-    recent_cells: Vec<(CellId, Millis)>,
+    /// The current cell: an index into the reference cells, [`NO_CELL`] or [`UNKNOWN_CELL`].
+    cell: u32,
+    /// The known cell before the last change ([`NO_CELL`] if it was none or unknown).
+    prev_cell: u32,
+    /// The newest of the recent cells (see `older_cells`), [`NO_CELL`] before any.
+    last_cell: u32,
+    flags: u8,
+    last_event_at: Millis,
+    cell_since: Millis,
     /// Time of the last usage record (calls, SMS, data), for silence checks.
-    pub last_usage_at: Option<Millis>,
+    last_usage_at: Millis,
+    /// Time and amount of the last top-up.
+    last_topup_at: Millis,
+    last_topup_fen: i64,
+    balance: i64,
+    /// The balance before the current event.
+    prev_balance: i64,
+    /// When the subscriber was last seen in `last_cell`.
+    last_cell_seen: Millis,
+    /// When the subscriber entered cells carrying each tag of the current cell, in the order of
+    /// the cell's (sorted) tags; empty when every tag was entered with the cell (`cell_since`).
+    zone_since: ThinSlice<Millis>,
+    /// The distinct known cells seen before `last_cell` with the last time seen, oldest
+    /// first; with `last_cell` at most [`RECENT_CELLS`], for `visited()`.
+    older_cells: ThinSlice<(CellId, Millis)>,
+    /// Windowed aggregates: every window's non-empty buckets in one slice, sorted by (slot,
+    /// bucket).
+    aggs: ThinSlice<AggBucket>,
+    rare: Option<Box<Rare>>,
+}
+
+/// The parts of a subscriber's state few subscribers ever need.
+#[derive(Clone, Debug, Default)]
+struct Rare {
+    seqs: Vec<SeqState>,
+    recent_ivr: VecDeque<IvrStepRec>,
+    timers: Vec<PendingTimer>,
+    /// Decided contacts, as far back as the caps look.
+    contacts: crate::policy::ContactLog,
     /// The visited country while roaming abroad (ISO 3166 alpha-2), from location events.
-    pub country: Option<Box<str>>,
+    country: Option<Box<str>>,
+    /// The id of the current cell when the reference data does not know it.
+    unknown_cell: Option<Box<str>>,
+}
+
+static NO_CONTACTS: crate::policy::ContactLog =
+    crate::policy::ContactLog { recent: ThinSlice::new(), streaks: ThinSlice::new() };
+
+impl Default for SubState {
+    fn default() -> Self {
+        SubState {
+            events_seen: 0,
+            cell_changed_at: 0,
+            cell: NO_CELL,
+            prev_cell: NO_CELL,
+            last_cell: NO_CELL,
+            flags: 0,
+            last_event_at: NO_TIME,
+            cell_since: NO_TIME,
+            last_usage_at: NO_TIME,
+            last_topup_at: NO_TIME,
+            last_topup_fen: 0,
+            balance: 0,
+            prev_balance: 0,
+            last_cell_seen: NO_TIME,
+            zone_since: ThinSlice::default(),
+            older_cells: ThinSlice::default(),
+            aggs: ThinSlice::default(),
+            rare: None,
+        }
+    }
 }
 
 /// How many distinct recent cells a subscriber's state remembers for `visited()`.
 pub const RECENT_CELLS: usize = 16;
 
 impl SubState {
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
     /// Starts processing one event: counters and balance.
     pub fn begin(&mut self, ts: Millis, balance: Option<i64>) {
         self.events_seen = self.events_seen.wrapping_add(1);
-        self.last_event_at = Some(self.last_event_at.map_or(ts, |t| t.max(ts)));
+        self.last_event_at = self.last_event_at.max(ts);
         self.prev_balance = self.balance;
-        if balance.is_some() {
-            self.balance = balance;
+        self.flags =
+            (self.flags & !HAS_PREV_BALANCE) | if self.flags & HAS_BALANCE != 0 { HAS_PREV_BALANCE } else { 0 };
+        if let Some(b) = balance {
+            self.balance = b;
+            self.flags |= HAS_BALANCE;
         }
+    }
+
+    pub fn balance(&self) -> Option<i64> {
+        (self.flags & HAS_BALANCE != 0).then_some(self.balance)
+    }
+
+    /// The balance before the current event.
+    pub fn prev_balance(&self) -> Option<i64> {
+        (self.flags & HAS_PREV_BALANCE != 0).then_some(self.prev_balance)
+    }
+
+    pub fn last_event_at(&self) -> Option<Millis> {
+        time(self.last_event_at)
+    }
+
+    pub fn last_usage_at(&self) -> Option<Millis> {
+        time(self.last_usage_at)
+    }
+
+    /// (time, amount) of the last top-up.
+    pub fn last_topup(&self) -> Option<(Millis, i64)> {
+        time(self.last_topup_at).map(|t| (t, self.last_topup_fen))
+    }
+
+    pub fn cell_since(&self) -> Option<Millis> {
+        time(self.cell_since)
+    }
+
+    pub fn prev_cell(&self) -> Option<CellId> {
+        known(self.prev_cell)
+    }
+
+    pub fn record_usage(&mut self, ts: Millis) {
+        self.last_usage_at = self.last_usage_at.max(ts);
     }
 
     pub fn record_topup(&mut self, ts: Millis, amount: i64) {
-        self.last_topup = Some((ts, amount));
+        self.last_topup_at = ts;
+        self.last_topup_fen = amount;
     }
 
     pub fn record_ivr(&mut self, ts: Millis, step: IvrStep, node: Option<Box<str>>) {
-        if self.recent_ivr.len() == IVR_RECENT {
-            self.recent_ivr.pop_front();
+        let recent = &mut self.rare_mut().recent_ivr;
+        if recent.len() == IVR_RECENT {
+            recent.pop_front();
         }
-        self.recent_ivr.push_back(IvrStepRec { ts, step, node });
+        recent.push_back(IvrStepRec { ts, step, node });
+    }
+
+    /// The visited country while roaming abroad (ISO 3166 alpha-2).
+    pub fn country(&self) -> Option<&str> {
+        self.rare.as_ref().and_then(|r| r.country.as_deref())
+    }
+
+    pub fn set_country(&mut self, country: Option<Box<str>>) {
+        if country.is_some() || self.country().is_some() {
+            self.rare_mut().country = country;
+        }
+    }
+
+    /// Pending timers (a rule's delay or absence check, or a contact held for quiet hours).
+    pub fn timers(&self) -> &[PendingTimer] {
+        self.rare.as_ref().map_or(&[], |r| &r.timers)
+    }
+
+    pub fn timers_mut(&mut self) -> &mut Vec<PendingTimer> {
+        &mut self.rare_mut().timers
+    }
+
+    /// Decided contacts, as far back as the caps look.
+    pub fn contacts(&self) -> &crate::policy::ContactLog {
+        self.rare.as_ref().map_or(&NO_CONTACTS, |r| &r.contacts)
+    }
+
+    pub fn contacts_mut(&mut self) -> &mut crate::policy::ContactLog {
+        &mut self.rare_mut().contacts
+    }
+
+    fn unknown_cell(&self) -> Option<&str> {
+        self.rare.as_ref().and_then(|r| r.unknown_cell.as_deref())
+    }
+
+    fn tags_of(c: u32, refdata: &RefData) -> &[TagId] {
+        known(c).and_then(|c| refdata.cells.get(c as usize)).map_or(&[], |c| &c.tags)
+    }
+
+    /// When the subscriber entered cells carrying the `j`th tag of the current cell.
+    fn zone_entered(&self, j: usize) -> Millis {
+        self.zone_since.get(j).copied().unwrap_or(self.cell_since)
     }
 
     /// Moves the subscriber to a cell (`None`: detached from the network).
     pub fn move_to(&mut self, cell: Option<&str>, now: Millis, refdata: &RefData) {
-        let new = cell.map(|c| refdata.cell(c).map_or_else(|| CellRef::Unknown(c.into()), CellRef::Known));
-        if let Some(CellRef::Known(id)) = &new {
-            self.recent_cells.retain(|(c, _)| c != id);
-            if self.recent_cells.len() == RECENT_CELLS {
-                self.recent_cells.remove(0);
-            }
-            self.recent_cells.push((*id, now));
+        let new = match cell {
+            None => NO_CELL,
+            Some(c) => refdata.cell(c).unwrap_or(UNKNOWN_CELL),
+        };
+        if let Some(id) = known(new) {
+            self.see_cell(id, now);
         }
-        if new == self.cell {
+        if new == self.cell && (new != UNKNOWN_CELL || self.unknown_cell() == cell) {
             return;
         }
-        self.prev_cell = match &self.cell {
-            Some(CellRef::Known(c)) => Some(*c),
-            _ => None,
-        };
-        let new_tags: &[TagId] = match &new {
-            Some(CellRef::Known(c)) => refdata.cells.get(*c as usize).map_or(&[], |c| &c.tags),
-            _ => &[],
-        };
-        // In place, so a move allocates nothing: keep the zones the new cell shares (with
-        // the time they were entered), add the ones it starts.
-        self.zones.retain(|(z, _)| new_tags.contains(z));
-        for t in new_tags {
-            if !self.zones.iter().any(|(z, _)| z == t) {
-                self.zones.push((*t, now));
-            }
+        self.prev_cell = known(self.cell).map_or(NO_CELL, |c| c);
+        // Tags the new cell shares with the old keep the time they were entered; the others
+        // start now.
+        let old_tags = Self::tags_of(self.cell, refdata);
+        let new_tags = Self::tags_of(new, refdata);
+        let since: Vec<Millis> =
+            new_tags.iter().map(|t| old_tags.binary_search(t).map_or(now, |j| self.zone_entered(j))).collect();
+        self.zone_since =
+            if since.iter().all(|s| *s == now) { ThinSlice::default() } else { ThinSlice::from_slice(&since) };
+        if new == UNKNOWN_CELL {
+            self.rare_mut().unknown_cell = cell.map(Into::into);
+        } else if self.unknown_cell().is_some() {
+            self.rare_mut().unknown_cell = None;
         }
         self.cell = new;
-        self.cell_since = self.cell.as_ref().map(|_| now);
+        self.cell_since = if new == NO_CELL { NO_TIME } else { now };
         self.cell_changed_at = self.events_seen;
     }
 
-    pub fn cell_ref<'r>(&self, refdata: &'r RefData) -> Option<&'r Cell> {
-        match &self.cell {
-            Some(CellRef::Known(c)) => refdata.cells.get(*c as usize),
-            _ => None,
+    /// Records a known cell as the most recently seen.
+    fn see_cell(&mut self, id: CellId, now: Millis) {
+        if self.last_cell != id && self.last_cell != NO_CELL {
+            let newest = (self.last_cell, self.last_cell_seen);
+            self.older_cells.edit(|v| {
+                v.retain(|(c, _)| *c != id);
+                if v.len() + 1 == RECENT_CELLS {
+                    v.remove(0);
+                }
+                v.push(newest);
+            });
         }
+        self.last_cell = id;
+        self.last_cell_seen = now;
+    }
+
+    pub fn cell_ref<'r>(&self, refdata: &'r RefData) -> Option<&'r Cell> {
+        known(self.cell).and_then(|c| refdata.cells.get(c as usize))
     }
 
     pub fn cell_id_str<'a>(&'a self, refdata: &'a RefData) -> Option<&'a str> {
-        match &self.cell {
-            Some(CellRef::Known(c)) => refdata.cells.get(*c as usize).map(|c| &*c.id),
-            Some(CellRef::Unknown(s)) => Some(s),
-            None => None,
+        match self.cell {
+            NO_CELL => None,
+            UNKNOWN_CELL => self.unknown_cell(),
+            c => refdata.cells.get(c as usize).map(|c| &*c.id),
         }
     }
 
@@ -196,7 +374,7 @@ impl SubState {
     }
 
     fn prev_tags<'r>(&self, refdata: &'r RefData) -> &'r [TagId] {
-        self.prev_cell.and_then(|c| refdata.cells.get(c as usize)).map_or(&[], |c| &c.tags)
+        Self::tags_of(self.prev_cell, refdata)
     }
 
     /// The current event moved the subscriber into cells carrying one of `tags`.
@@ -204,8 +382,8 @@ impl SubState {
         if !self.moved_now() {
             return false;
         }
-        let prev = self.prev_tags(refdata);
-        tags.iter().any(|t| self.zones.iter().any(|(z, _)| z == t) && prev.binary_search(t).is_err())
+        let (now, prev) = (Self::tags_of(self.cell, refdata), self.prev_tags(refdata));
+        tags.iter().any(|t| now.binary_search(t).is_ok() && prev.binary_search(t).is_err())
     }
 
     /// The current event moved the subscriber out of cells carrying one of `tags`.
@@ -213,30 +391,37 @@ impl SubState {
         if !self.moved_now() {
             return false;
         }
-        let prev = self.prev_tags(refdata);
-        tags.iter().any(|t| prev.binary_search(t).is_ok() && !self.zones.iter().any(|(z, _)| z == t))
+        let (now, prev) = (Self::tags_of(self.cell, refdata), self.prev_tags(refdata));
+        tags.iter().any(|t| prev.binary_search(t).is_ok() && now.binary_search(t).is_err())
     }
 
     /// Whether the subscriber was seen in a cell carrying one of `tags` within `window` of `now`.
     pub fn visited(&self, tags: &[TagId], window: i64, now: Millis, refdata: &RefData) -> bool {
-        self.recent_cells.iter().any(|(c, seen)| {
-            *seen > now - window
+        let newest = known(self.last_cell).map(|c| (c, self.last_cell_seen));
+        self.older_cells.iter().copied().chain(newest).any(|(c, seen)| {
+            seen > now - window
                 && refdata
                     .cells
-                    .get(*c as usize)
+                    .get(c as usize)
                     .is_some_and(|cell| tags.iter().any(|t| cell.tags.binary_search(t).is_ok()))
         })
     }
 
     /// How long the subscriber has been in cells carrying any of `tags` (0 when not there).
-    pub fn dwell(&self, tags: &[TagId], now: Millis) -> i64 {
-        self.zones.iter().filter(|(z, _)| tags.contains(z)).map(|(_, since)| (now - since).max(0)).max().unwrap_or(0)
+    pub fn dwell(&self, tags: &[TagId], now: Millis, refdata: &RefData) -> i64 {
+        Self::tags_of(self.cell, refdata)
+            .iter()
+            .enumerate()
+            .filter(|(_, z)| tags.contains(z))
+            .map(|(j, _)| (now - self.zone_entered(j)).max(0))
+            .max()
+            .unwrap_or(0)
     }
 
     /// The range of `aggs` holding `slot`'s buckets.
     fn agg_range(&self, slot: u32) -> std::ops::Range<usize> {
-        let start = self.aggs.partition_point(|b| b.slot < slot);
-        let end = start + self.aggs[start..].partition_point(|b| b.slot == slot);
+        let start = self.aggs.partition_point(|b| b.slot() < slot);
+        let end = start + self.aggs[start..].partition_point(|b| b.slot() == slot);
         start..end
     }
 
@@ -244,18 +429,26 @@ impl SubState {
     pub fn agg_add(&mut self, slot: u32, ts: Millis, amount: i64, bucket: i64, window: i64) {
         let idx = ts.div_euclid(bucket);
         let range = self.agg_range(slot);
-        let buckets = &self.aggs[range.clone()];
-        match buckets.binary_search_by_key(&idx, |b| b.idx) {
-            Ok(i) => self.aggs[range.start + i].sum += amount,
-            Err(i) => self.aggs.insert(range.start + i, AggBucket { slot, idx, sum: amount }),
-        }
-        let range = self.agg_range(slot);
-        let newest = self.aggs[range.end - 1].idx;
+        let found = self.aggs[range.clone()].binary_search_by_key(&idx, AggBucket::idx);
         // A bucket is dead once its end is at or before the window start of the newest one.
+        let newest = match found {
+            Ok(_) => self.aggs[range.end - 1].idx(),
+            Err(i) if range.start + i == range.end => idx,
+            Err(_) => self.aggs[range.end - 1].idx(),
+        };
         let oldest_live = (newest * bucket - window).div_euclid(bucket);
-        let dead = self.aggs[range.clone()].iter().take_while(|b| b.idx < oldest_live).count();
-        if dead > 0 {
-            self.aggs.drain(range.start..range.start + dead);
+        // (A new bucket that is already dead goes in and out again, as it always did.)
+        let dead = self.aggs[range.clone()].iter().take_while(|b| b.idx() < oldest_live).count()
+            + usize::from(found.is_err() && idx < oldest_live);
+        match found {
+            Ok(i) if dead == 0 => self.aggs[range.start + i].sum += amount,
+            _ => self.aggs.edit(|v| {
+                match found {
+                    Ok(i) => v[range.start + i].sum += amount,
+                    Err(i) => v.insert(range.start + i, AggBucket::new(slot, idx, amount)),
+                }
+                v.drain(range.start..range.start + dead);
+            }),
         }
     }
 
@@ -264,19 +457,21 @@ impl SubState {
         let lo = now - window;
         self.aggs[self.agg_range(slot)]
             .iter()
-            .filter(|b| (b.idx + 1) * bucket > lo && b.idx * bucket <= now)
+            .filter(|b| (b.idx() + 1) * bucket > lo && b.idx() * bucket <= now)
             .map(|b| b.sum)
             .sum()
     }
 
     /// Advances sequence `slot` with which of its steps the current event matches.
     pub fn seq_step(&mut self, slot: u32, matches: &[bool], now: Millis, within: i64) {
+        let events_seen = self.events_seen;
+        let seqs = &mut self.rare_mut().seqs;
         let slot = slot as usize;
-        if self.seqs.len() <= slot {
-            self.seqs.resize_with(slot + 1, SeqState::default);
+        if seqs.len() <= slot {
+            seqs.resize_with(slot + 1, SeqState::default);
         }
         let n = matches.len();
-        let s = &mut self.seqs[slot];
+        let s = &mut seqs[slot];
         if s.starts.len() != n - 1 {
             s.starts = vec![None; n - 1];
         }
@@ -287,7 +482,7 @@ impl SubState {
             }
             if let Some(start) = s.starts[j - 1].filter(|st| now - st <= within) {
                 if j == n - 1 {
-                    s.done_at = self.events_seen;
+                    s.done_at = events_seen;
                 } else {
                     s.starts[j] = Some(s.starts[j].map_or(start, |cur| cur.max(start)));
                 }
@@ -296,18 +491,22 @@ impl SubState {
         if matches[0] && n > 1 {
             s.starts[0] = Some(now);
         } else if matches[0] {
-            s.done_at = self.events_seen;
+            s.done_at = events_seen;
         }
     }
 
     pub fn seq_completed_now(&self, slot: u32) -> bool {
-        self.seqs.get(slot as usize).is_some_and(|s| s.done_at == self.events_seen && s.done_at != 0)
+        let seqs = self.rare.as_ref().map_or(&[][..], |r| &r.seqs);
+        seqs.get(slot as usize).is_some_and(|s| s.done_at == self.events_seen && s.done_at != 0)
+    }
+
+    fn recent_ivr(&self) -> impl DoubleEndedIterator<Item = &IvrStepRec> {
+        self.rare.iter().flat_map(|r| r.recent_ivr.iter())
     }
 
     /// How many times in the `window` up to `now` the caller reached an agent at `node`.
     pub fn ivr_agent_at(&self, node: &str, window: i64, now: Millis) -> i64 {
-        self.recent_ivr
-            .iter()
+        self.recent_ivr()
             .filter(|r| {
                 r.step == IvrStep::Agent && r.node.as_deref() == Some(node) && r.ts > now - window && r.ts <= now
             })
@@ -317,7 +516,7 @@ impl SubState {
     /// The menu node of the caller's latest IVR step before the current event.
     pub fn ivr_last_node(&self, current_is_ivr: bool) -> Option<&str> {
         let skip = usize::from(current_is_ivr);
-        self.recent_ivr.iter().rev().skip(skip).find_map(|r| r.node.as_deref())
+        self.recent_ivr().rev().skip(skip).find_map(|r| r.node.as_deref())
     }
 
     /// Number of non-empty aggregate buckets held (for memory accounting and explain).
@@ -349,5 +548,39 @@ mod tests {
         s.agg_add(1, 8 * HOUR + 1, 1, b1, w1);
         assert_eq!(s.agg_value_window(1, 9 * HOUR, b1, w1), 4);
         assert_eq!(s.agg_value_window(2, 9 * HOUR, b1, w1), 0, "an untouched slot is empty");
+    }
+
+    #[test]
+    fn compact_zones_keep_shared_tags_entry_time_and_recent_cells_stay_distinct() {
+        let mut rd = RefData::default();
+        let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        rd.add_cell("a", "", 0.0, 0.0, &tags(&["city", "station"]));
+        rd.add_cell("b", "", 0.0, 0.0, &tags(&["city"]));
+        for i in 0..20 {
+            rd.add_cell(&format!("x{i}"), "", 0.0, 0.0, &[]);
+        }
+        let (city, station) = (rd.tag("city").unwrap(), rd.tag("station").unwrap());
+        let mut s = SubState::default();
+        s.begin(0, None);
+        s.move_to(Some("a"), 0, &rd);
+        assert!(s.entered(&[station], &rd));
+        s.begin(HOUR, None);
+        s.move_to(Some("b"), HOUR, &rd);
+        assert!(s.left(&[station], &rd) && !s.entered(&[city], &rd));
+        assert_eq!((s.dwell(&[city], 2 * HOUR, &rd), s.dwell(&[station], 2 * HOUR, &rd)), (2 * HOUR, 0));
+        s.move_to(Some("unknown-1"), 3 * HOUR, &rd);
+        assert_eq!((s.cell_id_str(&rd), s.prev_cell()), (Some("unknown-1"), rd.cell("b")));
+        s.move_to(Some("unknown-2"), 4 * HOUR, &rd);
+        assert_eq!((s.cell_id_str(&rd), s.cell_since(), s.prev_cell()), (Some("unknown-2"), Some(4 * HOUR), None));
+        assert!(s.visited(&[station], DAY, 4 * HOUR, &rd) && !s.visited(&[station], HOUR, 4 * HOUR, &rd));
+        // Only the last 16 distinct cells are remembered: "a" drops out after 16 others.
+        for i in 0..14 {
+            s.move_to(Some(&format!("x{i}")), 5 * HOUR, &rd);
+        }
+        s.move_to(Some("b"), 5 * HOUR, &rd);
+        assert!(s.visited(&[station], DAY, 5 * HOUR, &rd), "16 distinct cells: a is still there");
+        s.move_to(Some("x14"), 5 * HOUR, &rd);
+        assert!(!s.visited(&[station], DAY, 5 * HOUR, &rd));
+        assert!(s.visited(&[city], DAY, 5 * HOUR, &rd), "b, seen again, moved up");
     }
 }

@@ -260,13 +260,21 @@ fn rules_are_visited_only_for_the_values_they_require() {
   on: [usage]
   condition: event.service == voice and event.duration_s > 1m
   action: { channel: sms, template: "d" }
+- rule: menu_1_2
+  on: [ivr]
+  condition: event.step == menu and event.node in ("1-2", "1-3")
+  action: { channel: sms, template: "e" }
+- rule: menu_any
+  on: [ivr]
+  condition: event.step == menu and event.node != "0"
+  action: { channel: sms, template: "f" }
 "#;
     let set = tidings::rules::compile(vec![("i.yaml".into(), rules.into())], None, &Default::default()).rules.unwrap();
     let d = tidings::event::Decoder::default();
     let visited = |line: &str| {
         let ev = d.decode(line.as_bytes(), "t", 1).unwrap().unwrap();
         let mut v = Vec::new();
-        set.by_kind[ev.kind() as usize].visit(&ev, |r| v.push(set.rules[r as usize].name.to_string()));
+        set.by_kind[ev.kind() as usize].visit(&ev, &mut Vec::new(), |r| v.push(set.rules[r as usize].name.to_string()));
         v
     };
     assert_eq!(visited(&ev("crm", "09:00:00", r#""event":"payment_posted""#)), ["orders", "any_crm"]);
@@ -276,7 +284,20 @@ fn rules_are_visited_only_for_the_values_they_require() {
         visited(&ev("usage", "09:00:00", r#""service":"data","direction":"mo","scope":"local""#)),
         Vec::<String>::new()
     );
-    assert_eq!(visited(&ev("usage", "09:00:00", r#""service":"voice","direction":"mo","scope":"local""#)), ["voice"]);
+    // Below the rule's threshold (or without the field) the voice rule is not visited either.
+    let voice =
+        |extra: &str| ev("usage", "09:00:00", &format!(r#""service":"voice","direction":"mo","scope":"local"{extra}"#));
+    assert_eq!(visited(&voice("")), Vec::<String>::new());
+    assert_eq!(visited(&voice(r#","duration_s":60"#)), Vec::<String>::new());
+    assert_eq!(visited(&voice(r#","duration_s":61"#)), ["voice"]);
+    assert_eq!(
+        visited(&ev("ivr", "09:00:00", r#""session":"s","step":"menu","node":"1-2","hotline":"10086""#)),
+        ["menu_1_2", "menu_any"]
+    );
+    assert_eq!(
+        visited(&ev("ivr", "09:00:00", r#""session":"s","step":"menu","node":"9","hotline":"10086""#)),
+        ["menu_any"]
+    );
 }
 
 #[test]

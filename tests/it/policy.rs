@@ -437,7 +437,7 @@ fn ip_12593_caps_hold_exactly_over_five_months() {
     let mut subscribers = Subscribers::new();
     for m in &subs {
         let s = subscriber(&format!(r#"{{"msisdn":"{m}","brand":"gotone","tier":"valuable"}}"#));
-        subscribers.insert(s.msisdn, s);
+        subscribers.insert(&s);
     }
     // Heavy callers (even index) call long distance every other day; light ones now and then.
     let mut lines = Vec::new();

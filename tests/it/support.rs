@@ -51,7 +51,7 @@ pub fn run_on(rd: RefData, rules_yaml: &str, subs: &[&str], lines: &[String], op
     let mut subscribers = Subscribers::new();
     for s in subs {
         let s = subscriber(s);
-        subscribers.insert(s.msisdn, s);
+        subscribers.insert(&s);
     }
     let decoder = Decoder::default();
     let input = lines.iter().enumerate().filter_map(|(i, l)| decoder.decode(l.as_bytes(), "test", i as u64 + 1));

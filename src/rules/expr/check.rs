@@ -950,6 +950,16 @@ impl<'a> Checker<'a> {
                 let key = format!("{name}|{kind}|{:?}|{}|{window}", value, node_text(loc, &args[0]));
                 let slot = match self.slots.agg_keys.get(&key) {
                     Some(s) => *s,
+                    None if self.slots.aggs.len() >= crate::state::MAX_WINDOWS => {
+                        let max = crate::state::MAX_WINDOWS;
+                        return self.err(
+                            loc,
+                            Code::E015,
+                            span,
+                            format!("a rule pack may use at most {max} windows"),
+                            None,
+                        );
+                    }
                     None => {
                         let s = self.slots.aggs.len() as u32;
                         self.slots.aggs.push(AggDef { kind, filter, value, window, bucket });

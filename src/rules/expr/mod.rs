@@ -11,7 +11,7 @@ pub mod schema;
 pub mod syntax;
 
 use crate::event::{Body, Event, Kind};
-use crate::refdata::{RefData, Subscriber, TagId};
+use crate::refdata::{Labels, Names, Profile, RefData, TagId, Vocab};
 use crate::state::SubState;
 use crate::util::Millis;
 pub use schema::{Field, SymTy, Ty};
@@ -137,7 +137,8 @@ pub enum Value<'a> {
     Int(i64),
     Str(Cow<'a, str>),
     Sym(u8),
-    List(&'a [Box<str>]),
+    /// A set of services or preferences, with the vocabulary its bits index.
+    List(&'a Labels, &'a Vocab),
     Tags(&'a [TagId]),
     Json(&'a serde_json::Value),
 }
@@ -184,9 +185,9 @@ pub struct Ctx<'a> {
     pub event: Option<&'a Event>,
     pub now: Millis,
     pub local: Local,
-    pub sub: &'a Subscriber,
-    /// Whether the reference data knows the subscriber.
-    pub known: bool,
+    pub sub: &'a Profile,
+    /// The strings `sub` points at.
+    pub names: &'a Names,
     pub state: &'a SubState,
     pub refdata: &'a RefData,
     pub offset: chrono::FixedOffset,
@@ -246,11 +247,11 @@ impl<'a> Ctx<'a> {
                 Value::Bool(v.as_str().is_some_and(|s| items.iter().any(|i| &**i == s)))
             }
             Ir::ListHas(list, item) => Value::Bool(match (self.eval(list), self.eval(item)) {
-                (Value::List(l), v) => v.as_str().is_some_and(|s| l.iter().any(|i| &**i == s)),
+                (Value::List(l, vocab), v) => v.as_str().is_some_and(|s| vocab.has(l, s)),
                 _ => false,
             }),
             Ir::ListAny(list, items) => {
-                Value::Bool(matches!(self.eval(list), Value::List(l) if l.iter().any(|i| items.contains(i))))
+                Value::Bool(matches!(self.eval(list), Value::List(l, vocab) if items.iter().any(|i| vocab.has(l, i))))
             }
             Ir::TagsAny(tags, want) => Value::Bool(matches!(self.eval(tags), Value::Tags(t) if any_tag(t, want))),
             Ir::TagsHasNamed(tags, name) => Value::Bool(match (self.eval(tags), self.eval(name)) {
@@ -265,10 +266,10 @@ impl<'a> Ctx<'a> {
             Ir::Seq(slot) => Value::Bool(self.event.is_some() && self.state.seq_completed_now(*slot)),
             Ir::Entered(tags) => Value::Bool(self.event.is_some() && self.state.entered(tags, self.refdata)),
             Ir::Left(tags) => Value::Bool(self.event.is_some() && self.state.left(tags, self.refdata)),
-            Ir::Dwell(tags) => Value::Int(self.state.dwell(tags, self.now)),
+            Ir::Dwell(tags) => Value::Int(self.state.dwell(tags, self.now, self.refdata)),
             Ir::DwellNamed(name) => {
                 let tag = self.eval(name).as_str().and_then(|n| self.refdata.tag(n));
-                Value::Int(tag.map_or(0, |t| self.state.dwell(&[t], self.now)))
+                Value::Int(tag.map_or(0, |t| self.state.dwell(&[t], self.now, self.refdata)))
             }
             Ir::Visited(tags, window) => Value::Bool(self.state.visited(tags, *window, self.now, self.refdata)),
             Ir::DaysUntil(idx) => self.refdata.calendar.get(*idx as usize).map_or(Value::Null, |c| {

@@ -2,7 +2,7 @@
 //! checker resolves names against this table once; the compiled [`Field`] reads the value.
 
 use super::{Ctx, Value};
-use crate::event::{self, Body, Kind, KindSet};
+use crate::event::{self, Body, Event, Kind, KindSet};
 use crate::refdata::{Brand, Channel, Status, Tier};
 use std::borrow::Cow;
 
@@ -324,12 +324,141 @@ impl Field {
             cell().and_then(|c| c.nearest_store).and_then(|(i, d)| cx.refdata.stores.get(i as usize).map(|s| (s, d)))
         };
         let cal = || cell().and_then(|c| cx.refdata.calendar_at(&c.tags, cx.now));
-        let country = || st.country.as_deref().and_then(|c| cx.refdata.countries.get(c));
+        let country = || st.country().and_then(|c| cx.refdata.countries.get(c));
+        match self {
+            F::EvKind
+            | F::EvTs
+            | F::EvId
+            | F::Service
+            | F::Direction
+            | F::Scope
+            | F::Peer
+            | F::DurationS
+            | F::VolumeKb
+            | F::Count
+            | F::ChargeFen
+            | F::EvBalanceFen
+            | F::EvCell
+            | F::Via
+            | F::AmountFen
+            | F::TopupChannel
+            | F::Store
+            | F::Session
+            | F::Step
+            | F::Node
+            | F::Hotline
+            | F::Trigger
+            | F::Country
+            | F::CrmEvent
+            | F::OutActionId
+            | F::OutChannel
+            | F::OutStatus
+            | F::OutRule
+            | F::OutCampaign
+            | F::OutDetail => self.read_event(ev),
+            F::EvMsisdn | F::SubMsisdn => Value::Str(Cow::Owned(sub.msisdn.full())),
+            F::CustomerId => Value::Str(Cow::Borrowed(cx.names.get(sub.customer_id))),
+            F::AccountId => Value::Str(Cow::Borrowed(cx.names.get(sub.account_id))),
+            F::Brand if sub.known() => sym(sub.brand as u8),
+            F::Tier if sub.known() => sym(sub.tier as u8),
+            F::Brand | F::Tier => Value::Null,
+            F::ArpuFen => Value::Int(sub.arpu_fen),
+            F::Corporate => Value::Bool(sub.corporate()),
+            F::Foreign => Value::Bool(sub.foreign()),
+            F::Employee => Value::Bool(sub.employee()),
+            F::Services => Value::List(&sub.services, &cx.names.services),
+            F::Prefs => Value::List(&sub.prefs, &cx.names.prefs),
+            F::Dnd => Value::Bool(sub.dnd.any()),
+            F::DndSms => Value::Bool(sub.dnd.blocks(Channel::Sms)),
+            F::DndCall => Value::Bool(sub.dnd.blocks(Channel::Call)),
+            F::Status => sym(sub.status as u8),
+            F::ChannelPref => sub.channel_pref.map_or(Value::Null, |c| sym(c as u8)),
+            F::Known => Value::Bool(sub.known()),
+            F::TenureDays => sub.join_date.map_or(Value::Null, |d| Value::Int(cx.days_since(d))),
+            F::DaysToBirthday => sub.birthday().map_or(Value::Null, |b| Value::Int(cx.days_to_anniversary(b))),
+            F::IsBirthday => Value::Bool(sub.birthday().is_some_and(|b| cx.is_anniversary(b))),
+            F::Balance => int(st.balance()),
+            F::PrevBalance => int(st.prev_balance()),
+            F::LastTopupAt => int(st.last_topup().map(|t| t.0)),
+            F::LastTopupFen => int(st.last_topup().map(|t| t.1)),
+            F::LastEventAt => int(st.last_event_at()),
+            F::LastUsageAt => int(st.last_usage_at()),
+            F::IvrAgentRepeats => match body {
+                Some(Body::Ivr(i)) => i
+                    .node
+                    .as_deref()
+                    .map_or(Value::Int(0), |n| Value::Int(st.ivr_agent_at(n, 7 * crate::util::DAY, cx.now))),
+                _ => Value::Null,
+            },
+            F::IvrLastNode => st
+                .ivr_last_node(matches!(body, Some(Body::Ivr(_))))
+                .map_or(Value::Null, |n| Value::Str(Cow::Borrowed(n))),
+            F::CellId => st.cell_id_str(cx.refdata).map_or(Value::Null, |s| Value::Str(Cow::Borrowed(s))),
+            F::CellName => cell().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.name))),
+            F::CellTags => Value::Tags(cell().map_or(&[][..], |c| &c.tags)),
+            F::CellKnown => Value::Bool(cell().is_some()),
+            F::CellSince => int(st.cell_since()),
+            F::PrevCellId => st
+                .prev_cell()
+                .and_then(|c| cx.refdata.cells.get(c as usize))
+                .map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.id))),
+            F::PrevCellTags => {
+                Value::Tags(st.prev_cell().and_then(|c| cx.refdata.cells.get(c as usize)).map_or(&[][..], |c| &c.tags))
+            }
+            F::StoreName => store().map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.name))),
+            F::StoreId => store().map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.id))),
+            F::StoreAddress => store().map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.address))),
+            F::StoreDistanceM => store().map_or(Value::Null, |(_, d)| Value::Int(i64::from(d))),
+            F::CalActive => Value::Bool(cal().is_some()),
+            F::CalName => cal().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.name))),
+            F::CalTitle => cal().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.title))),
+            F::CalKind => cal().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.kind))),
+            F::CalVenue => {
+                cal().and_then(|c| c.venue).map_or(Value::Null, |v| Value::Str(Cow::Borrowed(cx.refdata.tag_name(v))))
+            }
+            F::Festival => cx.refdata.festival_at(cx.now).map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.title))),
+            F::CountryCode => st.country().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(c))),
+            F::CountryName => country().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.name))),
+            F::CountryVoiceFen => country().map_or(Value::Null, |c| Value::Int(c.voice_fen)),
+            F::CountrySmsFen => country().map_or(Value::Null, |c| Value::Int(c.sms_fen)),
+            F::CountryDataFen => country().map_or(Value::Null, |c| Value::Int(c.data_fen)),
+            F::CountryDayPackFen => country().map_or(Value::Null, |c| Value::Int(c.day_pack_fen).into_positive()),
+            F::Hour => Value::Int(i64::from(cx.local.hour)),
+            F::Minute => Value::Int(i64::from(cx.local.minute)),
+            F::Weekday => {
+                use chrono::Datelike;
+                Value::Int(i64::from(cx.local.date.weekday().number_from_monday()))
+            }
+            F::Day => {
+                use chrono::Datelike;
+                Value::Int(i64::from(cx.local.date.day()))
+            }
+            F::Month => {
+                use chrono::Datelike;
+                Value::Int(i64::from(cx.local.date.month()))
+            }
+            F::MonthDay => Value::Str(Cow::Owned(cx.local.date.format("%m-%d").to_string())),
+            F::Now => Value::Int(cx.now),
+        }
+    }
+
+    /// Whether the field is read from the event itself (see [`Field::read_event`]).
+    pub fn is_event_field(self) -> bool {
+        FIELDS.iter().any(|(path, _, f, _)| *f == self && path.starts_with("event.")) && self != Field::EvMsisdn
+    }
+
+    /// The value of a field the event carries (`Null` for any other field, or without an
+    /// event): what the rule index reads before any rule is evaluated.
+    #[inline(always)]
+    pub fn read_event(self, ev: Option<&Event>) -> Value<'_> {
+        use Field as F;
+        let body = ev.map(|e| &e.body);
+        let int = |v: Option<i64>| v.map_or(Value::Null, Value::Int);
+        let sym = |v: u8| Value::Sym(v);
         match self {
             F::EvKind => ev.map_or(Value::Null, |e| sym(e.kind() as u8)),
             F::EvTs => ev.map_or(Value::Null, |e| Value::Int(e.ts)),
             F::EvId => ev.map_or(Value::Null, |e| Value::Str(Cow::Borrowed(&e.id))),
-            F::EvMsisdn | F::SubMsisdn => Value::Str(Cow::Owned(sub.msisdn.full())),
             F::Service => match body {
                 Some(Body::Usage(u)) => sym(u.service as u8),
                 _ => Value::Null,
@@ -419,88 +548,7 @@ impl Field {
                     _ => opt_str(&o.detail),
                 }
             }
-            F::CustomerId => Value::Str(Cow::Borrowed(&sub.customer_id)),
-            F::AccountId => Value::Str(Cow::Borrowed(&sub.account_id)),
-            F::Brand if cx.known => sym(sub.brand as u8),
-            F::Tier if cx.known => sym(sub.tier as u8),
-            F::Brand | F::Tier => Value::Null,
-            F::ArpuFen => Value::Int(sub.arpu_fen),
-            F::Corporate => Value::Bool(sub.corporate),
-            F::Foreign => Value::Bool(sub.foreign),
-            F::Employee => Value::Bool(sub.employee),
-            F::Services => Value::List(&sub.services),
-            F::Prefs => Value::List(&sub.prefs),
-            F::Dnd => Value::Bool(sub.dnd.any()),
-            F::DndSms => Value::Bool(sub.dnd.blocks(Channel::Sms)),
-            F::DndCall => Value::Bool(sub.dnd.blocks(Channel::Call)),
-            F::Status => sym(sub.status as u8),
-            F::ChannelPref => sub.channel_pref.map_or(Value::Null, |c| sym(c as u8)),
-            F::Known => Value::Bool(cx.known),
-            F::TenureDays => sub.join_date.map_or(Value::Null, |d| Value::Int(cx.days_since(d))),
-            F::DaysToBirthday => sub.birthday.map_or(Value::Null, |b| Value::Int(cx.days_to_anniversary(b))),
-            F::IsBirthday => Value::Bool(sub.birthday.is_some_and(|b| cx.is_anniversary(b))),
-            F::Balance => int(st.balance),
-            F::PrevBalance => int(st.prev_balance),
-            F::LastTopupAt => int(st.last_topup.map(|t| t.0)),
-            F::LastTopupFen => int(st.last_topup.map(|t| t.1)),
-            F::LastEventAt => int(st.last_event_at),
-            F::LastUsageAt => int(st.last_usage_at),
-            F::IvrAgentRepeats => match body {
-                Some(Body::Ivr(i)) => i
-                    .node
-                    .as_deref()
-                    .map_or(Value::Int(0), |n| Value::Int(st.ivr_agent_at(n, 7 * crate::util::DAY, cx.now))),
-                _ => Value::Null,
-            },
-            F::IvrLastNode => st
-                .ivr_last_node(matches!(body, Some(Body::Ivr(_))))
-                .map_or(Value::Null, |n| Value::Str(Cow::Borrowed(n))),
-            F::CellId => st.cell_id_str(cx.refdata).map_or(Value::Null, |s| Value::Str(Cow::Borrowed(s))),
-            F::CellName => cell().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.name))),
-            F::CellTags => Value::Tags(cell().map_or(&[][..], |c| &c.tags)),
-            F::CellKnown => Value::Bool(cell().is_some()),
-            F::CellSince => int(st.cell_since),
-            F::PrevCellId => st
-                .prev_cell
-                .and_then(|c| cx.refdata.cells.get(c as usize))
-                .map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.id))),
-            F::PrevCellTags => {
-                Value::Tags(st.prev_cell.and_then(|c| cx.refdata.cells.get(c as usize)).map_or(&[][..], |c| &c.tags))
-            }
-            F::StoreName => store().map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.name))),
-            F::StoreId => store().map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.id))),
-            F::StoreAddress => store().map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.address))),
-            F::StoreDistanceM => store().map_or(Value::Null, |(_, d)| Value::Int(i64::from(d))),
-            F::CalActive => Value::Bool(cal().is_some()),
-            F::CalName => cal().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.name))),
-            F::CalTitle => cal().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.title))),
-            F::CalKind => cal().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.kind))),
-            F::CalVenue => {
-                cal().and_then(|c| c.venue).map_or(Value::Null, |v| Value::Str(Cow::Borrowed(cx.refdata.tag_name(v))))
-            }
-            F::Festival => cx.refdata.festival_at(cx.now).map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.title))),
-            F::CountryCode => st.country.as_deref().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(c))),
-            F::CountryName => country().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.name))),
-            F::CountryVoiceFen => country().map_or(Value::Null, |c| Value::Int(c.voice_fen)),
-            F::CountrySmsFen => country().map_or(Value::Null, |c| Value::Int(c.sms_fen)),
-            F::CountryDataFen => country().map_or(Value::Null, |c| Value::Int(c.data_fen)),
-            F::CountryDayPackFen => country().map_or(Value::Null, |c| Value::Int(c.day_pack_fen).into_positive()),
-            F::Hour => Value::Int(i64::from(cx.local.hour)),
-            F::Minute => Value::Int(i64::from(cx.local.minute)),
-            F::Weekday => {
-                use chrono::Datelike;
-                Value::Int(i64::from(cx.local.date.weekday().number_from_monday()))
-            }
-            F::Day => {
-                use chrono::Datelike;
-                Value::Int(i64::from(cx.local.date.day()))
-            }
-            F::Month => {
-                use chrono::Datelike;
-                Value::Int(i64::from(cx.local.date.month()))
-            }
-            F::MonthDay => Value::Str(Cow::Owned(cx.local.date.format("%m-%d").to_string())),
-            F::Now => Value::Int(cx.now),
+            _ => Value::Null,
         }
     }
 }
