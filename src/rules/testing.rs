@@ -214,6 +214,34 @@ fn run_case(
         case.get("only").map(|o| seq(Some(o)).filter_map(|n| n.as_str().map(str::to_string)).collect());
     let mut left: Vec<&Decision> =
         sink.decisions.iter().filter(|d| only.as_ref().is_none_or(|o| o.iter().any(|r| *r == *d.rule_name))).collect();
+    // An expectation with a misspelt key would silently match more than meant.
+    let expect_keys = [
+        "rule",
+        "msisdn",
+        "channel",
+        "campaign",
+        "at",
+        "text",
+        "text_contains",
+        "queue",
+        "suppressed",
+        "deferred_until",
+    ];
+    let mut bad_keys = Vec::new();
+    for exp in seq(case.get("expect")) {
+        if let Node::Map { entries, .. } = exp {
+            for k in entries.iter().filter_map(|(k, _)| k.as_str()).filter(|k| !expect_keys.contains(k)) {
+                bad_keys.push(format!(
+                    "{file}:{}: expect: unknown key `{k}` (allowed: {})",
+                    exp.pos().line,
+                    expect_keys.join(", ")
+                ));
+            }
+        }
+    }
+    if !bad_keys.is_empty() {
+        return Err(bad_keys);
+    }
     for exp in seq(case.get("expect")) {
         let want = to_json(exp);
         match left.iter().position(|d| matches(d, &want)) {

@@ -163,3 +163,24 @@ fn the_delivery_example_config_loads_with_every_gateway() {
     assert!(err.contains("sms_tsp"), "{err}");
     let _ = std::fs::remove_file(&p);
 }
+
+/// Regression: `reason: cap` (instead of `suppressed: cap`) in an expectation was ignored, so the
+/// expectation silently meant "sent".
+#[test]
+fn a_rule_test_with_a_misspelt_expectation_key_fails_and_names_it() {
+    let dir = tmp("test-keys");
+    std::fs::write(
+        dir.join("r.yaml"),
+        "- rule: r\n  on: [usage]\n  condition: event.scope == local\n  action: { channel: sms, template: x }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("r.tests.yaml"),
+        "- test: t\n  events:\n    - {kind: usage, ts: \"2026-11-24T10:00:00+08:00\", msisdn: \"13600000001\", service: sms, direction: mo, scope: local, count: 1}\n  expect:\n    - {rule: r, reason: cap}\n",
+    )
+    .unwrap();
+    let out = tidings().arg("test").arg(&dir).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("unknown key `reason`") && stdout.contains("r.tests.yaml:5"), "{stdout}");
+}
