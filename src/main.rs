@@ -322,7 +322,8 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         policy: cfg.resolved_policy.clone(),
         capacity: cfg.capacity,
         trace: None,
-        latency_sample: 0,
+        // With the API up, time every 16th event for the latency histogram on /metrics.
+        latency_sample: if cfg.api.is_some() { 16 } else { 0 },
         flush_now: Some(flush_now.clone()),
     };
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();

@@ -122,6 +122,9 @@ struct Batch {
     events: Vec<(u64, Millis, Event)>,
 }
 
+/// Latency samples a run keeps in memory at most (40 MB).
+const LATENCY_KEEP: usize = 10_000_000;
+
 fn run_batch(shard: &mut Shard, b: Batch, stats: &mut ShardStats, sample: u32) -> Vec<Decision> {
     let mut out = Vec::new();
     let wms = Arc::clone(&b.wms);
@@ -153,7 +156,11 @@ fn run_batch(shard: &mut Shard, b: Batch, stats: &mut ShardStats, sample: u32) -
         shard.process(*pos, ev, &mut out, stats);
         if let Some(t0) = t0 {
             let ns = t0.elapsed().as_nanos().min(u128::from(u32::MAX)) as u32;
-            stats.latency_ns.push(ns);
+            // Kept for `bench`'s percentiles, up to a bound: a live engine runs for months (the
+            // metrics histogram has them all).
+            if stats.latency_ns.len() < LATENCY_KEEP {
+                stats.latency_ns.push(ns);
+            }
             crate::telemetry::decision_latency(u64::from(ns));
         }
     }
@@ -195,6 +202,7 @@ pub fn run<I: Into<Input>>(
         let mut stats = ShardStats::default();
         route(input, opts, &mut summary, sink, stop, |batch, _urgent| {
             let out = run_batch(&mut shard, batch, &mut stats, opts.latency_sample);
+            crate::telemetry::timers_pending(0, shard.pending_timers());
             Ok(vec![out])
         })?;
         summary.subscribers = shard.subs.len();
@@ -218,6 +226,7 @@ pub fn run<I: Into<Input>>(
                         for b in rx {
                             let no = b.no;
                             let out = run_batch(&mut shard, b, &mut stats, sample);
+                            crate::telemetry::timers_pending(i, shard.pending_timers());
                             if res_tx.send((no, out)).is_err() {
                                 break;
                             }

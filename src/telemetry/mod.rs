@@ -101,8 +101,9 @@ pub fn progress(max_event_ms: i64, watermark_ms: i64) {
     metrics::gauge!(names::WATERMARK).set(watermark_ms as f64 / 1e3);
 }
 
-pub fn timers_pending(n: usize) {
-    metrics::gauge!(names::TIMERS_PENDING).set(n as f64);
+/// Timers (delays, absence checks, deferred contacts) waiting in one shard.
+pub fn timers_pending(shard: usize, n: usize) {
+    metrics::gauge!(names::TIMERS_PENDING, "shard" => shard.to_string()).set(n as f64);
 }
 
 /// Actions the dispatcher holds (queued, in flight, waiting to retry, in doubt).

@@ -87,6 +87,8 @@ fn admin_endpoints_want_the_token_count_the_run_and_limit_each_client() {
     };
     assert_eq!(sample(&body, r#"tidings_dead_letters_total{reason="bad_json"}"#), Some(1.0), "{body}");
     assert!(!body.contains("13900000"), "no subscriber number in the metrics");
+    assert!(body.contains(r#"tidings_timers_pending{shard="0"}"#), "the timer backlog is a gauge:\n{body}");
+    assert!(body.contains("tidings_decision_latency_seconds"), "{body}");
     let (status, rules) = get(port, "/v1/rules", Some("adm-token"));
     assert_eq!(status, 200);
     let rules: serde_json::Value = serde_json::from_str(&rules).unwrap();
