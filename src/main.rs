@@ -341,10 +341,14 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
     // events and IVR requests flow into it as they come.
     let mut feedback = None;
     let mut asks = None;
+    let mut explain = None;
     let input: Box<dyn Iterator<Item = engine::Input>> = match cfg.source.kind {
         SourceKind::Generator => Box::new(source::generated(&gen_opts, decoder).map(engine::Input::from)),
         SourceKind::Stdin => {
             let (mut live, tx) = source::Live::new(std::io::stdin(), "stdin", decoder);
+            if cfg.api.is_some() {
+                explain = Some(tidings::api::admin::Explain { requests: live.explain_requests(), wake: tx.clone() });
+            }
             if let Some(api) = &cfg.api {
                 let a = tidings::api::ivr::Asks::new(tx.clone(), flush_now.clone(), Some(&api.ivr_log))
                     .with_context(|| format!("opening {}", api.ivr_log.display()))?;
@@ -374,7 +378,7 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         None => None,
     };
     let api = match &cfg.api {
-        Some(a) => Some(ApiServer::start(a, &rules, asks)?),
+        Some(a) => Some(ApiServer::start(a, &rules, asks, explain)?),
         None => None,
     };
     let mut sink = Fanout(sinks);
@@ -403,6 +407,7 @@ impl ApiServer {
         cfg: &tidings::api::admin::ApiConfig,
         rules: &rules::RuleSet,
         asks: Option<Arc<tidings::api::ivr::Asks>>,
+        explain: Option<tidings::api::admin::Explain>,
     ) -> Result<ApiServer> {
         let metrics = tidings::telemetry::install_prometheus().map_err(anyhow::Error::msg)?;
         let info = tidings::api::admin::RulesInfo {
@@ -414,6 +419,9 @@ impl ApiServer {
         let mut admin = tidings::api::admin::Admin::new(cfg, metrics, info);
         if let Some(a) = asks {
             admin = admin.with_ivr(cfg, a);
+        }
+        if let Some(e) = explain {
+            admin = admin.with_explain(e);
         }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)

@@ -87,6 +87,14 @@ pub struct Admin {
     pub ready: Arc<AtomicBool>,
     ivr_token: String,
     ivr: Option<(Arc<super::ivr::Asks>, Vec<String>, std::time::Duration)>,
+    explain: Option<Explain>,
+}
+
+/// The way into a live engine for explain requests.
+pub struct Explain {
+    pub requests: std::sync::mpsc::Sender<crate::engine::ExplainRequest>,
+    /// The live source's feed: a blank line wakes it.
+    pub wake: std::sync::mpsc::SyncSender<Option<(&'static str, Vec<u8>)>>,
 }
 
 impl Admin {
@@ -100,7 +108,14 @@ impl Admin {
             ready: Arc::new(AtomicBool::new(false)),
             ivr_token: cfg.ivr_token.clone(),
             ivr: None,
+            explain: None,
         }
+    }
+
+    /// Serves `/v1/explain/...` from a live engine.
+    pub fn with_explain(mut self, explain: Explain) -> Admin {
+        self.explain = Some(explain);
+        self
     }
 
     /// Serves `/v1/ivr/...` from a live engine's requests.
@@ -132,6 +147,9 @@ impl Admin {
         if !authorised(req, &self.token) {
             return ("unauthorised", Response::error(401, "missing or wrong bearer token"));
         }
+        if path.starts_with("/v1/explain/") {
+            return ("explain", Response::error(0, ""));
+        }
         let endpoint = match path {
             "/metrics" => "metrics",
             "/v1/rules" => "rules",
@@ -155,6 +173,9 @@ impl Admin {
 impl Handler for Admin {
     fn handle(&self, req: Request) -> Reply {
         let (endpoint, resp) = self.answer(&req);
+        if endpoint == "explain" {
+            return self.explain(&req);
+        }
         if endpoint != "ivr" {
             crate::telemetry::http_request(endpoint, resp.status);
             return Box::pin(std::future::ready(resp));
@@ -175,6 +196,43 @@ impl Handler for Admin {
         };
         crate::telemetry::http_request("ivr", resp.status);
         Box::pin(std::future::ready(resp))
+    }
+}
+
+impl Admin {
+    /// `GET /v1/explain/{msisdn}` (authenticated): the subscriber as the engine holds them now.
+    fn explain(&self, req: &Request) -> Reply {
+        let done = |r: Response| -> Reply {
+            crate::telemetry::http_request("explain", r.status);
+            Box::pin(std::future::ready(r))
+        };
+        if req.method != hyper::Method::GET {
+            return done(Response::error(405, "use GET"));
+        }
+        let Some(m) = crate::util::Msisdn::parse(req.path.trim_start_matches("/v1/explain/")) else {
+            return done(Response::error(400, "msisdn must be 5 to 15 digits"));
+        };
+        let Some(ex) = &self.explain else {
+            return done(Response::error(503, "explain needs a live engine (source kind stdin)"));
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sent = ex.requests.send(crate::engine::ExplainRequest { msisdn: m, reply: tx }).is_ok()
+            && ex.wake.try_send(Some(("control", Vec::new()))).is_ok();
+        if !sent {
+            return done(Response::error(503, "the engine is not taking requests"));
+        }
+        Box::pin(async move {
+            let got = tokio::task::spawn_blocking(move || rx.recv_timeout(std::time::Duration::from_secs(2))).await;
+            let resp = match got {
+                Ok(Ok(mut v)) => {
+                    v["msisdn"] = serde_json::Value::from(m.masked());
+                    Response::json(200, &v)
+                }
+                _ => Response::error(503, "the engine did not answer in time"),
+            };
+            crate::telemetry::http_request("explain", resp.status);
+            resp
+        })
     }
 }
 

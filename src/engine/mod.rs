@@ -76,6 +76,16 @@ impl Default for EngineOptions {
 pub enum Input {
     Item(Result<Event, DeadLetter>),
     Idle,
+    /// Describe one subscriber as the engine holds them after everything before this point.
+    Explain(ExplainRequest),
+}
+
+/// A request for one subscriber's state (`GET /v1/explain/{msisdn}`), answered by the shard
+/// that owns them between two batches: no lock, no copy of the state kept elsewhere.
+#[derive(Debug)]
+pub struct ExplainRequest {
+    pub msisdn: Msisdn,
+    pub reply: mpsc::Sender<serde_json::Value>,
 }
 
 impl From<Result<Event, DeadLetter>> for Input {
@@ -120,6 +130,8 @@ struct Batch {
     wms: Arc<Vec<Millis>>,
     end_wm: Millis,
     events: Vec<(u64, Millis, Event)>,
+    /// Answered after the events, by the shard that owns each subscriber.
+    explain: Vec<ExplainRequest>,
 }
 
 /// Latency samples a run keeps in memory at most (40 MB).
@@ -165,6 +177,9 @@ fn run_batch(shard: &mut Shard, b: Batch, stats: &mut ShardStats, sample: u32) -
         }
     }
     shard.fire_timers(b.end_wm, &place, &mut out, stats);
+    for r in b.explain {
+        let _ = r.reply.send(shard.describe(r.msisdn, b.end_wm));
+    }
     out
 }
 
@@ -273,8 +288,12 @@ pub fn run<I: Into<Input>>(
                 for item in batch.events {
                     per[shard_of(item.2.msisdn, n)].push(item);
                 }
-                for (tx, events) in txs.iter().zip(per) {
-                    tx.send(Batch { no, origin, start, wms: Arc::clone(&wms), end_wm, events })
+                let mut explain: Vec<Vec<ExplainRequest>> = (0..n).map(|_| Vec::new()).collect();
+                for r in batch.explain {
+                    explain[shard_of(r.msisdn, n)].push(r);
+                }
+                for ((tx, events), explain) in txs.iter().zip(per).zip(explain) {
+                    tx.send(Batch { no, origin, start, wms: Arc::clone(&wms), end_wm, events, explain })
                         .map_err(|_| std::io::Error::other("a shard stopped"))?;
                 }
                 sent = no + 1;
@@ -387,7 +406,8 @@ fn route<I: Into<Input>>(
                      end_wm: Millis,
                      summary: &mut Summary,
                      sink: &mut Out,
-                     urgent: bool|
+                     urgent: bool,
+                     explain: Vec<ExplainRequest>|
      -> std::io::Result<()> {
         if first_ts.is_none() {
             first_ts = events.first().map(|e| e.2.ts);
@@ -399,6 +419,7 @@ fn route<I: Into<Input>>(
             wms: Arc::new(std::mem::take(wms)),
             end_wm,
             events: std::mem::take(events),
+            explain,
         };
         no += 1;
         // Metrics once per batch: events by kind since the last batch, and progress.
@@ -425,8 +446,15 @@ fn route<I: Into<Input>>(
             // A quiet live stream: write out what is in hand instead of holding it.
             Input::Idle => {
                 if !events.is_empty() {
-                    flush(&mut events, &mut wms, start, wm, summary, sink, true)?;
+                    flush(&mut events, &mut wms, start, wm, summary, sink, true, Vec::new())?;
                 }
+                continue;
+            }
+            Input::Explain(r) => {
+                if events.is_empty() {
+                    start = pos;
+                }
+                flush(&mut events, &mut wms, start, wm, summary, sink, true, vec![r])?;
                 continue;
             }
         };
@@ -460,7 +488,7 @@ fn route<I: Into<Input>>(
         pos += 1;
         let urgent = opts.flush_now.as_ref().is_some_and(|f| f.swap(false, Ordering::AcqRel));
         if events.len() == size || urgent {
-            flush(&mut events, &mut wms, start, wm, summary, sink, urgent)?;
+            flush(&mut events, &mut wms, start, wm, summary, sink, urgent, Vec::new())?;
         }
     }
     summary.last_ts = (max_ts != Millis::MIN).then_some(max_ts);
@@ -472,7 +500,7 @@ fn route<I: Into<Input>>(
     if events.is_empty() {
         start = pos;
     }
-    flush(&mut events, &mut wms, start, end_wm, summary, sink, false)
+    flush(&mut events, &mut wms, start, end_wm, summary, sink, false, Vec::new())
 }
 
 /// Counts per kind, in declaration order (for summaries).

@@ -1032,3 +1032,80 @@ mod tests {
         t.prefetch_entry(m(9_999));
     }
 }
+
+impl Shard {
+    /// One subscriber as the engine holds them now, for `GET /v1/explain/{msisdn}`: the record,
+    /// the state rules read (balance, place, windows), pending timers and the contact history
+    /// caps count. The number itself is left to the caller (masked).
+    pub fn describe(&mut self, m: Msisdn, now: Millis) -> serde_json::Value {
+        use serde_json::json;
+        let offset = self.offset;
+        let ts = |t: Option<Millis>| t.map(|t| format_ts(t, offset));
+        let rules = Arc::clone(&self.rules);
+        let refdata = Arc::clone(&self.refdata);
+        let Some(e) = self.subs.get_mut(m) else {
+            return json!({ "known": false, "state": null });
+        };
+        let (sub, st) = (&*e.sub, &*e.state);
+        let windows: Vec<serde_json::Value> = rules
+            .aggs
+            .iter()
+            .enumerate()
+            .map(|(slot, a)| {
+                json!({
+                    "kind": a.kind.as_str(),
+                    "window": crate::util::format_duration(a.window),
+                    "value": st.agg_value_window(slot as u32, now, a.bucket, a.window),
+                })
+            })
+            .filter(|w| w["value"] != 0)
+            .collect();
+        let timers: Vec<serde_json::Value> = st
+            .timers()
+            .iter()
+            .map(|t| {
+                json!({
+                    "rule": rules.rules.get(t.rule as usize).map(|r| r.name.to_string()),
+                    "due": format_ts(t.due, offset),
+                    "deferred_contact": t.deferred.is_some(),
+                })
+            })
+            .collect();
+        let contacts: Vec<serde_json::Value> = st
+            .contacts()
+            .recent
+            .iter()
+            .map(|c| {
+                json!({
+                    "at": format_ts(c.ts, offset),
+                    "rule": rules.rules.get(c.rule as usize).map(|r| r.name.to_string()),
+                    "campaign": rules.campaigns.get(c.campaign as usize).map(|p| p.name.to_string()),
+                    "channel": c.channel.as_str(),
+                    "transactional": c.transactional,
+                })
+            })
+            .collect();
+        json!({
+            "known": sub.known(),
+            "profile": {
+                "brand": sub.brand.as_str(),
+                "tier": sub.tier.as_str(),
+                "status": sub.status.as_str(),
+                "dnd": sub.dnd.any(),
+            },
+            "state": {
+                "balance_fen": st.balance(),
+                "last_event_at": ts(st.last_event_at()),
+                "last_usage_at": ts(st.last_usage_at()),
+                "last_topup": st.last_topup().map(|(t, fen)| json!({"at": format_ts(t, offset), "amount_fen": fen})),
+                "cell": st.cell_id_str(&refdata),
+                "cell_since": ts(st.cell_since()),
+                "roaming_country": st.country(),
+                "ivr_last_node": st.ivr_last_node(false),
+                "windows": windows,
+            },
+            "timers": timers,
+            "contacts": contacts,
+        })
+    }
+}

@@ -278,6 +278,8 @@ pub struct Live {
     on_take: Option<Box<dyn Fn(&'static str) + Send>>,
     /// `Idle` was the last thing said.
     idle: bool,
+    /// Explain requests, answered between events (a blank line on the feed wakes the source).
+    explain: Option<std::sync::mpsc::Receiver<crate::engine::ExplainRequest>>,
 }
 
 impl Live {
@@ -304,7 +306,14 @@ impl Live {
                 let _ = t.send(None);
             })
             .ok();
-        (Live { rx, decoder, lines: std::collections::HashMap::new(), on_take: None, idle: false }, tx)
+        (Live { rx, decoder, lines: std::collections::HashMap::new(), on_take: None, idle: false, explain: None }, tx)
+    }
+
+    /// Where explain requests go; send a blank line on the feed after each to wake the source.
+    pub fn explain_requests(&mut self) -> std::sync::mpsc::Sender<crate::engine::ExplainRequest> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.explain = Some(rx);
+        tx
     }
 
     /// Calls `f` with the producer's name of every line as the engine takes it.
@@ -318,6 +327,9 @@ impl Iterator for Live {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
+            if let Some(r) = self.explain.as_ref().and_then(|rx| rx.try_recv().ok()) {
+                return Some(crate::engine::Input::Explain(r));
+            }
             let next = match self.rx.try_recv() {
                 Ok(next) => next,
                 // Nothing ready: say so once, then wait.

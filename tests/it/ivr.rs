@@ -156,6 +156,20 @@ ivr_log = "{log}"
     assert!(d["offer"].is_null(), "{d}");
     assert_eq!(d["suppressed"][0]["rule"], "ivr_menu_personalise");
     assert_eq!(d["suppressed"][0]["reason"], "cap", "{d}");
+
+    // Explain, live: the subscriber as the owning shard holds them now, number masked.
+    assert_eq!(get(port, &format!("/v1/explain/{s}"), None).0, 401);
+    assert_eq!(get(port, "/v1/explain/12x", Some("adm")).0, 400);
+    let (status, e) = get(port, &format!("/v1/explain/{s}"), Some("adm"));
+    assert_eq!(status, 200, "{e}");
+    assert_eq!(e["msisdn"], "138****0003");
+    assert_eq!((e["known"].as_bool(), e["profile"]["tier"].as_str()), (Some(true), Some("valuable")), "{e}");
+    assert_eq!(e["state"]["ivr_last_node"], "2", "{e}");
+    let contacts: Vec<&str> = e["contacts"].as_array().unwrap().iter().filter_map(|c| c["rule"].as_str()).collect();
+    assert_eq!(contacts, ["store_satisfaction"], "the survey SMS is in the contact history caps count: {e}");
+    assert!(!e.to_string().contains(s), "no full number in the answer");
+    let (status, u) = get(port, "/v1/explain/13999999999", Some("adm"));
+    assert_eq!((status, u["known"].as_bool()), (200, Some(false)), "{u}");
     drop(stdin);
     let out = engine.output();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
