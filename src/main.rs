@@ -303,7 +303,9 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         (None, SourceKind::Generator) => generated_refdata(&gen_opts)?,
         (None, _) => Default::default(),
     };
-    let rules = load_rules(&cfg.rules.paths, &refdata, cfg.max_window().map_err(anyhow::Error::msg)?)?;
+    let max_window = cfg.max_window().map_err(anyhow::Error::msg)?;
+    let rules = load_rules(&cfg.rules.paths, &refdata, max_window)?;
+    let refdata = Arc::new(refdata);
     eprintln!(
         "tidings: {} rules ({} windows, {} sequences) version {}, {} subscribers, {} cells",
         rules.rules.len(),
@@ -342,12 +344,26 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
     let mut feedback = None;
     let mut asks = None;
     let mut explain = None;
+    let mut reloader = None;
     let input: Box<dyn Iterator<Item = engine::Input>> = match cfg.source.kind {
         SourceKind::Generator => Box::new(source::generated(&gen_opts, decoder).map(engine::Input::from)),
         SourceKind::Stdin => {
             let (mut live, tx) = source::Live::new(std::io::stdin(), "stdin", decoder);
             if cfg.api.is_some() {
                 explain = Some(tidings::api::admin::Explain { requests: live.explain_requests(), wake: tx.clone() });
+                reloader = Some(Arc::new(tidings::api::admin::Reloader {
+                    paths: cfg.rules.paths.clone(),
+                    refdata: Arc::clone(&refdata),
+                    opts: LoadOptions { max_window },
+                    requests: live.reloads(),
+                    wake: tx.clone(),
+                    current: std::sync::Mutex::new(tidings::api::admin::RulesInfo {
+                        version: rules.version.to_string(),
+                        files: rules.files.iter().map(|f| f.to_string()).collect(),
+                        rules: rules.rules.len(),
+                        loaded_at: chrono::Utc::now().to_rfc3339(),
+                    }),
+                }));
             }
             if let Some(api) = &cfg.api {
                 let a = tidings::api::ivr::Asks::new(tx.clone(), flush_now.clone(), Some(&api.ivr_log))
@@ -378,12 +394,12 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         None => None,
     };
     let api = match &cfg.api {
-        Some(a) => Some(ApiServer::start(a, &rules, asks, explain)?),
+        Some(a) => Some(ApiServer::start(a, &rules, asks, explain, reloader)?),
         None => None,
     };
     let mut sink = Fanout(sinks);
     let t0 = std::time::Instant::now();
-    let summary = engine::run(input, Arc::new(rules), Arc::new(refdata), subs, &opts, &mut sink, &stop)?;
+    let summary = engine::run(input, Arc::new(rules), refdata, subs, &opts, &mut sink, &stop)?;
     eprintln!("{}", tidings::telemetry::render_summary(&summary, t0.elapsed(), offset));
     if !cfg.output.dir.as_os_str().is_empty() {
         eprintln!("output        {}/actions.jsonl, decisions.jsonl, dead_letters.jsonl", cfg.output.dir.display());
@@ -408,6 +424,7 @@ impl ApiServer {
         rules: &rules::RuleSet,
         asks: Option<Arc<tidings::api::ivr::Asks>>,
         explain: Option<tidings::api::admin::Explain>,
+        reloader: Option<Arc<tidings::api::admin::Reloader>>,
     ) -> Result<ApiServer> {
         let metrics = tidings::telemetry::install_prometheus().map_err(anyhow::Error::msg)?;
         let info = tidings::api::admin::RulesInfo {
@@ -422,6 +439,9 @@ impl ApiServer {
         }
         if let Some(e) = explain {
             admin = admin.with_explain(e);
+        }
+        if let Some(r) = &reloader {
+            admin = admin.with_reloader(r.clone());
         }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -439,6 +459,10 @@ impl ApiServer {
         let stop = Arc::new(tokio::sync::Notify::new());
         let s = stop.clone();
         rt.spawn(tidings::api::serve(listener, Arc::new(admin), async move { s.notified().await }));
+        if let Some(r) = reloader {
+            // Hot reload on SIGHUP and when a rule file changes.
+            rt.spawn(tidings::api::admin::watch_rules(r, std::time::Duration::from_secs(2)));
+        }
         Ok(ApiServer { rt: Some(rt), stop })
     }
 }

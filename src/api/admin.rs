@@ -88,6 +88,103 @@ pub struct Admin {
     ivr_token: String,
     ivr: Option<(Arc<super::ivr::Asks>, Vec<String>, std::time::Duration)>,
     explain: Option<Explain>,
+    reloader: Option<Arc<Reloader>>,
+}
+
+/// Hot reload: builds a new rule set off to the side from the configured files and, when it has
+/// no error, hands it to the live engine, which swaps it in between two batches and keeps every
+/// subscriber's state. A pack with errors is refused with its diagnostics; the old rules keep
+/// running.
+pub struct Reloader {
+    pub paths: Vec<std::path::PathBuf>,
+    pub refdata: Arc<crate::refdata::RefData>,
+    pub opts: crate::rules::LoadOptions,
+    pub requests: std::sync::mpsc::Sender<Arc<crate::rules::RuleSet>>,
+    pub wake: std::sync::mpsc::SyncSender<Option<(&'static str, Vec<u8>)>>,
+    /// What is loaded now (for `GET /v1/rules`).
+    pub current: std::sync::Mutex<RulesInfo>,
+}
+
+impl Reloader {
+    /// Loads, checks and compiles the rule files; on success swaps the set into the engine and
+    /// returns (previous, new) versions; else the error diagnostics.
+    pub fn reload(&self) -> Result<(String, RulesInfo), Vec<crate::rules::diag::Diagnostic>> {
+        let loaded = crate::rules::load(&self.paths, Some(&self.refdata), &self.opts);
+        let Some(set) = loaded.rules else {
+            crate::telemetry::rules_reload(false);
+            return Err(loaded.diagnostics.into_iter().filter(|d| d.is_error()).collect());
+        };
+        let info = RulesInfo {
+            version: set.version.to_string(),
+            files: set.files.iter().map(|f| f.to_string()).collect(),
+            rules: set.rules.len(),
+            loaded_at: chrono::Utc::now().to_rfc3339(),
+        };
+        let sent =
+            self.requests.send(Arc::new(set)).is_ok() && self.wake.try_send(Some(("control", Vec::new()))).is_ok();
+        if !sent {
+            crate::telemetry::rules_reload(false);
+            return Err(Vec::new());
+        }
+        crate::telemetry::rules_reload(true);
+        let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let previous = std::mem::replace(&mut *cur, info.clone()).version;
+        Ok((previous, info))
+    }
+
+    /// The rule files' modification times, to notice a change.
+    pub fn stamp(&self) -> Vec<(std::path::PathBuf, Option<std::time::SystemTime>)> {
+        let mut files = Vec::new();
+        for p in &self.paths {
+            collect_yaml(p, &mut files);
+        }
+        files.sort();
+        files.into_iter().map(|f| (f.clone(), std::fs::metadata(&f).and_then(|m| m.modified()).ok())).collect()
+    }
+}
+
+fn collect_yaml(p: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    if p.is_dir() {
+        for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+            collect_yaml(&e.path(), out);
+        }
+    } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+        out.push(p.to_path_buf());
+    }
+}
+
+/// Reloads on SIGHUP and when a rule file changes (checked every `every`), logging the outcome.
+pub async fn watch_rules(reloader: Arc<Reloader>, every: std::time::Duration) {
+    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(_) => None,
+    };
+    let mut last = reloader.stamp();
+    let mut tick = tokio::time::interval(every);
+    loop {
+        let why = tokio::select! {
+            Some(_) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => "SIGHUP",
+            _ = tick.tick() => {
+                let now = reloader.stamp();
+                if now == last { continue; }
+                last = now;
+                "a rule file changed"
+            }
+        };
+        let r = reloader.clone();
+        match tokio::task::spawn_blocking(move || r.reload()).await {
+            Ok(Ok((prev, info))) => {
+                eprintln!("tidings: rules reloaded ({why}): version {prev} -> {} ({} rules)", info.version, info.rules)
+            }
+            Ok(Err(diags)) => {
+                eprintln!("tidings: rules NOT reloaded ({why}): the files have errors; the running rules stay");
+                for d in diags {
+                    eprint!("{}", d.render());
+                }
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 /// The way into a live engine for explain requests.
@@ -109,7 +206,14 @@ impl Admin {
             ivr_token: cfg.ivr_token.clone(),
             ivr: None,
             explain: None,
+            reloader: None,
         }
+    }
+
+    /// Serves `POST /v1/rules/reload` and reports the current set on `GET /v1/rules`.
+    pub fn with_reloader(mut self, r: Arc<Reloader>) -> Admin {
+        self.reloader = Some(r);
+        self
     }
 
     /// Serves `/v1/explain/...` from a live engine.
@@ -150,6 +254,9 @@ impl Admin {
         if path.starts_with("/v1/explain/") {
             return ("explain", Response::error(0, ""));
         }
+        if path == "/v1/rules/reload" {
+            return ("reload", Response::error(0, ""));
+        }
         let endpoint = match path {
             "/metrics" => "metrics",
             "/v1/rules" => "rules",
@@ -164,7 +271,13 @@ impl Admin {
                 content_type: "text/plain; version=0.0.4; charset=utf-8",
                 body: bytes::Bytes::from(self.metrics.render()),
             },
-            _ => Response::json(200, &serde_json::to_value(&self.rules).unwrap_or_default()),
+            _ => {
+                let info = match &self.reloader {
+                    Some(r) => r.current.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                    None => self.rules.clone(),
+                };
+                Response::json(200, &serde_json::to_value(&info).unwrap_or_default())
+            }
         };
         (endpoint, resp)
     }
@@ -175,6 +288,9 @@ impl Handler for Admin {
         let (endpoint, resp) = self.answer(&req);
         if endpoint == "explain" {
             return self.explain(&req);
+        }
+        if endpoint == "reload" {
+            return self.reload(&req);
         }
         if endpoint != "ivr" {
             crate::telemetry::http_request(endpoint, resp.status);
@@ -200,6 +316,40 @@ impl Handler for Admin {
 }
 
 impl Admin {
+    /// `POST /v1/rules/reload` (authenticated).
+    fn reload(&self, req: &Request) -> Reply {
+        let done = |r: Response| -> Reply {
+            crate::telemetry::http_request("reload", r.status);
+            Box::pin(std::future::ready(r))
+        };
+        if req.method != hyper::Method::POST {
+            return done(Response::error(405, "use POST"));
+        }
+        let Some(r) = self.reloader.clone() else {
+            return done(Response::error(503, "reload needs a live engine (source kind stdin)"));
+        };
+        Box::pin(async move {
+            let resp = match tokio::task::spawn_blocking(move || r.reload()).await {
+                Ok(Ok((previous, info))) => Response::json(
+                    200,
+                    &serde_json::json!({"reloaded": true, "previous": previous, "version": info.version, "rules": info.rules}),
+                ),
+                Ok(Err(diags)) if !diags.is_empty() => Response::json(
+                    422,
+                    &serde_json::json!({
+                        "reloaded": false,
+                        "error": "the rule files have errors; the running rules stay",
+                        "diagnostics": diags,
+                        "rendered": diags.iter().map(|d| d.render()).collect::<String>(),
+                    }),
+                ),
+                _ => Response::error(503, "the engine is not taking a new rule set"),
+            };
+            crate::telemetry::http_request("reload", resp.status);
+            resp
+        })
+    }
+
     /// `GET /v1/explain/{msisdn}` (authenticated): the subscriber as the engine holds them now.
     fn explain(&self, req: &Request) -> Reply {
         let done = |r: Response| -> Reply {

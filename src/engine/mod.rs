@@ -78,6 +78,8 @@ pub enum Input {
     Idle,
     /// Describe one subscriber as the engine holds them after everything before this point.
     Explain(ExplainRequest),
+    /// From here on, decide with this rule set (hot reload); subscriber state carries over.
+    Reload(Arc<RuleSet>),
 }
 
 /// A request for one subscriber's state (`GET /v1/explain/{msisdn}`), answered by the shard
@@ -132,6 +134,8 @@ struct Batch {
     events: Vec<(u64, Millis, Event)>,
     /// Answered after the events, by the shard that owns each subscriber.
     explain: Vec<ExplainRequest>,
+    /// Swapped in after the events (hot reload).
+    reload: Option<Arc<RuleSet>>,
 }
 
 /// Latency samples a run keeps in memory at most (40 MB).
@@ -177,6 +181,9 @@ fn run_batch(shard: &mut Shard, b: Batch, stats: &mut ShardStats, sample: u32) -
         }
     }
     shard.fire_timers(b.end_wm, &place, &mut out, stats);
+    if let Some(rules) = b.reload {
+        shard.reload(rules, b.end_wm);
+    }
     for r in b.explain {
         let _ = r.reply.send(shard.describe(r.msisdn, b.end_wm));
     }
@@ -293,7 +300,8 @@ pub fn run<I: Into<Input>>(
                     explain[shard_of(r.msisdn, n)].push(r);
                 }
                 for ((tx, events), explain) in txs.iter().zip(per).zip(explain) {
-                    tx.send(Batch { no, origin, start, wms: Arc::clone(&wms), end_wm, events, explain })
+                    let reload = batch.reload.clone();
+                    tx.send(Batch { no, origin, start, wms: Arc::clone(&wms), end_wm, events, explain, reload })
                         .map_err(|_| std::io::Error::other("a shard stopped"))?;
                 }
                 sent = no + 1;
@@ -407,7 +415,8 @@ fn route<I: Into<Input>>(
                      summary: &mut Summary,
                      sink: &mut Out,
                      urgent: bool,
-                     explain: Vec<ExplainRequest>|
+                     explain: Vec<ExplainRequest>,
+                     reload: Option<Arc<RuleSet>>|
      -> std::io::Result<()> {
         if first_ts.is_none() {
             first_ts = events.first().map(|e| e.2.ts);
@@ -420,6 +429,7 @@ fn route<I: Into<Input>>(
             end_wm,
             events: std::mem::take(events),
             explain,
+            reload,
         };
         no += 1;
         // Metrics once per batch: events by kind since the last batch, and progress.
@@ -446,7 +456,7 @@ fn route<I: Into<Input>>(
             // A quiet live stream: write out what is in hand instead of holding it.
             Input::Idle => {
                 if !events.is_empty() {
-                    flush(&mut events, &mut wms, start, wm, summary, sink, true, Vec::new())?;
+                    flush(&mut events, &mut wms, start, wm, summary, sink, true, Vec::new(), None)?;
                 }
                 continue;
             }
@@ -454,7 +464,14 @@ fn route<I: Into<Input>>(
                 if events.is_empty() {
                     start = pos;
                 }
-                flush(&mut events, &mut wms, start, wm, summary, sink, true, vec![r])?;
+                flush(&mut events, &mut wms, start, wm, summary, sink, true, vec![r], None)?;
+                continue;
+            }
+            Input::Reload(rules) => {
+                if events.is_empty() {
+                    start = pos;
+                }
+                flush(&mut events, &mut wms, start, wm, summary, sink, true, Vec::new(), Some(rules))?;
                 continue;
             }
         };
@@ -488,7 +505,7 @@ fn route<I: Into<Input>>(
         pos += 1;
         let urgent = opts.flush_now.as_ref().is_some_and(|f| f.swap(false, Ordering::AcqRel));
         if events.len() == size || urgent {
-            flush(&mut events, &mut wms, start, wm, summary, sink, urgent, Vec::new())?;
+            flush(&mut events, &mut wms, start, wm, summary, sink, urgent, Vec::new(), None)?;
         }
     }
     summary.last_ts = (max_ts != Millis::MIN).then_some(max_ts);
@@ -500,7 +517,7 @@ fn route<I: Into<Input>>(
     if events.is_empty() {
         start = pos;
     }
-    flush(&mut events, &mut wms, start, end_wm, summary, sink, false, Vec::new())
+    flush(&mut events, &mut wms, start, end_wm, summary, sink, false, Vec::new(), None)
 }
 
 /// Counts per kind, in declaration order (for summaries).

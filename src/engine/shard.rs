@@ -1109,3 +1109,60 @@ impl Shard {
         })
     }
 }
+
+impl Shard {
+    /// Swaps in a new rule set between two batches (hot reload), carrying every subscriber's
+    /// state over: rules and campaigns are matched by name, windows and sequences by their
+    /// definition; what is gone is dropped (timers) or retired (contact history keeps counting
+    /// toward caps across all touchpoints). `now` is the watermark: new daily rules start ticking
+    /// after it.
+    pub fn reload(&mut self, new: Arc<RuleSet>, now: Millis) {
+        use std::collections::HashMap;
+        let old = Arc::clone(&self.rules);
+        let rule_at: HashMap<&str, u32> = new.rules.iter().enumerate().map(|(i, r)| (&*r.name, i as u32)).collect();
+        let campaign_at: HashMap<&str, u16> =
+            new.campaigns.iter().enumerate().map(|(i, c)| (&*c.name, i as u16)).collect();
+        // Definitions compare by their compiled form (the checker's output is deterministic).
+        let agg_at: HashMap<String, u32> =
+            new.aggs.iter().enumerate().map(|(i, a)| (format!("{a:?}"), i as u32)).collect();
+        let seq_at: HashMap<String, u32> =
+            new.seqs.iter().enumerate().map(|(i, s)| (format!("{s:?}"), i as u32)).collect();
+        let remap = crate::state::Remap {
+            rules: old.rules.iter().map(|r| rule_at.get(&*r.name).copied()).collect(),
+            campaigns: old.campaigns.iter().map(|c| campaign_at.get(&*c.name).copied()).collect(),
+            aggs: old.aggs.iter().map(|a| agg_at.get(&format!("{a:?}")).copied()).collect(),
+            seqs: old.seqs.iter().map(|s| seq_at.get(&format!("{s:?}")).copied()).collect(),
+        };
+        self.timers.clear();
+        for e in self.subs.iter_mut() {
+            e.state.remap(&remap);
+            let raw = e.sub.msisdn.raw();
+            for t in e.state.timers() {
+                self.timers.insert(t.index_key(raw));
+            }
+        }
+        // Daily rules: times still scheduled keep their next tick; new ones start after `now`.
+        let mut minutes: Vec<u32> = new.scheduled.iter().filter_map(|r| new.rules[*r as usize].schedule).collect();
+        minutes.sort_unstable();
+        minutes.dedup();
+        if self.ticks_started {
+            let off = i64::from(self.offset.local_minus_utc()) * 1000;
+            let day_start = (now + off).div_euclid(DAY) * DAY - off;
+            let kept: Vec<(Millis, u32)> = self.ticks.iter().copied().filter(|t| minutes.contains(&t.1)).collect();
+            self.ticks = minutes
+                .iter()
+                .map(|&m| {
+                    kept.iter().copied().find(|t| t.1 == m).unwrap_or_else(|| {
+                        let mut at = day_start + i64::from(m) * MINUTE;
+                        if at <= now {
+                            at += DAY;
+                        }
+                        (at, m)
+                    })
+                })
+                .collect();
+        }
+        self.policy = Arc::new(PolicySetup::new(self.policy.global.clone(), &new));
+        self.rules = new;
+    }
+}

@@ -280,6 +280,8 @@ pub struct Live {
     idle: bool,
     /// Explain requests, answered between events (a blank line on the feed wakes the source).
     explain: Option<std::sync::mpsc::Receiver<crate::engine::ExplainRequest>>,
+    /// New rule sets to swap in between events (hot reload).
+    reload: Option<std::sync::mpsc::Receiver<std::sync::Arc<crate::rules::RuleSet>>>,
 }
 
 impl Live {
@@ -306,13 +308,31 @@ impl Live {
                 let _ = t.send(None);
             })
             .ok();
-        (Live { rx, decoder, lines: std::collections::HashMap::new(), on_take: None, idle: false, explain: None }, tx)
+        (
+            Live {
+                rx,
+                decoder,
+                lines: std::collections::HashMap::new(),
+                on_take: None,
+                idle: false,
+                explain: None,
+                reload: None,
+            },
+            tx,
+        )
     }
 
     /// Where explain requests go; send a blank line on the feed after each to wake the source.
     pub fn explain_requests(&mut self) -> std::sync::mpsc::Sender<crate::engine::ExplainRequest> {
         let (tx, rx) = std::sync::mpsc::channel();
         self.explain = Some(rx);
+        tx
+    }
+
+    /// Where new rule sets go (hot reload); send a blank line on the feed after each.
+    pub fn reloads(&mut self) -> std::sync::mpsc::Sender<std::sync::Arc<crate::rules::RuleSet>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.reload = Some(rx);
         tx
     }
 
@@ -327,6 +347,9 @@ impl Iterator for Live {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
+            if let Some(r) = self.reload.as_ref().and_then(|rx| rx.try_recv().ok()) {
+                return Some(crate::engine::Input::Reload(r));
+            }
             if let Some(r) = self.explain.as_ref().and_then(|rx| rx.try_recv().ok()) {
                 return Some(crate::engine::Input::Explain(r));
             }

@@ -584,3 +584,78 @@ mod tests {
         assert!(s.visited(&[city], DAY, 5 * HOUR, &rd), "b, seen again, moved up");
     }
 }
+
+/// How a subscriber's state carries over from one rule set to the next (hot reload): for each
+/// old rule, campaign, window slot and sequence slot, its index in the new set, or `None` when
+/// it is gone.
+#[derive(Clone, Debug, Default)]
+pub struct Remap {
+    pub rules: Vec<Option<u32>>,
+    pub campaigns: Vec<Option<u16>>,
+    pub aggs: Vec<Option<u32>>,
+    pub seqs: Vec<Option<u32>>,
+}
+
+/// A contact record's rule or campaign that is no longer in the rule set. The record still
+/// counts toward caps across all touchpoints; no rule or campaign cap matches it.
+pub const RETIRED: u16 = u16::MAX;
+
+impl SubState {
+    /// Carries the state over to a new rule set: windows and sequences whose definition is
+    /// unchanged keep their buckets, timers of rules still there keep running, the contact
+    /// history keeps counting (rules and campaigns that are gone become [`RETIRED`]).
+    pub fn remap(&mut self, r: &Remap) {
+        if !self.aggs.is_empty() {
+            self.aggs.edit(|v| {
+                v.retain_mut(|b| match r.aggs.get(b.slot() as usize).copied().flatten() {
+                    Some(slot) => {
+                        *b = AggBucket::new(slot, b.idx(), b.sum);
+                        true
+                    }
+                    None => false,
+                });
+                v.sort_by_key(|b| b.key);
+            });
+        }
+        let Some(rare) = self.rare.as_mut() else { return };
+        if !rare.seqs.is_empty() {
+            let mut seqs: Vec<SeqState> = Vec::new();
+            for (old, s) in std::mem::take(&mut rare.seqs).into_iter().enumerate() {
+                if let Some(new) = r.seqs.get(old).copied().flatten() {
+                    let new = new as usize;
+                    if seqs.len() <= new {
+                        seqs.resize_with(new + 1, SeqState::default);
+                    }
+                    seqs[new] = s;
+                }
+            }
+            rare.seqs = seqs;
+        }
+        rare.timers.retain_mut(|t| match r.rules.get(t.rule as usize).copied().flatten() {
+            Some(rule) => {
+                t.rule = rule;
+                true
+            }
+            None => false,
+        });
+        let rule = |i: u16| r.rules.get(usize::from(i)).copied().flatten().map_or(RETIRED, |n| n as u16);
+        let campaign = |i: u16| r.campaigns.get(usize::from(i)).copied().flatten().unwrap_or(RETIRED);
+        let contacts = &mut rare.contacts;
+        if !contacts.recent.is_empty() {
+            contacts.recent.edit(|v| {
+                for c in v.iter_mut() {
+                    c.rule = rule(c.rule);
+                    c.campaign = campaign(c.campaign);
+                }
+            });
+        }
+        if !contacts.streaks.is_empty() {
+            contacts.streaks.edit(|v| {
+                v.retain_mut(|s| {
+                    s.0 = campaign(s.0);
+                    s.0 != RETIRED
+                })
+            });
+        }
+    }
+}

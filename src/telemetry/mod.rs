@@ -61,6 +61,7 @@ pub mod names {
     pub const DELIVERIES: &str = "tidings_deliveries_total";
     pub const OUTCOMES: &str = "tidings_outcomes_total";
     pub const HTTP_REQUESTS: &str = "tidings_http_requests_total";
+    pub const RULES_RELOADS: &str = "tidings_rules_reloads_total";
 }
 
 /// Events taken in, by kind (added per batch).
@@ -123,6 +124,11 @@ pub fn outcome(channel: &str, status: &'static str) {
 /// One HTTP request answered: endpoint (the route, never the raw path) and status.
 pub fn http_request(endpoint: &'static str, status: u16) {
     metrics::counter!(names::HTTP_REQUESTS, "endpoint" => endpoint, "status" => status.to_string()).increment(1);
+}
+
+/// One reload of the rule files: `ok` or `failed` (the old rules stayed).
+pub fn rules_reload(ok: bool) {
+    metrics::counter!(names::RULES_RELOADS, "result" => if ok { "ok" } else { "failed" }).increment(1);
 }
 
 /// Installs the Prometheus recorder for this process and returns the handle `/metrics` renders.

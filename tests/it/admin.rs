@@ -2,7 +2,7 @@
 //! what the engine took in, and a real Prometheus (Debian's `prometheus`, started here by PID)
 //! scraping it and answering a query with the engine's counters.
 
-use crate::delivery::{Dir, Running, http_get as get, port as free_port, tidings};
+use crate::delivery::{Dir, Running, http_get as get, port as free_port, start_live};
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{ChildStdin, Command, Stdio};
@@ -35,16 +35,7 @@ rate_per_client = {rate}
         ),
     )
     .unwrap();
-    let mut cmd = tidings(&cfg);
-    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
-    let mut child = Running::spawn(cmd);
-    let stdin = child.child().stdin.take().unwrap();
-    let t0 = Instant::now();
-    while get(port, "/readyz", None).0 != 200 {
-        assert!(t0.elapsed() < Duration::from_secs(20), "the admin API comes up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (child, stdin)
+    start_live(&cfg, port)
 }
 
 /// `n` usage events and one bad line, as a live stream would bring them.

@@ -179,6 +179,37 @@ impl Drop for Running {
     }
 }
 
+/// `tidings run --config <config>` reading a live stream on stdin, once its API on `port` is
+/// ready: the engine and its stdin.
+pub fn start_live(config: &Path, port: u16) -> (Running, std::process::ChildStdin) {
+    let mut cmd = tidings(config);
+    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut engine = Running::spawn(cmd);
+    let stdin = engine.child().stdin.take().expect("piped stdin");
+    let t0 = Instant::now();
+    while http_get(port, "/readyz", None).0 != 200 {
+        assert!(t0.elapsed() < Duration::from_secs(20), "the API comes up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (engine, stdin)
+}
+
+/// Lines into a live engine's stdin.
+pub fn send(stdin: &mut std::process::ChildStdin, lines: &[String]) {
+    use std::io::Write as _;
+    for l in lines {
+        writeln!(stdin, "{l}").expect("write to the engine");
+    }
+    stdin.flush().expect("flush to the engine");
+}
+
+/// Now plus `offset_min` minutes, as an event time in +08:00.
+pub fn at(offset_min: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::minutes(offset_min))
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("offset"))
+        .to_rfc3339()
+}
+
 /// A JSON Lines file's objects (none when it does not exist yet).
 pub fn lines(p: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(p).unwrap_or_default();

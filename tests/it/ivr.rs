@@ -2,10 +2,8 @@
 //! full batches: answers follow the caller's IVR history as it arrives, contact policy counts an
 //! IVR offer like an SMS, unknown callers get the default menu, and bad requests are refused.
 
-use crate::delivery::{Dir, Running, http_get, lines, port as free_port, tidings};
+use crate::delivery::{Dir, at, http_get, lines, port as free_port, send, start_live};
 use serde_json::Value;
-use std::io::Write as _;
-use std::process::{ChildStdin, Stdio};
 use std::time::{Duration, Instant};
 
 /// (status, JSON body); status 0 when nothing listens yet.
@@ -19,19 +17,6 @@ fn ask(port: u16, msisdn: &str, session: &str) -> Value {
     assert_eq!(status, 200, "{body}");
     assert!(body.get("degraded").is_none(), "the engine answered in time: {body}");
     body
-}
-
-fn send(stdin: &mut ChildStdin, lines: &[String]) {
-    for l in lines {
-        writeln!(stdin, "{l}").unwrap();
-    }
-    stdin.flush().unwrap();
-}
-
-fn at(offset_min: i64) -> String {
-    (chrono::Utc::now() + chrono::Duration::minutes(offset_min))
-        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
-        .to_rfc3339()
 }
 
 /// Waits until the engine has taken `n` events (the admin metrics say so).
@@ -88,15 +73,7 @@ ivr_log = "{log}"
         ),
     )
     .unwrap();
-    let mut cmd = tidings(&cfg);
-    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
-    let mut engine = Running::spawn(cmd);
-    let mut stdin = engine.child().stdin.take().unwrap();
-    let t0 = Instant::now();
-    while get(port, "/healthz", None).0 != 200 {
-        assert!(t0.elapsed() < Duration::from_secs(20), "the API comes up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (engine, mut stdin) = start_live(&cfg, port);
 
     // Refused: no token, the admin token, a malformed number or session.
     assert_eq!(get(port, "/v1/ivr/13800000001?session=s1", None).0, 401);

@@ -11,6 +11,7 @@ mod ivr;
 mod kannel;
 mod pack;
 mod policy;
+mod reload;
 mod smpp;
 mod sms;
 mod support;
