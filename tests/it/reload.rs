@@ -90,7 +90,8 @@ ivr_log = "{log}"
         ),
     )
     .unwrap();
-    let (engine, mut stdin) = start_live(&cfg, port);
+    let (mut engine, mut stdin) = start_live(&cfg, port);
+    let engine_pid = engine.child().id();
     let v0 = get(port, "/v1/rules", "adm")["version"].as_str().unwrap().to_owned();
 
     // Before: A gets the survey SMS and reaches an agent from IVR node 2.
@@ -141,6 +142,30 @@ ivr_log = "{log}"
     wait_contacts(port, c, 1);
     let (_, metrics) = http_get(port, "/metrics", Some("adm"));
     assert!(metrics.contains(r#"tidings_rules_reloads_total{result="failed"}"#), "{metrics}");
+
+    // Without the API: fixing the files is noticed on its own (the watcher), and SIGHUP reloads.
+    std::fs::remove_file(rules.join("broken.yaml")).unwrap();
+    let text = std::fs::read_to_string(&service).unwrap();
+    std::fs::write(&service, text.replace("【新】", "【再】")).unwrap();
+    let t0 = Instant::now();
+    while get(port, "/v1/rules", "adm")["version"] == v1.as_str() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "the changed file is picked up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ok = |m: &str| {
+        m.lines()
+            .find(|l| l.starts_with(r#"tidings_rules_reloads_total{result="ok"}"#))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let before = ok(&http_get(port, "/metrics", Some("adm")).1);
+    let pid = engine_pid;
+    assert!(std::process::Command::new("kill").args(["-HUP", &pid.to_string()]).status().unwrap().success());
+    let t0 = Instant::now();
+    while ok(&http_get(port, "/metrics", Some("adm")).1) <= before {
+        assert!(t0.elapsed() < Duration::from_secs(20), "SIGHUP reloads");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     drop(stdin);
     let out = engine.output();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
