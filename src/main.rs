@@ -215,7 +215,6 @@ fn real_main() -> Result<i32> {
                 capacity: cfg.capacity,
                 trace: None,
                 latency_sample: 0,
-                flush_now: None,
             };
             replay(&recorded, &cfg, &out, &opts)
         }
@@ -292,8 +291,6 @@ fn stop_flag() -> Arc<AtomicBool> {
 }
 
 fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
-    // Set when an IVR request enters the stream: the engine cuts its batch there.
-    let flush_now = Arc::new(AtomicBool::new(false));
     let cfg = Config::load(config)?;
     let offset = cfg.offset().map_err(anyhow::Error::msg)?;
     let decoder = Decoder { max_line: cfg.engine.max_line_bytes };
@@ -326,7 +323,6 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         trace: None,
         // With the API up, time every 16th event for the latency histogram on /metrics.
         latency_sample: if cfg.api.is_some() { 16 } else { 0 },
-        flush_now: Some(flush_now.clone()),
     };
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if !cfg.output.dir.as_os_str().is_empty() {
@@ -366,7 +362,7 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
                 }));
             }
             if let Some(api) = &cfg.api {
-                let a = tidings::api::ivr::Asks::new(tx.clone(), flush_now.clone(), Some(&api.ivr_log))
+                let a = tidings::api::ivr::Asks::new(live.priority(), tx.clone(), Some(&api.ivr_log))
                     .with_context(|| format!("opening {}", api.ivr_log.display()))?;
                 let on_take = a.clone();
                 live.on_take(move |src| {
@@ -669,7 +665,6 @@ fn explain(msisdn: &str, recorded: &Recorded) -> Result<i32> {
         capacity: cfg.capacity,
         trace: Some(m),
         latency_sample: 0,
-        flush_now: None,
     };
     let mut sink = tidings::sink::Memory::default();
     let summary = engine::run(

@@ -4,7 +4,8 @@
 //! an `ivr` event (`enter`, or `menu` at `node`) put into the live stream, so the rules with
 //! channel `ivr` decide from the caller's current state, and contact policy (caps across SMS,
 //! calls and IVR, DND of the `ivr` channel, control groups, arbitration) applies as to any
-//! other contact — an offer made here counts. The engine cuts its batch at the request and
+//! other contact — an offer made here counts. The request goes ahead of the stream's backlog,
+//! the engine cuts its batch at it and
 //! writes its decisions at once; this module collects them and answers. Every request is also
 //! appended to a log file, so a replay with that file decides what the live run decided.
 //!
@@ -16,7 +17,7 @@ use crate::engine::{Decision, Outcome};
 use crate::util::Msisdn;
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -55,17 +56,20 @@ struct Inner {
 /// The requests in flight, shared by the HTTP side, the live source and the engine's sink.
 pub struct Asks {
     inner: Mutex<Inner>,
-    feed: std::sync::mpsc::SyncSender<Option<(&'static str, Vec<u8>)>>,
-    flush: Arc<AtomicBool>,
+    /// The live source's priority lane: a caller is waiting, so a request does not queue behind
+    /// the stream's backlog.
+    feed: std::sync::mpsc::SyncSender<(&'static str, Vec<u8>)>,
+    /// The stream's own feed, to wake the source when it waits (a blank line).
+    wake: std::sync::mpsc::SyncSender<Option<(&'static str, Vec<u8>)>>,
     seq: AtomicU64,
 }
 
 impl Asks {
-    /// `feed` is the live source's input; `flush` the engine's cut-the-batch flag; requests are
-    /// appended to `log`.
+    /// `feed` is the live source's priority lane (the engine cuts its batch at each line from
+    /// it), `wake` its stream feed; requests are appended to `log`.
     pub fn new(
-        feed: std::sync::mpsc::SyncSender<Option<(&'static str, Vec<u8>)>>,
-        flush: Arc<AtomicBool>,
+        feed: std::sync::mpsc::SyncSender<(&'static str, Vec<u8>)>,
+        wake: std::sync::mpsc::SyncSender<Option<(&'static str, Vec<u8>)>>,
         log: Option<&std::path::Path>,
     ) -> std::io::Result<Arc<Asks>> {
         let log = match log {
@@ -77,7 +81,7 @@ impl Asks {
             }
             None => None,
         };
-        Ok(Arc::new(Asks { inner: Mutex::new(Inner { log, ..Inner::default() }), feed, flush, seq: AtomicU64::new(0) }))
+        Ok(Arc::new(Asks { inner: Mutex::new(Inner { log, ..Inner::default() }), feed, wake, seq: AtomicU64::new(0) }))
     }
 
     /// Puts a request into the stream; the receiver gets the decisions made for it.
@@ -105,13 +109,14 @@ impl Asks {
         let (tx, rx) = oneshot::channel();
         let mut inner = self.inner.lock().map_err(|_| "ivr: lock poisoned".to_owned())?;
         // Under the lock: the stream order of requests is the order of `asked`.
-        self.feed.try_send(Some((SOURCE, line.clone()))).map_err(|_| "the engine is not taking events".to_owned())?;
+        self.feed.try_send((SOURCE, line.clone())).map_err(|_| "the engine is not taking events".to_owned())?;
+        // Wakes the source if it waits for the stream; a full feed means it is not waiting.
+        let _ = self.wake.try_send(Some(("control", Vec::new())));
         if let Some(log) = &mut inner.log {
             let _ = log.write_all(&line).and_then(|_| log.write_all(b"\n")).and_then(|_| log.flush());
         }
         inner.asked.push_back(id.clone());
         inner.waiting.insert(id, Waiting { reply: tx, got: Vec::new() });
-        self.flush.store(true, Ordering::Release);
         Ok(rx)
     }
 

@@ -48,9 +48,6 @@ pub struct EngineOptions {
     pub trace: Option<Msisdn>,
     /// Time the processing of every Nth event (0: never), for `tidings bench`.
     pub latency_sample: u32,
-    /// Set by a live source when the event it just gave is waited on (an IVR request): the
-    /// batch in hand is cut there and every decision so far written before the next event.
-    pub flush_now: Option<Arc<AtomicBool>>,
 }
 
 impl Default for EngineOptions {
@@ -65,7 +62,6 @@ impl Default for EngineOptions {
             capacity: [None; 3],
             trace: None,
             latency_sample: 0,
-            flush_now: None,
         }
     }
 }
@@ -75,6 +71,9 @@ impl Default for EngineOptions {
 /// rather than held until more events come.
 pub enum Input {
     Item(Result<Event, DeadLetter>),
+    /// An event someone waits on (an IVR request): the batch is cut right after it and every
+    /// decision so far written out.
+    Urgent(Result<Event, DeadLetter>),
     Idle,
     /// Describe one subscriber as the engine holds them after everything before this point.
     Explain(ExplainRequest),
@@ -451,8 +450,13 @@ fn route<I: Into<Input>>(
         if stop.load(Ordering::Relaxed) {
             break;
         }
+        let mut urgent = false;
         let item = match item.into() {
             Input::Item(item) => item,
+            Input::Urgent(item) => {
+                urgent = true;
+                item
+            }
             // A quiet live stream: write out what is in hand instead of holding it.
             Input::Idle => {
                 if !events.is_empty() {
@@ -503,7 +507,6 @@ fn route<I: Into<Input>>(
         events.push((pos, threshold, ev));
         wms.push(threshold);
         pos += 1;
-        let urgent = opts.flush_now.as_ref().is_some_and(|f| f.swap(false, Ordering::AcqRel));
         if events.len() == size || urgent {
             flush(&mut events, &mut wms, start, wm, summary, sink, urgent, Vec::new(), None)?;
         }

@@ -235,7 +235,9 @@ pub struct Dispatcher {
     /// Outcome event times are written in this offset (the engine's).
     offset: chrono::FixedOffset,
     /// Reports that matched nothing yet, with when they came.
-    early: VecDeque<(Instant, Report)>,
+    early: VecDeque<(Instant, Incoming)>,
+    /// Reports handled since the last ledger sync: acknowledged to their gateway after it.
+    unsynced: Vec<Incoming>,
     /// Receipts seen so far for each in-doubt SMS (its gateway ids).
     doubt_receipts: HashMap<u64, Vec<String>>,
     p: Pending,
@@ -317,6 +319,7 @@ impl Dispatcher {
             outcomes: std::io::BufWriter::new(outcomes),
             live: None,
             early: VecDeque::new(),
+            unsynced: Vec::new(),
             doubt_receipts: HashMap::new(),
             p: Pending::default(),
             offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap_or(chrono::Utc.fix()),
@@ -357,7 +360,6 @@ impl Dispatcher {
         }
         let mut inflight: JoinSet<(Action, u32, Sent)> = JoinSet::new();
         // Reports whose gateway waits for them to be safe: acknowledged after the sync.
-        let mut unsynced: Vec<Incoming> = Vec::new();
         let mut eof = false;
         let mut drained_at: Option<Instant> = None;
         loop {
@@ -387,10 +389,7 @@ impl Dispatcher {
                     let (a, attempt, sent) = done.map_err(|e| format!("a send task failed: {e}"))?;
                     self.on_sent(a, attempt, sent)?;
                 }
-                Some(inc) = reports.recv() => {
-                    self.report(inc.report.clone())?;
-                    unsynced.push(inc);
-                }
+                Some(inc) = reports.recv() => self.take(inc)?,
                 _ = more.notified() => {}
                 _ = tokio::time::sleep(wake) => {}
             }
@@ -404,10 +403,9 @@ impl Dispatcher {
                     None => break,
                 }
             }
-            while unsynced.len() < 1024 {
+            while self.unsynced.len() < 1024 {
                 let Ok(inc) = reports.try_recv() else { break };
-                self.report(inc.report.clone())?;
-                unsynced.push(inc);
+                self.take(inc)?;
             }
             // Due retries go back to the queue.
             let now = Instant::now();
@@ -421,24 +419,41 @@ impl Dispatcher {
             crate::telemetry::outbox_held(self.p.holding.len());
             // One sync for the round; then the receipts it covers may be acknowledged.
             self.sync()?;
-            unsynced.drain(..).for_each(Incoming::done);
         }
         // Reports that already arrived.
         while let Ok(inc) = reports.try_recv() {
-            self.report(inc.report.clone())?;
-            unsynced.push(inc);
+            self.take(inc)?;
         }
         self.sync()?;
-        unsynced.drain(..).for_each(Incoming::done);
         if let Some(SmsGateway::Smpp(c)) = self.sms.as_deref() {
             c.shutdown().await;
         }
         Ok(self.stats)
     }
 
+    /// Makes the round's entries durable, then acknowledges the reports they hold.
     fn sync(&mut self) -> Result<(), String> {
         self.outcomes.flush().map_err(|e| format!("writing outcomes: {e}"))?;
-        self.ledger.sync().map_err(|e| format!("syncing the ledger: {e}"))
+        self.ledger.sync().map_err(|e| format!("syncing the ledger: {e}"))?;
+        self.unsynced.drain(..).for_each(Incoming::done);
+        Ok(())
+    }
+
+    /// One report from a gateway. A report that names nothing known yet can overtake the
+    /// gateway's own answer (a receipt before the submit's response is handled, a call result
+    /// posted before the task API's 201 arrives): it is kept, unacknowledged, and tried again
+    /// when the next action is accepted — so a crash meanwhile loses nothing, the gateway sends
+    /// it again.
+    fn take(&mut self, inc: Incoming) -> Result<(), String> {
+        if self.report(inc.report.clone())? {
+            self.unsynced.push(inc);
+        } else if self.early.len() < EARLY_MAX {
+            self.early.push_back((Instant::now(), inc));
+        } else {
+            self.stats.unmatched_reports += 1;
+            self.unsynced.push(inc);
+        }
+        Ok(())
     }
 
     /// Reads the outbox while there is room. `Some(eof)` when it read.
@@ -595,13 +610,17 @@ impl Dispatcher {
     /// Offers the reports that came early once more; drops those kept too long.
     fn retry_early(&mut self) -> Result<(), String> {
         let now = Instant::now();
-        for (at, r) in std::mem::take(&mut self.early) {
+        for (at, inc) in std::mem::take(&mut self.early) {
+            let r = &inc.report;
             if self.ledger.resolve(r.action_id.as_deref(), r.gateway_id.as_deref()).is_some() {
-                self.report(r)?;
+                self.report(inc.report.clone())?;
+                self.unsynced.push(inc);
             } else if now.duration_since(at) < EARLY_KEEP {
-                self.early.push_back((at, r));
+                self.early.push_back((at, inc));
             } else {
+                // Kept long enough: acknowledge it and let it go.
                 self.stats.unmatched_reports += 1;
+                self.unsynced.push(inc);
             }
         }
         Ok(())
@@ -649,7 +668,8 @@ impl Dispatcher {
         self.outcome(a.id.clone(), &a.msisdn, &a.rule, &a.campaign, a.channel.as_str(), status, reason, now_ms())
     }
 
-    fn report(&mut self, r: Report) -> Result<(), String> {
+    /// Records a report; `false` when it names no accepted action (yet).
+    fn report(&mut self, r: Report) -> Result<bool, String> {
         let p = &mut self.p;
         let (doubt, doubt_ids, holding) = (&mut p.doubt, &mut p.doubt_ids, &mut p.holding);
         // An action left in doubt by a crash, recognised by its id or by number and reference.
@@ -698,15 +718,7 @@ impl Dispatcher {
             }
         }
         let Some(open) = self.ledger.resolve(r.action_id.as_deref(), r.gateway_id.as_deref()) else {
-            // A report can overtake the gateway's own answer (a receipt before the submit's
-            // response is handled, a call result posted before the task API's 201 arrives):
-            // keep it a while and try again when the next action is accepted.
-            if self.early.len() < EARLY_MAX {
-                self.early.push_back((Instant::now(), r));
-            } else {
-                self.stats.unmatched_reports += 1;
-            }
-            return Ok(());
+            return Ok(false);
         };
         self.ledger
             .write(Entry::Outcome { id: open.id.clone(), status: r.status, detail: r.detail.clone(), at: r.at_ms })
@@ -720,7 +732,8 @@ impl Dispatcher {
             r.status,
             &r.detail,
             r.at_ms,
-        )
+        )?;
+        Ok(true)
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -282,6 +282,8 @@ pub struct Live {
     explain: Option<std::sync::mpsc::Receiver<crate::engine::ExplainRequest>>,
     /// New rule sets to swap in between events (hot reload).
     reload: Option<std::sync::mpsc::Receiver<std::sync::Arc<crate::rules::RuleSet>>>,
+    /// Lines that go ahead of the stream's backlog (IVR requests: a caller is waiting).
+    priority: Option<std::sync::mpsc::Receiver<(&'static str, Vec<u8>)>>,
 }
 
 impl Live {
@@ -317,6 +319,7 @@ impl Live {
                 idle: false,
                 explain: None,
                 reload: None,
+                priority: None,
             },
             tx,
         )
@@ -326,6 +329,14 @@ impl Live {
     pub fn explain_requests(&mut self) -> std::sync::mpsc::Sender<crate::engine::ExplainRequest> {
         let (tx, rx) = std::sync::mpsc::channel();
         self.explain = Some(rx);
+        tx
+    }
+
+    /// Where lines that must not wait behind the stream's backlog go; send a blank line on the
+    /// feed after each, to wake the source when it waits.
+    pub fn priority(&mut self) -> std::sync::mpsc::SyncSender<(&'static str, Vec<u8>)> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(4096);
+        self.priority = Some(rx);
         tx
     }
 
@@ -353,14 +364,19 @@ impl Iterator for Live {
             if let Some(r) = self.explain.as_ref().and_then(|rx| rx.try_recv().ok()) {
                 return Some(crate::engine::Input::Explain(r));
             }
-            let next = match self.rx.try_recv() {
-                Ok(next) => next,
-                // Nothing ready: say so once, then wait.
-                Err(std::sync::mpsc::TryRecvError::Empty) if !self.idle => {
-                    self.idle = true;
-                    return Some(crate::engine::Input::Idle);
-                }
-                Err(_) => self.rx.recv().ok()?,
+            let urgent = self.priority.as_ref().and_then(|rx| rx.try_recv().ok());
+            let waited_on = urgent.is_some();
+            let next = match urgent {
+                Some(line) => Some(line),
+                None => match self.rx.try_recv() {
+                    Ok(next) => next,
+                    // Nothing ready: say so once, then wait.
+                    Err(std::sync::mpsc::TryRecvError::Empty) if !self.idle => {
+                        self.idle = true;
+                        return Some(crate::engine::Input::Idle);
+                    }
+                    Err(_) => self.rx.recv().ok()?,
+                },
             };
             self.idle = false;
             let (source, line) = next?;
@@ -370,7 +386,10 @@ impl Iterator for Live {
             let n = self.lines.entry(source).or_default();
             *n += 1;
             if let Some(item) = self.decoder.decode(&line, source, *n) {
-                return Some(crate::engine::Input::Item(item));
+                return Some(match waited_on {
+                    true => crate::engine::Input::Urgent(item),
+                    false => crate::engine::Input::Item(item),
+                });
             }
         }
     }
