@@ -70,7 +70,10 @@ fn admin_endpoints_want_the_token_count_the_run_and_limit_each_client() {
     let body = loop {
         let (status, body) = get(port, "/metrics", Some("adm-token"));
         assert_eq!(status, 200, "{body}");
-        if sample(&body, r#"tidings_events_total{kind="usage"}"#) == Some(40.0) {
+        // The bad line comes after the 40 events: wait for both.
+        if sample(&body, r#"tidings_events_total{kind="usage"}"#) == Some(40.0)
+            && sample(&body, r#"tidings_dead_letters_total{reason="bad_json"}"#).is_some()
+        {
             break body;
         }
         assert!(t0.elapsed() < Duration::from_secs(20), "the usage events are counted:\n{body}");
