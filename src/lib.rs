@@ -9,8 +9,7 @@
 //! - [`state`]     per-subscriber state: windows, location, sequences, timers
 //! - [`rules`]     rule files: load -> check -> compile -> evaluate; expressions and templates
 //! - [`policy`]    what stands between a candidate contact and an action
-//! - [`sink`]      actions, decisions and dead letters out; the outbox and the gateways (SMPP,
-//!                 Kannel, call centre)
+//! - [`sink`]      actions, decisions and dead letters out; the outbox and the gateways
 //! - [`api`]       tidings' HTTP endpoint: gateway reports back (later IVR and admin)
 //! - [`config`]    the engine config (TOML)
 //! - [`generator`] realistic synthetic reference data and event streams

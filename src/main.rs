@@ -487,7 +487,7 @@ impl Delivery {
         offset: chrono::FixedOffset,
         more: Arc<tokio::sync::Notify>,
         stop: Arc<AtomicBool>,
-        feedback: Option<std::sync::mpsc::SyncSender<Option<(&'static str, Vec<u8>)>>>,
+        feedback: Option<tidings::source::Feed>,
     ) -> Result<Delivery> {
         use tidings::sink::deliver::{Dispatcher, callback_handler};
         let rt = tokio::runtime::Builder::new_multi_thread()

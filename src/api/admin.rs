@@ -100,7 +100,7 @@ pub struct Reloader {
     pub refdata: Arc<crate::refdata::RefData>,
     pub opts: crate::rules::LoadOptions,
     pub requests: std::sync::mpsc::Sender<Arc<crate::rules::RuleSet>>,
-    pub wake: std::sync::mpsc::SyncSender<Option<(&'static str, Vec<u8>)>>,
+    pub wake: crate::source::Feed,
     /// What is loaded now (for `GET /v1/rules`).
     pub current: std::sync::Mutex<RulesInfo>,
 }
@@ -155,10 +155,7 @@ fn collect_yaml(p: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 
 /// Reloads on SIGHUP and when a rule file changes (checked every `every`), logging the outcome.
 pub async fn watch_rules(reloader: Arc<Reloader>, every: std::time::Duration) {
-    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(s) => Some(s),
-        Err(_) => None,
-    };
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut last = reloader.stamp();
     let mut tick = tokio::time::interval(every);
     loop {
@@ -191,7 +188,7 @@ pub async fn watch_rules(reloader: Arc<Reloader>, every: std::time::Duration) {
 pub struct Explain {
     pub requests: std::sync::mpsc::Sender<crate::engine::ExplainRequest>,
     /// The live source's feed: a blank line wakes it.
-    pub wake: std::sync::mpsc::SyncSender<Option<(&'static str, Vec<u8>)>>,
+    pub wake: crate::source::Feed,
 }
 
 impl Admin {
@@ -228,42 +225,46 @@ impl Admin {
         self
     }
 
-    fn answer(&self, req: &Request) -> (&'static str, Response) {
+    /// Routes a request: answered here at once, or handed to the endpoint that may wait on the
+    /// engine (IVR, explain, reload).
+    fn route(&self, req: &Request) -> Route {
+        use Route::Now;
         let path = req.path.as_str();
         match path {
-            "/healthz" => return ("healthz", Response::text(200, "ok\n")),
+            "/healthz" => return Now("healthz", Response::text(200, "ok\n")),
             "/readyz" => {
                 return match self.ready.load(Ordering::Relaxed) {
-                    true => ("readyz", Response::text(200, "ready\n")),
-                    false => ("readyz", Response::text(503, "starting\n")),
+                    true => Now("readyz", Response::text(200, "ready\n")),
+                    false => Now("readyz", Response::text(503, "starting\n")),
                 };
             }
             _ => {}
         }
         if let Some(ip) = req.peer.map(|p| p.ip()) {
             if self.limiter.check_key(&ip).is_err() {
-                return ("rate_limited", Response::error(429, "too many requests from this client; slow down"));
+                return Now("rate_limited", Response::error(429, "too many requests from this client; slow down"));
             }
         }
+        // The IVR has its own token, checked by its endpoint.
         if path.starts_with("/v1/ivr/") {
-            return ("ivr", Response::error(0, ""));
+            return Route::Ivr;
         }
         if !authorised(req, &self.token) {
-            return ("unauthorised", Response::error(401, "missing or wrong bearer token"));
+            return Now("unauthorised", Response::error(401, "missing or wrong bearer token"));
         }
         if path.starts_with("/v1/explain/") {
-            return ("explain", Response::error(0, ""));
+            return Route::Explain;
         }
         if path == "/v1/rules/reload" {
-            return ("reload", Response::error(0, ""));
+            return Route::Reload;
         }
         let endpoint = match path {
             "/metrics" => "metrics",
             "/v1/rules" => "rules",
-            _ => return ("unknown", Response::error(404, "no such endpoint")),
+            _ => return Now("unknown", Response::error(404, "no such endpoint")),
         };
         if req.method != hyper::Method::GET {
-            return (endpoint, Response::error(405, "use GET"));
+            return Now(endpoint, Response::error(405, "use GET"));
         }
         let resp = match endpoint {
             "metrics" => Response {
@@ -279,30 +280,42 @@ impl Admin {
                 Response::json(200, &serde_json::to_value(&info).unwrap_or_default())
             }
         };
-        (endpoint, resp)
+        Now(endpoint, resp)
     }
+}
+
+/// Where a request goes: an answer made at once (with the endpoint's name for the metrics), or
+/// an endpoint that may wait on the engine.
+enum Route {
+    Now(&'static str, Response),
+    Ivr,
+    Explain,
+    Reload,
 }
 
 impl Handler for Admin {
     fn handle(&self, req: Request) -> Reply {
-        let (endpoint, resp) = self.answer(&req);
-        if endpoint == "explain" {
-            return self.explain(&req);
+        match self.route(&req) {
+            Route::Now(endpoint, resp) => {
+                crate::telemetry::http_request(endpoint, resp.status);
+                Box::pin(std::future::ready(resp))
+            }
+            Route::Explain => self.explain(&req),
+            Route::Reload => self.reload(&req),
+            Route::Ivr => self.ivr(&req),
         }
-        if endpoint == "reload" {
-            return self.reload(&req);
-        }
-        if endpoint != "ivr" {
-            crate::telemetry::http_request(endpoint, resp.status);
-            return Box::pin(std::future::ready(resp));
-        }
-        // The IVR: its own token, and a live engine to ask.
-        let resp = match (&self.ivr, authorised(&req, &self.ivr_token), req.method == hyper::Method::GET) {
+    }
+}
+
+impl Admin {
+    /// `GET /v1/ivr/{msisdn}`: its own token, and a live engine to ask.
+    fn ivr(&self, req: &Request) -> Reply {
+        let resp = match (&self.ivr, authorised(req, &self.ivr_token), req.method == hyper::Method::GET) {
             (_, false, _) => Response::error(401, "missing or wrong bearer token"),
             (_, _, false) => Response::error(405, "use GET"),
             (None, _, _) => Response::error(503, "IVR answers need a live engine (source kind stdin)"),
             (Some((asks, menu, wait)), true, true) => {
-                let reply = super::ivr::handle(asks.clone(), menu.clone(), *wait, &req);
+                let reply = super::ivr::handle(asks.clone(), menu.clone(), *wait, req);
                 return Box::pin(async move {
                     let resp = reply.await;
                     crate::telemetry::http_request("ivr", resp.status);

@@ -60,7 +60,7 @@ pub struct Asks {
     /// the stream's backlog.
     feed: std::sync::mpsc::SyncSender<(&'static str, Vec<u8>)>,
     /// The stream's own feed, to wake the source when it waits (a blank line).
-    wake: std::sync::mpsc::SyncSender<Option<(&'static str, Vec<u8>)>>,
+    wake: crate::source::Feed,
     seq: AtomicU64,
 }
 
@@ -69,7 +69,7 @@ impl Asks {
     /// it), `wake` its stream feed; requests are appended to `log`.
     pub fn new(
         feed: std::sync::mpsc::SyncSender<(&'static str, Vec<u8>)>,
-        wake: std::sync::mpsc::SyncSender<Option<(&'static str, Vec<u8>)>>,
+        wake: crate::source::Feed,
         log: Option<&std::path::Path>,
     ) -> std::io::Result<Arc<Asks>> {
         let log = match log {

@@ -1008,31 +1008,6 @@ pub fn explain_line(d: &Decision, offset: chrono::FixedOffset) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subscriber_table_grows_keeps_the_last_duplicate_and_finds_everyone() {
-        let m = |i: u64| Msisdn::from_raw(13_800_000_000 + i * 7);
-        let mut loaded: Vec<Profile> = (0..100).map(|i| Profile::unknown(m(i))).collect();
-        let mut again = Profile::unknown(m(5));
-        again.arpu_fen = 42;
-        loaded.push(again);
-        let mut t = SubTable::new(loaded);
-        assert_eq!(t.len(), 100);
-        assert_eq!(t.get_mut(m(5)).map(|e| e.sub.arpu_fen), Some(42), "a later record replaces an earlier one");
-        for i in 100..5_000 {
-            t.get_or_insert(m(i), || Profile::unknown(m(i)));
-        }
-        assert_eq!(t.len(), 5_000);
-        assert!((0..5_000).all(|i| t.get_mut(m(i)).is_some_and(|e| e.sub.msisdn == m(i))));
-        assert!(t.get_mut(m(5_000)).is_none());
-        t.prefetch_slot(m(9_999));
-        t.prefetch_entry(m(9_999));
-    }
-}
-
 impl Shard {
     /// One subscriber as the engine holds them now, for `GET /v1/explain/{msisdn}`: the record,
     /// the state rules read (balance, place, windows), pending timers and the contact history
@@ -1164,5 +1139,30 @@ impl Shard {
         }
         self.policy = Arc::new(PolicySetup::new(self.policy.global.clone(), &new));
         self.rules = new;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscriber_table_grows_keeps_the_last_duplicate_and_finds_everyone() {
+        let m = |i: u64| Msisdn::from_raw(13_800_000_000 + i * 7);
+        let mut loaded: Vec<Profile> = (0..100).map(|i| Profile::unknown(m(i))).collect();
+        let mut again = Profile::unknown(m(5));
+        again.arpu_fen = 42;
+        loaded.push(again);
+        let mut t = SubTable::new(loaded);
+        assert_eq!(t.len(), 100);
+        assert_eq!(t.get_mut(m(5)).map(|e| e.sub.arpu_fen), Some(42), "a later record replaces an earlier one");
+        for i in 100..5_000 {
+            t.get_or_insert(m(i), || Profile::unknown(m(i)));
+        }
+        assert_eq!(t.len(), 5_000);
+        assert!((0..5_000).all(|i| t.get_mut(m(i)).is_some_and(|e| e.sub.msisdn == m(i))));
+        assert!(t.get_mut(m(5_000)).is_none());
+        t.prefetch_slot(m(9_999));
+        t.prefetch_entry(m(9_999));
     }
 }

@@ -267,6 +267,10 @@ impl Iterator for ParallelDecode {
     }
 }
 
+/// The sending side of a live source's stream: a line and its producer's name, `None` at the
+/// end (a blank line wakes a waiting source).
+pub type Feed = std::sync::mpsc::SyncSender<Option<(&'static str, Vec<u8>)>>;
+
 /// A live stream and the lines the engine feeds back to itself (outcome events from the
 /// delivery side), interleaved in arrival order. Ends when the primary stream ends; what the
 /// feedback producers send after that is left to the next run (it is in `outcomes.jsonl`).
@@ -289,11 +293,7 @@ pub struct Live {
 impl Live {
     /// Reads `primary` (named `name`) on a thread of its own; returns the source and a sender
     /// for fed-back lines (named by their producer).
-    pub fn new<R: Read + Send + 'static>(
-        primary: R,
-        name: &'static str,
-        decoder: Decoder,
-    ) -> (Live, std::sync::mpsc::SyncSender<Option<(&'static str, Vec<u8>)>>) {
+    pub fn new<R: Read + Send + 'static>(primary: R, name: &'static str, decoder: Decoder) -> (Live, Feed) {
         let (tx, rx) = std::sync::mpsc::sync_channel(4096);
         let t = tx.clone();
         let max = decoder.max_line;

@@ -159,7 +159,7 @@ fn the_delivery_example_config_loads_with_every_gateway() {
     let bad = std::fs::read_to_string(path).unwrap().replace("sms_tps = 200", "sms_tsp = 200");
     let p = std::env::temp_dir().join(format!("tidings-bad-delivery-{}.toml", std::process::id()));
     std::fs::write(&p, bad).unwrap();
-    let err = tidings::config::Config::load(&p).err().expect("an unknown key is an error").to_string();
+    let err = tidings::config::Config::load(&p).expect_err("an unknown key is an error").to_string();
     assert!(err.contains("sms_tsp"), "{err}");
     let _ = std::fs::remove_file(&p);
 }

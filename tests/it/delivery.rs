@@ -137,7 +137,7 @@ url = "http://{centre}/v1/tasks"
 token = "cc-secret"
 timeout = "2s"
 "#,
-        files = files(&dir),
+        files = files(dir),
         // A fixed address for the run's lifetime and its restarts: tasks carry it as their
         // callback URL.
         listen = listen_addr(dir),

@@ -40,7 +40,7 @@ reconnect_min = "100ms"
 reconnect_max = "500ms"
 response_timeout = "2s"
 "#,
-        files = files(&dir),
+        files = files(dir),
     );
     let p = dir.join("tidings.toml");
     std::fs::write(&p, text).unwrap();
