@@ -9,6 +9,7 @@ mod diagnostics;
 mod engine;
 mod ivr;
 mod kannel;
+mod mangled;
 mod pack;
 mod policy;
 mod reload;
