@@ -730,9 +730,8 @@ impl Sub {
         let mut brand = brand;
         // A few guaranteed birthdays on every generated day, eligible for the greeting, so that
         // even a tiny run exercises the birthday rule.
-        if u64::from(i) < 3 * u64::from(m.days)
-            && let Some(d) = m.days_info.get((i % m.days) as usize)
-        {
+        let guaranteed = (u64::from(i) < 3 * u64::from(m.days)).then(|| m.days_info.get((i % m.days) as usize));
+        if let Some(Some(d)) = guaranteed {
             birthday = (d.date.month(), d.date.day());
             brand = 0;
             corporate = false;
