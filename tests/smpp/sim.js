@@ -4,6 +4,8 @@
 //                    [--state receipts.jsonl]
 // With --state, receipts not yet acknowledged survive a restart of the simulator, as they survive
 // a restart of a real SMSC: written before the submit is answered, delivered on the next bind.
+// When --state is the --log file, a message and the receipt it is owed go out in one write, so a
+// SIGKILL never leaves a message taken without its receipt (what a real SMSC's store guarantees).
 'use strict';
 const smpp = require('smpp');
 const fs = require('fs');
@@ -27,12 +29,13 @@ const partial = new Map(); // "dest/ref" -> { total, parts: [] }
 let second = 0, inSecond = 0;
 const yymmddhhmm = (d) => d.toISOString().replace(/\D/g, '').slice(2, 12);
 
-const stateFd = opt.state ? fs.openSync(opt.state, 'a+') : null;
+const stateFd = !opt.state ? null : opt.state === opt.log ? logFd : fs.openSync(opt.state, 'a+');
 const persist = (obj) => stateFd !== null && fs.writeSync(stateFd, JSON.stringify(obj) + '\n');
 if (opt.state) {
   const done = new Set(), adds = [];
   for (const line of fs.readFileSync(opt.state, 'utf8').split('\n').filter(Boolean)) {
-    const o = JSON.parse(line);
+    let o;
+    try { o = JSON.parse(line); } catch { continue; }
     if (o.done) done.add(o.done); else if (o.add) adds.push(o.add);
   }
   for (const r of adds) if (!done.has(r.receipted_message_id)) queued.push({ ...r, short_message: Buffer.from(r.short_message, 'ascii') });
@@ -49,20 +52,21 @@ function deliver(receipt) {
   });
 }
 
+// The `message` line for a submit that completes a message, or null (a part still waiting).
 function complete(pdu, id) {
   const sm = pdu.short_message || {};
   const text = typeof sm.message === 'string' ? sm.message : '';
   const ie = (sm.udh || []).find((u) => u[0] === 0x00 || u[0] === 0x08);
-  if (!ie) return record({ event: 'message', dest: pdu.destination_addr, text, parts: 1, message_ids: [id] });
+  if (!ie) return { event: 'message', dest: pdu.destination_addr, text, parts: 1, message_ids: [id] };
   const [ref, total, seq] = ie[0] === 0x00 ? [ie[2], ie[3], ie[4]] : [ie.readUInt16BE(2), ie[4], ie[5]];
   const key = pdu.destination_addr + '/' + ref;
   const m = partial.get(key) || { total, parts: [] };
   m.parts[seq - 1] = { text, id };
   partial.set(key, m);
-  if (m.parts.filter(Boolean).length < total) return;
+  if (m.parts.filter(Boolean).length < total) return null;
   partial.delete(key);
-  record({ event: 'message', dest: pdu.destination_addr, text: m.parts.map((p) => p.text).join(''), parts: total,
-    message_ids: m.parts.map((p) => p.id) });
+  return { event: 'message', dest: pdu.destination_addr, text: m.parts.map((p) => p.text).join(''), parts: total,
+    message_ids: m.parts.map((p) => p.id) };
 }
 
 function onSubmit(session, pdu) {
@@ -75,8 +79,12 @@ function onSubmit(session, pdu) {
   }
   inSecond++;
   const id = idBase + (++counter).toString(16);
-  complete(pdu, id); // logged before the response goes out, so a client that got it finds the line
-  if (!(pdu.registered_delivery & 1)) return session.send(pdu.response({ message_id: id }));
+  // Logged before the response goes out, so a client that got it finds the line.
+  const message = complete(pdu, id);
+  if (!(pdu.registered_delivery & 1)) {
+    if (message) record(message);
+    return session.send(pdu.response({ message_id: id }));
+  }
   const failed = dest.startsWith('1390000');
   const stat = failed ? 'UNDELIV' : 'DELIVRD';
   const date = yymmddhhmm(new Date(now));
@@ -85,7 +93,13 @@ function onSubmit(session, pdu) {
   const receipt = { source_addr: dest, destination_addr: pdu.source_addr, esm_class: 0x04, data_coding: 0,
     short_message: Buffer.from(text, 'ascii'), receipted_message_id: id, message_state: failed ? 5 : 2 };
   if (pdu.user_message_reference !== undefined) receipt.user_message_reference = pdu.user_message_reference;
-  persist({ add: { ...receipt, short_message: text } });
+  const add = { add: { ...receipt, short_message: text } };
+  if (stateFd !== null && stateFd === logFd) {
+    fs.writeSync(logFd, (message ? JSON.stringify(message) + '\n' : '') + JSON.stringify(add) + '\n');
+  } else {
+    if (message) record(message);
+    persist(add);
+  }
   session.send(pdu.response({ message_id: id }));
   setTimeout(() => deliver(receipt), Number(opt['dlr-delay-ms']));
 }
