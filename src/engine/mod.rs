@@ -464,18 +464,17 @@ fn route<I: Into<Input>>(
                 }
                 continue;
             }
-            Input::Explain(r) => {
+            // Answered (or swapped in) after what is in hand, before the next event.
+            control @ (Input::Explain(_) | Input::Reload(_)) => {
+                let (explain, reload) = match control {
+                    Input::Explain(r) => (vec![r], None),
+                    Input::Reload(rules) => (Vec::new(), Some(rules)),
+                    _ => unreachable!("matched above"),
+                };
                 if events.is_empty() {
                     start = pos;
                 }
-                flush(&mut events, &mut wms, start, wm, summary, sink, true, vec![r], None)?;
-                continue;
-            }
-            Input::Reload(rules) => {
-                if events.is_empty() {
-                    start = pos;
-                }
-                flush(&mut events, &mut wms, start, wm, summary, sink, true, Vec::new(), Some(rules))?;
+                flush(&mut events, &mut wms, start, wm, summary, sink, true, explain, reload)?;
                 continue;
             }
         };

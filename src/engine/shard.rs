@@ -325,18 +325,8 @@ impl Shard {
             return;
         }
         self.ticks_started = true;
-        let off = i64::from(self.offset.local_minus_utc()) * 1000;
-        let day_start = (origin + off).div_euclid(DAY) * DAY - off;
-        let mut minutes: Vec<u32> =
-            self.rules.scheduled.iter().filter_map(|r| self.rules.rules[*r as usize].schedule).collect();
-        minutes.sort_unstable();
-        minutes.dedup();
-        for m in minutes {
-            let mut at = day_start + i64::from(m) * MINUTE;
-            if at < origin {
-                at += DAY;
-            }
-            self.ticks.push((at, m));
+        for m in schedule_minutes(&self.rules) {
+            self.ticks.push((next_daily(m, origin, self.offset), m));
         }
     }
 
@@ -1085,6 +1075,21 @@ impl Shard {
     }
 }
 
+/// The local minutes of day at which the set's daily rules run, each once, in order.
+fn schedule_minutes(rules: &RuleSet) -> Vec<u32> {
+    let mut minutes: Vec<u32> = rules.scheduled.iter().filter_map(|r| rules.rules[*r as usize].schedule).collect();
+    minutes.sort_unstable();
+    minutes.dedup();
+    minutes
+}
+
+/// The first time at or after `t` that is `minute` minutes into a local day.
+fn next_daily(minute: u32, t: Millis, offset: chrono::FixedOffset) -> Millis {
+    let off = i64::from(offset.local_minus_utc()) * 1000;
+    let at = (t + off).div_euclid(DAY) * DAY - off + i64::from(minute) * MINUTE;
+    if at < t { at + DAY } else { at }
+}
+
 impl Shard {
     /// Swaps in a new rule set between two batches (hot reload), carrying every subscriber's
     /// state over: rules and campaigns are matched by name, windows and sequences by their
@@ -1117,23 +1122,12 @@ impl Shard {
             }
         }
         // Daily rules: times still scheduled keep their next tick; new ones start after `now`.
-        let mut minutes: Vec<u32> = new.scheduled.iter().filter_map(|r| new.rules[*r as usize].schedule).collect();
-        minutes.sort_unstable();
-        minutes.dedup();
         if self.ticks_started {
-            let off = i64::from(self.offset.local_minus_utc()) * 1000;
-            let day_start = (now + off).div_euclid(DAY) * DAY - off;
-            let kept: Vec<(Millis, u32)> = self.ticks.iter().copied().filter(|t| minutes.contains(&t.1)).collect();
-            self.ticks = minutes
-                .iter()
-                .map(|&m| {
-                    kept.iter().copied().find(|t| t.1 == m).unwrap_or_else(|| {
-                        let mut at = day_start + i64::from(m) * MINUTE;
-                        if at <= now {
-                            at += DAY;
-                        }
-                        (at, m)
-                    })
+            let old_ticks = std::mem::take(&mut self.ticks);
+            self.ticks = schedule_minutes(&new)
+                .into_iter()
+                .map(|m| {
+                    old_ticks.iter().copied().find(|t| t.1 == m).unwrap_or((next_daily(m, now + 1, self.offset), m))
                 })
                 .collect();
         }

@@ -14,7 +14,7 @@
 use super::calls::{self, CallCentre, CallCentreConfig};
 use super::gateway::{Action, Incoming, OutcomeStatus, Report, Sent};
 use super::kannel::{self, Kannel, KannelConfig};
-use super::outbox::{Entry, InDoubt, Ledger, OutboxReader, id_key};
+use super::outbox::{Entry, InDoubt, Ledger, Open, OutboxReader, id_key};
 use crate::api::{Request, Response};
 use crate::refdata::Channel;
 use chrono::Offset;
@@ -645,16 +645,7 @@ impl Dispatcher {
         self.ledger
             .write(Entry::Expired { id: a.id.clone(), at: now_ms() })
             .map_err(|e| format!("writing the ledger: {e}"))?;
-        self.outcome(
-            a.id.clone(),
-            &a.msisdn,
-            &a.rule,
-            &a.campaign,
-            a.channel.as_str(),
-            OutcomeStatus::Expired,
-            "expired before a gateway took it",
-            now_ms(),
-        )
+        self.outcome(&Open::of(a), OutcomeStatus::Expired, "expired before a gateway took it", now_ms())
     }
 
     fn reject(&mut self, a: &Action, reason: &str) -> Result<(), String> {
@@ -665,7 +656,7 @@ impl Dispatcher {
             .write(Entry::Rejected { id: a.id.clone(), reason: reason.to_owned(), at: now_ms() })
             .map_err(|e| format!("writing the ledger: {e}"))?;
         let status = if a.channel == Channel::Sms { OutcomeStatus::Failed } else { OutcomeStatus::Expired };
-        self.outcome(a.id.clone(), &a.msisdn, &a.rule, &a.campaign, a.channel.as_str(), status, reason, now_ms())
+        self.outcome(&Open::of(a), status, reason, now_ms())
     }
 
     /// Records a report; `false` when it names no accepted action (yet).
@@ -723,50 +714,32 @@ impl Dispatcher {
         self.ledger
             .write(Entry::Outcome { id: open.id.clone(), status: r.status, detail: r.detail.clone(), at: r.at_ms })
             .map_err(|e| format!("writing the ledger: {e}"))?;
-        self.outcome(
-            open.id.clone(),
-            &open.msisdn,
-            &open.rule,
-            &open.campaign,
-            &open.channel,
-            r.status,
-            &r.detail,
-            r.at_ms,
-        )?;
+        self.outcome(&open, r.status, &r.detail, r.at_ms)?;
         Ok(true)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn outcome(
-        &mut self,
-        action_id: String,
-        msisdn: &str,
-        rule: &str,
-        campaign: &str,
-        channel: &str,
-        status: OutcomeStatus,
-        detail: &str,
-        at_ms: i64,
-    ) -> Result<(), String> {
+    /// Writes the outcome event of an action (and hands it to a live engine).
+    fn outcome(&mut self, of: &Open, status: OutcomeStatus, detail: &str, at_ms: i64) -> Result<(), String> {
         self.stats.outcomes += 1;
-        crate::telemetry::outcome(channel, status.as_str());
+        crate::telemetry::outcome(&of.channel, status.as_str());
+        let action_id = &of.id;
         let ts = crate::util::format_ts(at_ms, self.offset);
         let id = format!("o{:016x}", crate::util::stable_hash(format!("{action_id}\0{}", status.as_str()).as_bytes()));
         let line = serde_json::json!({
             "kind": "outcome",
             "id": id,
             "ts": ts,
-            "msisdn": msisdn,
+            "msisdn": of.msisdn,
             "action_id": action_id,
-            "channel": channel,
+            "channel": of.channel,
             "status": status.as_str(),
-            "rule": rule,
-            "campaign": campaign,
+            "rule": of.rule,
+            "campaign": of.campaign,
             "detail": detail,
         })
         .to_string();
+        // Flushed with the ledger at the end of the round (`sync`).
         writeln!(self.outcomes, "{line}").map_err(|e| format!("writing outcomes: {e}"))?;
-        self.outcomes.flush().map_err(|e| format!("writing outcomes: {e}"))?;
         if let Some(feed) = &self.live {
             feed(line);
         }

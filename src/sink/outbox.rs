@@ -237,6 +237,19 @@ pub struct Open {
     pub channel: String,
 }
 
+impl Open {
+    /// What an outcome of `a` needs to name.
+    pub fn of(a: &Action) -> Open {
+        Open {
+            id: a.id.clone(),
+            msisdn: a.msisdn.clone(),
+            rule: a.rule.clone(),
+            campaign: a.campaign.clone(),
+            channel: a.channel.as_str().to_owned(),
+        }
+    }
+}
+
 /// An action that was being sent when the engine stopped: the gateway may or may not have it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InDoubt {

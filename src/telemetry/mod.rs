@@ -83,7 +83,7 @@ pub fn decision(d: &crate::engine::Decision) {
         Outcome::Suppressed(r) => ("suppressed", r.as_str()),
         Outcome::Deferred(_) => ("deferred", ""),
     };
-    metrics::counter!(names::DECISIONS, "rule" => d.rule_name.to_string(), "outcome" => outcome, "reason" => reason)
+    metrics::counter!(names::DECISIONS, "rule" => d.rule_name.clone(), "outcome" => outcome, "reason" => reason)
         .increment(1);
     if d.is_sent() {
         metrics::counter!(names::ACTIONS, "channel" => d.channel.as_str()).increment(1);
