@@ -158,6 +158,14 @@ enum Cmd {
         start: String,
         #[arg(long, default_value_t = 1)]
         days: u32,
+        /// A live feed instead of files: print the events to stdout at --rate lines a second,
+        /// each stamped with the current time (write the reference data with a plain `gen` of
+        /// the same --seed and --subscribers first).
+        #[arg(long)]
+        follow: bool,
+        /// Lines a second for --follow.
+        #[arg(long, default_value_t = 10_000)]
+        rate: u64,
     },
 }
 
@@ -218,7 +226,7 @@ fn real_main() -> Result<i32> {
             };
             replay(&recorded, &cfg, &out, &opts)
         }
-        Cmd::Gen { out, seed, subscribers, events, start, days } => {
+        Cmd::Gen { out, seed, subscribers, events, start, days, follow, rate } => {
             let cfg = Config {
                 source: tidings::config::SourceSection {
                     generator: tidings::config::GeneratorSection { seed, subscribers, events, start, days },
@@ -227,6 +235,15 @@ fn real_main() -> Result<i32> {
                 ..toml::from_str("")?
             };
             let opts = gen_options(&cfg)?;
+            if follow {
+                let stdout = std::io::stdout();
+                return match generator::follow(&opts, rate, &mut stdout.lock()) {
+                    Ok(_) => Ok(0),
+                    // The reader went away: a live feed ends there.
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+                    Err(e) => Err(e.into()),
+                };
+            }
             generator::write_dir(&opts, &out).with_context(|| format!("writing {}", out.display()))?;
             eprintln!("wrote {} subscribers and {} events to {}", subscribers, events, out.display());
             Ok(0)

@@ -41,6 +41,7 @@ pub struct Answered {
 struct Waiting {
     reply: oneshot::Sender<Vec<Answered>>,
     got: Vec<Answered>,
+    asked: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -116,7 +117,7 @@ impl Asks {
             let _ = log.write_all(&line).and_then(|_| log.write_all(b"\n")).and_then(|_| log.flush());
         }
         inner.asked.push_back(id.clone());
-        inner.waiting.insert(id, Waiting { reply: tx, got: Vec::new() });
+        inner.waiting.insert(id, Waiting { reply: tx, got: Vec::new(), asked: std::time::Instant::now() });
         Ok(rx)
     }
 
@@ -124,6 +125,9 @@ impl Asks {
     pub fn taken(&self) {
         if let Ok(mut inner) = self.inner.lock() {
             if let Some(id) = inner.asked.pop_front() {
+                if let Some(w) = inner.waiting.get(&id) {
+                    crate::telemetry::ivr_stage("queued", w.asked.elapsed());
+                }
                 inner.taken.push(id);
             }
         }
@@ -156,6 +160,7 @@ impl Asks {
         let Ok(mut inner) = self.inner.lock() else { return };
         for id in std::mem::take(&mut inner.taken) {
             if let Some(w) = inner.waiting.remove(&id) {
+                crate::telemetry::ivr_stage("answered", w.asked.elapsed());
                 let _ = w.reply.send(w.got);
             }
         }
@@ -200,7 +205,9 @@ pub fn handle(asks: Arc<Asks>, menu: Vec<String>, wait: Duration, req: &Request)
         return ready(Response::error(400, "node: 1 to 32 characters of A-Z a-z 0-9 - _ . * #"));
     }
     let base = serde_json::json!({ "session": session, "node": node });
+    let t0 = std::time::Instant::now();
     let asked = asks.ask(msisdn, session, node);
+    crate::telemetry::ivr_stage("asking", t0.elapsed());
     Box::pin(async move {
         let got = match asked {
             Ok(rx) => match tokio::time::timeout(wait, rx).await {
@@ -209,7 +216,9 @@ pub fn handle(asks: Arc<Asks>, menu: Vec<String>, wait: Duration, req: &Request)
             },
             Err(_) => None,
         };
-        Response::json(200, &answer(base, &menu, got))
+        let r = Response::json(200, &answer(base, &menu, got));
+        crate::telemetry::ivr_stage("handled", t0.elapsed());
+        r
     })
 }
 

@@ -62,6 +62,7 @@ pub mod names {
     pub const OUTCOMES: &str = "tidings_outcomes_total";
     pub const HTTP_REQUESTS: &str = "tidings_http_requests_total";
     pub const RULES_RELOADS: &str = "tidings_rules_reloads_total";
+    pub const IVR_STAGE: &str = "tidings_ivr_seconds";
 }
 
 /// Events taken in, by kind (added per batch).
@@ -126,16 +127,30 @@ pub fn http_request(endpoint: &'static str, status: u16) {
     metrics::counter!(names::HTTP_REQUESTS, "endpoint" => endpoint, "status" => status.to_string()).increment(1);
 }
 
+/// Where an IVR request's time goes inside tidings: `queued` (asked until the engine took it),
+/// `answered` (asked until its decisions were handed back to the HTTP side).
+pub fn ivr_stage(stage: &'static str, d: std::time::Duration) {
+    metrics::histogram!(names::IVR_STAGE, "stage" => stage).record(d.as_secs_f64());
+}
+
 /// One reload of the rule files: `ok` or `failed` (the old rules stayed).
 pub fn rules_reload(ok: bool) {
     metrics::counter!(names::RULES_RELOADS, "result" => if ok { "ok" } else { "failed" }).increment(1);
 }
 
 /// Installs the Prometheus recorder for this process and returns the handle `/metrics` renders.
-/// Histograms are exposed as summaries with these quantiles.
+/// Histograms are exposed as summaries with these quantiles, but for the IVR timings, which are
+/// histograms with fixed buckets.
 pub fn install_prometheus() -> Result<metrics_exporter_prometheus::PrometheusHandle, String> {
     metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_quantiles(&[0.5, 0.9, 0.99, 0.999, 1.0])
+        .map_err(|e| e.to_string())?
+        // IVR timings as a histogram over the whole run (a summary only covers its last window):
+        // the IVR's answer budget is 2 ms, so the buckets are fine below that.
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full(names::IVR_STAGE.into()),
+            &[0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0],
+        )
         .map_err(|e| e.to_string())?
         .install_recorder()
         .map_err(|e| format!("installing the metrics recorder: {e}"))

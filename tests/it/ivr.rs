@@ -147,6 +147,13 @@ ivr_log = "{log}"
     assert!(!e.to_string().contains(s), "no full number in the answer");
     let (status, u) = get(port, "/v1/explain/13999999999", Some("adm"));
     assert_eq!((status, u["known"].as_bool()), (200, Some(false)), "{u}");
+    // Where the answers' time went, as a histogram over the run: five requests asked and answered.
+    let count = |stage: &str| -> Option<f64> {
+        let m = http_get(port, "/metrics", Some("adm")).1;
+        let key = format!("tidings_ivr_seconds_count{{stage=\"{stage}\"}} ");
+        m.lines().find_map(|l| l.strip_prefix(key.as_str())?.trim().parse().ok())
+    };
+    assert_eq!((count("queued"), count("answered")), (Some(5.0), Some(5.0)));
     drop(stdin);
     let out = engine.output();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
