@@ -537,8 +537,18 @@ impl Shard {
             stats.timers_armed += 1;
         }
         let first = out.len();
-        let armed =
-            decide(&rules, &self.policy, &refdata, offset, &mut entry, cands, pos, out, stats, &mut self.shadow_contacts);
+        let armed = decide(
+            &rules,
+            &self.policy,
+            &refdata,
+            offset,
+            &mut entry,
+            cands,
+            pos,
+            out,
+            stats,
+            &mut self.shadow_contacts,
+        );
         for t in armed {
             self.timers.insert(t.index_key(ev.msisdn.raw()));
             entry.state.timers_mut().push(t);
@@ -714,8 +724,18 @@ impl Shard {
             }
             let first = out.len();
             let names: Vec<String> = cands.iter().map(|c| rules.rules[c.rule as usize].name.to_string()).collect();
-            let armed =
-                decide(&rules, &self.policy, &refdata, offset, &mut entry, cands, pos, out, stats, &mut self.shadow_contacts);
+            let armed = decide(
+                &rules,
+                &self.policy,
+                &refdata,
+                offset,
+                &mut entry,
+                cands,
+                pos,
+                out,
+                stats,
+                &mut self.shadow_contacts,
+            );
             for t in armed {
                 self.timers.insert(t.index_key(m.raw()));
                 entry.state.timers_mut().push(t);
@@ -764,7 +784,19 @@ fn decide(
     if !shadow_cands.is_empty() {
         // This trigger's live decisions (a copy: only on the shadow path).
         let live_now: Vec<Decision> = out[first..].to_vec();
-        armed.extend(decide_shadow(rules, setup, refdata, offset, entry, shadow_cands, &live_now, pos, out, stats, shadow));
+        armed.extend(decide_shadow(
+            rules,
+            setup,
+            refdata,
+            offset,
+            entry,
+            shadow_cands,
+            &live_now,
+            pos,
+            out,
+            stats,
+            shadow,
+        ));
     }
     armed
 }
