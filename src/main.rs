@@ -48,6 +48,21 @@ struct Recorded {
 }
 
 impl Recorded {
+    /// One shard, the config's policy and time settings; `trace` for `explain`.
+    fn options(&self, cfg: &Config, trace: Option<tidings::util::Msisdn>) -> Result<EngineOptions> {
+        Ok(EngineOptions {
+            shards: 1,
+            batch: cfg.engine.batch,
+            lateness: cfg.lateness().map_err(anyhow::Error::msg)?,
+            offset: cfg.offset().map_err(anyhow::Error::msg)?,
+            until: self.until()?,
+            policy: cfg.resolved_policy.clone(),
+            capacity: cfg.capacity,
+            trace,
+            latency_sample: 0,
+        })
+    }
+
     fn until(&self) -> Result<Option<tidings::util::Millis>> {
         self.until.as_deref().map(|u| tidings::util::parse_ts(u).map_err(anyhow::Error::msg)).transpose()
     }
@@ -741,17 +756,7 @@ fn diff(recorded: &Recorded, old: &Path, new: &Path, out: &Path, json: bool) -> 
     use tidings::report::diff::{self, Side};
     let cfg = config_or_default(&recorded.config)?;
     let offset = cfg.offset().map_err(anyhow::Error::msg)?;
-    let opts = EngineOptions {
-        shards: 1,
-        batch: cfg.engine.batch,
-        lateness: cfg.lateness().map_err(anyhow::Error::msg)?,
-        offset,
-        until: recorded.until()?,
-        policy: cfg.resolved_policy.clone(),
-        capacity: cfg.capacity,
-        trace: None,
-        latency_sample: 0,
-    };
+    let opts = recorded.options(&cfg, None)?;
     let (refdata, subs) = load_data(recorded.data.as_deref())?;
     let refdata = Arc::new(refdata);
     let max_window = cfg.max_window().map_err(anyhow::Error::msg)?;
@@ -826,17 +831,7 @@ fn explain(msisdn: &str, recorded: &Recorded) -> Result<i32> {
         None => println!("{} — not in the reference data", m.full()),
     }
     let rules = load_rules(&recorded.rules, &refdata, cfg.max_window().map_err(anyhow::Error::msg)?)?;
-    let opts = EngineOptions {
-        shards: 1,
-        batch: cfg.engine.batch,
-        lateness: cfg.lateness().map_err(anyhow::Error::msg)?,
-        offset,
-        until: recorded.until()?,
-        policy: cfg.resolved_policy.clone(),
-        capacity: cfg.capacity,
-        trace: Some(m),
-        latency_sample: 0,
-    };
+    let opts = recorded.options(&cfg, Some(m))?;
     let mut sink = tidings::sink::Memory::default();
     let summary = engine::run(
         open_events(&recorded.events, Decoder::default())?,

@@ -832,11 +832,28 @@ fn decide_live(
             None => survivors.push(d),
         }
     }
-    // Step 5: arbitration — one contact per channel, highest priority, then pack order.
-    survivors.sort_by_key(|d| (d.channel as u8, std::cmp::Reverse(d.priority), d.rule));
+    let winners = arbitrate(setup, survivors, &[], entry.state.contacts(), out);
+    make_contacts(rules, setup, offset, winners, pos, out, stats, &mut armed, entry.state.contacts_mut());
+    armed
+}
+
+/// Step 5: arbitration — one contact per channel, highest priority, then pack order. `held`
+/// are contacts of this trigger that already hold their channel (the live ones, when shadow
+/// rules are decided); `log` is the history the arbitration window looks at. Returns the
+/// winners; the losers go to `out`.
+fn arbitrate(
+    setup: &PolicySetup,
+    mut survivors: Vec<Decision>,
+    held: &[&Decision],
+    log: &ContactLog,
+    out: &mut Vec<Decision>,
+) -> Vec<Decision> {
+    let rank = |d: &Decision| (d.channel as u8, std::cmp::Reverse(d.priority), d.rule);
+    survivors.sort_by_key(rank);
     let mut winners: Vec<Decision> = Vec::new();
     for mut d in survivors {
-        if let Some(w) = winners.iter().find(|w| w.channel == d.channel) {
+        let beaten = held.iter().copied().find(|w| w.channel == d.channel && rank(w) < rank(&d));
+        if let Some(w) = beaten.or_else(|| winners.iter().find(|w| w.channel == d.channel)) {
             d.outcome = Outcome::Suppressed(Suppression::Arbitration);
             d.detail =
                 Some(format!("rule {} (priority {}) won this trigger on {}", w.rule_name, w.priority, d.channel));
@@ -844,7 +861,7 @@ fn decide_live(
             out.push(d);
             continue;
         }
-        if let Some(r) = recent_on_channel(entry.state.contacts(), setup, &d) {
+        if let Some(r) = recent_on_channel(log, setup, &d) {
             d.outcome = Outcome::Suppressed(Suppression::Arbitration);
             d.detail = Some(format!("another {} contact went out within the arbitration window", d.channel));
             d.winner = Some(format!("a{:016x}", r.id));
@@ -853,18 +870,32 @@ fn decide_live(
         }
         winners.push(d);
     }
-    // Step 6: quiet hours, then the contact is made.
+    winners
+}
+
+/// Step 6: quiet hours, then the contact is made and recorded in `log`.
+#[allow(clippy::too_many_arguments)]
+fn make_contacts(
+    rules: &RuleSet,
+    setup: &PolicySetup,
+    offset: chrono::FixedOffset,
+    winners: Vec<Decision>,
+    pos: u64,
+    out: &mut Vec<Decision>,
+    stats: &mut ShardStats,
+    armed: &mut Vec<PendingTimer>,
+    log: &mut ContactLog,
+) {
     for mut d in winners {
-        if quiet_hours(rules, setup, offset, &mut d, pos, stats, &mut armed) {
+        if quiet_hours(rules, setup, offset, &mut d, pos, stats, armed) {
             out.push(d);
             continue;
         }
         let rule = &rules.rules[d.rule as usize];
         let streak = rules.campaigns[rule.campaign_idx as usize].streak_months.is_some();
-        entry.state.contacts_mut().record(contact_rec(&d, rule), setup.keep, streak, offset);
+        log.record(contact_rec(&d, rule), setup.keep, streak, offset);
         out.push(d);
     }
-    armed
 }
 
 /// The contact on `d`'s channel inside the arbitration window before it, if any.
@@ -995,40 +1026,10 @@ fn decide_shadow(
             None => survivors.push(d),
         }
     }
-    let rank = |d: &Decision| (d.channel as u8, std::cmp::Reverse(d.priority), d.rule);
-    survivors.sort_by_key(rank);
     let live_held: Vec<&Decision> =
         live.iter().filter(|w| matches!(w.outcome, Outcome::Sent | Outcome::Deferred(_))).collect();
-    let mut winners: Vec<Decision> = Vec::new();
-    for mut d in survivors {
-        let beaten = live_held.iter().copied().find(|w| w.channel == d.channel && rank(w) < rank(&d));
-        if let Some(w) = beaten.or_else(|| winners.iter().find(|w| w.channel == d.channel)) {
-            d.outcome = Outcome::Suppressed(Suppression::Arbitration);
-            d.detail =
-                Some(format!("rule {} (priority {}) won this trigger on {}", w.rule_name, w.priority, d.channel));
-            d.winner = Some(w.id.clone());
-            out.push(d);
-            continue;
-        }
-        if let Some(r) = recent_on_channel(&log, setup, &d) {
-            d.outcome = Outcome::Suppressed(Suppression::Arbitration);
-            d.detail = Some(format!("another {} contact went out within the arbitration window", d.channel));
-            d.winner = Some(format!("a{:016x}", r.id));
-            out.push(d);
-            continue;
-        }
-        winners.push(d);
-    }
-    for mut d in winners {
-        if quiet_hours(rules, setup, offset, &mut d, pos, stats, &mut armed) {
-            out.push(d);
-            continue;
-        }
-        let rule = &rules.rules[d.rule as usize];
-        let streak = rules.campaigns[rule.campaign_idx as usize].streak_months.is_some();
-        shadow.entry(raw).or_default().record(contact_rec(&d, rule), setup.keep, streak, offset);
-        out.push(d);
-    }
+    let winners = arbitrate(setup, survivors, &live_held, &log, out);
+    make_contacts(rules, setup, offset, winners, pos, out, stats, &mut armed, shadow.entry(raw).or_default());
     armed
 }
 

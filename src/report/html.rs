@@ -60,6 +60,9 @@ pub fn head(out: &mut String, title: &str) {
 /// A two-column table of named counts.
 fn kv_table(out: &mut String, id: &str, head: (&str, &str), rows: &[(String, u64)]) {
     let _ = write!(out, "<table id=\"{id}\"><tr><th class=\"l\">{}</th><th>{}</th></tr>", head.0, head.1);
+    if rows.is_empty() {
+        out.push_str("<tr><td class=\"l\" colspan=\"2\">none</td></tr>");
+    }
     for (k, v) in rows {
         let _ = write!(
             out,
@@ -324,14 +327,16 @@ pub fn render(f: &Figures) -> String {
             v[2]
         );
     }
-    o.push_str("</table></details>\n<h2>Contacts per subscriber</h2>\n<p class=\"note\">Live actions each subscriber received in this stream (log scale; three or more in red).</p>\n");
+    o.push_str("</table></details>\n<h2>Contacts per subscriber</h2>\n<p class=\"note\">Live actions each subscriber received in this stream (log scale; three or more in red).</p>\n<div class=\"grid\"><div>");
     contacts_svg(&mut o, &f.contacts_per_subscriber);
+    o.push_str("</div><div>");
     kv_table(
         &mut o,
         "contacts-per-subscriber",
         ("contacts", "subscribers"),
         &f.contacts_per_subscriber.iter().enumerate().map(|(i, n)| (i.to_string(), *n)).collect::<Vec<_>>(),
     );
+    o.push_str("</div></div>\n");
 
     o.push_str("<h2>Delivery and call outcomes</h2>\n");
     if f.outcomes.by_channel.is_empty() {

@@ -162,7 +162,7 @@ impl Response {
             s += &format!(" via {v}");
         }
         if let Some(v) = &c.service {
-            s += &format!(" of service {v}");
+            s += &format!(": service {v} taken");
         }
         s + &format!(" within {}", c.within)
     }
@@ -615,5 +615,60 @@ impl Collector {
             outcomes,
             lift,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Decoder;
+
+    fn ev(line: &str) -> Event {
+        Decoder::default().decode(line.as_bytes(), "t", 1).expect("a line").expect("an event")
+    }
+
+    #[test]
+    fn response_definitions_are_checked_and_matched() {
+        let cfg: ReportConfig = toml::from_str(
+            r#"
+[response]
+kind = "topup"
+min_amount_fen = 3000
+
+[campaigns.ip_12593]
+kind = "crm"
+event = "service_subscribed"
+attrs = { service = "12593" }
+within = "7d"
+"#,
+        )
+        .unwrap();
+        cfg.check().unwrap();
+        let topup = cfg.response.compile("report.response").unwrap();
+        assert_eq!(topup.within, 24 * HOUR);
+        let t = |fen: i64| {
+            ev(&format!(
+                r#"{{"kind":"topup","ts":"2026-11-24T10:00:00+08:00","msisdn":"13800138000","amount_fen":{fen},"channel":"card"}}"#
+            ))
+        };
+        assert!(topup.matches(&t(3000)) && !topup.matches(&t(2999)));
+        let crm = cfg.campaigns["ip_12593"].compile("x").unwrap();
+        let c = |attrs: &str| {
+            ev(&format!(
+                r#"{{"kind":"crm","ts":"2026-11-24T10:00:00+08:00","msisdn":"13800138000","event":"service_subscribed","attrs":{attrs}}}"#
+            ))
+        };
+        assert!(crm.matches(&c(r#"{"service":"12593"}"#)));
+        assert!(crm.matches(&c(r#"{"service":12593}"#)), "a number attribute matches its text");
+        assert!(!crm.matches(&c(r#"{"service":"12580"}"#)) && !crm.matches(&t(5000)));
+        assert_eq!(crm.describe(), "crm service_subscribed service=12593 within 7d");
+
+        let bad = |toml_text: &str| toml::from_str::<ReportConfig>(toml_text).unwrap().check().unwrap_err();
+        assert!(bad("response = { kind = \"ivr\" }").contains("report.response.kind: `ivr` is not a response kind"));
+        assert!(
+            bad("response = { kind = \"topup\", via = \"12593\" }").contains("report.response.via: only a `usage`")
+        );
+        assert!(bad("[campaigns.x]\nkind = \"crm\"\nwithin = \"0s\"").contains("report.campaigns.x.within"));
+        assert!(toml::from_str::<ReportConfig>("response = { kind = \"topup\", windw = \"1d\" }").is_err());
     }
 }

@@ -13,6 +13,9 @@
 //!     - {rule: travel_low_balance, msisdn: "13900000001", channel: sms, text_contains: 营业厅}
 //!   only: [travel_low_balance]  # compare only these rules' decisions (default: all)
 //! ```
+//!
+//! A shadow rule's decision (`mode: shadow`) matches only an expectation that says
+//! `mode: shadow`, so a case cannot mistake a would-be action for a contact made.
 
 use super::diag::{Code, Diagnostic};
 use super::yaml::{self, Node};
