@@ -617,7 +617,12 @@ fn validate(paths: &[PathBuf], format: Format, data: Option<&Path>) -> Result<i3
             }
             let warnings = loaded.diagnostics.len() - loaded.errors();
             match &loaded.rules {
-                Some(r) => eprintln!("ok: {} rules in {} files, {} warning(s)", r.rules.len(), r.files.len(), warnings),
+                Some(r) => {
+                    let shadow = r.rules.iter().filter(|r| r.shadow).count();
+                    let shadow =
+                        if shadow > 0 { format!(" ({shadow} in shadow mode: never sent)") } else { String::new() };
+                    eprintln!("ok: {} rules in {} files{shadow}, {} warning(s)", r.rules.len(), r.files.len(), warnings)
+                }
                 None => eprintln!("{} error(s), {} warning(s)", loaded.errors(), warnings),
             }
         }
