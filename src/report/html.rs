@@ -19,7 +19,8 @@ td.l,th.l{text-align:left}tr.shadow td{background:#fbf6e9}.tag{font-size:11px;pa
 .tag.shadow{background:#f3dfa6}.cards{display:flex;flex-wrap:wrap;gap:10px}.card{border:1px solid #d8dde6;border-radius:6px;\
 padding:8px 14px;min-width:120px}.card b{display:block;font-size:20px}.card span{color:#5a6477;font-size:12px}\
 .grid{display:flex;flex-wrap:wrap;gap:28px;align-items:flex-start}svg text{font:11px system-ui,sans-serif;fill:#3a4456}\
-.note{color:#5a6477;font-size:12px;max-width:900px}details{margin:4px 0}";
+.note{color:#5a6477;font-size:12px;max-width:900px}details{margin:4px 0}.scroll{overflow-x:auto}\
+table.wide{font-size:12.5px}table.wide th,table.wide td{padding:2px 6px}";
 
 pub fn escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
@@ -372,7 +373,7 @@ hybrid score interval; relative lift = lift ÷ control. A response window that r
             "<p class=\"note\" id=\"no-lift\">No campaign with a control group decided anything in this input.</p>\n",
         );
     } else {
-        o.push_str("<table id=\"lift\"><tr><th class=\"l\">campaign</th><th class=\"l\">response</th><th>treatment</th><th>responded</th><th>rate</th>\
+        o.push_str("<div class=\"scroll\"><table id=\"lift\" class=\"wide\"><tr><th class=\"l\">campaign</th><th class=\"l\">response</th><th>treatment</th><th>responded</th><th>rate</th>\
 <th>control</th><th>responded</th><th>rate</th><th>lift</th><th>95 % interval</th><th>relative</th><th>contacted</th></tr>");
         for l in &f.lift {
             let (lift, ci, rel) = match &l.lift {
@@ -399,11 +400,11 @@ hybrid score interval; relative lift = lift ÷ control. A response window that r
                 l.contacted
             );
         }
-        o.push_str("</table>\n");
+        o.push_str("</table></div>\n");
     }
     o.push_str("<h2>Rules</h2>\n<p class=\"note\">Fired: candidate contacts (a contact held for quiet hours counts once). \
 Shadow rules are evaluated under the same policy but never send: their “sent” is what they would have sent.</p>\n\
-<table id=\"rules\"><tr><th class=\"l\">rule</th><th class=\"l\">mode</th><th class=\"l\">campaign</th><th class=\"l\">channel</th>");
+<div class=\"scroll\"><table id=\"rules\" class=\"wide\"><tr><th class=\"l\">rule</th><th class=\"l\">mode</th><th class=\"l\">campaign</th><th class=\"l\">channel</th>");
     reason_heads(&mut o);
     for r in &f.rules {
         let _ = write!(
@@ -420,7 +421,7 @@ Shadow rules are evaluated under the same policy but never send: their “sent�
         );
         row_cells(&mut o, r);
     }
-    o.push_str("</table>\n<h2>Campaigns</h2>\n<table id=\"campaigns\"><tr><th class=\"l\">campaign</th><th class=\"l\">mode</th>");
+    o.push_str("</table></div>\n<h2>Campaigns</h2>\n<div class=\"scroll\"><table id=\"campaigns\" class=\"wide\"><tr><th class=\"l\">campaign</th><th class=\"l\">mode</th>");
     reason_heads(&mut o);
     for r in &f.campaigns {
         let _ = write!(
@@ -434,7 +435,7 @@ Shadow rules are evaluated under the same policy but never send: their “sent�
         );
         row_cells(&mut o, r);
     }
-    o.push_str("</table>\n");
+    o.push_str("</table></div>\n");
     let _ =
         write!(o, "<script type=\"application/json\" id=\"report-data\">{}</script>\n</body></html>\n", script_json(f));
     o
