@@ -614,3 +614,58 @@ fn diff_of_two_packs_names_the_contacts_gained_and_lost_per_rule() {
     let out = tidings().args(["diff", "--rules"]).arg(&old).arg("--events").arg(&events).output().unwrap();
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("two rule packs"));
 }
+
+/// Hot reload carries a shadow rule's would-be history by name (its own cap still counts what
+/// it would have sent), and drops it when the rule goes live (live caps never counted it).
+#[test]
+fn a_reload_keeps_a_shadow_rules_history_by_name_and_drops_it_when_the_rule_goes_live() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use tidings::engine::{self, EngineOptions, Input};
+    use tidings::event::Decoder;
+    use tidings::rules::{self, LoadOptions};
+    let rd = crate::support::refdata();
+    let pack = |text: &str| {
+        let loaded = rules::compile(vec![("t.yaml".into(), text.into())], Some(&rd), &LoadOptions::default());
+        Arc::new(loaded.rules.expect("the pack compiles"))
+    };
+    let rule = |name: &str, mode: &str| {
+        format!(
+            "- rule: {name}\n  mode: {mode}\n  on: [topup]\n  condition: event.amount_fen > 0 fen\n  action: {{ channel: sms, template: \"x\" }}\n  policy: {{ cap: \"1 per 1d\", quiet_hours: ignore }}\n"
+        )
+    };
+    let first = pack(&rule("trial", "shadow"));
+    // Another rule ahead of it: the shadow rule's index changes, its name does not.
+    let renumbered = pack(&(rule("other", "live") + &rule("trial", "shadow")));
+    let live = pack(&(rule("other", "live") + &rule("trial", "live")));
+    let m = "13800138000";
+    let decoder = Decoder::default();
+    let ev = |i: u32| {
+        let ts = format!("2026-11-24T1{i}:00:00+08:00");
+        Input::Item(decoder.decode(topup(m, &ts, 50).as_bytes(), "t", u64::from(i)).expect("a line"))
+    };
+    let input = vec![ev(0), Input::Reload(renumbered), ev(1), Input::Reload(live), ev(2)];
+    let mut sink = tidings::sink::Memory::default();
+    let subs = tidings::refdata::Subscribers::new();
+    engine::run(
+        input.into_iter(),
+        first,
+        Arc::new(rd.clone()),
+        subs,
+        &EngineOptions::default(),
+        &mut sink,
+        &AtomicBool::new(false),
+    )
+    .expect("run");
+    let trial: Vec<(bool, String)> = sink
+        .decisions
+        .iter()
+        .filter(|d| &*d.rule_name == "trial")
+        .map(|d| (d.shadow, d.suppression().map_or("sent".to_string(), |r| r.as_str().to_string())))
+        .collect();
+    assert_eq!(
+        trial,
+        [(true, "sent".to_string()), (true, "cap".to_string()), (false, "sent".to_string())],
+        "10:00 would-be sent; 11:00 its own cap, across the reload; 12:00 live, its shadow history gone"
+    );
+}
