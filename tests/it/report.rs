@@ -373,7 +373,16 @@ fn a_shadow_rule_is_decided_and_reported_but_never_sent_and_takes_nothing_from_l
     let m = "13800138000";
     let events = dir.0.join("events.jsonl");
     let ts = ["2026-11-24T10:00:00+08:00", "2026-11-24T11:00:00+08:00", "2026-11-24T12:00:00+08:00"];
-    std::fs::write(&events, ts.iter().map(|t| topup(m, t, 50) + "\n").collect::<String>()).unwrap();
+    // Two delivery reports come back with the stream (the outcomes file replayed with it).
+    let report = |t: &str, status: &str| {
+        format!(
+            r#"{{"kind":"outcome","ts":"{t}","msisdn":"{m}","action_id":"a0000000000000001","channel":"sms","status":"{status}","rule":"topup_thanks","campaign":"充值关怀"}}"#
+        )
+    };
+    let mut lines: Vec<String> = ts.iter().map(|t| topup(m, t, 50)).collect();
+    lines.push(report("2026-11-24T12:00:05+08:00", "delivered"));
+    lines.push(report("2026-11-24T12:00:06+08:00", "failed"));
+    std::fs::write(&events, lines.join("\n")).unwrap();
     let mut r = tidings();
     r.args(["replay", "--config", "/nonexistent.toml", "--rules"])
         .arg(&rules)
@@ -423,6 +432,10 @@ fn a_shadow_rule_is_decided_and_reported_but_never_sent_and_takes_nothing_from_l
     assert_eq!((num(sms, "sent"), num(sms, "shadow")), (2, 1), "would-be actions beside the live ones");
     let fig = embedded(&html, "report-data");
     assert_eq!((fig["totals"]["actions"].as_u64(), fig["totals"]["shadow_actions"].as_u64()), (Some(2), Some(1)));
+    let rates = table(&html, "outcome-rates");
+    let delivery = &rates.iter().find(|r| r.0 == "delivery_rate").unwrap().2;
+    assert_eq!(delivery["rate"], "50.0 %", "one SMS delivered, one failed");
+    assert_eq!(fig["outcomes"]["delivery_rate"], 0.5);
 
     // The rule pack's own test command matches a shadow decision only with `mode: shadow`.
     std::fs::write(
