@@ -207,13 +207,21 @@ pub fn timeline_svg(out: &mut String, live: &[(String, [u64; 3])], shadow: &[(St
     out.push_str("</svg>\n");
 }
 
+/// Bars the contacts chart draws at most; the tail is one bar (`15+`). The table has them all.
+const CONTACT_BARS: usize = 16;
+
 /// Subscribers by number of contacts, on a log scale (most get none).
 pub fn contacts_svg(out: &mut String, dist: &[u64]) {
+    let mut bars: Vec<(String, u64)> =
+        dist.iter().take(CONTACT_BARS - 1).enumerate().map(|(i, n)| (i.to_string(), *n)).collect();
+    if dist.len() >= CONTACT_BARS {
+        bars.push((format!("{}+", CONTACT_BARS - 1), dist[CONTACT_BARS - 1..].iter().sum()));
+    }
     let (h, left, bottom, top) = (220.0, 48.0, 30.0, 18.0);
     let bw = 44.0;
-    let w = left + bw * dist.len().max(1) as f64 + 10.0;
+    let w = left + bw * bars.len().max(1) as f64 + 10.0;
     let plot_h = h - bottom - top;
-    let max = dist.iter().copied().max().unwrap_or(1).max(1) as f64;
+    let max = bars.iter().map(|b| b.1).max().unwrap_or(1).max(1) as f64;
     let top_log = (max + 1.0).log10().ceil().max(1.0);
     let y = |v: f64| top + plot_h - (v + 1.0).log10() / top_log * plot_h;
     let _ = write!(
@@ -232,13 +240,13 @@ pub fn contacts_svg(out: &mut String, dist: &[u64]) {
             yy = y(v)
         );
     }
-    for (i, n) in dist.iter().enumerate() {
+    for (i, (label, n)) in bars.iter().enumerate() {
         let x = left + i as f64 * bw;
         let y1 = y(*n as f64);
         let colour = if i >= 3 { "#c4452f" } else { COLOURS[0] };
         let _ = write!(
             out,
-            "<rect x=\"{:.1}\" y=\"{y1:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{colour}\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{n}</text><text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{i}</text>",
+            "<rect x=\"{:.1}\" y=\"{y1:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{colour}\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{n}</text><text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{label}</text>",
             x + 6.0,
             bw - 12.0,
             top + plot_h - y1,
@@ -439,4 +447,30 @@ Shadow rules are evaluated under the same policy but never send: their “sent�
     let _ =
         write!(o, "<script type=\"application/json\" id=\"report-data\">{}</script>\n</body></html>\n", script_json(f));
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_and_json_cannot_break_out_of_the_page() {
+        assert_eq!(escape("<b>\"a\" & 'b'</b>"), "&lt;b&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/b&gt;");
+        let j = script_json(&serde_json::json!({"desc": "</script><script>alert(1)</script>", "名": "冬季"}));
+        assert!(!j.contains("</script>") && !j.contains('<'), "{j}");
+        let back: serde_json::Value = serde_json::from_str(&j).unwrap();
+        assert_eq!(back["desc"], "</script><script>alert(1)</script>", "the same string to a JSON reader");
+        assert_eq!(back["名"], "冬季");
+    }
+
+    #[test]
+    fn a_long_contacts_tail_is_one_bar_and_axes_are_round() {
+        let mut svg = String::new();
+        let dist: Vec<u64> = (0..40).map(|i| 40 - i).collect();
+        contacts_svg(&mut svg, &dist);
+        assert_eq!(svg.matches("<rect").count(), CONTACT_BARS);
+        let tail: u64 = dist[CONTACT_BARS - 1..].iter().sum();
+        assert!(svg.contains(">15+</text>") && svg.contains(&format!(">{tail}</text>")), "{svg}");
+        assert_eq!((nice(0.0), nice(7.0), nice(130.0), nice(500.0)), (1.0, 10.0, 200.0, 500.0));
+    }
 }
