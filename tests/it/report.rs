@@ -262,8 +262,8 @@ fn the_report_of_a_generated_day_matches_the_decisions_file() {
     }
 }
 
-/// Distinct colours and the share of pixels that are not the background, of an RGB(A) PNG.
-fn variety(png_path: &Path) -> (usize, f64, u32, u32) {
+/// The pixels of an RGB(A) PNG, and its size.
+fn pixels(png_path: &Path) -> (Vec<[u8; 3]>, u32, u32) {
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png_path).unwrap()));
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size().unwrap()];
@@ -273,10 +273,15 @@ fn variety(png_path: &Path) -> (usize, f64, u32, u32) {
         png::ColorType::Rgb => 3,
         other => panic!("unexpected colour type {other:?}"),
     };
-    let px: Vec<[u8; 3]> = buf[..info.buffer_size()].chunks(step).map(|c| [c[0], c[1], c[2]]).collect();
+    (buf[..info.buffer_size()].chunks(step).map(|c| [c[0], c[1], c[2]]).collect(), info.width, info.height)
+}
+
+/// Distinct colours and the share of pixels that are not the background, of an RGB(A) PNG.
+fn variety(png_path: &Path) -> (usize, f64, u32, u32) {
+    let (px, width, height) = pixels(png_path);
     let colours: BTreeSet<[u8; 3]> = px.iter().copied().collect();
     let ink = px.iter().filter(|p| **p != [255, 255, 255]).count() as f64 / px.len() as f64;
-    (colours.len(), ink, info.width, info.height)
+    (colours.len(), ink, width, height)
 }
 
 /// Headless Chromium renders the page to a PNG; started by PID, killed if it overstays.
@@ -324,6 +329,38 @@ fn headless_chromium_renders_the_report_with_its_charts() {
     // charts make hundreds (anti-aliasing).
     assert!(colours > 100, "only {colours} colours: the page did not render");
     assert!(ink > 0.03, "only {:.1}% of the pixels are not background", ink * 100.0);
+
+    // Chinese names render as glyphs: the shadow pack's report (campaigns 充值关怀, 冬季流量包)
+    // against the same page with those names swapped for as many private-use characters, which
+    // no font draws. Were the Chinese not rendered (no font, or the page not read as UTF-8),
+    // both would show the same missing-glyph boxes.
+    let rules = shadow_pack(&dir.0);
+    let events = dir.0.join("topups.jsonl");
+    std::fs::write(&events, topup("13800138000", "2026-11-24T10:00:00+08:00", 50)).unwrap();
+    let mut r = tidings();
+    r.args(["replay", "--config", "/nonexistent.toml", "--rules"])
+        .arg(&rules)
+        .arg("--events")
+        .arg(&events)
+        .arg("--out")
+        .arg(dir.0.join("shadow"))
+        .arg("--report")
+        .arg(dir.0.join("zh.html"));
+    ok(r);
+    let zh = std::fs::read_to_string(dir.0.join("zh.html")).unwrap();
+    let blank = zh
+        .replace("充值关怀", "\u{e000}\u{e001}\u{e002}\u{e003}")
+        .replace("冬季流量包", "\u{e004}\u{e005}\u{e006}\u{e007}\u{e008}");
+    assert_ne!(zh, blank);
+    std::fs::write(dir.0.join("pua.html"), blank).unwrap();
+    screenshot(&dir.0.join("zh.html"), &dir.0.join("zh.png"), "1280,2400");
+    screenshot(&dir.0.join("pua.html"), &dir.0.join("pua.png"), "1280,2400");
+    let (a, b) = (pixels(&dir.0.join("zh.png")).0, pixels(&dir.0.join("pua.png")).0);
+    let differ = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+    assert!(
+        differ > 200,
+        "the Chinese names draw like missing glyphs ({differ} pixels differ): is a CJK font installed?"
+    );
 }
 
 /// A pack with a live rule and a shadow rule on the same trigger. The shadow rule outranks the
