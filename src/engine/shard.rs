@@ -784,19 +784,7 @@ fn decide(
     if !shadow_cands.is_empty() {
         // This trigger's live decisions (a copy: only on the shadow path).
         let live_now: Vec<Decision> = out[first..].to_vec();
-        armed.extend(decide_shadow(
-            rules,
-            setup,
-            refdata,
-            offset,
-            entry,
-            shadow_cands,
-            &live_now,
-            pos,
-            out,
-            stats,
-            shadow,
-        ));
+        armed.extend(decide_shadow(rules, setup, refdata, offset, entry, shadow_cands, &live_now, pos, out, shadow));
     }
     armed
 }
@@ -992,10 +980,11 @@ fn decide_shadow(
     live: &[Decision],
     pos: u64,
     out: &mut Vec<Decision>,
-    stats: &mut ShardStats,
     shadow: &mut ShadowContacts,
 ) -> Vec<PendingTimer> {
     let mut armed = Vec::new();
+    // The run's counters (deferrals) are the live rules'; a shadow deferral is in its decision.
+    let mut stats = ShardStats::default();
     let raw = entry.sub.msisdn.raw();
     let mut log = entry.state.contacts().clone();
     if let Some(own) = shadow.get(&raw) {
@@ -1029,7 +1018,7 @@ fn decide_shadow(
     let live_held: Vec<&Decision> =
         live.iter().filter(|w| matches!(w.outcome, Outcome::Sent | Outcome::Deferred(_))).collect();
     let winners = arbitrate(setup, survivors, &live_held, &log, out);
-    make_contacts(rules, setup, offset, winners, pos, out, stats, &mut armed, shadow.entry(raw).or_default());
+    make_contacts(rules, setup, offset, winners, pos, out, &mut stats, &mut armed, shadow.entry(raw).or_default());
     armed
 }
 
