@@ -111,8 +111,12 @@ fn generated_day(dir: &Path) -> String {
         .arg(dir.join("out"))
         .arg("--report")
         .arg(dir.join("report.html"));
-    let stdout = ok(r);
-    assert!(stdout.contains("report        "), "{stdout}");
+    let out = r.output().unwrap();
+    assert!(out.status.success(), "replay failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("report        "));
+    // stderr is a pipe here, not a terminal: no progress bar.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("ETA") && !err.contains('\r') && !err.contains("\u{1b}["), "{err}");
     std::fs::read_to_string(dir.join("report.html")).unwrap()
 }
 
@@ -718,4 +722,33 @@ fn a_reload_keeps_a_shadow_rules_history_by_name_and_drops_it_when_the_rule_goes
         [(true, "sent".to_string()), (true, "cap".to_string()), (false, "sent".to_string())],
         "10:00 would-be sent; 11:00 its own cap, across the reload; 12:00 live, its shadow history gone"
     );
+}
+
+/// On a terminal (a pseudo-terminal from util-linux `script`, Essential in Debian), a replay
+/// shows its progress bar with rate and ETA.
+#[test]
+fn a_replay_on_a_terminal_shows_a_progress_bar() {
+    let dir = Dir::new("report-progress");
+    let data = dir.0.join("data");
+    let mut g = tidings();
+    g.args(["gen", "--subscribers", "300", "--events", "20000", "--days", "1", "--out"]).arg(&data);
+    ok(g);
+    let cmd = format!(
+        "{} replay --events {} --data {} --out {}",
+        env!("CARGO_BIN_EXE_tidings"),
+        data.join("events.jsonl").display(),
+        data.display(),
+        dir.0.join("out").display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        // An operator's terminal says what it is (CI may have no TERM at all: then no bar).
+        .env("TERM", "xterm-256color")
+        .stdin(Stdio::null())
+        .output()
+        .expect("util-linux `script`");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("/20,000 lines") && text.contains("ETA"), "a bar with the total, rate and ETA:\n{text}");
 }
