@@ -14,6 +14,7 @@
 //! - [`config`]    the engine config (TOML)
 //! - [`generator`] realistic synthetic reference data and event streams
 //! - [`telemetry`] counters the run reports
+//! - [`report`]    the campaign report (replay --report) and pack diffs (diff): HTML and JSON
 //! - [`util`]      stable hashing, masked subscriber numbers, durations
 
 pub mod api;
@@ -23,6 +24,7 @@ pub mod event;
 pub mod generator;
 pub mod policy;
 pub mod refdata;
+pub mod report;
 pub mod rules;
 pub mod sink;
 pub mod source;

@@ -48,6 +48,21 @@ struct Recorded {
 }
 
 impl Recorded {
+    /// One shard, the config's policy and time settings; `trace` for `explain`.
+    fn options(&self, cfg: &Config, trace: Option<tidings::util::Msisdn>) -> Result<EngineOptions> {
+        Ok(EngineOptions {
+            shards: 1,
+            batch: cfg.engine.batch,
+            lateness: cfg.lateness().map_err(anyhow::Error::msg)?,
+            offset: cfg.offset().map_err(anyhow::Error::msg)?,
+            until: self.until()?,
+            policy: cfg.resolved_policy.clone(),
+            capacity: cfg.capacity,
+            trace,
+            latency_sample: 0,
+        })
+    }
+
     fn until(&self) -> Result<Option<tidings::util::Millis>> {
         self.until.as_deref().map(|u| tidings::util::parse_ts(u).map_err(anyhow::Error::msg)).transpose()
     }
@@ -108,6 +123,35 @@ enum Cmd {
         /// Local UTC offset of the subscribers.
         #[arg(long, default_value = "+08:00")]
         utc_offset: String,
+        /// Also write the campaign report: one self-contained HTML page (totals, per rule and
+        /// campaign, hourly timeline, contacts per subscriber, outcomes, lift).
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Run the same recorded stream through two rule packs and show which subscribers gain or
+    /// lose which contacts, per rule (`--rules OLD --rules NEW`).
+    Diff {
+        /// The old pack, then the new one (a rule file or directory each).
+        #[arg(long, required = true, num_args = 1)]
+        rules: Vec<PathBuf>,
+        /// Event files (JSON Lines); several are merged by event time.
+        #[arg(long, required = true, num_args = 1..)]
+        events: Vec<PathBuf>,
+        /// Reference data directory.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Engine config for contact policy and time settings.
+        #[arg(long, default_value = "config/tidings.toml")]
+        config: PathBuf,
+        /// Advance event time to this RFC 3339 time at the end (fires timers due by then).
+        #[arg(long)]
+        until: Option<String>,
+        /// Output directory for diff.html and diff.json.
+        #[arg(long, default_value = "out/diff")]
+        out: PathBuf,
+        /// Also print the diff as JSON on stdout (full numbers: for tools, not for logs).
+        #[arg(long)]
+        json: bool,
     },
     /// Replay events and tell, in plain words, what happened to one subscriber and why.
     Explain {
@@ -209,7 +253,13 @@ fn real_main() -> Result<i32> {
         }
         Cmd::Explain { msisdn, recorded } => explain(&msisdn, &recorded),
         Cmd::Test { paths } => test(&paths),
-        Cmd::Replay { recorded, out, shards, batch, lateness, utc_offset } => {
+        Cmd::Diff { rules, events, data, config, until, out, json } => {
+            let [old, new] = <[PathBuf; 2]>::try_from(rules)
+                .map_err(|r| anyhow::anyhow!("diff takes two rule packs, --rules OLD --rules NEW (got {})", r.len()))?;
+            let recorded = Recorded { events, data, rules: Vec::new(), config, until };
+            diff(&recorded, &old, &new, &out, json)
+        }
+        Cmd::Replay { recorded, out, shards, batch, lateness, utc_offset, report } => {
             let offset = tidings::config::parse_offset(&utc_offset).context("--utc-offset must look like +08:00")?;
             let lateness = tidings::util::parse_duration(&lateness).map_err(anyhow::Error::msg)?;
             let cfg = config_or_default(&recorded.config)?;
@@ -224,7 +274,7 @@ fn real_main() -> Result<i32> {
                 trace: None,
                 latency_sample: 0,
             };
-            replay(&recorded, &cfg, &out, &opts)
+            replay(&recorded, &cfg, &out, &opts, report.as_deref())
         }
         Cmd::Gen { out, seed, subscribers, events, start, days, follow, rate } => {
             let cfg = Config {
@@ -584,7 +634,12 @@ fn validate(paths: &[PathBuf], format: Format, data: Option<&Path>) -> Result<i3
             }
             let warnings = loaded.diagnostics.len() - loaded.errors();
             match &loaded.rules {
-                Some(r) => eprintln!("ok: {} rules in {} files, {} warning(s)", r.rules.len(), r.files.len(), warnings),
+                Some(r) => {
+                    let shadow = r.rules.iter().filter(|r| r.shadow).count();
+                    let shadow =
+                        if shadow > 0 { format!(" ({shadow} in shadow mode: never sent)") } else { String::new() };
+                    eprintln!("ok: {} rules in {} files{shadow}, {} warning(s)", r.rules.len(), r.files.len(), warnings)
+                }
                 None => eprintln!("{} error(s), {} warning(s)", loaded.errors(), warnings),
             }
         }
@@ -618,22 +673,148 @@ fn test(paths: &[PathBuf]) -> Result<i32> {
     Ok(if report.failed == 0 { 0 } else { 1 })
 }
 
-fn replay(recorded: &Recorded, cfg: &Config, out: &Path, opts: &EngineOptions) -> Result<i32> {
+fn replay(recorded: &Recorded, cfg: &Config, out: &Path, opts: &EngineOptions, report: Option<&Path>) -> Result<i32> {
+    use tidings::report::{Collector, Context, Observer, html};
     let (refdata, subs) = load_data(recorded.data.as_deref())?;
     let rules = load_rules(&recorded.rules, &refdata, cfg.max_window().map_err(anyhow::Error::msg)?)?;
-    let mut sink = JsonlDir::create(out, opts.offset)?;
+    let (mut observer, responses) = Observer::new(&cfg.report, &rules).map_err(anyhow::Error::msg)?;
+    let mut collector = Collector::new(&rules, opts.offset);
+    let version = rules.version.clone();
+    let mut files = JsonlDir::create(out, opts.offset)?;
+    let mut sink = tidings::sink::Tee(&mut files, &mut collector);
+    let mut progress = Progress::new(&recorded.events, "replay");
+    let watch = report.is_some();
+    let input = open_events(&recorded.events, Decoder::default())?.inspect(|item| {
+        progress.tick();
+        if let (true, Ok(ev)) = (watch, item) {
+            observer.event(ev);
+        }
+    });
     let t0 = std::time::Instant::now();
-    let summary = engine::run(
-        open_events(&recorded.events, Decoder::default())?,
-        Arc::new(rules),
-        Arc::new(refdata),
-        subs,
-        opts,
-        &mut sink,
-        &stop_flag(),
-    )?;
+    let summary = engine::run(input, Arc::new(rules), Arc::new(refdata), subs, opts, &mut sink, &stop_flag())?;
+    progress.finish();
     println!("{}", tidings::telemetry::render_summary(&summary, t0.elapsed(), opts.offset));
     println!("output        {}/actions.jsonl, decisions.jsonl, dead_letters.jsonl", out.display());
+    if let Some(path) = report {
+        let inputs = recorded.events.iter().map(|p| p.display().to_string()).collect();
+        let cx = Context {
+            title: "tidings campaign report".into(),
+            inputs,
+            rules_version: version,
+            summary: &summary,
+            observer: &observer,
+            responses: &responses,
+        };
+        let page = html::render(&collector.finish(&cx));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(path, page).with_context(|| format!("writing {}", path.display()))?;
+        println!("report        {}", path.display());
+    }
+    Ok(0)
+}
+
+/// A progress bar with rate and ETA on stderr when it is a terminal; nothing otherwise (CI,
+/// pipes, tests). The total is the input's line count, counted first only when there is a
+/// terminal to show it on.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    n: u64,
+}
+
+impl Progress {
+    fn new(files: &[PathBuf], label: &str) -> Progress {
+        use std::io::IsTerminal;
+        if !std::io::stderr().is_terminal() {
+            return Progress { bar: None, n: 0 };
+        }
+        let total = files.iter().map(|f| count_lines(f).unwrap_or(0)).sum();
+        let bar =
+            indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr_with_hz(4));
+        let style = indicatif::ProgressStyle::with_template(
+            "{msg:8} [{bar:32}] {human_pos}/{human_len} lines  {per_sec}  ETA {eta}",
+        )
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.set_message(label.to_string());
+        Progress { bar: Some(bar), n: 0 }
+    }
+
+    /// One more input line; the bar is told every 4,096 (it costs a lock).
+    fn tick(&mut self) {
+        self.n += 1;
+        if self.n & 4095 == 0 {
+            if let Some(b) = &self.bar {
+                b.set_position(self.n);
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn count_lines(path: &Path) -> std::io::Result<u64> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            return Ok(n);
+        }
+        n += buf[..k].iter().filter(|b| **b == b'\n').count() as u64;
+    }
+}
+
+/// `tidings diff`: the same input through two packs, compared contact by contact.
+fn diff(recorded: &Recorded, old: &Path, new: &Path, out: &Path, json: bool) -> Result<i32> {
+    use tidings::report::diff::{self, Side};
+    let cfg = config_or_default(&recorded.config)?;
+    let offset = cfg.offset().map_err(anyhow::Error::msg)?;
+    let opts = recorded.options(&cfg, None)?;
+    let (refdata, subs) = load_data(recorded.data.as_deref())?;
+    let refdata = Arc::new(refdata);
+    let max_window = cfg.max_window().map_err(anyhow::Error::msg)?;
+    let mut sides = Vec::new();
+    for (label, pack) in [("old", old), ("new", new)] {
+        let rules = load_rules(&[pack.to_path_buf()], &refdata, max_window)
+            .with_context(|| format!("the {label} pack {}", pack.display()))?;
+        let mut side = Side::default();
+        let mut progress = Progress::new(&recorded.events, label);
+        let input = open_events(&recorded.events, Decoder::default())?.inspect(|_| progress.tick());
+        engine::run(input, Arc::new(rules), Arc::clone(&refdata), subs.clone(), &opts, &mut side, &stop_flag())?;
+        progress.finish();
+        sides.push(side);
+    }
+    let inputs = recorded.events.iter().map(|p| p.display().to_string()).collect();
+    let d = diff::diff(&sides[0], &sides[1], (old.display().to_string(), new.display().to_string()), inputs, offset);
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let text = serde_json::to_string_pretty(&d)?;
+    std::fs::write(out.join("diff.json"), &text)?;
+    std::fs::write(out.join("diff.html"), diff::render(&d))?;
+    if json {
+        println!("{text}");
+    } else {
+        println!("{:<32} {:>9} {:>9} {:>8} {:>8}", "rule", "old sends", "new sends", "gained", "lost");
+        for r in &d.rules {
+            println!("{:<32} {:>9} {:>9} {:>8} {:>8}", r.rule, r.old_sent, r.new_sent, r.gained, r.lost);
+        }
+        println!(
+            "total: old {} sends, new {}; {} gained, {} lost",
+            d.old_sent,
+            d.new_sent,
+            d.gained.len(),
+            d.lost.len()
+        );
+        println!("output        {}/diff.html, diff.json", out.display());
+    }
     Ok(0)
 }
 
@@ -672,17 +853,7 @@ fn explain(msisdn: &str, recorded: &Recorded) -> Result<i32> {
         None => println!("{} — not in the reference data", m.full()),
     }
     let rules = load_rules(&recorded.rules, &refdata, cfg.max_window().map_err(anyhow::Error::msg)?)?;
-    let opts = EngineOptions {
-        shards: 1,
-        batch: cfg.engine.batch,
-        lateness: cfg.lateness().map_err(anyhow::Error::msg)?,
-        offset,
-        until: recorded.until()?,
-        policy: cfg.resolved_policy.clone(),
-        capacity: cfg.capacity,
-        trace: Some(m),
-        latency_sample: 0,
-    };
+    let opts = recorded.options(&cfg, Some(m))?;
     let mut sink = tidings::sink::Memory::default();
     let summary = engine::run(
         open_events(&recorded.events, Decoder::default())?,

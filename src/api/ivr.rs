@@ -135,7 +135,8 @@ impl Asks {
 
     /// A decision the engine wrote: kept if it answers a request.
     pub fn decision(&self, d: &Decision) {
-        if d.trigger.kind != "ivr" || !d.trigger.id.starts_with("ivr-") {
+        // A shadow rule never answers the caller.
+        if d.shadow || d.trigger.kind != "ivr" || !d.trigger.id.starts_with("ivr-") {
             return;
         }
         let Ok(mut inner) = self.inner.lock() else { return };

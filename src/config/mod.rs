@@ -41,6 +41,9 @@ pub struct Config {
     /// The admin HTTP endpoint (`/metrics`, health, rules). Without it, no server is started.
     #[serde(default)]
     pub api: Option<crate::api::admin::ApiConfig>,
+    /// The campaign report (`tidings replay --report`): what counts as a response for the lift.
+    #[serde(default)]
+    pub report: crate::report::ReportConfig,
     /// `policy` checked and compiled by [`Config::load`].
     #[serde(skip)]
     pub resolved_policy: GlobalPolicy,
@@ -220,7 +223,7 @@ impl Config {
         if matches!(self.source.kind, SourceKind::Files) && self.source.files.is_empty() {
             return Err("source.kind = \"files\" needs source.files".into());
         }
-        Ok(())
+        self.report.check()
     }
 
     pub fn lateness(&self) -> Result<i64, String> {

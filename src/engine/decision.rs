@@ -79,11 +79,26 @@ pub struct Decision {
     pub winner: Option<String>,
     /// The contact is worthless after this time (`expire_after` from its trigger).
     pub expires: Option<Millis>,
+    /// Decided by a rule in `mode: shadow`: recorded and reported, never sent. A shadow
+    /// decision with outcome `Sent` is a would-be action.
+    pub shadow: bool,
 }
 
 impl Decision {
+    /// A contact to make: sent by a live rule. Every sink that sends (actions, stdout, the
+    /// outbox, IVR answers) goes by this, so a shadow rule's would-be actions reach none.
     pub fn is_sent(&self) -> bool {
+        self.outcome == Outcome::Sent && !self.shadow
+    }
+
+    /// Sent, or would have been sent had the rule been live.
+    pub fn would_send(&self) -> bool {
         self.outcome == Outcome::Sent
+    }
+
+    /// `live` or `shadow` (decision log, metrics label, report).
+    pub fn mode(&self) -> &'static str {
+        if self.shadow { "shadow" } else { "live" }
     }
 
     pub fn suppression(&self) -> Option<Suppression> {
@@ -152,6 +167,10 @@ struct DecisionLogJson<'a> {
     detail: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     winner: Option<&'a str>,
+    /// `"shadow"` for a shadow rule's decision; absent for live ones (their lines stay as
+    /// they were).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<&'static str>,
 }
 
 impl Decision {
@@ -175,6 +194,7 @@ impl Decision {
             until,
             detail: self.detail.as_deref(),
             winner: self.winner.as_deref(),
+            mode: self.shadow.then_some("shadow"),
         };
         serde_json::to_string(&j).unwrap_or_default()
     }

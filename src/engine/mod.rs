@@ -105,6 +105,8 @@ pub struct Summary {
     pub actions_by_rule: BTreeMap<String, u64>,
     pub suppressed_by_reason: BTreeMap<Suppression, u64>,
     pub actions: u64,
+    /// Would-be actions of shadow rules (never sent; not in `actions`).
+    pub shadow_actions: u64,
     pub deferred: u64,
     pub subscribers: usize,
     pub pending_timers: usize,
@@ -355,7 +357,12 @@ impl Out<'_> {
             ds.iter().try_for_each(|d| self.emit(d, summary))?;
         } else {
             for d in ds {
-                self.capacity.offer(d, &mut self.buf);
+                // A shadow decision takes no capacity: it goes out in its place, unlimited.
+                if d.shadow {
+                    self.buf.push(d);
+                } else {
+                    self.capacity.offer(d, &mut self.buf);
+                }
                 self.flush_buf(summary)?;
             }
         }
@@ -370,6 +377,8 @@ impl Out<'_> {
     fn emit(&mut self, d: &Decision, summary: &mut Summary) -> std::io::Result<()> {
         crate::telemetry::decision(d);
         match d.outcome {
+            Outcome::Sent if d.shadow => summary.shadow_actions += 1,
+            Outcome::Suppressed(_) | Outcome::Deferred(_) if d.shadow => {}
             Outcome::Sent => {
                 summary.actions += 1;
                 *summary.actions_by_rule.entry(d.rule_name.to_string()).or_default() += 1;

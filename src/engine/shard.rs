@@ -5,7 +5,7 @@
 
 use super::decision::{Decision, OrderKey, Outcome, Suppression, action_id};
 use crate::event::{Body, Event, LocTrigger};
-use crate::policy::{ContactRec, GlobalPolicy, QuietFate, in_control_group};
+use crate::policy::{ContactLog, ContactRec, GlobalPolicy, QuietFate, in_control_group};
 use crate::refdata::{Channel, Names, Profile, RefData, Subscribers};
 use crate::rules::expr::{Ctx, Local};
 use crate::rules::{Rule, RuleSet};
@@ -263,7 +263,14 @@ pub struct Shard {
     /// time, the same for every shard, so every shard count ticks alike.
     ticks: Vec<(Millis, u32)>,
     ticks_started: bool,
+    /// The would-be contacts of shadow rules, per subscriber (see [`decide_shadow`]). Kept
+    /// beside the subscriber state, not in it: live policy never reads it, and a checkpoint of
+    /// the live state has no part of it.
+    shadow_contacts: ShadowContacts,
 }
+
+/// Shadow rules' would-be contact history, by subscriber number.
+pub type ShadowContacts = std::collections::HashMap<u64, ContactLog>;
 
 /// Counters a shard keeps for the run summary.
 #[derive(Default, Clone, Debug)]
@@ -316,6 +323,7 @@ impl Shard {
             trace: None,
             ticks: Vec::new(),
             ticks_started: false,
+            shadow_contacts: ShadowContacts::new(),
         }
     }
 
@@ -529,7 +537,18 @@ impl Shard {
             stats.timers_armed += 1;
         }
         let first = out.len();
-        let armed = decide(&rules, &self.policy, &refdata, offset, &mut entry, cands, pos, out, stats);
+        let armed = decide(
+            &rules,
+            &self.policy,
+            &refdata,
+            offset,
+            &mut entry,
+            cands,
+            pos,
+            out,
+            stats,
+            &mut self.shadow_contacts,
+        );
         for t in armed {
             self.timers.insert(t.index_key(ev.msisdn.raw()));
             entry.state.timers_mut().push(t);
@@ -612,7 +631,18 @@ impl Shard {
                 deferred: timer.deferred,
             };
             let first = out.len();
-            let armed = decide(&rules, &self.policy, &refdata, offset, &mut entry, vec![cand], pos, out, stats);
+            let armed = decide(
+                &rules,
+                &self.policy,
+                &refdata,
+                offset,
+                &mut entry,
+                vec![cand],
+                pos,
+                out,
+                stats,
+                &mut self.shadow_contacts,
+            );
             for t in armed {
                 self.timers.insert(t.index_key(raw));
                 entry.state.timers_mut().push(t);
@@ -694,7 +724,18 @@ impl Shard {
             }
             let first = out.len();
             let names: Vec<String> = cands.iter().map(|c| rules.rules[c.rule as usize].name.to_string()).collect();
-            let armed = decide(&rules, &self.policy, &refdata, offset, &mut entry, cands, pos, out, stats);
+            let armed = decide(
+                &rules,
+                &self.policy,
+                &refdata,
+                offset,
+                &mut entry,
+                cands,
+                pos,
+                out,
+                stats,
+                &mut self.shadow_contacts,
+            );
             for t in armed {
                 self.timers.insert(t.index_key(m.raw()));
                 entry.state.timers_mut().push(t);
@@ -711,10 +752,46 @@ impl Shard {
     }
 }
 
-/// Runs contact policy over the candidates of one trigger. Returns timers to arm (contacts
-/// deferred by quiet hours).
+/// Runs contact policy over the candidates of one trigger: the live rules' first, then the
+/// shadow rules' beside them. Returns timers to arm (contacts deferred by quiet hours).
 #[allow(clippy::too_many_arguments)]
 fn decide(
+    rules: &RuleSet,
+    setup: &PolicySetup,
+    refdata: &RefData,
+    offset: chrono::FixedOffset,
+    entry: &mut Entry,
+    mut cands: Vec<Candidate>,
+    pos: u64,
+    out: &mut Vec<Decision>,
+    stats: &mut ShardStats,
+    shadow: &mut ShadowContacts,
+) -> Vec<PendingTimer> {
+    if !rules.has_shadow {
+        return decide_live(rules, setup, refdata, offset, entry, cands, pos, out, stats);
+    }
+    let mut shadow_cands = Vec::new();
+    let mut i = 0;
+    while i < cands.len() {
+        if rules.rules[cands[i].rule as usize].shadow {
+            shadow_cands.push(cands.remove(i));
+        } else {
+            i += 1;
+        }
+    }
+    let first = out.len();
+    let mut armed = decide_live(rules, setup, refdata, offset, entry, cands, pos, out, stats);
+    if !shadow_cands.is_empty() {
+        // This trigger's live decisions (a copy: only on the shadow path).
+        let live_now: Vec<Decision> = out[first..].to_vec();
+        armed.extend(decide_shadow(rules, setup, refdata, offset, entry, shadow_cands, &live_now, pos, out, shadow));
+    }
+    armed
+}
+
+/// The live rules' candidates of one trigger.
+#[allow(clippy::too_many_arguments)]
+fn decide_live(
     rules: &RuleSet,
     setup: &PolicySetup,
     refdata: &RefData,
@@ -734,7 +811,7 @@ fn decide(
     for c in cands {
         let rule = &rules.rules[c.rule as usize];
         let mut d = candidate_decision(rule, &c, entry.sub.msisdn);
-        match check(rules, setup, refdata, offset, rule, c.rule, &d, entry) {
+        match check(rules, setup, refdata, offset, rule, c.rule, &d, entry.sub, entry.state.contacts()) {
             Some((reason, detail)) => {
                 d.outcome = Outcome::Suppressed(reason);
                 d.detail = Some(detail);
@@ -743,11 +820,28 @@ fn decide(
             None => survivors.push(d),
         }
     }
-    // Step 5: arbitration — one contact per channel, highest priority, then pack order.
-    survivors.sort_by_key(|d| (d.channel as u8, std::cmp::Reverse(d.priority), d.rule));
+    let winners = arbitrate(setup, survivors, &[], entry.state.contacts(), out);
+    make_contacts(rules, setup, offset, winners, pos, out, stats, &mut armed, entry.state.contacts_mut());
+    armed
+}
+
+/// Step 5: arbitration — one contact per channel, highest priority, then pack order. `held`
+/// are contacts of this trigger that already hold their channel (the live ones, when shadow
+/// rules are decided); `log` is the history the arbitration window looks at. Returns the
+/// winners; the losers go to `out`.
+fn arbitrate(
+    setup: &PolicySetup,
+    mut survivors: Vec<Decision>,
+    held: &[&Decision],
+    log: &ContactLog,
+    out: &mut Vec<Decision>,
+) -> Vec<Decision> {
+    let rank = |d: &Decision| (d.channel as u8, std::cmp::Reverse(d.priority), d.rule);
+    survivors.sort_by_key(rank);
     let mut winners: Vec<Decision> = Vec::new();
     for mut d in survivors {
-        if let Some(w) = winners.iter().find(|w| w.channel == d.channel) {
+        let beaten = held.iter().copied().find(|w| w.channel == d.channel && rank(w) < rank(&d));
+        if let Some(w) = beaten.or_else(|| winners.iter().find(|w| w.channel == d.channel)) {
             d.outcome = Outcome::Suppressed(Suppression::Arbitration);
             d.detail =
                 Some(format!("rule {} (priority {}) won this trigger on {}", w.rule_name, w.priority, d.channel));
@@ -755,19 +849,7 @@ fn decide(
             out.push(d);
             continue;
         }
-        let window = setup.global.arbitration_window;
-        let recent = (window > 0)
-            .then(|| {
-                entry
-                    .state
-                    .contacts()
-                    .recent
-                    .iter()
-                    .rev()
-                    .find(|r| r.channel == d.channel && r.ts > d.ts - window && r.ts <= d.ts)
-            })
-            .flatten();
-        if let Some(r) = recent {
+        if let Some(r) = recent_on_channel(log, setup, &d) {
             d.outcome = Outcome::Suppressed(Suppression::Arbitration);
             d.detail = Some(format!("another {} contact went out within the arbitration window", d.channel));
             d.winner = Some(format!("a{:016x}", r.id));
@@ -776,66 +858,167 @@ fn decide(
         }
         winners.push(d);
     }
-    // Step 6: quiet hours, then the contact is made.
+    winners
+}
+
+/// Step 6: quiet hours, then the contact is made and recorded in `log`.
+#[allow(clippy::too_many_arguments)]
+fn make_contacts(
+    rules: &RuleSet,
+    setup: &PolicySetup,
+    offset: chrono::FixedOffset,
+    winners: Vec<Decision>,
+    pos: u64,
+    out: &mut Vec<Decision>,
+    stats: &mut ShardStats,
+    armed: &mut Vec<PendingTimer>,
+    log: &mut ContactLog,
+) {
     for mut d in winners {
-        let rule = &rules.rules[d.rule as usize];
-        let p = &rule.policy;
-        let quiet = p.quiet_hours.or(setup.global.quiet_hours);
-        let local = Local::at(d.ts, offset);
-        let in_quiet = d.channel != Channel::Ivr
-            && p.quiet != QuietFate::Ignore
-            && quiet.is_some_and(|q| q.contains(local.hour * 60 + local.minute));
-        if let (true, Some(q)) = (in_quiet, quiet) {
-            let window = format!("{:02}:{:02}-{:02}:{:02}", q.from / 60, q.from % 60, q.to / 60, q.to % 60);
-            if p.quiet == QuietFate::Drop {
-                d.outcome = Outcome::Suppressed(Suppression::QuietHours);
-                d.detail = Some(format!("quiet hours {window}: this rule drops contacts then"));
-                out.push(d);
-                continue;
-            }
-            let end = q.end_after(d.ts, offset);
-            if d.expires.is_some_and(|e| e < end) {
-                d.outcome = Outcome::Suppressed(Suppression::QuietHours);
-                d.detail = Some(format!(
-                    "quiet hours {window}: the contact expires at {}, before they end",
-                    format_ts(d.expires.unwrap_or_default(), offset)
-                ));
-                out.push(d);
-                continue;
-            }
-            stats.deferred += 1;
-            armed.push(PendingTimer {
-                due: end,
-                rule: d.rule,
-                trigger: d.trigger.clone(),
-                armed_at: pos,
-                text: d.text.clone(),
-                script: d.script.clone(),
-                deferred: Some(Deferred { id: d.id.clone(), expires: d.expires }),
-            });
-            d.outcome = Outcome::Deferred(end);
-            d.detail = Some(format!("quiet hours {window}: held until they end"));
+        if quiet_hours(rules, setup, offset, &mut d, pos, stats, armed) {
             out.push(d);
             continue;
         }
-        let id_hash =
-            u64::from_str_radix(d.id.trim_start_matches('a'), 16).unwrap_or_else(|_| stable_hash(d.id.as_bytes()));
-        let campaign = &rules.campaigns[rule.campaign_idx as usize];
-        entry.state.contacts_mut().record(
-            ContactRec {
-                ts: d.ts,
-                id: id_hash,
-                rule: d.rule as u16,
-                campaign: rule.campaign_idx,
-                channel: d.channel,
-                transactional: p.transactional,
-            },
-            setup.keep,
-            campaign.streak_months.is_some(),
-            offset,
-        );
+        let rule = &rules.rules[d.rule as usize];
+        let streak = rules.campaigns[rule.campaign_idx as usize].streak_months.is_some();
+        log.record(contact_rec(&d, rule), setup.keep, streak, offset);
         out.push(d);
     }
+}
+
+/// The contact on `d`'s channel inside the arbitration window before it, if any.
+fn recent_on_channel<'l>(log: &'l ContactLog, setup: &PolicySetup, d: &Decision) -> Option<&'l ContactRec> {
+    let window = setup.global.arbitration_window;
+    (window > 0)
+        .then(|| log.recent.iter().rev().find(|r| r.channel == d.channel && r.ts > d.ts - window && r.ts <= d.ts))
+        .flatten()
+}
+
+/// Step 6, quiet hours: true when they decided `d` (dropped, expired, or deferred with a
+/// timer pushed onto `armed`); false when the contact goes now.
+fn quiet_hours(
+    rules: &RuleSet,
+    setup: &PolicySetup,
+    offset: chrono::FixedOffset,
+    d: &mut Decision,
+    pos: u64,
+    stats: &mut ShardStats,
+    armed: &mut Vec<PendingTimer>,
+) -> bool {
+    let p = &rules.rules[d.rule as usize].policy;
+    let quiet = p.quiet_hours.or(setup.global.quiet_hours);
+    let local = Local::at(d.ts, offset);
+    let in_quiet = d.channel != Channel::Ivr
+        && p.quiet != QuietFate::Ignore
+        && quiet.is_some_and(|q| q.contains(local.hour * 60 + local.minute));
+    let (true, Some(q)) = (in_quiet, quiet) else { return false };
+    let window = format!("{:02}:{:02}-{:02}:{:02}", q.from / 60, q.from % 60, q.to / 60, q.to % 60);
+    if p.quiet == QuietFate::Drop {
+        d.outcome = Outcome::Suppressed(Suppression::QuietHours);
+        d.detail = Some(format!("quiet hours {window}: this rule drops contacts then"));
+        return true;
+    }
+    let end = q.end_after(d.ts, offset);
+    if d.expires.is_some_and(|e| e < end) {
+        d.outcome = Outcome::Suppressed(Suppression::QuietHours);
+        d.detail = Some(format!(
+            "quiet hours {window}: the contact expires at {}, before they end",
+            format_ts(d.expires.unwrap_or_default(), offset)
+        ));
+        return true;
+    }
+    stats.deferred += 1;
+    armed.push(PendingTimer {
+        due: end,
+        rule: d.rule,
+        trigger: d.trigger.clone(),
+        armed_at: pos,
+        text: d.text.clone(),
+        script: d.script.clone(),
+        deferred: Some(Deferred { id: d.id.clone(), expires: d.expires }),
+    });
+    d.outcome = Outcome::Deferred(end);
+    d.detail = Some(format!("quiet hours {window}: held until they end"));
+    true
+}
+
+/// The contact history record of a contact made.
+fn contact_rec(d: &Decision, rule: &Rule) -> ContactRec {
+    let id_hash =
+        u64::from_str_radix(d.id.trim_start_matches('a'), 16).unwrap_or_else(|_| stable_hash(d.id.as_bytes()));
+    ContactRec {
+        ts: d.ts,
+        id: id_hash,
+        rule: d.rule as u16,
+        campaign: rule.campaign_idx,
+        channel: d.channel,
+        transactional: rule.policy.transactional,
+    }
+}
+
+/// Shadow rules' candidates of one trigger, decided by the same steps in the same order as
+/// live ones, so a shadow decision says what the rule would do if it were deployed beside the
+/// live rules as they stand. What it must not do is change anything live:
+///
+/// - caps count the live contact history *plus* the shadow rules' own would-be contacts (kept
+///   in `shadow`, never in the subscriber's state): a shadow rule meets the live rules' caps and
+///   its own, while live rules never see a shadow contact — no live cap slot is taken;
+/// - arbitration: the live contacts of this trigger keep their channel; a shadow candidate they
+///   outrank loses (`arbitration`, naming the live winner), one that outranks them is a
+///   would-be action beside them (the live one still goes: live decisions are final);
+/// - quiet hours defer as live (a shadow timer in the state, decided again as shadow when it ends);
+/// - channel capacity is not applied: the rate limiter is the live gateway's budget, and a
+///   shadow decision bypasses it (see `engine::Out::write`) rather than delay live contacts.
+#[allow(clippy::too_many_arguments)]
+fn decide_shadow(
+    rules: &RuleSet,
+    setup: &PolicySetup,
+    refdata: &RefData,
+    offset: chrono::FixedOffset,
+    entry: &mut Entry,
+    cands: Vec<Candidate>,
+    live: &[Decision],
+    pos: u64,
+    out: &mut Vec<Decision>,
+    shadow: &mut ShadowContacts,
+) -> Vec<PendingTimer> {
+    let mut armed = Vec::new();
+    // The run's counters (deferrals) are the live rules'; a shadow deferral is in its decision.
+    let mut stats = ShardStats::default();
+    let raw = entry.sub.msisdn.raw();
+    let mut log = entry.state.contacts().clone();
+    if let Some(own) = shadow.get(&raw) {
+        log.recent.edit(|v| {
+            v.extend(own.recent.iter().copied());
+            v.sort_by_key(|r| r.ts);
+        });
+        log.streaks.edit(|v| {
+            for s in own.streaks.iter() {
+                match v.iter_mut().find(|x| x.0 == s.0) {
+                    Some(x) if x.1 < s.1 => *x = *s,
+                    Some(_) => {}
+                    None => v.push(*s),
+                }
+            }
+        });
+    }
+    let mut survivors: Vec<Decision> = Vec::new();
+    for c in cands {
+        let rule = &rules.rules[c.rule as usize];
+        let mut d = candidate_decision(rule, &c, entry.sub.msisdn);
+        match check(rules, setup, refdata, offset, rule, c.rule, &d, entry.sub, &log) {
+            Some((reason, detail)) => {
+                d.outcome = Outcome::Suppressed(reason);
+                d.detail = Some(detail);
+                out.push(d);
+            }
+            None => survivors.push(d),
+        }
+    }
+    let live_held: Vec<&Decision> =
+        live.iter().filter(|w| matches!(w.outcome, Outcome::Sent | Outcome::Deferred(_))).collect();
+    let winners = arbitrate(setup, survivors, &live_held, &log, out);
+    make_contacts(rules, setup, offset, winners, pos, out, &mut stats, &mut armed, shadow.entry(raw).or_default());
     armed
 }
 
@@ -849,9 +1032,9 @@ fn check(
     rule: &Rule,
     ri: u32,
     d: &Decision,
-    entry: &Entry,
+    sub: &Profile,
+    log: &ContactLog,
 ) -> Option<(Suppression, String)> {
-    let sub = &entry.sub;
     let p = &rule.policy;
     let global = &setup.global;
     for x in global.exclude.iter().filter(|x| !p.include.contains(x)) {
@@ -871,7 +1054,6 @@ fn check(
         let scope = if sub.dnd.all { "all channels".to_string() } else { format!("{}", d.channel) };
         return Some((Suppression::Dnd, format!("the subscriber opted out of {scope}")));
     }
-    let log = entry.state.contacts();
     let now = d.ts;
     let full = |cap: &crate::policy::Cap, n: u32, whose: String| {
         (n >= cap.max).then(|| (Suppression::Cap, format!("cap \"{}\" of {whose} reached ({n} already)", cap.text)))
@@ -956,6 +1138,7 @@ fn candidate_decision(rule: &Rule, c: &Candidate, msisdn: Msisdn) -> Decision {
         detail: None,
         winner: None,
         expires,
+        shadow: rule.shadow,
     }
 }
 
@@ -979,6 +1162,10 @@ pub fn explain_line(d: &Decision, offset: chrono::FixedOffset) -> String {
         Channel::Ivr => "IVR offer",
     };
     let body = d.text.as_deref().or(d.script.as_deref()).unwrap_or("");
+    if d.shadow && d.outcome == Outcome::Sent {
+        return format!("    -> {what} of shadow rule {} would be sent (not sent: mode shadow): {body}", d.rule_name);
+    }
+    let what = if d.shadow { format!("{what} (shadow)") } else { what.to_string() };
     match d.outcome {
         Outcome::Sent => format!("    -> {what} sent by rule {} ({}): {body}", d.rule_name, d.id),
         Outcome::Suppressed(r) => {
@@ -1121,6 +1308,30 @@ impl Shard {
                 self.timers.insert(t.index_key(raw));
             }
         }
+        // Shadow rules' would-be history follows its rules by name; a rule that left the pack or
+        // went live takes its would-be contacts with it (live caps never counted them).
+        self.shadow_contacts.retain(|_, log| {
+            log.recent.edit(|v| {
+                v.retain_mut(|c| {
+                    let Some(r) = remap.rules.get(usize::from(c.rule)).copied().flatten() else { return false };
+                    let Some(camp) = remap.campaigns.get(usize::from(c.campaign)).copied().flatten() else {
+                        return false;
+                    };
+                    (c.rule, c.campaign) = (r as u16, camp);
+                    new.rules[r as usize].shadow
+                })
+            });
+            log.streaks.edit(|v| {
+                v.retain_mut(|s| match remap.campaigns.get(usize::from(s.0)).copied().flatten() {
+                    Some(c) => {
+                        s.0 = c;
+                        true
+                    }
+                    None => false,
+                })
+            });
+            !log.recent.is_empty() || !log.streaks.is_empty()
+        });
         // Daily rules: times still scheduled keep their next tick; new ones start after `now`.
         if self.ticks_started {
             let old_ticks = std::mem::take(&mut self.ticks);

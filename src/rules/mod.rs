@@ -59,6 +59,9 @@ pub struct Rule {
     pub schedule: Option<u32>,
     pub policy: RulePolicy,
     pub enabled: bool,
+    /// `mode: shadow`: evaluated and decided like a live rule, its decisions written and
+    /// counted, but nothing it decides is ever sent (see `engine::shard::decide_shadow`).
+    pub shadow: bool,
 }
 
 /// A compiled rule pack.
@@ -77,6 +80,8 @@ pub struct RuleSet {
     pub campaigns: Vec<CampaignPolicy>,
     /// Daily rules (indexes), evaluated at their local time for every subscriber.
     pub scheduled: Vec<u32>,
+    /// Whether any rule is in `mode: shadow` (the live path skips the shadow split without).
+    pub has_shadow: bool,
     /// Checksum of the files that made the set (hex).
     pub version: String,
     pub files: Vec<String>,
@@ -364,6 +369,7 @@ pub fn compile(files: Vec<(String, String)>, refdata: Option<&RefData>, opts: &L
             if let Some(t) = &r.timer {
                 set.cancel_kinds.0 |= t.cancel_on.0;
             }
+            set.has_shadow |= r.shadow;
         }
         for (i, a) in set.aggs.iter().enumerate() {
             set.aggs_by_kind[a.kind as usize].push(i as u32);
@@ -529,8 +535,20 @@ fn kinds(node: &yaml::Node, key: &str, file: &str, src: &str, diags: &mut Vec<Di
     ok.then_some(set)
 }
 
-const RULE_KEYS: &[&str] =
-    &["rule", "desc", "on", "schedule", "condition", "action", "campaign", "priority", "timer", "policy", "enabled"];
+const RULE_KEYS: &[&str] = &[
+    "rule",
+    "desc",
+    "on",
+    "schedule",
+    "condition",
+    "action",
+    "campaign",
+    "priority",
+    "timer",
+    "policy",
+    "enabled",
+    "mode",
+];
 
 fn compile_rule(
     item: &yaml::Node,
@@ -609,6 +627,17 @@ fn compile_rule(
         Some((_, n)) => {
             ck.diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), "`enabled` is true or false"));
             true
+        }
+    };
+    let shadow = match scalar(item, "mode", file, src, ck.diags) {
+        None | Some(("live", _)) => false,
+        Some(("shadow", _)) => true,
+        Some((s, n)) => {
+            ck.diags.push(
+                Diagnostic::new(Code::E005, file, src, n.pos(), format!("`{s}` is not a rule mode"))
+                    .with_hint(Some("one of: live (the default), shadow (decided and reported, never sent)".into())),
+            );
+            false
         }
     };
     let on = on.unwrap_or(KindSet(0x3f));
@@ -743,6 +772,7 @@ fn compile_rule(
         schedule,
         policy,
         enabled,
+        shadow,
     };
     Some((rule, campaign_decl))
 }

@@ -13,6 +13,9 @@
 //!     - {rule: travel_low_balance, msisdn: "13900000001", channel: sms, text_contains: 营业厅}
 //!   only: [travel_low_balance]  # compare only these rules' decisions (default: all)
 //! ```
+//!
+//! A shadow rule's decision (`mode: shadow`) matches only an expectation that says
+//! `mode: shadow`, so a case cannot mistake a would-be action for a contact made.
 
 use super::diag::{Code, Diagnostic};
 use super::yaml::{self, Node};
@@ -226,6 +229,7 @@ fn run_case(
         "queue",
         "suppressed",
         "deferred_until",
+        "mode",
     ];
     let mut bad_keys = Vec::new();
     for exp in seq(case.get("expect")) {
@@ -274,7 +278,8 @@ fn describe(d: &Decision) -> String {
         crate::engine::Outcome::Deferred(t) => format!("deferral (until {})", format_ts(t, off)),
     };
     format!(
-        "{what}: rule {} for {} at {} text {:?}",
+        "{}{what}: rule {} for {} at {} text {:?}",
+        if d.shadow { "shadow " } else { "" },
         d.rule_name,
         d.msisdn.full(),
         format_ts(d.ts, off),
@@ -310,6 +315,10 @@ fn matches(d: &Decision, want: &serde_json::Value) -> bool {
         return false;
     }
     if s("queue").is_some_and(|q| Some(q.as_str()) != d.queue.as_deref()) {
+        return false;
+    }
+    // A shadow rule's decision matches only an expectation that says `mode: shadow`.
+    if s("mode").as_deref().unwrap_or("live") != d.mode() {
         return false;
     }
     match (s("suppressed"), s("deferred_until"), d.outcome) {

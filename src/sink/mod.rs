@@ -117,6 +117,28 @@ impl Sink for Memory {
     }
 }
 
+/// Two borrowed sinks at once (the caller keeps both: a report collector read after the run).
+pub struct Tee<'a>(pub &'a mut dyn Sink, pub &'a mut dyn Sink);
+
+impl Sink for Tee<'_> {
+    fn decision(&mut self, d: &Decision) -> std::io::Result<()> {
+        self.0.decision(d)?;
+        self.1.decision(d)
+    }
+    fn dead_letter(&mut self, d: &DeadLetter) -> std::io::Result<()> {
+        self.0.dead_letter(d)?;
+        self.1.dead_letter(d)
+    }
+    fn batch_end(&mut self) -> std::io::Result<()> {
+        self.0.batch_end()?;
+        self.1.batch_end()
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()?;
+        self.1.flush()
+    }
+}
+
 /// Several sinks at once.
 pub struct Fanout(pub Vec<Box<dyn Sink>>);
 

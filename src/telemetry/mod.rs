@@ -30,6 +30,9 @@ pub fn render_summary(s: &Summary, elapsed: std::time::Duration, offset: chrono:
         let _ = writeln!(o, "  {r:<32}{n}");
     }
     let suppressed: u64 = s.suppressed_by_reason.values().sum();
+    if s.shadow_actions > 0 {
+        let _ = writeln!(o, "shadow        {} would-be actions of shadow rules (not sent)", s.shadow_actions);
+    }
     let _ = writeln!(o, "suppressed    {suppressed}");
     for (r, n) in &s.suppressed_by_reason {
         let _ = writeln!(o, "  {:<14}{n}", r.as_str());
@@ -76,7 +79,9 @@ pub fn dead_letter(reason: crate::event::DeadReason) {
     metrics::counter!(names::DEAD_LETTERS, "reason" => reason.as_str()).increment(1);
 }
 
-/// One decision: by rule, outcome (sent, suppressed, deferred) and, when suppressed, the reason.
+/// One decision: by rule, mode (`live`, or `shadow` for a rule that is evaluated but never
+/// sends), outcome (sent, suppressed, deferred) and, when suppressed, the reason. A shadow
+/// rule's would-be actions are `tidings_actions_total{mode="shadow"}`, beside the live ones.
 pub fn decision(d: &crate::engine::Decision) {
     use crate::engine::Outcome;
     let (outcome, reason) = match d.outcome {
@@ -84,10 +89,11 @@ pub fn decision(d: &crate::engine::Decision) {
         Outcome::Suppressed(r) => ("suppressed", r.as_str()),
         Outcome::Deferred(_) => ("deferred", ""),
     };
-    metrics::counter!(names::DECISIONS, "rule" => d.rule_name.clone(), "outcome" => outcome, "reason" => reason)
+    let mode = d.mode();
+    metrics::counter!(names::DECISIONS, "rule" => d.rule_name.clone(), "mode" => mode, "outcome" => outcome, "reason" => reason)
         .increment(1);
-    if d.is_sent() {
-        metrics::counter!(names::ACTIONS, "channel" => d.channel.as_str()).increment(1);
+    if d.would_send() {
+        metrics::counter!(names::ACTIONS, "channel" => d.channel.as_str(), "mode" => mode).increment(1);
     }
 }
 

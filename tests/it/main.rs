@@ -13,6 +13,7 @@ mod mangled;
 mod pack;
 mod policy;
 mod reload;
+mod report;
 mod smpp;
 mod sms;
 mod support;
