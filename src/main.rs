@@ -12,7 +12,8 @@ use tidings::generator::{self, GenOptions};
 use tidings::refdata::{RefData, Subscribers};
 use tidings::rules::{self, LoadOptions};
 use tidings::sink::{Fanout, JsonlDir, Sink, Stdout};
-use tidings::source;
+use tidings::source::{self, StreamPos, Tracker};
+use tidings::state::checkpoint::{self, CheckpointConfig, Loaded, Writer};
 
 #[derive(Parser)]
 #[command(name = "tidings", version, about = "Real-time care and marketing trigger engine for mobile operators")]
@@ -276,18 +277,94 @@ fn generated_refdata(opts: &GenOptions) -> Result<(RefData, Subscribers)> {
 fn stop_flag() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let s = Arc::clone(&stop);
-    // Ctrl-C: stop reading, finish the batch in hand, flush outputs and print the summary.
+    // Ctrl-C or SIGTERM: stop reading, finish the batch in hand (and take a checkpoint when
+    // they are on), flush outputs and print the summary.
     if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
         std::thread::spawn(move || {
             rt.block_on(async {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("interrupted: finishing the current batch");
+                let term = async {
+                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                        Ok(mut t) => t.recv().await,
+                        Err(_) => std::future::pending().await,
+                    }
+                };
+                let how = tokio::select! {
+                    r = tokio::signal::ctrl_c() => r.is_ok().then_some("interrupted"),
+                    _ = term => Some("terminated"),
+                };
+                if let Some(how) = how {
+                    eprintln!("{how}: finishing the current batch");
                     s.store(true, Ordering::Relaxed);
                 }
             })
         });
     }
     stop
+}
+
+/// A run's checkpoints: the writer, and the last good checkpoint to resume from.
+struct Resume {
+    writer: Writer,
+    cfg: CheckpointConfig,
+    loaded: Option<Loaded>,
+}
+
+impl Resume {
+    fn open(cfg: &Config) -> Result<Option<Resume>> {
+        let Some(c) = &cfg.checkpoint else { return Ok(None) };
+        let writer =
+            Writer::start(c).with_context(|| format!("opening the checkpoint directory {}", c.dir.display()))?;
+        let loaded = checkpoint::load_latest(&c.dir, &mut |msg| eprintln!("tidings: {msg}"))?;
+        match &loaded {
+            Some(l) => eprintln!(
+                "tidings: resuming from checkpoint {} (after batch {}, input position {}, {} subscribers, taken {}; rules {})",
+                l.path.display(),
+                l.meta.id,
+                l.meta.router.pos,
+                l.meta.subscribers,
+                chrono::DateTime::from_timestamp_millis(l.meta.taken_at).map_or_else(String::new, |t| t.to_rfc3339()),
+                l.meta.rules_version
+            ),
+            None => eprintln!("tidings: no checkpoint in {}: starting from the beginning", c.dir.display()),
+        }
+        Ok(Some(Resume { writer, cfg: c.clone(), loaded }))
+    }
+
+    /// Where the sources start.
+    fn positions(&self) -> &[StreamPos] {
+        self.loaded.as_ref().map_or(&[], |l| &l.meta.sources)
+    }
+}
+
+/// Runs the engine, with checkpoints when `resume` is set (waiting for the last one to be
+/// written before returning).
+#[allow(clippy::too_many_arguments)]
+fn run_engine(
+    input: impl Iterator<Item = engine::Input>,
+    tracker: Option<Arc<Tracker>>,
+    resume: Option<Resume>,
+    rules: Arc<rules::RuleSet>,
+    refdata: Arc<RefData>,
+    subs: Subscribers,
+    opts: &EngineOptions,
+    sink: &mut dyn Sink,
+    stop: &AtomicBool,
+) -> Result<engine::Summary> {
+    let Some(mut r) = resume else {
+        return Ok(engine::run(input, rules, refdata, subs, opts, sink, stop)?);
+    };
+    let positions = move || tracker.as_ref().map_or_else(Vec::new, |t| t.positions());
+    let durable = engine::Durable {
+        writer: &r.writer,
+        every_events: r.cfg.every_events,
+        every: r.cfg.every,
+        slice: r.cfg.slice,
+        positions: &positions,
+        restore: r.loaded.take(),
+    };
+    let summary = engine::run_durable(input, rules, refdata, subs, opts, sink, stop, Some(durable));
+    r.writer.finish();
+    Ok(summary?)
 }
 
 fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
@@ -335,6 +412,9 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         sinks.push(Box::new(Stdout::new(offset)));
     }
     let stop = stop_flag();
+    let resume = Resume::open(&cfg)?;
+    let from = resume.as_ref().map_or(&[][..], |r| r.positions());
+    let mut tracker = None;
     // A live stream: what it brings is decided at once (no waiting for a full batch), and outcome
     // events and IVR requests flow into it as they come.
     let mut feedback = None;
@@ -342,8 +422,18 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
     let mut explain = None;
     let mut reloader = None;
     let input: Box<dyn Iterator<Item = engine::Input>> = match cfg.source.kind {
-        SourceKind::Generator => Box::new(source::generated(&gen_opts, decoder).map(engine::Input::from)),
+        SourceKind::Generator => {
+            let skip = from.iter().find(|p| p.stream == "generator").map_or(0, |p| p.records);
+            let t = Tracker::new(vec![StreamPos { stream: "generator".into(), offset: 0, records: skip }]);
+            tracker = Some(Arc::clone(&t));
+            Box::new(source::generated_from(&gen_opts, decoder, skip, Some(t)).map(engine::Input::from))
+        }
         SourceKind::Stdin => {
+            if resume.as_ref().is_some_and(|r| r.loaded.is_some()) {
+                eprintln!(
+                    "tidings: standard input cannot be rewound: state resumes from the checkpoint, input from what comes next"
+                );
+            }
             let (mut live, tx) = source::Live::new(std::io::stdin(), "stdin", decoder);
             if cfg.api.is_some() {
                 explain = Some(tidings::api::admin::Explain { requests: live.explain_requests(), wake: tx.clone() });
@@ -376,7 +466,11 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
             feedback = Some(tx);
             Box::new(live)
         }
-        SourceKind::Files => Box::new(open_events(&cfg.source.files, decoder)?.map(engine::Input::from)),
+        SourceKind::Files => {
+            let (input, t) = open_events_at(&cfg.source.files, decoder, from)?;
+            tracker = Some(t);
+            Box::new(input.map(engine::Input::from))
+        }
     };
     let delivery = match &cfg.delivery {
         Some(d) => {
@@ -395,7 +489,7 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
     };
     let mut sink = Fanout(sinks);
     let t0 = std::time::Instant::now();
-    let summary = engine::run(input, Arc::new(rules), refdata, subs, &opts, &mut sink, &stop)?;
+    let summary = run_engine(input, tracker, resume, Arc::new(rules), refdata, subs, &opts, &mut sink, &stop)?;
     eprintln!("{}", tidings::telemetry::render_summary(&summary, t0.elapsed(), offset));
     if !cfg.output.dir.as_os_str().is_empty() {
         eprintln!("output        {}/actions.jsonl, decisions.jsonl, dead_letters.jsonl", cfg.output.dir.display());
@@ -605,9 +699,14 @@ fn replay(recorded: &Recorded, cfg: &Config, out: &Path, opts: &EngineOptions) -
     let (refdata, subs) = load_data(recorded.data.as_deref())?;
     let rules = load_rules(&recorded.rules, &refdata, cfg.max_window().map_err(anyhow::Error::msg)?)?;
     let mut sink = JsonlDir::create(out, opts.offset)?;
+    let resume = Resume::open(cfg)?;
+    let from = resume.as_ref().map_or(&[][..], |r| r.positions());
+    let (input, tracker) = open_events_at(&recorded.events, Decoder::default(), from)?;
     let t0 = std::time::Instant::now();
-    let summary = engine::run(
-        open_events(&recorded.events, Decoder::default())?,
+    let summary = run_engine(
+        input.map(engine::Input::from),
+        Some(tracker),
+        resume,
         Arc::new(rules),
         Arc::new(refdata),
         subs,
@@ -834,6 +933,66 @@ fn open_events(files: &[PathBuf], decoder: Decoder) -> Result<Input> {
             Box::new(source::Merge::new(streams))
         }
     })
+}
+
+/// [`open_events`] resumed at checkpointed positions (files not named there start at their
+/// beginning), with a tracker of where each file has been read to.
+fn open_events_at(files: &[PathBuf], decoder: Decoder, from: &[StreamPos]) -> Result<(Input, Arc<Tracker>)> {
+    use std::io::{Seek, SeekFrom};
+    let starts: Vec<StreamPos> = files
+        .iter()
+        .map(|f| {
+            let name = source::file_stream(f);
+            from.iter().find(|p| p.stream == name).cloned().unwrap_or(StreamPos { stream: name, offset: 0, records: 0 })
+        })
+        .collect();
+    for p in from.iter().filter(|p| !starts.iter().any(|s| s.stream == p.stream)) {
+        eprintln!(
+            "tidings: the checkpoint names {} (read to byte {}), which this run does not read",
+            p.stream, p.offset
+        );
+    }
+    let tracker = Tracker::new(starts.clone());
+    let open = |f: &PathBuf, at: &StreamPos| -> Result<std::fs::File> {
+        let mut file = std::fs::File::open(f).with_context(|| format!("opening {}", f.display()))?;
+        let len = file.metadata()?.len();
+        if at.offset > len {
+            bail!(
+                "{}: the checkpoint says {} bytes of it were read, but it has {len}: was it replaced? (move the checkpoint directory away to start over)",
+                f.display(),
+                at.offset
+            );
+        }
+        file.seek(SeekFrom::Start(at.offset))?;
+        Ok(file)
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let input: Input = match (files, &starts[..]) {
+        ([one], [at]) if cores > 1 => Box::new(source::ParallelDecode::resumed(
+            open(one, at)?,
+            &one.display().to_string(),
+            decoder,
+            1,
+            at,
+            Some(Arc::clone(&tracker)),
+        )),
+        ([one], [at]) => Box::new(
+            source::Lines::new(open(one, at)?, &one.display().to_string(), decoder)
+                .resumed(at)
+                .tracked(Arc::clone(&tracker), 0),
+        ),
+        _ => {
+            let streams = files
+                .iter()
+                .zip(&starts)
+                .map(|(f, at)| {
+                    Ok(source::Lines::new(open(f, at)?, &f.display().to_string(), decoder.clone()).resumed(at))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Box::new(source::Merge::new(streams).tracked(Arc::clone(&tracker)))
+        }
+    };
+    Ok((input, tracker))
 }
 
 /// `n` plausible campaign rules that the generated traffic seldom satisfies: most keyed to a

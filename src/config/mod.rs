@@ -41,6 +41,10 @@ pub struct Config {
     /// The admin HTTP endpoint (`/metrics`, health, rules). Without it, no server is started.
     #[serde(default)]
     pub api: Option<crate::api::admin::ApiConfig>,
+    /// Checkpoints of the engine's state and the sources' positions; a restart resumes from the
+    /// last good one. Without it, a restart starts over from the beginning of the input.
+    #[serde(default)]
+    pub checkpoint: Option<crate::state::checkpoint::CheckpointConfig>,
     /// `policy` checked and compiled by [`Config::load`].
     #[serde(skip)]
     pub resolved_policy: GlobalPolicy,

@@ -42,6 +42,26 @@ pub struct SubTable {
     profiles: Vec<Profile>,
     states: Vec<SubState>,
     index: Slots,
+    /// Set while a checkpoint copies this table (see [`Shard::snapshot_step`]).
+    snap: Option<Box<SnapMarks>>,
+}
+
+/// Copy-before-modify for a checkpoint in progress: the subscribers that were in the table at
+/// the checkpoint's batch boundary (`upto`), which of them are copied already, and copies of
+/// those a batch was about to change before the background pass reached them.
+struct SnapMarks {
+    upto: u32,
+    copied: Vec<u64>,
+    saved: Vec<(Profile, SubState)>,
+}
+
+impl SnapMarks {
+    fn is_copied(&self, i: u32) -> bool {
+        i >= self.upto || self.copied[i as usize / 64] & (1 << (i % 64)) != 0
+    }
+    fn mark(&mut self, i: u32) {
+        self.copied[i as usize / 64] |= 1 << (i % 64);
+    }
 }
 
 /// Positions in the subscriber vectors by number: open addressing with linear probing over
@@ -141,7 +161,7 @@ impl SubTable {
         }
         profiles.truncate(kept);
         let states = std::iter::repeat_with(SubState::default).take(kept).collect();
-        SubTable { profiles, states, index }
+        SubTable { profiles, states, index, snap: None }
     }
 
     pub fn len(&self) -> usize {
@@ -153,6 +173,13 @@ impl SubTable {
     }
 
     fn at(&mut self, i: u32) -> Entry<'_> {
+        // About to be changed: a checkpoint in progress keeps the state as it was first.
+        if let Some(s) = &mut self.snap {
+            if !s.is_copied(i) {
+                s.mark(i);
+                s.saved.push((self.profiles[i as usize].clone(), self.states[i as usize].clone()));
+            }
+        }
         Entry { sub: &mut self.profiles[i as usize], state: &mut self.states[i as usize] }
     }
 
@@ -205,7 +232,10 @@ impl SubTable {
         &self.index.slots
     }
 
+    /// Every entry, to change. A checkpoint in progress must be finished first
+    /// ([`Shard::snapshot_finish`]): the entries are not copied one by one here.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = Entry<'_>> {
+        debug_assert!(self.snap.is_none(), "a checkpoint in progress is finished before a sweep");
         self.profiles.iter_mut().zip(self.states.iter_mut()).map(|(sub, state)| Entry { sub, state })
     }
 
@@ -263,7 +293,23 @@ pub struct Shard {
     /// time, the same for every shard, so every shard count ticks alike.
     ticks: Vec<(Millis, u32)>,
     ticks_started: bool,
+    /// A checkpoint this shard is copying its subscribers into.
+    snapshot: Option<SnapJob>,
 }
+
+/// A checkpoint being taken by one shard: where the background pass is, what is encoded and not
+/// yet sent, and where it goes.
+struct SnapJob {
+    id: u64,
+    cursor: u32,
+    enc: crate::state::checkpoint::Enc,
+    count: u32,
+    ticks: (Vec<(Millis, u32)>, bool),
+    to: std::sync::mpsc::Sender<crate::state::checkpoint::Part>,
+}
+
+/// Encoded records sent to the writer in slices of about this many bytes.
+const SNAP_CHUNK: usize = 4 << 20;
 
 /// Counters a shard keeps for the run summary.
 #[derive(Default, Clone, Debug)]
@@ -316,6 +362,7 @@ impl Shard {
             trace: None,
             ticks: Vec::new(),
             ticks_started: false,
+            snapshot: None,
         }
     }
 
@@ -358,6 +405,7 @@ impl Shard {
             self.note(ev.msisdn, || format!("{at}  {kind} event {}{}", ev.id, describe_event(ev)));
         }
         if matches!(ev.body, Body::Profile(_)) && self.names.needs_compaction() {
+            self.snapshot_finish();
             self.names.compact(self.subs.iter_mut().flat_map(|e| [&mut e.sub.customer_id, &mut e.sub.account_id]));
         }
         let mut entry = self.subs.get_or_insert(ev.msisdn, || Profile::unknown(ev.msisdn));
@@ -666,6 +714,7 @@ impl Shard {
         let label = format!("{:02}:{:02}", local.hour, local.minute);
         let trace_m = self.trace.as_ref().map(|t| t.0);
         let mut trace = Vec::new();
+        self.snapshot_finish();
         for mut entry in self.subs.iter_mut() {
             let m = entry.sub.msisdn;
             let mut cands = Vec::new();
@@ -1097,22 +1146,9 @@ impl Shard {
     /// toward caps across all touchpoints). `now` is the watermark: new daily rules start ticking
     /// after it.
     pub fn reload(&mut self, new: Arc<RuleSet>, now: Millis) {
-        use std::collections::HashMap;
-        let old = Arc::clone(&self.rules);
-        let rule_at: HashMap<&str, u32> = new.rules.iter().enumerate().map(|(i, r)| (&*r.name, i as u32)).collect();
-        let campaign_at: HashMap<&str, u16> =
-            new.campaigns.iter().enumerate().map(|(i, c)| (&*c.name, i as u16)).collect();
-        // Definitions compare by their compiled form (the checker's output is deterministic).
-        let agg_at: HashMap<String, u32> =
-            new.aggs.iter().enumerate().map(|(i, a)| (format!("{a:?}"), i as u32)).collect();
-        let seq_at: HashMap<String, u32> =
-            new.seqs.iter().enumerate().map(|(i, s)| (format!("{s:?}"), i as u32)).collect();
-        let remap = crate::state::Remap {
-            rules: old.rules.iter().map(|r| rule_at.get(&*r.name).copied()).collect(),
-            campaigns: old.campaigns.iter().map(|c| campaign_at.get(&*c.name).copied()).collect(),
-            aggs: old.aggs.iter().map(|a| agg_at.get(&format!("{a:?}")).copied()).collect(),
-            seqs: old.seqs.iter().map(|s| seq_at.get(&format!("{s:?}")).copied()).collect(),
-        };
+        use crate::state::checkpoint::RuleShape;
+        let remap = RuleShape::of(&self.rules).remap_to(&RuleShape::of(&new));
+        self.snapshot_finish();
         self.timers.clear();
         for e in self.subs.iter_mut() {
             e.state.remap(&remap);
@@ -1121,19 +1157,126 @@ impl Shard {
                 self.timers.insert(t.index_key(raw));
             }
         }
-        // Daily rules: times still scheduled keep their next tick; new ones start after `now`.
-        if self.ticks_started {
-            let old_ticks = std::mem::take(&mut self.ticks);
-            self.ticks = schedule_minutes(&new)
-                .into_iter()
-                .map(|m| {
-                    old_ticks.iter().copied().find(|t| t.1 == m).unwrap_or((next_daily(m, now + 1, self.offset), m))
-                })
-                .collect();
-        }
         self.policy = Arc::new(PolicySetup::new(self.policy.global.clone(), &new));
         self.rules = new;
+        let old_ticks = std::mem::take(&mut self.ticks);
+        self.set_ticks(old_ticks, self.ticks_started, now);
     }
+
+    /// Daily rules: times still scheduled keep their next tick; new ones start after `now`.
+    fn set_ticks(&mut self, old: Vec<(Millis, u32)>, started: bool, now: Millis) {
+        self.ticks_started = started;
+        if started {
+            self.ticks = schedule_minutes(&self.rules)
+                .into_iter()
+                .map(|m| old.iter().copied().find(|t| t.1 == m).unwrap_or((next_daily(m, now + 1, self.offset), m)))
+                .collect();
+        }
+    }
+}
+
+impl Shard {
+    /// Starts copying this shard's state into checkpoint `id` (at a batch boundary): the
+    /// subscribers present now, as they are now. The copy proceeds in [`Shard::snapshot_step`]
+    /// slices; a subscriber a later batch changes first is copied just before it changes.
+    pub fn snapshot_begin(&mut self, id: u64, to: std::sync::mpsc::Sender<crate::state::checkpoint::Part>) {
+        self.snapshot_finish();
+        let upto = self.subs.len() as u32;
+        self.subs.snap =
+            Some(Box::new(SnapMarks { upto, copied: vec![0; (upto as usize).div_ceil(64)], saved: Vec::new() }));
+        self.snapshot = Some(SnapJob {
+            id,
+            cursor: 0,
+            enc: Default::default(),
+            count: 0,
+            ticks: (self.ticks.clone(), self.ticks_started),
+            to,
+        });
+    }
+
+    /// Copies subscribers into the checkpoint in progress for at most about `budget`; sends
+    /// the shard's last slice when done. Returns whether a checkpoint is still in progress.
+    pub fn snapshot_step(&mut self, budget: std::time::Duration) -> bool {
+        let Some(job) = self.snapshot.as_mut() else { return false };
+        let Some(marks) = self.subs.snap.as_mut() else { return false };
+        let t0 = std::time::Instant::now();
+        let encode = |job: &mut SnapJob, p: &Profile, st: &SubState| {
+            if job.enc.buf.is_empty() {
+                job.enc.u32(0);
+            }
+            p.encode(&mut job.enc, &self.names);
+            st.encode(&mut job.enc, &self.refdata);
+            job.count += 1;
+            if job.enc.buf.len() >= SNAP_CHUNK {
+                send_slice(job);
+            }
+        };
+        for (p, st) in marks.saved.drain(..) {
+            encode(job, &p, &st);
+        }
+        let mut n = 0u32;
+        while job.cursor < marks.upto {
+            let i = job.cursor;
+            job.cursor += 1;
+            if marks.is_copied(i) {
+                continue;
+            }
+            marks.mark(i);
+            encode(job, &self.subs.profiles[i as usize], &self.subs.states[i as usize]);
+            n += 1;
+            if n.is_multiple_of(64) && t0.elapsed() >= budget {
+                return true;
+            }
+        }
+        // Every subscriber of the boundary is copied.
+        send_slice(job);
+        let _ = job.to.send(crate::state::checkpoint::Part::ShardDone { id: job.id, ticks: job.ticks.clone() });
+        self.subs.snap = None;
+        self.snapshot = None;
+        false
+    }
+
+    /// Finishes the checkpoint in progress at once (before a sweep over every subscriber, and
+    /// at the end of the input).
+    pub fn snapshot_finish(&mut self) {
+        while self.snapshot_step(std::time::Duration::MAX) {}
+    }
+
+    /// Puts a subscriber back as a checkpoint holds it, replacing what the reference data
+    /// loaded; `remap` carries state taken under another rule set over to this one.
+    pub fn restore_subscriber(&mut self, p: Profile, st: SubState, remap: Option<&crate::state::Remap>) {
+        let m = p.msisdn;
+        let e = self.subs.get_or_insert(m, || p.clone());
+        *e.sub = p;
+        *e.state = st;
+        if let Some(r) = remap {
+            e.state.remap(r);
+        }
+        for t in e.state.timers() {
+            self.timers.insert(t.index_key(m.raw()));
+        }
+    }
+
+    /// Puts the daily ticks back as a checkpoint holds them (rules added since start ticking
+    /// after `now`).
+    pub fn restore_ticks(&mut self, ticks: Vec<(Millis, u32)>, started: bool, now: Millis) {
+        self.set_ticks(ticks, started, now);
+    }
+
+    /// The strings of this shard's records, to decode checkpointed records into.
+    pub fn names_mut(&mut self) -> &mut Names {
+        &mut self.names
+    }
+}
+
+fn send_slice(job: &mut SnapJob) {
+    if job.enc.buf.is_empty() {
+        return;
+    }
+    let mut bytes = std::mem::take(&mut job.enc.buf);
+    bytes[..4].copy_from_slice(&job.count.to_le_bytes());
+    job.count = 0;
+    let _ = job.to.send(crate::state::checkpoint::Part::Records { id: job.id, bytes });
 }
 
 #[cfg(test)]
