@@ -143,6 +143,16 @@ enum Cmd {
         /// Print one JSON object instead of the table.
         #[arg(long)]
         json: bool,
+        /// Take checkpoints during the run (into a temporary directory) and report the longest
+        /// pause they caused and their size and write time.
+        #[arg(long)]
+        checkpoint: bool,
+        /// With --checkpoint: take one every this many events.
+        #[arg(long, default_value_t = 500_000)]
+        checkpoint_every: u64,
+        /// With --checkpoint: the longest a shard copies state between two batches, e.g. 1ms.
+        #[arg(long, default_value = "1ms")]
+        checkpoint_slice: String,
     },
     /// Write synthetic reference data and events (subscribers.jsonl, cells.jsonl, calendar.jsonl, stores.jsonl, events.jsonl).
     Gen {
@@ -192,13 +202,39 @@ fn real_main() -> Result<i32> {
             }
             validate(&paths, format, data.as_deref())
         }
-        Cmd::Bench { events, data, subscribers, count, shards, mut rules, sample, synthetic_rules, json } => {
+        Cmd::Bench {
+            events,
+            data,
+            subscribers,
+            count,
+            shards,
+            mut rules,
+            sample,
+            synthetic_rules,
+            json,
+            checkpoint,
+            checkpoint_every,
+            checkpoint_slice,
+        } => {
             if synthetic_rules > 0 {
                 let path = std::env::temp_dir().join(format!("tidings-synthetic-{}.yaml", std::process::id()));
                 std::fs::write(&path, synthetic_pack(synthetic_rules))?;
                 rules.push(path);
             }
-            bench(events, data, subscribers, count, shards, &rules, sample, json)
+            let checkpoints = match checkpoint {
+                true => {
+                    let slice = tidings::util::parse_duration(&checkpoint_slice).map_err(anyhow::Error::msg)?;
+                    Some(CheckpointConfig {
+                        dir: std::env::temp_dir().join(format!("tidings-bench-ckpt-{}", std::process::id())),
+                        every_events: checkpoint_every,
+                        every: std::time::Duration::ZERO,
+                        keep: 2,
+                        slice: std::time::Duration::from_millis(slice.max(0) as u64),
+                    })
+                }
+                false => None,
+            };
+            bench(events, data, subscribers, count, shards, &rules, sample, json, checkpoints)
         }
         Cmd::Explain { msisdn, recorded } => explain(&msisdn, &recorded),
         Cmd::Test { paths } => test(&paths),
@@ -816,6 +852,7 @@ fn bench(
     rule_paths: &[PathBuf],
     sample: u32,
     json: bool,
+    checkpoints: Option<CheckpointConfig>,
 ) -> Result<i32> {
     let (rss_start, _) = memory();
     let tmp = std::env::temp_dir().join(format!("tidings-bench-{}", std::process::id()));
@@ -839,7 +876,7 @@ fn bench(
     let rules = load_rules(rule_paths, &refdata, LoadOptions::default().max_window)?;
     let n_rules = rules.rules.len();
     let bytes = std::fs::metadata(&events).map(|m| m.len()).unwrap_or(0);
-    let input = open_events(std::slice::from_ref(&events), Decoder::default())?;
+    let (input, tracker) = open_events_at(std::slice::from_ref(&events), Decoder::default(), &[])?;
     let opts =
         EngineOptions { shards, batch: 4096, lateness: 120_000, latency_sample: sample, ..EngineOptions::default() };
     struct Count(u64);
@@ -850,10 +887,32 @@ fn bench(
         }
     }
     let mut sink = Count(0);
+    let ckpt_dir = checkpoints.as_ref().map(|c| c.dir.clone());
+    let resume = match checkpoints {
+        Some(cfg) => Some(Resume { writer: Writer::start(&cfg)?, cfg, loaded: None }),
+        None => None,
+    };
     let t0 = std::time::Instant::now();
-    let summary =
-        engine::run(input, Arc::new(rules), Arc::new(refdata), subs, &opts, &mut sink, &AtomicBool::new(false))?;
+    let summary = run_engine(
+        input.map(engine::Input::from),
+        Some(tracker),
+        resume,
+        Arc::new(rules),
+        Arc::new(refdata),
+        subs,
+        &opts,
+        &mut sink,
+        &AtomicBool::new(false),
+    )?;
     let secs = t0.elapsed().as_secs_f64();
+    let ckpt_bytes = ckpt_dir.as_ref().map_or(0, |d| {
+        std::fs::read_dir(d)
+            .map(|rd| rd.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).max().unwrap_or(0))
+            .unwrap_or(0)
+    });
+    if let Some(d) = &ckpt_dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
     let (rss_end, peak) = memory();
     let mut lat = summary.stats.latency_ns.clone();
     lat.sort_unstable();
@@ -885,6 +944,9 @@ fn bench(
         "rss_bytes": rss_end,
         "peak_rss_bytes": peak,
         "bytes_per_subscriber": per_sub,
+        "checkpoint_pause_max_ms": summary.stats.snapshot_pause_max_ns as f64 / 1e6,
+        "checkpoint_pause_total_ms": summary.stats.snapshot_pause_total_ns as f64 / 1e6,
+        "checkpoint_bytes": ckpt_bytes,
     });
     if json {
         println!("{result}");
@@ -910,6 +972,14 @@ fn bench(
             peak >> 20
         );
         println!("| decisions | {} |", sink.0);
+        if ckpt_dir.is_some() {
+            println!(
+                "| checkpoints | longest pause between two batches {:.2} ms, {:.0} ms in all; largest file {:.1} MB (write times in the log above) |",
+                summary.stats.snapshot_pause_max_ns as f64 / 1e6,
+                summary.stats.snapshot_pause_total_ns as f64 / 1e6,
+                ckpt_bytes as f64 / 1e6
+            );
+        }
     }
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(0)

@@ -207,7 +207,11 @@ fn run_batch(
 ) -> Vec<Decision> {
     let mut out = Vec::new();
     // A checkpoint in progress: one more slice of it before the batch.
-    shard.snapshot_step(slice);
+    if shard.snapshotting() {
+        let t0 = std::time::Instant::now();
+        shard.snapshot_step(slice);
+        stats.snapshot_pause(t0);
+    }
     let wms = Arc::clone(&b.wms);
     let start = b.start;
     // A timer fires just before the first event whose threshold reaches it (or after the
@@ -253,7 +257,9 @@ fn run_batch(
         let _ = r.reply.send(shard.describe(r.msisdn, b.end_wm));
     }
     if let Some(to) = b.checkpoint {
+        let t0 = std::time::Instant::now();
         shard.snapshot_begin(b.no, to);
+        stats.snapshot_pause(t0);
     }
     out
 }
@@ -447,6 +453,9 @@ pub fn run_durable<I: Into<Input>>(
                 summary.stats.rechecks_failed += stats.rechecks_failed;
                 summary.stats.deferred += stats.deferred;
                 summary.stats.latency_ns.extend(stats.latency_ns);
+                summary.stats.snapshot_pause_max_ns =
+                    summary.stats.snapshot_pause_max_ns.max(stats.snapshot_pause_max_ns);
+                summary.stats.snapshot_pause_total_ns += stats.snapshot_pause_total_ns;
             }
             Ok(())
         })?;

@@ -172,6 +172,12 @@ impl SubTable {
         self.profiles.is_empty()
     }
 
+    /// Entry `i` to read only: a checkpoint in progress does not copy it first (whatever is
+    /// changed must go through [`SubTable::at`]).
+    fn read(&mut self, i: u32) -> Entry<'_> {
+        Entry { sub: &mut self.profiles[i as usize], state: &mut self.states[i as usize] }
+    }
+
     fn at(&mut self, i: u32) -> Entry<'_> {
         // About to be changed: a checkpoint in progress keeps the state as it was first.
         if let Some(s) = &mut self.snap {
@@ -321,6 +327,19 @@ pub struct ShardStats {
     pub deferred: u64,
     /// Sampled per-event processing times in nanoseconds (`EngineOptions::latency_sample`).
     pub latency_ns: Vec<u32>,
+    /// The longest a checkpoint held this shard between two batches (copying a slice of its
+    /// state), and the total, in nanoseconds.
+    pub snapshot_pause_max_ns: u64,
+    pub snapshot_pause_total_ns: u64,
+}
+
+impl ShardStats {
+    /// Time spent on a checkpoint between two batches.
+    pub fn snapshot_pause(&mut self, t0: std::time::Instant) {
+        let ns = t0.elapsed().as_nanos() as u64;
+        self.snapshot_pause_max_ns = self.snapshot_pause_max_ns.max(ns);
+        self.snapshot_pause_total_ns += ns;
+    }
 }
 
 /// A contact a rule wants to make, before policy.
@@ -714,8 +733,10 @@ impl Shard {
         let label = format!("{:02}:{:02}", local.hour, local.minute);
         let trace_m = self.trace.as_ref().map(|t| t.0);
         let mut trace = Vec::new();
-        self.snapshot_finish();
-        for mut entry in self.subs.iter_mut() {
+        // Every subscriber is read; only those with a contact to decide are changed (so a
+        // checkpoint in progress copies just those first, see `SubTable::at`).
+        for i in 0..self.subs.len() as u32 {
+            let entry = self.subs.read(i);
             let m = entry.sub.msisdn;
             let mut cands = Vec::new();
             {
@@ -741,6 +762,7 @@ impl Shard {
             if cands.is_empty() {
                 continue;
             }
+            let mut entry = self.subs.at(i);
             let first = out.len();
             let names: Vec<String> = cands.iter().map(|c| rules.rules[c.rule as usize].name.to_string()).collect();
             let armed = decide(&rules, &self.policy, &refdata, offset, &mut entry, cands, pos, out, stats);
@@ -1192,6 +1214,11 @@ impl Shard {
             ticks: (self.ticks.clone(), self.ticks_started),
             to,
         });
+    }
+
+    /// A checkpoint is being copied.
+    pub fn snapshotting(&self) -> bool {
+        self.snapshot.is_some()
     }
 
     /// Copies subscribers into the checkpoint in progress for at most about `budget`; sends
