@@ -20,7 +20,7 @@ fn opts(shards: usize) -> EngineOptions {
         shards,
         batch: 512,
         lateness: 120_000,
-        capacity: [Some((3, 60_000)), None, None],
+        capacity: [Some((1, 300_000)), None, None],
         ..Default::default()
     }
 }
@@ -30,9 +30,9 @@ struct Fixture {
     lines: Vec<String>,
 }
 
-fn fixture() -> Fixture {
+fn fixture(name: &str) -> Fixture {
     let g = GenOptions { subscribers: 2_000, events: 40_000, days: 3, ..GenOptions::default() };
-    let dir = std::env::temp_dir().join(format!("tidings-ckpt-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("tidings-ckpt-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     generator::write_dir(&g, &dir).expect("generate");
     let lines = std::fs::read_to_string(dir.join("events.jsonl")).unwrap().lines().map(str::to_owned).collect();
@@ -99,7 +99,7 @@ fn part(
 
 #[test]
 fn stopped_and_resumed_from_its_checkpoint_decides_exactly_what_one_run_decides() {
-    let f = fixture();
+    let f = fixture("stop");
     let (rd, subs) = RefData::load_dir(&f.dir).expect("refdata");
     let mut sink = Memory::default();
     let o = opts(1);
@@ -131,6 +131,92 @@ fn stopped_and_resumed_from_its_checkpoint_decides_exactly_what_one_run_decides(
                 "shards {shards}, stops {stops:?}: decision {i} differs:\n resumed: {}\n one run: {}",
                 got[i], whole[i]
             );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&f.dir);
+}
+
+/// Decisions, and how many there were at the end of each batch.
+#[derive(Default)]
+struct Batches {
+    decisions: Vec<String>,
+    ends: Vec<usize>,
+}
+
+impl tidings::sink::Sink for Batches {
+    fn decision(&mut self, d: &tidings::engine::Decision) -> std::io::Result<()> {
+        self.decisions.push(d.to_log_json(opts(1).offset));
+        Ok(())
+    }
+    fn batch_end(&mut self) -> std::io::Result<()> {
+        self.ends.push(self.decisions.len());
+        Ok(())
+    }
+}
+
+/// A run over everything with checkpoints every 5,000 events (taken while batches go on
+/// changing subscribers), then resumed from each periodic checkpoint in turn as if the process
+/// had died just after it: what was written up to the checkpoint's batch plus what the resumed
+/// run writes is exactly the one run's output.
+#[test]
+fn resumed_from_a_checkpoint_taken_mid_run_decides_exactly_what_one_run_decides() {
+    let f = fixture("mid");
+    let shards = 2;
+    let ckpt = f.dir.join("ckpt-mid");
+    let _ = std::fs::remove_dir_all(&ckpt);
+    let run = |restore: Option<checkpoint::Loaded>, keep: usize| -> Batches {
+        let (rd, subs) = RefData::load_dir(&f.dir).expect("refdata");
+        let cfg = CheckpointConfig {
+            dir: ckpt.clone(),
+            every_events: 5_000,
+            every: Duration::ZERO,
+            keep,
+            slice: Duration::from_micros(20),
+        };
+        let writer = Writer::start(&cfg).unwrap();
+        let from = restore.as_ref().map_or(0, |l| l.meta.router.pos as usize);
+        let none = Vec::new;
+        let durable = Durable {
+            writer: &writer,
+            every_events: cfg.every_events,
+            every: cfg.every,
+            slice: cfg.slice,
+            positions: &none,
+            restore,
+        };
+        let mut sink = Batches::default();
+        let (o, stop) = (opts(shards), AtomicBool::new(false));
+        let set = Arc::new(rules_for(&rd));
+        engine::run_durable(input(&f.lines[from..]), set, Arc::new(rd), subs, &o, &mut sink, &stop, Some(durable))
+            .expect("run");
+        writer.finish();
+        sink
+    };
+    let whole = run(None, 100);
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&ckpt).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 4, "periodic checkpoints: {files:?}");
+    // Resume from a few of them (not the last: it is the end of input).
+    for p in files.iter().take(files.len() - 1).step_by(2) {
+        let l = checkpoint::read(p).unwrap();
+        let cut = whole.ends[l.meta.id as usize];
+        let rest = run(Some(l), 100);
+        let got: Vec<&String> = whole.decisions[..cut].iter().chain(&rest.decisions).collect();
+        assert_eq!(got.len(), whole.decisions.len(), "resumed from {}: decision count", p.display());
+        if let Some(i) = got.iter().zip(&whole.decisions).position(|(a, b)| *a != b) {
+            panic!(
+                "resumed from {}: decision {i} differs:\n resumed: {}\n one run: {}",
+                p.display(),
+                got[i],
+                whole.decisions[i]
+            );
+        }
+        // The resumed run wrote checkpoints of its own into the directory: put the list back.
+        for e in std::fs::read_dir(&ckpt).unwrap() {
+            let e = e.unwrap().path();
+            if !files.contains(&e) {
+                std::fs::remove_file(e).unwrap();
+            }
         }
     }
     let _ = std::fs::remove_dir_all(&f.dir);
