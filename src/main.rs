@@ -914,6 +914,12 @@ fn bench(
         let _ = std::fs::remove_dir_all(d);
     }
     let (rss_end, peak) = memory();
+    let mut pauses = summary.stats.snapshot_pauses_us.clone();
+    pauses.sort_unstable();
+    let pause_pct = |p: f64| -> f64 {
+        let i = ((pauses.len() as f64 * p).ceil() as usize).clamp(1, pauses.len().max(1)) - 1;
+        pauses.get(i).map_or(0.0, |v| f64::from(*v) / 1000.0)
+    };
     let mut lat = summary.stats.latency_ns.clone();
     lat.sort_unstable();
     let pct = |p: f64| -> f64 {
@@ -946,6 +952,10 @@ fn bench(
         "bytes_per_subscriber": per_sub,
         "checkpoint_pause_max_ms": summary.stats.snapshot_pause_max_ns as f64 / 1e6,
         "checkpoint_pause_total_ms": summary.stats.snapshot_pause_total_ns as f64 / 1e6,
+        "checkpoint_finish_at_end_ms": summary.stats.snapshot_finish_max_ns as f64 / 1e6,
+        "checkpoint_pauses": pauses.len(),
+        "checkpoint_pause_p99_ms": pause_pct(0.99),
+        "checkpoint_pause_p999_ms": pause_pct(0.999),
         "checkpoint_bytes": ckpt_bytes,
     });
     if json {
@@ -974,9 +984,13 @@ fn bench(
         println!("| decisions | {} |", sink.0);
         if ckpt_dir.is_some() {
             println!(
-                "| checkpoints | longest pause between two batches {:.2} ms, {:.0} ms in all; largest file {:.1} MB (write times in the log above) |",
+                "| checkpoints | pauses between two batches: {} of them, p99 {:.2} ms, p99.9 {:.2} ms, longest {:.2} ms, {:.0} ms in all; at the end of input, finishing the one in progress took {:.0} ms; largest file {:.1} MB (write times in the log above) |",
+                pauses.len(),
+                pause_pct(0.99),
+                pause_pct(0.999),
                 summary.stats.snapshot_pause_max_ns as f64 / 1e6,
                 summary.stats.snapshot_pause_total_ns as f64 / 1e6,
+                summary.stats.snapshot_finish_max_ns as f64 / 1e6,
                 ckpt_bytes as f64 / 1e6
             );
         }

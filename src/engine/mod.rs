@@ -210,7 +210,7 @@ fn run_batch(
     if shard.snapshotting() {
         let t0 = std::time::Instant::now();
         shard.snapshot_step(slice);
-        stats.snapshot_pause(t0);
+        stats.snapshot_pause(t0.elapsed());
     }
     let wms = Arc::clone(&b.wms);
     let start = b.start;
@@ -258,8 +258,9 @@ fn run_batch(
     }
     if let Some(to) = b.checkpoint {
         let t0 = std::time::Instant::now();
-        shard.snapshot_begin(b.no, to);
-        stats.snapshot_pause(t0);
+        let finishing = shard.snapshot_begin(b.no, to);
+        stats.snapshot_pause(t0.elapsed() - finishing);
+        stats.snapshot_finish_max_ns = stats.snapshot_finish_max_ns.max(finishing.as_nanos() as u64);
     }
     out
 }
@@ -456,6 +457,9 @@ pub fn run_durable<I: Into<Input>>(
                 summary.stats.snapshot_pause_max_ns =
                     summary.stats.snapshot_pause_max_ns.max(stats.snapshot_pause_max_ns);
                 summary.stats.snapshot_pause_total_ns += stats.snapshot_pause_total_ns;
+                summary.stats.snapshot_pauses_us.extend(stats.snapshot_pauses_us);
+                summary.stats.snapshot_finish_max_ns =
+                    summary.stats.snapshot_finish_max_ns.max(stats.snapshot_finish_max_ns);
             }
             Ok(())
         })?;

@@ -314,8 +314,9 @@ struct SnapJob {
     to: std::sync::mpsc::Sender<crate::state::checkpoint::Part>,
 }
 
-/// Encoded records sent to the writer in slices of about this many bytes.
-const SNAP_CHUNK: usize = 4 << 20;
+/// Encoded records sent to the writer in slices of about this many bytes. Small: a fresh
+/// buffer's pages are faulted in as it fills, and 4 MiB of them cost a pause of several ms.
+const SNAP_CHUNK: usize = 256 << 10;
 
 /// Counters a shard keeps for the run summary.
 #[derive(Default, Clone, Debug)]
@@ -331,14 +332,22 @@ pub struct ShardStats {
     /// state), and the total, in nanoseconds.
     pub snapshot_pause_max_ns: u64,
     pub snapshot_pause_total_ns: u64,
+    /// Every such pause, in microseconds (at most a million kept), for percentiles.
+    pub snapshot_pauses_us: Vec<u32>,
+    /// The longest a checkpoint still in progress was finished at once (a new one beginning at
+    /// the end of the input), in nanoseconds.
+    pub snapshot_finish_max_ns: u64,
 }
 
 impl ShardStats {
     /// Time spent on a checkpoint between two batches.
-    pub fn snapshot_pause(&mut self, t0: std::time::Instant) {
-        let ns = t0.elapsed().as_nanos() as u64;
+    pub fn snapshot_pause(&mut self, took: std::time::Duration) {
+        let ns = took.as_nanos() as u64;
         self.snapshot_pause_max_ns = self.snapshot_pause_max_ns.max(ns);
         self.snapshot_pause_total_ns += ns;
+        if self.snapshot_pauses_us.len() < 1_000_000 {
+            self.snapshot_pauses_us.push((ns / 1000).min(u64::from(u32::MAX)) as u32);
+        }
     }
 }
 
@@ -1201,8 +1210,17 @@ impl Shard {
     /// Starts copying this shard's state into checkpoint `id` (at a batch boundary): the
     /// subscribers present now, as they are now. The copy proceeds in [`Shard::snapshot_step`]
     /// slices; a subscriber a later batch changes first is copied just before it changes.
-    pub fn snapshot_begin(&mut self, id: u64, to: std::sync::mpsc::Sender<crate::state::checkpoint::Part>) {
+    ///
+    /// Returns the time spent finishing a checkpoint still in progress first (the last one of a
+    /// run, taken at the end of the input whether or not the one before is done).
+    pub fn snapshot_begin(
+        &mut self,
+        id: u64,
+        to: std::sync::mpsc::Sender<crate::state::checkpoint::Part>,
+    ) -> std::time::Duration {
+        let t0 = std::time::Instant::now();
         self.snapshot_finish();
+        let finishing = t0.elapsed();
         let upto = self.subs.len() as u32;
         self.subs.snap =
             Some(Box::new(SnapMarks { upto, copied: vec![0; (upto as usize).div_ceil(64)], saved: Vec::new() }));
@@ -1214,6 +1232,7 @@ impl Shard {
             ticks: (self.ticks.clone(), self.ticks_started),
             to,
         });
+        finishing
     }
 
     /// A checkpoint is being copied.
@@ -1238,10 +1257,16 @@ impl Shard {
                 send_slice(job);
             }
         };
-        for (p, st) in marks.saved.drain(..) {
-            encode(job, &p, &st);
-        }
+        // Copies a batch made first, then the background pass; both within the budget (a
+        // subscriber is saved once at most, so the saved ones cannot pile up past the table).
         let mut n = 0u32;
+        while let Some((p, st)) = marks.saved.pop() {
+            encode(job, &p, &st);
+            n += 1;
+            if n.is_multiple_of(64) && t0.elapsed() >= budget {
+                return true;
+            }
+        }
         while job.cursor < marks.upto {
             let i = job.cursor;
             job.cursor += 1;
@@ -1300,7 +1325,7 @@ fn send_slice(job: &mut SnapJob) {
     if job.enc.buf.is_empty() {
         return;
     }
-    let mut bytes = std::mem::take(&mut job.enc.buf);
+    let mut bytes = std::mem::replace(&mut job.enc.buf, Vec::with_capacity(SNAP_CHUNK + (16 << 10)));
     bytes[..4].copy_from_slice(&job.count.to_le_bytes());
     job.count = 0;
     let _ = job.to.send(crate::state::checkpoint::Part::Records { id: job.id, bytes });

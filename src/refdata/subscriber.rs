@@ -489,23 +489,33 @@ impl Profile {
     /// table is its own and changes).
     pub fn encode(&self, e: &mut crate::state::checkpoint::Enc, names: &Names) {
         use chrono::Datelike;
-        let s = self.record(names);
+        // Straight from the compact fields: this runs for every subscriber of a checkpoint.
+        let labels = |e: &mut crate::state::checkpoint::Enc, v: &Vocab, l: &Labels| {
+            let at = e.buf.len();
+            e.u32(0);
+            let mut n = 0u32;
+            v.each_name(l, |s| {
+                e.str(s);
+                n += 1;
+            });
+            e.buf[at..at + 4].copy_from_slice(&n.to_le_bytes());
+        };
         e.u64(self.msisdn.raw());
         e.bool(self.known());
-        e.str(&s.customer_id);
-        e.str(&s.account_id);
-        e.str(s.brand.as_str());
-        e.str(s.tier.as_str());
-        e.i64(s.arpu_fen);
-        e.opt_i64(s.join_date.map(|d| i64::from(d.num_days_from_ce())));
-        e.opt_i64(s.birthday.map(|(m, d)| i64::from(m * 100 + d)));
-        e.u8(u8::from(s.corporate) | u8::from(s.foreign) << 1 | u8::from(s.employee) << 2);
-        e.strs(&s.services);
-        e.bool(s.dnd.all);
-        e.u8(s.dnd.channels);
-        e.str(s.status.as_str());
-        e.strs(&s.prefs);
-        e.opt_str(s.channel_pref.map(|c| c.as_str()));
+        e.str(names.get(self.customer_id));
+        e.str(names.get(self.account_id));
+        e.str(self.brand.as_str());
+        e.str(self.tier.as_str());
+        e.i64(self.arpu_fen);
+        e.opt_i64(self.join_date.map(|d| i64::from(d.num_days_from_ce())));
+        e.opt_i64(self.birthday().map(|(m, d)| i64::from(m * 100 + d)));
+        e.u8(u8::from(self.corporate()) | u8::from(self.foreign()) << 1 | u8::from(self.employee()) << 2);
+        labels(e, &names.services, &self.services);
+        e.bool(self.dnd.all);
+        e.u8(self.dnd.channels);
+        e.str(self.status.as_str());
+        labels(e, &names.prefs, &self.prefs);
+        e.opt_str(self.channel_pref.map(|c| c.as_str()));
     }
 
     /// Reads a record [`Profile::encode`] wrote, its strings added to `names`.

@@ -850,3 +850,61 @@ impl SubState {
         Ok(s)
     }
 }
+
+#[cfg(test)]
+mod encode_tests {
+    use super::*;
+    use crate::util::HOUR;
+
+    #[test]
+    fn a_state_with_every_part_in_use_reads_back_as_it_was_written() {
+        let mut rd = RefData::default();
+        rd.add_cell("a", "", 0.0, 0.0, &["station".to_string()]);
+        rd.add_cell("b", "", 0.0, 0.0, &[]);
+        let mut s = SubState::default();
+        s.begin(HOUR, Some(500));
+        s.move_to(Some("a"), HOUR, &rd);
+        s.begin(2 * HOUR, Some(300));
+        s.move_to(Some("b"), 2 * HOUR, &rd);
+        s.move_to(Some("nowhere-known"), 3 * HOUR, &rd);
+        s.agg_add(0, HOUR, 3, HOUR, 24 * HOUR);
+        s.agg_add(2, 2 * HOUR, -7, HOUR, 24 * HOUR);
+        s.seq_step(1, &[true, false, false], HOUR, HOUR);
+        s.record_ivr(HOUR, IvrStep::Agent, Some("1-3".into()));
+        s.record_topup(HOUR, 5000);
+        s.record_usage(2 * HOUR);
+        s.set_country(Some("JP".into()));
+        s.timers_mut().push(PendingTimer {
+            due: 5 * HOUR,
+            rule: 4,
+            trigger: TriggerRef { kind: "crm", id: "e1".into(), ts: HOUR },
+            armed_at: 17,
+            text: Some("您好".into()),
+            script: None,
+            deferred: Some(Deferred { id: "a00ff".into(), expires: Some(6 * HOUR) }),
+        });
+        s.contacts_mut().record(
+            crate::policy::ContactRec {
+                ts: HOUR,
+                id: 99,
+                rule: 4,
+                campaign: 2,
+                channel: crate::refdata::Channel::Call,
+                transactional: true,
+            },
+            30 * 24 * HOUR,
+            true,
+            chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        );
+        let mut e = checkpoint::Enc::default();
+        s.encode(&mut e, &rd);
+        let mut d = checkpoint::Dec::new(&e.buf);
+        let back = SubState::decode(&mut d, &rd).expect("decodes");
+        assert!(d.done(), "every byte read");
+        assert_eq!(format!("{back:?}"), format!("{s:?}"));
+        // Every cut-short form is an error, never a panic.
+        for n in 0..e.buf.len() {
+            assert!(SubState::decode(&mut checkpoint::Dec::new(&e.buf[..n]), &rd).is_err(), "cut at {n}");
+        }
+    }
+}
