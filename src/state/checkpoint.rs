@@ -832,7 +832,7 @@ mod tests {
         // Flipped bytes: the checksum catches them; the previous checkpoint is used.
         let newest = dir.join(file_name(4));
         let mut b = std::fs::read(&newest).unwrap();
-        b[12] ^= 1;
+        b[18] ^= 1;
         std::fs::write(&newest, &b).unwrap();
         let mut log = Vec::new();
         let l = load_latest(&dir, &mut |m| log.push(m)).unwrap().expect("the older one");
