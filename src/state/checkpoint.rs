@@ -605,6 +605,13 @@ pub struct Writer {
 impl Writer {
     pub fn start(cfg: &CheckpointConfig) -> std::io::Result<Writer> {
         std::fs::create_dir_all(&cfg.dir)?;
+        // A checkpoint being written when the last run died: never committed, of no use.
+        for e in std::fs::read_dir(&cfg.dir)? {
+            let p = e?.path();
+            if p.extension().is_some_and(|x| x == "tmp") {
+                std::fs::remove_file(&p)?;
+            }
+        }
         let (tx, rx) = mpsc::channel();
         let busy = Arc::new(AtomicBool::new(false));
         let (dir, keep, b) = (cfg.dir.clone(), cfg.keep.max(2), Arc::clone(&busy));

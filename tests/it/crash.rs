@@ -355,6 +355,12 @@ fn sigkill_at_twenty_random_points_loses_nothing_and_sends_nothing_twice() {
             assert!(all.contains("skipped (set aside as"), "{label}: a corrupt checkpoint was detected:\n{all}");
         }
         check(&clean, &run_dir, &got.lock().unwrap(), label);
+        let left: Vec<_> = std::fs::read_dir(run_dir.join("ckpt"))
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "tmp"))
+            .collect();
+        assert!(left.is_empty(), "{label}: checkpoints a kill cut short are cleared on the next start: {left:?}");
     }
 }
 
