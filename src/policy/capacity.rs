@@ -209,3 +209,48 @@ impl Capacity {
         Ok(orphans)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Gcra;
+    use governor::clock::{Clock, FakeRelativeClock};
+    use governor::{Quota, RateLimiter};
+    use std::num::NonZeroU32;
+    use std::time::Duration;
+
+    /// The limiter decides exactly as `governor` (which it replaced) does, refusal times included.
+    #[test]
+    fn gcra_answers_as_governor_does() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for rate in [(1, 1_000), (3, 60_000), (200, 1_000), (7, 3_600_000), (30, 60_000)] {
+            let (n, per) = rate;
+            let burst = NonZeroU32::new(n).unwrap();
+            let period = Duration::from_micros((per as u64 * 1000 / u64::from(n)).max(1));
+            let clock = FakeRelativeClock::default();
+            let gov =
+                RateLimiter::direct_with_clock(Quota::with_period(period).unwrap().allow_burst(burst), clock.clone());
+            let mut ours = Gcra::new(rate);
+            let mut now_ms = 0u64;
+            for _ in 0..5_000 {
+                let step = next() % (2 * per as u64 / u64::from(n) + 1);
+                now_ms += step;
+                clock.advance(Duration::from_millis(step));
+                let now_ns = now_ms * 1_000_000;
+                match (gov.check(), ours.check(now_ns)) {
+                    (Ok(()), Ok(())) => {}
+                    (Err(nu), Err(earliest)) => {
+                        let wait = nu.wait_time_from(clock.now()).as_nanos() as u64;
+                        assert_eq!(wait, earliest - now_ns, "rate {rate:?} at {now_ms} ms");
+                    }
+                    (g, o) => panic!("rate {rate:?} at {now_ms} ms: governor {g:?}, ours {o:?}"),
+                }
+            }
+        }
+    }
+}
