@@ -1030,11 +1030,21 @@ fn open_events_at(files: &[PathBuf], decoder: Decoder, from: &[StreamPos]) -> Re
             from.iter().find(|p| p.stream == name).cloned().unwrap_or(StreamPos { stream: name, offset: 0, records: 0 })
         })
         .collect();
-    for p in from.iter().filter(|p| !starts.iter().any(|s| s.stream == p.stream)) {
-        eprintln!(
-            "tidings: the checkpoint names {} (read to byte {}), which this run does not read",
-            p.stream, p.offset
+    // A stream the checkpoint read that this run does not (a file renamed, or its path written
+    // differently) would be read again from its start into state that already holds it.
+    let gone: Vec<String> = from
+        .iter()
+        .filter(|p| !starts.iter().any(|s| s.stream == p.stream))
+        .map(|p| format!("{} (read to byte {})", p.stream, p.offset))
+        .collect();
+    if !gone.is_empty() {
+        bail!(
+            "the checkpoint was taken reading {}, which this run does not read: name the same files (the same paths), or move the checkpoint directory away to start over",
+            gone.join(", ")
         );
+    }
+    for s in starts.iter().filter(|s| !from.is_empty() && !from.iter().any(|p| p.stream == s.stream)) {
+        eprintln!("tidings: {} is not in the checkpoint: read from its start", s.stream);
     }
     let tracker = Tracker::new(starts.clone());
     let open = |f: &PathBuf, at: &StreamPos| -> Result<std::fs::File> {
