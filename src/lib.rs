@@ -6,7 +6,7 @@
 //! - [`event`]     the event kinds and their decoding; dead letters
 //! - [`refdata`]   subscribers, cells, calendar, stores
 //! - [`engine`]    routing by msisdn to shards, watermarks, deterministic output order
-//! - [`state`]     per-subscriber state: windows, location, sequences, timers
+//! - [`state`]     per-subscriber state: windows, location, sequences, timers; checkpoints
 //! - [`rules`]     rule files: load -> check -> compile -> evaluate; expressions and templates
 //! - [`policy`]    what stands between a candidate contact and an action
 //! - [`sink`]      actions, decisions and dead letters out; the outbox and the gateways

@@ -12,7 +12,8 @@ use tidings::generator::{self, GenOptions};
 use tidings::refdata::{RefData, Subscribers};
 use tidings::rules::{self, LoadOptions};
 use tidings::sink::{Fanout, JsonlDir, Sink, Stdout};
-use tidings::source;
+use tidings::source::{self, StreamPos, Tracker};
+use tidings::state::checkpoint::{self, CheckpointConfig, Loaded, Writer};
 
 #[derive(Parser)]
 #[command(name = "tidings", version, about = "Real-time care and marketing trigger engine for mobile operators")]
@@ -186,6 +187,16 @@ enum Cmd {
         /// Print one JSON object instead of the table.
         #[arg(long)]
         json: bool,
+        /// Take checkpoints during the run (into a temporary directory) and report the longest
+        /// pause they caused and their size and write time.
+        #[arg(long)]
+        checkpoint: bool,
+        /// With --checkpoint: take one every this many events.
+        #[arg(long, default_value_t = 500_000)]
+        checkpoint_every: u64,
+        /// With --checkpoint: the longest a shard copies state between two batches, e.g. 1ms.
+        #[arg(long, default_value = "1ms")]
+        checkpoint_slice: String,
     },
     /// Write synthetic reference data and events (subscribers.jsonl, cells.jsonl, calendar.jsonl, stores.jsonl, events.jsonl).
     Gen {
@@ -243,13 +254,39 @@ fn real_main() -> Result<i32> {
             }
             validate(&paths, format, data.as_deref())
         }
-        Cmd::Bench { events, data, subscribers, count, shards, mut rules, sample, synthetic_rules, json } => {
+        Cmd::Bench {
+            events,
+            data,
+            subscribers,
+            count,
+            shards,
+            mut rules,
+            sample,
+            synthetic_rules,
+            json,
+            checkpoint,
+            checkpoint_every,
+            checkpoint_slice,
+        } => {
             if synthetic_rules > 0 {
                 let path = std::env::temp_dir().join(format!("tidings-synthetic-{}.yaml", std::process::id()));
                 std::fs::write(&path, synthetic_pack(synthetic_rules))?;
                 rules.push(path);
             }
-            bench(events, data, subscribers, count, shards, &rules, sample, json)
+            let checkpoints = match checkpoint {
+                true => {
+                    let slice = tidings::util::parse_duration(&checkpoint_slice).map_err(anyhow::Error::msg)?;
+                    Some(CheckpointConfig {
+                        dir: std::env::temp_dir().join(format!("tidings-bench-ckpt-{}", std::process::id())),
+                        every_events: checkpoint_every,
+                        every: std::time::Duration::ZERO,
+                        keep: 2,
+                        slice: std::time::Duration::from_millis(slice.max(0) as u64),
+                    })
+                }
+                false => None,
+            };
+            bench(events, data, subscribers, count, shards, &rules, sample, json, checkpoints)
         }
         Cmd::Explain { msisdn, recorded } => explain(&msisdn, &recorded),
         Cmd::Test { paths } => test(&paths),
@@ -343,18 +380,94 @@ fn generated_refdata(opts: &GenOptions) -> Result<(RefData, Subscribers)> {
 fn stop_flag() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let s = Arc::clone(&stop);
-    // Ctrl-C: stop reading, finish the batch in hand, flush outputs and print the summary.
+    // Ctrl-C or SIGTERM: stop reading, finish the batch in hand (and take a checkpoint when
+    // they are on), flush outputs and print the summary.
     if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
         std::thread::spawn(move || {
             rt.block_on(async {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("interrupted: finishing the current batch");
+                let term = async {
+                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                        Ok(mut t) => t.recv().await,
+                        Err(_) => std::future::pending().await,
+                    }
+                };
+                let how = tokio::select! {
+                    r = tokio::signal::ctrl_c() => r.is_ok().then_some("interrupted"),
+                    _ = term => Some("terminated"),
+                };
+                if let Some(how) = how {
+                    eprintln!("{how}: finishing the current batch");
                     s.store(true, Ordering::Relaxed);
                 }
             })
         });
     }
     stop
+}
+
+/// A run's checkpoints: the writer, and the last good checkpoint to resume from.
+struct Resume {
+    writer: Writer,
+    cfg: CheckpointConfig,
+    loaded: Option<Loaded>,
+}
+
+impl Resume {
+    fn open(cfg: &Config) -> Result<Option<Resume>> {
+        let Some(c) = &cfg.checkpoint else { return Ok(None) };
+        let writer =
+            Writer::start(c).with_context(|| format!("opening the checkpoint directory {}", c.dir.display()))?;
+        let loaded = checkpoint::load_latest(&c.dir, &mut |msg| eprintln!("tidings: {msg}"))?;
+        match &loaded {
+            Some(l) => eprintln!(
+                "tidings: resuming from checkpoint {} (after batch {}, input position {}, {} subscribers, taken {}; rules {})",
+                l.path.display(),
+                l.meta.id,
+                l.meta.router.pos,
+                l.meta.subscribers,
+                chrono::DateTime::from_timestamp_millis(l.meta.taken_at).map_or_else(String::new, |t| t.to_rfc3339()),
+                l.meta.rules_version
+            ),
+            None => eprintln!("tidings: no checkpoint in {}: starting from the beginning", c.dir.display()),
+        }
+        Ok(Some(Resume { writer, cfg: c.clone(), loaded }))
+    }
+
+    /// Where the sources start.
+    fn positions(&self) -> &[StreamPos] {
+        self.loaded.as_ref().map_or(&[], |l| &l.meta.sources)
+    }
+}
+
+/// Runs the engine, with checkpoints when `resume` is set (waiting for the last one to be
+/// written before returning).
+#[allow(clippy::too_many_arguments)]
+fn run_engine(
+    input: impl Iterator<Item = engine::Input>,
+    tracker: Option<Arc<Tracker>>,
+    resume: Option<Resume>,
+    rules: Arc<rules::RuleSet>,
+    refdata: Arc<RefData>,
+    subs: Subscribers,
+    opts: &EngineOptions,
+    sink: &mut dyn Sink,
+    stop: &AtomicBool,
+) -> Result<engine::Summary> {
+    let Some(mut r) = resume else {
+        return Ok(engine::run(input, rules, refdata, subs, opts, sink, stop)?);
+    };
+    let positions = move || tracker.as_ref().map_or_else(Vec::new, |t| t.positions());
+    let durable = engine::Durable {
+        writer: &r.writer,
+        every_events: r.cfg.every_events,
+        every: r.cfg.every,
+        slice: r.cfg.slice,
+        positions: &positions,
+        restore: r.loaded.take(),
+    };
+    let summary = engine::run_durable(input, rules, refdata, subs, opts, sink, stop, Some(durable));
+    r.writer.finish();
+    Ok(summary?)
 }
 
 fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
@@ -402,6 +515,9 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         sinks.push(Box::new(Stdout::new(offset)));
     }
     let stop = stop_flag();
+    let resume = Resume::open(&cfg)?;
+    let from = resume.as_ref().map_or(&[][..], |r| r.positions());
+    let mut tracker = None;
     // A live stream: what it brings is decided at once (no waiting for a full batch), and outcome
     // events and IVR requests flow into it as they come.
     let mut feedback = None;
@@ -409,8 +525,18 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
     let mut explain = None;
     let mut reloader = None;
     let input: Box<dyn Iterator<Item = engine::Input>> = match cfg.source.kind {
-        SourceKind::Generator => Box::new(source::generated(&gen_opts, decoder).map(engine::Input::from)),
+        SourceKind::Generator => {
+            let skip = from.iter().find(|p| p.stream == "generator").map_or(0, |p| p.records);
+            let t = Tracker::new(vec![StreamPos { stream: "generator".into(), offset: 0, records: skip }]);
+            tracker = Some(Arc::clone(&t));
+            Box::new(source::generated_from(&gen_opts, decoder, skip, Some(t)).map(engine::Input::from))
+        }
         SourceKind::Stdin => {
+            if resume.as_ref().is_some_and(|r| r.loaded.is_some()) {
+                eprintln!(
+                    "tidings: standard input cannot be rewound: state resumes from the checkpoint, input from what comes next"
+                );
+            }
             let (mut live, tx) = source::Live::new(std::io::stdin(), "stdin", decoder);
             if cfg.api.is_some() {
                 explain = Some(tidings::api::admin::Explain { requests: live.explain_requests(), wake: tx.clone() });
@@ -443,7 +569,11 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
             feedback = Some(tx);
             Box::new(live)
         }
-        SourceKind::Files => Box::new(open_events(&cfg.source.files, decoder)?.map(engine::Input::from)),
+        SourceKind::Files => {
+            let (input, t) = open_events_at(&cfg.source.files, decoder, from)?;
+            tracker = Some(t);
+            Box::new(input.map(engine::Input::from))
+        }
     };
     let delivery = match &cfg.delivery {
         Some(d) => {
@@ -462,7 +592,7 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
     };
     let mut sink = Fanout(sinks);
     let t0 = std::time::Instant::now();
-    let summary = engine::run(input, Arc::new(rules), refdata, subs, &opts, &mut sink, &stop)?;
+    let summary = run_engine(input, tracker, resume, Arc::new(rules), refdata, subs, &opts, &mut sink, &stop)?;
     eprintln!("{}", tidings::telemetry::render_summary(&summary, t0.elapsed(), offset));
     if !cfg.output.dir.as_os_str().is_empty() {
         eprintln!("output        {}/actions.jsonl, decisions.jsonl, dead_letters.jsonl", cfg.output.dir.display());
@@ -684,14 +814,29 @@ fn replay(recorded: &Recorded, cfg: &Config, out: &Path, opts: &EngineOptions, r
     let mut sink = tidings::sink::Tee(&mut files, &mut collector);
     let mut progress = Progress::new(&recorded.events, "replay");
     let watch = report.is_some();
-    let input = open_events(&recorded.events, Decoder::default())?.inspect(|item| {
+    // A replay with checkpoints on resumes where the last one left off (the report then covers
+    // what this run read).
+    let resume = Resume::open(cfg)?;
+    let from = resume.as_ref().map_or(&[][..], |r| r.positions());
+    let (input, tracker) = open_events_at(&recorded.events, Decoder::default(), from)?;
+    let input = input.inspect(|item| {
         progress.tick();
         if let (true, Ok(ev)) = (watch, item) {
             observer.event(ev);
         }
     });
     let t0 = std::time::Instant::now();
-    let summary = engine::run(input, Arc::new(rules), Arc::new(refdata), subs, opts, &mut sink, &stop_flag())?;
+    let summary = run_engine(
+        input.map(engine::Input::from),
+        Some(tracker),
+        resume,
+        Arc::new(rules),
+        Arc::new(refdata),
+        subs,
+        opts,
+        &mut sink,
+        &stop_flag(),
+    )?;
     progress.finish();
     println!("{}", tidings::telemetry::render_summary(&summary, t0.elapsed(), opts.offset));
     println!("output        {}/actions.jsonl, decisions.jsonl, dead_letters.jsonl", out.display());
@@ -905,6 +1050,7 @@ fn bench(
     rule_paths: &[PathBuf],
     sample: u32,
     json: bool,
+    checkpoints: Option<CheckpointConfig>,
 ) -> Result<i32> {
     let (rss_start, _) = memory();
     let tmp = std::env::temp_dir().join(format!("tidings-bench-{}", std::process::id()));
@@ -928,7 +1074,7 @@ fn bench(
     let rules = load_rules(rule_paths, &refdata, LoadOptions::default().max_window)?;
     let n_rules = rules.rules.len();
     let bytes = std::fs::metadata(&events).map(|m| m.len()).unwrap_or(0);
-    let input = open_events(std::slice::from_ref(&events), Decoder::default())?;
+    let (input, tracker) = open_events_at(std::slice::from_ref(&events), Decoder::default(), &[])?;
     let opts =
         EngineOptions { shards, batch: 4096, lateness: 120_000, latency_sample: sample, ..EngineOptions::default() };
     struct Count(u64);
@@ -939,11 +1085,39 @@ fn bench(
         }
     }
     let mut sink = Count(0);
+    let ckpt_dir = checkpoints.as_ref().map(|c| c.dir.clone());
+    let resume = match checkpoints {
+        Some(cfg) => Some(Resume { writer: Writer::start(&cfg)?, cfg, loaded: None }),
+        None => None,
+    };
     let t0 = std::time::Instant::now();
-    let summary =
-        engine::run(input, Arc::new(rules), Arc::new(refdata), subs, &opts, &mut sink, &AtomicBool::new(false))?;
+    let summary = run_engine(
+        input.map(engine::Input::from),
+        Some(tracker),
+        resume,
+        Arc::new(rules),
+        Arc::new(refdata),
+        subs,
+        &opts,
+        &mut sink,
+        &AtomicBool::new(false),
+    )?;
     let secs = t0.elapsed().as_secs_f64();
+    let ckpt_bytes = ckpt_dir.as_ref().map_or(0, |d| {
+        std::fs::read_dir(d)
+            .map(|rd| rd.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).max().unwrap_or(0))
+            .unwrap_or(0)
+    });
+    if let Some(d) = &ckpt_dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
     let (rss_end, peak) = memory();
+    let mut pauses = summary.stats.snapshot_pauses_us.clone();
+    pauses.sort_unstable();
+    let pause_pct = |p: f64| -> f64 {
+        let i = ((pauses.len() as f64 * p).ceil() as usize).clamp(1, pauses.len().max(1)) - 1;
+        pauses.get(i).map_or(0.0, |v| f64::from(*v) / 1000.0)
+    };
     let mut lat = summary.stats.latency_ns.clone();
     lat.sort_unstable();
     let pct = |p: f64| -> f64 {
@@ -974,6 +1148,13 @@ fn bench(
         "rss_bytes": rss_end,
         "peak_rss_bytes": peak,
         "bytes_per_subscriber": per_sub,
+        "checkpoint_pause_max_ms": summary.stats.snapshot_pause_max_ns as f64 / 1e6,
+        "checkpoint_pause_total_ms": summary.stats.snapshot_pause_total_ns as f64 / 1e6,
+        "checkpoint_finish_at_end_ms": summary.stats.snapshot_finish_max_ns as f64 / 1e6,
+        "checkpoint_pauses": pauses.len(),
+        "checkpoint_pause_p99_ms": pause_pct(0.99),
+        "checkpoint_pause_p999_ms": pause_pct(0.999),
+        "checkpoint_bytes": ckpt_bytes,
     });
     if json {
         println!("{result}");
@@ -999,6 +1180,18 @@ fn bench(
             peak >> 20
         );
         println!("| decisions | {} |", sink.0);
+        if ckpt_dir.is_some() {
+            println!(
+                "| checkpoints | pauses between two batches: {} of them, p99 {:.2} ms, p99.9 {:.2} ms, longest {:.2} ms, {:.0} ms in all; at the end of input, finishing the one in progress took {:.0} ms; largest file {:.1} MB (write times in the log above) |",
+                pauses.len(),
+                pause_pct(0.99),
+                pause_pct(0.999),
+                summary.stats.snapshot_pause_max_ns as f64 / 1e6,
+                summary.stats.snapshot_pause_total_ns as f64 / 1e6,
+                summary.stats.snapshot_finish_max_ns as f64 / 1e6,
+                ckpt_bytes as f64 / 1e6
+            );
+        }
     }
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(0)
@@ -1022,6 +1215,76 @@ fn open_events(files: &[PathBuf], decoder: Decoder) -> Result<Input> {
             Box::new(source::Merge::new(streams))
         }
     })
+}
+
+/// [`open_events`] resumed at checkpointed positions (files not named there start at their
+/// beginning), with a tracker of where each file has been read to.
+fn open_events_at(files: &[PathBuf], decoder: Decoder, from: &[StreamPos]) -> Result<(Input, Arc<Tracker>)> {
+    use std::io::{Seek, SeekFrom};
+    let starts: Vec<StreamPos> = files
+        .iter()
+        .map(|f| {
+            let name = source::file_stream(f);
+            from.iter().find(|p| p.stream == name).cloned().unwrap_or(StreamPos { stream: name, offset: 0, records: 0 })
+        })
+        .collect();
+    // A stream the checkpoint read that this run does not (a file renamed, or its path written
+    // differently) would be read again from its start into state that already holds it.
+    let gone: Vec<String> = from
+        .iter()
+        .filter(|p| !starts.iter().any(|s| s.stream == p.stream))
+        .map(|p| format!("{} (read to byte {})", p.stream, p.offset))
+        .collect();
+    if !gone.is_empty() {
+        bail!(
+            "the checkpoint was taken reading {}, which this run does not read: name the same files (the same paths), or move the checkpoint directory away to start over",
+            gone.join(", ")
+        );
+    }
+    for s in starts.iter().filter(|s| !from.is_empty() && !from.iter().any(|p| p.stream == s.stream)) {
+        eprintln!("tidings: {} is not in the checkpoint: read from its start", s.stream);
+    }
+    let tracker = Tracker::new(starts.clone());
+    let open = |f: &PathBuf, at: &StreamPos| -> Result<std::fs::File> {
+        let mut file = std::fs::File::open(f).with_context(|| format!("opening {}", f.display()))?;
+        let len = file.metadata()?.len();
+        if at.offset > len {
+            bail!(
+                "{}: the checkpoint says {} bytes of it were read, but it has {len}: was it replaced? (move the checkpoint directory away to start over)",
+                f.display(),
+                at.offset
+            );
+        }
+        file.seek(SeekFrom::Start(at.offset))?;
+        Ok(file)
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let input: Input = match (files, &starts[..]) {
+        ([one], [at]) if cores > 1 => Box::new(source::ParallelDecode::resumed(
+            open(one, at)?,
+            &one.display().to_string(),
+            decoder,
+            1,
+            at,
+            Some(Arc::clone(&tracker)),
+        )),
+        ([one], [at]) => Box::new(
+            source::Lines::new(open(one, at)?, &one.display().to_string(), decoder)
+                .resumed(at)
+                .tracked(Arc::clone(&tracker), 0),
+        ),
+        _ => {
+            let streams = files
+                .iter()
+                .zip(&starts)
+                .map(|(f, at)| {
+                    Ok(source::Lines::new(open(f, at)?, &f.display().to_string(), decoder.clone()).resumed(at))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Box::new(source::Merge::new(streams).tracked(Arc::clone(&tracker)))
+        }
+    };
+    Ok((input, tracker))
 }
 
 /// `n` plausible campaign rules that the generated traffic seldom satisfies: most keyed to a

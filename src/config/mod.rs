@@ -44,6 +44,10 @@ pub struct Config {
     /// The campaign report (`tidings replay --report`): what counts as a response for the lift.
     #[serde(default)]
     pub report: crate::report::ReportConfig,
+    /// Checkpoints of the engine's state and the sources' positions; a restart resumes from the
+    /// last good one. Without it, a restart starts over from the beginning of the input.
+    #[serde(default)]
+    pub checkpoint: Option<crate::state::checkpoint::CheckpointConfig>,
     /// `policy` checked and compiled by [`Config::load`].
     #[serde(skip)]
     pub resolved_policy: GlobalPolicy,

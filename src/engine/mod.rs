@@ -23,6 +23,8 @@ use crate::policy::capacity::Capacity;
 use crate::refdata::{RefData, Subscribers};
 use crate::rules::RuleSet;
 use crate::sink::Sink;
+use crate::source::StreamPos;
+use crate::state::checkpoint::{self, Meta, Part, RouterState, RuleShape};
 use crate::util::{Millis, Msisdn, mix64};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -137,13 +139,81 @@ struct Batch {
     explain: Vec<ExplainRequest>,
     /// Swapped in after the events (hot reload).
     reload: Option<Arc<RuleSet>>,
+    /// Take a checkpoint after this batch: where its records go.
+    checkpoint: Option<mpsc::Sender<Part>>,
+}
+
+/// Checkpoints during a run, and the checkpoint it resumes from.
+pub struct Durable<'a> {
+    pub writer: &'a checkpoint::Writer,
+    /// Take one after this many events (0: not by count).
+    pub every_events: u64,
+    /// Take one after this much wall time (zero: not by time).
+    pub every: std::time::Duration,
+    /// Longest a shard copies state between two batches while one is being taken.
+    pub slice: std::time::Duration,
+    /// The sources' positions just after the last item the engine took.
+    pub positions: &'a dyn Fn() -> Vec<StreamPos>,
+    /// The checkpoint to start from (its sources are already positioned by the caller).
+    pub restore: Option<checkpoint::Loaded>,
+}
+
+/// The router's side of checkpointing: when the next one is due and what it records.
+struct Ckpt<'a> {
+    to: mpsc::Sender<Part>,
+    writer: &'a checkpoint::Writer,
+    every_events: u64,
+    every: std::time::Duration,
+    positions: &'a dyn Fn() -> Vec<StreamPos>,
+    shards: usize,
+    rules: Arc<RuleSet>,
+    last_pos: u64,
+    last_at: std::time::Instant,
+}
+
+impl Ckpt<'_> {
+    fn due(&self, pos: u64) -> bool {
+        pos > self.last_pos
+            && !self.writer.busy()
+            && ((self.every_events > 0 && pos - self.last_pos >= self.every_events)
+                || (!self.every.is_zero() && self.last_at.elapsed() >= self.every))
+    }
+
+    /// Starts checkpoint `no` (taken after that batch); returns what the shards need and the
+    /// part of its meta known now.
+    fn begin(&mut self, no: u64, router: RouterState) -> (mpsc::Sender<Part>, Box<Meta>) {
+        self.last_pos = router.pos;
+        self.last_at = std::time::Instant::now();
+        self.writer.begin(no, self.shards);
+        let meta = Meta {
+            id: no,
+            router,
+            sources: (self.positions)(),
+            rules_version: self.rules.version.to_string(),
+            rules: RuleShape::of(&self.rules),
+            ..Meta::default()
+        };
+        (self.to.clone(), Box::new(meta))
+    }
 }
 
 /// Latency samples a run keeps in memory at most (40 MB).
 const LATENCY_KEEP: usize = 10_000_000;
 
-fn run_batch(shard: &mut Shard, b: Batch, stats: &mut ShardStats, sample: u32) -> Vec<Decision> {
+fn run_batch(
+    shard: &mut Shard,
+    b: Batch,
+    stats: &mut ShardStats,
+    sample: u32,
+    slice: std::time::Duration,
+) -> Vec<Decision> {
     let mut out = Vec::new();
+    // A checkpoint in progress: one more slice of it before the batch.
+    if shard.snapshotting() {
+        let t0 = std::time::Instant::now();
+        shard.snapshot_step(slice);
+        stats.snapshot_pause(t0.elapsed());
+    }
     let wms = Arc::clone(&b.wms);
     let start = b.start;
     // A timer fires just before the first event whose threshold reaches it (or after the
@@ -188,6 +258,12 @@ fn run_batch(shard: &mut Shard, b: Batch, stats: &mut ShardStats, sample: u32) -
     for r in b.explain {
         let _ = r.reply.send(shard.describe(r.msisdn, b.end_wm));
     }
+    if let Some(to) = b.checkpoint {
+        let t0 = std::time::Instant::now();
+        let finishing = shard.snapshot_begin(b.no, to);
+        stats.snapshot_pause(t0.elapsed() - finishing);
+        stats.snapshot_finish_max_ns = stats.snapshot_finish_max_ns.max(finishing.as_nanos() as u64);
+    }
     out
 }
 
@@ -205,6 +281,21 @@ pub fn run<I: Into<Input>>(
     sink: &mut dyn Sink,
     stop: &AtomicBool,
 ) -> std::io::Result<Summary> {
+    run_durable(input, rules, refdata, subscribers, opts, sink, stop, None)
+}
+
+/// [`run`], resuming from a checkpoint and taking checkpoints as `durable` says.
+#[allow(clippy::too_many_arguments)]
+pub fn run_durable<I: Into<Input>>(
+    input: impl Iterator<Item = I>,
+    rules: Arc<RuleSet>,
+    refdata: Arc<RefData>,
+    subscribers: Subscribers,
+    opts: &EngineOptions,
+    sink: &mut dyn Sink,
+    stop: &AtomicBool,
+    durable: Option<Durable>,
+) -> std::io::Result<Summary> {
     let n = opts.shards.max(1);
     let parts = subscribers.split(n, |m| shard_of(m, n));
     let setup = Arc::new(PolicySetup::new(opts.policy.clone(), &rules));
@@ -217,17 +308,45 @@ pub fn run<I: Into<Input>>(
         })
         .collect();
     let mut summary = Summary::default();
-    let mut sink = Out { sink, capacity: Capacity::new(opts.capacity), buf: Vec::new() };
+    let mut sink = Out {
+        sink,
+        capacity: Capacity::new(opts.capacity),
+        buf: Vec::new(),
+        written: 0,
+        meta: Default::default(),
+        to: None,
+    };
+    let mut start = RouterState::start();
+    let slice = durable.as_ref().map_or(std::time::Duration::ZERO, |d| d.slice);
+    let mut ckpt = None;
+    if let Some(mut d) = durable {
+        if let Some(loaded) = d.restore.take() {
+            start = restore(&loaded, &rules, &refdata, &mut shards, &mut sink, &mut summary)?;
+        }
+        ckpt = Some(Ckpt {
+            to: d.writer.sender(),
+            writer: d.writer,
+            every_events: d.every_events,
+            every: d.every,
+            positions: d.positions,
+            shards: n,
+            rules: Arc::clone(&rules),
+            last_pos: start.pos,
+            last_at: std::time::Instant::now(),
+        });
+    }
+    sink.written = start.batch;
     let sink = &mut sink;
 
     if n == 1 {
         let mut shard = shards.pop().expect("one shard");
         let mut stats = ShardStats::default();
-        route(input, opts, &mut summary, sink, stop, |batch, _urgent| {
-            let out = run_batch(&mut shard, batch, &mut stats, opts.latency_sample);
+        route(input, opts, start, ckpt, &mut summary, sink, stop, |batch, _urgent| {
+            let out = run_batch(&mut shard, batch, &mut stats, opts.latency_sample, slice);
             crate::telemetry::timers_pending(0, shard.pending_timers());
             Ok(vec![out])
         })?;
+        shard.snapshot_finish();
         summary.subscribers = shard.subs.len();
         summary.pending_timers = shard.pending_timers();
         summary.stats = stats;
@@ -248,12 +367,13 @@ pub fn run<I: Into<Input>>(
                         let mut stats = ShardStats::default();
                         for b in rx {
                             let no = b.no;
-                            let out = run_batch(&mut shard, b, &mut stats, sample);
+                            let out = run_batch(&mut shard, b, &mut stats, sample, slice);
                             crate::telemetry::timers_pending(i, shard.pending_timers());
                             if res_tx.send((no, out)).is_err() {
                                 break;
                             }
                         }
+                        shard.snapshot_finish();
                         (
                             shard.subs.len(),
                             shard.pending_timers(),
@@ -266,7 +386,7 @@ pub fn run<I: Into<Input>>(
             }
             drop(res_tx);
             let mut pending: HashMap<u64, (usize, Vec<Vec<Decision>>)> = HashMap::new();
-            let mut next_out = 0u64;
+            let mut next_out = start.batch;
             let mut ready: Vec<Vec<Decision>> = Vec::new();
             let mut collect = |block: bool, upto: u64, ready: &mut Vec<Vec<Decision>>| {
                 // Gather results until every batch before `upto` is complete.
@@ -289,8 +409,8 @@ pub fn run<I: Into<Input>>(
                     e.1.push(out);
                 }
             };
-            let mut sent = 0u64;
-            route(input, opts, &mut summary, sink, stop, |batch, urgent| {
+            let mut sent = start.batch;
+            route(input, opts, start, ckpt, &mut summary, sink, stop, |batch, urgent| {
                 let mut per: Vec<Vec<(u64, Millis, Event)>> = (0..n).map(|_| Vec::new()).collect();
                 let (no, origin, start, wms, end_wm) = (batch.no, batch.origin, batch.start, batch.wms, batch.end_wm);
                 for item in batch.events {
@@ -302,7 +422,9 @@ pub fn run<I: Into<Input>>(
                 }
                 for ((tx, events), explain) in txs.iter().zip(per).zip(explain) {
                     let reload = batch.reload.clone();
-                    tx.send(Batch { no, origin, start, wms: Arc::clone(&wms), end_wm, events, explain, reload })
+                    let checkpoint = batch.checkpoint.clone();
+                    let wms = Arc::clone(&wms);
+                    tx.send(Batch { no, origin, start, wms, end_wm, events, explain, reload, checkpoint })
                         .map_err(|_| std::io::Error::other("a shard stopped"))?;
                 }
                 sent = no + 1;
@@ -334,13 +456,67 @@ pub fn run<I: Into<Input>>(
                 summary.stats.rechecks_failed += stats.rechecks_failed;
                 summary.stats.deferred += stats.deferred;
                 summary.stats.latency_ns.extend(stats.latency_ns);
+                summary.stats.snapshot_pause_max_ns =
+                    summary.stats.snapshot_pause_max_ns.max(stats.snapshot_pause_max_ns);
+                summary.stats.snapshot_pause_total_ns += stats.snapshot_pause_total_ns;
+                summary.stats.snapshot_pauses_us.extend(stats.snapshot_pauses_us);
+                summary.stats.snapshot_finish_max_ns =
+                    summary.stats.snapshot_finish_max_ns.max(stats.snapshot_finish_max_ns);
             }
             Ok(())
         })?;
     }
-    sink.finish(&mut summary)?;
+    // Stopped with checkpoints on: contacts waiting for capacity stay queued in the checkpoint
+    // (released at the end they would be sent early, unlike in a run that went on).
+    let drain = !(stop.load(Ordering::Relaxed) && sink.to.is_some());
+    sink.finish(&mut summary, drain)?;
     summary.deferred = summary.stats.deferred;
     Ok(summary)
+}
+
+/// Puts a checkpoint's state into the shards and the write side; returns the router's clock.
+fn restore(
+    loaded: &checkpoint::Loaded,
+    rules: &Arc<RuleSet>,
+    refdata: &RefData,
+    shards: &mut [Shard],
+    out: &mut Out,
+    summary: &mut Summary,
+) -> std::io::Result<RouterState> {
+    let meta = &loaded.meta;
+    let bad = |what: &str, e: checkpoint::Bad| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: {what}: {} (the file's checksum held: written by another build?)", loaded.path.display(), e.0),
+        )
+    };
+    let now = RuleShape::of(rules);
+    let remap = (meta.rules_version != rules.version || meta.rules != now).then(|| meta.rules.remap_to(&now));
+    if remap.is_some() {
+        eprintln!(
+            "tidings: the checkpoint was taken under rules version {}, these are {}: state carried over as a reload does (rules and campaigns by name, windows and sequences by definition)",
+            meta.rules_version, rules.version
+        );
+    }
+    let n = shards.len();
+    loaded
+        .records(|d| {
+            let m = Msisdn::from_raw(d.peek_u64()?);
+            let shard = &mut shards[shard_of(m, n)];
+            let p = crate::refdata::Profile::decode(d, shard.names_mut())?;
+            let st = crate::state::SubState::decode(d, refdata)?;
+            shard.restore_subscriber(p, st, remap.as_ref());
+            Ok(())
+        })
+        .map_err(|e| bad("subscriber records", e))?;
+    for s in shards.iter_mut() {
+        s.restore_ticks(meta.ticks.clone(), meta.ticks_started, meta.router.wm);
+    }
+    let orphans = out.capacity.restore(&meta.capacity).map_err(|e| bad("capacity", e))?;
+    if !orphans.is_empty() {
+        out.write(orphans, summary)?;
+    }
+    Ok(meta.router)
 }
 
 /// The write side: decisions in output order pass channel capacity, are counted and go to
@@ -349,9 +525,15 @@ struct Out<'a> {
     sink: &'a mut dyn Sink,
     capacity: Capacity,
     buf: Vec<Decision>,
+    /// Batches written so far (the number of the next one).
+    written: u64,
+    /// Checkpoints waiting for their batch's decisions to be written and synced.
+    meta: std::collections::VecDeque<Box<Meta>>,
+    to: Option<mpsc::Sender<Part>>,
 }
 
 impl Out<'_> {
+    /// Writes one batch's decisions (every batch, in order, exactly once).
     fn write(&mut self, ds: Vec<Decision>, summary: &mut Summary) -> std::io::Result<()> {
         if self.capacity.is_unlimited() {
             ds.iter().try_for_each(|d| self.emit(d, summary))?;
@@ -366,7 +548,17 @@ impl Out<'_> {
                 self.flush_buf(summary)?;
             }
         }
-        self.sink.batch_end()
+        self.sink.batch_end()?;
+        self.written += 1;
+        // The checkpoint's batch is synced: its meta (capacity as of now) completes it.
+        if self.meta.front().is_some_and(|m| m.id < self.written) {
+            if let (Some(mut meta), Some(to)) = (self.meta.pop_front(), &self.to) {
+                meta.capacity = self.capacity.save();
+                meta.outbox_bytes = self.sink.position();
+                let _ = to.send(Part::Meta { id: meta.id, meta });
+            }
+        }
+        Ok(())
     }
 
     fn flush_buf(&mut self, summary: &mut Summary) -> std::io::Result<()> {
@@ -389,32 +581,40 @@ impl Out<'_> {
         self.sink.decision(d)
     }
 
-    fn finish(&mut self, summary: &mut Summary) -> std::io::Result<()> {
-        self.capacity.finish(&mut self.buf);
-        self.flush_buf(summary)?;
+    fn finish(&mut self, summary: &mut Summary, drain: bool) -> std::io::Result<()> {
+        if drain {
+            self.capacity.finish(&mut self.buf);
+            self.flush_buf(summary)?;
+        }
         self.sink.flush()
     }
 }
 
 /// Reads input, assigns positions and watermarks, and hands batches to `dispatch`, which
-/// returns batches of decisions that are complete and ready to write (in order).
+/// returns batches of decisions that are complete and ready to write (in order). `at` is where
+/// the clock starts (a checkpoint's, or the beginning).
+#[allow(clippy::too_many_arguments)]
 fn route<I: Into<Input>>(
-    input: impl Iterator<Item = I>,
+    mut input: impl Iterator<Item = I>,
     opts: &EngineOptions,
+    at: RouterState,
+    ckpt: Option<Ckpt>,
     summary: &mut Summary,
     sink: &mut Out,
     stop: &AtomicBool,
     mut dispatch: impl FnMut(Batch, bool) -> std::io::Result<Vec<Vec<Decision>>>,
 ) -> std::io::Result<()> {
     let size = opts.batch.max(1);
-    let mut pos = 0u64;
-    let mut max_ts = Millis::MIN;
-    let mut wm = Millis::MIN;
-    let mut no = 0u64;
+    let mut pos = at.pos;
+    // Shared with `flush` (a checkpoint records them) and the loop.
+    let max_ts = std::cell::Cell::new(at.max_ts);
+    let ckpt = std::cell::RefCell::new(ckpt);
+    let mut wm = at.wm;
+    let mut no = at.batch;
     let mut events = Vec::with_capacity(size);
     let mut wms = Vec::with_capacity(size);
-    let mut start = 0u64;
-    let mut first_ts: Option<Millis> = None;
+    let mut start = pos;
+    let mut first_ts: Option<Millis> = at.first_ts;
     let mut counted = [0u64; Kind::ALL.len()];
     let mut flush = |events: &mut Vec<(u64, Millis, Event)>,
                      wms: &mut Vec<Millis>,
@@ -424,11 +624,30 @@ fn route<I: Into<Input>>(
                      sink: &mut Out,
                      urgent: bool,
                      explain: Vec<ExplainRequest>,
-                     reload: Option<Arc<RuleSet>>|
+                     reload: Option<Arc<RuleSet>>,
+                     checkpoint: bool|
      -> std::io::Result<()> {
         if first_ts.is_none() {
             first_ts = events.first().map(|e| e.2.ts);
         }
+        let next_pos = start + events.len() as u64;
+        let mut ckpt = ckpt.borrow_mut();
+        if let (Some(c), Some(r)) = (ckpt.as_mut(), &reload) {
+            c.rules = Arc::clone(r);
+        }
+        // A checkpoint after this batch: the clock as it stands after it (`end_wm` is where
+        // the next batch's timers start from).
+        let checkpoint = match ckpt.as_mut() {
+            Some(c) if checkpoint || c.due(next_pos) => {
+                let clock = RouterState { pos: next_pos, max_ts: max_ts.get(), wm: end_wm, batch: no + 1, first_ts };
+                let (to, meta) = c.begin(no, clock);
+                sink.meta.push_back(meta);
+                sink.to = Some(to.clone());
+                Some(to)
+            }
+            _ => None,
+        };
+        drop(ckpt);
         let batch = Batch {
             no,
             origin: first_ts.unwrap_or(Millis::MIN),
@@ -438,6 +657,7 @@ fn route<I: Into<Input>>(
             events: std::mem::take(events),
             explain,
             reload,
+            checkpoint,
         };
         no += 1;
         // Metrics once per batch: events by kind since the last batch, and progress.
@@ -455,10 +675,10 @@ fn route<I: Into<Input>>(
         }
         Ok(())
     };
-    for item in input {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
+    // `stop` is checked before an item is taken, never after: a taken item is always processed
+    // (a checkpoint's source position counts it as done).
+    while !stop.load(Ordering::Relaxed) {
+        let Some(item) = input.next() else { break };
         let mut urgent = false;
         let item = match item.into() {
             Input::Item(item) => item,
@@ -469,7 +689,7 @@ fn route<I: Into<Input>>(
             // A quiet live stream: write out what is in hand instead of holding it.
             Input::Idle => {
                 if !events.is_empty() {
-                    flush(&mut events, &mut wms, start, wm, summary, sink, true, Vec::new(), None)?;
+                    flush(&mut events, &mut wms, start, wm, summary, sink, true, Vec::new(), None, false)?;
                 }
                 continue;
             }
@@ -483,7 +703,7 @@ fn route<I: Into<Input>>(
                 if events.is_empty() {
                     start = pos;
                 }
-                flush(&mut events, &mut wms, start, wm, summary, sink, true, explain, reload)?;
+                flush(&mut events, &mut wms, start, wm, summary, sink, true, explain, reload, false)?;
                 continue;
             }
         };
@@ -503,9 +723,9 @@ fn route<I: Into<Input>>(
             summary.late += 1;
         }
         let wm_before = wm;
-        max_ts = max_ts.max(ev.ts);
-        summary.last_ts = Some(max_ts);
-        wm = wm.max(max_ts.saturating_sub(opts.lateness));
+        max_ts.set(max_ts.get().max(ev.ts));
+        summary.last_ts = Some(max_ts.get());
+        wm = wm.max(max_ts.get().saturating_sub(opts.lateness));
         // Timers due up to this event's own time fire before it, as far as the watermark
         // allows: an event at 15:00 comes after a 09:00 timer, in event time as in output.
         let threshold = wm_before.max(wm.min(ev.ts));
@@ -516,19 +736,35 @@ fn route<I: Into<Input>>(
         wms.push(threshold);
         pos += 1;
         if events.len() == size || urgent {
-            flush(&mut events, &mut wms, start, wm, summary, sink, urgent, Vec::new(), None)?;
+            flush(&mut events, &mut wms, start, wm, summary, sink, urgent, Vec::new(), None, false)?;
         }
     }
+    let max_ts = max_ts.get();
     summary.last_ts = (max_ts != Millis::MIN).then_some(max_ts);
+    if events.is_empty() {
+        start = pos;
+    }
+    let stopped = stop.load(Ordering::Relaxed);
+    let last_pos = ckpt.borrow().as_ref().map(|c| c.last_pos);
+    if let Some(last_pos) = last_pos {
+        // The last checkpoint is taken at the ordinary watermark, before the end of input moves
+        // event time on: a later run over more input (or after a stop) goes on from exactly
+        // where a run that never stopped would be.
+        let last = last_pos < pos;
+        if last || !events.is_empty() {
+            flush(&mut events, &mut wms, start, wm, summary, sink, false, Vec::new(), None, last)?;
+        }
+        if stopped {
+            return Ok(());
+        }
+        start = pos;
+    }
     // End of input: nothing later can arrive, so event time catches up with the last event.
     let mut end_wm = max_ts.max(wm);
     if let Some(u) = opts.until {
         end_wm = end_wm.max(u);
     }
-    if events.is_empty() {
-        start = pos;
-    }
-    flush(&mut events, &mut wms, start, end_wm, summary, sink, false, Vec::new(), None)
+    flush(&mut events, &mut wms, start, end_wm, summary, sink, false, Vec::new(), None, false)
 }
 
 /// Counts per kind, in declaration order (for summaries).

@@ -42,6 +42,26 @@ pub struct SubTable {
     profiles: Vec<Profile>,
     states: Vec<SubState>,
     index: Slots,
+    /// Set while a checkpoint copies this table (see [`Shard::snapshot_step`]).
+    snap: Option<Box<SnapMarks>>,
+}
+
+/// Copy-before-modify for a checkpoint in progress: the subscribers that were in the table at
+/// the checkpoint's batch boundary (`upto`), which of them are copied already, and copies of
+/// those a batch was about to change before the background pass reached them.
+struct SnapMarks {
+    upto: u32,
+    copied: Vec<u64>,
+    saved: Vec<(Profile, SubState)>,
+}
+
+impl SnapMarks {
+    fn is_copied(&self, i: u32) -> bool {
+        i >= self.upto || self.copied[i as usize / 64] & (1 << (i % 64)) != 0
+    }
+    fn mark(&mut self, i: u32) {
+        self.copied[i as usize / 64] |= 1 << (i % 64);
+    }
 }
 
 /// Positions in the subscriber vectors by number: open addressing with linear probing over
@@ -141,7 +161,7 @@ impl SubTable {
         }
         profiles.truncate(kept);
         let states = std::iter::repeat_with(SubState::default).take(kept).collect();
-        SubTable { profiles, states, index }
+        SubTable { profiles, states, index, snap: None }
     }
 
     pub fn len(&self) -> usize {
@@ -152,7 +172,20 @@ impl SubTable {
         self.profiles.is_empty()
     }
 
+    /// Entry `i` to read only: a checkpoint in progress does not copy it first (whatever is
+    /// changed must go through [`SubTable::at`]).
+    fn read(&mut self, i: u32) -> Entry<'_> {
+        Entry { sub: &mut self.profiles[i as usize], state: &mut self.states[i as usize] }
+    }
+
     fn at(&mut self, i: u32) -> Entry<'_> {
+        // About to be changed: a checkpoint in progress keeps the state as it was first.
+        if let Some(s) = &mut self.snap {
+            if !s.is_copied(i) {
+                s.mark(i);
+                s.saved.push((self.profiles[i as usize].clone(), self.states[i as usize].clone()));
+            }
+        }
         Entry { sub: &mut self.profiles[i as usize], state: &mut self.states[i as usize] }
     }
 
@@ -205,7 +238,10 @@ impl SubTable {
         &self.index.slots
     }
 
+    /// Every entry, to change. A checkpoint in progress must be finished first
+    /// ([`Shard::snapshot_finish`]): the entries are not copied one by one here.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = Entry<'_>> {
+        debug_assert!(self.snap.is_none(), "a checkpoint in progress is finished before a sweep");
         self.profiles.iter_mut().zip(self.states.iter_mut()).map(|(sub, state)| Entry { sub, state })
     }
 
@@ -267,10 +303,27 @@ pub struct Shard {
     /// beside the subscriber state, not in it: live policy never reads it, and a checkpoint of
     /// the live state has no part of it.
     shadow_contacts: ShadowContacts,
+    /// A checkpoint this shard is copying its subscribers into.
+    snapshot: Option<SnapJob>,
 }
 
 /// Shadow rules' would-be contact history, by subscriber number.
 pub type ShadowContacts = std::collections::HashMap<u64, ContactLog>;
+
+/// A checkpoint being taken by one shard: where the background pass is, what is encoded and not
+/// yet sent, and where it goes.
+struct SnapJob {
+    id: u64,
+    cursor: u32,
+    enc: crate::state::checkpoint::Enc,
+    count: u32,
+    ticks: (Vec<(Millis, u32)>, bool),
+    to: std::sync::mpsc::Sender<crate::state::checkpoint::Part>,
+}
+
+/// Encoded records sent to the writer in slices of about this many bytes. Small: a fresh
+/// buffer's pages are faulted in as it fills, and 4 MiB of them cost a pause of several ms.
+const SNAP_CHUNK: usize = 256 << 10;
 
 /// Counters a shard keeps for the run summary.
 #[derive(Default, Clone, Debug)]
@@ -282,6 +335,27 @@ pub struct ShardStats {
     pub deferred: u64,
     /// Sampled per-event processing times in nanoseconds (`EngineOptions::latency_sample`).
     pub latency_ns: Vec<u32>,
+    /// The longest a checkpoint held this shard between two batches (copying a slice of its
+    /// state), and the total, in nanoseconds.
+    pub snapshot_pause_max_ns: u64,
+    pub snapshot_pause_total_ns: u64,
+    /// Every such pause, in microseconds (at most a million kept), for percentiles.
+    pub snapshot_pauses_us: Vec<u32>,
+    /// The longest a checkpoint still in progress was finished at once (a new one beginning at
+    /// the end of the input), in nanoseconds.
+    pub snapshot_finish_max_ns: u64,
+}
+
+impl ShardStats {
+    /// Time spent on a checkpoint between two batches.
+    pub fn snapshot_pause(&mut self, took: std::time::Duration) {
+        let ns = took.as_nanos() as u64;
+        self.snapshot_pause_max_ns = self.snapshot_pause_max_ns.max(ns);
+        self.snapshot_pause_total_ns += ns;
+        if self.snapshot_pauses_us.len() < 1_000_000 {
+            self.snapshot_pauses_us.push((ns / 1000).min(u64::from(u32::MAX)) as u32);
+        }
+    }
 }
 
 /// A contact a rule wants to make, before policy.
@@ -324,6 +398,7 @@ impl Shard {
             ticks: Vec::new(),
             ticks_started: false,
             shadow_contacts: ShadowContacts::new(),
+            snapshot: None,
         }
     }
 
@@ -366,6 +441,7 @@ impl Shard {
             self.note(ev.msisdn, || format!("{at}  {kind} event {}{}", ev.id, describe_event(ev)));
         }
         if matches!(ev.body, Body::Profile(_)) && self.names.needs_compaction() {
+            self.snapshot_finish();
             self.names.compact(self.subs.iter_mut().flat_map(|e| [&mut e.sub.customer_id, &mut e.sub.account_id]));
         }
         let mut entry = self.subs.get_or_insert(ev.msisdn, || Profile::unknown(ev.msisdn));
@@ -696,7 +772,10 @@ impl Shard {
         let label = format!("{:02}:{:02}", local.hour, local.minute);
         let trace_m = self.trace.as_ref().map(|t| t.0);
         let mut trace = Vec::new();
-        for mut entry in self.subs.iter_mut() {
+        // Every subscriber is read; only those with a contact to decide are changed (so a
+        // checkpoint in progress copies just those first, see `SubTable::at`).
+        for i in 0..self.subs.len() as u32 {
+            let entry = self.subs.read(i);
             let m = entry.sub.msisdn;
             let mut cands = Vec::new();
             {
@@ -722,6 +801,7 @@ impl Shard {
             if cands.is_empty() {
                 continue;
             }
+            let mut entry = self.subs.at(i);
             let first = out.len();
             let names: Vec<String> = cands.iter().map(|c| rules.rules[c.rule as usize].name.to_string()).collect();
             let armed = decide(
@@ -1284,22 +1364,9 @@ impl Shard {
     /// toward caps across all touchpoints). `now` is the watermark: new daily rules start ticking
     /// after it.
     pub fn reload(&mut self, new: Arc<RuleSet>, now: Millis) {
-        use std::collections::HashMap;
-        let old = Arc::clone(&self.rules);
-        let rule_at: HashMap<&str, u32> = new.rules.iter().enumerate().map(|(i, r)| (&*r.name, i as u32)).collect();
-        let campaign_at: HashMap<&str, u16> =
-            new.campaigns.iter().enumerate().map(|(i, c)| (&*c.name, i as u16)).collect();
-        // Definitions compare by their compiled form (the checker's output is deterministic).
-        let agg_at: HashMap<String, u32> =
-            new.aggs.iter().enumerate().map(|(i, a)| (format!("{a:?}"), i as u32)).collect();
-        let seq_at: HashMap<String, u32> =
-            new.seqs.iter().enumerate().map(|(i, s)| (format!("{s:?}"), i as u32)).collect();
-        let remap = crate::state::Remap {
-            rules: old.rules.iter().map(|r| rule_at.get(&*r.name).copied()).collect(),
-            campaigns: old.campaigns.iter().map(|c| campaign_at.get(&*c.name).copied()).collect(),
-            aggs: old.aggs.iter().map(|a| agg_at.get(&format!("{a:?}")).copied()).collect(),
-            seqs: old.seqs.iter().map(|s| seq_at.get(&format!("{s:?}")).copied()).collect(),
-        };
+        use crate::state::checkpoint::RuleShape;
+        let remap = RuleShape::of(&self.rules).remap_to(&RuleShape::of(&new));
+        self.snapshot_finish();
         self.timers.clear();
         for e in self.subs.iter_mut() {
             e.state.remap(&remap);
@@ -1332,19 +1399,147 @@ impl Shard {
             });
             !log.recent.is_empty() || !log.streaks.is_empty()
         });
-        // Daily rules: times still scheduled keep their next tick; new ones start after `now`.
-        if self.ticks_started {
-            let old_ticks = std::mem::take(&mut self.ticks);
-            self.ticks = schedule_minutes(&new)
-                .into_iter()
-                .map(|m| {
-                    old_ticks.iter().copied().find(|t| t.1 == m).unwrap_or((next_daily(m, now + 1, self.offset), m))
-                })
-                .collect();
-        }
         self.policy = Arc::new(PolicySetup::new(self.policy.global.clone(), &new));
         self.rules = new;
+        let old_ticks = std::mem::take(&mut self.ticks);
+        self.set_ticks(old_ticks, self.ticks_started, now);
     }
+
+    /// Daily rules: times still scheduled keep their next tick; new ones start after `now`.
+    fn set_ticks(&mut self, old: Vec<(Millis, u32)>, started: bool, now: Millis) {
+        self.ticks_started = started;
+        if started {
+            self.ticks = schedule_minutes(&self.rules)
+                .into_iter()
+                .map(|m| old.iter().copied().find(|t| t.1 == m).unwrap_or((next_daily(m, now + 1, self.offset), m)))
+                .collect();
+        }
+    }
+}
+
+impl Shard {
+    /// Starts copying this shard's state into checkpoint `id` (at a batch boundary): the
+    /// subscribers present now, as they are now. The copy proceeds in [`Shard::snapshot_step`]
+    /// slices; a subscriber a later batch changes first is copied just before it changes.
+    ///
+    /// Returns the time spent finishing a checkpoint still in progress first (the last one of a
+    /// run, taken at the end of the input whether or not the one before is done).
+    pub fn snapshot_begin(
+        &mut self,
+        id: u64,
+        to: std::sync::mpsc::Sender<crate::state::checkpoint::Part>,
+    ) -> std::time::Duration {
+        let t0 = std::time::Instant::now();
+        self.snapshot_finish();
+        let finishing = t0.elapsed();
+        let upto = self.subs.len() as u32;
+        self.subs.snap =
+            Some(Box::new(SnapMarks { upto, copied: vec![0; (upto as usize).div_ceil(64)], saved: Vec::new() }));
+        self.snapshot = Some(SnapJob {
+            id,
+            cursor: 0,
+            enc: Default::default(),
+            count: 0,
+            ticks: (self.ticks.clone(), self.ticks_started),
+            to,
+        });
+        finishing
+    }
+
+    /// A checkpoint is being copied.
+    pub fn snapshotting(&self) -> bool {
+        self.snapshot.is_some()
+    }
+
+    /// Copies subscribers into the checkpoint in progress for at most about `budget`; sends
+    /// the shard's last slice when done. Returns whether a checkpoint is still in progress.
+    pub fn snapshot_step(&mut self, budget: std::time::Duration) -> bool {
+        let Some(job) = self.snapshot.as_mut() else { return false };
+        let Some(marks) = self.subs.snap.as_mut() else { return false };
+        let t0 = std::time::Instant::now();
+        let encode = |job: &mut SnapJob, p: &Profile, st: &SubState| {
+            if job.enc.buf.is_empty() {
+                job.enc.u32(0);
+            }
+            p.encode(&mut job.enc, &self.names);
+            st.encode(&mut job.enc, &self.refdata);
+            job.count += 1;
+            if job.enc.buf.len() >= SNAP_CHUNK {
+                send_slice(job);
+            }
+        };
+        // Copies a batch made first, then the background pass; both within the budget (a
+        // subscriber is saved once at most, so the saved ones cannot pile up past the table).
+        let mut n = 0u32;
+        while let Some((p, st)) = marks.saved.pop() {
+            encode(job, &p, &st);
+            n += 1;
+            if n.is_multiple_of(64) && t0.elapsed() >= budget {
+                return true;
+            }
+        }
+        while job.cursor < marks.upto {
+            let i = job.cursor;
+            job.cursor += 1;
+            if marks.is_copied(i) {
+                continue;
+            }
+            marks.mark(i);
+            encode(job, &self.subs.profiles[i as usize], &self.subs.states[i as usize]);
+            n += 1;
+            if n.is_multiple_of(64) && t0.elapsed() >= budget {
+                return true;
+            }
+        }
+        // Every subscriber of the boundary is copied.
+        send_slice(job);
+        let _ = job.to.send(crate::state::checkpoint::Part::ShardDone { id: job.id, ticks: job.ticks.clone() });
+        self.subs.snap = None;
+        self.snapshot = None;
+        false
+    }
+
+    /// Finishes the checkpoint in progress at once (before a sweep over every subscriber, and
+    /// at the end of the input).
+    pub fn snapshot_finish(&mut self) {
+        while self.snapshot_step(std::time::Duration::MAX) {}
+    }
+
+    /// Puts a subscriber back as a checkpoint holds it, replacing what the reference data
+    /// loaded; `remap` carries state taken under another rule set over to this one.
+    pub fn restore_subscriber(&mut self, p: Profile, st: SubState, remap: Option<&crate::state::Remap>) {
+        let m = p.msisdn;
+        let e = self.subs.get_or_insert(m, || p.clone());
+        *e.sub = p;
+        *e.state = st;
+        if let Some(r) = remap {
+            e.state.remap(r);
+        }
+        for t in e.state.timers() {
+            self.timers.insert(t.index_key(m.raw()));
+        }
+    }
+
+    /// Puts the daily ticks back as a checkpoint holds them (rules added since start ticking
+    /// after `now`).
+    pub fn restore_ticks(&mut self, ticks: Vec<(Millis, u32)>, started: bool, now: Millis) {
+        self.set_ticks(ticks, started, now);
+    }
+
+    /// The strings of this shard's records, to decode checkpointed records into.
+    pub fn names_mut(&mut self) -> &mut Names {
+        &mut self.names
+    }
+}
+
+fn send_slice(job: &mut SnapJob) {
+    if job.enc.buf.is_empty() {
+        return;
+    }
+    let mut bytes = std::mem::replace(&mut job.enc.buf, Vec::with_capacity(SNAP_CHUNK + (16 << 10)));
+    bytes[..4].copy_from_slice(&job.count.to_le_bytes());
+    job.count = 0;
+    let _ = job.to.send(crate::state::checkpoint::Part::Records { id: job.id, bytes });
 }
 
 #[cfg(test)]

@@ -101,6 +101,18 @@ impl Vocab {
         self.id(name).is_some_and(|id| self.contains(labels, id))
     }
 
+    /// Calls `f` with each name in `labels`, in id order, allocating nothing (checkpoints).
+    pub fn each_name(&self, labels: &Labels, mut f: impl FnMut(&str)) {
+        for (i, &w) in self.words(labels).iter().enumerate() {
+            let mut w = w;
+            while w != 0 {
+                let b = w.trailing_zeros();
+                w &= w - 1;
+                f(self.name(i as u32 * 64 + b));
+            }
+        }
+    }
+
     /// The names in `labels`, in byte order.
     pub fn names_of(&self, labels: &Labels) -> Vec<&str> {
         let mut v: Vec<&str> = self

@@ -483,3 +483,89 @@ impl Subscriber {
         Subscriber::try_from(rec)
     }
 }
+
+impl Profile {
+    /// Appends this record to a checkpoint record, its strings written out (a shard's string
+    /// table is its own and changes).
+    pub fn encode(&self, e: &mut crate::state::checkpoint::Enc, names: &Names) {
+        use chrono::Datelike;
+        // Straight from the compact fields: this runs for every subscriber of a checkpoint.
+        let labels = |e: &mut crate::state::checkpoint::Enc, v: &Vocab, l: &Labels| {
+            let at = e.buf.len();
+            e.u32(0);
+            let mut n = 0u32;
+            v.each_name(l, |s| {
+                e.str(s);
+                n += 1;
+            });
+            e.buf[at..at + 4].copy_from_slice(&n.to_le_bytes());
+        };
+        e.u64(self.msisdn.raw());
+        e.bool(self.known());
+        e.str(names.get(self.customer_id));
+        e.str(names.get(self.account_id));
+        e.str(self.brand.as_str());
+        e.str(self.tier.as_str());
+        e.i64(self.arpu_fen);
+        e.opt_i64(self.join_date.map(|d| i64::from(d.num_days_from_ce())));
+        e.opt_i64(self.birthday().map(|(m, d)| i64::from(m * 100 + d)));
+        e.u8(u8::from(self.corporate()) | u8::from(self.foreign()) << 1 | u8::from(self.employee()) << 2);
+        labels(e, &names.services, &self.services);
+        e.bool(self.dnd.all);
+        e.u8(self.dnd.channels);
+        e.str(self.status.as_str());
+        labels(e, &names.prefs, &self.prefs);
+        e.opt_str(self.channel_pref.map(|c| c.as_str()));
+    }
+
+    /// Reads a record [`Profile::encode`] wrote, its strings added to `names`.
+    pub fn decode(
+        d: &mut crate::state::checkpoint::Dec,
+        names: &mut Names,
+    ) -> Result<Profile, crate::state::checkpoint::Bad> {
+        use crate::state::checkpoint::Bad;
+        let msisdn = Msisdn::from_raw(d.u64()?);
+        let known = d.bool()?;
+        let customer_id = d.str()?.into();
+        let account_id = d.str()?.into();
+        let brand = d.sym(Brand::parse)?;
+        let tier = d.sym(Tier::parse)?;
+        let arpu_fen = d.i64()?;
+        let join_date = match d.opt_i64()? {
+            Some(n) => {
+                Some(NaiveDate::from_num_days_from_ce_opt(n as i32).ok_or_else(|| Bad(format!("bad join date {n}")))?)
+            }
+            None => None,
+        };
+        let birthday = d.opt_i64()?.map(|md| ((md / 100) as u32, (md % 100) as u32));
+        let flags = d.u8()?;
+        let boxed = |v: Vec<String>| v.into_iter().map(Into::into).collect();
+        let services = boxed(d.strs()?);
+        let dnd = Dnd { all: d.bool()?, channels: d.u8()? };
+        let status = d.sym(Status::parse)?;
+        let prefs = boxed(d.strs()?);
+        let channel_pref = match d.opt_str()? {
+            Some(c) => Some(Channel::parse(c).ok_or_else(|| Bad(format!("unknown channel `{c}`")))?),
+            None => None,
+        };
+        let s = Subscriber {
+            msisdn,
+            customer_id,
+            account_id,
+            brand,
+            tier,
+            arpu_fen,
+            join_date,
+            birthday,
+            corporate: flags & 1 != 0,
+            foreign: flags & 2 != 0,
+            employee: flags & 4 != 0,
+            services,
+            dnd,
+            status,
+            prefs,
+            channel_pref,
+        };
+        Ok(Profile::new(&s, known, names))
+    }
+}

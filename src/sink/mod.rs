@@ -29,6 +29,10 @@ pub trait Sink {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+    /// How far a durable sink has written (the outbox's length in bytes), for checkpoints.
+    fn position(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// `actions.jsonl` (contacts to make), `decisions.jsonl` (every decision — sent, suppressed
@@ -155,6 +159,9 @@ impl Sink for Fanout {
     fn flush(&mut self) -> std::io::Result<()> {
         self.0.iter_mut().try_for_each(|s| s.flush())
     }
+    fn position(&self) -> Option<u64> {
+        self.0.iter().find_map(|s| s.position())
+    }
 }
 
 /// Actions into the durable outbox (the delivery side reads them from there). Synced at every
@@ -194,6 +201,9 @@ impl Sink for OutboxSink {
             self.flush()?;
         }
         Ok(())
+    }
+    fn position(&self) -> Option<u64> {
+        self.writer.bytes()
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.writer.sync()?;

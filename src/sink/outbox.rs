@@ -109,6 +109,11 @@ impl OutboxWriter {
         self.file.get_ref().sync_data()
     }
 
+    /// Bytes in the file (what was written; after [`OutboxWriter::sync`], what is on disk).
+    pub fn bytes(&self) -> Option<u64> {
+        self.file.get_ref().metadata().ok().map(|m| m.len())
+    }
+
     /// Whether anything was appended since the last sync.
     pub fn dirty(&self) -> bool {
         self.dirty

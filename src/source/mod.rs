@@ -5,17 +5,90 @@
 use crate::event::{DeadLetter, DeadReason, Decoder, Event};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Where a source stands in one of its streams: just after the last item it handed to the
+/// engine. A checkpoint stores these and a restarted source is opened at them.
+///
+/// How a source plugs in: give each stream it reads a stable name that says its kind
+/// (`file:<path>` for files, `generator` for the generator; a Fluvio source would use
+/// `fluvio:<topic>/<partition>` with `offset` the next record's offset), report each item's end
+/// through a [`Tracker`] when the engine takes it (never when reading ahead), and accept the
+/// stored positions when it is opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamPos {
+    pub stream: String,
+    /// Bytes consumed (files), or the next record's offset (a partitioned transport).
+    pub offset: u64,
+    /// Records (lines) consumed: dead letters' line numbers go on from here.
+    pub records: u64,
+}
+
+/// The positions of a source's streams as the engine takes items (one atomic store per item:
+/// the engine's router reads them at a checkpoint, from the same thread).
+pub struct Tracker {
+    names: Vec<String>,
+    at: Vec<(AtomicU64, AtomicU64)>,
+}
+
+impl Tracker {
+    /// A tracker for these streams, each at its start position.
+    pub fn new(start: Vec<StreamPos>) -> Arc<Tracker> {
+        Arc::new(Tracker {
+            at: start.iter().map(|p| (AtomicU64::new(p.offset), AtomicU64::new(p.records))).collect(),
+            names: start.into_iter().map(|p| p.stream).collect(),
+        })
+    }
+
+    pub fn set(&self, stream: usize, (offset, records): (u64, u64)) {
+        if let Some((o, r)) = self.at.get(stream) {
+            o.store(offset, Ordering::Relaxed);
+            r.store(records, Ordering::Relaxed);
+        }
+    }
+
+    pub fn positions(&self) -> Vec<StreamPos> {
+        self.names
+            .iter()
+            .zip(&self.at)
+            .map(|(n, (o, r))| StreamPos {
+                stream: n.clone(),
+                offset: o.load(Ordering::Relaxed),
+                records: r.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+}
+
+/// A stream that knows how far it has been read: (bytes consumed, lines consumed) after the
+/// last item it returned.
+pub trait Positioned {
+    fn position(&self) -> (u64, u64);
+}
+
+/// The stream name of an event file in checkpoints.
+pub fn file_stream(path: &Path) -> String {
+    format!("file:{}", path.display())
+}
 
 /// Reads lines of at most `max` bytes; a longer line is returned cut to `max + 1` bytes (so
 /// the decoder sees it is too long) without ever holding the whole of it in memory.
 pub struct LineReader<R> {
     inner: BufReader<R>,
     max: usize,
+    /// Bytes consumed so far (from where the reader started).
+    consumed: u64,
 }
 
 impl<R: Read> LineReader<R> {
     pub fn new(r: R, max: usize) -> Self {
-        LineReader { inner: BufReader::with_capacity(1 << 16, r), max }
+        LineReader { inner: BufReader::with_capacity(1 << 16, r), max, consumed: 0 }
+    }
+
+    /// Bytes consumed: the end of the last line returned.
+    pub fn consumed(&self) -> u64 {
+        self.consumed
     }
 
     /// Bytes read from the input and not yet returned: zero means the next line needs a read.
@@ -40,6 +113,7 @@ impl<R: Read> LineReader<R> {
             let room = (self.max + 1).saturating_sub(buf.len());
             buf.extend_from_slice(&chunk[..take.min(room)]);
             self.inner.consume(take);
+            self.consumed += take as u64;
             if done {
                 if buf.last() == Some(&b'\n') {
                     buf.pop();
@@ -60,12 +134,46 @@ pub struct Lines<R> {
     name: String,
     line: u64,
     buf: Vec<u8>,
+    tracker: Option<(Arc<Tracker>, usize)>,
 }
 
 impl<R: Read> Lines<R> {
     pub fn new(r: R, name: &str, decoder: Decoder) -> Self {
         let max = decoder.max_line;
-        Lines { reader: LineReader::new(r, max), decoder, name: name.to_string(), line: 0, buf: Vec::new() }
+        Lines {
+            reader: LineReader::new(r, max),
+            decoder,
+            name: name.to_string(),
+            line: 0,
+            buf: Vec::new(),
+            tracker: None,
+        }
+    }
+
+    /// Reading resumes at `at` (the reader is already there): offsets and line numbers go on
+    /// from it.
+    pub fn resumed(mut self, at: &StreamPos) -> Self {
+        self.reader.consumed = at.offset;
+        self.line = at.records;
+        self
+    }
+
+    /// Reports each item's end to `tracker` as stream `stream` when it is returned.
+    pub fn tracked(mut self, tracker: Arc<Tracker>, stream: usize) -> Self {
+        self.tracker = Some((tracker, stream));
+        self
+    }
+
+    fn report(&self) {
+        if let Some((t, i)) = &self.tracker {
+            t.set(*i, self.position());
+        }
+    }
+}
+
+impl<R> Positioned for Lines<R> {
+    fn position(&self) -> (u64, u64) {
+        (self.reader.consumed, self.line)
     }
 }
 
@@ -77,12 +185,14 @@ impl<R: Read> Iterator for Lines<R> {
                 Ok(Some(())) => {
                     self.line += 1;
                     if let Some(item) = self.decoder.decode(&self.buf, &self.name, self.line) {
+                        self.report();
                         return Some(item);
                     }
                 }
                 Ok(None) => return None,
                 Err(e) => {
                     self.line += 1;
+                    self.report();
                     return Some(Err(DeadLetter::new(
                         DeadReason::BadJson,
                         format!("read error: {e}"),
@@ -104,48 +214,65 @@ pub fn file(path: &Path, decoder: Decoder) -> std::io::Result<Lines<std::fs::Fil
 /// Merges several decoded streams by event time (ties: the earlier-named stream first), so
 /// that separate usage, location and CRM files replay as the single timeline they were.
 /// Dead letters pass straight through as they are met.
-pub struct Merge<I: Iterator<Item = Result<Event, DeadLetter>>> {
+/// Each stream is read one event ahead; a stream's position (see [`Tracker`]) is that of the
+/// last item the merge returned from it, so the event held ahead is read again after a restart.
+pub struct Merge<I: Iterator<Item = Result<Event, DeadLetter>> + Positioned> {
     streams: Vec<I>,
-    heads: Vec<Option<Event>>,
-    pending_dead: std::collections::VecDeque<DeadLetter>,
+    heads: Vec<Option<(Event, (u64, u64))>>,
+    pending_dead: std::collections::VecDeque<(DeadLetter, usize, (u64, u64))>,
+    tracker: Option<Arc<Tracker>>,
 }
 
-impl<I: Iterator<Item = Result<Event, DeadLetter>>> Merge<I> {
+impl<I: Iterator<Item = Result<Event, DeadLetter>> + Positioned> Merge<I> {
     pub fn new(streams: Vec<I>) -> Self {
         let heads = streams.iter().map(|_| None).collect();
-        let mut m = Merge { streams, heads, pending_dead: Default::default() };
+        let mut m = Merge { streams, heads, pending_dead: Default::default(), tracker: None };
         for i in 0..m.streams.len() {
             m.refill(i);
         }
         m
     }
 
+    /// Reports each returned item's end to `tracker` (stream `i` = the `i`th stream).
+    pub fn tracked(mut self, tracker: Arc<Tracker>) -> Self {
+        self.tracker = Some(tracker);
+        self
+    }
+
     fn refill(&mut self, i: usize) {
         while self.heads[i].is_none() {
             match self.streams[i].next() {
-                Some(Ok(ev)) => self.heads[i] = Some(ev),
-                Some(Err(d)) => self.pending_dead.push_back(d),
+                Some(Ok(ev)) => self.heads[i] = Some((ev, self.streams[i].position())),
+                Some(Err(d)) => self.pending_dead.push_back((d, i, self.streams[i].position())),
                 None => return,
             }
         }
     }
+
+    fn report(&self, i: usize, at: (u64, u64)) {
+        if let Some(t) = &self.tracker {
+            t.set(i, at);
+        }
+    }
 }
 
-impl<I: Iterator<Item = Result<Event, DeadLetter>>> Iterator for Merge<I> {
+impl<I: Iterator<Item = Result<Event, DeadLetter>> + Positioned> Iterator for Merge<I> {
     type Item = Result<Event, DeadLetter>;
     fn next(&mut self) -> Option<Self::Item> {
-        if let Some(d) = self.pending_dead.pop_front() {
+        if let Some((d, i, at)) = self.pending_dead.pop_front() {
+            self.report(i, at);
             return Some(Err(d));
         }
         let (i, _) = self
             .heads
             .iter()
             .enumerate()
-            .filter_map(|(i, h)| h.as_ref().map(|e| (i, e.ts)))
+            .filter_map(|(i, h)| h.as_ref().map(|e| (i, e.0.ts)))
             .min_by_key(|&(i, ts)| (ts, i))?;
-        let ev = self.heads[i].take();
+        let (ev, at) = self.heads[i].take()?;
+        self.report(i, at);
         self.refill(i);
-        ev.map(Ok)
+        Some(Ok(ev))
     }
 }
 
@@ -154,9 +281,24 @@ pub fn generated(
     opts: &crate::generator::GenOptions,
     decoder: Decoder,
 ) -> impl Iterator<Item = Result<Event, DeadLetter>> {
-    crate::generator::events(opts)
-        .enumerate()
-        .filter_map(move |(i, line)| decoder.decode(line.as_bytes(), "generator", i as u64 + 1))
+    generated_from(opts, decoder, 0, None)
+}
+
+/// The generator's events after the first `skip` lines (a resumed run), each reported to
+/// `tracker` as stream 0 (`generator`, records = lines generated) when it is taken.
+pub fn generated_from(
+    opts: &crate::generator::GenOptions,
+    decoder: Decoder,
+    skip: u64,
+    tracker: Option<Arc<Tracker>>,
+) -> impl Iterator<Item = Result<Event, DeadLetter>> {
+    crate::generator::events(opts).enumerate().skip(skip as usize).filter_map(move |(i, line)| {
+        let item = decoder.decode(line.as_bytes(), "generator", i as u64 + 1)?;
+        if let Some(t) = &tracker {
+            t.set(0, (0, i as u64 + 1));
+        }
+        Some(item)
+    })
 }
 
 /// Decodes a stream of raw lines on `workers` threads while keeping input order: chunk `k`
@@ -164,30 +306,50 @@ pub fn generated(
 /// engine sees exactly the sequence a single decoder would produce — dead letters included.
 /// Decoding is about a third of the work per event; this takes it off the routing thread.
 pub struct ParallelDecode {
-    results: Vec<std::sync::mpsc::Receiver<Vec<Result<Event, DeadLetter>>>>,
+    results: Vec<std::sync::mpsc::Receiver<Vec<Decoded>>>,
     next: usize,
-    current: std::vec::IntoIter<Result<Event, DeadLetter>>,
+    current: std::vec::IntoIter<Decoded>,
     done: bool,
+    tracker: Option<Arc<Tracker>>,
 }
+
+/// An item and where its line ends: (bytes, lines) consumed.
+type Decoded = (Result<Event, DeadLetter>, (u64, u64));
 
 /// Lines per chunk handed to a decode worker.
 const CHUNK: usize = 1024;
 
-/// Raw lines back to back; line `i` ends at `ends[i]` and starts where line `i - 1` ended.
+/// Raw lines back to back; line `i` ends at `ends[i]` and starts where line `i - 1` ended, and
+/// ends at byte `offsets[i]` of the input.
 struct Chunk {
     bytes: Vec<u8>,
     ends: Vec<usize>,
+    offsets: Vec<u64>,
 }
 
 impl ParallelDecode {
     /// `reader` is read on its own thread; `name` labels dead letters.
     pub fn new<R: Read + Send + 'static>(reader: R, name: &str, decoder: Decoder, workers: usize) -> ParallelDecode {
+        let start = StreamPos { stream: String::new(), offset: 0, records: 0 };
+        ParallelDecode::resumed(reader, name, decoder, workers, &start, None)
+    }
+
+    /// [`ParallelDecode::new`] on a reader already at `at`, reporting each item's end to
+    /// `tracker` (as its stream 0) when it is taken.
+    pub fn resumed<R: Read + Send + 'static>(
+        reader: R,
+        name: &str,
+        decoder: Decoder,
+        workers: usize,
+        at: &StreamPos,
+        tracker: Option<Arc<Tracker>>,
+    ) -> ParallelDecode {
         let workers = workers.max(1);
         let mut inputs = Vec::new();
         let mut results = Vec::new();
         for _ in 0..workers {
             let (in_tx, in_rx) = std::sync::mpsc::sync_channel::<(u64, Chunk)>(2);
-            let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Vec<Result<Event, DeadLetter>>>(2);
+            let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Vec<Decoded>>(2);
             let d = decoder.clone();
             let name = name.to_string();
             std::thread::spawn(move || {
@@ -198,7 +360,8 @@ impl ParallelDecode {
                         .enumerate()
                         .filter_map(|(i, &end)| {
                             let start = if i == 0 { 0 } else { chunk.ends[i - 1] };
-                            d.decode(&chunk.bytes[start..end], &name, first_line + i as u64)
+                            let line = first_line + i as u64;
+                            d.decode(&chunk.bytes[start..end], &name, line).map(|item| (item, (chunk.offsets[i], line)))
                         })
                         .collect();
                     if out_tx.send(decoded).is_err() {
@@ -211,13 +374,19 @@ impl ParallelDecode {
         }
         let max = decoder.max_line;
         let name = name.to_string();
+        let (offset0, line0) = (at.offset, at.records);
         std::thread::spawn(move || {
             let mut reader = LineReader::new(reader, max);
-            let mut line_no = 0u64;
+            reader.consumed = offset0;
+            let mut line_no = line0;
             let mut buf = Vec::new();
             for k in 0.. {
                 // One buffer per chunk, lines back to back: one allocation, not one per line.
-                let mut chunk = Chunk { bytes: Vec::with_capacity(CHUNK * 200), ends: Vec::with_capacity(CHUNK) };
+                let mut chunk = Chunk {
+                    bytes: Vec::with_capacity(CHUNK * 200),
+                    ends: Vec::with_capacity(CHUNK),
+                    offsets: Vec::with_capacity(CHUNK),
+                };
                 let first = line_no + 1;
                 while chunk.ends.len() < CHUNK {
                     match reader.next_line(&mut buf) {
@@ -225,6 +394,7 @@ impl ParallelDecode {
                             line_no += 1;
                             chunk.bytes.extend_from_slice(&buf);
                             chunk.ends.push(chunk.bytes.len());
+                            chunk.offsets.push(reader.consumed());
                         }
                         Ok(None) => break,
                         Err(e) => {
@@ -232,6 +402,7 @@ impl ParallelDecode {
                             line_no += 1;
                             chunk.bytes.extend_from_slice(format!("\u{0}read error in {name}: {e}").as_bytes());
                             chunk.ends.push(chunk.bytes.len());
+                            chunk.offsets.push(reader.consumed());
                             break;
                         }
                     }
@@ -245,7 +416,7 @@ impl ParallelDecode {
                 }
             }
         });
-        ParallelDecode { results, next: 0, current: Vec::new().into_iter(), done: false }
+        ParallelDecode { results, next: 0, current: Vec::new().into_iter(), done: false, tracker }
     }
 }
 
@@ -253,7 +424,10 @@ impl Iterator for ParallelDecode {
     type Item = Result<Event, DeadLetter>;
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(item) = self.current.next() {
+            if let Some((item, at)) = self.current.next() {
+                if let Some(t) = &self.tracker {
+                    t.set(0, at);
+                }
                 return Some(item);
             }
             if self.done {

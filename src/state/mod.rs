@@ -5,6 +5,7 @@
 //! of zeros), sequences keep one start time per step, and timers live with the subscriber so
 //! they travel with its state (checkpoints, explain).
 
+pub mod checkpoint;
 mod thin;
 
 use crate::event::IvrStep;
@@ -656,6 +657,254 @@ impl SubState {
                     s.0 != RETIRED
                 })
             });
+        }
+    }
+}
+
+/// A cell index as the checkpoint keeps it: by the cell's id, so that a changed cell table
+/// between two runs maps the subscriber to the same cell (or to none when it is gone).
+fn enc_cell(e: &mut checkpoint::Enc, c: u32, refdata: &RefData) {
+    match known(c).and_then(|c| refdata.cells.get(c as usize)) {
+        Some(cell) => {
+            e.u8(2);
+            e.str(&cell.id);
+        }
+        None => e.u8(u8::from(c == UNKNOWN_CELL)),
+    }
+}
+
+fn dec_cell(d: &mut checkpoint::Dec, refdata: &RefData) -> Result<u32, checkpoint::Bad> {
+    Ok(match d.u8()? {
+        0 => NO_CELL,
+        1 => UNKNOWN_CELL,
+        _ => refdata.cell(d.str()?).unwrap_or(NO_CELL),
+    })
+}
+
+impl SubState {
+    /// Appends this state to a checkpoint record.
+    pub fn encode(&self, e: &mut checkpoint::Enc, refdata: &RefData) {
+        e.u32(self.events_seen);
+        e.u32(self.cell_changed_at);
+        enc_cell(e, self.cell, refdata);
+        enc_cell(e, self.prev_cell, refdata);
+        enc_cell(e, self.last_cell, refdata);
+        e.u8(self.flags);
+        for t in [
+            self.last_event_at,
+            self.cell_since,
+            self.last_usage_at,
+            self.last_topup_at,
+            self.last_topup_fen,
+            self.balance,
+            self.prev_balance,
+            self.last_cell_seen,
+        ] {
+            e.i64(t);
+        }
+        e.u32(self.zone_since.len() as u32);
+        self.zone_since.iter().for_each(|t| e.i64(*t));
+        e.u32(self.older_cells.len() as u32);
+        for (c, t) in self.older_cells.iter() {
+            enc_cell(e, *c, refdata);
+            e.i64(*t);
+        }
+        e.u32(self.aggs.len() as u32);
+        for b in self.aggs.iter() {
+            e.u64(b.key);
+            e.i64(b.sum);
+        }
+        let Some(r) = &self.rare else { return e.bool(false) };
+        e.bool(true);
+        e.u32(r.seqs.len() as u32);
+        for s in &r.seqs {
+            e.u32(s.starts.len() as u32);
+            s.starts.iter().for_each(|t| e.opt_i64(*t));
+            e.u32(s.done_at);
+        }
+        e.u32(r.recent_ivr.len() as u32);
+        for i in &r.recent_ivr {
+            e.i64(i.ts);
+            e.str(i.step.as_str());
+            e.opt_str(i.node.as_deref());
+        }
+        e.u32(r.timers.len() as u32);
+        for t in &r.timers {
+            e.i64(t.due);
+            e.u32(t.rule);
+            e.str(t.trigger.kind);
+            e.str(&t.trigger.id);
+            e.i64(t.trigger.ts);
+            e.u64(t.armed_at);
+            e.opt_str(t.text.as_deref());
+            e.opt_str(t.script.as_deref());
+            e.bool(t.deferred.is_some());
+            if let Some(d) = &t.deferred {
+                e.str(&d.id);
+                e.opt_i64(d.expires);
+            }
+        }
+        e.u32(r.contacts.recent.len() as u32);
+        for c in r.contacts.recent.iter() {
+            e.i64(c.ts);
+            e.u64(c.id);
+            e.u16(c.rule);
+            e.u16(c.campaign);
+            e.str(c.channel.as_str());
+            e.bool(c.transactional);
+        }
+        e.u32(r.contacts.streaks.len() as u32);
+        for (c, m, n) in r.contacts.streaks.iter() {
+            e.u16(*c);
+            e.i64(*m);
+            e.u32(*n);
+        }
+        e.opt_str(r.country.as_deref());
+        e.opt_str(r.unknown_cell.as_deref());
+    }
+
+    /// Reads a state [`SubState::encode`] wrote.
+    pub fn decode(d: &mut checkpoint::Dec, refdata: &RefData) -> Result<SubState, checkpoint::Bad> {
+        let mut s = SubState {
+            events_seen: d.u32()?,
+            cell_changed_at: d.u32()?,
+            cell: dec_cell(d, refdata)?,
+            prev_cell: dec_cell(d, refdata)?,
+            last_cell: dec_cell(d, refdata)?,
+            flags: d.u8()?,
+            last_event_at: d.i64()?,
+            cell_since: d.i64()?,
+            last_usage_at: d.i64()?,
+            last_topup_at: d.i64()?,
+            last_topup_fen: d.i64()?,
+            balance: d.i64()?,
+            prev_balance: d.i64()?,
+            last_cell_seen: d.i64()?,
+            ..SubState::default()
+        };
+        let n = d.len(8)?;
+        let zones: Vec<Millis> = (0..n).map(|_| d.i64()).collect::<Result<_, _>>()?;
+        s.zone_since = ThinSlice::from_slice(&zones);
+        let n = d.len(9)?;
+        let mut older = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (c, t) = (dec_cell(d, refdata)?, d.i64()?);
+            // A cell gone from the reference data is forgotten.
+            if known(c).is_some() {
+                older.push((c, t));
+            }
+        }
+        s.older_cells = ThinSlice::from_slice(&older);
+        let n = d.len(16)?;
+        let aggs: Vec<AggBucket> =
+            (0..n).map(|_| Ok(AggBucket { key: d.u64()?, sum: d.i64()? })).collect::<Result<_, _>>()?;
+        s.aggs = ThinSlice::from_slice(&aggs);
+        if !d.bool()? {
+            return Ok(s);
+        }
+        let mut r = Rare::default();
+        let n = d.len(8)?;
+        for _ in 0..n {
+            let k = d.len(1)?;
+            let starts = (0..k).map(|_| d.opt_i64()).collect::<Result<_, _>>()?;
+            r.seqs.push(SeqState { starts, done_at: d.u32()? });
+        }
+        let n = d.len(13)?;
+        for _ in 0..n {
+            let ts = d.i64()?;
+            let step = d.sym(IvrStep::parse)?;
+            r.recent_ivr.push_back(IvrStepRec { ts, step, node: d.opt_str()?.map(Into::into) });
+        }
+        let n = d.len(40)?;
+        for _ in 0..n {
+            let due = d.i64()?;
+            let rule = d.u32()?;
+            let trigger = TriggerRef { kind: checkpoint::trigger_kind(d.str()?)?, id: d.str()?.into(), ts: d.i64()? };
+            let armed_at = d.u64()?;
+            let text = d.opt_str()?.map(str::to_owned);
+            let script = d.opt_str()?.map(str::to_owned);
+            let deferred =
+                if d.bool()? { Some(Deferred { id: d.str()?.to_owned(), expires: d.opt_i64()? }) } else { None };
+            r.timers.push(PendingTimer { due, rule, trigger, armed_at, text, script, deferred });
+        }
+        let n = d.len(26)?;
+        let mut recent = Vec::with_capacity(n);
+        for _ in 0..n {
+            recent.push(crate::policy::ContactRec {
+                ts: d.i64()?,
+                id: d.u64()?,
+                rule: d.u16()?,
+                campaign: d.u16()?,
+                channel: d.sym(crate::refdata::Channel::parse)?,
+                transactional: d.bool()?,
+            });
+        }
+        r.contacts.recent = ThinSlice::from_slice(&recent);
+        let n = d.len(14)?;
+        let streaks: Vec<(u16, i64, u32)> =
+            (0..n).map(|_| Ok((d.u16()?, d.i64()?, d.u32()?))).collect::<Result<_, _>>()?;
+        r.contacts.streaks = ThinSlice::from_slice(&streaks);
+        r.country = d.opt_str()?.map(Into::into);
+        r.unknown_cell = d.opt_str()?.map(Into::into);
+        s.rare = Some(Box::new(r));
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod encode_tests {
+    use super::*;
+    use crate::util::HOUR;
+
+    #[test]
+    fn a_state_with_every_part_in_use_reads_back_as_it_was_written() {
+        let mut rd = RefData::default();
+        rd.add_cell("a", "", 0.0, 0.0, &["station".to_string()]);
+        rd.add_cell("b", "", 0.0, 0.0, &[]);
+        let mut s = SubState::default();
+        s.begin(HOUR, Some(500));
+        s.move_to(Some("a"), HOUR, &rd);
+        s.begin(2 * HOUR, Some(300));
+        s.move_to(Some("b"), 2 * HOUR, &rd);
+        s.move_to(Some("nowhere-known"), 3 * HOUR, &rd);
+        s.agg_add(0, HOUR, 3, HOUR, 24 * HOUR);
+        s.agg_add(2, 2 * HOUR, -7, HOUR, 24 * HOUR);
+        s.seq_step(1, &[true, false, false], HOUR, HOUR);
+        s.record_ivr(HOUR, IvrStep::Agent, Some("1-3".into()));
+        s.record_topup(HOUR, 5000);
+        s.record_usage(2 * HOUR);
+        s.set_country(Some("JP".into()));
+        s.timers_mut().push(PendingTimer {
+            due: 5 * HOUR,
+            rule: 4,
+            trigger: TriggerRef { kind: "crm", id: "e1".into(), ts: HOUR },
+            armed_at: 17,
+            text: Some("您好".into()),
+            script: None,
+            deferred: Some(Deferred { id: "a00ff".into(), expires: Some(6 * HOUR) }),
+        });
+        s.contacts_mut().record(
+            crate::policy::ContactRec {
+                ts: HOUR,
+                id: 99,
+                rule: 4,
+                campaign: 2,
+                channel: crate::refdata::Channel::Call,
+                transactional: true,
+            },
+            30 * 24 * HOUR,
+            true,
+            chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        );
+        let mut e = checkpoint::Enc::default();
+        s.encode(&mut e, &rd);
+        let mut d = checkpoint::Dec::new(&e.buf);
+        let back = SubState::decode(&mut d, &rd).expect("decodes");
+        assert!(d.done(), "every byte read");
+        assert_eq!(format!("{back:?}"), format!("{s:?}"));
+        // Every cut-short form is an error, never a panic.
+        for n in 0..e.buf.len() {
+            assert!(SubState::decode(&mut checkpoint::Dec::new(&e.buf[..n]), &rd).is_err(), "cut at {n}");
         }
     }
 }

@@ -66,6 +66,9 @@ pub mod names {
     pub const HTTP_REQUESTS: &str = "tidings_http_requests_total";
     pub const RULES_RELOADS: &str = "tidings_rules_reloads_total";
     pub const IVR_STAGE: &str = "tidings_ivr_seconds";
+    pub const CHECKPOINTS: &str = "tidings_checkpoints_total";
+    pub const CHECKPOINT_BYTES: &str = "tidings_checkpoint_bytes";
+    pub const CHECKPOINT_SECONDS: &str = "tidings_checkpoint_write_seconds";
 }
 
 /// Events taken in, by kind (added per batch).
@@ -142,6 +145,13 @@ pub fn ivr_stage(stage: &'static str, d: std::time::Duration) {
 /// One reload of the rule files: `ok` or `failed` (the old rules stayed).
 pub fn rules_reload(ok: bool) {
     metrics::counter!(names::RULES_RELOADS, "result" => if ok { "ok" } else { "failed" }).increment(1);
+}
+
+/// One checkpoint committed: its size and the time from its batch boundary to the rename.
+pub fn checkpoint(bytes: u64, took: std::time::Duration) {
+    metrics::counter!(names::CHECKPOINTS).increment(1);
+    metrics::gauge!(names::CHECKPOINT_BYTES).set(bytes as f64);
+    metrics::histogram!(names::CHECKPOINT_SECONDS).record(took.as_secs_f64());
 }
 
 /// Installs the Prometheus recorder for this process and returns the handle `/metrics` renders.

@@ -1,7 +1,9 @@
 //! The integration test binary: one module per area.
 
 mod admin;
+mod checkpoint;
 mod cli;
+mod crash;
 mod decode;
 mod delivery;
 mod determinism;

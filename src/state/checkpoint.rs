@@ -1,0 +1,866 @@
+//! Checkpoints: the engine's whole state at one batch boundary, on disk, so that a restart
+//! resumes there instead of forgetting cap counters, windows and timers.
+//!
+//! What one holds: every subscriber's record and state (windows, timers, deferred contacts,
+//! contact history, sequences), the router's clock (input position, watermark, batch number,
+//! the input's first event time), the daily ticks, the channel-capacity limiter and its queue,
+//! each source's position, the outbox's length, and the rule set it was taken under (version
+//! and the shape a changed rule set is matched against, as hot reload does).
+//!
+//! Consistency: checkpoint N is the state exactly after batch N and the sources exactly after
+//! batch N's last input item; it is committed (renamed into place) only after the decisions of
+//! batches up to N are synced to the outbox. A crash at any moment therefore leaves the last
+//! committed checkpoint behind the outbox, never ahead of it: recovery re-decides what came
+//! after, and the outbox refuses the ids it already holds.
+//!
+//! No stall: each shard copies its subscribers a slice at a time between batches and copies a
+//! subscriber not yet copied just before a batch changes it (copy-before-modify, see
+//! `SubTable`), so processing pauses for one slice at most. Encoding happens on the shard, the
+//! file is written and synced by a thread of its own.
+//!
+//! Format (why our own file and not `redb`/`fjall`: a checkpoint is written once, whole, read
+//! once at start, and thrown away; an embedded store would add a B-tree, its own log and
+//! compaction for a write-once blob, and its own consistency point that would have to be tied
+//! to the outbox anyway): `TDCKPT` and a format version, then frames of (tag, length, payload):
+//! record slices, one meta frame, and an end frame holding the xxh3 of every byte before it. A
+//! file without its end frame or with a wrong sum is a partial or corrupt checkpoint: it is set
+//! aside (renamed `.corrupt`) and the previous one is used. Files are written under a temporary
+//! name, synced, renamed and the directory synced.
+
+use crate::engine::{Decision, OrderKey, Outcome, Suppression};
+use crate::event::Kind;
+use crate::refdata::Channel;
+use crate::source::StreamPos;
+use crate::util::Millis;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const MAGIC: &[u8; 6] = b"TDCKPT";
+/// Bumped whenever the layout of any frame changes; an older file is refused, not misread.
+pub const FORMAT: u16 = 1;
+const TAG_RECORDS: u8 = 1;
+const TAG_META: u8 = 2;
+const TAG_END: u8 = 0xff;
+const SUFFIX: &str = "ckpt";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}: {why}")]
+    Corrupt { path: String, why: String },
+}
+
+/// A checkpoint file that does not decode: what is wrong, for the log.
+#[derive(Debug)]
+pub struct Bad(pub String);
+
+type DecResult<T> = Result<T, Bad>;
+
+/// Appends fixed-width little-endian fields (fast to write and read; the file is short-lived).
+#[derive(Default)]
+pub struct Enc {
+    pub buf: Vec<u8>,
+}
+
+impl Enc {
+    pub fn u8(&mut self, v: u8) {
+        self.buf.push(v);
+    }
+    pub fn bool(&mut self, v: bool) {
+        self.buf.push(u8::from(v));
+    }
+    pub fn u16(&mut self, v: u16) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    pub fn u32(&mut self, v: u32) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    pub fn u64(&mut self, v: u64) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    pub fn i64(&mut self, v: i64) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    pub fn str(&mut self, s: &str) {
+        self.u32(s.len() as u32);
+        self.buf.extend_from_slice(s.as_bytes());
+    }
+    pub fn opt_i64(&mut self, v: Option<i64>) {
+        self.bool(v.is_some());
+        if let Some(v) = v {
+            self.i64(v);
+        }
+    }
+    pub fn opt_str(&mut self, v: Option<&str>) {
+        self.bool(v.is_some());
+        if let Some(v) = v {
+            self.str(v);
+        }
+    }
+    pub fn strs<S: AsRef<str>>(&mut self, v: &[S]) {
+        self.u32(v.len() as u32);
+        v.iter().for_each(|s| self.str(s.as_ref()));
+    }
+}
+
+/// Reads what [`Enc`] wrote; every read is bounds-checked (a corrupt file is an error, never a
+/// panic).
+pub struct Dec<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Dec<'a> {
+    pub fn new(b: &'a [u8]) -> Dec<'a> {
+        Dec { b, at: 0 }
+    }
+    pub fn done(&self) -> bool {
+        self.at >= self.b.len()
+    }
+    fn take(&mut self, n: usize) -> DecResult<&'a [u8]> {
+        let end = self.at.checked_add(n).filter(|e| *e <= self.b.len());
+        let Some(end) = end else { return Err(Bad(format!("truncated field at byte {}", self.at))) };
+        let s = &self.b[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+    fn arr<const N: usize>(&mut self) -> DecResult<[u8; N]> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+    pub fn u8(&mut self) -> DecResult<u8> {
+        Ok(self.take(1)?[0])
+    }
+    /// The next `u64`, left to be read again.
+    pub fn peek_u64(&self) -> DecResult<u64> {
+        Dec { b: self.b, at: self.at }.u64()
+    }
+    pub fn bool(&mut self) -> DecResult<bool> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            b => Err(Bad(format!("bad flag {b} at byte {}", self.at - 1))),
+        }
+    }
+    pub fn u16(&mut self) -> DecResult<u16> {
+        Ok(u16::from_le_bytes(self.arr()?))
+    }
+    pub fn u32(&mut self) -> DecResult<u32> {
+        Ok(u32::from_le_bytes(self.arr()?))
+    }
+    pub fn u64(&mut self) -> DecResult<u64> {
+        Ok(u64::from_le_bytes(self.arr()?))
+    }
+    pub fn i64(&mut self) -> DecResult<i64> {
+        Ok(i64::from_le_bytes(self.arr()?))
+    }
+    pub fn str(&mut self) -> DecResult<&'a str> {
+        let n = self.u32()? as usize;
+        let at = self.at;
+        std::str::from_utf8(self.take(n)?).map_err(|_| Bad(format!("bad UTF-8 at byte {at}")))
+    }
+    pub fn opt_i64(&mut self) -> DecResult<Option<i64>> {
+        Ok(if self.bool()? { Some(self.i64()?) } else { None })
+    }
+    pub fn opt_str(&mut self) -> DecResult<Option<&'a str>> {
+        Ok(if self.bool()? { Some(self.str()?) } else { None })
+    }
+    /// A count of items that each take at least `min` bytes, checked against what is left (a
+    /// corrupt count must not make a huge allocation).
+    pub fn len(&mut self, min: usize) -> DecResult<usize> {
+        let n = self.u32()? as usize;
+        if n.saturating_mul(min.max(1)) > self.b.len() - self.at {
+            return Err(Bad(format!("count {n} past the end at byte {}", self.at - 4)));
+        }
+        Ok(n)
+    }
+    pub fn strs(&mut self) -> DecResult<Vec<String>> {
+        let n = self.len(4)?;
+        (0..n).map(|_| self.str().map(str::to_owned)).collect()
+    }
+    /// A symbol of the `symbols!` kind from its text.
+    pub fn sym<T>(&mut self, parse: fn(&str) -> Option<T>) -> DecResult<T> {
+        let s = self.str()?;
+        parse(s).ok_or_else(|| Bad(format!("unknown value `{s}`")))
+    }
+}
+
+/// The static name of a trigger kind (event kinds and `schedule`).
+pub fn trigger_kind(s: &str) -> DecResult<&'static str> {
+    Kind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .chain(["schedule"])
+        .find(|k| *k == s)
+        .ok_or_else(|| Bad(format!("unknown trigger kind `{s}`")))
+}
+
+pub fn enc_decision(e: &mut Enc, d: &Decision) {
+    let k = d.key;
+    e.u64(k.pos);
+    e.u8(k.phase);
+    e.i64(k.due);
+    e.u64(k.msisdn);
+    e.u32(k.rule);
+    e.str(&d.id);
+    e.i64(d.ts);
+    e.u64(d.msisdn.raw());
+    e.u32(d.rule);
+    e.str(&d.rule_name);
+    e.str(&d.campaign);
+    e.str(d.channel.as_str());
+    e.u32(d.priority as u32);
+    e.opt_str(d.text.as_deref());
+    e.opt_str(d.script.as_deref());
+    e.opt_str(d.queue.as_deref());
+    e.str(d.trigger.kind);
+    e.str(&d.trigger.id);
+    e.i64(d.trigger.ts);
+    match d.outcome {
+        Outcome::Sent => e.u8(0),
+        Outcome::Suppressed(r) => {
+            e.u8(1);
+            e.str(r.as_str());
+        }
+        Outcome::Deferred(t) => {
+            e.u8(2);
+            e.i64(t);
+        }
+    }
+    e.opt_str(d.detail.as_deref());
+    e.opt_str(d.winner.as_deref());
+    e.opt_i64(d.expires);
+    // A shadow rule's deferred contact waits among the live ones; it must come back a shadow.
+    e.u8(u8::from(d.shadow));
+}
+
+fn suppression(s: &str) -> Option<Suppression> {
+    use Suppression as S;
+    [S::Dnd, S::QuietHours, S::Cap, S::Excluded, S::ControlGroup, S::Arbitration, S::Capacity]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+}
+
+pub fn dec_decision(d: &mut Dec) -> DecResult<Decision> {
+    let key = OrderKey { pos: d.u64()?, phase: d.u8()?, due: d.i64()?, msisdn: d.u64()?, rule: d.u32()? };
+    Ok(Decision {
+        key,
+        id: d.str()?.to_owned(),
+        ts: d.i64()?,
+        msisdn: crate::util::Msisdn::from_raw(d.u64()?),
+        rule: d.u32()?,
+        rule_name: d.str()?.into(),
+        campaign: d.str()?.into(),
+        channel: d.sym(Channel::parse)?,
+        priority: d.u32()? as i32,
+        text: d.opt_str()?.map(str::to_owned),
+        script: d.opt_str()?.map(str::to_owned),
+        queue: d.opt_str()?.map(Into::into),
+        trigger: crate::state::TriggerRef { kind: trigger_kind(d.str()?)?, id: d.str()?.into(), ts: d.i64()? },
+        outcome: match d.u8()? {
+            0 => Outcome::Sent,
+            1 => Outcome::Suppressed(d.sym(suppression)?),
+            2 => Outcome::Deferred(d.i64()?),
+            t => return Err(Bad(format!("unknown outcome {t}"))),
+        },
+        detail: d.opt_str()?.map(str::to_owned),
+        winner: d.opt_str()?.map(str::to_owned),
+        expires: d.opt_i64()?,
+        shadow: match d.u8()? {
+            0 => false,
+            1 => true,
+            b => return Err(Bad(format!("bad shadow flag {b}"))),
+        },
+    })
+}
+
+/// How a rule set's parts are matched to another's when state carries over (hot reload, or a
+/// checkpoint taken under other rules): rules and campaigns by name, windows and sequences by
+/// their compiled definition.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RuleShape {
+    pub rules: Vec<String>,
+    pub campaigns: Vec<String>,
+    pub aggs: Vec<String>,
+    pub seqs: Vec<String>,
+}
+
+impl RuleShape {
+    pub fn of(r: &crate::rules::RuleSet) -> RuleShape {
+        RuleShape {
+            rules: r.rules.iter().map(|r| r.name.to_string()).collect(),
+            campaigns: r.campaigns.iter().map(|c| c.name.to_string()).collect(),
+            // The checker's output is deterministic, so equal definitions print alike.
+            aggs: r.aggs.iter().map(|a| format!("{a:?}")).collect(),
+            seqs: r.seqs.iter().map(|s| format!("{s:?}")).collect(),
+        }
+    }
+
+    /// Where each part of this shape is in `new` (`None`: gone).
+    pub fn remap_to(&self, new: &RuleShape) -> crate::state::Remap {
+        use std::collections::HashMap;
+        fn at(v: &[String]) -> HashMap<&str, usize> {
+            v.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect()
+        }
+        let (rules, campaigns, aggs, seqs) = (at(&new.rules), at(&new.campaigns), at(&new.aggs), at(&new.seqs));
+        crate::state::Remap {
+            rules: self.rules.iter().map(|r| rules.get(r.as_str()).map(|i| *i as u32)).collect(),
+            campaigns: self.campaigns.iter().map(|c| campaigns.get(c.as_str()).map(|i| *i as u16)).collect(),
+            aggs: self.aggs.iter().map(|a| aggs.get(a.as_str()).map(|i| *i as u32)).collect(),
+            seqs: self.seqs.iter().map(|s| seqs.get(s.as_str()).map(|i| *i as u32)).collect(),
+        }
+    }
+
+    fn enc(&self, e: &mut Enc) {
+        e.strs(&self.rules);
+        e.strs(&self.campaigns);
+        e.strs(&self.aggs);
+        e.strs(&self.seqs);
+    }
+
+    fn dec(d: &mut Dec) -> DecResult<RuleShape> {
+        Ok(RuleShape { rules: d.strs()?, campaigns: d.strs()?, aggs: d.strs()?, seqs: d.strs()? })
+    }
+}
+
+/// The router's clock at a batch boundary: restored exactly, because positions are part of
+/// decisions' order and timers fire by the watermark.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RouterState {
+    /// Input position of the next event.
+    pub pos: u64,
+    pub max_ts: Millis,
+    pub wm: Millis,
+    /// Number of the next batch.
+    pub batch: u64,
+    /// Event time of the input's first event (where daily rules started ticking).
+    pub first_ts: Option<Millis>,
+}
+
+impl RouterState {
+    pub fn start() -> RouterState {
+        RouterState { pos: 0, max_ts: Millis::MIN, wm: Millis::MIN, batch: 0, first_ts: None }
+    }
+}
+
+/// Everything in a checkpoint but the subscribers.
+#[derive(Clone, Debug, Default)]
+pub struct Meta {
+    /// The batch the checkpoint was taken after.
+    pub id: u64,
+    pub router: RouterState,
+    /// Daily ticks (the same on every shard): (next due, local minute of day), and whether
+    /// they had started.
+    pub ticks: Vec<(Millis, u32)>,
+    pub ticks_started: bool,
+    /// The capacity limiter and queue ([`crate::policy::capacity::Capacity::save`]).
+    pub capacity: Vec<u8>,
+    pub sources: Vec<StreamPos>,
+    /// Bytes of `outbox.jsonl` when batch `id`'s decisions were synced (informational: the
+    /// outbox refuses re-decided ids whatever its length).
+    pub outbox_bytes: Option<u64>,
+    pub rules_version: String,
+    pub rules: RuleShape,
+    pub subscribers: u64,
+    /// Wall-clock time it was taken (Unix ms), for the log.
+    pub taken_at: i64,
+}
+
+impl Meta {
+    fn enc(&self, e: &mut Enc) {
+        e.u64(self.id);
+        let r = &self.router;
+        e.u64(r.pos);
+        e.i64(r.max_ts);
+        e.i64(r.wm);
+        e.u64(r.batch);
+        e.opt_i64(r.first_ts);
+        e.u32(self.ticks.len() as u32);
+        for (t, m) in &self.ticks {
+            e.i64(*t);
+            e.u32(*m);
+        }
+        e.bool(self.ticks_started);
+        e.u32(self.capacity.len() as u32);
+        e.buf.extend_from_slice(&self.capacity);
+        e.u32(self.sources.len() as u32);
+        for s in &self.sources {
+            e.str(&s.stream);
+            e.u64(s.offset);
+            e.u64(s.records);
+        }
+        e.opt_i64(self.outbox_bytes.map(|b| b as i64));
+        e.str(&self.rules_version);
+        self.rules.enc(e);
+        e.u64(self.subscribers);
+        e.i64(self.taken_at);
+    }
+
+    fn dec(d: &mut Dec) -> DecResult<Meta> {
+        let id = d.u64()?;
+        let router =
+            RouterState { pos: d.u64()?, max_ts: d.i64()?, wm: d.i64()?, batch: d.u64()?, first_ts: d.opt_i64()? };
+        let n = d.len(12)?;
+        let ticks = (0..n).map(|_| Ok((d.i64()?, d.u32()?))).collect::<DecResult<_>>()?;
+        let ticks_started = d.bool()?;
+        let n = d.len(1)?;
+        let capacity = d.take(n)?.to_vec();
+        let n = d.len(20)?;
+        let sources = (0..n)
+            .map(|_| Ok(StreamPos { stream: d.str()?.to_owned(), offset: d.u64()?, records: d.u64()? }))
+            .collect::<DecResult<_>>()?;
+        Ok(Meta {
+            id,
+            router,
+            ticks,
+            ticks_started,
+            capacity,
+            sources,
+            outbox_bytes: d.opt_i64()?.map(|b| b as u64),
+            rules_version: d.str()?.to_owned(),
+            rules: RuleShape::dec(d)?,
+            subscribers: d.u64()?,
+            taken_at: d.i64()?,
+        })
+    }
+}
+
+/// `[checkpoint]` in the engine config.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Directory of checkpoint files (created if missing).
+    pub dir: PathBuf,
+    /// Take one after this many events (0: not by count).
+    #[serde(default = "default_every_events")]
+    pub every_events: u64,
+    /// Take one after this much wall time, e.g. "5m" ("0s": not by time).
+    #[serde(default = "default_every", with = "crate::config::duration_serde")]
+    pub every: Duration,
+    /// Checkpoints kept; older ones are deleted once a new one is committed (at least 2, so a
+    /// corrupt newest one leaves a good one behind).
+    #[serde(default = "default_keep")]
+    pub keep: usize,
+    /// Longest a shard spends copying state between two batches while a checkpoint is being
+    /// taken, e.g. "1ms" (the pause a checkpoint adds to processing).
+    #[serde(default = "default_slice", with = "crate::config::duration_serde")]
+    pub slice: Duration,
+}
+
+fn default_every_events() -> u64 {
+    1_000_000
+}
+fn default_every() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_keep() -> usize {
+    3
+}
+fn default_slice() -> Duration {
+    Duration::from_millis(1)
+}
+
+fn file_name(id: u64) -> String {
+    format!("checkpoint-{id:016}.{SUFFIX}")
+}
+
+/// Checkpoint files in `dir`, newest first.
+fn list(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
+    let mut v = Vec::new();
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(v),
+        Err(e) => return Err(e),
+    };
+    for e in rd {
+        let p = e?.path();
+        let Some(name) = p.file_name().and_then(|n| n.to_str()) else { continue };
+        let id = name
+            .strip_prefix("checkpoint-")
+            .and_then(|r| r.strip_suffix(&format!(".{SUFFIX}")))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(id) = id {
+            v.push((id, p));
+        }
+    }
+    v.sort_by_key(|e| std::cmp::Reverse(e.0));
+    Ok(v)
+}
+
+/// A verified checkpoint file: its meta and the record slices, still encoded.
+pub struct Loaded {
+    pub path: PathBuf,
+    pub meta: Meta,
+    bytes: Vec<u8>,
+    records: Vec<std::ops::Range<usize>>,
+}
+
+impl Loaded {
+    /// Every subscriber record, decoded one at a time by `each`.
+    pub fn records(&self, mut each: impl FnMut(&mut Dec) -> DecResult<()>) -> DecResult<u64> {
+        let mut n = 0;
+        for r in &self.records {
+            let mut d = Dec::new(&self.bytes[r.clone()]);
+            let count = d.u32()?;
+            for _ in 0..count {
+                each(&mut d)?;
+                n += 1;
+            }
+            if !d.done() {
+                return Err(Bad("bytes left over after a record slice".into()));
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Reads and verifies one checkpoint file.
+pub fn read(path: &Path) -> Result<Loaded, CheckpointError> {
+    let p = path.display().to_string();
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|source| CheckpointError::Io { path: p.clone(), source })?;
+    verify(bytes)
+        .map(|(meta, bytes, records)| Loaded { path: path.to_owned(), meta, bytes, records })
+        .map_err(|Bad(why)| CheckpointError::Corrupt { path: p, why })
+}
+
+type Verified = (Meta, Vec<u8>, Vec<std::ops::Range<usize>>);
+
+fn verify(bytes: Vec<u8>) -> DecResult<Verified> {
+    let mut d = Dec::new(&bytes);
+    if d.take(MAGIC.len()).ok() != Some(&MAGIC[..]) {
+        return Err(Bad("not a tidings checkpoint (bad magic)".into()));
+    }
+    let v = d.u16()?;
+    if v != FORMAT {
+        return Err(Bad(format!("format version {v}; this build reads version {FORMAT}")));
+    }
+    let mut records = Vec::new();
+    let mut meta = None;
+    loop {
+        let frame_at = d.at;
+        let tag = d.u8().map_err(|_| Bad("ends without its end frame (partial write)".into()))?;
+        let len = d.u32()? as usize;
+        let start = d.at;
+        d.take(len).map_err(|_| Bad(format!("frame at byte {frame_at} runs past the end (partial write)")))?;
+        match tag {
+            TAG_RECORDS => records.push(start..start + len),
+            TAG_META => meta = Some(Meta::dec(&mut Dec::new(&bytes[start..start + len]))?),
+            TAG_END => {
+                let sum = Dec::new(&bytes[start..start + len]).u64()?;
+                let actual = xxhash_rust::xxh3::xxh3_64(&bytes[..frame_at]);
+                if sum != actual {
+                    return Err(Bad(format!("checksum mismatch (stored {sum:016x}, computed {actual:016x})")));
+                }
+                if d.at != bytes.len() {
+                    return Err(Bad("bytes after the end frame".into()));
+                }
+                break;
+            }
+            t => return Err(Bad(format!("unknown frame tag {t} at byte {frame_at}"))),
+        }
+    }
+    let meta = meta.ok_or_else(|| Bad("no meta frame".into()))?;
+    Ok((meta, bytes, records))
+}
+
+/// The newest good checkpoint in `dir`. Bad ones on the way are renamed `*.corrupt` (kept for a
+/// look, out of the way of the next run) and reported through `log`.
+pub fn load_latest(dir: &Path, log: &mut dyn FnMut(String)) -> Result<Option<Loaded>, CheckpointError> {
+    let io = |source| CheckpointError::Io { path: dir.display().to_string(), source };
+    for (_, path) in list(dir).map_err(io)? {
+        match read(&path) {
+            Ok(l) => return Ok(Some(l)),
+            Err(e) => {
+                let aside = path.with_extension("corrupt");
+                log(format!("checkpoint {e}: skipped (set aside as {})", aside.display()));
+                std::fs::rename(&path, &aside).map_err(io)?;
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// What the shards and the router send the writer thread.
+pub enum Part {
+    /// A checkpoint starts after batch `id`; `shards` shards will send records.
+    Begin { id: u64, shards: usize },
+    /// Encoded subscriber records (a count, then the records).
+    Records { id: u64, bytes: Vec<u8> },
+    /// A shard has sent all its records; its daily ticks at the boundary (the same on every
+    /// shard) and whether they had started.
+    ShardDone { id: u64, ticks: (Vec<(Millis, u32)>, bool) },
+    /// The rest, once batch `id`'s decisions are synced to the outbox.
+    Meta { id: u64, meta: Box<Meta> },
+}
+
+/// The thread that writes checkpoint files: the hot threads only hand it bytes.
+pub struct Writer {
+    tx: mpsc::Sender<Part>,
+    busy: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    pub fn start(cfg: &CheckpointConfig) -> std::io::Result<Writer> {
+        std::fs::create_dir_all(&cfg.dir)?;
+        // A checkpoint being written when the last run died: never committed, of no use.
+        for e in std::fs::read_dir(&cfg.dir)? {
+            let p = e?.path();
+            if p.extension().is_some_and(|x| x == "tmp") {
+                std::fs::remove_file(&p)?;
+            }
+        }
+        let (tx, rx) = mpsc::channel();
+        let busy = Arc::new(AtomicBool::new(false));
+        let (dir, keep, b) = (cfg.dir.clone(), cfg.keep.max(2), Arc::clone(&busy));
+        let handle = std::thread::Builder::new()
+            .name("tidings-checkpoint".into())
+            .spawn(move || write_loop(&dir, keep, rx, &b))?;
+        Ok(Writer { tx, busy, handle: Some(handle) })
+    }
+
+    pub fn sender(&self) -> mpsc::Sender<Part> {
+        self.tx.clone()
+    }
+
+    /// A checkpoint is being taken or written.
+    pub fn busy(&self) -> bool {
+        self.busy.load(Ordering::Acquire)
+    }
+
+    /// Starts checkpoint `id` (the caller saw `busy()` false).
+    pub fn begin(&self, id: u64, shards: usize) {
+        self.busy.store(true, Ordering::Release);
+        let _ = self.tx.send(Part::Begin { id, shards });
+    }
+
+    /// Waits for the checkpoint in progress (if any) to be written.
+    pub fn finish(mut self) {
+        let Writer { tx, handle, .. } = &mut self;
+        drop(std::mem::replace(tx, mpsc::channel().0));
+        if let Some(h) = handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+struct InProgress {
+    id: u64,
+    tmp: PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    hash: xxhash_rust::xxh3::Xxh3,
+    shards_left: usize,
+    meta: Option<Box<Meta>>,
+    ticks: Option<(Vec<(Millis, u32)>, bool)>,
+    records: u64,
+    error: Option<String>,
+    bytes: u64,
+    started: Instant,
+}
+
+impl InProgress {
+    fn put(&mut self, data: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        self.hash.update(data);
+        self.bytes += data.len() as u64;
+        if let Some(f) = &mut self.file {
+            if let Err(e) = f.write_all(data) {
+                self.error = Some(e.to_string());
+            }
+        }
+    }
+
+    fn frame(&mut self, tag: u8, payload: &[u8]) {
+        self.put(&[tag]);
+        self.put(&(payload.len() as u32).to_le_bytes());
+        self.put(payload);
+    }
+}
+
+fn write_loop(dir: &Path, keep: usize, rx: mpsc::Receiver<Part>, busy: &AtomicBool) {
+    // Normally one at a time; the last one of a run may begin before the one before it is
+    // complete (they complete in order).
+    let mut open: Vec<InProgress> = Vec::new();
+    for part in rx {
+        let id = match &part {
+            Part::Begin { id, .. } | Part::Records { id, .. } | Part::ShardDone { id, .. } | Part::Meta { id, .. } => {
+                *id
+            }
+        };
+        let cur = open.iter_mut().find(|c| c.id == id);
+        match (part, cur) {
+            (Part::Begin { id, shards }, _) => {
+                let tmp = dir.join(format!("{}.tmp", file_name(id)));
+                let (file, error) = match std::fs::File::create(&tmp) {
+                    Ok(f) => (Some(std::io::BufWriter::with_capacity(1 << 20, f)), None),
+                    Err(e) => (None, Some(e.to_string())),
+                };
+                let mut c = InProgress {
+                    id,
+                    tmp,
+                    file,
+                    hash: xxhash_rust::xxh3::Xxh3::new(),
+                    shards_left: shards,
+                    meta: None,
+                    ticks: None,
+                    records: 0,
+                    error,
+                    bytes: 0,
+                    started: Instant::now(),
+                };
+                c.put(MAGIC);
+                c.put(&FORMAT.to_le_bytes());
+                open.push(c);
+            }
+            (Part::Records { bytes, .. }, Some(c)) => {
+                c.records += bytes.get(..4).map_or(0, |n| u64::from(u32::from_le_bytes([n[0], n[1], n[2], n[3]])));
+                c.frame(TAG_RECORDS, &bytes);
+            }
+            (Part::ShardDone { ticks, .. }, Some(c)) => {
+                c.shards_left = c.shards_left.saturating_sub(1);
+                c.ticks = Some(ticks);
+            }
+            (Part::Meta { meta, .. }, Some(c)) => c.meta = Some(meta),
+            (_, None) => {}
+        }
+        while let Some(i) = open.iter().position(|c| c.shards_left == 0 && c.meta.is_some()) {
+            commit(dir, keep, open.remove(i));
+        }
+        busy.store(!open.is_empty(), Ordering::Release);
+    }
+    // The engine stopped before a checkpoint was complete: its partial file goes.
+    for c in open {
+        let _ = std::fs::remove_file(&c.tmp);
+    }
+}
+
+fn commit(dir: &Path, keep: usize, mut c: InProgress) {
+    let mut meta = c.meta.take().unwrap_or_default();
+    meta.taken_at = chrono::Utc::now().timestamp_millis();
+    meta.subscribers = c.records;
+    if let Some((ticks, started)) = c.ticks.take() {
+        meta.ticks = ticks;
+        meta.ticks_started = started;
+    }
+    let mut e = Enc::default();
+    meta.enc(&mut e);
+    c.frame(TAG_META, &e.buf);
+    let sum = c.hash.digest();
+    c.frame(TAG_END, &sum.to_le_bytes());
+    let done = (|| -> std::io::Result<()> {
+        if let Some(e) = &c.error {
+            return Err(std::io::Error::other(e.clone()));
+        }
+        let f = c.file.take().ok_or_else(|| std::io::Error::other("no file"))?;
+        let f = f.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&c.tmp, dir.join(file_name(c.id)))?;
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(())
+    })();
+    match done {
+        Ok(()) => {
+            eprintln!(
+                "tidings: checkpoint {} written: {} subscribers, {:.1} MB in {:.2} s (input position {})",
+                c.id,
+                meta.subscribers,
+                c.bytes as f64 / 1e6,
+                c.started.elapsed().as_secs_f64(),
+                meta.router.pos
+            );
+            crate::telemetry::checkpoint(c.bytes, c.started.elapsed());
+            if let Ok(all) = list(dir) {
+                for (_, old) in all.into_iter().skip(keep) {
+                    let _ = std::fs::remove_file(old);
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("tidings: checkpoint {} NOT written ({e}); the previous one stays in force", c.id);
+            let _ = std::fs::remove_file(&c.tmp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, id: u64, records: &[u8]) {
+        let cfg = CheckpointConfig {
+            dir: dir.to_owned(),
+            every_events: 0,
+            every: Duration::ZERO,
+            keep: 5,
+            slice: Duration::from_millis(1),
+        };
+        let w = Writer::start(&cfg).unwrap();
+        let to = w.sender();
+        w.begin(id, 1);
+        let mut bytes = 1u32.to_le_bytes().to_vec();
+        bytes.extend_from_slice(records);
+        to.send(Part::Records { id, bytes }).unwrap();
+        to.send(Part::ShardDone { id, ticks: (vec![(42, 540)], true) }).unwrap();
+        let meta = Meta {
+            id,
+            router: RouterState { pos: id * 10, max_ts: 7, wm: 5, batch: id + 1, first_ts: Some(1) },
+            sources: vec![StreamPos { stream: "file:e.jsonl".into(), offset: 1234, records: 10 }],
+            rules_version: "v1".into(),
+            ..Meta::default()
+        };
+        to.send(Part::Meta { id, meta: Box::new(meta) }).unwrap();
+        drop(to);
+        w.finish();
+    }
+
+    #[test]
+    fn a_checkpoint_reads_back_and_a_damaged_one_is_set_aside_for_the_one_before() {
+        let dir = std::env::temp_dir().join(format!("tidings-ckpt-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        write(&dir, 3, b"first");
+        write(&dir, 4, b"second");
+        let l = load_latest(&dir, &mut |m| panic!("{m}")).unwrap().expect("a checkpoint");
+        assert_eq!((l.meta.id, l.meta.router.pos, l.meta.subscribers), (4, 40, 1));
+        assert_eq!((l.meta.ticks.clone(), l.meta.ticks_started), (vec![(42, 540)], true));
+        assert_eq!(l.meta.sources[0].offset, 1234);
+        let mut seen = Vec::new();
+        l.records(|d| {
+            seen.push(d.take(6)?.to_vec());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, vec![b"second".to_vec()]);
+
+        // Flipped bytes: the checksum catches them; the previous checkpoint is used.
+        let newest = dir.join(file_name(4));
+        let mut b = std::fs::read(&newest).unwrap();
+        b[18] ^= 1;
+        std::fs::write(&newest, &b).unwrap();
+        let mut log = Vec::new();
+        let l = load_latest(&dir, &mut |m| log.push(m)).unwrap().expect("the older one");
+        assert_eq!(l.meta.id, 3);
+        assert!(log[0].contains("checksum mismatch"), "{log:?}");
+        assert!(dir.join(file_name(4)).with_extension("corrupt").exists());
+
+        // Cut short (a partial write): detected, and with nothing older, no checkpoint.
+        let only = dir.join(file_name(3));
+        let b = std::fs::read(&only).unwrap();
+        std::fs::write(&only, &b[..b.len() - 5]).unwrap();
+        let mut log = Vec::new();
+        assert!(load_latest(&dir, &mut |m| log.push(m)).unwrap().is_none());
+        assert!(log[0].contains("partial write"), "{log:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
