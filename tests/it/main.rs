@@ -2,11 +2,13 @@
 
 mod admin;
 mod cli;
+mod corpus;
 mod decode;
 mod delivery;
 mod determinism;
 mod diagnostics;
 mod engine;
+mod fuzz;
 mod ivr;
 mod kannel;
 mod mangled;
