@@ -830,3 +830,25 @@ fn fuzz_generators_reach_every_outcome() {
     }
     assert!(compiled >= 100, "{compiled} of 300 generated conditions compile");
 }
+
+/// Arithmetic on extreme values from an event is null or saturates; it never panics the shard
+/// (i64::MIN / -1 used to abort the division).
+#[test]
+fn extreme_arithmetic_on_event_values_never_panics() {
+    use crate::support::{SUB, ev, run};
+    let pack = "- rule: div\n  on: [usage]\n  condition: event.balance_fen / -1 > 0 fen or event.balance_fen % -1 fen == 0 fen or -event.balance_fen * 2 > 0 fen\n  action: { channel: sms, template: \"x\" }\n  campaign: c\n";
+    let lines: Vec<String> = [i64::MIN, -1, 0, i64::MAX]
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            ev(
+                "usage",
+                &format!("10:0{i}:00"),
+                &format!(r#""service":"voice","direction":"mo","scope":"local","balance_fen":{b}"#),
+            )
+        })
+        .collect();
+    let r = run(pack, &[SUB], &lines);
+    assert_eq!(r.summary.events, 4, "every event was processed");
+    assert!(r.dead.is_empty());
+}

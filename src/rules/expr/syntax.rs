@@ -259,7 +259,7 @@ fn money(num: &str, per: i64) -> Option<Tok> {
             return None;
         }
         let f: i64 = frac.parse().ok()?;
-        fen += if frac.len() == 1 { f * 10 } else { f };
+        fen = fen.checked_add(if frac.len() == 1 { f * 10 } else { f })?;
     }
     Some(Tok::Money(fen))
 }
