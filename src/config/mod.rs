@@ -2,6 +2,10 @@
 //! typo in a config is an error at start, not a silently ignored setting. Relative paths are
 //! relative to the working directory.
 
+pub mod scale;
+
+pub use scale::{FluvioSection, ScaleSection, StartOffset, partition_of};
+
 use crate::policy::GlobalPolicy;
 use crate::refdata::Channel;
 use serde::Deserialize;
@@ -41,6 +45,12 @@ pub struct Config {
     /// The admin HTTP endpoint (`/metrics`, health, rules). Without it, no server is started.
     #[serde(default)]
     pub api: Option<crate::api::admin::ApiConfig>,
+    /// Fluvio: the event topics (`source.kind = "fluvio"`) and the output topics.
+    #[serde(default)]
+    pub fluvio: Option<FluvioSection>,
+    /// Several instances sharing the work by partition.
+    #[serde(default)]
+    pub scale: ScaleSection,
     /// `policy` checked and compiled by [`Config::load`].
     #[serde(skip)]
     pub resolved_policy: GlobalPolicy,
@@ -146,12 +156,14 @@ pub enum SourceKind {
     Generator,
     Files,
     Stdin,
+    /// The `[fluvio]` event topics (needs a build with the `fluvio` feature).
+    Fluvio,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SourceSection {
-    /// generator | files | stdin
+    /// generator | files | stdin | fluvio
     pub kind: SourceKind,
     /// Event files for `files` (merged by event time).
     pub files: Vec<PathBuf>,
@@ -205,7 +217,8 @@ impl Config {
         cfg.check().map_err(|message| ConfigError::Invalid { path: p.clone(), message })?;
         let (policy, capacity) = cfg.policy(&p, &text).map_err(ConfigError::Located)?;
         cfg.resolved_policy = policy;
-        cfg.capacity = capacity;
+        // Each instance gets its share of every channel's capacity.
+        cfg.capacity = capacity.map(|c| c.map(|rate| cfg.scale.divide(rate)));
         Ok(cfg)
     }
 
@@ -219,6 +232,13 @@ impl Config {
         }
         if matches!(self.source.kind, SourceKind::Files) && self.source.files.is_empty() {
             return Err("source.kind = \"files\" needs source.files".into());
+        }
+        self.scale.check()?;
+        if let Some(f) = &self.fluvio {
+            f.check()?;
+        }
+        if matches!(self.source.kind, SourceKind::Fluvio) && self.fluvio.is_none() {
+            return Err("source.kind = \"fluvio\" needs a [fluvio] section".into());
         }
         Ok(())
     }
