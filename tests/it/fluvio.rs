@@ -58,8 +58,7 @@ mod live {
 mod live {
     use crate::scale::{msisdn_of, sorted_lines, tmp};
     use fluvio::metadata::topic::TopicSpec;
-    use fluvio::{Fluvio, FluvioClusterConfig, Offset, RecordKey};
-    use futures_util::StreamExt;
+    use fluvio::{Fluvio, FluvioClusterConfig, RecordKey};
     use std::collections::BTreeMap;
     use std::path::{Path, PathBuf};
     use std::process::Command;
@@ -125,18 +124,8 @@ mod live {
             let fluvio = connect(sc).await;
             let mut out = Vec::new();
             for p in 0..PARTITIONS {
-                let config = fluvio::consumer::ConsumerConfigExtBuilder::default()
-                    .topic(topic.to_string())
-                    .partition(p)
-                    .offset_start(Offset::beginning())
-                    .disable_continuous(true)
-                    .build()
-                    .unwrap();
-                let mut s = fluvio.consumer_with_config(config).await.expect("consumer");
-                while let Some(r) = s.next().await {
-                    let r = r.expect("record");
-                    out.push((p, String::from_utf8_lossy(r.get_value().as_ref()).into_owned()));
-                }
+                let records = tidings::source::fluvio::read_to_end(&fluvio, topic, p).await.expect("read partition");
+                out.extend(records.into_iter().map(|(_, v)| (p, String::from_utf8_lossy(&v).into_owned())));
             }
             out
         })
@@ -263,7 +252,9 @@ mod live {
 
         // A consumer that drops ids it has seen gets each action once, and none is missing.
         let mut by_id: BTreeMap<String, String> = BTreeMap::new();
-        for (_, v) in consume_all(sc, &actions) {
+        let produced = consume_all(sc, &actions);
+        eprintln!("actions topic: {} records for {} actions decided", produced.len(), reference.len());
+        for (_, v) in produced {
             let id = serde_json::from_str::<serde_json::Value>(&v).unwrap()["id"].as_str().unwrap().to_string();
             if let Some(before) = by_id.insert(id.clone(), v.clone()) {
                 assert_eq!(before, v, "action {id} decided twice with different content");
