@@ -111,12 +111,7 @@ impl FluvioSource {
             let reads = plan.into_iter().zip(senders).map(|((topic, p, from), tx)| {
                 let (fluvio, bell) = (&fluvio, bell_tx.clone());
                 async move {
-                    let start = match from {
-                        Some(o) => Offset::absolute(o).unwrap_or_else(|_| Offset::beginning()),
-                        None if from_end => Offset::end(),
-                        None => Offset::beginning(),
-                    };
-                    if let Err(e) = read(fluvio, &topic, p, start, until_end, &tx, &bell).await {
+                    if let Err(e) = read(fluvio, &topic, p, (from, from_end), until_end, &tx, &bell).await {
                         eprintln!("fluvio: {topic}/{p}: {e}");
                     }
                     let _ = tx.send(Msg::End).await;
@@ -285,7 +280,7 @@ pub async fn read_to_end(fluvio: &Fluvio, topic: &str, partition: u32) -> Result
     let (tx, mut rx) = mpsc::channel(1024);
     let (bell, _ring) = std::sync::mpsc::sync_channel(1);
     let reading = async {
-        let r = read(fluvio, topic, partition, Offset::beginning(), true, &tx, &bell).await;
+        let r = read(fluvio, topic, partition, (None, false), true, &tx, &bell).await;
         let _ = tx.send(Msg::End).await;
         r
     };
@@ -303,7 +298,8 @@ pub async fn read_to_end(fluvio: &Fluvio, topic: &str, partition: u32) -> Result
 /// How often one gap in a partition's offsets is read again before it is taken as real.
 const GAP_RETRIES: u32 = 3;
 
-/// Reads one partition into `tx` until its end (`until_end`) or for ever.
+/// Reads one partition into `tx` until its end (`until_end`) or for ever, from the given offset,
+/// else from the end (`from.1`) or the beginning.
 ///
 /// A topic without SmartModules has no gaps in its offsets, yet the fluvio 0.50 client can skip
 /// a whole batch when a fetch response ends inside one (seen against a local cluster: 58 records
@@ -314,14 +310,18 @@ async fn read(
     fluvio: &Fluvio,
     topic: &str,
     partition: u32,
-    start: Offset,
+    from: (Option<i64>, bool),
     until_end: bool,
     tx: &mpsc::Sender<Msg>,
     bell: &std::sync::mpsc::SyncSender<()>,
 ) -> Result<(), String> {
-    let mut start = start;
+    let mut start = match from {
+        (Some(o), _) => Offset::absolute(o).map_err(|e| e.to_string())?,
+        (None, true) => Offset::end(),
+        (None, false) => Offset::beginning(),
+    };
     // The offset the next record must have, once known.
-    let mut expect: Option<i64> = None;
+    let mut expect: Option<i64> = from.0;
     let mut retries = 0;
     'open: loop {
         let config = fluvio::consumer::ConsumerConfigExtBuilder::default()
