@@ -222,11 +222,13 @@ impl FluvioSource {
                     self.idle = true;
                     return Some(Input::Idle);
                 }
-                None => {
-                    if self.bell.recv().is_err() {
-                        return None;
-                    }
-                }
+                // Wait for a record; every half second say Idle again, so that the engine sees a
+                // stop request (SIGTERM) while the topics are quiet.
+                None => match self.bell.recv_timeout(std::time::Duration::from_millis(500)) {
+                    Ok(()) => {}
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return Some(Input::Idle),
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return None,
+                },
             }
         }
     }
