@@ -2,7 +2,7 @@
 //!
 //! Layout, in the order an event travels:
 //!
-//! - [`source`]    where lines come from: files, stdin, the built-in generator
+//! - [`source`]    where lines come from: files, stdin, the built-in generator, Fluvio topics
 //! - [`event`]     the event kinds and their decoding; dead letters
 //! - [`refdata`]   subscribers, cells, calendar, stores
 //! - [`engine`]    routing by msisdn to shards, watermarks, deterministic output order
@@ -11,7 +11,7 @@
 //! - [`policy`]    what stands between a candidate contact and an action
 //! - [`sink`]      actions, decisions and dead letters out; the outbox and the gateways
 //! - [`api`]       tidings' HTTP endpoint: gateway reports back (later IVR and admin)
-//! - [`config`]    the engine config (TOML)
+//! - [`config`]    the engine config (TOML), scale-out and Fluvio settings
 //! - [`generator`] realistic synthetic reference data and event streams
 //! - [`telemetry`] counters the run reports
 //! - [`report`]    the campaign report (replay --report) and pack diffs (diff): HTML and JSON

@@ -480,6 +480,7 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         (None, SourceKind::Generator) => generated_refdata(&gen_opts)?,
         (None, _) => Default::default(),
     };
+    let subs = own_share(&cfg, subs);
     let max_window = cfg.max_window().map_err(anyhow::Error::msg)?;
     let rules = load_rules(&cfg.rules.paths, &refdata, max_window)?;
     let refdata = Arc::new(refdata);
@@ -574,7 +575,25 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
             tracker = Some(t);
             Box::new(input.map(engine::Input::from))
         }
+        SourceKind::Fluvio => fluvio_source(&cfg, decoder)?,
     };
+    // Sources every instance reads whole: keep this instance's share.
+    let mut skipped = None;
+    let input: Box<dyn Iterator<Item = engine::Input>> =
+        if cfg.scale.is_shared() && !matches!(cfg.source.kind, SourceKind::Fluvio) {
+            let owned = source::Owned::new(input, cfg.scale.owner(), cfg.scale.instance == 0);
+            skipped = Some(owned.skipped.clone());
+            Box::new(owned)
+        } else {
+            input
+        };
+    if let Some(f) = cfg
+        .fluvio
+        .as_ref()
+        .filter(|f| !f.actions_topic.is_empty() || !f.decisions_topic.is_empty() || !f.dead_letters_topic.is_empty())
+    {
+        sinks.push(fluvio_sink(f, offset)?);
+    }
     let delivery = match &cfg.delivery {
         Some(d) => {
             let notify = Arc::new(tokio::sync::Notify::new());
@@ -594,6 +613,9 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
     let t0 = std::time::Instant::now();
     let summary = run_engine(input, tracker, resume, Arc::new(rules), refdata, subs, &opts, &mut sink, &stop)?;
     eprintln!("{}", tidings::telemetry::render_summary(&summary, t0.elapsed(), offset));
+    if let Some(n) = skipped {
+        eprintln!("scale         {} events left to the other instances", n.load(Ordering::Relaxed));
+    }
     if !cfg.output.dir.as_os_str().is_empty() {
         eprintln!("output        {}/actions.jsonl, decisions.jsonl, dead_letters.jsonl", cfg.output.dir.display());
     }
@@ -604,6 +626,54 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
     drop(api);
     Ok(0)
 }
+
+/// The subscribers this instance owns (`[scale]`); all of them when it works alone.
+fn own_share(cfg: &Config, subs: tidings::refdata::Subscribers) -> tidings::refdata::Subscribers {
+    if !cfg.scale.is_shared() {
+        return subs;
+    }
+    let owner = cfg.scale.owner();
+    let total = subs.profiles.len();
+    let mine = subs.split(2, |m| usize::from(!owner(m))).swap_remove(0);
+    eprintln!(
+        "scale         instance {} of {}: partitions {:?} of {}, {} of {} subscribers",
+        cfg.scale.instance,
+        cfg.scale.instances,
+        cfg.scale.owned_partitions(),
+        cfg.scale.partitions,
+        mine.profiles.len(),
+        total
+    );
+    mine
+}
+
+#[cfg(feature = "fluvio")]
+fn fluvio_source(cfg: &Config, decoder: Decoder) -> Result<Box<dyn Iterator<Item = engine::Input>>> {
+    let f = cfg.fluvio.as_ref().context("source.kind = \"fluvio\" needs a [fluvio] section")?;
+    let owned = cfg.scale.owned_partitions();
+    let src =
+        source::fluvio::FluvioSource::start(f, &owned, cfg.scale.partitions, decoder).map_err(anyhow::Error::msg)?;
+    eprintln!("fluvio        reading {:?} partitions {owned:?} from {}", f.topics, f.endpoint);
+    Ok(Box::new(src))
+}
+
+#[cfg(not(feature = "fluvio"))]
+fn fluvio_source(_: &Config, _: Decoder) -> Result<Box<dyn Iterator<Item = engine::Input>>> {
+    anyhow::bail!(NO_FLUVIO)
+}
+
+#[cfg(feature = "fluvio")]
+fn fluvio_sink(f: &tidings::config::FluvioSection, offset: chrono::FixedOffset) -> Result<Box<dyn Sink>> {
+    Ok(Box::new(tidings::sink::fluvio::FluvioSink::start(f, offset).map_err(anyhow::Error::msg)?))
+}
+
+#[cfg(not(feature = "fluvio"))]
+fn fluvio_sink(_: &tidings::config::FluvioSection, _: chrono::FixedOffset) -> Result<Box<dyn Sink>> {
+    anyhow::bail!(NO_FLUVIO)
+}
+
+#[cfg(not(feature = "fluvio"))]
+const NO_FLUVIO: &str = "this build has no Fluvio transport: build with `cargo build --release --features fluvio`";
 
 /// The admin endpoint on a small runtime of its own, for the life of a run.
 struct ApiServer {

@@ -2,6 +2,10 @@
 //! typo in a config is an error at start, not a silently ignored setting. Relative paths are
 //! relative to the working directory.
 
+pub mod scale;
+
+pub use scale::{FluvioSection, ScaleSection, StartOffset, partition_of};
+
 use crate::policy::GlobalPolicy;
 use crate::refdata::Channel;
 use serde::Deserialize;
@@ -48,6 +52,12 @@ pub struct Config {
     /// last good one. Without it, a restart starts over from the beginning of the input.
     #[serde(default)]
     pub checkpoint: Option<crate::state::checkpoint::CheckpointConfig>,
+    /// Fluvio: the event topics (`source.kind = "fluvio"`) and the output topics.
+    #[serde(default)]
+    pub fluvio: Option<FluvioSection>,
+    /// Several instances sharing the work by partition.
+    #[serde(default)]
+    pub scale: ScaleSection,
     /// `policy` checked and compiled by [`Config::load`].
     #[serde(skip)]
     pub resolved_policy: GlobalPolicy,
@@ -153,12 +163,14 @@ pub enum SourceKind {
     Generator,
     Files,
     Stdin,
+    /// The `[fluvio]` event topics (needs a build with the `fluvio` feature).
+    Fluvio,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SourceSection {
-    /// generator | files | stdin
+    /// generator | files | stdin | fluvio
     pub kind: SourceKind,
     /// Event files for `files` (merged by event time).
     pub files: Vec<PathBuf>,
@@ -212,7 +224,8 @@ impl Config {
         cfg.check().map_err(|message| ConfigError::Invalid { path: p.clone(), message })?;
         let (policy, capacity) = cfg.policy(&p, &text).map_err(ConfigError::Located)?;
         cfg.resolved_policy = policy;
-        cfg.capacity = capacity;
+        // Each instance gets its share of every channel's capacity.
+        cfg.capacity = capacity.map(|c| c.map(|rate| cfg.scale.divide(rate)));
         Ok(cfg)
     }
 
@@ -227,7 +240,15 @@ impl Config {
         if matches!(self.source.kind, SourceKind::Files) && self.source.files.is_empty() {
             return Err("source.kind = \"files\" needs source.files".into());
         }
-        self.report.check()
+        self.report.check()?;
+        self.scale.check()?;
+        if let Some(f) = &self.fluvio {
+            f.check()?;
+        }
+        if matches!(self.source.kind, SourceKind::Fluvio) && self.fluvio.is_none() {
+            return Err("source.kind = \"fluvio\" needs a [fluvio] section".into());
+        }
+        Ok(())
     }
 
     pub fn lateness(&self) -> Result<i64, String> {

@@ -199,6 +199,13 @@ fn serde_wire(text: &str) -> Result<Wire<'_>, Reject> {
             serde_json::error::Category::Data => DeadReason::BadField,
             _ => DeadReason::BadJson,
         };
+        // serde stops at the first error: a field of the wrong type early in a line that is not
+        // JSON further on is still bad JSON, and the syntax error is the one to report.
+        if reason == DeadReason::BadField {
+            if let Err(syntax) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                return Reject(DeadReason::BadJson, syntax.to_string());
+            }
+        }
         // A JSON value that is not an object is "bad JSON" for a JSON Lines event stream.
         let reason =
             if reason == DeadReason::BadField && !text.starts_with('{') { DeadReason::BadJson } else { reason };

@@ -7,7 +7,7 @@
 mod dead;
 mod decode;
 
-pub use dead::{DeadLetter, DeadReason};
+pub use dead::{DeadLetter, DeadReason, RAW_KEEP};
 pub use decode::{Decoder, MAX_LINE_BYTES};
 
 use crate::util::{Millis, Msisdn};

@@ -49,6 +49,8 @@ pub enum Code {
     E020,
     /// An aggregate or sequence filter that reads more than its own event.
     E021,
+    /// A condition too deep or too large once its macros are expanded.
+    E022,
     /// A `campaign:` item no rule belongs to.
     E030,
     /// Two different values for one campaign's streak or control group.
@@ -104,7 +106,7 @@ impl Diagnostic {
             col: pos.col,
             message: message.into(),
             hint: None,
-            snippet: source.lines().nth(pos.line.saturating_sub(1)).unwrap_or("").to_string(),
+            snippet: super::yaml::lines(source).nth(pos.line.saturating_sub(1)).unwrap_or("").to_string(),
         }
     }
 

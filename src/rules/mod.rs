@@ -179,11 +179,43 @@ pub fn load(paths: &[PathBuf], refdata: Option<&RefData>, opts: &LoadOptions) ->
     loaded
 }
 
+/// The first character YAML does not allow in a file (YAML 1.2 §5.1: C0 and C1 controls other
+/// than tab, line breaks and NEL; DEL; U+FFFE and U+FFFF), as an error at its position. The
+/// YAML reader stops at a NUL as if the file ended there: without this check, every rule after
+/// a stray NUL would be dropped without a word.
+fn unprintable(name: &str, text: &str) -> Option<Diagnostic> {
+    let allowed = |c: char| {
+        matches!(c, '\t' | '\n' | '\r' | '\u{85}')
+            || !(c.is_control() || c == '\u{7f}' || c == '\u{fffe}' || c == '\u{ffff}')
+    };
+    let at = text.find(|c: char| !allowed(c))?;
+    let c = text[at..].chars().next()?;
+    let before = &text[..at];
+    let line = yaml::lines(before).count().max(1) + usize::from(before.ends_with(['\n', '\r']));
+    let col =
+        yaml::lines(before).last().filter(|_| !before.ends_with(['\n', '\r'])).map_or(0, |l| l.chars().count()) + 1;
+    Some(
+        Diagnostic::new(
+            Code::E001,
+            name,
+            text,
+            yaml::Pos { line, col },
+            format!("control character U+{:04X} is not allowed in a rule file", u32::from(c)),
+        )
+        .with_hint(Some("the file may be damaged or not text; remove the character".into())),
+    )
+}
+
 /// Compiles rule files given as (name, text).
 pub fn compile(files: Vec<(String, String)>, refdata: Option<&RefData>, opts: &LoadOptions) -> Loaded {
     let mut diags = Vec::new();
     let mut docs: Vec<Vec<yaml::Node>> = Vec::new();
     for (name, text) in &files {
+        if let Some(d) = unprintable(name, text) {
+            diags.push(d);
+            docs.push(Vec::new());
+            continue;
+        }
         match yaml::parse(text) {
             Ok(d) => docs.push(d),
             Err(e) => {

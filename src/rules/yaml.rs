@@ -64,7 +64,7 @@ impl Node {
     pub fn pos_at(&self, source: &str, byte_offset: usize) -> Pos {
         let Node::Scalar { value, style, pos } = self else { return self.pos() };
         let char_offset = value.get(..byte_offset.min(value.len())).map_or(0, |s| s.chars().count());
-        let lines: Vec<&str> = source.lines().collect();
+        let lines: Vec<&str> = lines(source).collect();
         let quoted = matches!(style, TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted);
         let block = matches!(style, TScalarStyle::Literal | TScalarStyle::Folded);
         // pos.col is 1-based; the first content character.
@@ -72,10 +72,11 @@ impl Node {
         let mut col = pos.col + usize::from(quoted);
         let mut remaining = char_offset;
         loop {
-            let Some(text) = lines.get(line - 1) else { return Pos { line, col } };
-            let len = text.chars().count().saturating_sub(col - 1);
+            let Some(text) = line.checked_sub(1).and_then(|l| lines.get(l)) else { return Pos { line, col } };
+            let len = text.chars().count().saturating_sub(col.saturating_sub(1));
             if remaining <= len || line >= lines.len() {
-                return Pos { line, col: col + remaining };
+                // A folded scalar's text is not the source's: never point past the line's end.
+                return Pos { line, col: (col + remaining).min(text.chars().count() + 1) };
             }
             remaining -= len + 1;
             line += 1;
@@ -83,6 +84,26 @@ impl Node {
             col = if block { pos.col } else { next.chars().take_while(|c| *c == ' ').count() + 1 };
         }
     }
+}
+
+/// The lines of a YAML text as YAML counts them: a line ends at `\r\n`, `\n` or a lone `\r`
+/// (`str::lines` keeps a lone `\r` inside its line, and positions would drift by a line).
+pub fn lines(source: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(source);
+    std::iter::from_fn(move || {
+        let s = rest?;
+        match s.find(['\r', '\n']) {
+            Some(i) => {
+                let after = if s[i..].starts_with("\r\n") { i + 2 } else { i + 1 };
+                rest = Some(&s[after..]).filter(|r| !r.is_empty());
+                Some(&s[..i])
+            }
+            None => {
+                rest = None;
+                Some(s).filter(|s| !s.is_empty())
+            }
+        }
+    })
 }
 
 /// A YAML syntax error with its position.

@@ -4,6 +4,8 @@
 
 pub mod calls;
 pub mod deliver;
+#[cfg(feature = "fluvio")]
+pub mod fluvio;
 pub mod gateway;
 pub mod kannel;
 pub mod outbox;

@@ -1,6 +1,9 @@
 //! Where lines come from: files (JSON Lines, merged by event time when there are several),
-//! standard input, and the built-in generator. Every source yields decoded events or dead
-//! letters; a source never stops on a bad line.
+//! standard input, the built-in generator, and Fluvio topics (the `fluvio` cargo feature).
+//! Every source yields decoded events or dead letters; a source never stops on a bad line.
+
+#[cfg(feature = "fluvio")]
+pub mod fluvio;
 
 use crate::event::{DeadLetter, DeadReason, Decoder, Event};
 use std::io::{BufRead, BufReader, Read};
@@ -600,6 +603,44 @@ impl Iterator for Live {
                     true => crate::engine::Input::Urgent(item),
                     false => crate::engine::Input::Item(item),
                 });
+            }
+        }
+    }
+}
+
+/// One instance's share of a source every instance reads whole (a file, stdin, the generator):
+/// the events of subscribers it owns (`[scale]`), and the dead letters when it is instance 0
+/// (a bad line has no owner; one instance reports it). Everything else passes.
+pub struct Owned<I> {
+    inner: I,
+    owner: Box<dyn Fn(crate::util::Msisdn) -> bool + Send>,
+    keep_dead: bool,
+    /// Events left to the other instances.
+    pub skipped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<I> Owned<I> {
+    pub fn new(inner: I, owner: impl Fn(crate::util::Msisdn) -> bool + Send + 'static, keep_dead: bool) -> Self {
+        Owned { inner, owner: Box::new(owner), keep_dead, skipped: Default::default() }
+    }
+}
+
+impl<I: Iterator<Item = crate::engine::Input>> Iterator for Owned<I> {
+    type Item = crate::engine::Input;
+    fn next(&mut self) -> Option<Self::Item> {
+        use crate::engine::Input;
+        loop {
+            let item = self.inner.next()?;
+            let mine = match &item {
+                Input::Item(Ok(e)) | Input::Urgent(Ok(e)) => (self.owner)(e.msisdn),
+                Input::Item(Err(_)) | Input::Urgent(Err(_)) => self.keep_dead,
+                _ => true,
+            };
+            if mine {
+                return Some(item);
+            }
+            if matches!(item, Input::Item(Ok(_)) | Input::Urgent(Ok(_))) {
+                self.skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
     }

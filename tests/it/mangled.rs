@@ -6,14 +6,14 @@
 use tidings::rules::{self, LoadOptions};
 
 /// splitmix64: a small, seeded, dependency-free generator.
-struct Rng(u64);
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         tidings::util::mix64(self.0)
     }
-    fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
     }
 }
@@ -52,7 +52,8 @@ const NASTY: &[&str] = &[
     "99999999999999999999",
 ];
 
-fn mangle(text: &str, rng: &mut Rng) -> String {
+/// One to four byte-level mutations of `text` (also used by the proptest targets in `fuzz.rs`).
+pub fn mangle(text: &str, rng: &mut Rng) -> String {
     let mut b: Vec<u8> = text.as_bytes().to_vec();
     for _ in 0..1 + rng.below(4) {
         if b.is_empty() {
@@ -88,8 +89,8 @@ fn mangle(text: &str, rng: &mut Rng) -> String {
     String::from_utf8_lossy(&b).into_owned()
 }
 
-#[test]
-fn mangled_rule_files_are_refused_with_located_diagnostics_and_never_panic() {
+/// The shipped rule files (not their tests), sorted by name.
+pub fn shipped() -> Vec<(String, String)> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/rules");
     let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
         .unwrap()
@@ -99,29 +100,47 @@ fn mangled_rule_files_are_refused_with_located_diagnostics_and_never_panic() {
         .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap()))
         .collect();
     files.sort();
+    files
+}
+
+/// Mangles one of `files` as `seed` says and loads the set: never a panic, every diagnostic on
+/// the mangled file inside it, and a refusal always says why. `Err` names what broke; `Ok` tells
+/// whether the set was refused.
+pub fn load_mangled(files: &[(String, String)], seed: u64) -> Result<bool, String> {
+    let mut rng = Rng(seed);
+    let victim = rng.below(files.len());
+    let mut set = files.to_vec();
+    set[victim].1 = mangle(&set[victim].1, &mut rng);
+    let (name, text) = (set[victim].0.clone(), set[victim].1.clone());
+    if std::env::var("DEBUG_SEED").ok() == Some(seed.to_string()) {
+        eprintln!("{text:?}");
+    }
     let opts = LoadOptions::default();
+    let loaded = std::panic::catch_unwind(|| rules::compile(set, None, &opts))
+        .map_err(|_| format!("seed {seed}: the loader panicked on a mangled {name}:\n{text}"))?;
+    for d in loaded.diagnostics.iter().filter(|d| d.file == name) {
+        if !crate::fuzz::inside(&text, d.line, d.col) {
+            let near: Vec<&str> = text.lines().skip(d.line.saturating_sub(2)).take(3).collect();
+            return Err(format!(
+                "seed {seed}: {name}:{}:{} is outside the file\n{}lines around it: {near:?}",
+                d.line,
+                d.col,
+                d.render()
+            ));
+        }
+    }
+    if loaded.rules.is_none() && !loaded.diagnostics.iter().any(|d| d.is_error()) {
+        return Err(format!("seed {seed}: refused without an error"));
+    }
+    Ok(loaded.rules.is_none())
+}
+
+#[test]
+fn mangled_rule_files_are_refused_with_located_diagnostics_and_never_panic() {
+    let files = shipped();
     let mut refused = 0;
     for seed in 0..1500u64 {
-        let mut rng = Rng(seed);
-        let victim = rng.below(files.len());
-        let mut set = files.clone();
-        set[victim].1 = mangle(&set[victim].1, &mut rng);
-        let (name, text) = (set[victim].0.clone(), set[victim].1.clone());
-        let loaded = std::panic::catch_unwind(|| rules::compile(set, None, &opts))
-            .unwrap_or_else(|_| panic!("seed {seed}: the loader panicked on a mangled {name}:\n{text}"));
-        let lines = text.lines().count().max(1) + 1;
-        for d in loaded.diagnostics.iter().filter(|d| d.file == name) {
-            assert!(
-                d.line >= 1 && d.line <= lines && d.col >= 1,
-                "seed {seed}: {name}:{}:{} is outside the file",
-                d.line,
-                d.col
-            );
-        }
-        if loaded.rules.is_none() {
-            refused += 1;
-            assert!(loaded.diagnostics.iter().any(|d| d.is_error()), "seed {seed}: refused without an error");
-        }
+        refused += usize::from(load_mangled(&files, seed).unwrap_or_else(|e| panic!("{e}")));
     }
     assert!(refused > 500, "most mangled packs are refused ({refused} of 1500)");
 }

@@ -89,7 +89,20 @@ pub struct Checker<'a> {
     pub max_window: i64,
     pub scope: Scope,
     expanding: Vec<String>,
+    /// Nesting of `check` calls (the depth of the tree being built, macros expanded).
+    depth: usize,
+    /// `check` calls for the current condition, macros expanded: macros that use each other
+    /// twice over double at every level, and forty of them would never finish checking.
+    work: usize,
+    /// The budget was crossed and said so (once per condition).
+    too_large: bool,
 }
+
+/// The deepest a condition may be once its macros are expanded (the parser allows
+/// [`super::syntax::MAX_DEPTH`] per expression; macros stack expressions).
+pub const MAX_EXPANDED_DEPTH: usize = 200;
+/// The most sub-expressions a condition may have once its macros are expanded.
+pub const MAX_EXPANDED_SIZE: usize = 20_000;
 
 /// The result of checking a sub-expression.
 enum Checked {
@@ -139,11 +152,25 @@ impl<'a> Checker<'a> {
         diags: &'a mut Vec<Diagnostic>,
         max_window: i64,
     ) -> Self {
-        Checker { files, lists, macros, refdata, slots, diags, max_window, scope: Scope::Timer, expanding: Vec::new() }
+        Checker {
+            files,
+            lists,
+            macros,
+            refdata,
+            slots,
+            diags,
+            max_window,
+            scope: Scope::Timer,
+            expanding: Vec::new(),
+            depth: 0,
+            work: 0,
+            too_large: false,
+        }
     }
 
     /// Checks a condition: it must be boolean.
     pub fn condition(&mut self, n: &Node, loc: &Loc) -> Option<Ir> {
+        (self.work, self.too_large) = (0, false);
         let c = self.check(n, loc)?;
         let (ir, ty) = self.value(c, loc)?;
         if ty != Ty::Bool {
@@ -159,6 +186,7 @@ impl<'a> Checker<'a> {
 
     /// Checks an expression of any type (template variables).
     pub fn any(&mut self, n: &Node, loc: &Loc) -> Option<(Ir, Ty)> {
+        (self.work, self.too_large) = (0, false);
         let c = self.check(n, loc)?;
         self.value(c, loc)
     }
@@ -212,7 +240,40 @@ impl<'a> Checker<'a> {
         })
     }
 
+    /// [`Self::check_node`] within the depth and size budgets. Past a budget the condition
+    /// is refused with one diagnostic where it was crossed.
     fn check(&mut self, n: &Node, loc: &Loc) -> R {
+        self.work += 1;
+        if self.depth >= MAX_EXPANDED_DEPTH || self.work > MAX_EXPANDED_SIZE {
+            if self.too_large {
+                return None; // said once already
+            }
+            self.too_large = true;
+            let what = if self.depth >= MAX_EXPANDED_DEPTH {
+                format!("more than {MAX_EXPANDED_DEPTH} levels deep")
+            } else {
+                format!("more than {MAX_EXPANDED_SIZE} sub-expressions")
+            };
+            let via = if self.expanding.is_empty() {
+                String::new()
+            } else {
+                format!(" (through macros {})", self.expanding.join(" -> "))
+            };
+            return self.err(
+                loc,
+                Code::E022,
+                n.span,
+                format!("condition too large once its macros are expanded: {what}{via}"),
+                Some("use each macro once, or split the rule".into()),
+            );
+        }
+        self.depth += 1;
+        let r = self.check_node(n, loc);
+        self.depth -= 1;
+        r
+    }
+
+    fn check_node(&mut self, n: &Node, loc: &Loc) -> R {
         match &n.ast {
             Ast::Int(v) => Some(Checked::Val(Ir::Int(*v), Ty::Int)),
             Ast::Money(v) => Some(Checked::Val(Ir::Int(*v), Ty::Money)),

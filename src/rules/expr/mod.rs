@@ -223,9 +223,9 @@ impl<'a> Ctx<'a> {
                     ArOp::Add => Value::Int(x.saturating_add(y)),
                     ArOp::Sub => Value::Int(x.saturating_sub(y)),
                     ArOp::Mul => Value::Int(x.saturating_mul(y)),
-                    ArOp::Div if y != 0 => Value::Int(x / y),
-                    ArOp::Rem if y != 0 => Value::Int(x % y),
-                    _ => Value::Null,
+                    // `None` for a zero divisor and for i64::MIN / -1, which would panic.
+                    ArOp::Div => x.checked_div(y).map_or(Value::Null, Value::Int),
+                    ArOp::Rem => x.checked_rem(y).map_or(Value::Null, Value::Int),
                 },
                 _ => Value::Null,
             },

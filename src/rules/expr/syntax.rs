@@ -151,7 +151,11 @@ pub fn lex(src: &str) -> Result<Vec<(Tok, Span)>, SyntaxError> {
                                 Some(b'n') => s.push('\n'),
                                 Some(b't') => s.push('\t'),
                                 Some(&e) if e == b'\\' || e == b'"' || e == b'\'' => s.push(e as char),
-                                _ => return Err(err(Span { start: i, end: i + 2 }, "unknown escape in string")),
+                                _ => {
+                                    // The backslash and the character after it, if any (whole).
+                                    let next = src[i + 1..].chars().next().map_or(0, char::len_utf8);
+                                    return Err(err(Span { start: i, end: i + 1 + next }, "unknown escape in string"));
+                                }
                             }
                             i += 2;
                         }
@@ -255,7 +259,7 @@ fn money(num: &str, per: i64) -> Option<Tok> {
             return None;
         }
         let f: i64 = frac.parse().ok()?;
-        fen += if frac.len() == 1 { f * 10 } else { f };
+        fen = fen.checked_add(if frac.len() == 1 { f * 10 } else { f })?;
     }
     Some(Tok::Money(fen))
 }
@@ -337,14 +341,21 @@ pub struct Node {
     pub span: Span,
 }
 
+/// How deep a condition's syntax tree may be: far more than any condition an operator writes,
+/// and shallow enough that checking, evaluating and dropping it never exhausts a thread's stack
+/// (an engine thread has 2 MiB; a 100,000-deep `((((...` used to abort the process).
+pub const MAX_DEPTH: usize = 100;
+
 struct Parser {
     toks: Vec<(Tok, Span)>,
     i: usize,
+    /// Depth of the tree being built: nesting plus the length of the operator chains above.
+    depth: usize,
 }
 
 pub fn parse(src: &str) -> Result<Node, SyntaxError> {
     let toks = lex(src)?;
-    let mut p = Parser { toks, i: 0 };
+    let mut p = Parser { toks, i: 0, depth: 0 };
     if p.peek() == &Tok::Eof {
         return Err(err(p.span(), "empty condition"));
     }
@@ -401,30 +412,51 @@ impl Parser {
         self.or()
     }
 
+    /// One level deeper; an error past [`MAX_DEPTH`]. Callers leave with `self.depth -= n` on
+    /// success (an error ends the parse, so the count no longer matters then).
+    fn deeper(&mut self) -> Result<(), SyntaxError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(err(self.span(), format!("condition nested too deeply (more than {MAX_DEPTH} levels)"))
+                .hint_if(true, "split it into macros"));
+        }
+        Ok(())
+    }
+
     fn or(&mut self) -> Result<Node, SyntaxError> {
         let mut l = self.and()?;
+        let mut chain = 0;
         while is_kw(self.peek(), "or") {
             self.bump();
+            self.deeper()?;
+            chain += 1;
             let r = self.and()?;
             l = bin(BinOp::Or, l, r);
         }
+        self.depth -= chain;
         Ok(l)
     }
 
     fn and(&mut self) -> Result<Node, SyntaxError> {
         let mut l = self.not()?;
+        let mut chain = 0;
         while is_kw(self.peek(), "and") {
             self.bump();
+            self.deeper()?;
+            chain += 1;
             let r = self.not()?;
             l = bin(BinOp::And, l, r);
         }
+        self.depth -= chain;
         Ok(l)
     }
 
     fn not(&mut self) -> Result<Node, SyntaxError> {
         if is_kw(self.peek(), "not") {
             let (_, s) = self.bump();
+            self.deeper()?;
             let inner = self.not()?;
+            self.depth -= 1;
             let span = s.to(inner.span);
             return Ok(Node { ast: Ast::Not(Box::new(inner)), span });
         }
@@ -452,7 +484,9 @@ impl Parser {
             _ => return Ok(l),
         };
         self.bump();
+        self.deeper()?;
         let r = self.add()?;
+        self.depth -= 1;
         if matches!(self.peek(), Tok::Eq | Tok::Ne | Tok::Lt | Tok::Le | Tok::Gt | Tok::Ge) {
             return Err(err(self.span(), "comparisons do not chain").hint_if(true, "write `a < b and b < c`"));
         }
@@ -461,13 +495,19 @@ impl Parser {
 
     fn add(&mut self) -> Result<Node, SyntaxError> {
         let mut l = self.mul()?;
+        let mut chain = 0;
         loop {
             let op = match self.peek() {
                 Tok::Plus => BinOp::Add,
                 Tok::Minus => BinOp::Sub,
-                _ => return Ok(l),
+                _ => {
+                    self.depth -= chain;
+                    return Ok(l);
+                }
             };
             self.bump();
+            self.deeper()?;
+            chain += 1;
             let r = self.mul()?;
             l = bin(op, l, r);
         }
@@ -475,14 +515,20 @@ impl Parser {
 
     fn mul(&mut self) -> Result<Node, SyntaxError> {
         let mut l = self.unary()?;
+        let mut chain = 0;
         loop {
             let op = match self.peek() {
                 Tok::Star => BinOp::Mul,
                 Tok::Slash => BinOp::Div,
                 Tok::Percent => BinOp::Rem,
-                _ => return Ok(l),
+                _ => {
+                    self.depth -= chain;
+                    return Ok(l);
+                }
             };
             self.bump();
+            self.deeper()?;
+            chain += 1;
             let r = self.unary()?;
             l = bin(op, l, r);
         }
@@ -491,7 +537,9 @@ impl Parser {
     fn unary(&mut self) -> Result<Node, SyntaxError> {
         if *self.peek() == Tok::Minus {
             let (_, s) = self.bump();
+            self.deeper()?;
             let inner = self.unary()?;
+            self.depth -= 1;
             let span = s.to(inner.span);
             return Ok(Node { ast: Ast::Neg(Box::new(inner)), span });
         }
@@ -538,6 +586,7 @@ impl Parser {
                     let end = self.bump().1;
                     return Ok(Node { ast: Ast::Tuple(items), span: span.to(end) });
                 }
+                self.deeper()?;
                 loop {
                     items.push(self.expr()?);
                     if *self.peek() == Tok::Comma {
@@ -546,6 +595,7 @@ impl Parser {
                     }
                     break;
                 }
+                self.depth -= 1;
                 let end = self.expect(close.clone(), Some(span))?;
                 let span = span.to(end);
                 if items.len() == 1 && close == Tok::RParen {
@@ -586,6 +636,9 @@ impl Parser {
     fn call(&mut self, name: String, span: Span) -> Result<Node, SyntaxError> {
         let open = self.bump().1;
         let mut args = vec![];
+        // Two levels: the call, and the `where` / `within` node an argument may become.
+        self.deeper()?;
+        self.deeper()?;
         if *self.peek() != Tok::RParen {
             loop {
                 if is_kw(self.peek(), "within") {
@@ -611,6 +664,7 @@ impl Parser {
                 break;
             }
         }
+        self.depth -= 2;
         let end = self.expect(Tok::RParen, Some(open))?;
         Ok(Node { ast: Ast::Call(name, args), span: span.to(end) })
     }
