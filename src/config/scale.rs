@@ -138,7 +138,8 @@ pub struct FluvioSection {
     /// Where a partition with no entry in `offsets` starts: `beginning` or `end`.
     #[serde(default = "default_start")]
     pub start: String,
-    /// Exact start positions (the checkpoint's, or an operator's), overriding `start`.
+    /// Exact start positions (an operator's), overriding `start`; a checkpoint's positions
+    /// override both ([`FluvioSection::starts`]).
     #[serde(default)]
     pub offsets: Vec<StartOffset>,
     /// Stop at the end of each partition as it stood at start instead of waiting for more

@@ -337,6 +337,14 @@ mod live {
             "the restart read {events_line:?}; the records after the checkpoint are {expected}"
         );
 
+        // The checkpoint is instance 0's: instance 1 (partitions 1 and 3) is refused it, before
+        // reading anything.
+        let other = config(&dir, "live1", &fluvio_source(sc, &events, ""), &(scale(1, 2) + &checkpoints));
+        let out = tidings().args(["run", "--config"]).arg(&other).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "another instance's checkpoint is refused:\n{err}");
+        assert!(err.contains(&format!("fluvio:{events}/0")) && err.contains("does not read"), "{err}");
+
         // A consumer that drops ids it has seen gets each action once, and none is missing.
         let mut by_id: BTreeMap<String, String> = BTreeMap::new();
         let produced = consume_all(sc, &actions);
