@@ -575,7 +575,11 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
             tracker = Some(t);
             Box::new(input.map(engine::Input::from))
         }
-        SourceKind::Fluvio => fluvio_source(&cfg, decoder)?,
+        SourceKind::Fluvio => {
+            let (input, t) = fluvio_source(&cfg, decoder, from)?;
+            tracker = Some(t);
+            input
+        }
     };
     // Sources every instance reads whole: keep this instance's share.
     let mut skipped = None;
@@ -647,18 +651,40 @@ fn own_share(cfg: &Config, subs: tidings::refdata::Subscribers) -> tidings::refd
     mine
 }
 
+/// The Fluvio source, each partition resumed at its checkpointed offset (else as configured),
+/// with the tracker the checkpoints read its positions from.
 #[cfg(feature = "fluvio")]
-fn fluvio_source(cfg: &Config, decoder: Decoder) -> Result<Box<dyn Iterator<Item = engine::Input>>> {
+fn fluvio_source(cfg: &Config, decoder: Decoder, from: &[StreamPos]) -> Result<(EngineInput, Arc<Tracker>)> {
     let f = cfg.fluvio.as_ref().context("source.kind = \"fluvio\" needs a [fluvio] section")?;
     let owned = cfg.scale.owned_partitions();
-    let src =
-        source::fluvio::FluvioSource::start(f, &owned, cfg.scale.partitions, decoder).map_err(anyhow::Error::msg)?;
+    let (src, starts) = source::fluvio::FluvioSource::start(f, &owned, cfg.scale.partitions, decoder, from)
+        .map_err(anyhow::Error::msg)?;
     eprintln!("fluvio        reading {:?} partitions {owned:?} from {}", f.topics, f.endpoint);
-    Ok(Box::new(src))
+    let at = |s: &tidings::config::PartitionStart| {
+        s.offset.map_or_else(
+            || format!("{}/{} at its {}", s.topic, s.partition, f.start),
+            |o| format!("{}/{} at {o}", s.topic, s.partition),
+        )
+    };
+    let (resumed, configured): (Vec<_>, Vec<_>) = starts.iter().partition(|s| s.from_checkpoint);
+    if !resumed.is_empty() {
+        eprintln!(
+            "fluvio        resuming from the checkpoint (its offsets win over [[fluvio.offsets]] and fluvio.start): {}",
+            resumed.iter().map(|s| at(s)).collect::<Vec<_>>().join(", ")
+        );
+    }
+    if !configured.is_empty() && !from.is_empty() {
+        eprintln!(
+            "fluvio        not in the checkpoint, started as configured: {}",
+            configured.iter().map(|s| at(s)).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let tracker = src.tracker();
+    Ok((Box::new(src), tracker))
 }
 
 #[cfg(not(feature = "fluvio"))]
-fn fluvio_source(_: &Config, _: Decoder) -> Result<Box<dyn Iterator<Item = engine::Input>>> {
+fn fluvio_source(_: &Config, _: Decoder, _: &[StreamPos]) -> Result<(EngineInput, Arc<Tracker>)> {
     anyhow::bail!(NO_FLUVIO)
 }
 
@@ -1268,6 +1294,8 @@ fn bench(
 }
 
 type Input = Box<dyn Iterator<Item = Result<Event, DeadLetter>>>;
+/// What the engine reads.
+type EngineInput = Box<dyn Iterator<Item = engine::Input>>;
 
 /// Event files as one stream: a single file is decoded on a thread of its own (when there is a
 /// core to spare: on one core the hand-off only costs); several are merged by event time.

@@ -4,7 +4,7 @@
 
 pub mod scale;
 
-pub use scale::{FluvioSection, ScaleSection, StartOffset, partition_of};
+pub use scale::{FluvioSection, PartitionStart, ScaleSection, StartOffset, fluvio_stream, partition_of};
 
 use crate::policy::GlobalPolicy;
 use crate::refdata::Channel;

@@ -7,6 +7,7 @@
 //! These types are always compiled so that a config means the same with or without the
 //! `fluvio` cargo feature; only the client (`source::fluvio`, `sink::fluvio`) needs it.
 
+use crate::source::StreamPos;
 use crate::util::Msisdn;
 use serde::Deserialize;
 use std::time::Duration;
@@ -137,7 +138,8 @@ pub struct FluvioSection {
     /// Where a partition with no entry in `offsets` starts: `beginning` or `end`.
     #[serde(default = "default_start")]
     pub start: String,
-    /// Exact start positions (the checkpoint's, or an operator's), overriding `start`.
+    /// Exact start positions (an operator's), overriding `start`; a checkpoint's positions
+    /// override both ([`FluvioSection::starts`]).
     #[serde(default)]
     pub offsets: Vec<StartOffset>,
     /// Stop at the end of each partition as it stood at start instead of waiting for more
@@ -222,6 +224,65 @@ impl FluvioSection {
     pub fn start_of(&self, topic: &str, partition: u32) -> Option<i64> {
         self.offsets.iter().find(|o| o.topic == topic && o.partition == partition).map(|o| o.offset)
     }
+
+    /// Where each `owned` partition of every topic starts: at its position in `checkpoint` (the
+    /// truth: it wins over `offsets` and `start`), else as configured. A checkpoint stream this
+    /// source does not read (another topic, a partition this instance no longer owns, a file) is
+    /// refused: its events are in the state, and reading that partition from elsewhere (or
+    /// leaving it to another instance) would count them twice or lose them.
+    pub fn starts(&self, owned: &[u32], checkpoint: &[StreamPos]) -> Result<Vec<PartitionStart>, String> {
+        let mut out = Vec::new();
+        for topic in &self.topics {
+            for &partition in owned {
+                let stream = fluvio_stream(topic, partition);
+                let saved = match checkpoint.iter().find(|p| p.stream == stream) {
+                    Some(p) => Some(i64::try_from(p.offset).map_err(|_| {
+                        format!("the checkpoint's offset {} of {stream} is not a Fluvio offset", p.offset)
+                    })?),
+                    None => None,
+                };
+                out.push(PartitionStart {
+                    offset: saved.or_else(|| self.start_of(topic, partition)),
+                    from_checkpoint: saved.is_some(),
+                    topic: topic.clone(),
+                    partition,
+                    stream,
+                });
+            }
+        }
+        let gone: Vec<String> = checkpoint
+            .iter()
+            .filter(|p| !out.iter().any(|s| s.stream == p.stream))
+            .map(|p| format!("{} (at {})", p.stream, p.offset))
+            .collect();
+        if !gone.is_empty() {
+            return Err(format!(
+                "the checkpoint was taken reading {}, which this instance does not read (it reads partitions {owned:?} of {:?}): \
+                 give it the topics and [scale] it had, or move the checkpoint directory away to start over",
+                gone.join(", "),
+                self.topics
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// The stream name of a Fluvio partition in checkpoints, its offset the next record's.
+pub fn fluvio_stream(topic: &str, partition: u32) -> String {
+    format!("fluvio:{topic}/{partition}")
+}
+
+/// Where one partition starts, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionStart {
+    pub topic: String,
+    pub partition: u32,
+    /// Its stream name in checkpoints ([`fluvio_stream`]).
+    pub stream: String,
+    /// The offset of the first record to read; `None`: `fluvio.start`.
+    pub offset: Option<i64>,
+    /// The offset is the checkpoint's (not `[[fluvio.offsets]]`).
+    pub from_checkpoint: bool,
 }
 
 #[cfg(test)]
@@ -278,5 +339,51 @@ mod tests {
         assert!(ScaleSection { owned: vec![9], ..scale(0, 2, 4) }.check().is_err());
         assert!(ScaleSection { capacity_share: 1.5, ..scale(0, 2, 4) }.check().is_err());
         assert!(scale(1, 2, 4).check().is_ok());
+    }
+
+    fn fluvio(text: &str) -> FluvioSection {
+        toml::from_str(&format!("endpoint = \"127.0.0.1:9003\"\ntopics = [\"ev\", \"crm\"]\n{text}")).unwrap()
+    }
+
+    fn pos(stream: &str, offset: u64) -> StreamPos {
+        StreamPos { stream: stream.into(), offset, records: offset }
+    }
+
+    #[test]
+    fn a_partition_starts_at_the_checkpoint_else_at_its_given_offset_else_at_start() {
+        let f = fluvio(
+            "start = \"end\"\n[[offsets]]\ntopic = \"ev\"\npartition = 0\noffset = 7\n[[offsets]]\ntopic = \"ev\"\npartition = 2\noffset = 9\n",
+        );
+        assert_eq!(fluvio_stream("ev", 2), "fluvio:ev/2");
+        let starts = f.starts(&[0, 2], &[pos("fluvio:ev/2", 1234), pos("fluvio:crm/0", 5)]).unwrap();
+        let got: Vec<(&str, u32, Option<i64>, bool, &str)> = starts
+            .iter()
+            .map(|s| (s.topic.as_str(), s.partition, s.offset, s.from_checkpoint, s.stream.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("ev", 0, Some(7), false, "fluvio:ev/0"),   // not in the checkpoint: [[offsets]]
+                ("ev", 2, Some(1234), true, "fluvio:ev/2"), // the checkpoint wins over [[offsets]]
+                ("crm", 0, Some(5), true, "fluvio:crm/0"),  // the checkpoint wins over start
+                ("crm", 2, None, false, "fluvio:crm/2"),    // neither: `start`
+            ]
+        );
+        // No checkpoint: as configured.
+        let fresh = f.starts(&[0, 2], &[]).unwrap();
+        assert_eq!(fresh.iter().map(|s| s.offset).collect::<Vec<_>>(), vec![Some(7), Some(9), None, None]);
+        assert!(fresh.iter().all(|s| !s.from_checkpoint));
+    }
+
+    #[test]
+    fn a_checkpoint_of_streams_this_source_does_not_read_is_refused() {
+        let f = fluvio("");
+        // A partition this instance no longer owns, another topic, a file run's checkpoint.
+        for foreign in ["fluvio:ev/1", "fluvio:other/0", "file:/data/events.jsonl", "generator"] {
+            let err = f.starts(&[0, 2], &[pos("fluvio:ev/0", 3), pos(foreign, 10)]).unwrap_err();
+            assert!(err.contains(foreign) && err.contains("does not read"), "{foreign}: {err}");
+        }
+        let err = f.starts(&[0], &[pos("fluvio:ev/0", u64::MAX)]).unwrap_err();
+        assert!(err.contains("not a Fluvio offset"), "{err}");
     }
 }

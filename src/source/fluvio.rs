@@ -3,11 +3,12 @@
 //! used). Records are decoded like lines of a file, with `topic/partition` as the source name
 //! and the record's offset as the line number of a dead letter.
 //!
-//! Positions: [`FluvioSource::positions`] is a handle on the next offset to read of every
-//! partition, as of the last item the source has yielded — not of what it has fetched ahead.
-//! A checkpoint taken between two items therefore restarts exactly after the last item the
-//! engine took: feed the saved pairs back as `[[fluvio.offsets]]` (or
-//! [`FluvioSource::start`]'s `offsets`).
+//! Positions: the source reports each partition's next offset to a [`Tracker`] (stream
+//! `fluvio:<topic>/<partition>`, offset and records both the next record's offset) when it
+//! yields an item — never for what it has fetched ahead — so a checkpoint taken between two
+//! items records exactly where the engine stands. [`FluvioSource::start`] takes the
+//! checkpoint's positions: a partition in it resumes there (over `[[fluvio.offsets]]` and
+//! `fluvio.start`), one not in it starts as configured.
 //!
 //! Order: records of one partition come in offset order, so one subscriber's events keep
 //! their order (the key is the msisdn). Across partitions, a live source takes records as they
@@ -15,39 +16,14 @@
 //! are finite and merged by event time, so a replay of a topic decides what a replay of the
 //! same events from a file decides.
 
-use crate::config::{FluvioSection, partition_of};
+use crate::config::{FluvioSection, PartitionStart, partition_of};
 use crate::engine::Input;
 use crate::event::{DeadLetter, Decoder, Event};
+use crate::source::{StreamPos, Tracker};
 use fluvio::{Fluvio, FluvioClusterConfig, Offset};
 use futures_util::StreamExt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::mpsc;
-
-/// One partition's read position.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Position {
-    pub topic: String,
-    pub partition: u32,
-    /// The offset of the next record to read: one past the last record yielded (or skipped as
-    /// blank). -1 while nothing has been yielded from a partition that started at
-    /// `fluvio.start` rather than at a given offset.
-    pub next_offset: i64,
-}
-
-/// The positions of every partition a source reads, as of the last item it yielded.
-#[derive(Clone, Debug, Default)]
-pub struct Positions(Arc<Mutex<Vec<Position>>>);
-
-impl Positions {
-    pub fn snapshot(&self) -> Vec<Position> {
-        self.0.lock().map(|p| p.clone()).unwrap_or_default()
-    }
-    fn set(&self, part: usize, next_offset: i64) {
-        if let Ok(mut p) = self.0.lock() {
-            p[part].next_offset = next_offset;
-        }
-    }
-}
 
 enum Msg {
     Record { offset: i64, value: Vec<u8> },
@@ -67,7 +43,7 @@ struct Part {
 pub struct FluvioSource {
     parts: Vec<Part>,
     decoder: Decoder,
-    positions: Positions,
+    tracker: Arc<Tracker>,
     until_end: bool,
     /// Rung by the reader after each record (live mode waits on it when every partition is empty).
     bell: std::sync::mpsc::Receiver<()>,
@@ -82,28 +58,35 @@ pub struct FluvioSource {
 
 impl FluvioSource {
     /// Connects and starts reading `owned` partitions of every event topic, each from its
-    /// offset in `offsets` or else from `cfg.start`.
+    /// position in `checkpoint`, else from its offset in `cfg.offsets`, else from `cfg.start`
+    /// (see [`FluvioSection::starts`], which also refuses a checkpoint of other streams).
+    /// Returns the source and where each partition starts.
     pub fn start(
         cfg: &FluvioSection,
         owned: &[u32],
         partitions: u32,
         decoder: Decoder,
-    ) -> Result<FluvioSource, String> {
-        let mut plan = Vec::new();
-        for topic in &cfg.topics {
-            for &p in owned {
-                plan.push((topic.clone(), p, cfg.start_of(topic, p)));
-            }
-        }
+        checkpoint: &[StreamPos],
+    ) -> Result<(FluvioSource, Vec<PartitionStart>), String> {
+        let starts = cfg.starts(owned, checkpoint)?;
+        let plan: Vec<(String, u32, Option<i64>)> =
+            starts.iter().map(|s| (s.topic.clone(), s.partition, s.offset)).collect();
+        let tracker = Tracker::new(
+            starts
+                .iter()
+                .map(|s| {
+                    let at = s.offset.map_or(Tracker::UNREAD, |o| o as u64);
+                    StreamPos { stream: s.stream.clone(), offset: at, records: at }
+                })
+                .collect(),
+        );
         let (bell_tx, bell) = std::sync::mpsc::sync_channel(1);
         let mut parts = Vec::new();
         let mut senders = Vec::new();
-        let mut positions = Vec::new();
-        for (topic, p, from) in &plan {
+        for (topic, p, _) in &plan {
             let (tx, rx) = mpsc::channel(1024);
             senders.push(tx);
             parts.push(Part { name: format!("{topic}/{p}"), partition: *p, rx, ended: false, head: None });
-            positions.push(Position { topic: topic.clone(), partition: *p, next_offset: from.unwrap_or(-1) });
         }
         let (until_end, from_end) = (cfg.until_end, cfg.start == "end");
         spawn_client("tidings-fluvio-in", cfg.endpoint.clone(), move |fluvio, ready| async move {
@@ -120,22 +103,29 @@ impl FluvioSource {
             });
             futures_util::future::join_all(reads).await;
         })?;
-        Ok(FluvioSource {
+        let source = FluvioSource {
             parts,
             decoder,
-            positions: Positions(Arc::new(Mutex::new(positions))),
+            tracker,
             until_end,
             bell,
             idle: false,
             next_part: 0,
             partitions,
             misplaced: 0,
-        })
+        };
+        Ok((source, starts))
     }
 
-    /// A handle on the read positions (see the module comment).
-    pub fn positions(&self) -> Positions {
-        self.positions.clone()
+    /// Where each partition stands, as of the last item yielded (see the module comment).
+    pub fn tracker(&self) -> Arc<Tracker> {
+        Arc::clone(&self.tracker)
+    }
+
+    /// Partition `i` has been read up to and including `offset`.
+    fn done(&self, i: usize, offset: i64) {
+        let next = (offset + 1) as u64;
+        self.tracker.set(i, (next, next));
     }
 
     fn decode(&mut self, i: usize, offset: i64, value: &[u8]) -> Option<Result<Event, DeadLetter>> {
@@ -165,10 +155,10 @@ impl FluvioSource {
                     Some(Msg::Record { offset, value }) => match self.decode(i, offset, &value) {
                         Some(Ok(e)) => self.parts[i].head = Some((e, offset)),
                         Some(Err(d)) => {
-                            self.positions.set(i, offset + 1);
+                            self.done(i, offset);
                             return Some(Input::Item(Err(d)));
                         }
-                        None => self.positions.set(i, offset + 1),
+                        None => self.done(i, offset),
                     },
                     Some(Msg::End) | None => self.parts[i].ended = true,
                 }
@@ -181,7 +171,7 @@ impl FluvioSource {
             .filter_map(|(i, p)| p.head.as_ref().map(|(e, _)| (i, e.ts)))
             .min_by_key(|&(i, ts)| (ts, i))?;
         let (e, offset) = self.parts[i].head.take()?;
-        self.positions.set(i, offset + 1);
+        self.done(i, offset);
         Some(Input::Item(Ok(e)))
     }
 
@@ -212,7 +202,7 @@ impl FluvioSource {
                     self.next_part = i + 1;
                     self.idle = false;
                     let item = self.decode(i, offset, &value);
-                    self.positions.set(i, offset + 1);
+                    self.done(i, offset);
                     if let Some(item) = item {
                         return Some(Input::Item(item));
                     }

@@ -9,11 +9,12 @@
 //! compares with a file-source run of the same stream; another starts a source at given
 //! `[[fluvio.offsets]]` (as a checkpoint would) and checks that it reads from exactly there.
 //!
-//! The restart test kills an instance with SIGKILL and starts it again. Until checkpoints land
-//! (issue 8, items 1–2, on another branch) the restarted instance reads its partitions from the
-//! beginning; with checkpoints it would resume from the saved `[[fluvio.offsets]]`. Either way
-//! the actions it decides again carry the same deterministic ids, so a consumer that drops ids
-//! it has seen (as the outbox does) gets every action exactly once: that is what it checks.
+//! The restart test kills an instance with SIGKILL once it has written a checkpoint, and starts
+//! it again: the restarted instance resumes each partition from the checkpoint's offset (it says
+//! so, and reads exactly the records after them), and the actions it decides again (those
+//! between the checkpoint and the kill) carry the same deterministic ids, so a consumer that
+//! drops ids it has seen (as the outbox does) gets every action exactly once: that is what it
+//! checks.
 
 fn cluster() -> Option<String> {
     match std::env::var("TIDINGS_FLUVIO_SC") {
@@ -40,7 +41,7 @@ fn fluvio_a_source_started_at_given_offsets_reads_from_there() {
 }
 
 #[test]
-fn fluvio_an_instance_killed_and_restarted_loses_nothing_and_its_repeats_are_dropped_by_id() {
+fn fluvio_an_instance_killed_and_restarted_resumes_from_its_checkpoint_and_loses_nothing() {
     let Some(sc) = cluster() else { return };
     live::restart(&sc);
 }
@@ -264,40 +265,95 @@ mod live {
         let (events, actions) = (format!("{p}-events"), format!("{p}-actions"));
         create_topics(sc, &[&events, &actions]);
         produce(sc, &events, &lines);
+        let stored = consume_all(sc, &events);
+        let size = |q: u32| stored.iter().filter(|(part, _)| *part == q).count() as u64;
 
-        // What instance 0 of 2 decides, from the file.
+        // What instance 0 of 2 (partitions 0 and 2) decides, from the file.
         run(&config(&dir, "file0", &file_source(&dir), &scale(0, 2)));
         let reference = sorted_lines(&dir.join("file0/actions.jsonl"));
         assert!(!reference.is_empty());
 
-        // Start it on Fluvio, kill it with SIGKILL a moment in (a run takes about half a second
-        // here, most of it deciding), start it again.
-        let cfg = config(&dir, "live0", &fluvio_source(sc, &events, &actions), &scale(0, 2));
+        // Start it on Fluvio with a checkpoint every 1,000 events, kill it with SIGKILL as soon
+        // as one is committed, start it again.
+        let ckpt = dir.join("ckpt");
+        let checkpoints =
+            format!("[checkpoint]\ndir = {:?}\nevery_events = 1000\nevery = \"0s\"\n", ckpt.display().to_string());
+        let cfg = config(&dir, "live0", &fluvio_source(sc, &events, &actions), &(scale(0, 2) + &checkpoints));
         let mut child = tidings().args(["run", "--config"]).arg(&cfg).spawn().unwrap();
+        let committed = || {
+            std::fs::read_dir(&ckpt).into_iter().flatten().flatten().any(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.starts_with("checkpoint-") && name.ends_with(".ckpt")
+            })
+        };
         let t0 = Instant::now();
         let killed = loop {
             if child.try_wait().unwrap().is_some() {
                 break false;
             }
-            if t0.elapsed() >= Duration::from_millis(250) {
+            if committed() {
                 child.kill().unwrap();
                 child.wait().unwrap();
                 break true;
             }
-            std::thread::sleep(Duration::from_millis(10));
+            assert!(t0.elapsed() < Duration::from_secs(120), "the first run commits a checkpoint");
+            std::thread::sleep(Duration::from_millis(2));
         };
         let before = consume_all(sc, &actions).len();
         eprintln!(
             "first run {} with {before} of {} actions produced",
-            if killed { "killed with SIGKILL" } else { "finished before the kill" },
+            if killed { "killed with SIGKILL after a checkpoint" } else { "finished before the kill" },
             reference.len()
         );
-        run(&cfg);
+        assert!(committed(), "the first run left a checkpoint");
+
+        let out = tidings().args(["run", "--config"]).arg(&cfg).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "the restart: {stderr}");
+        // It resumed both partitions from the checkpoint, not from their beginning.
+        let resumed = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("fluvio        resuming from the checkpoint"))
+            .unwrap_or_else(|| panic!("the restart says it resumes from the checkpoint:\n{stderr}"));
+        let mut from = Vec::new();
+        for q in [0u32, 2] {
+            let tag = format!("{events}/{q} at ");
+            let at = resumed.split(", ").find_map(|s| s.rsplit_once(&tag)).map(|(_, o)| o.trim().parse::<u64>());
+            let at = match at {
+                Some(Ok(o)) => o,
+                _ => panic!("partition {q} resumed at an offset: {resumed}"),
+            };
+            assert!(at <= size(q), "partition {q} resumed at {at}, within its {} records", size(q));
+            from.push((q, at));
+        }
+        eprintln!("restarted at {from:?}");
+        let skipped: u64 = from.iter().map(|(_, at)| at).sum();
+        assert!(skipped > 0, "the checkpoint's offsets are past the beginning: {resumed}");
+        // It read exactly the records after the checkpoint's offsets: nothing again, nothing skipped.
+        let expected: u64 = from.iter().map(|(q, at)| size(*q) - at).sum();
+        let events_line = stderr.lines().find(|l| l.starts_with("events ")).unwrap_or_default();
+        assert!(
+            events_line.starts_with(&format!("events        {expected} ")),
+            "the restart read {events_line:?}; the records after the checkpoint are {expected}"
+        );
+
+        // The checkpoint is instance 0's: instance 1 (partitions 1 and 3) is refused it, before
+        // reading anything.
+        let other = config(&dir, "live1", &fluvio_source(sc, &events, ""), &(scale(1, 2) + &checkpoints));
+        let out = tidings().args(["run", "--config"]).arg(&other).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "another instance's checkpoint is refused:\n{err}");
+        assert!(err.contains(&format!("fluvio:{events}/0")) && err.contains("does not read"), "{err}");
 
         // A consumer that drops ids it has seen gets each action once, and none is missing.
         let mut by_id: BTreeMap<String, String> = BTreeMap::new();
         let produced = consume_all(sc, &actions);
-        eprintln!("actions topic: {} records for {} actions decided", produced.len(), reference.len());
+        eprintln!(
+            "actions topic: {} records for {} actions decided ({} repeats, decided between the checkpoint and the kill)",
+            produced.len(),
+            reference.len(),
+            produced.len().saturating_sub(reference.len())
+        );
         for (_, v) in produced {
             let id = serde_json::from_str::<serde_json::Value>(&v).unwrap()["id"].as_str().unwrap().to_string();
             if let Some(before) = by_id.insert(id.clone(), v.clone()) {
