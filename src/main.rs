@@ -610,7 +610,7 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         None => None,
     };
     let api = match &cfg.api {
-        Some(a) => Some(ApiServer::start(a, &rules, asks, explain, reloader)?),
+        Some(a) => Some(ApiServer::start(a, &rules, asks, explain, reloader, &cfg.scale)?),
         None => None,
     };
     let mut sink = Fanout(sinks);
@@ -714,6 +714,7 @@ impl ApiServer {
         asks: Option<Arc<tidings::api::ivr::Asks>>,
         explain: Option<tidings::api::admin::Explain>,
         reloader: Option<Arc<tidings::api::admin::Reloader>>,
+        scale: &tidings::config::ScaleSection,
     ) -> Result<ApiServer> {
         let metrics = tidings::telemetry::install_prometheus().map_err(anyhow::Error::msg)?;
         let info = tidings::api::admin::RulesInfo {
@@ -725,6 +726,12 @@ impl ApiServer {
         let mut admin = tidings::api::admin::Admin::new(cfg, metrics, info);
         if let Some(a) = asks {
             admin = admin.with_ivr(cfg, a);
+            if scale.is_shared() {
+                let (owns, partitions) = (scale.owner(), scale.partitions);
+                admin = admin.with_elsewhere(Arc::new(move |m| {
+                    (!owns(m)).then(|| tidings::config::scale::partition_of(m, partitions))
+                }));
+            }
         }
         if let Some(e) = explain {
             admin = admin.with_explain(e);

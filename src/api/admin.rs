@@ -87,6 +87,8 @@ pub struct Admin {
     pub ready: Arc<AtomicBool>,
     ivr_token: String,
     ivr: Option<(Arc<super::ivr::Asks>, Vec<String>, std::time::Duration)>,
+    /// With several instances (`[scale]`): the partition of a caller this instance does not own.
+    elsewhere: Option<Arc<super::ivr::Elsewhere>>,
     explain: Option<Explain>,
     reloader: Option<Arc<Reloader>>,
 }
@@ -202,6 +204,7 @@ impl Admin {
             ready: Arc::new(AtomicBool::new(false)),
             ivr_token: cfg.ivr_token.clone(),
             ivr: None,
+            elsewhere: None,
             explain: None,
             reloader: None,
         }
@@ -222,6 +225,13 @@ impl Admin {
     /// Serves `/v1/ivr/...` from a live engine's requests.
     pub fn with_ivr(mut self, cfg: &ApiConfig, asks: Arc<super::ivr::Asks>) -> Admin {
         self.ivr = Some((asks, cfg.ivr_menu.clone(), cfg.ivr_wait));
+        self
+    }
+
+    /// This instance is one of several: a caller it does not own is answered at once with 421
+    /// and the caller's partition, for the IVR to ask the instance that owns it.
+    pub fn with_elsewhere(mut self, elsewhere: Arc<super::ivr::Elsewhere>) -> Admin {
+        self.elsewhere = Some(elsewhere);
         self
     }
 
@@ -315,7 +325,7 @@ impl Admin {
             (_, _, false) => Response::error(405, "use GET"),
             (None, _, _) => Response::error(503, "IVR answers need a live engine (source kind stdin)"),
             (Some((asks, menu, wait)), true, true) => {
-                let reply = super::ivr::handle(asks.clone(), menu.clone(), *wait, req);
+                let reply = super::ivr::handle(asks.clone(), menu.clone(), *wait, self.elsewhere.as_deref(), req);
                 return Box::pin(async move {
                     let resp = reply.await;
                     crate::telemetry::http_request("ivr", resp.status);

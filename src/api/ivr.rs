@@ -191,12 +191,32 @@ fn valid(s: &str, max: usize) -> bool {
     !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.*#".contains(&b))
 }
 
+/// With several instances: `Some(partition)` for a caller another instance owns.
+pub type Elsewhere = dyn Fn(Msisdn) -> Option<u32> + Send + Sync;
+
 /// `GET /v1/ivr/{msisdn}?session=..&node=..` (the caller is already authenticated).
-pub fn handle(asks: Arc<Asks>, menu: Vec<String>, wait: Duration, req: &Request) -> Reply {
+pub fn handle(
+    asks: Arc<Asks>,
+    menu: Vec<String>,
+    wait: Duration,
+    elsewhere: Option<&Elsewhere>,
+    req: &Request,
+) -> Reply {
     let number = req.path.trim_start_matches("/v1/ivr/");
     let Some(msisdn) = Msisdn::parse(number) else {
         return ready(Response::error(400, "msisdn must be 5 to 15 digits"));
     };
+    // Another instance holds this caller's state and contact history: answering here would
+    // decide without them. Say so at once (the IVR must not wait), with the partition to route by.
+    if let Some(partition) = elsewhere.and_then(|f| f(msisdn)) {
+        return ready(Response::json(
+            421,
+            &serde_json::json!({
+                "error": "another instance owns this subscriber: ask the instance that owns its partition",
+                "partition": partition,
+            }),
+        ));
+    }
     let session = req.param("session").unwrap_or("");
     if !valid(session, 64) {
         return ready(Response::error(400, "session: 1 to 64 characters of A-Z a-z 0-9 - _ . * #"));

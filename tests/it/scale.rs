@@ -105,3 +105,41 @@ fn each_instance_gets_its_share_of_channel_capacity() {
     let bad = cfg("[scale]\ninstance = 2\ninstances = 2\npartitions = 4\n").unwrap_err().to_string();
     assert!(bad.contains("scale.instance = 2 must be below scale.instances = 2"), "{bad}");
 }
+
+/// An IVR request reaching an instance that does not own the caller is answered at once with
+/// 421 and the caller's partition (the IVR asks the owner), never left to time out; a caller
+/// the instance owns gets the usual answer.
+#[test]
+fn an_ivr_request_for_another_instances_caller_is_turned_away_with_its_partition() {
+    use crate::delivery::{Dir, http_get, port as free_port, start_live};
+    let dir = Dir::new("scale-ivr");
+    let port = free_port();
+    let cfg = dir.0.join("tidings.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[source]\nkind = \"stdin\"\n[output]\ndir = {out:?}\nstdout = false\n\
+             [api]\nlisten = \"127.0.0.1:{port}\"\nadmin_token = \"adm\"\nivr_token = \"ivr\"\nivr_wait = \"5s\"\n\
+             [scale]\ninstance = 0\ninstances = 2\npartitions = 4\n",
+            out = dir.0.join("out").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let (_engine, _stdin) = start_live(&cfg, port);
+    let number = |owned: bool| {
+        (13_800_000_000u64..)
+            .map(|n| n.to_string())
+            .find(|n| (partition_of(Msisdn::parse(n).unwrap(), 4) % 2 == 0) == owned)
+            .unwrap()
+    };
+    let (mine, theirs) = (number(true), number(false));
+    let (status, body) = http_get(port, &format!("/v1/ivr/{theirs}?session=s1"), Some("ivr"));
+    assert_eq!(status, 421, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["partition"], partition_of(Msisdn::parse(&theirs).unwrap(), 4), "{v}");
+    assert!(!body.contains(&theirs), "no full number in the answer: {body}");
+    let (status, body) = http_get(port, &format!("/v1/ivr/{mine}?session=s2"), Some("ivr"));
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(v["menu"].is_array() && v.get("degraded").is_none(), "answered by the engine, not timed out: {v}");
+}
