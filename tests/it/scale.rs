@@ -129,7 +129,7 @@ fn an_ivr_request_for_another_instances_caller_is_turned_away_with_its_partition
     let number = |owned: bool| {
         (13_800_000_000u64..)
             .map(|n| n.to_string())
-            .find(|n| (partition_of(Msisdn::parse(n).unwrap(), 4) % 2 == 0) == owned)
+            .find(|n| partition_of(Msisdn::parse(n).unwrap(), 4).is_multiple_of(2) == owned)
             .unwrap()
     };
     let (mine, theirs) = (number(true), number(false));
