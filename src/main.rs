@@ -701,6 +701,11 @@ fn fluvio_sink(_: &tidings::config::FluvioSection, _: chrono::FixedOffset) -> Re
 #[cfg(not(feature = "fluvio"))]
 const NO_FLUVIO: &str = "this build has no Fluvio transport: build with `cargo build --release --features fluvio`";
 
+/// A tokio runtime of `workers` named threads, beside the engine's own.
+fn runtime(workers: usize, name: &str) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(workers).thread_name(name).enable_all().build()
+}
+
 /// The admin endpoint on a small runtime of its own, for the life of a run.
 struct ApiServer {
     rt: Option<tokio::runtime::Runtime>,
@@ -739,11 +744,7 @@ impl ApiServer {
         if let Some(r) = &reloader {
             admin = admin.with_reloader(r.clone());
         }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("tidings-api")
-            .enable_all()
-            .build()?;
+        let rt = runtime(1, "tidings-api")?;
         let (listener, addr) = rt
             .block_on(tidings::api::bind(&cfg.listen))
             .with_context(|| format!("listening on {} for the admin API", cfg.listen))?;
@@ -790,11 +791,7 @@ impl Delivery {
         feedback: Option<tidings::source::Feed>,
     ) -> Result<Delivery> {
         use tidings::sink::deliver::{Dispatcher, callback_handler};
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("tidings-delivery")
-            .enable_all()
-            .build()?;
+        let rt = runtime(2, "tidings-delivery")?;
         let (listener, addr) = rt
             .block_on(tidings::api::bind(&cfg.listen))
             .with_context(|| format!("listening on {} for delivery reports", cfg.listen))?;

@@ -613,7 +613,7 @@ impl Shard {
             stats.timers_armed += 1;
         }
         let first = out.len();
-        let armed = decide(
+        decide(
             &rules,
             &self.policy,
             &refdata,
@@ -624,11 +624,8 @@ impl Shard {
             out,
             stats,
             &mut self.shadow_contacts,
+            &mut self.timers,
         );
-        for t in armed {
-            self.timers.insert(t.index_key(ev.msisdn.raw()));
-            entry.state.timers_mut().push(t);
-        }
         if tracing {
             trace.extend(out[first..].iter().map(|d| explain_line(d, offset)));
             if let Some((_, lines)) = &mut self.trace {
@@ -707,7 +704,7 @@ impl Shard {
                 deferred: timer.deferred,
             };
             let first = out.len();
-            let armed = decide(
+            decide(
                 &rules,
                 &self.policy,
                 &refdata,
@@ -718,11 +715,8 @@ impl Shard {
                 out,
                 stats,
                 &mut self.shadow_contacts,
+                &mut self.timers,
             );
-            for t in armed {
-                self.timers.insert(t.index_key(raw));
-                entry.state.timers_mut().push(t);
-            }
             if tracing {
                 trace.extend(out[first..].iter().map(|d| explain_line(d, offset)));
                 if let Some((_, lines)) = &mut self.trace {
@@ -804,7 +798,7 @@ impl Shard {
             let mut entry = self.subs.at(i);
             let first = out.len();
             let names: Vec<String> = cands.iter().map(|c| rules.rules[c.rule as usize].name.to_string()).collect();
-            let armed = decide(
+            decide(
                 &rules,
                 &self.policy,
                 &refdata,
@@ -815,11 +809,8 @@ impl Shard {
                 out,
                 stats,
                 &mut self.shadow_contacts,
+                &mut self.timers,
             );
-            for t in armed {
-                self.timers.insert(t.index_key(m.raw()));
-                entry.state.timers_mut().push(t);
-            }
             if trace_m == Some(m) {
                 trace.push(format!("{}  daily rules at {label}", format_ts(at, offset)));
                 trace.extend(names.iter().map(|n| format!("  rule {n} matched")));
@@ -833,7 +824,8 @@ impl Shard {
 }
 
 /// Runs contact policy over the candidates of one trigger: the live rules' first, then the
-/// shadow rules' beside them. Returns timers to arm (contacts deferred by quiet hours).
+/// shadow rules' beside them. Contacts deferred by quiet hours become timers of the subscriber,
+/// armed here (in their state and in the shard's `timers` index).
 #[allow(clippy::too_many_arguments)]
 fn decide(
     rules: &RuleSet,
@@ -841,32 +833,43 @@ fn decide(
     refdata: &RefData,
     offset: chrono::FixedOffset,
     entry: &mut Entry,
-    mut cands: Vec<Candidate>,
+    cands: Vec<Candidate>,
     pos: u64,
     out: &mut Vec<Decision>,
     stats: &mut ShardStats,
     shadow: &mut ShadowContacts,
-) -> Vec<PendingTimer> {
-    if !rules.has_shadow {
-        return decide_live(rules, setup, refdata, offset, entry, cands, pos, out, stats);
-    }
-    let mut shadow_cands = Vec::new();
-    let mut i = 0;
-    while i < cands.len() {
-        if rules.rules[cands[i].rule as usize].shadow {
-            shadow_cands.push(cands.remove(i));
-        } else {
-            i += 1;
+    timers: &mut BTreeSet<TimerKey>,
+) {
+    let armed = if !rules.has_shadow {
+        decide_live(rules, setup, refdata, offset, entry, cands, pos, out, stats)
+    } else {
+        let (shadow_cands, cands): (Vec<Candidate>, Vec<Candidate>) =
+            cands.into_iter().partition(|c| rules.rules[c.rule as usize].shadow);
+        let first = out.len();
+        let mut armed = decide_live(rules, setup, refdata, offset, entry, cands, pos, out, stats);
+        if !shadow_cands.is_empty() {
+            // This trigger's live decisions (a copy: only on the shadow path).
+            let live_now: Vec<Decision> = out[first..].to_vec();
+            armed.extend(decide_shadow(
+                rules,
+                setup,
+                refdata,
+                offset,
+                entry,
+                shadow_cands,
+                &live_now,
+                pos,
+                out,
+                shadow,
+            ));
         }
+        armed
+    };
+    let raw = entry.sub.msisdn.raw();
+    for t in armed {
+        timers.insert(t.index_key(raw));
+        entry.state.timers_mut().push(t);
     }
-    let first = out.len();
-    let mut armed = decide_live(rules, setup, refdata, offset, entry, cands, pos, out, stats);
-    if !shadow_cands.is_empty() {
-        // This trigger's live decisions (a copy: only on the shadow path).
-        let live_now: Vec<Decision> = out[first..].to_vec();
-        armed.extend(decide_shadow(rules, setup, refdata, offset, entry, shadow_cands, &live_now, pos, out, shadow));
-    }
-    armed
 }
 
 /// The live rules' candidates of one trigger.

@@ -572,8 +572,9 @@ impl Iterator for Live {
             }
             let urgent = self.priority.as_ref().and_then(|rx| rx.try_recv().ok());
             let waited_on = urgent.is_some();
-            let (source, line) = match urgent {
-                Some(line) => line,
+            // The line: the urgent one, or the next of the message in hand, read where it lies.
+            let (source, line): (&'static str, std::borrow::Cow<'_, [u8]>) = match urgent {
+                Some((source, line)) => (source, line.into()),
                 None => {
                     if self.chunk.is_none() {
                         let next = match self.rx.try_recv() {
@@ -588,11 +589,11 @@ impl Iterator for Live {
                         let (source, lines) = next?;
                         self.chunk = Some((source, lines, 0));
                     }
-                    match self.chunk.as_mut().and_then(|(source, lines, at)| next_line(lines, at).map(|l| (*source, l)))
-                    {
-                        Some(line) => line,
+                    let range = self.chunk.as_mut().and_then(|(_, lines, at)| next_line(lines, at));
+                    match (range, &self.chunk) {
+                        (Some(r), Some((source, lines, _))) => (*source, lines[r].into()),
                         // Taken apart (or an empty wake-up message): look again.
-                        None => {
+                        _ => {
                             self.chunk = None;
                             continue;
                         }
@@ -653,16 +654,16 @@ impl<I: Iterator<Item = crate::engine::Input>> Iterator for Owned<I> {
     }
 }
 
-/// The line of `lines` that starts at `at` (moving `at` past it), `None` when none is left.
-/// Lines end with `\n` (the last may go without).
-fn next_line(lines: &[u8], at: &mut usize) -> Option<Vec<u8>> {
+/// Where the line of `lines` that starts at `at` lies (moving `at` past it), `None` when none
+/// is left. Lines end with `\n` (the last may go without).
+fn next_line(lines: &[u8], at: &mut usize) -> Option<std::ops::Range<usize>> {
     if *at >= lines.len() {
         return None;
     }
-    let rest = &lines[*at..];
-    let len = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+    let start = *at;
+    let len = lines[start..].iter().position(|b| *b == b'\n').unwrap_or(lines.len() - start);
     *at += len + 1;
-    Some(rest[..len].to_vec())
+    Some(start..start + len)
 }
 
 #[cfg(test)]
@@ -703,10 +704,10 @@ mod tests {
     fn next_line_splits_on_newlines_and_keeps_blank_lines() {
         let mut at = 0;
         let chunk = b"a\n\nbc\n";
-        let got: Vec<Vec<u8>> = std::iter::from_fn(|| next_line(chunk, &mut at)).collect();
-        assert_eq!(got, vec![b"a".to_vec(), Vec::new(), b"bc".to_vec()]);
+        let got: Vec<&[u8]> = std::iter::from_fn(|| next_line(chunk, &mut at)).map(|r| &chunk[r]).collect();
+        assert_eq!(got, vec![&b"a"[..], b"", b"bc"]);
         let mut at = 0;
-        assert_eq!(next_line(b"single", &mut at), Some(b"single".to_vec()));
+        assert_eq!(next_line(b"single", &mut at), Some(0..6));
         assert_eq!(next_line(b"single", &mut at), None);
         assert_eq!(next_line(b"", &mut 0), None);
     }
