@@ -61,6 +61,7 @@ impl Recorded {
             capacity: cfg.capacity,
             trace,
             latency_sample: 0,
+            realtime: 0,
         })
     }
 
@@ -310,6 +311,7 @@ fn real_main() -> Result<i32> {
                 capacity: cfg.capacity,
                 trace: None,
                 latency_sample: 0,
+                realtime: 0,
             };
             replay(&recorded, &cfg, &out, &opts, report.as_deref())
         }
@@ -504,6 +506,7 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         trace: None,
         // With the API up, time every 16th event for the latency histogram on /metrics.
         latency_sample: if cfg.api.is_some() { 16 } else { 0 },
+        realtime: cfg.engine.realtime_priority,
     };
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if !cfg.output.dir.as_os_str().is_empty() {
@@ -610,7 +613,9 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         None => None,
     };
     let api = match &cfg.api {
-        Some(a) => Some(ApiServer::start(a, &rules, asks, explain, reloader, &cfg.scale)?),
+        Some(a) => {
+            Some(ApiServer::start(a, &rules, asks, explain, reloader, &cfg.scale, cfg.engine.realtime_priority)?)
+        }
         None => None,
     };
     let mut sink = Fanout(sinks);
@@ -703,7 +708,17 @@ const NO_FLUVIO: &str = "this build has no Fluvio transport: build with `cargo b
 
 /// A tokio runtime of `workers` named threads, beside the engine's own.
 fn runtime(workers: usize, name: &str) -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(workers).thread_name(name).enable_all().build()
+    runtime_with(workers, name, 0)
+}
+
+/// [`runtime`], its threads at SCHED_FIFO `realtime` (0: the ordinary scheduler).
+fn runtime_with(workers: usize, name: &str, realtime: u8) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name(name)
+        .on_thread_start(move || tidings::util::realtime(realtime, "api"))
+        .enable_all()
+        .build()
 }
 
 /// The admin endpoint on a small runtime of its own, for the life of a run.
@@ -720,6 +735,7 @@ impl ApiServer {
         explain: Option<tidings::api::admin::Explain>,
         reloader: Option<Arc<tidings::api::admin::Reloader>>,
         scale: &tidings::config::ScaleSection,
+        realtime: u8,
     ) -> Result<ApiServer> {
         let metrics = tidings::telemetry::install_prometheus().map_err(anyhow::Error::msg)?;
         let info = tidings::api::admin::RulesInfo {
@@ -744,7 +760,7 @@ impl ApiServer {
         if let Some(r) = &reloader {
             admin = admin.with_reloader(r.clone());
         }
-        let rt = runtime(1, "tidings-api")?;
+        let rt = runtime_with(1, "tidings-api", realtime)?;
         let (listener, addr) = rt
             .block_on(tidings::api::bind(&cfg.listen))
             .with_context(|| format!("listening on {} for the admin API", cfg.listen))?;

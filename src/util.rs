@@ -201,6 +201,36 @@ pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
+/// Puts the calling thread under SCHED_FIFO at `priority` (1-99; 0 does nothing), for the
+/// threads a waiting IVR caller depends on (`[engine] realtime_priority`). Under the ordinary
+/// scheduler a woken thread can wait a scheduler tick (4 ms here) behind whatever else runs on
+/// its core; a SCHED_FIFO thread runs as soon as it is woken. The kernel keeps 5 % of each
+/// second for everything else (`sched_rt_runtime_us`). Without the permission (CAP_SYS_NICE)
+/// this says so once and the thread runs as before.
+pub fn realtime(priority: u8, what: &str) {
+    if priority == 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let param = libc::sched_param { sched_priority: i32::from(priority.min(99)) };
+        // SAFETY: a plain system call on the calling thread (pid 0) with a valid parameter.
+        let r = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+        if r != 0 && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            eprintln!(
+                "tidings: realtime_priority = {priority}: the {what} thread stays under the ordinary scheduler ({}); it needs CAP_SYS_NICE",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = what;
+        eprintln!("tidings: realtime_priority is only supported on Linux");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,5 +254,27 @@ mod tests {
         assert_eq!(format_duration(90 * MINUTE), "90m");
         assert!(parse_duration("3 parsecs").is_err());
         assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn realtime_puts_the_thread_under_sched_fifo_when_allowed() {
+        let (policy, root) = std::thread::spawn(|| {
+            realtime(3, "test");
+            // SAFETY: plain system calls about the calling thread and process.
+            unsafe { (libc::sched_getscheduler(0), libc::geteuid() == 0) }
+        })
+        .join()
+        .expect("thread");
+        // As root (CI, the bench) the thread is SCHED_FIFO; otherwise it stays as it was.
+        assert_eq!(policy, if root { libc::SCHED_FIFO } else { libc::SCHED_OTHER });
+        let other = std::thread::spawn(|| {
+            realtime(0, "test");
+            // SAFETY: as above.
+            unsafe { libc::sched_getscheduler(0) }
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(other, libc::SCHED_OTHER, "0 leaves the thread alone");
     }
 }

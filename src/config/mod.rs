@@ -121,6 +121,10 @@ pub struct EngineSection {
     pub max_window: String,
     /// Longest accepted input line in bytes; longer lines are dead letters.
     pub max_line_bytes: usize,
+    /// SCHED_FIFO priority (1-99) for the threads a waiting IVR caller depends on: the engine's
+    /// and the API's. 0 (the default) leaves them to the ordinary scheduler. Needs
+    /// CAP_SYS_NICE (or root); without it tidings says so once and runs as usual.
+    pub realtime_priority: u8,
 }
 
 impl Default for EngineSection {
@@ -132,6 +136,7 @@ impl Default for EngineSection {
             utc_offset: "+08:00".into(),
             max_window: "62d".into(),
             max_line_bytes: crate::event::MAX_LINE_BYTES,
+            realtime_priority: 0,
         }
     }
 }

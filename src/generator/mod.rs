@@ -135,6 +135,7 @@ pub fn write_dir(opts: &GenOptions, dir: &Path) -> std::io::Result<()> {
 /// a live engine: `tidings gen --follow --rate 100000 | tidings run` with a `stdin` source.
 /// Lines go out in slices of a millisecond, so the feed is smooth rather than bursty.
 pub fn follow(opts: &GenOptions, rate: u64, out: &mut dyn std::io::Write) -> std::io::Result<u64> {
+    const SLICE: std::time::Duration = std::time::Duration::from_millis(1);
     let offset = chrono::FixedOffset::east_opt(opts.offset_secs)
         .ok_or_else(|| std::io::Error::other(format!("bad UTC offset {} s", opts.offset_secs)))?;
     let rate = rate.max(1);
@@ -151,7 +152,9 @@ pub fn follow(opts: &GenOptions, rate: u64, out: &mut dyn std::io::Write) -> std
             out.write_all(&buf)?;
             out.flush()?;
             buf.clear();
-            std::thread::sleep(due - now);
+            // A millisecond at least: the lines due meanwhile then go out together. Sleeping
+            // until each line's own due time wrote (and woke the reader) once a line.
+            std::thread::sleep((due - now).max(SLICE));
         }
         let ms = chrono::Utc::now().timestamp_millis();
         if ms != stamp_ms {

@@ -463,6 +463,11 @@ pub type Feed = std::sync::mpsc::SyncSender<Option<(&'static str, Vec<u8>)>>;
 /// Most bytes of input the live source's reader hands over in one message.
 const LIVE_CHUNK: usize = 64 * 1024;
 
+/// Lines a live source hands over in a row before it says `Idle` anyway, so that the engine
+/// decides what it holds: behind a backlog, a request (IVR, explain) then waits for at most this
+/// many events to be decided (about 0.2 ms), not for a full batch.
+const LIVE_RUN: u32 = 128;
+
 /// A live stream and the lines the engine feeds back to itself (outcome events from the
 /// delivery side), interleaved in arrival order. Ends when the primary stream ends; what the
 /// feedback producers send after that is left to the next run (it is in `outcomes.jsonl`).
@@ -474,8 +479,12 @@ pub struct Live {
     on_take: Option<Box<dyn Fn(&'static str) + Send>>,
     /// `Idle` was the last thing said.
     idle: bool,
+    /// Lines handed over since the last `Idle`.
+    run: u32,
     /// The message being taken apart: its producer, its lines and where the next one starts.
     chunk: Option<(&'static str, Vec<u8>, usize)>,
+    /// Where taken-apart messages go back to the reader.
+    spare: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
     /// Explain requests, answered between events (a blank line on the feed wakes the source).
     explain: Option<std::sync::mpsc::Receiver<crate::engine::ExplainRequest>>,
     /// New rule sets to swap in between events (hot reload).
@@ -491,6 +500,9 @@ impl Live {
         let (tx, rx) = std::sync::mpsc::sync_channel(4096);
         let t = tx.clone();
         let max = decoder.max_line;
+        // Messages taken apart come back to be filled again (fresh 64 KiB buffers are zeroed
+        // by the kernel page by page, on both threads).
+        let (spare, spares) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
         std::thread::Builder::new()
             .name(format!("tidings-{name}"))
             .spawn(move || {
@@ -500,11 +512,16 @@ impl Live {
                 let mut r = LineReader::new(primary, max);
                 let mut buf = Vec::new();
                 let mut chunk = Vec::with_capacity(LIVE_CHUNK);
+                let next = || {
+                    let mut v = spares.try_recv().unwrap_or_else(|_| Vec::with_capacity(LIVE_CHUNK));
+                    v.clear();
+                    v
+                };
                 while let Ok(Some(())) = r.next_line(&mut buf) {
                     chunk.extend_from_slice(&buf);
                     chunk.push(b'\n');
                     if (r.buffered() == 0 || chunk.len() >= LIVE_CHUNK)
-                        && t.send(Some((name, std::mem::replace(&mut chunk, Vec::with_capacity(LIVE_CHUNK))))).is_err()
+                        && t.send(Some((name, std::mem::replace(&mut chunk, next())))).is_err()
                     {
                         return;
                     }
@@ -522,7 +539,9 @@ impl Live {
                 lines: std::collections::HashMap::new(),
                 on_take: None,
                 idle: false,
+                run: 0,
                 chunk: None,
+                spare: Some(spare),
                 explain: None,
                 reload: None,
                 priority: None,
@@ -570,6 +589,10 @@ impl Iterator for Live {
             if let Some(r) = self.explain.as_ref().and_then(|rx| rx.try_recv().ok()) {
                 return Some(crate::engine::Input::Explain(r));
             }
+            if self.run >= LIVE_RUN {
+                self.run = 0;
+                return Some(crate::engine::Input::Idle);
+            }
             let urgent = self.priority.as_ref().and_then(|rx| rx.try_recv().ok());
             let waited_on = urgent.is_some();
             // The line: the urgent one, or the next of the message in hand, read where it lies.
@@ -582,6 +605,7 @@ impl Iterator for Live {
                             // Nothing ready: say so once, then wait.
                             Err(std::sync::mpsc::TryRecvError::Empty) if !self.idle => {
                                 self.idle = true;
+                                self.run = 0;
                                 return Some(crate::engine::Input::Idle);
                             }
                             Err(_) => self.rx.recv().ok()?,
@@ -594,13 +618,18 @@ impl Iterator for Live {
                         (Some(r), Some((source, lines, _))) => (*source, lines[r].into()),
                         // Taken apart (or an empty wake-up message): look again.
                         _ => {
-                            self.chunk = None;
+                            if let (Some((_, lines, _)), Some(spare)) = (self.chunk.take(), &self.spare) {
+                                if lines.capacity() >= LIVE_CHUNK {
+                                    let _ = spare.try_send(lines);
+                                }
+                            }
                             continue;
                         }
                     }
                 }
             };
             self.idle = false;
+            self.run += 1;
             if let Some(f) = &self.on_take {
                 f(source);
             }

@@ -165,7 +165,10 @@ pub fn install_prometheus() -> Result<metrics_exporter_prometheus::PrometheusHan
         // the IVR's answer budget is 2 ms, so the buckets are fine below that.
         .set_buckets_for_metric(
             metrics_exporter_prometheus::Matcher::Full(names::IVR_STAGE.into()),
-            &[0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0],
+            &[
+                0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.000_75, 0.001, 0.001_5, 0.002, 0.003, 0.005, 0.007_5, 0.01,
+                0.015, 0.025, 0.05, 0.1, 1.0,
+            ],
         )
         .map_err(|e| e.to_string())?
         .install_recorder()

@@ -315,3 +315,39 @@ fn a_29_february_birthday_is_kept_on_the_28th_in_common_years() {
     let r = run_with(rules, &[leapling], &[start], EngineOptions { until, ..EngineOptions::default() });
     assert_eq!(r.rules_fired(), [("bday".to_string(), "2027-02-28T09:00:00+08:00".to_string())]);
 }
+
+#[test]
+fn a_request_someone_waits_on_is_decided_ahead_of_the_events_in_hand() {
+    let rules = r#"
+- rule: each_usage
+  on: [usage]
+  condition: event.charge_fen >= 0 fen
+  action: { channel: sms, template: "usage" }
+- rule: each_call
+  on: [ivr]
+  condition: event.step == "enter"
+  action: { channel: ivr, template: "offer" }
+"#;
+    let usage = |id: &str, t: &str| {
+        ev(
+            "usage",
+            t,
+            &format!(r#""id":"{id}","service":"sms","direction":"mo","scope":"local","count":1,"charge_fen":10"#),
+        )
+    };
+    let call = ev("ivr", "10:00:02", r#""id":"r1","session":"s1","step":"enter","hotline":"10086""#);
+    let order = |urgent: bool| {
+        let lines = vec![
+            (usage("u1", "10:00:00"), false),
+            (usage("u2", "10:00:01"), false),
+            (call.clone(), urgent),
+            (usage("u3", "10:00:03"), false),
+        ];
+        let r = run_marked(rules, &[SUB], &lines);
+        r.decisions.iter().map(|d| d.trigger.id.to_string()).collect::<Vec<_>>()
+    };
+    // In the stream's order when nobody waits; a waiting caller's request goes ahead of the two
+    // events read but not decided yet (the batch in hand), and nothing is lost or doubled.
+    assert_eq!(order(false), ["u1", "u2", "r1", "u3"]);
+    assert_eq!(order(true), ["r1", "u1", "u2", "u3"]);
+}

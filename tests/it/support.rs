@@ -62,6 +62,30 @@ pub fn run_on(rd: RefData, rules_yaml: &str, subs: &[&str], lines: &[String], op
     Run { decisions: sink.decisions, dead: sink.dead, summary }
 }
 
+/// As [`run_on`], with each line marked urgent (`true`: a request someone waits on, as the
+/// live source's priority lane gives it) or not.
+pub fn run_marked(rules_yaml: &str, subs: &[&str], lines: &[(String, bool)]) -> Run {
+    let rd = refdata();
+    let loaded = rules::compile(vec![("t.yaml".into(), rules_yaml.into())], Some(&rd), &LoadOptions::default());
+    let errs: Vec<String> = loaded.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.render()).collect();
+    let set = loaded.rules.unwrap_or_else(|| panic!("rules do not compile:\n{}", errs.join("\n")));
+    let mut subscribers = Subscribers::new();
+    for s in subs {
+        subscribers.insert(&subscriber(s));
+    }
+    let decoder = Decoder::default();
+    let input = lines.iter().enumerate().filter_map(|(i, (l, urgent))| {
+        let item = decoder.decode(l.as_bytes(), "test", i as u64 + 1)?;
+        Some(if *urgent { engine::Input::Urgent(item) } else { engine::Input::Item(item) })
+    });
+    let mut sink = Memory::default();
+    let opts = EngineOptions::default();
+    let summary =
+        engine::run(input, Arc::new(set), Arc::new(rd), subscribers, &opts, &mut sink, &AtomicBool::new(false))
+            .expect("run");
+    Run { decisions: sink.decisions, dead: sink.dead, summary }
+}
+
 pub fn run(rules_yaml: &str, subs: &[&str], lines: &[String]) -> Run {
     run_with(rules_yaml, subs, lines, EngineOptions::default())
 }
