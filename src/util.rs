@@ -154,6 +154,41 @@ pub fn format_duration(ms: i64) -> String {
 
 /// Formats event time as RFC 3339 in the given offset, to the second or millisecond.
 pub fn format_ts(ms: Millis, offset: chrono::FixedOffset) -> String {
+    // Every decision written carries a time or two: by hand for years 1 to 9999 and whole-minute
+    // offsets (chrono parses its format string on every call), chrono for anything else.
+    let off = i64::from(offset.local_minus_utc());
+    if off % 60 == 0 {
+        if let Some(local) = ms.checked_add(off * 1000) {
+            let (y, m, d) = civil_from_days(local.div_euclid(DAY));
+            if (1..=9999).contains(&y) {
+                let t = local.rem_euclid(DAY);
+                let two = |s: &mut String, v: i64| {
+                    s.push(char::from(b'0' + (v / 10 % 10) as u8));
+                    s.push(char::from(b'0' + (v % 10) as u8));
+                };
+                let mut s = String::with_capacity(29);
+                two(&mut s, y / 100);
+                two(&mut s, y % 100);
+                for (sep, v) in [('-', m), ('-', d), ('T', t / 3_600_000), (':', t / 60_000 % 60), (':', t / 1000 % 60)]
+                {
+                    s.push(sep);
+                    two(&mut s, v);
+                }
+                if ms % 1000 != 0 {
+                    let f = t % 1000;
+                    s.push('.');
+                    s.push(char::from(b'0' + (f / 100) as u8));
+                    two(&mut s, f % 100);
+                }
+                s.push(if off < 0 { '-' } else { '+' });
+                let a = off.abs() / 60;
+                two(&mut s, a / 60);
+                s.push(':');
+                two(&mut s, a % 60);
+                return s;
+            }
+        }
+    }
     use chrono::TimeZone;
     match offset.timestamp_millis_opt(ms) {
         chrono::LocalResult::Single(t) => {
@@ -165,6 +200,20 @@ pub fn format_ts(ms: Millis, offset: chrono::FixedOffset) -> String {
         }
         _ => ms.to_string(),
     }
+}
+
+/// The proleptic Gregorian date of a day number (days since 1970-01-01; Howard Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Parses RFC 3339 (with an offset) into event-time milliseconds.
@@ -276,5 +325,33 @@ mod tests {
         .join()
         .expect("thread");
         assert_eq!(other, libc::SCHED_OTHER, "0 leaves the thread alone");
+    }
+
+    #[test]
+    fn format_ts_by_hand_matches_chrono() {
+        use chrono::TimeZone;
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let offsets = [8 * 3600, 0, -5 * 3600 - 1800, 5 * 3600 + 2700, 14 * 3600, -12 * 3600, 3600 + 1];
+        for i in 0..200_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Whole seconds half the time; years 1 to 9999 and a little beyond either side.
+            let span = 320_000_000_000_000i64;
+            let mut ms = (x % (2 * span as u64)) as i64 - span + 1_000_000_000_000;
+            if i % 2 == 0 {
+                ms -= ms.rem_euclid(1000);
+            }
+            let off = chrono::FixedOffset::east_opt(offsets[(i % offsets.len() as u64) as usize]).expect("offset");
+            let want = match off.timestamp_millis_opt(ms) {
+                chrono::LocalResult::Single(t) if ms % 1000 == 0 => t.format("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+                chrono::LocalResult::Single(t) => t.format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string(),
+                _ => ms.to_string(),
+            };
+            assert_eq!(format_ts(ms, off), want, "{ms} at {off}");
+        }
+        let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("offset");
+        assert_eq!(format_ts(0, cst), "1970-01-01T08:00:00+08:00");
+        assert_eq!(format_ts(1_764_000_000_123, cst), "2025-11-25T00:00:00.123+08:00");
     }
 }

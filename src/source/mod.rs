@@ -317,8 +317,13 @@ pub fn generated_from(
 /// Decoding is about a third of the work per event; this takes it off the routing thread.
 pub struct ParallelDecode {
     results: Vec<std::sync::mpsc::Receiver<Vec<Decoded>>>,
+    /// Where each worker's emptied result vectors go back, to be filled again.
+    spares: Vec<std::sync::mpsc::SyncSender<Vec<Decoded>>>,
     next: usize,
-    current: std::vec::IntoIter<Decoded>,
+    /// The chunk being handed out, in reverse (taken from the end).
+    current: Vec<Decoded>,
+    /// The worker `current` came from.
+    from: usize,
     done: bool,
     tracker: Option<Arc<Tracker>>,
 }
@@ -357,23 +362,29 @@ impl ParallelDecode {
         let workers = workers.max(1);
         let mut inputs = Vec::new();
         let mut results = Vec::new();
+        let mut spares = Vec::new();
+        // Buffers go round instead of being made afresh for every chunk: fresh memory comes from
+        // the kernel zeroed page by page, and a growing vector copies itself as it doubles.
+        let (chunk_back, chunks_back) = std::sync::mpsc::sync_channel::<Chunk>(2 * workers + 2);
         for _ in 0..workers {
             let (in_tx, in_rx) = std::sync::mpsc::sync_channel::<(u64, Chunk)>(2);
             let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Vec<Decoded>>(2);
+            let (spare_tx, spare_rx) = std::sync::mpsc::sync_channel::<Vec<Decoded>>(4);
             let d = decoder.clone();
             let name = name.to_string();
+            let chunk_back = chunk_back.clone();
             std::thread::spawn(move || {
                 for (first_line, chunk) in in_rx {
-                    let decoded: Vec<_> = chunk
-                        .ends
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, &end)| {
-                            let start = if i == 0 { 0 } else { chunk.ends[i - 1] };
-                            let line = first_line + i as u64;
-                            d.decode(&chunk.bytes[start..end], &name, line).map(|item| (item, (chunk.offsets[i], line)))
-                        })
-                        .collect();
+                    let mut decoded = spare_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+                    // In reverse: the engine takes them from the end.
+                    for (i, &end) in chunk.ends.iter().enumerate().rev() {
+                        let start = if i == 0 { 0 } else { chunk.ends[i - 1] };
+                        let line = first_line + i as u64;
+                        if let Some(item) = d.decode(&chunk.bytes[start..end], &name, line) {
+                            decoded.push((item, (chunk.offsets[i], line)));
+                        }
+                    }
+                    let _ = chunk_back.try_send(chunk);
                     if out_tx.send(decoded).is_err() {
                         return;
                     }
@@ -381,7 +392,9 @@ impl ParallelDecode {
             });
             inputs.push(in_tx);
             results.push(out_rx);
+            spares.push(spare_tx);
         }
+        drop(chunk_back);
         let max = decoder.max_line;
         let name = name.to_string();
         let (offset0, line0) = (at.offset, at.records);
@@ -391,11 +404,20 @@ impl ParallelDecode {
             let mut line_no = line0;
             let mut buf = Vec::new();
             for k in 0.. {
-                // One buffer per chunk, lines back to back: one allocation, not one per line.
-                let mut chunk = Chunk {
-                    bytes: Vec::with_capacity(CHUNK * 200),
-                    ends: Vec::with_capacity(CHUNK),
-                    offsets: Vec::with_capacity(CHUNK),
+                // One buffer per chunk, lines back to back (one allocation, not one per line),
+                // a decoded one back from the workers when there is one.
+                let mut chunk = match chunks_back.try_recv() {
+                    Ok(mut c) => {
+                        c.bytes.clear();
+                        c.ends.clear();
+                        c.offsets.clear();
+                        c
+                    }
+                    Err(_) => Chunk {
+                        bytes: Vec::with_capacity(CHUNK * 200),
+                        ends: Vec::with_capacity(CHUNK),
+                        offsets: Vec::with_capacity(CHUNK),
+                    },
                 };
                 let first = line_no + 1;
                 while chunk.ends.len() < CHUNK {
@@ -426,7 +448,7 @@ impl ParallelDecode {
                 }
             }
         });
-        ParallelDecode { results, next: 0, current: Vec::new().into_iter(), done: false, tracker }
+        ParallelDecode { results, spares, next: 0, current: Vec::new(), from: 0, done: false, tracker }
     }
 }
 
@@ -434,7 +456,7 @@ impl Iterator for ParallelDecode {
     type Item = Result<Event, DeadLetter>;
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some((item, at)) = self.current.next() {
+            if let Some((item, at)) = self.current.pop() {
                 if let Some(t) = &self.tracker {
                     t.set(0, at);
                 }
@@ -446,8 +468,12 @@ impl Iterator for ParallelDecode {
             let n = self.results.len();
             match self.results[self.next % n].recv() {
                 Ok(chunk) => {
+                    let used = std::mem::replace(&mut self.current, chunk);
+                    if used.capacity() > 0 {
+                        let _ = self.spares[self.from].try_send(used);
+                    }
+                    self.from = self.next % n;
                     self.next += 1;
-                    self.current = chunk.into_iter();
                 }
                 // The reader stopped: every worker after it in the rotation has nothing more.
                 Err(_) => self.done = true,
