@@ -231,7 +231,6 @@ enum Cmd {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    tidings::util::small_pages();
     let code = match real_main() {
         Ok(code) => code,
         Err(e) => {

@@ -250,20 +250,6 @@ pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
-/// Transparent huge pages off for this process. The allocator asks for them on its arenas, and
-/// then every first touch of a 2 MiB region (again after the allocator has given it back to the
-/// kernel) has the kernel zero all of it: 11 % of a replay's time went there. With 4 KiB pages,
-/// interleaved runs at a million subscribers gave 8–10 % more events/s on one core, 15–25 % more
-/// on two shards and 5–8 % less memory, for a decision-latency p99 about 0.7 µs higher (more TLB
-/// misses); BENCHMARKS.md has the figures.
-pub fn small_pages() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: PR_SET_THP_DISABLE takes plain integers and sets one flag of this process.
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
-    }
-}
-
 /// Puts the calling thread under SCHED_FIFO at `priority` (1-99; 0 does nothing), for the
 /// threads a waiting IVR caller depends on (`[engine] realtime_priority`). Under the ordinary
 /// scheduler a woken thread can wait a scheduler tick (4 ms here) behind whatever else runs on
