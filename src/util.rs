@@ -280,6 +280,65 @@ pub fn realtime(priority: u8, what: &str) {
     }
 }
 
+/// A short string kept inline (up to 22 bytes: event ids, phone numbers), a longer one on the
+/// heap. An event's id and its `peer` were two allocations per usage record, made on the decoding
+/// thread and freed on the shard's.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SmallStr {
+    Inline { len: u8, buf: [u8; 22] },
+    Heap(Box<str>),
+}
+
+impl SmallStr {
+    pub fn as_str(&self) -> &str {
+        match self {
+            // Always the bytes of a whole `str` (see `From<&str>`), so this never falls back.
+            SmallStr::Inline { len, buf } => std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default(),
+            SmallStr::Heap(s) => s,
+        }
+    }
+}
+
+impl From<&str> for SmallStr {
+    fn from(s: &str) -> SmallStr {
+        if s.len() <= 22 {
+            let mut buf = [0u8; 22];
+            buf[..s.len()].copy_from_slice(s.as_bytes());
+            SmallStr::Inline { len: s.len() as u8, buf }
+        } else {
+            SmallStr::Heap(s.into())
+        }
+    }
+}
+
+impl From<String> for SmallStr {
+    fn from(s: String) -> SmallStr {
+        match s.len() <= 22 {
+            true => SmallStr::from(s.as_str()),
+            false => SmallStr::Heap(s.into_boxed_str()),
+        }
+    }
+}
+
+impl std::ops::Deref for SmallStr {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for SmallStr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for SmallStr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,5 +412,25 @@ mod tests {
         let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("offset");
         assert_eq!(format_ts(0, cst), "1970-01-01T08:00:00+08:00");
         assert_eq!(format_ts(1_764_000_000_123, cst), "2025-11-25T00:00:00.123+08:00");
+    }
+
+    #[test]
+    fn small_strings_keep_their_text_inline_or_not() {
+        for s in [
+            "",
+            "e0000000001",
+            "1234567890123456789012",
+            "12345678901234567890123",
+            "长途电话-国际漫游-中国移动通信",
+            "x".repeat(300).as_str(),
+        ] {
+            let t = SmallStr::from(s);
+            assert_eq!(t.as_str(), s);
+            assert_eq!(SmallStr::from(s.to_string()), t);
+            assert_eq!(matches!(t, SmallStr::Inline { .. }), s.len() <= 22, "{s}");
+            assert_eq!(format!("{t}"), s);
+        }
+        assert_eq!(std::mem::size_of::<SmallStr>(), 24);
+        assert_eq!(std::mem::size_of::<Option<SmallStr>>(), 24);
     }
 }

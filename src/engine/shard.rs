@@ -637,7 +637,7 @@ impl Shard {
 
         // 4. Rules.
         let cx = entry.ctx(Some(ev), ev.ts, local, &refdata, &self.names, offset);
-        let trigger = || TriggerRef { kind: kind.as_str(), id: ev.id.clone(), ts: ev.ts };
+        let trigger = || TriggerRef { kind: kind.as_str(), id: ev.id.as_str().into(), ts: ev.ts };
         let mut arm: Vec<PendingTimer> = Vec::new();
         let mut cands: Vec<Candidate> = Vec::new();
         rules.by_kind[kind as usize].visit(ev, &mut self.scratch_rules, |ri| {

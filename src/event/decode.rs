@@ -4,7 +4,7 @@
 use super::*;
 use crate::event::{DeadLetter, DeadReason};
 use crate::refdata::{Channel, ProfileChange, ProfileField};
-use crate::util::{Msisdn, parse_ts, stable_hash};
+use crate::util::{Msisdn, SmallStr, parse_ts, stable_hash};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -141,6 +141,11 @@ fn non_negative(v: Option<i64>, field: &str) -> Result<i64, Reject> {
     }
 }
 
+/// The fields most events carry (ids, numbers, cell ids), short enough to keep inline.
+fn small(v: Option<Cow<str>>) -> Option<SmallStr> {
+    v.map(|s| SmallStr::from(&*s))
+}
+
 fn boxed(v: Option<Cow<str>>) -> Option<Box<str>> {
     v.map(|s| s.into_owned().into_boxed_str())
 }
@@ -228,22 +233,22 @@ fn build(w: Wire, text: &str) -> Result<Event, Reject> {
         Some(t) => t,
         None => parse_ts(&ts_text).map_err(|e| Reject(DeadReason::BadTs, e))?,
     };
-    let id: Box<str> = match w.id {
-        Some(id) if !id.is_empty() => id.into_owned().into_boxed_str(),
-        _ => format!("h{:016x}", stable_hash(text.as_bytes())).into_boxed_str(),
+    let id = match w.id {
+        Some(id) if !id.is_empty() => SmallStr::from(&*id),
+        _ => SmallStr::from(format!("h{:016x}", stable_hash(text.as_bytes()))),
     };
     let body = match kind {
         Kind::Usage => Body::Usage(Usage {
             service: symbol(w.service, "service", kind, Service::parse, Service::NAMES)?,
             direction: symbol(w.direction, "direction", kind, Direction::parse, Direction::NAMES)?,
             scope: symbol(w.scope, "scope", kind, Scope::parse, Scope::NAMES)?,
-            peer: boxed(w.peer),
+            peer: small(w.peer),
             duration_s: non_negative(w.duration_s, "duration_s")?,
             volume_kb: non_negative(w.volume_kb, "volume_kb")?,
             count: non_negative(w.count, "count")?,
             charge_fen: non_negative(w.charge_fen, "charge_fen")?,
             balance_fen: w.balance_fen,
-            cell: boxed(w.cell),
+            cell: small(w.cell),
             via: boxed(w.via),
         }),
         Kind::Topup => Body::Topup(Topup {
@@ -259,7 +264,7 @@ fn build(w: Wire, text: &str) -> Result<Event, Reject> {
             hotline: boxed(w.hotline).unwrap_or_else(|| "10086".into()),
         }),
         Kind::Location => Body::Location(Location {
-            cell: boxed(Some(required(w.cell, "cell", kind)?)).unwrap_or_default(),
+            cell: SmallStr::from(&*required(w.cell, "cell", kind)?),
             trigger: symbol(w.trigger, "trigger", kind, LocTrigger::parse, LocTrigger::NAMES)?,
             country: boxed(w.country),
         }),
@@ -297,7 +302,7 @@ fn build(w: Wire, text: &str) -> Result<Event, Reject> {
             Body::Profile(Profile { set, unset })
         }
     };
-    Ok(Event { ts, msisdn, id: id.into(), body })
+    Ok(Event { ts, msisdn, id, body })
 }
 
 /// The fast path: a flat JSON object read in one pass, and RFC 3339 times in the usual shape.

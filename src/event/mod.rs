@@ -123,7 +123,7 @@ pub struct Event {
     pub ts: Millis,
     pub msisdn: Msisdn,
     /// The event id from the record, or one derived from a hash of the raw line.
-    pub id: std::sync::Arc<str>,
+    pub id: crate::util::SmallStr,
     pub body: Body,
 }
 
@@ -175,13 +175,13 @@ pub struct Usage {
     pub service: Service,
     pub direction: Direction,
     pub scope: Scope,
-    pub peer: Option<Box<str>>,
+    pub peer: Option<crate::util::SmallStr>,
     pub duration_s: i64,
     pub volume_kb: i64,
     pub count: i64,
     pub charge_fen: i64,
     pub balance_fen: Option<i64>,
-    pub cell: Option<Box<str>>,
+    pub cell: Option<crate::util::SmallStr>,
     pub via: Option<Box<str>>,
 }
 
@@ -203,7 +203,7 @@ pub struct Ivr {
 
 #[derive(Clone, Debug)]
 pub struct Location {
-    pub cell: Box<str>,
+    pub cell: crate::util::SmallStr,
     pub trigger: LocTrigger,
     pub country: Option<Box<str>>,
 }

@@ -295,7 +295,7 @@ pub fn lookup(path: &str) -> Option<(Ty, Field, Option<KindSet>)> {
         .map(|&(_, ty, field, kinds)| (ty, field, (kinds != ANY).then_some(KindSet(kinds))))
 }
 
-fn opt_str(s: &Option<Box<str>>) -> Value<'_> {
+fn opt_str<S: std::ops::Deref<Target = str>>(s: &Option<S>) -> Value<'_> {
     s.as_deref().map_or(Value::Null, |s| Value::Str(Cow::Borrowed(s)))
 }
 
