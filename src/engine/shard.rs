@@ -543,11 +543,11 @@ impl Shard {
                 entry.sub.set_known();
             }
             Body::Topup(t) => st.record_topup(ev.ts, t.amount_fen),
-            Body::Ivr(i) => st.record_ivr(ev.ts, i.step, i.node.clone()),
+            Body::Ivr(i) => st.record_ivr(ev.ts, i.step, i.node.as_deref().map(Box::from)),
             Body::Location(l) => {
                 let cell = (l.trigger != LocTrigger::Detach).then_some(&*l.cell);
                 st.move_to(cell, ev.ts, &refdata);
-                st.set_country(l.country.clone().filter(|c| &**c != "CN"));
+                st.set_country(l.country.as_deref().filter(|c| *c != "CN").map(Box::from));
             }
             Body::Usage(u) => {
                 st.record_usage(ev.ts);

@@ -255,21 +255,21 @@ fn build(w: Wire, text: &str) -> Result<Event, Reject> {
             amount_fen: non_negative(Some(required(w.amount_fen, "amount_fen", kind)?), "amount_fen")?,
             balance_fen: w.balance_fen,
             channel: symbol(w.channel, "channel", kind, TopupChannel::parse, TopupChannel::NAMES)?,
-            store: boxed(w.store),
+            store: small(w.store),
         }),
         Kind::Ivr => Body::Ivr(Ivr {
-            session: boxed(Some(required(w.session, "session", kind)?)).unwrap_or_default(),
+            session: SmallStr::from(&*required(w.session, "session", kind)?),
             step: symbol(w.step, "step", kind, IvrStep::parse, IvrStep::NAMES)?,
-            node: boxed(w.node),
-            hotline: boxed(w.hotline).unwrap_or_else(|| "10086".into()),
+            node: small(w.node),
+            hotline: small(w.hotline).unwrap_or_else(|| SmallStr::from("10086")),
         }),
         Kind::Location => Body::Location(Location {
             cell: SmallStr::from(&*required(w.cell, "cell", kind)?),
             trigger: symbol(w.trigger, "trigger", kind, LocTrigger::parse, LocTrigger::NAMES)?,
-            country: boxed(w.country),
+            country: small(w.country),
         }),
         Kind::Crm => Body::Crm(Crm {
-            event: boxed(Some(required(w.event, "event", kind)?)).unwrap_or_default(),
+            event: SmallStr::from(&*required(w.event, "event", kind)?),
             attrs: w.attrs.unwrap_or_default(),
         }),
         Kind::Outcome => Body::Outcome(ContactOutcome {

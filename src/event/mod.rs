@@ -190,27 +190,27 @@ pub struct Topup {
     pub amount_fen: i64,
     pub balance_fen: Option<i64>,
     pub channel: TopupChannel,
-    pub store: Option<Box<str>>,
+    pub store: Option<crate::util::SmallStr>,
 }
 
 #[derive(Clone, Debug)]
 pub struct Ivr {
-    pub session: Box<str>,
+    pub session: crate::util::SmallStr,
     pub step: IvrStep,
-    pub node: Option<Box<str>>,
-    pub hotline: Box<str>,
+    pub node: Option<crate::util::SmallStr>,
+    pub hotline: crate::util::SmallStr,
 }
 
 #[derive(Clone, Debug)]
 pub struct Location {
     pub cell: crate::util::SmallStr,
     pub trigger: LocTrigger,
-    pub country: Option<Box<str>>,
+    pub country: Option<crate::util::SmallStr>,
 }
 
 #[derive(Clone, Debug)]
 pub struct Crm {
-    pub event: Box<str>,
+    pub event: crate::util::SmallStr,
     pub attrs: serde_json::Map<String, serde_json::Value>,
 }
 
