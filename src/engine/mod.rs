@@ -269,15 +269,20 @@ fn run_batch(
         shard.start_ticks(b.origin);
     }
     // Fetch ahead: the index slot of the event `FAR` places on, the entry of the one `NEAR` on
-    // (its slot fetched earlier), so that their cache misses overlap with the work in between.
+    // (its slot fetched earlier) and the lists of the one `LISTS` on (its entry fetched earlier),
+    // so that their cache misses overlap with the work in between.
     const FAR: usize = 16;
     const NEAR: usize = 8;
+    const LISTS: usize = 4;
     for (k, (pos, threshold, ev)) in b.events.iter().enumerate() {
         if let Some((_, _, far)) = b.events.get(k + FAR) {
             shard.subs.prefetch_slot(far.msisdn);
         }
         if let Some((_, _, near)) = b.events.get(k + NEAR) {
             shard.subs.prefetch_entry(near.msisdn);
+        }
+        if let Some((_, _, next)) = b.events.get(k + LISTS) {
+            shard.subs.prefetch_lists(next.msisdn);
         }
         // Event decoded -> decided: the timers due before it and the event itself.
         let timed = sample != 0 && pos % u64::from(sample) == 0;

@@ -318,6 +318,18 @@ impl SubTable {
         }
     }
 
+    /// Fetches the lists of the state the first index slot of `m` points at (window buckets,
+    /// the rare part), for an event a few places ahead whose state was fetched earlier
+    /// ([`SubTable::prefetch_entry`]).
+    pub fn prefetch_lists(&self, m: Msisdn) {
+        let p = self.slots()[self.index.first(Self::hash(m))] as usize;
+        if let Some(st) = self.states.get(p) {
+            for a in st.list_addrs().into_iter().flatten() {
+                prefetch(a);
+            }
+        }
+    }
+
     fn slots(&self) -> &[u32] {
         &self.index.slots
     }

@@ -176,6 +176,14 @@ struct Rare {
 static NO_CONTACTS: crate::policy::ContactLog =
     crate::policy::ContactLog { recent: ThinSlice::new(), streaks: ThinSlice::new() };
 
+impl SubState {
+    /// Where the lists most events read live (window buckets, the rare part), for the shard to
+    /// fetch into the cache a few events ahead.
+    pub fn list_addrs(&self) -> [Option<*const u8>; 2] {
+        [self.aggs.addr(), self.rare.as_deref().map(|r| (r as *const Rare).cast::<u8>())]
+    }
+}
+
 impl Default for SubState {
     fn default() -> Self {
         SubState {

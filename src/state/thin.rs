@@ -22,6 +22,11 @@ unsafe impl<T: Copy + Send> Send for ThinSlice<T> {}
 unsafe impl<T: Copy + Sync> Sync for ThinSlice<T> {}
 
 impl<T: Copy> ThinSlice<T> {
+    /// Where the slice's memory starts (for a cache prefetch), if it has any.
+    pub fn addr(&self) -> Option<*const u8> {
+        self.ptr.map(|p| p.as_ptr().cast_const())
+    }
+
     /// An empty list (nothing allocated).
     pub const fn new() -> ThinSlice<T> {
         ThinSlice { ptr: None, _items: PhantomData }
