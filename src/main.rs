@@ -459,14 +459,7 @@ fn run_engine(
         return Ok(engine::run(input, rules, refdata, subs, opts, sink, stop)?);
     };
     let positions = move || tracker.as_ref().map_or_else(Vec::new, |t| t.positions());
-    let durable = engine::Durable {
-        writer: &r.writer,
-        every_events: r.cfg.every_events,
-        every: r.cfg.every,
-        slice: r.cfg.slice,
-        positions: &positions,
-        restore: r.loaded.take(),
-    };
+    let durable = engine::Durable::new(&r.writer, &r.cfg, &positions, r.loaded.take());
     let summary = engine::run_durable(input, rules, refdata, subs, opts, sink, stop, Some(durable));
     r.writer.finish();
     Ok(summary?)

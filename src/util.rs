@@ -261,35 +261,35 @@ pub fn realtime(priority: u8, what: &str) {
         return;
     }
     #[cfg(target_os = "linux")]
-    {
-        static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let refused = {
         let param = libc::sched_param { sched_priority: i32::from(priority.min(99)) };
         // SAFETY: a plain system call on the calling thread (pid 0) with a valid parameter.
         let r = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
-        if r != 0 && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
-            eprintln!(
-                "tidings: realtime_priority = {priority}: the {what} thread stays under the ordinary scheduler ({}); it needs CAP_SYS_NICE",
-                std::io::Error::last_os_error()
-            );
-        }
-    }
+        (r != 0).then(|| format!("{}; it needs CAP_SYS_NICE", std::io::Error::last_os_error()))
+    };
     #[cfg(not(target_os = "linux"))]
-    {
-        let _ = what;
-        eprintln!("tidings: realtime_priority is only supported on Linux");
+    let refused = Some("only Linux has it".to_string());
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if let Some(why) = refused.filter(|_| !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed)) {
+        eprintln!(
+            "tidings: realtime_priority = {priority}: the {what} thread stays under the ordinary scheduler ({why})"
+        );
     }
 }
 
-/// A short string kept inline (up to 22 bytes: event ids, phone numbers), a longer one on the
-/// heap. An event's id and its `peer` were two allocations per usage record, made on the decoding
-/// thread and freed on the shard's.
+/// A short string kept inline (up to [`SmallStr::INLINE`] bytes: event ids, phone numbers, cell
+/// ids), a longer one on the heap. An event's strings were two or three allocations per record,
+/// made on the decoding thread and freed on the shard's.
 #[derive(Clone, PartialEq, Eq)]
 pub enum SmallStr {
-    Inline { len: u8, buf: [u8; 22] },
+    Inline { len: u8, buf: [u8; SmallStr::INLINE] },
     Heap(Box<str>),
 }
 
 impl SmallStr {
+    /// The longest string kept inline (the whole value is then 24 bytes).
+    pub const INLINE: usize = 22;
+
     pub fn as_str(&self) -> &str {
         match self {
             // Always the bytes of a whole `str` (see `From<&str>`), so this never falls back.
@@ -301,8 +301,8 @@ impl SmallStr {
 
 impl From<&str> for SmallStr {
     fn from(s: &str) -> SmallStr {
-        if s.len() <= 22 {
-            let mut buf = [0u8; 22];
+        if s.len() <= SmallStr::INLINE {
+            let mut buf = [0u8; SmallStr::INLINE];
             buf[..s.len()].copy_from_slice(s.as_bytes());
             SmallStr::Inline { len: s.len() as u8, buf }
         } else {
@@ -313,7 +313,7 @@ impl From<&str> for SmallStr {
 
 impl From<String> for SmallStr {
     fn from(s: String) -> SmallStr {
-        match s.len() <= 22 {
+        match s.len() <= SmallStr::INLINE {
             true => SmallStr::from(s.as_str()),
             false => SmallStr::Heap(s.into_boxed_str()),
         }

@@ -162,6 +162,18 @@ pub struct Durable<'a> {
     pub restore: Option<checkpoint::Loaded>,
 }
 
+impl<'a> Durable<'a> {
+    /// Checkpoints into `writer` as often as `cfg` says.
+    pub fn new(
+        writer: &'a checkpoint::Writer,
+        cfg: &checkpoint::CheckpointConfig,
+        positions: &'a dyn Fn() -> Vec<StreamPos>,
+        restore: Option<checkpoint::Loaded>,
+    ) -> Durable<'a> {
+        Durable { writer, every_events: cfg.every_events, every: cfg.every, slice: cfg.slice, positions, restore }
+    }
+}
+
 /// The router's side of checkpointing: when the next one is due and what it records.
 struct Ckpt<'a> {
     to: mpsc::Sender<Part>,
@@ -797,9 +809,12 @@ fn route<I: Into<Input>>(
             for e in events.iter_mut() {
                 e.0 += 1;
             }
-            let mut one = vec![(start, first, ev)];
+            let mut one = spare.take(1);
+            one.push((start, first, ev));
             let mut one_wms = vec![first];
             flush(&mut one, &mut one_wms, start, first, summary, sink, true, Vec::new(), None, Take::Never)?;
+            // `flush` left a spare vector in `one`: it goes back.
+            spare.give(one);
             start += 1;
             pos += 1;
             continue;

@@ -44,8 +44,8 @@ const BLOCK: usize = 1 << 14;
 /// 10 million, and twice the memory meanwhile); here it costs one block now and then.
 struct Grown<T> {
     first: Vec<T>,
+    /// Full blocks but the last.
     more: Vec<Vec<T>>,
-    len: usize,
 }
 
 impl<T> Default for Grown<T> {
@@ -56,33 +56,39 @@ impl<T> Default for Grown<T> {
 
 impl<T> From<Vec<T>> for Grown<T> {
     fn from(first: Vec<T>) -> Self {
-        let len = first.len();
-        Grown { first, more: Vec::new(), len }
+        Grown { first, more: Vec::new() }
     }
 }
 
 impl<T> Grown<T> {
     fn len(&self) -> usize {
-        self.len
+        self.first.len() + self.more.last().map_or(0, |b| (self.more.len() - 1) * BLOCK + b.len())
     }
 
     fn push(&mut self, v: T) {
-        let j = self.len - self.first.len();
-        if j.is_multiple_of(BLOCK) {
-            self.more.push(Vec::with_capacity(BLOCK));
+        match self.more.last_mut() {
+            Some(b) if b.len() < BLOCK => b.push(v),
+            _ => {
+                let mut b = Vec::with_capacity(BLOCK);
+                b.push(v);
+                self.more.push(b);
+            }
         }
-        self.more[j / BLOCK].push(v);
-        self.len += 1;
     }
 
     #[inline]
     fn get(&self, i: usize) -> Option<&T> {
-        match self.first.get(i) {
-            Some(v) => Some(v),
-            None => {
-                let j = i.checked_sub(self.first.len())?;
-                self.more.get(j / BLOCK)?.get(j % BLOCK)
-            }
+        match i.checked_sub(self.first.len()) {
+            None => self.first.get(i),
+            Some(j) => self.more.get(j / BLOCK)?.get(j % BLOCK),
+        }
+    }
+
+    #[inline]
+    fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        match i.checked_sub(self.first.len()) {
+            None => self.first.get_mut(i),
+            Some(j) => self.more.get_mut(j / BLOCK)?.get_mut(j % BLOCK),
         }
     }
 
@@ -100,22 +106,14 @@ impl<T> std::ops::Index<usize> for Grown<T> {
     type Output = T;
     #[inline]
     fn index(&self, i: usize) -> &T {
-        if i < self.first.len() {
-            return &self.first[i];
-        }
-        let j = i - self.first.len();
-        &self.more[j / BLOCK][j % BLOCK]
+        self.get(i).expect("an entry of the table")
     }
 }
 
 impl<T> std::ops::IndexMut<usize> for Grown<T> {
     #[inline]
     fn index_mut(&mut self, i: usize) -> &mut T {
-        if i < self.first.len() {
-            return &mut self.first[i];
-        }
-        let j = i - self.first.len();
-        &mut self.more[j / BLOCK][j % BLOCK]
+        self.get_mut(i).expect("an entry of the table")
     }
 }
 
@@ -309,7 +307,7 @@ impl SubTable {
     /// places ahead, its slot fetched by [`SubTable::prefetch_slot`] earlier). A wrong guess on
     /// a collision costs a wasted fetch, nothing else.
     pub fn prefetch_entry(&self, m: Msisdn) {
-        let p = self.slots()[self.index.first(Self::hash(m))] as usize;
+        let p = self.guess(m);
         if let (Some(sub), Some(st)) = (self.profiles.get(p), self.states.get(p)) {
             prefetch(sub);
             let st = (st as *const SubState).cast::<u8>();
@@ -322,8 +320,7 @@ impl SubTable {
     /// the rare part), for an event a few places ahead whose state was fetched earlier
     /// ([`SubTable::prefetch_entry`]).
     pub fn prefetch_lists(&self, m: Msisdn) {
-        let p = self.slots()[self.index.first(Self::hash(m))] as usize;
-        if let Some(st) = self.states.get(p) {
+        if let Some(st) = self.states.get(self.guess(m)) {
             for a in st.list_addrs().into_iter().flatten() {
                 prefetch(a);
             }
@@ -332,6 +329,12 @@ impl SubTable {
 
     fn slots(&self) -> &[u32] {
         &self.index.slots
+    }
+
+    /// The entry `m`'s first index slot points at: `m`'s own unless its slot collided (or
+    /// empty: past the end).
+    fn guess(&self, m: Msisdn) -> usize {
+        self.slots()[self.index.first(Self::hash(m))] as usize
     }
 
     /// Every entry, to change. A checkpoint in progress must be finished first

@@ -510,7 +510,7 @@ pub struct Live {
     /// The message being taken apart: its producer, its lines and where the next one starts.
     chunk: Option<(&'static str, Vec<u8>, usize)>,
     /// Where taken-apart messages go back to the reader.
-    spare: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    spare: std::sync::mpsc::SyncSender<Vec<u8>>,
     /// Explain requests, answered between events (a blank line on the feed wakes the source).
     explain: Option<std::sync::mpsc::Receiver<crate::engine::ExplainRequest>>,
     /// New rule sets to swap in between events (hot reload).
@@ -567,7 +567,7 @@ impl Live {
                 idle: false,
                 run: 0,
                 chunk: None,
-                spare: Some(spare),
+                spare,
                 explain: None,
                 reload: None,
                 priority: None,
@@ -644,10 +644,8 @@ impl Iterator for Live {
                         (Some(r), Some((source, lines, _))) => (*source, lines[r].into()),
                         // Taken apart (or an empty wake-up message): look again.
                         _ => {
-                            if let (Some((_, lines, _)), Some(spare)) = (self.chunk.take(), &self.spare) {
-                                if lines.capacity() >= LIVE_CHUNK {
-                                    let _ = spare.try_send(lines);
-                                }
+                            if let Some((_, lines, _)) = self.chunk.take().filter(|c| c.1.capacity() >= LIVE_CHUNK) {
+                                let _ = self.spare.try_send(lines);
                             }
                             continue;
                         }

@@ -82,14 +82,7 @@ fn part(
         }
     });
     let none = Vec::new;
-    let durable = Durable {
-        writer: &writer,
-        every_events: cfg.every_events,
-        every: cfg.every,
-        slice: cfg.slice,
-        positions: &none,
-        restore: loaded,
-    };
+    let durable = Durable::new(&writer, &cfg, &none, loaded);
     let mut sink = Memory::default();
     let o = opts(shards);
     engine::run_durable(items, Arc::new(set), Arc::new(rd), subs, &o, &mut sink, &stop, Some(durable)).expect("run");
@@ -176,14 +169,7 @@ fn resumed_from_a_checkpoint_taken_mid_run_decides_exactly_what_one_run_decides(
         let writer = Writer::start(&cfg).unwrap();
         let from = restore.as_ref().map_or(0, |l| l.meta.router.pos as usize);
         let none = Vec::new;
-        let durable = Durable {
-            writer: &writer,
-            every_events: cfg.every_events,
-            every: cfg.every,
-            slice: cfg.slice,
-            positions: &none,
-            restore,
-        };
+        let durable = Durable::new(&writer, &cfg, &none, restore);
         let mut sink = Batches::default();
         let (o, stop) = (opts(shards), AtomicBool::new(false));
         let set = Arc::new(rules_for(&rd));
@@ -271,8 +257,7 @@ fn a_checkpoint_taken_under_other_rules_carries_caps_over_by_name() {
         let writer = Writer::start(&cfg).unwrap();
         let restore = checkpoint::load_latest(&dir, &mut |m| panic!("{m}")).unwrap();
         let none = Vec::new;
-        let durable =
-            Durable { writer: &writer, every_events: 0, every: cfg.every, slice: cfg.slice, positions: &none, restore };
+        let durable = Durable { every_events: 0, ..Durable::new(&writer, &cfg, &none, restore) };
         let mut sink = Memory::default();
         let o = EngineOptions {
             policy: tidings::policy::GlobalPolicy { quiet_hours: None, ..Default::default() },

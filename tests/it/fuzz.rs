@@ -486,21 +486,7 @@ fn expr() -> impl Strategy<Value = String> {
             prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(", "))),
             (
                 proptest::sample::select(
-                    &[
-                        "count",
-                        "sum",
-                        "seq",
-                        "entered",
-                        "left",
-                        "dwell",
-                        "visited",
-                        "exists",
-                        "days_until",
-                        "min",
-                        "max",
-                        "abs",
-                        "nope"
-                    ][..]
+                    tidings::rules::expr::check::FUNCTIONS.iter().copied().chain(["nope"]).collect::<Vec<_>>()
                 ),
                 prop::collection::vec(inner.clone(), 0..3)
             )

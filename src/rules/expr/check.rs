@@ -13,6 +13,10 @@ use crate::util::{format_duration, nearest};
 use std::cell::Cell;
 use std::collections::HashMap;
 
+/// Every function a condition may call (for "did you mean" hints, and the fuzz generators).
+pub const FUNCTIONS: &[&str] =
+    &["count", "sum", "seq", "entered", "left", "dwell", "visited", "exists", "days_until", "min", "max", "abs"];
+
 /// Where an expression came from, to turn spans into `file:line:col`.
 #[derive(Clone, Copy)]
 pub struct Loc<'a> {
@@ -212,20 +216,7 @@ impl<'a> Checker<'a> {
         let mut cands: Vec<&str> =
             self.macros.keys().map(String::as_str).chain(self.lists.keys().map(String::as_str)).collect();
         cands.extend(ROOTS);
-        cands.extend([
-            "count",
-            "sum",
-            "seq",
-            "entered",
-            "left",
-            "dwell",
-            "visited",
-            "days_until",
-            "exists",
-            "min",
-            "max",
-            "abs",
-        ]);
+        cands.extend(FUNCTIONS);
         if let Scope::Filter(k) = self.scope {
             for (path, _, _, kinds) in schema::FIELDS {
                 if let Some(f) = path.strip_prefix("event.") {
@@ -1167,11 +1158,9 @@ impl<'a> Checker<'a> {
                 Some(Checked::Val(Ir::Abs(Box::new(ir)), ty))
             }
             _ => {
-                let funcs =
-                    ["count", "sum", "seq", "entered", "left", "dwell", "days_until", "exists", "min", "max", "abs"];
-                let hint = nearest(name, funcs.iter().copied())
+                let hint = nearest(name, FUNCTIONS.iter().copied())
                     .map(|f| format!("did you mean `{f}`?"))
-                    .or_else(|| Some(format!("functions: {}", funcs.join(", "))));
+                    .or_else(|| Some(format!("functions: {}", FUNCTIONS.join(", "))));
                 self.err(loc, Code::E015, span, format!("unknown function `{name}`"), hint)
             }
         }
