@@ -121,6 +121,10 @@ pub struct Summary {
     pub trace: Vec<String>,
     pub first_ts: Option<Millis>,
     pub last_ts: Option<Millis>,
+    /// Wall time from the first item taken to the last decision written: the run's work on its
+    /// input, without building the shards before it (reference data into subscriber tables, a
+    /// checkpoint's restore) or freeing them after it.
+    pub replay: std::time::Duration,
 }
 
 impl Summary {
@@ -401,6 +405,9 @@ pub fn run_durable<I: Into<Input>>(
 
     let spare = Spare::default();
     crate::util::realtime(opts.realtime, "engine");
+    let began = std::time::Instant::now();
+    // The shards when they are done, freed after the clock stops.
+    let mut done: Vec<Shard> = Vec::with_capacity(n);
     if n == 1 {
         let mut shard = shards.pop().expect("one shard");
         let mut stats = ShardStats::default();
@@ -414,6 +421,7 @@ pub fn run_durable<I: Into<Input>>(
         summary.pending_timers = shard.pending_timers();
         summary.stats = stats;
         summary.trace = shard.trace.take().map(|t| t.1).unwrap_or_default();
+        done.push(shard);
     } else {
         std::thread::scope(|scope| -> std::io::Result<()> {
             let (res_tx, res_rx) = mpsc::channel::<(u64, Vec<Decision>)>();
@@ -439,12 +447,8 @@ pub fn run_durable<I: Into<Input>>(
                             }
                         }
                         shard.snapshot_finish();
-                        (
-                            shard.subs.len(),
-                            shard.pending_timers(),
-                            stats,
-                            shard.trace.take().map(|t| t.1).unwrap_or_default(),
-                        )
+                        let trace = shard.trace.take().map(|t| t.1).unwrap_or_default();
+                        (shard, stats, trace)
                     })
                     .map_err(std::io::Error::other)?;
                 handles.push(h);
@@ -512,11 +516,11 @@ pub fn run_durable<I: Into<Input>>(
                 sink.write(d, &mut summary)?;
             }
             for h in handles {
-                let (subs, timers, stats, mut trace) =
-                    h.join().map_err(|_| std::io::Error::other("a shard panicked"))?;
+                let (shard, stats, mut trace) = h.join().map_err(|_| std::io::Error::other("a shard panicked"))?;
                 summary.trace.append(&mut trace);
-                summary.subscribers += subs;
-                summary.pending_timers += timers;
+                summary.subscribers += shard.subs.len();
+                summary.pending_timers += shard.pending_timers();
+                done.push(shard);
                 summary.stats.timers_armed += stats.timers_armed;
                 summary.stats.timers_cancelled += stats.timers_cancelled;
                 summary.stats.timers_fired += stats.timers_fired;
@@ -538,6 +542,8 @@ pub fn run_durable<I: Into<Input>>(
     let drain = !(stop.load(Ordering::Relaxed) && sink.to.is_some());
     sink.finish(&mut summary, drain)?;
     summary.deferred = summary.stats.deferred;
+    summary.replay = began.elapsed();
+    drop(done);
     Ok(summary)
 }
 

@@ -106,6 +106,24 @@ impl<R: Read> LineReader<R> {
         self.inner.buffer().len()
     }
 
+    /// The next line without its newline, handed to `f`; `None` at the end. A line that is
+    /// whole in the read buffer is handed over where it lies; one that is not (it crosses the
+    /// buffer's end, or is longer than the limit) is put together in `buf` first, as
+    /// [`LineReader::next_line`] does.
+    pub fn with_line<T>(&mut self, buf: &mut Vec<u8>, f: impl FnOnce(&[u8]) -> T) -> std::io::Result<Option<T>> {
+        let chunk = self.inner.buffer();
+        if let Some(i) = memchr::memchr(b'\n', chunk) {
+            if i <= self.max {
+                let line = &chunk[..i];
+                let out = f(line.strip_suffix(b"\r").unwrap_or(line));
+                self.inner.consume(i + 1);
+                self.consumed += i as u64 + 1;
+                return Ok(Some(out));
+            }
+        }
+        Ok(self.next_line(buf)?.map(|()| f(buf)))
+    }
+
     /// The next line without its newline; `None` at the end.
     pub fn next_line(&mut self, buf: &mut Vec<u8>) -> std::io::Result<Option<()>> {
         buf.clear();
@@ -116,7 +134,7 @@ impl<R: Read> LineReader<R> {
                 return Ok(any.then_some(()));
             }
             any = true;
-            let (take, done) = match chunk.iter().position(|b| *b == b'\n') {
+            let (take, done) = match memchr::memchr(b'\n', chunk) {
                 Some(i) => (i + 1, true),
                 None => (chunk.len(), false),
             };
@@ -191,10 +209,11 @@ impl<R: Read> Iterator for Lines<R> {
     type Item = Result<Event, DeadLetter>;
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            match self.reader.next_line(&mut self.buf) {
-                Ok(Some(())) => {
+            let (decoder, name, line) = (&self.decoder, &self.name, self.line + 1);
+            match self.reader.with_line(&mut self.buf, |l| decoder.decode(l, name, line)) {
+                Ok(Some(item)) => {
                     self.line += 1;
-                    if let Some(item) = self.decoder.decode(&self.buf, &self.name, self.line) {
+                    if let Some(item) = item {
                         self.report();
                         return Some(item);
                     }
@@ -421,10 +440,9 @@ impl ParallelDecode {
                 };
                 let first = line_no + 1;
                 while chunk.ends.len() < CHUNK {
-                    match reader.next_line(&mut buf) {
+                    match reader.with_line(&mut buf, |l| chunk.bytes.extend_from_slice(l)) {
                         Ok(Some(())) => {
                             line_no += 1;
-                            chunk.bytes.extend_from_slice(&buf);
                             chunk.ends.push(chunk.bytes.len());
                             chunk.offsets.push(reader.consumed());
                         }
@@ -751,6 +769,56 @@ mod tests {
         t.set(1, (40, 40));
         t.set(0, (13, 13));
         assert_eq!(t.positions(), vec![pos("fluvio:ev/0", 13), pos("fluvio:ev/2", 40)]);
+    }
+
+    /// A line handed over where it lies in the read buffer is the line `next_line` puts together:
+    /// the same bytes (no newline, no carriage return) and the same offsets, for lines that
+    /// cross the buffer's end, blank lines, over-long lines and a last line without a newline.
+    #[test]
+    fn lines_in_place_are_the_lines_put_together() {
+        /// Hands out at most 777 bytes a read, so that lines cross the buffer's end.
+        struct Trickle(std::io::Cursor<Vec<u8>>);
+        impl Read for Trickle {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(777);
+                self.0.read(&mut buf[..n])
+            }
+        }
+        let mut input = Vec::new();
+        for k in 0..5000usize {
+            input.extend_from_slice(format!("{{\"n\":{k},\"pad\":\"{}\"}}", "x".repeat(k % 300)).as_bytes());
+            input.extend_from_slice(match k % 7 {
+                0 => b"\r\n",
+                1 => b"\n\n",
+                _ => b"\n",
+            });
+            if k % 1000 == 3 {
+                input.extend_from_slice(&b"y".repeat(1500));
+                input.push(b'\n');
+            }
+        }
+        input.extend_from_slice(b"last without newline");
+        let read = |in_place: bool| {
+            let mut r = LineReader::new(Trickle(std::io::Cursor::new(input.clone())), 1000);
+            let (mut buf, mut out) = (Vec::new(), Vec::new());
+            loop {
+                let line = match in_place {
+                    true => r.with_line(&mut buf, |l| l.to_vec()).expect("read"),
+                    false => r.next_line(&mut buf).expect("read").map(|()| buf.clone()),
+                };
+                let Some(line) = line else { break };
+                out.push((line, r.consumed()));
+            }
+            out
+        };
+        let (together, in_place) = (read(false), read(true));
+        assert_eq!(together.len(), 5000 + 5000 / 7 + 1 + 5 + 1);
+        assert_eq!(in_place, together);
+        assert!(in_place.iter().any(|(l, _)| l.len() == 1001), "an over-long line is cut one past the limit");
+        assert_eq!(
+            in_place.last().map(|(l, at)| (&l[..], *at)),
+            Some((&b"last without newline"[..], input.len() as u64))
+        );
     }
 
     #[test]
