@@ -231,21 +231,33 @@ enum Take {
 /// A batch's events: position, firing threshold, event.
 type Items = Vec<(u64, Millis, Event)>;
 
-/// Emptied event vectors, handed back for the next batches. A fresh vector per batch grows from
-/// nothing each time, and at about 250 bytes an event its memory comes fresh from the kernel,
-/// zeroed page by page: with a live stream's small batches that was a fifth of the engine's time.
-#[derive(Clone, Default)]
-struct Spare(Arc<std::sync::Mutex<Vec<Items>>>);
+/// Emptied vectors, handed back for the next batches. A fresh vector per batch grows from
+/// nothing each time, and its memory comes fresh from the kernel, zeroed page by page: with a
+/// live stream's small batches that was a fifth of the engine's time for the events, and in a
+/// replay 4 % for the decisions (about 300 bytes each).
+struct Pool<T>(Arc<std::sync::Mutex<Vec<Vec<T>>>>);
 
-impl Spare {
+impl<T> Clone for Pool<T> {
+    fn clone(&self) -> Self {
+        Pool(Arc::clone(&self.0))
+    }
+}
+
+impl<T> Default for Pool<T> {
+    fn default() -> Self {
+        Pool(Arc::default())
+    }
+}
+
+impl<T> Pool<T> {
     /// Most vectors kept (a few batches in flight on each shard).
     const KEEP: usize = 32;
 
-    fn take(&self, capacity: usize) -> Items {
+    fn take(&self, capacity: usize) -> Vec<T> {
         self.0.lock().ok().and_then(|mut v| v.pop()).unwrap_or_else(|| Vec::with_capacity(capacity))
     }
 
-    fn give(&self, mut v: Items) {
+    fn give(&self, mut v: Vec<T>) {
         v.clear();
         if let Ok(mut spare) = self.0.lock() {
             if spare.len() < Self::KEEP {
@@ -253,6 +265,14 @@ impl Spare {
             }
         }
     }
+}
+
+/// The batches' vectors that go round: events, their thresholds, and the decisions.
+#[derive(Clone, Default)]
+struct Spare {
+    events: Pool<(u64, Millis, Event)>,
+    wms: Pool<Millis>,
+    decisions: Pool<Decision>,
 }
 
 /// Latency samples a run keeps in memory at most (40 MB).
@@ -266,7 +286,7 @@ fn run_batch(
     slice: std::time::Duration,
     spare: &Spare,
 ) -> Vec<Decision> {
-    let mut out = Vec::new();
+    let mut out = spare.decisions.take(0);
     // A checkpoint in progress: one more slice of it before the batch.
     if shard.snapshotting() {
         let t0 = std::time::Instant::now();
@@ -316,7 +336,7 @@ fn run_batch(
         }
     }
     shard.fire_timers(b.end_wm, &place, &mut out, stats);
-    spare.give(b.events);
+    spare.events.give(b.events);
     if let Some(rules) = b.reload {
         shard.reload(rules, b.end_wm);
     }
@@ -465,7 +485,12 @@ pub fn run_durable<I: Into<Input>>(
                             break;
                         }
                         let (_, parts) = pending.remove(&next_out).expect("present");
-                        ready.push(parts.into_iter().flatten().collect());
+                        let mut all = spare.decisions.take(0);
+                        for mut p in parts {
+                            all.append(&mut p);
+                            spare.decisions.give(p);
+                        }
+                        ready.push(all);
                         next_out += 1;
                     }
                     if next_out >= upto {
@@ -480,13 +505,13 @@ pub fn run_durable<I: Into<Input>>(
             };
             let mut sent = start.batch;
             route(input, opts, start, ckpt, &mut summary, sink, stop, &spare, |batch, urgent| {
-                let mut per: Vec<Items> = (0..n).map(|_| spare.take(opts.batch.max(1))).collect();
+                let mut per: Vec<Items> = (0..n).map(|_| spare.events.take(opts.batch.max(1))).collect();
                 let (no, origin, start, wms, end_wm) = (batch.no, batch.origin, batch.start, batch.wms, batch.end_wm);
                 let mut all = batch.events;
                 for item in all.drain(..) {
                     per[shard_of(item.2.msisdn, n)].push(item);
                 }
-                spare.give(all);
+                spare.events.give(all);
                 let mut explain: Vec<Vec<ExplainRequest>> = (0..n).map(|_| Vec::new()).collect();
                 for r in batch.explain {
                     explain[shard_of(r.msisdn, n)].push(r);
@@ -513,7 +538,7 @@ pub fn run_durable<I: Into<Input>>(
             collect(true, sent, &mut rest);
             for mut d in rest {
                 d.sort_by_key(|d| d.key);
-                sink.write(d, &mut summary)?;
+                sink.write(&mut d, &mut summary)?;
             }
             for h in handles {
                 let (shard, stats, mut trace) = h.join().map_err(|_| std::io::Error::other("a shard panicked"))?;
@@ -587,7 +612,7 @@ fn restore(
     }
     let orphans = out.capacity.restore(&meta.capacity).map_err(|e| bad("capacity", e))?;
     if !orphans.is_empty() {
-        out.write(orphans, summary)?;
+        out.write(&mut { orphans }, summary)?;
     }
     Ok(meta.router)
 }
@@ -607,11 +632,12 @@ struct Out<'a> {
 
 impl Out<'_> {
     /// Writes one batch's decisions (every batch, in order, exactly once).
-    fn write(&mut self, ds: Vec<Decision>, summary: &mut Summary) -> std::io::Result<()> {
+    fn write(&mut self, ds: &mut Vec<Decision>, summary: &mut Summary) -> std::io::Result<()> {
         if self.capacity.is_unlimited() {
             ds.iter().try_for_each(|d| self.emit(d, summary))?;
+            ds.clear();
         } else {
-            for d in ds {
+            for d in ds.drain(..) {
                 // A shadow decision takes no capacity: it goes out in its place, unlimited.
                 if d.shadow {
                     self.buf.push(d);
@@ -722,13 +748,14 @@ fn route<I: Into<Input>>(
             _ => None,
         };
         drop(ckpt);
+        let thresholds = Arc::new(std::mem::replace(wms, spare.wms.take(size)));
         let batch = Batch {
             no,
             origin: first_ts.unwrap_or(Millis::MIN),
             start,
-            wms: Arc::new(std::mem::take(wms)),
+            wms: Arc::clone(&thresholds),
             end_wm,
-            events: std::mem::replace(events, spare.take(size)),
+            events: std::mem::replace(events, spare.events.take(size)),
             explain,
             reload,
             checkpoint,
@@ -745,7 +772,12 @@ fn route<I: Into<Input>>(
         }
         for mut ds in dispatch(batch, urgent)? {
             ds.sort_by_key(|d| d.key);
-            sink.write(ds, summary)?;
+            sink.write(&mut ds, summary)?;
+            spare.decisions.give(ds);
+        }
+        // Back when every shard is done with it (on one shard, always).
+        if let Ok(v) = Arc::try_unwrap(thresholds) {
+            spare.wms.give(v);
         }
         Ok(())
     };
@@ -815,12 +847,12 @@ fn route<I: Into<Input>>(
             for e in events.iter_mut() {
                 e.0 += 1;
             }
-            let mut one = spare.take(1);
+            let mut one = spare.events.take(1);
             one.push((start, first, ev));
             let mut one_wms = vec![first];
             flush(&mut one, &mut one_wms, start, first, summary, sink, true, Vec::new(), None, Take::Never)?;
             // `flush` left a spare vector in `one`: it goes back.
-            spare.give(one);
+            spare.events.give(one);
             start += 1;
             pos += 1;
             continue;

@@ -66,7 +66,9 @@ pub struct CalendarEntry {
 #[derive(Debug, Default, Clone)]
 pub struct RefData {
     pub cells: Vec<Cell>,
-    cell_index: StrMap<CellId>,
+    /// Keyed inline (cell ids are about 17 bytes): a lookup compares the key where it lies in
+    /// the table, not behind a pointer to a string elsewhere on the heap.
+    cell_index: HashMap<crate::util::SmallStr, CellId, foldhash::fast::FixedState>,
     pub tags: Vec<Box<str>>,
     tag_index: StrMap<TagId>,
     pub stores: Vec<Store>,
