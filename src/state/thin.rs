@@ -83,11 +83,17 @@ impl<T: Copy> ThinSlice<T> {
         }
     }
 
-    /// Changes the list as a vector; the result is stored at its exact size.
+    /// Changes the list as a vector; the result is stored at its exact size, in place when the
+    /// length did not change (a window's newest bucket in, its oldest out).
     pub fn edit<R>(&mut self, f: impl FnOnce(&mut Vec<T>) -> R) -> R {
-        let mut v = self.as_slice().to_vec();
+        // Room for what a change usually adds, so that the vector does not grow (and move) too.
+        let mut v = Vec::with_capacity(self.len() + 4);
+        v.extend_from_slice(self.as_slice());
         let r = f(&mut v);
-        *self = ThinSlice::from_slice(&v);
+        match v.len() == self.len() {
+            true => self.as_mut_slice().copy_from_slice(&v),
+            false => *self = ThinSlice::from_slice(&v),
+        }
         r
     }
 }
@@ -147,6 +153,13 @@ mod tests {
         s.edit(|v| v.remove(0));
         assert_eq!(c.as_slice(), &[(0, 0), (1, 42), (2, -2), (3, -3), (4, -4)]);
         assert_eq!(s.as_slice(), &[(1, 42), (2, -2), (3, -3), (4, -4)]);
+        // One in, one out: the same allocation, changed in place.
+        let at = s.addr();
+        s.edit(|v| {
+            v.remove(0);
+            v.push((5, 5));
+        });
+        assert_eq!((s.addr(), s.as_slice()), (at, &[(2, -2), (3, -3), (4, -4), (5, 5)][..]));
         s.edit(Vec::clear);
         assert!(s.is_empty() && s.as_slice().is_empty());
         let b: ThinSlice<u8> = ThinSlice::from_slice(&[1, 2, 3]);
