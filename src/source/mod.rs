@@ -392,23 +392,27 @@ impl ParallelDecode {
             let d = decoder.clone();
             let name = name.to_string();
             let chunk_back = chunk_back.clone();
-            std::thread::spawn(move || {
-                for (first_line, chunk) in in_rx {
-                    let mut decoded = spare_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
-                    // In reverse: the engine takes them from the end.
-                    for (i, &end) in chunk.ends.iter().enumerate().rev() {
-                        let start = if i == 0 { 0 } else { chunk.ends[i - 1] };
-                        let line = first_line + i as u64;
-                        if let Some(item) = d.decode(&chunk.bytes[start..end], &name, line) {
-                            decoded.push((item, (chunk.offsets[i], line)));
+            // Named, for `top -H` and profiles (std's own spawn panics the same way on failure).
+            let named = std::thread::Builder::new().name("tidings-decode".into());
+            named
+                .spawn(move || {
+                    for (first_line, chunk) in in_rx {
+                        let mut decoded = spare_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+                        // In reverse: the engine takes them from the end.
+                        for (i, &end) in chunk.ends.iter().enumerate().rev() {
+                            let start = if i == 0 { 0 } else { chunk.ends[i - 1] };
+                            let line = first_line + i as u64;
+                            if let Some(item) = d.decode(&chunk.bytes[start..end], &name, line) {
+                                decoded.push((item, (chunk.offsets[i], line)));
+                            }
+                        }
+                        let _ = chunk_back.try_send(chunk);
+                        if out_tx.send(decoded).is_err() {
+                            return;
                         }
                     }
-                    let _ = chunk_back.try_send(chunk);
-                    if out_tx.send(decoded).is_err() {
-                        return;
-                    }
-                }
-            });
+                })
+                .expect("spawning a decoder thread");
             inputs.push(in_tx);
             results.push(out_rx);
             spares.push(spare_tx);
@@ -417,55 +421,58 @@ impl ParallelDecode {
         let max = decoder.max_line;
         let name = name.to_string();
         let (offset0, line0) = (at.offset, at.records);
-        std::thread::spawn(move || {
-            let mut reader = LineReader::new(reader, max);
-            reader.consumed = offset0;
-            let mut line_no = line0;
-            let mut buf = Vec::new();
-            for k in 0.. {
-                // One buffer per chunk, lines back to back (one allocation, not one per line),
-                // a decoded one back from the workers when there is one.
-                let mut chunk = match chunks_back.try_recv() {
-                    Ok(mut c) => {
-                        c.bytes.clear();
-                        c.ends.clear();
-                        c.offsets.clear();
-                        c
-                    }
-                    Err(_) => Chunk {
-                        bytes: Vec::with_capacity(CHUNK * 200),
-                        ends: Vec::with_capacity(CHUNK),
-                        offsets: Vec::with_capacity(CHUNK),
-                    },
-                };
-                let first = line_no + 1;
-                while chunk.ends.len() < CHUNK {
-                    match reader.with_line(&mut buf, |l| chunk.bytes.extend_from_slice(l)) {
-                        Ok(Some(())) => {
-                            line_no += 1;
-                            chunk.ends.push(chunk.bytes.len());
-                            chunk.offsets.push(reader.consumed());
+        let named = std::thread::Builder::new().name("tidings-read".into());
+        named
+            .spawn(move || {
+                let mut reader = LineReader::new(reader, max);
+                reader.consumed = offset0;
+                let mut line_no = line0;
+                let mut buf = Vec::new();
+                for k in 0.. {
+                    // One buffer per chunk, lines back to back (one allocation, not one per line),
+                    // a decoded one back from the workers when there is one.
+                    let mut chunk = match chunks_back.try_recv() {
+                        Ok(mut c) => {
+                            c.bytes.clear();
+                            c.ends.clear();
+                            c.offsets.clear();
+                            c
                         }
-                        Ok(None) => break,
-                        Err(e) => {
-                            // Unreadable input ends the stream, reported as a dead letter line.
-                            line_no += 1;
-                            chunk.bytes.extend_from_slice(format!("\u{0}read error in {name}: {e}").as_bytes());
-                            chunk.ends.push(chunk.bytes.len());
-                            chunk.offsets.push(reader.consumed());
-                            break;
+                        Err(_) => Chunk {
+                            bytes: Vec::with_capacity(CHUNK * 200),
+                            ends: Vec::with_capacity(CHUNK),
+                            offsets: Vec::with_capacity(CHUNK),
+                        },
+                    };
+                    let first = line_no + 1;
+                    while chunk.ends.len() < CHUNK {
+                        match reader.with_line(&mut buf, |l| chunk.bytes.extend_from_slice(l)) {
+                            Ok(Some(())) => {
+                                line_no += 1;
+                                chunk.ends.push(chunk.bytes.len());
+                                chunk.offsets.push(reader.consumed());
+                            }
+                            Ok(None) => break,
+                            Err(e) => {
+                                // Unreadable input ends the stream, reported as a dead letter line.
+                                line_no += 1;
+                                chunk.bytes.extend_from_slice(format!("\u{0}read error in {name}: {e}").as_bytes());
+                                chunk.ends.push(chunk.bytes.len());
+                                chunk.offsets.push(reader.consumed());
+                                break;
+                            }
                         }
                     }
+                    let last = chunk.ends.len() < CHUNK;
+                    if !chunk.ends.is_empty() && inputs[k % inputs.len()].send((first, chunk)).is_err() {
+                        return;
+                    }
+                    if last {
+                        return;
+                    }
                 }
-                let last = chunk.ends.len() < CHUNK;
-                if !chunk.ends.is_empty() && inputs[k % inputs.len()].send((first, chunk)).is_err() {
-                    return;
-                }
-                if last {
-                    return;
-                }
-            }
-        });
+            })
+            .expect("spawning the reader thread");
         ParallelDecode { results, spares, next: 0, current: Vec::new(), from: 0, done: false, tracker }
     }
 }
