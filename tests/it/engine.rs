@@ -316,6 +316,61 @@ fn a_29_february_birthday_is_kept_on_the_28th_in_common_years() {
     assert_eq!(r.rules_fired(), [("bday".to_string(), "2027-02-28T09:00:00+08:00".to_string())]);
 }
 
+/// A daily pass of birthday rules only looks at each record's birthday and passes the others
+/// over; with another daily rule due at the same time, everyone is evaluated as before. Either
+/// way the greetings go to exactly those whose birthday it is, and only when the rest holds.
+#[test]
+fn the_birthday_pass_greets_exactly_those_whose_birthday_it_is() {
+    let rules = |also_at_nine: &str| {
+        format!(
+            r#"
+- rule: bday
+  schedule: "09:00"
+  condition: subscriber.is_birthday and subscriber.tier == high
+  action: {{ channel: sms, template: "生日快乐" }}
+- rule: morning
+  schedule: "{also_at_nine}"
+  condition: subscriber.tier == high and subscriber.brand == mzone
+  action: {{ channel: sms, template: "早上好" }}
+"#
+        )
+    };
+    let subs = [
+        r#"{"msisdn":"13800000001","brand":"gotone","tier":"high","birthday":"02-27"}"#,
+        r#"{"msisdn":"13800000002","brand":"gotone","tier":"high","birthday":"02-28"}"#,
+        r#"{"msisdn":"13800000003","brand":"gotone","tier":"sub","birthday":"02-27"}"#,
+        r#"{"msisdn":"13800000004","brand":"mzone","tier":"high"}"#,
+    ];
+    let start =
+        r#"{"kind":"crm","ts":"2027-02-26T08:00:00+08:00","msisdn":"13999999999","event":"store_visit"}"#.to_string();
+    let until = Some(tidings::util::parse_ts("2027-02-28T12:00:00+08:00").unwrap());
+    for at in ["10:00", "09:00"] {
+        let r = run_with(
+            &rules(at),
+            &subs,
+            std::slice::from_ref(&start),
+            EngineOptions { until, ..EngineOptions::default() },
+        );
+        let sent = |rule: &str| -> Vec<(String, String)> {
+            r.decisions
+                .iter()
+                .filter(|d| &*d.rule_name == rule)
+                .map(|d| (d.msisdn.full(), tidings::util::format_ts(d.ts, EngineOptions::default().offset)))
+                .collect()
+        };
+        assert_eq!(
+            sent("bday"),
+            [
+                ("13800000001".to_string(), "2027-02-27T09:00:00+08:00".to_string()),
+                ("13800000002".to_string(), "2027-02-28T09:00:00+08:00".to_string()),
+            ],
+            "morning rule at {at}"
+        );
+        assert_eq!(sent("morning").len(), 3, "the other daily rule still visits everyone ({at})");
+        assert!(sent("morning").iter().all(|(m, _)| m == "13800000004"));
+    }
+}
+
 #[test]
 fn a_request_someone_waits_on_is_decided_ahead_of_the_events_in_hand() {
     let rules = r#"

@@ -119,6 +119,17 @@ impl Ir {
         }
     }
 
+    /// True when the condition can only hold on the subscriber's birthday (`subscriber.is_birthday`
+    /// is one of its top-level `and` terms): a daily pass of such rules skips everyone else on
+    /// a look at their record, without evaluating anything.
+    pub fn needs_birthday(&self) -> bool {
+        match self {
+            Ir::Field(schema::Field::IsBirthday) => true,
+            Ir::And(xs) => xs.iter().any(Ir::needs_birthday),
+            _ => false,
+        }
+    }
+
     /// The parts of a condition (its top-level `and` terms) that are global.
     pub fn global_parts(&self) -> Vec<&Ir> {
         match self {
@@ -166,6 +177,8 @@ pub struct Local {
     pub date: chrono::NaiveDate,
     pub hour: u32,
     pub minute: u32,
+    /// `date`'s month and day, worked out once (a daily pass asks for them per subscriber).
+    month_day: (u32, u32),
 }
 
 impl Local {
@@ -175,7 +188,9 @@ impl Local {
             .timestamp_millis_opt(now)
             .single()
             .unwrap_or_else(|| offset.from_utc_datetime(&chrono::NaiveDateTime::default()));
-        Local { date: t.date_naive(), hour: t.hour(), minute: t.minute() }
+        use chrono::Datelike;
+        let date = t.date_naive();
+        Local { date, hour: t.hour(), minute: t.minute(), month_day: (date.month(), date.day()) }
     }
 }
 
@@ -303,13 +318,13 @@ impl<'a> Ctx<'a> {
     /// Cheaper than [`Ctx::days_to_anniversary`]: daily rules ask it of every subscriber.
     pub fn is_anniversary(&self, (m, d): (u32, u32)) -> bool {
         use chrono::Datelike;
-        let today = self.local.date;
-        if (today.month(), today.day()) == (m, d) {
+        let today = self.local.month_day;
+        if today == (m, d) {
             return true;
         }
         (m, d) == (2, 29)
-            && (today.month(), today.day()) == (2, 28)
-            && chrono::NaiveDate::from_ymd_opt(today.year(), 2, 29).is_none()
+            && today == (2, 28)
+            && chrono::NaiveDate::from_ymd_opt(self.local.date.year(), 2, 29).is_none()
     }
 
     /// Whole local days since a date.
