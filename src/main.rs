@@ -182,6 +182,9 @@ enum Cmd {
         /// Time every Nth event's processing.
         #[arg(long, default_value_t = 4)]
         sample: u32,
+        /// Events per batch handed to the shards (`[engine] batch`).
+        #[arg(long, default_value_t = 4096)]
+        batch: usize,
         /// Add this many synthetic campaign rules to the pack (rule-count scaling).
         #[arg(long, default_value_t = 0)]
         synthetic_rules: usize,
@@ -263,6 +266,7 @@ fn real_main() -> Result<i32> {
             shards,
             mut rules,
             sample,
+            batch,
             synthetic_rules,
             json,
             checkpoint,
@@ -287,7 +291,7 @@ fn real_main() -> Result<i32> {
                 }
                 false => None,
             };
-            bench(events, data, subscribers, count, shards, &rules, sample, json, checkpoints)
+            bench(events, data, subscribers, count, (shards, batch), &rules, sample, json, checkpoints)
         }
         Cmd::Explain { msisdn, recorded } => explain(&msisdn, &recorded),
         Cmd::Test { paths } => test(&paths),
@@ -1155,7 +1159,7 @@ fn bench(
     data: Option<PathBuf>,
     subscribers: usize,
     count: usize,
-    shards: usize,
+    (shards, batch): (usize, usize),
     rule_paths: &[PathBuf],
     sample: u32,
     json: bool,
@@ -1184,8 +1188,7 @@ fn bench(
     let n_rules = rules.rules.len();
     let bytes = std::fs::metadata(&events).map(|m| m.len()).unwrap_or(0);
     let (input, tracker) = open_events_at(std::slice::from_ref(&events), Decoder::default(), &[])?;
-    let opts =
-        EngineOptions { shards, batch: 4096, lateness: 120_000, latency_sample: sample, ..EngineOptions::default() };
+    let opts = EngineOptions { shards, batch, lateness: 120_000, latency_sample: sample, ..EngineOptions::default() };
     struct Count(u64);
     impl Sink for Count {
         fn decision(&mut self, _d: &engine::Decision) -> std::io::Result<()> {
