@@ -228,8 +228,9 @@ enum Take {
     Never,
 }
 
-/// A batch's events: position, firing threshold, event.
-type Items = Vec<(u64, Millis, Event)>;
+/// A batch's event: position, firing threshold, event.
+type Item = (u64, Millis, Event);
+type Items = Vec<Item>;
 
 /// Emptied vectors, handed back for the next batches. A fresh vector per batch grows from
 /// nothing each time, and its memory comes fresh from the kernel, zeroed page by page: with a
@@ -270,7 +271,7 @@ impl<T> Pool<T> {
 /// The batches' vectors that go round: events, their thresholds, and the decisions.
 #[derive(Clone, Default)]
 struct Spare {
-    events: Pool<(u64, Millis, Event)>,
+    events: Pool<Item>,
     wms: Pool<Millis>,
     decisions: Pool<Decision>,
 }
@@ -435,8 +436,8 @@ pub fn run_durable<I: Into<Input>>(
     let spare = Spare::default();
     crate::util::realtime(opts.realtime, "engine");
     let began = std::time::Instant::now();
-    // The shards when they are done, freed after the clock stops.
-    let mut done: Vec<Shard> = Vec::with_capacity(n);
+    // The shards and their figures when they are done; the shards are freed after the clock stops.
+    let mut done: Vec<(Shard, ShardStats)> = Vec::with_capacity(n);
     if n == 1 {
         let mut shard = shards.pop().expect("one shard");
         let mut stats = ShardStats::default();
@@ -446,11 +447,7 @@ pub fn run_durable<I: Into<Input>>(
             Ok(vec![out])
         })?;
         shard.snapshot_finish();
-        summary.subscribers = shard.subs.len();
-        summary.pending_timers = shard.pending_timers();
-        summary.stats = stats;
-        summary.trace = shard.trace.take().map(|t| t.1).unwrap_or_default();
-        done.push(shard);
+        done.push((shard, stats));
     } else {
         std::thread::scope(|scope| -> std::io::Result<()> {
             let (res_tx, res_rx) = mpsc::channel::<(u64, Vec<Decision>)>();
@@ -476,8 +473,7 @@ pub fn run_durable<I: Into<Input>>(
                             }
                         }
                         shard.snapshot_finish();
-                        let trace = shard.trace.take().map(|t| t.1).unwrap_or_default();
-                        (shard, stats, trace)
+                        (shard, stats)
                     })
                     .map_err(std::io::Error::other)?;
                 handles.push(h);
@@ -550,26 +546,16 @@ pub fn run_durable<I: Into<Input>>(
                 sink.write(&mut d, &mut summary)?;
             }
             for h in handles {
-                let (shard, stats, mut trace) = h.join().map_err(|_| std::io::Error::other("a shard panicked"))?;
-                summary.trace.append(&mut trace);
-                summary.subscribers += shard.subs.len();
-                summary.pending_timers += shard.pending_timers();
-                done.push(shard);
-                summary.stats.timers_armed += stats.timers_armed;
-                summary.stats.timers_cancelled += stats.timers_cancelled;
-                summary.stats.timers_fired += stats.timers_fired;
-                summary.stats.rechecks_failed += stats.rechecks_failed;
-                summary.stats.deferred += stats.deferred;
-                summary.stats.latency_ns.extend(stats.latency_ns);
-                summary.stats.snapshot_pause_max_ns =
-                    summary.stats.snapshot_pause_max_ns.max(stats.snapshot_pause_max_ns);
-                summary.stats.snapshot_pause_total_ns += stats.snapshot_pause_total_ns;
-                summary.stats.snapshot_pauses_us.extend(stats.snapshot_pauses_us);
-                summary.stats.snapshot_finish_max_ns =
-                    summary.stats.snapshot_finish_max_ns.max(stats.snapshot_finish_max_ns);
+                done.push(h.join().map_err(|_| std::io::Error::other("a shard panicked"))?);
             }
             Ok(())
         })?;
+    }
+    for (shard, stats) in &mut done {
+        summary.subscribers += shard.subs.len();
+        summary.pending_timers += shard.pending_timers();
+        summary.trace.extend(shard.trace.take().map(|t| t.1).unwrap_or_default());
+        summary.stats.absorb(std::mem::take(stats));
     }
     // Stopped with checkpoints on: contacts waiting for capacity stay queued in the checkpoint
     // (released at the end they would be sent early, unlike in a run that went on).
@@ -725,7 +711,7 @@ fn route<I: Into<Input>>(
     let mut start = pos;
     let mut first_ts: Option<Millis> = at.first_ts;
     let mut counted = [0u64; Kind::ALL.len()];
-    let mut flush = |events: &mut Vec<(u64, Millis, Event)>,
+    let mut flush = |events: &mut Items,
                      wms: &mut Vec<Millis>,
                      start: u64,
                      end_wm: Millis,
@@ -858,10 +844,12 @@ fn route<I: Into<Input>>(
             }
             let mut one = spare.events.take(1);
             one.push((start, first, ev));
-            let mut one_wms = vec![first];
+            let mut one_wms = spare.wms.take(1);
+            one_wms.push(first);
             flush(&mut one, &mut one_wms, start, first, summary, sink, true, Vec::new(), None, Take::Never)?;
-            // `flush` left a spare vector in `one`: it goes back.
+            // `flush` left spare vectors in `one` and `one_wms`: they go back.
             spare.events.give(one);
+            spare.wms.give(one_wms);
             start += 1;
             pos += 1;
             continue;

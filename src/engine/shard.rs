@@ -444,6 +444,20 @@ pub struct ShardStats {
 }
 
 impl ShardStats {
+    /// Adds another shard's figures to these.
+    pub fn absorb(&mut self, o: ShardStats) {
+        self.timers_armed += o.timers_armed;
+        self.timers_cancelled += o.timers_cancelled;
+        self.timers_fired += o.timers_fired;
+        self.rechecks_failed += o.rechecks_failed;
+        self.deferred += o.deferred;
+        self.latency_ns.extend(o.latency_ns);
+        self.snapshot_pause_max_ns = self.snapshot_pause_max_ns.max(o.snapshot_pause_max_ns);
+        self.snapshot_pause_total_ns += o.snapshot_pause_total_ns;
+        self.snapshot_pauses_us.extend(o.snapshot_pauses_us);
+        self.snapshot_finish_max_ns = self.snapshot_finish_max_ns.max(o.snapshot_finish_max_ns);
+    }
+
     /// Time spent on a checkpoint between two batches.
     pub fn snapshot_pause(&mut self, took: std::time::Duration) {
         let ns = took.as_nanos() as u64;
@@ -870,7 +884,7 @@ impl Shard {
         // checkpoint in progress copies just those first, see `SubTable::at`).
         for i in 0..self.subs.len() as u32 {
             let entry = self.subs.read(i);
-            if birthdays_only && !entry.sub.birthday().is_some_and(|b| gate.is_anniversary(b)) {
+            if birthdays_only && !gate.birthday_today(entry.sub) {
                 continue;
             }
             let m = entry.sub.msisdn;

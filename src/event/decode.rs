@@ -194,7 +194,7 @@ fn decode_text(text: &str) -> Result<Event, Reject> {
     // Filled where it lies and read from there: at about a kilobyte, moving it (from the fast
     // path, then into `build`) was most of the time spent copying events.
     let mut w = Wire::default();
-    if !fast::wire(text, &mut w) {
+    if fast::wire(text, &mut w).is_none() {
         w = serde_wire(text)?;
     }
     build(&mut w, text)
@@ -320,13 +320,9 @@ mod fast {
         Other,
     }
 
-    /// Fills `w` from `text`; false when the line needs the full parser (what `w` holds then is
+    /// Fills `w` from `text`; `None` when the line needs the full parser (what `w` holds then is
     /// to be thrown away).
-    pub(super) fn wire<'a>(text: &'a str, w: &mut Wire<'a>) -> bool {
-        fill(text, w).is_some()
-    }
-
-    fn fill<'a>(text: &'a str, w: &mut Wire<'a>) -> Option<()> {
+    pub(super) fn wire<'a>(text: &'a str, w: &mut Wire<'a>) -> Option<()> {
         let b = text.as_bytes();
         let mut i = skip_ws(b, 0);
         if b.get(i) != Some(&b'{') {
@@ -643,7 +639,7 @@ mod tests {
         ];
         for l in lines {
             let mut fast = Wire::default();
-            assert!(fast::wire(l, &mut fast), "fast path takes {l}");
+            assert!(fast::wire(l, &mut fast).is_some(), "fast path takes {l}");
             let a = build(&mut fast, l).unwrap();
             let b = build(&mut serde_wire(l).unwrap(), l).unwrap();
             assert_eq!(format!("{a:?}"), format!("{b:?}"));
@@ -660,7 +656,7 @@ mod tests {
             r#"{"kind":"usage","n":007}"#,
             r#"{"kind":"usage","x":1,}"#,
         ] {
-            assert!(!fast::wire(l, &mut Wire::default()), "{l}");
+            assert!(fast::wire(l, &mut Wire::default()).is_none(), "{l}");
         }
     }
 

@@ -568,9 +568,11 @@ impl Live {
                     v.clear();
                     v
                 };
-                while let Ok(Some(())) = r.next_line(&mut buf) {
-                    chunk.extend_from_slice(&buf);
+                // Each line straight from the read buffer into the message, newline restored.
+                while let Ok(Some(())) = r.with_line(&mut buf, |l| {
+                    chunk.extend_from_slice(l);
                     chunk.push(b'\n');
+                }) {
                     if (r.buffered() == 0 || chunk.len() >= LIVE_CHUNK)
                         && t.send(Some((name, std::mem::replace(&mut chunk, next())))).is_err()
                     {
@@ -739,7 +741,7 @@ fn next_line(lines: &[u8], at: &mut usize) -> Option<std::ops::Range<usize>> {
         return None;
     }
     let start = *at;
-    let len = lines[start..].iter().position(|b| *b == b'\n').unwrap_or(lines.len() - start);
+    let len = memchr::memchr(b'\n', &lines[start..]).unwrap_or(lines.len() - start);
     *at += len + 1;
     Some(start..start + len)
 }

@@ -45,27 +45,28 @@ pub fn run_with(rules_yaml: &str, subs: &[&str], lines: &[String], opts: EngineO
 }
 
 pub fn run_on(rd: RefData, rules_yaml: &str, subs: &[&str], lines: &[String], opts: EngineOptions) -> Run {
-    let loaded = rules::compile(vec![("t.yaml".into(), rules_yaml.into())], Some(&rd), &LoadOptions::default());
-    let errs: Vec<String> = loaded.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.render()).collect();
-    let set = loaded.rules.unwrap_or_else(|| panic!("rules do not compile:\n{}", errs.join("\n")));
-    let mut subscribers = Subscribers::new();
-    for s in subs {
-        let s = subscriber(s);
-        subscribers.insert(&s);
-    }
-    let decoder = Decoder::default();
-    let input = lines.iter().enumerate().filter_map(|(i, l)| decoder.decode(l.as_bytes(), "test", i as u64 + 1));
-    let mut sink = Memory::default();
-    let summary =
-        engine::run(input, Arc::new(set), Arc::new(rd), subscribers, &opts, &mut sink, &AtomicBool::new(false))
-            .expect("run");
-    Run { decisions: sink.decisions, dead: sink.dead, summary }
+    run_lines(rd, rules_yaml, subs, lines.iter().map(|l| (l.as_str(), false)), opts)
 }
 
 /// As [`run_on`], with each line marked urgent (`true`: a request someone waits on, as the
 /// live source's priority lane gives it) or not.
 pub fn run_marked(rules_yaml: &str, subs: &[&str], lines: &[(String, bool)]) -> Run {
-    let rd = refdata();
+    run_lines(
+        refdata(),
+        rules_yaml,
+        subs,
+        lines.iter().map(|(l, urgent)| (l.as_str(), *urgent)),
+        EngineOptions::default(),
+    )
+}
+
+fn run_lines<'a>(
+    rd: RefData,
+    rules_yaml: &str,
+    subs: &[&str],
+    lines: impl Iterator<Item = (&'a str, bool)>,
+    opts: EngineOptions,
+) -> Run {
     let loaded = rules::compile(vec![("t.yaml".into(), rules_yaml.into())], Some(&rd), &LoadOptions::default());
     let errs: Vec<String> = loaded.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.render()).collect();
     let set = loaded.rules.unwrap_or_else(|| panic!("rules do not compile:\n{}", errs.join("\n")));
@@ -74,12 +75,11 @@ pub fn run_marked(rules_yaml: &str, subs: &[&str], lines: &[(String, bool)]) -> 
         subscribers.insert(&subscriber(s));
     }
     let decoder = Decoder::default();
-    let input = lines.iter().enumerate().filter_map(|(i, (l, urgent))| {
+    let input = lines.enumerate().filter_map(|(i, (l, urgent))| {
         let item = decoder.decode(l.as_bytes(), "test", i as u64 + 1)?;
-        Some(if *urgent { engine::Input::Urgent(item) } else { engine::Input::Item(item) })
+        Some(if urgent { engine::Input::Urgent(item) } else { engine::Input::Item(item) })
     });
     let mut sink = Memory::default();
-    let opts = EngineOptions::default();
     let summary =
         engine::run(input, Arc::new(set), Arc::new(rd), subscribers, &opts, &mut sink, &AtomicBool::new(false))
             .expect("run");

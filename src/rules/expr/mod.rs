@@ -327,6 +327,12 @@ impl<'a> Ctx<'a> {
             && chrono::NaiveDate::from_ymd_opt(self.local.date.year(), 2, 29).is_none()
     }
 
+    /// `sub`'s birthday is today (`subscriber.is_birthday`); `sub` need not be this context's
+    /// subscriber (a daily pass asks it of every record before evaluating anything).
+    pub fn birthday_today(&self, sub: &Profile) -> bool {
+        sub.birthday().is_some_and(|b| self.is_anniversary(b))
+    }
+
     /// Whole local days since a date.
     pub fn days_since(&self, date: chrono::NaiveDate) -> i64 {
         (self.local.date - date).num_days()

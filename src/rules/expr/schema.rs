@@ -376,7 +376,7 @@ impl Field {
             F::Known => Value::Bool(sub.known()),
             F::TenureDays => sub.join_date.map_or(Value::Null, |d| Value::Int(cx.days_since(d))),
             F::DaysToBirthday => sub.birthday().map_or(Value::Null, |b| Value::Int(cx.days_to_anniversary(b))),
-            F::IsBirthday => Value::Bool(sub.birthday().is_some_and(|b| cx.is_anniversary(b))),
+            F::IsBirthday => Value::Bool(cx.birthday_today(sub)),
             F::Balance => int(st.balance()),
             F::PrevBalance => int(st.prev_balance()),
             F::LastTopupAt => int(st.last_topup().map(|t| t.0)),
