@@ -46,9 +46,32 @@ struct Recorded {
     /// Advance event time to this RFC 3339 time at the end (fires timers due by then).
     #[arg(long)]
     until: Option<String>,
+    /// A live run's dead letters (`dead_letters.jsonl`): the lines it refused as stamped ahead
+    /// of the host's clock (reason `future`) are refused here too, so that the replay decides
+    /// what the live run decided.
+    #[arg(long)]
+    refused: Vec<PathBuf>,
 }
 
 impl Recorded {
+    /// The decoder for the recorded streams: it refuses what the live run refused by its clock.
+    fn decoder(&self) -> Result<Decoder> {
+        let mut lines = std::collections::HashSet::new();
+        for path in &self.refused {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                let dl: serde_json::Value = serde_json::from_str(line)
+                    .with_context(|| format!("{}:{}: not a dead letter (JSON)", path.display(), i + 1))?;
+                if dl["reason"] == "future" && dl["truncated"] != true {
+                    if let Some(raw) = dl["raw"].as_str() {
+                        lines.insert(raw.as_bytes().into());
+                    }
+                }
+            }
+        }
+        Ok(Decoder { refused: (!lines.is_empty()).then(|| Arc::new(lines)), ..Decoder::default() })
+    }
+
     /// One shard, the config's policy and time settings; `trace` for `explain`.
     fn options(&self, cfg: &Config, trace: Option<tidings::util::Msisdn>) -> Result<EngineOptions> {
         Ok(EngineOptions {
@@ -62,6 +85,10 @@ impl Recorded {
             trace,
             latency_sample: 0,
             realtime: 0,
+            guard: cfg.guard().map_err(anyhow::Error::msg)?,
+            clock_start: tidings::util::Millis::MIN,
+            slice: cfg.slice().map_err(anyhow::Error::msg)?,
+            heartbeat: None,
         })
     }
 
@@ -298,7 +325,7 @@ fn real_main() -> Result<i32> {
         Cmd::Diff { rules, events, data, config, until, out, json } => {
             let [old, new] = <[PathBuf; 2]>::try_from(rules)
                 .map_err(|r| anyhow::anyhow!("diff takes two rule packs, --rules OLD --rules NEW (got {})", r.len()))?;
-            let recorded = Recorded { events, data, rules: Vec::new(), config, until };
+            let recorded = Recorded { events, data, rules: Vec::new(), config, until, refused: Vec::new() };
             diff(&recorded, &old, &new, &out, json)
         }
         Cmd::Replay { recorded, out, shards, batch, lateness, utc_offset, report } => {
@@ -316,6 +343,10 @@ fn real_main() -> Result<i32> {
                 trace: None,
                 latency_sample: 0,
                 realtime: 0,
+                guard: cfg.guard().map_err(anyhow::Error::msg)?,
+                clock_start: tidings::util::Millis::MIN,
+                slice: cfg.slice().map_err(anyhow::Error::msg)?,
+                heartbeat: None,
             };
             replay(&recorded, &cfg, &out, &opts, report.as_deref())
         }
@@ -472,7 +503,18 @@ fn run_engine(
 fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
     let cfg = Config::load(config)?;
     let offset = cfg.offset().map_err(anyhow::Error::msg)?;
-    let decoder = Decoder { max_line: cfg.engine.max_line_bytes };
+    // A live stream (standard input, Fluvio topics followed as they grow): events are checked
+    // against the host's clock as they come.
+    let live = match cfg.source.kind {
+        SourceKind::Stdin => true,
+        SourceKind::Fluvio => !cfg.fluvio.as_ref().is_some_and(|f| f.until_end),
+        SourceKind::Generator | SourceKind::Files => false,
+    };
+    let decoder = Decoder {
+        max_line: cfg.engine.max_line_bytes,
+        max_ahead_of_wall: if live { cfg.max_ahead_of_wall().map_err(anyhow::Error::msg)? } else { None },
+        ..Decoder::default()
+    };
     let gen_opts = gen_options(&cfg)?;
     let (refdata, subs) = match (&cfg.data.dir, &cfg.source.kind) {
         (Some(dir), _) => RefData::load_dir(dir)?,
@@ -504,6 +546,12 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         // With the API up, time every 16th event for the latency histogram on /metrics.
         latency_sample: if cfg.api.is_some() { 16 } else { 0 },
         realtime: cfg.engine.realtime_priority,
+        guard: cfg.guard().map_err(anyhow::Error::msg)?,
+        // A live stream's event time starts at the host's clock: its first events need no
+        // other subscribers to agree with them (a replay of it agrees: see README).
+        clock_start: if live { tidings::util::wall_ms() } else { tidings::util::Millis::MIN },
+        slice: cfg.slice().map_err(anyhow::Error::msg)?,
+        heartbeat: Some(Arc::default()),
     };
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if !cfg.output.dir.as_os_str().is_empty() {
@@ -539,6 +587,7 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
                 );
             }
             let (mut live, tx) = source::Live::new(std::io::stdin(), "stdin", decoder);
+            live.stop_on(Arc::clone(&stop));
             if cfg.api.is_some() {
                 explain = Some(tidings::api::admin::Explain { requests: live.explain_requests(), wake: tx.clone() });
                 reloader = Some(Arc::new(tidings::api::admin::Reloader {
@@ -610,9 +659,7 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         None => None,
     };
     let api = match &cfg.api {
-        Some(a) => {
-            Some(ApiServer::start(a, &rules, asks, explain, reloader, &cfg.scale, cfg.engine.realtime_priority)?)
-        }
+        Some(a) => Some(ApiServer::start(a, &rules, asks, explain, reloader, &cfg, opts.heartbeat.clone())?),
         None => None,
     };
     let mut sink = Fanout(sinks);
@@ -731,9 +778,10 @@ impl ApiServer {
         asks: Option<Arc<tidings::api::ivr::Asks>>,
         explain: Option<tidings::api::admin::Explain>,
         reloader: Option<Arc<tidings::api::admin::Reloader>>,
-        scale: &tidings::config::ScaleSection,
-        realtime: u8,
+        run: &Config,
+        heartbeat: Option<Arc<tidings::telemetry::Heartbeat>>,
     ) -> Result<ApiServer> {
+        let (scale, realtime) = (&run.scale, run.engine.realtime_priority);
         let metrics = tidings::telemetry::install_prometheus().map_err(anyhow::Error::msg)?;
         let info = tidings::api::admin::RulesInfo {
             version: rules.version.to_string(),
@@ -756,6 +804,9 @@ impl ApiServer {
         }
         if let Some(r) = &reloader {
             admin = admin.with_reloader(r.clone());
+        }
+        if let Some(h) = heartbeat {
+            admin = admin.with_heartbeat(h, run.stall_after().map_err(anyhow::Error::msg)?);
         }
         let rt = runtime_with(1, "tidings-api", realtime)?;
         let (listener, addr) = rt
@@ -931,7 +982,7 @@ fn replay(recorded: &Recorded, cfg: &Config, out: &Path, opts: &EngineOptions, r
     // what this run read).
     let resume = Resume::open(cfg)?;
     let from = resume.as_ref().map_or(&[][..], |r| r.positions());
-    let (input, tracker) = open_events_at(&recorded.events, Decoder::default(), from)?;
+    let (input, tracker) = open_events_at(&recorded.events, recorded.decoder()?, from)?;
     let input = input.inspect(|item| {
         progress.tick();
         if let (true, Ok(ev)) = (watch, item) {
@@ -1046,7 +1097,7 @@ fn diff(recorded: &Recorded, old: &Path, new: &Path, out: &Path, json: bool) -> 
             .with_context(|| format!("the {label} pack {}", pack.display()))?;
         let mut side = Side::default();
         let mut progress = Progress::new(&recorded.events, label);
-        let input = open_events(&recorded.events, Decoder::default())?.inspect(|_| progress.tick());
+        let input = open_events(&recorded.events, recorded.decoder()?)?.inspect(|_| progress.tick());
         engine::run(input, Arc::new(rules), Arc::clone(&refdata), subs.clone(), &opts, &mut side, &stop_flag())?;
         progress.finish();
         sides.push(side);
@@ -1114,7 +1165,7 @@ fn explain(msisdn: &str, recorded: &Recorded) -> Result<i32> {
     let opts = recorded.options(&cfg, Some(m))?;
     let mut sink = tidings::sink::Memory::default();
     let summary = engine::run(
-        open_events(&recorded.events, Decoder::default())?,
+        open_events(&recorded.events, recorded.decoder()?)?,
         Arc::new(rules),
         Arc::new(refdata),
         subs,
@@ -1188,7 +1239,10 @@ fn bench(
     let n_rules = rules.rules.len();
     let bytes = std::fs::metadata(&events).map(|m| m.len()).unwrap_or(0);
     let (input, tracker) = open_events_at(std::slice::from_ref(&events), Decoder::default(), &[])?;
-    let opts = EngineOptions { shards, batch, lateness: 120_000, latency_sample: sample, ..EngineOptions::default() };
+    // The event-time guard as a run has it by default (its check is on every event's path).
+    let guard = toml::from_str::<Config>("")?.guard().map_err(anyhow::Error::msg)?;
+    let opts =
+        EngineOptions { shards, batch, lateness: 120_000, latency_sample: sample, guard, ..EngineOptions::default() };
     struct Count(u64);
     impl Sink for Count {
         fn decision(&mut self, _d: &engine::Decision) -> std::io::Result<()> {

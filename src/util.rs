@@ -152,6 +152,36 @@ pub fn format_duration(ms: i64) -> String {
     format!("{ms}ms")
 }
 
+/// A span of time for people reading a message, rounded to its two largest units
+/// (`7975y 2d`, `31d 4h`, `12h`, `3m 20s`): how far ahead an event is, how long the engine stalled.
+pub fn format_span(ms: i64) -> String {
+    const YEAR: i64 = 365 * DAY;
+    let mut rest = ms.unsigned_abs();
+    let mut parts = Vec::with_capacity(2);
+    for (unit, size) in [("y", YEAR), ("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", SECOND), ("ms", 1)] {
+        let size = size as u64;
+        if rest >= size && parts.len() < 2 {
+            parts.push(format!("{}{unit}", rest / size));
+            rest %= size;
+        } else if !parts.is_empty() {
+            // Two adjacent units at most: `1d 3s` would read as more precise than it is.
+            break;
+        }
+    }
+    if parts.is_empty() {
+        return "0s".into();
+    }
+    format!("{}{}", if ms < 0 { "-" } else { "" }, parts.join(" "))
+}
+
+/// The host's clock in milliseconds since the Unix epoch. Only live sources ask it (to refuse
+/// events stamped in the future); decisions never depend on it.
+pub fn wall_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Formats event time as RFC 3339 in the given offset, to the second or millisecond.
 pub fn format_ts(ms: Millis, offset: chrono::FixedOffset) -> String {
     // Every decision written carries a time or two: by hand for years 1 to 9999 and whole-minute

@@ -91,6 +91,9 @@ pub struct Admin {
     elsewhere: Option<Arc<super::ivr::Elsewhere>>,
     explain: Option<Explain>,
     reloader: Option<Arc<Reloader>>,
+    /// The engine's pulse, and how long input may wait without a batch finishing before
+    /// `/readyz` fails.
+    heartbeat: Option<(Arc<crate::telemetry::Heartbeat>, std::time::Duration)>,
 }
 
 /// Hot reload: builds a new rule set off to the side from the configured files and, when it has
@@ -207,6 +210,7 @@ impl Admin {
             elsewhere: None,
             explain: None,
             reloader: None,
+            heartbeat: None,
         }
     }
 
@@ -228,6 +232,13 @@ impl Admin {
         self
     }
 
+    /// `/readyz` also fails while the engine is stalled (input waiting, no batch finished for
+    /// `after`).
+    pub fn with_heartbeat(mut self, heartbeat: Arc<crate::telemetry::Heartbeat>, after: std::time::Duration) -> Admin {
+        self.heartbeat = Some((heartbeat, after));
+        self
+    }
+
     /// This instance is one of several: a caller it does not own is answered at once with 421
     /// and the caller's partition, for the IVR to ask the instance that owns it.
     pub fn with_elsewhere(mut self, elsewhere: Arc<super::ivr::Elsewhere>) -> Admin {
@@ -243,10 +254,20 @@ impl Admin {
         match path {
             "/healthz" => return Now("healthz", Response::text(200, "ok\n")),
             "/readyz" => {
-                return match self.ready.load(Ordering::Relaxed) {
-                    true => Now("readyz", Response::text(200, "ready\n")),
-                    false => Now("readyz", Response::text(503, "starting\n")),
-                };
+                if !self.ready.load(Ordering::Relaxed) {
+                    return Now("readyz", Response::text(503, "starting\n"));
+                }
+                if let Some((h, after)) = &self.heartbeat {
+                    let stalled = h.stalled();
+                    if stalled >= *after {
+                        let msg = format!(
+                            "stalled: input has waited {} without a batch finishing\n",
+                            crate::util::format_span(stalled.as_millis() as i64)
+                        );
+                        return Now("readyz", Response::text(503, msg));
+                    }
+                }
+                return Now("readyz", Response::text(200, "ready\n"));
             }
             _ => {}
         }
@@ -277,11 +298,17 @@ impl Admin {
             return Now(endpoint, Response::error(405, "use GET"));
         }
         let resp = match endpoint {
-            "metrics" => Response {
-                status: 200,
-                content_type: "text/plain; version=0.0.4; charset=utf-8",
-                body: bytes::Bytes::from(self.metrics.render()),
-            },
+            "metrics" => {
+                // Brings `tidings_engine_stalled_seconds` up to date before it is read.
+                if let Some((h, _)) = &self.heartbeat {
+                    h.stalled();
+                }
+                Response {
+                    status: 200,
+                    content_type: "text/plain; version=0.0.4; charset=utf-8",
+                    body: bytes::Bytes::from(self.metrics.render()),
+                }
+            }
             _ => {
                 let info = match &self.reloader {
                     Some(r) => r.current.lock().unwrap_or_else(|p| p.into_inner()).clone(),

@@ -125,6 +125,20 @@ pub struct EngineSection {
     /// and the API's. 0 (the default) leaves them to the ordinary scheduler. Needs
     /// CAP_SYS_NICE (or root); without it tidings says so once and runs as usual.
     pub realtime_priority: u8,
+    /// How far ahead of event time one event may be and still be believed on its own ("off":
+    /// no bound). Past it the event is held until events of `leap_quorum` subscribers agree
+    /// (a stream resumed after an outage), or refused as a dead letter (`future`).
+    pub max_ahead: String,
+    /// Distinct subscribers whose events must agree before event time moves on past `max_ahead`.
+    pub leap_quorum: usize,
+    /// Live sources: an event stamped further than this ahead of the host's clock is a dead
+    /// letter (`future`) at once ("off": no check).
+    pub max_ahead_of_wall: String,
+    /// A larger step of event time is worked through in slices of this size (stops and requests
+    /// are served between two of them).
+    pub slice: String,
+    /// `/readyz` fails once input has waited this long without a batch finishing.
+    pub stall_after: String,
 }
 
 impl Default for EngineSection {
@@ -137,6 +151,11 @@ impl Default for EngineSection {
             max_window: "62d".into(),
             max_line_bytes: crate::event::MAX_LINE_BYTES,
             realtime_priority: 0,
+            max_ahead: "1d".into(),
+            leap_quorum: 3,
+            max_ahead_of_wall: "15m".into(),
+            slice: "1h".into(),
+            stall_after: "30s".into(),
         }
     }
 }
@@ -239,6 +258,10 @@ impl Config {
         self.lateness()?;
         self.offset()?;
         self.max_window()?;
+        self.guard()?;
+        self.max_ahead_of_wall()?;
+        self.slice()?;
+        self.stall_after()?;
         if matches!(self.source.kind, SourceKind::Generator) {
             self.generator_start()?;
         }
@@ -258,6 +281,37 @@ impl Config {
 
     pub fn lateness(&self) -> Result<i64, String> {
         crate::util::parse_duration(&self.engine.allowed_lateness).map_err(|e| format!("engine.allowed_lateness: {e}"))
+    }
+
+    /// The event-time guard (`max_ahead`, `leap_quorum`).
+    pub fn guard(&self) -> Result<crate::engine::GuardConfig, String> {
+        let max_ahead = off_or_duration(&self.engine.max_ahead).map_err(|e| format!("engine.max_ahead: {e}"))?;
+        if self.engine.leap_quorum == 0 {
+            return Err("engine.leap_quorum: must be at least 1".into());
+        }
+        Ok(match max_ahead {
+            Some(max_ahead) => crate::engine::GuardConfig { max_ahead, quorum: self.engine.leap_quorum },
+            None => crate::engine::GuardConfig::OFF,
+        })
+    }
+
+    /// A live source's bound against the host's clock (`None`: off).
+    pub fn max_ahead_of_wall(&self) -> Result<Option<i64>, String> {
+        off_or_duration(&self.engine.max_ahead_of_wall).map_err(|e| format!("engine.max_ahead_of_wall: {e}"))
+    }
+
+    pub fn slice(&self) -> Result<i64, String> {
+        match crate::util::parse_duration(&self.engine.slice) {
+            Ok(ms) if ms > 0 => Ok(ms),
+            Ok(_) => Err("engine.slice: must be more than zero".into()),
+            Err(e) => Err(format!("engine.slice: {e}")),
+        }
+    }
+
+    pub fn stall_after(&self) -> Result<std::time::Duration, String> {
+        let ms =
+            crate::util::parse_duration(&self.engine.stall_after).map_err(|e| format!("engine.stall_after: {e}"))?;
+        Ok(std::time::Duration::from_millis(ms.max(0) as u64))
     }
 
     pub fn max_window(&self) -> Result<i64, String> {
@@ -373,5 +427,16 @@ pub mod duration_serde {
             return Err(serde::de::Error::custom(format!("duration `{s}` is negative")));
         }
         Ok(Duration::from_millis(ms as u64))
+    }
+}
+
+/// `off`, or a duration of more than zero.
+fn off_or_duration(s: &str) -> Result<Option<i64>, String> {
+    if s.trim() == "off" {
+        return Ok(None);
+    }
+    match crate::util::parse_duration(s)? {
+        ms if ms > 0 => Ok(Some(ms)),
+        _ => Err("must be more than zero (or \"off\")".into()),
     }
 }

@@ -11,9 +11,11 @@
 //! batches on the calling thread, and collects each batch's decisions from every shard before
 //! writing them sorted by [`OrderKey`].
 
+pub mod clock;
 pub mod decision;
 pub mod shard;
 
+pub use clock::GuardConfig;
 pub use decision::{Decision, OrderKey, Outcome, Suppression};
 pub use shard::{PolicySetup, Shard, ShardStats};
 
@@ -26,7 +28,7 @@ use crate::sink::Sink;
 use crate::source::StreamPos;
 use crate::state::checkpoint::{self, Meta, Part, RouterState, RuleShape};
 use crate::util::{Millis, Msisdn, mix64};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 
@@ -53,6 +55,16 @@ pub struct EngineOptions {
     /// SCHED_FIFO priority for the engine's threads (0: the ordinary scheduler); see
     /// [`crate::util::realtime`].
     pub realtime: u8,
+    /// How far one event may move event time on by itself ([`clock`]).
+    pub guard: GuardConfig,
+    /// Where event time stands before the first event, for the guard: a live run's host clock
+    /// at start (`Millis::MIN`: nowhere, the first events must agree among themselves).
+    pub clock_start: Millis,
+    /// A step of event time larger than this (a stream resumed after hours) is worked through in
+    /// slices of it, with a stop, an IVR answer or an explain served between two slices.
+    pub slice: i64,
+    /// The engine's pulse for `/readyz` and `tidings_engine_stalled_seconds`.
+    pub heartbeat: Option<Arc<crate::telemetry::Heartbeat>>,
 }
 
 impl Default for EngineOptions {
@@ -68,6 +80,10 @@ impl Default for EngineOptions {
             trace: None,
             latency_sample: 0,
             realtime: 0,
+            guard: GuardConfig::OFF,
+            clock_start: Millis::MIN,
+            slice: crate::util::HOUR,
+            heartbeat: None,
         }
     }
 }
@@ -774,47 +790,93 @@ fn route<I: Into<Input>>(
         if let Ok(v) = Arc::try_unwrap(thresholds) {
             spare.wms.give(v);
         }
+        if let Some(h) = &opts.heartbeat {
+            h.beat();
+        }
         Ok(())
     };
+    let mut guard = clock::Guard::new(opts.guard, opts.clock_start, opts.offset);
+    // Events the guard let through after holding them, in input order, decided before the
+    // next item is taken; and the ones it refused.
+    let mut ready: VecDeque<clock::Taken> = VecDeque::new();
+    let mut refused: Vec<DeadLetter> = Vec::new();
+    let mut ended = false;
+    let mut caught_up = true;
+    let pulse = |yes: bool, caught_up: &mut bool| {
+        if *caught_up != yes {
+            *caught_up = yes;
+            if let Some(h) = &opts.heartbeat {
+                h.caught_up(yes);
+            }
+        }
+    };
     // `stop` is checked before an item is taken, never after: a taken item is always processed
-    // (a checkpoint's source position counts it as done).
-    while !stop.load(Ordering::Relaxed) {
-        let Some(item) = input.next() else { break };
-        let mut urgent = false;
-        let item = match item.into() {
-            Input::Item(item) => item,
-            Input::Urgent(item) => {
-                urgent = true;
-                item
-            }
-            // A quiet live stream: write out what is in hand instead of holding it.
-            Input::Idle => {
-                if !events.is_empty() {
-                    flush(&mut events, &mut wms, start, wm, summary, sink, true, Vec::new(), None, Take::IfDue)?;
-                }
-                continue;
-            }
-            // Answered (or swapped in) after what is in hand, before the next event.
-            control @ (Input::Explain(_) | Input::Reload(_)) => {
-                let (explain, reload) = match control {
-                    Input::Explain(r) => (vec![r], None),
-                    Input::Reload(rules) => (Vec::new(), Some(rules)),
-                    _ => unreachable!("matched above"),
-                };
-                if events.is_empty() {
-                    start = pos;
-                }
-                flush(&mut events, &mut wms, start, wm, summary, sink, true, explain, reload, Take::IfDue)?;
-                continue;
-            }
+    // (a checkpoint's source position counts it as done) or, held by the guard, refused whole.
+    loop {
+        // No checkpoint while taken items wait (held or ready): it would count them as done.
+        let may_take = |guard: &clock::Guard, ready: &VecDeque<clock::Taken>| match ready.is_empty() && !guard.holding()
+        {
+            true => Take::IfDue,
+            false => Take::Never,
         };
-        let ev = match item {
-            Ok(ev) => ev,
-            Err(dl) => {
-                *summary.dead_letters.entry(dl.reason).or_default() += 1;
-                crate::telemetry::dead_letter(dl.reason);
-                sink.sink.dead_letter(&dl)?;
-                continue;
+        let (ev, urgent) = match ready.pop_front() {
+            Some(taken) => taken,
+            None => {
+                if ended || stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Some(item) = input.next() else {
+                    ended = true;
+                    guard.finish(max_ts.get(), &mut ready, &mut refused);
+                    dead_letters(&mut refused, summary, sink)?;
+                    continue;
+                };
+                let mut urgent = false;
+                let item = match item.into() {
+                    Input::Item(item) => item,
+                    Input::Urgent(item) => {
+                        urgent = true;
+                        item
+                    }
+                    // A quiet live stream: write out what is in hand instead of holding it.
+                    Input::Idle => {
+                        if !events.is_empty() {
+                            let take = may_take(&guard, &ready);
+                            flush(&mut events, &mut wms, start, wm, summary, sink, true, Vec::new(), None, take)?;
+                        }
+                        pulse(true, &mut caught_up);
+                        continue;
+                    }
+                    // Answered (or swapped in) after what is in hand, before the next event.
+                    control @ (Input::Explain(_) | Input::Reload(_)) => {
+                        let (explain, reload) = match control {
+                            Input::Explain(r) => (vec![r], None),
+                            Input::Reload(rules) => (Vec::new(), Some(rules)),
+                            _ => unreachable!("matched above"),
+                        };
+                        if events.is_empty() {
+                            start = pos;
+                        }
+                        let take = may_take(&guard, &ready);
+                        flush(&mut events, &mut wms, start, wm, summary, sink, true, explain, reload, take)?;
+                        continue;
+                    }
+                };
+                pulse(false, &mut caught_up);
+                let ev = match item {
+                    Ok(ev) => ev,
+                    Err(dl) => {
+                        refused.push(dl);
+                        dead_letters(&mut refused, summary, sink)?;
+                        continue;
+                    }
+                };
+                if !guard.passes(max_ts.get(), &ev) {
+                    guard.admit(max_ts.get(), (ev, urgent), &mut ready, &mut refused);
+                    dead_letters(&mut refused, summary, sink)?;
+                    continue;
+                }
+                (ev, urgent)
             }
         };
         summary.events += 1;
@@ -830,6 +892,26 @@ fn route<I: Into<Input>>(
         // Timers due up to this event's own time fire before it, as far as the watermark
         // allows: an event at 15:00 comes after a 09:00 timer, in event time as in output.
         let threshold = wm_before.max(wm.min(ev.ts));
+        // A large step of event time (a stream resumed after hours): the timers and daily ticks
+        // it makes due fire slice by slice before the event, each slice a batch of its own, so a
+        // stop is honoured between two of them. They fire at this event's position either way,
+        // so the decisions and their order are those of one step.
+        if wm_before != Millis::MIN && threshold.saturating_sub(wm_before) > opts.slice {
+            if !events.is_empty() {
+                flush(&mut events, &mut wms, start, wm_before, summary, sink, false, Vec::new(), None, Take::Never)?;
+            }
+            let mut step = wm_before;
+            while threshold.saturating_sub(step) > opts.slice {
+                if stop.load(Ordering::Relaxed) {
+                    // The event is taken and not decided: no checkpoint may count it. The last
+                    // one stands; a restart from it decides the same again (sinks drop what was
+                    // already sent, by action id).
+                    return Ok(());
+                }
+                step += opts.slice;
+                flush(&mut events, &mut wms, pos, step, summary, sink, false, Vec::new(), None, Take::Never)?;
+            }
+        }
         if events.is_empty() {
             start = pos;
         } else if urgent {
@@ -858,8 +940,13 @@ fn route<I: Into<Input>>(
         wms.push(threshold);
         pos += 1;
         if events.len() == size || urgent {
-            flush(&mut events, &mut wms, start, wm, summary, sink, urgent, Vec::new(), None, Take::IfDue)?;
+            let take = may_take(&guard, &ready);
+            flush(&mut events, &mut wms, start, wm, summary, sink, urgent, Vec::new(), None, take)?;
         }
+    }
+    if guard.holding() {
+        guard.stop(max_ts.get(), &mut refused);
+        dead_letters(&mut refused, summary, sink)?;
     }
     let max_ts = max_ts.get();
     summary.last_ts = (max_ts != Millis::MIN).then_some(max_ts);
@@ -888,6 +975,16 @@ fn route<I: Into<Input>>(
         end_wm = end_wm.max(u);
     }
     flush(&mut events, &mut wms, start, end_wm, summary, sink, false, Vec::new(), None, Take::IfDue)
+}
+
+/// Writes out and counts dead letters (a line that could not be read, an event the guard refused).
+fn dead_letters(dls: &mut Vec<DeadLetter>, summary: &mut Summary, sink: &mut Out) -> std::io::Result<()> {
+    for dl in dls.drain(..) {
+        *summary.dead_letters.entry(dl.reason).or_default() += 1;
+        crate::telemetry::dead_letter(dl.reason);
+        sink.sink.dead_letter(&dl)?;
+    }
+    Ok(())
 }
 
 /// Counts per kind, in declaration order (for summaries).

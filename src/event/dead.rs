@@ -23,10 +23,13 @@ pub enum DeadReason {
     BadMsisdn,
     /// `ts` is not RFC 3339 with an offset.
     BadTs,
+    /// `ts` lies too far ahead of event time (or, on a live source, of the host's clock) to be
+    /// believed: it would move event time on by itself (`[engine] max_ahead`). Kept whole.
+    Future,
 }
 
 impl DeadReason {
-    pub const ALL: [DeadReason; 8] = [
+    pub const ALL: [DeadReason; 9] = [
         DeadReason::BadJson,
         DeadReason::BadUtf8,
         DeadReason::TooLong,
@@ -35,6 +38,7 @@ impl DeadReason {
         DeadReason::BadField,
         DeadReason::BadMsisdn,
         DeadReason::BadTs,
+        DeadReason::Future,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +51,7 @@ impl DeadReason {
             DeadReason::BadField => "bad_field",
             DeadReason::BadMsisdn => "bad_msisdn",
             DeadReason::BadTs => "bad_ts",
+            DeadReason::Future => "future",
         }
     }
 }
@@ -69,6 +74,19 @@ pub struct DeadLetter {
 pub const RAW_KEEP: usize = 1024;
 
 impl DeadLetter {
+    /// A dead letter that keeps the whole record (input lines are bounded by the line limit):
+    /// one refused for its time is a good record that may be fed again once the cause is known.
+    pub fn whole(reason: DeadReason, detail: impl Into<String>, source: &str, line: u64, raw: &[u8]) -> DeadLetter {
+        DeadLetter {
+            reason,
+            detail: detail.into(),
+            source: source.to_string(),
+            line,
+            raw: String::from_utf8_lossy(raw).into_owned(),
+            truncated: false,
+        }
+    }
+
     pub fn new(reason: DeadReason, detail: impl Into<String>, source: &str, line: u64, raw: &[u8]) -> DeadLetter {
         let truncated = raw.len() > RAW_KEEP;
         let mut keep = &raw[..raw.len().min(RAW_KEEP)];

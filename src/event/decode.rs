@@ -154,11 +154,18 @@ fn boxed(v: Option<Cow<str>>) -> Option<Box<str>> {
 #[derive(Debug, Clone)]
 pub struct Decoder {
     pub max_line: usize,
+    /// A live source's check against the host's clock: an event stamped more than this many
+    /// milliseconds ahead of it is a dead letter (`future`), kept whole. `None` on a replay,
+    /// which has no clock to ask: it refuses what a live run refused through `refused`.
+    pub max_ahead_of_wall: Option<i64>,
+    /// The lines a live run refused by its clock (its `future` dead letters, `tidings replay
+    /// --refused`): refused again, so that the replay decides what the live run decided.
+    pub refused: Option<std::sync::Arc<std::collections::HashSet<Box<[u8]>>>>,
 }
 
 impl Default for Decoder {
     fn default() -> Self {
-        Decoder { max_line: MAX_LINE_BYTES }
+        Decoder { max_line: MAX_LINE_BYTES, max_ahead_of_wall: None, refused: None }
     }
 }
 
@@ -183,7 +190,25 @@ impl Decoder {
                 return Some(Err(dead(DeadReason::BadUtf8, format!("invalid UTF-8 at byte {}", e.valid_up_to()))));
             }
         };
-        Some(decode_text(text).map_err(|Reject(r, d)| dead(r, d)))
+        if self.refused.as_ref().is_some_and(|r| r.contains(text.as_bytes())) {
+            let detail = "refused by the live run's check against the host's clock (its dead letter)";
+            return Some(Err(DeadLetter::whole(DeadReason::Future, detail, source, line, trimmed)));
+        }
+        let ev = decode_text(text).map_err(|Reject(r, d)| dead(r, d));
+        if let (Ok(e), Some(ahead)) = (&ev, self.max_ahead_of_wall) {
+            let now = crate::util::wall_ms();
+            if e.ts > now.saturating_add(ahead) {
+                let detail = format!(
+                    "ts {} is {} ahead of the host's clock ({}); the bound is {} (engine.max_ahead_of_wall)",
+                    crate::util::format_ts(e.ts, chrono::FixedOffset::east_opt(0).expect("UTC")),
+                    crate::util::format_span(e.ts.saturating_sub(now)),
+                    crate::util::format_ts(now, chrono::FixedOffset::east_opt(0).expect("UTC")),
+                    crate::util::format_span(ahead),
+                );
+                return Some(Err(DeadLetter::whole(DeadReason::Future, detail, source, line, trimmed)));
+            }
+        }
+        Some(ev)
     }
 }
 

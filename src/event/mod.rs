@@ -6,6 +6,7 @@
 
 mod dead;
 mod decode;
+mod encode;
 
 pub use dead::{DeadLetter, DeadReason, RAW_KEEP};
 pub use decode::{Decoder, MAX_LINE_BYTES};

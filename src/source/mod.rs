@@ -542,6 +542,8 @@ pub struct Live {
     reload: Option<std::sync::mpsc::Receiver<std::sync::Arc<crate::rules::RuleSet>>>,
     /// Lines that go ahead of the stream's backlog (IVR requests: a caller is waiting).
     priority: Option<std::sync::mpsc::Receiver<(&'static str, Vec<u8>)>>,
+    /// Set on SIGTERM: a source waiting for input says `Idle` so the engine sees the stop.
+    stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Live {
@@ -598,6 +600,7 @@ impl Live {
                 explain: None,
                 reload: None,
                 priority: None,
+                stop: None,
             },
             tx,
         )
@@ -625,9 +628,35 @@ impl Live {
         tx
     }
 
+    /// While it waits for input, the source looks at `stop` every tenth of a second and says
+    /// `Idle` once it is set: a quiet stream (an open terminal, a producer that went silent)
+    /// does not keep a stopped engine waiting.
+    pub fn stop_on(&mut self, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        self.stop = Some(stop);
+    }
+
     /// Calls `f` with the producer's name of every line as the engine takes it.
     pub fn on_take(&mut self, f: impl Fn(&'static str) + Send + 'static) {
         self.on_take = Some(Box::new(f));
+    }
+}
+
+impl Live {
+    /// The next message, waited for; `None` when the engine is to stop. A closed stream is a
+    /// message too (`Some(None)`: the end).
+    fn wait(&mut self) -> Option<Option<(&'static str, Vec<u8>)>> {
+        use std::sync::mpsc::RecvTimeoutError;
+        let Some(stop) = &self.stop else { return Some(self.rx.recv().ok().flatten()) };
+        loop {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return None;
+            }
+            match self.rx.recv_timeout(std::time::Duration::from_millis(100)) {
+                Ok(next) => return Some(next),
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return Some(None),
+            }
+        }
     }
 }
 
@@ -661,7 +690,11 @@ impl Iterator for Live {
                                 self.run = 0;
                                 return Some(crate::engine::Input::Idle);
                             }
-                            Err(_) => self.rx.recv().ok()?,
+                            Err(std::sync::mpsc::TryRecvError::Empty) => match self.wait() {
+                                Some(next) => next,
+                                None => return Some(crate::engine::Input::Idle),
+                            },
+                            Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
                         };
                         let (source, lines) = next?;
                         self.chunk = Some((source, lines, 0));

@@ -69,6 +69,60 @@ pub mod names {
     pub const CHECKPOINTS: &str = "tidings_checkpoints_total";
     pub const CHECKPOINT_BYTES: &str = "tidings_checkpoint_bytes";
     pub const CHECKPOINT_SECONDS: &str = "tidings_checkpoint_write_seconds";
+    pub const ENGINE_STALLED: &str = "tidings_engine_stalled_seconds";
+}
+
+/// The engine's pulse: when it last finished a batch (or a slice of a large step of event time),
+/// and whether it has caught up with its input. `/readyz` fails and
+/// `tidings_engine_stalled_seconds` grows while input waits and no batch finishes; an engine
+/// that is merely waiting for input is not stalled, however long it waits.
+#[derive(Debug)]
+pub struct Heartbeat {
+    epoch: std::time::Instant,
+    /// Milliseconds after `epoch` of the last finished batch.
+    last: std::sync::atomic::AtomicU64,
+    /// The engine said it has nothing more in hand (a live source ran dry).
+    caught_up: std::sync::atomic::AtomicBool,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Heartbeat {
+            epoch: std::time::Instant::now(),
+            last: Default::default(),
+            caught_up: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+}
+
+impl Heartbeat {
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// A batch (or slice) finished.
+    pub fn beat(&self) {
+        self.last.store(self.now(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The engine took an item (`false`) or found nothing more waiting (`true`).
+    pub fn caught_up(&self, yes: bool) {
+        if yes {
+            self.beat();
+        }
+        self.caught_up.store(yes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long input has waited without a batch finishing (zero when caught up).
+    /// Also sets `tidings_engine_stalled_seconds` (asked when `/readyz` or `/metrics` is).
+    pub fn stalled(&self) -> std::time::Duration {
+        let since = match self.caught_up.load(std::sync::atomic::Ordering::Relaxed) {
+            true => 0,
+            false => self.now().saturating_sub(self.last.load(std::sync::atomic::Ordering::Relaxed)),
+        };
+        metrics::gauge!(names::ENGINE_STALLED).set(since as f64 / 1e3);
+        std::time::Duration::from_millis(since)
+    }
 }
 
 /// Events taken in, by kind (added per batch).

@@ -409,10 +409,14 @@ fn outcomes_flow_back_into_a_live_engine_and_an_unanswered_call_back_is_tried_ag
     let text = format!(
         r#"
 # Live and slow: each event is its own batch, decided at once on one shard (several shards keep
-# two batches in flight, so a quiet stream would hold its last decisions back).
+# two batches in flight, so a quiet stream would hold its last decisions back). The stream
+# jumps two days ahead of the host's clock to stand for time passing: the guards against events
+# from the future are off.
 [engine]
 batch = 1
 shards = 1
+max_ahead = "off"
+max_ahead_of_wall = "off"
 
 [source]
 kind = "stdin"

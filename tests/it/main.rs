@@ -11,6 +11,7 @@ mod determinism;
 mod diagnostics;
 mod engine;
 mod fluvio;
+mod future;
 mod fuzz;
 mod ivr;
 mod kannel;
