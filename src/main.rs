@@ -617,7 +617,17 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
     };
     let mut sink = Fanout(sinks);
     let t0 = std::time::Instant::now();
-    let summary = run_engine(input, tracker, resume, Arc::new(rules), refdata, subs, &opts, &mut sink, &stop)?;
+    let summary = match run_engine(input, tracker, resume, Arc::new(rules), refdata, subs, &opts, &mut sink, &stop) {
+        Ok(summary) => summary,
+        Err(e) => {
+            // A fatal error (a disk full): the submits in flight are answered and recorded first.
+            stop.store(true, Ordering::Relaxed);
+            if let Some(Err(d)) = delivery.map(Delivery::finish) {
+                eprintln!("tidings: {d:#}");
+            }
+            return Err(e);
+        }
+    };
     eprintln!("{}", tidings::telemetry::render_summary(&summary, t0.elapsed(), offset));
     if let Some(n) = skipped {
         eprintln!("scale         {} events left to the other instances", n.load(Ordering::Relaxed));
