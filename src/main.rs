@@ -15,6 +15,17 @@ use tidings::sink::{Fanout, JsonlDir, Sink, Stdout};
 use tidings::source::{self, StreamPos, Tracker};
 use tidings::state::checkpoint::{self, CheckpointConfig, Loaded, Writer};
 
+/// `println!` that survives a closed standard output (`tidings replay … | head -1`): std's
+/// panics on a broken pipe, with a backtrace, before the files still to come are written. The
+/// reader went away, so what it would have read is dropped quietly and the run goes on to finish
+/// its files and exit as it would have.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(Parser)]
 #[command(name = "tidings", version, about = "Real-time care and marketing trigger engine for mobile operators")]
 struct Cli {
