@@ -512,7 +512,7 @@ impl Dispatcher {
 
     /// Makes the round's entries durable, then acknowledges the reports they hold.
     fn sync(&mut self) -> Result<(), String> {
-        self.outcomes.flush().map_err(|e| format!("writing outcomes: {e}"))?;
+        self.outcomes.flush().map_err(|e| format!("writing outcomes {}: {e}", self.cfg.outcomes.display()))?;
         self.ledger.sync().map_err(|e| format!("syncing the ledger: {e}"))?;
         self.unsynced.drain(..).for_each(Incoming::done);
         Ok(())
@@ -821,7 +821,8 @@ impl Dispatcher {
         })
         .to_string();
         // Flushed with the ledger at the end of the round (`sync`).
-        writeln!(self.outcomes, "{line}").map_err(|e| format!("writing outcomes: {e}"))?;
+        writeln!(self.outcomes, "{line}")
+            .map_err(|e| format!("writing outcomes {}: {e}", self.cfg.outcomes.display()))?;
         if let Some(feed) = &self.live {
             feed(line);
         }

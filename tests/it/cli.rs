@@ -216,3 +216,33 @@ fn replay_into_a_closed_pipe_exits_quietly_and_writes_its_files() {
     assert!(std::fs::metadata(dir.join("out/actions.jsonl")).unwrap().len() > 0);
     assert!(std::fs::read_to_string(dir.join("report.html")).unwrap().contains("<html"));
 }
+
+/// "No space left on device" did not say which file: a write error names the file it concerns
+/// (here an output directory whose files are /dev/full).
+#[test]
+fn a_full_disk_names_the_file_that_could_not_be_written() {
+    let dir = tmp("full");
+    let data = dir.join("data");
+    let out = tidings().args(["gen", "--subscribers", "300", "--events", "3000", "--out"]).arg(&data).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for file in ["actions.jsonl", "dead_letters.jsonl"] {
+        let full = dir.join(format!("out-{file}"));
+        std::fs::create_dir_all(&full).unwrap();
+        std::os::unix::fs::symlink("/dev/full", full.join(file)).unwrap();
+        // Dead letters: every line of this file is one.
+        let events = if file == "actions.jsonl" { data.join("events.jsonl") } else { data.join("cells.jsonl") };
+        let out = tidings()
+            .args(["replay", "--events"])
+            .arg(events)
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(&full)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        let want = format!("{}: No space left on device", full.join(file).display());
+        assert!(err.contains(&want), "the error names {file}: {err}");
+    }
+}
