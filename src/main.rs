@@ -15,6 +15,17 @@ use tidings::sink::{Fanout, JsonlDir, Sink, Stdout};
 use tidings::source::{self, StreamPos, Tracker};
 use tidings::state::checkpoint::{self, CheckpointConfig, Loaded, Writer};
 
+/// `println!` that survives a closed standard output (`tidings replay … | head -1`): std's
+/// panics on a broken pipe, with a backtrace, before the files still to come are written. The
+/// reader went away, so what it would have read is dropped quietly and the run goes on to finish
+/// its files and exit as it would have.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(Parser)]
 #[command(name = "tidings", version, about = "Real-time care and marketing trigger engine for mobile operators")]
 struct Cli {
@@ -664,7 +675,17 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
     };
     let mut sink = Fanout(sinks);
     let t0 = std::time::Instant::now();
-    let summary = run_engine(input, tracker, resume, Arc::new(rules), refdata, subs, &opts, &mut sink, &stop)?;
+    let summary = match run_engine(input, tracker, resume, Arc::new(rules), refdata, subs, &opts, &mut sink, &stop) {
+        Ok(summary) => summary,
+        Err(e) => {
+            // A fatal error (a disk full): the submits in flight are answered and recorded first.
+            stop.store(true, Ordering::Relaxed);
+            if let Some(Err(d)) = delivery.map(Delivery::finish) {
+                eprintln!("tidings: {d:#}");
+            }
+            return Err(e);
+        }
+    };
     eprintln!("{}", tidings::telemetry::render_summary(&summary, t0.elapsed(), offset));
     if let Some(n) = skipped {
         eprintln!("scale         {} events left to the other instances", n.load(Ordering::Relaxed));

@@ -400,8 +400,59 @@ impl std::fmt::Display for SmallStr {
     }
 }
 
+/// A file that names itself in its errors: "No space left on device" alone does not say which
+/// of a run's files (output, outbox, ledger, dead letters) could not be written.
+pub struct NamedFile {
+    file: std::fs::File,
+    path: std::path::PathBuf,
+}
+
+impl NamedFile {
+    pub fn new(file: std::fs::File, path: &std::path::Path) -> NamedFile {
+        NamedFile { file, path: path.to_path_buf() }
+    }
+
+    /// Creates (truncates) `path`; an error names it.
+    pub fn create(path: &std::path::Path) -> std::io::Result<NamedFile> {
+        std::fs::File::create(path).map(|f| NamedFile::new(f, path)).map_err(|e| named(path, e))
+    }
+
+    pub fn get_ref(&self) -> &std::fs::File {
+        &self.file
+    }
+
+    /// `sync_data`, its error naming the file.
+    pub fn sync_data(&self) -> std::io::Result<()> {
+        self.file.sync_data().map_err(|e| named(&self.path, e))
+    }
+}
+
+impl std::io::Write for NamedFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write(buf).map_err(|e| named(&self.path, e))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush().map_err(|e| named(&self.path, e))
+    }
+}
+
+/// `e`, prefixed with the path it concerns (same kind, so callers still match on it).
+pub fn named(path: &std::path::Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_write_error_names_the_file() {
+        use std::io::Write as _;
+        let path = std::path::Path::new("/dev/full");
+        let mut f = std::io::BufWriter::new(NamedFile::create(path).unwrap());
+        let e = f.write_all(&[b'x'; 100_000]).and_then(|()| f.flush()).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::StorageFull);
+        assert!(e.to_string().starts_with("/dev/full: "), "{e}");
+    }
+
     use super::*;
 
     #[test]

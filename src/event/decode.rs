@@ -173,15 +173,22 @@ impl Decoder {
     /// Decodes one line (without its newline). `source` and `line` only label dead letters.
     /// `None` for a blank line.
     pub fn decode(&self, raw: &[u8], source: &str, line: u64) -> Option<Result<Event, DeadLetter>> {
+        self.decode_sized(raw, raw.len() as u64, source, line)
+    }
+
+    /// [`Decoder::decode`] of a line whose real length is `len`: a reader cuts a line longer
+    /// than the limit, and the dead letter says how long it really was.
+    pub fn decode_sized(&self, raw: &[u8], len: u64, source: &str, line: u64) -> Option<Result<Event, DeadLetter>> {
         let trimmed = raw.trim_ascii();
         if trimmed.is_empty() {
             return None;
         }
         let dead = |r: DeadReason, d: String| DeadLetter::new(r, d, source, line, raw);
-        if raw.len() > self.max_line {
+        let len = len.max(raw.len() as u64);
+        if len > self.max_line as u64 {
             return Some(Err(dead(
                 DeadReason::TooLong,
-                format!("line of {} bytes exceeds the limit of {}", raw.len(), self.max_line),
+                format!("line of {len} bytes is over the {}-byte limit", self.max_line),
             )));
         }
         let text = match std::str::from_utf8(trimmed) {

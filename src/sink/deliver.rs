@@ -83,6 +83,10 @@ pub struct DeliveryConfig {
     /// reports still due before exiting.
     #[serde(default = "default_linger", with = "crate::config::duration_serde")]
     pub linger: Duration,
+    /// On a stop (SIGTERM, Ctrl-C, a fatal error): how long to wait for the answers to submits
+    /// already out, so that they are recorded and a restart does not send them again.
+    #[serde(default = "default_drain_timeout", with = "crate::config::duration_serde")]
+    pub drain_timeout: Duration,
     /// Drop actions whose `expires` has passed by the wall clock (turn off to deliver a replay of
     /// old traffic to a test gateway).
     #[serde(default = "yes")]
@@ -121,6 +125,9 @@ fn default_grace() -> Duration {
 }
 fn default_linger() -> Duration {
     Duration::from_secs(2)
+}
+fn default_drain_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 /// Reports kept while they match no accepted action yet, and for how long.
 const EARLY_MAX: usize = 100_000;
@@ -163,6 +170,10 @@ pub struct DeliveryStats {
     pub no_gateway: u64,
     /// Reports that matched no action.
     pub unmatched_reports: u64,
+    /// Submits answered while stopping (waited for, recorded: not sent again after a restart).
+    pub answered_at_stop: u64,
+    /// Submits still unanswered when `drain_timeout` ran out (left in doubt for the next start).
+    pub unanswered_at_stop: u64,
 }
 
 /// The HTTP side of delivery: Kannel's reports and the call centre's results become reports.
@@ -218,9 +229,15 @@ struct Retrying {
     attempt: u32,
 }
 
+/// What a send task hands back: the action, its attempt, and the gateway's answer (`None`: the
+/// dispatcher was stopping before the task reached the gateway, so nothing went out).
+type Offered = (Action, u32, Option<Sent>);
+
 /// Runs delivery until `closed` is set (the engine's input ended), the outbox is drained, and
-/// reports have had `linger` to arrive; or until `stop` is set (then it returns at once, leaving
-/// what is undone in the outbox for the next start).
+/// reports have had `linger` to arrive; or until `stop` is set. On a stop (or a fatal error) it
+/// takes nothing new from the outbox and waits up to `drain_timeout` for the answers to the
+/// submits already out, recording them, so a restart sends none of them again; what is still
+/// unanswered then stays in doubt, as after a crash.
 pub struct Dispatcher {
     cfg: DeliveryConfig,
     ledger: Ledger,
@@ -241,6 +258,8 @@ pub struct Dispatcher {
     /// Receipts seen so far for each in-doubt SMS (its gateway ids).
     doubt_receipts: HashMap<u64, Vec<String>>,
     p: Pending,
+    /// Set when stopping: send tasks still waiting for their turn (the rate limit) give up.
+    halt: tokio::sync::watch::Sender<bool>,
     pub stats: DeliveryStats,
 }
 
@@ -322,6 +341,7 @@ impl Dispatcher {
             unsynced: Vec::new(),
             doubt_receipts: HashMap::new(),
             p: Pending::default(),
+            halt: tokio::sync::watch::Sender::new(false),
             offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap_or(chrono::Utc.fix()),
             stats: DeliveryStats::default(),
         })
@@ -358,8 +378,32 @@ impl Dispatcher {
             self.p.doubt_ids.insert(id_key(&d.id), (None, grace_end));
             self.p.doubt.insert((d.msisdn.clone(), d.reference), d);
         }
-        let mut inflight: JoinSet<(Action, u32, Sent)> = JoinSet::new();
-        // Reports whose gateway waits for them to be safe: acknowledged after the sync.
+        let mut inflight: JoinSet<Offered> = JoinSet::new();
+        let ran = self.rounds(&mut inflight, &mut reports, &more, &closed, &stop).await;
+        // Stopped, or a fatal error: what is out is answered (or left in doubt) before exiting.
+        let drained = self.drain(&mut inflight, &mut reports).await;
+        ran?;
+        drained?;
+        // Reports that already arrived.
+        while let Ok(inc) = reports.try_recv() {
+            self.take(inc)?;
+        }
+        self.sync()?;
+        if let Some(SmsGateway::Smpp(c)) = self.sms.as_deref() {
+            c.shutdown().await;
+        }
+        Ok(self.stats)
+    }
+
+    /// The rounds of delivery, until the input ended and all is done, or `stop` is set.
+    async fn rounds(
+        &mut self,
+        inflight: &mut JoinSet<Offered>,
+        reports: &mut mpsc::UnboundedReceiver<Incoming>,
+        more: &Notify,
+        closed: &AtomicBool,
+        stop: &AtomicBool,
+    ) -> Result<(), String> {
         let mut eof = false;
         let mut drained_at: Option<Instant> = None;
         loop {
@@ -368,7 +412,7 @@ impl Dispatcher {
             }
             eof = self.fill()?.unwrap_or(eof);
             self.release_doubts();
-            self.launch(&mut inflight)?;
+            self.launch(inflight)?;
             // Done?
             let p = &self.p;
             let idle = p.queue.is_empty() && p.retry.is_empty() && inflight.is_empty() && p.doubt_ids.is_empty();
@@ -420,20 +464,55 @@ impl Dispatcher {
             // One sync for the round; then the receipts it covers may be acknowledged.
             self.sync()?;
         }
-        // Reports that already arrived.
-        while let Ok(inc) = reports.try_recv() {
-            self.take(inc)?;
+        Ok(())
+    }
+
+    /// Stopping: nothing new goes out (tasks still waiting for the rate limit give up), and the
+    /// submits already out get `drain_timeout` to be answered; their answers, and the reports
+    /// that come meanwhile, are recorded as usual. Tasks still unanswered then are dropped:
+    /// their `sending` lines leave them in doubt for the next start.
+    async fn drain(
+        &mut self,
+        inflight: &mut JoinSet<Offered>,
+        reports: &mut mpsc::UnboundedReceiver<Incoming>,
+    ) -> Result<(), String> {
+        self.halt.send_replace(true);
+        if inflight.is_empty() {
+            return Ok(());
         }
-        self.sync()?;
-        if let Some(SmsGateway::Smpp(c)) = self.sms.as_deref() {
-            c.shutdown().await;
+        eprintln!(
+            "tidings: delivery: stopping: waiting up to {:?} for the answers to {} submits in flight",
+            self.cfg.drain_timeout,
+            inflight.len()
+        );
+        let deadline = tokio::time::Instant::now() + self.cfg.drain_timeout;
+        let mut answered = 0;
+        while !inflight.is_empty() {
+            tokio::select! {
+                Some(done) = inflight.join_next() => {
+                    let (a, attempt, sent) = done.map_err(|e| format!("a send task failed: {e}"))?;
+                    answered += u64::from(sent.is_some());
+                    self.on_sent(a, attempt, sent)?;
+                }
+                Some(inc) = reports.recv() => self.take(inc)?,
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+            self.sync()?;
         }
-        Ok(self.stats)
+        let left = inflight.len() as u64;
+        inflight.abort_all();
+        self.stats.answered_at_stop += answered;
+        self.stats.unanswered_at_stop += left;
+        self.stats.in_doubt += left;
+        eprintln!(
+            "tidings: delivery: stopping: {answered} answers recorded, {left} submits unanswered (in doubt at the next start)"
+        );
+        Ok(())
     }
 
     /// Makes the round's entries durable, then acknowledges the reports they hold.
     fn sync(&mut self) -> Result<(), String> {
-        self.outcomes.flush().map_err(|e| format!("writing outcomes: {e}"))?;
+        self.outcomes.flush().map_err(|e| format!("writing outcomes {}: {e}", self.cfg.outcomes.display()))?;
         self.ledger.sync().map_err(|e| format!("syncing the ledger: {e}"))?;
         self.unsynced.drain(..).for_each(Incoming::done);
         Ok(())
@@ -520,7 +599,7 @@ impl Dispatcher {
     }
 
     /// Offers what is queued, within the window; expired actions are dropped here.
-    fn launch(&mut self, inflight: &mut JoinSet<(Action, u32, Sent)>) -> Result<(), String> {
+    fn launch(&mut self, inflight: &mut JoinSet<Offered>) -> Result<(), String> {
         let mut launch = Vec::new();
         while inflight.len() + launch.len() < self.cfg.window {
             let Some((a, attempt)) = self.p.queue.pop_front() else { break };
@@ -548,8 +627,9 @@ impl Dispatcher {
             // The `sending` lines are on disk before any gateway sees the actions.
             self.ledger.sync().map_err(|e| format!("syncing the ledger: {e}"))?;
             for (a, attempt, gate) in launch {
+                let mut halt = self.halt.subscribe();
                 inflight.spawn(async move {
-                    let sent = gate.offer(&a).await;
+                    let sent = gate.offer(&a, &mut halt).await;
                     (a, attempt, sent)
                 });
             }
@@ -557,8 +637,10 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// What a gateway answered to one offer.
-    fn on_sent(&mut self, a: Action, attempt: u32, sent: Sent) -> Result<(), String> {
+    /// What a gateway answered to one offer (`None`: stopping, it never reached the gateway; its
+    /// `sending` line leaves it in doubt, so the next start treats it as it would after a crash).
+    fn on_sent(&mut self, a: Action, attempt: u32, sent: Option<Sent>) -> Result<(), String> {
+        let Some(sent) = sent else { return Ok(()) };
         let result = match &sent {
             Sent::Accepted { .. } => "accepted",
             Sent::Retry { .. } => "retry",
@@ -739,7 +821,8 @@ impl Dispatcher {
         })
         .to_string();
         // Flushed with the ledger at the end of the round (`sync`).
-        writeln!(self.outcomes, "{line}").map_err(|e| format!("writing outcomes: {e}"))?;
+        writeln!(self.outcomes, "{line}")
+            .map_err(|e| format!("writing outcomes {}: {e}", self.cfg.outcomes.display()))?;
         if let Some(feed) = &self.live {
             feed(line);
         }
@@ -754,17 +837,28 @@ enum Gate {
 }
 
 impl Gate {
-    async fn offer(&self, a: &Action) -> Sent {
-        match self {
-            Gate::Sms(g, limit) => {
-                limit.until_ready().await;
-                g.submit(a).await
-            }
-            Gate::Call(g, limit) => {
-                limit.until_ready().await;
-                g.submit(a).await
-            }
+    /// Waits for the channel's rate, then offers `a`; `None` when `halt` came first (stopping:
+    /// nothing new goes out).
+    async fn offer(&self, a: &Action, halt: &mut tokio::sync::watch::Receiver<bool>) -> Option<Sent> {
+        let limit = match self {
+            Gate::Sms(_, limit) | Gate::Call(_, limit) => limit,
+        };
+        let halted = async {
+            let _ = halt.wait_for(|h| *h).await;
+        };
+        tokio::select! {
+            biased;
+            _ = halted => return None,
+            _ = limit.until_ready() => {}
         }
+        let halted = *halt.borrow();
+        if halted {
+            return None;
+        }
+        Some(match self {
+            Gate::Sms(g, _) => g.submit(a).await,
+            Gate::Call(g, _) => g.submit(a).await,
+        })
     }
 }
 

@@ -13,7 +13,7 @@ pub mod smpp;
 
 use crate::engine::Decision;
 use crate::event::DeadLetter;
-use std::fs::File;
+use crate::util::NamedFile;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
@@ -41,16 +41,16 @@ pub trait Sink {
 /// with its reason, deferred — with the policy item that decided it) and `dead_letters.jsonl`
 /// in one directory.
 pub struct JsonlDir {
-    actions: BufWriter<File>,
-    decisions: BufWriter<File>,
-    dead: BufWriter<File>,
+    actions: BufWriter<NamedFile>,
+    decisions: BufWriter<NamedFile>,
+    dead: BufWriter<NamedFile>,
     offset: chrono::FixedOffset,
 }
 
 impl JsonlDir {
     pub fn create(dir: &Path, offset: chrono::FixedOffset) -> std::io::Result<JsonlDir> {
         std::fs::create_dir_all(dir)?;
-        let open = |name: &str| File::create(dir.join(name)).map(|f| BufWriter::with_capacity(1 << 16, f));
+        let open = |name: &str| NamedFile::create(&dir.join(name)).map(|f| BufWriter::with_capacity(1 << 16, f));
         Ok(JsonlDir {
             actions: open("actions.jsonl")?,
             decisions: open("decisions.jsonl")?,

@@ -16,7 +16,7 @@
 //! crash decides the same ids again), and the ledger says which ids are finished.
 
 use super::gateway::{Action, OutcomeStatus};
-use crate::util::stable_hash;
+use crate::util::{NamedFile, named, stable_hash};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -62,7 +62,7 @@ fn open_append(path: &Path) -> io::Result<File> {
 
 /// The engine's side: appends actions, once per id.
 pub struct OutboxWriter {
-    file: io::BufWriter<File>,
+    file: io::BufWriter<NamedFile>,
     known: HashSet<u64>,
     appended: u64,
     skipped: u64,
@@ -73,7 +73,7 @@ impl OutboxWriter {
     pub fn open(dir: &Path) -> io::Result<OutboxWriter> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(ACTIONS_FILE);
-        let file = open_append(&path)?;
+        let file = open_append(&path).map_err(|e| named(&path, e))?;
         let mut known = HashSet::new();
         for line in BufReader::new(File::open(&path)?).split(b'\n') {
             if let Ok(a) = serde_json::from_slice::<IdOnly>(&line?) {
@@ -81,7 +81,7 @@ impl OutboxWriter {
             }
         }
         Ok(OutboxWriter {
-            file: io::BufWriter::with_capacity(1 << 16, file),
+            file: io::BufWriter::with_capacity(1 << 16, NamedFile::new(file, &path)),
             known,
             appended: 0,
             skipped: 0,
@@ -111,7 +111,7 @@ impl OutboxWriter {
 
     /// Bytes in the file (what was written; after [`OutboxWriter::sync`], what is on disk).
     pub fn bytes(&self) -> Option<u64> {
-        self.file.get_ref().metadata().ok().map(|m| m.len())
+        self.file.get_ref().get_ref().metadata().ok().map(|m| m.len())
     }
 
     /// Whether anything was appended since the last sync.
@@ -266,7 +266,7 @@ pub struct InDoubt {
 /// The ledger, loaded: finished ids, accepted-but-unreported actions by gateway id, and the
 /// actions in doubt.
 pub struct Ledger {
-    file: io::BufWriter<File>,
+    file: io::BufWriter<NamedFile>,
     pub finished: HashSet<u64>,
     /// Gateway id -> the action it belongs to, until its outcome arrives.
     pub open: HashMap<String, std::sync::Arc<Open>>,
@@ -280,9 +280,9 @@ impl Ledger {
     pub fn open(dir: &Path) -> io::Result<Ledger> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(LEDGER_FILE);
-        let file = open_append(&path)?;
+        let file = open_append(&path).map_err(|e| named(&path, e))?;
         let mut ledger = Ledger {
-            file: io::BufWriter::new(file),
+            file: io::BufWriter::new(NamedFile::new(file, &path)),
             finished: HashSet::new(),
             open: HashMap::new(),
             open_by_id: HashMap::new(),

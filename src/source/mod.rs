@@ -83,17 +83,20 @@ pub fn file_stream(path: &Path) -> String {
 }
 
 /// Reads lines of at most `max` bytes; a longer line is returned cut to `max + 1` bytes (so
-/// the decoder sees it is too long) without ever holding the whole of it in memory.
+/// the decoder sees it is too long) without ever holding the whole of it in memory; the bytes
+/// it skips are counted, so the line's real length is known.
 pub struct LineReader<R> {
     inner: BufReader<R>,
     max: usize,
     /// Bytes consumed so far (from where the reader started).
     consumed: u64,
+    /// The real length of the last line returned (without its newline), cut or not.
+    last_len: u64,
 }
 
 impl<R: Read> LineReader<R> {
     pub fn new(r: R, max: usize) -> Self {
-        LineReader { inner: BufReader::with_capacity(1 << 16, r), max, consumed: 0 }
+        LineReader { inner: BufReader::with_capacity(1 << 16, r), max, consumed: 0, last_len: 0 }
     }
 
     /// Bytes consumed: the end of the last line returned.
@@ -106,31 +109,41 @@ impl<R: Read> LineReader<R> {
         self.inner.buffer().len()
     }
 
-    /// The next line without its newline, handed to `f`; `None` at the end. A line that is
-    /// whole in the read buffer is handed over where it lies; one that is not (it crosses the
-    /// buffer's end, or is longer than the limit) is put together in `buf` first, as
-    /// [`LineReader::next_line`] does.
-    pub fn with_line<T>(&mut self, buf: &mut Vec<u8>, f: impl FnOnce(&[u8]) -> T) -> std::io::Result<Option<T>> {
+    /// The next line without its newline, handed to `f` with its real length (more than the
+    /// slice's when the line was cut); `None` at the end. A line that is whole in the read buffer
+    /// is handed over where it lies; one that is not (it crosses the buffer's end, or is longer
+    /// than the limit) is put together in `buf` first, as [`LineReader::next_line`] does.
+    pub fn with_line<T>(&mut self, buf: &mut Vec<u8>, f: impl FnOnce(&[u8], u64) -> T) -> std::io::Result<Option<T>> {
         let chunk = self.inner.buffer();
         if let Some(i) = memchr::memchr(b'\n', chunk) {
             if i <= self.max {
                 let line = &chunk[..i];
-                let out = f(line.strip_suffix(b"\r").unwrap_or(line));
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                self.last_len = line.len() as u64;
+                let out = f(line, self.last_len);
                 self.inner.consume(i + 1);
                 self.consumed += i as u64 + 1;
                 return Ok(Some(out));
             }
         }
-        Ok(self.next_line(buf)?.map(|()| f(buf)))
+        Ok(self.next_line(buf)?.map(|()| f(buf, self.last_len)))
+    }
+
+    /// The real length of the last line returned (without its newline), also when it was cut.
+    pub fn last_len(&self) -> u64 {
+        self.last_len
     }
 
     /// The next line without its newline; `None` at the end.
     pub fn next_line(&mut self, buf: &mut Vec<u8>) -> std::io::Result<Option<()>> {
         buf.clear();
         let mut any = false;
+        // The line's bytes (cut or not) and its last one, for a `\r` before the newline.
+        let (mut len, mut last) = (0u64, 0u8);
         loop {
             let chunk = self.inner.fill_buf()?;
             if chunk.is_empty() {
+                self.last_len = len;
                 return Ok(any.then_some(()));
             }
             any = true;
@@ -138,6 +151,11 @@ impl<R: Read> LineReader<R> {
                 Some(i) => (i + 1, true),
                 None => (chunk.len(), false),
             };
+            let content = if done { take - 1 } else { take };
+            if content > 0 {
+                len += content as u64;
+                last = chunk[content - 1];
+            }
             let room = (self.max + 1).saturating_sub(buf.len());
             buf.extend_from_slice(&chunk[..take.min(room)]);
             self.inner.consume(take);
@@ -149,6 +167,7 @@ impl<R: Read> LineReader<R> {
                 if buf.last() == Some(&b'\r') {
                     buf.pop();
                 }
+                self.last_len = len - u64::from(last == b'\r');
                 return Ok(Some(()));
             }
         }
@@ -210,7 +229,7 @@ impl<R: Read> Iterator for Lines<R> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let (decoder, name, line) = (&self.decoder, &self.name, self.line + 1);
-            match self.reader.with_line(&mut self.buf, |l| decoder.decode(l, name, line)) {
+            match self.reader.with_line(&mut self.buf, |l, len| decoder.decode_sized(l, len, name, line)) {
                 Ok(Some(item)) => {
                     self.line += 1;
                     if let Some(item) = item {
@@ -354,11 +373,13 @@ type Decoded = (Result<Event, DeadLetter>, (u64, u64));
 const CHUNK: usize = 1024;
 
 /// Raw lines back to back; line `i` ends at `ends[i]` and starts where line `i - 1` ended, and
-/// ends at byte `offsets[i]` of the input.
+/// ends at byte `offsets[i]` of the input. `long` has the real length of each line that was cut
+/// (too long), by its index.
 struct Chunk {
     bytes: Vec<u8>,
     ends: Vec<usize>,
     offsets: Vec<u64>,
+    long: Vec<(usize, u64)>,
 }
 
 impl ParallelDecode {
@@ -402,7 +423,8 @@ impl ParallelDecode {
                         for (i, &end) in chunk.ends.iter().enumerate().rev() {
                             let start = if i == 0 { 0 } else { chunk.ends[i - 1] };
                             let line = first_line + i as u64;
-                            if let Some(item) = d.decode(&chunk.bytes[start..end], &name, line) {
+                            let len = chunk.long.iter().find(|l| l.0 == i).map_or((end - start) as u64, |l| l.1);
+                            if let Some(item) = d.decode_sized(&chunk.bytes[start..end], len, &name, line) {
                                 decoded.push((item, (chunk.offsets[i], line)));
                             }
                         }
@@ -436,17 +458,24 @@ impl ParallelDecode {
                             c.bytes.clear();
                             c.ends.clear();
                             c.offsets.clear();
+                            c.long.clear();
                             c
                         }
                         Err(_) => Chunk {
                             bytes: Vec::with_capacity(CHUNK * 200),
                             ends: Vec::with_capacity(CHUNK),
                             offsets: Vec::with_capacity(CHUNK),
+                            long: Vec::new(),
                         },
                     };
                     let first = line_no + 1;
                     while chunk.ends.len() < CHUNK {
-                        match reader.with_line(&mut buf, |l| chunk.bytes.extend_from_slice(l)) {
+                        match reader.with_line(&mut buf, |l, len| {
+                            if len > l.len() as u64 {
+                                chunk.long.push((chunk.ends.len(), len));
+                            }
+                            chunk.bytes.extend_from_slice(l);
+                        }) {
                             Ok(Some(())) => {
                                 line_no += 1;
                                 chunk.ends.push(chunk.bytes.len());
@@ -525,6 +554,9 @@ const LIVE_RUN: u32 = 128;
 pub struct Live {
     rx: std::sync::mpsc::Receiver<Option<(&'static str, Vec<u8>)>>,
     decoder: Decoder,
+    /// The stream's name, and the real lengths of its lines cut for being too long, in order.
+    primary: &'static str,
+    long: std::sync::mpsc::Receiver<u64>,
     lines: std::collections::HashMap<&'static str, u64>,
     /// Told the producer of each line as it is taken (the IVR side tracks its requests so).
     on_take: Option<Box<dyn Fn(&'static str) + Send>>,
@@ -551,6 +583,7 @@ impl Live {
     /// for fed-back lines (named by their producer).
     pub fn new<R: Read + Send + 'static>(primary: R, name: &'static str, decoder: Decoder) -> (Live, Feed) {
         let (tx, rx) = std::sync::mpsc::sync_channel(4096);
+        let (long_tx, long) = std::sync::mpsc::channel();
         let t = tx.clone();
         let max = decoder.max_line;
         // Messages taken apart come back to be filled again (fresh 64 KiB buffers are zeroed
@@ -571,7 +604,11 @@ impl Live {
                     v
                 };
                 // Each line straight from the read buffer into the message, newline restored.
-                while let Ok(Some(())) = r.with_line(&mut buf, |l| {
+                while let Ok(Some(())) = r.with_line(&mut buf, |l, len| {
+                    if len > l.len() as u64 {
+                        // Sent before the message that holds the line.
+                        let _ = long_tx.send(len);
+                    }
                     chunk.extend_from_slice(l);
                     chunk.push(b'\n');
                 }) {
@@ -591,6 +628,8 @@ impl Live {
             Live {
                 rx,
                 decoder,
+                primary: name,
+                long,
                 lines: std::collections::HashMap::new(),
                 on_take: None,
                 idle: false,
@@ -719,7 +758,12 @@ impl Iterator for Live {
             }
             let n = self.lines.entry(source).or_default();
             *n += 1;
-            if let Some(item) = self.decoder.decode(&line, source, *n) {
+            // A line of the stream cut for being too long: its real length came separately.
+            let len = match line.len() > self.decoder.max_line && source == self.primary {
+                true => self.long.try_recv().unwrap_or(line.len() as u64),
+                false => line.len() as u64,
+            };
+            if let Some(item) = self.decoder.decode_sized(&line, len, source, *n) {
                 return Some(match waited_on {
                     true => crate::engine::Input::Urgent(item),
                     false => crate::engine::Input::Item(item),
@@ -845,7 +889,7 @@ mod tests {
             let (mut buf, mut out) = (Vec::new(), Vec::new());
             loop {
                 let line = match in_place {
-                    true => r.with_line(&mut buf, |l| l.to_vec()).expect("read"),
+                    true => r.with_line(&mut buf, |l, _| l.to_vec()).expect("read"),
                     false => r.next_line(&mut buf).expect("read").map(|()| buf.clone()),
                 };
                 let Some(line) = line else { break };

@@ -788,7 +788,11 @@ fn commit(dir: &Path, keep: usize, mut c: InProgress) {
             }
         }
         Err(e) => {
-            eprintln!("tidings: checkpoint {} NOT written ({e}); the previous one stays in force", c.id);
+            eprintln!(
+                "tidings: checkpoint {} NOT written ({}: {e}); the previous one stays in force",
+                c.id,
+                c.tmp.display()
+            );
             let _ = std::fs::remove_file(&c.tmp);
         }
     }

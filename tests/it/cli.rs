@@ -184,3 +184,65 @@ fn a_rule_test_with_a_misspelt_expectation_key_fails_and_names_it() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("unknown key `reason`") && stdout.contains("r.tests.yaml:5"), "{stdout}");
 }
+
+/// `tidings replay … | head -1` panicked with a backtrace on the broken pipe, before the report
+/// was written: a closed stdout now ends the printing quietly and every file is still written.
+#[test]
+fn replay_into_a_closed_pipe_exits_quietly_and_writes_its_files() {
+    let dir = tmp("closed-pipe");
+    let data = dir.join("data");
+    let out = tidings().args(["gen", "--subscribers", "300", "--events", "3000", "--out"]).arg(&data).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut child = tidings()
+        .args(["replay", "--events"])
+        .arg(data.join("events.jsonl"))
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .arg("--report")
+        .arg(dir.join("report.html"))
+        .env("RUST_BACKTRACE", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the replay prints anything (it prints when it is done).
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}\n{err}", out.status);
+    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+    assert!(std::fs::metadata(dir.join("out/actions.jsonl")).unwrap().len() > 0);
+    assert!(std::fs::read_to_string(dir.join("report.html")).unwrap().contains("<html"));
+}
+
+/// "No space left on device" did not say which file: a write error names the file it concerns
+/// (here an output directory whose files are /dev/full).
+#[test]
+fn a_full_disk_names_the_file_that_could_not_be_written() {
+    let dir = tmp("full");
+    let data = dir.join("data");
+    let out = tidings().args(["gen", "--subscribers", "300", "--events", "3000", "--out"]).arg(&data).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for file in ["actions.jsonl", "dead_letters.jsonl"] {
+        let full = dir.join(format!("out-{file}"));
+        std::fs::create_dir_all(&full).unwrap();
+        std::os::unix::fs::symlink("/dev/full", full.join(file)).unwrap();
+        // Dead letters: every line of this file is one.
+        let events = if file == "actions.jsonl" { data.join("events.jsonl") } else { data.join("cells.jsonl") };
+        let out = tidings()
+            .args(["replay", "--events"])
+            .arg(events)
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(&full)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        let want = format!("{}: No space left on device", full.join(file).display());
+        assert!(err.contains(&want), "the error names {file}: {err}");
+    }
+}

@@ -150,3 +150,42 @@ fn parallel_decoding_yields_exactly_the_sequential_stream() {
     }
     assert_eq!(seq.len(), 5000);
 }
+
+/// The `too_long` detail gave the limit, not the line's size: every reader (a file read in
+/// order, the parallel decoder, a live stream) now says how long the line really was, though it
+/// keeps only the first bytes of it.
+#[test]
+fn a_too_long_line_says_its_real_size_through_every_reader() {
+    let good = ev("usage", "09:00:00", r#""service":"sms","direction":"mo","scope":"local","count":1"#);
+    let mut input = Vec::new();
+    input.extend_from_slice(good.as_bytes());
+    input.push(b'\n');
+    input.extend_from_slice(&vec![b'x'; 70_000]);
+    input.push(b'\n');
+    input.extend_from_slice(&vec![b'y'; 200_000]);
+    input.extend_from_slice(b"\r\n");
+    input.extend_from_slice(good.as_bytes());
+    input.push(b'\n');
+    let want =
+        ["line of 70000 bytes is over the 65536-byte limit", "line of 200000 bytes is over the 65536-byte limit"];
+    let details = |items: Vec<Result<tidings::event::Event, tidings::event::DeadLetter>>| {
+        assert_eq!(items.iter().filter(|i| i.is_ok()).count(), 2, "the good lines around them survive");
+        items.into_iter().filter_map(|i| i.err()).map(|d| (d.reason, d.detail)).collect::<Vec<_>>()
+    };
+    let want: Vec<_> = want.iter().map(|w| (DeadReason::TooLong, w.to_string())).collect();
+    let decoder = tidings::event::Decoder::default();
+    let lines = tidings::source::Lines::new(&input[..], "events.jsonl", decoder.clone()).collect();
+    assert_eq!(details(lines), want, "a file read in order");
+    let parallel =
+        tidings::source::ParallelDecode::new(std::io::Cursor::new(input.clone()), "events.jsonl", decoder.clone(), 2);
+    assert_eq!(details(parallel.collect()), want, "the parallel decoder");
+    let (live, feed) = tidings::source::Live::new(std::io::Cursor::new(input.clone()), "stdin", decoder);
+    drop(feed);
+    let items = live
+        .filter_map(|i| match i {
+            tidings::engine::Input::Item(r) | tidings::engine::Input::Urgent(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(details(items), want, "a live stream");
+}

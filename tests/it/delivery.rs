@@ -21,6 +21,22 @@ pub struct Centre {
     pub refuse_first: usize,
     /// Report this result for every task instead of [`result_for`]'s.
     pub always: Option<&'static str>,
+    /// Hold every answer back this long (a slow task API; the POST is recorded when it arrives).
+    pub answer_after: Duration,
+}
+
+/// The centre's handler, its answers held back by [`Centre::answer_after`].
+struct Slow<H>(H, Arc<Mutex<Centre>>);
+
+impl<H: Fn(Request) -> Response + Send + Sync + 'static> api::Handler for Slow<H> {
+    fn handle(&self, req: Request) -> api::Reply {
+        let resp = (self.0)(req);
+        let wait = self.1.lock().unwrap().answer_after;
+        Box::pin(async move {
+            tokio::time::sleep(wait).await;
+            resp
+        })
+    }
 }
 
 /// The result the centre reports for a task: answered, no answer or busy, by the key.
@@ -78,7 +94,7 @@ pub fn start_centre(addr: &str, refuse_first: usize) -> (String, Arc<Mutex<Centr
         });
         Response::json(201, &serde_json::json!({"task_id": format!("T-{key}")}))
     };
-    rt.spawn(api::serve(listener, Arc::new(handler), std::future::pending()));
+    rt.spawn(api::serve(listener, Arc::new(Slow(handler, centre.clone())), std::future::pending()));
     (bound.to_string(), centre, rt)
 }
 
@@ -488,4 +504,52 @@ token = "cc-secret"
     assert!(rules.contains(&"complaint_callback") && rules.contains(&"complaint_callback_retry"), "{rules:?}");
     let retry = lines(&dir.0.join("out/actions.jsonl")).into_iter().find(|a| a["rule"] == "complaint_callback_retry");
     assert_eq!(retry.expect("the retry is an action")["trigger"]["kind"], "outcome", "the outcome event triggered it");
+}
+
+/// Each key's POSTs at the centre, for the keys posted more than once.
+fn posted_twice(c: &Centre) -> BTreeMap<&str, usize> {
+    let mut per_key: BTreeMap<&str, usize> = BTreeMap::new();
+    for (k, _) in &c.posts {
+        *per_key.entry(k.as_str()).or_default() += 1;
+    }
+    per_key.retain(|_, n| *n > 1);
+    per_key
+}
+
+/// SIGTERM to a running engine, by PID.
+pub fn sigterm(child: &Child) {
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+}
+
+/// A call centre that answers each task a second late: a SIGTERM mid-send waits for the answers
+/// to the tasks out and records them, so the restart posts none of them again (before, the stop
+/// left the window unanswered and the restart offered it again).
+#[test]
+fn sigterm_mid_send_to_a_slow_call_centre_waits_for_the_answers_and_the_restart_posts_nothing_twice() {
+    let dir = Dir::new("calls-sigterm");
+    let (addr, centre, _rt) = start_centre("127.0.0.1:0", 0);
+    centre.lock().unwrap().answer_after = Duration::from_secs(1);
+    let cfg = config(&dir.0, &addr, "drain_timeout = \"20s\"");
+    let mut cmd = tidings(&cfg);
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = Running::spawn(cmd);
+    let t0 = Instant::now();
+    while centre.lock().unwrap().posts.len() < 12 {
+        assert!(t0.elapsed() < Duration::from_secs(60), "the first tasks arrive");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sigterm(child.child());
+    let out = child.output();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "a SIGTERM is a clean stop:\n{err}");
+    assert!(err.contains("stopping: waiting up to 20s for the answers to"), "tasks were in flight:\n{err}");
+    assert!(err.contains("submits unanswered") && err.contains(", 0 submits unanswered"), "{err}");
+    let before = centre.lock().unwrap().posts.len();
+    assert!(before < call_actions(&dir.0).len(), "stopped mid-send: {before} tasks had gone");
+    centre.lock().unwrap().answer_after = Duration::ZERO;
+    let err = run_to_end(tidings(&cfg));
+    let c = centre.lock().unwrap();
+    check_delivered(&dir.0, &c);
+    assert_eq!(posted_twice(&c), BTreeMap::new(), "no task is offered twice:\n{err}");
 }

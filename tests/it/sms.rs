@@ -162,3 +162,44 @@ fn tidings_killed_with_sigkill_mid_send_and_restarted_sends_no_sms_twice_and_non
     assert!(sent_before < sms_actions(&dir.0).values().sum::<usize>(), "the kill came mid-send");
     check_exactly_once(&dir.0, &sim, &err);
 }
+
+/// A slow SMSC (each submit answered 1.5 s late) and no receipts asked for, so nothing but the
+/// submit's answer settles it: a SIGTERM mid-send waits for the answers to the submits out and
+/// records them, so the restart sends none of them again (before, each SIGTERM left a window of
+/// submits unanswered, sent again after the restart's in-doubt grace).
+#[test]
+fn sigterm_mid_send_to_a_slow_smsc_waits_for_the_answers_and_the_restart_sends_nothing_twice() {
+    let dir = Dir::new("sms-sigterm");
+    let log = new_log();
+    let mut sim = Sim::start_on(0, &log, &["--resp-delay-ms", "1500"]);
+    let port = sim.port;
+    let cfg = config(&dir.0, port, "drain_timeout = \"20s\"\nwindow = 10");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("linger = \"15s\"", "linger = \"1s\"");
+    std::fs::write(&cfg, text + "registered_delivery = false\n").unwrap();
+    let mut cmd = tidings(&cfg);
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = Running::spawn(cmd);
+    let submits = |sim: &Sim| sim.lines().iter().filter(|l| l["dir"] == "in" && l["command"] == "submit_sm").count();
+    let t0 = Instant::now();
+    while submits(&sim) < 15 {
+        assert!(t0.elapsed() < Duration::from_secs(60), "the SMSC receives submits");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    crate::delivery::sigterm(child.child());
+    let out = child.output();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "a SIGTERM is a clean stop:\n{err}");
+    assert!(err.contains("stopping: waiting up to 20s for the answers to"), "submits were in flight:\n{err}");
+    assert!(err.contains(", 0 submits unanswered"), "{err}");
+    let sent_before = at_smsc(&sim).values().sum::<usize>();
+    // The same SMSC, quick now.
+    sim.kill();
+    let sim = Sim::start_on(port, &log, &[]);
+    let err = run_to_end(tidings(&cfg));
+    let want = sms_actions(&dir.0);
+    assert!(sent_before < want.values().sum::<usize>(), "stopped mid-send");
+    let got = at_smsc(&sim);
+    let twice: Vec<_> = got.iter().filter(|(k, n)| want.get(*k).is_some_and(|w| *n > w)).take(3).collect();
+    assert!(twice.is_empty(), "no SMS reaches the SMSC more often than it was decided: e.g. {twice:?}\n{err}");
+    assert_eq!(got, want, "each SMS action reaches the SMSC exactly once\n{err}");
+}

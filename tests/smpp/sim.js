@@ -1,7 +1,9 @@
 // SMSC simulator for the tidings SMPP integration tests, built on the npm package `smpp` so that
 // our Rust codec is checked against an independent implementation of SMPP 3.4.
 // Usage: node sim.js --port 0 --log pdus.jsonl [--system-id id --password pw] [--tps N] [--dlr-delay-ms 50]
-//                    [--state receipts.jsonl]
+//                    [--state receipts.jsonl] [--resp-delay-ms 0]
+// --resp-delay-ms holds every submit_sm_resp back that long (a slow SMSC; the submit is logged
+// when it arrives).
 // With --state, receipts not yet acknowledged survive a restart of the simulator, as they survive
 // a restart of a real SMSC: written before the submit is answered, delivered on the next bind.
 // When --state is the --log file, a message and the receipt it is owed go out in one write, so a
@@ -10,7 +12,8 @@
 const smpp = require('smpp');
 const fs = require('fs');
 
-const opt = { port: '0', log: '', 'system-id': null, password: null, tps: '0', 'dlr-delay-ms': '50', state: '' };
+const opt = { port: '0', log: '', 'system-id': null, password: null, tps: '0', 'dlr-delay-ms': '50', state: '',
+  'resp-delay-ms': '0' };
 for (let i = 2; i + 1 < process.argv.length; i += 2) opt[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
 const logFd = opt.log ? fs.openSync(opt.log, 'a') : null;
 const record = (obj) => logFd !== null && fs.writeSync(logFd, JSON.stringify(obj) + '\n'); // unbuffered
@@ -69,13 +72,19 @@ function complete(pdu, id) {
     message_ids: m.parts.map((p) => p.id) };
 }
 
+// Sends a submit_sm_resp, after --resp-delay-ms.
+function answer(session, resp) {
+  const delay = Number(opt['resp-delay-ms']);
+  if (delay > 0) setTimeout(() => session.send(resp), delay); else session.send(resp);
+}
+
 function onSubmit(session, pdu) {
   const dest = pdu.destination_addr;
   const now = Date.now(), sec = Math.floor(now / 1000);
   if (sec !== second) [second, inSecond] = [sec, 0];
   const tps = Number(opt.tps);
   if (dest.startsWith('1391111') || (tps > 0 && inSecond >= tps)) {
-    return session.send(pdu.response({ command_status: smpp.ESME_RTHROTTLED }));
+    return answer(session, pdu.response({ command_status: smpp.ESME_RTHROTTLED }));
   }
   inSecond++;
   const id = idBase + (++counter).toString(16);
@@ -83,7 +92,7 @@ function onSubmit(session, pdu) {
   const message = complete(pdu, id);
   if (!(pdu.registered_delivery & 1)) {
     if (message) record(message);
-    return session.send(pdu.response({ message_id: id }));
+    return answer(session, pdu.response({ message_id: id }));
   }
   const failed = dest.startsWith('1390000');
   const stat = failed ? 'UNDELIV' : 'DELIVRD';
@@ -100,7 +109,7 @@ function onSubmit(session, pdu) {
     if (message) record(message);
     persist(add);
   }
-  session.send(pdu.response({ message_id: id }));
+  answer(session, pdu.response({ message_id: id }));
   setTimeout(() => deliver(receipt), Number(opt['dlr-delay-ms']));
 }
 
