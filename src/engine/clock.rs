@@ -89,6 +89,17 @@ impl Guard {
     /// `ready` (in input order), what is refused to `refused`.
     pub fn admit(&mut self, clock: Millis, taken: Taken, ready: &mut VecDeque<Taken>, refused: &mut Vec<DeadLetter>) {
         let at = taken.0.ts;
+        if self.reference(clock) == Millis::MIN {
+            // No clock yet: nobody can say who went back from whom. The first group of
+            // `quorum` distinct events within `max_ahead` of each other sets it.
+            self.held.push(taken);
+            if self.agreeing(at) >= self.cfg.quorum {
+                self.release_around(at, ready, refused);
+            } else if self.held.len() >= HOLD_MAX {
+                self.settle(ready, refused);
+            }
+            return;
+        }
         // Suspects far ahead of this event: it went back from them.
         if self.held.iter().any(|(h, _)| self.back_from(h.ts, at)) {
             let why = format!("a later event went back to {}", self.ts(at));
@@ -117,7 +128,7 @@ impl Guard {
     /// clock (a handful of events in all) what is held is believed.
     pub fn finish(&mut self, clock: Millis, ready: &mut VecDeque<Taken>, refused: &mut Vec<DeadLetter>) {
         if self.reference(clock) == Millis::MIN {
-            ready.extend(self.held.drain(..));
+            self.settle(ready, refused);
         } else {
             self.refuse_all(clock, "the input ended before other events confirmed it", refused);
         }
@@ -132,6 +143,50 @@ impl Guard {
     /// `later` lies more than `max_ahead` before `suspect`.
     fn back_from(&self, suspect: Millis, later: Millis) -> bool {
         suspect.saturating_sub(later) > self.cfg.max_ahead
+    }
+
+    /// Without a clock: the group that most distinct events agree with sets it (the first such).
+    fn settle(&mut self, ready: &mut VecDeque<Taken>, refused: &mut Vec<DeadLetter>) {
+        let mut best = (0, Millis::MIN);
+        for (e, _) in &self.held {
+            let n = self.agreeing(e.ts);
+            if n > best.0 {
+                best = (n, e.ts);
+            }
+        }
+        if best.0 > 0 {
+            self.release_around(best.1, ready, refused);
+        }
+    }
+
+    /// Distinct event ids among the held events within `max_ahead` of `at` (up to the quorum).
+    fn agreeing(&self, at: Millis) -> usize {
+        let span = self.cfg.max_ahead as u64;
+        let mut seen: Vec<&str> = Vec::with_capacity(self.cfg.quorum);
+        for (e, _) in self.held.iter().filter(|(e, _)| e.ts.abs_diff(at) <= span) {
+            if !seen.contains(&e.id.as_str()) {
+                seen.push(e.id.as_str());
+                if seen.len() >= self.cfg.quorum {
+                    break;
+                }
+            }
+        }
+        seen.len()
+    }
+
+    /// Believes the group around `at` (it sets the clock): its events, and the held ones
+    /// behind it (merely late) or not too far ahead, are decided in input order; the rest are
+    /// refused.
+    fn release_around(&mut self, at: Millis, ready: &mut VecDeque<Taken>, refused: &mut Vec<DeadLetter>) {
+        let span = self.cfg.max_ahead as u64;
+        let top = self.held.iter().filter(|(e, _)| e.ts.abs_diff(at) <= span).map(|(e, _)| e.ts).max().unwrap_or(at);
+        for (e, urgent) in std::mem::take(&mut self.held) {
+            if e.ts <= top.saturating_add(self.cfg.max_ahead) {
+                ready.push_back((e, urgent));
+            } else {
+                refused.push(self.dead(&e, top, "the events around it agree on an earlier time"));
+            }
+        }
     }
 
     /// Distinct event ids among the held suspects, counted up to the quorum.

@@ -99,3 +99,37 @@ fn corpus_conditions_check_to_their_expected_outcome() {
         outcome("fuzz.yaml", &pack(condition, "1 per 7d", "2h", "您好"))
     });
 }
+
+/// `streams/*.jsonl`: a stream of events through the engine with the event-time guard as a run
+/// has it by default (`engine.max_ahead` one day, `engine.leap_quorum` 3). Outcome `ok` (no dead
+/// letter) or the dead letters' reasons in input order, joined by `+` (`future+future`).
+#[test]
+fn corpus_streams_keep_their_expected_dead_letters() {
+    use std::sync::{Arc, atomic::AtomicBool};
+    use tidings::engine::{self, EngineOptions, GuardConfig};
+    let rules = rules::compile(vec![("empty.yaml".into(), String::new())], None, &LoadOptions::default())
+        .rules
+        .expect("an empty pack loads");
+    let rules = Arc::new(rules);
+    check_all("streams", "jsonl", |path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        let decoder = Decoder::default();
+        let input = text.lines().enumerate().filter_map(|(i, l)| decoder.decode(l.as_bytes(), "corpus", i as u64 + 1));
+        let opts =
+            EngineOptions { guard: GuardConfig { max_ahead: tidings::util::DAY, quorum: 3 }, ..Default::default() };
+        let mut sink = tidings::sink::Memory::default();
+        let summary = engine::run(
+            input,
+            Arc::clone(&rules),
+            Arc::default(),
+            Default::default(),
+            &opts,
+            &mut sink,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        assert_eq!(summary.events + summary.dead_total(), text.lines().count() as u64, "{path:?}: every line counted");
+        let reasons: Vec<&str> = sink.dead.iter().map(|d| d.reason.as_str()).collect();
+        if reasons.is_empty() { "ok".into() } else { reasons.join("+") }
+    });
+}
