@@ -38,7 +38,7 @@ impl ContactLog {
         pred: impl Fn(&ContactRec) -> bool,
     ) -> u32 {
         let in_window = |r: &ContactRec| match cap.window {
-            CapWindow::Rolling(w) => r.ts > now - w && r.ts <= now,
+            CapWindow::Rolling(w) => r.ts > now.saturating_sub(w) && r.ts <= now,
             CapWindow::Calendar(u) => r.ts <= now && period(r.ts, u, offset) == period(now, u, offset),
         };
         self.recent.iter().filter(|r| pred(r) && in_window(r)).count() as u32

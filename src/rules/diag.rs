@@ -25,6 +25,13 @@ pub enum Code {
     E004,
     /// A key has a value of the wrong shape or an unknown value.
     E005,
+    /// The file nests deeper than a rule file may (`yaml::MAX_DEPTH`).
+    E006,
+    /// A key given twice in one mapping.
+    E007,
+    /// A duration, amount or count out of the range a rule may give (`rules::limits`), or
+    /// constant arithmetic that overflows.
+    E008,
     /// Expression syntax error.
     E010,
     /// Unknown field.
@@ -106,7 +113,8 @@ impl Diagnostic {
             col: pos.col,
             message: message.into(),
             hint: None,
-            snippet: super::yaml::lines(source).nth(pos.line.saturating_sub(1)).unwrap_or("").to_string(),
+            // Line 0 (no position) shows the first line, as it always has.
+            snippet: super::lines::line(source, pos.line.max(1)).to_string(),
         }
     }
 
