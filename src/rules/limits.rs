@@ -16,7 +16,7 @@ pub const MAX_DURATION: i64 = 36_525 * DAY;
 
 /// The largest amount of money a rule may write: 10,000,000,000 CNY (1e12 fen). Above any
 /// balance, bill or top-up; a product of such an amount and any count a rule is likely to
-/// write (up to seven digits) still fits an i64.
+/// write (up to six digits) still fits an i64.
 pub const MAX_MONEY: i64 = 1_000_000_000_000;
 
 /// The longest streak a campaign may ask for: 100 years of months.
@@ -65,6 +65,6 @@ mod tests {
         assert!(duration(36_526 * DAY).is_err());
         assert!(money(MAX_MONEY).is_ok());
         assert!(money(MAX_MONEY + 100).is_err());
-        assert!(MAX_MONEY.checked_mul(9_999_999).is_some());
+        assert!(MAX_MONEY.checked_mul(999_999).is_some());
     }
 }
