@@ -686,12 +686,12 @@ impl Shard {
                         return;
                     }
                     if tracing {
-                        let due = format_ts(ev.ts + t.after, offset);
+                        let due = format_ts(ev.ts.saturating_add(t.after), offset);
                         trace.push(format!("  rule {} matched: timer set for {due}", rule.name));
                     }
                     let (text, script) = render(rule, &cx);
                     arm.push(PendingTimer {
-                        due: ev.ts + t.after,
+                        due: ev.ts.saturating_add(t.after),
                         rule: ri,
                         trigger: trigger(),
                         armed_at: pos,
@@ -1090,7 +1090,12 @@ fn make_contacts(
 fn recent_on_channel<'l>(log: &'l ContactLog, setup: &PolicySetup, d: &Decision) -> Option<&'l ContactRec> {
     let window = setup.global.arbitration_window;
     (window > 0)
-        .then(|| log.recent.iter().rev().find(|r| r.channel == d.channel && r.ts > d.ts - window && r.ts <= d.ts))
+        .then(|| {
+            log.recent
+                .iter()
+                .rev()
+                .find(|r| r.channel == d.channel && r.ts > d.ts.saturating_sub(window) && r.ts <= d.ts)
+        })
         .flatten()
 }
 
@@ -1318,7 +1323,7 @@ fn candidate_decision(rule: &Rule, c: &Candidate, msisdn: Msisdn) -> Decision {
     };
     let expires = match &c.deferred {
         Some(d) => d.expires,
-        None => rule.policy.expire_after.map(|e| c.ts + e),
+        None => rule.policy.expire_after.map(|e| c.ts.saturating_add(e)),
     };
     Decision {
         key: c.key,

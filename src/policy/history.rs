@@ -38,7 +38,7 @@ impl ContactLog {
         pred: impl Fn(&ContactRec) -> bool,
     ) -> u32 {
         let in_window = |r: &ContactRec| match cap.window {
-            CapWindow::Rolling(w) => r.ts > now - w && r.ts <= now,
+            CapWindow::Rolling(w) => r.ts > now.saturating_sub(w) && r.ts <= now,
             CapWindow::Calendar(u) => r.ts <= now && period(r.ts, u, offset) == period(now, u, offset),
         };
         self.recent.iter().filter(|r| pred(r) && in_window(r)).count() as u32
@@ -73,10 +73,29 @@ impl ContactLog {
         }
         let newest = self.recent.iter().map(|r| r.ts).max().unwrap_or(rec.ts).max(rec.ts);
         self.recent.edit(|v| {
-            v.retain(|r| r.ts > newest - keep);
+            v.retain(|r| r.ts > newest.saturating_sub(keep));
             if keep > 0 {
                 v.push(rec);
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Windows come from rules (at most 100 years since issue 16), but a sum that wrapped would
+    /// turn "within the window" into "never" or "always": the arithmetic saturates.
+    #[test]
+    fn a_window_reaching_past_the_start_of_time_does_not_wrap() {
+        let offset = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+        let rec = |ts| ContactRec { ts, id: 1, rule: 0, campaign: 0, channel: Channel::Sms, transactional: false };
+        let mut log = ContactLog::default();
+        log.record(rec(-5_000), i64::MAX, false, offset);
+        log.record(rec(1_000), i64::MAX, false, offset);
+        assert_eq!(log.recent.iter().count(), 2, "nothing is old enough to forget");
+        let cap = Cap { max: 1, window: CapWindow::Rolling(i64::MAX), text: String::new() };
+        assert_eq!(log.count(&cap, 2_000, offset, |_| true), 2);
     }
 }

@@ -189,8 +189,8 @@ impl RefData {
     /// record stops the load with its file and line (reference data is curated, not streamed).
     pub fn load_dir(dir: &Path) -> Result<(RefData, Subscribers), RefError> {
         let mut rd = RefData::default();
-        for_each_record(&dir.join("stores.jsonl"), |file, line, rec: StoreRecord| {
-            let _ = (file, line);
+        for_each_record(&dir.join("stores.jsonl"), |_, _, rec: StoreRecord| {
+            check_coordinates(rec.lat, rec.lon)?;
             rd.stores.push(Store {
                 id: rec.id.into(),
                 name: rec.name.into(),
@@ -201,6 +201,7 @@ impl RefData {
             Ok(())
         })?;
         for_each_record(&dir.join("cells.jsonl"), |_, _, rec: CellRecord| {
+            check_coordinates(rec.lat, rec.lon)?;
             rd.add_cell(&rec.id, &rec.name, rec.lat, rec.lon, &rec.tags);
             Ok(())
         })?;
@@ -218,10 +219,11 @@ impl RefData {
             Ok(())
         })?;
         let optout_path = dir.join("optout.txt");
-        match std::fs::read_to_string(&optout_path) {
-            Ok(text) => {
-                for (i, line) in text.lines().enumerate() {
-                    let t = line.trim();
+        match std::fs::read(&optout_path) {
+            Ok(bytes) => {
+                let file = optout_path.display().to_string();
+                for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+                    let t = utf8_line(line, &file, i + 1)?.trim();
                     if t.is_empty() || t.starts_with('#') {
                         continue;
                     }
@@ -353,6 +355,33 @@ pub fn distance_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> u32 {
     (2.0 * 6_371_000.0 * a.sqrt().asin()).round() as u32
 }
 
+/// A line of a reference file as text (without a final `\r`), or the file, line and column of
+/// the first byte that is not UTF-8 (serde and `BufRead::lines` name neither).
+fn utf8_line<'l>(bytes: &'l [u8], file: &str, line: usize) -> Result<&'l str, RefError> {
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    std::str::from_utf8(bytes).map_err(|e| {
+        let valid = e.valid_up_to();
+        let col = std::str::from_utf8(&bytes[..valid]).map_or(valid, |s| s.chars().count()) + 1;
+        RefError::Record {
+            file: file.to_string(),
+            line,
+            msg: format!("column {col}: not UTF-8 (byte 0x{:02X}); reference files are UTF-8", bytes[valid]),
+        }
+    })
+}
+
+/// Latitude and longitude on the globe: a cell at latitude 999 would put every distance and
+/// every "near" condition wrong without a word.
+fn check_coordinates(lat: f64, lon: f64) -> Result<(), String> {
+    if !(-90.0..=90.0).contains(&lat) {
+        return Err(format!("latitude {lat} is not between -90 and 90"));
+    }
+    if !(-180.0..=180.0).contains(&lon) {
+        return Err(format!("longitude {lon} is not between -180 and 180"));
+    }
+    Ok(())
+}
+
 fn for_each_record<T: for<'de> Deserialize<'de>>(
     path: &Path,
     mut f: impl FnMut(&str, usize, T) -> Result<(), String>,
@@ -365,10 +394,10 @@ fn for_each_record<T: for<'de> Deserialize<'de>>(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(source) => return Err(RefError::Io { file, source }),
     };
-    for (i, line) in reader.lines().enumerate() {
+    for (i, line) in reader.split(b'\n').enumerate() {
         let line = line.map_err(|source| RefError::Io { file: file.clone(), source })?;
-        let line = line.as_str();
         let line_no = i + 1;
+        let line = utf8_line(&line, &file, line_no)?;
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
@@ -380,4 +409,47 @@ fn for_each_record<T: for<'de> Deserialize<'de>>(
         f(&file, line_no, rec).map_err(|msg| RefError::Record { file: file.clone(), line: line_no, msg })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(file: &str, bytes: &[u8]) -> Result<(RefData, Subscribers), RefError> {
+        let dir = std::env::temp_dir().join(format!("tidings-refdata-{}-{file}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(file), bytes).unwrap();
+        let r = RefData::load_dir(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        r
+    }
+
+    #[test]
+    fn invalid_utf8_in_reference_data_names_file_line_and_column() {
+        let cells = b"{\"id\":\"C1\",\"lat\":31.2,\"lon\":121.4}\n{\"id\":\"C2\",\"name\":\"\xD6\xD0\",\"lat\":31.2,\"lon\":121.4}\n";
+        let e = load("cells.jsonl", cells).unwrap_err().to_string();
+        assert!(e.contains("cells.jsonl:2: column 20: not UTF-8 (byte 0xD6)"), "{e}");
+        let e = load("optout.txt", b"13800138000\r\n1380013\xFF8001\n").unwrap_err().to_string();
+        assert!(e.contains("optout.txt:2: column 8: not UTF-8 (byte 0xFF)"), "{e}");
+        assert_eq!(load("optout.txt", b"13800138000\r\n13800138001\n").unwrap().0.optout.len(), 2);
+    }
+
+    #[test]
+    fn a_cell_or_store_off_the_globe_is_refused_with_its_line() {
+        let e = load(
+            "cells.jsonl",
+            b"{\"id\":\"C1\",\"lat\":31.2,\"lon\":121.4}\n{\"id\":\"C2\",\"lat\":999,\"lon\":121.4}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("cells.jsonl:2: latitude 999 is not between -90 and 90"), "{e}");
+        let e = load("stores.jsonl", b"{\"id\":\"S1\",\"name\":\"x\",\"lat\":31.2,\"lon\":-180.5}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("stores.jsonl:1: longitude -180.5 is not between -180 and 180"), "{e}");
+        assert!(
+            load("cells.jsonl", b"{\"id\":\"C1\",\"lat\":-90,\"lon\":180}\n").is_ok(),
+            "the edges are on the globe"
+        );
+    }
 }

@@ -25,6 +25,13 @@ pub enum Code {
     E004,
     /// A key has a value of the wrong shape or an unknown value.
     E005,
+    /// The file nests deeper than a rule file may (`yaml::MAX_DEPTH`).
+    E006,
+    /// A key given twice in one mapping.
+    E007,
+    /// A duration, amount or count out of the range a rule may give (`rules::limits`), or
+    /// constant arithmetic that overflows.
+    E008,
     /// Expression syntax error.
     E010,
     /// Unknown field.
@@ -106,7 +113,8 @@ impl Diagnostic {
             col: pos.col,
             message: message.into(),
             hint: None,
-            snippet: super::yaml::lines(source).nth(pos.line.saturating_sub(1)).unwrap_or("").to_string(),
+            // Line 0 (no position) shows the first line, as it always has.
+            snippet: super::lines::line(source, pos.line.max(1)).to_string(),
         }
     }
 
@@ -135,14 +143,11 @@ impl Diagnostic {
         );
         if !self.snippet.is_empty() {
             let gutter = self.line.to_string().len();
-            let pad: String = self
-                .snippet
-                .chars()
-                .take(self.col.saturating_sub(1))
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
+            let (shown, col) = window(&self.snippet, self.col);
+            let pad: String =
+                shown.chars().take(col.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
             let _ = writeln!(s, "{:gutter$} |", "");
-            let _ = writeln!(s, "{} | {}", self.line, self.snippet);
+            let _ = writeln!(s, "{} | {}", self.line, shown);
             let _ = writeln!(s, "{:gutter$} | {pad}^", "");
         }
         if let Some(h) = &self.hint {
@@ -152,7 +157,56 @@ impl Diagnostic {
     }
 }
 
+/// At most this many characters of a source line are shown under a diagnostic.
+const SNIPPET_CHARS: usize = 160;
+
+/// The part of a long line around column `col` (1-based), cut with `…`, and the column in it. A
+/// 50,000-level `- - - …` file is one 100 KB line: printed whole, every failed reload put it in
+/// the log again (and a log reader slower than the engine stalled the reload behind it).
+fn window(line: &str, col: usize) -> (std::borrow::Cow<'_, str>, usize) {
+    let len = line.chars().count();
+    if len <= SNIPPET_CHARS {
+        return (line.into(), col);
+    }
+    let start = col.saturating_sub(SNIPPET_CHARS / 2).min(len.saturating_sub(SNIPPET_CHARS));
+    let body: String = line.chars().skip(start).take(SNIPPET_CHARS).collect();
+    let head = if start > 0 { "…" } else { "" };
+    let tail = if start + SNIPPET_CHARS < len { "…" } else { "" };
+    (format!("{head}{body}{tail}").into(), col - start + usize::from(start > 0))
+}
+
 /// Diagnostics sorted by file and position, errors and warnings together.
 pub fn sort(diags: &mut [Diagnostic]) {
     diags.sort_by(|a, b| (&a.file, a.line, a.col, a.code).cmp(&(&b.file, b.line, b.col, b.code)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_line_is_shown_around_the_caret() {
+        let line = format!("{}x{}", "- ".repeat(5_000), "y".repeat(10));
+        let d = Diagnostic {
+            code: Code::E006,
+            severity: Severity::Error,
+            file: "f.yaml".into(),
+            line: 1,
+            col: 129,
+            message: "deep".into(),
+            hint: None,
+            snippet: line,
+        };
+        let r = d.render();
+        let lines: Vec<&str> = r.lines().collect();
+        assert!(lines[2].chars().count() < 200, "{}", lines[2]);
+        assert!(lines[2].starts_with("1 | … - ") && lines[2].ends_with('…'), "{}", lines[2]);
+        // The caret is under the same character of the line as before the cut.
+        let caret = lines[3].chars().position(|c| c == '^').unwrap();
+        assert_eq!(lines[2].chars().nth(caret), Some('-'));
+        assert_eq!(caret - 4, 128 - (129 - 80) + 1, "column 129 of the line, after the `…`");
+        // A short line is shown whole.
+        let short = Diagnostic { snippet: "abc".into(), col: 2, ..d };
+        assert!(short.render().contains("1 | abc\n  |  ^"), "{}", short.render());
+    }
 }

@@ -12,6 +12,9 @@
 pub mod diag;
 pub mod expr;
 pub mod index;
+pub mod limits;
+pub mod lines;
+pub mod source;
 pub mod template;
 pub mod testing;
 pub mod yaml;
@@ -151,8 +154,12 @@ pub fn load(paths: &[PathBuf], refdata: Option<&RefData>, opts: &LoadOptions) ->
     match rule_files(paths) {
         Ok(list) => {
             for p in list {
-                match std::fs::read_to_string(&p) {
-                    Ok(text) => files.push((p.display().to_string(), text)),
+                let name = p.display().to_string();
+                match std::fs::read(&p) {
+                    Ok(bytes) => match source::decode(&name, bytes) {
+                        Ok(text) => files.push((name, text)),
+                        Err(d) => diagnostics.push(d),
+                    },
                     Err(e) => diagnostics.push(Diagnostic::new(
                         Code::E001,
                         &p.display().to_string(),
@@ -206,20 +213,32 @@ fn unprintable(name: &str, text: &str) -> Option<Diagnostic> {
     )
 }
 
-/// Compiles rule files given as (name, text).
-pub fn compile(files: Vec<(String, String)>, refdata: Option<&RefData>, opts: &LoadOptions) -> Loaded {
+/// Compiles rule files given as (name, text). This is the one way rules are compiled:
+/// `validate`, start-up, hot reload and `tidings test` all come here (through [`load`]).
+pub fn compile(mut files: Vec<(String, String)>, refdata: Option<&RefData>, opts: &LoadOptions) -> Loaded {
+    for (_, text) in &mut files {
+        source::strip_bom(text);
+    }
+    // One line index per file for every diagnostic below (see `lines`).
+    lines::with_sources(files.iter().map(|f| f.1.as_str()), || compile_files(&files, refdata, opts))
+}
+
+fn compile_files(files: &[(String, String)], refdata: Option<&RefData>, opts: &LoadOptions) -> Loaded {
     let mut diags = Vec::new();
     let mut docs: Vec<Vec<yaml::Node>> = Vec::new();
-    for (name, text) in &files {
+    for (name, text) in files {
         if let Some(d) = unprintable(name, text) {
             diags.push(d);
             docs.push(Vec::new());
             continue;
         }
         match yaml::parse(text) {
-            Ok(d) => docs.push(d),
+            Ok(p) => {
+                diags.extend(p.duplicates.iter().map(|d| source::duplicate(name, text, d)));
+                docs.push(p.docs);
+            }
             Err(e) => {
-                diags.push(Diagnostic::new(Code::E001, name, text, e.pos, format!("YAML syntax: {}", e.message)));
+                diags.push(source::syntax(name, text, e));
                 docs.push(Vec::new());
             }
         }
@@ -344,7 +363,7 @@ pub fn compile(files: Vec<(String, String)>, refdata: Option<&RefData>, opts: &L
     let mut decls = Vec::new();
     let mut rule_names: HashMap<String, String> = HashMap::new();
     {
-        let mut checker = Checker::new(&files, &lists, &macros, refdata, &mut slots, &mut diags, opts.max_window);
+        let mut checker = Checker::new(files, &lists, &macros, refdata, &mut slots, &mut diags, opts.max_window);
         for (fi, item) in rule_items {
             let (file, src) = (&files[fi].0, &files[fi].1);
             if let Some((rule, decl)) = compile_rule(item, file, src, &mut checker, &mut rule_names) {
@@ -353,7 +372,7 @@ pub fn compile(files: Vec<(String, String)>, refdata: Option<&RefData>, opts: &L
             }
         }
     }
-    let campaigns = build_campaigns(&mut rules, decls, campaign_items, &files, &mut diags);
+    let campaigns = build_campaigns(&mut rules, decls, campaign_items, files, &mut diags);
     for (name, m) in &macros {
         if !m.used.get() {
             let (file, src) = &files[m.file];
@@ -383,7 +402,7 @@ pub fn compile(files: Vec<(String, String)>, refdata: Option<&RefData>, opts: &L
     let errors = diags.iter().any(Diagnostic::is_error);
     let rules = (!errors).then(|| {
         let mut set = RuleSet {
-            version: checksum(&files),
+            version: checksum(files),
             files: files.iter().map(|f| f.0.clone()).collect(),
             aggs: slots.aggs,
             seqs: slots.seqs,
@@ -729,7 +748,13 @@ fn compile_rule(
         check_keys(t, &["after", "cancel_on", "cancel_if", "recheck"], file, src, ck.diags);
         let after = match scalar(t, "after", file, src, ck.diags) {
             Some((s, n)) => match crate::util::parse_duration(s) {
-                Ok(ms) if ms > 0 => Some(ms),
+                Ok(ms) if ms > 0 => match limits::duration(ms) {
+                    Ok(ms) => Some(ms),
+                    Err(why) => {
+                        ck.diags.push(Diagnostic::new(Code::E008, file, src, n.pos(), format!("`after: {s}` {why}")));
+                        None
+                    }
+                },
                 Ok(_) => {
                     ck.diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), "`after` must be longer than zero"));
                     None
@@ -834,21 +859,37 @@ fn build_campaigns(
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<CampaignPolicy> {
     let mut out: Vec<CampaignPolicy> = Vec::new();
+    // Looked up by name for every rule: maps, or a pack of many rules takes quadratic time.
+    let mut index: HashMap<std::sync::Arc<str>, usize> = HashMap::new();
+    let declared: HashMap<&str, &CampaignItem> = items.iter().rev().map(|c| (&*c.policy.name, c)).collect();
+    let sources: HashMap<&str, &str> = files.iter().map(|f| (f.0.as_str(), f.1.as_str())).collect();
     for (r, decl) in rules.iter_mut().zip(decls) {
-        let idx = match out.iter().position(|c| *c.name == *r.campaign) {
-            Some(i) => i,
-            None => {
-                let declared = items.iter().find(|c| *c.policy.name == *r.campaign).map(|c| c.policy.clone());
-                out.push(
-                    declared.unwrap_or_else(|| CampaignPolicy { name: (*r.campaign).into(), ..Default::default() }),
-                );
-                out.len() - 1
-            }
-        };
-        r.campaign_idx = idx as u16;
+        let idx = *index.entry(r.campaign.clone()).or_insert_with(|| {
+            let declared = declared.get(&*r.campaign).map(|c| c.policy.clone());
+            out.push(declared.unwrap_or_else(|| CampaignPolicy { name: (*r.campaign).into(), ..Default::default() }));
+            out.len() - 1
+        });
         let file = &*r.file;
-        let src = files.iter().find(|f| f.0 == file).map_or("", |f| f.1.as_str());
-        let c = &mut out[idx];
+        let src = sources.get(file).copied().unwrap_or("");
+        // Decisions carry the campaign as a 16-bit index: more would wrap onto other campaigns.
+        let Ok(idx) = u16::try_from(idx) else {
+            if idx == usize::from(u16::MAX) + 1 {
+                diags.push(Diagnostic::new(
+                    Code::E008,
+                    file,
+                    src,
+                    yaml::Pos { line: r.line, col: 3 },
+                    format!(
+                        "more than {} campaigns in one pack (this rule's `{}` is one too many)",
+                        u16::MAX as usize + 1,
+                        r.campaign
+                    ),
+                ));
+            }
+            continue;
+        };
+        r.campaign_idx = idx;
+        let c = &mut out[usize::from(idx)];
         if let Some((v, pos)) = decl.streak {
             match c.streak_months {
                 Some(old) if old != v => diags.push(Diagnostic::new(
@@ -875,7 +916,7 @@ fn build_campaigns(
         }
     }
     for it in &items {
-        if !rules.iter().any(|r| *r.campaign == *it.policy.name) {
+        if !index.contains_key(&*it.policy.name) {
             let (file, src) = &files[it.file];
             let names: Vec<&str> = out.iter().map(|c| &*c.name).collect();
             let hint = crate::util::nearest(&it.policy.name, names).map(|n| format!("did you mean `{n}`?"));
@@ -906,6 +947,10 @@ fn caps(n: &yaml::Node, file: &str, src: &str, diags: &mut Vec<Diagnostic>) -> V
     let mut out = Vec::new();
     for c in values(n) {
         match policy::parse_cap(c.as_str().unwrap_or("")) {
+            Ok(cap) if matches!(cap.window, policy::CapWindow::Rolling(w) if limits::duration(w).is_err()) => {
+                let msg = format!("the window of `{}` {}", cap.text, limits::TOO_LONG);
+                diags.push(Diagnostic::new(Code::E008, file, src, c.pos(), msg))
+            }
             Ok(cap) if cap.max == 0 => diags.push(
                 Diagnostic::new(Code::E033, file, src, c.pos(), "a cap of 0 never lets a contact through")
                     .with_hint(Some("to stop a rule, set `enabled: false`".into())),
@@ -922,7 +967,7 @@ fn campaign_policy(p: &yaml::Node, out: &mut CampaignPolicy, file: &str, src: &s
         out.caps = caps(n, file, src, diags);
     }
     if let Some(n) = p.get("streak") {
-        match policy::parse_streak(n.as_str().unwrap_or("")) {
+        match streak(n) {
             Ok(s) => out.streak_months = Some(s),
             Err(e) => diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), e)),
         }
@@ -932,6 +977,18 @@ fn campaign_policy(p: &yaml::Node, out: &mut CampaignPolicy, file: &str, src: &s
             Ok(v) => out.control_group = Some(v),
             Err(e) => diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), e)),
         }
+    }
+}
+
+/// A streak in months, at most [`limits::MAX_STREAK_MONTHS`].
+fn streak(n: &yaml::Node) -> Result<u32, String> {
+    let text = n.as_str().unwrap_or("");
+    match policy::parse_streak(text)? {
+        m if m > limits::MAX_STREAK_MONTHS => Err(format!(
+            "a streak of `{text}` is longer than {} months (100 years), the most a campaign may ask for",
+            limits::MAX_STREAK_MONTHS
+        )),
+        m => Ok(m),
     }
 }
 
@@ -967,7 +1024,7 @@ fn rule_policy(
         }
     };
     if let Some(n) = p.get("streak") {
-        match policy::parse_streak(n.as_str().unwrap_or("")) {
+        match streak(n) {
             Ok(s) => decl.streak = Some((s, n.pos())),
             Err(e) => bad(n, e),
         }
@@ -979,6 +1036,7 @@ fn rule_policy(
         }
     }
     let mut fate_node = None;
+    let mut out_of_range = Vec::new();
     if let Some(n) = p.get("quiet_hours") {
         let (fate, hours) = match n {
             yaml::Node::Map { .. } => (n.get("fate"), n.get("hours")),
@@ -1006,7 +1064,17 @@ fn rule_policy(
     }
     if let Some(n) = p.get("expire_after") {
         match crate::util::parse_duration(n.as_str().unwrap_or("")) {
-            Ok(ms) if ms > 0 => out.expire_after = Some(ms),
+            Ok(ms) if ms > 0 => match limits::duration(ms) {
+                Ok(ms) => out.expire_after = Some(ms),
+                // Not `bad`: another code (E008). Pushed once `bad` is done with `diags`.
+                Err(why) => out_of_range.push(Diagnostic::new(
+                    Code::E008,
+                    file,
+                    src,
+                    n.pos(),
+                    format!("`expire_after: {}` {why}", n.as_str().unwrap_or("")),
+                )),
+            },
             Ok(_) => bad(n, "`expire_after` must be longer than zero".into()),
             Err(e) => bad(n, e),
         }
@@ -1033,6 +1101,7 @@ fn rule_policy(
             }
         }
     }
+    diags.extend(out_of_range);
     if let Some(n) = p.get("cap") {
         out.caps = caps(n, file, src, diags);
     }

@@ -17,7 +17,7 @@
 //! A shadow rule's decision (`mode: shadow`) matches only an expectation that says
 //! `mode: shadow`, so a case cannot mistake a would-be action for a contact made.
 
-use super::diag::{Code, Diagnostic};
+use super::diag::Diagnostic;
 use super::yaml::{self, Node};
 use super::{LoadOptions, is_test_file};
 use crate::engine::{self, Decision, EngineOptions};
@@ -109,25 +109,32 @@ pub fn run(paths: &[PathBuf], opts: &LoadOptions) -> Report {
 
 fn run_file(file: &Path, rule_paths: &[PathBuf], opts: &LoadOptions, report: &mut Report) {
     let name = file.display().to_string();
-    let src = match std::fs::read_to_string(file) {
-        Ok(s) => s,
+    let mut src = match std::fs::read(file).map(|b| super::source::decode(&name, b)) {
+        Ok(Ok(s)) => s,
+        Ok(Err(d)) => {
+            report.failed += 1;
+            report.diagnostics.push(d);
+            report.lines.push(format!("FAIL {name}: not UTF-8"));
+            return;
+        }
         Err(e) => {
             report.failed += 1;
             report.lines.push(format!("FAIL {name}: cannot read: {e}"));
             return;
         }
     };
+    super::source::strip_bom(&mut src);
     let docs = match yaml::parse(&src) {
-        Ok(d) => d,
+        Ok(p) if !p.duplicates.is_empty() => {
+            report.failed += 1;
+            report.diagnostics.extend(p.duplicates.iter().map(|d| super::source::duplicate(&name, &src, d)));
+            report.lines.push(format!("FAIL {name}: a key given twice"));
+            return;
+        }
+        Ok(p) => p.docs,
         Err(e) => {
             report.failed += 1;
-            report.diagnostics.push(Diagnostic::new(
-                Code::E001,
-                &name,
-                &src,
-                e.pos,
-                format!("YAML syntax: {}", e.message),
-            ));
+            report.diagnostics.push(super::source::syntax(&name, &src, e));
             report.lines.push(format!("FAIL {name}: YAML syntax"));
             return;
         }

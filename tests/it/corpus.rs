@@ -3,8 +3,9 @@
 //!
 //! - `events/*.line`: one raw line for the decoder (any bytes; a final newline is not part of
 //!   it). Outcome `accepted` or the dead-letter reason (`bad_json`, `bad_utf8`, ...).
-//! - `rules/*.yaml`: a rule file loaded alone. Outcome `ok` (it loads) or the distinct error
-//!   codes it must produce, joined by `+` (`E010+E012`); every diagnostic must point inside it.
+//! - `rules/*.yaml`: a rule file loaded alone (any bytes, read as the loader reads them). Outcome
+//!   `ok` (it loads) or the distinct error codes it must produce, joined by `+` (`E010+E012`);
+//!   every diagnostic must point inside it.
 //! - `expr/*.expr`: a condition, put in a one-rule pack (`fuzz::pack`). Outcome as for rules.
 //!
 //! Every input the fuzz targets (`fuzz.rs`) ever failed on belongs here, with what it must do.
@@ -87,7 +88,16 @@ fn corpus_events_decode_to_their_expected_outcome() {
 #[test]
 fn corpus_rule_files_load_to_their_expected_outcome() {
     check_all("rules", "yaml", |path| {
-        outcome(&path.file_name().unwrap().to_string_lossy(), &std::fs::read_to_string(path).unwrap())
+        // As the loader reads a file: bytes that are not UTF-8 are an error of their own.
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let bytes = std::fs::read(path).unwrap();
+        match rules::source::decode(&name, bytes.clone()) {
+            Ok(text) => outcome(&name, &text),
+            Err(d) => {
+                assert!(inside(&String::from_utf8_lossy(&bytes), d.line, d.col), "{name}: {}", d.render());
+                format!("{:?}", d.code)
+            }
+        }
     });
 }
 

@@ -20,6 +20,7 @@ mod pack;
 mod policy;
 mod reload;
 mod report;
+mod rulefiles;
 mod scale;
 mod smpp;
 mod sms;

@@ -43,9 +43,9 @@ fn wait_contacts(port: u16, m: &str, n: usize) -> Value {
     }
 }
 
-#[test]
-fn reload_swaps_rules_keeps_state_and_a_bad_file_leaves_the_old_rules_running() {
-    let dir = Dir::new("reload");
+/// A copy of the shipped rules (without their tests) and a live engine's config with the API
+/// on `port`: returns the rules folder and the config file.
+fn live_pack(dir: &Dir, port: u16) -> (std::path::PathBuf, std::path::PathBuf) {
     let rules = dir.0.join("rules");
     std::fs::create_dir_all(&rules).unwrap();
     for e in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/rules")).unwrap().flatten() {
@@ -54,7 +54,6 @@ fn reload_swaps_rules_keeps_state_and_a_bad_file_leaves_the_old_rules_running() 
             std::fs::copy(&p, rules.join(p.file_name().unwrap())).unwrap();
         }
     }
-    let port = port();
     let cfg = dir.0.join("tidings.toml");
     std::fs::write(
         &cfg,
@@ -90,6 +89,14 @@ ivr_log = "{log}"
         ),
     )
     .unwrap();
+    (rules, cfg)
+}
+
+#[test]
+fn reload_swaps_rules_keeps_state_and_a_bad_file_leaves_the_old_rules_running() {
+    let dir = Dir::new("reload");
+    let port = port();
+    let (rules, cfg) = live_pack(&dir, port);
     let (mut engine, mut stdin) = start_live(&cfg, port);
     let engine_pid = engine.child().id();
     let v0 = get(port, "/v1/rules", "adm")["version"].as_str().unwrap().to_owned();
@@ -186,4 +193,83 @@ ivr_log = "{log}"
         .into_iter()
         .any(|d| d["msisdn"] == a && d["rule"] == "store_satisfaction" && d["reason"] == "cap");
     assert!(capped, "A's second survey is recorded as held back by the cap");
+}
+
+/// Failed reloads so far, from /metrics.
+fn failed_reloads(port: u16) -> f64 {
+    http_get(port, "/metrics", Some("adm"))
+        .1
+        .lines()
+        .find(|l| l.starts_with(r#"tidings_rules_reloads_total{result="failed"}"#))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+/// Issue 16: a rule file nested 5,000 levels deep dropped into `rules/` killed the running
+/// engine through the file watcher (the reload parsed on a 2 MiB-stack thread and overflowed
+/// it). Now the watcher, SIGHUP and POST /v1/rules/reload refuse it as `validate` does, and the
+/// old rules keep deciding.
+#[test]
+fn reload_refuses_5000_and_50000_deep_files_and_the_old_rules_keep_deciding() {
+    let dir = Dir::new("reload-deep");
+    let port = port();
+    let (rules, cfg) = live_pack(&dir, port);
+    let (mut engine, mut stdin) = start_live(&cfg, port);
+    let pid = engine.child().id().to_string();
+    // Read the engine's log as it comes: a full pipe would stall its reload messages.
+    let mut err = engine.child().stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut err, &mut s).map(|_| s).unwrap_or_default()
+    });
+    let v0 = get(port, "/v1/rules", "adm")["version"].as_str().unwrap().to_owned();
+    let deep = rules.join("deep.yaml");
+    for (i, levels) in [5_000, 50_000].into_iter().enumerate() {
+        // The watcher notices the new file on its own.
+        let before = failed_reloads(port);
+        std::fs::write(&deep, crate::rulefiles::deep(levels)).unwrap();
+        let t0 = Instant::now();
+        while failed_reloads(port) <= before {
+            if let Ok(Some(status)) = engine.child().try_wait() {
+                panic!("{levels}: the engine stopped: {status}");
+            }
+            assert!(t0.elapsed() < Duration::from_secs(20), "{levels}: the watcher tried the new file");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // SIGHUP.
+        let before = failed_reloads(port);
+        assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+        let t0 = Instant::now();
+        while failed_reloads(port) <= before {
+            assert!(t0.elapsed() < Duration::from_secs(20), "{levels}: SIGHUP tried the file");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // The API, with the located error.
+        let (status, r) = post(port, "/v1/rules/reload", "adm");
+        assert_eq!(status, 422, "{levels}: {r}");
+        let rendered = r["rendered"].as_str().unwrap_or("");
+        assert!(
+            rendered.contains("deep.yaml:1:129: error[E006]"),
+            "{levels}: {}",
+            &rendered[..rendered.len().min(500)]
+        );
+        assert_eq!(get(port, "/v1/rules", "adm")["version"], v0.as_str(), "the loaded rules did not change");
+        // The old rules still decide.
+        let m = format!("1370000010{i}");
+        send(&mut stdin, &[profile(&m, -90), store_visit(&m, -60)]);
+        wait_contacts(port, &m, 1);
+    }
+    drop(stdin);
+    let out = engine.output();
+    let log = log.join().unwrap();
+    assert!(out.status.success(), "the engine ran to the end: {log}");
+    assert!(log.matches("error[E006]").count() >= 4, "each refusal is logged with its code: {log}");
+    assert!(log.lines().all(|l| l.len() < 1_000), "a 100 KB line is not logged whole");
+    let actions = lines(&dir.0.join("out/actions.jsonl"));
+    for m in ["13700000100", "13700000101"] {
+        assert!(
+            actions.iter().any(|a| a["msisdn"] == m && a["rule"] == "store_satisfaction"),
+            "{m}: the survey from the old rules"
+        );
+    }
 }

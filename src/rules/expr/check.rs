@@ -8,7 +8,7 @@ use super::{ArOp, CmpOp, Ir, StrOp, bucket_for};
 use crate::event::{Kind, KindSet};
 use crate::refdata::{RefData, TagId};
 use crate::rules::diag::{Code, Diagnostic};
-use crate::rules::yaml;
+use crate::rules::{limits, yaml};
 use crate::util::{format_duration, nearest};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -267,8 +267,18 @@ impl<'a> Checker<'a> {
     fn check_node(&mut self, n: &Node, loc: &Loc) -> R {
         match &n.ast {
             Ast::Int(v) => Some(Checked::Val(Ir::Int(*v), Ty::Int)),
-            Ast::Money(v) => Some(Checked::Val(Ir::Int(*v), Ty::Money)),
-            Ast::Duration(v) => Some(Checked::Val(Ir::Int(*v), Ty::Duration)),
+            Ast::Money(v) => match limits::money(*v) {
+                Ok(v) => Some(Checked::Val(Ir::Int(v), Ty::Money)),
+                Err(why) => {
+                    self.err(loc, Code::E008, n.span, format!("the amount `{}` {why}", node_text(loc, n)), None)
+                }
+            },
+            Ast::Duration(v) => match limits::duration(*v) {
+                Ok(v) => Some(Checked::Val(Ir::Int(v), Ty::Duration)),
+                Err(why) => {
+                    self.err(loc, Code::E008, n.span, format!("the duration `{}` {why}", node_text(loc, n)), None)
+                }
+            },
             Ast::Str(s) => Some(Checked::Val(Ir::Str(s.as_str().into()), Ty::Str)),
             Ast::Bool(b) => Some(Checked::Val(Ir::Bool(*b), Ty::Bool)),
             Ast::Null => Some(Checked::Val(Ir::Null, Ty::Null)),
@@ -670,6 +680,21 @@ impl<'a> Checker<'a> {
                     BinOp::Div => ArOp::Div,
                     _ => ArOp::Rem,
                 };
+                // Constants are computed now, exactly: one that does not fit is refused here
+                // rather than saturated on every event.
+                if let (Ir::Int(a), Ir::Int(b)) = (&lir, &rir) {
+                    return match limits::fold(aop, *a, *b) {
+                        Some(v) => Some(Checked::Val(Ir::Int(v), ty)),
+                        None => {
+                            let why = if *b == 0 && matches!(aop, ArOp::Div | ArOp::Rem) {
+                                "divides by zero"
+                            } else {
+                                "overflows: the result is too large for tidings' 64-bit numbers"
+                            };
+                            self.err(loc, Code::E008, span, format!("`{}` {why}", span_text(loc, span)), None)
+                        }
+                    };
+                }
                 Some(Checked::Val(Ir::Arith(aop, Box::new(lir), Box::new(rir)), ty))
             }
         }
@@ -1169,8 +1194,13 @@ impl<'a> Checker<'a> {
 
 /// The source text of a node, whitespace-normalised: the identity of an aggregate slot.
 fn node_text(loc: &Loc, n: &Node) -> String {
+    span_text(loc, n.span)
+}
+
+/// The source text of a span, whitespace-normalised.
+fn span_text(loc: &Loc, span: Span) -> String {
     let text = loc.node.as_str().unwrap_or("");
-    let s = text.get(loc.base + n.span.start..loc.base + n.span.end).unwrap_or("");
+    let s = text.get(loc.base + span.start..loc.base + span.end).unwrap_or("");
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
