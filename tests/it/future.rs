@@ -34,7 +34,13 @@ fn generated(dir: &Path) -> PathBuf {
 /// A config with `engine` settings added to the shipped pack's policy.
 fn config(dir: &Path, name: &str, engine: &str) -> PathBuf {
     let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/tidings.toml")).expect("config");
-    let text = shipped.replacen("[engine]\n", &format!("[engine]\n{engine}\n"), 1);
+    // The given settings take the place of the shipped ones of the same name.
+    let keys: Vec<&str> = engine.lines().filter_map(|l| l.split('=').next()).map(str::trim).collect();
+    let kept: Vec<&str> = shipped
+        .lines()
+        .filter(|l| !keys.iter().any(|k| l.split('=').next().map(str::trim) == Some(*k)))
+        .collect();
+    let text = kept.join("\n").replacen("[engine]\n", &format!("[engine]\n{engine}\n"), 1);
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write config");
     p
