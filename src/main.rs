@@ -768,7 +768,7 @@ impl ApiServer {
         admin.ready.store(true, Ordering::Relaxed);
         let stop = Arc::new(tokio::sync::Notify::new());
         let s = stop.clone();
-        rt.spawn(tidings::api::serve(listener, Arc::new(admin), async move { s.notified().await }));
+        rt.spawn(tidings::api::serve(listener, Arc::new(admin), cfg.limits(), async move { s.notified().await }));
         if let Some(r) = reloader {
             // Hot reload on SIGHUP and when a rule file changes.
             rt.spawn(tidings::api::admin::watch_rules(r, std::time::Duration::from_secs(2)));
@@ -826,7 +826,12 @@ impl Delivery {
         eprintln!("delivery      reports on http://{addr}, outbox {}", cfg.outbox.display());
         let server_stop = Arc::new(tokio::sync::Notify::new());
         let s = server_stop.clone();
-        rt.spawn(tidings::api::serve(listener, Arc::new(callback_handler(tx)), async move { s.notified().await }));
+        rt.spawn(tidings::api::serve(
+            listener,
+            Arc::new(callback_handler(tx)),
+            tidings::api::Limits::default(),
+            async move { s.notified().await },
+        ));
         let closed = Arc::new(AtomicBool::new(false));
         let task = rt.spawn(dispatcher.run(rx, more, closed.clone(), stop));
         Ok(Delivery { rt, closed, task, server_stop })
