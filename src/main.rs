@@ -479,7 +479,8 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         (None, SourceKind::Generator) => generated_refdata(&gen_opts)?,
         (None, _) => Default::default(),
     };
-    let subs = own_share(&cfg, subs);
+    let mut subs = own_share(&cfg, subs);
+    subs.unknown_cap = Some(cfg.engine.unknown_subscribers);
     let max_window = cfg.max_window().map_err(anyhow::Error::msg)?;
     let rules = load_rules(&cfg.rules.paths, &refdata, max_window)?;
     let refdata = Arc::new(refdata);
@@ -923,7 +924,7 @@ fn test(paths: &[PathBuf]) -> Result<i32> {
 
 fn replay(recorded: &Recorded, cfg: &Config, out: &Path, opts: &EngineOptions, report: Option<&Path>) -> Result<i32> {
     use tidings::report::{Collector, Context, Observer, html};
-    let (refdata, subs) = load_data(recorded.data.as_deref())?;
+    let (refdata, subs) = load_data(recorded.data.as_deref(), cfg.engine.unknown_subscribers)?;
     let rules = load_rules(&recorded.rules, &refdata, cfg.max_window().map_err(anyhow::Error::msg)?)?;
     let (mut observer, responses) = Observer::new(&cfg.report, &rules).map_err(anyhow::Error::msg)?;
     let mut collector = Collector::new(&rules, opts.offset);
@@ -1042,7 +1043,7 @@ fn diff(recorded: &Recorded, old: &Path, new: &Path, out: &Path, json: bool) -> 
     let cfg = config_or_default(&recorded.config)?;
     let offset = cfg.offset().map_err(anyhow::Error::msg)?;
     let opts = recorded.options(&cfg, None)?;
-    let (refdata, subs) = load_data(recorded.data.as_deref())?;
+    let (refdata, subs) = load_data(recorded.data.as_deref(), cfg.engine.unknown_subscribers)?;
     let refdata = Arc::new(refdata);
     let max_window = cfg.max_window().map_err(anyhow::Error::msg)?;
     let mut sides = Vec::new();
@@ -1081,12 +1082,15 @@ fn diff(recorded: &Recorded, old: &Path, new: &Path, out: &Path, json: bool) -> 
     Ok(0)
 }
 
-/// Reference data from a directory, or none.
-fn load_data(dir: Option<&Path>) -> Result<(RefData, Subscribers)> {
-    Ok(match dir {
+/// Reference data from a directory, or none; `unknown` is `[engine] unknown_subscribers`
+/// (the same as live, so a replay forgets what live forgot).
+fn load_data(dir: Option<&Path>, unknown: usize) -> Result<(RefData, Subscribers)> {
+    let (refdata, mut subs) = match dir {
         Some(d) => RefData::load_dir(d)?,
         None => Default::default(),
-    })
+    };
+    subs.unknown_cap = Some(unknown);
+    Ok((refdata, subs))
 }
 
 /// The config at `path`, or the defaults when there is none (replay and explain of a bare
@@ -1102,7 +1106,7 @@ fn explain(msisdn: &str, recorded: &Recorded) -> Result<i32> {
     let m = tidings::util::Msisdn::parse(msisdn).context("the subscriber number must be 5 to 15 digits")?;
     let cfg = config_or_default(&recorded.config)?;
     let offset = cfg.offset().map_err(anyhow::Error::msg)?;
-    let (refdata, subs) = load_data(recorded.data.as_deref())?;
+    let (refdata, subs) = load_data(recorded.data.as_deref(), cfg.engine.unknown_subscribers)?;
     match subs.get(&m) {
         Some(s) => println!(
             "{} — {} {}, {}, services [{}], dnd {}",
@@ -1188,7 +1192,7 @@ fn bench(
             (tmp.join("events.jsonl"), Some(tmp.clone()))
         }
     };
-    let (refdata, subs) = load_data(data.as_deref())?;
+    let (refdata, subs) = load_data(data.as_deref(), tidings::refdata::DEFAULT_UNKNOWN)?;
     let rules = load_rules(rule_paths, &refdata, LoadOptions::default().max_window)?;
     let n_rules = rules.rules.len();
     let bytes = std::fs::metadata(&events).map(|m| m.len()).unwrap_or(0);

@@ -125,6 +125,10 @@ pub struct EngineSection {
     /// and the API's. 0 (the default) leaves them to the ordinary scheduler. Needs
     /// CAP_SYS_NICE (or root); without it tidings says so once and runs as usual.
     pub realtime_priority: u8,
+    /// Subscribers not in the reference data the engine holds state for at once (IVR callers,
+    /// numbers in a stream); past it, the one seen least recently with nothing that protects a
+    /// subscriber (contact history, a pending timer) is forgotten. See the README.
+    pub unknown_subscribers: usize,
 }
 
 impl Default for EngineSection {
@@ -137,6 +141,7 @@ impl Default for EngineSection {
             max_window: "62d".into(),
             max_line_bytes: crate::event::MAX_LINE_BYTES,
             realtime_priority: 0,
+            unknown_subscribers: crate::refdata::DEFAULT_UNKNOWN,
         }
     }
 }
