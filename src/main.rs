@@ -532,7 +532,8 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         (None, SourceKind::Generator) => generated_refdata(&gen_opts)?,
         (None, _) => Default::default(),
     };
-    let subs = own_share(&cfg, subs);
+    let mut subs = own_share(&cfg, subs);
+    subs.unknown_cap = Some(cfg.engine.unknown_subscribers);
     let max_window = cfg.max_window().map_err(anyhow::Error::msg)?;
     let rules = load_rules(&cfg.rules.paths, &refdata, max_window)?;
     let refdata = Arc::new(refdata);
@@ -840,7 +841,7 @@ impl ApiServer {
         admin.ready.store(true, Ordering::Relaxed);
         let stop = Arc::new(tokio::sync::Notify::new());
         let s = stop.clone();
-        rt.spawn(tidings::api::serve(listener, Arc::new(admin), async move { s.notified().await }));
+        rt.spawn(tidings::api::serve(listener, Arc::new(admin), cfg.limits(), async move { s.notified().await }));
         if let Some(r) = reloader {
             // Hot reload on SIGHUP and when a rule file changes.
             rt.spawn(tidings::api::admin::watch_rules(r, std::time::Duration::from_secs(2)));
@@ -898,7 +899,12 @@ impl Delivery {
         eprintln!("delivery      reports on http://{addr}, outbox {}", cfg.outbox.display());
         let server_stop = Arc::new(tokio::sync::Notify::new());
         let s = server_stop.clone();
-        rt.spawn(tidings::api::serve(listener, Arc::new(callback_handler(tx)), async move { s.notified().await }));
+        rt.spawn(tidings::api::serve(
+            listener,
+            Arc::new(callback_handler(tx)),
+            tidings::api::Limits::default(),
+            async move { s.notified().await },
+        ));
         let closed = Arc::new(AtomicBool::new(false));
         let task = rt.spawn(dispatcher.run(rx, more, closed.clone(), stop));
         Ok(Delivery { rt, closed, task, server_stop })
@@ -990,7 +996,7 @@ fn test(paths: &[PathBuf]) -> Result<i32> {
 
 fn replay(recorded: &Recorded, cfg: &Config, out: &Path, opts: &EngineOptions, report: Option<&Path>) -> Result<i32> {
     use tidings::report::{Collector, Context, Observer, html};
-    let (refdata, subs) = load_data(recorded.data.as_deref())?;
+    let (refdata, subs) = load_data(recorded.data.as_deref(), cfg.engine.unknown_subscribers)?;
     let rules = load_rules(&recorded.rules, &refdata, cfg.max_window().map_err(anyhow::Error::msg)?)?;
     let (mut observer, responses) = Observer::new(&cfg.report, &rules).map_err(anyhow::Error::msg)?;
     let mut collector = Collector::new(&rules, opts.offset);
@@ -1109,7 +1115,7 @@ fn diff(recorded: &Recorded, old: &Path, new: &Path, out: &Path, json: bool) -> 
     let cfg = config_or_default(&recorded.config)?;
     let offset = cfg.offset().map_err(anyhow::Error::msg)?;
     let opts = recorded.options(&cfg, None)?;
-    let (refdata, subs) = load_data(recorded.data.as_deref())?;
+    let (refdata, subs) = load_data(recorded.data.as_deref(), cfg.engine.unknown_subscribers)?;
     let refdata = Arc::new(refdata);
     let max_window = cfg.max_window().map_err(anyhow::Error::msg)?;
     let mut sides = Vec::new();
@@ -1148,12 +1154,15 @@ fn diff(recorded: &Recorded, old: &Path, new: &Path, out: &Path, json: bool) -> 
     Ok(0)
 }
 
-/// Reference data from a directory, or none.
-fn load_data(dir: Option<&Path>) -> Result<(RefData, Subscribers)> {
-    Ok(match dir {
+/// Reference data from a directory, or none; `unknown` is `[engine] unknown_subscribers`
+/// (the same as live, so a replay forgets what live forgot).
+fn load_data(dir: Option<&Path>, unknown: usize) -> Result<(RefData, Subscribers)> {
+    let (refdata, mut subs) = match dir {
         Some(d) => RefData::load_dir(d)?,
         None => Default::default(),
-    })
+    };
+    subs.unknown_cap = Some(unknown);
+    Ok((refdata, subs))
 }
 
 /// The config at `path`, or the defaults when there is none (replay and explain of a bare
@@ -1169,7 +1178,7 @@ fn explain(msisdn: &str, recorded: &Recorded) -> Result<i32> {
     let m = tidings::util::Msisdn::parse(msisdn).context("the subscriber number must be 5 to 15 digits")?;
     let cfg = config_or_default(&recorded.config)?;
     let offset = cfg.offset().map_err(anyhow::Error::msg)?;
-    let (refdata, subs) = load_data(recorded.data.as_deref())?;
+    let (refdata, subs) = load_data(recorded.data.as_deref(), cfg.engine.unknown_subscribers)?;
     match subs.get(&m) {
         Some(s) => println!(
             "{} — {} {}, {}, services [{}], dnd {}",
@@ -1255,7 +1264,7 @@ fn bench(
             (tmp.join("events.jsonl"), Some(tmp.clone()))
         }
     };
-    let (refdata, subs) = load_data(data.as_deref())?;
+    let (refdata, subs) = load_data(data.as_deref(), tidings::refdata::DEFAULT_UNKNOWN)?;
     let rules = load_rules(rule_paths, &refdata, LoadOptions::default().max_window)?;
     let n_rules = rules.rules.len();
     let bytes = std::fs::metadata(&events).map(|m| m.len()).unwrap_or(0);

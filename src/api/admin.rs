@@ -42,6 +42,24 @@ pub struct ApiConfig {
     /// Every IVR request is appended here as an `ivr` event (replay it with the other files).
     #[serde(default = "default_ivr_log")]
     pub ivr_log: std::path::PathBuf,
+    /// Connection limits (see [`super::conn::Limits`] for the defaults and why).
+    #[serde(default = "super::conn::default_header", with = "crate::config::duration_serde")]
+    pub header_read_timeout: std::time::Duration,
+    #[serde(default = "super::conn::default_idle", with = "crate::config::duration_serde")]
+    pub idle_timeout: std::time::Duration,
+    #[serde(default = "super::conn::default_max")]
+    pub max_connections: usize,
+}
+
+impl ApiConfig {
+    /// The server's connection limits.
+    pub fn limits(&self) -> super::Limits {
+        super::Limits {
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: self.max_connections,
+        }
+    }
 }
 
 fn default_menu() -> Vec<String> {

@@ -17,7 +17,10 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub mod admin;
+pub mod conn;
 pub mod ivr;
+
+pub use conn::Limits;
 
 /// Request bodies larger than this are refused (413).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -125,25 +128,54 @@ pub fn percent_encode(s: &str) -> String {
     out
 }
 
-/// Serves `handler` on `listener` until `shutdown` resolves. Returns the bound address first
-/// through the listener the caller made (bind to port 0 and read `local_addr` for tests).
-pub async fn serve(listener: TcpListener, handler: Arc<dyn Handler>, shutdown: impl std::future::Future<Output = ()>) {
+/// Serves `handler` on `listener` until `shutdown` resolves, within `limits` (see [`conn`]).
+/// Bind to port 0 and read the listener's `local_addr` for tests.
+pub async fn serve(
+    listener: TcpListener,
+    handler: Arc<dyn Handler>,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
+    let conns = conn::Conns::new(limits);
+    let mut backoff = conn::Backoff::default();
     loop {
         let (stream, peer) = tokio::select! {
             _ = &mut shutdown => return,
             r = listener.accept() => match r {
                 Ok(s) => s,
-                Err(_) => continue,
+                Err(e) => {
+                    let wait = backoff.failed(&e, &conns);
+                    if !wait.is_zero() {
+                        tokio::select! {
+                            _ = &mut shutdown => return,
+                            _ = tokio::time::sleep(wait) => {}
+                        }
+                    }
+                    continue;
+                }
             },
         };
+        backoff.accepted();
+        // At the cap: the connection idle the longest is closed for this one (or, when every
+        // connection is answering a request, this one is refused).
+        let Some((id, track)) = conns.admit() else { continue };
         let handler = handler.clone();
+        let (c, t) = (conns.clone(), track.clone());
+        let conns = conns.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                 let handler = handler.clone();
-                async move { Ok::<_, std::convert::Infallible>(answer(&*handler, req, peer).await) }
+                let busy = conn::Busy::new(&t, &c);
+                async move {
+                    let resp = answer(&*handler, req, peer).await;
+                    drop(busy);
+                    Ok::<_, std::convert::Infallible>(resp)
+                }
             });
-            let _ = http1::Builder::new().max_buf_size(64 * 1024).serve_connection(TokioIo::new(stream), svc).await;
+            let io = TokioIo::new(conn::Watched::new(stream, track.clone(), conns.clone()));
+            let served = http1::Builder::new().max_buf_size(64 * 1024).serve_connection(io, svc);
+            conns.watch(id, track, served).await;
         });
     }
 }

@@ -126,10 +126,10 @@ pub struct EngineSection {
     /// CAP_SYS_NICE (or root); without it tidings says so once and runs as usual.
     pub realtime_priority: u8,
     /// How far ahead of event time one event may be and still be believed on its own ("off":
-    /// no bound). Past it the event is held until events of `leap_quorum` subscribers agree
-    /// (a stream resumed after an outage), or refused as a dead letter (`future`).
+    /// no bound). Past it the event is held until `leap_quorum` distinct events agree (a stream
+    /// resumed after an outage), or refused as a dead letter (`future`).
     pub max_ahead: String,
-    /// Distinct subscribers whose events must agree before event time moves on past `max_ahead`.
+    /// Distinct events that must agree before event time moves on past `max_ahead`.
     pub leap_quorum: usize,
     /// Live sources: an event stamped further than this ahead of the host's clock is a dead
     /// letter (`future`) at once ("off": no check).
@@ -139,6 +139,10 @@ pub struct EngineSection {
     pub slice: String,
     /// `/readyz` fails once input has waited this long without a batch finishing.
     pub stall_after: String,
+    /// Subscribers not in the reference data the engine holds state for at once (IVR callers,
+    /// numbers in a stream); past it, the one seen least recently with nothing that protects a
+    /// subscriber (contact history, a pending timer) is forgotten. See the README.
+    pub unknown_subscribers: usize,
 }
 
 impl Default for EngineSection {
@@ -156,6 +160,7 @@ impl Default for EngineSection {
             max_ahead_of_wall: "15m".into(),
             slice: "1h".into(),
             stall_after: "30s".into(),
+            unknown_subscribers: crate::refdata::DEFAULT_UNKNOWN,
         }
     }
 }

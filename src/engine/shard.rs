@@ -14,6 +14,8 @@ use crate::util::{DAY, MINUTE, Millis, Msisdn, format_ts, mix64, stable_hash};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+mod unknown;
+
 /// One subscriber of a shard: its record and its state.
 pub struct Entry<'s> {
     pub sub: &'s mut Profile,
@@ -96,6 +98,21 @@ impl<T> Grown<T> {
         self.first.iter_mut().chain(self.more.iter_mut().flat_map(|b| b.iter_mut()))
     }
 
+    /// Removes entry `i`, the last entry taking its place.
+    fn swap_remove(&mut self, i: usize) -> T {
+        let last = match self.more.last_mut() {
+            Some(b) => {
+                let v = b.pop().expect("blocks are never empty");
+                if b.is_empty() {
+                    self.more.pop();
+                }
+                v
+            }
+            None => self.first.pop().expect("an entry to remove"),
+        };
+        if i == self.len() { last } else { std::mem::replace(&mut self[i], last) }
+    }
+
     /// Bytes held, reserved room included.
     fn bytes(&self) -> usize {
         (self.first.capacity() + self.more.iter().map(Vec::capacity).sum::<usize>()) * std::mem::size_of::<T>()
@@ -126,6 +143,8 @@ pub struct SubTable {
     index: Slots,
     /// Set while a checkpoint copies this table (see [`Shard::snapshot_step`]).
     snap: Option<Box<SnapMarks>>,
+    /// Subscribers the reference data does not know, held up to a bound ([`unknown`]).
+    unknown: unknown::Unknown,
 }
 
 /// Copy-before-modify for a checkpoint in progress: the subscribers that were in the table at
@@ -186,6 +205,43 @@ impl Slots {
         }
     }
 
+    /// The slot holding the position `eq` accepts.
+    fn slot_of(&self, h: u64, eq: impl Fn(u32) -> bool) -> Result<usize, usize> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.first(h);
+        loop {
+            match self.slots[i] {
+                EMPTY => return Err(i),
+                p if eq(p) => return Ok(i),
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// Takes position `pos` out, shifting back the entries after it that probed past its slot
+    /// (no tombstones: lookups stay as short as they were).
+    fn remove(&mut self, pos: u32, hash_of: impl Fn(u32) -> u64) {
+        let Ok(mut hole) = self.slot_of(hash_of(pos), |p| p == pos) else { return };
+        let mask = self.slots.len() - 1;
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            let p = self.slots[j];
+            if p == EMPTY {
+                break;
+            }
+            let home = self.first(hash_of(p));
+            // `p` may move to the hole unless its home lies cyclically in (hole, j].
+            let stays = if hole <= j { hole < home && home <= j } else { hole < home || home <= j };
+            if !stays {
+                self.slots[hole] = p;
+                hole = j;
+            }
+        }
+        self.slots[hole] = EMPTY;
+        self.len -= 1;
+    }
+
     /// Puts `pos` in the empty slot `at` (from `find`); false when the table must grow first.
     fn insert(&mut self, at: usize, pos: u32) -> bool {
         if (self.len + 1) * 4 > self.slots.len() * 3 {
@@ -243,7 +299,7 @@ impl SubTable {
         }
         profiles.truncate(kept);
         let states: Vec<SubState> = std::iter::repeat_with(SubState::default).take(kept).collect();
-        SubTable { profiles: profiles.into(), states: states.into(), index, snap: None }
+        SubTable { profiles: profiles.into(), states: states.into(), index, snap: None, unknown: Default::default() }
     }
 
     pub fn len(&self) -> usize {
@@ -290,7 +346,11 @@ impl SubTable {
                     at = self.index.find(h, |_| false).expect_err("an empty slot after growing");
                     self.index.insert(at, i);
                 }
-                self.profiles.push(make());
+                let p = make();
+                if !p.known() {
+                    self.unknown.added(m, 1);
+                }
+                self.profiles.push(p);
                 self.states.push(SubState::default());
                 i
             }
@@ -491,7 +551,8 @@ impl Shard {
         subscribers: Subscribers,
         offset: chrono::FixedOffset,
     ) -> Shard {
-        let subs = SubTable::new(subscribers.profiles);
+        let mut subs = SubTable::new(subscribers.profiles);
+        subs.unknown.cap = subscribers.unknown_cap.unwrap_or(crate::refdata::DEFAULT_UNKNOWN);
         Shard {
             rules,
             refdata,
@@ -743,6 +804,8 @@ impl Shard {
                 lines.append(&mut trace);
             }
         }
+        // Past the bound on unknown subscribers, the one seen least recently is forgotten.
+        self.subs.forget_unknown(ev.ts, self.policy.keep);
     }
 
     /// Fires every timer (and daily tick) due at or before `wm`. `place(due, not_before)` gives

@@ -145,11 +145,17 @@ type StrMap<V> = HashMap<Box<str>, V, foldhash::fast::FixedState>;
 pub struct Subscribers {
     pub names: Names,
     pub profiles: Vec<Profile>,
+    /// How many subscribers these records do not know the engine may hold state for at once
+    /// (`[engine] unknown_subscribers`; `None`: [`DEFAULT_UNKNOWN`]). Split among the shards.
+    pub unknown_cap: Option<usize>,
 }
+
+/// The default of `[engine] unknown_subscribers`: see the README ("Unknown subscribers").
+pub const DEFAULT_UNKNOWN: usize = 100_000;
 
 impl Subscribers {
     pub fn new() -> Subscribers {
-        Subscribers { names: Names::new(), profiles: Vec::new() }
+        Subscribers { names: Names::new(), profiles: Vec::new(), unknown_cap: None }
     }
 
     pub fn insert(&mut self, s: &Subscriber) {
@@ -172,7 +178,11 @@ impl Subscribers {
         self.profiles.iter().for_each(|p| sizes[part(p.msisdn)] += 1);
         let mut parts: Vec<Subscribers> = sizes
             .iter()
-            .map(|&k| Subscribers { names: self.names.vocabularies(), profiles: Vec::with_capacity(k) })
+            .map(|&k| Subscribers {
+                names: self.names.vocabularies(),
+                profiles: Vec::with_capacity(k),
+                unknown_cap: Some(self.unknown_cap.unwrap_or(DEFAULT_UNKNOWN).div_ceil(n)),
+            })
             .collect();
         for mut p in self.profiles {
             let to = &mut parts[part(p.msisdn)];

@@ -74,6 +74,11 @@ pub mod names {
     pub const CHECKPOINT_BYTES: &str = "tidings_checkpoint_bytes";
     pub const CHECKPOINT_SECONDS: &str = "tidings_checkpoint_write_seconds";
     pub const ENGINE_STALLED: &str = "tidings_engine_stalled_seconds";
+    pub const UNKNOWN_SUBSCRIBERS: &str = "tidings_unknown_subscribers";
+    pub const UNKNOWN_FORGOTTEN: &str = "tidings_unknown_subscribers_forgotten_total";
+    pub const HTTP_CONNECTIONS: &str = "tidings_http_connections";
+    pub const HTTP_CONNECTIONS_CLOSED: &str = "tidings_http_connections_closed_total";
+    pub const HTTP_ACCEPT_ERRORS: &str = "tidings_http_accept_errors_total";
 }
 
 /// The engine's pulse: when it last finished a batch (or a slice of a large step of event time),
@@ -203,6 +208,33 @@ pub fn ivr_stage(stage: &'static str, d: std::time::Duration) {
 /// One reload of the rule files: `ok` or `failed` (the old rules stayed).
 pub fn rules_reload(ok: bool) {
     metrics::counter!(names::RULES_RELOADS, "result" => if ok { "ok" } else { "failed" }).increment(1);
+}
+
+/// Subscribers the reference data does not know, held (`added` more, negative: fewer) and
+/// forgotten past `[engine] unknown_subscribers`. Called only when one is added or forgotten.
+pub fn unknown_subscribers(added: i64, forgotten: u64) {
+    if added != 0 {
+        metrics::gauge!(names::UNKNOWN_SUBSCRIBERS).increment(added as f64);
+    }
+    if forgotten > 0 {
+        metrics::counter!(names::UNKNOWN_FORGOTTEN).increment(forgotten);
+    }
+}
+
+/// Connections open on the HTTP endpoint.
+pub fn http_connections(n: usize) {
+    metrics::gauge!(names::HTTP_CONNECTIONS).set(n as f64);
+}
+
+/// A connection the server closed or refused (`header_timeout`, `idle_timeout`, `evicted`,
+/// `refused`).
+pub fn http_connection_closed(reason: &'static str) {
+    metrics::counter!(names::HTTP_CONNECTIONS_CLOSED, "reason" => reason).increment(1);
+}
+
+/// A failed `accept` (`emfile`, `enfile`, `enobufs`, `enomem`, `other`).
+pub fn http_accept_error(kind: &'static str) {
+    metrics::counter!(names::HTTP_ACCEPT_ERRORS, "kind" => kind).increment(1);
 }
 
 /// One checkpoint committed: its size and the time from its batch boundary to the rename.

@@ -68,7 +68,7 @@ fn start_gateway() -> (String, Arc<Mutex<Received>>, tokio::runtime::Runtime) {
             _ => Response::error(404, "no such endpoint"),
         }
     };
-    rt.spawn(api::serve(listener, Arc::new(handler), std::future::pending()));
+    rt.spawn(api::serve(listener, Arc::new(handler), api::Limits::default(), std::future::pending()));
     (addr.to_string(), got, rt)
 }
 

@@ -94,7 +94,12 @@ pub fn start_centre(addr: &str, refuse_first: usize) -> (String, Arc<Mutex<Centr
         });
         Response::json(201, &serde_json::json!({"task_id": format!("T-{key}")}))
     };
-    rt.spawn(api::serve(listener, Arc::new(Slow(handler, centre.clone())), std::future::pending()));
+    rt.spawn(api::serve(
+        listener,
+        Arc::new(Slow(handler, centre.clone())),
+        api::Limits::default(),
+        std::future::pending(),
+    ));
     (bound.to_string(), centre, rt)
 }
 

@@ -36,10 +36,8 @@ fn config(dir: &Path, name: &str, engine: &str) -> PathBuf {
     let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/tidings.toml")).expect("config");
     // The given settings take the place of the shipped ones of the same name.
     let keys: Vec<&str> = engine.lines().filter_map(|l| l.split('=').next()).map(str::trim).collect();
-    let kept: Vec<&str> = shipped
-        .lines()
-        .filter(|l| !keys.iter().any(|k| l.split('=').next().map(str::trim) == Some(*k)))
-        .collect();
+    let kept: Vec<&str> =
+        shipped.lines().filter(|l| !keys.iter().any(|k| l.split('=').next().map(str::trim) == Some(*k))).collect();
     let text = kept.join("\n").replacen("[engine]\n", &format!("[engine]\n{engine}\n"), 1);
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write config");

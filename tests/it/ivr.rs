@@ -167,3 +167,87 @@ ivr_log = "{log}"
     assert_eq!(logged.len(), 5, "one line per answered request: {logged:?}");
     assert!(logged.iter().all(|l| l["kind"] == "ivr" && l["id"].as_str().is_some_and(|i| i.starts_with("ivr-"))));
 }
+
+/// Asks `/v1/ivr/{msisdn}` for each number over one keep-alive connection; every answer is 200.
+fn ask_all(port: u16, numbers: impl Iterator<Item = u64>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    for n in numbers {
+        write!(w, "GET /v1/ivr/{n}?session=s{n} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ivr-token\r\n\r\n")
+            .unwrap();
+        let (mut status, mut len, mut line) = (String::new(), 0usize, String::new());
+        r.read_line(&mut status).unwrap();
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+        loop {
+            line.clear();
+            r.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).unwrap();
+    }
+}
+
+#[test]
+fn unknown_ivr_callers_are_held_up_to_the_bound_and_forgotten_past_it() {
+    let dir = Dir::new("ivr-unknown");
+    let port = free_port();
+    let cfg = dir.0.join("tidings.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[engine]
+shards = 2
+unknown_subscribers = 200
+
+[source]
+kind = "stdin"
+
+[output]
+dir = "{out}"
+stdout = false
+
+[api]
+listen = "127.0.0.1:{port}"
+admin_token = "adm"
+ivr_token = "ivr-token"
+rate_per_client = 1000000
+ivr_log = "{log}"
+"#,
+            out = dir.0.join("out").display(),
+            log = dir.0.join("ivr_requests.jsonl").display(),
+        ),
+    )
+    .unwrap();
+    let (_engine, _stdin) = start_live(&cfg, port);
+    // 4,000 numbers the engine has never seen, from 16 clients.
+    let clients: Vec<_> = (0..16u64)
+        .map(|c| std::thread::spawn(move || ask_all(port, (0..250u64).map(move |i| 13_900_000_000 + c * 250 + i))))
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    wait_taken(port, 4_000.0);
+    let (_, metrics) = http_get(port, "/metrics", Some("adm"));
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+    };
+    let held = value("tidings_unknown_subscribers").unwrap_or(f64::NAN);
+    assert!(held <= 200.0, "at most the bound is held: {held}");
+    let forgotten = value("tidings_unknown_subscribers_forgotten_total").unwrap_or(0.0);
+    assert!(forgotten >= 3_800.0, "the rest are forgotten: {forgotten}");
+    // A forgotten caller asks again: answered as any caller.
+    assert_eq!(ask(port, "13900000000", "again")["menu"].as_array().map(Vec::len), Some(6));
+}

@@ -13,6 +13,7 @@ mod engine;
 mod fluvio;
 mod future;
 mod fuzz;
+mod http_limits;
 mod ivr;
 mod kannel;
 mod mangled;
