@@ -112,20 +112,24 @@ ivr_log = "{log}"
     assert_eq!(c["suppressed"][0]["reason"], "cap", "{c}");
 
     // Caps across channels: a survey SMS today uses the caller's one contact of the day, so the
-    // IVR personalisation is held back.
+    // IVR personalisation is held back. "Today" in the subscribers' time: just after local
+    // midnight the events stay after it (the daily cap starts afresh at midnight).
     let s = "13800000003";
+    let local = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap());
+    let since_midnight = i64::from(chrono::Timelike::num_seconds_from_midnight(&local.time()) / 60);
+    let today = |min: i64| at(-min.min(since_midnight));
     send(
         &mut stdin,
         &[
             format!(
                 r#"{{"kind":"profile","ts":"{}","msisdn":"{s}","set":{{"status":"active","tier":"valuable"}}}}"#,
-                at(-30)
+                today(30)
             ),
             format!(
                 r#"{{"kind":"crm","ts":"{}","msisdn":"{s}","event":"store_visit","attrs":{{"store":"S1"}}}}"#,
-                at(-20)
+                today(20)
             ),
-            format!(r#"{{"kind":"ivr","ts":"{}","msisdn":"{s}","session":"t1","step":"agent","node":"2"}}"#, at(-10)),
+            format!(r#"{{"kind":"ivr","ts":"{}","msisdn":"{s}","session":"t1","step":"agent","node":"2"}}"#, today(10)),
         ],
     );
     wait_taken(port, 11.0);
