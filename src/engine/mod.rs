@@ -13,11 +13,17 @@
 
 pub mod clock;
 pub mod decision;
+mod durable;
+mod pool;
 pub mod shard;
 
 pub use clock::GuardConfig;
 pub use decision::{Decision, OrderKey, Outcome, Suppression};
 pub use shard::{PolicySetup, Shard, ShardStats};
+
+pub use durable::Durable;
+use durable::{Ckpt, Take};
+use pool::Spare;
 
 use crate::event::{DeadLetter, DeadReason, Event, Kind};
 use crate::policy::GlobalPolicy;
@@ -25,7 +31,6 @@ use crate::policy::capacity::Capacity;
 use crate::refdata::{RefData, Subscribers};
 use crate::rules::RuleSet;
 use crate::sink::Sink;
-use crate::source::StreamPos;
 use crate::state::checkpoint::{self, Meta, Part, RouterState, RuleShape};
 use crate::util::{Millis, Msisdn, mix64};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -167,130 +172,9 @@ struct Batch {
     checkpoint: Option<mpsc::Sender<Part>>,
 }
 
-/// Checkpoints during a run, and the checkpoint it resumes from.
-pub struct Durable<'a> {
-    pub writer: &'a checkpoint::Writer,
-    /// Take one after this many events (0: not by count).
-    pub every_events: u64,
-    /// Take one after this much wall time (zero: not by time).
-    pub every: std::time::Duration,
-    /// Longest a shard copies state between two batches while one is being taken.
-    pub slice: std::time::Duration,
-    /// The sources' positions just after the last item the engine took.
-    pub positions: &'a dyn Fn() -> Vec<StreamPos>,
-    /// The checkpoint to start from (its sources are already positioned by the caller).
-    pub restore: Option<checkpoint::Loaded>,
-}
-
-impl<'a> Durable<'a> {
-    /// Checkpoints into `writer` as often as `cfg` says.
-    pub fn new(
-        writer: &'a checkpoint::Writer,
-        cfg: &checkpoint::CheckpointConfig,
-        positions: &'a dyn Fn() -> Vec<StreamPos>,
-        restore: Option<checkpoint::Loaded>,
-    ) -> Durable<'a> {
-        Durable { writer, every_events: cfg.every_events, every: cfg.every, slice: cfg.slice, positions, restore }
-    }
-}
-
-/// The router's side of checkpointing: when the next one is due and what it records.
-struct Ckpt<'a> {
-    to: mpsc::Sender<Part>,
-    writer: &'a checkpoint::Writer,
-    every_events: u64,
-    every: std::time::Duration,
-    positions: &'a dyn Fn() -> Vec<StreamPos>,
-    shards: usize,
-    rules: Arc<RuleSet>,
-    last_pos: u64,
-    last_at: std::time::Instant,
-}
-
-impl Ckpt<'_> {
-    fn due(&self, pos: u64) -> bool {
-        pos > self.last_pos
-            && !self.writer.busy()
-            && ((self.every_events > 0 && pos - self.last_pos >= self.every_events)
-                || (!self.every.is_zero() && self.last_at.elapsed() >= self.every))
-    }
-
-    /// Starts checkpoint `no` (taken after that batch); returns what the shards need and the
-    /// part of its meta known now.
-    fn begin(&mut self, no: u64, router: RouterState) -> (mpsc::Sender<Part>, Box<Meta>) {
-        self.last_pos = router.pos;
-        self.last_at = std::time::Instant::now();
-        self.writer.begin(no, self.shards);
-        let meta = Meta {
-            id: no,
-            router,
-            sources: (self.positions)(),
-            rules_version: self.rules.version.to_string(),
-            rules: RuleShape::of(&self.rules),
-            ..Meta::default()
-        };
-        (self.to.clone(), Box::new(meta))
-    }
-}
-
-/// Whether a batch ends with a checkpoint.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Take {
-    /// When one is due (by events or by time).
-    IfDue,
-    /// Now (the last one before the end of input).
-    Now,
-    /// Not after this batch.
-    Never,
-}
-
 /// A batch's event: position, firing threshold, event.
 type Item = (u64, Millis, Event);
 type Items = Vec<Item>;
-
-/// Emptied vectors, handed back for the next batches. A fresh vector per batch grows from
-/// nothing each time, and its memory comes fresh from the kernel, zeroed page by page: with a
-/// live stream's small batches that was a fifth of the engine's time for the events, and in a
-/// replay 4 % for the decisions (about 300 bytes each).
-struct Pool<T>(Arc<std::sync::Mutex<Vec<Vec<T>>>>);
-
-impl<T> Clone for Pool<T> {
-    fn clone(&self) -> Self {
-        Pool(Arc::clone(&self.0))
-    }
-}
-
-impl<T> Default for Pool<T> {
-    fn default() -> Self {
-        Pool(Arc::default())
-    }
-}
-
-impl<T> Pool<T> {
-    /// Most vectors kept (a few batches in flight on each shard).
-    const KEEP: usize = 32;
-
-    fn take(&self, capacity: usize) -> Vec<T> {
-        self.0.lock().ok().and_then(|mut v| v.pop()).unwrap_or_else(|| Vec::with_capacity(capacity))
-    }
-
-    fn give(&self, mut v: Vec<T>) {
-        v.clear();
-        if let Ok(mut spare) = self.0.lock() {
-            if spare.len() < Self::KEEP {
-                spare.push(v);
-            }
-        }
-    }
-}
-
-/// The batches' vectors that go round: events, their thresholds, and the decisions.
-#[derive(Clone, Default)]
-struct Spare {
-    events: Pool<Item>,
-    wms: Pool<Millis>,
-    decisions: Pool<Decision>,
-}
 
 /// Puts a batch's decisions in output order. One shard decides them in that order already, and
 /// a stable sort of 300-byte decisions takes fresh scratch memory every time (the kernel zeroed
