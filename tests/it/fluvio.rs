@@ -166,6 +166,25 @@ mod live {
         });
     }
 
+    /// Produces `lines` into partition 0 of `topic` as one batch (flushed at the end).
+    fn produce_one_batch(sc: &str, topic: &str, lines: &[String]) {
+        block_on(async {
+            let fluvio = connect(sc).await;
+            let config = fluvio::TopicProducerConfigBuilder::default()
+                .batch_size(1 << 20)
+                .linger(Duration::from_secs(600))
+                .build()
+                .expect("producer config");
+            let producer = fluvio.topic_producer_with_config(topic.to_string(), config).await.expect("producer");
+            for l in lines {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let key = v["msisdn"].as_str().unwrap().to_string();
+                producer.send(RecordKey::from(key), l.clone()).await.expect("produce");
+            }
+            producer.flush().await.expect("flush");
+        });
+    }
+
     /// Every record of every partition of `topic`, as (partition, value).
     fn consume_all(sc: &str, topic: &str) -> Vec<(u32, String)> {
         consume_all_of(sc, topic, PARTITIONS)
@@ -462,14 +481,18 @@ mod live {
         let lines = padded(&lines, 210);
         let bytes: usize = lines.iter().map(String::len).sum();
         assert!(
-            bytes > 1 << 20 && bytes < (1 << 20) + (1 << 17),
+            bytes > 1 << 20 && bytes < (1 << 20) + (1 << 18),
             "{} records, {bytes} bytes: just over 1 MiB",
             lines.len()
         );
-        // One partition, as [scale] says when it is left out.
+        // One partition, as [scale] says when it is left out. The last 2,300 records (≈ 0.5
+        // MB) are one batch, so that the end of the first fetch (1 MiB) falls inside the
+        // partition's last batch: the batch the client drops.
         let events = format!("{}-one-mib", prefix());
         create_topics_of(sc, &[&events], 1);
-        produce(sc, &events, &lines);
+        let (head, tail) = lines.split_at(lines.len() - 2300);
+        produce(sc, &events, head);
+        produce_one_batch(sc, &events, tail);
 
         let source = fluvio_source(sc, &events, "").replace("actions_topic = \"\"\n", "");
         let (status, stderr) = run_to_exit(&dir, &config(&dir, "replay", &source, ""));
