@@ -585,6 +585,8 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
     let mut asks = None;
     let mut explain = None;
     let mut reloader = None;
+    // Why the source stopped before the end of its input, if it did: the run fails with it.
+    let mut read_failure = None;
     let input: Box<dyn Iterator<Item = engine::Input>> = match cfg.source.kind {
         SourceKind::Generator => {
             let skip = from.iter().find(|p| p.stream == "generator").map_or(0, |p| p.records);
@@ -637,8 +639,9 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
             Box::new(input.map(engine::Input::from))
         }
         SourceKind::Fluvio => {
-            let (input, t) = fluvio_source(&cfg, decoder, from)?;
+            let (input, t, failure) = fluvio_source(&cfg, decoder, from, &stop)?;
             tracker = Some(t);
+            read_failure = Some(failure);
             input
         }
     };
@@ -699,6 +702,9 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         d.finish()?;
     }
     drop(api);
+    if let Some(why) = read_failure.as_ref().and_then(|f| f.get()) {
+        anyhow::bail!("{why} (reading stopped there)");
+    }
     Ok(0)
 }
 
@@ -723,13 +729,16 @@ fn own_share(cfg: &Config, subs: tidings::refdata::Subscribers) -> tidings::refd
 }
 
 /// The Fluvio source, each partition resumed at its checkpointed offset (else as configured),
-/// with the tracker the checkpoints read its positions from.
+/// with the tracker the checkpoints read its positions from and where it says why it stopped
+/// early (raising `stop` when it does).
 #[cfg(feature = "fluvio")]
-fn fluvio_source(cfg: &Config, decoder: Decoder, from: &[StreamPos]) -> Result<(EngineInput, Arc<Tracker>)> {
+fn fluvio_source(cfg: &Config, decoder: Decoder, from: &[StreamPos], stop: &Arc<AtomicBool>) -> Result<FluvioInput> {
     let f = cfg.fluvio.as_ref().context("source.kind = \"fluvio\" needs a [fluvio] section")?;
     let owned = cfg.scale.owned_partitions();
     let (src, starts) = source::fluvio::FluvioSource::start(f, &owned, cfg.scale.partitions, decoder, from)
         .map_err(anyhow::Error::msg)?;
+    let src = src.stopping(Arc::clone(stop));
+    let failure = src.failure();
     eprintln!("fluvio        reading {:?} partitions {owned:?} from {}", f.topics, f.endpoint);
     let at = |s: &tidings::config::PartitionStart| {
         s.offset.map_or_else(
@@ -751,11 +760,14 @@ fn fluvio_source(cfg: &Config, decoder: Decoder, from: &[StreamPos]) -> Result<(
         );
     }
     let tracker = src.tracker();
-    Ok((Box::new(src), tracker))
+    Ok((Box::new(src), tracker, failure))
 }
 
+/// The Fluvio source, its tracker, and why it stopped early if it did.
+type FluvioInput = (EngineInput, Arc<Tracker>, Arc<std::sync::OnceLock<String>>);
+
 #[cfg(not(feature = "fluvio"))]
-fn fluvio_source(_: &Config, _: Decoder, _: &[StreamPos]) -> Result<(EngineInput, Arc<Tracker>)> {
+fn fluvio_source(_: &Config, _: Decoder, _: &[StreamPos], _: &Arc<AtomicBool>) -> Result<FluvioInput> {
     anyhow::bail!(NO_FLUVIO)
 }
 

@@ -4,6 +4,8 @@
 
 #[cfg(feature = "fluvio")]
 pub mod fluvio;
+#[cfg(feature = "fluvio")]
+pub mod fluvio_meta;
 
 use crate::event::{DeadLetter, DeadReason, Decoder, Event};
 use std::io::{BufRead, BufReader, Read};
