@@ -100,6 +100,7 @@ impl Recorded {
             clock_start: tidings::util::Millis::MIN,
             slice: cfg.slice().map_err(anyhow::Error::msg)?,
             heartbeat: None,
+            requests_only: None,
         })
     }
 
@@ -358,6 +359,7 @@ fn real_main() -> Result<i32> {
                 clock_start: tidings::util::Millis::MIN,
                 slice: cfg.slice().map_err(anyhow::Error::msg)?,
                 heartbeat: None,
+                requests_only: None,
             };
             replay(&recorded, &cfg, &out, &opts, report.as_deref())
         }
@@ -546,7 +548,7 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         subs.profiles.len(),
         refdata.cells.len()
     );
-    let opts = EngineOptions {
+    let mut opts = EngineOptions {
         shards: shards.unwrap_or_else(|| cfg.shards()),
         batch: cfg.engine.batch,
         lateness: cfg.lateness().map_err(anyhow::Error::msg)?,
@@ -564,6 +566,7 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         clock_start: if live { tidings::util::wall_ms() } else { tidings::util::Millis::MIN },
         slice: cfg.slice().map_err(anyhow::Error::msg)?,
         heartbeat: Some(Arc::default()),
+        requests_only: None,
     };
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if !cfg.output.dir.as_os_str().is_empty() {
@@ -602,6 +605,7 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
             }
             let (mut live, tx) = source::Live::new(std::io::stdin(), "stdin", decoder);
             live.stop_on(Arc::clone(&stop));
+            opts.requests_only = Some(live.requests_only());
             if cfg.api.is_some() {
                 explain = Some(tidings::api::admin::Explain { requests: live.explain_requests(), wake: tx.clone() });
                 reloader = Some(Arc::new(tidings::api::admin::Reloader {

@@ -70,6 +70,10 @@ pub struct EngineOptions {
     pub slice: i64,
     /// The engine's pulse for `/readyz` and `tidings_engine_stalled_seconds`.
     pub heartbeat: Option<Arc<crate::telemetry::Heartbeat>>,
+    /// A live source's switch: while it is set, the source hands over only requests (IVR,
+    /// explain, reload) and says `Idle` when none waits. The engine sets it between the slices of
+    /// a long step of event time, so that callers are not kept waiting behind it.
+    pub requests_only: Option<Arc<AtomicBool>>,
 }
 
 impl Default for EngineOptions {
@@ -89,6 +93,7 @@ impl Default for EngineOptions {
             clock_start: Millis::MIN,
             slice: crate::util::HOUR,
             heartbeat: None,
+            requests_only: None,
         }
     }
 }
@@ -792,6 +797,73 @@ fn route<I: Into<Input>>(
                     // already sent, by action id).
                     return Ok(());
                 }
+                // Requests that came meanwhile (an IVR caller, explain, a reload) are served
+                // between two slices, as if they had come just before this event.
+                if let Some(only) = &opts.requests_only {
+                    only.store(true, Ordering::Relaxed);
+                    for _ in 0..REQUESTS_PER_SLICE {
+                        match input.next().map(Into::into) {
+                            Some(Input::Urgent(Ok(req))) => {
+                                summary.events += 1;
+                                summary.by_kind[req.kind() as usize] += 1;
+                                max_ts.set(max_ts.get().max(req.ts));
+                                let mut one = spare.events.take(1);
+                                one.push((pos, step, req));
+                                let mut one_wms = spare.wms.take(1);
+                                one_wms.push(step);
+                                flush(
+                                    &mut one,
+                                    &mut one_wms,
+                                    pos,
+                                    step,
+                                    summary,
+                                    sink,
+                                    true,
+                                    Vec::new(),
+                                    None,
+                                    Take::Never,
+                                )?;
+                                spare.events.give(one);
+                                spare.wms.give(one_wms);
+                                pos += 1;
+                            }
+                            Some(Input::Urgent(Err(dl)) | Input::Item(Err(dl))) => {
+                                refused.push(dl);
+                                dead_letters(&mut refused, summary, sink)?;
+                            }
+                            Some(control @ (Input::Explain(_) | Input::Reload(_))) => {
+                                let (explain, reload) = match control {
+                                    Input::Explain(r) => (vec![r], None),
+                                    Input::Reload(rules) => (Vec::new(), Some(rules)),
+                                    _ => unreachable!("matched above"),
+                                };
+                                flush(
+                                    &mut events,
+                                    &mut wms,
+                                    pos,
+                                    step,
+                                    summary,
+                                    sink,
+                                    true,
+                                    explain,
+                                    reload,
+                                    Take::Never,
+                                )?;
+                            }
+                            // Not handed over while only requests are (a stream line): it comes
+                            // after this event, through the guard like any other.
+                            Some(Input::Item(Ok(later))) => match guard.passes(max_ts.get(), &later) {
+                                true => ready.push_back((later, false)),
+                                false => {
+                                    guard.admit(max_ts.get(), (later, false), &mut ready, &mut refused);
+                                    dead_letters(&mut refused, summary, sink)?;
+                                }
+                            },
+                            Some(Input::Idle) | None => break,
+                        }
+                    }
+                    only.store(false, Ordering::Relaxed);
+                }
                 step += opts.slice;
                 flush(&mut events, &mut wms, pos, step, summary, sink, false, Vec::new(), None, Take::Never)?;
             }
@@ -860,6 +932,9 @@ fn route<I: Into<Input>>(
     }
     flush(&mut events, &mut wms, start, end_wm, summary, sink, false, Vec::new(), None, Take::IfDue)
 }
+
+/// Requests served between two slices at most (the rest wait for the next).
+const REQUESTS_PER_SLICE: usize = 64;
 
 /// Writes out and counts dead letters (a line that could not be read, an event the guard refused).
 fn dead_letters(dls: &mut Vec<DeadLetter>, summary: &mut Summary, sink: &mut Out) -> std::io::Result<()> {

@@ -46,6 +46,9 @@ pub struct Live {
     priority: Option<std::sync::mpsc::Receiver<(&'static str, Vec<u8>)>>,
     /// Set on SIGTERM: a source waiting for input says `Idle` so the engine sees the stop.
     stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Set by the engine while it works through a long step of event time: only requests (IVR,
+    /// explain, reload) are handed over, and `Idle` when none waits; stream lines wait.
+    requests_only: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Live {
@@ -110,6 +113,7 @@ impl Live {
                 reload: None,
                 priority: None,
                 stop: None,
+                requests_only: Default::default(),
             },
             tx,
         )
@@ -142,6 +146,11 @@ impl Live {
     /// does not keep a stopped engine waiting.
     pub fn stop_on(&mut self, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
         self.stop = Some(stop);
+    }
+
+    /// The switch the engine sets to take only requests ([`crate::engine::EngineOptions::requests_only`]).
+    pub fn requests_only(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        std::sync::Arc::clone(&self.requests_only)
     }
 
     /// Calls `f` with the producer's name of every line as the engine takes it.
@@ -180,12 +189,16 @@ impl Iterator for Live {
             if let Some(r) = self.explain.as_ref().and_then(|rx| rx.try_recv().ok()) {
                 return Some(crate::engine::Input::Explain(r));
             }
-            if self.run >= LIVE_RUN {
+            let only = self.requests_only.load(std::sync::atomic::Ordering::Relaxed);
+            if self.run >= LIVE_RUN && !only {
                 self.run = 0;
                 return Some(crate::engine::Input::Idle);
             }
             let urgent = self.priority.as_ref().and_then(|rx| rx.try_recv().ok());
             let waited_on = urgent.is_some();
+            if only && !waited_on {
+                return Some(crate::engine::Input::Idle);
+            }
             // The line: the urgent one, or the next of the message in hand, read where it lies.
             let (source, line): (&'static str, std::borrow::Cow<'_, [u8]>) = match urgent {
                 Some((source, line)) => (source, line.into()),

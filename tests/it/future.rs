@@ -344,3 +344,79 @@ fn a_replay_given_the_live_runs_dead_letters_refuses_what_the_live_run_refused()
     assert_eq!(given_dead[0]["reason"], "future");
     assert_eq!(given, live_actions, "given the live run's dead letters, the replay decides what it decided");
 }
+
+/// A stream and an IVR lane, as the live source gives them: while the engine asks for requests
+/// only (between two slices of a long step of event time) it gets the waiting request or `Idle`.
+struct Lanes {
+    stream: std::collections::VecDeque<tidings::engine::Input>,
+    requests: std::collections::VecDeque<tidings::engine::Input>,
+    only: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Iterator for Lanes {
+    type Item = tidings::engine::Input;
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.only.load(std::sync::atomic::Ordering::Relaxed) {
+            return Some(self.requests.pop_front().unwrap_or(tidings::engine::Input::Idle));
+        }
+        self.stream.pop_front()
+    }
+}
+
+#[test]
+fn an_ivr_request_waiting_during_a_long_step_of_event_time_is_answered_between_two_slices() {
+    use std::sync::{Arc, atomic::AtomicBool};
+    use tidings::engine::{self, EngineOptions, Input};
+    let rules = r#"
+- rule: good_morning
+  schedule: "09:00"
+  condition: subscriber.known
+  action: { channel: sms, template: "早上好" }
+  campaign: morning
+  policy: { quiet_hours: ignore }
+- rule: ivr_hello
+  on: [ivr]
+  condition: event.step == enter
+  action: { channel: ivr, template: "1" }
+  campaign: ivr
+  policy: { quiet_hours: ignore }
+"#;
+    let loaded = tidings::rules::compile(vec![("t.yaml".into(), rules.into())], None, &Default::default());
+    let set = Arc::new(loaded.rules.expect("the rules compile"));
+    let mut subs = tidings::refdata::Subscribers::new();
+    subs.insert(&crate::support::subscriber(r#"{"msisdn":"13800138000","brand":"gotone","tier":"high"}"#));
+    let decoder = tidings::event::Decoder::default();
+    let line = |l: &str| decoder.decode(l.as_bytes(), "t", 1).expect("a line");
+    let usage = |ts: &str| {
+        format!(
+            r#"{{"kind":"usage","ts":"{ts}","msisdn":"13800138000","service":"data","direction":"mo","scope":"local","volume_kb":1}}"#
+        )
+    };
+    let run = |with_lane: bool| {
+        let only = Arc::new(AtomicBool::new(false));
+        let lanes = Lanes {
+            // Three days of nothing, then the stream goes on: three 09:00 greetings fall due.
+            stream: [usage("2026-11-24T10:00:00+08:00"), usage("2026-11-27T12:00:00+08:00")]
+                .iter()
+                .map(|l| Input::Item(line(l)))
+                .collect(),
+            requests: [r#"{"kind":"ivr","ts":"2026-11-27T12:00:00+08:00","msisdn":"13800138000","session":"s1","step":"enter"}"#]
+                .iter()
+                .map(|l| Input::Urgent(line(l)))
+                .collect(),
+            only: Arc::clone(&only),
+        };
+        let opts = EngineOptions { requests_only: with_lane.then_some(only), ..Default::default() };
+        let mut sink = tidings::sink::Memory::default();
+        engine::run(lanes, Arc::clone(&set), Arc::default(), subs.clone(), &opts, &mut sink, &AtomicBool::new(false))
+            .expect("run");
+        sink.decisions.iter().map(|d| d.rule_name.to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        run(true),
+        ["ivr_hello", "good_morning", "good_morning", "good_morning"],
+        "the caller is answered between two slices, before the greetings the step makes due"
+    );
+    // Without the lane (a file source), nothing asks for requests between the slices.
+    assert_eq!(run(false), ["good_morning", "good_morning", "good_morning"]);
+}
