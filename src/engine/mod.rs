@@ -11,6 +11,7 @@
 //! batches on the calling thread, and collects each batch's decisions from every shard before
 //! writing them sorted by [`OrderKey`].
 
+mod batch;
 pub mod clock;
 pub mod decision;
 mod durable;
@@ -21,6 +22,7 @@ pub use clock::GuardConfig;
 pub use decision::{Decision, OrderKey, Outcome, Suppression};
 pub use shard::{PolicySetup, Shard, ShardStats};
 
+use batch::{Batch, run_batch};
 pub use durable::Durable;
 use durable::{Ckpt, Take};
 use pool::Spare;
@@ -159,24 +161,6 @@ impl Summary {
     }
 }
 
-struct Batch {
-    no: u64,
-    /// Event time of the input's first event: where daily rules start ticking.
-    origin: Millis,
-    start: u64,
-    /// Each event's firing threshold (index = pos - start): timers due at or before it fire
-    /// just before that event is processed.
-    wms: Arc<Vec<Millis>>,
-    end_wm: Millis,
-    events: Items,
-    /// Answered after the events, by the shard that owns each subscriber.
-    explain: Vec<ExplainRequest>,
-    /// Swapped in after the events (hot reload).
-    reload: Option<Arc<RuleSet>>,
-    /// Take a checkpoint after this batch: where its records go.
-    checkpoint: Option<mpsc::Sender<Part>>,
-}
-
 /// A batch's event: position, firing threshold, event.
 type Item = (u64, Millis, Event);
 type Items = Vec<Item>;
@@ -188,83 +172,6 @@ fn in_order(ds: &mut [Decision]) {
     if !ds.is_sorted_by_key(|d| d.key) {
         ds.sort_by_key(|d| d.key);
     }
-}
-
-/// Latency samples a run keeps in memory at most (40 MB).
-const LATENCY_KEEP: usize = 10_000_000;
-
-fn run_batch(
-    shard: &mut Shard,
-    b: Batch,
-    stats: &mut ShardStats,
-    sample: u32,
-    slice: std::time::Duration,
-    spare: &Spare,
-) -> Vec<Decision> {
-    let mut out = spare.decisions.take(0);
-    // A checkpoint in progress: one more slice of it before the batch.
-    if shard.snapshotting() {
-        let t0 = std::time::Instant::now();
-        shard.snapshot_step(slice);
-        stats.snapshot_pause(t0.elapsed());
-    }
-    let wms = Arc::clone(&b.wms);
-    let start = b.start;
-    // A timer fires just before the first event whose threshold reaches it (or after the
-    // batch, which is just before the next batch's first event), never before `not_before`.
-    let place = move |due: Millis, not_before: u64| -> u64 {
-        let i = wms.partition_point(|w| *w < due);
-        (start + i as u64).max(not_before)
-    };
-    if b.origin != Millis::MIN {
-        shard.start_ticks(b.origin);
-    }
-    // Fetch ahead: the index slot of the event `FAR` places on, the entry of the one `NEAR` on
-    // (its slot fetched earlier) and the lists of the one `LISTS` on (its entry fetched earlier),
-    // so that their cache misses overlap with the work in between.
-    const FAR: usize = 16;
-    const NEAR: usize = 8;
-    const LISTS: usize = 4;
-    for (k, (pos, threshold, ev)) in b.events.iter().enumerate() {
-        if let Some((_, _, far)) = b.events.get(k + FAR) {
-            shard.subs.prefetch_slot(far.msisdn);
-        }
-        if let Some((_, _, near)) = b.events.get(k + NEAR) {
-            shard.subs.prefetch_entry(near.msisdn);
-        }
-        if let Some((_, _, next)) = b.events.get(k + LISTS) {
-            shard.subs.prefetch_lists(next.msisdn);
-        }
-        // Event decoded -> decided: the timers due before it and the event itself.
-        let timed = sample != 0 && pos % u64::from(sample) == 0;
-        let t0 = timed.then(std::time::Instant::now);
-        shard.fire_timers(*threshold, &place, &mut out, stats);
-        shard.process(*pos, ev, &mut out, stats);
-        if let Some(t0) = t0 {
-            let ns = t0.elapsed().as_nanos().min(u128::from(u32::MAX)) as u32;
-            // Kept for `bench`'s percentiles, up to a bound: a live engine runs for months (the
-            // metrics histogram has them all).
-            if stats.latency_ns.len() < LATENCY_KEEP {
-                stats.latency_ns.push(ns);
-            }
-            crate::telemetry::decision_latency(u64::from(ns));
-        }
-    }
-    shard.fire_timers(b.end_wm, &place, &mut out, stats);
-    spare.events.give(b.events);
-    if let Some(rules) = b.reload {
-        shard.reload(rules, b.end_wm);
-    }
-    for r in b.explain {
-        let _ = r.reply.send(shard.describe(r.msisdn, b.end_wm));
-    }
-    if let Some(to) = b.checkpoint {
-        let t0 = std::time::Instant::now();
-        let finishing = shard.snapshot_begin(b.no, to);
-        stats.snapshot_pause(t0.elapsed() - finishing);
-        stats.snapshot_finish_max_ns = stats.snapshot_finish_max_ns.max(finishing.as_nanos() as u64);
-    }
-    out
 }
 
 pub fn shard_of(msisdn: crate::util::Msisdn, shards: usize) -> usize {
