@@ -123,6 +123,18 @@ pub struct ExplainRequest {
     pub reply: mpsc::Sender<serde_json::Value>,
 }
 
+impl Input {
+    /// What a control item hands a batch: the explain request to answer or the rule set to swap
+    /// in after its events (nothing for an event or `Idle`).
+    fn control_parts(self) -> (Vec<ExplainRequest>, Option<Arc<RuleSet>>) {
+        match self {
+            Input::Explain(r) => (vec![r], None),
+            Input::Reload(rules) => (Vec::new(), Some(rules)),
+            Input::Item(_) | Input::Urgent(_) | Input::Idle => (Vec::new(), None),
+        }
+    }
+}
+
 impl From<Result<Event, DeadLetter>> for Input {
     fn from(item: Result<Event, DeadLetter>) -> Input {
         Input::Item(item)
@@ -645,11 +657,7 @@ fn route<I: Into<Input>>(
                     }
                     // Answered (or swapped in) after what is in hand, before the next event.
                     control @ (Input::Explain(_) | Input::Reload(_)) => {
-                        let (explain, reload) = match control {
-                            Input::Explain(r) => (vec![r], None),
-                            Input::Reload(rules) => (Vec::new(), Some(rules)),
-                            _ => unreachable!("matched above"),
-                        };
+                        let (explain, reload) = control.control_parts();
                         if events.is_empty() {
                             start = pos;
                         }
@@ -739,11 +747,7 @@ fn route<I: Into<Input>>(
                                 dead_letters(&mut refused, summary, sink)?;
                             }
                             Some(control @ (Input::Explain(_) | Input::Reload(_))) => {
-                                let (explain, reload) = match control {
-                                    Input::Explain(r) => (vec![r], None),
-                                    Input::Reload(rules) => (Vec::new(), Some(rules)),
-                                    _ => unreachable!("matched above"),
-                                };
+                                let (explain, reload) = control.control_parts();
                                 flush(
                                     &mut events,
                                     &mut wms,
