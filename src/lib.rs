@@ -30,4 +30,5 @@ pub mod sink;
 pub mod source;
 pub mod state;
 pub mod telemetry;
+pub mod time;
 pub mod util;

@@ -97,15 +97,15 @@ impl Recorded {
             latency_sample: 0,
             realtime: 0,
             guard: cfg.guard().map_err(anyhow::Error::msg)?,
-            clock_start: tidings::util::Millis::MIN,
+            clock_start: tidings::time::Millis::MIN,
             slice: cfg.slice().map_err(anyhow::Error::msg)?,
             heartbeat: None,
             requests_only: None,
         })
     }
 
-    fn until(&self) -> Result<Option<tidings::util::Millis>> {
-        self.until.as_deref().map(|u| tidings::util::parse_ts(u).map_err(anyhow::Error::msg)).transpose()
+    fn until(&self) -> Result<Option<tidings::time::Millis>> {
+        self.until.as_deref().map(|u| tidings::time::parse_ts(u).map_err(anyhow::Error::msg)).transpose()
     }
 }
 
@@ -319,7 +319,7 @@ fn real_main() -> Result<i32> {
             }
             let checkpoints = match checkpoint {
                 true => {
-                    let slice = tidings::util::parse_duration(&checkpoint_slice).map_err(anyhow::Error::msg)?;
+                    let slice = tidings::time::parse_duration(&checkpoint_slice).map_err(anyhow::Error::msg)?;
                     Some(CheckpointConfig {
                         dir: std::env::temp_dir().join(format!("tidings-bench-ckpt-{}", std::process::id())),
                         every_events: checkpoint_every,
@@ -341,8 +341,8 @@ fn real_main() -> Result<i32> {
             diff(&recorded, &old, &new, &out, json)
         }
         Cmd::Replay { recorded, out, shards, batch, lateness, utc_offset, report } => {
-            let offset = tidings::config::parse_offset(&utc_offset).context("--utc-offset must look like +08:00")?;
-            let lateness = tidings::util::parse_duration(&lateness).map_err(anyhow::Error::msg)?;
+            let offset = tidings::time::parse_offset(&utc_offset).context("--utc-offset must look like +08:00")?;
+            let lateness = tidings::time::parse_duration(&lateness).map_err(anyhow::Error::msg)?;
             let cfg = config_or_default(&recorded.config)?;
             let opts = EngineOptions {
                 shards,
@@ -356,7 +356,7 @@ fn real_main() -> Result<i32> {
                 latency_sample: 0,
                 realtime: 0,
                 guard: cfg.guard().map_err(anyhow::Error::msg)?,
-                clock_start: tidings::util::Millis::MIN,
+                clock_start: tidings::time::Millis::MIN,
                 slice: cfg.slice().map_err(anyhow::Error::msg)?,
                 heartbeat: None,
                 requests_only: None,
@@ -563,7 +563,7 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
         guard: cfg.guard().map_err(anyhow::Error::msg)?,
         // A live stream's event time starts at the host's clock: its first events need no
         // other subscribers to agree with them (a replay of it agrees: see README).
-        clock_start: if live { tidings::util::wall_ms() } else { tidings::util::Millis::MIN },
+        clock_start: if live { tidings::time::wall_ms() } else { tidings::time::Millis::MIN },
         slice: cfg.slice().map_err(anyhow::Error::msg)?,
         heartbeat: Some(Arc::default()),
         requests_only: None,

@@ -37,15 +37,15 @@ pub struct ApiConfig {
     #[serde(default = "default_menu")]
     pub ivr_menu: Vec<String>,
     /// How long a request waits for the engine before it gets the default menu.
-    #[serde(default = "default_ivr_wait", with = "crate::config::duration_serde")]
+    #[serde(default = "default_ivr_wait", with = "crate::time::duration_serde")]
     pub ivr_wait: std::time::Duration,
     /// Every IVR request is appended here as an `ivr` event (replay it with the other files).
     #[serde(default = "default_ivr_log")]
     pub ivr_log: std::path::PathBuf,
     /// Connection limits (see [`super::conn::Limits`] for the defaults and why).
-    #[serde(default = "super::conn::default_header", with = "crate::config::duration_serde")]
+    #[serde(default = "super::conn::default_header", with = "crate::time::duration_serde")]
     pub header_read_timeout: std::time::Duration,
-    #[serde(default = "super::conn::default_idle", with = "crate::config::duration_serde")]
+    #[serde(default = "super::conn::default_idle", with = "crate::time::duration_serde")]
     pub idle_timeout: std::time::Duration,
     #[serde(default = "super::conn::default_max")]
     pub max_connections: usize,
@@ -280,7 +280,7 @@ impl Admin {
                     if stalled >= *after {
                         let msg = format!(
                             "stalled: input has waited {} without a batch finishing\n",
-                            crate::util::format_span(stalled.as_millis() as i64)
+                            crate::time::format_span(stalled.as_millis() as i64)
                         );
                         return Now("readyz", Response::text(503, msg));
                     }

@@ -285,7 +285,7 @@ impl Config {
     }
 
     pub fn lateness(&self) -> Result<i64, String> {
-        crate::util::parse_duration(&self.engine.allowed_lateness).map_err(|e| format!("engine.allowed_lateness: {e}"))
+        crate::time::parse_duration(&self.engine.allowed_lateness).map_err(|e| format!("engine.allowed_lateness: {e}"))
     }
 
     /// The event-time guard (`max_ahead`, `leap_quorum`).
@@ -306,7 +306,7 @@ impl Config {
     }
 
     pub fn slice(&self) -> Result<i64, String> {
-        match crate::util::parse_duration(&self.engine.slice) {
+        match crate::time::parse_duration(&self.engine.slice) {
             Ok(ms) if ms > 0 => Ok(ms),
             Ok(_) => Err("engine.slice: must be more than zero".into()),
             Err(e) => Err(format!("engine.slice: {e}")),
@@ -315,16 +315,16 @@ impl Config {
 
     pub fn stall_after(&self) -> Result<std::time::Duration, String> {
         let ms =
-            crate::util::parse_duration(&self.engine.stall_after).map_err(|e| format!("engine.stall_after: {e}"))?;
+            crate::time::parse_duration(&self.engine.stall_after).map_err(|e| format!("engine.stall_after: {e}"))?;
         Ok(std::time::Duration::from_millis(ms.max(0) as u64))
     }
 
     pub fn max_window(&self) -> Result<i64, String> {
-        crate::util::parse_duration(&self.engine.max_window).map_err(|e| format!("engine.max_window: {e}"))
+        crate::time::parse_duration(&self.engine.max_window).map_err(|e| format!("engine.max_window: {e}"))
     }
 
     pub fn offset(&self) -> Result<chrono::FixedOffset, String> {
-        parse_offset(&self.engine.utc_offset)
+        crate::time::parse_offset(&self.engine.utc_offset)
             .ok_or_else(|| format!("engine.utc_offset: `{}` is not an offset like +08:00", self.engine.utc_offset))
     }
 
@@ -385,7 +385,7 @@ impl Config {
             list.iter().map(|c| parse_cap(c.get_ref()).map_err(|e| err(c, format!("{what}: {e}")))).collect()
         };
         g.caps = caps(&p.caps, "policy.caps")?;
-        g.arbitration_window = crate::util::parse_duration(p.arbitration_window.get_ref())
+        g.arbitration_window = crate::time::parse_duration(p.arbitration_window.get_ref())
             .map_err(|e| err(&p.arbitration_window, format!("policy.arbitration_window: {e}")))?;
         let mut capacity = [None; 3];
         for (name, ch) in &p.channels {
@@ -408,39 +408,12 @@ impl Config {
     }
 }
 
-pub fn parse_offset(s: &str) -> Option<chrono::FixedOffset> {
-    let (sign, rest) = match s.as_bytes().first()? {
-        b'+' => (1, &s[1..]),
-        b'-' => (-1, &s[1..]),
-        _ => return None,
-    };
-    let (h, m) = rest.split_once(':')?;
-    let secs = h.parse::<i32>().ok()? * 3600 + m.parse::<i32>().ok()? * 60;
-    chrono::FixedOffset::east_opt(sign * secs)
-}
-
-/// Serde for `std::time::Duration` fields written as duration literals (`"10s"`, `"500ms"`,
-/// `"2m"`), the same literals as everywhere else in config and rule files.
-pub mod duration_serde {
-    use serde::Deserialize;
-    use std::time::Duration;
-
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        let ms = crate::util::parse_duration(&s).map_err(serde::de::Error::custom)?;
-        if ms < 0 {
-            return Err(serde::de::Error::custom(format!("duration `{s}` is negative")));
-        }
-        Ok(Duration::from_millis(ms as u64))
-    }
-}
-
 /// `off`, or a duration of more than zero.
 fn off_or_duration(s: &str) -> Result<Option<i64>, String> {
     if s.trim() == "off" {
         return Ok(None);
     }
-    match crate::util::parse_duration(s)? {
+    match crate::time::parse_duration(s)? {
         ms if ms > 0 => Ok(Some(ms)),
         _ => Err("must be more than zero (or \"off\")".into()),
     }

@@ -156,7 +156,7 @@ pub struct FluvioSection {
     #[serde(default)]
     pub dead_letters_topic: String,
     /// Producer batching: how long a record may wait for its batch to fill.
-    #[serde(default = "default_linger", with = "super::duration_serde")]
+    #[serde(default = "default_linger", with = "crate::time::duration_serde")]
     pub linger: Duration,
     /// Producer batching: the batch size in bytes.
     #[serde(default = "default_batch_bytes")]

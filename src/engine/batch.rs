@@ -6,7 +6,7 @@ use super::{ExplainRequest, Items, Shard, ShardStats};
 use crate::engine::Decision;
 use crate::rules::RuleSet;
 use crate::state::checkpoint::Part;
-use crate::util::Millis;
+use crate::time::Millis;
 use std::sync::{Arc, mpsc};
 
 pub(super) struct Batch {

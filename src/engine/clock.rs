@@ -28,7 +28,7 @@
 //! against the host's clock is the decoder's; its refusals are dead letters a replay is given.)
 
 use crate::event::{DeadLetter, DeadReason, Event};
-use crate::util::{Millis, format_span, format_ts};
+use crate::time::{Millis, format_span, format_ts};
 use std::collections::VecDeque;
 
 /// Most suspects held at once (a far-future record repeated over and over counts once toward the
@@ -237,7 +237,7 @@ impl Guard {
 mod tests {
     use super::*;
     use crate::event::Decoder;
-    use crate::util::DAY;
+    use crate::time::DAY;
 
     const CFG: GuardConfig = GuardConfig { max_ahead: DAY, quorum: 3 };
 
@@ -392,7 +392,7 @@ mod tests {
 
     #[test]
     fn a_live_clock_start_lets_the_first_events_through_and_refuses_the_absurd_one() {
-        let start = crate::util::parse_ts("2026-11-24T08:00:00+08:00").expect("ts");
+        let start = crate::time::parse_ts("2026-11-24T08:00:00+08:00").expect("ts");
         let g = Guard::new(CFG, start, chrono::FixedOffset::east_opt(8 * 3600).expect("offset"));
         let first = ev("2026-11-24T09:00:00+08:00", "13800000001");
         assert!(g.passes(Millis::MIN, &first), "a live run's first event needs no quorum");

@@ -2,7 +2,8 @@
 
 use crate::refdata::Channel;
 use crate::state::TriggerRef;
-use crate::util::{Millis, Msisdn, format_ts, stable_hash};
+use crate::time::{Millis, format_ts};
+use crate::util::{Msisdn, stable_hash};
 use serde::Serialize;
 
 /// Why policy stopped a candidate contact (filled in by contact policy).

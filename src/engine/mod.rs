@@ -34,7 +34,8 @@ use crate::refdata::{RefData, Subscribers};
 use crate::rules::RuleSet;
 use crate::sink::Sink;
 use crate::state::checkpoint::{self, Meta, Part, RouterState, RuleShape};
-use crate::util::{Millis, Msisdn, mix64};
+use crate::time::Millis;
+use crate::util::{Msisdn, mix64};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -93,7 +94,7 @@ impl Default for EngineOptions {
             realtime: 0,
             guard: GuardConfig::OFF,
             clock_start: Millis::MIN,
-            slice: crate::util::HOUR,
+            slice: crate::time::HOUR,
             heartbeat: None,
             requests_only: None,
         }

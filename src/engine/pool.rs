@@ -2,7 +2,7 @@
 //! fresh per batch.
 
 use super::{Decision, Item};
-use crate::util::Millis;
+use crate::time::Millis;
 use std::sync::Arc;
 
 /// Emptied vectors, handed back for the next batches. A fresh vector per batch grows from

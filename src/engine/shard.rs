@@ -10,7 +10,8 @@ use crate::refdata::{Channel, Names, Profile, RefData, Subscribers};
 use crate::rules::expr::{Ctx, Local};
 use crate::rules::{Rule, RuleSet};
 use crate::state::{Deferred, PendingTimer, SubState, TriggerRef};
-use crate::util::{DAY, MINUTE, Millis, Msisdn, format_ts, mix64, stable_hash};
+use crate::time::{DAY, MINUTE, Millis, format_ts};
+use crate::util::{Msisdn, mix64, stable_hash};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -1474,7 +1475,7 @@ impl Shard {
             .map(|(slot, a)| {
                 json!({
                     "kind": a.kind.as_str(),
-                    "window": crate::util::format_duration(a.window),
+                    "window": crate::time::format_duration(a.window),
                     "value": st.agg_value_window(slot as u32, now, a.bucket, a.window),
                 })
             })

@@ -12,7 +12,7 @@ impl Event {
     pub fn to_line(&self, offset: chrono::FixedOffset) -> String {
         let mut m = Map::new();
         m.insert("kind".into(), self.kind().as_str().into());
-        m.insert("ts".into(), crate::util::format_ts(self.ts, offset).into());
+        m.insert("ts".into(), crate::time::format_ts(self.ts, offset).into());
         m.insert("msisdn".into(), self.msisdn.full().into());
         m.insert("id".into(), self.id.as_str().into());
         let mut put = |k: &str, v: Value| {

@@ -27,7 +27,8 @@ use std::path::Path;
 
 use chrono::{Datelike, Days, NaiveDate, Offset, Weekday};
 
-use crate::util::{DAY, HOUR, MINUTE, Millis, SECOND, format_ts, mix64};
+use crate::time::{DAY, HOUR, MINUTE, Millis, SECOND, format_ts};
+use crate::util::mix64;
 
 /// What to generate. Same options, byte-identical output.
 #[derive(Clone, Debug)]
@@ -159,7 +160,7 @@ pub fn follow(opts: &GenOptions, rate: u64, out: &mut dyn std::io::Write) -> std
         let ms = chrono::Utc::now().timestamp_millis();
         if ms != stamp_ms {
             stamp_ms = ms;
-            stamp = crate::util::format_ts(ms, offset);
+            stamp = crate::time::format_ts(ms, offset);
         }
         buf.extend_from_slice(restamp(&line, &stamp).as_bytes());
         buf.push(b'\n');
@@ -2424,7 +2425,7 @@ mod tests {
         assert_eq!(text.lines().count(), 300);
         for (line, orig) in text.lines().zip(&originals) {
             let v: serde_json::Value = serde_json::from_str(line).expect("json");
-            let ts = crate::util::parse_ts(v["ts"].as_str().expect("ts")).expect("rfc 3339");
+            let ts = crate::time::parse_ts(v["ts"].as_str().expect("ts")).expect("rfc 3339");
             assert!(before <= ts && ts <= after, "{ts} outside {before}..{after}");
             // Everything but the time is the generated line.
             let mut o: serde_json::Value = serde_json::from_str(orig).expect("json");
@@ -2461,7 +2462,7 @@ mod tests {
     }
 
     fn ms(ts: &str) -> i64 {
-        crate::util::parse_ts(ts).expect("ts parses")
+        crate::time::parse_ts(ts).expect("ts parses")
     }
 
     /// Local "HH:MM" of an RFC 3339 string written in the local offset.

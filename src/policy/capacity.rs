@@ -9,7 +9,7 @@
 //! is recorded as suppressed with reason `capacity` — never silently dropped.
 
 use crate::engine::{Decision, Outcome, Suppression};
-use crate::util::Millis;
+use crate::time::Millis;
 use std::collections::VecDeque;
 
 /// GCRA over event time: one contact "costs" `t` nanoseconds of the clock and `tau` more may be

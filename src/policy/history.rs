@@ -5,7 +5,7 @@
 use super::{CalendarUnit, Cap, CapWindow, period};
 use crate::refdata::Channel;
 use crate::state::ThinSlice;
-use crate::util::Millis;
+use crate::time::Millis;
 
 /// One decided contact. 24 bytes.
 #[derive(Clone, Copy, Debug, PartialEq)]

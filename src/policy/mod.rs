@@ -25,7 +25,8 @@ mod history;
 pub use history::{ContactLog, ContactRec};
 
 use crate::refdata::{Profile, Status, Tier};
-use crate::util::{DAY, HOUR, MINUTE, Millis, parse_duration, stable_hash};
+use crate::time::{DAY, HOUR, MINUTE, Millis, parse_duration};
+use crate::util::stable_hash;
 use chrono::Datelike;
 
 /// How a frequency cap counts.
@@ -339,17 +340,17 @@ mod tests {
     fn quiet_hours_wrap_midnight_and_end_in_local_time() {
         let q = QuietHours::parse("22:00-08:00").unwrap();
         assert!(q.contains(23 * 60) && q.contains(0) && q.contains(7 * 60 + 59) && !q.contains(8 * 60));
-        let t = crate::util::parse_ts("2026-11-24T23:30:00+08:00").unwrap();
-        assert_eq!(q.end_after(t, cst()), crate::util::parse_ts("2026-11-25T08:00:00+08:00").unwrap());
-        let t = crate::util::parse_ts("2026-11-25T06:00:00+08:00").unwrap();
-        assert_eq!(q.end_after(t, cst()), crate::util::parse_ts("2026-11-25T08:00:00+08:00").unwrap());
+        let t = crate::time::parse_ts("2026-11-24T23:30:00+08:00").unwrap();
+        assert_eq!(q.end_after(t, cst()), crate::time::parse_ts("2026-11-25T08:00:00+08:00").unwrap());
+        let t = crate::time::parse_ts("2026-11-25T06:00:00+08:00").unwrap();
+        assert_eq!(q.end_after(t, cst()), crate::time::parse_ts("2026-11-25T08:00:00+08:00").unwrap());
         assert!(QuietHours::parse("25:00-08:00").is_err());
         assert!(QuietHours::parse("22h").is_err());
     }
 
     #[test]
     fn periods_follow_local_calendar() {
-        let p = |s: &str, u| period(crate::util::parse_ts(s).unwrap(), u, cst());
+        let p = |s: &str, u| period(crate::time::parse_ts(s).unwrap(), u, cst());
         // 2026-11-30 23:59 and 2026-12-01 00:00 local are different months, though both are
         // 2026-11-30 in UTC.
         assert_ne!(

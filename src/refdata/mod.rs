@@ -12,7 +12,8 @@ mod subscriber;
 pub use names::{Labels, Names, StrRef, Vocab};
 pub use subscriber::{Brand, Channel, Dnd, Profile, ProfileChange, ProfileField, Status, Subscriber, Tier};
 
-use crate::util::{Millis, Msisdn, parse_ts};
+use crate::time::{Millis, parse_ts};
+use crate::util::Msisdn;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::Path;

@@ -2,8 +2,8 @@
 //! account) and the changes `profile` events make to it.
 
 use super::names::{Labels, Names, StrRef, Vocab};
-use crate::event::symbols;
 use crate::util::Msisdn;
+use crate::util::symbols;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::Value;

@@ -14,7 +14,8 @@
 use super::html::{escape, head, script_json};
 use crate::engine::{Decision, Outcome};
 use crate::sink::Sink;
-use crate::util::{Millis, Msisdn, format_ts};
+use crate::time::{Millis, format_ts};
+use crate::util::Msisdn;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;

@@ -17,7 +17,7 @@ use crate::event::{Body, Event, Kind, OutcomeStatus};
 use crate::refdata::{Channel, ProfileChange};
 use crate::rules::RuleSet;
 use crate::sink::Sink;
-use crate::util::{HOUR, Millis};
+use crate::time::{HOUR, Millis};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -114,7 +114,7 @@ impl ResponseConfig {
         let kind = Kind::parse(&self.kind)
             .filter(|k| matches!(k, Kind::Topup | Kind::Crm | Kind::Usage | Kind::Profile))
             .ok_or_else(|| format!("{at}.kind: `{}` is not a response kind (topup, crm, usage, profile)", self.kind))?;
-        let within = crate::util::parse_duration(&self.within).map_err(|e| format!("{at}.within: {e}"))?;
+        let within = crate::time::parse_duration(&self.within).map_err(|e| format!("{at}.within: {e}"))?;
         if within <= 0 {
             return Err(format!("{at}.within: must be longer than zero"));
         }
@@ -528,7 +528,7 @@ impl Collector {
         let campaigns: Vec<Row> = self.by_campaign.iter().map(|((name, shadow), c)| row(name, c, *shadow)).collect();
         let live_fired: u64 = self.by_campaign.iter().filter(|((_, s), _)| !s).map(|(_, c)| c.fired).sum();
         let live_pending: u64 = self.by_campaign.iter().filter(|((_, s), _)| !s).map(|(_, c)| c.deferred).sum();
-        let hour = |h: &i64| crate::util::format_ts(h * HOUR - i64::from(offset.local_minus_utc()) * 1000, offset);
+        let hour = |h: &i64| crate::time::format_ts(h * HOUR - i64::from(offset.local_minus_utc()) * 1000, offset);
         let fill = |m: &BTreeMap<i64, [u64; 3]>, span: Option<(i64, i64)>| -> Vec<(String, [u64; 3])> {
             let Some((a, b)) = span else { return Vec::new() };
             (a..=b).map(|h| (hour(&h), m.get(&h).copied().unwrap_or_default())).collect()
@@ -587,8 +587,8 @@ impl Collector {
             title: cx.title.clone(),
             inputs: cx.inputs.clone(),
             rules_version: cx.rules_version.clone(),
-            first_event: s.first_ts.map(|t| crate::util::format_ts(t, offset)),
-            last_event: s.last_ts.map(|t| crate::util::format_ts(t, offset)),
+            first_event: s.first_ts.map(|t| crate::time::format_ts(t, offset)),
+            last_event: s.last_ts.map(|t| crate::time::format_ts(t, offset)),
             totals: Totals {
                 events: s.events,
                 events_by_kind: crate::engine::kind_counts(s)

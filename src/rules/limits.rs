@@ -7,7 +7,7 @@
 //! `"ts":"-9223370242035906616"`. Bounding what a rule may say makes every such sum fit with room
 //! to spare; the run-time sums are saturating as well, so nothing wraps even if a bound is missed.
 
-use crate::util::DAY;
+use crate::time::DAY;
 
 /// The longest duration a rule may give: 100 years (36,525 days). Longer than any contact
 /// policy or follow-up anyone means, and the sum of any event time tidings accepts (years 1 to

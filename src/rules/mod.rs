@@ -98,7 +98,7 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { max_window: 62 * crate::util::DAY }
+        LoadOptions { max_window: 62 * crate::time::DAY }
     }
 }
 
@@ -747,7 +747,7 @@ fn compile_rule(
     let timer = item.get("timer").and_then(|t| {
         check_keys(t, &["after", "cancel_on", "cancel_if", "recheck"], file, src, ck.diags);
         let after = match scalar(t, "after", file, src, ck.diags) {
-            Some((s, n)) => match crate::util::parse_duration(s) {
+            Some((s, n)) => match crate::time::parse_duration(s) {
                 Ok(ms) if ms > 0 => match limits::duration(ms) {
                     Ok(ms) => Some(ms),
                     Err(why) => {
@@ -1063,7 +1063,7 @@ fn rule_policy(
         }
     }
     if let Some(n) = p.get("expire_after") {
-        match crate::util::parse_duration(n.as_str().unwrap_or("")) {
+        match crate::time::parse_duration(n.as_str().unwrap_or("")) {
             Ok(ms) if ms > 0 => match limits::duration(ms) {
                 Ok(ms) => out.expire_after = Some(ms),
                 // Not `bad`: another code (E008). Pushed once `bad` is done with `diags`.

@@ -6,7 +6,8 @@ use super::diag::Code;
 use super::expr::check::{Checker, Loc};
 use super::expr::syntax::{self, Span};
 use super::expr::{Ctx, Ir, Ty, Value};
-use crate::util::{Msisdn, format_duration};
+use crate::time::format_duration;
+use crate::util::Msisdn;
 use std::fmt::Write as _;
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -24,7 +24,7 @@ use crate::engine::{self, Decision, EngineOptions};
 use crate::event::Decoder;
 use crate::refdata::{RefData, Subscriber};
 use crate::sink::Memory;
-use crate::util::{format_ts, parse_ts};
+use crate::time::{format_ts, parse_ts};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;

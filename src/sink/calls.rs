@@ -25,7 +25,7 @@ pub struct CallCentreConfig {
     #[serde(default = "default_hours")]
     pub hours: String,
     /// Request timeout.
-    #[serde(default = "default_timeout", with = "crate::config::duration_serde")]
+    #[serde(default = "default_timeout", with = "crate::time::duration_serde")]
     pub timeout: Duration,
 }
 

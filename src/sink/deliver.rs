@@ -69,23 +69,23 @@ pub struct DeliveryConfig {
     #[serde(default = "default_backlog")]
     pub backlog: usize,
     /// First retry delay; doubles per attempt up to `retry_max`.
-    #[serde(default = "default_retry_min", with = "crate::config::duration_serde")]
+    #[serde(default = "default_retry_min", with = "crate::time::duration_serde")]
     pub retry_min: Duration,
-    #[serde(default = "default_retry_max", with = "crate::config::duration_serde")]
+    #[serde(default = "default_retry_max", with = "crate::time::duration_serde")]
     pub retry_max: Duration,
     /// Give up after this many attempts (0 = keep trying until the action expires).
     #[serde(default)]
     pub max_attempts: u32,
     /// How long an SMS left in doubt by a crash waits for a report before it is offered again.
-    #[serde(default = "default_grace", with = "crate::config::duration_serde")]
+    #[serde(default = "default_grace", with = "crate::time::duration_serde")]
     pub in_doubt_grace: Duration,
     /// When the input has ended and the outbox is drained: how long to keep listening for
     /// reports still due before exiting.
-    #[serde(default = "default_linger", with = "crate::config::duration_serde")]
+    #[serde(default = "default_linger", with = "crate::time::duration_serde")]
     pub linger: Duration,
     /// On a stop (SIGTERM, Ctrl-C, a fatal error): how long to wait for the answers to submits
     /// already out, so that they are recorded and a restart does not send them again.
-    #[serde(default = "default_drain_timeout", with = "crate::config::duration_serde")]
+    #[serde(default = "default_drain_timeout", with = "crate::time::duration_serde")]
     pub drain_timeout: Duration,
     /// Drop actions whose `expires` has passed by the wall clock (turn off to deliver a replay of
     /// old traffic to a test gateway).
@@ -805,7 +805,7 @@ impl Dispatcher {
         self.stats.outcomes += 1;
         crate::telemetry::outcome(&of.channel, status.as_str());
         let action_id = &of.id;
-        let ts = crate::util::format_ts(at_ms, self.offset);
+        let ts = crate::time::format_ts(at_ms, self.offset);
         let id = format!("o{:016x}", crate::util::stable_hash(format!("{action_id}\0{}", status.as_str()).as_bytes()));
         let line = serde_json::json!({
             "kind": "outcome",

@@ -29,7 +29,7 @@ pub struct KannelConfig {
     #[serde(default = "default_dlr_mask")]
     pub dlr_mask: u8,
     /// Request timeout.
-    #[serde(default = "default_timeout", with = "crate::config::duration_serde")]
+    #[serde(default = "default_timeout", with = "crate::time::duration_serde")]
     pub timeout: Duration,
 }
 

@@ -31,7 +31,7 @@ use crate::engine::{Decision, OrderKey, Outcome, Suppression};
 use crate::event::Kind;
 use crate::refdata::Channel;
 use crate::source::StreamPos;
-use crate::util::Millis;
+use crate::time::Millis;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -441,7 +441,7 @@ pub struct CheckpointConfig {
     #[serde(default = "default_every_events")]
     pub every_events: u64,
     /// Take one after this much wall time, e.g. "5m" ("0s": not by time).
-    #[serde(default = "default_every", with = "crate::config::duration_serde")]
+    #[serde(default = "default_every", with = "crate::time::duration_serde")]
     pub every: Duration,
     /// Checkpoints kept; older ones are deleted once a new one is committed (at least 2, so a
     /// corrupt newest one leaves a good one behind).
@@ -449,7 +449,7 @@ pub struct CheckpointConfig {
     pub keep: usize,
     /// Longest a shard spends copying state between two batches while a checkpoint is being
     /// taken, e.g. "1ms" (the pause a checkpoint adds to processing).
-    #[serde(default = "default_slice", with = "crate::config::duration_serde")]
+    #[serde(default = "default_slice", with = "crate::time::duration_serde")]
     pub slice: Duration,
 }
 

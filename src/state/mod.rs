@@ -10,7 +10,7 @@ mod thin;
 
 use crate::event::IvrStep;
 use crate::refdata::{Cell, CellId, RefData, TagId};
-use crate::util::Millis;
+use crate::time::Millis;
 use std::collections::VecDeque;
 pub use thin::ThinSlice;
 
@@ -537,7 +537,7 @@ impl SubState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::util::{DAY, HOUR};
+    use crate::time::{DAY, HOUR};
 
     #[test]
     fn windows_of_several_slots_share_one_vector_and_slide() {
@@ -862,7 +862,7 @@ impl SubState {
 #[cfg(test)]
 mod encode_tests {
     use super::*;
-    use crate::util::HOUR;
+    use crate::time::HOUR;
 
     #[test]
     fn a_state_with_every_part_in_use_reads_back_as_it_was_written() {

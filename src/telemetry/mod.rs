@@ -5,7 +5,7 @@
 //! Without an installed recorder (tests, `bench`, `replay`) every call is a no-op.
 
 use crate::engine::{Summary, kind_counts};
-use crate::util::format_ts;
+use crate::time::format_ts;
 use std::fmt::Write as _;
 
 /// The human summary printed to stderr after `run` and `replay`.

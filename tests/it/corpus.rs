@@ -126,7 +126,7 @@ fn corpus_streams_keep_their_expected_dead_letters() {
         let decoder = Decoder::default();
         let input = text.lines().enumerate().filter_map(|(i, l)| decoder.decode(l.as_bytes(), "corpus", i as u64 + 1));
         let opts =
-            EngineOptions { guard: GuardConfig { max_ahead: tidings::util::DAY, quorum: 3 }, ..Default::default() };
+            EngineOptions { guard: GuardConfig { max_ahead: tidings::time::DAY, quorum: 3 }, ..Default::default() };
         let mut sink = tidings::sink::Memory::default();
         let summary = engine::run(
             input,

@@ -85,7 +85,7 @@ fn absence_timer_fires_by_event_time_unless_cancelled() {
         ],
     );
     assert_eq!(r.rules_fired(), [("no_topup".to_string(), "2026-11-23T11:00:00+08:00".to_string())]);
-    assert_eq!(r.decisions[0].trigger.ts, tidings::util::parse_ts("2026-11-20T11:00:00+08:00").unwrap());
+    assert_eq!(r.decisions[0].trigger.ts, tidings::time::parse_ts("2026-11-20T11:00:00+08:00").unwrap());
     // A real top-up cancels it.
     let r = run(
         rules,
@@ -104,7 +104,7 @@ fn absence_timer_fires_by_event_time_unless_cancelled() {
     assert!(r.decisions.is_empty());
     assert_eq!(r.summary.pending_timers, 1);
     // ... until the clock is moved past it.
-    let until = Some(tidings::util::parse_ts("2026-11-23T12:00:00+08:00").unwrap());
+    let until = Some(tidings::time::parse_ts("2026-11-23T12:00:00+08:00").unwrap());
     let r = run_with(
         rules,
         &[SUB],
@@ -311,7 +311,7 @@ fn a_29_february_birthday_is_kept_on_the_28th_in_common_years() {
     let leapling = r#"{"msisdn":"13800138000","brand":"gotone","tier":"high","birthday":"02-29"}"#;
     let start =
         r#"{"kind":"crm","ts":"2027-02-27T08:00:00+08:00","msisdn":"13999999999","event":"store_visit"}"#.to_string();
-    let until = Some(tidings::util::parse_ts("2027-03-02T12:00:00+08:00").unwrap());
+    let until = Some(tidings::time::parse_ts("2027-03-02T12:00:00+08:00").unwrap());
     let r = run_with(rules, &[leapling], &[start], EngineOptions { until, ..EngineOptions::default() });
     assert_eq!(r.rules_fired(), [("bday".to_string(), "2027-02-28T09:00:00+08:00".to_string())]);
 }
@@ -343,7 +343,7 @@ fn the_birthday_pass_greets_exactly_those_whose_birthday_it_is() {
     ];
     let start =
         r#"{"kind":"crm","ts":"2027-02-26T08:00:00+08:00","msisdn":"13999999999","event":"store_visit"}"#.to_string();
-    let until = Some(tidings::util::parse_ts("2027-02-28T12:00:00+08:00").unwrap());
+    let until = Some(tidings::time::parse_ts("2027-02-28T12:00:00+08:00").unwrap());
     for at in ["10:00", "09:00"] {
         let r = run_with(
             &rules(at),
@@ -355,7 +355,7 @@ fn the_birthday_pass_greets_exactly_those_whose_birthday_it_is() {
             r.decisions
                 .iter()
                 .filter(|d| &*d.rule_name == rule)
-                .map(|d| (d.msisdn.full(), tidings::util::format_ts(d.ts, EngineOptions::default().offset)))
+                .map(|d| (d.msisdn.full(), tidings::time::format_ts(d.ts, EngineOptions::default().offset)))
                 .collect()
         };
         assert_eq!(

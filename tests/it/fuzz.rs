@@ -15,7 +15,7 @@ use tidings::event::{DeadReason, Decoder, Kind, MAX_LINE_BYTES};
 use tidings::rules::diag::Code;
 use tidings::rules::expr::syntax;
 use tidings::rules::{self, LoadOptions};
-use tidings::util::parse_ts;
+use tidings::time::parse_ts;
 
 /// Cases per target in the normal suite; `PROPTEST_CASES` overrides (scripts/fuzz).
 const CASES: u32 = 200;

@@ -14,10 +14,10 @@ fn outcomes(r: &Run) -> Vec<(String, String)> {
                 Outcome::Sent => "sent".to_string(),
                 Outcome::Suppressed(s) => s.as_str().to_string(),
                 Outcome::Deferred(t) => {
-                    format!("deferred {}", tidings::util::format_ts(t, EngineOptions::default().offset))
+                    format!("deferred {}", tidings::time::format_ts(t, EngineOptions::default().offset))
                 }
             };
-            (tidings::util::format_ts(d.ts, EngineOptions::default().offset), o)
+            (tidings::time::format_ts(d.ts, EngineOptions::default().offset), o)
         })
         .collect()
 }
@@ -474,7 +474,7 @@ fn ip_12593_caps_hold_exactly_over_five_months() {
     .unwrap();
 
     let month = |ts: i64| tidings::policy::period(ts, tidings::policy::CalendarUnit::Month, opts.offset);
-    let first = month(tidings::util::parse_ts("2026-09-01T00:00:00+08:00").unwrap());
+    let first = month(tidings::time::parse_ts("2026-09-01T00:00:00+08:00").unwrap());
     let mut per: BTreeMap<String, [u32; 5]> = BTreeMap::new();
     let mut held: BTreeMap<String, u32> = BTreeMap::new();
     for d in sink.decisions.iter().filter(|d| &*d.rule_name == "ip_long_distance_12593") {

@@ -18,7 +18,7 @@ impl Run {
     pub fn rules_fired(&self) -> Vec<(String, String)> {
         self.decisions
             .iter()
-            .map(|d| (d.rule_name.to_string(), tidings::util::format_ts(d.ts, EngineOptions::default().offset)))
+            .map(|d| (d.rule_name.to_string(), tidings::time::format_ts(d.ts, EngineOptions::default().offset)))
             .collect()
     }
 }

@@ -23,7 +23,8 @@
 //! shard count forgets what live forgot.
 
 use super::SubTable;
-use crate::util::{Millis, Msisdn};
+use crate::time::Millis;
+use crate::util::Msisdn;
 use std::collections::VecDeque;
 
 /// Queue entries looked at per new unknown subscriber past the cap: bounded work per event even

@@ -9,7 +9,8 @@ use crate::event::{Kind, KindSet};
 use crate::refdata::{RefData, TagId};
 use crate::rules::diag::{Code, Diagnostic};
 use crate::rules::{limits, yaml};
-use crate::util::{format_duration, nearest};
+use crate::time::format_duration;
+use crate::util::nearest;
 use std::cell::Cell;
 use std::collections::HashMap;
 

@@ -13,7 +13,7 @@ pub mod syntax;
 use crate::event::{Body, Event, Kind};
 use crate::refdata::{Labels, Names, Profile, RefData, TagId, Vocab};
 use crate::state::SubState;
-use crate::util::Millis;
+use crate::time::Millis;
 pub use schema::{Field, SymTy, Ty};
 use std::borrow::Cow;
 use std::cmp::Ordering;

@@ -387,7 +387,7 @@ impl Field {
                 Some(Body::Ivr(i)) => i
                     .node
                     .as_deref()
-                    .map_or(Value::Int(0), |n| Value::Int(st.ivr_agent_at(n, 7 * crate::util::DAY, cx.now))),
+                    .map_or(Value::Int(0), |n| Value::Int(st.ivr_agent_at(n, 7 * crate::time::DAY, cx.now))),
                 _ => Value::Null,
             },
             F::IvrLastNode => st

@@ -193,7 +193,7 @@ pub fn lex(src: &str) -> Result<Vec<(Tok, Span)>, SyntaxError> {
                     } else if decimal {
                         return Err(err(sp(i), format!("`{text}`: only money amounts may have decimals")));
                     } else {
-                        Tok::Duration(crate::util::parse_duration(text).map_err(|e| SyntaxError {
+                        Tok::Duration(crate::time::parse_duration(text).map_err(|e| SyntaxError {
                             span: sp(i),
                             message: e,
                             hint: Some("durations are written 30s, 15m, 4h, 30d; money as 10 CNY or 500 fen".into()),

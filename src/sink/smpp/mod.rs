@@ -166,7 +166,7 @@ impl Default for SmppConfig {
 
 fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
-    let ms = crate::util::parse_duration(&s).map_err(serde::de::Error::custom)?;
+    let ms = crate::time::parse_duration(&s).map_err(serde::de::Error::custom)?;
     Ok(Duration::from_millis(ms.unsigned_abs()))
 }
 
