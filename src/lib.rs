@@ -18,6 +18,7 @@
 //! - [`util`]      stable hashing, masked subscriber numbers, durations
 
 pub mod api;
+pub mod codec;
 pub mod config;
 pub mod engine;
 pub mod event;

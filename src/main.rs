@@ -12,7 +12,8 @@ use tidings::generator::{self, GenOptions};
 use tidings::refdata::{RefData, Subscribers};
 use tidings::rules::{self, LoadOptions};
 use tidings::sink::{Fanout, JsonlDir, Sink, Stdout};
-use tidings::source::{self, StreamPos, Tracker};
+use tidings::source::{self, Tracker};
+use tidings::state::checkpoint::StreamPos;
 use tidings::state::checkpoint::{self, CheckpointConfig, Loaded, Writer};
 
 /// `println!` that survives a closed standard output (`tidings replay … | head -1`): std's
@@ -694,7 +695,7 @@ fn run(config: &Path, shards: Option<usize>, quiet: bool) -> Result<i32> {
             return Err(e);
         }
     };
-    eprintln!("{}", tidings::telemetry::render_summary(&summary, t0.elapsed(), offset));
+    eprintln!("{}", tidings::engine::render_summary(&summary, t0.elapsed(), offset));
     if let Some(n) = skipped {
         eprintln!("scale         {} events left to the other instances", n.load(Ordering::Relaxed));
     }
@@ -1045,7 +1046,7 @@ fn replay(recorded: &Recorded, cfg: &Config, out: &Path, opts: &EngineOptions, r
         &stop_flag(),
     )?;
     progress.finish();
-    println!("{}", tidings::telemetry::render_summary(&summary, t0.elapsed(), opts.offset));
+    println!("{}", tidings::engine::render_summary(&summary, t0.elapsed(), opts.offset));
     println!("output        {}/actions.jsonl, decisions.jsonl, dead_letters.jsonl", out.display());
     if let Some(path) = report {
         let inputs = recorded.events.iter().map(|p| p.display().to_string()).collect();

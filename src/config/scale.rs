@@ -7,7 +7,7 @@
 //! These types are always compiled so that a config means the same with or without the
 //! `fluvio` cargo feature; only the client (`source::fluvio`, `sink::fluvio`) needs it.
 
-use crate::source::StreamPos;
+use crate::state::checkpoint::StreamPos;
 use crate::util::Msisdn;
 use serde::Deserialize;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Checkpoints during a run: when the router takes the next one, and what it records.
 
 use crate::rules::RuleSet;
-use crate::source::StreamPos;
+use crate::state::checkpoint::StreamPos;
 use crate::state::checkpoint::{self, Meta, Part, RouterState, RuleShape};
 use std::sync::{Arc, mpsc};
 

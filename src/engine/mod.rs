@@ -17,17 +17,19 @@ pub mod decision;
 mod durable;
 mod pool;
 pub mod shard;
+mod summary;
 
 pub use clock::GuardConfig;
 pub use decision::{Decision, OrderKey, Outcome, Suppression};
 pub use shard::{PolicySetup, Shard, ShardStats};
+pub use summary::{Summary, kind_counts, render_summary};
 
 use batch::{Batch, run_batch};
 pub use durable::Durable;
 use durable::{Ckpt, Take};
 use pool::Spare;
 
-use crate::event::{DeadLetter, DeadReason, Event, Kind};
+use crate::event::{DeadLetter, Event, Kind};
 use crate::policy::GlobalPolicy;
 use crate::policy::capacity::Capacity;
 use crate::refdata::{RefData, Subscribers};
@@ -36,7 +38,7 @@ use crate::sink::Sink;
 use crate::state::checkpoint::{self, Meta, Part, RouterState, RuleShape};
 use crate::time::Millis;
 use crate::util::{Msisdn, mix64};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 
@@ -139,38 +141,6 @@ impl Input {
 impl From<Result<Event, DeadLetter>> for Input {
     fn from(item: Result<Event, DeadLetter>) -> Input {
         Input::Item(item)
-    }
-}
-
-/// What a run did, for the closing summary.
-#[derive(Clone, Debug, Default)]
-pub struct Summary {
-    pub events: u64,
-    pub by_kind: [u64; Kind::ALL.len()],
-    pub late: u64,
-    pub dead_letters: BTreeMap<DeadReason, u64>,
-    pub actions_by_rule: BTreeMap<String, u64>,
-    pub suppressed_by_reason: BTreeMap<Suppression, u64>,
-    pub actions: u64,
-    /// Would-be actions of shadow rules (never sent; not in `actions`).
-    pub shadow_actions: u64,
-    pub deferred: u64,
-    pub subscribers: usize,
-    pub pending_timers: usize,
-    pub stats: ShardStats,
-    /// The `explain` account of the traced subscriber.
-    pub trace: Vec<String>,
-    pub first_ts: Option<Millis>,
-    pub last_ts: Option<Millis>,
-    /// Wall time from the first item taken to the last decision written: the run's work on its
-    /// input, without building the shards before it (reference data into subscriber tables, a
-    /// checkpoint's restore) or freeing them after it.
-    pub replay: std::time::Duration,
-}
-
-impl Summary {
-    pub fn dead_total(&self) -> u64 {
-        self.dead_letters.values().sum()
     }
 }
 
@@ -402,7 +372,7 @@ fn restore(
     summary: &mut Summary,
 ) -> std::io::Result<RouterState> {
     let meta = &loaded.meta;
-    let bad = |what: &str, e: checkpoint::Bad| {
+    let bad = |what: &str, e: crate::codec::Bad| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("{}: {what}: {} (the file's checksum held: written by another build?)", loaded.path.display(), e.0),
@@ -856,9 +826,4 @@ fn dead_letters(dls: &mut Vec<DeadLetter>, summary: &mut Summary, sink: &mut Out
         sink.sink.dead_letter(&dl)?;
     }
     Ok(())
-}
-
-/// Counts per kind, in declaration order (for summaries).
-pub fn kind_counts(s: &Summary) -> impl Iterator<Item = (Kind, u64)> + '_ {
-    Kind::ALL.iter().map(|k| (*k, s.by_kind[*k as usize]))
 }

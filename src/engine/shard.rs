@@ -473,7 +473,7 @@ pub type ShadowContacts = std::collections::HashMap<u64, ContactLog>;
 struct SnapJob {
     id: u64,
     cursor: u32,
-    enc: crate::state::checkpoint::Enc,
+    enc: crate::codec::Enc,
     count: u32,
     ticks: (Vec<(Millis, u32)>, bool),
     to: std::sync::mpsc::Sender<crate::state::checkpoint::Part>,

@@ -165,7 +165,8 @@ impl Capacity {
 impl Capacity {
     /// The limiters and their queues, for a checkpoint.
     pub fn save(&self) -> Vec<u8> {
-        use crate::state::checkpoint::{Enc, enc_decision};
+        use crate::codec::Enc;
+        use crate::state::checkpoint::enc_decision;
         let mut e = Enc::default();
         for lane in &self.lanes {
             let Some(l) = lane else {
@@ -185,8 +186,9 @@ impl Capacity {
     /// Puts back what [`Capacity::save`] wrote. A channel that has no capacity limit any more
     /// gives its queued contacts back (returned, to be written out at once); a changed rate keeps
     /// the queue and the limiter's clock.
-    pub fn restore(&mut self, b: &[u8]) -> Result<Vec<Decision>, crate::state::checkpoint::Bad> {
-        use crate::state::checkpoint::{Dec, dec_decision};
+    pub fn restore(&mut self, b: &[u8]) -> Result<Vec<Decision>, crate::codec::Bad> {
+        use crate::codec::Dec;
+        use crate::state::checkpoint::dec_decision;
         let mut d = Dec::new(b);
         let mut orphans = Vec::new();
         for lane in self.lanes.iter_mut() {

@@ -487,10 +487,10 @@ impl Subscriber {
 impl Profile {
     /// Appends this record to a checkpoint record, its strings written out (a shard's string
     /// table is its own and changes).
-    pub fn encode(&self, e: &mut crate::state::checkpoint::Enc, names: &Names) {
+    pub fn encode(&self, e: &mut crate::codec::Enc, names: &Names) {
         use chrono::Datelike;
         // Straight from the compact fields: this runs for every subscriber of a checkpoint.
-        let labels = |e: &mut crate::state::checkpoint::Enc, v: &Vocab, l: &Labels| {
+        let labels = |e: &mut crate::codec::Enc, v: &Vocab, l: &Labels| {
             let at = e.buf.len();
             e.u32(0);
             let mut n = 0u32;
@@ -519,11 +519,8 @@ impl Profile {
     }
 
     /// Reads a record [`Profile::encode`] wrote, its strings added to `names`.
-    pub fn decode(
-        d: &mut crate::state::checkpoint::Dec,
-        names: &mut Names,
-    ) -> Result<Profile, crate::state::checkpoint::Bad> {
-        use crate::state::checkpoint::Bad;
+    pub fn decode(d: &mut crate::codec::Dec, names: &mut Names) -> Result<Profile, crate::codec::Bad> {
+        use crate::codec::Bad;
         let msisdn = Msisdn::from_raw(d.u64()?);
         let known = d.bool()?;
         let customer_id = d.str()?.into();

@@ -29,8 +29,9 @@
 use crate::config::{FluvioSection, PartitionStart, partition_of};
 use crate::engine::Input;
 use crate::event::{DeadLetter, Decoder, Event};
+use crate::source::Tracker;
 use crate::source::fluvio_meta::{self, Bounds};
-use crate::source::{StreamPos, Tracker};
+use crate::state::checkpoint::StreamPos;
 use fluvio::{Fluvio, FluvioClusterConfig, Offset};
 use futures_util::StreamExt;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -11,28 +11,11 @@ mod live;
 pub use live::{Feed, Live};
 
 use crate::event::{DeadLetter, DeadReason, Decoder, Event};
+use crate::state::checkpoint::StreamPos;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Where a source stands in one of its streams: just after the last item it handed to the
-/// engine. A checkpoint stores these and a restarted source is opened at them.
-///
-/// How a source plugs in: give each stream it reads a stable name that says its kind
-/// (`file:<path>` for files, `generator` for the generator; a Fluvio source would use
-/// `fluvio:<topic>/<partition>` with `offset` the next record's offset, see
-/// [`crate::config::fluvio_stream`]), report each item's end
-/// through a [`Tracker`] when the engine takes it (never when reading ahead), and accept the
-/// stored positions when it is opened.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StreamPos {
-    pub stream: String,
-    /// Bytes consumed (files), or the next record's offset (a partitioned transport).
-    pub offset: u64,
-    /// Records (lines) consumed: dead letters' line numbers go on from here.
-    pub records: u64,
-}
 
 /// The positions of a source's streams as the engine takes items (one atomic store per item:
 /// the engine's router reads them at a checkpoint, from the same thread).

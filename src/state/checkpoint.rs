@@ -27,10 +27,10 @@
 //! aside (renamed `.corrupt`) and the previous one is used. Files are written under a temporary
 //! name, synced, renamed and the directory synced.
 
+use crate::codec::{Bad, Dec, DecResult, Enc, Persist};
 use crate::engine::{Decision, OrderKey, Outcome, Suppression};
 use crate::event::Kind;
 use crate::refdata::Channel;
-use crate::source::StreamPos;
 use crate::time::Millis;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -53,142 +53,6 @@ pub enum CheckpointError {
     Io { path: String, source: std::io::Error },
     #[error("{path}: {why}")]
     Corrupt { path: String, why: String },
-}
-
-/// A checkpoint file that does not decode: what is wrong, for the log.
-#[derive(Debug)]
-pub struct Bad(pub String);
-
-type DecResult<T> = Result<T, Bad>;
-
-/// Appends fixed-width little-endian fields (fast to write and read; the file is short-lived).
-#[derive(Default)]
-pub struct Enc {
-    pub buf: Vec<u8>,
-}
-
-impl Enc {
-    pub fn u8(&mut self, v: u8) {
-        self.buf.push(v);
-    }
-    pub fn bool(&mut self, v: bool) {
-        self.buf.push(u8::from(v));
-    }
-    pub fn u16(&mut self, v: u16) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
-    }
-    pub fn u32(&mut self, v: u32) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
-    }
-    pub fn u64(&mut self, v: u64) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
-    }
-    pub fn i64(&mut self, v: i64) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
-    }
-    pub fn str(&mut self, s: &str) {
-        self.u32(s.len() as u32);
-        self.buf.extend_from_slice(s.as_bytes());
-    }
-    pub fn opt_i64(&mut self, v: Option<i64>) {
-        self.bool(v.is_some());
-        if let Some(v) = v {
-            self.i64(v);
-        }
-    }
-    pub fn opt_str(&mut self, v: Option<&str>) {
-        self.bool(v.is_some());
-        if let Some(v) = v {
-            self.str(v);
-        }
-    }
-    pub fn strs<S: AsRef<str>>(&mut self, v: &[S]) {
-        self.u32(v.len() as u32);
-        v.iter().for_each(|s| self.str(s.as_ref()));
-    }
-}
-
-/// Reads what [`Enc`] wrote; every read is bounds-checked (a corrupt file is an error, never a
-/// panic).
-pub struct Dec<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Dec<'a> {
-    pub fn new(b: &'a [u8]) -> Dec<'a> {
-        Dec { b, at: 0 }
-    }
-    pub fn done(&self) -> bool {
-        self.at >= self.b.len()
-    }
-    fn take(&mut self, n: usize) -> DecResult<&'a [u8]> {
-        let end = self.at.checked_add(n).filter(|e| *e <= self.b.len());
-        let Some(end) = end else { return Err(Bad(format!("truncated field at byte {}", self.at))) };
-        let s = &self.b[self.at..end];
-        self.at = end;
-        Ok(s)
-    }
-    fn arr<const N: usize>(&mut self) -> DecResult<[u8; N]> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.take(N)?);
-        Ok(a)
-    }
-    pub fn u8(&mut self) -> DecResult<u8> {
-        Ok(self.take(1)?[0])
-    }
-    /// The next `u64`, left to be read again.
-    pub fn peek_u64(&self) -> DecResult<u64> {
-        Dec { b: self.b, at: self.at }.u64()
-    }
-    pub fn bool(&mut self) -> DecResult<bool> {
-        match self.u8()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            b => Err(Bad(format!("bad flag {b} at byte {}", self.at - 1))),
-        }
-    }
-    pub fn u16(&mut self) -> DecResult<u16> {
-        Ok(u16::from_le_bytes(self.arr()?))
-    }
-    pub fn u32(&mut self) -> DecResult<u32> {
-        Ok(u32::from_le_bytes(self.arr()?))
-    }
-    pub fn u64(&mut self) -> DecResult<u64> {
-        Ok(u64::from_le_bytes(self.arr()?))
-    }
-    pub fn i64(&mut self) -> DecResult<i64> {
-        Ok(i64::from_le_bytes(self.arr()?))
-    }
-    pub fn str(&mut self) -> DecResult<&'a str> {
-        let n = self.u32()? as usize;
-        let at = self.at;
-        std::str::from_utf8(self.take(n)?).map_err(|_| Bad(format!("bad UTF-8 at byte {at}")))
-    }
-    pub fn opt_i64(&mut self) -> DecResult<Option<i64>> {
-        Ok(if self.bool()? { Some(self.i64()?) } else { None })
-    }
-    pub fn opt_str(&mut self) -> DecResult<Option<&'a str>> {
-        Ok(if self.bool()? { Some(self.str()?) } else { None })
-    }
-    /// A count of items that each take at least `min` bytes, checked against what is left (a
-    /// corrupt count must not make a huge allocation).
-    pub fn len(&mut self, min: usize) -> DecResult<usize> {
-        let n = self.u32()? as usize;
-        if n.saturating_mul(min.max(1)) > self.b.len() - self.at {
-            return Err(Bad(format!("count {n} past the end at byte {}", self.at - 4)));
-        }
-        Ok(n)
-    }
-    pub fn strs(&mut self) -> DecResult<Vec<String>> {
-        let n = self.len(4)?;
-        (0..n).map(|_| self.str().map(str::to_owned)).collect()
-    }
-    /// A symbol of the `symbols!` kind from its text.
-    pub fn sym<T>(&mut self, parse: fn(&str) -> Option<T>) -> DecResult<T> {
-        let s = self.str()?;
-        parse(s).ok_or_else(|| Bad(format!("unknown value `{s}`")))
-    }
 }
 
 /// The static name of a trigger kind (event kinds and `schedule`).
@@ -316,17 +180,37 @@ impl RuleShape {
             seqs: self.seqs.iter().map(|s| seqs.get(s.as_str()).map(|i| *i as u32)).collect(),
         }
     }
+}
 
-    fn enc(&self, e: &mut Enc) {
+impl Persist for RuleShape {
+    fn encode(&self, e: &mut Enc) {
         e.strs(&self.rules);
         e.strs(&self.campaigns);
         e.strs(&self.aggs);
         e.strs(&self.seqs);
     }
 
-    fn dec(d: &mut Dec) -> DecResult<RuleShape> {
+    fn decode(d: &mut Dec) -> DecResult<RuleShape> {
         Ok(RuleShape { rules: d.strs()?, campaigns: d.strs()?, aggs: d.strs()?, seqs: d.strs()? })
     }
+}
+
+/// Where a source stands in one of its streams: just after the last item it handed to the
+/// engine. A checkpoint stores these and a restarted source is opened at them.
+///
+/// How a source plugs in: give each stream it reads a stable name that says its kind
+/// (`file:<path>` for files, `generator` for the generator; a Fluvio source would use
+/// `fluvio:<topic>/<partition>` with `offset` the next record's offset, see
+/// `config::fluvio_stream`), report each item's end
+/// through a `source::Tracker` when the engine takes it (never when reading ahead), and accept the
+/// stored positions when it is opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamPos {
+    pub stream: String,
+    /// Bytes consumed (files), or the next record's offset (a partitioned transport).
+    pub offset: u64,
+    /// Records (lines) consumed: dead letters' line numbers go on from here.
+    pub records: u64,
 }
 
 /// The router's clock at a batch boundary: restored exactly, because positions are part of
@@ -372,8 +256,8 @@ pub struct Meta {
     pub taken_at: i64,
 }
 
-impl Meta {
-    fn enc(&self, e: &mut Enc) {
+impl Persist for Meta {
+    fn encode(&self, e: &mut Enc) {
         e.u64(self.id);
         let r = &self.router;
         e.u64(r.pos);
@@ -397,12 +281,12 @@ impl Meta {
         }
         e.opt_i64(self.outbox_bytes.map(|b| b as i64));
         e.str(&self.rules_version);
-        self.rules.enc(e);
+        self.rules.encode(e);
         e.u64(self.subscribers);
         e.i64(self.taken_at);
     }
 
-    fn dec(d: &mut Dec) -> DecResult<Meta> {
+    fn decode(d: &mut Dec) -> DecResult<Meta> {
         let id = d.u64()?;
         let router =
             RouterState { pos: d.u64()?, max_ts: d.i64()?, wm: d.i64()?, batch: d.u64()?, first_ts: d.opt_i64()? };
@@ -424,7 +308,7 @@ impl Meta {
             sources,
             outbox_bytes: d.opt_i64()?.map(|b| b as u64),
             rules_version: d.str()?.to_owned(),
-            rules: RuleShape::dec(d)?,
+            rules: RuleShape::decode(d)?,
             subscribers: d.u64()?,
             taken_at: d.i64()?,
         })
@@ -546,21 +430,21 @@ fn verify(bytes: Vec<u8>) -> DecResult<Verified> {
     let mut records = Vec::new();
     let mut meta = None;
     loop {
-        let frame_at = d.at;
+        let frame_at = d.position();
         let tag = d.u8().map_err(|_| Bad("ends without its end frame (partial write)".into()))?;
         let len = d.u32()? as usize;
-        let start = d.at;
+        let start = d.position();
         d.take(len).map_err(|_| Bad(format!("frame at byte {frame_at} runs past the end (partial write)")))?;
         match tag {
             TAG_RECORDS => records.push(start..start + len),
-            TAG_META => meta = Some(Meta::dec(&mut Dec::new(&bytes[start..start + len]))?),
+            TAG_META => meta = Some(Meta::decode(&mut Dec::new(&bytes[start..start + len]))?),
             TAG_END => {
                 let sum = Dec::new(&bytes[start..start + len]).u64()?;
                 let actual = xxhash_rust::xxh3::xxh3_64(&bytes[..frame_at]);
                 if sum != actual {
                     return Err(Bad(format!("checksum mismatch (stored {sum:016x}, computed {actual:016x})")));
                 }
-                if d.at != bytes.len() {
+                if d.position() != bytes.len() {
                     return Err(Bad("bytes after the end frame".into()));
                 }
                 break;
@@ -754,7 +638,7 @@ fn commit(dir: &Path, keep: usize, mut c: InProgress) {
         meta.ticks_started = started;
     }
     let mut e = Enc::default();
-    meta.enc(&mut e);
+    meta.encode(&mut e);
     c.frame(TAG_META, &e.buf);
     let sum = c.hash.digest();
     c.frame(TAG_END, &sum.to_le_bytes());

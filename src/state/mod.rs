@@ -671,7 +671,7 @@ impl SubState {
 
 /// A cell index as the checkpoint keeps it: by the cell's id, so that a changed cell table
 /// between two runs maps the subscriber to the same cell (or to none when it is gone).
-fn enc_cell(e: &mut checkpoint::Enc, c: u32, refdata: &RefData) {
+fn enc_cell(e: &mut crate::codec::Enc, c: u32, refdata: &RefData) {
     match known(c).and_then(|c| refdata.cells.get(c as usize)) {
         Some(cell) => {
             e.u8(2);
@@ -681,7 +681,7 @@ fn enc_cell(e: &mut checkpoint::Enc, c: u32, refdata: &RefData) {
     }
 }
 
-fn dec_cell(d: &mut checkpoint::Dec, refdata: &RefData) -> Result<u32, checkpoint::Bad> {
+fn dec_cell(d: &mut crate::codec::Dec, refdata: &RefData) -> Result<u32, crate::codec::Bad> {
     Ok(match d.u8()? {
         0 => NO_CELL,
         1 => UNKNOWN_CELL,
@@ -691,7 +691,7 @@ fn dec_cell(d: &mut checkpoint::Dec, refdata: &RefData) -> Result<u32, checkpoin
 
 impl SubState {
     /// Appends this state to a checkpoint record.
-    pub fn encode(&self, e: &mut checkpoint::Enc, refdata: &RefData) {
+    pub fn encode(&self, e: &mut crate::codec::Enc, refdata: &RefData) {
         e.u32(self.events_seen);
         e.u32(self.cell_changed_at);
         enc_cell(e, self.cell, refdata);
@@ -772,7 +772,7 @@ impl SubState {
     }
 
     /// Reads a state [`SubState::encode`] wrote.
-    pub fn decode(d: &mut checkpoint::Dec, refdata: &RefData) -> Result<SubState, checkpoint::Bad> {
+    pub fn decode(d: &mut crate::codec::Dec, refdata: &RefData) -> Result<SubState, crate::codec::Bad> {
         let mut s = SubState {
             events_seen: d.u32()?,
             cell_changed_at: d.u32()?,
@@ -904,15 +904,15 @@ mod encode_tests {
             true,
             chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
         );
-        let mut e = checkpoint::Enc::default();
+        let mut e = crate::codec::Enc::default();
         s.encode(&mut e, &rd);
-        let mut d = checkpoint::Dec::new(&e.buf);
+        let mut d = crate::codec::Dec::new(&e.buf);
         let back = SubState::decode(&mut d, &rd).expect("decodes");
         assert!(d.done(), "every byte read");
         assert_eq!(format!("{back:?}"), format!("{s:?}"));
         // Every cut-short form is an error, never a panic.
         for n in 0..e.buf.len() {
-            assert!(SubState::decode(&mut checkpoint::Dec::new(&e.buf[..n]), &rd).is_err(), "cut at {n}");
+            assert!(SubState::decode(&mut crate::codec::Dec::new(&e.buf[..n]), &rd).is_err(), "cut at {n}");
         }
     }
 }

@@ -1,58 +1,8 @@
-//! Run telemetry: the closing summary a run prints, and the Prometheus metrics a running engine
-//! exposes on `/metrics`. One function per thing worth counting, so every metric name is written
+//! Run telemetry: the Prometheus metrics a running engine exposes on `/metrics`, and the
+//! engine's heartbeat behind `/readyz`. One function per thing worth counting, so every metric name is written
 //! once; hot paths call them once per batch. No label ever carries a subscriber number.
 //!
 //! Without an installed recorder (tests, `bench`, `replay`) every call is a no-op.
-
-use crate::engine::{Summary, kind_counts};
-use crate::time::format_ts;
-use std::fmt::Write as _;
-
-/// The human summary printed to stderr after `run` and `replay`.
-pub fn render_summary(s: &Summary, elapsed: std::time::Duration, offset: chrono::FixedOffset) -> String {
-    let mut o = String::new();
-    let secs = elapsed.as_secs_f64().max(1e-9);
-    let _ = writeln!(o, "events        {} ({:.0}/s)", s.events, s.events as f64 / secs);
-    let kinds: Vec<String> = kind_counts(s).filter(|(_, n)| *n > 0).map(|(k, n)| format!("{k} {n}")).collect();
-    let _ = writeln!(o, "  by kind     {}", kinds.join(", "));
-    if let (Some(a), Some(b)) = (s.first_ts, s.last_ts) {
-        let _ = writeln!(o, "  event time  {} .. {}", format_ts(a, offset), format_ts(b, offset));
-    }
-    if s.late > 0 {
-        let _ = writeln!(o, "  late        {}", s.late);
-    }
-    let _ = writeln!(o, "dead letters  {}", s.dead_total());
-    table(&mut o, 12, s.dead_letters.iter().map(|(r, n)| (r.as_str(), *n)));
-    let _ = writeln!(o, "actions       {}", s.actions);
-    table(&mut o, 32, s.actions_by_rule.iter().map(|(r, n)| (r.as_str(), *n)));
-    let suppressed: u64 = s.suppressed_by_reason.values().sum();
-    if s.shadow_actions > 0 {
-        let _ = writeln!(o, "shadow        {} would-be actions of shadow rules (not sent)", s.shadow_actions);
-    }
-    let _ = writeln!(o, "suppressed    {suppressed}");
-    table(&mut o, 14, s.suppressed_by_reason.iter().map(|(r, n)| (r.as_str(), *n)));
-    if s.deferred > 0 {
-        let _ = writeln!(o, "deferred      {} (held for the end of quiet hours)", s.deferred);
-    }
-    let _ = writeln!(
-        o,
-        "timers        armed {}, fired {}, cancelled {}, recheck failed {}, pending {}",
-        s.stats.timers_armed, s.stats.timers_fired, s.stats.timers_cancelled, s.stats.rechecks_failed, s.pending_timers
-    );
-    let _ = writeln!(o, "subscribers   {} with state", s.subscribers);
-    let _ = write!(o, "elapsed       {:.2}s", secs);
-    o
-}
-
-/// One `  name count` line per row, the counts in one column `width` wide, or wider when a name
-/// needs it: a name is always followed by at least one space (`unknown_kind` is 12 characters
-/// and ran into its count).
-fn table<'a>(o: &mut String, width: usize, rows: impl Iterator<Item = (&'a str, u64)> + Clone) {
-    let width = rows.clone().map(|(name, _)| name.chars().count() + 1).fold(width, usize::max);
-    for (name, n) in rows {
-        let _ = writeln!(o, "  {name:<width$}{n}");
-    }
-}
 
 /// Metric names, `tidings_<noun>_<unit>`.
 pub mod names {
@@ -263,23 +213,4 @@ pub fn install_prometheus() -> Result<metrics_exporter_prometheus::PrometheusHan
         .map_err(|e| e.to_string())?
         .install_recorder()
         .map_err(|e| format!("installing the metrics recorder: {e}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::event::DeadReason;
-
-    #[test]
-    fn summary_columns_keep_a_space_after_a_long_reason_or_rule_name() {
-        let mut s = Summary::default();
-        s.dead_letters.insert(DeadReason::UnknownKind, 10964);
-        s.dead_letters.insert(DeadReason::TooLong, 3);
-        let rule = "a_rule_name_that_is_longer_than_thirty_two_characters";
-        s.actions_by_rule.insert(rule.into(), 7);
-        let text = render_summary(&s, std::time::Duration::from_secs(1), chrono::FixedOffset::east_opt(0).unwrap());
-        assert!(text.contains("\n  unknown_kind 10964\n"), "{text}");
-        assert!(text.contains("\n  too_long     3\n"), "one column for the table: {text}");
-        assert!(text.contains(&format!("\n  {rule} 7\n")), "{text}");
-    }
 }
