@@ -23,6 +23,7 @@ pub mod config;
 pub mod engine;
 pub mod event;
 pub mod generator;
+pub mod http;
 pub mod policy;
 pub mod refdata;
 pub mod report;

@@ -849,7 +849,7 @@ impl ApiServer {
         }
         let rt = runtime_with(1, "tidings-api", realtime)?;
         let (listener, addr) = rt
-            .block_on(tidings::api::bind(&cfg.listen))
+            .block_on(tidings::http::bind(&cfg.listen))
             .with_context(|| format!("listening on {} for the admin API", cfg.listen))?;
         if cfg.admin_token.is_empty() {
             eprintln!("api           no admin_token configured: /metrics and /v1/* refuse every request");
@@ -858,7 +858,7 @@ impl ApiServer {
         admin.ready.store(true, Ordering::Relaxed);
         let stop = Arc::new(tokio::sync::Notify::new());
         let s = stop.clone();
-        rt.spawn(tidings::api::serve(listener, Arc::new(admin), cfg.limits(), async move { s.notified().await }));
+        rt.spawn(tidings::http::serve(listener, Arc::new(admin), cfg.limits(), async move { s.notified().await }));
         if let Some(r) = reloader {
             // Hot reload on SIGHUP and when a rule file changes.
             rt.spawn(tidings::api::admin::watch_rules(r, std::time::Duration::from_secs(2)));
@@ -896,7 +896,7 @@ impl Delivery {
         use tidings::sink::deliver::{Dispatcher, callback_handler};
         let rt = runtime(2, "tidings-delivery")?;
         let (listener, addr) = rt
-            .block_on(tidings::api::bind(&cfg.listen))
+            .block_on(tidings::http::bind(&cfg.listen))
             .with_context(|| format!("listening on {} for delivery reports", cfg.listen))?;
         let mut cfg = cfg;
         if cfg.public_url.is_none() {
@@ -916,10 +916,10 @@ impl Delivery {
         eprintln!("delivery      reports on http://{addr}, outbox {}", cfg.outbox.display());
         let server_stop = Arc::new(tokio::sync::Notify::new());
         let s = server_stop.clone();
-        rt.spawn(tidings::api::serve(
+        rt.spawn(tidings::http::serve(
             listener,
             Arc::new(callback_handler(tx)),
-            tidings::api::Limits::default(),
+            tidings::http::Limits::default(),
             async move { s.notified().await },
         ));
         let closed = Arc::new(AtomicBool::new(false));

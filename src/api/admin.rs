@@ -7,7 +7,7 @@
 //! rate (`governor`, keyed), beyond which it is answered 429; bodies are size-limited by the
 //! server. Nothing here prints or labels a subscriber number.
 
-use super::{Handler, Reply, Request, Response};
+use crate::http::{Handler, Reply, Request, Response};
 use governor::{Quota, RateLimiter};
 use serde::Deserialize;
 use std::net::IpAddr;
@@ -43,18 +43,18 @@ pub struct ApiConfig {
     #[serde(default = "default_ivr_log")]
     pub ivr_log: std::path::PathBuf,
     /// Connection limits (see [`super::conn::Limits`] for the defaults and why).
-    #[serde(default = "super::conn::default_header", with = "crate::time::duration_serde")]
+    #[serde(default = "crate::http::conn::default_header", with = "crate::time::duration_serde")]
     pub header_read_timeout: std::time::Duration,
-    #[serde(default = "super::conn::default_idle", with = "crate::time::duration_serde")]
+    #[serde(default = "crate::http::conn::default_idle", with = "crate::time::duration_serde")]
     pub idle_timeout: std::time::Duration,
-    #[serde(default = "super::conn::default_max")]
+    #[serde(default = "crate::http::conn::default_max")]
     pub max_connections: usize,
 }
 
 impl ApiConfig {
     /// The server's connection limits.
-    pub fn limits(&self) -> super::Limits {
-        super::Limits {
+    pub fn limits(&self) -> crate::http::Limits {
+        crate::http::Limits {
             header_read_timeout: self.header_read_timeout,
             idle_timeout: self.idle_timeout,
             max_connections: self.max_connections,

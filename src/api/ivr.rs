@@ -12,8 +12,8 @@
 //! Unknown subscribers, callers no rule speaks to and a stalled engine all get the default menu:
 //! the IVR must never wait on us.
 
-use super::{Reply, Request, Response};
 use crate::engine::{Decision, Outcome};
+use crate::http::{Reply, Request, Response};
 use crate::util::Msisdn;
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;

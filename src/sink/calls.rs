@@ -7,7 +7,7 @@
 //! (200, 201 or 409), so a retry after a timeout or a crash never creates a second call.
 
 use super::gateway::{Action, OutcomeStatus, Report, Sent};
-use crate::api::{Request, Response, client};
+use crate::http::{Request, Response, client};
 use bytes::Bytes;
 use chrono::{DateTime, FixedOffset, NaiveTime, TimeZone};
 use serde::Deserialize;

@@ -15,7 +15,7 @@ use super::calls::{self, CallCentre, CallCentreConfig};
 use super::gateway::{Action, Incoming, OutcomeStatus, Report, Sent};
 use super::kannel::{self, Kannel, KannelConfig};
 use super::outbox::{Entry, InDoubt, Ledger, Open, OutboxReader, id_key};
-use crate::api::{Request, Response};
+use crate::http::{Request, Response};
 use crate::refdata::Channel;
 use chrono::Offset;
 use governor::{Quota, RateLimiter};
@@ -179,7 +179,7 @@ pub struct DeliveryStats {
 /// The HTTP side of delivery: Kannel's reports and the call centre's results become reports.
 /// A callback is answered 200 only once its report is on disk (the ledger synced): a gateway
 /// that gets no answer because tidings died sends it again.
-pub fn callback_handler(tx: mpsc::UnboundedSender<Incoming>) -> impl crate::api::Handler {
+pub fn callback_handler(tx: mpsc::UnboundedSender<Incoming>) -> impl crate::http::Handler {
     Callbacks { tx }
 }
 
@@ -187,8 +187,8 @@ struct Callbacks {
     tx: mpsc::UnboundedSender<Incoming>,
 }
 
-impl crate::api::Handler for Callbacks {
-    fn handle(&self, req: Request) -> crate::api::Reply {
+impl crate::http::Handler for Callbacks {
+    fn handle(&self, req: Request) -> crate::http::Reply {
         let now = chrono::Utc::now().timestamp_millis();
         let parsed = match req.path.as_str() {
             kannel::DLR_PATH => kannel::report(&req, now),

@@ -7,7 +7,7 @@
 //! the subscriber twice.
 
 use super::gateway::{Action, OutcomeStatus, Report, Sent};
-use crate::api::{Request, Response, client, percent_encode};
+use crate::http::{Request, Response, client, percent_encode};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -154,7 +154,7 @@ mod tests {
         )
         .unwrap();
         let url = k.url(&a);
-        let q = crate::api::parse_query(url.split_once('?').unwrap().1);
+        let q = crate::http::parse_query(url.split_once('?').unwrap().1);
         assert_eq!(q["password"], "p&w");
         assert_eq!(q["text"], "您好");
         assert_eq!(q["coding"], "2");

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tidings::api::{self, Request, Response};
+use tidings::http;
+use tidings::http::{Request, Response};
 
 const EVENTS: usize = 1_000_000;
 const KILLS: usize = 20;
@@ -32,7 +33,7 @@ struct Received {
 /// the engine is down reaches the restarted one, which settles the SMS a kill left in doubt.
 fn start_gateway() -> (String, Arc<Mutex<Received>>, tokio::runtime::Runtime) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let (listener, addr) = rt.block_on(api::bind("127.0.0.1:0")).unwrap();
+    let (listener, addr) = rt.block_on(http::bind("127.0.0.1:0")).unwrap();
     let got = Arc::new(Mutex::new(Received::default()));
     let g = got.clone();
     let handler = move |req: Request| -> Response {
@@ -48,7 +49,8 @@ fn start_gateway() -> (String, Arc<Mutex<Received>>, tokio::runtime::Runtime) {
                     .replace("%T", &chrono::Utc::now().timestamp().to_string());
                 tokio::spawn(async move {
                     for _ in 0..600 {
-                        let r = api::client::request(hyper::Method::GET, &dlr, &[], None, Duration::from_secs(2)).await;
+                        let r =
+                            http::client::request(hyper::Method::GET, &dlr, &[], None, Duration::from_secs(2)).await;
                         if matches!(r, Ok(ref r) if r.status == 200) {
                             return;
                         }
@@ -68,7 +70,7 @@ fn start_gateway() -> (String, Arc<Mutex<Received>>, tokio::runtime::Runtime) {
             _ => Response::error(404, "no such endpoint"),
         }
     };
-    rt.spawn(api::serve(listener, Arc::new(handler), api::Limits::default(), std::future::pending()));
+    rt.spawn(http::serve(listener, Arc::new(handler), http::Limits::default(), std::future::pending()));
     (addr.to_string(), got, rt)
 }
 

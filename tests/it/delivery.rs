@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tidings::api::{self, Request, Response};
+use tidings::http;
+use tidings::http::{Request, Response};
 
 /// What the call centre saw.
 #[derive(Default)]
@@ -28,8 +29,8 @@ pub struct Centre {
 /// The centre's handler, its answers held back by [`Centre::answer_after`].
 struct Slow<H>(H, Arc<Mutex<Centre>>);
 
-impl<H: Fn(Request) -> Response + Send + Sync + 'static> api::Handler for Slow<H> {
-    fn handle(&self, req: Request) -> api::Reply {
+impl<H: Fn(Request) -> Response + Send + Sync + 'static> http::Handler for Slow<H> {
+    fn handle(&self, req: Request) -> http::Reply {
         let resp = (self.0)(req);
         let wait = self.1.lock().unwrap().answer_after;
         Box::pin(async move {
@@ -52,7 +53,7 @@ fn result_for(key: &str) -> &'static str {
 /// address and its record.
 pub fn start_centre(addr: &str, refuse_first: usize) -> (String, Arc<Mutex<Centre>>, tokio::runtime::Runtime) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let (listener, bound) = rt.block_on(api::bind(addr)).unwrap();
+    let (listener, bound) = rt.block_on(http::bind(addr)).unwrap();
     let centre = Arc::new(Mutex::new(Centre { refuse_first, ..Centre::default() }));
     let c = centre.clone();
     let handler = move |req: Request| -> Response {
@@ -78,7 +79,7 @@ pub fn start_centre(addr: &str, refuse_first: usize) -> (String, Arc<Mutex<Centr
         let result = serde_json::json!({"id": key, "result": outcome, "task_id": format!("T-{key}")});
         tokio::spawn(async move {
             for _ in 0..20 {
-                let r = api::client::request(
+                let r = http::client::request(
                     hyper::Method::POST,
                     &callback,
                     &[],
@@ -94,10 +95,10 @@ pub fn start_centre(addr: &str, refuse_first: usize) -> (String, Arc<Mutex<Centr
         });
         Response::json(201, &serde_json::json!({"task_id": format!("T-{key}")}))
     };
-    rt.spawn(api::serve(
+    rt.spawn(http::serve(
         listener,
         Arc::new(Slow(handler, centre.clone())),
-        api::Limits::default(),
+        http::Limits::default(),
         std::future::pending(),
     ));
     (bound.to_string(), centre, rt)
@@ -344,7 +345,7 @@ pub fn http_get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let headers: Vec<(&str, String)> = token.map(|t| ("authorization", format!("Bearer {t}"))).into_iter().collect();
     let url = format!("http://127.0.0.1:{port}{path}");
-    match rt.block_on(api::client::request(hyper::Method::GET, &url, &headers, None, Duration::from_secs(5))) {
+    match rt.block_on(http::client::request(hyper::Method::GET, &url, &headers, None, Duration::from_secs(5))) {
         Ok(r) => (r.status, String::from_utf8_lossy(&r.body).into_owned()),
         Err(e) => (0, e.to_string()),
     }

@@ -11,7 +11,7 @@ fn post(port: u16, path: &str, token: &str) -> (u16, Value) {
     let url = format!("http://127.0.0.1:{port}{path}");
     let headers = [("authorization", format!("Bearer {token}"))];
     let r = rt
-        .block_on(tidings::api::client::request(hyper::Method::POST, &url, &headers, None, Duration::from_secs(10)))
+        .block_on(tidings::http::client::request(hyper::Method::POST, &url, &headers, None, Duration::from_secs(10)))
         .unwrap();
     (r.status, serde_json::from_slice(&r.body).unwrap_or(Value::Null))
 }
