@@ -745,7 +745,7 @@ fn fluvio_source(cfg: &Config, decoder: Decoder, from: &[StreamPos], stop: &Arc<
     let src = src.stopping(Arc::clone(stop));
     let failure = src.failure();
     eprintln!("fluvio        reading {:?} partitions {owned:?} from {}", f.topics, f.endpoint);
-    let at = |s: &tidings::config::PartitionStart| {
+    let at = |s: &tidings::source::scale::PartitionStart| {
         s.offset.map_or_else(
             || format!("{}/{} at its {}", s.topic, s.partition, f.start),
             |o| format!("{}/{} at {o}", s.topic, s.partition),
@@ -777,12 +777,12 @@ fn fluvio_source(_: &Config, _: Decoder, _: &[StreamPos], _: &Arc<AtomicBool>) -
 }
 
 #[cfg(feature = "fluvio")]
-fn fluvio_sink(f: &tidings::config::FluvioSection, offset: chrono::FixedOffset) -> Result<Box<dyn Sink>> {
+fn fluvio_sink(f: &tidings::source::scale::FluvioSection, offset: chrono::FixedOffset) -> Result<Box<dyn Sink>> {
     Ok(Box::new(tidings::sink::fluvio::FluvioSink::start(f, offset).map_err(anyhow::Error::msg)?))
 }
 
 #[cfg(not(feature = "fluvio"))]
-fn fluvio_sink(_: &tidings::config::FluvioSection, _: chrono::FixedOffset) -> Result<Box<dyn Sink>> {
+fn fluvio_sink(_: &tidings::source::scale::FluvioSection, _: chrono::FixedOffset) -> Result<Box<dyn Sink>> {
     anyhow::bail!(NO_FLUVIO)
 }
 
@@ -834,7 +834,7 @@ impl ApiServer {
             if scale.is_shared() {
                 let (owns, partitions) = (scale.owner(), scale.partitions);
                 admin = admin.with_elsewhere(Arc::new(move |m| {
-                    (!owns(m)).then(|| tidings::config::scale::partition_of(m, partitions))
+                    (!owns(m)).then(|| tidings::source::scale::partition_of(m, partitions))
                 }));
             }
         }

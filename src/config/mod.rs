@@ -2,9 +2,7 @@
 //! typo in a config is an error at start, not a silently ignored setting. Relative paths are
 //! relative to the working directory.
 
-pub mod scale;
-
-pub use scale::{FluvioSection, PartitionStart, ScaleSection, StartOffset, fluvio_stream, partition_of};
+use crate::source::scale::{FluvioSection, ScaleSection};
 
 use crate::policy::GlobalPolicy;
 use crate::refdata::Channel;

@@ -6,10 +6,10 @@
 //! Delivery is at least once: after a crash, re-decided actions are produced again with the
 //! same deterministic `id`, and consumers drop ids they have seen (as the outbox does).
 
-use crate::config::FluvioSection;
 use crate::engine::Decision;
 use crate::event::DeadLetter;
 use crate::sink::Sink;
+use crate::source::scale::FluvioSection;
 use fluvio::{Compression, TopicProducerConfigBuilder};
 use std::io;
 use std::sync::mpsc;

@@ -26,11 +26,11 @@
 //! are finite and merged by event time, so a replay of a topic decides what a replay of the
 //! same events from a file decides.
 
-use crate::config::{FluvioSection, PartitionStart, partition_of};
 use crate::engine::Input;
 use crate::event::{DeadLetter, Decoder, Event};
 use crate::source::Tracker;
 use crate::source::fluvio_meta::{self, Bounds};
+use crate::source::scale::{FluvioSection, PartitionStart, partition_of};
 use crate::state::checkpoint::StreamPos;
 use fluvio::{Fluvio, FluvioClusterConfig, Offset};
 use futures_util::StreamExt;

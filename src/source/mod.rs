@@ -8,6 +8,7 @@ pub mod fluvio;
 pub mod fluvio_meta;
 
 mod live;
+pub mod scale;
 pub use live::{Feed, Live};
 
 use crate::event::{DeadLetter, DeadReason, Decoder, Event};

@@ -107,7 +107,7 @@ mod live {
     use std::path::{Path, PathBuf};
     use std::process::Command;
     use std::time::{Duration, Instant};
-    use tidings::config::partition_of;
+    use tidings::source::scale::partition_of;
 
     const PARTITIONS: u32 = 4;
 

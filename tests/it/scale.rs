@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tidings::config::{Config, partition_of};
+use tidings::config::Config;
+use tidings::source::scale::partition_of;
 use tidings::util::Msisdn;
 
 pub fn tmp(name: &str) -> PathBuf {

@@ -1,4 +1,4 @@
-//! Scale-out and the Fluvio transport settings. Several instances share a province's work by
+//! Scale-out and the Fluvio transport settings (`[scale]`, `[fluvio]`). Several instances share a province's work by
 //! partition: the event topics are partitioned by msisdn (the record key), each instance owns a
 //! set of partitions and keeps only the subscribers whose number falls in them, and each gets a
 //! share of every channel's capacity. Fluvio has no consumer-group rebalancing, so who owns what
