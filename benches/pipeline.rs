@@ -7,12 +7,12 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
+use tidings::engine::Sink;
 use tidings::engine::{self, EngineOptions};
 use tidings::event::Decoder;
 use tidings::generator::{self, GenOptions};
 use tidings::refdata::RefData;
 use tidings::rules::{self, LoadOptions};
-use tidings::sink::Sink;
 
 struct Count(u64);
 impl Sink for Count {

@@ -1,21 +1,39 @@
 //! tidings: a real-time care and marketing trigger engine for mobile operators.
 //!
-//! Layout, in the order an event travels:
+//! ## One event, from a file to `actions.jsonl`
 //!
-//! - [`source`]    where lines come from: files, stdin, the built-in generator, Fluvio topics
-//! - [`event`]     the event kinds and their decoding; dead letters
-//! - [`refdata`]   subscribers, cells, calendar, stores
-//! - [`engine`]    routing by msisdn to shards, watermarks, deterministic output order
-//! - [`state`]     per-subscriber state: windows, location, sequences, timers; checkpoints
-//! - [`rules`]     rule files: load -> check -> compile -> evaluate; expressions and templates
-//! - [`policy`]    what stands between a candidate contact and an action
-//! - [`sink`]      actions, decisions and dead letters out; the outbox and the gateways
-//! - [`api`]       tidings' HTTP endpoint: gateway reports back (later IVR and admin)
-//! - [`config`]    the engine config (TOML), scale-out and Fluvio settings
-//! - [`generator`] realistic synthetic reference data and event streams
-//! - [`telemetry`] counters the run reports
-//! - [`report`]    the campaign report (replay --report) and pack diffs (diff): HTML and JSON
-//! - [`util`]      stable hashing, masked subscriber numbers, durations
+//! A line of `events.jsonl` is read by [`source`] (files, stdin, the built-in [`generator`],
+//! Fluvio topics), which hands it to [`event`]'s decoder: a bad line becomes a dead letter, a
+//! good one an [`event::Event`]. The [`engine`] routes it by msisdn to the shard that owns the
+//! subscriber, in event time. There [`state`] applies it to the subscriber's windows, location,
+//! sequences and timers; the compiled [`rules`] observe it, cancel timers and propose candidate
+//! contacts; [`policy`] decides each candidate (exclusions, do-not-disturb, caps, control groups,
+//! arbitration, quiet hours, channel capacity) into a decision. The engine puts decisions in
+//! output order and hands them to [`sink`]: `actions.jsonl` and `decisions.jsonl`, and, when
+//! configured, the outbox and the gateways. [`config`] reads the TOML a run is described by,
+//! [`topology`] builds the whole run from it, and the binary's `cli` parses the command line.
+//!
+//! ## Layers
+//!
+//! A module uses only modules of its own layer or a lower one, and no two modules use each
+//! other, however indirectly (`tests/it/layers.rs` reads this list and checks every path):
+//!
+//! 1. `util`, `time`, `codec` — stable hashing, masked numbers, inline strings; event time and
+//!    durations; the checkpoint byte codec
+//! 2. `event`, `refdata`, `telemetry`, `http` — the event kinds and their decoding, dead letters;
+//!    subscribers, cells, calendar, stores; metrics and the heartbeat; the HTTP server and client
+//! 3. `state` — per-subscriber state: windows, location, sequences, timers, contact history;
+//!    checkpoints
+//! 4. `rules` — rule files: read, check, compile, evaluate; expressions and templates
+//! 5. `policy` — what stands between a candidate contact and an action
+//! 6. `engine` — routing by msisdn to shards, watermarks, batches, deterministic output order
+//! 7. `generator`, `source`, `sink` — realistic synthetic data; where lines come from; where
+//!    actions, decisions and dead letters go, the outbox and the gateways
+//! 8. `api`, `report` — the HTTP endpoint's routes (reports, IVR, admin); the campaign report and
+//!    pack diffs
+//! 9. `config` — the engine config (TOML), each section owned by the module it configures
+//! 10. `topology` — a whole run built from a config, then run
+//! 11. `cli` — the binary: arguments and one file per subcommand
 
 pub mod api;
 pub mod codec;

@@ -171,7 +171,7 @@ impl Asks {
 /// The engine's side: a sink that hands IVR decisions to the waiting requests.
 pub struct Replies(pub Arc<Asks>);
 
-impl crate::sink::Sink for Replies {
+impl crate::engine::Sink for Replies {
     fn decision(&mut self, d: &Decision) -> std::io::Result<()> {
         self.0.decision(d);
         Ok(())

@@ -12,11 +12,11 @@ pub mod diff;
 pub mod html;
 pub mod lift;
 
+use crate::engine::Sink;
 use crate::engine::{Decision, Outcome, Summary, Suppression};
 use crate::event::{Body, Event, Kind, OutcomeStatus};
 use crate::refdata::{Channel, ProfileChange};
 use crate::rules::RuleSet;
-use crate::sink::Sink;
 use crate::time::{HOUR, Millis};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -1,5 +1,6 @@
-//! Where decisions and dead letters go: JSON Lines files in an output directory, stdout, and
-//! memory (tests). Gateways (SMPP in [`smpp`], Kannel, call centre) share the types of
+//! Where decisions and dead letters go: the engine's [`Sink`]s — JSON Lines files in an output
+//! directory, stdout, several at once, memory (tests) — and, behind the durable outbox
+//! ([`outbox`], [`deliver`]), the gateways that make the contacts. Gateways (SMPP in [`smpp`], Kannel, call centre) share the types of
 //! [`gateway`] so the dispatcher offers actions to any of them alike.
 
 pub mod calls;
@@ -12,30 +13,11 @@ pub mod outbox;
 pub mod smpp;
 
 use crate::engine::Decision;
+use crate::engine::Sink;
 use crate::event::DeadLetter;
 use crate::util::NamedFile;
 use std::io::{BufWriter, Write};
 use std::path::Path;
-
-/// A destination for decisions. One required method; the rest default to nothing.
-pub trait Sink {
-    fn decision(&mut self, d: &Decision) -> std::io::Result<()>;
-    fn dead_letter(&mut self, _d: &DeadLetter) -> std::io::Result<()> {
-        Ok(())
-    }
-    /// The end of one batch of decisions: a point where a durable sink makes what it took
-    /// safe (the outbox syncs here).
-    fn batch_end(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-    /// How far a durable sink has written (the outbox's length in bytes), for checkpoints.
-    fn position(&self) -> Option<u64> {
-        None
-    }
-}
 
 /// `actions.jsonl` (contacts to make), `decisions.jsonl` (every decision — sent, suppressed
 /// with its reason, deferred — with the policy item that decided it) and `dead_letters.jsonl`

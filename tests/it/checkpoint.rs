@@ -136,7 +136,7 @@ struct Batches {
     ends: Vec<usize>,
 }
 
-impl tidings::sink::Sink for Batches {
+impl tidings::engine::Sink for Batches {
     fn decision(&mut self, d: &tidings::engine::Decision) -> std::io::Result<()> {
         self.decisions.push(d.to_log_json(opts(1).offset));
         Ok(())

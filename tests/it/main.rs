@@ -16,6 +16,7 @@ mod fuzz;
 mod http_limits;
 mod ivr;
 mod kannel;
+mod layers;
 mod mangled;
 mod pack;
 mod policy;
