@@ -882,7 +882,7 @@ impl Drop for ApiServer {
 struct Delivery {
     rt: tokio::runtime::Runtime,
     closed: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<Result<tidings::sink::deliver::DeliveryStats, String>>,
+    task: tokio::task::JoinHandle<Result<tidings::sink::deliver::DeliveryStats, tidings::sink::deliver::DeliveryError>>,
     server_stop: Arc<tokio::sync::Notify>,
 }
 

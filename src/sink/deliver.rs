@@ -233,6 +233,28 @@ struct Retrying {
 /// dispatcher was stopping before the task reached the gateway, so nothing went out).
 type Offered = (Action, u32, Option<Sent>);
 
+/// Why delivery could not start or had to stop. Each names what it was doing and, for files,
+/// where.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The `[delivery]` section asks for something that cannot be (two SMS gateways, a bad
+    /// gateway setting).
+    #[error("{0}")]
+    Config(String),
+    #[error("{what} {}: {source}", path.display())]
+    Open { what: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("reading the outbox: {0}")]
+    Outbox(std::io::Error),
+    #[error("writing the ledger: {0}")]
+    Ledger(std::io::Error),
+    #[error("syncing the ledger: {0}")]
+    LedgerSync(std::io::Error),
+    #[error("writing outcomes {}: {source}", path.display())]
+    Outcomes { path: PathBuf, source: std::io::Error },
+    #[error("a send task failed: {0}")]
+    Task(tokio::task::JoinError),
+}
+
 /// Runs delivery until `closed` is set (the engine's input ended), the outbox is drained, and
 /// reports have had `linger` to arrive; or until `stop` is set. On a stop (or a fatal error) it
 /// takes nothing new from the outbox and waits up to `drain_timeout` for the answers to the
@@ -279,18 +301,18 @@ struct Pending {
 impl Dispatcher {
     /// Builds the gateways the config names. Must run inside a tokio runtime (the SMPP session
     /// starts at once); SMPP receipts are forwarded to `reports`.
-    pub fn new(cfg: DeliveryConfig, reports: mpsc::UnboundedSender<Incoming>) -> Result<Dispatcher, String> {
+    pub fn new(cfg: DeliveryConfig, reports: mpsc::UnboundedSender<Incoming>) -> Result<Dispatcher, DeliveryError> {
         let public = cfg.public_url.clone().unwrap_or_else(|| format!("http://{}", cfg.listen));
         let sms = match (cfg.kannel.clone(), cfg.smpp.clone()) {
             (Some(_), Some(_)) => {
-                return Err(
-                    "delivery: configure one SMS gateway, [delivery.kannel] or [delivery.smpp], not both".into()
-                );
+                return Err(DeliveryError::Config(
+                    "delivery: configure one SMS gateway, [delivery.kannel] or [delivery.smpp], not both".into(),
+                ));
             }
             (Some(k), None) => Some(Arc::new(SmsGateway::Kannel(Kannel::new(k, &public)))),
             (None, Some(c)) => {
-                let (client, mut receipts) =
-                    super::smpp::SmppClient::start(c).map_err(|e| format!("delivery.smpp: {e}"))?;
+                let (client, mut receipts) = super::smpp::SmppClient::start(c)
+                    .map_err(|e| DeliveryError::Config(format!("delivery.smpp: {e}")))?;
                 tokio::spawn(async move {
                     while let Some(r) = receipts.recv().await {
                         if reports.send(r).is_err() {
@@ -303,7 +325,7 @@ impl Dispatcher {
             (None, None) => None,
         };
         let call = match cfg.call_centre.clone() {
-            Some(c) => Some(Arc::new(CallCentre::new(c, &public)?)),
+            Some(c) => Some(Arc::new(CallCentre::new(c, &public).map_err(DeliveryError::Config)?)),
             None => None,
         };
         Self::with_gateways(cfg, sms, call)
@@ -313,8 +335,9 @@ impl Dispatcher {
         cfg: DeliveryConfig,
         sms: Option<Arc<SmsGateway>>,
         call: Option<Arc<CallCentre>>,
-    ) -> Result<Dispatcher, String> {
-        let io = |what: &str, p: &Path, e: std::io::Error| format!("{what} {}: {e}", p.display());
+    ) -> Result<Dispatcher, DeliveryError> {
+        let io =
+            |what: &'static str, p: &Path, e: std::io::Error| DeliveryError::Open { what, path: p.into(), source: e };
         let ledger = Ledger::open(&cfg.outbox).map_err(|e| io("opening the ledger in", &cfg.outbox, e))?;
         let reader = OutboxReader::open(&cfg.outbox).map_err(|e| io("opening the outbox in", &cfg.outbox, e))?;
         if let Some(parent) = cfg.outcomes.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -372,7 +395,7 @@ impl Dispatcher {
         more: Arc<Notify>,
         closed: Arc<AtomicBool>,
         stop: Arc<AtomicBool>,
-    ) -> Result<DeliveryStats, String> {
+    ) -> Result<DeliveryStats, DeliveryError> {
         let grace_end = Instant::now() + self.cfg.in_doubt_grace;
         for d in std::mem::take(&mut self.ledger.in_doubt) {
             self.p.doubt_ids.insert(id_key(&d.id), (None, grace_end));
@@ -403,7 +426,7 @@ impl Dispatcher {
         more: &Notify,
         closed: &AtomicBool,
         stop: &AtomicBool,
-    ) -> Result<(), String> {
+    ) -> Result<(), DeliveryError> {
         let mut eof = false;
         let mut drained_at: Option<Instant> = None;
         loop {
@@ -430,7 +453,7 @@ impl Dispatcher {
             });
             tokio::select! {
                 Some(done) = inflight.join_next(), if !inflight.is_empty() => {
-                    let (a, attempt, sent) = done.map_err(|e| format!("a send task failed: {e}"))?;
+                    let (a, attempt, sent) = done.map_err(DeliveryError::Task)?;
                     self.on_sent(a, attempt, sent)?;
                 }
                 Some(inc) = reports.recv() => self.take(inc)?,
@@ -441,7 +464,7 @@ impl Dispatcher {
             for _ in 0..1024 {
                 match inflight.try_join_next() {
                     Some(done) => {
-                        let (a, attempt, sent) = done.map_err(|e| format!("a send task failed: {e}"))?;
+                        let (a, attempt, sent) = done.map_err(DeliveryError::Task)?;
                         self.on_sent(a, attempt, sent)?;
                     }
                     None => break,
@@ -475,7 +498,7 @@ impl Dispatcher {
         &mut self,
         inflight: &mut JoinSet<Offered>,
         reports: &mut mpsc::UnboundedReceiver<Incoming>,
-    ) -> Result<(), String> {
+    ) -> Result<(), DeliveryError> {
         self.halt.send_replace(true);
         if inflight.is_empty() {
             return Ok(());
@@ -490,7 +513,7 @@ impl Dispatcher {
         while !inflight.is_empty() {
             tokio::select! {
                 Some(done) = inflight.join_next() => {
-                    let (a, attempt, sent) = done.map_err(|e| format!("a send task failed: {e}"))?;
+                    let (a, attempt, sent) = done.map_err(DeliveryError::Task)?;
                     answered += u64::from(sent.is_some());
                     self.on_sent(a, attempt, sent)?;
                 }
@@ -511,9 +534,9 @@ impl Dispatcher {
     }
 
     /// Makes the round's entries durable, then acknowledges the reports they hold.
-    fn sync(&mut self) -> Result<(), String> {
-        self.outcomes.flush().map_err(|e| format!("writing outcomes {}: {e}", self.cfg.outcomes.display()))?;
-        self.ledger.sync().map_err(|e| format!("syncing the ledger: {e}"))?;
+    fn sync(&mut self) -> Result<(), DeliveryError> {
+        self.outcomes.flush().map_err(|e| DeliveryError::Outcomes { path: self.cfg.outcomes.clone(), source: e })?;
+        self.ledger.sync().map_err(DeliveryError::LedgerSync)?;
         self.unsynced.drain(..).for_each(Incoming::done);
         Ok(())
     }
@@ -523,7 +546,7 @@ impl Dispatcher {
     /// posted before the task API's 201 arrives): it is kept, unacknowledged, and tried again
     /// when the next action is accepted — so a crash meanwhile loses nothing, the gateway sends
     /// it again.
-    fn take(&mut self, inc: Incoming) -> Result<(), String> {
+    fn take(&mut self, inc: Incoming) -> Result<(), DeliveryError> {
         if self.report(inc.report.clone())? {
             self.unsynced.push(inc);
         } else if self.early.len() < EARLY_MAX {
@@ -536,11 +559,11 @@ impl Dispatcher {
     }
 
     /// Reads the outbox while there is room. `Some(eof)` when it read.
-    fn fill(&mut self) -> Result<Option<bool>, String> {
+    fn fill(&mut self) -> Result<Option<bool>, DeliveryError> {
         let mut eof = None;
         while self.p.holding.len() < self.cfg.backlog {
             let room = (self.cfg.backlog - self.p.holding.len()).min(256);
-            let batch = self.reader.next_batch(room).map_err(|e| format!("reading the outbox: {e}"))?;
+            let batch = self.reader.next_batch(room).map_err(DeliveryError::Outbox)?;
             if batch.is_empty() {
                 eof = Some(true);
                 break;
@@ -599,7 +622,7 @@ impl Dispatcher {
     }
 
     /// Offers what is queued, within the window; expired actions are dropped here.
-    fn launch(&mut self, inflight: &mut JoinSet<Offered>) -> Result<(), String> {
+    fn launch(&mut self, inflight: &mut JoinSet<Offered>) -> Result<(), DeliveryError> {
         let mut launch = Vec::new();
         while inflight.len() + launch.len() < self.cfg.window {
             let Some((a, attempt)) = self.p.queue.pop_front() else { break };
@@ -619,13 +642,13 @@ impl Dispatcher {
                         msisdn: a.msisdn.clone(),
                         at: now_ms(),
                     })
-                    .map_err(|e| format!("writing the ledger: {e}"))?;
+                    .map_err(DeliveryError::Ledger)?;
             }
             launch.push((a, attempt, gate));
         }
         if !launch.is_empty() {
             // The `sending` lines are on disk before any gateway sees the actions.
-            self.ledger.sync().map_err(|e| format!("syncing the ledger: {e}"))?;
+            self.ledger.sync().map_err(DeliveryError::LedgerSync)?;
             for (a, attempt, gate) in launch {
                 let mut halt = self.halt.subscribe();
                 inflight.spawn(async move {
@@ -639,7 +662,7 @@ impl Dispatcher {
 
     /// What a gateway answered to one offer (`None`: stopping, it never reached the gateway; its
     /// `sending` line leaves it in doubt, so the next start treats it as it would after a crash).
-    fn on_sent(&mut self, a: Action, attempt: u32, sent: Option<Sent>) -> Result<(), String> {
+    fn on_sent(&mut self, a: Action, attempt: u32, sent: Option<Sent>) -> Result<(), DeliveryError> {
         let Some(sent) = sent else { return Ok(()) };
         let result = match &sent {
             Sent::Accepted { .. } => "accepted",
@@ -652,7 +675,7 @@ impl Dispatcher {
             Sent::Accepted { gateway_ids } => {
                 self.stats.accepted += 1;
                 self.p.holding.remove(&id_key(&a.id));
-                self.ledger.write(accepted(&a, gateway_ids)).map_err(|e| format!("writing the ledger: {e}"))?;
+                self.ledger.write(accepted(&a, gateway_ids)).map_err(DeliveryError::Ledger)?;
                 self.retry_early()?;
             }
             Sent::Retry { reason, after } => {
@@ -690,7 +713,7 @@ impl Dispatcher {
     }
 
     /// Offers the reports that came early once more; drops those kept too long.
-    fn retry_early(&mut self) -> Result<(), String> {
+    fn retry_early(&mut self) -> Result<(), DeliveryError> {
         let now = Instant::now();
         for (at, inc) in std::mem::take(&mut self.early) {
             let r = &inc.report;
@@ -721,28 +744,26 @@ impl Dispatcher {
                 .is_some_and(|e| e.timestamp_millis() < now_ms())
     }
 
-    fn finish_expired(&mut self, a: &Action) -> Result<(), String> {
+    fn finish_expired(&mut self, a: &Action) -> Result<(), DeliveryError> {
         self.stats.expired += 1;
         self.p.holding.remove(&id_key(&a.id));
-        self.ledger
-            .write(Entry::Expired { id: a.id.clone(), at: now_ms() })
-            .map_err(|e| format!("writing the ledger: {e}"))?;
+        self.ledger.write(Entry::Expired { id: a.id.clone(), at: now_ms() }).map_err(DeliveryError::Ledger)?;
         self.outcome(&Open::of(a), OutcomeStatus::Expired, "expired before a gateway took it", now_ms())
     }
 
-    fn reject(&mut self, a: &Action, reason: &str) -> Result<(), String> {
+    fn reject(&mut self, a: &Action, reason: &str) -> Result<(), DeliveryError> {
         self.stats.rejected += 1;
         self.p.holding.remove(&id_key(&a.id));
         eprintln!("tidings: delivery: {} to {} refused: {reason}", a.id, mask(&a.msisdn));
         self.ledger
             .write(Entry::Rejected { id: a.id.clone(), reason: reason.to_owned(), at: now_ms() })
-            .map_err(|e| format!("writing the ledger: {e}"))?;
+            .map_err(DeliveryError::Ledger)?;
         let status = if a.channel == Channel::Sms { OutcomeStatus::Failed } else { OutcomeStatus::Expired };
         self.outcome(&Open::of(a), status, reason, now_ms())
     }
 
     /// Records a report; `false` when it names no accepted action (yet).
-    fn report(&mut self, r: Report) -> Result<bool, String> {
+    fn report(&mut self, r: Report) -> Result<bool, DeliveryError> {
         let p = &mut self.p;
         let (doubt, doubt_ids, holding) = (&mut p.doubt, &mut p.doubt_ids, &mut p.holding);
         // An action left in doubt by a crash, recognised by its id or by number and reference.
@@ -771,7 +792,7 @@ impl Dispatcher {
                 doubt.retain(|_, d| d.id != id);
                 holding.remove(&key);
                 self.stats.settled_in_doubt += 1;
-                self.ledger.write(accepted(&a, gateway_ids.clone())).map_err(|e| format!("writing the ledger: {e}"))?;
+                self.ledger.write(accepted(&a, gateway_ids.clone())).map_err(DeliveryError::Ledger)?;
             } else {
                 // The outbox line has not been read yet: keep waiting for it, settled.
                 doubt_ids.remove(&key);
@@ -786,7 +807,7 @@ impl Dispatcher {
                         channel: "sms".into(),
                         at: now_ms(),
                     })
-                    .map_err(|e| format!("writing the ledger: {e}"))?;
+                    .map_err(DeliveryError::Ledger)?;
                 self.stats.settled_in_doubt += 1;
             }
         }
@@ -795,13 +816,13 @@ impl Dispatcher {
         };
         self.ledger
             .write(Entry::Outcome { id: open.id.clone(), status: r.status, detail: r.detail.clone(), at: r.at_ms })
-            .map_err(|e| format!("writing the ledger: {e}"))?;
+            .map_err(DeliveryError::Ledger)?;
         self.outcome(&open, r.status, &r.detail, r.at_ms)?;
         Ok(true)
     }
 
     /// Writes the outcome event of an action (and hands it to a live engine).
-    fn outcome(&mut self, of: &Open, status: OutcomeStatus, detail: &str, at_ms: i64) -> Result<(), String> {
+    fn outcome(&mut self, of: &Open, status: OutcomeStatus, detail: &str, at_ms: i64) -> Result<(), DeliveryError> {
         self.stats.outcomes += 1;
         crate::telemetry::outcome(&of.channel, status.as_str());
         let action_id = &of.id;
@@ -822,7 +843,7 @@ impl Dispatcher {
         .to_string();
         // Flushed with the ledger at the end of the round (`sync`).
         writeln!(self.outcomes, "{line}")
-            .map_err(|e| format!("writing outcomes {}: {e}", self.cfg.outcomes.display()))?;
+            .map_err(|e| DeliveryError::Outcomes { path: self.cfg.outcomes.clone(), source: e })?;
         if let Some(feed) = &self.live {
             feed(line);
         }
