@@ -3,6 +3,7 @@
 //! Layout, in the order an event travels:
 //!
 //! - [`source`]    where lines come from: files, stdin, the built-in generator, Fluvio topics
+//! - [`contact`]   the words every stage shares about a contact: channel, candidate, decision, action
 //! - [`event`]     the event kinds and their decoding; dead letters
 //! - [`refdata`]   subscribers, cells, calendar, stores
 //! - [`engine`]    routing by msisdn to shards, watermarks, deterministic output order
@@ -19,6 +20,7 @@
 
 pub mod api;
 pub mod config;
+pub mod contact;
 pub mod engine;
 pub mod event;
 pub mod generator;

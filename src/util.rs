@@ -1,5 +1,6 @@
 //! Small shared pieces: the stable hash behind ids and shard routing, subscriber numbers that
-//! never print in full, and the duration literals used by both config and rule files.
+//! never print in full, the duration literals used by both config and rule files, and the
+//! `symbols!` enums spelled as words.
 //!
 //! The hash must be stable across builds and platforms because action ids derived from it are
 //! compared across replays and across releases; that rules out `std`'s randomised hasher.
@@ -440,6 +441,54 @@ impl std::io::Write for NamedFile {
 pub fn named(path: &std::path::Path, e: std::io::Error) -> std::io::Error {
     std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
+
+/// An enum whose values are words in events, rule files and output (`sms`, `pre_cancel`): the
+/// enum, its text both ways (`as_str`, `parse`, serde, `Display`) and the lists of values, from
+/// one declaration, so a word is never spelled in two places.
+macro_rules! symbols {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($variant),+ }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                $name::parse(&s).ok_or_else(|| {
+                    serde::de::Error::custom(format_args!("unknown value `{}`; expected one of {}", s, $name::NAMES.join(", ")))
+                })
+            }
+        }
+
+        impl $name {
+            /// Every value, in declaration order (the order rules and reports use).
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// Every value's text, as it appears in events and rule files.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use symbols;
 
 #[cfg(test)]
 mod tests {

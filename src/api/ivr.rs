@@ -13,7 +13,7 @@
 //! the IVR must never wait on us.
 
 use super::{Reply, Request, Response};
-use crate::engine::{Decision, Outcome};
+use crate::contact::{Decision, Outcome};
 use crate::util::Msisdn;
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;

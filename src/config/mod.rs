@@ -6,8 +6,8 @@ pub mod scale;
 
 pub use scale::{FluvioSection, PartitionStart, ScaleSection, StartOffset, fluvio_stream, partition_of};
 
+use crate::contact::Channel;
 use crate::policy::GlobalPolicy;
-use crate::refdata::Channel;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use toml::Spanned;

@@ -13,13 +13,11 @@
 
 mod batch;
 pub mod clock;
-pub mod decision;
 mod durable;
 mod pool;
 pub mod shard;
 
 pub use clock::GuardConfig;
-pub use decision::{Decision, OrderKey, Outcome, Suppression};
 pub use shard::{PolicySetup, Shard, ShardStats};
 
 use batch::{Batch, run_batch};
@@ -27,6 +25,7 @@ pub use durable::Durable;
 use durable::{Ckpt, Take};
 use pool::Spare;
 
+use crate::contact::{Decision, Outcome, Suppression};
 use crate::event::{DeadLetter, DeadReason, Event, Kind};
 use crate::policy::GlobalPolicy;
 use crate::policy::capacity::Capacity;

@@ -11,52 +11,7 @@ mod encode;
 pub use dead::{DeadLetter, DeadReason, RAW_KEEP};
 pub use decode::{Decoder, MAX_LINE_BYTES};
 
-use crate::util::{Millis, Msisdn};
-
-macro_rules! symbols {
-    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name { $($variant),+ }
-
-        impl serde::Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
-                $name::parse(&s).ok_or_else(|| {
-                    serde::de::Error::custom(format_args!("unknown value `{}`; expected one of {}", s, $name::NAMES.join(", ")))
-                })
-            }
-        }
-
-        impl $name {
-            /// Every value, in declaration order (the order rules and reports use).
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            /// Every value's text, as it appears in events and rule files.
-            pub const NAMES: &'static [&'static str] = &[$($text),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn parse(s: &str) -> Option<$name> {
-                match s { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-pub(crate) use symbols;
+use crate::util::{Millis, Msisdn, symbols};
 
 symbols!(
     /// The stream an event comes from.
@@ -221,7 +176,7 @@ pub struct Crm {
 pub struct ContactOutcome {
     /// The id of the action it reports on.
     pub action_id: Box<str>,
-    pub channel: crate::refdata::Channel,
+    pub channel: crate::contact::Channel,
     pub status: OutcomeStatus,
     pub rule: Box<str>,
     pub campaign: Box<str>,

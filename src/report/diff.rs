@@ -12,7 +12,7 @@
 //! finds the full record in `diff.json` or `decisions.jsonl`. The console prints counts only.
 
 use super::html::{escape, head, script_json};
-use crate::engine::{Decision, Outcome};
+use crate::contact::{Decision, Outcome};
 use crate::sink::Sink;
 use crate::util::{Millis, Msisdn, format_ts};
 use serde::Serialize;

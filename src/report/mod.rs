@@ -12,9 +12,10 @@ pub mod diff;
 pub mod html;
 pub mod lift;
 
-use crate::engine::{Decision, Outcome, Summary, Suppression};
+use crate::contact::{Channel, Decision, Outcome, Suppression};
+use crate::engine::Summary;
 use crate::event::{Body, Event, Kind, OutcomeStatus};
-use crate::refdata::{Channel, ProfileChange};
+use crate::refdata::ProfileChange;
 use crate::rules::RuleSet;
 use crate::sink::Sink;
 use crate::util::{HOUR, Millis};

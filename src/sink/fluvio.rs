@@ -7,7 +7,7 @@
 //! same deterministic `id`, and consumers drop ids they have seen (as the outbox does).
 
 use crate::config::FluvioSection;
-use crate::engine::Decision;
+use crate::contact::Decision;
 use crate::event::DeadLetter;
 use crate::sink::Sink;
 use fluvio::{Compression, TopicProducerConfigBuilder};

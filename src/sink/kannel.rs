@@ -6,8 +6,9 @@
 //! front of Kannel to deduplicate on). The outbox ledger is what keeps a retry from reaching
 //! the subscriber twice.
 
-use super::gateway::{Action, OutcomeStatus, Report, Sent};
+use super::gateway::{OutcomeStatus, Report, Sent};
 use crate::api::{Request, Response, client, percent_encode};
+use crate::contact::Action;
 use serde::Deserialize;
 use std::time::Duration;
 

@@ -11,7 +11,7 @@ pub mod kannel;
 pub mod outbox;
 pub mod smpp;
 
-use crate::engine::Decision;
+use crate::contact::Decision;
 use crate::event::DeadLetter;
 use crate::util::NamedFile;
 use std::io::{BufWriter, Write};
