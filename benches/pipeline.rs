@@ -16,7 +16,7 @@ use tidings::rules::{self, LoadOptions};
 
 struct Count(u64);
 impl Sink for Count {
-    fn decision(&mut self, _d: &engine::Decision) -> std::io::Result<()> {
+    fn decision(&mut self, _d: &tidings::contact::Decision) -> std::io::Result<()> {
         self.0 += 1;
         Ok(())
     }

@@ -20,8 +20,9 @@
 //!
 //! 1. `util`, `time`, `codec` — stable hashing, masked numbers, inline strings; event time and
 //!    durations; the checkpoint byte codec
-//! 2. `event`, `refdata`, `telemetry`, `http` — the event kinds and their decoding, dead letters;
-//!    subscribers, cells, calendar, stores; metrics and the heartbeat; the HTTP server and client
+//! 2. `contact`, `event`, `refdata`, `telemetry`, `http` — the words every stage shares about a
+//!    contact (channel, candidate, decision, action); the event kinds and their decoding, dead
+//!    letters; subscribers, cells, calendar, stores; metrics and the heartbeat; HTTP server and client
 //! 3. `state` — per-subscriber state: windows, location, sequences, timers, contact history;
 //!    checkpoints
 //! 4. `rules` — rule files: read, check, compile, evaluate; expressions and templates
@@ -38,6 +39,7 @@
 pub mod api;
 pub mod codec;
 pub mod config;
+pub mod contact;
 pub mod engine;
 pub mod event;
 pub mod generator;

@@ -1231,7 +1231,7 @@ fn explain(msisdn: &str, recorded: &Recorded) -> Result<i32> {
     for d in sink
         .decisions
         .iter()
-        .filter(|d| d.msisdn == m && d.suppression() == Some(tidings::engine::Suppression::Capacity))
+        .filter(|d| d.msisdn == m && d.suppression() == Some(tidings::contact::Suppression::Capacity))
     {
         println!("{}", tidings::engine::shard::explain_line(d, offset));
     }
@@ -1293,7 +1293,7 @@ fn bench(
         EngineOptions { shards, batch, lateness: 120_000, latency_sample: sample, guard, ..EngineOptions::default() };
     struct Count(u64);
     impl Sink for Count {
-        fn decision(&mut self, _d: &engine::Decision) -> std::io::Result<()> {
+        fn decision(&mut self, _d: &tidings::contact::Decision) -> std::io::Result<()> {
             self.0 += 1;
             Ok(())
         }

@@ -1,6 +1,7 @@
 //! Small shared pieces: the stable hash behind ids and shard routing, subscriber numbers that
 //! never print in full, inline short strings, "did you mean" hints, files that name themselves
-//! in their errors, and the thread priority of `realtime_priority`. Time is in [`crate::time`].
+//! in their errors, the thread priority of `realtime_priority`, and the `symbols!` enums spelled
+//! as words. Time is in [`crate::time`].
 //!
 //! The hash must be stable across builds and platforms because action ids derived from it are
 //! compared across replays and across releases; that rules out `std`'s randomised hasher.

@@ -12,7 +12,7 @@
 //! Unknown subscribers, callers no rule speaks to and a stalled engine all get the default menu:
 //! the IVR must never wait on us.
 
-use crate::engine::{Decision, Outcome};
+use crate::contact::{Decision, Outcome};
 use crate::http::{Reply, Request, Response};
 use crate::util::Msisdn;
 use std::collections::{HashMap, VecDeque};

@@ -4,8 +4,8 @@
 
 use crate::source::scale::{FluvioSection, ScaleSection};
 
+use crate::contact::Channel;
 use crate::policy::GlobalPolicy;
-use crate::refdata::Channel;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use toml::Spanned;

@@ -3,7 +3,7 @@
 
 use super::pool::Spare;
 use super::{ExplainRequest, Items, Shard, ShardStats};
-use crate::engine::Decision;
+use crate::contact::Decision;
 use crate::rules::RuleSet;
 use crate::state::checkpoint::Part;
 use crate::time::Millis;

@@ -13,7 +13,6 @@
 
 mod batch;
 pub mod clock;
-pub mod decision;
 mod durable;
 mod output;
 mod pool;
@@ -21,7 +20,6 @@ pub mod shard;
 mod summary;
 
 pub use clock::GuardConfig;
-pub use decision::{Decision, OrderKey, Outcome, Suppression};
 pub use shard::{PolicySetup, Shard, ShardStats};
 pub use summary::{Summary, kind_counts, render_summary};
 
@@ -31,6 +29,7 @@ use durable::{Ckpt, Take};
 pub use output::Sink;
 use pool::Spare;
 
+use crate::contact::{Decision, Outcome};
 use crate::event::{DeadLetter, Event, Kind};
 use crate::policy::GlobalPolicy;
 use crate::policy::capacity::Capacity;

@@ -2,7 +2,7 @@
 //! letters, and is told where batches end (a durable sink syncs there). The implementations are
 //! in [`crate::sink`] (files, stdout, the outbox), [`crate::api`] (IVR answers) and tests.
 
-use crate::engine::Decision;
+use crate::contact::Decision;
 use crate::event::DeadLetter;
 
 /// A destination for decisions. One required method; the rest default to nothing.

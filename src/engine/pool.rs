@@ -1,7 +1,8 @@
 //! The batches' vectors that go round between the router and the shards, so that none is made
 //! fresh per batch.
 
-use super::{Decision, Item};
+use super::Item;
+use crate::contact::Decision;
 use crate::time::Millis;
 use std::sync::Arc;
 

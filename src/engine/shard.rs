@@ -3,13 +3,13 @@
 //! rule tests and the one-shard path call it directly. Contact policy runs here too, on the
 //! subscriber's own state, so it needs no lock either.
 
-use super::decision::{Decision, OrderKey, Outcome, Suppression, action_id};
+use crate::contact::{Candidate, Channel, Decision, Deferred, OrderKey, Outcome, Suppression, TriggerRef, action_id};
 use crate::event::{Body, Event, LocTrigger};
 use crate::policy::{ContactLog, ContactRec, GlobalPolicy, QuietFate, in_control_group};
-use crate::refdata::{Channel, Names, Profile, RefData, Subscribers};
+use crate::refdata::{Names, Profile, RefData, Subscribers};
 use crate::rules::expr::{Ctx, Local};
 use crate::rules::{Rule, RuleSet};
-use crate::state::{Deferred, PendingTimer, SubState, TriggerRef};
+use crate::state::{PendingTimer, SubState};
 use crate::time::{DAY, MINUTE, Millis, format_ts};
 use crate::util::{Msisdn, mix64, stable_hash};
 use std::collections::BTreeSet;
@@ -528,20 +528,6 @@ impl ShardStats {
             self.snapshot_pauses_us.push((ns / 1000).min(u64::from(u32::MAX)) as u32);
         }
     }
-}
-
-/// A contact a rule wants to make, before policy.
-struct Candidate {
-    rule: u32,
-    ts: Millis,
-    key: OrderKey,
-    trigger: TriggerRef,
-    /// Due time of the timer that produced it (part of the action id).
-    due: Option<Millis>,
-    text: Option<String>,
-    script: Option<String>,
-    /// Set when this is a contact deferred by quiet hours, now due.
-    deferred: Option<Deferred>,
 }
 
 impl Shard {

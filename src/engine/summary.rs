@@ -1,7 +1,7 @@
 //! What a run did ([`Summary`]), and the closing summary `run` and `replay` print to stderr.
 
 use super::shard::ShardStats;
-use crate::engine::decision::Suppression;
+use crate::contact::Suppression;
 use crate::event::{DeadReason, Kind};
 use crate::time::{Millis, format_ts};
 use std::collections::BTreeMap;

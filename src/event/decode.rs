@@ -2,8 +2,9 @@
 //! kind: that gives precise "missing field" reasons and keeps serde's work to one pass.
 
 use super::*;
+use crate::contact::Channel;
 use crate::event::{DeadLetter, DeadReason};
-use crate::refdata::{Channel, ProfileChange, ProfileField};
+use crate::refdata::{ProfileChange, ProfileField};
 use crate::time::parse_ts;
 use crate::util::{Msisdn, SmallStr, stable_hash};
 use serde::Deserialize;

@@ -4,7 +4,8 @@
 //! a corrected feed of it decides as the original would have.
 
 use super::*;
-use crate::refdata::{Channel, Dnd, ProfileChange};
+use crate::contact::Channel;
+use crate::refdata::{Dnd, ProfileChange};
 use serde_json::{Map, Value, json};
 
 impl Event {

@@ -12,9 +12,7 @@ pub use dead::{DeadLetter, DeadReason, RAW_KEEP};
 pub use decode::{Decoder, MAX_LINE_BYTES};
 
 use crate::time::Millis;
-use crate::util::Msisdn;
-
-use crate::util::symbols;
+use crate::util::{Msisdn, symbols};
 
 symbols!(
     /// The stream an event comes from.
@@ -179,7 +177,7 @@ pub struct Crm {
 pub struct ContactOutcome {
     /// The id of the action it reports on.
     pub action_id: Box<str>,
-    pub channel: crate::refdata::Channel,
+    pub channel: crate::contact::Channel,
     pub status: OutcomeStatus,
     pub rule: Box<str>,
     pub campaign: Box<str>,

@@ -1729,13 +1729,13 @@ impl Events {
                     self.serial
                 );
                 // The pack calls back 4 hours later; the call centre reports how that went.
-                let trigger = crate::state::TriggerRef {
+                let trigger = crate::contact::TriggerRef {
                     kind: "crm",
                     id: format!("e{:010}", self.emitted).into(),
                     ts: t - t.rem_euclid(SECOND),
                 };
                 let due = trigger.ts + 4 * 60 * MINUTE;
-                let action = crate::engine::decision::action_id(
+                let action = crate::contact::action_id(
                     "complaint_callback",
                     crate::util::Msisdn::parse(&s.msisdn.to_string()).unwrap_or(crate::util::Msisdn::from_raw(0)),
                     &trigger,

@@ -8,7 +8,7 @@
 //! Over capacity a contact waits in a queue while it is valid; one whose expiry passes first
 //! is recorded as suppressed with reason `capacity` — never silently dropped.
 
-use crate::engine::{Decision, Outcome, Suppression};
+use crate::contact::{Decision, Outcome, Suppression};
 use crate::time::Millis;
 use std::collections::VecDeque;
 

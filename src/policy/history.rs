@@ -3,7 +3,7 @@
 //! last month reached and the length of the run.
 
 use super::{CalendarUnit, Cap, CapWindow, period};
-use crate::refdata::Channel;
+use crate::contact::Channel;
 use crate::state::ThinSlice;
 use crate::time::Millis;
 

@@ -10,7 +10,7 @@ mod names;
 mod subscriber;
 
 pub use names::{Labels, Names, StrRef, Vocab};
-pub use subscriber::{Brand, Channel, Dnd, Profile, ProfileChange, ProfileField, Status, Subscriber, Tier};
+pub use subscriber::{Brand, Dnd, Profile, ProfileChange, ProfileField, Status, Subscriber, Tier};
 
 use crate::time::{Millis, parse_ts};
 use crate::util::Msisdn;

@@ -2,8 +2,8 @@
 //! account) and the changes `profile` events make to it.
 
 use super::names::{Labels, Names, StrRef, Vocab};
-use crate::util::Msisdn;
-use crate::util::symbols;
+use crate::contact::Channel;
+use crate::util::{Msisdn, symbols};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::Value;
@@ -14,17 +14,6 @@ symbols!(
     Tier { High = "high", Valuable = "valuable", Sub = "sub", Negative = "negative" }
 );
 symbols!(Status { Active = "active", Suspended = "suspended", PreCancel = "pre_cancel", Cancelled = "cancelled" });
-symbols!(
-    /// A contact channel.
-    Channel { Sms = "sms", Call = "call", Ivr = "ivr" }
-);
-
-impl Channel {
-    pub fn bit(self) -> u8 {
-        1 << (self as u8)
-    }
-}
-
 /// Do-not-disturb: everything, or a set of channels.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Dnd {

@@ -12,8 +12,8 @@
 //! finds the full record in `diff.json` or `decisions.jsonl`. The console prints counts only.
 
 use super::html::{escape, head, script_json};
+use crate::contact::{Decision, Outcome};
 use crate::engine::Sink;
-use crate::engine::{Decision, Outcome};
 use crate::time::{Millis, format_ts};
 use crate::util::Msisdn;
 use serde::Serialize;

@@ -12,10 +12,11 @@ pub mod diff;
 pub mod html;
 pub mod lift;
 
+use crate::contact::{Channel, Decision, Outcome, Suppression};
 use crate::engine::Sink;
-use crate::engine::{Decision, Outcome, Summary, Suppression};
+use crate::engine::Summary;
 use crate::event::{Body, Event, Kind, OutcomeStatus};
-use crate::refdata::{Channel, ProfileChange};
+use crate::refdata::ProfileChange;
 use crate::rules::RuleSet;
 use crate::time::{HOUR, Millis};
 use serde::{Deserialize, Serialize};

@@ -19,9 +19,10 @@ pub mod template;
 pub mod testing;
 pub mod yaml;
 
+use crate::contact::Channel;
 use crate::event::{Kind, KindSet};
 use crate::policy::{self, CampaignPolicy, QuietFate, QuietHours, RulePolicy};
-use crate::refdata::{Channel, RefData};
+use crate::refdata::RefData;
 use diag::{Code, Diagnostic};
 use expr::Ir;
 use expr::check::{AggDef, Checker, ListDef, Loc, MacroDef, Scope, SeqDef, Slots};

@@ -20,7 +20,8 @@
 use super::diag::Diagnostic;
 use super::yaml::{self, Node};
 use super::{LoadOptions, is_test_file};
-use crate::engine::{self, Decision, EngineOptions};
+use crate::contact::{Decision, Outcome};
+use crate::engine::{self, EngineOptions};
 use crate::event::Decoder;
 use crate::refdata::{RefData, Subscriber};
 use crate::sink::Memory;
@@ -280,9 +281,9 @@ fn seq(n: Option<&Node>) -> impl Iterator<Item = &Node> {
 fn describe(d: &Decision) -> String {
     let off = EngineOptions::default().offset;
     let what = match d.outcome {
-        crate::engine::Outcome::Sent => "action".to_string(),
-        crate::engine::Outcome::Suppressed(r) => format!("suppression ({})", r.as_str()),
-        crate::engine::Outcome::Deferred(t) => format!("deferral (until {})", format_ts(t, off)),
+        Outcome::Sent => "action".to_string(),
+        Outcome::Suppressed(r) => format!("suppression ({})", r.as_str()),
+        Outcome::Deferred(t) => format!("deferral (until {})", format_ts(t, off)),
     };
     format!(
         "{}{what}: rule {} for {} at {} text {:?}",
@@ -329,9 +330,9 @@ fn matches(d: &Decision, want: &serde_json::Value) -> bool {
         return false;
     }
     match (s("suppressed"), s("deferred_until"), d.outcome) {
-        (None, None, crate::engine::Outcome::Sent) => true,
-        (Some(r), None, crate::engine::Outcome::Suppressed(got)) => r == got.as_str(),
-        (None, Some(t), crate::engine::Outcome::Deferred(until)) => parse_ts(&t).ok() == Some(until),
+        (None, None, Outcome::Sent) => true,
+        (Some(r), None, Outcome::Suppressed(got)) => r == got.as_str(),
+        (None, Some(t), Outcome::Deferred(until)) => parse_ts(&t).ok() == Some(until),
         _ => false,
     }
 }

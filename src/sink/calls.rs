@@ -6,7 +6,8 @@
 //! as the `id` field: a task API that has seen the key answers with the task it already has
 //! (200, 201 or 409), so a retry after a timeout or a crash never creates a second call.
 
-use super::gateway::{Action, OutcomeStatus, Report, Sent};
+use super::gateway::{OutcomeStatus, Report, Sent};
+use crate::contact::Action;
 use crate::http::{Request, Response, client};
 use bytes::Bytes;
 use chrono::{DateTime, FixedOffset, NaiveTime, TimeZone};

@@ -12,11 +12,11 @@
 //! the idempotency key, so in-doubt call tasks are offered again at once.
 
 use super::calls::{self, CallCentre, CallCentreConfig};
-use super::gateway::{Action, Incoming, OutcomeStatus, Report, Sent};
+use super::gateway::{Incoming, OutcomeStatus, Report, Sent};
 use super::kannel::{self, Kannel, KannelConfig};
 use super::outbox::{Entry, InDoubt, Ledger, Open, OutboxReader, id_key};
+use crate::contact::{Action, Channel};
 use crate::http::{Request, Response};
-use crate::refdata::Channel;
 use chrono::Offset;
 use governor::{Quota, RateLimiter};
 use serde::Deserialize;

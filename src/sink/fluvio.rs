@@ -6,9 +6,9 @@
 //! Delivery is at least once: after a crash, re-decided actions are produced again with the
 //! same deterministic `id`, and consumers drop ids they have seen (as the outbox does).
 
-use crate::engine::Decision;
-use crate::engine::Sink;
+use crate::contact::Decision;
 use crate::event::DeadLetter;
+use crate::source::scale::FluvioSection;
 use crate::source::scale::FluvioSection;
 use fluvio::{Compression, TopicProducerConfigBuilder};
 use std::io;

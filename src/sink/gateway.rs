@@ -1,45 +1,11 @@
-//! What the delivery side hands to a gateway (SMPP, Kannel, the call centre's task API) and what
-//! a gateway answers. The engine decides actions; the outbox keeps them on disk; a dispatcher
-//! takes each pending action and offers it to the gateway of its channel. The gateways share
-//! these types so the dispatcher treats them alike: it never knows PDUs or HTTP.
+//! What a gateway (SMPP, Kannel, the call centre's task API) answers when the delivery side
+//! offers it an action ([`crate::contact::Action`]). The engine decides actions; the outbox
+//! keeps them on disk; a dispatcher takes each pending action and offers it to the gateway of
+//! its channel. The gateways share these types so the dispatcher treats them alike: it never
+//! knows PDUs or HTTP.
 
 pub use crate::event::OutcomeStatus;
-use crate::refdata::Channel;
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
-
-/// An action as the outbox holds it: the action object of DESIGN.md §2 (the line
-/// `actions.jsonl` carries), plus the expiry when the rule set one.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Action {
-    /// Deterministic id: the idempotency key at every gateway.
-    pub id: String,
-    /// Event time of the decision (RFC 3339 with the engine's offset).
-    pub ts: String,
-    /// The full number: actions address the subscriber. Never log it.
-    pub msisdn: String,
-    pub rule: String,
-    pub campaign: String,
-    pub channel: Channel,
-    pub priority: i32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub script: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub queue: Option<String>,
-    pub trigger: TriggerJson,
-    /// After this time (RFC 3339) the contact is worthless and must not be made.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TriggerJson {
-    pub kind: String,
-    pub id: String,
-    pub ts: String,
-}
 
 /// A gateway's answer to one offered action.
 #[derive(Clone, Debug, PartialEq)]

@@ -6,7 +6,8 @@
 //! front of Kannel to deduplicate on). The outbox ledger is what keeps a retry from reaching
 //! the subscriber twice.
 
-use super::gateway::{Action, OutcomeStatus, Report, Sent};
+use super::gateway::{OutcomeStatus, Report, Sent};
+use crate::contact::Action;
 use crate::http::{Request, Response, client, percent_encode};
 use serde::Deserialize;
 use std::time::Duration;

@@ -12,7 +12,7 @@ pub mod kannel;
 pub mod outbox;
 pub mod smpp;
 
-use crate::engine::Decision;
+use crate::contact::Decision;
 use crate::engine::Sink;
 use crate::event::DeadLetter;
 use crate::util::NamedFile;

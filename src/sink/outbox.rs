@@ -15,7 +15,8 @@
 //! Ids are the idempotency keys: the outbox refuses an id it already holds (a replay after a
 //! crash decides the same ids again), and the ledger says which ids are finished.
 
-use super::gateway::{Action, OutcomeStatus};
+use super::gateway::OutcomeStatus;
+use crate::contact::Action;
 use crate::util::{NamedFile, named, stable_hash};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -378,8 +379,7 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::refdata::Channel;
-    use crate::sink::gateway::TriggerJson;
+    use crate::contact::{Channel, TriggerJson};
 
     fn action(id: &str) -> Action {
         Action {

@@ -28,9 +28,8 @@
 //! name, synced, renamed and the directory synced.
 
 use crate::codec::{Bad, Dec, DecResult, Enc, Persist};
-use crate::engine::{Decision, OrderKey, Outcome, Suppression};
+use crate::contact::{Channel, Decision, OrderKey, Outcome, Suppression, TriggerRef};
 use crate::event::Kind;
-use crate::refdata::Channel;
 use crate::time::Millis;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -126,7 +125,7 @@ pub fn dec_decision(d: &mut Dec) -> DecResult<Decision> {
         text: d.opt_str()?.map(str::to_owned),
         script: d.opt_str()?.map(str::to_owned),
         queue: d.opt_str()?.map(Into::into),
-        trigger: crate::state::TriggerRef { kind: trigger_kind(d.str()?)?, id: d.str()?.into(), ts: d.i64()? },
+        trigger: TriggerRef { kind: trigger_kind(d.str()?)?, id: d.str()?.into(), ts: d.i64()? },
         outcome: match d.u8()? {
             0 => Outcome::Sent,
             1 => Outcome::Suppressed(d.sym(suppression)?),

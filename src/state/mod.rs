@@ -8,20 +8,12 @@
 pub mod checkpoint;
 mod thin;
 
+use crate::contact::{Deferred, TriggerRef};
 use crate::event::IvrStep;
 use crate::refdata::{Cell, CellId, RefData, TagId};
 use crate::time::Millis;
 use std::collections::VecDeque;
 pub use thin::ThinSlice;
-
-/// The event that caused a decision, as actions report it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TriggerRef {
-    /// The event kind (`usage`, ...), or `schedule` for a daily rule.
-    pub kind: &'static str,
-    pub id: std::sync::Arc<str>,
-    pub ts: Millis,
-}
 
 /// A rule's pending timer (a delay or an absence check).
 #[derive(Clone, Debug)]
@@ -38,12 +30,6 @@ pub struct PendingTimer {
     /// A contact held for the end of quiet hours (not a rule's own timer): its action id and
     /// expiry.
     pub deferred: Option<Deferred>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Deferred {
-    pub id: String,
-    pub expires: Option<Millis>,
 }
 
 impl PendingTimer {
@@ -843,7 +829,7 @@ impl SubState {
                 id: d.u64()?,
                 rule: d.u16()?,
                 campaign: d.u16()?,
-                channel: d.sym(crate::refdata::Channel::parse)?,
+                channel: d.sym(crate::contact::Channel::parse)?,
                 transactional: d.bool()?,
             });
         }
@@ -897,7 +883,7 @@ mod encode_tests {
                 id: 99,
                 rule: 4,
                 campaign: 2,
-                channel: crate::refdata::Channel::Call,
+                channel: crate::contact::Channel::Call,
                 transactional: true,
             },
             30 * 24 * HOUR,

@@ -98,8 +98,8 @@ pub fn dead_letter(reason: crate::event::DeadReason) {
 /// One decision: by rule, mode (`live`, or `shadow` for a rule that is evaluated but never
 /// sends), outcome (sent, suppressed, deferred) and, when suppressed, the reason. A shadow
 /// rule's would-be actions are `tidings_actions_total{mode="shadow"}`, beside the live ones.
-pub fn decision(d: &crate::engine::Decision) {
-    use crate::engine::Outcome;
+pub fn decision(d: &crate::contact::Decision) {
+    use crate::contact::Outcome;
     let (outcome, reason) = match d.outcome {
         Outcome::Sent => ("sent", ""),
         Outcome::Suppressed(r) => ("suppressed", r.as_str()),

@@ -137,7 +137,7 @@ struct Batches {
 }
 
 impl tidings::engine::Sink for Batches {
-    fn decision(&mut self, d: &tidings::engine::Decision) -> std::io::Result<()> {
+    fn decision(&mut self, d: &tidings::contact::Decision) -> std::io::Result<()> {
         self.decisions.push(d.to_log_json(opts(1).offset));
         Ok(())
     }

@@ -3,7 +3,8 @@
 //! control groups, arbitration and capacity.
 
 use super::support::*;
-use tidings::engine::{Decision, EngineOptions, Outcome, Suppression};
+use tidings::contact::{Decision, Outcome, Suppression};
+use tidings::engine::EngineOptions;
 use tidings::policy::{self, GlobalPolicy};
 
 fn outcomes(r: &Run) -> Vec<(String, String)> {

@@ -95,8 +95,8 @@ fn each_instance_gets_its_share_of_channel_capacity() {
         .unwrap();
         Config::load(&p)
     };
-    let sms = tidings::refdata::Channel::Sms as usize;
-    let call = tidings::refdata::Channel::Call as usize;
+    let sms = tidings::contact::Channel::Sms as usize;
+    let call = tidings::contact::Channel::Call as usize;
     let alone = cfg("").unwrap();
     assert_eq!((alone.capacity[sms], alone.capacity[call]), (Some((200, 1000)), Some((30, 60_000))));
     let third = cfg("[scale]\ninstance = 2\ninstances = 3\npartitions = 6\n").unwrap();

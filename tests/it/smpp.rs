@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tidings::refdata::Channel;
-use tidings::sink::gateway::{Action, Incoming, OutcomeStatus, Report, Sent, TriggerJson};
+use tidings::contact::{Action, Channel, TriggerJson};
+use tidings::sink::gateway::{Incoming, OutcomeStatus, Report, Sent};
 use tidings::sink::smpp::{SmppClient, SmppConfig, user_message_reference};
 use tokio::sync::mpsc;
 

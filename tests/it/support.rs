@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use tidings::engine::{self, Decision, EngineOptions, Summary};
+use tidings::contact::Decision;
+use tidings::engine::{self, EngineOptions, Summary};
 use tidings::event::{DeadLetter, Decoder};
 use tidings::refdata::{RefData, Subscriber, Subscribers};
 use tidings::rules::{self, LoadOptions};

@@ -176,7 +176,7 @@ mod tests {
         e.state.timers_mut().push(crate::state::PendingTimer {
             due: 1_000,
             rule: 0,
-            trigger: crate::state::TriggerRef { kind: "ivr", id: "x".into(), ts: 0 },
+            trigger: crate::contact::TriggerRef { kind: "ivr", id: "x".into(), ts: 0 },
             armed_at: 0,
             text: None,
             script: None,

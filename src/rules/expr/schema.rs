@@ -2,8 +2,9 @@
 //! checker resolves names against this table once; the compiled [`Field`] reads the value.
 
 use super::{Ctx, Value};
+use crate::contact::Channel;
 use crate::event::{self, Body, Event, Kind, KindSet};
-use crate::refdata::{Brand, Channel, Status, Tier};
+use crate::refdata::{Brand, Status, Tier};
 use std::borrow::Cow;
 
 /// The enumerated types, so literals like `voice` or `high` resolve at compile time.

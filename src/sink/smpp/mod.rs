@@ -64,7 +64,8 @@ pub mod receipt;
 mod session;
 pub mod text;
 
-use crate::sink::gateway::{Action, Incoming, Sent};
+use crate::contact::Action;
+use crate::sink::gateway::{Incoming, Sent};
 use pdu::{ShortMessage, Tlv, status};
 use serde::{Deserialize, Deserializer};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -433,7 +433,8 @@ mod tests {
 
     use super::super::{SmppClient, SmppConfig};
     use super::*;
-    use crate::sink::gateway::{Action, OutcomeStatus, Sent};
+    use crate::contact::Action;
+    use crate::sink::gateway::{OutcomeStatus, Sent};
     use crate::sink::smpp::pdu::ShortMessage;
     use tokio::net::TcpListener;
 

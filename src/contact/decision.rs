@@ -1,62 +1,12 @@
-//! A decision: a candidate contact a rule produced, and what became of it.
+//! A decision: a candidate contact a rule produced, what became of it, and the lines that
+//! carry it out (the action object of DESIGN.md §2 and the decision log).
 
-use crate::refdata::Channel;
-use crate::state::TriggerRef;
+use super::{Channel, OrderKey, Outcome, Suppression, TriggerRef};
 use crate::time::{Millis, format_ts};
-use crate::util::{Msisdn, stable_hash};
+use crate::util::Msisdn;
 use serde::Serialize;
 
-/// Why policy stopped a candidate contact (filled in by contact policy).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Suppression {
-    Dnd,
-    QuietHours,
-    Cap,
-    Excluded,
-    ControlGroup,
-    Arbitration,
-    Capacity,
-}
-
-impl Suppression {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Suppression::Dnd => "dnd",
-            Suppression::QuietHours => "quiet_hours",
-            Suppression::Cap => "cap",
-            Suppression::Excluded => "excluded",
-            Suppression::ControlGroup => "control_group",
-            Suppression::Arbitration => "arbitration",
-            Suppression::Capacity => "capacity",
-        }
-    }
-}
-
-/// What became of a candidate contact.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// An action: the contact is made.
-    Sent,
-    /// Stopped by policy, for this reason.
-    Suppressed(Suppression),
-    /// Held for the end of quiet hours, until this time.
-    Deferred(Millis),
-}
-
-/// Where a decision falls in the output: input position of the deciding point, then phase
-/// (0 = a timer or daily tick that fired just before the event at `pos`, 1 = decided by that
-/// event), then tie-breaks.
-/// The same for any shard count and any batching, so output order is deterministic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct OrderKey {
-    pub pos: u64,
-    pub phase: u8,
-    pub due: Millis,
-    pub msisdn: u64,
-    pub rule: u32,
-}
-
+/// A candidate contact and what contact policy made of it.
 #[derive(Clone, Debug)]
 pub struct Decision {
     pub key: OrderKey,
@@ -110,26 +60,8 @@ impl Decision {
     }
 }
 
-/// The deterministic action id: the same trigger decides the same id on every replay. The
-/// subscriber is part of it: a daily rule's trigger (`09:00@2026-11-24`) is the same for every
-/// subscriber, and the id is the idempotency key at the gateways.
-pub fn action_id(rule: &str, msisdn: Msisdn, trigger: &TriggerRef, due: Option<Millis>) -> String {
-    let mut b = Vec::with_capacity(72);
-    b.extend_from_slice(rule.as_bytes());
-    b.push(0);
-    b.extend_from_slice(&msisdn.raw().to_le_bytes());
-    b.extend_from_slice(trigger.kind.as_bytes());
-    b.push(0);
-    b.extend_from_slice(trigger.id.as_bytes());
-    if let Some(d) = due {
-        b.push(0);
-        b.extend_from_slice(&d.to_le_bytes());
-    }
-    format!("a{:016x}", stable_hash(&b))
-}
-
 #[derive(Serialize)]
-struct TriggerJson<'a> {
+struct TriggerOut<'a> {
     kind: &'a str,
     id: &'a str,
     ts: String,
@@ -150,7 +82,7 @@ struct DecisionJson<'a> {
     script: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     queue: Option<&'a str>,
-    trigger: TriggerJson<'a>,
+    trigger: TriggerOut<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires: Option<String>,
 }
@@ -200,29 +132,6 @@ impl Decision {
         serde_json::to_string(&j).unwrap_or_default()
     }
 
-    /// The action as the outbox and the gateways take it.
-    pub fn action(&self, offset: chrono::FixedOffset) -> crate::sink::gateway::Action {
-        use crate::sink::gateway::{Action, TriggerJson};
-        Action {
-            id: self.id.clone(),
-            ts: format_ts(self.ts, offset),
-            msisdn: self.msisdn.full(),
-            rule: self.rule_name.to_string(),
-            campaign: self.campaign.to_string(),
-            channel: self.channel,
-            priority: self.priority,
-            text: self.text.clone(),
-            script: self.script.clone(),
-            queue: self.queue.as_deref().map(str::to_owned),
-            trigger: TriggerJson {
-                kind: self.trigger.kind.to_owned(),
-                id: self.trigger.id.to_string(),
-                ts: format_ts(self.trigger.ts, offset),
-            },
-            expires: self.expires.map(|t| format_ts(t, offset)),
-        }
-    }
-
     fn json(&self, offset: chrono::FixedOffset) -> DecisionJson<'_> {
         DecisionJson {
             id: &self.id,
@@ -235,7 +144,7 @@ impl Decision {
             text: self.text.as_deref(),
             script: self.script.as_deref(),
             queue: self.queue.as_deref(),
-            trigger: TriggerJson {
+            trigger: TriggerOut {
                 kind: self.trigger.kind,
                 id: &self.trigger.id,
                 ts: format_ts(self.trigger.ts, offset),

@@ -1,0 +1,130 @@
+//! The words every stage shares about a contact, at the bottom so that every stage can use
+//! them: rules propose a [`Candidate`], contact policy turns it into a [`Decision`] with an
+//! [`Outcome`] (or a [`Suppression`] saying why not), the engine orders decisions by
+//! [`OrderKey`], sinks write them, and the delivery side hands an [`Action`] to a gateway.
+//!
+//! Layer: with `util` at the bottom (it imports nothing else of the crate but `util`), so
+//! `event`, `refdata`, `state` and everything above may name a channel or a decision without
+//! reaching up into the engine or the sinks.
+
+mod action;
+mod decision;
+
+pub use action::{Action, TriggerJson};
+pub use decision::Decision;
+
+use crate::time::Millis;
+use crate::util::{Msisdn, stable_hash, symbols};
+use serde::Serialize;
+
+symbols!(
+    /// A contact channel.
+    Channel { Sms = "sms", Call = "call", Ivr = "ivr" }
+);
+
+impl Channel {
+    pub fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// The event that caused a decision, as actions report it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TriggerRef {
+    /// The event kind (`usage`, ...), or `schedule` for a daily rule.
+    pub kind: &'static str,
+    pub id: std::sync::Arc<str>,
+    pub ts: Millis,
+}
+
+/// A contact held for the end of quiet hours: the action id it was decided with and its
+/// expiry, so that it is decided again as the same contact when they end.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Deferred {
+    pub id: String,
+    pub expires: Option<Millis>,
+}
+
+/// A contact a rule wants to make, before policy.
+pub struct Candidate {
+    /// Index of the rule in the rule set.
+    pub rule: u32,
+    pub ts: Millis,
+    pub key: OrderKey,
+    pub trigger: TriggerRef,
+    /// Due time of the timer that produced it (part of the action id).
+    pub due: Option<Millis>,
+    pub text: Option<String>,
+    pub script: Option<String>,
+    /// Set when this is a contact deferred by quiet hours, now due.
+    pub deferred: Option<Deferred>,
+}
+
+/// Why policy stopped a candidate contact (filled in by contact policy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Suppression {
+    Dnd,
+    QuietHours,
+    Cap,
+    Excluded,
+    ControlGroup,
+    Arbitration,
+    Capacity,
+}
+
+impl Suppression {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Suppression::Dnd => "dnd",
+            Suppression::QuietHours => "quiet_hours",
+            Suppression::Cap => "cap",
+            Suppression::Excluded => "excluded",
+            Suppression::ControlGroup => "control_group",
+            Suppression::Arbitration => "arbitration",
+            Suppression::Capacity => "capacity",
+        }
+    }
+}
+
+/// What became of a candidate contact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// An action: the contact is made.
+    Sent,
+    /// Stopped by policy, for this reason.
+    Suppressed(Suppression),
+    /// Held for the end of quiet hours, until this time.
+    Deferred(Millis),
+}
+
+/// Where a decision falls in the output: input position of the deciding point, then phase
+/// (0 = a timer or daily tick that fired just before the event at `pos`, 1 = decided by that
+/// event), then tie-breaks.
+/// The same for any shard count and any batching, so output order is deterministic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OrderKey {
+    pub pos: u64,
+    pub phase: u8,
+    pub due: Millis,
+    pub msisdn: u64,
+    pub rule: u32,
+}
+
+/// The deterministic action id: the same trigger decides the same id on every replay. The
+/// subscriber is part of it: a daily rule's trigger (`09:00@2026-11-24`) is the same for every
+/// subscriber, and the id is the idempotency key at the gateways.
+pub fn action_id(rule: &str, msisdn: Msisdn, trigger: &TriggerRef, due: Option<Millis>) -> String {
+    let mut b = Vec::with_capacity(72);
+    b.extend_from_slice(rule.as_bytes());
+    b.push(0);
+    b.extend_from_slice(&msisdn.raw().to_le_bytes());
+    b.extend_from_slice(trigger.kind.as_bytes());
+    b.push(0);
+    b.extend_from_slice(trigger.id.as_bytes());
+    if let Some(d) = due {
+        b.push(0);
+        b.extend_from_slice(&d.to_le_bytes());
+    }
+    format!("a{:016x}", stable_hash(&b))
+}
