@@ -2,7 +2,7 @@
 
 use crate::refdata::Channel;
 use crate::state::TriggerRef;
-use crate::util::{Millis, Msisdn, format_ts, stable_hash};
+use crate::util::{Millis, Msisdn, action_hash, format_ts};
 use serde::Serialize;
 
 /// Why policy stopped a candidate contact (filled in by contact policy).
@@ -113,18 +113,7 @@ impl Decision {
 /// subscriber is part of it: a daily rule's trigger (`09:00@2026-11-24`) is the same for every
 /// subscriber, and the id is the idempotency key at the gateways.
 pub fn action_id(rule: &str, msisdn: Msisdn, trigger: &TriggerRef, due: Option<Millis>) -> String {
-    let mut b = Vec::with_capacity(72);
-    b.extend_from_slice(rule.as_bytes());
-    b.push(0);
-    b.extend_from_slice(&msisdn.raw().to_le_bytes());
-    b.extend_from_slice(trigger.kind.as_bytes());
-    b.push(0);
-    b.extend_from_slice(trigger.id.as_bytes());
-    if let Some(d) = due {
-        b.push(0);
-        b.extend_from_slice(&d.to_le_bytes());
-    }
-    format!("a{:016x}", stable_hash(&b))
+    format!("a{:016x}", action_hash(rule, msisdn, trigger.kind, &trigger.id, due))
 }
 
 #[derive(Serialize)]
