@@ -3,12 +3,11 @@
 //! and CRM and profile updates at their rates; all of it dull on purpose, the noise the rules
 //! must not fire on.
 
-use super::Events;
 use super::records::{
-    CH_STORE, Crm, Ev, INTERNATIONAL, LOCAL, LONG_DISTANCE, MMS, MO, MT, ProfileSet, ROAM_DOM, ROAM_INTL, SMS, Usage,
-    VOICE,
+    CH_STORE, COMPLAINT_TOPICS, CREDIT_REASONS, Crm, DISCONNECT_CHANNELS, DISCONNECT_REASONS, Ev, FAILURE_CODES,
+    INTERNATIONAL, LOCAL, LONG_DISTANCE, MMS, MO, MT, ORDER_ITEMS, ProfileSet, ROAM_DOM, ROAM_INTL, SMS, Usage, VOICE,
 };
-use super::stream::{F_BUSY, F_HOLD, F_NO_TOPUP};
+use super::stream::{Events, F_BUSY, F_HOLD, F_NO_TOPUP};
 use super::subscribers::{HIGH, NEG, PF_TRAVEL, PREFS, SERVICES, SV_12593, SV_DATA_PACK, Sub};
 use super::world::STORES;
 use crate::util::{MINUTE, Millis, Msisdn, SECOND, action_hash};
@@ -213,17 +212,7 @@ impl Events {
             1 => Crm::PaymentPosted { amount: r.pick(&[2000i32, 3000, 5000, 5000, 10_000, 20_000], 5000) },
             2 => {
                 self.serial += 1;
-                let (item, amount) = self.rng.pick(
-                    &[
-                        ("data_pack_10g", 3000),
-                        ("handset", 299_900),
-                        ("broadband", 12_000),
-                        ("video_vip", 1500),
-                        ("music_club", 1000),
-                    ],
-                    ("data_pack_10g", 3000),
-                );
-                Crm::OrderPlaced { order: self.serial, item, amount }
+                Crm::OrderPlaced { order: self.serial, item: self.rng.index(ORDER_ITEMS.len()) }
             }
             3 => {
                 let store = self.rng.below(STORES.len() as u64) as u8;
@@ -235,13 +224,13 @@ impl Events {
             5 => {
                 self.serial += 1;
                 let complaint = self.serial;
-                let topic = self.rng.pick(&["billing", "network", "service", "data", "roaming"], "billing");
+                let topic = self.rng.index(COMPLAINT_TOPICS.len());
                 self.complaint_callback(s, t);
                 Crm::ComplaintClosed { complaint, topic }
             }
             6 => Crm::ContractExpiring { day },
             7 => {
-                let code = r.pick(&["PDP_REJECT", "AUTH_FAIL", "APN_ERROR"], "PDP_REJECT");
+                let code = r.index(FAILURE_CODES.len());
                 Crm::ServiceFailure { code, cell: self.cell_for(s, t) }
             }
             8 => {
@@ -251,12 +240,12 @@ impl Events {
             }
             10 => {
                 let amount = r.pick(&[500i32, 1000, 1000, 2000, 3000, 5000], 1000);
-                let reason = r.pick(&["话费返还", "话费返还", "套餐优惠", "故障补偿", "积分兑换"], "话费返还");
+                let reason = r.index(CREDIT_REASONS.len());
                 Crm::DiscountCredited { amount, reason }
             }
             _ => {
-                let reason = r.pick(&["relocation", "price", "coverage", "switching", "other"], "other");
-                let channel = r.pick(&["store", "hotline", "online"], "hotline");
+                let reason = r.index(DISCONNECT_REASONS.len());
+                let channel = r.index(DISCONNECT_CHANNELS.len());
                 Crm::DisconnectRequested { reason, channel }
             }
         };

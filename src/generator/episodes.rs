@@ -3,87 +3,18 @@
 //! plausible hours; a started episode picks a subscriber who fits the story and schedules its
 //! lines into the stream's heap.
 
+use super::base::PEER_PREFIXES;
+use super::clocks::Ep;
 use super::records::{ATTACH, CASH, Ev, HANDOVER, LONG_DISTANCE, MO, MT, PERIODIC, ROAM_DOM, ROAM_INTL, SMS, Usage};
-use super::stream::{F_BUSY, F_HOLD, F_NO_TOPUP, Item, What};
+use super::stream::Events;
+use super::stream::{F_BUSY, F_HOLD, F_NO_TOPUP};
 use super::subscribers::{
-    HIGH, NEG, PEER_PREFIXES, PF_MUSIC, PF_TRAVEL, SUBT, SV_12593, SV_CALL_NOTIFY, SV_MUSIC_CLUB, SV_WEATHER, Sub,
+    HIGH, NEG, PF_MUSIC, PF_TRAVEL, SUBT, SV_12593, SV_CALL_NOTIFY, SV_MUSIC_CLUB, SV_WEATHER, Sub,
 };
 use super::world::STORES;
-use super::{Events, Model};
-use crate::util::{DAY, HOUR, MINUTE, Millis, SECOND};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Ep {
-    Rail,
-    Airport,
-    LongDistance,
-    Concert,
-    IvrTopic3,
-    LowBalance,
-    StoreCash,
-    Roaming,
-    WeatherTrip,
-    Churn,
-}
-
-/// Starts `per_day` episodes of a kind a day, spread over `from..to` after local midnight.
-pub(super) struct Clock {
-    pub(super) ep: Ep,
-    per_day: u32,
-    from: Millis,
-    to: Millis,
-}
-
-/// Charged usage lines a day per churner while they still spend.
-const CHURN_USES: usize = 4;
-
-/// The episode clocks of a run. Episodes scale with traffic per day, with a floor so that small
-/// runs still show each.
-pub(super) fn clocks(m: &Model) -> Vec<Clock> {
-    let rate = m.events / m.cal.days as usize;
-    let per = |div: usize, floor: usize| (rate / div).max(floor) as u32;
-    let mut clocks = vec![
-        Clock { ep: Ep::Rail, per_day: per(15_000, 4), from: 6 * HOUR + 30 * MINUTE, to: 20 * HOUR },
-        Clock { ep: Ep::Airport, per_day: per(40_000, 3), from: 6 * HOUR, to: 19 * HOUR },
-        Clock { ep: Ep::LongDistance, per_day: per(10_000, 4), from: 9 * HOUR, to: 15 * HOUR + 30 * MINUTE },
-        Clock { ep: Ep::Concert, per_day: per(8_000, 5), from: 18 * HOUR + 50 * MINUTE, to: 19 * HOUR + 30 * MINUTE },
-        Clock { ep: Ep::IvrTopic3, per_day: per(10_000, 4), from: 8 * HOUR, to: 19 * HOUR },
-        Clock { ep: Ep::LowBalance, per_day: per(10_000, 4), from: 7 * HOUR, to: 19 * HOUR },
-        Clock { ep: Ep::StoreCash, per_day: per(20_000, 3), from: 9 * HOUR + 30 * MINUTE, to: 19 * HOUR + 30 * MINUTE },
-        Clock { ep: Ep::Roaming, per_day: per(40_000, 2), from: 6 * HOUR, to: 13 * HOUR },
-        // Arrivals (40 to 120 minutes after the start) fall between 09:00 and 20:00.
-        Clock { ep: Ep::WeatherTrip, per_day: per(20_000, 4), from: 8 * HOUR + 20 * MINUTE, to: 18 * HOUR },
-    ];
-    // Every churner's day: a few charged calls and sessions, spread over the waking hours.
-    if !m.base.churners.is_empty() {
-        let per_day = (m.base.churners.len() * CHURN_USES).min(u32::MAX as usize) as u32;
-        clocks.push(Clock { ep: Ep::Churn, per_day, from: 8 * HOUR, to: 22 * HOUR });
-    }
-    clocks
-}
+use crate::util::{HOUR, MINUTE, Millis, SECOND};
 
 impl Events {
-    /// Schedules the start of episode `idx` of day `day` of clock `clock` (the next day's first
-    /// once the day's are all started).
-    pub(super) fn schedule_clock(&mut self, clock: u8, mut day: u32, mut idx: u32) {
-        let Some(c) = self.clocks.get(clock as usize) else {
-            return;
-        };
-        let (per_day, from, to) = (c.per_day.max(1), c.from, c.to);
-        if idx >= per_day {
-            day += 1;
-            idx = 0;
-        }
-        if day >= self.m.cal.days {
-            return;
-        }
-        let frac = (f64::from(idx) + self.rng.unit()) / f64::from(per_day);
-        let t = self.m.cal.start + i64::from(day) * DAY + from + ((to - from) as f64 * frac) as i64;
-        let t = t - t.rem_euclid(SECOND);
-        self.seq += 1;
-        self.heap.push(Item { t, seq: self.seq, what: What::Start { clock, day, idx } });
-    }
-
     /// Starts an episode of the kind at t0; `day` and `idx` are the clock's (the churn clock walks
     /// its churners by index).
     pub(super) fn episode(&mut self, ep: Ep, t0: Millis, day: u32, idx: u32) {

@@ -19,21 +19,28 @@
 //!   line an episode schedules is paid for by skipping one background tick, which keeps the
 //!   total at exactly `events` lines and memory bounded by the episodes in flight.
 //!
-//! Where each part lives, in the order a line is made:
+//! The files, from the bottom up (each uses only files listed before it):
+//! - `rng`: the generator's own fixed random numbers; `records`: what an event line says, as
+//!   small values with constructors.
 //! - `world`: the places (areas, stations, the airport, the venue, stores, networks abroad) as
 //!   tagged cells; `calendar`: the window's days and what happens on them (concerts, weather
-//!   alerts, festivals, the cut-over); `subscribers`: who is who. These also write the
-//!   reference files.
-//! - `stream`: the event stream itself, the merge of background ticks and episode lines by time,
-//!   with the little state it keeps per subscriber (balance, flags).
+//!   alerts, festivals, the cut-over); `base`: subscriber numbers, traffic ranks and churners.
+//! - `model`: the options and all that derives from them; `subscribers`: each one's profile.
+//!   The world, the calendar and the subscribers write the reference files.
+//! - `clocks`: which stories start how often and when; `stream`: the merge of background ticks
+//!   and episode lines by time, with the state kept per subscriber; `choice`: who an event is
+//!   about and where they are.
 //! - `background`: what one ordinary tick is (a location update, a CDR, a top-up, an IVR
-//!   session, a CRM or profile update); `episodes`: the stories and the clocks that start them.
-//! - `records`: what a line says, as small values with constructors; `render`: records to JSON
+//!   session, a CRM or profile update); `episodes`: the stories; `render`: records to JSON
 //!   lines, and the live feed (`--follow`).
 
 mod background;
+mod base;
 mod calendar;
+mod choice;
+mod clocks;
 mod episodes;
+mod model;
 mod records;
 mod render;
 mod rng;
@@ -46,45 +53,13 @@ mod world;
 use std::io::Write as _;
 use std::path::Path;
 
+pub use model::GenOptions;
 pub use render::follow;
 pub use stream::Events;
 
-use calendar::Calendar;
-use subscribers::{Base, subscriber_line};
-use world::{COUNTRIES, STORES, World, cell_line, country_line, store_line};
-
-use crate::util::Millis;
-
-/// What to generate. Same options, byte-identical output.
-#[derive(Clone, Debug)]
-pub struct GenOptions {
-    pub seed: u64,
-    pub subscribers: usize,
-    /// Total event lines to emit, exactly this many.
-    pub events: usize,
-    /// Epoch millis of local midnight of the first day.
-    pub start: Millis,
-    /// Events are spread over this many days (0 is treated as 1).
-    pub days: u32,
-    /// Local UTC offset used for the `ts` strings and for the diurnal rhythm.
-    pub offset_secs: i32,
-}
-
-/// 2026-11-24T00:00:00+08:00.
-const DEFAULT_START: Millis = 1_795_449_600_000;
-
-impl Default for GenOptions {
-    fn default() -> Self {
-        GenOptions {
-            seed: 7,
-            subscribers: 10_000,
-            events: 200_000,
-            start: DEFAULT_START,
-            days: 1,
-            offset_secs: 8 * 3600,
-        }
-    }
-}
+use model::Model;
+use subscribers::subscriber_line;
+use world::{COUNTRIES, STORES, cell_line, country_line, store_line};
 
 /// Reference data, one JSON object per entry, no trailing newline.
 pub struct RefFiles {
@@ -104,7 +79,7 @@ pub fn reference(opts: &GenOptions) -> RefFiles {
         subscribers: (0..m.n).map(|i| subscriber_line(&m, i)).collect(),
         cells: m.world.cells.iter().map(cell_line).collect(),
         calendar: m.cal.lines(),
-        stores: STORES.iter().enumerate().map(|(k, _)| store_line(k)).collect(),
+        stores: (0..STORES.len()).map(store_line).collect(),
         countries: COUNTRIES.iter().map(country_line).collect(),
     }
 }
@@ -119,64 +94,20 @@ pub fn events(opts: &GenOptions) -> Events {
 pub fn write_dir(opts: &GenOptions, dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let m = Model::new(opts);
-    let open = |name: &str| -> std::io::Result<std::io::BufWriter<std::fs::File>> {
-        Ok(std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(dir.join(name))?))
-    };
-    let mut w = open("subscribers.jsonl")?;
-    for i in 0..m.n {
-        writeln!(w, "{}", subscriber_line(&m, i))?;
-    }
-    w.flush()?;
-    let mut w = open("cells.jsonl")?;
-    for c in &m.world.cells {
-        writeln!(w, "{}", cell_line(c))?;
-    }
-    w.flush()?;
-    let mut w = open("calendar.jsonl")?;
-    for l in m.cal.lines() {
-        writeln!(w, "{l}")?;
-    }
-    w.flush()?;
-    let mut w = open("stores.jsonl")?;
-    for k in 0..STORES.len() {
-        writeln!(w, "{}", store_line(k))?;
-    }
-    w.flush()?;
-    let mut w = open("countries.jsonl")?;
-    for c in &COUNTRIES {
-        writeln!(w, "{}", country_line(c))?;
-    }
-    w.flush()?;
-    let mut w = open("events.jsonl")?;
-    for l in Events::with_model(m) {
+    write_lines(&dir.join("subscribers.jsonl"), (0..m.n).map(|i| subscriber_line(&m, i)))?;
+    write_lines(&dir.join("cells.jsonl"), m.world.cells.iter().map(cell_line))?;
+    write_lines(&dir.join("calendar.jsonl"), m.cal.lines())?;
+    write_lines(&dir.join("stores.jsonl"), (0..STORES.len()).map(store_line))?;
+    write_lines(&dir.join("countries.jsonl"), COUNTRIES.iter().map(country_line))?;
+    write_lines(&dir.join("events.jsonl"), Events::with_model(m))
+}
+
+/// Writes one line a string to a new file at `path`.
+fn write_lines(path: &Path, lines: impl IntoIterator<Item = String>) -> std::io::Result<()> {
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(path)?);
+    for l in lines {
         w.write_all(l.as_bytes())?;
         w.write_all(b"\n")?;
     }
     w.flush()
-}
-
-/// Everything derived from the options that both reference data and events need.
-struct Model {
-    seed: u64,
-    /// Subscribers, at least 1.
-    n: u32,
-    events: usize,
-    cal: Calendar,
-    world: World,
-    base: Base,
-}
-
-impl Model {
-    fn new(opts: &GenOptions) -> Model {
-        let n = opts.subscribers.clamp(1, u32::MAX as usize / 2) as u32;
-        let cal = Calendar::new(opts.start, opts.days, opts.offset_secs);
-        Model {
-            seed: opts.seed,
-            n,
-            events: opts.events,
-            world: World::build(opts.seed, n as usize),
-            base: Base::new(opts.seed, n, cal.days),
-            cal,
-        }
-    }
 }

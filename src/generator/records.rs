@@ -1,5 +1,5 @@
 //! What an event line says, decided before it is written: the stream schedules these records,
-//! [`super::render`] turns them into JSON lines. They are small `Copy` values (names are indices
+//! `render` turns them into JSON lines. They are small `Copy` values (names are indices
 //! into the tables below) because thousands wait in the stream's heap at a time.
 //!
 //! The constructors name the shapes traffic takes (a local call, a data session, an IVR step), so
@@ -36,6 +36,15 @@ pub(super) const PAYMENTS: [&str; 5] = ["cash", "card", "wechat", "alipay", "non
 pub(super) const CASH: u8 = 0;
 /// Results the call centre reports for a call-back.
 pub(super) const CALL_RESULTS: [&str; 3] = ["answered", "no_answer", "busy"];
+/// What a CRM order buys, and its price in fen.
+pub(super) const ORDER_ITEMS: [(&str, i32); 5] =
+    [("data_pack_10g", 3000), ("handset", 299_900), ("broadband", 12_000), ("video_vip", 1500), ("music_club", 1000)];
+pub(super) const COMPLAINT_TOPICS: [&str; 5] = ["billing", "network", "service", "data", "roaming"];
+pub(super) const FAILURE_CODES: [&str; 3] = ["PDP_REJECT", "AUTH_FAIL", "APN_ERROR"];
+/// Why the billing system credits an account (refunds twice as often as the rest).
+pub(super) const CREDIT_REASONS: [&str; 5] = ["话费返还", "话费返还", "套餐优惠", "故障补偿", "积分兑换"];
+pub(super) const DISCONNECT_REASONS: [&str; 5] = ["relocation", "price", "coverage", "switching", "other"];
+pub(super) const DISCONNECT_CHANNELS: [&str; 3] = ["store", "hotline", "online"];
 
 /// A usage record (CDR): a call, messages or a data session.
 #[derive(Clone, Copy)]
@@ -128,10 +137,10 @@ pub(super) enum Crm {
     PaymentPosted {
         amount: i32,
     },
+    /// Order number `order`, for [`ORDER_ITEMS`]`[item]`.
     OrderPlaced {
         order: u64,
-        item: &'static str,
-        amount: i32,
+        item: u8,
     },
     /// Points expire at the end of the month of day `day` of the window.
     PointsExpiring {
@@ -145,14 +154,14 @@ pub(super) enum Crm {
     },
     ComplaintClosed {
         complaint: u64,
-        topic: &'static str,
+        topic: u8,
     },
     /// The contract ends thirty days after day `day` of the window.
     ContractExpiring {
         day: usize,
     },
     ServiceFailure {
-        code: &'static str,
+        code: u8,
         cell: u32,
     },
     TierChanged {
@@ -162,11 +171,11 @@ pub(super) enum Crm {
     /// Credited by the billing system: refunds, promotions, compensation for outages.
     DiscountCredited {
         amount: i32,
-        reason: &'static str,
+        reason: u8,
     },
     DisconnectRequested {
-        reason: &'static str,
-        channel: &'static str,
+        reason: u8,
+        channel: u8,
     },
 }
 

@@ -1,16 +1,18 @@
-//! Rendering: event records to JSON lines, written by hand into one `String` a line (the
-//! generator is a load source; a serializer's per-field overhead would show in `tidings bench`),
-//! and the live feed that stamps them with the wall clock (`tidings gen --follow`).
+//! Rendering: event records to JSON lines, and the live feed that stamps them with the wall
+//! clock (`tidings gen --follow`). Lines are written by hand into one `String` each: their field
+//! order and number formats are part of the output every test and benchmark is seeded from.
 
 use std::fmt::Write as _;
 
+use super::model::GenOptions;
 use super::records::{
-    CALL_RESULTS, CH_STORE, Crm, DATA, DIRS, Ev, IVR_STEPS, PAYMENTS, ProfileSet, SCOPES, SERVICE_KINDS, STORE_TXNS,
-    TOPUP_CHANNELS, TRIGGERS, VOICE,
+    CALL_RESULTS, CH_STORE, COMPLAINT_TOPICS, CREDIT_REASONS, Crm, DATA, DIRS, DISCONNECT_CHANNELS, DISCONNECT_REASONS,
+    Ev, FAILURE_CODES, IVR_STEPS, ORDER_ITEMS, PAYMENTS, ProfileSet, SCOPES, SERVICE_KINDS, STORE_TXNS, TOPUP_CHANNELS,
+    TRIGGERS, VOICE,
 };
-use super::subscribers::{PREFS, SERVICES, Sub, TIERS, push_str_list};
+use super::stream::Events;
+use super::subscribers::{PREFS, SERVICES, Sub, TIERS, dnd_json, push_str_list};
 use super::world::store_id;
-use super::{Events, GenOptions};
 use crate::util::{Millis, SECOND, format_ts};
 
 /// Writes the event lines to `out` as a live feed: `rate` lines a second, each stamped with the
@@ -28,7 +30,7 @@ pub fn follow(opts: &GenOptions, rate: u64, out: &mut dyn std::io::Write) -> std
     let mut stamp = String::new();
     let mut buf = Vec::with_capacity(1 << 16);
     let mut written = 0u64;
-    for line in super::events(opts) {
+    for line in Events::new(opts) {
         // Due at start + written / rate: wait for it (the feed never runs ahead).
         let due = std::time::Duration::from_nanos(written.saturating_mul(1_000_000_000) / rate);
         let now = start.elapsed();
@@ -43,7 +45,7 @@ pub fn follow(opts: &GenOptions, rate: u64, out: &mut dyn std::io::Write) -> std
         let ms = chrono::Utc::now().timestamp_millis();
         if ms != stamp_ms {
             stamp_ms = ms;
-            stamp = crate::util::format_ts(ms, offset);
+            stamp = format_ts(ms, offset);
         }
         buf.extend_from_slice(restamp(&line, &stamp).as_bytes());
         buf.push(b'\n');
@@ -72,6 +74,7 @@ fn restamp(line: &str, ts: &str) -> String {
 }
 
 impl Events {
+    /// Opens line number `emitted + 1`: kind, id, time and subscriber.
     fn head(&mut self, kind: &str, t: Millis, s: &Sub) -> String {
         self.emitted += 1;
         let sec = t.div_euclid(SECOND);
@@ -88,6 +91,8 @@ impl Events {
         o
     }
 
+    /// The line saying `ev` about `s` at `t`. Balances move here, in line order, so that each
+    /// line shows the balance after it whenever its record was decided.
     pub(super) fn render(&mut self, t: Millis, s: &Sub, ev: &Ev) -> String {
         match *ev {
             Ev::Loc { cell, trigger } => {
@@ -203,9 +208,10 @@ impl Events {
                         o.push_str("\"services\":");
                         push_str_list(&mut o, &SERVICES, mask);
                     }
-                    ProfileSet::Dnd(1) => o.push_str("\"dnd\":true"),
-                    ProfileSet::Dnd(2) => o.push_str("\"dnd\":[\"sms\"]"),
-                    ProfileSet::Dnd(_) => o.push_str("\"dnd\":false"),
+                    ProfileSet::Dnd(dnd) => {
+                        o.push_str("\"dnd\":");
+                        o.push_str(dnd_json(dnd));
+                    }
                     ProfileSet::Tier(tier) => {
                         let _ = write!(o, "\"tier\":\"{}\"", TIERS[tier as usize % 4]);
                     }
@@ -242,10 +248,13 @@ impl Events {
                 }
                 write!(o, ",\"event\":\"payment_posted\",\"attrs\":{{\"amount_fen\":{amount}}}}}")
             }
-            Crm::OrderPlaced { order, item, amount } => write!(
-                o,
-                ",\"event\":\"order_placed\",\"attrs\":{{\"order_id\":\"O{order}\",\"item\":\"{item}\",\"amount_fen\":{amount}}}}}"
-            ),
+            Crm::OrderPlaced { order, item } => {
+                let (item, amount) = ORDER_ITEMS[item as usize % ORDER_ITEMS.len()];
+                write!(
+                    o,
+                    ",\"event\":\"order_placed\",\"attrs\":{{\"order_id\":\"O{order}\",\"item\":\"{item}\",\"amount_fen\":{amount}}}}}"
+                )
+            }
             Crm::PointsExpiring { points, day } => {
                 let exp = self.m.cal.info.get(day).map_or("", |d| d.month_end.as_str());
                 write!(o, ",\"event\":\"points_expiring\",\"attrs\":{{\"points\":{points},\"expires\":\"{exp}\"}}}}")
@@ -259,7 +268,8 @@ impl Events {
             ),
             Crm::ComplaintClosed { complaint, topic } => write!(
                 o,
-                ",\"event\":\"complaint_closed\",\"attrs\":{{\"complaint_id\":\"K{complaint}\",\"topic\":\"{topic}\"}}}}"
+                ",\"event\":\"complaint_closed\",\"attrs\":{{\"complaint_id\":\"K{complaint}\",\"topic\":\"{}\"}}}}",
+                COMPLAINT_TOPICS[topic as usize % COMPLAINT_TOPICS.len()]
             ),
             Crm::ContractExpiring { day } => {
                 let exp = self.m.cal.info.get(day).map_or("", |d| d.plus30.as_str());
@@ -267,7 +277,8 @@ impl Events {
             }
             Crm::ServiceFailure { code, cell } => write!(
                 o,
-                ",\"event\":\"service_failure\",\"attrs\":{{\"service\":\"data\",\"code\":\"{code}\",\"cell\":\"{}\"}}}}",
+                ",\"event\":\"service_failure\",\"attrs\":{{\"service\":\"data\",\"code\":\"{}\",\"cell\":\"{}\"}}}}",
+                FAILURE_CODES[code as usize % FAILURE_CODES.len()],
                 self.m.world.id(cell)
             ),
             Crm::TierChanged { from, to } => write!(
@@ -282,12 +293,15 @@ impl Events {
                 }
                 write!(
                     o,
-                    ",\"event\":\"discount_credited\",\"attrs\":{{\"amount_fen\":{amount},\"reason\":\"{reason}\"}}}}"
+                    ",\"event\":\"discount_credited\",\"attrs\":{{\"amount_fen\":{amount},\"reason\":\"{}\"}}}}",
+                    CREDIT_REASONS[reason as usize % CREDIT_REASONS.len()]
                 )
             }
             Crm::DisconnectRequested { reason, channel } => write!(
                 o,
-                ",\"event\":\"disconnect_requested\",\"attrs\":{{\"reason\":\"{reason}\",\"channel\":\"{channel}\"}}}}"
+                ",\"event\":\"disconnect_requested\",\"attrs\":{{\"reason\":\"{}\",\"channel\":\"{}\"}}}}",
+                DISCONNECT_REASONS[reason as usize % DISCONNECT_REASONS.len()],
+                DISCONNECT_CHANNELS[channel as usize % DISCONNECT_CHANNELS.len()]
             ),
         };
     }

@@ -60,6 +60,12 @@ impl Rng {
         w.len().saturating_sub(1)
     }
 
+    /// A random index into a table of `len` names (at most 256), drawn as [`Rng::pick`] draws.
+    #[inline]
+    pub(super) fn index(&mut self, len: usize) -> u8 {
+        self.below(len as u64) as u8
+    }
+
     /// A random element; callers only pass lists that are non-empty by construction.
     pub(super) fn pick<T: Copy>(&mut self, xs: &[T], fallback: T) -> T {
         if xs.is_empty() { fallback } else { xs[self.below(xs.len() as u64) as usize] }

@@ -7,12 +7,12 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use super::episodes::{self, Clock};
+use super::clocks::{self, Clock};
+use super::model::{GenOptions, Model};
 use super::records::Ev;
 use super::rng::Rng;
-use super::subscribers::{PEER_PREFIXES, Sub};
-use super::{GenOptions, Model};
-use crate::util::{Millis, SECOND};
+use super::subscribers::Sub;
+use crate::util::{DAY, Millis, SECOND};
 
 /// Relative traffic per local hour: quiet at night, peaks mid-morning and evening.
 const DIURNAL: [f64; 24] = [
@@ -20,25 +20,20 @@ const DIURNAL: [f64; 24] = [
     3.5,
 ];
 
+/// What waits in the heap.
 #[derive(Clone, Copy)]
-pub(super) enum What {
+enum What {
     /// An episode clock's next start.
-    Start {
-        clock: u8,
-        day: u32,
-        idx: u32,
-    },
-    Line {
-        sub: u32,
-        ev: Ev,
-        clear: u8,
-    },
+    Start { clock: u8, day: u32, idx: u32 },
+    /// An episode's line, for subscriber `sub`; `clear` leaves their flags when it is written.
+    Line { sub: u32, ev: Ev, clear: u8 },
 }
 
-pub(super) struct Item {
-    pub(super) t: Millis,
-    pub(super) seq: u64,
-    pub(super) what: What,
+/// A heap entry: what happens at `t`; `seq` is the order it was scheduled in.
+struct Item {
+    t: Millis,
+    seq: u64,
+    what: What,
 }
 
 // Reversed so that BinaryHeap (a max-heap) pops the earliest; seq breaks ties deterministically.
@@ -68,24 +63,28 @@ pub(super) const F_BUSY: u8 = 2;
 pub(super) const F_HOLD: u8 = 4;
 const BALANCE_UNSET: i32 = i32::MIN;
 
-/// The event stream; see [`events`].
+/// The event lines of a run, in time order; made by [`events`](super::events).
 pub struct Events {
     pub(super) m: Model,
     pub(super) rng: Rng,
-    pub(super) balance: Vec<i32>,
-    pub(super) flags: Vec<u8>,
-    pub(super) heap: BinaryHeap<Item>,
-    pub(super) clocks: Vec<Clock>,
-    pub(super) seq: u64,
+    balance: Vec<i32>,
+    flags: Vec<u8>,
+    heap: BinaryHeap<Item>,
+    clocks: Vec<Clock>,
+    seq: u64,
     /// Episode lines scheduled but not yet paid for by a skipped background tick.
     pub(super) debt: u64,
+    /// Lines written so far; a line's id is `e` and its number.
     pub(super) emitted: usize,
+    /// The last IVR session, order or complaint number given out.
     pub(super) serial: u64,
     /// Cumulative diurnal weight at each hour boundary of the window.
-    pub(super) cum: Vec<f64>,
-    pub(super) slot: u64,
-    pub(super) slot_time: Option<Millis>,
-    pub(super) hour_ptr: usize,
+    cum: Vec<f64>,
+    /// The background tick due next, its time once drawn, and the hour it falls in.
+    slot: u64,
+    slot_time: Option<Millis>,
+    hour_ptr: usize,
+    /// The last `ts` string written and its second: consecutive lines mostly share one.
     pub(super) ts_sec: i64,
     pub(super) ts_str: String,
 }
@@ -108,7 +107,7 @@ impl Events {
                 cum.push(acc);
             }
         }
-        let clocks = episodes::clocks(&m);
+        let clocks = clocks::clocks(&m);
         let mut ev = Events {
             m,
             rng,
@@ -133,8 +132,30 @@ impl Events {
         ev
     }
 
+    /// Schedules the start of episode `idx` of day `day` of clock `clock` (the next day's first
+    /// once the day's are all started).
+    fn schedule_clock(&mut self, clock: u8, mut day: u32, mut idx: u32) {
+        let Some(c) = self.clocks.get(clock as usize) else {
+            return;
+        };
+        let (per_day, from, to) = (c.per_day.max(1), c.from, c.to);
+        if idx >= per_day {
+            day += 1;
+            idx = 0;
+        }
+        if day >= self.m.cal.days {
+            return;
+        }
+        let frac = (f64::from(idx) + self.rng.unit()) / f64::from(per_day);
+        let t = self.m.cal.start + i64::from(day) * DAY + from + ((to - from) as f64 * frac) as i64;
+        let t = t - t.rem_euclid(SECOND);
+        self.seq += 1;
+        self.heap.push(Item { t, seq: self.seq, what: What::Start { clock, day, idx } });
+    }
+
     /// Schedules one line of an episode, clearing `clear` from the subscriber's flags when it
     /// is written; lines past the window are dropped, not clamped. Whether it was scheduled.
+    #[inline]
     pub(super) fn push(&mut self, t: Millis, sub: u32, ev: Ev, clear: u8) -> bool {
         if t >= self.m.cal.end() {
             return false;
@@ -172,10 +193,14 @@ impl Events {
         Some(t)
     }
 
+    /// Subscriber `i`'s profile, derived again (profiles are not stored).
+    #[inline]
     pub(super) fn sub(&self, i: u32) -> Sub {
         Sub::derive(&self.m, i)
     }
 
+    /// The running balance, starting from the profile's.
+    #[inline]
     pub(super) fn balance_mut(&mut self, s: &Sub) -> Option<&mut i32> {
         let b = self.balance.get_mut(s.idx as usize)?;
         if *b == BALANCE_UNSET {
@@ -184,96 +209,21 @@ impl Events {
         Some(b)
     }
 
+    #[inline]
     pub(super) fn flag(&self, i: u32) -> u8 {
         self.flags.get(i as usize).copied().unwrap_or(0)
     }
 
+    #[inline]
     pub(super) fn set_flag(&mut self, i: u32, f: u8) {
         if let Some(x) = self.flags.get_mut(i as usize) {
             *x |= f;
         }
     }
 
-    /// A subscriber for ordinary traffic: skewed toward heavy users, mostly active ones.
-    pub(super) fn draw(&mut self, t: Millis) -> Sub {
-        let n = u64::from(self.m.n);
-        let late = self.m.cal.days >= 2 && self.m.cal.day_of(t) as u64 * 2 >= u64::from(self.m.cal.days);
-        let mut attempt = 0;
-        loop {
-            // Heavy users: 15% of traffic from the top 2% of ranks, 25% from the top 20%.
-            let span = match self.rng.weighted(&[15, 25, 60]) {
-                0 => n.div_ceil(50),
-                1 => n.div_ceil(5),
-                _ => n,
-            };
-            let rank = self.rng.below(span);
-            let i = self.m.base.ranked(rank);
-            let s = self.sub(i);
-            attempt += 1;
-            if attempt >= 6 {
-                return s;
-            }
-            if self.flag(i) & F_BUSY != 0 {
-                continue;
-            }
-            if !s.active() && self.rng.chance(0.7) {
-                continue;
-            }
-            if s.fading && late && self.rng.chance(0.9) {
-                continue;
-            }
-            // A churner who has stopped is gone from ordinary traffic too.
-            if s.churner && self.m.cal.day_of(t) as u64 >= u64::from(self.m.base.churn_stop(i)) {
-                continue;
-            }
-            return s;
-        }
-    }
-
-    /// A subscriber who fits an episode; uniform over the base, bounded search. Churners have
-    /// their own story and are left out of the others.
-    pub(super) fn pick(&mut self, want: impl Fn(&Sub) -> bool) -> Sub {
-        let n = u64::from(self.m.n);
-        let mut last = self.sub(0);
-        for _ in 0..4000 {
-            let i = self.rng.below(n) as u32;
-            last = self.sub(i);
-            if want(&last) && !last.churner && self.flag(i) & F_BUSY == 0 {
-                return last;
-            }
-        }
-        last
-    }
-
-    /// Where the subscriber plausibly is at time t: work on working hours, home otherwise.
-    pub(super) fn cell_for(&mut self, s: &Sub, t: Millis) -> u32 {
-        let r = self.rng.unit();
-        if r < 0.01 {
-            return self.rng.pick(&self.m.world.landmarks, s.home);
-        }
-        if r < 0.09 {
-            let pool = if self.rng.chance(0.5) { &self.m.world.business } else { &self.m.world.residential };
-            return self.rng.pick(pool, s.home);
-        }
-        let hour = self.m.cal.hour_of(t);
-        let workday = self.m.cal.info.get(self.m.cal.day_of(t)).is_some_and(|d| d.workday);
-        let at_work = workday && (9..18).contains(&hour);
-        if self.rng.chance(0.85) == at_work { s.work } else { s.home }
-    }
-
-    pub(super) fn ordinary_cell(&mut self, s: &Sub) -> u32 {
-        if self.rng.chance(0.5) { s.home } else { s.work }
-    }
-
-    pub(super) fn peer(&mut self, own: bool) -> u64 {
-        if own && self.rng.chance(0.5) {
-            let j = self.rng.below(u64::from(self.m.n)) as u32;
-            return self.m.base.msisdn(j);
-        }
-        let prefix = self.rng.pick(&PEER_PREFIXES, 130);
-        prefix * 100_000_000 + self.rng.below(100_000_000)
-    }
-
+    /// The next line: the heap's earliest entry or the next background tick, whichever comes
+    /// first (an episode start schedules its lines and the loop goes on; a tick owed to an
+    /// episode line is skipped).
     fn step(&mut self) -> Option<String> {
         while self.emitted < self.m.events {
             let bg = self.peek_slot();

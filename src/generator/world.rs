@@ -83,6 +83,7 @@ pub(super) const ALERT_CITY: &str = "tianjin";
 const ALERT_CITY_CELLS: [(&str, u32, f64, f64); 2] =
     [("天津西站", 2202, 39.1580, 117.1630), ("天津滨江道", 2203, 39.1230, 117.1980)];
 
+/// A cell of the cells file; `country` is set on networks abroad (location lines carry it).
 pub(super) struct Cell {
     pub(super) id: String,
     pub(super) lat: f64,
@@ -92,6 +93,7 @@ pub(super) struct Cell {
     pub(super) country: Option<&'static str>,
 }
 
+/// The cells, and the indices of each kind of place among them.
 pub(super) struct World {
     pub(super) cells: Vec<Cell>,
     pub(super) residential: Vec<u32>,
@@ -101,15 +103,18 @@ pub(super) struct World {
     pub(super) venue: Vec<u32>,
     /// One cell per store, in store order.
     pub(super) store_cells: Vec<u32>,
+    /// Other provinces' cells.
     pub(super) domestic: Vec<u32>,
     /// Per visited country: its cells, the airport first.
     pub(super) foreign: Vec<Vec<u32>>,
     /// Cells of the city that gets weather alerts (tagged `city:tianjin`).
     pub(super) alert_city: Vec<u32>,
+    /// Stations, the airport, the venue and stores: where anyone turns up now and then.
     pub(super) landmarks: Vec<u32>,
 }
 
 impl World {
+    /// The world for a base of `subscribers`.
     pub(super) fn build(seed: u64, subscribers: usize) -> World {
         let mut rng = Rng::new(seed ^ 0xCE11_5EED);
         let mut w = World {
@@ -215,17 +220,19 @@ impl World {
         c as u32
     }
 
+    /// The id of cell `cell` (empty for no such cell).
     pub(super) fn id(&self, cell: u32) -> &str {
         self.cells.get(cell as usize).map_or("", |c| c.id.as_str())
     }
 }
 
+/// Store ids are S001.. in [`STORES`] order.
 pub(super) fn store_id(k: usize) -> String {
     format!("S{:03}", k + 1)
 }
 
 /// JSON string literal; the names here are plain, but escaping keeps the output valid regardless.
-pub(super) fn json_str(s: &str) -> String {
+fn json_str(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 2);
     o.push('"');
     for c in s.chars() {
