@@ -61,6 +61,31 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(bytes)
 }
 
+/// The number behind an action id (`a` and 16 hex digits): a stable hash of the rule, the
+/// subscriber, the kind and id of the triggering event and, for a timer, its due time. The same
+/// trigger gives the same id on every replay. The generator uses it too, to report the outcome of
+/// a call-back the rule pack will make.
+pub fn action_hash(
+    rule: &str,
+    msisdn: Msisdn,
+    trigger_kind: &str,
+    trigger_id: &str,
+    due: Option<crate::time::Millis>,
+) -> u64 {
+    let mut b = Vec::with_capacity(72);
+    b.extend_from_slice(rule.as_bytes());
+    b.push(0);
+    b.extend_from_slice(&msisdn.raw().to_le_bytes());
+    b.extend_from_slice(trigger_kind.as_bytes());
+    b.push(0);
+    b.extend_from_slice(trigger_id.as_bytes());
+    if let Some(d) = due {
+        b.push(0);
+        b.extend_from_slice(&d.to_le_bytes());
+    }
+    stable_hash(&b)
+}
+
 /// Mixes a 64-bit key (splitmix64 finaliser); used to spread msisdns over shards.
 #[inline]
 pub fn mix64(mut x: u64) -> u64 {

@@ -14,7 +14,7 @@ pub use action::{Action, TriggerJson};
 pub use decision::Decision;
 
 use crate::time::Millis;
-use crate::util::{Msisdn, stable_hash, symbols};
+use crate::util::{Msisdn, symbols};
 use serde::Serialize;
 
 symbols!(
@@ -115,16 +115,5 @@ pub struct OrderKey {
 /// subscriber is part of it: a daily rule's trigger (`09:00@2026-11-24`) is the same for every
 /// subscriber, and the id is the idempotency key at the gateways.
 pub fn action_id(rule: &str, msisdn: Msisdn, trigger: &TriggerRef, due: Option<Millis>) -> String {
-    let mut b = Vec::with_capacity(72);
-    b.extend_from_slice(rule.as_bytes());
-    b.push(0);
-    b.extend_from_slice(&msisdn.raw().to_le_bytes());
-    b.extend_from_slice(trigger.kind.as_bytes());
-    b.push(0);
-    b.extend_from_slice(trigger.id.as_bytes());
-    if let Some(d) = due {
-        b.push(0);
-        b.extend_from_slice(&d.to_le_bytes());
-    }
-    format!("a{:016x}", stable_hash(&b))
+    format!("a{:016x}", crate::util::action_hash(rule, msisdn, trigger.kind, &trigger.id, due))
 }
