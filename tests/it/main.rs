@@ -12,6 +12,7 @@ mod diagnostics;
 mod engine;
 mod fluvio;
 mod future;
+mod gateways;
 mod fuzz;
 mod http_limits;
 mod ivr;
