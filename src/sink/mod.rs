@@ -1,15 +1,21 @@
 //! Where decisions and dead letters go: JSON Lines files in an output directory, stdout, and
 //! memory (tests). Gateways (SMPP in [`smpp`], Kannel, call centre) share the types of
-//! [`gateway`] so the dispatcher offers actions to any of them alike.
+//! [`gateway`] so the dispatcher offers actions to any of them alike. The Chinese operators'
+//! gateway protocols — [`cmpp`], [`smgp`], [`sgip`] — have their wire formats here, built from
+//! the parts they share in [`wire`].
 
 pub mod calls;
+pub mod cmpp;
 pub mod deliver;
 #[cfg(feature = "fluvio")]
 pub mod fluvio;
 pub mod gateway;
 pub mod kannel;
 pub mod outbox;
+pub mod sgip;
+pub mod smgp;
 pub mod smpp;
+pub mod wire;
 
 use crate::engine::Decision;
 use crate::event::DeadLetter;
