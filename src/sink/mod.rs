@@ -1,8 +1,8 @@
 //! Where decisions and dead letters go: JSON Lines files in an output directory, stdout, and
-//! memory (tests). Gateways (SMPP in [`smpp`], Kannel, call centre) share the types of
-//! [`gateway`] so the dispatcher offers actions to any of them alike. The Chinese operators'
-//! gateway protocols — [`cmpp`], [`smgp`], [`sgip`] — have their wire formats here, built from
-//! the parts they share in [`wire`].
+//! memory (tests). Gateways (SMPP in [`smpp`], CMPP in [`cmpp`], Kannel, call centre) share the
+//! types of [`gateway`] so the dispatcher offers actions to any of them alike; [`sms`] starts the
+//! SMS gateway the config names. The Chinese operators' protocols — [`cmpp`], [`smgp`], [`sgip`]
+//! — are built from the wire parts they share in [`wire`] (SMGP and SGIP: wire formats so far).
 
 pub mod calls;
 pub mod cmpp;
@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod sgip;
 pub mod smgp;
 pub mod smpp;
+pub mod sms;
 pub mod wire;
 
 use crate::engine::Decision;
