@@ -247,3 +247,62 @@ fn cmpp_gateway_killed_and_restarted_the_client_logs_in_again_and_gets_the_owed_
     assert_eq!(logins, 2, "one login before the kill, one after");
     sim.wait_for("the report acknowledged", |ls| ls.iter().any(|l| l.get("done").is_some()));
 }
+
+/// An idle link stays up, kept by either side's CMPP_ACTIVE_TEST. The gateway drops a connection
+/// silent for 400 ms (--idle-timeout-ms). First the client's own heartbeat (after 100 ms without
+/// sending) keeps it; then the gateway sends one every 150 ms of quiet (--active-test-ms) and the
+/// client, whose own would come only after 10 s, answers them. Each time, after 1.5 s without a
+/// message, the first session still carries a submit.
+#[test]
+fn cmpp_heartbeats_both_ways_keep_an_idle_link_up() {
+    for (ours, theirs, dir, cmd) in [(100, "0", "in", "active_test"), (10_000, "150", "in", "active_test_resp")] {
+        let args = ["--idle-timeout-ms", "400", "--active-test-ms", theirs];
+        let sim = Sim::start("cmpp3", &[&LOGIN[..], &args].concat());
+        runtime().block_on(async {
+            let cfg =
+                CmppConfig { active_test: Duration::from_millis(ours), ..config(sim.port, Version::V30, "s3cret") };
+            let (client, _reports) = CmppClient::start(cfg).expect("config");
+            logged_in(&client).await;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            assert!(matches!(client.submit(&action("a-1", "13800138000", "hi")).await, Sent::Accepted { .. }));
+        });
+        let ls = sim.lines();
+        let count = |dir: &str, cmd: &str| ls.iter().filter(|l| l["dir"] == dir && l["cmd"] == cmd).count();
+        assert_eq!(count("in", "connect"), 1, "one login: the link never dropped ({cmd})");
+        assert!(!ls.iter().any(|l| l["event"] == "idle_close"), "the gateway never found the link idle ({cmd})");
+        assert!(count(dir, cmd) >= 3, "heartbeats: {} {cmd} from the client", count(dir, cmd));
+    }
+}
+
+/// Throughput of one CMPP link against the simulator, with the default window of 16: 64 callers
+/// submit 3,000 one-part messages without status reports. A measurement, not a check (the Python
+/// simulator sets the pace): `cargo nextest run --run-ignored only -E 'test(cmpp_link_throughput)'
+/// --no-capture`; the figure goes to BENCHMARKS.md.
+#[test]
+#[ignore]
+fn cmpp_link_throughput_with_a_window_of_16() {
+    let sim = Sim::start("cmpp3", &LOGIN);
+    let n = 3_000;
+    let elapsed = runtime().block_on(async {
+        let cfg = CmppConfig { registered_delivery: false, ..config(sim.port, Version::V30, "s3cret") };
+        let (client, _reports) = CmppClient::start(cfg).expect("config");
+        logged_in(&client).await;
+        let t0 = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for caller in 0..64 {
+            let client = client.clone();
+            tasks.spawn(async move {
+                for i in (caller..n).step_by(64) {
+                    let a = action(&format!("a-{i}"), "13800138000", "hello from tidings");
+                    assert!(matches!(client.submit(&a).await, Sent::Accepted { .. }));
+                }
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.expect("a caller");
+        }
+        t0.elapsed()
+    });
+    assert_eq!(messages(&sim).len(), n);
+    println!("cmpp 3.0, window 16: {n} submits in {elapsed:?} = {:.0} submits/s", n as f64 / elapsed.as_secs_f64());
+}
