@@ -13,8 +13,9 @@
 
 use super::calls::{self, CallCentre, CallCentreConfig};
 use super::gateway::{Incoming, OutcomeStatus, Report, Sent};
-use super::kannel::{self, Kannel, KannelConfig};
+use super::kannel::{self, KannelConfig};
 use super::outbox::{Entry, InDoubt, Ledger, Open, OutboxReader, id_key};
+pub use super::sms::{SmsChoice, SmsGateway};
 use crate::contact::{Action, Channel};
 use crate::http::{Request, Response};
 use chrono::Offset;
@@ -53,6 +54,9 @@ pub struct DeliveryConfig {
     /// SMS straight to the operator's SMSC over SMPP 3.4 (instead of Kannel).
     #[serde(default)]
     pub smpp: Option<super::smpp::SmppConfig>,
+    /// SMS to China Mobile's ISMG over CMPP 2.0 or 3.0 (instead of Kannel or SMPP).
+    #[serde(default)]
+    pub cmpp: Option<super::cmpp::CmppConfig>,
     /// Outbound-call tasks to the call centre's task API.
     #[serde(default)]
     pub call_centre: Option<CallCentreConfig>,
@@ -135,21 +139,6 @@ const EARLY_KEEP: Duration = Duration::from_secs(120);
 
 fn yes() -> bool {
     true
-}
-
-/// The SMS gateway in use.
-pub enum SmsGateway {
-    Kannel(Kannel),
-    Smpp(super::smpp::SmppClient),
-}
-
-impl SmsGateway {
-    async fn submit(&self, a: &Action) -> Sent {
-        match self {
-            SmsGateway::Kannel(k) => k.submit(a).await,
-            SmsGateway::Smpp(c) => c.submit(a).await,
-        }
-    }
 }
 
 /// What a run of the dispatcher did.
@@ -299,31 +288,12 @@ struct Pending {
 }
 
 impl Dispatcher {
-    /// Builds the gateways the config names. Must run inside a tokio runtime (the SMPP session
-    /// starts at once); SMPP receipts are forwarded to `reports`.
+    /// Builds the gateways the config names. Must run inside a tokio runtime (an SMPP or CMPP
+    /// session starts at once); their reports are forwarded to `reports`.
     pub fn new(cfg: DeliveryConfig, reports: mpsc::UnboundedSender<Incoming>) -> Result<Dispatcher, DeliveryError> {
         let public = cfg.public_url.clone().unwrap_or_else(|| format!("http://{}", cfg.listen));
-        let sms = match (cfg.kannel.clone(), cfg.smpp.clone()) {
-            (Some(_), Some(_)) => {
-                return Err(DeliveryError::Config(
-                    "delivery: configure one SMS gateway, [delivery.kannel] or [delivery.smpp], not both".into(),
-                ));
-            }
-            (Some(k), None) => Some(Arc::new(SmsGateway::Kannel(Kannel::new(k, &public)))),
-            (None, Some(c)) => {
-                let (client, mut receipts) = super::smpp::SmppClient::start(c)
-                    .map_err(|e| DeliveryError::Config(format!("delivery.smpp: {e}")))?;
-                tokio::spawn(async move {
-                    while let Some(r) = receipts.recv().await {
-                        if reports.send(r).is_err() {
-                            break;
-                        }
-                    }
-                });
-                Some(Arc::new(SmsGateway::Smpp(client)))
-            }
-            (None, None) => None,
-        };
+        let choice = SmsChoice { kannel: cfg.kannel.clone(), smpp: cfg.smpp.clone(), cmpp: cfg.cmpp.clone() };
+        let sms = SmsGateway::start(choice, &public, reports).map_err(DeliveryError::Config)?.map(Arc::new);
         let call = match cfg.call_centre.clone() {
             Some(c) => Some(Arc::new(CallCentre::new(c, &public).map_err(DeliveryError::Config)?)),
             None => None,
@@ -412,8 +382,8 @@ impl Dispatcher {
             self.take(inc)?;
         }
         self.sync()?;
-        if let Some(SmsGateway::Smpp(c)) = self.sms.as_deref() {
-            c.shutdown().await;
+        if let Some(g) = self.sms.as_deref() {
+            g.shutdown().await;
         }
         Ok(self.stats)
     }

@@ -3,6 +3,7 @@
 mod admin;
 mod checkpoint;
 mod cli;
+mod cmpp;
 mod corpus;
 mod crash;
 mod decode;
@@ -13,6 +14,7 @@ mod engine;
 mod fluvio;
 mod future;
 mod fuzz;
+mod gateways;
 mod http_limits;
 mod ivr;
 mod kannel;

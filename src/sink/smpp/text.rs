@@ -93,25 +93,38 @@ pub fn split(text: &str, reference: u8) -> Result<Vec<Part>, TextError> {
     let gsm: Option<Vec<([u8; 2], usize)>> = text.chars().map(gsm_char).collect();
     let (data_coding, unit, single, per_part, atoms): (u8, usize, usize, usize, Vec<Vec<u8>>) = match gsm {
         Some(g) => (DC_GSM, 1, GSM_SINGLE, GSM_PART, g.into_iter().map(|(b, n)| b[..n].to_vec()).collect()),
-        None => {
-            let atoms = text
-                .chars()
-                .map(|c| {
-                    let mut units = [0u16; 2];
-                    c.encode_utf16(&mut units).iter().flat_map(|u| u.to_be_bytes()).collect()
-                })
-                .collect();
-            (DC_UCS2, 2, UCS2_SINGLE, UCS2_PART, atoms)
-        }
+        None => (DC_UCS2, 2, UCS2_SINGLE, UCS2_PART, text.chars().map(ucs2).collect()),
     };
-    let total_units: usize = atoms.iter().map(|a| a.len() / unit).sum();
-    if total_units <= single {
-        return Ok(vec![Part { data_coding, esm_class: 0, short_message: atoms.concat() }]);
+    let parts = concatenate(atoms, single * unit, per_part * unit, reference)?;
+    let esm_class = if parts.len() > 1 { ESM_UDHI } else { 0 };
+    Ok(parts.into_iter().map(|short_message| Part { data_coding, esm_class, short_message }).collect())
+}
+
+/// One character in UCS-2 (UTF-16BE): two octets, or four for a surrogate pair.
+pub fn ucs2(c: char) -> Vec<u8> {
+    let mut units = [0u16; 2];
+    c.encode_utf16(&mut units).iter().flat_map(|u| u.to_be_bytes()).collect()
+}
+
+/// Packs `atoms` (the octets of one character each, which must stay together in one part) into
+/// one message of at most `single` octets, or else into parts of at most `per_part` octets each
+/// behind a 6-octet concatenation UDH (IE 0x00: `reference`, total, sequence). More than one
+/// part means every part starts with the UDH. Shared with the CMPP, SMGP and SGIP sinks
+/// ([`crate::sink::wire`]), whose Msg_Content has the same limits in octets.
+pub fn concatenate(
+    atoms: Vec<Vec<u8>>,
+    single: usize,
+    per_part: usize,
+    reference: u8,
+) -> Result<Vec<Vec<u8>>, TextError> {
+    let total_octets: usize = atoms.iter().map(Vec::len).sum();
+    if total_octets <= single {
+        return Ok(vec![atoms.concat()]);
     }
     let mut chunks: Vec<Vec<u8>> = vec![Vec::new()];
     for atom in atoms {
-        let cur = chunks.last_mut().map(|c| c.len() / unit).unwrap_or(0);
-        if cur + atom.len() / unit > per_part {
+        let cur = chunks.last().map(Vec::len).unwrap_or(0);
+        if cur + atom.len() > per_part {
             chunks.push(Vec::new());
         }
         if let Some(last) = chunks.last_mut() {
@@ -126,7 +139,7 @@ pub fn split(text: &str, reference: u8) -> Result<Vec<Part>, TextError> {
         .map(|(i, chunk)| {
             let mut sm = vec![0x05, 0x00, 0x03, reference, total_u8, i as u8 + 1];
             sm.extend_from_slice(&chunk);
-            Part { data_coding, esm_class: ESM_UDHI, short_message: sm }
+            sm
         })
         .collect())
 }
