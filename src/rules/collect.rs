@@ -5,12 +5,10 @@
 //! A name defined twice is refused here, where both places are known; whether a list or macro
 //! is used is only known once the rules are compiled ([`Defs::warn_unused`]).
 
-use super::compile::policy::campaign_policy;
 use super::diag::{Code, Diagnostic};
 use super::expr::check::{ListDef, MacroDef};
 use super::item::{check_keys, name_of, parse_expr};
 use super::yaml;
-use crate::policy::CampaignPolicy;
 use std::cell::Cell;
 use std::collections::HashMap;
 
@@ -25,9 +23,10 @@ pub(super) struct Defs<'f> {
     defined_at: HashMap<String, String>,
 }
 
-/// A `campaign:` item as read, before rules are matched to it.
+/// A `campaign:` item as read, before rules are matched to it (its policy is compiled with
+/// the campaign table).
 pub(super) struct CampaignItem {
-    pub policy: CampaignPolicy,
+    pub name: String,
     /// `file:line`, for the error when the campaign is declared again.
     pub at: String,
     pub file: usize,
@@ -168,7 +167,7 @@ impl<'f> Collector<'_, 'f> {
         let (file, src) = (&self.files[fi].0, &self.files[fi].1);
         let Some(name) = name_of(item, "campaign", file, src, self.diags) else { return };
         check_keys(item, &["campaign", "desc", "policy"], file, src, self.diags);
-        if let Some(prev) = self.defs.campaigns.iter().find(|c| c.policy.name.as_ref() == name) {
+        if let Some(prev) = self.defs.campaigns.iter().find(|c| c.name == name) {
             self.diags.push(Diagnostic::new(
                 Code::E017,
                 file,
@@ -178,13 +177,8 @@ impl<'f> Collector<'_, 'f> {
             ));
             return;
         }
-        let mut policy = CampaignPolicy { name: name.as_str().into(), ..Default::default() };
-        if let Some(p) = item.get("policy") {
-            check_keys(p, &["cap", "streak", "control_group"], file, src, self.diags);
-            campaign_policy(p, &mut policy, file, src, self.diags);
-        }
         let at = format!("{file}:{}", item.pos().line);
-        self.defs.campaigns.push(CampaignItem { policy, at, file: fi, node: item.clone() });
+        self.defs.campaigns.push(CampaignItem { name, at, file: fi, node: item.clone() });
     }
 
     /// Records where a list or macro name is defined; a second definition is an error (E017).

@@ -36,7 +36,7 @@ pub mod yaml;
 
 use crate::refdata::RefData;
 use diag::Diagnostic;
-use expr::check::{Checker, Slots};
+use expr::check::{Checker, Names, Slots};
 pub use read::{is_test_file, rule_files};
 pub use set::{Rule, RuleSet, TimerDef};
 use std::path::PathBuf;
@@ -94,8 +94,12 @@ fn compile_files(files: &[(String, String)], refdata: Option<&RefData>, opts: &L
     let defs = collect::collect(files, &docs, &mut diags);
     let mut slots = Slots::default();
     let (mut rules, decls) = {
-        let mut checker =
-            Checker::new(files, &defs.lists, &defs.macros, refdata, &mut slots, &mut diags, opts.max_window);
+        let mut checker = Checker::new(
+            Names { files, lists: &defs.lists, macros: &defs.macros, refdata },
+            &mut slots,
+            &mut diags,
+            opts.max_window,
+        );
         compile::rules(&defs.rules, &mut checker)
     };
     let campaigns = compile::build_campaigns(&mut rules, decls, &defs.campaigns, files, &mut diags);

@@ -5,7 +5,8 @@
 
 use super::expr::Ir;
 use super::expr::check::{AggDef, SeqDef, Slots};
-use super::{Template, index};
+use super::index;
+use super::template::Template;
 use crate::event::{Kind, KindSet};
 use crate::policy::{CampaignPolicy, RulePolicy};
 use crate::refdata::Channel;

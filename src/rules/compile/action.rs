@@ -2,10 +2,10 @@
 //! (the SMS or IVR text, a call's script), checked like conditions.
 
 use crate::refdata::Channel;
-use crate::rules::Template;
 use crate::rules::diag::{Code, Diagnostic};
 use crate::rules::expr::check::{Checker, Loc};
 use crate::rules::item::{check_keys, scalar};
+use crate::rules::template::Template;
 use crate::rules::yaml;
 
 /// What an action compiles to (the rule keeps the parts as fields of its own).

@@ -2,11 +2,12 @@
 //! policy of its `campaign:` item and of its rules' `streak` / `control_group`, checked for
 //! contradictions, and each rule given its campaign's index.
 
-use super::policy::CampaignDecl;
+use super::policy::{CampaignDecl, campaign_policy};
 use crate::policy::CampaignPolicy;
-use crate::rules::Rule;
 use crate::rules::collect::CampaignItem;
 use crate::rules::diag::{Code, Diagnostic};
+use crate::rules::item::check_keys;
+use crate::rules::set::Rule;
 use crate::rules::yaml;
 use std::collections::HashMap;
 
@@ -22,11 +23,13 @@ pub(in crate::rules) fn build_campaigns(
     let mut out: Vec<CampaignPolicy> = Vec::new();
     // Looked up by name for every rule: maps, or a pack of many rules takes quadratic time.
     let mut index: HashMap<std::sync::Arc<str>, usize> = HashMap::new();
-    let declared: HashMap<&str, &CampaignItem> = items.iter().rev().map(|c| (&*c.policy.name, c)).collect();
+    // The `campaign:` items' own policies first.
+    let policies: Vec<CampaignPolicy> = items.iter().map(|c| item_policy(c, files, diags)).collect();
+    let declared: HashMap<&str, &CampaignPolicy> = policies.iter().rev().map(|p| (&*p.name, p)).collect();
     let sources: HashMap<&str, &str> = files.iter().map(|f| (f.0.as_str(), f.1.as_str())).collect();
     for (r, decl) in rules.iter_mut().zip(decls) {
         let idx = *index.entry(r.campaign.clone()).or_insert_with(|| {
-            let declared = declared.get(&*r.campaign).map(|c| c.policy.clone());
+            let declared = declared.get(&*r.campaign).map(|p| (*p).clone());
             out.push(declared.unwrap_or_else(|| CampaignPolicy { name: (*r.campaign).into(), ..Default::default() }));
             out.len() - 1
         });
@@ -77,10 +80,10 @@ pub(in crate::rules) fn build_campaigns(
         }
     }
     for it in items {
-        if !index.contains_key(&*it.policy.name) {
+        if !index.contains_key(&*it.name) {
             let (file, src) = &files[it.file];
             let names: Vec<&str> = out.iter().map(|c| &*c.name).collect();
-            let hint = crate::util::nearest(&it.policy.name, names).map(|n| format!("did you mean `{n}`?"));
+            let hint = crate::util::nearest(&it.name, names).map(|n| format!("did you mean `{n}`?"));
             let pos = it.node.get("campaign").map_or(it.node.pos(), |n| n.pos());
             diags.push(
                 Diagnostic::new(
@@ -88,11 +91,22 @@ pub(in crate::rules) fn build_campaigns(
                     file,
                     src,
                     pos,
-                    format!("no rule belongs to campaign `{}`: its policy would never apply", it.policy.name),
+                    format!("no rule belongs to campaign `{}`: its policy would never apply", it.name),
                 )
                 .with_hint(hint),
             );
         }
     }
     out
+}
+
+/// The policy a `campaign:` item gives its campaign.
+fn item_policy(c: &CampaignItem, files: &[(String, String)], diags: &mut Vec<Diagnostic>) -> CampaignPolicy {
+    let (file, src) = (&files[c.file].0, &files[c.file].1);
+    let mut policy = CampaignPolicy { name: c.name.as_str().into(), ..Default::default() };
+    if let Some(p) = c.node.get("policy") {
+        check_keys(p, &["cap", "streak", "control_group"], file, src, diags);
+        campaign_policy(p, &mut policy, file, src, diags);
+    }
+    policy
 }

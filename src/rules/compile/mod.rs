@@ -9,8 +9,8 @@
 //! with three mistakes gets three messages.
 
 mod action;
-pub(super) mod campaigns;
-pub(super) mod policy;
+mod campaigns;
+mod policy;
 mod timer;
 
 pub(super) use campaigns::build_campaigns;
@@ -18,7 +18,8 @@ pub(super) use campaigns::build_campaigns;
 use super::diag::{Code, Diagnostic};
 use super::expr::check::{Checker, Loc, Scope};
 use super::item::{check_keys, kinds, name_of, parse_expr, scalar};
-use super::{Rule, yaml};
+use super::set::Rule;
+use super::yaml;
 use crate::event::KindSet;
 use policy::{CampaignDecl, rule_policy};
 use std::collections::HashMap;

@@ -34,7 +34,7 @@ fn caps(n: &yaml::Node, file: &str, src: &str, diags: &mut Vec<Diagnostic>) -> V
     out
 }
 
-pub(in crate::rules) fn campaign_policy(
+pub(super) fn campaign_policy(
     p: &yaml::Node,
     out: &mut CampaignPolicy,
     file: &str,

@@ -4,10 +4,10 @@
 //! events, `recheck` without any event.
 
 use crate::event::KindSet;
-use crate::rules::TimerDef;
 use crate::rules::diag::{Code, Diagnostic};
 use crate::rules::expr::check::{Checker, Loc, Scope};
 use crate::rules::item::{check_keys, kinds, parse_expr, scalar};
+use crate::rules::set::TimerDef;
 use crate::rules::{limits, yaml};
 
 /// Compiles a `timer:` mapping of a rule listening to `on` (the scope the checker returns to).

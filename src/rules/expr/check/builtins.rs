@@ -503,7 +503,7 @@ mod tests {
     use super::*;
     use crate::event::KindSet;
     use crate::rules::diag::Diagnostic;
-    use crate::rules::expr::check::Slots;
+    use crate::rules::expr::check::{Names, Slots};
     use crate::rules::expr::syntax;
     use crate::rules::yaml;
     use std::collections::HashMap;
@@ -520,7 +520,12 @@ mod tests {
         let (mut slots, mut diags) = (Slots::default(), Vec::new());
         let ast = syntax::parse(text).unwrap_or_else(|e| panic!("{text}: {}", e.message));
         let ty = {
-            let mut ck = Checker::new(&files, &lists, &macros, None, &mut slots, &mut diags, 62 * crate::util::DAY);
+            let mut ck = Checker::new(
+                Names { files: &files, lists: &lists, macros: &macros, refdata: None },
+                &mut slots,
+                &mut diags,
+                62 * crate::util::DAY,
+            );
             ck.scope = Scope::Rule(KindSet(Kind::Usage.bit()));
             ck.any(&ast, &Loc { file: "t.yaml", source: text, node: &node, base: 0 }).map(|(_, ty)| ty)
         };

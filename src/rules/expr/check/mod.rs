@@ -150,16 +150,21 @@ type Items = Result<Vec<(String, Span)>, (Ir, Ty)>;
 /// An aggregate's or sequence step's source: kind, summed field (and its type), filter.
 type Source = (Kind, Option<Field>, Option<Ir>, Option<Ty>);
 
+/// The names a pack's conditions may use besides the schema's: its lists and macros (with the
+/// files the macros are in, to point into them), and the reference data when it is known.
+#[derive(Clone, Copy)]
+pub struct Names<'a> {
+    pub files: &'a [(String, String)],
+    pub lists: &'a HashMap<String, ListDef>,
+    pub macros: &'a HashMap<String, MacroDef>,
+    pub refdata: Option<&'a RefData>,
+}
+
 impl<'a> Checker<'a> {
-    pub fn new(
-        files: &'a [(String, String)],
-        lists: &'a HashMap<String, ListDef>,
-        macros: &'a HashMap<String, MacroDef>,
-        refdata: Option<&'a RefData>,
-        slots: &'a mut Slots,
-        diags: &'a mut Vec<Diagnostic>,
-        max_window: i64,
-    ) -> Self {
+    /// A checker of conditions that may use `names`, adding the windows and sequences they
+    /// need to `slots` and what is wrong with them to `diags`.
+    pub fn new(names: Names<'a>, slots: &'a mut Slots, diags: &'a mut Vec<Diagnostic>, max_window: i64) -> Self {
+        let Names { files, lists, macros, refdata } = names;
         Checker {
             files,
             lists,

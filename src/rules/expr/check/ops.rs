@@ -7,7 +7,6 @@ use crate::rules::diag::Code;
 use crate::rules::expr::schema::{Field, Ty};
 use crate::rules::expr::syntax::{BinOp, Node, Span};
 use crate::rules::expr::{ArOp, CmpOp, Ir, StrOp};
-use crate::rules::limits;
 
 impl Checker<'_> {
     pub(super) fn binary(&mut self, op: BinOp, l: &Node, r: &Node, span: Span, loc: &Loc) -> R {
@@ -130,7 +129,7 @@ impl Checker<'_> {
                 // Constants are computed now, exactly: one that does not fit is refused here
                 // rather than saturated on every event.
                 if let (Ir::Int(a), Ir::Int(b)) = (&lir, &rir) {
-                    return match limits::fold(aop, *a, *b) {
+                    return match fold(aop, *a, *b) {
                         Some(v) => Some(Checked::Val(Ir::Int(v), ty)),
                         None => {
                             let why = if *b == 0 && matches!(aop, ArOp::Div | ArOp::Rem) {
@@ -335,5 +334,17 @@ fn unit_hint(a: Ty, b: Ty) -> Option<String> {
             Some("compare an age: `now - state.last_topup_at > 3d`".into())
         }
         _ => None,
+    }
+}
+
+/// Constant arithmetic, as the engine would do it, or None where i64 cannot hold the result
+/// (the engine would saturate: the condition would not mean what it says).
+fn fold(op: ArOp, a: i64, b: i64) -> Option<i64> {
+    match op {
+        ArOp::Add => a.checked_add(b),
+        ArOp::Sub => a.checked_sub(b),
+        ArOp::Mul => a.checked_mul(b),
+        ArOp::Div => a.checked_div(b),
+        ArOp::Rem => a.checked_rem(b),
     }
 }
