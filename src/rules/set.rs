@@ -22,6 +22,7 @@ pub struct TimerDef {
     pub recheck: Option<Ir>,
 }
 
+/// A compiled rule: when it runs, its condition, its action, its timer and its policy.
 #[derive(Clone, Debug)]
 pub struct Rule {
     pub name: std::sync::Arc<str>,
