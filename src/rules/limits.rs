@@ -39,19 +39,6 @@ pub fn money(fen: i64) -> Result<i64, &'static str> {
     }
 }
 
-/// Constant arithmetic, as the engine would do it, or None where i64 cannot hold the result
-/// (the engine would saturate: the condition would not mean what it says).
-pub fn fold(op: crate::rules::expr::ArOp, a: i64, b: i64) -> Option<i64> {
-    use crate::rules::expr::ArOp;
-    match op {
-        ArOp::Add => a.checked_add(b),
-        ArOp::Sub => a.checked_sub(b),
-        ArOp::Mul => a.checked_mul(b),
-        ArOp::Div => a.checked_div(b),
-        ArOp::Rem => a.checked_rem(b),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -110,7 +110,7 @@ pub fn run(paths: &[PathBuf], opts: &LoadOptions) -> Report {
 
 fn run_file(file: &Path, rule_paths: &[PathBuf], opts: &LoadOptions, report: &mut Report) {
     let name = file.display().to_string();
-    let mut src = match std::fs::read(file).map(|b| super::source::decode(&name, b)) {
+    let mut src = match std::fs::read(file).map(|b| super::read::decode(&name, b)) {
         Ok(Ok(s)) => s,
         Ok(Err(d)) => {
             report.failed += 1;
@@ -124,18 +124,18 @@ fn run_file(file: &Path, rule_paths: &[PathBuf], opts: &LoadOptions, report: &mu
             return;
         }
     };
-    super::source::strip_bom(&mut src);
+    super::read::strip_bom(&mut src);
     let docs = match yaml::parse(&src) {
         Ok(p) if !p.duplicates.is_empty() => {
             report.failed += 1;
-            report.diagnostics.extend(p.duplicates.iter().map(|d| super::source::duplicate(&name, &src, d)));
+            report.diagnostics.extend(p.duplicates.iter().map(|d| super::read::duplicate(&name, &src, d)));
             report.lines.push(format!("FAIL {name}: a key given twice"));
             return;
         }
         Ok(p) => p.docs,
         Err(e) => {
             report.failed += 1;
-            report.diagnostics.push(super::source::syntax(&name, &src, e));
+            report.diagnostics.push(super::read::syntax(&name, &src, e));
             report.lines.push(format!("FAIL {name}: YAML syntax"));
             return;
         }

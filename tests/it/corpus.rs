@@ -91,7 +91,7 @@ fn corpus_rule_files_load_to_their_expected_outcome() {
         // As the loader reads a file: bytes that are not UTF-8 are an error of their own.
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let bytes = std::fs::read(path).unwrap();
-        match rules::source::decode(&name, bytes.clone()) {
+        match rules::read::decode(&name, bytes.clone()) {
             Ok(text) => outcome(&name, &text),
             Err(d) => {
                 assert!(inside(&String::from_utf8_lossy(&bytes), d.line, d.col), "{name}: {}", d.render());

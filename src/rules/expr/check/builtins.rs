@@ -1,0 +1,583 @@
+//! The condition language's built-in functions, in one table ([`BUILTINS`]): each one's name,
+//! parameters, result type, what a call takes (said when a call does not fit), an example, and
+//! the code that checks and compiles a call. The checker's calls, the "did you mean" hints, the
+//! function list in diagnostics and the fuzz grammar (`tests/it/fuzz.rs`) all read this table,
+//! so a function cannot be known to one and missing from another (the list was written twice
+//! once, and drifted).
+
+use super::{AggDef, Checked, Checker, Loc, R, SeqDef, Source, node_text};
+use crate::event::Kind;
+use crate::refdata::TagId;
+use crate::rules::diag::Code;
+use crate::rules::expr::check::Scope;
+use crate::rules::expr::schema::{self, Ty};
+use crate::rules::expr::syntax::{Ast, Node, Span};
+use crate::rules::expr::{Ir, bucket_for};
+use crate::time::format_duration;
+use crate::util::nearest;
+
+/// What a built-in takes at one place of its argument list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Param {
+    /// `KIND [where FILTER]`: the events counted (`usage where scope == long_distance`).
+    Events,
+    /// `KIND.FIELD [where FILTER]`: a numeric field of the events, summed (`usage.charge_fen`).
+    Summed,
+    /// Two or more `KIND [where FILTER]` steps, in order.
+    Steps,
+    /// `within DURATION`: how close together the steps must fall.
+    Within,
+    /// A window: a duration no longer than the state keeps (`30d`).
+    Window,
+    /// Cell tags: a tag (`"railway_station"`), a list of tags or a list name. `entered`, `left`
+    /// and `dwell` also take `cell.tags, ` before it, as the design card writes them.
+    Tags,
+    /// The name of a calendar entry (`spring_festival`).
+    Entry,
+    /// Any value.
+    Value,
+    /// A number (an int, an amount or a duration; `min` and `max` also take times), of the same
+    /// type as the function's other numbers.
+    Number,
+}
+
+/// The type of a built-in's result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Returns {
+    Is(Ty),
+    /// The type of the field summed.
+    Summed,
+    /// The type of its arguments.
+    Same,
+}
+
+/// One built-in function.
+pub struct Builtin {
+    pub name: &'static str,
+    /// Its arguments, in order; a call takes exactly these (`Steps` is two or more).
+    pub params: &'static [Param],
+    pub returns: Returns,
+    /// What a call takes, said (after `NAME()`) when a call does not fit.
+    pub takes: &'static str,
+    /// A call that checks. Shown after `takes` for a function whose arguments have a syntax of
+    /// their own (events, steps, a window): see [`Builtin::usage_hint`].
+    pub example: &'static str,
+    /// Checks a call's arguments and compiles it.
+    check: fn(&mut Checker<'_>, &Call<'_>) -> R,
+}
+
+/// Every function a condition may call, in the order the diagnostics list them.
+pub const BUILTINS: &[Builtin] = &[
+    Builtin {
+        name: "count",
+        params: &[Param::Events, Param::Window],
+        returns: Returns::Is(Ty::Int),
+        takes: "takes an event source and a window",
+        example: "count(usage where scope == long_distance, 30d)",
+        check: aggregate,
+    },
+    Builtin {
+        name: "sum",
+        params: &[Param::Summed, Param::Window],
+        returns: Returns::Summed,
+        takes: "takes an event source and a window",
+        example: "sum(usage.charge_fen where service == data, 7d)",
+        check: aggregate,
+    },
+    Builtin {
+        name: "seq",
+        params: &[Param::Steps, Param::Within],
+        returns: Returns::Is(Ty::Bool),
+        takes: "needs its steps and one `within DURATION`",
+        example: "seq(ivr where step == menu, ivr where step == agent, within 60s)",
+        check: seq,
+    },
+    Builtin {
+        name: "entered",
+        params: &[Param::Tags],
+        returns: Returns::Is(Ty::Bool),
+        takes: "takes one argument: a tag, a list of tags or a list name",
+        example: "entered(cell.tags, \"railway_station\")",
+        check: crossed,
+    },
+    Builtin {
+        name: "left",
+        params: &[Param::Tags],
+        returns: Returns::Is(Ty::Bool),
+        takes: "takes one argument: a tag, a list of tags or a list name",
+        example: "left(\"railway_station\")",
+        check: crossed,
+    },
+    Builtin {
+        name: "dwell",
+        params: &[Param::Tags],
+        returns: Returns::Is(Ty::Duration),
+        takes: "takes one argument: a tag, a list of tags or a list name",
+        example: "dwell((railway_station, airport))",
+        check: dwell,
+    },
+    Builtin {
+        name: "visited",
+        params: &[Param::Tags, Param::Window],
+        returns: Returns::Is(Ty::Bool),
+        takes: "takes tags and a window",
+        example: "visited(\"cutover:zgc01\", 7d)",
+        check: visited,
+    },
+    Builtin {
+        name: "exists",
+        params: &[Param::Value],
+        returns: Returns::Is(Ty::Bool),
+        takes: "takes 1 argument",
+        example: "exists(state.last_topup_at)",
+        check: exists,
+    },
+    Builtin {
+        name: "days_until",
+        params: &[Param::Entry],
+        returns: Returns::Is(Ty::Int),
+        takes: "takes 1 argument",
+        example: "days_until(spring_festival)",
+        check: days_until,
+    },
+    Builtin {
+        name: "min",
+        params: &[Param::Number, Param::Number],
+        returns: Returns::Same,
+        takes: "takes 2 arguments",
+        example: "min(state.balance, 10 CNY)",
+        check: min_max,
+    },
+    Builtin {
+        name: "max",
+        params: &[Param::Number, Param::Number],
+        returns: Returns::Same,
+        takes: "takes 2 arguments",
+        example: "max(now - state.last_topup_at, 1d)",
+        check: min_max,
+    },
+    Builtin {
+        name: "abs",
+        params: &[Param::Number],
+        returns: Returns::Same,
+        takes: "takes 1 argument",
+        example: "abs(state.balance)",
+        check: abs,
+    },
+];
+
+/// The built-in called `name`.
+pub fn find(name: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|f| f.name == name)
+}
+
+/// The names of the built-ins, in table order.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    BUILTINS.iter().map(|f| f.name)
+}
+
+impl Builtin {
+    /// `e.g. EXAMPLE` for a function whose arguments have a syntax of their own (an event
+    /// source, steps, a window); the others' `takes` says enough.
+    pub fn usage_hint(&self) -> Option<String> {
+        let own_syntax =
+            self.params.iter().any(|p| matches!(p, Param::Events | Param::Summed | Param::Steps | Param::Window));
+        own_syntax.then(|| format!("e.g. {}", self.example))
+    }
+}
+
+/// A call being checked: the function, its arguments, and where it is.
+pub(super) struct Call<'c> {
+    f: &'static Builtin,
+    args: &'c [Node],
+    span: Span,
+    loc: &'c Loc<'c>,
+}
+
+impl Call<'_> {
+    /// The call does not fit the function: E015 with what it takes.
+    fn wrong(&self, ck: &mut Checker) -> R {
+        let f = self.f;
+        ck.err(self.loc, Code::E015, self.span, format!("{}() {}", f.name, f.takes), f.usage_hint())
+    }
+
+    /// The call has as many arguments as the function's parameters, else E015.
+    fn arity(&self, ck: &mut Checker) -> Option<()> {
+        if self.args.len() == self.f.params.len() {
+            return Some(());
+        }
+        self.wrong(ck);
+        None
+    }
+
+    /// Checks argument `i` as a value.
+    fn value(&self, ck: &mut Checker, i: usize) -> Option<(Ir, Ty)> {
+        ck.check(&self.args[i], self.loc).and_then(|c| ck.value(c, self.loc))
+    }
+}
+
+impl Checker<'_> {
+    /// A call of a built-in (or an unknown function, with the nearest name or the list).
+    pub(super) fn call(&mut self, name: &str, args: &[Node], span: Span, loc: &Loc) -> R {
+        let Some(f) = find(name) else {
+            let hint = nearest(name, names())
+                .map(|f| format!("did you mean `{f}`?"))
+                .or_else(|| Some(format!("functions: {}", names().collect::<Vec<_>>().join(", "))));
+            return self.err(loc, Code::E015, span, format!("unknown function `{name}`"), hint);
+        };
+        (f.check)(self, &Call { f, args, span, loc })
+    }
+
+    fn const_duration(&mut self, n: &Node, loc: &Loc, what: &str) -> Option<i64> {
+        match n.ast {
+            Ast::Duration(ms) if ms > 0 => Some(ms),
+            _ => {
+                self.err(loc, Code::E015, n.span, format!("{what} must be a duration such as 60s, 30m or 30d"), None);
+                None
+            }
+        }
+    }
+
+    fn window(&mut self, n: &Node, loc: &Loc) -> Option<i64> {
+        let w = self.const_duration(n, loc, "the window")?;
+        if w > self.max_window {
+            let hint = Some(format!(
+                "raise `engine.max_window` in the config (now {}) if the state should keep more",
+                format_duration(self.max_window)
+            ));
+            self.err(
+                loc,
+                Code::E016,
+                n.span,
+                format!(
+                    "window {} is longer than the state keeps ({})",
+                    format_duration(w),
+                    format_duration(self.max_window)
+                ),
+                hint,
+            );
+            return None;
+        }
+        Some(w)
+    }
+
+    /// `KIND [where FILTER]` -> (kind, compiled filter). `allow_field` accepts `KIND.FIELD`.
+    fn source(&mut self, n: &Node, loc: &Loc, allow_field: bool) -> Option<Source> {
+        let (src, filter) = match &n.ast {
+            Ast::Where(s, f) => (&**s, Some(&**f)),
+            _ => (n, None),
+        };
+        let Ast::Path(segs) = &src.ast else {
+            self.err(loc, Code::E015, src.span, "expected an event kind such as `usage` or `ivr`", None);
+            return None;
+        };
+        let kname = &segs[0].0;
+        let Some(kind) = Kind::parse(kname) else {
+            let hint = nearest(kname, Kind::NAMES.iter().copied()).map(|k| format!("did you mean `{k}`?"));
+            self.err(loc, Code::E015, segs[0].1, format!("`{kname}` is not an event kind"), hint);
+            return None;
+        };
+        let mut value = None;
+        let mut vty = None;
+        if segs.len() == 2 && allow_field {
+            let path = format!("event.{}", segs[1].0);
+            match schema::lookup(&path) {
+                Some((ty, f, Some(k))) if k.contains(kind) && matches!(ty, Ty::Int | Ty::Money | Ty::Duration) => {
+                    value = Some(f);
+                    vty = Some(ty);
+                }
+                _ => {
+                    self.err(
+                        loc,
+                        Code::E011,
+                        segs[1].1,
+                        format!("{kind} events have no numeric field `{}` to sum", segs[1].0),
+                        None,
+                    );
+                    return None;
+                }
+            }
+        } else if segs.len() != 1 {
+            self.err(
+                loc,
+                Code::E015,
+                src.span,
+                if allow_field { "expected KIND.FIELD, e.g. usage.charge_fen" } else { "expected an event kind" },
+                None,
+            );
+            return None;
+        }
+        let filter = match filter {
+            None => None,
+            Some(f) => {
+                let saved = std::mem::replace(&mut self.scope, Scope::Filter(kind));
+                let r = self.condition(f, loc);
+                self.scope = saved;
+                Some(r?)
+            }
+        };
+        Some((kind, value, filter, vty))
+    }
+    /// The tags argument of a call (after an optional `cell.tags, ` for `entered`, `left` and
+    /// `dwell`): tag ids when the names are known now, else the value naming them.
+    fn tags_arg(&mut self, c: &Call, args: &[Node]) -> Option<Result<Box<[TagId]>, Ir>> {
+        let (name, loc) = (c.f.name, c.loc);
+        // `entered(cell.tags, hubs)` reads as the design card writes it; the first argument is implied.
+        let args = match args {
+            [first, rest] if matches!(&first.ast, Ast::Path(s) if s.len() == 2 && s[0].0 == "cell" && s[1].0 == "tags") => {
+                std::slice::from_ref(rest)
+            }
+            a => a,
+        };
+        let [arg] = args else {
+            c.wrong(self);
+            return None;
+        };
+        if let Ast::Str(s) = &arg.ast {
+            return Some(Ok(Box::new([self.tag(s, arg.span, loc)])));
+        }
+        match self.items(arg, loc)? {
+            Ok(items) => Some(Ok(items.iter().map(|(w, sp)| self.tag(w, *sp, loc)).collect())),
+            Err((ir, Ty::Str)) => Some(Err(ir)),
+            Err((_, ty)) => {
+                self.err(loc, Code::E015, arg.span, format!("{name}() needs cell tags, not {}", ty.name()), None);
+                None
+            }
+        }
+    }
+}
+
+/// `count(KIND [where F], WINDOW)` and `sum(KIND.FIELD [where F], WINDOW)`: a windowed
+/// aggregate, one slot per distinct source and window in the pack.
+fn aggregate(ck: &mut Checker, c: &Call) -> R {
+    let (name, args, loc) = (c.f.name, c.args, c.loc);
+    c.arity(ck)?;
+    let summed = c.f.params[0] == Param::Summed;
+    let src = ck.source(&args[0], loc, summed);
+    let window = ck.window(&args[1], loc);
+    let ((kind, value, filter, vty), window) = (src?, window?);
+    if summed && value.is_none() {
+        return ck.err(loc, Code::E015, args[0].span, "sum() needs the field to add up, e.g. usage.charge_fen", None);
+    }
+    let bucket = bucket_for(window);
+    let key = format!("{name}|{kind}|{:?}|{}|{window}", value, node_text(loc, &args[0]));
+    let slot = match ck.slots.agg_keys.get(&key) {
+        Some(s) => *s,
+        None if ck.slots.aggs.len() >= crate::state::MAX_WINDOWS => {
+            let max = crate::state::MAX_WINDOWS;
+            return ck.err(loc, Code::E015, c.span, format!("a rule pack may use at most {max} windows"), None);
+        }
+        None => {
+            let s = ck.slots.aggs.len() as u32;
+            ck.slots.aggs.push(AggDef { kind, filter, value, window, bucket });
+            ck.slots.agg_keys.insert(key, s);
+            s
+        }
+    };
+    Some(Checked::Val(Ir::Agg { slot, bucket, window }, vty.unwrap_or(Ty::Int)))
+}
+
+/// `seq(STEP, STEP..., within DURATION)`: the steps in order within the time, one slot per
+/// distinct sequence in the pack.
+fn seq(ck: &mut Checker, c: &Call) -> R {
+    let (args, loc) = (c.args, c.loc);
+    let (within, steps): (Vec<&Node>, Vec<&Node>) = args.iter().partition(|a| matches!(a.ast, Ast::Within(_)));
+    let [w] = within.as_slice() else {
+        return c.wrong(ck);
+    };
+    let Ast::Within(d) = &w.ast else { return None };
+    let within = ck.const_duration(d, loc, "`within`");
+    if steps.len() < 2 {
+        return ck.err(loc, Code::E015, c.span, "seq() needs at least two steps", None);
+    }
+    let mut out = Vec::new();
+    for s in &steps {
+        let (kind, _, filter, _) = ck.source(s, loc, false)?;
+        out.push((kind, filter));
+    }
+    let within = within?;
+    let key = format!("seq|{}|{within}", steps.iter().map(|s| node_text(loc, s)).collect::<Vec<_>>().join("|"));
+    let slot = match ck.slots.seq_keys.get(&key) {
+        Some(s) => *s,
+        None => {
+            let s = ck.slots.seqs.len() as u32;
+            ck.slots.seqs.push(SeqDef { steps: out, within });
+            ck.slots.seq_keys.insert(key, s);
+            s
+        }
+    };
+    Some(Checked::Val(Ir::Seq(slot), Ty::Bool))
+}
+
+/// `entered(TAGS)` / `left(TAGS)`: this event moved the subscriber into (out of) such a cell.
+fn crossed(ck: &mut Checker, c: &Call) -> R {
+    let name = c.f.name;
+    match ck.tags_arg(c, c.args)? {
+        Ok(tags) => Some(Checked::Val(if name == "entered" { Ir::Entered(tags) } else { Ir::Left(tags) }, Ty::Bool)),
+        Err(_) => {
+            ck.err(c.loc, Code::E015, c.span, format!("{name}() needs tag names known when the rules load"), None)
+        }
+    }
+}
+
+/// `visited(TAGS, WINDOW)`: the subscriber was in such a cell within the window.
+fn visited(ck: &mut Checker, c: &Call) -> R {
+    c.arity(ck)?;
+    let w = ck.window(&c.args[1], c.loc)?;
+    match ck.tags_arg(c, std::slice::from_ref(&c.args[0]))? {
+        Ok(t) => Some(Checked::Val(Ir::Visited(t, w), Ty::Bool)),
+        Err(_) => ck.err(c.loc, Code::E015, c.span, "visited() needs tag names known when the rules load", None),
+    }
+}
+
+/// `dwell(TAGS)`: how long the subscriber has been in such a cell (tags may be named at run time).
+fn dwell(ck: &mut Checker, c: &Call) -> R {
+    match ck.tags_arg(c, c.args)? {
+        Ok(tags) => Some(Checked::Val(Ir::Dwell(tags), Ty::Duration)),
+        Err(ir) => Some(Checked::Val(Ir::DwellNamed(Box::new(ir)), Ty::Duration)),
+    }
+}
+
+/// `days_until(ENTRY)`: days to a calendar entry (null, with a warning, when the reference
+/// data has no such entry).
+fn days_until(ck: &mut Checker, c: &Call) -> R {
+    let (args, loc) = (c.args, c.loc);
+    c.arity(ck)?;
+    let entry = match &args[0].ast {
+        Ast::Path(segs) if segs.len() == 1 => segs[0].0.clone(),
+        Ast::Str(s) => s.clone(),
+        _ => {
+            return ck.err(loc, Code::E015, args[0].span, "days_until() takes the name of a calendar entry", None);
+        }
+    };
+    match ck.refdata {
+        Some(rd) => match rd.calendar.iter().position(|c| *c.name == *entry) {
+            Some(i) => Some(Checked::Val(Ir::DaysUntil(i as u32), Ty::Int)),
+            None => {
+                ck.diags.push(loc.diag(Code::W103, args[0].span, format!("the calendar has no entry `{entry}`")));
+                Some(Checked::Val(Ir::Null, Ty::Int))
+            }
+        },
+        None => Some(Checked::Val(Ir::Null, Ty::Int)),
+    }
+}
+
+/// `exists(VALUE)`: the value is not null.
+fn exists(ck: &mut Checker, c: &Call) -> R {
+    c.arity(ck)?;
+    let (ir, _) = c.value(ck, 0)?;
+    Some(Checked::Val(Ir::Exists(Box::new(ir)), Ty::Bool))
+}
+
+/// `min(A, B)` / `max(A, B)` of two numbers (or times) of one type.
+fn min_max(ck: &mut Checker, c: &Call) -> R {
+    let name = c.f.name;
+    c.arity(ck)?;
+    let a = c.value(ck, 0);
+    let b = c.value(ck, 1);
+    let ((ai, at), (bi, bt)) = (a?, b?);
+    if at != bt || !matches!(at, Ty::Int | Ty::Money | Ty::Duration | Ty::Time) {
+        return ck.err(
+            c.loc,
+            Code::E013,
+            c.span,
+            format!("{name}() needs two numbers of the same kind, got {} and {}", at.name(), bt.name()),
+            None,
+        );
+    }
+    let ir = if name == "min" { Ir::Min(Box::new(ai), Box::new(bi)) } else { Ir::Max(Box::new(ai), Box::new(bi)) };
+    Some(Checked::Val(ir, at))
+}
+
+/// `abs(NUMBER)`.
+fn abs(ck: &mut Checker, c: &Call) -> R {
+    c.arity(ck)?;
+    let (ir, ty) = c.value(ck, 0)?;
+    if !matches!(ty, Ty::Int | Ty::Money | Ty::Duration) {
+        return ck.err(c.loc, Code::E013, c.args[0].span, format!("abs() needs a number, not {}", ty.name()), None);
+    }
+    Some(Checked::Val(Ir::Abs(Box::new(ir)), ty))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::KindSet;
+    use crate::rules::diag::Diagnostic;
+    use crate::rules::expr::check::{Names, Slots};
+    use crate::rules::expr::syntax;
+    use crate::rules::yaml;
+    use std::collections::HashMap;
+
+    /// Checks `text` as an expression of a rule on usage events: its type and the diagnostics.
+    fn check(text: &str) -> (Option<Ty>, Vec<Diagnostic>) {
+        let files = vec![("t.yaml".to_string(), text.to_string())];
+        let node = yaml::Node::Scalar {
+            value: text.into(),
+            style: yaml_rust2::scanner::TScalarStyle::Plain,
+            pos: yaml::Pos { line: 1, col: 1 },
+        };
+        let (lists, macros) = (HashMap::new(), HashMap::new());
+        let (mut slots, mut diags) = (Slots::default(), Vec::new());
+        let ast = syntax::parse(text).unwrap_or_else(|e| panic!("{text}: {}", e.message));
+        let ty = {
+            let mut ck = Checker::new(
+                Names { files: &files, lists: &lists, macros: &macros, refdata: None },
+                &mut slots,
+                &mut diags,
+                62 * crate::time::DAY,
+            );
+            ck.scope = Scope::Rule(KindSet(Kind::Usage.bit()));
+            ck.any(&ast, &Loc { file: "t.yaml", source: text, node: &node, base: 0 }).map(|(_, ty)| ty)
+        };
+        (ty, diags)
+    }
+
+    #[test]
+    fn every_builtin_checks_its_example_to_the_type_the_table_says() {
+        for f in BUILTINS {
+            assert!(f.example.starts_with(&format!("{}(", f.name)), "{}: {}", f.name, f.example);
+            let (ty, diags) = check(f.example);
+            assert!(diags.is_empty(), "{}: {:?}", f.example, diags.iter().map(|d| &d.message).collect::<Vec<_>>());
+            let want = match f.returns {
+                Returns::Is(t) => t,
+                // The examples sum an amount (`usage.charge_fen`) and take numbers of the type
+                // of their first argument.
+                Returns::Summed => Ty::Money,
+                Returns::Same => {
+                    let first = f.example[f.name.len() + 1..].split(',').next().unwrap_or("").trim_end_matches(')');
+                    check(first).0.unwrap_or_else(|| panic!("{}: first argument `{first}`", f.name))
+                }
+            };
+            assert_eq!(ty, Some(want), "{}", f.example);
+        }
+    }
+
+    #[test]
+    fn a_call_that_does_not_fit_says_what_the_table_says_it_takes() {
+        for f in BUILTINS {
+            let (ty, diags) = check(&format!("{}()", f.name));
+            assert_eq!(ty, None, "{}", f.name);
+            let [d] = diags.as_slice() else { panic!("{}: {diags:?}", f.name) };
+            assert_eq!(d.code, Code::E015, "{}", f.name);
+            assert_eq!(d.message, format!("{}() {}", f.name, f.takes));
+            assert_eq!(d.hint, f.usage_hint(), "{}", f.name);
+            // One argument more than the parameters is refused too (E015 or a wrong argument).
+            let args: Vec<&str> = f.params.iter().map(|_| "1").chain(["1"]).collect();
+            let (ty, diags) = check(&format!("{}({})", f.name, args.join(", ")));
+            assert!(ty.is_none() && diags.iter().any(Diagnostic::is_error), "{}: {diags:?}", f.name);
+        }
+    }
+
+    #[test]
+    fn an_unknown_function_gets_the_nearest_builtin_or_the_whole_list() {
+        let (_, d) = check("counts(usage, 30d)");
+        assert_eq!((d[0].code, d[0].hint.as_deref()), (Code::E015, Some("did you mean `count`?")));
+        let (_, d) = check("frobnicate(1)");
+        let all = format!("functions: {}", names().collect::<Vec<_>>().join(", "));
+        assert_eq!(d[0].hint.as_deref(), Some(all.as_str()));
+        assert!(all.contains("days_until") && all.starts_with("functions: count, sum, seq"), "{all}");
+        let (_, d) = check("dwel > 1h");
+        assert_eq!(d[0].hint.as_deref(), Some("did you mean `dwell`?"), "a bare word near a function name");
+    }
+}

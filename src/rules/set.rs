@@ -1,0 +1,132 @@
+//! Phase 4 of compiling a rule pack, assembling: the compiled rules and the per-subscriber
+//! slots (windows, sequences) they need, indexed by the event kind that concerns them, so that
+//! nothing on the event path parses text or looks a rule up by name. The types here are what
+//! the rest of the engine sees of a pack.
+
+use super::expr::Ir;
+use super::expr::check::{AggDef, SeqDef, Slots};
+use super::index;
+use super::template::Template;
+use crate::contact::Channel;
+use crate::event::{Kind, KindSet};
+use crate::policy::{CampaignPolicy, RulePolicy};
+
+/// A rule's delay or absence timer.
+#[derive(Clone, Debug)]
+pub struct TimerDef {
+    pub after: i64,
+    /// Events of these kinds (passing `cancel_if`) cancel the pending timer: absence.
+    pub cancel_on: KindSet,
+    pub cancel_if: Option<Ir>,
+    /// Checked again when the timer fires, against the state then.
+    pub recheck: Option<Ir>,
+}
+
+/// A compiled rule: when it runs, its condition, its action, its timer and its policy.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub name: std::sync::Arc<str>,
+    pub desc: Box<str>,
+    pub file: Box<str>,
+    pub line: usize,
+    pub on: KindSet,
+    pub condition: Ir,
+    pub channel: Channel,
+    pub template: Option<Template>,
+    pub script: Option<Template>,
+    pub queue: Option<Box<str>>,
+    pub campaign: std::sync::Arc<str>,
+    /// Index into [`RuleSet::campaigns`].
+    pub campaign_idx: u16,
+    pub priority: i32,
+    pub timer: Option<TimerDef>,
+    /// A daily rule: evaluated for every subscriber at this local minute of the day (no event).
+    pub schedule: Option<u32>,
+    pub policy: RulePolicy,
+    pub enabled: bool,
+    /// `mode: shadow`: evaluated and decided like a live rule, its decisions written and
+    /// counted, but nothing it decides is ever sent (see `engine::shard::decide_shadow`).
+    pub shadow: bool,
+}
+
+/// A compiled rule pack.
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+    /// Rule indexes per event kind, filed by the values they require (see [`index`]).
+    pub by_kind: [index::KindIndex; Kind::ALL.len()],
+    pub aggs: Vec<AggDef>,
+    pub seqs: Vec<SeqDef>,
+    pub aggs_by_kind: [Vec<u32>; Kind::ALL.len()],
+    pub seqs_by_kind: [Vec<u32>; Kind::ALL.len()],
+    /// Kinds that may cancel some rule's pending timer.
+    pub cancel_kinds: KindSet,
+    /// Every campaign the rules name, with its policy.
+    pub campaigns: Vec<CampaignPolicy>,
+    /// Daily rules (indexes), evaluated at their local time for every subscriber.
+    pub scheduled: Vec<u32>,
+    /// Whether any rule is in `mode: shadow` (the live path skips the shadow split without).
+    pub has_shadow: bool,
+    /// Checksum of the files that made the set (hex).
+    pub version: String,
+    pub files: Vec<String>,
+}
+
+impl RuleSet {
+    /// The set made of a pack's rules (which had no errors) and the slots they asked for,
+    /// indexed by event kind.
+    pub(super) fn assemble(
+        files: &[(String, String)],
+        rules: Vec<Rule>,
+        slots: Slots,
+        campaigns: Vec<CampaignPolicy>,
+    ) -> RuleSet {
+        let mut set = RuleSet {
+            version: checksum(files),
+            files: files.iter().map(|f| f.0.clone()).collect(),
+            aggs: slots.aggs,
+            seqs: slots.seqs,
+            campaigns,
+            ..RuleSet::default()
+        };
+        for (i, r) in rules.iter().enumerate() {
+            if r.schedule.is_some() {
+                set.scheduled.push(i as u32);
+            }
+            let single = r.on.iter().count() == 1;
+            for k in r.on.iter() {
+                set.by_kind[k as usize].add(k, i as u32, &r.condition, single);
+            }
+            if let Some(t) = &r.timer {
+                set.cancel_kinds.0 |= t.cancel_on.0;
+            }
+            set.has_shadow |= r.shadow;
+        }
+        for (i, a) in set.aggs.iter().enumerate() {
+            set.aggs_by_kind[a.kind as usize].push(i as u32);
+        }
+        for (i, s) in set.seqs.iter().enumerate() {
+            let mut kinds = KindSet::default();
+            for (k, _) in &s.steps {
+                kinds.insert(*k);
+            }
+            for k in kinds.iter() {
+                set.seqs_by_kind[k as usize].push(i as u32);
+            }
+        }
+        set.rules = rules;
+        set
+    }
+}
+
+/// The checksum of the files that made a set (names and texts), in hex: its version.
+fn checksum(files: &[(String, String)]) -> String {
+    let mut bytes = Vec::new();
+    for (name, text) in files {
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.push(0);
+        bytes.extend_from_slice(text.as_bytes());
+        bytes.push(0);
+    }
+    format!("{:016x}", crate::util::stable_hash(&bytes))
+}
