@@ -1,11 +1,15 @@
 //! Small shared pieces: the stable hash behind ids and shard routing, subscriber numbers that
 //! never print in full, the duration literals used by both config and rule files, and the
-//! `symbols!` enums spelled as words.
+//! `symbols!` enums spelled as words, and [`ThinSlice`], the 8-byte list most per-subscriber
+//! lists are.
 //!
 //! The hash must be stable across builds and platforms because action ids derived from it are
 //! compared across replays and across releases; that rules out `std`'s randomised hasher.
 
 use std::fmt;
+
+mod thin;
+pub use thin::ThinSlice;
 
 /// Stable 64-bit hash of bytes (xxh3): action ids, derived event ids, control-group buckets.
 #[inline]
