@@ -3,7 +3,7 @@
 //! rule tests and the one-shard path call it directly. Contact policy runs here too, on the
 //! subscriber's own state, so it needs no lock either.
 
-use crate::contact::{Candidate, Channel, Decision, OrderKey, Outcome, TriggerRef};
+use crate::contact::{Candidate, Channel, Decision, Deferred, OrderKey, Outcome, TriggerRef};
 use crate::event::{Body, Event, LocTrigger};
 use crate::policy::{ContactPolicy, DecideCtx, ShadowContacts};
 use crate::refdata::{Names, Profile, RefData, Subscribers};
@@ -749,16 +749,9 @@ impl Shard {
             stats.timers_armed += 1;
         }
         let first = out.len();
-        let mut holds = Vec::new();
-        let cx = &mut DecideCtx {
-            refdata: &refdata,
-            pos,
-            shadow: &mut self.shadow_contacts,
-            holds: &mut holds,
-            deferred: &mut stats.deferred,
-        };
+        let cx = &mut DecideCtx { refdata: &refdata, shadow: &mut self.shadow_contacts };
         self.policy.decide(cx, cands, entry.sub, entry.state, out);
-        arm_holds(&mut self.timers, &mut entry, holds);
+        hold_deferred(&out[first..], pos, &mut entry, &mut self.timers, stats);
         if tracing {
             trace.extend(out[first..].iter().map(|d| explain_line(d, offset)));
             if let Some((_, lines)) = &mut self.trace {
@@ -839,16 +832,9 @@ impl Shard {
                 deferred: timer.deferred,
             };
             let first = out.len();
-            let mut holds = Vec::new();
-            let cx = &mut DecideCtx {
-                refdata: &refdata,
-                pos,
-                shadow: &mut self.shadow_contacts,
-                holds: &mut holds,
-                deferred: &mut stats.deferred,
-            };
+            let cx = &mut DecideCtx { refdata: &refdata, shadow: &mut self.shadow_contacts };
             self.policy.decide(cx, vec![cand], entry.sub, entry.state, out);
-            arm_holds(&mut self.timers, &mut entry, holds);
+            hold_deferred(&out[first..], pos, &mut entry, &mut self.timers, stats);
             if tracing {
                 trace.extend(out[first..].iter().map(|d| explain_line(d, offset)));
                 if let Some((_, lines)) = &mut self.trace {
@@ -936,16 +922,9 @@ impl Shard {
             let mut entry = self.subs.at(i);
             let first = out.len();
             let names: Vec<String> = cands.iter().map(|c| rules.rules[c.rule as usize].name.to_string()).collect();
-            let mut holds = Vec::new();
-            let cx = &mut DecideCtx {
-                refdata: &refdata,
-                pos,
-                shadow: &mut self.shadow_contacts,
-                holds: &mut holds,
-                deferred: &mut stats.deferred,
-            };
+            let cx = &mut DecideCtx { refdata: &refdata, shadow: &mut self.shadow_contacts };
             self.policy.decide(cx, cands, entry.sub, entry.state, out);
-            arm_holds(&mut self.timers, &mut entry, holds);
+            hold_deferred(&out[first..], pos, &mut entry, &mut self.timers, stats);
             if trace_m == Some(m) {
                 trace.push(format!("{}  daily rules at {label}", format_ts(at, offset)));
                 trace.extend(names.iter().map(|n| format!("  rule {n} matched")));
@@ -958,13 +937,34 @@ impl Shard {
     }
 }
 
-/// Arms the contacts policy held for the end of quiet hours: timers of the subscriber, in
-/// their state and in the shard's index.
-fn arm_holds(index: &mut BTreeSet<TimerKey>, entry: &mut Entry, holds: Vec<PendingTimer>) {
+/// Holds every contact of `decided` (one trigger's decisions, at input position `pos`) that
+/// policy deferred to the end of quiet hours: a timer of the subscriber, in their state and in
+/// the shard's index, that brings it back to policy as the same action when they end.
+fn hold_deferred(
+    decided: &[Decision],
+    pos: u64,
+    entry: &mut Entry,
+    index: &mut BTreeSet<TimerKey>,
+    stats: &mut ShardStats,
+) {
     let raw = entry.sub.msisdn.raw();
-    for t in holds {
+    for d in decided {
+        let Outcome::Deferred(until) = d.outcome else { continue };
+        let t = PendingTimer {
+            due: until,
+            rule: d.rule,
+            trigger: d.trigger.clone(),
+            armed_at: pos,
+            text: d.text.clone(),
+            script: d.script.clone(),
+            deferred: Some(Deferred { id: d.id.clone(), expires: d.expires }),
+        };
         index.insert(t.index_key(raw));
         entry.state.timers_mut().push(t);
+        // The run's count of deferrals is the live rules' (a shadow one is in its decision).
+        if !d.shadow {
+            stats.deferred += 1;
+        }
     }
 }
 

@@ -16,8 +16,9 @@
 //!    `control_group` ([`control`])
 //! 5. arbitration: one contact per channel per trigger (and per `arbitration_window`), highest
 //!    priority first -> `arbitration`, naming the winner ([`arbitration`])
-//! 6. quiet hours in local time: `defer` (a timer the shard arms in the subscriber's state;
-//!    `quiet_hours` if it would expire first), `drop` (`quiet_hours`) or `ignore` ([`quiet`])
+//! 6. quiet hours in local time: `defer` (the shard holds the contact as a timer of the
+//!    subscriber and decides it again when they end; `quiet_hours` if it would expire first),
+//!    `drop` (`quiet_hours`) or `ignore` ([`quiet`])
 //!
 //! A contact that passes is recorded in the subscriber's contact history
 //! ([`crate::state::ContactLog`]), which the caps count. Shadow rules go through the same steps
@@ -49,7 +50,7 @@ pub use shadow::ShadowContacts;
 use crate::contact::{Candidate, Decision, Outcome, action_id};
 use crate::refdata::{Profile, RefData, Status};
 use crate::rules::{Rule, RuleSet};
-use crate::state::{ContactLog, ContactRec, PendingTimer, SubState};
+use crate::state::{ContactLog, ContactRec, SubState};
 use crate::util::{Msisdn, stable_hash};
 use std::sync::Arc;
 
@@ -139,20 +140,14 @@ pub struct ContactPolicy {
     keep: i64,
 }
 
-/// One call of [`ContactPolicy::decide`]: what it works with besides the candidates and the
-/// subscriber, and where it puts what is not a decision.
+/// What one call of [`ContactPolicy::decide`] works with besides the candidates and the
+/// subscriber: the caller's, not the policy's.
 pub struct DecideCtx<'a> {
     /// The run's reference data (the operator's opt-out list).
     pub refdata: &'a RefData,
-    /// Input position of the deciding point: a contact held for quiet hours is armed there.
-    pub pos: u64,
-    /// Shadow rules' would-be contacts (see [`shadow`]).
+    /// Shadow rules' would-be contacts (see [`shadow`]), kept by the caller beside the
+    /// subscribers' state.
     pub shadow: &'a mut ShadowContacts,
-    /// Contacts held for the end of quiet hours, as timers for the caller to arm (in the
-    /// subscriber's state and in its own index of due times), live ones first.
-    pub holds: &'a mut Vec<PendingTimer>,
-    /// Live contacts deferred by quiet hours, counted for the run summary.
-    pub deferred: &'a mut u64,
 }
 
 impl ContactPolicy {
@@ -175,7 +170,8 @@ impl ContactPolicy {
 
     /// Decides the candidates of one trigger for subscriber `sub`, whose state is `state`: the
     /// live rules' first, then the shadow rules' beside them. Every candidate becomes one
-    /// decision in `out`; a contact made is recorded in the state's contact history.
+    /// decision in `out`; a contact made is recorded in the state's contact history. A contact
+    /// deferred by quiet hours is the caller's to hold until the time its outcome names.
     pub fn decide(
         &self,
         cx: &mut DecideCtx,
@@ -212,9 +208,7 @@ impl ContactPolicy {
         }
         let survivors = self.screen(cands, sub, cx.refdata, state.contacts(), out);
         let winners = self.arbitrate(survivors, &[], state.contacts(), out);
-        let held = cx.holds.len();
-        self.make_contacts(winners, cx.pos, cx.holds, state.contacts_mut(), out);
-        *cx.deferred += (cx.holds.len() - held) as u64;
+        self.make_contacts(winners, state.contacts_mut(), out);
     }
 
     /// Steps 1-4 for each candidate, counting caps over `log`: one stopped goes to `out` with
@@ -250,16 +244,9 @@ impl ContactPolicy {
 
     /// Step 6, quiet hours, for the winners of arbitration; a contact that goes now is made and
     /// recorded in `log`.
-    fn make_contacts(
-        &self,
-        winners: Vec<Decision>,
-        pos: u64,
-        holds: &mut Vec<PendingTimer>,
-        log: &mut ContactLog,
-        out: &mut Vec<Decision>,
-    ) {
+    fn make_contacts(&self, winners: Vec<Decision>, log: &mut ContactLog, out: &mut Vec<Decision>) {
         for mut d in winners {
-            if self.quiet_hours(&mut d, pos, holds) {
+            if self.quiet_hours(&mut d) {
                 out.push(d);
                 continue;
             }

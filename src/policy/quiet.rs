@@ -1,11 +1,11 @@
 //! Step 6, quiet hours: in the subscriber's local time a contact is deferred to their end
-//! (held as a timer; `quiet_hours` if it would expire first), dropped, or sent anyway, as its
-//! rule says. IVR answers are never held: the caller is on the line.
+//! (`quiet_hours` if it would expire first), dropped, or sent anyway, as its rule says. IVR
+//! answers are never held: the caller is on the line. A deferred contact is held by the shard
+//! as a timer of the subscriber and decided again, as the same action, when they end.
 
 use super::ContactPolicy;
-use crate::contact::{Channel, Decision, Deferred, Outcome, Suppression};
+use crate::contact::{Channel, Decision, Outcome, Suppression};
 use crate::rules::expr::Local;
-use crate::state::PendingTimer;
 use crate::util::{DAY, MINUTE, Millis, format_ts};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -63,9 +63,9 @@ pub fn hhmm(s: &str) -> Option<u32> {
 }
 
 impl ContactPolicy {
-    /// True when quiet hours decided `d` (dropped, expired, or deferred with a timer pushed onto
-    /// `holds`, armed at input position `pos`); false when the contact goes now.
-    pub(super) fn quiet_hours(&self, d: &mut Decision, pos: u64, holds: &mut Vec<PendingTimer>) -> bool {
+    /// True when quiet hours decided `d` (dropped, expired, or deferred to their end); false
+    /// when the contact goes now.
+    pub(super) fn quiet_hours(&self, d: &mut Decision) -> bool {
         let p = &self.rules.rules[d.rule as usize].policy;
         let quiet = p.quiet_hours.or(self.global.quiet_hours);
         let local = Local::at(d.ts, self.offset);
@@ -88,15 +88,6 @@ impl ContactPolicy {
             ));
             return true;
         }
-        holds.push(PendingTimer {
-            due: end,
-            rule: d.rule,
-            trigger: d.trigger.clone(),
-            armed_at: pos,
-            text: d.text.clone(),
-            script: d.script.clone(),
-            deferred: Some(Deferred { id: d.id.clone(), expires: d.expires }),
-        });
         d.outcome = Outcome::Deferred(end);
         d.detail = Some(format!("quiet hours {window}: held until they end"));
         true

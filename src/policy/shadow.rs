@@ -10,7 +10,7 @@
 //!   outrank loses (`arbitration`, naming the live winner), one that outranks them is a
 //!   would-be action beside them (the live one still goes: live decisions are final);
 //! - quiet hours defer as live (a shadow timer in the state, decided again as shadow when it
-//!   ends), but the run's count of deferrals is the live rules';
+//!   ends);
 //! - channel capacity is not applied: the rate limiter is the live gateway's budget, and a
 //!   shadow decision bypasses it (see [`super::capacity::Capacity::offer`]) rather than delay
 //!   live contacts.
@@ -95,6 +95,6 @@ impl ContactPolicy {
         let live_held: Vec<&Decision> =
             live.iter().filter(|w| matches!(w.outcome, Outcome::Sent | Outcome::Deferred(_))).collect();
         let winners = self.arbitrate(survivors, &live_held, &log, out);
-        self.make_contacts(winners, cx.pos, cx.holds, cx.shadow.0.entry(raw).or_default(), out);
+        self.make_contacts(winners, cx.shadow.0.entry(raw).or_default(), out);
     }
 }
