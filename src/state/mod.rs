@@ -3,7 +3,8 @@
 //! Each shard owns the states of its subscribers outright, so nothing here locks. Windows are
 //! sparse bucket lists (a subscriber who made three calls has three entries, not thirty days
 //! of zeros), sequences keep one start time per step, and timers live with the subscriber so
-//! they travel with its state (checkpoints, explain).
+//! they travel with its state (checkpoints, explain). The contact history that contact policy
+//! counts caps over is the subscriber's too ([`ContactLog`]).
 
 pub mod checkpoint;
 mod contacts;
