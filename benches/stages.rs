@@ -5,9 +5,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use tidings::engine::{self, EngineOptions, PolicySetup, Shard, ShardStats};
+use tidings::engine::{self, EngineOptions, Shard, ShardStats};
 use tidings::event::{Decoder, Event};
 use tidings::generator::{self, GenOptions};
+use tidings::policy::ContactPolicy;
 use tidings::refdata::RefData;
 use tidings::rules::{self, LoadOptions, RuleSet};
 
@@ -34,8 +35,9 @@ fn fixture() -> Fixture {
 }
 
 fn shard(f: &Fixture) -> Shard {
-    let setup = Arc::new(PolicySetup::new(Default::default(), &f.rules));
-    Shard::new(Arc::clone(&f.rules), Arc::clone(&f.refdata), setup, f.subs.clone(), EngineOptions::default().offset)
+    let offset = EngineOptions::default().offset;
+    let policy = Arc::new(ContactPolicy::new(Default::default(), Arc::clone(&f.rules), offset));
+    Shard::new(Arc::clone(&f.rules), Arc::clone(&f.refdata), policy, f.subs.clone(), offset)
 }
 
 fn stages(c: &mut Criterion) {

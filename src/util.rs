@@ -1,7 +1,8 @@
 //! Small shared pieces: the stable hash behind ids and shard routing, subscriber numbers that
-//! never print in full, inline short strings, "did you mean" hints, files that name themselves
-//! in their errors, the thread priority of `realtime_priority`, and the `symbols!` enums spelled
-//! as words. Time is in [`crate::time`].
+//! never print in full, inline short strings, [`ThinSlice`] (the 8-byte list most
+//! per-subscriber lists are), "did you mean" hints, files that name themselves in their errors,
+//! the thread priority of `realtime_priority`, and the `symbols!` enums spelled as words. Time is
+//! in [`crate::time`].
 //!
 //! The hash must be stable across builds and platforms because action ids derived from it are
 //! compared across replays and across releases; that rules out `std`'s randomised hasher.
@@ -54,6 +55,9 @@ macro_rules! symbols {
     };
 }
 pub(crate) use symbols;
+
+mod thin;
+pub use thin::ThinSlice;
 
 /// Stable 64-bit hash of bytes (xxh3): action ids, derived event ids, control-group buckets.
 #[inline]

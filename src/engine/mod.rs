@@ -20,7 +20,7 @@ pub mod shard;
 mod summary;
 
 pub use clock::GuardConfig;
-pub use shard::{PolicySetup, Shard, ShardStats};
+pub use shard::{Shard, ShardStats};
 pub use summary::{Summary, kind_counts, render_summary};
 
 use batch::{Batch, run_batch};
@@ -31,8 +31,8 @@ use pool::Spare;
 
 use crate::contact::{Decision, Outcome};
 use crate::event::{DeadLetter, Event, Kind};
-use crate::policy::GlobalPolicy;
 use crate::policy::capacity::Capacity;
+use crate::policy::{ContactPolicy, GlobalPolicy};
 use crate::refdata::{RefData, Subscribers};
 use crate::rules::RuleSet;
 use crate::state::checkpoint::{self, Meta, Part, RouterState, RuleShape};
@@ -188,7 +188,7 @@ pub fn run_durable<I: Into<Input>>(
 ) -> std::io::Result<Summary> {
     let n = opts.shards.max(1);
     let parts = subscribers.split(n, |m| shard_of(m, n));
-    let setup = Arc::new(PolicySetup::new(opts.policy.clone(), &rules));
+    let setup = Arc::new(ContactPolicy::new(opts.policy.clone(), Arc::clone(&rules), opts.offset));
     let mut shards: Vec<Shard> = parts
         .into_iter()
         .map(|p| {
@@ -428,12 +428,7 @@ impl Out<'_> {
             ds.clear();
         } else {
             for d in ds.drain(..) {
-                // A shadow decision takes no capacity: it goes out in its place, unlimited.
-                if d.shadow {
-                    self.buf.push(d);
-                } else {
-                    self.capacity.offer(d, &mut self.buf);
-                }
+                self.capacity.offer(d, &mut self.buf);
                 self.flush_buf(summary)?;
             }
         }

@@ -3,15 +3,15 @@
 //! rule tests and the one-shard path call it directly. Contact policy runs here too, on the
 //! subscriber's own state, so it needs no lock either.
 
-use crate::contact::{Candidate, Channel, Decision, Deferred, OrderKey, Outcome, Suppression, TriggerRef, action_id};
+use crate::contact::{Candidate, Channel, Decision, Deferred, OrderKey, Outcome, TriggerRef};
 use crate::event::{Body, Event, LocTrigger};
-use crate::policy::{ContactLog, ContactRec, GlobalPolicy, QuietFate, in_control_group};
+use crate::policy::{ContactPolicy, DecideCtx, ShadowContacts};
 use crate::refdata::{Names, Profile, RefData, Subscribers};
 use crate::rules::expr::{Ctx, Local};
 use crate::rules::{Rule, RuleSet};
 use crate::state::{PendingTimer, SubState};
 use crate::time::{DAY, MINUTE, Millis, format_ts};
-use crate::util::{Msisdn, mix64, stable_hash};
+use crate::util::{Msisdn, mix64};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -414,27 +414,10 @@ impl SubTable {
 /// Timer index entry: see [`PendingTimer::index_key`].
 type TimerKey = (Millis, u64, u32, u64, bool);
 
-/// Policy settings every shard shares, prepared once per run.
-#[derive(Clone, Debug, Default)]
-pub struct PolicySetup {
-    pub global: GlobalPolicy,
-    /// How long contact history is kept (the longest cap window).
-    pub keep: i64,
-}
-
-impl PolicySetup {
-    pub fn new(global: GlobalPolicy, rules: &RuleSet) -> PolicySetup {
-        let rule_caps = rules.rules.iter().flat_map(|r| r.policy.caps.iter());
-        let campaign_caps = rules.campaigns.iter().flat_map(|c| c.caps.iter());
-        let keep = global.history_reach(rule_caps.chain(campaign_caps));
-        PolicySetup { global, keep }
-    }
-}
-
 pub struct Shard {
     pub rules: Arc<RuleSet>,
     pub refdata: Arc<RefData>,
-    pub policy: Arc<PolicySetup>,
+    pub policy: Arc<ContactPolicy>,
     pub subs: SubTable,
     /// The strings of this shard's subscriber records.
     pub names: Names,
@@ -457,16 +440,11 @@ pub struct Shard {
     /// time, the same for every shard, so every shard count ticks alike.
     ticks: Vec<(Millis, u32)>,
     ticks_started: bool,
-    /// The would-be contacts of shadow rules, per subscriber (see [`decide_shadow`]). Kept
-    /// beside the subscriber state, not in it: live policy never reads it, and a checkpoint of
-    /// the live state has no part of it.
+    /// The would-be contacts of shadow rules, per subscriber (see [`ShadowContacts`]).
     shadow_contacts: ShadowContacts,
     /// A checkpoint this shard is copying its subscribers into.
     snapshot: Option<SnapJob>,
 }
-
-/// Shadow rules' would-be contact history, by subscriber number.
-pub type ShadowContacts = std::collections::HashMap<u64, ContactLog>;
 
 /// A checkpoint being taken by one shard: where the background pass is, what is encoded and not
 /// yet sent, and where it goes.
@@ -534,7 +512,7 @@ impl Shard {
     pub fn new(
         rules: Arc<RuleSet>,
         refdata: Arc<RefData>,
-        policy: Arc<PolicySetup>,
+        policy: Arc<ContactPolicy>,
         subscribers: Subscribers,
         offset: chrono::FixedOffset,
     ) -> Shard {
@@ -772,19 +750,9 @@ impl Shard {
             stats.timers_armed += 1;
         }
         let first = out.len();
-        decide(
-            &rules,
-            &self.policy,
-            &refdata,
-            offset,
-            &mut entry,
-            cands,
-            pos,
-            out,
-            stats,
-            &mut self.shadow_contacts,
-            &mut self.timers,
-        );
+        let cx = &mut DecideCtx { refdata: &refdata, shadow: &mut self.shadow_contacts };
+        self.policy.decide(cx, cands, entry.sub, entry.state, out);
+        hold_deferred(&out[first..], pos, &mut entry, &mut self.timers, stats);
         if tracing {
             trace.extend(out[first..].iter().map(|d| explain_line(d, offset)));
             if let Some((_, lines)) = &mut self.trace {
@@ -792,7 +760,7 @@ impl Shard {
             }
         }
         // Past the bound on unknown subscribers, the one seen least recently is forgotten.
-        self.subs.forget_unknown(ev.ts, self.policy.keep);
+        self.subs.forget_unknown(ev.ts, self.policy.keep());
     }
 
     /// Fires every timer (and daily tick) due at or before `wm`. `place(due, not_before)` gives
@@ -865,19 +833,9 @@ impl Shard {
                 deferred: timer.deferred,
             };
             let first = out.len();
-            decide(
-                &rules,
-                &self.policy,
-                &refdata,
-                offset,
-                &mut entry,
-                vec![cand],
-                pos,
-                out,
-                stats,
-                &mut self.shadow_contacts,
-                &mut self.timers,
-            );
+            let cx = &mut DecideCtx { refdata: &refdata, shadow: &mut self.shadow_contacts };
+            self.policy.decide(cx, vec![cand], entry.sub, entry.state, out);
+            hold_deferred(&out[first..], pos, &mut entry, &mut self.timers, stats);
             if tracing {
                 trace.extend(out[first..].iter().map(|d| explain_line(d, offset)));
                 if let Some((_, lines)) = &mut self.trace {
@@ -965,19 +923,9 @@ impl Shard {
             let mut entry = self.subs.at(i);
             let first = out.len();
             let names: Vec<String> = cands.iter().map(|c| rules.rules[c.rule as usize].name.to_string()).collect();
-            decide(
-                &rules,
-                &self.policy,
-                &refdata,
-                offset,
-                &mut entry,
-                cands,
-                pos,
-                out,
-                stats,
-                &mut self.shadow_contacts,
-                &mut self.timers,
-            );
+            let cx = &mut DecideCtx { refdata: &refdata, shadow: &mut self.shadow_contacts };
+            self.policy.decide(cx, cands, entry.sub, entry.state, out);
+            hold_deferred(&out[first..], pos, &mut entry, &mut self.timers, stats);
             if trace_m == Some(m) {
                 trace.push(format!("{}  daily rules at {label}", format_ts(at, offset)));
                 trace.extend(names.iter().map(|n| format!("  rule {n} matched")));
@@ -990,411 +938,39 @@ impl Shard {
     }
 }
 
-/// Runs contact policy over the candidates of one trigger: the live rules' first, then the
-/// shadow rules' beside them. Contacts deferred by quiet hours become timers of the subscriber,
-/// armed here (in their state and in the shard's `timers` index).
-#[allow(clippy::too_many_arguments)]
-fn decide(
-    rules: &RuleSet,
-    setup: &PolicySetup,
-    refdata: &RefData,
-    offset: chrono::FixedOffset,
-    entry: &mut Entry,
-    cands: Vec<Candidate>,
+/// Holds every contact of `decided` (one trigger's decisions, at input position `pos`) that
+/// policy deferred to the end of quiet hours: a timer of the subscriber, in their state and in
+/// the shard's index, that brings it back to policy as the same action when they end.
+fn hold_deferred(
+    decided: &[Decision],
     pos: u64,
-    out: &mut Vec<Decision>,
+    entry: &mut Entry,
+    index: &mut BTreeSet<TimerKey>,
     stats: &mut ShardStats,
-    shadow: &mut ShadowContacts,
-    timers: &mut BTreeSet<TimerKey>,
 ) {
-    let armed = if !rules.has_shadow {
-        decide_live(rules, setup, refdata, offset, entry, cands, pos, out, stats)
-    } else {
-        let (shadow_cands, cands): (Vec<Candidate>, Vec<Candidate>) =
-            cands.into_iter().partition(|c| rules.rules[c.rule as usize].shadow);
-        let first = out.len();
-        let mut armed = decide_live(rules, setup, refdata, offset, entry, cands, pos, out, stats);
-        if !shadow_cands.is_empty() {
-            // This trigger's live decisions (a copy: only on the shadow path).
-            let live_now: Vec<Decision> = out[first..].to_vec();
-            armed.extend(decide_shadow(
-                rules,
-                setup,
-                refdata,
-                offset,
-                entry,
-                shadow_cands,
-                &live_now,
-                pos,
-                out,
-                shadow,
-            ));
-        }
-        armed
-    };
     let raw = entry.sub.msisdn.raw();
-    for t in armed {
-        timers.insert(t.index_key(raw));
+    for d in decided {
+        let Outcome::Deferred(until) = d.outcome else { continue };
+        let t = PendingTimer {
+            due: until,
+            rule: d.rule,
+            trigger: d.trigger.clone(),
+            armed_at: pos,
+            text: d.text.clone(),
+            script: d.script.clone(),
+            deferred: Some(Deferred { id: d.id.clone(), expires: d.expires }),
+        };
+        index.insert(t.index_key(raw));
         entry.state.timers_mut().push(t);
-    }
-}
-
-/// The live rules' candidates of one trigger.
-#[allow(clippy::too_many_arguments)]
-fn decide_live(
-    rules: &RuleSet,
-    setup: &PolicySetup,
-    refdata: &RefData,
-    offset: chrono::FixedOffset,
-    entry: &mut Entry,
-    cands: Vec<Candidate>,
-    pos: u64,
-    out: &mut Vec<Decision>,
-    stats: &mut ShardStats,
-) -> Vec<PendingTimer> {
-    let mut armed = Vec::new();
-    if cands.is_empty() {
-        return armed;
-    }
-    // Steps 1-4 per candidate; survivors go on to arbitration.
-    let mut survivors: Vec<Decision> = Vec::new();
-    for c in cands {
-        let rule = &rules.rules[c.rule as usize];
-        let mut d = candidate_decision(rule, &c, entry.sub.msisdn);
-        match check(rules, setup, refdata, offset, rule, c.rule, &d, entry.sub, entry.state.contacts()) {
-            Some((reason, detail)) => {
-                d.outcome = Outcome::Suppressed(reason);
-                d.detail = Some(detail);
-                out.push(d);
-            }
-            None => survivors.push(d),
+        // The run's count of deferrals is the live rules' (a shadow one is in its decision).
+        if !d.shadow {
+            stats.deferred += 1;
         }
     }
-    let winners = arbitrate(setup, survivors, &[], entry.state.contacts(), out);
-    make_contacts(rules, setup, offset, winners, pos, out, stats, &mut armed, entry.state.contacts_mut());
-    armed
-}
-
-/// Step 5: arbitration — one contact per channel, highest priority, then pack order. `held`
-/// are contacts of this trigger that already hold their channel (the live ones, when shadow
-/// rules are decided); `log` is the history the arbitration window looks at. Returns the
-/// winners; the losers go to `out`.
-fn arbitrate(
-    setup: &PolicySetup,
-    mut survivors: Vec<Decision>,
-    held: &[&Decision],
-    log: &ContactLog,
-    out: &mut Vec<Decision>,
-) -> Vec<Decision> {
-    let rank = |d: &Decision| (d.channel as u8, std::cmp::Reverse(d.priority), d.rule);
-    survivors.sort_by_key(rank);
-    let mut winners: Vec<Decision> = Vec::new();
-    for mut d in survivors {
-        let beaten = held.iter().copied().find(|w| w.channel == d.channel && rank(w) < rank(&d));
-        if let Some(w) = beaten.or_else(|| winners.iter().find(|w| w.channel == d.channel)) {
-            d.outcome = Outcome::Suppressed(Suppression::Arbitration);
-            d.detail =
-                Some(format!("rule {} (priority {}) won this trigger on {}", w.rule_name, w.priority, d.channel));
-            d.winner = Some(w.id.clone());
-            out.push(d);
-            continue;
-        }
-        if let Some(r) = recent_on_channel(log, setup, &d) {
-            d.outcome = Outcome::Suppressed(Suppression::Arbitration);
-            d.detail = Some(format!("another {} contact went out within the arbitration window", d.channel));
-            d.winner = Some(format!("a{:016x}", r.id));
-            out.push(d);
-            continue;
-        }
-        winners.push(d);
-    }
-    winners
-}
-
-/// Step 6: quiet hours, then the contact is made and recorded in `log`.
-#[allow(clippy::too_many_arguments)]
-fn make_contacts(
-    rules: &RuleSet,
-    setup: &PolicySetup,
-    offset: chrono::FixedOffset,
-    winners: Vec<Decision>,
-    pos: u64,
-    out: &mut Vec<Decision>,
-    stats: &mut ShardStats,
-    armed: &mut Vec<PendingTimer>,
-    log: &mut ContactLog,
-) {
-    for mut d in winners {
-        if quiet_hours(rules, setup, offset, &mut d, pos, stats, armed) {
-            out.push(d);
-            continue;
-        }
-        let rule = &rules.rules[d.rule as usize];
-        let streak = rules.campaigns[rule.campaign_idx as usize].streak_months.is_some();
-        log.record(contact_rec(&d, rule), setup.keep, streak, offset);
-        out.push(d);
-    }
-}
-
-/// The contact on `d`'s channel inside the arbitration window before it, if any.
-fn recent_on_channel<'l>(log: &'l ContactLog, setup: &PolicySetup, d: &Decision) -> Option<&'l ContactRec> {
-    let window = setup.global.arbitration_window;
-    (window > 0)
-        .then(|| {
-            log.recent
-                .iter()
-                .rev()
-                .find(|r| r.channel == d.channel && r.ts > d.ts.saturating_sub(window) && r.ts <= d.ts)
-        })
-        .flatten()
-}
-
-/// Step 6, quiet hours: true when they decided `d` (dropped, expired, or deferred with a
-/// timer pushed onto `armed`); false when the contact goes now.
-fn quiet_hours(
-    rules: &RuleSet,
-    setup: &PolicySetup,
-    offset: chrono::FixedOffset,
-    d: &mut Decision,
-    pos: u64,
-    stats: &mut ShardStats,
-    armed: &mut Vec<PendingTimer>,
-) -> bool {
-    let p = &rules.rules[d.rule as usize].policy;
-    let quiet = p.quiet_hours.or(setup.global.quiet_hours);
-    let local = Local::at(d.ts, offset);
-    let in_quiet = d.channel != Channel::Ivr
-        && p.quiet != QuietFate::Ignore
-        && quiet.is_some_and(|q| q.contains(local.hour * 60 + local.minute));
-    let (true, Some(q)) = (in_quiet, quiet) else { return false };
-    let window = format!("{:02}:{:02}-{:02}:{:02}", q.from / 60, q.from % 60, q.to / 60, q.to % 60);
-    if p.quiet == QuietFate::Drop {
-        d.outcome = Outcome::Suppressed(Suppression::QuietHours);
-        d.detail = Some(format!("quiet hours {window}: this rule drops contacts then"));
-        return true;
-    }
-    let end = q.end_after(d.ts, offset);
-    if d.expires.is_some_and(|e| e < end) {
-        d.outcome = Outcome::Suppressed(Suppression::QuietHours);
-        d.detail = Some(format!(
-            "quiet hours {window}: the contact expires at {}, before they end",
-            format_ts(d.expires.unwrap_or_default(), offset)
-        ));
-        return true;
-    }
-    stats.deferred += 1;
-    armed.push(PendingTimer {
-        due: end,
-        rule: d.rule,
-        trigger: d.trigger.clone(),
-        armed_at: pos,
-        text: d.text.clone(),
-        script: d.script.clone(),
-        deferred: Some(Deferred { id: d.id.clone(), expires: d.expires }),
-    });
-    d.outcome = Outcome::Deferred(end);
-    d.detail = Some(format!("quiet hours {window}: held until they end"));
-    true
-}
-
-/// The contact history record of a contact made.
-fn contact_rec(d: &Decision, rule: &Rule) -> ContactRec {
-    let id_hash =
-        u64::from_str_radix(d.id.trim_start_matches('a'), 16).unwrap_or_else(|_| stable_hash(d.id.as_bytes()));
-    ContactRec {
-        ts: d.ts,
-        id: id_hash,
-        rule: d.rule as u16,
-        campaign: rule.campaign_idx,
-        channel: d.channel,
-        transactional: rule.policy.transactional,
-    }
-}
-
-/// Shadow rules' candidates of one trigger, decided by the same steps in the same order as
-/// live ones, so a shadow decision says what the rule would do if it were deployed beside the
-/// live rules as they stand. What it must not do is change anything live:
-///
-/// - caps count the live contact history *plus* the shadow rules' own would-be contacts (kept
-///   in `shadow`, never in the subscriber's state): a shadow rule meets the live rules' caps and
-///   its own, while live rules never see a shadow contact — no live cap slot is taken;
-/// - arbitration: the live contacts of this trigger keep their channel; a shadow candidate they
-///   outrank loses (`arbitration`, naming the live winner), one that outranks them is a
-///   would-be action beside them (the live one still goes: live decisions are final);
-/// - quiet hours defer as live (a shadow timer in the state, decided again as shadow when it ends);
-/// - channel capacity is not applied: the rate limiter is the live gateway's budget, and a
-///   shadow decision bypasses it (see `engine::Out::write`) rather than delay live contacts.
-#[allow(clippy::too_many_arguments)]
-fn decide_shadow(
-    rules: &RuleSet,
-    setup: &PolicySetup,
-    refdata: &RefData,
-    offset: chrono::FixedOffset,
-    entry: &mut Entry,
-    cands: Vec<Candidate>,
-    live: &[Decision],
-    pos: u64,
-    out: &mut Vec<Decision>,
-    shadow: &mut ShadowContacts,
-) -> Vec<PendingTimer> {
-    let mut armed = Vec::new();
-    // The run's counters (deferrals) are the live rules'; a shadow deferral is in its decision.
-    let mut stats = ShardStats::default();
-    let raw = entry.sub.msisdn.raw();
-    let mut log = entry.state.contacts().clone();
-    if let Some(own) = shadow.get(&raw) {
-        log.recent.edit(|v| {
-            v.extend(own.recent.iter().copied());
-            v.sort_by_key(|r| r.ts);
-        });
-        log.streaks.edit(|v| {
-            for s in own.streaks.iter() {
-                match v.iter_mut().find(|x| x.0 == s.0) {
-                    Some(x) if x.1 < s.1 => *x = *s,
-                    Some(_) => {}
-                    None => v.push(*s),
-                }
-            }
-        });
-    }
-    let mut survivors: Vec<Decision> = Vec::new();
-    for c in cands {
-        let rule = &rules.rules[c.rule as usize];
-        let mut d = candidate_decision(rule, &c, entry.sub.msisdn);
-        match check(rules, setup, refdata, offset, rule, c.rule, &d, entry.sub, &log) {
-            Some((reason, detail)) => {
-                d.outcome = Outcome::Suppressed(reason);
-                d.detail = Some(detail);
-                out.push(d);
-            }
-            None => survivors.push(d),
-        }
-    }
-    let live_held: Vec<&Decision> =
-        live.iter().filter(|w| matches!(w.outcome, Outcome::Sent | Outcome::Deferred(_))).collect();
-    let winners = arbitrate(setup, survivors, &live_held, &log, out);
-    make_contacts(rules, setup, offset, winners, pos, out, &mut stats, &mut armed, shadow.entry(raw).or_default());
-    armed
-}
-
-/// Steps 1-4: exclusions, do-not-disturb, caps (and streak), control group.
-#[allow(clippy::too_many_arguments)]
-fn check(
-    rules: &RuleSet,
-    setup: &PolicySetup,
-    refdata: &RefData,
-    offset: chrono::FixedOffset,
-    rule: &Rule,
-    ri: u32,
-    d: &Decision,
-    sub: &Profile,
-    log: &ContactLog,
-) -> Option<(Suppression, String)> {
-    let p = &rule.policy;
-    let global = &setup.global;
-    for x in global.exclude.iter().filter(|x| !p.include.contains(x)) {
-        if x.applies(sub) {
-            return Some((Suppression::Excluded, format!("excluded for everyone: {}", x.name())));
-        }
-    }
-    for x in &p.exclude {
-        if x.applies(sub) {
-            return Some((Suppression::Excluded, format!("excluded by the rule: {}", x.name())));
-        }
-    }
-    if refdata.optout.contains(&sub.msisdn) && !(p.transactional && p.ignore_dnd) {
-        return Some((Suppression::Dnd, "on the operator's opt-out list".to_string()));
-    }
-    if sub.dnd.blocks(d.channel) && !(p.transactional && p.ignore_dnd) {
-        let scope = if sub.dnd.all { "all channels".to_string() } else { format!("{}", d.channel) };
-        return Some((Suppression::Dnd, format!("the subscriber opted out of {scope}")));
-    }
-    let now = d.ts;
-    let full = |cap: &crate::policy::Cap, n: u32, whose: String| {
-        (n >= cap.max).then(|| (Suppression::Cap, format!("cap \"{}\" of {whose} reached ({n} already)", cap.text)))
-    };
-    for cap in &p.caps {
-        let n = log.count(cap, now, offset, |r| u32::from(r.rule) == ri);
-        if let Some(s) = full(cap, n, format!("rule {}", rule.name)) {
-            return Some(s);
-        }
-    }
-    let campaign = &rules.campaigns[rule.campaign_idx as usize];
-    if !p.transactional {
-        for cap in &campaign.caps {
-            let n = log.count(cap, now, offset, |r| r.campaign == rule.campaign_idx && !r.transactional);
-            if let Some(s) = full(cap, n, format!("campaign {}", campaign.name)) {
-                return Some(s);
-            }
-        }
-        if let Some(k) = campaign.streak_months {
-            if let Some(run) = log.streak_exceeded(rule.campaign_idx, k, now, offset) {
-                return Some((
-                    Suppression::Cap,
-                    format!(
-                        "streak: campaign {} reached the subscriber {run} months in a row (at most {k})",
-                        campaign.name
-                    ),
-                ));
-            }
-        }
-        for cap in &global.channel_caps[d.channel as usize] {
-            let n = log.count(cap, now, offset, |r| r.channel == d.channel && !r.transactional);
-            if let Some(s) = full(cap, n, format!("channel {}", d.channel)) {
-                return Some(s);
-            }
-        }
-        for cap in &global.caps {
-            let n = log.count(cap, now, offset, |r| !r.transactional);
-            if let Some(s) = full(cap, n, "all touchpoints".to_string()) {
-                return Some(s);
-            }
-        }
-    }
-    if let Some(pct) = campaign.control_group {
-        if in_control_group(&sub.msisdn.full(), &campaign.name, pct) {
-            return Some((
-                Suppression::ControlGroup,
-                format!("held out: control group of campaign {} ({pct}%)", campaign.name),
-            ));
-        }
-    }
-    None
 }
 
 fn render(rule: &Rule, cx: &Ctx) -> (Option<String>, Option<String>) {
     (rule.template.as_ref().map(|t| t.render(cx)), rule.script.as_ref().map(|t| t.render(cx)))
-}
-
-fn candidate_decision(rule: &Rule, c: &Candidate, msisdn: Msisdn) -> Decision {
-    let id = match &c.deferred {
-        Some(d) => d.id.clone(),
-        None => action_id(&rule.name, msisdn, &c.trigger, c.due),
-    };
-    let expires = match &c.deferred {
-        Some(d) => d.expires,
-        None => rule.policy.expire_after.map(|e| c.ts.saturating_add(e)),
-    };
-    Decision {
-        key: c.key,
-        id,
-        ts: c.ts,
-        msisdn,
-        rule: c.rule,
-        rule_name: rule.name.clone(),
-        campaign: rule.campaign.clone(),
-        channel: rule.channel,
-        priority: rule.priority,
-        text: c.text.clone(),
-        script: c.script.clone(),
-        queue: rule.queue.clone(),
-        trigger: c.trigger.clone(),
-        outcome: Outcome::Sent,
-        detail: None,
-        winner: None,
-        expires,
-        shadow: rule.shadow,
-    }
 }
 
 fn describe_event(ev: &Event) -> String {
@@ -1550,31 +1126,8 @@ impl Shard {
                 self.timers.insert(t.index_key(raw));
             }
         }
-        // Shadow rules' would-be history follows its rules by name; a rule that left the pack or
-        // went live takes its would-be contacts with it (live caps never counted them).
-        self.shadow_contacts.retain(|_, log| {
-            log.recent.edit(|v| {
-                v.retain_mut(|c| {
-                    let Some(r) = remap.rules.get(usize::from(c.rule)).copied().flatten() else { return false };
-                    let Some(camp) = remap.campaigns.get(usize::from(c.campaign)).copied().flatten() else {
-                        return false;
-                    };
-                    (c.rule, c.campaign) = (r as u16, camp);
-                    new.rules[r as usize].shadow
-                })
-            });
-            log.streaks.edit(|v| {
-                v.retain_mut(|s| match remap.campaigns.get(usize::from(s.0)).copied().flatten() {
-                    Some(c) => {
-                        s.0 = c;
-                        true
-                    }
-                    None => false,
-                })
-            });
-            !log.recent.is_empty() || !log.streaks.is_empty()
-        });
-        self.policy = Arc::new(PolicySetup::new(self.policy.global.clone(), &new));
+        self.shadow_contacts.remap(&remap, &new);
+        self.policy = Arc::new(self.policy.with_rules(Arc::clone(&new)));
         self.rules = new;
         let old_ticks = std::mem::take(&mut self.ticks);
         self.set_ticks(old_ticks, self.ticks_started, now);

@@ -9,8 +9,25 @@
 //! is recorded as suppressed with reason `capacity` — never silently dropped.
 
 use crate::contact::{Decision, Outcome, Suppression};
-use crate::time::Millis;
+use crate::time::{HOUR, MINUTE, Millis};
 use std::collections::VecDeque;
+
+/// Channel capacities, indexed by `Channel as usize`: (count, per milliseconds), `None` = unlimited.
+pub type Capacities = [Option<(u32, i64)>; 3];
+
+/// A capacity such as `200/s`, `30/min`, `1000/h`: (count, per milliseconds).
+pub fn parse_rate(s: &str) -> Result<(u32, i64), String> {
+    let bad = || format!("`{s}` is not a rate; write e.g. `200/s` or `30/min`");
+    let (n, per) = s.split_once('/').ok_or_else(bad)?;
+    let n: u32 = n.trim().parse().ok().filter(|n| *n > 0).ok_or_else(bad)?;
+    let per = match per.trim() {
+        "s" | "sec" => 1000,
+        "min" | "m" => MINUTE,
+        "h" => HOUR,
+        _ => return Err(bad()),
+    };
+    Ok((n, per))
+}
 
 /// GCRA over event time: one contact "costs" `t` nanoseconds of the clock and `tau` more may be
 /// borrowed ahead (the burst); `tat` is the theoretical arrival time of the next contact.
@@ -121,7 +138,7 @@ pub struct Capacity {
 }
 
 impl Capacity {
-    pub fn new(rates: super::Capacities) -> Capacity {
+    pub fn new(rates: Capacities) -> Capacity {
         Capacity { lanes: rates.map(|r| r.map(Lane::new)) }
     }
 
@@ -134,8 +151,12 @@ impl Capacity {
         self.lanes.iter().flatten().map(|l| l.queue.len()).sum()
     }
 
-    /// Takes the next decision in output order; appends what is decided now to `out`.
+    /// Takes the next decision in output order; appends what is decided now to `out`. A shadow
+    /// decision takes no capacity: it goes out in its place, unlimited.
     pub fn offer(&mut self, d: Decision, out: &mut Vec<Decision>) {
+        if d.shadow {
+            return out.push(d);
+        }
         let t = d.ts;
         for lane in self.lanes.iter_mut().flatten() {
             lane.advance(t.max(lane.now));
@@ -214,11 +235,19 @@ impl Capacity {
 
 #[cfg(test)]
 mod tests {
-    use super::Gcra;
+    use super::{Gcra, parse_rate};
+    use crate::time::MINUTE;
     use governor::clock::{Clock, FakeRelativeClock};
     use governor::{Quota, RateLimiter};
     use std::num::NonZeroU32;
     use std::time::Duration;
+
+    #[test]
+    fn rates_parse() {
+        assert_eq!(parse_rate("200/s").unwrap(), (200, 1000));
+        assert_eq!(parse_rate("30/min").unwrap(), (30, MINUTE));
+        assert!(parse_rate("fast").is_err() && parse_rate("0/s").is_err());
+    }
 
     /// The limiter decides exactly as `governor` (which it replaced) does, refusal times included.
     #[test]

@@ -1,182 +1,58 @@
 //! Contact policy: what stands between a candidate contact a rule produced and an action.
 //!
-//! Every candidate goes through the same steps, in event time, inside the shard that owns the
-//! subscriber (so no lock, and replay decides as live did):
+//! The shard hands [`ContactPolicy::decide`] the candidates of one trigger (an event, a timer
+//! that fired, a daily tick) and the subscriber they are for. Every candidate goes through the
+//! same steps, in event time, on that subscriber's own state (so no lock, and replay decides
+//! as live did), each step in a file of its own:
 //!
 //! 1. exclusions (statuses, segments, tiers; global and per rule) -> `excluded`
+//!    ([`exclusions`])
 //! 2. do-not-disturb of the channel (transactional messages too, unless the rule says
-//!    `ignore_dnd`) -> `dnd`
+//!    `ignore_dnd`) -> `dnd` ([`exclusions`])
 //! 3. frequency caps: per rule, per campaign, per channel and across all touchpoints, in
 //!    calendar or rolling windows, and the campaign's streak of consecutive months -> `cap`
-//!    (transactional rules pass all but their own rule caps)
-//! 4. the campaign's control group (deterministic hash of msisdn and campaign) -> `control_group`
+//!    (transactional rules pass all but their own rule caps) ([`caps`])
+//! 4. the campaign's control group (deterministic hash of msisdn and campaign) ->
+//!    `control_group` ([`control`])
 //! 5. arbitration: one contact per channel per trigger (and per `arbitration_window`), highest
-//!    priority first -> `arbitration`, naming the winner
-//! 6. quiet hours in local time: `defer` (a timer in the subscriber's state; `quiet_hours` if it
-//!    would expire first), `drop` (`quiet_hours`) or `ignore`
+//!    priority first -> `arbitration`, naming the winner ([`arbitration`])
+//! 6. quiet hours in local time: `defer` (the shard holds the contact as a timer of the
+//!    subscriber and decides it again when they end; `quiet_hours` if it would expire first),
+//!    `drop` (`quiet_hours`) or `ignore` ([`quiet`])
 //!
-//! Channel capacity (gateway submissions per second, call tasks per minute) is global, so it is
-//! applied after the shards, in output order, by [`capacity::Capacity`]: over capacity a
-//! contact waits while it is valid and is recorded as `capacity` if it expires.
+//! A contact that passes is recorded in the subscriber's contact history
+//! ([`crate::state::ContactLog`]), which the caps count. Shadow rules go through the same steps
+//! beside the live ones without changing anything live ([`shadow`]).
+//!
+//! Channel capacity (gateway submissions per second, call tasks per minute) is global, so it
+//! cannot be decided per subscriber: the engine's write side offers every decision, in output
+//! order after the shards, to [`capacity::Capacity`]: over capacity a contact waits while it is
+//! valid and is recorded as `capacity` if it expires.
+//!
+//! What each step applies is declared in the engine config ([`GlobalPolicy`]) and the rule
+//! files ([`RulePolicy`], [`CampaignPolicy`]); the types and their parsers live with their step.
 
+mod arbitration;
 pub mod capacity;
-mod history;
+mod caps;
+mod control;
+mod exclusions;
+mod quiet;
+mod shadow;
 
-pub use history::{ContactLog, ContactRec};
+pub use capacity::{Capacities, parse_rate};
+pub use caps::{CalendarUnit, Cap, CapWindow, parse_cap, parse_streak, period};
+pub use control::{in_control_group, parse_percent};
+pub use exclusions::{EXCLUDABLE, Exclusion};
+pub use quiet::{QuietFate, QuietHours, hhmm};
+pub use shadow::ShadowContacts;
 
-use crate::refdata::{Profile, Status, Tier};
-use crate::time::{DAY, HOUR, MINUTE, Millis, parse_duration};
-use crate::util::stable_hash;
-use chrono::Datelike;
-
-/// How a frequency cap counts.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum CapWindow {
-    /// The same calendar day / week (Monday first) / month in the subscriber's local time.
-    Calendar(CalendarUnit),
-    /// The last N milliseconds.
-    Rolling(i64),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CalendarUnit {
-    Day,
-    Week,
-    Month,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Cap {
-    pub max: u32,
-    pub window: CapWindow,
-    /// The text as declared, for explain and decision details.
-    pub text: String,
-}
-
-impl Cap {
-    /// How far back this cap may look.
-    pub fn reach(&self) -> i64 {
-        match self.window {
-            CapWindow::Rolling(w) => w,
-            CapWindow::Calendar(CalendarUnit::Day) => DAY,
-            CapWindow::Calendar(CalendarUnit::Week) => 7 * DAY,
-            CapWindow::Calendar(CalendarUnit::Month) => 31 * DAY,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum QuietFate {
-    /// Send when the quiet period ends (unless expired by then).
-    #[default]
-    Defer,
-    Drop,
-    /// Quiet hours do not apply (a reply the subscriber asked for, an IVR answer).
-    Ignore,
-}
-
-/// Local quiet hours as minutes after midnight, `[from, to)`, wrapping midnight when from > to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct QuietHours {
-    pub from: u32,
-    pub to: u32,
-}
-
-impl QuietHours {
-    /// `22:00-08:00`.
-    pub fn parse(s: &str) -> Result<QuietHours, String> {
-        let bad = || format!("`{s}` is not a quiet period; write e.g. `22:00-08:00`");
-        let (a, b) = s.split_once('-').ok_or_else(bad)?;
-        Ok(QuietHours { from: hhmm(a).ok_or_else(bad)?, to: hhmm(b).ok_or_else(bad)? })
-    }
-
-    pub fn contains(self, minute_of_day: u32) -> bool {
-        if self.from <= self.to {
-            (self.from..self.to).contains(&minute_of_day)
-        } else {
-            minute_of_day >= self.from || minute_of_day < self.to
-        }
-    }
-
-    /// The end of the quiet period that `now` falls in (local time via `offset`).
-    pub fn end_after(self, now: Millis, offset: chrono::FixedOffset) -> Millis {
-        let off = i64::from(offset.local_minus_utc()) * 1000;
-        let local = now + off;
-        let day_start = local.div_euclid(DAY) * DAY;
-        let minute = (local - day_start) / MINUTE;
-        let mut end = day_start + i64::from(self.to) * MINUTE;
-        if self.from > self.to && minute >= i64::from(self.from) {
-            end += DAY;
-        }
-        end - off
-    }
-}
-
-/// `HH:MM` as minutes after midnight.
-pub fn hhmm(s: &str) -> Option<u32> {
-    let (h, m) = s.trim().split_once(':')?;
-    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-    (h < 24 && m < 60 && m.to_string().len() <= 2).then_some(h * 60 + m)
-}
-
-/// Who may not be contacted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exclusion {
-    Status(Status),
-    Corporate,
-    Foreign,
-    Employee,
-    Tier(Tier),
-}
-
-impl Exclusion {
-    pub fn parse(s: &str) -> Option<Exclusion> {
-        Some(match s {
-            "corporate" => Exclusion::Corporate,
-            "foreign" => Exclusion::Foreign,
-            "employee" => Exclusion::Employee,
-            _ => match s.strip_prefix("tier:") {
-                Some(t) => Exclusion::Tier(Tier::parse(t)?),
-                None => Exclusion::Status(Status::parse(s)?),
-            },
-        })
-    }
-
-    pub fn applies(self, s: &Profile) -> bool {
-        match self {
-            Exclusion::Status(st) => s.status == st,
-            Exclusion::Corporate => s.corporate(),
-            Exclusion::Foreign => s.foreign(),
-            Exclusion::Employee => s.employee(),
-            Exclusion::Tier(t) => s.tier == t,
-        }
-    }
-
-    pub fn name(self) -> String {
-        match self {
-            Exclusion::Status(s) => s.as_str().to_string(),
-            Exclusion::Corporate => "corporate".into(),
-            Exclusion::Foreign => "foreign".into(),
-            Exclusion::Employee => "employee".into(),
-            Exclusion::Tier(t) => format!("tier:{t}"),
-        }
-    }
-}
-
-/// Segments and statuses `exclude:` understands.
-pub const EXCLUDABLE: &[&str] = &[
-    "suspended",
-    "pre_cancel",
-    "cancelled",
-    "active",
-    "corporate",
-    "foreign",
-    "employee",
-    "tier:high",
-    "tier:valuable",
-    "tier:sub",
-    "tier:negative",
-];
+use crate::contact::{Candidate, Decision, Outcome, action_id};
+use crate::refdata::{Profile, RefData, Status};
+use crate::rules::{Rule, RuleSet};
+use crate::state::{ContactLog, ContactRec, SubState};
+use crate::util::{Msisdn, stable_hash};
+use std::sync::Arc;
 
 /// A rule's own policy, as declared in its `policy:`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -251,140 +127,181 @@ impl GlobalPolicy {
     }
 }
 
-/// `3 per month`, `1 per 7d`, `2 per day`, `5 per week`.
-pub fn parse_cap(s: &str) -> Result<Cap, String> {
-    let bad = || format!("`{s}` is not a cap; write e.g. `3 per month` or `1 per 7d`");
-    let (n, w) = s.split_once(" per ").ok_or_else(bad)?;
-    let max: u32 = n.trim().parse().map_err(|_| bad())?;
-    let window = match w.trim() {
-        "day" => CapWindow::Calendar(CalendarUnit::Day),
-        "week" => CapWindow::Calendar(CalendarUnit::Week),
-        "month" => CapWindow::Calendar(CalendarUnit::Month),
-        other => CapWindow::Rolling(parse_duration(other).map_err(|_| bad())?),
-    };
-    if let CapWindow::Rolling(w) = window {
-        if w <= 0 {
-            return Err(bad());
+/// Contact policy as a run applies it: the global policy, and the rule pack whose rules and
+/// campaigns declare their own. Built once per pack (again on reload) and shared by the
+/// shards; everything that changes as it decides is the subscriber's or the caller's.
+#[derive(Debug)]
+pub struct ContactPolicy {
+    global: GlobalPolicy,
+    rules: Arc<RuleSet>,
+    /// The engine's offset: calendar caps and quiet hours are in local time.
+    offset: chrono::FixedOffset,
+    /// How long contact history is kept (the longest cap window).
+    keep: i64,
+}
+
+/// What one call of [`ContactPolicy::decide`] works with besides the candidates and the
+/// subscriber: the caller's, not the policy's.
+pub struct DecideCtx<'a> {
+    /// The run's reference data (the operator's opt-out list).
+    pub refdata: &'a RefData,
+    /// Shadow rules' would-be contacts (see [`shadow`]), kept by the caller beside the
+    /// subscribers' state.
+    pub shadow: &'a mut ShadowContacts,
+}
+
+impl ContactPolicy {
+    pub fn new(global: GlobalPolicy, rules: Arc<RuleSet>, offset: chrono::FixedOffset) -> ContactPolicy {
+        let rule_caps = rules.rules.iter().flat_map(|r| r.policy.caps.iter());
+        let campaign_caps = rules.campaigns.iter().flat_map(|c| c.caps.iter());
+        let keep = global.history_reach(rule_caps.chain(campaign_caps));
+        ContactPolicy { global, rules, offset, keep }
+    }
+
+    /// The same global policy over a new rule pack (reload).
+    pub fn with_rules(&self, rules: Arc<RuleSet>) -> ContactPolicy {
+        ContactPolicy::new(self.global.clone(), rules, self.offset)
+    }
+
+    /// How long contact history is kept: the longest window a cap or arbitration looks back.
+    pub fn keep(&self) -> i64 {
+        self.keep
+    }
+
+    /// Decides the candidates of one trigger for subscriber `sub`, whose state is `state`: the
+    /// live rules' first, then the shadow rules' beside them. Every candidate becomes one
+    /// decision in `out`; a contact made is recorded in the state's contact history. A contact
+    /// deferred by quiet hours is the caller's to hold until the time its outcome names.
+    pub fn decide(
+        &self,
+        cx: &mut DecideCtx,
+        cands: Vec<Candidate>,
+        sub: &Profile,
+        state: &mut SubState,
+        out: &mut Vec<Decision>,
+    ) {
+        if !self.rules.has_shadow {
+            return self.live(cx, cands, sub, state, out);
+        }
+        let (shadow, live): (Vec<Candidate>, Vec<Candidate>) =
+            cands.into_iter().partition(|c| self.rules.rules[c.rule as usize].shadow);
+        let first = out.len();
+        self.live(cx, live, sub, state, out);
+        if !shadow.is_empty() {
+            // This trigger's live decisions (a copy: only on the shadow path).
+            let live_now: Vec<Decision> = out[first..].to_vec();
+            self.shadow(cx, shadow, &live_now, sub, state.contacts(), out);
         }
     }
-    Ok(Cap { max, window, text: s.trim().to_string() })
-}
 
-/// `3 months`.
-pub fn parse_streak(s: &str) -> Result<u32, String> {
-    let bad = || format!("`{s}` is not a streak; write e.g. `3 months`");
-    let n = s.trim().strip_suffix("months").or_else(|| s.trim().strip_suffix("month")).ok_or_else(bad)?;
-    n.trim().parse().ok().filter(|n| *n > 0).ok_or_else(bad)
-}
-
-/// `10%` or `10`.
-pub fn parse_percent(s: &str) -> Result<f64, String> {
-    let v: f64 = s.trim().trim_end_matches('%').trim().parse().map_err(|_| format!("`{s}` is not a percentage"))?;
-    if !(0.0..=100.0).contains(&v) {
-        return Err(format!("`{s}` is not between 0% and 100%"));
+    /// The live rules' candidates of one trigger.
+    fn live(
+        &self,
+        cx: &mut DecideCtx,
+        cands: Vec<Candidate>,
+        sub: &Profile,
+        state: &mut SubState,
+        out: &mut Vec<Decision>,
+    ) {
+        if cands.is_empty() {
+            return;
+        }
+        let survivors = self.screen(cands, sub, cx.refdata, state.contacts(), out);
+        let winners = self.arbitrate(survivors, &[], state.contacts(), out);
+        self.make_contacts(winners, state.contacts_mut(), out);
     }
-    Ok(v)
-}
 
-/// Whether a subscriber is held out of a campaign: a stable hash of number and campaign,
-/// so the same subscribers are held out on every run and every shard.
-pub fn in_control_group(msisdn: &str, campaign: &str, percent: f64) -> bool {
-    let mut b = Vec::with_capacity(msisdn.len() + campaign.len() + 1);
-    b.extend_from_slice(msisdn.as_bytes());
-    b.push(0);
-    b.extend_from_slice(campaign.as_bytes());
-    let bucket = stable_hash(&b) % 10_000;
-    (bucket as f64) < percent * 100.0
-}
+    /// Steps 1-4 for each candidate, counting caps over `log`: one stopped goes to `out` with
+    /// the reason; the others are returned for arbitration.
+    fn screen(
+        &self,
+        cands: Vec<Candidate>,
+        sub: &Profile,
+        refdata: &RefData,
+        log: &ContactLog,
+        out: &mut Vec<Decision>,
+    ) -> Vec<Decision> {
+        let mut survivors = Vec::new();
+        for c in cands {
+            let rule = &self.rules.rules[c.rule as usize];
+            let mut d = candidate_decision(rule, &c, sub.msisdn);
+            let stop = self
+                .excluded(rule, sub)
+                .or_else(|| self.dnd(rule, d.channel, sub, refdata))
+                .or_else(|| self.caps(rule, c.rule, &d, log))
+                .or_else(|| self.held_out(rule, sub));
+            match stop {
+                Some((reason, detail)) => {
+                    d.outcome = Outcome::Suppressed(reason);
+                    d.detail = Some(detail);
+                    out.push(d);
+                }
+                None => survivors.push(d),
+            }
+        }
+        survivors
+    }
 
-/// Local calendar period index of a time (for calendar caps and streaks).
-pub fn period(ts: Millis, unit: CalendarUnit, offset: chrono::FixedOffset) -> i64 {
-    let days = (ts + i64::from(offset.local_minus_utc()) * 1000).div_euclid(DAY);
-    match unit {
-        CalendarUnit::Day => days,
-        // 1970-01-01 was a Thursday; shift so weeks start on Monday.
-        CalendarUnit::Week => (days + 3).div_euclid(7),
-        CalendarUnit::Month => {
-            let d = chrono::DateTime::from_timestamp(days * 86_400, 0).map(|t| t.date_naive());
-            d.map_or(0, |d| i64::from(d.year()) * 12 + i64::from(d.month0()))
+    /// Step 6, quiet hours, for the winners of arbitration; a contact that goes now is made and
+    /// recorded in `log`.
+    fn make_contacts(&self, winners: Vec<Decision>, log: &mut ContactLog, out: &mut Vec<Decision>) {
+        for mut d in winners {
+            if self.quiet_hours(&mut d) {
+                out.push(d);
+                continue;
+            }
+            let rule = &self.rules.rules[d.rule as usize];
+            let streak = self.rules.campaigns[rule.campaign_idx as usize].streak_months.is_some();
+            let month = streak.then(|| period(d.ts, CalendarUnit::Month, self.offset));
+            log.record(contact_rec(&d, rule), self.keep, month);
+            out.push(d);
         }
     }
 }
 
-/// Channel capacities, indexed by `Channel as usize`: (count, per milliseconds), `None` = unlimited.
-pub type Capacities = [Option<(u32, i64)>; 3];
-
-/// A capacity such as `200/s`, `30/min`, `1000/h`: (count, per milliseconds).
-pub fn parse_rate(s: &str) -> Result<(u32, i64), String> {
-    let bad = || format!("`{s}` is not a rate; write e.g. `200/s` or `30/min`");
-    let (n, per) = s.split_once('/').ok_or_else(bad)?;
-    let n: u32 = n.trim().parse().ok().filter(|n| *n > 0).ok_or_else(bad)?;
-    let per = match per.trim() {
-        "s" | "sec" => 1000,
-        "min" | "m" => MINUTE,
-        "h" => HOUR,
-        _ => return Err(bad()),
+/// The decision a candidate starts as: sent, until a step says otherwise. A contact held for
+/// quiet hours keeps the id and expiry it was first decided with.
+fn candidate_decision(rule: &Rule, c: &Candidate, msisdn: Msisdn) -> Decision {
+    let id = match &c.deferred {
+        Some(d) => d.id.clone(),
+        None => action_id(&rule.name, msisdn, &c.trigger, c.due),
     };
-    Ok((n, per))
+    let expires = match &c.deferred {
+        Some(d) => d.expires,
+        None => rule.policy.expire_after.map(|e| c.ts.saturating_add(e)),
+    };
+    Decision {
+        key: c.key,
+        id,
+        ts: c.ts,
+        msisdn,
+        rule: c.rule,
+        rule_name: rule.name.clone(),
+        campaign: rule.campaign.clone(),
+        channel: rule.channel,
+        priority: rule.priority,
+        text: c.text.clone(),
+        script: c.script.clone(),
+        queue: rule.queue.clone(),
+        trigger: c.trigger.clone(),
+        outcome: Outcome::Sent,
+        detail: None,
+        winner: None,
+        expires,
+        shadow: rule.shadow,
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cst() -> chrono::FixedOffset {
-        chrono::FixedOffset::east_opt(8 * 3600).unwrap()
-    }
-
-    #[test]
-    fn quiet_hours_wrap_midnight_and_end_in_local_time() {
-        let q = QuietHours::parse("22:00-08:00").unwrap();
-        assert!(q.contains(23 * 60) && q.contains(0) && q.contains(7 * 60 + 59) && !q.contains(8 * 60));
-        let t = crate::time::parse_ts("2026-11-24T23:30:00+08:00").unwrap();
-        assert_eq!(q.end_after(t, cst()), crate::time::parse_ts("2026-11-25T08:00:00+08:00").unwrap());
-        let t = crate::time::parse_ts("2026-11-25T06:00:00+08:00").unwrap();
-        assert_eq!(q.end_after(t, cst()), crate::time::parse_ts("2026-11-25T08:00:00+08:00").unwrap());
-        assert!(QuietHours::parse("25:00-08:00").is_err());
-        assert!(QuietHours::parse("22h").is_err());
-    }
-
-    #[test]
-    fn periods_follow_local_calendar() {
-        let p = |s: &str, u| period(crate::time::parse_ts(s).unwrap(), u, cst());
-        // 2026-11-30 23:59 and 2026-12-01 00:00 local are different months, though both are
-        // 2026-11-30 in UTC.
-        assert_ne!(
-            p("2026-11-30T23:59:00+08:00", CalendarUnit::Month),
-            p("2026-12-01T00:00:00+08:00", CalendarUnit::Month)
-        );
-        assert_eq!(
-            p("2026-12-01T00:00:00+08:00", CalendarUnit::Month),
-            p("2026-12-31T23:59:00+08:00", CalendarUnit::Month)
-        );
-        assert_eq!(
-            p("2026-12-31T23:00:00+08:00", CalendarUnit::Month) + 1,
-            p("2027-01-01T00:30:00+08:00", CalendarUnit::Month)
-        );
-        // 2026-11-23 is a Monday.
-        assert_eq!(
-            p("2026-11-23T00:00:00+08:00", CalendarUnit::Week),
-            p("2026-11-29T23:59:00+08:00", CalendarUnit::Week)
-        );
-        assert_ne!(
-            p("2026-11-22T23:59:00+08:00", CalendarUnit::Week),
-            p("2026-11-23T00:00:00+08:00", CalendarUnit::Week)
-        );
-    }
-
-    #[test]
-    fn declarations_parse() {
-        assert_eq!(parse_cap("3 per month").unwrap().window, CapWindow::Calendar(CalendarUnit::Month));
-        assert_eq!(parse_cap("1 per 7d").unwrap().window, CapWindow::Rolling(7 * DAY));
-        assert!(parse_cap("3 a month").is_err());
-        assert_eq!(parse_streak("3 months").unwrap(), 3);
-        assert_eq!(parse_rate("30/min").unwrap(), (30, MINUTE));
-        assert!(parse_rate("fast").is_err());
-        assert_eq!(Exclusion::parse("tier:negative"), Some(Exclusion::Tier(Tier::Negative)));
-        assert!(Exclusion::parse("vip").is_none());
+/// The contact history record of a contact made.
+fn contact_rec(d: &Decision, rule: &Rule) -> ContactRec {
+    let id_hash =
+        u64::from_str_radix(d.id.trim_start_matches('a'), 16).unwrap_or_else(|_| stable_hash(d.id.as_bytes()));
+    ContactRec {
+        ts: d.ts,
+        id: id_hash,
+        rule: d.rule as u16,
+        campaign: rule.campaign_idx,
+        channel: d.channel,
+        transactional: rule.policy.transactional,
     }
 }

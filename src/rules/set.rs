@@ -45,7 +45,7 @@ pub struct Rule {
     pub policy: RulePolicy,
     pub enabled: bool,
     /// `mode: shadow`: evaluated and decided like a live rule, its decisions written and
-    /// counted, but nothing it decides is ever sent (see `engine::shard::decide_shadow`).
+    /// counted, but nothing it decides is ever sent (see `policy::shadow`).
     pub shadow: bool,
 }
 

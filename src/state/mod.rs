@@ -3,17 +3,19 @@
 //! Each shard owns the states of its subscribers outright, so nothing here locks. Windows are
 //! sparse bucket lists (a subscriber who made three calls has three entries, not thirty days
 //! of zeros), sequences keep one start time per step, and timers live with the subscriber so
-//! they travel with its state (checkpoints, explain).
+//! they travel with its state (checkpoints, explain). The contact history that contact policy
+//! counts caps over is the subscriber's too ([`ContactLog`]).
 
 pub mod checkpoint;
-mod thin;
+mod contacts;
 
 use crate::contact::{Deferred, TriggerRef};
 use crate::event::IvrStep;
 use crate::refdata::{Cell, CellId, RefData, TagId};
 use crate::time::Millis;
+use crate::util::ThinSlice;
+pub use contacts::{ContactLog, ContactRec};
 use std::collections::VecDeque;
-pub use thin::ThinSlice;
 
 /// A rule's pending timer (a delay or an absence check).
 #[derive(Clone, Debug)]
@@ -152,15 +154,14 @@ struct Rare {
     recent_ivr: VecDeque<IvrStepRec>,
     timers: Vec<PendingTimer>,
     /// Decided contacts, as far back as the caps look.
-    contacts: crate::policy::ContactLog,
+    contacts: ContactLog,
     /// The visited country while roaming abroad (ISO 3166 alpha-2), from location events.
     country: Option<Box<str>>,
     /// The id of the current cell when the reference data does not know it.
     unknown_cell: Option<Box<str>>,
 }
 
-static NO_CONTACTS: crate::policy::ContactLog =
-    crate::policy::ContactLog { recent: ThinSlice::new(), streaks: ThinSlice::new() };
+static NO_CONTACTS: ContactLog = ContactLog { recent: ThinSlice::new(), streaks: ThinSlice::new() };
 
 impl SubState {
     /// Where the lists most events read live (window buckets, the rare part), for the shard to
@@ -284,11 +285,11 @@ impl SubState {
     }
 
     /// Decided contacts, as far back as the caps look.
-    pub fn contacts(&self) -> &crate::policy::ContactLog {
+    pub fn contacts(&self) -> &ContactLog {
         self.rare.as_ref().map_or(&NO_CONTACTS, |r| &r.contacts)
     }
 
-    pub fn contacts_mut(&mut self) -> &mut crate::policy::ContactLog {
+    pub fn contacts_mut(&mut self) -> &mut ContactLog {
         &mut self.rare_mut().contacts
     }
 
@@ -633,25 +634,7 @@ impl SubState {
             }
             None => false,
         });
-        let rule = |i: u16| r.rules.get(usize::from(i)).copied().flatten().map_or(RETIRED, |n| n as u16);
-        let campaign = |i: u16| r.campaigns.get(usize::from(i)).copied().flatten().unwrap_or(RETIRED);
-        let contacts = &mut rare.contacts;
-        if !contacts.recent.is_empty() {
-            contacts.recent.edit(|v| {
-                for c in v.iter_mut() {
-                    c.rule = rule(c.rule);
-                    c.campaign = campaign(c.campaign);
-                }
-            });
-        }
-        if !contacts.streaks.is_empty() {
-            contacts.streaks.edit(|v| {
-                v.retain_mut(|s| {
-                    s.0 = campaign(s.0);
-                    s.0 != RETIRED
-                })
-            });
-        }
+        rare.contacts.remap(r);
     }
 }
 
@@ -738,21 +721,7 @@ impl SubState {
                 e.opt_i64(d.expires);
             }
         }
-        e.u32(r.contacts.recent.len() as u32);
-        for c in r.contacts.recent.iter() {
-            e.i64(c.ts);
-            e.u64(c.id);
-            e.u16(c.rule);
-            e.u16(c.campaign);
-            e.str(c.channel.as_str());
-            e.bool(c.transactional);
-        }
-        e.u32(r.contacts.streaks.len() as u32);
-        for (c, m, n) in r.contacts.streaks.iter() {
-            e.u16(*c);
-            e.i64(*m);
-            e.u32(*n);
-        }
+        r.contacts.encode(e);
         e.opt_str(r.country.as_deref());
         e.opt_str(r.unknown_cell.as_deref());
     }
@@ -821,23 +790,7 @@ impl SubState {
                 if d.bool()? { Some(Deferred { id: d.str()?.to_owned(), expires: d.opt_i64()? }) } else { None };
             r.timers.push(PendingTimer { due, rule, trigger, armed_at, text, script, deferred });
         }
-        let n = d.len(26)?;
-        let mut recent = Vec::with_capacity(n);
-        for _ in 0..n {
-            recent.push(crate::policy::ContactRec {
-                ts: d.i64()?,
-                id: d.u64()?,
-                rule: d.u16()?,
-                campaign: d.u16()?,
-                channel: d.sym(crate::contact::Channel::parse)?,
-                transactional: d.bool()?,
-            });
-        }
-        r.contacts.recent = ThinSlice::from_slice(&recent);
-        let n = d.len(14)?;
-        let streaks: Vec<(u16, i64, u32)> =
-            (0..n).map(|_| Ok((d.u16()?, d.i64()?, d.u32()?))).collect::<Result<_, _>>()?;
-        r.contacts.streaks = ThinSlice::from_slice(&streaks);
+        r.contacts = ContactLog::decode(d)?;
         r.country = d.opt_str()?.map(Into::into);
         r.unknown_cell = d.opt_str()?.map(Into::into);
         s.rare = Some(Box::new(r));
@@ -878,7 +831,7 @@ mod encode_tests {
             deferred: Some(Deferred { id: "a00ff".into(), expires: Some(6 * HOUR) }),
         });
         s.contacts_mut().record(
-            crate::policy::ContactRec {
+            ContactRec {
                 ts: HOUR,
                 id: 99,
                 rule: 4,
@@ -887,8 +840,7 @@ mod encode_tests {
                 transactional: true,
             },
             30 * 24 * HOUR,
-            true,
-            chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+            Some(1970 * 12),
         );
         let mut e = crate::codec::Enc::default();
         s.encode(&mut e, &rd);

@@ -1,0 +1,147 @@
+//! The contact history a subscriber's state keeps: only what the declared caps need (records
+//! older than the longest cap window are dropped) plus, per campaign with a streak cap, the
+//! last month reached and the length of the run. Contact policy reads it to count caps and
+//! records every contact it makes in it; how a cap counts is policy's (`policy::Cap::count`).
+
+use super::{RETIRED, Remap};
+use crate::codec::{Bad, Dec, Enc};
+use crate::contact::Channel;
+use crate::time::Millis;
+use crate::util::ThinSlice;
+
+/// One decided contact. 24 bytes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ContactRec {
+    pub ts: Millis,
+    /// Low 64 bits of the action id's hash (arbitration names the winner by it).
+    pub id: u64,
+    pub rule: u16,
+    pub campaign: u16,
+    pub channel: Channel,
+    pub transactional: bool,
+}
+
+/// Exact-size lists behind thin pointers: most subscribers with a history have one or two
+/// contacts in it.
+#[derive(Clone, Debug, Default)]
+pub struct ContactLog {
+    pub recent: ThinSlice<ContactRec>,
+    /// (campaign, local month index last reached, consecutive months up to it)
+    pub streaks: ThinSlice<(u16, i64, u32)>,
+}
+
+impl ContactLog {
+    /// Records a decided contact; forgets what no cap can see any more (older than `keep`).
+    /// `streak_month` is the local month index of the contact when its campaign counts a
+    /// streak of consecutive months.
+    pub fn record(&mut self, rec: ContactRec, keep: i64, streak_month: Option<i64>) {
+        if let Some(month) = streak_month {
+            match self.streaks.iter_mut().find(|s| s.0 == rec.campaign) {
+                Some(s) if s.1 == month => {}
+                Some(s) => {
+                    s.2 = if s.1 == month - 1 { s.2 + 1 } else { 1 };
+                    s.1 = month;
+                }
+                None => self.streaks.edit(|v| v.push((rec.campaign, month, 1))),
+            }
+        }
+        let newest = self.recent.iter().map(|r| r.ts).max().unwrap_or(rec.ts).max(rec.ts);
+        self.recent.edit(|v| {
+            v.retain(|r| r.ts > newest.saturating_sub(keep));
+            if keep > 0 {
+                v.push(rec);
+            }
+        });
+    }
+
+    /// Carries the history over to a new rule set: records of rules and campaigns that are
+    /// gone keep counting as [`RETIRED`]; a streak of a campaign that is gone is dropped.
+    pub(super) fn remap(&mut self, r: &Remap) {
+        let rule = |i: u16| r.rules.get(usize::from(i)).copied().flatten().map_or(RETIRED, |n| n as u16);
+        let campaign = |i: u16| r.campaigns.get(usize::from(i)).copied().flatten().unwrap_or(RETIRED);
+        if !self.recent.is_empty() {
+            self.recent.edit(|v| {
+                for c in v.iter_mut() {
+                    c.rule = rule(c.rule);
+                    c.campaign = campaign(c.campaign);
+                }
+            });
+        }
+        if !self.streaks.is_empty() {
+            self.streaks.edit(|v| {
+                v.retain_mut(|s| {
+                    s.0 = campaign(s.0);
+                    s.0 != RETIRED
+                })
+            });
+        }
+    }
+
+    /// The history as a checkpoint keeps it (part of [`super::SubState::encode`]).
+    pub(super) fn encode(&self, e: &mut Enc) {
+        e.u32(self.recent.len() as u32);
+        for c in self.recent.iter() {
+            e.i64(c.ts);
+            e.u64(c.id);
+            e.u16(c.rule);
+            e.u16(c.campaign);
+            e.str(c.channel.as_str());
+            e.bool(c.transactional);
+        }
+        e.u32(self.streaks.len() as u32);
+        for (c, m, n) in self.streaks.iter() {
+            e.u16(*c);
+            e.i64(*m);
+            e.u32(*n);
+        }
+    }
+
+    /// Reads what [`ContactLog::encode`] wrote.
+    pub(super) fn decode(d: &mut Dec) -> Result<ContactLog, Bad> {
+        let n = d.len(26)?;
+        let mut recent = Vec::with_capacity(n);
+        for _ in 0..n {
+            recent.push(ContactRec {
+                ts: d.i64()?,
+                id: d.u64()?,
+                rule: d.u16()?,
+                campaign: d.u16()?,
+                channel: d.sym(Channel::parse)?,
+                transactional: d.bool()?,
+            });
+        }
+        let n = d.len(14)?;
+        let streaks: Vec<(u16, i64, u32)> =
+            (0..n).map(|_| Ok((d.u16()?, d.i64()?, d.u32()?))).collect::<Result<_, _>>()?;
+        Ok(ContactLog { recent: ThinSlice::from_slice(&recent), streaks: ThinSlice::from_slice(&streaks) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Windows come from rules (at most 100 years since issue 16), but a sum that wrapped would
+    /// turn "within the window" into "never" or "always": the arithmetic saturates.
+    #[test]
+    fn a_history_kept_past_the_start_of_time_does_not_wrap() {
+        let rec = |ts| ContactRec { ts, id: 1, rule: 0, campaign: 0, channel: Channel::Sms, transactional: false };
+        let mut log = ContactLog::default();
+        log.record(rec(-5_000), i64::MAX, None);
+        log.record(rec(1_000), i64::MAX, None);
+        assert_eq!(log.recent.iter().count(), 2, "nothing is old enough to forget");
+    }
+
+    #[test]
+    fn a_streak_counts_consecutive_months_and_starts_again_after_a_gap() {
+        let rec = |ts| ContactRec { ts, id: 1, rule: 0, campaign: 3, channel: Channel::Sms, transactional: false };
+        let mut log = ContactLog::default();
+        log.record(rec(1), 1, Some(10));
+        log.record(rec(2), 1, Some(10));
+        log.record(rec(3), 1, Some(11));
+        assert_eq!(log.streaks.iter().copied().collect::<Vec<_>>(), [(3, 11, 2)]);
+        log.record(rec(4), 1, Some(13));
+        assert_eq!(log.streaks.iter().copied().collect::<Vec<_>>(), [(3, 13, 1)]);
+        assert_eq!(log.recent.iter().map(|r| r.ts).collect::<Vec<_>>(), [4], "keep 1 ms: only the newest");
+    }
+}
