@@ -15,6 +15,7 @@
 //! - [`generator`] realistic synthetic reference data and event streams
 //! - [`telemetry`] counters the run reports
 //! - [`report`]    the campaign report (replay --report) and pack diffs (diff): HTML and JSON
+//! - [`topology`]  a whole run built from a config (every mistake in it said at once), then run
 //! - [`util`]      stable hashing, masked subscriber numbers, durations
 
 pub mod api;
@@ -30,4 +31,5 @@ pub mod sink;
 pub mod source;
 pub mod state;
 pub mod telemetry;
+pub mod topology;
 pub mod util;

@@ -26,3 +26,4 @@ mod scale;
 mod smpp;
 mod sms;
 mod support;
+mod topology;
