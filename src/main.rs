@@ -1,5 +1,5 @@
 //! The `tidings` command: its arguments, and the subcommand (one file each under `cli/`) they
-//! call. The only place `anyhow` lives.
+//! call. The binary (this file and `cli/`) is the only place `anyhow` lives.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -93,7 +93,6 @@ fn main() {
     let code = match real_main() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
             // Every mistake in a config, one a line.
             match e.downcast_ref::<tidings::topology::ConfigErrors>() {
                 Some(errors) => errors.iter().for_each(|e| eprintln!("error: {e}")),

@@ -14,19 +14,16 @@ pub mod replay;
 pub mod run;
 pub mod validate;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::path::{Path, PathBuf};
 use tidings::config::Config;
 use tidings::refdata::{RefData, Subscribers};
-use tidings::rules::{self, LoadOptions};
+use tidings::rules::{LoadOptions, RuleSet};
+use tidings::topology::compile_rules;
 
-pub fn load_rules(paths: &[PathBuf], refdata: &RefData, max_window: i64) -> Result<rules::RuleSet> {
-    let loaded = rules::load(paths, Some(refdata), &LoadOptions { max_window });
-    for d in &loaded.diagnostics {
-        eprint!("{}", d.render());
-    }
-    let errors = loaded.errors();
-    loaded.rules.with_context(|| format!("the rule pack has {errors} error(s); nothing was run"))
+/// The rule pack compiled against `refdata`, its diagnostics printed.
+pub fn load_rules(paths: &[PathBuf], refdata: &RefData, max_window: i64) -> Result<RuleSet> {
+    compile_rules(paths, Some(refdata), &LoadOptions { max_window }).map_err(anyhow::Error::msg)
 }
 
 /// Reference data from a directory, or none; `unknown` is `[engine] unknown_subscribers`

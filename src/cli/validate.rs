@@ -16,7 +16,7 @@ pub enum Format {
 /// config.
 pub fn validate(paths: &[PathBuf], format: Format, data: Option<&Path>, config: Option<PathBuf>) -> Result<i32> {
     if let Some(c) = config {
-        if let Err(e) = tidings::config::Config::load(&c) {
+        if let Err(e) = tidings::topology::ConfigFile::load(&c) {
             eprintln!("{e}");
             return Ok(1);
         }

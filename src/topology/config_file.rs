@@ -256,10 +256,10 @@ mod tests {
     fn a_check_on_a_key_the_file_does_not_write_names_the_file() {
         let (_, errors) = mistakes("[source]\nkind = \"stdin\"\n[engine]\nleap_quorum = 0\n");
         assert_eq!(errors, ["c.toml:4:15: engine.leap_quorum: must be at least 1"]);
-        let (_, errors) = mistakes("[scale]\ninstances = 2\ninstance = 0\npartitions = 1\n");
+        let (_, errors) = mistakes("[scale]\ninstances = 2\ninstance = 1\npartitions = 1\n");
         assert_eq!(
             errors,
-            ["c.toml: instance 0 of 2 owns no partition: scale.partitions = 1 is fewer than the instances"]
+            ["c.toml: instance 1 of 2 owns no partition: scale.partitions = 1 is fewer than the instances"]
         );
     }
 

@@ -2,7 +2,8 @@
 //! `LowArgs` -> `HiArgs`). [`Topology::build`] reads and checks everything a run needs — the
 //! config's values, the reference data, the rule pack, the source files — collecting every
 //! mistake at once, each at its place in the config file; it starts nothing: no thread, no
-//! socket, no file opened for writing. [`Topology::run`] then opens the sources and the sinks,
+//! socket, no output opened (only the generator's reference data passes through a scratch
+//! directory, and only for a config found right). [`Topology::run`] then opens the sources and the sinks,
 //! starts delivery and the API, resumes from the last checkpoint and runs the engine to the end
 //! of its input (or a signal), and closes everything in order.
 //!
@@ -32,7 +33,7 @@ use crate::sink::{Fanout, JsonlDir, Sink, Stdout};
 use crate::source::{self, StreamPos, Tracker};
 use api::{ApiServer, Services};
 use error::doing;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -104,7 +105,8 @@ impl Topology {
                     .check("source.files", std::fs::File::open(f).map_err(|e| format!("opening {}: {e}", f.display())));
             }
         }
-        let gen_opts = gen_options(cfg).ok();
+        // Read whatever the source (a bad start date fails a run of files too, as it always has).
+        let gen_opts = found.check("source.generator.start", gen_options(cfg));
         let data = match (&cfg.data.dir, &cfg.source.kind, &gen_opts) {
             (Some(dir), _, _) => found.check("data.dir", RefData::load_dir(dir).map_err(|e| e.to_string())),
             // The generator's own reference data is made and read back: only for a config that
@@ -117,13 +119,7 @@ impl Topology {
         };
         let data = data.map(|(refdata, subs)| (refdata, own_share(cfg, subs)));
         let opts = LoadOptions { max_window: max_window.unwrap_or(LoadOptions::default().max_window) };
-        let loaded = rules::load(&cfg.rules.paths, data.as_ref().map(|(r, _)| r), &opts);
-        for d in &loaded.diagnostics {
-            eprint!("{}", d.render());
-        }
-        let n = loaded.errors();
-        let rules =
-            found.check("rules.paths", loaded.rules.ok_or(format!("the rule pack has {n} error(s); nothing was run")));
+        let rules = found.check("rules.paths", compile_rules(&cfg.rules.paths, data.as_ref().map(|(r, _)| r), &opts));
         let (Some(rules), Some((refdata, mut subs)), Some(offset), Some(max_window), Some(gen_opts), true) =
             (rules, data, offset, max_window, gen_opts, found.errors.is_empty())
         else {
@@ -330,9 +326,16 @@ struct Found<'a> {
 }
 
 impl Found<'_> {
-    /// `r`'s value, or its error noted at `key`.
+    /// `r`'s value, or its error noted at `key` (once: the config's own checks may have said it).
     fn check<T>(&mut self, key: &str, r: Result<T, String>) -> Option<T> {
-        r.map_err(|m| self.errors.push(self.file.error_at(key, m))).ok()
+        let e = match r {
+            Ok(v) => return Some(v),
+            Err(message) => self.file.error_at(key, message),
+        };
+        if !self.errors.iter().any(|seen| seen.message == e.message) {
+            self.errors.push(e);
+        }
+        None
     }
 
     /// The mistakes in the order of the file (those without a place after the others).
@@ -351,6 +354,17 @@ fn chain(e: &dyn std::error::Error) -> String {
         cause = c.source();
     }
     s
+}
+
+/// The rule pack at `paths` compiled, its diagnostics printed to standard error as `validate`
+/// prints them; the error says how many of them were errors.
+pub fn compile_rules(paths: &[PathBuf], refdata: Option<&RefData>, opts: &LoadOptions) -> Result<RuleSet, String> {
+    let loaded = rules::load(paths, refdata, opts);
+    for d in &loaded.diagnostics {
+        eprint!("{}", d.render());
+    }
+    let n = loaded.errors();
+    loaded.rules.ok_or_else(|| format!("the rule pack has {n} error(s); nothing was run"))
 }
 
 /// The generator's settings from the config's `[source.generator]` and time settings.
