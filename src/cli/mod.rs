@@ -19,11 +19,11 @@ use std::path::{Path, PathBuf};
 use tidings::config::Config;
 use tidings::refdata::{RefData, Subscribers};
 use tidings::rules::{LoadOptions, RuleSet};
-use tidings::topology::compile_rules;
+use tidings::topology::{Said, compile_rules};
 
 /// The rule pack compiled against `refdata`, its diagnostics printed.
 pub fn load_rules(paths: &[PathBuf], refdata: &RefData, max_window: i64) -> Result<RuleSet> {
-    compile_rules(paths, Some(refdata), &LoadOptions { max_window }).map_err(anyhow::Error::msg)
+    compile_rules(paths, Some(refdata), &LoadOptions { max_window }, Said::All).map_err(anyhow::Error::msg)
 }
 
 /// Reference data from a directory, or none; `unknown` is `[engine] unknown_subscribers`

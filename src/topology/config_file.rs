@@ -71,7 +71,7 @@ impl ConfigFile {
             let e = match toml::from_str::<Config>(&text) {
                 Ok(mut cfg) => {
                     if let Err(located) = cfg.resolve_policy(&self.path, &self.text) {
-                        errors.push(ConfigError { file: None, line_col: None, message: located });
+                        errors.push(self.located(located));
                     }
                     return (Some(cfg), errors);
                 }
@@ -116,6 +116,22 @@ impl ConfigFile {
         }
         let name = name.to_string();
         self.error_at(&name, message)
+    }
+
+    /// An error whose message starts with `file:line:col: ` (the policy's), taken apart so
+    /// that it sorts with the others.
+    fn located(&self, message: String) -> ConfigError {
+        let place = message.strip_prefix(self.path.as_str()).and_then(|rest| {
+            let mut parts = rest.strip_prefix(':')?.splitn(3, ':');
+            let (line, col, rest) = (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?);
+            Some(((line, col), rest.strip_prefix(' ')?.to_string()))
+        });
+        match place {
+            Some((line_col, message)) => {
+                ConfigError { file: Some(self.path.clone()), line_col: Some(line_col), message }
+            }
+            None => ConfigError { file: None, line_col: None, message },
+        }
     }
 
     /// Line and column (1-based, the column in characters) of a byte offset in the text.
@@ -261,6 +277,14 @@ mod tests {
             errors,
             ["c.toml: instance 1 of 2 owns no partition: scale.partitions = 1 is fewer than the instances"]
         );
+    }
+
+    #[test]
+    fn a_policy_mistake_takes_its_place_in_the_order_of_the_file() {
+        let (_, errors) = mistakes("[policy]\ncaps = [\"lots per day\"]\n[engine]\nslice = \"0s\"\n");
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("c.toml:2:9: policy.caps: `lots per day` is not a cap"), "{errors:?}");
+        assert_eq!(errors[1], "c.toml:4:9: engine.slice: must be more than zero");
     }
 
     #[test]

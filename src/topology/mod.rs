@@ -119,7 +119,11 @@ impl Topology {
         };
         let data = data.map(|(refdata, subs)| (refdata, own_share(cfg, subs)));
         let opts = LoadOptions { max_window: max_window.unwrap_or(LoadOptions::default().max_window) };
-        let rules = found.check("rules.paths", compile_rules(&cfg.rules.paths, data.as_ref().map(|(r, _)| r), &opts));
+        // Beside mistakes in the config, the pack's warnings (often about reference data the
+        // config failed to name) are noise: only its errors are said.
+        let said = if found.errors.is_empty() { Said::All } else { Said::Errors };
+        let rules =
+            found.check("rules.paths", compile_rules(&cfg.rules.paths, data.as_ref().map(|(r, _)| r), &opts, said));
         let (Some(rules), Some((refdata, mut subs)), Some(offset), Some(max_window), Some(gen_opts), true) =
             (rules, data, offset, max_window, gen_opts, found.errors.is_empty())
         else {
@@ -356,11 +360,23 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// The rule pack at `paths` compiled, its diagnostics printed to standard error as `validate`
-/// prints them; the error says how many of them were errors.
-pub fn compile_rules(paths: &[PathBuf], refdata: Option<&RefData>, opts: &LoadOptions) -> Result<RuleSet, String> {
+/// Which of a rule pack's diagnostics [`compile_rules`] prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Said {
+    All,
+    Errors,
+}
+
+/// The rule pack at `paths` compiled, its diagnostics (`said`) printed to standard error as
+/// `validate` prints them; the error says how many of them were errors.
+pub fn compile_rules(
+    paths: &[PathBuf],
+    refdata: Option<&RefData>,
+    opts: &LoadOptions,
+    said: Said,
+) -> Result<RuleSet, String> {
     let loaded = rules::load(paths, refdata, opts);
-    for d in &loaded.diagnostics {
+    for d in loaded.diagnostics.iter().filter(|d| said == Said::All || d.is_error()) {
         eprint!("{}", d.render());
     }
     let n = loaded.errors();
