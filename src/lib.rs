@@ -53,4 +53,5 @@ pub mod source;
 pub mod state;
 pub mod telemetry;
 pub mod time;
+pub mod topology;
 pub mod util;

@@ -249,37 +249,53 @@ impl Config {
         let mut cfg: Config =
             toml::from_str(&text).map_err(|e| ConfigError::Invalid { path: p.clone(), message: e.to_string() })?;
         cfg.check().map_err(|message| ConfigError::Invalid { path: p.clone(), message })?;
-        let (policy, capacity) = cfg.policy(&p, &text).map_err(ConfigError::Located)?;
-        cfg.resolved_policy = policy;
-        // Each instance gets its share of every channel's capacity.
-        cfg.capacity = capacity.map(|c| c.map(|rate| cfg.scale.divide(rate)));
+        cfg.resolve_policy(&p, &text).map_err(ConfigError::Located)?;
         Ok(cfg)
     }
 
-    /// Checks values serde cannot (durations, offsets, dates).
-    pub fn check(&self) -> Result<(), String> {
-        self.lateness()?;
-        self.offset()?;
-        self.max_window()?;
-        self.guard()?;
-        self.max_ahead_of_wall()?;
-        self.slice()?;
-        self.stall_after()?;
-        if matches!(self.source.kind, SourceKind::Generator) {
-            self.generator_start()?;
-        }
-        if matches!(self.source.kind, SourceKind::Files) && self.source.files.is_empty() {
-            return Err("source.kind = \"files\" needs source.files".into());
-        }
-        self.report.check()?;
-        self.scale.check()?;
-        if let Some(f) = &self.fluvio {
-            f.check()?;
-        }
-        if matches!(self.source.kind, SourceKind::Fluvio) && self.fluvio.is_none() {
-            return Err("source.kind = \"fluvio\" needs a [fluvio] section".into());
-        }
+    /// Compiles `policy` (read from `file`, whose text is `text`) into `resolved_policy` and
+    /// `capacity`; an error says `file:line:col`.
+    pub fn resolve_policy(&mut self, file: &str, text: &str) -> Result<(), String> {
+        let (policy, capacity) = self.policy(file, text)?;
+        self.resolved_policy = policy;
+        // Each instance gets its share of every channel's capacity.
+        self.capacity = capacity.map(|c| c.map(|rate| self.scale.divide(rate)));
         Ok(())
+    }
+
+    /// Checks values serde cannot (durations, offsets, dates): the first mistake.
+    pub fn check(&self) -> Result<(), String> {
+        self.problems().into_iter().next().map_or(Ok(()), Err)
+    }
+
+    /// Every value serde cannot check that is wrong, each message naming its key first.
+    pub fn problems(&self) -> Vec<String> {
+        let kind = &self.source.kind;
+        let checks = [
+            self.lateness().err(),
+            self.offset().err(),
+            self.max_window().err(),
+            self.guard().err(),
+            self.max_ahead_of_wall().err(),
+            self.slice().err(),
+            self.stall_after().err(),
+            matches!(kind, SourceKind::Generator).then(|| self.generator_start().err()).flatten(),
+            (matches!(kind, SourceKind::Files) && self.source.files.is_empty())
+                .then(|| "source.kind = \"files\" needs source.files".to_string()),
+            self.report.check().err(),
+            self.scale.check().err(),
+            self.fluvio.as_ref().and_then(|f| f.check().err()),
+            (matches!(kind, SourceKind::Fluvio) && self.fluvio.is_none())
+                .then(|| "source.kind = \"fluvio\" needs a [fluvio] section".to_string()),
+        ];
+        // The generator's start is read in the configured offset: a bad offset is said once.
+        let mut problems: Vec<String> = Vec::new();
+        for p in checks.into_iter().flatten() {
+            if !problems.contains(&p) {
+                problems.push(p);
+            }
+        }
+        problems
     }
 
     pub fn lateness(&self) -> Result<i64, String> {

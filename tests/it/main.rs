@@ -29,3 +29,4 @@ mod scale;
 mod smpp;
 mod sms;
 mod support;
+mod topology;

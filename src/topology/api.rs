@@ -1,0 +1,109 @@
+//! The admin endpoint of a run (`/metrics`, health, rules, IVR, explain, reload) on a small
+//! tokio runtime of its own, beside the engine's threads, for the life of the run.
+
+use super::error::{Error, doing};
+use crate::api::admin::{Admin, ApiConfig, Explain, Reloader, RulesInfo};
+use crate::api::ivr::Asks;
+use crate::config::Config;
+use crate::rules::RuleSet;
+use crate::telemetry::Heartbeat;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// A tokio runtime of `workers` named threads, beside the engine's own.
+pub(super) fn runtime(workers: usize, name: &str) -> std::io::Result<tokio::runtime::Runtime> {
+    runtime_with(workers, name, 0)
+}
+
+/// [`runtime`], its threads at SCHED_FIFO `realtime` (0: the ordinary scheduler).
+fn runtime_with(workers: usize, name: &str, realtime: u8) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name(name)
+        .on_thread_start(move || crate::util::realtime(realtime, "api"))
+        .enable_all()
+        .build()
+}
+
+/// What the rules endpoint says about a rule set.
+pub(super) fn rules_info(rules: &RuleSet) -> RulesInfo {
+    RulesInfo {
+        version: rules.version.to_string(),
+        files: rules.files.iter().map(|f| f.to_string()).collect(),
+        rules: rules.rules.len(),
+        loaded_at: chrono::Utc::now().to_rfc3339(),
+    }
+}
+
+/// What the endpoint serves besides metrics and health, when the source is live.
+#[derive(Default)]
+pub(super) struct Services {
+    pub asks: Option<Arc<Asks>>,
+    pub explain: Option<Explain>,
+    pub reloader: Option<Arc<Reloader>>,
+    pub heartbeat: Option<Arc<Heartbeat>>,
+}
+
+/// The admin endpoint on a small runtime of its own, for the life of a run.
+pub(super) struct ApiServer {
+    rt: Option<tokio::runtime::Runtime>,
+    stop: Arc<tokio::sync::Notify>,
+}
+
+impl ApiServer {
+    pub(super) fn start(
+        cfg: &ApiConfig,
+        rules: &RuleSet,
+        services: Services,
+        run: &Config,
+    ) -> Result<ApiServer, Error> {
+        let Services { asks, explain, reloader, heartbeat } = services;
+        let (scale, realtime) = (&run.scale, run.engine.realtime_priority);
+        let metrics = crate::telemetry::install_prometheus().map_err(|e| Error::Refused(e.to_string()))?;
+        let mut admin = Admin::new(cfg, metrics, rules_info(rules));
+        if let Some(a) = asks {
+            admin = admin.with_ivr(cfg, a);
+            if scale.is_shared() {
+                let (owns, partitions) = (scale.owner(), scale.partitions);
+                admin = admin.with_elsewhere(Arc::new(move |m| {
+                    (!owns(m)).then(|| crate::source::scale::partition_of(m, partitions))
+                }));
+            }
+        }
+        if let Some(e) = explain {
+            admin = admin.with_explain(e);
+        }
+        if let Some(r) = &reloader {
+            admin = admin.with_reloader(r.clone());
+        }
+        if let Some(h) = heartbeat {
+            admin = admin.with_heartbeat(h, run.stall_after().map_err(|e| Error::Refused(e.to_string()))?);
+        }
+        let rt = runtime_with(1, "tidings-api", realtime)?;
+        let (listener, addr) = rt
+            .block_on(crate::http::bind(&cfg.listen))
+            .map_err(doing(|| format!("listening on {} for the admin API", cfg.listen)))?;
+        if cfg.admin_token.is_empty() {
+            eprintln!("api           no admin_token configured: /metrics and /v1/* refuse every request");
+        }
+        eprintln!("api           http://{addr} (/metrics, /healthz, /readyz, /v1/rules)");
+        admin.ready.store(true, Ordering::Relaxed);
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let s = stop.clone();
+        rt.spawn(crate::http::serve(listener, Arc::new(admin), cfg.limits(), async move { s.notified().await }));
+        if let Some(r) = reloader {
+            // Hot reload on SIGHUP and when a rule file changes.
+            rt.spawn(crate::api::admin::watch_rules(r, std::time::Duration::from_secs(2)));
+        }
+        Ok(ApiServer { rt: Some(rt), stop })
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        self.stop.notify_one();
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(std::time::Duration::from_millis(200));
+        }
+    }
+}
