@@ -5,7 +5,7 @@
 use crate::source::scale::{FluvioSection, ScaleSection};
 
 use crate::contact::Channel;
-use crate::policy::GlobalPolicy;
+use crate::rules::policy::GlobalPolicy;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
@@ -371,7 +371,8 @@ fn at(file: &str, text: &str, span: std::ops::Range<usize>) -> String {
 impl Config {
     /// The global contact policy and channel capacities, checked; errors say `file:line:col`.
     pub fn policy(&self, file: &str, text: &str) -> Result<(GlobalPolicy, crate::policy::Capacities), String> {
-        use crate::policy::{Exclusion, QuietHours, parse_cap, parse_rate};
+        use crate::policy::parse_rate;
+        use crate::rules::policy::{Exclusion, QuietHours, parse_cap};
         let p = &self.policy;
         let err = |sp: &Spanned<String>, msg: String| format!("{}: {msg}", at(file, text, sp.span()));
         let quiet_hours = match p.quiet_hours.get_ref().trim() {
@@ -389,13 +390,13 @@ impl Config {
                         format!(
                             "policy.exclude: cannot exclude `{}` (one of: {})",
                             x.get_ref(),
-                            crate::policy::EXCLUDABLE.join(", ")
+                            crate::rules::policy::EXCLUDABLE.join(", ")
                         ),
                     )
                 })
             })
             .collect::<Result<_, _>>()?;
-        let caps = |list: &[Spanned<String>], what: &str| -> Result<Vec<crate::policy::Cap>, String> {
+        let caps = |list: &[Spanned<String>], what: &str| -> Result<Vec<crate::rules::policy::Cap>, String> {
             list.iter().map(|c| parse_cap(c.get_ref()).map_err(|e| err(c, format!("{what}: {e}")))).collect()
         };
         g.caps = caps(&p.caps, "policy.caps")?;

@@ -31,10 +31,11 @@ use pool::Spare;
 
 use crate::contact::{Decision, Outcome};
 use crate::event::{DeadLetter, Event, Kind};
+use crate::policy::ContactPolicy;
 use crate::policy::capacity::Capacity;
-use crate::policy::{ContactPolicy, GlobalPolicy};
 use crate::refdata::{RefData, Subscribers};
 use crate::rules::RuleSet;
+use crate::rules::policy::GlobalPolicy;
 use crate::state::checkpoint::{self, Meta, Part, RouterState, RuleShape};
 use crate::time::Millis;
 use crate::util::{Msisdn, mix64};

@@ -19,15 +19,6 @@ pub fn in_control_group(msisdn: &str, campaign: &str, percent: f64) -> bool {
     (bucket as f64) < percent * 100.0
 }
 
-/// `10%` or `10`.
-pub fn parse_percent(s: &str) -> Result<f64, String> {
-    let v: f64 = s.trim().trim_end_matches('%').trim().parse().map_err(|_| format!("`{s}` is not a percentage"))?;
-    if !(0.0..=100.0).contains(&v) {
-        return Err(format!("`{s}` is not between 0% and 100%"));
-    }
-    Ok(v)
-}
-
 impl ContactPolicy {
     /// Step 4: `sub` is held out of the rule's campaign.
     pub(super) fn held_out(&self, rule: &Rule, sub: &Profile) -> Option<(Suppression, String)> {
@@ -42,6 +33,7 @@ impl ContactPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::policy::parse_percent;
 
     #[test]
     fn the_held_out_share_follows_the_percentage_and_is_stable() {

@@ -5,67 +5,8 @@
 
 use super::ContactPolicy;
 use crate::contact::{Channel, Suppression};
-use crate::refdata::{Profile, RefData, Status, Tier};
+use crate::refdata::{Profile, RefData};
 use crate::rules::Rule;
-
-/// Who may not be contacted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exclusion {
-    Status(Status),
-    Corporate,
-    Foreign,
-    Employee,
-    Tier(Tier),
-}
-
-impl Exclusion {
-    pub fn parse(s: &str) -> Option<Exclusion> {
-        Some(match s {
-            "corporate" => Exclusion::Corporate,
-            "foreign" => Exclusion::Foreign,
-            "employee" => Exclusion::Employee,
-            _ => match s.strip_prefix("tier:") {
-                Some(t) => Exclusion::Tier(Tier::parse(t)?),
-                None => Exclusion::Status(Status::parse(s)?),
-            },
-        })
-    }
-
-    pub fn applies(self, s: &Profile) -> bool {
-        match self {
-            Exclusion::Status(st) => s.status == st,
-            Exclusion::Corporate => s.corporate(),
-            Exclusion::Foreign => s.foreign(),
-            Exclusion::Employee => s.employee(),
-            Exclusion::Tier(t) => s.tier == t,
-        }
-    }
-
-    pub fn name(self) -> String {
-        match self {
-            Exclusion::Status(s) => s.as_str().to_string(),
-            Exclusion::Corporate => "corporate".into(),
-            Exclusion::Foreign => "foreign".into(),
-            Exclusion::Employee => "employee".into(),
-            Exclusion::Tier(t) => format!("tier:{t}"),
-        }
-    }
-}
-
-/// Segments and statuses `exclude:` understands.
-pub const EXCLUDABLE: &[&str] = &[
-    "suspended",
-    "pre_cancel",
-    "cancelled",
-    "active",
-    "corporate",
-    "foreign",
-    "employee",
-    "tier:high",
-    "tier:valuable",
-    "tier:sub",
-    "tier:negative",
-];
 
 impl ContactPolicy {
     /// Step 1: the first exclusion, global (unless the rule lifts it) or the rule's own, that
@@ -106,17 +47,5 @@ impl ContactPolicy {
             return Some((Suppression::Dnd, format!("the subscriber opted out of {scope}")));
         }
         None
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exclusions_parse() {
-        assert_eq!(Exclusion::parse("tier:negative"), Some(Exclusion::Tier(Tier::Negative)));
-        assert!(Exclusion::parse("vip").is_none());
-        assert!(EXCLUDABLE.iter().all(|x| Exclusion::parse(x).is_some()), "every listed word parses");
     }
 }

@@ -30,7 +30,9 @@
 //! valid and is recorded as `capacity` if it expires.
 //!
 //! What each step applies is declared in the engine config ([`GlobalPolicy`]) and the rule
-//! files ([`RulePolicy`], [`CampaignPolicy`]); the types and their parsers live with their step.
+//! files ([`RulePolicy`](crate::rules::policy::RulePolicy),
+//! [`CampaignPolicy`](crate::rules::policy::CampaignPolicy)); those declarations and their
+//! parsers are in [`crate::rules::policy`], where the rule compiler and the config build them.
 
 mod arbitration;
 pub mod capacity;
@@ -41,91 +43,16 @@ mod quiet;
 mod shadow;
 
 pub use capacity::{Capacities, parse_rate};
-pub use caps::{CalendarUnit, Cap, CapWindow, parse_cap, parse_streak, period};
-pub use control::{in_control_group, parse_percent};
-pub use exclusions::{EXCLUDABLE, Exclusion};
-pub use quiet::{QuietFate, QuietHours, hhmm};
+pub use control::in_control_group;
 pub use shadow::ShadowContacts;
 
 use crate::contact::{Candidate, Decision, Outcome, action_id};
-use crate::refdata::{Profile, RefData, Status};
+use crate::refdata::{Profile, RefData};
+use crate::rules::policy::{CalendarUnit, GlobalPolicy, period};
 use crate::rules::{Rule, RuleSet};
 use crate::state::{ContactLog, ContactRec, SubState};
 use crate::util::{Msisdn, stable_hash};
 use std::sync::Arc;
-
-/// A rule's own policy, as declared in its `policy:`.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct RulePolicy {
-    /// Caps on this rule's own contacts.
-    pub caps: Vec<Cap>,
-    pub quiet: QuietFate,
-    /// A quiet period of its own instead of the global one.
-    pub quiet_hours: Option<QuietHours>,
-    /// A contact older than this (since its trigger) is not sent any more.
-    pub expire_after: Option<i64>,
-    /// A service message the subscriber needs: passes campaign, channel and global caps.
-    pub transactional: bool,
-    /// Contact even subscribers on do-not-disturb for this channel (transactional rules only).
-    pub ignore_dnd: bool,
-    pub exclude: Vec<Exclusion>,
-    /// Global exclusions this rule lifts (a retention call to a `pre_cancel` subscriber).
-    pub include: Vec<Exclusion>,
-}
-
-/// A campaign's policy (a `campaign:` item, or `streak`/`control_group` on its rules).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct CampaignPolicy {
-    pub name: Box<str>,
-    pub caps: Vec<Cap>,
-    /// At most this many consecutive calendar months reached.
-    pub streak_months: Option<u32>,
-    /// Percentage held out, 0..=100.
-    pub control_group: Option<f64>,
-}
-
-/// Policy declared in the engine config, for every rule.
-#[derive(Clone, Debug, PartialEq)]
-pub struct GlobalPolicy {
-    pub quiet_hours: Option<QuietHours>,
-    pub exclude: Vec<Exclusion>,
-    /// Across all touchpoints (non-transactional contacts).
-    pub caps: Vec<Cap>,
-    /// Per channel (non-transactional contacts), indexed by `Channel as usize`.
-    pub channel_caps: [Vec<Cap>; 3],
-    /// At most one contact per channel within this window (0: per trigger only).
-    pub arbitration_window: i64,
-}
-
-impl Default for GlobalPolicy {
-    fn default() -> Self {
-        GlobalPolicy {
-            quiet_hours: Some(QuietHours { from: 22 * 60, to: 8 * 60 }),
-            exclude: vec![
-                Exclusion::Status(Status::Suspended),
-                Exclusion::Status(Status::PreCancel),
-                Exclusion::Status(Status::Cancelled),
-            ],
-            caps: Vec::new(),
-            channel_caps: Default::default(),
-            arbitration_window: 0,
-        }
-    }
-}
-
-impl GlobalPolicy {
-    /// How long contact history must be kept for these caps plus the rules' own.
-    pub fn history_reach<'a>(&'a self, more: impl Iterator<Item = &'a Cap>) -> i64 {
-        self.caps
-            .iter()
-            .chain(self.channel_caps.iter().flatten())
-            .chain(more)
-            .map(Cap::reach)
-            .max()
-            .unwrap_or(0)
-            .max(self.arbitration_window)
-    }
-}
 
 /// Contact policy as a run applies it: the global policy, and the rule pack whose rules and
 /// campaigns declare their own. Built once per pack (again on reload) and shared by the

@@ -28,6 +28,7 @@ pub mod index;
 mod item;
 pub mod limits;
 pub mod lines;
+pub mod policy;
 pub mod read;
 pub mod set;
 pub mod template;

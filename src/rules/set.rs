@@ -9,7 +9,7 @@ use super::index;
 use super::template::Template;
 use crate::contact::Channel;
 use crate::event::{Kind, KindSet};
-use crate::policy::{CampaignPolicy, RulePolicy};
+use crate::rules::policy::{CampaignPolicy, RulePolicy};
 
 /// A rule's delay or absence timer.
 #[derive(Clone, Debug)]

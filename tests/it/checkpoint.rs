@@ -260,7 +260,7 @@ fn a_checkpoint_taken_under_other_rules_carries_caps_over_by_name() {
         let durable = Durable { every_events: 0, ..Durable::new(&writer, &cfg, &none, restore) };
         let mut sink = Memory::default();
         let o = EngineOptions {
-            policy: tidings::policy::GlobalPolicy { quiet_hours: None, ..Default::default() },
+            policy: tidings::rules::policy::GlobalPolicy { quiet_hours: None, ..Default::default() },
             ..Default::default()
         };
         let stop = AtomicBool::new(false);

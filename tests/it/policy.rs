@@ -5,7 +5,8 @@
 use super::support::*;
 use tidings::contact::{Decision, Outcome, Suppression};
 use tidings::engine::EngineOptions;
-use tidings::policy::{self, GlobalPolicy};
+use tidings::rules::policy;
+use tidings::rules::policy::GlobalPolicy;
 
 fn outcomes(r: &Run) -> Vec<(String, String)> {
     r.decisions
@@ -292,14 +293,17 @@ fn exclusions_global_per_rule_and_lifted() {
 #[test]
 fn control_group_share_is_within_one_percent_and_stable() {
     for pct in [5.0, 10.0, 30.0] {
-        let held =
-            (0..100_000u64).filter(|i| policy::in_control_group(&format!("138{:08}", i), "ip_12593", pct)).count();
+        let held = (0..100_000u64)
+            .filter(|i| tidings::policy::in_control_group(&format!("138{:08}", i), "ip_12593", pct))
+            .count();
         let share = held as f64 / 100_000.0 * 100.0;
         assert!((share - pct).abs() <= 1.0, "{pct}% declared, {share:.2}% held out");
     }
     // Different campaigns hold out different subscribers.
-    let a: Vec<bool> = (0..1000u64).map(|i| policy::in_control_group(&format!("138{:08}", i), "a", 10.0)).collect();
-    let b: Vec<bool> = (0..1000u64).map(|i| policy::in_control_group(&format!("138{:08}", i), "b", 10.0)).collect();
+    let a: Vec<bool> =
+        (0..1000u64).map(|i| tidings::policy::in_control_group(&format!("138{:08}", i), "a", 10.0)).collect();
+    let b: Vec<bool> =
+        (0..1000u64).map(|i| tidings::policy::in_control_group(&format!("138{:08}", i), "b", 10.0)).collect();
     assert_ne!(a, b);
     // Through the engine: the same subscribers are held out on every run and shard count.
     let rules = r#"
@@ -474,7 +478,7 @@ fn ip_12593_caps_hold_exactly_over_five_months() {
     )
     .unwrap();
 
-    let month = |ts: i64| tidings::policy::period(ts, tidings::policy::CalendarUnit::Month, opts.offset);
+    let month = |ts: i64| tidings::rules::policy::period(ts, tidings::rules::policy::CalendarUnit::Month, opts.offset);
     let first = month(tidings::time::parse_ts("2026-09-01T00:00:00+08:00").unwrap());
     let mut per: BTreeMap<String, [u32; 5]> = BTreeMap::new();
     let mut held: BTreeMap<String, u32> = BTreeMap::new();

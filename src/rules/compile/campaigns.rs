@@ -3,10 +3,10 @@
 //! contradictions, and each rule given its campaign's index.
 
 use super::policy::{CampaignDecl, campaign_policy};
-use crate::policy::CampaignPolicy;
 use crate::rules::collect::CampaignItem;
 use crate::rules::diag::{Code, Diagnostic};
 use crate::rules::item::check_keys;
+use crate::rules::policy::CampaignPolicy;
 use crate::rules::set::Rule;
 use crate::rules::yaml;
 use std::collections::HashMap;

@@ -142,7 +142,7 @@ fn compile_rule(
 
 /// `schedule: HH:MM`, a daily rule's local minute of the day.
 fn schedule(item: &yaml::Node, file: &str, src: &str, diags: &mut Vec<Diagnostic>) -> Option<u32> {
-    scalar(item, "schedule", file, src, diags).and_then(|(text, n)| match crate::policy::hhmm(text) {
+    scalar(item, "schedule", file, src, diags).and_then(|(text, n)| match crate::rules::policy::hhmm(text) {
         Some(m) => Some(m),
         None => {
             diags.push(Diagnostic::new(

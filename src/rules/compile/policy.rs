@@ -3,9 +3,9 @@
 //! cannot work together (a transactional message in a control group, an IVR answer deferred).
 
 use crate::contact::Channel;
-use crate::policy::{self, CampaignPolicy, QuietFate, QuietHours, RulePolicy};
 use crate::rules::diag::{Code, Diagnostic};
 use crate::rules::item::{check_keys, values};
+use crate::rules::policy::{self, CampaignPolicy, QuietFate, QuietHours, RulePolicy};
 use crate::rules::{limits, yaml};
 
 /// Campaign-wide settings a rule declared on itself (`streak`, `control_group`), with where.

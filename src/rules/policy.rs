@@ -1,0 +1,344 @@
+//! Contact policy as written: what a rule's `policy:`, a campaign and the engine config's
+//! `[policy]` declare — caps, streaks, quiet hours and what happens in them, exclusions, control
+//! groups — and the parsers of their words (`3 per month`, `22:00-08:00`, `tier:negative`). The
+//! rule compiler and the config build these; [`crate::policy`] enforces them.
+
+use crate::refdata::{Profile, Status, Tier};
+use crate::time::{DAY, MINUTE, Millis, parse_duration};
+use chrono::Datelike;
+
+/// A rule's own policy, as declared in its `policy:`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RulePolicy {
+    /// Caps on this rule's own contacts.
+    pub caps: Vec<Cap>,
+    pub quiet: QuietFate,
+    /// A quiet period of its own instead of the global one.
+    pub quiet_hours: Option<QuietHours>,
+    /// A contact older than this (since its trigger) is not sent any more.
+    pub expire_after: Option<i64>,
+    /// A service message the subscriber needs: passes campaign, channel and global caps.
+    pub transactional: bool,
+    /// Contact even subscribers on do-not-disturb for this channel (transactional rules only).
+    pub ignore_dnd: bool,
+    pub exclude: Vec<Exclusion>,
+    /// Global exclusions this rule lifts (a retention call to a `pre_cancel` subscriber).
+    pub include: Vec<Exclusion>,
+}
+
+/// A campaign's policy (a `campaign:` item, or `streak`/`control_group` on its rules).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CampaignPolicy {
+    pub name: Box<str>,
+    pub caps: Vec<Cap>,
+    /// At most this many consecutive calendar months reached.
+    pub streak_months: Option<u32>,
+    /// Percentage held out, 0..=100.
+    pub control_group: Option<f64>,
+}
+
+/// Policy declared in the engine config, for every rule.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GlobalPolicy {
+    pub quiet_hours: Option<QuietHours>,
+    pub exclude: Vec<Exclusion>,
+    /// Across all touchpoints (non-transactional contacts).
+    pub caps: Vec<Cap>,
+    /// Per channel (non-transactional contacts), indexed by `Channel as usize`.
+    pub channel_caps: [Vec<Cap>; 3],
+    /// At most one contact per channel within this window (0: per trigger only).
+    pub arbitration_window: i64,
+}
+
+impl Default for GlobalPolicy {
+    fn default() -> Self {
+        GlobalPolicy {
+            quiet_hours: Some(QuietHours { from: 22 * 60, to: 8 * 60 }),
+            exclude: vec![
+                Exclusion::Status(Status::Suspended),
+                Exclusion::Status(Status::PreCancel),
+                Exclusion::Status(Status::Cancelled),
+            ],
+            caps: Vec::new(),
+            channel_caps: Default::default(),
+            arbitration_window: 0,
+        }
+    }
+}
+
+impl GlobalPolicy {
+    /// How long contact history must be kept for these caps plus the rules' own.
+    pub fn history_reach<'a>(&'a self, more: impl Iterator<Item = &'a Cap>) -> i64 {
+        self.caps
+            .iter()
+            .chain(self.channel_caps.iter().flatten())
+            .chain(more)
+            .map(Cap::reach)
+            .max()
+            .unwrap_or(0)
+            .max(self.arbitration_window)
+    }
+}
+
+/// How a frequency cap counts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum CapWindow {
+    /// The same calendar day / week (Monday first) / month in the subscriber's local time.
+    Calendar(CalendarUnit),
+    /// The last N milliseconds.
+    Rolling(i64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CalendarUnit {
+    Day,
+    Week,
+    Month,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cap {
+    pub max: u32,
+    pub window: CapWindow,
+    /// The text as declared, for explain and decision details.
+    pub text: String,
+}
+
+impl Cap {
+    /// How far back this cap may look.
+    pub fn reach(&self) -> i64 {
+        match self.window {
+            CapWindow::Rolling(w) => w,
+            CapWindow::Calendar(CalendarUnit::Day) => DAY,
+            CapWindow::Calendar(CalendarUnit::Week) => 7 * DAY,
+            CapWindow::Calendar(CalendarUnit::Month) => 31 * DAY,
+        }
+    }
+}
+
+/// Local calendar period index of a time (for calendar caps and streaks).
+pub fn period(ts: Millis, unit: CalendarUnit, offset: chrono::FixedOffset) -> i64 {
+    let days = (ts + i64::from(offset.local_minus_utc()) * 1000).div_euclid(DAY);
+    match unit {
+        CalendarUnit::Day => days,
+        // 1970-01-01 was a Thursday; shift so weeks start on Monday.
+        CalendarUnit::Week => (days + 3).div_euclid(7),
+        CalendarUnit::Month => {
+            let d = chrono::DateTime::from_timestamp(days * 86_400, 0).map(|t| t.date_naive());
+            d.map_or(0, |d| i64::from(d.year()) * 12 + i64::from(d.month0()))
+        }
+    }
+}
+
+/// `3 per month`, `1 per 7d`, `2 per day`, `5 per week`.
+pub fn parse_cap(s: &str) -> Result<Cap, String> {
+    let bad = || format!("`{s}` is not a cap; write e.g. `3 per month` or `1 per 7d`");
+    let (n, w) = s.split_once(" per ").ok_or_else(bad)?;
+    let max: u32 = n.trim().parse().map_err(|_| bad())?;
+    let window = match w.trim() {
+        "day" => CapWindow::Calendar(CalendarUnit::Day),
+        "week" => CapWindow::Calendar(CalendarUnit::Week),
+        "month" => CapWindow::Calendar(CalendarUnit::Month),
+        other => CapWindow::Rolling(parse_duration(other).map_err(|_| bad())?),
+    };
+    if let CapWindow::Rolling(w) = window {
+        if w <= 0 {
+            return Err(bad());
+        }
+    }
+    Ok(Cap { max, window, text: s.trim().to_string() })
+}
+
+/// `3 months`.
+pub fn parse_streak(s: &str) -> Result<u32, String> {
+    let bad = || format!("`{s}` is not a streak; write e.g. `3 months`");
+    let n = s.trim().strip_suffix("months").or_else(|| s.trim().strip_suffix("month")).ok_or_else(bad)?;
+    n.trim().parse().ok().filter(|n| *n > 0).ok_or_else(bad)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum QuietFate {
+    /// Send when the quiet period ends (unless expired by then).
+    #[default]
+    Defer,
+    Drop,
+    /// Quiet hours do not apply (a reply the subscriber asked for, an IVR answer).
+    Ignore,
+}
+
+/// Local quiet hours as minutes after midnight, `[from, to)`, wrapping midnight when from > to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuietHours {
+    pub from: u32,
+    pub to: u32,
+}
+
+impl QuietHours {
+    /// `22:00-08:00`.
+    pub fn parse(s: &str) -> Result<QuietHours, String> {
+        let bad = || format!("`{s}` is not a quiet period; write e.g. `22:00-08:00`");
+        let (a, b) = s.split_once('-').ok_or_else(bad)?;
+        Ok(QuietHours { from: hhmm(a).ok_or_else(bad)?, to: hhmm(b).ok_or_else(bad)? })
+    }
+
+    pub fn contains(self, minute_of_day: u32) -> bool {
+        if self.from <= self.to {
+            (self.from..self.to).contains(&minute_of_day)
+        } else {
+            minute_of_day >= self.from || minute_of_day < self.to
+        }
+    }
+
+    /// The end of the quiet period that `now` falls in (local time via `offset`).
+    pub fn end_after(self, now: Millis, offset: chrono::FixedOffset) -> Millis {
+        let off = i64::from(offset.local_minus_utc()) * 1000;
+        let local = now + off;
+        let day_start = local.div_euclid(DAY) * DAY;
+        let minute = (local - day_start) / MINUTE;
+        let mut end = day_start + i64::from(self.to) * MINUTE;
+        if self.from > self.to && minute >= i64::from(self.from) {
+            end += DAY;
+        }
+        end - off
+    }
+}
+
+/// `HH:MM` as minutes after midnight.
+pub fn hhmm(s: &str) -> Option<u32> {
+    let (h, m) = s.trim().split_once(':')?;
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60 && m.to_string().len() <= 2).then_some(h * 60 + m)
+}
+
+/// Who may not be contacted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exclusion {
+    Status(Status),
+    Corporate,
+    Foreign,
+    Employee,
+    Tier(Tier),
+}
+
+impl Exclusion {
+    pub fn parse(s: &str) -> Option<Exclusion> {
+        Some(match s {
+            "corporate" => Exclusion::Corporate,
+            "foreign" => Exclusion::Foreign,
+            "employee" => Exclusion::Employee,
+            _ => match s.strip_prefix("tier:") {
+                Some(t) => Exclusion::Tier(Tier::parse(t)?),
+                None => Exclusion::Status(Status::parse(s)?),
+            },
+        })
+    }
+
+    pub fn applies(self, s: &Profile) -> bool {
+        match self {
+            Exclusion::Status(st) => s.status == st,
+            Exclusion::Corporate => s.corporate(),
+            Exclusion::Foreign => s.foreign(),
+            Exclusion::Employee => s.employee(),
+            Exclusion::Tier(t) => s.tier == t,
+        }
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            Exclusion::Status(s) => s.as_str().to_string(),
+            Exclusion::Corporate => "corporate".into(),
+            Exclusion::Foreign => "foreign".into(),
+            Exclusion::Employee => "employee".into(),
+            Exclusion::Tier(t) => format!("tier:{t}"),
+        }
+    }
+}
+
+/// Segments and statuses `exclude:` understands.
+pub const EXCLUDABLE: &[&str] = &[
+    "suspended",
+    "pre_cancel",
+    "cancelled",
+    "active",
+    "corporate",
+    "foreign",
+    "employee",
+    "tier:high",
+    "tier:valuable",
+    "tier:sub",
+    "tier:negative",
+];
+
+/// `10%` or `10`.
+pub fn parse_percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().trim_end_matches('%').trim().parse().map_err(|_| format!("`{s}` is not a percentage"))?;
+    if !(0.0..=100.0).contains(&v) {
+        return Err(format!("`{s}` is not between 0% and 100%"));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cst() -> chrono::FixedOffset {
+        chrono::FixedOffset::east_opt(8 * 3600).unwrap()
+    }
+
+    #[test]
+    fn periods_follow_local_calendar() {
+        let p = |s: &str, u| period(crate::time::parse_ts(s).unwrap(), u, cst());
+        // 2026-11-30 23:59 and 2026-12-01 00:00 local are different months, though both are
+        // 2026-11-30 in UTC.
+        assert_ne!(
+            p("2026-11-30T23:59:00+08:00", CalendarUnit::Month),
+            p("2026-12-01T00:00:00+08:00", CalendarUnit::Month)
+        );
+        assert_eq!(
+            p("2026-12-01T00:00:00+08:00", CalendarUnit::Month),
+            p("2026-12-31T23:59:00+08:00", CalendarUnit::Month)
+        );
+        assert_eq!(
+            p("2026-12-31T23:00:00+08:00", CalendarUnit::Month) + 1,
+            p("2027-01-01T00:30:00+08:00", CalendarUnit::Month)
+        );
+        // 2026-11-23 is a Monday.
+        assert_eq!(
+            p("2026-11-23T00:00:00+08:00", CalendarUnit::Week),
+            p("2026-11-29T23:59:00+08:00", CalendarUnit::Week)
+        );
+        assert_ne!(
+            p("2026-11-22T23:59:00+08:00", CalendarUnit::Week),
+            p("2026-11-23T00:00:00+08:00", CalendarUnit::Week)
+        );
+    }
+
+    /// Windows come from rules (at most 100 years since issue 16), but a sum that wrapped would
+    /// turn "within the window" into "never" or "always": the arithmetic saturates.
+    #[test]
+    fn declarations_parse() {
+        assert_eq!(parse_cap("3 per month").unwrap().window, CapWindow::Calendar(CalendarUnit::Month));
+        assert_eq!(parse_cap("1 per 7d").unwrap().window, CapWindow::Rolling(7 * DAY));
+        assert!(parse_cap("3 a month").is_err());
+        assert_eq!(parse_streak("3 months").unwrap(), 3);
+    }
+    #[test]
+    fn quiet_hours_wrap_midnight_and_end_in_local_time() {
+        let cst = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+        let q = QuietHours::parse("22:00-08:00").unwrap();
+        assert!(q.contains(23 * 60) && q.contains(0) && q.contains(7 * 60 + 59) && !q.contains(8 * 60));
+        let t = crate::time::parse_ts("2026-11-24T23:30:00+08:00").unwrap();
+        assert_eq!(q.end_after(t, cst), crate::time::parse_ts("2026-11-25T08:00:00+08:00").unwrap());
+        let t = crate::time::parse_ts("2026-11-25T06:00:00+08:00").unwrap();
+        assert_eq!(q.end_after(t, cst), crate::time::parse_ts("2026-11-25T08:00:00+08:00").unwrap());
+        assert!(QuietHours::parse("25:00-08:00").is_err());
+        assert!(QuietHours::parse("22h").is_err());
+    }
+    #[test]
+    fn exclusions_parse() {
+        assert_eq!(Exclusion::parse("tier:negative"), Some(Exclusion::Tier(Tier::Negative)));
+        assert!(Exclusion::parse("vip").is_none());
+        assert!(EXCLUDABLE.iter().all(|x| Exclusion::parse(x).is_some()), "every listed word parses");
+    }
+}
