@@ -25,13 +25,14 @@
 //!    letters; subscribers, cells, calendar, stores; metrics and the heartbeat; HTTP server and client
 //! 3. `state` — per-subscriber state: windows, location, sequences, timers, contact history;
 //!    checkpoints
-//! 4. `rules` — rule files: read, check, compile, evaluate; expressions and templates
+//! 4. `rules` — rule files: read, collect, compile, evaluate; expressions, templates, and contact
+//!    policy as declared
 //! 5. `policy` — what stands between a candidate contact and an action
 //! 6. `engine` — routing by msisdn to shards, watermarks, batches, deterministic output order
 //! 7. `generator`, `source`, `sink` — realistic synthetic data; where lines come from; where
 //!    actions, decisions and dead letters go, the outbox and the gateways
-//! 8. `api`, `report` — the HTTP endpoint's routes (reports, IVR, admin); the campaign report and
-//!    pack diffs
+//! 8. `api`, `packtest`, `report` — the HTTP endpoint's routes (reports, IVR, admin); the rule
+//!    pack's own test cases run through the engine; the campaign report and pack diffs
 //! 9. `config` — the engine config (TOML), each section owned by the module it configures
 //! 10. `topology` — a whole run built from a config, then run
 //! 11. `cli` — the binary: arguments and one file per subcommand
@@ -44,6 +45,7 @@ pub mod engine;
 pub mod event;
 pub mod generator;
 pub mod http;
+pub mod packtest;
 pub mod policy;
 pub mod refdata;
 pub mod report;

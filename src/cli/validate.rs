@@ -52,7 +52,7 @@ pub fn validate(paths: &[PathBuf], format: Format, data: Option<&Path>, config: 
 }
 
 pub fn test(paths: &[PathBuf]) -> Result<i32> {
-    let report = rules::testing::run(paths, &LoadOptions::default());
+    let report = tidings::packtest::run(paths, &LoadOptions::default());
     for d in &report.diagnostics {
         eprint!("{}", d.render());
     }

@@ -2,7 +2,7 @@
 
 use crate::rules::RuleSet;
 use crate::state::checkpoint::StreamPos;
-use crate::state::checkpoint::{self, Meta, Part, RouterState, RuleShape};
+use crate::state::checkpoint::{self, Meta, Part, RouterState};
 use std::sync::{Arc, mpsc};
 
 /// Checkpoints during a run, and the checkpoint it resumes from.
@@ -64,7 +64,7 @@ impl Ckpt<'_> {
             router,
             sources: (self.positions)(),
             rules_version: self.rules.version.to_string(),
-            rules: RuleShape::of(&self.rules),
+            rules: self.rules.shape(),
             ..Meta::default()
         };
         (self.to.clone(), Box::new(meta))

@@ -36,7 +36,7 @@ use crate::policy::capacity::Capacity;
 use crate::refdata::{RefData, Subscribers};
 use crate::rules::RuleSet;
 use crate::rules::policy::GlobalPolicy;
-use crate::state::checkpoint::{self, Meta, Part, RouterState, RuleShape};
+use crate::state::checkpoint::{self, Meta, Part, RouterState};
 use crate::time::Millis;
 use crate::util::{Msisdn, mix64};
 use std::collections::{HashMap, VecDeque};
@@ -379,7 +379,7 @@ fn restore(
             format!("{}: {what}: {} (the file's checksum held: written by another build?)", loaded.path.display(), e.0),
         )
     };
-    let now = RuleShape::of(rules);
+    let now = rules.shape();
     let remap = (meta.rules_version != rules.version || meta.rules != now).then(|| meta.rules.remap_to(&now));
     if remap.is_some() {
         eprintln!(

@@ -1115,8 +1115,7 @@ impl Shard {
     /// toward caps across all touchpoints). `now` is the watermark: new daily rules start ticking
     /// after it.
     pub fn reload(&mut self, new: Arc<RuleSet>, now: Millis) {
-        use crate::state::checkpoint::RuleShape;
-        let remap = RuleShape::of(&self.rules).remap_to(&RuleShape::of(&new));
+        let remap = self.rules.shape().remap_to(&new.shape());
         self.snapshot_finish();
         self.timers.clear();
         for e in self.subs.iter_mut() {

@@ -32,7 +32,6 @@ pub mod policy;
 pub mod read;
 pub mod set;
 pub mod template;
-pub mod testing;
 pub mod yaml;
 
 use crate::refdata::RefData;

@@ -130,3 +130,17 @@ fn checksum(files: &[(String, String)]) -> String {
     }
     format!("{:016x}", crate::util::stable_hash(&bytes))
 }
+
+impl RuleSet {
+    /// What a checkpoint or a reload matches another rule set's parts by: rules and campaigns by
+    /// name, windows and sequences by their compiled definition.
+    pub fn shape(&self) -> crate::state::checkpoint::RuleShape {
+        crate::state::checkpoint::RuleShape {
+            rules: self.rules.iter().map(|r| r.name.to_string()).collect(),
+            campaigns: self.campaigns.iter().map(|c| c.name.to_string()).collect(),
+            // The checker's output is deterministic, so equal definitions print alike.
+            aggs: self.aggs.iter().map(|a| format!("{a:?}")).collect(),
+            seqs: self.seqs.iter().map(|s| format!("{s:?}")).collect(),
+        }
+    }
+}

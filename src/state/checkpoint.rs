@@ -155,16 +155,6 @@ pub struct RuleShape {
 }
 
 impl RuleShape {
-    pub fn of(r: &crate::rules::RuleSet) -> RuleShape {
-        RuleShape {
-            rules: r.rules.iter().map(|r| r.name.to_string()).collect(),
-            campaigns: r.campaigns.iter().map(|c| c.name.to_string()).collect(),
-            // The checker's output is deterministic, so equal definitions print alike.
-            aggs: r.aggs.iter().map(|a| format!("{a:?}")).collect(),
-            seqs: r.seqs.iter().map(|s| format!("{s:?}")).collect(),
-        }
-    }
-
     /// Where each part of this shape is in `new` (`None`: gone).
     pub fn remap_to(&self, new: &RuleShape) -> crate::state::Remap {
         use std::collections::HashMap;

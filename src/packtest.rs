@@ -17,13 +17,13 @@
 //! A shadow rule's decision (`mode: shadow`) matches only an expectation that says
 //! `mode: shadow`, so a case cannot mistake a would-be action for a contact made.
 
-use super::diag::Diagnostic;
-use super::yaml::{self, Node};
-use super::{LoadOptions, is_test_file};
 use crate::contact::{Decision, Outcome};
 use crate::engine::{self, EngineOptions};
 use crate::event::Decoder;
 use crate::refdata::{RefData, Subscriber};
+use crate::rules::diag::Diagnostic;
+use crate::rules::yaml::{self, Node};
+use crate::rules::{LoadOptions, is_test_file};
 use crate::sink::Memory;
 use crate::time::{format_ts, parse_ts};
 use std::path::{Path, PathBuf};
@@ -95,7 +95,7 @@ pub fn test_files(paths: &[PathBuf]) -> Vec<PathBuf> {
 pub fn run(paths: &[PathBuf], opts: &LoadOptions) -> Report {
     let mut report = Report::default();
     // Fail early and clearly when the pack itself does not load.
-    let plain = super::load(paths, None, opts);
+    let plain = crate::rules::load(paths, None, opts);
     if plain.errors() > 0 {
         report.diagnostics = plain.diagnostics;
         report.failed += 1;
@@ -110,7 +110,7 @@ pub fn run(paths: &[PathBuf], opts: &LoadOptions) -> Report {
 
 fn run_file(file: &Path, rule_paths: &[PathBuf], opts: &LoadOptions, report: &mut Report) {
     let name = file.display().to_string();
-    let mut src = match std::fs::read(file).map(|b| super::read::decode(&name, b)) {
+    let mut src = match std::fs::read(file).map(|b| crate::rules::read::decode(&name, b)) {
         Ok(Ok(s)) => s,
         Ok(Err(d)) => {
             report.failed += 1;
@@ -124,18 +124,18 @@ fn run_file(file: &Path, rule_paths: &[PathBuf], opts: &LoadOptions, report: &mu
             return;
         }
     };
-    super::read::strip_bom(&mut src);
+    crate::rules::read::strip_bom(&mut src);
     let docs = match yaml::parse(&src) {
         Ok(p) if !p.duplicates.is_empty() => {
             report.failed += 1;
-            report.diagnostics.extend(p.duplicates.iter().map(|d| super::read::duplicate(&name, &src, d)));
+            report.diagnostics.extend(p.duplicates.iter().map(|d| crate::rules::read::duplicate(&name, &src, d)));
             report.lines.push(format!("FAIL {name}: a key given twice"));
             return;
         }
         Ok(p) => p.docs,
         Err(e) => {
             report.failed += 1;
-            report.diagnostics.push(super::read::syntax(&name, &src, e));
+            report.diagnostics.push(crate::rules::read::syntax(&name, &src, e));
             report.lines.push(format!("FAIL {name}: YAML syntax"));
             return;
         }
@@ -198,7 +198,7 @@ fn run_case(
             .map_err(|e| vec![format!("{file}:{}: subscriber: {e}", s.pos().line)])?;
         subs.insert(&sub);
     }
-    let loaded = super::load(rule_paths, Some(&refdata), opts);
+    let loaded = crate::rules::load(rule_paths, Some(&refdata), opts);
     let Some(rules) = loaded.rules else {
         return Err(loaded.diagnostics.iter().filter(|d| d.is_error()).map(Diagnostic::render).collect());
     };
