@@ -172,21 +172,26 @@ pub fn run<I: Into<Input>>(
     sink: &mut dyn Sink,
     stop: &AtomicBool,
 ) -> std::io::Result<Summary> {
-    run_durable(input, rules, refdata, subscribers, opts, sink, stop, None)
+    run_durable(input, Setup { rules, refdata, subscribers }, opts, sink, stop, None)
+}
+
+/// What a run starts from: the compiled rules, the reference data and the subscribers.
+pub struct Setup {
+    pub rules: Arc<RuleSet>,
+    pub refdata: Arc<RefData>,
+    pub subscribers: Subscribers,
 }
 
 /// [`run`], resuming from a checkpoint and taking checkpoints as `durable` says.
-#[allow(clippy::too_many_arguments)]
 pub fn run_durable<I: Into<Input>>(
     input: impl Iterator<Item = I>,
-    rules: Arc<RuleSet>,
-    refdata: Arc<RefData>,
-    subscribers: Subscribers,
+    setup: Setup,
     opts: &EngineOptions,
     sink: &mut dyn Sink,
     stop: &AtomicBool,
     durable: Option<Durable>,
 ) -> std::io::Result<Summary> {
+    let Setup { rules, refdata, subscribers } = setup;
     let n = opts.shards.max(1);
     let parts = subscribers.split(n, |m| shard_of(m, n));
     let setup = Arc::new(ContactPolicy::new(opts.policy.clone(), Arc::clone(&rules), opts.offset));
@@ -237,7 +242,7 @@ pub fn run_durable<I: Into<Input>>(
     if n == 1 {
         let mut shard = shards.pop().expect("one shard");
         let mut stats = ShardStats::default();
-        route(input, opts, start, ckpt, &mut summary, sink, stop, &spare, |batch, _urgent| {
+        route(input, Fixed { opts, stop, spare: &spare }, start, ckpt, &mut summary, sink, |batch, _urgent| {
             let out = run_batch(&mut shard, batch, &mut stats, opts.latency_sample, slice, &spare);
             crate::telemetry::timers_pending(0, shard.pending_timers());
             Ok(vec![out])
@@ -305,7 +310,7 @@ pub fn run_durable<I: Into<Input>>(
                 }
             };
             let mut sent = start.batch;
-            route(input, opts, start, ckpt, &mut summary, sink, stop, &spare, |batch, urgent| {
+            route(input, Fixed { opts, stop, spare: &spare }, start, ckpt, &mut summary, sink, |batch, urgent| {
                 let mut per: Vec<Items> = (0..n).map(|_| spare.events.take(opts.batch.max(1))).collect();
                 let (no, origin, start, wms, end_wm) = (batch.no, batch.origin, batch.start, batch.wms, batch.end_wm);
                 let mut all = batch.events;
@@ -475,21 +480,27 @@ impl Out<'_> {
     }
 }
 
+/// What the router reads and never changes: the options, the stop flag, the spare vectors.
+#[derive(Clone, Copy)]
+struct Fixed<'a> {
+    opts: &'a EngineOptions,
+    stop: &'a AtomicBool,
+    spare: &'a Spare,
+}
+
 /// Reads input, assigns positions and watermarks, and hands batches to `dispatch`, which
 /// returns batches of decisions that are complete and ready to write (in order). `at` is where
 /// the clock starts (a checkpoint's, or the beginning).
-#[allow(clippy::too_many_arguments)]
 fn route<I: Into<Input>>(
     mut input: impl Iterator<Item = I>,
-    opts: &EngineOptions,
+    run: Fixed<'_>,
     at: RouterState,
     ckpt: Option<Ckpt>,
     summary: &mut Summary,
     sink: &mut Out,
-    stop: &AtomicBool,
-    spare: &Spare,
     mut dispatch: impl FnMut(Batch, bool) -> std::io::Result<Vec<Vec<Decision>>>,
 ) -> std::io::Result<()> {
+    let Fixed { opts, stop, spare } = run;
     let size = opts.batch.max(1);
     let mut pos = at.pos;
     // Shared with `flush` (a checkpoint records them) and the loop.

@@ -80,7 +80,8 @@ pub fn run_engine(
     let tracker = r.tracker.take();
     let positions = move || tracker.as_ref().map_or_else(Vec::new, |t| t.positions());
     let durable = engine::Durable::new(&r.writer, &r.cfg, &positions, r.loaded.take());
-    let summary = engine::run_durable(input, rules, refdata, subscribers, opts, sink, stop, Some(durable));
+    let summary =
+        engine::run_durable(input, engine::Setup { rules, refdata, subscribers }, opts, sink, stop, Some(durable));
     r.writer.finish();
     Ok(summary?)
 }

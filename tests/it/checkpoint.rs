@@ -85,7 +85,7 @@ fn part(
     let durable = Durable::new(&writer, &cfg, &none, loaded);
     let mut sink = Memory::default();
     let o = opts(shards);
-    engine::run_durable(items, Arc::new(set), Arc::new(rd), subs, &o, &mut sink, &stop, Some(durable)).expect("run");
+    engine::run_durable(items, setup(set, rd, subs), &o, &mut sink, &stop, Some(durable)).expect("run");
     writer.finish();
     sink.decisions.iter().map(|d| d.to_log_json(o.offset)).collect()
 }
@@ -173,8 +173,15 @@ fn resumed_from_a_checkpoint_taken_mid_run_decides_exactly_what_one_run_decides(
         let mut sink = Batches::default();
         let (o, stop) = (opts(shards), AtomicBool::new(false));
         let set = Arc::new(rules_for(&rd));
-        engine::run_durable(input(&f.lines[from..]), set, Arc::new(rd), subs, &o, &mut sink, &stop, Some(durable))
-            .expect("run");
+        engine::run_durable(
+            input(&f.lines[from..]),
+            engine::Setup { rules: set, refdata: Arc::new(rd), subscribers: subs },
+            &o,
+            &mut sink,
+            &stop,
+            Some(durable),
+        )
+        .expect("run");
         writer.finish();
         sink
     };
@@ -264,8 +271,7 @@ fn a_checkpoint_taken_under_other_rules_carries_caps_over_by_name() {
             ..Default::default()
         };
         let stop = AtomicBool::new(false);
-        engine::run_durable(input(&lines), Arc::new(set), Arc::new(rd), subs, &o, &mut sink, &stop, Some(durable))
-            .expect("run");
+        engine::run_durable(input(&lines), setup(set, rd, subs), &o, &mut sink, &stop, Some(durable)).expect("run");
         writer.finish();
         sink.decisions
             .iter()
@@ -278,4 +284,12 @@ fn a_checkpoint_taken_under_other_rules_carries_caps_over_by_name() {
     let second = run(format!("{added}{visit}"), vec![visit_at("11:00:00")]);
     assert_eq!(second, ["visit cap"], "the cap reached before the restart holds after it");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn setup(
+    set: tidings::rules::RuleSet,
+    rd: tidings::refdata::RefData,
+    subs: tidings::refdata::Subscribers,
+) -> engine::Setup {
+    engine::Setup { rules: Arc::new(set), refdata: Arc::new(rd), subscribers: subs }
 }
