@@ -15,6 +15,7 @@ mod batch;
 pub mod clock;
 pub mod decision;
 mod durable;
+pub mod explain;
 mod pool;
 pub mod shard;
 

@@ -10,6 +10,7 @@
 //! state must keep. Nothing on the event path parses text or looks a rule up by name.
 
 pub mod diag;
+pub mod eval;
 pub mod expr;
 pub mod index;
 pub mod limits;

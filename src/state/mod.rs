@@ -4,8 +4,11 @@
 //! sparse bucket lists (a subscriber who made three calls has three entries, not thirty days
 //! of zeros), sequences keep one start time per step, and timers live with the subscriber so
 //! they travel with its state (checkpoints, explain).
+//!
+//! A shard keeps its subscribers, record and state side by side, in the [`table`].
 
 pub mod checkpoint;
+pub mod table;
 mod thin;
 
 use crate::event::IvrStep;

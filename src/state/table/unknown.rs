@@ -54,7 +54,7 @@ impl SubTable {
     /// most [`VISITS`] looked at. `now` is the event time, `keep` how long contact history
     /// matters (the longest cap window). Not while a checkpoint copies the table (its positions
     /// must hold); the next event catches up.
-    pub(super) fn forget_unknown(&mut self, now: Millis, keep: i64) {
+    pub fn forget_unknown(&mut self, now: Millis, keep: i64) {
         if self.unknown.held <= self.unknown.cap || self.snap.is_some() {
             return;
         }
@@ -138,8 +138,7 @@ mod tests {
                 p
             })
             .collect();
-        let mut t = SubTable::new(loaded);
-        t.unknown.cap = 100;
+        let mut t = SubTable::new(loaded, 100);
         for i in 1000..51_000 {
             t.get_or_insert(m(i), || Profile::unknown(m(i))).state.begin(0, None);
             if i % 100 == 50 {
@@ -168,8 +167,7 @@ mod tests {
 
     #[test]
     fn an_unknown_subscriber_with_a_pending_timer_or_recent_contacts_is_never_forgotten() {
-        let mut t = SubTable::new(Vec::new());
-        t.unknown.cap = 10;
+        let mut t = SubTable::new(Vec::new(), 10);
         let e = t.get_or_insert(m(1), || Profile::unknown(m(1)));
         e.state.begin(0, None);
         e.state.timers_mut().push(crate::state::PendingTimer {
