@@ -10,8 +10,9 @@
 //! of a proposed contact is contact policy's business, not the rules'.
 //!
 //! Rules are visited in pack order, and the order is part of the output (decision order and
-//! action ids follow it). Nothing here allocates per event beyond the rendered messages: the
-//! buffers are the shard's [`Scratch`], reused.
+//! action ids follow it). Nothing here allocates per event beyond what it hands back (the
+//! rendered messages, the triggers, the timers cancelled): its buffers are the shard's
+//! [`Scratch`], reused.
 
 use super::expr::{Ctx, Local, Value};
 use super::{Rule, RuleSet};
