@@ -28,6 +28,7 @@ impl Ticks {
     }
 
     /// When the next tick is due.
+    #[inline]
     pub(super) fn next_due(&self) -> Option<Millis> {
         self.next.iter().map(|t| t.0).min()
     }

@@ -54,10 +54,16 @@ impl SubTable {
     /// most [`VISITS`] looked at. `now` is the event time, `keep` how long contact history
     /// matters (the longest cap window). Not while a checkpoint copies the table (its positions
     /// must hold); the next event catches up.
+    #[inline]
     pub fn forget_unknown(&mut self, now: Millis, keep: i64) {
         if self.unknown.held <= self.unknown.cap || self.snap.is_some() {
             return;
         }
+        self.forget_past_cap(now, keep);
+    }
+
+    /// [`SubTable::forget_unknown`] once past the cap (out of line: the check runs per event).
+    fn forget_past_cap(&mut self, now: Millis, keep: i64) {
         let mut forgotten = 0;
         for _ in 0..VISITS {
             if self.unknown.held <= self.unknown.cap {
