@@ -48,7 +48,7 @@ pub fn explain(msisdn: &str, recorded: &Recorded) -> Result<i32> {
         .iter()
         .filter(|d| d.msisdn == m && d.suppression() == Some(tidings::contact::Suppression::Capacity))
     {
-        println!("{}", tidings::engine::shard::explain_line(d, offset));
+        println!("{}", tidings::engine::explain::explain_line(d, offset));
     }
     Ok(0)
 }

@@ -14,6 +14,7 @@
 mod batch;
 pub mod clock;
 mod durable;
+pub mod explain;
 mod output;
 mod pool;
 pub mod shard;

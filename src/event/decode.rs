@@ -467,6 +467,7 @@ mod fast {
     }
 
     /// A string without escapes starting at `i` (the opening quote).
+    #[inline(always)]
     fn string(text: &str, i: usize) -> Option<(&str, usize)> {
         let b = text.as_bytes();
         if b.get(i) != Some(&b'"') {

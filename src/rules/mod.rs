@@ -23,6 +23,7 @@
 mod collect;
 mod compile;
 pub mod diag;
+pub mod eval;
 pub mod expr;
 pub mod index;
 mod item;

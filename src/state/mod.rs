@@ -5,9 +5,12 @@
 //! of zeros), sequences keep one start time per step, and timers live with the subscriber so
 //! they travel with its state (checkpoints, explain). The contact history that contact policy
 //! counts caps over is the subscriber's too ([`ContactLog`]).
+//!
+//! A shard keeps its subscribers, record and state side by side, in the [`table`].
 
 pub mod checkpoint;
 mod contacts;
+pub mod table;
 
 use crate::contact::{Deferred, TriggerRef};
 use crate::event::IvrStep;

@@ -85,6 +85,7 @@ impl<T: Copy> ThinSlice<T> {
 
     /// Changes the list as a vector; the result is stored at its exact size, in place when the
     /// length did not change (a window's newest bucket in, its oldest out).
+    #[inline]
     pub fn edit<R>(&mut self, f: impl FnOnce(&mut Vec<T>) -> R) -> R {
         // Room for what a change usually adds, so that the vector does not grow (and move) too.
         let mut v = Vec::with_capacity(self.len() + 4);

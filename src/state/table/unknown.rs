@@ -55,10 +55,16 @@ impl SubTable {
     /// most [`VISITS`] looked at. `now` is the event time, `keep` how long contact history
     /// matters (the longest cap window). Not while a checkpoint copies the table (its positions
     /// must hold); the next event catches up.
-    pub(super) fn forget_unknown(&mut self, now: Millis, keep: i64) {
+    #[inline]
+    pub fn forget_unknown(&mut self, now: Millis, keep: i64) {
         if self.unknown.held <= self.unknown.cap || self.snap.is_some() {
             return;
         }
+        self.forget_past_cap(now, keep);
+    }
+
+    /// [`SubTable::forget_unknown`] once past the cap (out of line: the check runs per event).
+    fn forget_past_cap(&mut self, now: Millis, keep: i64) {
         let mut forgotten = 0;
         for _ in 0..VISITS {
             if self.unknown.held <= self.unknown.cap {
@@ -139,8 +145,7 @@ mod tests {
                 p
             })
             .collect();
-        let mut t = SubTable::new(loaded);
-        t.unknown.cap = 100;
+        let mut t = SubTable::new(loaded, 100);
         for i in 1000..51_000 {
             t.get_or_insert(m(i), || Profile::unknown(m(i))).state.begin(0, None);
             if i % 100 == 50 {
@@ -169,8 +174,7 @@ mod tests {
 
     #[test]
     fn an_unknown_subscriber_with_a_pending_timer_or_recent_contacts_is_never_forgotten() {
-        let mut t = SubTable::new(Vec::new());
-        t.unknown.cap = 10;
+        let mut t = SubTable::new(Vec::new(), 10);
         let e = t.get_or_insert(m(1), || Profile::unknown(m(1)));
         e.state.begin(0, None);
         e.state.timers_mut().push(crate::state::PendingTimer {

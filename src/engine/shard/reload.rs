@@ -1,0 +1,32 @@
+//! Hot reload on a shard: a new rule set swapped in between two batches, every subscriber's
+//! state carried over.
+
+use super::Shard;
+use crate::rules::RuleSet;
+use crate::time::Millis;
+use std::sync::Arc;
+
+impl Shard {
+    /// Swaps in a new rule set between two batches (hot reload), carrying every subscriber's
+    /// state over: rules and campaigns are matched by name, windows and sequences by their
+    /// definition; what is gone is dropped (timers) or retired (contact history keeps counting
+    /// toward caps across all touchpoints). `now` is the watermark: new daily rules start ticking
+    /// after it.
+    pub fn reload(&mut self, new: Arc<RuleSet>, now: Millis) {
+        let remap = self.rules.shape().remap_to(&new.shape());
+        self.snapshot_finish();
+        self.timers.clear();
+        for e in self.subs.iter_mut() {
+            e.state.remap(&remap);
+            let raw = e.sub.msisdn.raw();
+            for t in e.state.timers() {
+                self.timers.insert(t.index_key(raw));
+            }
+        }
+        // Shadow rules' would-be history follows its rules by name (see `policy::shadow`).
+        self.shadow_contacts.remap(&remap, &new);
+        self.policy = Arc::new(self.policy.with_rules(Arc::clone(&new)));
+        self.ticks.carry(&new, now, self.offset);
+        self.rules = new;
+    }
+}

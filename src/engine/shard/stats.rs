@@ -1,0 +1,48 @@
+//! The counters a shard keeps for the run summary and `bench`.
+
+/// Counters a shard keeps for the run summary.
+#[derive(Default, Clone, Debug)]
+pub struct ShardStats {
+    pub timers_armed: u64,
+    pub timers_cancelled: u64,
+    pub timers_fired: u64,
+    pub rechecks_failed: u64,
+    pub deferred: u64,
+    /// Sampled per-event processing times in nanoseconds (`EngineOptions::latency_sample`).
+    pub latency_ns: Vec<u32>,
+    /// The longest a checkpoint held this shard between two batches (copying a slice of its
+    /// state), and the total, in nanoseconds.
+    pub snapshot_pause_max_ns: u64,
+    pub snapshot_pause_total_ns: u64,
+    /// Every such pause, in microseconds (at most a million kept), for percentiles.
+    pub snapshot_pauses_us: Vec<u32>,
+    /// The longest a checkpoint still in progress was finished at once (a new one beginning at
+    /// the end of the input), in nanoseconds.
+    pub snapshot_finish_max_ns: u64,
+}
+
+impl ShardStats {
+    /// Adds another shard's figures to these.
+    pub fn absorb(&mut self, o: ShardStats) {
+        self.timers_armed += o.timers_armed;
+        self.timers_cancelled += o.timers_cancelled;
+        self.timers_fired += o.timers_fired;
+        self.rechecks_failed += o.rechecks_failed;
+        self.deferred += o.deferred;
+        self.latency_ns.extend(o.latency_ns);
+        self.snapshot_pause_max_ns = self.snapshot_pause_max_ns.max(o.snapshot_pause_max_ns);
+        self.snapshot_pause_total_ns += o.snapshot_pause_total_ns;
+        self.snapshot_pauses_us.extend(o.snapshot_pauses_us);
+        self.snapshot_finish_max_ns = self.snapshot_finish_max_ns.max(o.snapshot_finish_max_ns);
+    }
+
+    /// Time spent on a checkpoint between two batches.
+    pub fn snapshot_pause(&mut self, took: std::time::Duration) {
+        let ns = took.as_nanos() as u64;
+        self.snapshot_pause_max_ns = self.snapshot_pause_max_ns.max(ns);
+        self.snapshot_pause_total_ns += ns;
+        if self.snapshot_pauses_us.len() < 1_000_000 {
+            self.snapshot_pauses_us.push((ns / 1000).min(u64::from(u32::MAX)) as u32);
+        }
+    }
+}

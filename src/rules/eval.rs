@@ -1,0 +1,357 @@
+//! Rules evaluate themselves: what an event, a timer or a daily tick makes of the pack for one
+//! subscriber.
+//!
+//! The shard owns the subscriber and calls these in a fixed order for each event: the event's
+//! facts go into the state first (`state::table::Subscriber::apply`), then
+//! [`RuleSet::observe`] counts it into windows and sequences, [`RuleSet::cancels`] names the
+//! absence timers it answers, and [`RuleSet::propose`] says what each rule it triggers wants:
+//! a contact now or a timer. A timer firing asks [`RuleSet::still_holds`]; a daily tick asks
+//! [`RuleSet::daily_pass`] once and [`RuleSet::propose_daily`] per subscriber. What becomes
+//! of a proposed contact is contact policy's business, not the rules'.
+//!
+//! Rules are visited in pack order, and the order is part of the output (decision order and
+//! action ids follow it). Nothing here allocates per event beyond what it hands back (the
+//! rendered messages, the triggers, the timers cancelled): its buffers are the shard's
+//! [`Scratch`], reused.
+
+use super::expr::{Ctx, Local, Value};
+use super::{Rule, RuleSet};
+use crate::contact::TriggerRef;
+use crate::event::Event;
+use crate::refdata::{Names, Profile, RefData};
+use crate::state::table::Subscriber;
+use crate::state::{PendingTimer, SubState};
+use crate::time::Millis;
+use crate::util::Msisdn;
+
+/// Everything a condition reads but the subscriber: the event (none when a timer fires or a
+/// daily tick runs), the time, and the shard's reference data.
+#[derive(Clone, Copy)]
+pub struct Scene<'a> {
+    pub event: Option<&'a Event>,
+    pub now: Millis,
+    pub local: Local,
+    pub refdata: &'a RefData,
+    /// The strings of the shard's records.
+    pub names: &'a Names,
+    pub offset: chrono::FixedOffset,
+}
+
+impl<'a> Scene<'a> {
+    /// The evaluation context of subscriber `s` in this scene.
+    #[inline]
+    pub fn ctx<'b>(&self, s: &'b Subscriber<'_>) -> Ctx<'b>
+    where
+        'a: 'b,
+    {
+        self.ctx_of(s.sub, s.state)
+    }
+
+    #[inline]
+    fn ctx_of<'b>(&self, sub: &'b Profile, state: &'b SubState) -> Ctx<'b>
+    where
+        'a: 'b,
+    {
+        let Scene { event, now, local, refdata, names, offset } = *self;
+        Ctx { event, now, local, sub, names, state, refdata, offset }
+    }
+}
+
+/// Buffers reused from event to event, so evaluating allocates nothing of its own.
+#[derive(Default)]
+pub struct Scratch {
+    /// Window increments of the event: (slot, amount).
+    aggs: Vec<(u32, i64)>,
+    /// Step matches of every sequence slot the event touches, back to back, and per slot
+    /// (slot, start, len) into it.
+    seq: Vec<bool>,
+    seq_slots: Vec<(u32, usize, usize)>,
+    /// The rules an event may match.
+    rules: Vec<u32>,
+}
+
+/// A contact a rule proposes: the rule, what triggered it, and its message rendered for the
+/// subscriber.
+pub struct Proposal {
+    pub rule: u32,
+    pub trigger: TriggerRef,
+    pub text: Option<String>,
+    pub script: Option<String>,
+}
+
+/// What a rule an event triggers (its condition holding) wants.
+pub enum Match {
+    /// A contact now.
+    Contact(Proposal),
+    /// A timer to arm: a delay, or an absence check.
+    Timer(PendingTimer),
+    /// Nothing new: the rule's (index) timer is already running for this subscriber (one
+    /// pending timer per rule and subscriber; a second trigger does not restart the clock).
+    Running(u32),
+}
+
+/// The daily rules a tick runs, decided once for everyone.
+pub struct DailyPass {
+    rules: Vec<u32>,
+    /// Every one of them holds only on the subscriber's birthday.
+    birthdays_only: bool,
+    /// The tick's local time of day, `HH:MM`.
+    label: String,
+}
+
+impl DailyPass {
+    /// The tick's local time of day, `HH:MM`.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+}
+
+impl RuleSet {
+    /// Counts the scene's event into the subscriber's windows and sequences: which ones it
+    /// counts toward is decided on the state as it was, then applied.
+    #[inline]
+    pub fn observe(&self, scene: &Scene, s: &mut Subscriber, scratch: &mut Scratch) {
+        let Some(ev) = scene.event else { return };
+        let kind = ev.kind();
+        scratch.aggs.clear();
+        scratch.seq.clear();
+        scratch.seq_slots.clear();
+        {
+            let cx = scene.ctx(s);
+            for &slot in &self.aggs_by_kind[kind as usize] {
+                let def = &self.aggs[slot as usize];
+                if def.filter.as_ref().is_none_or(|f| cx.eval_bool(f)) {
+                    let amount = match def.value {
+                        None => 1,
+                        Some(field) => match field.read(&cx) {
+                            Value::Int(n) => n,
+                            _ => 0,
+                        },
+                    };
+                    scratch.aggs.push((slot, amount));
+                }
+            }
+            for &slot in &self.seqs_by_kind[kind as usize] {
+                let def = &self.seqs[slot as usize];
+                let start = scratch.seq.len();
+                for (k, f) in &def.steps {
+                    scratch.seq.push(*k == kind && f.as_ref().is_none_or(|f| cx.eval_bool(f)));
+                }
+                if scratch.seq[start..].iter().any(|m| *m) {
+                    scratch.seq_slots.push((slot, start, def.steps.len()));
+                } else {
+                    scratch.seq.truncate(start);
+                }
+            }
+        }
+        let st = &mut s.state;
+        for &(slot, amount) in &scratch.aggs {
+            let def = &self.aggs[slot as usize];
+            st.agg_add(slot, ev.ts, amount, def.bucket, def.window);
+        }
+        for &(slot, start, len) in &scratch.seq_slots {
+            st.seq_step(slot, &scratch.seq[start..start + len], ev.ts, self.seqs[slot as usize].within);
+        }
+    }
+
+    /// The subscriber's pending absence timers the scene's event answers (positions in
+    /// `timers()`, ascending): its kind cancels them and their `cancel_if` holds.
+    #[inline]
+    pub fn cancels(&self, scene: &Scene, s: &Subscriber) -> Vec<usize> {
+        let Some(ev) = scene.event else { return Vec::new() };
+        let kind = ev.kind();
+        if !self.cancel_kinds.contains(kind) || s.state.timers().is_empty() {
+            return Vec::new();
+        }
+        let cx = scene.ctx(s);
+        s.state
+            .timers()
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| {
+                let Some(def) = self.rules[t.rule as usize].timer.as_ref() else { return false };
+                t.deferred.is_none()
+                    && def.cancel_on.contains(kind)
+                    && def.cancel_if.as_ref().is_none_or(|c| cx.eval_bool(c))
+                    && t.due > ev.ts
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// What the rules the scene's event triggers want, in pack order, onto `out`: contacts,
+    /// and timers armed at input position `pos`.
+    #[inline]
+    pub fn propose(&self, scene: &Scene, s: &Subscriber, pos: u64, scratch: &mut Scratch, out: &mut Vec<Match>) {
+        let Some(ev) = scene.event else { return };
+        let kind = ev.kind();
+        let cx = scene.ctx(s);
+        let trigger = || TriggerRef { kind: kind.as_str(), id: ev.id.as_str().into(), ts: ev.ts };
+        let first = out.len();
+        self.by_kind[kind as usize].visit(ev, &mut scratch.rules, |ri| {
+            let rule = &self.rules[ri as usize];
+            if !rule.enabled || !cx.eval_bool(&rule.condition) {
+                return;
+            }
+            match &rule.timer {
+                Some(t) => {
+                    // One pending timer per rule and subscriber: a second trigger while the
+                    // first waits does not restart the clock.
+                    let waiting = |p: &PendingTimer| p.rule == ri && p.deferred.is_none();
+                    let arming = out[first..].iter().any(|m| matches!(m, Match::Timer(p) if waiting(p)));
+                    if cx.state.timers().iter().any(waiting) || arming {
+                        out.push(Match::Running(ri));
+                        return;
+                    }
+                    let (text, script) = render(rule, &cx);
+                    out.push(Match::Timer(PendingTimer {
+                        due: ev.ts.saturating_add(t.after),
+                        rule: ri,
+                        trigger: trigger(),
+                        armed_at: pos,
+                        text,
+                        script,
+                        deferred: None,
+                    }));
+                }
+                None => {
+                    let (text, script) = render(rule, &cx);
+                    out.push(Match::Contact(Proposal { rule: ri, trigger: trigger(), text, script }));
+                }
+            }
+        });
+    }
+
+    /// Whether rule `rule`'s timer, firing now (the scene's time), still leads to a contact:
+    /// its recheck, if it has one, holds against the state now.
+    #[inline]
+    pub fn still_holds(&self, rule: u32, scene: &Scene, s: &Subscriber) -> bool {
+        match self.rules[rule as usize].timer.as_ref().and_then(|t| t.recheck.as_ref()) {
+            Some(re) => scene.ctx(s).eval_bool(re),
+            None => true,
+        }
+    }
+
+    /// The local minutes of day at which the set's daily rules run, each once, in order.
+    pub fn daily_minutes(&self) -> Vec<u32> {
+        let mut minutes: Vec<u32> = self.scheduled.iter().filter_map(|r| self.rules[*r as usize].schedule).collect();
+        minutes.sort_unstable();
+        minutes.dedup();
+        minutes
+    }
+
+    /// The daily rules of the tick at `minutes` (its local minutes of day) to run in the scene;
+    /// `None` when there are none. Parts of a condition that are the same for everyone ("the
+    /// day before the cut-over", "a festival today") are checked once here; a rule they rule
+    /// out visits no one.
+    pub fn daily_pass(&self, minutes: &[u32], scene: &Scene) -> Option<DailyPass> {
+        let (sub, state) = (Profile::unknown(Msisdn::from_raw(0)), SubState::default());
+        let gate = scene.ctx_of(&sub, &state);
+        let rules: Vec<u32> = self
+            .scheduled
+            .iter()
+            .copied()
+            .filter(|r| {
+                let rule = &self.rules[*r as usize];
+                rule.schedule.is_some_and(|m| minutes.contains(&m))
+                    && rule.condition.global_parts().iter().all(|p| gate.eval_bool(p))
+            })
+            .collect();
+        if rules.is_empty() {
+            return None;
+        }
+        // Birthday greetings only: whoever's birthday is not today is passed over on a look at
+        // the record (a tenth of a replay went on evaluating them for everyone).
+        let birthdays_only = rules.iter().all(|r| self.rules[*r as usize].condition.needs_birthday());
+        let label = format!("{:02}:{:02}", scene.local.hour, scene.local.minute);
+        Some(DailyPass { rules, birthdays_only, label })
+    }
+
+    /// The contacts `pass`'s rules propose to subscriber `s`, in pack order, onto `out`.
+    #[inline]
+    pub fn propose_daily(&self, pass: &DailyPass, scene: &Scene, s: &Subscriber, out: &mut Vec<Proposal>) {
+        let cx = scene.ctx(s);
+        if pass.birthdays_only && !cx.birthday_today(s.sub) {
+            return;
+        }
+        for &ri in &pass.rules {
+            let rule = &self.rules[ri as usize];
+            if !rule.enabled || !cx.eval_bool(&rule.condition) {
+                continue;
+            }
+            let (text, script) = render(rule, &cx);
+            let id = format!("{}@{}", pass.label, scene.local.date).into();
+            out.push(Proposal { rule: ri, trigger: TriggerRef { kind: "schedule", id, ts: scene.now }, text, script });
+        }
+    }
+}
+
+/// The rule's message and call script, written for the context's subscriber.
+fn render(rule: &Rule, cx: &Ctx) -> (Option<String>, Option<String>) {
+    (rule.template.as_ref().map(|t| t.render(cx)), rule.script.as_ref().map(|t| t.render(cx)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Decoder;
+    use crate::rules::{LoadOptions, compile};
+
+    const PACK: &str = r#"
+- rule: later
+  on: [usage]
+  condition: state.balance < 5 CNY
+  timer: { after: 1d, cancel_on: [topup] }
+  action: { channel: sms, template: "later" }
+- rule: now
+  on: [usage]
+  condition: state.balance < 5 CNY
+  action: { channel: sms, template: "balance {state.balance|cny}" }
+"#;
+
+    fn pack() -> RuleSet {
+        let loaded = compile(vec![("t.yaml".into(), PACK.into())], None, &LoadOptions::default());
+        assert_eq!(loaded.errors(), 0, "{:?}", loaded.diagnostics);
+        loaded.rules.expect("a rule set")
+    }
+
+    fn event(kind: &str, extra: &str) -> Event {
+        let line = format!(r#"{{"kind":"{kind}","ts":"2026-11-24T10:00:00+08:00","msisdn":"13800138000",{extra}}}"#);
+        Decoder::default().decode(line.as_bytes(), "t", 1).expect("a line").expect("an event")
+    }
+
+    #[test]
+    fn a_rule_arms_one_timer_per_subscriber_and_the_rules_propose_in_pack_order() {
+        let rules = pack();
+        let (refdata, names) = (RefData::default(), Names::default());
+        let usage =
+            event("usage", r#""service":"data","direction":"mo","scope":"local","volume_kb":1,"balance_fen":300"#);
+        let (mut sub, mut state) = (Profile::unknown(usage.msisdn), SubState::default());
+        let s = Subscriber { sub: &mut sub, state: &mut state };
+        s.state.begin(usage.ts, usage.balance_fen());
+        let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("a valid offset");
+        let local = Local::at(usage.ts, offset);
+        let scene = Scene { event: Some(&usage), now: usage.ts, local, refdata: &refdata, names: &names, offset };
+        let (mut scratch, mut out) = (Scratch::default(), Vec::new());
+        rules.propose(&scene, &s, 7, &mut scratch, &mut out);
+        let timer = match &out[..] {
+            [Match::Timer(t), Match::Contact(p)] => {
+                assert_eq!((t.rule, t.armed_at, t.due), (0, 7, usage.ts + crate::time::DAY));
+                assert_eq!((p.rule, p.text.as_deref()), (1, Some("balance 3.00")));
+                assert_eq!((p.trigger.kind, p.trigger.ts), ("usage", usage.ts));
+                t.clone()
+            }
+            _ => panic!("a timer, then a contact"),
+        };
+        // The timer armed, the same event again proposes the contact only.
+        s.state.timers_mut().push(timer);
+        out.clear();
+        rules.propose(&scene, &s, 8, &mut scratch, &mut out);
+        assert!(matches!(&out[..], [Match::Running(0), Match::Contact(p)] if p.rule == 1));
+        // Usage does not cancel it; a top-up does.
+        assert!(rules.cancels(&scene, &s).is_empty());
+        let topup = event("topup", r#""amount_fen":1000,"balance_fen":1300,"channel":"card""#);
+        let scene = Scene { event: Some(&topup), ..scene };
+        assert_eq!(rules.cancels(&scene, &s), vec![0]);
+    }
+}
