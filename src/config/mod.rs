@@ -1,5 +1,8 @@
 //! The engine config (TOML). Every field is documented and unknown fields are refused, so a
-//! typo in a config is an error at start, not a silently ignored setting. Relative paths are
+//! typo in a config is an error at start, not a silently ignored setting. Sections that belong
+//! to a module are declared there (`[scale]` and `[fluvio]` in `source::scale`, `[delivery]` in
+//! `sink::deliver`, `[api]` in `api::admin`, `[checkpoint]` in `state::checkpoint`); this file
+//! composes them and checks what spans sections. Relative paths are
 //! relative to the working directory.
 
 use crate::source::scale::{FluvioSection, ScaleSection};

@@ -3,9 +3,9 @@
 //! [`Outcome`] (or a [`Suppression`] saying why not), the engine orders decisions by
 //! [`OrderKey`], sinks write them, and the delivery side hands an [`Action`] to a gateway.
 //!
-//! Layer: with `util` at the bottom (it imports nothing else of the crate but `util`), so
-//! `event`, `refdata`, `state` and everything above may name a channel or a decision without
-//! reaching up into the engine or the sinks.
+//! Layer 2 of `src/lib.rs` (it imports only `util` and `time`), so `event`, `refdata`, `state`
+//! and everything above may name a channel or a decision without reaching up into the engine or
+//! the sinks.
 
 mod action;
 mod decision;

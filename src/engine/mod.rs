@@ -7,9 +7,14 @@
 //! timers due by then fire just before the event, so a shard fires exactly the timers a
 //! one-shard run would have fired at that point, whatever the shard count or batch size.
 //!
-//! Shards are OS threads (they are CPU-bound and own their state); the router decodes and
-//! batches on the calling thread, and collects each batch's decisions from every shard before
-//! writing them sorted by [`OrderKey`].
+//! Shards are OS threads (they are CPU-bound and own their state); the router takes the decoded
+//! events a source hands it ([`Input`]), guards event time against a stray far-future stamp
+//! ([`clock`]) and batches on the calling thread, and collects each batch's decisions from every
+//! shard before writing them sorted by [`OrderKey`] to a [`Sink`].
+//!
+//! Files: `batch` (what a shard does with a batch), [`shard`] (the owner of a set of
+//! subscribers: it orchestrates state, rules and policy per event), [`explain`], `durable`
+//! (checkpoints during a run), `summary` (what a run did), `output` (the [`Sink`] trait).
 
 mod batch;
 pub mod clock;

@@ -1,6 +1,6 @@
 //! Run telemetry: the Prometheus metrics a running engine exposes on `/metrics`, and the
-//! engine's heartbeat behind `/readyz`. One function per thing worth counting, so every metric name is written
-//! once; hot paths call them once per batch. No label ever carries a subscriber number.
+//! engine's heartbeat behind `/readyz`. One function per thing worth counting, so every metric
+//! name is written once; hot paths call them once per batch. No label ever carries a subscriber number.
 //!
 //! Without an installed recorder (tests, `bench`, `replay`) every call is a no-op.
 
