@@ -7,8 +7,8 @@
 //! same deterministic `id`, and consumers drop ids they have seen (as the outbox does).
 
 use crate::contact::Decision;
+use crate::engine::Sink;
 use crate::event::DeadLetter;
-use crate::source::scale::FluvioSection;
 use crate::source::scale::FluvioSection;
 use fluvio::{Compression, TopicProducerConfigBuilder};
 use std::io;
