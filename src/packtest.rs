@@ -20,7 +20,7 @@
 use crate::contact::{Decision, Outcome};
 use crate::engine::{self, EngineOptions};
 use crate::event::Decoder;
-use crate::refdata::{RefData, Subscriber};
+use crate::refdata::{RefData, SubscriberRecord};
 use crate::rules::diag::Diagnostic;
 use crate::rules::yaml::{self, Node};
 use crate::rules::{LoadOptions, is_test_file};
@@ -194,7 +194,7 @@ fn run_case(
                 *m = serde_json::Value::String(n.to_string());
             }
         }
-        let sub = Subscriber::from_json_line(&j.to_string())
+        let sub = SubscriberRecord::from_json_line(&j.to_string())
             .map_err(|e| vec![format!("{file}:{}: subscriber: {e}", s.pos().line)])?;
         subs.insert(&sub);
     }

@@ -243,6 +243,13 @@ pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The first time at or after `t` that is `minute` minutes into a local day.
+pub fn next_local_minute(minute: u32, t: Millis, offset: chrono::FixedOffset) -> Millis {
+    let off = i64::from(offset.local_minus_utc()) * 1000;
+    let at = (t + off).div_euclid(DAY) * DAY - off + i64::from(minute) * MINUTE;
+    if at < t { at + DAY } else { at }
+}
+
 /// A UTC offset written `+08:00` / `-05:30` (config, `--utc-offset`).
 pub fn parse_offset(s: &str) -> Option<chrono::FixedOffset> {
     let (sign, rest) = match s.as_bytes().first()? {

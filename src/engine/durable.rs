@@ -17,7 +17,7 @@ pub struct Durable<'a> {
     /// The sources' positions just after the last item the engine took.
     pub positions: &'a dyn Fn() -> Vec<StreamPos>,
     /// The checkpoint to start from (its sources are already positioned by the caller).
-    pub restore: Option<checkpoint::Loaded>,
+    pub restore: Option<checkpoint::Stored>,
 }
 
 impl<'a> Durable<'a> {
@@ -26,7 +26,7 @@ impl<'a> Durable<'a> {
         writer: &'a checkpoint::Writer,
         cfg: &checkpoint::CheckpointConfig,
         positions: &'a dyn Fn() -> Vec<StreamPos>,
-        restore: Option<checkpoint::Loaded>,
+        restore: Option<checkpoint::Stored>,
     ) -> Durable<'a> {
         Durable { writer, every_events: cfg.every_events, every: cfg.every, slice: cfg.slice, positions, restore }
     }

@@ -376,7 +376,7 @@ pub fn run_durable<I: Into<Input>>(
 
 /// Puts a checkpoint's state into the shards and the write side; returns the router's clock.
 fn restore(
-    loaded: &checkpoint::Loaded,
+    loaded: &checkpoint::Stored,
     rules: &Arc<RuleSet>,
     refdata: &RefData,
     shards: &mut [Shard],

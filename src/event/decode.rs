@@ -335,7 +335,7 @@ fn build(w: &mut Wire, text: &str) -> Result<Event, Reject> {
             if set.is_empty() && unset.is_empty() {
                 return Err(missing("set", kind));
             }
-            Body::Profile(Profile { set, unset })
+            Body::Profile(ProfileUpdate { set, unset })
         }
     };
     Ok(Event { ts, msisdn, id, body })

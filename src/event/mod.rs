@@ -123,7 +123,7 @@ pub enum Body {
     Ivr(Ivr),
     Location(Location),
     Crm(Crm),
-    Profile(Profile),
+    Profile(ProfileUpdate),
     Outcome(ContactOutcome),
 }
 
@@ -187,7 +187,7 @@ pub struct ContactOutcome {
 /// A change to the subscriber's master data. Fields are checked at decode time against the
 /// subscriber schema, so applying one never fails.
 #[derive(Clone, Debug)]
-pub struct Profile {
+pub struct ProfileUpdate {
     pub set: Vec<crate::refdata::ProfileChange>,
     pub unset: Vec<crate::refdata::ProfileField>,
 }

@@ -67,7 +67,7 @@ impl Base {
         }
     }
 
-    /// Subscriber numbers: an affine bijection over prefix x 8-digit body, so neighbouring
+    /// SubscriberRecord numbers: an affine bijection over prefix x 8-digit body, so neighbouring
     /// indices get unrelated numbers and no two subscribers share one.
     pub(super) fn msisdn(&self, i: u32) -> u64 {
         let space = PREFIXES.len() as u128 * 100_000_000;

@@ -193,7 +193,7 @@ impl Events {
         Some(t)
     }
 
-    /// Subscriber `i`'s profile, derived again (profiles are not stored).
+    /// SubscriberRecord `i`'s profile, derived again (profiles are not stored).
     #[inline]
     pub(super) fn sub(&self, i: u32) -> Sub {
         Sub::derive(&self.m, i)

@@ -61,7 +61,7 @@ pub(super) struct Sub {
 }
 
 impl Sub {
-    /// Subscriber `i` of the model's base.
+    /// SubscriberRecord `i` of the model's base.
     pub(super) fn derive(m: &Model, i: u32) -> Sub {
         let mut r = Rng::at(mix64(m.seed ^ mix64(u64::from(i).wrapping_add(0xA076_1D64_78BD_642F))));
         let brand = r.weighted(&[35, 40, 25]) as u8;
@@ -196,7 +196,7 @@ pub(super) fn dnd_json(dnd: u8) -> &'static str {
     }
 }
 
-/// Subscriber `i`'s reference line: the profile, the household (customer and account ids) and
+/// SubscriberRecord `i`'s reference line: the profile, the household (customer and account ids) and
 /// the join date.
 pub(super) fn subscriber_line(m: &Model, i: u32) -> String {
     let s = Sub::derive(m, i);

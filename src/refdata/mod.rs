@@ -10,7 +10,7 @@ mod names;
 mod subscriber;
 
 pub use names::{Labels, Names, StrRef, Vocab};
-pub use subscriber::{Brand, Dnd, Profile, ProfileChange, ProfileField, Status, Subscriber, Tier};
+pub use subscriber::{Brand, Dnd, Profile, ProfileChange, ProfileField, Status, SubscriberRecord, Tier};
 
 use crate::time::{Millis, parse_ts};
 use crate::util::Msisdn;
@@ -159,12 +159,12 @@ impl Subscribers {
         Subscribers { names: Names::new(), profiles: Vec::new(), unknown_cap: None }
     }
 
-    pub fn insert(&mut self, s: &Subscriber) {
+    pub fn insert(&mut self, s: &SubscriberRecord) {
         self.profiles.push(Profile::new(s, true, &mut self.names));
     }
 
     /// The record of `m` (the last one loaded), rebuilt in full.
-    pub fn get(&self, m: &Msisdn) -> Option<Subscriber> {
+    pub fn get(&self, m: &Msisdn) -> Option<SubscriberRecord> {
         self.profiles.iter().rev().find(|p| p.msisdn == *m).map(|p| p.record(&self.names))
     }
 
@@ -251,8 +251,8 @@ impl RefData {
         }
         rd.finish();
         let mut subs = Subscribers::new();
-        for_each_record(&dir.join("subscribers.jsonl"), |_, _, rec: subscriber::SubscriberRecord| {
-            subs.insert(&Subscriber::try_from(rec)?);
+        for_each_record(&dir.join("subscribers.jsonl"), |_, _, rec: subscriber::SubscriberLine| {
+            subs.insert(&SubscriberRecord::try_from(rec)?);
             Ok(())
         })?;
         Ok((rd, subs))

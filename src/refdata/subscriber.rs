@@ -53,7 +53,7 @@ impl Dnd {
 }
 
 #[derive(Clone, Debug)]
-pub struct Subscriber {
+pub struct SubscriberRecord {
     pub msisdn: Msisdn,
     pub customer_id: Box<str>,
     pub account_id: Box<str>,
@@ -73,11 +73,11 @@ pub struct Subscriber {
     pub channel_pref: Option<Channel>,
 }
 
-impl Subscriber {
+impl SubscriberRecord {
     /// A subscriber the reference data does not know: rules see defaults, and conditions on
     /// profile fields that need a real record (tier, brand) are simply false.
-    pub fn unknown(msisdn: Msisdn) -> Subscriber {
-        Subscriber {
+    pub fn unknown(msisdn: Msisdn) -> SubscriberRecord {
+        SubscriberRecord {
             msisdn,
             customer_id: "".into(),
             account_id: "".into(),
@@ -104,7 +104,7 @@ impl Subscriber {
 
 /// A subscriber record as a shard keeps it: the strings live in the shard's [`Names`] (ids as
 /// arena offsets, services and preferences as bit sets), dates and flags packed. 72 bytes
-/// against 128 plus five heap allocations for a [`Subscriber`].
+/// against 128 plus five heap allocations for a [`SubscriberRecord`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Profile {
     pub msisdn: Msisdn,
@@ -132,7 +132,7 @@ const KNOWN: u8 = 8;
 
 impl Profile {
     /// The compact form of a record, its strings added to `names`.
-    pub fn new(s: &Subscriber, known: bool, names: &mut Names) -> Profile {
+    pub fn new(s: &SubscriberRecord, known: bool, names: &mut Names) -> Profile {
         let mut p = Profile {
             msisdn: s.msisdn,
             arpu_fen: s.arpu_fen,
@@ -156,15 +156,15 @@ impl Profile {
         p
     }
 
-    /// A subscriber the reference data does not know (see [`Subscriber::unknown`]).
+    /// A subscriber the reference data does not know (see [`SubscriberRecord::unknown`]).
     pub fn unknown(msisdn: Msisdn) -> Profile {
-        Profile::new(&Subscriber::unknown(msisdn), false, &mut Names::default())
+        Profile::new(&SubscriberRecord::unknown(msisdn), false, &mut Names::default())
     }
 
     /// The full record back (for `explain` and tests).
-    pub fn record(&self, names: &Names) -> Subscriber {
+    pub fn record(&self, names: &Names) -> SubscriberRecord {
         let list = |v: &Vocab, l: &Labels| v.names_of(l).into_iter().map(Into::into).collect();
-        Subscriber {
+        SubscriberRecord {
             msisdn: self.msisdn,
             customer_id: names.get(self.customer_id).into(),
             account_id: names.get(self.account_id).into(),
@@ -251,7 +251,7 @@ impl Profile {
     }
 
     pub fn unset(&mut self, field: ProfileField, names: &mut Names) {
-        let blank = Subscriber::unknown(self.msisdn);
+        let blank = SubscriberRecord::unknown(self.msisdn);
         use ProfileField as F;
         match field {
             F::CustomerId => names.replace(&mut self.customer_id, ""),
@@ -403,7 +403,7 @@ pub fn month_day(s: &str) -> Result<(u32, u32), String> {
 /// A line of `subscribers.jsonl`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct SubscriberRecord {
+pub(crate) struct SubscriberLine {
     msisdn: String,
     #[serde(default)]
     customer_id: String,
@@ -436,12 +436,12 @@ fn active() -> String {
     "active".into()
 }
 
-impl TryFrom<SubscriberRecord> for Subscriber {
+impl TryFrom<SubscriberLine> for SubscriberRecord {
     type Error = String;
-    fn try_from(r: SubscriberRecord) -> Result<Subscriber, String> {
+    fn try_from(r: SubscriberLine) -> Result<SubscriberRecord, String> {
         let msisdn = Msisdn::parse(&r.msisdn).ok_or_else(|| "msisdn: expected 5 to 15 digits".to_string())?;
         let sym = |s: &str| Value::String(s.to_string());
-        Ok(Subscriber {
+        Ok(SubscriberRecord {
             msisdn,
             customer_id: r.customer_id.into(),
             account_id: r.account_id.into(),
@@ -465,11 +465,11 @@ impl TryFrom<SubscriberRecord> for Subscriber {
     }
 }
 
-impl Subscriber {
+impl SubscriberRecord {
     /// Parses one line of `subscribers.jsonl` (used by tests and the generator's round trip).
-    pub fn from_json_line(line: &str) -> Result<Subscriber, String> {
-        let rec: SubscriberRecord = serde_json::from_str(line).map_err(|e| e.to_string())?;
-        Subscriber::try_from(rec)
+    pub fn from_json_line(line: &str) -> Result<SubscriberRecord, String> {
+        let rec: SubscriberLine = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        SubscriberRecord::try_from(rec)
     }
 }
 
@@ -534,7 +534,7 @@ impl Profile {
             Some(c) => Some(Channel::parse(c).ok_or_else(|| Bad(format!("unknown channel `{c}`")))?),
             None => None,
         };
-        let s = Subscriber {
+        let s = SubscriberRecord {
             msisdn,
             customer_id,
             account_id,

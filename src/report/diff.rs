@@ -6,7 +6,7 @@
 //! difference is exact, and a lost contact can say what the other pack did with it instead
 //! (suppressed, and why; shadow; not decided at all).
 //!
-//! Subscriber numbers: `diff.json` carries them in full — it is the operator's working file to
+//! SubscriberRecord numbers: `diff.json` carries them in full — it is the operator's working file to
 //! look subscribers up in, as `decisions.jsonl` is. The HTML page masks them (`138****8000`):
 //! a page is what gets forwarded and pasted into tickets; each row carries the action id, which
 //! finds the full record in `diff.json` or `decisions.jsonl`. The console prints counts only.
@@ -205,7 +205,7 @@ pub fn render(d: &Diff) -> String {
             r.subscribers_lost
         );
     }
-    o.push_str("</table>\n<p class=\"note\">Subscriber numbers are masked on this page; the action id finds the full record in diff.json.</p>\n");
+    o.push_str("</table>\n<p class=\"note\">SubscriberRecord numbers are masked on this page; the action id finds the full record in diff.json.</p>\n");
     for (id, label, list) in [
         ("diff-gained", "Contacts gained (new pack only)", &d.gained),
         ("diff-lost", "Contacts lost (old pack only)", &d.lost),

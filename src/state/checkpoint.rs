@@ -367,14 +367,14 @@ fn list(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
 }
 
 /// A verified checkpoint file: its meta and the record slices, still encoded.
-pub struct Loaded {
+pub struct Stored {
     pub path: PathBuf,
     pub meta: Meta,
     bytes: Vec<u8>,
     records: Vec<std::ops::Range<usize>>,
 }
 
-impl Loaded {
+impl Stored {
     /// Every subscriber record, decoded one at a time by `each`.
     pub fn records(&self, mut each: impl FnMut(&mut Dec) -> DecResult<()>) -> DecResult<u64> {
         let mut n = 0;
@@ -394,14 +394,14 @@ impl Loaded {
 }
 
 /// Reads and verifies one checkpoint file.
-pub fn read(path: &Path) -> Result<Loaded, CheckpointError> {
+pub fn read(path: &Path) -> Result<Stored, CheckpointError> {
     let p = path.display().to_string();
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
         .map_err(|source| CheckpointError::Io { path: p.clone(), source })?;
     verify(bytes)
-        .map(|(meta, bytes, records)| Loaded { path: path.to_owned(), meta, bytes, records })
+        .map(|(meta, bytes, records)| Stored { path: path.to_owned(), meta, bytes, records })
         .map_err(|Bad(why)| CheckpointError::Corrupt { path: p, why })
 }
 
@@ -447,7 +447,7 @@ fn verify(bytes: Vec<u8>) -> DecResult<Verified> {
 
 /// The newest good checkpoint in `dir`. Bad ones on the way are renamed `*.corrupt` (kept for a
 /// look, out of the way of the next run) and reported through `log`.
-pub fn load_latest(dir: &Path, log: &mut dyn FnMut(String)) -> Result<Option<Loaded>, CheckpointError> {
+pub fn load_latest(dir: &Path, log: &mut dyn FnMut(String)) -> Result<Option<Stored>, CheckpointError> {
     let io = |source| CheckpointError::Io { path: dir.display().to_string(), source };
     for (_, path) in list(dir).map_err(io)? {
         match read(&path) {

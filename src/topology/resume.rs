@@ -9,7 +9,7 @@ use crate::refdata::{RefData, Subscribers};
 use crate::rules::RuleSet;
 use crate::source::Tracker;
 use crate::state::checkpoint::StreamPos;
-use crate::state::checkpoint::{self, CheckpointConfig, Loaded, Writer};
+use crate::state::checkpoint::{self, CheckpointConfig, Stored, Writer};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -18,7 +18,7 @@ use std::sync::atomic::AtomicBool;
 pub struct Resume {
     pub writer: Writer,
     pub cfg: CheckpointConfig,
-    pub loaded: Option<Loaded>,
+    pub loaded: Option<Stored>,
     pub tracker: Option<Arc<Tracker>>,
 }
 

@@ -157,7 +157,7 @@ fn resumed_from_a_checkpoint_taken_mid_run_decides_exactly_what_one_run_decides(
     let shards = 2;
     let ckpt = f.dir.join("ckpt-mid");
     let _ = std::fs::remove_dir_all(&ckpt);
-    let run = |restore: Option<checkpoint::Loaded>, keep: usize| -> Batches {
+    let run = |restore: Option<checkpoint::Stored>, keep: usize| -> Batches {
         let (rd, subs) = RefData::load_dir(&f.dir).expect("refdata");
         let cfg = CheckpointConfig {
             dir: ckpt.clone(),

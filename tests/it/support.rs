@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicBool;
 use tidings::contact::Decision;
 use tidings::engine::{self, EngineOptions, Summary};
 use tidings::event::{DeadLetter, Decoder};
-use tidings::refdata::{RefData, Subscriber, Subscribers};
+use tidings::refdata::{RefData, SubscriberRecord, Subscribers};
 use tidings::rules::{self, LoadOptions};
 use tidings::sink::Memory;
 
@@ -37,8 +37,8 @@ pub fn refdata() -> RefData {
     rd
 }
 
-pub fn subscriber(json: &str) -> Subscriber {
-    Subscriber::from_json_line(json).expect("valid subscriber")
+pub fn subscriber(json: &str) -> SubscriberRecord {
+    SubscriberRecord::from_json_line(json).expect("valid subscriber")
 }
 
 pub fn run_with(rules_yaml: &str, subs: &[&str], lines: &[String], opts: EngineOptions) -> Run {

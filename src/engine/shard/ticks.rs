@@ -5,7 +5,7 @@
 //! tick) and kept in checkpoints.
 
 use crate::rules::RuleSet;
-use crate::time::{DAY, MINUTE, Millis};
+use crate::time::{DAY, Millis, next_local_minute};
 
 /// The daily rules' next ticks: (next due, local minute of day), once started.
 #[derive(Default)]
@@ -23,7 +23,7 @@ impl Ticks {
         }
         self.started = true;
         for m in rules.daily_minutes() {
-            self.next.push((next_daily(m, origin, offset), m));
+            self.next.push((next_local_minute(m, origin, offset), m));
         }
     }
 
@@ -62,7 +62,7 @@ impl Ticks {
             self.next = rules
                 .daily_minutes()
                 .into_iter()
-                .map(|m| old.iter().copied().find(|t| t.1 == m).unwrap_or((next_daily(m, now + 1, offset), m)))
+                .map(|m| old.iter().copied().find(|t| t.1 == m).unwrap_or((next_local_minute(m, now + 1, offset), m)))
                 .collect();
         }
     }
@@ -72,13 +72,6 @@ impl Ticks {
         let old = std::mem::take(&mut self.next);
         self.set(old, self.started, rules, now, offset);
     }
-}
-
-/// The first time at or after `t` that is `minute` minutes into a local day.
-fn next_daily(minute: u32, t: Millis, offset: chrono::FixedOffset) -> Millis {
-    let off = i64::from(offset.local_minus_utc()) * 1000;
-    let at = (t + off).div_euclid(DAY) * DAY - off + i64::from(minute) * MINUTE;
-    if at < t { at + DAY } else { at }
 }
 
 #[cfg(test)]
@@ -91,10 +84,10 @@ mod tests {
         // 2024-03-01 00:00 in Beijing is 2024-02-29 16:00 UTC.
         let midnight = 1_709_222_400_000;
         let nine = 9 * 60;
-        assert_eq!(next_daily(nine, midnight, beijing), midnight + 9 * 3_600_000);
-        assert_eq!(next_daily(nine, midnight + 9 * 3_600_000, beijing), midnight + 9 * 3_600_000, "at is at");
-        assert_eq!(next_daily(nine, midnight + 9 * 3_600_000 + 1, beijing), midnight + DAY + 9 * 3_600_000);
-        assert_eq!(next_daily(0, midnight - 1, beijing), midnight);
+        assert_eq!(next_local_minute(nine, midnight, beijing), midnight + 9 * 3_600_000);
+        assert_eq!(next_local_minute(nine, midnight + 9 * 3_600_000, beijing), midnight + 9 * 3_600_000, "at is at");
+        assert_eq!(next_local_minute(nine, midnight + 9 * 3_600_000 + 1, beijing), midnight + DAY + 9 * 3_600_000);
+        assert_eq!(next_local_minute(0, midnight - 1, beijing), midnight);
     }
 
     #[test]
