@@ -204,7 +204,7 @@ impl Shard {
         }
         let first = out.len();
         let cx = &mut DecideCtx { refdata: &refdata, shadow: &mut self.shadow_contacts };
-        self.policy.decide(cx, cands, entry.sub, entry.state, out);
+        self.policy.decide(cx, cands, &mut entry, out);
         hold_deferred(&out[first..], pos, &mut entry, &mut self.timers, stats);
         if tracing {
             trace.extend(out[first..].iter().map(|d| explain_line(d, offset)));
@@ -286,7 +286,7 @@ impl Shard {
             };
             let first = out.len();
             let cx = &mut DecideCtx { refdata: &refdata, shadow: &mut self.shadow_contacts };
-            self.policy.decide(cx, vec![cand], entry.sub, entry.state, out);
+            self.policy.decide(cx, vec![cand], &mut entry, out);
             hold_deferred(&out[first..], pos, &mut entry, &mut self.timers, stats);
             if tracing {
                 trace.extend(out[first..].iter().map(|d| explain_line(d, offset)));
@@ -344,7 +344,7 @@ impl Shard {
             let first = out.len();
             let names: Vec<String> = cands.iter().map(|c| rules.rules[c.rule as usize].name.to_string()).collect();
             let cx = &mut DecideCtx { refdata: &refdata, shadow: &mut self.shadow_contacts };
-            self.policy.decide(cx, cands, entry.sub, entry.state, out);
+            self.policy.decide(cx, cands, &mut entry, out);
             hold_deferred(&out[first..], pos, &mut entry, &mut self.timers, stats);
             if trace_m == Some(m) {
                 trace.push(format!("{}  daily rules at {}", format_ts(at, offset), pass.label()));

@@ -50,6 +50,7 @@ use crate::contact::{Candidate, Decision, Outcome, action_id};
 use crate::refdata::{Profile, RefData};
 use crate::rules::policy::{CalendarUnit, GlobalPolicy, period};
 use crate::rules::{Rule, RuleSet};
+use crate::state::table::Subscriber;
 use crate::state::{ContactLog, ContactRec, SubState};
 use crate::util::{Msisdn, stable_hash};
 use std::sync::Arc;
@@ -95,7 +96,7 @@ impl ContactPolicy {
         self.keep
     }
 
-    /// Decides the candidates of one trigger for subscriber `sub`, whose state is `state`: the
+    /// Decides the candidates of one trigger for `subscriber` (their record and state): the
     /// live rules' first, then the shadow rules' beside them. Every candidate becomes one
     /// decision in `out`; a contact made is recorded in the state's contact history. A contact
     /// deferred by quiet hours is the caller's to hold until the time its outcome names.
@@ -103,10 +104,10 @@ impl ContactPolicy {
         &self,
         cx: &mut DecideCtx,
         cands: Vec<Candidate>,
-        sub: &Profile,
-        state: &mut SubState,
+        subscriber: &mut Subscriber,
         out: &mut Vec<Decision>,
     ) {
+        let (sub, state) = (&*subscriber.sub, &mut *subscriber.state);
         if !self.rules.has_shadow {
             return self.live(cx, cands, sub, state, out);
         }
