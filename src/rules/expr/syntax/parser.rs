@@ -79,32 +79,32 @@ impl Parser {
         Ok(())
     }
 
-    fn or(&mut self) -> Result<Node, SyntaxError> {
-        let mut l = self.and()?;
+    /// A left-associative chain `next (op next)*` of one precedence level; each operator takes
+    /// the parse one level deeper.
+    fn chain(
+        &mut self,
+        next: fn(&mut Self) -> Result<Node, SyntaxError>,
+        op_of: fn(&Tok) -> Option<BinOp>,
+    ) -> Result<Node, SyntaxError> {
+        let mut l = next(self)?;
         let mut chain = 0;
-        while is_kw(self.peek(), "or") {
+        while let Some(op) = op_of(self.peek()) {
             self.bump();
             self.deeper()?;
             chain += 1;
-            let r = self.and()?;
-            l = bin(BinOp::Or, l, r);
+            let r = next(self)?;
+            l = bin(op, l, r);
         }
         self.depth -= chain;
         Ok(l)
     }
 
+    fn or(&mut self) -> Result<Node, SyntaxError> {
+        self.chain(Self::and, |t| is_kw(t, "or").then_some(BinOp::Or))
+    }
+
     fn and(&mut self) -> Result<Node, SyntaxError> {
-        let mut l = self.not()?;
-        let mut chain = 0;
-        while is_kw(self.peek(), "and") {
-            self.bump();
-            self.deeper()?;
-            chain += 1;
-            let r = self.not()?;
-            l = bin(BinOp::And, l, r);
-        }
-        self.depth -= chain;
-        Ok(l)
+        self.chain(Self::not, |t| is_kw(t, "and").then_some(BinOp::And))
     }
 
     fn not(&mut self) -> Result<Node, SyntaxError> {
@@ -150,44 +150,20 @@ impl Parser {
     }
 
     fn add(&mut self) -> Result<Node, SyntaxError> {
-        let mut l = self.mul()?;
-        let mut chain = 0;
-        loop {
-            let op = match self.peek() {
-                Tok::Plus => BinOp::Add,
-                Tok::Minus => BinOp::Sub,
-                _ => {
-                    self.depth -= chain;
-                    return Ok(l);
-                }
-            };
-            self.bump();
-            self.deeper()?;
-            chain += 1;
-            let r = self.mul()?;
-            l = bin(op, l, r);
-        }
+        self.chain(Self::mul, |t| match t {
+            Tok::Plus => Some(BinOp::Add),
+            Tok::Minus => Some(BinOp::Sub),
+            _ => None,
+        })
     }
 
     fn mul(&mut self) -> Result<Node, SyntaxError> {
-        let mut l = self.unary()?;
-        let mut chain = 0;
-        loop {
-            let op = match self.peek() {
-                Tok::Star => BinOp::Mul,
-                Tok::Slash => BinOp::Div,
-                Tok::Percent => BinOp::Rem,
-                _ => {
-                    self.depth -= chain;
-                    return Ok(l);
-                }
-            };
-            self.bump();
-            self.deeper()?;
-            chain += 1;
-            let r = self.unary()?;
-            l = bin(op, l, r);
-        }
+        self.chain(Self::unary, |t| match t {
+            Tok::Star => Some(BinOp::Mul),
+            Tok::Slash => Some(BinOp::Div),
+            Tok::Percent => Some(BinOp::Rem),
+            _ => None,
+        })
     }
 
     fn unary(&mut self) -> Result<Node, SyntaxError> {
