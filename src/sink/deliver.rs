@@ -12,7 +12,7 @@
 //! the idempotency key, so in-doubt call tasks are offered again at once.
 
 use super::calls::{self, CallCentre, CallCentreConfig};
-use super::gateway::{Incoming, OutcomeStatus, Report, Sent};
+use super::gateway::{Inbound, Incoming, OutcomeStatus, Report, Sent};
 use super::kannel::{self, KannelConfig};
 use super::outbox::{Entry, InDoubt, Ledger, Open, OutboxReader, id_key};
 pub use super::sms::{SmsChoice, SmsGateway};
@@ -517,7 +517,15 @@ impl Dispatcher {
     /// when the next action is accepted — so a crash meanwhile loses nothing, the gateway sends
     /// it again.
     fn take(&mut self, inc: Incoming) -> Result<(), DeliveryError> {
-        if self.report(inc.report.clone())? {
+        let report = match &inc.item {
+            Inbound::Report(r) => r.clone(),
+            // Until the `reply` event is written (issue 18), acknowledged and passed over.
+            Inbound::Reply(_) => {
+                self.unsynced.push(inc);
+                return Ok(());
+            }
+        };
+        if self.report(report)? {
             self.unsynced.push(inc);
         } else if self.early.len() < EARLY_MAX {
             self.early.push_back((Instant::now(), inc));
@@ -686,9 +694,9 @@ impl Dispatcher {
     fn retry_early(&mut self) -> Result<(), DeliveryError> {
         let now = Instant::now();
         for (at, inc) in std::mem::take(&mut self.early) {
-            let r = &inc.report;
+            let Some(r) = inc.report().cloned() else { continue };
             if self.ledger.resolve(r.action_id.as_deref(), r.gateway_id.as_deref()).is_some() {
-                self.report(inc.report.clone())?;
+                self.report(r)?;
                 self.unsynced.push(inc);
             } else if now.duration_since(at) < EARLY_KEEP {
                 self.early.push_back((at, inc));

@@ -43,27 +43,74 @@ pub struct Report {
     pub at_ms: i64,
 }
 
-/// A report on its way to the dispatcher, holding back the gateway's acknowledgement until it is
-/// on disk: SMPP answers `deliver_sm_resp`, and the HTTP callback 200, only when the consumer
-/// calls [`Incoming::done`], which the dispatcher does after the ledger is synced. Dropped
-/// without `done` (a crash, a shutdown), the report stays unacknowledged and the gateway sends
-/// it again later — a report is never lost with the process.
+/// A subscriber's message to the service (an MO message: a CMPP/SMGP deliver that is not a status
+/// report, an SGIP Deliver, an SMPP `deliver_sm` that is not a receipt, Kannel's MO `get-url`).
+/// It becomes a `reply` event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reply {
+    /// Who sent it.
+    pub msisdn: String,
+    /// The service number it was sent to (the SP's long number, `1069…`).
+    pub to: String,
+    /// The text, decoded (UCS-2, GBK or ASCII) and reassembled.
+    pub text: String,
+    /// Which gateway brought it: `cmpp`, `smgp`, `sgip`, `smpp`, `kannel`.
+    pub gateway: &'static str,
+    /// The gateway's own id of the message when it has one (CMPP/SMGP `Msg_Id`, SGIP sequence
+    /// number, Kannel's `%I`): a redelivery carries the same id and is recorded once.
+    pub gateway_id: Option<String>,
+    /// When the gateway says it was sent (ms since the epoch), else when it arrived.
+    pub at_ms: i64,
+}
+
+/// What came back from a gateway.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Inbound {
+    Report(Report),
+    Reply(Reply),
+}
+
+impl From<Report> for Inbound {
+    fn from(r: Report) -> Inbound {
+        Inbound::Report(r)
+    }
+}
+
+impl From<Reply> for Inbound {
+    fn from(r: Reply) -> Inbound {
+        Inbound::Reply(r)
+    }
+}
+
+/// A report or reply on its way to the dispatcher, holding back the gateway's acknowledgement
+/// until it is on disk: SMPP answers `deliver_sm_resp`, and the HTTP callback 200, only when the
+/// consumer calls [`Incoming::done`], which the dispatcher does after the ledger is synced.
+/// Dropped without `done` (a crash, a shutdown), it stays unacknowledged and the gateway sends it
+/// again later — nothing is lost with the process.
 #[derive(Debug)]
 pub struct Incoming {
-    pub report: Report,
+    pub item: Inbound,
     ack: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Incoming {
-    /// A report nobody waits on.
-    pub fn new(report: Report) -> Incoming {
-        Incoming { report, ack: None }
+    /// One nobody waits on.
+    pub fn new(item: impl Into<Inbound>) -> Incoming {
+        Incoming { item: item.into(), ack: None }
     }
 
-    /// A report and the receiver that learns when it is safe to acknowledge it.
-    pub fn with_ack(report: Report) -> (Incoming, tokio::sync::oneshot::Receiver<()>) {
+    /// One and the receiver that learns when it is safe to acknowledge it.
+    pub fn with_ack(item: impl Into<Inbound>) -> (Incoming, tokio::sync::oneshot::Receiver<()>) {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        (Incoming { report, ack: Some(tx) }, rx)
+        (Incoming { item: item.into(), ack: Some(tx) }, rx)
+    }
+
+    /// The report it carries, if it is one.
+    pub fn report(&self) -> Option<&Report> {
+        match &self.item {
+            Inbound::Report(r) => Some(r),
+            Inbound::Reply(_) => None,
+        }
     }
 
     /// The report is safe: let the gateway have its acknowledgement.

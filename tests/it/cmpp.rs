@@ -67,7 +67,7 @@ async fn logged_in(client: &CmppClient) {
 async fn next_report(reports: &mut mpsc::Receiver<Incoming>) -> Report {
     let incoming =
         tokio::time::timeout(Duration::from_secs(10), reports.recv()).await.expect("a report in time").expect("open");
-    let report = incoming.report.clone();
+    let report = incoming.report().expect("a report, not a reply").clone();
     incoming.done();
     report
 }

@@ -173,7 +173,7 @@ async fn start(sim: &Sim) -> (SmppClient, mpsc::Receiver<Incoming>) {
 async fn next_report(reports: &mut mpsc::Receiver<Incoming>) -> Report {
     let incoming =
         tokio::time::timeout(Duration::from_secs(10), reports.recv()).await.expect("a receipt in time").expect("open");
-    let report = incoming.report.clone();
+    let report = incoming.report().expect("a report, not a reply").clone();
     incoming.done();
     report
 }

@@ -548,7 +548,7 @@ mod tests {
 
         peer.send(0, 102, Body::DeliverSm(pdu::sample_receipt("m1"))).await;
         let incoming = timeout(WAIT, reports.recv()).await.expect("report in time").expect("open");
-        let report = &incoming.report;
+        let report = incoming.report().expect("a report");
         assert_eq!((report.gateway_id.as_deref(), report.status), (Some("m1"), OutcomeStatus::Delivered));
         // The receipt is acknowledged only once the consumer has it safe (`done`).
         let mut chunk = [0u8; 64];
