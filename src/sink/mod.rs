@@ -13,6 +13,7 @@ pub mod deliver;
 pub mod fluvio;
 pub mod gateway;
 pub mod kannel;
+pub mod link;
 pub mod outbox;
 pub mod sgip;
 pub mod smgp;

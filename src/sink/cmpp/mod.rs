@@ -1,29 +1,20 @@
 //! SMS delivery over CMPP (China Mobile Peer to Peer), the protocol an SP speaks to China Mobile's
-//! ISMG, version 2.0 or 3.0 (issue 18): `[delivery.cmpp]`. The dispatcher hands an [`Action`] to
-//! [`CmppClient::submit`] and gets a [`Sent`]; status reports come back as [`Report`]s on the
-//! receiver [`CmppClient::start`] returns, each acknowledged to the ISMG only once the dispatcher
-//! has it on disk. The API is the SMPP sink's ([`super::smpp`]), so the dispatcher treats both
-//! alike.
+//! ISMG, version 2.0 or 3.0 (issue 18): `[delivery.cmpp]`. [`Cmpp`] is the CMPP [`Protocol`] of the
+//! link the three operators' protocols share ([`crate::sink::link`]: window, heartbeats,
+//! reconnect, what each answer means); [`CmppClient`] is that link speaking CMPP.
 //!
-//! Layout:
-//!
-//! - [`pdu`]     the wire format, both versions
-//! - `session`   the task that owns the TCP connection: CMPP_CONNECT, window, CMPP_ACTIVE_TEST
-//!   both ways, CMPP_TERMINATE, reconnect with back-off
-//!
-//! ## Answers
-//!
-//! - `Accepted { gateway_ids }`: every part got a CMPP_SUBMIT_RESP with Result 0; one Msg_Id per
-//!   part, in part order, as 16 hex digits (the status reports name these).
-//! - `Retry`: not logged in (the reason says why, e.g. `cmpp: not logged in (login refused:
-//!   authentication failed (status 3))`), connection lost, window full, or the ISMG's flow
-//!   control (Result 8, or any of `flow_control_results`: after `flow_control_retry_after`).
-//! - `InDoubt`: the submit went out and no answer came (timeout, connection lost).
-//! - `Rejected`: any other Result, an action without text, a destination that is not digits.
-//!
-//! A long message goes as parts with `TP_udhi` 1, `Pk_total`/`Pk_number` and the 6-octet
-//! concatenation header, its reference derived from the action id so a resend matches; a part
-//! that fails stops the rest, as in the SMPP sink (its module docs say why).
+//! - [`pdu`]: the wire format, both versions.
+//! - Login: CMPP_CONNECT with the MD5 AuthenticatorSource of the current time in the ISMG's zone;
+//!   the ISMG's Status and, when configured, its AuthenticatorISMG checked. A refusal is reported
+//!   by its meaning (`login refused: authentication failed (status 3)`).
+//! - CMPP_SUBMIT: one Msg_Id per part, shown as 16 hex digits; a long message goes as parts with
+//!   `TP_udhi` 1, `Pk_total`/`Pk_number` and the 6-octet concatenation header.
+//! - CMPP_DELIVER with Registered_Delivery 1 is a status report, matched by Msg_Id; with 0 it is
+//!   a subscriber's message to the SP, a [`Reply`] (its Msg_Id names it, so a redelivery is
+//!   recorded once). Both are answered with CMPP_DELIVER_RESP once on disk; a report whose
+//!   content does not parse is answered at once with Result 1 (the same octets would not parse
+//!   on redelivery either).
+//! - CMPP_ACTIVE_TEST both ways, CMPP_TERMINATE both ways.
 //!
 //! ## What varies between gateways
 //!
@@ -31,32 +22,16 @@
 //! guesses: the version, whether `AuthenticatorISMG` is checked (some send zeros), the Result
 //! codes that mean flow control, the text coding for Chinese (UCS-2 or GBK), and the time zone of
 //! the login timestamp (the ISMG checks it against its own clock, Beijing time by default).
-//!
-//! Subscribers' messages (CMPP_DELIVER with Registered_Delivery 0) are acknowledged and dropped,
-//! as the SMPP sink does with `deliver_sm` that are not receipts, until the `reply` event kind
-//! exists to carry them (issue 18, "Replies").
 
 pub mod pdu;
-mod session;
 
 use crate::contact::Action;
-use crate::sink::gateway::{Incoming, Sent};
-use crate::sink::wire::{Coding, split};
-use pdu::{Submit, Version};
+use crate::sink::gateway::{OutcomeStatus, Reply, Report};
+use crate::sink::link::{Client, Frame, LinkError, LinkSettings, Protocol};
+use crate::sink::wire::{Coding, WireError, authenticator, decode_text, md5, mmddhhmmss, split};
+use pdu::{Body, Connect, Decoded, Deliver, DeliverResp, Pdu, Report as CmppReport, Submit, Version, status};
 use serde::{Deserialize, Deserializer};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use thiserror::Error;
-use tokio::sync::{Semaphore, mpsc, oneshot};
-
-#[derive(Debug, Error)]
-pub enum CmppError {
-    #[error("cmpp config: {0}")]
-    Config(String),
-    #[error("cmpp client must be started inside a tokio runtime")]
-    NoRuntime,
-}
 
 /// How to reach and log in to the ISMG, and what every submit carries. In TOML, durations are
 /// strings:
@@ -182,8 +157,7 @@ fn de_offset<'de, D: Deserializer<'de>>(d: D) -> Result<chrono::FixedOffset, D::
 
 impl CmppConfig {
     /// Checks what serde cannot: field widths and sane timings.
-    pub fn check(&self) -> Result<(), CmppError> {
-        let bad = |m: String| Err(CmppError::Config(m));
+    pub fn check(&self) -> Result<(), LinkError> {
         let fields = [
             ("account", &self.account, 6),
             ("msg_src", &self.msg_src, 6),
@@ -194,124 +168,72 @@ impl CmppConfig {
         ];
         for (name, value, max) in fields {
             if value.len() > max || !value.is_ascii() {
-                return bad(format!("{name} must be at most {max} ASCII characters"));
+                let why = format!("{name} must be at most {max} ASCII characters");
+                return Err(LinkError::Config { protocol: Cmpp::NAME, why });
             }
         }
-        if self.window == 0 {
-            return bad("window must be at least 1".into());
-        }
-        if self.response_timeout.is_zero() || self.active_test.is_zero() {
-            return bad("response_timeout and active_test must be more than 0s".into());
-        }
-        if self.reconnect_min.is_zero() || self.reconnect_min > self.reconnect_max {
-            return bad("reconnect_min must be more than 0s and at most reconnect_max".into());
-        }
-        Ok(())
+        self.settings().check(Cmpp::NAME)
     }
 
     fn msg_src(&self) -> &str {
         if self.msg_src.is_empty() { &self.account } else { &self.msg_src }
     }
-}
 
-/// Why one CMPP_SUBMIT did not get a Msg_Id.
-#[derive(Debug)]
-pub(crate) enum Failure {
-    Result(u32),
-    Timeout,
-    ConnectionLost,
-    NotLoggedIn,
-    WindowFull,
-    ShutDown,
-    Malformed(String),
-}
-
-pub(crate) enum Command {
-    Submit { submit: Box<Submit>, reply: oneshot::Sender<Result<u64, Failure>> },
-    Terminate { done: oneshot::Sender<()> },
-}
-
-/// State the session task shares with callers, read without a lock on every submit.
-#[derive(Default)]
-pub(crate) struct Link {
-    logged_in: AtomicBool,
-    stopped: AtomicBool,
-    /// Why the last login or session failed, for the "not logged in" answer. A std Mutex:
-    /// written once per connection attempt, read only while logged out.
-    last_error: Mutex<String>,
-}
-
-impl Link {
-    fn set_error(&self, why: String) {
-        if let Ok(mut e) = self.last_error.lock() {
-            *e = why;
-        }
-    }
-
-    fn not_logged_in(&self) -> String {
-        match self.last_error.lock() {
-            Ok(e) if !e.is_empty() => format!("cmpp: not logged in ({e})"),
-            _ => "cmpp: not logged in".into(),
+    fn settings(&self) -> LinkSettings {
+        LinkSettings {
+            host: self.host.clone(),
+            port: self.port,
+            window: self.window,
+            active_test: self.active_test,
+            response_timeout: self.response_timeout,
+            reconnect_min: self.reconnect_min,
+            reconnect_max: self.reconnect_max,
+            flow_control_results: self.flow_control_results.clone(),
+            flow_control_retry_after: self.flow_control_retry_after,
+            idle_close: None,
         }
     }
 }
 
-/// A CMPP session with automatic reconnect. Cheap to clone; every clone shares the one
-/// connection and its window. When the last clone is dropped the session terminates.
-#[derive(Clone)]
-pub struct CmppClient {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    cfg: CmppConfig,
-    commands: mpsc::Sender<Command>,
-    window: Semaphore,
-    link: Arc<Link>,
-}
+/// A CMPP link to the ISMG: see [`crate::sink::link::Client`] for what it answers.
+pub type CmppClient = Client<Cmpp>;
 
 /// A Msg_Id as the ledger and reports name it: 16 hex digits.
 pub fn msg_id_text(id: u64) -> String {
     format!("{id:016x}")
 }
 
-impl CmppClient {
-    /// Checks the config and spawns the session task on the current tokio runtime; it connects,
-    /// logs in and reconnects on its own. Status reports arrive on the returned receiver.
-    pub fn start(cfg: CmppConfig) -> Result<(CmppClient, mpsc::Receiver<Incoming>), CmppError> {
+/// CMPP as the link speaks it.
+pub struct Cmpp {
+    cfg: CmppConfig,
+    settings: LinkSettings,
+}
+
+impl Protocol for Cmpp {
+    const NAME: &'static str = "cmpp";
+    const SUBMIT_RESP: &'static str = "CMPP_SUBMIT_RESP";
+    type Config = CmppConfig;
+    type Part = Submit;
+    /// The AuthenticatorSource sent.
+    type Login = [u8; 16];
+
+    fn new(cfg: CmppConfig) -> Result<Cmpp, LinkError> {
         cfg.check()?;
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| CmppError::NoRuntime)?;
-        let (commands, command_rx) = mpsc::channel(cfg.window * 2);
-        let (report_tx, reports) = mpsc::channel(1024);
-        let link = Arc::new(Link::default());
-        runtime.spawn(session::run(cfg.clone(), command_rx, link.clone(), report_tx));
-        let window = Semaphore::new(cfg.window);
-        Ok((CmppClient { inner: Arc::new(Inner { cfg, commands, window, link }) }, reports))
+        Ok(Cmpp { settings: cfg.settings(), cfg })
     }
 
-    pub fn is_logged_in(&self) -> bool {
-        self.inner.link.logged_in.load(Ordering::Acquire)
+    fn settings(&self) -> &LinkSettings {
+        &self.settings
     }
 
-    /// Submits every part of the action's text; see the module docs for what each answer means.
-    pub async fn submit(&self, action: &Action) -> Sent {
-        let cfg = &self.inner.cfg;
-        let Some(text) = action.text.as_deref() else {
-            return Sent::Rejected { reason: "cmpp: action has no text".into() };
-        };
-        let dest = action.msisdn.as_str();
-        if !(1..=21).contains(&dest.len()) || !dest.bytes().all(|b| b.is_ascii_digit()) {
-            return Sent::Rejected { reason: "cmpp: destination is not 1 to 21 digits".into() };
-        }
+    fn parts(&self, action: &Action, dest: &str) -> Result<Vec<Submit>, String> {
+        let cfg = &self.cfg;
+        let text = action.text.as_deref().unwrap_or_default();
         let reference = crate::util::stable_hash(action.id.as_bytes()) as u8;
-        let parts = match split(text, cfg.coding, reference) {
-            Ok(p) => p,
-            Err(e) => return Sent::Rejected { reason: format!("cmpp: {e}") },
-        };
-        let total = parts.len();
-        let mut ids = Vec::with_capacity(total);
-        for (i, part) in parts.into_iter().enumerate() {
-            let submit = Submit {
+        let parts = split(text, cfg.coding, reference).map_err(|e| e.to_string())?;
+        Ok(parts
+            .into_iter()
+            .map(|part| Submit {
                 pk_total: part.total,
                 pk_number: part.number,
                 registered_delivery: u8::from(cfg.registered_delivery),
@@ -326,76 +248,112 @@ impl CmppClient {
                 dest_terminal_ids: vec![dest.to_owned()],
                 msg_content: part.content,
                 ..Submit::default()
+            })
+            .collect())
+    }
+
+    fn login(&self) -> Result<(Vec<u8>, [u8; 16]), String> {
+        let cfg = &self.cfg;
+        let v = cfg.version;
+        let timestamp = mmddhhmmss(&chrono::Utc::now().with_timezone(&cfg.timezone));
+        let source = authenticator(&cfg.account, 9, &cfg.secret, timestamp);
+        let connect =
+            Connect { source_addr: cfg.account.clone(), authenticator: source, version: v.octet(), timestamp };
+        let bytes = pdu::encode(v, &Pdu { sequence: 1, body: Body::Connect(connect) }).map_err(|e| e.to_string())?;
+        Ok((bytes, source))
+    }
+
+    fn check_login(&self, source: &[u8; 16], status: u32, proof: &[u8]) -> Result<(), String> {
+        if status != status::OK {
+            return Err(format!("login refused: {} (status {status})", status::connect(status)));
+        }
+        let expected = md5(&[&self.cfg.version.status_octets(status), source, self.cfg.secret.as_bytes()]);
+        if self.cfg.verify_authenticator && proof != expected {
+            return Err("login answered with an AuthenticatorISMG that does not match our secret".into());
+        }
+        Ok(())
+    }
+
+    fn submit(&self, seq: u32, part: &Submit) -> Result<Vec<u8>, WireError> {
+        self.encode(seq, Body::Submit(Box::new(part.clone())))
+    }
+
+    fn active_test(&self, seq: u32) -> Option<Vec<u8>> {
+        self.encode(seq, Body::ActiveTest).ok()
+    }
+
+    fn terminate(&self, seq: u32) -> Vec<u8> {
+        self.encode(seq, Body::Terminate).unwrap_or_default()
+    }
+
+    fn decode(&self, buf: &[u8]) -> Result<Option<(Frame, usize)>, WireError> {
+        let Some((decoded, used)) = pdu::decode_frame(self.cfg.version, buf)? else { return Ok(None) };
+        let frame = match decoded {
+            Decoded::Bad { command_id, sequence: seq, error } if command_id & 0x8000_0000 != 0 => {
+                Frame::BadResp { seq, error: error.to_string() }
+            }
+            // A DELIVER that does not parse is refused (Result 1, message structure error) so
+            // the ISMG does not wait; the connection holds.
+            Decoded::Bad { command_id: pdu::DELIVER, sequence, .. } => Frame::Answer(self.deliver_resp(sequence, 0, 1)),
+            Decoded::Bad { .. } => Frame::Ignore,
+            Decoded::Pdu(Pdu { sequence: seq, body }) => match body {
+                Body::ConnectResp(r) => Frame::LoginResp { seq, status: r.status, proof: r.authenticator.to_vec() },
+                Body::SubmitResp(r) => Frame::SubmitResp {
+                    seq,
+                    result: if r.result == 0 { Ok(msg_id_text(r.msg_id)) } else { Err(r.result) },
+                },
+                Body::Deliver(d) => self.deliver(seq, *d),
+                Body::ActiveTest => Frame::Answer(self.encode(seq, Body::ActiveTestResp).unwrap_or_default()),
+                Body::ActiveTestResp => Frame::ActiveTestResp { seq },
+                Body::Terminate => Frame::Terminate(self.encode(seq, Body::TerminateResp).unwrap_or_default()),
+                Body::TerminateResp => Frame::TerminateResp { seq },
+                // Requests an SP does not serve and stray responses are passed over.
+                Body::Connect(_) | Body::Submit(_) | Body::DeliverResp(_) | Body::Other(_) => Frame::Ignore,
+            },
+        };
+        Ok(Some((frame, used)))
+    }
+}
+
+impl Cmpp {
+    /// Only our own bodies pass here, and they always encode.
+    fn encode(&self, sequence: u32, body: Body) -> Result<Vec<u8>, WireError> {
+        pdu::encode(self.cfg.version, &Pdu { sequence, body })
+    }
+
+    fn deliver_resp(&self, seq: u32, msg_id: u64, result: u32) -> Vec<u8> {
+        self.encode(seq, Body::DeliverResp(DeliverResp { msg_id, result })).unwrap_or_default()
+    }
+
+    /// A status report, or a subscriber's message.
+    fn deliver(&self, seq: u32, d: Deliver) -> Frame {
+        let ack = self.deliver_resp(seq, d.msg_id, 0);
+        let at_ms = chrono::Utc::now().timestamp_millis();
+        if d.registered_delivery != 1 {
+            let reply = Reply {
+                msisdn: d.src_terminal_id,
+                to: d.dest_id,
+                text: decode_text(d.msg_fmt, d.tp_udhi == 1, &d.msg_content),
+                gateway: Self::NAME,
+                gateway_id: Some(msg_id_text(d.msg_id)),
+                at_ms,
             };
-            match self.submit_one(submit).await {
-                Ok(id) => ids.push(msg_id_text(id)),
-                Err(f) => return self.answer(f, i, total, &ids),
-            }
+            return Frame::Inbound { item: reply.into(), ack };
         }
-        Sent::Accepted { gateway_ids: ids }
-    }
-
-    async fn submit_one(&self, submit: Submit) -> Result<u64, Failure> {
-        let inner = &*self.inner;
-        if inner.link.stopped.load(Ordering::Acquire) {
-            return Err(Failure::ShutDown);
-        }
-        if !inner.link.logged_in.load(Ordering::Acquire) {
-            return Err(Failure::NotLoggedIn);
-        }
-        let rt = inner.cfg.response_timeout;
-        let _slot = match tokio::time::timeout(rt, inner.window.acquire()).await {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_)) => return Err(Failure::ShutDown),
-            Err(_) => return Err(Failure::WindowFull),
+        let Ok(report) = CmppReport::decode(self.cfg.version, &d.msg_content) else {
+            return Frame::Answer(self.deliver_resp(seq, d.msg_id, 1));
         };
-        let (reply, answer) = oneshot::channel();
-        let command = Command::Submit { submit: Box::new(submit), reply };
-        inner.commands.send(command).await.map_err(|_| Failure::ShutDown)?;
-        // The session times responses out itself; this outer bound only guards a stuck task.
-        match tokio::time::timeout(rt * 2, answer).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(Failure::ConnectionLost),
-            Err(_) => Err(Failure::Timeout),
-        }
-    }
-
-    /// Turns the failure of part `i` (0-based) of `total` into the caller's answer.
-    fn answer(&self, f: Failure, i: usize, total: usize, accepted: &[String]) -> Sent {
-        let cfg = &self.inner.cfg;
-        let in_doubt = matches!(f, Failure::ConnectionLost | Failure::Timeout);
-        let (retry, reason, after) = match f {
-            Failure::Result(r) if cfg.flow_control_results.contains(&r) => {
-                (true, format!("cmpp: flow control (Result {r})"), Some(cfg.flow_control_retry_after))
-            }
-            Failure::Result(r) => (false, format!("cmpp: submit refused (Result {r})"), None),
-            Failure::NotLoggedIn => (true, self.inner.link.not_logged_in(), Some(cfg.reconnect_min)),
-            Failure::ConnectionLost => (true, "cmpp: connection lost".into(), Some(cfg.reconnect_min)),
-            Failure::Timeout => (true, "cmpp: no CMPP_SUBMIT_RESP within response_timeout".into(), None),
-            Failure::WindowFull => (true, "cmpp: window full".into(), None),
-            Failure::ShutDown => (true, "cmpp: client shut down".into(), None),
-            Failure::Malformed(m) => (true, format!("cmpp: {m}"), None),
+        let status = if report.stat == "DELIVRD" { OutcomeStatus::Delivered } else { OutcomeStatus::Failed };
+        let report = Report {
+            action_id: None,
+            gateway_id: Some(msg_id_text(report.msg_id)),
+            msisdn: Some(report.dest_terminal_id).filter(|m| !m.is_empty()),
+            reference: None,
+            status,
+            detail: format!("stat:{}", report.stat),
+            at_ms,
         };
-        let ids = accepted.join(",");
-        let reason = match i {
-            0 => reason,
-            _ => format!("{reason} at part {} of {total}; parts before it were accepted as {ids}", i + 1),
-        };
-        match (in_doubt, retry) {
-            (true, _) => Sent::InDoubt { reason },
-            (false, true) => Sent::Retry { reason, after },
-            (false, false) => Sent::Rejected { reason },
-        }
-    }
-
-    /// Terminates politely (CMPP_TERMINATE, waits for its response up to `response_timeout`) and
-    /// stops the session; later submits answer Retry "client shut down".
-    pub async fn shutdown(&self) {
-        let (done, finished) = oneshot::channel();
-        if self.inner.commands.send(Command::Terminate { done }).await.is_ok() {
-            let _ = tokio::time::timeout(self.inner.cfg.response_timeout * 2, finished).await;
-        }
-        self.inner.link.stopped.store(true, Ordering::Release);
+        Frame::Inbound { item: report.into(), ack }
     }
 }
 
