@@ -1,10 +1,11 @@
 //! The SMS gateway in use, chosen from `[delivery]`: Kannel's HTTP interface, SMPP 3.4 straight to
-//! the SMSC, or CMPP to China Mobile's ISMG. The dispatcher offers actions to it and takes its
+//! the SMSC, CMPP to China Mobile's ISMG or SMGP to China Telecom's SMGW. The dispatcher offers actions to it and takes its
 //! reports without knowing which one it is.
 
 use super::cmpp::{CmppClient, CmppConfig};
 use super::gateway::{Incoming, Sent};
 use super::kannel::{Kannel, KannelConfig};
+use super::smgp::{SmgpClient, SmgpConfig};
 use super::smpp::{SmppClient, SmppConfig};
 use crate::contact::Action;
 use tokio::sync::mpsc;
@@ -13,6 +14,7 @@ pub enum SmsGateway {
     Kannel(Kannel),
     Smpp(SmppClient),
     Cmpp(CmppClient),
+    Smgp(SmgpClient),
 }
 
 /// The `[delivery.*]` sections that name an SMS gateway; at most one may be set.
@@ -20,6 +22,7 @@ pub struct SmsChoice {
     pub kannel: Option<KannelConfig>,
     pub smpp: Option<SmppConfig>,
     pub cmpp: Option<CmppConfig>,
+    pub smgp: Option<SmgpConfig>,
 }
 
 impl SmsGateway {
@@ -31,10 +34,11 @@ impl SmsGateway {
         public: &str,
         reports: mpsc::UnboundedSender<Incoming>,
     ) -> Result<Option<SmsGateway>, String> {
-        let SmsChoice { kannel, smpp, cmpp } = choice;
-        if [kannel.is_some(), smpp.is_some(), cmpp.is_some()].iter().filter(|&&set| set).count() > 1 {
+        let SmsChoice { kannel, smpp, cmpp, smgp } = choice;
+        if [kannel.is_some(), smpp.is_some(), cmpp.is_some(), smgp.is_some()].iter().filter(|&&set| set).count() > 1 {
             return Err(
-                "delivery: configure one SMS gateway, [delivery.kannel], [delivery.smpp] or [delivery.cmpp], not several"
+                "delivery: configure one SMS gateway — [delivery.kannel], [delivery.smpp], [delivery.cmpp] or \
+                 [delivery.smgp] — not several"
                     .into(),
             );
         }
@@ -51,6 +55,11 @@ impl SmsGateway {
             forward(receipts, reports);
             return Ok(Some(SmsGateway::Cmpp(client)));
         }
+        if let Some(c) = smgp {
+            let (client, receipts) = SmgpClient::start(c).map_err(|e| format!("delivery.smgp: {e}"))?;
+            forward(receipts, reports);
+            return Ok(Some(SmsGateway::Smgp(client)));
+        }
         Ok(None)
     }
 
@@ -59,15 +68,17 @@ impl SmsGateway {
             SmsGateway::Kannel(k) => k.submit(a).await,
             SmsGateway::Smpp(c) => c.submit(a).await,
             SmsGateway::Cmpp(c) => c.submit(a).await,
+            SmsGateway::Smgp(c) => c.submit(a).await,
         }
     }
 
-    /// Ends a gateway's session politely (SMPP unbind, CMPP terminate); Kannel has none.
+    /// Ends a gateway's session politely (SMPP unbind, CMPP terminate, SMGP exit); Kannel has none.
     pub async fn shutdown(&self) {
         match self {
             SmsGateway::Kannel(_) => {}
             SmsGateway::Smpp(c) => c.shutdown().await,
             SmsGateway::Cmpp(c) => c.shutdown().await,
+            SmsGateway::Smgp(c) => c.shutdown().await,
         }
     }
 }

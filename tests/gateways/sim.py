@@ -142,13 +142,15 @@ class Flavor:
         if item["kind"] == "mo":
             content = bytes.fromhex(item["content"])
             udhi = 1 if item.get("udh") else 0
+            n = int(item["key"].split("-")[1])
             if self.name.startswith("cmpp"):
-                return "deliver", {"msg_id": int(item["key"].split("-")[1]), "dest_id": item["to"], "service_id": "",
+                return "deliver", {"msg_id": n, "dest_id": item["to"], "service_id": "",
                                    "tp_udhi": udhi, "msg_fmt": fmt, "src_terminal_id": item["from"],
                                    "registered_delivery": 0, "msg_content": content}
             if self.name == "smgp":
                 tlvs = [(0x0002, bytes([udhi]))] if udhi else []
-                return "deliver", {"msg_id": bytes(10), "is_report": 0, "msg_format": fmt,
+                msg_id = bytes.fromhex("%06d%s%06d" % (591000, time.strftime("%m%d%H%M"), n % 1000000))
+                return "deliver", {"msg_id": msg_id, "is_report": 0, "msg_format": fmt,
                                    "recv_time": time.strftime("%Y%m%d%H%M%S"), "src_term_id": item["from"],
                                    "dest_term_id": item["to"], "msg_content": content, "tlvs": tlvs}
             return "deliver", {"user_number": item["from"], "sp_number": item["to"], "tp_udhi": udhi,

@@ -3,7 +3,6 @@
 mod admin;
 mod checkpoint;
 mod cli;
-mod cmpp;
 mod corpus;
 mod crash;
 mod decode;
@@ -20,6 +19,7 @@ mod ivr;
 mod kannel;
 mod layers;
 mod mangled;
+mod operators;
 mod pack;
 mod policy;
 mod reload;

@@ -27,7 +27,7 @@ pub mod pdu;
 
 use crate::contact::Action;
 use crate::sink::gateway::{OutcomeStatus, Reply, Report};
-use crate::sink::link::{Client, Frame, LinkError, LinkSettings, Protocol};
+use crate::sink::link::{Client, Frame, LinkError, LinkSettings, Protocol, de};
 use crate::sink::wire::{Coding, WireError, authenticator, decode_text, md5, mmddhhmmss, split};
 use pdu::{Body, Connect, Decoded, Deliver, DeliverResp, Pdu, Report as CmppReport, Submit, Version, status};
 use serde::{Deserialize, Deserializer};
@@ -71,31 +71,31 @@ pub struct CmppConfig {
     /// FeeCode in fen (6 characters).
     pub fee_code: String,
     /// Chinese text in "ucs2" (Msg_Fmt 8) or "gbk" (15); ASCII text is always Msg_Fmt 0.
-    #[serde(deserialize_with = "de_coding")]
+    #[serde(deserialize_with = "de::coding")]
     pub coding: Coding,
     /// CMPP_SUBMIT awaiting their response at once (16 is what ISMGs usually allow).
     pub window: usize,
     /// Send CMPP_ACTIVE_TEST after this long without sending anything.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de::duration")]
     pub active_test: Duration,
     /// How long to wait for any response (connect, submit, active test).
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de::duration")]
     pub response_timeout: Duration,
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de::duration")]
     pub reconnect_min: Duration,
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de::duration")]
     pub reconnect_max: Duration,
     /// SUBMIT_RESP Results that mean "slow down and send again".
     pub flow_control_results: Vec<u32>,
     /// The back-off hint returned with Retry on flow control.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de::duration")]
     pub flow_control_retry_after: Duration,
     /// Ask for a status report on every message (Registered_Delivery 1).
     pub registered_delivery: bool,
     /// Check the ISMG's AuthenticatorISMG in CMPP_CONNECT_RESP.
     pub verify_authenticator: bool,
     /// The zone of the login timestamp, e.g. "+08:00".
-    #[serde(deserialize_with = "de_offset")]
+    #[serde(deserialize_with = "de::offset")]
     pub timezone: chrono::FixedOffset,
 }
 
@@ -123,15 +123,9 @@ impl Default for CmppConfig {
             flow_control_retry_after: Duration::from_secs(1),
             registered_delivery: true,
             verify_authenticator: true,
-            timezone: chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is in range"),
+            timezone: de::beijing(),
         }
     }
-}
-
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    let ms = crate::time::parse_duration(&s).map_err(serde::de::Error::custom)?;
-    Ok(Duration::from_millis(ms.unsigned_abs()))
 }
 
 fn de_version<'de, D: Deserializer<'de>>(d: D) -> Result<Version, D::Error> {
@@ -142,36 +136,18 @@ fn de_version<'de, D: Deserializer<'de>>(d: D) -> Result<Version, D::Error> {
     }
 }
 
-fn de_coding<'de, D: Deserializer<'de>>(d: D) -> Result<Coding, D::Error> {
-    match String::deserialize(d)?.as_str() {
-        "ucs2" => Ok(Coding::Ucs2),
-        "gbk" => Ok(Coding::Gbk),
-        other => Err(serde::de::Error::custom(format!("unknown coding {other:?}: \"ucs2\" or \"gbk\""))),
-    }
-}
-
-fn de_offset<'de, D: Deserializer<'de>>(d: D) -> Result<chrono::FixedOffset, D::Error> {
-    let s = String::deserialize(d)?;
-    s.parse().map_err(|_| serde::de::Error::custom(format!("timezone {s:?} is not an offset like \"+08:00\"")))
-}
-
 impl CmppConfig {
     /// Checks what serde cannot: field widths and sane timings.
     pub fn check(&self) -> Result<(), LinkError> {
         let fields = [
-            ("account", &self.account, 6),
+            ("account", self.account.as_str(), 6),
             ("msg_src", &self.msg_src, 6),
             ("service_id", &self.service_id, 10),
             ("src_id", &self.src_id, 21),
             ("fee_type", &self.fee_type, 2),
             ("fee_code", &self.fee_code, 6),
         ];
-        for (name, value, max) in fields {
-            if value.len() > max || !value.is_ascii() {
-                let why = format!("{name} must be at most {max} ASCII characters");
-                return Err(LinkError::Config { protocol: Cmpp::NAME, why });
-            }
-        }
+        de::widths(Cmpp::NAME, &fields)?;
         self.settings().check(Cmpp::NAME)
     }
 

@@ -25,6 +25,7 @@
 //! command and await a oneshot, so sequence numbers, the pending map and the write half have a
 //! single owner.
 
+pub mod de;
 mod session;
 
 use crate::contact::Action;

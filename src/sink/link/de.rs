@@ -1,0 +1,45 @@
+//! What the `[delivery.cmpp]`, `[delivery.smgp]` and `[delivery.sgip]` sections read alike:
+//! durations as strings ("30s"), the text coding for Chinese, the zone of login timestamps, and
+//! fixed-width ASCII fields checked against their widths.
+
+use super::LinkError;
+use crate::sink::wire::Coding;
+use serde::{Deserialize, Deserializer};
+use std::time::Duration;
+
+pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    let ms = crate::time::parse_duration(&s).map_err(serde::de::Error::custom)?;
+    Ok(Duration::from_millis(ms.unsigned_abs()))
+}
+
+/// "ucs2" or "gbk".
+pub fn coding<'de, D: Deserializer<'de>>(d: D) -> Result<Coding, D::Error> {
+    match String::deserialize(d)?.as_str() {
+        "ucs2" => Ok(Coding::Ucs2),
+        "gbk" => Ok(Coding::Gbk),
+        other => Err(serde::de::Error::custom(format!("unknown coding {other:?}: \"ucs2\" or \"gbk\""))),
+    }
+}
+
+/// An offset like "+08:00".
+pub fn offset<'de, D: Deserializer<'de>>(d: D) -> Result<chrono::FixedOffset, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map_err(|_| serde::de::Error::custom(format!("timezone {s:?} is not an offset like \"+08:00\"")))
+}
+
+/// Beijing time, the zone the operators' gateways keep.
+pub fn beijing() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is in range")
+}
+
+/// Each (name, value, width): at most `width` ASCII characters.
+pub fn widths(protocol: &'static str, fields: &[(&str, &str, usize)]) -> Result<(), LinkError> {
+    for (name, value, max) in fields {
+        if value.len() > *max || !value.is_ascii() {
+            let why = format!("{name} must be at most {max} ASCII characters");
+            return Err(LinkError::Config { protocol, why });
+        }
+    }
+    Ok(())
+}
