@@ -364,14 +364,7 @@ mod tests {
 
     #[test]
     fn the_commented_example_in_delivery_example_toml_is_a_valid_config() {
-        let text = include_str!("../../../config/delivery.example.toml");
-        let section: String = text
-            .lines()
-            .skip_while(|l| *l != "# [delivery.cmpp]")
-            .skip(1)
-            .take_while(|l| !l.is_empty())
-            .map(|l| format!("{}\n", l.trim_start_matches("# ")))
-            .collect();
+        let section = de::example_section("cmpp");
         assert!(section.contains("flow_control_results"), "the example has the section:\n{section}");
         let cfg: CmppConfig = toml::from_str(&section).unwrap_or_else(|e| panic!("{e}\n{section}"));
         cfg.check().unwrap();

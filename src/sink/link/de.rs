@@ -43,3 +43,17 @@ pub fn widths(protocol: &'static str, fields: &[(&str, &str, usize)]) -> Result<
     }
     Ok(())
 }
+
+/// The commented `# [delivery.NAME]` example of `config/delivery.example.toml`, uncommented, for
+/// the tests that check it is a valid config.
+#[cfg(test)]
+pub fn example_section(name: &str) -> String {
+    let text = include_str!("../../../config/delivery.example.toml");
+    let header = format!("# [delivery.{name}]");
+    text.lines()
+        .skip_while(|l| *l != header)
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| format!("{}\n", l.trim_start_matches("# ")))
+        .collect()
+}

@@ -365,6 +365,15 @@ mod tests {
     }
 
     #[test]
+    fn the_commented_example_in_delivery_example_toml_is_a_valid_config() {
+        let section = de::example_section("smgp");
+        assert!(section.contains("need_report"), "the example has the section:\n{section}");
+        let cfg: SmgpConfig = toml::from_str(&section).unwrap_or_else(|e| panic!("{e}\n{section}"));
+        cfg.check().unwrap();
+        assert_eq!((cfg.port, cfg.account.as_str(), cfg.src_term_id.as_str()), (8890, "12345678", "10620001"));
+    }
+
+    #[test]
     fn a_long_chinese_message_goes_as_parts_with_the_three_tlvs() {
         let smgp = Smgp::new(SmgpConfig::default()).unwrap();
         let json = serde_json::json!({
