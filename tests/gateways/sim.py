@@ -27,6 +27,8 @@ The control port takes one JSON object a line and answers one:
   {"cmd": "mo", "from": "13800138000", "to": "10690001", "text": "退订", "fmt": 8}
                                a subscriber's message to the SP (fmt 0 ASCII, 8 UCS-2, 15 GBK)
   {"cmd": "throttle", "n": 3}  flow control for the next 3 submits
+  {"cmd": "lose_acks", "n": 1} drop the next deliver response, as if the SP died before sending
+                               it: the item is owed again to the SP's next session
   {"cmd": "hold"} / {"cmd": "release"}   keep reports and MO back / send them
   {"cmd": "active_test"}       a heartbeat to every logged-in SP now
   {"cmd": "state"}             counts: sessions, owed, in flight
@@ -189,6 +191,7 @@ class Sim:
         self.partial = {}  # (dest, ref) -> {total, parts}
         self.held = opt.hold_reports
         self.throttle_next = 0
+        self.lose_acks = 0
         self.second, self.in_second = 0, 0
         self.counter = 0
         self.seq = 0
@@ -327,6 +330,12 @@ class Sim:
             self.send(session, cmd, seq, values)
 
     def on_deliver_resp(self, writer, seq, v):
+        if self.lose_acks > 0:
+            # As if the SP crashed before its answer left: the item stays in flight on this
+            # session and is owed to the next one.
+            self.lose_acks -= 1
+            self.write({"event": "ack_lost", "seq": seq})
+            return
         item = self.inflight.pop((id(writer), seq), None)
         if item is None:
             return
@@ -457,6 +466,11 @@ class Sim:
                     self.queue.insert(0, item)
                     raise
                 self.write(self.pdu_line("in", rcmd, rseq, rv))
+                if self.lose_acks > 0:  # as if the SP died before answering: owed again
+                    self.lose_acks -= 1
+                    self.write({"event": "ack_lost", "seq": rseq})
+                    self.queue.insert(0, item)
+                    break
                 if self.flavor.resp_ok(rv):
                     self.write({"done": item["key"]})
                 else:
@@ -484,6 +498,8 @@ class Sim:
             return {"ok": True, "keys": self.mo(c)}
         if cmd == "throttle":
             self.throttle_next = int(c["n"])
+        elif cmd == "lose_acks":
+            self.lose_acks = int(c["n"])
         elif cmd == "hold":
             self.held = True
         elif cmd == "release":
