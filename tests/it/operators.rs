@@ -6,7 +6,7 @@
 //! subscriber's reply — and the real binary delivering a generated run, every SMS once and every
 //! report an outcome.
 
-use crate::delivery::{Dir, files, lines, run_to_end, tidings};
+use crate::delivery::{Dir, Running, files, lines, run_to_end, tidings};
 use crate::gateways::Sim;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -358,6 +358,60 @@ fn through_the_binary_every_sms_once_long_chinese_whole_and_reports_as_outcomes(
         let sim = Sim::start(protocol, &login(protocol));
         let err = run_to_end(tidings(&run_config(&dir.0, protocol, sim.port)));
         check_exactly_once(&dir.0, &sim, &err);
+    }
+}
+
+/// A subscriber's reply through the real binary: one `reply` line in outcomes.jsonl with the
+/// Chinese intact. Its acknowledgement is lost (the simulator's `lose_acks`: to the gateway it
+/// is as if tidings died between writing the reply and answering), tidings is SIGKILLed and
+/// restarted, the gateway delivers the reply again — and it is recorded once.
+#[test]
+fn a_reply_through_the_binary_is_recorded_once_across_a_sigkill_before_its_acknowledgement() {
+    for protocol in ["cmpp2", "cmpp3", "smgp"] {
+        let dir = Dir::new(&format!("reply-{protocol}"));
+        let sim = Sim::start(protocol, &login(protocol));
+        let cfg = dir.0.join("tidings.toml");
+        let text = format!(
+            "[source]\nkind = \"stdin\"\n\n{files}\nlisten = \"127.0.0.1:0\"\nlinger = \"1s\"\n\n{section}",
+            files = files(&dir.0),
+            section = section(protocol, sim.port)
+        );
+        std::fs::write(&cfg, text).unwrap();
+        let start = || {
+            let mut cmd = tidings(&cfg);
+            cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null());
+            Running::spawn(cmd)
+        };
+        let logins = |ls: &[Value]| {
+            ls.iter().filter(|l| l["dir"] == "in" && (l["cmd"] == "connect" || l["cmd"] == "login")).count()
+        };
+        let mut engine = start();
+        sim.wait_for("tidings logged in", |ls| logins(ls) == 1);
+        sim.control(json!({"cmd": "lose_acks", "n": 1}));
+        sim.control(json!({"cmd": "mo", "from": "13800138000", "to": "10690001", "text": "退订 谢谢", "fmt": 8}));
+        let outcomes = dir.0.join("outcomes.jsonl");
+        let replies = || lines(&outcomes).into_iter().filter(|l| l["kind"] == "reply").collect::<Vec<_>>();
+        let t0 = Instant::now();
+        while replies().is_empty() {
+            assert!(t0.elapsed() < Duration::from_secs(20), "{protocol}: the reply reaches outcomes.jsonl");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        sim.wait_for("the acknowledgement lost", |ls| ls.iter().any(|l| l["event"] == "ack_lost"));
+        engine.child().kill().expect("SIGKILL tidings");
+        let _ = engine.child().wait();
+        drop(engine);
+        let engine = start();
+        sim.wait_for("the redelivered reply acknowledged", |ls| ls.iter().any(|l| l.get("done").is_some()));
+        drop(engine);
+        let got = replies();
+        assert_eq!(got.len(), 1, "{protocol}: the reply recorded once: {got:?}");
+        let r = &got[0];
+        assert_eq!(
+            (r["msisdn"].as_str(), r["to"].as_str(), r["text"].as_str()),
+            (Some("13800138000"), Some("10690001"), Some("退订 谢谢"))
+        );
+        assert_eq!(r["gateway"], if protocol == "smgp" { "smgp" } else { "cmpp" });
+        assert!(logins(&sim.lines()) >= 2, "{protocol}: the second tidings logged in and took the redelivery");
     }
 }
 
