@@ -158,7 +158,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 async fn bound(client: &SmppClient) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !client.is_bound() {
+    while !client.is_logged_in() {
         assert!(Instant::now() < deadline, "client never bound");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -217,7 +217,7 @@ fn bind_with_wrong_password_never_binds_and_submit_retries() {
         // The answer says why; the client may take a moment to record the refusal.
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            assert!(!client.is_bound());
+            assert!(!client.is_logged_in());
             let sent = client.submit(&action("a-1", "13800138000", "x")).await;
             let Sent::Retry { reason, .. } = &sent else { panic!("expected Retry, got {sent:?}") };
             assert!(reason.starts_with("smpp: not bound"), "{reason}");
@@ -345,7 +345,7 @@ fn reconnects_after_the_smsc_restarts_and_retries_quickly_meanwhile() {
         accepted(client.submit(&action("r-1", "13800138000", "before")).await);
         sim.kill();
         let deadline = Instant::now() + Duration::from_secs(5);
-        while client.is_bound() {
+        while client.is_logged_in() {
             assert!(Instant::now() < deadline, "client did not notice the SMSC died");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

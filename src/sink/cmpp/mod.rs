@@ -250,8 +250,8 @@ impl Protocol for Cmpp {
         Ok(())
     }
 
-    fn submit(&self, seq: u32, part: &Submit) -> Result<Vec<u8>, WireError> {
-        self.encode(seq, Body::Submit(Box::new(part.clone())))
+    fn submit(&self, seq: u32, part: &Submit) -> Result<Vec<u8>, String> {
+        self.encode(seq, Body::Submit(Box::new(part.clone()))).map_err(|e| e.to_string())
     }
 
     fn active_test(&self, seq: u32) -> Option<Vec<u8>> {
@@ -262,8 +262,10 @@ impl Protocol for Cmpp {
         self.encode(seq, Body::Terminate).unwrap_or_default()
     }
 
-    fn decode(&self, buf: &[u8]) -> Result<Option<(Frame, usize)>, WireError> {
-        let Some((decoded, used)) = pdu::decode_frame(self.cfg.version, buf)? else { return Ok(None) };
+    fn decode(&self, buf: &[u8]) -> Result<Option<(Frame, usize)>, String> {
+        let Some((decoded, used)) = pdu::decode_frame(self.cfg.version, buf).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
         let frame = match decoded {
             Decoded::Bad { command_id, sequence: seq, error } if command_id & 0x8000_0000 != 0 => {
                 Frame::BadResp { seq, error: error.to_string() }

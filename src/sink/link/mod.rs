@@ -30,7 +30,6 @@ mod session;
 
 use crate::contact::Action;
 use crate::sink::gateway::{Inbound, Incoming, Sent};
-use crate::sink::wire::WireError;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -103,6 +102,9 @@ pub enum Frame {
     TerminateResp { seq: u32 },
     /// A response that did not parse: fails the submit `seq` it answers.
     BadResp { seq: u32, error: String },
+    /// The gateway refused our request `seq` whatever it was (SMPP's generic_nack): fails the
+    /// submit or the heartbeat, or the login.
+    Nack { seq: u32, result: u32 },
     /// Nothing the link acts on.
     Ignore,
 }
@@ -113,6 +115,10 @@ pub trait Protocol: Send + Sync + Sized + 'static {
     const NAME: &'static str;
     /// The submit response's name in messages: `CMPP_SUBMIT_RESP`.
     const SUBMIT_RESP: &'static str;
+    /// How a logged-out link is described: `not logged in` (SMPP: `not bound`).
+    const LOGGED_OUT: &'static str = "not logged in";
+    /// The most digits a destination number may have.
+    const MAX_DIGITS: usize = 21;
     /// The `[delivery.*]` section.
     type Config: Clone + Send + 'static;
     /// One part of a message, ready to be encoded with a sequence number.
@@ -129,14 +135,31 @@ pub trait Protocol: Send + Sync + Sized + 'static {
     fn login(&self) -> Result<(Vec<u8>, Self::Login), String>;
     /// Whether the login answer's status and proof are good; the error says why not.
     fn check_login(&self, login: &Self::Login, status: u32, proof: &[u8]) -> Result<(), String>;
-    fn submit(&self, seq: u32, part: &Self::Part) -> Result<Vec<u8>, WireError>;
+    fn submit(&self, seq: u32, part: &Self::Part) -> Result<Vec<u8>, String>;
     /// The heartbeat request; `None` when the protocol has none (then `idle_close` applies).
     fn active_test(&self, seq: u32) -> Option<Vec<u8>>;
     /// The goodbye request.
     fn terminate(&self, seq: u32) -> Vec<u8>;
     /// Takes one frame off the front of `buf`: `Ok(None)` until a whole one is there, `Err` when
     /// framing is lost.
-    fn decode(&self, buf: &[u8]) -> Result<Option<(Frame, usize)>, WireError>;
+    fn decode(&self, buf: &[u8]) -> Result<Option<(Frame, usize)>, String>;
+
+    /// What a submit response's non-zero `result` means: by default the settings'
+    /// `flow_control_results` are "slow down and send again", anything else refuses the message.
+    fn refusal(&self, result: u32) -> Refusal {
+        let s = self.settings();
+        if s.flow_control_results.contains(&result) {
+            let reason = format!("flow control (Result {result})");
+            return Refusal::Retry { reason, after: Some(s.flow_control_retry_after) };
+        }
+        Refusal::Reject { reason: format!("submit refused (Result {result})") }
+    }
+}
+
+/// What a refused submit means to the dispatcher (the reason without the protocol's name).
+pub enum Refusal {
+    Retry { reason: String, after: Option<Duration> },
+    Reject { reason: String },
 }
 
 /// Why one submit did not get a gateway id.
@@ -175,10 +198,11 @@ impl Shared {
         }
     }
 
-    fn not_logged_in(&self, protocol: &str) -> String {
+    fn logged_out<P: Protocol>(&self) -> String {
+        let (name, state) = (P::NAME, P::LOGGED_OUT);
         match self.last_error.lock() {
-            Ok(e) if !e.is_empty() => format!("{protocol}: not logged in ({e})"),
-            _ => format!("{protocol}: not logged in"),
+            Ok(e) if !e.is_empty() => format!("{name}: {state} ({e})"),
+            _ => format!("{name}: {state}"),
         }
     }
 }
@@ -229,8 +253,8 @@ impl<P: Protocol> Client<P> {
             return Sent::Rejected { reason: format!("{name}: action has no text") };
         }
         let dest = action.msisdn.as_str();
-        if !(1..=21).contains(&dest.len()) || !dest.bytes().all(|b| b.is_ascii_digit()) {
-            return Sent::Rejected { reason: format!("{name}: destination is not 1 to 21 digits") };
+        if !(1..=P::MAX_DIGITS).contains(&dest.len()) || !dest.bytes().all(|b| b.is_ascii_digit()) {
+            return Sent::Rejected { reason: format!("{name}: destination is not 1 to {} digits", P::MAX_DIGITS) };
         }
         let parts = match self.inner.protocol.parts(action, dest) {
             Ok(p) => p,
@@ -280,11 +304,11 @@ impl<P: Protocol> Client<P> {
         let name = P::NAME;
         let in_doubt = matches!(f, Failure::ConnectionLost | Failure::Timeout);
         let (retry, reason, after) = match f {
-            Failure::Result(r) if s.flow_control_results.contains(&r) => {
-                (true, format!("{name}: flow control (Result {r})"), Some(s.flow_control_retry_after))
-            }
-            Failure::Result(r) => (false, format!("{name}: submit refused (Result {r})"), None),
-            Failure::NotLoggedIn => (true, self.inner.shared.not_logged_in(name), Some(s.reconnect_min)),
+            Failure::Result(r) => match self.inner.protocol.refusal(r) {
+                Refusal::Retry { reason, after } => (true, format!("{name}: {reason}"), after),
+                Refusal::Reject { reason } => (false, format!("{name}: {reason}"), None),
+            },
+            Failure::NotLoggedIn => (true, self.inner.shared.logged_out::<P>(), Some(s.reconnect_min)),
             Failure::ConnectionLost => (true, format!("{name}: connection lost"), Some(s.reconnect_min)),
             Failure::Timeout => (true, format!("{name}: no {} within response_timeout", P::SUBMIT_RESP), None),
             Failure::WindowFull => (true, format!("{name}: window full"), None),
@@ -294,7 +318,8 @@ impl<P: Protocol> Client<P> {
         let ids = accepted.join(",");
         let reason = match i {
             0 => reason,
-            _ => format!("{reason} at part {} of {total}; parts before it were accepted as {ids}", i + 1),
+            1 => format!("{reason} at part 2 of {total}; part 1 was accepted as {ids}"),
+            _ => format!("{reason} at part {} of {total}; parts 1-{i} were accepted as {ids}", i + 1),
         };
         match (in_doubt, retry) {
             (true, _) => Sent::InDoubt { reason },

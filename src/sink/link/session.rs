@@ -132,11 +132,16 @@ async fn connect_and_login<P: Protocol>(p: &P) -> Result<(OwnedReadHalf, OwnedWr
         let mut buf = Vec::new();
         let mut chunk = [0u8; 4096];
         loop {
-            while let Some((frame, used)) = p.decode(&buf).map_err(|e| e.to_string())? {
+            // Anything else before the answer (an early heartbeat) is passed over.
+            while let Some((frame, used)) = p.decode(&buf)? {
                 buf.drain(..used);
-                if let Frame::LoginResp { seq: 1, status, proof } = frame {
-                    p.check_login(&login, status, &proof)?;
-                    return Ok((reader, writer, buf));
+                match frame {
+                    Frame::LoginResp { seq: 1, status, proof } => {
+                        p.check_login(&login, status, &proof)?;
+                        return Ok((reader, writer, buf));
+                    }
+                    Frame::Nack { seq: 1, result } => p.check_login(&login, result.max(1), &[])?,
+                    _ => {}
                 }
             }
             match reader.read(&mut chunk).await {
@@ -256,7 +261,7 @@ impl<'a, P: Protocol> Session<'a, P> {
                 let seq = self.seq();
                 match self.p.submit(seq, &part) {
                     Err(e) => {
-                        let _ = reply.send(Err(Failure::Malformed(e.to_string())));
+                        let _ = reply.send(Err(Failure::Malformed(e)));
                     }
                     Ok(bytes) => {
                         self.pending.insert(seq, (reply, Instant::now()));
@@ -295,7 +300,7 @@ impl<'a, P: Protocol> Session<'a, P> {
         let mut used = 0;
         let result = loop {
             match self.p.decode(&self.buf[used..]) {
-                Err(e) => break Err(e.to_string()),
+                Err(e) => break Err(e),
                 Ok(None) => break Ok(()),
                 Ok(Some((frame, n))) => {
                     used += n;
@@ -319,6 +324,14 @@ impl<'a, P: Protocol> Session<'a, P> {
             Frame::BadResp { seq, error } => {
                 if let Some((reply, _)) = self.pending.remove(&seq) {
                     let _ = reply.send(Err(Failure::Malformed(format!("unreadable {}: {error}", P::SUBMIT_RESP))));
+                }
+            }
+            Frame::Nack { seq, result } => {
+                if let Some((reply, _)) = self.pending.remove(&seq) {
+                    let _ = reply.send(Err(Failure::Result(result)));
+                }
+                if self.active_test.is_some_and(|(s, _)| s == seq) {
+                    self.active_test = None;
                 }
             }
             Frame::Inbound { item, ack } => {

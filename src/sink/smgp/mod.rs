@@ -28,7 +28,7 @@ pub mod pdu;
 use crate::contact::Action;
 use crate::sink::gateway::{OutcomeStatus, Reply, Report};
 use crate::sink::link::{Client, Frame, LinkError, LinkSettings, Protocol, de};
-use crate::sink::wire::{Coding, WireError, authenticator, decode_text, md5, mmddhhmmss, split};
+use crate::sink::wire::{Coding, authenticator, decode_text, md5, mmddhhmmss, split};
 use pdu::{Body, Decoded, Deliver, DeliverResp, Login, MsgId, Pdu, Report as SmgpReport, Submit, Tlv, status};
 use serde::Deserialize;
 use std::time::Duration;
@@ -251,8 +251,8 @@ impl Protocol for Smgp {
         Ok(())
     }
 
-    fn submit(&self, seq: u32, part: &Submit) -> Result<Vec<u8>, WireError> {
-        pdu::encode(&Pdu { sequence: seq, body: Body::Submit(Box::new(part.clone())) })
+    fn submit(&self, seq: u32, part: &Submit) -> Result<Vec<u8>, String> {
+        pdu::encode(&Pdu { sequence: seq, body: Body::Submit(Box::new(part.clone())) }).map_err(|e| e.to_string())
     }
 
     fn active_test(&self, seq: u32) -> Option<Vec<u8>> {
@@ -263,8 +263,8 @@ impl Protocol for Smgp {
         encode(seq, Body::Exit)
     }
 
-    fn decode(&self, buf: &[u8]) -> Result<Option<(Frame, usize)>, WireError> {
-        let Some((decoded, used)) = pdu::decode_frame(buf)? else { return Ok(None) };
+    fn decode(&self, buf: &[u8]) -> Result<Option<(Frame, usize)>, String> {
+        let Some((decoded, used)) = pdu::decode_frame(buf).map_err(|e| e.to_string())? else { return Ok(None) };
         let frame = match decoded {
             Decoded::Bad { request_id, sequence: seq, error } if request_id & 0x8000_0000 != 0 => {
                 Frame::BadResp { seq, error: error.to_string() }

@@ -1,23 +1,18 @@
-//! SMS delivery over SMPP 3.4 (issue 6 "Real delivery"): the dispatcher hands an [`Action`]
-//! to [`SmppClient::submit`] and gets a [`Sent`]; delivery receipts come back as [`Report`]s on
-//! the receiver [`SmppClient::start`] returns. Everything SMPP-specific (PDUs, windows,
-//! keep-alives, reconnects, receipt formats, error codes) stays behind this small API so the
-//! dispatcher treats SMPP like any other gateway.
+//! SMS delivery over SMPP 3.4 (issue 6 "Real delivery"): `[delivery.smpp]`. [`Smpp`] is the
+//! SMPP [`Protocol`] of the link every gateway protocol shares ([`crate::sink::link`]: the task
+//! that owns the connection, the window, heartbeats, reconnect with back-off, reports and
+//! replies acknowledged once on disk); [`SmppClient`] is that link speaking SMPP: the dispatcher
+//! hands an [`Action`] to `submit` and gets a [`crate::sink::gateway::Sent`]; delivery receipts and subscribers'
+//! messages come back as [`crate::sink::gateway::Incoming`] items on the receiver `start`
+//! returns.
 //!
 //! Layout:
 //!
 //! - [`pdu`]     the wire format (hand-written; why in its header)
 //! - [`text`]    GSM 03.38 / UCS-2 encoding and splitting into concatenated parts
 //! - [`receipt`] deliver_sm receipts to [`Report`]s
-//! - `session`   the task that owns the TCP connection: bind, window, enquire_link, reconnect
-//!
-//! ## API
-//!
-//! [`SmppClient::start`] (checks the config, spawns the session task, returns the client and
-//! the receipt receiver; a `Result` because the config can be wrong), [`SmppClient::submit`],
-//! [`SmppClient::shutdown`], and [`SmppClient::is_bound`] for health checks. The client is a
-//! cheap `Clone`; all clones share one connection and one window of `window` outstanding
-//! submit_sm.
+//! - here        the config and the protocol: bind_transceiver, submit_sm, deliver_sm,
+//!   enquire_link, unbind, generic_nack, what each command_status means
 //!
 //! ## Answers
 //!
@@ -30,6 +25,7 @@
 //! - `Rejected`: every other command_status (`ESME_RINVDSTADR`, `ESME_RINVSRCADR`,
 //!   `ESME_RINVMSGLEN`, `ESME_RSUBMITFAIL`, ...), an action without text, a destination that is
 //!   not 1 to 20 digits, a text over 255 parts.
+//! - `InDoubt`: the submit_sm went out and no answer came (timeout, connection lost).
 //!
 //! ## Long messages
 //!
@@ -46,9 +42,12 @@
 //! ## Receipts
 //!
 //! Every deliver_sm is answered. Final receipts become [`Report`]s (`gateway_id` = the SMSC
-//! message id, `Delivered` or `Failed`); intermediate ones (ENROUTE, ACCEPTD) and
-//! mobile-originated messages are acknowledged and dropped; a deliver_sm that does not parse is
-//! answered `ESME_RX_P_APPN` so the SMSC does not redeliver it forever.
+//! message id, `Delivered` or `Failed`) and a subscriber's message (not a receipt) a [`Reply`]
+//! (text by data_coding: 8 UCS-2, 15 GBK, 1 and 3 one octet a character, 0 the GSM default
+//! alphabet; a UDH skipped, each part of a concatenated message its own reply), both answered
+//! once on disk; intermediate receipts (ENROUTE, ACCEPTD) are answered at once and dropped; a
+//! deliver_sm that does not parse is answered `ESME_RX_P_APPN` so the SMSC does not redeliver it
+//! forever. Requests an ESME does not serve get `generic_nack`.
 //!
 //! ## In doubt
 //!
@@ -61,26 +60,17 @@
 
 pub mod pdu;
 pub mod receipt;
-mod session;
+#[cfg(test)]
+mod tests;
 pub mod text;
 
 use crate::contact::Action;
-use crate::sink::gateway::{Incoming, Sent};
-use pdu::{ShortMessage, Tlv, status};
-use serde::{Deserialize, Deserializer};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use crate::sink::gateway::{Reply, Report};
+use crate::sink::link::{Client, Frame, LinkError, LinkSettings, Protocol, Refusal, de};
+use pdu::{Bind, Body, Decoded, Pdu, ShortMessage, Tlv, status};
+use receipt::Receipt;
+use serde::Deserialize;
 use std::time::Duration;
-use thiserror::Error;
-use tokio::sync::{Semaphore, mpsc, oneshot};
-
-#[derive(Debug, Error)]
-pub enum SmppError {
-    #[error("smpp config: {0}")]
-    Config(String),
-    #[error("smpp client must be started inside a tokio runtime")]
-    NoRuntime,
-}
 
 /// How to reach and bind to the SMSC. Every field has a default; in TOML, durations are strings:
 ///
@@ -122,20 +112,20 @@ pub struct SmppConfig {
     /// Maximum submit_sm awaiting their response at once; a caller waits for a slot.
     pub window: usize,
     /// Send enquire_link after this long without sending anything.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de::duration")]
     pub enquire_link: Duration,
     /// How long to wait for any response (bind, submit_sm, enquire_link) before giving up.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de::duration")]
     pub response_timeout: Duration,
     /// First wait before reconnecting; doubles on each failure up to `reconnect_max`.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de::duration")]
     pub reconnect_min: Duration,
     /// Longest wait between reconnect attempts.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de::duration")]
     pub reconnect_max: Duration,
     /// The back-off hint returned with Retry when the SMSC throttles (ESME_RTHROTTLED) or its
     /// queue is full (ESME_RMSGQFUL).
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de::duration")]
     pub throttle_retry_after: Duration,
     /// Ask the SMSC for a delivery receipt for every message (registered_delivery 1).
     pub registered_delivery: bool,
@@ -165,15 +155,9 @@ impl Default for SmppConfig {
     }
 }
 
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    let ms = crate::time::parse_duration(&s).map_err(serde::de::Error::custom)?;
-    Ok(Duration::from_millis(ms.unsigned_abs()))
-}
-
 impl SmppConfig {
     /// Checks what serde cannot: field lengths the PDUs allow and sane timings.
-    pub fn check(&self) -> Result<(), SmppError> {
+    pub fn check(&self) -> Result<(), LinkError> {
         let fields = [
             ("system_id", &self.system_id, 16),
             ("password", &self.password, 9),
@@ -181,78 +165,26 @@ impl SmppConfig {
             ("source_addr", &self.source_addr, 21),
         ];
         for (name, value, max) in fields {
-            pdu::check_cstr(name, value, max).map_err(|e| SmppError::Config(e.to_string()))?;
+            pdu::check_cstr(name, value, max)
+                .map_err(|e| LinkError::Config { protocol: Smpp::NAME, why: e.to_string() })?;
         }
-        let bad = |m: &str| Err(SmppError::Config(m.to_string()));
-        if self.window == 0 {
-            return bad("window must be at least 1");
-        }
-        if self.response_timeout.is_zero() || self.enquire_link.is_zero() {
-            return bad("response_timeout and enquire_link must be more than 0s");
-        }
-        if self.reconnect_min.is_zero() || self.reconnect_min > self.reconnect_max {
-            return bad("reconnect_min must be more than 0s and at most reconnect_max");
-        }
-        Ok(())
-    }
-}
-
-/// Why one submit_sm did not get a message id.
-#[derive(Debug)]
-pub(crate) enum Failure {
-    Status(u32),
-    Timeout,
-    ConnectionLost,
-    NotBound,
-    WindowFull,
-    ShutDown,
-    /// A response we could not read, or a PDU we could not encode.
-    Malformed(String),
-}
-
-/// A request from a caller to the session task.
-pub(crate) enum Command {
-    Submit { sm: ShortMessage, reply: oneshot::Sender<Result<String, Failure>> },
-    Unbind { done: oneshot::Sender<()> },
-}
-
-/// State the session task shares with callers, read without a lock on every submit.
-#[derive(Default)]
-pub(crate) struct Link {
-    bound: AtomicBool,
-    stopped: AtomicBool,
-    /// Why the last bind or session failed, for the "not bound" answer (there is no log to
-    /// look in). A std Mutex: written once per connection attempt, read only while unbound.
-    last_error: Mutex<String>,
-}
-
-impl Link {
-    fn set_error(&self, why: String) {
-        if let Ok(mut e) = self.last_error.lock() {
-            *e = why;
-        }
+        self.settings().check(Smpp::NAME)
     }
 
-    fn not_bound(&self) -> String {
-        match self.last_error.lock() {
-            Ok(e) if !e.is_empty() => format!("smpp: not bound ({e})"),
-            _ => "smpp: not bound".into(),
+    fn settings(&self) -> LinkSettings {
+        LinkSettings {
+            host: self.host.clone(),
+            port: self.port,
+            window: self.window,
+            active_test: self.enquire_link,
+            response_timeout: self.response_timeout,
+            reconnect_min: self.reconnect_min,
+            reconnect_max: self.reconnect_max,
+            flow_control_results: vec![status::ESME_RTHROTTLED, status::ESME_RMSGQFUL],
+            flow_control_retry_after: self.throttle_retry_after,
+            idle_close: None,
         }
     }
-}
-
-/// An SMPP transceiver session with automatic reconnect. Cheap to clone; every clone shares
-/// the one connection and its window. When the last clone is dropped the session unbinds.
-#[derive(Clone)]
-pub struct SmppClient {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    cfg: SmppConfig,
-    commands: mpsc::Sender<Command>,
-    window: Semaphore,
-    link: Arc<Link>,
 }
 
 /// The 16-bit `user_message_reference` put on every submit_sm of an action, derived from its id.
@@ -265,45 +197,42 @@ fn concat_reference(action_id: &str) -> u8 {
     crate::util::stable_hash(action_id.as_bytes()) as u8
 }
 
-impl SmppClient {
-    /// Checks the config and spawns the session task on the current tokio runtime; it connects,
-    /// binds and reconnects on its own. Receipts arrive on the returned receiver (bounded: a
-    /// reader that stops reading stalls the session, so receipts are never dropped here).
-    pub fn start(cfg: SmppConfig) -> Result<(SmppClient, mpsc::Receiver<Incoming>), SmppError> {
+/// An SMPP transceiver session to the SMSC: see [`crate::sink::link::Client`] for what it
+/// answers, and the module docs for what SMPP's statuses mean.
+pub type SmppClient = Client<Smpp>;
+
+/// SMPP 3.4 as the link speaks it.
+pub struct Smpp {
+    cfg: SmppConfig,
+    settings: LinkSettings,
+}
+
+impl Protocol for Smpp {
+    const NAME: &'static str = "smpp";
+    const SUBMIT_RESP: &'static str = "submit_sm_resp";
+    const LOGGED_OUT: &'static str = "not bound";
+    const MAX_DIGITS: usize = 20;
+    type Config = SmppConfig;
+    type Part = ShortMessage;
+    type Login = ();
+
+    fn new(cfg: SmppConfig) -> Result<Smpp, LinkError> {
         cfg.check()?;
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| SmppError::NoRuntime)?;
-        let (commands, command_rx) = mpsc::channel(cfg.window * 2);
-        let (report_tx, reports) = mpsc::channel(1024);
-        let link = Arc::new(Link::default());
-        runtime.spawn(session::run(cfg.clone(), command_rx, link.clone(), report_tx));
-        let window = Semaphore::new(cfg.window);
-        Ok((SmppClient { inner: Arc::new(Inner { cfg, commands, window, link }) }, reports))
+        Ok(Smpp { settings: cfg.settings(), cfg })
     }
 
-    /// Whether the session is bound right now (for health checks; `submit` checks it itself).
-    pub fn is_bound(&self) -> bool {
-        self.inner.link.bound.load(Ordering::Acquire)
+    fn settings(&self) -> &LinkSettings {
+        &self.settings
     }
 
-    /// Submits every part of the action's text; see the module docs for what each answer means.
-    pub async fn submit(&self, action: &Action) -> Sent {
-        let Some(text) = action.text.as_deref() else {
-            return Sent::Rejected { reason: "smpp: action has no text".into() };
-        };
-        let dest = action.msisdn.as_str();
-        if !(1..=20).contains(&dest.len()) || !dest.bytes().all(|b| b.is_ascii_digit()) {
-            return Sent::Rejected { reason: "smpp: destination is not 1 to 20 digits".into() };
-        }
-        let parts = match text::split(text, concat_reference(&action.id)) {
-            Ok(p) => p,
-            Err(e) => return Sent::Rejected { reason: format!("smpp: {e}") },
-        };
+    fn parts(&self, action: &Action, dest: &str) -> Result<Vec<ShortMessage>, String> {
+        let cfg = &self.cfg;
+        let text = action.text.as_deref().unwrap_or_default();
+        let parts = text::split(text, concat_reference(&action.id)).map_err(|e| e.to_string())?;
         let umr = user_message_reference(&action.id).to_be_bytes().to_vec();
-        let total = parts.len();
-        let mut ids = Vec::with_capacity(total);
-        for (i, part) in parts.into_iter().enumerate() {
-            let cfg = &self.inner.cfg;
-            let sm = ShortMessage {
+        Ok(parts
+            .into_iter()
+            .map(|part| ShortMessage {
                 source_addr_ton: cfg.source_addr_ton,
                 source_addr_npi: cfg.source_addr_npi,
                 source_addr: cfg.source_addr.clone(),
@@ -316,87 +245,136 @@ impl SmppClient {
                 short_message: part.short_message,
                 tlvs: vec![Tlv { tag: pdu::TAG_USER_MESSAGE_REFERENCE, value: umr.clone() }],
                 ..ShortMessage::default()
-            };
-            match self.submit_one(sm).await {
-                Ok(id) => ids.push(id),
-                Err(f) => return self.answer(f, i, total, &ids),
-            }
-        }
-        Sent::Accepted { gateway_ids: ids }
+            })
+            .collect())
     }
 
-    async fn submit_one(&self, sm: ShortMessage) -> Result<String, Failure> {
-        let inner = &*self.inner;
-        if inner.link.stopped.load(Ordering::Acquire) {
-            return Err(Failure::ShutDown);
-        }
-        if !inner.link.bound.load(Ordering::Acquire) {
-            return Err(Failure::NotBound);
-        }
-        let rt = inner.cfg.response_timeout;
-        let _slot = match tokio::time::timeout(rt, inner.window.acquire()).await {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_)) => return Err(Failure::ShutDown),
-            Err(_) => return Err(Failure::WindowFull),
-        };
-        let (reply, answer) = oneshot::channel();
-        inner.commands.send(Command::Submit { sm, reply }).await.map_err(|_| Failure::ShutDown)?;
-        // The session times responses out itself; this outer bound only guards a stuck task.
-        match tokio::time::timeout(rt * 2, answer).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(Failure::ConnectionLost),
-            Err(_) => Err(Failure::Timeout),
+    fn login(&self) -> Result<(Vec<u8>, ()), String> {
+        let cfg = &self.cfg;
+        let bind = Body::BindTransceiver(Bind {
+            system_id: cfg.system_id.clone(),
+            password: cfg.password.clone(),
+            system_type: cfg.system_type.clone(),
+            interface_version: 0x34,
+            ..Bind::default()
+        });
+        Ok((pdu::encode(&Pdu { status: 0, sequence: 1, body: bind }).map_err(|e| e.to_string())?, ()))
+    }
+
+    fn check_login(&self, _: &(), st: u32, _: &[u8]) -> Result<(), String> {
+        match st {
+            status::ESME_ROK => Ok(()),
+            _ => Err(format!("bind refused: {} (0x{st:08X})", status::name(st))),
         }
     }
 
-    /// Turns the failure of part `i` (0-based) of `total` into the caller's answer.
-    fn answer(&self, f: Failure, i: usize, total: usize, accepted: &[String]) -> Sent {
-        let cfg = &self.inner.cfg;
-        let in_doubt = matches!(f, Failure::ConnectionLost | Failure::Timeout);
-        let (retry, reason, after) = match f {
-            Failure::Status(s) => {
-                let named = format!("smpp: {} (0x{s:08X})", status::name(s));
-                match s {
-                    status::ESME_RTHROTTLED | status::ESME_RMSGQFUL => (true, named, Some(cfg.throttle_retry_after)),
-                    status::ESME_RINVBNDSTS => (true, named, Some(cfg.reconnect_min)),
-                    status::ESME_RSYSERR | status::ESME_RX_T_APPN => (true, named, None),
-                    _ => (false, named, None),
+    fn submit(&self, seq: u32, part: &ShortMessage) -> Result<Vec<u8>, String> {
+        pdu::encode(&Pdu { status: 0, sequence: seq, body: Body::SubmitSm(part.clone()) }).map_err(|e| e.to_string())
+    }
+
+    fn active_test(&self, seq: u32) -> Option<Vec<u8>> {
+        Some(encode(status::ESME_ROK, seq, Body::EnquireLink))
+    }
+
+    fn terminate(&self, seq: u32) -> Vec<u8> {
+        encode(status::ESME_ROK, seq, Body::Unbind)
+    }
+
+    fn decode(&self, buf: &[u8]) -> Result<Option<(Frame, usize)>, String> {
+        let Some((decoded, used)) = pdu::decode_frame(buf).map_err(|e| e.to_string())? else { return Ok(None) };
+        let frame = match decoded {
+            // A whole frame whose body did not parse: framing holds. A response fails the submit
+            // it answers; a deliver_sm is refused for good (the same bytes will not parse on
+            // redelivery either); any other request is refused so the SMSC does not wait.
+            Decoded::Bad { header, error } => {
+                let seq = header.sequence;
+                if header.command_id & 0x8000_0000 != 0 {
+                    Frame::BadResp { seq, error: error.to_string() }
+                } else if header.command_id == pdu::DELIVER_SM {
+                    Frame::Answer(encode(status::ESME_RX_P_APPN, seq, Body::DeliverSmResp))
+                } else {
+                    Frame::Answer(encode(status::ESME_RINVCMDLEN, seq, Body::GenericNack))
                 }
             }
-            Failure::NotBound => (true, self.inner.link.not_bound(), Some(cfg.reconnect_min)),
-            Failure::ConnectionLost => (true, "smpp: connection lost".into(), Some(cfg.reconnect_min)),
-            Failure::Timeout => (true, "smpp: no submit_sm_resp within response_timeout".into(), None),
-            Failure::WindowFull => (true, "smpp: window full".into(), None),
-            Failure::ShutDown => (true, "smpp: client shut down".into(), None),
-            Failure::Malformed(m) => (true, format!("smpp: {m}"), None),
+            Decoded::Pdu(Pdu { status: st, sequence: seq, body }) => match body {
+                Body::BindTransceiverResp { .. } => Frame::LoginResp { seq, status: st, proof: Vec::new() },
+                Body::SubmitSmResp { message_id } => match st {
+                    status::ESME_ROK if message_id.is_empty() => Frame::BadResp { seq, error: "no message_id".into() },
+                    status::ESME_ROK => Frame::SubmitResp { seq, result: Ok(message_id) },
+                    _ => Frame::SubmitResp { seq, result: Err(st) },
+                },
+                Body::GenericNack => {
+                    Frame::Nack { seq, result: if st == status::ESME_ROK { status::ESME_RUNKNOWNERR } else { st } }
+                }
+                Body::DeliverSm(sm) => deliver(seq, &sm),
+                Body::EnquireLink => Frame::Answer(encode(status::ESME_ROK, seq, Body::EnquireLinkResp)),
+                Body::EnquireLinkResp => Frame::ActiveTestResp { seq },
+                Body::Unbind => Frame::Terminate(encode(status::ESME_ROK, seq, Body::UnbindResp)),
+                Body::UnbindResp => Frame::TerminateResp { seq },
+                Body::DeliverSmResp => Frame::Ignore,
+                // Requests an ESME does not serve; stray responses are passed over.
+                Body::BindTransceiver(_) | Body::SubmitSm(_) | Body::Other(_) => {
+                    if body.command_id() & 0x8000_0000 == 0 {
+                        Frame::Answer(encode(status::ESME_RINVCMDID, seq, Body::GenericNack))
+                    } else {
+                        Frame::Ignore
+                    }
+                }
+            },
         };
-        let ids = accepted.join(",");
-        let reason = match i {
-            0 => reason,
-            1 => format!("{reason} at part 2 of {total}; part 1 was accepted as {ids}"),
-            _ => format!("{reason} at part {} of {total}; parts 1-{i} were accepted as {ids}", i + 1),
-        };
-        match (in_doubt, retry) {
-            // The submit may have reached the SMSC: in doubt, not a plain retry.
-            (true, _) => Sent::InDoubt { reason },
-            (false, true) => Sent::Retry { reason, after },
-            (false, false) => Sent::Rejected { reason },
-        }
+        Ok(Some((frame, used)))
     }
 
-    /// Unbinds politely (unbind, wait for unbind_resp up to `response_timeout`) and stops the
-    /// session; later submits answer Retry "client shut down".
-    pub async fn shutdown(&self) {
-        let (done, finished) = oneshot::channel();
-        if self.inner.commands.send(Command::Unbind { done }).await.is_ok() {
-            let _ = tokio::time::timeout(self.inner.cfg.response_timeout * 2, finished).await;
+    fn refusal(&self, st: u32) -> Refusal {
+        let reason = format!("{} (0x{st:08X})", status::name(st));
+        match st {
+            status::ESME_RTHROTTLED | status::ESME_RMSGQFUL => {
+                Refusal::Retry { reason, after: Some(self.cfg.throttle_retry_after) }
+            }
+            status::ESME_RINVBNDSTS => Refusal::Retry { reason, after: Some(self.cfg.reconnect_min) },
+            status::ESME_RSYSERR | status::ESME_RX_T_APPN => Refusal::Retry { reason, after: None },
+            _ => Refusal::Reject { reason },
         }
-        self.inner.link.stopped.store(true, Ordering::Release);
+    }
+}
+
+/// Bodies we build ourselves: they always encode.
+fn encode(st: u32, sequence: u32, body: Body) -> Vec<u8> {
+    pdu::encode(&Pdu { status: st, sequence, body }).unwrap_or_default()
+}
+
+/// A receipt, or a subscriber's message.
+fn deliver(seq: u32, sm: &ShortMessage) -> Frame {
+    let ack = encode(status::ESME_ROK, seq, Body::DeliverSmResp);
+    let at_ms = chrono::Utc::now().timestamp_millis();
+    match receipt::parse(sm, at_ms) {
+        Receipt::Final(report) => Frame::Inbound { item: Report::into(report), ack },
+        Receipt::Intermediate => Frame::Answer(ack),
+        Receipt::NotReceipt if sm.esm_class & 0x3C != 0 => Frame::Answer(ack),
+        Receipt::NotReceipt => {
+            let reply = Reply {
+                msisdn: sm.source_addr.clone(),
+                to: sm.destination_addr.clone(),
+                text: mo_text(sm),
+                gateway: Smpp::NAME,
+                gateway_id: None,
+                at_ms,
+            };
+            Frame::Inbound { item: reply.into(), ack }
+        }
+    }
+}
+
+/// The text of a subscriber's message by its data_coding (a UDH skipped).
+fn mo_text(sm: &ShortMessage) -> String {
+    match sm.data_coding {
+        0 => text::decode(0, sm.esm_class, &sm.short_message),
+        dc => crate::sink::wire::decode_text(dc, sm.esm_class & 0x40 != 0, &sm.short_message),
     }
 }
 
 #[cfg(test)]
-mod tests {
+mod config_tests {
     use super::*;
 
     #[test]
@@ -433,6 +411,6 @@ mod tests {
 
     #[test]
     fn start_outside_a_runtime_is_an_error() {
-        assert!(matches!(SmppClient::start(SmppConfig::default()), Err(SmppError::NoRuntime)));
+        assert!(matches!(SmppClient::start(SmppConfig::default()), Err(LinkError::NoRuntime("smpp"))));
     }
 }
