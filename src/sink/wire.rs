@@ -11,6 +11,7 @@
 //! Decoding never panics: every read is bounds-checked and a bad field is a [`WireError`] that
 //! names the protocol and the field.
 
+pub use super::smpp::text::decode_text;
 use super::smpp::text::{TextError, concatenate, ucs2};
 use chrono::{Datelike, Timelike};
 use md5::{Digest, Md5};
@@ -222,6 +223,17 @@ pub enum Coding {
     Gbk = 15,
 }
 
+/// In a config, the coding for Chinese: "ucs2" or "gbk" (ASCII text is always sent as ASCII).
+impl<'de> serde::Deserialize<'de> for Coding {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Coding, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "ucs2" => Ok(Coding::Ucs2),
+            "gbk" => Ok(Coding::Gbk),
+            other => Err(serde::de::Error::custom(format!("unknown coding {other:?}: \"ucs2\" or \"gbk\""))),
+        }
+    }
+}
+
 /// One Msg_Content's worth of text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TextPart {
@@ -267,25 +279,6 @@ fn gbk_atoms(text: &str) -> Option<Vec<Vec<u8>>> {
             (!unmappable).then(|| bytes.into_owned())
         })
         .collect()
-}
-
-/// The text of a Msg_Content in format `code` (a UDH skipped when `udhi`). UCS-2 and GBK that do
-/// not decode keep what does, with U+FFFD for the rest; other codes are read as Latin-1 octets.
-pub fn decode_text(code: u8, udhi: bool, content: &[u8]) -> String {
-    let body = if udhi {
-        let udhl = content.first().map(|&l| l as usize + 1).unwrap_or(0);
-        content.get(udhl..).unwrap_or_default()
-    } else {
-        content
-    };
-    match code {
-        8 => {
-            let units: Vec<u16> = body.chunks_exact(2).map(|b| u16::from_be_bytes([b[0], b[1]])).collect();
-            String::from_utf16_lossy(&units)
-        }
-        15 => encoding_rs::GBK.decode_without_bom_handling(body).0.into_owned(),
-        _ => body.iter().map(|&b| b as char).collect(),
-    }
 }
 
 /// The (reference, total, number) of a concatenation UDH at the front of `content` (IE 0x00 with

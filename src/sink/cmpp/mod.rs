@@ -71,7 +71,6 @@ pub struct CmppConfig {
     /// FeeCode in fen (6 characters).
     pub fee_code: String,
     /// Chinese text in "ucs2" (Msg_Fmt 8) or "gbk" (15); ASCII text is always Msg_Fmt 0.
-    #[serde(deserialize_with = "de::coding")]
     pub coding: Coding,
     /// CMPP_SUBMIT awaiting their response at once (16 is what ISMGs usually allow).
     pub window: usize,

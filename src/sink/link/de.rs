@@ -1,9 +1,8 @@
-//! What the `[delivery.cmpp]`, `[delivery.smgp]` and `[delivery.sgip]` sections read alike:
-//! durations as strings ("30s"), the text coding for Chinese, the zone of login timestamps, and
-//! fixed-width ASCII fields checked against their widths.
+//! What the `[delivery.*]` sections of the gateway protocols read alike: durations as strings
+//! ("30s"), the zone of login timestamps, and fixed-width ASCII fields checked against their
+//! widths.
 
 use super::LinkError;
-use crate::sink::wire::Coding;
 use serde::{Deserialize, Deserializer};
 use std::time::Duration;
 
@@ -11,15 +10,6 @@ pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     let ms = crate::time::parse_duration(&s).map_err(serde::de::Error::custom)?;
     Ok(Duration::from_millis(ms.unsigned_abs()))
-}
-
-/// "ucs2" or "gbk".
-pub fn coding<'de, D: Deserializer<'de>>(d: D) -> Result<Coding, D::Error> {
-    match String::deserialize(d)?.as_str() {
-        "ucs2" => Ok(Coding::Ucs2),
-        "gbk" => Ok(Coding::Gbk),
-        other => Err(serde::de::Error::custom(format!("unknown coding {other:?}: \"ucs2\" or \"gbk\""))),
-    }
 }
 
 /// An offset like "+08:00".

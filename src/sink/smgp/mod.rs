@@ -69,7 +69,6 @@ pub struct SmgpConfig {
     /// FixedFee in fen (6 characters), for monthly fees.
     pub fixed_fee: String,
     /// Chinese text in "ucs2" (MsgFormat 8) or "gbk" (15); ASCII text is always MsgFormat 0.
-    #[serde(deserialize_with = "de::coding")]
     pub coding: Coding,
     /// Submits awaiting their Submit_Resp at once.
     pub window: usize,

@@ -369,7 +369,7 @@ fn deliver(seq: u32, sm: &ShortMessage) -> Frame {
 fn mo_text(sm: &ShortMessage) -> String {
     match sm.data_coding {
         0 => text::decode(0, sm.esm_class, &sm.short_message),
-        dc => crate::sink::wire::decode_text(dc, sm.esm_class & 0x40 != 0, &sm.short_message),
+        dc => text::decode_text(dc, sm.esm_class & 0x40 != 0, &sm.short_message),
     }
 }
 

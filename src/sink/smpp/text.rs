@@ -171,6 +171,26 @@ pub fn decode(data_coding: u8, esm_class: u8, sm: &[u8]) -> String {
     out
 }
 
+/// The text of a message body in the coding the Chinese operators' protocols (CMPP Msg_Fmt, SMGP
+/// MsgFormat, SGIP MessageCoding) and SMPP's data_coding share for it, a UDH skipped when `udhi`. UCS-2 and GBK that do
+/// not decode keep what does, with U+FFFD for the rest; other codes are read as Latin-1 octets.
+pub fn decode_text(code: u8, udhi: bool, content: &[u8]) -> String {
+    let body = if udhi {
+        let udhl = content.first().map(|&l| l as usize + 1).unwrap_or(0);
+        content.get(udhl..).unwrap_or_default()
+    } else {
+        content
+    };
+    match code {
+        8 => {
+            let units: Vec<u16> = body.chunks_exact(2).map(|b| u16::from_be_bytes([b[0], b[1]])).collect();
+            String::from_utf16_lossy(&units)
+        }
+        15 => encoding_rs::GBK.decode_without_bom_handling(body).0.into_owned(),
+        _ => body.iter().map(|&b| b as char).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
