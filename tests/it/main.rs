@@ -23,6 +23,7 @@ mod mangled;
 mod pack;
 mod policy;
 mod reload;
+mod replies;
 mod report;
 mod rulefiles;
 mod scale;
