@@ -1,6 +1,6 @@
 //! SMS delivery over SMPP 3.4 (issue 6 "Real delivery"): the dispatcher hands an [`Action`]
-//! to [`SmppClient::submit`] and gets a [`Sent`]; delivery receipts come back as [`Report`]s on
-//! the receiver [`SmppClient::start`] returns. Everything SMPP-specific (PDUs, windows,
+//! to [`SmppClient::submit`] and gets a [`Sent`]; delivery receipts come back as [`Report`]s,
+//! and subscribers' messages as replies, on the receiver [`SmppClient::start`] returns. Everything SMPP-specific (PDUs, windows,
 //! keep-alives, reconnects, receipt formats, error codes) stays behind this small API so the
 //! dispatcher treats SMPP like any other gateway.
 //!
@@ -8,7 +8,7 @@
 //!
 //! - [`pdu`]     the wire format (hand-written; why in its header)
 //! - [`text`]    GSM 03.38 / UCS-2 encoding and splitting into concatenated parts
-//! - [`receipt`] deliver_sm receipts to [`Report`]s
+//! - [`receipt`] deliver_sm: receipts to [`Report`]s, subscribers' messages to replies
 //! - `session`   the task that owns the TCP connection: bind, window, enquire_link, reconnect
 //!
 //! ## API
@@ -46,9 +46,10 @@
 //! ## Receipts
 //!
 //! Every deliver_sm is answered. Final receipts become [`Report`]s (`gateway_id` = the SMSC
-//! message id, `Delivered` or `Failed`); intermediate ones (ENROUTE, ACCEPTD) and
-//! mobile-originated messages are acknowledged and dropped; a deliver_sm that does not parse is
-//! answered `ESME_RX_P_APPN` so the SMSC does not redeliver it forever.
+//! message id, `Delivered` or `Failed`) and subscribers' messages (MO) replies, each answered
+//! only once the dispatcher has it on disk; intermediate receipts (ENROUTE, ACCEPTD) and other
+//! message types are acknowledged and dropped; a deliver_sm that does not parse is answered
+//! `ESME_RX_P_APPN` so the SMSC does not redeliver it forever.
 //!
 //! ## In doubt
 //!

@@ -10,7 +10,7 @@
 use super::pdu::{self, Bind, Body, Decoded, Pdu, status};
 use super::receipt::{self, Receipt};
 use super::{Command, Failure, Link, SmppConfig};
-use crate::sink::gateway::Incoming;
+use crate::sink::gateway::{Inbound, Incoming};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -154,9 +154,9 @@ struct Session<'a> {
     /// Set while we wait for unbind_resp.
     unbinding: Option<u32>,
     reports: &'a mpsc::Sender<Incoming>,
-    /// Sequence numbers of receipts the consumer has made safe: answer them now. Per
-    /// connection: acknowledgements for a lost connection are dropped with it (the SMSC
-    /// delivers those receipts again).
+    /// Sequence numbers of receipts and subscribers' messages the consumer has made safe: answer
+    /// them now. Per connection: acknowledgements for a lost connection are dropped with it (the
+    /// SMSC delivers those again).
     acks: (mpsc::UnboundedSender<u32>, mpsc::UnboundedReceiver<u32>),
 }
 
@@ -309,12 +309,16 @@ impl<'a> Session<'a> {
             }
             Body::DeliverSm(sm) => {
                 let now_ms = chrono::Utc::now().timestamp_millis();
-                if let Receipt::Final(report) = receipt::parse(&sm, now_ms) {
-                    // The answer waits until the consumer has the report safe (`done`);
-                    // meanwhile the session goes on reading. Awaiting the send
-                    // applies the reader's back-pressure to the SMSC instead of dropping a
-                    // receipt.
-                    let (incoming, safe) = Incoming::with_ack(report);
+                let item: Option<Inbound> = match receipt::parse(&sm, now_ms) {
+                    Receipt::Final(report) => Some(report.into()),
+                    Receipt::Mobile(reply) => Some(reply.into()),
+                    Receipt::Intermediate | Receipt::NotReceipt => None,
+                };
+                if let Some(item) = item {
+                    // The answer waits until the consumer has the report or reply safe (`done`);
+                    // meanwhile the session goes on reading. Awaiting the send applies the
+                    // reader's back-pressure to the SMSC instead of dropping one.
+                    let (incoming, safe) = Incoming::with_ack(item);
                     if self.reports.send(incoming).await.is_ok() {
                         let acks = self.acks.0.clone();
                         tokio::spawn(async move {
@@ -567,6 +571,28 @@ mod tests {
         assert_eq!(peer.read().await, None, "client drops the connection");
         let _again = Peer::bind(&listener).await;
         until_bound(&client).await;
+    }
+
+    #[tokio::test]
+    async fn a_subscribers_message_is_a_reply_answered_only_once_it_is_safe() {
+        let (_listener, _client, mut reports, mut peer) = connected().await;
+        let mo = ShortMessage {
+            source_addr: "13800138000".into(),
+            destination_addr: "10658888".into(),
+            data_coding: 8,
+            short_message: "退订 谢谢".encode_utf16().flat_map(u16::to_be_bytes).collect(),
+            ..ShortMessage::default()
+        };
+        peer.send(0, 200, Body::DeliverSm(mo)).await;
+        let incoming = timeout(WAIT, reports.recv()).await.expect("in time").expect("open");
+        let crate::sink::gateway::Inbound::Reply(r) = &incoming.item else { panic!("a reply: {incoming:?}") };
+        assert_eq!((r.msisdn.as_str(), r.to.as_str(), r.text.as_str()), ("13800138000", "10658888", "退订 谢谢"));
+        let mut chunk = [0u8; 64];
+        let early = timeout(Duration::from_millis(150), peer.stream.read(&mut chunk)).await;
+        assert!(early.is_err(), "deliver_sm_resp went out before the reply was safe");
+        incoming.done();
+        let r = peer.read().await.expect("answer");
+        assert_eq!((r.status, r.sequence, r.body), (0, 200, Body::DeliverSmResp));
     }
 
     #[tokio::test]
