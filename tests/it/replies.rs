@@ -190,3 +190,71 @@ fn a_reply_through_kannels_get_url_is_one_reply_event_with_chinese_whole() {
         (Some("13800138000"), Some("10658888"), Some("kannel"))
     );
 }
+
+/// The dispatcher alone: a reply delivered twice is written once, and once more delivered after
+/// the ledger was closed and opened again (a restart) it is still passed over; every delivery is
+/// acknowledged, the first only after its line is on disk.
+#[test]
+fn the_dispatcher_records_a_reply_once_across_a_reopen_of_the_ledger() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use tidings::sink::deliver::{DeliveryConfig, DeliveryStats, Dispatcher};
+    use tidings::sink::gateway::{Incoming, Reply};
+
+    let dir = Dir::new("reply-dispatcher");
+    let cfg: DeliveryConfig = toml::from_str(&format!(
+        "outbox = \"{}\"\noutcomes = \"{}\"",
+        dir.0.join("outbox").display(),
+        dir.0.join("outcomes.jsonl").display()
+    ))
+    .unwrap();
+    let reply = |gateway_id: Option<&str>, text: &str| Reply {
+        msisdn: "13800138000".into(),
+        to: "10658888".into(),
+        text: text.into(),
+        gateway: "cmpp",
+        gateway_id: gateway_id.map(str::to_owned),
+        at_ms: 1_764_000_000_000,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let outcomes = dir.0.join("outcomes.jsonl");
+    // One run of the dispatcher over `replies`; when each is acknowledged, what it carried is in
+    // the file already.
+    let run = |replies: Vec<Reply>| -> DeliveryStats {
+        rt.block_on(async {
+            let dispatcher = Dispatcher::with_gateways(cfg.clone(), None, None).unwrap();
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let mut acks = Vec::new();
+            for r in replies {
+                let text = r.text.clone();
+                let (incoming, safe) = Incoming::with_ack(r);
+                tx.send(incoming).unwrap();
+                let outcomes = outcomes.clone();
+                acks.push(tokio::spawn(async move {
+                    safe.await.expect("every delivery is acknowledged");
+                    let on_disk = std::fs::read_to_string(&outcomes).unwrap_or_default();
+                    assert!(on_disk.contains(&format!(r#""text":"{text}""#)), "acknowledged before it was on disk");
+                }));
+            }
+            let closed = Arc::new(AtomicBool::new(true));
+            let stats = dispatcher
+                .run(rx, Arc::new(tokio::sync::Notify::new()), closed, Arc::new(AtomicBool::new(false)))
+                .await
+                .unwrap();
+            for ack in acks {
+                ack.await.unwrap();
+            }
+            stats
+        })
+    };
+    let first = run(vec![reply(Some("m1"), "退订"), reply(Some("m1"), "退订"), reply(None, "TD"), reply(None, "TD")]);
+    assert_eq!((first.replies, first.replies_again), (2, 2));
+    let written: Vec<Value> = replies(&dir.0);
+    assert_eq!(written.iter().map(|r| r["text"].as_str().unwrap()).collect::<Vec<_>>(), ["退订", "TD"]);
+    // A restart: the ledger is read again, and the same deliveries are redeliveries still.
+    let again = run(vec![reply(Some("m1"), "退订"), reply(None, "TD"), reply(Some("m2"), "退订")]);
+    assert_eq!((again.replies, again.replies_again), (1, 2), "only m2 is new");
+    let texts: Vec<Value> = replies(&dir.0).iter().map(|r| r["id"].clone()).collect();
+    assert_eq!(texts.len(), 3);
+    assert_eq!(texts[..2], written.iter().map(|r| r["id"].clone()).collect::<Vec<_>>()[..]);
+}
