@@ -176,8 +176,9 @@ fn a_reply_through_kannels_get_url_is_one_reply_event_with_chinese_whole() {
     // 上 (U+4E0A) holds a newline octet in UCS-2: what Kannel's `%a` would have garbled.
     let text = "退订 上海 谢谢";
     let key = sim.control(json!({"cmd": "mo", "from": "13800138000", "to": "10658888", "text": text}))["key"].clone();
-    wait_until("the reply reaches tidings through Kannel", &dir.0, || !replies(&dir.0).is_empty());
-    assert!(logged(&sim, "mo_acked", &key), "Kannel acknowledged the deliver_sm");
+    wait_until("the reply reaches tidings through Kannel, which acknowledged the deliver_sm", &dir.0, || {
+        !replies(&dir.0).is_empty() && logged(&sim, "mo_acked", &key)
+    });
     drop(stdin);
     let out = engine.output();
     assert!(out.status.success(), "{}", std::fs::read_to_string(&err).unwrap_or_default());
