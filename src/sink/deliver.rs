@@ -17,6 +17,7 @@ use super::calls::{CallCentre, CallCentreConfig};
 use super::gateway::{Inbound, Incoming, OutcomeStatus, Reply, Report, Sent};
 use super::kannel::KannelConfig;
 use super::outbox::{Entry, InDoubt, Ledger, Open, OutboxReader, id_key};
+use super::reply::{Verdict, judge};
 pub use super::sms::{SmsChoice, SmsGateway};
 use crate::contact::{Action, Channel};
 use chrono::Offset;
@@ -43,7 +44,8 @@ pub struct DeliveryConfig {
     /// event contract's `outcome` and `reply` kinds: replay them with the other event files).
     #[serde(default = "default_outcomes")]
     pub outcomes: PathBuf,
-    /// tidings' HTTP endpoint for delivery reports and call results. Loopback by default.
+    /// tidings' HTTP endpoint for delivery reports, call results and Kannel's MO. Loopback by
+    /// default.
     #[serde(default = "default_listen")]
     pub listen: String,
     /// How gateways reach that endpoint (default `http://<listen>`).
@@ -772,16 +774,16 @@ impl Dispatcher {
 
     /// A subscriber's reply: a `reply` event, unless it was recorded already (a redelivery).
     fn reply(&mut self, r: &Reply) -> Result<(), DeliveryError> {
-        let verdict = super::reply::judge(r, &self.ledger.replies, self.offset, now_ms());
+        let verdict = judge(r, &self.ledger.replies, self.offset, now_ms());
         crate::telemetry::reply(r.gateway, verdict.as_str());
         match verdict {
-            super::reply::Verdict::New { entry, line } => {
+            Verdict::New { entry, line } => {
                 self.stats.replies += 1;
                 self.ledger.write(entry).map_err(DeliveryError::Ledger)?;
                 self.emit(line)?;
             }
-            super::reply::Verdict::Again => self.stats.replies_again += 1,
-            super::reply::Verdict::Unreadable(sender) => {
+            Verdict::Again => self.stats.replies_again += 1,
+            Verdict::Unreadable(sender) => {
                 self.stats.unreadable_replies += 1;
                 eprintln!(
                     "tidings: delivery: a reply through {} from {sender}, no subscriber number: dropped",
