@@ -479,6 +479,7 @@ mod tests {
             method: hyper::Method::GET,
             path: "/metrics".into(),
             query: Default::default(),
+            query_string: String::new(),
             headers,
             body: bytes::Bytes::new(),
             peer: None,

@@ -22,6 +22,7 @@ pub(super) fn describe_event(ev: &Event) -> String {
         Body::Crm(c) => format!(": {}", c.event),
         Body::Profile(p) => format!(": {} change(s)", p.set.len() + p.unset.len()),
         Body::Outcome(o) => format!(": {} {} of {}", o.channel, o.status, o.action_id),
+        Body::Reply(r) => format!(": to {}: {}", r.to, r.text),
     }
 }
 

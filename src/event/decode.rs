@@ -76,6 +76,13 @@ struct Wire<'a> {
     campaign: Option<Cow<'a, str>>,
     #[serde(borrow)]
     detail: Option<Cow<'a, str>>,
+    // reply
+    #[serde(borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    to: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    gateway: Option<Cow<'a, str>>,
     // profile
     set: Option<Map<String, Value>>,
     unset: Option<Vec<String>>,
@@ -316,6 +323,11 @@ fn build(w: &mut Wire, text: &str) -> Result<Event, Reject> {
             campaign: boxed(w.campaign.take()).unwrap_or_default(),
             detail: boxed(w.detail.take()),
         }),
+        Kind::Reply => Body::Reply(SubscriberReply {
+            text: boxed(Some(required(w.text.take(), "text", kind)?)).unwrap_or_default(),
+            to: SmallStr::from(&*required(w.to.take(), "to", kind)?),
+            gateway: small(w.gateway.take()),
+        }),
         Kind::Profile => {
             let mut set = Vec::new();
             let bad = |e: String| Reject(DeadReason::BadField, e);
@@ -362,7 +374,7 @@ mod fast {
             return None;
         }
         i += 1;
-        let mut seen: u32 = 0;
+        let mut seen: u64 = 0;
         let mut first = true;
         loop {
             i = skip_ws(b, i);
@@ -398,7 +410,7 @@ mod fast {
 
     /// Puts a value in its field; returns the field's bit (0 for an ignored unknown field), or
     /// `None` when the value's type is not the field's (serde reports that).
-    fn assign<'a>(w: &mut Wire<'a>, key: &str, v: Val<'a>) -> Option<u32> {
+    fn assign<'a>(w: &mut Wire<'a>, key: &str, v: Val<'a>) -> Option<u64> {
         fn s<'a>(slot: &mut Option<Cow<'a, str>>, v: Val<'a>) -> Option<()> {
             match v {
                 Val::Str(x) => *slot = Some(Cow::Borrowed(x)),
@@ -451,6 +463,9 @@ mod fast {
             "rule" => s(&mut w.rule, v).map(|_| 1 << 27)?,
             "campaign" => s(&mut w.campaign, v).map(|_| 1 << 28)?,
             "detail" => s(&mut w.detail, v).map(|_| 1 << 29)?,
+            "text" => s(&mut w.text, v).map(|_| 1 << 30)?,
+            "to" => s(&mut w.to, v).map(|_| 1 << 31)?,
+            "gateway" => s(&mut w.gateway, v).map(|_| 1 << 32)?,
             // Objects and lists (attrs, set, ...) are the full parser's.
             "attrs" | "set" | "unset" | "add" | "remove" => return None,
             // Unknown fields are ignored, as serde ignores them.

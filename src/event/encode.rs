@@ -62,6 +62,11 @@ impl Event {
                 put("campaign", (*o.campaign).into());
                 opt(&mut put, "detail", o.detail.as_deref());
             }
+            Body::Reply(r) => {
+                put("text", (*r.text).into());
+                put("to", r.to.as_str().into());
+                opt(&mut put, "gateway", r.gateway.as_ref().map(|s| s.as_str()));
+            }
             Body::Profile(p) => {
                 let (mut set, mut add, mut remove) = (Map::new(), Map::new(), Map::new());
                 for c in &p.set {
@@ -154,6 +159,8 @@ mod tests {
             r#"{"kind":"location","ts":"2026-11-25T09:00:00+08:00","msisdn":"13800138000","cell":"460-00-1-2","trigger":"attach","country":"JP"}"#,
             r#"{"kind":"crm","ts":"2026-11-25T09:00:00+08:00","msisdn":"13800138000","event":"complaint_closed","attrs":{"topic":"话费\"争议\"","n":[1,2.5,null]}}"#,
             r#"{"kind":"outcome","ts":"2026-11-25T09:00:00+08:00","msisdn":"13800138000","action_id":"a1","channel":"sms","status":"delivered","rule":"r","campaign":"c","detail":"DELIVRD"}"#,
+            r#"{"kind":"reply","id":"r00c0ffee","ts":"2026-11-25T09:00:00+08:00","msisdn":"13800138000","text":"退订 \"谢谢\"","to":"10658888","gateway":"smpp"}"#,
+            r#"{"kind":"reply","ts":"2026-11-25T09:00:00+08:00","msisdn":"13800138000","text":"","to":"10658888"}"#,
             r#"{"kind":"profile","ts":"2026-11-25T09:00:00+08:00","msisdn":"00138001","set":{"tier":"high","dnd":["sms","call"],"birthday":"02-29","join_date":"2020-01-31","channel_pref":null,"arpu_fen":8800,"corporate":true},"add":{"services":["weather"]},"remove":{"prefs":["music"]},"unset":["customer_id"]}"#,
             r#"{"kind":"profile","ts":"2026-11-25T09:00:00+08:00","msisdn":"13800138000","set":{"dnd":true,"status":"pre_cancel","services":["12593","彩铃"]}}"#,
         ];

@@ -24,6 +24,7 @@ symbols!(
         Crm = "crm",
         Profile = "profile",
         Outcome = "outcome",
+        Reply = "reply",
     }
 );
 symbols!(Service { Voice = "voice", Sms = "sms", Mms = "mms", Data = "data" });
@@ -94,6 +95,7 @@ impl Event {
             Body::Crm(_) => Kind::Crm,
             Body::Profile(_) => Kind::Profile,
             Body::Outcome(_) => Kind::Outcome,
+            Body::Reply(_) => Kind::Reply,
         }
     }
 
@@ -125,6 +127,7 @@ pub enum Body {
     Crm(Crm),
     Profile(ProfileUpdate),
     Outcome(ContactOutcome),
+    Reply(SubscriberReply),
 }
 
 #[derive(Clone, Debug)]
@@ -182,6 +185,18 @@ pub struct ContactOutcome {
     pub rule: Box<str>,
     pub campaign: Box<str>,
     pub detail: Option<Box<str>>,
+}
+
+/// A subscriber's message to the operator (an MO SMS that came back through any gateway: the
+/// delivery side writes these beside the outcomes; they replay like any other event).
+#[derive(Clone, Debug)]
+pub struct SubscriberReply {
+    /// The text as the subscriber wrote it (decoded from UCS-2, GBK or ASCII by the gateway).
+    pub text: Box<str>,
+    /// The service number it was sent to (the SP's long number, `1065…`).
+    pub to: crate::util::SmallStr,
+    /// Which gateway brought it (`smpp`, `kannel`, `cmpp`, ...), when the line says.
+    pub gateway: Option<crate::util::SmallStr>,
 }
 
 /// A change to the subscriber's master data. Fields are checked at decode time against the

@@ -30,6 +30,9 @@ pub struct Request {
     pub method: hyper::Method,
     pub path: String,
     pub query: HashMap<String, String>,
+    /// The query as it came (percent-encoded), for a parameter that is octets rather than
+    /// UTF-8 text ([`Request::param_bytes`]).
+    pub query_string: String,
     pub headers: hyper::HeaderMap,
     pub body: Bytes,
     /// The client's address (rate limits are per client).
@@ -39,6 +42,14 @@ pub struct Request {
 impl Request {
     pub fn param(&self, name: &str) -> Option<&str> {
         self.query.get(name).map(String::as_str)
+    }
+    /// A parameter's octets, percent-decoded but not read as UTF-8 (Kannel's `%b` holds a
+    /// message as the SMSC sent it, UCS-2 or GBK).
+    pub fn param_bytes(&self, name: &str) -> Option<Vec<u8>> {
+        self.query_string.split('&').find_map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode_bytes(k) == name.as_bytes()).then(|| percent_decode_bytes(v))
+        })
     }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
@@ -92,6 +103,10 @@ pub fn parse_query(q: &str) -> HashMap<String, String> {
 }
 
 fn percent_decode(s: &str) -> String {
+    String::from_utf8_lossy(&percent_decode_bytes(s)).into_owned()
+}
+
+fn percent_decode_bytes(s: &str) -> Vec<u8> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -111,7 +126,7 @@ fn percent_decode(s: &str) -> String {
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 /// Percent-encodes everything but the unreserved characters of RFC 3986.
@@ -192,6 +207,7 @@ async fn answer(
                 method: parts.method,
                 path: parts.uri.path().to_owned(),
                 query: parts.uri.query().map(parse_query).unwrap_or_default(),
+                query_string: parts.uri.query().unwrap_or_default().to_owned(),
                 headers: parts.headers,
                 body: body.to_bytes(),
                 peer: Some(peer),

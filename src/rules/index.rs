@@ -1,9 +1,10 @@
 //! Which rules an event can possibly match, without evaluating them.
 //!
 //! Each event kind has one discriminating field (crm: the business event name; usage: the
-//! service; ivr: the step; location: the trigger; topup: the channel). A rule whose condition
-//! requires a value of that field (`event.event == complaint_closed`, `event.service == voice`,
-//! `event.step in (menu, agent)`) is filed under those values; the others are always visited.
+//! service; ivr: the step; location: the trigger; topup: the channel; outcome: the status;
+//! reply: the service number it was sent to). A rule whose condition requires a value of that
+//! field (`event.event == complaint_closed`, `event.service == voice`, `event.step in (menu,
+//! agent)`, `event.to == "10658888"`) is filed under those values; the others are always visited.
 //! So a pack of a thousand CRM rules costs one lookup and the few rules of that event, not a
 //! thousand evaluations.
 
@@ -18,7 +19,7 @@ pub struct KindIndex {
     pub always: Bucket,
     /// Rules by the discriminating enumerated value (usage, ivr, location, topup).
     pub by_symbol: Vec<Bucket>,
-    /// Rules by CRM business event name.
+    /// Rules by name: the CRM business event, the service number a reply went to.
     pub by_name: HashMap<Box<str>, Bucket, foldhash::fast::FixedState>,
 }
 
@@ -144,6 +145,7 @@ fn discriminator(kind: Kind) -> Option<Field> {
         Kind::Location => Field::Trigger,
         Kind::Crm => Field::CrmEvent,
         Kind::Outcome => Field::OutStatus,
+        Kind::Reply => Field::ReplyTo,
         Kind::Profile => return None,
     })
 }
@@ -201,6 +203,7 @@ impl KindIndex {
             Body::Location(l) => self.by_symbol.get(l.trigger as usize),
             Body::Crm(c) => self.by_name.get(&*c.event),
             Body::Outcome(o) => self.by_symbol.get(o.status as usize),
+            Body::Reply(r) => self.by_name.get(&*r.to),
             Body::Profile(_) => None,
         };
         let plain = |b: &Bucket| b.at_least.is_empty() && b.equal.is_empty();

@@ -1,6 +1,7 @@
 //! The dispatcher: takes pending actions from the outbox, offers each to its channel's gateway
 //! within the gateway's rate and window, retries what can be retried with back-off, records
-//! every step in the ledger, and turns what gateways report back into `outcome` events.
+//! every step in the ledger, and turns what gateways send back into events: reports into
+//! `outcome` events, subscribers' messages into `reply` events ([`super::reply`]).
 //!
 //! Memory stays bounded whatever the gateways do: the dispatcher holds at most `backlog`
 //! actions (queued, in flight or waiting to retry); the rest wait in the outbox file.
@@ -11,13 +12,14 @@
 //! Kannel's name the action id) and only then offers it again; the call centre deduplicates on
 //! the idempotency key, so in-doubt call tasks are offered again at once.
 
-use super::calls::{self, CallCentre, CallCentreConfig};
-use super::gateway::{Inbound, Incoming, OutcomeStatus, Report, Sent};
-use super::kannel::{self, KannelConfig};
+pub use super::callback::callback_handler;
+use super::calls::{CallCentre, CallCentreConfig};
+use super::gateway::{Inbound, Incoming, OutcomeStatus, Reply, Report, Sent};
+use super::kannel::KannelConfig;
 use super::outbox::{Entry, InDoubt, Ledger, Open, OutboxReader, id_key};
+use super::reply::{Verdict, judge};
 pub use super::sms::{SmsChoice, SmsGateway};
 use crate::contact::{Action, Channel};
-use crate::http::{Request, Response};
 use chrono::Offset;
 use governor::{Quota, RateLimiter};
 use serde::Deserialize;
@@ -38,11 +40,12 @@ pub struct DeliveryConfig {
     /// The outbox directory (`outbox.jsonl`, `ledger.jsonl`).
     #[serde(default = "default_outbox")]
     pub outbox: PathBuf,
-    /// Where outcome events are written (`outcomes.jsonl`, one event per line, the event
-    /// contract's `outcome` kind: replay them with the other event files).
+    /// Where outcome and reply events are written (`outcomes.jsonl`, one event per line, the
+    /// event contract's `outcome` and `reply` kinds: replay them with the other event files).
     #[serde(default = "default_outcomes")]
     pub outcomes: PathBuf,
-    /// tidings' HTTP endpoint for delivery reports and call results. Loopback by default.
+    /// tidings' HTTP endpoint for delivery reports, call results and Kannel's MO. Loopback by
+    /// default.
     #[serde(default = "default_listen")]
     pub listen: String,
     /// How gateways reach that endpoint (default `http://<listen>`).
@@ -166,43 +169,12 @@ pub struct DeliveryStats {
     pub answered_at_stop: u64,
     /// Submits still unanswered when `drain_timeout` ran out (left in doubt for the next start).
     pub unanswered_at_stop: u64,
-}
-
-/// The HTTP side of delivery: Kannel's reports and the call centre's results become reports.
-/// A callback is answered 200 only once its report is on disk (the ledger synced): a gateway
-/// that gets no answer because tidings died sends it again.
-pub fn callback_handler(tx: mpsc::UnboundedSender<Incoming>) -> impl crate::http::Handler {
-    Callbacks { tx }
-}
-
-struct Callbacks {
-    tx: mpsc::UnboundedSender<Incoming>,
-}
-
-impl crate::http::Handler for Callbacks {
-    fn handle(&self, req: Request) -> crate::http::Reply {
-        let now = chrono::Utc::now().timestamp_millis();
-        let parsed = match req.path.as_str() {
-            kannel::DLR_PATH => kannel::report(&req, now),
-            calls::RESULT_PATH if req.method == hyper::Method::POST => calls::report(&req, now).map(Some),
-            calls::RESULT_PATH => Err(Response::error(405, "POST a JSON call result")),
-            "/healthz" => Ok(None),
-            _ => Err(Response::error(404, "no such endpoint")),
-        };
-        let report = match parsed {
-            Err(resp) => return Box::pin(std::future::ready(resp)),
-            Ok(None) => return Box::pin(std::future::ready(Response::text(200, "ok\n"))),
-            Ok(Some(r)) => r,
-        };
-        let (incoming, safe) = Incoming::with_ack(report);
-        let sent = self.tx.send(incoming).is_ok();
-        Box::pin(async move {
-            match sent && safe.await.is_ok() {
-                true => Response::text(200, "ok\n"),
-                false => Response::error(503, "shutting down; send it again"),
-            }
-        })
-    }
+    /// Subscribers' replies written as `reply` events.
+    pub replies: u64,
+    /// Replies delivered again after they were recorded (passed over).
+    pub replies_again: u64,
+    /// Replies from a sender that is no subscriber number (acknowledged, not written).
+    pub unreadable_replies: u64,
 }
 
 type Limiter = RateLimiter<
@@ -261,13 +233,14 @@ pub struct Dispatcher {
     sms_limit: Arc<Limiter>,
     call_limit: Arc<Limiter>,
     outcomes: std::io::BufWriter<std::fs::File>,
-    /// Every outcome event line also goes here (a live engine's input), when set.
+    /// Every outcome and reply event line also goes here (a live engine's input), when set.
     live: Option<Box<dyn Fn(String) + Send>>,
-    /// Outcome event times are written in this offset (the engine's).
+    /// Outcome and reply event times are written in this offset (the engine's).
     offset: chrono::FixedOffset,
     /// Reports that matched nothing yet, with when they came.
     early: VecDeque<(Instant, Incoming)>,
-    /// Reports handled since the last ledger sync: acknowledged to their gateway after it.
+    /// Reports and replies handled since the last ledger sync: acknowledged to their gateway
+    /// after it.
     unsynced: Vec<Incoming>,
     /// Receipts seen so far for each in-doubt SMS (its gateway ids).
     doubt_receipts: HashMap<u64, Vec<String>>,
@@ -348,12 +321,12 @@ impl Dispatcher {
         })
     }
 
-    /// Writes outcome event times in this offset (the engine's `utc_offset`).
+    /// Writes outcome and reply event times in this offset (the engine's `utc_offset`).
     pub fn set_offset(&mut self, offset: chrono::FixedOffset) {
         self.offset = offset;
     }
 
-    /// Also hand every outcome event line to a live engine's input.
+    /// Also hand every outcome and reply event line to a live engine's input.
     pub fn feed_live(&mut self, feed: impl Fn(String) + Send + 'static) {
         self.live = Some(Box::new(feed));
     }
@@ -527,8 +500,8 @@ impl Dispatcher {
     fn take(&mut self, inc: Incoming) -> Result<(), DeliveryError> {
         let report = match &inc.item {
             Inbound::Report(r) => r.clone(),
-            // Until the `reply` event is written (issue 18), acknowledged and passed over.
-            Inbound::Reply(_) => {
+            Inbound::Reply(r) => {
+                self.reply(r)?;
                 self.unsynced.push(inc);
                 return Ok(());
             }
@@ -807,6 +780,28 @@ impl Dispatcher {
         Ok(true)
     }
 
+    /// A subscriber's reply: a `reply` event, unless it was recorded already (a redelivery).
+    fn reply(&mut self, r: &Reply) -> Result<(), DeliveryError> {
+        let verdict = judge(r, &self.ledger.replies, self.offset, now_ms());
+        crate::telemetry::reply(r.gateway, verdict.as_str());
+        match verdict {
+            Verdict::New { entry, line } => {
+                self.stats.replies += 1;
+                self.ledger.write(entry).map_err(DeliveryError::Ledger)?;
+                self.emit(line)?;
+            }
+            Verdict::Again => self.stats.replies_again += 1,
+            Verdict::Unreadable(sender) => {
+                self.stats.unreadable_replies += 1;
+                eprintln!(
+                    "tidings: delivery: a reply through {} from {sender}, no subscriber number: dropped",
+                    r.gateway
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the outcome event of an action (and hands it to a live engine).
     fn outcome(&mut self, of: &Open, status: OutcomeStatus, detail: &str, at_ms: i64) -> Result<(), DeliveryError> {
         self.stats.outcomes += 1;
@@ -827,7 +822,12 @@ impl Dispatcher {
             "detail": detail,
         })
         .to_string();
-        // Flushed with the ledger at the end of the round (`sync`).
+        self.emit(line)
+    }
+
+    /// One event line into `outcomes.jsonl` (flushed with the ledger at the end of the round,
+    /// `sync`) and to a live engine.
+    fn emit(&mut self, line: String) -> Result<(), DeliveryError> {
         writeln!(self.outcomes, "{line}")
             .map_err(|e| DeliveryError::Outcomes { path: self.cfg.outcomes.clone(), source: e })?;
         if let Some(feed) = &self.live {

@@ -52,7 +52,8 @@ pub struct Reply {
     pub msisdn: String,
     /// The service number it was sent to (the SP's long number, `1069…`).
     pub to: String,
-    /// The text, decoded (UCS-2, GBK or ASCII) and reassembled.
+    /// The text, decoded (UCS-2, GBK or ASCII); a message that came in parts is reassembled
+    /// where the gateway's sink joins them (an SMPP part is a reply of its own).
     pub text: String,
     /// Which gateway brought it: `cmpp`, `smgp`, `sgip`, `smpp`, `kannel`.
     pub gateway: &'static str,
@@ -113,7 +114,7 @@ impl Incoming {
         }
     }
 
-    /// The report is safe: let the gateway have its acknowledgement.
+    /// The report or reply is safe: let the gateway have its acknowledgement.
     pub fn done(mut self) {
         if let Some(ack) = self.ack.take() {
             let _ = ack.send(());

@@ -1,12 +1,31 @@
 //! SMS over HTTP through Kannel, the open-source SMS gateway: `sendsms` on smsbox, with a
-//! `dlr-url` that points back at tidings' own endpoint so delivery reports come home.
+//! `dlr-url` that points back at tidings' own endpoint so delivery reports come home; and the
+//! subscribers' messages (MO), which Kannel hands to an `sms-service`'s `get-url` — pointed at
+//! tidings' [`MO_PATH`] ([`reply`] reads them):
+//!
+//! ```text
+//! group = sms-service
+//! keyword-regex = .*
+//! catch-all = true
+//! max-messages = 0
+//! get-url = "http://127.0.0.1:8380/v1/mo/kannel?id=%I&from=%p&to=%P&text=%b&coding=%c&charset=%C&ts=%T"
+//! ```
+//!
+//! `%b` (the message's octets as they came, URL-encoded) and not `%a`: `%a` splits the text at
+//! whitespace octets and rejoins it, which garbles UCS-2 (U+4E0A 上 holds a newline octet). The
+//! octets are decoded by `%C` — `UTF-16BE` for a UCS-2 message, unless the SMSC group says
+//! `mo-recode = true` and Kannel recoded it to UTF-8 — so Chinese arrives whole.
+//! `max-messages = 0`: tidings answers with an empty body, and nothing goes back to the
+//! subscriber from Kannel; what to answer is the engine's to decide. `%I` is Kannel's id of the
+//! message: smsbox asks again when tidings does not answer (`http-request-retry` in the smsbox
+//! group), and the same id is recorded once.
 //!
 //! Kannel has no idempotency key of its own; the action id travels in the `dlr-url` (so every
 //! report names its action) and in the `X-Tidings-Action-Id` header (for a proxy or log in
 //! front of Kannel to deduplicate on). The outbox ledger is what keeps a retry from reaching
 //! the subscriber twice.
 
-use super::gateway::{OutcomeStatus, Report, Sent};
+use super::gateway::{OutcomeStatus, Reply, Report, Sent};
 use crate::contact::Action;
 use crate::http::{Request, Response, client, percent_encode};
 use serde::Deserialize;
@@ -43,6 +62,8 @@ fn default_timeout() -> Duration {
 
 /// The path of the delivery-report callback on tidings' endpoint.
 pub const DLR_PATH: &str = "/v1/dlr/kannel";
+/// The path an `sms-service`'s `get-url` hands subscribers' messages to.
+pub const MO_PATH: &str = "/v1/mo/kannel";
 
 pub struct Kannel {
     cfg: KannelConfig,
@@ -126,6 +147,35 @@ pub fn report(req: &Request, now_ms: i64) -> Result<Option<Report>, Response> {
     }))
 }
 
+/// Turns an `sms-service` `get-url` request (see the module doc for its parameters) into a
+/// subscriber's reply.
+pub fn reply(req: &Request, now_ms: i64) -> Result<Reply, Response> {
+    let msisdn = req.param("from").filter(|s| !s.is_empty()).ok_or_else(|| Response::error(400, "missing from"))?;
+    let to = req.param("to").ok_or_else(|| Response::error(400, "missing to"))?;
+    let octets = req.param_bytes("text").ok_or_else(|| Response::error(400, "missing text"))?;
+    let coding = req.param("coding").and_then(|c| c.trim().parse::<i32>().ok());
+    Ok(Reply {
+        msisdn: msisdn.to_owned(),
+        to: to.to_owned(),
+        text: mo_text(&octets, coding, req.param("charset")),
+        gateway: "kannel",
+        gateway_id: req.param("id").filter(|s| !s.is_empty()).map(str::to_owned),
+        at_ms: req.param("ts").and_then(|t| t.parse::<i64>().ok()).map_or(now_ms, |s| s * 1000),
+    })
+}
+
+/// The text of an MO message's octets in the charset Kannel names (`%C`); without one it knows,
+/// coding 2 (UCS-2) is UTF-16BE and anything else UTF-8 (Kannel's own form of 7-bit text).
+/// Octets that do not decode become U+FFFD; the rest is kept.
+fn mo_text(octets: &[u8], coding: Option<i32>, charset: Option<&str>) -> String {
+    let named = charset.map(str::trim).and_then(|c| match c.to_ascii_uppercase().as_str() {
+        "UCS-2" | "UCS2" | "UTF-16BE" => Some(encoding_rs::UTF_16BE),
+        _ => encoding_rs::Encoding::for_label(c.as_bytes()),
+    });
+    let fallback = if coding == Some(2) { encoding_rs::UTF_16BE } else { encoding_rs::UTF_8 };
+    named.unwrap_or(fallback).decode_without_bom_handling(octets).0.into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +210,41 @@ mod tests {
         assert_eq!(q["text"], "您好");
         assert_eq!(q["coding"], "2");
         assert_eq!(q["dlr-url"], "http://127.0.0.1:8380/v1/dlr/kannel?id=a0001&type=%d&answer=%A&ts=%T");
+    }
+
+    fn get(query: &str) -> Request {
+        Request {
+            method: hyper::Method::GET,
+            path: MO_PATH.into(),
+            query: crate::http::parse_query(query),
+            query_string: query.into(),
+            headers: hyper::HeaderMap::new(),
+            body: Default::default(),
+            peer: None,
+        }
+    }
+
+    #[test]
+    fn an_mo_in_ucs2_utf8_or_gbk_arrives_whole() {
+        // 退订 上 in UTF-16BE: 上 is U+4E0A, whose second octet is a newline.
+        let ucs2 = "%90%00%8B%A2%00%20%4E%0A";
+        let r = reply(
+            &get(&format!("id=u-1&from=8613800138000&to=10658888&text={ucs2}&coding=2&charset=UTF-16BE&ts=1764000000")),
+            0,
+        )
+        .expect("a reply");
+        assert_eq!((r.text.as_str(), r.msisdn.as_str(), r.to.as_str()), ("退订 上", "8613800138000", "10658888"));
+        assert_eq!((r.gateway, r.gateway_id.as_deref(), r.at_ms), ("kannel", Some("u-1"), 1_764_000_000_000));
+        // Recoded by Kannel (mo-recode), or 7-bit text: UTF-8. GBK when the charset says so.
+        let utf8 = crate::http::percent_encode("退订");
+        assert_eq!(
+            reply(&get(&format!("from=1&to=2&text={utf8}&coding=0&charset=UTF-8")), 5).expect("ok").text,
+            "退订"
+        );
+        assert_eq!(reply(&get("from=1&to=2&text=%CD%CB%B6%A9&charset=GBK"), 5).expect("ok").text, "退订");
+        // No charset: coding 2 is UCS-2.
+        let r = reply(&get("from=1&to=2&text=%90%00%8B%A2&coding=2"), 5).expect("ok");
+        assert_eq!((r.text.as_str(), r.at_ms, r.gateway_id), ("退订", 5, None));
+        assert_eq!(reply(&get("to=2&text=x"), 5).map_err(|e| e.status), Err(400));
     }
 }

@@ -4,8 +4,11 @@
 //! CMPP in [`cmpp`], Kannel, call centre) share the types of [`gateway`] so the dispatcher offers
 //! actions to any of them alike; [`sms`] starts the SMS gateway the config names. The Chinese
 //! operators' protocols — [`cmpp`], [`smgp`], [`sgip`] — are built from the wire parts they share
-//! in [`wire`] (SMGP and SGIP: wire formats so far).
+//! in [`wire`] (SMGP and SGIP: wire formats so far). What gateways send back — reports, and
+//! subscribers' replies ([`reply`]) — reaches the dispatcher over a channel; the HTTP ones
+//! through [`callback`].
 
+pub mod callback;
 pub mod calls;
 pub mod cmpp;
 pub mod deliver;
@@ -15,6 +18,7 @@ pub mod gateway;
 pub mod kannel;
 pub mod link;
 pub mod outbox;
+pub mod reply;
 pub mod sgip;
 pub mod smgp;
 pub mod smpp;

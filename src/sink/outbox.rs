@@ -4,8 +4,9 @@
 //! end of each output batch) before any gateway sees it; the dispatcher reads the file at its
 //! own pace and writes what became of each action to `ledger.jsonl`: `sending` (synced before
 //! the first byte goes to a gateway), then `accepted` with the gateway's ids, `rejected`,
-//! `expired`, and later the `outcome` a gateway reported. Both files only grow while the engine
-//! runs, so a crash at any moment leaves at worst a torn last line, which opening drops.
+//! `expired`, and later the `outcome` a gateway reported; and the subscribers' replies recorded
+//! (`reply`, see [`super::reply`]). Both files only grow while the engine runs, so a crash at any
+//! moment leaves at worst a torn last line, which opening drops.
 //!
 //! Why two append-only files and not an embedded database: the write pattern is a log, each
 //! record is written once, restart is one sequential read, and an operator can read both with
@@ -16,6 +17,7 @@
 //! crash decides the same ids again), and the ledger says which ids are finished.
 
 use super::gateway::OutcomeStatus;
+use super::reply::Recorded;
 use crate::contact::Action;
 use crate::util::{NamedFile, named, stable_hash};
 use serde::{Deserialize, Serialize};
@@ -219,6 +221,9 @@ pub enum Entry {
     Expired { id: String, at: i64 },
     /// What the gateway reported afterwards.
     Outcome { id: String, status: OutcomeStatus, detail: String, at: i64 },
+    /// A subscriber's reply written as event `id`: a redelivery carrying `key` (16 hex digits)
+    /// is passed over until `until` (ms since the epoch).
+    Reply { id: String, key: String, at: i64, until: i64 },
 }
 
 impl Entry {
@@ -228,7 +233,8 @@ impl Entry {
             | Entry::Accepted { id, .. }
             | Entry::Rejected { id, .. }
             | Entry::Expired { id, .. }
-            | Entry::Outcome { id, .. } => id,
+            | Entry::Outcome { id, .. }
+            | Entry::Reply { id, .. } => id,
         }
     }
 }
@@ -264,8 +270,8 @@ pub struct InDoubt {
     pub reference: u16,
 }
 
-/// The ledger, loaded: finished ids, accepted-but-unreported actions by gateway id, and the
-/// actions in doubt.
+/// The ledger, loaded: finished ids, accepted-but-unreported actions by gateway id, the
+/// actions in doubt, and the replies recorded lately.
 pub struct Ledger {
     file: io::BufWriter<NamedFile>,
     pub finished: HashSet<u64>,
@@ -274,6 +280,7 @@ pub struct Ledger {
     /// Action id -> the accepted action, for reports that name the action id.
     pub open_by_id: HashMap<u64, std::sync::Arc<Open>>,
     pub in_doubt: Vec<InDoubt>,
+    pub replies: Recorded,
     path: PathBuf,
 }
 
@@ -288,6 +295,7 @@ impl Ledger {
             open: HashMap::new(),
             open_by_id: HashMap::new(),
             in_doubt: Vec::new(),
+            replies: Recorded::default(),
             path: path.clone(),
         };
         let mut sending: HashMap<u64, InDoubt> = HashMap::new();
@@ -341,6 +349,11 @@ impl Ledger {
                 self.finished.insert(key);
                 if let Some(open) = self.open_by_id.remove(&key) {
                     self.open.retain(|_, o| !std::sync::Arc::ptr_eq(o, &open));
+                }
+            }
+            Entry::Reply { key, until, .. } => {
+                if let Ok(k) = u64::from_str_radix(key, 16) {
+                    self.replies.insert(k, *until, crate::time::wall_ms());
                 }
             }
         }

@@ -61,7 +61,7 @@ impl Subscriber<'_> {
                     st.move_to(Some(c), ev.ts, refdata);
                 }
             }
-            Body::Crm(_) | Body::Outcome(_) => {}
+            Body::Crm(_) | Body::Outcome(_) | Body::Reply(_) => {}
         }
     }
 }

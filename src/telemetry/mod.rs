@@ -17,6 +17,7 @@ pub mod names {
     pub const OUTBOX_HELD: &str = "tidings_outbox_held";
     pub const DELIVERIES: &str = "tidings_deliveries_total";
     pub const OUTCOMES: &str = "tidings_outcomes_total";
+    pub const REPLIES: &str = "tidings_replies_total";
     pub const HTTP_REQUESTS: &str = "tidings_http_requests_total";
     pub const RULES_RELOADS: &str = "tidings_rules_reloads_total";
     pub const IVR_STAGE: &str = "tidings_ivr_seconds";
@@ -142,6 +143,12 @@ pub fn delivery(channel: &str, result: &'static str) {
 
 pub fn outcome(channel: &str, status: &'static str) {
     metrics::counter!(names::OUTCOMES, "channel" => channel.to_owned(), "status" => status).increment(1);
+}
+
+/// One subscriber's reply taken from a gateway: `recorded` (a `reply` event), `again` (a
+/// redelivery passed over) or `unreadable` (no subscriber number).
+pub fn reply(gateway: &'static str, result: &'static str) {
+    metrics::counter!(names::REPLIES, "gateway" => gateway, "result" => result).increment(1);
 }
 
 /// One HTTP request answered: endpoint (the route, never the raw path) and status.

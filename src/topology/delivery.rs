@@ -18,7 +18,7 @@ pub struct Delivery {
 
 impl Delivery {
     /// Starts sending: `more` says the outbox has grown, `stop` ends the run, `feedback` takes
-    /// the outcome events to a live source.
+    /// the outcome and reply events to a live source.
     pub fn start(
         cfg: DeliveryConfig,
         offset: chrono::FixedOffset,
@@ -65,12 +65,13 @@ impl Delivery {
         let stats = self.rt.block_on(self.task)?.map_err(|e| Error::Refused(e.to_string()))?;
         self.server_stop.notify_one();
         eprintln!(
-            "delivery      accepted {}, rejected {}, expired {}, retries {}, outcomes {}, in doubt settled {}{}",
+            "delivery      accepted {}, rejected {}, expired {}, retries {}, outcomes {}, replies {}, in doubt settled {}{}",
             stats.accepted,
             stats.rejected,
             stats.expired,
             stats.retries,
             stats.outcomes,
+            stats.replies,
             stats.settled_in_doubt,
             if stats.no_gateway > 0 {
                 format!(", {} with no gateway configured", stats.no_gateway)

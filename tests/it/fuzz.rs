@@ -227,6 +227,11 @@ fn kind_fields(kind: &str) -> &'static [(&'static str, &'static [&'static str], 
             ),
             ("unset", &["[\"dnd\"]"], false),
         ],
+        "reply" => &[
+            ("text", &["\"退订\"", "\"TD\"", "\"回复 \\\"Y\\\"\"", "\"\""], true),
+            ("to", &["\"10658888\"", "\"1065\""], true),
+            ("gateway", &["\"smpp\"", "\"kannel\""], false),
+        ],
         _ => &[],
     }
 }
@@ -240,7 +245,7 @@ struct GenEvent {
 
 fn event_line() -> impl Strategy<Value = GenEvent> {
     let kind = prop_oneof![
-        16 => proptest::sample::select(&["usage", "topup", "ivr", "location", "crm", "profile"][..])
+        16 => proptest::sample::select(&["usage", "topup", "ivr", "location", "crm", "profile", "reply"][..])
             .prop_map(|k| (format!("\"{k}\""), true, k)),
         1 => odd_value().prop_map(|v| (v, false, "")),
         1 => Just(("\"USAGE\"".to_string(), false, "")),

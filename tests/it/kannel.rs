@@ -31,7 +31,8 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     Some(out)
 }
 
-/// bearerbox and smsbox, connected to an SMSC on `smsc_port`.
+/// bearerbox and smsbox, connected to an SMSC on `smsc_port`; subscribers' messages go to the
+/// `get-url` of tidings' delivery endpoint on `tidings` (`host:port`).
 pub struct Kannel {
     boxes: Vec<Child>,
     pub sendsms: u16,
@@ -39,7 +40,7 @@ pub struct Kannel {
 }
 
 impl Kannel {
-    pub fn start(dir: &Path, smsc_port: u16) -> Kannel {
+    pub fn start(dir: &Path, smsc_port: u16, tidings: &str) -> Kannel {
         let (admin, smsbox_port, sendsms) = (free_port(), free_port(), free_port());
         let conf = dir.join("kannel.conf");
         std::fs::write(
@@ -73,6 +74,8 @@ bearerbox-port = {smsbox_port}
 sendsms-port = {sendsms}
 log-file = "{dir}/smsbox.log"
 log-level = 1
+http-request-retry = 10
+http-queue-delay = 1
 
 group = sendsms-user
 username = tidings
@@ -81,8 +84,10 @@ max-messages = 10
 concatenation = true
 
 group = sms-service
-keyword = default
-text = "ok"
+keyword-regex = .*
+catch-all = true
+max-messages = 0
+get-url = "http://{tidings}/v1/mo/kannel?id=%I&from=%p&to=%P&text=%b&coding=%c&charset=%C&ts=%T"
 "#,
                 dir = dir.display()
             ),
@@ -133,8 +138,8 @@ impl Drop for Kannel {
 fn sms_through_kannel_reach_the_smsc_once_each_and_delivery_reports_come_back_as_outcomes() {
     let dir = Dir::new("kannel");
     let sim = Sim::start(&["--system-id", "kannel", "--password", "secret"]);
-    let kannel = Kannel::start(&dir.0, sim.port);
     let listen = format!("127.0.0.1:{}", free_port());
+    let kannel = Kannel::start(&dir.0, sim.port, &listen);
     let cfg = dir.0.join("tidings.toml");
     std::fs::write(
         &cfg,

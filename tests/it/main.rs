@@ -23,6 +23,7 @@ mod operators;
 mod pack;
 mod policy;
 mod reload;
+mod replies;
 mod report;
 mod rulefiles;
 mod scale;

@@ -51,6 +51,8 @@ pub fn ensure_node_modules() {
 pub struct Sim {
     pub child: Child,
     pub port: u16,
+    /// Where it takes control commands (see sim.js: `mo` sends a subscriber's message).
+    pub control_port: u16,
     pub log: PathBuf,
 }
 
@@ -72,12 +74,24 @@ impl Sim {
         let mut line = String::new();
         let stdout = child.stdout.take().expect("piped stdout");
         BufReader::new(stdout).read_line(&mut line).expect("read the simulator's first line");
-        let port = line
-            .trim()
-            .strip_prefix("listening ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("simulator did not start: {line:?}"));
-        Sim { child, port, log: log.to_path_buf() }
+        let (port, control_port) = match line.split_whitespace().collect::<Vec<_>>()[..] {
+            ["listening", p, "control", c] => (p.parse().ok(), c.parse().ok()),
+            _ => (None, None),
+        };
+        let (Some(port), Some(control_port)) = (port, control_port) else {
+            panic!("simulator did not start: {line:?}")
+        };
+        Sim { child, port, control_port, log: log.to_path_buf() }
+    }
+
+    /// Sends one control command and returns the answer.
+    pub fn control(&self, cmd: Value) -> Value {
+        use std::io::Write as _;
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.control_port)).expect("the control port");
+        writeln!(s, "{cmd}").expect("send a control command");
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).expect("the control answer");
+        serde_json::from_str(&line).expect("a JSON answer")
     }
 
     pub fn lines(&self) -> Vec<Value> {

@@ -8,9 +8,19 @@
 // a restart of a real SMSC: written before the submit is answered, delivered on the next bind.
 // When --state is the --log file, a message and the receipt it is owed go out in one write, so a
 // SIGKILL never leaves a message taken without its receipt (what a real SMSC's store guarantees).
+// It prints `listening PORT control CPORT` once ready. The control port takes one JSON object a
+// line and answers one:
+//   {"cmd": "mo", "from": "13800138000", "to": "10658888", "text": "退订", "coding": 8}
+//       a subscriber's message (deliver_sm, message type 0) to the bound ESME: coding 8 UCS-2
+//       (the default), 0 or 1 the text's octets as they are; or "hex": "cdcbb6a9" with any
+//       coding (15 GBK). "lose_ack": 1 takes the first deliver_sm_resp as lost: the message
+//       stays unacknowledged and goes again on the next bind (a client killed before its answer
+//       reached the wire). Like receipts, MO messages are kept (--state) until acknowledged.
+//   {"cmd": "state"}   counts: bound sessions, queued, in flight
 'use strict';
 const smpp = require('smpp');
 const fs = require('fs');
+const net = require('net');
 
 const opt = { port: '0', log: '', 'system-id': null, password: null, tps: '0', 'dlr-delay-ms': '50', state: '',
   'resp-delay-ms': '0' };
@@ -36,23 +46,49 @@ const stateFd = !opt.state ? null : opt.state === opt.log ? logFd : fs.openSync(
 const persist = (obj) => stateFd !== null && fs.writeSync(stateFd, JSON.stringify(obj) + '\n');
 if (opt.state) {
   const done = new Set(), adds = [];
+  const mos = [];
   for (const line of fs.readFileSync(opt.state, 'utf8').split('\n').filter(Boolean)) {
     let o;
     try { o = JSON.parse(line); } catch { continue; }
-    if (o.done) done.add(o.done); else if (o.add) adds.push(o.add);
+    if (o.done) done.add(o.done); else if (o.add) adds.push(o.add); else if (o.mo) mos.push(o.mo);
   }
   for (const r of adds) if (!done.has(r.receipted_message_id)) queued.push({ ...r, short_message: Buffer.from(r.short_message, 'ascii') });
+  for (const m of mos) if (!done.has(m.key)) queued.push({ ...m, short_message: Buffer.from(m.short_message, 'hex') });
 }
 
-function deliver(receipt) {
+// A receipt is known by the message it reports on, an MO message by its key.
+const keyOf = (item) => item.key || item.receipted_message_id;
+
+function deliver(item) {
   const session = receivers.values().next().value;
-  if (!session) return queued.push(receipt);
-  session.inflight.add(receipt);
-  session.deliver_sm(receipt, (resp) => {
-    session.inflight.delete(receipt);
-    if (resp.command_status !== 0) return queued.push(receipt);
-    persist({ done: receipt.receipted_message_id });
+  if (!session) return queued.push(item);
+  session.inflight.add(item);
+  session.deliver_sm(item, (resp) => {
+    if (item.lose_ack > 0) {
+      // Taken as lost on the wire: still in flight, so it goes again once this session closes.
+      item.lose_ack--;
+      return record({ event: 'ack_lost', key: keyOf(item) });
+    }
+    session.inflight.delete(item);
+    if (resp.command_status !== 0) return queued.push(item);
+    persist({ done: keyOf(item) });
+    if (item.key) record({ event: 'mo_acked', key: item.key });
   });
+}
+
+// A subscriber's message on request (see the control commands above).
+let moCounter = 0;
+function mo(c) {
+  const coding = c.coding === undefined ? 8 : Number(c.coding);
+  const text = String(c.text || '');
+  const octets = c.hex !== undefined ? Buffer.from(String(c.hex), 'hex')
+    : coding === 8 ? Buffer.from(text, 'utf16le').swap16() : Buffer.from(text, 'latin1');
+  const item = { key: `mo-${idBase}-${++moCounter}`, source_addr: String(c.from), destination_addr: String(c.to),
+    esm_class: 0, data_coding: coding, short_message: octets, lose_ack: Number(c.lose_ack || 0) };
+  const kept = { ...item, short_message: octets.toString('hex'), lose_ack: 0 };
+  if (stateFd !== null) persist({ mo: kept }); else record({ mo: kept });
+  deliver(item);
+  return item.key;
 }
 
 // The `message` line for a submit that completes a message, or null (a part still waiting).
@@ -142,4 +178,31 @@ const server = smpp.createServer((session) => {
   session.on('submit_sm', (pdu) => onSubmit(session, pdu));
   session.on('unknown', (pdu) => session.send(pdu.response()));
 });
-server.listen(Number(opt.port), '127.0.0.1', () => console.log(`listening ${server.address().port}`));
+const control = net.createServer((conn) => {
+  let buf = '';
+  conn.on('error', () => {});
+  conn.on('data', (chunk) => {
+    buf += chunk.toString('utf8');
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      let answer;
+      try {
+        const c = JSON.parse(line);
+        if (c.cmd === 'mo') answer = { ok: true, key: mo(c) };
+        else if (c.cmd === 'state') {
+          let inflight = 0;
+          for (const s of receivers) inflight += s.inflight.size;
+          answer = { ok: true, sessions: receivers.size, queued: queued.length, inflight };
+        } else answer = { ok: false, error: `unknown command ${c.cmd}` };
+      } catch (e) {
+        answer = { ok: false, error: String(e) };
+      }
+      conn.write(JSON.stringify(answer) + '\n');
+    }
+  });
+});
+server.listen(Number(opt.port), '127.0.0.1', () => {
+  control.listen(0, '127.0.0.1', () => console.log(`listening ${server.address().port} control ${control.address().port}`));
+});

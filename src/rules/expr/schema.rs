@@ -120,6 +120,9 @@ pub enum Field {
     OutRule,
     OutCampaign,
     OutDetail,
+    ReplyText,
+    ReplyTo,
+    ReplyGateway,
     SubMsisdn,
     CustomerId,
     AccountId,
@@ -186,7 +189,8 @@ const I: u8 = 1 << Kind::Ivr as u8;
 const L: u8 = 1 << Kind::Location as u8;
 const C: u8 = 1 << Kind::Crm as u8;
 const O: u8 = 1 << Kind::Outcome as u8;
-const ALL: u8 = 0x7f;
+const R: u8 = 1 << Kind::Reply as u8;
+const ALL: u8 = 0xff;
 /// Not an event field: readable in every rule, and on timers.
 const ANY: u8 = 0;
 
@@ -223,6 +227,9 @@ pub const FIELDS: &[(&str, Ty, Field, u8)] = &[
     ("event.rule", Ty::Str, Field::OutRule, O),
     ("event.campaign", Ty::Str, Field::OutCampaign, O),
     ("event.detail", Ty::Str, Field::OutDetail, O),
+    ("event.text", Ty::Str, Field::ReplyText, R),
+    ("event.to", Ty::Str, Field::ReplyTo, R),
+    ("event.gateway", Ty::Str, Field::ReplyGateway, R),
     ("subscriber.msisdn", Ty::Str, Field::SubMsisdn, ANY),
     ("subscriber.customer_id", Ty::Str, Field::CustomerId, ANY),
     ("subscriber.account_id", Ty::Str, Field::AccountId, ANY),
@@ -356,7 +363,10 @@ impl Field {
             | F::OutStatus
             | F::OutRule
             | F::OutCampaign
-            | F::OutDetail => self.read_event(ev),
+            | F::OutDetail
+            | F::ReplyText
+            | F::ReplyTo
+            | F::ReplyGateway => self.read_event(ev),
             F::EvMsisdn | F::SubMsisdn => Value::Str(Cow::Owned(sub.msisdn.full())),
             F::CustomerId => Value::Str(Cow::Borrowed(cx.names.get(sub.customer_id))),
             F::AccountId => Value::Str(Cow::Borrowed(cx.names.get(sub.account_id))),
@@ -547,6 +557,14 @@ impl Field {
                     F::OutRule => Value::Str(Cow::Borrowed(&o.rule)),
                     F::OutCampaign => Value::Str(Cow::Borrowed(&o.campaign)),
                     _ => opt_str(&o.detail),
+                }
+            }
+            F::ReplyText | F::ReplyTo | F::ReplyGateway => {
+                let Some(Body::Reply(r)) = body else { return Value::Null };
+                match self {
+                    F::ReplyText => Value::Str(Cow::Borrowed(&r.text)),
+                    F::ReplyTo => Value::Str(Cow::Borrowed(&r.to)),
+                    _ => opt_str(&r.gateway),
                 }
             }
             _ => Value::Null,

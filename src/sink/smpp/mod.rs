@@ -10,7 +10,7 @@
 //!
 //! - [`pdu`]     the wire format (hand-written; why in its header)
 //! - [`text`]    GSM 03.38 / UCS-2 encoding and splitting into concatenated parts
-//! - [`receipt`] deliver_sm receipts to [`Report`]s
+//! - [`receipt`] deliver_sm: receipts to [`Report`](crate::sink::gateway::Report)s, subscribers' messages to replies
 //! - here        the config and the protocol: bind_transceiver, submit_sm, deliver_sm,
 //!   enquire_link, unbind, generic_nack, what each command_status means
 //!
@@ -41,8 +41,8 @@
 //!
 //! ## Receipts
 //!
-//! Every deliver_sm is answered. Final receipts become [`Report`]s (`gateway_id` = the SMSC
-//! message id, `Delivered` or `Failed`) and a subscriber's message (not a receipt) a [`Reply`]
+//! Every deliver_sm is answered. Final receipts become [`Report`](crate::sink::gateway::Report)s (`gateway_id` = the SMSC
+//! message id, `Delivered` or `Failed`) and a subscriber's message (not a receipt) a [`crate::sink::gateway::Reply`]
 //! (text by data_coding: 8 UCS-2, 15 GBK, 1 and 3 one octet a character, 0 the GSM default
 //! alphabet; a UDH skipped, each part of a concatenated message its own reply), both answered
 //! once on disk; intermediate receipts (ENROUTE, ACCEPTD) are answered at once and dropped; a
@@ -54,7 +54,7 @@
 //! A response timeout or a connection lost after submit_sm went out leaves the message in doubt
 //! (the SMSC may have accepted it); the answer is Retry, so a duplicate is possible. Each
 //! submit_sm carries `user_message_reference` = [`user_message_reference`] of the action id,
-//! and receipts that echo it show it in [`Report::detail`] as `ref:<n>`, so the dispatcher can
+//! and receipts that echo it show it in [`Report::detail`](crate::sink::gateway::Report::detail) as `ref:<n>`, so the dispatcher can
 //! tie a receipt to an action after a crash. A submit that timed out frees its window slot even
 //! though the SMSC may still answer; a late answer is ignored.
 
@@ -65,7 +65,6 @@ mod tests;
 pub mod text;
 
 use crate::contact::Action;
-use crate::sink::gateway::{Reply, Report};
 use crate::sink::link::{Client, Frame, LinkError, LinkSettings, Protocol, Refusal, de};
 use pdu::{Bind, Body, Decoded, Pdu, ShortMessage, Tlv, status};
 use receipt::Receipt;
@@ -346,30 +345,10 @@ fn encode(st: u32, sequence: u32, body: Body) -> Vec<u8> {
 /// A receipt, or a subscriber's message.
 fn deliver(seq: u32, sm: &ShortMessage) -> Frame {
     let ack = encode(status::ESME_ROK, seq, Body::DeliverSmResp);
-    let at_ms = chrono::Utc::now().timestamp_millis();
-    match receipt::parse(sm, at_ms) {
-        Receipt::Final(report) => Frame::Inbound { item: Report::into(report), ack },
-        Receipt::Intermediate => Frame::Answer(ack),
-        Receipt::NotReceipt if sm.esm_class & 0x3C != 0 => Frame::Answer(ack),
-        Receipt::NotReceipt => {
-            let reply = Reply {
-                msisdn: sm.source_addr.clone(),
-                to: sm.destination_addr.clone(),
-                text: mo_text(sm),
-                gateway: Smpp::NAME,
-                gateway_id: None,
-                at_ms,
-            };
-            Frame::Inbound { item: reply.into(), ack }
-        }
-    }
-}
-
-/// The text of a subscriber's message by its data_coding (a UDH skipped).
-fn mo_text(sm: &ShortMessage) -> String {
-    match sm.data_coding {
-        0 => text::decode(0, sm.esm_class, &sm.short_message),
-        dc => text::decode_text(dc, sm.esm_class & 0x40 != 0, &sm.short_message),
+    match receipt::parse(sm, chrono::Utc::now().timestamp_millis()) {
+        Receipt::Final(report) => Frame::Inbound { item: report.into(), ack },
+        Receipt::Mobile(reply) => Frame::Inbound { item: reply.into(), ack },
+        Receipt::Intermediate | Receipt::NotReceipt => Frame::Answer(ack),
     }
 }
 

@@ -32,6 +32,8 @@ pub const GENERIC_NACK: u32 = 0x8000_0000;
 pub const TAG_RECEIPTED_MESSAGE_ID: u16 = 0x001E;
 pub const TAG_USER_MESSAGE_REFERENCE: u16 = 0x0204;
 pub const TAG_MESSAGE_STATE: u16 = 0x0427;
+/// The text of a message too long for short_message (then empty), e.g. a subscriber's message.
+pub const TAG_MESSAGE_PAYLOAD: u16 = 0x0424;
 
 /// command_status values the client names or sends (SMPP v3.4 §5.1.3).
 pub mod status {

@@ -1,14 +1,25 @@
-//! Reads SMSC delivery receipts (deliver_sm with esm_class message type 0x04) into gateway
-//! [`Report`]s. SMSCs differ: some put the outcome only in the receipt text of SMPP v3.4
+//! Reads what a deliver_sm carries: an SMSC delivery receipt (esm_class message type 0x04) into a
+//! gateway [`Report`], a subscriber's message (message type 0: MO) into a [`Reply`]. Receipts
+//! first, as SMSCs differ: some put the outcome only in the receipt text of SMPP v3.4
 //! Appendix B (`id:... sub:... dlvrd:... submit date:... done date:... stat:DELIVRD err:000
 //! text:...`), some only in the `receipted_message_id` / `message_state` TLVs, most in both. The
 //! TLVs win when present because they are typed; the text fills what they leave out.
 //!
 //! `at_ms` is the arrival time: the receipt's `done date` has no zone and SMSCs disagree on
 //! which one they mean, so it is kept in `detail` rather than guessed into an instant.
+//!
+//! A subscriber's message goes from `source_addr` (the subscriber) to `destination_addr` (the
+//! service number), its text decoded by data_coding ([`super::text::decode`]: GSM, UCS-2, GBK,
+//! ASCII) from short_message, or from `message_payload` when short_message is empty. It carries
+//! no id of the SMSC's own, and its time is the arrival time. A concatenated message arrives as
+//! parts, each its own deliver_sm: each part becomes its own reply, its UDH dropped. Holding
+//! parts back to join them would hold their acknowledgements too, and an SMSC that sends the next
+//! part only once the last is acknowledged would wait for ever; replies are short (退订, TD, Y).
 
-use super::pdu::{ShortMessage, TAG_MESSAGE_STATE, TAG_RECEIPTED_MESSAGE_ID, TAG_USER_MESSAGE_REFERENCE};
-use crate::sink::gateway::{OutcomeStatus, Report};
+use super::pdu::{
+    ShortMessage, TAG_MESSAGE_PAYLOAD, TAG_MESSAGE_STATE, TAG_RECEIPTED_MESSAGE_ID, TAG_USER_MESSAGE_REFERENCE,
+};
+use crate::sink::gateway::{OutcomeStatus, Reply, Report};
 
 /// esm_class bits 2–5 carry the message type; 0x04 is "SMSC delivery receipt".
 const ESM_TYPE_MASK: u8 = 0x3C;
@@ -21,7 +32,10 @@ pub enum Receipt {
     Final(Report),
     /// An intermediate state (ENROUTE, ACCEPTD, UNKNOWN): nothing to report yet.
     Intermediate,
-    /// Not a receipt (a mobile-originated message), or one without a message id.
+    /// A subscriber's message (mobile-originated).
+    Mobile(Reply),
+    /// Neither: another message type (an SME acknowledgement...), or a receipt without a message
+    /// id or a state this reads.
     NotReceipt,
 }
 
@@ -34,7 +48,10 @@ pub fn parse(sm: &ShortMessage, now_ms: i64) -> Receipt {
     });
     let is_receipt = sm.esm_class & ESM_TYPE_MASK == ESM_TYPE_RECEIPT || tlv_id.is_some();
     if !is_receipt {
-        return Receipt::NotReceipt;
+        return match sm.esm_class & ESM_TYPE_MASK {
+            0 => Receipt::Mobile(mobile(sm, now_ms)),
+            _ => Receipt::NotReceipt,
+        };
     }
     let Some(gateway_id) = tlv_id.filter(|s| !s.is_empty()).or_else(|| field(&text, "id").map(str::to_string)) else {
         return Receipt::NotReceipt;
@@ -74,6 +91,22 @@ pub fn parse(sm: &ShortMessage, now_ms: i64) -> Receipt {
         detail,
         at_ms: now_ms,
     })
+}
+
+/// A subscriber's message to the service number.
+fn mobile(sm: &ShortMessage, now_ms: i64) -> Reply {
+    let text = match sm.tlv(TAG_MESSAGE_PAYLOAD) {
+        Some(payload) if sm.short_message.is_empty() => payload,
+        _ => &sm.short_message,
+    };
+    Reply {
+        msisdn: sm.source_addr.clone(),
+        to: sm.destination_addr.clone(),
+        text: super::text::decode(sm.data_coding, sm.esm_class, text),
+        gateway: "smpp",
+        gateway_id: None,
+        at_ms: now_ms,
+    }
 }
 
 /// `Some(Some(final))`, `Some(None)` for an intermediate state, `None` when unknown.
@@ -165,9 +198,27 @@ mod tests {
     }
 
     #[test]
-    fn mobile_originated_and_garbage_are_not_receipts() {
-        let mo = ShortMessage { esm_class: 0, short_message: b"stat:DELIVRD".to_vec(), ..ShortMessage::default() };
-        assert_eq!(parse(&mo, 0), Receipt::NotReceipt);
+    fn a_subscribers_message_is_a_reply_and_garbage_is_not_a_receipt() {
+        let mo = ShortMessage {
+            source_addr: "8613800138000".into(),
+            destination_addr: "10658888".into(),
+            esm_class: 0,
+            data_coding: 8,
+            short_message: "退订 谢谢".encode_utf16().flat_map(u16::to_be_bytes).collect(),
+            ..ShortMessage::default()
+        };
+        let Receipt::Mobile(r) = parse(&mo, 7) else { panic!("a subscriber's message") };
+        assert_eq!((r.msisdn.as_str(), r.to.as_str(), r.text.as_str()), ("8613800138000", "10658888", "退订 谢谢"));
+        assert_eq!((r.gateway, r.gateway_id, r.at_ms), ("smpp", None, 7));
+        // The text in message_payload; an SME acknowledgement (message type 0x08) is neither.
+        let long = ShortMessage {
+            short_message: Vec::new(),
+            data_coding: 0,
+            tlvs: vec![Tlv { tag: TAG_MESSAGE_PAYLOAD, value: b"stat:DELIVRD".to_vec() }],
+            ..mo.clone()
+        };
+        assert!(matches!(parse(&long, 0), Receipt::Mobile(r) if r.text == "stat:DELIVRD"));
+        assert_eq!(parse(&ShortMessage { esm_class: 0x08, ..mo }, 0), Receipt::NotReceipt);
         assert_eq!(parse(&receipt("\u{ff}garbage", vec![]), 0), Receipt::NotReceipt);
         assert_eq!(parse(&receipt("id:1 stat:WHATEVER", vec![]), 0), Receipt::NotReceipt);
         assert_eq!(field("xid:1 id:2", "id"), Some("2"));

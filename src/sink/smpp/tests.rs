@@ -226,3 +226,25 @@ async fn a_part_failing_midway_is_not_accepted_and_the_resend_keeps_the_referenc
         other => panic!("expected Rejected, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_subscribers_message_is_a_reply_answered_only_once_it_is_safe() {
+    let (_listener, _client, mut reports, mut peer) = connected().await;
+    let mo = ShortMessage {
+        source_addr: "13800138000".into(),
+        destination_addr: "10658888".into(),
+        data_coding: 8,
+        short_message: "退订 谢谢".encode_utf16().flat_map(u16::to_be_bytes).collect(),
+        ..ShortMessage::default()
+    };
+    peer.send(0, 200, Body::DeliverSm(mo)).await;
+    let incoming = timeout(WAIT, reports.recv()).await.expect("in time").expect("open");
+    let crate::sink::gateway::Inbound::Reply(r) = &incoming.item else { panic!("a reply: {incoming:?}") };
+    assert_eq!((r.msisdn.as_str(), r.to.as_str(), r.text.as_str()), ("13800138000", "10658888", "退订 谢谢"));
+    let mut chunk = [0u8; 64];
+    let early = timeout(Duration::from_millis(150), peer.stream.read(&mut chunk)).await;
+    assert!(early.is_err(), "deliver_sm_resp went out before the reply was safe");
+    incoming.done();
+    let r = peer.read().await.expect("answer");
+    assert_eq!((r.status, r.sequence, r.body), (0, 200, Body::DeliverSmResp));
+}

@@ -16,6 +16,8 @@ use thiserror::Error;
 pub const DC_GSM: u8 = 0x00;
 /// data_coding for UCS-2.
 pub const DC_UCS2: u8 = 0x08;
+/// data_coding 15, GBK to Chinese SMSCs (only ever read here, in subscribers' messages).
+pub const DC_GBK: u8 = 0x0F;
 /// esm_class bit: short_message starts with a user data header.
 pub const ESM_UDHI: u8 = 0x40;
 
@@ -144,19 +146,15 @@ pub fn concatenate(
         .collect())
 }
 
-/// Decodes a short_message back to text (UDH skipped when `esm_class` says there is one):
-/// the inverse of [`split`] per part. Used by tests and available for MO messages.
+/// Decodes a short_message back to text (UDH skipped when `esm_class` says there is one): the
+/// inverse of [`split`] per part, and how a subscriber's message (MO) is read. data_coding 0 is
+/// the GSM default alphabet unpacked, as tidings sends it (`?` for what is not in it); any other
+/// as [`decode_text`] reads it (15 GBK, as Chinese SMSCs use it; SMPP 3.4 lists KS C 5601 there).
 pub fn decode(data_coding: u8, esm_class: u8, sm: &[u8]) -> String {
-    let body = if esm_class & ESM_UDHI != 0 {
-        let udhl = sm.first().map(|&l| l as usize + 1).unwrap_or(0);
-        sm.get(udhl..).unwrap_or(&[])
-    } else {
-        sm
-    };
-    if data_coding == DC_UCS2 {
-        let units: Vec<u16> = body.chunks_exact(2).map(|b| u16::from_be_bytes([b[0], b[1]])).collect();
-        return String::from_utf16_lossy(&units);
+    if data_coding != DC_GSM {
+        return decode_text(data_coding, esm_class & ESM_UDHI != 0, sm);
     }
+    let body = without_udh(esm_class & ESM_UDHI != 0, sm);
     let mut out = String::with_capacity(body.len());
     let mut it = body.iter();
     while let Some(&s) = it.next() {
@@ -171,24 +169,29 @@ pub fn decode(data_coding: u8, esm_class: u8, sm: &[u8]) -> String {
     out
 }
 
-/// The text of a message body in the coding the Chinese operators' protocols (CMPP Msg_Fmt, SMGP
-/// MsgFormat, SGIP MessageCoding) and SMPP's data_coding share for it, a UDH skipped when `udhi`. UCS-2 and GBK that do
-/// not decode keep what does, with U+FFFD for the rest; other codes are read as Latin-1 octets.
+/// The text of a message body in the codes the Chinese operators' protocols (CMPP Msg_Fmt, SMGP
+/// MsgFormat, SGIP MessageCoding) and SMPP's data_coding share: 8 UCS-2, 15 GBK, anything else
+/// (0 ASCII, 1 IA5, 3 Latin-1) octet by octet as Latin-1; a UDH skipped when `udhi`. UCS-2 and
+/// GBK that do not decode keep what does, with U+FFFD for the rest.
 pub fn decode_text(code: u8, udhi: bool, content: &[u8]) -> String {
-    let body = if udhi {
-        let udhl = content.first().map(|&l| l as usize + 1).unwrap_or(0);
-        content.get(udhl..).unwrap_or_default()
-    } else {
-        content
-    };
+    let body = without_udh(udhi, content);
     match code {
-        8 => {
+        DC_UCS2 => {
             let units: Vec<u16> = body.chunks_exact(2).map(|b| u16::from_be_bytes([b[0], b[1]])).collect();
             String::from_utf16_lossy(&units)
         }
-        15 => encoding_rs::GBK.decode_without_bom_handling(body).0.into_owned(),
+        DC_GBK => encoding_rs::GBK.decode_without_bom_handling(body).0.into_owned(),
         _ => body.iter().map(|&b| b as char).collect(),
     }
+}
+
+/// The body after the user data header when there is one.
+fn without_udh(udhi: bool, content: &[u8]) -> &[u8] {
+    if !udhi {
+        return content;
+    }
+    let udhl = content.first().map(|&l| l as usize + 1).unwrap_or(0);
+    content.get(udhl..).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -272,6 +275,20 @@ mod tests {
         assert_eq!(reassemble(&parts), text);
         let many = "😀".repeat(100);
         assert_eq!(reassemble(&split(&many, 1).unwrap()), many);
+    }
+
+    #[test]
+    fn a_subscribers_message_decodes_in_every_coding_an_smsc_sends() {
+        let ucs2: Vec<u8> = "退订 谢谢".chars().flat_map(ucs2).collect();
+        assert_eq!(decode(DC_UCS2, 0, &ucs2), "退订 谢谢");
+        let mut with_udh = vec![0x05, 0x00, 0x03, 0x2A, 0x02, 0x01];
+        with_udh.extend_from_slice(&ucs2);
+        assert_eq!(decode(DC_UCS2, ESM_UDHI, &with_udh), "退订 谢谢", "the UDH is not text");
+        assert_eq!(decode(DC_GBK, 0, &[0xCD, 0xCB, 0xB6, 0xA9]), "退订");
+        assert_eq!(decode(DC_GSM, 0, b"TD \x00 \x1b\x65"), "TD @ €");
+        assert_eq!(decode(0x01, 0, b"TD @_$"), "TD @_$", "IA5 is ASCII, not the GSM alphabet");
+        assert_eq!(decode(0x03, 0, &[b'c', 0xE9]), "cé");
+        assert_eq!(decode(DC_UCS2, ESM_UDHI, &[9, 0]), "", "a UDH longer than the message");
     }
 
     #[test]
