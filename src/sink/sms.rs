@@ -6,13 +6,15 @@ use super::cmpp::{CmppClient, CmppConfig};
 use super::gateway::{Incoming, Sent};
 use super::kannel::{Kannel, KannelConfig};
 use super::smpp::{SmppClient, SmppConfig};
+use super::wire::Coding;
 use crate::contact::Action;
 use tokio::sync::mpsc;
 
 pub enum SmsGateway {
     Kannel(Kannel),
     Smpp(SmppClient),
-    Cmpp(CmppClient),
+    /// With the coding Chinese text goes in (it sets how many parts a long message takes).
+    Cmpp(CmppClient, Coding),
 }
 
 /// The `[delivery.*]` sections that name an SMS gateway; at most one may be set.
@@ -47,9 +49,10 @@ impl SmsGateway {
             return Ok(Some(SmsGateway::Smpp(client)));
         }
         if let Some(c) = cmpp {
+            let coding = c.coding;
             let (client, receipts) = CmppClient::start(c).map_err(|e| format!("delivery.cmpp: {e}"))?;
             forward(receipts, reports);
-            return Ok(Some(SmsGateway::Cmpp(client)));
+            return Ok(Some(SmsGateway::Cmpp(client, coding)));
         }
         Ok(None)
     }
@@ -58,8 +61,23 @@ impl SmsGateway {
         match self {
             SmsGateway::Kannel(k) => k.submit(a).await,
             SmsGateway::Smpp(c) => c.submit(a).await,
-            SmsGateway::Cmpp(c) => c.submit(a).await,
+            SmsGateway::Cmpp(c, _) => c.submit(a).await,
         }
+    }
+
+    /// How many SMS the action's text takes through this gateway: each part of a long message
+    /// gets a report of its own, so an SMS in doubt is settled only when all its parts' reports
+    /// are in. SMPP packs 160 GSM characters or 70 UCS-2 into one; CMPP 140 octets (ASCII, UCS-2,
+    /// or GBK, where an ASCII character takes one octet). Kannel's reports name the action, so
+    /// one settles it.
+    pub fn parts(&self, a: &Action) -> usize {
+        let Some(text) = a.text.as_deref() else { return 1 };
+        let parts = match self {
+            SmsGateway::Kannel(_) => return 1,
+            SmsGateway::Smpp(_) => super::smpp::text::split(text, 0).map(|p| p.len()),
+            SmsGateway::Cmpp(_, coding) => super::wire::split(text, *coding, 0).map(|p| p.len()),
+        };
+        parts.map_or(1, |n| n.max(1))
     }
 
     /// Ends a gateway's session politely (SMPP unbind, CMPP terminate); Kannel has none.
@@ -67,7 +85,7 @@ impl SmsGateway {
         match self {
             SmsGateway::Kannel(_) => {}
             SmsGateway::Smpp(c) => c.shutdown().await,
-            SmsGateway::Cmpp(c) => c.shutdown().await,
+            SmsGateway::Cmpp(c, _) => c.shutdown().await,
         }
     }
 }

@@ -319,7 +319,7 @@ impl<'a> Session<'a> {
             let report = Report {
                 action_id: None,
                 gateway_id: Some(msg_id_text(report.msg_id)),
-                msisdn: None,
+                msisdn: Some(report.dest_terminal_id.clone()),
                 reference: None,
                 status,
                 detail: format!("stat:{}", report.stat),
