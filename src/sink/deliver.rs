@@ -83,8 +83,7 @@ pub struct DeliveryConfig {
     /// Give up after this many attempts (0 = keep trying until the action expires).
     #[serde(default)]
     pub max_attempts: u32,
-    /// How long an SMS left in doubt (sent, no answer) waits for a report before it is offered
-    /// again.
+    /// How long an SMS in doubt (sent, no answer) waits for a report before it is offered again.
     #[serde(default = "default_grace", with = "crate::time::duration_serde")]
     pub in_doubt_grace: Duration,
     /// When the input has ended and the outbox is drained: how long to keep listening for
@@ -275,8 +274,7 @@ pub struct Dispatcher {
     pub stats: DeliveryStats,
 }
 
-/// The actions the dispatcher holds (at most `backlog`): queued, waiting to retry or for their
-/// subscriber's turn, in doubt.
+/// The actions the dispatcher holds (at most `backlog`): queued, retrying, waiting, in doubt.
 #[derive(Default)]
 struct Pending {
     queue: VecDeque<Attempt>,
@@ -285,6 +283,7 @@ struct Pending {
     /// Every action held, queued, in flight, waiting or in doubt, by id key.
     holding: HashSet<u64>,
     doubts: Doubts,
+    /// SMS waiting for their subscriber's turn.
     turns: Turns,
 }
 
@@ -691,8 +690,8 @@ impl Dispatcher {
                 self.retry_early()?;
             }
             Sent::Retry { reason, after } => {
+                // It keeps its subscriber's turn: its `sending` line stays unanswered till then.
                 self.stats.retries += 1;
-                self.answered(&a);
                 if self.cfg.max_attempts > 0 && attempt >= self.cfg.max_attempts {
                     self.reject(&a, &format!("gave up after {attempt} attempts: {reason}"))?;
                 } else {

@@ -14,14 +14,16 @@
 //! subscriber's SMS in doubt.
 //!
 //! That is only sound when the subscriber has one SMS the report could be about, so the dispatcher
-//! keeps at most one SMS per subscriber unanswered — in flight or in doubt — at a time
-//! ([`Turns`]); the next waits for its answer (a round trip, or the grace when it is in doubt;
-//! a marketing engine rarely has two messages for one subscriber within that). A report that
-//! names an SMS already recorded must not settle another either: the ledger knows those gateway
-//! ids (`Ledger::is_repeat`), and the dispatcher asks it first. What is left: two SMS to one
-//! subscriber in doubt at once can only come from a ledger written without this rule; a report
-//! without reference cannot tell them apart, so both wait the grace and go again — at least once,
-//! not exactly once, for that subscriber.
+//! keeps at most one SMS per subscriber unanswered at a time — in flight, waiting to retry, or in
+//! doubt ([`Turns`]) — and the ledger never holds two unanswered `sending` lines for one
+//! subscriber. The next SMS to that subscriber waits for the answer: a round trip, or the grace
+//! when it is in doubt (a marketing engine rarely has two messages for one subscriber within
+//! that). A report of an SMS already recorded must not settle another either: the ledger knows
+//! those gateway ids (`Ledger::is_repeat`), and the dispatcher asks it first.
+//!
+//! What is left: two SMS to one subscriber in doubt at once can only come from a ledger written
+//! without this rule (an older tidings). A report without reference cannot tell them apart, so
+//! both wait the grace and go again — at least once, not exactly once, for that subscriber.
 //!
 //! A long message is settled only when every part has its report (the part count comes from the
 //! gateway in use, [`super::sms::SmsGateway::parts`]): a part that never reached the gateway would
@@ -178,8 +180,8 @@ fn national(msisdn: &str) -> &str {
 }
 
 /// At most one SMS per subscriber unanswered at a time: the subscriber's *turn* is held by the
-/// SMS that is in flight or in doubt, and the next SMS to that subscriber waits here until it is
-/// answered (see the module docs for why).
+/// SMS that is in flight, waiting to retry or in doubt, and the next SMS to that subscriber waits
+/// here until it is answered for good (see the module docs for why).
 #[derive(Default)]
 pub struct Turns {
     /// Subscriber -> the id key of the SMS holding the turn.
