@@ -6,14 +6,17 @@
 //! Memory stays bounded whatever the gateways do: the dispatcher holds at most `backlog`
 //! actions (queued, in flight or waiting to retry); the rest wait in the outbox file.
 //!
-//! After a crash, an action whose `sending` entry has no answer in the ledger is *in doubt*:
-//! the gateway may have it. For the SMS gateway the dispatcher first waits `in_doubt_grace` for
-//! a delivery report that settles it (SMPP receipts echo the submit's `user_message_reference`,
-//! Kannel's name the action id) and only then offers it again; the call centre deduplicates on
-//! the idempotency key, so in-doubt call tasks are offered again at once.
+//! An action sent without an answer — the connection dropped, the response timed out, or the
+//! process died after the ledger's `sending` line — is *in doubt*: the gateway may have it. An
+//! SMS in doubt waits `in_doubt_grace` for a report that settles it before it is offered again,
+//! and at most one SMS per subscriber is unanswered at a time so that a report naming only the
+//! subscriber (CMPP's) can settle it ([`super::doubt`] says how, and where that stops being
+//! exactly once). The call centre deduplicates on the idempotency key, so in-doubt call tasks are
+//! offered again at once.
 
 pub use super::callback::callback_handler;
 use super::calls::{CallCentre, CallCentreConfig};
+use super::doubt::{Attempt, Doubts, Released, Turns};
 use super::gateway::{Inbound, Incoming, OutcomeStatus, Reply, Report, Sent};
 use super::kannel::KannelConfig;
 use super::outbox::{Entry, InDoubt, Ledger, Open, OutboxReader, id_key};
@@ -23,7 +26,7 @@ use crate::contact::{Action, Channel};
 use chrono::Offset;
 use governor::{Quota, RateLimiter};
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io::Write;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -86,7 +89,7 @@ pub struct DeliveryConfig {
     /// Give up after this many attempts (0 = keep trying until the action expires).
     #[serde(default)]
     pub max_attempts: u32,
-    /// How long an SMS left in doubt by a crash waits for a report before it is offered again.
+    /// How long an SMS in doubt (sent, no answer) waits for a report before it is offered again.
     #[serde(default = "default_grace", with = "crate::time::duration_serde")]
     pub in_doubt_grace: Duration,
     /// When the input has ended and the outbox is drained: how long to keep listening for
@@ -165,6 +168,9 @@ pub struct DeliveryStats {
     pub no_gateway: u64,
     /// Reports that matched no action.
     pub unmatched_reports: u64,
+    /// Reports of what was already recorded (a redelivery, a later part of a long message):
+    /// acknowledged, nothing more.
+    pub repeated_reports: u64,
     /// Submits answered while stopping (waited for, recorded: not sent again after a restart).
     pub answered_at_stop: u64,
     /// Submits still unanswered when `drain_timeout` ran out (left in doubt for the next start).
@@ -183,10 +189,6 @@ type Limiter = RateLimiter<
     governor::clock::DefaultClock,
     governor::middleware::NoOpMiddleware,
 >;
-
-/// Actions in doubt by id key: the action once read from the outbox (with its next attempt
-/// number), and when to stop waiting for a report and offer it again.
-type Doubts = HashMap<u64, (Option<(Action, u32)>, Instant)>;
 
 struct Retrying {
     action: Action,
@@ -242,25 +244,23 @@ pub struct Dispatcher {
     /// Reports and replies handled since the last ledger sync: acknowledged to their gateway
     /// after it.
     unsynced: Vec<Incoming>,
-    /// Receipts seen so far for each in-doubt SMS (its gateway ids).
-    doubt_receipts: HashMap<u64, Vec<String>>,
     p: Pending,
     /// Set when stopping: send tasks still waiting for their turn (the rate limit) give up.
     halt: tokio::sync::watch::Sender<bool>,
     pub stats: DeliveryStats,
 }
 
-/// The actions the dispatcher holds (at most `backlog`): queued, waiting to retry, in doubt.
+/// The actions the dispatcher holds (at most `backlog`): queued, retrying, waiting, in doubt.
 #[derive(Default)]
 struct Pending {
-    queue: VecDeque<(Action, u32)>,
+    queue: VecDeque<Attempt>,
     retry: BTreeMap<(Instant, u64), Retrying>,
     retry_seq: u64,
     /// Every action held, queued, in flight, waiting or in doubt, by id key.
     holding: HashSet<u64>,
-    /// In-doubt SMS by (number, reference), as receipts name them.
-    doubt: HashMap<(String, u16), InDoubt>,
-    doubt_ids: Doubts,
+    doubts: Doubts,
+    /// SMS waiting for their subscriber's turn.
+    turns: Turns,
 }
 
 impl Dispatcher {
@@ -313,7 +313,6 @@ impl Dispatcher {
             live: None,
             early: VecDeque::new(),
             unsynced: Vec::new(),
-            doubt_receipts: HashMap::new(),
             p: Pending::default(),
             halt: tokio::sync::watch::Sender::new(false),
             offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap_or(chrono::Utc.fix()),
@@ -349,8 +348,9 @@ impl Dispatcher {
     ) -> Result<DeliveryStats, DeliveryError> {
         let grace_end = Instant::now() + self.cfg.in_doubt_grace;
         for d in std::mem::take(&mut self.ledger.in_doubt) {
-            self.p.doubt_ids.insert(id_key(&d.id), (None, grace_end));
-            self.p.doubt.insert((d.msisdn.clone(), d.reference), d);
+            // Its subscriber's turn from the start: an SMS read before its line waits for it.
+            self.p.turns.hold(&d.msisdn, id_key(&d.id));
+            self.p.doubts.insert(d, None, grace_end);
         }
         let mut inflight: JoinSet<Offered> = JoinSet::new();
         let ran = self.rounds(&mut inflight, &mut reports, &more, &closed, &stop).await;
@@ -389,7 +389,11 @@ impl Dispatcher {
             self.launch(inflight)?;
             // Done?
             let p = &self.p;
-            let idle = p.queue.is_empty() && p.retry.is_empty() && inflight.is_empty() && p.doubt_ids.is_empty();
+            let idle = p.queue.is_empty()
+                && p.retry.is_empty()
+                && inflight.is_empty()
+                && p.doubts.is_empty()
+                && p.turns.none_waiting();
             if idle && eof && closed.load(Ordering::Relaxed) {
                 let since = *drained_at.get_or_insert_with(Instant::now);
                 if self.ledger.open_by_id.is_empty() || since.elapsed() >= self.cfg.linger {
@@ -520,6 +524,7 @@ impl Dispatcher {
     /// Reads the outbox while there is room. `Some(eof)` when it read.
     fn fill(&mut self) -> Result<Option<bool>, DeliveryError> {
         let mut eof = None;
+        let mut attached = false;
         while self.p.holding.len() < self.cfg.backlog {
             let room = (self.cfg.backlog - self.p.holding.len()).min(256);
             let batch = self.reader.next_batch(room).map_err(DeliveryError::Outbox)?;
@@ -545,38 +550,57 @@ impl Dispatcher {
                     self.stats.no_gateway += 1;
                     continue;
                 }
-                if let Some(slot) = self.p.doubt_ids.get_mut(&key) {
-                    if a.channel == Channel::Sms {
-                        slot.0 = Some((a, 1));
-                        self.p.holding.insert(key);
-                        continue;
-                    }
-                    self.p.doubt_ids.remove(&key);
-                }
                 self.p.holding.insert(key);
+                let a = match a.channel {
+                    Channel::Sms => match self.p.doubts.attach(a, 1) {
+                        // In doubt: it waits with its doubt; reports that came before it count now.
+                        None => {
+                            attached = true;
+                            continue;
+                        }
+                        Some((a, _)) => a,
+                    },
+                    // A call task in doubt goes again at once: the call centre deduplicates.
+                    _ => {
+                        if self.p.doubts.remove(key).is_some() {
+                            self.answered(&a);
+                        }
+                        a
+                    }
+                };
                 self.p.queue.push_back((a, 1));
             }
+        }
+        if attached {
+            self.retry_early()?;
         }
         Ok(eof)
     }
 
     /// In-doubt SMS whose grace ran out go again (no report came: the gateway never had them, or
-    /// lost them).
+    /// lost them); one whose outbox line was never read is let go, and its subscriber's turn.
     fn release_doubts(&mut self) {
-        let now = Instant::now();
-        let p = &mut self.p;
-        if !p.doubt_ids.values().any(|d| d.1 <= now) {
-            return;
-        }
-        let due: Vec<u64> = p.doubt_ids.iter().filter(|(_, d)| d.1 <= now).map(|(k, _)| *k).collect();
-        for k in due {
-            if let Some((Some((a, attempt)), _)) = p.doubt_ids.remove(&k) {
-                p.doubt.retain(|_, d| d.id != a.id);
-                p.queue.push_back((a, attempt));
+        for Released { key, msisdn, action } in self.p.doubts.due(Instant::now()) {
+            match action {
+                // It keeps its subscriber's turn.
+                Some(a) => self.p.queue.push_back(a),
+                None => {
+                    self.p.holding.remove(&key);
+                    self.pass_turn(&msisdn, key);
+                }
             }
         }
-        if p.doubt_ids.is_empty() {
-            p.doubt.clear();
+    }
+
+    /// `a` is answered, settled or given up: the next SMS to its subscriber may go.
+    fn answered(&mut self, a: &Action) {
+        self.pass_turn(&a.msisdn, id_key(&a.id));
+    }
+
+    /// If `key` held `msisdn`'s turn, the next SMS waiting for it goes first.
+    fn pass_turn(&mut self, msisdn: &str, key: u64) {
+        if let Some(next) = self.p.turns.done(msisdn, key) {
+            self.p.queue.push_front(next);
         }
     }
 
@@ -590,6 +614,14 @@ impl Dispatcher {
                 continue;
             }
             let Some(gate) = self.gateway_for(a.channel) else { continue };
+            let (a, attempt) = match a.channel {
+                // It waits while another SMS to its subscriber is unanswered.
+                Channel::Sms => match self.p.turns.go(a, attempt) {
+                    Some(go) => go,
+                    None => continue,
+                },
+                _ => (a, attempt),
+            };
             // Once per action: later attempts leave it just as much in doubt, and the ledger
             // must not grow with retries while a gateway is down.
             if attempt == 1 {
@@ -634,10 +666,12 @@ impl Dispatcher {
             Sent::Accepted { gateway_ids } => {
                 self.stats.accepted += 1;
                 self.p.holding.remove(&id_key(&a.id));
+                self.answered(&a);
                 self.ledger.write(accepted(&a, gateway_ids)).map_err(DeliveryError::Ledger)?;
                 self.retry_early()?;
             }
             Sent::Retry { reason, after } => {
+                // It keeps its subscriber's turn: its `sending` line stays unanswered till then.
                 self.stats.retries += 1;
                 if self.cfg.max_attempts > 0 && attempt >= self.cfg.max_attempts {
                     self.reject(&a, &format!("gave up after {attempt} attempts: {reason}"))?;
@@ -659,13 +693,9 @@ impl Dispatcher {
                     mask(&a.msisdn),
                     self.cfg.in_doubt_grace
                 );
-                let r = reference(&a.id);
-                self.p.doubt.insert(
-                    (a.msisdn.clone(), r),
-                    InDoubt { id: a.id.clone(), msisdn: a.msisdn.clone(), reference: r },
-                );
-                let until = Instant::now() + self.cfg.in_doubt_grace;
-                self.p.doubt_ids.insert(id_key(&a.id), (Some((a, attempt + 1)), until));
+                // It keeps its subscriber's turn while in doubt.
+                let d = InDoubt { id: a.id.clone(), msisdn: a.msisdn.clone(), reference: reference(&a.id) };
+                self.p.doubts.insert(d, Some((a, attempt + 1)), Instant::now() + self.cfg.in_doubt_grace);
             }
         }
         Ok(())
@@ -676,8 +706,7 @@ impl Dispatcher {
         let now = Instant::now();
         for (at, inc) in std::mem::take(&mut self.early) {
             let Some(r) = inc.report().cloned() else { continue };
-            if self.ledger.resolve(r.action_id.as_deref(), r.gateway_id.as_deref()).is_some() {
-                self.report(r)?;
+            if self.report(r)? {
                 self.unsynced.push(inc);
             } else if now.duration_since(at) < EARLY_KEEP {
                 self.early.push_back((at, inc));
@@ -706,6 +735,7 @@ impl Dispatcher {
     fn finish_expired(&mut self, a: &Action) -> Result<(), DeliveryError> {
         self.stats.expired += 1;
         self.p.holding.remove(&id_key(&a.id));
+        self.answered(a);
         self.ledger.write(Entry::Expired { id: a.id.clone(), at: now_ms() }).map_err(DeliveryError::Ledger)?;
         self.outcome(&Open::of(a), OutcomeStatus::Expired, "expired before a gateway took it", now_ms())
     }
@@ -713,6 +743,7 @@ impl Dispatcher {
     fn reject(&mut self, a: &Action, reason: &str) -> Result<(), DeliveryError> {
         self.stats.rejected += 1;
         self.p.holding.remove(&id_key(&a.id));
+        self.answered(a);
         eprintln!("tidings: delivery: {} to {} refused: {reason}", a.id, mask(&a.msisdn));
         self.ledger
             .write(Entry::Rejected { id: a.id.clone(), reason: reason.to_owned(), at: now_ms() })
@@ -721,57 +752,31 @@ impl Dispatcher {
         self.outcome(&Open::of(a), status, reason, now_ms())
     }
 
-    /// Records a report; `false` when it names no accepted action (yet).
+    /// Records a report; `false` when it names nothing known (yet): no accepted action, no SMS
+    /// in doubt it can settle, nothing already recorded.
     fn report(&mut self, r: Report) -> Result<bool, DeliveryError> {
-        let p = &mut self.p;
-        let (doubt, doubt_ids, holding) = (&mut p.doubt, &mut p.doubt_ids, &mut p.holding);
-        // An action left in doubt by a crash, recognised by its id or by number and reference.
-        // A long SMS is settled only when every part has a receipt: a part that never reached
-        // the SMSC would leave the subscriber with half a message.
-        let settled = match (&r.action_id, &r.msisdn, r.reference) {
-            (Some(id), _, _) if doubt_ids.contains_key(&id_key(id)) => Some(id.clone()),
-            (_, Some(m), Some(rf)) => doubt.get(&(m.clone(), rf)).map(|d| d.id.clone()).filter(|id| {
-                let key = id_key(id);
-                let parts = match doubt_ids.get(&key) {
-                    Some((Some((a, _)), _)) => sms_parts(a),
-                    _ => 1,
-                };
-                let ids = self.doubt_receipts.entry(key).or_default();
-                if let Some(g) = r.gateway_id.as_ref().filter(|g| !ids.contains(g)) {
-                    ids.push(g.clone());
-                }
-                ids.len() >= parts
-            }),
-            _ => None,
-        };
-        if let Some(id) = settled {
-            let key = id_key(&id);
-            let gateway_ids = self.doubt_receipts.remove(&key).unwrap_or_default();
-            if let Some((Some((a, _)), _)) = doubt_ids.remove(&key) {
-                doubt.retain(|_, d| d.id != id);
-                holding.remove(&key);
-                self.stats.settled_in_doubt += 1;
-                self.ledger.write(accepted(&a, gateway_ids.clone())).map_err(DeliveryError::Ledger)?;
-            } else {
-                // The outbox line has not been read yet: keep waiting for it, settled.
-                doubt_ids.remove(&key);
-                doubt.retain(|_, d| d.id != id);
-                self.ledger
-                    .write(Entry::Accepted {
-                        id: id.clone(),
-                        gateway_ids,
-                        msisdn: r.msisdn.clone().unwrap_or_default(),
-                        rule: String::new(),
-                        campaign: String::new(),
-                        channel: "sms".into(),
-                        at: now_ms(),
-                    })
-                    .map_err(DeliveryError::Ledger)?;
-                self.stats.settled_in_doubt += 1;
+        // What is open is asked first, then what is recorded: a report of either must not be
+        // taken for one of an SMS in doubt (the module docs of `doubt` say why).
+        let (action_id, gateway_id) = (r.action_id.as_deref(), r.gateway_id.as_deref());
+        let open = match self.ledger.resolve(action_id, gateway_id) {
+            Some(open) => open,
+            None if self.ledger.is_repeat(action_id, gateway_id) => {
+                self.stats.repeated_reports += 1;
+                return Ok(true);
             }
-        }
-        let Some(open) = self.ledger.resolve(r.action_id.as_deref(), r.gateway_id.as_deref()) else {
-            return Ok(false);
+            None => {
+                let sms = self.sms.as_deref();
+                let Some(settled) = self.p.doubts.settle(&r, |a| sms.map_or(1, |g| g.parts(a))) else {
+                    return Ok(false);
+                };
+                let a = settled.action;
+                self.stats.settled_in_doubt += 1;
+                self.p.holding.remove(&id_key(&a.id));
+                self.answered(&a);
+                self.ledger.write(accepted(&a, settled.gateway_ids)).map_err(DeliveryError::Ledger)?;
+                let Some(open) = self.ledger.resolve(action_id, gateway_id) else { return Ok(false) };
+                open
+            }
         };
         self.ledger
             .write(Entry::Outcome { id: open.id.clone(), status: r.status, detail: r.detail.clone(), at: r.at_ms })
@@ -886,11 +891,6 @@ fn accepted(a: &Action, gateway_ids: Vec<String>) -> Entry {
         channel: a.channel.as_str().to_owned(),
         at: now_ms(),
     }
-}
-
-/// How many SMS an action's text takes (the parts of a long message each get a receipt).
-fn sms_parts(a: &Action) -> usize {
-    a.text.as_deref().and_then(|t| super::smpp::text::split(t, 0).ok()).map_or(1, |p| p.len().max(1))
 }
 
 fn now_ms() -> i64 {

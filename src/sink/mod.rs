@@ -1,17 +1,19 @@
 //! Where decisions and dead letters go: the engine's [`Sink`]s — JSON Lines files in an output
 //! directory, stdout, several at once, memory (tests) — and, behind the durable outbox
-//! ([`outbox`], [`deliver`]), the gateways that make the contacts. Gateways (SMPP in [`smpp`],
-//! CMPP in [`cmpp`], Kannel, call centre) share the types of [`gateway`] so the dispatcher offers
-//! actions to any of them alike; [`sms`] starts the SMS gateway the config names. The Chinese
-//! operators' protocols — [`cmpp`], [`smgp`], [`sgip`] — are built from the wire parts they share
-//! in [`wire`] (SMGP and SGIP: wire formats so far). What gateways send back — reports, and
-//! subscribers' replies ([`reply`]) — reaches the dispatcher over a channel; the HTTP ones
-//! through [`callback`].
+//! ([`outbox`], [`deliver`], SMS in doubt in [`doubt`]), the gateways that make the contacts.
+//! Gateways (SMPP in [`smpp`], CMPP in [`cmpp`], SMGP in [`smgp`], SGIP in [`sgip`], Kannel, call
+//! centre) share the types of [`gateway`] so the dispatcher offers actions to any of them alike;
+//! [`sms`] starts the SMS gateway the config names. SMPP, CMPP, SMGP and SGIP share one
+//! [`link`] (login, window, heartbeats, reconnect); the Chinese operators' three are built from
+//! the wire parts they share in [`wire`]. What gateways send back — reports, and subscribers'
+//! replies ([`reply`]) — reaches the dispatcher over a channel; the HTTP ones through
+//! [`callback`].
 
 pub mod callback;
 pub mod calls;
 pub mod cmpp;
 pub mod deliver;
+pub mod doubt;
 #[cfg(feature = "fluvio")]
 pub mod fluvio;
 pub mod gateway;

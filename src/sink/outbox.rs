@@ -270,13 +270,17 @@ pub struct InDoubt {
     pub reference: u16,
 }
 
-/// The ledger, loaded: finished ids, accepted-but-unreported actions by gateway id, the
-/// actions in doubt, and the replies recorded lately.
+/// The ledger, loaded: finished ids, accepted-but-unreported actions by gateway id, the gateway
+/// ids whose action has its outcome, the actions in doubt, and the replies recorded lately.
 pub struct Ledger {
     file: io::BufWriter<NamedFile>,
     pub finished: HashSet<u64>,
     /// Gateway id -> the action it belongs to, until its outcome arrives.
     pub open: HashMap<String, std::sync::Arc<Open>>,
+    /// The gateway ids (hashed, as [`id_key`]) of actions whose outcome is recorded: a report that
+    /// names one again is a repeat (the gateway never got the acknowledgement, or it is a later
+    /// part of a long message), not news — and must not be taken for a report of an SMS in doubt.
+    closed: HashSet<u64>,
     /// Action id -> the accepted action, for reports that name the action id.
     pub open_by_id: HashMap<u64, std::sync::Arc<Open>>,
     pub in_doubt: Vec<InDoubt>,
@@ -294,6 +298,7 @@ impl Ledger {
             finished: HashSet::new(),
             open: HashMap::new(),
             open_by_id: HashMap::new(),
+            closed: HashSet::new(),
             in_doubt: Vec::new(),
             replies: Recorded::default(),
             path: path.clone(),
@@ -348,7 +353,14 @@ impl Ledger {
             Entry::Outcome { .. } => {
                 self.finished.insert(key);
                 if let Some(open) = self.open_by_id.remove(&key) {
-                    self.open.retain(|_, o| !std::sync::Arc::ptr_eq(o, &open));
+                    let closed = &mut self.closed;
+                    self.open.retain(|g, o| {
+                        let keep = !std::sync::Arc::ptr_eq(o, &open);
+                        if !keep {
+                            closed.insert(id_key(g));
+                        }
+                        keep
+                    });
                 }
             }
             Entry::Reply { key, until, .. } => {
@@ -382,6 +394,13 @@ impl Ledger {
             return Some(o.clone());
         }
         gateway_id.and_then(|g| self.open.get(g).cloned())
+    }
+
+    /// Whether a report names only what is already recorded: a gateway id whose action has its
+    /// outcome, or an action id that is finished and not waiting for a report.
+    pub fn is_repeat(&self, action_id: Option<&str>, gateway_id: Option<&str>) -> bool {
+        let action_done = |id: &str| self.is_finished(id) && !self.open_by_id.contains_key(&id_key(id));
+        gateway_id.is_some_and(|g| self.closed.contains(&id_key(g))) || action_id.is_some_and(action_done)
     }
 
     pub fn path(&self) -> &Path {
@@ -478,6 +497,12 @@ mod tests {
         l.write(Entry::Outcome { id: "a1".into(), status: OutcomeStatus::Delivered, detail: String::new(), at: 4 })
             .unwrap();
         assert!(l.resolve(None, Some("m1")).is_none(), "an action's outcome closes it");
+        assert!(l.is_repeat(None, Some("m2")) && l.is_repeat(Some("a1"), None), "its reports are repeats now");
+        assert!(!l.is_repeat(None, Some("m3")) && !l.is_repeat(Some("a2"), None), "unknown, or in doubt");
+        l.sync().unwrap();
+        drop(l);
+        let l = Ledger::open(&dir).unwrap();
+        assert!(l.is_repeat(None, Some("m1")), "the ledger remembers closed gateway ids across a restart");
     }
 
     fn tempdir(name: &str) -> PathBuf {

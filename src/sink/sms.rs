@@ -72,6 +72,20 @@ impl SmsGateway {
         }
     }
 
+    /// How many SMS the action's text takes through this gateway: each part of a long message
+    /// gets a report of its own, so an SMS in doubt is settled only when all its parts' reports
+    /// are in. SMPP packs 160 GSM characters or 70 UCS-2 into one; CMPP and SMGP 140 octets
+    /// (ASCII, UCS-2, or GBK, where an ASCII character takes one octet). Kannel's reports name
+    /// the action, so one settles it.
+    pub fn parts(&self, a: &Action) -> usize {
+        match self {
+            SmsGateway::Kannel(_) => 1,
+            SmsGateway::Smpp(c) => c.parts(a),
+            SmsGateway::Cmpp(c) => c.parts(a),
+            SmsGateway::Smgp(c) => c.parts(a),
+        }
+    }
+
     /// Ends a gateway's session politely (SMPP unbind, CMPP terminate, SMGP exit); Kannel has none.
     pub async fn shutdown(&self) {
         match self {
@@ -92,4 +106,60 @@ fn forward(mut from: mpsc::Receiver<Incoming>, to: mpsc::UnboundedSender<Incomin
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::wire::Coding;
+
+    /// A gateway nobody answers: the clients only need to exist to count parts.
+    fn nowhere() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_or(9, |a| a.port())
+    }
+
+    #[test]
+    fn a_long_message_has_the_parts_the_gateway_in_use_sends() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async {
+            let smpp =
+                SmppConfig { port: nowhere(), system_id: "t".into(), password: "p".into(), ..Default::default() };
+            let cmpp = |coding| CmppConfig { port: nowhere(), account: "901234".into(), coding, ..Default::default() };
+            let gateways = [
+                SmsGateway::Smpp(SmppClient::start(smpp).expect("smpp config").0),
+                SmsGateway::Cmpp(CmppClient::start(cmpp(Coding::Ucs2)).expect("cmpp config").0),
+                SmsGateway::Cmpp(CmppClient::start(cmpp(Coding::Gbk)).expect("cmpp config").0),
+            ];
+            let chinese = |n| "尊敬的客户您好".chars().cycle().take(n).collect::<String>();
+            let action = |text: String| Action {
+                id: "a1".into(),
+                ts: "2026-12-03T08:30:00+08:00".into(),
+                msisdn: "13800138000".into(),
+                rule: "r".into(),
+                campaign: "c".into(),
+                channel: crate::contact::Channel::Sms,
+                priority: 50,
+                text: Some(text),
+                script: None,
+                queue: None,
+                trigger: crate::contact::TriggerJson { kind: "usage".into(), id: "e1".into(), ts: "t".into() },
+                expires: None,
+            };
+            // (text, parts through SMPP, CMPP in UCS-2, CMPP in GBK)
+            let cases = [
+                ("x".repeat(150), [1, 2, 2]),
+                (chinese(70) + &"x".repeat(70), [3, 3, 2]),
+                (chinese(200), [3, 3, 3]),
+                ("您好".to_owned(), [1, 1, 1]),
+            ];
+            for (text, want) in cases {
+                let a = action(text.clone());
+                let got: Vec<usize> = gateways.iter().map(|g| g.parts(&a)).collect();
+                assert_eq!(got, want, "{text}");
+            }
+            for g in &gateways {
+                g.shutdown().await;
+            }
+        });
+    }
 }

@@ -6,8 +6,8 @@ simulator (tests/smpp/sim.js) it is the other side of the wire, written apart fr
 does.
 
 Usage: python3 sim.py --protocol cmpp2|cmpp3|smgp|sgip --log pdus.jsonl [--port 0]
-         [--account ID --secret S] [--report-delay-ms 50] [--tps N] [--throttle-status N]
-         [--active-test-ms 0] [--idle-timeout-ms 0] [--hold-reports]
+         [--account ID --secret S] [--report-delay-ms 50] [--resp-delay-ms 0] [--tps N]
+         [--throttle-status N] [--active-test-ms 0] [--idle-timeout-ms 0] [--hold-reports]
          [--sp HOST:PORT --sp-login NAME --sp-password PW] (SGIP: where the SMG delivers)
 It prints `listening PORT control CPORT` once ready.
 
@@ -16,7 +16,8 @@ The log (JSON lines) holds every PDU in and out ({"dir": "in"|"out", "cmd": ...,
 gateway owes ({"owe": item}) until the SP acknowledges them ({"done": key}). A submit's PDU line,
 its message line and the report it is owed go out in one write before the submit is answered, so a
 SIGKILL never leaves a message taken without its report; on start the simulator re-reads the log
-and delivers what is still owed.
+and delivers what is still owed. --resp-delay-ms holds each taken submit's answer back (a slow
+gateway): killing either side meanwhile leaves submits the gateway has taken but never answered.
 
 Status reports: a destination starting 1390000 gets UNDELIV, 1390001 EXPIRED, 1390002 REJECTD,
 any other DELIVRD. Flow control: beyond --tps submits a second, or for the next N submits after
@@ -293,9 +294,17 @@ class Sim:
                 owed.append(item)
                 lines.append({"owe": item})
         self.write(*lines)
-        self.send(writer, "submit_resp", seq, self.flavor.submit_resp(msg_id if self.flavor.name != "sgip" else 0, 0))
+        resp = self.flavor.submit_resp(msg_id if self.flavor.name != "sgip" else 0, 0)
+        if self.opt.resp_delay_ms:
+            asyncio.get_running_loop().call_later(self.opt.resp_delay_ms / 1000, self.answer_late, writer, seq, resp)
+        else:
+            self.send(writer, "submit_resp", seq, resp)
         for item in owed:
             asyncio.get_running_loop().call_later(self.opt.report_delay_ms / 1000, self.owe, item)
+
+    def answer_late(self, writer, seq, resp):
+        if not writer.is_closing():
+            self.send(writer, "submit_resp", seq, resp)
 
     def complete(self, dest, src, udh, text, key, fmt):
         """The `message` line for a part that completes a message, else None (parts still missing)."""
@@ -522,6 +531,7 @@ async def main():
     p.add_argument("--account")
     p.add_argument("--secret")
     p.add_argument("--report-delay-ms", type=int, default=50)
+    p.add_argument("--resp-delay-ms", type=int, default=0)
     p.add_argument("--tps", type=int, default=0)
     p.add_argument("--throttle-status", type=int)
     p.add_argument("--active-test-ms", type=int, default=0)

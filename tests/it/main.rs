@@ -13,6 +13,7 @@ mod engine;
 mod fluvio;
 mod future;
 mod fuzz;
+mod gateway_kill;
 mod gateways;
 mod http_limits;
 mod ivr;

@@ -242,6 +242,11 @@ impl<P: Protocol> Client<P> {
         Ok((Client { inner: Arc::new(Inner { protocol, commands, window, shared }) }, reports))
     }
 
+    /// How many parts (each with a report of its own) the action's text takes over this link.
+    pub fn parts(&self, action: &Action) -> usize {
+        self.inner.protocol.parts(action, &action.msisdn).map_or(1, |p| p.len().max(1))
+    }
+
     pub fn is_logged_in(&self) -> bool {
         self.inner.shared.logged_in.load(Ordering::Acquire)
     }

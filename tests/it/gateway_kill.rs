@@ -1,0 +1,312 @@
+//! Exactly once across kills, for each operator gateway (issue 18): a written outbox of a few
+//! hundred SMS — some subscribers get two or three in a row, some texts are 200 Chinese characters
+//! (three parts), some 150 ASCII characters (two parts in CMPP's 140 octets, one in SMPP's 160
+//! septets), some half Chinese and half ASCII (two parts in GBK, three in UCS-2), some go to the
+//! numbers the simulator fails — delivered by the real binary (`tidings deliver`) to the gateway
+//! simulator (`tests/gateways/sim.py`), which answers every submit late (`--resp-delay-ms`), so a
+//! kill always finds submits the gateway has taken and not answered: SMS in doubt.
+//!
+//! - The gateway SIGKILLed mid-stream and restarted on the same port and store: it delivers the
+//!   reports it still owes, and those settle the SMS its death left in doubt.
+//! - tidings SIGKILLed mid-send and restarted on the same outbox and ledger: the same.
+//!
+//! Either way every SMS reaches the simulator exactly once, whole, and has one outcome, delivered
+//! or failed as the simulator's number rules say. A gateway is one row of [`gateways!`]: the
+//! simulator's protocol and the `[delivery.*]` section the binary gets.
+
+use crate::delivery::{Dir, Running, lines, port};
+use crate::gateways::Sim;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tidings::contact::{Action, Channel, TriggerJson};
+
+/// One gateway under test.
+pub struct Gateway {
+    /// `sim.py --protocol`.
+    protocol: &'static str,
+    /// The `[delivery.*]` section; `{port}` is the simulator's port, `{listen}` one of tidings'
+    /// own (where SGIP's SMG connects to deliver).
+    section: &'static str,
+    /// More simulator arguments, with the same placeholders.
+    sim_args: &'static [&'static str],
+}
+
+/// Each gateway's two tests: `gateway_kill::<name>::...`.
+macro_rules! gateways {
+    ($($name:ident => $gateway:expr,)*) => {$(
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn the_gateway_killed_mid_stream_and_restarted_gets_every_sms_once_and_every_report_back() {
+                gateway_killed(&$gateway);
+            }
+
+            #[test]
+            fn tidings_sigkilled_mid_send_and_restarted_sends_every_sms_once_and_every_report_back() {
+                tidings_killed(&$gateway);
+            }
+        }
+    )*};
+}
+
+gateways! {
+    cmpp2 => Gateway { protocol: "cmpp2", section: CMPP2, sim_args: &[] },
+    cmpp3 => Gateway { protocol: "cmpp3", section: CMPP3_GBK, sim_args: &[] },
+}
+
+const CMPP2: &str = r#"
+[delivery.cmpp]
+version = "2.0"
+host = "127.0.0.1"
+port = {port}
+account = "901234"
+secret = "s3cret"
+service_id = "TIDINGS"
+src_id = "10690001"
+reconnect_min = "100ms"
+reconnect_max = "500ms"
+response_timeout = "5s"
+"#;
+
+/// CMPP 3.0 with Chinese text in GBK, where a long message takes fewer parts than in UCS-2.
+const CMPP3_GBK: &str = r#"
+[delivery.cmpp]
+version = "3.0"
+host = "127.0.0.1"
+port = {port}
+account = "901234"
+secret = "s3cret"
+service_id = "TIDINGS"
+src_id = "10690001"
+coding = "gbk"
+reconnect_min = "100ms"
+reconnect_max = "500ms"
+response_timeout = "5s"
+"#;
+
+/// The login every simulator checks, and the pace: each submit answered 200 ms late, each report
+/// due 400 ms after the submit (after its answer, as real gateways do).
+const SIM: [&str; 8] =
+    ["--account", "901234", "--secret", "s3cret", "--resp-delay-ms", "200", "--report-delay-ms", "400"];
+
+/// How many whole messages the simulator has when a kill comes.
+const KILL_AT: usize = 80;
+
+/// A test's directory, simulator and config.
+struct Setup {
+    dir: Dir,
+    sim: Sim,
+    config: PathBuf,
+    /// (number, text) -> action id, for every SMS in the outbox.
+    sms: BTreeMap<(String, String), String>,
+}
+
+fn setup(gateway: &Gateway, name: &str) -> Setup {
+    let dir = Dir::new(&format!("gwkill-{name}-{}", gateway.protocol));
+    let listen = port().to_string();
+    let fill = |s: &str, sim_port: &str| s.replace("{listen}", &listen).replace("{port}", sim_port);
+    let args: Vec<String> = SIM.iter().chain(gateway.sim_args).map(|a| fill(a, "")).collect();
+    let sim = Sim::start(gateway.protocol, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let text = format!(
+        r#"
+[delivery]
+outbox = "{outbox}"
+outcomes = "{outcomes}"
+listen = "127.0.0.1:0"
+sms_tps = 100000
+window = 16
+retry_min = "50ms"
+retry_max = "500ms"
+in_doubt_grace = "10s"
+linger = "20s"
+drain_timeout = "1s"
+honour_expiry = false
+{section}"#,
+        outbox = dir.0.join("outbox").display(),
+        outcomes = dir.0.join("outcomes.jsonl").display(),
+        section = fill(gateway.section, &sim.port.to_string()),
+    );
+    let config = dir.0.join("tidings.toml");
+    std::fs::write(&config, text).expect("write the config");
+    let sms = write_outbox(&dir.0.join("outbox"));
+    Setup { dir, sim, config, sms }
+}
+
+/// The outbox: 300 SMS to 230 subscribers. Every text is its own (it carries its number), so a
+/// message at the simulator names its action.
+fn write_outbox(dir: &Path) -> BTreeMap<(String, String), String> {
+    let chinese: Vec<char> =
+        "尊敬的客户您好您本月的流量套餐即将用完回复一办理加油包回复二查询余额感谢您的支持".chars().collect();
+    let text = |i: usize| -> String {
+        let tag = format!("{i:03}");
+        match i % 5 {
+            // 200 Chinese characters with the tag: three parts in UCS-2 and in GBK.
+            0 => tag.chars().chain(chinese.iter().copied().cycle().take(197)).collect(),
+            // 150 ASCII characters: two parts in CMPP's 140 octets.
+            1 => format!("{tag} Your data plan is almost used up. Reply 1 for an add-on pack, 2 for your balance. ")
+                .chars()
+                .cycle()
+                .take(150)
+                .collect(),
+            // 70 Chinese and 70 ASCII: two parts in GBK, three in UCS-2.
+            2 => chinese.iter().copied().cycle().take(70).chain(format!("{tag}{}", "x".repeat(67)).chars()).collect(),
+            // One part.
+            _ => format!("{tag} 尊敬的客户，您本月的流量已用完80%，回复1办理加油包。"),
+        }
+    };
+    let mut actions = Vec::new();
+    let mut subscriber = 0;
+    while actions.len() < 300 {
+        subscriber += 1;
+        // Every eleventh subscriber's number is one the simulator fails (UNDELIV, EXPIRED).
+        let msisdn = match subscriber % 11 {
+            0 => format!("1390000{subscriber:04}"),
+            5 => format!("1390001{subscriber:04}"),
+            _ => format!("138{subscriber:08}"),
+        };
+        // Every seventh subscriber gets three SMS in a row, every fourth two.
+        let n = if subscriber % 7 == 0 {
+            3
+        } else if subscriber % 4 == 0 {
+            2
+        } else {
+            1
+        };
+        for _ in 0..n {
+            let i = actions.len();
+            actions.push(action(&format!("k{i:04}"), &msisdn, &text(i)));
+        }
+    }
+    std::fs::create_dir_all(dir).expect("the outbox directory");
+    let body: String = actions.iter().map(|a| serde_json::to_string(a).expect("an action") + "\n").collect();
+    std::fs::write(dir.join("outbox.jsonl"), body).expect("write the outbox");
+    actions.into_iter().map(|a| ((a.msisdn, a.text.unwrap_or_default()), a.id)).collect()
+}
+
+fn action(id: &str, msisdn: &str, text: &str) -> Action {
+    Action {
+        id: id.into(),
+        ts: "2026-12-03T08:30:00+08:00".into(),
+        msisdn: msisdn.into(),
+        rule: "kill".into(),
+        campaign: "c".into(),
+        channel: Channel::Sms,
+        priority: 50,
+        text: Some(text.into()),
+        script: None,
+        queue: None,
+        trigger: TriggerJson { kind: "usage".into(), id: "e1".into(), ts: "2026-12-03T08:30:00+08:00".into() },
+        expires: None,
+    }
+}
+
+/// `tidings deliver --config <config>`: sends what the outbox holds and exits when it is drained
+/// and the reports are in.
+fn deliver(config: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tidings"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR")).arg("deliver").arg("--config").arg(config);
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
+    c
+}
+
+fn messages(sim: &Sim) -> Vec<Value> {
+    sim.lines().into_iter().filter(|l| l["event"] == "message").collect()
+}
+
+/// Waits (up to a minute) until the simulator has `n` whole messages.
+fn wait_messages(sim: &Sim, n: usize) {
+    let t0 = Instant::now();
+    while messages(sim).len() < n {
+        assert!(t0.elapsed() < Duration::from_secs(60), "the gateway receives messages");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Submits the simulator has taken and not answered yet.
+fn unanswered(sim: &Sim) -> usize {
+    let ls = sim.lines();
+    let count = |dir: &str, cmd: &str| ls.iter().filter(|l| l["dir"] == dir && l["cmd"] == cmd).count();
+    count("in", "submit").saturating_sub(count("out", "submit_resp"))
+}
+
+/// "in doubt settled N" from the run's closing line.
+fn settled(err: &str) -> u64 {
+    err.split("in doubt settled ")
+        .nth(1)
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn gateway_killed(gateway: &Gateway) {
+    let Setup { dir, mut sim, config, sms } = setup(gateway, "gw");
+    let tidings = Running::spawn(deliver(&config));
+    wait_messages(&sim, KILL_AT);
+    // SIGKILL the gateway: what it took is in its store with the report it owes; the submits it
+    // had not answered get no answer.
+    sim.kill();
+    let in_flight = unanswered(&sim);
+    std::thread::sleep(Duration::from_millis(300));
+    sim.restart_after_sigkill();
+    let out = tidings.output();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "tidings failed:\n{err}");
+    assert!(in_flight > 0, "the kill found submits taken and unanswered");
+    assert!(err.contains("in doubt ("), "the kill left SMS in doubt:\n{err}");
+    check(&dir.0, &sim, &sms, &err);
+    assert!(settled(&err) > 0, "reports the restarted gateway owed settled SMS in doubt:\n{err}");
+}
+
+fn tidings_killed(gateway: &Gateway) {
+    let Setup { dir, sim, config, sms } = setup(gateway, "tidings");
+    let mut first = Running::spawn(deliver(&config));
+    wait_messages(&sim, KILL_AT);
+    // SIGKILL: no chance to record an answer, sync or say goodbye.
+    first.child().kill().expect("SIGKILL tidings");
+    first.child().wait().expect("reap tidings");
+    let in_flight = unanswered(&sim);
+    let before = messages(&sim).len();
+    let out = deliver(&config).output().expect("run tidings again");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "tidings failed after the restart:\n{err}");
+    assert!(in_flight > 0 && before < sms.len(), "killed mid-send: {in_flight} submits unanswered, {before} sent");
+    check(&dir.0, &sim, &sms, &err);
+    assert!(settled(&err) > 0, "reports settled SMS the kill left in doubt:\n{err}");
+}
+
+/// Every SMS at the simulator exactly once and whole, and one outcome for each: failed for the
+/// numbers the simulator fails, delivered for the rest.
+fn check(dir: &Path, sim: &Sim, sms: &BTreeMap<(String, String), String>, err: &str) {
+    let mut got: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for m in messages(sim) {
+        let key =
+            (m["dest"].as_str().unwrap_or_default().to_owned(), m["text"].as_str().unwrap_or_default().to_owned());
+        *got.entry(key).or_default() += 1;
+    }
+    let twice: Vec<&String> = got.iter().filter(|(_, n)| **n > 1).filter_map(|(k, _)| sms.get(k)).collect();
+    let missing: Vec<&String> = sms.iter().filter(|(k, _)| !got.contains_key(*k)).map(|(_, id)| id).collect();
+    let strange: Vec<&(String, String)> = got.keys().filter(|k| !sms.contains_key(*k)).collect();
+    assert!(
+        twice.is_empty() && missing.is_empty() && strange.is_empty(),
+        "every SMS at the gateway exactly once, whole: twice {twice:?}, missing {missing:?}, not sent {strange:?}\n{err}"
+    );
+    assert!(messages(sim).iter().any(|m| m["parts"].as_u64() == Some(3)), "long messages went in parts");
+    // One outcome per SMS. An outcome line may be written twice with the same id when a kill
+    // falls between it and the ledger's record of it (the report comes again): the same event.
+    let mut outcomes: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for o in lines(&dir.join("outcomes.jsonl")) {
+        let id = o["action_id"].as_str().unwrap_or_default().to_owned();
+        let status = o["status"].as_str().unwrap_or_default().to_owned();
+        outcomes.entry(id).or_default().insert(o["id"].as_str().unwrap_or_default().to_owned(), status);
+    }
+    for ((msisdn, _), id) in sms {
+        let want = if msisdn.starts_with("1390000") || msisdn.starts_with("1390001") { "failed" } else { "delivered" };
+        let Some(o) = outcomes.get(id) else { panic!("{id} to {msisdn} has no outcome\n{err}") };
+        let statuses: Vec<&String> = o.values().collect();
+        assert_eq!(statuses, [want], "{id} to {msisdn}: one outcome, {want}\n{err}");
+    }
+    assert_eq!(outcomes.len(), sms.len(), "outcomes only for the SMS sent");
+}
