@@ -56,6 +56,7 @@ macro_rules! gateways {
 gateways! {
     cmpp2 => Gateway { protocol: "cmpp2", section: CMPP2, sim_args: &[] },
     cmpp3 => Gateway { protocol: "cmpp3", section: CMPP3_GBK, sim_args: &[] },
+    smgp => Gateway { protocol: "smgp", section: SMGP, sim_args: &["--account", "90123456"] },
 }
 
 const CMPP2: &str = r#"
@@ -83,6 +84,20 @@ secret = "s3cret"
 service_id = "TIDINGS"
 src_id = "10690001"
 coding = "gbk"
+reconnect_min = "100ms"
+reconnect_max = "500ms"
+response_timeout = "5s"
+"#;
+
+/// SMGP 3.0 (an 8-character ClientID: the simulator's `--account` is overridden in its row).
+const SMGP: &str = r#"
+[delivery.smgp]
+host = "127.0.0.1"
+port = {port}
+account = "90123456"
+secret = "s3cret"
+service_id = "TIDINGS"
+src_term_id = "10620001"
 reconnect_min = "100ms"
 reconnect_max = "500ms"
 response_timeout = "5s"
