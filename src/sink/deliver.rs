@@ -57,6 +57,9 @@ pub struct DeliveryConfig {
     /// SMS to China Mobile's ISMG over CMPP 2.0 or 3.0 (instead of Kannel or SMPP).
     #[serde(default)]
     pub cmpp: Option<super::cmpp::CmppConfig>,
+    /// SMS to China Unicom's SMG over SGIP 1.2 (the SMG connects back to the section's `listen`).
+    #[serde(default)]
+    pub sgip: Option<super::sgip::SgipConfig>,
     /// Outbound-call tasks to the call centre's task API.
     #[serde(default)]
     pub call_centre: Option<CallCentreConfig>,
@@ -292,8 +295,10 @@ impl Dispatcher {
     /// session starts at once); their reports are forwarded to `reports`.
     pub fn new(cfg: DeliveryConfig, reports: mpsc::UnboundedSender<Incoming>) -> Result<Dispatcher, DeliveryError> {
         let public = cfg.public_url.clone().unwrap_or_else(|| format!("http://{}", cfg.listen));
-        let choice = SmsChoice { kannel: cfg.kannel.clone(), smpp: cfg.smpp.clone(), cmpp: cfg.cmpp.clone() };
-        let sms = SmsGateway::start(choice, &public, reports).map_err(DeliveryError::Config)?.map(Arc::new);
+        let DeliveryConfig { kannel, smpp, cmpp, sgip, .. } = cfg.clone();
+        let sms = SmsGateway::start(SmsChoice { kannel, smpp, cmpp, sgip }, &public, reports)
+            .map_err(DeliveryError::Config)?
+            .map(Arc::new);
         let call = match cfg.call_centre.clone() {
             Some(c) => Some(Arc::new(CallCentre::new(c, &public).map_err(DeliveryError::Config)?)),
             None => None,

@@ -1,10 +1,11 @@
 //! The SMS gateway in use, chosen from `[delivery]`: Kannel's HTTP interface, SMPP 3.4 straight to
-//! the SMSC, or CMPP to China Mobile's ISMG. The dispatcher offers actions to it and takes its
-//! reports without knowing which one it is.
+//! the SMSC, CMPP to China Mobile's ISMG, or SGIP to China Unicom's SMG. The dispatcher offers
+//! actions to it and takes its reports without knowing which one it is.
 
 use super::cmpp::{CmppClient, CmppConfig};
 use super::gateway::{Incoming, Sent};
 use super::kannel::{Kannel, KannelConfig};
+use super::sgip::{SgipClient, SgipConfig};
 use super::smpp::{SmppClient, SmppConfig};
 use crate::contact::Action;
 use tokio::sync::mpsc;
@@ -13,6 +14,7 @@ pub enum SmsGateway {
     Kannel(Kannel),
     Smpp(SmppClient),
     Cmpp(CmppClient),
+    Sgip(SgipClient),
 }
 
 /// The `[delivery.*]` sections that name an SMS gateway; at most one may be set.
@@ -20,23 +22,24 @@ pub struct SmsChoice {
     pub kannel: Option<KannelConfig>,
     pub smpp: Option<SmppConfig>,
     pub cmpp: Option<CmppConfig>,
+    pub sgip: Option<SgipConfig>,
 }
 
 impl SmsGateway {
-    /// Starts the gateway the config names, if any, inside the current tokio runtime (SMPP and
-    /// CMPP sessions start at once); their reports are forwarded to `reports`. `public` is how
+    /// Starts the gateway the config names, if any, inside the current tokio runtime (SMPP, CMPP
+    /// and SGIP sessions start at once, and SGIP's listener); their reports are forwarded to
+    /// `reports`. `public` is how
     /// Kannel reaches tidings' endpoint for its delivery reports.
     pub fn start(
         choice: SmsChoice,
         public: &str,
         reports: mpsc::UnboundedSender<Incoming>,
     ) -> Result<Option<SmsGateway>, String> {
-        let SmsChoice { kannel, smpp, cmpp } = choice;
-        if [kannel.is_some(), smpp.is_some(), cmpp.is_some()].iter().filter(|&&set| set).count() > 1 {
-            return Err(
-                "delivery: configure one SMS gateway, [delivery.kannel], [delivery.smpp] or [delivery.cmpp], not several"
-                    .into(),
-            );
+        let SmsChoice { kannel, smpp, cmpp, sgip } = choice;
+        if [kannel.is_some(), smpp.is_some(), cmpp.is_some(), sgip.is_some()].iter().filter(|&&set| set).count() > 1 {
+            return Err("delivery: configure one SMS gateway, [delivery.kannel], [delivery.smpp], [delivery.cmpp] or \
+                 [delivery.sgip], not several"
+                .into());
         }
         if let Some(k) = kannel {
             return Ok(Some(SmsGateway::Kannel(Kannel::new(k, public))));
@@ -51,6 +54,11 @@ impl SmsGateway {
             forward(receipts, reports);
             return Ok(Some(SmsGateway::Cmpp(client)));
         }
+        if let Some(c) = sgip {
+            let (client, incoming) = SgipClient::start(c).map_err(|e| format!("delivery.sgip: {e}"))?;
+            forward(incoming, reports);
+            return Ok(Some(SmsGateway::Sgip(client)));
+        }
         Ok(None)
     }
 
@@ -59,15 +67,18 @@ impl SmsGateway {
             SmsGateway::Kannel(k) => k.submit(a).await,
             SmsGateway::Smpp(c) => c.submit(a).await,
             SmsGateway::Cmpp(c) => c.submit(a).await,
+            SmsGateway::Sgip(c) => c.submit(a).await,
         }
     }
 
-    /// Ends a gateway's session politely (SMPP unbind, CMPP terminate); Kannel has none.
+    /// Ends a gateway's session politely (SMPP unbind, CMPP terminate, SGIP unbind both ways);
+    /// Kannel has none.
     pub async fn shutdown(&self) {
         match self {
             SmsGateway::Kannel(_) => {}
             SmsGateway::Smpp(c) => c.shutdown().await,
             SmsGateway::Cmpp(c) => c.shutdown().await,
+            SmsGateway::Sgip(c) => c.shutdown().await,
         }
     }
 }
