@@ -9,6 +9,7 @@ Usage: python3 sim.py --protocol cmpp2|cmpp3|smgp|sgip --log pdus.jsonl [--port 
          [--account ID --secret S] [--report-delay-ms 50] [--tps N] [--throttle-status N]
          [--active-test-ms 0] [--idle-timeout-ms 0] [--hold-reports]
          [--sp HOST:PORT --sp-login NAME --sp-password PW] (SGIP: where the SMG delivers)
+         [--sp-window 16] (SGIP: Deliver/Report awaiting the SP's response at once)
 It prints `listening PORT control CPORT` once ready.
 
 The log (JSON lines) holds every PDU in and out ({"dir": "in"|"out", "cmd": ..., fields}), a
@@ -436,8 +437,26 @@ class Sim:
                     await asyncio.sleep(0.2)
 
     async def deliver_sgip(self):
+        """One connection of the SMG to the SP: Bind, then owed items with up to --sp-window of
+        them awaiting their response at once (a real SMG's sliding window: one left unanswered
+        holds its place, the others go on), Unbind when none is left. Items unanswered when the
+        connection fails are owed again."""
         host, port = self.opt.sp.rsplit(":", 1)
         reader, writer = await asyncio.open_connection(host, int(port))
+        inflight = {}  # sequence -> item
+        answers = None
+
+        async def take_answers():
+            while True:
+                rcmd, rseq, rv = await self.read_pdu(reader)
+                self.write(self.pdu_line("in", rcmd, rseq, rv))
+                item = inflight.pop(rseq, None)
+                if item is not None and self.flavor.resp_ok(rv):
+                    self.write({"done": item["key"]})
+                elif item is not None:
+                    self.queue.append(item)
+                self.wake.set()
+
         try:
             self.send(writer, "bind", self.next_seq(), {"login_type": 2, "login_name": self.opt.sp_login or "",
                                                         "login_password": self.opt.sp_password or ""})
@@ -445,23 +464,32 @@ class Sim:
             self.write(self.pdu_line("in", cmd, seq, v))
             if cmd != "bind_resp" or v["result"] != 0:
                 raise wire.BadPdu(f"the SP refused the bind: {v}")
-            while self.queue and not self.held:
-                item = self.queue.pop(0)
-                cmd, values = self.flavor.deliver(item)
-                self.send(writer, cmd, self.next_seq(), values)
-                try:
-                    rcmd, rseq, rv = await self.read_pdu(reader)
-                except BaseException:
-                    self.queue.insert(0, item)
-                    raise
-                self.write(self.pdu_line("in", rcmd, rseq, rv))
-                if self.flavor.resp_ok(rv):
-                    self.write({"done": item["key"]})
-                else:
-                    self.queue.append(item)
+            answers = asyncio.create_task(take_answers())
+            while inflight or (self.queue and not self.held):
+                while self.queue and not self.held and len(inflight) < self.opt.sp_window:
+                    item = self.queue.pop(0)
+                    cmd, values = self.flavor.deliver(item)
+                    seq = self.next_seq()
+                    inflight[seq] = item
+                    self.send(writer, cmd, seq, values)
+                await writer.drain()
+                if self.queue and not self.held and len(inflight) < self.opt.sp_window:
+                    continue
+                # Wait for an answer or a new item owed (both set wake), or the connection failing.
+                self.wake.clear()
+                woken = asyncio.create_task(self.wake.wait())
+                await asyncio.wait({answers, woken}, return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
+                if answers.done():
+                    answers.result()  # raises what ended it
             self.send(writer, "unbind", self.next_seq(), {})
             await writer.drain()
+        except BaseException:
+            self.queue[:0] = list(inflight.values())
+            raise
         finally:
+            if answers is not None:
+                answers.cancel()
             writer.close()
 
     # -- control
@@ -513,6 +541,7 @@ async def main():
     p.add_argument("--sp")
     p.add_argument("--sp-login")
     p.add_argument("--sp-password")
+    p.add_argument("--sp-window", type=int, default=16)
     opt = p.parse_args()
     open(opt.log, "a").close()
     sim = Sim(opt)

@@ -26,6 +26,7 @@ mod reload;
 mod report;
 mod rulefiles;
 mod scale;
+mod sgip;
 mod smpp;
 mod sms;
 mod support;
