@@ -1,10 +1,10 @@
 //! Where decisions and dead letters go: the engine's [`Sink`]s — JSON Lines files in an output
 //! directory, stdout, several at once, memory (tests) — and, behind the durable outbox
 //! ([`outbox`], [`deliver`]), the gateways that make the contacts. Gateways (SMPP in [`smpp`],
-//! CMPP in [`cmpp`], Kannel, call centre) share the types of [`gateway`] so the dispatcher offers
-//! actions to any of them alike; [`sms`] starts the SMS gateway the config names. The Chinese
-//! operators' protocols — [`cmpp`], [`smgp`], [`sgip`] — are built from the wire parts they share
-//! in [`wire`] (SMGP and SGIP: wire formats so far).
+//! CMPP in [`cmpp`], SGIP in [`sgip`], Kannel, call centre) share the types of [`gateway`] so the
+//! dispatcher offers actions to any of them alike; [`sms`] starts the SMS gateway the config
+//! names. The Chinese operators' protocols — [`cmpp`], [`smgp`], [`sgip`] — are built from the
+//! wire parts they share in [`wire`] and the [`link`] (SMGP: wire format so far).
 
 pub mod calls;
 pub mod cmpp;

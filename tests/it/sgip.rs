@@ -139,6 +139,7 @@ fn sgip_login_submit_report_over_the_smgs_connection_and_a_200_character_chinese
         sim.wait_for("4 answered reports", |ls| ls.iter().filter(|l| l.get("done").is_some()).count() == 4);
         client.shutdown().await;
     });
+    assert!(std::net::TcpStream::connect(("127.0.0.1", sp_port)).is_err(), "the listener stopped with the client");
     let got = messages(&sim);
     assert_eq!(got.len(), 2, "two messages at the gateway");
     assert_eq!((got[0]["text"].as_str(), got[0]["parts"].as_u64()), (Some(text.as_str()), Some(3)));

@@ -186,31 +186,24 @@ impl Connection {
                 Ok(None) => return None,
                 Err(_) => return Some(End::Closed),
             };
-            match decoded {
+            // Whether the connection goes on.
+            let goes_on = match decoded {
                 Decoded::Pdu(Pdu { sequence, body: Body::Bind(_) }) => {
-                    let again = answer(sequence, Body::BindResp { result: result::REPEATED_LOGIN });
-                    if self.write(&again).await.is_err() {
-                        return Some(End::Closed);
-                    }
+                    self.write(&answer(sequence, Body::BindResp { result: result::REPEATED_LOGIN })).await.is_ok()
                 }
                 other => match from_smg(&self.cfg, other) {
-                    Frame::Inbound { item, ack } => {
-                        if !self.hand(item, ack).await {
-                            return Some(End::Closed);
-                        }
-                    }
-                    Frame::Answer(bytes) => {
-                        if self.write(&bytes).await.is_err() {
-                            return Some(End::Closed);
-                        }
-                    }
+                    Frame::Inbound { item, ack } => self.hand(item, ack).await,
+                    Frame::Answer(bytes) => self.write(&bytes).await.is_ok(),
                     Frame::Terminate(unbind_resp) => {
                         self.settle().await;
                         let _ = self.write(&unbind_resp).await;
-                        return Some(End::Closed);
+                        false
                     }
-                    _ => {}
+                    _ => true,
                 },
+            };
+            if !goes_on {
+                return Some(End::Closed);
             }
         }
     }

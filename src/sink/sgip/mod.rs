@@ -17,7 +17,8 @@
 //!   [`crate::sink::gateway::Reply`]) and Report (a Submit's status, a
 //!   [`crate::sink::gateway::Report`]), each answered once on disk.
 //!
-//! [`protocol::from_smg`] says what each thing the SMG sends becomes, for both connections.
+//! What each thing the SMG sends becomes is written once for both connections (`protocol.rs`,
+//! `from_smg`).
 //!
 //! ## What varies between gateways
 //!

@@ -65,7 +65,7 @@ impl Protocol for Sgip {
         let cfg = &self.cfg;
         let user_number = cfg.international(dest);
         if user_number.len() > 21 {
-            return Err(format!("UserNumber {}… is longer than 21 digits", &user_number[..7]));
+            return Err(format!("UserNumber with country code is {} digits, at most 21", user_number.len()));
         }
         let text = action.text.as_deref().unwrap_or_default();
         let reference = crate::util::stable_hash(action.id.as_bytes()) as u8;
@@ -108,7 +108,8 @@ impl Protocol for Sgip {
     fn check_login(&self, _: &(), status: u32, _: &[u8]) -> Result<(), String> {
         match u8::try_from(status) {
             Ok(result::OK) => Ok(()),
-            _ => Err(format!("login refused: {} (result {status})", result::name(status as u8))),
+            Ok(r) => Err(format!("login refused: {} (result {r})", result::name(r))),
+            Err(_) => Err(format!("login refused (result {status})")),
         }
     }
 
