@@ -17,7 +17,8 @@ The log (JSON lines) holds every PDU in and out ({"dir": "in"|"out", "cmd": ...,
 gateway owes ({"owe": item}) until the SP acknowledges them ({"done": key}). A submit's PDU line,
 its message line and the report it is owed go out in one write before the submit is answered, so a
 SIGKILL never leaves a message taken without its report; on start the simulator re-reads the log
-and delivers what is still owed.
+and delivers what is still owed. An SGIP Deliver or Report owed keeps the sequence number it was
+given when owed, however often it is sent.
 
 Status reports: a destination starting 1390000 gets UNDELIV, 1390001 EXPIRED, 1390002 REJECTD,
 any other DELIVRD. Flow control: beyond --tps submits a second, or for the next N submits after
@@ -222,6 +223,12 @@ class Sim:
         self.counter = lines
         self.queue = [item for k, item in owed.items() if k not in done]
 
+    def smg_seq(self):
+        """SGIP: the sequence number an owed Deliver or Report goes with, fixed when it is owed
+        (and logged with it), so that one sent again — on a new connection, after a restart —
+        is the same PDU with the same number, as an SMG resends it."""
+        return {"seq": list(self.next_seq())} if self.flavor.name == "sgip" else {}
+
     def next_seq(self):
         self.seq = (self.seq + 1) & 0x7FFFFFFF
         if self.flavor.header == 20:
@@ -285,7 +292,7 @@ class Sim:
             if wants_report and (v.get("report_flag") != 0 or state != 0):
                 item = {"key": key if len(dests) == 1 else f"{key}/{dest}", "kind": "report", "id": key,
                         "dest": dest, "src": src, "stat": stat, "err": err, "state": state,
-                        "submit_time": yymmddhhmm(), "n": self.counter}
+                        "submit_time": yymmddhhmm(), "n": self.counter, **self.smg_seq()}
                 owed.append(item)
                 lines.append({"owe": item})
         self.write(*lines)
@@ -346,7 +353,7 @@ class Sim:
             self.counter += 1
             udh = bytes([5, 0, 3, ref, len(chunks), i + 1]) if len(chunks) > 1 else b""
             items.append({"key": f"mo-{self.counter}", "kind": "mo", "from": c["from"], "to": c["to"], "fmt": fmt,
-                          "udh": udh.hex(), "content": (udh + chunk).hex()})
+                          "udh": udh.hex(), "content": (udh + chunk).hex(), **self.smg_seq()})
         self.write(*({"owe": item} for item in items))
         for item in items:
             self.owe(item)
@@ -450,6 +457,10 @@ class Sim:
             while True:
                 rcmd, rseq, rv = await self.read_pdu(reader)
                 self.write(self.pdu_line("in", rcmd, rseq, rv))
+                if rcmd == "unbind":  # the SP says goodbye: what it has not answered stays owed
+                    self.send(writer, "unbind_resp", rseq, {})
+                    await writer.drain()
+                    raise ConnectionError("the SP unbound")
                 item = inflight.pop(rseq, None)
                 if item is not None and self.flavor.resp_ok(rv):
                     self.write({"done": item["key"]})
@@ -469,7 +480,7 @@ class Sim:
                 while self.queue and not self.held and len(inflight) < self.opt.sp_window:
                     item = self.queue.pop(0)
                     cmd, values = self.flavor.deliver(item)
-                    seq = self.next_seq()
+                    seq = tuple(item["seq"])
                     inflight[seq] = item
                     self.send(writer, cmd, seq, values)
                 await writer.drain()

@@ -313,6 +313,38 @@ fn sgip_a_subscribers_message_arrives_as_a_reply_with_chinese_text_intact() {
     });
 }
 
+/// A subscriber's message handed over and never answered — tidings stopped before it was on
+/// disk — comes again to the next run with the same sequence number, its id: the SMG resends the
+/// same Deliver, so the reply can be recorded once.
+#[test]
+fn sgip_a_reply_not_answered_comes_again_with_the_same_id() {
+    let sp_port = free_port();
+    let sim = smg(sp_port, &[]);
+    let cfg = config(sim.port, sp_port, "s3cret");
+    let first = runtime().block_on(async {
+        let (client, mut incoming) = SgipClient::start(cfg.clone()).expect("config");
+        sim.control(json!({"cmd": "mo", "from": "8613800138000", "to": "10655001", "text": "退订"}));
+        let i = next(&mut incoming).await;
+        client.shutdown().await; // before `done`: the Deliver stays unanswered
+        i.item
+    });
+    assert!(!sim.lines().iter().any(|l| l.get("done").is_some()), "nothing answered");
+    let again = runtime().block_on(async {
+        let (_client, mut incoming) = SgipClient::start(cfg).expect("config");
+        let i = next(&mut incoming).await;
+        let item = i.item.clone();
+        i.done();
+        sim.wait_for("the deliver answered", |ls| ls.iter().any(|l| l.get("done").is_some()));
+        item
+    });
+    let (Inbound::Reply(a), Inbound::Reply(b)) = (&first, &again) else { panic!("replies: {first:?} {again:?}") };
+    assert_eq!(
+        (a.gateway_id.as_ref(), a.text.as_str()),
+        (b.gateway_id.as_ref(), "退订"),
+        "the same message, the same id"
+    );
+}
+
 fn run_config(dir: &Path, port: u16, sp_port: u16) -> PathBuf {
     let text = format!(
         r#"
