@@ -5,14 +5,15 @@
 //! things started and stopped together, with one receiver of what comes back:
 //!
 //! - the link to the SMG ([`Sgip`], a [`crate::sink::link::Protocol`]; the link does the window,
-//!   reconnect and what each answer means): Bind (Login Type 1), Submit with ReportFlag 1 so
-//!   reports come back, the text in ASCII, UCS-2 or GBK (MessageCoding 0, 8, 15), a long message
-//!   as parts with TP_udhi and the 6-octet concatenation header. A part's id is the 12-octet
-//!   sequence number of its Submit (node id, MMDDHHMMSS, counter: `3000012345-1203083000-7`),
-//!   which the Submit_Resp echoes and the Report names. SGIP 1.2 has no heartbeat: the link says
-//!   Unbind after `idle_close` without traffic and binds again for the next submit, rather than
-//!   wait for the SMG to cut an idle connection;
-//! - the [`listener`] on `listen`, where the SMG binds (Login Type 2, `smg_login` and
+//!   reconnect and what each answer means): Bind (Login Type 1), Submit with ReportFlag 1 (by
+//!   default) so reports come back, the text in ASCII, UCS-2 or GBK (MessageCoding 0, 8, 15), a
+//!   long message as parts with TP_udhi and the 6-octet concatenation header. A part's id is the
+//!   12-octet sequence number of its Submit (node id, MMDDHHMMSS, counter:
+//!   `3000012345-1203083000-7`), which the Submit_Resp echoes and the Report names; its counter
+//!   runs on across connections. SGIP 1.2 has no heartbeat: the link says Unbind after
+//!   `idle_close` without traffic and binds again for the next submit, rather than wait for the
+//!   SMG to cut an idle connection;
+//! - the listener (`listener.rs`) on `listen`, where the SMG binds (Login Type 2, `smg_login` and
 //!   `smg_password` checked) and sends Deliver (a subscriber's message, a
 //!   [`crate::sink::gateway::Reply`]) and Report (a Submit's status, a
 //!   [`crate::sink::gateway::Report`]), each answered once on disk.
