@@ -13,6 +13,7 @@ pub mod callback;
 pub mod calls;
 pub mod cmpp;
 pub mod deliver;
+pub mod delivery_config;
 pub mod doubt;
 #[cfg(feature = "fluvio")]
 pub mod fluvio;

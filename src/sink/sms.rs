@@ -1,10 +1,11 @@
 //! The SMS gateway in use, chosen from `[delivery]`: Kannel's HTTP interface, SMPP 3.4 straight to
-//! the SMSC, CMPP to China Mobile's ISMG or SMGP to China Telecom's SMGW. The dispatcher offers actions to it and takes its
-//! reports without knowing which one it is.
+//! the SMSC, CMPP to China Mobile's ISMG, SMGP to China Telecom's SMGW or SGIP to China Unicom's
+//! SMG. The dispatcher offers actions to it and takes its reports without knowing which one it is.
 
 use super::cmpp::{CmppClient, CmppConfig};
 use super::gateway::{Incoming, Sent};
 use super::kannel::{Kannel, KannelConfig};
+use super::sgip::{SgipClient, SgipConfig};
 use super::smgp::{SmgpClient, SmgpConfig};
 use super::smpp::{SmppClient, SmppConfig};
 use crate::contact::Action;
@@ -15,6 +16,7 @@ pub enum SmsGateway {
     Smpp(SmppClient),
     Cmpp(CmppClient),
     Smgp(SmgpClient),
+    Sgip(SgipClient),
 }
 
 /// The `[delivery.*]` sections that name an SMS gateway; at most one may be set.
@@ -23,24 +25,25 @@ pub struct SmsChoice {
     pub smpp: Option<SmppConfig>,
     pub cmpp: Option<CmppConfig>,
     pub smgp: Option<SmgpConfig>,
+    pub sgip: Option<SgipConfig>,
 }
 
 impl SmsGateway {
-    /// Starts the gateway the config names, if any, inside the current tokio runtime (SMPP and
-    /// CMPP sessions start at once); their reports are forwarded to `reports`. `public` is how
+    /// Starts the gateway the config names, if any, inside the current tokio runtime (SMPP, CMPP
+    /// and SGIP sessions start at once, and SGIP's listener); their reports are forwarded to
+    /// `reports`. `public` is how
     /// Kannel reaches tidings' endpoint for its delivery reports.
     pub fn start(
         choice: SmsChoice,
         public: &str,
         reports: mpsc::UnboundedSender<Incoming>,
     ) -> Result<Option<SmsGateway>, String> {
-        let SmsChoice { kannel, smpp, cmpp, smgp } = choice;
-        if [kannel.is_some(), smpp.is_some(), cmpp.is_some(), smgp.is_some()].iter().filter(|&&set| set).count() > 1 {
-            return Err(
-                "delivery: configure one SMS gateway — [delivery.kannel], [delivery.smpp], [delivery.cmpp] or \
-                 [delivery.smgp] — not several"
-                    .into(),
-            );
+        let SmsChoice { kannel, smpp, cmpp, smgp, sgip } = choice;
+        let set = [kannel.is_some(), smpp.is_some(), cmpp.is_some(), smgp.is_some(), sgip.is_some()];
+        if set.iter().filter(|&&set| set).count() > 1 {
+            return Err("delivery: configure one SMS gateway — [delivery.kannel], [delivery.smpp], \
+                 [delivery.cmpp], [delivery.smgp] or [delivery.sgip] — not several"
+                .into());
         }
         if let Some(k) = kannel {
             return Ok(Some(SmsGateway::Kannel(Kannel::new(k, public))));
@@ -60,6 +63,11 @@ impl SmsGateway {
             forward(receipts, reports);
             return Ok(Some(SmsGateway::Smgp(client)));
         }
+        if let Some(c) = sgip {
+            let (client, incoming) = SgipClient::start(c).map_err(|e| format!("delivery.sgip: {e}"))?;
+            forward(incoming, reports);
+            return Ok(Some(SmsGateway::Sgip(client)));
+        }
         Ok(None)
     }
 
@@ -69,12 +77,13 @@ impl SmsGateway {
             SmsGateway::Smpp(c) => c.submit(a).await,
             SmsGateway::Cmpp(c) => c.submit(a).await,
             SmsGateway::Smgp(c) => c.submit(a).await,
+            SmsGateway::Sgip(c) => c.submit(a).await,
         }
     }
 
     /// How many SMS the action's text takes through this gateway: each part of a long message
     /// gets a report of its own, so an SMS in doubt is settled only when all its parts' reports
-    /// are in. SMPP packs 160 GSM characters or 70 UCS-2 into one; CMPP and SMGP 140 octets
+    /// are in. SMPP packs 160 GSM characters or 70 UCS-2 into one; CMPP, SMGP and SGIP 140 octets
     /// (ASCII, UCS-2, or GBK, where an ASCII character takes one octet). Kannel's reports name
     /// the action, so one settles it.
     pub fn parts(&self, a: &Action) -> usize {
@@ -83,16 +92,19 @@ impl SmsGateway {
             SmsGateway::Smpp(c) => c.parts(a),
             SmsGateway::Cmpp(c) => c.parts(a),
             SmsGateway::Smgp(c) => c.parts(a),
+            SmsGateway::Sgip(c) => c.parts(a),
         }
     }
 
-    /// Ends a gateway's session politely (SMPP unbind, CMPP terminate, SMGP exit); Kannel has none.
+    /// Ends a gateway's session politely (SMPP unbind, CMPP terminate, SMGP exit, SGIP unbind
+    /// both ways); Kannel has none.
     pub async fn shutdown(&self) {
         match self {
             SmsGateway::Kannel(_) => {}
             SmsGateway::Smpp(c) => c.shutdown().await,
             SmsGateway::Cmpp(c) => c.shutdown().await,
             SmsGateway::Smgp(c) => c.shutdown().await,
+            SmsGateway::Sgip(c) => c.shutdown().await,
         }
     }
 }

@@ -9,6 +9,7 @@ Usage: python3 sim.py --protocol cmpp2|cmpp3|smgp|sgip --log pdus.jsonl [--port 
          [--account ID --secret S] [--report-delay-ms 50] [--resp-delay-ms 0] [--tps N]
          [--throttle-status N] [--active-test-ms 0] [--idle-timeout-ms 0] [--hold-reports]
          [--sp HOST:PORT --sp-login NAME --sp-password PW] (SGIP: where the SMG delivers)
+         [--sp-window 16] (SGIP: Deliver/Report awaiting the SP's response at once)
 It prints `listening PORT control CPORT` once ready.
 
 The log (JSON lines) holds every PDU in and out ({"dir": "in"|"out", "cmd": ..., fields}), a
@@ -16,8 +17,10 @@ The log (JSON lines) holds every PDU in and out ({"dir": "in"|"out", "cmd": ...,
 gateway owes ({"owe": item}) until the SP acknowledges them ({"done": key}). A submit's PDU line,
 its message line and the report it is owed go out in one write before the submit is answered, so a
 SIGKILL never leaves a message taken without its report; on start the simulator re-reads the log
-and delivers what is still owed. --resp-delay-ms holds each taken submit's answer back (a slow
-gateway): killing either side meanwhile leaves submits the gateway has taken but never answered.
+and delivers what is still owed. An SGIP Deliver or Report owed keeps the sequence number it was
+given when owed, however often it is sent. --resp-delay-ms holds each taken submit's answer back
+(a slow gateway): killing either side meanwhile leaves submits the gateway has taken but never
+answered.
 
 Status reports: a destination starting 1390000 gets UNDELIV, 1390001 EXPIRED, 1390002 REJECTD,
 any other DELIVRD. Flow control: beyond --tps submits a second, or for the next N submits after
@@ -227,6 +230,12 @@ class Sim:
         self.counter = lines
         self.queue = [item for k, item in owed.items() if k not in done]
 
+    def smg_seq(self):
+        """SGIP: the sequence number an owed Deliver or Report goes with, fixed when it is owed
+        (and logged with it), so that one sent again — on a new connection, after a restart —
+        is the same PDU with the same number, as an SMG resends it."""
+        return {"seq": list(self.next_seq())} if self.flavor.name == "sgip" else {}
+
     def next_seq(self):
         self.seq = (self.seq + 1) & 0x7FFFFFFF
         if self.flavor.header == 20:
@@ -290,7 +299,7 @@ class Sim:
             if wants_report and (v.get("report_flag") != 0 or state != 0):
                 item = {"key": key if len(dests) == 1 else f"{key}/{dest}", "kind": "report", "id": key,
                         "dest": dest, "src": src, "stat": stat, "err": err, "state": state,
-                        "submit_time": yymmddhhmm(), "n": self.counter}
+                        "submit_time": yymmddhhmm(), "n": self.counter, **self.smg_seq()}
                 owed.append(item)
                 lines.append({"owe": item})
         self.write(*lines)
@@ -365,7 +374,7 @@ class Sim:
             self.counter += 1
             udh = bytes([5, 0, 3, ref, len(chunks), i + 1]) if len(chunks) > 1 else b""
             items.append({"key": f"mo-{self.counter}", "kind": "mo", "from": c["from"], "to": c["to"], "fmt": fmt,
-                          "udh": udh.hex(), "content": (udh + chunk).hex()})
+                          "udh": udh.hex(), "content": (udh + chunk).hex(), **self.smg_seq()})
         self.write(*({"owe": item} for item in items))
         for item in items:
             self.owe(item)
@@ -456,8 +465,36 @@ class Sim:
                     await asyncio.sleep(0.2)
 
     async def deliver_sgip(self):
+        """One connection of the SMG to the SP: Bind, then owed items with up to --sp-window of
+        them awaiting their response at once (a real SMG's sliding window: one left unanswered
+        holds its place, the others go on), Unbind when none is left. Items unanswered when the
+        connection fails are owed again."""
         host, port = self.opt.sp.rsplit(":", 1)
         reader, writer = await asyncio.open_connection(host, int(port))
+        inflight = {}  # sequence -> item
+        answers = None
+
+        async def take_answers():
+            while True:
+                rcmd, rseq, rv = await self.read_pdu(reader)
+                self.write(self.pdu_line("in", rcmd, rseq, rv))
+                if rcmd == "unbind":  # the SP says goodbye: what it has not answered stays owed
+                    self.send(writer, "unbind_resp", rseq, {})
+                    await writer.drain()
+                    raise ConnectionError("the SP unbound")
+                if self.lose_acks > 0 and rseq in inflight:
+                    # As if the SP died before answering: it stays in flight, owed again when
+                    # this connection ends.
+                    self.lose_acks -= 1
+                    self.write({"event": "ack_lost", "seq": list(rseq)})
+                    continue
+                item = inflight.pop(rseq, None)
+                if item is not None and self.flavor.resp_ok(rv):
+                    self.write({"done": item["key"]})
+                elif item is not None:
+                    self.queue.append(item)
+                self.wake.set()
+
         try:
             self.send(writer, "bind", self.next_seq(), {"login_type": 2, "login_name": self.opt.sp_login or "",
                                                         "login_password": self.opt.sp_password or ""})
@@ -465,28 +502,32 @@ class Sim:
             self.write(self.pdu_line("in", cmd, seq, v))
             if cmd != "bind_resp" or v["result"] != 0:
                 raise wire.BadPdu(f"the SP refused the bind: {v}")
-            while self.queue and not self.held:
-                item = self.queue.pop(0)
-                cmd, values = self.flavor.deliver(item)
-                self.send(writer, cmd, self.next_seq(), values)
-                try:
-                    rcmd, rseq, rv = await self.read_pdu(reader)
-                except BaseException:
-                    self.queue.insert(0, item)
-                    raise
-                self.write(self.pdu_line("in", rcmd, rseq, rv))
-                if self.lose_acks > 0:  # as if the SP died before answering: owed again
-                    self.lose_acks -= 1
-                    self.write({"event": "ack_lost", "seq": rseq})
-                    self.queue.insert(0, item)
-                    break
-                if self.flavor.resp_ok(rv):
-                    self.write({"done": item["key"]})
-                else:
-                    self.queue.append(item)
+            answers = asyncio.create_task(take_answers())
+            while inflight or (self.queue and not self.held):
+                while self.queue and not self.held and len(inflight) < self.opt.sp_window:
+                    item = self.queue.pop(0)
+                    cmd, values = self.flavor.deliver(item)
+                    seq = tuple(item["seq"])
+                    inflight[seq] = item
+                    self.send(writer, cmd, seq, values)
+                await writer.drain()
+                if self.queue and not self.held and len(inflight) < self.opt.sp_window:
+                    continue
+                # Wait for an answer or a new item owed (both set wake), or the connection failing.
+                self.wake.clear()
+                woken = asyncio.create_task(self.wake.wait())
+                await asyncio.wait({answers, woken}, return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
+                if answers.done():
+                    answers.result()  # raises what ended it
             self.send(writer, "unbind", self.next_seq(), {})
             await writer.drain()
+        except BaseException:
+            self.queue[:0] = list(inflight.values())
+            raise
         finally:
+            if answers is not None:
+                answers.cancel()
             writer.close()
 
     # -- control
@@ -541,6 +582,7 @@ async def main():
     p.add_argument("--sp")
     p.add_argument("--sp-login")
     p.add_argument("--sp-password")
+    p.add_argument("--sp-window", type=int, default=16)
     opt = p.parse_args()
     open(opt.log, "a").close()
     sim = Sim(opt)

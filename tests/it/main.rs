@@ -28,6 +28,7 @@ mod replies;
 mod report;
 mod rulefiles;
 mod scale;
+mod sgip;
 mod smpp;
 mod sms;
 mod support;

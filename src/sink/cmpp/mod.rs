@@ -75,19 +75,19 @@ pub struct CmppConfig {
     /// CMPP_SUBMIT awaiting their response at once (16 is what ISMGs usually allow).
     pub window: usize,
     /// Send CMPP_ACTIVE_TEST after this long without sending anything.
-    #[serde(deserialize_with = "de::duration")]
+    #[serde(deserialize_with = "crate::time::duration_serde::deserialize")]
     pub active_test: Duration,
     /// How long to wait for any response (connect, submit, active test).
-    #[serde(deserialize_with = "de::duration")]
+    #[serde(deserialize_with = "crate::time::duration_serde::deserialize")]
     pub response_timeout: Duration,
-    #[serde(deserialize_with = "de::duration")]
+    #[serde(deserialize_with = "crate::time::duration_serde::deserialize")]
     pub reconnect_min: Duration,
-    #[serde(deserialize_with = "de::duration")]
+    #[serde(deserialize_with = "crate::time::duration_serde::deserialize")]
     pub reconnect_max: Duration,
     /// SUBMIT_RESP Results that mean "slow down and send again".
     pub flow_control_results: Vec<u32>,
     /// The back-off hint returned with Retry on flow control.
-    #[serde(deserialize_with = "de::duration")]
+    #[serde(deserialize_with = "crate::time::duration_serde::deserialize")]
     pub flow_control_retry_after: Duration,
     /// Ask for a status report on every message (Registered_Delivery 1).
     pub registered_delivery: bool,

@@ -1,16 +1,9 @@
-//! What the `[delivery.*]` sections of the gateway protocols read alike: durations as strings
-//! ("30s"), the zone of login timestamps, and fixed-width ASCII fields checked against their
-//! widths.
+//! What the `[delivery.*]` sections of the gateway protocols read alike: the zone of login
+//! timestamps, and fixed-width ASCII fields checked against their widths. (Durations are read by
+//! [`crate::time::duration_serde`], the text coding by [`crate::sink::wire::Coding`] itself.)
 
 use super::LinkError;
 use serde::{Deserialize, Deserializer};
-use std::time::Duration;
-
-pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    let ms = crate::time::parse_duration(&s).map_err(serde::de::Error::custom)?;
-    Ok(Duration::from_millis(ms.unsigned_abs()))
-}
 
 /// An offset like "+08:00".
 pub fn offset<'de, D: Deserializer<'de>>(d: D) -> Result<chrono::FixedOffset, D::Error> {

@@ -31,8 +31,18 @@ const P: &str = "sgip";
 /// Result values (Bind_Resp, Submit_Resp, Deliver_Resp, Report_Resp, Report ErrorCode).
 pub mod result {
     pub const OK: u8 = 0;
+    /// 非法登录: a wrong login name or password.
+    pub const ILLEGAL_LOGIN: u8 = 1;
+    /// 重复登录: a second Bind on a connection.
+    pub const REPEATED_LOGIN: u8 = 2;
+    /// 登录类型错: a Login Type the receiver does not take.
+    pub const WRONG_LOGIN_TYPE: u8 = 4;
+    /// 参数格式错: what an SP answers a Deliver or Report it cannot read.
+    pub const PARAMETER_FORMAT: u8 = 5;
     /// 节点忙: the SMG over its capacity — slow down and send again.
     pub const NODE_BUSY: u8 = 11;
+    /// 短信中心队列满: the SMSC behind the SMG is full — likewise.
+    pub const SMSC_QUEUE_FULL: u8 = 33;
 
     /// The meaning of a result, for reasons and logs.
     pub fn name(r: u8) -> &'static str {
@@ -49,6 +59,19 @@ pub mod result {
             9 => "illegal sequence number",
             10 => "illegal GNS operation",
             11 => "node busy",
+            21 => "destination unreachable",
+            22 => "routing error",
+            23 => "no route",
+            24 => "invalid charge number",
+            25 => "user cannot communicate",
+            26 => "handset memory full",
+            27 => "handset does not support SMS",
+            28 => "handset error receiving SMS",
+            29 => "unknown user",
+            30 => "function not provided",
+            31 => "illegal device",
+            32 => "system failure",
+            33 => "SMSC queue full",
             _ => "other error",
         }
     }

@@ -73,19 +73,19 @@ pub struct SmgpConfig {
     /// Submits awaiting their Submit_Resp at once.
     pub window: usize,
     /// Send Active_Test after this long without sending anything.
-    #[serde(deserialize_with = "de::duration")]
+    #[serde(deserialize_with = "crate::time::duration_serde::deserialize")]
     pub active_test: Duration,
     /// How long to wait for any response (login, submit, active test, exit).
-    #[serde(deserialize_with = "de::duration")]
+    #[serde(deserialize_with = "crate::time::duration_serde::deserialize")]
     pub response_timeout: Duration,
-    #[serde(deserialize_with = "de::duration")]
+    #[serde(deserialize_with = "crate::time::duration_serde::deserialize")]
     pub reconnect_min: Duration,
-    #[serde(deserialize_with = "de::duration")]
+    #[serde(deserialize_with = "crate::time::duration_serde::deserialize")]
     pub reconnect_max: Duration,
     /// Submit_Resp Status codes that mean "slow down and send again".
     pub flow_control_results: Vec<u32>,
     /// The back-off hint returned with Retry on flow control.
-    #[serde(deserialize_with = "de::duration")]
+    #[serde(deserialize_with = "crate::time::duration_serde::deserialize")]
     pub flow_control_retry_after: Duration,
     /// Ask for a status report on every message (NeedReport 1).
     pub need_report: bool,

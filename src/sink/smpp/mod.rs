@@ -65,7 +65,7 @@ mod tests;
 pub mod text;
 
 use crate::contact::Action;
-use crate::sink::link::{Client, Frame, LinkError, LinkSettings, Protocol, Refusal, de};
+use crate::sink::link::{Client, Frame, LinkError, LinkSettings, Protocol, Refusal};
 use pdu::{Bind, Body, Decoded, Pdu, ShortMessage, Tlv, status};
 use receipt::Receipt;
 use serde::Deserialize;
@@ -111,20 +111,20 @@ pub struct SmppConfig {
     /// Maximum submit_sm awaiting their response at once; a caller waits for a slot.
     pub window: usize,
     /// Send enquire_link after this long without sending anything.
-    #[serde(deserialize_with = "de::duration")]
+    #[serde(deserialize_with = "crate::time::duration_serde::deserialize")]
     pub enquire_link: Duration,
     /// How long to wait for any response (bind, submit_sm, enquire_link) before giving up.
-    #[serde(deserialize_with = "de::duration")]
+    #[serde(deserialize_with = "crate::time::duration_serde::deserialize")]
     pub response_timeout: Duration,
     /// First wait before reconnecting; doubles on each failure up to `reconnect_max`.
-    #[serde(deserialize_with = "de::duration")]
+    #[serde(deserialize_with = "crate::time::duration_serde::deserialize")]
     pub reconnect_min: Duration,
     /// Longest wait between reconnect attempts.
-    #[serde(deserialize_with = "de::duration")]
+    #[serde(deserialize_with = "crate::time::duration_serde::deserialize")]
     pub reconnect_max: Duration,
     /// The back-off hint returned with Retry when the SMSC throttles (ESME_RTHROTTLED) or its
     /// queue is full (ESME_RMSGQFUL).
-    #[serde(deserialize_with = "de::duration")]
+    #[serde(deserialize_with = "crate::time::duration_serde::deserialize")]
     pub throttle_retry_after: Duration,
     /// Ask the SMSC for a delivery receipt for every message (registered_delivery 1).
     pub registered_delivery: bool,
