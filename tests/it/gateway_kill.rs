@@ -57,6 +57,11 @@ gateways! {
     cmpp2 => Gateway { protocol: "cmpp2", section: CMPP2, sim_args: &[] },
     cmpp3 => Gateway { protocol: "cmpp3", section: CMPP3_GBK, sim_args: &[] },
     smgp => Gateway { protocol: "smgp", section: SMGP, sim_args: &["--account", "90123456"] },
+    sgip => Gateway {
+        protocol: "sgip",
+        section: SGIP,
+        sim_args: &["--account", "tidings", "--sp", "127.0.0.1:{listen}", "--sp-login", "smg", "--sp-password", "smgpw"],
+    },
 }
 
 const CMPP2: &str = r#"
@@ -98,6 +103,24 @@ account = "90123456"
 secret = "s3cret"
 service_id = "TIDINGS"
 src_term_id = "10620001"
+reconnect_min = "100ms"
+reconnect_max = "500ms"
+response_timeout = "5s"
+"#;
+
+/// SGIP 1.2: tidings binds to the SMG at `{port}` and listens at `{listen}` for the SMG's own
+/// connection, which brings the reports.
+const SGIP: &str = r#"
+[delivery.sgip]
+host = "127.0.0.1"
+port = {port}
+login_name = "tidings"
+login_password = "s3cret"
+listen = "127.0.0.1:{listen}"
+smg_login = "smg"
+smg_password = "smgpw"
+node_id = 3010099999
+sp_number = "10655001"
 reconnect_min = "100ms"
 reconnect_max = "500ms"
 response_timeout = "5s"
@@ -297,8 +320,10 @@ fn tidings_killed(gateway: &Gateway) {
 fn check(dir: &Path, sim: &Sim, sms: &BTreeMap<(String, String), String>, err: &str) {
     let mut got: BTreeMap<(String, String), usize> = BTreeMap::new();
     for m in messages(sim) {
-        let key =
-            (m["dest"].as_str().unwrap_or_default().to_owned(), m["text"].as_str().unwrap_or_default().to_owned());
+        // SGIP puts the country code before every number (`country_code`).
+        let dest = m["dest"].as_str().unwrap_or_default();
+        let dest = dest.strip_prefix("86").filter(|d| d.len() == 11).unwrap_or(dest);
+        let key = (dest.to_owned(), m["text"].as_str().unwrap_or_default().to_owned());
         *got.entry(key).or_default() += 1;
     }
     let twice: Vec<&String> = got.iter().filter(|(_, n)| **n > 1).filter_map(|(k, _)| sms.get(k)).collect();

@@ -390,11 +390,9 @@ response_timeout = "2s"
 fn sgip_through_the_binary_every_sms_once_long_chinese_whole_and_reports_as_outcomes() {
     let dir = Dir::new("sgip");
     let sp_port = free_port();
-    // A window as wide as the run: this branch's dispatcher leaves the reports of a long
-    // message's later parts unanswered (its outcome is recorded with the first), and 16 of them
-    // would fill the SMG's window. The ledger's repeat detection (issue 18, branch `kill`)
-    // answers them; then the default window of 16 does.
-    let sim = smg(sp_port, &["--sp-window", "1024"]);
+    // The SMG's default window of 16: the reports of a long message's later parts (its outcome
+    // is recorded with the first) are answered as repeats, or they would fill it.
+    let sim = smg(sp_port, &[]);
     let err = run_to_end(tidings(&run_config(&dir.0, sim.port, sp_port)));
     let mut want: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut ids = BTreeSet::new();
