@@ -353,7 +353,7 @@ fn check_exactly_once(dir: &Path, sim: &Sim, err: &str) {
 
 #[test]
 fn through_the_binary_every_sms_once_long_chinese_whole_and_reports_as_outcomes() {
-    for protocol in ["cmpp3", "smgp"] {
+    for protocol in PROTOCOLS {
         let dir = Dir::new(protocol);
         let sim = Sim::start(protocol, &login(protocol));
         let err = run_to_end(tidings(&run_config(&dir.0, protocol, sim.port)));
@@ -367,14 +367,42 @@ fn through_the_binary_every_sms_once_long_chinese_whole_and_reports_as_outcomes(
 /// restarted, the gateway delivers the reply again — and it is recorded once.
 #[test]
 fn a_reply_through_the_binary_is_recorded_once_across_a_sigkill_before_its_acknowledgement() {
-    for protocol in ["cmpp2", "cmpp3", "smgp"] {
+    for protocol in ["cmpp2", "cmpp3", "smgp", "sgip"] {
         let dir = Dir::new(&format!("reply-{protocol}"));
-        let sim = Sim::start(protocol, &login(protocol));
+        // SGIP's SMG delivers over a connection of its own, to tidings' `listen`.
+        let listen = crate::delivery::port();
+        let sp = format!("127.0.0.1:{listen}");
+        let sim = match protocol {
+            "sgip" => Sim::start(
+                "sgip",
+                &[
+                    "--account",
+                    "tidings",
+                    "--secret",
+                    "s3cret",
+                    "--sp",
+                    &sp,
+                    "--sp-login",
+                    "smg",
+                    "--sp-password",
+                    "smgpw",
+                ],
+            ),
+            _ => Sim::start(protocol, &login(protocol)),
+        };
+        let section = match protocol {
+            "sgip" => format!(
+                "[delivery.sgip]\nhost = \"127.0.0.1\"\nport = {}\nlogin_name = \"tidings\"\nlogin_password = \"s3cret\"\n\
+                 listen = \"{sp}\"\nsmg_login = \"smg\"\nsmg_password = \"smgpw\"\nnode_id = 3010099999\n\
+                 sp_number = \"10690001\"\nreconnect_min = \"100ms\"\n",
+                sim.port
+            ),
+            _ => section(protocol, sim.port),
+        };
         let cfg = dir.0.join("tidings.toml");
         let text = format!(
             "[source]\nkind = \"stdin\"\n\n{files}\nlisten = \"127.0.0.1:0\"\nlinger = \"1s\"\n\n{section}",
             files = files(&dir.0),
-            section = section(protocol, sim.port)
         );
         std::fs::write(&cfg, text).unwrap();
         let start = || {
@@ -383,7 +411,8 @@ fn a_reply_through_the_binary_is_recorded_once_across_a_sigkill_before_its_ackno
             Running::spawn(cmd)
         };
         let logins = |ls: &[Value]| {
-            ls.iter().filter(|l| l["dir"] == "in" && (l["cmd"] == "connect" || l["cmd"] == "login")).count()
+            let login = |c: &Value| c == "connect" || c == "login" || c == "bind";
+            ls.iter().filter(|l| l["dir"] == "in" && login(&l["cmd"])).count()
         };
         let mut engine = start();
         sim.wait_for("tidings logged in", |ls| logins(ls) == 1);
@@ -410,7 +439,7 @@ fn a_reply_through_the_binary_is_recorded_once_across_a_sigkill_before_its_ackno
             (r["msisdn"].as_str(), r["to"].as_str(), r["text"].as_str()),
             (Some("13800138000"), Some("10690001"), Some("退订 谢谢"))
         );
-        assert_eq!(r["gateway"], if protocol == "smgp" { "smgp" } else { "cmpp" });
+        assert_eq!(r["gateway"], protocol.trim_end_matches(['2', '3']));
         assert!(logins(&sim.lines()) >= 2, "{protocol}: the second tidings logged in and took the redelivery");
     }
 }
@@ -419,7 +448,7 @@ fn a_reply_through_the_binary_is_recorded_once_across_a_sigkill_before_its_ackno
 /// the client logs in again by itself and the report comes, once.
 #[test]
 fn the_gateway_killed_and_restarted_the_client_logs_in_again_and_gets_the_owed_report() {
-    for protocol in ["cmpp3", "smgp"] {
+    for protocol in PROTOCOLS {
         let mut sim = Sim::start(protocol, &[&login(protocol)[..], &["--hold-reports"]].concat());
         let rt = runtime();
         let (client, mut reports) = rt.block_on(async {
@@ -451,7 +480,7 @@ fn the_gateway_killed_and_restarted_the_client_logs_in_again_and_gets_the_owed_r
 /// Each time, after 1.5 s without a message, the first session still carries a submit.
 #[test]
 fn heartbeats_both_ways_keep_an_idle_link_up() {
-    for protocol in ["cmpp3", "smgp"] {
+    for protocol in PROTOCOLS {
         for (ours, theirs, cmd) in [(100, "0", "active_test"), (10_000, "150", "active_test_resp")] {
             let args = ["--idle-timeout-ms", "400", "--active-test-ms", theirs];
             let sim = Sim::start(protocol, &[&login(protocol)[..], &args].concat());
