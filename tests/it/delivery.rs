@@ -169,6 +169,28 @@ timeout = "2s"
     p
 }
 
+/// An SMS action to `msisdn` saying `text`, as the outbox would hand it to a gateway.
+pub fn sms_action(id: &str, msisdn: &str, text: &str) -> tidings::contact::Action {
+    tidings::contact::Action {
+        id: id.into(),
+        ts: "2026-12-03T08:30:00+08:00".into(),
+        msisdn: msisdn.into(),
+        rule: "r".into(),
+        campaign: "c".into(),
+        channel: tidings::contact::Channel::Sms,
+        priority: 50,
+        text: Some(text.into()),
+        script: None,
+        queue: None,
+        trigger: tidings::contact::TriggerJson {
+            kind: "usage".into(),
+            id: "e1".into(),
+            ts: "2026-12-03T08:30:00+08:00".into(),
+        },
+        expires: None,
+    }
+}
+
 /// `tidings run --config <config> --quiet` from the repository root.
 pub fn tidings(config: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tidings"));

@@ -6,6 +6,7 @@
 //! subscriber's reply — and the real binary delivering a generated run, every SMS once and every
 //! report an outcome.
 
+use crate::delivery::sms_action as action;
 use crate::delivery::{Dir, Running, files, lines, run_to_end, tidings};
 use crate::gateways::Sim;
 use serde_json::{Value, json};
@@ -13,8 +14,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tidings::contact::Action;
-use tidings::contact::Channel;
-use tidings::contact::TriggerJson;
 use tidings::sink::cmpp::pdu::Version;
 use tidings::sink::cmpp::{CmppClient, CmppConfig};
 use tidings::sink::gateway::{Inbound, Incoming, OutcomeStatus, Reply, Report, Sent};
@@ -116,23 +115,6 @@ impl Client {
             Client::Cmpp(c) => c.shutdown().await,
             Client::Smgp(c) => c.shutdown().await,
         }
-    }
-}
-
-fn action(id: &str, msisdn: &str, text: &str) -> Action {
-    Action {
-        id: id.into(),
-        ts: "2026-12-03T08:30:00+08:00".into(),
-        msisdn: msisdn.into(),
-        rule: "r".into(),
-        campaign: "c".into(),
-        channel: Channel::Sms,
-        priority: 50,
-        text: Some(text.into()),
-        script: None,
-        queue: None,
-        trigger: TriggerJson { kind: "usage".into(), id: "e1".into(), ts: "2026-12-03T08:30:00+08:00".into() },
-        expires: None,
     }
 }
 

@@ -7,13 +7,13 @@
 //! SMG killed and restarted, a subscriber's message — and the real binary delivering a generated
 //! run, every SMS once and every report an outcome.
 
+use crate::delivery::sms_action as action;
 use crate::delivery::{Dir, files, lines, run_to_end, tidings};
 use crate::gateways::Sim;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tidings::contact::{Action, Channel, TriggerJson};
 use tidings::sink::gateway::{Inbound, Incoming, OutcomeStatus, Report, Sent};
 use tidings::sink::sgip::{SgipClient, SgipConfig};
 use tokio::sync::mpsc;
@@ -53,23 +53,6 @@ fn config(port: u16, sp_port: u16, password: &str) -> SgipConfig {
         reconnect_max: Duration::from_millis(300),
         flow_control_retry_after: Duration::from_millis(100),
         ..SgipConfig::default()
-    }
-}
-
-fn action(id: &str, msisdn: &str, text: &str) -> Action {
-    Action {
-        id: id.into(),
-        ts: "2026-12-03T08:30:00+08:00".into(),
-        msisdn: msisdn.into(),
-        rule: "r".into(),
-        campaign: "c".into(),
-        channel: Channel::Sms,
-        priority: 50,
-        text: Some(text.into()),
-        script: None,
-        queue: None,
-        trigger: TriggerJson { kind: "usage".into(), id: "e1".into(), ts: "2026-12-03T08:30:00+08:00".into() },
-        expires: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The SMPP client against an independent SMSC: `tests/smpp/sim.js`, built on the npm package
 //! `smpp`. Each test starts its own simulator on a free port and reads the PDUs it logged.
 
+use crate::delivery::sms_action as action;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -8,7 +9,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tidings::contact::{Action, Channel, TriggerJson};
 use tidings::sink::gateway::{Incoming, OutcomeStatus, Report, Sent};
 use tidings::sink::smpp::{SmppClient, SmppConfig, user_message_reference};
 use tokio::sync::mpsc;
@@ -146,23 +146,6 @@ fn config(port: u16) -> SmppConfig {
         reconnect_max: Duration::from_millis(300),
         throttle_retry_after: Duration::from_millis(200),
         ..SmppConfig::default()
-    }
-}
-
-fn action(id: &str, msisdn: &str, text: &str) -> Action {
-    Action {
-        id: id.into(),
-        ts: "2026-11-24T20:00:00+08:00".into(),
-        msisdn: msisdn.into(),
-        rule: "r".into(),
-        campaign: "c".into(),
-        channel: Channel::Sms,
-        priority: 50,
-        text: Some(text.into()),
-        script: None,
-        queue: None,
-        trigger: TriggerJson { kind: "usage".into(), id: "e1".into(), ts: "2026-11-24T20:00:00+08:00".into() },
-        expires: None,
     }
 }
 
