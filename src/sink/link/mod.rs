@@ -65,6 +65,27 @@ pub struct LinkSettings {
     pub idle_close: Option<Duration>,
 }
 
+/// The [`LinkSettings`] of a `[delivery.*]` config whose fields carry the same names (`host`,
+/// `port`, `window`, `response_timeout`, `reconnect_min`, `reconnect_max`,
+/// `flow_control_results`, `flow_control_retry_after`), with its heartbeat and idle close.
+macro_rules! settings_of {
+    ($cfg:expr, active_test: $active_test:expr, idle_close: $idle_close:expr) => {
+        $crate::sink::link::LinkSettings {
+            host: $cfg.host.clone(),
+            port: $cfg.port,
+            window: $cfg.window,
+            active_test: $active_test,
+            response_timeout: $cfg.response_timeout,
+            reconnect_min: $cfg.reconnect_min,
+            reconnect_max: $cfg.reconnect_max,
+            flow_control_results: $cfg.flow_control_results.clone(),
+            flow_control_retry_after: $cfg.flow_control_retry_after,
+            idle_close: $idle_close,
+        }
+    };
+}
+pub(crate) use settings_of;
+
 impl LinkSettings {
     /// Checks the timings and the window; `protocol` names the section in the error.
     pub fn check(&self, protocol: &'static str) -> Result<(), LinkError> {

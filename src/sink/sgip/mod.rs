@@ -34,7 +34,7 @@ mod protocol;
 
 use crate::contact::Action;
 use crate::sink::gateway::{Incoming, Sent};
-use crate::sink::link::{Client, LinkError, LinkSettings, de};
+use crate::sink::link::{Client, LinkError, LinkSettings, de, settings_of};
 use crate::sink::wire::Coding;
 pub use protocol::Sgip;
 use serde::Deserialize;
@@ -203,19 +203,8 @@ impl SgipConfig {
     }
 
     fn settings(&self) -> LinkSettings {
-        LinkSettings {
-            host: self.host.clone(),
-            port: self.port,
-            window: self.window,
-            // No heartbeat in SGIP 1.2: `Sgip::active_test` sends none, and this never comes due.
-            active_test: Duration::MAX,
-            response_timeout: self.response_timeout,
-            reconnect_min: self.reconnect_min,
-            reconnect_max: self.reconnect_max,
-            flow_control_results: self.flow_control_results.clone(),
-            flow_control_retry_after: self.flow_control_retry_after,
-            idle_close: Some(self.idle_close).filter(|d| !d.is_zero()),
-        }
+        // No heartbeat in SGIP 1.2: `Sgip::active_test` sends none, and this never comes due.
+        settings_of!(self, active_test: Duration::MAX, idle_close: Some(self.idle_close).filter(|d| !d.is_zero()))
     }
 
     /// A subscriber's number as SGIP sends it: with the country code in front.

@@ -27,7 +27,7 @@ pub mod pdu;
 
 use crate::contact::Action;
 use crate::sink::gateway::{OutcomeStatus, Reply, Report};
-use crate::sink::link::{Client, Frame, LinkError, LinkSettings, Protocol, de};
+use crate::sink::link::{Client, Frame, LinkError, LinkSettings, Protocol, de, settings_of};
 use crate::sink::wire::{Coding, authenticator, decode_text, md5, mmddhhmmss, split};
 use pdu::{Body, Decoded, Deliver, DeliverResp, Login, MsgId, Pdu, Report as SmgpReport, Submit, Tlv, status};
 use serde::Deserialize;
@@ -145,18 +145,7 @@ impl SmgpConfig {
     }
 
     fn settings(&self) -> LinkSettings {
-        LinkSettings {
-            host: self.host.clone(),
-            port: self.port,
-            window: self.window,
-            active_test: self.active_test,
-            response_timeout: self.response_timeout,
-            reconnect_min: self.reconnect_min,
-            reconnect_max: self.reconnect_max,
-            flow_control_results: self.flow_control_results.clone(),
-            flow_control_retry_after: self.flow_control_retry_after,
-            idle_close: None,
-        }
+        settings_of!(self, active_test: self.active_test, idle_close: None)
     }
 }
 
