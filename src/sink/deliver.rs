@@ -465,8 +465,19 @@ impl Dispatcher {
 
     /// In-doubt SMS whose grace ran out go again (no report came: the gateway never had them, or
     /// lost them); one whose outbox line was never read is let go, and its subscriber's turn.
+    /// The reports that came for some of its parts can settle nothing any more: they are
+    /// acknowledged, or they would stay in the gateway's window (an SGIP SMG sends 16 and waits).
     fn release_doubts(&mut self) {
-        for Released { key, msisdn, action } in self.p.doubts.due(Instant::now()) {
+        for Released { key, msisdn, action, receipts } in self.p.doubts.due(Instant::now()) {
+            if !receipts.is_empty() {
+                let (done, keep): (Vec<_>, Vec<_>) =
+                    std::mem::take(&mut self.early).into_iter().partition(|(_, inc)| {
+                        inc.report().and_then(|r| r.gateway_id.as_ref()).is_some_and(|g| receipts.contains(g))
+                    });
+                self.early = keep.into();
+                self.stats.unmatched_reports += done.len() as u64;
+                self.unsynced.extend(done.into_iter().map(|(_, inc)| inc));
+            }
             match action {
                 // It keeps its subscriber's turn.
                 Some(a) => self.p.queue.push_back(a),

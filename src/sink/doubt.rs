@@ -60,11 +60,14 @@ pub struct Settled {
 }
 
 /// An SMS whose grace ran out: offer it again (`action`), or — its line never read — drop it.
+/// `receipts` are the gateway ids of the reports counted for it (parts of a long message that
+/// reached the gateway): they will never settle anything now, so they may be acknowledged.
 #[derive(Debug)]
 pub struct Released {
     pub key: u64,
     pub msisdn: String,
     pub action: Option<Attempt>,
+    pub receipts: Vec<String>,
 }
 
 /// The SMS in doubt, by id key and by subscriber.
@@ -160,9 +163,12 @@ impl Doubts {
         let due: Vec<u64> = self.by_id.iter().filter(|(_, d)| d.until <= now).map(|(k, _)| *k).collect();
         let mut out = Vec::with_capacity(due.len());
         for key in due {
-            let action = self.by_id.get_mut(&key).and_then(|d| d.action.take());
+            let (action, receipts) = match self.by_id.get_mut(&key) {
+                Some(d) => (d.action.take(), std::mem::take(&mut d.receipts)),
+                None => (None, Vec::new()),
+            };
             if let Some(msisdn) = self.remove(key) {
-                out.push(Released { key, msisdn, action });
+                out.push(Released { key, msisdn, action, receipts });
             }
         }
         out
@@ -318,6 +324,21 @@ mod tests {
         assert_eq!(released.len(), 1);
         assert_eq!((released[0].msisdn.as_str(), released[0].action.is_none()), ("13800138000", true));
         assert_eq!(d.settle(&report("13900139000", "m2"), |_| 1).map(|s| s.action.id), Some("a2".into()));
+    }
+
+    #[test]
+    fn a_long_sms_released_unsettled_gives_back_the_reports_counted_for_its_parts() {
+        let mut d = Doubts::default();
+        let now = Instant::now();
+        d.insert(in_doubt("a1", "13800138000", 7), Some((action("a1", "13800138000"), 2)), now);
+        let three = |_: &Action| 3;
+        assert!(d.settle(&report("13800138000", "m1"), three).is_none());
+        assert!(d.settle(&report("13800138000", "m2"), three).is_none(), "two parts of three reached the gateway");
+        let released = d.due(now);
+        assert_eq!(released.len(), 1);
+        assert_eq!(released[0].action.as_ref().map(|(a, n)| (a.id.as_str(), *n)), Some(("a1", 2)));
+        assert_eq!(released[0].receipts, vec!["m1".to_owned(), "m2".to_owned()], "to be acknowledged");
+        assert!(d.is_empty());
     }
 
     #[test]
