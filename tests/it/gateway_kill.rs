@@ -49,6 +49,16 @@ macro_rules! gateways {
             fn tidings_sigkilled_mid_send_and_restarted_sends_every_sms_once_and_every_report_back() {
                 tidings_killed(&$gateway);
             }
+
+            #[test]
+            fn flow_control_through_the_binary_every_sms_accepted_in_the_end_none_twice() {
+                flow_controlled(&$gateway);
+            }
+
+            #[test]
+            fn a_bad_secret_through_the_binary_sends_nothing_and_every_sms_fails_saying_why() {
+                bad_secret(&$gateway);
+            }
         }
     )*};
 }
@@ -144,10 +154,15 @@ struct Setup {
 }
 
 fn setup(gateway: &Gateway, name: &str) -> Setup {
+    setup_with(gateway, name, &[], "")
+}
+
+/// [`setup`] with more simulator arguments and more `[delivery]` lines (the last of a key wins).
+fn setup_with(gateway: &Gateway, name: &str, more_sim_args: &[&str], more_delivery: &str) -> Setup {
     let dir = Dir::new(&format!("gwkill-{name}-{}", gateway.protocol));
     let listen = port().to_string();
     let fill = |s: &str, sim_port: &str| s.replace("{listen}", &listen).replace("{port}", sim_port);
-    let args: Vec<String> = SIM.iter().chain(gateway.sim_args).map(|a| fill(a, "")).collect();
+    let args: Vec<String> = SIM.iter().chain(gateway.sim_args).chain(more_sim_args).map(|a| fill(a, "")).collect();
     let sim = Sim::start(gateway.protocol, &args.iter().map(String::as_str).collect::<Vec<_>>());
     let text = format!(
         r#"
@@ -163,6 +178,7 @@ in_doubt_grace = "10s"
 linger = "20s"
 drain_timeout = "1s"
 honour_expiry = false
+{more_delivery}
 {section}"#,
         outbox = dir.0.join("outbox").display(),
         outcomes = dir.0.join("outcomes.jsonl").display(),
@@ -313,6 +329,46 @@ fn tidings_killed(gateway: &Gateway) {
     assert!(in_flight > 0 && before < sms.len(), "killed mid-send: {in_flight} submits unanswered, {before} sent");
     check(&dir.0, &sim, &sms, &err);
     assert!(settled(&err) > 0, "reports settled SMS the kill left in doubt:\n{err}");
+}
+
+/// The gateway allows 60 submits a second and answers the rest with its flow-control result
+/// (CMPP 8, SMGP 1, SGIP 11): every SMS goes in the end, none twice, every report comes back.
+fn flow_controlled(gateway: &Gateway) {
+    let Setup { dir, sim, config, sms } = setup_with(gateway, "flow", &["--tps", "60"], "");
+    let out = deliver(&config).output().expect("run tidings");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "tidings failed:\n{err}");
+    let throttled = sim
+        .lines()
+        .iter()
+        .filter(|l| l["dir"] == "out" && l["cmd"] == "submit_resp")
+        .filter(|l| [8, 1, 11].iter().any(|&code| l["result"] == code || l["status"] == code))
+        .count();
+    assert!(throttled > 0, "the gateway's flow control answered some submits");
+    check(&dir.0, &sim, &sms, &err);
+}
+
+/// A wrong secret: the gateway refuses the login, nothing is sent, and each SMS, given up after
+/// its attempts, is a `failed` outcome whose detail says the login was refused.
+fn bad_secret(gateway: &Gateway) {
+    let mut g = Gateway { ..*gateway };
+    let section = gateway
+        .section
+        .replace("secret = \"s3cret\"", "secret = \"wrong\"")
+        .replace("login_password = \"s3cret\"", "login_password = \"wrong\"");
+    g.section = Box::leak(section.into_boxed_str());
+    let Setup { dir, sim, config, sms } = setup_with(&g, "secret", &[], "max_attempts = 2");
+    let out = deliver(&config).output().expect("run tidings");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "tidings failed:\n{err}");
+    assert!(messages(&sim).is_empty(), "nothing reached the gateway");
+    let outcomes = lines(&dir.0.join("outcomes.jsonl"));
+    assert_eq!(outcomes.len(), sms.len(), "an outcome for every SMS\n{err}");
+    for o in &outcomes {
+        assert_eq!(o["status"], "failed");
+        let detail = o["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("login refused"), "the detail says why: {detail}");
+    }
 }
 
 /// Every SMS at the simulator exactly once and whole, and one outcome for each: failed for the

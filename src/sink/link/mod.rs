@@ -18,8 +18,9 @@
 //! - `Rejected`: any other result, an action without text, a destination that is not digits.
 //!
 //! A long message goes as parts, its concatenation reference derived from the action id so a
-//! resend matches; a part that fails stops the rest, as in the SMPP sink (its module docs say
-//! why).
+//! resend matches; a later part that meets flow control waits `flow_control_retry_after` and goes
+//! again (up to ten times), so the parts already taken are not sent twice; a part that fails
+//! otherwise stops the rest, as in the SMPP sink (its module docs say why).
 //!
 //! The session task ([`session`]) owns the connection, as the SMPP session does: callers send a
 //! command and await a oneshot, so sequence numbers, the pending map and the write half have a
@@ -143,7 +144,7 @@ pub trait Protocol: Send + Sync + Sized + 'static {
     /// The `[delivery.*]` section.
     type Config: Clone + Send + 'static;
     /// One part of a message, ready to be encoded with a sequence number.
-    type Part: Send + 'static;
+    type Part: Clone + Send + 'static;
     /// What the login request leaves to check the answer with (CMPP: AuthenticatorSource).
     type Login: Send + Sync;
 
@@ -182,6 +183,10 @@ pub enum Refusal {
     Retry { reason: String, after: Option<Duration> },
     Reject { reason: String },
 }
+
+/// How often a later part of a long message waits out the gateway's flow control before the
+/// message is answered Retry as a whole.
+const PART_WAITS: u32 = 10;
 
 /// Why one submit did not get a gateway id.
 #[derive(Debug)]
@@ -289,9 +294,25 @@ impl<P: Protocol> Client<P> {
         let total = parts.len();
         let mut ids = Vec::with_capacity(total);
         for (i, part) in parts.into_iter().enumerate() {
-            match self.submit_one(part).await {
-                Ok(id) => ids.push(id),
-                Err(f) => return self.answer(f, i, total, &ids),
+            let mut waits = 0;
+            loop {
+                match self.submit_one(part.clone()).await {
+                    Ok(id) => ids.push(id),
+                    // A later part meets flow control: wait as the gateway asks and send that part
+                    // again, rather than answer Retry and have the whole message sent again — the
+                    // parts already taken would reach the handset twice, and their reports would
+                    // name nothing the ledger knows.
+                    Err(Failure::Result(r)) if i > 0 && waits < PART_WAITS => {
+                        let Refusal::Retry { after, .. } = self.inner.protocol.refusal(r) else {
+                            return self.answer(Failure::Result(r), i, total, &ids);
+                        };
+                        waits += 1;
+                        tokio::time::sleep(after.unwrap_or(self.inner.protocol.settings().reconnect_min)).await;
+                        continue;
+                    }
+                    Err(f) => return self.answer(f, i, total, &ids),
+                }
+                break;
             }
         }
         Sent::Accepted { gateway_ids: ids }

@@ -47,6 +47,18 @@ impl Peer {
         }
     }
 
+    /// The next submit_sm, answering the enquire_link that an idle wait brings meanwhile.
+    async fn next_submit(&mut self) -> (u32, ShortMessage) {
+        loop {
+            let p = self.read().await.expect("a submit_sm");
+            match p.body {
+                Body::SubmitSm(sm) => return (p.sequence, sm),
+                Body::EnquireLink => self.send(0, p.sequence, Body::EnquireLinkResp).await,
+                other => panic!("expected submit_sm, got {other:?}"),
+            }
+        }
+    }
+
     async fn send(&mut self, status: u32, sequence: u32, body: Body) {
         self.write(&pdu::encode(&Pdu { status, sequence, body }).expect("encodes")).await;
     }
@@ -191,38 +203,37 @@ async fn a_part_failing_midway_is_not_accepted_and_the_resend_keeps_the_referenc
     let (_listener, client, _reports, mut peer) = connected().await;
     let long = action("long-1", &"x".repeat(300));
 
+    // Part 2 throttled: the client waits as the SMSC asks and sends part 2 again (not part 1).
     let submit = tokio::spawn({
         let (client, long) = (client.clone(), long.clone());
         async move { client.submit(&long).await }
     });
     let mut refs = Vec::new();
-    for (answer, id) in [(status::ESME_ROK, "p1"), (status::ESME_RTHROTTLED, "")] {
-        let p = peer.read().await.expect("submit");
-        let Body::SubmitSm(sm) = p.body else { panic!("expected submit_sm") };
+    for (answer, id) in [(status::ESME_ROK, "p1"), (status::ESME_RTHROTTLED, ""), (status::ESME_ROK, "p2")] {
+        let (sequence, sm) = peer.next_submit().await;
         refs.push(sm.short_message[..6].to_vec());
-        peer.send(answer, p.sequence, Body::SubmitSmResp { message_id: id.into() }).await;
+        peer.send(answer, sequence, Body::SubmitSmResp { message_id: id.into() }).await;
     }
-    match submit.await.expect("task") {
-        Sent::Retry { reason, after } => {
-            assert!(reason.contains("ESME_RTHROTTLED") && reason.contains("part 2 of 2"), "{reason}");
-            assert!(reason.contains("p1"), "{reason}");
-            assert_eq!(after, Some(Duration::from_secs(1)));
-        }
-        other => panic!("expected Retry, got {other:?}"),
-    }
+    assert_eq!(refs[2], refs[1], "the throttled part goes again as it was");
+    assert_eq!(refs[1][..5], refs[0][..5], "one concatenation reference");
+    assert_eq!(submit.await.expect("task"), Sent::Accepted { gateway_ids: vec!["p1".into(), "p2".into()] });
 
-    // The resend carries the same concatenation header; a permanent error is Rejected.
+    // A part refused for good stops the message, naming what went; the resend carries the same
+    // concatenation header.
     let submit = tokio::spawn({
-        let client = client.clone();
+        let (client, long) = (client.clone(), long.clone());
         async move { client.submit(&long).await }
     });
-    let p = peer.read().await.expect("submit");
-    let Body::SubmitSm(sm) = p.body else { panic!("expected submit_sm") };
-    assert_eq!(sm.short_message[..6], refs[0][..]);
-    assert_eq!(refs[1][..5], refs[0][..5]);
-    peer.send(status::ESME_RINVDSTADR, p.sequence, Body::SubmitSmResp { message_id: String::new() }).await;
+    for (answer, id) in [(status::ESME_ROK, "p3"), (status::ESME_RINVDSTADR, "")] {
+        let (sequence, sm) = peer.next_submit().await;
+        assert_eq!(sm.short_message[..5], refs[0][..5]);
+        peer.send(answer, sequence, Body::SubmitSmResp { message_id: id.into() }).await;
+    }
     match submit.await.expect("task") {
-        Sent::Rejected { reason } => assert!(reason.contains("ESME_RINVDSTADR"), "{reason}"),
+        Sent::Rejected { reason } => {
+            assert!(reason.contains("ESME_RINVDSTADR") && reason.contains("part 2 of 2"), "{reason}");
+            assert!(reason.contains("p3"), "{reason}");
+        }
         other => panic!("expected Rejected, got {other:?}"),
     }
 }
