@@ -192,6 +192,89 @@ fn a_reply_through_kannels_get_url_is_one_reply_event_with_chinese_whole() {
     );
 }
 
+/// Through real Kannel, with tidings SIGKILLed between writing a reply and Kannel hearing the
+/// answer: a proxy between smsbox and tidings passes the first `get-url` request on and drops
+/// tidings' answer (as if tidings had died before sending it), tidings is SIGKILLed and
+/// restarted, smsbox tries again (`http-request-retry`) with the same message id (`%I`), and the
+/// restarted tidings passes it over. One reply line, its Chinese whole.
+#[test]
+fn a_kannel_reply_survives_a_sigkill_before_kannel_hears_the_answer_and_is_recorded_once() {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    let dir = Dir::new("reply-kannel-kill");
+    let sim = Sim::start(&["--system-id", "kannel", "--password", "secret"]);
+    let listen = format!("127.0.0.1:{}", free_port());
+    // The proxy: every request goes to tidings; the first answer is dropped.
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").expect("a proxy port");
+    let proxy_addr = proxy.local_addr().expect("its address").to_string();
+    let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+    let killed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    std::thread::spawn({
+        let (requests, listen, killed) = (requests.clone(), listen.clone(), killed.clone());
+        move || {
+            for (n, conn) in proxy.incoming().enumerate() {
+                let Ok(mut from_kannel) = conn else { continue };
+                let head = read_head(&mut from_kannel);
+                requests.lock().expect("requests").push(head.lines().next().unwrap_or_default().to_owned());
+                let Ok(mut to_tidings) = std::net::TcpStream::connect(&listen) else { continue };
+                let _ = to_tidings.write_all(head.as_bytes());
+                let answer = read_head(&mut to_tidings);
+                if n > 0 {
+                    let _ = from_kannel.write_all(answer.as_bytes());
+                } else {
+                    // Kannel's first request fails only once tidings is gone, so that its retry
+                    // meets the restarted tidings.
+                    let t0 = Instant::now();
+                    while !killed.load(std::sync::atomic::Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(30) {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+            }
+        }
+    });
+    /// An HTTP head (tidings' answers and Kannel's GETs have no body).
+    fn read_head(s: &mut std::net::TcpStream) -> String {
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") && s.read(&mut byte).is_ok_and(|n| n == 1) {
+            buf.push(byte[0]);
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+    let kannel = Kannel::start(&dir.0, sim.port, &proxy_addr);
+    let gateway = format!(
+        "[delivery.kannel]\nurl = \"http://127.0.0.1:{}/cgi-bin/sendsms\"\nusername = \"tidings\"\npassword = \"kannel-secret\"",
+        kannel.sendsms
+    );
+    let cfg = live_config(&dir.0, &listen, &gateway);
+    let err = dir.0.join("err");
+    let (mut engine, stdin) = start(&cfg, &err);
+    let port: u16 = listen.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap();
+    wait_until("tidings' delivery endpoint", &dir.0, || http_get(port, "/healthz", None).0 == 200);
+
+    let text = "退订 上海 谢谢";
+    let key = sim.control(json!({"cmd": "mo", "from": "13800138000", "to": "10658888", "text": text}))["key"].clone();
+    wait_until("the reply written by the first tidings", &dir.0, || !replies(&dir.0).is_empty());
+    engine.child().kill().expect("SIGKILL tidings");
+    let _ = engine.child().wait();
+    drop((engine, stdin));
+    let (engine, stdin) = start(&cfg, &err);
+    wait_until("the restarted tidings", &dir.0, || http_get(port, "/healthz", None).0 == 200);
+    killed.store(true, std::sync::atomic::Ordering::SeqCst);
+    wait_until("smsbox tried again and the restarted tidings answered", &dir.0, || {
+        requests.lock().expect("requests").len() >= 2 && logged(&sim, "mo_acked", &key)
+    });
+    drop(stdin);
+    let out = engine.output();
+    assert!(out.status.success(), "{}", std::fs::read_to_string(&err).unwrap_or_default());
+    let seen = requests.lock().expect("requests").clone();
+    assert!(seen.len() >= 2 && seen.iter().all(|r| *r == seen[0]), "the same request again: {seen:?}");
+    let got = replies(&dir.0);
+    assert_eq!(got.len(), 1, "recorded once: {got:?}");
+    assert_eq!((got[0]["text"].as_str(), got[0]["gateway"].as_str()), (Some(text), Some("kannel")));
+}
+
 /// The dispatcher alone: a reply delivered twice is written once, and once more delivered after
 /// the ledger was closed and opened again (a restart) it is still passed over; every delivery is
 /// acknowledged, the first only after its line is on disk.
