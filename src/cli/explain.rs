@@ -1,7 +1,7 @@
 //! `tidings explain`: one subscriber's story in a replay, in plain words.
 
 use super::recorded::Recorded;
-use super::{config_or_default, load_data, load_rules};
+use super::{config_or_default, load_data, load_rules, with_journal};
 use anyhow::{Context, Result};
 use std::sync::Arc;
 use tidings::engine;
@@ -12,6 +12,7 @@ pub fn explain(msisdn: &str, recorded: &Recorded) -> Result<i32> {
     let cfg = config_or_default(&recorded.config)?;
     let offset = cfg.offset().map_err(anyhow::Error::msg)?;
     let (refdata, subs) = load_data(recorded.data.as_deref(), cfg.engine.unknown_subscribers)?;
+    let refdata = with_journal(refdata, &cfg, offset)?;
     match subs.get(&m) {
         Some(s) => println!(
             "{} — {} {}, {}, services [{}], dnd {}",

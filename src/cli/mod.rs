@@ -37,6 +37,15 @@ pub fn load_data(dir: Option<&Path>, unknown: usize) -> Result<(RefData, Subscri
     Ok((refdata, subs))
 }
 
+/// `refdata` with the config's opt-out journal read (never written: a replay or an explain
+/// must not add what-if refusals to the live journal), so refusals made live hold here too.
+pub fn with_journal(mut refdata: RefData, cfg: &Config, offset: chrono::FixedOffset) -> Result<RefData> {
+    if let Some(path) = cfg.optout_journal().filter(|p| p.exists()) {
+        refdata.optout_journal = tidings::refdata::OptOutJournal::open(&path, offset)?.read_only();
+    }
+    Ok(refdata)
+}
+
 /// The config at `path`, or the defaults when there is none (replay and explain of a bare
 /// directory of files).
 pub fn config_or_default(path: &Path) -> Result<Config> {

@@ -3,7 +3,7 @@
 
 use super::progress::Progress;
 use super::recorded::Recorded;
-use super::{config_or_default, load_data, load_rules};
+use super::{config_or_default, load_data, load_rules, with_journal};
 use anyhow::{Context as _, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,6 +63,7 @@ pub fn replay(args: Args) -> Result<i32> {
 fn run(recorded: &Recorded, cfg: &Config, out: &Path, opts: &EngineOptions, report: Option<&Path>) -> Result<i32> {
     use tidings::report::{Collector, Context, Observer, html};
     let (refdata, subs) = load_data(recorded.data.as_deref(), cfg.engine.unknown_subscribers)?;
+    let refdata = with_journal(refdata, cfg, opts.offset)?;
     let rules = load_rules(&recorded.rules, &refdata, cfg.max_window().map_err(anyhow::Error::msg)?)?;
     let (mut observer, responses) = Observer::new(&cfg.report, &rules).map_err(anyhow::Error::msg)?;
     let mut collector = Collector::new(&rules, opts.offset);

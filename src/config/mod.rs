@@ -81,6 +81,62 @@ pub struct PolicySection {
     pub arbitration_window: Spanned<String>,
     /// Per channel: `sms`, `call`, `ivr`.
     pub channels: std::collections::BTreeMap<Spanned<String>, ChannelPolicy>,
+    /// The number SMS go out from unless a campaign or rule names its own (`sender:`).
+    pub sender: Spanned<String>,
+    /// A reply answers the latest SMS sent from the number it was sent to within this window.
+    pub reply_window: Spanned<String>,
+    /// Unsubscribe by reply.
+    pub unsubscribe: UnsubscribeSection,
+}
+
+/// `[policy.unsubscribe]`: what a subscriber replies to refuse more, what it refuses, the
+/// footer that tells them how, and where refusals are journaled.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UnsubscribeSection {
+    /// Keywords (a reply's first word, full-width and lower case folded): `TD`, `退订`, ...
+    pub keywords: Vec<Spanned<String>>,
+    /// What they refuse when the reply answers a known SMS: `campaign` (its campaign),
+    /// `marketing` (every marketing SMS) or `all` (every non-transactional contact). A reply
+    /// that answers no known SMS refuses all marketing.
+    pub scope: Spanned<String>,
+    /// Keywords that refuse every non-transactional contact whatever `scope` says.
+    pub all_keywords: Vec<Spanned<String>>,
+    /// Appended to every marketing SMS (counted in its length and parts); "" for none.
+    pub footer: String,
+    /// The opt-out journal (JSON Lines, one refusal a line, read at start: with the data
+    /// directory's `optout.txt` it is the whole list). "" = `optouts.jsonl` in the checkpoint
+    /// directory, or else in the output directory.
+    pub journal: PathBuf,
+}
+
+impl Default for UnsubscribeSection {
+    fn default() -> Self {
+        let d = crate::rules::policy::Unsubscribe::default();
+        let spanned = |v: &[Box<str>]| v.iter().map(|k| Spanned::new(0..0, k.to_string())).collect();
+        UnsubscribeSection {
+            keywords: spanned(&d.keywords),
+            scope: Spanned::new(0..0, d.scope.as_str().into()),
+            all_keywords: spanned(&d.all_keywords),
+            footer: d.footer.into(),
+            journal: PathBuf::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Where opt-outs are journaled (`None`: nowhere to keep them).
+    pub fn optout_journal(&self) -> Option<PathBuf> {
+        let j = &self.policy.unsubscribe.journal;
+        if !j.as_os_str().is_empty() {
+            return Some(j.clone());
+        }
+        match &self.checkpoint {
+            Some(c) => Some(c.dir.join("optouts.jsonl")),
+            None if !self.output.dir.as_os_str().is_empty() => Some(self.output.dir.join("optouts.jsonl")),
+            None => None,
+        }
+    }
 }
 
 impl Default for PolicySection {
@@ -94,6 +150,9 @@ impl Default for PolicySection {
             caps: Vec::new(),
             arbitration_window: Spanned::new(0..0, "0s".into()),
             channels: Default::default(),
+            sender: Spanned::new(0..0, "10086".into()),
+            reply_window: Spanned::new(0..0, "72h".into()),
+            unsubscribe: UnsubscribeSection::default(),
         }
     }
 }
@@ -405,6 +464,34 @@ impl Config {
         g.caps = caps(&p.caps, "policy.caps")?;
         g.arbitration_window = crate::time::parse_duration(p.arbitration_window.get_ref())
             .map_err(|e| err(&p.arbitration_window, format!("policy.arbitration_window: {e}")))?;
+        g.sender = crate::rules::policy::parse_sender(p.sender.get_ref())
+            .map_err(|e| err(&p.sender, format!("policy.sender: {e}")))?;
+        g.reply_window = match crate::time::parse_duration(p.reply_window.get_ref()) {
+            Ok(ms) if ms > 0 => ms,
+            Ok(_) => return Err(err(&p.reply_window, "policy.reply_window: must be longer than zero".into())),
+            Err(e) => return Err(err(&p.reply_window, format!("policy.reply_window: {e}"))),
+        };
+        let u = &p.unsubscribe;
+        let words = |list: &[Spanned<String>], what: &str| -> Result<Vec<Box<str>>, String> {
+            list.iter()
+                .map(|k| {
+                    let w = crate::event::keyword(k.get_ref());
+                    if w.is_empty() || k.get_ref().replace('\u{3000}', " ").split_whitespace().count() != 1 {
+                        Err(err(k, format!("policy.unsubscribe.{what}: `{}` is not one word", k.get_ref())))
+                    } else {
+                        Ok(Box::<str>::from(w.as_str()))
+                    }
+                })
+                .collect()
+        };
+        g.unsubscribe = crate::rules::policy::Unsubscribe {
+            keywords: words(&u.keywords, "keywords")?,
+            all_keywords: words(&u.all_keywords, "all_keywords")?,
+            scope: crate::contact::OptOutScope::parse(u.scope.get_ref()).ok_or_else(|| {
+                err(&u.scope, format!("policy.unsubscribe.scope: `{}` is not campaign, marketing or all", u.scope.get_ref()))
+            })?,
+            footer: u.footer.as_str().into(),
+        };
         let mut capacity = [None; 3];
         for (name, ch) in &p.channels {
             let c = Channel::parse(name.get_ref()).ok_or_else(|| {

@@ -25,6 +25,9 @@ pub struct Action {
     pub script: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<String>,
+    /// The number an SMS goes out from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
     pub trigger: TriggerJson,
     /// After this time (RFC 3339) the contact is worthless and must not be made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,6 +55,7 @@ impl Decision {
             text: self.text.clone(),
             script: self.script.clone(),
             queue: self.queue.as_deref().map(str::to_owned),
+            sender: self.sender.as_deref().map(str::to_owned),
             trigger: TriggerJson {
                 kind: self.trigger.kind.to_owned(),
                 id: self.trigger.id.to_string(),

@@ -22,6 +22,9 @@ pub struct Decision {
     pub text: Option<String>,
     pub script: Option<String>,
     pub queue: Option<Box<str>>,
+    /// The number an SMS goes out from (the rule's, its campaign's or the global `sender`):
+    /// what a reply is sent back to, and so how it is tied to this SMS.
+    pub sender: Option<std::sync::Arc<str>>,
     pub trigger: TriggerRef,
     pub outcome: Outcome,
     /// The policy item that decided, in words (`cap "3 per month" of campaign ip_12593`).
@@ -82,6 +85,8 @@ struct DecisionJson<'a> {
     script: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     queue: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender: Option<&'a str>,
     trigger: TriggerOut<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires: Option<String>,
@@ -144,6 +149,7 @@ impl Decision {
             text: self.text.as_deref(),
             script: self.script.as_deref(),
             queue: self.queue.as_deref(),
+            sender: self.sender.as_deref(),
             trigger: TriggerOut {
                 kind: self.trigger.kind,
                 id: &self.trigger.id,

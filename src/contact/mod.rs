@@ -28,6 +28,65 @@ impl Channel {
     }
 }
 
+symbols!(
+    /// What an unsubscribe reply refuses: the campaign of the SMS it answers, every marketing
+    /// (non-transactional) SMS, or every non-transactional contact on any channel (`0000`).
+    OptOutScope { Campaign = "campaign", Marketing = "marketing", All = "all" }
+);
+
+/// A subscriber's refusal of further contacts, made by a reply (`TD`, `退订`, ...): in their
+/// state from the reply on, and in the opt-out journal, so that the refusal outlives a restart
+/// and a replay decides as live did (it counts from `ts`, in event time).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OptOut {
+    /// Event time of the reply.
+    pub ts: Millis,
+    pub scope: OptOutScope,
+    /// The campaign refused, for [`OptOutScope::Campaign`].
+    pub campaign: Option<Box<str>>,
+    /// The reply's keyword as normalised (`TD`) and the number it was sent to.
+    pub keyword: Box<str>,
+    pub to: Box<str>,
+    /// The reply event's id.
+    pub reply: Box<str>,
+}
+
+impl OptOut {
+    /// Whether this refusal stops a contact on `channel` of `campaign` at `ts`. Transactional
+    /// messages are never refused: the subscriber still needs their bill and their balance.
+    pub fn covers(&self, ts: Millis, channel: Channel, campaign: &str, transactional: bool) -> bool {
+        if transactional || ts < self.ts {
+            return false;
+        }
+        match self.scope {
+            // An IVR answer is the subscriber's own call being answered, not a contact.
+            OptOutScope::All => channel != Channel::Ivr,
+            OptOutScope::Marketing => channel == Channel::Sms,
+            OptOutScope::Campaign => channel == Channel::Sms && self.campaign.as_deref() == Some(campaign),
+        }
+    }
+
+    /// Whether `self` refuses everything `other` does (so `other` adds nothing).
+    pub fn includes(&self, other: &OptOut) -> bool {
+        match (self.scope, other.scope) {
+            (OptOutScope::All, _) | (OptOutScope::Marketing, OptOutScope::Marketing | OptOutScope::Campaign) => true,
+            (OptOutScope::Campaign, OptOutScope::Campaign) => self.campaign == other.campaign,
+            _ => false,
+        }
+    }
+
+    /// In words, for a decision's detail and explain: `opted out of marketing by reply "TD" to
+    /// 10086 (reply r12…)`.
+    pub fn describe(&self) -> String {
+        let what = match (self.scope, &self.campaign) {
+            (OptOutScope::Campaign, Some(c)) => format!("campaign {c}"),
+            (OptOutScope::Campaign, None) | (OptOutScope::Marketing, _) => "marketing SMS".to_string(),
+            (OptOutScope::All, _) => "every non-transactional contact".to_string(),
+        };
+        format!("opted out of {what} by reply \"{}\" to {} (event {})", self.keyword, self.to, self.reply)
+    }
+}
+
 /// The event that caused a decision, as actions report it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TriggerRef {

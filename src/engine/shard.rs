@@ -142,16 +142,38 @@ impl Shard {
         }
         let local = self.local_cache.1;
         let mut entry = self.subs.get_or_insert(ev.msisdn, || Profile::unknown(ev.msisdn));
+        let mut trace = Vec::new();
 
         // 1. Facts the event states about the subscriber.
         entry.apply(ev, &mut self.names, &refdata);
+
+        // A reply: the SMS it answers and what it refuses, read by policy on this
+        // subscriber's contact history before the rules see it.
+        let replied;
+        let ev = match &ev.body {
+            Body::Reply(r) => {
+                let mut r = r.clone();
+                let journaled = refdata.optout_journal.read(ev.msisdn);
+                if let Some(o) = self.policy.read_reply((ev.ts, &ev.id), &mut r, entry.state, journaled) {
+                    crate::telemetry::optout(o.scope);
+                    if let Err(e) = refdata.optout_journal.append(ev.msisdn, &o) {
+                        crate::telemetry::optout_journal_error(ev.msisdn, &e);
+                    }
+                    if tracing {
+                        trace.push(format!("  {}", o.describe()));
+                    }
+                }
+                replied = Event { body: Body::Reply(r), ..ev.clone() };
+                &replied
+            }
+            _ => ev,
+        };
 
         // 2. Windows and sequences.
         let scene = Scene { event: Some(ev), now: ev.ts, local, refdata: &refdata, names: &self.names, offset };
         rules.observe(&scene, &mut entry, &mut self.scratch);
 
         // 3. Cancel absence timers this event answers.
-        let mut trace = Vec::new();
         for i in rules.cancels(&scene, &entry).into_iter().rev() {
             let t = entry.state.timers_mut().remove(i);
             self.timers.remove(&t.index_key(ev.msisdn.raw()));

@@ -323,11 +323,17 @@ fn build(w: &mut Wire, text: &str) -> Result<Event, Reject> {
             campaign: boxed(w.campaign.take()).unwrap_or_default(),
             detail: boxed(w.detail.take()),
         }),
-        Kind::Reply => Body::Reply(SubscriberReply {
-            text: boxed(Some(required(w.text.take(), "text", kind)?)).unwrap_or_default(),
-            to: SmallStr::from(&*required(w.to.take(), "to", kind)?),
-            gateway: small(w.gateway.take()),
-        }),
+        Kind::Reply => {
+            let text: Box<str> = boxed(Some(required(w.text.take(), "text", kind)?)).unwrap_or_default();
+            Body::Reply(SubscriberReply {
+                keyword: super::keyword(&text),
+                text,
+                to: SmallStr::from(&*required(w.to.take(), "to", kind)?),
+                gateway: small(w.gateway.take()),
+                in_reply_to: None,
+                unsubscribe: None,
+            })
+        }
         Kind::Profile => {
             let mut set = Vec::new();
             let bad = |e: String| Reject(DeadReason::BadField, e);

@@ -197,6 +197,40 @@ pub struct SubscriberReply {
     pub to: crate::util::SmallStr,
     /// Which gateway brought it (`smpp`, `kannel`, `cmpp`, ...), when the line says.
     pub gateway: Option<crate::util::SmallStr>,
+    /// The text's first word, normalised ([`keyword`]): what rules and unsubscribe match on.
+    pub keyword: crate::util::SmallStr,
+    /// What the engine made of it on the subscriber's own shard (never read from the line):
+    /// the SMS it answers, and the refusal it makes when its keyword unsubscribes.
+    pub in_reply_to: Option<Box<InReplyTo>>,
+    pub unsubscribe: Option<crate::contact::OptOutScope>,
+}
+
+/// The SMS a reply answers: the latest sent to the subscriber from the number the reply was
+/// sent to, within the reply window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InReplyTo {
+    pub rule: std::sync::Arc<str>,
+    pub campaign: std::sync::Arc<str>,
+    pub action_id: String,
+    /// How long after the SMS the reply came.
+    pub age: crate::time::Millis,
+}
+
+/// A reply's keyword: its first word with full-width letters, digits and spaces made
+/// half-width (`ＴＤ` -> `TD`, the ideographic space a separator), Latin letters upper-cased
+/// (`td` -> `TD`) and surrounding punctuation-free whitespace trimmed. Chinese stays as written
+/// (`退订`).
+pub fn keyword(text: &str) -> crate::util::SmallStr {
+    let half: String = text
+        .chars()
+        .map(|c| match c {
+            '\u{3000}' => ' ',
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            c => c,
+        })
+        .collect();
+    let first = half.split_whitespace().next().unwrap_or("");
+    crate::util::SmallStr::from(first.to_uppercase().as_str())
 }
 
 /// A change to the subscriber's master data. Fields are checked at decode time against the

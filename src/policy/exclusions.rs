@@ -1,10 +1,11 @@
 //! Steps 1 and 2: who may not be contacted. Exclusions (statuses, segments, tiers; global and
 //! per rule, a rule lifting global ones with `include`) -> `excluded`; then do-not-disturb, the
-//! operator's opt-out list and the subscriber's own opt-out of the channel (transactional
-//! messages too, unless the rule says `ignore_dnd`) -> `dnd`.
+//! operator's opt-out list, the refusals the subscriber made by reply (`TD`: from the reply's
+//! event time on, never for transactional messages) and the subscriber's own opt-out of the
+//! channel (transactional messages too, unless the rule says `ignore_dnd`) -> `dnd`.
 
 use super::ContactPolicy;
-use crate::contact::{Channel, Suppression};
+use crate::contact::{Decision, OptOut, Suppression};
 use crate::refdata::{Profile, RefData};
 use crate::rules::Rule;
 
@@ -31,16 +32,24 @@ impl ContactPolicy {
     pub(super) fn dnd(
         &self,
         rule: &Rule,
-        channel: Channel,
+        d: &Decision,
         sub: &Profile,
         refdata: &RefData,
+        optouts: &[OptOut],
     ) -> Option<(Suppression, String)> {
         let p = &rule.policy;
+        let channel = d.channel;
         if p.transactional && p.ignore_dnd {
             return None;
         }
         if refdata.optout.contains(&sub.msisdn) {
             return Some((Suppression::Dnd, "on the operator's opt-out list".to_string()));
+        }
+        // Refusals by reply: this run's (in the state) and earlier runs' (the journal).
+        let journaled = refdata.optout_journal.read(sub.msisdn);
+        let refused = optouts.iter().chain(journaled).find(|o| o.covers(d.ts, channel, &d.campaign, p.transactional));
+        if let Some(o) = refused {
+            return Some((Suppression::Dnd, o.describe()));
         }
         if sub.dnd.blocks(channel) {
             let scope = if sub.dnd.all { "all channels".to_string() } else { format!("{channel}") };

@@ -40,13 +40,14 @@ mod caps;
 mod control;
 mod exclusions;
 mod quiet;
+mod replies;
 mod shadow;
 
 pub use capacity::{Capacities, parse_rate};
 pub use control::in_control_group;
 pub use shadow::ShadowContacts;
 
-use crate::contact::{Candidate, Decision, Outcome, action_id};
+use crate::contact::{Candidate, Channel, Decision, Outcome, action_id};
 use crate::refdata::{Profile, RefData};
 use crate::rules::policy::{CalendarUnit, GlobalPolicy, period};
 use crate::rules::{Rule, RuleSet};
@@ -64,8 +65,20 @@ pub struct ContactPolicy {
     rules: Arc<RuleSet>,
     /// The engine's offset: calendar caps and quiet hours are in local time.
     offset: chrono::FixedOffset,
-    /// How long contact history is kept (the longest cap window).
+    /// How long contact history is kept (the longest cap window, the reply window).
     keep: i64,
+    /// The number each rule's SMS go out from (its own `sender`, its campaign's, the global
+    /// one), by rule index.
+    senders: Vec<Arc<str>>,
+}
+
+/// The subscriber a candidate is for, as the screening steps see them: their record, the
+/// run's reference data (the operator's opt-out list, the opt-out journal) and the refusals
+/// they made by reply.
+struct Who<'a> {
+    sub: &'a Profile,
+    refdata: &'a RefData,
+    optouts: &'a [crate::contact::OptOut],
 }
 
 /// What one call of [`ContactPolicy::decide`] works with besides the candidates and the
@@ -83,7 +96,19 @@ impl ContactPolicy {
         let rule_caps = rules.rules.iter().flat_map(|r| r.policy.caps.iter());
         let campaign_caps = rules.campaigns.iter().flat_map(|c| c.caps.iter());
         let keep = global.history_reach(rule_caps.chain(campaign_caps));
-        ContactPolicy { global, rules, offset, keep }
+        let global_sender: Arc<str> = Arc::from(&*global.sender);
+        let senders = rules
+            .rules
+            .iter()
+            .map(|r| {
+                let campaign = &rules.campaigns[r.campaign_idx as usize];
+                match r.policy.sender.as_deref().or(campaign.sender.as_deref()) {
+                    Some(s) => Arc::from(s),
+                    None => Arc::clone(&global_sender),
+                }
+            })
+            .collect();
+        ContactPolicy { global, rules, offset, keep, senders }
     }
 
     /// The same global policy over a new rule pack (reload).
@@ -118,7 +143,7 @@ impl ContactPolicy {
         if !shadow.is_empty() {
             // This trigger's live decisions (a copy: only on the shadow path).
             let live_now: Vec<Decision> = out[first..].to_vec();
-            self.shadow(cx, shadow, &live_now, sub, state.contacts(), out);
+            self.shadow(cx, shadow, &live_now, sub, state, out);
         }
     }
 
@@ -134,28 +159,26 @@ impl ContactPolicy {
         if cands.is_empty() {
             return;
         }
-        let survivors = self.screen(cands, sub, cx.refdata, state.contacts(), out);
+        let who = Who { sub, refdata: cx.refdata, optouts: state.optouts() };
+        let survivors = self.screen(cands, &who, state.contacts(), out);
         let winners = self.arbitrate(survivors, &[], state.contacts(), out);
         self.make_contacts(winners, state.contacts_mut(), out);
     }
 
     /// Steps 1-4 for each candidate, counting caps over `log`: one stopped goes to `out` with
     /// the reason; the others are returned for arbitration.
-    fn screen(
-        &self,
-        cands: Vec<Candidate>,
-        sub: &Profile,
-        refdata: &RefData,
-        log: &ContactLog,
-        out: &mut Vec<Decision>,
-    ) -> Vec<Decision> {
+    fn screen(&self, cands: Vec<Candidate>, who: &Who, log: &ContactLog, out: &mut Vec<Decision>) -> Vec<Decision> {
+        let (sub, refdata, optouts) = (who.sub, who.refdata, who.optouts);
         let mut survivors = Vec::new();
         for c in cands {
             let rule = &self.rules.rules[c.rule as usize];
             let mut d = candidate_decision(rule, &c, sub.msisdn);
+            if d.channel == Channel::Sms {
+                d.sender = Some(Arc::clone(&self.senders[c.rule as usize]));
+            }
             let stop = self
                 .excluded(rule, sub)
-                .or_else(|| self.dnd(rule, d.channel, sub, refdata))
+                .or_else(|| self.dnd(rule, &d, sub, refdata, optouts))
                 .or_else(|| self.caps(rule, c.rule, &d, log))
                 .or_else(|| self.held_out(rule, sub));
             match stop {
@@ -179,6 +202,7 @@ impl ContactPolicy {
                 continue;
             }
             let rule = &self.rules.rules[d.rule as usize];
+            self.add_footer(&mut d, rule);
             let streak = self.rules.campaigns[rule.campaign_idx as usize].streak_months.is_some();
             let month = streak.then(|| period(d.ts, CalendarUnit::Month, self.offset));
             log.record(contact_rec(&d, rule), self.keep, month);
@@ -211,6 +235,7 @@ fn candidate_decision(rule: &Rule, c: &Candidate, msisdn: Msisdn) -> Decision {
         text: c.text.clone(),
         script: c.script.clone(),
         queue: rule.queue.clone(),
+        sender: None,
         trigger: c.trigger.clone(),
         outcome: Outcome::Sent,
         detail: None,

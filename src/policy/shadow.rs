@@ -19,7 +19,7 @@ use super::{ContactPolicy, DecideCtx};
 use crate::contact::{Candidate, Decision, Outcome};
 use crate::refdata::Profile;
 use crate::rules::RuleSet;
-use crate::state::{ContactLog, Remap};
+use crate::state::{ContactLog, Remap, SubState};
 use std::collections::HashMap;
 
 /// Shadow rules' would-be contact history, by subscriber number. Kept beside the subscribers'
@@ -64,18 +64,18 @@ impl ShadowContacts {
 
 impl ContactPolicy {
     /// Shadow rules' candidates of one trigger, decided after `live`, this trigger's live
-    /// decisions; `log` is the subscriber's live contact history.
+    /// decisions; `state` is the subscriber's live state (its contact history, its refusals).
     pub(super) fn shadow(
         &self,
         cx: &mut DecideCtx,
         cands: Vec<Candidate>,
         live: &[Decision],
         sub: &Profile,
-        log: &ContactLog,
+        state: &SubState,
         out: &mut Vec<Decision>,
     ) {
         let raw = sub.msisdn.raw();
-        let mut log = log.clone();
+        let mut log = state.contacts().clone();
         if let Some(own) = cx.shadow.0.get(&raw) {
             log.recent.edit(|v| {
                 v.extend(own.recent.iter().copied());
@@ -91,7 +91,8 @@ impl ContactPolicy {
                 }
             });
         }
-        let survivors = self.screen(cands, sub, cx.refdata, &log, out);
+        let who = super::Who { sub, refdata: cx.refdata, optouts: state.optouts() };
+        let survivors = self.screen(cands, &who, &log, out);
         let live_held: Vec<&Decision> =
             live.iter().filter(|w| matches!(w.outcome, Outcome::Sent | Outcome::Deferred(_))).collect();
         let winners = self.arbitrate(survivors, &live_held, &log, out);

@@ -7,8 +7,10 @@
 //! Cell tags are interned to small integers at load so that rules compare integers.
 
 mod names;
+mod optouts;
 mod subscriber;
 
+pub use optouts::OptOutJournal;
 pub use names::{Labels, Names, StrRef, Vocab};
 pub use subscriber::{Brand, Dnd, Profile, ProfileChange, ProfileField, Status, SubscriberRecord, Tier};
 
@@ -77,6 +79,8 @@ pub struct RefData {
     /// The operator-wide opt-out list (`optout.txt`, one number a line): no marketing or care
     /// contact on any channel, whatever the subscriber record says.
     pub optout: std::collections::HashSet<Msisdn>,
+    /// Refusals subscribers made by reply, journaled by earlier runs (and this run's file).
+    pub optout_journal: OptOutJournal,
     /// Roaming destinations by ISO code, for welcome messages with the local tariff.
     pub countries: HashMap<Box<str>, Country>,
 }

@@ -24,6 +24,8 @@ pub struct RulePolicy {
     pub exclude: Vec<Exclusion>,
     /// Global exclusions this rule lifts (a retention call to a `pre_cancel` subscriber).
     pub include: Vec<Exclusion>,
+    /// The number its SMS go out from, instead of its campaign's or the global one.
+    pub sender: Option<Box<str>>,
 }
 
 /// A campaign's policy (a `campaign:` item, or `streak`/`control_group` on its rules).
@@ -35,6 +37,8 @@ pub struct CampaignPolicy {
     pub streak_months: Option<u32>,
     /// Percentage held out, 0..=100.
     pub control_group: Option<f64>,
+    /// The number its SMS go out from, instead of the global one.
+    pub sender: Option<Box<str>>,
 }
 
 /// Policy declared in the engine config, for every rule.
@@ -48,6 +52,65 @@ pub struct GlobalPolicy {
     pub channel_caps: [Vec<Cap>; 3],
     /// At most one contact per channel within this window (0: per trigger only).
     pub arbitration_window: i64,
+    /// The number SMS go out from unless a campaign or rule says otherwise (`10086`).
+    pub sender: Box<str>,
+    /// A reply answers the latest SMS sent from the number it was sent to within this window.
+    pub reply_window: i64,
+    pub unsubscribe: Unsubscribe,
+}
+
+/// Unsubscribe by reply (`[policy.unsubscribe]`): the keywords that refuse further messages,
+/// what they refuse, and the footer every marketing SMS carries to say so.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unsubscribe {
+    /// Normalised (see [`crate::event::keyword`]): `TD`, `T`, `R`, `退订`, `QXTD`, `0000`.
+    pub keywords: Vec<Box<str>>,
+    /// What a keyword refuses when the reply answers a known SMS; a reply that answers none
+    /// refuses all marketing.
+    pub scope: crate::contact::OptOutScope,
+    /// Keywords that refuse every non-transactional contact whatever `scope` says (`0000`).
+    pub all_keywords: Vec<Box<str>>,
+    /// Appended to every marketing (non-transactional) SMS; empty for none.
+    pub footer: Box<str>,
+}
+
+impl Default for Unsubscribe {
+    fn default() -> Self {
+        Unsubscribe {
+            keywords: ["TD", "T", "R", "退订", "QXTD", "0000"].into_iter().map(Into::into).collect(),
+            scope: crate::contact::OptOutScope::Marketing,
+            all_keywords: vec!["0000".into()],
+            footer: "拒收请回复R".into(),
+        }
+    }
+}
+
+impl Unsubscribe {
+    /// What a reply with `keyword` refuses (`None`: it is not an unsubscribe), given whether it
+    /// answers a known SMS.
+    pub fn scope_of(&self, keyword: &str, answers_known: bool) -> Option<crate::contact::OptOutScope> {
+        use crate::contact::OptOutScope;
+        if self.all_keywords.iter().any(|k| &**k == keyword) {
+            return Some(OptOutScope::All);
+        }
+        if !self.keywords.iter().any(|k| &**k == keyword) {
+            return None;
+        }
+        Some(match self.scope {
+            OptOutScope::Campaign if !answers_known => OptOutScope::Marketing,
+            s => s,
+        })
+    }
+}
+
+/// `10658888`: a sender number (digits, 3 to 21 of them: CMPP's `Src_Id` is 21 octets).
+pub fn parse_sender(s: &str) -> Result<Box<str>, String> {
+    let t = s.trim();
+    if (3..=21).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(t.into())
+    } else {
+        Err(format!("`{s}` is not a sender number: 3 to 21 digits, e.g. `10658888`"))
+    }
 }
 
 impl Default for GlobalPolicy {
@@ -62,6 +125,9 @@ impl Default for GlobalPolicy {
             caps: Vec::new(),
             channel_caps: Default::default(),
             arbitration_window: 0,
+            sender: "10086".into(),
+            reply_window: 72 * crate::time::HOUR,
+            unsubscribe: Unsubscribe::default(),
         }
     }
 }
@@ -77,6 +143,7 @@ impl GlobalPolicy {
             .max()
             .unwrap_or(0)
             .max(self.arbitration_window)
+            .max(self.reply_window)
     }
 }
 

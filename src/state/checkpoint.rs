@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 const MAGIC: &[u8; 6] = b"TDCKPT";
 /// Bumped whenever the layout of any frame changes; an older file is refused, not misread.
-pub const FORMAT: u16 = 1;
+pub const FORMAT: u16 = 2;
 const TAG_RECORDS: u8 = 1;
 const TAG_META: u8 = 2;
 const TAG_END: u8 = 0xff;
@@ -101,6 +101,7 @@ pub fn enc_decision(e: &mut Enc, d: &Decision) {
     e.opt_i64(d.expires);
     // A shadow rule's deferred contact waits among the live ones; it must come back a shadow.
     e.u8(u8::from(d.shadow));
+    e.opt_str(d.sender.as_deref());
 }
 
 fn suppression(s: &str) -> Option<Suppression> {
@@ -140,6 +141,7 @@ pub fn dec_decision(d: &mut Dec) -> DecResult<Decision> {
             1 => true,
             b => return Err(Bad(format!("bad shadow flag {b}"))),
         },
+        sender: d.opt_str()?.map(Into::into),
     })
 }
 

@@ -162,6 +162,8 @@ struct Rare {
     country: Option<Box<str>>,
     /// The id of the current cell when the reference data does not know it.
     unknown_cell: Option<Box<str>>,
+    /// Refusals the subscriber made by reply (`TD`), oldest first; none covers another.
+    optouts: Vec<crate::contact::OptOut>,
 }
 
 static NO_CONTACTS: ContactLog = ContactLog { recent: ThinSlice::new(), streaks: ThinSlice::new() };
@@ -294,6 +296,23 @@ impl SubState {
 
     pub fn contacts_mut(&mut self) -> &mut ContactLog {
         &mut self.rare_mut().contacts
+    }
+
+    /// The refusals the subscriber made by reply.
+    pub fn optouts(&self) -> &[crate::contact::OptOut] {
+        self.rare.as_ref().map_or(&[], |r| &r.optouts)
+    }
+
+    /// Records a refusal unless one already recorded refuses all it does (`false` then: it
+    /// changes nothing, and is not journaled again). Refusals it covers are dropped.
+    pub fn add_optout(&mut self, o: crate::contact::OptOut) -> bool {
+        if self.optouts().iter().any(|k| k.includes(&o)) {
+            return false;
+        }
+        let list = &mut self.rare_mut().optouts;
+        list.retain(|k| !o.includes(k));
+        list.push(o);
+        true
     }
 
     fn unknown_cell(&self) -> Option<&str> {
@@ -727,6 +746,15 @@ impl SubState {
         r.contacts.encode(e);
         e.opt_str(r.country.as_deref());
         e.opt_str(r.unknown_cell.as_deref());
+        e.u32(r.optouts.len() as u32);
+        for o in &r.optouts {
+            e.i64(o.ts);
+            e.str(o.scope.as_str());
+            e.opt_str(o.campaign.as_deref());
+            e.str(&o.keyword);
+            e.str(&o.to);
+            e.str(&o.reply);
+        }
     }
 
     /// Reads a state [`SubState::encode`] wrote.
@@ -796,6 +824,17 @@ impl SubState {
         r.contacts = ContactLog::decode(d)?;
         r.country = d.opt_str()?.map(Into::into);
         r.unknown_cell = d.opt_str()?.map(Into::into);
+        let n = d.len(24)?;
+        for _ in 0..n {
+            r.optouts.push(crate::contact::OptOut {
+                ts: d.i64()?,
+                scope: d.sym(crate::contact::OptOutScope::parse)?,
+                campaign: d.opt_str()?.map(Into::into),
+                keyword: d.str()?.into(),
+                to: d.str()?.into(),
+                reply: d.str()?.into(),
+            });
+        }
         s.rare = Some(Box::new(r));
         Ok(s)
     }

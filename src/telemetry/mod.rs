@@ -18,6 +18,8 @@ pub mod names {
     pub const DELIVERIES: &str = "tidings_deliveries_total";
     pub const OUTCOMES: &str = "tidings_outcomes_total";
     pub const REPLIES: &str = "tidings_replies_total";
+    pub const OPTOUTS: &str = "tidings_optouts_total";
+    pub const OPTOUT_JOURNAL_ERRORS: &str = "tidings_optout_journal_errors_total";
     pub const HTTP_REQUESTS: &str = "tidings_http_requests_total";
     pub const RULES_RELOADS: &str = "tidings_rules_reloads_total";
     pub const IVR_STAGE: &str = "tidings_ivr_seconds";
@@ -112,6 +114,18 @@ pub fn decision(d: &crate::contact::Decision) {
     if d.would_send() {
         metrics::counter!(names::ACTIONS, "channel" => d.channel.as_str(), "mode" => mode).increment(1);
     }
+}
+
+/// A refusal made by reply, by what it refuses (`campaign`, `marketing`, `all`).
+pub fn optout(scope: crate::contact::OptOutScope) {
+    metrics::counter!(names::OPTOUTS, "scope" => scope.as_str()).increment(1);
+}
+
+/// A refusal that could not be journaled (it holds in the state, which is checkpointed; the
+/// journal that should also keep it did not): said on stderr, masked, and counted.
+pub fn optout_journal_error(m: crate::util::Msisdn, e: &std::io::Error) {
+    eprintln!("tidings: could not journal the opt-out of {}: {e}", m.masked());
+    metrics::counter!(names::OPTOUT_JOURNAL_ERRORS).increment(1);
 }
 
 /// Time from a decoded event to its decisions.

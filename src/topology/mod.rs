@@ -28,7 +28,7 @@ use crate::engine::Sink;
 use crate::engine::{self, EngineOptions};
 use crate::event::Decoder;
 use crate::generator::GenOptions;
-use crate::refdata::{RefData, Subscribers};
+use crate::refdata::{OptOutJournal, RefData, Subscribers};
 use crate::rules::{self, LoadOptions, RuleSet};
 use crate::sink::{Fanout, JsonlDir, Stdout};
 use crate::source::{self, Tracker};
@@ -132,6 +132,11 @@ impl Topology {
             return Err(found.into_errors());
         };
         subs.unknown_cap = Some(cfg.engine.unknown_subscribers);
+        let mut refdata = refdata;
+        if let Some(path) = cfg.optout_journal() {
+            let journal = OptOutJournal::open(&path, offset).map_err(|e| e.to_string());
+            refdata.optout_journal = unchecked(journal)?;
+        }
         eprintln!(
             "tidings: {} rules ({} windows, {} sequences) version {}, {} subscribers, {} cells",
             rules.rules.len(),

@@ -33,3 +33,4 @@ mod smpp;
 mod sms;
 mod support;
 mod topology;
+mod unsubscribe;

@@ -87,8 +87,17 @@ fn run_lines<'a>(
     Run { decisions: sink.decisions, dead: sink.dead, summary }
 }
 
+/// The engine on `rules_yaml`, with no unsubscribe footer: these tests check what rules render
+/// (the footer's own tests are in tests/it/unsubscribe.rs).
 pub fn run(rules_yaml: &str, subs: &[&str], lines: &[String]) -> Run {
-    run_with(rules_yaml, subs, lines, EngineOptions::default())
+    run_with(rules_yaml, subs, lines, no_footer())
+}
+
+/// Default options without the unsubscribe footer.
+pub fn no_footer() -> EngineOptions {
+    let mut opts = EngineOptions::default();
+    opts.policy.unsubscribe.footer = "".into();
+    opts
 }
 
 pub const SUB: &str = r#"{"msisdn":"13800138000","brand":"gotone","tier":"high"}"#;

@@ -56,6 +56,19 @@ pub(super) fn campaign_policy(
             Err(e) => diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), e)),
         }
     }
+    out.sender = sender(p, file, src, diags);
+}
+
+/// `sender: "10658888"`: the number a campaign's or a rule's SMS go out from.
+fn sender(p: &yaml::Node, file: &str, src: &str, diags: &mut Vec<Diagnostic>) -> Option<Box<str>> {
+    let n = p.get("sender")?;
+    match policy::parse_sender(n.as_str().unwrap_or("")) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), e));
+            None
+        }
+    }
 }
 
 /// A streak in months, at most [`limits::MAX_STREAK_MONTHS`].
@@ -80,6 +93,7 @@ const RULE_POLICY_KEYS: &[&str] = &[
     "exclude",
     "include",
     "control_group",
+    "sender",
 ];
 
 pub(super) fn rule_policy(
@@ -180,6 +194,7 @@ pub(super) fn rule_policy(
         }
     }
     diags.extend(out_of_range);
+    out.sender = sender(p, file, src, diags);
     if let Some(n) = p.get("cap") {
         out.caps = caps(n, file, src, diags);
     }

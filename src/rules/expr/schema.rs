@@ -123,6 +123,13 @@ pub enum Field {
     ReplyText,
     ReplyTo,
     ReplyGateway,
+    ReplyKeyword,
+    ReplyUnsubscribe,
+    InReplyKnown,
+    InReplyRule,
+    InReplyCampaign,
+    InReplyActionId,
+    InReplyAge,
     SubMsisdn,
     CustomerId,
     AccountId,
@@ -230,6 +237,13 @@ pub const FIELDS: &[(&str, Ty, Field, u8)] = &[
     ("event.text", Ty::Str, Field::ReplyText, R),
     ("event.to", Ty::Str, Field::ReplyTo, R),
     ("event.gateway", Ty::Str, Field::ReplyGateway, R),
+    ("event.keyword", Ty::Str, Field::ReplyKeyword, R),
+    ("event.unsubscribe", Ty::Str, Field::ReplyUnsubscribe, R),
+    ("event.in_reply_to.known", Ty::Bool, Field::InReplyKnown, R),
+    ("event.in_reply_to.rule", Ty::Str, Field::InReplyRule, R),
+    ("event.in_reply_to.campaign", Ty::Str, Field::InReplyCampaign, R),
+    ("event.in_reply_to.action_id", Ty::Str, Field::InReplyActionId, R),
+    ("event.in_reply_to.age", Ty::Duration, Field::InReplyAge, R),
     ("subscriber.msisdn", Ty::Str, Field::SubMsisdn, ANY),
     ("subscriber.customer_id", Ty::Str, Field::CustomerId, ANY),
     ("subscriber.account_id", Ty::Str, Field::AccountId, ANY),
@@ -366,7 +380,14 @@ impl Field {
             | F::OutDetail
             | F::ReplyText
             | F::ReplyTo
-            | F::ReplyGateway => self.read_event(ev),
+            | F::ReplyGateway
+            | F::ReplyKeyword
+            | F::ReplyUnsubscribe
+            | F::InReplyKnown
+            | F::InReplyRule
+            | F::InReplyCampaign
+            | F::InReplyActionId
+            | F::InReplyAge => self.read_event(ev),
             F::EvMsisdn | F::SubMsisdn => Value::Str(Cow::Owned(sub.msisdn.full())),
             F::CustomerId => Value::Str(Cow::Borrowed(cx.names.get(sub.customer_id))),
             F::AccountId => Value::Str(Cow::Borrowed(cx.names.get(sub.account_id))),
@@ -559,11 +580,29 @@ impl Field {
                     _ => opt_str(&o.detail),
                 }
             }
-            F::ReplyText | F::ReplyTo | F::ReplyGateway => {
+            F::ReplyText
+            | F::ReplyTo
+            | F::ReplyGateway
+            | F::ReplyKeyword
+            | F::ReplyUnsubscribe
+            | F::InReplyKnown
+            | F::InReplyRule
+            | F::InReplyCampaign
+            | F::InReplyActionId
+            | F::InReplyAge => {
                 let Some(Body::Reply(r)) = body else { return Value::Null };
+                let link = r.in_reply_to.as_deref();
+                let link_str = |f: fn(&event::InReplyTo) -> &str| link.map_or(Value::Null, |l| Value::Str(Cow::Borrowed(f(l))));
                 match self {
                     F::ReplyText => Value::Str(Cow::Borrowed(&r.text)),
                     F::ReplyTo => Value::Str(Cow::Borrowed(&r.to)),
+                    F::ReplyKeyword => Value::Str(Cow::Borrowed(&r.keyword)),
+                    F::ReplyUnsubscribe => r.unsubscribe.map_or(Value::Null, |u| Value::Str(Cow::Borrowed(u.as_str()))),
+                    F::InReplyKnown => Value::Bool(link.is_some()),
+                    F::InReplyRule => link_str(|l| &l.rule),
+                    F::InReplyCampaign => link_str(|l| &l.campaign),
+                    F::InReplyActionId => link_str(|l| &l.action_id),
+                    F::InReplyAge => link.map_or(Value::Null, |l| Value::Int(l.age)),
                     _ => opt_str(&r.gateway),
                 }
             }

@@ -1,0 +1,84 @@
+//! Replies: what a subscriber's message answers, what it refuses, and the footer that tells
+//! them how to refuse. Contact policy owns this because it owns the contact history a reply
+//! is matched against and the do-not-disturb a refusal feeds: the shard hands it the reply on
+//! the subscriber's own state, in event time, so a replay ties and refuses as live did.
+//!
+//! - A reply answers the latest SMS sent to the subscriber from the number it was sent to
+//!   (each rule's sender: its own, its campaign's or the global one) within the reply window.
+//! - A reply whose keyword is an unsubscribe keyword refuses, from its event time on, what
+//!   `[policy.unsubscribe]` says: the answered SMS's campaign, all marketing SMS, or every
+//!   non-transactional contact (`0000`); one that answers nothing refuses all marketing.
+//! - Every marketing (non-transactional) SMS carries the footer (`拒收请回复R`) before it is
+//!   sent, so its length and parts are counted with it.
+
+use super::ContactPolicy;
+use crate::contact::{Channel, Decision, OptOut, OptOutScope};
+use crate::event::{InReplyTo, SubscriberReply};
+use crate::rules::Rule;
+use crate::state::SubState;
+use crate::time::Millis;
+
+impl ContactPolicy {
+    /// Reads reply `r` (event `id` at `ts`) on the subscriber's `state`: fills its
+    /// `in_reply_to` and `unsubscribe`. A refusal not already in force (in `state` or in
+    /// `journaled`, the refusals earlier runs journaled) is recorded in `state` and returned,
+    /// for the caller to journal.
+    pub fn read_reply(
+        &self,
+        (ts, id): (Millis, &str),
+        r: &mut SubscriberReply,
+        state: &mut SubState,
+        journaled: &[OptOut],
+    ) -> Option<OptOut> {
+        r.in_reply_to = self.answered(ts, &r.to, state).map(Box::new);
+        let u = &self.global.unsubscribe;
+        let scope = u.scope_of(&r.keyword, r.in_reply_to.is_some())?;
+        r.unsubscribe = Some(scope);
+        let o = OptOut {
+            ts,
+            scope,
+            campaign: match (scope, &r.in_reply_to) {
+                (OptOutScope::Campaign, Some(l)) => Some(l.campaign.as_ref().into()),
+                _ => None,
+            },
+            keyword: r.keyword.as_str().into(),
+            to: r.to.as_str().into(),
+            reply: id.into(),
+        };
+        if journaled.iter().any(|k| k.includes(&o)) || !state.add_optout(o.clone()) {
+            return None;
+        }
+        Some(o)
+    }
+
+    /// The latest SMS sent from `to` within the reply window before `ts`.
+    fn answered(&self, ts: Millis, to: &str, state: &SubState) -> Option<InReplyTo> {
+        let since = ts.saturating_sub(self.global.reply_window);
+        let rec = state.contacts().recent.iter().rev().find(|c| {
+            c.channel == Channel::Sms
+                && (since..=ts).contains(&c.ts)
+                && self.senders.get(c.rule as usize).is_some_and(|s| &**s == to)
+        })?;
+        let rule = &self.rules.rules[rec.rule as usize];
+        Some(InReplyTo {
+            rule: rule.name.clone(),
+            campaign: rule.campaign.clone(),
+            action_id: format!("a{:016x}", rec.id),
+            age: ts - rec.ts,
+        })
+    }
+
+    /// Appends the unsubscribe footer to a marketing SMS about to be sent (not to a
+    /// transactional one, nor twice).
+    pub(super) fn add_footer(&self, d: &mut Decision, rule: &Rule) {
+        let footer = &*self.global.unsubscribe.footer;
+        if d.channel != Channel::Sms || rule.policy.transactional || footer.is_empty() {
+            return;
+        }
+        if let Some(text) = &mut d.text {
+            if !text.contains(footer) {
+                text.push_str(footer);
+            }
+        }
+    }
+}
