@@ -236,6 +236,7 @@ fn run_case(
         "text_contains",
         "queue",
         "suppressed",
+        "detail_contains",
         "deferred_until",
         "mode",
     ];
@@ -323,6 +324,10 @@ fn matches(d: &Decision, want: &serde_json::Value) -> bool {
         return false;
     }
     if s("queue").is_some_and(|q| Some(q.as_str()) != d.queue.as_deref()) {
+        return false;
+    }
+    // What the deciding policy item said (`by reply "TD" to 10086`).
+    if s("detail_contains").is_some_and(|t| !d.detail.as_deref().unwrap_or("").contains(&t)) {
         return false;
     }
     // A shadow rule's decision matches only an expectation that says `mode: shadow`.

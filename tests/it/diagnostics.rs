@@ -116,6 +116,40 @@ fn hints_name_the_nearest_valid_thing() {
     assert!(rendered.contains("   |              ^\n"), "{rendered}");
 }
 
+/// The `reply` kind's fields (`event.keyword`, `event.in_reply_to.*`, `event.unsubscribe`) are
+/// known to the checker like every other: a typo gets the nearest one, a reply field on a rule
+/// that does not listen to replies is refused, and a bad `sender` is an error at its place.
+#[test]
+fn reply_fields_are_checked_with_hints_and_senders_are_digits() {
+    let src = r#"- rule: typo
+  on: [reply]
+  condition: event.keywrd == "TD" and event.in_reply_to.campain == "x"
+  action: { channel: sms, template: "x" }
+- rule: not_a_reply
+  on: [usage]
+  condition: event.keyword == "TD"
+  action: { channel: sms, template: "x" }
+- rule: bad_sender
+  on: [reply]
+  condition: event.in_reply_to.known and event.in_reply_to.age < 1d
+  action: { channel: sms, template: "x" }
+  policy: { sender: "1065-8888" }
+"#;
+    let loaded = rules::compile(vec![("r.yaml".into(), src.into())], None, &LoadOptions::default());
+    let said: Vec<String> = loaded.diagnostics.iter().map(|d| d.render()).collect();
+    let at = |line: usize, col: usize| {
+        loaded.diagnostics.iter().find(|d| d.line == line && d.col == col).map(|d| (format!("{:?}", d.code), d.hint.clone()))
+    };
+    assert_eq!(at(3, 14), Some(("E011".into(), Some("did you mean `event.keyword`?".into()))), "{said:#?}");
+    assert_eq!(at(3, 39).map(|h| h.1), Some(Some("did you mean `event.in_reply_to.campaign`?".into())), "{said:#?}");
+    assert!(said.iter().any(|d| d.starts_with("r.yaml:7:14:") && d.contains("event.keyword")), "{said:#?}");
+    assert!(
+        said.iter().any(|d| d.starts_with("r.yaml:13:21:") && d.contains("`1065-8888` is not a sender number")),
+        "{said:#?}"
+    );
+    assert_eq!(said.len(), 4, "{said:#?}");
+}
+
 #[test]
 fn yaml_syntax_errors_and_unknown_items_are_positioned() {
     let loaded = rules::compile(
