@@ -1,5 +1,6 @@
 //! The action: a contact to make, as the outbox keeps it on disk and the delivery side offers
-//! it to the gateway of its channel (SMPP, Kannel, the call centre's task API).
+//! it to the gateway of its channel (SMPP, Kannel, the call centre's task API, the operator's
+//! order interface).
 
 use super::{Channel, Decision};
 use crate::time::format_ts;
@@ -25,6 +26,10 @@ pub struct Action {
     pub script: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<String>,
+    /// An order's offer or product code, as the order interface knows it (`12593`,
+    /// `music_club`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer: Option<String>,
     pub trigger: TriggerJson,
     /// After this time (RFC 3339) the contact is worthless and must not be made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -49,9 +54,10 @@ impl Decision {
             campaign: self.campaign.to_string(),
             channel: self.channel,
             priority: self.priority,
-            text: self.text.clone(),
+            text: self.message().map(str::to_owned),
             script: self.script.clone(),
             queue: self.queue.as_deref().map(str::to_owned),
+            offer: self.offer().map(str::to_owned),
             trigger: TriggerJson {
                 kind: self.trigger.kind.to_owned(),
                 id: self.trigger.id.to_string(),

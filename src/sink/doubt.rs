@@ -256,6 +256,7 @@ mod tests {
             text: Some("您好".into()),
             script: None,
             queue: None,
+            offer: None,
             trigger: TriggerJson { kind: "usage".into(), id: "e1".into(), ts: "2026-12-03T08:30:00+08:00".into() },
             expires: None,
         }

@@ -425,6 +425,7 @@ mod tests {
             text: Some("您好".into()),
             script: None,
             queue: None,
+            offer: None,
             trigger: TriggerJson { kind: "usage".into(), id: "e1".into(), ts: "2026-11-25T10:00:00+08:00".into() },
             expires: None,
         }

@@ -154,6 +154,7 @@ mod tests {
                 text: Some(text),
                 script: None,
                 queue: None,
+                offer: None,
                 trigger: crate::contact::TriggerJson { kind: "usage".into(), id: "e1".into(), ts: "t".into() },
                 expires: None,
             };

@@ -182,6 +182,7 @@ pub fn sms_action(id: &str, msisdn: &str, text: &str) -> tidings::contact::Actio
         text: Some(text.into()),
         script: None,
         queue: None,
+        offer: None,
         trigger: tidings::contact::TriggerJson {
             kind: "usage".into(),
             id: "e1".into(),

@@ -253,6 +253,7 @@ fn action(id: &str, msisdn: &str, text: &str) -> Action {
         text: Some(text.into()),
         script: None,
         queue: None,
+        offer: None,
         trigger: TriggerJson { kind: "usage".into(), id: "e1".into(), ts: "2026-12-03T08:30:00+08:00".into() },
         expires: None,
     }

@@ -396,7 +396,7 @@ fn capacity_queues_while_valid_and_records_expiry() {
             )
         })
         .collect();
-    let opts = EngineOptions { capacity: [Some((2, 60_000)), None, None], ..no_quiet() };
+    let opts = EngineOptions { capacity: [Some((2, 60_000)), None, None, None], ..no_quiet() };
     let r = run_with(rules, &[], &lines, opts);
     let got: Vec<(String, String)> = outcomes(&r);
     // Burst of two at 10:00, then one every 30 s; the fifth would go at 10:01:30 — still
@@ -413,7 +413,7 @@ fn capacity_queues_while_valid_and_records_expiry() {
         ]
     );
     // One a minute: the third expires before its slot and is recorded, not lost.
-    let opts = EngineOptions { capacity: [Some((1, 60_000)), None, None], ..no_quiet() };
+    let opts = EngineOptions { capacity: [Some((1, 60_000)), None, None, None], ..no_quiet() };
     let r = run_with(rules, &[], &lines, opts);
     let o = reasons(&r);
     assert_eq!(o.iter().filter(|o| *o == "sent").count(), 2);
@@ -556,7 +556,7 @@ fn channel_and_all_touchpoint_caps_span_rules_and_campaigns() {
 "#;
     let g = GlobalPolicy {
         caps: vec![policy::parse_cap("2 per day").unwrap()],
-        channel_caps: [vec![policy::parse_cap("1 per day").unwrap()], vec![], vec![]],
+        channel_caps: [vec![policy::parse_cap("1 per day").unwrap()], vec![], vec![], vec![]],
         quiet_hours: None,
         ..GlobalPolicy::default()
     };

@@ -285,6 +285,7 @@ mod tests {
             text: Some("您好".into()),
             script: None,
             queue: None,
+            offer: None,
             trigger: crate::contact::TriggerJson {
                 kind: "usage".into(),
                 id: "e1".into(),
