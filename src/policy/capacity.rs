@@ -246,6 +246,22 @@ mod tests {
     use std::num::NonZeroU32;
     use std::time::Duration;
 
+    /// Checkpoints written before `order` was a channel hold three lanes, not four.
+    #[test]
+    fn a_checkpoint_with_fewer_channel_lanes_restores() {
+        use super::{Capacities, Capacity};
+        let mut rates: Capacities = Default::default();
+        rates[0] = Some((2, 1_000));
+        rates[1] = Some((30, MINUTE));
+        let saved = Capacity::new(rates).save();
+        assert_eq!(saved.last(), Some(&0), "the order lane is never limited");
+        let three_lanes = &saved[..saved.len() - 1];
+        let mut c = Capacity::new(rates);
+        assert!(c.restore(three_lanes).is_ok_and(|orphans| orphans.is_empty()));
+        assert!(c.restore(&saved).is_ok());
+        assert!(c.restore(&saved[..3]).is_err(), "a lane cut short is still an error");
+    }
+
     #[test]
     fn rates_parse() {
         assert_eq!(parse_rate("200/s").unwrap(), (200, 1000));
