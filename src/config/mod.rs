@@ -413,7 +413,9 @@ impl Config {
             if !c.is_contact() {
                 return Err(err(
                     name,
-                    format!("policy.channels.{c}: an order is the subscriber's own request, not a contact: it has no channel caps or capacity"),
+                    format!(
+                        "policy.channels.{c}: an order is the subscriber's own request, not a contact: it has no channel caps or capacity"
+                    ),
                 ));
             }
             g.channel_caps[c as usize] = caps(&ch.caps, &format!("policy.channels.{c}.caps"))?;

@@ -17,10 +17,10 @@
 
 pub use super::callback::callback_handler;
 use super::calls::CallCentre;
-use super::orders::OrderDesk;
 pub use super::delivery_config::DeliveryConfig;
 use super::doubt::{Attempt, Doubts, Released, Turns};
 use super::gateway::{Inbound, Incoming, OutcomeStatus, Reply, Report, Sent};
+use super::orders::OrderDesk;
 use super::outbox::{Entry, InDoubt, Ledger, Open, OutboxReader, id_key};
 use super::reply::{Verdict, judge};
 pub use super::sms::{SmsChoice, SmsGateway};

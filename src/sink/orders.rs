@@ -139,7 +139,10 @@ mod tests {
         );
         assert_eq!(
             answered(422, "no such offer"),
-            Sent::Answered { status: OutcomeStatus::Rejected, detail: "422 Unprocessable Entity: no such offer".into() }
+            Sent::Answered {
+                status: OutcomeStatus::Rejected,
+                detail: "422 Unprocessable Entity: no such offer".into()
+            }
         );
         assert_eq!(
             answered(403, ""),

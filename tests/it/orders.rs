@@ -78,12 +78,7 @@ fn start_desk(answer_after: Duration) -> (String, Arc<Mutex<Desk>>, tokio::runti
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let (listener, bound) = rt.block_on(http::bind("127.0.0.1:0")).unwrap();
     let desk = Arc::new(Mutex::new(Desk { answer_after, ..Desk::default() }));
-    rt.spawn(http::serve(
-        listener,
-        Arc::new(Endpoint(desk.clone())),
-        http::Limits::default(),
-        std::future::pending(),
-    ));
+    rt.spawn(http::serve(listener, Arc::new(Endpoint(desk.clone())), http::Limits::default(), std::future::pending()));
     (bound.to_string(), desk, rt)
 }
 
@@ -121,7 +116,9 @@ fn setup(dir: &Path, desk: &str, source: &str, n: usize) -> PathBuf {
     std::fs::create_dir_all(dir.join("data")).unwrap();
     std::fs::write(dir.join("rules/orders.yaml"), RULES).unwrap();
     let subs: String = (0..n)
-        .map(|i| format!("{{\"msisdn\":\"{}\",\"brand\":\"gotone\",\"tier\":\"high\",\"status\":\"active\"}}\n", msisdn(i)))
+        .map(|i| {
+            format!("{{\"msisdn\":\"{}\",\"brand\":\"gotone\",\"tier\":\"high\",\"status\":\"active\"}}\n", msisdn(i))
+        })
         .collect();
     std::fs::write(dir.join("data/subscribers.jsonl"), subs).unwrap();
     let text = format!(
@@ -240,7 +237,10 @@ fn an_order_rule_fires_one_post_reaches_the_order_endpoint_and_accepted_comes_ba
             "trigger": action["trigger"],
         })
     );
-    assert_eq!((action["trigger"]["kind"].as_str(), action["trigger"]["id"].as_str()), (Some("reply"), Some("r0-KT12593")));
+    assert_eq!(
+        (action["trigger"]["kind"].as_str(), action["trigger"]["id"].as_str()),
+        (Some("reply"), Some("r0-KT12593"))
+    );
     let outcomes = order_outcomes(&dir.0);
     let o = &outcomes[id];
     assert_eq!(o.len(), 1, "one outcome: {o:?}");
@@ -343,7 +343,10 @@ fn killed_with_orders_in_flight_and_restarted_every_order_is_placed_once_and_eve
         *per_key.entry(k.as_str()).or_default() += 1;
     }
     let repeated = per_key.values().filter(|c| **c > 1).count();
-    assert!((1..=8).contains(&repeated), "the window in flight at the kill, and only it, is offered again ({repeated}):\n{err}");
+    assert!(
+        (1..=8).contains(&repeated),
+        "the window in flight at the kill, and only it, is offered again ({repeated}):\n{err}"
+    );
     assert!(d.posts.len() > d.orders.len(), "repeats were answered 409 with the known result");
     let outcomes = order_outcomes(&dir.0);
     assert_eq!(outcomes.keys().collect::<BTreeSet<_>>(), actions.keys().collect(), "every outcome recorded");

@@ -666,7 +666,11 @@ fn an_order_counts_only_toward_its_own_rule_caps() {
     );
     assert_eq!(
         by_rule(&r),
-        [("accept_12593".into(), "sent".into()), ("accept_12593".into(), "cap".into()), ("welcome".into(), "sent".into())],
+        [
+            ("accept_12593".into(), "sent".into()),
+            ("accept_12593".into(), "cap".into()),
+            ("welcome".into(), "sent".into())
+        ],
         "the order's rule cap holds; the campaign and touchpoint caps do not count the order"
     );
     assert_eq!(r.decisions[0].offer(), Some("12593"), "the offer is a template");
@@ -692,7 +696,8 @@ fn an_order_answers_to_exclusions_and_to_arbitration_among_the_orders_of_its_tri
   action: { channel: sms, template: "thanks" }
 "#;
     let cancelled = r#"{"msisdn":"13800000009","brand":"gotone","tier":"high","status":"cancelled"}"#;
-    let line = |m: &str| format!(r#"{{"kind":"crm","ts":"2026-11-24T10:00:00+08:00","msisdn":"{m}","event":"order_placed"}}"#);
+    let line =
+        |m: &str| format!(r#"{{"kind":"crm","ts":"2026-11-24T10:00:00+08:00","msisdn":"{m}","event":"order_placed"}}"#);
     let r = run_with(rules, &[SUB, cancelled], &[line(M), line("13800000009")], no_quiet());
     let got: Vec<(String, String, String)> = r
         .decisions
@@ -720,20 +725,19 @@ fn an_order_answers_to_exclusions_and_to_arbitration_among_the_orders_of_its_tri
 #[test]
 fn an_order_action_needs_an_offer_and_takes_no_message() {
     let src = "- rule: r\n  on: [crm]\n  condition: \"true\"\n  action: { channel: order }\n- rule: s\n  on: [crm]\n  condition: \"true\"\n  action: { channel: order, offer: \"12593\", template: hi }\n- rule: t\n  on: [crm]\n  condition: \"true\"\n  action: { channel: sms, template: hi, offer: \"12593\" }\n- rule: u\n  on: [crm]\n  condition: \"true\"\n  action: { channel: order, offer: \"{evnt.id}\" }\n  policy: { quiet_hours: defer }\n";
-    let loaded = tidings::rules::compile(
-        vec![("o.yaml".into(), src.into())],
-        None,
-        &tidings::rules::LoadOptions::default(),
-    );
+    let loaded =
+        tidings::rules::compile(vec![("o.yaml".into(), src.into())], None, &tidings::rules::LoadOptions::default());
     assert!(loaded.rules.is_none());
-    let got: Vec<(String, usize, usize, String)> = loaded
-        .diagnostics
-        .iter()
-        .map(|d| (format!("{:?}", d.code), d.line, d.col, d.message.clone()))
-        .collect();
+    let got: Vec<(String, usize, usize, String)> =
+        loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col, d.message.clone())).collect();
     let rendered: String = loaded.diagnostics.iter().map(|d| d.render()).collect();
     assert!(
-        got.contains(&("E004".into(), 4, 13, "an order action needs an `offer` (the offer or product code the order interface knows)".into())),
+        got.contains(&(
+            "E004".into(),
+            4,
+            13,
+            "an order action needs an `offer` (the offer or product code the order interface knows)".into()
+        )),
         "{rendered}"
     );
     assert!(got.contains(&("E005".into(), 8, 55, "an order action has no `template`".into())), "{rendered}");

@@ -207,7 +207,9 @@ pub(super) fn rule_policy(
         }
     }
     let never_quiet = match channel {
-        Channel::Ivr => Some("an IVR answer is given while the caller is on the line: quiet hours cannot defer or drop it"),
+        Channel::Ivr => {
+            Some("an IVR answer is given while the caller is on the line: quiet hours cannot defer or drop it")
+        }
         Channel::Order => Some("an order is the subscriber's own request: quiet hours cannot defer or drop it"),
         Channel::Sms | Channel::Call => None,
     };
@@ -215,7 +217,7 @@ pub(super) fn rule_policy(
         if let Some(f) = fate_node {
             diags.push(
                 Diagnostic::new(Code::E032, file, src, f.pos(), why)
-                .with_hint(Some("use `quiet_hours: ignore`".into())),
+                    .with_hint(Some("use `quiet_hours: ignore`".into())),
             );
         }
     }
