@@ -14,6 +14,8 @@
 //!   only: [travel_low_balance]  # compare only these rules' decisions (default: all)
 //! ```
 //!
+//! An order's expectation names its offer: `{rule: accept_12593, channel: order, offer: "12593"}`.
+//!
 //! A shadow rule's decision (`mode: shadow`) matches only an expectation that says
 //! `mode: shadow`, so a case cannot mistake a would-be action for a contact made.
 
@@ -235,6 +237,7 @@ fn run_case(
         "text",
         "text_contains",
         "queue",
+        "offer",
         "suppressed",
         "detail_contains",
         "deferred_until",
@@ -324,6 +327,9 @@ fn matches(d: &Decision, want: &serde_json::Value) -> bool {
         return false;
     }
     if s("queue").is_some_and(|q| Some(q.as_str()) != d.queue.as_deref()) {
+        return false;
+    }
+    if s("offer").is_some_and(|o| Some(o.as_str()) != d.offer()) {
         return false;
     }
     // What the deciding policy item said (`by reply "TD" to 10086`).

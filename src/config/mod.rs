@@ -492,11 +492,19 @@ impl Config {
             })?,
             footer: u.footer.as_str().into(),
         };
-        let mut capacity = [None; 3];
+        let mut capacity = [None; Channel::COUNT];
         for (name, ch) in &p.channels {
             let c = Channel::parse(name.get_ref()).ok_or_else(|| {
                 err(name, format!("policy.channels: unknown channel `{}` (sms, call, ivr)", name.get_ref()))
             })?;
+            if !c.is_contact() {
+                return Err(err(
+                    name,
+                    format!(
+                        "policy.channels.{c}: an order is the subscriber's own request, not a contact: it has no channel caps or capacity"
+                    ),
+                ));
+            }
             g.channel_caps[c as usize] = caps(&ch.caps, &format!("policy.channels.{c}.caps"))?;
             if let Some(r) = &ch.capacity {
                 if c == Channel::Ivr {

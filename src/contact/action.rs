@@ -1,5 +1,6 @@
 //! The action: a contact to make, as the outbox keeps it on disk and the delivery side offers
-//! it to the gateway of its channel (SMPP, Kannel, the call centre's task API).
+//! it to the gateway of its channel (SMPP, Kannel, the call centre's task API, the operator's
+//! order interface).
 
 use super::{Channel, Decision};
 use crate::time::format_ts;
@@ -28,6 +29,10 @@ pub struct Action {
     /// The number an SMS goes out from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender: Option<String>,
+    /// An order's offer or product code, as the order interface knows it (`12593`,
+    /// `music_club`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer: Option<String>,
     pub trigger: TriggerJson,
     /// After this time (RFC 3339) the contact is worthless and must not be made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,10 +57,11 @@ impl Decision {
             campaign: self.campaign.to_string(),
             channel: self.channel,
             priority: self.priority,
-            text: self.text.clone(),
+            text: self.message().map(str::to_owned),
             script: self.script.clone(),
             queue: self.queue.as_deref().map(str::to_owned),
             sender: self.sender.as_deref().map(str::to_owned),
+            offer: self.offer().map(str::to_owned),
             trigger: TriggerJson {
                 kind: self.trigger.kind.to_owned(),
                 id: self.trigger.id.to_string(),

@@ -19,6 +19,8 @@ pub struct Decision {
     pub campaign: std::sync::Arc<str>,
     pub channel: Channel,
     pub priority: i32,
+    /// The rendered template: the SMS or IVR text, or an order's offer code (see
+    /// [`Decision::message`] and [`Decision::offer`] for which).
     pub text: Option<String>,
     pub script: Option<String>,
     pub queue: Option<Box<str>>,
@@ -55,6 +57,16 @@ impl Decision {
         if self.shadow { "shadow" } else { "live" }
     }
 
+    /// The message an SMS or IVR answer says (`text` of the action line).
+    pub fn message(&self) -> Option<&str> {
+        self.text.as_deref().filter(|_| self.channel != Channel::Order)
+    }
+
+    /// The offer an order asks the order interface for (`offer` of the action line).
+    pub fn offer(&self) -> Option<&str> {
+        self.text.as_deref().filter(|_| self.channel == Channel::Order)
+    }
+
     pub fn suppression(&self) -> Option<Suppression> {
         match self.outcome {
             Outcome::Suppressed(r) => Some(r),
@@ -87,6 +99,7 @@ struct DecisionJson<'a> {
     queue: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sender: Option<&'a str>,
+    offer: Option<&'a str>,
     trigger: TriggerOut<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires: Option<String>,
@@ -146,10 +159,11 @@ impl Decision {
             campaign: &self.campaign,
             channel: self.channel,
             priority: self.priority,
-            text: self.text.as_deref(),
+            text: self.message(),
             script: self.script.as_deref(),
             queue: self.queue.as_deref(),
             sender: self.sender.as_deref(),
+            offer: self.offer(),
             trigger: TriggerOut {
                 kind: self.trigger.kind,
                 id: &self.trigger.id,

@@ -18,13 +18,25 @@ use crate::util::{Msisdn, symbols};
 use serde::Serialize;
 
 symbols!(
-    /// A contact channel.
-    Channel { Sms = "sms", Call = "call", Ivr = "ivr" }
+    /// A contact channel. `order` is not a contact but the subscriber's own request (an offer
+    /// accepted by reply) passed to the operator's order interface; contact policy treats it
+    /// apart (see `policy`).
+    Channel { Sms = "sms", Call = "call", Ivr = "ivr", Order = "order" }
 );
 
 impl Channel {
+    /// How many channels there are: the length of every array indexed by `Channel as usize`.
+    pub const COUNT: usize = Channel::ALL.len();
+
     pub fn bit(self) -> u8 {
         1 << (self as u8)
+    }
+
+    /// Whether a decision on this channel contacts the subscriber (SMS, call, IVR answer), as
+    /// opposed to carrying out their own request (an order): only contacts are subject to
+    /// do-not-disturb, quiet hours, control groups, channel and touchpoint caps and capacity.
+    pub fn is_contact(self) -> bool {
+        self != Channel::Order
     }
 }
 
@@ -113,6 +125,8 @@ pub struct Candidate {
     pub trigger: TriggerRef,
     /// Due time of the timer that produced it (part of the action id).
     pub due: Option<Millis>,
+    /// The rendered template: an SMS or IVR text, or an order's offer code (one rendered body
+    /// per contact, so timers and checkpoints carry it as they carry a message).
     pub text: Option<String>,
     pub script: Option<String>,
     /// Set when this is a contact deferred by quiet hours, now due.

@@ -32,8 +32,12 @@ pub fn explain_line(d: &Decision, offset: chrono::FixedOffset) -> String {
         Channel::Sms => "SMS",
         Channel::Call => "call task",
         Channel::Ivr => "IVR offer",
+        Channel::Order => "order",
     };
-    let body = d.text.as_deref().or(d.script.as_deref()).unwrap_or("");
+    let body = match d.offer() {
+        Some(offer) => format!("offer {offer}"),
+        None => d.text.as_deref().or(d.script.as_deref()).unwrap_or("").to_owned(),
+    };
     if d.shadow && d.outcome == Outcome::Sent {
         return format!("    -> {what} of shadow rule {} would be sent (not sent: mode shadow): {body}", d.rule_name);
     }

@@ -97,7 +97,7 @@ impl Default for EngineOptions {
             offset: chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset"),
             until: None,
             policy: GlobalPolicy::default(),
-            capacity: [None; 3],
+            capacity: [None; crate::contact::Channel::COUNT],
             trace: None,
             latency_sample: 0,
             realtime: 0,

@@ -39,7 +39,8 @@ symbols!(Scope {
 symbols!(TopupChannel { Card = "card", Online = "online", Store = "store", Bank = "bank", Ussd = "ussd", Agent = "agent" });
 symbols!(IvrStep { Enter = "enter", Menu = "menu", Agent = "agent", Exit = "exit" });
 symbols!(
-    /// What became of a contact, as a gateway reported it (an `outcome` event).
+    /// What became of a contact, as a gateway reported it (an `outcome` event); `accepted` and
+    /// `rejected` are the order interface's answer to an order.
     OutcomeStatus {
         Delivered = "delivered",
         Failed = "failed",
@@ -48,6 +49,8 @@ symbols!(
         NoAnswer = "no_answer",
         Refused = "refused",
         Expired = "expired",
+        Accepted = "accepted",
+        Rejected = "rejected",
     }
 );
 symbols!(LocTrigger { Attach = "attach", Handover = "handover", Periodic = "periodic", Detach = "detach" });

@@ -5,7 +5,10 @@
 
 use super::base::PEER_PREFIXES;
 use super::clocks::Ep;
-use super::records::{ATTACH, CASH, Ev, HANDOVER, LONG_DISTANCE, MO, MT, PERIODIC, ROAM_DOM, ROAM_INTL, SMS, Usage};
+use super::records::{
+    ATTACH, CASH, Ev, HANDOVER, LONG_DISTANCE, MO, MT, PERIODIC, R_ALL, R_HY, R_KT12593, R_KTLD, R_REFUSALS, R_SCORE_1, R_THANKS, ROAM_DOM,
+    ROAM_INTL, SMS, Usage,
+};
 use super::stream::Events;
 use super::stream::{F_BUSY, F_HOLD, F_NO_TOPUP};
 use super::subscribers::{
@@ -84,6 +87,10 @@ impl Events {
         let trigger = if next == cell { PERIODIC } else { HANDOVER };
         let leaves = !airport && self.rng.chance(0.6);
         self.push(t3, i, Ev::loc(next, trigger), if leaves { 0 } else { F_BUSY });
+        // One in eight answers the low-balance SMS asking for call notification.
+        if self.aside(i, t2) % 8 == 0 {
+            let _ = self.push(t2 + 6 * MINUTE, i, Ev::Reply { text: R_KTLD }, 0);
+        }
         if leaves {
             // Out of town until the return train; the background stays away meanwhile.
             let away = self.rng.pick(&self.m.world.domestic, from);
@@ -118,6 +125,27 @@ impl Events {
             self.push(t, s.idx, Ev::Usage(Usage::call(peer, duration, cell).scope(scope).charged(charge)), 0);
             t += self.rng.range(20, 80) * MINUTE;
         }
+        // A few answer the 12593 offer: most who answer want it, some refuse more messages.
+        let last = t - MINUTE;
+        let _ = match self.aside(s.idx, last) % 100 {
+            0..=3 => self.push(last + 7 * MINUTE, s.idx, Ev::Reply { text: R_KT12593 }, 0),
+            4..=7 => {
+                let k = (self.aside(s.idx, last + 1) % 4) as usize;
+                self.push(last + 9 * MINUTE, s.idx, Ev::Reply { text: R_REFUSALS[k] }, 0)
+            }
+            8 => self.push(last + 9 * MINUTE, s.idx, Ev::Reply { text: R_ALL }, 0),
+            9 => self.push(last + 11 * MINUTE, s.idx, Ev::Reply { text: R_THANKS }, 0),
+            _ => false,
+        };
+    }
+
+    /// A number from the subscriber and the time alone, for choices that must not move the
+    /// generator's random stream (adding them left every other line where it was).
+    fn aside(&self, idx: u32, t: Millis) -> u64 {
+        let mut b = [0u8; 12];
+        b[..4].copy_from_slice(&idx.to_le_bytes());
+        b[4..].copy_from_slice(&t.to_le_bytes());
+        crate::util::stable_hash(&b)
     }
 
     /// A fan (mostly music lovers outside the club) arrives at the venue before the show and
@@ -161,6 +189,10 @@ impl Events {
         }
         if t < leave - 6 * MINUTE {
             self.push(leave - 2 * MINUTE, i, Ev::loc(cell, PERIODIC), 0);
+        }
+        // One fan in six who stays answers the club offer (sent after an hour at the venue).
+        if stay >= 80 && self.aside(i, arrive) % 6 == 0 {
+            let _ = self.push(leave + 5 * MINUTE, i, Ev::Reply { text: R_HY }, 0);
         }
         let after = self.rng.pick(&self.m.world.residential, s.home);
         self.push(leave, i, Ev::loc(after, HANDOVER), F_BUSY);
@@ -222,6 +254,13 @@ impl Events {
         let t1 = t0 + self.rng.range(5, 25) * MINUTE;
         let txn = self.rng.weighted(&[40, 40, 10, 10, 0]) as u8;
         self.push(t1, s.idx, Ev::store_visit(k as u8, txn, CASH), 0);
+        // A third answer the survey SMS with a score, one in five of them unhappy.
+        let h = self.aside(s.idx, t1);
+        if h % 3 == 0 {
+            let score = [0u8, 1, 2, 2, 3, 3, 3, 4, 4, 4][(h / 3 % 10) as usize];
+            let at = t1 + (20 + (h >> 20) % 90) as i64 * MINUTE;
+            let _ = self.push(at, s.idx, Ev::Reply { text: R_SCORE_1 + score }, 0);
+        }
         if self.rng.chance(0.5) {
             let amount = self.rng.pick(&[2000u32, 3000, 5000, 10_000], 5000);
             let at = t1 + self.rng.range(1, 4) * MINUTE;

@@ -218,7 +218,24 @@ pub(super) enum Ev {
         action: u64,
         status: u8,
     },
+    /// A subscriber's message back to 10086 (a `reply` event): [`REPLY_TEXTS`] by index.
+    Reply {
+        text: u8,
+    },
 }
+
+/// What subscribers write back: survey scores, refusals in the shapes phones produce them
+/// (full-width, lower case, with a thank-you), a `0000`, an offer's keyword, and chatter.
+pub(super) const REPLY_TEXTS: [&str; 14] =
+    ["1", "2", "3", "4", "5", "TD", "ｔｄ", "退订 谢谢", "R", "0000", "KT12593", "谢谢", "HY", "ktld"];
+/// Indexes into [`REPLY_TEXTS`].
+pub(super) const R_SCORE_1: u8 = 0;
+pub(super) const R_REFUSALS: [u8; 4] = [5, 6, 7, 8];
+pub(super) const R_ALL: u8 = 9;
+pub(super) const R_KT12593: u8 = 10;
+pub(super) const R_THANKS: u8 = 11;
+pub(super) const R_HY: u8 = 12;
+pub(super) const R_KTLD: u8 = 13;
 
 impl Ev {
     /// A location update in `cell`.

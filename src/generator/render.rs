@@ -223,6 +223,12 @@ impl Events {
                 o.push_str("}}");
                 o
             }
+            Ev::Reply { text } => {
+                let mut o = self.head("reply", t, s);
+                let text = super::records::REPLY_TEXTS[text as usize % super::records::REPLY_TEXTS.len()];
+                let _ = write!(o, ",\"text\":\"{text}\",\"to\":\"10086\",\"gateway\":\"cmpp\"}}");
+                o
+            }
             Ev::CallResult { action, status } => {
                 let mut o = self.head("outcome", t, s);
                 let _ = write!(

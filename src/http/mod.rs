@@ -301,6 +301,32 @@ pub mod client {
         };
         tokio::time::timeout(timeout, fut).await.map_err(|_| HttpError::Timeout(timeout))?
     }
+
+    impl HttpResponse {
+        /// How long the server asked to wait before trying again (`Retry-After` in seconds).
+        pub fn retry_after(&self) -> Option<Duration> {
+            let v = self.headers.get("retry-after")?.to_str().ok()?;
+            v.trim().parse::<u64>().ok().map(Duration::from_secs)
+        }
+    }
+
+    /// A task for another system, as the call centre and the order interface take one: a POST
+    /// of JSON whose `Idempotency-Key` is `key` (a repeat of the same key is the same task), with
+    /// a bearer `token` unless it is empty.
+    pub async fn post_task(
+        url: &str,
+        key: &str,
+        token: &str,
+        json: String,
+        timeout: Duration,
+    ) -> Result<HttpResponse, HttpError> {
+        let mut headers = vec![("idempotency-key", key.to_owned())];
+        if !token.is_empty() {
+            headers.push(("authorization", format!("Bearer {token}")));
+        }
+        let body = Some(("application/json", Bytes::from(json)));
+        request(hyper::Method::POST, url, &headers, body, timeout).await
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Step 5, arbitration: one contact per channel per trigger (and per `arbitration_window`),
-//! highest priority first, then pack order -> `arbitration`, naming the winner.
+//! highest priority first, then pack order -> `arbitration`, naming the winner. Orders compete
+//! only with the other orders of their trigger.
 
 use super::ContactPolicy;
 use crate::contact::{Decision, Outcome, Suppression};
@@ -41,9 +42,10 @@ impl ContactPolicy {
         winners
     }
 
-    /// The contact on `d`'s channel inside the arbitration window before it, if any.
+    /// The contact on `d`'s channel inside the arbitration window before it, if any. Orders
+    /// have no window: the subscriber's requests are not contacts to space out.
     fn recent_on_channel<'l>(&self, log: &'l ContactLog, d: &Decision) -> Option<&'l ContactRec> {
-        let window = self.global.arbitration_window;
+        let window = if d.channel.is_contact() { self.global.arbitration_window } else { 0 };
         (window > 0)
             .then(|| {
                 log.recent

@@ -13,7 +13,7 @@ use crate::time::{HOUR, MINUTE, Millis};
 use std::collections::VecDeque;
 
 /// Channel capacities, indexed by `Channel as usize`: (count, per milliseconds), `None` = unlimited.
-pub type Capacities = [Option<(u32, i64)>; 3];
+pub type Capacities = [Option<(u32, i64)>; crate::contact::Channel::COUNT];
 
 /// A capacity such as `200/s`, `30/min`, `1000/h`: (count, per milliseconds).
 pub fn parse_rate(s: &str) -> Result<(u32, i64), String> {
@@ -134,7 +134,7 @@ impl Lane {
 
 /// Capacity lanes per channel (indexed by `Channel as usize`); `None` = unlimited.
 pub struct Capacity {
-    lanes: [Option<Lane>; 3],
+    lanes: [Option<Lane>; crate::contact::Channel::COUNT],
 }
 
 impl Capacity {
@@ -206,13 +206,17 @@ impl Capacity {
 
     /// Puts back what [`Capacity::save`] wrote. A channel that has no capacity limit any more
     /// gives its queued contacts back (returned, to be written out at once); a changed rate keeps
-    /// the queue and the limiter's clock.
+    /// the queue and the limiter's clock. A checkpoint written before a channel was added has
+    /// fewer lanes: the lanes it does not have start empty.
     pub fn restore(&mut self, b: &[u8]) -> Result<Vec<Decision>, crate::codec::Bad> {
         use crate::codec::Dec;
         use crate::state::checkpoint::dec_decision;
         let mut d = Dec::new(b);
         let mut orphans = Vec::new();
         for lane in self.lanes.iter_mut() {
+            if d.done() {
+                break;
+            }
             if d.u8()? == 0 {
                 continue;
             }
@@ -241,6 +245,22 @@ mod tests {
     use governor::{Quota, RateLimiter};
     use std::num::NonZeroU32;
     use std::time::Duration;
+
+    /// Checkpoints written before `order` was a channel hold three lanes, not four.
+    #[test]
+    fn a_checkpoint_with_fewer_channel_lanes_restores() {
+        use super::{Capacities, Capacity};
+        let mut rates: Capacities = Default::default();
+        rates[0] = Some((2, 1_000));
+        rates[1] = Some((30, MINUTE));
+        let saved = Capacity::new(rates).save();
+        assert_eq!(saved.last(), Some(&0), "the order lane is never limited");
+        let three_lanes = &saved[..saved.len() - 1];
+        let mut c = Capacity::new(rates);
+        assert!(c.restore(three_lanes).is_ok_and(|orphans| orphans.is_empty()));
+        assert!(c.restore(&saved).is_ok());
+        assert!(c.restore(&saved[..3]).is_err(), "a lane cut short is still an error");
+    }
 
     #[test]
     fn rates_parse() {

@@ -1,7 +1,8 @@
 //! Step 3, frequency caps: per rule, per campaign, per channel and across all touchpoints, in
 //! calendar or rolling windows, and the campaign's streak of consecutive months -> `cap`.
-//! Transactional rules pass all but their own rule caps. Caps count the contact history the
-//! subscriber's state keeps ([`ContactLog`]).
+//! Transactional rules and orders pass all but their own rule caps, and only marketing contacts
+//! count toward the shared caps. Caps count the contact history the subscriber's state keeps
+//! ([`ContactLog`]).
 
 use super::ContactPolicy;
 use crate::contact::{Decision, Suppression};
@@ -44,7 +45,7 @@ fn streak_exceeded(log: &ContactLog, campaign: u16, max: u32, now: Millis, offse
 
 impl ContactPolicy {
     /// The first cap `d` would break, counted over `log`: the rule's own, then (unless
-    /// transactional) the campaign's, its streak, the channel's and the global ones.
+    /// transactional or an order) the campaign's, its streak, the channel's and the global ones.
     pub(super) fn caps(&self, rule: &Rule, ri: u32, d: &Decision, log: &ContactLog) -> Option<(Suppression, String)> {
         let (p, global, offset) = (&rule.policy, &self.global, self.offset);
         let now = d.ts;
@@ -57,12 +58,12 @@ impl ContactPolicy {
                 return Some(s);
             }
         }
-        if p.transactional {
+        if p.transactional || !d.channel.is_contact() {
             return None;
         }
         let campaign = &self.rules.campaigns[rule.campaign_idx as usize];
         for cap in &campaign.caps {
-            let n = cap.count(log, now, offset, |r| r.campaign == rule.campaign_idx && !r.transactional);
+            let n = cap.count(log, now, offset, |r| r.campaign == rule.campaign_idx && r.counts_toward_shared_caps());
             if let Some(s) = full(cap, n, format!("campaign {}", campaign.name)) {
                 return Some(s);
             }
@@ -79,13 +80,13 @@ impl ContactPolicy {
             }
         }
         for cap in &global.channel_caps[d.channel as usize] {
-            let n = cap.count(log, now, offset, |r| r.channel == d.channel && !r.transactional);
+            let n = cap.count(log, now, offset, |r| r.channel == d.channel && r.counts_toward_shared_caps());
             if let Some(s) = full(cap, n, format!("channel {}", d.channel)) {
                 return Some(s);
             }
         }
         for cap in &global.caps {
-            let n = cap.count(log, now, offset, |r| !r.transactional);
+            let n = cap.count(log, now, offset, |r| r.counts_toward_shared_caps());
             if let Some(s) = full(cap, n, "all touchpoints".to_string()) {
                 return Some(s);
             }

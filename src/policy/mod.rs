@@ -29,6 +29,14 @@
 //! order after the shards, to [`capacity::Capacity`]: over capacity a contact waits while it is
 //! valid and is recorded as `capacity` if it expires.
 //!
+//! An order (channel `order`: an offer the subscriber accepted, by reply, passed to the
+//! operator's order interface) is the subscriber's own request, not a contact. It goes through
+//! exclusions (a cancelled or suspended subscriber cannot order), its own rule's caps and
+//! arbitration among the order rules of one trigger (two rules reading the same reply place one
+//! order); it is not subject to do-not-disturb or the opt-out list, the control group,
+//! campaign, channel or touchpoint caps, the arbitration window, quiet hours or capacity, and
+//! it is recorded in the contact history only for its rule's caps (it counts toward no other).
+//!
 //! What each step applies is declared in the engine config ([`GlobalPolicy`]) and the rule
 //! files ([`RulePolicy`](crate::rules::policy::RulePolicy),
 //! [`CampaignPolicy`](crate::rules::policy::CampaignPolicy)); those declarations and their
@@ -176,11 +184,12 @@ impl ContactPolicy {
             if d.channel == Channel::Sms {
                 d.sender = Some(Arc::clone(&self.senders[c.rule as usize]));
             }
+            let contact = d.channel.is_contact();
             let stop = self
                 .excluded(rule, sub)
-                .or_else(|| self.dnd(rule, &d, sub, refdata, optouts))
+                .or_else(|| contact.then(|| self.dnd(rule, &d, sub, refdata, optouts)).flatten())
                 .or_else(|| self.caps(rule, c.rule, &d, log))
-                .or_else(|| self.held_out(rule, sub));
+                .or_else(|| contact.then(|| self.held_out(rule, sub)).flatten());
             match stop {
                 Some((reason, detail)) => {
                     d.outcome = Outcome::Suppressed(reason);
@@ -203,7 +212,8 @@ impl ContactPolicy {
             }
             let rule = &self.rules.rules[d.rule as usize];
             self.add_footer(&mut d, rule);
-            let streak = self.rules.campaigns[rule.campaign_idx as usize].streak_months.is_some();
+            let streak =
+                d.channel.is_contact() && self.rules.campaigns[rule.campaign_idx as usize].streak_months.is_some();
             let month = streak.then(|| period(d.ts, CalendarUnit::Month, self.offset));
             log.record(contact_rec(&d, rule), self.keep, month);
             out.push(d);

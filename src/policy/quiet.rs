@@ -1,6 +1,6 @@
 //! Step 6, quiet hours: in the subscriber's local time a contact is deferred to their end
 //! (`quiet_hours` if it would expire first), dropped, or sent anyway, as its rule says. IVR
-//! answers are never held: the caller is on the line. A deferred contact is held by the shard
+//! answers are never held: the caller is on the line; nor are orders: the subscriber asked. A deferred contact is held by the shard
 //! as a timer of the subscriber and decided again, as the same action, when they end.
 
 use super::ContactPolicy;
@@ -16,7 +16,7 @@ impl ContactPolicy {
         let p = &self.rules.rules[d.rule as usize].policy;
         let quiet = p.quiet_hours.or(self.global.quiet_hours);
         let local = Local::at(d.ts, self.offset);
-        let in_quiet = d.channel != Channel::Ivr
+        let in_quiet = !matches!(d.channel, Channel::Ivr | Channel::Order)
             && p.quiet != QuietFate::Ignore
             && quiet.is_some_and(|q| q.contains(local.hour * 60 + local.minute));
         let (true, Some(q)) = (in_quiet, quiet) else { return false };

@@ -4,11 +4,13 @@
 //! the tests read. Tables carry stable ids, `data-key` per row and `data-k` per cell, so the
 //! visible numbers can be checked against the embedded ones.
 
-use super::{Figures, REASONS, Row};
+use super::{Figures, PerChannel, REASONS, Row};
+use crate::contact::Channel;
 use std::fmt::Write as _;
 
-const COLOURS: [&str; 3] = ["#2f6db5", "#e08a1e", "#4a9d5b"];
-const CHANNELS: [&str; 3] = ["sms", "call", "ivr"];
+/// One colour per channel, in `Channel` order.
+const COLOURS: [&str; Channel::COUNT] = ["#2f6db5", "#e08a1e", "#4a9d5b", "#8a4fb0"];
+const CHANNELS: &[&str] = Channel::NAMES;
 
 pub const STYLE: &str = "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI','Noto Sans CJK SC','Microsoft YaHei',sans-serif;\
 margin:24px auto;max-width:1240px;padding:0 16px;color:#1d2330;background:#fff}\
@@ -111,12 +113,12 @@ fn nice(v: f64) -> f64 {
 
 /// Hourly actions by channel, stacked bars, with the shadow rules' would-be actions as a dashed
 /// line when there are any.
-pub fn timeline_svg(out: &mut String, live: &[(String, [u64; 3])], shadow: &[(String, [u64; 3])]) {
+pub fn timeline_svg(out: &mut String, live: &[(String, PerChannel)], shadow: &[(String, PerChannel)]) {
     let (w, h, left, bottom, top) = (1100.0, 240.0, 48.0, 36.0, 14.0);
     let n = live.len().max(1);
     let plot_w = w - left - 10.0;
     let plot_h = h - bottom - top;
-    let total = |v: &[u64; 3]| v.iter().sum::<u64>();
+    let total = |v: &PerChannel| v.iter().sum::<u64>();
     let max_live = live.iter().map(|(_, v)| total(v)).max().unwrap_or(0);
     let max_shadow = shadow.iter().map(|(_, v)| total(v)).max().unwrap_or(0);
     let ymax = nice(max_live.max(max_shadow) as f64);
@@ -301,7 +303,7 @@ pub fn render(f: &Figures) -> String {
         &f.dead_letters.iter().map(|(k, v)| (k.clone(), *v)).collect::<Vec<_>>(),
     );
     o.push_str("</div><div><h3>Actions by channel</h3><table id=\"actions-by-channel\"><tr><th class=\"l\">channel</th><th>sent</th><th>shadow (would-be)</th></tr>");
-    for c in CHANNELS {
+    for &c in CHANNELS {
         let _ = write!(
             o,
             "<tr data-key=\"{c}\"><td class=\"l\">{c}</td><td data-k=\"sent\">{}</td><td data-k=\"shadow\">{}</td></tr>",
@@ -323,17 +325,18 @@ pub fn render(f: &Figures) -> String {
 
     o.push_str("<h2>Actions per hour (local time)</h2>\n");
     timeline_svg(&mut o, &f.timeline, &f.timeline_shadow);
-    o.push_str("<details><summary>as a table</summary><table id=\"timeline\"><tr><th class=\"l\">hour</th><th>sms</th><th>call</th><th>ivr</th><th>shadow</th></tr>");
+    o.push_str("<details><summary>as a table</summary><table id=\"timeline\"><tr><th class=\"l\">hour</th><th>sms</th><th>call</th><th>ivr</th><th>order</th><th>shadow</th></tr>");
     for (i, (h, v)) in f.timeline.iter().enumerate() {
         let sh: u64 = f.timeline_shadow.get(i).map_or(0, |s| s.1.iter().sum());
         let _ = write!(
             o,
-            "<tr data-key=\"{}\"><td class=\"l\">{}</td><td data-k=\"sms\">{}</td><td data-k=\"call\">{}</td><td data-k=\"ivr\">{}</td><td data-k=\"shadow\">{sh}</td></tr>",
+            "<tr data-key=\"{}\"><td class=\"l\">{}</td><td data-k=\"sms\">{}</td><td data-k=\"call\">{}</td><td data-k=\"ivr\">{}</td><td data-k=\"order\">{}</td><td data-k=\"shadow\">{sh}</td></tr>",
             escape(h),
             escape(h),
             v[0],
             v[1],
-            v[2]
+            v[2],
+            v[3]
         );
     }
     o.push_str("</table></details>\n<h2>Contacts per subscriber</h2>\n<p class=\"note\">Live actions each subscriber received in this stream (log scale; three or more in red).</p>\n<div class=\"grid\"><div>");

@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+/// A count per channel, indexed by `Channel as usize`.
+pub type PerChannel = [u64; Channel::COUNT];
+
 /// Every suppression reason, in policy order (report columns).
 pub const REASONS: [Suppression; 7] = [
     Suppression::Excluded,
@@ -295,11 +298,11 @@ pub struct Collector {
     /// Decisions deferred by quiet hours and not yet decided again, by id.
     pending: HashMap<String, Decision>,
     /// Live actions per local hour (hours since the epoch, local) and channel.
-    hourly: BTreeMap<i64, [u64; 3]>,
+    hourly: BTreeMap<i64, PerChannel>,
     /// Shadow would-be actions per local hour and channel.
-    hourly_shadow: BTreeMap<i64, [u64; 3]>,
-    actions_by_channel: [u64; 3],
-    shadow_by_channel: [u64; 3],
+    hourly_shadow: BTreeMap<i64, PerChannel>,
+    actions_by_channel: PerChannel,
+    shadow_by_channel: PerChannel,
     suppressed: [u64; 7],
     /// Live actions per subscriber.
     per_sub: HashMap<u64, u32>,
@@ -323,8 +326,8 @@ impl Collector {
             pending: HashMap::new(),
             hourly: BTreeMap::new(),
             hourly_shadow: BTreeMap::new(),
-            actions_by_channel: [0; 3],
-            shadow_by_channel: [0; 3],
+            actions_by_channel: [0; Channel::COUNT],
+            shadow_by_channel: [0; Channel::COUNT],
             suppressed: [0; 7],
             per_sub: HashMap::new(),
             arms: BTreeMap::new(),
@@ -411,9 +414,9 @@ pub struct Figures {
     pub suppressed: BTreeMap<String, u64>,
     pub rules: Vec<Row>,
     pub campaigns: Vec<Row>,
-    /// Local hour start (RFC 3339) and live actions per channel [sms, call, ivr].
-    pub timeline: Vec<(String, [u64; 3])>,
-    pub timeline_shadow: Vec<(String, [u64; 3])>,
+    /// Local hour start (RFC 3339) and live actions per channel [sms, call, ivr, order].
+    pub timeline: Vec<(String, PerChannel)>,
+    pub timeline_shadow: Vec<(String, PerChannel)>,
     /// Subscribers by number of live contacts: index = contacts.
     pub contacts_per_subscriber: Vec<u64>,
     pub outcomes: Outcomes,
@@ -478,7 +481,7 @@ fn reasons_map(a: &[u64; 7]) -> BTreeMap<String, u64> {
     REASONS.iter().zip(a).map(|(r, n)| (r.as_str().to_string(), *n)).collect()
 }
 
-fn channels_map(a: &[u64; 3]) -> BTreeMap<String, u64> {
+fn channels_map(a: &PerChannel) -> BTreeMap<String, u64> {
     Channel::ALL.iter().zip(a).map(|(c, n)| (c.as_str().to_string(), *n)).collect()
 }
 
@@ -530,7 +533,7 @@ impl Collector {
         let live_fired: u64 = self.by_campaign.iter().filter(|((_, s), _)| !s).map(|(_, c)| c.fired).sum();
         let live_pending: u64 = self.by_campaign.iter().filter(|((_, s), _)| !s).map(|(_, c)| c.deferred).sum();
         let hour = |h: &i64| crate::time::format_ts(h * HOUR - i64::from(offset.local_minus_utc()) * 1000, offset);
-        let fill = |m: &BTreeMap<i64, [u64; 3]>, span: Option<(i64, i64)>| -> Vec<(String, [u64; 3])> {
+        let fill = |m: &BTreeMap<i64, PerChannel>, span: Option<(i64, i64)>| -> Vec<(String, PerChannel)> {
             let Some((a, b)) = span else { return Vec::new() };
             (a..=b).map(|h| (hour(&h), m.get(&h).copied().unwrap_or_default())).collect()
         };

@@ -286,9 +286,11 @@ impl RuleSet {
     }
 }
 
-/// The rule's message and call script, written for the context's subscriber.
+/// The rule's message (or an order's offer) and call script, written for the context's
+/// subscriber.
 fn render(rule: &Rule, cx: &Ctx) -> (Option<String>, Option<String>) {
-    (rule.template.as_ref().map(|t| t.render(cx)), rule.script.as_ref().map(|t| t.render(cx)))
+    let text = rule.template.as_ref().or(rule.offer.as_ref());
+    (text.map(|t| t.render(cx)), rule.script.as_ref().map(|t| t.render(cx)))
 }
 
 #[cfg(test)]

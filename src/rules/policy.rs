@@ -49,7 +49,7 @@ pub struct GlobalPolicy {
     /// Across all touchpoints (non-transactional contacts).
     pub caps: Vec<Cap>,
     /// Per channel (non-transactional contacts), indexed by `Channel as usize`.
-    pub channel_caps: [Vec<Cap>; 3],
+    pub channel_caps: [Vec<Cap>; crate::contact::Channel::COUNT],
     /// At most one contact per channel within this window (0: per trigger only).
     pub arbitration_window: i64,
     /// The number SMS go out from unless a campaign or rule says otherwise (`10086`).

@@ -35,6 +35,8 @@ pub struct Rule {
     pub template: Option<Template>,
     pub script: Option<Template>,
     pub queue: Option<Box<str>>,
+    /// An order's offer code (rendered into the decision's `text`, its one rendered body).
+    pub offer: Option<Template>,
     pub campaign: std::sync::Arc<str>,
     /// Index into [`RuleSet::campaigns`].
     pub campaign_idx: u16,

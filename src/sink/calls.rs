@@ -9,7 +9,6 @@
 use super::gateway::{OutcomeStatus, Report, Sent};
 use crate::contact::Action;
 use crate::http::{Request, Response, client};
-use bytes::Bytes;
 use chrono::{DateTime, FixedOffset, NaiveTime, TimeZone};
 use serde::Deserialize;
 use std::time::Duration;
@@ -84,20 +83,10 @@ impl CallCentre {
             Ok(t) => t,
             Err(e) => return Sent::Rejected { reason: format!("call task: {e}") },
         };
-        let mut headers = vec![("idempotency-key", a.id.clone())];
-        if !self.cfg.token.is_empty() {
-            headers.push(("authorization", format!("Bearer {}", self.cfg.token)));
-        }
-        let body = Some(("application/json", Bytes::from(task.to_string())));
-        match client::request(hyper::Method::POST, &self.cfg.url, &headers, body, self.cfg.timeout).await {
+        match client::post_task(&self.cfg.url, &a.id, &self.cfg.token, task.to_string(), self.cfg.timeout).await {
             Err(e) => Sent::Retry { reason: format!("call centre: {e}"), after: None },
             Ok(r) => {
-                let retry_after = r
-                    .headers
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
+                let retry_after = r.retry_after();
                 let body = String::from_utf8_lossy(&r.body);
                 match r.status {
                     200..=299 | 409 => {

@@ -11,14 +11,16 @@
 //! SMS in doubt waits `in_doubt_grace` for a report that settles it before it is offered again,
 //! and at most one SMS per subscriber is unanswered at a time so that a report naming only the
 //! subscriber (CMPP's) can settle it ([`super::doubt`] says how, and where that stops being
-//! exactly once). The call centre deduplicates on the idempotency key, so in-doubt call tasks are
-//! offered again at once.
+//! exactly once). The call centre and the order interface deduplicate on the idempotency key, so
+//! in-doubt call tasks and orders are offered again at once. An order's answer is its outcome
+//! (`accepted`, `rejected`): it is written at once, in one ledger line that also finishes it.
 
 pub use super::callback::callback_handler;
 use super::calls::CallCentre;
 pub use super::delivery_config::DeliveryConfig;
 use super::doubt::{Attempt, Doubts, Released, Turns};
 use super::gateway::{Inbound, Incoming, OutcomeStatus, Reply, Report, Sent};
+use super::orders::OrderDesk;
 use super::outbox::{Entry, InDoubt, Ledger, Open, OutboxReader, id_key};
 use super::reply::{Verdict, judge};
 pub use super::sms::{SmsChoice, SmsGateway};
@@ -121,6 +123,7 @@ pub struct Dispatcher {
     reader: OutboxReader,
     sms: Option<Arc<SmsGateway>>,
     call: Option<Arc<CallCentre>>,
+    order: Option<Arc<OrderDesk>>,
     sms_limit: Arc<Limiter>,
     call_limit: Arc<Limiter>,
     outcomes: std::io::BufWriter<std::fs::File>,
@@ -185,6 +188,10 @@ impl Dispatcher {
             .append(true)
             .open(&cfg.outcomes)
             .map_err(|e| io("opening", &cfg.outcomes, e))?;
+        let order = match cfg.order.clone() {
+            Some(o) => Some(Arc::new(OrderDesk::new(o).map_err(DeliveryError::Config)?)),
+            None => None,
+        };
         let per_second = NonZeroU32::new(cfg.sms_tps.max(1)).unwrap_or(NonZeroU32::MIN);
         let per_minute = NonZeroU32::new(cfg.calls_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         Ok(Dispatcher {
@@ -195,6 +202,7 @@ impl Dispatcher {
             reader,
             sms,
             call,
+            order,
             outcomes: std::io::BufWriter::new(outcomes),
             live: None,
             early: VecDeque::new(),
@@ -222,6 +230,8 @@ impl Dispatcher {
             Channel::Call => self.call.clone().map(|g| Gate::Call(g, self.call_limit.clone())),
             // IVR contacts are answers to the IVR's own requests, not sent.
             Channel::Ivr => None,
+            // Orders are the subscriber's own requests: no contact rate holds them back.
+            Channel::Order => self.order.clone().map(Gate::Order),
         }
     }
 
@@ -446,7 +456,8 @@ impl Dispatcher {
                         }
                         Some((a, _)) => a,
                     },
-                    // A call task in doubt goes again at once: the call centre deduplicates.
+                    // A call task or an order in doubt goes again at once: the other side
+                    // deduplicates on the key.
                     _ => {
                         if self.p.doubts.remove(key).is_some() {
                             self.answered(&a);
@@ -553,7 +564,7 @@ impl Dispatcher {
     fn on_sent(&mut self, a: Action, attempt: u32, sent: Option<Sent>) -> Result<(), DeliveryError> {
         let Some(sent) = sent else { return Ok(()) };
         let result = match &sent {
-            Sent::Accepted { .. } => "accepted",
+            Sent::Accepted { .. } | Sent::Answered { .. } => "accepted",
             Sent::Retry { .. } => "retry",
             Sent::Rejected { .. } => "rejected",
             Sent::InDoubt { .. } => "in_doubt",
@@ -566,6 +577,17 @@ impl Dispatcher {
                 self.answered(&a);
                 self.ledger.write(accepted(&a, gateway_ids)).map_err(DeliveryError::Ledger)?;
                 self.retry_early()?;
+            }
+            Sent::Answered { status, detail } => {
+                // The answer is the outcome: one ledger line finishes the action (a crash before
+                // it is synced leaves it in doubt, and the repeat gets the same answer back).
+                self.stats.accepted += 1;
+                self.p.holding.remove(&id_key(&a.id));
+                self.answered(&a);
+                let at = now_ms();
+                let entry = Entry::Outcome { id: a.id.clone(), status, detail: detail.clone(), at };
+                self.ledger.write(entry).map_err(DeliveryError::Ledger)?;
+                self.outcome(&Open::of(&a), status, &detail, at)?;
             }
             Sent::Retry { reason, after } => {
                 // It keeps its subscriber's turn: its `sending` line stays unanswered till then.
@@ -645,7 +667,12 @@ impl Dispatcher {
         self.ledger
             .write(Entry::Rejected { id: a.id.clone(), reason: reason.to_owned(), at: now_ms() })
             .map_err(DeliveryError::Ledger)?;
-        let status = if a.channel == Channel::Sms { OutcomeStatus::Failed } else { OutcomeStatus::Expired };
+        // An order that could not be placed failed; it was not refused by the order interface
+        // (that answer is `rejected`, recorded as it came).
+        let status = match a.channel {
+            Channel::Sms | Channel::Order => OutcomeStatus::Failed,
+            Channel::Call | Channel::Ivr => OutcomeStatus::Expired,
+        };
         self.outcome(&Open::of(a), status, reason, now_ms())
     }
 
@@ -743,6 +770,7 @@ impl Dispatcher {
 enum Gate {
     Sms(Arc<SmsGateway>, Arc<Limiter>),
     Call(Arc<CallCentre>, Arc<Limiter>),
+    Order(Arc<OrderDesk>),
 }
 
 impl Gate {
@@ -750,15 +778,18 @@ impl Gate {
     /// nothing new goes out).
     async fn offer(&self, a: &Action, halt: &mut tokio::sync::watch::Receiver<bool>) -> Option<Sent> {
         let limit = match self {
-            Gate::Sms(_, limit) | Gate::Call(_, limit) => limit,
+            Gate::Sms(_, limit) | Gate::Call(_, limit) => Some(limit),
+            Gate::Order(_) => None,
         };
-        let halted = async {
-            let _ = halt.wait_for(|h| *h).await;
-        };
-        tokio::select! {
-            biased;
-            _ = halted => return None,
-            _ = limit.until_ready() => {}
+        if let Some(limit) = limit {
+            let halted = async {
+                let _ = halt.wait_for(|h| *h).await;
+            };
+            tokio::select! {
+                biased;
+                _ = halted => return None,
+                _ = limit.until_ready() => {}
+            }
         }
         let halted = *halt.borrow();
         if halted {
@@ -767,6 +798,7 @@ impl Gate {
         Some(match self {
             Gate::Sms(g, _) => g.submit(a).await,
             Gate::Call(g, _) => g.submit(a).await,
+            Gate::Order(g) => g.submit(a).await,
         })
     }
 }

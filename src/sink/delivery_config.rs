@@ -1,6 +1,6 @@
 //! `[delivery]` in the engine config, read by the dispatcher ([`super::deliver`]): where the
 //! outbox and outcomes live, tidings' own endpoint for callbacks, the gateways in use (one SMS
-//! gateway, the call centre), their rates, the window and backlog, retries, the grace for SMS in
+//! gateway, the call centre, the order interface), their rates, the window and backlog, retries, the grace for SMS in
 //! doubt, and how long to linger and drain.
 
 use super::calls::CallCentreConfig;
@@ -45,6 +45,9 @@ pub struct DeliveryConfig {
     /// Outbound-call tasks to the call centre's task API.
     #[serde(default)]
     pub call_centre: Option<CallCentreConfig>,
+    /// Orders (offers accepted by reply) to the operator's order interface (BOSS/CRM).
+    #[serde(default)]
+    pub order: Option<super::orders::OrderConfig>,
     /// SMS submissions per second (the gateway's contracted rate).
     #[serde(default = "default_sms_tps")]
     pub sms_tps: u32,

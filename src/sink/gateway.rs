@@ -1,4 +1,4 @@
-//! What a gateway (SMPP, Kannel, the call centre's task API) answers when the delivery side
+//! What a gateway (SMPP, Kannel, the call centre's task API, the order interface) answers when the delivery side
 //! offers it an action ([`crate::contact::Action`]). The engine decides actions; the outbox
 //! keeps them on disk; a dispatcher takes each pending action and offers it to the gateway of
 //! its channel. The gateways share these types so the dispatcher treats them alike: it never
@@ -14,6 +14,9 @@ pub enum Sent {
     /// a long message; Kannel and the call centre: none or one), kept in the ledger so that
     /// delivery reports can be matched back to the action.
     Accepted { gateway_ids: Vec<String> },
+    /// The gateway took it and its answer is already the outcome (the order interface:
+    /// `accepted`, or `rejected` with its reason in `detail`); no report will follow.
+    Answered { status: OutcomeStatus, detail: String },
     /// Not now (throttled, queue full, connection down, timeout): offer it again later, after
     /// `after` if the gateway said how long.
     Retry { reason: String, after: Option<Duration> },

@@ -2,7 +2,7 @@
 //! directory, stdout, several at once, memory (tests) — and, behind the durable outbox
 //! ([`outbox`], [`deliver`], SMS in doubt in [`doubt`]), the gateways that make the contacts.
 //! Gateways (SMPP in [`smpp`], CMPP in [`cmpp`], SMGP in [`smgp`], SGIP in [`sgip`], Kannel, call
-//! centre) share the types of [`gateway`] so the dispatcher offers actions to any of them alike;
+//! centre, the order interface in [`orders`]) share the types of [`gateway`] so the dispatcher offers actions to any of them alike;
 //! [`sms`] starts the SMS gateway the config names. SMPP, CMPP, SMGP and SGIP share one
 //! [`link`] (login, window, heartbeats, reconnect); the Chinese operators' three are built from
 //! the wire parts they share in [`wire`]. What gateways send back — reports, and subscribers'
@@ -20,6 +20,7 @@ pub mod fluvio;
 pub mod gateway;
 pub mod kannel;
 pub mod link;
+pub mod orders;
 pub mod outbox;
 pub mod reply;
 pub mod sgip;

@@ -21,6 +21,15 @@ pub struct ContactRec {
     pub transactional: bool,
 }
 
+impl ContactRec {
+    /// Whether campaign, channel and touchpoint caps count this record: a marketing contact, not
+    /// a transactional message nor an order (the subscriber's own request, counted only by its
+    /// rule's caps).
+    pub fn counts_toward_shared_caps(&self) -> bool {
+        !self.transactional && self.channel.is_contact()
+    }
+}
+
 /// Exact-size lists behind thin pointers: most subscribers with a history have one or two
 /// contacts in it.
 #[derive(Clone, Debug, Default)]

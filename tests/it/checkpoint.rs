@@ -20,7 +20,7 @@ fn opts(shards: usize) -> EngineOptions {
         shards,
         batch: 512,
         lateness: 120_000,
-        capacity: [Some((1, 300_000)), None, None],
+        capacity: [Some((1, 300_000)), None, None, None],
         ..Default::default()
     }
 }

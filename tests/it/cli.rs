@@ -153,7 +153,7 @@ fn the_delivery_example_config_loads_with_every_gateway() {
     let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/delivery.example.toml"));
     let cfg = tidings::config::Config::load(path).unwrap_or_else(|e| panic!("{e}"));
     let d = cfg.delivery.expect("a [delivery] section");
-    assert!(d.smpp.is_some() && d.call_centre.is_some() && d.kannel.is_none());
+    assert!(d.smpp.is_some() && d.call_centre.is_some() && d.order.is_some() && d.kannel.is_none());
     assert_eq!(d.sms_tps, 200);
     // A typo in a delivery key is refused, not ignored.
     let bad = std::fs::read_to_string(path).unwrap().replace("sms_tps = 200", "sms_tsp = 200");

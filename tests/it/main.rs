@@ -21,6 +21,7 @@ mod kannel;
 mod layers;
 mod mangled;
 mod operators;
+mod orders;
 mod pack;
 mod policy;
 mod reload;

@@ -396,7 +396,7 @@ fn capacity_queues_while_valid_and_records_expiry() {
             )
         })
         .collect();
-    let opts = EngineOptions { capacity: [Some((2, 60_000)), None, None], ..no_quiet() };
+    let opts = EngineOptions { capacity: [Some((2, 60_000)), None, None, None], ..no_quiet() };
     let r = run_with(rules, &[], &lines, opts);
     let got: Vec<(String, String)> = outcomes(&r);
     // Burst of two at 10:00, then one every 30 s; the fifth would go at 10:01:30 — still
@@ -413,7 +413,7 @@ fn capacity_queues_while_valid_and_records_expiry() {
         ]
     );
     // One a minute: the third expires before its slot and is recorded, not lost.
-    let opts = EngineOptions { capacity: [Some((1, 60_000)), None, None], ..no_quiet() };
+    let opts = EngineOptions { capacity: [Some((1, 60_000)), None, None, None], ..no_quiet() };
     let r = run_with(rules, &[], &lines, opts);
     let o = reasons(&r);
     assert_eq!(o.iter().filter(|o| *o == "sent").count(), 2);
@@ -556,7 +556,7 @@ fn channel_and_all_touchpoint_caps_span_rules_and_campaigns() {
 "#;
     let g = GlobalPolicy {
         caps: vec![policy::parse_cap("2 per day").unwrap()],
-        channel_caps: [vec![policy::parse_cap("1 per day").unwrap()], vec![], vec![]],
+        channel_caps: [vec![policy::parse_cap("1 per day").unwrap()], vec![], vec![], vec![]],
         quiet_hours: None,
         ..GlobalPolicy::default()
     };
@@ -586,4 +586,173 @@ fn channel_and_all_touchpoint_caps_span_rules_and_campaigns() {
             ("c".to_string(), "cap \"2 per day\" of all touchpoints reached (2 already)".to_string()),
         ]
     );
+}
+
+/// The outcome of each decision by rule: `sent` or the suppression reason.
+fn by_rule(r: &Run) -> Vec<(String, String)> {
+    r.decisions
+        .iter()
+        .map(|d| (d.rule_name.to_string(), d.suppression().map_or("sent", |s| s.as_str()).to_string()))
+        .collect()
+}
+
+const ORDER_RULE: &str = r#"
+- campaign: ip_12593
+  policy: { control_group: "100%", cap: "1 per day", streak: "1 months" }
+- rule: accept_12593
+  on: [crm]
+  condition: event.event == order_placed
+  action: { channel: order, offer: "12593" }
+  campaign: ip_12593
+"#;
+
+#[test]
+fn an_order_is_not_held_by_dnd_quiet_hours_control_group_shared_caps_or_the_arbitration_window() {
+    // Everything that stops a contact: do-not-disturb, the operator's opt-out list, the default
+    // quiet hours (22:00-08:00), a campaign that holds out everyone with a cap and a streak of
+    // one, a touchpoint cap and an arbitration window.
+    let mut rd = refdata();
+    rd.optout.insert(tidings::util::Msisdn::parse(M).unwrap());
+    let dnd_sub = r#"{"msisdn":"13800138000","brand":"gotone","tier":"high","dnd":true}"#;
+    let g = GlobalPolicy {
+        caps: vec![policy::parse_cap("1 per day").unwrap()],
+        arbitration_window: tidings::time::HOUR,
+        ..GlobalPolicy::default()
+    };
+    let at = |t: &str| ev("crm", t, r#""event":"order_placed""#);
+    let r = run_on(
+        rd,
+        ORDER_RULE,
+        &[dnd_sub],
+        &[at("23:00:00"), at("23:10:00"), at("2026-12-24T23:20:00+08:00")],
+        EngineOptions { policy: g, ..EngineOptions::default() },
+    );
+    assert_eq!(reasons(&r), ["sent", "sent", "sent"], "{:?}", r.decisions);
+    let d = &r.decisions[0];
+    assert_eq!((d.offer(), d.message()), (Some("12593"), None));
+    let line: serde_json::Value = serde_json::from_str(&d.to_json(EngineOptions::default().offset)).unwrap();
+    assert_eq!((line["channel"].as_str(), line["offer"].as_str()), (Some("order"), Some("12593")));
+    assert!(line.get("text").is_none(), "an order has no text: {line}");
+}
+
+#[test]
+fn an_order_counts_only_toward_its_own_rule_caps() {
+    let rules = r#"
+- campaign: ip_12593
+  policy: { cap: "1 per day" }
+- rule: accept_12593
+  on: [crm]
+  condition: event.event == order_placed
+  action: { channel: order, offer: "{event.attrs.offer}" }
+  campaign: ip_12593
+  policy: { cap: "1 per day" }
+- rule: welcome
+  on: [crm]
+  condition: event.event == store_visit
+  action: { channel: sms, template: "welcome" }
+  campaign: ip_12593
+"#;
+    let g = GlobalPolicy {
+        caps: vec![policy::parse_cap("1 per day").unwrap()],
+        quiet_hours: None,
+        ..GlobalPolicy::default()
+    };
+    let order = |t: &str| ev("crm", t, r#""event":"order_placed","attrs":{"offer":"12593"}"#);
+    let r = run_with(
+        rules,
+        &[SUB],
+        &[order("09:00:00"), order("10:00:00"), ev("crm", "11:00:00", r#""event":"store_visit""#)],
+        EngineOptions { policy: g, ..EngineOptions::default() },
+    );
+    assert_eq!(
+        by_rule(&r),
+        [
+            ("accept_12593".into(), "sent".into()),
+            ("accept_12593".into(), "cap".into()),
+            ("welcome".into(), "sent".into())
+        ],
+        "the order's rule cap holds; the campaign and touchpoint caps do not count the order"
+    );
+    assert_eq!(r.decisions[0].offer(), Some("12593"), "the offer is a template");
+    assert_eq!(r.decisions[1].detail.as_deref(), Some("cap \"1 per day\" of rule accept_12593 reached (1 already)"));
+}
+
+#[test]
+fn an_order_answers_to_exclusions_and_to_arbitration_among_the_orders_of_its_trigger() {
+    let rules = r#"
+- rule: accept_low
+  on: [crm]
+  condition: event.event == order_placed
+  action: { channel: order, offer: call_notify }
+  priority: 10
+- rule: accept_high
+  on: [crm]
+  condition: event.event == order_placed
+  action: { channel: order, offer: music_club }
+  priority: 90
+- rule: thanks
+  on: [crm]
+  condition: event.event == order_placed
+  action: { channel: sms, template: "thanks" }
+"#;
+    let cancelled = r#"{"msisdn":"13800000009","brand":"gotone","tier":"high","status":"cancelled"}"#;
+    let line =
+        |m: &str| format!(r#"{{"kind":"crm","ts":"2026-11-24T10:00:00+08:00","msisdn":"{m}","event":"order_placed"}}"#);
+    let r = run_with(rules, &[SUB, cancelled], &[line(M), line("13800000009")], no_quiet());
+    let got: Vec<(String, String, String)> = r
+        .decisions
+        .iter()
+        .map(|d| (d.msisdn.full(), d.rule_name.to_string(), d.suppression().map_or("sent", |s| s.as_str()).to_string()))
+        .collect();
+    let want = [
+        (M, "accept_high", "sent"),
+        (M, "accept_low", "arbitration"),
+        (M, "thanks", "sent"),
+        ("13800000009", "accept_low", "excluded"),
+        ("13800000009", "accept_high", "excluded"),
+        ("13800000009", "thanks", "excluded"),
+    ];
+    let mut got_sorted = got.clone();
+    got_sorted.sort();
+    let mut want: Vec<(String, String, String)> =
+        want.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
+    want.sort();
+    assert_eq!(got_sorted, want);
+    let loser = r.decisions.iter().find(|d| d.rule_name.as_ref() == "accept_low" && d.msisdn.full() == M).unwrap();
+    assert_eq!(loser.detail.as_deref(), Some("rule accept_high (priority 90) won this trigger on order"));
+}
+
+#[test]
+fn an_order_action_needs_an_offer_and_takes_no_message() {
+    let src = "- rule: r\n  on: [crm]\n  condition: \"true\"\n  action: { channel: order }\n- rule: s\n  on: [crm]\n  condition: \"true\"\n  action: { channel: order, offer: \"12593\", template: hi }\n- rule: t\n  on: [crm]\n  condition: \"true\"\n  action: { channel: sms, template: hi, offer: \"12593\" }\n- rule: u\n  on: [crm]\n  condition: \"true\"\n  action: { channel: order, offer: \"{evnt.id}\" }\n  policy: { quiet_hours: defer }\n";
+    let loaded =
+        tidings::rules::compile(vec![("o.yaml".into(), src.into())], None, &tidings::rules::LoadOptions::default());
+    assert!(loaded.rules.is_none());
+    let got: Vec<(String, usize, usize, String)> =
+        loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col, d.message.clone())).collect();
+    let rendered: String = loaded.diagnostics.iter().map(|d| d.render()).collect();
+    assert!(
+        got.contains(&(
+            "E004".into(),
+            4,
+            13,
+            "an order action needs an `offer` (the offer or product code the order interface knows)".into()
+        )),
+        "{rendered}"
+    );
+    assert!(got.contains(&("E005".into(), 8, 55, "an order action has no `template`".into())), "{rendered}");
+    assert!(got.contains(&("E005".into(), 12, 48, "an SMS action has no `offer`".into())), "{rendered}");
+    assert!(got.iter().any(|g| g.1 == 16 && g.0 != "E004"), "the offer template is checked: {rendered}");
+    assert!(got.iter().any(|g| g.0 == "E032" && g.1 == 17), "quiet hours cannot hold an order: {rendered}");
+}
+
+#[test]
+fn config_refuses_caps_or_capacity_on_the_order_channel() {
+    let dir = std::env::temp_dir().join(format!("tidings-order-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("order.toml");
+    std::fs::write(&path, "[policy.channels.order]\ncapacity = \"10/s\"\n").unwrap();
+    let err = tidings::config::Config::load(&path).unwrap_err().to_string();
+    assert!(err.contains("order.toml:1:") && err.contains("not a contact"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -213,7 +213,7 @@ fn the_report_of_a_generated_day_matches_the_decisions_file() {
     assert!(timeline.len() >= 24, "a day has 24 hours: {}", timeline.len());
     let mut seen = 0;
     for (hour, _, cells) in &timeline {
-        for ch in ["sms", "call", "ivr"] {
+        for ch in ["sms", "call", "ivr", "order"] {
             let want = hourly.get(&(hour[..13].to_string(), ch.to_string())).copied().unwrap_or(0);
             assert_eq!(num(cells, ch), want, "{hour} {ch}");
             seen += want;

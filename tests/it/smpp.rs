@@ -305,7 +305,7 @@ fn tps_limit_retry_loop_gets_all_twenty_accepted() {
                             retries += 1;
                             tokio::time::sleep(after.unwrap_or(Duration::from_millis(100))).await;
                         }
-                        Sent::Rejected { reason } | Sent::InDoubt { reason } => panic!("not accepted: {reason}"),
+                        other => panic!("not accepted: {other:?}"),
                     }
                 }
             });

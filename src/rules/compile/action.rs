@@ -1,5 +1,5 @@
 //! A rule's `action:`: the channel it contacts the subscriber on, and the templates it renders
-//! (the SMS or IVR text, a call's script), checked like conditions.
+//! (the SMS or IVR text, a call's script, an order's offer), checked like conditions.
 
 use crate::contact::Channel;
 use crate::rules::diag::{Code, Diagnostic};
@@ -14,24 +14,45 @@ pub(super) struct Action {
     pub template: Option<Template>,
     pub script: Option<Template>,
     pub queue: Option<Box<str>>,
+    /// An order's offer or product code (`12593`, `music_club`), a template like the others.
+    pub offer: Option<Template>,
 }
 
 impl Default for Action {
     fn default() -> Self {
-        Action { channel: Channel::Sms, template: None, script: None, queue: None }
+        Action { channel: Channel::Sms, template: None, script: None, queue: None, offer: None }
     }
+}
+
+/// The key each channel's action must have, and how a message asks for it.
+fn required(channel: Channel) -> (&'static str, &'static str) {
+    match channel {
+        Channel::Sms | Channel::Ivr => ("template", "a `template` (the message)"),
+        Channel::Call => ("script", "a `script` (what the agent says)"),
+        Channel::Order => ("offer", "an `offer` (the offer or product code the order interface knows)"),
+    }
+}
+
+/// The channel with its article, as a message starts with it (`a call`, `an order`).
+fn named(channel: Channel) -> String {
+    let article = if channel == Channel::Call { "a" } else { "an" };
+    let name = match channel {
+        Channel::Sms | Channel::Ivr => channel.as_str().to_uppercase(),
+        Channel::Call | Channel::Order => channel.as_str().to_owned(),
+    };
+    format!("{article} {name}")
 }
 
 /// Compiles an `action:` mapping; what is wrong with it is a diagnostic.
 pub(super) fn compile(a: &yaml::Node, file: &str, src: &str, ck: &mut Checker) -> Action {
     let mut out = Action::default();
-    check_keys(a, &["channel", "template", "script", "queue"], file, src, ck.diags);
+    check_keys(a, &["channel", "template", "script", "queue", "offer"], file, src, ck.diags);
     match scalar(a, "channel", file, src, ck.diags) {
         Some((s, n)) => match Channel::parse(s) {
             Some(c) => out.channel = c,
             None => ck.diags.push(
                 Diagnostic::new(Code::E005, file, src, n.pos(), format!("`{s}` is not a channel"))
-                    .with_hint(Some("one of: sms, call, ivr".into())),
+                    .with_hint(Some(format!("one of: {}", Channel::NAMES.join(", ")))),
             ),
         },
         None => ck.diags.push(Diagnostic::new(Code::E004, file, src, a.pos(), "the action has no `channel`")),
@@ -42,27 +63,27 @@ pub(super) fn compile(a: &yaml::Node, file: &str, src: &str, ck: &mut Checker) -
     };
     out.template = tpl("template", ck);
     out.script = tpl("script", ck);
+    out.offer = tpl("offer", ck);
     out.queue = scalar(a, "queue", file, src, ck.diags).map(|(s, _)| s.into());
-    match out.channel {
-        Channel::Sms | Channel::Ivr if a.get("template").is_none() => {
-            ck.diags.push(Diagnostic::new(
-                Code::E004,
-                file,
-                src,
-                a.pos(),
-                format!("a {} action needs a `template`", out.channel),
-            ));
+    let (key, wanted) = required(out.channel);
+    if a.get(key).is_none() {
+        ck.diags.push(Diagnostic::new(
+            Code::E004,
+            file,
+            src,
+            a.pos(),
+            format!("{} action needs {wanted}", named(out.channel)),
+        ));
+    }
+    // An order renders only its offer; an offer on another channel would be silently dropped.
+    let misplaced: &[&str] = if out.channel == Channel::Order { &["template", "script"] } else { &["offer"] };
+    for k in misplaced.iter().copied() {
+        if let Some(n) = a.get(k) {
+            ck.diags.push(
+                Diagnostic::new(Code::E005, file, src, n.pos(), format!("{} action has no `{k}`", named(out.channel)))
+                    .with_hint(Some(format!("{} actions take `{key}`", out.channel))),
+            );
         }
-        Channel::Call if a.get("script").is_none() => {
-            ck.diags.push(Diagnostic::new(
-                Code::E004,
-                file,
-                src,
-                a.pos(),
-                "a call action needs a `script` (what the agent says)",
-            ));
-        }
-        _ => {}
     }
     out
 }

@@ -221,17 +221,18 @@ pub(super) fn rule_policy(
             ));
         }
     }
-    if channel == Channel::Ivr && matches!(out.quiet, QuietFate::Defer | QuietFate::Drop) {
+    let never_quiet = match channel {
+        Channel::Ivr => {
+            Some("an IVR answer is given while the caller is on the line: quiet hours cannot defer or drop it")
+        }
+        Channel::Order => Some("an order is the subscriber's own request: quiet hours cannot defer or drop it"),
+        Channel::Sms | Channel::Call => None,
+    };
+    if let (Some(why), true) = (never_quiet, matches!(out.quiet, QuietFate::Defer | QuietFate::Drop)) {
         if let Some(f) = fate_node {
             diags.push(
-                Diagnostic::new(
-                    Code::E032,
-                    file,
-                    src,
-                    f.pos(),
-                    "an IVR answer is given while the caller is on the line: quiet hours cannot defer or drop it",
-                )
-                .with_hint(Some("use `quiet_hours: ignore`".into())),
+                Diagnostic::new(Code::E032, file, src, f.pos(), why)
+                    .with_hint(Some("use `quiet_hours: ignore`".into())),
             );
         }
     }

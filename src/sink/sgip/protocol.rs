@@ -286,6 +286,7 @@ mod tests {
             script: None,
             queue: None,
             sender: None,
+            offer: None,
             trigger: crate::contact::TriggerJson {
                 kind: "usage".into(),
                 id: "e1".into(),
