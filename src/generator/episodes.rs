@@ -88,7 +88,7 @@ impl Events {
         let leaves = !airport && self.rng.chance(0.6);
         self.push(t3, i, Ev::loc(next, trigger), if leaves { 0 } else { F_BUSY });
         // One in eight answers the low-balance SMS asking for call notification.
-        if self.aside(i, t2) % 8 == 0 {
+        if self.aside(i, t2).is_multiple_of(8) {
             let _ = self.push(t2 + 6 * MINUTE, i, Ev::Reply { text: R_KTLD }, 0);
         }
         if leaves {
@@ -191,7 +191,7 @@ impl Events {
             self.push(leave - 2 * MINUTE, i, Ev::loc(cell, PERIODIC), 0);
         }
         // One fan in six who stays answers the club offer (sent after an hour at the venue).
-        if stay >= 80 && self.aside(i, arrive) % 6 == 0 {
+        if stay >= 80 && self.aside(i, arrive).is_multiple_of(6) {
             let _ = self.push(leave + 5 * MINUTE, i, Ev::Reply { text: R_HY }, 0);
         }
         let after = self.rng.pick(&self.m.world.residential, s.home);
@@ -256,7 +256,7 @@ impl Events {
         self.push(t1, s.idx, Ev::store_visit(k as u8, txn, CASH), 0);
         // A third answer the survey SMS with a score, one in five of them unhappy.
         let h = self.aside(s.idx, t1);
-        if h % 3 == 0 {
+        if h.is_multiple_of(3) {
             let score = [0u8, 1, 2, 2, 3, 3, 3, 4, 4, 4][(h / 3 % 10) as usize];
             let at = t1 + (20 + (h >> 20) % 90) as i64 * MINUTE;
             let _ = self.push(at, s.idx, Ev::Reply { text: R_SCORE_1 + score }, 0);
