@@ -72,6 +72,11 @@ impl Sink for JsonlDir {
         serde_json::to_writer(&mut self.dead, d)?;
         self.dead.write_all(b"\n")
     }
+    /// Each batch's lines reach the files when it ends (one write each, not a sync): an operator
+    /// tailing `decisions.jsonl` of a live run sees a decision as soon as it is made.
+    fn batch_end(&mut self) -> std::io::Result<()> {
+        self.flush()
+    }
     fn flush(&mut self) -> std::io::Result<()> {
         self.actions.flush()?;
         self.decisions.flush()?;

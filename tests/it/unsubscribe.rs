@@ -252,3 +252,147 @@ fn the_footer_is_on_marketing_sms_only_and_counted_in_the_split() {
     let back: Vec<u16> = whole.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
     assert_eq!(String::from_utf16(&back).unwrap(), text, "the parts carry the footer whole");
 }
+
+mod live {
+    //! Through the real binary: the SMPP simulator sends the subscriber's `ｔｄ`, tidings writes
+    //! it as a reply, feeds it back to its live engine, which refuses marketing from that
+    //! moment and journals it; a SIGKILL and a restart without checkpoints (the state is gone)
+    //! keep the refusal from the journal; a replay from the start decides what live decided.
+    use super::RULES;
+    use crate::delivery::{Dir, Running, files, lines, tidings};
+    use crate::smpp::{Sim, new_log};
+    use serde_json::{Value, json};
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    fn config(dir: &Path, smsc: u16) -> PathBuf {
+        std::fs::write(dir.join("rules.yaml"), RULES).unwrap();
+        let text = format!(
+            "[engine]\nbatch = 1\nshards = 1\nallowed_lateness = \"0s\"\n\n[rules]\npaths = [\"{rules}\"]\n\n[source]\nkind = \"stdin\"\n\n{files}\n\
+             listen = \"127.0.0.1:0\"\nlinger = \"1s\"\n\n[delivery.smpp]\nhost = \"127.0.0.1\"\nport = {smsc}\n\
+             system_id = \"tidings\"\npassword = \"secret\"\nreconnect_min = \"50ms\"\nreconnect_max = \"200ms\"\n",
+            rules = dir.join("rules.yaml").display(),
+            files = files(dir),
+        );
+        let p = dir.join("tidings.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn start(cfg: &Path, err: &Path) -> (Running, std::process::ChildStdin) {
+        let mut cmd = tidings(cfg);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(std::fs::File::create(err).unwrap());
+        let mut engine = Running::spawn(cmd);
+        let stdin = engine.child().stdin.take().expect("piped stdin");
+        (engine, stdin)
+    }
+
+    fn wait_until(what: &str, err: &Path, ready: impl Fn() -> bool) {
+        let t0 = Instant::now();
+        while !ready() {
+            let said = std::fs::read_to_string(err).unwrap_or_default();
+            assert!(t0.elapsed() < Duration::from_secs(30), "{what}: not after 30 s; tidings said:\n{said}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A crm event for 13800138000 at the host's time now, written to tidings and to the record
+    /// of what was sent (the replay's input).
+    fn send(stdin: &mut std::process::ChildStdin, record: &Path, n: u32, what: &str) -> String {
+        let ts = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap());
+        let line = format!(
+            r#"{{"kind":"crm","id":"c{n}","ts":"{}","msisdn":"13800138000","event":"{what}","attrs":{{}}}}"#,
+            ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
+        );
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(record).unwrap();
+        writeln!(f, "{line}").unwrap();
+        format!("c{n}")
+    }
+
+    /// The decision the event `id` triggered for rule `rule`.
+    fn decision(dir: &Path, rule: &str, id: &str) -> Option<Value> {
+        lines(&dir.join("out/decisions.jsonl")).into_iter().find(|d| d["rule"] == rule && d["trigger"]["id"] == id)
+    }
+
+    #[test]
+    fn an_unsubscribe_by_sms_holds_from_its_moment_across_a_sigkill_and_a_replay_from_the_start() {
+        let dir = Dir::new("unsubscribe-live");
+        let log = new_log();
+        let sim = Sim::start_on(0, &log, &["--system-id", "tidings", "--password", "secret"]);
+        let cfg = config(&dir.0, sim.port);
+        let (err, record) = (dir.0.join("err"), dir.0.join("sent.jsonl"));
+        let bound = || sim.control(json!({"cmd": "state"}))["sessions"].as_u64() >= Some(1);
+
+        let (mut first, mut stdin) = start(&cfg, &err);
+        wait_until("tidings binds to the SMSC", &err, bound);
+        let c1 = send(&mut stdin, &record, 1, "offer");
+        wait_until("the first offer is decided", &err, || decision(&dir.0, "offer", &c1).is_some());
+        assert_eq!(decision(&dir.0, "offer", &c1).unwrap()["outcome"], "sent");
+
+        // The subscriber answers `ｔｄ` (full-width, as a phone's Chinese keyboard sends it).
+        sim.control(json!({"cmd": "mo", "from": "8613800138000", "to": "10086", "text": "ｔｄ", "coding": 8}));
+        let journal = dir.0.join("out/optouts.jsonl");
+        wait_until("the refusal is journaled", &err, || lines(&journal).len() == 1);
+        let j = &lines(&journal)[0];
+        assert_eq!((j["msisdn"].as_str(), j["scope"].as_str(), j["keyword"].as_str()), (Some("13800138000"), Some("marketing"), Some("TD")));
+        let reply_id = j["reply"].as_str().unwrap().to_string();
+        wait_until("the confirmation is decided", &err, || {
+            lines(&dir.0.join("out/decisions.jsonl")).iter().any(|d| d["rule"] == "confirm" && d["trigger"]["id"] == reply_id.as_str())
+        });
+
+        let c2 = send(&mut stdin, &record, 2, "offer");
+        let c3 = send(&mut stdin, &record, 3, "bill");
+        wait_until("the next offer and the bill are decided", &err, || decision(&dir.0, "bill", &c3).is_some());
+        let d2 = decision(&dir.0, "offer", &c2).expect("the second offer's decision");
+        assert_eq!((d2["outcome"].as_str(), d2["reason"].as_str()), (Some("suppressed"), Some("dnd")), "{d2}");
+        assert!(d2["detail"].as_str().unwrap().contains(&format!("by reply \"TD\" to 10086 (event {reply_id})")), "{d2}");
+        assert_eq!(decision(&dir.0, "bill", &c3).unwrap()["outcome"], "sent", "a bill still goes");
+
+        // SIGKILL; no checkpoints: the restarted engine starts with no state at all.
+        first.child().kill().unwrap();
+        first.child().wait().unwrap();
+        drop(stdin);
+        std::fs::rename(dir.0.join("out/decisions.jsonl"), dir.0.join("decisions-first.jsonl")).unwrap();
+        let (second, mut stdin) = start(&cfg, &err);
+        wait_until("tidings binds again", &err, bound);
+        let c4 = send(&mut stdin, &record, 4, "offer");
+        wait_until("the offer after the restart is decided", &err, || decision(&dir.0, "offer", &c4).is_some());
+        let d4 = decision(&dir.0, "offer", &c4).unwrap();
+        assert_eq!((d4["outcome"].as_str(), d4["reason"].as_str()), (Some("suppressed"), Some("dnd")), "{d4}");
+        drop(stdin);
+        let out = second.output();
+        assert!(out.status.success(), "{}", std::fs::read_to_string(&err).unwrap_or_default());
+        assert_eq!(lines(&journal).len(), 1, "journaled once");
+
+        // A replay from the start of everything live read (the events sent, and the reply as
+        // the delivery side wrote it): the same decisions.
+        let mut live: Vec<Value> = lines(&dir.0.join("decisions-first.jsonl"));
+        live.extend(lines(&dir.0.join("out/decisions.jsonl")));
+        let replay = std::process::Command::new(env!("CARGO_BIN_EXE_tidings"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["replay", "--config"])
+            .arg(&cfg)
+            .arg("--rules")
+            .arg(dir.0.join("rules.yaml"))
+            .arg("--events")
+            .arg(&record)
+            .arg(dir.0.join("outcomes.jsonl"))
+            .arg("--out")
+            .arg(dir.0.join("replay"))
+            .output()
+            .unwrap();
+        assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
+        let replayed = lines(&dir.0.join("replay/decisions.jsonl"));
+        let key = |d: &Value| (d["id"].clone(), d["outcome"].clone(), d["reason"].clone(), d["detail"].clone());
+        let mut a: Vec<_> = live.iter().map(key).collect();
+        let mut b: Vec<_> = replayed.iter().map(key).collect();
+        a.sort_by_key(|k| format!("{k:?}"));
+        b.sort_by_key(|k| format!("{k:?}"));
+        assert_eq!(a, b, "replay decides what live decided");
+        assert_eq!(lines(&journal).len(), 1, "a replay adds nothing to the journal");
+    }
+}
