@@ -63,7 +63,8 @@ pub fn explain_line(d: &Decision, offset: chrono::FixedOffset) -> String {
 
 /// One subscriber as the engine holds them now (`None`: not held), for
 /// `GET /v1/explain/{msisdn}`: the record, the state rules read (balance, place, windows),
-/// pending timers and the contact history caps count. The number itself is left to the caller
+/// pending timers, the contact history caps count and the refusals made by reply (with the
+/// reply that made each). The number itself is left to the caller
 /// (masked).
 pub fn describe_subscriber(
     e: Option<&Subscriber>,
@@ -116,6 +117,25 @@ pub fn describe_subscriber(
             })
         })
         .collect();
+    // Refusals by reply: this run's (the state) and earlier runs' (the journal), each with the
+    // reply that made it.
+    let journaled = refdata.optout_journal.read(sub.msisdn).iter().map(|o| (o, "journal"));
+    let optouts: Vec<serde_json::Value> = st
+        .optouts()
+        .iter()
+        .map(|o| (o, "state"))
+        .chain(journaled)
+        .map(|(o, from)| {
+            json!({
+                "at": format_ts(o.ts, offset),
+                "scope": o.scope.as_str(),
+                "campaign": o.campaign.as_deref(),
+                "reply": o.reply.as_ref(),
+                "said": o.describe(),
+                "from": from,
+            })
+        })
+        .collect();
     json!({
         "known": sub.known(),
         "profile": {
@@ -137,5 +157,6 @@ pub fn describe_subscriber(
         },
         "timers": timers,
         "contacts": contacts,
+        "optouts": optouts,
     })
 }

@@ -154,13 +154,20 @@ impl Shard {
             Body::Reply(r) => {
                 let mut r = r.clone();
                 let journaled = refdata.optout_journal.read(ev.msisdn);
-                if let Some(o) = self.policy.read_reply((ev.ts, &ev.id), &mut r, entry.state, journaled) {
-                    crate::telemetry::optout(o.scope);
-                    if let Err(e) = refdata.optout_journal.append(ev.msisdn, &o) {
-                        crate::telemetry::optout_journal_error(ev.msisdn, &e);
+                if let Some((o, new)) = self.policy.read_reply((ev.ts, &ev.id), &mut r, entry.state, journaled) {
+                    if new {
+                        crate::telemetry::optout(o.scope);
+                        if let Err(e) = refdata.optout_journal.append(ev.msisdn, &o) {
+                            crate::telemetry::optout_journal_error(ev.msisdn, &e);
+                        }
                     }
                     if tracing {
-                        trace.push(format!("  {}", o.describe()));
+                        let already = match new {
+                            true => "",
+                            false if journaled.iter().any(|k| k.reply == o.reply) => " (as journaled)",
+                            false => " (already in force)",
+                        };
+                        trace.push(format!("  {}{already}", o.describe()));
                     }
                 }
                 replied = Event { body: Body::Reply(r), ..ev.clone() };

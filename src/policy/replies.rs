@@ -20,16 +20,16 @@ use crate::time::Millis;
 
 impl ContactPolicy {
     /// Reads reply `r` (event `id` at `ts`) on the subscriber's `state`: fills its
-    /// `in_reply_to` and `unsubscribe`. A refusal not already in force (in `state` or in
-    /// `journaled`, the refusals earlier runs journaled) is recorded in `state` and returned,
-    /// for the caller to journal.
+    /// `in_reply_to` and `unsubscribe`, and returns the refusal it makes, if any, with whether
+    /// it is new. A new one (not already in force in `state` or in `journaled`, the refusals
+    /// earlier runs journaled) is recorded in `state`, for the caller to journal.
     pub fn read_reply(
         &self,
         (ts, id): (Millis, &str),
         r: &mut SubscriberReply,
         state: &mut SubState,
         journaled: &[OptOut],
-    ) -> Option<OptOut> {
+    ) -> Option<(OptOut, bool)> {
         r.in_reply_to = self.answered(ts, &r.to, state).map(Box::new);
         let u = &self.global.unsubscribe;
         let scope = u.scope_of(&r.keyword, r.in_reply_to.is_some())?;
@@ -45,10 +45,8 @@ impl ContactPolicy {
             to: r.to.as_str().into(),
             reply: id.into(),
         };
-        if journaled.iter().any(|k| k.includes(&o)) || !state.add_optout(o.clone()) {
-            return None;
-        }
-        Some(o)
+        let new = !journaled.iter().any(|k| k.includes(&o)) && state.add_optout(o.clone());
+        Some((o, new))
     }
 
     /// The latest SMS sent from `to` within the reply window before `ts`.

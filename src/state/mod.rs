@@ -884,6 +884,14 @@ mod encode_tests {
             30 * 24 * HOUR,
             Some(1970 * 12),
         );
+        assert!(s.add_optout(crate::contact::OptOut {
+            ts: 2 * HOUR,
+            scope: crate::contact::OptOutScope::Campaign,
+            campaign: Some("ip_12593".into()),
+            keyword: "退订".into(),
+            to: "10658888".into(),
+            reply: "r9".into(),
+        }));
         let mut e = crate::codec::Enc::default();
         s.encode(&mut e, &rd);
         let mut d = crate::codec::Dec::new(&e.buf);

@@ -394,5 +394,22 @@ mod live {
         b.sort_by_key(|k| format!("{k:?}"));
         assert_eq!(a, b, "replay decides what live decided");
         assert_eq!(lines(&journal).len(), 1, "a replay adds nothing to the journal");
+
+        // `tidings explain` tells the story with the reply that refused the offer.
+        let explain = std::process::Command::new(env!("CARGO_BIN_EXE_tidings"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["explain", "13800138000", "--config"])
+            .arg(&cfg)
+            .arg("--rules")
+            .arg(dir.0.join("rules.yaml"))
+            .arg("--events")
+            .arg(&record)
+            .arg(dir.0.join("outcomes.jsonl"))
+            .output()
+            .unwrap();
+        let told = String::from_utf8_lossy(&explain.stdout);
+        assert!(explain.status.success(), "{}", String::from_utf8_lossy(&explain.stderr));
+        let why = format!("opted out of marketing SMS by reply \"TD\" to 10086 (event {reply_id})");
+        assert!(told.matches(&why).count() >= 3, "the refusal, and the two offers it stopped:\n{told}");
     }
 }
