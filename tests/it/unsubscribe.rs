@@ -413,3 +413,34 @@ mod live {
         assert!(told.matches(&why).count() >= 3, "the refusal, and the two offers it stopped:\n{told}");
     }
 }
+
+/// `[policy.unsubscribe]` and the sender are checked when the config loads, each mistake at its
+/// place; the shipped config's section is the defaults written out.
+#[test]
+fn the_unsubscribe_config_is_checked_with_its_place_and_the_shipped_one_is_the_default() {
+    use tidings::config::Config;
+    let dir = std::env::temp_dir().join(format!("tidings-unsub-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let load = |text: &str| {
+        let p = dir.join("t.toml");
+        std::fs::write(&p, text).unwrap();
+        Config::load(&p).map(|_| ()).map_err(|e| e.to_string())
+    };
+    let e = load("[policy.unsubscribe]\nscope = \"everything\"\n").unwrap_err();
+    assert!(e.contains("t.toml:2:9: policy.unsubscribe.scope: `everything` is not campaign, marketing or all"), "{e}");
+    let e = load("[policy.unsubscribe]\nkeywords = [\"TD\", \"回复 TD\"]\n").unwrap_err();
+    assert!(e.contains("t.toml:2:19: policy.unsubscribe.keywords: `回复 TD` is not one word"), "{e}");
+    let e = load("[policy]\nsender = \"10086-1\"\n").unwrap_err();
+    assert!(e.contains("t.toml:2:10: policy.sender: `10086-1` is not a sender number"), "{e}");
+    // Keywords are normalised as replies are: `ｔｄ` in the config is `TD`.
+    let p = dir.join("ok.toml");
+    std::fs::write(&p, "[policy.unsubscribe]\nkeywords = [\"ｔｄ\", \"退订\"]\nscope = \"campaign\"\n").unwrap();
+    let c = Config::load(&p).unwrap();
+    let u = &c.resolved_policy.unsubscribe;
+    assert_eq!(u.keywords, vec!["TD".into(), "退订".into()] as Vec<Box<str>>);
+    assert_eq!(u.scope, OptOutScope::Campaign);
+    let shipped = Config::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/tidings.toml"))).unwrap();
+    assert_eq!(shipped.resolved_policy.unsubscribe, tidings::rules::policy::Unsubscribe::default());
+    assert_eq!((&*shipped.resolved_policy.sender, shipped.resolved_policy.reply_window), ("10086", 72 * 3_600_000));
+    let _ = std::fs::remove_dir_all(&dir);
+}
