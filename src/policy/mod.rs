@@ -8,7 +8,8 @@
 //! 1. exclusions (statuses, segments, tiers; global and per rule) -> `excluded`
 //!    ([`exclusions`])
 //! 2. do-not-disturb of the channel (transactional messages too, unless the rule says
-//!    `ignore_dnd`) -> `dnd` ([`exclusions`])
+//!    `ignore_dnd`), the operator's opt-out list and the refusals the subscriber made by reply
+//!    (from the reply's moment; never for transactional messages) -> `dnd` ([`exclusions`])
 //! 3. frequency caps: per rule, per campaign, per channel and across all touchpoints, in
 //!    calendar or rolling windows, and the campaign's streak of consecutive months -> `cap`
 //!    (transactional rules pass all but their own rule caps) ([`caps`])
@@ -23,6 +24,11 @@
 //! A contact that passes is recorded in the subscriber's contact history
 //! ([`crate::state::ContactLog`]), which the caps count. Shadow rules go through the same steps
 //! beside the live ones without changing anything live ([`shadow`]).
+//!
+//! Replies ([`replies`]) come to policy too, before the rules see them: policy ties a reply to
+//! the SMS it answers by each rule's sender number (it owns the contact history), records the
+//! refusal an unsubscribe keyword makes, and puts the unsubscribe footer on every marketing SMS
+//! it lets go.
 //!
 //! Channel capacity (gateway submissions per second, call tasks per minute) is global, so it
 //! cannot be decided per subscriber: the engine's write side offers every decision, in output
