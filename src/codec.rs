@@ -67,11 +67,25 @@ impl Enc {
 pub struct Dec<'a> {
     b: &'a [u8],
     at: usize,
+    /// The format version the bytes were written in (`u16::MAX`: this build's own), for
+    /// decoders that still read an older layout.
+    version: u16,
 }
 
 impl<'a> Dec<'a> {
     pub fn new(b: &'a [u8]) -> Dec<'a> {
-        Dec { b, at: 0 }
+        Dec { b, at: 0, version: u16::MAX }
+    }
+
+    /// Bytes written in format `version` (an older checkpoint).
+    pub fn with_version(mut self, version: u16) -> Dec<'a> {
+        self.version = version;
+        self
+    }
+
+    /// Whether the bytes were written in format `v` or later.
+    pub fn at_least(&self, v: u16) -> bool {
+        self.version >= v
     }
     /// How many bytes have been read.
     pub fn position(&self) -> usize {
@@ -98,7 +112,7 @@ impl<'a> Dec<'a> {
     }
     /// The next `u64`, left to be read again.
     pub fn peek_u64(&self) -> DecResult<u64> {
-        Dec { b: self.b, at: self.at }.u64()
+        Dec { b: self.b, at: self.at, version: self.version }.u64()
     }
     pub fn bool(&mut self) -> DecResult<bool> {
         match self.u8()? {

@@ -412,7 +412,7 @@ fn restore(
     for s in shards.iter_mut() {
         s.restore_ticks(meta.ticks.clone(), meta.ticks_started, meta.router.wm);
     }
-    let orphans = out.capacity.restore(&meta.capacity).map_err(|e| bad("capacity", e))?;
+    let orphans = out.capacity.restore(&meta.capacity, meta.format).map_err(|e| bad("capacity", e))?;
     if !orphans.is_empty() {
         out.write(&mut { orphans }, summary)?;
     }

@@ -208,10 +208,11 @@ impl Capacity {
     /// gives its queued contacts back (returned, to be written out at once); a changed rate keeps
     /// the queue and the limiter's clock. A checkpoint written before a channel was added has
     /// fewer lanes: the lanes it does not have start empty.
-    pub fn restore(&mut self, b: &[u8]) -> Result<Vec<Decision>, crate::codec::Bad> {
+    /// `format` is the checkpoint's format version.
+    pub fn restore(&mut self, b: &[u8], format: u16) -> Result<Vec<Decision>, crate::codec::Bad> {
         use crate::codec::Dec;
         use crate::state::checkpoint::dec_decision;
-        let mut d = Dec::new(b);
+        let mut d = Dec::new(b).with_version(format);
         let mut orphans = Vec::new();
         for lane in self.lanes.iter_mut() {
             if d.done() {
@@ -257,9 +258,9 @@ mod tests {
         assert_eq!(saved.last(), Some(&0), "the order lane is never limited");
         let three_lanes = &saved[..saved.len() - 1];
         let mut c = Capacity::new(rates);
-        assert!(c.restore(three_lanes).is_ok_and(|orphans| orphans.is_empty()));
-        assert!(c.restore(&saved).is_ok());
-        assert!(c.restore(&saved[..3]).is_err(), "a lane cut short is still an error");
+        assert!(c.restore(three_lanes, crate::state::checkpoint::FORMAT).is_ok_and(|orphans| orphans.is_empty()));
+        assert!(c.restore(&saved, crate::state::checkpoint::FORMAT).is_ok());
+        assert!(c.restore(&saved[..3], crate::state::checkpoint::FORMAT).is_err(), "a lane cut short is still an error");
     }
 
     #[test]

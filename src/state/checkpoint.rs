@@ -39,8 +39,11 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const MAGIC: &[u8; 6] = b"TDCKPT";
-/// Bumped whenever the layout of any frame changes; an older file is refused, not misread.
+/// Bumped whenever the layout of any frame changes; a file older than [`OLDEST`] is refused,
+/// not misread. 2: refusals by reply in the state, an SMS's sender in a held decision.
 pub const FORMAT: u16 = 2;
+/// The oldest format this build still reads (its decoders skip what the old layout lacks).
+pub const OLDEST: u16 = 1;
 const TAG_RECORDS: u8 = 1;
 const TAG_META: u8 = 2;
 const TAG_END: u8 = 0xff;
@@ -141,7 +144,7 @@ pub fn dec_decision(d: &mut Dec) -> DecResult<Decision> {
             1 => true,
             b => return Err(Bad(format!("bad shadow flag {b}"))),
         },
-        sender: d.opt_str()?.map(Into::into),
+        sender: if d.at_least(2) { d.opt_str()?.map(Into::into) } else { None },
     })
 }
 
@@ -245,6 +248,8 @@ pub struct Meta {
     pub subscribers: u64,
     /// Wall-clock time it was taken (Unix ms), for the log.
     pub taken_at: i64,
+    /// The format the file was written in (not stored in the meta frame: the file's header).
+    pub format: u16,
 }
 
 impl Persist for Meta {
@@ -302,6 +307,7 @@ impl Persist for Meta {
             rules: RuleShape::decode(d)?,
             subscribers: d.u64()?,
             taken_at: d.i64()?,
+            format: FORMAT,
         })
     }
 }
@@ -381,7 +387,7 @@ impl Stored {
     pub fn records(&self, mut each: impl FnMut(&mut Dec) -> DecResult<()>) -> DecResult<u64> {
         let mut n = 0;
         for r in &self.records {
-            let mut d = Dec::new(&self.bytes[r.clone()]);
+            let mut d = Dec::new(&self.bytes[r.clone()]).with_version(self.meta.format);
             let count = d.u32()?;
             for _ in 0..count {
                 each(&mut d)?;
@@ -415,8 +421,8 @@ fn verify(bytes: Vec<u8>) -> DecResult<Verified> {
         return Err(Bad("not a tidings checkpoint (bad magic)".into()));
     }
     let v = d.u16()?;
-    if v != FORMAT {
-        return Err(Bad(format!("format version {v}; this build reads version {FORMAT}")));
+    if !(OLDEST..=FORMAT).contains(&v) {
+        return Err(Bad(format!("format version {v}; this build reads versions {OLDEST} to {FORMAT}")));
     }
     let mut records = Vec::new();
     let mut meta = None;
@@ -443,7 +449,8 @@ fn verify(bytes: Vec<u8>) -> DecResult<Verified> {
             t => return Err(Bad(format!("unknown frame tag {t} at byte {frame_at}"))),
         }
     }
-    let meta = meta.ok_or_else(|| Bad("no meta frame".into()))?;
+    let mut meta = meta.ok_or_else(|| Bad("no meta frame".into()))?;
+    meta.format = v;
     Ok((meta, bytes, records))
 }
 

@@ -824,7 +824,7 @@ impl SubState {
         r.contacts = ContactLog::decode(d)?;
         r.country = d.opt_str()?.map(Into::into);
         r.unknown_cell = d.opt_str()?.map(Into::into);
-        let n = d.len(24)?;
+        let n = if d.at_least(2) { d.len(24)? } else { 0 };
         for _ in 0..n {
             r.optouts.push(crate::contact::OptOut {
                 ts: d.i64()?,
@@ -902,5 +902,24 @@ mod encode_tests {
         for n in 0..e.buf.len() {
             assert!(SubState::decode(&mut crate::codec::Dec::new(&e.buf[..n]), &rd).is_err(), "cut at {n}");
         }
+    }
+
+    /// A checkpoint written before refusals by reply (format 1) still restores: its rare part
+    /// simply has none.
+    #[test]
+    fn a_state_from_a_format_1_checkpoint_reads_with_no_refusals() {
+        let rd = RefData::default();
+        let mut s = SubState::default();
+        s.begin(HOUR, Some(500));
+        s.set_country(Some("JP".into()));
+        let mut e = crate::codec::Enc::default();
+        s.encode(&mut e, &rd);
+        // Format 1 ended the rare part after the unknown cell: no refusal count.
+        let v1 = &e.buf[..e.buf.len() - 4];
+        let mut d = crate::codec::Dec::new(v1).with_version(1);
+        let back = SubState::decode(&mut d, &rd).expect("a format-1 state decodes");
+        assert!(d.done(), "every byte read");
+        assert_eq!(format!("{back:?}"), format!("{s:?}"));
+        assert!(SubState::decode(&mut crate::codec::Dec::new(v1), &rd).is_err(), "read as format 2 it is cut short");
     }
 }
