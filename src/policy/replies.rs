@@ -20,7 +20,7 @@ use crate::time::Millis;
 
 impl ContactPolicy {
     /// Reads reply `r` (event `id` at `ts`) on the subscriber's `state`: fills its
-    /// `in_reply_to` and `unsubscribe`. A refusal not already in force (in `state` or in
+    /// `in_reply_to` and `unsubscribe`, and marks the SMS it answers as answered. A refusal not already in force (in `state` or in
     /// `journaled`, the refusals earlier runs journaled) is recorded in `state` and returned,
     /// for the caller to journal.
     pub fn read_reply(
@@ -31,6 +31,10 @@ impl ContactPolicy {
         journaled: &[OptOut],
     ) -> Option<OptOut> {
         r.in_reply_to = self.answered(ts, &r.to, state).map(Box::new);
+        if let Some(id) = r.in_reply_to.as_ref().and_then(|l| super::suppress::id_bits(&l.action_id)) {
+            // Answered, so not ignored (`suppress_after`).
+            state.contacts_mut().mark(id, crate::state::ContactRec::ANSWERED);
+        }
         let u = &self.global.unsubscribe;
         let scope = u.scope_of(&r.keyword, r.in_reply_to.is_some())?;
         r.unsubscribe = Some(scope);
