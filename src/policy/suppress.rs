@@ -204,7 +204,7 @@ mod tests {
     }
 
     #[test]
-    fn an_outcome_marks_the_contact_its_action_id_names() {
+    fn an_action_id_reads_back_as_the_64_bits_the_history_keeps() {
         assert_eq!(id_bits("a00000000000000ff"), Some(0xff));
         assert_eq!(id_bits(&format!("a{:016x}", u64::MAX)), Some(u64::MAX));
         assert_eq!(id_bits("x1"), None);
