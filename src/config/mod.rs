@@ -488,7 +488,10 @@ impl Config {
             keywords: words(&u.keywords, "keywords")?,
             all_keywords: words(&u.all_keywords, "all_keywords")?,
             scope: crate::contact::OptOutScope::parse(u.scope.get_ref()).ok_or_else(|| {
-                err(&u.scope, format!("policy.unsubscribe.scope: `{}` is not campaign, marketing or all", u.scope.get_ref()))
+                err(
+                    &u.scope,
+                    format!("policy.unsubscribe.scope: `{}` is not campaign, marketing or all", u.scope.get_ref()),
+                )
             })?,
             footer: u.footer.as_str().into(),
         };

@@ -144,6 +144,8 @@ pub enum Suppression {
     ControlGroup,
     Arbitration,
     Capacity,
+    /// The subscriber ignored the rule's or campaign's recent offers (`suppress_after`).
+    SuppressedAfter,
 }
 
 impl Suppression {
@@ -156,6 +158,7 @@ impl Suppression {
             Suppression::ControlGroup => "control_group",
             Suppression::Arbitration => "arbitration",
             Suppression::Capacity => "capacity",
+            Suppression::SuppressedAfter => "suppressed_after",
         }
     }
 }

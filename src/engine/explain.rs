@@ -114,6 +114,10 @@ pub fn describe_subscriber(
                 "campaign": rules.campaigns.get(c.campaign as usize).map(|p| p.name.to_string()),
                 "channel": c.channel.as_str(),
                 "transactional": c.transactional,
+                // What came of it, as `suppress_after` counts it.
+                "answered": c.has(crate::state::ContactRec::ANSWERED),
+                "refused": c.has(crate::state::ContactRec::REFUSED),
+                "failed": c.has(crate::state::ContactRec::FAILED),
             })
         })
         .collect();

@@ -148,7 +148,8 @@ impl Shard {
         entry.apply(ev, &mut self.names, &refdata);
 
         // A reply: the SMS it answers and what it refuses, read by policy on this
-        // subscriber's contact history before the rules see it.
+        // subscriber's contact history before the rules see it; an outcome: what came of the
+        // contact it reports on (for `suppress_after`).
         let replied;
         let ev = match &ev.body {
             Body::Reply(r) => {
@@ -172,6 +173,10 @@ impl Shard {
                 }
                 replied = Event { body: Body::Reply(r), ..ev.clone() };
                 &replied
+            }
+            Body::Outcome(o) => {
+                self.policy.read_outcome(o, entry.state);
+                ev
             }
             _ => ev,
         };

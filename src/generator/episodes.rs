@@ -6,8 +6,8 @@
 use super::base::PEER_PREFIXES;
 use super::clocks::Ep;
 use super::records::{
-    ATTACH, CASH, Ev, HANDOVER, LONG_DISTANCE, MO, MT, PERIODIC, R_ALL, R_HY, R_KT12593, R_KTLD, R_REFUSALS, R_SCORE_1, R_THANKS, ROAM_DOM,
-    ROAM_INTL, SMS, Usage,
+    ATTACH, CASH, Ev, HANDOVER, LONG_DISTANCE, MO, MT, PERIODIC, R_ALL, R_HY, R_KT12593, R_KTLD, R_REFUSALS, R_SCORE_1,
+    R_THANKS, ROAM_DOM, ROAM_INTL, SMS, Usage,
 };
 use super::stream::Events;
 use super::stream::{F_BUSY, F_HOLD, F_NO_TOPUP};

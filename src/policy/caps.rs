@@ -106,7 +106,8 @@ mod tests {
 
     #[test]
     fn a_window_reaching_past_the_start_of_time_does_not_wrap() {
-        let rec = |ts| ContactRec { ts, id: 1, rule: 0, campaign: 0, channel: Channel::Sms, transactional: false };
+        let rec =
+            |ts| ContactRec { ts, id: 1, rule: 0, campaign: 0, channel: Channel::Sms, transactional: false, flags: 0 };
         let mut log = ContactLog::default();
         log.record(rec(-5_000), i64::MAX, None);
         log.record(rec(1_000), i64::MAX, None);
@@ -116,7 +117,8 @@ mod tests {
 
     #[test]
     fn a_streak_is_exceeded_only_by_one_more_consecutive_month() {
-        let rec = |ts| ContactRec { ts, id: 1, rule: 0, campaign: 7, channel: Channel::Sms, transactional: false };
+        let rec =
+            |ts| ContactRec { ts, id: 1, rule: 0, campaign: 7, channel: Channel::Sms, transactional: false, flags: 0 };
         let month = |s: &str| crate::time::parse_ts(s).unwrap();
         let mut log = ContactLog::default();
         for t in ["2026-09-10T10:00:00+08:00", "2026-10-10T10:00:00+08:00"] {

@@ -12,7 +12,9 @@
 //!    (from the reply's moment; never for transactional messages) -> `dnd` ([`exclusions`])
 //! 3. frequency caps: per rule, per campaign, per channel and across all touchpoints, in
 //!    calendar or rolling windows, and the campaign's streak of consecutive months -> `cap`
-//!    (transactional rules pass all but their own rule caps) ([`caps`])
+//!    (transactional rules pass all but their own rule caps) ([`caps`]); then the rule's and
+//!    its campaign's `suppress_after`: offers the subscriber kept ignoring stop for a while ->
+//!    `suppressed_after` (never a transactional message) ([`suppress`])
 //! 4. the campaign's control group (deterministic hash of msisdn and campaign) ->
 //!    `control_group` ([`control`])
 //! 5. arbitration: one contact per channel per trigger (and per `arbitration_window`), highest
@@ -56,6 +58,7 @@ mod exclusions;
 mod quiet;
 mod replies;
 mod shadow;
+mod suppress;
 
 pub use capacity::{Capacities, parse_rate};
 pub use control::in_control_group;
@@ -109,7 +112,10 @@ impl ContactPolicy {
     pub fn new(global: GlobalPolicy, rules: Arc<RuleSet>, offset: chrono::FixedOffset) -> ContactPolicy {
         let rule_caps = rules.rules.iter().flat_map(|r| r.policy.caps.iter());
         let campaign_caps = rules.campaigns.iter().flat_map(|c| c.caps.iter());
-        let keep = global.history_reach(rule_caps.chain(campaign_caps));
+        let suppress = rules.rules.iter().filter_map(|r| r.policy.suppress_after.as_ref());
+        let suppress = suppress.chain(rules.campaigns.iter().filter_map(|c| c.suppress_after.as_ref()));
+        let suppress_reach = suppress.map(|s| s.reach(global.reply_window)).max().unwrap_or(0);
+        let keep = global.history_reach(rule_caps.chain(campaign_caps)).max(suppress_reach);
         let global_sender: Arc<str> = Arc::from(&*global.sender);
         let senders = rules
             .rules
@@ -130,7 +136,8 @@ impl ContactPolicy {
         ContactPolicy::new(self.global.clone(), rules, self.offset)
     }
 
-    /// How long contact history is kept: the longest window a cap or arbitration looks back.
+    /// How long contact history is kept: the longest window a cap, arbitration, the reply
+    /// window or a `suppress_after` (D + P + its response window) looks back.
     pub fn keep(&self) -> i64 {
         self.keep
     }
@@ -179,7 +186,7 @@ impl ContactPolicy {
         self.make_contacts(winners, state.contacts_mut(), out);
     }
 
-    /// Steps 1-4 for each candidate, counting caps over `log`: one stopped goes to `out` with
+    /// Steps 1-4 (and 3's `suppress_after`) for each candidate, counting caps over `log`: one stopped goes to `out` with
     /// the reason; the others are returned for arbitration.
     fn screen(&self, cands: Vec<Candidate>, who: &Who, log: &ContactLog, out: &mut Vec<Decision>) -> Vec<Decision> {
         let (sub, refdata, optouts) = (who.sub, who.refdata, who.optouts);
@@ -195,6 +202,7 @@ impl ContactPolicy {
                 .excluded(rule, sub)
                 .or_else(|| contact.then(|| self.dnd(rule, &d, sub, refdata, optouts)).flatten())
                 .or_else(|| self.caps(rule, c.rule, &d, log))
+                .or_else(|| self.suppressed_after(rule, c.rule, &d, log))
                 .or_else(|| contact.then(|| self.held_out(rule, sub)).flatten());
             match stop {
                 Some((reason, detail)) => {
@@ -263,8 +271,7 @@ fn candidate_decision(rule: &Rule, c: &Candidate, msisdn: Msisdn) -> Decision {
 
 /// The contact history record of a contact made.
 fn contact_rec(d: &Decision, rule: &Rule) -> ContactRec {
-    let id_hash =
-        u64::from_str_radix(d.id.trim_start_matches('a'), 16).unwrap_or_else(|_| stable_hash(d.id.as_bytes()));
+    let id_hash = suppress::id_bits(&d.id).unwrap_or_else(|| stable_hash(d.id.as_bytes()));
     ContactRec {
         ts: d.ts,
         id: id_hash,
@@ -272,5 +279,6 @@ fn contact_rec(d: &Decision, rule: &Rule) -> ContactRec {
         campaign: rule.campaign_idx,
         channel: d.channel,
         transactional: rule.policy.transactional,
+        flags: 0,
     }
 }

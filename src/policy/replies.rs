@@ -20,9 +20,10 @@ use crate::time::Millis;
 
 impl ContactPolicy {
     /// Reads reply `r` (event `id` at `ts`) on the subscriber's `state`: fills its
-    /// `in_reply_to` and `unsubscribe`, and returns the refusal it makes, if any, with whether
-    /// it is new. A new one (not already in force in `state` or in `journaled`, the refusals
-    /// earlier runs journaled) is recorded in `state`, for the caller to journal.
+    /// `in_reply_to` and `unsubscribe`, marks the SMS it answers as answered (for
+    /// `suppress_after`), and returns the refusal it makes, if any, with whether it is new. A
+    /// new one (not already in force in `state` or in `journaled`, the refusals earlier runs
+    /// journaled) is recorded in `state`, for the caller to journal.
     pub fn read_reply(
         &self,
         (ts, id): (Millis, &str),
@@ -31,6 +32,10 @@ impl ContactPolicy {
         journaled: &[OptOut],
     ) -> Option<(OptOut, bool)> {
         r.in_reply_to = self.answered(ts, &r.to, state).map(Box::new);
+        if let Some(id) = r.in_reply_to.as_ref().and_then(|l| super::suppress::id_bits(&l.action_id)) {
+            // Answered, so not ignored (`suppress_after`).
+            state.contacts_mut().mark(id, crate::state::ContactRec::ANSWERED);
+        }
         let u = &self.global.unsubscribe;
         let scope = u.scope_of(&r.keyword, r.in_reply_to.is_some())?;
         r.unsubscribe = Some(scope);

@@ -10,8 +10,8 @@ mod names;
 mod optouts;
 mod subscriber;
 
-pub use optouts::OptOutJournal;
 pub use names::{Labels, Names, StrRef, Vocab};
+pub use optouts::OptOutJournal;
 pub use subscriber::{Brand, Dnd, Profile, ProfileChange, ProfileField, Status, SubscriberRecord, Tier};
 
 use crate::time::{Millis, parse_ts};

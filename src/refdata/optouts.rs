@@ -74,7 +74,8 @@ impl OptOutJournal {
                 list.push(o);
             }
         }
-        let mut f = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path).map_err(io)?;
+        let mut f =
+            std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path).map_err(io)?;
         // Cut a torn last line off so the next refusal starts on a line of its own.
         f.set_len(complete as u64).map_err(io)?;
         std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0)).map_err(io)?;

@@ -27,10 +27,11 @@ use std::sync::Arc;
 pub type PerChannel = [u64; Channel::COUNT];
 
 /// Every suppression reason, in policy order (report columns).
-pub const REASONS: [Suppression; 7] = [
+pub const REASONS: [Suppression; 8] = [
     Suppression::Excluded,
     Suppression::Dnd,
     Suppression::Cap,
+    Suppression::SuppressedAfter,
     Suppression::ControlGroup,
     Suppression::Arbitration,
     Suppression::QuietHours,
@@ -259,7 +260,7 @@ pub struct Counts {
     /// Candidate contacts: each counted once, however often quiet hours deferred it.
     pub fired: u64,
     pub sent: u64,
-    pub suppressed: [u64; 7],
+    pub suppressed: [u64; REASONS.len()],
     /// Still held for the end of quiet hours when the input ended.
     pub deferred: u64,
     /// Subscribers sent to (would-be, for a shadow rule).
@@ -303,7 +304,7 @@ pub struct Collector {
     hourly_shadow: BTreeMap<i64, PerChannel>,
     actions_by_channel: PerChannel,
     shadow_by_channel: PerChannel,
-    suppressed: [u64; 7],
+    suppressed: [u64; REASONS.len()],
     /// Live actions per subscriber.
     per_sub: HashMap<u64, u32>,
     /// Campaigns with a control group (live): treatment and control arms.
@@ -328,7 +329,7 @@ impl Collector {
             hourly_shadow: BTreeMap::new(),
             actions_by_channel: [0; Channel::COUNT],
             shadow_by_channel: [0; Channel::COUNT],
-            suppressed: [0; 7],
+            suppressed: [0; REASONS.len()],
             per_sub: HashMap::new(),
             arms: BTreeMap::new(),
             controlled: rules
@@ -477,7 +478,7 @@ pub struct LiftRow {
     pub lift: Option<lift::Lift>,
 }
 
-fn reasons_map(a: &[u64; 7]) -> BTreeMap<String, u64> {
+fn reasons_map(a: &[u64; REASONS.len()]) -> BTreeMap<String, u64> {
     REASONS.iter().zip(a).map(|(r, n)| (r.as_str().to_string(), *n)).collect()
 }
 

@@ -26,6 +26,8 @@ pub struct RulePolicy {
     pub include: Vec<Exclusion>,
     /// The number its SMS go out from, instead of its campaign's or the global one.
     pub sender: Option<Box<str>>,
+    /// Stop offering this rule to a subscriber who keeps ignoring it.
+    pub suppress_after: Option<SuppressAfter>,
 }
 
 /// A campaign's policy (a `campaign:` item, or `streak`/`control_group` on its rules).
@@ -39,7 +41,43 @@ pub struct CampaignPolicy {
     pub control_group: Option<f64>,
     /// The number its SMS go out from, instead of the global one.
     pub sender: Option<Box<str>>,
+    /// Stop offering this campaign to a subscriber who keeps ignoring it.
+    pub suppress_after: Option<SuppressAfter>,
 }
+
+/// `suppress_after: { ignored: 2, within: 30d, for: 60d, response_window: 3d, count: [refused] }`:
+/// a subscriber who ignored `ignored` offers of the rule (or campaign) within `within` (from the
+/// first of them to the last) is not offered it again for `pause` after the last. An offer is
+/// ignored once its response window has passed with no reply answering it (an order comes of
+/// a reply, so it is answered too) and, for a call, no `answered` result; an offer whose
+/// outcome came back `refused` (a call) or `failed` / `expired` (a delivery) counts as ignored
+/// only when `count:` lists `refused` / `failed`, and never otherwise (the subscriber did not
+/// get it to ignore).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SuppressAfter {
+    /// N: ignored offers that suppress, at least 1.
+    pub ignored: u32,
+    /// D: the longest span from the first of the N to the last.
+    pub within: i64,
+    /// P: how long offers stop after the N-th ignored one.
+    pub pause: i64,
+    /// How long an offer waits for a response; `None`: the global reply window.
+    pub response_window: Option<i64>,
+    pub count_refused: bool,
+    pub count_failed: bool,
+    /// `within` as declared (`30d`), for decision details.
+    pub within_text: Box<str>,
+}
+
+impl SuppressAfter {
+    /// How far back it may look, given the global reply window: the history kept must cover it.
+    pub fn reach(&self, reply_window: i64) -> i64 {
+        self.within.saturating_add(self.pause).saturating_add(self.response_window.unwrap_or(reply_window))
+    }
+}
+
+/// What `count:` in `suppress_after` may list.
+pub const SUPPRESS_COUNTABLE: &[&str] = &["refused", "failed"];
 
 /// Policy declared in the engine config, for every rule.
 #[derive(Clone, Debug, PartialEq)]

@@ -109,7 +109,7 @@ pub fn enc_decision(e: &mut Enc, d: &Decision) {
 
 fn suppression(s: &str) -> Option<Suppression> {
     use Suppression as S;
-    [S::Dnd, S::QuietHours, S::Cap, S::Excluded, S::ControlGroup, S::Arbitration, S::Capacity]
+    [S::Dnd, S::QuietHours, S::Cap, S::Excluded, S::ControlGroup, S::Arbitration, S::Capacity, S::SuppressedAfter]
         .into_iter()
         .find(|r| r.as_str() == s)
 }

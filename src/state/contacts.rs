@@ -2,6 +2,9 @@
 //! older than the longest cap window are dropped) plus, per campaign with a streak cap, the
 //! last month reached and the length of the run. Contact policy reads it to count caps and
 //! records every contact it makes in it; how a cap counts is policy's (`policy::Cap::count`).
+//! Each record also keeps what came of the contact (a reply answered it, a call was answered or
+//! refused, a delivery failed), set in event time as replies and outcomes arrive, for
+//! `suppress_after` to tell an ignored offer from an answered one.
 
 use super::{RETIRED, Remap};
 use crate::codec::{Bad, Dec, Enc};
@@ -19,9 +22,22 @@ pub struct ContactRec {
     pub campaign: u16,
     pub channel: Channel,
     pub transactional: bool,
+    /// What came of it ([`ContactRec::ANSWERED`], [`ContactRec::REFUSED`],
+    /// [`ContactRec::FAILED`]); in the record's padding, so it stays 24 bytes.
+    pub flags: u8,
 }
 
 impl ContactRec {
+    /// A reply answered it, or the call was answered.
+    pub const ANSWERED: u8 = 1;
+    /// The call was refused.
+    pub const REFUSED: u8 = 2;
+    /// The delivery failed or expired.
+    pub const FAILED: u8 = 4;
+
+    pub fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
     /// Whether campaign, channel and touchpoint caps count this record: a marketing contact, not
     /// a transactional message nor an order (the subscriber's own request, counted only by its
     /// rule's caps).
@@ -63,6 +79,17 @@ impl ContactLog {
         });
     }
 
+    /// Marks what came of the contact whose action id hashes to `id` (see [`ContactRec::flags`]);
+    /// `false` when the history no longer holds it.
+    pub fn mark(&mut self, id: u64, flag: u8) -> bool {
+        let Some(i) = self.recent.iter().rposition(|r| r.id == id) else { return false };
+        if self.recent[i].has(flag) {
+            return true;
+        }
+        self.recent.as_mut_slice()[i].flags |= flag;
+        true
+    }
+
     /// Carries the history over to a new rule set: records of rules and campaigns that are
     /// gone keep counting as [`RETIRED`]; a streak of a campaign that is gone is dropped.
     pub(super) fn remap(&mut self, r: &Remap) {
@@ -96,6 +123,7 @@ impl ContactLog {
             e.u16(c.campaign);
             e.str(c.channel.as_str());
             e.bool(c.transactional);
+            e.u8(c.flags);
         }
         e.u32(self.streaks.len() as u32);
         for (c, m, n) in self.streaks.iter() {
@@ -107,7 +135,7 @@ impl ContactLog {
 
     /// Reads what [`ContactLog::encode`] wrote.
     pub(super) fn decode(d: &mut Dec) -> Result<ContactLog, Bad> {
-        let n = d.len(26)?;
+        let n = d.len(27)?;
         let mut recent = Vec::with_capacity(n);
         for _ in 0..n {
             recent.push(ContactRec {
@@ -117,6 +145,7 @@ impl ContactLog {
                 campaign: d.u16()?,
                 channel: d.sym(Channel::parse)?,
                 transactional: d.bool()?,
+                flags: d.u8()?,
             });
         }
         let n = d.len(14)?;
@@ -134,7 +163,8 @@ mod tests {
     /// turn "within the window" into "never" or "always": the arithmetic saturates.
     #[test]
     fn a_history_kept_past_the_start_of_time_does_not_wrap() {
-        let rec = |ts| ContactRec { ts, id: 1, rule: 0, campaign: 0, channel: Channel::Sms, transactional: false };
+        let rec =
+            |ts| ContactRec { ts, id: 1, rule: 0, campaign: 0, channel: Channel::Sms, transactional: false, flags: 0 };
         let mut log = ContactLog::default();
         log.record(rec(-5_000), i64::MAX, None);
         log.record(rec(1_000), i64::MAX, None);
@@ -143,7 +173,8 @@ mod tests {
 
     #[test]
     fn a_streak_counts_consecutive_months_and_starts_again_after_a_gap() {
-        let rec = |ts| ContactRec { ts, id: 1, rule: 0, campaign: 3, channel: Channel::Sms, transactional: false };
+        let rec =
+            |ts| ContactRec { ts, id: 1, rule: 0, campaign: 3, channel: Channel::Sms, transactional: false, flags: 0 };
         let mut log = ContactLog::default();
         log.record(rec(1), 1, Some(10));
         log.record(rec(2), 1, Some(10));

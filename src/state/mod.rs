@@ -872,18 +872,11 @@ mod encode_tests {
             script: None,
             deferred: Some(Deferred { id: "a00ff".into(), expires: Some(6 * HOUR) }),
         });
-        s.contacts_mut().record(
-            ContactRec {
-                ts: HOUR,
-                id: 99,
-                rule: 4,
-                campaign: 2,
-                channel: crate::contact::Channel::Call,
-                transactional: true,
-            },
-            30 * 24 * HOUR,
-            Some(1970 * 12),
-        );
+        let call = crate::contact::Channel::Call;
+        let rec = ContactRec { ts: HOUR, id: 99, rule: 4, campaign: 2, channel: call, transactional: true, flags: 0 };
+        s.contacts_mut().record(rec, 30 * 24 * HOUR, Some(1970 * 12));
+        // What came of a contact (for `suppress_after`) survives the checkpoint.
+        assert!(s.contacts_mut().mark(99, ContactRec::REFUSED | ContactRec::ANSWERED));
         assert!(s.add_optout(crate::contact::OptOut {
             ts: 2 * HOUR,
             scope: crate::contact::OptOutScope::Campaign,

@@ -138,7 +138,11 @@ fn reply_fields_are_checked_with_hints_and_senders_are_digits() {
     let loaded = rules::compile(vec![("r.yaml".into(), src.into())], None, &LoadOptions::default());
     let said: Vec<String> = loaded.diagnostics.iter().map(|d| d.render()).collect();
     let at = |line: usize, col: usize| {
-        loaded.diagnostics.iter().find(|d| d.line == line && d.col == col).map(|d| (format!("{:?}", d.code), d.hint.clone()))
+        loaded
+            .diagnostics
+            .iter()
+            .find(|d| d.line == line && d.col == col)
+            .map(|d| (format!("{:?}", d.code), d.hint.clone()))
     };
     assert_eq!(at(3, 14), Some(("E011".into(), Some("did you mean `event.keyword`?".into()))), "{said:#?}");
     assert_eq!(at(3, 39).map(|h| h.1), Some(Some("did you mean `event.in_reply_to.campaign`?".into())), "{said:#?}");

@@ -33,5 +33,6 @@ mod sgip;
 mod smpp;
 mod sms;
 mod support;
+mod suppress;
 mod topology;
 mod unsubscribe;

@@ -458,6 +458,16 @@ fn ip_12593_caps_hold_exactly_over_five_months() {
                     format!(r#"{{"kind":"usage","ts":"{date}T{h:02}:{min:02}:00+08:00","msisdn":"{m}","service":"voice","direction":"mo","scope":"long_distance","duration_s":300}}"#),
                 ));
             }
+            // Heavy callers answer the day's reminder, so the campaign's `suppress_after` (two
+            // ignored reminders) leaves them to the caps this test is about.
+            if calls && i % 2 == 0 {
+                lines.push((
+                    format!("{date}T21:00:00+08:00"),
+                    format!(
+                        r#"{{"kind":"reply","ts":"{date}T21:00:00+08:00","msisdn":"{m}","text":"好的","to":"10086"}}"#
+                    ),
+                ));
+            }
         }
     }
     lines.sort();

@@ -63,7 +63,22 @@ fn decided(r: &Run) -> Vec<(String, String, Outcome, String)> {
 #[test]
 fn each_default_keyword_in_any_width_or_case_refuses_marketing_at_once_and_bills_still_go() {
     let variants = [
-        "TD", "td", "Td", "ＴＤ", "ｔｄ", "T", "t", "R", "r", "Ｒ", "退订", "QXTD", "qxtd", "ＱＸＴＤ", " td 谢谢", "退订　谢谢",
+        "TD",
+        "td",
+        "Td",
+        "ＴＤ",
+        "ｔｄ",
+        "T",
+        "t",
+        "R",
+        "r",
+        "Ｒ",
+        "退订",
+        "QXTD",
+        "qxtd",
+        "ＱＸＴＤ",
+        " td 谢谢",
+        "退订　谢谢",
     ];
     for text in variants {
         let lines = vec![
@@ -86,7 +101,8 @@ fn each_default_keyword_in_any_width_or_case_refuses_marketing_at_once_and_bills
             // Marketing SMS were refused, not the call centre.
             ("callback", "10:00:02", Outcome::Sent),
         ];
-        let want: Vec<(String, String, Outcome)> = want.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), *c)).collect();
+        let want: Vec<(String, String, Outcome)> =
+            want.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), *c)).collect();
         assert_eq!(got, want, "reply {text:?}");
     }
 }
@@ -208,7 +224,8 @@ fn a_reply_is_tied_to_the_latest_sms_from_the_number_it_was_sent_to_within_the_w
         .filter(|d| &*d.rule_name == "echo")
         .map(|d| (d.text.clone().unwrap_or_default(), d.trigger.id.to_string()))
         .collect();
-    let offer_at_8 = r.decisions.iter().find(|d| &*d.rule_name == "offer" && d.ts % 86_400_000 == 0).map(|d| d.id.clone());
+    let offer_at_8 =
+        r.decisions.iter().find(|d| &*d.rule_name == "offer" && d.ts % 86_400_000 == 0).map(|d| d.id.clone());
     let music = r.decisions.iter().find(|d| &*d.rule_name == "music").map(|d| d.id.clone()).unwrap();
     let offer_at_8 = offer_at_8.unwrap();
     assert_eq!(
@@ -220,9 +237,16 @@ fn a_reply_is_tied_to_the_latest_sms_from_the_number_it_was_sent_to_within_the_w
         ]
     );
     // Every SMS carries the number it went out from.
-    let senders: Vec<(&str, Option<&str>)> =
-        r.decisions.iter().filter(|d| d.channel == Channel::Sms).map(|d| (&*d.rule_name, d.sender.as_deref())).collect();
-    assert!(senders.contains(&("music", Some("10658888"))) && senders.contains(&("offer", Some("10086"))), "{senders:?}");
+    let senders: Vec<(&str, Option<&str>)> = r
+        .decisions
+        .iter()
+        .filter(|d| d.channel == Channel::Sms)
+        .map(|d| (&*d.rule_name, d.sender.as_deref()))
+        .collect();
+    assert!(
+        senders.contains(&("music", Some("10658888"))) && senders.contains(&("offer", Some("10086"))),
+        "{senders:?}"
+    );
 }
 
 #[test]

@@ -105,7 +105,7 @@ fn item_policy(c: &CampaignItem, files: &[(String, String)], diags: &mut Vec<Dia
     let (file, src) = (&files[c.file].0, &files[c.file].1);
     let mut policy = CampaignPolicy { name: c.name.as_str().into(), ..Default::default() };
     if let Some(p) = c.node.get("policy") {
-        check_keys(p, &["cap", "streak", "control_group", "sender"], file, src, diags);
+        check_keys(p, &["cap", "streak", "control_group", "sender", "suppress_after"], file, src, diags);
         campaign_policy(p, &mut policy, file, src, diags);
     }
     policy

@@ -57,6 +57,91 @@ pub(super) fn campaign_policy(
         }
     }
     out.sender = sender(p, file, src, diags);
+    if let Some(n) = p.get("suppress_after") {
+        out.suppress_after = suppress_after(n, file, src, diags);
+    }
+}
+
+const SUPPRESS_AFTER_KEYS: &[&str] = &["ignored", "within", "for", "response_window", "count"];
+
+/// `suppress_after: { ignored: 2, within: 30d, for: 60d, response_window: 3d, count: [refused] }`
+/// (see [`policy::SuppressAfter`]); `None` after a diagnostic for every mistake in it.
+fn suppress_after(n: &yaml::Node, file: &str, src: &str, diags: &mut Vec<Diagnostic>) -> Option<policy::SuppressAfter> {
+    let at = |n: &yaml::Node, code, msg: String| Diagnostic::new(code, file, src, n.pos(), msg);
+    if !matches!(n, yaml::Node::Map { .. }) {
+        let msg = format!("`suppress_after` is a mapping, not {}", n.kind_name());
+        let hint = "write e.g. `suppress_after: { ignored: 2, within: 30d, for: 60d }`";
+        diags.push(at(n, Code::E005, msg).with_hint(Some(hint.into())));
+        return None;
+    }
+    check_keys(n, SUPPRESS_AFTER_KEYS, file, src, diags);
+    let before = diags.len();
+    let required = |key: &str, diags: &mut Vec<Diagnostic>| {
+        let v = n.get(key);
+        if v.is_none() {
+            diags.push(at(n, Code::E004, format!("`suppress_after` needs `{key}`")));
+        }
+        v
+    };
+    let ignored = required("ignored", diags).and_then(|v| match v.as_str().map(|s| s.trim().parse::<u32>()) {
+        Some(Ok(k)) if k > 0 => Some(k),
+        _ => {
+            let msg = format!("`ignored: {}` is not a count of offers, 1 or more", v.as_str().unwrap_or("…"));
+            diags.push(at(v, Code::E005, msg));
+            None
+        }
+    });
+    let window = |key: &str, v: Option<&yaml::Node>, diags: &mut Vec<Diagnostic>| {
+        let v = v?;
+        let text = v.as_str().unwrap_or("");
+        match crate::time::parse_duration(text) {
+            Ok(ms) if ms > 0 => match limits::duration(ms) {
+                Ok(ms) => Some(ms),
+                Err(why) => {
+                    diags.push(at(v, Code::E008, format!("`{key}: {text}` {why}")));
+                    None
+                }
+            },
+            Ok(_) => {
+                diags.push(at(v, Code::E005, format!("`{key}` must be longer than zero")));
+                None
+            }
+            Err(e) => {
+                diags.push(at(v, Code::E005, e));
+                None
+            }
+        }
+    };
+    let within_node = required("within", diags);
+    let within = window("within", within_node, diags);
+    let pause_node = required("for", diags);
+    let pause = window("for", pause_node, diags);
+    let response_window = window("response_window", n.get("response_window"), diags);
+    let (mut count_refused, mut count_failed) = (false, false);
+    for c in n.get("count").map(values).unwrap_or_default() {
+        match c.as_str().unwrap_or("") {
+            "refused" => count_refused = true,
+            "failed" => count_failed = true,
+            other => {
+                let hint = crate::util::nearest(other, policy::SUPPRESS_COUNTABLE.iter().copied())
+                    .map(|h| format!("did you mean `{h}`?"))
+                    .unwrap_or_else(|| "`count:` lists `refused` (call results) and `failed` (deliveries)".into());
+                diags.push(at(c, Code::E005, format!("`suppress_after` cannot count `{other}`")).with_hint(Some(hint)));
+            }
+        }
+    }
+    if diags.len() > before {
+        return None;
+    }
+    Some(policy::SuppressAfter {
+        ignored: ignored?,
+        within: within?,
+        pause: pause?,
+        response_window,
+        count_refused,
+        count_failed,
+        within_text: within_node.and_then(|v| v.as_str()).unwrap_or("").trim().into(),
+    })
 }
 
 /// `sender: "10658888"`: the number a campaign's or a rule's SMS go out from.
@@ -94,6 +179,7 @@ const RULE_POLICY_KEYS: &[&str] = &[
     "include",
     "control_group",
     "sender",
+    "suppress_after",
 ];
 
 pub(super) fn rule_policy(
@@ -198,7 +284,23 @@ pub(super) fn rule_policy(
     if let Some(n) = p.get("cap") {
         out.caps = caps(n, file, src, diags);
     }
+    let suppress_node = p.get("suppress_after");
+    if let Some(n) = suppress_node {
+        out.suppress_after = suppress_after(n, file, src, diags);
+    }
     // Contradictions.
+    if let (true, Some(n)) = (out.transactional || channel == Channel::Order, suppress_node) {
+        diags.push(
+            Diagnostic::new(
+                Code::E033,
+                file,
+                src,
+                n.pos(),
+                "a transactional message or an order is never suppressed for being ignored",
+            )
+            .with_hint(Some("remove `suppress_after`, or `transactional: true` if it is an offer".into())),
+        );
+    }
     if out.transactional {
         if let Some((_, pos)) = decl.control_group {
             diags.push(Diagnostic::new(

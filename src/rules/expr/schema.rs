@@ -592,7 +592,8 @@ impl Field {
             | F::InReplyAge => {
                 let Some(Body::Reply(r)) = body else { return Value::Null };
                 let link = r.in_reply_to.as_deref();
-                let link_str = |f: fn(&event::InReplyTo) -> &str| link.map_or(Value::Null, |l| Value::Str(Cow::Borrowed(f(l))));
+                let link_str =
+                    |f: fn(&event::InReplyTo) -> &str| link.map_or(Value::Null, |l| Value::Str(Cow::Borrowed(f(l))));
                 match self {
                     F::ReplyText => Value::Str(Cow::Borrowed(&r.text)),
                     F::ReplyTo => Value::Str(Cow::Borrowed(&r.to)),
