@@ -260,7 +260,10 @@ mod tests {
         let mut c = Capacity::new(rates);
         assert!(c.restore(three_lanes, crate::state::checkpoint::FORMAT).is_ok_and(|orphans| orphans.is_empty()));
         assert!(c.restore(&saved, crate::state::checkpoint::FORMAT).is_ok());
-        assert!(c.restore(&saved[..3], crate::state::checkpoint::FORMAT).is_err(), "a lane cut short is still an error");
+        assert!(
+            c.restore(&saved[..3], crate::state::checkpoint::FORMAT).is_err(),
+            "a lane cut short is still an error"
+        );
     }
 
     #[test]

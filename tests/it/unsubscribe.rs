@@ -362,10 +362,15 @@ mod live {
         let journal = dir.0.join("out/optouts.jsonl");
         wait_until("the refusal is journaled", &err, || lines(&journal).len() == 1);
         let j = &lines(&journal)[0];
-        assert_eq!((j["msisdn"].as_str(), j["scope"].as_str(), j["keyword"].as_str()), (Some("13800138000"), Some("marketing"), Some("TD")));
+        assert_eq!(
+            (j["msisdn"].as_str(), j["scope"].as_str(), j["keyword"].as_str()),
+            (Some("13800138000"), Some("marketing"), Some("TD"))
+        );
         let reply_id = j["reply"].as_str().unwrap().to_string();
         wait_until("the confirmation is decided", &err, || {
-            lines(&dir.0.join("out/decisions.jsonl")).iter().any(|d| d["rule"] == "confirm" && d["trigger"]["id"] == reply_id.as_str())
+            lines(&dir.0.join("out/decisions.jsonl"))
+                .iter()
+                .any(|d| d["rule"] == "confirm" && d["trigger"]["id"] == reply_id.as_str())
         });
 
         let c2 = send(&mut stdin, &record, 2, "offer");
@@ -373,7 +378,10 @@ mod live {
         wait_until("the next offer and the bill are decided", &err, || decision(&dir.0, "bill", &c3).is_some());
         let d2 = decision(&dir.0, "offer", &c2).expect("the second offer's decision");
         assert_eq!((d2["outcome"].as_str(), d2["reason"].as_str()), (Some("suppressed"), Some("dnd")), "{d2}");
-        assert!(d2["detail"].as_str().unwrap().contains(&format!("by reply \"TD\" to 10086 (event {reply_id})")), "{d2}");
+        assert!(
+            d2["detail"].as_str().unwrap().contains(&format!("by reply \"TD\" to 10086 (event {reply_id})")),
+            "{d2}"
+        );
         assert_eq!(decision(&dir.0, "bill", &c3).unwrap()["outcome"], "sent", "a bill still goes");
 
         // SIGKILL; no checkpoints: the restarted engine starts with no state at all.
@@ -463,7 +471,8 @@ fn the_unsubscribe_config_is_checked_with_its_place_and_the_shipped_one_is_the_d
     let u = &c.resolved_policy.unsubscribe;
     assert_eq!(u.keywords, vec!["TD".into(), "退订".into()] as Vec<Box<str>>);
     assert_eq!(u.scope, OptOutScope::Campaign);
-    let shipped = Config::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/tidings.toml"))).unwrap();
+    let shipped =
+        Config::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/tidings.toml"))).unwrap();
     assert_eq!(shipped.resolved_policy.unsubscribe, tidings::rules::policy::Unsubscribe::default());
     assert_eq!((&*shipped.resolved_policy.sender, shipped.resolved_policy.reply_window), ("10086", 72 * 3_600_000));
     let _ = std::fs::remove_dir_all(&dir);
