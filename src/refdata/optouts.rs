@@ -15,7 +15,7 @@ use crate::util::Msisdn;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// The journal as read at start, and the file refusals are appended to.
@@ -27,7 +27,6 @@ pub struct OptOutJournal {
 
 #[derive(Debug)]
 struct Writer {
-    path: PathBuf,
     file: Mutex<std::fs::File>,
     offset: chrono::FixedOffset,
 }
@@ -79,7 +78,7 @@ impl OptOutJournal {
         // Cut a torn last line off so the next refusal starts on a line of its own.
         f.set_len(complete as u64).map_err(io)?;
         std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0)).map_err(io)?;
-        let writer = Writer { path: path.to_path_buf(), file: Mutex::new(f), offset };
+        let writer = Writer { file: Mutex::new(f), offset };
         Ok(OptOutJournal { read, file: Some(Arc::new(writer)) })
     }
 
@@ -93,11 +92,6 @@ impl OptOutJournal {
     /// The refusals journaled for `m` before this run started.
     pub fn read(&self, m: Msisdn) -> &[OptOut] {
         self.read.get(&m).map_or(&[], Vec::as_slice)
-    }
-
-    /// How many subscribers the journal held at start.
-    pub fn subscribers(&self) -> usize {
-        self.read.len()
     }
 
     /// Appends a refusal and syncs it to disk before returning. Without a journal file (no
@@ -119,11 +113,6 @@ impl OptOutJournal {
         let mut f = w.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         f.write_all(&bytes)?;
         f.sync_data()
-    }
-
-    /// Where refusals are appended, if anywhere.
-    pub fn path(&self) -> Option<&Path> {
-        self.file.as_deref().map(|w| w.path.as_path())
     }
 }
 

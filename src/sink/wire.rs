@@ -246,6 +246,19 @@ pub struct TextPart {
     pub content: Vec<u8>,
 }
 
+/// The concatenation reference of an action's parts: from its id, so that the parts sent again
+/// after a restart carry the reference they first had (the handset joins them either way).
+pub fn concat_reference(action_id: &str) -> u8 {
+    crate::util::stable_hash(action_id.as_bytes()) as u8
+}
+
+/// An SMS action's text split as [`split`] does, under the action's [`concat_reference`]; the
+/// error in words, for the action's outcome.
+pub fn action_parts(action: &crate::contact::Action, wide: Coding) -> Result<Vec<TextPart>, String> {
+    let text = action.text.as_deref().unwrap_or_default();
+    split(text, wide, concat_reference(&action.id)).map_err(|e| e.to_string())
+}
+
 /// Splits `text` into Msg_Contents: ASCII when every character is ASCII, else `wide` — UCS-2, or
 /// GBK when the gateway wants it and every character has a GBK form (otherwise UCS-2: a character
 /// GBK lacks must not become a `?`). At most [`SINGLE_OCTETS`] alone, else parts of at most

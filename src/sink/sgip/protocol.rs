@@ -7,7 +7,7 @@ use super::pdu::{self, Body, Decoded, Pdu, Report as SgipReport, Sequence, Submi
 use crate::contact::Action;
 use crate::sink::gateway::{OutcomeStatus, Reply, Report};
 use crate::sink::link::{Frame, LinkError, LinkSettings, Protocol};
-use crate::sink::wire::{WireError, decode_text, mmddhhmmss, split};
+use crate::sink::wire::{WireError, action_parts, decode_text, mmddhhmmss};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// SGIP 1.2 toward the SMG.
@@ -67,9 +67,7 @@ impl Protocol for Sgip {
         if user_number.len() > 21 {
             return Err(format!("UserNumber with country code is {} digits, at most 21", user_number.len()));
         }
-        let text = action.text.as_deref().unwrap_or_default();
-        let reference = crate::util::stable_hash(action.id.as_bytes()) as u8;
-        let parts = split(text, cfg.coding, reference).map_err(|e| e.to_string())?;
+        let parts = action_parts(action, cfg.coding)?;
         Ok(parts
             .into_iter()
             .map(|part| Submit {

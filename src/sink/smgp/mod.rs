@@ -28,7 +28,7 @@ pub mod pdu;
 use crate::contact::Action;
 use crate::sink::gateway::{OutcomeStatus, Reply, Report};
 use crate::sink::link::{Client, Frame, LinkError, LinkSettings, Protocol, de, settings_of};
-use crate::sink::wire::{Coding, authenticator, decode_text, md5, mmddhhmmss, split};
+use crate::sink::wire::{Coding, action_parts, authenticator, decode_text, md5, mmddhhmmss};
 use pdu::{Body, Decoded, Deliver, DeliverResp, Login, MsgId, Pdu, Report as SmgpReport, Submit, Tlv, status};
 use serde::Deserialize;
 use std::time::Duration;
@@ -177,9 +177,7 @@ impl Protocol for Smgp {
 
     fn parts(&self, action: &Action, dest: &str) -> Result<Vec<Submit>, String> {
         let cfg = &self.cfg;
-        let text = action.text.as_deref().unwrap_or_default();
-        let reference = crate::util::stable_hash(action.id.as_bytes()) as u8;
-        let parts = split(text, cfg.coding, reference).map_err(|e| e.to_string())?;
+        let parts = action_parts(action, cfg.coding)?;
         Ok(parts
             .into_iter()
             .map(|part| {

@@ -66,6 +66,7 @@ pub mod text;
 
 use crate::contact::Action;
 use crate::sink::link::{Client, Frame, LinkError, LinkSettings, Protocol, Refusal};
+use crate::sink::wire::concat_reference;
 use pdu::{Bind, Body, Decoded, Pdu, ShortMessage, Tlv, status};
 use receipt::Receipt;
 use serde::Deserialize;
@@ -189,11 +190,6 @@ impl SmppConfig {
 /// The 16-bit `user_message_reference` put on every submit_sm of an action, derived from its id.
 pub fn user_message_reference(action_id: &str) -> u16 {
     (crate::util::stable_hash(action_id.as_bytes()) >> 16) as u16
-}
-
-/// The 8-bit concatenation reference of a long message, derived from the action id.
-fn concat_reference(action_id: &str) -> u8 {
-    crate::util::stable_hash(action_id.as_bytes()) as u8
 }
 
 /// An SMPP transceiver session to the SMSC: see [`crate::sink::link::Client`] for what it
