@@ -101,6 +101,8 @@ fn run(recorded: &Recorded, cfg: &Config, out: &Path, opts: &EngineOptions, repo
             summary: &summary,
             observer: &observer,
             responses: &responses,
+            reply_window: opts.policy.reply_window,
+            unsubscribe: &opts.policy.unsubscribe,
         };
         let page = html::render(&collector.finish(&cx));
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

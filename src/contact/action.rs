@@ -29,6 +29,9 @@ pub struct Action {
     /// The number an SMS goes out from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender: Option<String>,
+    /// What a reply to this SMS is about (the rule's `about:`, e.g. a store id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
     /// An order's offer or product code, as the order interface knows it (`12593`,
     /// `music_club`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,6 +64,7 @@ impl Decision {
             script: self.script.clone(),
             queue: self.queue.as_deref().map(str::to_owned),
             sender: self.sender.as_deref().map(str::to_owned),
+            about: self.about.as_deref().map(str::to_owned),
             offer: self.offer().map(str::to_owned),
             trigger: TriggerJson {
                 kind: self.trigger.kind.to_owned(),

@@ -24,6 +24,8 @@ pub struct Decision {
     pub text: Option<String>,
     pub script: Option<String>,
     pub queue: Option<Box<str>>,
+    /// What a reply to this SMS is about (the rule's `about:`, e.g. a store id).
+    pub about: Option<Box<str>>,
     /// The number an SMS goes out from (the rule's, its campaign's or the global `sender`):
     /// what a reply is sent back to, and so how it is tied to this SMS.
     pub sender: Option<std::sync::Arc<str>>,
@@ -55,6 +57,16 @@ impl Decision {
     /// `live` or `shadow` (decision log, metrics label, report).
     pub fn mode(&self) -> &'static str {
         if self.shadow { "shadow" } else { "live" }
+    }
+
+    /// What the rule wrote for this contact, for holding it to the end of quiet hours.
+    pub fn written(&self) -> super::Written {
+        super::Written {
+            text: self.text.clone(),
+            script: self.script.clone(),
+            queue: self.queue.as_deref().map(str::to_owned),
+            about: self.about.as_deref().map(str::to_owned),
+        }
     }
 
     /// The message an SMS or IVR answer says (`text` of the action line).
@@ -99,6 +111,9 @@ struct DecisionJson<'a> {
     queue: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sender: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    about: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     offer: Option<&'a str>,
     trigger: TriggerOut<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -163,6 +178,7 @@ impl Decision {
             script: self.script.as_deref(),
             queue: self.queue.as_deref(),
             sender: self.sender.as_deref(),
+            about: self.about.as_deref(),
             offer: self.offer(),
             trigger: TriggerOut {
                 kind: self.trigger.kind,

@@ -125,12 +125,25 @@ pub struct Candidate {
     pub trigger: TriggerRef,
     /// Due time of the timer that produced it (part of the action id).
     pub due: Option<Millis>,
-    /// The rendered template: an SMS or IVR text, or an order's offer code (one rendered body
-    /// per contact, so timers and checkpoints carry it as they carry a message).
-    pub text: Option<String>,
-    pub script: Option<String>,
+    pub written: Written,
     /// Set when this is a contact deferred by quiet hours, now due.
     pub deferred: Option<Deferred>,
+}
+
+/// What a rule wrote for one contact when it fired, from the triggering event and the
+/// subscriber at that moment; a timer or a quiet-hours hold carries it (and a checkpoint with
+/// them) to the moment policy decides.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Written {
+    /// An SMS or IVR text, or an order's offer code.
+    pub text: Option<String>,
+    /// A call's script: what the agent says.
+    pub script: Option<String>,
+    /// The call-centre queue a call goes to (`queue:`, which may name the store a reply is about).
+    pub queue: Option<String>,
+    /// What a reply to this SMS is about (`about:`, e.g. the store a survey asks about), read
+    /// back as `event.in_reply_to.about`.
+    pub about: Option<String>,
 }
 
 /// Why policy stopped a candidate contact (filled in by contact policy).

@@ -203,7 +203,7 @@ impl Shard {
         let mut cands: Vec<Candidate> = Vec::new();
         for m in self.matched.drain(..) {
             match m {
-                Match::Contact(Proposal { rule, trigger, text, script }) => {
+                Match::Contact(Proposal { rule, trigger, written }) => {
                     if tracing {
                         trace.push(format!("  rule {} matched", rules.rules[rule as usize].name));
                     }
@@ -213,8 +213,7 @@ impl Shard {
                         key: OrderKey { pos, phase: 1, due: 0, msisdn: 0, rule },
                         trigger,
                         due: None,
-                        text,
-                        script,
+                        written,
                         deferred: None,
                     });
                 }
@@ -314,8 +313,7 @@ impl Shard {
                 key: OrderKey { pos, phase: 0, due, msisdn: raw, rule: rule_idx },
                 due: if timer.deferred.is_some() { None } else { Some(due) },
                 trigger: timer.trigger,
-                text: timer.text,
-                script: timer.script,
+                written: timer.written,
                 deferred: timer.deferred,
             };
             let first = out.len();
@@ -369,8 +367,7 @@ impl Shard {
                     key: OrderKey { pos, phase: 0, due: at, msisdn: m.raw(), rule: p.rule },
                     trigger: p.trigger,
                     due: None,
-                    text: p.text,
-                    script: p.script,
+                    written: p.written,
                     deferred: None,
                 })
                 .collect();
@@ -410,8 +407,7 @@ fn hold_deferred(
             rule: d.rule,
             trigger: d.trigger.clone(),
             armed_at: pos,
-            text: d.text.clone(),
-            script: d.script.clone(),
+            written: d.written(),
             deferred: Some(Deferred { id: d.id.clone(), expires: d.expires }),
         };
         index.insert(t.index_key(raw));

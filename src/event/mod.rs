@@ -217,6 +217,8 @@ pub struct InReplyTo {
     pub action_id: String,
     /// How long after the SMS the reply came.
     pub age: crate::time::Millis,
+    /// What the SMS was about, when its rule said (`about:`, e.g. the store a survey asks about).
+    pub about: Option<std::sync::Arc<str>>,
 }
 
 /// A reply's keyword: its first word with full-width letters, digits and spaces made

@@ -229,7 +229,11 @@ impl ContactPolicy {
             let streak =
                 d.channel.is_contact() && self.rules.campaigns[rule.campaign_idx as usize].streak_months.is_some();
             let month = streak.then(|| period(d.ts, CalendarUnit::Month, self.offset));
-            log.record(contact_rec(&d, rule), self.keep, month);
+            let rec = contact_rec(&d, rule);
+            log.record(rec, self.keep, month);
+            if let Some(about) = &d.about {
+                log.record_about(rec.id, about);
+            }
             out.push(d);
         }
     }
@@ -256,9 +260,10 @@ fn candidate_decision(rule: &Rule, c: &Candidate, msisdn: Msisdn) -> Decision {
         campaign: rule.campaign.clone(),
         channel: rule.channel,
         priority: rule.priority,
-        text: c.text.clone(),
-        script: c.script.clone(),
-        queue: rule.queue.clone(),
+        text: c.written.text.clone(),
+        script: c.written.script.clone(),
+        queue: c.written.queue.as_deref().map(Into::into),
+        about: c.written.about.as_deref().map(Into::into),
         sender: None,
         trigger: c.trigger.clone(),
         outcome: Outcome::Sent,

@@ -68,6 +68,7 @@ impl ContactPolicy {
             campaign: rule.campaign.clone(),
             action_id: format!("a{:016x}", rec.id),
             age: ts - rec.ts,
+            about: state.contacts().about(rec.id).map(Into::into),
         })
     }
 

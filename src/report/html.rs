@@ -98,6 +98,73 @@ fn reason_heads(out: &mut String) {
     out.push_str("<th>deferred<br>at end</th><th>subscribers</th></tr>");
 }
 
+/// A count and its share, as a reply table cell pair.
+fn count_rate(out: &mut String, key: &str, n: u64, rate: Option<f64>) {
+    let v = rate.map_or(String::new(), |v| v.to_string());
+    let _ = write!(out, "<td data-k=\"{key}\">{n}</td><td data-k=\"{key}_rate\" data-v=\"{v}\">{}</td>", pct(rate));
+}
+
+/// Replies: reply, opt-out and acceptance rates per campaign and rule, and survey scores.
+fn replies_section(o: &mut String, f: &super::replies::ReplyFigures) {
+    o.push_str("<h2>Replies</h2>\n<p class=\"note\">A reply is tied to the latest live SMS sent to the subscriber from the number it went to, \
+within the reply window (as contact policy ties it). Replied, opted out and accepted count SMS: answered at all, answered with an unsubscribe \
+keyword, answered with a reply that placed an order the order interface accepted; each rate is a share of the SMS sent.</p>\n");
+    let _ = writeln!(
+        o,
+        "<table id=\"reply-totals\"><tr data-key=\"replies\"><th class=\"l\">replies read</th><td data-k=\"n\">{}</td></tr>\
+<tr data-key=\"untied\"><th class=\"l\">answering no SMS in the window</th><td data-k=\"n\">{}</td></tr>\
+<tr data-key=\"untied_opt_outs\"><th class=\"l\">of those, refusals (all marketing)</th><td data-k=\"n\">{}</td></tr></table>",
+        f.replies, f.untied, f.untied_opt_outs
+    );
+    for (id, what, rows) in [("reply-campaigns", "campaign", &f.campaigns), ("reply-rules", "rule", &f.rules)] {
+        let _ = write!(
+            o,
+            "<div class=\"scroll\"><table id=\"{id}\" class=\"wide\"><tr><th class=\"l\">{what}</th><th>SMS sent</th>\
+<th>replied</th><th>rate</th><th>opted out</th><th>rate</th><th>accepted</th><th>rate</th></tr>"
+        );
+        if rows.is_empty() {
+            o.push_str("<tr><td class=\"l\" colspan=\"8\">no live SMS</td></tr>");
+        }
+        for r in rows {
+            let _ = write!(
+                o,
+                "<tr data-key=\"{}\"><td class=\"l\">{}</td><td data-k=\"sms\">{}</td>",
+                escape(&r.name),
+                escape(&r.name),
+                r.sms
+            );
+            count_rate(o, "replied", r.replied, r.reply_rate);
+            count_rate(o, "opted_out", r.opted_out, r.opt_out_rate);
+            count_rate(o, "accepted", r.accepted, r.acceptance_rate);
+            o.push_str("</tr>");
+        }
+        o.push_str("</table></div>\n");
+    }
+    if f.scores.is_empty() {
+        return;
+    }
+    o.push_str("<h3>Survey scores</h3>\n<p class=\"note\">Replies that are a whole number from 0 to 10, to an SMS whose rule says what it asks \
+about (<code>about:</code>, e.g. the store).</p>\n<table id=\"scores\"><tr><th class=\"l\">rule</th><th class=\"l\">about</th><th>answers</th><th>mean</th>\
+<th class=\"l\">scores</th></tr>");
+    for s in &f.scores {
+        let spread: Vec<String> = s.scores.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+        let _ = write!(
+            o,
+            "<tr data-key=\"{}/{}\"><td class=\"l\">{}</td><td class=\"l\">{}</td><td data-k=\"answers\">{}</td><td data-k=\"mean\" data-v=\"{}\">{:.2}</td>\
+<td class=\"l\">{}</td></tr>",
+            escape(&s.rule),
+            escape(&s.about),
+            escape(&s.rule),
+            escape(&s.about),
+            s.answers,
+            s.mean,
+            s.mean,
+            spread.join(" · ")
+        );
+    }
+    o.push_str("</table>\n");
+}
+
 fn mode_tag(mode: &str) -> String {
     format!("<span class=\"tag {mode}\">{mode}</span>")
 }
@@ -375,6 +442,8 @@ pub fn render(f: &Figures) -> String {
         }
         o.push_str("</table>\n");
     }
+
+    replies_section(&mut o, &f.replies);
 
     o.push_str("<h2>Lift against the control group</h2>\n<p class=\"note\">Response rate of the treatment arm (every candidate that passed the \
 control-group step: intention to treat) against the held-out control group. Lift = treatment − control, with a 95 % Newcombe \

@@ -6,11 +6,13 @@
 //! on its way into the engine for what decisions do not carry (delivery outcomes, responses).
 //! Nothing runs the engine a second time, so the page and `decisions.jsonl` cannot disagree.
 //!
-//! Layout: [`lift`] (the statistics), [`html`] (the page and its inline SVG charts), [`diff`].
+//! Layout: [`lift`] (the statistics), [`replies`] (reply, opt-out and acceptance rates, survey
+//! scores), [`html`] (the page and its inline SVG charts), [`diff`].
 
 pub mod diff;
 pub mod html;
 pub mod lift;
+pub mod replies;
 
 use crate::contact::{Channel, Decision, Outcome, Suppression};
 use crate::engine::Sink;
@@ -214,6 +216,8 @@ pub struct Observer {
     seen: Vec<HashMap<u64, Vec<Millis>>>,
     /// Outcome events by channel and status.
     pub outcomes: BTreeMap<(Channel, OutcomeStatus), u64>,
+    /// Replies and order results, for the reply figures.
+    pub inbox: replies::Inbox,
 }
 
 impl Observer {
@@ -233,13 +237,14 @@ impl Observer {
             by_campaign.insert(c.name.to_string(), i);
         }
         let seen = responses.iter().map(|_| HashMap::new()).collect();
-        Ok((Observer { responses, seen, outcomes: BTreeMap::new() }, by_campaign))
+        Ok((Observer { responses, seen, outcomes: BTreeMap::new(), inbox: replies::Inbox::default() }, by_campaign))
     }
 
     pub fn event(&mut self, ev: &Event) {
         if let Body::Outcome(o) = &ev.body {
             *self.outcomes.entry((o.channel, o.status)).or_default() += 1;
         }
+        self.inbox.event(ev);
         for (r, seen) in self.responses.iter().zip(self.seen.iter_mut()) {
             if r.matches(ev) {
                 seen.entry(ev.msisdn.raw()).or_default().push(ev.ts);
@@ -310,6 +315,8 @@ pub struct Collector {
     /// Campaigns with a control group (live): treatment and control arms.
     arms: BTreeMap<Arc<str>, (Arm, Arm)>,
     controlled: HashSet<Arc<str>>,
+    /// Live SMS and orders, for the reply figures.
+    outbox: replies::Outbox,
 }
 
 impl Collector {
@@ -338,6 +345,7 @@ impl Collector {
                 .filter(|c| c.control_group.is_some())
                 .map(|c| Arc::from(&*c.name))
                 .collect(),
+            outbox: replies::Outbox::default(),
         }
     }
 
@@ -382,6 +390,7 @@ impl Sink for Collector {
         }
         self.pending.remove(&d.id);
         self.settle(d);
+        self.outbox.decision(d);
         let ch = d.channel as usize;
         match (d.outcome, d.shadow) {
             (Outcome::Sent, false) => {
@@ -422,6 +431,7 @@ pub struct Figures {
     pub contacts_per_subscriber: Vec<u64>,
     pub outcomes: Outcomes,
     pub lift: Vec<LiftRow>,
+    pub replies: replies::ReplyFigures,
 }
 
 #[derive(Debug, Serialize)]
@@ -495,6 +505,10 @@ pub struct Context<'a> {
     pub observer: &'a Observer,
     /// Campaign -> response definition index in the observer.
     pub responses: &'a BTreeMap<String, usize>,
+    /// Contact policy's reply window and unsubscribe keywords: replies are tied and read as
+    /// the engine ties and reads them.
+    pub reply_window: Millis,
+    pub unsubscribe: &'a crate::rules::policy::Unsubscribe,
 }
 
 impl Collector {
@@ -587,6 +601,7 @@ impl Collector {
                 })
             })
             .collect();
+        let replies = replies::figures(&cx.observer.inbox, &mut self.outbox, cx.reply_window, cx.unsubscribe);
         let s = cx.summary;
         Figures {
             title: cx.title.clone(),
@@ -619,6 +634,7 @@ impl Collector {
             contacts_per_subscriber: dist,
             outcomes,
             lift,
+            replies,
         }
     }
 }

@@ -15,8 +15,9 @@
 //! [`Scratch`], reused.
 
 use super::expr::{Ctx, Local, Value};
+use super::template::Template;
 use super::{Rule, RuleSet};
-use crate::contact::TriggerRef;
+use crate::contact::{TriggerRef, Written};
 use crate::event::Event;
 use crate::refdata::{Names, Profile, RefData};
 use crate::state::table::Subscriber;
@@ -75,8 +76,7 @@ pub struct Scratch {
 pub struct Proposal {
     pub rule: u32,
     pub trigger: TriggerRef,
-    pub text: Option<String>,
-    pub script: Option<String>,
+    pub written: Written,
 }
 
 /// What a rule an event triggers (its condition holding) wants.
@@ -203,20 +203,17 @@ impl RuleSet {
                         out.push(Match::Running(ri));
                         return;
                     }
-                    let (text, script) = render(rule, &cx);
                     out.push(Match::Timer(PendingTimer {
                         due: ev.ts.saturating_add(t.after),
                         rule: ri,
                         trigger: trigger(),
                         armed_at: pos,
-                        text,
-                        script,
+                        written: write(rule, &cx),
                         deferred: None,
                     }));
                 }
                 None => {
-                    let (text, script) = render(rule, &cx);
-                    out.push(Match::Contact(Proposal { rule: ri, trigger: trigger(), text, script }));
+                    out.push(Match::Contact(Proposal { rule: ri, trigger: trigger(), written: write(rule, &cx) }));
                 }
             }
         });
@@ -279,18 +276,23 @@ impl RuleSet {
             if !rule.enabled || !cx.eval_bool(&rule.condition) {
                 continue;
             }
-            let (text, script) = render(rule, &cx);
             let id = format!("{}@{}", pass.label, scene.local.date).into();
-            out.push(Proposal { rule: ri, trigger: TriggerRef { kind: "schedule", id, ts: scene.now }, text, script });
+            let trigger = TriggerRef { kind: "schedule", id, ts: scene.now };
+            out.push(Proposal { rule: ri, trigger, written: write(rule, &cx) });
         }
     }
 }
 
-/// The rule's message (or an order's offer) and call script, written for the context's
-/// subscriber.
-fn render(rule: &Rule, cx: &Ctx) -> (Option<String>, Option<String>) {
-    let text = rule.template.as_ref().or(rule.offer.as_ref());
-    (text.map(|t| t.render(cx)), rule.script.as_ref().map(|t| t.render(cx)))
+/// What the rule's action says for the context's subscriber and event: its message (or an
+/// order's offer), a call's script and queue, what a reply to the SMS is about.
+fn write(rule: &Rule, cx: &Ctx) -> Written {
+    let render = |t: &Option<Template>| t.as_ref().map(|t| t.render(cx));
+    Written {
+        text: render(if rule.offer.is_some() { &rule.offer } else { &rule.template }),
+        script: render(&rule.script),
+        queue: render(&rule.queue),
+        about: render(&rule.about),
+    }
 }
 
 #[cfg(test)]
@@ -339,7 +341,7 @@ mod tests {
         let timer = match &out[..] {
             [Match::Timer(t), Match::Contact(p)] => {
                 assert_eq!((t.rule, t.armed_at, t.due), (0, 7, usage.ts + crate::time::DAY));
-                assert_eq!((p.rule, p.text.as_deref()), (1, Some("balance 3.00")));
+                assert_eq!((p.rule, p.written.text.as_deref()), (1, Some("balance 3.00")));
                 assert_eq!((p.trigger.kind, p.trigger.ts), ("usage", usage.ts));
                 t.clone()
             }

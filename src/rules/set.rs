@@ -34,7 +34,11 @@ pub struct Rule {
     pub channel: Channel,
     pub template: Option<Template>,
     pub script: Option<Template>,
-    pub queue: Option<Box<str>>,
+    /// A call's queue: a template, so that it may name the store a reply is about.
+    pub queue: Option<Template>,
+    /// What a reply to this SMS is about (`about: "{event.attrs.store}"`): kept with the
+    /// contact, read back by a reply as `event.in_reply_to.about`.
+    pub about: Option<Template>,
     /// An order's offer code (rendered into the decision's `text`, its one rendered body).
     pub offer: Option<Template>,
     pub campaign: std::sync::Arc<str>,

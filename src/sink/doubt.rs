@@ -257,6 +257,7 @@ mod tests {
             script: None,
             queue: None,
             sender: None,
+            about: None,
             offer: None,
             trigger: TriggerJson { kind: "usage".into(), id: "e1".into(), ts: "2026-12-03T08:30:00+08:00".into() },
             expires: None,

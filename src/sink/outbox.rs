@@ -426,6 +426,7 @@ mod tests {
             script: None,
             queue: None,
             sender: None,
+            about: None,
             offer: None,
             trigger: TriggerJson { kind: "usage".into(), id: "e1".into(), ts: "2026-11-25T10:00:00+08:00".into() },
             expires: None,

@@ -155,6 +155,7 @@ mod tests {
                 script: None,
                 queue: None,
                 sender: None,
+                about: None,
                 offer: None,
                 trigger: crate::contact::TriggerJson { kind: "usage".into(), id: "e1".into(), ts: "t".into() },
                 expires: None,

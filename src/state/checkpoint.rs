@@ -40,8 +40,10 @@ use std::time::{Duration, Instant};
 
 const MAGIC: &[u8; 6] = b"TDCKPT";
 /// Bumped whenever the layout of any frame changes; a file older than [`OLDEST`] is refused,
-/// not misread. 2: refusals by reply in the state, an SMS's sender in a held decision.
-pub const FORMAT: u16 = 2;
+/// not misread. 2: refusals by reply in the state, an SMS's sender in a held decision. 3: what
+/// an SMS is about (`about:`) in the contact history, a held decision and a timer; a call's
+/// rendered queue in a timer.
+pub const FORMAT: u16 = 3;
 /// The oldest format this build still reads (its decoders skip what the old layout lacks).
 pub const OLDEST: u16 = 1;
 const TAG_RECORDS: u8 = 1;
@@ -105,6 +107,7 @@ pub fn enc_decision(e: &mut Enc, d: &Decision) {
     // A shadow rule's deferred contact waits among the live ones; it must come back a shadow.
     e.u8(u8::from(d.shadow));
     e.opt_str(d.sender.as_deref());
+    e.opt_str(d.about.as_deref());
 }
 
 fn suppression(s: &str) -> Option<Suppression> {
@@ -145,6 +148,7 @@ pub fn dec_decision(d: &mut Dec) -> DecResult<Decision> {
             b => return Err(Bad(format!("bad shadow flag {b}"))),
         },
         sender: if d.at_least(2) { d.opt_str()?.map(Into::into) } else { None },
+        about: if d.at_least(3) { d.opt_str()?.map(Into::into) } else { None },
     })
 }
 

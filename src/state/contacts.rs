@@ -53,6 +53,9 @@ pub struct ContactLog {
     pub recent: ThinSlice<ContactRec>,
     /// (campaign, local month index last reached, consecutive months up to it)
     pub streaks: ThinSlice<(u16, i64, u32)>,
+    /// What the SMS in `recent` whose rule says `about:` are about, by record id: a reply
+    /// reads it back. Dropped with its record.
+    pub abouts: Vec<(u64, Box<str>)>,
 }
 
 impl ContactLog {
@@ -77,6 +80,22 @@ impl ContactLog {
                 v.push(rec);
             }
         });
+        if !self.abouts.is_empty() {
+            let recent = &self.recent;
+            self.abouts.retain(|(id, _)| recent.iter().any(|r| r.id == *id));
+        }
+    }
+
+    /// Records what the contact `id` (just recorded) is about, if its history keeps it.
+    pub fn record_about(&mut self, id: u64, about: &str) {
+        if self.recent.iter().any(|r| r.id == id) {
+            self.abouts.push((id, about.into()));
+        }
+    }
+
+    /// What the contact `id` is about, if its rule said.
+    pub fn about(&self, id: u64) -> Option<&str> {
+        self.abouts.iter().rev().find(|(i, _)| *i == id).map(|(_, a)| &**a)
     }
 
     /// Marks what came of the contact whose action id hashes to `id` (see [`ContactRec::flags`]);
@@ -131,6 +150,11 @@ impl ContactLog {
             e.i64(*m);
             e.u32(*n);
         }
+        e.u32(self.abouts.len() as u32);
+        for (id, about) in self.abouts.iter() {
+            e.u64(*id);
+            e.str(about);
+        }
     }
 
     /// Reads what [`ContactLog::encode`] wrote.
@@ -151,7 +175,9 @@ impl ContactLog {
         let n = d.len(14)?;
         let streaks: Vec<(u16, i64, u32)> =
             (0..n).map(|_| Ok((d.u16()?, d.i64()?, d.u32()?))).collect::<Result<_, _>>()?;
-        Ok(ContactLog { recent: ThinSlice::from_slice(&recent), streaks: ThinSlice::from_slice(&streaks) })
+        let n = if d.at_least(3) { d.len(12)? } else { 0 };
+        let abouts: Vec<(u64, Box<str>)> = (0..n).map(|_| Ok((d.u64()?, d.str()?.into()))).collect::<Result<_, _>>()?;
+        Ok(ContactLog { recent: ThinSlice::from_slice(&recent), streaks: ThinSlice::from_slice(&streaks), abouts })
     }
 }
 

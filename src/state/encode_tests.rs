@@ -25,13 +25,18 @@ fn a_state_with_every_part_in_use_reads_back_as_it_was_written() {
         rule: 4,
         trigger: TriggerRef { kind: "crm", id: "e1".into(), ts: HOUR },
         armed_at: 17,
-        text: Some("您好".into()),
-        script: None,
+        written: crate::contact::Written {
+            text: Some("您好".into()),
+            queue: Some("store_care_S001".into()),
+            about: Some("S001".into()),
+            ..Default::default()
+        },
         deferred: Some(Deferred { id: "a00ff".into(), expires: Some(6 * HOUR) }),
     });
     let call = crate::contact::Channel::Call;
     let rec = ContactRec { ts: HOUR, id: 99, rule: 4, campaign: 2, channel: call, transactional: true, flags: 0 };
     s.contacts_mut().record(rec, 30 * 24 * HOUR, Some(1970 * 12));
+    s.contacts_mut().record_about(99, "S001");
     // What came of a contact (for `suppress_after`) survives the checkpoint.
     assert!(s.contacts_mut().mark(99, ContactRec::REFUSED | ContactRec::ANSWERED));
     assert!(s.add_optout(crate::contact::OptOut {
@@ -54,21 +59,33 @@ fn a_state_with_every_part_in_use_reads_back_as_it_was_written() {
     }
 }
 
-/// A checkpoint written before refusals by reply (format 1) still restores: its rare part
-/// simply has none.
+/// Checkpoints written before refusals by reply (format 1) and before what an SMS is about
+/// (format 2) still restore: their rare part simply has none.
 #[test]
-fn a_state_from_a_format_1_checkpoint_reads_with_no_refusals() {
+fn a_state_from_a_format_1_or_2_checkpoint_reads_with_no_refusals_and_no_abouts() {
     let rd = RefData::default();
     let mut s = SubState::default();
     s.begin(HOUR, Some(500));
     s.set_country(Some("JP".into()));
     let mut e = crate::codec::Enc::default();
     s.encode(&mut e, &rd);
-    // Format 1 ended the rare part after the unknown cell: no refusal count.
-    let v1 = &e.buf[..e.buf.len() - 4];
-    let mut d = crate::codec::Dec::new(v1).with_version(1);
-    let back = SubState::decode(&mut d, &rd).expect("a format-1 state decodes");
-    assert!(d.done(), "every byte read");
-    assert_eq!(format!("{back:?}"), format!("{s:?}"));
-    assert!(SubState::decode(&mut crate::codec::Dec::new(v1), &rd).is_err(), "read as format 2 it is cut short");
+    // The rare part ends with the contact history (no contacts, no streaks, no abouts), the
+    // country, no unknown cell and no refusals.
+    let mut tail = crate::codec::Enc::default();
+    [0, 0, 0].into_iter().for_each(|n| tail.u32(n));
+    tail.opt_str(Some("JP"));
+    tail.opt_str(None);
+    tail.u32(0);
+    let start = e.buf.len() - tail.buf.len();
+    assert_eq!(&e.buf[start..], &tail.buf[..], "the layout this test cuts");
+    // Format 2 had no abouts count; format 1 no refusal count either.
+    let v2: Vec<u8> = [&e.buf[..start + 8], &e.buf[start + 12..]].concat();
+    let v1 = &v2[..v2.len() - 4];
+    for (version, bytes) in [(2, &v2[..]), (1, v1)] {
+        let mut d = crate::codec::Dec::new(bytes).with_version(version);
+        let back = SubState::decode(&mut d, &rd).expect("an old state decodes");
+        assert!(d.done(), "every byte of format {version} read");
+        assert_eq!(format!("{back:?}"), format!("{s:?}"));
+        assert!(SubState::decode(&mut crate::codec::Dec::new(bytes), &rd).is_err(), "read as format 3: cut short");
+    }
 }

@@ -12,7 +12,7 @@ pub mod checkpoint;
 mod contacts;
 pub mod table;
 
-use crate::contact::{Deferred, TriggerRef};
+use crate::contact::{Deferred, TriggerRef, Written};
 use crate::event::IvrStep;
 use crate::refdata::{Cell, CellId, RefData, TagId};
 use crate::time::Millis;
@@ -29,9 +29,8 @@ pub struct PendingTimer {
     pub trigger: TriggerRef,
     /// Input position of the event that armed it; a timer never fires before that point.
     pub armed_at: u64,
-    /// The message, written when the rule fired (it may quote the triggering event).
-    pub text: Option<String>,
-    pub script: Option<String>,
+    /// What the rule wrote when it fired (it may quote the triggering event).
+    pub written: Written,
     /// A contact held for the end of quiet hours (not a rule's own timer): its action id and
     /// expiry.
     pub deferred: Option<Deferred>,
@@ -166,7 +165,7 @@ struct Rare {
     optouts: Vec<crate::contact::OptOut>,
 }
 
-static NO_CONTACTS: ContactLog = ContactLog { recent: ThinSlice::new(), streaks: ThinSlice::new() };
+static NO_CONTACTS: ContactLog = ContactLog { recent: ThinSlice::new(), streaks: ThinSlice::new(), abouts: Vec::new() };
 
 impl SubState {
     /// Where the lists most events read live (window buckets, the rare part), for the shard to
@@ -735,8 +734,8 @@ impl SubState {
             e.str(&t.trigger.id);
             e.i64(t.trigger.ts);
             e.u64(t.armed_at);
-            e.opt_str(t.text.as_deref());
-            e.opt_str(t.script.as_deref());
+            let w = &t.written;
+            [&w.text, &w.script, &w.queue, &w.about].into_iter().for_each(|s| e.opt_str(s.as_deref()));
             e.bool(t.deferred.is_some());
             if let Some(d) = &t.deferred {
                 e.str(&d.id);
@@ -815,11 +814,14 @@ impl SubState {
             let rule = d.u32()?;
             let trigger = TriggerRef { kind: checkpoint::trigger_kind(d.str()?)?, id: d.str()?.into(), ts: d.i64()? };
             let armed_at = d.u64()?;
-            let text = d.opt_str()?.map(str::to_owned);
-            let script = d.opt_str()?.map(str::to_owned);
+            let mut s = || d.opt_str().map(|s| s.map(str::to_owned));
+            let mut written = Written { text: s()?, script: s()?, ..Written::default() };
+            if d.at_least(3) {
+                (written.queue, written.about) = (d.opt_str()?.map(str::to_owned), d.opt_str()?.map(str::to_owned));
+            }
             let deferred =
                 if d.bool()? { Some(Deferred { id: d.str()?.to_owned(), expires: d.opt_i64()? }) } else { None };
-            r.timers.push(PendingTimer { due, rule, trigger, armed_at, text, script, deferred });
+            r.timers.push(PendingTimer { due, rule, trigger, armed_at, written, deferred });
         }
         r.contacts = ContactLog::decode(d)?;
         r.country = d.opt_str()?.map(Into::into);

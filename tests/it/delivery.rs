@@ -183,6 +183,7 @@ pub fn sms_action(id: &str, msisdn: &str, text: &str) -> tidings::contact::Actio
         script: None,
         queue: None,
         sender: None,
+        about: None,
         offer: None,
         trigger: tidings::contact::TriggerJson {
             kind: "usage".into(),

@@ -254,6 +254,7 @@ fn action(id: &str, msisdn: &str, text: &str) -> Action {
         script: None,
         queue: None,
         sender: None,
+        about: None,
         offer: None,
         trigger: TriggerJson { kind: "usage".into(), id: "e1".into(), ts: "2026-12-03T08:30:00+08:00".into() },
         expires: None,

@@ -27,7 +27,7 @@ fn jsonl(p: &Path) -> Vec<Value> {
 }
 
 /// The figures the page embeds.
-fn embedded(html: &str, id: &str) -> Value {
+pub fn embedded(html: &str, id: &str) -> Value {
     let open = format!("<script type=\"application/json\" id=\"{id}\">");
     let start = html.find(&open).unwrap_or_else(|| panic!("no {id} block")) + open.len();
     let end = start + html[start..].find("</script>").unwrap();

@@ -13,14 +13,16 @@ pub(super) struct Action {
     pub channel: Channel,
     pub template: Option<Template>,
     pub script: Option<Template>,
-    pub queue: Option<Box<str>>,
+    pub queue: Option<Template>,
+    /// What a reply to this SMS is about.
+    pub about: Option<Template>,
     /// An order's offer or product code (`12593`, `music_club`), a template like the others.
     pub offer: Option<Template>,
 }
 
 impl Default for Action {
     fn default() -> Self {
-        Action { channel: Channel::Sms, template: None, script: None, queue: None, offer: None }
+        Action { channel: Channel::Sms, template: None, script: None, queue: None, about: None, offer: None }
     }
 }
 
@@ -46,7 +48,7 @@ fn named(channel: Channel) -> String {
 /// Compiles an `action:` mapping; what is wrong with it is a diagnostic.
 pub(super) fn compile(a: &yaml::Node, file: &str, src: &str, ck: &mut Checker) -> Action {
     let mut out = Action::default();
-    check_keys(a, &["channel", "template", "script", "queue", "offer"], file, src, ck.diags);
+    check_keys(a, &["channel", "template", "script", "queue", "about", "offer"], file, src, ck.diags);
     match scalar(a, "channel", file, src, ck.diags) {
         Some((s, n)) => match Channel::parse(s) {
             Some(c) => out.channel = c,
@@ -64,7 +66,8 @@ pub(super) fn compile(a: &yaml::Node, file: &str, src: &str, ck: &mut Checker) -
     out.template = tpl("template", ck);
     out.script = tpl("script", ck);
     out.offer = tpl("offer", ck);
-    out.queue = scalar(a, "queue", file, src, ck.diags).map(|(s, _)| s.into());
+    out.queue = tpl("queue", ck);
+    out.about = tpl("about", ck);
     let (key, wanted) = required(out.channel);
     if a.get(key).is_none() {
         ck.diags.push(Diagnostic::new(
@@ -75,13 +78,21 @@ pub(super) fn compile(a: &yaml::Node, file: &str, src: &str, ck: &mut Checker) -
             format!("{} action needs {wanted}", named(out.channel)),
         ));
     }
-    // An order renders only its offer; an offer on another channel would be silently dropped.
-    let misplaced: &[&str] = if out.channel == Channel::Order { &["template", "script"] } else { &["offer"] };
+    // An order renders only its offer; an offer on another channel would be silently dropped,
+    // and so would `about` anywhere but on an SMS (the one contact a reply answers).
+    let misplaced: &[&str] = match out.channel {
+        Channel::Order => &["template", "script", "about"],
+        Channel::Sms => &["offer"],
+        Channel::Call | Channel::Ivr => &["offer", "about"],
+    };
     for k in misplaced.iter().copied() {
         if let Some(n) = a.get(k) {
             ck.diags.push(
                 Diagnostic::new(Code::E005, file, src, n.pos(), format!("{} action has no `{k}`", named(out.channel)))
-                    .with_hint(Some(format!("{} actions take `{key}`", out.channel))),
+                    .with_hint(Some(match k {
+                        "about" => "`about` says what a reply to an SMS is about; only SMS actions take it".into(),
+                        _ => format!("{} actions take `{key}`", out.channel),
+                    })),
             );
         }
     }

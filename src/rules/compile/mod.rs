@@ -128,6 +128,7 @@ fn compile_rule(
         template: action.template,
         script: action.script,
         queue: action.queue,
+        about: action.about,
         offer: action.offer,
         campaign: header.campaign.into(),
         campaign_idx: 0,

@@ -130,6 +130,7 @@ pub enum Field {
     InReplyCampaign,
     InReplyActionId,
     InReplyAge,
+    InReplyAbout,
     SubMsisdn,
     CustomerId,
     AccountId,
@@ -244,6 +245,7 @@ pub const FIELDS: &[(&str, Ty, Field, u8)] = &[
     ("event.in_reply_to.campaign", Ty::Str, Field::InReplyCampaign, R),
     ("event.in_reply_to.action_id", Ty::Str, Field::InReplyActionId, R),
     ("event.in_reply_to.age", Ty::Duration, Field::InReplyAge, R),
+    ("event.in_reply_to.about", Ty::Str, Field::InReplyAbout, R),
     ("subscriber.msisdn", Ty::Str, Field::SubMsisdn, ANY),
     ("subscriber.customer_id", Ty::Str, Field::CustomerId, ANY),
     ("subscriber.account_id", Ty::Str, Field::AccountId, ANY),
@@ -387,7 +389,8 @@ impl Field {
             | F::InReplyRule
             | F::InReplyCampaign
             | F::InReplyActionId
-            | F::InReplyAge => self.read_event(ev),
+            | F::InReplyAge
+            | F::InReplyAbout => self.read_event(ev),
             F::EvMsisdn | F::SubMsisdn => Value::Str(Cow::Owned(sub.msisdn.full())),
             F::CustomerId => Value::Str(Cow::Borrowed(cx.names.get(sub.customer_id))),
             F::AccountId => Value::Str(Cow::Borrowed(cx.names.get(sub.account_id))),
@@ -589,7 +592,8 @@ impl Field {
             | F::InReplyRule
             | F::InReplyCampaign
             | F::InReplyActionId
-            | F::InReplyAge => {
+            | F::InReplyAge
+            | F::InReplyAbout => {
                 let Some(Body::Reply(r)) = body else { return Value::Null };
                 let link = r.in_reply_to.as_deref();
                 let link_str =
@@ -604,6 +608,9 @@ impl Field {
                     F::InReplyCampaign => link_str(|l| &l.campaign),
                     F::InReplyActionId => link_str(|l| &l.action_id),
                     F::InReplyAge => link.map_or(Value::Null, |l| Value::Int(l.age)),
+                    F::InReplyAbout => {
+                        link.and_then(|l| l.about.as_deref()).map_or(Value::Null, |a| Value::Str(Cow::Borrowed(a)))
+                    }
                     _ => opt_str(&r.gateway),
                 }
             }

@@ -284,6 +284,7 @@ mod tests {
             script: None,
             queue: None,
             sender: None,
+            about: None,
             offer: None,
             trigger: crate::contact::TriggerJson {
                 kind: "usage".into(),

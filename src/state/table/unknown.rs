@@ -182,8 +182,7 @@ mod tests {
             rule: 0,
             trigger: crate::contact::TriggerRef { kind: "ivr", id: "x".into(), ts: 0 },
             armed_at: 0,
-            text: None,
-            script: None,
+            written: Default::default(),
             deferred: None,
         });
         for i in 2..1000 {
