@@ -26,6 +26,7 @@ mod pack;
 mod policy;
 mod reload;
 mod replies;
+mod replies_live;
 mod report;
 mod report_replies;
 mod rulefiles;

@@ -15,11 +15,11 @@ use tidings::http::{self, Request, Response};
 
 /// What the order endpoint saw and did.
 #[derive(Default)]
-struct Desk {
+pub(crate) struct Desk {
     /// Every POST, in arrival order: (Idempotency-Key, body).
-    posts: Vec<(String, Value)>,
+    pub(crate) posts: Vec<(String, Value)>,
     /// Orders placed, by key: one per key, whatever the repeats.
-    orders: BTreeMap<String, Value>,
+    pub(crate) orders: BTreeMap<String, Value>,
     /// The answer given for each order placed (a repeat gets it again, with 409).
     answers: BTreeMap<String, Value>,
     /// Hold each answer back this long (a slow BOSS: orders are in flight when tidings dies).
@@ -75,8 +75,14 @@ fn take(desk: &Mutex<Desk>, req: &Request) -> (Response, Duration) {
 
 /// Starts the order endpoint on any port in its own runtime: its address and its record.
 fn start_desk(answer_after: Duration) -> (String, Arc<Mutex<Desk>>, tokio::runtime::Runtime) {
+    start_desk_on("127.0.0.1:0", answer_after)
+}
+
+/// [`start_desk`] on `addr` (an order interface that comes up at an address tidings already
+/// has in its config).
+pub(crate) fn start_desk_on(addr: &str, answer_after: Duration) -> (String, Arc<Mutex<Desk>>, tokio::runtime::Runtime) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let (listener, bound) = rt.block_on(http::bind("127.0.0.1:0")).unwrap();
+    let (listener, bound) = rt.block_on(http::bind(addr)).unwrap();
     let desk = Arc::new(Mutex::new(Desk { answer_after, ..Desk::default() }));
     rt.spawn(http::serve(listener, Arc::new(Endpoint(desk.clone())), http::Limits::default(), std::future::pending()));
     (bound.to_string(), desk, rt)

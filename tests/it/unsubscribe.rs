@@ -6,7 +6,9 @@ use super::support::*;
 use tidings::contact::{Channel, OptOutScope, Outcome, Suppression};
 use tidings::engine::EngineOptions;
 
-const RULES: &str = r#"
+/// Marketing SMS from two senders, a bill, a call and the confirmation of a refusal (shared with
+/// tests/it/replies_live.rs).
+pub(crate) const RULES: &str = r#"
 - rule: offer
   on: [crm]
   condition: event.event == "offer"
@@ -277,7 +279,7 @@ fn the_footer_is_on_marketing_sms_only_and_counted_in_the_split() {
     assert_eq!(String::from_utf16(&back).unwrap(), text, "the parts carry the footer whole");
 }
 
-mod live {
+pub(crate) mod live {
     //! Through the real binary: the SMPP simulator sends the subscriber's `ｔｄ`, tidings writes
     //! it as a reply, feeds it back to its live engine, which refuses marketing from that
     //! moment and journals it; a SIGKILL and a restart without checkpoints (the state is gone)
@@ -292,11 +294,17 @@ mod live {
     use std::time::{Duration, Instant};
 
     fn config(dir: &Path, smsc: u16) -> PathBuf {
-        std::fs::write(dir.join("rules.yaml"), RULES).unwrap();
+        config_for(dir, smsc, RULES, "", "")
+    }
+
+    /// A live engine's config in `dir`: `rules` (written to rules.yaml), events on stdin, SMS to
+    /// the simulator on `smsc`; `engine` is more of `[engine]`, `extra` more sections at the end.
+    pub(crate) fn config_for(dir: &Path, smsc: u16, rules: &str, engine: &str, extra: &str) -> PathBuf {
+        std::fs::write(dir.join("rules.yaml"), rules).unwrap();
         let text = format!(
-            "[engine]\nbatch = 1\nshards = 1\nallowed_lateness = \"0s\"\n\n[rules]\npaths = [\"{rules}\"]\n\n[source]\nkind = \"stdin\"\n\n{files}\n\
+            "[engine]\nbatch = 1\nshards = 1\nallowed_lateness = \"0s\"\n{engine}\n[rules]\npaths = [\"{rules}\"]\n\n[source]\nkind = \"stdin\"\n\n{files}\n\
              listen = \"127.0.0.1:0\"\nlinger = \"1s\"\n\n[delivery.smpp]\nhost = \"127.0.0.1\"\nport = {smsc}\n\
-             system_id = \"tidings\"\npassword = \"secret\"\nreconnect_min = \"50ms\"\nreconnect_max = \"200ms\"\n",
+             system_id = \"tidings\"\npassword = \"secret\"\nreconnect_min = \"50ms\"\nreconnect_max = \"200ms\"\n\n{extra}",
             rules = dir.join("rules.yaml").display(),
             files = files(dir),
         );
@@ -305,7 +313,18 @@ mod live {
         p
     }
 
-    fn start(cfg: &Path, err: &Path) -> (Running, std::process::ChildStdin) {
+    /// The SMPP simulator, taking tidings' bind (system id `tidings`, password `secret`).
+    pub(crate) fn smsc(log: &Path) -> Sim {
+        Sim::start_on(0, log, &["--system-id", "tidings", "--password", "secret"])
+    }
+
+    /// Whether tidings is bound to the simulator.
+    pub(crate) fn bound(sim: &Sim) -> bool {
+        sim.control(json!({"cmd": "state"}))["sessions"].as_u64() >= Some(1)
+    }
+
+    /// `tidings run` on `cfg`, its stderr to `err`: the engine and its stdin.
+    pub(crate) fn start(cfg: &Path, err: &Path) -> (Running, std::process::ChildStdin) {
         let mut cmd = tidings(cfg);
         cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(std::fs::File::create(err).unwrap());
         let mut engine = Running::spawn(cmd);
@@ -313,7 +332,8 @@ mod live {
         (engine, stdin)
     }
 
-    fn wait_until(what: &str, err: &Path, ready: impl Fn() -> bool) {
+    /// Polls `ready` until it holds, for at most 30 s; failing, shows what tidings said.
+    pub(crate) fn wait_until(what: &str, err: &Path, ready: impl Fn() -> bool) {
         let t0 = Instant::now();
         while !ready() {
             let said = std::fs::read_to_string(err).unwrap_or_default();
@@ -326,10 +346,8 @@ mod live {
     /// of what was sent (the replay's input).
     fn send(stdin: &mut std::process::ChildStdin, record: &Path, n: u32, what: &str) -> String {
         let ts = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap());
-        let line = format!(
-            r#"{{"kind":"crm","id":"c{n}","ts":"{}","msisdn":"13800138000","event":"{what}","attrs":{{}}}}"#,
-            ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
-        );
+        let line =
+            crm_line("13800138000", &format!("c{n}"), &ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, false), what);
         writeln!(stdin, "{line}").unwrap();
         stdin.flush().unwrap();
         let mut f = std::fs::OpenOptions::new().create(true).append(true).open(record).unwrap();
@@ -337,8 +355,13 @@ mod live {
         format!("c{n}")
     }
 
+    /// A crm event `what` for `msisdn` at `ts`, with the event id `id`.
+    pub(crate) fn crm_line(msisdn: &str, id: &str, ts: &str, what: &str) -> String {
+        format!(r#"{{"kind":"crm","id":"{id}","ts":"{ts}","msisdn":"{msisdn}","event":"{what}","attrs":{{}}}}"#)
+    }
+
     /// The decision the event `id` triggered for rule `rule`.
-    fn decision(dir: &Path, rule: &str, id: &str) -> Option<Value> {
+    pub(crate) fn decision(dir: &Path, rule: &str, id: &str) -> Option<Value> {
         lines(&dir.join("out/decisions.jsonl")).into_iter().find(|d| d["rule"] == rule && d["trigger"]["id"] == id)
     }
 
@@ -346,13 +369,12 @@ mod live {
     fn an_unsubscribe_by_sms_holds_from_its_moment_across_a_sigkill_and_a_replay_from_the_start() {
         let dir = Dir::new("unsubscribe-live");
         let log = new_log();
-        let sim = Sim::start_on(0, &log, &["--system-id", "tidings", "--password", "secret"]);
+        let sim = smsc(&log);
         let cfg = config(&dir.0, sim.port);
         let (err, record) = (dir.0.join("err"), dir.0.join("sent.jsonl"));
-        let bound = || sim.control(json!({"cmd": "state"}))["sessions"].as_u64() >= Some(1);
 
         let (mut first, mut stdin) = start(&cfg, &err);
-        wait_until("tidings binds to the SMSC", &err, bound);
+        wait_until("tidings binds to the SMSC", &err, || bound(&sim));
         let c1 = send(&mut stdin, &record, 1, "offer");
         wait_until("the first offer is decided", &err, || decision(&dir.0, "offer", &c1).is_some());
         assert_eq!(decision(&dir.0, "offer", &c1).unwrap()["outcome"], "sent");
@@ -390,7 +412,7 @@ mod live {
         drop(stdin);
         std::fs::rename(dir.0.join("out/decisions.jsonl"), dir.0.join("decisions-first.jsonl")).unwrap();
         let (second, mut stdin) = start(&cfg, &err);
-        wait_until("tidings binds again", &err, bound);
+        wait_until("tidings binds again", &err, || bound(&sim));
         let c4 = send(&mut stdin, &record, 4, "offer");
         wait_until("the offer after the restart is decided", &err, || decision(&dir.0, "offer", &c4).is_some());
         let d4 = decision(&dir.0, "offer", &c4).unwrap();
