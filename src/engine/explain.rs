@@ -34,10 +34,17 @@ pub fn explain_line(d: &Decision, offset: chrono::FixedOffset) -> String {
         Channel::Ivr => "IVR offer",
         Channel::Order => "order",
     };
-    let body = match d.offer() {
+    let mut body = match d.offer() {
         Some(offer) => format!("offer {offer}"),
         None => d.text.as_deref().or(d.script.as_deref()).unwrap_or("").to_owned(),
     };
+    // Where a call goes, and what a reply to an SMS will be about.
+    if let Some(q) = d.queue.as_deref().filter(|_| d.channel == Channel::Call) {
+        body = format!("[queue {q}] {body}");
+    }
+    if let Some(a) = &d.about {
+        body = format!("[about {a}] {body}");
+    }
     if d.shadow && d.outcome == Outcome::Sent {
         return format!("    -> {what} of shadow rule {} would be sent (not sent: mode shadow): {body}", d.rule_name);
     }

@@ -162,3 +162,27 @@ fn a_low_score_sent_from_the_phone_reaches_the_call_centre_in_the_stores_queue()
     let survey = decisions.iter().find(|d| d["rule"] == "store_satisfaction").expect("the survey's decision");
     assert_eq!(survey["about"], "S002", "the decision line says what the survey asked about");
 }
+
+/// `explain` says what each survey asked about and which queue the call-back went to.
+#[test]
+fn explain_names_the_store_a_survey_asked_about_and_the_queue_of_the_call_back() {
+    let dir = Dir::new("survey-explain");
+    std::fs::write(dir.0.join("rules.yaml"), PACK).unwrap();
+    let events = dir.0.join("events.jsonl");
+    std::fs::write(&events, [visit("10:00:00", "S001"), reply("10:10:00", "1")].join("\n")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tidings"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["explain", "13800138000", "--config", "/nonexistent.toml", "--rules"])
+        .arg(dir.0.join("rules.yaml"))
+        .arg("--events")
+        .arg(&events)
+        .output()
+        .unwrap();
+    let told = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(told.contains("SMS sent by rule store_satisfaction") && told.contains("[about S001] 请回复1-5"), "{told}");
+    assert!(
+        told.contains("call task sent by rule store_low_score_callback") && told.contains("[queue store_care_S001]"),
+        "{told}"
+    );
+}
