@@ -4,8 +4,39 @@
 //! its channel. The gateways share these types so the dispatcher treats them alike: it never
 //! knows PDUs or HTTP.
 
+use crate::contact::Action;
 pub use crate::event::OutcomeStatus;
 use std::time::Duration;
+
+/// The field an SMS's sender number goes in at a gateway, for [`source`]: its name as the
+/// protocol's document spells it (`Src_Id`) and how many digits it holds.
+#[derive(Clone, Copy, Debug)]
+pub struct SourceField {
+    pub name: &'static str,
+    pub max: usize,
+}
+
+/// The number an SMS goes out from: the action's `sender` (its rule's, its campaign's or the
+/// global one; a reply is tied to the SMS by it) when it has one, else the gateway's `configured`
+/// source — outbox lines written before actions carried a sender have none. A sender that is not
+/// digits or does not fit `field` is the action's failure, in words naming the field: never cut
+/// to fit (a cut number is someone else's, and the reply would tie to nothing). The configured
+/// source is the operator's own and checked with the config.
+pub fn source<'a>(action: &'a Action, configured: &'a str, field: SourceField) -> Result<&'a str, String> {
+    let Some(sender) = action.sender.as_deref() else { return Ok(configured) };
+    if sender.is_empty() || !sender.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("sender {sender:?} is not a number: {} takes digits only", field.name));
+    }
+    if sender.len() > field.max {
+        return Err(format!(
+            "sender {sender:?} is {} digits: {} holds at most {}",
+            sender.len(),
+            field.name,
+            field.max
+        ));
+    }
+    Ok(sender)
+}
 
 /// A gateway's answer to one offered action.
 #[derive(Clone, Debug, PartialEq)]
@@ -121,6 +152,52 @@ impl Incoming {
     pub fn done(mut self) {
         if let Some(ack) = self.ack.take() {
             let _ = ack.send(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_sender(sender: Option<&str>) -> Action {
+        let mut a: Action = serde_json::from_str(
+            r#"{"id":"a1","ts":"2026-11-25T10:00:00+08:00","msisdn":"13800138000","rule":"r","campaign":"c",
+                "channel":"sms","priority":1,"text":"hi","trigger":{"kind":"usage","id":"e","ts":"2026-11-25T10:00:00+08:00"}}"#,
+        )
+        .expect("an action without a sender, as older outbox lines are");
+        a.sender = sender.map(str::to_owned);
+        a
+    }
+
+    const SRC_ID: SourceField = SourceField { name: "Src_Id", max: 21 };
+
+    #[test]
+    fn an_sms_goes_out_from_its_sender_else_from_the_configured_source() {
+        assert_eq!(source(&with_sender(Some("10658888")), "1069012345", SRC_ID), Ok("10658888"));
+        assert_eq!(source(&with_sender(None), "1069012345", SRC_ID), Ok("1069012345"));
+        let widest = "1".repeat(21);
+        assert_eq!(source(&with_sender(Some(&widest)), "10086", SRC_ID), Ok(widest.as_str()));
+    }
+
+    #[test]
+    fn a_sender_too_long_for_the_field_fails_naming_it_and_is_never_cut() {
+        let long = "1".repeat(22);
+        let action = with_sender(Some(&long));
+        assert_eq!(
+            source(&action, "10086", SRC_ID),
+            Err(format!("sender \"{long}\" is 22 digits: Src_Id holds at most 21"))
+        );
+        let smpp = SourceField { name: "source_addr", max: 20 };
+        let err = source(&with_sender(Some(&"9".repeat(21))), "10086", smpp).expect_err("21 digits are too many");
+        assert!(err.contains("source_addr holds at most 20"), "{err}");
+    }
+
+    #[test]
+    fn a_sender_that_is_not_digits_fails_naming_the_field() {
+        for bad in ["1065 8888", "+8610658888", "BANK", "１０６５８８８８", ""] {
+            let err = source(&with_sender(Some(bad)), "10086", SRC_ID).expect_err(bad);
+            assert!(err.contains("is not a number: Src_Id takes digits only"), "{bad}: {err}");
         }
     }
 }

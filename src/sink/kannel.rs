@@ -20,12 +20,15 @@
 //! message: smsbox asks again when tidings does not answer (`http-request-retry` in the smsbox
 //! group), and the same id is recorded once.
 //!
+//! An SMS goes out from its action's sender (`from`), else from the configured `from`, else from
+//! whatever Kannel's SMSC group says ([`crate::sink::gateway::source`]).
+//!
 //! Kannel has no idempotency key of its own; the action id travels in the `dlr-url` (so every
 //! report names its action) and in the `X-Tidings-Action-Id` header (for a proxy or log in
 //! front of Kannel to deduplicate on). The outbox ledger is what keeps a retry from reaching
 //! the subscriber twice.
 
-use super::gateway::{OutcomeStatus, Reply, Report, Sent};
+use super::gateway::{OutcomeStatus, Reply, Report, Sent, SourceField, source};
 use crate::contact::Action;
 use crate::http::{Request, Response, client, percent_encode};
 use serde::Deserialize;
@@ -39,7 +42,8 @@ pub struct KannelConfig {
     /// A `sendsms-user` of smsbox.
     pub username: String,
     pub password: String,
-    /// Sender shown to the subscriber (`from`), e.g. `10086`.
+    /// What an SMS goes out from (`from`) when its action names no sender (older outbox lines),
+    /// e.g. `10086`; an action's sender is sent as `from` in its place.
     #[serde(default)]
     pub from: Option<String>,
     /// Route to this SMSC (`smsc` parameter); empty = Kannel's routing.
@@ -65,6 +69,10 @@ pub const DLR_PATH: &str = "/v1/dlr/kannel";
 /// The path an `sms-service`'s `get-url` hands subscribers' messages to.
 pub const MO_PATH: &str = "/v1/mo/kannel";
 
+/// `from` has no width of its own in Kannel, but the SMSC behind it has one; a sender is held to
+/// the 21 digits every operator's source field takes (and tidings' `sender` allows).
+const FROM: SourceField = SourceField { name: "from", max: 21 };
+
 pub struct Kannel {
     cfg: KannelConfig,
     /// Where Kannel reaches tidings (`http://host:port`).
@@ -76,8 +84,11 @@ impl Kannel {
         Kannel { cfg, public_url: public_url.trim_end_matches('/').to_owned() }
     }
 
-    /// The full `sendsms` URL for an action.
-    pub fn url(&self, a: &Action) -> String {
+    /// The full `sendsms` URL for an action, or why it cannot go (a sender that is not a
+    /// number).
+    pub fn url(&self, a: &Action) -> Result<String, String> {
+        // Neither a sender nor a configured `from`: Kannel's own default-sender.
+        let from = source(a, self.cfg.from.as_deref().unwrap_or_default(), FROM)?;
         // Kannel fills %d (report type), %A (the SMSC's answer) and %T (time) in the dlr-url.
         let dlr = format!("{}{DLR_PATH}?id={}&type=%d&answer=%A&ts=%T", self.public_url, percent_encode(&a.id));
         let mut u = format!(
@@ -91,18 +102,22 @@ impl Kannel {
             self.cfg.dlr_mask,
             percent_encode(&dlr),
         );
-        if let Some(f) = &self.cfg.from {
-            u.push_str(&format!("&from={}", percent_encode(f)));
+        if !from.is_empty() {
+            u.push_str(&format!("&from={}", percent_encode(from)));
         }
         if let Some(s) = &self.cfg.smsc {
             u.push_str(&format!("&smsc={}", percent_encode(s)));
         }
-        u
+        Ok(u)
     }
 
     pub async fn submit(&self, a: &Action) -> Sent {
+        let url = match self.url(a) {
+            Ok(url) => url,
+            Err(e) => return Sent::Rejected { reason: format!("kannel: {e}") },
+        };
         let headers = [("x-tidings-action-id", a.id.clone())];
-        match client::request(hyper::Method::GET, &self.url(a), &headers, None, self.cfg.timeout).await {
+        match client::request(hyper::Method::GET, &url, &headers, None, self.cfg.timeout).await {
             // Not connected: Kannel never saw it. Anything later: it may have.
             Err(e @ client::HttpError::Connect(_)) => Sent::Retry { reason: format!("kannel: {e}"), after: None },
             Err(e) => Sent::InDoubt { reason: format!("kannel: {e}") },
@@ -204,12 +219,54 @@ mod tests {
                 "channel":"sms","priority":1,"text":"您好","trigger":{"kind":"usage","id":"e","ts":"2026-11-25T10:00:00+08:00"}}"#,
         )
         .unwrap();
-        let url = k.url(&a);
-        let q = crate::http::parse_query(url.split_once('?').unwrap().1);
+        let query = |k: &Kannel, a: &Action| {
+            let url = k.url(a).expect("a sendsms url");
+            crate::http::parse_query(url.split_once('?').expect("a query").1)
+        };
+        let q = query(&k, &a);
         assert_eq!(q["password"], "p&w");
         assert_eq!(q["text"], "您好");
         assert_eq!(q["coding"], "2");
         assert_eq!(q["dlr-url"], "http://127.0.0.1:8380/v1/dlr/kannel?id=a0001&type=%d&answer=%A&ts=%T");
+        // No sender on the action (an older outbox line): the configured `from`.
+        assert_eq!(q["from"], "10086");
+        let from = |sender: &str| Action { sender: Some(sender.into()), ..a.clone() };
+        assert_eq!(query(&k, &from("10658888"))["from"], "10658888");
+        // Neither: Kannel's own default-sender.
+        let unset = Kannel::new(KannelConfig { from: None, ..k.cfg.clone() }, "http://127.0.0.1:8380");
+        assert!(!query(&unset, &a).contains_key("from"));
+        assert_eq!(query(&unset, &from("10658888"))["from"], "10658888");
+    }
+
+    #[test]
+    fn a_sender_that_is_not_a_number_or_too_long_is_refused_before_kannel_sees_it() {
+        let cfg = KannelConfig {
+            url: "http://127.0.0.1:1/cgi-bin/sendsms".into(),
+            username: "tidings".into(),
+            password: "p".into(),
+            from: Some("10086".into()),
+            smsc: None,
+            dlr_mask: 19,
+            timeout: Duration::from_secs(1),
+        };
+        let k = Kannel::new(cfg, "http://127.0.0.1:8380");
+        let mut a: Action = serde_json::from_str(
+            r#"{"id":"a0002","ts":"2026-11-25T10:00:00+08:00","msisdn":"13800138000","rule":"r","campaign":"c",
+                "channel":"sms","priority":1,"text":"hi","trigger":{"kind":"usage","id":"e","ts":"2026-11-25T10:00:00+08:00"}}"#,
+        )
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        for (sender, why) in
+            [("1".repeat(22), "is 22 digits: from holds at most 21"), ("1065x".into(), "is not a number")]
+        {
+            a.sender = Some(sender.clone());
+            match rt.block_on(k.submit(&a)) {
+                Sent::Rejected { reason } => {
+                    assert!(reason.starts_with("kannel: sender") && reason.contains(why), "{reason}")
+                }
+                other => panic!("{sender}: refused, not {other:?}"),
+            }
+        }
     }
 
     fn get(query: &str) -> Request {

@@ -177,4 +177,54 @@ mod tests {
             }
         });
     }
+
+    #[test]
+    fn a_sender_too_long_for_the_field_or_not_digits_fails_naming_each_gateways_field() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async {
+            let smpp =
+                SmppConfig { port: nowhere(), system_id: "t".into(), password: "p".into(), ..Default::default() };
+            let cmpp = CmppConfig { port: nowhere(), account: "901234".into(), ..Default::default() };
+            let smgp = SmgpConfig { port: nowhere(), account: "90123456".into(), ..Default::default() };
+            let listen = format!("127.0.0.1:{}", nowhere());
+            let sgip = SgipConfig { port: nowhere(), listen, node_id: 3_010_099_999, ..Default::default() };
+            // (gateway, its field, how many digits it holds): SMPP's source_addr is a C string
+            // of 21 octets with its NUL, the others fixed 21-octet fields.
+            let gateways = [
+                (SmsGateway::Smpp(SmppClient::start(smpp).expect("smpp config").0), "source_addr", 20),
+                (SmsGateway::Cmpp(CmppClient::start(cmpp).expect("cmpp config").0), "Src_Id", 21),
+                (SmsGateway::Smgp(SmgpClient::start(smgp).expect("smgp config").0), "SrcTermID", 21),
+                (SmsGateway::Sgip(SgipClient::start(sgip).expect("sgip config").0), "SPNumber", 21),
+            ];
+            let mut a: Action = serde_json::from_str(
+                r#"{"id":"a1","ts":"2026-12-03T08:30:00+08:00","msisdn":"13800138000","rule":"r","campaign":"c",
+                    "channel":"sms","priority":50,"text":"您好","trigger":{"kind":"usage","id":"e1","ts":"t"}}"#,
+            )
+            .expect("an action");
+            for (g, field, max) in &gateways {
+                let too_long = "1".repeat(max + 1);
+                let cases = [
+                    (
+                        too_long.clone(),
+                        format!("sender \"{too_long}\" is {} digits: {field} holds at most {max}", max + 1),
+                    ),
+                    (
+                        "1065-8888".to_owned(),
+                        format!("sender \"1065-8888\" is not a number: {field} takes digits only"),
+                    ),
+                ];
+                for (sender, why) in cases {
+                    a.sender = Some(sender);
+                    match g.submit(&a).await {
+                        Sent::Rejected { reason } => assert!(reason.ends_with(&why), "{reason}"),
+                        other => panic!("{field}: refused, not {other:?}"),
+                    }
+                }
+                // The widest sender the field holds is no refusal (here: not logged in, retry).
+                a.sender = Some("1".repeat(*max));
+                assert!(matches!(g.submit(&a).await, Sent::Retry { .. }), "{field}");
+                g.shutdown().await;
+            }
+        });
+    }
 }

@@ -10,8 +10,10 @@
 //!   reports it still owes, and those settle the SMS its death left in doubt.
 //! - tidings SIGKILLed mid-send and restarted on the same outbox and ledger: the same.
 //!
-//! Either way every SMS reaches the simulator exactly once, whole, and has one outcome, delivered
-//! or failed as the simulator's number rules say. A gateway is one row of [`gateways!`]: the
+//! Either way every SMS reaches the simulator exactly once, whole, from the number it names (a
+//! third of the outbox carries a sender, as its rule's; the rest, like lines an older tidings
+//! wrote, none: those go from the configured source), and has one outcome, delivered or failed as
+//! the simulator's number rules say. A gateway is one row of [`gateways!`]: the
 //! simulator's protocol and the `[delivery.*]` section the binary gets.
 
 use crate::delivery::{Dir, Running, lines, port};
@@ -32,6 +34,8 @@ pub struct Gateway {
     section: &'static str,
     /// More simulator arguments, with the same placeholders.
     sim_args: &'static [&'static str],
+    /// The source the section configures: what an SMS without a sender goes out from.
+    source: &'static str,
 }
 
 /// Each gateway's two tests: `gateway_kill::<name>::...`.
@@ -64,13 +68,14 @@ macro_rules! gateways {
 }
 
 gateways! {
-    cmpp2 => Gateway { protocol: "cmpp2", section: CMPP2, sim_args: &[] },
-    cmpp3 => Gateway { protocol: "cmpp3", section: CMPP3_GBK, sim_args: &[] },
-    smgp => Gateway { protocol: "smgp", section: SMGP, sim_args: &["--account", "90123456"] },
+    cmpp2 => Gateway { protocol: "cmpp2", section: CMPP2, sim_args: &[], source: "10690001" },
+    cmpp3 => Gateway { protocol: "cmpp3", section: CMPP3_GBK, sim_args: &[], source: "10690001" },
+    smgp => Gateway { protocol: "smgp", section: SMGP, sim_args: &["--account", "90123456"], source: "10620001" },
     sgip => Gateway {
         protocol: "sgip",
         section: SGIP,
         sim_args: &["--account", "tidings", "--sp", "127.0.0.1:{listen}", "--sp-login", "smg", "--sp-password", "smgpw"],
+        source: "10655001",
     },
 }
 
@@ -149,9 +154,18 @@ struct Setup {
     dir: Dir,
     sim: Sim,
     config: PathBuf,
-    /// (number, text) -> action id, for every SMS in the outbox.
-    sms: BTreeMap<(String, String), String>,
+    /// (number, text) -> the SMS, for every SMS in the outbox.
+    sms: BTreeMap<(String, String), Sms>,
 }
+
+/// An SMS of the outbox: its action id and the number it must arrive from.
+struct Sms {
+    id: String,
+    from: &'static str,
+}
+
+/// The sender a third of the outbox names.
+const SENDER: &str = "10658888";
 
 fn setup(gateway: &Gateway, name: &str) -> Setup {
     setup_with(gateway, name, &[], "")
@@ -186,13 +200,14 @@ honour_expiry = false
     );
     let config = dir.0.join("tidings.toml");
     std::fs::write(&config, text).expect("write the config");
-    let sms = write_outbox(&dir.0.join("outbox"));
+    let sms = write_outbox(&dir.0.join("outbox"), gateway.source);
     Setup { dir, sim, config, sms }
 }
 
 /// The outbox: 300 SMS to 230 subscribers. Every text is its own (it carries its number), so a
-/// message at the simulator names its action.
-fn write_outbox(dir: &Path) -> BTreeMap<(String, String), String> {
+/// message at the simulator names its action. Every third names [`SENDER`]; the others name none
+/// and go from `configured`.
+fn write_outbox(dir: &Path, configured: &'static str) -> BTreeMap<(String, String), Sms> {
     let chinese: Vec<char> =
         "尊敬的客户您好您本月的流量套餐即将用完回复一办理加油包回复二查询余额感谢您的支持".chars().collect();
     let text = |i: usize| -> String {
@@ -232,13 +247,19 @@ fn write_outbox(dir: &Path) -> BTreeMap<(String, String), String> {
         };
         for _ in 0..n {
             let i = actions.len();
-            actions.push(action(&format!("k{i:04}"), &msisdn, &text(i)));
+            let sender = (i % 3 == 0).then(|| SENDER.to_owned());
+            actions.push(Action { sender, ..action(&format!("k{i:04}"), &msisdn, &text(i)) });
         }
     }
     std::fs::create_dir_all(dir).expect("the outbox directory");
     let body: String = actions.iter().map(|a| serde_json::to_string(a).expect("an action") + "\n").collect();
     std::fs::write(dir.join("outbox.jsonl"), body).expect("write the outbox");
-    actions.into_iter().map(|a| ((a.msisdn, a.text.unwrap_or_default()), a.id)).collect()
+    let from = |a: &Action| if a.sender.is_some() { SENDER } else { configured };
+    actions
+        .into_iter()
+        .map(|a| (from(&a), a))
+        .map(|(from, a)| ((a.msisdn, a.text.unwrap_or_default()), Sms { id: a.id, from }))
+        .collect()
 }
 
 fn action(id: &str, msisdn: &str, text: &str) -> Action {
@@ -374,19 +395,26 @@ fn bad_secret(gateway: &Gateway) {
     }
 }
 
-/// Every SMS at the simulator exactly once and whole, and one outcome for each: failed for the
-/// numbers the simulator fails, delivered for the rest.
-fn check(dir: &Path, sim: &Sim, sms: &BTreeMap<(String, String), String>, err: &str) {
+/// Every SMS at the simulator exactly once, whole and from its number, and one outcome for each:
+/// failed for the numbers the simulator fails, delivered for the rest.
+fn check(dir: &Path, sim: &Sim, sms: &BTreeMap<(String, String), Sms>, err: &str) {
     let mut got: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut wrong_source = Vec::new();
     for m in messages(sim) {
         // SGIP puts the country code before every number (`country_code`).
         let dest = m["dest"].as_str().unwrap_or_default();
         let dest = dest.strip_prefix("86").filter(|d| d.len() == 11).unwrap_or(dest);
         let key = (dest.to_owned(), m["text"].as_str().unwrap_or_default().to_owned());
+        if let Some(s) = sms.get(&key).filter(|s| m["src"] != s.from) {
+            wrong_source.push(format!("{} from {} (want {})", s.id, m["src"], s.from));
+        }
         *got.entry(key).or_default() += 1;
     }
-    let twice: Vec<&String> = got.iter().filter(|(_, n)| **n > 1).filter_map(|(k, _)| sms.get(k)).collect();
-    let missing: Vec<&String> = sms.iter().filter(|(k, _)| !got.contains_key(*k)).map(|(_, id)| id).collect();
+    assert!(wrong_source.is_empty(), "every SMS from its sender, else the configured source: {wrong_source:?}");
+    assert!(sms.values().any(|s| s.from == SENDER) && sms.values().any(|s| s.from != SENDER), "both kinds went");
+    let twice: Vec<&String> =
+        got.iter().filter(|(_, n)| **n > 1).filter_map(|(k, _)| sms.get(k)).map(|s| &s.id).collect();
+    let missing: Vec<&String> = sms.iter().filter(|(k, _)| !got.contains_key(*k)).map(|(_, s)| &s.id).collect();
     let strange: Vec<&(String, String)> = got.keys().filter(|k| !sms.contains_key(*k)).collect();
     assert!(
         twice.is_empty() && missing.is_empty() && strange.is_empty(),
@@ -401,7 +429,7 @@ fn check(dir: &Path, sim: &Sim, sms: &BTreeMap<(String, String), String>, err: &
         let status = o["status"].as_str().unwrap_or_default().to_owned();
         outcomes.entry(id).or_default().insert(o["id"].as_str().unwrap_or_default().to_owned(), status);
     }
-    for ((msisdn, _), id) in sms {
+    for ((msisdn, _), Sms { id, .. }) in sms {
         let want = if msisdn.starts_with("1390000") || msisdn.starts_with("1390001") { "failed" } else { "delivered" };
         let Some(o) = outcomes.get(id) else { panic!("{id} to {msisdn} has no outcome\n{err}") };
         let statuses: Vec<&String> = o.values().collect();

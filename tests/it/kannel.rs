@@ -5,6 +5,7 @@
 
 use crate::delivery::{Dir, files, lines, port as free_port, run_to_end, tidings};
 use crate::smpp::Sim;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -134,9 +135,15 @@ impl Drop for Kannel {
     }
 }
 
+/// An outbox line as an older tidings wrote it, with no sender: it goes from Kannel's configured
+/// `from`.
+const OLD_LINE: &str = r#"{"id":"old000000000001","ts":"2026-11-24T10:00:00+08:00","msisdn":"13800138000","rule":"r","campaign":"c","channel":"sms","priority":50,"text":"from before senders","trigger":{"kind":"usage","id":"e1","ts":"2026-11-24T10:00:00+08:00"}}"#;
+
 #[test]
 fn sms_through_kannel_reach_the_smsc_once_each_and_delivery_reports_come_back_as_outcomes() {
     let dir = Dir::new("kannel");
+    std::fs::create_dir_all(dir.0.join("outbox")).unwrap();
+    std::fs::write(dir.0.join("outbox/outbox.jsonl"), format!("{OLD_LINE}\n")).unwrap();
     let sim = Sim::start(&["--system-id", "kannel", "--password", "secret"]);
     let listen = format!("127.0.0.1:{}", free_port());
     let kannel = Kannel::start(&dir.0, sim.port, &listen);
@@ -151,6 +158,9 @@ kind = "generator"
 subscribers = 600
 events = 12000
 days = 2
+
+[policy]
+sender = "10658888"
 
 {files}
 listen = "{listen}"
@@ -171,19 +181,29 @@ from = "10086"
     .unwrap();
     let err = run_to_end(tidings(&cfg));
 
-    let actions: Vec<_> =
+    let mut actions: Vec<_> =
         lines(&dir.0.join("out/actions.jsonl")).into_iter().filter(|a| a["channel"] == "sms").collect();
     assert!(actions.len() >= 30, "the run decides SMS ({})", actions.len());
-    let mut want: BTreeMap<(String, String), usize> = BTreeMap::new();
+    assert!(actions.iter().all(|a| a["sender"] == "10658888"), "each decided SMS names the [policy] sender");
+    actions.push(serde_json::from_str(OLD_LINE).unwrap());
+    // An SMS by number, text and the number it comes from: its sender, else Kannel's `from`.
+    let key = |to: &Value, text: &Value, from: &str| -> (String, String, String) {
+        (to.as_str().unwrap().into(), text.as_str().unwrap().into(), from.into())
+    };
+    let mut want: BTreeMap<_, usize> = BTreeMap::new();
     for a in &actions {
-        *want.entry((a["msisdn"].as_str().unwrap().into(), a["text"].as_str().unwrap().into())).or_default() += 1;
+        *want.entry(key(&a["msisdn"], &a["text"], a["sender"].as_str().unwrap_or("10086"))).or_default() += 1;
     }
-    let mut got: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut got: BTreeMap<_, usize> = BTreeMap::new();
     let messages: Vec<_> = sim.lines().into_iter().filter(|l| l["event"] == "message").collect();
     for m in &messages {
-        *got.entry((m["dest"].as_str().unwrap().into(), m["text"].as_str().unwrap().into())).or_default() += 1;
+        *got.entry(key(&m["dest"], &m["text"], m["src"].as_str().unwrap_or_default())).or_default() += 1;
     }
-    assert_eq!(got, want, "every SMS reached the SMSC through Kannel once, its Chinese text whole:\n{err}");
+    assert_eq!(
+        got, want,
+        "every SMS reached the SMSC through Kannel once, from its sender (the older line from `from`), its \
+         Chinese text whole:\n{err}"
+    );
     assert!(
         messages.iter().any(|m| m["parts"].as_u64() > Some(1)),
         "Kannel split the long ones (UDH) and the SMSC reassembled them"

@@ -162,10 +162,10 @@ fn login_submit_report_and_a_200_character_chinese_message_in_every_protocol() {
                 reported.insert(r.gateway_id.expect("a report names the submit's id"));
             }
             assert_eq!(reported, gateway_ids.iter().cloned().collect(), "{protocol}: one report per part");
-            // A failed delivery reports as failed.
-            let Sent::Accepted { gateway_ids } = client.submit(&action("a-2", "13900001234", "hello")).await else {
-                panic!("{protocol}: accepted")
-            };
+            // A failed delivery reports as failed. This one names its sender (its rule's): it goes
+            // out from that number, not the configured Src_Id / SrcTermID.
+            let ruled = Action { sender: Some("10658888".into()), ..action("a-2", "13900001234", "hello") };
+            let Sent::Accepted { gateway_ids } = client.submit(&ruled).await else { panic!("{protocol}: accepted") };
             let r = next_report(&mut reports).await;
             assert_eq!((r.status, r.gateway_id.as_ref()), (OutcomeStatus::Failed, gateway_ids.first()));
             assert_eq!(r.detail, detail(protocol, "UNDELIV"));
@@ -178,6 +178,9 @@ fn login_submit_report_and_a_200_character_chinese_message_in_every_protocol() {
         assert_eq!((got[0]["text"].as_str(), got[0]["parts"].as_u64()), (Some(text.as_str()), Some(3)));
         assert_eq!(got[0]["fmt"], 8);
         assert_eq!((got[1]["text"].as_str(), got[1]["fmt"].as_u64()), (Some("hello"), Some(0)));
+        let configured = if protocol == "smgp" { "10620001" } else { "10690001" };
+        let from: Vec<&str> = got.iter().filter_map(|m| m["src"].as_str()).collect();
+        assert_eq!(from, [configured, "10658888"], "{protocol}: no sender, the configured source; else the sender");
         let goodbye = if protocol == "smgp" { "exit" } else { "terminate" };
         sim.wait_for("a goodbye", |ls| ls.iter().any(|l| l["cmd"] == goodbye));
     }

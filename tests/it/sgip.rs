@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use tidings::contact::Action;
 use tidings::sink::gateway::{Inbound, Incoming, OutcomeStatus, Report, Sent};
 use tidings::sink::sgip::{SgipClient, SgipConfig};
 use tokio::sync::mpsc;
@@ -111,10 +112,10 @@ fn sgip_login_submit_report_over_the_smgs_connection_and_a_200_character_chinese
             reported.insert(r.gateway_id.expect("a report names its Submit"));
         }
         assert_eq!(reported, gateway_ids.iter().cloned().collect(), "one report per part");
-        // A failed delivery reports as failed.
-        let Sent::Accepted { gateway_ids } = client.submit(&action("a-2", "13900001234", "hello")).await else {
-            panic!("accepted")
-        };
+        // A failed delivery reports as failed. This one names its sender (its rule's): it goes
+        // out from that number, not the configured SPNumber.
+        let ruled = Action { sender: Some("10658888".into()), ..action("a-2", "13900001234", "hello") };
+        let Sent::Accepted { gateway_ids } = client.submit(&ruled).await else { panic!("accepted") };
         let r = next_report(&mut incoming).await;
         assert_eq!((r.status, r.gateway_id.as_ref()), (OutcomeStatus::Failed, gateway_ids.first()));
         assert_eq!(r.detail, "state:2 err:1");
@@ -129,7 +130,14 @@ fn sgip_login_submit_report_over_the_smgs_connection_and_a_200_character_chinese
     assert_eq!((got[0]["dest"].as_str(), got[0]["fmt"].as_u64()), (Some("8613800138000"), Some(8)));
     assert_eq!((got[1]["text"].as_str(), got[1]["fmt"].as_u64()), (Some("hello"), Some(0)));
     let submits: Vec<Value> = sim.lines().into_iter().filter(|l| l["dir"] == "in" && l["cmd"] == "submit").collect();
-    assert!(submits.iter().all(|s| s["report_flag"] == 1 && s["sp_number"] == "10655001" && s["corp_id"] == "99999"));
+    assert!(submits.iter().all(|s| s["report_flag"] == 1 && s["corp_id"] == "99999"));
+    let from: Vec<&str> = submits.iter().filter_map(|s| s["sp_number"].as_str()).collect();
+    assert_eq!(
+        from,
+        ["10655001", "10655001", "10655001", "10658888"],
+        "no sender: the configured SPNumber; else the sender"
+    );
+    assert_eq!((got[0]["src"].as_str(), got[1]["src"].as_str()), (Some("10655001"), Some("10658888")));
     assert!(count(&sim, "in", "bind_resp") >= 1, "the SMG bound to our listener");
     assert!(sim.lines().iter().all(|l| l["event"] != "sp_unreachable"), "and was never refused");
     sim.wait_for("our unbind", |ls| ls.iter().any(|l| l["dir"] == "in" && l["cmd"] == "unbind"));

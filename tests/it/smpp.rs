@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use tidings::contact::Action;
 use tidings::sink::gateway::{Incoming, OutcomeStatus, Report, Sent};
 use tidings::sink::smpp::{SmppClient, SmppConfig, user_message_reference};
 use tokio::sync::mpsc;
@@ -201,6 +202,13 @@ fn bind_submit_and_delivered_receipt_round_trip() {
         let msg = sim.wait_for("the message", |v| v["event"] == "message").await;
         assert_eq!(msg["text"], "Hello from 10086");
         assert_eq!(msg["message_ids"][0], ids[0].as_str());
+        // No sender on the action (an older outbox line): from the configured source_addr. With
+        // one (its rule's), from that number, where the subscriber's reply will go.
+        assert_eq!(msg["src"], "10086");
+        let ruled = Action { sender: Some("10658888".into()), ..action("a-1s", "13800138000", "Hello from 10658888") };
+        accepted(client.submit(&ruled).await);
+        let msg = sim.wait_for("the ruled message", |v| v["text"] == "Hello from 10658888").await;
+        assert_eq!((msg["src"].as_str(), msg["dest"].as_str()), (Some("10658888"), Some("13800138000")));
         client.shutdown().await;
     });
 }

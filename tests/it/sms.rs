@@ -5,6 +5,7 @@
 
 use crate::delivery::{Dir, Running, files, lines, run_to_end, tidings};
 use crate::smpp::{Sim, new_log};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -19,6 +20,9 @@ kind = "generator"
 subscribers = 1500
 events = 30000
 days = 2
+
+[policy]
+sender = "10658888"
 
 {files}
 listen = "127.0.0.1:0"
@@ -47,20 +51,30 @@ response_timeout = "2s"
     p
 }
 
-/// (number, text) -> how many times, for the run's SMS actions.
-fn sms_actions(dir: &Path) -> BTreeMap<(String, String), usize> {
+/// An SMS by where it goes, what it says and where it comes from.
+type Key = (String, String, String);
+
+fn key(to: &Value, text: &Value, from: &Value) -> Key {
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    (s(to), s(text), s(from))
+}
+
+/// (number, text, sender) -> how many times, for the run's SMS actions. Every one names the
+/// `[policy] sender` of the config (10658888), not the SMPP section's `source_addr` (10086).
+fn sms_actions(dir: &Path) -> BTreeMap<Key, usize> {
     let mut m = BTreeMap::new();
     for a in lines(&dir.join("out/actions.jsonl")).into_iter().filter(|a| a["channel"] == "sms") {
-        *m.entry((a["msisdn"].as_str().unwrap().to_owned(), a["text"].as_str().unwrap().to_owned())).or_default() += 1;
+        assert_eq!(a["sender"], "10658888", "the action names its sender");
+        *m.entry(key(&a["msisdn"], &a["text"], &a["sender"])).or_default() += 1;
     }
     m
 }
 
-/// (number, text) -> how many times, for whole messages the SMSC received.
-fn at_smsc(sim: &Sim) -> BTreeMap<(String, String), usize> {
+/// (number, text, source_addr) -> how many times, for whole messages the SMSC received.
+fn at_smsc(sim: &Sim) -> BTreeMap<Key, usize> {
     let mut m = BTreeMap::new();
     for l in sim.lines().into_iter().filter(|l| l["event"] == "message") {
-        *m.entry((l["dest"].as_str().unwrap().to_owned(), l["text"].as_str().unwrap().to_owned())).or_default() += 1;
+        *m.entry(key(&l["dest"], &l["text"], &l["src"])).or_default() += 1;
     }
     m
 }
@@ -73,7 +87,7 @@ fn check_exactly_once(dir: &Path, sim: &Sim, err: &str) {
     let extra: Vec<_> = got.iter().filter(|(k, n)| want.get(*k) != Some(n)).take(3).collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
-        "each SMS action reaches the SMSC exactly once: {} actions, {} at the SMSC; e.g. missing {missing:?}, \
+        "each SMS action reaches the SMSC exactly once, from its sender: {} actions, {} at the SMSC; e.g. missing {missing:?}, \
          extra {extra:?}\n{err}",
         want.values().sum::<usize>(),
         got.values().sum::<usize>()

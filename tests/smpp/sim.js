@@ -91,12 +91,13 @@ function mo(c) {
   return item.key;
 }
 
-// The `message` line for a submit that completes a message, or null (a part still waiting).
+// The `message` line for a submit that completes a message, or null (a part still waiting): `src` is
+// the number it goes out from (source_addr; the last part's for a long message).
 function complete(pdu, id) {
   const sm = pdu.short_message || {};
   const text = typeof sm.message === 'string' ? sm.message : '';
   const ie = (sm.udh || []).find((u) => u[0] === 0x00 || u[0] === 0x08);
-  if (!ie) return { event: 'message', dest: pdu.destination_addr, text, parts: 1, message_ids: [id] };
+  if (!ie) return { event: 'message', dest: pdu.destination_addr, src: pdu.source_addr, text, parts: 1, message_ids: [id] };
   const [ref, total, seq] = ie[0] === 0x00 ? [ie[2], ie[3], ie[4]] : [ie.readUInt16BE(2), ie[4], ie[5]];
   const key = pdu.destination_addr + '/' + ref;
   const m = partial.get(key) || { total, parts: [] };
@@ -104,8 +105,8 @@ function complete(pdu, id) {
   partial.set(key, m);
   if (m.parts.filter(Boolean).length < total) return null;
   partial.delete(key);
-  return { event: 'message', dest: pdu.destination_addr, text: m.parts.map((p) => p.text).join(''), parts: total,
-    message_ids: m.parts.map((p) => p.id) };
+  return { event: 'message', dest: pdu.destination_addr, src: pdu.source_addr, text: m.parts.map((p) => p.text).join(''),
+    parts: total, message_ids: m.parts.map((p) => p.id) };
 }
 
 // Sends a submit_sm_resp, after --resp-delay-ms.

@@ -26,7 +26,7 @@
 pub mod pdu;
 
 use crate::contact::Action;
-use crate::sink::gateway::{OutcomeStatus, Reply, Report};
+use crate::sink::gateway::{OutcomeStatus, Reply, Report, SourceField};
 use crate::sink::link::{Client, Frame, LinkError, LinkSettings, Protocol, de, settings_of};
 use crate::sink::wire::{Coding, WireError, action_parts, authenticator, decode_text, md5, mmddhhmmss};
 use pdu::{Body, Connect, Decoded, Deliver, DeliverResp, Pdu, Report as CmppReport, Submit, Version, status};
@@ -62,7 +62,10 @@ pub struct CmppConfig {
     pub msg_src: String,
     /// Service_Id: the service code (at most 10 characters).
     pub service_id: String,
-    /// Src_Id: the SP's long number or service code the handset shows (at most 21 digits).
+    /// Src_Id: the SP's service code, or a long number beginning with it, that the handset shows
+    /// (at most 21 digits): what an SMS goes out from when its action names no sender (older
+    /// outbox lines). An action's sender goes in Src_Id in its place, so it too must begin with
+    /// the service code.
     pub src_id: String,
     /// Fee_UserType: 0 the destination pays, 1 the source, 2 the SP, 3 Fee_terminal_Id.
     pub fee_user_type: u8,
@@ -176,6 +179,7 @@ pub struct Cmpp {
 impl Protocol for Cmpp {
     const NAME: &'static str = "cmpp";
     const SUBMIT_RESP: &'static str = "CMPP_SUBMIT_RESP";
+    const SOURCE: SourceField = SourceField { name: "Src_Id", max: 21 };
     type Config = CmppConfig;
     type Part = Submit;
     /// The AuthenticatorSource sent.
@@ -190,7 +194,11 @@ impl Protocol for Cmpp {
         &self.settings
     }
 
-    fn parts(&self, action: &Action, dest: &str) -> Result<Vec<Submit>, String> {
+    fn configured_source(&self) -> &str {
+        &self.cfg.src_id
+    }
+
+    fn parts(&self, action: &Action, dest: &str, source: &str) -> Result<Vec<Submit>, String> {
         let cfg = &self.cfg;
         let parts = action_parts(action, cfg.coding)?;
         Ok(parts
@@ -206,7 +214,7 @@ impl Protocol for Cmpp {
                 msg_src: cfg.msg_src().to_owned(),
                 fee_type: cfg.fee_type.clone(),
                 fee_code: cfg.fee_code.clone(),
-                src_id: cfg.src_id.clone(),
+                src_id: source.to_owned(),
                 dest_terminal_ids: vec![dest.to_owned()],
                 msg_content: part.content,
                 ..Submit::default()

@@ -15,7 +15,11 @@
 //!   full, or the gateway's flow control (any of `flow_control_results`: after
 //!   `flow_control_retry_after`).
 //! - `InDoubt`: the submit went out and no answer came (timeout, connection lost).
-//! - `Rejected`: any other result, an action without text, a destination that is not digits.
+//! - `Rejected`: any other result, an action without text, a destination that is not digits, a
+//!   sender that is not digits or too long for the protocol's source field.
+//!
+//! Every part goes out from the action's sender when it has one, else from the configured source
+//! ([`crate::sink::gateway::source`]): one place for the four protocols, each naming its field.
 //!
 //! A long message goes as parts, its concatenation reference derived from the action id so a
 //! resend matches; a later part that meets flow control waits `flow_control_retry_after` and goes
@@ -30,7 +34,7 @@ pub mod de;
 mod session;
 
 use crate::contact::Action;
-use crate::sink::gateway::{Inbound, Incoming, Sent};
+use crate::sink::gateway::{Inbound, Incoming, Sent, SourceField, source};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -141,6 +145,8 @@ pub trait Protocol: Send + Sync + Sized + 'static {
     const LOGGED_OUT: &'static str = "not logged in";
     /// The most digits a destination number may have.
     const MAX_DIGITS: usize = 21;
+    /// Where the sender number goes (`Src_Id`, 21 octets).
+    const SOURCE: SourceField;
     /// The `[delivery.*]` section.
     type Config: Clone + Send + 'static;
     /// One part of a message, ready to be encoded with a sequence number.
@@ -151,8 +157,12 @@ pub trait Protocol: Send + Sync + Sized + 'static {
     /// Checks the config (field widths, timings).
     fn new(cfg: Self::Config) -> Result<Self, LinkError>;
     fn settings(&self) -> &LinkSettings;
-    /// The parts of one action's text to `dest` (checked to be digits), or why not.
-    fn parts(&self, action: &Action, dest: &str) -> Result<Vec<Self::Part>, String>;
+    /// The source the config names: what an action without a sender goes out from.
+    fn configured_source(&self) -> &str;
+    /// The parts of one action's text to `dest` (checked to be digits) from `source` (the
+    /// action's sender or the configured source, checked against [`Protocol::SOURCE`]), or why
+    /// not.
+    fn parts(&self, action: &Action, dest: &str, source: &str) -> Result<Vec<Self::Part>, String>;
     /// The login request with sequence 1.
     fn login(&self) -> Result<(Vec<u8>, Self::Login), String>;
     /// Whether the login answer's status and proof are good; the error says why not.
@@ -270,7 +280,9 @@ impl<P: Protocol> Client<P> {
 
     /// How many parts (each with a report of its own) the action's text takes over this link.
     pub fn parts(&self, action: &Action) -> usize {
-        self.inner.protocol.parts(action, &action.msisdn).map_or(1, |p| p.len().max(1))
+        let protocol = &self.inner.protocol;
+        let from = source(action, protocol.configured_source(), P::SOURCE).unwrap_or(protocol.configured_source());
+        protocol.parts(action, &action.msisdn, from).map_or(1, |p| p.len().max(1))
     }
 
     pub fn is_logged_in(&self) -> bool {
@@ -287,7 +299,12 @@ impl<P: Protocol> Client<P> {
         if !(1..=P::MAX_DIGITS).contains(&dest.len()) || !dest.bytes().all(|b| b.is_ascii_digit()) {
             return Sent::Rejected { reason: format!("{name}: destination is not 1 to {} digits", P::MAX_DIGITS) };
         }
-        let parts = match self.inner.protocol.parts(action, dest) {
+        let protocol = &self.inner.protocol;
+        let from = match source(action, protocol.configured_source(), P::SOURCE) {
+            Ok(from) => from,
+            Err(e) => return Sent::Rejected { reason: format!("{name}: {e}") },
+        };
+        let parts = match protocol.parts(action, dest, from) {
             Ok(p) => p,
             Err(e) => return Sent::Rejected { reason: format!("{name}: {e}") },
         };

@@ -75,7 +75,9 @@ pub struct SgipConfig {
     /// The SP's node id the operator assigned (3AAAAQQQQQ: area code, corporation code): the first
     /// part of every sequence number.
     pub node_id: u32,
-    /// SPNumber: the SP's access number the handset shows (at most 21 digits).
+    /// SPNumber: the SP's access number the handset shows (at most 21 digits): what an SMS goes
+    /// out from when its action names no sender (older outbox lines). An action's sender goes in
+    /// SPNumber in its place.
     pub sp_number: String,
     /// ChargeNumber: who pays (at most 21); 21 zeros: the SP.
     pub charge_number: String,

@@ -5,7 +5,7 @@
 use super::SgipConfig;
 use super::pdu::{self, Body, Decoded, Pdu, Report as SgipReport, Sequence, Submit, result};
 use crate::contact::Action;
-use crate::sink::gateway::{OutcomeStatus, Reply, Report};
+use crate::sink::gateway::{OutcomeStatus, Reply, Report, SourceField};
 use crate::sink::link::{Frame, LinkError, LinkSettings, Protocol};
 use crate::sink::wire::{WireError, action_parts, decode_text, mmddhhmmss};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -47,6 +47,7 @@ impl Sgip {
 impl Protocol for Sgip {
     const NAME: &'static str = "sgip";
     const SUBMIT_RESP: &'static str = "SGIP Submit_Resp";
+    const SOURCE: SourceField = SourceField { name: "SPNumber", max: 21 };
     type Config = SgipConfig;
     type Part = Submit;
     /// Bind has no proof to check.
@@ -61,7 +62,11 @@ impl Protocol for Sgip {
         &self.settings
     }
 
-    fn parts(&self, action: &Action, dest: &str) -> Result<Vec<Submit>, String> {
+    fn configured_source(&self) -> &str {
+        &self.cfg.sp_number
+    }
+
+    fn parts(&self, action: &Action, dest: &str, source: &str) -> Result<Vec<Submit>, String> {
         let cfg = &self.cfg;
         let user_number = cfg.international(dest);
         if user_number.len() > 21 {
@@ -71,7 +76,7 @@ impl Protocol for Sgip {
         Ok(parts
             .into_iter()
             .map(|part| Submit {
-                sp_number: cfg.sp_number.clone(),
+                sp_number: source.to_owned(),
                 charge_number: cfg.charge_number.clone(),
                 user_numbers: vec![user_number.clone()],
                 corp_id: cfg.corp_id.clone(),
@@ -293,7 +298,7 @@ mod tests {
             },
             expires: None,
         };
-        let parts = p.parts(&a, "13800138000").unwrap();
+        let parts = p.parts(&a, "13800138000", p.configured_source()).unwrap();
         assert_eq!(parts[0].user_numbers, ["8613800138000"]);
         assert_eq!((parts[0].sp_number.as_str(), parts[0].report_flag, parts[0].message_coding), ("10655001", 1, 8));
         let seq = Sequence { node: 3_000_012_345, time: 1_203_083_000, counter: 9 };

@@ -26,7 +26,7 @@
 pub mod pdu;
 
 use crate::contact::Action;
-use crate::sink::gateway::{OutcomeStatus, Reply, Report};
+use crate::sink::gateway::{OutcomeStatus, Reply, Report, SourceField};
 use crate::sink::link::{Client, Frame, LinkError, LinkSettings, Protocol, de, settings_of};
 use crate::sink::wire::{Coding, action_parts, authenticator, decode_text, md5, mmddhhmmss};
 use pdu::{Body, Decoded, Deliver, DeliverResp, Login, MsgId, Pdu, Report as SmgpReport, Submit, Tlv, status};
@@ -56,7 +56,9 @@ pub struct SmgpConfig {
     pub secret: String,
     /// ServiceID: the service code (at most 10 characters).
     pub service_id: String,
-    /// SrcTermID: the SP's number the handset shows, where replies go (at most 21 digits).
+    /// SrcTermID: the SP's number the handset shows, where replies go (at most 21 digits): what
+    /// an SMS goes out from when its action names no sender (older outbox lines). An action's
+    /// sender goes in SrcTermID in its place.
     pub src_term_id: String,
     /// ChargeTermID: who pays, when not the destination (at most 21 digits; empty: nobody).
     pub charge_term_id: String,
@@ -161,6 +163,7 @@ pub struct Smgp {
 impl Protocol for Smgp {
     const NAME: &'static str = "smgp";
     const SUBMIT_RESP: &'static str = "Submit_Resp";
+    const SOURCE: SourceField = SourceField { name: "SrcTermID", max: 21 };
     type Config = SmgpConfig;
     type Part = Submit;
     /// The AuthenticatorClient sent.
@@ -175,7 +178,11 @@ impl Protocol for Smgp {
         &self.settings
     }
 
-    fn parts(&self, action: &Action, dest: &str) -> Result<Vec<Submit>, String> {
+    fn configured_source(&self) -> &str {
+        &self.cfg.src_term_id
+    }
+
+    fn parts(&self, action: &Action, dest: &str, source: &str) -> Result<Vec<Submit>, String> {
         let cfg = &self.cfg;
         let parts = action_parts(action, cfg.coding)?;
         Ok(parts
@@ -200,7 +207,7 @@ impl Protocol for Smgp {
                     fee_code: cfg.fee_code.clone(),
                     fixed_fee: cfg.fixed_fee.clone(),
                     msg_format: part.coding as u8,
-                    src_term_id: cfg.src_term_id.clone(),
+                    src_term_id: source.to_owned(),
                     charge_term_id: cfg.charge_term_id.clone(),
                     dest_term_ids: vec![dest.to_owned()],
                     msg_content: part.content,
@@ -368,7 +375,7 @@ mod tests {
             "trigger": { "kind": "usage", "id": "e", "ts": "2026-11-24T20:00:00+08:00" },
         });
         let action: Action = serde_json::from_value(json).unwrap();
-        let parts = smgp.parts(&action, "13800138000").unwrap();
+        let parts = smgp.parts(&action, "13800138000", smgp.configured_source()).unwrap();
         assert_eq!(parts.len(), 3);
         for (i, p) in parts.iter().enumerate() {
             assert_eq!((p.msg_format, p.tlv(pdu::TAG_TP_UDHI)), (8, Some(&[1u8][..])));

@@ -65,6 +65,7 @@ mod tests;
 pub mod text;
 
 use crate::contact::Action;
+use crate::sink::gateway::SourceField;
 use crate::sink::link::{Client, Frame, LinkError, LinkSettings, Protocol, Refusal};
 use crate::sink::wire::concat_reference;
 use pdu::{Bind, Body, Decoded, Pdu, ShortMessage, Tlv, status};
@@ -99,7 +100,9 @@ pub struct SmppConfig {
     pub password: String,
     /// ESME type for bind_transceiver, often empty (at most 12 characters).
     pub system_type: String,
-    /// Sender id shown on the handset, e.g. "10086" (at most 20 characters).
+    /// What an SMS goes out from when its action names no sender (older outbox lines); an
+    /// action's sender (its rule's, campaign's or `[policy] sender`) goes in `source_addr` in its
+    /// place (at most 20 characters).
     pub source_addr: String,
     /// Type of number of `source_addr` (0 unknown, 1 international, 3 network specific, 5 alphanumeric).
     pub source_addr_ton: u8,
@@ -207,6 +210,8 @@ impl Protocol for Smpp {
     const SUBMIT_RESP: &'static str = "submit_sm_resp";
     const LOGGED_OUT: &'static str = "not bound";
     const MAX_DIGITS: usize = 20;
+    /// A C-octet string of 21 octets: 20 digits and the NUL.
+    const SOURCE: SourceField = SourceField { name: "source_addr", max: 20 };
     type Config = SmppConfig;
     type Part = ShortMessage;
     type Login = ();
@@ -220,7 +225,11 @@ impl Protocol for Smpp {
         &self.settings
     }
 
-    fn parts(&self, action: &Action, dest: &str) -> Result<Vec<ShortMessage>, String> {
+    fn configured_source(&self) -> &str {
+        &self.cfg.source_addr
+    }
+
+    fn parts(&self, action: &Action, dest: &str, source: &str) -> Result<Vec<ShortMessage>, String> {
         let cfg = &self.cfg;
         let text = action.text.as_deref().unwrap_or_default();
         let parts = text::split(text, concat_reference(&action.id)).map_err(|e| e.to_string())?;
@@ -230,7 +239,7 @@ impl Protocol for Smpp {
             .map(|part| ShortMessage {
                 source_addr_ton: cfg.source_addr_ton,
                 source_addr_npi: cfg.source_addr_npi,
-                source_addr: cfg.source_addr.clone(),
+                source_addr: source.to_owned(),
                 dest_addr_ton: cfg.dest_addr_ton,
                 dest_addr_npi: cfg.dest_addr_npi,
                 destination_addr: dest.to_string(),
