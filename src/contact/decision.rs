@@ -62,10 +62,10 @@ impl Decision {
     /// What the rule wrote for this contact, for holding it to the end of quiet hours.
     pub fn written(&self) -> super::Written {
         super::Written {
-            text: self.text.clone(),
-            script: self.script.clone(),
-            queue: self.queue.as_deref().map(str::to_owned),
-            about: self.about.as_deref().map(str::to_owned),
+            text: self.text.as_deref().map(Into::into),
+            script: self.script.as_deref().map(Into::into),
+            queue: self.queue.clone(),
+            about: self.about.clone(),
         }
     }
 

@@ -132,18 +132,19 @@ pub struct Candidate {
 
 /// What a rule wrote for one contact when it fired, from the triggering event and the
 /// subscriber at that moment; a timer or a quiet-hours hold carries it (and a checkpoint with
-/// them) to the moment policy decides.
+/// them) to the moment policy decides. Boxed strings: a pending timer carries one, in every
+/// subscriber state that has a timer.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Written {
     /// An SMS or IVR text, or an order's offer code.
-    pub text: Option<String>,
+    pub text: Option<Box<str>>,
     /// A call's script: what the agent says.
-    pub script: Option<String>,
+    pub script: Option<Box<str>>,
     /// The call-centre queue a call goes to (`queue:`, which may name the store a reply is about).
-    pub queue: Option<String>,
+    pub queue: Option<Box<str>>,
     /// What a reply to this SMS is about (`about:`, e.g. the store a survey asks about), read
     /// back as `event.in_reply_to.about`.
-    pub about: Option<String>,
+    pub about: Option<Box<str>>,
 }
 
 /// Why policy stopped a candidate contact (filled in by contact policy).

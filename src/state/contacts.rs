@@ -54,8 +54,9 @@ pub struct ContactLog {
     /// (campaign, local month index last reached, consecutive months up to it)
     pub streaks: ThinSlice<(u16, i64, u32)>,
     /// What the SMS in `recent` whose rule says `about:` are about, by record id: a reply
-    /// reads it back. Dropped with its record.
-    pub abouts: Vec<(u64, Box<str>)>,
+    /// reads it back. Dropped with its record. Boxed: few subscribers have any (8 bytes for
+    /// the rest).
+    pub(super) abouts: Option<Box<Vec<(u64, Box<str>)>>>,
 }
 
 impl ContactLog {
@@ -80,22 +81,25 @@ impl ContactLog {
                 v.push(rec);
             }
         });
-        if !self.abouts.is_empty() {
+        if let Some(abouts) = &mut self.abouts {
             let recent = &self.recent;
-            self.abouts.retain(|(id, _)| recent.iter().any(|r| r.id == *id));
+            abouts.retain(|(id, _)| recent.iter().any(|r| r.id == *id));
+            if abouts.is_empty() {
+                self.abouts = None;
+            }
         }
     }
 
     /// Records what the contact `id` (just recorded) is about, if its history keeps it.
     pub fn record_about(&mut self, id: u64, about: &str) {
         if self.recent.iter().any(|r| r.id == id) {
-            self.abouts.push((id, about.into()));
+            self.abouts.get_or_insert_with(Box::default).push((id, about.into()));
         }
     }
 
     /// What the contact `id` is about, if its rule said.
     pub fn about(&self, id: u64) -> Option<&str> {
-        self.abouts.iter().rev().find(|(i, _)| *i == id).map(|(_, a)| &**a)
+        self.abouts.as_deref()?.iter().rev().find(|(i, _)| *i == id).map(|(_, a)| &**a)
     }
 
     /// Marks what came of the contact whose action id hashes to `id` (see [`ContactRec::flags`]);
@@ -150,8 +154,9 @@ impl ContactLog {
             e.i64(*m);
             e.u32(*n);
         }
-        e.u32(self.abouts.len() as u32);
-        for (id, about) in self.abouts.iter() {
+        let abouts = self.abouts.as_deref().map_or(&[][..], |v| &v[..]);
+        e.u32(abouts.len() as u32);
+        for (id, about) in abouts {
             e.u64(*id);
             e.str(about);
         }
@@ -177,6 +182,7 @@ impl ContactLog {
             (0..n).map(|_| Ok((d.u16()?, d.i64()?, d.u32()?))).collect::<Result<_, _>>()?;
         let n = if d.at_least(3) { d.len(12)? } else { 0 };
         let abouts: Vec<(u64, Box<str>)> = (0..n).map(|_| Ok((d.u64()?, d.str()?.into()))).collect::<Result<_, _>>()?;
+        let abouts = (!abouts.is_empty()).then(|| Box::new(abouts));
         Ok(ContactLog { recent: ThinSlice::from_slice(&recent), streaks: ThinSlice::from_slice(&streaks), abouts })
     }
 }

@@ -89,3 +89,13 @@ fn a_state_from_a_format_1_or_2_checkpoint_reads_with_no_refusals_and_no_abouts(
         assert!(SubState::decode(&mut crate::codec::Dec::new(bytes), &rd).is_err(), "read as format 3: cut short");
     }
 }
+
+/// The rare part and a pending timer are in every state that has them: what issue 19 added
+/// (refusals, what an SMS asks about, a call's queue) is boxed or boxed strings, so neither
+/// grew past these sizes (64-bit targets).
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn the_rare_part_and_a_timer_stay_small() {
+    assert!(std::mem::size_of::<super::Rare>() <= 144, "Rare: {}", std::mem::size_of::<super::Rare>());
+    assert!(std::mem::size_of::<PendingTimer>() <= 168, "PendingTimer: {}", std::mem::size_of::<PendingTimer>());
+}

@@ -162,10 +162,11 @@ struct Rare {
     /// The id of the current cell when the reference data does not know it.
     unknown_cell: Option<Box<str>>,
     /// Refusals the subscriber made by reply (`TD`), oldest first; none covers another.
-    optouts: Vec<crate::contact::OptOut>,
+    /// Boxed: few subscribers ever refuse (8 bytes for the rest).
+    optouts: Option<Box<Vec<crate::contact::OptOut>>>,
 }
 
-static NO_CONTACTS: ContactLog = ContactLog { recent: ThinSlice::new(), streaks: ThinSlice::new(), abouts: Vec::new() };
+static NO_CONTACTS: ContactLog = ContactLog { recent: ThinSlice::new(), streaks: ThinSlice::new(), abouts: None };
 
 impl SubState {
     /// Where the lists most events read live (window buckets, the rare part), for the shard to
@@ -299,7 +300,7 @@ impl SubState {
 
     /// The refusals the subscriber made by reply.
     pub fn optouts(&self) -> &[crate::contact::OptOut] {
-        self.rare.as_ref().map_or(&[], |r| &r.optouts)
+        self.rare.as_ref().and_then(|r| r.optouts.as_deref()).map_or(&[], |v| &v[..])
     }
 
     /// Records a refusal unless one already recorded refuses all it does (`false` then: it
@@ -308,7 +309,7 @@ impl SubState {
         if self.optouts().iter().any(|k| k.includes(&o)) {
             return false;
         }
-        let list = &mut self.rare_mut().optouts;
+        let list = self.rare_mut().optouts.get_or_insert_with(Box::default);
         list.retain(|k| !o.includes(k));
         list.push(o);
         true
@@ -745,8 +746,9 @@ impl SubState {
         r.contacts.encode(e);
         e.opt_str(r.country.as_deref());
         e.opt_str(r.unknown_cell.as_deref());
-        e.u32(r.optouts.len() as u32);
-        for o in &r.optouts {
+        let optouts = r.optouts.as_deref().map_or(&[][..], |v| &v[..]);
+        e.u32(optouts.len() as u32);
+        for o in optouts {
             e.i64(o.ts);
             e.str(o.scope.as_str());
             e.opt_str(o.campaign.as_deref());
@@ -814,10 +816,11 @@ impl SubState {
             let rule = d.u32()?;
             let trigger = TriggerRef { kind: checkpoint::trigger_kind(d.str()?)?, id: d.str()?.into(), ts: d.i64()? };
             let armed_at = d.u64()?;
-            let mut s = || d.opt_str().map(|s| s.map(str::to_owned));
+            let v3 = d.at_least(3);
+            let mut s = || d.opt_str().map(|s| s.map(Box::from));
             let mut written = Written { text: s()?, script: s()?, ..Written::default() };
-            if d.at_least(3) {
-                (written.queue, written.about) = (d.opt_str()?.map(str::to_owned), d.opt_str()?.map(str::to_owned));
+            if v3 {
+                (written.queue, written.about) = (s()?, s()?);
             }
             let deferred =
                 if d.bool()? { Some(Deferred { id: d.str()?.to_owned(), expires: d.opt_i64()? }) } else { None };
@@ -828,7 +831,7 @@ impl SubState {
         r.unknown_cell = d.opt_str()?.map(Into::into);
         let n = if d.at_least(2) { d.len(24)? } else { 0 };
         for _ in 0..n {
-            r.optouts.push(crate::contact::OptOut {
+            r.optouts.get_or_insert_with(Box::default).push(crate::contact::OptOut {
                 ts: d.i64()?,
                 scope: d.sym(crate::contact::OptOutScope::parse)?,
                 campaign: d.opt_str()?.map(Into::into),
