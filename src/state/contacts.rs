@@ -46,6 +46,9 @@ impl ContactRec {
     }
 }
 
+/// What recent SMS asked about: (record id, what).
+pub type Abouts = Vec<(u64, Box<str>)>;
+
 /// Exact-size lists behind thin pointers: most subscribers with a history have one or two
 /// contacts in it.
 #[derive(Clone, Debug, Default)]
@@ -56,7 +59,7 @@ pub struct ContactLog {
     /// What the SMS in `recent` whose rule says `about:` are about, by record id: a reply
     /// reads it back. Dropped with its record. Boxed: few subscribers have any (8 bytes for
     /// the rest).
-    pub(super) abouts: Option<Box<Vec<(u64, Box<str>)>>>,
+    pub(super) abouts: Option<Box<Abouts>>,
 }
 
 impl ContactLog {
