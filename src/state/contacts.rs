@@ -59,6 +59,7 @@ pub struct ContactLog {
     /// What the SMS in `recent` whose rule says `about:` are about, by record id: a reply
     /// reads it back. Dropped with its record. Boxed: few subscribers have any (8 bytes for
     /// the rest).
+    #[allow(clippy::box_collection)] // 8 bytes when absent, where a Vec is 24
     pub(super) abouts: Option<Box<Abouts>>,
 }
 
