@@ -466,6 +466,14 @@ impl Config {
             .map_err(|e| err(&p.arbitration_window, format!("policy.arbitration_window: {e}")))?;
         g.sender = crate::rules::policy::parse_sender(p.sender.get_ref())
             .map_err(|e| err(&p.sender, format!("policy.sender: {e}")))?;
+        // Unwritten, the sender is the SMS gateway's own source (an SP's CMPP `src_id`, say),
+        // so that an SMS goes out from, and replies are tied to, the number the gateway is
+        // set up for; `10086` only when no gateway names one.
+        let source = self.delivery.as_ref().and_then(|d| d.sms_source());
+        if let (true, Some(s)) = (p.sender.span().is_empty(), source) {
+            g.sender = crate::rules::policy::parse_sender(s)
+                .map_err(|e| format!("{file}: [delivery] source `{s}` as the SMS sender: {e}"))?;
+        }
         g.reply_window = match crate::time::parse_duration(p.reply_window.get_ref()) {
             Ok(ms) if ms > 0 => ms,
             Ok(_) => return Err(err(&p.reply_window, "policy.reply_window: must be longer than zero".into())),

@@ -124,3 +124,19 @@ fn default_drain_timeout() -> Duration {
 fn yes() -> bool {
     true
 }
+
+impl DeliveryConfig {
+    /// The number the configured SMS gateway sends from when an action names none (SMPP
+    /// `source_addr`, CMPP `src_id`, SMGP `src_term_id`, SGIP `sp_number`, Kannel `from`), if
+    /// it names one.
+    pub fn sms_source(&self) -> Option<&str> {
+        let sources = [
+            self.smpp.as_ref().map(|c| c.source_addr.as_str()),
+            self.cmpp.as_ref().map(|c| c.src_id.as_str()),
+            self.smgp.as_ref().map(|c| c.src_term_id.as_str()),
+            self.sgip.as_ref().map(|c| c.sp_number.as_str()),
+            self.kannel.as_ref().and_then(|c| c.from.as_deref()),
+        ];
+        sources.into_iter().flatten().find(|s| !s.is_empty())
+    }
+}

@@ -497,5 +497,15 @@ fn the_unsubscribe_config_is_checked_with_its_place_and_the_shipped_one_is_the_d
         Config::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/tidings.toml"))).unwrap();
     assert_eq!(shipped.resolved_policy.unsubscribe, tidings::rules::policy::Unsubscribe::default());
     assert_eq!((&*shipped.resolved_policy.sender, shipped.resolved_policy.reply_window), ("10086", 72 * 3_600_000));
+    // Unwritten, the sender is the SMS gateway's own number; written, it wins.
+    let sender = |text: &str| {
+        let p = dir.join("gw.toml");
+        std::fs::write(&p, text).unwrap();
+        Config::load(&p).map(|c| c.resolved_policy.sender.to_string()).map_err(|e| e.to_string())
+    };
+    let cmpp = "[delivery]\noutbox = \"o\"\noutcomes = \"o.jsonl\"\n[delivery.cmpp]\nsrc_id = \"1069012345\"\n";
+    assert_eq!(sender(cmpp).as_deref(), Ok("1069012345"));
+    assert_eq!(sender(&format!("[policy]\nsender = \"106901234501\"\n{cmpp}")).as_deref(), Ok("106901234501"));
+    assert_eq!(sender("[delivery]\noutbox = \"o\"\noutcomes = \"o.jsonl\"\n").as_deref(), Ok("10086"));
     let _ = std::fs::remove_dir_all(&dir);
 }
