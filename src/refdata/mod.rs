@@ -200,6 +200,11 @@ impl Subscribers {
 }
 
 impl RefData {
+    /// The name of the store with id `id`, if the reference data has it.
+    pub fn store_name(&self, id: &str) -> Option<&str> {
+        self.stores.iter().find(|s| &*s.id == id).map(|s| &*s.name)
+    }
+
     /// Loads every reference file present in `dir`. Missing files mean empty tables; a bad
     /// record stops the load with its file and line (reference data is curated, not streamed).
     pub fn load_dir(dir: &Path) -> Result<(RefData, Subscribers), RefError> {

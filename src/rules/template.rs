@@ -25,6 +25,9 @@ enum Fmt {
     Time,
     /// A duration in whole minutes.
     Minutes,
+    /// A store id as the store's name (`S002` -> 北京西站营业厅); an id the reference data does
+    /// not know is written as it is.
+    Store,
 }
 
 #[derive(Clone, Debug)]
@@ -38,7 +41,7 @@ pub struct Template {
     parts: Vec<Part>,
 }
 
-const FILTERS: &[&str] = &["cny", "mask", "date", "cn_date", "time", "minutes", "default"];
+const FILTERS: &[&str] = &["cny", "mask", "date", "cn_date", "time", "minutes", "store", "default"];
 
 impl Template {
     /// Compiles the template in the checker's current scope. Diagnostics go to the checker.
@@ -125,6 +128,7 @@ impl Template {
                 "cn_date" => Some((Fmt::CnDate, Ty::Time)),
                 "time" => Some((Fmt::Time, Ty::Time)),
                 "minutes" => Some((Fmt::Minutes, Ty::Duration)),
+                "store" => Some((Fmt::Store, Ty::Str)),
                 "default" => {
                     default = arg.or(Some(String::new()));
                     None
@@ -188,6 +192,10 @@ fn format_value(out: &mut String, v: &Value, ty: Ty, fmt: Fmt, cx: &Ctx) {
     match (fmt, v) {
         (Fmt::Cny, Value::Int(n)) => cny(out, *n),
         (Fmt::Mask, Value::Str(s)) => out.push_str(&Msisdn::parse(s).map_or_else(|| s.to_string(), Msisdn::masked)),
+        (Fmt::Store, Value::Str(id)) => out.push_str(cx.refdata.store_name(id).unwrap_or(id)),
+        (Fmt::Store, Value::Json(serde_json::Value::String(id))) => {
+            out.push_str(cx.refdata.store_name(id).unwrap_or(id))
+        }
         (Fmt::Date, Value::Int(ms)) => {
             out.push_str(&time(*ms).map_or_else(String::new, |t| t.format("%Y-%m-%d").to_string()))
         }
