@@ -1,6 +1,7 @@
 //! Phase 2 of compiling a rule pack, collecting: every file's items sorted into the pack's
-//! lists, macros and `campaign:` items (shared by the whole pack, so a rule may use a macro
-//! defined later or in another file) and the rule items left for the compile phase.
+//! lists, macros, `campaign:` items and `dictionary:` words (shared by the whole pack, so a
+//! rule may use a macro defined later or in another file, and a template a word given in any
+//! file) and the rule items left for the compile phase.
 //!
 //! A name defined twice is refused here, where both places are known; whether a list or macro
 //! is used is only known once the rules are compiled ([`Defs::warn_unused`]).
@@ -17,10 +18,14 @@ pub(super) struct Defs<'f> {
     pub lists: HashMap<String, ListDef>,
     pub macros: HashMap<String, MacroDef>,
     pub campaigns: Vec<CampaignItem>,
+    /// The `dictionary:` items merged: code -> word.
+    pub words: HashMap<Box<str>, Box<str>>,
     /// The rule items, with the index of their file, in file order.
     pub rules: Vec<(usize, &'f yaml::Node)>,
     /// Where each list and macro name is defined (`file:line`).
     defined_at: HashMap<String, String>,
+    /// Where each code of the dictionary is given a word (`file:line`).
+    word_at: HashMap<Box<str>, String>,
 }
 
 /// A `campaign:` item as read, before rules are matched to it (its policy is compiled with
@@ -46,8 +51,10 @@ pub(super) fn collect<'f>(
             lists: HashMap::new(),
             macros: HashMap::new(),
             campaigns: Vec::new(),
+            words: HashMap::new(),
             rules: Vec::new(),
             defined_at: HashMap::new(),
+            word_at: HashMap::new(),
         },
     };
     for (fi, doc) in docs.iter().enumerate() {
@@ -88,10 +95,11 @@ impl<'f> Collector<'_, 'f> {
     /// Files one item by the key that says what it is.
     fn item(&mut self, fi: usize, item: &'f yaml::Node) {
         let (file, src) = (&self.files[fi].0, &self.files[fi].1);
-        match ["rule", "macro", "list", "campaign"].into_iter().find(|k| item.get(k).is_some()) {
+        match ["rule", "macro", "list", "campaign", "dictionary"].into_iter().find(|k| item.get(k).is_some()) {
             Some("list") => self.list(fi, item),
             Some("macro") => self.macro_def(fi, item),
             Some("campaign") => self.campaign(fi, item),
+            Some("dictionary") => self.dictionary(fi, item),
             Some(_) => self.defs.rules.push((fi, item)),
             None => {
                 let hint = if item.get("test").is_some() {
@@ -105,7 +113,7 @@ impl<'f> Collector<'_, 'f> {
                         file,
                         src,
                         item.pos(),
-                        "expected an item starting with `rule:`, `macro:` or `list:`",
+                        "expected an item starting with `rule:`, `macro:`, `list:`, `campaign:` or `dictionary:`",
                     )
                     .with_hint(hint),
                 );
@@ -179,6 +187,57 @@ impl<'f> Collector<'_, 'f> {
         }
         let at = format!("{file}:{}", item.pos().line);
         self.defs.campaigns.push(CampaignItem { name, at, file: fi, node: item.clone() });
+    }
+
+    /// A `dictionary:` item: a mapping of codes to words, merged with the pack's others. The
+    /// same code with another word is an error (E017) at the code, naming where it has its
+    /// first word; the same word again is no news.
+    fn dictionary(&mut self, fi: usize, item: &yaml::Node) {
+        let (file, src) = (&self.files[fi].0, &self.files[fi].1);
+        check_keys(item, &["dictionary", "desc"], file, src, self.diags);
+        let shape = "`dictionary` is a mapping of codes to words (`data: 数据流量`)";
+        let Some(yaml::Node::Map { entries, .. }) = item.get("dictionary") else {
+            let at = item.get("dictionary").map_or(item.pos(), yaml::Node::pos);
+            self.diags.push(Diagnostic::new(Code::E005, file, src, at, shape));
+            return;
+        };
+        for (k, v) in entries {
+            let (Some(code), Some(word)) = (k.as_str().filter(|c| !c.is_empty()), v.as_str()) else {
+                let bad = if k.as_str().is_none_or(str::is_empty) { k } else { v };
+                self.diags.push(Diagnostic::new(Code::E005, file, src, bad.pos(), shape));
+                continue;
+            };
+            if word.trim().is_empty() || v.is_null() {
+                self.diags.push(Diagnostic::new(
+                    Code::E005,
+                    file,
+                    src,
+                    v.pos(),
+                    format!("`{code}` has no word; write the text a message shows for it"),
+                ));
+                continue;
+            }
+            match self.defs.words.get(code) {
+                Some(prev) if **prev == *word => {}
+                Some(prev) => {
+                    let at = self.defs.word_at.get(code).cloned().unwrap_or_default();
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::E017,
+                            file,
+                            src,
+                            k.pos(),
+                            format!("`{code}` already reads `{prev}` (at {at}), not `{word}`"),
+                        )
+                        .with_hint(Some("a code has one word in the whole pack".into())),
+                    );
+                }
+                None => {
+                    self.defs.word_at.insert(code.into(), format!("{file}:{}", k.pos().line));
+                    self.defs.words.insert(code.into(), word.into());
+                }
+            }
+        }
     }
 
     /// Records where a list or macro name is defined; a second definition is an error (E017).

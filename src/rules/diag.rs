@@ -17,7 +17,8 @@ pub enum Severity {
 pub enum Code {
     /// YAML syntax error.
     E001,
-    /// The file is not a list of items, or an item is not `list`, `macro`, `rule` or `test`.
+    /// The file is not a list of items, or an item is not `list`, `macro`, `campaign`,
+    /// `dictionary` or `rule`.
     E002,
     /// Unknown key in an item.
     E003,

@@ -1,7 +1,7 @@
-//! Reading the keys of one item of a rule file (a `list`, `macro`, `campaign` or `rule`), each
-//! mistake a diagnostic at its key: the item's name, keys it does not know (with the nearest
-//! allowed one), single values, event kinds and conditions. Shared by the collect and compile
-//! phases, so an item is read the same way whichever phase reads it.
+//! Reading the keys of one item of a rule file (a `list`, `macro`, `campaign`, `dictionary` or
+//! `rule`), each mistake a diagnostic at its key: the item's name, keys it does not know (with
+//! the nearest allowed one), single values, event kinds and conditions. Shared by the collect
+//! and compile phases, so an item is read the same way whichever phase reads it.
 
 use super::diag::{Code, Diagnostic};
 use super::expr;

@@ -3,13 +3,13 @@
 //! A rule pack is a set of YAML files (a directory is read recursively, in path order; files
 //! ending `.tests.yaml` and `testdata/` folders are the pack's tests, not rules). Each file is
 //! a list of items: `list` (named values), `macro` (a named condition), `campaign` (a campaign's
-//! policy) and `rule`. Lists and macros are shared by the whole pack and may be used before
-//! they are defined.
+//! policy), `dictionary` (words for codes, [`words`]) and `rule`. Lists, macros and words are
+//! shared by the whole pack and may be used before they are defined.
 //!
 //! A pack is compiled in phases, one file (or folder) each, as Falco's rule loader is:
 //!
 //! 1. [`read`]: files to text to YAML trees that keep every position ([`yaml`], [`lines`]);
-//! 2. `collect`: every file's items sorted into lists, macros, campaigns and rule items;
+//! 2. `collect`: every file's items sorted into lists, macros, campaigns, words and rule items;
 //! 3. `compile`: each rule's condition, action, timer and policy, the condition language in
 //!    [`expr`] (lexer, parser, checker and its table of built-in functions) and templates in
 //!    [`template`]; then the campaign table;
@@ -33,6 +33,7 @@ pub mod policy;
 pub mod read;
 pub mod set;
 pub mod template;
+pub mod words;
 pub mod yaml;
 
 use crate::refdata::RefData;
@@ -41,6 +42,7 @@ use expr::check::{Checker, Names, Slots};
 pub use read::{is_test_file, rule_files};
 pub use set::{Rule, RuleSet, TimerDef};
 use std::path::PathBuf;
+use std::sync::Arc;
 pub use template::Template;
 
 #[derive(Clone, Debug)]
@@ -92,11 +94,12 @@ pub fn compile(mut files: Vec<(String, String)>, refdata: Option<&RefData>, opts
 fn compile_files(files: &[(String, String)], refdata: Option<&RefData>, opts: &LoadOptions) -> Loaded {
     let mut diags = Vec::new();
     let docs = read::parse(files, &mut diags);
-    let defs = collect::collect(files, &docs, &mut diags);
+    let mut defs = collect::collect(files, &docs, &mut diags);
+    let words = Arc::new(words::Dictionary::new(std::mem::take(&mut defs.words)));
     let mut slots = Slots::default();
     let (mut rules, decls) = {
         let mut checker = Checker::new(
-            Names { files, lists: &defs.lists, macros: &defs.macros, refdata },
+            Names { files, lists: &defs.lists, macros: &defs.macros, refdata, words: &words },
             &mut slots,
             &mut diags,
             opts.max_window,

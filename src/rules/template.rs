@@ -1,14 +1,23 @@
 //! Message templates: `尊敬的客户,您的余额仅剩{state.balance|cny}元` — literal text with
 //! `{expression|filter}` holes, checked like conditions when the rules load and rendered per
 //! decision. `{{` and `}}` write literal braces.
+//!
+//! A template whose text is Chinese writes codes as words ([`super::words`]): an enumerated
+//! value, a string, a list item, a cell tag or a CRM attribute string that has a word in the
+//! pack's dictionary is written as that word (`data` -> 数据流量); `|code` keeps the code. A
+//! template without Chinese (a queue name, an English message) writes codes as they are. What
+//! can be resolved is resolved here, once: an enumerated hole holds its words by symbol, and
+//! a template without Chinese never looks anything up.
 
 use super::diag::Code;
 use super::expr::check::{Checker, Loc};
 use super::expr::syntax::{self, Span};
 use super::expr::{Ctx, Ir, Ty, Value};
+use super::words::{Dictionary, has_chinese};
 use crate::time::format_duration;
 use crate::util::Msisdn;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Fmt {
@@ -28,12 +37,44 @@ enum Fmt {
     /// A store id as the store's name (`S002` -> 北京西站营业厅); an id the reference data does
     /// not know is written as it is.
     Store,
+    /// The value as it is, never a word (`|code`).
+    Code,
+}
+
+/// How a hole writes a value that is a code.
+#[derive(Clone, Debug)]
+enum Words {
+    /// As it is: a template without Chinese, `|code`, or a value that is no code (a number).
+    Code,
+    /// An enumerated value: the word of each symbol, fixed when the pack compiled.
+    Sym(Box<[Box<str>]>),
+    /// A string, list item, tag or attribute string: its word in the dictionary, if any.
+    Lookup(Arc<Dictionary>),
+}
+
+impl Words {
+    /// What a hole of type `ty` in a Chinese template writes codes with.
+    fn of(ty: Ty, dict: &Arc<Dictionary>) -> Words {
+        match ty {
+            Ty::Sym(t) => Words::Sym(dict.symbols(t)),
+            Ty::Str | Ty::List | Ty::Tags | Ty::Dyn => Words::Lookup(Arc::clone(dict)),
+            Ty::Bool | Ty::Int | Ty::Money | Ty::Duration | Ty::Time | Ty::Null => Words::Code,
+        }
+    }
+
+    /// Writes `code`, as its word when it has one.
+    fn write(&self, out: &mut String, code: &str) {
+        match self {
+            Words::Lookup(d) => out.push_str(d.word(code).unwrap_or(code)),
+            Words::Code | Words::Sym(_) => out.push_str(code),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
 enum Part {
     Lit(String),
-    Var { ir: Ir, ty: Ty, fmt: Fmt, default: Option<String> },
+    Var { ir: Ir, ty: Ty, fmt: Fmt, default: Option<String>, words: Words },
 }
 
 #[derive(Clone, Debug)]
@@ -41,10 +82,11 @@ pub struct Template {
     parts: Vec<Part>,
 }
 
-const FILTERS: &[&str] = &["cny", "mask", "date", "cn_date", "time", "minutes", "store", "default"];
+const FILTERS: &[&str] = &["cny", "mask", "date", "cn_date", "time", "minutes", "store", "default", "code"];
 
 impl Template {
-    /// Compiles the template in the checker's current scope. Diagnostics go to the checker.
+    /// Compiles the template in the checker's current scope, with the checker's words when its
+    /// text is Chinese. Diagnostics go to the checker.
     pub fn compile(text: &str, checker: &mut Checker, loc: &Loc) -> Option<Template> {
         let mut parts = Vec::new();
         let mut lit = String::new();
@@ -96,6 +138,13 @@ impl Template {
         if !lit.is_empty() {
             parts.push(Part::Lit(lit));
         }
+        if parts.iter().any(|p| matches!(p, Part::Lit(s) if has_chinese(s))) {
+            for p in &mut parts {
+                if let Part::Var { ty, fmt: Fmt::Auto, words, .. } = p {
+                    *words = Words::of(*ty, checker.words);
+                }
+            }
+        }
         ok.then_some(Template { parts })
     }
 
@@ -129,6 +178,10 @@ impl Template {
                 "time" => Some((Fmt::Time, Ty::Time)),
                 "minutes" => Some((Fmt::Minutes, Ty::Duration)),
                 "store" => Some((Fmt::Store, Ty::Str)),
+                "code" => {
+                    fmt = Fmt::Code;
+                    None
+                }
                 "default" => {
                     default = arg.or(Some(String::new()));
                     None
@@ -154,7 +207,7 @@ impl Template {
                 fmt = f;
             }
         }
-        Some(Part::Var { ir, ty, fmt, default })
+        Some(Part::Var { ir, ty, fmt, default, words: Words::Code })
     }
 
     pub fn render(&self, cx: &Ctx) -> String {
@@ -162,7 +215,7 @@ impl Template {
         for p in &self.parts {
             match p {
                 Part::Lit(s) => out.push_str(s),
-                Part::Var { ir, ty, fmt, default } => {
+                Part::Var { ir, ty, fmt, default, words } => {
                     let v = cx.eval(ir);
                     if matches!(v, Value::Null) {
                         out.push_str(default.as_deref().unwrap_or(""));
@@ -173,7 +226,7 @@ impl Template {
                         Value::Json(j) if j.is_i64() => Value::Int(j.as_i64().unwrap_or_default()),
                         v => v,
                     };
-                    format_value(&mut out, &v, *ty, *fmt, cx);
+                    format_value(&mut out, &v, (*ty, *fmt, words), cx);
                 }
             }
         }
@@ -186,7 +239,8 @@ fn cny(out: &mut String, fen: i64) {
     let _ = write!(out, "{sign}{}.{:02}", fen.unsigned_abs() / 100, fen.unsigned_abs() % 100);
 }
 
-fn format_value(out: &mut String, v: &Value, ty: Ty, fmt: Fmt, cx: &Ctx) {
+/// Writes a hole's value in its format (the hole's type, filter and words).
+fn format_value(out: &mut String, v: &Value, (ty, fmt, words): (Ty, Fmt, &Words), cx: &Ctx) {
     use chrono::TimeZone;
     let time = |ms: i64| cx.offset.timestamp_millis_opt(ms).single();
     match (fmt, v) {
@@ -216,23 +270,132 @@ fn format_value(out: &mut String, v: &Value, ty: Ty, fmt: Fmt, cx: &Ctx) {
                 let _ = write!(out, "{n}");
             }
         },
-        (_, Value::Str(s)) => out.push_str(s),
+        (_, Value::Str(s)) => words.write(out, s),
         (_, Value::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
-        (_, Value::Sym(i)) => {
-            if let Ty::Sym(t) = ty {
-                out.push_str(t.names().get(*i as usize).copied().unwrap_or(""));
+        (_, Value::Sym(i)) => match (words, ty) {
+            (Words::Sym(w), _) => out.push_str(w.get(*i as usize).map_or("", |w| w)),
+            (_, Ty::Sym(t)) => out.push_str(t.names().get(*i as usize).copied().unwrap_or("")),
+            _ => {}
+        },
+        (_, Value::List(items, vocab)) => {
+            for (k, name) in vocab.names_of(items).into_iter().enumerate() {
+                if k > 0 {
+                    out.push('、');
+                }
+                words.write(out, name);
             }
         }
-        (_, Value::List(items, vocab)) => out.push_str(&vocab.names_of(items).join("、")),
         (_, Value::Tags(tags)) => {
-            out.push_str(&tags.iter().map(|t| cx.refdata.tag_name(*t)).collect::<Vec<_>>().join("、"))
+            for (k, t) in tags.iter().enumerate() {
+                if k > 0 {
+                    out.push('、');
+                }
+                words.write(out, cx.refdata.tag_name(*t));
+            }
         }
         (_, Value::Json(j)) => match j {
-            serde_json::Value::String(s) => out.push_str(s),
+            serde_json::Value::String(s) => words.write(out, s),
             other => {
                 let _ = write!(out, "{other}");
             }
         },
         (_, Value::Null) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::event::{Decoder, Event};
+    use crate::refdata::{Names, Profile, RefData, SubscriberRecord};
+    use crate::rules::expr::{Ctx, Local};
+    use crate::rules::{LoadOptions, RuleSet, compile};
+    use crate::state::SubState;
+
+    /// A pack with a dictionary and one rule per template (`t0`, `t1`, ...), on usage events,
+    /// or on crm events for a template that reads `event.attrs`.
+    fn pack(dictionary: &str, templates: &[&str]) -> RuleSet {
+        let mut src = dictionary.to_string();
+        for (i, t) in templates.iter().enumerate() {
+            let on = if t.contains("event.attrs") { "crm" } else { "usage" };
+            src.push_str(&format!(
+                "- rule: t{i}\n  on: [{on}]\n  condition: \"true\"\n  action: {{ channel: sms, template: \"{t}\" }}\n"
+            ));
+        }
+        let loaded = compile(vec![("t.yaml".into(), src)], None, &LoadOptions::default());
+        assert_eq!(loaded.errors(), 0, "{:?}", loaded.diagnostics);
+        loaded.rules.expect("a rule set")
+    }
+
+    fn event(line: &str) -> Event {
+        let line = format!(r#"{{"ts":"2026-11-24T10:00:00+08:00","msisdn":"13800138000",{line}}}"#);
+        Decoder::default().decode(line.as_bytes(), "t", 1).expect("a line").expect("an event")
+    }
+
+    /// Each rule's text for a subscriber with services and in a cell with tags (a rule on
+    /// another kind of event renders nothing where the event has its fields).
+    fn render(set: &RuleSet, ev: &Event) -> Vec<String> {
+        let mut refdata = RefData::default();
+        refdata.add_cell("c1", "西站", 0.0, 0.0, &["railway_station".to_string(), "downtown".to_string()]);
+        let mut names = Names::default();
+        let mut rec = SubscriberRecord::unknown(ev.msisdn);
+        rec.services = vec!["weather".into(), "12593".into()];
+        let sub = Profile::new(&rec, true, &mut names);
+        let mut state = SubState::default();
+        state.begin(ev.ts, None);
+        state.move_to(Some("c1"), ev.ts, &refdata);
+        let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("an offset");
+        let local = Local::at(ev.ts, offset);
+        let cx = Ctx {
+            event: Some(ev),
+            now: ev.ts,
+            local,
+            sub: &sub,
+            names: &names,
+            state: &state,
+            refdata: &refdata,
+            offset,
+        };
+        set.rules.iter().map(|r| r.template.as_ref().expect("a template").render(&cx)).collect()
+    }
+
+    fn usage() -> Event {
+        event(r#""kind":"usage","service":"data","direction":"mo","scope":"long_distance","volume_kb":1"#)
+    }
+
+    #[test]
+    fn a_chinese_template_writes_codes_as_words_and_code_keeps_the_code() {
+        let set = pack("", &["您的{event.service}业务（{event.service|code}），{event.scope}通话", "{event.service}"]);
+        assert_eq!(render(&set, &usage()), ["您的数据流量业务（data），长途通话", "data"]);
+    }
+
+    #[test]
+    fn an_english_template_writes_codes() {
+        let set = pack("", &["Your {event.service} use ({event.scope}) of {event.volume_kb} KB"]);
+        assert_eq!(render(&set, &usage()), ["Your data use (long_distance) of 1 KB"]);
+    }
+
+    #[test]
+    fn a_pack_word_wins_over_the_built_in_one_and_words_crm_attributes() {
+        let dict =
+            "- dictionary:\n    data: 上网流量\n    gold: 金卡\n- dictionary:\n    \"3.1\": 话费查询\n    gold: 金卡\n";
+        let set =
+            pack(dict, &["{event.service}", "您的{event.service}业务", "升级为{event.attrs.to}，{event.attrs.node}"]);
+        assert_eq!(render(&set, &usage())[..2], ["data", "您的上网流量业务"]);
+        let crm = event(r#""kind":"crm","event":"tier_changed","attrs":{"to":"gold","node":"3.1"}"#);
+        assert_eq!(render(&set, &crm)[2], "升级为金卡，话费查询");
+        // An attribute without a word stays as it is; a number is never a code.
+        let crm = event(r#""kind":"crm","event":"tier_changed","attrs":{"to":"platinum","node":31}"#);
+        assert_eq!(render(&set, &crm)[2], "升级为platinum，31");
+    }
+
+    #[test]
+    fn list_items_and_tags_are_written_as_words_each() {
+        let dict = "- dictionary:\n    weather: 天气预报\n    railway_station: 火车站\n";
+        let set =
+            pack(dict, &["您已开通：{subscriber.services}；您在{cell.tags}", "{subscriber.services} {cell.tags}"]);
+        assert_eq!(
+            render(&set, &usage()),
+            ["您已开通：12593、天气预报；您在火车站、downtown", "12593、weather railway_station、downtown"]
+        );
     }
 }

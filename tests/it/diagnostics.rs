@@ -311,3 +311,47 @@ fn duplicate_names_point_at_the_first_definition() {
         [(3, "`a` is already defined at d.yaml:1".to_string()), (5, "`a` is already defined at d.yaml:1".to_string())]
     );
 }
+
+const BAD_WORDS: &str = r#"- dictionary:
+    gold: 金卡
+    data: 数据流量
+- dictionary:
+    gold: 黄金卡
+    data: 数据流量
+    silver: [银卡]
+    bronze: ""
+  descr: member tiers
+- dictionary: [gold, 金卡]
+- rule: r
+  on: [crm]
+  condition: "true"
+  action: { channel: sms, template: "您已升级为{event.attrs.to}" }
+"#;
+
+/// A pack's `dictionary:` items merge; a code given two different words, a word that is no
+/// text, a dictionary that is no mapping and an unknown key are each an error at its place.
+#[test]
+fn dictionary_mistakes_are_reported_at_their_place() {
+    let loaded = rules::compile(vec![("w.yaml".into(), BAD_WORDS.into())], None, &LoadOptions::default());
+    assert!(loaded.rules.is_none(), "a pack with errors must not load");
+    let said: Vec<String> = loaded.diagnostics.iter().map(|d| d.render()).collect();
+    let got: Vec<(String, usize, usize)> =
+        loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col)).collect();
+    let want = [
+        ("E017", 5, 5),   // gold: 黄金卡 after gold: 金卡 (data again with the same word is fine)
+        ("E005", 7, 13),  // silver: a list, not a word
+        ("E005", 8, 13),  // bronze: no word
+        ("E003", 9, 3),   // descr
+        ("E005", 10, 15), // a list, not a mapping
+    ];
+    let want: Vec<(String, usize, usize)> = want.iter().map(|(c, l, col)| (c.to_string(), *l, *col)).collect();
+    assert_eq!(got, want, "{said:#?}");
+    assert!(said[0].contains("`gold` already reads `金卡` (at w.yaml:2), not `黄金卡`"), "{}", said[0]);
+    assert!(said[3].contains("did you mean `desc`?"), "{}", said[3]);
+    // Without the mistakes, the same items load.
+    let mistakes = ["黄金卡", "[银卡]", "\"\"", "descr", "[gold"];
+    let good: String =
+        BAD_WORDS.lines().filter(|l| !mistakes.iter().any(|m| l.contains(m))).map(|l| format!("{l}\n")).collect();
+    let loaded = rules::compile(vec![("w.yaml".into(), good.clone())], None, &LoadOptions::default());
+    assert!(loaded.rules.is_some(), "{good}\n{:?}", loaded.diagnostics);
+}

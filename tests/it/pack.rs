@@ -1,9 +1,11 @@
-//! The shipped pack against the embedded default: no dead rule.
+//! The shipped pack against the embedded default: no dead rule, and every message reads as
+//! Chinese.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use tidings::config::Config;
+use tidings::contact::Channel;
 use tidings::engine::{self, EngineOptions};
 use tidings::event::Decoder;
 use tidings::generator::{self, GenOptions};
@@ -11,8 +13,9 @@ use tidings::refdata::RefData;
 use tidings::rules::{self, LoadOptions};
 use tidings::sink::Memory;
 
-#[test]
-fn every_shipped_rule_fires_on_the_default_run() {
+/// The shipped pack over the embedded default's generated traffic: the pack's rule names and
+/// what the engine decided.
+fn default_run(tag: &str) -> (BTreeSet<String>, Memory) {
     let cfg = Config::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/tidings.toml"))).unwrap();
     let g = &cfg.source.generator;
     let opts = GenOptions {
@@ -23,7 +26,7 @@ fn every_shipped_rule_fires_on_the_default_run() {
         days: g.days,
         offset_secs: cfg.offset().unwrap().local_minus_utc(),
     };
-    let dir = std::env::temp_dir().join(format!("tidings-pack-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("tidings-pack-{tag}-{}", std::process::id()));
     generator::write_dir(&opts, &dir).unwrap();
     let (rd, subs) = RefData::load_dir(&dir).unwrap();
     let loaded = rules::load(&cfg.rules.paths, Some(&rd), &LoadOptions::default());
@@ -41,6 +44,13 @@ fn every_shipped_rule_fires_on_the_default_run() {
     };
     let mut sink = Memory::default();
     engine::run(input, Arc::new(set), Arc::new(rd), subs, &eopts, &mut sink, &AtomicBool::new(false)).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    (names, sink)
+}
+
+#[test]
+fn every_shipped_rule_fires_on_the_default_run() {
+    let (names, sink) = default_run("fires");
     let fired: BTreeSet<String> =
         sink.decisions.iter().filter(|d| d.is_sent()).map(|d| d.rule_name.to_string()).collect();
     let dead: Vec<&String> = names.difference(&fired).collect();
@@ -50,5 +60,53 @@ fn every_shipped_rule_fires_on_the_default_run() {
     let mut ids = std::collections::HashSet::new();
     let dup = sink.decisions.iter().filter(|d| d.is_sent()).find(|d| !ids.insert(d.id.clone()));
     assert!(dup.is_none(), "two actions share an id: {:?}", dup.map(|d| (&d.id, &d.rule_name)));
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The first lower-case ASCII word of two or more letters (`[a-z][a-z_]+`) in `text`: a code
+/// such as `data` or `long_distance` left in a message. The tokens a message may carry (APP,
+/// CXYE, KT12593, 10086) are upper case or digits.
+fn code_in(text: &str) -> Option<&str> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_lowercase() {
+            let end = i + b[i..].iter().take_while(|c| c.is_ascii_lowercase() || **c == b'_').count();
+            if end - i >= 2 {
+                return Some(&text[i..end]);
+            }
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+/// Regression: `service_failure_apology` sent "因网络故障影响了您的data业务使用" and
+/// `tier_changed` the tier codes; enumerated values and CRM codes now go through the dictionary.
+#[test]
+fn the_default_run_reads_as_chinese() {
+    assert_eq!(code_in("您的data业务"), Some("data"));
+    assert_eq!(code_in("发送CXYE至10086，回复KT12593，中国移动APP"), None);
+    let (_, sink) = default_run("words");
+    // One example per rule and code, with how many messages carried it.
+    let mut bad: std::collections::BTreeMap<(String, String), (usize, String)> = Default::default();
+    let mut seen = 0;
+    for d in sink.decisions.iter().filter(|d| d.is_sent()) {
+        let texts = match d.channel {
+            Channel::Sms | Channel::Ivr => [d.text.as_deref(), None],
+            Channel::Call => [d.script.as_deref(), None],
+            Channel::Order => [None, None],
+        };
+        for t in texts.into_iter().flatten() {
+            seen += 1;
+            if let Some(code) = code_in(t) {
+                bad.entry((d.rule_name.to_string(), code.to_string())).or_insert((0, t.to_string())).0 += 1;
+            }
+        }
+    }
+    assert!(seen > 1000, "the default run sends messages: {seen}");
+    let said: Vec<String> =
+        bad.iter().map(|((rule, code), (n, t))| format!("{rule}: `{code}` in {n} messages, e.g. {t}")).collect();
+    assert!(bad.is_empty(), "messages carry raw codes:\n{}", said.join("\n"));
 }

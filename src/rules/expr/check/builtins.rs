@@ -517,12 +517,12 @@ mod tests {
             style: yaml_rust2::scanner::TScalarStyle::Plain,
             pos: yaml::Pos { line: 1, col: 1 },
         };
-        let (lists, macros) = (HashMap::new(), HashMap::new());
+        let (lists, macros, words) = (HashMap::new(), HashMap::new(), Default::default());
         let (mut slots, mut diags) = (Slots::default(), Vec::new());
         let ast = syntax::parse(text).unwrap_or_else(|e| panic!("{text}: {}", e.message));
         let ty = {
             let mut ck = Checker::new(
-                Names { files: &files, lists: &lists, macros: &macros, refdata: None },
+                Names { files: &files, lists: &lists, macros: &macros, refdata: None, words: &words },
                 &mut slots,
                 &mut diags,
                 62 * crate::time::DAY,

@@ -16,10 +16,12 @@ use super::syntax::{Ast, Node, Span};
 use crate::event::{Kind, KindSet};
 use crate::refdata::{RefData, TagId};
 use crate::rules::diag::{Code, Diagnostic};
+use crate::rules::words::Dictionary;
 use crate::rules::{limits, yaml};
 use crate::util::nearest;
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Where an expression came from, to turn spans into `file:line:col`.
 #[derive(Clone, Copy)]
@@ -92,6 +94,7 @@ pub struct Checker<'a> {
     pub lists: &'a HashMap<String, ListDef>,
     pub macros: &'a HashMap<String, MacroDef>,
     pub refdata: Option<&'a RefData>,
+    pub words: &'a Arc<Dictionary>,
     pub slots: &'a mut Slots,
     pub diags: &'a mut Vec<Diagnostic>,
     pub max_window: i64,
@@ -151,25 +154,28 @@ type Items = Result<Vec<(String, Span)>, (Ir, Ty)>;
 type Source = (Kind, Option<Field>, Option<Ir>, Option<Ty>);
 
 /// The names a pack's conditions may use besides the schema's: its lists and macros (with the
-/// files the macros are in, to point into them), and the reference data when it is known.
+/// files the macros are in, to point into them), and the reference data when it is known; and
+/// the pack's words, which its templates write codes with.
 #[derive(Clone, Copy)]
 pub struct Names<'a> {
     pub files: &'a [(String, String)],
     pub lists: &'a HashMap<String, ListDef>,
     pub macros: &'a HashMap<String, MacroDef>,
     pub refdata: Option<&'a RefData>,
+    pub words: &'a Arc<Dictionary>,
 }
 
 impl<'a> Checker<'a> {
     /// A checker of conditions that may use `names`, adding the windows and sequences they
     /// need to `slots` and what is wrong with them to `diags`.
     pub fn new(names: Names<'a>, slots: &'a mut Slots, diags: &'a mut Vec<Diagnostic>, max_window: i64) -> Self {
-        let Names { files, lists, macros, refdata } = names;
+        let Names { files, lists, macros, refdata, words } = names;
         Checker {
             files,
             lists,
             macros,
             refdata,
+            words,
             slots,
             diags,
             max_window,
