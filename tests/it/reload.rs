@@ -118,8 +118,9 @@ fn reload_swaps_rules_keeps_state_and_a_bad_file_leaves_the_old_rules_running() 
     // A good change: the survey's wording.
     let service = rules.join("service.yaml");
     let text = std::fs::read_to_string(&service).unwrap();
-    assert!(text.contains("感谢您光临中国移动营业厅！"));
-    std::fs::write(&service, text.replace("感谢您光临中国移动营业厅！", "【新】感谢您光临中国移动营业厅！")).unwrap();
+    assert!(text.contains("template: \"感谢您光临中国移动"));
+    std::fs::write(&service, text.replace("template: \"感谢您光临中国移动", "template: \"【新】感谢您光临中国移动"))
+        .unwrap();
     let (status, r) = post(port, "/v1/rules/reload", "adm");
     assert_eq!(status, 200, "{r}");
     let v1 = get(port, "/v1/rules", "adm")["version"].as_str().unwrap().to_owned();
