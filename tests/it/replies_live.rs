@@ -11,6 +11,30 @@ use crate::orders::start_desk_on;
 use crate::smpp::{Sim, new_log};
 use crate::unsubscribe::RULES;
 use crate::unsubscribe::live::{bound, config_for, crm_line, decision, smsc, start, wait_until};
+use std::path::PathBuf;
+
+/// A live tidings reading stdin and sending over a fresh SMPP simulator it is bound to.
+struct Live {
+    dir: Dir,
+    sim: Sim,
+    cfg: PathBuf,
+    /// tidings' stderr.
+    err: PathBuf,
+    engine: crate::delivery::Running,
+    stdin: std::process::ChildStdin,
+}
+
+/// Starts [`Live`] in a directory named `name` with `rules`, `engine` lines for `[engine]` and
+/// `extra` sections, and waits until tidings binds to the simulator.
+fn boot(name: &str, rules: &str, engine: &str, extra: &str) -> Live {
+    let dir = Dir::new(name);
+    let sim = smsc(&new_log());
+    let cfg = config_for(&dir.0, sim.port, rules, engine, extra);
+    let err = dir.0.join("err");
+    let (engine, stdin) = start(&cfg, &err);
+    wait_until("tidings binds to the SMSC", &err, || bound(&sim));
+    Live { dir, sim, cfg, err, engine, stdin }
+}
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -61,13 +85,7 @@ fn every_default_keyword_typed_on_a_handset_refuses_marketing_from_then_on_and_b
         ("qxtd", "QXTD", "marketing"),
     ];
     let m = |i: usize| format!("1350000{i:04}");
-    let dir = Dir::new("replies-live-keywords");
-    let log = new_log();
-    let sim = smsc(&log);
-    let cfg = config_for(&dir.0, sim.port, RULES, "", "");
-    let err = dir.0.join("err");
-    let (engine, mut stdin) = start(&cfg, &err);
-    wait_until("tidings binds to the SMSC", &err, || bound(&sim));
+    let Live { dir, sim, err, engine, mut stdin, .. } = boot("replies-live-keywords", RULES, "", "");
 
     // An offer to each: the keyword answers it.
     let first: Vec<(&str, String)> = (0..cases.len()).map(|i| ("offer", format!("o1-{i}"))).collect();
@@ -126,13 +144,8 @@ fn every_default_keyword_typed_on_a_handset_refuses_marketing_from_then_on_and_b
 /// the data offer (from 10086).
 #[test]
 fn with_scope_campaign_a_td_from_a_handset_refuses_the_answered_campaign_only() {
-    let dir = Dir::new("replies-live-scope");
-    let log = new_log();
-    let sim = smsc(&log);
-    let cfg = config_for(&dir.0, sim.port, RULES, "", "[policy.unsubscribe]\nscope = \"campaign\"\n");
-    let err = dir.0.join("err");
-    let (engine, mut stdin) = start(&cfg, &err);
-    wait_until("tidings binds to the SMSC", &err, || bound(&sim));
+    let Live { dir, sim, err, engine, mut stdin, .. } =
+        boot("replies-live-scope", RULES, "", "[policy.unsubscribe]\nscope = \"campaign\"\n");
     let (x, y) = ("13500001001", "13500001002");
     send(&mut stdin, &[crm_line(x, "x1", &at(0), "music"), crm_line(y, "y1", &at(0), "offer")]);
     let first = [("music", "x1".to_string()), ("offer", "y1".to_string())];
@@ -196,13 +209,7 @@ fn with_scope_campaign_a_td_from_a_handset_refuses_the_answered_campaign_only() 
 /// (`dnd`, naming the reply) and a bill stamped the same second goes.
 #[test]
 fn a_marketing_sms_one_second_after_a_td_from_the_smsc_is_refused_naming_the_reply_and_a_bill_goes() {
-    let dir = Dir::new("replies-live-second");
-    let log = new_log();
-    let sim = smsc(&log);
-    let cfg = config_for(&dir.0, sim.port, RULES, "", "");
-    let err = dir.0.join("err");
-    let (engine, mut stdin) = start(&cfg, &err);
-    wait_until("tidings binds to the SMSC", &err, || bound(&sim));
+    let Live { dir, sim, err, engine, mut stdin, .. } = boot("replies-live-second", RULES, "", "");
     let m = "13500002001";
     mo(&sim, m, "10086", "TD");
     let replies = || -> Vec<Value> {
@@ -259,16 +266,10 @@ const OFFER_RULES: &str = r#"
 /// exactly one POST for the order's Idempotency-Key, and `accepted` is in outcomes.jsonl once.
 #[test]
 fn an_offer_accepted_by_a_reply_from_the_handset_is_ordered_once_across_a_sigkill() {
-    let dir = Dir::new("replies-live-order");
-    let log = new_log();
-    let sim = smsc(&log);
     let desk_addr = format!("127.0.0.1:{}", port());
     let order =
         format!("[delivery.order]\nurl = \"http://{desk_addr}/v1/orders\"\ntoken = \"bo-secret\"\ntimeout = \"5s\"\n");
-    let cfg = config_for(&dir.0, sim.port, OFFER_RULES, "", &order);
-    let err = dir.0.join("err");
-    let (mut first, mut stdin) = start(&cfg, &err);
-    wait_until("tidings binds to the SMSC", &err, || bound(&sim));
+    let Live { dir, sim, cfg, err, engine: mut first, mut stdin } = boot("replies-live-order", OFFER_RULES, "", &order);
     let m = "13500003001";
     send(&mut stdin, &[crm_line(m, "o1", &at(0), "offer")]);
     wait_until("the offer is decided", &err, || decision(&dir.0, "ip_offer", "o1").is_some());
@@ -344,14 +345,9 @@ const SUPPRESS_RULES: &str = r#"
 /// counts in its detail, so is one just before the pause ends, and one at its end goes again.
 #[test]
 fn ignored_offers_delivered_through_the_smsc_suppress_the_next_until_the_pause_ends() {
-    let dir = Dir::new("replies-live-suppress");
-    let log = new_log();
-    let sim = smsc(&log);
     // Event time steps by days between events: no bound on how far ahead it may move.
-    let cfg = config_for(&dir.0, sim.port, SUPPRESS_RULES, "max_ahead = \"off\"\n", "");
-    let err = dir.0.join("err");
-    let (engine, mut stdin) = start(&cfg, &err);
-    wait_until("tidings binds to the SMSC", &err, || bound(&sim));
+    let Live { dir, sim, err, engine, mut stdin, .. } =
+        boot("replies-live-suppress", SUPPRESS_RULES, "max_ahead = \"off\"\n", "");
     let m = "13500004001";
     let offset = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
     const DAY: i64 = 86_400_000;

@@ -3,14 +3,13 @@
 //! queue: in the engine, in the rule compiler's diagnostics, and through the real binary with
 //! the SMPP simulator sending the subscriber's score and a call-centre task API taking the call.
 
-use crate::delivery::{Dir, Running, files, lines, start_centre, tidings};
+use crate::delivery::{Dir, files, lines, start_centre};
 use crate::smpp::{Sim, new_log};
 use crate::support::{SUB, ev, run};
+use crate::unsubscribe::live::{start, wait_until};
 use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 const PACK: &str = r#"
 - rule: store_satisfaction
@@ -108,15 +107,6 @@ fn config(dir: &Path, smsc: u16, centre: &str) -> PathBuf {
     p
 }
 
-fn wait_until(what: &str, err: &Path, ready: impl Fn() -> bool) {
-    let t0 = Instant::now();
-    while !ready() {
-        let said = std::fs::read_to_string(err).unwrap_or_default();
-        assert!(t0.elapsed() < Duration::from_secs(30), "{what}: not after 30 s; tidings said:\n{said}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Through the binary: a store visit (stdin) -> the survey SMS over SMPP -> the subscriber's
 /// `２` comes back from the simulator as an MO message -> a call task reaches the call centre
 /// in the queue of the store visited.
@@ -128,10 +118,7 @@ fn a_low_score_sent_from_the_phone_reaches_the_call_centre_in_the_stores_queue()
     let (centre_addr, centre, _rt) = start_centre("127.0.0.1:0", 0);
     let cfg = config(&dir.0, sim.port, &centre_addr);
     let err = dir.0.join("err");
-    let mut cmd = tidings(&cfg);
-    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(std::fs::File::create(&err).unwrap());
-    let mut engine = Running::spawn(cmd);
-    let mut stdin = engine.child().stdin.take().expect("piped stdin");
+    let (engine, mut stdin) = start(&cfg, &err);
     wait_until("tidings binds to the SMSC", &err, || {
         sim.control(json!({"cmd": "state"}))["sessions"].as_u64() >= Some(1)
     });
