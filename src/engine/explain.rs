@@ -110,6 +110,20 @@ pub fn describe_subscriber(
             })
         })
         .collect();
+    let journeys: Vec<serde_json::Value> = st
+        .journeys()
+        .iter()
+        .map(|j| {
+            json!({
+                "journey": rules.journey_of(j.step).map(|d| d.name.to_string()),
+                "step": rules.steps.get(j.step as usize).map(|s| s.name.to_string()),
+                "since": format_ts(j.since, offset),
+                "due": format_ts(j.due, offset),
+                "kept": j.kept.iter().map(|(k, v)| (k.to_string(), json!(v.as_ref()))).collect::<serde_json::Map<_, _>>(),
+                "said": rules.describe_journey(j, offset),
+            })
+        })
+        .collect();
     let contacts: Vec<serde_json::Value> = st
         .contacts()
         .recent
@@ -167,6 +181,7 @@ pub fn describe_subscriber(
             "windows": windows,
         },
         "timers": timers,
+        "journeys": journeys,
         "contacts": contacts,
         "optouts": optouts,
     })

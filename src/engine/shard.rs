@@ -17,6 +17,7 @@ use crate::refdata::{Names, Profile, RefData, Subscribers};
 use crate::rules::RuleSet;
 use crate::rules::eval::{Match, Proposal, Scene, Scratch};
 use crate::rules::expr::Local;
+use crate::rules::journey::JourneyMove;
 use crate::state::PendingTimer;
 use crate::state::table::{SubTable, Subscriber};
 use crate::time::{MINUTE, Millis, format_ts};
@@ -34,6 +35,8 @@ use ticks::Ticks;
 
 /// Timer index entry: see [`PendingTimer::index_key`].
 type TimerKey = (Millis, u64, u32, u64, bool);
+/// Journey index entry: (due, msisdn, journey), one per instance.
+type JourneyKey = (Millis, u64, u16);
 
 pub struct Shard {
     pub rules: Arc<RuleSet>,
@@ -43,6 +46,8 @@ pub struct Shard {
     /// The strings of this shard's subscriber records.
     pub names: Names,
     timers: BTreeSet<TimerKey>,
+    /// When each journey instance of the shard's subscribers is next due.
+    journey_due: BTreeSet<JourneyKey>,
     pub offset: chrono::FixedOffset,
     /// Rule evaluation's buffers, reused per event to avoid allocating.
     scratch: Scratch,
@@ -81,6 +86,7 @@ impl Shard {
             subs: SubTable::new(subscribers.profiles, unknown_cap),
             names: subscribers.names,
             timers: BTreeSet::new(),
+            journey_due: BTreeSet::new(),
             offset,
             scratch: Scratch::default(),
             matched: Vec::new(),
@@ -100,6 +106,11 @@ impl Shard {
 
     pub fn pending_timers(&self) -> usize {
         self.timers.len()
+    }
+
+    /// Journey instances in progress on this shard.
+    pub fn journeys_in_progress(&self) -> usize {
+        self.journey_due.len()
     }
 
     /// Subscriber `m` as this shard holds them at `now`, for `GET /v1/explain/{msisdn}` (see
@@ -235,6 +246,26 @@ impl Shard {
                 Match::Running(_) => {}
             }
         }
+        // 5. Journeys: the event moves the subscriber's instances and may start one; the
+        // contacts of the steps it enters go to policy with the rules' (after them).
+        if !rules.journeys.is_empty() {
+            let mut proposed = Vec::new();
+            let mut moves = Vec::new();
+            rules.journeys_on_event(&scene, &mut entry, pos, &mut proposed, &mut moves);
+            move_journeys(&mut self.journey_due, ev.msisdn.raw(), &moves, stats);
+            if tracing {
+                trace.extend(moves.iter().map(|m| format!("  {}", m.note)));
+            }
+            cands.extend(proposed.into_iter().map(|Proposal { rule, trigger, written }| Candidate {
+                rule,
+                ts: ev.ts,
+                key: OrderKey { pos, phase: 1, due: 0, msisdn: 0, rule },
+                trigger,
+                due: None,
+                written,
+                deferred: None,
+            }));
+        }
         let first = out.len();
         let cx = &mut DecideCtx { refdata: &refdata, shadow: &mut self.shadow_contacts };
         self.policy.decide(cx, cands, &mut entry, out);
@@ -261,6 +292,13 @@ impl Shard {
         loop {
             let next_timer = self.timers.first().map(|k| k.0).filter(|t| *t <= wm);
             let next_tick = self.ticks.next_due().filter(|t| *t <= wm);
+            let next_journey = self.journey_due.first().map(|k| k.0).filter(|t| *t <= wm);
+            if let Some(j) = next_journey {
+                if next_tick.is_none_or(|t| j < t) && next_timer.is_none_or(|t| j < t) {
+                    self.journey_fires(place, out, stats);
+                    continue;
+                }
+            }
             match (next_timer, next_tick) {
                 (_, Some(tick)) if next_timer.is_none_or(|t| tick < t) => {
                     self.tick(tick, place, out, stats);
@@ -331,6 +369,75 @@ impl Shard {
 }
 
 impl Shard {
+    /// The journey instance due first moves: it expires, or a time transition is taken.
+    fn journey_fires(&mut self, place: &dyn Fn(Millis, u64) -> u64, out: &mut Vec<Decision>, stats: &mut ShardStats) {
+        let Some((due, raw, journey)) = self.journey_due.pop_first() else { return };
+        let rules = Arc::clone(&self.rules);
+        let refdata = Arc::clone(&self.refdata);
+        let offset = self.offset;
+        let msisdn = Msisdn::from_raw(raw);
+        let tracing = self.tracing(msisdn);
+        let Some(mut entry) = self.subs.get_mut(msisdn) else { return };
+        let of_it =
+            |i: &&crate::state::JourneyInst| rules.steps.get(i.step as usize).is_some_and(|s| s.journey == journey);
+        let Some(armed_at) = entry.state.journeys().iter().find(of_it).filter(|i| i.due == due).map(|i| i.armed_at)
+        else {
+            return;
+        };
+        let pos = place(due, armed_at + 1);
+        let scene = Scene {
+            event: None,
+            now: due,
+            local: Local::at(due, offset),
+            refdata: &refdata,
+            names: &self.names,
+            offset,
+        };
+        let (mut proposed, mut moves) = (Vec::new(), Vec::new());
+        rules.journey_due(&scene, &mut entry, journey, pos, &mut proposed, &mut moves);
+        // The instance's entry left the index above; it goes back at its new due time (or at
+        // the one the rules give it now, when nothing was due after all).
+        for m in &mut moves {
+            m.old_due = None;
+        }
+        if moves.is_empty() {
+            let of_it = |i: &&mut crate::state::JourneyInst| {
+                i.due == due && rules.steps.get(i.step as usize).is_some_and(|s| s.journey == journey)
+            };
+            if let Some(i) = entry.state.journeys_mut().iter_mut().find(of_it) {
+                i.due = rules.journey_next_due(i, offset).max(due + 1);
+                self.journey_due.insert((i.due, raw, journey));
+            }
+        }
+        move_journeys(&mut self.journey_due, raw, &moves, stats);
+        let cands: Vec<Candidate> = proposed
+            .into_iter()
+            .map(|Proposal { rule, trigger, written }| Candidate {
+                rule,
+                ts: due,
+                key: OrderKey { pos, phase: 0, due, msisdn: raw, rule },
+                trigger,
+                due: Some(due),
+                written,
+                deferred: None,
+            })
+            .collect();
+        let first = out.len();
+        if !cands.is_empty() {
+            let cx = &mut DecideCtx { refdata: &refdata, shadow: &mut self.shadow_contacts };
+            self.policy.decide(cx, cands, &mut entry, out);
+            hold_deferred(&out[first..], pos, &mut entry, &mut self.timers, stats);
+        }
+        if tracing {
+            let mut trace = vec![format!("{}  journey due", format_ts(due, offset))];
+            trace.extend(moves.iter().map(|m| format!("  {}", m.note)));
+            trace.extend(out[first..].iter().map(|d| explain_line(d, offset)));
+            if let Some((_, lines)) = &mut self.trace {
+                lines.append(&mut trace);
+            }
+        }
+    }
+
     /// A daily tick at `at`: every scheduled rule of that minute, for every subscriber.
     fn tick(
         &mut self,
@@ -385,6 +492,22 @@ impl Shard {
         }
         if let Some((_, lines)) = &mut self.trace {
             lines.append(&mut trace);
+        }
+    }
+}
+
+/// Moves a subscriber's journey instances in the shard's due-time index.
+fn move_journeys(index: &mut BTreeSet<JourneyKey>, raw: u64, moves: &[JourneyMove], stats: &mut ShardStats) {
+    for m in moves {
+        if let Some(old) = m.old_due {
+            index.remove(&(old, raw, m.journey));
+        }
+        match m.new_due {
+            Some(new) => {
+                index.insert((new, raw, m.journey));
+                stats.journey_steps += 1;
+            }
+            None => stats.journeys_ended += 1,
         }
     }
 }

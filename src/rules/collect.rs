@@ -22,6 +22,8 @@ pub(super) struct Defs<'f> {
     pub words: HashMap<Box<str>, Box<str>>,
     /// The rule items, with the index of their file, in file order.
     pub rules: Vec<(usize, &'f yaml::Node)>,
+    /// The journey items, with the index of their file, in file order.
+    pub journeys: Vec<(usize, &'f yaml::Node)>,
     /// Where each list and macro name is defined (`file:line`).
     defined_at: HashMap<String, String>,
     /// Where each code of the dictionary is given a word (`file:line`).
@@ -53,6 +55,7 @@ pub(super) fn collect<'f>(
             campaigns: Vec::new(),
             words: HashMap::new(),
             rules: Vec::new(),
+            journeys: Vec::new(),
             defined_at: HashMap::new(),
             word_at: HashMap::new(),
         },
@@ -95,11 +98,13 @@ impl<'f> Collector<'_, 'f> {
     /// Files one item by the key that says what it is.
     fn item(&mut self, fi: usize, item: &'f yaml::Node) {
         let (file, src) = (&self.files[fi].0, &self.files[fi].1);
-        match ["rule", "macro", "list", "campaign", "dictionary"].into_iter().find(|k| item.get(k).is_some()) {
+        match ["rule", "journey", "macro", "list", "campaign", "dictionary"].into_iter().find(|k| item.get(k).is_some())
+        {
             Some("list") => self.list(fi, item),
             Some("macro") => self.macro_def(fi, item),
             Some("campaign") => self.campaign(fi, item),
             Some("dictionary") => self.dictionary(fi, item),
+            Some("journey") => self.defs.journeys.push((fi, item)),
             Some(_) => self.defs.rules.push((fi, item)),
             None => {
                 let hint = if item.get("test").is_some() {
@@ -113,7 +118,7 @@ impl<'f> Collector<'_, 'f> {
                         file,
                         src,
                         item.pos(),
-                        "expected an item starting with `rule:`, `macro:`, `list:`, `campaign:` or `dictionary:`",
+                        "expected an item starting with `rule:`, `journey:`, `macro:`, `list:`, `campaign:` or `dictionary:`",
                     )
                     .with_hint(hint),
                 );

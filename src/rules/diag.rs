@@ -67,6 +67,14 @@ pub enum Code {
     E032,
     /// Contradictory policy.
     E033,
+    /// A journey's `goto` names no step of it.
+    E040,
+    /// A journey step no transition reaches.
+    E041,
+    /// A journey step that can never be left.
+    E042,
+    /// A loop of immediate journey transitions.
+    E043,
     /// Unused macro.
     W101,
     /// Unused list.

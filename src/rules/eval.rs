@@ -285,7 +285,7 @@ impl RuleSet {
 
 /// What the rule's action says for the context's subscriber and event: its message (or an
 /// order's offer), a call's script and queue, what a reply to the SMS is about.
-fn write(rule: &Rule, cx: &Ctx) -> Written {
+pub(super) fn write(rule: &Rule, cx: &Ctx) -> Written {
     let render = |t: &Option<Template>| t.as_ref().map(|t| t.render(cx).into_boxed_str());
     Written {
         text: render(if rule.offer.is_some() { &rule.offer } else { &rule.template }),

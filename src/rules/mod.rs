@@ -27,6 +27,7 @@ pub mod eval;
 pub mod expr;
 pub mod index;
 mod item;
+pub mod journey;
 pub mod limits;
 pub mod lines;
 pub mod policy;
@@ -97,14 +98,20 @@ fn compile_files(files: &[(String, String)], refdata: Option<&RefData>, opts: &L
     let mut defs = collect::collect(files, &docs, &mut diags);
     let words = Arc::new(words::Dictionary::new(std::mem::take(&mut defs.words)));
     let mut slots = Slots::default();
-    let (mut rules, decls) = {
+    let (mut rules, decls, journeys) = {
         let mut checker = Checker::new(
             Names { files, lists: &defs.lists, macros: &defs.macros, refdata, words: &words },
             &mut slots,
             &mut diags,
             opts.max_window,
         );
-        compile::rules(&defs.rules, &mut checker)
+        let (mut rules, mut decls) = compile::rules(&defs.rules, &mut checker);
+        let js = compile::journeys(&defs.journeys, rules.len(), &mut checker);
+        for (r, d) in js.rules {
+            rules.push(r);
+            decls.push(d);
+        }
+        (rules, decls, (js.journeys, js.steps))
     };
     let campaigns = compile::build_campaigns(&mut rules, decls, &defs.campaigns, files, &mut diags);
     defs.warn_unused(files, &mut diags);
@@ -114,6 +121,6 @@ fn compile_files(files: &[(String, String)], refdata: Option<&RefData>, opts: &L
         a.file == b.file && a.line == b.line && a.col == b.col && a.code == b.code && a.message == b.message
     });
     let errors = diags.iter().any(Diagnostic::is_error);
-    let rules = (!errors).then(|| RuleSet::assemble(files, rules, slots, campaigns));
+    let rules = (!errors).then(|| RuleSet::assemble(files, rules, slots, campaigns, journeys));
     Loaded { rules, diagnostics: diags }
 }

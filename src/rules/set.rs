@@ -6,6 +6,7 @@
 use super::expr::Ir;
 use super::expr::check::{AggDef, SeqDef, Slots};
 use super::index;
+use super::journey::{JourneyDef, StepDef};
 use super::template::Template;
 use crate::contact::Channel;
 use crate::event::{Kind, KindSet};
@@ -73,6 +74,9 @@ pub struct RuleSet {
     pub scheduled: Vec<u32>,
     /// Whether any rule is in `mode: shadow` (the live path skips the shadow split without).
     pub has_shadow: bool,
+    /// Journeys ([`super::journey`]), and all their steps, journey after journey.
+    pub journeys: Vec<JourneyDef>,
+    pub steps: Vec<StepDef>,
     /// Checksum of the files that made the set (hex).
     pub version: String,
     pub files: Vec<String>,
@@ -86,6 +90,7 @@ impl RuleSet {
         rules: Vec<Rule>,
         slots: Slots,
         campaigns: Vec<CampaignPolicy>,
+        (journeys, steps): (Vec<JourneyDef>, Vec<StepDef>),
     ) -> RuleSet {
         let mut set = RuleSet {
             version: checksum(files),
@@ -93,6 +98,8 @@ impl RuleSet {
             aggs: slots.aggs,
             seqs: slots.seqs,
             campaigns,
+            journeys,
+            steps,
             ..RuleSet::default()
         };
         for (i, r) in rules.iter().enumerate() {
@@ -147,6 +154,11 @@ impl RuleSet {
             // The checker's output is deterministic, so equal definitions print alike.
             aggs: self.aggs.iter().map(|a| format!("{a:?}")).collect(),
             seqs: self.seqs.iter().map(|s| format!("{s:?}")).collect(),
+            steps: self
+                .steps
+                .iter()
+                .map(|s| format!("{}.{}", self.journeys[s.journey as usize].name, s.name))
+                .collect(),
         }
     }
 }

@@ -42,8 +42,9 @@ const MAGIC: &[u8; 6] = b"TDCKPT";
 /// Bumped whenever the layout of any frame changes; a file older than [`OLDEST`] is refused,
 /// not misread. 2: refusals by reply in the state, an SMS's sender in a held decision. 3: what
 /// an SMS is about (`about:`) in the contact history, a held decision and a timer; a call's
-/// rendered queue in a timer.
-pub const FORMAT: u16 = 3;
+/// rendered queue in a timer. 4: the journeys a subscriber is in, and the journey steps of the
+/// rule shape.
+pub const FORMAT: u16 = 4;
 /// The oldest format this build still reads (its decoders skip what the old layout lacks).
 pub const OLDEST: u16 = 1;
 const TAG_RECORDS: u8 = 1;
@@ -64,7 +65,7 @@ pub fn trigger_kind(s: &str) -> DecResult<&'static str> {
     Kind::ALL
         .iter()
         .map(|k| k.as_str())
-        .chain(["schedule"])
+        .chain(["schedule", "journey"])
         .find(|k| *k == s)
         .ok_or_else(|| Bad(format!("unknown trigger kind `{s}`")))
 }
@@ -161,6 +162,8 @@ pub struct RuleShape {
     pub campaigns: Vec<String>,
     pub aggs: Vec<String>,
     pub seqs: Vec<String>,
+    /// Journey steps, `journey.step`.
+    pub steps: Vec<String>,
 }
 
 impl RuleShape {
@@ -171,11 +174,13 @@ impl RuleShape {
             v.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect()
         }
         let (rules, campaigns, aggs, seqs) = (at(&new.rules), at(&new.campaigns), at(&new.aggs), at(&new.seqs));
+        let steps = at(&new.steps);
         crate::state::Remap {
             rules: self.rules.iter().map(|r| rules.get(r.as_str()).map(|i| *i as u32)).collect(),
             campaigns: self.campaigns.iter().map(|c| campaigns.get(c.as_str()).map(|i| *i as u16)).collect(),
             aggs: self.aggs.iter().map(|a| aggs.get(a.as_str()).map(|i| *i as u32)).collect(),
             seqs: self.seqs.iter().map(|s| seqs.get(s.as_str()).map(|i| *i as u32)).collect(),
+            steps: self.steps.iter().map(|s| steps.get(s.as_str()).map(|i| *i as u32)).collect(),
         }
     }
 }
@@ -186,10 +191,13 @@ impl Persist for RuleShape {
         e.strs(&self.campaigns);
         e.strs(&self.aggs);
         e.strs(&self.seqs);
+        e.strs(&self.steps);
     }
 
     fn decode(d: &mut Dec) -> DecResult<RuleShape> {
-        Ok(RuleShape { rules: d.strs()?, campaigns: d.strs()?, aggs: d.strs()?, seqs: d.strs()? })
+        let (rules, campaigns, aggs, seqs) = (d.strs()?, d.strs()?, d.strs()?, d.strs()?);
+        let steps = if d.at_least(4) { d.strs()? } else { Vec::new() };
+        Ok(RuleShape { rules, campaigns, aggs, seqs, steps })
     }
 }
 

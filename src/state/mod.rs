@@ -10,6 +10,7 @@
 
 pub mod checkpoint;
 mod contacts;
+mod journey;
 pub mod table;
 
 use crate::contact::{Deferred, TriggerRef, Written};
@@ -18,6 +19,7 @@ use crate::refdata::{Cell, CellId, RefData, TagId};
 use crate::time::Millis;
 use crate::util::ThinSlice;
 pub use contacts::{ContactLog, ContactRec};
+pub use journey::JourneyInst;
 use std::collections::VecDeque;
 
 /// A rule's pending timer (a delay or an absence check).
@@ -165,6 +167,9 @@ struct Rare {
     /// Boxed: few subscribers ever refuse (8 bytes for the rest).
     #[allow(clippy::box_collection)] // 8 bytes when absent, where a Vec is 24
     optouts: Option<Box<Vec<crate::contact::OptOut>>>,
+    /// The journeys the subscriber is in, one instance each (boxed as `optouts`).
+    #[allow(clippy::box_collection)]
+    journeys: Option<Box<Vec<JourneyInst>>>,
 }
 
 static NO_CONTACTS: ContactLog = ContactLog { recent: ThinSlice::new(), streaks: ThinSlice::new(), abouts: None };
@@ -288,6 +293,15 @@ impl SubState {
 
     pub fn timers_mut(&mut self) -> &mut Vec<PendingTimer> {
         &mut self.rare_mut().timers
+    }
+
+    /// The journeys the subscriber is in.
+    pub fn journeys(&self) -> &[JourneyInst] {
+        self.rare.as_ref().and_then(|r| r.journeys.as_deref()).map_or(&[], |v| &v[..])
+    }
+
+    pub fn journeys_mut(&mut self) -> &mut Vec<JourneyInst> {
+        self.rare_mut().journeys.get_or_insert_with(Box::default)
     }
 
     /// Decided contacts, as far back as the caps look.
@@ -613,6 +627,8 @@ pub struct Remap {
     pub campaigns: Vec<Option<u16>>,
     pub aggs: Vec<Option<u32>>,
     pub seqs: Vec<Option<u32>>,
+    /// Journey steps, by journey and step name.
+    pub steps: Vec<Option<u32>>,
 }
 
 /// A contact record's rule or campaign that is no longer in the rule set. The record still
@@ -658,6 +674,9 @@ impl SubState {
             None => false,
         });
         rare.contacts.remap(r);
+        if let Some(js) = rare.journeys.as_mut() {
+            js.retain_mut(|j| r.steps.get(j.step as usize).copied().flatten().map(|s| j.step = s).is_some());
+        }
     }
 }
 
@@ -757,6 +776,9 @@ impl SubState {
             e.str(&o.to);
             e.str(&o.reply);
         }
+        let journeys = r.journeys.as_deref().map_or(&[][..], |v| &v[..]);
+        e.u32(journeys.len() as u32);
+        journeys.iter().for_each(|j| j.encode(e));
     }
 
     /// Reads a state [`SubState::encode`] wrote.
@@ -840,6 +862,10 @@ impl SubState {
                 to: d.str()?.into(),
                 reply: d.str()?.into(),
             });
+        }
+        let n = if d.at_least(4) { d.len(44)? } else { 0 };
+        for _ in 0..n {
+            r.journeys.get_or_insert_with(Box::default).push(JourneyInst::decode(d)?);
         }
         s.rare = Some(Box::new(r));
         Ok(s)

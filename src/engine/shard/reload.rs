@@ -16,11 +16,22 @@ impl Shard {
         let remap = self.rules.shape().remap_to(&new.shape());
         self.snapshot_finish();
         self.timers.clear();
+        self.journey_due.clear();
         for e in self.subs.iter_mut() {
             e.state.remap(&remap);
             let raw = e.sub.msisdn.raw();
             for t in e.state.timers() {
                 self.timers.insert(t.index_key(raw));
+            }
+            // Journeys carry over by name; a step's transitions may have changed, so its due time
+            // is worked out again under the new rules.
+            if !e.state.journeys().is_empty() {
+                for j in e.state.journeys_mut() {
+                    j.due = new.journey_next_due(j, self.offset);
+                    if let Some(s) = new.steps.get(j.step as usize) {
+                        self.journey_due.insert((j.due, raw, s.journey));
+                    }
+                }
             }
         }
         // Shadow rules' would-be history follows its rules by name (see `policy::shadow`).

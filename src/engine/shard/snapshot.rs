@@ -93,6 +93,15 @@ impl Shard {
         for t in e.state.timers() {
             self.timers.insert(t.index_key(m.raw()));
         }
+        if !e.state.journeys().is_empty() {
+            for j in e.state.journeys_mut() {
+                // As the rules say now (the checkpoint may have been taken under others).
+                j.due = self.rules.journey_next_due(j, self.offset);
+                if let Some(s) = self.rules.steps.get(j.step as usize) {
+                    self.journey_due.insert((j.due, m.raw(), s.journey));
+                }
+            }
+        }
     }
 
     /// Puts the daily ticks back as a checkpoint holds them (rules added since start ticking

@@ -8,6 +8,9 @@ pub struct ShardStats {
     pub timers_fired: u64,
     pub rechecks_failed: u64,
     pub deferred: u64,
+    /// Journey steps entered (a start counts as one) and journeys ended.
+    pub journey_steps: u64,
+    pub journeys_ended: u64,
     /// Sampled per-event processing times in nanoseconds (`EngineOptions::latency_sample`).
     pub latency_ns: Vec<u32>,
     /// The longest a checkpoint held this shard between two batches (copying a slice of its
@@ -29,6 +32,8 @@ impl ShardStats {
         self.timers_fired += o.timers_fired;
         self.rechecks_failed += o.rechecks_failed;
         self.deferred += o.deferred;
+        self.journey_steps += o.journey_steps;
+        self.journeys_ended += o.journeys_ended;
         self.latency_ns.extend(o.latency_ns);
         self.snapshot_pause_max_ns = self.snapshot_pause_max_ns.max(o.snapshot_pause_max_ns);
         self.snapshot_pause_total_ns += o.snapshot_pause_total_ns;

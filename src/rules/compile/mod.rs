@@ -10,10 +10,12 @@
 
 mod action;
 mod campaigns;
+mod journey;
 mod policy;
 mod timer;
 
 pub(super) use campaigns::build_campaigns;
+pub(super) use journey::journeys;
 
 use super::diag::{Code, Diagnostic};
 use super::expr::check::{Checker, Loc, Scope};

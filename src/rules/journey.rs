@@ -1,0 +1,361 @@
+//! Journeys: a workflow a rule pack runs for one subscriber at a time — named steps, each with
+//! an optional contact, and transitions on what comes of it (a call's outcome, a reply, an
+//! event, time in the step, a local time of day), with an overall expiry.
+//!
+//! A journey compiles to definitions here ([`JourneyDef`], [`StepDef`]) and one generated rule
+//! per step that contacts (named `journey.step`), so a step's contact is decided by contact
+//! policy, written, counted and reported like any rule's. What a subscriber is doing in a
+//! journey is per-subscriber state ([`crate::state::JourneyInst`]): which step, since when,
+//! when its next time transition is due, and what it kept on the way (`keep:`).
+//!
+//! The shard calls [`RuleSet::journeys_on_event`] for every event after the rules proposed,
+//! and [`RuleSet::journey_due`] when an instance's due time comes; both hand back the contacts
+//! the steps entered make (for policy) and the instances' new due times (for the shard's index).
+//! A subscriber is in at most one instance of a journey; a journey in progress is not started
+//! again by the event that moves it.
+
+use super::RuleSet;
+use super::eval::{Proposal, Scene, write};
+use super::expr::Ir;
+use super::template::Template;
+use crate::contact::TriggerRef;
+use crate::event::{Body, Event, KindSet, OutcomeStatus};
+use crate::state::JourneyInst;
+use crate::state::table::Subscriber;
+use crate::time::{Millis, format_duration, format_ts, next_local_minute};
+use crate::util::SmallStr;
+use std::sync::Arc;
+
+/// A compiled journey.
+#[derive(Clone, Debug)]
+pub struct JourneyDef {
+    pub name: Arc<str>,
+    pub desc: Box<str>,
+    pub file: Box<str>,
+    pub line: usize,
+    pub campaign: Arc<str>,
+    /// The events that may start it, and the condition they must meet.
+    pub start_on: KindSet,
+    pub start: Ir,
+    /// How long an instance lasts at most, from its start.
+    pub expire_after: i64,
+    /// Its steps are `steps[first..first + len]` of the rule set; the first is where it starts.
+    pub first: u32,
+    pub len: u32,
+    pub enabled: bool,
+}
+
+/// One step of a journey.
+#[derive(Clone, Debug)]
+pub struct StepDef {
+    /// Index of its journey in [`RuleSet::journeys`].
+    pub journey: u16,
+    pub name: Box<str>,
+    /// The generated rule that makes its contact, if it makes one.
+    pub rule: Option<u32>,
+    /// Its transitions, in the order written: the first that matches is taken.
+    pub next: Vec<Transition>,
+}
+
+/// Where a transition goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Goto {
+    /// A step of the same journey (its index in the journey).
+    Step(u32),
+    /// The journey ends.
+    End,
+}
+
+#[derive(Clone, Debug)]
+pub struct Transition {
+    pub when: When,
+    pub goto: Goto,
+    /// Values kept in the instance when it is taken (`keep: {reason: "{event.detail}"}`).
+    pub keep: Vec<(Box<str>, Template)>,
+}
+
+/// What takes a transition.
+#[derive(Clone, Debug)]
+pub enum When {
+    /// At once, on entering the step (after its contact).
+    Now,
+    /// An outcome of the step's own contact with one of these statuses (bit mask).
+    Outcome(u16),
+    /// A reply to the step's SMS; with keywords, one of them.
+    Reply(Option<Box<[SmallStr]>>),
+    /// Any event of these kinds for which the condition holds.
+    Event { on: KindSet, cond: Option<Ir> },
+    /// This long in the step.
+    After(i64),
+    /// The first time this local minute of the day comes after entering the step.
+    At(u32),
+}
+
+impl When {
+    /// The transition's due time for a step entered at `since`, if time takes it.
+    fn due(&self, since: Millis, offset: chrono::FixedOffset) -> Option<Millis> {
+        match self {
+            When::After(d) => Some(since.saturating_add(*d)),
+            When::At(m) => Some(next_local_minute(*m, since.saturating_add(1), offset)),
+            _ => None,
+        }
+    }
+
+    /// In words, for explain: "an answered call", "3d in the step".
+    pub fn describe(&self) -> String {
+        match self {
+            When::Now => "nothing (at once)".into(),
+            When::Outcome(mask) => {
+                let s: Vec<&str> =
+                    OutcomeStatus::ALL.iter().filter(|s| mask & (1 << **s as u16) != 0).map(|s| s.as_str()).collect();
+                format!("an outcome {}", s.join("/"))
+            }
+            When::Reply(None) => "a reply".into(),
+            When::Reply(Some(k)) => format!("a reply {}", k.iter().map(|k| k.as_str()).collect::<Vec<_>>().join("/")),
+            When::Event { on, .. } => {
+                format!("a {} event", on.iter().map(|k| k.as_str()).collect::<Vec<_>>().join("/"))
+            }
+            When::After(d) => format!("{} in the step", format_duration(*d)),
+            When::At(m) => format!("{:02}:{:02}", m / 60, m % 60),
+        }
+    }
+}
+
+/// What a journey did for a subscriber: the shard moves the instance's entry in its due-time
+/// index (`None`: not there), and the trace says `note`.
+pub struct JourneyMove {
+    pub journey: u16,
+    pub old_due: Option<Millis>,
+    pub new_due: Option<Millis>,
+    pub note: String,
+}
+
+/// A transition an event or a due time takes, found before the state changes.
+struct Taken {
+    /// Index of the instance in the subscriber's journeys, or `None` to start the journey.
+    inst: Option<usize>,
+    journey: u16,
+    goto: Goto,
+    kept: Vec<(Box<str>, Box<str>)>,
+    why: String,
+}
+
+impl RuleSet {
+    /// The journey a step belongs to.
+    pub fn journey_of(&self, step: u32) -> Option<&JourneyDef> {
+        let s = self.steps.get(step as usize)?;
+        self.journeys.get(s.journey as usize)
+    }
+
+    /// When an instance's next time transition (or its expiry) is due.
+    pub fn journey_next_due(&self, inst: &JourneyInst, offset: chrono::FixedOffset) -> Millis {
+        let Some((j, step)) = self.journey_of(inst.step).zip(self.steps.get(inst.step as usize)) else {
+            return inst.started;
+        };
+        let expires = inst.started.saturating_add(j.expire_after);
+        step.next.iter().filter_map(|t| t.when.due(inst.since, offset)).fold(expires, Millis::min)
+    }
+
+    /// In words, for explain: "step 2 of 4 of retention_disconnect (sms_offer) since …,
+    /// waiting for a reply, 3d in the step".
+    pub fn describe_journey(&self, inst: &JourneyInst, offset: chrono::FixedOffset) -> String {
+        let (Some(j), Some(step)) = (self.journey_of(inst.step), self.steps.get(inst.step as usize)) else {
+            return "a journey no longer in the rules".into();
+        };
+        let waiting: Vec<String> = step.next.iter().map(|t| t.when.describe()).collect();
+        let kept: String = inst.kept.iter().map(|(k, v)| format!(", {k}: {v}")).collect();
+        format!(
+            "step {} of {} of {} ({}) since {}, waiting for {}; ends {} at the latest{kept}",
+            inst.step - j.first + 1,
+            j.len,
+            j.name,
+            step.name,
+            format_ts(inst.since, offset),
+            if waiting.is_empty() { "nothing".into() } else { waiting.join(", ") },
+            format_ts(inst.started.saturating_add(j.expire_after), offset),
+        )
+    }
+
+    /// What the scene's event does to the subscriber's journeys: instances it moves, journeys
+    /// it starts. The contacts of the steps entered go to `out`; the instances' new due times
+    /// to `moves`. `pos` is the event's input position.
+    pub fn journeys_on_event(
+        &self,
+        scene: &Scene,
+        s: &mut Subscriber,
+        pos: u64,
+        out: &mut Vec<Proposal>,
+        moves: &mut Vec<JourneyMove>,
+    ) {
+        let Some(ev) = scene.event else { return };
+        if self.journeys.is_empty() {
+            return;
+        }
+        let kind = ev.kind();
+        let in_any = !s.state.journeys().is_empty();
+        if !in_any && !self.journeys.iter().any(|j| j.start_on.contains(kind)) {
+            return;
+        }
+        let mut taken = Vec::new();
+        {
+            let cx = scene.ctx(s);
+            for (i, inst) in s.state.journeys().iter().enumerate() {
+                let Some(step) = self.steps.get(inst.step as usize) else { continue };
+                let Some(t) = step.next.iter().find(|t| self.event_takes(step, t, ev, &cx)) else { continue };
+                let kept = t.keep.iter().map(|(k, v)| (k.clone(), v.render(&cx).into_boxed_str())).collect();
+                taken.push(Taken {
+                    inst: Some(i),
+                    journey: step.journey,
+                    goto: t.goto,
+                    kept,
+                    why: format!("{kind} event {}", ev.id),
+                });
+            }
+            for (ji, j) in self.journeys.iter().enumerate() {
+                let running =
+                    |inst: &JourneyInst| self.steps.get(inst.step as usize).is_some_and(|s| s.journey == ji as u16);
+                if j.enabled
+                    && j.start_on.contains(kind)
+                    && !s.state.journeys().iter().any(running)
+                    && cx.eval_bool(&j.start)
+                {
+                    let why = format!("started by {kind} event {}", ev.id);
+                    taken.push(Taken { inst: None, journey: ji as u16, goto: Goto::Step(0), kept: Vec::new(), why });
+                }
+            }
+        }
+        if taken.is_empty() {
+            return;
+        }
+        let trigger = TriggerRef { kind: kind.as_str(), id: ev.id.as_str().into(), ts: ev.ts };
+        self.apply(scene, s, pos, taken, &trigger, out, moves);
+    }
+
+    /// The subscriber's instance of journey `journey` is due at the scene's time: it expires,
+    /// or the time transition due first is taken.
+    pub fn journey_due(
+        &self,
+        scene: &Scene,
+        s: &mut Subscriber,
+        journey: u16,
+        pos: u64,
+        out: &mut Vec<Proposal>,
+        moves: &mut Vec<JourneyMove>,
+    ) {
+        let of_it = |inst: &JourneyInst| self.steps.get(inst.step as usize).is_some_and(|s| s.journey == journey);
+        let Some(i) = s.state.journeys().iter().position(of_it) else { return };
+        let inst = &s.state.journeys()[i];
+        let (Some(j), Some(step)) = (self.journeys.get(journey as usize), self.steps.get(inst.step as usize)) else {
+            return;
+        };
+        let now = scene.now;
+        let taken = if inst.started.saturating_add(j.expire_after) <= now {
+            Taken { inst: Some(i), journey, goto: Goto::End, kept: Vec::new(), why: "it expired".into() }
+        } else {
+            let due = |t: &Transition| t.when.due(inst.since, scene.offset).filter(|d| *d <= now);
+            // The transition due first (the first written among those due alike).
+            let Some((_, t)) = step.next.iter().filter_map(|t| due(t).map(|d| (d, t))).min_by_key(|(d, _)| *d) else {
+                return;
+            };
+            Taken { inst: Some(i), journey, goto: t.goto, kept: Vec::new(), why: t.when.describe() }
+        };
+        let trigger = TriggerRef { kind: "journey", id: format!("{}@{now}", j.name).into(), ts: now };
+        self.apply(scene, s, pos, vec![taken], &trigger, out, moves);
+    }
+
+    /// Whether event `ev` takes transition `t` of `step` (the context is the event's).
+    fn event_takes(&self, step: &StepDef, t: &Transition, ev: &Event, cx: &super::expr::Ctx) -> bool {
+        let own = |rule: &str| step.rule.is_some_and(|r| *self.rules[r as usize].name == *rule);
+        match (&t.when, &ev.body) {
+            (When::Outcome(mask), Body::Outcome(o)) => mask & (1 << o.status as u16) != 0 && own(&o.rule),
+            (When::Reply(kws), Body::Reply(r)) => {
+                r.in_reply_to.as_ref().is_some_and(|i| own(&i.rule))
+                    && kws.as_ref().is_none_or(|k| k.contains(&r.keyword))
+            }
+            (When::Event { on, cond }, _) => on.contains(ev.kind()) && cond.as_ref().is_none_or(|c| cx.eval_bool(c)),
+            _ => false,
+        }
+    }
+
+    /// Takes the transitions found, then renders the contacts of the steps entered (against
+    /// the state as it is now).
+    #[allow(clippy::too_many_arguments)]
+    fn apply(
+        &self,
+        scene: &Scene,
+        s: &mut Subscriber,
+        pos: u64,
+        taken: Vec<Taken>,
+        trigger: &TriggerRef,
+        out: &mut Vec<Proposal>,
+        moves: &mut Vec<JourneyMove>,
+    ) {
+        let now = scene.now;
+        let mut entered: Vec<u32> = Vec::new();
+        let mut ended: Vec<usize> = Vec::new();
+        for t in taken {
+            let j = &self.journeys[t.journey as usize];
+            let (mut inst, old_due) = match t.inst {
+                Some(i) => {
+                    let inst = s.state.journeys()[i].clone();
+                    let due = inst.due;
+                    (inst, Some(due))
+                }
+                None => (
+                    JourneyInst { step: j.first, started: now, since: now, armed_at: pos, due: now, kept: Vec::new() },
+                    None,
+                ),
+            };
+            for (k, v) in t.kept {
+                match inst.kept.iter_mut().find(|(n, _)| *n == k) {
+                    Some(slot) => slot.1 = v,
+                    None => inst.kept.push((k, v)),
+                }
+            }
+            let mut goto = t.goto;
+            let mut path = Vec::new();
+            // Immediate transitions are followed (at most once around the journey: `validate`
+            // refuses a loop of them).
+            for _ in 0..=j.len {
+                let Goto::Step(local) = goto else { break };
+                let step = j.first + local;
+                inst.step = step;
+                inst.since = now;
+                inst.armed_at = pos;
+                entered.push(step);
+                path.push(self.steps[step as usize].name.to_string());
+                match self.steps[step as usize].next.iter().find(|t| matches!(t.when, When::Now)) {
+                    Some(n) => goto = n.goto,
+                    None => break,
+                }
+            }
+            let ends = goto == Goto::End;
+            let note = if ends {
+                let via = if path.is_empty() { String::new() } else { format!(" through {}", path.join(", ")) };
+                format!("journey {}: ends{via} ({})", j.name, t.why)
+            } else {
+                inst.due = self.journey_next_due(&inst, scene.offset);
+                format!("journey {}: {} — {}", j.name, t.why, self.describe_journey(&inst, scene.offset))
+            };
+            moves.push(JourneyMove { journey: t.journey, old_due, new_due: (!ends).then_some(inst.due), note });
+            match (t.inst, ends) {
+                (Some(i), true) => ended.push(i),
+                (Some(i), false) => s.state.journeys_mut()[i] = inst,
+                (None, true) => {}
+                (None, false) => s.state.journeys_mut().push(inst),
+            }
+        }
+        ended.sort_unstable();
+        for i in ended.into_iter().rev() {
+            s.state.journeys_mut().remove(i);
+        }
+        let cx = scene.ctx(s);
+        for step in entered {
+            let Some(ri) = self.steps[step as usize].rule else { continue };
+            let rule = &self.rules[ri as usize];
+            if rule.enabled {
+                out.push(Proposal { rule: ri, trigger: trigger.clone(), written: write(rule, &cx) });
+            }
+        }
+    }
+}
