@@ -361,6 +361,7 @@ pub fn run_durable<I: Into<Input>>(
     for (shard, stats) in &mut done {
         summary.subscribers += shard.subs.len();
         summary.pending_timers += shard.pending_timers();
+        summary.journeys_in_progress += shard.journeys_in_progress();
         summary.trace.extend(shard.trace.take().map(|t| t.1).unwrap_or_default());
         summary.stats.absorb(std::mem::take(stats));
     }

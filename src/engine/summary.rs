@@ -22,6 +22,8 @@ pub struct Summary {
     pub deferred: u64,
     pub subscribers: usize,
     pub pending_timers: usize,
+    /// Journey instances still in progress at the end.
+    pub journeys_in_progress: usize,
     pub stats: ShardStats,
     /// The `explain` account of the traced subscriber.
     pub trace: Vec<String>,
@@ -75,6 +77,13 @@ pub fn render_summary(s: &Summary, elapsed: std::time::Duration, offset: chrono:
         "timers        armed {}, fired {}, cancelled {}, recheck failed {}, pending {}",
         s.stats.timers_armed, s.stats.timers_fired, s.stats.timers_cancelled, s.stats.rechecks_failed, s.pending_timers
     );
+    if s.stats.journey_steps > 0 || s.journeys_in_progress > 0 {
+        let _ = writeln!(
+            o,
+            "journeys      steps entered {}, ended {}, in progress {}",
+            s.stats.journey_steps, s.stats.journeys_ended, s.journeys_in_progress
+        );
+    }
     let _ = writeln!(o, "subscribers   {} with state", s.subscribers);
     let _ = write!(o, "elapsed       {:.2}s", secs);
     o

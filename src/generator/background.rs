@@ -247,6 +247,7 @@ impl Events {
             _ => {
                 let reason = r.index(DISCONNECT_REASONS.len());
                 let channel = r.index(DISCONNECT_CHANNELS.len());
+                self.retention_call(s, t, reason);
                 Crm::DisconnectRequested { reason, channel }
             }
         };
@@ -265,6 +266,29 @@ impl Events {
         let status = self.rng.weighted(&[70, 20, 10]) as u8;
         let at = due + self.rng.range(2, 90) * MINUTE;
         self.push(at, s.idx, Ev::CallResult { action, status }, 0);
+    }
+
+    /// The pack's retention journey calls whoever asks to leave (requests made at night in the
+    /// morning, from 08:00); the call centre reports how the call went, and some who refuse
+    /// cancel their number a few days later.
+    fn retention_call(&mut self, s: &Sub, t: Millis, reason: u8) {
+        const HOUR: Millis = 60 * MINUTE;
+        let line_id = format!("e{:010}", self.emitted + 1);
+        let trigger_ts = t - t.rem_euclid(SECOND);
+        let local_hour = (trigger_ts + 8 * HOUR).div_euclid(HOUR).rem_euclid(24);
+        let called = match local_hour {
+            8..=20 => trigger_ts,
+            h => trigger_ts + ((32 - h) % 24) * HOUR - (trigger_ts + 8 * HOUR).rem_euclid(HOUR),
+        };
+        let msisdn = Msisdn::parse(&s.msisdn.to_string()).unwrap_or(Msisdn::from_raw(0));
+        let action = action_hash("retention_disconnect.call", msisdn, "crm", &line_id, None);
+        let status = self.rng.weighted(&[40, 35, 25]) as u8;
+        let at = called + self.rng.range(5, 120) * MINUTE;
+        self.push(at, s.idx, Ev::RetentionResult { action, status, reason }, 0);
+        if status == 2 && self.rng.chance(0.5) {
+            let gone = at + self.rng.range(2 * 24 * 60, 5 * 24 * 60) * MINUTE;
+            self.push(gone, s.idx, Ev::Profile(ProfileSet::Cancelled), 0);
+        }
     }
 
     /// A profile update: a service subscribed or dropped, do-not-disturb, a tier, a preference.

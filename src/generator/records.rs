@@ -44,6 +44,10 @@ pub(super) const FAILURE_CODES: [&str; 3] = ["PDP_REJECT", "AUTH_FAIL", "APN_ERR
 /// Why the billing system credits an account (refunds twice as often as the rest).
 pub(super) const CREDIT_REASONS: [&str; 5] = ["话费返还", "话费返还", "套餐优惠", "故障补偿", "积分兑换"];
 pub(super) const DISCONNECT_REASONS: [&str; 5] = ["relocation", "price", "coverage", "switching", "other"];
+/// What the retention agent writes as the reason a subscriber who refused gave (by
+/// [`DISCONNECT_REASONS`] index), and the results of retention calls.
+pub(super) const REFUSAL_DETAILS: [&str; 5] = ["搬迁外地", "资费太贵", "信号不好", "转网", "其他原因"];
+pub(super) const RETENTION_RESULTS: [&str; 3] = ["answered", "no_answer", "refused"];
 pub(super) const DISCONNECT_CHANNELS: [&str; 3] = ["store", "hotline", "online"];
 
 /// A usage record (CDR): a call, messages or a data session.
@@ -189,6 +193,8 @@ pub(super) enum ProfileSet {
     Tier(u8),
     /// The preferences, a mask over `PREFS`.
     Prefs(u8),
+    /// The number is cancelled (after a refused retention call).
+    Cancelled,
 }
 
 /// One event line, before it is rendered.
@@ -217,6 +223,13 @@ pub(super) enum Ev {
     CallResult {
         action: u64,
         status: u8,
+    },
+    /// The call centre's result for a retention call (the `retention_disconnect` journey's):
+    /// [`RETENTION_RESULTS`] by index, and the reason given when refused.
+    RetentionResult {
+        action: u64,
+        status: u8,
+        reason: u8,
     },
     /// A subscriber's message back to 10086 (a `reply` event): [`REPLY_TEXTS`] by index.
     Reply {

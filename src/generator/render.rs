@@ -219,6 +219,7 @@ impl Events {
                         o.push_str("\"prefs\":");
                         push_str_list(&mut o, &PREFS, mask);
                     }
+                    ProfileSet::Cancelled => o.push_str("\"status\":\"cancelled\""),
                 }
                 o.push_str("}}");
                 o
@@ -227,6 +228,20 @@ impl Events {
                 let mut o = self.head("reply", t, s);
                 let text = super::records::REPLY_TEXTS[text as usize % super::records::REPLY_TEXTS.len()];
                 let _ = write!(o, ",\"text\":\"{text}\",\"to\":\"10086\",\"gateway\":\"cmpp\"}}");
+                o
+            }
+            Ev::RetentionResult { action, status, reason } => {
+                let mut o = self.head("outcome", t, s);
+                let status = super::records::RETENTION_RESULTS[status as usize % 3];
+                let _ = write!(
+                    o,
+                    ",\"action_id\":\"a{action:016x}\",\"channel\":\"call\",\"status\":\"{status}\",\"rule\":\"retention_disconnect.call\",\"campaign\":\"retention\""
+                );
+                if status == "refused" {
+                    let detail = super::records::REFUSAL_DETAILS[reason as usize % super::records::REFUSAL_DETAILS.len()];
+                    let _ = write!(o, ",\"detail\":\"{detail}\"");
+                }
+                o.push('}');
                 o
             }
             Ev::CallResult { action, status } => {
