@@ -238,7 +238,8 @@ impl Events {
                     ",\"action_id\":\"a{action:016x}\",\"channel\":\"call\",\"status\":\"{status}\",\"rule\":\"retention_disconnect.call\",\"campaign\":\"retention\""
                 );
                 if status == "refused" {
-                    let detail = super::records::REFUSAL_DETAILS[reason as usize % super::records::REFUSAL_DETAILS.len()];
+                    let detail =
+                        super::records::REFUSAL_DETAILS[reason as usize % super::records::REFUSAL_DETAILS.len()];
                     let _ = write!(o, ",\"detail\":\"{detail}\"");
                 }
                 o.push('}');

@@ -47,6 +47,15 @@ fn a_state_with_every_part_in_use_reads_back_as_it_was_written() {
         to: "10658888".into(),
         reply: "r9".into(),
     }));
+    // Mid-way through a journey, with what it kept.
+    s.journeys_mut().push(JourneyInst {
+        step: 3,
+        started: HOUR,
+        since: 2 * HOUR,
+        armed_at: 21,
+        due: 9 * HOUR,
+        kept: vec![("reason".into(), "资费太贵".into())],
+    });
     let mut e = crate::codec::Enc::default();
     s.encode(&mut e, &rd);
     let mut d = crate::codec::Dec::new(&e.buf);
@@ -59,10 +68,10 @@ fn a_state_with_every_part_in_use_reads_back_as_it_was_written() {
     }
 }
 
-/// Checkpoints written before refusals by reply (format 1) and before what an SMS is about
-/// (format 2) still restore: their rare part simply has none.
+/// Checkpoints written before refusals by reply (format 1), before what an SMS is about
+/// (format 2) and before journeys (format 3) still restore: their rare part simply has none.
 #[test]
-fn a_state_from_a_format_1_or_2_checkpoint_reads_with_no_refusals_and_no_abouts() {
+fn a_state_from_a_format_1_2_or_3_checkpoint_reads_with_no_refusals_abouts_or_journeys() {
     let rd = RefData::default();
     let mut s = SubState::default();
     s.begin(HOUR, Some(500));
@@ -70,32 +79,34 @@ fn a_state_from_a_format_1_or_2_checkpoint_reads_with_no_refusals_and_no_abouts(
     let mut e = crate::codec::Enc::default();
     s.encode(&mut e, &rd);
     // The rare part ends with the contact history (no contacts, no streaks, no abouts), the
-    // country, no unknown cell and no refusals.
+    // country, no unknown cell, no refusals and no journeys.
     let mut tail = crate::codec::Enc::default();
     [0, 0, 0].into_iter().for_each(|n| tail.u32(n));
     tail.opt_str(Some("JP"));
     tail.opt_str(None);
     tail.u32(0);
+    tail.u32(0);
     let start = e.buf.len() - tail.buf.len();
     assert_eq!(&e.buf[start..], &tail.buf[..], "the layout this test cuts");
-    // Format 2 had no abouts count; format 1 no refusal count either.
-    let v2: Vec<u8> = [&e.buf[..start + 8], &e.buf[start + 12..]].concat();
+    // Format 3 had no journeys count; format 2 no abouts count either; format 1 no refusal count.
+    let v3 = &e.buf[..e.buf.len() - 4];
+    let v2: Vec<u8> = [&v3[..start + 8], &v3[start + 12..]].concat();
     let v1 = &v2[..v2.len() - 4];
-    for (version, bytes) in [(2, &v2[..]), (1, v1)] {
+    for (version, bytes) in [(3, v3), (2, &v2[..]), (1, v1)] {
         let mut d = crate::codec::Dec::new(bytes).with_version(version);
         let back = SubState::decode(&mut d, &rd).expect("an old state decodes");
         assert!(d.done(), "every byte of format {version} read");
         assert_eq!(format!("{back:?}"), format!("{s:?}"));
-        assert!(SubState::decode(&mut crate::codec::Dec::new(bytes), &rd).is_err(), "read as format 3: cut short");
+        assert!(SubState::decode(&mut crate::codec::Dec::new(bytes), &rd).is_err(), "read as format 4: cut short");
     }
 }
 
 /// The rare part and a pending timer are in every state that has them: what issue 19 added
-/// (refusals, what an SMS asks about, a call's queue) is boxed or boxed strings, so neither
-/// grew past these sizes (64-bit targets).
+/// (refusals, what an SMS asks about, a call's queue) is boxed or boxed strings, and journeys
+/// one boxed list (8 bytes), so neither grew past these sizes (64-bit targets).
 #[test]
 #[cfg(target_pointer_width = "64")]
 fn the_rare_part_and_a_timer_stay_small() {
-    assert!(std::mem::size_of::<super::Rare>() <= 144, "Rare: {}", std::mem::size_of::<super::Rare>());
+    assert!(std::mem::size_of::<super::Rare>() <= 152, "Rare: {}", std::mem::size_of::<super::Rare>());
     assert!(std::mem::size_of::<PendingTimer>() <= 168, "PendingTimer: {}", std::mem::size_of::<PendingTimer>());
 }

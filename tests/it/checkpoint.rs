@@ -101,9 +101,12 @@ fn stopped_and_resumed_from_its_checkpoint_decides_exactly_what_one_run_decides(
     let whole: Vec<String> = sink.decisions.iter().map(|d| d.to_log_json(o.offset)).collect();
     let capacity = whole.iter().filter(|l| l.contains(r#""reason":"capacity""#)).count();
     let deferred = whole.iter().filter(|l| l.contains(r#""outcome":"deferred""#)).count();
+    // Journeys are in flight across the stops: calls made, offers sent the morning after.
+    let journeys = ["retention_disconnect.call", "retention_disconnect.offer"]
+        .map(|step| whole.iter().filter(|l| l.contains(&format!(r#""rule":"{step}""#))).count());
     assert!(
-        whole.len() > 500 && capacity > 0 && deferred > 0,
-        "{} decisions, {capacity} capacity, {deferred} deferred",
+        whole.len() > 500 && capacity > 0 && deferred > 0 && journeys.iter().all(|n| *n > 0),
+        "{} decisions, {capacity} capacity, {deferred} deferred, journey steps {journeys:?}",
         whole.len()
     );
 

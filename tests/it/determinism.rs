@@ -37,6 +37,10 @@ fn identical_actions_across_shard_counts_and_batch_sizes() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["rule"].as_str().unwrap().to_string())
         .collect();
     assert!(rules_seen.len() >= 5, "several rules fire: {rules_seen:?}");
+    // Journeys too: their steps move on outcomes and on time, on whichever shard.
+    for step in ["retention_disconnect.call", "retention_disconnect.offer"] {
+        assert!(rules_seen.contains(step), "{step} fires: {rules_seen:?}");
+    }
     for (shards, batch) in [(2, 1024), (4, 1), (3, 97), (1, 5000)] {
         let other = actions(&dir, shards, batch);
         assert_eq!(other.len(), base.len(), "shards {shards}, batch {batch}");

@@ -17,6 +17,7 @@ mod gateway_kill;
 mod gateways;
 mod http_limits;
 mod ivr;
+mod journeys;
 mod kannel;
 mod layers;
 mod mangled;

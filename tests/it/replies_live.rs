@@ -408,14 +408,23 @@ fn transactional_by_rule(rules: &Path) -> BTreeMap<String, bool> {
         .filter(|i| i["rule"].is_badvalue())
         .filter_map(|i| Some((i["campaign"].as_str()?.to_string(), flag(i)?)))
         .collect();
-    items
+    let mut kinds: BTreeMap<String, bool> = items
         .iter()
         .filter_map(|i| {
             let rule = i["rule"].as_str()?;
             let campaign = i["campaign"].as_str().and_then(|c| campaigns.get(c).copied());
             Some((rule.to_string(), flag(i).or(campaign).unwrap_or(false)))
         })
-        .collect()
+        .collect();
+    // A journey's steps that contact are rules named `journey.step`, in the journey's campaign.
+    for j in items.iter().filter(|i| i["journey"].as_str().is_some()) {
+        let campaign = j["campaign"].as_str().and_then(|c| campaigns.get(c).copied());
+        for step in j["steps"].as_vec().into_iter().flatten().filter(|s| !s["action"].is_badvalue()) {
+            let name = format!("{}.{}", j["journey"].as_str().unwrap_or(""), step["step"].as_str().unwrap_or(""));
+            kinds.insert(name, flag(step).or(campaign).unwrap_or(false));
+        }
+    }
+    kinds
 }
 
 /// The shipped rules and config over generated traffic (`tidings gen`, then `tidings replay`):

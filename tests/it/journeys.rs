@@ -1,0 +1,166 @@
+//! Journeys through the engine: a hot reload carries an instance over by journey and step name
+//! (and drops it when its journey is gone); explain says where a subscriber is; `validate`
+//! refuses a journey with an unknown, unreachable or unleavable step, with its position.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use tidings::engine::{self, EngineOptions, ExplainRequest, Input};
+use tidings::event::Decoder;
+use tidings::rules::diag::Code;
+use tidings::rules::{self, LoadOptions, RuleSet};
+use tidings::util::Msisdn;
+
+const M: &str = "13800138000";
+
+/// A journey: a call on a disconnection request, then the next 09:00 an SMS. `extra` is put
+/// ahead of everything (rules that shift the indexes), `wait_first` writes its steps in
+/// another order.
+fn pack(extra: &str, wait_first: bool) -> String {
+    let call = r#"
+    - step: call
+      action: { channel: call, script: "挽留", queue: retention }
+      policy: { quiet_hours: ignore }
+      next:
+        - {outcome: answered, goto: end}
+        - {after: 2h, goto: overnight}"#;
+    let wait = r#"
+    - step: overnight
+      next:
+        - {at: "09:00", goto: offer}"#;
+    let offer = r#"
+    - step: offer
+      action: { channel: sms, template: "保号优惠" }
+      policy: { quiet_hours: ignore }
+      next:
+        - {goto: end}"#;
+    let steps = if wait_first { [call, offer, wait].concat() } else { [call, wait, offer].concat() };
+    format!(
+        "{extra}
+- journey: keep
+  start:
+    on: [crm]
+    condition: event.event == disconnect_requested
+  expire_after: 7d
+  steps:{steps}
+"
+    )
+}
+
+fn compile(text: &str) -> rules::Loaded {
+    rules::compile(vec![("j.yaml".into(), text.into())], None, &LoadOptions::default())
+}
+
+fn set(text: &str) -> Arc<RuleSet> {
+    let loaded = compile(text);
+    Arc::new(loaded.rules.unwrap_or_else(|| panic!("the pack compiles: {:?}", loaded.diagnostics)))
+}
+
+fn line(ts: &str, body: &str) -> Input {
+    let l = format!(r#"{{"kind":"crm","ts":"{ts}","msisdn":"{M}",{body}}}"#);
+    Input::Item(Decoder::default().decode(l.as_bytes(), "t", 1).expect("a line"))
+}
+
+/// Runs the input; the decisions as (rule, local time).
+fn run(first: Arc<RuleSet>, input: Vec<Input>) -> Vec<(String, String)> {
+    let mut sink = tidings::sink::Memory::default();
+    let opts = EngineOptions::default();
+    let rd = Arc::new(tidings::refdata::RefData::default());
+    engine::run(
+        input.into_iter(),
+        first,
+        rd,
+        tidings::refdata::Subscribers::new(),
+        &opts,
+        &mut sink,
+        &AtomicBool::new(false),
+    )
+    .expect("run");
+    sink.decisions.iter().map(|d| (d.rule_name.to_string(), tidings::time::format_ts(d.ts, opts.offset))).collect()
+}
+
+fn explain() -> (Input, std::sync::mpsc::Receiver<serde_json::Value>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let m = Msisdn::parse(M).expect("a number");
+    (Input::Explain(ExplainRequest { msisdn: m, reply: tx }), rx)
+}
+
+#[test]
+fn a_journey_in_progress_carries_over_a_reload_by_name_and_explain_says_where_it_is() {
+    let asked = line("2026-11-24T10:00:00+08:00", r#""event":"disconnect_requested","attrs":{}"#);
+    let later = || line("2026-11-26T12:00:00+08:00", r#""event":"store_visit","attrs":{}"#);
+    // Another rule ahead and the steps written in another order: every index changes.
+    let other = "- rule: other\n  on: [crm]\n  condition: event.event == store_visit\n  action: { channel: sms, template: \"x\" }\n";
+    let (ask, answer) = explain();
+    let input = vec![
+        asked,
+        line("2026-11-24T13:00:00+08:00", r#""event":"points_changed","attrs":{}"#),
+        ask,
+        Input::Reload(set(&pack(other, true))),
+        later(),
+    ];
+    let got = run(set(&pack("", false)), input);
+    assert_eq!(
+        got,
+        [
+            ("keep.call".to_string(), "2026-11-24T10:00:00+08:00".to_string()),
+            ("keep.offer".to_string(), "2026-11-25T09:00:00+08:00".to_string()),
+            ("other".to_string(), "2026-11-26T12:00:00+08:00".to_string()),
+        ],
+        "the call, then (after the reload) the offer at 09:00 the next day"
+    );
+    let said = answer.recv().expect("an explain answer");
+    let j = &said["journeys"][0];
+    assert_eq!((j["journey"].as_str(), j["step"].as_str()), (Some("keep"), Some("overnight")), "{said}");
+    let text = j["said"].as_str().unwrap_or("");
+    assert!(
+        text.starts_with("step 2 of 3 of keep (overnight) since 2026-11-24T12:00:00+08:00, waiting for 09:00"),
+        "{text}"
+    );
+
+    // The journey gone from the new rules: the instance is dropped, nothing more is sent.
+    let asked = line("2026-11-24T10:00:00+08:00", r#""event":"disconnect_requested","attrs":{}"#);
+    let got = run(set(&pack("", false)), vec![asked, Input::Reload(set(other)), later()]);
+    assert_eq!(got.iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>(), ["keep.call", "other"]);
+}
+
+#[test]
+fn validate_refuses_unknown_unreachable_and_unleavable_steps_and_immediate_loops() {
+    let at = |text: &str| -> Vec<(Code, usize, usize, String)> {
+        let loaded = compile(text);
+        assert!(loaded.rules.is_none(), "refused");
+        loaded.diagnostics.iter().filter(|d| d.is_error()).map(|d| (d.code, d.line, d.col, d.message.clone())).collect()
+    };
+    let head =
+        "- journey: j\n  start: {on: [crm], condition: \"event.event == store_visit\"}\n  expire_after: 3d\n  steps:\n";
+    // A goto to a step that is not there, with the nearest name.
+    let bad = format!(
+        "{head}    - step: one\n      next:\n        - {{after: 1h, goto: twoo}}\n    - step: two\n      next:\n        - {{goto: end}}\n"
+    );
+    let loaded = compile(&bad);
+    let d = loaded.diagnostics.iter().find(|d| d.code == Code::E040).expect("E040");
+    assert_eq!((d.line, d.col), (7, 29), "{d:?}");
+    assert_eq!(d.hint.as_deref(), Some("did you mean `two`?"));
+    // `two` is then never reached.
+    assert!(at(&bad).iter().any(|(c, l, _, m)| *c == Code::E041 && *l == 8 && m.contains("`two`")), "{:?}", at(&bad));
+    // A step with no way out.
+    let stuck = format!("{head}    - step: one\n      action: {{channel: sms, template: \"x\"}}\n");
+    assert!(at(&stuck).iter().any(|(c, l, _, m)| *c == Code::E042 && *l == 5 && m.contains("never be left")));
+    // Immediate transitions going round.
+    let round = format!(
+        "{head}    - step: one\n      next:\n        - {{goto: two}}\n    - step: two\n      next:\n        - {{goto: one}}\n"
+    );
+    assert!(at(&round).iter().any(|(c, _, _, _)| *c == Code::E043), "{:?}", at(&round));
+    // An outcome on a step that contacts no one, and a reply on a call.
+    let odd = format!(
+        "{head}    - step: one\n      next:\n        - {{outcome: answered, goto: two}}\n    - step: two\n      action: {{channel: call, script: \"x\"}}\n      next:\n        - {{reply: any, goto: end}}\n"
+    );
+    let errs = at(&odd);
+    assert!(errs.iter().any(|(c, l, _, m)| *c == Code::E005 && *l == 7 && m.contains("makes none")), "{errs:?}");
+    assert!(errs.iter().any(|(c, l, _, m)| *c == Code::E005 && *l == 11 && m.contains("sends none")), "{errs:?}");
+    // The shipped pack's journeys are clean.
+    let shipped = rules::load(&["rules".into()], None, &LoadOptions::default());
+    assert_eq!(shipped.errors(), 0, "{:?}", shipped.diagnostics);
+    let set = shipped.rules.expect("the shipped pack");
+    let names: Vec<&str> = set.journeys.iter().map(|j| &*j.name).collect();
+    assert_eq!(names, ["retention_disconnect", "winback_cancelled"]);
+}
