@@ -116,7 +116,7 @@ fn a_request_rule_with_a_control_group_or_suppress_after_is_refused_with_its_pos
     let mut got: Vec<(String, usize, usize)> =
         loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col)).collect();
     got.sort_by_key(|g| (g.1, g.2));
-    let want = [("E033", 6, 42), ("E033", 12, 42), ("E005", 18, 22), ("E005", 18, 38)];
+    let want = [("E033", 6, 43), ("E033", 12, 46), ("E005", 18, 22), ("E005", 18, 38)];
     let want: Vec<(String, usize, usize)> = want.iter().map(|(c, l, col)| (c.to_string(), *l, *col)).collect();
     assert_eq!(got, want, "{}", loaded.diagnostics.iter().map(|d| d.render()).collect::<String>());
 }
