@@ -31,6 +31,7 @@ mod replies;
 mod replies_live;
 mod report;
 mod report_replies;
+mod requests;
 mod rulefiles;
 mod scale;
 mod sgip;

@@ -139,6 +139,7 @@ pub const CRM_EVENTS: &[&str] = &[
     "tier_changed",
     "order_placed",
     "payment_posted",
+    "bill_overdue",
     "discount_credited",
     "disconnect_requested",
     "service_failure",
