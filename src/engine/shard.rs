@@ -484,8 +484,20 @@ impl Shard {
                 }
             }
         }
-        let Some(pass) = rules.daily_pass(&minutes, &scene) else { return };
         let pos = place(at, 0);
+        // Daily journeys next: whoever one starts for enters its first step now.
+        let journeys = rules.daily_journeys(&minutes);
+        if !journeys.is_empty() {
+            let mut parts = DailyParts {
+                subs: &mut self.subs,
+                journey_due: &mut self.journey_due,
+                timers: &mut self.timers,
+                shadow: &mut self.shadow_contacts,
+                trace: &mut self.trace,
+            };
+            parts.start_journeys(&rules, &self.policy, &journeys, &scene, pos, out, stats);
+        }
+        let Some(pass) = rules.daily_pass(&minutes, &scene) else { return };
         let mut trace = Vec::new();
         // Every subscriber is read; only those with a contact to decide are changed (so a
         // checkpoint in progress copies just those first, see `SubTable::at`).
@@ -523,6 +535,67 @@ impl Shard {
         }
         if let Some((_, lines)) = &mut self.trace {
             lines.append(&mut trace);
+        }
+    }
+}
+
+/// The parts of a shard a daily tick changes while its scene reads the shard's strings.
+struct DailyParts<'a> {
+    subs: &'a mut SubTable,
+    journey_due: &'a mut BTreeSet<JourneyKey>,
+    timers: &'a mut BTreeSet<TimerKey>,
+    shadow: &'a mut ShadowContacts,
+    trace: &'a mut Option<(Msisdn, Vec<String>)>,
+}
+
+impl DailyParts<'_> {
+    /// Starts the daily `journeys` for every subscriber whose start condition holds at the
+    /// scene's tick (input position `pos`), and decides the contacts their first steps make.
+    #[allow(clippy::too_many_arguments)]
+    fn start_journeys(
+        &mut self,
+        rules: &RuleSet,
+        policy: &ContactPolicy,
+        journeys: &[u16],
+        scene: &Scene,
+        pos: u64,
+        out: &mut Vec<Decision>,
+        stats: &mut ShardStats,
+    ) {
+        let (at, offset) = (scene.now, scene.offset);
+        for i in 0..self.subs.len() as u32 {
+            let starts = rules.daily_starts(journeys, scene, &self.subs.read(i));
+            if starts.is_empty() {
+                continue;
+            }
+            let mut entry = self.subs.at(i);
+            let raw = entry.sub.msisdn.raw();
+            let (mut proposed, mut moves) = (Vec::new(), Vec::new());
+            rules.start_daily(&starts, scene, &mut entry, pos, &mut proposed, &mut moves);
+            move_journeys(self.journey_due, raw, &moves, stats);
+            let cands: Vec<Candidate> = proposed
+                .into_iter()
+                .map(|Proposal { rule, trigger, written }| Candidate {
+                    rule,
+                    ts: at,
+                    key: OrderKey { pos, phase: 0, due: at, msisdn: raw, rule },
+                    trigger,
+                    due: None,
+                    written,
+                    deferred: None,
+                })
+                .collect();
+            let first = out.len();
+            let cx = &mut DecideCtx { refdata: scene.refdata, shadow: &mut *self.shadow };
+            policy.decide(cx, cands, &mut entry, out);
+            hold_deferred(&out[first..], pos, &mut entry, self.timers, stats);
+            if let Some((m, lines)) = self.trace.as_mut() {
+                if m.raw() == raw {
+                    lines.push(format!("{}  daily journeys", format_ts(at, offset)));
+                    lines.extend(moves.iter().map(|m| format!("  {}", m.note)));
+                    lines.extend(out[first..].iter().map(|d| explain_line(d, offset)));
+                }
+            }
         }
     }
 }

@@ -233,6 +233,7 @@ impl RuleSet {
     pub fn daily_minutes(&self) -> Vec<u32> {
         let mut minutes: Vec<u32> = self.scheduled.iter().filter_map(|r| self.rules[*r as usize].schedule).collect();
         minutes.extend(self.derives.iter().filter_map(|d| d.schedule));
+        minutes.extend(self.journeys.iter().filter_map(|j| j.schedule));
         minutes.sort_unstable();
         minutes.dedup();
         minutes

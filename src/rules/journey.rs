@@ -34,9 +34,11 @@ pub struct JourneyDef {
     pub file: Box<str>,
     pub line: usize,
     pub campaign: Arc<str>,
-    /// The events that may start it, and the condition they must meet.
+    /// The events that may start it (none for a daily one), and the condition they must meet.
     pub start_on: KindSet,
     pub start: Ir,
+    /// A daily one's local minute of the day: it starts for whoever the condition holds for then.
+    pub schedule: Option<u32>,
     /// How long an instance lasts at most, from its start.
     pub expire_after: i64,
     /// Its steps are `steps[first..first + len]` of the rule set; the first is where it starts.
@@ -261,6 +263,54 @@ impl RuleSet {
         };
         let trigger = TriggerRef { kind: "journey", id: format!("{}@{now}", j.name).into(), ts: now };
         self.apply(scene, s, pos, vec![taken], &trigger, out, moves);
+    }
+
+    /// The journeys a daily tick at these local minutes may start.
+    pub fn daily_journeys(&self, minutes: &[u32]) -> Vec<u16> {
+        (0..self.journeys.len() as u16)
+            .filter(|j| self.journeys[*j as usize].schedule.is_some_and(|m| minutes.contains(&m)))
+            .collect()
+    }
+
+    /// Which of `journeys` start for the subscriber at the scene's time (enabled, not already
+    /// running, their condition holding).
+    pub fn daily_starts(&self, journeys: &[u16], scene: &Scene, s: &Subscriber) -> Vec<u16> {
+        let cx = scene.ctx(s);
+        journeys
+            .iter()
+            .copied()
+            .filter(|&ji| {
+                let j = &self.journeys[ji as usize];
+                let running = |i: &JourneyInst| self.steps.get(i.step as usize).is_some_and(|s| s.journey == ji);
+                j.enabled && !s.state.journeys().iter().any(running) && cx.eval_bool(&j.start)
+            })
+            .collect()
+    }
+
+    /// Starts `journeys` (from [`RuleSet::daily_starts`]) for the subscriber at a daily tick.
+    pub fn start_daily(
+        &self,
+        journeys: &[u16],
+        scene: &Scene,
+        s: &mut Subscriber,
+        pos: u64,
+        out: &mut Vec<Proposal>,
+        moves: &mut Vec<JourneyMove>,
+    ) {
+        let label = format!("{:02}:{:02}", scene.local.hour, scene.local.minute);
+        let taken = journeys
+            .iter()
+            .map(|&ji| Taken {
+                inst: None,
+                journey: ji,
+                goto: Goto::Step(0),
+                kept: Vec::new(),
+                why: format!("started at {label}"),
+            })
+            .collect();
+        let trigger =
+            TriggerRef { kind: "schedule", id: format!("{label}@{}", scene.local.date).into(), ts: scene.now };
+        self.apply(scene, s, pos, taken, &trigger, out, moves);
     }
 
     /// Whether event `ev` takes transition `t` of `step` (the context is the event's).

@@ -164,6 +164,13 @@ fn validate_refuses_unknown_unreachable_and_unleavable_steps_and_immediate_loops
     let names: Vec<&str> = set.journeys.iter().map(|j| &*j.name).collect();
     assert_eq!(
         names,
-        ["topup_menu_abandoned", "low_balance_evening", "roaming_trip", "retention_disconnect", "winback_cancelled"]
+        [
+            "topup_menu_abandoned",
+            "low_balance_evening",
+            "roaming_trip",
+            "churn_care",
+            "retention_disconnect",
+            "winback_cancelled"
+        ]
     );
 }

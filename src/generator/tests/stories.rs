@@ -254,7 +254,7 @@ fn churners_spend_then_stop() {
             charges.entry(s(&e, "msisdn").to_string()).or_default().push((ms(s(&e, "ts")), num(&e, "charge_fen")));
         }
     }
-    // churn_warning, checked daily at 10:00: 28 days of 100 CNY or more, then a week under a
+    // churn risk as the pack's old churn warning read it, checked daily at 10:00: 28 days of 100 CNY or more, then a week under a
     // tenth of that.
     let sum = |v: &[(i64, i64)], from: i64, to: i64| -> i64 {
         v.iter().filter(|(t, _)| *t > from && *t <= to).map(|(_, c)| c).sum()

@@ -80,7 +80,7 @@ impl Journey<'_> {
         let (file, src) = (self.file, self.src);
         check_keys(item, JOURNEY_KEYS, file, src, ck.diags);
         let header = super::header(item, &self.name, file, src, ck.diags);
-        let (start_on, start) = self.start(item, ck);
+        let (start_on, start, schedule) = self.start(item, ck);
         let expire_after = match scalar(item, "expire_after", file, src, ck.diags) {
             Some((s, n)) => self.duration(s, n, "expire_after", ck),
             None => {
@@ -117,7 +117,11 @@ impl Journey<'_> {
             names.push((name, st));
         }
         for (i, (name, st)) in names.iter().enumerate() {
-            let scope = if i == 0 { Scope::Rule(start_on.unwrap_or(KindSet(0x3f))) } else { Scope::Timer };
+            let scope = match start_on {
+                Some(on) if i == 0 && on.0 != 0 => Scope::Rule(on),
+                None if i == 0 => Scope::Rule(KindSet(0x3f)),
+                _ => Scope::Timer,
+            };
             let def = self.step(st, name, index, &names, scope, &header, ck);
             self.out.steps.push(def);
         }
@@ -130,6 +134,7 @@ impl Journey<'_> {
             campaign: header.campaign.into(),
             start_on: start_on?,
             start: start?,
+            schedule,
             expire_after: expire_after?,
             first,
             len: names.len() as u32,
@@ -137,24 +142,41 @@ impl Journey<'_> {
         })
     }
 
-    /// `start: {on: [kinds], condition: "..."}`.
-    fn start(&self, item: &yaml::Node, ck: &mut Checker) -> (Option<KindSet>, Option<Ir>) {
+    /// `start: {on: [kinds], condition: "..."}`, or `start: {schedule: "HH:MM", condition: "..."}`.
+    fn start(&self, item: &yaml::Node, ck: &mut Checker) -> (Option<KindSet>, Option<Ir>, Option<u32>) {
         let (file, src) = (self.file, self.src);
         let Some(s) = item.get("start") else {
             self.diag(ck, Code::E004, item, format!("journey `{}` has no `start` (`on:` and `condition:`)", self.name));
-            return (None, None);
+            return (None, None, None);
         };
-        check_keys(s, &["on", "condition"], file, src, ck.diags);
-        let on = match s.get("on") {
-            Some(n) => kinds(n, "on", file, src, ck.diags),
-            None => {
-                self.diag(ck, Code::E004, s, "`start` needs `on` (the events that may start the journey)");
+        check_keys(s, &["on", "schedule", "condition"], file, src, ck.diags);
+        let schedule = scalar(s, "schedule", file, src, ck.diags).and_then(|(text, n)| {
+            let m = crate::rules::policy::hhmm(text);
+            if m.is_none() {
+                self.diag(ck, Code::E005, n, format!("`{text}` is not a time of day; write e.g. `10:00`"));
+            }
+            m
+        });
+        let on = match (s.get("on"), s.get("schedule")) {
+            (Some(n), Some(_)) => {
+                self.diag(ck, Code::E033, n, "a journey starts on events or daily at its time, not both");
+                None
+            }
+            (Some(n), None) => kinds(n, "on", file, src, ck.diags),
+            (None, Some(_)) => Some(KindSet(0)),
+            (None, None) => {
+                self.diag(
+                    ck,
+                    Code::E004,
+                    s,
+                    "`start` needs `on` (the events that may start the journey) or `schedule`",
+                );
                 None
             }
         };
         let cond = match s.get("condition") {
             Some(n) => {
-                ck.scope = Scope::Rule(on.unwrap_or(KindSet(0x3f)));
+                ck.scope = if schedule.is_some() { Scope::Timer } else { Scope::Rule(on.unwrap_or(KindSet(0x3f))) };
                 parse_expr(n, file, src, ck.diags)
                     .and_then(|ast| ck.condition(&ast, &Loc { file, source: src, node: n, base: 0 }))
             }
@@ -163,7 +185,7 @@ impl Journey<'_> {
                 None
             }
         };
-        (on, cond)
+        (on, cond, schedule)
     }
 
     fn duration(&self, s: &str, n: &yaml::Node, key: &str, ck: &mut Checker) -> Option<i64> {
