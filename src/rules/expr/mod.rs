@@ -79,6 +79,13 @@ pub enum Ir {
         bucket: i64,
         window: i64,
     },
+    /// Windowed aggregate slot read over a local calendar month: `last` the whole previous
+    /// month, else this month from the 1st to now.
+    AggMonth {
+        slot: u32,
+        bucket: i64,
+        last: bool,
+    },
     /// Sequence slot: true when the current event completed it.
     Seq(u32),
     /// The current event moved the subscriber into a cell with one of these tags.
@@ -278,6 +285,11 @@ impl<'a> Ctx<'a> {
             Ir::Agg { slot, bucket, window } => {
                 Value::Int(self.state.agg_value_window(*slot, self.now, *bucket, *window))
             }
+            Ir::AggMonth { slot, bucket, last } => {
+                let (from, to) = month_span(self.local.date, self.offset, *last, self.now);
+                // The buckets in [from, to): the window read ends at `to - 1` and starts at `from`.
+                Value::Int(self.state.agg_value_window(*slot, to - 1, *bucket, (to - 1 - from).max(0)))
+            }
             Ir::Seq(slot) => Value::Bool(self.event.is_some() && self.state.seq_completed_now(*slot)),
             Ir::Entered(tags) => Value::Bool(self.event.is_some() && self.state.entered(tags, self.refdata)),
             Ir::Left(tags) => Value::Bool(self.event.is_some() && self.state.left(tags, self.refdata)),
@@ -374,6 +386,21 @@ fn compare(op: CmpOp, a: &Value, b: &Value) -> bool {
         (CmpOp::Gt, Some(o)) => o == Ordering::Greater,
         (CmpOp::Ge, Some(o)) => o != Ordering::Less,
     }
+}
+
+/// The span `[from, to)` of a local calendar month in event time: the previous month when
+/// `last`, else this month up to and including `now`.
+fn month_span(today: chrono::NaiveDate, offset: chrono::FixedOffset, last: bool, now: Millis) -> (Millis, Millis) {
+    use chrono::{Datelike, TimeZone};
+    let first = today.with_day(1).unwrap_or(today);
+    let midnight = |d: chrono::NaiveDate| {
+        offset.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN)).single().map_or(now, |t| t.timestamp_millis())
+    };
+    if !last {
+        return (midnight(first), now + 1);
+    }
+    let prev = first.pred_opt().and_then(|d| d.with_day(1)).unwrap_or(first);
+    (midnight(prev), midnight(first))
 }
 
 /// Bucket width for a window: about 1/60 of it, so a count is exact to within one bucket at
