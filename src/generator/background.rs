@@ -52,7 +52,7 @@ impl Events {
         // One subscriber in 40 stops sending SMS after the first week and another stops using
         // data: the silent-by-service story (rules/silent.yaml). Their traffic turns to calls.
         if service != VOICE && self.m.cal.day_of(t) >= 7 {
-            match (mix64(u64::from(s.idx) ^ 0x5113_E47) % 40, service) {
+            match (mix64(u64::from(s.idx) ^ 0x0511_3E47) % 40, service) {
                 (0, SMS) | (1, DATA) => service = VOICE,
                 _ => {}
             }
