@@ -410,3 +410,26 @@ pub fn bucket_for(window: i64) -> i64 {
     // Round to whole seconds so buckets align across windows of the same size.
     b - b % 1000
 }
+
+#[cfg(test)]
+mod tests {
+    use super::month_span;
+    use chrono::{FixedOffset, NaiveDate, TimeZone};
+
+    fn at(offset: FixedOffset, y: i32, m: u32, d: u32) -> i64 {
+        offset.with_ymd_and_hms(y, m, d, 0, 0, 0).single().map_or(0, |t| t.timestamp_millis())
+    }
+
+    #[test]
+    fn calendar_months_start_at_local_midnight_across_the_year_end() {
+        let cn = FixedOffset::east_opt(8 * 3600).expect("+08:00");
+        let now = at(cn, 2027, 1, 2) + 10 * 3_600_000;
+        let today = NaiveDate::from_ymd_opt(2027, 1, 2).expect("a date");
+        assert_eq!(month_span(today, cn, true, now), (at(cn, 2026, 12, 1), at(cn, 2027, 1, 1)));
+        assert_eq!(month_span(today, cn, false, now), (at(cn, 2027, 1, 1), now + 1));
+        // 1 March: the previous month is February, 28 days in 2027.
+        let today = NaiveDate::from_ymd_opt(2027, 3, 1).expect("a date");
+        let (from, to) = month_span(today, cn, true, at(cn, 2027, 3, 1));
+        assert_eq!((to - from) / crate::time::DAY, 28);
+    }
+}

@@ -582,6 +582,11 @@ mod tests {
 
     /// Checks `text` as an expression of a rule on usage events: its type and the diagnostics.
     fn check(text: &str) -> (Option<Ty>, Vec<Diagnostic>) {
+        check_keeping(text, 62 * crate::time::DAY)
+    }
+
+    /// As [`check`], with the state keeping `max_window`.
+    fn check_keeping(text: &str, max_window: i64) -> (Option<Ty>, Vec<Diagnostic>) {
         let files = vec![("t.yaml".to_string(), text.to_string())];
         let node = yaml::Node::Scalar {
             value: text.into(),
@@ -596,7 +601,7 @@ mod tests {
                 Names { files: &files, lists: &lists, macros: &macros, refdata: None, words: &words },
                 &mut slots,
                 &mut diags,
-                62 * crate::time::DAY,
+                max_window,
             );
             ck.scope = Scope::Rule(KindSet(Kind::Usage.bit()));
             ck.any(&ast, &Loc { file: "t.yaml", source: text, node: &node, base: 0 }).map(|(_, ty)| ty)
@@ -650,6 +655,10 @@ mod tests {
         assert_eq!(ty, None);
         assert_eq!((d[0].code, d[0].hint.as_deref()), (Code::E015, Some("did you mean `last_month`?")));
         assert_eq!(d[0].message, "`lastmonth` is not a window");
+        let (ty, d) = check_keeping("count(usage, last_month) >= 3", 40 * DAY);
+        assert_eq!((ty, d[0].code, d[0].line, d[0].col), (None, Code::E016, 1, 14));
+        assert_eq!(d[0].message, "`last_month` needs 62d of state; the state keeps 40d");
+        assert_eq!(check_keeping("count(usage, this_month)", 40 * DAY).1.len(), 0);
         let (_, d) = check("count(usage, fortnight)");
         assert_eq!(d[0].hint.as_deref(), Some("a window is a duration (30d) or `this_month` / `last_month`"));
     }
