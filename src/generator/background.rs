@@ -4,14 +4,14 @@
 //! must not fire on.
 
 use super::records::{
-    CH_STORE, COMPLAINT_TOPICS, CREDIT_REASONS, Crm, DISCONNECT_CHANNELS, DISCONNECT_REASONS, Ev, FAILURE_CODES,
+    CH_STORE, COMPLAINT_TOPICS, CREDIT_REASONS, Crm, DATA, DISCONNECT_CHANNELS, DISCONNECT_REASONS, Ev, FAILURE_CODES,
     INTERNATIONAL, LOCAL, LONG_DISTANCE, MMS, MO, MT, ORDER_ITEMS, ProfileSet, ROAM_DOM, ROAM_INTL, SMS, Usage, VOICE,
 };
 use super::stream::{Events, F_BUSY, F_HOLD, F_NO_TOPUP};
 use super::subscribers::{HIGH, NEG, PF_TRAVEL, PREFS, SERVICES, SV_12593, SV_DATA_PACK, Sub};
 use super::world::STORES;
 use crate::time::{MINUTE, Millis, SECOND};
-use crate::util::{Msisdn, action_hash};
+use crate::util::{Msisdn, action_hash, mix64};
 
 impl Events {
     /// One background tick: a single ordinary event, or the start of an IVR session (whose lines
@@ -48,7 +48,15 @@ impl Events {
     }
 
     fn bg_usage(&mut self, s: &Sub, t: Millis) -> String {
-        let service = self.rng.weighted(&[35, 15, 1, 49]) as u8;
+        let mut service = self.rng.weighted(&[35, 15, 1, 49]) as u8;
+        // One subscriber in 40 stops sending SMS after the first week and another stops using
+        // data: the silent-by-service story (rules/silent.yaml). Their traffic turns to calls.
+        if service != VOICE && self.m.cal.day_of(t) >= 7 {
+            match (mix64(u64::from(s.idx) ^ 0x0511_3E47) % 40, service) {
+                (0, SMS) | (1, DATA) => service = VOICE,
+                _ => {}
+            }
+        }
         let mut cell = self.cell_for(s, t);
         let travel = s.prefs & PF_TRAVEL != 0;
         let u = match service {

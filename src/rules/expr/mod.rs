@@ -79,6 +79,13 @@ pub enum Ir {
         bucket: i64,
         window: i64,
     },
+    /// Windowed aggregate slot read over a local calendar month: `last` the whole previous
+    /// month, else this month from the 1st to now.
+    AggMonth {
+        slot: u32,
+        bucket: i64,
+        last: bool,
+    },
     /// Sequence slot: true when the current event completed it.
     Seq(u32),
     /// The current event moved the subscriber into a cell with one of these tags.
@@ -278,6 +285,11 @@ impl<'a> Ctx<'a> {
             Ir::Agg { slot, bucket, window } => {
                 Value::Int(self.state.agg_value_window(*slot, self.now, *bucket, *window))
             }
+            Ir::AggMonth { slot, bucket, last } => {
+                let (from, to) = month_span(self.local.date, self.offset, *last, self.now);
+                // The buckets in [from, to): the window read ends at `to - 1` and starts at `from`.
+                Value::Int(self.state.agg_value_window(*slot, to - 1, *bucket, (to - 1 - from).max(0)))
+            }
             Ir::Seq(slot) => Value::Bool(self.event.is_some() && self.state.seq_completed_now(*slot)),
             Ir::Entered(tags) => Value::Bool(self.event.is_some() && self.state.entered(tags, self.refdata)),
             Ir::Left(tags) => Value::Bool(self.event.is_some() && self.state.left(tags, self.refdata)),
@@ -376,10 +388,48 @@ fn compare(op: CmpOp, a: &Value, b: &Value) -> bool {
     }
 }
 
+/// The span `[from, to)` of a local calendar month in event time: the previous month when
+/// `last`, else this month up to and including `now`.
+fn month_span(today: chrono::NaiveDate, offset: chrono::FixedOffset, last: bool, now: Millis) -> (Millis, Millis) {
+    use chrono::{Datelike, TimeZone};
+    let first = today.with_day(1).unwrap_or(today);
+    let midnight = |d: chrono::NaiveDate| {
+        offset.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN)).single().map_or(now, |t| t.timestamp_millis())
+    };
+    if !last {
+        return (midnight(first), now + 1);
+    }
+    let prev = first.pred_opt().and_then(|d| d.with_day(1)).unwrap_or(first);
+    (midnight(prev), midnight(first))
+}
+
 /// Bucket width for a window: about 1/60 of it, so a count is exact to within one bucket at
 /// the far edge of the window while a subscriber's slot holds at most ~61 buckets.
 pub fn bucket_for(window: i64) -> i64 {
     let b = (window / 60).max(1000);
     // Round to whole seconds so buckets align across windows of the same size.
     b - b % 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::month_span;
+    use chrono::{FixedOffset, NaiveDate, TimeZone};
+
+    fn at(offset: FixedOffset, y: i32, m: u32, d: u32) -> i64 {
+        offset.with_ymd_and_hms(y, m, d, 0, 0, 0).single().map_or(0, |t| t.timestamp_millis())
+    }
+
+    #[test]
+    fn calendar_months_start_at_local_midnight_across_the_year_end() {
+        let cn = FixedOffset::east_opt(8 * 3600).expect("+08:00");
+        let now = at(cn, 2027, 1, 2) + 10 * 3_600_000;
+        let today = NaiveDate::from_ymd_opt(2027, 1, 2).expect("a date");
+        assert_eq!(month_span(today, cn, true, now), (at(cn, 2026, 12, 1), at(cn, 2027, 1, 1)));
+        assert_eq!(month_span(today, cn, false, now), (at(cn, 2027, 1, 1), now + 1));
+        // 1 March: the previous month is February, 28 days in 2027.
+        let today = NaiveDate::from_ymd_opt(2027, 3, 1).expect("a date");
+        let (from, to) = month_span(today, cn, true, at(cn, 2027, 3, 1));
+        assert_eq!((to - from) / crate::time::DAY, 28);
+    }
 }

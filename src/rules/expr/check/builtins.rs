@@ -13,7 +13,7 @@ use crate::rules::expr::check::Scope;
 use crate::rules::expr::schema::{self, Ty};
 use crate::rules::expr::syntax::{Ast, Node, Span};
 use crate::rules::expr::{Ir, bucket_for};
-use crate::time::format_duration;
+use crate::time::{DAY, HOUR, format_duration};
 use crate::util::nearest;
 
 /// What a built-in takes at one place of its argument list.
@@ -354,13 +354,23 @@ fn aggregate(ck: &mut Checker, c: &Call) -> R {
     c.arity(ck)?;
     let summed = c.f.params[0] == Param::Summed;
     let src = ck.source(&args[0], loc, summed);
-    let window = ck.window(&args[1], loc);
+    let month = ck.month(&args[1], loc);
+    let window = match month {
+        Some(m) => m.map(Month::keeps),
+        None => ck.window(&args[1], loc),
+    };
     let ((kind, value, filter, vty), window) = (src?, window?);
     if summed && value.is_none() {
         return ck.err(loc, Code::E015, args[0].span, "sum() needs the field to add up, e.g. usage.charge_fen", None);
     }
-    let bucket = bucket_for(window);
-    let key = format!("{name}|{kind}|{:?}|{}|{window}", value, node_text(loc, &args[0]));
+    // A calendar month is read from hour buckets, which fall on local midnight for every whole-
+    // hour offset (all of China's): the month's edges are exact, and a subscriber keeps only
+    // the hours they were active in (buckets are sparse).
+    let (bucket, month) = match month {
+        Some(Some(m)) => (HOUR, Some(m)),
+        _ => (bucket_for(window), None),
+    };
+    let key = format!("{name}|{kind}|{:?}|{}|{window}|{}", value, node_text(loc, &args[0]), month.is_some());
     let slot = match ck.slots.agg_keys.get(&key) {
         Some(s) => *s,
         None if ck.slots.aggs.len() >= crate::state::MAX_WINDOWS => {
@@ -374,7 +384,68 @@ fn aggregate(ck: &mut Checker, c: &Call) -> R {
             s
         }
     };
-    Some(Checked::Val(Ir::Agg { slot, bucket, window }, vty.unwrap_or(Ty::Int)))
+    let ir = match month {
+        Some(m) => Ir::AggMonth { slot, bucket, last: m == Month::Last },
+        None => Ir::Agg { slot, bucket, window },
+    };
+    Some(Checked::Val(ir, vty.unwrap_or(Ty::Int)))
+}
+
+/// A calendar-month window: `this_month` (from the 1st, local, to now) or `last_month` (the
+/// whole previous month).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Month {
+    This,
+    Last,
+}
+
+impl Month {
+    const NAMES: [&str; 2] = ["this_month", "last_month"];
+
+    /// How long the state must keep the buckets: the previous month starts at most 62 days
+    /// before now (31 August -> 1 July is 61 days and some hours).
+    fn keeps(self) -> i64 {
+        match self {
+            Month::This => 31 * DAY,
+            Month::Last => 62 * DAY,
+        }
+    }
+}
+
+impl Checker<'_> {
+    /// A window argument that names a calendar month: `None` when it is not a name at all
+    /// (a duration, checked by `window`), `Some(None)` for a bad name or a month longer than
+    /// the state keeps (reported here).
+    fn month(&mut self, n: &Node, loc: &Loc) -> Option<Option<Month>> {
+        let Ast::Path(segs) = &n.ast else { return None };
+        let word = segs.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>().join(".");
+        let m = match word.as_str() {
+            "this_month" => Month::This,
+            "last_month" => Month::Last,
+            _ => {
+                let hint = nearest(&word, Month::NAMES.iter().copied())
+                    .map(|m| format!("did you mean `{m}`?"))
+                    .or_else(|| Some("a window is a duration (30d) or `this_month` / `last_month`".into()));
+                self.err(loc, Code::E015, n.span, format!("`{word}` is not a window"), hint);
+                return Some(None);
+            }
+        };
+        if m.keeps() > self.max_window {
+            let hint = Some(format!(
+                "raise `engine.max_window` in the config to {} or more (now {})",
+                format_duration(m.keeps()),
+                format_duration(self.max_window)
+            ));
+            let msg = format!(
+                "`{word}` needs {} of state; the state keeps {}",
+                format_duration(m.keeps()),
+                format_duration(self.max_window)
+            );
+            self.err(loc, Code::E016, n.span, msg, hint);
+            return Some(None);
+        }
+        Some(Some(m))
+    }
 }
 
 /// `seq(STEP, STEP..., within DURATION)`: the steps in order within the time, one slot per
@@ -511,6 +582,11 @@ mod tests {
 
     /// Checks `text` as an expression of a rule on usage events: its type and the diagnostics.
     fn check(text: &str) -> (Option<Ty>, Vec<Diagnostic>) {
+        check_keeping(text, 62 * crate::time::DAY)
+    }
+
+    /// As [`check`], with the state keeping `max_window`.
+    fn check_keeping(text: &str, max_window: i64) -> (Option<Ty>, Vec<Diagnostic>) {
         let files = vec![("t.yaml".to_string(), text.to_string())];
         let node = yaml::Node::Scalar {
             value: text.into(),
@@ -525,7 +601,7 @@ mod tests {
                 Names { files: &files, lists: &lists, macros: &macros, refdata: None, words: &words },
                 &mut slots,
                 &mut diags,
-                62 * crate::time::DAY,
+                max_window,
             );
             ck.scope = Scope::Rule(KindSet(Kind::Usage.bit()));
             ck.any(&ast, &Loc { file: "t.yaml", source: text, node: &node, base: 0 }).map(|(_, ty)| ty)
@@ -567,6 +643,24 @@ mod tests {
             let (ty, diags) = check(&format!("{}({})", f.name, args.join(", ")));
             assert!(ty.is_none() && diags.iter().any(Diagnostic::is_error), "{}: {diags:?}", f.name);
         }
+    }
+
+    #[test]
+    fn calendar_month_windows_check_and_their_misuse_is_located() {
+        let (ty, d) = check("count(usage where scope == long_distance, last_month)");
+        assert_eq!((ty, d.len()), (Some(Ty::Int), 0), "{d:?}");
+        let (ty, d) = check("sum(usage.charge_fen, this_month)");
+        assert_eq!((ty, d.len()), (Some(Ty::Money), 0), "{d:?}");
+        let (ty, d) = check("count(usage, lastmonth)");
+        assert_eq!(ty, None);
+        assert_eq!((d[0].code, d[0].hint.as_deref()), (Code::E015, Some("did you mean `last_month`?")));
+        assert_eq!(d[0].message, "`lastmonth` is not a window");
+        let (ty, d) = check_keeping("count(usage, last_month) >= 3", 40 * DAY);
+        assert_eq!((ty, d[0].code, d[0].line, d[0].col), (None, Code::E016, 1, 14));
+        assert_eq!(d[0].message, "`last_month` needs 62d of state; the state keeps 40d");
+        assert_eq!(check_keeping("count(usage, this_month)", 40 * DAY).1.len(), 0);
+        let (_, d) = check("count(usage, fortnight)");
+        assert_eq!(d[0].hint.as_deref(), Some("a window is a duration (30d) or `this_month` / `last_month`"));
     }
 
     #[test]

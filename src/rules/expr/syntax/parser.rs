@@ -121,6 +121,9 @@ impl Parser {
 
     fn cmp(&mut self) -> Result<Node, SyntaxError> {
         let l = self.add()?;
+        if is_kw(self.peek(), "between") {
+            return self.between(l);
+        }
         let op = match self.peek() {
             Tok::Eq => BinOp::Eq,
             Tok::Ne => BinOp::Ne,
@@ -147,6 +150,42 @@ impl Parser {
             return Err(err(self.span(), "comparisons do not chain").hint_if(true, "write `a < b and b < c`"));
         }
         Ok(bin(op, l, r))
+    }
+
+    /// `X between LOW and HIGH`, both ends included: a counting pattern reads as the operator
+    /// says it (`count(usage where service == sms, 7d) between 2 and 5`). It is written out as
+    /// `X >= LOW and X <= HIGH` here, so the checker and the evaluator need nothing new (the
+    /// same aggregate is one slot however often it is read).
+    fn between(&mut self, x: Node) -> Result<Node, SyntaxError> {
+        let (_, kw) = self.bump();
+        self.deeper()?;
+        let lo = self.add()?;
+        if !is_kw(self.peek(), "and") {
+            self.depth -= 1;
+            return Err(err(self.span(), format!("expected `and` after `between LOW`, found {}", self.peek()))
+                .hint_if(true, "write `X between LOW and HIGH`, e.g. `count(usage, 7d) between 2 and 5`"));
+        }
+        self.bump();
+        let hi = self.add()?;
+        self.depth -= 1;
+        if let (Ast::Int(a), Ast::Int(b)) = (&lo.ast, &hi.ast)
+            && a > b
+        {
+            return Err(err(
+                kw.to(hi.span),
+                format!("`between {a} and {b}` can never hold: the low end is above the high end"),
+            )
+            .hint_if(true, &format!("write `between {b} and {a}`")));
+        }
+        if matches!(self.peek(), Tok::Eq | Tok::Ne | Tok::Lt | Tok::Le | Tok::Gt | Tok::Ge)
+            || is_kw(self.peek(), "between")
+        {
+            return Err(err(self.span(), "comparisons do not chain").hint_if(true, "join them with `and`"));
+        }
+        let span = x.span.to(hi.span);
+        let ge = bin(BinOp::Ge, x.clone(), lo);
+        let le = bin(BinOp::Le, x, hi);
+        Ok(Node { ast: Ast::Binary(BinOp::And, Box::new(ge), Box::new(le)), span })
     }
 
     fn add(&mut self) -> Result<Node, SyntaxError> {
@@ -328,5 +367,22 @@ mod tests {
         let e = parse("a = 1").unwrap_err();
         assert_eq!(e.hint.as_deref(), Some("compare with `==`"));
         assert!(parse("x > 3parsecs").is_err());
+    }
+
+    #[test]
+    fn between_is_both_comparisons_and_its_misuse_is_located() {
+        let n = parse("count(usage, 7d) between 2 and 5 and x == 1").unwrap();
+        let Ast::Binary(BinOp::And, l, _) = &n.ast else { panic!("{n:?}") };
+        let Ast::Binary(BinOp::And, ge, le) = &l.ast else { panic!("{l:?}") };
+        assert!(matches!(&ge.ast, Ast::Binary(BinOp::Ge, _, r) if matches!(r.ast, Ast::Int(2))), "{ge:?}");
+        assert!(matches!(&le.ast, Ast::Binary(BinOp::Le, _, r) if matches!(r.ast, Ast::Int(5))), "{le:?}");
+        assert_eq!((l.span.start, l.span.end), (0, 32));
+        let e = parse("count(usage, 7d) between 2 or 5").unwrap_err();
+        assert_eq!(e.span.start, 27);
+        assert!(e.message.contains("expected `and` after `between LOW`"), "{}", e.message);
+        let e = parse("count(usage, 7d) between 5 and 2").unwrap_err();
+        assert_eq!((e.span.start, e.hint.as_deref()), (17, Some("write `between 2 and 5`")));
+        assert!(parse("x between 1 and 2 between 3 and 4").is_err());
+        assert!(parse("x between 1 and 2 < 3").is_err());
     }
 }
