@@ -218,7 +218,7 @@ fn contract_dates(m: &Model, i: u32) -> [Option<NaiveDate>; 3] {
 pub(super) fn stay_until(m: &Model, i: u32) -> Option<NaiveDate> {
     let h = mix64(m.seed ^ 0x57A1 ^ u64::from(i));
     let first = m.cal.info.first().map(|d| d.date).unwrap_or_default();
-    (h % 20 == 0).then(|| first.checked_add_days(Days::new(90 + (h >> 8) % 270))).flatten()
+    h.is_multiple_of(20).then(|| first.checked_add_days(Days::new(90 + (h >> 8) % 270))).flatten()
 }
 
 /// SubscriberRecord `i`'s reference line: the profile, the household (customer and account ids) and

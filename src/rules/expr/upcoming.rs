@@ -71,11 +71,13 @@ fn midnight(cx: &Ctx, d: NaiveDate) -> Option<i64> {
 
 /// Whole years from `from` to `to` (an anniversary on 29 February counts on 28 February).
 fn full_years(from: NaiveDate, to: NaiveDate) -> i64 {
-    let mut years = i64::from(to.year() - from.year());
-    if (to.month(), to.day()) < (from.month(), from.day()) {
-        years -= 1;
+    let years = i64::from(to.year() - from.year());
+    let this_year = NaiveDate::from_ymd_opt(to.year(), from.month(), from.day())
+        .or_else(|| NaiveDate::from_ymd_opt(to.year(), from.month(), from.day() - 1));
+    match this_year {
+        Some(anniversary) if to < anniversary => (years - 1).max(0),
+        _ => years.max(0),
     }
-    years.max(0)
 }
 
 /// Calendar entries of `kind` starting after now and within the look-ahead, soonest first.
