@@ -528,14 +528,10 @@ impl SubscriberRecord {
     }
 }
 
-/// The checkpoint format that first carries [`Dates`].
-pub const DATES_FORMAT: u16 = 5;
-/// Whether checkpoints carry [`Dates`]. Off until `state::checkpoint::FORMAT` is raised to
-/// [`DATES_FORMAT`] (that file is not this module's to change, and a layout change without the
-/// version bump would misread every older checkpoint). While off, the dates come from the
-/// reference data and `profile` events only, and a restart from a checkpoint forgets dates a
-/// `profile` event set.
-pub const DATES_IN_CHECKPOINT: bool = false;
+/// A bit of the checkpointed flags byte: the record's [`Dates`] follow the byte. Checkpoints
+/// written before the dates existed never set it (the byte held three flags), so they read as
+/// before, without a new checkpoint format; a record without dates writes nothing more.
+const DATES_FOLLOW: u8 = 0x80;
 
 fn days_ce(d: Option<NaiveDate>) -> Option<i64> {
     use chrono::Datelike;
@@ -578,19 +574,23 @@ impl Profile {
         e.i64(self.arpu_fen);
         e.opt_i64(self.join_date.map(|d| i64::from(d.num_days_from_ce())));
         e.opt_i64(self.birthday().map(|(m, d)| i64::from(m * 100 + d)));
-        e.u8(u8::from(self.corporate()) | u8::from(self.foreign()) << 1 | u8::from(self.employee()) << 2);
+        let has_dates = self.dates != Dates::default();
+        e.u8(u8::from(self.corporate())
+            | u8::from(self.foreign()) << 1
+            | u8::from(self.employee()) << 2
+            | if has_dates { DATES_FOLLOW } else { 0 });
+        if has_dates {
+            let d = &self.dates;
+            for date in [d.package_expires, d.contract_expires, d.lease_expires, d.stay_until] {
+                e.opt_i64(days_ce(date));
+            }
+        }
         labels(e, &names.services, &self.services);
         e.bool(self.dnd.all);
         e.u8(self.dnd.channels);
         e.str(self.status.as_str());
         labels(e, &names.prefs, &self.prefs);
         e.opt_str(self.channel_pref.map(|c| c.as_str()));
-        if DATES_IN_CHECKPOINT {
-            let d = &self.dates;
-            for date in [d.package_expires, d.contract_expires, d.lease_expires, d.stay_until] {
-                e.opt_i64(days_ce(date));
-            }
-        }
     }
 
     /// Reads a record [`Profile::encode`] wrote, its strings added to `names`.
@@ -611,16 +611,7 @@ impl Profile {
         };
         let birthday = d.opt_i64()?.map(|md| ((md / 100) as u32, (md % 100) as u32));
         let flags = d.u8()?;
-        let boxed = |v: Vec<String>| v.into_iter().map(Into::into).collect();
-        let services = boxed(d.strs()?);
-        let dnd = Dnd { all: d.bool()?, channels: d.u8()? };
-        let status = d.sym(Status::parse)?;
-        let prefs = boxed(d.strs()?);
-        let channel_pref = match d.opt_str()? {
-            Some(c) => Some(Channel::parse(c).ok_or_else(|| Bad(format!("unknown channel `{c}`")))?),
-            None => None,
-        };
-        let dates = if DATES_IN_CHECKPOINT && d.at_least(DATES_FORMAT) {
+        let dates = if flags & DATES_FOLLOW != 0 {
             Dates {
                 package_expires: from_days_ce(d)?,
                 contract_expires: from_days_ce(d)?,
@@ -629,6 +620,15 @@ impl Profile {
             }
         } else {
             Dates::default()
+        };
+        let boxed = |v: Vec<String>| v.into_iter().map(Into::into).collect();
+        let services = boxed(d.strs()?);
+        let dnd = Dnd { all: d.bool()?, channels: d.u8()? };
+        let status = d.sym(Status::parse)?;
+        let prefs = boxed(d.strs()?);
+        let channel_pref = match d.opt_str()? {
+            Some(c) => Some(Channel::parse(c).ok_or_else(|| Bad(format!("unknown channel `{c}`")))?),
+            None => None,
         };
         let s = SubscriberRecord {
             msisdn,
