@@ -34,7 +34,16 @@ pub fn validate(paths: &[PathBuf], format: Format, data: Option<&Path>, config: 
                     let shadow = r.rules.iter().filter(|r| r.shadow).count();
                     let shadow =
                         if shadow > 0 { format!(" ({shadow} in shadow mode: never sent)") } else { String::new() };
-                    eprintln!("ok: {} rules in {} files{shadow}, {} warning(s)", r.rules.len(), r.files.len(), warnings)
+                    // A journey's steps that contact are rules of their own; counted with the journeys.
+                    let own = r.rules.len() - r.steps.iter().filter(|s| s.rule.is_some()).count();
+                    let mut extra = String::new();
+                    if !r.journeys.is_empty() {
+                        extra += &format!(", {} journeys ({} steps)", r.journeys.len(), r.steps.len());
+                    }
+                    if !r.derives.is_empty() {
+                        extra += &format!(", {} derived attributes", r.derives.len());
+                    }
+                    eprintln!("ok: {own} rules{extra} in {} files{shadow}, {} warning(s)", r.files.len(), warnings)
                 }
                 None => eprintln!("{} error(s), {} warning(s)", loaded.errors(), warnings),
             }

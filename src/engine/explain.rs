@@ -182,6 +182,7 @@ pub fn describe_subscriber(
         },
         "timers": timers,
         "journeys": journeys,
+        "derived": rules.describe_derived(st),
         "contacts": contacts,
         "optouts": optouts,
     })

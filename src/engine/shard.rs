@@ -195,6 +195,11 @@ impl Shard {
         // 2. Windows and sequences.
         let scene = Scene { event: Some(ev), now: ev.ts, local, refdata: &refdata, names: &self.names, offset };
         rules.observe(&scene, &mut entry, &mut self.scratch);
+        // Derived attributes this kind of event recomputes (rules then read them fresh).
+        let derives = &rules.derives_by_kind[kind as usize];
+        if !derives.is_empty() {
+            rules.derive(derives, &scene, &mut entry, tracing.then_some(&mut trace));
+        }
 
         // 3. Cancel absence timers this event answers.
         for i in rules.cancels(&scene, &entry).into_iter().rev() {
@@ -452,9 +457,35 @@ impl Shard {
         let offset = self.offset;
         let local = Local::at(at, offset);
         let scene = Scene { event: None, now: at, local, refdata: &refdata, names: &self.names, offset };
+        let trace_m = self.trace.as_ref().map(|t| t.0);
+        // Derived attributes of this minute first: the daily rules read them fresh. Only those
+        // whose value changes are written (a checkpoint in progress copies just those).
+        let derives = rules.daily_derives(&minutes);
+        if !derives.is_empty() {
+            let mut notes = Vec::new();
+            for i in 0..self.subs.len() as u32 {
+                let e = self.subs.read(i);
+                if !rules.derive_would_change(&derives, &scene, e.sub, e.state) {
+                    continue;
+                }
+                let mut entry = self.subs.at(i);
+                let traced = trace_m == Some(entry.sub.msisdn);
+                rules.derive(&derives, &scene, &mut entry, traced.then_some(&mut notes));
+            }
+            if let Some((_, lines)) = &mut self.trace {
+                if !notes.is_empty() {
+                    lines.push(format!(
+                        "{}  derived attributes at {:02}:{:02}",
+                        format_ts(at, offset),
+                        local.hour,
+                        local.minute
+                    ));
+                    lines.append(&mut notes);
+                }
+            }
+        }
         let Some(pass) = rules.daily_pass(&minutes, &scene) else { return };
         let pos = place(at, 0);
-        let trace_m = self.trace.as_ref().map(|t| t.0);
         let mut trace = Vec::new();
         // Every subscriber is read; only those with a contact to decide are changed (so a
         // checkpoint in progress copies just those first, see `SubTable::at`).

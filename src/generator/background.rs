@@ -210,7 +210,16 @@ impl Events {
                 let points = if first { delta } else { delta + r.range(100, 20_000) };
                 Crm::PointsChanged { points, delta, first }
             }
-            1 => Crm::PaymentPosted { amount: r.pick(&[2000i32, 3000, 5000, 5000, 10_000, 20_000], 5000) },
+            1 => {
+                let amount = r.pick(&[2000i32, 3000, 5000, 5000, 10_000, 20_000], 5000);
+                // Some GoTone accounts are postpaid with a bill left unpaid: the billing system
+                // reports the arrears instead (no extra draw: the stream stays as it was).
+                if s.brand == 0 && s.msisdn % 16 == 3 {
+                    Crm::BillOverdue { amount: amount.saturating_mul(2).saturating_add(880), day }
+                } else {
+                    Crm::PaymentPosted { amount }
+                }
+            }
             2 => {
                 self.serial += 1;
                 Crm::OrderPlaced { order: self.serial, item: self.rng.index(ORDER_ITEMS.len()) }

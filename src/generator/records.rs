@@ -141,6 +141,12 @@ pub(super) enum Crm {
     PaymentPosted {
         amount: i32,
     },
+    /// A postpaid account's bill of the month before day `day` is unpaid past its due date (the
+    /// 15th): the billing system's arrears notice, `amount` owed.
+    BillOverdue {
+        amount: i32,
+        day: usize,
+    },
     /// Order number `order`, for [`ORDER_ITEMS`]`[item]`.
     OrderPlaced {
         order: u64,

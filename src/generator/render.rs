@@ -274,6 +274,20 @@ impl Events {
                 }
                 write!(o, ",\"event\":\"payment_posted\",\"attrs\":{{\"amount_fen\":{amount}}}}}")
             }
+            Crm::BillOverdue { amount, day } => {
+                // The bill of a month is due on the 15th of the next: the latest one past due.
+                let (month, due) = self.m.cal.info.get(day).map_or((10, 11), |d| {
+                    use chrono::Datelike;
+                    let back = |m: u32, n: u32| (m + 12 - n - 1) % 12 + 1;
+                    let m = d.date.month();
+                    let due = if d.date.day() > 15 { m } else { back(m, 1) };
+                    (back(due, 1), due)
+                });
+                write!(
+                    o,
+                    ",\"event\":\"bill_overdue\",\"attrs\":{{\"amount_fen\":{amount},\"bill_month\":\"{month}月\",\"due_date\":\"{due}月15日\"}}}}"
+                )
+            }
             Crm::OrderPlaced { order, item } => {
                 let (item, amount) = ORDER_ITEMS[item as usize % ORDER_ITEMS.len()];
                 write!(

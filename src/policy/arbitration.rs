@@ -1,6 +1,9 @@
-//! Step 5, arbitration: one contact per channel per trigger (and per `arbitration_window`),
-//! highest priority first, then pack order -> `arbitration`, naming the winner. Orders compete
-//! only with the other orders of their trigger.
+//! Step 5, arbitration: one contact per subscriber per trigger, whatever the channel, highest
+//! priority first, then pack order -> `arbitration`, naming the winner (DESIGN.md: a subscriber
+//! who does one thing hears from us once). An SMS beside a call for the same trigger is a
+//! choice a rule declares (`alongside: true`): two contacts on different channels both go when
+//! either rule says so; two on one channel never do. The `arbitration_window` spaces contacts
+//! on one channel across triggers. Orders compete only with the other orders of their trigger.
 
 use super::ContactPolicy;
 use crate::contact::{Decision, Outcome, Suppression};
@@ -17,15 +20,21 @@ impl ContactPolicy {
         log: &ContactLog,
         out: &mut Vec<Decision>,
     ) -> Vec<Decision> {
-        let rank = |d: &Decision| (d.channel as u8, std::cmp::Reverse(d.priority), d.rule);
+        let rank = |d: &Decision| (std::cmp::Reverse(d.priority), d.rule, d.channel as u8);
         survivors.sort_by_key(rank);
         let mut winners: Vec<Decision> = Vec::new();
         for mut d in survivors {
-            let beaten = held.iter().copied().find(|w| w.channel == d.channel && rank(w) < rank(&d));
-            if let Some(w) = beaten.or_else(|| winners.iter().find(|w| w.channel == d.channel)) {
+            let beaten = held.iter().copied().find(|w| self.compete(w, &d) && rank(w) < rank(&d));
+            if let Some(w) = beaten.or_else(|| winners.iter().find(|w| self.compete(w, &d))) {
                 d.outcome = Outcome::Suppressed(Suppression::Arbitration);
-                d.detail =
-                    Some(format!("rule {} (priority {}) won this trigger on {}", w.rule_name, w.priority, d.channel));
+                d.detail = Some(if w.channel == d.channel {
+                    format!("rule {} (priority {}) won this trigger on {}", w.rule_name, w.priority, d.channel)
+                } else {
+                    format!(
+                        "rule {} (priority {}) won this trigger with a {} (one contact per trigger; `alongside: true` lets a {} go beside it)",
+                        w.rule_name, w.priority, w.channel, d.channel
+                    )
+                });
                 d.winner = Some(w.id.clone());
                 out.push(d);
                 continue;
@@ -40,6 +49,16 @@ impl ContactPolicy {
             winners.push(d);
         }
         winners
+    }
+
+    /// Whether `a` and `b`, decided for one trigger, compete for it: on one channel always; on
+    /// two contact channels unless either rule declares `alongside`; an order and a contact never.
+    fn compete(&self, a: &Decision, b: &Decision) -> bool {
+        if a.channel == b.channel {
+            return true;
+        }
+        let alongside = |d: &Decision| self.rules.rules[d.rule as usize].policy.alongside;
+        a.channel.is_contact() && b.channel.is_contact() && !alongside(a) && !alongside(b)
     }
 
     /// The contact on `d`'s channel inside the arbitration window before it, if any. Orders

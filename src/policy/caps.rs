@@ -1,7 +1,8 @@
 //! Step 3, frequency caps: per rule, per campaign, per channel and across all touchpoints, in
 //! calendar or rolling windows, and the campaign's streak of consecutive months -> `cap`.
 //! Transactional rules and orders pass all but their own rule caps, and only marketing contacts
-//! count toward the shared caps. Caps count the contact history the subscriber's state keeps
+//! count toward the shared caps. A contact answering the subscriber's own request
+//! (`request: true`) passes its campaign's caps and streak and counts toward neither. Caps count the contact history the subscriber's state keeps
 //! ([`ContactLog`]).
 
 use super::ContactPolicy;
@@ -62,13 +63,15 @@ impl ContactPolicy {
             return None;
         }
         let campaign = &self.rules.campaigns[rule.campaign_idx as usize];
-        for cap in &campaign.caps {
-            let n = cap.count(log, now, offset, |r| r.campaign == rule.campaign_idx && r.counts_toward_shared_caps());
+        // The subscriber's own request is not held to the campaign's limits on its offers.
+        let offer = !p.request;
+        for cap in campaign.caps.iter().filter(|_| offer) {
+            let n = cap.count(log, now, offset, |r| r.campaign == rule.campaign_idx && r.counts_toward_campaign());
             if let Some(s) = full(cap, n, format!("campaign {}", campaign.name)) {
                 return Some(s);
             }
         }
-        if let Some(k) = campaign.streak_months {
+        if let Some(k) = campaign.streak_months.filter(|_| offer) {
             if let Some(run) = streak_exceeded(log, rule.campaign_idx, k, now, offset) {
                 return Some((
                     Suppression::Cap,

@@ -1,6 +1,8 @@
 //! Step 4, the campaign's control group: a stable share of subscribers held out of it, so the
 //! campaign report can measure its lift -> `control_group`. Who is held out is a hash of number
-//! and campaign, the same on every run and every shard.
+//! and campaign, the same on every run and every shard. Control groups measure proactive
+//! offers: a contact answering the subscriber's own request (`request: true`: the retention
+//! call after a disconnection request) is never held out.
 
 use super::ContactPolicy;
 use crate::contact::Suppression;
@@ -20,8 +22,11 @@ pub fn in_control_group(msisdn: &str, campaign: &str, percent: f64) -> bool {
 }
 
 impl ContactPolicy {
-    /// Step 4: `sub` is held out of the rule's campaign.
+    /// Step 4: `sub` is held out of the rule's campaign (never from a request's answer).
     pub(super) fn held_out(&self, rule: &Rule, sub: &Profile) -> Option<(Suppression, String)> {
+        if rule.policy.request {
+            return None;
+        }
         let campaign = &self.rules.campaigns[rule.campaign_idx as usize];
         let pct = campaign.control_group?;
         in_control_group(&sub.msisdn.full(), &campaign.name, pct).then(|| {

@@ -16,9 +16,13 @@
 //!    its campaign's `suppress_after`: offers the subscriber kept ignoring stop for a while ->
 //!    `suppressed_after` (never a transactional message) ([`suppress`])
 //! 4. the campaign's control group (deterministic hash of msisdn and campaign) ->
-//!    `control_group` ([`control`])
-//! 5. arbitration: one contact per channel per trigger (and per `arbitration_window`), highest
-//!    priority first -> `arbitration`, naming the winner ([`arbitration`])
+//!    `control_group` ([`control`]); never for a contact that answers the subscriber's own
+//!    request (`request: true`), which passes its campaign's caps, streak and
+//!    `suppress_after` too
+//! 5. arbitration: one contact per subscriber per trigger whatever the channel (two on
+//!    different channels when a rule says `alongside: true`), and one per channel per
+//!    `arbitration_window`, highest priority first -> `arbitration`, naming the winner
+//!    ([`arbitration`])
 //! 6. quiet hours in local time: `defer` (the shard holds the contact as a timer of the
 //!    subscriber and decides it again when they end; `quiet_hours` if it would expire first),
 //!    `drop` (`quiet_hours`) or `ignore` ([`quiet`])
@@ -226,8 +230,9 @@ impl ContactPolicy {
             }
             let rule = &self.rules.rules[d.rule as usize];
             self.add_footer(&mut d, rule);
-            let streak =
-                d.channel.is_contact() && self.rules.campaigns[rule.campaign_idx as usize].streak_months.is_some();
+            let streak = d.channel.is_contact()
+                && !rule.policy.request
+                && self.rules.campaigns[rule.campaign_idx as usize].streak_months.is_some();
             let month = streak.then(|| period(d.ts, CalendarUnit::Month, self.offset));
             let rec = contact_rec(&d, rule);
             log.record(rec, self.keep, month);
@@ -284,6 +289,6 @@ fn contact_rec(d: &Decision, rule: &Rule) -> ContactRec {
         campaign: rule.campaign_idx,
         channel: d.channel,
         transactional: rule.policy.transactional,
-        flags: 0,
+        flags: if rule.policy.request { ContactRec::REQUEST } else { 0 },
     }
 }

@@ -6,8 +6,8 @@
 //!   in [`ShadowContacts`], never in the subscriber's state): a shadow rule meets the live
 //!   rules' caps and its own, while live rules never see a shadow contact — no live cap slot
 //!   is taken;
-//! - arbitration: the live contacts of this trigger keep their channel; a shadow candidate they
-//!   outrank loses (`arbitration`, naming the live winner), one that outranks them is a
+//! - arbitration: the live contacts of this trigger keep it; a shadow candidate they compete with and
+//!   that they outrank loses (`arbitration`, naming the live winner), one that outranks them is a
 //!   would-be action beside them (the live one still goes: live decisions are final);
 //! - quiet hours defer as live (a shadow timer in the state, decided again as shadow when it
 //!   ends);

@@ -58,9 +58,12 @@ impl ContactPolicy {
                 return Some((Suppression::SuppressedAfter, why.describe(s, &format!("rule {}", rule.name))));
             }
         }
+        if rule.policy.request {
+            return None;
+        }
         let campaign = &self.rules.campaigns[rule.campaign_idx as usize];
         let s = campaign.suppress_after.as_ref()?;
-        let ours = |r: &ContactRec| r.campaign == rule.campaign_idx && r.counts_toward_shared_caps();
+        let ours = |r: &ContactRec| r.campaign == rule.campaign_idx && r.counts_toward_campaign();
         let why = self.ignored_run(s, log, d.ts, ours)?;
         Some((Suppression::SuppressedAfter, why.describe(s, &format!("campaign {}", campaign.name))))
     }

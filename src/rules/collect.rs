@@ -24,6 +24,8 @@ pub(super) struct Defs<'f> {
     pub rules: Vec<(usize, &'f yaml::Node)>,
     /// The journey items, with the index of their file, in file order.
     pub journeys: Vec<(usize, &'f yaml::Node)>,
+    /// The derive items, with the index of their file, in file order.
+    pub derives: Vec<(usize, &'f yaml::Node)>,
     /// Where each list and macro name is defined (`file:line`).
     defined_at: HashMap<String, String>,
     /// Where each code of the dictionary is given a word (`file:line`).
@@ -56,6 +58,7 @@ pub(super) fn collect<'f>(
             words: HashMap::new(),
             rules: Vec::new(),
             journeys: Vec::new(),
+            derives: Vec::new(),
             defined_at: HashMap::new(),
             word_at: HashMap::new(),
         },
@@ -98,13 +101,16 @@ impl<'f> Collector<'_, 'f> {
     /// Files one item by the key that says what it is.
     fn item(&mut self, fi: usize, item: &'f yaml::Node) {
         let (file, src) = (&self.files[fi].0, &self.files[fi].1);
-        match ["rule", "journey", "macro", "list", "campaign", "dictionary"].into_iter().find(|k| item.get(k).is_some())
+        match ["rule", "journey", "derive", "macro", "list", "campaign", "dictionary"]
+            .into_iter()
+            .find(|k| item.get(k).is_some())
         {
             Some("list") => self.list(fi, item),
             Some("macro") => self.macro_def(fi, item),
             Some("campaign") => self.campaign(fi, item),
             Some("dictionary") => self.dictionary(fi, item),
             Some("journey") => self.defs.journeys.push((fi, item)),
+            Some("derive") => self.defs.derives.push((fi, item)),
             Some(_) => self.defs.rules.push((fi, item)),
             None => {
                 let hint = if item.get("test").is_some() {
@@ -118,7 +124,7 @@ impl<'f> Collector<'_, 'f> {
                         file,
                         src,
                         item.pos(),
-                        "expected an item starting with `rule:`, `journey:`, `macro:`, `list:`, `campaign:` or `dictionary:`",
+                        "expected an item starting with `rule:`, `journey:`, `derive:`, `macro:`, `list:`, `campaign:` or `dictionary:`",
                     )
                     .with_hint(hint),
                 );

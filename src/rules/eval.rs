@@ -232,6 +232,7 @@ impl RuleSet {
     /// The local minutes of day at which the set's daily rules run, each once, in order.
     pub fn daily_minutes(&self) -> Vec<u32> {
         let mut minutes: Vec<u32> = self.scheduled.iter().filter_map(|r| self.rules[*r as usize].schedule).collect();
+        minutes.extend(self.derives.iter().filter_map(|d| d.schedule));
         minutes.sort_unstable();
         minutes.dedup();
         minutes

@@ -22,6 +22,7 @@
 
 mod collect;
 mod compile;
+pub mod derive;
 pub mod diag;
 pub mod eval;
 pub mod expr;
@@ -105,13 +106,14 @@ fn compile_files(files: &[(String, String)], refdata: Option<&RefData>, opts: &L
             &mut diags,
             opts.max_window,
         );
+        let derives = compile::derives(&defs.derives, &mut checker);
         let (mut rules, mut decls) = compile::rules(&defs.rules, &mut checker);
         let js = compile::journeys(&defs.journeys, rules.len(), &mut checker);
         for (r, d) in js.rules {
             rules.push(r);
             decls.push(d);
         }
-        (rules, decls, (js.journeys, js.steps))
+        (rules, decls, (js.journeys, js.steps, derives))
     };
     let campaigns = compile::build_campaigns(&mut rules, decls, &defs.campaigns, files, &mut diags);
     defs.warn_unused(files, &mut diags);

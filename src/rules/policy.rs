@@ -28,6 +28,16 @@ pub struct RulePolicy {
     pub sender: Option<Box<str>>,
     /// Stop offering this rule to a subscriber who keeps ignoring it.
     pub suppress_after: Option<SuppressAfter>,
+    /// `request: true`: the contact answers the subscriber's own request (a disconnection
+    /// request's retention call), not a proactive offer. Its campaign's control group never
+    /// holds it out, and the campaign's caps, streak and `suppress_after` neither stop it nor
+    /// count it; everything else (exclusions, do-not-disturb, its own caps, channel and global
+    /// caps, arbitration, quiet hours, capacity) applies as to any contact.
+    pub request: bool,
+    /// `alongside: true`: the contact may go out beside a contact on another channel for the
+    /// same trigger (an SMS and a call). By default one contact per subscriber per trigger goes
+    /// out, whatever the channel; two on different channels both go when either rule says so.
+    pub alongside: bool,
 }
 
 /// A campaign's policy (a `campaign:` item, or `streak`/`control_group` on its rules).

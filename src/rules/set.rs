@@ -3,6 +3,7 @@
 //! nothing on the event path parses text or looks a rule up by name. The types here are what
 //! the rest of the engine sees of a pack.
 
+use super::derive::DeriveDef;
 use super::expr::Ir;
 use super::expr::check::{AggDef, SeqDef, Slots};
 use super::index;
@@ -77,6 +78,9 @@ pub struct RuleSet {
     /// Journeys ([`super::journey`]), and all their steps, journey after journey.
     pub journeys: Vec<JourneyDef>,
     pub steps: Vec<StepDef>,
+    /// Derived attributes ([`super::derive`]), and those each event kind recomputes.
+    pub derives: Vec<DeriveDef>,
+    pub derives_by_kind: [Vec<u16>; Kind::ALL.len()],
     /// Checksum of the files that made the set (hex).
     pub version: String,
     pub files: Vec<String>,
@@ -90,7 +94,7 @@ impl RuleSet {
         rules: Vec<Rule>,
         slots: Slots,
         campaigns: Vec<CampaignPolicy>,
-        (journeys, steps): (Vec<JourneyDef>, Vec<StepDef>),
+        (journeys, steps, derives): (Vec<JourneyDef>, Vec<StepDef>, Vec<DeriveDef>),
     ) -> RuleSet {
         let mut set = RuleSet {
             version: checksum(files),
@@ -100,6 +104,7 @@ impl RuleSet {
             campaigns,
             journeys,
             steps,
+            derives,
             ..RuleSet::default()
         };
         for (i, r) in rules.iter().enumerate() {
@@ -114,6 +119,11 @@ impl RuleSet {
                 set.cancel_kinds.0 |= t.cancel_on.0;
             }
             set.has_shadow |= r.shadow;
+        }
+        for (i, d) in set.derives.iter().enumerate() {
+            for k in d.on.iter() {
+                set.derives_by_kind[k as usize].push(i as u16);
+            }
         }
         for (i, a) in set.aggs.iter().enumerate() {
             set.aggs_by_kind[a.kind as usize].push(i as u32);
@@ -159,6 +169,8 @@ impl RuleSet {
                 .iter()
                 .map(|s| format!("{}.{}", self.journeys[s.journey as usize].name, s.name))
                 .collect(),
+            // A derive whose type changed starts afresh.
+            derived: self.derives.iter().map(|d| format!("{}: {:?}", d.name, d.ty)).collect(),
         }
     }
 }

@@ -42,8 +42,8 @@ const MAGIC: &[u8; 6] = b"TDCKPT";
 /// Bumped whenever the layout of any frame changes; a file older than [`OLDEST`] is refused,
 /// not misread. 2: refusals by reply in the state, an SMS's sender in a held decision. 3: what
 /// an SMS is about (`about:`) in the contact history, a held decision and a timer; a call's
-/// rendered queue in a timer. 4: the journeys a subscriber is in, and the journey steps of the
-/// rule shape.
+/// rendered queue in a timer. 4: the journeys a subscriber is in and their derived attributes,
+/// and the journey steps and derived attributes of the rule shape.
 pub const FORMAT: u16 = 4;
 /// The oldest format this build still reads (its decoders skip what the old layout lacks).
 pub const OLDEST: u16 = 1;
@@ -164,6 +164,8 @@ pub struct RuleShape {
     pub seqs: Vec<String>,
     /// Journey steps, `journey.step`.
     pub steps: Vec<String>,
+    /// Derived attributes, `name: type`.
+    pub derived: Vec<String>,
 }
 
 impl RuleShape {
@@ -174,13 +176,14 @@ impl RuleShape {
             v.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect()
         }
         let (rules, campaigns, aggs, seqs) = (at(&new.rules), at(&new.campaigns), at(&new.aggs), at(&new.seqs));
-        let steps = at(&new.steps);
+        let (steps, derived) = (at(&new.steps), at(&new.derived));
         crate::state::Remap {
             rules: self.rules.iter().map(|r| rules.get(r.as_str()).map(|i| *i as u32)).collect(),
             campaigns: self.campaigns.iter().map(|c| campaigns.get(c.as_str()).map(|i| *i as u16)).collect(),
             aggs: self.aggs.iter().map(|a| aggs.get(a.as_str()).map(|i| *i as u32)).collect(),
             seqs: self.seqs.iter().map(|s| seqs.get(s.as_str()).map(|i| *i as u32)).collect(),
             steps: self.steps.iter().map(|s| steps.get(s.as_str()).map(|i| *i as u32)).collect(),
+            derived: self.derived.iter().map(|s| derived.get(s.as_str()).map(|i| *i as u16)).collect(),
         }
     }
 }
@@ -192,12 +195,13 @@ impl Persist for RuleShape {
         e.strs(&self.aggs);
         e.strs(&self.seqs);
         e.strs(&self.steps);
+        e.strs(&self.derived);
     }
 
     fn decode(d: &mut Dec) -> DecResult<RuleShape> {
         let (rules, campaigns, aggs, seqs) = (d.strs()?, d.strs()?, d.strs()?, d.strs()?);
-        let steps = if d.at_least(4) { d.strs()? } else { Vec::new() };
-        Ok(RuleShape { rules, campaigns, aggs, seqs, steps })
+        let (steps, derived) = if d.at_least(4) { (d.strs()?, d.strs()?) } else { Default::default() };
+        Ok(RuleShape { rules, campaigns, aggs, seqs, steps, derived })
     }
 }
 

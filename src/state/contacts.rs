@@ -34,6 +34,9 @@ impl ContactRec {
     pub const REFUSED: u8 = 2;
     /// The delivery failed or expired.
     pub const FAILED: u8 = 4;
+    /// The contact answered the subscriber's own request (its rule says `request: true`): its
+    /// campaign's caps, streak and `suppress_after` do not count it. Set when it is recorded.
+    pub const REQUEST: u8 = 8;
 
     pub fn has(&self, flag: u8) -> bool {
         self.flags & flag != 0
@@ -43,6 +46,11 @@ impl ContactRec {
     /// rule's caps).
     pub fn counts_toward_shared_caps(&self) -> bool {
         !self.transactional && self.channel.is_contact()
+    }
+    /// Whether its campaign's caps and `suppress_after` count this record: a shared-caps contact
+    /// that was not an answer to the subscriber's own request.
+    pub fn counts_toward_campaign(&self) -> bool {
+        self.counts_toward_shared_caps() && !self.has(ContactRec::REQUEST)
     }
 }
 

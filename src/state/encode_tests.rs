@@ -56,6 +56,10 @@ fn a_state_with_every_part_in_use_reads_back_as_it_was_written() {
         due: 9 * HOUR,
         kept: vec![("reason".into(), "资费太贵".into())],
     });
+    // Derived attributes of every kind, with their snapshot periods.
+    for (slot, value) in [DVal::Int(-250), DVal::Bool(true), DVal::Sym(2)].into_iter().enumerate() {
+        s.set_derived(Derived::new(slot as u16, value, 24_311));
+    }
     let mut e = crate::codec::Enc::default();
     s.encode(&mut e, &rd);
     let mut d = crate::codec::Dec::new(&e.buf);
@@ -69,7 +73,8 @@ fn a_state_with_every_part_in_use_reads_back_as_it_was_written() {
 }
 
 /// Checkpoints written before refusals by reply (format 1), before what an SMS is about
-/// (format 2) and before journeys (format 3) still restore: their rare part simply has none.
+/// (format 2) and before journeys and derived attributes (format 3) still restore: their state
+/// simply has none.
 #[test]
 fn a_state_from_a_format_1_2_or_3_checkpoint_reads_with_no_refusals_abouts_or_journeys() {
     let rd = RefData::default();
@@ -88,8 +93,17 @@ fn a_state_from_a_format_1_2_or_3_checkpoint_reads_with_no_refusals_abouts_or_jo
     tail.u32(0);
     let start = e.buf.len() - tail.buf.len();
     assert_eq!(&e.buf[start..], &tail.buf[..], "the layout this test cuts");
-    // Format 3 had no journeys count; format 2 no abouts count either; format 1 no refusal count.
-    let v3 = &e.buf[..e.buf.len() - 4];
+    // Format 3 had no derived count (just before the rare part's flag, the last byte of a state
+    // without one) and no journeys count; format 2 no abouts count either; format 1 no refusal
+    // count.
+    let mut plain = SubState::default();
+    plain.begin(HOUR, Some(500));
+    let mut e0 = crate::codec::Enc::default();
+    plain.encode(&mut e0, &rd);
+    let flag = e0.buf.len() - 1;
+    assert_eq!(&e0.buf[flag - 4..flag], &[0, 0, 0, 0], "the derived count this test cuts");
+    let v3 = &[&e.buf[..flag - 4], &e.buf[flag..e.buf.len() - 4]].concat()[..];
+    let start = start - 4;
     let v2: Vec<u8> = [&v3[..start + 8], &v3[start + 12..]].concat();
     let v1 = &v2[..v2.len() - 4];
     for (version, bytes) in [(3, v3), (2, &v2[..]), (1, v1)] {

@@ -10,6 +10,8 @@
 
 pub mod checkpoint;
 mod contacts;
+mod derived;
+mod encode;
 mod journey;
 pub mod table;
 
@@ -19,6 +21,7 @@ use crate::refdata::{Cell, CellId, RefData, TagId};
 use crate::time::Millis;
 use crate::util::ThinSlice;
 pub use contacts::{ContactLog, ContactRec};
+pub use derived::{DVal, Derived};
 pub use journey::JourneyInst;
 use std::collections::VecDeque;
 
@@ -148,6 +151,8 @@ pub struct SubState {
     /// Windowed aggregates: every window's non-empty buckets in one slice, sorted by (slot,
     /// bucket).
     aggs: ThinSlice<AggBucket>,
+    /// Derived attributes (`derive:`), in the order first computed.
+    derived: ThinSlice<Derived>,
     rare: Option<Box<Rare>>,
 }
 
@@ -202,6 +207,7 @@ impl Default for SubState {
             zone_since: ThinSlice::default(),
             older_cells: ThinSlice::default(),
             aggs: ThinSlice::default(),
+            derived: ThinSlice::default(),
             rare: None,
         }
     }
@@ -302,6 +308,24 @@ impl SubState {
 
     pub fn journeys_mut(&mut self) -> &mut Vec<JourneyInst> {
         self.rare_mut().journeys.get_or_insert_with(Box::default)
+    }
+
+    /// The subscriber's derived attributes.
+    pub fn derived(&self) -> &[Derived] {
+        &self.derived
+    }
+
+    /// Derived attribute `slot`, if it was ever computed.
+    pub fn derived_value(&self, slot: u16) -> Option<&Derived> {
+        self.derived().iter().find(|d| d.slot == slot)
+    }
+
+    /// Sets derived attribute `slot`.
+    pub fn set_derived(&mut self, d: Derived) {
+        match self.derived.as_mut_slice().iter_mut().find(|x| x.slot == d.slot) {
+            Some(x) => *x = d,
+            None => self.derived.edit(|v| v.push(d)),
+        }
     }
 
     /// Decided contacts, as far back as the caps look.
@@ -629,6 +653,8 @@ pub struct Remap {
     pub seqs: Vec<Option<u32>>,
     /// Journey steps, by journey and step name.
     pub steps: Vec<Option<u32>>,
+    /// Derived attributes, by name and type.
+    pub derived: Vec<Option<u16>>,
 }
 
 /// A contact record's rule or campaign that is no longer in the rule set. The record still
@@ -640,6 +666,11 @@ impl SubState {
     /// unchanged keep their buckets, timers of rules still there keep running, the contact
     /// history keeps counting (rules and campaigns that are gone become [`RETIRED`]).
     pub fn remap(&mut self, r: &Remap) {
+        if !self.derived.is_empty() {
+            self.derived.edit(|v| {
+                v.retain_mut(|d| r.derived.get(d.slot as usize).copied().flatten().map(|s| d.slot = s).is_some());
+            });
+        }
         if !self.aggs.is_empty() {
             self.aggs.edit(|v| {
                 v.retain_mut(|b| match r.aggs.get(b.slot() as usize).copied().flatten() {
@@ -677,198 +708,6 @@ impl SubState {
         if let Some(js) = rare.journeys.as_mut() {
             js.retain_mut(|j| r.steps.get(j.step as usize).copied().flatten().map(|s| j.step = s).is_some());
         }
-    }
-}
-
-/// A cell index as the checkpoint keeps it: by the cell's id, so that a changed cell table
-/// between two runs maps the subscriber to the same cell (or to none when it is gone).
-fn enc_cell(e: &mut crate::codec::Enc, c: u32, refdata: &RefData) {
-    match known(c).and_then(|c| refdata.cells.get(c as usize)) {
-        Some(cell) => {
-            e.u8(2);
-            e.str(&cell.id);
-        }
-        None => e.u8(u8::from(c == UNKNOWN_CELL)),
-    }
-}
-
-fn dec_cell(d: &mut crate::codec::Dec, refdata: &RefData) -> Result<u32, crate::codec::Bad> {
-    Ok(match d.u8()? {
-        0 => NO_CELL,
-        1 => UNKNOWN_CELL,
-        _ => refdata.cell(d.str()?).unwrap_or(NO_CELL),
-    })
-}
-
-impl SubState {
-    /// Appends this state to a checkpoint record.
-    pub fn encode(&self, e: &mut crate::codec::Enc, refdata: &RefData) {
-        e.u32(self.events_seen);
-        e.u32(self.cell_changed_at);
-        enc_cell(e, self.cell, refdata);
-        enc_cell(e, self.prev_cell, refdata);
-        enc_cell(e, self.last_cell, refdata);
-        e.u8(self.flags);
-        for t in [
-            self.last_event_at,
-            self.cell_since,
-            self.last_usage_at,
-            self.last_topup_at,
-            self.last_topup_fen,
-            self.balance,
-            self.prev_balance,
-            self.last_cell_seen,
-        ] {
-            e.i64(t);
-        }
-        e.u32(self.zone_since.len() as u32);
-        self.zone_since.iter().for_each(|t| e.i64(*t));
-        e.u32(self.older_cells.len() as u32);
-        for (c, t) in self.older_cells.iter() {
-            enc_cell(e, *c, refdata);
-            e.i64(*t);
-        }
-        e.u32(self.aggs.len() as u32);
-        for b in self.aggs.iter() {
-            e.u64(b.key);
-            e.i64(b.sum);
-        }
-        let Some(r) = &self.rare else { return e.bool(false) };
-        e.bool(true);
-        e.u32(r.seqs.len() as u32);
-        for s in &r.seqs {
-            e.u32(s.starts.len() as u32);
-            s.starts.iter().for_each(|t| e.opt_i64(*t));
-            e.u32(s.done_at);
-        }
-        e.u32(r.recent_ivr.len() as u32);
-        for i in &r.recent_ivr {
-            e.i64(i.ts);
-            e.str(i.step.as_str());
-            e.opt_str(i.node.as_deref());
-        }
-        e.u32(r.timers.len() as u32);
-        for t in &r.timers {
-            e.i64(t.due);
-            e.u32(t.rule);
-            e.str(t.trigger.kind);
-            e.str(&t.trigger.id);
-            e.i64(t.trigger.ts);
-            e.u64(t.armed_at);
-            let w = &t.written;
-            [&w.text, &w.script, &w.queue, &w.about].into_iter().for_each(|s| e.opt_str(s.as_deref()));
-            e.bool(t.deferred.is_some());
-            if let Some(d) = &t.deferred {
-                e.str(&d.id);
-                e.opt_i64(d.expires);
-            }
-        }
-        r.contacts.encode(e);
-        e.opt_str(r.country.as_deref());
-        e.opt_str(r.unknown_cell.as_deref());
-        let optouts = r.optouts.as_deref().map_or(&[][..], |v| &v[..]);
-        e.u32(optouts.len() as u32);
-        for o in optouts {
-            e.i64(o.ts);
-            e.str(o.scope.as_str());
-            e.opt_str(o.campaign.as_deref());
-            e.str(&o.keyword);
-            e.str(&o.to);
-            e.str(&o.reply);
-        }
-        let journeys = r.journeys.as_deref().map_or(&[][..], |v| &v[..]);
-        e.u32(journeys.len() as u32);
-        journeys.iter().for_each(|j| j.encode(e));
-    }
-
-    /// Reads a state [`SubState::encode`] wrote.
-    pub fn decode(d: &mut crate::codec::Dec, refdata: &RefData) -> Result<SubState, crate::codec::Bad> {
-        let mut s = SubState {
-            events_seen: d.u32()?,
-            cell_changed_at: d.u32()?,
-            cell: dec_cell(d, refdata)?,
-            prev_cell: dec_cell(d, refdata)?,
-            last_cell: dec_cell(d, refdata)?,
-            flags: d.u8()?,
-            last_event_at: d.i64()?,
-            cell_since: d.i64()?,
-            last_usage_at: d.i64()?,
-            last_topup_at: d.i64()?,
-            last_topup_fen: d.i64()?,
-            balance: d.i64()?,
-            prev_balance: d.i64()?,
-            last_cell_seen: d.i64()?,
-            ..SubState::default()
-        };
-        let n = d.len(8)?;
-        let zones: Vec<Millis> = (0..n).map(|_| d.i64()).collect::<Result<_, _>>()?;
-        s.zone_since = ThinSlice::from_slice(&zones);
-        let n = d.len(9)?;
-        let mut older = Vec::with_capacity(n);
-        for _ in 0..n {
-            let (c, t) = (dec_cell(d, refdata)?, d.i64()?);
-            // A cell gone from the reference data is forgotten.
-            if known(c).is_some() {
-                older.push((c, t));
-            }
-        }
-        s.older_cells = ThinSlice::from_slice(&older);
-        let n = d.len(16)?;
-        let aggs: Vec<AggBucket> =
-            (0..n).map(|_| Ok(AggBucket { key: d.u64()?, sum: d.i64()? })).collect::<Result<_, _>>()?;
-        s.aggs = ThinSlice::from_slice(&aggs);
-        if !d.bool()? {
-            return Ok(s);
-        }
-        let mut r = Rare::default();
-        let n = d.len(8)?;
-        for _ in 0..n {
-            let k = d.len(1)?;
-            let starts = (0..k).map(|_| d.opt_i64()).collect::<Result<_, _>>()?;
-            r.seqs.push(SeqState { starts, done_at: d.u32()? });
-        }
-        let n = d.len(13)?;
-        for _ in 0..n {
-            let ts = d.i64()?;
-            let step = d.sym(IvrStep::parse)?;
-            r.recent_ivr.push_back(IvrStepRec { ts, step, node: d.opt_str()?.map(Into::into) });
-        }
-        let n = d.len(40)?;
-        for _ in 0..n {
-            let due = d.i64()?;
-            let rule = d.u32()?;
-            let trigger = TriggerRef { kind: checkpoint::trigger_kind(d.str()?)?, id: d.str()?.into(), ts: d.i64()? };
-            let armed_at = d.u64()?;
-            let v3 = d.at_least(3);
-            let mut s = || d.opt_str().map(|s| s.map(Box::from));
-            let mut written = Written { text: s()?, script: s()?, ..Written::default() };
-            if v3 {
-                (written.queue, written.about) = (s()?, s()?);
-            }
-            let deferred =
-                if d.bool()? { Some(Deferred { id: d.str()?.to_owned(), expires: d.opt_i64()? }) } else { None };
-            r.timers.push(PendingTimer { due, rule, trigger, armed_at, written, deferred });
-        }
-        r.contacts = ContactLog::decode(d)?;
-        r.country = d.opt_str()?.map(Into::into);
-        r.unknown_cell = d.opt_str()?.map(Into::into);
-        let n = if d.at_least(2) { d.len(24)? } else { 0 };
-        for _ in 0..n {
-            r.optouts.get_or_insert_with(Box::default).push(crate::contact::OptOut {
-                ts: d.i64()?,
-                scope: d.sym(crate::contact::OptOutScope::parse)?,
-                campaign: d.opt_str()?.map(Into::into),
-                keyword: d.str()?.into(),
-                to: d.str()?.into(),
-                reply: d.str()?.into(),
-            });
-        }
-        let n = if d.at_least(4) { d.len(44)? } else { 0 };
-        for _ in 0..n {
-            r.journeys.get_or_insert_with(Box::default).push(JourneyInst::decode(d)?);
-        }
-        s.rare = Some(Box::new(r));
-        Ok(s)
     }
 }
 

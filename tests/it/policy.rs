@@ -334,7 +334,7 @@ fn control_group_share_is_within_one_percent_and_stable() {
 }
 
 #[test]
-fn arbitration_one_contact_per_channel_highest_priority_wins() {
+fn arbitration_one_contact_per_trigger_highest_priority_wins() {
     let rules = r#"
 - rule: low
   on: [crm]
@@ -351,6 +351,7 @@ fn arbitration_one_contact_per_channel_highest_priority_wins() {
   condition: event.event == store_visit
   action: { channel: call, script: "hello", queue: q }
   priority: 5
+  policy: { alongside: true }
 "#;
     let r = run_with(rules, &[SUB], &[crm("2026-11-24T10:00:00+08:00")], no_quiet());
     let high = r.decisions.iter().find(|d| &*d.rule_name == "high").unwrap();

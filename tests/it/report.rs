@@ -596,11 +596,12 @@ fn diff_of_two_packs_names_the_contacts_gained_and_lost_per_rule() {
     let old = dir.0.join("old.yaml");
     let new = dir.0.join("new.yaml");
     std::fs::write(&old, thanks(10, 2)).unwrap();
-    // The new pack raises the threshold, tightens the cap and adds a call for big top-ups.
+    // The new pack raises the threshold, tightens the cap and adds a call for big top-ups
+    // (beside the thanks SMS of the same top-up: `alongside`).
     std::fs::write(
         &new,
         thanks(30, 1)
-            + "\n- rule: big_topup_call\n  on: [topup]\n  condition: event.amount_fen >= 50 CNY\n  action: { channel: call, script: \"大额充值回访\", queue: vip }\n  policy: { quiet_hours: ignore }\n",
+            + "\n- rule: big_topup_call\n  on: [topup]\n  condition: event.amount_fen >= 50 CNY\n  action: { channel: call, script: \"大额充值回访\", queue: vip }\n  policy: { quiet_hours: ignore, alongside: true }\n",
     )
     .unwrap();
     let out_dir = dir.0.join("diff");

@@ -10,11 +10,13 @@
 
 mod action;
 mod campaigns;
+mod derive;
 mod journey;
 mod policy;
 mod timer;
 
 pub(super) use campaigns::build_campaigns;
+pub(super) use derive::derives;
 pub(super) use journey::journeys;
 
 use super::diag::{Code, Diagnostic};

@@ -180,6 +180,8 @@ const RULE_POLICY_KEYS: &[&str] = &[
     "control_group",
     "sender",
     "suppress_after",
+    "request",
+    "alongside",
 ];
 
 pub(super) fn rule_policy(
@@ -263,6 +265,12 @@ pub(super) fn rule_policy(
     if let Some(n) = p.get("ignore_dnd") {
         out.ignore_dnd = boolean(n, "ignore_dnd", &mut bad);
     }
+    if let Some(n) = p.get("request") {
+        out.request = boolean(n, "request", &mut bad);
+    }
+    if let Some(n) = p.get("alongside") {
+        out.alongside = boolean(n, "alongside", &mut bad);
+    }
     for (key, list) in [("exclude", &mut out.exclude), ("include", &mut out.include)] {
         if let Some(n) = p.get(key) {
             for e in values(n) {
@@ -309,6 +317,30 @@ pub(super) fn rule_policy(
                 src,
                 pos,
                 "a transactional message has no control group: the subscriber needs it",
+            ));
+        }
+    }
+    if out.request {
+        let hint = "a control group is for proactive offers: put it on the campaign, which holds out only those";
+        if let Some((_, pos)) = decl.control_group {
+            diags.push(
+                Diagnostic::new(
+                    Code::E033,
+                    file,
+                    src,
+                    pos,
+                    "a rule that answers the subscriber's own request (`request: true`) is never held out",
+                )
+                .with_hint(Some(hint.into())),
+            );
+        }
+        if let Some(n) = suppress_node {
+            diags.push(Diagnostic::new(
+                Code::E033,
+                file,
+                src,
+                n.pos(),
+                "a rule that answers the subscriber's own request (`request: true`) is not suppressed for ignored offers",
             ));
         }
     }

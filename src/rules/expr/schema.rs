@@ -208,6 +208,8 @@ pub enum Field {
     Month,
     MonthDay,
     Now,
+    /// A derived attribute (`derived.NAME`), by its slot.
+    Derived(u16),
 }
 
 const U: u8 = 1 << Kind::Usage as u8;
@@ -358,6 +360,7 @@ pub const ROOTS: &[&str] = &[
     "fan_event",
     "local",
     "now",
+    "derived",
 ];
 
 /// Looks a path up: its type, field and the kinds that carry it (`None` = not an event field).
@@ -544,6 +547,12 @@ impl Field {
             }
             F::MonthDay => Value::Str(Cow::Owned(cx.local.date.format("%m-%d").to_string())),
             F::Now => Value::Int(cx.now),
+            F::Derived(slot) => match st.derived_value(slot).map(|d| d.value()) {
+                None => Value::Null,
+                Some(crate::state::DVal::Int(n)) => Value::Int(n),
+                Some(crate::state::DVal::Bool(b)) => Value::Bool(b),
+                Some(crate::state::DVal::Sym(v)) => Value::Sym(v),
+            },
         }
     }
 

@@ -99,6 +99,8 @@ pub struct Checker<'a> {
     pub diags: &'a mut Vec<Diagnostic>,
     pub max_window: i64,
     pub scope: Scope,
+    /// The pack's derived attributes so far (`derived.NAME`): slot and type, in `derive:` order.
+    pub derived: Vec<(String, Ty)>,
     expanding: Vec<String>,
     /// Nesting of `check` calls (the depth of the tree being built, macros expanded).
     depth: usize,
@@ -137,6 +139,7 @@ pub const CRM_EVENTS: &[&str] = &[
     "tier_changed",
     "order_placed",
     "payment_posted",
+    "bill_overdue",
     "discount_credited",
     "disconnect_requested",
     "service_failure",
@@ -181,6 +184,7 @@ impl<'a> Checker<'a> {
             diags,
             max_window,
             scope: Scope::Timer,
+            derived: Vec::new(),
             expanding: Vec::new(),
             depth: 0,
             work: 0,
@@ -385,6 +389,9 @@ impl<'a> Checker<'a> {
     /// Resolves a field path. In a filter, `quiet` returns `None` without a diagnostic when
     /// the field does not exist (so the caller can treat the word as a symbol).
     fn field(&mut self, path: &str, span: Span, loc: &Loc, quiet: bool, filter_kind: Kind) -> R {
+        if let Some(name) = path.strip_prefix("derived.") {
+            return self.derived_field(name, span, loc, quiet);
+        }
         let Some((ty, field, kinds)) = schema::lookup(path) else {
             if quiet {
                 return None;
@@ -416,6 +423,26 @@ impl<'a> Checker<'a> {
             self.require_kinds(k, path, span, loc)?;
         }
         Some(Checked::Val(Ir::Field(field), ty))
+    }
+
+    /// `derived.NAME`: a derived attribute defined before this point of the pack (a filter reads
+    /// only its own event, so not there).
+    fn derived_field(&mut self, name: &str, span: Span, loc: &Loc, quiet: bool) -> R {
+        if let Scope::Filter(k) = self.scope {
+            if quiet {
+                return None;
+            }
+            return self.err(loc, Code::E014, span, format!("{k} events have no field `derived.{name}`"), None);
+        }
+        match self.derived.iter().position(|(n, _)| n == name) {
+            Some(i) => Some(Checked::Val(Ir::Field(Field::Derived(i as u16)), self.derived[i].1)),
+            None => {
+                let hint = nearest(name, self.derived.iter().map(|d| d.0.as_str()))
+                    .map(|n| format!("did you mean `derived.{n}`?"))
+                    .or_else(|| Some("a `derive:` item defines it (before the rules that read it)".into()));
+                self.err(loc, Code::E011, span, format!("unknown field `derived.{name}`"), hint)
+            }
+        }
     }
 
     fn require_kinds(&mut self, have: KindSet, path: &str, span: Span, loc: &Loc) -> Option<()> {

@@ -1,0 +1,193 @@
+//! A `derive:` item: a derived attribute's name, when it is computed (`on:` event kinds or a
+//! daily `schedule:`), its `value:` (an expression, or cases `when:`/`then:` tried in order),
+//! its `type:` (written, or that of its value) and how long a value holds (`snapshot:`).
+//! Derives are compiled before the rules, in pack order, so that a rule — or a later derive —
+//! reads `derived.NAME` with its type known.
+
+use crate::event::KindSet;
+use crate::rules::derive::{Computed, DeriveDef, Period, TYPE_NAMES, type_named};
+use crate::rules::diag::{Code, Diagnostic};
+use crate::rules::expr::Ir;
+use crate::rules::expr::check::{Checker, Loc, Scope};
+use crate::rules::expr::schema::Ty;
+use crate::rules::item::{check_keys, kinds, name_of, parse_expr, scalar, values};
+use crate::rules::yaml;
+
+const KEYS: &[&str] = &["derive", "desc", "on", "schedule", "value", "type", "snapshot"];
+
+/// Compiles the derive items in order; each one compiled is added to the checker's table.
+pub(in crate::rules) fn derives(items: &[(usize, &yaml::Node)], ck: &mut Checker) -> Vec<DeriveDef> {
+    let mut out = Vec::new();
+    for &(fi, item) in items {
+        let files = ck.files;
+        let (file, src) = (&files[fi].0, &files[fi].1);
+        let before = ck.diags.len();
+        let Some(name) = name_of(item, "derive", file, src, ck.diags) else { continue };
+        if ck.derived.iter().any(|(n, _)| *n == name) {
+            ck.diags.push(Diagnostic::new(
+                Code::E017,
+                file,
+                src,
+                item.pos(),
+                format!("derive `{name}` is already defined"),
+            ));
+            continue;
+        }
+        let def = compile(item, &name, file, src, ck);
+        if let Some(def) = def.filter(|_| !ck.diags[before..].iter().any(Diagnostic::is_error)) {
+            ck.derived.push((name, def.ty));
+            out.push(def);
+        }
+    }
+    out
+}
+
+fn compile(item: &yaml::Node, name: &str, file: &str, src: &str, ck: &mut Checker) -> Option<DeriveDef> {
+    check_keys(item, KEYS, file, src, ck.diags);
+    let diag = |ck: &mut Checker, code, n: &yaml::Node, msg: String| {
+        ck.diags.push(Diagnostic::new(code, file, src, n.pos(), msg))
+    };
+    let schedule = match scalar(item, "schedule", file, src, ck.diags) {
+        Some((s, n)) => match crate::rules::policy::hhmm(s) {
+            Some(m) => Some(m),
+            None => {
+                diag(ck, Code::E005, n, format!("`{s}` is not a time of day; write e.g. `01:00`"));
+                return None;
+            }
+        },
+        None => None,
+    };
+    let on = match (item.get("on"), schedule) {
+        (Some(n), Some(_)) => {
+            diag(ck, Code::E033, n, "a derive runs on events or daily at its time, not both".into());
+            return None;
+        }
+        (Some(n), None) => kinds(n, "on", file, src, ck.diags)?,
+        (None, Some(_)) => KindSet(0),
+        (None, None) => {
+            diag(
+                ck,
+                Code::E004,
+                item,
+                format!("derive `{name}` needs `on:` (event kinds) or `schedule:` (a time of day)"),
+            );
+            return None;
+        }
+    };
+    let declared = match scalar(item, "type", file, src, ck.diags) {
+        Some((s, n)) => match type_named(s) {
+            Some(t) => Some(t),
+            None => {
+                ck.diags.push(
+                    Diagnostic::new(Code::E005, file, src, n.pos(), format!("`{s}` is not a derived type"))
+                        .with_hint(Some(format!("one of: {}", TYPE_NAMES.join(", ")))),
+                );
+                return None;
+            }
+        },
+        None => None,
+    };
+    let snapshot = match scalar(item, "snapshot", file, src, ck.diags) {
+        Some((s, n)) => match Period::parse(s) {
+            Some(p) => Some(p),
+            None => {
+                diag(ck, Code::E005, n, format!("`{s}` is not a period; one of: day, week, month"));
+                return None;
+            }
+        },
+        None => None,
+    };
+    ck.scope = if schedule.is_some() { Scope::Timer } else { Scope::Rule(on) };
+    let Some(v) = item.get("value") else {
+        diag(ck, Code::E004, item, format!("derive `{name}` has no `value`"));
+        return None;
+    };
+    let mut ty = declared;
+    let value = match v {
+        yaml::Node::Seq { .. } => {
+            let mut cases = Vec::new();
+            let all = values(v);
+            for (i, c) in all.iter().enumerate() {
+                check_keys(c, &["when", "then"], file, src, ck.diags);
+                let when = match c.get("when") {
+                    Some(w) => Some(
+                        parse_expr(w, file, src, ck.diags)
+                            .and_then(|a| ck.condition(&a, &Loc { file, source: src, node: w, base: 0 }))?,
+                    ),
+                    None if i + 1 < all.len() => {
+                        diag(ck, Code::E004, c, "only the last case may go without `when` (the default)".into());
+                        return None;
+                    }
+                    None => None,
+                };
+                let Some(t) = c.get("then") else {
+                    diag(ck, Code::E004, c, "a case needs `then` (its value)".into());
+                    return None;
+                };
+                cases.push((when, then(t, &mut ty, file, src, ck)?));
+            }
+            Computed::Cases(cases)
+        }
+        _ => Computed::Expr(then(v, &mut ty, file, src, ck)?),
+    };
+    Some(DeriveDef {
+        name: name.into(),
+        desc: scalar(item, "desc", file, src, ck.diags).map_or("", |(s, _)| s).into(),
+        file: file.into(),
+        line: item.pos().line,
+        ty: ty?,
+        on,
+        schedule,
+        value,
+        snapshot,
+    })
+}
+
+/// One value of a derive: a word of its enumerated type (`high`), or an expression of its type
+/// (the first value's type when none is written).
+fn then(n: &yaml::Node, ty: &mut Option<Ty>, file: &str, src: &str, ck: &mut Checker) -> Option<Ir> {
+    let text = n.as_str().unwrap_or("");
+    if let Some(Ty::Sym(t)) = ty {
+        if let Some(i) = t.index(text.trim()) {
+            return Some(Ir::Sym(i));
+        }
+    }
+    let ast = parse_expr(n, file, src, ck.diags)?;
+    let (ir, got) = ck.any(&ast, &Loc { file, source: src, node: n, base: 0 })?;
+    // Kept compact in every subscriber's state: numbers, true/false and enumerated values.
+    let storable = matches!(got, Ty::Bool | Ty::Int | Ty::Money | Ty::Duration | Ty::Time | Ty::Sym(_));
+    match *ty {
+        _ if !storable => {
+            ck.diags.push(Diagnostic::new(
+                Code::E013,
+                file,
+                src,
+                n.pos(),
+                format!("a derived value cannot be {}", got.name()),
+            ));
+            None
+        }
+        None => {
+            *ty = Some(got);
+            Some(ir)
+        }
+        Some(want) if want == got => Some(ir),
+        Some(want) => {
+            let hint = match want {
+                Ty::Sym(t) => Some(format!("one of: {}", t.names().join(", "))),
+                _ => None,
+            };
+            ck.diags.push(
+                Diagnostic::new(
+                    Code::E013,
+                    file,
+                    src,
+                    n.pos(),
+                    format!("this value is {}, the derive's is {}", got.name(), want.name()),
+                )
+                .with_hint(hint),
+            );
+            None
+        }
+    }
+}

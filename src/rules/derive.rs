@@ -1,0 +1,211 @@
+//! Derived attributes: values a pack computes per subscriber from state and reference data
+//! (`derive:` items) — the value tier from revenue and cost, a churn score, the channel a
+//! subscriber answers on — kept in the subscriber's state and read by conditions and templates
+//! as `derived.NAME`, like a profile field.
+//!
+//! A derive runs on events of its kinds (after the event is counted into windows, before the
+//! rules see it) or daily at its time for every subscriber (before the daily rules of that
+//! minute). With `snapshot: month` (or `week`, `day`) a value once computed holds until the
+//! period ends: the segment a subscriber is in for the month does not change mid-month.
+
+use super::RuleSet;
+use super::eval::Scene;
+use super::expr::schema::{SymTy, Ty};
+use super::expr::{Ctx, Ir, Local, Value};
+use crate::event::KindSet;
+use crate::state::table::Subscriber;
+use crate::state::{DVal, Derived, SubState};
+use chrono::Datelike;
+
+/// How long a computed value holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Period {
+    Day,
+    Week,
+    Month,
+}
+
+impl Period {
+    pub fn parse(s: &str) -> Option<Period> {
+        Some(match s {
+            "day" => Period::Day,
+            "week" => Period::Week,
+            "month" => Period::Month,
+            _ => return None,
+        })
+    }
+
+    /// The period of index `i` in words (`2026-11`, `the week of 2026-11-23`, `2026-11-24`).
+    pub fn describe(self, i: i32) -> String {
+        match self {
+            Period::Month => format!("{}-{:02}", i.div_euclid(12), i.rem_euclid(12) + 1),
+            Period::Day | Period::Week => {
+                let d =
+                    chrono::NaiveDate::from_num_days_from_ce_opt(i).map_or_else(|| i.to_string(), |d| d.to_string());
+                if self == Period::Week { format!("the week of {d}") } else { d }
+            }
+        }
+    }
+
+    /// The index of the local period `local` is in (days, ISO weeks from Monday, months).
+    pub fn index(self, local: &Local) -> i64 {
+        let d = local.date;
+        match self {
+            Period::Day => i64::from(d.num_days_from_ce()),
+            Period::Week => i64::from(d.num_days_from_ce() - d.weekday().num_days_from_monday() as i32),
+            Period::Month => i64::from(d.year()) * 12 + i64::from(d.month0()),
+        }
+    }
+}
+
+/// What a derive computes: one expression, or cases tried in order (`when` / `then`, the last
+/// `then` alone the default).
+#[derive(Clone, Debug)]
+pub enum Computed {
+    Expr(Ir),
+    Cases(Vec<(Option<Ir>, Ir)>),
+}
+
+/// A compiled `derive:` item.
+#[derive(Clone, Debug)]
+pub struct DeriveDef {
+    pub name: Box<str>,
+    pub desc: Box<str>,
+    pub file: Box<str>,
+    pub line: usize,
+    pub ty: Ty,
+    /// The events it runs on; empty for a daily one.
+    pub on: KindSet,
+    /// A daily one's local minute of the day.
+    pub schedule: Option<u32>,
+    pub value: Computed,
+    pub snapshot: Option<Period>,
+}
+
+impl DeriveDef {
+    /// Its value for the context's subscriber now (`None`: no case holds, or the value is
+    /// missing).
+    fn compute(&self, cx: &Ctx) -> Option<DVal> {
+        let ir = match &self.value {
+            Computed::Expr(ir) => ir,
+            Computed::Cases(cases) => {
+                let (_, then) = cases.iter().find(|(w, _)| w.as_ref().is_none_or(|w| cx.eval_bool(w)))?;
+                then
+            }
+        };
+        Some(match (self.ty, cx.eval(ir)) {
+            (Ty::Bool, Value::Bool(b)) => DVal::Bool(b),
+            (Ty::Sym(_), Value::Sym(v)) => DVal::Sym(v),
+            (_, Value::Int(n)) => DVal::Int(n),
+            _ => return None,
+        })
+    }
+
+    /// A value of this attribute in words, for explain.
+    pub fn show(&self, v: &DVal) -> String {
+        match (v, self.ty) {
+            (DVal::Sym(i), Ty::Sym(t)) => t.names().get(*i as usize).copied().unwrap_or("?").to_string(),
+            (DVal::Int(n), Ty::Money) => {
+                let sign = if *n < 0 { "-" } else { "" };
+                format!("{sign}{}.{:02} CNY", n.abs() / 100, n.abs() % 100)
+            }
+            (DVal::Int(n), _) => n.to_string(),
+            (DVal::Bool(b), _) => b.to_string(),
+            (DVal::Sym(i), _) => i.to_string(),
+        }
+    }
+}
+
+/// `type:` of a derive: the words it may take.
+pub fn type_named(s: &str) -> Option<Ty> {
+    Some(match s {
+        "number" => Ty::Int,
+        "money" => Ty::Money,
+        "duration" => Ty::Duration,
+        "bool" => Ty::Bool,
+        "tier" => Ty::Sym(SymTy::Tier),
+        "channel" => Ty::Sym(SymTy::Channel),
+        "brand" => Ty::Sym(SymTy::Brand),
+        "status" => Ty::Sym(SymTy::Status),
+        "service" => Ty::Sym(SymTy::Service),
+        _ => return None,
+    })
+}
+
+pub const TYPE_NAMES: &[&str] =
+    &["number", "money", "duration", "bool", "tier", "channel", "brand", "status", "service"];
+
+impl RuleSet {
+    /// Recomputes the subscriber's derived attributes that `slots` name (those of the scene's
+    /// event kind, or of a daily minute) whose snapshot period has ended; what changed, in
+    /// words, goes to `notes` when tracing.
+    pub fn derive(&self, slots: &[u16], scene: &Scene, s: &mut Subscriber, mut notes: Option<&mut Vec<String>>) {
+        for &slot in slots {
+            let def = &self.derives[slot as usize];
+            let period = def.snapshot.map_or(0, |p| p.index(&scene.local)) as i32;
+            let held = s.state.derived_value(slot).filter(|d| def.snapshot.is_some() && d.period == period);
+            if held.is_some() {
+                continue;
+            }
+            let Some(value) = def.compute(&scene.ctx(s)) else { continue };
+            if let Some(n) = notes.as_deref_mut() {
+                let was = s.state.derived_value(slot).map(|d| def.show(&d.value()));
+                if was.as_deref() != Some(&def.show(&value)) {
+                    let was = was.map_or(String::new(), |w| format!(" (was {w})"));
+                    n.push(format!("  derived.{} = {}{was}", def.name, def.show(&value)));
+                }
+            }
+            s.state.set_derived(Derived::new(slot, value, period));
+        }
+    }
+
+    /// The derived attributes a daily tick at these local minutes recomputes.
+    pub fn daily_derives(&self, minutes: &[u32]) -> Vec<u16> {
+        (0..self.derives.len() as u16)
+            .filter(|i| self.derives[*i as usize].schedule.is_some_and(|m| minutes.contains(&m)))
+            .collect()
+    }
+
+    /// Whether any of `slots` would change the subscriber's state now (a daily pass writes
+    /// only to those).
+    pub fn derive_would_change(
+        &self,
+        slots: &[u16],
+        scene: &Scene,
+        sub: &crate::refdata::Profile,
+        st: &SubState,
+    ) -> bool {
+        let cx = Ctx {
+            event: None,
+            now: scene.now,
+            local: scene.local,
+            sub,
+            names: scene.names,
+            state: st,
+            refdata: scene.refdata,
+            offset: scene.offset,
+        };
+        slots.iter().any(|&slot| {
+            let def = &self.derives[slot as usize];
+            let period = def.snapshot.map_or(0, |p| p.index(&scene.local)) as i32;
+            match st.derived_value(slot) {
+                Some(d) if def.snapshot.is_some() && d.period == period => false,
+                Some(d) => def.compute(&cx).is_some_and(|v| v != d.value() || d.period != period),
+                None => def.compute(&cx).is_some(),
+            }
+        })
+    }
+
+    /// The subscriber's derived attributes, for explain: name -> value, with the period a
+    /// snapshot holds for.
+    pub fn describe_derived(&self, st: &SubState) -> serde_json::Map<String, serde_json::Value> {
+        st.derived()
+            .iter()
+            .filter_map(|d| {
+                let def = self.derives.get(d.slot as usize)?;
+                let v = serde_json::json!({ "value": def.show(&d.value()), "for": def.snapshot.map(|p| p.describe(d.period)) });
+                Some((def.name.to_string(), v))
+            })
+            .collect()
+    }
+}
