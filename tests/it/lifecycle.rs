@@ -114,3 +114,28 @@ fn the_cutover_a_subscriber_hears_of_is_the_one_in_cells_they_were_seen_in() {
     // Never at the venue: its cut-over (the sooner one) is not theirs.
     assert_eq!(texts, ["东站基站割接 11月26日"]);
 }
+
+#[test]
+fn a_checkpointed_record_keeps_its_dates_and_one_without_dates_is_written_as_before() {
+    let mut names = Names::default();
+    let plain = SubscriberRecord::from_json_line(SUB).expect("valid");
+    let dated = SubscriberRecord::from_json_line(
+        r#"{"msisdn":"13800138001","brand":"gotone","tier":"high","corporate":true,"contract_expires":"2027-01-31","stay_until":"2027-11-20"}"#,
+    )
+    .expect("valid");
+    let encode = |p: &Profile, names: &Names| {
+        let mut e = tidings::codec::Enc::default();
+        p.encode(&mut e, names);
+        e.buf
+    };
+    let (p0, p1) = (Profile::new(&plain, true, &mut names), Profile::new(&dated, true, &mut names));
+    let (b0, b1) = (encode(&p0, &names), encode(&p1, &names));
+    // Four optional dates (a presence byte each, two of them set), a flag bit saying they follow.
+    assert_eq!(b1.len(), b0.len() + 4 + 2 * 8, "{b0:?} {b1:?}");
+    for (p, b) in [(&p0, &b0), (&p1, &b1)] {
+        let mut fresh = Names::default();
+        let back = Profile::decode(&mut tidings::codec::Dec::new(b), &mut fresh).expect("decodes");
+        assert_eq!(back.record(&fresh).dates, p.dates);
+        assert_eq!(back.corporate(), p.corporate());
+    }
+}
