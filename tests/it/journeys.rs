@@ -162,5 +162,8 @@ fn validate_refuses_unknown_unreachable_and_unleavable_steps_and_immediate_loops
     assert_eq!(shipped.errors(), 0, "{:?}", shipped.diagnostics);
     let set = shipped.rules.expect("the shipped pack");
     let names: Vec<&str> = set.journeys.iter().map(|j| &*j.name).collect();
-    assert_eq!(names, ["retention_disconnect", "winback_cancelled"]);
+    assert_eq!(
+        names,
+        ["topup_menu_abandoned", "low_balance_evening", "roaming_trip", "retention_disconnect", "winback_cancelled"]
+    );
 }
