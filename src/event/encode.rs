@@ -116,7 +116,7 @@ fn profile_change(c: &ProfileChange) -> (Section, &'static str, Value) {
         C::Brand(b) => (Set, "brand", b.as_str().into()),
         C::Tier(t) => (Set, "tier", t.as_str().into()),
         C::ArpuFen(n) => (Set, "arpu_fen", (*n).into()),
-        C::JoinDate(d) => (Set, "join_date", d.map_or(Value::Null, |d| d.format("%Y-%m-%d").to_string().into())),
+        C::JoinDate(d) => (Set, "join_date", date(*d)),
         C::Birthday(b) => (Set, "birthday", b.map_or(Value::Null, |(m, d)| format!("{m:02}-{d:02}").into())),
         C::Corporate(b) => (Set, "corporate", (*b).into()),
         C::Foreign(b) => (Set, "foreign", (*b).into()),
@@ -130,7 +130,15 @@ fn profile_change(c: &ProfileChange) -> (Section, &'static str, Value) {
         C::AddPrefs(v) => (Add, "prefs", list(v)),
         C::RemovePrefs(v) => (Remove, "prefs", list(v)),
         C::ChannelPref(c) => (Set, "channel_pref", c.map_or(Value::Null, |c| c.as_str().into())),
+        C::PackageExpires(d) => (Set, "package_expires", date(*d)),
+        C::ContractExpires(d) => (Set, "contract_expires", date(*d)),
+        C::LeaseExpires(d) => (Set, "lease_expires", date(*d)),
+        C::StayUntil(d) => (Set, "stay_until", date(*d)),
     }
+}
+
+fn date(d: Option<chrono::NaiveDate>) -> Value {
+    d.map_or(Value::Null, |d| d.format("%Y-%m-%d").to_string().into())
 }
 
 fn dnd(d: Dnd) -> Value {

@@ -8,7 +8,7 @@ use super::records::{
     INTERNATIONAL, LOCAL, LONG_DISTANCE, MMS, MO, MT, ORDER_ITEMS, ProfileSet, ROAM_DOM, ROAM_INTL, SMS, Usage, VOICE,
 };
 use super::stream::{Events, F_BUSY, F_HOLD, F_NO_TOPUP};
-use super::subscribers::{HIGH, NEG, PF_TRAVEL, PREFS, SERVICES, SV_12593, SV_DATA_PACK, Sub};
+use super::subscribers::{HIGH, NEG, PF_TRAVEL, PREFS, SERVICES, SV_12593, SV_DATA_PACK, Sub, stay_until};
 use super::world::STORES;
 use crate::time::{MINUTE, Millis, SECOND};
 use crate::util::{Msisdn, action_hash, mix64};
@@ -249,7 +249,13 @@ impl Events {
             6 => Crm::ContractExpiring { day },
             7 => {
                 let code = r.index(FAILURE_CODES.len());
-                Crm::ServiceFailure { code, cell: self.cell_for(s, t) }
+                let cell = self.cell_for(s, t);
+                // One failure in four needs a repair cut-over, which CRM announces an hour later
+                // (chosen outside the random stream, so every other line stays where it was).
+                if mix64(self.m.seed ^ 0xC07 ^ t as u64).is_multiple_of(4) {
+                    self.push(t + 60 * MINUTE, s.idx, Ev::Crm(Crm::CutoverPlanned { cell }), 0);
+                }
+                Crm::ServiceFailure { code, cell }
             }
             8 => {
                 let up = s.tier > HIGH && (s.tier == NEG || r.chance(0.5));
@@ -302,6 +308,23 @@ impl Events {
         let status = self.rng.weighted(&[40, 35, 25]) as u8;
         let at = called + self.rng.range(5, 120) * MINUTE;
         self.push(at, s.idx, Ev::RetentionResult { action, status, reason }, 0);
+        // Outside the random stream (so every other line stays where it was): a subscriber under
+        // a stay commitment goes pre_cancel minutes after asking to leave, which withdraws the
+        // reward; one answered call in three wins a 12-month commitment.
+        if stay_until(&self.m, s.idx).is_some() {
+            self.push(trigger_ts + 5 * MINUTE, s.idx, Ev::Profile(ProfileSet::PreCancel), 0);
+        } else if status == 0 && mix64(self.m.seed ^ 0x57A7 ^ u64::from(s.idx)).is_multiple_of(3) {
+            self.push(at + 30 * MINUTE, s.idx, Ev::Crm(Crm::StayCommitment { months: 12 }), 0);
+            let date = self
+                .m
+                .cal
+                .info
+                .get(self.m.cal.day_of(at))
+                .and_then(|d| d.date.checked_add_months(chrono::Months::new(12)));
+            if let Some(date) = date {
+                self.push(at + 31 * MINUTE, s.idx, Ev::Profile(ProfileSet::StayUntil(date)), 0);
+            }
+        }
         if status == 2 && self.rng.chance(0.5) {
             let gone = at + self.rng.range(2 * 24 * 60, 5 * 24 * 60) * MINUTE;
             self.push(gone, s.idx, Ev::Profile(ProfileSet::Cancelled), 0);

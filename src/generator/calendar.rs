@@ -4,7 +4,8 @@
 
 use chrono::{Datelike, Days, NaiveDate, Offset, Weekday};
 
-use super::world::{ALERT_CITY, CUTOVER_TAG, VENUE};
+use super::subscribers::ARTIST;
+use super::world::{ALERT_CITY, CUTOVER_TAG, CUTOVER2_TAG, VENUE};
 use crate::time::{DAY, HOUR, MINUTE, Millis, SECOND, format_ts};
 
 /// A weather alert for [`ALERT_CITY`] starts at 06:00 local every this many days from day 0 and
@@ -107,7 +108,7 @@ impl Calendar {
                 format!("concert_wukesong_{}", info.date.format("%Y%m%d"))
             };
             out.push(format!(
-                "{{\"name\":\"{name}\",\"kind\":\"concert\",\"title\":\"五棵松演唱会\",\"venue\":\"{}\",\"start\":\"{}\",\"end\":\"{}\"}}",
+                "{{\"name\":\"{name}\",\"kind\":\"concert\",\"title\":\"五棵松演唱会\",\"artist\":\"{ARTIST}\",\"venue\":\"{}\",\"start\":\"{}\",\"end\":\"{}\"}}",
                 VENUE.1,
                 ts(day0 + 19 * HOUR + 30 * MINUTE),
                 ts(day0 + 22 * HOUR + 30 * MINUTE)
@@ -156,6 +157,19 @@ impl Calendar {
             "{{\"name\":\"cutover_zgc01\",\"kind\":\"cutover\",\"title\":\"中关村基站割接\",\"venue\":\"{CUTOVER_TAG}\",\"start\":\"{}\",\"end\":\"{}\"}}",
             ts(cut0),
             ts(cut0 + 4 * HOUR)
+        ));
+        out.push(format!(
+            "{{\"name\":\"cutover_wj02\",\"kind\":\"cutover\",\"title\":\"望京基站割接\",\"venue\":\"{CUTOVER2_TAG}\",\"start\":\"{}\",\"end\":\"{}\"}}",
+            ts(cut0 + HOUR),
+            ts(cut0 + 3 * HOUR)
+        ));
+        // The artist's fan event about two weeks after the window, where concert-goers are invited.
+        let fan0 = self.end() + 16 * DAY + 19 * HOUR;
+        out.push(format!(
+            "{{\"name\":\"fan_event_{}\",\"kind\":\"fan_event\",\"title\":\"{ARTIST}歌迷见面会\",\"artist\":\"{ARTIST}\",\"place\":\"北京工人体育馆\",\"start\":\"{}\",\"end\":\"{}\"}}",
+            first.format("%Y%m"),
+            ts(fan0),
+            ts(fan0 + 2 * HOUR + 30 * MINUTE)
         ));
         out
     }

@@ -187,6 +187,15 @@ pub(super) enum Crm {
         reason: u8,
         channel: u8,
     },
+    /// The subscriber agreed to stay `months` months for a reward (won by a retention call).
+    StayCommitment {
+        months: u8,
+    },
+    /// CRM plans a repair cut-over in the area of `cell` the next night and tells the
+    /// subscribers seen there.
+    CutoverPlanned {
+        cell: u32,
+    },
 }
 
 /// One profile attribute a CRM update sets (`kind: profile`).
@@ -201,6 +210,10 @@ pub(super) enum ProfileSet {
     Prefs(u8),
     /// The number is cancelled (after a refused retention call).
     Cancelled,
+    /// A disconnection request puts the number in `pre_cancel`.
+    PreCancel,
+    /// The stay commitment runs to this date.
+    StayUntil(chrono::NaiveDate),
 }
 
 /// One event line, before it is rendered.

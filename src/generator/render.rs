@@ -220,6 +220,10 @@ impl Events {
                         push_str_list(&mut o, &PREFS, mask);
                     }
                     ProfileSet::Cancelled => o.push_str("\"status\":\"cancelled\""),
+                    ProfileSet::PreCancel => o.push_str("\"status\":\"pre_cancel\""),
+                    ProfileSet::StayUntil(d) => {
+                        let _ = write!(o, "\"stay_until\":\"{}\"", d.format("%Y-%m-%d"));
+                    }
                 }
                 o.push_str("}}");
                 o
@@ -338,6 +342,19 @@ impl Events {
                 ",\"event\":\"disconnect_requested\",\"attrs\":{{\"reason\":\"{}\",\"channel\":\"{}\"}}}}",
                 DISCONNECT_REASONS[reason as usize % DISCONNECT_REASONS.len()],
                 DISCONNECT_CHANNELS[channel as usize % DISCONNECT_CHANNELS.len()]
+            ),
+            Crm::CutoverPlanned { cell } => {
+                let name = self.m.world.cells.get(cell as usize).map_or("", |c| c.name.as_str());
+                let area = name.rsplit_once('-').map_or(name, |(a, _)| a);
+                write!(
+                    o,
+                    ",\"event\":\"cutover_planned\",\"attrs\":{{\"area\":\"{area}\",\"start\":\"明日凌晨1点\",\"cells\":[\"{}\"]}}}}",
+                    self.m.world.id(cell)
+                )
+            }
+            Crm::StayCommitment { months } => write!(
+                o,
+                ",\"event\":\"stay_commitment\",\"attrs\":{{\"months\":{months},\"reward\":\"每月10GB国内流量\"}}}}"
             ),
         };
     }

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use chrono::{Datelike, Days};
+use chrono::{Datelike, Days, NaiveDate};
 
 use super::model::Model;
 use super::rng::Rng;
@@ -196,6 +196,31 @@ pub(super) fn dnd_json(dnd: u8) -> &'static str {
     }
 }
 
+/// The artist whose fans the generator makes (the concerts at the venue are theirs).
+pub(super) const ARTIST: &str = "周杰伦";
+
+/// Subscriber `i`'s contract dates, from its own hash (outside the profile's random stream, so
+/// the rest of the line is as before): days from the window's first day to the end of the
+/// package (3 in 10 have one), the contract (1 in 5) and the handset lease (1 in 10), spread so
+/// that each warning falls inside a window of a few days for some subscribers.
+fn contract_dates(m: &Model, i: u32) -> [Option<NaiveDate>; 3] {
+    let h = mix64(m.seed ^ 0xDA7E ^ u64::from(i));
+    let first = m.cal.info.first().map(|d| d.date).unwrap_or_default();
+    let at = |has: bool, days: u64| has.then(|| first.checked_add_days(Days::new(days))).flatten();
+    [
+        at(h % 10 < 3, 1 + (h >> 8) % 60),
+        at((h >> 16) % 10 < 2, 1 + (h >> 24) % 120),
+        at((h >> 32) % 10 < 1, 1 + (h >> 40) % 90),
+    ]
+}
+
+/// The end of subscriber `i`'s stay commitment (1 in 20 has one, 3 to 12 months out).
+pub(super) fn stay_until(m: &Model, i: u32) -> Option<NaiveDate> {
+    let h = mix64(m.seed ^ 0x57A1 ^ u64::from(i));
+    let first = m.cal.info.first().map(|d| d.date).unwrap_or_default();
+    h.is_multiple_of(20).then(|| first.checked_add_days(Days::new(90 + (h >> 8) % 270))).flatten()
+}
+
 /// SubscriberRecord `i`'s reference line: the profile, the household (customer and account ids) and
 /// the join date.
 pub(super) fn subscriber_line(m: &Model, i: u32) -> String {
@@ -228,10 +253,30 @@ pub(super) fn subscriber_line(m: &Model, i: u32) -> String {
     o.push_str(dnd_json(s.dnd));
     let _ = write!(o, ",\"status\":\"{}\",\"prefs\":", STATUSES[s.status as usize % 3]);
     push_str_list(&mut o, &PREFS, s.prefs);
+    // Half the music lovers follow the artist (a preference naming them).
+    if s.prefs & PF_MUSIC != 0 && mix64(m.seed ^ 0xA275 ^ u64::from(i)).is_multiple_of(2) {
+        o.pop();
+        if s.prefs != 0 {
+            o.push(',');
+        }
+        let _ = write!(o, "\"artist:{ARTIST}\"]");
+    }
     o.push_str(match s.channel_pref {
-        0 => ",\"channel_pref\":\"sms\"}",
-        1 => ",\"channel_pref\":\"call\"}",
-        _ => ",\"channel_pref\":null}",
+        0 => ",\"channel_pref\":\"sms\"",
+        1 => ",\"channel_pref\":\"call\"",
+        _ => ",\"channel_pref\":null",
     });
+    let [package, contract, lease] = contract_dates(m, i);
+    for (field, date) in [
+        ("package_expires", package),
+        ("contract_expires", contract),
+        ("lease_expires", lease),
+        ("stay_until", stay_until(m, i)),
+    ] {
+        if let Some(d) = date {
+            let _ = write!(o, ",\"{field}\":\"{}\"", d.format("%Y-%m-%d"));
+        }
+    }
+    o.push('}');
     o
 }

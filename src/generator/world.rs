@@ -30,6 +30,9 @@ const AREAS: [(&str, f64, f64, bool); 16] = [
 ];
 const CUTOVER_AREA: usize = 2;
 pub(super) const CUTOVER_TAG: &str = "cutover:zgc01";
+/// A second cut-over, the same night in another area: the notice is per calendar entry.
+const CUTOVER2_AREA: usize = 3;
+pub(super) const CUTOVER2_TAG: &str = "cutover:wj02";
 
 /// Stores (top-up points): name, address, latitude, longitude. Ids are S001.. in this order.
 pub(super) const STORES: [(&str, &str, f64, f64); 15] = [
@@ -170,6 +173,9 @@ impl World {
             let mut tags = vec![if business { "business" } else { "residential" }.to_string(), city.clone()];
             if a == CUTOVER_AREA && per_area[a] <= 6 {
                 tags.push(CUTOVER_TAG.to_string());
+            }
+            if a == CUTOVER2_AREA && per_area[a] <= 6 {
+                tags.push(CUTOVER2_TAG.to_string());
             }
             let id = w.add("460-00", 4101 + a as u32, (la, lo), format!("{name}-{}", per_area[a]), tags);
             if business { w.business.push(id) } else { w.residential.push(id) }

@@ -12,7 +12,7 @@ mod subscriber;
 
 pub use names::{Labels, Names, StrRef, Vocab};
 pub use optouts::OptOutJournal;
-pub use subscriber::{Brand, Dnd, Profile, ProfileChange, ProfileField, Status, SubscriberRecord, Tier};
+pub use subscriber::{Brand, Dates, Dnd, Profile, ProfileChange, ProfileField, Status, SubscriberRecord, Tier};
 
 use crate::time::{Millis, parse_ts};
 use crate::util::Msisdn;
@@ -63,6 +63,10 @@ pub struct CalendarEntry {
     pub venue: Option<TagId>,
     pub start: Millis,
     pub end: Millis,
+    /// The performing artist (concerts, fan events), if any.
+    pub artist: Option<Box<str>>,
+    /// Where the event takes place, as the subscriber reads it (a fan event's address).
+    pub place: Option<Box<str>>,
 }
 
 /// Shared, read-only reference data (subscribers are moved out to the shards at start).
@@ -138,6 +142,8 @@ struct CalendarRecord {
     venue: Option<String>,
     start: String,
     end: String,
+    artist: Option<String>,
+    place: Option<String>,
 }
 
 /// Cell ids are looked up on every location event: a fast, fixed (deterministic) string hash
@@ -232,6 +238,10 @@ impl RefData {
                 return Err(format!("calendar entry `{}` ends before it starts", rec.name));
             }
             rd.add_calendar(&rec.name, &rec.kind, &rec.title, rec.venue.as_deref(), start, end);
+            if let Some(e) = rd.calendar.last_mut() {
+                e.artist = rec.artist.map(Into::into);
+                e.place = rec.place.map(Into::into);
+            }
             Ok(())
         })?;
         for_each_record(&dir.join("countries.jsonl"), |_, _, rec: Country| {
@@ -310,6 +320,8 @@ impl RefData {
             venue,
             start,
             end,
+            artist: None,
+            place: None,
         });
     }
 

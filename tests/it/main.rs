@@ -21,6 +21,7 @@ mod ivr;
 mod journeys;
 mod kannel;
 mod layers;
+mod lifecycle;
 mod mangled;
 mod operators;
 mod orders;

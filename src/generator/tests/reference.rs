@@ -88,6 +88,17 @@ fn reference_well_formed() {
     assert_eq!(s(&concerts[0], "start"), "2026-11-24T19:30:00+08:00");
     assert_eq!(s(&concerts[1], "end"), "2026-11-25T22:30:00+08:00");
     assert!(r.calendar.iter().any(|l| l.contains("\"festival\"")));
+    // Every concert names its artist, whose fan event follows; cut-overs are calendar entries.
+    assert!(concerts.iter().all(|m| s(m, "artist") == "周杰伦"));
+    let kinds = |k: &str| r.calendar.iter().map(|l| obj(l)).filter(|m| s(m, "kind") == k).count();
+    assert_eq!((kinds("cutover"), kinds("fan_event")), (2, 1));
+    // The record's optional dates: some subscribers have each, and every line still loads.
+    for f in ["package_expires", "contract_expires", "lease_expires", "stay_until"] {
+        assert!(r.subscribers.iter().any(|l| l.contains(f)), "no {f}");
+    }
+    for line in &r.subscribers {
+        crate::refdata::SubscriberRecord::from_json_line(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
 }
 
 #[test]

@@ -9,6 +9,7 @@
 pub mod check;
 pub mod schema;
 pub mod syntax;
+mod upcoming;
 
 use crate::event::{Body, Event, Kind};
 use crate::refdata::{Labels, Names, Profile, RefData, TagId, Vocab};

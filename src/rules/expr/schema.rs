@@ -151,6 +151,24 @@ pub enum Field {
     TenureDays,
     DaysToBirthday,
     IsBirthday,
+    PackageExpires,
+    DaysToPackageExpiry,
+    ContractExpires,
+    DaysToContractExpiry,
+    LeaseExpires,
+    DaysToLeaseExpiry,
+    StayUntil,
+    DaysToStayEnd,
+    TenureYears,
+    IsJoinAnniversary,
+    CutoverTitle,
+    CutoverStart,
+    CutoverDays,
+    FanEventTitle,
+    FanEventArtist,
+    FanEventPlace,
+    FanEventStart,
+    FanEventDays,
     Balance,
     PrevBalance,
     LastTopupAt,
@@ -175,6 +193,7 @@ pub enum Field {
     CalTitle,
     CalKind,
     CalVenue,
+    CalArtist,
     Festival,
     CountryCode,
     CountryName,
@@ -268,6 +287,16 @@ pub const FIELDS: &[(&str, Ty, Field, u8)] = &[
     ("subscriber.tenure_days", Ty::Int, Field::TenureDays, ANY),
     ("subscriber.days_to_birthday", Ty::Int, Field::DaysToBirthday, ANY),
     ("subscriber.is_birthday", Ty::Bool, Field::IsBirthday, ANY),
+    ("subscriber.package_expires", Ty::Time, Field::PackageExpires, ANY),
+    ("subscriber.days_to_package_expiry", Ty::Int, Field::DaysToPackageExpiry, ANY),
+    ("subscriber.contract_expires", Ty::Time, Field::ContractExpires, ANY),
+    ("subscriber.days_to_contract_expiry", Ty::Int, Field::DaysToContractExpiry, ANY),
+    ("subscriber.lease_expires", Ty::Time, Field::LeaseExpires, ANY),
+    ("subscriber.days_to_lease_expiry", Ty::Int, Field::DaysToLeaseExpiry, ANY),
+    ("subscriber.stay_until", Ty::Time, Field::StayUntil, ANY),
+    ("subscriber.days_to_stay_end", Ty::Int, Field::DaysToStayEnd, ANY),
+    ("subscriber.tenure_years", Ty::Int, Field::TenureYears, ANY),
+    ("subscriber.is_join_anniversary", Ty::Bool, Field::IsJoinAnniversary, ANY),
     ("subscriber.balance", Ty::Money, Field::Balance, ANY),
     ("state.balance", Ty::Money, Field::Balance, ANY),
     ("state.prev_balance", Ty::Money, Field::PrevBalance, ANY),
@@ -293,7 +322,16 @@ pub const FIELDS: &[(&str, Ty, Field, u8)] = &[
     ("calendar.title", Ty::Str, Field::CalTitle, ANY),
     ("calendar.kind", Ty::Str, Field::CalKind, ANY),
     ("calendar.venue", Ty::Str, Field::CalVenue, ANY),
+    ("calendar.artist", Ty::Str, Field::CalArtist, ANY),
     ("calendar.festival", Ty::Str, Field::Festival, ANY),
+    ("cutover.title", Ty::Str, Field::CutoverTitle, ANY),
+    ("cutover.start", Ty::Time, Field::CutoverStart, ANY),
+    ("cutover.days_until", Ty::Int, Field::CutoverDays, ANY),
+    ("fan_event.title", Ty::Str, Field::FanEventTitle, ANY),
+    ("fan_event.artist", Ty::Str, Field::FanEventArtist, ANY),
+    ("fan_event.place", Ty::Str, Field::FanEventPlace, ANY),
+    ("fan_event.start", Ty::Time, Field::FanEventStart, ANY),
+    ("fan_event.days_until", Ty::Int, Field::FanEventDays, ANY),
     ("country.code", Ty::Str, Field::CountryCode, ANY),
     ("country.name", Ty::Str, Field::CountryName, ANY),
     ("country.voice_fen", Ty::Money, Field::CountryVoiceFen, ANY),
@@ -310,8 +348,20 @@ pub const FIELDS: &[(&str, Ty, Field, u8)] = &[
 ];
 
 /// The roots a path may start with (for "did you mean" on the first segment).
-pub const ROOTS: &[&str] =
-    &["event", "subscriber", "state", "cell", "prev_cell", "nearest_store", "calendar", "local", "now", "derived"];
+pub const ROOTS: &[&str] = &[
+    "event",
+    "subscriber",
+    "state",
+    "cell",
+    "prev_cell",
+    "nearest_store",
+    "calendar",
+    "cutover",
+    "fan_event",
+    "local",
+    "now",
+    "derived",
+];
 
 /// Looks a path up: its type, field and the kinds that carry it (`None` = not an event field).
 pub fn lookup(path: &str) -> Option<(Ty, Field, Option<KindSet>)> {
@@ -414,6 +464,24 @@ impl Field {
             F::TenureDays => sub.join_date.map_or(Value::Null, |d| Value::Int(cx.days_since(d))),
             F::DaysToBirthday => sub.birthday().map_or(Value::Null, |b| Value::Int(cx.days_to_anniversary(b))),
             F::IsBirthday => Value::Bool(cx.birthday_today(sub)),
+            F::PackageExpires
+            | F::DaysToPackageExpiry
+            | F::ContractExpires
+            | F::DaysToContractExpiry
+            | F::LeaseExpires
+            | F::DaysToLeaseExpiry
+            | F::StayUntil
+            | F::DaysToStayEnd
+            | F::TenureYears
+            | F::IsJoinAnniversary
+            | F::CutoverTitle
+            | F::CutoverStart
+            | F::CutoverDays
+            | F::FanEventTitle
+            | F::FanEventArtist
+            | F::FanEventPlace
+            | F::FanEventStart
+            | F::FanEventDays => self.read_dated(cx).unwrap_or(Value::Null),
             F::Balance => int(st.balance()),
             F::PrevBalance => int(st.prev_balance()),
             F::LastTopupAt => int(st.last_topup().map(|t| t.0)),
@@ -452,6 +520,9 @@ impl Field {
             F::CalKind => cal().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.kind))),
             F::CalVenue => {
                 cal().and_then(|c| c.venue).map_or(Value::Null, |v| Value::Str(Cow::Borrowed(cx.refdata.tag_name(v))))
+            }
+            F::CalArtist => {
+                cal().and_then(|c| c.artist.as_deref()).map_or(Value::Null, |a| Value::Str(Cow::Borrowed(a)))
             }
             F::Festival => cx.refdata.festival_at(cx.now).map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.title))),
             F::CountryCode => st.country().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(c))),

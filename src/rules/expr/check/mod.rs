@@ -144,6 +144,7 @@ pub const CRM_EVENTS: &[&str] = &[
     "disconnect_requested",
     "service_failure",
     "cutover_planned",
+    "stay_commitment",
     "birthday",
     "festival",
 ];
