@@ -7,7 +7,7 @@ use super::records::{
     CH_STORE, COMPLAINT_TOPICS, CREDIT_REASONS, Crm, DATA, DISCONNECT_CHANNELS, DISCONNECT_REASONS, Ev, FAILURE_CODES,
     INTERNATIONAL, LOCAL, LONG_DISTANCE, MMS, MO, MT, ORDER_ITEMS, ProfileSet, ROAM_DOM, ROAM_INTL, SMS, Usage, VOICE,
 };
-use super::stream::{Events, F_BUSY, F_HOLD, F_NO_TOPUP};
+use super::stream::{Events, F_BUSY, F_HOLD, F_LD_MONTH, F_NO_TOPUP};
 use super::subscribers::{HIGH, NEG, PF_TRAVEL, PREFS, SERVICES, SV_12593, SV_DATA_PACK, Sub, stay_until};
 use super::world::STORES;
 use crate::time::{MINUTE, Millis, SECOND};
@@ -48,6 +48,7 @@ impl Events {
     }
 
     fn bg_usage(&mut self, s: &Sub, t: Millis) -> String {
+        self.ld_last_month(s, t);
         let mut service = self.rng.weighted(&[35, 15, 1, 49]) as u8;
         // One subscriber in 40 stops sending SMS after the first week and another stops using
         // data: the silent-by-service story (rules/silent.yaml). Their traffic turns to calls.
@@ -289,6 +290,37 @@ impl Events {
         let status = self.rng.weighted(&[70, 20, 10]) as u8;
         let at = due + self.rng.range(2, 90) * MINUTE;
         self.push(at, s.idx, Ev::CallResult { action, status }, 0);
+    }
+
+    /// The 12593 last-calendar-month story (rules/marketing.yaml `ip_12593_last_calendar_month`):
+    /// one subscriber in 120 without 12593, seen on the first day of a month the window has a
+    /// next month for, makes three long-distance calls that day and one more on the second day
+    /// of the next month — when the rolling 30 days no longer hold the three. No random draws:
+    /// the rest of the stream is unchanged.
+    fn ld_last_month(&mut self, s: &Sub, t: Millis) {
+        use chrono::Datelike;
+        const HOUR: Millis = 60 * MINUTE;
+        const DAY: Millis = 24 * HOUR;
+        let cal = &self.m.cal;
+        let (start, day) = (cal.start, cal.day_of(t));
+        let Some(info) = cal.info.get(day) else { return };
+        if info.date.day() != 1 || s.services & SV_12593 != 0 || self.flag(s.idx) & F_LD_MONTH != 0 {
+            return;
+        }
+        if !mix64(u64::from(s.idx) ^ 0x1259_3A5C).is_multiple_of(120) {
+            return;
+        }
+        let next = (day + 1..cal.info.len()).find(|d| cal.info[*d].date.day() == 2 && *d > day + 20);
+        let Some(next) = next else { return };
+        self.set_flag(s.idx, F_LD_MONTH);
+        let cell = self.cell_for(s, t);
+        let peer = 13_900_000_000 + mix64(u64::from(s.idx)) % 99_999_999;
+        let call = |minutes: u32| Usage::call(peer, minutes * 60, cell).scope(LONG_DISTANCE).charged(minutes * 30);
+        let day_start = start + day as i64 * DAY;
+        for h in [11, 15, 19] {
+            self.push(day_start + h * HOUR, s.idx, Ev::Usage(call(4)), 0);
+        }
+        self.push(start + next as i64 * DAY + 10 * HOUR, s.idx, Ev::Usage(call(6)), 0);
     }
 
     /// The pack's retention journey calls whoever asks to leave (requests made at night in the

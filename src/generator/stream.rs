@@ -61,6 +61,8 @@ pub(super) const F_NO_TOPUP: u8 = 1;
 pub(super) const F_BUSY: u8 = 2;
 /// No background top-up until the episode's own line clears it.
 pub(super) const F_HOLD: u8 = 4;
+/// The subscriber's 12593 last-calendar-month calls are scheduled.
+pub(super) const F_LD_MONTH: u8 = 8;
 const BALANCE_UNSET: i32 = i32::MIN;
 
 /// The event lines of a run, in time order; made by [`events`](super::events).
