@@ -223,15 +223,8 @@ impl Shard {
                     if tracing {
                         trace.push(format!("  rule {} matched", rules.rules[rule as usize].name));
                     }
-                    cands.push(Candidate {
-                        rule,
-                        ts: ev.ts,
-                        key: OrderKey { pos, phase: 1, due: 0, msisdn: 0, rule },
-                        trigger,
-                        due: None,
-                        written,
-                        deferred: None,
-                    });
+                    let key = OrderKey { pos, phase: 1, due: 0, msisdn: 0, rule };
+                    cands.push(candidate(Proposal { rule, trigger, written }, ev.ts, key, None));
                 }
                 Match::Timer(t) => {
                     if tracing {
@@ -261,14 +254,9 @@ impl Shard {
             if tracing {
                 trace.extend(moves.iter().map(|m| format!("  {}", m.note)));
             }
-            cands.extend(proposed.into_iter().map(|Proposal { rule, trigger, written }| Candidate {
-                rule,
-                ts: ev.ts,
-                key: OrderKey { pos, phase: 1, due: 0, msisdn: 0, rule },
-                trigger,
-                due: None,
-                written,
-                deferred: None,
+            cands.extend(proposed.into_iter().map(|p| {
+                let key = OrderKey { pos, phase: 1, due: 0, msisdn: 0, rule: p.rule };
+                candidate(p, ev.ts, key, None)
             }));
         }
         let first = out.len();
@@ -417,14 +405,9 @@ impl Shard {
         move_journeys(&mut self.journey_due, raw, &moves, stats);
         let cands: Vec<Candidate> = proposed
             .into_iter()
-            .map(|Proposal { rule, trigger, written }| Candidate {
-                rule,
-                ts: due,
-                key: OrderKey { pos, phase: 0, due, msisdn: raw, rule },
-                trigger,
-                due: Some(due),
-                written,
-                deferred: None,
+            .map(|p| {
+                let key = OrderKey { pos, phase: 0, due, msisdn: raw, rule: p.rule };
+                candidate(p, due, key, Some(due))
             })
             .collect();
         let first = out.len();
@@ -511,14 +494,9 @@ impl Shard {
             let cands: Vec<Candidate> = self
                 .proposed
                 .drain(..)
-                .map(|p| Candidate {
-                    rule: p.rule,
-                    ts: at,
-                    key: OrderKey { pos, phase: 0, due: at, msisdn: m.raw(), rule: p.rule },
-                    trigger: p.trigger,
-                    due: None,
-                    written: p.written,
-                    deferred: None,
+                .map(|p| {
+                    let key = OrderKey { pos, phase: 0, due: at, msisdn: m.raw(), rule: p.rule };
+                    candidate(p, at, key, None)
                 })
                 .collect();
             let mut entry = self.subs.at(i);
@@ -575,14 +553,9 @@ impl DailyParts<'_> {
             move_journeys(self.journey_due, raw, &moves, stats);
             let cands: Vec<Candidate> = proposed
                 .into_iter()
-                .map(|Proposal { rule, trigger, written }| Candidate {
-                    rule,
-                    ts: at,
-                    key: OrderKey { pos, phase: 0, due: at, msisdn: raw, rule },
-                    trigger,
-                    due: None,
-                    written,
-                    deferred: None,
+                .map(|p| {
+                    let key = OrderKey { pos, phase: 0, due: at, msisdn: raw, rule: p.rule };
+                    candidate(p, at, key, None)
                 })
                 .collect();
             let first = out.len();
@@ -598,6 +571,12 @@ impl DailyParts<'_> {
             }
         }
     }
+}
+
+/// A proposed contact as policy takes it: decided at `ts`, placed in the output by `key`, `due`
+/// when a timer or a journey's time brought it.
+fn candidate(p: Proposal, ts: Millis, key: OrderKey, due: Option<Millis>) -> Candidate {
+    Candidate { rule: p.rule, ts, key, trigger: p.trigger, due, written: p.written, deferred: None }
 }
 
 /// Moves a subscriber's journey instances in the shard's due-time index.

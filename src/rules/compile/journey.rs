@@ -231,13 +231,7 @@ impl Journey<'_> {
                 Some(p) => rule_policy(p, action.channel, file, src, ck.diags),
                 None => Default::default(),
             };
-            let priority = match scalar(st, "priority", file, src, ck.diags) {
-                None => header.priority,
-                Some((s, n)) => s.parse::<i32>().ok().filter(|p| (0..=1000).contains(p)).unwrap_or_else(|| {
-                    self.diag(ck, Code::E005, n, "`priority` is a whole number from 0 to 1000");
-                    0
-                }),
-            };
+            let priority = super::priority(st, header.priority, file, src, ck.diags);
             let desc = scalar(st, "desc", file, src, ck.diags)
                 .map_or_else(|| format!("step {name} of journey {}", self.name), |(s, _)| s.to_string());
             rule = Some((self.first_rule + self.out.rules.len()) as u32);

@@ -176,17 +176,22 @@ fn scheduled_alone(item: &yaml::Node, file: &str, src: &str, diags: &mut Vec<Dia
     }
 }
 
-/// The rule's campaign (its own name by default), description, priority, `enabled` and mode.
-fn header(item: &yaml::Node, name: &str, file: &str, src: &str, diags: &mut Vec<Diagnostic>) -> Header {
-    let campaign = scalar(item, "campaign", file, src, diags).map_or_else(|| name.to_string(), |(s, _)| s.to_string());
-    let desc = scalar(item, "desc", file, src, diags).map_or("", |(s, _)| s).to_string();
-    let priority = match scalar(item, "priority", file, src, diags) {
-        None => 50,
+/// The item's `priority` (`default` when it has none): a whole number from 0 to 1000.
+fn priority(item: &yaml::Node, default: i32, file: &str, src: &str, diags: &mut Vec<Diagnostic>) -> i32 {
+    match scalar(item, "priority", file, src, diags) {
+        None => default,
         Some((s, n)) => s.parse::<i32>().ok().filter(|p| (0..=1000).contains(p)).unwrap_or_else(|| {
             diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), "`priority` is a whole number from 0 to 1000"));
             0
         }),
-    };
+    }
+}
+
+/// The rule's campaign (its own name by default), description, priority, `enabled` and mode.
+fn header(item: &yaml::Node, name: &str, file: &str, src: &str, diags: &mut Vec<Diagnostic>) -> Header {
+    let campaign = scalar(item, "campaign", file, src, diags).map_or_else(|| name.to_string(), |(s, _)| s.to_string());
+    let desc = scalar(item, "desc", file, src, diags).map_or("", |(s, _)| s).to_string();
+    let priority = priority(item, 50, file, src, diags);
     let enabled = match scalar(item, "enabled", file, src, diags) {
         None => true,
         Some(("true", _)) => true,
