@@ -89,7 +89,31 @@ enum Cmd {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc gives freed memory back to the system after a second (v3's `purge_delay`), in 2 MiB
+/// runs where transparent huge pages are on; a shard's state lists change size all the time,
+/// so the same runs were taken back at once, each a fresh huge page the kernel zeroes: a tenth
+/// of a run's time (perf, `tidings bench`). Ten seconds lets the churn reuse them; memory still
+/// goes back when a run shrinks for good.
+fn keep_freed_memory_longer() {
+    use std::ffi::{c_int, c_long};
+    unsafe extern "C" {
+        fn mi_option_get(option: c_int) -> c_long;
+        fn mi_option_set(option: c_int, value: c_long);
+    }
+    // `mi_option_purge_delay` in mimalloc v3's numbering (the bindings name only v2's).
+    const PURGE_DELAY: c_int = 15;
+    // SAFETY: both read or write one option; mimalloc has initialised its options before `main`.
+    // Only when the option there holds the purge delay's default: another version's numbering,
+    // or a value the operator set in MIMALLOC_PURGE_DELAY, is left alone.
+    unsafe {
+        if mi_option_get(PURGE_DELAY) == 1000 {
+            mi_option_set(PURGE_DELAY, 10_000);
+        }
+    }
+}
+
 fn main() {
+    keep_freed_memory_longer();
     let code = match real_main() {
         Ok(code) => code,
         Err(e) => {

@@ -84,18 +84,71 @@ impl<T: Copy> ThinSlice<T> {
     }
 
     /// Changes the list as a vector; the result is stored at its exact size, in place when the
-    /// length did not change (a window's newest bucket in, its oldest out).
+    /// length did not change (a window's newest bucket in, its oldest out), else in the same
+    /// allocation resized where the allocator can.
     #[inline]
     pub fn edit<R>(&mut self, f: impl FnOnce(&mut Vec<T>) -> R) -> R {
         // Room for what a change usually adds, so that the vector does not grow (and move) too.
         let mut v = Vec::with_capacity(self.len() + 4);
         v.extend_from_slice(self.as_slice());
         let r = f(&mut v);
-        match v.len() == self.len() {
-            true => self.as_mut_slice().copy_from_slice(&v),
-            false => *self = ThinSlice::from_slice(&v),
+        let n = self.len();
+        if v.len() == n {
+            self.as_mut_slice().copy_from_slice(&v);
+        } else {
+            self.splice(0..n, &v);
         }
         r
+    }
+
+    /// Replaces the items in `range` with `with` (like `Vec::splice`), in the same allocation
+    /// resized where the allocator can: a list that gains or loses an item is not copied into a
+    /// fresh one each time, which with millions of subscribers' lists growing through the size
+    /// classes kept the allocator taking fresh pages from the system.
+    pub fn splice(&mut self, range: std::ops::Range<usize>, with: &[T]) {
+        let old = self.len();
+        assert!(range.start <= range.end && range.end <= old, "splice {range:?} of a list of {old}");
+        let new = old - range.len() + with.len();
+        let Some(mut p) = self.ptr else {
+            *self = ThinSlice::from_slice(with);
+            return;
+        };
+        if new == 0 {
+            *self = ThinSlice::new();
+            return;
+        }
+        let offset = Self::layout(old).1;
+        // SAFETY: `p` holds `old` initialised items at `offset` (the offset is the same for every
+        // length: it depends on the alignments only). Growing first keeps every shifted item
+        // inside the allocation; shrinking last keeps the ones that stay; the length is written
+        // before anything can read it, and nothing in between can panic. `with` cannot alias the
+        // list (it is borrowed while the list is borrowed mutably).
+        unsafe {
+            if new > old {
+                p = Self::resize(p, old, new);
+            }
+            let items = p.as_ptr().add(offset).cast::<T>();
+            std::ptr::copy(items.add(range.end), items.add(range.start + with.len()), old - range.end);
+            std::ptr::copy_nonoverlapping(with.as_ptr(), items.add(range.start), with.len());
+            if new < old {
+                p = Self::resize(p, old, new);
+            }
+            p.as_ptr().cast::<usize>().write(new);
+        }
+        self.ptr = Some(p);
+    }
+
+    /// Resizes an allocation made for `old` items to hold `new` (neither zero), keeping the
+    /// bytes both have in common.
+    ///
+    /// # Safety
+    /// `p` must be this type's allocation for `old` items.
+    unsafe fn resize(p: NonNull<u8>, old: usize, new: usize) -> NonNull<u8> {
+        let (from, to) = (Self::layout(old).0, Self::layout(new).0);
+        // SAFETY: `p` was allocated with `from` (the caller's promise); `to` has the same
+        // alignment and a non-zero size that does not overflow (`Layout` built it).
+        let q = unsafe { std::alloc::realloc(p.as_ptr(), from, to.size()) };
+        NonNull::new(q).unwrap_or_else(|| handle_alloc_error(to))
     }
 }
 
@@ -164,6 +217,17 @@ mod tests {
         s.edit(Vec::clear);
         assert!(s.is_empty() && s.as_slice().is_empty());
         let b: ThinSlice<u8> = ThinSlice::from_slice(&[1, 2, 3]);
+        let mut t: ThinSlice<(u32, i64)> = ThinSlice::default();
+        t.splice(0..0, &[(1, 1), (3, 3)]);
+        t.splice(1..1, &[(2, 2)]);
+        assert_eq!(t.as_slice(), &[(1, 1), (2, 2), (3, 3)]);
+        t.splice(0..2, &[]);
+        assert_eq!(t.as_slice(), &[(3, 3)]);
+        t.splice(1..1, &[(4, 4), (5, 5), (6, 6)]);
+        t.splice(0..1, &[(0, 0)]);
+        assert_eq!(t.as_slice(), &[(0, 0), (4, 4), (5, 5), (6, 6)]);
+        t.splice(0..4, &[]);
+        assert!(t.is_empty() && t.addr().is_none());
         assert_eq!((b.len(), &*b), (3, &[1u8, 2, 3][..]));
     }
 }
