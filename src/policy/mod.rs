@@ -70,7 +70,7 @@ pub use shadow::ShadowContacts;
 
 use crate::contact::{Candidate, Channel, Decision, Outcome, action_id};
 use crate::refdata::{Profile, RefData};
-use crate::rules::policy::{CalendarUnit, GlobalPolicy, period};
+use crate::rules::policy::{CalendarUnit, Cap, GlobalPolicy, period};
 use crate::rules::{Rule, RuleSet};
 use crate::state::table::Subscriber;
 use crate::state::{ContactLog, ContactRec, SubState};
@@ -88,6 +88,8 @@ pub struct ContactPolicy {
     offset: chrono::FixedOffset,
     /// How long contact history is kept (the longest cap window, the reply window).
     keep: i64,
+    /// How long a record of each rule (by index) stays in the history: see [`ContactPolicy::new`].
+    keeps: Vec<i64>,
     /// The number each rule's SMS go out from (its own `sender`, its campaign's, the global
     /// one), by rule index.
     senders: Vec<Arc<str>>,
@@ -132,7 +134,24 @@ impl ContactPolicy {
                 }
             })
             .collect();
-        ContactPolicy { global, rules, offset, keep, senders }
+        // How long each rule's records can be read: a marketing contact as long as any cap or
+        // `suppress_after` looks back; a transactional message or an order as long as its own
+        // caps, the arbitration window (contacts) and the reply window (SMS) do.
+        let keeps = rules
+            .rules
+            .iter()
+            .map(|r| {
+                let contact = r.channel.is_contact();
+                if contact && !r.policy.transactional {
+                    return keep;
+                }
+                let own = r.policy.caps.iter().map(Cap::reach).max().unwrap_or(0);
+                let arbitration = if contact { global.arbitration_window } else { 0 };
+                let reply = if r.channel == Channel::Sms { global.reply_window } else { 0 };
+                own.max(arbitration).max(reply)
+            })
+            .collect();
+        ContactPolicy { global, rules, offset, keep, keeps, senders }
     }
 
     /// The same global policy over a new rule pack (reload).
@@ -235,7 +254,8 @@ impl ContactPolicy {
                 && self.rules.campaigns[rule.campaign_idx as usize].streak_months.is_some();
             let month = streak.then(|| period(d.ts, CalendarUnit::Month, self.offset));
             let rec = contact_rec(&d, rule);
-            log.record(rec, self.keep, month);
+            let keep = |rule: u16| self.keeps.get(usize::from(rule)).copied().unwrap_or(self.keep);
+            log.record_kept(rec, keep, month);
             if let Some(about) = &d.about {
                 log.record_about(rec.id, about);
             }

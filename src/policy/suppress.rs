@@ -170,6 +170,39 @@ mod tests {
     }
 
     #[test]
+    fn a_transactional_message_is_kept_as_long_as_something_reads_it_an_offer_as_long_as_the_caps() {
+        let pack = r#"
+- rule: confirm
+  on: [topup]
+  condition: "true"
+  action: {channel: sms, template: "ok"}
+  policy: {transactional: true}
+- rule: confirm_capped
+  on: [topup]
+  condition: "true"
+  action: {channel: sms, template: "ok"}
+  policy: {transactional: true, cap: "1 per 5d"}
+- rule: offer
+  on: [topup]
+  condition: "true"
+  action: {channel: sms, template: "offer"}
+  policy: {cap: "1 per 300d"}
+- rule: order
+  on: [reply]
+  condition: "true"
+  action: {channel: order, offer: "X"}
+"#;
+        let loaded = compile(pack);
+        let rules = loaded.rules.unwrap_or_else(|| panic!("compiles: {:?}", loaded.diagnostics));
+        let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("a valid offset");
+        let p = ContactPolicy::new(GlobalPolicy::default(), std::sync::Arc::new(rules), cst);
+        // The reply window (72 h by default) for a plain confirmation, its own cap when longer,
+        // the longest cap for an offer, nothing for an order without caps.
+        assert_eq!(p.keeps, vec![72 * HOUR, 5 * DAY, 300 * DAY, 0]);
+        assert_eq!(p.keep(), 300 * DAY);
+    }
+
+    #[test]
     fn two_ignored_offers_within_the_window_suppress_until_the_pause_ends() {
         let p = policy();
         let l = log(&[(0, 0), (10 * DAY, 0)]);

@@ -76,6 +76,14 @@ impl ContactLog {
     /// `streak_month` is the local month index of the contact when its campaign counts a
     /// streak of consecutive months.
     pub fn record(&mut self, rec: ContactRec, keep: i64, streak_month: Option<i64>) {
+        self.record_kept(rec, |_| keep, streak_month);
+    }
+
+    /// As [`ContactLog::record`], each record kept as long as `keep` says for its rule index:
+    /// what can read a rule's records (its own caps, the shared caps, the reply and arbitration
+    /// windows) differs, and a top-up confirmation need not stay a year because a birthday cap
+    /// looks back that far.
+    pub fn record_kept(&mut self, rec: ContactRec, keep: impl Fn(u16) -> i64, streak_month: Option<i64>) {
         if let Some(month) = streak_month {
             match self.streaks.iter_mut().find(|s| s.0 == rec.campaign) {
                 Some(s) if s.1 == month => {}
@@ -87,12 +95,21 @@ impl ContactLog {
             }
         }
         let newest = self.recent.iter().map(|r| r.ts).max().unwrap_or(rec.ts).max(rec.ts);
-        self.recent.edit(|v| {
-            v.retain(|r| r.ts > newest.saturating_sub(keep));
-            if keep > 0 {
-                v.push(rec);
+        let kept = |r: &ContactRec| r.ts > newest.saturating_sub(keep(r.rule));
+        let add = keep(rec.rule) > 0;
+        if self.recent.iter().all(kept) {
+            let n = self.recent.len();
+            if add {
+                self.recent.splice(n..n, &[rec]);
             }
-        });
+        } else {
+            self.recent.edit(|v| {
+                v.retain(kept);
+                if add {
+                    v.push(rec);
+                }
+            });
+        }
         if let Some(abouts) = &mut self.abouts {
             let recent = &self.recent;
             abouts.retain(|(id, _)| recent.iter().any(|r| r.id == *id));
@@ -213,6 +230,29 @@ mod tests {
         log.record(rec(-5_000), i64::MAX, None);
         log.record(rec(1_000), i64::MAX, None);
         assert_eq!(log.recent.iter().count(), 2, "nothing is old enough to forget");
+    }
+
+    #[test]
+    fn each_record_is_forgotten_when_its_own_rule_stops_looking() {
+        let day = crate::time::DAY;
+        let rec = |ts, rule| ContactRec {
+            ts,
+            id: ts as u64,
+            rule,
+            campaign: 0,
+            channel: Channel::Sms,
+            transactional: rule == 0,
+            flags: 0,
+        };
+        let keep = |rule: u16| if rule == 0 { 3 * day } else { 300 * day };
+        let mut log = ContactLog::default();
+        log.record_kept(rec(0, 0), keep, None);
+        log.record_kept(rec(0, 1), keep, None);
+        log.record_kept(rec(2 * day, 0), keep, None);
+        assert_eq!(log.recent.len(), 3, "nothing old enough yet");
+        log.record_kept(rec(4 * day, 1), keep, None);
+        let left: Vec<(i64, u16)> = log.recent.iter().map(|r| (r.ts, r.rule)).collect();
+        assert_eq!(left, vec![(0, 1), (2 * day, 0), (4 * day, 1)], "the first confirmation went, the offer stays");
     }
 
     #[test]

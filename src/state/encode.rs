@@ -198,6 +198,10 @@ impl SubState {
         for _ in 0..n {
             r.journeys.get_or_insert_with(Box::default).push(JourneyInst::decode(d)?);
         }
+        match r.journeys.is_some() {
+            true => s.flags |= super::IN_JOURNEY,
+            false => s.flags &= !super::IN_JOURNEY,
+        }
         s.rare = Some(Box::new(r));
         Ok(s)
     }

@@ -103,6 +103,9 @@ const UNKNOWN_CELL: u32 = u32::MAX - 1;
 
 const HAS_BALANCE: u8 = 1;
 const HAS_PREV_BALANCE: u8 = 2;
+/// The subscriber may be in a journey (set whenever the list is handed out to change; the list
+/// can be empty again): most events of most subscribers then need not read the rare part.
+const IN_JOURNEY: u8 = 4;
 
 fn time(t: Millis) -> Option<Millis> {
     (t != NO_TIME).then_some(t)
@@ -303,10 +306,14 @@ impl SubState {
 
     /// The journeys the subscriber is in.
     pub fn journeys(&self) -> &[JourneyInst] {
+        if self.flags & IN_JOURNEY == 0 {
+            return &[];
+        }
         self.rare.as_ref().and_then(|r| r.journeys.as_deref()).map_or(&[], |v| &v[..])
     }
 
     pub fn journeys_mut(&mut self) -> &mut Vec<JourneyInst> {
+        self.flags |= IN_JOURNEY;
         self.rare_mut().journeys.get_or_insert_with(Box::default)
     }
 
