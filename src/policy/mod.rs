@@ -94,12 +94,13 @@ pub struct ContactPolicy {
 }
 
 /// The subscriber a candidate is for, as the screening steps see them: their record, the
-/// run's reference data (the operator's opt-out list, the opt-out journal) and the refusals
-/// they made by reply.
+/// run's reference data (the operator's opt-out list, the opt-out journal), the refusals
+/// they made by reply and their derived attributes (which a rule may exclude).
 struct Who<'a> {
     sub: &'a Profile,
     refdata: &'a RefData,
     optouts: &'a [crate::contact::OptOut],
+    derived: &'a [crate::state::Derived],
 }
 
 /// What one call of [`ContactPolicy::decide`] works with besides the candidates and the
@@ -184,7 +185,7 @@ impl ContactPolicy {
         if cands.is_empty() {
             return;
         }
-        let who = Who { sub, refdata: cx.refdata, optouts: state.optouts() };
+        let who = Who { sub, refdata: cx.refdata, optouts: state.optouts(), derived: state.derived() };
         let survivors = self.screen(cands, &who, state.contacts(), out);
         let winners = self.arbitrate(survivors, &[], state.contacts(), out);
         self.make_contacts(winners, state.contacts_mut(), out);
@@ -203,7 +204,7 @@ impl ContactPolicy {
             }
             let contact = d.channel.is_contact();
             let stop = self
-                .excluded(rule, sub)
+                .excluded(rule, sub, who.derived)
                 .or_else(|| contact.then(|| self.dnd(rule, &d, sub, refdata, optouts)).flatten())
                 .or_else(|| self.caps(rule, c.rule, &d, log))
                 .or_else(|| self.suppressed_after(rule, c.rule, &d, log))
