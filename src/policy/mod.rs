@@ -5,8 +5,8 @@
 //! same steps, in event time, on that subscriber's own state (so no lock, and replay decides
 //! as live did), each step in a file of its own:
 //!
-//! 1. exclusions (statuses, segments, tiers; global and per rule) -> `excluded`
-//!    ([`exclusions`])
+//! 1. exclusions (statuses, segments, tiers; global and per rule, a rule's also derived
+//!    attributes) -> `excluded` ([`exclusions`])
 //! 2. do-not-disturb of the channel (transactional messages too, unless the rule says
 //!    `ignore_dnd`), the operator's opt-out list and the refusals the subscriber made by reply
 //!    (from the reply's moment; never for transactional messages) -> `dnd` ([`exclusions`])

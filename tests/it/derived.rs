@@ -268,7 +268,7 @@ fn derived_exclusions_are_refused_with_their_position_when_wrong() {
     // Numbers: a threshold is a true/false derive's, and the hint writes it.
     let e = errs("exclude: [derived.score]");
     assert!(e.iter().any(|m| m.contains("E013") && m.contains("a number")), "{e:?}");
-    let e = errs("exclude: [\"derived.score>=80\"]");
+    let e = errs("exclude: [\"derived.score >= 80\"]");
     assert!(e.iter().any(|m| m.contains("E005") && m.contains("value: derived.score >= 80")), "{e:?}");
     // `include:` lifts global exclusions, which read only the profile.
     let e = errs("include: [derived.busy]");

@@ -169,6 +169,7 @@ fn derived_exclusion(s: &str, key: &str, derived: &[(String, Ty)]) -> Result<pol
     let rest = s.strip_prefix("derived.").unwrap_or(s);
     let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
     let (name, tail) = rest.split_at(end);
+    let tail = tail.trim_start();
     // The threshold as a derive's condition: the comparison written, or one of the type's.
     let number_hint = |cmp: &str| {
         Some(format!(
