@@ -447,14 +447,14 @@ impl Config {
             .iter()
             .map(|x| {
                 Exclusion::parse(x.get_ref()).ok_or_else(|| {
-                    err(
-                        x,
-                        format!(
-                            "policy.exclude: cannot exclude `{}` (one of: {})",
-                            x.get_ref(),
-                            crate::rules::policy::EXCLUDABLE.join(", ")
-                        ),
-                    )
+                    // Global exclusions read only the profile: a derived attribute is the pack's,
+                    // and its slots change with every reload.
+                    let why = if x.get_ref().trim().starts_with("derived.") {
+                        "derived attributes belong to the rule pack: exclude them in a rule's `exclude:`".to_string()
+                    } else {
+                        format!("one of: {}", crate::rules::policy::EXCLUDABLE.join(", "))
+                    };
+                    err(x, format!("policy.exclude: cannot exclude `{}` ({why})", x.get_ref()))
                 })
             })
             .collect::<Result<_, _>>()?;

@@ -1,5 +1,6 @@
 //! Steps 1 and 2: who may not be contacted. Exclusions (statuses, segments, tiers; global and
-//! per rule, a rule lifting global ones with `include`) -> `excluded`; then do-not-disturb, the
+//! per rule, a rule lifting global ones with `include`; a rule's own may name the pack's
+//! derived attributes, read from the subscriber's state) -> `excluded`; then do-not-disturb, the
 //! operator's opt-out list, the refusals the subscriber made by reply (`TD`: from the reply's
 //! event time on, never for transactional messages) and the subscriber's own opt-out of the
 //! channel (transactional messages too, unless the rule says `ignore_dnd`) -> `dnd`.
@@ -8,20 +9,22 @@ use super::ContactPolicy;
 use crate::contact::{Decision, OptOut, Suppression};
 use crate::refdata::{Profile, RefData};
 use crate::rules::Rule;
+use crate::state::Derived;
 
 impl ContactPolicy {
     /// Step 1: the first exclusion, global (unless the rule lifts it) or the rule's own, that
-    /// applies to `sub`.
-    pub(super) fn excluded(&self, rule: &Rule, sub: &Profile) -> Option<(Suppression, String)> {
+    /// applies to `sub`, whose derived attributes are `derived`.
+    pub(super) fn excluded(&self, rule: &Rule, sub: &Profile, derived: &[Derived]) -> Option<(Suppression, String)> {
         let p = &rule.policy;
+        let derives = &self.rules.derives;
         for x in self.global.exclude.iter().filter(|x| !p.include.contains(x)) {
-            if x.applies(sub) {
-                return Some((Suppression::Excluded, format!("excluded for everyone: {}", x.name())));
+            if x.applies(sub, derived) {
+                return Some((Suppression::Excluded, format!("excluded for everyone: {}", x.name(derives))));
             }
         }
         for x in &p.exclude {
-            if x.applies(sub) {
-                return Some((Suppression::Excluded, format!("excluded by the rule: {}", x.name())));
+            if x.applies(sub, derived) {
+                return Some((Suppression::Excluded, format!("excluded by the rule: {}", x.name(derives))));
             }
         }
         None

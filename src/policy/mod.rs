@@ -5,8 +5,8 @@
 //! same steps, in event time, on that subscriber's own state (so no lock, and replay decides
 //! as live did), each step in a file of its own:
 //!
-//! 1. exclusions (statuses, segments, tiers; global and per rule) -> `excluded`
-//!    ([`exclusions`])
+//! 1. exclusions (statuses, segments, tiers; global and per rule, a rule's also derived
+//!    attributes) -> `excluded` ([`exclusions`])
 //! 2. do-not-disturb of the channel (transactional messages too, unless the rule says
 //!    `ignore_dnd`), the operator's opt-out list and the refusals the subscriber made by reply
 //!    (from the reply's moment; never for transactional messages) -> `dnd` ([`exclusions`])
@@ -96,12 +96,13 @@ pub struct ContactPolicy {
 }
 
 /// The subscriber a candidate is for, as the screening steps see them: their record, the
-/// run's reference data (the operator's opt-out list, the opt-out journal) and the refusals
-/// they made by reply.
+/// run's reference data (the operator's opt-out list, the opt-out journal), the refusals
+/// they made by reply and their derived attributes (which a rule may exclude).
 struct Who<'a> {
     sub: &'a Profile,
     refdata: &'a RefData,
     optouts: &'a [crate::contact::OptOut],
+    derived: &'a [crate::state::Derived],
 }
 
 /// What one call of [`ContactPolicy::decide`] works with besides the candidates and the
@@ -203,7 +204,7 @@ impl ContactPolicy {
         if cands.is_empty() {
             return;
         }
-        let who = Who { sub, refdata: cx.refdata, optouts: state.optouts() };
+        let who = Who { sub, refdata: cx.refdata, optouts: state.optouts(), derived: state.derived() };
         let survivors = self.screen(cands, &who, state.contacts(), out);
         let winners = self.arbitrate(survivors, &[], state.contacts(), out);
         self.make_contacts(winners, state.contacts_mut(), out);
@@ -222,7 +223,7 @@ impl ContactPolicy {
             }
             let contact = d.channel.is_contact();
             let stop = self
-                .excluded(rule, sub)
+                .excluded(rule, sub, who.derived)
                 .or_else(|| contact.then(|| self.dnd(rule, &d, sub, refdata, optouts)).flatten())
                 .or_else(|| self.caps(rule, c.rule, &d, log))
                 .or_else(|| self.suppressed_after(rule, c.rule, &d, log))

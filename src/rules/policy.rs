@@ -4,6 +4,8 @@
 //! rule compiler and the config build these; [`crate::policy`] enforces them.
 
 use crate::refdata::{Profile, Status, Tier};
+use crate::rules::derive::DeriveDef;
+use crate::state::{DVal, Derived};
 use crate::time::{DAY, MINUTE, Millis, parse_duration};
 use chrono::Datelike;
 
@@ -333,9 +335,20 @@ pub enum Exclusion {
     Foreign,
     Employee,
     Tier(Tier),
+    /// `derived.NAME` / `derived.NAME:VALUE` (a rule's `exclude:` only): the pack's derived
+    /// attribute of slot `slot` (an index into its own pack's derive table: state is remapped
+    /// to the new pack's slots on reload, and the rules with it). `value: None`: a true/false
+    /// attribute, excluded when true; `Some(i)`: an enumerated one, excluded when it is its
+    /// type's `i`-th word. A subscriber without a value yet is not excluded.
+    Derived {
+        slot: u16,
+        value: Option<u8>,
+    },
 }
 
 impl Exclusion {
+    /// A profile exclusion (`pre_cancel`, `corporate`, `tier:negative`); `derived.` ones need
+    /// the pack (see `rules::compile::policy`).
     pub fn parse(s: &str) -> Option<Exclusion> {
         Some(match s {
             "corporate" => Exclusion::Corporate,
@@ -348,23 +361,39 @@ impl Exclusion {
         })
     }
 
-    pub fn applies(self, s: &Profile) -> bool {
+    /// Whether it applies to the subscriber of record `s` and derived attributes `derived`.
+    pub fn applies(self, s: &Profile, derived: &[Derived]) -> bool {
         match self {
             Exclusion::Status(st) => s.status == st,
             Exclusion::Corporate => s.corporate(),
             Exclusion::Foreign => s.foreign(),
             Exclusion::Employee => s.employee(),
             Exclusion::Tier(t) => s.tier == t,
+            Exclusion::Derived { slot, value } => {
+                derived.iter().find(|d| d.slot == slot).is_some_and(|d| match (value, d.value()) {
+                    (None, DVal::Bool(b)) => b,
+                    (Some(want), DVal::Sym(v)) => v == want,
+                    _ => false,
+                })
+            }
         }
     }
 
-    pub fn name(self) -> String {
+    /// As written, for decision details; `derives` is the pack's derive table.
+    pub fn name(self, derives: &[DeriveDef]) -> String {
         match self {
             Exclusion::Status(s) => s.as_str().to_string(),
             Exclusion::Corporate => "corporate".into(),
             Exclusion::Foreign => "foreign".into(),
             Exclusion::Employee => "employee".into(),
             Exclusion::Tier(t) => format!("tier:{t}"),
+            Exclusion::Derived { slot, value } => {
+                let Some(def) = derives.get(usize::from(slot)) else { return format!("derived #{slot}") };
+                match value {
+                    None => format!("derived.{}", def.name),
+                    Some(v) => format!("derived.{}:{}", def.name, def.show(&DVal::Sym(v))),
+                }
+            }
         }
     }
 }
@@ -455,5 +484,8 @@ mod tests {
         assert_eq!(Exclusion::parse("tier:negative"), Some(Exclusion::Tier(Tier::Negative)));
         assert!(Exclusion::parse("vip").is_none());
         assert!(EXCLUDABLE.iter().all(|x| Exclusion::parse(x).is_some()), "every listed word parses");
+        assert!(Exclusion::parse("derived.value_tier:high").is_none(), "a derived one needs the pack");
+        // Copied into every rule's lists and compared on every decision: kept to a few bytes.
+        assert!(std::mem::size_of::<Exclusion>() <= 4);
     }
 }

@@ -155,3 +155,122 @@ fn derived_values_are_the_same_on_any_number_of_shards() {
     assert!(one == run(3), "the same messages on three shards");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Two subscribers, each excluded by one of a rule's derived exclusions once the value is
+/// there: A by the value tier (a monthly snapshot), B by a true/false attribute of their calls.
+const EXCLUDING: &str = r#"
+- derive: value
+  schedule: "00:10"
+  value: subscriber.arpu_fen - 8 CNY
+  snapshot: month
+- derive: tier
+  schedule: "00:10"
+  type: tier
+  value:
+    - {when: "derived.value < 50 CNY", then: valuable}
+    - {then: high}
+  snapshot: month
+- derive: busy_caller
+  on: [usage]
+  value: count(usage, 1d) >= 2
+- rule: offer
+  on: [topup]
+  condition: "true"
+  action: {channel: sms, template: offer}
+  policy: {quiet_hours: ignore, exclude: ["derived.tier:high", derived.busy_caller, corporate]}
+"#;
+
+#[test]
+fn derived_exclusions_read_the_subscribers_values_and_follow_a_reload() {
+    const A: &str = "13800138001";
+    const B: &str = "13800138002";
+    let at = |ts: &str, m: &str, body: &str| {
+        let l = format!(r#"{{"ts":"{ts}","msisdn":"{m}",{body}}}"#);
+        Input::Item(Decoder::default().decode(l.as_bytes(), "t", 1).expect("a line"))
+    };
+    let topup = |ts: &str, m: &str| at(ts, m, r#""kind":"topup","amount_fen":1000,"channel":"card""#);
+    let call = |ts: &str, m: &str| {
+        at(ts, m, r#""kind":"usage","service":"voice","direction":"mo","scope":"local","duration_s":60"#)
+    };
+    // Every slot moves one down after the reload; the names do not.
+    let reloaded = set(&format!("- derive: other\n  on: [crm]\n  value: 1\n{EXCLUDING}"));
+    let input = vec![
+        at("2026-11-24T09:00:00+08:00", A, r#""kind":"profile","set":{"arpu_fen":8000}"#),
+        at("2026-11-24T09:00:00+08:00", B, r#""kind":"profile","set":{"arpu_fen":2000}"#),
+        // No value yet (the first 00:10 tick is tomorrow's): nobody is excluded.
+        topup("2026-11-24T12:00:00+08:00", A),
+        // The 00:10 tick of the 25th: A is high, B valuable; B then calls twice.
+        call("2026-11-25T09:00:00+08:00", B),
+        call("2026-11-25T09:30:00+08:00", B),
+        topup("2026-11-25T12:00:00+08:00", A),
+        topup("2026-11-25T12:00:00+08:00", B),
+        Input::Reload(reloaded),
+        topup("2026-11-26T12:00:00+08:00", A),
+        // One call in a day: no longer a busy caller.
+        call("2026-11-27T09:00:00+08:00", B),
+        topup("2026-11-27T12:00:00+08:00", B),
+    ];
+    let mut sink = tidings::sink::Memory::default();
+    let opts = EngineOptions::default();
+    let rd = Arc::new(tidings::refdata::RefData::default());
+    let subs = tidings::refdata::Subscribers::new();
+    engine::run(input.into_iter(), set(EXCLUDING), rd, subs, &opts, &mut sink, &AtomicBool::new(false)).expect("run");
+    let got: Vec<String> = sink
+        .decisions
+        .iter()
+        .map(|d| {
+            let day = &tidings::time::format_ts(d.ts, opts.offset)[8..10];
+            let who = if d.msisdn.to_string().ends_with('1') { "A" } else { "B" };
+            format!("{day} {who} {}", d.detail.as_deref().unwrap_or("sent"))
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "24 A sent",
+            "25 A excluded by the rule: derived.tier:high",
+            "25 B excluded by the rule: derived.busy_caller",
+            "26 A excluded by the rule: derived.tier:high",
+            "27 B sent",
+        ]
+    );
+}
+
+#[test]
+fn derived_exclusions_are_refused_with_their_position_when_wrong() {
+    let errs = |exclude: &str| -> Vec<String> {
+        let text = format!(
+            "- derive: score\n  on: [usage]\n  value: count(usage, 1d)\n\
+             - derive: tier\n  on: [usage]\n  type: tier\n  value: high\n\
+             - derive: busy\n  on: [usage]\n  value: count(usage, 1d) >= 2\n\
+             - rule: r\n  on: [topup]\n  condition: \"true\"\n  action: {{channel: sms, template: x}}\n\
+             \x20 policy:\n    {exclude}\n"
+        );
+        let loaded = rules::compile(vec![("d.yaml".into(), text.clone())], None, &LoadOptions::default());
+        assert!(loaded.rules.is_none(), "refused: {text}");
+        loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| format!("{}:{} {:?} {} | {}", d.line, d.col, d.code, d.message, d.hint.as_deref().unwrap_or("")))
+            .collect()
+    };
+    // An unknown name, with the nearest one; the entry is pointed at.
+    let e = errs("exclude: [corporate, derived.tiers:high]");
+    assert!(e.iter().any(|m| m.starts_with("16:26 E011") && m.contains("did you mean `derived.tier`?")), "{e:?}");
+    // A value the type never takes; an enumerated attribute without one; a true/false one with one.
+    let e = errs("exclude: [\"derived.tier:gold\"]");
+    assert!(e.iter().any(|m| m.starts_with("16:15 E019") && m.contains("high, valuable")), "{e:?}");
+    let e = errs("exclude: [derived.tier]");
+    assert!(e.iter().any(|m| m.contains("E005") && m.contains("`derived.tier:high`")), "{e:?}");
+    let e = errs("exclude: [\"derived.busy:false\"]");
+    assert!(e.iter().any(|m| m.contains("E013") && m.contains("true or false")), "{e:?}");
+    // Numbers: a threshold is a true/false derive's, and the hint writes it.
+    let e = errs("exclude: [derived.score]");
+    assert!(e.iter().any(|m| m.contains("E013") && m.contains("a number")), "{e:?}");
+    let e = errs("exclude: [\"derived.score >= 80\"]");
+    assert!(e.iter().any(|m| m.contains("E005") && m.contains("value: derived.score >= 80")), "{e:?}");
+    // `include:` lifts global exclusions, which read only the profile.
+    let e = errs("include: [derived.busy]");
+    assert!(e.iter().any(|m| m.contains("E005") && m.contains("cannot include")), "{e:?}");
+}

@@ -278,6 +278,10 @@ fn config_policy_errors_name_file_line_and_column() {
     std::fs::write(&path, "[policy.channels.fax]\ncapacity = \"1/s\"\n").unwrap();
     let err = tidings::config::Config::load(&path).unwrap_err().to_string();
     assert!(err.contains("unknown channel `fax`"), "{err}");
+    // Global exclusions read only the profile; a derived attribute is a rule's to exclude.
+    std::fs::write(&path, "[policy]\nexclude = [\"pre_cancel\", \"derived.value_tier:high\"]\n").unwrap();
+    let err = tidings::config::Config::load(&path).unwrap_err().to_string();
+    assert!(err.contains("bad.toml:2:26: policy.exclude") && err.contains("a rule's `exclude:`"), "{err}");
     let ok = tidings::config::Config::load(std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/config/tidings.toml"

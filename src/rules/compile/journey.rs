@@ -228,7 +228,7 @@ impl Journey<'_> {
             let action = action::compile(a, file, src, ck);
             channel = Some(action.channel);
             let (policy, decl) = match st.get("policy") {
-                Some(p) => rule_policy(p, action.channel, file, src, ck.diags),
+                Some(p) => rule_policy(p, action.channel, file, src, ck),
                 None => Default::default(),
             };
             let priority = super::priority(st, header.priority, file, src, ck.diags);

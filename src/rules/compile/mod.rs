@@ -115,7 +115,7 @@ fn compile_rule(
     let action = action.map(|a| action::compile(a, file, src, ck)).unwrap_or_default();
     let timer = item.get("timer").and_then(|t| timer::compile(t, on, file, src, ck));
     let (policy, campaign_decl) = match item.get("policy") {
-        Some(p) => rule_policy(p, action.channel, file, src, ck.diags),
+        Some(p) => rule_policy(p, action.channel, file, src, ck),
         None => Default::default(),
     };
     if ck.diags[diags_before..].iter().any(Diagnostic::is_error) {

@@ -4,6 +4,8 @@
 
 use crate::contact::Channel;
 use crate::rules::diag::{Code, Diagnostic};
+use crate::rules::expr::check::Checker;
+use crate::rules::expr::schema::Ty;
 use crate::rules::item::{check_keys, values};
 use crate::rules::policy::{self, CampaignPolicy, QuietFate, QuietHours, RulePolicy};
 use crate::rules::{limits, yaml};
@@ -156,6 +158,83 @@ fn sender(p: &yaml::Node, file: &str, src: &str, diags: &mut Vec<Diagnostic>) ->
     }
 }
 
+/// What is wrong with an entry of `exclude:`: its code, the message and a hint.
+type Refused = (Code, String, Option<String>);
+
+/// `derived.NAME` (a true/false attribute: excluded when true) or `derived.NAME:VALUE` (an
+/// enumerated one: excluded when equal) in a rule's `exclude:`, resolved against the pack's
+/// derive table `derived` (name and type by slot). Numbers are refused: a threshold is a
+/// condition, which a true/false derive names once for every rule that excludes on it.
+fn derived_exclusion(s: &str, key: &str, derived: &[(String, Ty)]) -> Result<policy::Exclusion, Refused> {
+    let rest = s.strip_prefix("derived.").unwrap_or(s);
+    let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+    let (name, tail) = rest.split_at(end);
+    let tail = tail.trim_start();
+    // The threshold as a derive's condition: the comparison written, or one of the type's.
+    let number_hint = |cmp: &str| {
+        Some(format!(
+            "define a true/false derive, e.g. `derive: {name}_high` with `value: derived.{name} {cmp}`, \
+             and exclude `derived.{name}_high`"
+        ))
+    };
+    let value = match tail.strip_prefix(':') {
+        Some(v) => Some(v.trim()),
+        None if tail.is_empty() => None,
+        None => {
+            let msg = format!("`{s}`: an exclusion does not compare; it names a true/false or enumerated attribute");
+            let cmp = tail.trim_start();
+            let split = cmp.find(|c: char| !"<>=!".contains(c)).unwrap_or(cmp.len());
+            return Err((Code::E005, msg, number_hint(&format!("{} {}", &cmp[..split], cmp[split..].trim()))));
+        }
+    };
+    if key == "include" {
+        let msg = format!("cannot include `{s}`: `include:` lifts the global exclusions, which read only the profile");
+        let hint = "to contact only some subscribers, say so in the rule's condition".to_string();
+        return Err((Code::E005, msg, Some(hint)));
+    }
+    let Some(slot) = derived.iter().position(|(n, _)| n == name) else {
+        let hint = crate::util::nearest(name, derived.iter().map(|d| d.0.as_str()))
+            .map(|n| format!("did you mean `derived.{n}`?"))
+            .or_else(|| Some("a `derive:` item defines it".into()));
+        return Err((Code::E011, format!("unknown derived attribute `derived.{name}`"), hint));
+    };
+    let slot = u16::try_from(slot).map_err(|_| (Code::E008, "too many derived attributes".to_string(), None))?;
+    match (derived[usize::from(slot)].1, value) {
+        (Ty::Bool, None) => Ok(policy::Exclusion::Derived { slot, value: None }),
+        (Ty::Bool, Some(v)) => {
+            let msg = format!("`derived.{name}` is true or false: write `derived.{name}`, not `:{v}`");
+            let hint = format!("it excludes the subscribers for whom `derived.{name}` is true");
+            Err((Code::E013, msg, Some(hint)))
+        }
+        (Ty::Sym(t), None) => {
+            let msg = format!("`derived.{name}` is an enumerated value: name the one to exclude");
+            let hint =
+                t.names().first().map(|w| format!("e.g. `derived.{name}:{w}`; one of: {}", t.names().join(", ")));
+            Err((Code::E005, msg, hint))
+        }
+        (Ty::Sym(t), Some(v)) => match t.index(v) {
+            Some(i) => Ok(policy::Exclusion::Derived { slot, value: Some(i) }),
+            None => {
+                let hint = match crate::util::nearest(v, t.names().iter().copied()) {
+                    Some(w) => format!("did you mean `derived.{name}:{w}`?"),
+                    None => format!("one of: {}", t.names().join(", ")),
+                };
+                Err((Code::E019, format!("`derived.{name}` is never `{v}`"), Some(hint)))
+            }
+        },
+        (ty, _) => {
+            let msg =
+                format!("`derived.{name}` is {}: an exclusion names a true/false or enumerated attribute", ty.name());
+            let cmp = match ty {
+                Ty::Money => ">= 50 CNY",
+                Ty::Duration => ">= 1h",
+                _ => ">= 80",
+            };
+            Err((Code::E013, msg, number_hint(cmp)))
+        }
+    }
+}
+
 /// A streak in months, at most [`limits::MAX_STREAK_MONTHS`].
 fn streak(n: &yaml::Node) -> Result<u32, String> {
     let text = n.as_str().unwrap_or("");
@@ -184,13 +263,16 @@ const RULE_POLICY_KEYS: &[&str] = &[
     "alongside",
 ];
 
+/// A rule's (or a journey step's) `policy:`; `ck` gives the diagnostics and the pack's
+/// derived attributes, which `exclude:` may name.
 pub(super) fn rule_policy(
     p: &yaml::Node,
     channel: Channel,
     file: &str,
     src: &str,
-    diags: &mut Vec<Diagnostic>,
+    ck: &mut Checker,
 ) -> (RulePolicy, CampaignDecl) {
+    let (derived, diags) = (&ck.derived, &mut *ck.diags);
     check_keys(p, RULE_POLICY_KEYS, file, src, diags);
     let mut out = RulePolicy::default();
     let mut decl = CampaignDecl::default();
@@ -274,7 +356,16 @@ pub(super) fn rule_policy(
     for (key, list) in [("exclude", &mut out.exclude), ("include", &mut out.include)] {
         if let Some(n) = p.get(key) {
             for e in values(n) {
-                let s = e.as_str().unwrap_or("");
+                let s = e.as_str().unwrap_or("").trim();
+                if s.starts_with("derived.") {
+                    match derived_exclusion(s, key, derived) {
+                        Ok(x) => list.push(x),
+                        Err((code, msg, hint)) => {
+                            out_of_range.push(Diagnostic::new(code, file, src, e.pos(), msg).with_hint(hint))
+                        }
+                    }
+                    continue;
+                }
                 match policy::Exclusion::parse(s) {
                     Some(x) => list.push(x),
                     None => {
