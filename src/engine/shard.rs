@@ -447,6 +447,7 @@ impl Shard {
         if !derives.is_empty() {
             let mut notes = Vec::new();
             for i in 0..self.subs.len() as u32 {
+                self.subs.prefetch_lists_at(i + PASS_AHEAD);
                 let e = self.subs.read(i);
                 if !rules.derive_would_change(&derives, &scene, e.sub, e.state) {
                     continue;
@@ -485,6 +486,7 @@ impl Shard {
         // Every subscriber is read; only those with a contact to decide are changed (so a
         // checkpoint in progress copies just those first, see `SubTable::at`).
         for i in 0..self.subs.len() as u32 {
+            self.subs.prefetch_lists_at(i + PASS_AHEAD);
             let entry = self.subs.read(i);
             rules.propose_daily(&pass, &scene, &entry, &mut self.proposed);
             if self.proposed.is_empty() {
@@ -517,6 +519,10 @@ impl Shard {
     }
 }
 
+/// How many entries ahead a daily pass fetches the lists of (window buckets, the rare part):
+/// far enough for memory to answer before the pass gets there.
+const PASS_AHEAD: u32 = 8;
+
 /// The parts of a shard a daily tick changes while its scene reads the shard's strings.
 struct DailyParts<'a> {
     subs: &'a mut SubTable,
@@ -542,6 +548,7 @@ impl DailyParts<'_> {
     ) {
         let (at, offset) = (scene.now, scene.offset);
         for i in 0..self.subs.len() as u32 {
+            self.subs.prefetch_lists_at(i + PASS_AHEAD);
             let starts = rules.daily_starts(journeys, scene, &self.subs.read(i));
             if starts.is_empty() {
                 continue;

@@ -212,6 +212,17 @@ impl SubTable {
         }
     }
 
+    /// Fetches the lists of entry `i` (window buckets, the rare part), for a daily pass that
+    /// walks the table in order: the entries come in sequence, their lists from anywhere.
+    #[inline]
+    pub fn prefetch_lists_at(&self, i: u32) {
+        if let Some(st) = self.states.get(i as usize) {
+            for a in st.list_addrs().into_iter().flatten() {
+                prefetch(a);
+            }
+        }
+    }
+
     fn slots(&self) -> &[u32] {
         &self.index.slots
     }
