@@ -99,6 +99,25 @@ pub fn describe_subscriber(
         })
         .filter(|w| w["value"] != 0)
         .collect();
+    // Distinct counts: how many different values of the field within the window.
+    let distinct: Vec<serde_json::Value> = rules
+        .distinct
+        .iter()
+        .enumerate()
+        .map(|(slot, d)| {
+            let field = crate::rules::expr::schema::FIELDS
+                .iter()
+                .find(|f| f.2 == d.field)
+                .map_or("", |f| f.0.trim_start_matches("event."));
+            json!({
+                "kind": d.kind.as_str(),
+                "field": field,
+                "window": crate::time::format_duration(d.window),
+                "value": st.distinct_count(slot as u32, now, d.window),
+            })
+        })
+        .filter(|w| w["value"] != 0)
+        .collect();
     let timers: Vec<serde_json::Value> = st
         .timers()
         .iter()
@@ -179,6 +198,7 @@ pub fn describe_subscriber(
             "roaming_country": st.country(),
             "ivr_last_node": st.ivr_last_node(false),
             "windows": windows,
+            "distinct": distinct,
         },
         "timers": timers,
         "journeys": journeys,

@@ -63,12 +63,40 @@ impl<'a> Scene<'a> {
 pub struct Scratch {
     /// Window increments of the event: (slot, amount).
     aggs: Vec<(u32, i64)>,
+    /// Distinct-count sightings of the event: (slot, value hash).
+    distinct: Vec<(u32, u64)>,
     /// Step matches of every sequence slot the event touches, back to back, and per slot
     /// (slot, start, len) into it.
     seq: Vec<bool>,
     seq_slots: Vec<(u32, usize, usize)>,
     /// The rules an event may match.
     rules: Vec<u32>,
+}
+
+/// The stable hash a distinct count keeps of a value (`None`: no value): the same value hashes
+/// alike on every run and shard (a field's type is fixed, so values of two types never meet).
+fn value_hash(v: &Value) -> Option<u64> {
+    let mut b = [0u8; 9];
+    let bytes: &[u8] = match v {
+        Value::Str(s) => return Some(crate::util::stable_hash(s.as_bytes())),
+        Value::Int(n) => {
+            b[1..].copy_from_slice(&n.to_le_bytes());
+            &b
+        }
+        Value::Sym(x) => {
+            b[0] = 1;
+            b[1] = *x;
+            &b[..2]
+        }
+        Value::Bool(x) => {
+            b[0] = 2;
+            b[1] = u8::from(*x);
+            &b[..2]
+        }
+        Value::Json(j) => return j.as_str().map(|s| crate::util::stable_hash(s.as_bytes())),
+        Value::Null | Value::List(..) | Value::Tags(_) => return None,
+    };
+    Some(crate::util::stable_hash(bytes))
 }
 
 /// A contact a rule proposes: the rule, what triggered it, and its message rendered for the
@@ -114,6 +142,7 @@ impl RuleSet {
         let Some(ev) = scene.event else { return };
         let kind = ev.kind();
         scratch.aggs.clear();
+        scratch.distinct.clear();
         scratch.seq.clear();
         scratch.seq_slots.clear();
         {
@@ -129,6 +158,15 @@ impl RuleSet {
                         },
                     };
                     scratch.aggs.push((slot, amount));
+                }
+            }
+            for &slot in &self.distinct_by_kind[kind as usize] {
+                let def = &self.distinct[slot as usize];
+                if def.filter.as_ref().is_none_or(|f| cx.eval_bool(f)) {
+                    // An event without the field shows no value.
+                    if let Some(h) = value_hash(&def.field.read(&cx)) {
+                        scratch.distinct.push((slot, h));
+                    }
                 }
             }
             for &slot in &self.seqs_by_kind[kind as usize] {
@@ -148,6 +186,9 @@ impl RuleSet {
         for &(slot, amount) in &scratch.aggs {
             let def = &self.aggs[slot as usize];
             st.agg_add(slot, ev.ts, amount, def.bucket, def.window);
+        }
+        for &(slot, hash) in &scratch.distinct {
+            st.distinct_see(slot, hash, ev.ts, self.distinct[slot as usize].window);
         }
         for &(slot, start, len) in &scratch.seq_slots {
             st.seq_step(slot, &scratch.seq[start..start + len], ev.ts, self.seqs[slot as usize].within);

@@ -5,7 +5,7 @@
 
 use super::derive::DeriveDef;
 use super::expr::Ir;
-use super::expr::check::{AggDef, SeqDef, Slots};
+use super::expr::check::{AggDef, DistinctDef, SeqDef, Slots};
 use super::index;
 use super::journey::{JourneyDef, StepDef};
 use super::template::Template;
@@ -67,6 +67,9 @@ pub struct RuleSet {
     pub seqs: Vec<SeqDef>,
     pub aggs_by_kind: [Vec<u32>; Kind::ALL.len()],
     pub seqs_by_kind: [Vec<u32>; Kind::ALL.len()],
+    /// Distinct counts (`distinct(location.cell, 1d)`), and those each event kind feeds.
+    pub distinct: Vec<DistinctDef>,
+    pub distinct_by_kind: [Vec<u32>; Kind::ALL.len()],
     /// Kinds that may cancel some rule's pending timer.
     pub cancel_kinds: KindSet,
     /// Every campaign the rules name, with its policy.
@@ -101,6 +104,7 @@ impl RuleSet {
             files: files.iter().map(|f| f.0.clone()).collect(),
             aggs: slots.aggs,
             seqs: slots.seqs,
+            distinct: slots.distinct,
             campaigns,
             journeys,
             steps,
@@ -127,6 +131,9 @@ impl RuleSet {
         }
         for (i, a) in set.aggs.iter().enumerate() {
             set.aggs_by_kind[a.kind as usize].push(i as u32);
+        }
+        for (i, d) in set.distinct.iter().enumerate() {
+            set.distinct_by_kind[d.kind as usize].push(i as u32);
         }
         for (i, s) in set.seqs.iter().enumerate() {
             let mut kinds = KindSet::default();
@@ -171,6 +178,7 @@ impl RuleSet {
                 .collect(),
             // A derive whose type changed starts afresh.
             derived: self.derives.iter().map(|d| format!("{}: {:?}", d.name, d.ty)).collect(),
+            distinct: self.distinct.iter().map(|d| format!("{d:?}")).collect(),
         }
     }
 }

@@ -43,8 +43,9 @@ const MAGIC: &[u8; 6] = b"TDCKPT";
 /// not misread. 2: refusals by reply in the state, an SMS's sender in a held decision. 3: what
 /// an SMS is about (`about:`) in the contact history, a held decision and a timer; a call's
 /// rendered queue in a timer. 4: the journeys a subscriber is in and their derived attributes,
-/// and the journey steps and derived attributes of the rule shape.
-pub const FORMAT: u16 = 4;
+/// and the journey steps and derived attributes of the rule shape. 5: the distinct counts of the
+/// rule shape (their values are kept among the window buckets, whose layout is unchanged).
+pub const FORMAT: u16 = 5;
 /// The oldest format this build still reads (its decoders skip what the old layout lacks).
 pub const OLDEST: u16 = 1;
 const TAG_RECORDS: u8 = 1;
@@ -166,6 +167,8 @@ pub struct RuleShape {
     pub steps: Vec<String>,
     /// Derived attributes, `name: type`.
     pub derived: Vec<String>,
+    /// Distinct counts, by their compiled definition.
+    pub distinct: Vec<String>,
 }
 
 impl RuleShape {
@@ -176,7 +179,7 @@ impl RuleShape {
             v.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect()
         }
         let (rules, campaigns, aggs, seqs) = (at(&new.rules), at(&new.campaigns), at(&new.aggs), at(&new.seqs));
-        let (steps, derived) = (at(&new.steps), at(&new.derived));
+        let (steps, derived, distinct) = (at(&new.steps), at(&new.derived), at(&new.distinct));
         crate::state::Remap {
             rules: self.rules.iter().map(|r| rules.get(r.as_str()).map(|i| *i as u32)).collect(),
             campaigns: self.campaigns.iter().map(|c| campaigns.get(c.as_str()).map(|i| *i as u16)).collect(),
@@ -184,6 +187,7 @@ impl RuleShape {
             seqs: self.seqs.iter().map(|s| seqs.get(s.as_str()).map(|i| *i as u32)).collect(),
             steps: self.steps.iter().map(|s| steps.get(s.as_str()).map(|i| *i as u32)).collect(),
             derived: self.derived.iter().map(|s| derived.get(s.as_str()).map(|i| *i as u16)).collect(),
+            distinct: self.distinct.iter().map(|s| distinct.get(s.as_str()).map(|i| *i as u32)).collect(),
         }
     }
 }
@@ -196,12 +200,14 @@ impl Persist for RuleShape {
         e.strs(&self.seqs);
         e.strs(&self.steps);
         e.strs(&self.derived);
+        e.strs(&self.distinct);
     }
 
     fn decode(d: &mut Dec) -> DecResult<RuleShape> {
         let (rules, campaigns, aggs, seqs) = (d.strs()?, d.strs()?, d.strs()?, d.strs()?);
         let (steps, derived) = if d.at_least(4) { (d.strs()?, d.strs()?) } else { Default::default() };
-        Ok(RuleShape { rules, campaigns, aggs, seqs, steps, derived })
+        let distinct = if d.at_least(5) { d.strs()? } else { Vec::new() };
+        Ok(RuleShape { rules, campaigns, aggs, seqs, steps, derived, distinct })
     }
 }
 
@@ -450,7 +456,8 @@ fn verify(bytes: Vec<u8>) -> DecResult<Verified> {
         d.take(len).map_err(|_| Bad(format!("frame at byte {frame_at} runs past the end (partial write)")))?;
         match tag {
             TAG_RECORDS => records.push(start..start + len),
-            TAG_META => meta = Some(Meta::decode(&mut Dec::new(&bytes[start..start + len]))?),
+            // Read in the file's format: the rule shape has grown parts since format 1.
+            TAG_META => meta = Some(Meta::decode(&mut Dec::new(&bytes[start..start + len]).with_version(v))?),
             TAG_END => {
                 let sum = Dec::new(&bytes[start..start + len]).u64()?;
                 let actual = xxhash_rust::xxh3::xxh3_64(&bytes[..frame_at]);
@@ -764,5 +771,22 @@ mod tests {
         assert!(load_latest(&dir, &mut |m| log.push(m)).unwrap().is_none());
         assert!(log[0].contains("partial write"), "{log:?}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Format 5 added the distinct counts to the rule shape: a format 4 meta frame, read in its
+    /// own format, has none (it was read in this build's format once, and misread).
+    #[test]
+    fn a_format_4_meta_reads_its_rule_shape_without_distinct_counts() {
+        let mut meta = Meta { rules_version: "v1".into(), subscribers: 7, taken_at: 9, ..Meta::default() };
+        meta.rules.aggs = vec!["a".into()];
+        meta.rules.derived = vec!["d: Int".into()];
+        let mut e = Enc::default();
+        meta.encode(&mut e);
+        let cut = e.buf.len() - 16;
+        assert_eq!(&e.buf[cut - 4..cut], &[0; 4], "the empty distinct list this test cuts");
+        let v4 = [&e.buf[..cut - 4], &e.buf[cut..]].concat();
+        let back = Meta::decode(&mut Dec::new(&v4).with_version(4)).expect("a format 4 meta");
+        assert_eq!((back.rules, back.subscribers, back.taken_at), (meta.rules.clone(), 7, 9));
+        assert!(Meta::decode(&mut Dec::new(&v4)).is_err(), "read as format 5: cut short");
     }
 }

@@ -11,6 +11,7 @@
 pub mod checkpoint;
 mod contacts;
 mod derived;
+mod distinct;
 mod encode;
 mod journey;
 pub mod table;
@@ -22,6 +23,7 @@ use crate::time::Millis;
 use crate::util::ThinSlice;
 pub use contacts::{ContactLog, ContactRec};
 pub use derived::{DVal, Derived};
+pub use distinct::{DISTINCT_CAP, MAX_DISTINCT, MAX_DISTINCT_WINDOW};
 pub use journey::JourneyInst;
 use std::collections::VecDeque;
 
@@ -57,15 +59,17 @@ pub struct IvrStepRec {
 }
 
 /// One bucket of one window: `sum` of the events in bucket `idx` (time / bucket width) of window
-/// `slot`, the two packed in one key that sorts by (slot, bucket): 16 bytes, not 24.
+/// `slot`, the two packed in one key that sorts by (slot, bucket): 16 bytes, not 24. A distinct
+/// count's values are kept as buckets too, read differently (see [`distinct`]).
 #[derive(Clone, Copy, Debug)]
 struct AggBucket {
     key: u64,
     sum: i64,
 }
 
-/// How many windows a rule pack may have: slots take the top 16 bits of a bucket key.
-pub const MAX_WINDOWS: usize = 1 << 16;
+/// How many windows a rule pack may have: slots take the top 16 bits of a bucket key, and the
+/// top [`MAX_DISTINCT`] slots are the distinct counts'.
+pub const MAX_WINDOWS: usize = (1 << 16) - MAX_DISTINCT;
 /// Bucket indexes are offset by this into the low 48 bits: event times (years 0000-9999) over
 /// buckets of a second or more stay far inside it.
 const IDX_BIAS: i64 = 1 << 47;
@@ -152,7 +156,7 @@ pub struct SubState {
     /// first; with `last_cell` at most [`RECENT_CELLS`], for `visited()`.
     older_cells: ThinSlice<(CellId, Millis)>,
     /// Windowed aggregates: every window's non-empty buckets in one slice, sorted by (slot,
-    /// bucket).
+    /// bucket); then the distinct counts' values, sorted by (slot, value hash).
     aggs: ThinSlice<AggBucket>,
     /// Derived attributes (`derive:`), in the order first computed.
     derived: ThinSlice<Derived>,
@@ -707,6 +711,8 @@ pub struct Remap {
     pub campaigns: Vec<Option<u16>>,
     pub aggs: Vec<Option<u32>>,
     pub seqs: Vec<Option<u32>>,
+    /// Distinct counts, by their compiled definition.
+    pub distinct: Vec<Option<u32>>,
     /// Journey steps, by journey and step name.
     pub steps: Vec<Option<u32>>,
     /// Derived attributes, by name and type.
@@ -718,8 +724,8 @@ pub struct Remap {
 pub const RETIRED: u16 = u16::MAX;
 
 impl SubState {
-    /// Carries the state over to a new rule set: windows and sequences whose definition is
-    /// unchanged keep their buckets, timers of rules still there keep running, the contact
+    /// Carries the state over to a new rule set: windows, distinct counts and sequences whose
+    /// definition is unchanged keep their buckets (values, steps), timers of rules still there keep running, the contact
     /// history keeps counting (rules and campaigns that are gone become [`RETIRED`]).
     pub fn remap(&mut self, r: &Remap) {
         if !self.derived.is_empty() {
@@ -729,9 +735,9 @@ impl SubState {
         }
         if !self.aggs.is_empty() {
             self.aggs.edit(|v| {
-                v.retain_mut(|b| match r.aggs.get(b.slot() as usize).copied().flatten() {
+                v.retain_mut(|b| match distinct::remap_slot(b.slot(), r) {
                     Some(slot) => {
-                        *b = AggBucket::new(slot, b.idx(), b.sum);
+                        b.key = (u64::from(slot) << 48) | (b.key & ((1 << 48) - 1));
                         true
                     }
                     None => false,

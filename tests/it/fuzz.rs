@@ -527,7 +527,7 @@ fn param(p: Param, inner: BoxedStrategy<String>) -> BoxedStrategy<String> {
     let window = proptest::sample::select(&["30d", "7d", "1h", "60s", "0s", "63d", "99999999999d", "1"][..]);
     match p {
         Param::Events => filtered(kind.prop_map(str::to_string).boxed(), inner),
-        Param::Summed => filtered(
+        Param::Summed | Param::Field => filtered(
             proptest::sample::select(
                 &["usage.charge_fen", "usage.duration_s", "topup.amount_fen", "usage.nope", "usage"][..],
             )

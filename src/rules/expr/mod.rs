@@ -87,6 +87,11 @@ pub enum Ir {
         bucket: i64,
         last: bool,
     },
+    /// Distinct-count slot over its window: how many different values.
+    Distinct {
+        slot: u32,
+        window: i64,
+    },
     /// Sequence slot: true when the current event completed it.
     Seq(u32),
     /// The current event moved the subscriber into a cell with one of these tags.
@@ -291,6 +296,7 @@ impl<'a> Ctx<'a> {
                 // The buckets in [from, to): the window read ends at `to - 1` and starts at `from`.
                 Value::Int(self.state.agg_value_window(*slot, to - 1, *bucket, (to - 1 - from).max(0)))
             }
+            Ir::Distinct { slot, window } => Value::Int(self.state.distinct_count(*slot, self.now, *window)),
             Ir::Seq(slot) => Value::Bool(self.event.is_some() && self.state.seq_completed_now(*slot)),
             Ir::Entered(tags) => Value::Bool(self.event.is_some() && self.state.entered(tags, self.refdata)),
             Ir::Left(tags) => Value::Bool(self.event.is_some() && self.state.left(tags, self.refdata)),

@@ -5,7 +5,7 @@
 //! so a function cannot be known to one and missing from another (the list was written twice
 //! once, and drifted).
 
-use super::{AggDef, Checked, Checker, Loc, R, SeqDef, Source, node_text};
+use super::{AggDef, Checked, Checker, DistinctDef, Loc, R, SeqDef, Source, node_text};
 use crate::event::Kind;
 use crate::refdata::TagId;
 use crate::rules::diag::Code;
@@ -23,6 +23,9 @@ pub enum Param {
     Events,
     /// `KIND.FIELD [where FILTER]`: a numeric field of the events, summed (`usage.charge_fen`).
     Summed,
+    /// `KIND.FIELD [where FILTER]`: a field of the events whose different values are counted
+    /// (`location.cell`).
+    Field,
     /// Two or more `KIND [where FILTER]` steps, in order.
     Steps,
     /// `within DURATION`: how close together the steps must fall.
@@ -83,6 +86,14 @@ pub const BUILTINS: &[Builtin] = &[
         takes: "takes an event source and a window",
         example: "sum(usage.charge_fen where service == data, 7d)",
         check: aggregate,
+    },
+    Builtin {
+        name: "distinct",
+        params: &[Param::Field, Param::Window],
+        returns: Returns::Is(Ty::Int),
+        takes: "takes an event field and a window",
+        example: "distinct(location.cell, 1d)",
+        check: distinct,
     },
     Builtin {
         name: "seq",
@@ -180,8 +191,10 @@ impl Builtin {
     /// `e.g. EXAMPLE` for a function whose arguments have a syntax of their own (an event
     /// source, steps, a window); the others' `takes` says enough.
     pub fn usage_hint(&self) -> Option<String> {
-        let own_syntax =
-            self.params.iter().any(|p| matches!(p, Param::Events | Param::Summed | Param::Steps | Param::Window));
+        let own_syntax = self
+            .params
+            .iter()
+            .any(|p| matches!(p, Param::Events | Param::Summed | Param::Field | Param::Steps | Param::Window));
         own_syntax.then(|| format!("e.g. {}", self.example))
     }
 }
@@ -262,7 +275,9 @@ impl Checker<'_> {
     }
 
     /// `KIND [where FILTER]` -> (kind, compiled filter). `allow_field` accepts `KIND.FIELD`.
-    fn source(&mut self, n: &Node, loc: &Loc, allow_field: bool) -> Option<Source> {
+    /// `KIND [where FILTER]`, or `KIND.FIELD [where FILTER]` for `what` [`Param::Summed`] (a
+    /// numeric field) or [`Param::Field`] (a field of any single value).
+    fn source(&mut self, n: &Node, loc: &Loc, what: Param) -> Option<Source> {
         let (src, filter) = match &n.ast {
             Ast::Where(s, f) => (&**s, Some(&**f)),
             _ => (n, None),
@@ -279,12 +294,30 @@ impl Checker<'_> {
         };
         let mut value = None;
         let mut vty = None;
+        let allow_field = matches!(what, Param::Summed | Param::Field);
         if segs.len() == 2 && allow_field {
             let path = format!("event.{}", segs[1].0);
+            let fits = |ty: Ty| match what {
+                Param::Summed => matches!(ty, Ty::Int | Ty::Money | Ty::Duration),
+                _ => matches!(ty, Ty::Int | Ty::Money | Ty::Duration | Ty::Str | Ty::Sym(_) | Ty::Bool),
+            };
             match schema::lookup(&path) {
-                Some((ty, f, Some(k))) if k.contains(kind) && matches!(ty, Ty::Int | Ty::Money | Ty::Duration) => {
+                Some((ty, f, Some(k))) if k.contains(kind) && fits(ty) => {
                     value = Some(f);
                     vty = Some(ty);
+                }
+                _ if what == Param::Field => {
+                    let name = &segs[1].0;
+                    let fields = schema::FIELDS.iter().filter(|f| {
+                        f.3 & kind.bit() != 0 && f.0.matches('.').count() == 1 && fits(f.1) && f.0 != "event.id"
+                    });
+                    let names: Vec<&str> = fields.map(|f| &f.0["event.".len()..]).collect();
+                    let hint = nearest(name, names.iter().copied())
+                        .map(|f| format!("did you mean `{kind}.{f}`?"))
+                        .or_else(|| Some(format!("{kind} fields: {}", names.join(", "))));
+                    let msg = format!("{kind} events have no field `{name}` to count the values of");
+                    self.err(loc, Code::E011, segs[1].1, msg, hint);
+                    return None;
                 }
                 _ => {
                     self.err(
@@ -353,7 +386,7 @@ fn aggregate(ck: &mut Checker, c: &Call) -> R {
     let (name, args, loc) = (c.f.name, c.args, c.loc);
     c.arity(ck)?;
     let summed = c.f.params[0] == Param::Summed;
-    let src = ck.source(&args[0], loc, summed);
+    let src = ck.source(&args[0], loc, c.f.params[0]);
     let month = ck.month(&args[1], loc);
     let window = match month {
         Some(m) => m.map(Month::keeps),
@@ -389,6 +422,49 @@ fn aggregate(ck: &mut Checker, c: &Call) -> R {
         None => Ir::Agg { slot, bucket, window },
     };
     Some(Checked::Val(ir, vty.unwrap_or(Ty::Int)))
+}
+
+/// `distinct(KIND.FIELD [where F], WINDOW)`: how many different values of the field the events
+/// showed within the window, one slot per distinct source and window in the pack. A value's last
+/// sighting is all the state keeps, so a window is a duration (not a calendar month: a value
+/// seen last month and again this month would be lost to last month).
+fn distinct(ck: &mut Checker, c: &Call) -> R {
+    use crate::state::{MAX_DISTINCT, MAX_DISTINCT_WINDOW};
+    let (args, loc) = (c.args, c.loc);
+    c.arity(ck)?;
+    let src = ck.source(&args[0], loc, Param::Field);
+    let window = if matches!(args[1].ast, Ast::Path(_)) {
+        let msg = "distinct() counts over a duration such as 1d or 7d, not a calendar month";
+        ck.err(loc, Code::E015, args[1].span, msg, None);
+        None
+    } else {
+        ck.window(&args[1], loc)
+    };
+    let ((kind, field, filter, _), window) = (src?, window?);
+    let Some(field) = field else {
+        let hint = Some(format!("e.g. {kind}.{}", if kind == Kind::Location { "cell" } else { "FIELD" }));
+        return ck.err(loc, Code::E015, args[0].span, "distinct() needs the field whose values it counts", hint);
+    };
+    if window > MAX_DISTINCT_WINDOW {
+        let max = format!("{}d", MAX_DISTINCT_WINDOW / DAY);
+        let msg = format!("a distinct count's window is at most {max} (each value is kept that long)");
+        return ck.err(loc, Code::E016, args[1].span, msg, None);
+    }
+    let key = format!("distinct|{kind}|{field:?}|{}|{window}", node_text(loc, &args[0]));
+    let slot = match ck.slots.distinct_keys.get(&key) {
+        Some(s) => *s,
+        None if ck.slots.distinct.len() >= MAX_DISTINCT => {
+            let msg = format!("a rule pack may use at most {MAX_DISTINCT} distinct counts");
+            return ck.err(loc, Code::E015, c.span, msg, Some("count the same values in fewer ways".into()));
+        }
+        None => {
+            let s = ck.slots.distinct.len() as u32;
+            ck.slots.distinct.push(DistinctDef { kind, field, filter, window });
+            ck.slots.distinct_keys.insert(key, s);
+            s
+        }
+    };
+    Some(Checked::Val(Ir::Distinct { slot, window }, Ty::Int))
 }
 
 /// A calendar-month window: `this_month` (from the 1st, local, to now) or `last_month` (the
@@ -463,7 +539,7 @@ fn seq(ck: &mut Checker, c: &Call) -> R {
     }
     let mut out = Vec::new();
     for s in &steps {
-        let (kind, _, filter, _) = ck.source(s, loc, false)?;
+        let (kind, _, filter, _) = ck.source(s, loc, Param::Events)?;
         out.push((kind, filter));
     }
     let within = within?;
@@ -664,13 +740,45 @@ mod tests {
     }
 
     #[test]
+    fn distinct_counts_check_and_their_misuse_is_located() {
+        let (ty, d) = check("distinct(usage.peer where service == voice, 7d) >= 20");
+        assert_eq!((ty, d.len()), (Some(Ty::Bool), 0), "{d:?}");
+        assert_eq!(check("distinct(usage.service, 30d)").0, Some(Ty::Int), "an enumerated field");
+        let (ty, d) = check("distinct(location, 1d)");
+        assert_eq!((ty, d[0].code, d[0].col), (None, Code::E015, 10));
+        assert_eq!(d[0].message, "distinct() needs the field whose values it counts");
+        assert_eq!(d[0].hint.as_deref(), Some("e.g. location.cell"));
+        let (_, d) = check("distinct(location.cel, 1d)");
+        assert_eq!((d[0].code, d[0].col), (Code::E011, 19));
+        assert_eq!(d[0].message, "location events have no field `cel` to count the values of");
+        assert_eq!(d[0].hint.as_deref(), Some("did you mean `location.cell`?"));
+        let (_, d) = check("distinct(topup.attrs, 1d)");
+        assert!(d[0].hint.as_deref().is_some_and(|h| h.starts_with("topup fields: ")), "{d:?}");
+        let (_, d) = check("distinct(location.cell, 40d)");
+        assert_eq!((d[0].code, d[0].col), (Code::E016, 25));
+        assert_eq!(d[0].message, "a distinct count's window is at most 35d (each value is kept that long)");
+        let (_, d) = check_keeping("distinct(location.cell, 7d)", DAY);
+        assert_eq!((d[0].code, d[0].col), (Code::E016, 25), "longer than the state keeps");
+        let (_, d) = check("distinct(location.cell, this_month)");
+        assert_eq!((d[0].code, d[0].col), (Code::E015, 25));
+        // One slot per source and window: the 65th different one is refused where it is.
+        let calls: Vec<String> = (1..=65).map(|m| format!("distinct(location.cell, {m}m) > 0")).collect();
+        let text = calls.join(" or ");
+        let (ty, d) = check(&text);
+        assert_eq!((ty, d.len(), d[0].code), (None, 1, Code::E015), "{d:?}");
+        assert_eq!(d[0].message, "a rule pack may use at most 64 distinct counts");
+        assert_eq!(d[0].col, text.rfind("distinct").map(|i| i + 1).unwrap_or(0));
+        assert_eq!(check(&calls[..2].join(" or ").replace("2m", "1m")).1.len(), 0, "the same count twice");
+    }
+
+    #[test]
     fn an_unknown_function_gets_the_nearest_builtin_or_the_whole_list() {
         let (_, d) = check("counts(usage, 30d)");
         assert_eq!((d[0].code, d[0].hint.as_deref()), (Code::E015, Some("did you mean `count`?")));
         let (_, d) = check("frobnicate(1)");
         let all = format!("functions: {}", names().collect::<Vec<_>>().join(", "));
         assert_eq!(d[0].hint.as_deref(), Some(all.as_str()));
-        assert!(all.contains("days_until") && all.starts_with("functions: count, sum, seq"), "{all}");
+        assert!(all.contains("days_until") && all.starts_with("functions: count, sum, distinct, seq"), "{all}");
         let (_, d) = check("dwel > 1h");
         assert_eq!(d[0].hint.as_deref(), Some("did you mean `dwell`?"), "a bare word near a function name");
     }

@@ -63,6 +63,16 @@ pub struct AggDef {
     pub bucket: i64,
 }
 
+/// A distinct count the rule set needs per subscriber: the different values of `field` among
+/// the events of `kind` passing `filter` within `window`.
+#[derive(Clone, Debug)]
+pub struct DistinctDef {
+    pub kind: Kind,
+    pub field: Field,
+    pub filter: Option<Ir>,
+    pub window: i64,
+}
+
 /// A sequence of steps within a time limit.
 #[derive(Clone, Debug)]
 pub struct SeqDef {
@@ -74,8 +84,10 @@ pub struct SeqDef {
 pub struct Slots {
     pub aggs: Vec<AggDef>,
     pub seqs: Vec<SeqDef>,
+    pub distinct: Vec<DistinctDef>,
     agg_keys: HashMap<String, u32>,
     seq_keys: HashMap<String, u32>,
+    distinct_keys: HashMap<String, u32>,
 }
 
 /// What the expression may read.
