@@ -10,6 +10,7 @@ mod delivery;
 mod derived;
 mod determinism;
 mod diagnostics;
+mod distinct;
 mod engine;
 mod fluvio;
 mod future;
