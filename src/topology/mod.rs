@@ -138,9 +138,10 @@ impl Topology {
             refdata.optout_journal = unchecked(journal)?;
         }
         eprintln!(
-            "tidings: {} rules ({} windows, {} sequences) version {}, {} subscribers, {} cells",
+            "tidings: {} rules ({} windows, {} distinct counts, {} sequences) version {}, {} subscribers, {} cells",
             rules.rules.len(),
             rules.aggs.len(),
+            rules.distinct.len(),
             rules.seqs.len(),
             rules.version,
             subs.profiles.len(),
