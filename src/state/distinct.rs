@@ -42,10 +42,10 @@ impl SubState {
         let key = entry_key(state_slot, hash);
         let range = self.agg_range(state_slot);
         let set = &self.aggs[range.clone()];
-        let newest = set.iter().map(|e| e.sum).max().map_or(ts, |n| n.max(ts));
+        let newest = set.iter().fold(ts, |n, e| n.max(e.sum));
         let horizon = newest - window;
-        let found = set.binary_search_by_key(&key, |e| e.key);
         let stale = set.iter().any(|e| e.sum <= horizon);
+        let found = set.binary_search_by_key(&key, |e| e.key);
         if let (Ok(i), false) = (found, stale) {
             // The common case, a value seen again: no allocation.
             let e = &mut self.aggs[range.start + i];
@@ -55,21 +55,34 @@ impl SubState {
         if found.is_err() && !stale && ts <= horizon {
             return; // too late to count in any window still read
         }
+        // In the vector the slice is edited through: a value that left and one that came in
+        // leave the length as it was, and the slice is rewritten in place.
         self.aggs.edit(|v| {
-            let mut set: Vec<AggBucket> = v.drain(range.clone()).filter(|e| e.sum > horizon).collect();
-            match set.binary_search_by_key(&key, |e| e.key) {
-                Ok(i) => set[i].sum = set[i].sum.max(ts),
-                Err(i) if ts > horizon => set.insert(i, AggBucket { key, sum: ts }),
-                Err(_) => {}
-            }
-            if set.len() > DISTINCT_CAP {
-                // Seen longest ago; among equals the smallest hash, so every run drops the same.
-                let oldest = set.iter().enumerate().min_by_key(|(_, e)| (e.sum, e.key)).map(|(i, _)| i);
-                if let Some(i) = oldest {
-                    set.remove(i);
+            let (start, mut end) = (range.start, range.end);
+            let mut i = start;
+            while i < end {
+                if v[i].sum <= horizon {
+                    v.remove(i);
+                    end -= 1;
+                } else {
+                    i += 1;
                 }
             }
-            v.splice(range.start..range.start, set);
+            match v[start..end].binary_search_by_key(&key, |e| e.key) {
+                Ok(i) => v[start + i].sum = v[start + i].sum.max(ts),
+                Err(i) if ts > horizon => {
+                    v.insert(start + i, AggBucket { key, sum: ts });
+                    end += 1;
+                }
+                Err(_) => {}
+            }
+            if end - start > DISTINCT_CAP {
+                // Seen longest ago; among equals the smallest hash, so every run drops the same.
+                let oldest = v[start..end].iter().enumerate().min_by_key(|(_, e)| (e.sum, e.key)).map(|(i, _)| i);
+                if let Some(i) = oldest {
+                    v.remove(start + i);
+                }
+            }
         });
     }
 
