@@ -55,35 +55,30 @@ impl SubState {
         if found.is_err() && !stale && ts <= horizon {
             return; // too late to count in any window still read
         }
-        // In the vector the slice is edited through: a value that left and one that came in
-        // leave the length as it was, and the slice is rewritten in place.
-        self.aggs.edit(|v| {
-            let (start, mut end) = (range.start, range.end);
-            let mut i = start;
-            while i < end {
-                if v[i].sum <= horizon {
-                    v.remove(i);
-                    end -= 1;
-                } else {
-                    i += 1;
-                }
+        if let (Err(i), false) = (found, stale) {
+            if range.len() < DISTINCT_CAP {
+                // A new value and nothing to drop: in it goes, the list resized in place.
+                let at = range.start + i;
+                self.aggs.splice(at..at, &[AggBucket { key, sum: ts }]);
+                return;
             }
-            match v[start..end].binary_search_by_key(&key, |e| e.key) {
-                Ok(i) => v[start + i].sum = v[start + i].sum.max(ts),
-                Err(i) if ts > horizon => {
-                    v.insert(start + i, AggBucket { key, sum: ts });
-                    end += 1;
-                }
-                Err(_) => {}
+        }
+        // Values to drop, or a full set: the slot's set (at most `DISTINCT_CAP` + 1 values)
+        // rebuilt and put back in one splice.
+        let mut set: Vec<AggBucket> = self.aggs[range.clone()].iter().copied().filter(|e| e.sum > horizon).collect();
+        match set.binary_search_by_key(&key, |e| e.key) {
+            Ok(i) => set[i].sum = set[i].sum.max(ts),
+            Err(i) if ts > horizon => set.insert(i, AggBucket { key, sum: ts }),
+            Err(_) => {}
+        }
+        if set.len() > DISTINCT_CAP {
+            // Seen longest ago; among equals the smallest hash, so every run drops the same.
+            let oldest = set.iter().enumerate().min_by_key(|(_, e)| (e.sum, e.key)).map(|(i, _)| i);
+            if let Some(i) = oldest {
+                set.remove(i);
             }
-            if end - start > DISTINCT_CAP {
-                // Seen longest ago; among equals the smallest hash, so every run drops the same.
-                let oldest = v[start..end].iter().enumerate().min_by_key(|(_, e)| (e.sum, e.key)).map(|(i, _)| i);
-                if let Some(i) = oldest {
-                    v.remove(start + i);
-                }
-            }
-        });
+        }
+        self.aggs.splice(range, &set);
     }
 
     /// How many different values distinct count `slot` saw within `window` up to `now`.
