@@ -45,6 +45,19 @@ fn the_rule_pack_tests_pass() {
 }
 
 #[test]
+fn the_example_rules_validate_and_pass_their_tests_beside_the_pack() {
+    // docs/examples/rules reads the pack's macros: both are given, as the example's header says.
+    for cmd in ["validate", "test"] {
+        let out = tidings().args([cmd, "rules", "docs/examples/rules"]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{cmd}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = tidings().args(["test", "rules", "docs/examples/rules"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("ok   on_the_move_offer_at_most_once_a_fortnight"), "{stdout}");
+}
+
+#[test]
 fn run_on_the_embedded_default_writes_actions() {
     let dir = tmp("run");
     let cfg = dir.join("tidings.toml");
