@@ -397,7 +397,7 @@ impl RuleSet {
         }
         ended.sort_unstable();
         for i in ended.into_iter().rev() {
-            s.state.journeys_mut().remove(i);
+            s.state.end_journey(i);
         }
         let cx = scene.ctx(s);
         for step in entered {

@@ -321,6 +321,29 @@ impl SubState {
         self.rare_mut().journeys.get_or_insert_with(Box::default)
     }
 
+    /// Ends journey instance `i`; with the last one the list goes, and the subscriber's events
+    /// no longer read the rare part to find none.
+    pub fn end_journey(&mut self, i: usize) {
+        if let Some(js) = self.rare.as_mut().and_then(|r| r.journeys.as_mut()) {
+            if i < js.len() {
+                js.remove(i);
+            }
+        }
+        self.tidy_journeys();
+    }
+
+    /// Drops an empty journey list and the flag that says there may be one.
+    fn tidy_journeys(&mut self) {
+        if let Some(r) = self.rare.as_mut() {
+            if r.journeys.as_ref().is_some_and(|js| js.is_empty()) {
+                r.journeys = None;
+            }
+        }
+        if self.rare.as_ref().is_none_or(|r| r.journeys.is_none()) {
+            self.flags &= !IN_JOURNEY;
+        }
+    }
+
     /// The subscriber's derived attributes.
     pub fn derived(&self) -> &[Derived] {
         &self.derived
@@ -770,6 +793,7 @@ impl SubState {
         if let Some(js) = rare.journeys.as_mut() {
             js.retain_mut(|j| r.steps.get(j.step as usize).copied().flatten().map(|s| j.step = s).is_some());
         }
+        self.tidy_journeys();
     }
 }
 
