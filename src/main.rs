@@ -89,11 +89,11 @@ enum Cmd {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc gives freed memory back to the system after a second (v3's `purge_delay`), in 2 MiB
-/// runs where transparent huge pages are on; a shard's state lists change size all the time,
-/// so the same runs were taken back at once, each a fresh huge page the kernel zeroes: a tenth
-/// of a run's time (perf, `tidings bench`). Ten seconds lets the churn reuse them; memory still
-/// goes back when a run shrinks for good.
+/// mimalloc gives freed memory back to the system after a second (v3's `purge_delay`); a
+/// shard's state lists change size all the time, so the same memory was taken back at once,
+/// each page faulted in and zeroed again (with transparent huge pages, which the build now
+/// leaves off, 2 MiB at a time: a tenth of a run, perf on `tidings bench`). Ten seconds lets the
+/// churn reuse it; memory still goes back when a run shrinks for good.
 fn keep_freed_memory_longer() {
     use std::ffi::{c_int, c_long};
     unsafe extern "C" {
