@@ -134,10 +134,16 @@ mod tests {
         crate::rules::compile(vec![("p.yaml".into(), yaml.into())], None, &Default::default())
     }
 
-    fn policy() -> ContactPolicy {
-        let rules = compile("").rules.expect("an empty pack compiles");
+    /// The default global policy over `pack`, in Beijing time.
+    fn policy_of(pack: &str) -> ContactPolicy {
+        let loaded = compile(pack);
+        let rules = loaded.rules.unwrap_or_else(|| panic!("compiles: {:?}", loaded.diagnostics));
         let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("a valid offset");
         ContactPolicy::new(GlobalPolicy::default(), std::sync::Arc::new(rules), cst)
+    }
+
+    fn policy() -> ContactPolicy {
+        policy_of("")
     }
 
     fn sa(count_refused: bool) -> SuppressAfter {
@@ -192,10 +198,7 @@ mod tests {
   condition: "true"
   action: {channel: order, offer: "X"}
 "#;
-        let loaded = compile(pack);
-        let rules = loaded.rules.unwrap_or_else(|| panic!("compiles: {:?}", loaded.diagnostics));
-        let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("a valid offset");
-        let p = ContactPolicy::new(GlobalPolicy::default(), std::sync::Arc::new(rules), cst);
+        let p = policy_of(pack);
         // The reply window (72 h by default) for a plain confirmation, its own cap when longer,
         // the longest cap for an offer, nothing for an order without caps.
         assert_eq!(p.keeps, vec![72 * HOUR, 5 * DAY, 300 * DAY, 0]);

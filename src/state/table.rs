@@ -205,18 +205,18 @@ impl SubTable {
     /// the rare part), for an event a few places ahead whose state was fetched earlier
     /// ([`SubTable::prefetch_entry`]).
     pub fn prefetch_lists(&self, m: Msisdn) {
-        if let Some(st) = self.states.get(self.guess(m)) {
-            for a in st.list_addrs().into_iter().flatten() {
-                prefetch(a);
-            }
-        }
+        self.prefetch_lists_of(self.guess(m));
     }
 
     /// Fetches the lists of entry `i` (window buckets, the rare part), for a daily pass that
     /// walks the table in order: the entries come in sequence, their lists from anywhere.
     #[inline]
     pub fn prefetch_lists_at(&self, i: u32) {
-        if let Some(st) = self.states.get(i as usize) {
+        self.prefetch_lists_of(i as usize);
+    }
+
+    fn prefetch_lists_of(&self, p: usize) {
+        if let Some(st) = self.states.get(p) {
             for a in st.list_addrs().into_iter().flatten() {
                 prefetch(a);
             }
