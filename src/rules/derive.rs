@@ -11,7 +11,7 @@
 use super::RuleSet;
 use super::eval::Scene;
 use super::expr::schema::{SymTy, Ty};
-use super::expr::{Ctx, Ir, Local, Value};
+use super::expr::{Calc, Calced, Ctx, Local, Value};
 use crate::event::KindSet;
 use crate::state::table::Subscriber;
 use crate::state::{DVal, Derived, SubState};
@@ -62,8 +62,8 @@ impl Period {
 /// `then` alone the default).
 #[derive(Clone, Debug)]
 pub enum Computed {
-    Expr(Ir),
-    Cases(Vec<(Option<Ir>, Ir)>),
+    Expr(Calc),
+    Cases(Vec<(Option<super::expr::Cond>, Calc)>),
 }
 
 /// A compiled `derive:` item.
@@ -89,11 +89,15 @@ impl DeriveDef {
         let ir = match &self.value {
             Computed::Expr(ir) => ir,
             Computed::Cases(cases) => {
-                let (_, then) = cases.iter().find(|(w, _)| w.as_ref().is_none_or(|w| cx.eval_bool(w)))?;
+                let (_, then) = cases.iter().find(|(w, _)| w.as_ref().is_none_or(|w| w.holds(cx)))?;
                 then
             }
         };
-        Some(match (self.ty, cx.eval(ir)) {
+        let v = match ir.calc(cx) {
+            Calced::Int(n) => return n.map(DVal::Int),
+            Calced::Value(v) => v,
+        };
+        Some(match (self.ty, v) {
             (Ty::Bool, Value::Bool(b)) => DVal::Bool(b),
             (Ty::Sym(_), Value::Sym(v)) => DVal::Sym(v),
             (_, Value::Int(n)) => DVal::Int(n),

@@ -149,7 +149,7 @@ impl RuleSet {
             let cx = scene.ctx(s);
             for &slot in &self.aggs_by_kind[kind as usize] {
                 let def = &self.aggs[slot as usize];
-                if def.filter.as_ref().is_none_or(|f| cx.eval_bool(f)) {
+                if def.filter.as_ref().is_none_or(|f| f.holds(&cx)) {
                     let amount = match def.value {
                         None => 1,
                         Some(field) => match field.read(&cx) {
@@ -162,7 +162,7 @@ impl RuleSet {
             }
             for &slot in &self.distinct_by_kind[kind as usize] {
                 let def = &self.distinct[slot as usize];
-                if def.filter.as_ref().is_none_or(|f| cx.eval_bool(f)) {
+                if def.filter.as_ref().is_none_or(|f| f.holds(&cx)) {
                     // An event without the field shows no value.
                     if let Some(h) = value_hash(&def.field.read(&cx)) {
                         scratch.distinct.push((slot, h));
@@ -173,7 +173,7 @@ impl RuleSet {
                 let def = &self.seqs[slot as usize];
                 let start = scratch.seq.len();
                 for (k, f) in &def.steps {
-                    scratch.seq.push(*k == kind && f.as_ref().is_none_or(|f| cx.eval_bool(f)));
+                    scratch.seq.push(*k == kind && f.as_ref().is_none_or(|f| f.holds(&cx)));
                 }
                 if scratch.seq[start..].iter().any(|m| *m) {
                     scratch.seq_slots.push((slot, start, def.steps.len()));
@@ -213,7 +213,7 @@ impl RuleSet {
                 let Some(def) = self.rules[t.rule as usize].timer.as_ref() else { return false };
                 t.deferred.is_none()
                     && def.cancel_on.contains(kind)
-                    && def.cancel_if.as_ref().is_none_or(|c| cx.eval_bool(c))
+                    && def.cancel_if.as_ref().is_none_or(|c| c.holds(&cx))
                     && t.due > ev.ts
             })
             .map(|(i, _)| i)
@@ -231,7 +231,7 @@ impl RuleSet {
         let first = out.len();
         self.by_kind[kind as usize].visit(ev, &mut scratch.rules, |ri| {
             let rule = &self.rules[ri as usize];
-            if !rule.enabled || !cx.eval_bool(&rule.condition) {
+            if !rule.enabled || !rule.condition.holds(&cx) {
                 return;
             }
             match &rule.timer {
@@ -265,7 +265,7 @@ impl RuleSet {
     #[inline]
     pub fn still_holds(&self, rule: u32, scene: &Scene, s: &Subscriber) -> bool {
         match self.rules[rule as usize].timer.as_ref().and_then(|t| t.recheck.as_ref()) {
-            Some(re) => scene.ctx(s).eval_bool(re),
+            Some(re) => re.holds(&scene.ctx(s)),
             None => true,
         }
     }
@@ -316,7 +316,7 @@ impl RuleSet {
         }
         for &ri in &pass.rules {
             let rule = &self.rules[ri as usize];
-            if !rule.enabled || !cx.eval_bool(&rule.condition) {
+            if !rule.enabled || !rule.condition.holds(&cx) {
                 continue;
             }
             let id = format!("{}@{}", pass.label, scene.local.date).into();

@@ -16,7 +16,7 @@
 
 use super::RuleSet;
 use super::eval::{Proposal, Scene, write};
-use super::expr::Ir;
+use super::expr::Cond;
 use super::template::Template;
 use crate::contact::TriggerRef;
 use crate::event::{Body, Event, KindSet, OutcomeStatus};
@@ -36,7 +36,7 @@ pub struct JourneyDef {
     pub campaign: Arc<str>,
     /// The events that may start it (none for a daily one), and the condition they must meet.
     pub start_on: KindSet,
-    pub start: Ir,
+    pub start: Cond,
     /// A daily one's local minute of the day: it starts for whoever the condition holds for then.
     pub schedule: Option<u32>,
     /// How long an instance lasts at most, from its start.
@@ -86,7 +86,7 @@ pub enum When {
     /// A reply to the step's SMS; with keywords, one of them.
     Reply(Option<Box<[SmallStr]>>),
     /// Any event of these kinds for which the condition holds.
-    Event { on: KindSet, cond: Option<Ir> },
+    Event { on: KindSet, cond: Option<Cond> },
     /// This long in the step.
     After(i64),
     /// The first time this local minute of the day comes after entering the step.
@@ -219,7 +219,7 @@ impl RuleSet {
                 if j.enabled
                     && j.start_on.contains(kind)
                     && !s.state.journeys().iter().any(running)
-                    && cx.eval_bool(&j.start)
+                    && j.start.holds(&cx)
                 {
                     let why = format!("started by {kind} event {}", ev.id);
                     taken.push(Taken { inst: None, journey: ji as u16, goto: Goto::Step(0), kept: Vec::new(), why });
@@ -282,7 +282,7 @@ impl RuleSet {
             .filter(|&ji| {
                 let j = &self.journeys[ji as usize];
                 let running = |i: &JourneyInst| self.steps.get(i.step as usize).is_some_and(|s| s.journey == ji);
-                j.enabled && !s.state.journeys().iter().any(running) && cx.eval_bool(&j.start)
+                j.enabled && !s.state.journeys().iter().any(running) && j.start.holds(&cx)
             })
             .collect()
     }
@@ -322,7 +322,7 @@ impl RuleSet {
                 r.in_reply_to.as_ref().is_some_and(|i| own(&i.rule))
                     && kws.as_ref().is_none_or(|k| k.contains(&r.keyword))
             }
-            (When::Event { on, cond }, _) => on.contains(ev.kind()) && cond.as_ref().is_none_or(|c| cx.eval_bool(c)),
+            (When::Event { on, cond }, _) => on.contains(ev.kind()) && cond.as_ref().is_none_or(|c| c.holds(cx)),
             _ => false,
         }
     }

@@ -4,7 +4,7 @@
 //! the rest of the engine sees of a pack.
 
 use super::derive::DeriveDef;
-use super::expr::Ir;
+use super::expr::Cond;
 use super::expr::check::{AggDef, DistinctDef, SeqDef, Slots};
 use super::index;
 use super::journey::{JourneyDef, StepDef};
@@ -19,9 +19,9 @@ pub struct TimerDef {
     pub after: i64,
     /// Events of these kinds (passing `cancel_if`) cancel the pending timer: absence.
     pub cancel_on: KindSet,
-    pub cancel_if: Option<Ir>,
+    pub cancel_if: Option<Cond>,
     /// Checked again when the timer fires, against the state then.
-    pub recheck: Option<Ir>,
+    pub recheck: Option<Cond>,
 }
 
 /// A compiled rule: when it runs, its condition, its action, its timer and its policy.
@@ -32,7 +32,7 @@ pub struct Rule {
     pub file: Box<str>,
     pub line: usize,
     pub on: KindSet,
-    pub condition: Ir,
+    pub condition: Cond,
     pub channel: Channel,
     pub template: Option<Template>,
     pub script: Option<Template>,

@@ -457,7 +457,7 @@ const ATOMS: &[&str] = &[
 ];
 
 /// Conditions from the grammar: every one of them parses (types may not agree).
-fn expr() -> impl Strategy<Value = String> {
+pub fn expr() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![proptest::sample::select(FIELDS), proptest::sample::select(ATOMS)].prop_map(str::to_string);
     leaf.prop_recursive(4, 40, 4, |inner| {
         prop_oneof![
@@ -571,7 +571,7 @@ fn fuzz_grammar_calls_every_builtin_of_the_table() {
 
 /// Conditions that are right by construction (each atom a well-typed test on a usage event):
 /// every one of them must compile.
-fn typed_expr() -> impl Strategy<Value = String> {
+pub fn typed_expr() -> impl Strategy<Value = String> {
     let atom = prop_oneof![
         (
             1u32..100_000,

@@ -3,6 +3,7 @@
 mod admin;
 mod checkpoint;
 mod cli;
+mod compiled;
 mod corpus;
 mod crash;
 mod decode;

@@ -10,6 +10,7 @@ use crate::rules::diag::{Code, Diagnostic};
 use crate::rules::expr::Ir;
 use crate::rules::expr::check::{Checker, Loc, Scope};
 use crate::rules::expr::schema::Ty;
+use crate::rules::expr::{Calc, Cond};
 use crate::rules::item::{check_keys, kinds, name_of, parse_expr, scalar, values};
 use crate::rules::yaml;
 
@@ -124,11 +125,11 @@ fn compile(item: &yaml::Node, name: &str, file: &str, src: &str, ck: &mut Checke
                     diag(ck, Code::E004, c, "a case needs `then` (its value)".into());
                     return None;
                 };
-                cases.push((when, then(t, &mut ty, file, src, ck)?));
+                cases.push((when.map(Cond::new), Calc::new(then(t, &mut ty, file, src, ck)?)));
             }
             Computed::Cases(cases)
         }
-        _ => Computed::Expr(then(v, &mut ty, file, src, ck)?),
+        _ => Computed::Expr(Calc::new(then(v, &mut ty, file, src, ck)?)),
     };
     Some(DeriveDef {
         name: name.into(),

@@ -133,7 +133,7 @@ impl Journey<'_> {
             line: item.pos().line,
             campaign: header.campaign.into(),
             start_on: start_on?,
-            start: start?,
+            start: start?.into(),
             schedule,
             expire_after: expire_after?,
             first,
@@ -242,7 +242,7 @@ impl Journey<'_> {
                     file: file.into(),
                     line: st.pos().line,
                     on: KindSet(0),
-                    condition: Ir::Bool(true),
+                    condition: Ir::Bool(true).into(),
                     channel: action.channel,
                     template: action.template,
                     script: action.script,
@@ -346,7 +346,7 @@ impl Journey<'_> {
                     let ast = parse_expr(n, file, src, ck.diags)?;
                     ck.condition(&ast, &Loc { file, source: src, node: n, base: 0 })
                 });
-                When::Event { on, cond }
+                When::Event { on, cond: cond.map(crate::rules::expr::Cond::new) }
             }
             Some("after") => {
                 let (s, n) = scalar(t, "after", file, src, ck.diags)?;

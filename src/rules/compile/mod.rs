@@ -127,7 +127,7 @@ fn compile_rule(
         file: file.into(),
         line: item.pos().line,
         on,
-        condition: condition?,
+        condition: condition?.into(),
         channel: action.channel,
         template: action.template,
         script: action.script,

@@ -5,6 +5,7 @@
 
 use crate::event::KindSet;
 use crate::rules::diag::{Code, Diagnostic};
+use crate::rules::expr::Cond;
 use crate::rules::expr::check::{Checker, Loc, Scope};
 use crate::rules::item::{check_keys, kinds, parse_expr, scalar};
 use crate::rules::set::TimerDef;
@@ -62,5 +63,10 @@ pub(super) fn compile(t: &yaml::Node, on: KindSet, file: &str, src: &str, ck: &m
         ck.scope = Scope::Rule(on);
         r
     });
-    Some(TimerDef { after: after?, cancel_on: cancel_on?, cancel_if, recheck })
+    Some(TimerDef {
+        after: after?,
+        cancel_on: cancel_on?,
+        cancel_if: cancel_if.map(Cond::new),
+        recheck: recheck.map(Cond::new),
+    })
 }

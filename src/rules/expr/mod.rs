@@ -7,6 +7,7 @@
 //! fen with yuan.
 
 pub mod check;
+pub mod compiled;
 pub mod schema;
 pub mod syntax;
 mod upcoming;
@@ -15,6 +16,7 @@ use crate::event::{Body, Event, Kind};
 use crate::refdata::{Labels, Names, Profile, RefData, TagId, Vocab};
 use crate::state::SubState;
 use crate::time::Millis;
+pub use compiled::{Calc, Calced, Cond};
 pub use schema::{Field, SymTy, Ty};
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -383,6 +385,13 @@ fn compare(op: CmpOp, a: &Value, b: &Value) -> bool {
             },
         },
     };
+    holds(op, ord)
+}
+
+/// What an ordering means to a comparison: `None` (no order: a null, or values of two types)
+/// is false, but for `!=`.
+#[inline]
+fn holds(op: CmpOp, ord: Option<Ordering>) -> bool {
     match (op, ord) {
         (CmpOp::Ne, None) => true,
         (_, None) => false,

@@ -9,6 +9,7 @@ use super::{AggDef, Checked, Checker, DistinctDef, Loc, R, SeqDef, Source, node_
 use crate::event::Kind;
 use crate::refdata::TagId;
 use crate::rules::diag::Code;
+use crate::rules::expr::Cond;
 use crate::rules::expr::check::Scope;
 use crate::rules::expr::schema::{self, Ty};
 use crate::rules::expr::syntax::{Ast, Node, Span};
@@ -412,7 +413,7 @@ fn aggregate(ck: &mut Checker, c: &Call) -> R {
         }
         None => {
             let s = ck.slots.aggs.len() as u32;
-            ck.slots.aggs.push(AggDef { kind, filter, value, window, bucket });
+            ck.slots.aggs.push(AggDef { kind, filter: filter.map(Cond::new), value, window, bucket });
             ck.slots.agg_keys.insert(key, s);
             s
         }
@@ -459,7 +460,7 @@ fn distinct(ck: &mut Checker, c: &Call) -> R {
         }
         None => {
             let s = ck.slots.distinct.len() as u32;
-            ck.slots.distinct.push(DistinctDef { kind, field, filter, window });
+            ck.slots.distinct.push(DistinctDef { kind, field, filter: filter.map(Cond::new), window });
             ck.slots.distinct_keys.insert(key, s);
             s
         }
@@ -540,7 +541,7 @@ fn seq(ck: &mut Checker, c: &Call) -> R {
     let mut out = Vec::new();
     for s in &steps {
         let (kind, _, filter, _) = ck.source(s, loc, Param::Events)?;
-        out.push((kind, filter));
+        out.push((kind, filter.map(Cond::new)));
     }
     let within = within?;
     let key = format!("seq|{}|{within}", steps.iter().map(|s| node_text(loc, s)).collect::<Vec<_>>().join("|"));

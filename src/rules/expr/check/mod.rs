@@ -56,7 +56,7 @@ pub struct MacroDef {
 #[derive(Clone, Debug)]
 pub struct AggDef {
     pub kind: Kind,
-    pub filter: Option<Ir>,
+    pub filter: Option<super::Cond>,
     /// The field summed; `None` counts events.
     pub value: Option<Field>,
     pub window: i64,
@@ -69,14 +69,14 @@ pub struct AggDef {
 pub struct DistinctDef {
     pub kind: Kind,
     pub field: Field,
-    pub filter: Option<Ir>,
+    pub filter: Option<super::Cond>,
     pub window: i64,
 }
 
 /// A sequence of steps within a time limit.
 #[derive(Clone, Debug)]
 pub struct SeqDef {
-    pub steps: Vec<(Kind, Option<Ir>)>,
+    pub steps: Vec<(Kind, Option<super::Cond>)>,
     pub within: i64,
 }
 
