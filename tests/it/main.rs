@@ -45,3 +45,4 @@ mod suppress;
 mod survey;
 mod topology;
 mod unsubscribe;
+mod windows;

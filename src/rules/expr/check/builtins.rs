@@ -381,8 +381,12 @@ impl Checker<'_> {
     }
 }
 
+/// The most buckets a window may read from a shared slot: two windows' worth (see [`bucket_for`]).
+const SHARED_BUCKETS: i64 = 120;
+
 /// `count(KIND [where F], WINDOW)` and `sum(KIND.FIELD [where F], WINDOW)`: a windowed
-/// aggregate, one slot per distinct source and window in the pack.
+/// aggregate, one slot per distinct source and window in the pack (a longer window may share a
+/// shorter one's slot).
 fn aggregate(ck: &mut Checker, c: &Call) -> R {
     let (name, args, loc) = (c.f.name, c.args, c.loc);
     c.arity(ck)?;
@@ -404,9 +408,24 @@ fn aggregate(ck: &mut Checker, c: &Call) -> R {
         Some(Some(m)) => (HOUR, Some(m)),
         _ => (bucket_for(window), None),
     };
-    let key = format!("{name}|{kind}|{:?}|{}|{window}|{}", value, node_text(loc, &args[0]), month.is_some());
-    let slot = match ck.slots.agg_keys.get(&key) {
-        Some(s) => *s,
+    let source = format!("{name}|{kind}|{:?}|{}|{}", value, node_text(loc, &args[0]), month.is_some());
+    let key = format!("{source}|{window}");
+    // A longer window over the same events reads the buckets of a shorter one when they are fine
+    // enough for it and it keeps no more of them than two windows would: `count(X, 30d) == 0 and
+    // count(X, 60d) >= 3` keeps one set of half-day buckets for 60 days, not two sets, and an
+    // event adds to one. The slot keeps its buckets as long as its longest window reads them.
+    let shared = ck.slots.agg_sources.get(&source).copied().filter(|s| {
+        let d = &ck.slots.aggs[*s as usize];
+        month.is_none() && d.bucket <= bucket && window <= d.bucket * SHARED_BUCKETS
+    });
+    let (slot, bucket) = match ck.slots.agg_keys.get(&key) {
+        Some(s) => (*s, ck.slots.aggs[*s as usize].bucket),
+        None if let Some(s) = shared => {
+            let d = &mut ck.slots.aggs[s as usize];
+            d.window = d.window.max(window);
+            ck.slots.agg_keys.insert(key, s);
+            (s, d.bucket)
+        }
         None if ck.slots.aggs.len() >= crate::state::MAX_WINDOWS => {
             let max = crate::state::MAX_WINDOWS;
             return ck.err(loc, Code::E015, c.span, format!("a rule pack may use at most {max} windows"), None);
@@ -415,7 +434,8 @@ fn aggregate(ck: &mut Checker, c: &Call) -> R {
             let s = ck.slots.aggs.len() as u32;
             ck.slots.aggs.push(AggDef { kind, filter: filter.map(Cond::new), value, window, bucket });
             ck.slots.agg_keys.insert(key, s);
-            s
+            ck.slots.agg_sources.entry(source).or_insert(s);
+            (s, bucket)
         }
     };
     let ir = match month {

@@ -86,6 +86,8 @@ pub struct Slots {
     pub seqs: Vec<SeqDef>,
     pub distinct: Vec<DistinctDef>,
     agg_keys: HashMap<String, u32>,
+    /// The first slot of each source (the events, filter and field, whatever the window).
+    agg_sources: HashMap<String, u32>,
     seq_keys: HashMap<String, u32>,
     distinct_keys: HashMap<String, u32>,
 }

@@ -1,0 +1,60 @@
+//! Windows over the same events: a longer one reads a shorter one's buckets (one slot, one add
+//! an event) and counts what two slots would.
+
+use crate::support::{M, SUB, ev, run};
+use tidings::rules::{self, LoadOptions};
+
+fn pack(first: &str, second: &str) -> String {
+    format!(
+        "- rule: silent_sms\n  on: [usage]\n  condition: count(usage where service == sms, {first}) >= 0 and \
+         count(usage where service == sms, 30d) == 0 and count(usage where service == sms, {second}) >= 2\n  \
+         action: {{ channel: sms, template: \"{{count(usage where service == sms, 30d)}}/{{count(usage where service == sms, 60d)}}\" }}\n  \
+         campaign: c\n"
+    )
+}
+
+fn windows(pack: &str) -> usize {
+    let loaded = rules::compile(vec![("w.yaml".into(), pack.into())], None, &LoadOptions::default());
+    loaded.rules.map_or(usize::MAX, |r| r.aggs.len())
+}
+
+#[test]
+fn a_longer_window_over_the_same_events_shares_the_shorter_ones_buckets() {
+    // 30d first: 60d shares its slot (and so does 45d); 60d first: 30d would read coarser
+    // buckets than its own, so it keeps a slot of its own; 35d after 7d is five times longer and
+    // keeps its own too.
+    assert_eq!(windows(&pack("30d", "60d")), 1);
+    assert_eq!(windows(&pack("60d", "60d")), 2);
+    assert_eq!(windows(&pack("30d", "45d").replace("60d)}}", "45d)}}")), 1);
+    let sms = |day: &str| {
+        ev("usage", &format!("{day}T10:00:00+08:00"), r#""service":"sms","direction":"mo","scope":"local","count":1"#)
+    };
+    let data = |day: &str| {
+        ev(
+            "usage",
+            &format!("{day}T12:00:00+08:00"),
+            r#""service":"data","direction":"mo","scope":"local","volume_kb":10"#,
+        )
+    };
+    let lines = vec![sms("2026-09-15"), sms("2026-10-05"), sms("2026-10-15"), data("2026-11-24"), data("2026-12-19")];
+    let texts = |pack: &str| -> Vec<String> {
+        run(pack, &[SUB], &lines)
+            .decisions
+            .iter()
+            .filter(|d| d.msisdn.full() == M)
+            .map(|d| {
+                format!(
+                    "{} {}",
+                    tidings::time::format_ts(d.ts, tidings::engine::EngineOptions::default().offset),
+                    d.text.as_deref().unwrap_or("")
+                )
+            })
+            .collect()
+    };
+    // On 24 November: none of the three in 30 days, two of them in 60 (15 September is 70 days
+    // back); on 19 December none in 60 days. Shared or not, the same.
+    let shared = texts(&pack("30d", "60d"));
+    assert_eq!(shared.len(), 1, "{shared:?}");
+    assert!(shared[0].starts_with("2026-11-24") && shared[0].ends_with(" 0/2"), "{shared:?}");
+    assert_eq!(texts(&pack("60d", "60d")), shared);
+}
