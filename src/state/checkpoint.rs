@@ -178,18 +178,36 @@ impl RuleShape {
         fn at(v: &[String]) -> HashMap<&str, usize> {
             v.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect()
         }
-        let (rules, campaigns, aggs, seqs) = (at(&new.rules), at(&new.campaigns), at(&new.aggs), at(&new.seqs));
+        let (rules, campaigns, seqs) = (at(&new.rules), at(&new.campaigns), at(&new.seqs));
+        // A window's buckets are the same whatever window reads them: matched without it, so
+        // that a slot a longer window came to share (kept longer) keeps its counts; two old
+        // slots never land on one new one.
+        let aggs: HashMap<String, usize> = new.aggs.iter().enumerate().map(|(i, s)| (agg_buckets(s), i)).collect();
+        let mut taken = std::collections::HashSet::new();
         let (steps, derived, distinct) = (at(&new.steps), at(&new.derived), at(&new.distinct));
         crate::state::Remap {
             rules: self.rules.iter().map(|r| rules.get(r.as_str()).map(|i| *i as u32)).collect(),
             campaigns: self.campaigns.iter().map(|c| campaigns.get(c.as_str()).map(|i| *i as u16)).collect(),
-            aggs: self.aggs.iter().map(|a| aggs.get(a.as_str()).map(|i| *i as u32)).collect(),
+            aggs: self
+                .aggs
+                .iter()
+                .map(|a| aggs.get(&agg_buckets(a)).filter(|i| taken.insert(**i)).map(|i| *i as u32))
+                .collect(),
             seqs: self.seqs.iter().map(|s| seqs.get(s.as_str()).map(|i| *i as u32)).collect(),
             steps: self.steps.iter().map(|s| steps.get(s.as_str()).map(|i| *i as u32)).collect(),
             derived: self.derived.iter().map(|s| derived.get(s.as_str()).map(|i| *i as u16)).collect(),
             distinct: self.distinct.iter().map(|s| distinct.get(s.as_str()).map(|i| *i as u32)).collect(),
         }
     }
+}
+
+/// A window slot's definition without the window it is kept for (`window: N, ` of its
+/// description): what its buckets are.
+fn agg_buckets(def: &str) -> String {
+    let Some(at) = def.rfind("window: ") else { return def.to_string() };
+    let rest = &def[at + "window: ".len()..];
+    let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    format!("{}{}", &def[..at], rest[digits..].trim_start_matches(", "))
 }
 
 impl Persist for RuleShape {

@@ -58,3 +58,53 @@ fn a_longer_window_over_the_same_events_shares_the_shorter_ones_buckets() {
     assert!(shared[0].starts_with("2026-11-24") && shared[0].ends_with(" 0/2"), "{shared:?}");
     assert_eq!(texts(&pack("60d", "60d")), shared);
 }
+
+/// A pack counting 30 days is reloaded to one that also counts 60: the 30-day slot, now kept
+/// for 60 days and read by both, keeps the counts it had.
+#[test]
+fn a_slot_that_comes_to_be_shared_keeps_its_counts_over_a_reload() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use tidings::engine::{self, EngineOptions, Input};
+    use tidings::event::Decoder;
+    use tidings::refdata::RefData;
+    use tidings::sink::Memory;
+    let set = |text: &str| {
+        let loaded = rules::compile(vec![("w.yaml".into(), text.into())], None, &LoadOptions::default());
+        loaded.rules.unwrap_or_else(|| panic!("the pack compiles: {:?}", loaded.diagnostics))
+    };
+    let rule = |window: &str| {
+        format!(
+            "- rule: r{window}\n  on: [usage]\n  condition: event.service == data\n  \
+             action: {{ channel: sms, template: \"{window} {{count(usage where service == sms, {window})}}\" }}\n  \
+             policy: {{ quiet_hours: ignore, transactional: true }}\n"
+        )
+    };
+    let (before, after) = (rule("30d"), format!("{}{}", rule("30d"), rule("60d")));
+    assert_eq!(set(&after).aggs.len(), 1, "the 60-day count shares the 30-day slot");
+    let item = |l: String| Input::Item(Decoder::default().decode(l.as_bytes(), "t", 1).expect("a line"));
+    let sms = |day: &str| {
+        ev("usage", &format!("{day}T10:00:00+08:00"), r#""service":"sms","direction":"mo","scope":"local","count":1"#)
+    };
+    let data = |day: &str| {
+        ev(
+            "usage",
+            &format!("{day}T12:00:00+08:00"),
+            r#""service":"data","direction":"mo","scope":"local","volume_kb":10"#,
+        )
+    };
+    let input = vec![
+        item(sms("2026-11-01")),
+        item(sms("2026-11-10")),
+        item(data("2026-11-20")),
+        Input::Reload(Arc::new(set(&after))),
+        item(data("2026-11-24")),
+    ];
+    let (mut sink, opts) = (Memory::default(), EngineOptions::default());
+    let subs = tidings::refdata::Subscribers::new();
+    let stop = AtomicBool::new(false);
+    engine::run(input.into_iter(), Arc::new(set(&before)), Arc::new(RefData::default()), subs, &opts, &mut sink, &stop)
+        .expect("run");
+    let texts: Vec<_> = sink.decisions.iter().filter_map(|d| d.text.clone()).collect();
+    assert_eq!(texts, ["30d 2", "30d 2", "60d 2"]);
+}
