@@ -53,11 +53,7 @@ impl Budgets {
 
     /// The rules in force from here on (start, or a reload at this point of the output).
     pub fn set_rules(&mut self, rules: &Arc<RuleSet>) {
-        self.budgets = rules
-            .campaigns
-            .iter()
-            .filter_map(|c| Some((Arc::from(&*c.name), c.budget.clone()?)))
-            .collect();
+        self.budgets = rules.campaigns.iter().filter_map(|c| Some((Arc::from(&*c.name), c.budget.clone()?))).collect();
         self.rules = Some(Arc::clone(rules));
         self.dirty = true;
     }
@@ -194,10 +190,8 @@ pub struct BudgetRow {
 
 impl BudgetRow {
     fn of(b: &Budget) -> BudgetRow {
-        let cost_fen = crate::contact::Channel::ALL
-            .iter()
-            .filter_map(|c| Some((c.as_str(), b.cost_fen[*c as usize]?)))
-            .collect();
+        let cost_fen =
+            crate::contact::Channel::ALL.iter().filter_map(|c| Some((c.as_str(), b.cost_fen[*c as usize]?))).collect();
         BudgetRow { contacts: b.contacts, cost_fen, limit_fen: b.limit_fen }
     }
 }

@@ -26,10 +26,12 @@ impl ContactPolicy {
         }
         let side = c.dates.outside(d.ts, self.offset)?;
         let (start, end) = (c.dates.start_text.as_deref(), c.dates.end_text.as_deref());
+        // An end written as a date is the whole of that day.
+        let to = |e: &str| if e.len() == 10 { format!("through {e}") } else { format!("until {e}") };
         let runs = match (start, end) {
-            (Some(s), Some(e)) => format!("runs {s} to {e}"),
+            (Some(s), Some(e)) => format!("runs {s} {}", to(e)),
             (Some(s), None) => format!("starts {s}"),
-            (None, e) => format!("ran until {}", e.unwrap_or("")),
+            (None, e) => format!("ran {}", to(e.unwrap_or(""))),
         };
         let at = crate::time::format_ts(d.ts, self.offset);
         let detail = format!("campaign {} {runs} (local); this contact at {at} is {side} it", c.name);

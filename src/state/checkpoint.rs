@@ -127,7 +127,7 @@ fn suppression(s: &str) -> Option<Suppression> {
         S::Budget,
     ]
     .into_iter()
-        .find(|r| r.as_str() == s)
+    .find(|r| r.as_str() == s)
 }
 
 pub fn dec_decision(d: &mut Dec) -> DecResult<Decision> {

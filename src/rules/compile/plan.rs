@@ -55,7 +55,8 @@ pub(super) fn campaign_plan(
             match CampaignStatus::parse(t.trim()) {
                 Some(s) => out.status = s,
                 None => {
-                    let hint = crate::util::nearest(t.trim(), CampaignStatus::WORDS).map(|w| format!("did you mean `{w}`?"));
+                    let hint =
+                        crate::util::nearest(t.trim(), CampaignStatus::WORDS).map(|w| format!("did you mean `{w}`?"));
                     let hint = hint.or_else(|| Some("one of active, paused, ended".into()));
                     at.push(Code::E005, n, format!("unknown campaign status `{t}`"), hint);
                 }
@@ -77,7 +78,12 @@ fn dates(item: &yaml::Node, at: &mut At) -> CampaignDates {
         match local_time(t, end) {
             Ok(ms) => Some((ms, t.into())),
             Err(e) => {
-                at.push(Code::E005, n, format!("`{key}: {t}` {e}"), Some("write e.g. `2026-12-01` or `2026-12-01 09:00`".into()));
+                at.push(
+                    Code::E005,
+                    n,
+                    format!("`{key}: {t}` {e}"),
+                    Some("write e.g. `2026-12-01` or `2026-12-01 09:00`".into()),
+                );
                 None
             }
         }
@@ -131,13 +137,19 @@ fn budget(n: &yaml::Node, at: &mut At) -> Option<Budget> {
     }
     check_keys(n, BUDGET_KEYS, at.file, at.src, at.diags);
     let before = at.diags.len();
-    let mut b = Budget { contacts: amount(n, "contacts", at), limit_fen: amount(n, "limit_fen", at), ..Budget::default() };
+    let mut b =
+        Budget { contacts: amount(n, "contacts", at), limit_fen: amount(n, "limit_fen", at), ..Budget::default() };
     if let Some(costs) = n.get("cost_fen") {
         costs_by_channel(costs, &mut b, at);
     }
     if b.limit_fen.is_some() && n.get("cost_fen").is_none() {
         let hint = "write e.g. `cost_fen: { sms: 5, call: 150 }`";
-        at.push(Code::E004, n, "`limit_fen` needs `cost_fen`: what a contact costs on each channel".into(), Some(hint.into()));
+        at.push(
+            Code::E004,
+            n,
+            "`limit_fen` needs `cost_fen`: what a contact costs on each channel".into(),
+            Some(hint.into()),
+        );
     }
     if n.get("contacts").is_none() && n.get("limit_fen").is_none() {
         at.push(Code::E004, n, "`budget` needs `contacts`, `limit_fen` or both".into(), None);
@@ -213,7 +225,15 @@ mod tests {
     #[test]
     fn local_dates_and_times_read_as_local_wall_clock() {
         let day = local_time("2026-12-01", false).unwrap();
-        assert_eq!(day, chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis());
+        assert_eq!(
+            day,
+            chrono::NaiveDate::from_ymd_opt(2026, 12, 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap()
+                .and_utc()
+                .timestamp_millis()
+        );
         assert_eq!(local_time("2026-12-01", true).unwrap(), day + DAY, "an end date is the whole day");
         assert_eq!(local_time("2026-12-01 09:30", false).unwrap(), day + 9 * 3_600_000 + 30 * 60_000);
         assert_eq!(local_time("2026-12-01T09:30:00", true).unwrap(), day + 9 * 3_600_000 + 30 * 60_000);
