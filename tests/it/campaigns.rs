@@ -340,3 +340,79 @@ fn a_budget_in_fen_must_price_every_channel_its_rules_use() {
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(got[0].starts_with("c.yaml:2:25: error[E033]") && got[0].contains("contacts by call"), "{}", got[0]);
 }
+
+/// `GET /v1/campaigns` on a live engine: each campaign's owner, dates, status, budget and what
+/// it has spent so far, behind the admin token.
+#[test]
+fn the_admin_api_shows_each_campaigns_plan_and_budget_spent() {
+    use crate::delivery::{Dir, at, http_get as get, port as free_port, send, start_live};
+    let dir = Dir::new("campaigns-api");
+    let rules = dir.0.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    let plan = "  start: 2026-01-01\n  end: 2099-12-31 18:00\n  budget: { contacts: 2, cost_fen: { sms: 5 } }";
+    std::fs::write(rules.join("winter.yaml"), pack(plan)).unwrap();
+    let port = free_port();
+    let cfg = dir.0.join("tidings.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[engine]
+batch = 1
+shards = 1
+
+[source]
+kind = "stdin"
+
+[rules]
+paths = ["{rules}"]
+
+[policy]
+quiet_hours = ""
+
+[output]
+dir = "{out}"
+stdout = false
+
+[api]
+listen = "127.0.0.1:{port}"
+admin_token = "adm-token"
+"#,
+            rules = rules.display(),
+            out = dir.0.join("out").display()
+        ),
+    )
+    .unwrap();
+    let (_engine, mut stdin) = start_live(&cfg, port);
+    assert_eq!(get(port, "/v1/campaigns", None).0, 401, "the admin token is needed");
+    let (status, body) = get(port, "/v1/campaigns", Some("adm-token"));
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let c = &v["campaigns"][0];
+    assert_eq!(c["name"], "winter");
+    assert_eq!(c["owner"], "市场部");
+    assert_eq!((c["start"].as_str(), c["end"].as_str()), (Some("2026-01-01"), Some("2099-12-31 18:00")));
+    assert_eq!(c["status"], "active");
+    assert_eq!(c["budget"]["contacts"], 2);
+    assert_eq!(c["budget"]["cost_fen"]["sms"], 5);
+    assert_eq!(c["spent"]["contacts"], 0, "{body}");
+    let lines: Vec<String> = (0..3)
+        .map(|i| format!(r#"{{"kind":"crm","ts":"{}","msisdn":"1390000{i:04}","event":"store_visit"}}"#, at(0)))
+        .collect();
+    send(&mut stdin, &lines);
+    let t0 = std::time::Instant::now();
+    loop {
+        let (_, body) = get(port, "/v1/campaigns", Some("adm-token"));
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let decided = crate::delivery::lines(&dir.0.join("out/decisions.jsonl"));
+        if v["campaigns"][0]["spent"]["contacts"] == 2 && decided.len() == 3 {
+            assert_eq!(v["campaigns"][0]["spent"]["fen"], 10, "{body}");
+            let reasons: Vec<&str> = decided.iter().map(|d| d["reason"].as_str().unwrap_or("-")).collect();
+            assert_eq!(reasons, ["-", "-", "budget"]);
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "the budget spent shows: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(stdin);
+}
