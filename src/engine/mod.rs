@@ -87,6 +87,8 @@ pub struct EngineOptions {
     /// explain, reload) and says `Idle` when none waits. The engine sets it between the slices of
     /// a long step of event time, so that callers are not kept waiting behind it.
     pub requests_only: Option<Arc<AtomicBool>>,
+    /// This instance's share of every campaign budget (1: the whole; `[scale]` sets less).
+    pub budget_share: f64,
     /// Where the write side publishes the campaigns and their budgets spent (`GET /v1/campaigns`).
     pub campaigns: Option<Arc<crate::policy::budget::CampaignBook>>,
 }
@@ -109,6 +111,7 @@ impl Default for EngineOptions {
             slice: crate::time::HOUR,
             heartbeat: None,
             requests_only: None,
+            budget_share: 1.0,
             campaigns: None,
         }
     }
@@ -217,7 +220,7 @@ pub fn run_durable<I: Into<Input>>(
     let mut sink = Out {
         sink,
         capacity: Capacity::new(opts.capacity),
-        budgets: Budgets::new(&rules),
+        budgets: Budgets::new(&rules, opts.budget_share),
         reloads: VecDeque::new(),
         book: opts.campaigns.clone(),
         buf: Vec::new(),

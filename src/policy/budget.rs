@@ -10,6 +10,10 @@
 //! suppressed with reason `budget`, and nothing more of the campaign is sent that would.
 //! Orders and shadow rules' would-be contacts spend nothing.
 //!
+//! With several instances (`[scale]`), each counts what it sends against its share of every
+//! budget (`scale.capacity_share`, default 1 / instances), as it does for channel capacity: the
+//! instances' contacts add up to the budget at most, and no instance waits on another.
+//!
 //! What is spent is kept per campaign name (a reload keeps it, and a campaign's budget raised
 //! by a reload lets it go on), carried in the checkpoint, and published for
 //! `GET /v1/campaigns` ([`CampaignBook`]).
@@ -40,20 +44,37 @@ pub struct Budgets {
     /// Spent, by campaign name: every campaign that ever had a budget in this run.
     spent: HashMap<Arc<str>, Spent>,
     rules: Option<Arc<RuleSet>>,
+    /// This instance's share of every budget (1: the whole).
+    share: f64,
     /// Changed since last published.
     dirty: bool,
 }
 
 impl Budgets {
-    pub fn new(rules: &Arc<RuleSet>) -> Budgets {
-        let mut b = Budgets::default();
+    /// `share`: this instance's share of every budget (1 for the whole; see the module).
+    pub fn new(rules: &Arc<RuleSet>, share: f64) -> Budgets {
+        let mut b = Budgets { share: share.clamp(0.0, 1.0), ..Budgets::default() };
         b.set_rules(rules);
         b
     }
 
+    /// A limit cut to this instance's share (at least 1).
+    fn part(&self, limit: u64) -> u64 {
+        match self.share {
+            s if s >= 1.0 || s <= 0.0 => limit,
+            s => ((limit as f64 * s).floor() as u64).max(1),
+        }
+    }
+
     /// The rules in force from here on (start, or a reload at this point of the output).
     pub fn set_rules(&mut self, rules: &Arc<RuleSet>) {
-        self.budgets = rules.campaigns.iter().filter_map(|c| Some((Arc::from(&*c.name), c.budget.clone()?))).collect();
+        let part = |b: &Budget| Budget {
+            contacts: b.contacts.map(|n| self.part(n)),
+            limit_fen: b.limit_fen.map(|n| self.part(n)),
+            ..b.clone()
+        };
+        self.budgets =
+            rules.campaigns.iter().filter_map(|c| Some((Arc::from(&*c.name), part(c.budget.as_ref()?)))).collect();
         self.rules = Some(Arc::clone(rules));
         self.dirty = true;
     }
@@ -149,6 +170,7 @@ impl Budgets {
             .collect();
         let mut held = book.0.lock().unwrap_or_else(|p| p.into_inner());
         held.campaigns = rows;
+        held.share = if self.share > 0.0 && self.share < 1.0 { Some(self.share) } else { None };
     }
 }
 
@@ -159,6 +181,9 @@ pub struct CampaignBook(Mutex<BookView>);
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct BookView {
     pub campaigns: Vec<CampaignRow>,
+    /// With several instances: this instance's share of each budget (`spent` is its own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share: Option<f64>,
 }
 
 impl CampaignBook {
@@ -193,5 +218,33 @@ impl BudgetRow {
         let cost_fen =
             crate::contact::Channel::ALL.iter().filter_map(|c| Some((c.as_str(), b.cost_fen[*c as usize]?))).collect();
         BudgetRow { contacts: b.contacts, cost_fen, limit_fen: b.limit_fen }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Budgets, Spent};
+    use std::sync::Arc;
+
+    #[test]
+    fn an_instance_counts_against_its_share_of_a_budget() {
+        let b = Budgets { share: 1.0 / 3.0, ..Budgets::default() };
+        assert_eq!((b.part(200_000), b.part(10), b.part(1)), (66_666, 3, 1), "rounded down, never to 0");
+        let whole = Budgets { share: 1.0, ..Budgets::default() };
+        assert_eq!(whole.part(7), 7);
+    }
+
+    #[test]
+    fn what_is_spent_survives_save_and_restore_and_an_old_checkpoint_has_none() {
+        let mut b = Budgets::default();
+        b.spent.insert(Arc::from("ip_12593"), Spent { contacts: 12, fen: 60 });
+        b.spent.insert(Arc::from("冬季流量包"), Spent { contacts: 3, fen: 0 });
+        let saved = b.save();
+        let mut back = Budgets::default();
+        assert!(back.restore(&saved).is_ok());
+        assert_eq!(back.spent("ip_12593"), Spent { contacts: 12, fen: 60 });
+        assert_eq!(back.spent("冬季流量包").contacts, 3);
+        assert!(back.restore(&[]).is_ok() && back.spent("ip_12593") == Spent::default());
+        assert!(back.restore(&saved[..saved.len() - 3]).is_err(), "cut short is an error");
     }
 }

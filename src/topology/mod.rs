@@ -166,6 +166,7 @@ impl Topology {
             slice: unchecked(cfg.slice())?,
             heartbeat: Some(Arc::default()),
             requests_only: None,
+            budget_share: if cfg.scale.is_shared() { cfg.scale.share() } else { 1.0 },
             campaigns: Some(Arc::default()),
         };
         Ok(Topology {
