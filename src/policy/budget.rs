@@ -117,7 +117,11 @@ impl Budgets {
     }
 
     /// What is spent, for a checkpoint: (campaign, contacts, fen), by name.
+    /// Nothing spent saves as nothing (a checkpoint then reads as one from before budgets).
     pub fn save(&self) -> Vec<u8> {
+        if self.spent.is_empty() {
+            return Vec::new();
+        }
         let mut e = crate::codec::Enc::default();
         let mut names: Vec<&Arc<str>> = self.spent.keys().collect();
         names.sort();

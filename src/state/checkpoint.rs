@@ -316,8 +316,11 @@ impl Persist for Meta {
         self.rules.encode(e);
         e.u64(self.subscribers);
         e.i64(self.taken_at);
-        e.u32(self.budgets.len() as u32);
-        e.buf.extend_from_slice(&self.budgets);
+        // Last, and only when something was spent: a frame without it reads as none.
+        if !self.budgets.is_empty() {
+            e.u32(self.budgets.len() as u32);
+            e.buf.extend_from_slice(&self.budgets);
+        }
     }
 
     fn decode(d: &mut Dec) -> DecResult<Meta> {

@@ -416,3 +416,48 @@ admin_token = "adm-token"
     }
     drop(stdin);
 }
+
+/// A reload keeps what each campaign has spent (by name) and applies the new budget from the
+/// point of the stream where it came: a raised budget lets the campaign go on.
+#[test]
+fn a_reload_keeps_the_budget_spent_and_a_raised_budget_lets_the_campaign_go_on() {
+    let rd = refdata();
+    let compile = |plan: &str| {
+        let loaded = rules::compile(vec![("t.yaml".into(), pack(plan))], Some(&rd), &LoadOptions::default());
+        Arc::new(loaded.rules.expect("rules compile"))
+    };
+    let mut subs = tidings::refdata::Subscribers::new();
+    for i in 0..6 {
+        subs.insert(&subscriber(&sub(i)));
+    }
+    let decoder = Decoder::default();
+    let item = |i: usize, t: &str| Input::from(decoder.decode(visit_of(i, t).as_bytes(), "t", i as u64 + 1).unwrap());
+    let mut input: Vec<Input> = (0..3).map(|i| item(i, &format!("10:0{i}:00"))).collect();
+    input.push(Input::Reload(compile("  budget: { contacts: 4 }")));
+    input.extend((3..6).map(|i| item(i, &format!("11:0{i}:00"))));
+    for (shards, batch) in [(1, 1024), (2, 1), (3, 2)] {
+        let o = EngineOptions { shards, batch, ..no_footer() };
+        let mut sink = Memory::default();
+        let rules = compile("  budget: { contacts: 2 }");
+        let items: Vec<Input> = input
+            .iter()
+            .map(|i| match i {
+                Input::Item(e) => Input::Item(e.clone()),
+                Input::Reload(r) => Input::Reload(Arc::clone(r)),
+                _ => unreachable!(),
+            })
+            .collect();
+        engine::run(
+            items.into_iter(),
+            rules,
+            Arc::new(refdata()),
+            subs.clone(),
+            &o,
+            &mut sink,
+            &AtomicBool::new(false),
+        )
+        .expect("run");
+        let got: Vec<&str> = sink.decisions.iter().map(word).collect();
+        assert_eq!(got, ["sent", "sent", "budget", "sent", "sent", "budget"], "{shards} shards, batches of {batch}");
+    }
+}
