@@ -1,6 +1,6 @@
 //! tidings' HTTP endpoint for operations staff, their monitoring and the IVR: `/metrics`
-//! (Prometheus text format), `/healthz` and `/readyz`, `GET /v1/rules` (what is loaded), and
-//! `GET /v1/ivr/{msisdn}` (see [`super::ivr`]).
+//! (Prometheus text format), `/healthz` and `/readyz`, `GET /v1/rules` (what is loaded), `GET /v1/campaigns`
+//! (owners, dates, status, budgets and what they have spent) and `GET /v1/ivr/{msisdn}` (see [`super::ivr`]).
 //!
 //! Safe by default: the server binds to loopback unless told otherwise; every endpoint but the
 //! two health checks needs a bearer token (the IVR's own, or the admin one); each client (by IP address) gets a request
@@ -112,6 +112,8 @@ pub struct Admin {
     /// The engine's pulse, and how long input may wait without a batch finishing before
     /// `/readyz` fails.
     heartbeat: Option<(Arc<crate::telemetry::Heartbeat>, std::time::Duration)>,
+    /// `GET /v1/campaigns`: owners, dates, status, budgets and what they have spent.
+    campaigns: Option<Arc<crate::policy::budget::CampaignBook>>,
 }
 
 /// Hot reload: builds a new rule set off to the side from the configured files and, when it has
@@ -229,7 +231,14 @@ impl Admin {
             explain: None,
             reloader: None,
             heartbeat: None,
+            campaigns: None,
         }
+    }
+
+    /// Serves `GET /v1/campaigns` from what the engine publishes.
+    pub fn with_campaigns(mut self, book: Arc<crate::policy::budget::CampaignBook>) -> Admin {
+        self.campaigns = Some(book);
+        self
     }
 
     /// Serves `POST /v1/rules/reload` and reports the current set on `GET /v1/rules`.
@@ -310,6 +319,7 @@ impl Admin {
         let endpoint = match path {
             "/metrics" => "metrics",
             "/v1/rules" => "rules",
+            "/v1/campaigns" => "campaigns",
             _ => return Now("unknown", Response::error(404, "no such endpoint")),
         };
         if req.method != hyper::Method::GET {
@@ -327,6 +337,10 @@ impl Admin {
                     body: bytes::Bytes::from(self.metrics.render()),
                 }
             }
+            "campaigns" => match &self.campaigns {
+                Some(book) => Response::json(200, &serde_json::to_value(book.view()).unwrap_or_default()),
+                None => Response::error(503, "campaigns are served by a running engine"),
+            },
             _ => {
                 let info = match &self.reloader {
                     Some(r) => r.current.lock().unwrap_or_else(|p| p.into_inner()).clone(),

@@ -43,12 +43,13 @@ pub fn explain(msisdn: &str, recorded: &Recorded) -> Result<i32> {
     for line in &summary.trace {
         println!("{line}");
     }
-    // Capacity acts after the shards: say what it did to this subscriber's contacts.
-    for d in sink
-        .decisions
-        .iter()
-        .filter(|d| d.msisdn == m && d.suppression() == Some(tidings::contact::Suppression::Capacity))
-    {
+    // Capacity and campaign budgets act after the shards: say what they did to this
+    // subscriber's contacts.
+    use tidings::contact::Suppression;
+    let after_shards = |d: &&tidings::contact::Decision| {
+        d.msisdn == m && matches!(d.suppression(), Some(Suppression::Capacity | Suppression::Budget))
+    };
+    for d in sink.decisions.iter().filter(after_shards) {
         println!("{}", tidings::engine::explain::explain_line(d, offset));
     }
     Ok(0)

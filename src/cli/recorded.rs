@@ -70,6 +70,8 @@ impl Recorded {
             slice: cfg.slice().map_err(anyhow::Error::msg)?,
             heartbeat: None,
             requests_only: None,
+            budget_share: 1.0,
+            campaigns: None,
         })
     }
 

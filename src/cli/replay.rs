@@ -56,6 +56,8 @@ pub fn replay(args: Args) -> Result<i32> {
         slice: cfg.slice().map_err(anyhow::Error::msg)?,
         heartbeat: None,
         requests_only: None,
+        budget_share: 1.0,
+        campaigns: None,
     };
     run(&recorded, &cfg, &out, &opts, report.as_deref())
 }

@@ -160,6 +160,10 @@ pub enum Suppression {
     Capacity,
     /// The subscriber ignored the rule's or campaign's recent offers (`suppress_after`).
     SuppressedAfter,
+    /// The campaign is not on: outside its `start` / `end`, or `paused` / `ended`.
+    CampaignOff,
+    /// The campaign's budget (contacts or fen) is spent.
+    Budget,
 }
 
 impl Suppression {
@@ -173,6 +177,8 @@ impl Suppression {
             Suppression::Arbitration => "arbitration",
             Suppression::Capacity => "capacity",
             Suppression::SuppressedAfter => "suppressed_after",
+            Suppression::CampaignOff => "campaign_off",
+            Suppression::Budget => "budget",
         }
     }
 }

@@ -38,6 +38,7 @@ use pool::Spare;
 use crate::contact::{Decision, Outcome};
 use crate::event::{DeadLetter, Event, Kind};
 use crate::policy::ContactPolicy;
+use crate::policy::budget::Budgets;
 use crate::policy::capacity::Capacity;
 use crate::refdata::{RefData, Subscribers};
 use crate::rules::RuleSet;
@@ -86,6 +87,10 @@ pub struct EngineOptions {
     /// explain, reload) and says `Idle` when none waits. The engine sets it between the slices of
     /// a long step of event time, so that callers are not kept waiting behind it.
     pub requests_only: Option<Arc<AtomicBool>>,
+    /// This instance's share of every campaign budget (1: the whole; `[scale]` sets less).
+    pub budget_share: f64,
+    /// Where the write side publishes the campaigns and their budgets spent (`GET /v1/campaigns`).
+    pub campaigns: Option<Arc<crate::policy::budget::CampaignBook>>,
 }
 
 impl Default for EngineOptions {
@@ -106,6 +111,8 @@ impl Default for EngineOptions {
             slice: crate::time::HOUR,
             heartbeat: None,
             requests_only: None,
+            budget_share: 1.0,
+            campaigns: None,
         }
     }
 }
@@ -213,6 +220,9 @@ pub fn run_durable<I: Into<Input>>(
     let mut sink = Out {
         sink,
         capacity: Capacity::new(opts.capacity),
+        budgets: Budgets::new(&rules, opts.budget_share),
+        reloads: VecDeque::new(),
+        book: opts.campaigns.clone(),
         buf: Vec::new(),
         written: 0,
         meta: Default::default(),
@@ -238,6 +248,9 @@ pub fn run_durable<I: Into<Input>>(
         });
     }
     sink.written = start.batch;
+    if let Some(book) = &sink.book {
+        sink.budgets.publish(book);
+    }
     let sink = &mut sink;
 
     let spare = Spare::default();
@@ -413,6 +426,7 @@ fn restore(
     for s in shards.iter_mut() {
         s.restore_ticks(meta.ticks.clone(), meta.ticks_started, meta.router.wm);
     }
+    out.budgets.restore(&meta.budgets).map_err(|e| bad("campaign budgets", e))?;
     let orphans = out.capacity.restore(&meta.capacity, meta.format).map_err(|e| bad("capacity", e))?;
     if !orphans.is_empty() {
         out.write(&mut { orphans }, summary)?;
@@ -420,11 +434,16 @@ fn restore(
     Ok(meta.router)
 }
 
-/// The write side: decisions in output order pass channel capacity, are counted and go to
-/// the sink.
+/// The write side: decisions in output order pass channel capacity, then the campaigns'
+/// budgets, are counted and go to the sink.
 struct Out<'a> {
     sink: &'a mut dyn Sink,
     capacity: Capacity,
+    budgets: Budgets,
+    /// Rule sets swapped in after a batch (its number) not yet written: the budgets follow the
+    /// rules of the decisions they see.
+    reloads: VecDeque<(u64, Arc<RuleSet>)>,
+    book: Option<Arc<crate::policy::budget::CampaignBook>>,
     buf: Vec<Decision>,
     /// Batches written so far (the number of the next one).
     written: u64,
@@ -437,7 +456,14 @@ impl Out<'_> {
     /// Writes one batch's decisions (every batch, in order, exactly once).
     fn write(&mut self, ds: &mut Vec<Decision>, summary: &mut Summary) -> std::io::Result<()> {
         if self.capacity.is_unlimited() {
-            ds.iter().try_for_each(|d| self.emit(d, summary))?;
+            let budgets = &mut self.budgets;
+            let idle = budgets.is_idle();
+            for d in ds.iter_mut() {
+                if !idle {
+                    budgets.apply(d);
+                }
+                Self::emit_to(&mut *self.sink, d, summary)?;
+            }
             ds.clear();
         } else {
             for d in ds.drain(..) {
@@ -447,10 +473,19 @@ impl Out<'_> {
         }
         self.sink.batch_end()?;
         self.written += 1;
+        while self.reloads.front().is_some_and(|(no, _)| *no < self.written) {
+            if let Some((_, rules)) = self.reloads.pop_front() {
+                self.budgets.set_rules(&rules);
+            }
+        }
+        if let Some(book) = &self.book {
+            self.budgets.publish(book);
+        }
         // The checkpoint's batch is synced: its meta (capacity as of now) completes it.
         if self.meta.front().is_some_and(|m| m.id < self.written) {
             if let (Some(mut meta), Some(to)) = (self.meta.pop_front(), &self.to) {
                 meta.capacity = self.capacity.save();
+                meta.budgets = self.budgets.save();
                 meta.outbox_bytes = self.sink.position();
                 let _ = to.send(Part::Meta { id: meta.id, meta });
             }
@@ -459,11 +494,15 @@ impl Out<'_> {
     }
 
     fn flush_buf(&mut self, summary: &mut Summary) -> std::io::Result<()> {
-        let buf = std::mem::take(&mut self.buf);
-        buf.iter().try_for_each(|d| self.emit(d, summary))
+        let mut buf = std::mem::take(&mut self.buf);
+        for d in buf.iter_mut() {
+            self.budgets.apply(d);
+            Self::emit_to(&mut *self.sink, d, summary)?;
+        }
+        Ok(())
     }
 
-    fn emit(&mut self, d: &Decision, summary: &mut Summary) -> std::io::Result<()> {
+    fn emit_to(sink: &mut dyn Sink, d: &Decision, summary: &mut Summary) -> std::io::Result<()> {
         crate::telemetry::decision(d);
         match d.outcome {
             Outcome::Sent if d.shadow => summary.shadow_actions += 1,
@@ -475,7 +514,7 @@ impl Out<'_> {
             Outcome::Suppressed(r) => *summary.suppressed_by_reason.entry(r).or_default() += 1,
             Outcome::Deferred(_) => {}
         }
-        self.sink.decision(d)
+        sink.decision(d)
     }
 
     fn finish(&mut self, summary: &mut Summary, drain: bool) -> std::io::Result<()> {
@@ -538,6 +577,9 @@ fn route<I: Into<Input>>(
         let mut ckpt = ckpt.borrow_mut();
         if let (Some(c), Some(r)) = (ckpt.as_mut(), &reload) {
             c.rules = Arc::clone(r);
+        }
+        if let Some(r) = &reload {
+            sink.reloads.push_back((no, Arc::clone(r)));
         }
         // A checkpoint after this batch: the clock as it stands after it (`end_wm` is where
         // the next batch's timers start from).

@@ -5,6 +5,8 @@
 //! same steps, in event time, on that subscriber's own state (so no lock, and replay decides
 //! as live did), each step in a file of its own:
 //!
+//! 0. the campaign's plan: outside its dates, or `paused` / `ended` -> `campaign_off`
+//!    ([`campaign`])
 //! 1. exclusions (statuses, segments, tiers; global and per rule, a rule's also derived
 //!    attributes) -> `excluded` ([`exclusions`])
 //! 2. do-not-disturb of the channel (transactional messages too, unless the rule says
@@ -39,7 +41,9 @@
 //! Channel capacity (gateway submissions per second, call tasks per minute) is global, so it
 //! cannot be decided per subscriber: the engine's write side offers every decision, in output
 //! order after the shards, to [`capacity::Capacity`]: over capacity a contact waits while it is
-//! valid and is recorded as `capacity` if it expires.
+//! valid and is recorded as `capacity` if it expires. A campaign's budget is global too: what
+//! capacity lets go is offered, in the same order, to [`budget::Budgets`], which stops a contact
+//! that would overspend its campaign -> `budget`.
 //!
 //! An order (channel `order`: an offer the subscriber accepted, by reply, passed to the
 //! operator's order interface) is the subscriber's own request, not a contact. It goes through
@@ -55,6 +59,8 @@
 //! parsers are in [`crate::rules::policy`], where the rule compiler and the config build them.
 
 mod arbitration;
+pub mod budget;
+mod campaign;
 pub mod capacity;
 mod caps;
 mod control;
@@ -210,7 +216,7 @@ impl ContactPolicy {
         self.make_contacts(winners, state.contacts_mut(), out);
     }
 
-    /// Steps 1-4 (and 3's `suppress_after`) for each candidate, counting caps over `log`: one stopped goes to `out` with
+    /// Steps 0-4 (and 3's `suppress_after`) for each candidate, counting caps over `log`: one stopped goes to `out` with
     /// the reason; the others are returned for arbitration.
     fn screen(&self, cands: Vec<Candidate>, who: &Who, log: &ContactLog, out: &mut Vec<Decision>) -> Vec<Decision> {
         let (sub, refdata, optouts) = (who.sub, who.refdata, who.optouts);
@@ -223,7 +229,8 @@ impl ContactPolicy {
             }
             let contact = d.channel.is_contact();
             let stop = self
-                .excluded(rule, sub, who.derived)
+                .campaign_off(rule, &d)
+                .or_else(|| self.excluded(rule, sub, who.derived))
                 .or_else(|| contact.then(|| self.dnd(rule, &d, sub, refdata, optouts)).flatten())
                 .or_else(|| self.caps(rule, c.rule, &d, log))
                 .or_else(|| self.suppressed_after(rule, c.rule, &d, log))

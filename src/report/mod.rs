@@ -29,7 +29,8 @@ use std::sync::Arc;
 pub type PerChannel = [u64; Channel::COUNT];
 
 /// Every suppression reason, in policy order (report columns).
-pub const REASONS: [Suppression; 8] = [
+pub const REASONS: [Suppression; 10] = [
+    Suppression::CampaignOff,
     Suppression::Excluded,
     Suppression::Dnd,
     Suppression::Cap,
@@ -38,6 +39,7 @@ pub const REASONS: [Suppression; 8] = [
     Suppression::Arbitration,
     Suppression::QuietHours,
     Suppression::Capacity,
+    Suppression::Budget,
 ];
 
 fn reason_idx(r: Suppression) -> usize {
@@ -360,11 +362,13 @@ impl Collector {
             return;
         }
         // Intention to treat: the treatment arm is every candidate that passed the control-group
-        // step (sent, deferred, or stopped by a later step — arbitration, quiet hours, capacity),
+        // step (sent, deferred, or stopped by a later step — arbitration, quiet hours, capacity, budget),
         // so both arms are drawn from the same population; the control arm is those held out.
         let arm = match d.outcome {
             Outcome::Suppressed(Suppression::ControlGroup) => false,
-            Outcome::Suppressed(Suppression::Excluded | Suppression::Dnd | Suppression::Cap) => return,
+            Outcome::Suppressed(
+                Suppression::CampaignOff | Suppression::Excluded | Suppression::Dnd | Suppression::Cap,
+            ) => return,
             _ => true,
         };
         let (t, c) = self.arms.entry(d.campaign.clone()).or_default();

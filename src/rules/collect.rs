@@ -32,6 +32,9 @@ pub(super) struct Defs<'f> {
     word_at: HashMap<Box<str>, String>,
 }
 
+/// The keys of a `campaign:` item (its plan is read by `compile::plan`).
+const CAMPAIGN_KEYS: &[&str] = &["campaign", "desc", "policy", "owner", "start", "end", "status", "budget"];
+
 /// A `campaign:` item as read, before rules are matched to it (its policy is compiled with
 /// the campaign table).
 pub(super) struct CampaignItem {
@@ -185,7 +188,7 @@ impl<'f> Collector<'_, 'f> {
     fn campaign(&mut self, fi: usize, item: &yaml::Node) {
         let (file, src) = (&self.files[fi].0, &self.files[fi].1);
         let Some(name) = name_of(item, "campaign", file, src, self.diags) else { return };
-        check_keys(item, &["campaign", "desc", "policy"], file, src, self.diags);
+        check_keys(item, CAMPAIGN_KEYS, file, src, self.diags);
         if let Some(prev) = self.defs.campaigns.iter().find(|c| c.name == name) {
             self.diags.push(Diagnostic::new(
                 Code::E017,

@@ -55,6 +55,96 @@ pub struct CampaignPolicy {
     pub sender: Option<Box<str>>,
     /// Stop offering this campaign to a subscriber who keeps ignoring it.
     pub suppress_after: Option<SuppressAfter>,
+    /// Who runs it (`owner: 市场部`), for people reading the pack and `GET /v1/campaigns`.
+    pub owner: Option<Box<str>>,
+    /// When it runs, and whether it is on at all: outside, nothing new (`campaign_off`).
+    pub dates: CampaignDates,
+    pub status: CampaignStatus,
+    /// What it may spend: past it, nothing more is sent (`budget`).
+    pub budget: Option<Budget>,
+}
+
+/// A campaign's `status:` as its owner sets it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignStatus {
+    #[default]
+    Active,
+    /// Stopped for now: its rules decide nothing new until it is active again.
+    Paused,
+    /// Over: as paused, for good.
+    Ended,
+}
+
+impl CampaignStatus {
+    pub const WORDS: [&'static str; 3] = ["active", "paused", "ended"];
+
+    pub fn parse(s: &str) -> Option<CampaignStatus> {
+        Some(match s {
+            "active" => CampaignStatus::Active,
+            "paused" => CampaignStatus::Paused,
+            "ended" => CampaignStatus::Ended,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Self::WORDS[self as usize]
+    }
+}
+
+/// A campaign's `start` / `end`: local wall-clock times (in the engine's offset) as
+/// milliseconds since 1970-01-01T00:00 local, so the pack compiles without knowing the offset.
+/// `start` is the first moment it is on; `end` the first moment it is off again (an `end` date
+/// written without a time is the whole of that day). `None`: open on that side.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CampaignDates {
+    pub start: Option<Millis>,
+    pub end: Option<Millis>,
+    /// As written, for details and `GET /v1/campaigns`.
+    pub start_text: Option<Box<str>>,
+    pub end_text: Option<Box<str>>,
+}
+
+impl CampaignDates {
+    pub fn is_open(&self) -> bool {
+        self.start.is_none() && self.end.is_none()
+    }
+
+    /// Whether event time `ts` falls outside the dates, in the local time of `offset`: `Some`
+    /// with what it missed (`before` the start, or `after` the end).
+    pub fn outside(&self, ts: Millis, offset: chrono::FixedOffset) -> Option<&'static str> {
+        let local = ts.saturating_add(i64::from(offset.local_minus_utc()) * 1000);
+        match (self.start, self.end) {
+            (Some(s), _) if local < s => Some("before"),
+            (_, Some(e)) if local >= e => Some("after"),
+            _ => None,
+        }
+    }
+}
+
+/// `budget: { contacts: 50000, cost_fen: { sms: 5, call: 150 }, limit_fen: 2000000 }`: the
+/// contacts a campaign may make in all, and what they may cost (fen per contact, by channel).
+/// Counted over contacts sent (not held out, not suppressed), for the whole engine, in output
+/// order after the shards ([`crate::policy::budget`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Budget {
+    pub contacts: Option<u64>,
+    /// Fen per contact, indexed by `Channel as usize`; a channel not listed costs nothing.
+    pub cost_fen: [Option<u64>; crate::contact::Channel::COUNT],
+    pub limit_fen: Option<u64>,
+}
+
+impl Budget {
+    /// What one contact on `channel` costs.
+    pub fn cost(&self, channel: crate::contact::Channel) -> u64 {
+        self.cost_fen[channel as usize].unwrap_or(0)
+    }
+
+    /// Whether it tracks cost at all (a cost per channel given).
+    pub fn costed(&self) -> bool {
+        self.cost_fen.iter().any(Option::is_some)
+    }
 }
 
 /// `suppress_after: { ignored: 2, within: 30d, for: 60d, response_window: 3d, count: [refused] }`:

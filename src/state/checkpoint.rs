@@ -3,7 +3,7 @@
 //!
 //! What one holds: every subscriber's record and state (windows, timers, deferred contacts,
 //! contact history, sequences), the router's clock (input position, watermark, batch number,
-//! the input's first event time), the daily ticks, the channel-capacity limiter and its queue,
+//! the input's first event time), the daily ticks, the channel-capacity limiter and its queue, the campaigns' budgets spent,
 //! each source's position, the outbox's length, and the rule set it was taken under (version
 //! and the shape a changed rule set is matched against, as hot reload does).
 //!
@@ -114,9 +114,20 @@ pub fn enc_decision(e: &mut Enc, d: &Decision) {
 
 fn suppression(s: &str) -> Option<Suppression> {
     use Suppression as S;
-    [S::Dnd, S::QuietHours, S::Cap, S::Excluded, S::ControlGroup, S::Arbitration, S::Capacity, S::SuppressedAfter]
-        .into_iter()
-        .find(|r| r.as_str() == s)
+    [
+        S::Dnd,
+        S::QuietHours,
+        S::Cap,
+        S::Excluded,
+        S::ControlGroup,
+        S::Arbitration,
+        S::Capacity,
+        S::SuppressedAfter,
+        S::CampaignOff,
+        S::Budget,
+    ]
+    .into_iter()
+    .find(|r| r.as_str() == s)
 }
 
 pub fn dec_decision(d: &mut Dec) -> DecResult<Decision> {
@@ -279,6 +290,9 @@ pub struct Meta {
     pub ticks_started: bool,
     /// The capacity limiter and queue ([`crate::policy::capacity::Capacity::save`]).
     pub capacity: Vec<u8>,
+    /// What each campaign's budget has spent ([`crate::policy::budget::Budgets::save`]); last
+    /// in the frame, absent from checkpoints written before budgets.
+    pub budgets: Vec<u8>,
     pub sources: Vec<StreamPos>,
     /// Bytes of `outbox.jsonl` when batch `id`'s decisions were synced (informational: the
     /// outbox refuses re-decided ids whatever its length).
@@ -320,6 +334,11 @@ impl Persist for Meta {
         self.rules.encode(e);
         e.u64(self.subscribers);
         e.i64(self.taken_at);
+        // Last, and only when something was spent: a frame without it reads as none.
+        if !self.budgets.is_empty() {
+            e.u32(self.budgets.len() as u32);
+            e.buf.extend_from_slice(&self.budgets);
+        }
     }
 
     fn decode(d: &mut Dec) -> DecResult<Meta> {
@@ -335,18 +354,30 @@ impl Persist for Meta {
         let sources = (0..n)
             .map(|_| Ok(StreamPos { stream: d.str()?.to_owned(), offset: d.u64()?, records: d.u64()? }))
             .collect::<DecResult<_>>()?;
+        let outbox_bytes = d.opt_i64()?.map(|b| b as u64);
+        let rules_version = d.str()?.to_owned();
+        let rules = RuleShape::decode(d)?;
+        let (subscribers, taken_at) = (d.u64()?, d.i64()?);
+        let budgets = match d.done() {
+            true => Vec::new(),
+            false => {
+                let n = d.len(1)?;
+                d.take(n)?.to_vec()
+            }
+        };
         Ok(Meta {
             id,
             router,
             ticks,
             ticks_started,
             capacity,
+            budgets,
             sources,
-            outbox_bytes: d.opt_i64()?.map(|b| b as u64),
-            rules_version: d.str()?.to_owned(),
-            rules: RuleShape::decode(d)?,
-            subscribers: d.u64()?,
-            taken_at: d.i64()?,
+            outbox_bytes,
+            rules_version,
+            rules,
+            subscribers,
+            taken_at,
             format: FORMAT,
         })
     }

@@ -42,6 +42,8 @@ pub(super) struct Services {
     pub explain: Option<Explain>,
     pub reloader: Option<Arc<Reloader>>,
     pub heartbeat: Option<Arc<Heartbeat>>,
+    /// The campaigns and their budgets spent, as the engine's write side publishes them.
+    pub campaigns: Option<Arc<crate::policy::budget::CampaignBook>>,
 }
 
 /// The admin endpoint on a small runtime of its own, for the life of a run.
@@ -57,7 +59,7 @@ impl ApiServer {
         services: Services,
         run: &Config,
     ) -> Result<ApiServer, Error> {
-        let Services { asks, explain, reloader, heartbeat } = services;
+        let Services { asks, explain, reloader, heartbeat, campaigns } = services;
         let (scale, realtime) = (&run.scale, run.engine.realtime_priority);
         let metrics = crate::telemetry::install_prometheus().map_err(|e| Error::Refused(e.to_string()))?;
         let mut admin = Admin::new(cfg, metrics, rules_info(rules));
@@ -76,6 +78,9 @@ impl ApiServer {
         if let Some(r) = &reloader {
             admin = admin.with_reloader(r.clone());
         }
+        if let Some(c) = campaigns {
+            admin = admin.with_campaigns(c);
+        }
         if let Some(h) = heartbeat {
             admin = admin.with_heartbeat(h, run.stall_after().map_err(|e| Error::Refused(e.to_string()))?);
         }
@@ -86,7 +91,7 @@ impl ApiServer {
         if cfg.admin_token.is_empty() {
             eprintln!("api           no admin_token configured: /metrics and /v1/* refuse every request");
         }
-        eprintln!("api           http://{addr} (/metrics, /healthz, /readyz, /v1/rules)");
+        eprintln!("api           http://{addr} (/metrics, /healthz, /readyz, /v1/rules, /v1/campaigns)");
         admin.ready.store(true, Ordering::Relaxed);
         let stop = Arc::new(tokio::sync::Notify::new());
         let s = stop.clone();

@@ -166,6 +166,8 @@ impl Topology {
             slice: unchecked(cfg.slice())?,
             heartbeat: Some(Arc::default()),
             requests_only: None,
+            budget_share: if cfg.scale.is_shared() { cfg.scale.share() } else { 1.0 },
+            campaigns: Some(Arc::default()),
         };
         Ok(Topology {
             cfg: cfg.clone(),
@@ -198,7 +200,8 @@ impl Topology {
         let stop = stop_flag();
         let mut resume = Resume::open(&cfg)?;
         let from = resume.as_ref().map_or(&[][..], |r| r.positions());
-        let mut services = Services { heartbeat: opts.heartbeat.clone(), ..Services::default() };
+        let mut services =
+            Services { heartbeat: opts.heartbeat.clone(), campaigns: opts.campaigns.clone(), ..Services::default() };
         // A live stream: what it brings is decided at once (no waiting for a full batch), and
         // outcome events and IVR requests flow into it as they come.
         let mut feedback = None;

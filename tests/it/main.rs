@@ -1,6 +1,7 @@
 //! The integration test binary: one module per area.
 
 mod admin;
+mod campaigns;
 mod checkpoint;
 mod cli;
 mod compiled;

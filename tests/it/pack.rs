@@ -55,6 +55,12 @@ fn every_shipped_rule_fires_on_the_default_run() {
         sink.decisions.iter().filter(|d| d.is_sent()).map(|d| d.rule_name.to_string()).collect();
     let dead: Vec<&String> = names.difference(&fired).collect();
     assert!(dead.is_empty(), "rules that never sent anything on the default run: {dead:?}");
+    // The pack's budget (ip_12593) is realistic and not reached by a default run, and no
+    // campaign is off: what the pack decides is its rules' doing.
+    use tidings::contact::Suppression;
+    let off =
+        sink.decisions.iter().find(|d| matches!(d.suppression(), Some(Suppression::Budget | Suppression::CampaignOff)));
+    assert!(off.is_none(), "a campaign stopped on the default run: {off:?}");
     // Regression: daily rules share one trigger (`09:00@day`) across subscribers; the action id,
     // the gateways' idempotency key, must still differ per subscriber.
     let mut ids = std::collections::HashSet::new();

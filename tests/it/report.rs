@@ -167,7 +167,7 @@ fn the_report_of_a_generated_day_matches_the_decisions_file() {
         *by_reason.entry(d["reason"].as_str().unwrap().into()).or_default() += 1;
     }
     let shown = table(&html, "suppressions");
-    assert_eq!(shown.len(), 8, "every reason has a row, zero or not");
+    assert_eq!(shown.len(), 10, "every reason has a row, zero or not");
     for (key, _, cells) in shown {
         assert_eq!(num(&cells, "n"), by_reason.get(&key).copied().unwrap_or(0), "suppressed for {key}");
     }
@@ -181,9 +181,18 @@ fn the_report_of_a_generated_day_matches_the_decisions_file() {
         let t = by_rule.get(rule).cloned().unwrap_or_default();
         assert_eq!(num(cells, "fired"), t.0, "{rule} fired");
         assert_eq!(num(cells, "sent"), t.1, "{rule} sent");
-        for reason in
-            ["excluded", "dnd", "cap", "suppressed_after", "control_group", "arbitration", "quiet_hours", "capacity"]
-        {
+        for reason in [
+            "campaign_off",
+            "excluded",
+            "dnd",
+            "cap",
+            "suppressed_after",
+            "control_group",
+            "arbitration",
+            "quiet_hours",
+            "capacity",
+            "budget",
+        ] {
             assert_eq!(num(cells, reason), t.2.get(reason).copied().unwrap_or(0), "{rule} {reason}");
         }
         assert_eq!(num(cells, "deferred"), t.3, "{rule} deferred at end");

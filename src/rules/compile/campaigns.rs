@@ -79,6 +79,7 @@ pub(in crate::rules) fn build_campaigns(
             }
         }
     }
+    costed_channels(rules, &out, items, files, diags);
     for it in items {
         if !index.contains_key(&*it.name) {
             let (file, src) = &files[it.file];
@@ -108,5 +109,35 @@ fn item_policy(c: &CampaignItem, files: &[(String, String)], diags: &mut Vec<Dia
         check_keys(p, &["cap", "streak", "control_group", "sender", "suppress_after"], file, src, diags);
         campaign_policy(p, &mut policy, file, src, diags);
     }
+    super::plan::campaign_plan(&c.node, &mut policy, file, src, diags);
     policy
+}
+
+/// A budget with a limit in fen must price every channel its campaign's rules contact on: a
+/// channel left out would cost nothing and slip past the limit unseen.
+fn costed_channels(
+    rules: &[Rule],
+    campaigns: &[CampaignPolicy],
+    items: &[CampaignItem],
+    files: &[(String, String)],
+    diags: &mut Vec<Diagnostic>,
+) {
+    for it in items {
+        let Some(c) = campaigns.iter().find(|c| *c.name == *it.name) else { continue };
+        let Some(b) = c.budget.as_ref().filter(|b| b.limit_fen.is_some()) else { continue };
+        let Some(node) = it.node.get("budget").and_then(|b| b.get("cost_fen")) else { continue };
+        let mut told = Vec::new();
+        for r in rules.iter().filter(|r| *r.campaign == *it.name && r.channel.is_contact()) {
+            if b.cost_fen[r.channel as usize].is_none() && !told.contains(&r.channel) {
+                told.push(r.channel);
+                let (file, src) = (&files[it.file].0, &files[it.file].1);
+                let msg = format!(
+                    "rule `{}` of campaign `{}` contacts by {}, and `cost_fen` gives {} no cost",
+                    r.name, it.name, r.channel, r.channel
+                );
+                let hint = format!("write `{}: 0` if it costs nothing", r.channel);
+                diags.push(Diagnostic::new(Code::E033, file, src, node.pos(), msg).with_hint(Some(hint)));
+            }
+        }
+    }
 }

@@ -12,6 +12,7 @@ mod action;
 mod campaigns;
 mod derive;
 mod journey;
+mod plan;
 mod policy;
 mod timer;
 
