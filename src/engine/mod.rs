@@ -262,6 +262,7 @@ pub fn run_durable<I: Into<Input>>(
         let mut shard = shards.pop().expect("one shard");
         let mut stats = ShardStats::default();
         route(input, Fixed { opts, stop, spare: &spare }, start, ckpt, &mut summary, sink, |batch, _urgent| {
+            let Some(batch) = batch else { return Ok(Vec::new()) }; // one shard: none in flight
             let out = run_batch(&mut shard, batch, &mut stats, opts.latency_sample, slice, &spare);
             crate::telemetry::timers_pending(0, shard.pending_timers());
             Ok(vec![out])
@@ -330,6 +331,12 @@ pub fn run_durable<I: Into<Input>>(
             };
             let mut sent = start.batch;
             route(input, Fixed { opts, stop, spare: &spare }, start, ckpt, &mut summary, sink, |batch, urgent| {
+                // A quiet stream: what is in flight is written now, not when the next event comes.
+                let Some(batch) = batch else {
+                    ready.clear();
+                    collect(true, sent, &mut ready);
+                    return Ok(std::mem::take(&mut ready));
+                };
                 let mut per: Vec<Items> = (0..n).map(|_| spare.events.take(opts.batch.max(1))).collect();
                 let (no, origin, start, wms, end_wm) = (batch.no, batch.origin, batch.start, batch.wms, batch.end_wm);
                 let mut all = batch.events;
@@ -544,7 +551,7 @@ fn route<I: Into<Input>>(
     ckpt: Option<Ckpt>,
     summary: &mut Summary,
     sink: &mut Out,
-    mut dispatch: impl FnMut(Batch, bool) -> std::io::Result<Vec<Vec<Decision>>>,
+    dispatch: impl FnMut(Option<Batch>, bool) -> std::io::Result<Vec<Vec<Decision>>>,
 ) -> std::io::Result<()> {
     let Fixed { opts, stop, spare } = run;
     let size = opts.batch.max(1);
@@ -559,6 +566,7 @@ fn route<I: Into<Input>>(
     let mut start = pos;
     let mut first_ts: Option<Millis> = at.first_ts;
     let mut counted = [0u64; Kind::ALL.len()];
+    let dispatch = std::cell::RefCell::new(dispatch); // `None`: collect what is in flight
     let mut flush = |events: &mut Items,
                      wms: &mut Vec<Millis>,
                      start: u64,
@@ -616,7 +624,7 @@ fn route<I: Into<Input>>(
         if let Some(t) = summary.last_ts {
             crate::telemetry::progress(t, end_wm);
         }
-        for mut ds in dispatch(batch, urgent)? {
+        for mut ds in (dispatch.borrow_mut())(Some(batch), urgent)? {
             in_order(&mut ds);
             sink.write(&mut ds, summary)?;
             spare.decisions.give(ds);
@@ -678,6 +686,12 @@ fn route<I: Into<Input>>(
                         if !events.is_empty() {
                             let take = may_take(&guard, &ready);
                             flush(&mut events, &mut wms, start, wm, summary, sink, true, Vec::new(), None, take)?;
+                        } else {
+                            for mut ds in (dispatch.borrow_mut())(None, true)? {
+                                in_order(&mut ds);
+                                sink.write(&mut ds, summary)?;
+                                spare.decisions.give(ds);
+                            }
                         }
                         pulse(true, &mut caught_up);
                         continue;

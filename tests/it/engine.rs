@@ -406,3 +406,54 @@ fn a_request_someone_waits_on_is_decided_ahead_of_the_events_in_hand() {
     assert_eq!(order(false), ["u1", "u2", "r1", "u3"]);
     assert_eq!(order(true), ["r1", "u1", "u2", "u3"]);
 }
+
+/// A live stream goes quiet on several shards: the decisions of the batches still in flight are
+/// written at the idle tick, not held until the next event comes (with one event a batch, the
+/// last two batches always were).
+#[test]
+fn a_quiet_stream_on_several_shards_writes_what_is_in_flight() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::mpsc;
+    use tidings::engine::{self, Input};
+    use tidings::event::Decoder;
+    use tidings::refdata::RefData;
+    use tidings::rules::{self, LoadOptions};
+    struct Tell(mpsc::Sender<String>);
+    impl tidings::engine::Sink for Tell {
+        fn decision(&mut self, d: &tidings::contact::Decision) -> std::io::Result<()> {
+            let _ = self.0.send(d.msisdn.full());
+            Ok(())
+        }
+    }
+    let pack = "- rule: hi\n  on: [topup]\n  condition: \"true\"\n  action: { channel: sms, template: \"hi\" }\n  \
+                policy: { quiet_hours: ignore, transactional: true }\n";
+    let rules = Arc::new(
+        rules::compile(vec![("r.yaml".into(), pack.into())], None, &LoadOptions::default()).rules.expect("a pack"),
+    );
+    let (in_tx, in_rx) = mpsc::channel::<Input>();
+    let (out_tx, out_rx) = mpsc::channel();
+    let engine = std::thread::spawn(move || {
+        let opts = EngineOptions { shards: 2, batch: 1, ..EngineOptions::default() };
+        let subs = tidings::refdata::Subscribers::new();
+        let stop = AtomicBool::new(false);
+        engine::run(in_rx.into_iter(), rules, Arc::new(RefData::default()), subs, &opts, &mut Tell(out_tx), &stop)
+            .map(|s| s.events)
+    });
+    let numbers = ["13800138000", "13900139001", "13700137002"];
+    for (i, m) in numbers.iter().enumerate() {
+        let line = format!(
+            r#"{{"kind":"topup","ts":"2026-11-24T10:0{i}:00+08:00","msisdn":"{m}","amount_fen":1000,"channel":"card"}}"#
+        );
+        in_tx.send(Input::Item(Decoder::default().decode(line.as_bytes(), "t", 1).expect("a line"))).expect("sent");
+    }
+    in_tx.send(Input::Idle).expect("sent");
+    // Nothing more comes in: all three are written anyway.
+    let mut got: Vec<String> = (0..3)
+        .map(|_| out_rx.recv_timeout(std::time::Duration::from_secs(30)).expect("a decision written at the idle tick"))
+        .collect();
+    got.sort();
+    assert_eq!(got, ["13700137002", "13800138000", "13900139001"]);
+    drop(in_tx);
+    assert_eq!(engine.join().expect("the engine").expect("a run"), 3);
+}
