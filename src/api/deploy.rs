@@ -64,6 +64,9 @@ struct State {
 
 pub struct Deploy {
     state: Mutex<State>,
+    /// The directories a submit may name by `path` (those of `rules.paths`): an author's working
+    /// copy, not any directory of the host.
+    roots: Vec<PathBuf>,
     approvals: u32,
     checks: Checks,
     reloader: Arc<Reloader>,
@@ -114,7 +117,8 @@ impl Deploy {
             }
         };
         reloader.set_pack(&live.version);
-        Ok(Deploy { state: Mutex::new(State { store, audit }), approvals: cfg.approvals, checks, reloader })
+        let roots = initial.iter().filter(|p| p.is_dir()).filter_map(|p| p.canonicalize().ok()).collect();
+        Ok(Deploy { state: Mutex::new(State { store, audit }), roots, approvals: cfg.approvals, checks, reloader })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -232,7 +236,7 @@ impl Deploy {
             let mut st = self.lock();
             let live = st.store.live().map_err(io_error)?.unwrap_or_default();
             let live_pack = st.store.pack(&live.version).map_err(io_error)?;
-            match assemble(&st.store, &live_pack, &b) {
+            match assemble(&st.store, &live_pack, &b, &self.roots) {
                 Ok(p) => (live, live_pack, p),
                 Err(why) => return Err(self.refuse(&mut st, 400, entry, why)),
             }
@@ -479,16 +483,17 @@ impl Deploy {
     }
 }
 
-/// The pack a submit names: a directory's files (`path`), or `files` over a base version
+/// The pack a submit names: a directory's files (`path`, one of `roots` or inside one), or `files` over a base version
 /// (`base`: "live", the default, a version id, or "none" for files that are the whole pack)
 /// less `remove`.
-fn assemble(store: &Store, live: &Pack, b: &SubmitBody) -> Result<Pack, String> {
+fn assemble(store: &Store, live: &Pack, b: &SubmitBody, roots: &[PathBuf]) -> Result<Pack, String> {
     if let Some(path) = &b.path {
         if b.files.is_some() || !b.remove.is_empty() || b.base.is_some() {
             return Err("give a path or files (with base and remove), not both".into());
         }
-        if !path.is_dir() {
-            return Err(format!("{} is not a directory on the engine's host", path.display()));
+        let inside = path.canonicalize().ok().filter(|p| p.is_dir() && roots.iter().any(|r| p.starts_with(r)));
+        if inside.is_none() {
+            return Err(format!("{} is not a directory of rules.paths on the engine's host", path.display()));
         }
         return Pack::read(std::slice::from_ref(path)).map_err(|e| format!("reading {}: {e}", path.display()));
     }
@@ -543,6 +548,7 @@ fn status_word(s: Status) -> &'static str {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SubmitBody {
+    #[serde(default)]
     comment: String,
     #[serde(default)]
     files: Option<BTreeMap<String, String>>,

@@ -70,8 +70,9 @@ fn store_visit(m: &str, t: i64) -> String {
 }
 
 /// The pack, recorded traffic for the backtest and the config of a live engine whose deploys
-/// are governed (one approval) with an author, a viewer and an approver with a password.
-fn setup(dir: &Dir, port: u16) -> PathBuf {
+/// are governed (`deploy`: the rest of `[api.deploy]`) with an author, a viewer and an approver
+/// with a password.
+fn setup(dir: &Dir, port: u16, deploy: &str) -> PathBuf {
     let rules = dir.0.join("rules");
     std::fs::create_dir_all(rules.join("testdata")).unwrap();
     std::fs::write(rules.join("shop.yaml"), SHOP).unwrap();
@@ -132,15 +133,14 @@ role = "approver"
 password_hash = "{hash}"
 
 [api.deploy]
-dir = "{deploy}"
-approvals = 1
-backtest = ["{events}"]
+dir = "{store}"
+{deploy}
 "#,
             rules = rules.display(),
             out = dir.0.join("out").display(),
             log = dir.0.join("ivr.jsonl").display(),
-            deploy = dir.0.join("deploy").display(),
-            events = events.display(),
+            store = dir.0.join("deploy").display(),
+            deploy = deploy.replace("EVENTS", &events.display().to_string()),
         ),
     )
     .unwrap();
@@ -171,7 +171,7 @@ fn change_files(shop: &str) -> Value {
 fn governed_deploys_refuse_what_they_must_deploy_and_roll_back_live_and_audit_every_step_across_a_sigkill() {
     let dir = Dir::new("deploy");
     let port = port();
-    let cfg = setup(&dir, port);
+    let cfg = setup(&dir, port, "approvals = 1\nbacktest = [\"EVENTS\"]");
     let out = dir.0.join("out");
     let (mut engine, mut stdin) = start_live(&cfg, port);
 
@@ -317,4 +317,94 @@ fn governed_deploys_refuse_what_they_must_deploy_and_roll_back_live_and_audit_ev
     let done: Running = engine;
     let out = done.output();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_lab_without_approvals_deploys_a_checked_working_copy_at_once_and_refuses_the_rest() {
+    let dir = Dir::new("deploy-lab");
+    let port = port();
+    let cfg = setup(&dir, port, "approvals = 0");
+    let rules = dir.0.join("rules");
+    let (engine, mut stdin) = start_live(&cfg, port);
+    let v1 = get(port, "/v1/deploy", ZHAO)["live"].as_str().unwrap().to_owned();
+
+    // Nothing to roll back to yet; the live files again are no change; only rules.paths.
+    let (s, r) = post(port, "/v1/deploy/rollback", ADM, json!({}));
+    assert_eq!(s, 409, "{r}");
+    let (s, r) = post(port, "/v1/deploy/changes", LI, json!({"comment": "same", "path": rules}));
+    assert_eq!(s, 409, "{r}");
+    let (s, r) = post(port, "/v1/deploy/changes", LI, json!({"comment": "elsewhere", "path": "/etc"}));
+    assert_eq!(s, 400, "{r}");
+    assert_eq!(
+        post(port, "/v1/deploy/changes", LI, json!({"files": change_files(SHOP)})).0,
+        400,
+        "a comment is required"
+    );
+
+    // The working copy changes on disk: with governed deploys that alone changes nothing.
+    let lab = SHOP.replace("感谢您光临营业厅", "【实验】感谢您光临营业厅");
+    std::fs::write(rules.join("shop.yaml"), &lab).unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(get(port, "/v1/rules", ZHAO)["pack"], v1.as_str(), "the file watcher does not deploy");
+
+    // Submitted: checked, approved by nobody (none needed), the backtest skipped and saying so.
+    let (s, c) = post(port, "/v1/deploy/changes", LI, json!({"comment": "lab mark", "path": rules}));
+    assert_eq!(s, 201, "{c}");
+    assert_eq!(c["status"], "approved", "{c}");
+    assert!(c["checks"]["backtest"]["skipped"].as_str().is_some(), "{c}");
+    let id = c["id"].as_u64().unwrap();
+    let (s, r) = post(port, &format!("/v1/deploy/changes/{id}/approve"), &wang(), json!({}));
+    assert_eq!(s, 409, "{r}");
+    assert!(r["error"].as_str().unwrap().contains("no approval is needed"), "{r}");
+
+    // Another change, withdrawn by its author: it cannot be deployed.
+    let extra = "- list: lab_stores\n  items: [S1]\n";
+    let (s, c2) = post(port, "/v1/deploy/changes", LI, json!({"comment": "a list", "files": {"extra.yaml": extra}}));
+    assert_eq!(s, 201, "{c2}");
+    assert_eq!(c2["files"]["added"], json!(["extra.yaml"]));
+    let id2 = c2["id"].as_u64().unwrap();
+    assert_eq!(post(port, &format!("/v1/deploy/changes/{id2}/reject"), LI, json!({"comment": "not now"})).0, 200);
+    let (s, r) = post(port, &format!("/v1/deploy/changes/{id2}/deploy"), LI, json!({}));
+    assert_eq!(s, 409, "{r}");
+
+    let (s, r) = post(port, &format!("/v1/deploy/changes/{id}/deploy"), LI, json!({}));
+    assert_eq!(s, 200, "{r}");
+    send(&mut stdin, &[profile("13700000009", -30), store_visit("13700000009", -20)]);
+    assert!(thanks(&dir.0.join("out"), "13700000009").starts_with("【实验】"));
+    let steps: Vec<String> = get(port, "/v1/audit", ZHAO)["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {}", e["step"].as_str().unwrap(), e["outcome"].as_str().unwrap()))
+        .collect();
+    let expected = [
+        "import ok",
+        "rollback refused",
+        "submit refused",
+        "submit refused",
+        "submit refused",
+        "submit ok",
+        "approve refused",
+        "submit ok",
+        "reject ok",
+        "deploy refused",
+        "deploy ok",
+    ];
+    assert_eq!(steps, expected);
+    drop(stdin);
+    assert!(engine.output().status.success());
+}
+
+#[test]
+fn a_user_with_a_bad_password_hash_is_a_config_error_at_start() {
+    let dir = Dir::new("deploy-badhash");
+    let cfg = setup(&dir, port(), "approvals = 1");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let broken = text.replacen("password_hash = \"$pbkdf2-sha256$i=1000$", "password_hash = \"$pbkdf2-sha256$i=10$", 1);
+    assert_ne!(text, broken);
+    std::fs::write(&cfg, broken).unwrap();
+    let out = crate::delivery::tidings(&cfg).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("user wang: password_hash: the iterations"), "{err}");
 }
