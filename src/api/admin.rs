@@ -1,11 +1,13 @@
 //! tidings' HTTP endpoint for operations staff, their monitoring and the IVR: `/metrics`
-//! (Prometheus text format), `/healthz` and `/readyz`, `GET /v1/rules` (what is loaded), and
-//! `GET /v1/ivr/{msisdn}` (see [`super::ivr`]).
+//! (Prometheus text format), `/healthz` and `/readyz`, `GET /v1/rules` (what is loaded),
+//! `GET /v1/ivr/{msisdn}` (see [`super::ivr`]), and with `[api.deploy]` the deploy flow and its
+//! audit log (see [`super::deploy`]).
 //!
 //! Safe by default: the server binds to loopback unless told otherwise; every endpoint but the
-//! two health checks needs a bearer token (the IVR's own, or the admin one); each client (by IP address) gets a request
-//! rate (`governor`, keyed), beyond which it is answered 429; bodies are size-limited by the
-//! server. Nothing here prints or labels a subscriber number.
+//! two health checks needs credentials — the IVR's own token, or a user's (see [`super::users`]:
+//! the admin token is user `admin`; any role may read, reload needs admin); each client (by IP
+//! address) gets a request rate (`governor`, keyed), beyond which it is answered 429; bodies are
+//! size-limited by the server. Nothing here prints or labels a subscriber number.
 
 use crate::http::{Handler, Reply, Request, Response};
 use governor::{Quota, RateLimiter};
