@@ -14,6 +14,7 @@
 //! GET  /v1/deploy                         live version, its history, versions, changes
 //! GET  /v1/deploy/changes[/N]             the changes, or one with its checks
 //! GET  /v1/deploy/versions/ID             a version's manifest
+//! GET  /v1/deploy/versions/ID/files/NAME  one of its files
 //! POST /v1/deploy/changes                 submit {comment, files: {name: text}, remove, base} or {comment, path}
 //! POST /v1/deploy/changes/N/approve       {comment}
 //! POST /v1/deploy/changes/N/reject        {comment}
@@ -60,6 +61,24 @@ fn one() -> u32 {
 struct State {
     store: Store,
     audit: Audit,
+}
+
+impl State {
+    /// Appends a step to the audit log (synced) and counts it on `/metrics`.
+    fn log(&mut self, entry: Value) -> std::io::Result<Value> {
+        let step = match entry["step"].as_str() {
+            Some("submit") => "submit",
+            Some("approve") => "approve",
+            Some("reject") => "reject",
+            Some("deploy") => "deploy",
+            Some("rollback") => "rollback",
+            _ => "other",
+        };
+        let ok = entry["outcome"] == "ok";
+        let e = self.audit.append(entry)?;
+        crate::telemetry::deploy_step(step, ok);
+        Ok(e)
+    }
 }
 
 pub struct Deploy {
@@ -138,6 +157,7 @@ impl Deploy {
                 self.lock().store.changes().map(|c| Response::json(200, &json!({"changes": c}))).map_err(io_error)
             }
             (["deploy", "changes", n], true, _) => self.with_change(n, |_, c| Ok(Response::json(200, &json!(c)))),
+            (["deploy", "versions", id, "files", name @ ..], true, _) => self.file(id, &name.join("/")),
             (["deploy", "versions", id], true, _) => match self.lock().store.manifest(id) {
                 Ok(Some(m)) => Ok(Response::json(200, &json!(m))),
                 Ok(None) => Err(Response::error(404, "no such version")),
@@ -177,6 +197,17 @@ impl Deploy {
         }
     }
 
+    /// One file of a version, as text (what the console opens to edit).
+    fn file(&self, id: &str, name: &str) -> Answer {
+        let missing = || Response::error(404, "no such file in that version");
+        if super::store::check_name(id).is_err() || super::store::check_name(name).is_err() {
+            return Err(missing());
+        }
+        let path = self.lock().store.pack_dir(id).join(name);
+        let bytes = std::fs::read(path).map_err(|_| missing())?;
+        Ok(Response { status: 200, content_type: "text/plain; charset=utf-8", body: bytes.into() })
+    }
+
     fn audit(&self, req: &Request) -> Answer {
         let since = req.param("since").and_then(|s| s.parse().ok()).unwrap_or(0);
         let entries = self.lock().audit.read(since).map_err(io_error)?;
@@ -207,7 +238,7 @@ impl Deploy {
         entry["outcome"] = "refused".into();
         entry["reason"] = reason.clone().into();
         let extra = entry.get("diagnostics").cloned();
-        match st.audit.append(entry) {
+        match st.log(entry) {
             Ok(e) => {
                 let mut answer = json!({"error": reason, "audit": e["seq"]});
                 if let Some(d) = extra {
@@ -306,7 +337,7 @@ impl Deploy {
         entry["from_version"] = json!(change.base);
         entry["checks"] = checks;
         entry["status"] = json!(status);
-        st.audit.append(entry).map_err(io_error)?;
+        st.log(entry).map_err(io_error)?;
         st.store.save_change(&change).map_err(io_error)?;
         Ok(Response::json(201, &json!(change)))
     }
@@ -366,7 +397,7 @@ impl Deploy {
     fn commit(&self, st: &mut State, mut entry: Value, c: &Change) -> Answer {
         entry["outcome"] = "ok".into();
         entry["status"] = json!(c.status);
-        st.audit.append(entry).map_err(io_error)?;
+        st.log(entry).map_err(io_error)?;
         st.store.save_change(c).map_err(io_error)?;
         Ok(Response::json(200, &json!(c)))
     }
@@ -394,6 +425,16 @@ impl Deploy {
             let mut live = st.store.live().map_err(io_error)?.unwrap_or_default();
             if live.version == c.version {
                 return Err(self.refuse(st, 409, entry, "this version is live already".into()));
+            }
+            // A change is a whole pack made over the version live when it was submitted: over
+            // another, it would undo what was deployed since, unchecked against it.
+            if c.base.as_deref() != Some(live.version.as_str()) {
+                let why = format!(
+                    "the live version is {} now, not {} the change was made and checked over: submit it again over the live version",
+                    live.version,
+                    c.base.as_deref().unwrap_or("-")
+                );
+                return Err(self.refuse(st, 409, entry, why));
             }
             entry["from_version"] = live.version.clone().into();
             entry["files"] = json!(c.files);
@@ -464,7 +505,7 @@ impl Deploy {
             }
         };
         entry["outcome"] = "ok".into();
-        st.audit.append(entry.clone()).map_err(io_error)?;
+        st.log(entry.clone()).map_err(io_error)?;
         if self.reloader.swap(set, Some(version)).is_none() {
             let why = "the engine did not take the new rule set; the running rules stay".into();
             return Err(self.refuse(st, 503, entry, why));

@@ -4,7 +4,7 @@
 //! their own change — a deploy and a rollback in force for the next event, and the audit log
 //! whole after a SIGKILL and a restart, which runs the version last made live.
 
-use crate::delivery::{Dir, Running, at, lines, port, send, start_live};
+use crate::delivery::{Dir, Running, at, http_get, lines, port, send, start_live};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -293,6 +293,8 @@ fn governed_deploys_refuse_what_they_must_deploy_and_roll_back_live_and_audit_ev
     assert_eq!(deployed["checks"]["backtest"]["rules"][0]["rule"], "store_thanks");
     assert_eq!(before[11]["user"], "zhao");
     assert!(before[2]["diagnostics"][0].as_str().unwrap().starts_with("shop.yaml:4:"), "{}", before[2]);
+    let (_, metrics) = http_get(port, "/metrics", Some(&ZHAO[7..]));
+    assert!(metrics.contains(r#"tidings_deploy_steps_total{step="approve",outcome="refused"} 3"#), "{metrics}");
     engine.child().kill().unwrap();
     let _ = engine.child().wait();
     drop(stdin);
@@ -367,8 +369,21 @@ fn a_lab_without_approvals_deploys_a_checked_working_copy_at_once_and_refuses_th
     let (s, r) = post(port, &format!("/v1/deploy/changes/{id2}/deploy"), LI, json!({}));
     assert_eq!(s, 409, "{r}");
 
+    // Made over the live version before the next deploy: stale after it.
+    let (s, c3) =
+        post(port, "/v1/deploy/changes", LI, json!({"comment": "a list again", "files": {"extra.yaml": extra}}));
+    assert_eq!(s, 201, "{c3}");
+    let id3 = c3["id"].as_u64().unwrap();
+
     let (s, r) = post(port, &format!("/v1/deploy/changes/{id}/deploy"), LI, json!({}));
     assert_eq!(s, 200, "{r}");
+    let (s, r) = post(port, &format!("/v1/deploy/changes/{id3}/deploy"), LI, json!({}));
+    assert_eq!(s, 409, "{r}");
+    assert!(r["error"].as_str().unwrap().contains("submit it again over the live version"), "{r}");
+    let v2 = get(port, "/v1/deploy", ZHAO)["live"].as_str().unwrap().to_owned();
+    let (s, text) = http_get(port, &format!("/v1/deploy/versions/{v2}/files/shop.yaml"), Some(&LI[7..]));
+    assert_eq!((s, text), (200, lab.clone()), "a version's file reads back");
+    assert_eq!(http_get(port, &format!("/v1/deploy/versions/{v2}/files/../live.json"), Some(&LI[7..])).0, 404);
     send(&mut stdin, &[profile("13700000009", -30), store_visit("13700000009", -20)]);
     assert!(thanks(&dir.0.join("out"), "13700000009").starts_with("【实验】"));
     let steps: Vec<String> = get(port, "/v1/audit", ZHAO)["entries"]
@@ -388,7 +403,9 @@ fn a_lab_without_approvals_deploys_a_checked_working_copy_at_once_and_refuses_th
         "submit ok",
         "reject ok",
         "deploy refused",
+        "submit ok",
         "deploy ok",
+        "deploy refused",
     ];
     assert_eq!(steps, expected);
     drop(stdin);
