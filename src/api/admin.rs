@@ -348,7 +348,10 @@ impl Admin {
         if path == "/v1/audit" || path == "/v1/deploy" || path.starts_with("/v1/deploy/") {
             return match &self.deploy {
                 Some(_) => Route::Deploy(user),
-                None => Now("deploy", Response::error(404, "governed deploys are not configured ([api.deploy])")),
+                None => Now(
+                    "deploy",
+                    Response::error(404, "governed deploys need [api.deploy] and a live engine (source kind stdin)"),
+                ),
             };
         }
         if path == "/v1/rules/reload" {

@@ -478,6 +478,16 @@ fn open_deploy(
     let deploy = crate::api::deploy::Deploy::open(d, &dir, &cfg.rules.paths, Arc::clone(reloader), checks)
         .map_err(doing(|| format!("opening the deploy store {}", dir.display())))?;
     eprintln!("deploy        governed: versions and audit log in {} ({} approval(s))", dir.display(), d.approvals);
+    // Approvals are given by approvers (and admins) other than the author: say so when there
+    // are too few for any change to be approved.
+    let approvers = api.users.iter().filter(|u| u.role >= crate::api::users::Role::Approver).count()
+        + usize::from(!api.admin_token.is_empty());
+    if d.approvals as usize > approvers {
+        eprintln!(
+            "deploy        warning: {} approval(s) from people other than the author, and {approvers} user(s) may approve",
+            d.approvals
+        );
+    }
     Ok(Some(Arc::new(deploy)))
 }
 
