@@ -75,6 +75,10 @@ fn compare(recorded: &Recorded, old: &Path, new: &Path, out: &Path, json: bool) 
         for r in &d.rules {
             println!("{:<32} {:>9} {:>9} {:>8} {:>8}", r.rule, r.old_sent, r.new_sent, r.gained, r.lost);
         }
+        println!("{:<32} {:>9} {:>9} {:>8} {:>8}", "campaign", "old sends", "new sends", "gained", "lost");
+        for c in &d.campaigns {
+            println!("{:<32} {:>9} {:>9} {:>8} {:>8}", c.campaign, c.old_sent, c.new_sent, c.gained, c.lost);
+        }
         println!(
             "total: old {} sends, new {}; {} gained, {} lost",
             d.old_sent,

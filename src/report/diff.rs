@@ -286,6 +286,21 @@ pub fn render(d: &Diff) -> String {
             r.subscribers_lost
         );
     }
+    o.push_str("</table><h2>Per campaign</h2><table id=\"diff-campaigns\"><tr><th class=\"l\">campaign</th><th>old sends</th><th>new sends</th><th>gained</th><th>lost</th><th>subscribers gaining</th><th>subscribers losing</th></tr>");
+    for c in &d.campaigns {
+        let _ = write!(
+            o,
+            "<tr data-key=\"{}\"><td class=\"l\">{}</td><td data-k=\"old_sent\">{}</td><td data-k=\"new_sent\">{}</td><td data-k=\"gained\">{}</td><td data-k=\"lost\">{}</td><td data-k=\"subscribers_gained\">{}</td><td data-k=\"subscribers_lost\">{}</td></tr>",
+            escape(&c.campaign),
+            escape(&c.campaign),
+            c.old_sent,
+            c.new_sent,
+            c.gained,
+            c.lost,
+            c.subscribers_gained,
+            c.subscribers_lost
+        );
+    }
     o.push_str("</table>\n<p class=\"note\">SubscriberRecord numbers are masked on this page; the action id finds the full record in diff.json.</p>\n");
     for (id, label, list) in [
         ("diff-gained", "Contacts gained (new pack only)", &d.gained),
