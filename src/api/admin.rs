@@ -408,7 +408,22 @@ enum Route {
     Deploy(super::users::User),
 }
 
+/// A submitted rule-pack change may carry whole files: the shipped pack is some 200 KiB.
+const MAX_SUBMIT: usize = 4 << 20;
+
 impl Handler for Admin {
+    /// [`MAX_SUBMIT`] for a submit by an author (or above) with governed deploys; the server's
+    /// limit for everything else, so an unauthenticated client still cannot send more.
+    fn max_body(&self, head: &hyper::http::request::Parts) -> usize {
+        let submit =
+            self.deploy.is_some() && head.method == hyper::Method::POST && head.uri.path() == "/v1/deploy/changes";
+        let author = || {
+            let auth = head.headers.get("authorization").and_then(|h| h.to_str().ok());
+            auth.and_then(|a| self.users.identify_by(a)).is_some_and(|u| u.role >= super::users::Role::Author)
+        };
+        if submit && author() { MAX_SUBMIT } else { crate::http::MAX_BODY }
+    }
+
     fn handle(&self, req: Request) -> Reply {
         match self.route(&req) {
             Route::Now(endpoint, resp) => {

@@ -142,7 +142,11 @@ impl Users {
     /// The user a request's `Authorization` names (a bearer token, or Basic name and password),
     /// if the credentials are right.
     pub fn identify(&self, req: &Request) -> Option<User> {
-        let auth = req.header("authorization")?;
+        self.identify_by(req.header("authorization")?)
+    }
+
+    /// The user an `Authorization` header's value names, if the credentials are right.
+    pub fn identify_by(&self, auth: &str) -> Option<User> {
         if let Some(token) = auth.strip_prefix("Bearer ") {
             let token = token.trim();
             return self

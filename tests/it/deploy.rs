@@ -359,6 +359,14 @@ fn a_lab_without_approvals_deploys_a_checked_working_copy_at_once_and_refuses_th
     assert_eq!(s, 409, "{r}");
     assert!(r["error"].as_str().unwrap().contains("no approval is needed"), "{r}");
 
+    // A whole pack in the body (over the server's usual 64 KiB) is taken from an author only.
+    let big = format!("{SHOP}# {}\n", "注".repeat(40_000));
+    let whole = json!({"comment": "whole", "base": "none", "files": {"shop.yaml": big, "shop.tests.yaml": SHOP_TESTS}});
+    assert_eq!(post(port, "/v1/deploy/changes", ZHAO, whole.clone()).0, 413, "not from a viewer");
+    let (s, r) = post(port, "/v1/deploy/changes", LI, whole);
+    assert_eq!(s, 201, "{r}");
+    assert_eq!(post(port, &format!("/v1/deploy/changes/{}/reject", r["id"]), LI, json!({})).0, 200);
+
     // Another change, withdrawn by its author: it cannot be deployed.
     let extra = "- list: lab_stores\n  items: [S1]\n";
     let (s, c2) = post(port, "/v1/deploy/changes", LI, json!({"comment": "a list", "files": {"extra.yaml": extra}}));
@@ -400,6 +408,8 @@ fn a_lab_without_approvals_deploys_a_checked_working_copy_at_once_and_refuses_th
         "submit refused",
         "submit ok",
         "approve refused",
+        "submit ok",
+        "reject ok",
         "submit ok",
         "reject ok",
         "deploy refused",
