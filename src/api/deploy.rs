@@ -135,6 +135,19 @@ impl Deploy {
                 live
             }
         };
+        // A stop between a deploy's audit entry and its making the version live: say so.
+        let last = audit.read(0)?.into_iter().rev().find(|e| {
+            e["outcome"] == "ok" && matches!(e["step"].as_str(), Some("import" | "deploy" | "rollback" | "recover"))
+        });
+        if let Some(e) = last.filter(|e| e["version"] != live.version.as_str()) {
+            let why = format!(
+                "the engine stopped after entry {} was written and before {} went live: {} is live",
+                e["seq"],
+                e["version"].as_str().unwrap_or("?"),
+                live.version
+            );
+            audit.append(json!({"step": "recover", "outcome": "ok", "user": "tidings", "role": "admin", "version": live.version, "reason": why}))?;
+        }
         reloader.set_pack(&live.version);
         let roots = initial.iter().filter(|p| p.is_dir()).filter_map(|p| p.canonicalize().ok()).collect();
         Ok(Deploy { state: Mutex::new(State { store, audit }), roots, approvals: cfg.approvals, checks, reloader })

@@ -319,6 +319,23 @@ fn governed_deploys_refuse_what_they_must_deploy_and_roll_back_live_and_audit_ev
     let done: Running = engine;
     let out = done.output();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // As if the engine had stopped after the last rollback's audit entry and before making its
+    // version live: the next start says which version is live after all.
+    let live_json = dir.0.join("deploy/live.json");
+    let mut live: Value = serde_json::from_str(&std::fs::read_to_string(&live_json).unwrap()).unwrap();
+    live["version"] = v1.as_str().into();
+    live["history"].as_array_mut().unwrap().pop();
+    std::fs::write(&live_json, live.to_string()).unwrap();
+    let (engine, stdin) = start_live(&cfg, port);
+    let last = get(port, "/v1/audit?since=16", ZHAO)["entries"].as_array().unwrap().clone();
+    assert_eq!(
+        (last.len(), last[0]["step"].as_str(), last[0]["version"].as_str()),
+        (1, Some("recover"), Some(v1.as_str()))
+    );
+    assert!(last[0]["reason"].as_str().unwrap().contains(&format!("before {v2} went live")), "{}", last[0]);
+    drop(stdin);
+    assert!(engine.output().status.success());
 }
 
 #[test]
