@@ -82,6 +82,13 @@ enum Cmd {
     Bench(cli::bench::Args),
     /// Write synthetic reference data and events (subscribers.jsonl, cells.jsonl, calendar.jsonl, stores.jsonl, events.jsonl).
     Gen(cli::generate::Args),
+    /// Hash a password for `[[api.users]] password_hash` (reads it from the first line of
+    /// standard input, so it stays out of the shell history).
+    Passwd {
+        /// PBKDF2 iterations (the default is OWASP's figure for PBKDF2-HMAC-SHA256).
+        #[arg(long, default_value_t = tidings::api::users::DEFAULT_ITERATIONS)]
+        iterations: u32,
+    },
 }
 
 /// Events are decoded on one thread and dropped on another; glibc's allocator spends a fifth of
@@ -141,5 +148,21 @@ fn real_main() -> Result<i32> {
         Cmd::Explain { msisdn, recorded } => cli::explain::explain(&msisdn, &recorded),
         Cmd::Bench(args) => cli::bench::bench(args),
         Cmd::Gen(args) => cli::generate::generate(args),
+        Cmd::Passwd { iterations } => passwd(iterations),
     }
+}
+
+/// `tidings passwd`: a password hash for the config, printed on standard output.
+fn passwd(iterations: u32) -> Result<i32> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.len() < 8 {
+        anyhow::bail!("a password is at least 8 characters");
+    }
+    if iterations < 1000 {
+        anyhow::bail!("at least 1000 iterations");
+    }
+    println!("{}", tidings::api::users::PasswordHash::make(password, iterations).map_err(anyhow::Error::msg)?);
+    Ok(0)
 }

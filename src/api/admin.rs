@@ -1,11 +1,14 @@
 //! tidings' HTTP endpoint for operations staff, their monitoring and the IVR: `/metrics`
-//! (Prometheus text format), `/healthz` and `/readyz`, `GET /v1/rules` (what is loaded), `GET /v1/campaigns`
-//! (owners, dates, status, budgets and what they have spent) and `GET /v1/ivr/{msisdn}` (see [`super::ivr`]).
+//! (Prometheus text format), `/healthz` and `/readyz`, `GET /v1/rules` (what is loaded),
+//! `GET /v1/campaigns` (owners, dates, status, budgets and what they have spent),
+//! `GET /v1/ivr/{msisdn}` (see [`super::ivr`]), and with `[api.deploy]` the deploy flow and its
+//! audit log (see [`super::deploy`]).
 //!
 //! Safe by default: the server binds to loopback unless told otherwise; every endpoint but the
-//! two health checks needs a bearer token (the IVR's own, or the admin one); each client (by IP address) gets a request
-//! rate (`governor`, keyed), beyond which it is answered 429; bodies are size-limited by the
-//! server. Nothing here prints or labels a subscriber number.
+//! two health checks needs credentials — the IVR's own token, or a user's (see [`super::users`]:
+//! the admin token is user `admin`; any role may read, reload needs admin); each client (by IP
+//! address) gets a request rate (`governor`, keyed), beyond which it is answered 429; bodies are
+//! size-limited by the server. Nothing here prints or labels a subscriber number.
 
 use crate::http::{Handler, Reply, Request, Response};
 use governor::{Quota, RateLimiter};
@@ -49,6 +52,13 @@ pub struct ApiConfig {
     pub idle_timeout: std::time::Duration,
     #[serde(default = "crate::http::conn::default_max")]
     pub max_connections: usize,
+    /// Users of the admin endpoints and their roles (`admin_token` is user `admin`, an admin).
+    #[serde(default)]
+    pub users: Vec<super::users::UserConfig>,
+    /// Governed deploys of the rule pack: submit, checks, approval, deploy, rollback, audit log.
+    /// Without it, a valid rule file goes live when it is saved or reloaded, as before.
+    #[serde(default)]
+    pub deploy: Option<super::deploy::DeployConfig>,
 }
 
 impl ApiConfig {
@@ -87,6 +97,9 @@ pub struct RulesInfo {
     pub files: Vec<String>,
     pub rules: usize,
     pub loaded_at: String,
+    /// With governed deploys: the pack version (of the version store) that is live.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pack: Option<String>,
 }
 
 type KeyedLimiter = RateLimiter<
@@ -97,7 +110,7 @@ type KeyedLimiter = RateLimiter<
 >;
 
 pub struct Admin {
-    token: String,
+    users: super::users::Users,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
     rules: RulesInfo,
     limiter: KeyedLimiter,
@@ -109,6 +122,7 @@ pub struct Admin {
     elsewhere: Option<Arc<super::ivr::Elsewhere>>,
     explain: Option<Explain>,
     reloader: Option<Arc<Reloader>>,
+    deploy: Option<Arc<super::deploy::Deploy>>,
     /// The engine's pulse, and how long input may wait without a batch finishing before
     /// `/readyz` fails.
     heartbeat: Option<(Arc<crate::telemetry::Heartbeat>, std::time::Duration)>,
@@ -139,22 +153,35 @@ impl Reloader {
             crate::telemetry::rules_reload(false);
             return Err(loaded.diagnostics.into_iter().filter(|d| d.is_error()).collect());
         };
+        self.swap(set, None).ok_or_else(Vec::new)
+    }
+
+    /// Hands a compiled rule set (`pack`: its version in the deploy store) to the live engine,
+    /// which swaps it in between two batches; returns (previous, new) versions, or `None` when
+    /// the engine is not taking rule sets.
+    pub fn swap(&self, set: crate::rules::RuleSet, pack: Option<&str>) -> Option<(String, RulesInfo)> {
         let info = RulesInfo {
             version: set.version.to_string(),
             files: set.files.iter().map(|f| f.to_string()).collect(),
             rules: set.rules.len(),
             loaded_at: chrono::Utc::now().to_rfc3339(),
+            pack: pack.map(String::from),
         };
         let sent =
             self.requests.send(Arc::new(set)).is_ok() && self.wake.try_send(Some(("control", Vec::new()))).is_ok();
         if !sent {
             crate::telemetry::rules_reload(false);
-            return Err(Vec::new());
+            return None;
         }
         crate::telemetry::rules_reload(true);
         let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
         let previous = std::mem::replace(&mut *cur, info.clone()).version;
-        Ok((previous, info))
+        Some((previous, info))
+    }
+
+    /// Names the deploy store's version of the rules loaded at start.
+    pub fn set_pack(&self, pack: &str) {
+        self.current.lock().unwrap_or_else(|p| p.into_inner()).pack = Some(pack.into());
     }
 
     /// The rule files' modification times, to notice a change.
@@ -217,10 +244,16 @@ pub struct Explain {
 }
 
 impl Admin {
-    pub fn new(cfg: &ApiConfig, metrics: metrics_exporter_prometheus::PrometheusHandle, rules: RulesInfo) -> Admin {
+    /// The endpoint for `cfg`, its users already checked ([`super::users::Users::new`]).
+    pub fn new(
+        cfg: &ApiConfig,
+        users: super::users::Users,
+        metrics: metrics_exporter_prometheus::PrometheusHandle,
+        rules: RulesInfo,
+    ) -> Admin {
         let rate = NonZeroU32::new(cfg.rate_per_client.max(1)).unwrap_or(NonZeroU32::MIN);
         Admin {
-            token: cfg.admin_token.clone(),
+            users,
             metrics,
             rules,
             limiter: RateLimiter::keyed(Quota::per_second(rate)),
@@ -230,6 +263,7 @@ impl Admin {
             elsewhere: None,
             explain: None,
             reloader: None,
+            deploy: None,
             heartbeat: None,
             campaigns: None,
         }
@@ -238,6 +272,13 @@ impl Admin {
     /// Serves `GET /v1/campaigns` from what the engine publishes.
     pub fn with_campaigns(mut self, book: Arc<crate::policy::budget::CampaignBook>) -> Admin {
         self.campaigns = Some(book);
+        self
+    }
+
+    /// Serves the deploy flow (`/v1/deploy/...`) and the audit log (`/v1/audit`); the rule files
+    /// no longer go live by `POST /v1/rules/reload`.
+    pub fn with_deploy(mut self, d: Arc<super::deploy::Deploy>) -> Admin {
+        self.deploy = Some(d);
         self
     }
 
@@ -307,19 +348,37 @@ impl Admin {
         if path.starts_with("/v1/ivr/") {
             return Route::Ivr;
         }
-        if !authorised(req, &self.token) {
-            return Now("unauthorised", Response::error(401, "missing or wrong bearer token"));
-        }
+        // Every role may read; what else a user may do is the endpoint's to say.
+        let Some(user) = self.users.identify(req) else {
+            return Now("unauthorised", Response::error(401, "missing or wrong credentials (bearer token or Basic)"));
+        };
         if path.starts_with("/v1/explain/") {
             return Route::Explain;
         }
+        if path == "/v1/audit" || path == "/v1/deploy" || path.starts_with("/v1/deploy/") {
+            return match &self.deploy {
+                Some(_) => Route::Deploy(user),
+                None => Now(
+                    "deploy",
+                    Response::error(404, "governed deploys need [api.deploy] and a live engine (source kind stdin)"),
+                ),
+            };
+        }
         if path == "/v1/rules/reload" {
+            if user.role < super::users::Role::Admin {
+                return Now("reload", Response::error(403, "reloading the rule files needs the admin role"));
+            }
+            if self.deploy.is_some() {
+                let why = "deploys are governed ([api.deploy]): submit the change to /v1/deploy/changes";
+                return Now("reload", Response::error(409, why));
+            }
             return Route::Reload;
         }
         let endpoint = match path {
             "/metrics" => "metrics",
             "/v1/rules" => "rules",
             "/v1/campaigns" => "campaigns",
+            "/v1/whoami" => "whoami",
             _ => return Now("unknown", Response::error(404, "no such endpoint")),
         };
         if req.method != hyper::Method::GET {
@@ -341,6 +400,7 @@ impl Admin {
                 Some(book) => Response::json(200, &serde_json::to_value(book.view()).unwrap_or_default()),
                 None => Response::error(503, "campaigns are served by a running engine"),
             },
+            "whoami" => Response::json(200, &serde_json::json!(user)),
             _ => {
                 let info = match &self.reloader {
                     Some(r) => r.current.lock().unwrap_or_else(|p| p.into_inner()).clone(),
@@ -360,9 +420,25 @@ enum Route {
     Ivr,
     Explain,
     Reload,
+    Deploy(super::users::User),
 }
 
+/// A submitted rule-pack change may carry whole files: the shipped pack is some 200 KiB.
+const MAX_SUBMIT: usize = 4 << 20;
+
 impl Handler for Admin {
+    /// [`MAX_SUBMIT`] for a submit by an author (or above) with governed deploys; the server's
+    /// limit for everything else, so an unauthenticated client still cannot send more.
+    fn max_body(&self, head: &hyper::http::request::Parts) -> usize {
+        let submit =
+            self.deploy.is_some() && head.method == hyper::Method::POST && head.uri.path() == "/v1/deploy/changes";
+        let author = || {
+            let auth = head.headers.get("authorization").and_then(|h| h.to_str().ok());
+            auth.and_then(|a| self.users.identify_by(a)).is_some_and(|u| u.role >= super::users::Role::Author)
+        };
+        if submit && author() { MAX_SUBMIT } else { crate::http::MAX_BODY }
+    }
+
     fn handle(&self, req: Request) -> Reply {
         match self.route(&req) {
             Route::Now(endpoint, resp) => {
@@ -371,6 +447,7 @@ impl Handler for Admin {
             }
             Route::Explain => self.explain(&req),
             Route::Reload => self.reload(&req),
+            Route::Deploy(user) => self.deploy(user, req),
             Route::Ivr => self.ivr(&req),
         }
     }
@@ -428,6 +505,21 @@ impl Admin {
                 _ => Response::error(503, "the engine is not taking a new rule set"),
             };
             crate::telemetry::http_request("reload", resp.status);
+            resp
+        })
+    }
+
+    /// The deploy flow and the audit log, off the async runtime (checks compile and replay).
+    fn deploy(&self, user: super::users::User, req: Request) -> Reply {
+        let Some(d) = self.deploy.clone() else {
+            return Box::pin(std::future::ready(Response::error(404, "governed deploys are not configured")));
+        };
+        Box::pin(async move {
+            let resp = match tokio::task::spawn_blocking(move || d.handle(&user, &req)).await {
+                Ok(r) => r,
+                Err(_) => Response::error(500, "the deploy step failed"),
+            };
+            crate::telemetry::http_request("deploy", resp.status);
             resp
         })
     }

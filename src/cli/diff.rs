@@ -7,7 +7,6 @@ use super::{config_or_default, load_data, load_rules};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tidings::engine;
 use tidings::topology::{sources, stop_flag};
 
 #[derive(clap::Args)]
@@ -45,23 +44,23 @@ pub fn diff(args: Args) -> Result<i32> {
 
 /// `tidings diff`: the same input through two packs, compared contact by contact.
 fn compare(recorded: &Recorded, old: &Path, new: &Path, out: &Path, json: bool) -> Result<i32> {
-    use tidings::report::diff::{self, Side};
+    use tidings::report::diff;
     let cfg = config_or_default(&recorded.config)?;
     let offset = cfg.offset().map_err(anyhow::Error::msg)?;
     let opts = recorded.options(&cfg, None)?;
     let (refdata, subs) = load_data(recorded.data.as_deref(), cfg.engine.unknown_subscribers)?;
     let refdata = Arc::new(refdata);
     let max_window = cfg.max_window().map_err(anyhow::Error::msg)?;
+    let stop = stop_flag();
+    let replay = diff::Replay { refdata: Arc::clone(&refdata), subscribers: &subs, opts: &opts, stop: &stop };
     let mut sides = Vec::new();
     for (label, pack) in [("old", old), ("new", new)] {
         let rules = load_rules(&[pack.to_path_buf()], &refdata, max_window)
             .with_context(|| format!("the {label} pack {}", pack.display()))?;
-        let mut side = Side::default();
         let mut progress = Progress::new(&recorded.events, label);
         let input = sources::open_events(&recorded.events, recorded.decoder()?)?.inspect(|_| progress.tick());
-        engine::run(input, Arc::new(rules), Arc::clone(&refdata), subs.clone(), &opts, &mut side, &stop_flag())?;
+        sides.push(replay.side(input, Arc::new(rules))?);
         progress.finish();
-        sides.push(side);
     }
     let inputs = recorded.events.iter().map(|p| p.display().to_string()).collect();
     let d = diff::diff(&sides[0], &sides[1], (old.display().to_string(), new.display().to_string()), inputs, offset);
@@ -75,6 +74,10 @@ fn compare(recorded: &Recorded, old: &Path, new: &Path, out: &Path, json: bool) 
         println!("{:<32} {:>9} {:>9} {:>8} {:>8}", "rule", "old sends", "new sends", "gained", "lost");
         for r in &d.rules {
             println!("{:<32} {:>9} {:>9} {:>8} {:>8}", r.rule, r.old_sent, r.new_sent, r.gained, r.lost);
+        }
+        println!("{:<32} {:>9} {:>9} {:>8} {:>8}", "campaign", "old sends", "new sends", "gained", "lost");
+        for c in &d.campaigns {
+            println!("{:<32} {:>9} {:>9} {:>8} {:>8}", c.campaign, c.old_sent, c.new_sent, c.gained, c.lost);
         }
         println!(
             "total: old {} sends, new {}; {} gained, {} lost",

@@ -139,6 +139,22 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Where governed deploys keep versions, changes and the audit log (`None`: deploys are
+    /// not governed, or there is nowhere to keep them).
+    pub fn deploy_dir(&self) -> Option<PathBuf> {
+        let d = self.api.as_ref()?.deploy.as_ref()?;
+        if !d.dir.as_os_str().is_empty() {
+            return Some(d.dir.clone());
+        }
+        match &self.checkpoint {
+            Some(c) => Some(c.dir.join("deploy")),
+            None if !self.output.dir.as_os_str().is_empty() => Some(self.output.dir.join("deploy")),
+            None => None,
+        }
+    }
+}
+
 impl Default for PolicySection {
     fn default() -> Self {
         PolicySection {

@@ -83,6 +83,13 @@ pub type Reply = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + 
 /// the runtime's threads. Plain functions from a request to a response are handlers.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, req: Request) -> Reply;
+
+    /// The largest body taken for a request with this head (method, path, headers), read before
+    /// [`Handler::handle`]; [`MAX_BODY`] unless the handler knows better (an authenticated
+    /// upload, say).
+    fn max_body(&self, _head: &hyper::http::request::Parts) -> usize {
+        MAX_BODY
+    }
 }
 
 impl<F: Fn(Request) -> Response + Send + Sync + 'static> Handler for F {
@@ -200,8 +207,9 @@ async fn answer(
     peer: SocketAddr,
 ) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
-    let resp = match Limited::new(body, MAX_BODY).collect().await {
-        Err(_) => Response::error(413, "request body too large (limit 64 KiB)"),
+    let limit = handler.max_body(&parts);
+    let resp = match Limited::new(body, limit).collect().await {
+        Err(_) => Response::error(413, &format!("request body too large (limit {} KiB)", limit / 1024)),
         Ok(body) => {
             let req = Request {
                 method: parts.method,

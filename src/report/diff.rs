@@ -13,12 +13,16 @@
 
 use super::html::{escape, head, script_json};
 use crate::contact::{Decision, Outcome};
-use crate::engine::Sink;
+use crate::engine::{EngineOptions, Input, Sink};
+use crate::refdata::{RefData, Subscribers};
+use crate::rules::RuleSet;
 use crate::time::{Millis, format_ts};
 use crate::util::Msisdn;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 /// One pack's run, as the diff needs it: the contacts made, and the final word on every other
 /// candidate by action id.
@@ -26,8 +30,9 @@ use std::fmt::Write as _;
 pub struct Side {
     sent: HashMap<String, Contact>,
     other: HashMap<String, String>,
-    /// Contacts made per rule.
+    /// Contacts made per rule and per campaign.
     per_rule: BTreeMap<String, u64>,
+    per_campaign: BTreeMap<String, u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -43,6 +48,7 @@ impl Sink for Side {
     fn decision(&mut self, d: &Decision) -> std::io::Result<()> {
         if d.is_sent() {
             *self.per_rule.entry(d.rule_name.to_string()).or_default() += 1;
+            *self.per_campaign.entry(d.campaign.to_string()).or_default() += 1;
             self.other.remove(&d.id);
             self.sent.insert(
                 d.id.clone(),
@@ -98,6 +104,18 @@ pub struct RuleDiff {
     pub subscribers_lost: u64,
 }
 
+/// The same counts per campaign.
+#[derive(Debug, Serialize, Default)]
+pub struct CampaignDiff {
+    pub campaign: String,
+    pub old_sent: u64,
+    pub new_sent: u64,
+    pub gained: u64,
+    pub lost: u64,
+    pub subscribers_gained: u64,
+    pub subscribers_lost: u64,
+}
+
 #[derive(Debug, Serialize)]
 pub struct Diff {
     pub old: String,
@@ -106,6 +124,7 @@ pub struct Diff {
     pub old_sent: u64,
     pub new_sent: u64,
     pub rules: Vec<RuleDiff>,
+    pub campaigns: Vec<CampaignDiff>,
     /// Contacts the new pack makes and the old does not, in time order.
     pub gained: Vec<Change>,
     /// Contacts the old pack makes and the new does not, in time order.
@@ -132,43 +151,105 @@ fn changes(from: &Side, to: &Side, offset: chrono::FixedOffset) -> Vec<Change> {
         .collect()
 }
 
+/// One row of counts (a rule's or a campaign's) while it is being added up.
+#[derive(Default)]
+struct Tally {
+    old_sent: u64,
+    new_sent: u64,
+    gained: u64,
+    lost: u64,
+    subscribers_gained: std::collections::HashSet<String>,
+    subscribers_lost: std::collections::HashSet<String>,
+}
+
+/// Counts by the key `key` picks (rule or campaign): sends in each run, contacts gained and lost
+/// and the subscribers they go to; rows with nothing in them left out.
+fn tally(
+    sent: (&BTreeMap<String, u64>, &BTreeMap<String, u64>),
+    gained: &[Change],
+    lost: &[Change],
+    key: fn(&Change) -> &str,
+) -> BTreeMap<String, Tally> {
+    let mut rows: BTreeMap<String, Tally> = BTreeMap::new();
+    for (k, n) in sent.0 {
+        rows.entry(k.clone()).or_default().old_sent = *n;
+    }
+    for (k, n) in sent.1 {
+        rows.entry(k.clone()).or_default().new_sent = *n;
+    }
+    for c in gained {
+        let r = rows.entry(key(c).to_string()).or_default();
+        r.gained += 1;
+        r.subscribers_gained.insert(c.msisdn.clone());
+    }
+    for c in lost {
+        let r = rows.entry(key(c).to_string()).or_default();
+        r.lost += 1;
+        r.subscribers_lost.insert(c.msisdn.clone());
+    }
+    rows.retain(|_, r| r.old_sent + r.new_sent + r.gained + r.lost > 0);
+    rows
+}
+
 /// Compares two runs over the same input.
 pub fn diff(old: &Side, new: &Side, names: (String, String), inputs: Vec<String>, offset: chrono::FixedOffset) -> Diff {
     let gained = changes(new, old, offset);
     let lost = changes(old, new, offset);
-    let mut rules: BTreeMap<String, RuleDiff> = BTreeMap::new();
-    for (r, n) in &old.per_rule {
-        rules.entry(r.clone()).or_default().old_sent = *n;
-    }
-    for (r, n) in &new.per_rule {
-        rules.entry(r.clone()).or_default().new_sent = *n;
-    }
-    let mut subs: HashMap<(String, bool), std::collections::HashSet<String>> = HashMap::new();
-    for (list, is_gain) in [(&gained, true), (&lost, false)] {
-        for c in list {
-            let r = rules.entry(c.rule.clone()).or_default();
-            if is_gain {
-                r.gained += 1;
-            } else {
-                r.lost += 1;
-            }
-            subs.entry((c.rule.clone(), is_gain)).or_default().insert(c.msisdn.clone());
-        }
-    }
-    for (name, r) in rules.iter_mut() {
-        r.rule = name.clone();
-        r.subscribers_gained = subs.get(&(name.clone(), true)).map_or(0, |s| s.len() as u64);
-        r.subscribers_lost = subs.get(&(name.clone(), false)).map_or(0, |s| s.len() as u64);
-    }
+    let rules = tally((&old.per_rule, &new.per_rule), &gained, &lost, |c| &c.rule)
+        .into_iter()
+        .map(|(rule, t)| RuleDiff {
+            rule,
+            old_sent: t.old_sent,
+            new_sent: t.new_sent,
+            gained: t.gained,
+            lost: t.lost,
+            subscribers_gained: t.subscribers_gained.len() as u64,
+            subscribers_lost: t.subscribers_lost.len() as u64,
+        })
+        .collect();
+    let campaigns = tally((&old.per_campaign, &new.per_campaign), &gained, &lost, |c| &c.campaign)
+        .into_iter()
+        .map(|(campaign, t)| CampaignDiff {
+            campaign,
+            old_sent: t.old_sent,
+            new_sent: t.new_sent,
+            gained: t.gained,
+            lost: t.lost,
+            subscribers_gained: t.subscribers_gained.len() as u64,
+            subscribers_lost: t.subscribers_lost.len() as u64,
+        })
+        .collect();
     Diff {
         old: names.0,
         new: names.1,
         inputs,
         old_sent: old.sent.len() as u64,
         new_sent: new.sent.len() as u64,
-        rules: rules.into_values().filter(|r| r.old_sent + r.new_sent + r.gained + r.lost > 0).collect(),
+        rules,
+        campaigns,
         gained,
         lost,
+    }
+}
+
+/// What a pack is run with to be compared with another: the reference data, the subscribers
+/// and the engine options (one shard, the run's policy and time settings). `tidings diff` and
+/// the deploy flow's backtest both run their two packs through [`Replay::side`].
+pub struct Replay<'a> {
+    pub refdata: Arc<RefData>,
+    pub subscribers: &'a Subscribers,
+    pub opts: &'a EngineOptions,
+    /// Raised to stop a long run early (Ctrl-C).
+    pub stop: &'a AtomicBool,
+}
+
+impl Replay<'_> {
+    /// One pack's run over `input`, as the diff needs it.
+    pub fn side<I: Into<Input>>(&self, input: impl Iterator<Item = I>, rules: Arc<RuleSet>) -> std::io::Result<Side> {
+        let mut side = Side::default();
+        let subs = self.subscribers.clone();
+        crate::engine::run(input, rules, Arc::clone(&self.refdata), subs, self.opts, &mut side, self.stop)?;
+        Ok(side)
     }
 }
 
@@ -203,6 +284,21 @@ pub fn render(d: &Diff) -> String {
             r.lost,
             r.subscribers_gained,
             r.subscribers_lost
+        );
+    }
+    o.push_str("</table><h2>Per campaign</h2><table id=\"diff-campaigns\"><tr><th class=\"l\">campaign</th><th>old sends</th><th>new sends</th><th>gained</th><th>lost</th><th>subscribers gaining</th><th>subscribers losing</th></tr>");
+    for c in &d.campaigns {
+        let _ = write!(
+            o,
+            "<tr data-key=\"{}\"><td class=\"l\">{}</td><td data-k=\"old_sent\">{}</td><td data-k=\"new_sent\">{}</td><td data-k=\"gained\">{}</td><td data-k=\"lost\">{}</td><td data-k=\"subscribers_gained\">{}</td><td data-k=\"subscribers_lost\">{}</td></tr>",
+            escape(&c.campaign),
+            escape(&c.campaign),
+            c.old_sent,
+            c.new_sent,
+            c.gained,
+            c.lost,
+            c.subscribers_gained,
+            c.subscribers_lost
         );
     }
     o.push_str("</table>\n<p class=\"note\">SubscriberRecord numbers are masked on this page; the action id finds the full record in diff.json.</p>\n");

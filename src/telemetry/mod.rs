@@ -22,6 +22,7 @@ pub mod names {
     pub const OPTOUT_JOURNAL_ERRORS: &str = "tidings_optout_journal_errors_total";
     pub const HTTP_REQUESTS: &str = "tidings_http_requests_total";
     pub const RULES_RELOADS: &str = "tidings_rules_reloads_total";
+    pub const DEPLOY_STEPS: &str = "tidings_deploy_steps_total";
     pub const IVR_STAGE: &str = "tidings_ivr_seconds";
     pub const CHECKPOINTS: &str = "tidings_checkpoints_total";
     pub const CHECKPOINT_BYTES: &str = "tidings_checkpoint_bytes";
@@ -179,6 +180,12 @@ pub fn ivr_stage(stage: &'static str, d: std::time::Duration) {
 /// One reload of the rule files: `ok` or `failed` (the old rules stayed).
 pub fn rules_reload(ok: bool) {
     metrics::counter!(names::RULES_RELOADS, "result" => if ok { "ok" } else { "failed" }).increment(1);
+}
+
+/// One step of the deploy flow (`submit`, `approve`, `reject`, `deploy`, `rollback`), `ok` or
+/// `refused`, as the audit log has it.
+pub fn deploy_step(step: &'static str, ok: bool) {
+    metrics::counter!(names::DEPLOY_STEPS, "step" => step, "outcome" => if ok { "ok" } else { "refused" }).increment(1);
 }
 
 /// Subscribers the reference data does not know, held (`added` more, negative: fewer) and

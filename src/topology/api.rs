@@ -32,6 +32,7 @@ pub(super) fn rules_info(rules: &RuleSet) -> RulesInfo {
         files: rules.files.iter().map(|f| f.to_string()).collect(),
         rules: rules.rules.len(),
         loaded_at: chrono::Utc::now().to_rfc3339(),
+        pack: None,
     }
 }
 
@@ -41,6 +42,7 @@ pub(super) struct Services {
     pub asks: Option<Arc<Asks>>,
     pub explain: Option<Explain>,
     pub reloader: Option<Arc<Reloader>>,
+    pub deploy: Option<Arc<crate::api::deploy::Deploy>>,
     pub heartbeat: Option<Arc<Heartbeat>>,
     /// The campaigns and their budgets spent, as the engine's write side publishes them.
     pub campaigns: Option<Arc<crate::policy::budget::CampaignBook>>,
@@ -59,10 +61,14 @@ impl ApiServer {
         services: Services,
         run: &Config,
     ) -> Result<ApiServer, Error> {
-        let Services { asks, explain, reloader, heartbeat, campaigns } = services;
+        let Services { asks, explain, reloader, deploy, heartbeat, campaigns } = services;
         let (scale, realtime) = (&run.scale, run.engine.realtime_priority);
         let metrics = crate::telemetry::install_prometheus().map_err(|e| Error::Refused(e.to_string()))?;
-        let mut admin = Admin::new(cfg, metrics, rules_info(rules));
+        let users = crate::api::users::Users::new(&cfg.admin_token, &cfg.users).map_err(Error::Refused)?;
+        if users.is_empty() {
+            eprintln!("api           no admin_token or users configured: /metrics and /v1/* refuse every request");
+        }
+        let mut admin = Admin::new(cfg, users, metrics, rules_info(rules));
         if let Some(a) = asks {
             admin = admin.with_ivr(cfg, a);
             if scale.is_shared() {
@@ -81,6 +87,10 @@ impl ApiServer {
         if let Some(c) = campaigns {
             admin = admin.with_campaigns(c);
         }
+        let governed = deploy.is_some();
+        if let Some(d) = deploy {
+            admin = admin.with_deploy(d);
+        }
         if let Some(h) = heartbeat {
             admin = admin.with_heartbeat(h, run.stall_after().map_err(|e| Error::Refused(e.to_string()))?);
         }
@@ -88,16 +98,14 @@ impl ApiServer {
         let (listener, addr) = rt
             .block_on(crate::http::bind(&cfg.listen))
             .map_err(doing(|| format!("listening on {} for the admin API", cfg.listen)))?;
-        if cfg.admin_token.is_empty() {
-            eprintln!("api           no admin_token configured: /metrics and /v1/* refuse every request");
-        }
         eprintln!("api           http://{addr} (/metrics, /healthz, /readyz, /v1/rules, /v1/campaigns)");
         admin.ready.store(true, Ordering::Relaxed);
         let stop = Arc::new(tokio::sync::Notify::new());
         let s = stop.clone();
         rt.spawn(crate::http::serve(listener, Arc::new(admin), cfg.limits(), async move { s.notified().await }));
-        if let Some(r) = reloader {
-            // Hot reload on SIGHUP and when a rule file changes.
+        if let Some(r) = reloader.filter(|_| !governed) {
+            // Hot reload on SIGHUP and when a rule file changes (not when deploys are governed:
+            // then a change goes live only through the deploy flow).
             rt.spawn(crate::api::admin::watch_rules(r, std::time::Duration::from_secs(2)));
         }
         Ok(ApiServer { rt: Some(rt), stop })

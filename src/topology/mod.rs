@@ -124,8 +124,17 @@ impl Topology {
         // Beside mistakes in the config, the pack's warnings (often about reference data the
         // config failed to name) are noise: only its errors are said.
         let said = if found.errors.is_empty() { Said::All } else { Said::Errors };
-        let rules =
-            found.check("rules.paths", compile_rules(&cfg.rules.paths, data.as_ref().map(|(r, _)| r), &opts, said));
+        if let Some(api) = &cfg.api {
+            found.check("api.users", crate::api::users::Users::new(&api.admin_token, &api.users).map(|_| ()));
+        }
+        // With governed deploys the version last deployed runs, not the files of `rules.paths`
+        // (those are only the first version, imported at the first start).
+        let deployed = found.check("api.deploy", deployed_pack(cfg)).flatten();
+        if let Some(dir) = &deployed {
+            eprintln!("tidings: rules from the deployed version {}", dir.display());
+        }
+        let rule_paths = deployed.map_or_else(|| cfg.rules.paths.clone(), |d| vec![d]);
+        let rules = found.check("rules.paths", compile_rules(&rule_paths, data.as_ref().map(|(r, _)| r), &opts, said));
         let (Some(rules), Some((refdata, mut subs)), Some(offset), Some(max_window), Some(gen_opts), true) =
             (rules, data, offset, max_window, gen_opts, found.errors.is_empty())
         else {
@@ -235,6 +244,9 @@ impl Topology {
                         wake: tx.clone(),
                         current: std::sync::Mutex::new(api::rules_info(&rules)),
                     }));
+                }
+                if let (Some(api), Some(r)) = (&cfg.api, &services.reloader) {
+                    services.deploy = open_deploy(&cfg, api, r, &opts, &refdata, max_window)?;
                 }
                 if let Some(api) = &cfg.api {
                     let a = crate::api::ivr::Asks::new(live.priority(), tx.clone(), Some(&api.ivr_log))
@@ -425,6 +437,61 @@ fn own_share(cfg: &Config, subs: Subscribers) -> Subscribers {
         total
     );
     mine
+}
+
+/// The deploy store's live version, when deploys are governed and one was deployed.
+fn deployed_pack(cfg: &Config) -> Result<Option<PathBuf>, String> {
+    match cfg.deploy_dir() {
+        Some(dir) => {
+            crate::api::store::live_pack_dir(&dir).map_err(|e| format!("the deploy store {}: {e}", dir.display()))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The deploy flow of a live run with `[api.deploy]`: its store opened (the first start imports
+/// the rule files as the first version) and its checks set up like the run.
+fn open_deploy(
+    cfg: &Config,
+    api: &crate::api::admin::ApiConfig,
+    reloader: &Arc<crate::api::admin::Reloader>,
+    opts: &EngineOptions,
+    refdata: &Arc<RefData>,
+    max_window: i64,
+) -> Result<Option<Arc<crate::api::deploy::Deploy>>, Error> {
+    let (Some(d), Some(dir)) = (&api.deploy, cfg.deploy_dir()) else { return Ok(None) };
+    let checks = crate::api::checks::Checks {
+        refdata: Arc::clone(refdata),
+        load: LoadOptions { max_window },
+        data_dir: cfg.data.dir.clone(),
+        unknown_subscribers: cfg.engine.unknown_subscribers,
+        opts: EngineOptions {
+            shards: 1,
+            until: None,
+            trace: None,
+            latency_sample: 0,
+            realtime: 0,
+            clock_start: crate::time::Millis::MIN,
+            heartbeat: None,
+            requests_only: None,
+            ..opts.clone()
+        },
+        backtest: d.backtest.clone(),
+    };
+    let deploy = crate::api::deploy::Deploy::open(d, &dir, &cfg.rules.paths, Arc::clone(reloader), checks)
+        .map_err(doing(|| format!("opening the deploy store {}", dir.display())))?;
+    eprintln!("deploy        governed: versions and audit log in {} ({} approval(s))", dir.display(), d.approvals);
+    // Approvals are given by approvers (and admins) other than the author: say so when there
+    // are too few for any change to be approved.
+    let approvers = api.users.iter().filter(|u| u.role >= crate::api::users::Role::Approver).count()
+        + usize::from(!api.admin_token.is_empty());
+    if d.approvals as usize > approvers {
+        eprintln!(
+            "deploy        warning: {} approval(s) from people other than the author, and {approvers} user(s) may approve",
+            d.approvals
+        );
+    }
+    Ok(Some(Arc::new(deploy)))
 }
 
 /// A flag raised by Ctrl-C or SIGTERM: the run stops reading, finishes the batch in hand (and

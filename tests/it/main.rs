@@ -9,6 +9,7 @@ mod corpus;
 mod crash;
 mod decode;
 mod delivery;
+mod deploy;
 mod derived;
 mod determinism;
 mod diagnostics;

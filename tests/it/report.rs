@@ -676,6 +676,19 @@ fn diff_of_two_packs_names_the_contacts_gained_and_lost_per_rule() {
     for g in d["gained"].as_array().unwrap().iter().chain(d["lost"].as_array().unwrap()) {
         assert!(html.contains(g["id"].as_str().unwrap()), "each change's action id is on the page");
     }
+    // Per campaign: the same contacts, counted by campaign (they add up to the totals), on the
+    // page too.
+    let campaigns = d["campaigns"].as_array().unwrap();
+    let sum = |k: &str| campaigns.iter().map(|c| c[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!((sum("old_sent"), sum("new_sent"), sum("gained"), sum("lost")), (3, 3, 2, 2), "{campaigns:?}");
+    let rows = table(&html, "diff-campaigns");
+    assert_eq!(rows.len(), campaigns.len());
+    for (campaign, _, cells) in rows {
+        let c = campaigns.iter().find(|c| c["campaign"] == campaign.as_str()).unwrap();
+        assert_eq!(num(&cells, "gained"), c["gained"].as_u64().unwrap(), "{campaign}");
+        assert_eq!(num(&cells, "lost"), c["lost"].as_u64().unwrap(), "{campaign}");
+    }
+    assert!(console.contains("campaign"), "{console}");
     // Two packs are required.
     let out = tidings().args(["diff", "--rules"]).arg(&old).arg("--events").arg(&events).output().unwrap();
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("two rule packs"));
