@@ -71,13 +71,13 @@ fn compare(recorded: &Recorded, old: &Path, new: &Path, out: &Path, json: bool) 
     if json {
         println!("{text}");
     } else {
-        println!("{:<32} {:>9} {:>9} {:>8} {:>8}", "rule", "old sends", "new sends", "gained", "lost");
-        for r in &d.rules {
-            println!("{:<32} {:>9} {:>9} {:>8} {:>8}", r.rule, r.old_sent, r.new_sent, r.gained, r.lost);
-        }
-        println!("{:<32} {:>9} {:>9} {:>8} {:>8}", "campaign", "old sends", "new sends", "gained", "lost");
-        for c in &d.campaigns {
-            println!("{:<32} {:>9} {:>9} {:>8} {:>8}", c.campaign, c.old_sent, c.new_sent, c.gained, c.lost);
+        let rules: Vec<_> = d.rules.iter().map(|r| (r.rule.as_str(), &r.counts)).collect();
+        let campaigns = d.campaigns.iter().map(|c| (c.campaign.as_str(), &c.counts)).collect();
+        for (what, rows) in [("rule", rules), ("campaign", campaigns)] {
+            println!("{what:<32} {:>9} {:>9} {:>8} {:>8}", "old sends", "new sends", "gained", "lost");
+            for (key, c) in rows {
+                println!("{key:<32} {:>9} {:>9} {:>8} {:>8}", c.old_sent, c.new_sent, c.gained, c.lost);
+            }
         }
         println!(
             "total: old {} sends, new {}; {} gained, {} lost",

@@ -6,7 +6,7 @@
 //! difference is exact, and a lost contact can say what the other pack did with it instead
 //! (suppressed, and why; shadow; not decided at all).
 //!
-//! SubscriberRecord numbers: `diff.json` carries them in full — it is the operator's working file to
+//! Subscriber numbers: `diff.json` carries them in full — it is the operator's working file to
 //! look subscribers up in, as `decisions.jsonl` is. The HTML page masks them (`138****8000`):
 //! a page is what gets forwarded and pasted into tickets; each row carries the action id, which
 //! finds the full record in `diff.json` or `decisions.jsonl`. The console prints counts only.
@@ -93,9 +93,9 @@ pub struct Change {
     pub other: String,
 }
 
+/// What two packs sent of one rule's or campaign's contacts, and how they differ.
 #[derive(Debug, Serialize, Default)]
-pub struct RuleDiff {
-    pub rule: String,
+pub struct Counts {
     pub old_sent: u64,
     pub new_sent: u64,
     pub gained: u64,
@@ -104,16 +104,19 @@ pub struct RuleDiff {
     pub subscribers_lost: u64,
 }
 
+#[derive(Debug, Serialize, Default)]
+pub struct RuleDiff {
+    pub rule: String,
+    #[serde(flatten)]
+    pub counts: Counts,
+}
+
 /// The same counts per campaign.
 #[derive(Debug, Serialize, Default)]
 pub struct CampaignDiff {
     pub campaign: String,
-    pub old_sent: u64,
-    pub new_sent: u64,
-    pub gained: u64,
-    pub lost: u64,
-    pub subscribers_gained: u64,
-    pub subscribers_lost: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
 }
 
 #[derive(Debug, Serialize)]
@@ -162,6 +165,19 @@ struct Tally {
     subscribers_lost: std::collections::HashSet<String>,
 }
 
+impl Tally {
+    fn counts(&self) -> Counts {
+        Counts {
+            old_sent: self.old_sent,
+            new_sent: self.new_sent,
+            gained: self.gained,
+            lost: self.lost,
+            subscribers_gained: self.subscribers_gained.len() as u64,
+            subscribers_lost: self.subscribers_lost.len() as u64,
+        }
+    }
+}
+
 /// Counts by the key `key` picks (rule or campaign): sends in each run, contacts gained and lost
 /// and the subscribers they go to; rows with nothing in them left out.
 fn tally(
@@ -197,27 +213,11 @@ pub fn diff(old: &Side, new: &Side, names: (String, String), inputs: Vec<String>
     let lost = changes(old, new, offset);
     let rules = tally((&old.per_rule, &new.per_rule), &gained, &lost, |c| &c.rule)
         .into_iter()
-        .map(|(rule, t)| RuleDiff {
-            rule,
-            old_sent: t.old_sent,
-            new_sent: t.new_sent,
-            gained: t.gained,
-            lost: t.lost,
-            subscribers_gained: t.subscribers_gained.len() as u64,
-            subscribers_lost: t.subscribers_lost.len() as u64,
-        })
+        .map(|(rule, t)| RuleDiff { rule, counts: t.counts() })
         .collect();
     let campaigns = tally((&old.per_campaign, &new.per_campaign), &gained, &lost, |c| &c.campaign)
         .into_iter()
-        .map(|(campaign, t)| CampaignDiff {
-            campaign,
-            old_sent: t.old_sent,
-            new_sent: t.new_sent,
-            gained: t.gained,
-            lost: t.lost,
-            subscribers_gained: t.subscribers_gained.len() as u64,
-            subscribers_lost: t.subscribers_lost.len() as u64,
-        })
+        .map(|(campaign, t)| CampaignDiff { campaign, counts: t.counts() })
         .collect();
     Diff {
         old: names.0,
@@ -271,28 +271,17 @@ pub fn render(d: &Diff) -> String {
         d.gained.len(),
         d.lost.len()
     );
-    o.push_str("<h2>Per rule</h2><table id=\"diff-rules\"><tr><th class=\"l\">rule</th><th>old sends</th><th>new sends</th><th>gained</th><th>lost</th><th>subscribers gaining</th><th>subscribers losing</th></tr>");
-    for r in &d.rules {
+    let head = |what: &str| {
+        format!(
+            "<th class=\"l\">{what}</th><th>old sends</th><th>new sends</th><th>gained</th><th>lost</th><th>subscribers gaining</th><th>subscribers losing</th></tr>"
+        )
+    };
+    let row = |o: &mut String, key: &str, c: &Counts| {
         let _ = write!(
             o,
             "<tr data-key=\"{}\"><td class=\"l\">{}</td><td data-k=\"old_sent\">{}</td><td data-k=\"new_sent\">{}</td><td data-k=\"gained\">{}</td><td data-k=\"lost\">{}</td><td data-k=\"subscribers_gained\">{}</td><td data-k=\"subscribers_lost\">{}</td></tr>",
-            escape(&r.rule),
-            escape(&r.rule),
-            r.old_sent,
-            r.new_sent,
-            r.gained,
-            r.lost,
-            r.subscribers_gained,
-            r.subscribers_lost
-        );
-    }
-    o.push_str("</table><h2>Per campaign</h2><table id=\"diff-campaigns\"><tr><th class=\"l\">campaign</th><th>old sends</th><th>new sends</th><th>gained</th><th>lost</th><th>subscribers gaining</th><th>subscribers losing</th></tr>");
-    for c in &d.campaigns {
-        let _ = write!(
-            o,
-            "<tr data-key=\"{}\"><td class=\"l\">{}</td><td data-k=\"old_sent\">{}</td><td data-k=\"new_sent\">{}</td><td data-k=\"gained\">{}</td><td data-k=\"lost\">{}</td><td data-k=\"subscribers_gained\">{}</td><td data-k=\"subscribers_lost\">{}</td></tr>",
-            escape(&c.campaign),
-            escape(&c.campaign),
+            escape(key),
+            escape(key),
             c.old_sent,
             c.new_sent,
             c.gained,
@@ -300,8 +289,16 @@ pub fn render(d: &Diff) -> String {
             c.subscribers_gained,
             c.subscribers_lost
         );
+    };
+    let _ = write!(o, "<h2>Per rule</h2><table id=\"diff-rules\"><tr>{}", head("rule"));
+    for r in &d.rules {
+        row(&mut o, &r.rule, &r.counts);
     }
-    o.push_str("</table>\n<p class=\"note\">SubscriberRecord numbers are masked on this page; the action id finds the full record in diff.json.</p>\n");
+    let _ = write!(o, "</table><h2>Per campaign</h2><table id=\"diff-campaigns\"><tr>{}", head("campaign"));
+    for c in &d.campaigns {
+        row(&mut o, &c.campaign, &c.counts);
+    }
+    o.push_str("</table>\n<p class=\"note\">Subscriber numbers are masked on this page; the action id finds the full record in diff.json.</p>\n");
     for (id, label, list) in [
         ("diff-gained", "Contacts gained (new pack only)", &d.gained),
         ("diff-lost", "Contacts lost (old pack only)", &d.lost),
