@@ -372,10 +372,6 @@ fn cmp_fn(op: CmpOp, a: &Ir, b: &Ir) -> BoolFn {
         }
     }
     match (a, b) {
-        (Ir::Field(f), Ir::Int(c)) if !int_field(*f) => {
-            let (f, c) = (*f, *c);
-            Box::new(move |cx| holds(op, f.read(cx).as_int().map(|x| x.cmp(&c))))
-        }
         (a, Ir::Int(c)) => {
             let (a, c) = (int_fn(a), *c);
             Box::new(move |cx| holds(op, a(cx).map(|x| x.cmp(&c))))
