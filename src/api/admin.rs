@@ -1,6 +1,7 @@
 //! tidings' HTTP endpoint for operations staff, their monitoring and the IVR: `/metrics`
 //! (Prometheus text format), `/healthz` and `/readyz`, `GET /v1/rules` (what is loaded),
 //! `GET /v1/campaigns` (owners, dates, status, budgets and what they have spent),
+//! `GET /v1/funnel` (per day, rule and campaign, the live funnel: see [`super::funnel`]),
 //! `GET /v1/ivr/{msisdn}` (see [`super::ivr`]), and with `[api.deploy]` the deploy flow and its
 //! audit log (see [`super::deploy`]).
 //!
@@ -128,6 +129,8 @@ pub struct Admin {
     heartbeat: Option<(Arc<crate::telemetry::Heartbeat>, std::time::Duration)>,
     /// `GET /v1/campaigns`: owners, dates, status, budgets and what they have spent.
     campaigns: Option<Arc<crate::policy::budget::CampaignBook>>,
+    /// `GET /v1/funnel`: the live funnel per day, rule and campaign.
+    funnel: Option<Arc<crate::engine::funnel::FunnelBook>>,
 }
 
 /// Hot reload: builds a new rule set off to the side from the configured files and, when it has
@@ -266,7 +269,14 @@ impl Admin {
             deploy: None,
             heartbeat: None,
             campaigns: None,
+            funnel: None,
         }
+    }
+
+    /// Serves `GET /v1/funnel` from what the engine publishes.
+    pub fn with_funnel(mut self, book: Arc<crate::engine::funnel::FunnelBook>) -> Admin {
+        self.funnel = Some(book);
+        self
     }
 
     /// Serves `GET /v1/campaigns` from what the engine publishes.
@@ -378,6 +388,7 @@ impl Admin {
             "/metrics" => "metrics",
             "/v1/rules" => "rules",
             "/v1/campaigns" => "campaigns",
+            "/v1/funnel" => "funnel",
             "/v1/whoami" => "whoami",
             _ => return Now("unknown", Response::error(404, "no such endpoint")),
         };
@@ -399,6 +410,11 @@ impl Admin {
             "campaigns" => match &self.campaigns {
                 Some(book) => Response::json(200, &serde_json::to_value(book.view()).unwrap_or_default()),
                 None => Response::error(503, "campaigns are served by a running engine"),
+            },
+            "funnel" => match (&self.funnel, super::funnel::Query::parse(&req.query)) {
+                (None, _) => Response::error(503, "the funnel is served by a running engine"),
+                (Some(_), Err(e)) => Response::error(400, &e),
+                (Some(book), Ok(q)) => Response::json(200, &book.read(|t| super::funnel::view(t, &q))),
             },
             "whoami" => Response::json(200, &serde_json::json!(user)),
             _ => {

@@ -1,6 +1,7 @@
 //! tidings' own HTTP endpoint, its routes: gateways report back (Kannel delivery reports and MO,
 //! call-centre results), the 10086 IVR asks for a personalised answer ([`ivr`]), operations staff
-//! reload rules, explain a subscriber and read health and metrics ([`admin`]), as the users and roles
+//! reload rules, explain a subscriber and read health, metrics and the live funnel ([`admin`],
+//! [`funnel`]), as the users and roles
 //! of [`users`]; rule-pack changes go through [`deploy`] (checks, approval, versions, audit). The server
 //! underneath is [`crate::http`].
 
@@ -8,6 +9,7 @@ pub mod admin;
 pub mod audit;
 pub mod checks;
 pub mod deploy;
+pub mod funnel;
 pub mod ivr;
 pub mod store;
 pub mod users;

@@ -72,6 +72,7 @@ impl Recorded {
             requests_only: None,
             budget_share: 1.0,
             campaigns: None,
+            funnel: None,
         })
     }
 

@@ -58,6 +58,7 @@ pub fn replay(args: Args) -> Result<i32> {
         requests_only: None,
         budget_share: 1.0,
         campaigns: None,
+        funnel: None,
     };
     run(&recorded, &cfg, &out, &opts, report.as_deref())
 }

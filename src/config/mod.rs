@@ -219,6 +219,9 @@ pub struct EngineSection {
     /// numbers in a stream); past it, the one seen least recently with nothing that protects a
     /// subscriber (contact history, a pending timer) is forgotten. See the README.
     pub unknown_subscribers: usize,
+    /// Local days of funnel counts kept (`GET /v1/funnel`, in the checkpoint); older days are
+    /// forgotten as new ones begin (at least 1).
+    pub funnel_days: u32,
 }
 
 impl Default for EngineSection {
@@ -237,6 +240,7 @@ impl Default for EngineSection {
             slice: "1h".into(),
             stall_after: "30s".into(),
             unknown_subscribers: crate::refdata::DEFAULT_UNKNOWN,
+            funnel_days: crate::engine::funnel::DEFAULT_DAYS,
         }
     }
 }

@@ -167,6 +167,20 @@ pub enum Suppression {
 }
 
 impl Suppression {
+    /// Every reason, in declaration order (`r as usize` is its place here).
+    pub const ALL: [Suppression; 10] = [
+        Suppression::Dnd,
+        Suppression::QuietHours,
+        Suppression::Cap,
+        Suppression::Excluded,
+        Suppression::ControlGroup,
+        Suppression::Arbitration,
+        Suppression::Capacity,
+        Suppression::SuppressedAfter,
+        Suppression::CampaignOff,
+        Suppression::Budget,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Suppression::Dnd => "dnd",

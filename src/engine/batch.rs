@@ -88,6 +88,8 @@ pub(super) fn run_batch(
         }
     }
     shard.fire_timers(b.end_wm, &place, &mut out, stats);
+    // Before a reload: the counts are of the rules they were counted under.
+    shard.funnel_flush(b.no);
     spare.events.give(b.events);
     if let Some(rules) = b.reload {
         shard.reload(rules, b.end_wm);

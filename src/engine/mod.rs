@@ -20,10 +20,12 @@ mod batch;
 pub mod clock;
 mod durable;
 pub mod explain;
+pub mod funnel;
 mod output;
 mod pool;
 pub mod shard;
 mod summary;
+mod write;
 
 pub use clock::GuardConfig;
 pub use shard::{Shard, ShardStats};
@@ -34,16 +36,15 @@ pub use durable::Durable;
 use durable::{Ckpt, Take};
 pub use output::Sink;
 use pool::Spare;
+use write::Out;
 
-use crate::contact::{Decision, Outcome};
+use crate::contact::Decision;
 use crate::event::{DeadLetter, Event, Kind};
 use crate::policy::ContactPolicy;
-use crate::policy::budget::Budgets;
-use crate::policy::capacity::Capacity;
 use crate::refdata::{RefData, Subscribers};
 use crate::rules::RuleSet;
 use crate::rules::policy::GlobalPolicy;
-use crate::state::checkpoint::{self, Meta, Part, RouterState};
+use crate::state::checkpoint::{self, RouterState};
 use crate::time::Millis;
 use crate::util::{Msisdn, mix64};
 use std::collections::{HashMap, VecDeque};
@@ -91,6 +92,8 @@ pub struct EngineOptions {
     pub budget_share: f64,
     /// Where the write side publishes the campaigns and their budgets spent (`GET /v1/campaigns`).
     pub campaigns: Option<Arc<crate::policy::budget::CampaignBook>>,
+    /// Where it publishes the funnel's counts (`GET /v1/funnel`), and how many days it keeps.
+    pub funnel: Option<Arc<funnel::FunnelBook>>,
 }
 
 impl Default for EngineOptions {
@@ -113,6 +116,7 @@ impl Default for EngineOptions {
             requests_only: None,
             budget_share: 1.0,
             campaigns: None,
+            funnel: None,
         }
     }
 }
@@ -217,17 +221,8 @@ pub fn run_durable<I: Into<Input>>(
         })
         .collect();
     let mut summary = Summary::default();
-    let mut sink = Out {
-        sink,
-        capacity: Capacity::new(opts.capacity),
-        budgets: Budgets::new(&rules, opts.budget_share),
-        reloads: VecDeque::new(),
-        book: opts.campaigns.clone(),
-        buf: Vec::new(),
-        written: 0,
-        meta: Default::default(),
-        to: None,
-    };
+    let mut sink = Out::new(sink, &rules, opts);
+    shards.iter_mut().for_each(|s| s.count_into(sink.funnel.inbox()));
     let mut start = RouterState::start();
     let slice = durable.as_ref().map_or(std::time::Duration::ZERO, |d| d.slice);
     let mut ckpt = None;
@@ -434,103 +429,12 @@ fn restore(
         s.restore_ticks(meta.ticks.clone(), meta.ticks_started, meta.router.wm);
     }
     out.budgets.restore(&meta.budgets).map_err(|e| bad("campaign budgets", e))?;
+    out.funnel.restore(&meta.funnel).map_err(|e| bad("funnel", e))?;
     let orphans = out.capacity.restore(&meta.capacity, meta.format).map_err(|e| bad("capacity", e))?;
     if !orphans.is_empty() {
         out.write(&mut { orphans }, summary)?;
     }
     Ok(meta.router)
-}
-
-/// The write side: decisions in output order pass channel capacity, then the campaigns'
-/// budgets, are counted and go to the sink.
-struct Out<'a> {
-    sink: &'a mut dyn Sink,
-    capacity: Capacity,
-    budgets: Budgets,
-    /// Rule sets swapped in after a batch (its number) not yet written: the budgets follow the
-    /// rules of the decisions they see.
-    reloads: VecDeque<(u64, Arc<RuleSet>)>,
-    book: Option<Arc<crate::policy::budget::CampaignBook>>,
-    buf: Vec<Decision>,
-    /// Batches written so far (the number of the next one).
-    written: u64,
-    /// Checkpoints waiting for their batch's decisions to be written and synced.
-    meta: std::collections::VecDeque<Box<Meta>>,
-    to: Option<mpsc::Sender<Part>>,
-}
-
-impl Out<'_> {
-    /// Writes one batch's decisions (every batch, in order, exactly once).
-    fn write(&mut self, ds: &mut Vec<Decision>, summary: &mut Summary) -> std::io::Result<()> {
-        if self.capacity.is_unlimited() {
-            let budgets = &mut self.budgets;
-            let idle = budgets.is_idle();
-            for d in ds.iter_mut() {
-                if !idle {
-                    budgets.apply(d);
-                }
-                Self::emit_to(&mut *self.sink, d, summary)?;
-            }
-            ds.clear();
-        } else {
-            for d in ds.drain(..) {
-                self.capacity.offer(d, &mut self.buf);
-                self.flush_buf(summary)?;
-            }
-        }
-        self.sink.batch_end()?;
-        self.written += 1;
-        while self.reloads.front().is_some_and(|(no, _)| *no < self.written) {
-            if let Some((_, rules)) = self.reloads.pop_front() {
-                self.budgets.set_rules(&rules);
-            }
-        }
-        if let Some(book) = &self.book {
-            self.budgets.publish(book);
-        }
-        // The checkpoint's batch is synced: its meta (capacity as of now) completes it.
-        if self.meta.front().is_some_and(|m| m.id < self.written) {
-            if let (Some(mut meta), Some(to)) = (self.meta.pop_front(), &self.to) {
-                meta.capacity = self.capacity.save();
-                meta.budgets = self.budgets.save();
-                meta.outbox_bytes = self.sink.position();
-                let _ = to.send(Part::Meta { id: meta.id, meta });
-            }
-        }
-        Ok(())
-    }
-
-    fn flush_buf(&mut self, summary: &mut Summary) -> std::io::Result<()> {
-        let mut buf = std::mem::take(&mut self.buf);
-        for d in buf.iter_mut() {
-            self.budgets.apply(d);
-            Self::emit_to(&mut *self.sink, d, summary)?;
-        }
-        Ok(())
-    }
-
-    fn emit_to(sink: &mut dyn Sink, d: &Decision, summary: &mut Summary) -> std::io::Result<()> {
-        crate::telemetry::decision(d);
-        match d.outcome {
-            Outcome::Sent if d.shadow => summary.shadow_actions += 1,
-            Outcome::Suppressed(_) | Outcome::Deferred(_) if d.shadow => {}
-            Outcome::Sent => {
-                summary.actions += 1;
-                *summary.actions_by_rule.entry(d.rule_name.to_string()).or_default() += 1;
-            }
-            Outcome::Suppressed(r) => *summary.suppressed_by_reason.entry(r).or_default() += 1,
-            Outcome::Deferred(_) => {}
-        }
-        sink.decision(d)
-    }
-
-    fn finish(&mut self, summary: &mut Summary, drain: bool) -> std::io::Result<()> {
-        if drain {
-            self.capacity.finish(&mut self.buf);
-            self.flush_buf(summary)?;
-        }
-        self.sink.flush()
-    }
 }
 
 /// What the router reads and never changes: the options, the stop flag, the spare vectors.

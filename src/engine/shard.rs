@@ -10,6 +10,7 @@
 //! reload ([`reload`]) have files of their own.
 
 use super::explain::{describe_event, describe_subscriber, explain_line};
+use super::funnel::{Counter, Inbox};
 use crate::contact::{Candidate, Decision, Deferred, OrderKey, Outcome};
 use crate::event::{Body, Event};
 use crate::policy::{ContactPolicy, DecideCtx, ShadowContacts};
@@ -68,6 +69,8 @@ pub struct Shard {
     shadow_contacts: ShadowContacts,
     /// A checkpoint this shard is copying its subscribers into.
     snapshot: Option<snapshot::SnapJob>,
+    /// The funnel's counts of the batch in hand (see `engine::funnel`).
+    funnel: Counter,
 }
 
 impl Shard {
@@ -79,7 +82,10 @@ impl Shard {
         offset: chrono::FixedOffset,
     ) -> Shard {
         let unknown_cap = subscribers.unknown_cap.unwrap_or(crate::refdata::DEFAULT_UNKNOWN);
+        let mut scratch = Scratch::default();
+        scratch.triggered = vec![0; rules.rules.len()];
         Shard {
+            funnel: Counter::new(&rules, offset),
             rules,
             refdata,
             policy,
@@ -88,7 +94,7 @@ impl Shard {
             timers: BTreeSet::new(),
             journey_due: BTreeSet::new(),
             offset,
-            scratch: Scratch::default(),
+            scratch,
             matched: Vec::new(),
             proposed: Vec::new(),
             local_cache: (Millis::MIN, Local::at(0, offset)),
@@ -102,6 +108,16 @@ impl Shard {
     /// Schedules the daily rules' first ticks after `origin`, the input's first event time.
     pub fn start_ticks(&mut self, origin: Millis) {
         self.ticks.start(&self.rules, origin, self.offset);
+    }
+
+    /// The funnel's counts go to `inbox`, batch by batch.
+    pub fn count_into(&mut self, inbox: Arc<Inbox>) {
+        self.funnel.connect(inbox);
+    }
+
+    /// The end of batch `no`: the funnel's counts of it go to the write side.
+    pub fn funnel_flush(&mut self, no: u64) {
+        self.funnel.flush(no, &mut self.scratch.triggered);
     }
 
     pub fn pending_timers(&self) -> usize {
@@ -152,6 +168,7 @@ impl Shard {
             self.local_cache = (minute, Local::at(ev.ts, offset));
         }
         let local = self.local_cache.1;
+        let day = self.funnel.event_day(ev.ts, &mut self.scratch.triggered);
         let mut entry = self.subs.get_or_insert(ev.msisdn, || Profile::unknown(ev.msisdn));
         let mut trace = Vec::new();
 
@@ -182,11 +199,13 @@ impl Shard {
                         trace.push(format!("  {}{already}", o.describe()));
                     }
                 }
+                self.funnel.reply(day, &r);
                 replied = Event { body: Body::Reply(r), ..ev.clone() };
                 &replied
             }
             Body::Outcome(o) => {
                 self.policy.read_outcome(o, entry.state);
+                self.funnel.outcome(day, o);
                 ev
             }
             _ => ev,
@@ -244,6 +263,7 @@ impl Shard {
                 Match::Running(_) => {}
             }
         }
+        self.funnel.matched(&cands, false);
         // 5. Journeys: the event moves the subscriber's instances and may start one; the
         // contacts of the steps it enters go to policy with the rules' (after them).
         if !rules.journeys.is_empty() {
@@ -254,10 +274,12 @@ impl Shard {
             if tracing {
                 trace.extend(moves.iter().map(|m| format!("  {}", m.note)));
             }
+            let from = cands.len();
             cands.extend(proposed.into_iter().map(|p| {
                 let key = OrderKey { pos, phase: 1, due: 0, msisdn: 0, rule: p.rule };
                 candidate(p, ev.ts, key, None)
             }));
+            self.funnel.matched(&cands[from..], true);
         }
         let first = out.len();
         let cx = &mut DecideCtx { refdata: &refdata, shadow: &mut self.shadow_contacts };
@@ -347,6 +369,7 @@ impl Shard {
                 written: timer.written,
                 deferred: timer.deferred,
             };
+            self.funnel.matched(std::slice::from_ref(&cand), false);
             let first = out.len();
             let cx = &mut DecideCtx { refdata: &refdata, shadow: &mut self.shadow_contacts };
             self.policy.decide(cx, vec![cand], &mut entry, out);
@@ -410,6 +433,7 @@ impl Shard {
                 candidate(p, due, key, Some(due))
             })
             .collect();
+        self.funnel.matched(&cands, true);
         let first = out.len();
         if !cands.is_empty() {
             let cx = &mut DecideCtx { refdata: &refdata, shadow: &mut self.shadow_contacts };
@@ -435,6 +459,7 @@ impl Shard {
         stats: &mut ShardStats,
     ) {
         let minutes = self.ticks.take(at);
+        self.funnel.daily(&minutes, at, self.subs.len());
         let rules = Arc::clone(&self.rules);
         let refdata = Arc::clone(&self.refdata);
         let offset = self.offset;
@@ -478,6 +503,7 @@ impl Shard {
                 timers: &mut self.timers,
                 shadow: &mut self.shadow_contacts,
                 trace: &mut self.trace,
+                funnel: &mut self.funnel,
             };
             parts.start_journeys(&rules, &self.policy, &journeys, &scene, pos, out, stats);
         }
@@ -501,6 +527,7 @@ impl Shard {
                     candidate(p, at, key, None)
                 })
                 .collect();
+            self.funnel.matched(&cands, false);
             let mut entry = self.subs.at(i);
             let first = out.len();
             let names: Vec<String> = cands.iter().map(|c| rules.rules[c.rule as usize].name.to_string()).collect();
@@ -530,6 +557,7 @@ struct DailyParts<'a> {
     timers: &'a mut BTreeSet<TimerKey>,
     shadow: &'a mut ShadowContacts,
     trace: &'a mut Option<(Msisdn, Vec<String>)>,
+    funnel: &'a mut Counter,
 }
 
 impl DailyParts<'_> {
@@ -565,6 +593,7 @@ impl DailyParts<'_> {
                     candidate(p, at, key, None)
                 })
                 .collect();
+            self.funnel.matched(&cands, true);
             let first = out.len();
             let cx = &mut DecideCtx { refdata: scene.refdata, shadow: &mut *self.shadow };
             policy.decide(cx, cands, &mut entry, out);

@@ -71,6 +71,9 @@ pub struct Scratch {
     seq_slots: Vec<(u32, usize, usize)>,
     /// The rules an event may match.
     rules: Vec<u32>,
+    /// Per rule: times [`RuleSet::propose`] evaluated it (visited and enabled) since the shard
+    /// last took the counts for the funnel's `triggered` (sized by the shard to its rules).
+    pub triggered: Vec<u32>,
 }
 
 /// The stable hash a distinct count keeps of a value (`None`: no value): the same value hashes
@@ -229,9 +232,16 @@ impl RuleSet {
         let cx = scene.ctx(s);
         let trigger = || TriggerRef { kind: kind.as_str(), id: ev.id.as_str().into(), ts: ev.ts };
         let first = out.len();
+        let triggered = &mut scratch.triggered;
         self.by_kind[kind as usize].visit(ev, &mut scratch.rules, |ri| {
             let rule = &self.rules[ri as usize];
-            if !rule.enabled || !rule.condition.holds(&cx) {
+            if !rule.enabled {
+                return;
+            }
+            if let Some(n) = triggered.get_mut(ri as usize) {
+                *n += 1;
+            }
+            if !rule.condition.holds(&cx) {
                 return;
             }
             match &rule.timer {

@@ -45,7 +45,8 @@ const MAGIC: &[u8; 6] = b"TDCKPT";
 /// rendered queue in a timer. 4: the journeys a subscriber is in and their derived attributes,
 /// and the journey steps and derived attributes of the rule shape. 5: the distinct counts of the
 /// rule shape (their values are kept among the window buckets, whose layout is unchanged).
-pub const FORMAT: u16 = 5;
+/// 6: the funnel's daily counts in the meta frame, after the budgets (now always written).
+pub const FORMAT: u16 = 6;
 /// The oldest format this build still reads (its decoders skip what the old layout lacks).
 pub const OLDEST: u16 = 1;
 const TAG_RECORDS: u8 = 1;
@@ -113,21 +114,7 @@ pub fn enc_decision(e: &mut Enc, d: &Decision) {
 }
 
 fn suppression(s: &str) -> Option<Suppression> {
-    use Suppression as S;
-    [
-        S::Dnd,
-        S::QuietHours,
-        S::Cap,
-        S::Excluded,
-        S::ControlGroup,
-        S::Arbitration,
-        S::Capacity,
-        S::SuppressedAfter,
-        S::CampaignOff,
-        S::Budget,
-    ]
-    .into_iter()
-    .find(|r| r.as_str() == s)
+    Suppression::ALL.into_iter().find(|r| r.as_str() == s)
 }
 
 pub fn dec_decision(d: &mut Dec) -> DecResult<Decision> {
@@ -291,8 +278,10 @@ pub struct Meta {
     /// The capacity limiter and queue ([`crate::policy::capacity::Capacity::save`]).
     pub capacity: Vec<u8>,
     /// What each campaign's budget has spent ([`crate::policy::budget::Budgets::save`]); last
-    /// in the frame, absent from checkpoints written before budgets.
+    /// in the frame before format 6, absent from checkpoints written before budgets.
     pub budgets: Vec<u8>,
+    /// The funnel's counts per day and rule (`engine::funnel::Tally::save`); from format 6.
+    pub funnel: Vec<u8>,
     pub sources: Vec<StreamPos>,
     /// Bytes of `outbox.jsonl` when batch `id`'s decisions were synced (informational: the
     /// outbox refuses re-decided ids whatever its length).
@@ -334,10 +323,10 @@ impl Persist for Meta {
         self.rules.encode(e);
         e.u64(self.subscribers);
         e.i64(self.taken_at);
-        // Last, and only when something was spent: a frame without it reads as none.
-        if !self.budgets.is_empty() {
-            e.u32(self.budgets.len() as u32);
-            e.buf.extend_from_slice(&self.budgets);
+        // Format 6 writes both, empty or not (format 5 wrote the budgets last, when any).
+        for part in [&self.budgets, &self.funnel] {
+            e.u32(part.len() as u32);
+            e.buf.extend_from_slice(part);
         }
     }
 
@@ -358,12 +347,14 @@ impl Persist for Meta {
         let rules_version = d.str()?.to_owned();
         let rules = RuleShape::decode(d)?;
         let (subscribers, taken_at) = (d.u64()?, d.i64()?);
-        let budgets = match d.done() {
-            true => Vec::new(),
-            false => {
-                let n = d.len(1)?;
-                d.take(n)?.to_vec()
-            }
+        let part = |d: &mut Dec| -> DecResult<Vec<u8>> {
+            let n = d.len(1)?;
+            Ok(d.take(n)?.to_vec())
+        };
+        let (budgets, funnel) = match (d.at_least(6), d.done()) {
+            (true, _) => (part(d)?, part(d)?),
+            (false, true) => Default::default(),
+            (false, false) => (part(d)?, Vec::new()),
         };
         Ok(Meta {
             id,
@@ -372,6 +363,7 @@ impl Persist for Meta {
             ticks_started,
             capacity,
             budgets,
+            funnel,
             sources,
             outbox_bytes,
             rules_version,
@@ -829,13 +821,45 @@ mod tests {
         let mut meta = Meta { rules_version: "v1".into(), subscribers: 7, taken_at: 9, ..Meta::default() };
         meta.rules.aggs = vec!["a".into()];
         meta.rules.derived = vec!["d: Int".into()];
-        let mut e = Enc::default();
-        meta.encode(&mut e);
-        let cut = e.buf.len() - 16;
-        assert_eq!(&e.buf[cut - 4..cut], &[0; 4], "the empty distinct list this test cuts");
-        let v4 = [&e.buf[..cut - 4], &e.buf[cut..]].concat();
+        let v5 = format_5(&meta);
+        let cut = v5.len() - 16;
+        assert_eq!(&v5[cut - 4..cut], &[0; 4], "the empty distinct list this test cuts");
+        let v4 = [&v5[..cut - 4], &v5[cut..]].concat();
         let back = Meta::decode(&mut Dec::new(&v4).with_version(4)).expect("a format 4 meta");
         assert_eq!((back.rules, back.subscribers, back.taken_at), (meta.rules.clone(), 7, 9));
-        assert!(Meta::decode(&mut Dec::new(&v4)).is_err(), "read as format 5: cut short");
+        assert!(Meta::decode(&mut Dec::new(&v4)).is_err(), "read as this build's format: cut short");
+    }
+
+    /// A meta frame as format 5 wrote it with nothing spent: this build's, without the two empty
+    /// parts format 6 ends with.
+    fn format_5(meta: &Meta) -> Vec<u8> {
+        assert!(meta.budgets.is_empty() && meta.funnel.is_empty());
+        let mut e = Enc::default();
+        meta.encode(&mut e);
+        assert_eq!(&e.buf[e.buf.len() - 8..], &[0; 8]);
+        e.buf.truncate(e.buf.len() - 8);
+        e.buf
+    }
+
+    /// Format 6 keeps the funnel's counts after the budgets; a format 5 frame, with or without
+    /// budgets spent, reads with its budgets and no funnel.
+    #[test]
+    fn a_format_5_meta_reads_its_budgets_and_no_funnel_and_format_6_keeps_both() {
+        let meta = Meta { rules_version: "v1".into(), subscribers: 3, ..Meta::default() };
+        let v5 = format_5(&meta);
+        let back = Meta::decode(&mut Dec::new(&v5).with_version(5)).expect("format 5, nothing spent");
+        assert!(back.budgets.is_empty() && back.funnel.is_empty());
+        let spent = [v5.clone(), 3u32.to_le_bytes().to_vec(), b"abc".to_vec()].concat();
+        let back = Meta::decode(&mut Dec::new(&spent).with_version(5)).expect("format 5 with budgets");
+        assert_eq!((back.budgets, back.funnel), (b"abc".to_vec(), Vec::new()));
+        let now = Meta { budgets: b"b".to_vec(), funnel: b"funnel".to_vec(), ..meta };
+        let mut e = Enc::default();
+        now.encode(&mut e);
+        let back = Meta::decode(&mut Dec::new(&e.buf).with_version(FORMAT)).expect("format 6");
+        assert_eq!((back.budgets, back.funnel), (b"b".to_vec(), b"funnel".to_vec()));
+        let mut e = Enc::default();
+        Meta { budgets: Vec::new(), ..now }.encode(&mut e);
+        let back = Meta::decode(&mut Dec::new(&e.buf)).expect("format 6, nothing spent");
+        assert_eq!((back.budgets, back.funnel), (Vec::new(), b"funnel".to_vec()));
     }
 }

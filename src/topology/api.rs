@@ -46,6 +46,8 @@ pub(super) struct Services {
     pub heartbeat: Option<Arc<Heartbeat>>,
     /// The campaigns and their budgets spent, as the engine's write side publishes them.
     pub campaigns: Option<Arc<crate::policy::budget::CampaignBook>>,
+    /// The funnel's counts, as the engine's write side publishes them.
+    pub funnel: Option<Arc<crate::engine::funnel::FunnelBook>>,
 }
 
 /// The admin endpoint on a small runtime of its own, for the life of a run.
@@ -61,7 +63,7 @@ impl ApiServer {
         services: Services,
         run: &Config,
     ) -> Result<ApiServer, Error> {
-        let Services { asks, explain, reloader, deploy, heartbeat, campaigns } = services;
+        let Services { asks, explain, reloader, deploy, heartbeat, campaigns, funnel } = services;
         let (scale, realtime) = (&run.scale, run.engine.realtime_priority);
         let metrics = crate::telemetry::install_prometheus().map_err(|e| Error::Refused(e.to_string()))?;
         let users = crate::api::users::Users::new(&cfg.admin_token, &cfg.users).map_err(Error::Refused)?;
@@ -87,6 +89,9 @@ impl ApiServer {
         if let Some(c) = campaigns {
             admin = admin.with_campaigns(c);
         }
+        if let Some(f) = funnel {
+            admin = admin.with_funnel(f);
+        }
         let governed = deploy.is_some();
         if let Some(d) = deploy {
             admin = admin.with_deploy(d);
@@ -98,7 +103,7 @@ impl ApiServer {
         let (listener, addr) = rt
             .block_on(crate::http::bind(&cfg.listen))
             .map_err(doing(|| format!("listening on {} for the admin API", cfg.listen)))?;
-        eprintln!("api           http://{addr} (/metrics, /healthz, /readyz, /v1/rules, /v1/campaigns)");
+        eprintln!("api           http://{addr} (/metrics, /healthz, /readyz, /v1/rules, /v1/campaigns, /v1/funnel)");
         admin.ready.store(true, Ordering::Relaxed);
         let stop = Arc::new(tokio::sync::Notify::new());
         let s = stop.clone();

@@ -177,6 +177,7 @@ impl Topology {
             requests_only: None,
             budget_share: if cfg.scale.is_shared() { cfg.scale.share() } else { 1.0 },
             campaigns: Some(Arc::default()),
+            funnel: Some(Arc::new(crate::engine::funnel::FunnelBook::new(cfg.engine.funnel_days))),
         };
         Ok(Topology {
             cfg: cfg.clone(),
@@ -209,8 +210,12 @@ impl Topology {
         let stop = stop_flag();
         let mut resume = Resume::open(&cfg)?;
         let from = resume.as_ref().map_or(&[][..], |r| r.positions());
-        let mut services =
-            Services { heartbeat: opts.heartbeat.clone(), campaigns: opts.campaigns.clone(), ..Services::default() };
+        let mut services = Services {
+            heartbeat: opts.heartbeat.clone(),
+            campaigns: opts.campaigns.clone(),
+            funnel: opts.funnel.clone(),
+            ..Services::default()
+        };
         // A live stream: what it brings is decided at once (no waiting for a full batch), and
         // outcome events and IVR requests flow into it as they come.
         let mut feedback = None;

@@ -16,6 +16,7 @@ mod diagnostics;
 mod distinct;
 mod engine;
 mod fluvio;
+mod funnel;
 mod future;
 mod fuzz;
 mod gateway_kill;
