@@ -28,10 +28,11 @@
 //! 4. `rules` — rule files: read, collect, compile, evaluate; expressions, templates, and contact
 //!    policy as declared
 //! 5. `policy` — what stands between a candidate contact and an action
-//! 6. `engine` — routing by msisdn to shards, watermarks, batches, deterministic output order
+//! 6. `engine` — routing by msisdn to shards, watermarks, batches, deterministic output order;
+//!    the write side and the live funnel's counts
 //! 7. `generator`, `source`, `sink` — realistic synthetic data; where lines come from; where
 //!    actions, decisions and dead letters go, the outbox and the gateways
-//! 8. `api`, `packtest`, `report` — the HTTP endpoint's routes (reports, IVR, admin; users and
+//! 8. `api`, `packtest`, `report` — the HTTP endpoint's routes (reports, IVR, admin, the funnel; users and
 //!    roles, governed deploys of the rule pack and their audit log); the rule
 //!    pack's own test cases run through the engine; the campaign report and pack diffs
 //! 9. `config` — the engine config (TOML), each section owned by the module it configures

@@ -128,6 +128,71 @@ pub fn view(t: &Tally, q: &Query) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::funnel::{SENT, TRIGGERED};
+
+    /// Rules `a` and `b` in campaign `c`, `s` a shadow rule of it, `n` with no campaign; each
+    /// with `i + 1` triggered and sent on the first day, `a` also on the next.
+    fn tally() -> Tally {
+        let rule = |name: &str, extra: &str| {
+            format!(
+                "- rule: {name}\n  on: [crm]\n  condition: true\n  action: {{ channel: sms, template: t }}\n{extra}"
+            )
+        };
+        let pack = [
+            rule("b", "  campaign: c\n"),
+            rule("a", "  campaign: c\n"),
+            rule("s", "  campaign: c\n  mode: shadow\n"),
+            rule("n", ""),
+        ]
+        .concat();
+        let loaded = crate::rules::compile(vec![("t.yaml".into(), pack)], None, &crate::rules::LoadOptions::default());
+        let rules = loaded.rules.expect("the pack compiles");
+        let mut t = Tally::new(10);
+        let map = t.learn(&rules);
+        let row = |n: u64| {
+            let mut r = [0; STAGES];
+            (r[TRIGGERED], r[SENT]) = (n, n);
+            r[suppressed(Suppression::Cap)] = n / 2;
+            r
+        };
+        let rows: Vec<Row> = (1..=4).map(row).collect();
+        t.add_rows(&map, 20_425, &rows);
+        t.add_rows(&map[1..2], 20_426, &[row(5)]);
+        t
+    }
+
+    #[test]
+    fn the_view_sorts_rules_adds_live_rules_into_their_campaign_and_filters() {
+        let t = tally();
+        let all = view(&t, &Query::default());
+        let days = all["days"].as_array().expect("days");
+        assert_eq!(days.len(), 2);
+        assert_eq!(days[0]["day"], "2025-12-03");
+        let rules: Vec<&str> =
+            days[0]["rules"].as_array().expect("rules").iter().map(|r| r["rule"].as_str().unwrap_or("")).collect();
+        assert_eq!(rules, ["a", "b", "n", "s"]);
+        assert_eq!(days[0]["rules"][2]["campaign"], Value::Null, "n names no campaign");
+        assert_eq!(days[0]["rules"][0]["suppressed"], json!({"cap": 1}));
+        assert_eq!(days[0]["rules"][1]["suppressed"], json!({}), "only reasons with a count");
+        // b (1) and a (2): the shadow rule s (3) is not in its campaign's row.
+        let c = &days[0]["campaigns"];
+        assert_eq!(
+            c,
+            &json!([{"campaign": "c", "triggered": 3, "matched": 0, "suppressed": {"cap": 1}, "sent": 3,
+            "delivered": 0, "replied": 0, "answered": 0, "accepted": 0}])
+        );
+        assert_eq!(days[1]["rules"].as_array().map(Vec::len), Some(1));
+        let q = Query { from: Some(20_426), ..Query::default() };
+        assert_eq!(view(&t, &q)["days"].as_array().map(Vec::len), Some(1));
+        let q = Query { rule: Some("n".into()), ..Query::default() };
+        let one = view(&t, &q);
+        assert_eq!(one["days"][0]["rules"].as_array().map(Vec::len), Some(1));
+        assert_eq!(one["days"][0]["campaigns"], json!([]));
+        let q = Query { campaign: Some("c".into()), to: Some(20_425), ..Query::default() };
+        let c = view(&t, &q);
+        assert_eq!(c["days"][0]["rules"].as_array().map(Vec::len), Some(3));
+        assert_eq!(c["days"][0]["rules"][0]["matched"], 0);
+    }
 
     #[test]
     fn a_query_reads_its_days_and_refuses_what_it_does_not_know() {

@@ -13,8 +13,10 @@
 //! shard before writing them sorted by [`OrderKey`] to a [`Sink`].
 //!
 //! Files: `batch` (what a shard does with a batch), [`shard`] (the owner of a set of
-//! subscribers: it orchestrates state, rules and policy per event), [`explain`], `durable`
-//! (checkpoints during a run), `summary` (what a run did), `output` (the [`Sink`] trait).
+//! subscribers: it orchestrates state, rules and policy per event), `write` (the write side:
+//! capacity, budgets, counts, the sink), [`funnel`] (the live funnel's counts), [`explain`],
+//! `durable` (checkpoints during a run), `summary` (what a run did), `output` (the [`Sink`]
+//! trait).
 
 mod batch;
 pub mod clock;

@@ -166,9 +166,11 @@ impl Shard {
         let minute = ev.ts.div_euclid(MINUTE);
         if self.local_cache.0 != minute {
             self.local_cache = (minute, Local::at(ev.ts, offset));
+            // A new local day begins on a minute's turn, so the funnel need only look then.
+            self.funnel.event_day(ev.ts, &mut self.scratch.triggered);
         }
         let local = self.local_cache.1;
-        let day = self.funnel.event_day(ev.ts, &mut self.scratch.triggered);
+        let day = self.funnel.day();
         let mut entry = self.subs.get_or_insert(ev.msisdn, || Profile::unknown(ev.msisdn));
         let mut trace = Vec::new();
 
@@ -263,7 +265,9 @@ impl Shard {
                 Match::Running(_) => {}
             }
         }
-        self.funnel.matched(&cands, false);
+        if !cands.is_empty() {
+            self.funnel.matched(&cands, false);
+        }
         // 5. Journeys: the event moves the subscriber's instances and may start one; the
         // contacts of the steps it enters go to policy with the rules' (after them).
         if !rules.journeys.is_empty() {
@@ -274,12 +278,14 @@ impl Shard {
             if tracing {
                 trace.extend(moves.iter().map(|m| format!("  {}", m.note)));
             }
-            let from = cands.len();
-            cands.extend(proposed.into_iter().map(|p| {
-                let key = OrderKey { pos, phase: 1, due: 0, msisdn: 0, rule: p.rule };
-                candidate(p, ev.ts, key, None)
-            }));
-            self.funnel.matched(&cands[from..], true);
+            if !proposed.is_empty() {
+                let from = cands.len();
+                cands.extend(proposed.into_iter().map(|p| {
+                    let key = OrderKey { pos, phase: 1, due: 0, msisdn: 0, rule: p.rule };
+                    candidate(p, ev.ts, key, None)
+                }));
+                self.funnel.matched(&cands[from..], true);
+            }
         }
         let first = out.len();
         let cx = &mut DecideCtx { refdata: &refdata, shadow: &mut self.shadow_contacts };

@@ -232,7 +232,7 @@ impl RuleSet {
         let cx = scene.ctx(s);
         let trigger = || TriggerRef { kind: kind.as_str(), id: ev.id.as_str().into(), ts: ev.ts };
         let first = out.len();
-        let triggered = &mut scratch.triggered;
+        let triggered = &mut scratch.triggered[..];
         self.by_kind[kind as usize].visit(ev, &mut scratch.rules, |ri| {
             let rule = &self.rules[ri as usize];
             if !rule.enabled {

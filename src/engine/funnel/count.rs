@@ -108,6 +108,12 @@ impl Counter {
         day
     }
 
+    /// The current day: the last event's (see [`Counter::event_day`]).
+    #[inline]
+    pub fn day(&self) -> i64 {
+        self.day
+    }
+
     fn switch(&mut self, day: i64) {
         if self.counted {
             let rows = std::mem::replace(&mut self.rows, vec![[0; STAGES]; self.rules.rules.len()]);
@@ -122,15 +128,20 @@ impl Counter {
         self.day = day;
     }
 
-    fn put_other(&mut self, day: i64, rows: &[Row]) {
+    /// The rows of `day` held aside, added empty when missing.
+    fn aside(&mut self, day: i64) -> &mut Vec<Row> {
         let i = match self.other.iter().position(|(d, _)| *d == day) {
             Some(i) => i,
             None => {
-                self.other.push((day, vec![[0; STAGES]; rows.len()]));
+                self.other.push((day, vec![[0; STAGES]; self.rules.rules.len()]));
                 self.other.len() - 1
             }
         };
-        for (into, r) in self.other[i].1.iter_mut().zip(rows) {
+        &mut self.other[i].1
+    }
+
+    fn put_other(&mut self, day: i64, rows: &[Row]) {
+        for (into, r) in self.aside(day).iter_mut().zip(rows) {
             for (a, b) in into.iter_mut().zip(r) {
                 *a += b;
             }
@@ -163,10 +174,8 @@ impl Counter {
 
     #[cold]
     fn add_aside(&mut self, day: i64, rule: u32, stage: usize, n: u64) {
-        let mut row = vec![[0; STAGES]; self.rules.rules.len()];
-        if let Some(r) = row.get_mut(rule as usize) {
-            r[stage] = n;
-            self.put_other(day, &row);
+        if let Some(r) = self.aside(day).get_mut(rule as usize) {
+            r[stage] += n;
         }
     }
 

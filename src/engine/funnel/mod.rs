@@ -137,11 +137,16 @@ impl Tally {
 
     /// Adds `rows` (by rule index of a rule set whose slots are `map`) to `day`.
     pub fn add_rows(&mut self, map: &[u32], day: i64, rows: &[Row]) {
-        for (slot, r) in map.iter().zip(rows) {
+        self.add(day, map.iter().copied().zip(rows));
+    }
+
+    /// Adds rows to `day`, each to its slot.
+    fn add<'r>(&mut self, day: i64, rows: impl Iterator<Item = (u32, &'r Row)>) {
+        for (slot, r) in rows {
             if r.iter().all(|n| *n == 0) {
                 continue;
             }
-            let Some(into) = self.row(day, *slot) else { return };
+            let Some(into) = self.row(day, slot) else { return };
             for (a, b) in into.iter_mut().zip(r) {
                 *a += b;
             }
@@ -150,16 +155,17 @@ impl Tally {
 
     /// Forgets the days before the last `keep`.
     pub fn bound(&mut self) {
-        if let Some((&newest, _)) = self.days.last_key_value() {
-            let first = newest - i64::from(self.keep) + 1;
-            self.days = self.days.split_off(&first);
+        let Some((&newest, _)) = self.days.last_key_value() else { return };
+        let first = newest - i64::from(self.keep) + 1;
+        while let Some(e) = self.days.first_entry().filter(|e| *e.key() < first) {
+            e.remove();
         }
     }
 
     /// Every day's rows: (day, rule, what the rules say of it, its counts), days ascending.
     pub fn rows(&self) -> impl Iterator<Item = (i64, &Arc<str>, &RuleInfo, &Row)> {
         self.days.iter().flat_map(move |(day, rows)| {
-            rows.iter().enumerate().map(move |(s, r)| (*day, &self.names[s], &self.info[s], r))
+            rows.iter().zip(self.names.iter().zip(&self.info)).map(move |(r, (n, i))| (*day, n, i, r))
         })
     }
 
@@ -269,6 +275,9 @@ pub struct Funnel {
     map: Vec<u32>,
     /// Slots of the rule sets the shards counted under (a reload brings another).
     maps: Vec<(Arc<RuleSet>, Vec<u32>)>,
+    /// The decisions' counts of the batch in hand: (day, rows by slot), added to the tally
+    /// when it is written (a map's lookups per decision would cost more than the counting).
+    batch: Vec<(i64, Vec<Row>)>,
     /// Days changed since the book was last brought up to date.
     changed: std::collections::BTreeSet<i64>,
     /// Rules learnt since then.
@@ -287,6 +296,7 @@ impl Funnel {
             rules: Arc::clone(rules),
             map: map.clone(),
             maps: vec![(Arc::clone(rules), map)],
+            batch: Vec::new(),
             changed: Default::default(),
             learnt: true,
         }
@@ -316,18 +326,35 @@ impl Funnel {
         // contact that waited for capacity across a reload).
         let slot = match self.rules.rules.get(d.rule as usize) {
             Some(r) if Arc::ptr_eq(&r.name, &d.rule_name) || r.name == d.rule_name => self.map[d.rule as usize],
-            _ => self.tally.slot(&d.rule_name),
+            _ => {
+                let known = self.tally.names.len();
+                let s = self.tally.slot(&d.rule_name);
+                self.learnt |= self.tally.names.len() != known;
+                s
+            }
         };
         let day = (d.ts + self.off).div_euclid(crate::time::DAY);
-        if let Some(row) = self.tally.row(day, slot) {
-            row[stage] += 1;
-            self.changed.insert(day);
+        let i = match self.batch.iter().rposition(|(d, _)| *d == day) {
+            Some(i) => i,
+            None => {
+                self.batch.push((day, Vec::new()));
+                self.batch.len() - 1
+            }
+        };
+        let rows = &mut self.batch[i].1;
+        if rows.len() <= slot as usize {
+            rows.resize(slot as usize + 1, [0; STAGES]);
         }
+        rows[slot as usize][stage] += 1;
     }
 
     /// Batch `written - 1` is written: the shards' counts of every batch up to it come in, old
     /// days go, and the book is brought up to date.
     pub fn written(&mut self, written: u64) {
+        for (day, rows) in std::mem::take(&mut self.batch) {
+            self.tally.add(day, (0..).zip(&rows));
+            self.changed.insert(day);
+        }
         for delta in self.inbox.take_before(written) {
             let i = match self.maps.iter().position(|(r, _)| Arc::ptr_eq(r, &delta.rules)) {
                 Some(i) => i,
