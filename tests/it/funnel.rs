@@ -2,10 +2,10 @@
 //! equals the funnel counted here from `decisions.jsonl` and the events fed (triggered from the
 //! events each rule's index lets through, matched from the decisions' ids, sent and suppressed
 //! from their outcomes, delivered / answered / accepted from the outcome events, replied from the
-//! replies tied to the SMS they answer); after a stop and a restart from the checkpoint it is the
+//! replies tied to the SMS they answer); after a SIGKILL and a restart from the checkpoint it is the
 //! same, and new events add on top.
 
-use crate::delivery::{Dir, Running, at, lines, port, send, sigterm, start_live};
+use crate::delivery::{Dir, Running, at, lines, port, send, start_live};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -280,6 +280,26 @@ fn settle(port: u16, out: &Path, earlier: &[Value], fed: &[String], decided: usi
     }
 }
 
+/// Feeds profile events (no rule reads them) until the latest checkpoint holds every event fed
+/// before them, so that a SIGKILL loses none of those. (A checkpoint is complete once the shards
+/// have copied their state, between the batches after it: the fillers are those batches.)
+fn checkpointed(stdin: &mut std::process::ChildStdin, ckpt: &Path, fed: &mut Vec<String>) {
+    let need = fed.len() as u64;
+    let t0 = Instant::now();
+    loop {
+        let latest = tidings::state::checkpoint::load_latest(ckpt, &mut |m| panic!("{m}")).unwrap();
+        let pos = latest.map(|c| c.meta.router.pos);
+        if pos.is_some_and(|p| p >= need) {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "no checkpoint holds the {need} events: {pos:?}");
+        let filler = profile(-20, "13800000009", "valuable");
+        send(stdin, std::slice::from_ref(&filler));
+        fed.push(filler);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn the_funnel_equals_the_decisions_and_outcomes_and_survives_a_restart_from_the_checkpoint() {
     let dir = Dir::new("funnel");
@@ -352,12 +372,13 @@ fn the_funnel_equals_the_decisions_and_outcomes_and_survives_a_restart_from_the_
         .collect();
     assert!(!names.is_empty() && !names.contains(&"topup_thanks"), "{by_campaign}");
 
-    // A stop and a restart: the checkpoint brings the same funnel back (the output files start
-    // afresh; what the first run decided is kept here).
-    sigterm(engine.child());
+    // A SIGKILL once a checkpoint holds every event, and a restart: the checkpoint brings the
+    // same funnel back (the output files start afresh; what the first run decided is kept here).
+    checkpointed(&mut stdin, &dir.0.join("ckpt"), &mut fed);
+    assert_eq!(get(port, "/v1/funnel", VIEWER).1, before, "profile events change no count");
+    engine.child().kill().unwrap();
+    let _ = engine.child().wait();
     drop(stdin);
-    let status = engine.child().wait().unwrap();
-    assert!(status.success());
     let first_run = lines(&out.join("decisions.jsonl"));
     let (engine, mut stdin) = start_live(&cfg, port);
     // The API may answer a moment before the engine has put the checkpoint back.
