@@ -7,6 +7,7 @@ mod cli;
 mod compiled;
 mod corpus;
 mod crash;
+mod daily;
 mod decode;
 mod delivery;
 mod deploy;

@@ -38,6 +38,7 @@ impl Shard {
         self.shadow_contacts.remap(&remap, &new);
         self.policy = Arc::new(self.policy.with_rules(Arc::clone(&new)));
         self.ticks.carry(&new, now, self.offset);
+        self.pins.clear();
         self.rules = new;
     }
 }
