@@ -93,6 +93,8 @@ mod tests {
         assert!(html.contains(r#"content="/tidings""#), "{html}");
         assert!(html.contains(r#"src="/tidings/console/app.js""#), "{html}");
         assert!(!html.contains("{{BASE}}"));
+        let plain = String::from_utf8(file("/console", "").unwrap().body.to_vec()).unwrap();
+        assert!(plain.contains(r#"src="/console/app.js""#), "the loopback default: no prefix");
         assert!(file("/console/nope.js", "").is_none());
     }
 }
