@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod audit;
 pub mod checks;
+pub mod console;
 pub mod deploy;
 pub mod ivr;
 pub mod store;

@@ -5,6 +5,7 @@ mod campaigns;
 mod checkpoint;
 mod cli;
 mod compiled;
+mod console;
 mod corpus;
 mod crash;
 mod daily;
