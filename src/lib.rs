@@ -32,8 +32,8 @@
 //!    the write side and the live funnel's counts
 //! 7. `generator`, `source`, `sink` — realistic synthetic data; where lines come from; where
 //!    actions, decisions and dead letters go, the outbox and the gateways
-//! 8. `api`, `packtest`, `report` — the HTTP endpoint's routes (reports, IVR, admin, the funnel; users and
-//!    roles, governed deploys of the rule pack and their audit log); the rule
+//! 8. `api`, `packtest`, `report` — the HTTP endpoint's routes (reports, IVR, admin, the funnel;
+//!    users and roles, governed deploys of the rule pack and their audit log, the console); the rule
 //!    pack's own test cases run through the engine; the campaign report and pack diffs
 //! 9. `config` — the engine config (TOML), each section owned by the module it configures
 //! 10. `topology` — a whole run built from a config, then run

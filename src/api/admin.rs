@@ -2,8 +2,9 @@
 //! (Prometheus text format), `/healthz` and `/readyz`, `GET /v1/rules` (what is loaded),
 //! `GET /v1/campaigns` (owners, dates, status, budgets and what they have spent),
 //! `GET /v1/funnel` (per day, rule and campaign, the live funnel: see [`super::funnel`]),
-//! `GET /v1/ivr/{msisdn}` (see [`super::ivr`]), and with `[api.deploy]` the deploy flow and its
-//! audit log (see [`super::deploy`]).
+//! `GET /v1/ivr/{msisdn}` (see [`super::ivr`]), with `[api.deploy]` the deploy flow and its
+//! audit log (see [`super::deploy`]), and the console's files at `/console/` (see
+//! [`super::console`]; `[api] base_path` when a reverse proxy serves all of it under a prefix).
 //!
 //! Safe by default: the server binds to loopback unless told otherwise; every endpoint but the
 //! two health checks needs credentials — the IVR's own token, or a user's (see [`super::users`]:
@@ -56,6 +57,10 @@ pub struct ApiConfig {
     /// Users of the admin endpoints and their roles (`admin_token` is user `admin`, an admin).
     #[serde(default)]
     pub users: Vec<super::users::UserConfig>,
+    /// The prefix a reverse proxy serves this endpoint under ("/tidings"; "" = none): the
+    /// console builds its URLs under it, and requests are taken with it or without it.
+    #[serde(default)]
+    pub base_path: String,
     /// Governed deploys of the rule pack: submit, checks, approval, deploy, rollback, audit log.
     /// Without it, a valid rule file goes live when it is saved or reloaded, as before.
     #[serde(default)]
@@ -131,6 +136,8 @@ pub struct Admin {
     campaigns: Option<Arc<crate::policy::budget::CampaignBook>>,
     /// `GET /v1/funnel`: the live funnel per day, rule and campaign.
     funnel: Option<Arc<crate::engine::funnel::FunnelBook>>,
+    /// `[api] base_path`, checked ([`super::console::check_base_path`]).
+    base: String,
 }
 
 /// Hot reload: builds a new rule set off to the side from the configured files and, when it has
@@ -270,12 +277,19 @@ impl Admin {
             heartbeat: None,
             campaigns: None,
             funnel: None,
+            base: String::new(),
         }
     }
 
     /// Serves `GET /v1/funnel` from what the engine publishes.
     pub fn with_funnel(mut self, book: Arc<crate::engine::funnel::FunnelBook>) -> Admin {
         self.funnel = Some(book);
+        self
+    }
+
+    /// Serves under a reverse proxy's prefix (checked by [`super::console::check_base_path`]).
+    pub fn with_base_path(mut self, base: String) -> Admin {
+        self.base = base;
         self
     }
 
@@ -353,6 +367,10 @@ impl Admin {
             if self.limiter.check_key(&ip).is_err() {
                 return Now("rate_limited", Response::error(429, "too many requests from this client; slow down"));
             }
+        }
+        // The console's files are public; what it shows comes from /v1 with the user's credentials.
+        if let Some(file) = super::console::file(path, &self.base).filter(|_| req.method == hyper::Method::GET) {
+            return Now("console", file);
         }
         // The IVR has its own token, checked by its endpoint.
         if path.starts_with("/v1/ivr/") {
@@ -439,15 +457,17 @@ enum Route {
     Deploy(super::users::User),
 }
 
-/// A submitted rule-pack change may carry whole files: the shipped pack is some 200 KiB.
+/// A submitted rule-pack change (or a draft checked) may carry whole files: the shipped pack is
+/// some 200 KiB.
 const MAX_SUBMIT: usize = 4 << 20;
 
 impl Handler for Admin {
     /// [`MAX_SUBMIT`] for a submit by an author (or above) with governed deploys; the server's
     /// limit for everything else, so an unauthenticated client still cannot send more.
     fn max_body(&self, head: &hyper::http::request::Parts) -> usize {
-        let submit =
-            self.deploy.is_some() && head.method == hyper::Method::POST && head.uri.path() == "/v1/deploy/changes";
+        let path = super::console::local(head.uri.path(), &self.base);
+        let drafts = matches!(path, "/v1/deploy/changes" | "/v1/deploy/validate" | "/v1/deploy/try");
+        let submit = self.deploy.is_some() && head.method == hyper::Method::POST && drafts;
         let author = || {
             let auth = head.headers.get("authorization").and_then(|h| h.to_str().ok());
             auth.and_then(|a| self.users.identify_by(a)).is_some_and(|u| u.role >= super::users::Role::Author)
@@ -455,7 +475,11 @@ impl Handler for Admin {
         if submit && author() { MAX_SUBMIT } else { crate::http::MAX_BODY }
     }
 
-    fn handle(&self, req: Request) -> Reply {
+    fn handle(&self, mut req: Request) -> Reply {
+        let local = super::console::local(&req.path, &self.base);
+        if local.len() != req.path.len() {
+            req.path = local.to_string();
+        }
         match self.route(&req) {
             Route::Now(endpoint, resp) => {
                 crate::telemetry::http_request(endpoint, resp.status);

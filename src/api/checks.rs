@@ -34,23 +34,27 @@ pub struct Checks {
 
 /// A pack's rule files compiled, or every error (each located) when it does not compile.
 pub fn compile(pack: &Pack, refdata: &RefData, opts: &LoadOptions) -> Result<(RuleSet, usize), Vec<Diagnostic>> {
+    let (set, diags) = diagnose(pack, refdata, opts);
+    let warnings = diags.iter().filter(|d| !d.is_error()).count();
+    match set {
+        Some(set) => Ok((set, warnings)),
+        None => Err(diags.into_iter().filter(Diagnostic::is_error).collect()),
+    }
+}
+
+/// A pack's rule files compiled (none when there is an error) and every diagnostic, errors and
+/// warnings, as `tidings validate` reports them: what the console shows as an author types.
+pub fn diagnose(pack: &Pack, refdata: &RefData, opts: &LoadOptions) -> (Option<RuleSet>, Vec<Diagnostic>) {
     let (files, mut diags) = pack.rule_files();
     if files.is_empty() {
-        return Err(vec![Diagnostic::new(
-            crate::rules::diag::Code::E001,
-            "(pack)",
-            "",
-            Default::default(),
-            "the pack has no rule files (*.yaml that are not *.tests.yaml or test data)",
-        )]);
+        let none = "the pack has no rule files (*.yaml that are not *.tests.yaml or test data)";
+        diags.push(Diagnostic::new(crate::rules::diag::Code::E001, "(pack)", "", Default::default(), none));
+        return (None, diags);
     }
     let loaded = crate::rules::compile(files, Some(refdata), opts);
     diags.extend(loaded.diagnostics);
-    let warnings = diags.iter().filter(|d| !d.is_error()).count();
-    match loaded.rules {
-        Some(set) if !diags.iter().any(Diagnostic::is_error) => Ok((set, warnings)),
-        _ => Err(diags.into_iter().filter(Diagnostic::is_error).collect()),
-    }
+    let set = loaded.rules.filter(|_| !diags.iter().any(Diagnostic::is_error));
+    (set, diags)
 }
 
 /// Diagnostics as the API answers them: structured, and rendered as `validate` prints them.
@@ -63,6 +67,20 @@ pub fn diagnostics_json(diags: &[Diagnostic]) -> Value {
 }
 
 impl Checks {
+    /// The checks after a pack compiled (with `warnings`): its own tests (its files written in
+    /// `dir`) and the backtest of `new` against the live version, as a change keeps them.
+    pub fn after_compile(&self, dir: &Path, warnings: usize, live: (&str, &Pack), new: (&str, Arc<RuleSet>)) -> Value {
+        let tests = self.tests(dir);
+        let backtest = self.backtest(live, new);
+        let passed = tests["passed"] == true && backtest["passed"] == true;
+        json!({
+            "passed": passed,
+            "validate": {"passed": true, "warnings": warnings},
+            "tests": tests,
+            "backtest": backtest,
+        })
+    }
+
     /// The pack's own test cases, run from the version's directory `dir` (its names shown
     /// relative to it).
     pub fn tests(&self, dir: &Path) -> Value {

@@ -16,6 +16,8 @@
 //! GET  /v1/deploy/versions/ID             a version's manifest
 //! GET  /v1/deploy/versions/ID/files/NAME  one of its files
 //! POST /v1/deploy/changes                 submit {comment, files: {name: text}, remove, base} or {comment, path}
+//! POST /v1/deploy/validate                a draft (a submit's body) compiled: its diagnostics, kept nowhere
+//! POST /v1/deploy/try                     a draft through the submit's checks (tests, backtest), kept nowhere
 //! POST /v1/deploy/changes/N/approve       {comment}
 //! POST /v1/deploy/changes/N/reject        {comment}
 //! POST /v1/deploy/changes/N/deploy        {comment}
@@ -177,6 +179,8 @@ impl Deploy {
                 Err(e) => Err(io_error(e)),
             },
             (["deploy", "changes"], _, true) => self.submit(user, req),
+            (["deploy", "validate"], _, true) => self.draft(user, req, false),
+            (["deploy", "try"], _, true) => self.draft(user, req, true),
             (["deploy", "changes", n, step @ ("approve" | "reject" | "deploy")], _, true) => {
                 let body = match body::<StepBody>(req) {
                     Ok(b) => b,
@@ -316,15 +320,8 @@ impl Deploy {
         let manifest = self.lock().store.save_version(&pack, &user.name, &b.comment).map_err(io_error)?;
         // Checks 2 and 3, off the lock: the pack's tests and the backtest.
         let dir = self.lock().store.pack_dir(&manifest.id);
-        let tests = self.checks.tests(&dir);
-        let backtest = self.checks.backtest((&live.version, &live_pack), (&id, Arc::new(set)));
-        let passed = tests["passed"] == true && backtest["passed"] == true;
-        let checks = json!({
-            "passed": passed,
-            "validate": {"passed": true, "warnings": warnings},
-            "tests": tests,
-            "backtest": backtest,
-        });
+        let checks = self.checks.after_compile(&dir, warnings, (&live.version, &live_pack), (&id, Arc::new(set)));
+        let passed = checks["passed"] == true;
         let status = match (passed, self.approvals) {
             (false, _) => Status::ChecksFailed,
             (true, 0) => Status::Approved,
@@ -353,6 +350,45 @@ impl Deploy {
         st.log(entry).map_err(io_error)?;
         st.store.save_change(&change).map_err(io_error)?;
         Ok(Response::json(201, &json!(change)))
+    }
+
+    /// A draft (a submit's body, its comment unused) checked without being kept or audited: the
+    /// diagnostics `validate` gives, errors and warnings (`validate`, what the console shows as an
+    /// author types), or else the submit's checks run on it (`try`: its tests and the backtest).
+    fn draft(&self, user: &User, req: &Request, run: bool) -> Answer {
+        if user.role < Role::Author {
+            let why = format!("checking a draft needs the author role ({} is {})", user.name, user.role.as_str());
+            return Err(Response::error(403, &why));
+        }
+        let b: SubmitBody = body(req)?;
+        let (live, live_pack, pack) = {
+            let st = self.lock();
+            let live = st.store.live().map_err(io_error)?.unwrap_or_default();
+            let live_pack = st.store.pack(&live.version).map_err(io_error)?;
+            let pack = assemble(&st.store, &live_pack, &b, &self.roots).map_err(|why| Response::error(400, &why))?;
+            (live, live_pack, pack)
+        };
+        let (set, diags) = checks::diagnose(&pack, &self.checks.refdata, &self.checks.load);
+        let errors = diags.iter().filter(|d| d.is_error()).count();
+        let mut answer = checks::diagnostics_json(&diags);
+        answer["ok"] = set.is_some().into();
+        answer["errors"] = errors.into();
+        answer["warnings"] = (diags.len() - errors).into();
+        let Some(set) = set.filter(|_| run) else {
+            return Ok(Response::json(200, &answer));
+        };
+        // The tests read the pack from a directory: the draft's, removed after.
+        let id = pack.hash()[..12].to_string();
+        static DRAFTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = DRAFTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = self.lock().store.dir().join("drafts").join(format!("{id}-{}-{n}", std::process::id()));
+        let written = pack.write_to(&dir);
+        let checks = written.map(|_| {
+            self.checks.after_compile(&dir, diags.len() - errors, (&live.version, &live_pack), (&id, Arc::new(set)))
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        answer["checks"] = checks.map_err(io_error)?;
+        Ok(Response::json(200, &answer))
     }
 
     fn approve(&self, user: &User, n: &str, b: StepBody) -> Answer {

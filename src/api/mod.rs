@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod audit;
 pub mod checks;
+pub mod console;
 pub mod deploy;
 pub mod funnel;
 pub mod ivr;

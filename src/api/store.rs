@@ -118,6 +118,20 @@ impl Pack {
         (files, diags)
     }
 
+    /// Writes the files under `dir`, each synced (a version's directory, or a draft's to run
+    /// its tests).
+    pub fn write_to(&self, dir: &Path) -> std::io::Result<()> {
+        for (name, bytes) in &self.files {
+            let p = dir.join(name);
+            if let Some(d) = p.parent() {
+                std::fs::create_dir_all(d)?;
+            }
+            std::fs::write(&p, bytes)?;
+            std::fs::File::open(&p)?.sync_all()?;
+        }
+        Ok(())
+    }
+
     /// What changed from `old` to this pack: file names added, changed and removed.
     pub fn changes_from(&self, old: &Pack) -> FileChanges {
         let mut c = FileChanges::default();
@@ -281,14 +295,7 @@ impl Store {
         // Written beside, then renamed into place: a version directory is whole or absent.
         let tmp = self.dir.join("versions").join(format!(".{id}.tmp"));
         let _ = std::fs::remove_dir_all(&tmp);
-        for (name, bytes) in &pack.files {
-            let p = tmp.join("pack").join(name);
-            if let Some(d) = p.parent() {
-                std::fs::create_dir_all(d)?;
-            }
-            std::fs::write(&p, bytes)?;
-            std::fs::File::open(&p)?.sync_all()?;
-        }
+        pack.write_to(&tmp.join("pack"))?;
         std::fs::create_dir_all(&tmp)?;
         let manifest = Manifest {
             id: id.clone(),

@@ -26,6 +26,7 @@ use crate::util::Msisdn;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+mod daily;
 mod reload;
 mod snapshot;
 mod stats;
@@ -69,8 +70,22 @@ pub struct Shard {
     shadow_contacts: ShadowContacts,
     /// A checkpoint this shard is copying its subscribers into.
     snapshot: Option<snapshot::SnapJob>,
+    /// Who the daily rules pinned to a day of the record may concern, by day (see [`daily`]).
+    pins: daily::PinIndex,
     /// The funnel's counts of the batch in hand (see `engine::funnel`).
     funnel: Counter,
+}
+
+/// The parts of a shard a daily tick changes while its scene reads the shard's strings.
+struct DailyParts<'a> {
+    subs: &'a mut SubTable,
+    journey_due: &'a mut BTreeSet<JourneyKey>,
+    timers: &'a mut BTreeSet<TimerKey>,
+    shadow: &'a mut ShadowContacts,
+    trace: &'a mut Option<(Msisdn, Vec<String>)>,
+    /// What the daily rules propose to one subscriber (drained per subscriber).
+    proposed: &'a mut Vec<Proposal>,
+    funnel: &'a mut Counter,
 }
 
 impl Shard {
@@ -102,6 +117,7 @@ impl Shard {
             ticks: Ticks::default(),
             shadow_contacts: ShadowContacts::new(),
             snapshot: None,
+            pins: daily::PinIndex::default(),
         }
     }
 
@@ -176,6 +192,9 @@ impl Shard {
 
         // 1. Facts the event states about the subscriber.
         entry.apply(ev, &mut self.names, &refdata);
+        if matches!(ev.body, Body::Profile(_)) {
+            self.pins.touched(ev.msisdn);
+        }
 
         // A reply: the SMS it answers and what it refuses, read by policy on this
         // subscriber's contact history before the rules see it; an outcome: what came of the
@@ -452,164 +471,6 @@ impl Shard {
             trace.extend(out[first..].iter().map(|d| explain_line(d, offset)));
             if let Some((_, lines)) = &mut self.trace {
                 lines.append(&mut trace);
-            }
-        }
-    }
-
-    /// A daily tick at `at`: every scheduled rule of that minute, for every subscriber.
-    fn tick(
-        &mut self,
-        at: Millis,
-        place: &dyn Fn(Millis, u64) -> u64,
-        out: &mut Vec<Decision>,
-        stats: &mut ShardStats,
-    ) {
-        let minutes = self.ticks.take(at);
-        self.funnel.daily(&minutes, at, self.subs.len());
-        let rules = Arc::clone(&self.rules);
-        let refdata = Arc::clone(&self.refdata);
-        let offset = self.offset;
-        let local = Local::at(at, offset);
-        let scene = Scene { event: None, now: at, local, refdata: &refdata, names: &self.names, offset };
-        let trace_m = self.trace.as_ref().map(|t| t.0);
-        // Derived attributes of this minute first: the daily rules read them fresh. Only those
-        // whose value changes are written (a checkpoint in progress copies just those).
-        let derives = rules.daily_derives(&minutes);
-        if !derives.is_empty() {
-            let mut notes = Vec::new();
-            for i in 0..self.subs.len() as u32 {
-                self.subs.prefetch_lists_at(i + PASS_AHEAD);
-                let e = self.subs.read(i);
-                if !rules.derive_would_change(&derives, &scene, e.sub, e.state) {
-                    continue;
-                }
-                let mut entry = self.subs.at(i);
-                let traced = trace_m == Some(entry.sub.msisdn);
-                rules.derive(&derives, &scene, &mut entry, traced.then_some(&mut notes));
-            }
-            if let Some((_, lines)) = &mut self.trace {
-                if !notes.is_empty() {
-                    lines.push(format!(
-                        "{}  derived attributes at {:02}:{:02}",
-                        format_ts(at, offset),
-                        local.hour,
-                        local.minute
-                    ));
-                    lines.append(&mut notes);
-                }
-            }
-        }
-        let pos = place(at, 0);
-        // Daily journeys next: whoever one starts for enters its first step now.
-        let journeys = rules.daily_journeys(&minutes);
-        if !journeys.is_empty() {
-            let mut parts = DailyParts {
-                subs: &mut self.subs,
-                journey_due: &mut self.journey_due,
-                timers: &mut self.timers,
-                shadow: &mut self.shadow_contacts,
-                trace: &mut self.trace,
-                funnel: &mut self.funnel,
-            };
-            parts.start_journeys(&rules, &self.policy, &journeys, &scene, pos, out, stats);
-        }
-        let Some(pass) = rules.daily_pass(&minutes, &scene) else { return };
-        let mut trace = Vec::new();
-        // Every subscriber is read; only those with a contact to decide are changed (so a
-        // checkpoint in progress copies just those first, see `SubTable::at`).
-        for i in 0..self.subs.len() as u32 {
-            self.subs.prefetch_lists_at(i + PASS_AHEAD);
-            let entry = self.subs.read(i);
-            rules.propose_daily(&pass, &scene, &entry, &mut self.proposed);
-            if self.proposed.is_empty() {
-                continue;
-            }
-            let m = entry.sub.msisdn;
-            let cands: Vec<Candidate> = self
-                .proposed
-                .drain(..)
-                .map(|p| {
-                    let key = OrderKey { pos, phase: 0, due: at, msisdn: m.raw(), rule: p.rule };
-                    candidate(p, at, key, None)
-                })
-                .collect();
-            self.funnel.matched(&cands, false);
-            let mut entry = self.subs.at(i);
-            let first = out.len();
-            let names: Vec<String> = cands.iter().map(|c| rules.rules[c.rule as usize].name.to_string()).collect();
-            let cx = &mut DecideCtx { refdata: &refdata, shadow: &mut self.shadow_contacts };
-            self.policy.decide(cx, cands, &mut entry, out);
-            hold_deferred(&out[first..], pos, &mut entry, &mut self.timers, stats);
-            if trace_m == Some(m) {
-                trace.push(format!("{}  daily rules at {}", format_ts(at, offset), pass.label()));
-                trace.extend(names.iter().map(|n| format!("  rule {n} matched")));
-                trace.extend(out[first..].iter().map(|d| explain_line(d, offset)));
-            }
-        }
-        if let Some((_, lines)) = &mut self.trace {
-            lines.append(&mut trace);
-        }
-    }
-}
-
-/// How many entries ahead a daily pass fetches the lists of (window buckets, the rare part):
-/// far enough for memory to answer before the pass gets there.
-const PASS_AHEAD: u32 = 8;
-
-/// The parts of a shard a daily tick changes while its scene reads the shard's strings.
-struct DailyParts<'a> {
-    subs: &'a mut SubTable,
-    journey_due: &'a mut BTreeSet<JourneyKey>,
-    timers: &'a mut BTreeSet<TimerKey>,
-    shadow: &'a mut ShadowContacts,
-    trace: &'a mut Option<(Msisdn, Vec<String>)>,
-    funnel: &'a mut Counter,
-}
-
-impl DailyParts<'_> {
-    /// Starts the daily `journeys` for every subscriber whose start condition holds at the
-    /// scene's tick (input position `pos`), and decides the contacts their first steps make.
-    #[allow(clippy::too_many_arguments)]
-    fn start_journeys(
-        &mut self,
-        rules: &RuleSet,
-        policy: &ContactPolicy,
-        journeys: &[u16],
-        scene: &Scene,
-        pos: u64,
-        out: &mut Vec<Decision>,
-        stats: &mut ShardStats,
-    ) {
-        let (at, offset) = (scene.now, scene.offset);
-        for i in 0..self.subs.len() as u32 {
-            self.subs.prefetch_lists_at(i + PASS_AHEAD);
-            let starts = rules.daily_starts(journeys, scene, &self.subs.read(i));
-            if starts.is_empty() {
-                continue;
-            }
-            let mut entry = self.subs.at(i);
-            let raw = entry.sub.msisdn.raw();
-            let (mut proposed, mut moves) = (Vec::new(), Vec::new());
-            rules.start_daily(&starts, scene, &mut entry, pos, &mut proposed, &mut moves);
-            move_journeys(self.journey_due, raw, &moves, stats);
-            let cands: Vec<Candidate> = proposed
-                .into_iter()
-                .map(|p| {
-                    let key = OrderKey { pos, phase: 0, due: at, msisdn: raw, rule: p.rule };
-                    candidate(p, at, key, None)
-                })
-                .collect();
-            self.funnel.matched(&cands, true);
-            let first = out.len();
-            let cx = &mut DecideCtx { refdata: scene.refdata, shadow: &mut *self.shadow };
-            policy.decide(cx, cands, &mut entry, out);
-            hold_deferred(&out[first..], pos, &mut entry, self.timers, stats);
-            if let Some((m, lines)) = self.trace.as_mut() {
-                if m.raw() == raw {
-                    lines.push(format!("{}  daily journeys", format_ts(at, offset)));
-                    lines.extend(moves.iter().map(|m| format!("  {}", m.note)));
-                    lines.extend(out[first..].iter().map(|d| explain_line(d, offset)));
-                }
             }
         }
     }

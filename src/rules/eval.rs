@@ -14,7 +14,7 @@
 //! rendered messages, the triggers, the timers cancelled): its buffers are the shard's
 //! [`Scratch`], reused.
 
-use super::expr::{Ctx, Local, Value};
+use super::expr::{Ctx, Local, Pin, Value};
 use super::template::Template;
 use super::{Rule, RuleSet};
 use crate::contact::{TriggerRef, Written};
@@ -124,8 +124,6 @@ pub enum Match {
 /// The daily rules a tick runs, decided once for everyone.
 pub struct DailyPass {
     rules: Vec<u32>,
-    /// Every one of them holds only on the subscriber's birthday.
-    birthdays_only: bool,
     /// The tick's local time of day, `HH:MM`.
     label: String,
 }
@@ -292,8 +290,9 @@ impl RuleSet {
 
     /// The daily rules of the tick at `minutes` (its local minutes of day) to run in the scene;
     /// `None` when there are none. Parts of a condition that are the same for everyone ("the
-    /// day before the cut-over", "a festival today") are checked once here; a rule they rule
-    /// out visits no one.
+    /// day before the cut-over", "a festival today") are checked once here, and so is whether
+    /// any calendar entry a `cutover.days_until == N` term needs exists; a rule they rule out
+    /// visits no one.
     pub fn daily_pass(&self, minutes: &[u32], scene: &Scene) -> Option<DailyPass> {
         let (sub, state) = (Profile::unknown(Msisdn::from_raw(0)), SubState::default());
         let gate = scene.ctx_of(&sub, &state);
@@ -305,25 +304,36 @@ impl RuleSet {
                 let rule = &self.rules[*r as usize];
                 rule.schedule.is_some_and(|m| minutes.contains(&m))
                     && rule.condition.global_parts().iter().all(|p| gate.eval_bool(p))
+                    && rule.condition.calendar_may_hold(&gate)
             })
             .collect();
         if rules.is_empty() {
             return None;
         }
-        // Birthday greetings only: whoever's birthday is not today is passed over on a look at
-        // the record (a tenth of a replay went on evaluating them for everyone).
-        let birthdays_only = rules.iter().all(|r| self.rules[*r as usize].condition.needs_birthday());
         let label = format!("{:02}:{:02}", scene.local.hour, scene.local.minute);
-        Some(DailyPass { rules, birthdays_only, label })
+        Some(DailyPass { rules, label })
+    }
+
+    /// The pins of `pass`'s rules (see [`Pin`]): `None` unless each of them has one, in which
+    /// case the pass need visit only whom the pins name.
+    pub fn pass_pins(&self, pass: &DailyPass) -> Option<Vec<Pin>> {
+        pass.rules.iter().map(|r| &self.rules[*r as usize]).filter(|r| r.enabled).map(|r| r.condition.pin()).collect()
+    }
+
+    /// Every pin of the daily rules and journeys (what a shard's index of record days keeps).
+    pub fn daily_pins(&self) -> Vec<Pin> {
+        let rules = self.scheduled.iter().filter_map(|r| self.rules[*r as usize].condition.pin());
+        let journeys = self.journeys.iter().filter(|j| j.schedule.is_some()).filter_map(|j| j.start.pin());
+        let mut pins: Vec<Pin> = rules.chain(journeys).collect();
+        pins.sort_unstable();
+        pins.dedup();
+        pins
     }
 
     /// The contacts `pass`'s rules propose to subscriber `s`, in pack order, onto `out`.
     #[inline]
     pub fn propose_daily(&self, pass: &DailyPass, scene: &Scene, s: &Subscriber, out: &mut Vec<Proposal>) {
         let cx = scene.ctx(s);
-        if pass.birthdays_only && !cx.birthday_today(s.sub) {
-            return;
-        }
         for &ri in &pass.rules {
             let rule = &self.rules[ri as usize];
             if !rule.enabled || !rule.condition.holds(&cx) {

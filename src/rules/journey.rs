@@ -272,6 +272,12 @@ impl RuleSet {
             .collect()
     }
 
+    /// The pins of `journeys`' start conditions (see [`super::expr::Pin`]): `None` unless each
+    /// one that is enabled has one.
+    pub fn journey_pins(&self, journeys: &[u16]) -> Option<Vec<super::expr::Pin>> {
+        journeys.iter().map(|j| &self.journeys[*j as usize]).filter(|j| j.enabled).map(|j| j.start.pin()).collect()
+    }
+
     /// Which of `journeys` start for the subscriber at the scene's time (enabled, not already
     /// running, their condition holding).
     pub fn daily_starts(&self, journeys: &[u16], scene: &Scene, s: &Subscriber) -> Vec<u16> {

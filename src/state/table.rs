@@ -130,6 +130,18 @@ impl SubTable {
         self.profiles.len() == 0
     }
 
+    /// The record of entry `i`.
+    #[inline]
+    pub fn profile(&self, i: u32) -> &Profile {
+        &self.profiles[i as usize]
+    }
+
+    /// The entry of `m`, if it has one.
+    pub fn slot_of(&self, m: Msisdn) -> Option<u32> {
+        let ps = &self.profiles;
+        self.index.find(Self::hash(m), |i| ps[i as usize].msisdn == m).ok()
+    }
+
     /// Entry `i` to read only: a checkpoint in progress does not copy it first (whatever is
     /// changed must go through [`SubTable::at`]).
     #[inline]

@@ -70,7 +70,8 @@ impl ApiServer {
         if users.is_empty() {
             eprintln!("api           no admin_token or users configured: /metrics and /v1/* refuse every request");
         }
-        let mut admin = Admin::new(cfg, users, metrics, rules_info(rules));
+        let base = crate::api::console::check_base_path(&cfg.base_path).map_err(Error::Refused)?;
+        let mut admin = Admin::new(cfg, users, metrics, rules_info(rules)).with_base_path(base.clone());
         if let Some(a) = asks {
             admin = admin.with_ivr(cfg, a);
             if scale.is_shared() {
@@ -103,7 +104,9 @@ impl ApiServer {
         let (listener, addr) = rt
             .block_on(crate::http::bind(&cfg.listen))
             .map_err(doing(|| format!("listening on {} for the admin API", cfg.listen)))?;
-        eprintln!("api           http://{addr} (/metrics, /healthz, /readyz, /v1/rules, /v1/campaigns, /v1/funnel)");
+        eprintln!(
+            "api           http://{addr} (/metrics, /healthz, /readyz, /v1/rules, /v1/campaigns, /v1/funnel, console at {base}/console/)"
+        );
         admin.ready.store(true, Ordering::Relaxed);
         let stop = Arc::new(tokio::sync::Notify::new());
         let s = stop.clone();

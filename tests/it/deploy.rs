@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-const LI: &str = "Bearer li-author-token-0001";
-const ZHAO: &str = "Bearer zhao-viewer-token-01";
+pub const LI: &str = "Bearer li-author-token-0001";
+pub const ZHAO: &str = "Bearer zhao-viewer-token-01";
 const ADM: &str = "Bearer adm";
 
 fn wang() -> String {
@@ -19,7 +19,7 @@ fn wang() -> String {
 }
 
 /// `method path` with an `Authorization` header and a JSON body: (status, JSON answer).
-fn call(port: u16, method: hyper::Method, path: &str, auth: &str, body: Option<Value>) -> (u16, Value) {
+pub fn call(port: u16, method: hyper::Method, path: &str, auth: &str, body: Option<Value>) -> (u16, Value) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let url = format!("http://127.0.0.1:{port}{path}");
     let headers = [("authorization", auth.to_string())];
@@ -28,17 +28,17 @@ fn call(port: u16, method: hyper::Method, path: &str, auth: &str, body: Option<V
     (r.status, serde_json::from_slice(&r.body).unwrap_or(Value::Null))
 }
 
-fn post(port: u16, path: &str, auth: &str, body: Value) -> (u16, Value) {
+pub fn post(port: u16, path: &str, auth: &str, body: Value) -> (u16, Value) {
     call(port, hyper::Method::POST, path, auth, Some(body))
 }
 
-fn get(port: u16, path: &str, auth: &str) -> Value {
+pub fn get(port: u16, path: &str, auth: &str) -> Value {
     let (status, v) = call(port, hyper::Method::GET, path, auth, None);
     assert_eq!(status, 200, "{path}: {v}");
     v
 }
 
-const SHOP: &str = r#"- rule: store_thanks
+pub const SHOP: &str = r#"- rule: store_thanks
   desc: A thank-you SMS after a store visit.
   on: [crm]
   condition: event.event == store_visit
@@ -61,18 +61,18 @@ const SHOP_TESTS: &str = r#"- test: a_store_visit_is_thanked_once_a_week
     - {rule: store_thanks, at: "2026-11-25T10:00:00+08:00", suppressed: cap}
 "#;
 
-fn profile(m: &str, t: i64) -> String {
+pub fn profile(m: &str, t: i64) -> String {
     format!(r#"{{"kind":"profile","ts":"{}","msisdn":"{m}","set":{{"status":"active","tier":"valuable"}}}}"#, at(t))
 }
 
-fn store_visit(m: &str, t: i64) -> String {
+pub fn store_visit(m: &str, t: i64) -> String {
     format!(r#"{{"kind":"crm","ts":"{}","msisdn":"{m}","event":"store_visit","attrs":{{"store":"S1"}}}}"#, at(t))
 }
 
 /// The pack, recorded traffic for the backtest and the config of a live engine whose deploys
 /// are governed (`deploy`: the rest of `[api.deploy]`) with an author, a viewer and an approver
 /// with a password.
-fn setup(dir: &Dir, port: u16, deploy: &str) -> PathBuf {
+pub fn setup(dir: &Dir, port: u16, deploy: &str) -> PathBuf {
     let rules = dir.0.join("rules");
     std::fs::create_dir_all(rules.join("testdata")).unwrap();
     std::fs::write(rules.join("shop.yaml"), SHOP).unwrap();
@@ -148,7 +148,7 @@ dir = "{store}"
 }
 
 /// The text of the thank-you SMS `m` got, once the engine has decided it.
-fn thanks(out: &Path, m: &str) -> String {
+pub fn thanks(out: &Path, m: &str) -> String {
     let t0 = Instant::now();
     loop {
         let found = lines(&out.join("actions.jsonl"))

@@ -18,34 +18,36 @@ pub fn sim_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smpp")
 }
 
-/// Installs the simulator's npm packages when they are missing. nextest runs each test in its
-/// own process, so an in-process lock is not enough: each installer works in a private
-/// directory and renames the result into place; a rename onto a complete `node_modules` fails
-/// harmlessly.
+/// Installs the simulator's npm packages when they are missing.
 pub fn ensure_node_modules() {
     static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let dir = sim_dir();
-        if dir.join("node_modules/smpp/package.json").exists() {
-            return;
-        }
-        let tmp = dir.join(format!(".install-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).expect("create install dir");
-        for f in ["package.json", "package-lock.json"] {
-            std::fs::copy(dir.join(f), tmp.join(f)).expect("copy package files");
-        }
-        eprintln!("installing the SMPP simulator: npm ci --prefix {}", tmp.display());
-        let ok = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&tmp)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "could not install the SMPP simulator (npm ci in tests/smpp); run `bash scripts/test`");
-        let _ = std::fs::rename(tmp.join("node_modules"), dir.join("node_modules"));
-        let _ = std::fs::remove_dir_all(&tmp);
-        assert!(dir.join("node_modules/smpp").exists(), "tests/smpp/node_modules is still missing");
-    });
+    ONCE.call_once(|| npm_ci(&sim_dir(), "smpp"));
+}
+
+/// Installs the npm packages of `dir` (a test's Node program) when `node_modules/{package}` is
+/// missing. nextest runs each test in its own process, so an in-process lock is not enough:
+/// each installer works in a private directory and renames the result into place; a rename onto
+/// a complete `node_modules` fails harmlessly.
+pub fn npm_ci(dir: &Path, package: &str) {
+    if dir.join(format!("node_modules/{package}/package.json")).exists() {
+        return;
+    }
+    let tmp = dir.join(format!(".install-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).expect("create install dir");
+    for f in ["package.json", "package-lock.json"] {
+        std::fs::copy(dir.join(f), tmp.join(f)).expect("copy package files");
+    }
+    eprintln!("installing {package}: npm ci --prefix {}", tmp.display());
+    let ok = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&tmp)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "could not install {package} (npm ci in {}); run `bash scripts/test`", dir.display());
+    let _ = std::fs::rename(tmp.join("node_modules"), dir.join("node_modules"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert!(dir.join("node_modules").join(package).exists(), "{}/node_modules is still missing", dir.display());
 }
 
 /// A running simulator; killed on drop.

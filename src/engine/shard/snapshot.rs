@@ -84,6 +84,7 @@ impl Shard {
     /// loaded; `remap` carries state taken under another rule set over to this one.
     pub fn restore_subscriber(&mut self, p: Profile, st: SubState, remap: Option<&crate::state::Remap>) {
         let m = p.msisdn;
+        self.pins.clear();
         let e = self.subs.get_or_insert(m, || p.clone());
         *e.sub = p;
         *e.state = st;

@@ -11,6 +11,8 @@ pub struct ShardStats {
     /// Journey steps entered (a start counts as one) and journeys ended.
     pub journey_steps: u64,
     pub journeys_ended: u64,
+    /// Subscribers the daily ticks visited (each tick visits a subscriber at most once).
+    pub daily_visits: u64,
     /// Sampled per-event processing times in nanoseconds (`EngineOptions::latency_sample`).
     pub latency_ns: Vec<u32>,
     /// The longest a checkpoint held this shard between two batches (copying a slice of its
@@ -34,6 +36,7 @@ impl ShardStats {
         self.deferred += o.deferred;
         self.journey_steps += o.journey_steps;
         self.journeys_ended += o.journeys_ended;
+        self.daily_visits += o.daily_visits;
         self.latency_ns.extend(o.latency_ns);
         self.snapshot_pause_max_ns = self.snapshot_pause_max_ns.max(o.snapshot_pause_max_ns);
         self.snapshot_pause_total_ns += o.snapshot_pause_total_ns;

@@ -8,6 +8,7 @@
 
 pub mod check;
 pub mod compiled;
+mod pin;
 pub mod schema;
 pub mod syntax;
 mod upcoming;
@@ -17,6 +18,7 @@ use crate::refdata::{Labels, Names, Profile, RefData, TagId, Vocab};
 use crate::state::SubState;
 use crate::time::Millis;
 pub use compiled::{Calc, Calced, Cond};
+pub use pin::{DateOf, Pin};
 pub use schema::{Field, SymTy, Ty};
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -130,17 +132,6 @@ impl Ir {
             Ir::Cmp(_, a, b) | Ir::Arith(_, a, b) | Ir::StrTest(_, a, b) | Ir::Min(a, b) | Ir::Max(a, b) => {
                 a.is_global() && b.is_global()
             }
-            _ => false,
-        }
-    }
-
-    /// True when the condition can only hold on the subscriber's birthday (`subscriber.is_birthday`
-    /// is one of its top-level `and` terms): a daily pass of such rules skips everyone else on
-    /// a look at their record, without evaluating anything.
-    pub fn needs_birthday(&self) -> bool {
-        match self {
-            Ir::Field(schema::Field::IsBirthday) => true,
-            Ir::And(xs) => xs.iter().any(Ir::needs_birthday),
             _ => false,
         }
     }

@@ -80,6 +80,32 @@ fn full_years(from: NaiveDate, to: NaiveDate) -> i64 {
     }
 }
 
+impl super::Ir {
+    /// False when one of the condition's top-level `and` terms is `cutover.days_until == N` or
+    /// `fan_event.days_until == N` and no calendar entry of that kind starts N local days from
+    /// the context's today: then the condition holds for no one, and a daily pass checks this
+    /// once instead of searching the calendar for every subscriber.
+    pub fn calendar_may_hold(&self, cx: &Ctx) -> bool {
+        use super::{CmpOp, Ir};
+        match self {
+            Ir::And(xs) => xs.iter().all(|x| x.calendar_may_hold(cx)),
+            Ir::Cmp(CmpOp::Eq, a, b) => {
+                let (f, n) = match (&**a, &**b) {
+                    (Ir::Field(f), Ir::Int(n)) | (Ir::Int(n), Ir::Field(f)) => (*f, *n),
+                    _ => return true,
+                };
+                let (kind, ahead) = match f {
+                    Field::CutoverDays => ("cutover", CUTOVER_AHEAD),
+                    Field::FanEventDays => ("fan_event", FAN_EVENT_AHEAD),
+                    _ => return true,
+                };
+                upcoming(cx, kind, ahead).any(|e| (Local::at(e.start, cx.offset).date - cx.local.date).num_days() == n)
+            }
+            _ => true,
+        }
+    }
+}
+
 /// Calendar entries of `kind` starting after now and within the look-ahead, soonest first.
 fn upcoming<'a>(cx: &Ctx<'a>, kind: &'a str, ahead: i64) -> impl Iterator<Item = &'a CalendarEntry> + 'a {
     let now = cx.now;

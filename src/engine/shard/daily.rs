@@ -1,0 +1,269 @@
+//! A daily tick on a shard: the derived attributes, daily journeys and daily rules of one local
+//! minute, in one walk over the subscribers it must visit (issue 22 §3).
+//!
+//! Each subscriber is visited once a tick, and gets the three steps in the order they always
+//! had: derived attributes first (the rules read them fresh), then the journeys that start,
+//! then the rules' contacts. Subscribers share nothing in a tick (caps, history and journeys
+//! are their own; channel capacity and budgets are applied after the shards, in output order),
+//! so one walk decides what three walks did.
+//!
+//! Who is visited: everyone, unless every journey and rule of the tick is pinned to a day of
+//! the subscriber's record (birthdays, anniversaries, expiry warnings: see [`Pin`]) and no
+//! derived attribute is due — then only those an index of record days names, plus those whose
+//! record changed since the index was built. The index is a filter only: each one visited is
+//! evaluated in full, so a pass over the named decides exactly what a pass over all did.
+
+use super::{DailyParts, Shard, candidate, hold_deferred, move_journeys};
+use crate::contact::{Candidate, Decision, OrderKey};
+use crate::policy::{ContactPolicy, DecideCtx};
+use crate::rules::RuleSet;
+use crate::rules::eval::{DailyPass, Proposal, Scene};
+use crate::rules::expr::{Local, Pin};
+use crate::state::table::SubTable;
+use crate::time::{Millis, format_ts};
+use crate::util::Msisdn;
+use chrono::NaiveDate;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::ShardStats;
+use crate::engine::explain::explain_line;
+
+/// How many entries ahead a walk over everyone fetches the lists of (window buckets, the rare
+/// part): far enough for memory to answer before the walk gets there.
+const PASS_AHEAD: u32 = 8;
+
+/// How many local days an index of record days covers from the day it is built.
+const SPAN_DAYS: i64 = 31;
+
+/// Who each pin names on each local day of a stretch of days, from one look at every record.
+#[derive(Default)]
+pub(super) struct PinIndex {
+    /// The pins indexed and the days `[from, to)` covered; `None`: not built, or out of date.
+    built: Option<(Vec<Pin>, NaiveDate, NaiveDate)>,
+    named: HashMap<(Pin, NaiveDate), Vec<u64>>,
+    /// Subscribers whose record changed (or who were added) since it was built: named on every
+    /// day until it is built again.
+    touched: Vec<u64>,
+}
+
+impl PinIndex {
+    /// Forgets the index (new rules, records restored): the next pinned tick builds it again.
+    pub(super) fn clear(&mut self) {
+        *self = PinIndex::default();
+    }
+
+    /// Subscriber `m`'s record changed.
+    #[inline]
+    pub(super) fn touched(&mut self, m: Msisdn) {
+        if self.built.is_some() {
+            self.touched.push(m.raw());
+        }
+    }
+
+    /// The subscribers `pins` may name on local day `today` (sorted, each once): a superset of
+    /// those for whom a pinned condition can hold. Builds the index for `all` first when it
+    /// does not cover them or the day, or when many records changed since.
+    fn named(&mut self, pins: &[Pin], all: &[Pin], today: NaiveDate, subs: &SubTable) -> Vec<u64> {
+        let covers = |(p, from, to): &(Vec<Pin>, NaiveDate, NaiveDate)| {
+            pins.iter().all(|x| p.contains(x)) && *from <= today && today < *to
+        };
+        if !self.built.as_ref().is_some_and(covers) || self.touched.len() > subs.len() / 64 + 1024 {
+            self.build(all, today, subs);
+        }
+        let mut out: Vec<u64> =
+            pins.iter().filter_map(|p| self.named.get(&(*p, today))).flatten().chain(&self.touched).copied().collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    fn build(&mut self, pins: &[Pin], from: NaiveDate, subs: &SubTable) {
+        let to = from + chrono::TimeDelta::days(SPAN_DAYS);
+        self.named.clear();
+        self.touched.clear();
+        for i in 0..subs.len() as u32 {
+            let p = subs.profile(i);
+            for pin in pins {
+                if let Some(day) = pin.day_in(p, from, to) {
+                    self.named.entry((*pin, day)).or_default().push(p.msisdn.raw());
+                }
+            }
+        }
+        self.built = Some((pins.to_vec(), from, to));
+    }
+}
+
+/// What one tick does to each subscriber it visits.
+struct TickWork {
+    at: Millis,
+    /// The input position its contacts are placed at.
+    pos: u64,
+    derives: Vec<u16>,
+    journeys: Vec<u16>,
+    pass: Option<DailyPass>,
+}
+
+impl Shard {
+    /// A daily tick at `at`: the derived attributes, journeys and rules of that minute, for
+    /// every subscriber they may concern.
+    pub(super) fn tick(
+        &mut self,
+        at: Millis,
+        place: &dyn Fn(Millis, u64) -> u64,
+        out: &mut Vec<Decision>,
+        stats: &mut ShardStats,
+    ) {
+        let minutes = self.ticks.take(at);
+        // The funnel's `triggered`: every subscriber, whomever the tick then visits.
+        self.funnel.daily(&minutes, at, self.subs.len());
+        let rules = Arc::clone(&self.rules);
+        let refdata = Arc::clone(&self.refdata);
+        let policy = Arc::clone(&self.policy);
+        let offset = self.offset;
+        let local = Local::at(at, offset);
+        let scene = Scene { event: None, now: at, local, refdata: &refdata, names: &self.names, offset };
+        let work = TickWork {
+            at,
+            pos: 0,
+            derives: rules.daily_derives(&minutes),
+            journeys: rules.daily_journeys(&minutes),
+            // Parts of a condition that are the same for everyone are checked once here.
+            pass: rules.daily_pass(&minutes, &scene),
+        };
+        if work.derives.is_empty() && work.journeys.is_empty() && work.pass.is_none() {
+            return;
+        }
+        let work = TickWork { pos: place(at, 0), ..work };
+        let pins = match (&work.pass, work.derives.is_empty()) {
+            (_, false) => None,
+            (None, true) => rules.journey_pins(&work.journeys),
+            (Some(pass), true) => rules.journey_pins(&work.journeys).and_then(|mut j| {
+                j.extend(rules.pass_pins(pass)?);
+                Some(j)
+            }),
+        };
+        let mut parts = DailyParts {
+            subs: &mut self.subs,
+            journey_due: &mut self.journey_due,
+            timers: &mut self.timers,
+            shadow: &mut self.shadow_contacts,
+            trace: &mut self.trace,
+            proposed: &mut self.proposed,
+            funnel: &mut self.funnel,
+        };
+        match pins {
+            Some(pins) => {
+                let named = self.pins.named(&pins, &rules.daily_pins(), local.date, parts.subs);
+                let mut slots: Vec<u32> =
+                    named.into_iter().filter_map(|m| parts.subs.slot_of(Msisdn::from_raw(m))).collect();
+                // In table order, as a walk over everyone meets them.
+                slots.sort_unstable();
+                stats.daily_visits += slots.len() as u64;
+                for i in slots {
+                    parts.visit(i, &rules, &policy, &work, &scene, out, stats);
+                }
+            }
+            None => {
+                stats.daily_visits += parts.subs.len() as u64;
+                for i in 0..parts.subs.len() as u32 {
+                    parts.subs.prefetch_lists_at(i + PASS_AHEAD);
+                    parts.visit(i, &rules, &policy, &work, &scene, out, stats);
+                }
+            }
+        }
+    }
+}
+
+impl DailyParts<'_> {
+    /// Subscriber `i`'s part of a tick: derived attributes, then journeys, then rules. Only
+    /// what changes is written (a checkpoint in progress copies just those, see
+    /// [`SubTable::at`]).
+    #[allow(clippy::too_many_arguments)]
+    fn visit(
+        &mut self,
+        i: u32,
+        rules: &RuleSet,
+        policy: &ContactPolicy,
+        work: &TickWork,
+        scene: &Scene,
+        out: &mut Vec<Decision>,
+        stats: &mut ShardStats,
+    ) {
+        let (at, pos, offset) = (work.at, work.pos, scene.offset);
+        let traced = self.trace.as_ref().is_some_and(|(m, _)| *m == self.subs.profile(i).msisdn);
+        let mut lines = Vec::new();
+        if !work.derives.is_empty() {
+            let e = self.subs.read(i);
+            if rules.derive_would_change(&work.derives, scene, e.sub, e.state) {
+                let mut notes = Vec::new();
+                rules.derive(&work.derives, scene, &mut self.subs.at(i), traced.then_some(&mut notes));
+                if !notes.is_empty() {
+                    let local = scene.local;
+                    lines.push(format!(
+                        "{}  derived attributes at {:02}:{:02}",
+                        format_ts(at, offset),
+                        local.hour,
+                        local.minute
+                    ));
+                    lines.append(&mut notes);
+                }
+            }
+        }
+        if !work.journeys.is_empty() {
+            let starts = rules.daily_starts(&work.journeys, scene, &self.subs.read(i));
+            if !starts.is_empty() {
+                let mut entry = self.subs.at(i);
+                let raw = entry.sub.msisdn.raw();
+                let (mut proposed, mut moves) = (Vec::new(), Vec::new());
+                rules.start_daily(&starts, scene, &mut entry, pos, &mut proposed, &mut moves);
+                move_journeys(self.journey_due, raw, &moves, stats);
+                let first = out.len();
+                let cands = candidates(proposed, at, pos, raw);
+                self.funnel.matched(&cands, true);
+                let cx = &mut DecideCtx { refdata: scene.refdata, shadow: &mut *self.shadow };
+                policy.decide(cx, cands, &mut entry, out);
+                hold_deferred(&out[first..], pos, &mut entry, self.timers, stats);
+                if traced {
+                    lines.push(format!("{}  daily journeys", format_ts(at, offset)));
+                    lines.extend(moves.iter().map(|m| format!("  {}", m.note)));
+                    lines.extend(out[first..].iter().map(|d| explain_line(d, offset)));
+                }
+            }
+        }
+        if let Some(pass) = &work.pass {
+            rules.propose_daily(pass, scene, &self.subs.read(i), self.proposed);
+            if !self.proposed.is_empty() {
+                let mut entry = self.subs.at(i);
+                let raw = entry.sub.msisdn.raw();
+                let names: Vec<String> =
+                    self.proposed.iter().map(|p| rules.rules[p.rule as usize].name.to_string()).collect();
+                let cands = candidates(self.proposed.drain(..), at, pos, raw);
+                self.funnel.matched(&cands, false);
+                let first = out.len();
+                let cx = &mut DecideCtx { refdata: scene.refdata, shadow: &mut *self.shadow };
+                policy.decide(cx, cands, &mut entry, out);
+                hold_deferred(&out[first..], pos, &mut entry, self.timers, stats);
+                if traced {
+                    lines.push(format!("{}  daily rules at {}", format_ts(at, offset), pass.label()));
+                    lines.extend(names.iter().map(|n| format!("  rule {n} matched")));
+                    lines.extend(out[first..].iter().map(|d| explain_line(d, offset)));
+                }
+            }
+        }
+        if let Some((_, trace)) = self.trace.as_mut().filter(|_| !lines.is_empty()) {
+            trace.append(&mut lines);
+        }
+    }
+}
+
+/// A tick's proposals to one subscriber as policy takes them.
+fn candidates(proposed: impl IntoIterator<Item = Proposal>, at: Millis, pos: u64, raw: u64) -> Vec<Candidate> {
+    proposed
+        .into_iter()
+        .map(|p| {
+            let key = OrderKey { pos, phase: 0, due: at, msisdn: raw, rule: p.rule };
+            candidate(p, at, key, None)
+        })
+        .collect()
+}

@@ -1,0 +1,146 @@
+//! Pins: a daily condition that can only hold on one day of a subscriber's record — the
+//! birthday, the anniversary of joining, the day a package, contract, lease or stay commitment
+//! is N days away — names that day, so a daily pass asks an index of those days who can match
+//! instead of visiting every subscriber (issue 22 §3). A pin is only a filter: the condition
+//! is still evaluated in full on everyone the index names.
+
+use super::schema::Field;
+use super::{CmpOp, Ir};
+use crate::refdata::Profile;
+use chrono::{Datelike, NaiveDate};
+
+/// A date of the subscriber's record that a pin reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DateOf {
+    Birthday,
+    Joined,
+    PackageExpires,
+    ContractExpires,
+    LeaseExpires,
+    StayUntil,
+}
+
+/// The one day a condition can hold on for a subscriber, as a function of their record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Pin {
+    /// The month and day of the date come round (`subscriber.is_birthday`,
+    /// `subscriber.is_join_anniversary`); 29 February falls on the 28th in common years.
+    Anniversary(DateOf),
+    /// The date is this many days ahead (`subscriber.days_to_package_expiry == 7`).
+    DaysAhead(DateOf, i64),
+}
+
+impl Ir {
+    /// The pin of a condition: one of its top-level `and` terms that holds on one day of the
+    /// subscriber's record only (`None`: it may hold on any day).
+    pub fn pin(&self) -> Option<Pin> {
+        match self {
+            Ir::And(xs) => xs.iter().find_map(Ir::pin),
+            Ir::Field(Field::IsBirthday) => Some(Pin::Anniversary(DateOf::Birthday)),
+            Ir::Field(Field::IsJoinAnniversary) => Some(Pin::Anniversary(DateOf::Joined)),
+            Ir::Cmp(CmpOp::Eq, a, b) => match (&**a, &**b) {
+                (Ir::Field(f), Ir::Int(n)) | (Ir::Int(n), Ir::Field(f)) => days_to(*f).map(|d| Pin::DaysAhead(d, *n)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// The date a `subscriber.days_to_...` field counts down to.
+fn days_to(f: Field) -> Option<DateOf> {
+    Some(match f {
+        Field::DaysToPackageExpiry => DateOf::PackageExpires,
+        Field::DaysToContractExpiry => DateOf::ContractExpires,
+        Field::DaysToLeaseExpiry => DateOf::LeaseExpires,
+        Field::DaysToStayEnd => DateOf::StayUntil,
+        _ => return None,
+    })
+}
+
+impl Pin {
+    /// The local day within `[from, to)` (at most a year long) on which the pin holds for `sub`,
+    /// if one does.
+    pub fn day_in(self, sub: &Profile, from: NaiveDate, to: NaiveDate) -> Option<NaiveDate> {
+        let within = |d: NaiveDate| (from <= d && d < to).then_some(d);
+        match self {
+            Pin::Anniversary(of) => {
+                let (m, d) = match of {
+                    DateOf::Birthday => sub.birthday()?,
+                    DateOf::Joined => sub.join_date.map(|j| (j.month(), j.day()))?,
+                    _ => return None,
+                };
+                [from.year(), from.year() + 1].into_iter().find_map(|y| within(anniversary(y, m, d)?))
+            }
+            Pin::DaysAhead(of, n) => {
+                let date = match of {
+                    DateOf::PackageExpires => sub.dates.package_expires,
+                    DateOf::ContractExpires => sub.dates.contract_expires,
+                    DateOf::LeaseExpires => sub.dates.lease_expires,
+                    DateOf::StayUntil => sub.dates.stay_until,
+                    DateOf::Birthday | DateOf::Joined => None,
+                }?;
+                within(date.checked_sub_signed(chrono::TimeDelta::try_days(n)?)?)
+            }
+        }
+    }
+}
+
+/// The day month `m`, day `d` falls on in `year` (29 February on the 28th in a common year,
+/// as [`super::Ctx::is_anniversary`] counts it).
+fn anniversary(year: i32, m: u32, d: u32) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(year, m, d)
+        .or_else(|| if (m, d) == (2, 29) { NaiveDate::from_ymd_opt(year, 2, 28) } else { None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::util::Msisdn;
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("a date")
+    }
+
+    fn profile(birthday: Option<(u32, u32)>, joined: Option<&str>, package: Option<&str>) -> Profile {
+        let mut r = crate::refdata::SubscriberRecord::unknown(Msisdn::from_raw(13_800_138_000));
+        r.birthday = birthday;
+        r.join_date = joined.map(day);
+        r.dates.package_expires = package.map(day);
+        Profile::new(&r, true, &mut crate::refdata::Names::default())
+    }
+
+    #[test]
+    fn a_pin_names_the_day_in_the_stretch_its_condition_can_hold_on() {
+        let (from, to) = (day("2026-12-20"), day("2027-01-20"));
+        let bday = Pin::Anniversary(DateOf::Birthday);
+        let p = profile(Some((1, 5)), Some("2019-12-24"), Some("2027-01-10"));
+        assert_eq!(bday.day_in(&p, from, to), Some(day("2027-01-05")), "across the new year");
+        assert_eq!(Pin::Anniversary(DateOf::Joined).day_in(&p, from, to), Some(day("2026-12-24")));
+        assert_eq!(Pin::DaysAhead(DateOf::PackageExpires, 7).day_in(&p, from, to), Some(day("2027-01-03")));
+        assert_eq!(Pin::DaysAhead(DateOf::PackageExpires, 30).day_in(&p, from, to), None, "before the stretch");
+        assert_eq!(Pin::DaysAhead(DateOf::ContractExpires, 7).day_in(&p, from, to), None, "no such date");
+        let p = profile(Some((6, 1)), None, None);
+        assert_eq!(bday.day_in(&p, from, to), None, "not in the stretch");
+        // 29 February falls on the 28th in a common year, as `subscriber.is_birthday` counts it.
+        let leap = profile(Some((2, 29)), None, None);
+        assert_eq!(bday.day_in(&leap, day("2027-02-01"), day("2027-03-01")), Some(day("2027-02-28")));
+        assert_eq!(bday.day_in(&leap, day("2028-02-01"), day("2028-03-01")), Some(day("2028-02-29")));
+    }
+
+    #[test]
+    fn only_an_and_term_on_one_day_of_the_record_pins_a_condition() {
+        let int = |n| Box::new(Ir::Int(n));
+        let days = |f| Box::new(Ir::Field(f));
+        let eq = Ir::Cmp(CmpOp::Eq, days(Field::DaysToLeaseExpiry), int(15));
+        assert_eq!(eq.pin(), Some(Pin::DaysAhead(DateOf::LeaseExpires, 15)));
+        let swapped = Ir::Cmp(CmpOp::Eq, int(3), days(Field::DaysToStayEnd));
+        assert_eq!(swapped.pin(), Some(Pin::DaysAhead(DateOf::StayUntil, 3)));
+        assert_eq!(Ir::Cmp(CmpOp::Le, days(Field::DaysToLeaseExpiry), int(15)).pin(), None, "a range is not a day");
+        let and = Ir::And(vec![Ir::Field(Field::Known), Ir::Field(Field::IsBirthday)].into());
+        assert_eq!(and.pin(), Some(Pin::Anniversary(DateOf::Birthday)));
+        let or = Ir::Or(vec![Ir::Field(Field::IsJoinAnniversary), Ir::Field(Field::IsBirthday)].into());
+        assert_eq!(or.pin(), None, "either of two days");
+        assert_eq!(Ir::Not(Box::new(Ir::Field(Field::IsBirthday))).pin(), None);
+    }
+}

@@ -1,0 +1,150 @@
+//! The daily pass visits only whom it must (issue 22 §3): daily rules pinned to a day of the
+//! subscriber's record (birthday, anniversary, expiry in N days) are run on the subscribers an
+//! index of those days names, and decide exactly what a walk over everyone decides — also for
+//! records a `profile` event changed after the index was built, over several days and shards.
+
+use crate::support::{no_footer, run_with};
+
+/// Three pinned daily rules at 09:00.
+const PINNED: &str = r#"
+- rule: bday
+  schedule: "09:00"
+  condition: subscriber.is_birthday and subscriber.brand == gotone
+  action: {channel: sms, template: "生日快乐"}
+- rule: pkg
+  schedule: "09:00"
+  condition: subscriber.days_to_package_expiry == 7
+  action: {channel: sms, template: "套餐7天后到期"}
+- rule: anniv
+  schedule: "09:00"
+  condition: subscriber.is_join_anniversary and subscriber.tenure_years < 5
+  action: {channel: sms, template: "感谢相伴"}
+"#;
+
+/// A rule of the same minute that is not pinned (and never holds: days to a birthday are never
+/// negative): with it the tick walks over everyone.
+const UNPINNED: &str = r#"
+- rule: never
+  schedule: "09:00"
+  condition: subscriber.days_to_birthday < 0
+  action: {channel: sms, template: "不会发送"}
+"#;
+
+const SUBSCRIBERS: usize = 1500;
+
+fn number(i: usize) -> String {
+    format!("1380013{i:04}")
+}
+
+/// Records with birthdays, join dates and package ends spread over the year, one in ten of
+/// them on the days of the run (2026-11-24 to 2026-11-29), some without any.
+fn records() -> Vec<String> {
+    (0..SUBSCRIBERS)
+        .map(|i| {
+            let brand = if i % 3 == 0 { "mzone" } else { "gotone" };
+            let (m, d) = if i % 10 == 1 { (11, 24 + i % 4) } else { (1 + i % 12, 1 + i % 28) };
+            let mut r = format!(r#"{{"msisdn":"{}","brand":"{brand}","tier":"high""#, number(i));
+            if i % 5 != 0 {
+                r += &format!(r#","birthday":"{m:02}-{d:02}""#);
+            }
+            if i % 4 != 0 {
+                r += &format!(r#","join_date":"{}-{:02}-{:02}""#, 2021 + i % 5, m, (d + 1).min(28));
+            }
+            if i % 2 == 0 {
+                let (y, pm, pd) =
+                    if i % 10 == 2 { (2026, 12, 1 + i % 6) } else { (2027, 1 + i % 12, 1 + (i / 12) % 28) };
+                r += &format!(r#","package_expires":"{y}-{pm:02}-{pd:02}""#);
+            }
+            r + "}"
+        })
+        .collect()
+}
+
+/// The record changes of the run: (day of November, subscriber, fields set) — birthdays onto
+/// the next day, package ends to 8 days on, join dates onto the next day.
+fn moves() -> Vec<(usize, usize, String)> {
+    let mut out = Vec::new();
+    for day in 24..=29 {
+        for i in (day * 3..SUBSCRIBERS).step_by(61) {
+            let set = match i % 3 {
+                // (A third of the subscribers are not GoTone: those are not greeted.)
+                1 => format!(r#""birthday":"11-{}""#, day + 1),
+                0 => format!(r#""package_expires":"2026-12-{:02}""#, day + 8 - 30),
+                _ => format!(r#""join_date":"2020-11-{}""#, day + 1),
+            };
+            out.push((day, i, set));
+        }
+    }
+    out
+}
+
+/// Five days of usage, and `profile` events that move dates after the index is built (the
+/// first tick is on the 24th): birthdays onto the coming days, package ends to 7 days after one.
+fn events() -> Vec<String> {
+    let mut lines = Vec::new();
+    for day in 24..=29 {
+        for h in [8, 12, 20] {
+            for i in (day + h..SUBSCRIBERS).step_by(7) {
+                lines.push(format!(
+                    r#"{{"kind":"usage","ts":"2026-11-{day}T{h:02}:{:02}:00+08:00","msisdn":"{}","service":"data","direction":"mo","scope":"local","volume_kb":10,"charge_fen":0}}"#,
+                    i % 60,
+                    number(i)
+                ));
+            }
+        }
+    }
+    for (day, i, set) in moves() {
+        lines.push(format!(
+            r#"{{"kind":"profile","ts":"2026-11-{day}T15:{:02}:00+08:00","msisdn":"{}","set":{{{set}}}}}"#,
+            i % 60,
+            number(i)
+        ));
+    }
+    lines.sort_by(|a, b| a[a.find("\"ts\"").unwrap_or(0)..].cmp(&b[b.find("\"ts\"").unwrap_or(0)..]));
+    lines
+}
+
+#[test]
+fn a_pinned_daily_pass_visits_only_whom_the_pins_name_and_decides_what_a_walk_over_everyone_does() {
+    let subs = records();
+    let subs: Vec<&str> = subs.iter().map(String::as_str).collect();
+    let lines = events();
+    for shards in [1, 3] {
+        let mut opts = no_footer();
+        opts.shards = shards;
+        let pinned = run_with(PINNED, &subs, &lines, opts.clone());
+        let walked = run_with(&format!("{PINNED}{UNPINNED}"), &subs, &lines, opts);
+        let fired = |r: &crate::support::Run| {
+            r.decisions.iter().map(|d| (d.ts, d.msisdn, d.rule_name.to_string(), d.outcome)).collect::<Vec<_>>()
+        };
+        assert_eq!(fired(&pinned), fired(&walked), "{shards} shard(s): the index decides what the walk does");
+        for rule in ["bday", "pkg", "anniv"] {
+            assert!(pinned.decisions.iter().any(|d| &*d.rule_name == rule), "{rule} fired on some day");
+        }
+        // Records a profile event changed after the index was built are greeted on their new day.
+        let greeted = |m: &str, day: usize| {
+            pinned.decisions.iter().any(|d| {
+                &*d.rule_name == "bday"
+                    && Some(d.msisdn) == tidings::util::Msisdn::parse(m)
+                    && tidings::time::format_ts(d.ts, opts_offset()).starts_with(&format!("2026-11-{day}T09:00"))
+            })
+        };
+        let moved: Vec<(usize, usize)> =
+            moves().into_iter().filter(|(day, i, _)| i % 3 == 1 && *day < 29).map(|(day, i, _)| (day + 1, i)).collect();
+        assert!(!moved.is_empty());
+        for (day, i) in moved {
+            assert!(
+                greeted(&number(i), day),
+                "{shards} shard(s): subscriber {i}, birthday moved to 11-{day}, is greeted"
+            );
+        }
+        // Six ticks (the 24th to the 29th): the walk visits everyone each time, the index few.
+        let (few, all) = (pinned.summary.stats.daily_visits, walked.summary.stats.daily_visits);
+        assert_eq!(all, 6 * SUBSCRIBERS as u64, "{shards} shard(s): the walk visits everyone");
+        assert!(few * 4 < all, "{shards} shard(s): the pinned pass visited {few} against {all}");
+    }
+}
+
+fn opts_offset() -> chrono::FixedOffset {
+    tidings::engine::EngineOptions::default().offset
+}
