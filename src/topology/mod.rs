@@ -479,6 +479,10 @@ fn open_deploy(
             clock_start: crate::time::Millis::MIN,
             heartbeat: None,
             requests_only: None,
+            // A check's engine publishes nothing: the live engine's campaigns and funnel are
+            // what the API serves (a backtest used to overwrite them with its own).
+            campaigns: None,
+            funnel: None,
             ..opts.clone()
         },
         backtest: d.backtest.clone(),

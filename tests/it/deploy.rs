@@ -230,6 +230,8 @@ fn governed_deploys_refuse_what_they_must_deploy_and_roll_back_live_and_audit_ev
     assert_eq!(bt["campaigns"][0]["campaign"], "store_care", "{bt}");
     let id = c["id"].as_u64().unwrap();
     let v2 = c["version"].as_str().unwrap().to_owned();
+    // The backtest's engine publishes nothing: the live funnel has no day of the recorded traffic.
+    assert_eq!(get(port, "/v1/funnel?from=2026-11-20&to=2026-11-20", ZHAO), json!({"days": []}));
 
     // Its author cannot approve it, a viewer cannot either, and it is not deployed unapproved.
     let (s, r) = post(port, &format!("/v1/deploy/changes/{id}/approve"), LI, json!({}));
