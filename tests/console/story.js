@@ -1,8 +1,8 @@
 // Drives the tidings console in a real headless Chromium (Debian's /usr/bin/chromium, through
 // puppeteer-core) through an operator's day, as issue 21 asks: log in as an author, open a rule
 // file, plant an error and see the diagnostic at its line, fix it, run the checks, submit; log in
-// as an approver, approve, deploy; feed events and see the funnel move (when the engine serves
-// /v1/funnel); roll back and see the live version change.
+// as an approver, approve, deploy; feed events and see the funnel move; roll back and see the
+// live version change.
 //
 // The page is reached through a small reverse proxy started here that serves tidings under
 // BASE and strips the prefix before passing a request on (tidings runs with the same
@@ -171,7 +171,7 @@ async function main() {
     result.live_after_deploy = await page.$eval("#live-version", (e) => e.textContent);
     step("approved and deployed");
 
-    // 5. Events are fed; the funnel moves (when the engine serves one).
+    // 5. Events are fed; the funnel moves.
     await askToFeed();
     await page.goto(`${url}#campaigns`);
     await page.waitForSelector("#funnel");
