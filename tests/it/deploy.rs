@@ -88,35 +88,8 @@ pub fn setup(dir: &Dir, port: u16, deploy: &str) -> PathBuf {
         .collect();
     std::fs::write(&events, recorded.join("\n") + "\n").unwrap();
     let hash = tidings::api::users::PasswordHash::make("wang-password", 1000).unwrap();
-    let cfg = dir.0.join("tidings.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"
-[engine]
-shards = 2
-batch = 1024
-
-[rules]
-paths = ["{rules}"]
-
-[source]
-kind = "stdin"
-
-[policy]
-quiet_hours = ""
-caps = []
-
-[output]
-dir = "{out}"
-stdout = false
-
-[api]
-listen = "127.0.0.1:{port}"
-admin_token = "adm"
-ivr_token = "ivr"
-ivr_log = "{log}"
-
+    let more = format!(
+        r#"
 [[api.users]]
 name = "li"
 role = "author"
@@ -136,15 +109,10 @@ password_hash = "{hash}"
 dir = "{store}"
 {deploy}
 "#,
-            rules = rules.display(),
-            out = dir.0.join("out").display(),
-            log = dir.0.join("ivr.jsonl").display(),
-            store = dir.0.join("deploy").display(),
-            deploy = deploy.replace("EVENTS", &events.display().to_string()),
-        ),
-    )
-    .unwrap();
-    cfg
+        store = dir.0.join("deploy").display(),
+        deploy = deploy.replace("EVENTS", &events.display().to_string()),
+    );
+    crate::support::live_config(&dir.0, &rules, port, &more)
 }
 
 /// The text of the thank-you SMS `m` got, once the engine has decided it.

@@ -44,53 +44,21 @@ fn setup(dir: &Dir, port: u16) -> PathBuf {
     let rules = dir.0.join("rules");
     std::fs::create_dir_all(&rules).unwrap();
     std::fs::write(rules.join("care.yaml"), RULES).unwrap();
-    let cfg = dir.0.join("tidings.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"
-[engine]
-shards = 2
-batch = 1024
-
-[rules]
-paths = ["{rules}"]
-
-[source]
-kind = "stdin"
-
-[policy]
-quiet_hours = ""
-caps = []
-
-[output]
-dir = "{out}"
-stdout = false
+    let more = format!(
+        r#"
+[[api.users]]
+name = "zhao"
+role = "viewer"
+token = "zhao-viewer-token-01"
 
 [checkpoint]
 dir = "{ckpt}"
 every_events = 1
 every = "0s"
-
-[api]
-listen = "127.0.0.1:{port}"
-admin_token = "adm"
-ivr_token = "ivr"
-ivr_log = "{log}"
-
-[[api.users]]
-name = "zhao"
-role = "viewer"
-token = "zhao-viewer-token-01"
 "#,
-            rules = rules.display(),
-            out = dir.0.join("out").display(),
-            ckpt = dir.0.join("ckpt").display(),
-            log = dir.0.join("ivr.jsonl").display(),
-        ),
-    )
-    .unwrap();
-    cfg
+        ckpt = dir.0.join("ckpt").display()
+    );
+    crate::support::live_config(&dir.0, &rules, port, &more)
 }
 
 fn get(port: u16, path: &str, auth: &str) -> (u16, Value) {

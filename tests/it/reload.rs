@@ -54,41 +54,7 @@ fn live_pack(dir: &Dir, port: u16) -> (std::path::PathBuf, std::path::PathBuf) {
             std::fs::copy(&p, rules.join(p.file_name().unwrap())).unwrap();
         }
     }
-    let cfg = dir.0.join("tidings.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"
-[engine]
-shards = 2
-batch = 1024
-
-[rules]
-paths = ["{rules}"]
-
-[source]
-kind = "stdin"
-
-[policy]
-quiet_hours = ""
-caps = []
-
-[output]
-dir = "{out}"
-stdout = false
-
-[api]
-listen = "127.0.0.1:{port}"
-admin_token = "adm"
-ivr_token = "ivr"
-ivr_log = "{log}"
-"#,
-            rules = rules.display(),
-            out = dir.0.join("out").display(),
-            log = dir.0.join("ivr.jsonl").display(),
-        ),
-    )
-    .unwrap();
+    let cfg = crate::support::live_config(&dir.0, &rules, port, "");
     (rules, cfg)
 }
 

@@ -109,3 +109,43 @@ pub fn ev(kind: &str, time: &str, extra: &str) -> String {
     let sep = if extra.is_empty() { "" } else { "," };
     format!(r#"{{"kind":"{kind}","ts":"{ts}","msisdn":"{M}"{sep}{extra}}}"#)
 }
+
+/// The config of a live engine under test, written to `dir/tidings.toml`: two shards reading
+/// stdin, the rules in `rules`, no quiet hours or caps, output files in `dir/out`, the API on
+/// `port` (admin token `adm`, IVR token `ivr`), then `more` (further tables: users, a
+/// checkpoint, deploys).
+pub fn live_config(dir: &std::path::Path, rules: &std::path::Path, port: u16, more: &str) -> std::path::PathBuf {
+    let cfg = dir.join("tidings.toml");
+    let text = format!(
+        r#"
+[engine]
+shards = 2
+batch = 1024
+
+[rules]
+paths = ["{rules}"]
+
+[source]
+kind = "stdin"
+
+[policy]
+quiet_hours = ""
+caps = []
+
+[output]
+dir = "{out}"
+stdout = false
+
+[api]
+listen = "127.0.0.1:{port}"
+admin_token = "adm"
+ivr_token = "ivr"
+ivr_log = "{log}"
+{more}"#,
+        rules = rules.display(),
+        out = dir.join("out").display(),
+        log = dir.join("ivr.jsonl").display(),
+    );
+    std::fs::write(&cfg, text).expect("write the engine config");
+    cfg
+}
