@@ -220,10 +220,11 @@ fn budgets_decide_the_same_on_any_shard_count_and_batch_size() {
     }
 }
 
-/// What the budget has spent is in the checkpoint: after a restart it goes on from there.
+/// What the budget has spent is in the checkpoint: after a restart it goes on from there, and
+/// the campaign's end is still read in event time.
 #[test]
 fn the_budget_spent_continues_across_a_checkpoint_and_restart() {
-    let p = pack("  budget: { contacts: 3, cost_fen: { sms: 5 } }");
+    let p = pack("  end: 2026-11-24 11:02\n  budget: { contacts: 3, cost_fen: { sms: 5 } }");
     let dir = std::env::temp_dir().join(format!("tidings-ckpt-budget-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let run = |lines: Vec<String>| -> Vec<&'static str> {
@@ -264,8 +265,8 @@ fn the_budget_spent_continues_across_a_checkpoint_and_restart() {
     assert!(!loaded.meta.budgets.is_empty(), "the checkpoint carries the budget");
     assert_eq!(
         run(vec![visit_of(2, "11:00:00"), visit_of(3, "11:01:00"), visit_of(4, "11:02:00")]),
-        ["sent", "budget", "budget"],
-        "two spent before the restart, one left after it"
+        ["sent", "budget", "campaign_off"],
+        "two spent before the restart, one left after it; the end at 11:02 holds after it too"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
