@@ -198,7 +198,7 @@ impl Suppression {
 }
 
 /// What became of a candidate contact.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// An action: the contact is made.
     Sent,
@@ -225,5 +225,26 @@ pub struct OrderKey {
 /// subscriber is part of it: a daily rule's trigger (`09:00@2026-11-24`) is the same for every
 /// subscriber, and the id is the idempotency key at the gateways.
 pub fn action_id(rule: &str, msisdn: Msisdn, trigger: &TriggerRef, due: Option<Millis>) -> String {
-    format!("a{:016x}", crate::util::action_hash(rule, msisdn, trigger.kind, &trigger.id, due))
+    let h = crate::util::action_hash(rule, msisdn, trigger.kind, &trigger.id, due);
+    // `a` and 16 lower-case hex digits (as `format!("a{h:016x}")`, without the formatter).
+    let mut id = String::with_capacity(17);
+    id.push('a');
+    id.extend((0..16).rev().map(|i| char::from(b"0123456789abcdef"[((h >> (4 * i)) & 0xf) as usize])));
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{TriggerRef, action_id};
+    use crate::util::{Msisdn, action_hash};
+
+    #[test]
+    fn an_action_id_is_a_and_sixteen_hex_digits_of_its_hash() {
+        let m = Msisdn::parse("13800138000").expect("a number");
+        for (rule, id, due) in [("birthday", "e1", None), ("topup_confirmation", "ev-99", Some(1_700_000_000_000))] {
+            let trigger = TriggerRef { kind: "usage", id: id.into(), ts: 5 };
+            let h = action_hash(rule, m, "usage", id, due);
+            assert_eq!(action_id(rule, m, &trigger, due), format!("a{h:016x}"));
+        }
+    }
 }

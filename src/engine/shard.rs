@@ -72,6 +72,8 @@ pub struct Shard {
     snapshot: Option<snapshot::SnapJob>,
     /// Who the daily rules pinned to a day of the record may concern, by day (see [`daily`]).
     pins: daily::PinIndex,
+    /// Who a tick of snapshot derived attributes alone must visit (see [`daily`]).
+    held: daily::HeldSnapshots,
     /// The funnel's counts of the batch in hand (see `engine::funnel`).
     funnel: Counter,
 }
@@ -118,6 +120,7 @@ impl Shard {
             shadow_contacts: ShadowContacts::new(),
             snapshot: None,
             pins: daily::PinIndex::default(),
+            held: daily::HeldSnapshots::default(),
         }
     }
 
@@ -187,6 +190,7 @@ impl Shard {
         }
         let local = self.local_cache.1;
         let day = self.funnel.day();
+        let known = self.subs.len();
         let mut entry = self.subs.get_or_insert(ev.msisdn, || Profile::unknown(ev.msisdn));
         let mut trace = Vec::new();
 
@@ -315,6 +319,9 @@ impl Shard {
             if let Some((_, lines)) = &mut self.trace {
                 lines.append(&mut trace);
             }
+        }
+        if self.subs.len() != known {
+            self.held.added(ev.msisdn);
         }
         // Past the bound on unknown subscribers, the one seen least recently is forgotten.
         self.subs.forget_unknown(ev.ts, self.policy.keep());

@@ -29,6 +29,7 @@ pub(super) struct Out<'a> {
     /// Checkpoints waiting for their batch's decisions to be written and synced.
     pub(super) meta: VecDeque<Box<Meta>>,
     pub(super) to: Option<mpsc::Sender<Part>>,
+    counters: crate::telemetry::DecisionCounters,
 }
 
 impl<'a> Out<'a> {
@@ -46,6 +47,7 @@ impl<'a> Out<'a> {
             written: 0,
             meta: VecDeque::new(),
             to: None,
+            counters: Default::default(),
         }
     }
 }
@@ -61,7 +63,7 @@ impl Out<'_> {
                     budgets.apply(d);
                 }
                 self.funnel.decision(d);
-                Self::emit_to(&mut *self.sink, d, summary)?;
+                Self::emit_to(&mut *self.sink, &mut self.counters, d, summary)?;
             }
             ds.clear();
         } else {
@@ -100,19 +102,29 @@ impl Out<'_> {
         for d in buf.iter_mut() {
             self.budgets.apply(d);
             self.funnel.decision(d);
-            Self::emit_to(&mut *self.sink, d, summary)?;
+            Self::emit_to(&mut *self.sink, &mut self.counters, d, summary)?;
         }
         Ok(())
     }
 
-    fn emit_to(sink: &mut dyn Sink, d: &Decision, summary: &mut Summary) -> std::io::Result<()> {
-        crate::telemetry::decision(d);
+    fn emit_to(
+        sink: &mut dyn Sink,
+        counters: &mut crate::telemetry::DecisionCounters,
+        d: &Decision,
+        summary: &mut Summary,
+    ) -> std::io::Result<()> {
+        counters.count(d);
         match d.outcome {
             Outcome::Sent if d.shadow => summary.shadow_actions += 1,
             Outcome::Suppressed(_) | Outcome::Deferred(_) if d.shadow => {}
             Outcome::Sent => {
                 summary.actions += 1;
-                *summary.actions_by_rule.entry(d.rule_name.to_string()).or_default() += 1;
+                match summary.actions_by_rule.get_mut(&*d.rule_name) {
+                    Some(n) => *n += 1,
+                    None => {
+                        summary.actions_by_rule.insert(d.rule_name.to_string(), 1);
+                    }
+                }
             }
             Outcome::Suppressed(r) => *summary.suppressed_by_reason.entry(r).or_default() += 1,
             Outcome::Deferred(_) => {}

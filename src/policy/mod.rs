@@ -222,18 +222,19 @@ impl ContactPolicy {
         let (sub, refdata, optouts) = (who.sub, who.refdata, who.optouts);
         let mut survivors = Vec::new();
         for c in cands {
-            let rule = &self.rules.rules[c.rule as usize];
-            let mut d = candidate_decision(rule, &c, sub.msisdn);
+            let ri = c.rule;
+            let rule = &self.rules.rules[ri as usize];
+            let mut d = candidate_decision(rule, c, sub.msisdn);
             if d.channel == Channel::Sms {
-                d.sender = Some(Arc::clone(&self.senders[c.rule as usize]));
+                d.sender = Some(Arc::clone(&self.senders[ri as usize]));
             }
             let contact = d.channel.is_contact();
             let stop = self
                 .campaign_off(rule, &d)
                 .or_else(|| self.excluded(rule, sub, who.derived))
                 .or_else(|| contact.then(|| self.dnd(rule, &d, sub, refdata, optouts)).flatten())
-                .or_else(|| self.caps(rule, c.rule, &d, log))
-                .or_else(|| self.suppressed_after(rule, c.rule, &d, log))
+                .or_else(|| self.caps(rule, ri, &d, log))
+                .or_else(|| self.suppressed_after(rule, ri, &d, log))
                 .or_else(|| contact.then(|| self.held_out(rule, sub)).flatten());
             match stop {
                 Some((reason, detail)) => {
@@ -274,15 +275,14 @@ impl ContactPolicy {
 
 /// The decision a candidate starts as: sent, until a step says otherwise. A contact held for
 /// quiet hours keeps the id and expiry it was first decided with.
-fn candidate_decision(rule: &Rule, c: &Candidate, msisdn: Msisdn) -> Decision {
-    let id = match &c.deferred {
-        Some(d) => d.id.clone(),
-        None => action_id(&rule.name, msisdn, &c.trigger, c.due),
+fn candidate_decision(rule: &Rule, c: Candidate, msisdn: Msisdn) -> Decision {
+    let (id, expires) = match c.deferred {
+        Some(d) => (d.id, d.expires),
+        None => {
+            (action_id(&rule.name, msisdn, &c.trigger, c.due), rule.policy.expire_after.map(|e| c.ts.saturating_add(e)))
+        }
     };
-    let expires = match &c.deferred {
-        Some(d) => d.expires,
-        None => rule.policy.expire_after.map(|e| c.ts.saturating_add(e)),
-    };
+    // What the rule wrote moves into the decision (no copy of the text).
     Decision {
         key: c.key,
         id,
@@ -293,12 +293,12 @@ fn candidate_decision(rule: &Rule, c: &Candidate, msisdn: Msisdn) -> Decision {
         campaign: rule.campaign.clone(),
         channel: rule.channel,
         priority: rule.priority,
-        text: c.written.text.as_deref().map(String::from),
-        script: c.written.script.as_deref().map(String::from),
-        queue: c.written.queue.clone(),
-        about: c.written.about.clone(),
+        text: c.written.text.map(String::from),
+        script: c.written.script.map(String::from),
+        queue: c.written.queue,
+        about: c.written.about,
         sender: None,
-        trigger: c.trigger.clone(),
+        trigger: c.trigger,
         outcome: Outcome::Sent,
         detail: None,
         winner: None,

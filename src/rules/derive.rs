@@ -66,6 +66,14 @@ pub enum Computed {
     Cases(Vec<(Option<super::expr::Cond>, Calc)>),
 }
 
+/// The first derived attribute of a daily pass that changes for a subscriber: its place in
+/// the pass's slots, its new value and the period it is computed in.
+pub struct FirstChange {
+    at: usize,
+    value: DVal,
+    period: i32,
+}
+
 /// A compiled `derive:` item.
 #[derive(Clone, Debug)]
 pub struct DeriveDef {
@@ -152,33 +160,48 @@ impl RuleSet {
                 continue;
             }
             let Some(value) = def.compute(&scene.ctx(s)) else { continue };
-            if let Some(n) = notes.as_deref_mut() {
-                let was = s.state.derived_value(slot).map(|d| def.show(&d.value()));
-                if was.as_deref() != Some(&def.show(&value)) {
-                    let was = was.map_or(String::new(), |w| format!(" (was {w})"));
-                    n.push(format!("  derived.{} = {}{was}", def.name, def.show(&value)));
-                }
-            }
-            s.state.set_derived(Derived::new(slot, value, period));
+            self.set_derived(slot, value, period, s, notes.as_deref_mut());
         }
     }
 
-    /// The derived attributes a daily tick at these local minutes recomputes.
-    pub fn daily_derives(&self, minutes: &[u32]) -> Vec<u16> {
-        (0..self.derives.len() as u16)
-            .filter(|i| self.derives[*i as usize].schedule.is_some_and(|m| minutes.contains(&m)))
-            .collect()
+    /// Sets one derived attribute, saying what changed when tracing.
+    fn set_derived(&self, slot: u16, value: DVal, period: i32, s: &mut Subscriber, notes: Option<&mut Vec<String>>) {
+        let def = &self.derives[slot as usize];
+        if let Some(n) = notes {
+            let was = s.state.derived_value(slot).map(|d| def.show(&d.value()));
+            if was.as_deref() != Some(&def.show(&value)) {
+                let was = was.map_or(String::new(), |w| format!(" (was {w})"));
+                n.push(format!("  derived.{} = {}{was}", def.name, def.show(&value)));
+            }
+        }
+        s.state.set_derived(Derived::new(slot, value, period));
     }
 
-    /// Whether any of `slots` would change the subscriber's state now (a daily pass writes
-    /// only to those).
-    pub fn derive_would_change(
+    /// A daily pass's derived attributes for one subscriber, once [`RuleSet::first_change`]
+    /// found one that changes (each is computed once): that one is set, and the ones after it
+    /// are recomputed in order (a later one may read it).
+    pub fn derive_from(
+        &self,
+        first: FirstChange,
+        slots: &[u16],
+        scene: &Scene,
+        s: &mut Subscriber,
+        mut notes: Option<&mut Vec<String>>,
+    ) {
+        let FirstChange { at, value, period } = first;
+        self.set_derived(slots[at], value, period, s, notes.as_deref_mut());
+        self.derive(&slots[at + 1..], scene, s, notes);
+    }
+
+    /// The first of `slots` whose value would change now, on the state as it is (a daily pass
+    /// reads before it writes: most subscribers' values do not change).
+    pub fn first_change(
         &self,
         slots: &[u16],
         scene: &Scene,
         sub: &crate::refdata::Profile,
         st: &SubState,
-    ) -> bool {
+    ) -> Option<FirstChange> {
         let cx = Ctx {
             event: None,
             now: scene.now,
@@ -189,15 +212,33 @@ impl RuleSet {
             refdata: scene.refdata,
             offset: scene.offset,
         };
-        slots.iter().any(|&slot| {
+        slots.iter().enumerate().find_map(|(k, &slot)| {
             let def = &self.derives[slot as usize];
             let period = def.snapshot.map_or(0, |p| p.index(&scene.local)) as i32;
-            match st.derived_value(slot) {
-                Some(d) if def.snapshot.is_some() && d.period == period => false,
-                Some(d) => def.compute(&cx).is_some_and(|v| v != d.value() || d.period != period),
-                None => def.compute(&cx).is_some(),
+            let held = st.derived_value(slot);
+            if held.is_some_and(|d| def.snapshot.is_some() && d.period == period) {
+                return None;
             }
+            let value = def.compute(&cx)?;
+            let same = held.is_some_and(|d| d.value() == value && d.period == period);
+            (!same).then_some(FirstChange { at: k, value, period })
         })
+    }
+
+    /// The period each of `slots` is in at `local`, when every one of them is a snapshot (a
+    /// value that holds for its period); `None` otherwise, or for none.
+    pub fn snapshot_periods(&self, slots: &[u16], local: &Local) -> Option<Vec<i32>> {
+        if slots.is_empty() {
+            return None;
+        }
+        slots.iter().map(|&slot| Some(self.derives[slot as usize].snapshot?.index(local) as i32)).collect()
+    }
+
+    /// The derived attributes a daily tick at these local minutes recomputes.
+    pub fn daily_derives(&self, minutes: &[u32]) -> Vec<u16> {
+        (0..self.derives.len() as u16)
+            .filter(|i| self.derives[*i as usize].schedule.is_some_and(|m| minutes.contains(&m)))
+            .collect()
     }
 
     /// The subscriber's derived attributes, for explain: name -> value, with the period a

@@ -211,7 +211,9 @@ impl Template {
     }
 
     pub fn render(&self, cx: &Ctx) -> String {
-        let mut out = String::new();
+        // Room for the literal text and a short value per hole: one allocation, most times.
+        let room = self.parts.iter().map(|p| if let Part::Lit(s) = p { s.len() } else { 16 }).sum();
+        let mut out = String::with_capacity(room);
         for p in &self.parts {
             match p {
                 Part::Lit(s) => out.push_str(s),
@@ -235,8 +237,26 @@ impl Template {
 }
 
 fn cny(out: &mut String, fen: i64) {
-    let sign = if fen < 0 { "-" } else { "" };
-    let _ = write!(out, "{sign}{}.{:02}", fen.unsigned_abs() / 100, fen.unsigned_abs() % 100);
+    if fen < 0 {
+        out.push('-');
+    }
+    let (yuan, cents) = (fen.unsigned_abs() / 100, fen.unsigned_abs() % 100);
+    // The yuan's digits, then two of cents (as `write!(out, "{yuan}.{cents:02}")`).
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = yuan;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[i..].iter().map(|&d| char::from(d)));
+    out.push('.');
+    out.push(char::from(b'0' + (cents / 10) as u8));
+    out.push(char::from(b'0' + (cents % 10) as u8));
 }
 
 /// Writes a hole's value in its format (the hole's type, filter and words).
@@ -360,6 +380,16 @@ mod tests {
 
     fn usage() -> Event {
         event(r#""kind":"usage","service":"data","direction":"mo","scope":"long_distance","volume_kb":1"#)
+    }
+
+    #[test]
+    fn cny_writes_yuan_and_two_digits_of_fen() {
+        for fen in [0i64, 5, 99, 100, 1234, -1, -1234, 1_000_000_007, i64::MIN, i64::MAX] {
+            let mut out = String::new();
+            super::cny(&mut out, fen);
+            let sign = if fen < 0 { "-" } else { "" };
+            assert_eq!(out, format!("{sign}{}.{:02}", fen.unsigned_abs() / 100, fen.unsigned_abs() % 100));
+        }
     }
 
     #[test]

@@ -102,18 +102,52 @@ pub fn dead_letter(reason: crate::event::DeadReason) {
 /// One decision: by rule, mode (`live`, or `shadow` for a rule that is evaluated but never
 /// sends), outcome (sent, suppressed, deferred) and, when suppressed, the reason. A shadow
 /// rule's would-be actions are `tidings_actions_total{mode="shadow"}`, beside the live ones.
-pub fn decision(d: &crate::contact::Decision) {
-    use crate::contact::Outcome;
-    let (outcome, reason) = match d.outcome {
-        Outcome::Sent => ("sent", ""),
-        Outcome::Suppressed(r) => ("suppressed", r.as_str()),
-        Outcome::Deferred(_) => ("deferred", ""),
-    };
-    let mode = d.mode();
-    metrics::counter!(names::DECISIONS, "rule" => d.rule_name.clone(), "mode" => mode, "outcome" => outcome, "reason" => reason)
-        .increment(1);
-    if d.would_send() {
-        metrics::counter!(names::ACTIONS, "channel" => d.channel.as_str(), "mode" => mode).increment(1);
+///
+/// The counters of one write side: each (rule, outcome, mode) label set is looked up
+/// in the recorder once, then its handle is kept (a decision costs a map lookup, not a metric
+/// key built and hashed). Made after the recorder is installed (the engine's write side is).
+#[derive(Default)]
+pub struct DecisionCounters {
+    decisions:
+        std::collections::HashMap<(std::sync::Arc<str>, Option<crate::contact::Outcome>, bool), metrics::Counter>,
+    actions: std::collections::HashMap<(crate::contact::Channel, bool), metrics::Counter>,
+}
+
+impl DecisionCounters {
+    /// One decision (`tidings_decisions_total`), and the action it makes
+    /// (`tidings_actions_total`).
+    pub fn count(&mut self, d: &crate::contact::Decision) {
+        use crate::contact::Outcome;
+        // Deferred decisions share one label set whatever the time they wait for.
+        let outcome = match d.outcome {
+            Outcome::Deferred(_) => None,
+            o => Some(o),
+        };
+        let key = (d.rule_name.clone(), outcome, d.shadow);
+        let counter = self.decisions.entry(key).or_insert_with(|| {
+            let (outcome, reason) = match d.outcome {
+                Outcome::Sent => ("sent", ""),
+                Outcome::Suppressed(r) => ("suppressed", r.as_str()),
+                Outcome::Deferred(_) => ("deferred", ""),
+            };
+            let labels = [
+                ("rule", d.rule_name.to_string()),
+                ("mode", d.mode().into()),
+                ("outcome", outcome.into()),
+                ("reason", reason.into()),
+            ];
+            metrics::counter!(names::DECISIONS, &labels)
+        });
+        counter.increment(1);
+        if d.would_send() {
+            let mode = d.mode();
+            let channel = d.channel;
+            let counter = self
+                .actions
+                .entry((channel, d.shadow))
+                .or_insert_with(|| metrics::counter!(names::ACTIONS, "channel" => channel.as_str(), "mode" => mode));
+            counter.increment(1);
+        }
     }
 }
 

@@ -2,6 +2,8 @@
 //! subscriber's record (birthday, anniversary, expiry in N days) are run on the subscribers an
 //! index of those days names, and decide exactly what a walk over everyone decides — also for
 //! records a `profile` event changed after the index was built, over several days and shards.
+//! A tick of derived values held for the month visits, after its first walk of the month, only
+//! whom that walk left without a value and subscribers added since, with the same values.
 
 use crate::support::{no_footer, run_with};
 
@@ -147,4 +149,87 @@ fn a_pinned_daily_pass_visits_only_whom_the_pins_name_and_decides_what_a_walk_ov
 
 fn opts_offset() -> chrono::FixedOffset {
     tidings::engine::EngineOptions::default().offset
+}
+
+/// A month's value at 00:10, a snapshot: high-tier subscribers' from their ARPU, subscribers
+/// the reference data does not know from their usage, nobody else's (no value: one in ten).
+const SNAPSHOT: &str = r#"
+- derive: month_value
+  schedule: "00:10"
+  type: money
+  snapshot: month
+  value:
+    - when: subscriber.known and subscriber.tier == high
+      then: subscriber.arpu_fen - sum(usage.charge_fen, 30d)
+    - when: not subscriber.known
+      then: 0 fen - sum(usage.charge_fen, 30d)
+- rule: tell_value
+  schedule: "10:00"
+  condition: exists(derived.month_value)
+  action: {channel: sms, template: "本月价值{derived.month_value|cny}元"}
+"#;
+
+/// A rule at 00:10 that never holds: with it the derive's tick walks over everyone.
+const NIGHT_WALK: &str = r#"
+- rule: never_at_night
+  schedule: "00:10"
+  condition: subscriber.days_to_birthday < 0
+  action: {channel: sms, template: "不会发送"}
+"#;
+
+#[test]
+fn a_tick_of_snapshot_values_visits_only_who_lacks_one_and_derives_what_a_walk_over_everyone_does() {
+    let subs: Vec<String> = (0..600)
+        .map(|i| {
+            let tier = if i % 10 == 0 { "valuable" } else { "high" };
+            format!(r#"{{"msisdn":"{}","brand":"gotone","tier":"{tier}","arpu_fen":{}}}"#, number(i), 3000 + i)
+        })
+        .collect();
+    let subs: Vec<&str> = subs.iter().map(String::as_str).collect();
+    // 2026-11-28 to 2026-12-03: the month turns on the way. Usage every day; numbers the
+    // reference data does not know appear each day; a third of those without a value become
+    // high-tier on the 29th.
+    let mut lines = Vec::new();
+    for (month, day) in [(11, 28), (11, 29), (11, 30), (12, 1), (12, 2), (12, 3)] {
+        for i in (day % 7..600).step_by(5) {
+            lines.push(format!(
+                r#"{{"kind":"usage","ts":"2026-{month:02}-{day:02}T08:{:02}:00+08:00","msisdn":"{}","service":"voice","direction":"mo","scope":"local","duration_s":60,"charge_fen":{}}}"#,
+                i % 60,
+                number(i),
+                10 + i % 90
+            ));
+        }
+        for k in 0..4 {
+            lines.push(format!(
+                r#"{{"kind":"usage","ts":"2026-{month:02}-{day:02}T15:{k:02}:00+08:00","msisdn":"1390013{:02}{k:02}","service":"data","direction":"mo","scope":"local","volume_kb":5,"charge_fen":7}}"#,
+                day
+            ));
+        }
+    }
+    for i in (0..600).step_by(30) {
+        lines.push(format!(
+            r#"{{"kind":"profile","ts":"2026-11-29T12:{:02}:00+08:00","msisdn":"{}","set":{{"tier":"high"}}}}"#,
+            i % 60,
+            number(i)
+        ));
+    }
+    lines.sort_by(|a, b| a[a.find("\"ts\"").unwrap_or(0)..].cmp(&b[b.find("\"ts\"").unwrap_or(0)..]));
+    for shards in [1, 2] {
+        let mut opts = no_footer();
+        opts.shards = shards;
+        let held = run_with(SNAPSHOT, &subs, &lines, opts.clone());
+        let walked = run_with(&format!("{SNAPSHOT}{NIGHT_WALK}"), &subs, &lines, opts);
+        assert!(held.dead.is_empty() && walked.dead.is_empty());
+        let told = |r: &crate::support::Run| {
+            r.decisions.iter().map(|d| (d.ts, d.msisdn, d.text.clone(), d.outcome)).collect::<Vec<_>>()
+        };
+        assert_eq!(told(&held), told(&walked), "{shards} shard(s): the values are what a walk derives");
+        // Those who became high-tier, and numbers first seen after the month's first tick, are
+        // told a value too.
+        let told_to = |m: &str| held.decisions.iter().any(|d| Some(d.msisdn) == tidings::util::Msisdn::parse(m));
+        assert!(told_to(&number(30)) && !told_to(&number(40)), "{shards} shard(s): the 29th's high tiers");
+        assert!(told_to("13900130200"), "{shards} shard(s): a number first seen on 12-02");
+        let (few, all) = (held.summary.stats.daily_visits, walked.summary.stats.daily_visits);
+        assert!(few + 600 * 2 < all, "{shards} shard(s): the held ticks visited {few} against {all}");
+    }
 }

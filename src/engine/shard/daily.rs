@@ -12,6 +12,10 @@
 //! derived attribute is due — then only those an index of record days names, plus those whose
 //! record changed since the index was built. The index is a filter only: each one visited is
 //! evaluated in full, so a pass over the named decides exactly what a pass over all did.
+//!
+//! A tick that only computes derived attributes held for a period (`snapshot: month`) walks
+//! over everyone once a period; its later ticks of the period visit only whom that walk left
+//! without a value and subscribers added since ([`HeldSnapshots`]).
 
 use super::{DailyParts, Shard, candidate, hold_deferred, move_journeys};
 use crate::contact::{Candidate, Decision, OrderKey};
@@ -94,6 +98,56 @@ impl PinIndex {
     }
 }
 
+/// The snapshot derived attributes of a tick that computes nothing else (the month's value
+/// tier at 00:10): a value holds for its period, so once a walk gave everyone theirs, the
+/// period's later ticks need visit only whom that walk left without one (no value could be
+/// computed) and whoever was added since. Forgotten on reload and restore (the next tick walks
+/// everyone). A filter only: each one visited is derived in full.
+#[derive(Default)]
+pub(super) struct HeldSnapshots {
+    /// By the tick's derives: the period of each at its last walk, who it left without a
+    /// value, and how much of `added` it had seen.
+    walks: HashMap<Vec<u16>, (Vec<i32>, Vec<u64>, usize)>,
+    /// Subscribers added to the shard since the walks, in order.
+    added: Vec<u64>,
+}
+
+impl HeldSnapshots {
+    pub(super) fn clear(&mut self) {
+        *self = HeldSnapshots::default();
+    }
+
+    /// Subscriber `m` is new on this shard.
+    #[inline]
+    pub(super) fn added(&mut self, m: Msisdn) {
+        if !self.walks.is_empty() {
+            self.added.push(m.raw());
+        }
+    }
+
+    /// Who a tick of `derives` in `periods` must visit, if a walk of the same periods holds for
+    /// the rest (sorted, each once); `None`: everyone.
+    fn named(&mut self, derives: &[u16], periods: &[i32], subs: &SubTable) -> Option<Vec<u64>> {
+        if self.added.len() > subs.len() / 64 + 1024 {
+            self.clear();
+            return None;
+        }
+        let (held, missing, seen) = self.walks.get(derives)?;
+        if held != periods {
+            return None;
+        }
+        let mut out: Vec<u64> = missing.iter().chain(&self.added[*seen..]).copied().collect();
+        out.sort_unstable();
+        out.dedup();
+        Some(out)
+    }
+
+    /// A tick of `derives` in `periods` visited everyone it had to; `missing` lack a value.
+    fn walked(&mut self, derives: &[u16], periods: Vec<i32>, missing: Vec<u64>) {
+        self.walks.insert(derives.to_vec(), (periods, missing, self.added.len()));
+    }
+}
+
 /// What one tick does to each subscriber it visits.
 struct TickWork {
     at: Millis,
@@ -152,13 +206,42 @@ impl Shard {
             proposed: &mut self.proposed,
             funnel: &mut self.funnel,
         };
+        // A tick of snapshot derived attributes alone: see [`HeldSnapshots`].
+        let snapshots = (pins.is_none() && work.journeys.is_empty() && work.pass.is_none())
+            .then(|| rules.snapshot_periods(&work.derives, &local))
+            .flatten();
+        if let Some(periods) = snapshots {
+            let named = self.held.named(&work.derives, &periods, parts.subs);
+            let slots: Vec<u32> = match &named {
+                Some(named) => table_order(named, parts.subs),
+                None => (0..parts.subs.len() as u32).collect(),
+            };
+            stats.daily_visits += slots.len() as u64;
+            let mut missing = Vec::new();
+            for (k, &i) in slots.iter().enumerate() {
+                if named.is_none() {
+                    parts.subs.prefetch_lists_at(i + PASS_AHEAD);
+                } else if let Some(&ahead) = slots.get(k + PASS_AHEAD as usize) {
+                    parts.subs.prefetch_lists_at(ahead);
+                }
+                parts.visit(i, &rules, &policy, &work, &scene, out, stats);
+                let e = parts.subs.read(i);
+                let holds = work
+                    .derives
+                    .iter()
+                    .zip(&periods)
+                    .all(|(slot, p)| e.state.derived_value(*slot).is_some_and(|d| d.period == *p));
+                if !holds {
+                    missing.push(e.sub.msisdn.raw());
+                }
+            }
+            self.held.walked(&work.derives, periods, missing);
+            return;
+        }
         match pins {
             Some(pins) => {
                 let named = self.pins.named(&pins, &rules.daily_pins(), local.date, parts.subs);
-                let mut slots: Vec<u32> =
-                    named.into_iter().filter_map(|m| parts.subs.slot_of(Msisdn::from_raw(m))).collect();
-                // In table order, as a walk over everyone meets them.
-                slots.sort_unstable();
+                let slots = table_order(&named, parts.subs);
                 stats.daily_visits += slots.len() as u64;
                 for i in slots {
                     parts.visit(i, &rules, &policy, &work, &scene, out, stats);
@@ -195,9 +278,9 @@ impl DailyParts<'_> {
         let mut lines = Vec::new();
         if !work.derives.is_empty() {
             let e = self.subs.read(i);
-            if rules.derive_would_change(&work.derives, scene, e.sub, e.state) {
+            if let Some(first) = rules.first_change(&work.derives, scene, e.sub, e.state) {
                 let mut notes = Vec::new();
-                rules.derive(&work.derives, scene, &mut self.subs.at(i), traced.then_some(&mut notes));
+                rules.derive_from(first, &work.derives, scene, &mut self.subs.at(i), traced.then_some(&mut notes));
                 if !notes.is_empty() {
                     let local = scene.local;
                     lines.push(format!(
@@ -255,6 +338,14 @@ impl DailyParts<'_> {
             trace.append(&mut lines);
         }
     }
+}
+
+/// The entries of the subscribers `named` in table order, as a walk over everyone meets them
+/// (those no longer on the shard left out).
+fn table_order(named: &[u64], subs: &SubTable) -> Vec<u32> {
+    let mut slots: Vec<u32> = named.iter().filter_map(|m| subs.slot_of(Msisdn::from_raw(*m))).collect();
+    slots.sort_unstable();
+    slots
 }
 
 /// A tick's proposals to one subscriber as policy takes them.

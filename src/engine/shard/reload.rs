@@ -39,6 +39,7 @@ impl Shard {
         self.policy = Arc::new(self.policy.with_rules(Arc::clone(&new)));
         self.ticks.carry(&new, now, self.offset);
         self.pins.clear();
+        self.held.clear();
         // The funnel's counts under the old rules left with the batch (`funnel_flush`).
         self.funnel.set_rules(&new);
         self.scratch.triggered = vec![0; new.rules.len()];

@@ -85,6 +85,7 @@ impl Shard {
     pub fn restore_subscriber(&mut self, p: Profile, st: SubState, remap: Option<&crate::state::Remap>) {
         let m = p.msisdn;
         self.pins.clear();
+        self.held.clear();
         let e = self.subs.get_or_insert(m, || p.clone());
         *e.sub = p;
         *e.state = st;
