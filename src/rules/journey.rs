@@ -194,8 +194,8 @@ impl RuleSet {
             return;
         }
         let kind = ev.kind();
-        let in_any = !s.state.journeys().is_empty();
-        if !in_any && !self.journeys.iter().any(|j| j.start_on.contains(kind)) {
+        let starts = &self.journeys_by_kind[kind as usize];
+        if starts.is_empty() && s.state.journeys().is_empty() {
             return;
         }
         let mut taken = Vec::new();
@@ -213,16 +213,12 @@ impl RuleSet {
                     why: format!("{kind} event {}", ev.id),
                 });
             }
-            for (ji, j) in self.journeys.iter().enumerate() {
-                let running =
-                    |inst: &JourneyInst| self.steps.get(inst.step as usize).is_some_and(|s| s.journey == ji as u16);
-                if j.enabled
-                    && j.start_on.contains(kind)
-                    && !s.state.journeys().iter().any(running)
-                    && j.start.holds(&cx)
-                {
+            for &ji in starts {
+                let j = &self.journeys[ji as usize];
+                let running = |inst: &JourneyInst| self.steps.get(inst.step as usize).is_some_and(|s| s.journey == ji);
+                if j.enabled && !s.state.journeys().iter().any(running) && j.start.holds(&cx) {
                     let why = format!("started by {kind} event {}", ev.id);
-                    taken.push(Taken { inst: None, journey: ji as u16, goto: Goto::Step(0), kept: Vec::new(), why });
+                    taken.push(Taken { inst: None, journey: ji, goto: Goto::Step(0), kept: Vec::new(), why });
                 }
             }
         }

@@ -80,6 +80,8 @@ pub struct RuleSet {
     pub has_shadow: bool,
     /// Journeys ([`super::journey`]), and all their steps, journey after journey.
     pub journeys: Vec<JourneyDef>,
+    /// The journeys each event kind may start (indexes, in order).
+    pub journeys_by_kind: [Vec<u16>; Kind::ALL.len()],
     pub steps: Vec<StepDef>,
     /// Derived attributes ([`super::derive`]), and those each event kind recomputes.
     pub derives: Vec<DeriveDef>,
@@ -127,6 +129,11 @@ impl RuleSet {
         for (i, d) in set.derives.iter().enumerate() {
             for k in d.on.iter() {
                 set.derives_by_kind[k as usize].push(i as u16);
+            }
+        }
+        for (i, j) in set.journeys.iter().enumerate() {
+            for k in j.start_on.iter() {
+                set.journeys_by_kind[k as usize].push(i as u16);
             }
         }
         for (i, a) in set.aggs.iter().enumerate() {
