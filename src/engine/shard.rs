@@ -26,6 +26,7 @@ use crate::util::Msisdn;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+mod activity;
 mod daily;
 mod reload;
 mod snapshot;
@@ -74,6 +75,8 @@ pub struct Shard {
     pins: daily::PinIndex,
     /// Who a tick of snapshot derived attributes alone must visit (see [`daily`]).
     held: daily::HeldSnapshots,
+    /// Each subscriber's newest bucket of the windows daily rules need activity in, or none.
+    activity: activity::ActivityIndex,
     /// The funnel's counts of the batch in hand (see `engine::funnel`).
     funnel: Counter,
 }
@@ -121,12 +124,14 @@ impl Shard {
             snapshot: None,
             pins: daily::PinIndex::default(),
             held: daily::HeldSnapshots::default(),
+            activity: activity::ActivityIndex::default(),
         }
     }
 
     /// Schedules the daily rules' first ticks after `origin`, the input's first event time.
     pub fn start_ticks(&mut self, origin: Millis) {
         self.ticks.start(&self.rules, origin, self.offset);
+        self.activity.prepare(&self.rules, &self.subs);
     }
 
     /// The funnel's counts go to `inbox`, batch by batch.
@@ -191,7 +196,7 @@ impl Shard {
         let local = self.local_cache.1;
         let day = self.funnel.day();
         let known = self.subs.len();
-        let mut entry = self.subs.get_or_insert(ev.msisdn, || Profile::unknown(ev.msisdn));
+        let (at, mut entry) = self.subs.get_or_insert_at(ev.msisdn, || Profile::unknown(ev.msisdn));
         let mut trace = Vec::new();
 
         // 1. Facts the event states about the subscriber.
@@ -239,6 +244,7 @@ impl Shard {
         // 2. Windows and sequences.
         let scene = Scene { event: Some(ev), now: ev.ts, local, refdata: &refdata, names: &self.names, offset };
         rules.observe(&scene, &mut entry, &mut self.scratch);
+        self.activity.counted(at, ev.ts, self.scratch.new_buckets());
         // Derived attributes this kind of event recomputes (rules then read them fresh).
         let derives = &rules.derives_by_kind[kind as usize];
         if !derives.is_empty() {

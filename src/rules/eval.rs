@@ -14,7 +14,7 @@
 //! rendered messages, the triggers, the timers cancelled): its buffers are the shard's
 //! [`Scratch`], reused.
 
-use super::expr::{Ctx, Local, Pin, Value};
+use super::expr::{Activity, Ctx, Local, Pin, Value};
 use super::template::Template;
 use super::{Rule, RuleSet};
 use crate::contact::{TriggerRef, Written};
@@ -63,6 +63,8 @@ impl<'a> Scene<'a> {
 pub struct Scratch {
     /// Window increments of the event: (slot, amount).
     aggs: Vec<(u32, i64)>,
+    /// The window slots the event made a new bucket in.
+    new_buckets: Vec<u32>,
     /// Distinct-count sightings of the event: (slot, value hash).
     distinct: Vec<(u32, u64)>,
     /// Step matches of every sequence slot the event touches, back to back, and per slot
@@ -74,6 +76,14 @@ pub struct Scratch {
     /// Per rule: times [`RuleSet::propose`] evaluated it (visited and enabled) since the shard
     /// last took the counts for the funnel's `triggered` (sized by the shard to its rules).
     pub triggered: Vec<u32>,
+}
+
+impl Scratch {
+    /// The window slots the last observed event made a new bucket in (the newest bucket of a
+    /// slot moves only then).
+    pub fn new_buckets(&self) -> &[u32] {
+        &self.new_buckets
+    }
 }
 
 /// The stable hash a distinct count keeps of a value (`None`: no value): the same value hashes
@@ -184,9 +194,12 @@ impl RuleSet {
             }
         }
         let st = &mut s.state;
+        scratch.new_buckets.clear();
         for &(slot, amount) in &scratch.aggs {
             let def = &self.aggs[slot as usize];
-            st.agg_add(slot, ev.ts, amount, def.bucket, def.window);
+            if st.agg_add(slot, ev.ts, amount, def.bucket, def.window) {
+                scratch.new_buckets.push(slot);
+            }
         }
         for &(slot, hash) in &scratch.distinct {
             st.distinct_see(slot, hash, ev.ts, self.distinct[slot as usize].window);
@@ -318,6 +331,29 @@ impl RuleSet {
     /// case the pass need visit only whom the pins name.
     pub fn pass_pins(&self, pass: &DailyPass) -> Option<Vec<Pin>> {
         pass.rules.iter().map(|r| &self.rules[*r as usize]).filter(|r| r.enabled).map(|r| r.condition.pin()).collect()
+    }
+
+    /// The activity terms of each of `pass`'s rules (see [`Activity`]) on windows that count
+    /// events: `None` unless each rule has one, in which case the pass need visit only those a
+    /// shard's index of newest buckets says they may hold for.
+    pub fn pass_activity(&self, pass: &DailyPass) -> Option<Vec<Vec<Activity>>> {
+        let rules = pass.rules.iter().map(|r| &self.rules[*r as usize]).filter(|r| r.enabled);
+        rules.map(|r| Some(self.counting(r.condition.activity())).filter(|a| !a.is_empty())).collect()
+    }
+
+    /// The window slots whose newest buckets a shard indexes: those the daily rules' activity
+    /// terms read.
+    pub fn activity_slots(&self) -> Vec<u32> {
+        let terms = self.scheduled.iter().flat_map(|r| self.counting(self.rules[*r as usize].condition.activity()));
+        let mut slots: Vec<u32> = terms.map(|a| a.slot).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        slots
+    }
+
+    /// The terms on windows that count events (a sum's buckets may hold nothing).
+    fn counting(&self, terms: Vec<Activity>) -> Vec<Activity> {
+        terms.into_iter().filter(|a| self.aggs.get(a.slot as usize).is_some_and(|d| d.value.is_none())).collect()
     }
 
     /// Every pin of the daily rules and journeys (what a shard's index of record days keeps).

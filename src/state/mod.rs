@@ -518,8 +518,15 @@ impl SubState {
         start..end
     }
 
+    /// The index of the newest bucket of aggregate `slot`, if it has any.
+    pub fn agg_newest(&self, slot: u32) -> Option<i64> {
+        let range = self.agg_range(slot);
+        range.end.checked_sub(1).filter(|_| !range.is_empty()).map(|last| self.aggs[last].idx())
+    }
+
     /// Adds `amount` at `ts` to aggregate `slot`, dropping buckets that left the window.
-    pub fn agg_add(&mut self, slot: u32, ts: Millis, amount: i64, bucket: i64, window: i64) {
+    /// Whether it made a new bucket.
+    pub fn agg_add(&mut self, slot: u32, ts: Millis, amount: i64, bucket: i64, window: i64) -> bool {
         let idx = ts.div_euclid(bucket);
         let range = self.agg_range(slot);
         let found = self.aggs[range.clone()].binary_search_by_key(&idx, AggBucket::idx);
@@ -537,20 +544,26 @@ impl SubState {
                 if dead > 0 {
                     self.aggs.splice(dead_range, &[]);
                 }
+                false
             }
             // Already out of the window: nothing to keep.
             Err(_) if idx < oldest_live => {
                 if dead > 0 {
                     self.aggs.splice(dead_range, &[]);
                 }
+                false
             }
             // The dead ones are all before the new one (they are older than the window).
             Err(i) if dead > 0 => {
                 let at = range.start + i - dead;
                 self.aggs.splice(dead_range, &[]);
                 self.aggs.splice(at..at, &[AggBucket::new(slot, idx, amount)]);
+                true
             }
-            Err(i) => self.aggs.splice(range.start + i..range.start + i, &[AggBucket::new(slot, idx, amount)]),
+            Err(i) => {
+                self.aggs.splice(range.start + i..range.start + i, &[AggBucket::new(slot, idx, amount)]);
+                true
+            }
         }
     }
 

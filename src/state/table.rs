@@ -136,6 +136,12 @@ impl SubTable {
         &self.profiles[i as usize]
     }
 
+    /// The state of entry `i`, to read.
+    #[inline]
+    pub fn state(&self, i: u32) -> &SubState {
+        &self.states[i as usize]
+    }
+
     /// The entry of `m`, if it has one.
     pub fn slot_of(&self, m: Msisdn) -> Option<u32> {
         let ps = &self.profiles;
@@ -172,6 +178,12 @@ impl SubTable {
     /// The entry of `m`, with the record `make` gives when there is none.
     #[inline]
     pub fn get_or_insert(&mut self, m: Msisdn, make: impl FnOnce() -> Profile) -> Subscriber<'_> {
+        self.get_or_insert_at(m, make).1
+    }
+
+    /// [`SubTable::get_or_insert`], with the entry's place in the table.
+    #[inline]
+    pub fn get_or_insert_at(&mut self, m: Msisdn, make: impl FnOnce() -> Profile) -> (u32, Subscriber<'_>) {
         let h = Self::hash(m);
         let ps = &self.profiles;
         let i = match self.index.find(h, |i| ps[i as usize].msisdn == m) {
@@ -192,7 +204,7 @@ impl SubTable {
                 i
             }
         };
-        self.at(i)
+        (i, self.at(i))
     }
 
     /// Fetches the first index slot of `m` into the cache (for an event some way ahead).

@@ -102,7 +102,7 @@ fn events() -> Vec<String> {
             number(i)
         ));
     }
-    lines.sort_by(|a, b| a[a.find("\"ts\"").unwrap_or(0)..].cmp(&b[b.find("\"ts\"").unwrap_or(0)..]));
+    crate::support::in_time_order(&mut lines);
     lines
 }
 
@@ -213,7 +213,7 @@ fn a_tick_of_snapshot_values_visits_only_who_lacks_one_and_derives_what_a_walk_o
             number(i)
         ));
     }
-    lines.sort_by(|a, b| a[a.find("\"ts\"").unwrap_or(0)..].cmp(&b[b.find("\"ts\"").unwrap_or(0)..]));
+    crate::support::in_time_order(&mut lines);
     for shards in [1, 2] {
         let mut opts = no_footer();
         opts.shards = shards;

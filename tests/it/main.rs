@@ -1,5 +1,6 @@
 //! The integration test binary: one module per area.
 
+mod activity;
 mod admin;
 mod campaigns;
 mod checkpoint;

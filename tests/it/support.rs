@@ -149,3 +149,9 @@ ivr_log = "{log}"
     std::fs::write(&cfg, text).expect("write the engine config");
     cfg
 }
+
+/// Event lines put in time order (by the text from their `"ts"` on: the lines of a test write
+/// `ts` first and in one offset).
+pub fn in_time_order(lines: &mut [String]) {
+    lines.sort_by(|a, b| a[a.find("\"ts\"").unwrap_or(0)..].cmp(&b[b.find("\"ts\"").unwrap_or(0)..]));
+}

@@ -13,6 +13,8 @@
 //! record changed since the index was built. The index is a filter only: each one visited is
 //! evaluated in full, so a pass over the named decides exactly what a pass over all did.
 //!
+//! A tick whose rules each need events in a window or none (and nothing else) visits only
+//! whom an index of newest window buckets says one of them may hold for ([`super::activity`]).
 //! A tick that only computes derived attributes held for a period (`snapshot: month`) walks
 //! over everyone once a period; its later ticks of the period visit only whom that walk left
 //! without a value and subscribers added since ([`HeldSnapshots`]).
@@ -206,6 +208,23 @@ impl Shard {
             proposed: &mut self.proposed,
             funnel: &mut self.funnel,
         };
+        // A tick of daily rules that each need activity in a window, or none (see
+        // [`super::activity`]): only those an index of newest buckets says they may hold for.
+        let active = match (&pins, &work.pass) {
+            (None, Some(pass)) if work.derives.is_empty() && work.journeys.is_empty() => rules.pass_activity(pass),
+            _ => None,
+        };
+        if let Some(terms) = active {
+            let slots = self.activity.named(&terms, at, &rules, parts.subs);
+            stats.daily_visits += slots.len() as u64;
+            for (k, &i) in slots.iter().enumerate() {
+                if let Some(&ahead) = slots.get(k + PASS_AHEAD as usize) {
+                    parts.subs.prefetch_lists_at(ahead);
+                }
+                parts.visit(i, &rules, &policy, &work, &scene, out, stats);
+            }
+            return;
+        }
         // A tick of snapshot derived attributes alone: see [`HeldSnapshots`].
         let snapshots = (pins.is_none() && work.journeys.is_empty() && work.pass.is_none())
             .then(|| rules.snapshot_periods(&work.derives, &local))

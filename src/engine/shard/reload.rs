@@ -40,6 +40,7 @@ impl Shard {
         self.ticks.carry(&new, now, self.offset);
         self.pins.clear();
         self.held.clear();
+        self.activity.clear();
         // The funnel's counts under the old rules left with the batch (`funnel_flush`).
         self.funnel.set_rules(&new);
         self.scratch.triggered = vec![0; new.rules.len()];

@@ -86,6 +86,7 @@ impl Shard {
         let m = p.msisdn;
         self.pins.clear();
         self.held.clear();
+        self.activity.clear();
         let e = self.subs.get_or_insert(m, || p.clone());
         *e.sub = p;
         *e.state = st;

@@ -18,7 +18,7 @@ use crate::refdata::{Labels, Names, Profile, RefData, TagId, Vocab};
 use crate::state::SubState;
 use crate::time::Millis;
 pub use compiled::{Calc, Calced, Cond};
-pub use pin::{DateOf, Pin};
+pub use pin::{Activity, DateOf, Pin};
 pub use schema::{Field, SymTy, Ty};
 use std::borrow::Cow;
 use std::cmp::Ordering;

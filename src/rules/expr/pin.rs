@@ -47,6 +47,76 @@ impl Ir {
     }
 }
 
+/// A window a daily condition needs some events in, or none in: a top-level `and` term
+/// `count(X, W) >= N` with N ≥ 1 (or `> N` with N ≥ 0, `== N` with N ≥ 1), or `count(X, W)
+/// == 0` (or `< 1`, `<= 0`). Which of the window's buckets a subscriber has says when it cannot
+/// hold (see [`Activity::may_hold`]), so a daily pass need not visit them: the silent rules'
+/// "none in 30 days, some in 60" names only whose last event of the kind is that old.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Activity {
+    pub slot: u32,
+    pub bucket: i64,
+    pub window: i64,
+    /// `true`: some events are needed; `false`: none.
+    pub some: bool,
+}
+
+impl Activity {
+    /// Whether the term can hold at `now` for a subscriber whose newest bucket of the slot is
+    /// `newest` (its index), read as the window read counts: a bucket counts when it ends after
+    /// the window starts and starts by `now`.
+    pub fn may_hold(&self, newest: Option<i64>, now: i64) -> bool {
+        let Some(idx) = newest else { return !self.some };
+        let after_start = (idx + 1) * self.bucket > now - self.window;
+        if self.some {
+            // Older buckets end earlier still: none of them counts either.
+            after_start
+        } else {
+            // A newest bucket in the window counts (a count's buckets are never empty).
+            !(after_start && idx * self.bucket <= now)
+        }
+    }
+}
+
+impl Ir {
+    /// The activity terms among a condition's top-level `and` terms (see [`Activity`]), on any
+    /// window slot: the caller keeps those that count events.
+    pub fn activity(&self) -> Vec<Activity> {
+        match self {
+            Ir::And(xs) => xs.iter().flat_map(Ir::activity).collect(),
+            Ir::Cmp(op, a, b) => {
+                let (op, agg, n) = match (&**a, &**b) {
+                    (Ir::Agg { slot, bucket, window }, Ir::Int(n)) => (*op, (*slot, *bucket, *window), *n),
+                    (Ir::Int(n), Ir::Agg { slot, bucket, window }) => (flipped(*op), (*slot, *bucket, *window), *n),
+                    _ => return Vec::new(),
+                };
+                let some = match op {
+                    CmpOp::Ge | CmpOp::Eq if n >= 1 => true,
+                    CmpOp::Gt if n >= 0 => true,
+                    CmpOp::Eq if n == 0 => false,
+                    CmpOp::Lt if n == 1 => false,
+                    CmpOp::Le if n == 0 => false,
+                    _ => return Vec::new(),
+                };
+                let (slot, bucket, window) = agg;
+                vec![Activity { slot, bucket, window, some }]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// `a op b` as `b op' a`.
+fn flipped(op: CmpOp) -> CmpOp {
+    match op {
+        CmpOp::Lt => CmpOp::Gt,
+        CmpOp::Le => CmpOp::Ge,
+        CmpOp::Gt => CmpOp::Lt,
+        CmpOp::Ge => CmpOp::Le,
+        other => other,
+    }
+}
+
 /// The date a `subscriber.days_to_...` field counts down to.
 fn days_to(f: Field) -> Option<DateOf> {
     Some(match f {
@@ -108,6 +178,26 @@ mod tests {
         r.join_date = joined.map(day);
         r.dates.package_expires = package.map(day);
         Profile::new(&r, true, &mut crate::refdata::Names::default())
+    }
+
+    #[test]
+    fn activity_terms_say_when_a_window_read_cannot_hold() {
+        let agg = |w: i64| Ir::Agg { slot: 3, bucket: 10, window: w };
+        let cmp = |op, a: Ir, n: i64| Ir::Cmp(op, Box::new(a), Box::new(Ir::Int(n)));
+        let none = cmp(CmpOp::Eq, agg(300), 0);
+        let some = Ir::Cmp(CmpOp::Le, Box::new(Ir::Int(3)), Box::new(agg(600)));
+        let terms =
+            Ir::And(vec![none, some, cmp(CmpOp::Lt, agg(300), 5), cmp(CmpOp::Ge, agg(300), 0)].into()).activity();
+        assert_eq!(terms.len(), 2, "< 5 and >= 0 say nothing: {terms:?}");
+        let (none, some) = (terms[0], terms[1]);
+        assert!(!none.some && some.some && some.window == 600);
+        // At 1000: the none-term's window counts buckets ending after 700 (index 70 on).
+        assert!(none.may_hold(None, 1000) && none.may_hold(Some(69), 1000));
+        assert!(!none.may_hold(Some(70), 1000) && !none.may_hold(Some(100), 1000));
+        assert!(none.may_hold(Some(101), 1000), "a bucket after now is not counted: look");
+        // The some-term's counts buckets ending after 400 (index 40 on).
+        assert!(!some.may_hold(None, 1000) && !some.may_hold(Some(39), 1000));
+        assert!(some.may_hold(Some(40), 1000) && some.may_hold(Some(100), 1000));
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub(super) struct Unknown {
     queue: VecDeque<(u64, u32)>,
     /// How many are held (queue entries that still name a held unknown subscriber).
     pub held: usize,
+    /// How many were forgotten since the table was made (entries move when one is).
+    pub removed: u64,
 }
 
 impl Unknown {
@@ -117,6 +119,12 @@ impl SubTable {
         }
         self.profiles.swap_remove(i as usize);
         self.states.swap_remove(i as usize);
+        self.unknown.removed += 1;
+    }
+
+    /// How many entries were ever forgotten: when it changes, entries have moved.
+    pub fn removals(&self) -> u64 {
+        self.unknown.removed
     }
 
     /// Unknown subscribers held.
