@@ -103,14 +103,29 @@ pub fn dead_letter(reason: crate::event::DeadReason) {
 /// sends), outcome (sent, suppressed, deferred) and, when suppressed, the reason. A shadow
 /// rule's would-be actions are `tidings_actions_total{mode="shadow"}`, beside the live ones.
 ///
-/// The counters of one write side: each (rule, outcome, mode) label set is looked up
-/// in the recorder once, then its handle is kept (a decision costs a map lookup, not a metric
-/// key built and hashed). Made after the recorder is installed (the engine's write side is).
+/// The counters of one write side: each (rule, outcome, mode) label set is looked up in the
+/// recorder once, then its handle is kept, by the decision's rule index (checked against the
+/// rule's name: indexes change with the rules), so a decision costs a short scan, not a metric
+/// key built and hashed. Made after the recorder is installed (the engine's write side is).
 #[derive(Default)]
 pub struct DecisionCounters {
-    decisions:
-        std::collections::HashMap<(std::sync::Arc<str>, Option<crate::contact::Outcome>, bool), metrics::Counter>,
+    /// By rule index: the handles of its label sets.
+    decisions: Vec<Vec<Kept>>,
+    /// By channel and mode (live, shadow).
     actions: std::collections::HashMap<(crate::contact::Channel, bool), metrics::Counter>,
+}
+
+/// A decision counter's handle: its outcome code, mode (shadow or not) and rule's name.
+type Kept = (u8, bool, std::sync::Arc<str>, metrics::Counter);
+
+/// One code per label set of an outcome: sent, deferred (whatever the time), each suppression.
+fn outcome_code(o: crate::contact::Outcome) -> u8 {
+    use crate::contact::Outcome;
+    match o {
+        Outcome::Sent => 0,
+        Outcome::Deferred(_) => 1,
+        Outcome::Suppressed(r) => 2 + r as u8,
+    }
 }
 
 impl DecisionCounters {
@@ -118,27 +133,36 @@ impl DecisionCounters {
     /// (`tidings_actions_total`).
     pub fn count(&mut self, d: &crate::contact::Decision) {
         use crate::contact::Outcome;
-        // Deferred decisions share one label set whatever the time they wait for.
-        let outcome = match d.outcome {
-            Outcome::Deferred(_) => None,
-            o => Some(o),
-        };
-        let key = (d.rule_name.clone(), outcome, d.shadow);
-        let counter = self.decisions.entry(key).or_insert_with(|| {
-            let (outcome, reason) = match d.outcome {
-                Outcome::Sent => ("sent", ""),
-                Outcome::Suppressed(r) => ("suppressed", r.as_str()),
-                Outcome::Deferred(_) => ("deferred", ""),
-            };
-            let labels = [
-                ("rule", d.rule_name.to_string()),
-                ("mode", d.mode().into()),
-                ("outcome", outcome.into()),
-                ("reason", reason.into()),
-            ];
-            metrics::counter!(names::DECISIONS, &labels)
+        let code = outcome_code(d.outcome);
+        let rule = d.rule as usize;
+        if self.decisions.len() <= rule {
+            self.decisions.resize_with(rule + 1, Vec::new);
+        }
+        let kept = &mut self.decisions[rule];
+        let found = kept.iter().position(|(c, shadow, name, _)| {
+            *c == code && *shadow == d.shadow && (std::sync::Arc::ptr_eq(name, &d.rule_name) || **name == *d.rule_name)
         });
-        counter.increment(1);
+        let at = match found {
+            Some(at) => at,
+            None => {
+                // Another rule at this index (the rules changed): its handles go.
+                kept.retain(|(_, _, name, _)| **name == *d.rule_name);
+                let (outcome, reason) = match d.outcome {
+                    Outcome::Sent => ("sent", ""),
+                    Outcome::Suppressed(r) => ("suppressed", r.as_str()),
+                    Outcome::Deferred(_) => ("deferred", ""),
+                };
+                let labels = [
+                    ("rule", d.rule_name.to_string()),
+                    ("mode", d.mode().into()),
+                    ("outcome", outcome.into()),
+                    ("reason", reason.into()),
+                ];
+                kept.push((code, d.shadow, d.rule_name.clone(), metrics::counter!(names::DECISIONS, &labels)));
+                kept.len() - 1
+            }
+        };
+        kept[at].3.increment(1);
         if d.would_send() {
             let mode = d.mode();
             let channel = d.channel;
