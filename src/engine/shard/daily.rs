@@ -208,71 +208,45 @@ impl Shard {
             proposed: &mut self.proposed,
             funnel: &mut self.funnel,
         };
-        // A tick of daily rules that each need activity in a window, or none (see
-        // [`super::activity`]): only those an index of newest buckets says they may hold for.
+        // Who the tick visits, in table order: see the module.
         let active = match (&pins, &work.pass) {
             (None, Some(pass)) if work.derives.is_empty() && work.journeys.is_empty() => rules.pass_activity(pass),
             _ => None,
         };
-        if let Some(terms) = active {
-            let slots = self.activity.named(&terms, at, &rules, parts.subs);
-            stats.daily_visits += slots.len() as u64;
-            for (k, &i) in slots.iter().enumerate() {
-                if let Some(&ahead) = slots.get(k + PASS_AHEAD as usize) {
-                    parts.subs.prefetch_lists_at(ahead);
-                }
-                parts.visit(i, &rules, &policy, &work, &scene, out, stats);
-            }
-            return;
-        }
-        // A tick of snapshot derived attributes alone: see [`HeldSnapshots`].
         let snapshots = (pins.is_none() && work.journeys.is_empty() && work.pass.is_none())
             .then(|| rules.snapshot_periods(&work.derives, &local))
             .flatten();
-        if let Some(periods) = snapshots {
-            let named = self.held.named(&work.derives, &periods, parts.subs);
-            let slots: Vec<u32> = match &named {
-                Some(named) => table_order(named, parts.subs),
-                None => (0..parts.subs.len() as u32).collect(),
-            };
-            stats.daily_visits += slots.len() as u64;
-            let mut missing = Vec::new();
-            for (k, &i) in slots.iter().enumerate() {
-                if named.is_none() {
-                    parts.subs.prefetch_lists_at(i + PASS_AHEAD);
-                } else if let Some(&ahead) = slots.get(k + PASS_AHEAD as usize) {
-                    parts.subs.prefetch_lists_at(ahead);
-                }
-                parts.visit(i, &rules, &policy, &work, &scene, out, stats);
+        let everyone = |subs: &SubTable| (0..subs.len() as u32).collect();
+        let slots: Vec<u32> = if let Some(terms) = active {
+            self.activity.named(&terms, at, &rules, parts.subs)
+        } else if let Some(periods) = &snapshots {
+            match self.held.named(&work.derives, periods, parts.subs) {
+                Some(named) => table_order(&named, parts.subs),
+                None => everyone(parts.subs),
+            }
+        } else if let Some(pins) = pins {
+            table_order(&self.pins.named(&pins, &rules.daily_pins(), local.date, parts.subs), parts.subs)
+        } else {
+            everyone(parts.subs)
+        };
+        stats.daily_visits += slots.len() as u64;
+        // Those a tick of snapshots leaves without a value.
+        let mut missing = Vec::new();
+        for (k, &i) in slots.iter().enumerate() {
+            if let Some(&ahead) = slots.get(k + PASS_AHEAD as usize) {
+                parts.subs.prefetch_lists_at(ahead);
+            }
+            parts.visit(i, &rules, &policy, &work, &scene, out, stats);
+            if let Some(periods) = &snapshots {
                 let e = parts.subs.read(i);
-                let holds = work
-                    .derives
-                    .iter()
-                    .zip(&periods)
-                    .all(|(slot, p)| e.state.derived_value(*slot).is_some_and(|d| d.period == *p));
-                if !holds {
+                let held = |(slot, p): (&u16, &i32)| e.state.derived_value(*slot).is_some_and(|d| d.period == *p);
+                if !work.derives.iter().zip(periods).all(held) {
                     missing.push(e.sub.msisdn.raw());
                 }
             }
-            self.held.walked(&work.derives, periods, missing);
-            return;
         }
-        match pins {
-            Some(pins) => {
-                let named = self.pins.named(&pins, &rules.daily_pins(), local.date, parts.subs);
-                let slots = table_order(&named, parts.subs);
-                stats.daily_visits += slots.len() as u64;
-                for i in slots {
-                    parts.visit(i, &rules, &policy, &work, &scene, out, stats);
-                }
-            }
-            None => {
-                stats.daily_visits += parts.subs.len() as u64;
-                for i in 0..parts.subs.len() as u32 {
-                    parts.subs.prefetch_lists_at(i + PASS_AHEAD);
-                    parts.visit(i, &rules, &policy, &work, &scene, out, stats);
-                }
-            }
+        if let Some(periods) = snapshots {
+            self.held.walked(&work.derives, periods, missing);
         }
     }
 }
