@@ -202,16 +202,7 @@ impl RuleSet {
         sub: &crate::refdata::Profile,
         st: &SubState,
     ) -> Option<FirstChange> {
-        let cx = Ctx {
-            event: None,
-            now: scene.now,
-            local: scene.local,
-            sub,
-            names: scene.names,
-            state: st,
-            refdata: scene.refdata,
-            offset: scene.offset,
-        };
+        let cx = scene.ctx_of(sub, st);
         slots.iter().enumerate().find_map(|(k, &slot)| {
             let def = &self.derives[slot as usize];
             let period = def.snapshot.map_or(0, |p| p.index(&scene.local)) as i32;

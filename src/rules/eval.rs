@@ -48,8 +48,10 @@ impl<'a> Scene<'a> {
         self.ctx_of(s.sub, s.state)
     }
 
+    /// The evaluation context of a record and state read apart (a daily pass reads before it
+    /// writes).
     #[inline]
-    fn ctx_of<'b>(&self, sub: &'b Profile, state: &'b SubState) -> Ctx<'b>
+    pub(super) fn ctx_of<'b>(&self, sub: &'b Profile, state: &'b SubState) -> Ctx<'b>
     where
         'a: 'b,
     {
