@@ -187,10 +187,10 @@ struct Rare {
 static NO_CONTACTS: ContactLog = ContactLog { recent: ThinSlice::new(), streaks: ThinSlice::new(), abouts: None };
 
 impl SubState {
-    /// Where the lists most events read live (window buckets, derived attributes, the rare
-    /// part), for the shard to fetch into the cache a few events ahead.
-    pub fn list_addrs(&self) -> [Option<*const u8>; 3] {
-        [self.aggs.addr(), self.derived.addr(), self.rare.as_deref().map(|r| (r as *const Rare).cast::<u8>())]
+    /// Where the lists most events read live (window buckets, the rare part), for the shard to
+    /// fetch into the cache a few events ahead.
+    pub fn list_addrs(&self) -> [Option<*const u8>; 2] {
+        [self.aggs.addr(), self.rare.as_deref().map(|r| (r as *const Rare).cast::<u8>())]
     }
 }
 
