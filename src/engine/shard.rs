@@ -29,6 +29,7 @@ use std::sync::Arc;
 mod activity;
 mod daily;
 mod reload;
+mod settled;
 mod snapshot;
 mod stats;
 mod ticks;
@@ -77,6 +78,8 @@ pub struct Shard {
     held: daily::HeldSnapshots,
     /// Each subscriber's newest bucket of the windows daily rules need activity in, or none.
     activity: activity::ActivityIndex,
+    /// How long each subscriber's daily derived values that read only windows stay put.
+    settled: settled::SettledDerives,
     /// The funnel's counts of the batch in hand (see `engine::funnel`).
     funnel: Counter,
 }
@@ -91,6 +94,8 @@ struct DailyParts<'a> {
     /// What the daily rules propose to one subscriber (drained per subscriber).
     proposed: &'a mut Vec<Proposal>,
     funnel: &'a mut Counter,
+    /// When every derived attribute of the tick settles: how long each entry's values stay put.
+    settled: Option<&'a mut settled::Settled>,
 }
 
 impl Shard {
@@ -125,6 +130,7 @@ impl Shard {
             pins: daily::PinIndex::default(),
             held: daily::HeldSnapshots::default(),
             activity: activity::ActivityIndex::default(),
+            settled: settled::SettledDerives::default(),
         }
     }
 
@@ -245,6 +251,7 @@ impl Shard {
         let scene = Scene { event: Some(ev), now: ev.ts, local, refdata: &refdata, names: &self.names, offset };
         rules.observe(&scene, &mut entry, &mut self.scratch);
         self.activity.counted(at, ev.ts, self.scratch.new_buckets());
+        self.settled.touched(at);
         // Derived attributes this kind of event recomputes (rules then read them fresh).
         let derives = &rules.derives_by_kind[kind as usize];
         if !derives.is_empty() {

@@ -11,7 +11,7 @@
 use super::RuleSet;
 use super::eval::Scene;
 use super::expr::schema::{SymTy, Ty};
-use super::expr::{Calc, Calced, Ctx, Local, Value};
+use super::expr::{Calc, Calced, Ctx, Local, Value, WindowRead, window_reads};
 use crate::event::KindSet;
 use crate::state::table::Subscriber;
 use crate::state::{DVal, Derived, SubState};
@@ -88,6 +88,10 @@ pub struct DeriveDef {
     pub schedule: Option<u32>,
     pub value: Computed,
     pub snapshot: Option<Period>,
+    /// For a daily one that is no snapshot and reads only windows, timeless record fields and
+    /// constants: the windows it reads (its value stays put until one of them moves, see
+    /// [`super::expr::window_reads`]); `None` otherwise.
+    pub settles: Option<Box<[WindowRead]>>,
 }
 
 impl DeriveDef {
@@ -111,6 +115,22 @@ impl DeriveDef {
             (_, Value::Int(n)) => DVal::Int(n),
             _ => return None,
         })
+    }
+
+    /// The windows a daily derive of this shape reads, if its value stays put between the
+    /// moments they move (see [`DeriveDef::settles`]).
+    pub fn settling(schedule: Option<u32>, snapshot: Option<Period>, value: &Computed) -> Option<Box<[WindowRead]>> {
+        if schedule.is_none() || snapshot.is_some() {
+            return None;
+        }
+        let mut reads = Vec::new();
+        let all = match value {
+            Computed::Expr(ir) => window_reads(ir.ir(), &mut reads),
+            Computed::Cases(cases) => cases.iter().all(|(when, then)| {
+                when.as_ref().is_none_or(|w| window_reads(w.ir(), &mut reads)) && window_reads(then.ir(), &mut reads)
+            }),
+        };
+        all.then(|| reads.into_boxed_slice())
     }
 
     /// A value of this attribute in words, for explain.
@@ -223,6 +243,25 @@ impl RuleSet {
             return None;
         }
         slots.iter().map(|&slot| Some(self.derives[slot as usize].snapshot?.index(local) as i32)).collect()
+    }
+
+    /// Until when the values of daily derives `slots` computed at `now` from state `st` stay
+    /// put while no event is counted for the subscriber and their record does not change: the
+    /// first moment a bucket leaves or enters a window one of them reads. `None` when one of
+    /// them is not of that kind (it is computed at every tick).
+    pub fn settled_until(&self, slots: &[u16], st: &SubState, now: crate::time::Millis) -> Option<crate::time::Millis> {
+        let mut until = crate::time::Millis::MAX;
+        for &slot in slots {
+            for r in self.derives[slot as usize].settles.as_deref()? {
+                until = until.min(st.agg_settled_until(r.slot, now, r.bucket, r.window));
+            }
+        }
+        Some(until)
+    }
+
+    /// Whether every one of the daily derives `slots` settles (see [`DeriveDef::settles`]).
+    pub fn settling(&self, slots: &[u16]) -> bool {
+        !slots.is_empty() && slots.iter().all(|&s| self.derives[s as usize].settles.is_some())
     }
 
     /// The derived attributes a daily tick at these local minutes recomputes.

@@ -578,6 +578,18 @@ impl SubState {
             .sum()
     }
 
+    /// When the sum [`SubState::agg_value_window`] reads at `now` next changes with no event
+    /// counted: its oldest bucket leaves the window, or a bucket after `now` enters it
+    /// (`Millis::MAX`: never).
+    pub fn agg_settled_until(&self, slot: u32, now: Millis, bucket: i64, window: i64) -> Millis {
+        let lo = now - window;
+        let buckets = &self.aggs[self.agg_range(slot)];
+        let leaves = buckets.iter().find(|b| (b.idx() + 1) * bucket > lo && b.idx() * bucket <= now);
+        let enters = buckets.iter().find(|b| b.idx() * bucket > now);
+        let leaves = leaves.map_or(Millis::MAX, |b| (b.idx() + 1) * bucket + window);
+        leaves.min(enters.map_or(Millis::MAX, |b| b.idx() * bucket))
+    }
+
     /// Advances sequence `slot` with which of its steps the current event matches.
     pub fn seq_step(&mut self, slot: u32, matches: &[bool], now: Millis, within: i64) {
         let events_seen = self.events_seen;

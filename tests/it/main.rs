@@ -43,6 +43,7 @@ mod report_replies;
 mod requests;
 mod rulefiles;
 mod scale;
+mod settled;
 mod sgip;
 mod smpp;
 mod sms;

@@ -207,7 +207,11 @@ impl Shard {
             trace: &mut self.trace,
             proposed: &mut self.proposed,
             funnel: &mut self.funnel,
+            settled: None,
         };
+        if rules.settling(&work.derives) {
+            parts.settled = Some(self.settled.walk(&work.derives, parts.subs));
+        }
         // Who the tick visits, in table order: see the module.
         let active = match (&pins, &work.pass) {
             (None, Some(pass)) if work.derives.is_empty() && work.journeys.is_empty() => rules.pass_activity(pass),
@@ -248,6 +252,9 @@ impl Shard {
         if let Some(periods) = snapshots {
             self.held.walked(&work.derives, periods, missing);
         }
+        if let Some(settled) = parts.settled {
+            settled.done();
+        }
     }
 }
 
@@ -269,8 +276,12 @@ impl DailyParts<'_> {
         let (at, pos, offset) = (work.at, work.pos, scene.offset);
         let traced = self.trace.as_ref().is_some_and(|(m, _)| *m == self.subs.profile(i).msisdn);
         let mut lines = Vec::new();
-        if !work.derives.is_empty() {
+        if !work.derives.is_empty() && !self.settled.as_ref().is_some_and(|s| s.holds(i, at)) {
+            stats.derives_computed += 1;
             let e = self.subs.read(i);
+            if let Some(settled) = &mut self.settled {
+                settled.computed(i, rules.settled_until(&work.derives, e.state, at).unwrap_or(Millis::MIN));
+            }
             if let Some(first) = rules.first_change(&work.derives, scene, e.sub, e.state) {
                 let mut notes = Vec::new();
                 rules.derive_from(first, &work.derives, scene, &mut self.subs.at(i), traced.then_some(&mut notes));

@@ -41,6 +41,7 @@ impl Shard {
         self.pins.clear();
         self.held.clear();
         self.activity.clear();
+        self.settled.clear();
         // The funnel's counts under the old rules left with the batch (`funnel_flush`).
         self.funnel.set_rules(&new);
         self.scratch.triggered = vec![0; new.rules.len()];

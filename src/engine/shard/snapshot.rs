@@ -87,6 +87,7 @@ impl Shard {
         self.pins.clear();
         self.held.clear();
         self.activity.clear();
+        self.settled.clear();
         let e = self.subs.get_or_insert(m, || p.clone());
         *e.sub = p;
         *e.state = st;

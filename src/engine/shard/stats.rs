@@ -13,6 +13,9 @@ pub struct ShardStats {
     pub journeys_ended: u64,
     /// Subscribers the daily ticks visited (each tick visits a subscriber at most once).
     pub daily_visits: u64,
+    /// Subscribers a daily tick computed derived attributes for (not those whose values of
+    /// derives that read only windows stayed put).
+    pub derives_computed: u64,
     /// Sampled per-event processing times in nanoseconds (`EngineOptions::latency_sample`).
     pub latency_ns: Vec<u32>,
     /// The longest a checkpoint held this shard between two batches (copying a slice of its
@@ -37,6 +40,7 @@ impl ShardStats {
         self.journey_steps += o.journey_steps;
         self.journeys_ended += o.journeys_ended;
         self.daily_visits += o.daily_visits;
+        self.derives_computed += o.derives_computed;
         self.latency_ns.extend(o.latency_ns);
         self.snapshot_pause_max_ns = self.snapshot_pause_max_ns.max(o.snapshot_pause_max_ns);
         self.snapshot_pause_total_ns += o.snapshot_pause_total_ns;

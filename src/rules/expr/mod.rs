@@ -10,6 +10,7 @@ pub mod check;
 pub mod compiled;
 mod pin;
 pub mod schema;
+mod settle;
 pub mod syntax;
 mod upcoming;
 
@@ -20,6 +21,7 @@ use crate::time::Millis;
 pub use compiled::{Calc, Calced, Cond};
 pub use pin::{Activity, DateOf, Pin};
 pub use schema::{Field, SymTy, Ty};
+pub use settle::{WindowRead, window_reads};
 use std::borrow::Cow;
 use std::cmp::Ordering;
 

@@ -1,0 +1,99 @@
+//! Daily derived attributes that stay put: a derive that reads only windowed sums and counts,
+//! timeless fields of the record and constants (the churn score) has the value it had at its
+//! last tick for a subscriber who had no event since and whose windows did not move (no bucket
+//! left or entered one of them). A tick of such derives computes only for the others: those
+//! touched since (an event, which may also change the record), those whose windows moved, and
+//! those it never computed for.
+//!
+//! Kept per tick (its derives): each entry's time its values stay put until, and a bit per
+//! entry for "touched since the tick". Forgotten when the rules or the states are replaced
+//! (reload, restore) or entries move (an unknown subscriber forgotten): the next tick computes
+//! for everyone. A filter only: each entry computed is computed in full.
+
+use crate::state::table::SubTable;
+use crate::time::Millis;
+
+/// Compute at the next tick.
+const COMPUTE: Millis = Millis::MIN;
+
+#[derive(Default)]
+pub(super) struct SettledDerives {
+    walks: Vec<Settled>,
+}
+
+/// One tick's derives and how long each entry's values of them stay put.
+pub(super) struct Settled {
+    derives: Vec<u16>,
+    /// By table entry: the values computed at the last tick stay put before this time.
+    until: Vec<Millis>,
+    /// By table entry, a bit each: touched since the last tick.
+    touched: Vec<u64>,
+    /// The table's removals when the times were taken: entries moved since if it changed.
+    removals: u64,
+}
+
+impl SettledDerives {
+    /// Forgets every time (new rules, states restored): the next ticks compute for everyone.
+    pub(super) fn clear(&mut self) {
+        self.walks.clear();
+    }
+
+    /// Entry `i` had an event (its windows or its record may have changed).
+    #[inline]
+    pub(super) fn touched(&mut self, i: u32) {
+        let (word, bit) = ((i / 64) as usize, i % 64);
+        for w in &mut self.walks {
+            if w.touched.len() <= word {
+                w.touched.resize(word + 1, 0);
+            }
+            w.touched[word] |= 1 << bit;
+        }
+    }
+
+    /// The times of a tick of `derives` (each of which settles), begun if this is its first.
+    pub(super) fn walk(&mut self, derives: &[u16], subs: &SubTable) -> &mut Settled {
+        let k = match self.walks.iter().position(|w| w.derives == derives) {
+            Some(k) => k,
+            None => {
+                let removals = subs.removals();
+                self.walks.push(Settled {
+                    derives: derives.to_vec(),
+                    until: Vec::new(),
+                    touched: Vec::new(),
+                    removals,
+                });
+                self.walks.len() - 1
+            }
+        };
+        let w = &mut self.walks[k];
+        if w.removals != subs.removals() {
+            w.until.clear();
+            w.removals = subs.removals();
+        }
+        w
+    }
+}
+
+impl Settled {
+    /// Whether entry `i`'s values computed at the last tick still hold at `now`.
+    #[inline]
+    pub(super) fn holds(&self, i: u32, now: Millis) -> bool {
+        let touched = self.touched.get((i / 64) as usize).is_some_and(|w| w >> (i % 64) & 1 == 1);
+        !touched && self.until.get(i as usize).is_some_and(|u| now < *u)
+    }
+
+    /// Entry `i`'s values were computed; they stay put before `until`.
+    #[inline]
+    pub(super) fn computed(&mut self, i: u32, until: Millis) {
+        let i = i as usize;
+        if self.until.len() <= i {
+            self.until.resize(i + 1, COMPUTE);
+        }
+        self.until[i] = until;
+    }
+
+    /// The tick visited every entry: nothing is touched since it.
+    pub(super) fn done(&mut self) {
+        self.touched.fill(0);
+    }
+}

@@ -1,0 +1,93 @@
+//! When a value stays put: an expression that reads only windowed sums and counts, fields of
+//! the subscriber's record that do not move with the date, and constants changes only when an
+//! event is counted for the subscriber, their record changes, or a bucket enters or leaves one
+//! of its windows. A daily derived attribute of that kind need not be computed again for a
+//! subscriber nothing happened to until its windows move (see the shard's daily tick).
+
+use super::Ir;
+use super::schema::Field;
+
+/// A windowed aggregate an expression reads: its slot, bucket width and window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowRead {
+    pub slot: u32,
+    pub bucket: i64,
+    pub window: i64,
+}
+
+/// Fields of the subscriber's record whose value does not depend on the day it is read (not
+/// `subscriber.tenure_days`, `is_birthday`, `days_to_*`, which move with the date).
+fn timeless(f: Field) -> bool {
+    use Field as F;
+    matches!(
+        f,
+        F::SubMsisdn
+            | F::CustomerId
+            | F::AccountId
+            | F::Brand
+            | F::Tier
+            | F::ArpuFen
+            | F::Corporate
+            | F::Foreign
+            | F::Employee
+            | F::Services
+            | F::Prefs
+            | F::Dnd
+            | F::DndSms
+            | F::DndCall
+            | F::Status
+            | F::ChannelPref
+            | F::Known
+    )
+}
+
+/// Whether `ir` reads only windowed aggregates (added to `out`), timeless record fields and
+/// constants: its value then changes only as described in the module.
+pub fn window_reads(ir: &Ir, out: &mut Vec<WindowRead>) -> bool {
+    match ir {
+        Ir::Bool(_) | Ir::Int(_) | Ir::Str(_) | Ir::Sym(_) | Ir::Null => true,
+        Ir::Field(f) => timeless(*f),
+        Ir::Agg { slot, bucket, window } => {
+            let read = WindowRead { slot: *slot, bucket: *bucket, window: *window };
+            if !out.contains(&read) {
+                out.push(read);
+            }
+            true
+        }
+        Ir::Not(x) | Ir::Neg(x) | Ir::Exists(x) | Ir::Abs(x) | Ir::SymIn(x, _) | Ir::StrIn(x, _) => {
+            window_reads(x, out)
+        }
+        Ir::And(xs) | Ir::Or(xs) => xs.iter().all(|x| window_reads(x, out)),
+        Ir::Cmp(_, a, b) | Ir::Arith(_, a, b) | Ir::StrTest(_, a, b) | Ir::Min(a, b) | Ir::Max(a, b) => {
+            window_reads(a, out) && window_reads(b, out)
+        }
+        Ir::ListHas(a, b) => window_reads(a, out) && window_reads(b, out),
+        Ir::ListAny(a, _) => window_reads(a, out),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::expr::ArOp;
+
+    #[test]
+    fn windows_and_the_record_settle_the_date_and_the_calendar_do_not() {
+        let agg = |slot: u32, window: i64| Box::new(Ir::Agg { slot, bucket: 10, window });
+        let sum = Ir::Arith(ArOp::Sub, agg(1, 100), agg(2, 50));
+        let with_arpu = Ir::Arith(ArOp::Add, Box::new(sum.clone()), Box::new(Ir::Field(Field::ArpuFen)));
+        let mut out = Vec::new();
+        assert!(window_reads(&with_arpu, &mut out));
+        assert_eq!(out.iter().map(|r| (r.slot, r.window)).collect::<Vec<_>>(), vec![(1, 100), (2, 50)]);
+        // The same window read twice is listed once.
+        assert!(window_reads(&sum, &mut out));
+        assert_eq!(out.len(), 2);
+        for moving in [Field::TenureDays, Field::IsBirthday, Field::Now, Field::LastUsageAt, Field::Balance] {
+            let ir = Ir::Arith(ArOp::Add, Box::new(sum.clone()), Box::new(Ir::Field(moving)));
+            assert!(!window_reads(&ir, &mut Vec::new()), "{moving:?}");
+        }
+        assert!(!window_reads(&Ir::AggMonth { slot: 1, bucket: 10, last: true }, &mut Vec::new()));
+        assert!(!window_reads(&Ir::Distinct { slot: 1, window: 10 }, &mut Vec::new()));
+    }
+}
