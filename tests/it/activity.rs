@@ -3,7 +3,7 @@
 //! hold for, and decides exactly what a walk over everyone decides: over 70 days, as
 //! subscribers fall silent one after another, numbers first seen mid-run, on 1 and 3 shards.
 
-use crate::support::{no_footer, run_with};
+use crate::support::{no_footer, run_day as at, run_with};
 
 /// Two daily rules at 10:30, each with activity terms.
 const ACTIVE: &str = r#"
@@ -34,12 +34,6 @@ const SUBSCRIBERS: usize = 300;
 
 fn number(i: usize) -> String {
     format!("1380014{i:04}")
-}
-
-/// Day `d` of the run (2026-09-01 on), at `hh:mm`.
-fn at(d: usize, hh: usize, mm: usize) -> String {
-    let day = chrono::NaiveDate::from_ymd_opt(2026, 9, 1).expect("a date") + chrono::TimeDelta::days(d as i64);
-    format!("{day}T{hh:02}:{mm:02}:00+08:00")
 }
 
 /// Subscriber `i` sends SMS every other day until day `10 + i % 45`, then stops; uses data on

@@ -4,7 +4,7 @@
 //! it for everyone decides: over 70 days, as subscribers spend, fall silent and their windows
 //! age, records change mid-run, numbers first seen mid-run, on 1 and 3 shards.
 
-use crate::support::{no_footer, run_with};
+use crate::support::{no_footer, run_day as at, run_with};
 
 /// The score at 10:00 and rules of the same minute reading it.
 const SCORE: &str = r#"
@@ -32,12 +32,6 @@ const SUBSCRIBERS: usize = 200;
 
 fn number(i: usize) -> String {
     format!("1380015{i:04}")
-}
-
-/// Day `d` of the run (2026-09-01 on), at `hh:mm`.
-fn at(d: usize, hh: usize, mm: usize) -> String {
-    let day = chrono::NaiveDate::from_ymd_opt(2026, 9, 1).expect("a date") + chrono::TimeDelta::days(d as i64);
-    format!("{day}T{hh:02}:{mm:02}:00+08:00")
 }
 
 /// Subscriber `i` spends on a rhythm of its own until day `20 + i % 40`, then stops (its 7-day

@@ -150,6 +150,12 @@ ivr_log = "{log}"
     cfg
 }
 
+/// Day `d` of a long run (2026-09-01 on), at `hh:mm` local, as an event's `ts`.
+pub fn run_day(d: usize, hh: usize, mm: usize) -> String {
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 9, 1).expect("a date") + chrono::TimeDelta::days(d as i64);
+    format!("{day}T{hh:02}:{mm:02}:00+08:00")
+}
+
 /// Event lines put in time order (by the text from their `"ts"` on: the lines of a test write
 /// `ts` first and in one offset).
 pub fn in_time_order(lines: &mut [String]) {
