@@ -309,7 +309,7 @@ impl Shard {
         if !rules.journeys.is_empty() {
             let mut proposed = Vec::new();
             let mut moves = Vec::new();
-            rules.journeys_on_event(&scene, &mut entry, pos, &mut proposed, &mut moves);
+            rules.journeys_on_event(&scene, &mut entry, pos, &mut proposed, &mut moves, tracing);
             move_journeys(&mut self.journey_due, ev.msisdn.raw(), &moves, stats);
             if tracing {
                 trace.extend(moves.iter().map(|m| format!("  {}", m.note)));
@@ -455,7 +455,7 @@ impl Shard {
             offset,
         };
         let (mut proposed, mut moves) = (Vec::new(), Vec::new());
-        rules.journey_due(&scene, &mut entry, journey, pos, &mut proposed, &mut moves);
+        rules.journey_due(&scene, &mut entry, journey, pos, &mut proposed, &mut moves, tracing);
         // The instance's entry left the index above; it goes back at its new due time (or at
         // the one the rules give it now, when nothing was due after all).
         for m in &mut moves {

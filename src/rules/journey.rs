@@ -19,7 +19,7 @@ use super::eval::{Proposal, Scene, write};
 use super::expr::Cond;
 use super::template::Template;
 use crate::contact::TriggerRef;
-use crate::event::{Body, Event, KindSet, OutcomeStatus};
+use crate::event::{Body, Event, Kind, KindSet, OutcomeStatus};
 use crate::state::JourneyInst;
 use crate::state::table::Subscriber;
 use crate::time::{Millis, format_duration, format_ts, next_local_minute};
@@ -124,7 +124,7 @@ impl When {
 }
 
 /// What a journey did for a subscriber: the shard moves the instance's entry in its due-time
-/// index (`None`: not there), and the trace says `note`.
+/// index (`None`: not there), and the trace says `note` (empty when no trace asked for it).
 pub struct JourneyMove {
     pub journey: u16,
     pub old_due: Option<Millis>,
@@ -133,13 +133,36 @@ pub struct JourneyMove {
 }
 
 /// A transition an event or a due time takes, found before the state changes.
-struct Taken {
+struct Taken<'a> {
     /// Index of the instance in the subscriber's journeys, or `None` to start the journey.
     inst: Option<usize>,
     journey: u16,
     goto: Goto,
     kept: Vec<(Box<str>, Box<str>)>,
-    why: String,
+    why: Why<'a>,
+}
+
+/// Why a transition was taken, put in words only for a trace.
+enum Why<'a> {
+    /// An event of this kind and id moved the instance, or started the journey.
+    Event(Kind, &'a str),
+    Started(Kind, &'a str),
+    /// A daily start at this local time.
+    StartedAt(&'a str),
+    Expired,
+    When(&'a When),
+}
+
+impl Why<'_> {
+    fn words(&self) -> String {
+        match self {
+            Why::Event(kind, id) => format!("{kind} event {id}"),
+            Why::Started(kind, id) => format!("started by {kind} event {id}"),
+            Why::StartedAt(label) => format!("started at {label}"),
+            Why::Expired => "it expired".into(),
+            Why::When(w) => w.describe(),
+        }
+    }
 }
 
 impl RuleSet {
@@ -179,7 +202,7 @@ impl RuleSet {
     }
 
     /// What the scene's event does to the subscriber's journeys: instances it moves, journeys
-    /// it starts. The contacts of the steps entered go to `out`; the instances' new due times
+    /// it starts (each move with a note in words when `notes`, for a trace). The contacts of the steps entered go to `out`; the instances' new due times
     /// to `moves`. `pos` is the event's input position.
     pub fn journeys_on_event(
         &self,
@@ -188,6 +211,7 @@ impl RuleSet {
         pos: u64,
         out: &mut Vec<Proposal>,
         moves: &mut Vec<JourneyMove>,
+        notes: bool,
     ) {
         let Some(ev) = scene.event else { return };
         if self.journeys.is_empty() {
@@ -210,14 +234,14 @@ impl RuleSet {
                     journey: step.journey,
                     goto: t.goto,
                     kept,
-                    why: format!("{kind} event {}", ev.id),
+                    why: Why::Event(kind, &ev.id),
                 });
             }
             for &ji in starts {
                 let j = &self.journeys[ji as usize];
                 let running = |inst: &JourneyInst| self.steps.get(inst.step as usize).is_some_and(|s| s.journey == ji);
                 if j.enabled && !s.state.journeys().iter().any(running) && j.start.holds(&cx) {
-                    let why = format!("started by {kind} event {}", ev.id);
+                    let why = Why::Started(kind, &ev.id);
                     taken.push(Taken { inst: None, journey: ji, goto: Goto::Step(0), kept: Vec::new(), why });
                 }
             }
@@ -226,7 +250,7 @@ impl RuleSet {
             return;
         }
         let trigger = TriggerRef { kind: kind.as_str(), id: ev.id.as_str().into(), ts: ev.ts };
-        self.apply(scene, s, pos, taken, &trigger, out, moves);
+        self.apply(scene, s, pos, taken, &trigger, out, moves, notes);
     }
 
     /// The subscriber's instance of journey `journey` is due at the scene's time: it expires,
@@ -239,6 +263,7 @@ impl RuleSet {
         pos: u64,
         out: &mut Vec<Proposal>,
         moves: &mut Vec<JourneyMove>,
+        notes: bool,
     ) {
         let of_it = |inst: &JourneyInst| self.steps.get(inst.step as usize).is_some_and(|s| s.journey == journey);
         let Some(i) = s.state.journeys().iter().position(of_it) else { return };
@@ -248,17 +273,17 @@ impl RuleSet {
         };
         let now = scene.now;
         let taken = if inst.started.saturating_add(j.expire_after) <= now {
-            Taken { inst: Some(i), journey, goto: Goto::End, kept: Vec::new(), why: "it expired".into() }
+            Taken { inst: Some(i), journey, goto: Goto::End, kept: Vec::new(), why: Why::Expired }
         } else {
             let due = |t: &Transition| t.when.due(inst.since, scene.offset).filter(|d| *d <= now);
             // The transition due first (the first written among those due alike).
             let Some((_, t)) = step.next.iter().filter_map(|t| due(t).map(|d| (d, t))).min_by_key(|(d, _)| *d) else {
                 return;
             };
-            Taken { inst: Some(i), journey, goto: t.goto, kept: Vec::new(), why: t.when.describe() }
+            Taken { inst: Some(i), journey, goto: t.goto, kept: Vec::new(), why: Why::When(&t.when) }
         };
         let trigger = TriggerRef { kind: "journey", id: format!("{}@{now}", j.name).into(), ts: now };
-        self.apply(scene, s, pos, vec![taken], &trigger, out, moves);
+        self.apply(scene, s, pos, vec![taken], &trigger, out, moves, notes);
     }
 
     /// The journeys a daily tick at these local minutes may start.
@@ -298,6 +323,7 @@ impl RuleSet {
         pos: u64,
         out: &mut Vec<Proposal>,
         moves: &mut Vec<JourneyMove>,
+        notes: bool,
     ) {
         let label = format!("{:02}:{:02}", scene.local.hour, scene.local.minute);
         let taken = journeys
@@ -307,12 +333,12 @@ impl RuleSet {
                 journey: ji,
                 goto: Goto::Step(0),
                 kept: Vec::new(),
-                why: format!("started at {label}"),
+                why: Why::StartedAt(&label),
             })
             .collect();
         let trigger =
             TriggerRef { kind: "schedule", id: format!("{label}@{}", scene.local.date).into(), ts: scene.now };
-        self.apply(scene, s, pos, taken, &trigger, out, moves);
+        self.apply(scene, s, pos, taken, &trigger, out, moves, notes);
     }
 
     /// Whether event `ev` takes transition `t` of `step` (the context is the event's).
@@ -341,6 +367,7 @@ impl RuleSet {
         trigger: &TriggerRef,
         out: &mut Vec<Proposal>,
         moves: &mut Vec<JourneyMove>,
+        notes: bool,
     ) {
         let now = scene.now;
         let mut entered: Vec<u32> = Vec::new();
@@ -375,19 +402,27 @@ impl RuleSet {
                 inst.since = now;
                 inst.armed_at = pos;
                 entered.push(step);
-                path.push(self.steps[step as usize].name.to_string());
+                if notes {
+                    path.push(self.steps[step as usize].name.to_string());
+                }
                 match self.steps[step as usize].next.iter().find(|t| matches!(t.when, When::Now)) {
                     Some(n) => goto = n.goto,
                     None => break,
                 }
             }
             let ends = goto == Goto::End;
-            let note = if ends {
-                let via = if path.is_empty() { String::new() } else { format!(" through {}", path.join(", ")) };
-                format!("journey {}: ends{via} ({})", j.name, t.why)
-            } else {
+            if !ends {
                 inst.due = self.journey_next_due(&inst, scene.offset);
-                format!("journey {}: {} — {}", j.name, t.why, self.describe_journey(&inst, scene.offset))
+            }
+            let note = match (notes, ends) {
+                (false, _) => String::new(),
+                (true, true) => {
+                    let via = if path.is_empty() { String::new() } else { format!(" through {}", path.join(", ")) };
+                    format!("journey {}: ends{via} ({})", j.name, t.why.words())
+                }
+                (true, false) => {
+                    format!("journey {}: {} — {}", j.name, t.why.words(), self.describe_journey(&inst, scene.offset))
+                }
             };
             moves.push(JourneyMove { journey: t.journey, old_due, new_due: (!ends).then_some(inst.due), note });
             match (t.inst, ends) {

@@ -303,7 +303,7 @@ impl DailyParts<'_> {
                 let mut entry = self.subs.at(i);
                 let raw = entry.sub.msisdn.raw();
                 let (mut proposed, mut moves) = (Vec::new(), Vec::new());
-                rules.start_daily(&starts, scene, &mut entry, pos, &mut proposed, &mut moves);
+                rules.start_daily(&starts, scene, &mut entry, pos, &mut proposed, &mut moves, traced);
                 move_journeys(self.journey_due, raw, &moves, stats);
                 let first = out.len();
                 let cands = candidates(proposed, at, pos, raw);
