@@ -250,7 +250,7 @@ impl Shard {
         // 2. Windows and sequences.
         let scene = Scene { event: Some(ev), now: ev.ts, local, refdata: &refdata, names: &self.names, offset };
         rules.observe(&scene, &mut entry, &mut self.scratch);
-        self.activity.counted(at, ev.ts, self.scratch.new_buckets());
+        self.activity.counted(at, self.scratch.new_buckets());
         self.settled.touched(at);
         // Derived attributes this kind of event recomputes (rules then read them fresh).
         let derives = &rules.derives_by_kind[kind as usize];

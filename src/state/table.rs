@@ -232,6 +232,15 @@ impl SubTable {
         self.prefetch_lists_of(self.guess(m));
     }
 
+    /// Fetches the state of entry `i`, for a pass over entries spread over the table (its lists
+    /// a few entries later, [`SubTable::prefetch_lists_at`]).
+    #[inline]
+    pub fn prefetch_state_at(&self, i: u32) {
+        if let Some(st) = self.states.get(i as usize) {
+            prefetch(st);
+        }
+    }
+
     /// Fetches the lists of entry `i` (window buckets, the rare part), for a daily pass that
     /// walks the table in order: the entries come in sequence, their lists from anywhere.
     #[inline]
