@@ -251,7 +251,7 @@ impl Shard {
         let scene = Scene { event: Some(ev), now: ev.ts, local, refdata: &refdata, names: &self.names, offset };
         rules.observe(&scene, &mut entry, &mut self.scratch);
         self.activity.counted(at, self.scratch.new_buckets());
-        self.settled.touched(at);
+        self.settled.touched(at, self.scratch.counted(), matches!(ev.body, Body::Profile(_)));
         // Derived attributes this kind of event recomputes (rules then read them fresh).
         let derives = &rules.derives_by_kind[kind as usize];
         if !derives.is_empty() {

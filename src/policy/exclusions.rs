@@ -9,21 +9,22 @@ use super::ContactPolicy;
 use crate::contact::{Decision, OptOut, Suppression};
 use crate::refdata::{Profile, RefData};
 use crate::rules::Rule;
-use crate::state::Derived;
+use crate::state::SubState;
 
 impl ContactPolicy {
     /// Step 1: the first exclusion, global (unless the rule lifts it) or the rule's own, that
-    /// applies to `sub`, whose derived attributes are `derived`.
-    pub(super) fn excluded(&self, rule: &Rule, sub: &Profile, derived: &[Derived]) -> Option<(Suppression, String)> {
+    /// applies to `sub`, whose derived attributes are read from `st` (only by an exclusion of
+    /// one: the list is not fetched for the others).
+    pub(super) fn excluded(&self, rule: &Rule, sub: &Profile, st: &SubState) -> Option<(Suppression, String)> {
         let p = &rule.policy;
         let derives = &self.rules.derives;
         for x in self.global.exclude.iter().filter(|x| !p.include.contains(x)) {
-            if x.applies(sub, derived) {
+            if x.applies(sub, st) {
                 return Some((Suppression::Excluded, format!("excluded for everyone: {}", x.name(derives))));
             }
         }
         for x in &p.exclude {
-            if x.applies(sub, derived) {
+            if x.applies(sub, st) {
                 return Some((Suppression::Excluded, format!("excluded by the rule: {}", x.name(derives))));
             }
         }

@@ -103,12 +103,12 @@ pub struct ContactPolicy {
 
 /// The subscriber a candidate is for, as the screening steps see them: their record, the
 /// run's reference data (the operator's opt-out list, the opt-out journal), the refusals
-/// they made by reply and their derived attributes (which a rule may exclude).
+/// they made by reply and their state (whose derived attributes a rule may exclude).
 struct Who<'a> {
     sub: &'a Profile,
     refdata: &'a RefData,
     optouts: &'a [crate::contact::OptOut],
-    derived: &'a [crate::state::Derived],
+    state: &'a SubState,
 }
 
 /// What one call of [`ContactPolicy::decide`] works with besides the candidates and the
@@ -210,7 +210,7 @@ impl ContactPolicy {
         if cands.is_empty() {
             return;
         }
-        let who = Who { sub, refdata: cx.refdata, optouts: state.optouts(), derived: state.derived() };
+        let who = Who { sub, refdata: cx.refdata, optouts: state.optouts(), state };
         let survivors = self.screen(cands, &who, state.contacts(), out);
         let winners = self.arbitrate(survivors, &[], state.contacts(), out);
         self.make_contacts(winners, state.contacts_mut(), out);
@@ -231,7 +231,7 @@ impl ContactPolicy {
             let contact = d.channel.is_contact();
             let stop = self
                 .campaign_off(rule, &d)
-                .or_else(|| self.excluded(rule, sub, who.derived))
+                .or_else(|| self.excluded(rule, sub, who.state))
                 .or_else(|| contact.then(|| self.dnd(rule, &d, sub, refdata, optouts)).flatten())
                 .or_else(|| self.caps(rule, ri, &d, log))
                 .or_else(|| self.suppressed_after(rule, ri, &d, log))

@@ -91,7 +91,7 @@ impl ContactPolicy {
                 }
             });
         }
-        let who = super::Who { sub, refdata: cx.refdata, optouts: state.optouts(), derived: state.derived() };
+        let who = super::Who { sub, refdata: cx.refdata, optouts: state.optouts(), state };
         let survivors = self.screen(cands, &who, &log, out);
         let live_held: Vec<&Decision> =
             live.iter().filter(|w| matches!(w.outcome, Outcome::Sent | Outcome::Deferred(_))).collect();

@@ -259,10 +259,18 @@ impl RuleSet {
         Some(until)
     }
 
-    /// Whether every one of the daily derives `slots` settles (see [`DeriveDef::settles`]).
-    pub fn settling(&self, slots: &[u16]) -> bool {
-        !slots.is_empty() && slots.iter().all(|&s| self.derives[s as usize].settles.is_some())
+    /// The window slots the daily derives `slots` read, when every one of them settles (see
+    /// [`DeriveDef::settles`]): an event counted into none of them changes none of their values.
+    pub fn settling_reads(&self, slots: &[u16]) -> Option<Vec<u32>> {
+        let mut reads = Vec::new();
+        for &s in slots {
+            reads.extend(self.derives[s as usize].settles.as_deref()?.iter().map(|r| r.slot));
+        }
+        reads.sort_unstable();
+        reads.dedup();
+        Some(reads)
     }
+
 
     /// The derived attributes a daily tick at these local minutes recomputes.
     pub fn daily_derives(&self, minutes: &[u32]) -> Vec<u16> {

@@ -86,6 +86,11 @@ impl Scratch {
     pub fn new_buckets(&self) -> &[u32] {
         &self.new_buckets
     }
+
+    /// The window slots the last observed event was counted into.
+    pub fn counted(&self) -> impl Iterator<Item = u32> + Clone + '_ {
+        self.aggs.iter().map(|(slot, _)| *slot)
+    }
 }
 
 /// The stable hash a distinct count keeps of a value (`None`: no value): the same value hashes

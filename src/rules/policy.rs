@@ -5,7 +5,7 @@
 
 use crate::refdata::{Profile, Status, Tier};
 use crate::rules::derive::DeriveDef;
-use crate::state::{DVal, Derived};
+use crate::state::DVal;
 use crate::time::{DAY, MINUTE, Millis, parse_duration};
 use chrono::Datelike;
 
@@ -452,7 +452,7 @@ impl Exclusion {
     }
 
     /// Whether it applies to the subscriber of record `s` and derived attributes `derived`.
-    pub fn applies(self, s: &Profile, derived: &[Derived]) -> bool {
+    pub fn applies(self, s: &Profile, st: &crate::state::SubState) -> bool {
         match self {
             Exclusion::Status(st) => s.status == st,
             Exclusion::Corporate => s.corporate(),
@@ -460,7 +460,7 @@ impl Exclusion {
             Exclusion::Employee => s.employee(),
             Exclusion::Tier(t) => s.tier == t,
             Exclusion::Derived { slot, value } => {
-                derived.iter().find(|d| d.slot == slot).is_some_and(|d| match (value, d.value()) {
+                st.derived_value(slot).is_some_and(|d| match (value, d.value()) {
                     (None, DVal::Bool(b)) => b,
                     (Some(want), DVal::Sym(v)) => v == want,
                     _ => false,

@@ -35,7 +35,8 @@ fn number(i: usize) -> String {
 }
 
 /// Subscriber `i` spends on a rhythm of its own until day `20 + i % 40`, then stops (its 7-day
-/// and 35-day windows empty out over the following weeks); every 7th changes its ARPU on day 30;
+/// and 35-day windows empty out over the following weeks), and calls 10086 every third day;
+/// every 7th changes its ARPU on day 30;
 /// numbers the reference data does not know spend from day 25.
 fn events() -> Vec<String> {
     let usage = |ts: String, m: String, fen: usize| {
@@ -48,6 +49,11 @@ fn events() -> Vec<String> {
         for i in 0..SUBSCRIBERS {
             if (d + i) % (2 + i % 5) == 0 && d < 20 + i % 40 {
                 lines.push(usage(at(d, 8 + (i % 12), i % 60), number(i), 50 + 30 * (i % 7)));
+            }
+            // Calls to 10086 count into no window the score reads.
+            if (d + i) % 3 == 0 {
+                let (ts, m) = (at(d, 19, i % 60), number(i));
+                lines.push(format!(r#"{{"kind":"ivr","ts":"{ts}","msisdn":"{m}","session":"s{d}","step":"enter"}}"#));
             }
             if d == 30 && i % 7 == 0 {
                 let ts = at(d, 15, i % 60);

@@ -209,8 +209,8 @@ impl Shard {
             funnel: &mut self.funnel,
             settled: None,
         };
-        if rules.settling(&work.derives) {
-            parts.settled = Some(self.settled.walk(&work.derives, parts.subs));
+        if let Some(reads) = rules.settling_reads(&work.derives) {
+            parts.settled = Some(self.settled.walk(&work.derives, reads, parts.subs));
         }
         // Who the tick visits, in table order: see the module.
         let active = match (&pins, &work.pass) {

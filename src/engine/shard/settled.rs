@@ -6,7 +6,8 @@
 //! those it never computed for.
 //!
 //! Kept per tick (its derives): each entry's time its values stay put until, and a bit per
-//! entry for "touched since the tick". Forgotten when the rules or the states are replaced
+//! entry for "touched since the tick": an event counted into a window the derives read, or a
+//! change of the record (an event of another kind changes neither). Forgotten when the rules or the states are replaced
 //! (reload, restore) or entries move (an unknown subscriber forgotten): the next tick computes
 //! for everyone. A filter only: each entry computed is computed in full.
 
@@ -24,6 +25,8 @@ pub(super) struct SettledDerives {
 /// One tick's derives and how long each entry's values of them stay put.
 pub(super) struct Settled {
     derives: Vec<u16>,
+    /// The window slots they read (sorted).
+    reads: Vec<u32>,
     /// By table entry: the values computed at the last tick stay put before this time.
     until: Vec<Millis>,
     /// By table entry, a bit each: touched since the last tick.
@@ -38,11 +41,15 @@ impl SettledDerives {
         self.walks.clear();
     }
 
-    /// Entry `i` had an event (its windows or its record may have changed).
+    /// Entry `i` had an event, counted into window slots `counted`, that changed its record
+    /// or not.
     #[inline]
-    pub(super) fn touched(&mut self, i: u32) {
+    pub(super) fn touched(&mut self, i: u32, counted: impl Iterator<Item = u32> + Clone, record: bool) {
         let (word, bit) = ((i / 64) as usize, i % 64);
         for w in &mut self.walks {
+            if !record && !counted.clone().any(|s| w.reads.binary_search(&s).is_ok()) {
+                continue;
+            }
             if w.touched.len() <= word {
                 w.touched.resize(word + 1, 0);
             }
@@ -50,14 +57,16 @@ impl SettledDerives {
         }
     }
 
-    /// The times of a tick of `derives` (each of which settles), begun if this is its first.
-    pub(super) fn walk(&mut self, derives: &[u16], subs: &SubTable) -> &mut Settled {
+    /// The times of a tick of `derives` (each of which settles, reading window slots
+    /// `reads`), begun if this is its first.
+    pub(super) fn walk(&mut self, derives: &[u16], reads: Vec<u32>, subs: &SubTable) -> &mut Settled {
         let k = match self.walks.iter().position(|w| w.derives == derives) {
             Some(k) => k,
             None => {
                 let removals = subs.removals();
                 self.walks.push(Settled {
                     derives: derives.to_vec(),
+                    reads,
                     until: Vec::new(),
                     touched: Vec::new(),
                     removals,
