@@ -271,7 +271,6 @@ impl RuleSet {
         Some(reads)
     }
 
-
     /// The derived attributes a daily tick at these local minutes recomputes.
     pub fn daily_derives(&self, minutes: &[u32]) -> Vec<u16> {
         (0..self.derives.len() as u16)

@@ -202,12 +202,8 @@ impl RuleSet {
         }
         let st = &mut s.state;
         scratch.new_buckets.clear();
-        for &(slot, amount) in &scratch.aggs {
-            let def = &self.aggs[slot as usize];
-            if st.agg_add(slot, ev.ts, amount, def.bucket, def.window) {
-                scratch.new_buckets.push(slot);
-            }
-        }
+        let def = |slot: u32| self.aggs.get(slot as usize).map_or((1, 0), |d| (d.bucket, d.window));
+        st.agg_add_all(&scratch.aggs, ev.ts, def, &mut scratch.new_buckets);
         for &(slot, hash) in &scratch.distinct {
             st.distinct_see(slot, hash, ev.ts, self.distinct[slot as usize].window);
         }

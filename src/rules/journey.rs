@@ -204,6 +204,7 @@ impl RuleSet {
     /// What the scene's event does to the subscriber's journeys: instances it moves, journeys
     /// it starts (each move with a note in words when `notes`, for a trace). The contacts of the steps entered go to `out`; the instances' new due times
     /// to `moves`. `pos` is the event's input position.
+    #[allow(clippy::too_many_arguments)]
     pub fn journeys_on_event(
         &self,
         scene: &Scene,
@@ -255,6 +256,7 @@ impl RuleSet {
 
     /// The subscriber's instance of journey `journey` is due at the scene's time: it expires,
     /// or the time transition due first is taken.
+    #[allow(clippy::too_many_arguments)]
     pub fn journey_due(
         &self,
         scene: &Scene,
@@ -315,6 +317,7 @@ impl RuleSet {
     }
 
     /// Starts `journeys` (from [`RuleSet::daily_starts`]) for the subscriber at a daily tick.
+    #[allow(clippy::too_many_arguments)]
     pub fn start_daily(
         &self,
         journeys: &[u16],

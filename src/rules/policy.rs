@@ -459,13 +459,11 @@ impl Exclusion {
             Exclusion::Foreign => s.foreign(),
             Exclusion::Employee => s.employee(),
             Exclusion::Tier(t) => s.tier == t,
-            Exclusion::Derived { slot, value } => {
-                st.derived_value(slot).is_some_and(|d| match (value, d.value()) {
-                    (None, DVal::Bool(b)) => b,
-                    (Some(want), DVal::Sym(v)) => v == want,
-                    _ => false,
-                })
-            }
+            Exclusion::Derived { slot, value } => st.derived_value(slot).is_some_and(|d| match (value, d.value()) {
+                (None, DVal::Bool(b)) => b,
+                (Some(want), DVal::Sym(v)) => v == want,
+                _ => false,
+            }),
         }
     }
 

@@ -194,6 +194,47 @@ impl SubState {
     }
 }
 
+/// The range of `list` (window buckets sorted by slot and bucket) holding `slot`'s buckets.
+fn slot_range(list: &[AggBucket], slot: u32) -> std::ops::Range<usize> {
+    let lo = u64::from(slot) << 48;
+    let start = list.partition_point(|b| b.key < lo);
+    // A slot holds a few buckets: walking them beats a second search.
+    let end = start + list[start..].iter().take_while(|b| b.slot() == slot).count();
+    start..end
+}
+
+/// Adds `amount` at `ts` to aggregate `slot` of the list `v` (window buckets sorted by slot and
+/// bucket, then distinct counts), dropping buckets that left the window. Whether it made a new
+/// bucket.
+fn agg_add_to(v: &mut Vec<AggBucket>, slot: u32, ts: Millis, amount: i64, bucket: i64, window: i64) -> bool {
+    let idx = ts.div_euclid(bucket);
+    let range = slot_range(v, slot);
+    let found = v[range.clone()].binary_search_by_key(&idx, AggBucket::idx);
+    // A bucket is dead once its end is at or before the window start of the newest one.
+    let newest = match found {
+        Err(i) if range.start + i == range.end => idx,
+        _ => v[range.end - 1].idx(),
+    };
+    let oldest_live = (newest * bucket - window).div_euclid(bucket);
+    let dead = v[range.clone()].iter().take_while(|b| b.idx() < oldest_live).count();
+    let dead_range = range.start..range.start + dead;
+    let made = match found {
+        Ok(i) => {
+            v[range.start + i].sum += amount;
+            false
+        }
+        // Already out of the window: nothing to keep.
+        Err(_) if idx < oldest_live => false,
+        // The dead ones are all before the new one (they are older than the window).
+        Err(i) => {
+            v.insert(range.start + i, AggBucket::new(slot, idx, amount));
+            true
+        }
+    };
+    v.drain(dead_range);
+    made
+}
+
 impl Default for SubState {
     fn default() -> Self {
         SubState {
@@ -511,11 +552,7 @@ impl SubState {
 
     /// The range of `aggs` holding `slot`'s buckets.
     fn agg_range(&self, slot: u32) -> std::ops::Range<usize> {
-        let lo = u64::from(slot) << 48;
-        let start = self.aggs.partition_point(|b| b.key < lo);
-        // A slot holds a few buckets: walking them beats a second search.
-        let end = start + self.aggs[start..].iter().take_while(|b| b.slot() == slot).count();
-        start..end
+        slot_range(&self.aggs, slot)
     }
 
     /// The index of the newest bucket of aggregate `slot`, if it has any.
@@ -527,44 +564,64 @@ impl SubState {
     /// Adds `amount` at `ts` to aggregate `slot`, dropping buckets that left the window.
     /// Whether it made a new bucket.
     pub fn agg_add(&mut self, slot: u32, ts: Millis, amount: i64, bucket: i64, window: i64) -> bool {
+        let mut made = Vec::new();
+        self.agg_add_all(&[(slot, amount)], ts, |_| (bucket, window), &mut made);
+        !made.is_empty()
+    }
+
+    /// Adds an event's amounts at `ts` to their aggregates (`(slot, amount)`, each slot once;
+    /// `def` gives a slot's bucket width and window), dropping buckets that left a window; the
+    /// slots it made a new bucket in go to `made`. Amounts that fall in a bucket there is are
+    /// added where they are; the first that must add or drop a bucket and those after it go
+    /// through one copy of the list, so an event that opens buckets in several windows moves
+    /// the list once, not once a window.
+    pub fn agg_add_all(
+        &mut self,
+        adds: &[(u32, i64)],
+        ts: Millis,
+        def: impl Fn(u32) -> (i64, i64),
+        made: &mut Vec<u32>,
+    ) {
+        let in_place = adds.iter().take_while(|&&(slot, amount)| {
+            let (bucket, window) = def(slot);
+            self.agg_add_in_place(slot, ts, amount, bucket, window)
+        });
+        let k = in_place.count();
+        if k == adds.len() {
+            return;
+        }
+        self.aggs.edit(|v| {
+            for &(slot, amount) in &adds[k..] {
+                let (bucket, window) = def(slot);
+                if agg_add_to(v, slot, ts, amount, bucket, window) {
+                    made.push(slot);
+                }
+            }
+        });
+    }
+
+    /// [`SubState::agg_add`] when it changes no bucket but the one the amount falls in (or
+    /// none, an amount older than the window); `false`, changing nothing, when a bucket must be
+    /// added or dropped.
+    fn agg_add_in_place(&mut self, slot: u32, ts: Millis, amount: i64, bucket: i64, window: i64) -> bool {
         let idx = ts.div_euclid(bucket);
         let range = self.agg_range(slot);
+        let Some(last) = range.end.checked_sub(1).filter(|_| !range.is_empty()) else { return false };
         let found = self.aggs[range.clone()].binary_search_by_key(&idx, AggBucket::idx);
-        // A bucket is dead once its end is at or before the window start of the newest one.
         let newest = match found {
-            Err(i) if range.start + i == range.end => idx,
-            _ => self.aggs[range.end - 1].idx(),
+            Err(i) if range.start + i == range.end => return false,
+            _ => self.aggs[last].idx(),
         };
         let oldest_live = (newest * bucket - window).div_euclid(bucket);
-        let dead = self.aggs[range.clone()].iter().take_while(|b| b.idx() < oldest_live).count();
-        let dead_range = range.start..range.start + dead;
-        match found {
-            Ok(i) => {
-                self.aggs[range.start + i].sum += amount;
-                if dead > 0 {
-                    self.aggs.splice(dead_range, &[]);
-                }
-                false
-            }
-            // Already out of the window: nothing to keep.
-            Err(_) if idx < oldest_live => {
-                if dead > 0 {
-                    self.aggs.splice(dead_range, &[]);
-                }
-                false
-            }
-            // The dead ones are all before the new one (they are older than the window).
-            Err(i) if dead > 0 => {
-                let at = range.start + i - dead;
-                self.aggs.splice(dead_range, &[]);
-                self.aggs.splice(at..at, &[AggBucket::new(slot, idx, amount)]);
-                true
-            }
-            Err(i) => {
-                self.aggs.splice(range.start + i..range.start + i, &[AggBucket::new(slot, idx, amount)]);
-                true
-            }
+        if self.aggs[range.start].idx() < oldest_live {
+            return false;
         }
+        match found {
+            Ok(i) => self.aggs[range.start + i].sum += amount,
+            Err(_) if idx < oldest_live => {}
+            Err(_) => return false,
+        }
+        true
     }
 
     /// Sum of aggregate `slot` over the window ending at `now`.
