@@ -67,6 +67,8 @@ pub struct Scratch {
     aggs: Vec<(u32, i64)>,
     /// The window slots the event made a new bucket in.
     new_buckets: Vec<u32>,
+    /// The copy of a subscriber's window buckets an event that opens or drops one edits.
+    agg_buf: crate::state::AggBuf,
     /// Distinct-count sightings of the event: (slot, value hash).
     distinct: Vec<(u32, u64)>,
     /// Step matches of every sequence slot the event touches, back to back, and per slot
@@ -203,7 +205,7 @@ impl RuleSet {
         let st = &mut s.state;
         scratch.new_buckets.clear();
         let def = |slot: u32| self.aggs.get(slot as usize).map_or((1, 0), |d| (d.bucket, d.window));
-        st.agg_add_all(&scratch.aggs, ev.ts, def, &mut scratch.new_buckets);
+        st.agg_add_all(&scratch.aggs, ev.ts, def, &mut scratch.agg_buf, &mut scratch.new_buckets);
         for &(slot, hash) in &scratch.distinct {
             st.distinct_see(slot, hash, ev.ts, self.distinct[slot as usize].window);
         }

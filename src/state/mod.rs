@@ -8,6 +8,7 @@
 //!
 //! A shard keeps its subscribers, record and state side by side, in the [`table`].
 
+mod buckets;
 pub mod checkpoint;
 mod contacts;
 mod derived;
@@ -21,6 +22,8 @@ use crate::event::IvrStep;
 use crate::refdata::{Cell, CellId, RefData, TagId};
 use crate::time::Millis;
 use crate::util::ThinSlice;
+pub use buckets::AggBuf;
+use buckets::{BucketList, agg_add_to, slot_range};
 pub use contacts::{ContactLog, ContactRec};
 pub use derived::{DVal, Derived};
 pub use distinct::{DISTINCT_CAP, MAX_DISTINCT, MAX_DISTINCT_WINDOW};
@@ -192,47 +195,6 @@ impl SubState {
     pub fn list_addrs(&self) -> [Option<*const u8>; 2] {
         [self.aggs.addr(), self.rare.as_deref().map(|r| (r as *const Rare).cast::<u8>())]
     }
-}
-
-/// The range of `list` (window buckets sorted by slot and bucket) holding `slot`'s buckets.
-fn slot_range(list: &[AggBucket], slot: u32) -> std::ops::Range<usize> {
-    let lo = u64::from(slot) << 48;
-    let start = list.partition_point(|b| b.key < lo);
-    // A slot holds a few buckets: walking them beats a second search.
-    let end = start + list[start..].iter().take_while(|b| b.slot() == slot).count();
-    start..end
-}
-
-/// Adds `amount` at `ts` to aggregate `slot` of the list `v` (window buckets sorted by slot and
-/// bucket, then distinct counts), dropping buckets that left the window. Whether it made a new
-/// bucket.
-fn agg_add_to(v: &mut Vec<AggBucket>, slot: u32, ts: Millis, amount: i64, bucket: i64, window: i64) -> bool {
-    let idx = ts.div_euclid(bucket);
-    let range = slot_range(v, slot);
-    let found = v[range.clone()].binary_search_by_key(&idx, AggBucket::idx);
-    // A bucket is dead once its end is at or before the window start of the newest one.
-    let newest = match found {
-        Err(i) if range.start + i == range.end => idx,
-        _ => v[range.end - 1].idx(),
-    };
-    let oldest_live = (newest * bucket - window).div_euclid(bucket);
-    let dead = v[range.clone()].iter().take_while(|b| b.idx() < oldest_live).count();
-    let dead_range = range.start..range.start + dead;
-    let made = match found {
-        Ok(i) => {
-            v[range.start + i].sum += amount;
-            false
-        }
-        // Already out of the window: nothing to keep.
-        Err(_) if idx < oldest_live => false,
-        // The dead ones are all before the new one (they are older than the window).
-        Err(i) => {
-            v.insert(range.start + i, AggBucket::new(slot, idx, amount));
-            true
-        }
-    };
-    v.drain(dead_range);
-    made
 }
 
 impl Default for SubState {
@@ -565,39 +527,42 @@ impl SubState {
     /// Whether it made a new bucket.
     pub fn agg_add(&mut self, slot: u32, ts: Millis, amount: i64, bucket: i64, window: i64) -> bool {
         let mut made = Vec::new();
-        self.agg_add_all(&[(slot, amount)], ts, |_| (bucket, window), &mut made);
+        self.agg_add_all(&[(slot, amount)], ts, |_| (bucket, window), &mut AggBuf::default(), &mut made);
         !made.is_empty()
     }
 
     /// Adds an event's amounts at `ts` to their aggregates (`(slot, amount)`, each slot once;
     /// `def` gives a slot's bucket width and window), dropping buckets that left a window; the
-    /// slots it made a new bucket in go to `made`. Amounts that fall in a bucket there is are
-    /// added where they are; the first that must add or drop a bucket and those after it go
-    /// through one copy of the list, so an event that opens buckets in several windows moves
-    /// the list once, not once a window.
+    /// slots it made a new bucket in go to `made`. One amount changes the list in place (resized
+    /// where the allocator can); of several, those that fall in a bucket there is are added where
+    /// they are, and the first that must add or drop a bucket and those after it go through one
+    /// copy of the list (in `buf`): an event that opens buckets in several windows moves the list
+    /// once, not once a window.
     pub fn agg_add_all(
         &mut self,
         adds: &[(u32, i64)],
         ts: Millis,
         def: impl Fn(u32) -> (i64, i64),
+        buf: &mut AggBuf,
         made: &mut Vec<u32>,
     ) {
+        let mut add = |v: &mut dyn BucketList, (slot, amount): (u32, i64)| {
+            let (bucket, window) = def(slot);
+            if agg_add_to(v, slot, ts, amount, bucket, window) {
+                made.push(slot);
+            }
+        };
+        if let [one] = adds {
+            return add(&mut self.aggs, *one);
+        }
         let in_place = adds.iter().take_while(|&&(slot, amount)| {
             let (bucket, window) = def(slot);
             self.agg_add_in_place(slot, ts, amount, bucket, window)
         });
         let k = in_place.count();
-        if k == adds.len() {
-            return;
+        if k < adds.len() {
+            self.aggs.edit_in(&mut buf.0, |v| adds[k..].iter().for_each(|a| add(v, *a)));
         }
-        self.aggs.edit(|v| {
-            for &(slot, amount) in &adds[k..] {
-                let (bucket, window) = def(slot);
-                if agg_add_to(v, slot, ts, amount, bucket, window) {
-                    made.push(slot);
-                }
-            }
-        });
     }
 
     /// [`SubState::agg_add`] when it changes no bucket but the one the amount falls in (or

@@ -90,13 +90,21 @@ impl<T: Copy> ThinSlice<T> {
     pub fn edit<R>(&mut self, f: impl FnOnce(&mut Vec<T>) -> R) -> R {
         // Room for what a change usually adds, so that the vector does not grow (and move) too.
         let mut v = Vec::with_capacity(self.len() + 4);
-        v.extend_from_slice(self.as_slice());
-        let r = f(&mut v);
+        self.edit_in(&mut v, f)
+    }
+
+    /// As [`ThinSlice::edit`], in the vector `buf` (cleared first): a caller that edits lists
+    /// again and again keeps one and allocates nothing for the copy.
+    #[inline]
+    pub fn edit_in<R>(&mut self, buf: &mut Vec<T>, f: impl FnOnce(&mut Vec<T>) -> R) -> R {
+        buf.clear();
+        buf.extend_from_slice(self.as_slice());
+        let r = f(buf);
         let n = self.len();
-        if v.len() == n {
-            self.as_mut_slice().copy_from_slice(&v);
+        if buf.len() == n {
+            self.as_mut_slice().copy_from_slice(buf);
         } else {
-            self.splice(0..n, &v);
+            self.splice(0..n, buf);
         }
         r
     }
