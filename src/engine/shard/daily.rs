@@ -252,7 +252,9 @@ impl Shard {
         if let Some(periods) = snapshots {
             self.held.walked(&work.derives, periods, missing);
         }
-        if let Some(settled) = parts.settled {
+        // A tick of derives visits everyone; were it to visit fewer, those it did not would stay
+        // touched.
+        if let Some(settled) = parts.settled.filter(|_| slots.len() == parts.subs.len()) {
             settled.done();
         }
     }

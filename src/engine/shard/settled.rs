@@ -101,7 +101,8 @@ impl Settled {
         self.until[i] = until;
     }
 
-    /// The tick visited every entry: nothing is touched since it.
+    /// The tick visited every entry: nothing is touched since it (a tick that visits fewer
+    /// leaves the bits as they are).
     pub(super) fn done(&mut self) {
         self.touched.fill(0);
     }
