@@ -177,7 +177,11 @@ impl RuleSet {
                             _ => 0,
                         },
                     };
-                    scratch.aggs.push((slot, amount));
+                    // A sum reads only amounts: nothing to add opens no bucket (most calls are
+                    // free of charge), and leaves the values read from the window as they were.
+                    if amount != 0 || def.value.is_none() {
+                        scratch.aggs.push((slot, amount));
+                    }
                 }
             }
             for &slot in &self.distinct_by_kind[kind as usize] {
