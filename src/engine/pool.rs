@@ -28,8 +28,15 @@ impl<T> Pool<T> {
     /// Most vectors kept (a few batches in flight on each shard).
     const KEEP: usize = 32;
 
+    /// The largest vector kept: a daily tick's batch makes tens of thousands of decisions at
+    /// once, and a smaller vector would grow to hold them, copied at each doubling into memory
+    /// fresh from the kernel, every day.
     pub(super) fn take(&self, capacity: usize) -> Vec<T> {
-        self.0.lock().ok().and_then(|mut v| v.pop()).unwrap_or_else(|| Vec::with_capacity(capacity))
+        let largest = |v: &mut Vec<Vec<T>>| {
+            let k = (0..v.len()).max_by_key(|k| v[*k].capacity())?;
+            Some(v.swap_remove(k))
+        };
+        self.0.lock().ok().and_then(|mut v| largest(&mut v)).unwrap_or_else(|| Vec::with_capacity(capacity))
     }
 
     pub(super) fn give(&self, mut v: Vec<T>) {

@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 mod activity;
 mod daily;
+mod quiet;
 mod reload;
 mod settled;
 mod snapshot;
@@ -80,6 +81,8 @@ pub struct Shard {
     activity: activity::ActivityIndex,
     /// How long each subscriber's daily derived values that read only windows stay put.
     settled: settled::SettledDerives,
+    /// Whom each tick of daily journeys' start conditions stays false for.
+    quiet: quiet::QuietStarts,
     /// The funnel's counts of the batch in hand (see `engine::funnel`).
     funnel: Counter,
 }
@@ -96,6 +99,10 @@ struct DailyParts<'a> {
     funnel: &'a mut Counter,
     /// When every derived attribute of the tick settles: how long each entry's values stay put.
     settled: Option<&'a mut settled::Settled>,
+    /// Whom daily journeys' start conditions stay false for, and the tick's walk of them when
+    /// each of its journeys' conditions stays put.
+    quiet: &'a mut quiet::QuietStarts,
+    quiet_walk: Option<usize>,
 }
 
 impl Shard {
@@ -131,6 +138,7 @@ impl Shard {
             held: daily::HeldSnapshots::default(),
             activity: activity::ActivityIndex::default(),
             settled: settled::SettledDerives::default(),
+            quiet: quiet::QuietStarts::default(),
         }
     }
 
@@ -252,6 +260,7 @@ impl Shard {
         rules.observe(&scene, &mut entry, &mut self.scratch);
         self.activity.counted(at, self.scratch.new_buckets());
         self.settled.touched(at, self.scratch.counted(), matches!(ev.body, Body::Profile(_)));
+        self.quiet.stirred(at);
         // Derived attributes this kind of event recomputes (rules then read them fresh).
         let derives = &rules.derives_by_kind[kind as usize];
         if !derives.is_empty() {

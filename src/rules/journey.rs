@@ -37,6 +37,9 @@ pub struct JourneyDef {
     /// The events that may start it (none for a daily one), and the condition they must meet.
     pub start_on: KindSet,
     pub start: Cond,
+    /// A daily one's steady part of `start` (see [`crate::rules::expr::steady_part`]): when it
+    /// is false the start condition is, until the record or a derived value changes.
+    pub start_steady: Option<Cond>,
     /// A daily one's local minute of the day: it starts for whoever the condition holds for then.
     pub schedule: Option<u32>,
     /// How long an instance lasts at most, from its start.
@@ -302,18 +305,37 @@ impl RuleSet {
     }
 
     /// Which of `journeys` start for the subscriber at the scene's time (enabled, not already
-    /// running, their condition holding).
-    pub fn daily_starts(&self, journeys: &[u16], scene: &Scene, s: &Subscriber) -> Vec<u16> {
+    /// running, their condition holding), and whether each was found false by its steady part
+    /// alone (none running): then none starts until the record or a derived value changes.
+    pub fn daily_starts(&self, journeys: &[u16], scene: &Scene, s: &Subscriber) -> (Vec<u16>, bool) {
         let cx = scene.ctx(s);
-        journeys
+        let mut quiet = true;
+        let starts = journeys
             .iter()
             .copied()
             .filter(|&ji| {
                 let j = &self.journeys[ji as usize];
+                if !j.enabled {
+                    return false;
+                }
                 let running = |i: &JourneyInst| self.steps.get(i.step as usize).is_some_and(|s| s.journey == ji);
-                j.enabled && !s.state.journeys().iter().any(running) && j.start.holds(&cx)
+                if s.state.journeys().iter().any(running) {
+                    quiet = false;
+                    return false;
+                }
+                if j.start_steady.as_ref().is_some_and(|c| !c.holds(&cx)) {
+                    return false;
+                }
+                quiet = false;
+                j.start.holds(&cx)
             })
-            .collect()
+            .collect();
+        (starts, quiet)
+    }
+
+    /// Whether each of daily journeys `journeys` has a steady part of its start condition.
+    pub fn journeys_steady(&self, journeys: &[u16]) -> bool {
+        journeys.iter().all(|&ji| self.journeys[ji as usize].start_steady.is_some())
     }
 
     /// Starts `journeys` (from [`RuleSet::daily_starts`]) for the subscriber at a daily tick.

@@ -27,6 +27,14 @@ pub struct Derived {
 }
 
 impl Derived {
+    /// The slot of room kept for a value not computed yet (always after the values).
+    pub(super) const FREE: u16 = u16::MAX;
+
+    /// Room for a value not computed yet.
+    pub(super) const fn free() -> Derived {
+        Derived { value: 0, period: 0, slot: Derived::FREE, kind: 0 }
+    }
+
     pub fn new(slot: u16, value: DVal, period: i32) -> Derived {
         let (value, kind) = match value {
             DVal::Int(n) => (n, 0),

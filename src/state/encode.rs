@@ -57,8 +57,8 @@ impl SubState {
             e.u64(b.key);
             e.i64(b.sum);
         }
-        e.u32(self.derived.len() as u32);
-        self.derived.iter().for_each(|x| x.encode(e));
+        e.u32(self.derived().len() as u32);
+        self.derived().iter().for_each(|x| x.encode(e));
         let Some(r) = &self.rare else { return e.bool(false) };
         e.bool(true);
         e.u32(r.seqs.len() as u32);

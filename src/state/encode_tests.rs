@@ -58,7 +58,7 @@ fn a_state_with_every_part_in_use_reads_back_as_it_was_written() {
     });
     // Derived attributes of every kind, with their snapshot periods.
     for (slot, value) in [DVal::Int(-250), DVal::Bool(true), DVal::Sym(2)].into_iter().enumerate() {
-        s.set_derived(Derived::new(slot as u16, value, 24_311));
+        s.set_derived(Derived::new(slot as u16, value, 24_311), 0);
     }
     let mut e = crate::codec::Enc::default();
     s.encode(&mut e, &rd);

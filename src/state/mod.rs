@@ -349,20 +349,32 @@ impl SubState {
 
     /// The subscriber's derived attributes.
     pub fn derived(&self) -> &[Derived] {
-        &self.derived
+        let all = self.derived.as_slice();
+        // Room kept for values not computed yet is at the end.
+        let n = all.iter().position(|d| d.slot == Derived::FREE).unwrap_or(all.len());
+        &all[..n]
     }
 
     /// Derived attribute `slot`, if it was ever computed.
     pub fn derived_value(&self, slot: u16) -> Option<&Derived> {
-        self.derived().iter().find(|d| d.slot == slot)
+        self.derived.as_slice().iter().find(|d| d.slot == slot)
     }
 
-    /// Sets derived attribute `slot`.
-    pub fn set_derived(&mut self, d: Derived) {
-        match self.derived.as_mut_slice().iter_mut().find(|x| x.slot == d.slot) {
-            Some(x) => *x = d,
-            None => self.derived.splice(self.derived.len()..self.derived.len(), &[d]),
+    /// Sets derived attribute `slot`. A subscriber's first value makes room for `room` values
+    /// in all (the daily ones every subscriber gets), so that those computed later are written
+    /// in place and the list is not made again for each.
+    pub fn set_derived(&mut self, d: Derived, room: usize) {
+        let items = self.derived.as_mut_slice();
+        if let Some(x) = items.iter_mut().find(|x| x.slot == d.slot || x.slot == Derived::FREE) {
+            *x = d;
+            return;
         }
+        let n = room.max(items.len() + 1);
+        let mut v = Vec::with_capacity(n);
+        v.extend_from_slice(items);
+        v.push(d);
+        v.resize(n, Derived::free());
+        self.derived = ThinSlice::from_slice(&v);
     }
 
     /// Decided contacts, as far back as the caps look.

@@ -35,6 +35,7 @@ mod operators;
 mod orders;
 mod pack;
 mod policy;
+mod quiet;
 mod reload;
 mod replies;
 mod replies_live;

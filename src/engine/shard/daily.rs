@@ -208,7 +208,12 @@ impl Shard {
             proposed: &mut self.proposed,
             funnel: &mut self.funnel,
             settled: None,
+            quiet: &mut self.quiet,
+            quiet_walk: None,
         };
+        if !work.journeys.is_empty() && rules.journeys_steady(&work.journeys) {
+            parts.quiet_walk = Some(parts.quiet.walk(&work.journeys, parts.subs));
+        }
         if let Some(reads) = rules.settling_reads(&work.derives) {
             parts.settled = Some(self.settled.walk(&work.derives, reads, parts.subs));
         }
@@ -287,6 +292,7 @@ impl DailyParts<'_> {
             if let Some(first) = rules.first_change(&work.derives, scene, e.sub, e.state) {
                 let mut notes = Vec::new();
                 rules.derive_from(first, &work.derives, scene, &mut self.subs.at(i), traced.then_some(&mut notes));
+                self.quiet.stirred(i);
                 if !notes.is_empty() {
                     let local = scene.local;
                     lines.push(format!(
@@ -299,8 +305,13 @@ impl DailyParts<'_> {
                 }
             }
         }
-        if !work.journeys.is_empty() {
-            let starts = rules.daily_starts(&work.journeys, scene, &self.subs.read(i));
+        let quiet = self.quiet_walk.is_some_and(|k| self.quiet.is_quiet(k, i));
+        if !work.journeys.is_empty() && !quiet {
+            stats.starts_evaluated += 1;
+            let (starts, none_holds) = rules.daily_starts(&work.journeys, scene, &self.subs.read(i));
+            if let Some(k) = self.quiet_walk {
+                self.quiet.evaluated(k, i, none_holds);
+            }
             if !starts.is_empty() {
                 let mut entry = self.subs.at(i);
                 let raw = entry.sub.msisdn.raw();

@@ -42,6 +42,7 @@ impl Shard {
         self.held.clear();
         self.activity.clear();
         self.settled.clear();
+        self.quiet.clear();
         // The funnel's counts under the old rules left with the batch (`funnel_flush`).
         self.funnel.set_rules(&new);
         self.scratch.triggered = vec![0; new.rules.len()];

@@ -88,6 +88,7 @@ impl Shard {
         self.held.clear();
         self.activity.clear();
         self.settled.clear();
+        self.quiet.clear();
         let e = self.subs.get_or_insert(m, || p.clone());
         *e.sub = p;
         *e.state = st;

@@ -16,6 +16,9 @@ pub struct ShardStats {
     /// Subscribers a daily tick computed derived attributes for (not those whose values of
     /// derives that read only windows stayed put).
     pub derives_computed: u64,
+    /// Subscribers a daily tick evaluated journeys' start conditions for (not those for whom
+    /// the conditions' steady parts stayed false).
+    pub starts_evaluated: u64,
     /// Sampled per-event processing times in nanoseconds (`EngineOptions::latency_sample`).
     pub latency_ns: Vec<u32>,
     /// The longest a checkpoint held this shard between two batches (copying a slice of its
@@ -41,6 +44,7 @@ impl ShardStats {
         self.journeys_ended += o.journeys_ended;
         self.daily_visits += o.daily_visits;
         self.derives_computed += o.derives_computed;
+        self.starts_evaluated += o.starts_evaluated;
         self.latency_ns.extend(o.latency_ns);
         self.snapshot_pause_max_ns = self.snapshot_pause_max_ns.max(o.snapshot_pause_max_ns);
         self.snapshot_pause_total_ns += o.snapshot_pause_total_ns;

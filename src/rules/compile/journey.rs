@@ -133,6 +133,11 @@ impl Journey<'_> {
             line: item.pos().line,
             campaign: header.campaign.into(),
             start_on: start_on?,
+            start_steady: start
+                .as_ref()
+                .filter(|_| schedule.is_some())
+                .and_then(crate::rules::expr::steady_part)
+                .map(crate::rules::expr::Cond::new),
             start: start?.into(),
             schedule,
             expire_after: expire_after?,

@@ -21,7 +21,7 @@ use crate::time::Millis;
 pub use compiled::{Calc, Calced, Cond};
 pub use pin::{Activity, DateOf, Pin};
 pub use schema::{Field, SymTy, Ty};
-pub use settle::{WindowRead, window_reads};
+pub use settle::{WindowRead, steady_part, window_reads};
 use std::borrow::Cow;
 use std::cmp::Ordering;
 

@@ -67,10 +67,45 @@ pub fn window_reads(ir: &Ir, out: &mut Vec<WindowRead>) -> bool {
     }
 }
 
+/// Whether `ir` reads only timeless record fields, derived attributes and constants: its value
+/// then changes only when the record or a derived value does (a journey's daily start, see
+/// the shard's daily tick).
+pub fn steady(ir: &Ir) -> bool {
+    match ir {
+        Ir::Bool(_) | Ir::Int(_) | Ir::Str(_) | Ir::Sym(_) | Ir::Null => true,
+        Ir::Field(Field::Derived(_)) => true,
+        Ir::Field(f) => timeless(*f),
+        Ir::Not(x) | Ir::Neg(x) | Ir::Exists(x) | Ir::Abs(x) | Ir::SymIn(x, _) | Ir::StrIn(x, _) => steady(x),
+        Ir::And(xs) | Ir::Or(xs) => xs.iter().all(steady),
+        Ir::Cmp(_, a, b) | Ir::Arith(_, a, b) | Ir::StrTest(_, a, b) | Ir::Min(a, b) | Ir::Max(a, b) => {
+            steady(a) && steady(b)
+        }
+        Ir::ListHas(a, b) => steady(a) && steady(b),
+        Ir::ListAny(a, _) => steady(a),
+        _ => false,
+    }
+}
+
+/// The top-level `and` terms of a condition that are [`steady`], as one condition (the whole
+/// of it when it is steady): when they are false, so is the condition. `None` when there are
+/// none.
+pub fn steady_part(ir: &Ir) -> Option<Ir> {
+    if steady(ir) {
+        return Some(ir.clone());
+    }
+    let Ir::And(xs) = ir else { return None };
+    let mut part: Vec<Ir> = xs.iter().filter(|x| steady(x)).cloned().collect();
+    match part.len() {
+        0 => None,
+        1 => part.pop(),
+        _ => Some(Ir::And(part.into())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::expr::ArOp;
+    use crate::rules::expr::{ArOp, CmpOp};
 
     #[test]
     fn windows_and_the_record_settle_the_date_and_the_calendar_do_not() {
@@ -89,5 +124,36 @@ mod tests {
         }
         assert!(!window_reads(&Ir::AggMonth { slot: 1, bucket: 10, last: true }, &mut Vec::new()));
         assert!(!window_reads(&Ir::Distinct { slot: 1, window: 10 }, &mut Vec::new()));
+    }
+
+    #[test]
+    fn the_record_and_derived_values_are_steady_windows_and_the_date_are_not() {
+        let derived = Box::new(Ir::Field(Field::Derived(0)));
+        let cond = Ir::And(Box::new([
+            Ir::Cmp(CmpOp::Ge, derived.clone(), Box::new(Ir::Int(50))),
+            Ir::Cmp(CmpOp::Eq, Box::new(Ir::Field(Field::Status)), Box::new(Ir::Sym(0))),
+        ]));
+        assert!(steady(&cond));
+        for moving in [
+            Ir::Field(Field::TenureDays),
+            Ir::Field(Field::LastUsageAt),
+            Ir::Field(Field::Now),
+            Ir::Agg { slot: 1, bucket: 10, window: 100 },
+        ] {
+            let ir =
+                Ir::Or(Box::new([cond.clone(), Ir::Cmp(CmpOp::Gt, Box::new(moving.clone()), Box::new(Ir::Int(1)))]));
+            assert!(!steady(&ir), "{moving:?}");
+        }
+        // The churn journey's start: its window terms are left out of the steady part.
+        let window = Ir::Cmp(CmpOp::Ge, Box::new(Ir::Agg { slot: 1, bucket: 10, window: 100 }), Box::new(Ir::Int(5)));
+        let Ir::And(terms) = cond.clone() else { unreachable!() };
+        let mut terms = terms.into_vec();
+        terms.insert(1, window.clone());
+        let shown = |ir: Option<Ir>| format!("{ir:?}");
+        assert_eq!(shown(steady_part(&Ir::And(terms.into()))), shown(Some(cond.clone())));
+        assert_eq!(shown(steady_part(&cond)), shown(Some(cond.clone())));
+        assert!(steady_part(&window).is_none());
+        let one = Ir::And(Box::new([window, Ir::Field(Field::Known)]));
+        assert_eq!(shown(steady_part(&one)), shown(Some(Ir::Field(Field::Known))));
     }
 }
