@@ -14,6 +14,7 @@
 use super::schema::{FIELDS, Ty};
 use super::{ArOp, CmpOp, Ctx, Field, Ir, Value, any_tag, compare, holds, month_span};
 use crate::event::Body;
+use crate::state::DVal;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
@@ -192,6 +193,13 @@ fn int_fn(ir: &Ir) -> IntFn {
         Ir::Field(F::LastTopupAt) => Box::new(|cx| cx.state.last_topup().map(|t| t.0)),
         Ir::Field(F::LastTopupFen) => Box::new(|cx| cx.state.last_topup().map(|t| t.1)),
         Ir::Field(F::Now) => Box::new(|cx| Some(cx.now)),
+        Ir::Field(F::Derived(slot)) => {
+            let slot = *slot;
+            Box::new(move |cx| match cx.state.derived_value(slot).map(|d| d.value()) {
+                Some(DVal::Int(n)) => Some(n),
+                _ => None,
+            })
+        }
         Ir::Field(f) => {
             let f = *f;
             Box::new(move |cx| f.read(cx).as_int())
@@ -357,6 +365,14 @@ fn with_value(a: &Ir, test: impl Fn(Value) -> bool + Send + Sync + 'static) -> B
 fn cmp_fn(op: CmpOp, a: &Ir, b: &Ir) -> BoolFn {
     if is_const(a) && !is_const(b) {
         return cmp_fn(flip(op), b, a);
+    }
+    if let (Ir::Field(Field::Derived(slot)), Ir::Sym(c)) = (a, b) {
+        // A derived attribute of a kind of words (a tier): read without building a value.
+        let (slot, c) = (*slot, *c);
+        return Box::new(move |cx| match cx.state.derived_value(slot).map(|d| d.value()) {
+            Some(DVal::Sym(s)) => holds(op, Some(s.cmp(&c))),
+            _ => holds(op, None),
+        });
     }
     if let Ir::Field(f) = a {
         match (b, sym_reader(*f), str_reader(*f)) {
@@ -579,14 +595,31 @@ mod tests {
             Ir::Or(Box::new([Ir::And(Box::new([Ir::Field(Field::Known)])), Ir::Bool(true)])),
             Ir::Field(Field::Balance),
             Ir::Null,
+            // Derived attributes (0 a number, 1 a tier, 2 true/false, 3 never computed), read
+            // without building a value.
+            cmp(Eq, f(Field::Derived(1)), Box::new(Ir::Sym(2))),
+            cmp(Ne, f(Field::Derived(1)), Box::new(Ir::Sym(0))),
+            cmp(Eq, f(Field::Derived(0)), Box::new(Ir::Sym(2))),
+            cmp(Ne, f(Field::Derived(3)), Box::new(Ir::Sym(1))),
+            cmp(Ge, f(Field::Derived(0)), int(500)),
+            cmp(Lt, f(Field::Derived(2)), int(1)),
+            cmp(Eq, f(Field::Derived(1)), int(2)),
+            cmp(Lt, int(3), f(Field::Derived(3))),
+            cmp(Ge, Box::new(Ir::Arith(ArOp::Add, f(Field::Derived(0)), int(1))), int(0)),
+            cmp(Ne, Box::new(Ir::Arith(ArOp::Add, f(Field::Derived(3)), int(1))), int(0)),
         ];
         let (refdata, names) = (RefData::default(), Names::default());
         let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00");
         let now = 1_795_000_000_000;
-        for balance in [None, Some(300)] {
+        for (balance, derived) in [(None, false), (Some(300), false), (Some(300), true)] {
             let (sub, mut state) = (Profile::unknown(Msisdn::from_raw(13_800_138_000)), SubState::default());
             if balance.is_some() {
                 state.begin(now, balance);
+            }
+            if derived {
+                for (slot, v) in [(0, DVal::Int(700)), (1, DVal::Sym(2)), (2, DVal::Bool(true))] {
+                    state.set_derived(crate::state::Derived::new(slot, v, 0), 4);
+                }
             }
             let cx = Ctx {
                 event: None,
@@ -599,7 +632,8 @@ mod tests {
                 offset,
             };
             for ir in &cases {
-                assert_eq!(Cond::new(ir.clone()).holds(&cx), cx.eval_bool(ir), "{ir:?} with balance {balance:?}");
+                let said = (Cond::new(ir.clone()).holds(&cx), cx.eval_bool(ir));
+                assert_eq!(said.0, said.1, "{ir:?} with balance {balance:?}, derived values {derived}");
             }
         }
     }
