@@ -369,12 +369,19 @@ impl SubState {
             *x = d;
             return;
         }
+        // Made on the stack and copied once into the list (a pack has a few daily values).
         let n = room.max(items.len() + 1);
-        let mut v = Vec::with_capacity(n);
-        v.extend_from_slice(items);
-        v.push(d);
-        v.resize(n, Derived::free());
-        self.derived = ThinSlice::from_slice(&v);
+        let mut few = [Derived::free(); 8];
+        let mut many = Vec::new();
+        let buf: &mut [Derived] = if n <= few.len() {
+            &mut few[..n]
+        } else {
+            many.resize(n, Derived::free());
+            &mut many
+        };
+        buf[..items.len()].copy_from_slice(items);
+        buf[items.len()] = d;
+        self.derived = ThinSlice::from_slice(buf);
     }
 
     /// Decided contacts, as far back as the caps look.

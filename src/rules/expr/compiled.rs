@@ -193,6 +193,7 @@ fn int_fn(ir: &Ir) -> IntFn {
         Ir::Field(F::LastTopupAt) => Box::new(|cx| cx.state.last_topup().map(|t| t.0)),
         Ir::Field(F::LastTopupFen) => Box::new(|cx| cx.state.last_topup().map(|t| t.1)),
         Ir::Field(F::Now) => Box::new(|cx| Some(cx.now)),
+        Ir::Field(F::ArpuFen) => Box::new(|cx| Some(cx.sub.arpu_fen)),
         Ir::Field(F::Derived(slot)) => {
             let slot = *slot;
             Box::new(move |cx| match cx.state.derived_value(slot).map(|d| d.value()) {
@@ -219,26 +220,42 @@ fn int_fn(ir: &Ir) -> IntFn {
             let (slot, window) = (*slot, *window);
             Box::new(move |cx| Some(cx.state.distinct_count(slot, cx.now, window)))
         }
+        // A constant operand is taken in the closure (`5 * x`, `x * 60`, `max(0, x)`): one call
+        // fewer a node.
         Ir::Arith(op, a, b) => {
-            let (op, a, b) = (*op, int_fn(a), int_fn(b));
-            Box::new(move |cx| {
-                let (x, y) = (a(cx)?, b(cx)?);
-                match op {
-                    ArOp::Add => Some(x.saturating_add(y)),
-                    ArOp::Sub => Some(x.saturating_sub(y)),
-                    ArOp::Mul => Some(x.saturating_mul(y)),
-                    ArOp::Div => x.checked_div(y),
-                    ArOp::Rem => x.checked_rem(y),
+            let op = *op;
+            match (&**a, &**b) {
+                (x, Ir::Int(n)) => {
+                    let (x, n) = (int_fn(x), *n);
+                    Box::new(move |cx| arith(op, x(cx)?, n))
                 }
-            })
+                (Ir::Int(n), y) => {
+                    let (n, y) = (*n, int_fn(y));
+                    Box::new(move |cx| arith(op, n, y(cx)?))
+                }
+                (a, b) => {
+                    let (a, b) = (int_fn(a), int_fn(b));
+                    Box::new(move |cx| arith(op, a(cx)?, b(cx)?))
+                }
+            }
         }
         Ir::Min(a, b) | Ir::Max(a, b) => {
-            let (min, a, b) = (matches!(ir, Ir::Min(..)), int_fn(a), int_fn(b));
-            Box::new(move |cx| match (a(cx), b(cx)) {
-                (Some(x), Some(y)) => Some(if min { x.min(y) } else { x.max(y) }),
-                (Some(x), None) | (None, Some(x)) => Some(x),
-                (None, None) => None,
-            })
+            let min = matches!(ir, Ir::Min(..));
+            let pick = move |x: i64, y: i64| if min { x.min(y) } else { x.max(y) };
+            match (&**a, &**b) {
+                (x, Ir::Int(n)) | (Ir::Int(n), x) => {
+                    let (x, n) = (int_fn(x), *n);
+                    Box::new(move |cx| Some(x(cx).map_or(n, |x| pick(x, n))))
+                }
+                (a, b) => {
+                    let (a, b) = (int_fn(a), int_fn(b));
+                    Box::new(move |cx| match (a(cx), b(cx)) {
+                        (Some(x), Some(y)) => Some(pick(x, y)),
+                        (Some(x), None) | (None, Some(x)) => Some(x),
+                        (None, None) => None,
+                    })
+                }
+            }
         }
         Ir::Neg(x) => {
             let x = int_fn(x);
@@ -252,6 +269,18 @@ fn int_fn(ir: &Ir) -> IntFn {
             let ir = other.clone();
             Box::new(move |cx| cx.eval(&ir).as_int())
         }
+    }
+}
+
+/// `x OP y` on numbers: saturating, `None` for a division by zero.
+#[inline]
+fn arith(op: ArOp, x: i64, y: i64) -> Option<i64> {
+    match op {
+        ArOp::Add => Some(x.saturating_add(y)),
+        ArOp::Sub => Some(x.saturating_sub(y)),
+        ArOp::Mul => Some(x.saturating_mul(y)),
+        ArOp::Div => x.checked_div(y),
+        ArOp::Rem => x.checked_rem(y),
     }
 }
 
@@ -607,6 +636,15 @@ mod tests {
             cmp(Lt, int(3), f(Field::Derived(3))),
             cmp(Ge, Box::new(Ir::Arith(ArOp::Add, f(Field::Derived(0)), int(1))), int(0)),
             cmp(Ne, Box::new(Ir::Arith(ArOp::Add, f(Field::Derived(3)), int(1))), int(0)),
+            // A constant operand on either side, and with a missing value.
+            cmp(Eq, Box::new(Ir::Arith(ArOp::Sub, int(1000), f(Field::Balance))), int(700)),
+            cmp(Eq, Box::new(Ir::Arith(ArOp::Div, f(Field::Balance), int(0))), int(0)),
+            cmp(Eq, Box::new(Ir::Arith(ArOp::Rem, int(7), f(Field::Balance))), int(7)),
+            cmp(Eq, Box::new(Ir::Max(int(0), f(Field::Balance))), int(300)),
+            cmp(Eq, Box::new(Ir::Min(f(Field::Derived(3)), int(5))), int(5)),
+            cmp(Eq, Box::new(Ir::Min(f(Field::Derived(0)), int(5))), int(5)),
+            cmp(Eq, Box::new(Ir::Max(int(1), Box::new(Ir::Arith(ArOp::Div, int(1), int(0))))), int(1)),
+            cmp(Lt, Box::new(Ir::Arith(ArOp::Sub, f(Field::ArpuFen), int(800))), int(0)),
         ];
         let (refdata, names) = (RefData::default(), Names::default());
         let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00");
