@@ -95,21 +95,11 @@ fn a_daily_journey_start_is_evaluated_for_whom_its_steady_part_may_have_changed_
         let quiet = run_with(PACK, &subs, &lines, opts.clone());
         let walked = run_with(&walked_rules, &subs, &lines, opts);
         assert!(quiet.dead.is_empty() && walked.dead.is_empty());
-        let decided = |r: &crate::support::Run| {
-            r.decisions.iter().map(|d| (d.ts, d.msisdn, d.rule_name.to_string(), d.outcome)).collect::<Vec<_>>()
-        };
-        let (a, b) = (decided(&quiet), decided(&walked));
-        let first = a.iter().zip(&b).position(|(x, y)| x != y);
-        assert!(
-            first.is_none() && a.len() == b.len(),
-            "{shards} shard(s): evaluating for fewer starts otherwise: {} against {} decisions, first apart at {:?}",
-            a.len(),
-            b.len(),
-            first.map(|k| (&a[k], &b[k]))
-        );
+        quiet.assert_same_decisions(&walked, &format!("{shards} shard(s): evaluating for fewer starts otherwise"));
         // Started more than once for some (an instance ends after 4 days), and for a
         // subscriber who became high tier mid-run with no event that day.
-        assert!(a.len() > 20, "{shards} shard(s): {} starts", a.len());
+        let starts = quiet.decisions.len();
+        assert!(starts > 20, "{shards} shard(s): {starts} starts");
         let promoted = |r: &crate::support::Run| {
             r.decisions.iter().filter(|d| d.msisdn.raw() % 5 == 0).filter(|d| d.ts > b_day(40)).count()
         };

@@ -96,18 +96,7 @@ fn a_daily_score_of_windows_is_computed_for_whom_it_may_have_changed_and_decides
         let settled = run_with(SCORE, &subs, &lines, opts.clone());
         let walked = run_with(&walked_rules, &subs, &lines, opts);
         assert!(settled.dead.is_empty() && walked.dead.is_empty());
-        let decided = |r: &crate::support::Run| {
-            r.decisions.iter().map(|d| (d.ts, d.msisdn, d.rule_name.to_string(), d.outcome)).collect::<Vec<_>>()
-        };
-        let (a, b) = (decided(&settled), decided(&walked));
-        let first = a.iter().zip(&b).position(|(x, y)| x != y);
-        assert!(
-            first.is_none() && a.len() == b.len(),
-            "{shards} shard(s): computing for fewer decides otherwise: {} against {} decisions, first apart at {:?}",
-            a.len(),
-            b.len(),
-            first.map(|k| (&a[k], &b[k]))
-        );
+        settled.assert_same_decisions(&walked, &format!("{shards} shard(s): computing for fewer decides otherwise"));
         for rule in ["falling", "steady"] {
             assert!(settled.decisions.iter().any(|d| &*d.rule_name == rule), "{shards} shard(s): {rule} fired");
         }

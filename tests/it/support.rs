@@ -16,6 +16,23 @@ pub struct Run {
 }
 
 impl Run {
+    /// Asserts that `other` decided what this run did: the same contacts (time, number, rule,
+    /// outcome), in the same order; `what` names the comparison.
+    pub fn assert_same_decisions(&self, other: &Run, what: &str) {
+        let decided = |r: &Run| {
+            r.decisions.iter().map(|d| (d.ts, d.msisdn, d.rule_name.to_string(), d.outcome)).collect::<Vec<_>>()
+        };
+        let (a, b) = (decided(self), decided(other));
+        let first = a.iter().zip(&b).position(|(x, y)| x != y);
+        assert!(
+            first.is_none() && a.len() == b.len(),
+            "{what}: {} against {} decisions, first apart at {:?}",
+            a.len(),
+            b.len(),
+            first.map(|k| (&a[k], &b[k]))
+        );
+    }
+
     pub fn rules_fired(&self) -> Vec<(String, String)> {
         self.decisions
             .iter()

@@ -41,49 +41,52 @@ fn timeless(f: Field) -> bool {
     )
 }
 
+/// Whether `ir` is built of constants and leaves `leaf` accepts: `leaf` says of a leaf
+/// (a field, a window, ...) whether it may be read (`None`: not a leaf, look inside).
+fn reads_only(ir: &Ir, leaf: &mut dyn FnMut(&Ir) -> Option<bool>) -> bool {
+    if let Some(ok) = leaf(ir) {
+        return ok;
+    }
+    match ir {
+        Ir::Bool(_) | Ir::Int(_) | Ir::Str(_) | Ir::Sym(_) | Ir::Null => true,
+        Ir::Not(x) | Ir::Neg(x) | Ir::Exists(x) | Ir::Abs(x) | Ir::SymIn(x, _) | Ir::StrIn(x, _) => reads_only(x, leaf),
+        Ir::And(xs) | Ir::Or(xs) => xs.iter().all(|x| reads_only(x, leaf)),
+        Ir::Cmp(_, a, b)
+        | Ir::Arith(_, a, b)
+        | Ir::StrTest(_, a, b)
+        | Ir::Min(a, b)
+        | Ir::Max(a, b)
+        | Ir::ListHas(a, b) => reads_only(a, leaf) && reads_only(b, leaf),
+        Ir::ListAny(a, _) => reads_only(a, leaf),
+        _ => false,
+    }
+}
+
 /// Whether `ir` reads only windowed aggregates (added to `out`), timeless record fields and
 /// constants: its value then changes only as described in the module.
 pub fn window_reads(ir: &Ir, out: &mut Vec<WindowRead>) -> bool {
-    match ir {
-        Ir::Bool(_) | Ir::Int(_) | Ir::Str(_) | Ir::Sym(_) | Ir::Null => true,
-        Ir::Field(f) => timeless(*f),
+    reads_only(ir, &mut |x| match x {
+        Ir::Field(f) => Some(timeless(*f)),
         Ir::Agg { slot, bucket, window } => {
             let read = WindowRead { slot: *slot, bucket: *bucket, window: *window };
             if !out.contains(&read) {
                 out.push(read);
             }
-            true
+            Some(true)
         }
-        Ir::Not(x) | Ir::Neg(x) | Ir::Exists(x) | Ir::Abs(x) | Ir::SymIn(x, _) | Ir::StrIn(x, _) => {
-            window_reads(x, out)
-        }
-        Ir::And(xs) | Ir::Or(xs) => xs.iter().all(|x| window_reads(x, out)),
-        Ir::Cmp(_, a, b) | Ir::Arith(_, a, b) | Ir::StrTest(_, a, b) | Ir::Min(a, b) | Ir::Max(a, b) => {
-            window_reads(a, out) && window_reads(b, out)
-        }
-        Ir::ListHas(a, b) => window_reads(a, out) && window_reads(b, out),
-        Ir::ListAny(a, _) => window_reads(a, out),
-        _ => false,
-    }
+        _ => None,
+    })
 }
 
 /// Whether `ir` reads only timeless record fields, derived attributes and constants: its value
 /// then changes only when the record or a derived value does (a journey's daily start, see
 /// the shard's daily tick).
 pub fn steady(ir: &Ir) -> bool {
-    match ir {
-        Ir::Bool(_) | Ir::Int(_) | Ir::Str(_) | Ir::Sym(_) | Ir::Null => true,
-        Ir::Field(Field::Derived(_)) => true,
-        Ir::Field(f) => timeless(*f),
-        Ir::Not(x) | Ir::Neg(x) | Ir::Exists(x) | Ir::Abs(x) | Ir::SymIn(x, _) | Ir::StrIn(x, _) => steady(x),
-        Ir::And(xs) | Ir::Or(xs) => xs.iter().all(steady),
-        Ir::Cmp(_, a, b) | Ir::Arith(_, a, b) | Ir::StrTest(_, a, b) | Ir::Min(a, b) | Ir::Max(a, b) => {
-            steady(a) && steady(b)
-        }
-        Ir::ListHas(a, b) => steady(a) && steady(b),
-        Ir::ListAny(a, _) => steady(a),
-        _ => false,
-    }
+    reads_only(ir, &mut |x| match x {
+        Ir::Field(Field::Derived(_)) => Some(true),
+        Ir::Field(f) => Some(timeless(*f)),
+        _ => None,
+    })
 }
 
 /// The top-level `and` terms of a condition that are [`steady`], as one condition (the whole
