@@ -194,9 +194,7 @@ impl RuleSet {
                 n.push(format!("  derived.{} = {}{was}", def.name, def.show(&value)));
             }
         }
-        // Room for every daily value: each subscriber gets them all.
-        let room = self.derives.iter().filter(|d| d.schedule.is_some()).count();
-        s.state.set_derived(Derived::new(slot, value, period), room);
+        s.state.set_derived(Derived::new(slot, value, period), self.daily_derive_room);
     }
 
     /// A daily pass's derived attributes for one subscriber, once [`RuleSet::first_change`]

@@ -86,6 +86,9 @@ pub struct RuleSet {
     /// Derived attributes ([`super::derive`]), and those each event kind recomputes.
     pub derives: Vec<DeriveDef>,
     pub derives_by_kind: [Vec<u16>; Kind::ALL.len()],
+    /// How many derives are daily: the room a subscriber's first derived value makes (every
+    /// subscriber gets each daily value).
+    pub daily_derive_room: usize,
     /// Checksum of the files that made the set (hex).
     pub version: String,
     pub files: Vec<String>,
@@ -126,6 +129,7 @@ impl RuleSet {
             }
             set.has_shadow |= r.shadow;
         }
+        set.daily_derive_room = set.derives.iter().filter(|d| d.schedule.is_some()).count();
         for (i, d) in set.derives.iter().enumerate() {
             for k in d.on.iter() {
                 set.derives_by_kind[k as usize].push(i as u16);

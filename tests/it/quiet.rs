@@ -44,11 +44,7 @@ fn number(i: usize) -> String {
 /// and every 11th from high to valuable on day 33; numbers the reference data does not know
 /// spend from day 10.
 fn events() -> Vec<String> {
-    let usage = |ts: String, m: String, fen: usize| {
-        format!(
-            r#"{{"kind":"usage","ts":"{ts}","msisdn":"{m}","service":"voice","direction":"mo","scope":"local","charge_fen":{fen}}}"#
-        )
-    };
+    let usage = crate::support::charged_call;
     let mut lines = Vec::new();
     for d in 0..60 {
         for i in 0..SUBSCRIBERS {

@@ -39,11 +39,7 @@ fn number(i: usize) -> String {
 /// every 7th changes its ARPU on day 30;
 /// numbers the reference data does not know spend from day 25.
 fn events() -> Vec<String> {
-    let usage = |ts: String, m: String, fen: usize| {
-        format!(
-            r#"{{"kind":"usage","ts":"{ts}","msisdn":"{m}","service":"voice","direction":"mo","scope":"local","charge_fen":{fen}}}"#
-        )
-    };
+    let usage = crate::support::charged_call;
     let mut lines = Vec::new();
     for d in 0..70 {
         for i in 0..SUBSCRIBERS {

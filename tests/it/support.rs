@@ -15,6 +15,13 @@ pub struct Run {
     pub summary: Summary,
 }
 
+/// A usage record: a local voice call the subscriber made, charged `fen`.
+pub fn charged_call(ts: String, msisdn: String, fen: usize) -> String {
+    format!(
+        r#"{{"kind":"usage","ts":"{ts}","msisdn":"{msisdn}","service":"voice","direction":"mo","scope":"local","charge_fen":{fen}}}"#
+    )
+}
+
 impl Run {
     /// Asserts that `other` decided what this run did: the same contacts (time, number, rule,
     /// outcome), in the same order; `what` names the comparison.

@@ -308,9 +308,9 @@ impl DailyParts<'_> {
         let quiet = self.quiet_walk.is_some_and(|k| self.quiet.is_quiet(k, i));
         if !work.journeys.is_empty() && !quiet {
             stats.starts_evaluated += 1;
-            let (starts, none_holds) = rules.daily_starts(&work.journeys, scene, &self.subs.read(i));
+            let (starts, stays_quiet) = rules.daily_starts(&work.journeys, scene, &self.subs.read(i));
             if let Some(k) = self.quiet_walk {
-                self.quiet.evaluated(k, i, none_holds);
+                self.quiet.evaluated(k, i, stays_quiet);
             }
             if !starts.is_empty() {
                 let mut entry = self.subs.at(i);
