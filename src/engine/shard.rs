@@ -83,6 +83,8 @@ pub struct Shard {
     settled: settled::SettledDerives,
     /// Whom each tick of daily journeys' start conditions stays false for.
     quiet: quiet::QuietStarts,
+    /// No state has changed since the table was loaded (no event yet, nothing restored).
+    pristine: bool,
     /// The funnel's counts of the batch in hand (see `engine::funnel`).
     funnel: Counter,
 }
@@ -139,13 +141,15 @@ impl Shard {
             activity: activity::ActivityIndex::default(),
             settled: settled::SettledDerives::default(),
             quiet: quiet::QuietStarts::default(),
+            pristine: true,
         }
     }
 
     /// Schedules the daily rules' first ticks after `origin`, the input's first event time.
     pub fn start_ticks(&mut self, origin: Millis) {
         self.ticks.start(&self.rules, origin, self.offset);
-        self.activity.prepare(&self.rules, &self.subs);
+        self.activity.prepare(&self.rules, &self.subs, self.pristine);
+        self.pristine = false;
     }
 
     /// The funnel's counts go to `inbox`, batch by batch.
@@ -188,6 +192,7 @@ impl Shard {
 
     /// Processes one event at input position `pos`, appending decisions to `out`.
     pub fn process(&mut self, pos: u64, ev: &Event, out: &mut Vec<Decision>, stats: &mut ShardStats) {
+        self.pristine = false;
         let kind = ev.kind();
         let rules = Arc::clone(&self.rules);
         let refdata = Arc::clone(&self.refdata);
@@ -258,7 +263,7 @@ impl Shard {
         // 2. Windows and sequences.
         let scene = Scene { event: Some(ev), now: ev.ts, local, refdata: &refdata, names: &self.names, offset };
         rules.observe(&scene, &mut entry, &mut self.scratch);
-        self.activity.counted(at, self.scratch.new_buckets());
+        self.activity.counted(at, ev.ts, self.scratch.new_buckets());
         self.settled.touched(at, self.scratch.counted(), matches!(ev.body, Body::Profile(_)));
         self.quiet.stirred(at);
         // Derived attributes this kind of event recomputes (rules then read them fresh).

@@ -11,7 +11,7 @@
 use super::RuleSet;
 use super::eval::Scene;
 use super::expr::schema::{SymTy, Ty};
-use super::expr::{Calc, Calced, Ctx, Local, Value, WindowRead, window_reads};
+use super::expr::{Calc, Calced, Cond, Ctx, Local, Value, WindowRead, window_reads};
 use crate::event::KindSet;
 use crate::state::table::Subscriber;
 use crate::state::{DVal, Derived, SubState};
@@ -92,13 +92,20 @@ pub struct DeriveDef {
     /// constants: the windows it reads (its value stays put until one of them moves, see
     /// [`super::expr::window_reads`]); `None` otherwise.
     pub settles: Option<Box<[WindowRead]>>,
+    /// For a daily one that reads windows: its value as it reads for a subscriber with no
+    /// window buckets at all, worked out as far as that goes (see [`super::expr::bare`]).
+    pub bare: Option<Computed>,
 }
 
 impl DeriveDef {
     /// Its value for the context's subscriber now (`None`: no case holds, or the value is
     /// missing).
     fn compute(&self, cx: &Ctx) -> Option<DVal> {
-        let ir = match &self.value {
+        let value = match &self.bare {
+            Some(bare) if cx.state.no_windows() => bare,
+            _ => &self.value,
+        };
+        let ir = match value {
             Computed::Expr(ir) => ir,
             Computed::Cases(cases) => {
                 let (_, then) = cases.iter().find(|(w, _)| w.as_ref().is_none_or(|w| w.holds(cx)))?;
@@ -131,6 +138,29 @@ impl DeriveDef {
             }),
         };
         all.then(|| reads.into_boxed_slice())
+    }
+
+    /// [`DeriveDef::bare`] of a derive computing `value` at `schedule`.
+    pub fn bare(schedule: Option<u32>, value: &Computed) -> Option<Computed> {
+        schedule?;
+        match value {
+            Computed::Expr(ir) => Some(Computed::Expr(Calc::new(super::expr::bare(ir.ir())?))),
+            Computed::Cases(cases) => {
+                let mut windows = false;
+                let mut fold = |ir: &super::expr::Ir| match super::expr::bare(ir) {
+                    Some(b) => {
+                        windows = true;
+                        b
+                    }
+                    None => ir.clone(),
+                };
+                let cases: Vec<_> = cases
+                    .iter()
+                    .map(|(when, then)| (when.as_ref().map(|w| Cond::new(fold(w.ir()))), Calc::new(fold(then.ir()))))
+                    .collect();
+                windows.then_some(Computed::Cases(cases))
+            }
+        }
     }
 
     /// A value of this attribute in words, for explain.

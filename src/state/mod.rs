@@ -532,6 +532,12 @@ impl SubState {
     }
 
     /// The range of `aggs` holding `slot`'s buckets.
+    /// No window bucket at all: every windowed sum, count and distinct count reads 0.
+    #[inline]
+    pub fn no_windows(&self) -> bool {
+        self.aggs.as_slice().is_empty()
+    }
+
     fn agg_range(&self, slot: u32) -> std::ops::Range<usize> {
         slot_range(&self.aggs, slot)
     }

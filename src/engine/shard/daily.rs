@@ -24,7 +24,7 @@ use crate::contact::{Candidate, Decision, OrderKey};
 use crate::policy::{ContactPolicy, DecideCtx};
 use crate::rules::RuleSet;
 use crate::rules::eval::{DailyPass, Proposal, Scene};
-use crate::rules::expr::{Local, Pin};
+use crate::rules::expr::{Local, Pin, Stretch};
 use crate::state::table::SubTable;
 use crate::time::{Millis, format_ts};
 use crate::util::Msisdn;
@@ -47,7 +47,8 @@ const SPAN_DAYS: i64 = 31;
 pub(super) struct PinIndex {
     /// The pins indexed and the days `[from, to)` covered; `None`: not built, or out of date.
     built: Option<(Vec<Pin>, NaiveDate, NaiveDate)>,
-    named: HashMap<(Pin, NaiveDate), Vec<u64>>,
+    /// By pin (its place in `built`'s pins) and day from the first: whom it names then.
+    named: Vec<Vec<u64>>,
     /// Subscribers whose record changed (or who were added) since it was built: named on every
     /// day until it is built again.
     touched: Vec<u64>,
@@ -77,8 +78,11 @@ impl PinIndex {
         if !self.built.as_ref().is_some_and(covers) || self.touched.len() > subs.len() / 64 + 1024 {
             self.build(all, today, subs);
         }
-        let mut out: Vec<u64> =
-            pins.iter().filter_map(|p| self.named.get(&(*p, today))).flatten().chain(&self.touched).copied().collect();
+        let Some((built, from, _)) = &self.built else { return Vec::new() };
+        let day = (today - *from).num_days() as usize;
+        let list =
+            |p: &Pin| built.iter().position(|b| b == p).and_then(|k| self.named.get(k * SPAN_DAYS as usize + day));
+        let mut out: Vec<u64> = pins.iter().filter_map(list).flatten().chain(&self.touched).copied().collect();
         out.sort_unstable();
         out.dedup();
         out
@@ -87,12 +91,14 @@ impl PinIndex {
     fn build(&mut self, pins: &[Pin], from: NaiveDate, subs: &SubTable) {
         let to = from + chrono::TimeDelta::days(SPAN_DAYS);
         self.named.clear();
+        self.named.resize_with(pins.len() * SPAN_DAYS as usize, Vec::new);
         self.touched.clear();
+        let stretch = Stretch::new(from, to);
         for i in 0..subs.len() as u32 {
             let p = subs.profile(i);
-            for pin in pins {
-                if let Some(day) = pin.day_in(p, from, to) {
-                    self.named.entry((*pin, day)).or_default().push(p.msisdn.raw());
+            for (k, pin) in pins.iter().enumerate() {
+                if let Some(day) = pin.day_in(p, &stretch) {
+                    self.named[k * SPAN_DAYS as usize + (day - from).num_days() as usize].push(p.msisdn.raw());
                 }
             }
         }

@@ -84,6 +84,7 @@ impl Shard {
     /// loaded; `remap` carries state taken under another rule set over to this one.
     pub fn restore_subscriber(&mut self, p: Profile, st: SubState, remap: Option<&crate::state::Remap>) {
         let m = p.msisdn;
+        self.pristine = false;
         self.pins.clear();
         self.held.clear();
         self.activity.clear();

@@ -132,6 +132,7 @@ fn compile(item: &yaml::Node, name: &str, file: &str, src: &str, ck: &mut Checke
         _ => Computed::Expr(Calc::new(then(v, &mut ty, file, src, ck)?)),
     };
     let settles = DeriveDef::settling(schedule, snapshot, &value);
+    let bare = DeriveDef::bare(schedule, &value);
     Some(DeriveDef {
         name: name.into(),
         desc: scalar(item, "desc", file, src, ck.diags).map_or("", |(s, _)| s).into(),
@@ -143,6 +144,7 @@ fn compile(item: &yaml::Node, name: &str, file: &str, src: &str, ck: &mut Checke
         value,
         snapshot,
         settles,
+        bare,
     })
 }
 

@@ -274,7 +274,7 @@ fn int_fn(ir: &Ir) -> IntFn {
 
 /// `x OP y` on numbers: saturating, `None` for a division by zero.
 #[inline]
-fn arith(op: ArOp, x: i64, y: i64) -> Option<i64> {
+pub(super) fn arith(op: ArOp, x: i64, y: i64) -> Option<i64> {
     match op {
         ArOp::Add => Some(x.saturating_add(y)),
         ArOp::Sub => Some(x.saturating_sub(y)),
@@ -672,6 +672,76 @@ mod tests {
             for ir in &cases {
                 let said = (Cond::new(ir.clone()).holds(&cx), cx.eval_bool(ir));
                 assert_eq!(said.0, said.1, "{ir:?} with balance {balance:?}, derived values {derived}");
+            }
+        }
+    }
+
+    /// A daily derive's bare value ([`super::super::bare`]) is what the whole expression gives
+    /// a subscriber with no window buckets, with or without the record and state it also reads.
+    #[test]
+    fn bare_values_are_what_the_expression_gives_a_state_without_windows() {
+        use CmpOp::*;
+        let agg = |slot, window| Box::new(Ir::Agg { slot, bucket: 3_600_000, window });
+        let int = |n: i64| Box::new(Ir::Int(n));
+        let f = |f: Field| Box::new(Ir::Field(f));
+        let ar = |op, a, b| Box::new(Ir::Arith(op, a, b));
+        // The churn score of the pack, and its parts.
+        let (long, short) = (agg(0, 35 * 86_400_000), agg(0, 7 * 86_400_000));
+        let drop = ar(ArOp::Sub, long.clone(), ar(ArOp::Mul, int(5), short.clone()));
+        let base = Box::new(Ir::Max(int(1), ar(ArOp::Sub, long.clone(), short.clone())));
+        let churn = ar(
+            ArOp::Add,
+            Box::new(Ir::Max(int(0), ar(ArOp::Div, ar(ArOp::Mul, drop, int(60)), base))),
+            ar(ArOp::Mul, Box::new(Ir::Min(int(1), agg(1, 30 * 86_400_000))), int(20)),
+        );
+        let month = Box::new(Ir::AggMonth { slot: 2, bucket: 3_600_000, last: true });
+        let numbers = vec![
+            *churn.clone(),
+            *ar(
+                ArOp::Sub,
+                ar(ArOp::Sub, f(Field::ArpuFen), ar(ArOp::Div, ar(ArOp::Mul, agg(2, 86_400_000), int(6)), int(10))),
+                int(800),
+            ),
+            *ar(ArOp::Div, int(100), agg(0, 86_400_000)),
+            *ar(ArOp::Add, f(Field::Balance), Box::new(Ir::Distinct { slot: 3, window: 86_400_000 })),
+            *ar(ArOp::Mul, f(Field::Balance), ar(ArOp::Add, int(1), month.clone())),
+            Ir::Neg(Box::new(Ir::Abs(ar(ArOp::Sub, agg(0, 1000), int(3))))),
+            Ir::Min(f(Field::Derived(3)), agg(0, 1000)),
+        ];
+        let conds = vec![
+            Ir::Cmp(Ge, churn.clone(), int(50)),
+            Ir::Cmp(Eq, month, int(0)),
+            Ir::And(Box::new([Ir::Cmp(Ge, agg(0, 1000), int(1)), Ir::Field(Field::Known)])),
+            Ir::Or(Box::new([Ir::Cmp(Lt, agg(0, 1000), f(Field::Balance)), Ir::Exists(agg(1, 1000))])),
+        ];
+        // The score of someone who never paid for anything is one number, worked out once.
+        assert!(matches!(super::super::bare(&churn), Some(Ir::Int(0))), "{:?}", super::super::bare(&churn));
+        assert!(super::super::bare(&Ir::Field(Field::ArpuFen)).is_none(), "reads no window: nothing to gain");
+        let (refdata, names) = (RefData::default(), Names::default());
+        let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00");
+        let now = 1_795_000_000_000;
+        for balance in [None, Some(300)] {
+            let (sub, mut state) = (Profile::unknown(Msisdn::from_raw(13_800_138_000)), SubState::default());
+            if balance.is_some() {
+                state.begin(now, balance);
+            }
+            assert!(state.no_windows());
+            let local = super::super::Local::at(now, offset);
+            let cx =
+                Ctx { event: None, now, local, sub: &sub, names: &names, state: &state, refdata: &refdata, offset };
+            for ir in &numbers {
+                let bare = super::super::bare(ir).expect("reads a window");
+                let int = |c: &Calc| match c.calc(&cx) {
+                    Calced::Int(n) => n,
+                    Calced::Value(v) => v.as_int(),
+                };
+                let said = (int(&Calc::new(ir.clone())), int(&Calc::new(bare.clone())), cx.eval(&bare).as_int());
+                assert_eq!((said.0, said.0), (said.1, said.2), "{ir:?} as {bare:?} with balance {balance:?}");
+            }
+            for ir in &conds {
+                let bare = super::super::bare(ir).expect("reads a window");
+                let said = (Cond::new(ir.clone()).holds(&cx), Cond::new(bare.clone()).holds(&cx), cx.eval_bool(&bare));
+                assert_eq!((said.0, said.0), (said.1, said.2), "{ir:?} as {bare:?} with balance {balance:?}");
             }
         }
     }

@@ -19,9 +19,9 @@ use crate::refdata::{Labels, Names, Profile, RefData, TagId, Vocab};
 use crate::state::SubState;
 use crate::time::Millis;
 pub use compiled::{Calc, Calced, Cond};
-pub use pin::{Activity, DateOf, Pin};
+pub use pin::{Activity, DateOf, Pin, Stretch};
 pub use schema::{Field, SymTy, Ty};
-pub use settle::{WindowRead, steady_part, window_reads};
+pub use settle::{WindowRead, bare, steady_part, window_reads};
 use std::borrow::Cow;
 use std::cmp::Ordering;
 

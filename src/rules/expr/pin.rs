@@ -67,14 +67,20 @@ impl Activity {
     /// the window starts and starts by `now`.
     pub fn may_hold(&self, newest: Option<i64>, now: i64) -> bool {
         let Some(idx) = newest else { return !self.some };
-        let after_start = (idx + 1) * self.bucket > now - self.window;
+        let (first, last) = self.counted(now);
         if self.some {
             // Older buckets end earlier still: none of them counts either.
-            after_start
+            idx >= first
         } else {
             // A newest bucket in the window counts (a count's buckets are never empty).
-            !(after_start && idx * self.bucket <= now)
+            !(first <= idx && idx <= last)
         }
+    }
+
+    /// The buckets the window read counts at `now`, `first..=last` by index: those that end
+    /// after the window starts (`(idx + 1) * bucket > now - window`) and start by `now`.
+    pub fn counted(&self, now: i64) -> (i64, i64) {
+        ((now - self.window).div_euclid(self.bucket), now.div_euclid(self.bucket))
     }
 }
 
@@ -128,11 +134,34 @@ fn days_to(f: Field) -> Option<DateOf> {
     })
 }
 
+/// A stretch of local days `[from, to)`, at most a year long, with the day each month and day
+/// of the year falls on within it: an index of a month of days asks it of every record, and a
+/// look-up is cheaper than working out the dates of two years for each.
+pub struct Stretch {
+    from: NaiveDate,
+    to: NaiveDate,
+    /// By month and day: the first day in the stretch an anniversary on it falls on (29
+    /// February on the 28th in a common year).
+    falls_on: Box<[[Option<NaiveDate>; 32]; 13]>,
+}
+
+impl Stretch {
+    pub fn new(from: NaiveDate, to: NaiveDate) -> Stretch {
+        let mut falls_on = Box::new([[None; 32]; 13]);
+        for d in from.iter_days().take_while(|d| *d < to) {
+            let (m, day) = (d.month() as usize, d.day() as usize);
+            falls_on[m][day].get_or_insert(d);
+            if (m, day) == (2, 28) && !d.leap_year() {
+                falls_on[2][29].get_or_insert(d);
+            }
+        }
+        Stretch { from, to, falls_on }
+    }
+}
+
 impl Pin {
-    /// The local day within `[from, to)` (at most a year long) on which the pin holds for `sub`,
-    /// if one does.
-    pub fn day_in(self, sub: &Profile, from: NaiveDate, to: NaiveDate) -> Option<NaiveDate> {
-        let within = |d: NaiveDate| (from <= d && d < to).then_some(d);
+    /// The local day within the stretch on which the pin holds for `sub`, if one does.
+    pub fn day_in(self, sub: &Profile, stretch: &Stretch) -> Option<NaiveDate> {
         match self {
             Pin::Anniversary(of) => {
                 let (m, d) = match of {
@@ -140,7 +169,7 @@ impl Pin {
                     DateOf::Joined => sub.join_date.map(|j| (j.month(), j.day()))?,
                     _ => return None,
                 };
-                [from.year(), from.year() + 1].into_iter().find_map(|y| within(anniversary(y, m, d)?))
+                *stretch.falls_on.get(m as usize)?.get(d as usize)?
             }
             Pin::DaysAhead(of, n) => {
                 let date = match of {
@@ -150,7 +179,8 @@ impl Pin {
                     DateOf::StayUntil => sub.dates.stay_until,
                     DateOf::Birthday | DateOf::Joined => None,
                 }?;
-                within(date.checked_sub_signed(chrono::TimeDelta::try_days(n)?)?)
+                let d = date.checked_sub_signed(chrono::TimeDelta::try_days(n)?)?;
+                (stretch.from <= d && d < stretch.to).then_some(d)
             }
         }
     }
@@ -158,6 +188,7 @@ impl Pin {
 
 /// The day month `m`, day `d` falls on in `year` (29 February on the 28th in a common year,
 /// as [`super::Ctx::is_anniversary`] counts it).
+#[cfg(test)]
 fn anniversary(year: i32, m: u32, d: u32) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(year, m, d)
         .or_else(|| if (m, d) == (2, 29) { NaiveDate::from_ymd_opt(year, 2, 28) } else { None })
@@ -205,17 +236,56 @@ mod tests {
         let (from, to) = (day("2026-12-20"), day("2027-01-20"));
         let bday = Pin::Anniversary(DateOf::Birthday);
         let p = profile(Some((1, 5)), Some("2019-12-24"), Some("2027-01-10"));
-        assert_eq!(bday.day_in(&p, from, to), Some(day("2027-01-05")), "across the new year");
-        assert_eq!(Pin::Anniversary(DateOf::Joined).day_in(&p, from, to), Some(day("2026-12-24")));
-        assert_eq!(Pin::DaysAhead(DateOf::PackageExpires, 7).day_in(&p, from, to), Some(day("2027-01-03")));
-        assert_eq!(Pin::DaysAhead(DateOf::PackageExpires, 30).day_in(&p, from, to), None, "before the stretch");
-        assert_eq!(Pin::DaysAhead(DateOf::ContractExpires, 7).day_in(&p, from, to), None, "no such date");
+        assert_eq!(bday.day_in(&p, &Stretch::new(from, to)), Some(day("2027-01-05")), "across the new year");
+        assert_eq!(Pin::Anniversary(DateOf::Joined).day_in(&p, &Stretch::new(from, to)), Some(day("2026-12-24")));
+        assert_eq!(
+            Pin::DaysAhead(DateOf::PackageExpires, 7).day_in(&p, &Stretch::new(from, to)),
+            Some(day("2027-01-03"))
+        );
+        assert_eq!(
+            Pin::DaysAhead(DateOf::PackageExpires, 30).day_in(&p, &Stretch::new(from, to)),
+            None,
+            "before the stretch"
+        );
+        assert_eq!(
+            Pin::DaysAhead(DateOf::ContractExpires, 7).day_in(&p, &Stretch::new(from, to)),
+            None,
+            "no such date"
+        );
         let p = profile(Some((6, 1)), None, None);
-        assert_eq!(bday.day_in(&p, from, to), None, "not in the stretch");
+        assert_eq!(bday.day_in(&p, &Stretch::new(from, to)), None, "not in the stretch");
         // 29 February falls on the 28th in a common year, as `subscriber.is_birthday` counts it.
         let leap = profile(Some((2, 29)), None, None);
-        assert_eq!(bday.day_in(&leap, day("2027-02-01"), day("2027-03-01")), Some(day("2027-02-28")));
-        assert_eq!(bday.day_in(&leap, day("2028-02-01"), day("2028-03-01")), Some(day("2028-02-29")));
+        assert_eq!(bday.day_in(&leap, &Stretch::new(day("2027-02-01"), day("2027-03-01"))), Some(day("2027-02-28")));
+        assert_eq!(bday.day_in(&leap, &Stretch::new(day("2028-02-01"), day("2028-03-01"))), Some(day("2028-02-29")));
+    }
+
+    #[test]
+    fn a_stretch_names_the_day_working_out_each_year_would() {
+        // The first year of the two a stretch touches whose anniversary falls in it.
+        let reference = |m: u32, d: u32, from: NaiveDate, to: NaiveDate| {
+            [from.year(), from.year() + 1]
+                .into_iter()
+                .find_map(|y| anniversary(y, m, d).filter(|x| from <= *x && *x < to))
+        };
+        for start in ["2026-12-20", "2027-02-10", "2028-02-10", "2027-02-28", "2028-02-29", "2026-03-01", "2027-06-30"]
+        {
+            for len in [1, 31, 200, 365] {
+                let from = day(start);
+                let to = from + chrono::TimeDelta::days(len);
+                let stretch = Stretch::new(from, to);
+                for m in 1..=12 {
+                    for d in 1..=31 {
+                        let Some(p) = (NaiveDate::from_ymd_opt(2000, m, d)).map(|_| profile(Some((m, d)), None, None))
+                        else {
+                            continue;
+                        };
+                        let got = Pin::Anniversary(DateOf::Birthday).day_in(&p, &stretch);
+                        assert_eq!(got, reference(m, d, from, to), "{m}-{d} in {from}..{to}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! of its windows. A daily derived attribute of that kind need not be computed again for a
 //! subscriber nothing happened to until its windows move (see the shard's daily tick).
 
+use super::ArOp;
 use super::Ir;
 use super::schema::Field;
 
@@ -102,6 +103,62 @@ pub fn steady_part(ir: &Ir) -> Option<Ir> {
         0 => None,
         1 => part.pop(),
         _ => Some(Ir::And(part.into())),
+    }
+}
+
+/// `ir` as it reads for a subscriber with no window buckets at all — every windowed sum, count
+/// and distinct count 0 — with the arithmetic and comparisons that makes constant worked out:
+/// the churn score of a subscriber who has paid for nothing yet is one number, not a walk over
+/// empty windows. Exact: the same value as `ir` on such a state. `None` when `ir` reads no
+/// window (nothing to gain).
+pub fn bare(ir: &Ir) -> Option<Ir> {
+    let mut windows = false;
+    let out = fold_bare(ir, &mut windows);
+    windows.then_some(out)
+}
+
+fn fold_bare(ir: &Ir, windows: &mut bool) -> Ir {
+    let mut f = |x: &Ir| Box::new(fold_bare(x, windows));
+    match ir {
+        Ir::Agg { .. } | Ir::AggMonth { .. } | Ir::Distinct { .. } => {
+            *windows = true;
+            Ir::Int(0)
+        }
+        Ir::Arith(op, a, b) => match (*f(a), *f(b)) {
+            (Ir::Int(x), Ir::Int(y)) if let Some(v) = super::compiled::arith(*op, x, y) => Ir::Int(v),
+            // `x - 0`, `x + 0`, `0 + x`, `x * 1`, `x / 1` are `x` (a missing `x` stays missing).
+            (x, Ir::Int(0)) if matches!(op, ArOp::Add | ArOp::Sub) => x,
+            (Ir::Int(0), x) if matches!(op, ArOp::Add) => x,
+            (x, Ir::Int(1)) if matches!(op, ArOp::Mul | ArOp::Div) => x,
+            (a, b) => Ir::Arith(*op, Box::new(a), Box::new(b)),
+        },
+        Ir::Min(a, b) | Ir::Max(a, b) => {
+            let min = matches!(ir, Ir::Min(..));
+            match (*f(a), *f(b)) {
+                (Ir::Int(x), Ir::Int(y)) => Ir::Int(if min { x.min(y) } else { x.max(y) }),
+                (a, b) if min => Ir::Min(Box::new(a), Box::new(b)),
+                (a, b) => Ir::Max(Box::new(a), Box::new(b)),
+            }
+        }
+        Ir::Neg(x) => match *f(x) {
+            Ir::Int(n) => Ir::Int(n.saturating_neg()),
+            x => Ir::Neg(Box::new(x)),
+        },
+        Ir::Abs(x) => match *f(x) {
+            Ir::Int(n) => Ir::Int(n.saturating_abs()),
+            x => Ir::Abs(Box::new(x)),
+        },
+        Ir::Cmp(op, a, b) => match (*f(a), *f(b)) {
+            (Ir::Int(x), Ir::Int(y)) => Ir::Bool(super::compare(*op, &super::Value::Int(x), &super::Value::Int(y))),
+            (a, b) => Ir::Cmp(*op, Box::new(a), Box::new(b)),
+        },
+        Ir::Not(x) => Ir::Not(f(x)),
+        Ir::Exists(x) => Ir::Exists(f(x)),
+        Ir::And(xs) => Ir::And(xs.iter().map(|x| *f(x)).collect()),
+        Ir::Or(xs) => Ir::Or(xs.iter().map(|x| *f(x)).collect()),
+        // Anything else reads no window, or reads it where a 0 is not worked out further: as
+        // written (on such a state it reads 0 all the same).
+        other => other.clone(),
     }
 }
 
