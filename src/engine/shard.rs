@@ -264,10 +264,15 @@ impl Shard {
         let scene = Scene { event: Some(ev), now: ev.ts, local, refdata: &refdata, names: &self.names, offset };
         rules.observe(&scene, &mut entry, &mut self.scratch);
         self.activity.counted(at, ev.ts, self.scratch.new_buckets());
-        self.settled.touched(at, self.scratch.counted(), matches!(ev.body, Body::Profile(_)));
-        self.quiet.stirred(at);
+        let profile = matches!(ev.body, Body::Profile(_));
+        self.settled.touched(at, self.scratch.counted(), profile);
         // Derived attributes this kind of event recomputes (rules then read them fresh).
         let derives = &rules.derives_by_kind[kind as usize];
+        // A journey's steady start reads the record and derived values: only a profile event
+        // or one that recomputes derived values can change what it says.
+        if profile || !derives.is_empty() {
+            self.quiet.stirred(at);
+        }
         if !derives.is_empty() {
             rules.derive(derives, &scene, &mut entry, tracing.then_some(&mut trace));
         }

@@ -259,6 +259,29 @@ fn cny(out: &mut String, fen: i64) {
     out.push(char::from(b'0' + (cents % 10) as u8));
 }
 
+// Dates and times written field by field, as chrono's `%Y-%m-%d`, `%-m月%-d日` and `%H:%M`
+// write them: no format string read at each message (a year of more than four digits goes
+// through chrono).
+type Stamp = chrono::DateTime<chrono::FixedOffset>;
+
+fn write_date(out: &mut String, t: &Stamp) {
+    use chrono::Datelike;
+    let _ = match t.year() {
+        y @ 0..=9999 => write!(out, "{y:04}-{:02}-{:02}", t.month(), t.day()),
+        _ => write!(out, "{}", t.format("%Y-%m-%d")),
+    };
+}
+
+fn write_cn_date(out: &mut String, t: &Stamp) {
+    use chrono::Datelike;
+    let _ = write!(out, "{}月{}日", t.month(), t.day());
+}
+
+fn write_time(out: &mut String, t: &Stamp) {
+    use chrono::Timelike;
+    let _ = write!(out, "{:02}:{:02}", t.hour(), t.minute());
+}
+
 /// Writes a hole's value in its format (the hole's type, filter and words).
 fn format_value(out: &mut String, v: &Value, (ty, fmt, words): (Ty, Fmt, &Words), cx: &Ctx) {
     use chrono::TimeZone;
@@ -270,15 +293,9 @@ fn format_value(out: &mut String, v: &Value, (ty, fmt, words): (Ty, Fmt, &Words)
         (Fmt::Store, Value::Json(serde_json::Value::String(id))) => {
             out.push_str(cx.refdata.store_name(id).unwrap_or(id))
         }
-        (Fmt::Date, Value::Int(ms)) => {
-            out.push_str(&time(*ms).map_or_else(String::new, |t| t.format("%Y-%m-%d").to_string()))
-        }
-        (Fmt::CnDate, Value::Int(ms)) => {
-            out.push_str(&time(*ms).map_or_else(String::new, |t| t.format("%-m月%-d日").to_string()))
-        }
-        (Fmt::Time, Value::Int(ms)) => {
-            out.push_str(&time(*ms).map_or_else(String::new, |t| t.format("%H:%M").to_string()))
-        }
+        (Fmt::Date, Value::Int(ms)) => time(*ms).into_iter().for_each(|t| write_date(out, &t)),
+        (Fmt::CnDate, Value::Int(ms)) => time(*ms).into_iter().for_each(|t| write_cn_date(out, &t)),
+        (Fmt::Time, Value::Int(ms)) => time(*ms).into_iter().for_each(|t| write_time(out, &t)),
         (Fmt::Minutes, Value::Int(ms)) => {
             let _ = write!(out, "{}", ms / 60_000);
         }
@@ -325,6 +342,7 @@ fn format_value(out: &mut String, v: &Value, (ty, fmt, words): (Ty, Fmt, &Words)
 
 #[cfg(test)]
 mod tests {
+    use super::{Stamp, write_cn_date, write_date, write_time};
     use crate::event::{Decoder, Event};
     use crate::refdata::{Names, Profile, RefData, SubscriberRecord};
     use crate::rules::expr::{Ctx, Local};
@@ -380,6 +398,25 @@ mod tests {
 
     fn usage() -> Event {
         event(r#""kind":"usage","service":"data","direction":"mo","scope":"long_distance","volume_kb":1"#)
+    }
+
+    #[test]
+    fn dates_and_times_are_written_as_chrono_formats_them() {
+        use chrono::TimeZone;
+        let cn = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00");
+        let days = [-800_000i64, -1, 0, 1, 19_000, 20_000, 20_416, 2_932_000, 2_933_000, 3_000_000];
+        for ms in days.iter().flat_map(|d| [0, 59_999, 3_600_000 * 15 + 61_000].map(|o| d * 86_400_000 + o)) {
+            let Some(t) = cn.timestamp_millis_opt(ms).single() else { continue };
+            for (write, fmt) in [
+                (write_date as fn(&mut String, &Stamp), "%Y-%m-%d"),
+                (write_cn_date, "%-m月%-d日"),
+                (write_time, "%H:%M"),
+            ] {
+                let mut out = String::new();
+                write(&mut out, &t);
+                assert_eq!(out, t.format(fmt).to_string(), "{ms} as {fmt}");
+            }
+        }
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! with the date, derived attributes, constants) evaluates the condition at a tick only for
 //! subscribers that part was not false for at the last one, had an event since, or whose
 //! derived values changed; and it decides exactly what evaluating it for everyone decides: over
-//! 60 days, as scores rise and fall with spending, records change tier mid-run, instances run
-//! and end, and numbers are first seen mid-run, on 1 and 3 shards.
+//! 60 days, as scores rise and fall with spending, records change tier mid-run, a CRM event
+//! changes an event-driven derived value, instances run and end, and numbers are first seen
+//! mid-run, on 1 and 3 shards.
 
 use crate::support::{no_footer, run_day as at, run_with};
 
@@ -14,11 +15,15 @@ const PACK: &str = r#"
   value: >
     max(0, (sum(usage.charge_fen, 35d) - 5 * sum(usage.charge_fen, 7d)) * 60
       / max(1 fen, sum(usage.charge_fen, 35d) - sum(usage.charge_fen, 7d)))
+- derive: praised
+  on: [crm]
+  value: count(crm where event == "praise", 60d) >= 1
 - journey: care
   start:
     schedule: "10:00"
     condition: >
-      subscriber.tier == high and derived.score >= 30 and sum(usage.charge_fen, 35d) >= 2 CNY
+      (subscriber.tier == high or derived.praised) and derived.score >= 30
+      and sum(usage.charge_fen, 35d) >= 2 CNY
   expire_after: 10d
   steps:
     - step: offer
@@ -61,6 +66,13 @@ fn events() -> Vec<String> {
                 let (ts, m) = (at(d, 15, i % 60), number(i));
                 lines.push(format!(r#"{{"kind":"profile","ts":"{ts}","msisdn":"{m}","set":{{"tier":"{tier}"}}}}"#));
             }
+            // Every 7th is praised once (a CRM event: its derived value changes, its record
+            // does not), ten days after it stopped spending: its score has stood still at its
+            // top for days, so nothing else makes it looked at again.
+            if i % 7 == 3 && i % 30 < 19 && d == 25 + i % 30 {
+                let (ts, m) = (at(d, 16, i % 60), number(i));
+                lines.push(format!(r#"{{"kind":"crm","ts":"{ts}","msisdn":"{m}","event":"praise"}}"#));
+            }
         }
         if (10..30).contains(&d) {
             for k in 0..3 {
@@ -100,6 +112,11 @@ fn a_daily_journey_start_is_evaluated_for_whom_its_steady_part_may_have_changed_
             r.decisions.iter().filter(|d| d.msisdn.raw() % 5 == 0).filter(|d| d.ts > b_day(40)).count()
         };
         assert!(promoted(&quiet) > 0, "{shards} shard(s): a subscriber made high tier is started");
+        let praised = |r: &crate::support::Run| {
+            let valuable = |m: u64| (m % 10_000).is_multiple_of(5) || (m % 10_000) % 2 == 1;
+            r.decisions.iter().filter(|d| (d.msisdn.raw() % 10_000) % 7 == 3 && valuable(d.msisdn.raw())).count()
+        };
+        assert!(praised(&quiet) > 0, "{shards} shard(s): a valuable subscriber praised is started");
         let (few, all) = (quiet.summary.stats.starts_evaluated, walked.summary.stats.starts_evaluated);
         assert!(few * 2 < all, "{shards} shard(s): evaluated {few} times against {all}");
     }

@@ -1,10 +1,11 @@
 //! Daily journey starts that stay false: a start condition that reads only fields of the
 //! subscriber's record that do not move with the date, derived attributes and constants (the
 //! churn journey's "high value, reachable, churn score 50 or more") gives at a tick what it gave
-//! at the last one, unless the subscriber had an event since (an event is what changes a record
-//! or an event-driven derived value) or one of their derived values changed at a tick. A tick of
-//! such journeys evaluates the condition only for the others: those it was not false for, those
-//! stirred since, and those it never evaluated.
+//! at the last one, unless the subscriber had an event since that can change one of those (a
+//! `profile` event, which changes the record, or an event of a kind that recomputes derived
+//! values) or one of their derived values changed at a tick. A tick of such journeys evaluates
+//! the condition only for the others: those it was not false for, those stirred since, and
+//! those it never evaluated.
 //!
 //! Kept per tick (its journeys): a bit per entry for "false at the last tick and not stirred
 //! since". Forgotten when the rules or the states are replaced (reload, restore) or entries move
@@ -33,8 +34,8 @@ impl QuietStarts {
         self.walks.clear();
     }
 
-    /// Entry `i` had an event, or a derived value of it changed: its conditions are evaluated
-    /// at the next tick of each walk.
+    /// Entry `i`'s record or a derived value of it may have changed: its conditions are
+    /// evaluated at the next tick of each walk.
     #[inline]
     pub(super) fn stirred(&mut self, i: u32) {
         let (word, bit) = ((i / 64) as usize, i % 64);
