@@ -282,7 +282,12 @@ impl RuleSet {
     pub fn settled_until(&self, slots: &[u16], st: &SubState, now: crate::time::Millis) -> Option<crate::time::Millis> {
         let mut until = crate::time::Millis::MAX;
         for &slot in slots {
-            for r in self.derives[slot as usize].settles.as_deref()? {
+            let reads = self.derives[slot as usize].settles.as_deref()?;
+            // No bucket to leave a window: only an event (which touches the entry) moves them.
+            if st.no_windows() {
+                continue;
+            }
+            for r in reads {
                 until = until.min(st.agg_settled_until(r.slot, now, r.bucket, r.window));
             }
         }
