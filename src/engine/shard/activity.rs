@@ -23,9 +23,8 @@ use crate::time::Millis;
 /// No bucket.
 const NONE: i64 = i64::MIN;
 
-/// An activity term on an indexed slot: whether it needs events, the slot's column and the
-/// buckets it counts (`first..=last`).
-type Term<'a> = (bool, &'a [i64], (i64, i64));
+/// An activity term on an indexed slot, with the slot's column.
+type Term<'a> = (Activity, &'a [i64]);
 
 /// The newest bucket of the indexed slots, per table entry (see the module).
 #[derive(Default)]
@@ -71,21 +70,15 @@ impl ActivityIndex {
             self.build(set, subs);
         }
         let Some(b) = &self.built else { return (0..subs.len() as u32).collect() };
-        // Each term with the column it reads (a term on a slot not indexed cannot filter) and
-        // the buckets it counts now.
+        // Each term with the column it reads (a term on a slot not indexed cannot filter).
         let rules: Vec<Vec<Term>> = rules
             .iter()
             .map(|terms| {
                 let col = |slot: u32| b.slots.iter().position(|(s, _)| *s == slot).map(|c| b.newest[c].as_slice());
-                terms.iter().filter_map(|a| Some((a.some, col(a.slot)?, a.counted(now)))).collect()
+                terms.iter().filter_map(|a| Some((*a, col(a.slot)?))).collect()
             })
             .collect();
-        // As `Activity::may_hold` says, on the column's values.
-        let holds = |&(some, col, (first, last)): &Term, i: usize| match col.get(i).copied().unwrap_or(NONE) {
-            NONE => !some,
-            idx if some => idx >= first,
-            idx => idx < first || idx > last,
-        };
+        let holds = |(a, col): &Term, i: usize| a.may_hold(col.get(i).copied().filter(|n| *n != NONE), now);
         (0..subs.len())
             .filter(|&i| rules.iter().any(|terms| terms.iter().all(|t| holds(t, i))))
             .map(|i| i as u32)

@@ -79,7 +79,7 @@ impl Activity {
 
     /// The buckets the window read counts at `now`, `first..=last` by index: those that end
     /// after the window starts (`(idx + 1) * bucket > now - window`) and start by `now`.
-    pub fn counted(&self, now: i64) -> (i64, i64) {
+    fn counted(&self, now: i64) -> (i64, i64) {
         ((now - self.window).div_euclid(self.bucket), now.div_euclid(self.bucket))
     }
 }
