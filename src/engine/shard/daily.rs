@@ -79,9 +79,7 @@ impl PinIndex {
             self.build(all, today, subs);
         }
         let Some((built, from, _)) = &self.built else { return Vec::new() };
-        let day = (today - *from).num_days() as usize;
-        let list =
-            |p: &Pin| built.iter().position(|b| b == p).and_then(|k| self.named.get(k * SPAN_DAYS as usize + day));
+        let list = |p: &Pin| built.iter().position(|b| b == p).and_then(|k| self.named.get(at(k, *from, today)));
         let mut out: Vec<u64> = pins.iter().filter_map(list).flatten().chain(&self.touched).copied().collect();
         out.sort_unstable();
         out.dedup();
@@ -98,12 +96,17 @@ impl PinIndex {
             let p = subs.profile(i);
             for (k, pin) in pins.iter().enumerate() {
                 if let Some(day) = pin.day_in(p, &stretch) {
-                    self.named[k * SPAN_DAYS as usize + (day - from).num_days() as usize].push(p.msisdn.raw());
+                    self.named[at(k, from, day)].push(p.msisdn.raw());
                 }
             }
         }
         self.built = Some((pins.to_vec(), from, to));
     }
+}
+
+/// The place in [`PinIndex`]'s lists of the `k`th pin's list for `day` of a stretch from `from`.
+fn at(k: usize, from: NaiveDate, day: NaiveDate) -> usize {
+    k * SPAN_DAYS as usize + (day - from).num_days() as usize
 }
 
 /// The snapshot derived attributes of a tick that computes nothing else (the month's value
