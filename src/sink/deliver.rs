@@ -18,7 +18,7 @@
 pub use super::callback::callback_handler;
 use super::calls::CallCentre;
 pub use super::delivery_config::DeliveryConfig;
-use super::doubt::{Attempt, Doubts, Released, Turns};
+use super::doubt::{Attempt, Doubts, Released, Tally, Turns};
 use super::gateway::{Inbound, Incoming, OutcomeStatus, Reply, Report, Sent};
 use super::orders::OrderDesk;
 use super::outbox::{Entry, InDoubt, Ledger, Open, OutboxReader, id_key};
@@ -127,6 +127,10 @@ pub struct Dispatcher {
     sms_limit: Arc<Limiter>,
     call_limit: Arc<Limiter>,
     outcomes: std::io::BufWriter<std::fs::File>,
+    /// The outcomes file's length with every line written so far.
+    outcomes_len: u64,
+    /// Whether the ledger's last mark holds every line written (else the next sync writes one).
+    marked: bool,
     /// Every outcome and reply event line also goes here (a live engine's input), when set.
     live: Option<Box<dyn Fn(String) + Send>>,
     /// Outcome and reply event times are written in this offset (the engine's).
@@ -178,16 +182,18 @@ impl Dispatcher {
     ) -> Result<Dispatcher, DeliveryError> {
         let io =
             |what: &'static str, p: &Path, e: std::io::Error| DeliveryError::Open { what, path: p.into(), source: e };
-        let ledger = Ledger::open(&cfg.outbox).map_err(|e| io("opening the ledger in", &cfg.outbox, e))?;
+        let mut ledger = Ledger::open(&cfg.outbox).map_err(|e| io("opening the ledger in", &cfg.outbox, e))?;
         let reader = OutboxReader::open(&cfg.outbox).map_err(|e| io("opening the outbox in", &cfg.outbox, e))?;
         if let Some(parent) = cfg.outcomes.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| io("creating", parent, e))?;
         }
-        let outcomes = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&cfg.outcomes)
+        let (outcomes, outcomes_len) = super::outbox::open_outcomes(&cfg.outcomes, ledger.outcomes_mark)
             .map_err(|e| io("opening", &cfg.outcomes, e))?;
+        // The first mark of a ledger an older tidings wrote, or of a new one.
+        if ledger.outcomes_mark != Some(outcomes_len) {
+            ledger.write(Entry::Mark { outcomes: outcomes_len, at: now_ms() }).map_err(DeliveryError::Ledger)?;
+            ledger.sync().map_err(DeliveryError::LedgerSync)?;
+        }
         let order = match cfg.order.clone() {
             Some(o) => Some(Arc::new(OrderDesk::new(o).map_err(DeliveryError::Config)?)),
             None => None,
@@ -204,6 +210,8 @@ impl Dispatcher {
             call,
             order,
             outcomes: std::io::BufWriter::new(outcomes),
+            outcomes_len,
+            marked: true,
             live: None,
             early: VecDeque::new(),
             unsynced: Vec::new(),
@@ -384,9 +392,17 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Makes the round's entries durable, then acknowledges the reports they hold.
+    /// Makes the round's entries durable — its event lines, then the mark that ends it (see
+    /// [`super::outbox`]) — then acknowledges the reports they hold.
     fn sync(&mut self) -> Result<(), DeliveryError> {
-        self.outcomes.flush().map_err(|e| DeliveryError::Outcomes { path: self.cfg.outcomes.clone(), source: e })?;
+        if !self.marked {
+            self.outcomes
+                .flush()
+                .map_err(|e| DeliveryError::Outcomes { path: self.cfg.outcomes.clone(), source: e })?;
+            let mark = Entry::Mark { outcomes: self.outcomes_len, at: now_ms() };
+            self.ledger.write(mark).map_err(DeliveryError::Ledger)?;
+            self.marked = true;
+        }
         self.ledger.sync().map_err(DeliveryError::LedgerSync)?;
         self.unsynced.drain(..).for_each(Incoming::done);
         Ok(())
@@ -476,19 +492,8 @@ impl Dispatcher {
 
     /// In-doubt SMS whose grace ran out go again (no report came: the gateway never had them, or
     /// lost them); one whose outbox line was never read is let go, and its subscriber's turn.
-    /// The reports that came for some of its parts can settle nothing any more: they are
-    /// acknowledged, or they would stay in the gateway's window (an SGIP SMG sends 16 and waits).
     fn release_doubts(&mut self) {
-        for Released { key, msisdn, action, receipts } in self.p.doubts.due(Instant::now()) {
-            if !receipts.is_empty() {
-                let (done, keep): (Vec<_>, Vec<_>) =
-                    std::mem::take(&mut self.early).into_iter().partition(|(_, inc)| {
-                        inc.report().and_then(|r| r.gateway_id.as_ref()).is_some_and(|g| receipts.contains(g))
-                    });
-                self.early = keep.into();
-                self.stats.unmatched_reports += done.len() as u64;
-                self.unsynced.extend(done.into_iter().map(|(_, inc)| inc));
-            }
+        for Released { key, msisdn, action } in self.p.doubts.due(Instant::now()) {
             match action {
                 // It keeps its subscriber's turn.
                 Some(a) => self.p.queue.push_back(a),
@@ -613,7 +618,12 @@ impl Dispatcher {
                     self.cfg.in_doubt_grace
                 );
                 // It keeps its subscriber's turn while in doubt.
-                let d = InDoubt { id: a.id.clone(), msisdn: a.msisdn.clone(), reference: reference(&a.id) };
+                let d = InDoubt {
+                    id: a.id.clone(),
+                    msisdn: a.msisdn.clone(),
+                    reference: reference(&a.id),
+                    receipts: Vec::new(),
+                };
                 self.p.doubts.insert(d, Some((a, attempt + 1)), Instant::now() + self.cfg.in_doubt_grace);
             }
         }
@@ -690,8 +700,15 @@ impl Dispatcher {
             }
             None => {
                 let sms = self.sms.as_deref();
-                let Some(settled) = self.p.doubts.settle(&r, |a| sms.map_or(1, |g| g.parts(a))) else {
-                    return Ok(false);
+                let settled = match self.p.doubts.settle(&r, |a| sms.map_or(1, |g| g.parts(a))) {
+                    None => return Ok(false),
+                    Some(Tally::Again) => return Ok(true),
+                    Some(Tally::Part { id, gateway_id }) => {
+                        let part = Entry::Part { id, gateway_id, at: now_ms() };
+                        self.ledger.write(part).map_err(DeliveryError::Ledger)?;
+                        return Ok(true);
+                    }
+                    Some(Tally::Settled(settled)) => settled,
                 };
                 let a = settled.action;
                 self.stats.settled_in_doubt += 1;
@@ -759,6 +776,8 @@ impl Dispatcher {
     fn emit(&mut self, line: String) -> Result<(), DeliveryError> {
         writeln!(self.outcomes, "{line}")
             .map_err(|e| DeliveryError::Outcomes { path: self.cfg.outcomes.clone(), source: e })?;
+        self.outcomes_len += line.len() as u64 + 1;
+        self.marked = false;
         if let Some(feed) = &self.live {
             feed(line);
         }

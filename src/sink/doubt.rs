@@ -27,9 +27,12 @@
 //!
 //! A long message is settled only when every part has its report (the part count comes from the
 //! gateway in use, [`super::sms::SmsGateway::parts`]): a part that never reached the gateway would
-//! leave the subscriber with half a message. A report for an SMS in doubt whose outbox line has
-//! not been read yet (the first moments after a restart) settles nothing: it waits, unacknowledged,
-//! until the line is read and the part count is known.
+//! leave the subscriber with half a message. The report of one part is recorded in the ledger (a
+//! `part` line) and acknowledged: a gateway answers a window of reports at a time (an SGIP SMG
+//! sends 16 and waits), and parts held unanswered until the last came would stop the last behind
+//! them. The ledger gives the recorded parts back after a restart. A report for an SMS in doubt
+//! whose outbox line has not been read yet (the first moments after a restart) settles nothing:
+//! it waits, unacknowledged, until the line is read and the part count is known.
 
 use super::gateway::Report;
 use super::outbox::{InDoubt, id_key};
@@ -42,13 +45,14 @@ pub type Attempt = (Action, u32);
 
 /// One SMS in doubt.
 struct Doubt {
+    id: String,
     msisdn: String,
     reference: u16,
     /// The action once its outbox line is read, with its next attempt number.
     action: Option<Attempt>,
     /// When to stop waiting for a report and offer it again.
     until: Instant,
-    /// The gateway ids of the reports counted so far (one per part).
+    /// The gateway ids of the reports counted so far (one per part), recorded in the ledger.
     receipts: Vec<String>,
 }
 
@@ -59,15 +63,24 @@ pub struct Settled {
     pub gateway_ids: Vec<String>,
 }
 
+/// What a report naming an SMS in doubt did.
+#[derive(Debug)]
+pub enum Tally {
+    /// Every part has its report now: the gateway had the SMS.
+    Settled(Box<Settled>),
+    /// One more part of SMS `id` has its report, with this gateway id: record it, then the report
+    /// can be acknowledged.
+    Part { id: String, gateway_id: String },
+    /// A part counted already (the gateway sent its report again).
+    Again,
+}
+
 /// An SMS whose grace ran out: offer it again (`action`), or — its line never read — drop it.
-/// `receipts` are the gateway ids of the reports counted for it (parts of a long message that
-/// reached the gateway): they will never settle anything now, so they may be acknowledged.
 #[derive(Debug)]
 pub struct Released {
     pub key: u64,
     pub msisdn: String,
     pub action: Option<Attempt>,
-    pub receipts: Vec<String>,
 }
 
 /// The SMS in doubt, by id key and by subscriber.
@@ -85,7 +98,7 @@ impl Doubts {
         if !keys.contains(&key) {
             keys.push(key);
         }
-        let doubt = Doubt { msisdn: d.msisdn, reference: d.reference, action, until, receipts: Vec::new() };
+        let doubt = Doubt { id: d.id, msisdn: d.msisdn, reference: d.reference, action, until, receipts: d.receipts };
         self.by_id.insert(key, doubt);
     }
 
@@ -118,25 +131,27 @@ impl Doubts {
         Some(d.msisdn)
     }
 
-    /// Counts `r` for the SMS in doubt it names, if any (see the module docs); the SMS once every
-    /// part has its report. `parts` is the gateway's part count of an action.
-    pub fn settle(&mut self, r: &Report, parts: impl Fn(&Action) -> usize) -> Option<Settled> {
+    /// Counts `r` for the SMS in doubt it names, if any (see the module docs); `None` when it
+    /// names none whose outbox line is read. `parts` is the gateway's part count of an action.
+    pub fn settle(&mut self, r: &Report, parts: impl Fn(&Action) -> usize) -> Option<Tally> {
         let key = self.named(r)?;
         let d = self.by_id.get_mut(&key)?;
         let (a, _) = d.action.as_ref()?;
         // Kannel's report names the action: one settles it. The others count the parts.
         if r.action_id.is_none() {
-            if let Some(g) = r.gateway_id.as_ref().filter(|g| !d.receipts.contains(g)) {
-                d.receipts.push(g.clone());
+            let g = r.gateway_id.as_ref()?;
+            if d.receipts.contains(g) {
+                return Some(Tally::Again);
             }
+            d.receipts.push(g.clone());
             if d.receipts.len() < parts(a) {
-                return None;
+                return Some(Tally::Part { id: d.id.clone(), gateway_id: g.clone() });
             }
         }
         let gateway_ids = std::mem::take(&mut d.receipts);
         let (action, _) = d.action.take()?;
         self.remove(key);
-        Some(Settled { action, gateway_ids })
+        Some(Tally::Settled(Box::new(Settled { action, gateway_ids })))
     }
 
     /// The SMS in doubt a report names: by action id; else by subscriber and reference; else by
@@ -163,12 +178,9 @@ impl Doubts {
         let due: Vec<u64> = self.by_id.iter().filter(|(_, d)| d.until <= now).map(|(k, _)| *k).collect();
         let mut out = Vec::with_capacity(due.len());
         for key in due {
-            let (action, receipts) = match self.by_id.get_mut(&key) {
-                Some(d) => (d.action.take(), std::mem::take(&mut d.receipts)),
-                None => (None, Vec::new()),
-            };
+            let action = self.by_id.get_mut(&key).and_then(|d| d.action.take());
             if let Some(msisdn) = self.remove(key) {
-                out.push(Released { key, msisdn, action, receipts });
+                out.push(Released { key, msisdn, action });
             }
         }
         out
@@ -265,7 +277,23 @@ mod tests {
     }
 
     fn in_doubt(id: &str, msisdn: &str, reference: u16) -> InDoubt {
-        InDoubt { id: id.into(), msisdn: msisdn.into(), reference }
+        InDoubt { id: id.into(), msisdn: msisdn.into(), reference, receipts: Vec::new() }
+    }
+
+    /// The SMS a report settled, if it settled one.
+    fn settled(t: Option<Tally>) -> Option<Settled> {
+        match t {
+            Some(Tally::Settled(s)) => Some(*s),
+            _ => None,
+        }
+    }
+
+    /// The gateway id of the part a report counted, if it counted one (and not the last).
+    fn part(t: Option<Tally>) -> Option<String> {
+        match t {
+            Some(Tally::Part { id, gateway_id }) => Some(format!("{id} {gateway_id}")),
+            _ => None,
+        }
     }
 
     /// A CMPP status report: the subscriber and the gateway's id, no reference.
@@ -291,12 +319,26 @@ mod tests {
         d.insert(in_doubt("a1", "13800138000", 7), Some((action("a1", "13800138000"), 2)), later());
         let three = |_: &Action| 3;
         assert!(d.settle(&report("13900139000", "m0"), three).is_none(), "another subscriber's report");
-        assert!(d.settle(&report("13800138000", "m1"), three).is_none(), "one part of three");
-        assert!(d.settle(&report("13800138000", "m1"), three).is_none(), "the same part again counts once");
-        assert!(d.settle(&report("8613800138000", "m2"), three).is_none(), "with the country code: two of three");
-        let s = d.settle(&report("13800138000", "m3"), three).expect("every part reported");
+        assert_eq!(part(d.settle(&report("13800138000", "m1"), three)).as_deref(), Some("a1 m1"), "one of three");
+        assert!(matches!(d.settle(&report("13800138000", "m1"), three), Some(Tally::Again)), "the same part again");
+        let m2 = d.settle(&report("8613800138000", "m2"), three);
+        assert_eq!(part(m2).as_deref(), Some("a1 m2"), "with the country code: two of three");
+        let s = settled(d.settle(&report("13800138000", "m3"), three)).expect("every part reported");
         assert_eq!((s.action.id.as_str(), s.gateway_ids), ("a1", vec!["m1".into(), "m2".into(), "m3".into()]));
         assert!(d.is_empty());
+    }
+
+    #[test]
+    fn parts_recorded_before_a_restart_count_toward_settling() {
+        let mut d = Doubts::default();
+        let before = InDoubt { receipts: vec!["m1".into(), "m2".into()], ..in_doubt("a1", "13800138000", 7) };
+        d.insert(before, None, later());
+        let three = |_: &Action| 3;
+        assert!(d.settle(&report("13800138000", "m3"), three).is_none(), "its line is not read yet");
+        assert!(d.attach(action("a1", "13800138000"), 1).is_none());
+        assert!(matches!(d.settle(&report("13800138000", "m2"), three), Some(Tally::Again)), "recorded already");
+        let s = settled(d.settle(&report("13800138000", "m3"), three)).expect("the last part settles it");
+        assert_eq!(s.gateway_ids, ["m1", "m2", "m3"]);
     }
 
     #[test]
@@ -308,10 +350,10 @@ mod tests {
         let one = |_: &Action| 1;
         assert!(d.settle(&report("13800138000", "m1"), one).is_none(), "no reference: cannot tell which");
         let smpp = Report { reference: Some(2), ..report("13800138000", "m2") };
-        assert_eq!(d.settle(&smpp, one).map(|s| s.action.id), Some("a2".into()));
+        assert_eq!(settled(d.settle(&smpp, one)).map(|s| s.action.id), Some("a2".into()));
         // Kannel names the action.
         let kannel = Report { action_id: Some("a1".into()), gateway_id: None, msisdn: None, ..report("", "") };
-        assert_eq!(d.settle(&kannel, one).map(|s| s.action.id), Some("a1".into()));
+        assert_eq!(settled(d.settle(&kannel, one)).map(|s| s.action.id), Some("a1".into()));
     }
 
     #[test]
@@ -326,22 +368,22 @@ mod tests {
         let released = d.due(now);
         assert_eq!(released.len(), 1);
         assert_eq!((released[0].msisdn.as_str(), released[0].action.is_none()), ("13800138000", true));
-        assert_eq!(d.settle(&report("13900139000", "m2"), |_| 1).map(|s| s.action.id), Some("a2".into()));
+        assert_eq!(settled(d.settle(&report("13900139000", "m2"), |_| 1)).map(|s| s.action.id), Some("a2".into()));
     }
 
     #[test]
-    fn a_long_sms_released_unsettled_gives_back_the_reports_counted_for_its_parts() {
+    fn a_long_sms_released_unsettled_goes_again_and_its_counted_parts_settle_nothing_more() {
         let mut d = Doubts::default();
         let now = Instant::now();
         d.insert(in_doubt("a1", "13800138000", 7), Some((action("a1", "13800138000"), 2)), now);
         let three = |_: &Action| 3;
-        assert!(d.settle(&report("13800138000", "m1"), three).is_none());
-        assert!(d.settle(&report("13800138000", "m2"), three).is_none(), "two parts of three reached the gateway");
+        assert!(part(d.settle(&report("13800138000", "m1"), three)).is_some());
+        assert!(part(d.settle(&report("13800138000", "m2"), three)).is_some(), "two parts reached the gateway");
         let released = d.due(now);
         assert_eq!(released.len(), 1);
         assert_eq!(released[0].action.as_ref().map(|(a, n)| (a.id.as_str(), *n)), Some(("a1", 2)));
-        assert_eq!(released[0].receipts, vec!["m1".to_owned(), "m2".to_owned()], "to be acknowledged");
         assert!(d.is_empty());
+        assert!(d.settle(&report("13800138000", "m3"), three).is_none(), "no longer in doubt");
     }
 
     #[test]

@@ -8,6 +8,13 @@
 //! (`reply`, see [`super::reply`]). Both files only grow while the engine runs, so a crash at any
 //! moment leaves at worst a torn last line, which opening drops.
 //!
+//! The entries that write an event line into `outcomes.jsonl` (an outcome, a reply, a refusal, an
+//! expiry) count from the `mark` that ends their round: the mark holds the length the outcomes
+//! file has with the round's lines in it, written after those lines. A crash before the mark
+//! leaves a round half on disk in either file; opening forgets that round's line entries and the
+//! dispatcher cuts the outcomes file back to the last mark, so the reports the round took (never
+//! acknowledged: that waits for the mark) come again and are written once.
+//!
 //! Why two append-only files and not an embedded database: the write pattern is a log, each
 //! record is written once, restart is one sequential read, and an operator can read both with
 //! `jq`. Memory stays bounded while a gateway is down: the backlog stays on disk and the
@@ -219,11 +226,16 @@ pub enum Entry {
     Rejected { id: String, reason: String, at: i64 },
     /// Its time ran out before a gateway took it.
     Expired { id: String, at: i64 },
+    /// The report of one part of a long SMS in doubt (its gateway id): the SMS is settled when
+    /// every part has one.
+    Part { id: String, gateway_id: String, at: i64 },
     /// What the gateway reported afterwards.
     Outcome { id: String, status: OutcomeStatus, detail: String, at: i64 },
     /// A subscriber's reply written as event `id`: a redelivery carrying `key` (16 hex digits)
     /// is passed over until `until` (ms since the epoch).
     Reply { id: String, key: String, at: i64, until: i64 },
+    /// The end of a round: the outcomes file is `outcomes` bytes long with its lines.
+    Mark { outcomes: u64, at: i64 },
 }
 
 impl Entry {
@@ -233,9 +245,16 @@ impl Entry {
             | Entry::Accepted { id, .. }
             | Entry::Rejected { id, .. }
             | Entry::Expired { id, .. }
+            | Entry::Part { id, .. }
             | Entry::Outcome { id, .. }
             | Entry::Reply { id, .. } => id,
+            Entry::Mark { .. } => "",
         }
+    }
+
+    /// Whether the entry goes with an event line in the outcomes file.
+    pub fn writes_line(&self) -> bool {
+        matches!(self, Entry::Rejected { .. } | Entry::Expired { .. } | Entry::Outcome { .. } | Entry::Reply { .. })
     }
 }
 
@@ -268,6 +287,8 @@ pub struct InDoubt {
     pub id: String,
     pub msisdn: String,
     pub reference: u16,
+    /// The gateway ids of the parts reported since its `sending` line.
+    pub receipts: Vec<String>,
 }
 
 /// The ledger, loaded: finished ids, accepted-but-unreported actions by gateway id, the gateway
@@ -285,6 +306,8 @@ pub struct Ledger {
     pub open_by_id: HashMap<u64, std::sync::Arc<Open>>,
     pub in_doubt: Vec<InDoubt>,
     pub replies: Recorded,
+    /// The outcomes file's length at the last mark (none in a ledger an older tidings wrote).
+    pub outcomes_mark: Option<u64>,
     path: PathBuf,
 }
 
@@ -301,38 +324,62 @@ impl Ledger {
             closed: HashSet::new(),
             in_doubt: Vec::new(),
             replies: Recorded::default(),
+            outcomes_mark: None,
             path: path.clone(),
         };
         let mut sending: HashMap<u64, InDoubt> = HashMap::new();
+        // Entries since the last mark; before any mark (an older ledger) each counts at once.
+        let mut round: Vec<Entry> = Vec::new();
         for line in BufReader::new(File::open(&path)?).split(b'\n') {
             let line = line?;
             let Ok(e) = serde_json::from_slice::<Entry>(&line) else {
                 continue;
             };
-            let key = id_key(e.id());
             match e {
-                Entry::Sending { id, msisdn, reference, .. } => {
-                    if !ledger.finished.contains(&key) {
-                        sending.insert(key, InDoubt { id, msisdn, reference });
-                    }
+                Entry::Mark { outcomes, .. } => {
+                    round.drain(..).for_each(|e| ledger.load(e, &mut sending));
+                    ledger.outcomes_mark = Some(outcomes);
                 }
-                other => {
-                    sending.remove(&key);
-                    ledger.note(&other);
-                }
+                e if ledger.outcomes_mark.is_some() => round.push(e),
+                e => ledger.load(e, &mut sending),
             }
         }
+        // A round a crash cut off before its mark: its line entries are forgotten (the reports
+        // behind them come again); what it sent or had accepted stands.
+        round.into_iter().filter(|e| !e.writes_line()).for_each(|e| ledger.load(e, &mut sending));
         let mut doubt: Vec<InDoubt> = sending.into_values().collect();
         doubt.sort_by(|a, b| a.id.cmp(&b.id));
         ledger.in_doubt = doubt;
         Ok(ledger)
     }
 
+    /// An entry read on opening: `sending` holds the actions sent and not finished (yet).
+    fn load(&mut self, e: Entry, sending: &mut HashMap<u64, InDoubt>) {
+        let key = id_key(e.id());
+        match e {
+            Entry::Sending { id, msisdn, reference, .. } => {
+                if !self.finished.contains(&key) {
+                    sending.insert(key, InDoubt { id, msisdn, reference, receipts: Vec::new() });
+                }
+            }
+            Entry::Part { gateway_id, .. } => {
+                if let Some(d) = sending.get_mut(&key).filter(|d| !d.receipts.contains(&gateway_id)) {
+                    d.receipts.push(gateway_id);
+                }
+            }
+            Entry::Mark { .. } => {}
+            other => {
+                sending.remove(&key);
+                self.note(&other);
+            }
+        }
+    }
+
     /// Updates the in-memory view for an entry (without writing it).
     fn note(&mut self, e: &Entry) {
         let key = id_key(e.id());
         match e {
-            Entry::Sending { .. } => {}
+            Entry::Sending { .. } | Entry::Part { .. } | Entry::Mark { .. } => {}
             Entry::Accepted { id, gateway_ids, msisdn, rule, campaign, channel, .. } => {
                 self.finished.insert(key);
                 let open = std::sync::Arc::new(Open {
@@ -405,6 +452,27 @@ impl Ledger {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Opens the outcomes file to append, cut back to the ledger's last `mark` when a crash left
+/// lines of an unfinished round after it; with its length.
+pub fn open_outcomes(path: &Path, mark: Option<u64>) -> io::Result<(File, u64)> {
+    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    let len = file.metadata()?.len();
+    match mark {
+        Some(mark) if len > mark => {
+            eprintln!(
+                "tidings: delivery: {}: {} bytes after the last recorded round (a crash cut it off) removed: \
+                 its reports come again",
+                path.display(),
+                len - mark
+            );
+            file.set_len(mark)?;
+            file.sync_data()?;
+            Ok((file, mark))
+        }
+        _ => Ok((file, len)),
     }
 }
 
@@ -487,7 +555,14 @@ mod tests {
             at: 2,
         })
         .unwrap();
+        let part = |id: &str, g: &str| Entry::Part { id: id.into(), gateway_id: g.into(), at: 2 };
         l.write(sending("a2")).unwrap();
+        // A part reported for a2's first attempt, then a2 offered again: its parts start afresh.
+        l.write(part("a2", "g0")).unwrap();
+        l.write(sending("a2")).unwrap();
+        l.write(part("a2", "g1")).unwrap();
+        l.write(part("a2", "g1")).unwrap();
+        l.write(part("a2", "g2")).unwrap();
         l.write(sending("a3")).unwrap();
         l.write(Entry::Rejected { id: "a3".into(), reason: "bad number".into(), at: 3 }).unwrap();
         l.sync().unwrap();
@@ -495,6 +570,7 @@ mod tests {
         let l = Ledger::open(&dir).unwrap();
         assert!(l.is_finished("a1") && l.is_finished("a3") && !l.is_finished("a2"));
         assert_eq!(l.in_doubt.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["a2"]);
+        assert_eq!(l.in_doubt[0].receipts, ["g1", "g2"], "the parts reported since its last offer, once each");
         assert_eq!(l.resolve(None, Some("m2")).map(|o| o.id.clone()).as_deref(), Some("a1"));
         let mut l = l;
         l.write(Entry::Outcome { id: "a1".into(), status: OutcomeStatus::Delivered, detail: String::new(), at: 4 })
@@ -506,6 +582,63 @@ mod tests {
         drop(l);
         let l = Ledger::open(&dir).unwrap();
         assert!(l.is_repeat(None, Some("m1")), "the ledger remembers closed gateway ids across a restart");
+    }
+
+    #[test]
+    fn a_round_a_crash_cut_off_before_its_mark_is_forgotten_and_its_lines_cut_back() {
+        let dir = tempdir("mark");
+        let outcomes = dir.join("outcomes.jsonl");
+        let mut l = Ledger::open(&dir).unwrap();
+        assert_eq!(l.outcomes_mark, None, "a new ledger has no mark");
+        let sending =
+            |id: &str| Entry::Sending { id: id.into(), attempt: 1, reference: 7, msisdn: "13800138000".into(), at: 1 };
+        let accepted = |id: &str, g: &str| Entry::Accepted {
+            id: id.into(),
+            gateway_ids: vec![g.into()],
+            msisdn: "13800138000".into(),
+            rule: "r".into(),
+            campaign: "c".into(),
+            channel: "sms".into(),
+            at: 2,
+        };
+        let outcome =
+            |id: &str| Entry::Outcome { id: id.into(), status: OutcomeStatus::Delivered, detail: "".into(), at: 3 };
+        l.write(Entry::Mark { outcomes: 0, at: 0 }).unwrap();
+        for id in ["a1", "a2", "a3"] {
+            l.write(sending(id)).unwrap();
+        }
+        l.write(accepted("a1", "g1")).unwrap();
+        l.write(outcome("a1")).unwrap();
+        l.write(Entry::Mark { outcomes: 12, at: 4 }).unwrap();
+        // The next round, on disk in part when the process died: a2 accepted and reported, a
+        // reply, a3 refused; no mark.
+        l.write(accepted("a2", "g2")).unwrap();
+        l.write(outcome("a2")).unwrap();
+        l.write(Entry::Reply { id: "r1".into(), key: format!("{:016x}", 99u64), at: 5, until: i64::MAX }).unwrap();
+        l.write(Entry::Rejected { id: "a3".into(), reason: "no".into(), at: 5 }).unwrap();
+        l.sync().unwrap();
+        std::fs::write(&outcomes, "{\"id\":\"o1\"}\n{\"id\":\"o2\"}\n{\"id\":\"r1\"}\n").unwrap();
+        drop(l);
+        let l = Ledger::open(&dir).unwrap();
+        assert_eq!(l.outcomes_mark, Some(12));
+        assert!(l.is_repeat(None, Some("g1")), "the marked round stands");
+        assert_eq!(l.resolve(None, Some("g2")).map(|o| o.id.clone()).as_deref(), Some("a2"), "a2 waits for its report");
+        assert!(!l.is_finished("a3"), "a3's refusal is forgotten: it is in doubt");
+        assert_eq!(l.in_doubt.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["a3"]);
+        assert!(!l.replies.contains(99, 6), "the reply is forgotten: it comes again");
+        let (_, len) = open_outcomes(&outcomes, l.outcomes_mark).unwrap();
+        assert_eq!((len, std::fs::read_to_string(&outcomes).unwrap()), (12, "{\"id\":\"o1\"}\n".to_owned()));
+        // A file shorter than the mark (moved away, begun anew) is left as it is.
+        std::fs::write(&outcomes, "").unwrap();
+        assert_eq!(open_outcomes(&outcomes, Some(12)).unwrap().1, 0);
+        // A ledger an older tidings wrote (no mark) counts every entry.
+        let old = tempdir("mark-old");
+        let mut l = Ledger::open(&old).unwrap();
+        l.write(sending("a1")).unwrap();
+        l.write(Entry::Rejected { id: "a1".into(), reason: "no".into(), at: 5 }).unwrap();
+        l.sync().unwrap();
+        drop(l);
+        assert!(Ledger::open(&old).unwrap().is_finished("a1"));
     }
 
     fn tempdir(name: &str) -> PathBuf {

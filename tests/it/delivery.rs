@@ -117,6 +117,11 @@ impl Dir {
 
 impl Drop for Dir {
     fn drop(&mut self) {
+        // A failed test keeps what it wrote, for whoever reads the failure.
+        if std::thread::panicking() {
+            eprintln!("kept for the failure: {}", self.0.display());
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
@@ -386,10 +391,12 @@ fn a_call_centre_that_is_down_gets_everything_once_when_it_comes_back_and_memory
     // While the centre is down the engine finishes deciding; the dispatcher keeps at most
     // `backlog` actions in hand, so the ledger holds at most that many `sending` lines.
     std::thread::sleep(Duration::from_secs(4));
+    // (Besides them, the `mark` a start writes: no round has written an event line yet.)
     let ledger = lines(&dir.0.join("outbox/ledger.jsonl"));
-    assert!(!ledger.is_empty(), "the dispatcher tried");
-    assert!(ledger.len() <= 16, "the dispatcher holds at most the backlog while the gateway is down: {}", ledger.len());
-    assert!(ledger.iter().all(|e| e["st"] == "sending"));
+    let sending = ledger.iter().filter(|e| e["st"] == "sending").count();
+    assert!(sending > 0, "the dispatcher tried");
+    assert!(sending <= 16, "the dispatcher holds at most the backlog while the gateway is down: {sending}");
+    assert!(ledger.iter().all(|e| e["st"] == "sending" || e["st"] == "mark" && e["outcomes"] == 0), "{ledger:?}");
     let outbox = lines(&dir.0.join("outbox/outbox.jsonl"));
     assert!(outbox.len() > 100, "the backlog waits on disk ({} actions)", outbox.len());
     let (_, centre, _rt) = start_centre(&addr, 0);

@@ -74,7 +74,8 @@ gateways! {
     sgip => Gateway {
         protocol: "sgip",
         section: SGIP,
-        sim_args: &["--account", "tidings", "--sp", "127.0.0.1:{listen}", "--sp-login", "smg", "--sp-password", "smgpw"],
+        // An SMG window of 2: two reports left unanswered stop the rest (a real SMG's is often 16).
+        sim_args: &["--account", "tidings", "--sp", "127.0.0.1:{listen}", "--sp-login", "smg", "--sp-password", "smgpw", "--sp-window", "2"],
         source: "10655001",
     },
 }
