@@ -328,7 +328,10 @@ impl Ledger {
             path: path.clone(),
         };
         let mut sending: HashMap<u64, InDoubt> = HashMap::new();
-        // Entries since the last mark; before any mark (an older ledger) each counts at once.
+        // The line entries since the last mark (at most a round's), counted when the mark comes;
+        // before any mark (an older ledger) each counts at once. The other entries count as
+        // they are read: a line entry is an action's last word (or a reply's only one), so none
+        // of them comes before one it would be counted after.
         let mut round: Vec<Entry> = Vec::new();
         for line in BufReader::new(File::open(&path)?).split(b'\n') {
             let line = line?;
@@ -340,13 +343,13 @@ impl Ledger {
                     round.drain(..).for_each(|e| ledger.load(e, &mut sending));
                     ledger.outcomes_mark = Some(outcomes);
                 }
-                e if ledger.outcomes_mark.is_some() => round.push(e),
+                e if e.writes_line() && ledger.outcomes_mark.is_some() => round.push(e),
                 e => ledger.load(e, &mut sending),
             }
         }
         // A round a crash cut off before its mark: its line entries are forgotten (the reports
         // behind them come again); what it sent or had accepted stands.
-        round.into_iter().filter(|e| !e.writes_line()).for_each(|e| ledger.load(e, &mut sending));
+        drop(round);
         let mut doubt: Vec<InDoubt> = sending.into_values().collect();
         doubt.sort_by(|a, b| a.id.cmp(&b.id));
         ledger.in_doubt = doubt;
