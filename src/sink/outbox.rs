@@ -70,6 +70,28 @@ fn open_append(path: &Path) -> io::Result<File> {
     Ok(f)
 }
 
+/// Opens the outcomes file to append (a torn last line cut, as [`open_append`] does), cut back
+/// to the ledger's last `mark` when a crash left lines of an unfinished round after it; with its
+/// length.
+pub fn open_outcomes(path: &Path, mark: Option<u64>) -> io::Result<(File, u64)> {
+    let file = open_append(path)?;
+    let len = file.metadata()?.len();
+    match mark {
+        Some(mark) if len > mark => {
+            eprintln!(
+                "tidings: delivery: {}: {} bytes after the last recorded round (a crash cut it off) removed: \
+                 its reports come again",
+                path.display(),
+                len - mark
+            );
+            file.set_len(mark)?;
+            file.sync_data()?;
+            Ok((file, mark))
+        }
+        _ => Ok((file, len)),
+    }
+}
+
 /// The engine's side: appends actions, once per id.
 pub struct OutboxWriter {
     file: io::BufWriter<NamedFile>,
@@ -455,27 +477,6 @@ impl Ledger {
 
     pub fn path(&self) -> &Path {
         &self.path
-    }
-}
-
-/// Opens the outcomes file to append, cut back to the ledger's last `mark` when a crash left
-/// lines of an unfinished round after it; with its length.
-pub fn open_outcomes(path: &Path, mark: Option<u64>) -> io::Result<(File, u64)> {
-    let file = OpenOptions::new().create(true).append(true).open(path)?;
-    let len = file.metadata()?.len();
-    match mark {
-        Some(mark) if len > mark => {
-            eprintln!(
-                "tidings: delivery: {}: {} bytes after the last recorded round (a crash cut it off) removed: \
-                 its reports come again",
-                path.display(),
-                len - mark
-            );
-            file.set_len(mark)?;
-            file.sync_data()?;
-            Ok((file, mark))
-        }
-        _ => Ok((file, len)),
     }
 }
 
