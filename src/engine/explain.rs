@@ -91,11 +91,18 @@ pub fn describe_subscriber(
         .iter()
         .enumerate()
         .map(|(slot, a)| {
-            json!({
+            let value = st.agg_value_window(slot as u32, now, a.bucket, a.window);
+            let mut w = json!({
                 "kind": a.kind.as_str(),
                 "window": crate::time::format_duration(a.window),
-                "value": st.agg_value_window(slot as u32, now, a.bucket, a.window),
-            })
+                "value": value,
+            });
+            // A count that keeps only its newest events knows "this many or more".
+            let cap = rules.agg_caps.get(slot).copied().unwrap_or(0);
+            if cap > 0 && value >= cap {
+                w["at_least"] = true.into();
+            }
+            w
         })
         .filter(|w| w["value"] != 0)
         .collect();

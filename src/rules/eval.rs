@@ -21,7 +21,7 @@ use crate::contact::{TriggerRef, Written};
 use crate::event::Event;
 use crate::refdata::{Names, Profile, RefData};
 use crate::state::table::Subscriber;
-use crate::state::{PendingTimer, SubState};
+use crate::state::{AggCap, PendingTimer, SubState};
 use crate::time::Millis;
 use crate::util::Msisdn;
 
@@ -208,7 +208,14 @@ impl RuleSet {
         }
         let st = &mut s.state;
         scratch.new_buckets.clear();
-        let def = |slot: u32| self.aggs.get(slot as usize).map_or((1, 0), |d| (d.bucket, d.window));
+        let def = |slot: u32| {
+            let cap = self.agg_caps.get(slot as usize).copied().unwrap_or(0);
+            self.aggs.get(slot as usize).map_or(AggCap { bucket: 1, window: 0, cap }, |d| AggCap {
+                bucket: d.bucket,
+                window: d.window,
+                cap,
+            })
+        };
         st.agg_add_all(&scratch.aggs, ev.ts, def, &mut scratch.agg_buf, &mut scratch.new_buckets);
         for &(slot, hash) in &scratch.distinct {
             st.distinct_see(slot, hash, ev.ts, self.distinct[slot as usize].window);

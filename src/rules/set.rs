@@ -64,6 +64,9 @@ pub struct RuleSet {
     /// Rule indexes per event kind, filed by the values they require (see [`index`]).
     pub by_kind: [index::KindIndex; Kind::ALL.len()],
     pub aggs: Vec<AggDef>,
+    /// By window slot: the events its newest kept buckets must hold, 0 for all of the window
+    /// (see [`crate::state::AggCap`]).
+    pub agg_caps: Vec<i64>,
     pub seqs: Vec<SeqDef>,
     pub aggs_by_kind: [Vec<u32>; Kind::ALL.len()],
     pub seqs_by_kind: [Vec<u32>; Kind::ALL.len()],
@@ -107,6 +110,7 @@ impl RuleSet {
         let mut set = RuleSet {
             version: checksum(files),
             files: files.iter().map(|f| f.0.clone()).collect(),
+            agg_caps: slots.agg_caps(),
             aggs: slots.aggs,
             seqs: slots.seqs,
             distinct: slots.distinct,
@@ -172,6 +176,8 @@ fn checksum(files: &[(String, String)]) -> String {
     format!("{:016x}", crate::util::stable_hash(&bytes))
 }
 
+use crate::state::checkpoint::CAPPED;
+
 impl RuleSet {
     /// What a checkpoint or a reload matches another rule set's parts by: rules and campaigns by
     /// name, windows and sequences by their compiled definition.
@@ -180,7 +186,13 @@ impl RuleSet {
             rules: self.rules.iter().map(|r| r.name.to_string()).collect(),
             campaigns: self.campaigns.iter().map(|c| c.name.to_string()).collect(),
             // The checker's output is deterministic, so equal definitions print alike.
-            aggs: self.aggs.iter().map(|a| format!("{a:?}")).collect(),
+            // A slot that keeps only its newest buckets says how many events they hold.
+            aggs: self
+                .aggs
+                .iter()
+                .zip(&self.agg_caps)
+                .map(|(a, cap)| if *cap > 0 { format!("{a:?}{CAPPED}{cap}") } else { format!("{a:?}") })
+                .collect(),
             seqs: self.seqs.iter().map(|s| format!("{s:?}")).collect(),
             steps: self
                 .steps

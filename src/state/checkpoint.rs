@@ -180,7 +180,17 @@ impl RuleShape {
         // A window's buckets are the same whatever window reads them: matched without it, so
         // that a slot a longer window came to share (kept longer) keeps its counts; two old
         // slots never land on one new one.
-        let aggs: HashMap<String, usize> = new.aggs.iter().enumerate().map(|(i, s)| (agg_buckets(s), i)).collect();
+        // A slot that kept only its newest buckets carries over to one that needs no more
+        // events than it kept (`cap`); one that kept the whole window, to any.
+        let aggs: HashMap<String, (usize, i64)> = new
+            .aggs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let (def, cap) = agg_cap(s);
+                (agg_buckets(def), (i, cap))
+            })
+            .collect();
         let mut taken = std::collections::HashSet::new();
         let (steps, derived, distinct) = (at(&new.steps), at(&new.derived), at(&new.distinct));
         crate::state::Remap {
@@ -189,7 +199,13 @@ impl RuleShape {
             aggs: self
                 .aggs
                 .iter()
-                .map(|a| aggs.get(&agg_buckets(a)).filter(|i| taken.insert(**i)).map(|i| *i as u32))
+                .map(|a| {
+                    let (def, kept) = agg_cap(a);
+                    aggs.get(&agg_buckets(def))
+                        .filter(|(_, cap)| kept == 0 || (*cap > 0 && *cap <= kept))
+                        .filter(|(i, _)| taken.insert(*i))
+                        .map(|(i, _)| *i as u32)
+                })
                 .collect(),
             seqs: self.seqs.iter().map(|s| seqs.get(s.as_str()).map(|i| *i as u32)).collect(),
             steps: self.steps.iter().map(|s| steps.get(s.as_str()).map(|i| *i as u32)).collect(),
@@ -201,6 +217,20 @@ impl RuleShape {
 
 /// A window slot's definition without the window it is kept for (`window: N, ` of its
 /// description): what its buckets are.
+/// What follows a window slot's definition in a [`RuleShape`] when it keeps only the newest
+/// buckets holding that many events.
+pub const CAPPED: &str = " keeping the newest ";
+
+/// A window slot's definition in a [`RuleShape`] and the events its kept buckets hold (0: the
+/// whole window).
+fn agg_cap(def: &str) -> (&str, i64) {
+    match def.rsplit_once(CAPPED) {
+        // Unreadable: kept as if it carried over nowhere.
+        Some((def, cap)) => (def, cap.parse().unwrap_or(-1)),
+        None => (def, 0),
+    }
+}
+
 fn agg_buckets(def: &str) -> String {
     let Some(at) = def.rfind("window: ") else { return def.to_string() };
     let rest = &def[at + "window: ".len()..];

@@ -23,6 +23,7 @@ use crate::refdata::{Cell, CellId, RefData, TagId};
 use crate::time::Millis;
 use crate::util::ThinSlice;
 pub use buckets::AggBuf;
+pub use buckets::AggCap;
 use buckets::{BucketList, agg_add_to, slot_range};
 pub use contacts::{ContactLog, ContactRec};
 pub use derived::{DVal, Derived};
@@ -552,7 +553,8 @@ impl SubState {
     /// Whether it made a new bucket.
     pub fn agg_add(&mut self, slot: u32, ts: Millis, amount: i64, bucket: i64, window: i64) -> bool {
         let mut made = Vec::new();
-        self.agg_add_all(&[(slot, amount)], ts, |_| (bucket, window), &mut AggBuf::default(), &mut made);
+        let def = AggCap { bucket, window, cap: 0 };
+        self.agg_add_all(&[(slot, amount)], ts, |_| def, &mut AggBuf::default(), &mut made);
         !made.is_empty()
     }
 
@@ -567,13 +569,12 @@ impl SubState {
         &mut self,
         adds: &[(u32, i64)],
         ts: Millis,
-        def: impl Fn(u32) -> (i64, i64),
+        def: impl Fn(u32) -> AggCap,
         buf: &mut AggBuf,
         made: &mut Vec<u32>,
     ) {
         let mut add = |v: &mut dyn BucketList, (slot, amount): (u32, i64)| {
-            let (bucket, window) = def(slot);
-            if agg_add_to(v, slot, ts, amount, bucket, window) {
+            if agg_add_to(v, slot, ts, amount, def(slot)) {
                 made.push(slot);
             }
         };
@@ -581,7 +582,7 @@ impl SubState {
             return add(&mut self.aggs, *one);
         }
         let in_place = adds.iter().take_while(|&&(slot, amount)| {
-            let (bucket, window) = def(slot);
+            let AggCap { bucket, window, .. } = def(slot);
             self.agg_add_in_place(slot, ts, amount, bucket, window)
         });
         let k = in_place.count();

@@ -108,3 +108,74 @@ fn a_slot_that_comes_to_be_shared_keeps_its_counts_over_a_reload() {
     let texts: Vec<_> = sink.decisions.iter().filter_map(|d| d.text.clone()).collect();
     assert_eq!(texts, ["30d 2", "30d 2", "60d 2"]);
 }
+
+/// The slots' kept-event counts of a pack (0: the whole window), by slot.
+fn caps(pack: &str) -> Vec<i64> {
+    let loaded = rules::compile(vec![("w.yaml".into(), pack.into())], None, &LoadOptions::default());
+    loaded.rules.map(|r| r.agg_caps.clone()).unwrap_or_default()
+}
+
+#[test]
+fn a_count_only_compared_with_constants_keeps_the_newest_events_that_decide_it() {
+    let rule = |condition: &str, template: &str| {
+        format!(
+            "- rule: r\n  on: [usage]\n  condition: {condition}\n  action: {{ channel: sms, template: \"{template}\" }}\n  campaign: c\n"
+        )
+    };
+    let sms = "count(usage where service == sms, 30d)";
+    // Each comparison needs so many events to be decided whatever more come.
+    for (cond, want) in [
+        (format!("{sms} >= 3"), 3),
+        (format!("{sms} > 3"), 4),
+        (format!("{sms} == 0"), 1),
+        (format!("{sms} < 2"), 2),
+        (format!("{sms} <= 2"), 3),
+        (format!("{sms} != 1"), 2),
+        (format!("5 <= {sms}"), 5),
+        (format!("{sms} == 0 and count(usage where service == sms, 60d) >= 3"), 3),
+    ] {
+        assert_eq!(caps(&rule(&cond, "hi")), [want], "{cond}");
+    }
+    // Read otherwise anywhere (arithmetic, a template, against another count, a sum, a large
+    // constant): the whole window is kept.
+    assert_eq!(caps(&rule(&format!("{sms} >= 3"), &format!("{{{sms}}}"))), [0], "a template shows it");
+    assert_eq!(caps(&rule(&format!("{sms} * 2 >= 3"), "hi")), [0], "arithmetic");
+    assert_eq!(caps(&rule(&format!("{sms} >= count(reply, 30d)"), "hi")), [0, 0], "another count");
+    assert_eq!(caps(&rule("sum(usage.charge_fen, 30d) >= 3 fen", "hi")), [0], "a sum");
+    assert_eq!(caps(&rule(&format!("{sms} >= 100"), "hi")), [0], "a large constant");
+    // The shipped pack's silent-service offers: half-day buckets of 60 days, three events kept.
+    let shipped = rules::load(&["rules".into()], None, &LoadOptions::default()).rules.expect("rules load");
+    let silent: Vec<i64> = shipped
+        .aggs
+        .iter()
+        .zip(&shipped.agg_caps)
+        .filter(|(a, _)| a.window == 60 * tidings::time::DAY && a.kind.as_str() == "usage")
+        .map(|(_, c)| *c)
+        .collect();
+    assert_eq!(silent, [3, 3], "{:?}", shipped.agg_caps);
+}
+
+#[test]
+fn a_window_that_kept_fewer_events_than_the_new_rules_read_starts_afresh_over_a_reload() {
+    let set = |condition: &str, template: &str| {
+        let pack = format!(
+            "- rule: r\n  on: [usage]\n  condition: {condition}\n  action: {{ channel: sms, template: \"{template}\" }}\n  campaign: c\n"
+        );
+        rules::compile(vec![("w.yaml".into(), pack)], None, &LoadOptions::default()).rules.expect("compiles")
+    };
+    let sms = "count(usage where service == sms, 30d)";
+    let three = set(&format!("{sms} >= 3"), "hi");
+    let one = set(&format!("{sms} == 0"), "hi");
+    let whole = set(&format!("{sms} >= 3"), &format!("{{{sms}}}"));
+    assert_eq!((three.agg_caps.clone(), one.agg_caps.clone(), whole.agg_caps.clone()), (vec![3], vec![1], vec![0]));
+    let carried =
+        |from: &tidings::rules::RuleSet, to: &tidings::rules::RuleSet| from.shape().remap_to(&to.shape()).aggs;
+    // The newest three events decide `== 0` too, and the whole window decides anything; the
+    // newest event alone does not decide `>= 3`, nor three a count shown in full.
+    assert_eq!(carried(&three, &one), [Some(0)]);
+    assert_eq!(carried(&whole, &three), [Some(0)]);
+    assert_eq!(carried(&whole, &one), [Some(0)]);
+    assert_eq!(carried(&one, &three), [None]);
+    assert_eq!(carried(&three, &whole), [None]);
+    assert_eq!(carried(&three, &three), [Some(0)]);
+}

@@ -284,17 +284,6 @@ pub(super) fn arith(op: ArOp, x: i64, y: i64) -> Option<i64> {
     }
 }
 
-/// `a OP b` seen from the other side: `1 < x` is `x > 1`.
-fn flip(op: CmpOp) -> CmpOp {
-    match op {
-        CmpOp::Lt => CmpOp::Gt,
-        CmpOp::Le => CmpOp::Ge,
-        CmpOp::Gt => CmpOp::Lt,
-        CmpOp::Ge => CmpOp::Le,
-        same => same,
-    }
-}
-
 fn is_const(ir: &Ir) -> bool {
     matches!(ir, Ir::Int(_) | Ir::Str(_) | Ir::Sym(_) | Ir::Bool(_) | Ir::Null)
 }
@@ -393,7 +382,7 @@ fn with_value(a: &Ir, test: impl Fn(Value) -> bool + Send + Sync + 'static) -> B
 /// gives for the values the left side can take.
 fn cmp_fn(op: CmpOp, a: &Ir, b: &Ir) -> BoolFn {
     if is_const(a) && !is_const(b) {
-        return cmp_fn(flip(op), b, a);
+        return cmp_fn(op.flipped(), b, a);
     }
     if let (Ir::Field(Field::Derived(slot)), Ir::Sym(c)) = (a, b) {
         // A derived attribute of a kind of words (a tier): read without building a value.

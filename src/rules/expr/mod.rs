@@ -35,6 +35,19 @@ pub enum CmpOp {
     Ge,
 }
 
+impl CmpOp {
+    /// `a OP b` seen from the other side: `1 < x` is `x > 1`.
+    pub fn flipped(self) -> CmpOp {
+        match self {
+            CmpOp::Lt => CmpOp::Gt,
+            CmpOp::Le => CmpOp::Ge,
+            CmpOp::Gt => CmpOp::Lt,
+            CmpOp::Ge => CmpOp::Le,
+            same => same,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ArOp {
     Add,

@@ -93,7 +93,7 @@ impl Ir {
             Ir::Cmp(op, a, b) => {
                 let (op, agg, n) = match (&**a, &**b) {
                     (Ir::Agg { slot, bucket, window }, Ir::Int(n)) => (*op, (*slot, *bucket, *window), *n),
-                    (Ir::Int(n), Ir::Agg { slot, bucket, window }) => (flipped(*op), (*slot, *bucket, *window), *n),
+                    (Ir::Int(n), Ir::Agg { slot, bucket, window }) => (op.flipped(), (*slot, *bucket, *window), *n),
                     _ => return Vec::new(),
                 };
                 let some = match op {
@@ -109,17 +109,6 @@ impl Ir {
             }
             _ => Vec::new(),
         }
-    }
-}
-
-/// `a op b` as `b op' a`.
-fn flipped(op: CmpOp) -> CmpOp {
-    match op {
-        CmpOp::Lt => CmpOp::Gt,
-        CmpOp::Le => CmpOp::Ge,
-        CmpOp::Gt => CmpOp::Lt,
-        CmpOp::Ge => CmpOp::Le,
-        other => other,
     }
 }
 

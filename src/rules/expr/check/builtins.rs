@@ -438,6 +438,9 @@ fn aggregate(ck: &mut Checker, c: &Call) -> R {
             (s, bucket)
         }
     };
+    // Every read counts: a slot's buckets are trimmed only when each is a comparison with a
+    // constant (`ops::compare` says so), and a month's reads never are.
+    ck.slots.agg_read(slot);
     let ir = match month {
         Some(m) => Ir::AggMonth { slot, bucket, last: m == Month::Last },
         None => Ir::Agg { slot, bucket, window },

@@ -83,6 +83,10 @@ pub struct SeqDef {
 #[derive(Default)]
 pub struct Slots {
     pub aggs: Vec<AggDef>,
+    /// By window slot: the reads made of it, and of those the comparisons of a count with a
+    /// constant with the fewest events that decide them all (see [`Slots::agg_caps`]).
+    agg_reads: Vec<u32>,
+    agg_thresholds: Vec<(u32, i64)>,
     pub seqs: Vec<SeqDef>,
     pub distinct: Vec<DistinctDef>,
     agg_keys: HashMap<String, u32>,
@@ -91,6 +95,46 @@ pub struct Slots {
     seq_keys: HashMap<String, u32>,
     distinct_keys: HashMap<String, u32>,
 }
+
+impl Slots {
+    /// A read of window slot `slot` was made.
+    pub(super) fn agg_read(&mut self, slot: u32) {
+        let i = slot as usize;
+        if self.agg_reads.len() <= i {
+            self.agg_reads.resize(i + 1, 0);
+        }
+        self.agg_reads[i] += 1;
+    }
+
+    /// One read of count slot `slot` is compared with a constant, which `need` events or more
+    /// decide (`>= 3`: 3; `== 0`: 1).
+    pub(super) fn agg_threshold(&mut self, slot: u32, need: i64) {
+        let i = slot as usize;
+        if self.agg_thresholds.len() <= i {
+            self.agg_thresholds.resize(i + 1, (0, 0));
+        }
+        let t = &mut self.agg_thresholds[i];
+        *t = (t.0 + 1, t.1.max(need));
+    }
+
+    /// By window slot: the fewest events the newest buckets kept must hold ([`crate::state::
+    /// AggCap`]) — for a count every read of which is compared with a constant that few events
+    /// decide — else 0 (every bucket of the window kept).
+    pub fn agg_caps(&self) -> Vec<i64> {
+        (0..self.aggs.len())
+            .map(|i| {
+                let reads = self.agg_reads.get(i).copied().unwrap_or(0);
+                let (compared, need) = self.agg_thresholds.get(i).copied().unwrap_or((0, 0));
+                let counted = self.aggs[i].value.is_none();
+                if counted && reads > 0 && compared == reads && need <= MAX_CAP { need.max(1) } else { 0 }
+            })
+            .collect()
+    }
+}
+
+/// The most events a count's kept buckets are made to hold: comparisons with larger constants
+/// keep the whole window.
+const MAX_CAP: i64 = 16;
 
 /// What the expression may read.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -302,6 +302,17 @@ impl Checker<'_> {
             BinOp::Gt => CmpOp::Gt,
             _ => CmpOp::Ge,
         };
+        // A count compared with a constant: how many events decide it whatever more there are.
+        let threshold = match (&lir, &rir) {
+            (Ir::Agg { slot, .. }, Ir::Int(c)) => Some((*slot, cop, *c)),
+            (Ir::Int(c), Ir::Agg { slot, .. }) => Some((*slot, cop.flipped(), *c)),
+            _ => None,
+        };
+        if let Some((slot, op, c)) = threshold {
+            // `n >= c` and `n < c` are the same for every n from c on; the others from c + 1.
+            let need = if matches!(op, CmpOp::Ge | CmpOp::Lt) { c } else { c.saturating_add(1) };
+            self.slots.agg_threshold(slot, need);
+        }
         Some(Checked::Val(Ir::Cmp(cop, Box::new(lir), Box::new(rir)), Ty::Bool))
     }
 }
