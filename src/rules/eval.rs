@@ -209,12 +209,8 @@ impl RuleSet {
         let st = &mut s.state;
         scratch.new_buckets.clear();
         let def = |slot: u32| {
-            let cap = self.agg_caps.get(slot as usize).copied().unwrap_or(0);
-            self.aggs.get(slot as usize).map_or(AggCap { bucket: 1, window: 0, cap }, |d| AggCap {
-                bucket: d.bucket,
-                window: d.window,
-                cap,
-            })
+            let (bucket, window) = self.aggs.get(slot as usize).map_or((1, 0), |d| (d.bucket, d.window));
+            AggCap { bucket, window, cap: self.agg_caps.get(slot as usize).copied().unwrap_or(0) }
         };
         st.agg_add_all(&scratch.aggs, ev.ts, def, &mut scratch.agg_buf, &mut scratch.new_buckets);
         for &(slot, hash) in &scratch.distinct {

@@ -12,6 +12,7 @@ use super::template::Template;
 use crate::contact::Channel;
 use crate::event::{Kind, KindSet};
 use crate::rules::policy::{CampaignPolicy, RulePolicy};
+use crate::state::checkpoint::CAPPED;
 
 /// A rule's delay or absence timer.
 #[derive(Clone, Debug)]
@@ -175,8 +176,6 @@ fn checksum(files: &[(String, String)]) -> String {
     }
     format!("{:016x}", crate::util::stable_hash(&bytes))
 }
-
-use crate::state::checkpoint::CAPPED;
 
 impl RuleSet {
     /// What a checkpoint or a reload matches another rule set's parts by: rules and campaigns by

@@ -215,8 +215,6 @@ impl RuleShape {
     }
 }
 
-/// A window slot's definition without the window it is kept for (`window: N, ` of its
-/// description): what its buckets are.
 /// What follows a window slot's definition in a [`RuleShape`] when it keeps only the newest
 /// buckets holding that many events.
 pub const CAPPED: &str = " keeping the newest ";
@@ -231,6 +229,8 @@ fn agg_cap(def: &str) -> (&str, i64) {
     }
 }
 
+/// A window slot's definition without the window it is kept for (`window: N, ` of its
+/// description): what its buckets are.
 fn agg_buckets(def: &str) -> String {
     let Some(at) = def.rfind("window: ") else { return def.to_string() };
     let rest = &def[at + "window: ".len()..];

@@ -83,10 +83,9 @@ pub struct SeqDef {
 #[derive(Default)]
 pub struct Slots {
     pub aggs: Vec<AggDef>,
-    /// By window slot: the reads made of it, and of those the comparisons of a count with a
-    /// constant with the fewest events that decide them all (see [`Slots::agg_caps`]).
-    agg_reads: Vec<u32>,
-    agg_thresholds: Vec<(u32, i64)>,
+    /// By window slot: the reads made of it, how many of them compare a count with a constant,
+    /// and the fewest events that decide those comparisons (see [`Slots::agg_caps`]).
+    agg_uses: Vec<(u32, u32, i64)>,
     pub seqs: Vec<SeqDef>,
     pub distinct: Vec<DistinctDef>,
     agg_keys: HashMap<String, u32>,
@@ -97,24 +96,26 @@ pub struct Slots {
 }
 
 impl Slots {
+    /// The uses of window slot `slot` so far.
+    fn agg_use(&mut self, slot: u32) -> &mut (u32, u32, i64) {
+        let i = slot as usize;
+        if self.agg_uses.len() <= i {
+            self.agg_uses.resize(i + 1, (0, 0, 0));
+        }
+        &mut self.agg_uses[i]
+    }
+
     /// A read of window slot `slot` was made.
     pub(super) fn agg_read(&mut self, slot: u32) {
-        let i = slot as usize;
-        if self.agg_reads.len() <= i {
-            self.agg_reads.resize(i + 1, 0);
-        }
-        self.agg_reads[i] += 1;
+        self.agg_use(slot).0 += 1;
     }
 
     /// One read of count slot `slot` is compared with a constant, which `need` events or more
     /// decide (`>= 3`: 3; `== 0`: 1).
     pub(super) fn agg_threshold(&mut self, slot: u32, need: i64) {
-        let i = slot as usize;
-        if self.agg_thresholds.len() <= i {
-            self.agg_thresholds.resize(i + 1, (0, 0));
-        }
-        let t = &mut self.agg_thresholds[i];
-        *t = (t.0 + 1, t.1.max(need));
+        let u = self.agg_use(slot);
+        u.1 += 1;
+        u.2 = u.2.max(need);
     }
 
     /// By window slot: the fewest events the newest buckets kept must hold ([`crate::state::
@@ -123,8 +124,7 @@ impl Slots {
     pub fn agg_caps(&self) -> Vec<i64> {
         (0..self.aggs.len())
             .map(|i| {
-                let reads = self.agg_reads.get(i).copied().unwrap_or(0);
-                let (compared, need) = self.agg_thresholds.get(i).copied().unwrap_or((0, 0));
+                let (reads, compared, need) = self.agg_uses.get(i).copied().unwrap_or_default();
                 let counted = self.aggs[i].value.is_none();
                 if counted && reads > 0 && compared == reads && need <= MAX_CAP { need.max(1) } else { 0 }
             })
