@@ -99,8 +99,10 @@ struct DailyParts<'a> {
     /// What the daily rules propose to one subscriber (drained per subscriber).
     proposed: &'a mut Vec<Proposal>,
     funnel: &'a mut Counter,
-    /// When every derived attribute of the tick settles: how long each entry's values stay put.
-    settled: Option<&'a mut settled::Settled>,
+    /// How long each entry's daily derived values stay put, and the tick's walk of them when
+    /// every derived attribute of the tick settles.
+    settled: &'a mut settled::SettledDerives,
+    settled_walk: Option<usize>,
     /// Whom daily journeys' start conditions stay false for, and the tick's walk of them when
     /// each of its journeys' conditions stays put.
     quiet: &'a mut quiet::QuietStarts,
@@ -265,9 +267,10 @@ impl Shard {
         rules.observe(&scene, &mut entry, &mut self.scratch);
         self.activity.counted(at, ev.ts, self.scratch.new_buckets());
         let profile = matches!(ev.body, Body::Profile(_));
-        self.settled.touched(at, self.scratch.counted(), profile);
         // Derived attributes this kind of event recomputes (rules then read them fresh).
         let derives = &rules.derives_by_kind[kind as usize];
+        // A daily derive's `for:` may read the record or derived values.
+        self.settled.touched(at, self.scratch.counted(), profile || !derives.is_empty());
         // A journey's steady start reads the record and derived values: only a profile event
         // or one that recomputes derived values can change what it says.
         if profile || !derives.is_empty() {

@@ -6,12 +6,14 @@
 //! A derive runs on events of its kinds (after the event is counted into windows, before the
 //! rules see it) or daily at its time for every subscriber (before the daily rules of that
 //! minute). With `snapshot: month` (or `week`, `day`) a value once computed holds until the
-//! period ends: the segment a subscriber is in for the month does not change mid-month.
+//! period ends: the segment a subscriber is in for the month does not change mid-month. With
+//! `for:` a condition, it is computed only for the subscribers it holds for when it runs; anyone
+//! else has no value (one held from before is dropped), so `derived.NAME` reads as missing.
 
 use super::RuleSet;
 use super::eval::Scene;
 use super::expr::schema::{SymTy, Ty};
-use super::expr::{Calc, Calced, Cond, Ctx, Local, Value, WindowRead, window_reads};
+use super::expr::{Calc, Calced, Cond, Ctx, Local, Value, WindowRead, steady, window_reads};
 use crate::event::KindSet;
 use crate::state::table::Subscriber;
 use crate::state::{DVal, Derived, SubState};
@@ -70,7 +72,8 @@ pub enum Computed {
 /// the pass's slots, its new value and the period it is computed in.
 pub struct FirstChange {
     at: usize,
-    value: DVal,
+    /// `None`: the value is dropped (its `for:` does not hold).
+    value: Option<DVal>,
     period: i32,
 }
 
@@ -88,7 +91,10 @@ pub struct DeriveDef {
     pub schedule: Option<u32>,
     pub value: Computed,
     pub snapshot: Option<Period>,
-    /// For a daily one that is no snapshot and reads only windows, timeless record fields and
+    /// Whom it is computed for (`for:`); `None`: everyone.
+    pub for_whom: Option<Cond>,
+    /// For a daily one that is no snapshot, reads only windows, timeless record fields and
+    /// constants, and whose `for:` reads only timeless record fields, derived values and
     /// constants: the windows it reads (its value stays put until one of them moves, see
     /// [`super::expr::window_reads`]); `None` otherwise.
     pub settles: Option<Box<[WindowRead]>>,
@@ -98,6 +104,11 @@ pub struct DeriveDef {
 }
 
 impl DeriveDef {
+    /// Whether it is computed for the context's subscriber now (its `for:`).
+    fn computed_for(&self, cx: &Ctx) -> bool {
+        self.for_whom.as_ref().is_none_or(|w| w.holds(cx))
+    }
+
     /// Its value for the context's subscriber now (`None`: no case holds, or the value is
     /// missing).
     fn compute(&self, cx: &Ctx) -> Option<DVal> {
@@ -126,8 +137,13 @@ impl DeriveDef {
 
     /// The windows a daily derive of this shape reads, if its value stays put between the
     /// moments they move (see [`DeriveDef::settles`]).
-    pub fn settling(schedule: Option<u32>, snapshot: Option<Period>, value: &Computed) -> Option<Box<[WindowRead]>> {
-        if schedule.is_none() || snapshot.is_some() {
+    pub fn settling(
+        schedule: Option<u32>,
+        snapshot: Option<Period>,
+        value: &Computed,
+        for_whom: Option<&Cond>,
+    ) -> Option<Box<[WindowRead]>> {
+        if schedule.is_none() || snapshot.is_some() || for_whom.is_some_and(|w| !steady(w.ir())) {
             return None;
         }
         let mut reads = Vec::new();
@@ -209,22 +225,43 @@ impl RuleSet {
             if held.is_some() {
                 continue;
             }
-            let Some(value) = def.compute(&scene.ctx(s)) else { continue };
-            self.set_derived(slot, value, period, s, notes.as_deref_mut());
+            let cx = scene.ctx(s);
+            if !def.computed_for(&cx) {
+                if s.state.derived_value(slot).is_some() {
+                    self.set_derived(slot, None, period, s, notes.as_deref_mut());
+                }
+                continue;
+            }
+            let Some(value) = def.compute(&cx) else { continue };
+            self.set_derived(slot, Some(value), period, s, notes.as_deref_mut());
         }
     }
 
-    /// Sets one derived attribute, saying what changed when tracing.
-    fn set_derived(&self, slot: u16, value: DVal, period: i32, s: &mut Subscriber, notes: Option<&mut Vec<String>>) {
+    /// Sets one derived attribute (`None`: drops it), saying what changed when tracing.
+    fn set_derived(
+        &self,
+        slot: u16,
+        value: Option<DVal>,
+        period: i32,
+        s: &mut Subscriber,
+        notes: Option<&mut Vec<String>>,
+    ) {
         let def = &self.derives[slot as usize];
         if let Some(n) = notes {
             let was = s.state.derived_value(slot).map(|d| def.show(&d.value()));
-            if was.as_deref() != Some(&def.show(&value)) {
+            let now = value.map(|v| def.show(&v));
+            if was != now {
                 let was = was.map_or(String::new(), |w| format!(" (was {w})"));
-                n.push(format!("  derived.{} = {}{was}", def.name, def.show(&value)));
+                n.push(match now {
+                    Some(v) => format!("  derived.{} = {v}{was}", def.name),
+                    None => format!("  derived.{}: none, not computed for this subscriber{was}", def.name),
+                });
             }
         }
-        s.state.set_derived(Derived::new(slot, value, period), self.daily_derive_room);
+        match value {
+            Some(value) => s.state.set_derived(Derived::new(slot, value, period), self.daily_derive_room),
+            None => s.state.remove_derived(slot),
+        }
     }
 
     /// A daily pass's derived attributes for one subscriber, once [`RuleSet::first_change`]
@@ -260,9 +297,12 @@ impl RuleSet {
             if held.is_some_and(|d| def.snapshot.is_some() && d.period == period) {
                 return None;
             }
+            if !def.computed_for(&cx) {
+                return held.is_some().then_some(FirstChange { at: k, value: None, period });
+            }
             let value = def.compute(&cx)?;
             let same = held.is_some_and(|d| d.value() == value && d.period == period);
-            (!same).then_some(FirstChange { at: k, value, period })
+            (!same).then_some(FirstChange { at: k, value: Some(value), period })
         })
     }
 

@@ -90,8 +90,8 @@ pub struct RuleSet {
     /// Derived attributes ([`super::derive`]), and those each event kind recomputes.
     pub derives: Vec<DeriveDef>,
     pub derives_by_kind: [Vec<u16>; Kind::ALL.len()],
-    /// How many derives are daily: the room a subscriber's first derived value makes (every
-    /// subscriber gets each daily value).
+    /// How many derives are daily and for everyone (no `for:`): the room a subscriber's first
+    /// derived value makes (every subscriber gets each such value).
     pub daily_derive_room: usize,
     /// Checksum of the files that made the set (hex).
     pub version: String,
@@ -134,7 +134,8 @@ impl RuleSet {
             }
             set.has_shadow |= r.shadow;
         }
-        set.daily_derive_room = set.derives.iter().filter(|d| d.schedule.is_some()).count();
+        // Room for the daily values everyone gets (not those computed for some only).
+        set.daily_derive_room = set.derives.iter().filter(|d| d.schedule.is_some() && d.for_whom.is_none()).count();
         for (i, d) in set.derives.iter().enumerate() {
             for k in d.on.iter() {
                 set.derives_by_kind[k as usize].push(i as u16);

@@ -385,6 +385,17 @@ impl SubState {
         self.derived = ThinSlice::from_slice(buf);
     }
 
+    /// Drops derived attribute `slot` (its room is kept, at the end).
+    pub fn remove_derived(&mut self, slot: u16) {
+        let items = self.derived.as_mut_slice();
+        if let Some(k) = items.iter().position(|d| d.slot == slot) {
+            items[k..].rotate_left(1);
+            if let Some(last) = items.last_mut() {
+                *last = Derived::free();
+            }
+        }
+    }
+
     /// Decided contacts, as far back as the caps look.
     pub fn contacts(&self) -> &ContactLog {
         self.rare.as_ref().map_or(&NO_CONTACTS, |r| &r.contacts)

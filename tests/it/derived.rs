@@ -128,6 +128,13 @@ fn derives_are_refused_with_their_position_when_wrong() {
     let e =
         errs("- rule: r\n  on: [usage]\n  condition: derived.tire == high\n  action: {channel: sms, template: x}\n");
     assert!(e.iter().any(|m| m.contains("E011") && m.contains("derived.tire")), "{e:?}");
+    // Whom it is for: a condition on what exists, not a number, not the derive itself.
+    let e = errs("- derive: t\n  schedule: \"01:00\"\n  for: subscriber.tire == high\n  value: 1\n");
+    assert!(e.iter().any(|m| m.starts_with("3:") && m.contains("subscriber.tire")), "{e:?}");
+    let e = errs("- derive: t\n  schedule: \"01:00\"\n  for: subscriber.arpu_fen\n  value: 1\n");
+    assert!(e.iter().any(|m| m.starts_with("3:")), "{e:?}");
+    let e = errs("- derive: t\n  schedule: \"01:00\"\n  for: derived.t > 0\n  value: 1\n");
+    assert!(e.iter().any(|m| m.starts_with("3:") && m.contains("derived.t")), "{e:?}");
 }
 
 /// Over generated traffic, the derived values a rule writes into its messages are the same on

@@ -106,3 +106,90 @@ fn a_daily_score_of_windows_is_computed_for_whom_it_may_have_changed_and_decides
         assert!(few * 2 < all, "{shards} shard(s): computed {few} times against {all}");
     }
 }
+
+/// The same score kept `for:` high-value subscribers only — CRM's tier, or a monthly tier the
+/// pack works out — decides what computing it for everyone at every tick decides, though whom
+/// it is for changes with the record (tiers set mid-run) and with a derived value (the monthly
+/// tier of those whose ARPU rose, from the next month): nobody outside gets a value, one who
+/// leaves loses theirs, one who enters is scored from the next tick.
+#[test]
+fn a_score_kept_for_some_follows_whom_it_is_for_and_decides_what_computing_it_for_all_does() {
+    const TIER: &str = r#"
+- derive: tier_m
+  schedule: "00:10"
+  type: tier
+  value:
+    - when: subscriber.arpu_fen >= 50 CNY
+      then: high
+    - then: valuable
+  snapshot: month
+"#;
+    const FOR: &str = "  for: subscriber.tier == high or derived.tier_m == high\n";
+    let scoped =
+        format!("{TIER}{}", SCORE.replacen("  schedule: \"10:00\"\n", &format!("  schedule: \"10:00\"\n{FOR}"), 1));
+    // Whom it is for then reads the date: computed for everyone at every tick.
+    let walked = scoped.replacen(FOR, &FOR.replacen('\n', " and subscriber.tenure_days >= 0\n", 1), 1);
+    assert!(scoped.contains(FOR) && !walked.contains(FOR));
+    let tier = |i: usize| if i % 3 == 0 { "high" } else { "valuable" };
+    let subs: Vec<String> = (0..SUBSCRIBERS)
+        .map(|i| {
+            let (m, t, arpu) = (number(i), tier(i), 3000 * (i % 4));
+            format!(r#"{{"msisdn":"{m}","brand":"gotone","tier":"{t}","join_date":"2020-01-01","arpu_fen":{arpu}}}"#)
+        })
+        .collect();
+    let subs: Vec<&str> = subs.iter().map(String::as_str).collect();
+    // On day 40 every 11th high subscriber leaves CRM's high tier, every 13th other one enters.
+    let mut lines = events();
+    for i in 0..SUBSCRIBERS {
+        let to = match i {
+            _ if i % 11 == 0 && i % 3 == 0 => "valuable",
+            _ if i % 13 == 1 && i % 3 != 0 => "high",
+            _ => continue,
+        };
+        let (ts, m) = (at(40, 15, i % 60), number(i));
+        lines.push(format!(r#"{{"kind":"profile","ts":"{ts}","msisdn":"{m}","set":{{"tier":"{to}"}}}}"#));
+    }
+    crate::support::in_time_order(&mut lines);
+    // Whom the score is for on local day `d` (the ARPU raised on day 30 counts from the next
+    // month's tier, day 61), and whether it ever is.
+    let arpu_high = |i: usize, d: usize| i % 4 >= 2 || (i % 7 == 0 && d >= 61);
+    let crm_high = |i: usize, d: usize| match d >= 41 {
+        false => i % 3 == 0,
+        true => (i % 3 == 0 && i % 11 != 0) || (i % 3 != 0 && i % 13 == 1),
+    };
+    let day0 = tidings::time::parse_ts(&at(0, 0, 0)).expect("a time");
+    let day_of = |ts: tidings::time::Millis| ((ts - day0) / 86_400_000) as usize;
+    for shards in [1, 3] {
+        let mut opts = no_footer();
+        opts.shards = shards;
+        let few = run_with(&scoped, &subs, &lines, opts.clone());
+        let all = run_with(&walked, &subs, &lines, opts);
+        assert!(few.dead.is_empty() && all.dead.is_empty());
+        few.assert_same_decisions(&all, &format!("{shards} shard(s): computing for fewer decides otherwise"));
+        let scored: Vec<(usize, usize)> = few
+            .decisions
+            .iter()
+            .filter_map(|d| {
+                Some((
+                    (0..SUBSCRIBERS).find(|&i| Some(d.msisdn) == tidings::util::Msisdn::parse(&number(i)))?,
+                    day_of(d.ts),
+                ))
+            })
+            .collect();
+        for &(i, d) in &scored {
+            assert!(arpu_high(i, d) || crm_high(i, d), "{shards} shard(s): subscriber {i} scored on day {d}");
+        }
+        let entered = |i: usize| !arpu_high(i, 0) && !crm_high(i, 0);
+        assert!(
+            scored.iter().any(|&(i, d)| entered(i) && d >= 61 && i % 7 == 0),
+            "{shards}: scored from the monthly tier"
+        );
+        assert!(scored.iter().any(|&(i, d)| entered(i) && d >= 41 && i % 13 == 1), "{shards}: scored from CRM's tier");
+        assert!(
+            scored.iter().any(|&(i, d)| i % 11 == 0 && i % 3 == 0 && !arpu_high(i, d) && d < 41),
+            "{shards}: scored before leaving"
+        );
+        let (few, all) = (few.summary.stats.derives_computed, all.summary.stats.derives_computed);
+        assert!(few * 2 < all, "{shards} shard(s): computed {few} times against {all}");
+    }
+}

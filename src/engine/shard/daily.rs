@@ -216,7 +216,8 @@ impl Shard {
             trace: &mut self.trace,
             proposed: &mut self.proposed,
             funnel: &mut self.funnel,
-            settled: None,
+            settled: &mut self.settled,
+            settled_walk: None,
             quiet: &mut self.quiet,
             quiet_walk: None,
         };
@@ -224,7 +225,7 @@ impl Shard {
             parts.quiet_walk = Some(parts.quiet.walk(&work.journeys, parts.subs));
         }
         if let Some(reads) = rules.settling_reads(&work.derives) {
-            parts.settled = Some(self.settled.walk(&work.derives, reads, parts.subs));
+            parts.settled_walk = Some(parts.settled.walk(&work.derives, reads, parts.subs));
         }
         // Who the tick visits, in table order: see the module.
         let active = match (&pins, &work.pass) {
@@ -268,8 +269,8 @@ impl Shard {
         }
         // A tick of derives visits everyone; were it to visit fewer, those it did not would stay
         // touched.
-        if let Some(settled) = parts.settled.filter(|_| slots.len() == parts.subs.len()) {
-            settled.done();
+        if let Some(k) = parts.settled_walk.filter(|_| slots.len() == parts.subs.len()) {
+            parts.settled.walked(k).done();
         }
     }
 }
@@ -292,16 +293,18 @@ impl DailyParts<'_> {
         let (at, pos, offset) = (work.at, work.pos, scene.offset);
         let traced = self.trace.as_ref().is_some_and(|(m, _)| *m == self.subs.profile(i).msisdn);
         let mut lines = Vec::new();
-        if !work.derives.is_empty() && !self.settled.as_ref().is_some_and(|s| s.holds(i, at)) {
+        let settled = self.settled_walk.map(|k| self.settled.walked(k));
+        if !work.derives.is_empty() && !settled.as_ref().is_some_and(|s| s.holds(i, at)) {
             stats.derives_computed += 1;
             let e = self.subs.read(i);
-            if let Some(settled) = &mut self.settled {
+            if let Some(settled) = settled {
                 settled.computed(i, rules.settled_until(&work.derives, e.state, at).unwrap_or(Millis::MIN));
             }
             if let Some(first) = rules.first_change(&work.derives, scene, e.sub, e.state) {
                 let mut notes = Vec::new();
                 rules.derive_from(first, &work.derives, scene, &mut self.subs.at(i), traced.then_some(&mut notes));
                 self.quiet.stirred(i);
+                self.settled.derived_changed(i);
                 if !notes.is_empty() {
                     let local = scene.local;
                     lines.push(format!(

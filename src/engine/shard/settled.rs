@@ -5,9 +5,13 @@
 //! touched since (an event, which may also change the record), those whose windows moved, and
 //! those it never computed for.
 //!
+//! A derive computed `for:` some subscribers only (a condition on the record and derived
+//! values) stays put the same way: whom it is for changes only with the record or a derived
+//! value, and a change of a derived value touches the entry like a change of the record.
+//!
 //! Kept per tick (its derives): each entry's time its values stay put until, and a bit per
 //! entry for "touched since the tick": an event counted into a window the derives read, or a
-//! change of the record (an event of another kind changes neither). Forgotten when the rules or the states are replaced
+//! change of the record or of a derived value (an event of another kind changes neither). Forgotten when the rules or the states are replaced
 //! (reload, restore) or entries move (an unknown subscriber forgotten): the next tick computes
 //! for everyone. A filter only: each entry computed is computed in full.
 
@@ -42,7 +46,7 @@ impl SettledDerives {
     }
 
     /// Entry `i` had an event, counted into window slots `counted`, that changed its record
-    /// or not.
+    /// (or a derived value) or not.
     #[inline]
     pub(super) fn touched(&mut self, i: u32, counted: impl Iterator<Item = u32> + Clone, record: bool) {
         let (word, bit) = ((i / 64) as usize, i % 64);
@@ -57,9 +61,15 @@ impl SettledDerives {
         }
     }
 
+    /// Entry `i`'s derived values changed (in a tick): each walk computes its values again.
+    #[inline]
+    pub(super) fn derived_changed(&mut self, i: u32) {
+        self.touched(i, std::iter::empty(), true);
+    }
+
     /// The times of a tick of `derives` (each of which settles, reading window slots
-    /// `reads`), begun if this is its first.
-    pub(super) fn walk(&mut self, derives: &[u16], reads: Vec<u32>, subs: &SubTable) -> &mut Settled {
+    /// `reads`), begun if this is its first: its place, for [`SettledDerives::walked`].
+    pub(super) fn walk(&mut self, derives: &[u16], reads: Vec<u32>, subs: &SubTable) -> usize {
         let k = match self.walks.iter().position(|w| w.derives == derives) {
             Some(k) => k,
             None => {
@@ -79,7 +89,13 @@ impl SettledDerives {
             w.until.clear();
             w.removals = subs.removals();
         }
-        w
+        k
+    }
+
+    /// The walk [`SettledDerives::walk`] gave place `k`.
+    #[inline]
+    pub(super) fn walked(&mut self, k: usize) -> &mut Settled {
+        &mut self.walks[k]
     }
 }
 

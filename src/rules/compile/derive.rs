@@ -1,6 +1,7 @@
 //! A `derive:` item: a derived attribute's name, when it is computed (`on:` event kinds or a
 //! daily `schedule:`), its `value:` (an expression, or cases `when:`/`then:` tried in order),
-//! its `type:` (written, or that of its value) and how long a value holds (`snapshot:`).
+//! its `type:` (written, or that of its value), how long a value holds (`snapshot:`) and whom it
+//! is computed for (`for:`, a condition; everyone when absent).
 //! Derives are compiled before the rules, in pack order, so that a rule — or a later derive —
 //! reads `derived.NAME` with its type known.
 
@@ -14,7 +15,7 @@ use crate::rules::expr::{Calc, Cond};
 use crate::rules::item::{check_keys, kinds, name_of, parse_expr, scalar, values};
 use crate::rules::yaml;
 
-const KEYS: &[&str] = &["derive", "desc", "on", "schedule", "value", "type", "snapshot"];
+const KEYS: &[&str] = &["derive", "desc", "on", "schedule", "value", "type", "snapshot", "for"];
 
 /// Compiles the derive items in order; each one compiled is added to the checker's table.
 pub(in crate::rules) fn derives(items: &[(usize, &yaml::Node)], ck: &mut Checker) -> Vec<DeriveDef> {
@@ -99,6 +100,13 @@ fn compile(item: &yaml::Node, name: &str, file: &str, src: &str, ck: &mut Checke
         None => None,
     };
     ck.scope = if schedule.is_some() { Scope::Timer } else { Scope::Rule(on) };
+    let for_whom = match item.get("for") {
+        Some(w) => Some(Cond::new(
+            parse_expr(w, file, src, ck.diags)
+                .and_then(|a| ck.condition(&a, &Loc { file, source: src, node: w, base: 0 }))?,
+        )),
+        None => None,
+    };
     let Some(v) = item.get("value") else {
         diag(ck, Code::E004, item, format!("derive `{name}` has no `value`"));
         return None;
@@ -131,7 +139,7 @@ fn compile(item: &yaml::Node, name: &str, file: &str, src: &str, ck: &mut Checke
         }
         _ => Computed::Expr(Calc::new(then(v, &mut ty, file, src, ck)?)),
     };
-    let settles = DeriveDef::settling(schedule, snapshot, &value);
+    let settles = DeriveDef::settling(schedule, snapshot, &value, for_whom.as_ref());
     let bare = DeriveDef::bare(schedule, &value);
     Some(DeriveDef {
         name: name.into(),
@@ -143,6 +151,7 @@ fn compile(item: &yaml::Node, name: &str, file: &str, src: &str, ck: &mut Checke
         schedule,
         value,
         snapshot,
+        for_whom,
         settles,
         bare,
     })

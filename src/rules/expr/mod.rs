@@ -21,7 +21,7 @@ use crate::time::Millis;
 pub use compiled::{Calc, Calced, Cond};
 pub use pin::{Activity, DateOf, Pin, Stretch};
 pub use schema::{Field, SymTy, Ty};
-pub use settle::{WindowRead, bare, steady_part, window_reads};
+pub use settle::{WindowRead, bare, steady, steady_part, window_reads};
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
