@@ -130,7 +130,7 @@ fn a_score_kept_for_some_follows_whom_it_is_for_and_decides_what_computing_it_fo
     // Whom it is for then reads the date: computed for everyone at every tick.
     let walked = scoped.replacen(FOR, &FOR.replacen('\n', " and subscriber.tenure_days >= 0\n", 1), 1);
     assert!(scoped.contains(FOR) && !walked.contains(FOR));
-    let tier = |i: usize| if i % 3 == 0 { "high" } else { "valuable" };
+    let tier = |i: usize| if i.is_multiple_of(3) { "high" } else { "valuable" };
     let subs: Vec<String> = (0..SUBSCRIBERS)
         .map(|i| {
             let (m, t, arpu) = (number(i), tier(i), 3000 * (i % 4));
@@ -142,8 +142,8 @@ fn a_score_kept_for_some_follows_whom_it_is_for_and_decides_what_computing_it_fo
     let mut lines = events();
     for i in 0..SUBSCRIBERS {
         let to = match i {
-            _ if i % 11 == 0 && i % 3 == 0 => "valuable",
-            _ if i % 13 == 1 && i % 3 != 0 => "high",
+            _ if i.is_multiple_of(11) && i.is_multiple_of(3) => "valuable",
+            _ if i % 13 == 1 && !i.is_multiple_of(3) => "high",
             _ => continue,
         };
         let (ts, m) = (at(40, 15, i % 60), number(i));
@@ -152,10 +152,10 @@ fn a_score_kept_for_some_follows_whom_it_is_for_and_decides_what_computing_it_fo
     crate::support::in_time_order(&mut lines);
     // Whom the score is for on local day `d` (the ARPU raised on day 30 counts from the next
     // month's tier, day 61), and whether it ever is.
-    let arpu_high = |i: usize, d: usize| i % 4 >= 2 || (i % 7 == 0 && d >= 61);
+    let arpu_high = |i: usize, d: usize| i % 4 >= 2 || (i.is_multiple_of(7) && d >= 61);
     let crm_high = |i: usize, d: usize| match d >= 41 {
-        false => i % 3 == 0,
-        true => (i % 3 == 0 && i % 11 != 0) || (i % 3 != 0 && i % 13 == 1),
+        false => i.is_multiple_of(3),
+        true => (i.is_multiple_of(3) && !i.is_multiple_of(11)) || (!i.is_multiple_of(3) && i % 13 == 1),
     };
     let day0 = tidings::time::parse_ts(&at(0, 0, 0)).expect("a time");
     let day_of = |ts: tidings::time::Millis| ((ts - day0) / 86_400_000) as usize;
@@ -181,12 +181,12 @@ fn a_score_kept_for_some_follows_whom_it_is_for_and_decides_what_computing_it_fo
         }
         let entered = |i: usize| !arpu_high(i, 0) && !crm_high(i, 0);
         assert!(
-            scored.iter().any(|&(i, d)| entered(i) && d >= 61 && i % 7 == 0),
+            scored.iter().any(|&(i, d)| entered(i) && d >= 61 && i.is_multiple_of(7)),
             "{shards}: scored from the monthly tier"
         );
         assert!(scored.iter().any(|&(i, d)| entered(i) && d >= 41 && i % 13 == 1), "{shards}: scored from CRM's tier");
         assert!(
-            scored.iter().any(|&(i, d)| i % 11 == 0 && i % 3 == 0 && !arpu_high(i, d) && d < 41),
+            scored.iter().any(|&(i, d)| i.is_multiple_of(11) && i.is_multiple_of(3) && !arpu_high(i, d) && d < 41),
             "{shards}: scored before leaving"
         );
         let (few, all) = (few.summary.stats.derives_computed, all.summary.stats.derives_computed);
