@@ -11,9 +11,10 @@
 //!
 //! Kept per tick (its derives): each entry's time its values stay put until, and a bit per
 //! entry for "touched since the tick": an event counted into a window the derives read, or a
-//! change of the record or of a derived value (an event of another kind changes neither). Forgotten when the rules or the states are replaced
-//! (reload, restore) or entries move (an unknown subscriber forgotten): the next tick computes
-//! for everyone. A filter only: each entry computed is computed in full.
+//! change of the record or of a derived value (an event of another kind changes neither).
+//! Forgotten when the rules or the states are replaced (reload, restore) or entries move (an
+//! unknown subscriber forgotten): the next tick computes for everyone. A filter only: each
+//! entry computed is computed in full.
 
 use crate::state::table::SubTable;
 use crate::time::Millis;
