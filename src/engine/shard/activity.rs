@@ -16,15 +16,15 @@
 //! evaluated in full.
 
 use crate::rules::RuleSet;
-use crate::rules::expr::Activity;
+use crate::rules::expr::{Activity, ActivityAt};
 use crate::state::table::SubTable;
 use crate::time::Millis;
 
 /// No bucket.
 const NONE: i64 = i64::MIN;
 
-/// An activity term on an indexed slot, with the slot's column.
-type Term<'a> = (Activity, &'a [i64]);
+/// An activity term on an indexed slot at the pass's time, with the slot's column.
+type Term<'a> = (ActivityAt, &'a [i64]);
 
 /// The newest bucket of the indexed slots, per table entry (see the module).
 #[derive(Default)]
@@ -75,10 +75,10 @@ impl ActivityIndex {
             .iter()
             .map(|terms| {
                 let col = |slot: u32| b.slots.iter().position(|(s, _)| *s == slot).map(|c| b.newest[c].as_slice());
-                terms.iter().filter_map(|a| Some((*a, col(a.slot)?))).collect()
+                terms.iter().filter_map(|a| Some((a.at(now), col(a.slot)?))).collect()
             })
             .collect();
-        let holds = |(a, col): &Term, i: usize| a.may_hold(col.get(i).copied().filter(|n| *n != NONE), now);
+        let holds = |(a, col): &Term, i: usize| a.may_hold(col.get(i).copied().filter(|n| *n != NONE));
         (0..subs.len())
             .filter(|&i| rules.iter().any(|terms| terms.iter().all(|t| holds(t, i))))
             .map(|i| i as u32)

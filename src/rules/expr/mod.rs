@@ -19,7 +19,7 @@ use crate::refdata::{Labels, Names, Profile, RefData, TagId, Vocab};
 use crate::state::SubState;
 use crate::time::Millis;
 pub use compiled::{Calc, Calced, Cond};
-pub use pin::{Activity, DateOf, Pin, Stretch};
+pub use pin::{Activity, ActivityAt, DateOf, Pin, Stretch};
 pub use schema::{Field, SymTy, Ty};
 pub use settle::{WindowRead, bare, steady, steady_part, window_reads};
 use std::borrow::Cow;

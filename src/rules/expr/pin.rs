@@ -66,21 +66,38 @@ impl Activity {
     /// `newest` (its index), read as the window read counts: a bucket counts when it ends after
     /// the window starts and starts by `now`.
     pub fn may_hold(&self, newest: Option<i64>, now: i64) -> bool {
-        let Some(idx) = newest else { return !self.some };
-        let (first, last) = self.counted(now);
-        if self.some {
-            // Older buckets end earlier still: none of them counts either.
-            idx >= first
-        } else {
-            // A newest bucket in the window counts (a count's buckets are never empty).
-            !(first <= idx && idx <= last)
-        }
+        self.at(now).may_hold(newest)
     }
 
-    /// The buckets the window read counts at `now`, `first..=last` by index: those that end
-    /// after the window starts (`(idx + 1) * bucket > now - window`) and start by `now`.
-    fn counted(&self, now: i64) -> (i64, i64) {
-        ((now - self.window).div_euclid(self.bucket), now.div_euclid(self.bucket))
+    /// The term at `now`, to ask of many subscribers (the buckets it counts worked out once).
+    pub fn at(&self, now: i64) -> ActivityAt {
+        // The buckets the window read counts, `first..=last` by index: those that end after
+        // the window starts (`(idx + 1) * bucket > now - window`) and start by `now`.
+        let (first, last) = ((now - self.window).div_euclid(self.bucket), now.div_euclid(self.bucket));
+        ActivityAt { first, last, some: self.some }
+    }
+}
+
+/// An [`Activity`] term at one moment: the buckets its window counts then.
+#[derive(Clone, Copy, Debug)]
+pub struct ActivityAt {
+    first: i64,
+    last: i64,
+    some: bool,
+}
+
+impl ActivityAt {
+    /// [`Activity::may_hold`] at the moment the term was taken at.
+    #[inline]
+    pub fn may_hold(&self, newest: Option<i64>) -> bool {
+        let Some(idx) = newest else { return !self.some };
+        if self.some {
+            // Older buckets end earlier still: none of them counts either.
+            idx >= self.first
+        } else {
+            // A newest bucket in the window counts (a count's buckets are never empty).
+            !(self.first <= idx && idx <= self.last)
+        }
     }
 }
 
