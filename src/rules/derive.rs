@@ -226,14 +226,15 @@ impl RuleSet {
                 continue;
             }
             let cx = scene.ctx(s);
-            if !def.computed_for(&cx) {
-                if s.state.derived_value(slot).is_some() {
-                    self.set_derived(slot, None, period, s, notes.as_deref_mut());
-                }
-                continue;
-            }
-            let Some(value) = def.compute(&cx) else { continue };
-            self.set_derived(slot, Some(value), period, s, notes.as_deref_mut());
+            let value = match def.computed_for(&cx) {
+                true => match def.compute(&cx) {
+                    Some(value) => Some(value),
+                    None => continue,
+                },
+                // Not for this subscriber: a value held is dropped.
+                false => None,
+            };
+            self.set_derived(slot, value, period, s, notes.as_deref_mut());
         }
     }
 
