@@ -48,6 +48,17 @@ impl CmpOp {
     }
 }
 
+/// `a OP b` when it compares a window read (`Ir::Agg`) with a constant, seen with the read on
+/// the left (`3 <= count(...)` is `count(...) >= 3`): the operator, the read's slot, bucket and
+/// window, and the constant.
+pub fn window_against_constant(op: CmpOp, a: &Ir, b: &Ir) -> Option<(CmpOp, (u32, i64, i64), i64)> {
+    match (a, b) {
+        (Ir::Agg { slot, bucket, window }, Ir::Int(n)) => Some((op, (*slot, *bucket, *window), *n)),
+        (Ir::Int(n), Ir::Agg { slot, bucket, window }) => Some((op.flipped(), (*slot, *bucket, *window), *n)),
+        _ => None,
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ArOp {
     Add,

@@ -108,11 +108,7 @@ impl Ir {
         match self {
             Ir::And(xs) => xs.iter().flat_map(Ir::activity).collect(),
             Ir::Cmp(op, a, b) => {
-                let (op, agg, n) = match (&**a, &**b) {
-                    (Ir::Agg { slot, bucket, window }, Ir::Int(n)) => (*op, (*slot, *bucket, *window), *n),
-                    (Ir::Int(n), Ir::Agg { slot, bucket, window }) => (op.flipped(), (*slot, *bucket, *window), *n),
-                    _ => return Vec::new(),
-                };
+                let Some((op, agg, n)) = super::window_against_constant(*op, a, b) else { return Vec::new() };
                 let some = match op {
                     CmpOp::Ge | CmpOp::Eq if n >= 1 => true,
                     CmpOp::Gt if n >= 0 => true,

@@ -6,7 +6,7 @@ use super::{Checked, Checker, Loc, R, span_text};
 use crate::rules::diag::Code;
 use crate::rules::expr::schema::{Field, Ty};
 use crate::rules::expr::syntax::{BinOp, Node, Span};
-use crate::rules::expr::{ArOp, CmpOp, Ir, StrOp};
+use crate::rules::expr::{ArOp, CmpOp, Ir, StrOp, window_against_constant};
 
 impl Checker<'_> {
     pub(super) fn binary(&mut self, op: BinOp, l: &Node, r: &Node, span: Span, loc: &Loc) -> R {
@@ -303,12 +303,7 @@ impl Checker<'_> {
             _ => CmpOp::Ge,
         };
         // A count compared with a constant: how many events decide it whatever more there are.
-        let threshold = match (&lir, &rir) {
-            (Ir::Agg { slot, .. }, Ir::Int(c)) => Some((*slot, cop, *c)),
-            (Ir::Int(c), Ir::Agg { slot, .. }) => Some((*slot, cop.flipped(), *c)),
-            _ => None,
-        };
-        if let Some((slot, op, c)) = threshold {
+        if let Some((op, (slot, _, _), c)) = window_against_constant(cop, &lir, &rir) {
             // `n >= c` and `n < c` are the same for every n from c on; the others from c + 1.
             let need = if matches!(op, CmpOp::Ge | CmpOp::Lt) { c } else { c.saturating_add(1) };
             self.slots.agg_threshold(slot, need);
