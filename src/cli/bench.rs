@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use tidings::config::Config;
 use tidings::engine::Sink;
-use tidings::engine::{self, EngineOptions};
+use tidings::engine::{self, EngineOptions, TickCost};
 use tidings::event::Decoder;
 use tidings::generator::{self, GenOptions};
 use tidings::rules::LoadOptions;
 use tidings::state::checkpoint::CheckpointConfig;
+use tidings::time::format_ts;
 use tidings::topology::{Parts, Resume, run_engine, sources};
 
 #[derive(clap::Args)]
@@ -172,6 +173,20 @@ fn measure(args: &Args, rule_paths: &[PathBuf], checkpoints: Option<CheckpointCo
     // From the peak: by the time `run` returns the shards (and every subscriber's state) are
     // gone, and what the process still holds then is only what the allocator has not yet
     // given back. The peak is what a machine must have; it includes the load.
+    let ticks = by_tick(&summary.stats.daily_ticks);
+    let tick_ms = |t: &TickCost| t.ns as f64 / 1e6;
+    let ticks_ms: f64 = ticks.iter().map(tick_ms).sum();
+    let tick_json: Vec<serde_json::Value> = ticks
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "at": format_ts(t.at, opts.offset),
+                "visits": t.visits,
+                "decisions": t.decisions,
+                "ms": tick_ms(t),
+            })
+        })
+        .collect();
     let per_sub = if summary.subscribers > 0 { peak.saturating_sub(rss_start) / summary.subscribers as u64 } else { 0 };
     let result = serde_json::json!({
         "events": summary.events,
@@ -198,6 +213,9 @@ fn measure(args: &Args, rule_paths: &[PathBuf], checkpoints: Option<CheckpointCo
         "checkpoint_pause_p99_ms": pause_pct(0.99),
         "checkpoint_pause_p999_ms": pause_pct(0.999),
         "checkpoint_bytes": ckpt_bytes,
+        "daily_ticks_ms": ticks_ms,
+        "daily_visits": summary.stats.daily_visits,
+        "daily_ticks": tick_json,
     });
     if json {
         println!("{result}");
@@ -226,6 +244,18 @@ fn measure(args: &Args, rule_paths: &[PathBuf], checkpoints: Option<CheckpointCo
             peak >> 20
         );
         println!("| decisions | {} |", sink.0);
+        if let Some(longest) = ticks.iter().max_by_key(|t| t.ns) {
+            println!(
+                "| daily ticks | {} ticks, {ticks_ms:.0} ms on the shards ({:.0} % of their time), {} subscribers visited; the longest {:.0} ms at {} ({} visited, {} decisions) |",
+                ticks.len(),
+                100.0 * ticks_ms / (secs * 1e3 * shards.max(1) as f64),
+                summary.stats.daily_visits,
+                tick_ms(longest),
+                format_ts(longest.at, opts.offset),
+                longest.visits,
+                longest.decisions
+            );
+        }
         if ckpt_dir.is_some() {
             println!(
                 "| checkpoints | pauses between two batches: {} of them, p99 {:.2} ms, p99.9 {:.2} ms, longest {:.2} ms, {:.0} ms in all; at the end of input, finishing the one in progress took {:.0} ms; largest file {:.1} MB (write times in the log above) |",
@@ -241,6 +271,19 @@ fn measure(args: &Args, rule_paths: &[PathBuf], checkpoints: Option<CheckpointCo
     }
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(0)
+}
+
+/// The shards' costs of each daily tick added up by tick (a tick runs on every shard), in time
+/// order.
+fn by_tick(costs: &[TickCost]) -> Vec<TickCost> {
+    let mut ticks: std::collections::BTreeMap<i64, TickCost> = std::collections::BTreeMap::new();
+    for c in costs {
+        let t = ticks.entry(c.at).or_insert(TickCost { ns: 0, visits: 0, decisions: 0, ..*c });
+        t.visits += c.visits;
+        t.decisions += c.decisions;
+        t.ns += c.ns;
+    }
+    ticks.into_values().collect()
 }
 
 /// `n` plausible campaign rules that the generated traffic seldom satisfies: most keyed to a

@@ -30,7 +30,7 @@ mod summary;
 mod write;
 
 pub use clock::GuardConfig;
-pub use shard::{Shard, ShardStats};
+pub use shard::{Shard, ShardStats, TickCost};
 pub use summary::{Summary, kind_counts, render_summary};
 
 use batch::{Batch, run_batch};

@@ -35,7 +35,7 @@ mod snapshot;
 mod stats;
 mod ticks;
 
-pub use stats::ShardStats;
+pub use stats::{ShardStats, TickCost};
 use ticks::Ticks;
 
 /// Timer index entry: see [`PendingTimer::index_key`].

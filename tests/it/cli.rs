@@ -259,3 +259,31 @@ fn a_full_disk_names_the_file_that_could_not_be_written() {
         assert!(err.contains(&want), "the error names {file}: {err}");
     }
 }
+
+#[test]
+fn bench_reports_what_each_daily_tick_cost() {
+    let out = tidings()
+        .args(["bench", "--subscribers", "3000", "--count", "30000", "--shards", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ticks = v["daily_ticks"].as_array().unwrap();
+    // The pack's daily items run at 00:10, 09:00, 10:00 and 10:30, on each of the four days.
+    let at: Vec<&str> = ticks.iter().map(|t| t["at"].as_str().unwrap()).collect();
+    let minutes: Vec<&str> = at.iter().map(|a| &a[11..16]).collect();
+    assert_eq!(at.len(), 16, "{at:?}");
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "in time order, each tick once: {at:?}");
+    assert_eq!(minutes[..4], ["00:10", "09:00", "10:00", "10:30"], "{at:?}");
+    // Both shards' parts of a tick are one row: the month's value tier is worked out for all.
+    assert_eq!(ticks[0]["visits"], v["subscribers"], "{:?}", ticks[0]);
+    let sum = |k: &str| ticks.iter().map(|t| t[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum("visits"), v["daily_visits"].as_u64().unwrap());
+    assert!(sum("decisions") > 0 && sum("decisions") <= v["decisions"].as_u64().unwrap());
+    let ms: f64 = ticks.iter().map(|t| t["ms"].as_f64().unwrap()).sum();
+    assert!((ms - v["daily_ticks_ms"].as_f64().unwrap()).abs() < 1e-6 && ms > 0.0);
+    // The table says the same in words.
+    let out = tidings().args(["bench", "--subscribers", "2000", "--count", "10000"]).output().unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("| daily ticks | 16 ticks, "), "{table}");
+}

@@ -32,7 +32,7 @@ use chrono::NaiveDate;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::ShardStats;
+use super::{ShardStats, TickCost};
 use crate::engine::explain::explain_line;
 
 /// How many entries ahead a walk over everyone fetches the lists of (window buckets, the rare
@@ -199,6 +199,8 @@ impl Shard {
         if work.derives.is_empty() && work.journeys.is_empty() && work.pass.is_none() {
             return;
         }
+        let started = std::time::Instant::now();
+        let decided = out.len();
         let work = TickWork { pos: place(at, 0), ..work };
         let pins = match (&work.pass, work.derives.is_empty()) {
             (_, false) => None,
@@ -272,6 +274,12 @@ impl Shard {
         if let Some(k) = parts.settled_walk.filter(|_| slots.len() == parts.subs.len()) {
             parts.settled.walked(k).done();
         }
+        stats.daily_ticks.push(TickCost {
+            at,
+            visits: slots.len() as u64,
+            decisions: (out.len() - decided) as u64,
+            ns: started.elapsed().as_nanos() as u64,
+        });
     }
 }
 

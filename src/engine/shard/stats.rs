@@ -1,5 +1,21 @@
 //! The counters a shard keeps for the run summary and `bench`.
 
+use crate::time::Millis;
+
+/// What one daily tick cost a shard: the walk over the subscribers it visited, with their
+/// derived attributes, journeys and contacts (`tidings bench` reports them by tick, so an
+/// operator sees what a scheduled rule costs at their number of subscribers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TickCost {
+    /// The tick's time (event time, a local minute some scheduled item names).
+    pub at: Millis,
+    pub visits: u64,
+    /// Decisions made for the subscribers visited (contacts held for quiet hours included).
+    pub decisions: u64,
+    /// Wall time on the shard's thread, in nanoseconds.
+    pub ns: u64,
+}
+
 /// Counters a shard keeps for the run summary.
 #[derive(Default, Clone, Debug)]
 pub struct ShardStats {
@@ -19,6 +35,8 @@ pub struct ShardStats {
     /// Subscribers a daily tick evaluated journeys' start conditions for (not those for whom
     /// the conditions' steady parts stayed false).
     pub starts_evaluated: u64,
+    /// Each daily tick that had work, in the order they ran.
+    pub daily_ticks: Vec<TickCost>,
     /// Sampled per-event processing times in nanoseconds (`EngineOptions::latency_sample`).
     pub latency_ns: Vec<u32>,
     /// The longest a checkpoint held this shard between two batches (copying a slice of its
@@ -45,6 +63,7 @@ impl ShardStats {
         self.daily_visits += o.daily_visits;
         self.derives_computed += o.derives_computed;
         self.starts_evaluated += o.starts_evaluated;
+        self.daily_ticks.extend(o.daily_ticks);
         self.latency_ns.extend(o.latency_ns);
         self.snapshot_pause_max_ns = self.snapshot_pause_max_ns.max(o.snapshot_pause_max_ns);
         self.snapshot_pause_total_ns += o.snapshot_pause_total_ns;
