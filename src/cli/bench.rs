@@ -170,9 +170,6 @@ fn measure(args: &Args, rule_paths: &[PathBuf], checkpoints: Option<CheckpointCo
         let i = ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1;
         f64::from(lat[i]) / 1000.0
     };
-    // From the peak: by the time `run` returns the shards (and every subscriber's state) are
-    // gone, and what the process still holds then is only what the allocator has not yet
-    // given back. The peak is what a machine must have; it includes the load.
     let ticks = by_tick(&summary.stats.daily_ticks);
     let tick_ms = |t: &TickCost| t.ns as f64 / 1e6;
     let ticks_ms: f64 = ticks.iter().map(tick_ms).sum();
@@ -187,6 +184,9 @@ fn measure(args: &Args, rule_paths: &[PathBuf], checkpoints: Option<CheckpointCo
             })
         })
         .collect();
+    // From the peak: by the time `run` returns the shards (and every subscriber's state) are
+    // gone, and what the process still holds then is only what the allocator has not yet
+    // given back. The peak is what a machine must have; it includes the load.
     let per_sub = if summary.subscribers > 0 { peak.saturating_sub(rss_start) / summary.subscribers as u64 } else { 0 };
     let result = serde_json::json!({
         "events": summary.events,
@@ -278,7 +278,7 @@ fn measure(args: &Args, rule_paths: &[PathBuf], checkpoints: Option<CheckpointCo
 fn by_tick(costs: &[TickCost]) -> Vec<TickCost> {
     let mut ticks: std::collections::BTreeMap<i64, TickCost> = std::collections::BTreeMap::new();
     for c in costs {
-        let t = ticks.entry(c.at).or_insert(TickCost { ns: 0, visits: 0, decisions: 0, ..*c });
+        let t = ticks.entry(c.at).or_insert(TickCost { at: c.at, visits: 0, decisions: 0, ns: 0 });
         t.visits += c.visits;
         t.decisions += c.decisions;
         t.ns += c.ns;

@@ -10,7 +10,7 @@ pub struct TickCost {
     /// The tick's time (event time, a local minute some scheduled item names).
     pub at: Millis,
     pub visits: u64,
-    /// Decisions made for the subscribers visited (contacts held for quiet hours included).
+    /// Decisions the tick wrote for the subscribers visited (sent, suppressed or held).
     pub decisions: u64,
     /// Wall time on the shard's thread, in nanoseconds.
     pub ns: u64,
