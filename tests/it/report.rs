@@ -548,8 +548,11 @@ fn metrics_show_a_shadow_rules_would_be_actions_beside_the_live_ones() {
     let body = loop {
         let (status, body) = get(port, "/metrics", Some("adm"));
         assert_eq!(status, 200, "{body}");
+        // Every top-up decided for both rules: a shadow decision is counted as it is written,
+        // which may come just after the live one of the same event.
         if sample(&body, r#"tidings_events_total{kind="topup"}"#) == Some(3.0)
             && body.contains(r#"rule="topup_thanks",mode="live",outcome="suppressed""#)
+            && body.contains(r#"rule="topup_data_trial",mode="shadow",outcome="suppressed",reason="cap"} 2"#)
         {
             break body;
         }
