@@ -35,8 +35,9 @@ pub(super) struct ActivityIndex {
 
 /// One indexed slot's newest bucket of each table entry, in two bytes: the bucket's distance
 /// from a base bucket. A quarter of eight bytes an entry (10 M subscribers: 20 MB a slot, not
-/// 80). Buckets reach `u16::MAX - 1` widths past the base (half-day buckets: 89 years); one out of
-/// reach makes the index be built again around the buckets the states hold then.
+/// 80). Buckets reach `u16::MAX - 1` widths past the base, which the first bucket puts half that
+/// far back (half-day buckets: 45 years either side of it); one out of reach makes the index be
+/// built again around the buckets the states hold then.
 #[derive(Default)]
 struct Column {
     /// Bucket `base + n - 1` is stored as `n`; `None` until the first bucket sets it.
