@@ -137,6 +137,55 @@ fn derives_are_refused_with_their_position_when_wrong() {
     assert!(e.iter().any(|m| m.starts_with("3:") && m.contains("derived.t")), "{e:?}");
 }
 
+/// A derive refused for its own error is reported once, at the derive: the rules, exclusions,
+/// templates and later derives that read it add nothing. A derive that reads one defined
+/// further down is told where that one is and what to do; an operator reading `validate`'s
+/// output sees each mistake once, where it was made.
+#[test]
+fn a_refused_derive_is_reported_once_and_one_read_before_its_definition_says_where_it_is() {
+    let text = "\
+- campaign: c1
+  owner: x
+- derive: tier_x
+  schedule: \"00:10\"
+  type: tier
+  value:
+    - when: derived.nosuch > 3
+      then: high
+    - then: sub
+- derive: first
+  on: [usage]
+  value: derived.second + 1
+- derive: second
+  on: [usage]
+  value: count(usage, 1d)
+- derive: third
+  on: [usage]
+  value: derived.tier_x == high
+- rule: r1
+  on: [usage]
+  condition: derived.tier_x == high
+  action: { channel: sms, template: \"x {derived.tier_x}\" }
+  campaign: c1
+  policy: { exclude: [\"derived.tier_x:high\"] }
+";
+    let loaded = rules::compile(vec![("d.yaml".into(), text.into())], None, &LoadOptions::default());
+    assert!(loaded.rules.is_none(), "refused");
+    let got: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| format!("{}:{} {:?} {} | {}", d.line, d.col, d.code, d.message, d.hint.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(got.len(), 2, "two mistakes, two errors: {got:#?}");
+    assert!(got[0].starts_with("7:13 E011 unknown field `derived.nosuch`"), "{got:#?}");
+    assert!(
+        got[1].starts_with("12:10 E011 `derived.second` is defined further down (d.yaml:13)")
+            && got[1].ends_with("| move `derive: second` above this item"),
+        "{got:#?}"
+    );
+}
+
 /// Over generated traffic, the derived values a rule writes into its messages are the same on
 /// one shard and on three (and the daily snapshot is taken for everyone).
 #[test]

@@ -291,6 +291,38 @@ fn config_policy_errors_name_file_line_and_column() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A campaign whose only rule or journey was refused is not also reported as having none: the
+/// rule's own error is the one mistake. A campaign no item names still is.
+#[test]
+fn a_campaign_whose_rule_was_refused_is_not_reported_as_without_rules() {
+    let src = "\
+- campaign: care
+  owner: x
+- campaign: lonely
+  owner: y
+- journey: broken
+  campaign: care
+  expire_after: 1d
+  start: { on: [crm], condition: event.event == complaint_closed }
+  steps:
+    - step: first
+      action: { channel: sms, template: x }
+      next:
+        - {outcome: [answered], goto: nowhere}
+- rule: bad_rule
+  on: [usage]
+  condition: state.nosuch > 1
+  action: { channel: sms, template: x }
+- campaign: bad_rule
+";
+    let loaded = rules::compile(vec![("c.yaml".into(), src.into())], None, &LoadOptions::default());
+    let got: Vec<(String, usize, usize)> =
+        loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col)).collect();
+    let want = [("E030", 3, 13), ("E040", 13, 39), ("E011", 16, 14)];
+    let want: Vec<(String, usize, usize)> = want.iter().map(|(c, l, col)| (c.to_string(), *l, *col)).collect();
+    assert_eq!(got, want, "{}", loaded.diagnostics.iter().map(|d| d.render()).collect::<String>());
+}
+
 #[test]
 fn a_quoted_unknown_enum_value_points_at_the_string() {
     let src = "- rule: r\n  on: [usage]\n  condition: event.scope == \"long_distanse\"\n  action: { channel: sms, template: x }\n";

@@ -13,10 +13,13 @@ use std::collections::HashMap;
 
 /// Builds the campaign table: every campaign a rule names, with the policy of its
 /// `campaign:` item and of its rules' `streak` / `control_group`, checked for contradictions.
+/// `named`: the campaigns every rule and journey item names (refused ones too), for the
+/// error on a `campaign:` item no rule belongs to.
 pub(in crate::rules) fn build_campaigns(
     rules: &mut [Rule],
     decls: Vec<CampaignDecl>,
     items: &[CampaignItem],
+    named: &std::collections::HashSet<&str>,
     files: &[(String, String)],
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<CampaignPolicy> {
@@ -81,7 +84,7 @@ pub(in crate::rules) fn build_campaigns(
     }
     costed_channels(rules, &out, items, files, diags);
     for it in items {
-        if !index.contains_key(&*it.name) {
+        if !index.contains_key(&*it.name) && !named.contains(it.name.as_str()) {
             let (file, src) = &files[it.file];
             let names: Vec<&str> = out.iter().map(|c| &*c.name).collect();
             let hint = crate::util::nearest(&it.name, names).map(|n| format!("did you mean `{n}`?"));

@@ -20,10 +20,21 @@ const KEYS: &[&str] = &["derive", "desc", "on", "schedule", "value", "type", "sn
 /// Compiles the derive items in order; each one compiled is added to the checker's table.
 pub(in crate::rules) fn derives(items: &[(usize, &yaml::Node)], ck: &mut Checker) -> Vec<DeriveDef> {
     let mut out = Vec::new();
+    let files = ck.files;
+    ck.derives_ahead = items
+        .iter()
+        .filter_map(|&(fi, item)| {
+            let name = item.get("derive")?.as_str()?;
+            Some((name.to_string(), format!("{}:{}", files[fi].0, item.pos().line)))
+        })
+        .collect();
+    ck.derives_ahead.reverse();
     for &(fi, item) in items {
-        let files = ck.files;
         let (file, src) = (&files[fi].0, &files[fi].1);
         let before = ck.diags.len();
+        if item.get("derive").and_then(yaml::Node::as_str).is_some() {
+            ck.derives_ahead.pop();
+        }
         let Some(name) = name_of(item, "derive", file, src, ck.diags) else { continue };
         if ck.derived.iter().any(|(n, _)| *n == name) {
             ck.diags.push(Diagnostic::new(
@@ -36,11 +47,15 @@ pub(in crate::rules) fn derives(items: &[(usize, &yaml::Node)], ck: &mut Checker
             continue;
         }
         let def = compile(item, &name, file, src, ck);
-        if let Some(def) = def.filter(|_| !ck.diags[before..].iter().any(Diagnostic::is_error)) {
-            ck.derived.push((name, def.ty));
-            out.push(def);
+        match def.filter(|_| !ck.diags[before..].iter().any(Diagnostic::is_error)) {
+            Some(def) => {
+                ck.derived.push((name, def.ty));
+                out.push(def);
+            }
+            None => ck.derives_failed.push(name),
         }
     }
+    ck.derives_ahead.clear();
     out
 }
 

@@ -165,7 +165,13 @@ type Refused = (Code, String, Option<String>);
 /// enumerated one: excluded when equal) in a rule's `exclude:`, resolved against the pack's
 /// derive table `derived` (name and type by slot). Numbers are refused: a threshold is a
 /// condition, which a true/false derive names once for every rule that excludes on it.
-fn derived_exclusion(s: &str, key: &str, derived: &[(String, Ty)]) -> Result<policy::Exclusion, Refused> {
+/// `Ok(None)`: a derive refused with errors of its own (`failed`), not reported again.
+fn derived_exclusion(
+    s: &str,
+    key: &str,
+    derived: &[(String, Ty)],
+    failed: &[String],
+) -> Result<Option<policy::Exclusion>, Refused> {
     let rest = s.strip_prefix("derived.").unwrap_or(s);
     let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
     let (name, tail) = rest.split_at(end);
@@ -193,6 +199,9 @@ fn derived_exclusion(s: &str, key: &str, derived: &[(String, Ty)]) -> Result<pol
         return Err((Code::E005, msg, Some(hint)));
     }
     let Some(slot) = derived.iter().position(|(n, _)| n == name) else {
+        if failed.iter().any(|n| n == name) {
+            return Ok(None);
+        }
         let hint = crate::util::nearest(name, derived.iter().map(|d| d.0.as_str()))
             .map(|n| format!("did you mean `derived.{n}`?"))
             .or_else(|| Some("a `derive:` item defines it".into()));
@@ -200,7 +209,7 @@ fn derived_exclusion(s: &str, key: &str, derived: &[(String, Ty)]) -> Result<pol
     };
     let slot = u16::try_from(slot).map_err(|_| (Code::E008, "too many derived attributes".to_string(), None))?;
     match (derived[usize::from(slot)].1, value) {
-        (Ty::Bool, None) => Ok(policy::Exclusion::Derived { slot, value: None }),
+        (Ty::Bool, None) => Ok(Some(policy::Exclusion::Derived { slot, value: None })),
         (Ty::Bool, Some(v)) => {
             let msg = format!("`derived.{name}` is true or false: write `derived.{name}`, not `:{v}`");
             let hint = format!("it excludes the subscribers for whom `derived.{name}` is true");
@@ -213,7 +222,7 @@ fn derived_exclusion(s: &str, key: &str, derived: &[(String, Ty)]) -> Result<pol
             Err((Code::E005, msg, hint))
         }
         (Ty::Sym(t), Some(v)) => match t.index(v) {
-            Some(i) => Ok(policy::Exclusion::Derived { slot, value: Some(i) }),
+            Some(i) => Ok(Some(policy::Exclusion::Derived { slot, value: Some(i) })),
             None => {
                 let hint = match crate::util::nearest(v, t.names().iter().copied()) {
                     Some(w) => format!("did you mean `derived.{name}:{w}`?"),
@@ -272,7 +281,7 @@ pub(super) fn rule_policy(
     src: &str,
     ck: &mut Checker,
 ) -> (RulePolicy, CampaignDecl) {
-    let (derived, diags) = (&ck.derived, &mut *ck.diags);
+    let (derived, failed, diags) = (&ck.derived, &ck.derives_failed, &mut *ck.diags);
     check_keys(p, RULE_POLICY_KEYS, file, src, diags);
     let mut out = RulePolicy::default();
     let mut decl = CampaignDecl::default();
@@ -358,8 +367,8 @@ pub(super) fn rule_policy(
             for e in values(n) {
                 let s = e.as_str().unwrap_or("").trim();
                 if s.starts_with("derived.") {
-                    match derived_exclusion(s, key, derived) {
-                        Ok(x) => list.push(x),
+                    match derived_exclusion(s, key, derived, failed) {
+                        Ok(x) => list.extend(x),
                         Err((code, msg, hint)) => {
                             out_of_range.push(Diagnostic::new(code, file, src, e.pos(), msg).with_hint(hint))
                         }

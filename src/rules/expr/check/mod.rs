@@ -159,6 +159,11 @@ pub struct Checker<'a> {
     pub scope: Scope,
     /// The pack's derived attributes so far (`derived.NAME`): slot and type, in `derive:` order.
     pub derived: Vec<(String, Ty)>,
+    /// While the derives compile: those further down the pack, with where (`file:line`). A
+    /// derive reads only those above it; this says which ones are there, only later.
+    pub derives_ahead: Vec<(String, String)>,
+    /// Derives refused with errors of their own: reading one is not reported again.
+    pub derives_failed: Vec<String>,
     expanding: Vec<String>,
     /// Nesting of `check` calls (the depth of the tree being built, macros expanded).
     depth: usize,
@@ -243,6 +248,8 @@ impl<'a> Checker<'a> {
             max_window,
             scope: Scope::Timer,
             derived: Vec::new(),
+            derives_ahead: Vec::new(),
+            derives_failed: Vec::new(),
             expanding: Vec::new(),
             depth: 0,
             work: 0,
@@ -494,7 +501,16 @@ impl<'a> Checker<'a> {
         }
         match self.derived.iter().position(|(n, _)| n == name) {
             Some(i) => Some(Checked::Val(Ir::Field(Field::Derived(i as u16)), self.derived[i].1)),
+            // Its derive's own errors say what is wrong: nothing more to report here.
+            None if self.derives_failed.iter().any(|n| n == name) => None,
             None => {
+                if let Some((_, at)) = self.derives_ahead.iter().find(|(n, _)| n == name) {
+                    let msg = format!(
+                        "`derived.{name}` is defined further down ({at}): a derive reads only the derived attributes defined above it"
+                    );
+                    let hint = Some(format!("move `derive: {name}` above this item"));
+                    return self.err(loc, Code::E011, span, msg, hint);
+                }
                 let hint = nearest(name, self.derived.iter().map(|d| d.0.as_str()))
                     .map(|n| format!("did you mean `derived.{n}`?"))
                     .or_else(|| Some("a `derive:` item defines it (before the rules that read it)".into()));
