@@ -83,6 +83,8 @@ pub enum Code {
     W103,
     /// A CRM event name that is not one of the known business events.
     W104,
+    /// A journey transition on an outcome its step's channel never reports.
+    W105,
 }
 
 impl Code {

@@ -174,3 +174,41 @@ fn validate_refuses_unknown_unreachable_and_unleavable_steps_and_immediate_loops
         ]
     );
 }
+
+/// A transition on an outcome the step's channel never reports (`answered` of an SMS,
+/// `delivered` of a call) is warned about at the outcome: it would never be taken, and the
+/// journey would wait there until another transition or its expiry. The pack still loads;
+/// the outcomes every channel may report (`failed`, `expired`) are not warned about.
+#[test]
+fn an_outcome_the_steps_channel_never_reports_is_warned_about() {
+    let text = "- journey: j\n  start: {on: [crm], condition: \"event.event == store_visit\"}\n  expire_after: 3d\n  steps:\n\
+        \x20   - step: sms\n      action: {channel: sms, template: \"x\"}\n      next:\n\
+        \x20       - {outcome: [delivered, answered], goto: call}\n        - {outcome: [failed, expired], goto: end}\n\
+        \x20   - step: call\n      action: {channel: call, script: \"x\"}\n      next:\n\
+        \x20       - {outcome: [answered, no_answer, busy, refused, failed, expired], goto: end}\n\
+        \x20       - {outcome: delivered, goto: end}\n";
+    let loaded = compile(text);
+    assert!(loaded.rules.is_some(), "warnings only: {:?}", loaded.diagnostics);
+    let got: Vec<(Code, usize, usize, String)> =
+        loaded.diagnostics.iter().map(|d| (d.code, d.line, d.col, d.message.clone())).collect();
+    assert_eq!(
+        got,
+        [
+            (
+                Code::W105,
+                8,
+                33,
+                "an SMS never reports `answered`: its outcomes are delivered, failed, expired".to_string()
+            ),
+            (
+                Code::W105,
+                14,
+                21,
+                "a call never reports `delivered`: its outcomes are answered, busy, no_answer, refused, failed, expired"
+                    .to_string()
+            ),
+        ],
+        "{}",
+        loaded.diagnostics.iter().map(|d| d.render()).collect::<String>()
+    );
+}

@@ -321,7 +321,16 @@ impl Journey<'_> {
                 for v in values(n) {
                     let s = v.as_str().unwrap_or("");
                     match OutcomeStatus::parse(s) {
-                        Some(o) => mask |= 1 << o as u16,
+                        Some(o) => {
+                            mask |= 1 << o as u16;
+                            if let Some(ch) = channel.filter(|ch| !reported(*ch).contains(&o)) {
+                                let of: Vec<&str> = reported(ch).iter().map(|o| o.as_str()).collect();
+                                let msg =
+                                    format!("{} never reports `{s}`: its outcomes are {}", contact(ch), of.join(", "));
+                                let hint = Some("this transition is never taken".to_string());
+                                ck.diags.push(Diagnostic::new(Code::W105, file, src, v.pos(), msg).with_hint(hint));
+                            }
+                        }
                         None => ck.diags.push(
                             Diagnostic::new(Code::E019, file, src, v.pos(), format!("`{s}` is not an outcome"))
                                 .with_hint(Some(format!("one of: {}", OutcomeStatus::NAMES.join(", ")))),
@@ -467,5 +476,28 @@ impl IntoSet for Kind {
         let mut s = KindSet::default();
         s.insert(self);
         s
+    }
+}
+
+/// A step's contact on `channel`, in words.
+fn contact(channel: crate::contact::Channel) -> &'static str {
+    use crate::contact::Channel;
+    match channel {
+        Channel::Sms => "an SMS",
+        Channel::Call => "a call",
+        Channel::Ivr => "an IVR answer",
+        Channel::Order => "an order",
+    }
+}
+
+/// What the gateways and the call centre report of a contact on `channel` (`failed` and
+/// `expired` of any: a contact that could not be made, or was given up).
+fn reported(channel: crate::contact::Channel) -> &'static [OutcomeStatus] {
+    use crate::contact::Channel;
+    use OutcomeStatus::*;
+    match channel {
+        Channel::Sms => &[Delivered, Failed, Expired],
+        Channel::Call | Channel::Ivr => &[Answered, Busy, NoAnswer, Refused, Failed, Expired],
+        Channel::Order => &[Accepted, Rejected, Failed, Expired],
     }
 }
