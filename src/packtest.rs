@@ -18,6 +18,10 @@
 //!
 //! A shadow rule's decision (`mode: shadow`) matches only an expectation that says
 //! `mode: shadow`, so a case cannot mistake a would-be action for a contact made.
+//!
+//! A journey's contacts are named by their step (`retention_disconnect.call`). An expectation
+//! or `only:` entry that names no rule of the pack fails the case at its line with the name
+//! meant (the nearest rule, or the journey's steps), before anything runs.
 
 use crate::contact::{Decision, Outcome};
 use crate::engine::{self, EngineOptions};
@@ -204,6 +208,7 @@ fn run_case(
     let Some(rules) = loaded.rules else {
         return Err(loaded.diagnostics.iter().filter(|d| d.is_error()).map(Diagnostic::render).collect());
     };
+    let names: Vec<String> = rules.rules.iter().map(|r| r.name.to_string()).collect();
     let lines: Vec<String> = seq(case.get("events")).map(|e| to_json(e).to_string()).collect();
     let event_lines: Vec<u32> = seq(case.get("events")).map(|e| e.pos().line as u32).collect();
     let until = match case.get("until").and_then(Node::as_str) {
@@ -255,6 +260,15 @@ fn run_case(
             }
         }
     }
+    // An expectation (or `only:`) naming no rule of the pack could never be met: say so, with
+    // the name meant, rather than "not decided".
+    let only_nodes = case.get("only").map(|o| seq(Some(o)).collect::<Vec<_>>()).unwrap_or_default();
+    let named = seq(case.get("expect")).filter_map(|e| e.get("rule")).chain(only_nodes);
+    for n in named {
+        if let Some(why) = n.as_str().and_then(|name| unknown_rule(name, &names)) {
+            bad_keys.push(format!("{file}:{}: {why}", n.pos().line));
+        }
+    }
     if !bad_keys.is_empty() {
         return Err(bad_keys);
     }
@@ -272,6 +286,31 @@ fn run_case(
     }
     let _ = src;
     if problems.is_empty() { Ok(()) } else { Err(problems) }
+}
+
+/// Why a test may not name `name` as a rule, if it may not: no rule of the pack (`names`) has
+/// that name. A journey's contacts are its steps' (`journey.step`).
+fn unknown_rule(name: &str, names: &[String]) -> Option<String> {
+    if names.iter().any(|n| n == name) {
+        return None;
+    }
+    let steps_of = |journey: &str| -> String {
+        let prefix = format!("{journey}.");
+        let steps: Vec<String> = names.iter().filter(|n| n.starts_with(&prefix)).map(|s| format!("`{s}`")).collect();
+        steps.join(", ")
+    };
+    let steps = steps_of(name);
+    if !steps.is_empty() {
+        return Some(format!("no rule `{name}`: a journey's contacts are named by their step ({steps})"));
+    }
+    let journeys = names.iter().filter_map(|n| n.split_once('.').map(|(j, _)| j));
+    let hint = match crate::util::nearest(name, names.iter().map(String::as_str)) {
+        Some(n) => format!("; did you mean `{n}`?"),
+        None => crate::util::nearest(name, journeys)
+            .map(|j| format!("; did you mean a step of journey `{j}` ({})?", steps_of(j)))
+            .unwrap_or_default(),
+    };
+    Some(format!("no rule `{name}` in the pack{hint}"))
 }
 
 fn seq(n: Option<&Node>) -> impl Iterator<Item = &Node> {

@@ -44,6 +44,42 @@ fn the_rule_pack_tests_pass() {
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
 }
 
+/// A pack test whose expectation (or `only:`) names no rule of the pack says so, with the name
+/// meant — a rule's nearest name, or a journey's steps (its contacts are named by step) —
+/// instead of "not decided", which would send its author looking at the rule's condition.
+#[test]
+fn a_pack_test_naming_no_rule_says_which_name_was_meant() {
+    let dir = tmp("packtest-names");
+    std::fs::write(
+        dir.join("p.yaml"),
+        "- rule: store_thanks\n  on: [crm]\n  condition: event.event == store_visit\n  action: {channel: sms, template: \"谢谢\"}\n\
+         - journey: care\n  expire_after: 1d\n  start: {on: [crm], condition: event.event == complaint_closed}\n  steps:\n\
+         \x20   - step: call\n      action: {channel: call, script: \"x\"}\n      next:\n        - {after: 1h, goto: sms}\n\
+         \x20   - step: sms\n      action: {channel: sms, template: \"y\"}\n      next:\n        - {goto: end}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("p.tests.yaml"),
+        "- test: names\n  subscribers:\n    - {msisdn: \"13300000009\", brand: gotone, tier: valuable}\n  events:\n\
+         \x20   - {kind: crm, ts: \"2026-11-24T10:00:00+08:00\", msisdn: \"13300000009\", event: store_visit, attrs: {}}\n\
+         \x20 expect:\n    - {rule: store_thank}\n    - {rule: care}\n    - {rule: cares}\n\
+         \x20 only: [store_thanks, care.cal]\n",
+    )
+    .unwrap();
+    let out = tidings().arg("test").arg(&dir).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    for said in [
+        "p.tests.yaml:7: no rule `store_thank` in the pack; did you mean `store_thanks`?",
+        "p.tests.yaml:8: no rule `care`: a journey's contacts are named by their step (`care.call`, `care.sms`)",
+        "p.tests.yaml:9: no rule `cares` in the pack; did you mean a step of journey `care` (`care.call`, `care.sms`)?",
+        "p.tests.yaml:10: no rule `care.cal` in the pack; did you mean `care.call`?",
+    ] {
+        assert!(stdout.contains(said), "{said}\n{stdout}");
+    }
+    assert!(!stdout.contains("not decided"), "{stdout}");
+}
+
 #[test]
 fn the_example_rules_validate_and_pass_their_tests_beside_the_pack() {
     // docs/examples/rules reads the pack's macros: both are given, as the example's header says.
