@@ -308,7 +308,7 @@ fn a_campaign_whose_rule_was_refused_is_not_reported_as_without_rules() {
     - step: first
       action: { channel: sms, template: x }
       next:
-        - {outcome: [answered], goto: nowhere}
+        - {outcome: [delivered], goto: nowhere}
 - rule: bad_rule
   on: [usage]
   condition: state.nosuch > 1
@@ -318,7 +318,7 @@ fn a_campaign_whose_rule_was_refused_is_not_reported_as_without_rules() {
     let loaded = rules::compile(vec![("c.yaml".into(), src.into())], None, &LoadOptions::default());
     let got: Vec<(String, usize, usize)> =
         loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col)).collect();
-    let want = [("E030", 3, 13), ("E040", 13, 39), ("E011", 16, 14)];
+    let want = [("E030", 3, 13), ("E040", 13, 40), ("E011", 16, 14)];
     let want: Vec<(String, usize, usize)> = want.iter().map(|(c, l, col)| (c.to_string(), *l, *col)).collect();
     assert_eq!(got, want, "{}", loaded.diagnostics.iter().map(|d| d.render()).collect::<String>());
 }
