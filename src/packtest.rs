@@ -262,8 +262,7 @@ fn run_case(
     }
     // An expectation (or `only:`) naming no rule of the pack could never be met: say so, with
     // the name meant, rather than "not decided".
-    let only_nodes = case.get("only").map(|o| seq(Some(o)).collect::<Vec<_>>()).unwrap_or_default();
-    let named = seq(case.get("expect")).filter_map(|e| e.get("rule")).chain(only_nodes);
+    let named = seq(case.get("expect")).filter_map(|e| e.get("rule")).chain(seq(case.get("only")));
     for n in named {
         if let Some(why) = n.as_str().and_then(|name| unknown_rule(name, &names)) {
             bad_keys.push(format!("{file}:{}: {why}", n.pos().line));

@@ -159,8 +159,8 @@ pub struct Checker<'a> {
     pub scope: Scope,
     /// The pack's derived attributes so far (`derived.NAME`): slot and type, in `derive:` order.
     pub derived: Vec<(String, Ty)>,
-    /// While the derives compile: those further down the pack, with where (`file:line`). A
-    /// derive reads only those above it; this says which ones are there, only later.
+    /// While the derives compile: those further down the pack, with where (`file:line`), the
+    /// next one last. A derive reads only those above it; this says which ones come later.
     pub derives_ahead: Vec<(String, String)>,
     /// Derives refused with errors of their own: reading one is not reported again.
     pub derives_failed: Vec<String>,
@@ -504,7 +504,8 @@ impl<'a> Checker<'a> {
             // Its derive's own errors say what is wrong: nothing more to report here.
             None if self.derives_failed.iter().any(|n| n == name) => None,
             None => {
-                if let Some((_, at)) = self.derives_ahead.iter().find(|(n, _)| n == name) {
+                // The nearest one down (the stack's top is the next item).
+                if let Some((_, at)) = self.derives_ahead.iter().rev().find(|(n, _)| n == name) {
                     let msg = format!(
                         "`derived.{name}` is defined further down ({at}): a derive reads only the derived attributes defined above it"
                     );
