@@ -92,7 +92,7 @@ pub(super) fn run_batch(
     shard.funnel_flush(b.no);
     spare.events.give(b.events);
     if let Some(rules) = b.reload {
-        shard.reload(rules, b.end_wm);
+        shard.reload(rules, b.end_wm, stats);
     }
     for r in b.explain {
         let _ = r.reply.send(shard.describe(r.msisdn, b.end_wm));

@@ -72,16 +72,26 @@ pub fn render_summary(s: &Summary, elapsed: std::time::Duration, offset: chrono:
     if s.deferred > 0 {
         let _ = writeln!(o, "deferred      {} (held for the end of quiet hours)", s.deferred);
     }
+    // What a hot reload ended because the new rules no longer have it, when one did.
+    let by_reload = |n: u64| if n > 0 { format!(", dropped by a reload {n}") } else { String::new() };
     let _ = writeln!(
         o,
-        "timers        armed {}, fired {}, cancelled {}, recheck failed {}, pending {}",
-        s.stats.timers_armed, s.stats.timers_fired, s.stats.timers_cancelled, s.stats.rechecks_failed, s.pending_timers
+        "timers        armed {}, fired {}, cancelled {}, recheck failed {}, pending {}{}",
+        s.stats.timers_armed,
+        s.stats.timers_fired,
+        s.stats.timers_cancelled,
+        s.stats.rechecks_failed,
+        s.pending_timers,
+        by_reload(s.stats.timers_dropped_on_reload)
     );
     if s.stats.journey_steps > 0 || s.journeys_in_progress > 0 {
         let _ = writeln!(
             o,
-            "journeys      steps entered {}, ended {}, in progress {}",
-            s.stats.journey_steps, s.stats.journeys_ended, s.journeys_in_progress
+            "journeys      steps entered {}, ended {}, in progress {}{}",
+            s.stats.journey_steps,
+            s.stats.journeys_ended,
+            s.journeys_in_progress,
+            by_reload(s.stats.journeys_left_on_reload)
         );
     }
     let _ = writeln!(o, "subscribers   {} with state", s.subscribers);

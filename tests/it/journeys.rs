@@ -62,10 +62,15 @@ fn line(ts: &str, body: &str) -> Input {
 
 /// Runs the input; the decisions as (rule, local time).
 fn run(first: Arc<RuleSet>, input: Vec<Input>) -> Vec<(String, String)> {
+    run_with_summary(first, input).1
+}
+
+/// Runs the input; the run's summary, as it would print, and the decisions as (rule, local time).
+fn run_with_summary(first: Arc<RuleSet>, input: Vec<Input>) -> (engine::Summary, Vec<(String, String)>) {
     let mut sink = tidings::sink::Memory::default();
     let opts = EngineOptions::default();
     let rd = Arc::new(tidings::refdata::RefData::default());
-    engine::run(
+    let summary = engine::run(
         input.into_iter(),
         first,
         rd,
@@ -75,7 +80,9 @@ fn run(first: Arc<RuleSet>, input: Vec<Input>) -> Vec<(String, String)> {
         &AtomicBool::new(false),
     )
     .expect("run");
-    sink.decisions.iter().map(|d| (d.rule_name.to_string(), tidings::time::format_ts(d.ts, opts.offset))).collect()
+    let decided =
+        sink.decisions.iter().map(|d| (d.rule_name.to_string(), tidings::time::format_ts(d.ts, opts.offset))).collect();
+    (summary, decided)
 }
 
 fn explain() -> (Input, std::sync::mpsc::Receiver<serde_json::Value>) {
@@ -117,10 +124,38 @@ fn a_journey_in_progress_carries_over_a_reload_by_name_and_explain_says_where_it
         "{text}"
     );
 
-    // The journey gone from the new rules: the instance is dropped, nothing more is sent.
+    // The journey gone from the new rules: the instance is dropped, nothing more is sent, and
+    // the run's summary says a reload ended it.
     let asked = line("2026-11-24T10:00:00+08:00", r#""event":"disconnect_requested","attrs":{}"#);
-    let got = run(set(&pack("", false)), vec![asked, Input::Reload(set(other)), later()]);
+    let (summary, got) = run_with_summary(set(&pack("", false)), vec![asked, Input::Reload(set(other)), later()]);
     assert_eq!(got.iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>(), ["keep.call", "other"]);
+    let offset = EngineOptions::default().offset;
+    assert_eq!((summary.stats.journeys_left_on_reload, summary.journeys_in_progress), (1, 0));
+    let said = engine::render_summary(&summary, std::time::Duration::ZERO, offset);
+    assert!(said.contains("in progress 0, dropped by a reload 1"), "{said}");
+    // A reload that keeps the journey drops nothing, and the summary says nothing of reloads.
+    let asked = line("2026-11-24T10:00:00+08:00", r#""event":"disconnect_requested","attrs":{}"#);
+    let (summary, _) = run_with_summary(set(&pack("", false)), vec![asked, Input::Reload(set(&pack(other, true)))]);
+    assert_eq!((summary.stats.journeys_left_on_reload, summary.journeys_in_progress), (0, 1));
+    let said = engine::render_summary(&summary, std::time::Duration::ZERO, offset);
+    assert!(!said.contains("reload"), "{said}");
+}
+
+/// A pending timer whose rule a reload takes away is dropped, and the summary counts it beside
+/// the timers (as it counts the journeys a reload ends, above).
+#[test]
+fn the_summary_counts_the_timers_a_reload_drops() {
+    let waiting = "- rule: wait\n  on: [crm]\n  condition: event.event == store_visit\n  timer: {after: 1d}\n  action: { channel: sms, template: \"x\" }\n";
+    let other = "- rule: other\n  on: [topup]\n  condition: \"true\"\n  action: { channel: sms, template: \"y\" }\n";
+    let visit = || line("2026-11-24T10:00:00+08:00", r#""event":"store_visit","attrs":{}"#);
+    let (summary, got) = run_with_summary(set(waiting), vec![visit(), Input::Reload(set(other))]);
+    assert!(got.is_empty(), "{got:?}");
+    assert_eq!((summary.stats.timers_armed, summary.stats.timers_dropped_on_reload, summary.pending_timers), (1, 1, 0));
+    let said = engine::render_summary(&summary, std::time::Duration::ZERO, EngineOptions::default().offset);
+    assert!(said.contains("pending 0, dropped by a reload 1"), "{said}");
+    // The same rule kept: its timer is still pending at the end of the input.
+    let (summary, _) = run_with_summary(set(waiting), vec![visit(), Input::Reload(set(&format!("{waiting}{other}")))]);
+    assert_eq!((summary.stats.timers_dropped_on_reload, summary.pending_timers), (0, 1));
 }
 
 #[test]

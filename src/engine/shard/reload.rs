@@ -1,7 +1,7 @@
 //! Hot reload on a shard: a new rule set swapped in between two batches, every subscriber's
 //! state carried over.
 
-use super::Shard;
+use super::{Shard, ShardStats};
 use crate::rules::RuleSet;
 use crate::time::Millis;
 use std::sync::Arc;
@@ -11,14 +11,18 @@ impl Shard {
     /// state over: rules and campaigns are matched by name, windows and sequences by their
     /// definition; what is gone is dropped (timers) or retired (contact history keeps counting
     /// toward caps across all touchpoints). `now` is the watermark: new daily rules start ticking
-    /// after it.
-    pub fn reload(&mut self, new: Arc<RuleSet>, now: Millis) {
+    /// after it. What the new rules no longer have room for is counted in `stats` (the run
+    /// summary says how many journeys a reload ended and timers it dropped).
+    pub fn reload(&mut self, new: Arc<RuleSet>, now: Millis, stats: &mut ShardStats) {
         let remap = self.rules.shape().remap_to(&new.shape());
         self.snapshot_finish();
         self.timers.clear();
         self.journey_due.clear();
         for e in self.subs.iter_mut() {
+            let (journeys, timers) = (e.state.journeys().len(), e.state.timers().len());
             e.state.remap(&remap);
+            stats.journeys_left_on_reload += (journeys - e.state.journeys().len()) as u64;
+            stats.timers_dropped_on_reload += (timers - e.state.timers().len()) as u64;
             let raw = e.sub.msisdn.raw();
             for t in e.state.timers() {
                 self.timers.insert(t.index_key(raw));

@@ -27,6 +27,10 @@ pub struct ShardStats {
     /// Journey steps entered (a start counts as one) and journeys ended.
     pub journey_steps: u64,
     pub journeys_ended: u64,
+    /// Journey instances a hot reload ended because their step (or journey) is gone, and
+    /// pending timers it dropped because their rule is.
+    pub journeys_left_on_reload: u64,
+    pub timers_dropped_on_reload: u64,
     /// Subscribers the daily ticks visited (each tick visits a subscriber at most once).
     pub daily_visits: u64,
     /// Subscribers a daily tick computed derived attributes for (not those whose values of
@@ -60,6 +64,8 @@ impl ShardStats {
         self.deferred += o.deferred;
         self.journey_steps += o.journey_steps;
         self.journeys_ended += o.journeys_ended;
+        self.journeys_left_on_reload += o.journeys_left_on_reload;
+        self.timers_dropped_on_reload += o.timers_dropped_on_reload;
         self.daily_visits += o.daily_visits;
         self.derives_computed += o.derives_computed;
         self.starts_evaluated += o.starts_evaluated;
