@@ -91,7 +91,7 @@ pub fn render_summary(s: &Summary, elapsed: std::time::Duration, offset: chrono:
             s.stats.journey_steps,
             s.stats.journeys_ended,
             s.journeys_in_progress,
-            by_reload(s.stats.journeys_left_on_reload)
+            by_reload(s.stats.journeys_dropped_on_reload)
         );
     }
     let _ = writeln!(o, "subscribers   {} with state", s.subscribers);

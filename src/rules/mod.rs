@@ -115,15 +115,7 @@ fn compile_files(files: &[(String, String)], refdata: Option<&RefData>, opts: &L
         }
         (rules, decls, (js.journeys, js.steps, derives))
     };
-    // The campaigns every rule and journey item names, compiled or refused: a campaign whose
-    // only rule was refused is not also reported as having none.
-    let named: std::collections::HashSet<&str> = defs
-        .rules
-        .iter()
-        .map(|(_, item)| (*item, "rule"))
-        .chain(defs.journeys.iter().map(|(_, item)| (*item, "journey")))
-        .filter_map(|(item, key)| item.get("campaign").or_else(|| item.get(key))?.as_str())
-        .collect();
+    let named = compile::campaigns_named(&defs.rules, &defs.journeys);
     let campaigns = compile::build_campaigns(&mut rules, decls, &defs.campaigns, &named, files, &mut diags);
     defs.warn_unused(files, &mut diags);
     // A macro used by several rules reports its own error once.

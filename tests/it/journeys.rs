@@ -130,13 +130,13 @@ fn a_journey_in_progress_carries_over_a_reload_by_name_and_explain_says_where_it
     let (summary, got) = run_with_summary(set(&pack("", false)), vec![asked, Input::Reload(set(other)), later()]);
     assert_eq!(got.iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>(), ["keep.call", "other"]);
     let offset = EngineOptions::default().offset;
-    assert_eq!((summary.stats.journeys_left_on_reload, summary.journeys_in_progress), (1, 0));
+    assert_eq!((summary.stats.journeys_dropped_on_reload, summary.journeys_in_progress), (1, 0));
     let said = engine::render_summary(&summary, std::time::Duration::ZERO, offset);
     assert!(said.contains("in progress 0, dropped by a reload 1"), "{said}");
     // A reload that keeps the journey drops nothing, and the summary says nothing of reloads.
     let asked = line("2026-11-24T10:00:00+08:00", r#""event":"disconnect_requested","attrs":{}"#);
     let (summary, _) = run_with_summary(set(&pack("", false)), vec![asked, Input::Reload(set(&pack(other, true)))]);
-    assert_eq!((summary.stats.journeys_left_on_reload, summary.journeys_in_progress), (0, 1));
+    assert_eq!((summary.stats.journeys_dropped_on_reload, summary.journeys_in_progress), (0, 1));
     let said = engine::render_summary(&summary, std::time::Duration::ZERO, offset);
     assert!(!said.contains("reload"), "{said}");
 }

@@ -11,9 +11,9 @@
 //! when the run starts (from nothing when no state has changed yet) or by one look at every
 //! state the first time a pass needs it, and forgotten when the rules or the states are
 //! replaced (reload, restore), entries move (an unknown subscriber forgotten) or a bucket falls
-//! out of a column's reach ([`Column`]): the next pass builds it again. An entry added since it was built has a bucket of a slot only if an event
-//! was counted into it since, which the index saw. A filter only: each entry named is
-//! evaluated in full.
+//! out of a column's reach ([`Column`]): the next pass builds it again. An entry added since it
+//! was built has a bucket of a slot only if an event was counted into it since, which the index
+//! saw. A filter only: each entry named is evaluated in full.
 
 use crate::rules::RuleSet;
 use crate::rules::expr::{Activity, ActivityAt};

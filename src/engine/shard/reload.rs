@@ -21,7 +21,7 @@ impl Shard {
         for e in self.subs.iter_mut() {
             let (journeys, timers) = (e.state.journeys().len(), e.state.timers().len());
             e.state.remap(&remap);
-            stats.journeys_left_on_reload += (journeys - e.state.journeys().len()) as u64;
+            stats.journeys_dropped_on_reload += (journeys - e.state.journeys().len()) as u64;
             stats.timers_dropped_on_reload += (timers - e.state.timers().len()) as u64;
             let raw = e.sub.msisdn.raw();
             for t in e.state.timers() {

@@ -29,7 +29,7 @@ pub struct ShardStats {
     pub journeys_ended: u64,
     /// Journey instances a hot reload ended because their step (or journey) is gone, and
     /// pending timers it dropped because their rule is.
-    pub journeys_left_on_reload: u64,
+    pub journeys_dropped_on_reload: u64,
     pub timers_dropped_on_reload: u64,
     /// Subscribers the daily ticks visited (each tick visits a subscriber at most once).
     pub daily_visits: u64,
@@ -64,7 +64,7 @@ impl ShardStats {
         self.deferred += o.deferred;
         self.journey_steps += o.journey_steps;
         self.journeys_ended += o.journeys_ended;
-        self.journeys_left_on_reload += o.journeys_left_on_reload;
+        self.journeys_dropped_on_reload += o.journeys_dropped_on_reload;
         self.timers_dropped_on_reload += o.timers_dropped_on_reload;
         self.daily_visits += o.daily_visits;
         self.derives_computed += o.derives_computed;

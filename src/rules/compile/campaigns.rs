@@ -9,7 +9,19 @@ use crate::rules::item::check_keys;
 use crate::rules::policy::CampaignPolicy;
 use crate::rules::set::Rule;
 use crate::rules::yaml;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+/// The campaigns the rule and journey items name, compiled or refused (as [`super::header`]
+/// reads them: `campaign:`, or the item's own name): a campaign whose only rule was refused is
+/// not also reported as having none.
+pub(in crate::rules) fn campaigns_named<'f>(
+    rules: &[(usize, &'f yaml::Node)],
+    journeys: &[(usize, &'f yaml::Node)],
+) -> HashSet<&'f str> {
+    let items =
+        rules.iter().map(|(_, item)| (*item, "rule")).chain(journeys.iter().map(|(_, item)| (*item, "journey")));
+    items.filter_map(|(item, key)| item.get("campaign").or_else(|| item.get(key))?.as_str()).collect()
+}
 
 /// Builds the campaign table: every campaign a rule names, with the policy of its
 /// `campaign:` item and of its rules' `streak` / `control_group`, checked for contradictions.
@@ -19,7 +31,7 @@ pub(in crate::rules) fn build_campaigns(
     rules: &mut [Rule],
     decls: Vec<CampaignDecl>,
     items: &[CampaignItem],
-    named: &std::collections::HashSet<&str>,
+    named: &HashSet<&str>,
     files: &[(String, String)],
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<CampaignPolicy> {

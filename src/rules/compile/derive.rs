@@ -23,16 +23,15 @@ pub(in crate::rules) fn derives(items: &[(usize, &yaml::Node)], ck: &mut Checker
     let files = ck.files;
     ck.derives_ahead = items
         .iter()
+        .rev()
         .filter_map(|&(fi, item)| {
-            let name = item.get("derive")?.as_str()?;
-            Some((name.to_string(), format!("{}:{}", files[fi].0, item.pos().line)))
+            Some((derive_name(item)?.to_string(), format!("{}:{}", files[fi].0, item.pos().line)))
         })
         .collect();
-    ck.derives_ahead.reverse();
     for &(fi, item) in items {
         let (file, src) = (&files[fi].0, &files[fi].1);
         let before = ck.diags.len();
-        if item.get("derive").and_then(yaml::Node::as_str).is_some() {
+        if derive_name(item).is_some() {
             ck.derives_ahead.pop();
         }
         let Some(name) = name_of(item, "derive", file, src, ck.diags) else { continue };
@@ -57,6 +56,11 @@ pub(in crate::rules) fn derives(items: &[(usize, &yaml::Node)], ck: &mut Checker
     }
     ck.derives_ahead.clear();
     out
+}
+
+/// The name a derive item gives itself, as written (checked by `name_of`).
+fn derive_name(item: &yaml::Node) -> Option<&str> {
+    item.get("derive").and_then(yaml::Node::as_str)
 }
 
 fn compile(item: &yaml::Node, name: &str, file: &str, src: &str, ck: &mut Checker) -> Option<DeriveDef> {

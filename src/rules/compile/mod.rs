@@ -16,7 +16,7 @@ mod plan;
 mod policy;
 mod timer;
 
-pub(super) use campaigns::build_campaigns;
+pub(super) use campaigns::{build_campaigns, campaigns_named};
 pub(super) use derive::derives;
 pub(super) use journey::journeys;
 
