@@ -140,6 +140,15 @@ pub struct Admin {
     base: String,
 }
 
+/// A rule set handed to the live engine: the version it replaced, its own, and what the swap
+/// drops of the running state (journey steps, timers, derived attributes and windows the new
+/// set does not carry over).
+pub struct Swapped {
+    pub previous: String,
+    pub info: RulesInfo,
+    pub carried: crate::rules::carry::Carry,
+}
+
 /// Hot reload: builds a new rule set off to the side from the configured files and, when it has
 /// no error, hands it to the live engine, which swaps it in between two batches and keeps every
 /// subscriber's state. A pack with errors is refused with its diagnostics; the old rules keep
@@ -150,14 +159,15 @@ pub struct Reloader {
     pub opts: crate::rules::LoadOptions,
     pub requests: std::sync::mpsc::Sender<Arc<crate::rules::RuleSet>>,
     pub wake: crate::source::Feed,
-    /// What is loaded now (for `GET /v1/rules`).
-    pub current: std::sync::Mutex<RulesInfo>,
+    /// What is loaded now (for `GET /v1/rules`), and the set itself (what a reload is
+    /// compared with: see [`Carry`](crate::rules::carry::Carry)).
+    pub current: std::sync::Mutex<(RulesInfo, Arc<crate::rules::RuleSet>)>,
 }
 
 impl Reloader {
     /// Loads, checks and compiles the rule files; on success swaps the set into the engine and
-    /// returns (previous, new) versions; else the error diagnostics.
-    pub fn reload(&self) -> Result<(String, RulesInfo), Vec<crate::rules::diag::Diagnostic>> {
+    /// returns what [`Reloader::swap`] does; else the error diagnostics.
+    pub fn reload(&self) -> Result<Swapped, Vec<crate::rules::diag::Diagnostic>> {
         let loaded = crate::rules::load(&self.paths, Some(&self.refdata), &self.opts);
         let Some(set) = loaded.rules else {
             crate::telemetry::rules_reload(false);
@@ -167,9 +177,10 @@ impl Reloader {
     }
 
     /// Hands a compiled rule set (`pack`: its version in the deploy store) to the live engine,
-    /// which swaps it in between two batches; returns (previous, new) versions, or `None` when
-    /// the engine is not taking rule sets.
-    pub fn swap(&self, set: crate::rules::RuleSet, pack: Option<&str>) -> Option<(String, RulesInfo)> {
+    /// which swaps it in between two batches; returns the previous version, the new one and
+    /// what the swap drops of the running state, or `None` when the engine is not taking rule
+    /// sets.
+    pub fn swap(&self, set: crate::rules::RuleSet, pack: Option<&str>) -> Option<Swapped> {
         let info = RulesInfo {
             version: set.version.to_string(),
             files: set.files.iter().map(|f| f.to_string()).collect(),
@@ -177,21 +188,23 @@ impl Reloader {
             loaded_at: chrono::Utc::now().to_rfc3339(),
             pack: pack.map(String::from),
         };
+        let set = Arc::new(set);
         let sent =
-            self.requests.send(Arc::new(set)).is_ok() && self.wake.try_send(Some(("control", Vec::new()))).is_ok();
+            self.requests.send(Arc::clone(&set)).is_ok() && self.wake.try_send(Some(("control", Vec::new()))).is_ok();
         if !sent {
             crate::telemetry::rules_reload(false);
             return None;
         }
         crate::telemetry::rules_reload(true);
         let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        let previous = std::mem::replace(&mut *cur, info.clone()).version;
-        Some((previous, info))
+        let carried = crate::rules::carry::Carry::between(&cur.1, &set);
+        let (previous, _) = std::mem::replace(&mut *cur, (info.clone(), set));
+        Some(Swapped { previous: previous.version, info, carried })
     }
 
     /// Names the deploy store's version of the rules loaded at start.
     pub fn set_pack(&self, pack: &str) {
-        self.current.lock().unwrap_or_else(|p| p.into_inner()).pack = Some(pack.into());
+        self.current.lock().unwrap_or_else(|p| p.into_inner()).0.pack = Some(pack.into());
     }
 
     /// The rule files' modification times, to notice a change.
@@ -232,8 +245,14 @@ pub async fn watch_rules(reloader: Arc<Reloader>, every: std::time::Duration) {
         };
         let r = reloader.clone();
         match tokio::task::spawn_blocking(move || r.reload()).await {
-            Ok(Ok((prev, info))) => {
-                eprintln!("tidings: rules reloaded ({why}): version {prev} -> {} ({} rules)", info.version, info.rules)
+            Ok(Ok(Swapped { previous, info, carried })) => {
+                eprintln!(
+                    "tidings: rules reloaded ({why}): version {previous} -> {} ({} rules)",
+                    info.version, info.rules
+                );
+                for l in carried.lines() {
+                    eprintln!("tidings: reload: {l}");
+                }
             }
             Ok(Err(diags)) => {
                 eprintln!("tidings: rules NOT reloaded ({why}): the files have errors; the running rules stay");
@@ -437,7 +456,7 @@ impl Admin {
             "whoami" => Response::json(200, &serde_json::json!(user)),
             _ => {
                 let info = match &self.reloader {
-                    Some(r) => r.current.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                    Some(r) => r.current.lock().unwrap_or_else(|p| p.into_inner()).0.clone(),
                     None => self.rules.clone(),
                 };
                 Response::json(200, &serde_json::to_value(&info).unwrap_or_default())
@@ -529,10 +548,13 @@ impl Admin {
         };
         Box::pin(async move {
             let resp = match tokio::task::spawn_blocking(move || r.reload()).await {
-                Ok(Ok((previous, info))) => Response::json(
-                    200,
-                    &serde_json::json!({"reloaded": true, "previous": previous, "version": info.version, "rules": info.rules}),
-                ),
+                Ok(Ok(Swapped { previous, info, carried })) => {
+                    let carried = carried.report();
+                    Response::json(
+                        200,
+                        &serde_json::json!({"reloaded": true, "previous": previous, "version": info.version, "rules": info.rules, "carried": carried}),
+                    )
+                }
                 Ok(Err(diags)) if !diags.is_empty() => Response::json(
                     422,
                     &serde_json::json!({

@@ -12,6 +12,7 @@ use super::store::Pack;
 use crate::engine::EngineOptions;
 use crate::refdata::{RefData, Subscribers};
 use crate::report::diff;
+use crate::rules::carry::Carry;
 use crate::rules::diag::Diagnostic;
 use crate::rules::{LoadOptions, RuleSet};
 use serde_json::{Value, json};
@@ -71,14 +72,26 @@ impl Checks {
     /// `dir`) and the backtest of `new` against the live version, as a change keeps them.
     pub fn after_compile(&self, dir: &Path, warnings: usize, live: (&str, &Pack), new: (&str, Arc<RuleSet>)) -> Value {
         let tests = self.tests(dir);
+        let reload = self.reload(live.1, &new.1);
         let backtest = self.backtest(live, new);
         let passed = tests["passed"] == true && backtest["passed"] == true;
         json!({
             "passed": passed,
             "validate": {"passed": true, "warnings": warnings},
             "tests": tests,
+            "reload": reload,
             "backtest": backtest,
         })
+    }
+
+    /// What deploying `new` over the live pack would drop and start afresh (see
+    /// [`Carry`]), with its report in lines; informational (approvers read it), it does not fail
+    /// the checks.
+    pub fn reload(&self, live: &Pack, new: &RuleSet) -> Value {
+        match compile(live, &self.refdata, &self.load) {
+            Ok((old, _)) => Carry::between(&old, new).report(),
+            Err(_) => json!({"error": "the live version no longer compiles against the reference data"}),
+        }
     }
 
     /// The pack's own test cases, run from the version's directory `dir` (its names shown

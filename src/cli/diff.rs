@@ -53,17 +53,22 @@ fn compare(recorded: &Recorded, old: &Path, new: &Path, out: &Path, json: bool) 
     let max_window = cfg.max_window().map_err(anyhow::Error::msg)?;
     let stop = stop_flag();
     let replay = diff::Replay { refdata: Arc::clone(&refdata), subscribers: &subs, opts: &opts, stop: &stop };
-    let mut sides = Vec::new();
+    let (mut sides, mut sets) = (Vec::new(), Vec::new());
     for (label, pack) in [("old", old), ("new", new)] {
-        let rules = load_rules(&[pack.to_path_buf()], &refdata, max_window)
-            .with_context(|| format!("the {label} pack {}", pack.display()))?;
+        let rules = Arc::new(
+            load_rules(&[pack.to_path_buf()], &refdata, max_window)
+                .with_context(|| format!("the {label} pack {}", pack.display()))?,
+        );
         let mut progress = Progress::new(&recorded.events, label);
         let input = sources::open_events(&recorded.events, recorded.decoder()?)?.inspect(|_| progress.tick());
-        sides.push(replay.side(input, Arc::new(rules))?);
+        sides.push(replay.side(input, Arc::clone(&rules))?);
+        sets.push(rules);
         progress.finish();
     }
     let inputs = recorded.events.iter().map(|p| p.display().to_string()).collect();
-    let d = diff::diff(&sides[0], &sides[1], (old.display().to_string(), new.display().to_string()), inputs, offset);
+    let mut d =
+        diff::diff(&sides[0], &sides[1], (old.display().to_string(), new.display().to_string()), inputs, offset);
+    d.reload = tidings::rules::carry::Carry::between(&sets[0], &sets[1]);
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let text = serde_json::to_string_pretty(&d)?;
     std::fs::write(out.join("diff.json"), &text)?;
@@ -86,6 +91,15 @@ fn compare(recorded: &Recorded, old: &Path, new: &Path, out: &Path, json: bool) 
             d.gained.len(),
             d.lost.len()
         );
+        match d.reload.lines() {
+            lines if lines.is_empty() => println!("a reload from old to new carries everything over"),
+            lines => {
+                println!("a reload from old to new:");
+                for l in lines {
+                    println!("  {l}");
+                }
+            }
+        }
         println!("output        {}/diff.html, diff.json", out.display());
     }
     Ok(0)

@@ -128,6 +128,9 @@ pub struct Diff {
     pub new_sent: u64,
     pub rules: Vec<RuleDiff>,
     pub campaigns: Vec<CampaignDiff>,
+    /// What a hot reload from the old pack to the new one would drop and start afresh (set by
+    /// the caller, which has the two rule sets).
+    pub reload: crate::rules::carry::Carry,
     /// Contacts the new pack makes and the old does not, in time order.
     pub gained: Vec<Change>,
     /// Contacts the old pack makes and the new does not, in time order.
@@ -227,6 +230,7 @@ pub fn diff(old: &Side, new: &Side, names: (String, String), inputs: Vec<String>
         new_sent: new.sent.len() as u64,
         rules,
         campaigns,
+        reload: Default::default(),
         gained,
         lost,
     }
@@ -299,6 +303,16 @@ pub fn render(d: &Diff) -> String {
         row(&mut o, &c.campaign, &c.counts);
     }
     o.push_str("</table>\n<p class=\"note\">Subscriber numbers are masked on this page; the action id finds the full record in diff.json.</p>\n");
+    let reload = d.reload.lines();
+    let _ = write!(o, "<h2>At a reload from the old pack to the new</h2><ul id=\"diff-reload\">");
+    if reload.is_empty() {
+        o.push_str("<li>everything carries over: no journey step, timer, derived attribute or window is dropped</li>");
+    }
+    for l in &reload {
+        let class = if l.starts_with("warning: ") { " class=\"warn\"" } else { "" };
+        let _ = write!(o, "<li{class}>{}</li>", escape(l));
+    }
+    o.push_str("</ul>\n");
     for (id, label, list) in [
         ("diff-gained", "Contacts gained (new pack only)", &d.gained),
         ("diff-lost", "Contacts lost (old pack only)", &d.lost),

@@ -22,7 +22,7 @@ td.l,th.l{text-align:left}tr.shadow td{background:#fbf6e9}.tag{font-size:11px;pa
 padding:8px 14px;min-width:120px}.card b{display:block;font-size:20px}.card span{color:#5a6477;font-size:12px}\
 .grid{display:flex;flex-wrap:wrap;gap:28px;align-items:flex-start}svg text{font:11px system-ui,sans-serif;fill:#3a4456}\
 .note{color:#5a6477;font-size:12px;max-width:900px}details{margin:4px 0}.scroll{overflow-x:auto}\
-table.wide{font-size:12.5px}table.wide th,table.wide td{padding:2px 6px}";
+table.wide{font-size:12.5px}table.wide th,table.wide td{padding:2px 6px}li.warn{color:#9a3412;font-weight:600}";
 
 pub fn escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());

@@ -20,6 +20,7 @@
 //! (`file:line:col`, a stable code, a hint where one is cheap). Nothing on the event path
 //! parses text or looks a rule up by name. [`testing`] runs a pack's own tests.
 
+pub mod carry;
 mod collect;
 mod compile;
 pub mod derive;

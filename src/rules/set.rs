@@ -5,7 +5,7 @@
 
 use super::derive::DeriveDef;
 use super::expr::Cond;
-use super::expr::check::{AggDef, DistinctDef, SeqDef, Slots};
+use super::expr::check::{AggDef, DistinctDef, SeqDef, SlotText, Slots};
 use super::index;
 use super::journey::{JourneyDef, StepDef};
 use super::template::Template;
@@ -74,6 +74,8 @@ pub struct RuleSet {
     /// Distinct counts (`distinct(location.cell, 1d)`), and those each event kind feeds.
     pub distinct: Vec<DistinctDef>,
     pub distinct_by_kind: [Vec<u32>; Kind::ALL.len()],
+    /// The window, sequence and distinct-count slots as the rules wrote them (for reports).
+    pub slot_text: SlotText,
     /// Kinds that may cancel some rule's pending timer.
     pub cancel_kinds: KindSet,
     /// Every campaign the rules name, with its policy.
@@ -115,6 +117,7 @@ impl RuleSet {
             aggs: slots.aggs,
             seqs: slots.seqs,
             distinct: slots.distinct,
+            slot_text: slots.text,
             campaigns,
             journeys,
             steps,

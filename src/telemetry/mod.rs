@@ -22,6 +22,7 @@ pub mod names {
     pub const OPTOUT_JOURNAL_ERRORS: &str = "tidings_optout_journal_errors_total";
     pub const HTTP_REQUESTS: &str = "tidings_http_requests_total";
     pub const RULES_RELOADS: &str = "tidings_rules_reloads_total";
+    pub const RELOAD_DROPPED: &str = "tidings_reload_dropped_total";
     pub const DEPLOY_STEPS: &str = "tidings_deploy_steps_total";
     pub const IVR_STAGE: &str = "tidings_ivr_seconds";
     pub const CHECKPOINTS: &str = "tidings_checkpoints_total";
@@ -238,6 +239,17 @@ pub fn ivr_stage(stage: &'static str, d: std::time::Duration) {
 /// One reload of the rule files: `ok` or `failed` (the old rules stayed).
 pub fn rules_reload(ok: bool) {
     metrics::counter!(names::RULES_RELOADS, "result" => if ok { "ok" } else { "failed" }).increment(1);
+}
+
+/// What a reload dropped on one shard: journey instances waiting at a step the new rules do not
+/// have, and pending timers of rules they do not have (`what`: `journeys`, `timers`). Counted
+/// only when one was.
+pub fn reload_dropped(journeys: u64, timers: u64) {
+    for (what, n) in [("journeys", journeys), ("timers", timers)] {
+        if n > 0 {
+            metrics::counter!(names::RELOAD_DROPPED, "what" => what).increment(n);
+        }
+    }
 }
 
 /// One step of the deploy flow (`submit`, `approve`, `reject`, `deploy`, `rollback`), `ok` or

@@ -197,6 +197,7 @@ impl Topology {
     /// and stops the API.
     pub fn run(self) -> Result<(), Error> {
         let Topology { cfg, quiet, offset, decoder, gen_opts, refdata, subs, rules, max_window, mut opts } = self;
+        let rules = Arc::new(rules);
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
         if !cfg.output.dir.as_os_str().is_empty() {
             sinks.push(Box::new(
@@ -247,7 +248,7 @@ impl Topology {
                         opts: LoadOptions { max_window },
                         requests: live.reloads(),
                         wake: tx.clone(),
-                        current: std::sync::Mutex::new(api::rules_info(&rules)),
+                        current: std::sync::Mutex::new((api::rules_info(&rules), Arc::clone(&rules))),
                     }));
                 }
                 if let (Some(api), Some(r)) = (&cfg.api, &services.reloader) {
@@ -315,7 +316,7 @@ impl Topology {
         };
         let mut sink = Fanout(sinks);
         let t0 = std::time::Instant::now();
-        let parts = Parts { rules: Arc::new(rules), refdata, subscribers: subs };
+        let parts = Parts { rules, refdata, subscribers: subs };
         let summary = match run_engine(input, parts, resume, &opts, &mut sink, &stop) {
             Ok(summary) => summary,
             Err(e) => {

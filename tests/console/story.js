@@ -147,6 +147,7 @@ async function main() {
     await page.click("#try");
     await page.waitForSelector("#checks-tests");
     result.tried = await page.$eval("#checks", (c) => c.textContent);
+    result.reload = await page.$eval("#checks-reload", (c) => c.textContent);
     await shot(page, "editor-checks");
     await page.type("#comment", "感谢短信加【新】标记 (console test)");
     await page.click("#submit");

@@ -119,6 +119,8 @@ fn an_operator_edits_submits_approves_deploys_and_rolls_back_in_the_console_in_a
     assert!(d["listed"][0]["code"].as_str().unwrap().starts_with('E'), "{result:#}");
     assert_eq!(result["fixed_marks"], 0, "fixed: the mark is gone");
     assert!(result["tried"].as_str().unwrap().contains("store_thanks"), "the backtest's rows: {result:#}");
+    // A wording change: a deploy would carry every part of the running state over.
+    assert!(result["reload"].as_str().unwrap().starts_with("Everything carries over"), "{result:#}");
 
     // The change went through: deployed, then rolled back to the first version.
     let change = get(port, &format!("/v1/deploy/changes/{}", result["change"]), LI);

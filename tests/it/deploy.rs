@@ -190,6 +190,9 @@ fn governed_deploys_refuse_what_they_must_deploy_and_roll_back_live_and_audit_ev
     assert_eq!(s, 201, "{c}");
     assert_eq!(c["status"], "pending", "{c}");
     assert_eq!(c["files"]["changed"], json!(["shop.yaml"]));
+    // A new mark in the wording: a deploy drops nothing of the running state.
+    assert_eq!(c["checks"]["reload"]["lines"], json!([]), "{c}");
+    assert_eq!(c["checks"]["reload"]["restarted"], json!([]), "{c}");
     let bt = &c["checks"]["backtest"];
     assert_eq!(bt["passed"], true, "{c}");
     assert_eq!(bt["old"], v1.as_str());

@@ -26,6 +26,13 @@ fn profile(m: &str, t: i64) -> String {
     format!(r#"{{"kind":"profile","ts":"{}","msisdn":"{m}","set":{{"status":"active","tier":"valuable"}}}}"#, at(t))
 }
 
+fn usage(m: &str, t: i64, balance_fen: u32) -> String {
+    format!(
+        r#"{{"kind":"usage","ts":"{}","msisdn":"{m}","service":"data","direction":"mo","scope":"local","volume_kb":1,"balance_fen":{balance_fen}}}"#,
+        at(t)
+    )
+}
+
 fn store_visit(m: &str, t: i64) -> String {
     format!(r#"{{"kind":"crm","ts":"{}","msisdn":"{m}","event":"store_visit","attrs":{{"store":"S1"}}}}"#, at(t))
 }
@@ -77,9 +84,17 @@ fn reload_swaps_rules_keeps_state_and_a_bad_file_leaves_the_old_rules_running() 
             profile(c, -90),
             store_visit(a, -60),
             format!(r#"{{"kind":"ivr","ts":"{}","msisdn":"{a}","session":"x1","step":"agent","node":"2"}}"#, at(-50)),
+            // A's balance falls below 5 CNY: low_balance_no_topup's 3-day timer is armed.
+            usage(a, -49, 600),
+            usage(a, -48, 300),
         ],
     );
     wait_contacts(port, a, 1);
+    let t0 = Instant::now();
+    while get(port, &format!("/v1/explain/{a}"), "adm")["timers"].as_array().is_none_or(Vec::is_empty) {
+        assert!(t0.elapsed() < Duration::from_secs(20), "A's timer was never armed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // A good change: the survey's wording.
     let service = rules.join("service.yaml");
@@ -87,8 +102,32 @@ fn reload_swaps_rules_keeps_state_and_a_bad_file_leaves_the_old_rules_running() 
     assert!(text.contains("template: \"感谢您光临中国移动"));
     std::fs::write(&service, text.replace("template: \"感谢您光临中国移动", "template: \"【新】感谢您光临中国移动"))
         .unwrap();
+    // The timer's rule goes: its pending timer with it.
+    let care = rules.join("care.yaml");
+    let text = std::fs::read_to_string(&care).unwrap();
+    let from = text.find("- rule: low_balance_no_topup").unwrap();
+    let to = from + text[from..].find("\n- rule: ").unwrap() + 1;
+    std::fs::write(&care, [&text[..from], &text[to..]].concat()).unwrap();
+    // And a new rule on a window of its own: an absence test, which a window that starts empty
+    // at the reload makes hold for everyone — the answer warns of it.
+    std::fs::write(
+        rules.join("lapsed.yaml"),
+        "- rule: lapsed_topup\n  on: [usage]\n  condition: count(topup where amount_fen >= 10 CNY, 30d) == 0 and state.balance < 1 CNY\n  action: { channel: sms, template: \"充值有礼\" }\n",
+    )
+    .unwrap();
     let (status, r) = post(port, "/v1/rules/reload", "adm");
     assert_eq!(status, 200, "{r}");
+    let carried = &r["carried"];
+    assert_eq!(carried["ended_steps"], serde_json::json!([]), "{r}");
+    assert_eq!(carried["dropped_timers"], serde_json::json!(["low_balance_no_topup"]), "{r}");
+    assert_eq!(carried["restarted"][0]["slot"], "count(topup where amount_fen >= 10 CNY, 30d)", "{r}");
+    let warned = carried["lines"].as_array().into_iter().flatten().filter_map(Value::as_str);
+    let warned: Vec<&str> = warned.filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(warned.len(), 1, "{r}");
+    assert!(
+        warned[0].starts_with("warning: rule lapsed_topup (") && warned[0].contains("holds for every subscriber"),
+        "{r}"
+    );
     let v1 = get(port, "/v1/rules", "adm")["version"].as_str().unwrap().to_owned();
     assert_ne!(v0, v1, "the new set is loaded");
     assert_eq!(post(port, "/v1/rules/reload", "wrong").0, 401);
@@ -116,6 +155,9 @@ fn reload_swaps_rules_keeps_state_and_a_bad_file_leaves_the_old_rules_running() 
     wait_contacts(port, c, 1);
     let (_, metrics) = http_get(port, "/metrics", Some("adm"));
     assert!(metrics.contains(r#"tidings_rules_reloads_total{result="failed"}"#), "{metrics}");
+    assert!(metrics.contains(r#"tidings_reload_dropped_total{what="timers"} 1"#), "A's timer: {metrics}");
+    assert!(!metrics.contains(r#"tidings_reload_dropped_total{what="journeys"}"#), "{metrics}");
+    assert!(get(port, &format!("/v1/explain/{a}"), "adm")["timers"].as_array().is_some_and(Vec::is_empty));
 
     // Without the API: fixing the files is noticed on its own (the watcher), and SIGHUP reloads.
     std::fs::remove_file(rules.join("broken.yaml")).unwrap();

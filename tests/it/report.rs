@@ -613,7 +613,9 @@ fn diff_of_two_packs_names_the_contacts_gained_and_lost_per_rule() {
     std::fs::write(
         &new,
         thanks(30, 1)
-            + "\n- rule: big_topup_call\n  on: [topup]\n  condition: event.amount_fen >= 50 CNY\n  action: { channel: call, script: \"大额充值回访\", queue: vip }\n  policy: { quiet_hours: ignore, alongside: true }\n",
+            + "\n- rule: big_topup_call\n  on: [topup]\n  condition: event.amount_fen >= 50 CNY\n  action: { channel: call, script: \"大额充值回访\", queue: vip }\n  policy: { quiet_hours: ignore, alongside: true }\n"
+            // And an absence test on a window of its own (no usage comes: it decides nothing here).
+            + "\n- rule: lapsed\n  on: [usage]\n  condition: count(topup, 30d) == 0\n  action: { channel: sms, template: \"充值提醒\" }\n",
     )
     .unwrap();
     let out_dir = dir.0.join("diff");
@@ -631,6 +633,16 @@ fn diff_of_two_packs_names_the_contacts_gained_and_lost_per_rule() {
     let console = ok(c);
     assert!(!console.contains(a) && !console.contains(b), "the console prints no number:\n{console}");
     assert!(console.contains("total: old 3 sends, new 3; 2 gained, 2 lost"), "{console}");
+    // What a hot reload from the old pack to the new would start afresh, and the warning.
+    assert!(
+        console.contains("a reload from old to new:\n  starts empty: count(topup, 30d) (read by rule lapsed ("),
+        "{console}"
+    );
+    assert!(
+        console.contains("  warning: rule lapsed (")
+            && console.contains("`count(topup, 30d) == 0` holds for every subscriber"),
+        "{console}"
+    );
     let d: Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("diff.json")).unwrap()).unwrap();
     let list = |k: &str| -> Vec<(String, String, String, String)> {
         d[k].as_array()
@@ -665,8 +677,14 @@ fn diff_of_two_packs_names_the_contacts_gained_and_lost_per_rule() {
         .collect();
     assert_eq!(rules["topup_thanks"], (3, 1, 0, 2, 0, 2));
     assert_eq!(rules["big_topup_call"], (0, 2, 2, 0, 1, 0));
+    assert_eq!(d["reload"]["restarted"][0]["full_after"], "30d", "{}", d["reload"]);
+    assert_eq!(d["reload"]["warnings"].as_array().map(Vec::len), Some(1), "{}", d["reload"]);
     // The page: the same per-rule figures, numbers masked, action ids to look them up by.
     let html = std::fs::read_to_string(out_dir.join("diff.html")).unwrap();
+    assert!(
+        html.contains("<ul id=\"diff-reload\">") && html.contains("<li class=\"warn\">warning: rule lapsed"),
+        "{html}"
+    );
     assert!(!html.contains(a) && !html.contains(b), "the page masks numbers");
     assert!(html.contains("138****8001") && html.contains("138****8002"));
     for (rule, _, cells) in table(&html, "diff-rules") {

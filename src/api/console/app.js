@@ -369,7 +369,21 @@ function editorActions(file, text, original, results) {
     h("button", { class: "primary", id: "submit", onclick: submit }, t("editor.submit")));
 }
 
-/** A change's checks: the tests' outcome and the backtest's diff per rule and campaign. */
+/** What deploying the change would drop or start afresh (journey steps, timers, derived
+ * attributes, windows), warnings first: informational, it does not fail the checks. */
+function reloadView(r) {
+  if (!r) return [];
+  if (r.error) return [h("h2", {}, t("checks.reload")), h("p", { class: "error" }, r.error)];
+  const lines = r.lines || [];
+  const warn = lines.filter((l) => l.startsWith("warning: "));
+  const rest = lines.filter((l) => !l.startsWith("warning: "));
+  if (!lines.length) return [h("h2", {}, t("checks.reload")), h("p", { id: "checks-reload", class: "muted" }, t("checks.carried"))];
+  return [h("h2", {}, t("checks.reload")),
+    h("ul", { id: "checks-reload" }, ...warn.map((l) => h("li", { class: "bad" }, l)), ...rest.map((l) => h("li", {}, l)))];
+}
+
+/** A change's checks: the tests' outcome, what a deploy carries over, and the backtest's diff
+ * per rule and campaign. */
 function checksView(c) {
   const ok = (b) => h("span", { class: b ? "good" : "bad" }, t(b ? "checks.passed" : "checks.failed"));
   const tests = c.tests || {};
@@ -379,6 +393,7 @@ function checksView(c) {
       t("checks.cases", { p: tests.cases_passed || 0, f: tests.cases_failed || 0 })),
     ...(tests.failures || []).map((f) => h("pre", { class: "error" }, f)),
     ...(tests.diagnostics || []).map((f) => h("pre", { class: "error" }, f)),
+    ...reloadView(c.reload),
     h("h2", {}, t("checks.backtest"), " ", ok(bt.passed))];
   if (bt.skipped) parts.push(h("p", { class: "muted" }, t("checks.skipped", { why: bt.skipped })));
   if (bt.error) parts.push(h("p", { class: "error" }, bt.error));

@@ -62,6 +62,8 @@ const LABELS = {
   "checks.backtest": ["Backtest (recorded traffic, live → this)", "回测（录制流量，当前版本 → 本版本）"],
   "checks.skipped": ["skipped: {why}", "已跳过：{why}"],
   "checks.all": ["All checks", "全部检查"],
+  "checks.reload": ["At deploy (live → this): what the running state keeps", "部署时（当前版本 → 本版本）：运行状态的延续"],
+  "checks.carried": ["Everything carries over: no journey step, timer, derived attribute or window is dropped.", "全部延续：没有旅程步骤、定时器、派生属性或窗口被丢弃。"],
   "diff.rule": ["Rule", "规则"],
   "diff.old": ["Live sent", "当前发送"],
   "diff.new": ["New sent", "新版发送"],

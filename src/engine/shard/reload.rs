@@ -18,6 +18,7 @@ impl Shard {
         self.snapshot_finish();
         self.timers.clear();
         self.journey_due.clear();
+        let before = (stats.journeys_dropped_on_reload, stats.timers_dropped_on_reload);
         for e in self.subs.iter_mut() {
             let (journeys, timers) = (e.state.journeys().len(), e.state.timers().len());
             e.state.remap(&remap);
@@ -38,6 +39,10 @@ impl Shard {
                 }
             }
         }
+        crate::telemetry::reload_dropped(
+            stats.journeys_dropped_on_reload - before.0,
+            stats.timers_dropped_on_reload - before.1,
+        );
         // Shadow rules' would-be history follows its rules by name (see `policy::shadow`).
         self.shadow_contacts.remap(&remap, &new);
         self.policy = Arc::new(self.policy.with_rules(Arc::clone(&new)));

@@ -142,13 +142,14 @@ fn cost(ir: &Ir) -> u32 {
         Ir::ListAny(x, items) => cost(x) + 1 + items.len() as u32 / 2,
         Ir::TagsAny(x, items) => cost(x) + 1 + items.len() as u32 / 2,
         Ir::And(xs) | Ir::Or(xs) => xs.iter().map(cost).sum(),
-        Ir::Cmp(_, a, b)
-        | Ir::Arith(_, a, b)
-        | Ir::StrTest(_, a, b)
-        | Ir::Min(a, b)
-        | Ir::Max(a, b)
-        | Ir::ListHas(a, b)
-        | Ir::TagsHasNamed(a, b) => cost(a) + cost(b) + 1,
+        // The two-operand nodes: their operands and the operation.
+        Ir::Cmp(..)
+        | Ir::Arith(..)
+        | Ir::StrTest(..)
+        | Ir::Min(..)
+        | Ir::Max(..)
+        | Ir::ListHas(..)
+        | Ir::TagsHasNamed(..) => ir.parts().into_iter().map(cost).sum::<u32>() + 1,
     }
 }
 

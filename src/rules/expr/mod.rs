@@ -162,6 +162,26 @@ impl Ir {
         }
     }
 
+    /// The expressions this one is made of, in order (none for a leaf). Every variant is named:
+    /// a new one must say what it is made of.
+    pub fn parts(&self) -> Vec<&Ir> {
+        match self {
+            Ir::Bool(_) | Ir::Int(_) | Ir::Str(_) | Ir::Sym(_) | Ir::Null | Ir::Field(_) | Ir::Attr(_) => Vec::new(),
+            Ir::Agg { .. } | Ir::AggMonth { .. } | Ir::Distinct { .. } | Ir::Seq(_) | Ir::DaysUntil(_) => Vec::new(),
+            Ir::Entered(_) | Ir::Left(_) | Ir::Dwell(_) | Ir::Visited(..) => Vec::new(),
+            Ir::Not(x) | Ir::Neg(x) | Ir::Exists(x) | Ir::Abs(x) | Ir::DwellNamed(x) => vec![x],
+            Ir::SymIn(x, _) | Ir::StrIn(x, _) | Ir::ListAny(x, _) | Ir::TagsAny(x, _) => vec![x],
+            Ir::And(xs) | Ir::Or(xs) => xs.iter().collect(),
+            Ir::Cmp(_, a, b)
+            | Ir::Arith(_, a, b)
+            | Ir::StrTest(_, a, b)
+            | Ir::Min(a, b)
+            | Ir::Max(a, b)
+            | Ir::ListHas(a, b)
+            | Ir::TagsHasNamed(a, b) => vec![a, b],
+        }
+    }
+
     /// The parts of a condition (its top-level `and` terms) that are global.
     pub fn global_parts(&self) -> Vec<&Ir> {
         match self {

@@ -5,7 +5,7 @@
 //! so a function cannot be known to one and missing from another (the list was written twice
 //! once, and drifted).
 
-use super::{AggDef, Checked, Checker, DistinctDef, Loc, R, SeqDef, Source, node_text};
+use super::{AggDef, Checked, Checker, DistinctDef, Loc, R, SeqDef, Source, node_text, span_text};
 use crate::event::Kind;
 use crate::refdata::TagId;
 use crate::rules::diag::Code;
@@ -433,6 +433,8 @@ fn aggregate(ck: &mut Checker, c: &Call) -> R {
         None => {
             let s = ck.slots.aggs.len() as u32;
             ck.slots.aggs.push(AggDef { kind, filter: filter.map(Cond::new), value, window, bucket });
+            let month = month.map(|_| node_text(loc, &args[1]));
+            ck.slots.text.aggs.push((format!("{name}({}", node_text(loc, &args[0])), month));
             ck.slots.agg_keys.insert(key, s);
             ck.slots.agg_sources.entry(source).or_insert(s);
             (s, bucket)
@@ -484,6 +486,7 @@ fn distinct(ck: &mut Checker, c: &Call) -> R {
         None => {
             let s = ck.slots.distinct.len() as u32;
             ck.slots.distinct.push(DistinctDef { kind, field, filter: filter.map(Cond::new), window });
+            ck.slots.text.distinct.push(span_text(loc, c.span));
             ck.slots.distinct_keys.insert(key, s);
             s
         }
@@ -573,6 +576,7 @@ fn seq(ck: &mut Checker, c: &Call) -> R {
         None => {
             let s = ck.slots.seqs.len() as u32;
             ck.slots.seqs.push(SeqDef { steps: out, within });
+            ck.slots.text.seqs.push(span_text(loc, c.span));
             ck.slots.seq_keys.insert(key, s);
             s
         }

@@ -88,6 +88,8 @@ pub struct Slots {
     agg_uses: Vec<(u32, u32, i64)>,
     pub seqs: Vec<SeqDef>,
     pub distinct: Vec<DistinctDef>,
+    /// Each slot as its first read was written, for people (see [`SlotText`]).
+    pub text: SlotText,
     agg_keys: HashMap<String, u32>,
     /// The first slot of each source (the events, filter and field, whatever the window).
     agg_sources: HashMap<String, u32>,
@@ -129,6 +131,37 @@ impl Slots {
                 if counted && reads > 0 && compared == reads && need <= MAX_CAP { need.max(1) } else { 0 }
             })
             .collect()
+    }
+}
+
+/// The window, sequence and distinct-count slots of a pack as the rules wrote them: what a
+/// report names a slot by (`tidings diff`'s "starts empty at a reload").
+#[derive(Clone, Debug, Default)]
+pub struct SlotText {
+    /// By window slot: the call up to its window (`count(usage where service == data`), and
+    /// the calendar month it reads when it reads one (`last_month`); the window itself is the
+    /// slot's own, the longest of the reads sharing it.
+    pub aggs: Vec<(String, Option<String>)>,
+    pub seqs: Vec<String>,
+    pub distinct: Vec<String>,
+}
+
+impl SlotText {
+    /// Window slot `slot` of `aggs` in words, read over its whole window: `count(usage where
+    /// service == data, 60d)`.
+    pub fn agg(&self, slot: usize, aggs: &[AggDef]) -> String {
+        self.agg_read(slot, aggs, None)
+    }
+
+    /// A read of window slot `slot` over `window` (`None`: the slot's own) in words.
+    pub fn agg_read(&self, slot: usize, aggs: &[AggDef], window: Option<i64>) -> String {
+        let window = |d: &AggDef| crate::time::format_duration(window.unwrap_or(d.window));
+        match (self.aggs.get(slot), aggs.get(slot)) {
+            (Some((call, Some(month))), _) => format!("{call}, {month})"),
+            (Some((call, None)), Some(d)) => format!("{call}, {})", window(d)),
+            (_, Some(d)) => format!("a window over {} events of {}", d.kind, window(d)),
+            (_, None) => format!("window {slot}"),
+        }
     }
 }
 

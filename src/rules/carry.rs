@@ -1,0 +1,477 @@
+//! What a hot reload from one rule set to another carries over and what it starts afresh, said
+//! before it happens: `tidings diff`, a deploy's checks and the reload's own answer show it.
+//!
+//! A reload keeps every subscriber's state, matching parts by name (rules, campaigns, journey
+//! steps, derived attributes) or by definition (windows, sequences, distinct counts; see
+//! [`crate::state::checkpoint::RuleShape`]). What matches nothing is dropped: journey instances
+//! waiting at a step that is gone end, a rule's pending timers go with the rule, a window the new
+//! pack defines afresh starts empty and fills over its length. An empty window reads as "no
+//! events", so a test that no events makes true (`count(topup, 30d) == 0`, `sum(...) < 10 CNY`)
+//! holds for every subscriber until the window has filled: a pack that adds such a rule with a
+//! new window would contact everyone it listens to. Those are the warnings.
+
+use super::RuleSet;
+use super::expr::{CmpOp, Ir};
+use crate::time::format_duration;
+use serde::Serialize;
+
+/// What a reload from one rule set to another drops and starts afresh (see the module).
+#[derive(Debug, Default, Serialize, PartialEq)]
+pub struct Carry {
+    /// Journey steps (`journey.step`) the new pack does not have: instances there end.
+    pub ended_steps: Vec<String>,
+    /// Rules with timers the new pack does not have: their pending timers are dropped.
+    pub dropped_timers: Vec<String>,
+    /// Derived attributes the new pack does not have, or has with another type (said so).
+    pub dropped_derived: Vec<String>,
+    /// Derived attributes new in the new pack: no subscriber has a value until it is computed.
+    pub new_derived: Vec<String>,
+    /// Windows, sequences and distinct counts of the new pack no old one carries into.
+    pub restarted: Vec<Restarted>,
+    /// Windows carried over that the new pack reads further back than the old pack kept.
+    pub lengthened: Vec<Restarted>,
+    /// Tests an empty window makes hold, on windows that start empty (see the module).
+    pub warnings: Vec<String>,
+}
+
+/// A window (or sequence, or distinct count) a reload starts empty or keeps too short.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Restarted {
+    /// As the rules write it: `count(usage where service == data, 60d)`.
+    pub slot: String,
+    /// The rules, journeys and derived attributes that read it (`rule NAME (file:line)`).
+    pub read_by: Vec<String>,
+    /// How long after the reload it holds all it reads again (`60d`).
+    pub full_after: String,
+}
+
+/// A slot of a rule set that expressions read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Agg(u32),
+    Seq(u32),
+    Distinct(u32),
+}
+
+impl Carry {
+    /// Nothing is dropped or started afresh.
+    pub fn is_empty(&self) -> bool {
+        *self == Carry::default()
+    }
+
+    /// What a reload from `old` to `new` drops and starts afresh.
+    pub fn between(old: &RuleSet, new: &RuleSet) -> Carry {
+        let (was, now) = (old.shape(), new.shape());
+        let remap = was.remap_to(&now);
+        fn gone<T>(names: &[String], map: &[Option<T>]) -> Vec<String> {
+            names.iter().zip(map).filter(|(_, m)| m.is_none()).map(|(n, _)| n.clone()).collect()
+        }
+        let carried = |len: usize, map: &[Option<u32>]| {
+            let mut into = vec![None; len];
+            for (from, to) in map.iter().enumerate() {
+                if let Some(t) = to.and_then(|t| into.get_mut(t as usize)) {
+                    *t = Some(from);
+                }
+            }
+            into
+        };
+        let readers = Readers::in_set(new);
+        let mut carry = Carry {
+            ended_steps: gone(&was.steps, &remap.steps),
+            dropped_timers: old
+                .rules
+                .iter()
+                .zip(&remap.rules)
+                .filter(|(r, m)| r.timer.is_some() && m.is_none())
+                .map(|(r, _)| r.name.to_string())
+                .collect(),
+            dropped_derived: gone(&was.derived, &remap.derived)
+                .iter()
+                .map(|d| match now.derived.iter().any(|n| name_of(n) == name_of(d)) {
+                    true => format!("{} (its type changed: values start afresh)", name_of(d)),
+                    false => name_of(d).to_string(),
+                })
+                .collect(),
+            new_derived: now
+                .derived
+                .iter()
+                .filter(|d| !was.derived.iter().any(|w| name_of(w) == name_of(d)))
+                .map(|d| name_of(d).to_string())
+                .collect(),
+            ..Carry::default()
+        };
+        let text = &new.slot_text;
+        let mut fresh = Vec::new();
+        for (i, from) in carried(new.aggs.len(), &remap.aggs).into_iter().enumerate() {
+            let def = &new.aggs[i];
+            let slot = Slot::Agg(i as u32);
+            // A calendar month's read is whole again once the month it reads began after the
+            // reload: this month's from the next 1st, last month's a month later.
+            let full_after = |full: i64| match text.aggs.get(i).and_then(|(_, m)| m.as_deref()) {
+                Some("last_month") => "2 calendar months at most".to_string(),
+                Some(_) => "1 calendar month at most".to_string(),
+                None => format_duration(full),
+            };
+            let row = |full: i64| Restarted {
+                slot: text.agg(i, &new.aggs),
+                read_by: readers.of(slot),
+                full_after: full_after(full),
+            };
+            match from.and_then(|f| old.aggs.get(f)) {
+                None => {
+                    fresh.push(slot);
+                    carry.restarted.push(row(def.window));
+                }
+                Some(was) if def.window > was.window => carry.lengthened.push(row(def.window - was.window)),
+                Some(_) => {}
+            }
+        }
+        for (i, from) in carried(new.seqs.len(), &remap.seqs).into_iter().enumerate() {
+            if from.is_none() {
+                let slot = Slot::Seq(i as u32);
+                let full = format_duration(new.seqs[i].within);
+                let name = text.seqs.get(i).cloned().unwrap_or_else(|| format!("sequence {i}"));
+                carry.restarted.push(Restarted { slot: name, read_by: readers.of(slot), full_after: full });
+            }
+        }
+        for (i, from) in carried(new.distinct.len(), &remap.distinct).into_iter().enumerate() {
+            if from.is_none() {
+                let slot = Slot::Distinct(i as u32);
+                fresh.push(slot);
+                let full = format_duration(new.distinct[i].window);
+                let name = text.distinct.get(i).cloned().unwrap_or_else(|| format!("distinct count {i}"));
+                carry.restarted.push(Restarted { slot: name, read_by: readers.of(slot), full_after: full });
+            }
+        }
+        carry.warnings = readers.empty_holds(new, &fresh);
+        carry
+    }
+
+    /// The report as an API answers it: each list, and `lines` as [`Carry::lines`] says them.
+    pub fn report(&self) -> serde_json::Value {
+        let mut v = serde_json::json!(self);
+        v["lines"] = serde_json::json!(self.lines());
+        v
+    }
+
+    /// The report in lines for a console or a log (nothing when nothing is dropped).
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let list = |out: &mut Vec<String>, what: &str, xs: &[String]| {
+            if !xs.is_empty() {
+                out.push(format!("{what}: {}", xs.join(", ")));
+            }
+        };
+        list(&mut out, "journey steps gone (instances waiting there end)", &self.ended_steps);
+        list(&mut out, "rules gone with their pending timers", &self.dropped_timers);
+        list(&mut out, "derived attributes dropped", &self.dropped_derived);
+        list(&mut out, "derived attributes new (no value until computed)", &self.new_derived);
+        let rows = |out: &mut Vec<String>, what: &str, xs: &[Restarted], after: &str| {
+            for r in xs {
+                let by =
+                    if r.read_by.is_empty() { String::new() } else { format!(" (read by {})", r.read_by.join(", ")) };
+                out.push(format!("{what}: {}{by}; {after} {}", r.slot, r.full_after));
+            }
+        };
+        rows(&mut out, "starts empty", &self.restarted, "full again after");
+        rows(&mut out, "kept shorter than read", &self.lengthened, "full again after");
+        out.extend(self.warnings.iter().map(|w| format!("warning: {w}")));
+        out
+    }
+}
+
+/// A derived attribute's name from its place in a rule shape (`name: type`).
+fn name_of(shape: &str) -> &str {
+    shape.split_once(": ").map_or(shape, |(name, _)| name)
+}
+
+/// Who reads each slot of a rule set: its rules, journeys and derived attributes, each with
+/// the conditions whose `and` terms an empty window may decide.
+struct Readers {
+    /// Each reader's name (`rule NAME (file:line)`), the slots it reads, and its conditions.
+    items: Vec<(String, Vec<Slot>, Vec<Ir>)>,
+}
+
+impl Readers {
+    fn in_set(set: &RuleSet) -> Readers {
+        let mut items = Vec::new();
+        let steps = |r: u32| set.steps.iter().find(|s| s.rule == Some(r));
+        for (i, r) in set.rules.iter().enumerate() {
+            let name = match steps(i as u32) {
+                Some(s) => format!("journey {} step {}", set.journeys[s.journey as usize].name, s.name),
+                None => format!("rule {} ({}:{})", r.name, r.file, r.line),
+            };
+            let mut conds = vec![r.condition.ir().clone()];
+            if let Some(t) = &r.timer {
+                conds.extend(t.recheck.iter().chain(&t.cancel_if).map(|c| c.ir().clone()));
+            }
+            items.push((name, conds));
+        }
+        for (ji, j) in set.journeys.iter().enumerate() {
+            let mut conds = vec![j.start.ir().clone()];
+            let steps = set.steps.iter().filter(|s| s.journey as usize == ji);
+            for t in steps.flat_map(|s| &s.next) {
+                if let super::journey::When::Event { cond: Some(c), .. } = &t.when {
+                    conds.push(c.ir().clone());
+                }
+            }
+            items.push((format!("journey {} ({}:{})", j.name, j.file, j.line), conds));
+        }
+        for d in &set.derives {
+            let mut conds: Vec<Ir> = d.for_whom.iter().map(|c| c.ir().clone()).collect();
+            match &d.value {
+                super::derive::Computed::Expr(c) => conds.push(c.ir().clone()),
+                super::derive::Computed::Cases(cases) => {
+                    for (when, c) in cases {
+                        conds.extend(when.iter().map(|w| w.ir().clone()));
+                        conds.push(c.ir().clone());
+                    }
+                }
+            }
+            items.push((format!("derived.{} ({}:{})", d.name, d.file, d.line), conds));
+        }
+        let items = items
+            .into_iter()
+            .map(|(name, conds)| {
+                let mut slots = Vec::new();
+                for c in &conds {
+                    slots_read(c, &mut slots);
+                }
+                (name, slots, conds)
+            })
+            .collect();
+        Readers { items }
+    }
+
+    /// Who reads `slot`.
+    fn of(&self, slot: Slot) -> Vec<String> {
+        self.items.iter().filter(|(_, slots, _)| slots.contains(&slot)).map(|(name, _, _)| name.clone()).collect()
+    }
+
+    /// The conditions whose `and` terms on the `fresh` slots an empty slot makes hold, every
+    /// one of them (a term an empty slot makes false guards the rest), in words.
+    fn empty_holds(&self, set: &RuleSet, fresh: &[Slot]) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, _, conds) in &self.items {
+            for c in conds {
+                let terms = match c {
+                    Ir::And(xs) => xs.iter().collect(),
+                    x => vec![x],
+                };
+                let tests: Vec<Test> =
+                    terms.into_iter().filter_map(against_constant).filter(|t| fresh.contains(&t.slot)).collect();
+                if tests.is_empty() || !tests.iter().all(|t| holds(t.op, 0, t.n)) {
+                    continue;
+                }
+                let said: Vec<String> = tests.iter().map(|t| t.text(set)).collect();
+                let window =
+                    tests.iter().map(|t| t.window.unwrap_or_else(|| window_of(set, t.slot))).max().unwrap_or(0);
+                out.push(format!(
+                    "{name}: {} holds for every subscriber while the window is empty (up to {} after the reload)",
+                    said.join(" and "),
+                    format_duration(window)
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// The slots `ir` reads, added to `out` once each.
+fn slots_read(ir: &Ir, out: &mut Vec<Slot>) {
+    let slot = match ir {
+        Ir::Agg { slot, .. } | Ir::AggMonth { slot, .. } => Some(Slot::Agg(*slot)),
+        Ir::Distinct { slot, .. } => Some(Slot::Distinct(*slot)),
+        Ir::Seq(slot) => Some(Slot::Seq(*slot)),
+        _ => None,
+    };
+    if let Some(s) = slot.filter(|s| !out.contains(s)) {
+        out.push(s);
+    }
+    for p in ir.parts() {
+        slots_read(p, out);
+    }
+}
+
+/// A comparison of a window or distinct count read with a constant, the read on the left.
+struct Test {
+    slot: Slot,
+    /// The window read (`None`: a calendar month's, or the slot's own).
+    window: Option<i64>,
+    op: CmpOp,
+    n: i64,
+}
+
+impl Test {
+    /// In words: `count(topup, 30d) == 0`.
+    fn text(&self, set: &RuleSet) -> String {
+        let what = match self.slot {
+            Slot::Agg(i) => set.slot_text.agg_read(i as usize, &set.aggs, self.window),
+            Slot::Distinct(i) => set.slot_text.distinct.get(i as usize).cloned().unwrap_or_default(),
+            Slot::Seq(i) => set.slot_text.seqs.get(i as usize).cloned().unwrap_or_default(),
+        };
+        let op = match self.op {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        };
+        format!("`{what} {op} {}`", self.n)
+    }
+}
+
+fn against_constant(ir: &Ir) -> Option<Test> {
+    let Ir::Cmp(op, a, b) = ir else { return None };
+    let read = |x: &Ir| match x {
+        Ir::Agg { slot, window, .. } => Some((Slot::Agg(*slot), Some(*window))),
+        Ir::AggMonth { slot, .. } => Some((Slot::Agg(*slot), None)),
+        Ir::Distinct { slot, window } => Some((Slot::Distinct(*slot), Some(*window))),
+        _ => None,
+    };
+    let ((slot, window), op, n) = match (a.as_ref(), b.as_ref()) {
+        (x, Ir::Int(n)) => (read(x)?, *op, *n),
+        (Ir::Int(n), x) => (read(x)?, op.flipped(), *n),
+        _ => return None,
+    };
+    Some(Test { slot, window, op, n })
+}
+
+fn holds(op: CmpOp, v: i64, n: i64) -> bool {
+    match op {
+        CmpOp::Eq => v == n,
+        CmpOp::Ne => v != n,
+        CmpOp::Lt => v < n,
+        CmpOp::Le => v <= n,
+        CmpOp::Gt => v > n,
+        CmpOp::Ge => v >= n,
+    }
+}
+
+fn window_of(set: &RuleSet, slot: Slot) -> i64 {
+    match slot {
+        Slot::Agg(i) => set.aggs.get(i as usize).map_or(0, |d| d.window),
+        Slot::Distinct(i) => set.distinct.get(i as usize).map_or(0, |d| d.window),
+        Slot::Seq(i) => set.seqs.get(i as usize).map_or(0, |d| d.within),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Carry;
+    use crate::rules::{LoadOptions, RuleSet, compile};
+
+    fn set(text: &str) -> RuleSet {
+        let loaded = compile(vec![("p.yaml".into(), text.into())], None, &LoadOptions::default());
+        assert_eq!(loaded.errors(), 0, "{:?}", loaded.diagnostics);
+        loaded.rules.expect("a rule set")
+    }
+
+    const SILENT: &str = r#"
+- rule: silent_data
+  on: [usage]
+  condition: count(usage where service == data, 30d) == 0 and count(usage where service == data, 60d) >= 3
+  action: { channel: sms, template: "流量" }
+"#;
+
+    const JOURNEY: &str = r#"
+- journey: keep
+  start:
+    on: [crm]
+    condition: event.event == disconnect_requested
+  expire_after: 7d
+  steps:
+    - step: call
+      action: { channel: call, script: "挽留", queue: retention }
+      next:
+        - {outcome: answered, goto: end}
+        - {after: 2h, goto: offer}
+    - step: offer
+      action: { channel: sms, template: "保号优惠" }
+      next:
+        - {goto: end}
+"#;
+
+    const TIMER: &str = r#"
+- rule: no_topup_after_low
+  on: [usage]
+  condition: state.balance < 5 CNY
+  timer: { after: 3d, cancel_on: [topup] }
+  action: { channel: sms, template: "充值" }
+"#;
+
+    #[test]
+    fn a_window_read_further_back_than_the_old_pack_kept_fills_over_the_difference() {
+        let old = set(&SILENT.replace("60d", "40d"));
+        let c = Carry::between(&old, &set(SILENT));
+        assert!(c.restarted.is_empty(), "{:?}", c.restarted);
+        assert_eq!(c.lengthened.len(), 1, "{c:?}");
+        assert_eq!(c.lengthened[0].slot, "count(usage where service == data, 60d)");
+        assert_eq!(c.lengthened[0].full_after, "20d");
+        assert_eq!(
+            c.lines(),
+            [
+                "kept shorter than read: count(usage where service == data, 60d) (read by rule silent_data (p.yaml:2)); full again after 20d"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_same_pack_carries_everything_over() {
+        let pack = [SILENT, JOURNEY, TIMER].concat();
+        let c = Carry::between(&set(&pack), &set(&pack));
+        assert!(c.is_empty(), "{c:?}");
+        assert!(c.lines().is_empty());
+    }
+
+    #[test]
+    fn a_new_absence_test_on_a_window_that_starts_empty_is_warned_about_a_guarded_one_is_not() {
+        let old = set(TIMER);
+        let lapsed = r#"
+- rule: lapsed_topup
+  on: [usage]
+  condition: count(topup where amount_fen >= 10 CNY, 30d) == 0 and state.balance < 5 CNY
+  action: { channel: sms, template: "充值有礼" }
+"#;
+        let new = set(&[TIMER, SILENT, lapsed].concat());
+        let c = Carry::between(&old, &new);
+        let slots: Vec<&str> = c.restarted.iter().map(|r| r.slot.as_str()).collect();
+        assert_eq!(slots, ["count(usage where service == data, 60d)", "count(topup where amount_fen >= 10 CNY, 30d)"]);
+        assert_eq!(c.restarted[0].full_after, "60d");
+        assert_eq!(c.restarted[0].read_by, ["rule silent_data (p.yaml:8)"]);
+        // The silent rule also needs 3 events in the same window: an empty one cannot fire it.
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        let w = &c.warnings[0];
+        assert!(w.starts_with("rule lapsed_topup (p.yaml:"), "{w}");
+        assert!(w.contains("`count(topup where amount_fen >= 10 CNY, 30d) == 0` holds for every subscriber"), "{w}");
+        assert!(w.ends_with("(up to 30d after the reload)"), "{w}");
+        assert!(c.lines().iter().any(|l| l.starts_with("warning: rule lapsed_topup")), "{:?}", c.lines());
+    }
+
+    #[test]
+    fn a_step_gone_ends_instances_a_rule_gone_drops_timers_and_a_longer_window_fills() {
+        let derive = "- derive: spend\n  on: [usage]\n  value: sum(usage.charge_fen, 30d)\n";
+        let old = set(&[derive, SILENT, JOURNEY, TIMER].concat());
+        // The offer step is gone, the timer rule too, the derive renamed.
+        let journey = JOURNEY.replace("goto: offer", "goto: end");
+        let journey = &journey[..journey.find("    - step: offer").expect("the offer step")];
+        let renamed = derive.replace("spend", "spent");
+        let c = Carry::between(&old, &set(&[renamed.as_str(), SILENT, journey].concat()));
+        assert_eq!(c.ended_steps, ["keep.offer"]);
+        assert_eq!(c.dropped_timers, ["no_topup_after_low"]);
+        assert_eq!(
+            (c.dropped_derived.as_slice(), c.new_derived.as_slice()),
+            (&["spend".to_string()][..], &["spent".to_string()][..])
+        );
+        // The data window carries over as it was.
+        assert!(c.restarted.is_empty() && c.lengthened.is_empty(), "{c:?}");
+        assert!(c.warnings.is_empty());
+        // A derive whose type changed starts afresh under its name.
+        let retyped = derive.replace("sum(usage.charge_fen, 30d)", "count(usage, 30d)");
+        let c = Carry::between(&old, &set(&[retyped.as_str(), SILENT].concat()));
+        assert_eq!(c.dropped_derived, ["spend (its type changed: values start afresh)"]);
+        assert!(c.new_derived.is_empty());
+        assert_eq!(c.restarted[0].read_by, ["derived.spend (p.yaml:1)"]);
+    }
+}
