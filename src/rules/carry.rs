@@ -26,6 +26,9 @@ pub struct Carry {
     pub dropped_derived: Vec<String>,
     /// Derived attributes new in the new pack: no subscriber has a value until it is computed.
     pub new_derived: Vec<String>,
+    /// Derived attributes whose definition changed (name and type kept): each with how long
+    /// the values computed under the old definition go on being read.
+    pub redefined_derived: Vec<String>,
     /// Windows, sequences and distinct counts of the new pack no old one carries into.
     pub restarted: Vec<Restarted>,
     /// Windows carried over that the new pack reads further back than the old pack kept.
@@ -100,6 +103,7 @@ impl Carry {
                 .collect(),
             ..Carry::default()
         };
+        carry.redefined_derived = redefined(old, new);
         let text = &new.slot_text;
         let mut fresh = Vec::new();
         for (i, from) in carried(new.aggs.len(), &remap.aggs).into_iter().enumerate() {
@@ -166,6 +170,7 @@ impl Carry {
         list(&mut out, "rules gone with their pending timers", &self.dropped_timers);
         list(&mut out, "derived attributes dropped", &self.dropped_derived);
         list(&mut out, "derived attributes new (no value until computed)", &self.new_derived);
+        out.extend(self.redefined_derived.iter().map(|d| format!("derived attribute redefined: {d}")));
         let rows = |out: &mut Vec<String>, what: &str, xs: &[Restarted], after: &str| {
             for r in xs {
                 let by =
@@ -178,6 +183,37 @@ impl Carry {
         out.extend(self.warnings.iter().map(|w| format!("warning: {w}")));
         out
     }
+}
+
+/// The derives of `new` whose definition differs from the one of the same name and type in
+/// `old`, each with how long values computed under the old definition are read: a snapshot's
+/// until its period ends, a daily one's until its time, an event one's until each subscriber's
+/// next event of its kinds.
+fn redefined(old: &RuleSet, new: &RuleSet) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in &new.derives {
+        let Some(was) = old.derives.iter().find(|o| o.name == d.name && o.ty == d.ty) else { continue };
+        if was.definition == d.definition {
+            continue;
+        }
+        let until = match (d.snapshot, d.schedule) {
+            (Some(p), _) => {
+                let p = match p {
+                    super::derive::Period::Day => "day",
+                    super::derive::Period::Week => "week",
+                    super::derive::Period::Month => "month",
+                };
+                format!("the values of this {p}, computed under the old definition, hold until the {p} ends")
+            }
+            (None, Some(m)) => format!("the old definition's values are read until {:02}:{:02}", m / 60, m % 60),
+            (None, None) => {
+                let kinds: Vec<&str> = d.on.iter().map(|k| k.as_str()).collect();
+                format!("each subscriber's old value is read until their next {} event", kinds.join(" or "))
+            }
+        };
+        out.push(format!("{} ({}:{}): {until}", d.name, d.file, d.line));
+    }
+    out
 }
 
 /// A derived attribute's name from its place in a rule shape (`name: type`).
@@ -267,7 +303,7 @@ impl Readers {
                 let window =
                     tests.iter().map(|t| t.window.unwrap_or_else(|| window_of(set, t.slot))).max().unwrap_or(0);
                 out.push(format!(
-                    "{name}: {} holds for every subscriber while the window is empty (up to {} after the reload)",
+                    "{name}: {} holds for every subscriber while the window is empty (it fills over {})",
                     said.join(" and "),
                     format_duration(window)
                 ));
@@ -418,6 +454,28 @@ mod tests {
     }
 
     #[test]
+    fn a_derive_whose_definition_changed_says_how_long_the_old_values_are_read() {
+        let tier = |cut: &str| {
+            format!(
+                "- derive: tier\n  desc: {cut}\n  schedule: \"00:10\"\n  type: tier\n  snapshot: month\n  value:\n    - when: subscriber.arpu_fen >= {cut} CNY\n      then: high\n    - then: valuable\n- derive: talks\n  on: [usage, ivr]\n  value: count(usage, {cut}d) > 3\n"
+            )
+        };
+        let old = set(&tier("50"));
+        // Spaced otherwise and described in other words, the same: nothing to say.
+        let relaid = tier("50").replace(">= 50 CNY", " >=   50  CNY").replace("desc: 50", "desc: other words");
+        assert!(Carry::between(&old, &set(&relaid)).is_empty());
+        let c = Carry::between(&old, &set(&tier("60")));
+        assert_eq!(
+            c.redefined_derived,
+            [
+                "tier (p.yaml:1): the values of this month, computed under the old definition, hold until the month ends",
+                "talks (p.yaml:10): each subscriber's old value is read until their next usage or ivr event",
+            ]
+        );
+        assert!(c.lines()[0].starts_with("derived attribute redefined: tier (p.yaml:1): "), "{:?}", c.lines());
+    }
+
+    #[test]
     fn the_same_pack_carries_everything_over() {
         let pack = [SILENT, JOURNEY, TIMER].concat();
         let c = Carry::between(&set(&pack), &set(&pack));
@@ -445,7 +503,7 @@ mod tests {
         let w = &c.warnings[0];
         assert!(w.starts_with("rule lapsed_topup (p.yaml:"), "{w}");
         assert!(w.contains("`count(topup where amount_fen >= 10 CNY, 30d) == 0` holds for every subscriber"), "{w}");
-        assert!(w.ends_with("(up to 30d after the reload)"), "{w}");
+        assert!(w.ends_with("(it fills over 30d)"), "{w}");
         assert!(c.lines().iter().any(|l| l.starts_with("warning: rule lapsed_topup")), "{:?}", c.lines());
     }
 

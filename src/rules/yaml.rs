@@ -41,6 +41,19 @@ impl Node {
         matches!(self, Node::Scalar { value, style: TScalarStyle::Plain, .. } if value.is_empty() || value == "~" || value == "null")
     }
 
+    /// The node as one line of text, every scalar's whitespace collapsed (`{value: a - b, for:
+    /// [x, y]}`): what it says, whatever its layout, to tell whether two versions differ.
+    pub fn words(&self) -> String {
+        match self {
+            Node::Scalar { value, .. } => value.split_whitespace().collect::<Vec<_>>().join(" "),
+            Node::Seq { items, .. } => format!("[{}]", items.iter().map(Node::words).collect::<Vec<_>>().join(", ")),
+            Node::Map { entries, .. } => {
+                let kv: Vec<String> = entries.iter().map(|(k, v)| format!("{}: {}", k.words(), v.words())).collect();
+                format!("{{{}}}", kv.join(", "))
+            }
+        }
+    }
+
     pub fn kind_name(&self) -> &'static str {
         match self {
             Node::Scalar { .. } => "a scalar",

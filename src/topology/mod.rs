@@ -210,6 +210,12 @@ impl Topology {
         }
         let stop = stop_flag();
         let mut resume = Resume::open(&cfg)?;
+        if resume.as_ref().is_none_or(|r| r.loaded.is_none()) {
+            // No history: every window starts empty, as after a reload that adds them all.
+            for w in crate::rules::carry::Carry::between(&RuleSet::default(), &rules).warnings {
+                eprintln!("tidings: starting with no history: warning: {w}");
+            }
+        }
         let from = resume.as_ref().map_or(&[][..], |r| r.positions());
         let mut services = Services {
             heartbeat: opts.heartbeat.clone(),

@@ -118,12 +118,45 @@ fn run_on_the_embedded_default_writes_actions() {
         }
     }
     assert!(stderr.contains("events        40000"), "{stderr}");
+    assert!(!stderr.contains("starting with no history"), "the shipped pack has no unguarded absence test: {stderr}");
     assert!(!stderr.contains("13800138000"), "no full number in the summary");
     // Regression: the embedded default once left the roaming tariffs out of its reference data,
     // and welcome messages said "--" instead of prices.
     let welcomes: Vec<&str> = file.lines().filter(|l| l.contains("\"intl_roaming_welcome\"")).collect();
     assert!(!welcomes.is_empty(), "the default run sends roaming welcomes");
     assert!(welcomes.iter().all(|l| l.contains("元/分钟") && !l.contains("--元")), "{welcomes:?}");
+}
+
+/// A run with no checkpoint starts every window empty: a condition an empty window makes true
+/// holds for everyone it listens to, and the run says so as it starts.
+#[test]
+fn a_run_without_history_warns_of_absence_tests_that_hold_for_everyone() {
+    let dir = tmp("run-cold");
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("p.yaml"),
+        "- rule: lapsed\n  on: [usage]\n  condition: count(topup, 30d) == 0\n  action: { channel: sms, template: \"充值提醒\" }\n\n- rule: guarded\n  on: [usage]\n  condition: count(usage where service == data, 30d) == 0 and count(usage where service == data, 60d) >= 3\n  action: { channel: sms, template: \"流量\" }\n",
+    )
+    .unwrap();
+    let default = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/tidings.toml")).unwrap();
+    let cfg_text = default
+        .replace("subscribers = 10000", "subscribers = 200")
+        .replace("events = 400000", "events = 2000")
+        .replace("paths = [\"rules\"]", &format!("paths = [{:?}]", rules.display().to_string()))
+        .replace("dir = \"out\"", &format!("dir = {:?}", dir.join("out").display().to_string()));
+    let cfg = dir.join("tidings.toml");
+    std::fs::write(&cfg, cfg_text).unwrap();
+    let out = tidings().args(["run", "--quiet", "--config"]).arg(&cfg).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warned: Vec<&str> = stderr.lines().filter(|l| l.starts_with("tidings: starting with no history")).collect();
+    assert_eq!(warned.len(), 1, "the guarded rule is not warned about: {stderr}");
+    assert!(
+        warned[0].contains("rule lapsed (")
+            && warned[0].contains("`count(topup, 30d) == 0` holds for every subscriber"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -173,7 +173,15 @@ fn compile(item: &yaml::Node, name: &str, file: &str, src: &str, ck: &mut Checke
         for_whom,
         settles,
         bare,
+        definition: definition(item),
     })
+}
+
+/// What a derive item says, its description aside, as one line (see [`DeriveDef::definition`]).
+fn definition(item: &yaml::Node) -> Box<str> {
+    let yaml::Node::Map { entries, .. } = item else { return item.words().into() };
+    let said = entries.iter().filter(|(k, _)| k.as_str() != Some("desc"));
+    said.map(|(k, v)| format!("{}: {}", k.words(), v.words())).collect::<Vec<_>>().join("; ").into()
 }
 
 /// One value of a derive: a word of its enumerated type (`high`), or an expression of its type
