@@ -409,12 +409,16 @@ fn restore(
         )
     };
     let now = rules.shape();
-    let remap = (meta.rules_version != rules.version || meta.rules != now).then(|| meta.rules.remap_to(&now));
+    let remap = (meta.rules_version != rules.version || meta.rules != now)
+        .then(|| meta.rules.remap_to_with(&now, &rules.formerly()));
     if remap.is_some() {
         eprintln!(
             "tidings: the checkpoint was taken under rules version {}, these are {}: state carried over as a reload does (rules and campaigns by name, windows and sequences by definition)",
             meta.rules_version, rules.version
         );
+        for l in crate::rules::carry::Carry::from_shape(&meta.rules, rules).lines() {
+            eprintln!("tidings: restored: {l}");
+        }
     }
     let n = shards.len();
     loaded

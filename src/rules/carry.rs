@@ -12,12 +12,16 @@
 
 use super::RuleSet;
 use super::expr::{CmpOp, Ir};
+use crate::state::checkpoint::RuleShape;
 use crate::time::format_duration;
 use serde::Serialize;
 
 /// What a reload from one rule set to another drops and starts afresh (see the module).
 #[derive(Debug, Default, Serialize, PartialEq)]
 pub struct Carry {
+    /// Parts the new pack has under another name, which carry over by their former name
+    /// (`was:`): `rule a → b`, `journey step j.s → k.s`, `derived x → y`.
+    pub renamed: Vec<String>,
     /// Journey steps (`journey.step`) the new pack does not have: instances there end.
     pub ended_steps: Vec<String>,
     /// Rules with timers the new pack does not have: their pending timers are dropped.
@@ -64,8 +68,19 @@ impl Carry {
 
     /// What a reload from `old` to `new` drops and starts afresh.
     pub fn between(old: &RuleSet, new: &RuleSet) -> Carry {
-        let (was, now) = (old.shape(), new.shape());
-        let remap = was.remap_to(&now);
+        Carry::across(&old.shape(), Some(old), new)
+    }
+
+    /// What state kept under rules of shape `was` (a checkpoint's) loses under `new`: as
+    /// [`Carry::between`], less what only the old rules themselves tell (which gone rules had
+    /// timers — every gone rule is listed —, windows read further back, derives redefined).
+    pub fn from_shape(was: &RuleShape, new: &RuleSet) -> Carry {
+        Carry::across(was, None, new)
+    }
+
+    fn across(was: &RuleShape, old: Option<&RuleSet>, new: &RuleSet) -> Carry {
+        let now = new.shape();
+        let remap = was.remap_to_with(&now, &new.formerly());
         fn gone<T>(names: &[String], map: &[Option<T>]) -> Vec<String> {
             names.iter().zip(map).filter(|(_, m)| m.is_none()).map(|(n, _)| n.clone()).collect()
         }
@@ -81,13 +96,16 @@ impl Carry {
         let readers = Readers::in_set(new);
         let mut carry = Carry {
             ended_steps: gone(&was.steps, &remap.steps),
-            dropped_timers: old
-                .rules
-                .iter()
-                .zip(&remap.rules)
-                .filter(|(r, m)| r.timer.is_some() && m.is_none())
-                .map(|(r, _)| r.name.to_string())
-                .collect(),
+            dropped_timers: match old {
+                Some(old) => old
+                    .rules
+                    .iter()
+                    .zip(&remap.rules)
+                    .filter(|(r, m)| r.timer.is_some() && m.is_none())
+                    .map(|(r, _)| r.name.to_string())
+                    .collect(),
+                None => gone(&was.rules, &remap.rules),
+            },
             dropped_derived: gone(&was.derived, &remap.derived)
                 .iter()
                 .map(|d| match now.derived.iter().any(|n| name_of(n) == name_of(d)) {
@@ -98,12 +116,33 @@ impl Carry {
             new_derived: now
                 .derived
                 .iter()
-                .filter(|d| !was.derived.iter().any(|w| name_of(w) == name_of(d)))
-                .map(|d| name_of(d).to_string())
+                .enumerate()
+                .filter(|(i, d)| {
+                    let carried = remap.derived.iter().any(|m| m.is_some_and(|t| usize::from(t) == *i));
+                    !carried && !was.derived.iter().any(|w| name_of(w) == name_of(d))
+                })
+                .map(|(_, d)| name_of(d).to_string())
                 .collect(),
             ..Carry::default()
         };
-        carry.redefined_derived = redefined(old, new);
+        carry.redefined_derived = old.map(|old| redefined(old, new)).unwrap_or_default();
+        // Parts that kept their state under a name of the new pack's other than their own.
+        let moved = |what: &str, names: &[String], map: &[Option<usize>], to: &[String], out: &mut Vec<String>| {
+            for (n, m) in names.iter().zip(map) {
+                if let Some(t) = m.and_then(|t| to.get(t)).filter(|t| *t != n) {
+                    out.push(format!("{what} {} → {}", name_of(n), name_of(t)));
+                }
+            }
+        };
+        let index = |m: &[Option<u32>]| m.iter().map(|x| x.map(|i| i as usize)).collect::<Vec<_>>();
+        let derived: Vec<Option<usize>> = remap.derived.iter().map(|x| x.map(usize::from)).collect();
+        let steps_moved = index(&remap.steps);
+        // A step's own rule is renamed with it: said once, as the step.
+        let rules: Vec<Option<usize>> =
+            index(&remap.rules).into_iter().zip(&was.rules).map(|(m, n)| m.filter(|_| !n.contains('.'))).collect();
+        moved("rule", &was.rules, &rules, &now.rules, &mut carry.renamed);
+        moved("journey step", &was.steps, &steps_moved, &now.steps, &mut carry.renamed);
+        moved("derived", &was.derived, &derived, &now.derived, &mut carry.renamed);
         let text = &new.slot_text;
         let mut fresh = Vec::new();
         for (i, from) in carried(new.aggs.len(), &remap.aggs).into_iter().enumerate() {
@@ -121,13 +160,16 @@ impl Carry {
                 read_by: readers.of(slot),
                 full_after: full_after(full),
             };
-            match from.and_then(|f| old.aggs.get(f)) {
+            let kept = |f: usize| old.and_then(|o| o.aggs.get(f)).map(|d| d.window);
+            match from {
                 None => {
                     fresh.push(slot);
                     carry.restarted.push(row(def.window));
                 }
-                Some(was) if def.window > was.window => carry.lengthened.push(row(def.window - was.window)),
-                Some(_) => {}
+                Some(f) => match kept(f) {
+                    Some(w) if def.window > w => carry.lengthened.push(row(def.window - w)),
+                    _ => {}
+                },
             }
         }
         for (i, from) in carried(new.seqs.len(), &remap.seqs).into_iter().enumerate() {
@@ -166,6 +208,7 @@ impl Carry {
                 out.push(format!("{what}: {}", xs.join(", ")));
             }
         };
+        list(&mut out, "carried over under a new name", &self.renamed);
         list(&mut out, "journey steps gone (instances waiting there end)", &self.ended_steps);
         list(&mut out, "rules gone with their pending timers", &self.dropped_timers);
         list(&mut out, "derived attributes dropped", &self.dropped_derived);
@@ -192,7 +235,8 @@ impl Carry {
 fn redefined(old: &RuleSet, new: &RuleSet) -> Vec<String> {
     let mut out = Vec::new();
     for d in &new.derives {
-        let Some(was) = old.derives.iter().find(|o| o.name == d.name && o.ty == d.ty) else { continue };
+        let named = |o: &&super::derive::DeriveDef| o.name == d.name || d.was.iter().any(|f| f.name == o.name);
+        let Some(was) = old.derives.iter().filter(|o| o.ty == d.ty).find(named) else { continue };
         if was.definition == d.definition {
             continue;
         }
@@ -476,6 +520,22 @@ mod tests {
     }
 
     #[test]
+    fn a_checkpoints_shape_says_what_it_can_of_what_other_rules_drop() {
+        let old = set(&[SILENT, JOURNEY, TIMER].concat());
+        let lapsed = "- rule: lapsed\n  on: [usage]\n  condition: count(topup, 30d) == 0\n  action: { channel: sms, template: \"充值\" }\n";
+        let new = set(&[SILENT, lapsed].concat());
+        let c = Carry::from_shape(&old.shape(), &new);
+        // Every gone rule: the shape does not say which had timers (the journey's steps' rules too).
+        assert!(c.dropped_timers.contains(&"no_topup_after_low".to_string()), "{c:?}");
+        assert_eq!(c.ended_steps, ["keep.call", "keep.offer"]);
+        assert_eq!(c.restarted.len(), 1);
+        assert_eq!(c.warnings.len(), 1, "{c:?}");
+        // With the rules themselves, only the rule that had a timer.
+        assert_eq!(Carry::between(&old, &new).dropped_timers, ["no_topup_after_low"]);
+        assert!(Carry::from_shape(&new.shape(), &new).is_empty());
+    }
+
+    #[test]
     fn the_same_pack_carries_everything_over() {
         let pack = [SILENT, JOURNEY, TIMER].concat();
         let c = Carry::between(&set(&pack), &set(&pack));
@@ -525,6 +585,11 @@ mod tests {
         // The data window carries over as it was.
         assert!(c.restarted.is_empty() && c.lengthened.is_empty(), "{c:?}");
         assert!(c.warnings.is_empty());
+        // Renamed with `was:`, the derive keeps its values.
+        let kept = derive.replace("spend", "spent").replace("  on: [usage]", "  was: spend\n  on: [usage]");
+        let c = Carry::between(&old, &set(&[kept.as_str(), SILENT, JOURNEY, TIMER].concat()));
+        assert_eq!(c.renamed, ["derived spend → spent"], "{c:?}");
+        assert!(c.dropped_derived.is_empty() && c.new_derived.is_empty() && c.redefined_derived.is_empty(), "{c:?}");
         // A derive whose type changed starts afresh under its name.
         let retyped = derive.replace("sum(usage.charge_fen, 30d)", "count(usage, 30d)");
         let c = Carry::between(&old, &set(&[retyped.as_str(), SILENT].concat()));

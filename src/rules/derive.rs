@@ -101,9 +101,11 @@ pub struct DeriveDef {
     /// For a daily one that reads windows: its value as it reads for a subscriber with no
     /// window buckets at all, worked out as far as that goes (see [`super::expr::bare`]).
     pub bare: Option<Computed>,
-    /// The item as written, its description aside (`derive: x; schedule: 00:10; value: ...`,
-    /// whitespace collapsed): a reload tells a derive whose definition changed by it.
+    /// The item as written, its name, description and former names aside (`schedule: 00:10;
+    /// value: ...`, whitespace collapsed): a reload tells a derive whose definition changed by it.
     pub definition: Box<str>,
+    /// Its former names (`was:`).
+    pub was: Box<[super::former::Former]>,
 }
 
 impl DeriveDef {

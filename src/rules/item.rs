@@ -5,6 +5,7 @@
 
 use super::diag::{Code, Diagnostic};
 use super::expr;
+use super::former::Former;
 use super::yaml;
 use crate::event::{Kind, KindSet};
 
@@ -14,6 +15,13 @@ pub(super) fn values(n: &yaml::Node) -> Vec<&yaml::Node> {
         yaml::Node::Seq { items, .. } => items.iter().collect(),
         n => vec![n],
     }
+}
+
+/// A word of letters, digits and `_`, not starting with a digit: what items are named.
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !s.starts_with(|c: char| c.is_ascii_digit())
 }
 
 /// The item's name under `key` (`rule: NAME`): a word of letters, digits and `_`.
@@ -26,13 +34,7 @@ pub(super) fn name_of(
 ) -> Option<String> {
     let n = item.get(key)?;
     match n.as_str() {
-        Some(s)
-            if !s.is_empty()
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                && !s.starts_with(|c: char| c.is_ascii_digit()) =>
-        {
-            Some(s.to_string())
-        }
+        Some(s) if is_name(s) => Some(s.to_string()),
         _ => {
             diags.push(Diagnostic::new(
                 Code::E005,
@@ -44,6 +46,27 @@ pub(super) fn name_of(
             None
         }
     }
+}
+
+/// The item's former names (`was: old_name`, or a list of them), each with its node: state
+/// kept under one carries over to the item (see `state::checkpoint::Formerly`). Each is a name
+/// as `name_of` reads one.
+pub(super) fn former_names(item: &yaml::Node, file: &str, src: &str, diags: &mut Vec<Diagnostic>) -> Vec<Former> {
+    let Some(was) = item.get("was") else { return Vec::new() };
+    let mut out = Vec::new();
+    for n in values(was) {
+        match n.as_str() {
+            Some(s) if is_name(s) => out.push(Former { name: s.into(), at: n.pos() }),
+            _ => diags.push(Diagnostic::new(
+                Code::E005,
+                file,
+                src,
+                n.pos(),
+                "`was:` names a former name (a word of letters, digits and `_`), or a list of them",
+            )),
+        }
+    }
+    out
 }
 
 /// Every key of the item that is not `allowed` is an E003, with the nearest allowed one.

@@ -48,6 +48,8 @@ pub struct JourneyDef {
     pub first: u32,
     pub len: u32,
     pub enabled: bool,
+    /// Its former names (`was:`).
+    pub was: Box<[super::former::Former]>,
 }
 
 /// One step of a journey.
@@ -60,6 +62,8 @@ pub struct StepDef {
     pub rule: Option<u32>,
     /// Its transitions, in the order written: the first that matches is taken.
     pub next: Vec<Transition>,
+    /// Its former names as `journey.step` (the step's own and its journey's, crossed).
+    pub was: Box<[super::former::Former]>,
 }
 
 /// Where a transition goes.

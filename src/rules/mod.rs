@@ -27,6 +27,7 @@ pub mod derive;
 pub mod diag;
 pub mod eval;
 pub mod expr;
+pub mod former;
 pub mod index;
 mod item;
 pub mod journey;
@@ -116,6 +117,7 @@ fn compile_files(files: &[(String, String)], refdata: Option<&RefData>, opts: &L
         }
         (rules, decls, (js.journeys, js.steps, derives))
     };
+    compile::check_formers(files, (&rules, &journeys.0, &journeys.1, &journeys.2), &mut diags);
     let named = compile::campaigns_named(&defs.rules, &defs.journeys);
     let campaigns = compile::build_campaigns(&mut rules, decls, &defs.campaigns, &named, files, &mut diags);
     defs.warn_unused(files, &mut diags);

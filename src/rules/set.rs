@@ -6,6 +6,7 @@
 use super::derive::DeriveDef;
 use super::expr::Cond;
 use super::expr::check::{AggDef, DistinctDef, SeqDef, SlotText, Slots};
+pub use super::former::Former;
 use super::index;
 use super::journey::{JourneyDef, StepDef};
 use super::template::Template;
@@ -56,6 +57,8 @@ pub struct Rule {
     /// `mode: shadow`: evaluated and decided like a live rule, its decisions written and
     /// counted, but nothing it decides is ever sent (see `policy::shadow`).
     pub shadow: bool,
+    /// Its former names (a journey step's rule: the step's, `journey.step`).
+    pub was: Box<[Former]>,
 }
 
 /// A compiled rule pack.
@@ -182,6 +185,24 @@ fn checksum(files: &[(String, String)]) -> String {
 }
 
 impl RuleSet {
+    /// The former names its rules, journey steps and derived attributes answer to when state
+    /// carries over to it.
+    pub fn formerly(&self) -> crate::state::checkpoint::Formerly {
+        fn each<'a, T: 'a>(
+            items: &'a [T],
+            was: impl Fn(&T) -> &[Former] + 'a,
+            name: impl Fn(&T, &Former) -> String + 'a,
+        ) -> Vec<(String, usize)> {
+            let all = items.iter().enumerate().flat_map(|(i, x)| was(x).iter().map(move |f| (x, f, i)));
+            all.map(|(x, f, i)| (name(x, f), i)).collect()
+        }
+        crate::state::checkpoint::Formerly {
+            rules: each(&self.rules, |r| &r.was, |_, f| f.name.to_string()),
+            steps: each(&self.steps, |s| &s.was, |_, f| f.name.to_string()),
+            derived: each(&self.derives, |d| &d.was, |d, f| format!("{}: {:?}", f.name, d.ty)),
+        }
+    }
+
     /// What a checkpoint or a reload matches another rule set's parts by: rules and campaigns by
     /// name, windows and sequences by their compiled definition.
     pub fn shape(&self) -> crate::state::checkpoint::RuleShape {

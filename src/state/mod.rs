@@ -15,6 +15,7 @@ mod derived;
 mod distinct;
 mod encode;
 mod journey;
+mod shape;
 pub mod table;
 
 use crate::contact::{Deferred, TriggerRef, Written};

@@ -141,6 +141,75 @@ fn a_journey_in_progress_carries_over_a_reload_by_name_and_explain_says_where_it
     assert!(!said.contains("reload"), "{said}");
 }
 
+/// A journey and a step renamed with `was:` keep their instances over a reload, and a rule
+/// renamed so keeps its pending timer; without `was:` both are dropped. A former name that is
+/// still an item's name, or that two items claim, is refused at its place.
+#[test]
+fn renamed_with_was_a_journey_step_and_a_timer_carry_over_a_reload() {
+    let asked = || line("2026-11-24T10:00:00+08:00", r#""event":"disconnect_requested","attrs":{}"#);
+    let visit = || line("2026-11-24T10:30:00+08:00", r#""event":"store_visit","attrs":{}"#);
+    // Event time moves on past the offer and the timer.
+    let later = || line("2026-11-26T12:00:00+08:00", r#""event":"points_changed","attrs":{}"#);
+    let waiting = |name: &str, was: &str| {
+        format!(
+            "- rule: {name}\n  on: [crm]\n  condition: event.event == store_visit\n  timer: {{after: 1d}}\n  action: {{ channel: sms, template: \"x\" }}{was}\n"
+        )
+    };
+    let renamed = |was: bool| {
+        let p = pack(&waiting("wait_a_day", if was { "\n  was: wait" } else { "" }), false)
+            .replace("- journey: keep", "- journey: keep_customer")
+            .replace("step: overnight", "step: night")
+            .replace("goto: overnight", "goto: night");
+        match was {
+            true => p
+                .replace("- journey: keep_customer", "- journey: keep_customer\n  was: keep")
+                .replace("    - step: night", "    - step: night\n      was: [overnight]"),
+            false => p,
+        }
+    };
+    let first = set(&pack(&waiting("wait", ""), false));
+    let got = run(Arc::clone(&first), vec![asked(), visit(), Input::Reload(set(&renamed(true))), later()]);
+    assert_eq!(
+        got,
+        [
+            ("keep.call".to_string(), "2026-11-24T10:00:00+08:00".to_string()),
+            ("keep_customer.offer".to_string(), "2026-11-25T09:00:00+08:00".to_string()),
+            ("wait_a_day".to_string(), "2026-11-25T10:30:00+08:00".to_string()),
+        ],
+        "the instance waits at `night` (was `overnight`) and the timer fires under its new name"
+    );
+    let report = tidings::rules::carry::Carry::between(&first, &set(&renamed(true)));
+    assert_eq!(
+        report.renamed,
+        [
+            "rule wait → wait_a_day",
+            "journey step keep.call → keep_customer.call",
+            "journey step keep.overnight → keep_customer.night",
+            "journey step keep.offer → keep_customer.offer"
+        ]
+    );
+    assert!(report.ended_steps.is_empty() && report.dropped_timers.is_empty(), "{report:?}");
+    let (summary, got) =
+        run_with_summary(Arc::clone(&first), vec![asked(), visit(), Input::Reload(set(&renamed(false))), later()]);
+    assert_eq!(got.iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>(), ["keep.call"]);
+    assert_eq!((summary.stats.journeys_dropped_on_reload, summary.stats.timers_dropped_on_reload), (1, 1));
+
+    // A former name still in use, and one claimed twice.
+    let refused = |text: &str| -> Vec<(Code, usize, usize, String)> {
+        let loaded = compile(text);
+        assert!(loaded.rules.is_none(), "refused: {text}");
+        loaded.diagnostics.iter().filter(|d| d.is_error()).map(|d| (d.code, d.line, d.col, d.message.clone())).collect()
+    };
+    let two = format!("{}{}", waiting("a", ""), waiting("b", "\n  was: a"));
+    let d = refused(&two);
+    assert_eq!((d[0].0, d[0].1, d[0].2), (Code::E017, 11, 8), "{d:?}");
+    assert!(d[0].3.contains("a rule of this pack is called `a`"), "{d:?}");
+    let twice = format!("{}{}", waiting("b", "\n  was: a"), waiting("c", "\n  was: [x, a]"));
+    let d = refused(&twice);
+    assert_eq!((d[0].0, d[0].1, d[0].2), (Code::E017, 12, 12), "{d:?}");
+    assert!(d[0].3.contains("`a` is already a former name of rule `b`"), "{d:?}");
+}
+
 /// A pending timer whose rule a reload takes away is dropped, and the summary counts it beside
 /// the timers (as it counts the journeys a reload ends, above).
 #[test]

@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 impl Shard {
     /// Swaps in a new rule set between two batches (hot reload), carrying every subscriber's
-    /// state over: rules and campaigns are matched by name, windows and sequences by their
+    /// state over: rules and campaigns are matched by name (or a former name, `was:`), windows and sequences by their
     /// definition; what is gone is dropped (timers) or retired (contact history keeps counting
     /// toward caps across all touchpoints). `now` is the watermark: new daily rules start ticking
     /// after it. What the new rules no longer have room for is counted in `stats` (the run
     /// summary says how many journeys a reload ended and timers it dropped).
     pub fn reload(&mut self, new: Arc<RuleSet>, now: Millis, stats: &mut ShardStats) {
-        let remap = self.rules.shape().remap_to(&new.shape());
+        let remap = self.rules.shape().remap_to_with(&new.shape(), &new.formerly());
         self.snapshot_finish();
         self.timers.clear();
         self.journey_due.clear();

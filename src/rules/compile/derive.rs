@@ -12,10 +12,10 @@ use crate::rules::expr::Ir;
 use crate::rules::expr::check::{Checker, Loc, Scope};
 use crate::rules::expr::schema::Ty;
 use crate::rules::expr::{Calc, Cond};
-use crate::rules::item::{check_keys, kinds, name_of, parse_expr, scalar, values};
+use crate::rules::item::{check_keys, former_names, kinds, name_of, parse_expr, scalar, values};
 use crate::rules::yaml;
 
-const KEYS: &[&str] = &["derive", "desc", "on", "schedule", "value", "type", "snapshot", "for"];
+const KEYS: &[&str] = &["derive", "desc", "on", "schedule", "value", "type", "snapshot", "for", "was"];
 
 /// Compiles the derive items in order; each one compiled is added to the checker's table.
 pub(in crate::rules) fn derives(items: &[(usize, &yaml::Node)], ck: &mut Checker) -> Vec<DeriveDef> {
@@ -174,13 +174,15 @@ fn compile(item: &yaml::Node, name: &str, file: &str, src: &str, ck: &mut Checke
         settles,
         bare,
         definition: definition(item),
+        was: former_names(item, file, src, ck.diags).into(),
     })
 }
 
-/// What a derive item says, its description aside, as one line (see [`DeriveDef::definition`]).
+/// What a derive item says it computes, as one line (see [`DeriveDef::definition`]): its
+/// name, description and former names aside.
 fn definition(item: &yaml::Node) -> Box<str> {
     let yaml::Node::Map { entries, .. } = item else { return item.words().into() };
-    let said = entries.iter().filter(|(k, _)| k.as_str() != Some("desc"));
+    let said = entries.iter().filter(|(k, _)| !matches!(k.as_str(), Some("desc" | "derive" | "was")));
     said.map(|(k, v)| format!("{}: {}", k.words(), v.words())).collect::<Vec<_>>().join("; ").into()
 }
 

@@ -12,14 +12,16 @@ use crate::event::{Kind, KindSet, OutcomeStatus};
 use crate::rules::diag::{Code, Diagnostic};
 use crate::rules::expr::Ir;
 use crate::rules::expr::check::{Checker, Loc, Scope};
-use crate::rules::item::{check_keys, kinds, name_of, parse_expr, scalar, values};
+use crate::rules::former::Former;
+use crate::rules::item::{check_keys, former_names, kinds, name_of, parse_expr, scalar, values};
 use crate::rules::journey::{Goto, JourneyDef, StepDef, Transition, When};
 use crate::rules::set::Rule;
 use crate::rules::template::Template;
 use crate::rules::{limits, yaml};
 
-const JOURNEY_KEYS: &[&str] = &["journey", "desc", "campaign", "priority", "start", "expire_after", "steps", "enabled"];
-const STEP_KEYS: &[&str] = &["step", "desc", "action", "priority", "policy", "next"];
+const JOURNEY_KEYS: &[&str] =
+    &["journey", "desc", "campaign", "priority", "start", "expire_after", "steps", "enabled", "was"];
+const STEP_KEYS: &[&str] = &["step", "desc", "action", "priority", "policy", "next", "was"];
 const NEXT_KEYS: &[&str] = &["outcome", "reply", "on", "if", "after", "at", "goto", "keep"];
 
 /// What the journeys of a pack compile to: their definitions, their steps, and the rules of the
@@ -49,7 +51,14 @@ pub(in crate::rules) fn journeys(items: &[(usize, &yaml::Node)], first_rule: usi
                 format!("journey `{name}` is already defined at line {line}"),
             ));
         }
-        let mut j = Journey { name, file, src, first_rule: first_rule + out.rules.len(), out: Compiled::default() };
+        let mut j = Journey {
+            name,
+            was: Vec::new(),
+            file,
+            src,
+            first_rule: first_rule + out.rules.len(),
+            out: Compiled::default(),
+        };
         let def = j.compile(item, out.journeys.len() as u16, out.steps.len() as u32, ck);
         if ck.diags[before..].iter().any(Diagnostic::is_error) {
             continue;
@@ -65,6 +74,8 @@ pub(in crate::rules) fn journeys(items: &[(usize, &yaml::Node)], first_rule: usi
 
 struct Journey<'a> {
     name: String,
+    /// Its former names (`was:`).
+    was: Vec<Former>,
     file: &'a str,
     src: &'a str,
     first_rule: usize,
@@ -79,6 +90,7 @@ impl Journey<'_> {
     fn compile(&mut self, item: &yaml::Node, index: u16, first: u32, ck: &mut Checker) -> Option<JourneyDef> {
         let (file, src) = (self.file, self.src);
         check_keys(item, JOURNEY_KEYS, file, src, ck.diags);
+        self.was = former_names(item, file, src, ck.diags);
         let header = super::header(item, &self.name, file, src, ck.diags);
         let (start_on, start, schedule) = self.start(item, ck);
         let expire_after = match scalar(item, "expire_after", file, src, ck.diags) {
@@ -144,6 +156,7 @@ impl Journey<'_> {
             first,
             len: names.len() as u32,
             enabled: header.enabled,
+            was: self.was.clone().into(),
         })
     }
 
@@ -226,6 +239,7 @@ impl Journey<'_> {
     ) -> StepDef {
         let (file, src) = (self.file, self.src);
         check_keys(st, STEP_KEYS, file, src, ck.diags);
+        let was = self.step_was(name, former_names(st, file, src, ck.diags));
         let mut rule = None;
         let mut channel = None;
         if let Some(a) = st.get("action") {
@@ -262,6 +276,7 @@ impl Journey<'_> {
                     policy,
                     enabled: header.enabled,
                     shadow: false,
+                    was: was.clone().into(),
                 },
                 decl,
             ));
@@ -288,7 +303,25 @@ impl Journey<'_> {
                 format!("step `{name}` can never be left: it has no `next` (write `- goto: end` to end the journey)"),
             ),
         }
-        StepDef { journey, name: name.into(), rule, next }
+        StepDef { journey, name: name.into(), rule, next, was: was.into() }
+    }
+
+    /// Step `name`'s former names as `journey.step`: each of the journey's names (its own and
+    /// its former ones) with each of the step's (`own`: the step's `was:`), but its own two.
+    fn step_was(&self, name: &str, own: Vec<Former>) -> Vec<Former> {
+        let steps = std::iter::once((name, None)).chain(own.iter().map(|f| (&*f.name, Some(f.at))));
+        let journeys: Vec<(&str, Option<yaml::Pos>)> = std::iter::once((self.name.as_str(), None))
+            .chain(self.was.iter().map(|f| (&*f.name, Some(f.at))))
+            .collect();
+        let mut was = Vec::new();
+        for (s, s_at) in steps {
+            for (j, j_at) in &journeys {
+                if let Some(at) = s_at.or(*j_at) {
+                    was.push(Former { name: format!("{j}.{s}").into(), at });
+                }
+            }
+        }
+        was
     }
 
     /// One transition: what takes it (at most one of `outcome`, `reply`, `on`, `after`, `at`;

@@ -11,6 +11,7 @@
 mod action;
 mod campaigns;
 mod derive;
+mod formerly;
 mod journey;
 mod plan;
 mod policy;
@@ -18,11 +19,12 @@ mod timer;
 
 pub(super) use campaigns::{build_campaigns, campaigns_named};
 pub(super) use derive::derives;
+pub(super) use formerly::check as check_formers;
 pub(super) use journey::journeys;
 
 use super::diag::{Code, Diagnostic};
 use super::expr::check::{Checker, Loc, Scope};
-use super::item::{check_keys, kinds, name_of, parse_expr, scalar};
+use super::item::{check_keys, former_names, kinds, name_of, parse_expr, scalar};
 use super::set::Rule;
 use super::yaml;
 use crate::event::KindSet;
@@ -42,6 +44,7 @@ const RULE_KEYS: &[&str] = &[
     "policy",
     "enabled",
     "mode",
+    "was",
 ];
 
 /// Compiles the rule items (file index, item) in order: the rules without errors, each with
@@ -143,6 +146,7 @@ fn compile_rule(
         policy,
         enabled: header.enabled,
         shadow: header.shadow,
+        was: former_names(item, file, src, ck.diags).into(),
     };
     Some((rule, campaign_decl))
 }
