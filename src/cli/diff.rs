@@ -14,8 +14,9 @@ pub struct Args {
     /// The old pack, then the new one (a rule file or directory each).
     #[arg(long, required = true, num_args = 1)]
     pub rules: Vec<PathBuf>,
-    /// Event files (JSON Lines); several are merged by event time.
-    #[arg(long, required = true, num_args = 1..)]
+    /// Event files (JSON Lines); several are merged by event time. Without any, only what a
+    /// hot reload from the old pack to the new one would drop and start afresh is said.
+    #[arg(long, num_args = 1..)]
     pub events: Vec<PathBuf>,
     /// Reference data directory.
     #[arg(long)]
@@ -39,7 +40,42 @@ pub fn diff(args: Args) -> Result<i32> {
     let [old, new] = <[PathBuf; 2]>::try_from(rules)
         .map_err(|r| anyhow::anyhow!("diff takes two rule packs, --rules OLD --rules NEW (got {})", r.len()))?;
     let recorded = Recorded { events, data, rules: Vec::new(), config, until, refused: Vec::new() };
+    if recorded.events.is_empty() {
+        return reload_only(&recorded, &old, &new, json);
+    }
     compare(&recorded, &old, &new, &out, json)
+}
+
+/// `tidings diff` without events: the two packs compiled, and what a hot reload from the old
+/// to the new would drop and start afresh (no replay).
+fn reload_only(recorded: &Recorded, old: &Path, new: &Path, json: bool) -> Result<i32> {
+    let cfg = config_or_default(&recorded.config)?;
+    let (refdata, _) = load_data(recorded.data.as_deref(), cfg.engine.unknown_subscribers)?;
+    let max_window = cfg.max_window().map_err(anyhow::Error::msg)?;
+    let load = |label: &str, pack: &Path| {
+        load_rules(&[pack.to_path_buf()], &refdata, max_window)
+            .with_context(|| format!("the {label} pack {}", pack.display()))
+    };
+    let carry = tidings::rules::carry::Carry::between(&load("old", old)?, &load("new", new)?);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"reload": carry.report()}))?);
+    } else {
+        print_reload(&carry);
+    }
+    Ok(0)
+}
+
+/// What a reload from the old pack to the new one drops, for a person.
+fn print_reload(carry: &tidings::rules::carry::Carry) {
+    match carry.lines() {
+        lines if lines.is_empty() => println!("a reload from old to new carries everything over"),
+        lines => {
+            println!("a reload from old to new:");
+            for l in lines {
+                println!("  {l}");
+            }
+        }
+    }
 }
 
 /// `tidings diff`: the same input through two packs, compared contact by contact.
@@ -91,15 +127,7 @@ fn compare(recorded: &Recorded, old: &Path, new: &Path, out: &Path, json: bool) 
             d.gained.len(),
             d.lost.len()
         );
-        match d.reload.lines() {
-            lines if lines.is_empty() => println!("a reload from old to new carries everything over"),
-            lines => {
-                println!("a reload from old to new:");
-                for l in lines {
-                    println!("  {l}");
-                }
-            }
-        }
+        print_reload(&d.reload);
         println!("output        {}/diff.html, diff.json", out.display());
     }
     Ok(0)

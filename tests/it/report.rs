@@ -678,6 +678,17 @@ fn diff_of_two_packs_names_the_contacts_gained_and_lost_per_rule() {
     assert_eq!(rules["topup_thanks"], (3, 1, 0, 2, 0, 2));
     assert_eq!(rules["big_topup_call"], (0, 2, 2, 0, 1, 0));
     assert_eq!(d["reload"]["restarted"][0]["full_after"], "30d", "{}", d["reload"]);
+    // Without events: only the reload's report, no replay.
+    let mut c = tidings();
+    c.args(["diff", "--config", "/nonexistent.toml", "--rules"]).arg(&old).arg("--rules").arg(&new);
+    let said = ok(c);
+    assert!(said.starts_with("a reload from old to new:\n  starts empty: count(topup, 30d)"), "{said}");
+    assert!(said.contains("  warning: rule lapsed (") && !said.contains("total:"), "{said}");
+    let mut c = tidings();
+    c.args(["diff", "--json", "--config", "/nonexistent.toml", "--rules"]).arg(&old).arg("--rules").arg(&new);
+    let j: Value = serde_json::from_str(&ok(c)).unwrap();
+    assert_eq!(j["reload"]["warnings"].as_array().map(Vec::len), Some(1), "{j}");
+    assert_eq!(j["reload"]["warnings"], d["reload"]["warnings"], "{j}");
     assert_eq!(d["reload"]["warnings"].as_array().map(Vec::len), Some(1), "{}", d["reload"]);
     // The page: the same per-rule figures, numbers masked, action ids to look them up by.
     let html = std::fs::read_to_string(out_dir.join("diff.html")).unwrap();
