@@ -590,6 +590,12 @@ mod tests {
         let c = Carry::between(&old, &set(&[kept.as_str(), SILENT, JOURNEY, TIMER].concat()));
         assert_eq!(c.renamed, ["derived spend → spent"], "{c:?}");
         assert!(c.dropped_derived.is_empty() && c.new_derived.is_empty() && c.redefined_derived.is_empty(), "{c:?}");
+        // Both names in the old pack: each keeps its own values, the former one is dropped
+        // (two old values never land on one attribute).
+        let both = set(&[derive, renamed.as_str(), SILENT].concat());
+        let c = Carry::between(&both, &set(&[kept.as_str(), SILENT].concat()));
+        assert!(c.renamed.is_empty(), "{c:?}");
+        assert_eq!(c.dropped_derived, ["spend"], "{c:?}");
         // A derive whose type changed starts afresh under its name.
         let retyped = derive.replace("sum(usage.charge_fen, 30d)", "count(usage, 30d)");
         let c = Carry::between(&old, &set(&[retyped.as_str(), SILENT].concat()));

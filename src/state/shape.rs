@@ -45,13 +45,19 @@ impl RuleShape {
         fn at(v: &[String]) -> HashMap<&str, usize> {
             v.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect()
         }
-        fn with<'a>(mut names: HashMap<&'a str, usize>, former: &'a [(String, usize)]) -> HashMap<&'a str, usize> {
+        // A part answers to a former name only while the old shape has no part of its own name:
+        // two old parts never land on one new one (the one of its own name keeps its state).
+        fn with<'a>(new: &'a [String], former: &'a [(String, usize)], old: &[String]) -> HashMap<&'a str, usize> {
+            let mut names = at(new);
             for (name, i) in former {
-                names.entry(name.as_str()).or_insert(*i);
+                if new.get(*i).is_some_and(|n| !old.contains(n)) {
+                    names.entry(name.as_str()).or_insert(*i);
+                }
             }
             names
         }
-        let (rules, campaigns, seqs) = (with(at(&new.rules), &formerly.rules), at(&new.campaigns), at(&new.seqs));
+        let rules = with(&new.rules, &formerly.rules, &self.rules);
+        let (campaigns, seqs) = (at(&new.campaigns), at(&new.seqs));
         // A window's buckets are the same whatever window reads them: matched without it, so
         // that a slot a longer window came to share (kept longer) keeps its counts; two old
         // slots never land on one new one.
@@ -67,7 +73,8 @@ impl RuleShape {
             })
             .collect();
         let mut taken = std::collections::HashSet::new();
-        let (steps, derived) = (with(at(&new.steps), &formerly.steps), with(at(&new.derived), &formerly.derived));
+        let steps = with(&new.steps, &formerly.steps, &self.steps);
+        let derived = with(&new.derived, &formerly.derived, &self.derived);
         let distinct = at(&new.distinct);
         crate::state::Remap {
             rules: self.rules.iter().map(|r| rules.get(r.as_str()).map(|i| *i as u32)).collect(),
