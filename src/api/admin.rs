@@ -250,9 +250,7 @@ pub async fn watch_rules(reloader: Arc<Reloader>, every: std::time::Duration) {
                     "tidings: rules reloaded ({why}): version {previous} -> {} ({} rules)",
                     info.version, info.rules
                 );
-                for l in carried.lines() {
-                    eprintln!("tidings: reload: {l}");
-                }
+                carried.log("reload");
             }
             Ok(Err(diags)) => {
                 eprintln!("tidings: rules NOT reloaded ({why}): the files have errors; the running rules stay");

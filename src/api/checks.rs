@@ -72,8 +72,15 @@ impl Checks {
     /// `dir`) and the backtest of `new` against the live version, as a change keeps them.
     pub fn after_compile(&self, dir: &Path, warnings: usize, live: (&str, &Pack), new: (&str, Arc<RuleSet>)) -> Value {
         let tests = self.tests(dir);
-        let reload = self.reload(live.1, &new.1);
-        let backtest = self.backtest(live, new);
+        // The live version compiled once, for both the reload report and the backtest.
+        let old = compile(live.1, &self.refdata, &self.load)
+            .map(|(set, _)| Arc::new(set))
+            .map_err(|_| format!("the live version {} no longer compiles against the reference data", live.0));
+        let reload = match &old {
+            Ok(old) => Carry::between(old, &new.1).report(),
+            Err(e) => json!({"error": e}),
+        };
+        let backtest = self.backtest((live.0, old), new);
         let passed = tests["passed"] == true && backtest["passed"] == true;
         json!({
             "passed": passed,
@@ -82,16 +89,6 @@ impl Checks {
             "reload": reload,
             "backtest": backtest,
         })
-    }
-
-    /// What deploying `new` over the live pack would drop and start afresh (see
-    /// [`Carry`]), with its report in lines; informational (approvers read it), it does not fail
-    /// the checks.
-    pub fn reload(&self, live: &Pack, new: &RuleSet) -> Value {
-        match compile(live, &self.refdata, &self.load) {
-            Ok((old, _)) => Carry::between(&old, new).report(),
-            Err(_) => json!({"error": "the live version no longer compiles against the reference data"}),
-        }
     }
 
     /// The pack's own test cases, run from the version's directory `dir` (its names shown
@@ -112,21 +109,19 @@ impl Checks {
         })
     }
 
-    /// The backtest: the recorded traffic through `old` (the live pack) and `new`, compared.
-    pub fn backtest(&self, old: (&str, &Pack), new: (&str, Arc<RuleSet>)) -> Value {
+    /// The backtest: the recorded traffic through `old` (the live pack, compiled, or why it
+    /// does not compile) and `new`, compared.
+    fn backtest(&self, old: (&str, Result<Arc<RuleSet>, String>), new: (&str, Arc<RuleSet>)) -> Value {
         if self.backtest.is_empty() {
             return json!({"passed": true, "skipped": "no recorded traffic configured ([api.deploy] backtest)"});
         }
-        match self.run_backtest(old, new) {
+        match old.1.and_then(|set| self.run_backtest((old.0, set), new)) {
             Ok(v) => v,
             Err(e) => json!({"passed": false, "error": e}),
         }
     }
 
-    fn run_backtest(&self, old: (&str, &Pack), new: (&str, Arc<RuleSet>)) -> Result<Value, String> {
-        let old_set = compile(old.1, &self.refdata, &self.load)
-            .map_err(|_| format!("the live version {} no longer compiles against the reference data", old.0))?
-            .0;
+    fn run_backtest(&self, old: (&str, Arc<RuleSet>), new: (&str, Arc<RuleSet>)) -> Result<Value, String> {
         let mut subs = match &self.data_dir {
             Some(d) => RefData::load_dir(d).map_err(|e| format!("reading the reference data: {e}"))?.1,
             None => Subscribers::default(),
@@ -136,7 +131,7 @@ impl Checks {
         let replay =
             diff::Replay { refdata: Arc::clone(&self.refdata), subscribers: &subs, opts: &self.opts, stop: &stop };
         let mut sides = Vec::new();
-        for rules in [Arc::new(old_set), new.1] {
+        for rules in [old.1, new.1] {
             let streams = self
                 .backtest
                 .iter()

@@ -262,6 +262,7 @@ pub fn run_durable<I: Into<Input>>(
             let Some(batch) = batch else { return Ok(Vec::new()) }; // one shard: none in flight
             let out = run_batch(&mut shard, batch, &mut stats, opts.latency_sample, slice, &spare);
             crate::telemetry::timers_pending(0, shard.pending_timers());
+            shard.export_journeys(0);
             Ok(vec![out])
         })?;
         shard.snapshot_finish();
@@ -286,6 +287,7 @@ pub fn run_durable<I: Into<Input>>(
                             let no = b.no;
                             let out = run_batch(&mut shard, b, &mut stats, sample, slice, &spare);
                             crate::telemetry::timers_pending(i, shard.pending_timers());
+                            shard.export_journeys(i);
                             if res_tx.send((no, out)).is_err() {
                                 break;
                             }
@@ -416,9 +418,7 @@ fn restore(
             "tidings: the checkpoint was taken under rules version {}, these are {}: state carried over as a reload does (rules and campaigns by name, windows and sequences by definition)",
             meta.rules_version, rules.version
         );
-        for l in crate::rules::carry::Carry::from_shape(&meta.rules, rules).lines() {
-            eprintln!("tidings: restored: {l}");
-        }
+        crate::rules::carry::Carry::from_shape(&meta.rules, rules).log("restored");
     }
     let n = shards.len();
     loaded

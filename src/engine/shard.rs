@@ -18,7 +18,6 @@ use crate::refdata::{Names, Profile, RefData, Subscribers};
 use crate::rules::RuleSet;
 use crate::rules::eval::{Match, Proposal, Scene, Scratch};
 use crate::rules::expr::Local;
-use crate::rules::journey::JourneyMove;
 use crate::state::PendingTimer;
 use crate::state::table::{SubTable, Subscriber};
 use crate::time::{MINUTE, Millis, format_ts};
@@ -28,6 +27,7 @@ use std::sync::Arc;
 
 mod activity;
 mod daily;
+mod journeys;
 mod quiet;
 mod reload;
 mod settled;
@@ -35,13 +35,12 @@ mod snapshot;
 mod stats;
 mod ticks;
 
+use journeys::JourneyIndex;
 pub use stats::{ShardStats, TickCost};
 use ticks::Ticks;
 
 /// Timer index entry: see [`PendingTimer::index_key`].
 type TimerKey = (Millis, u64, u32, u64, bool);
-/// Journey index entry: (due, msisdn, journey), one per instance.
-type JourneyKey = (Millis, u64, u16);
 
 pub struct Shard {
     pub rules: Arc<RuleSet>,
@@ -51,8 +50,9 @@ pub struct Shard {
     /// The strings of this shard's subscriber records.
     pub names: Names,
     timers: BTreeSet<TimerKey>,
-    /// When each journey instance of the shard's subscribers is next due.
-    journey_due: BTreeSet<JourneyKey>,
+    /// When each journey instance of the shard's subscribers is next due, and how many wait
+    /// at each step.
+    journey_due: JourneyIndex,
     pub offset: chrono::FixedOffset,
     /// Rule evaluation's buffers, reused per event to avoid allocating.
     scratch: Scratch,
@@ -92,7 +92,7 @@ pub struct Shard {
 /// The parts of a shard a daily tick changes while its scene reads the shard's strings.
 struct DailyParts<'a> {
     subs: &'a mut SubTable,
-    journey_due: &'a mut BTreeSet<JourneyKey>,
+    journey_due: &'a mut JourneyIndex,
     timers: &'a mut BTreeSet<TimerKey>,
     shadow: &'a mut ShadowContacts,
     trace: &'a mut Option<(Msisdn, Vec<String>)>,
@@ -128,7 +128,7 @@ impl Shard {
             subs: SubTable::new(subscribers.profiles, unknown_cap),
             names: subscribers.names,
             timers: BTreeSet::new(),
-            journey_due: BTreeSet::new(),
+            journey_due: JourneyIndex::default(),
             offset,
             scratch,
             matched: Vec::new(),
@@ -171,6 +171,13 @@ impl Shard {
     /// Journey instances in progress on this shard.
     pub fn journeys_in_progress(&self) -> usize {
         self.journey_due.len()
+    }
+
+    /// Puts the shard's journey instances by step on `/metrics`, when they changed.
+    pub fn export_journeys(&mut self, shard: usize) {
+        for (journey, step, n) in self.journey_due.changed_counts(&self.rules) {
+            crate::telemetry::journey_instances(shard, journey, step, n);
+        }
     }
 
     /// Subscriber `m` as this shard holds them at `now`, for `GET /v1/explain/{msisdn}` (see
@@ -332,7 +339,7 @@ impl Shard {
             let mut proposed = Vec::new();
             let mut moves = Vec::new();
             rules.journeys_on_event(&scene, &mut entry, pos, &mut proposed, &mut moves, tracing);
-            move_journeys(&mut self.journey_due, ev.msisdn.raw(), &moves, stats);
+            self.journey_due.apply(ev.msisdn.raw(), &moves, stats);
             if tracing {
                 trace.extend(moves.iter().map(|m| format!("  {}", m.note)));
             }
@@ -489,10 +496,10 @@ impl Shard {
             };
             if let Some(i) = entry.state.journeys_mut().iter_mut().find(of_it) {
                 i.due = rules.journey_next_due(i, offset).max(due + 1);
-                self.journey_due.insert((i.due, raw, journey));
+                self.journey_due.requeue((i.due, raw, journey));
             }
         }
-        move_journeys(&mut self.journey_due, raw, &moves, stats);
+        self.journey_due.apply(raw, &moves, stats);
         let cands: Vec<Candidate> = proposed
             .into_iter()
             .map(|p| {
@@ -525,21 +532,6 @@ fn candidate(p: Proposal, ts: Millis, key: OrderKey, due: Option<Millis>) -> Can
 }
 
 /// Moves a subscriber's journey instances in the shard's due-time index.
-fn move_journeys(index: &mut BTreeSet<JourneyKey>, raw: u64, moves: &[JourneyMove], stats: &mut ShardStats) {
-    for m in moves {
-        if let Some(old) = m.old_due {
-            index.remove(&(old, raw, m.journey));
-        }
-        match m.new_due {
-            Some(new) => {
-                index.insert((new, raw, m.journey));
-                stats.journey_steps += 1;
-            }
-            None => stats.journeys_ended += 1,
-        }
-    }
-}
-
 /// Holds every contact of `decided` (one trigger's decisions, at input position `pos`) that
 /// policy deferred to the end of quiet hours: a timer of the subscriber, in their state and in
 /// the shard's index, that brings it back to policy as the same action when they end.

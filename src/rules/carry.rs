@@ -200,6 +200,14 @@ impl Carry {
         v
     }
 
+    /// The report written to the log (standard error), a line each as `tidings: WHEN: ...`:
+    /// `reload` after a hot reload, `restored` after a restore under other rules.
+    pub fn log(&self, when: &str) {
+        for l in self.lines() {
+            eprintln!("tidings: {when}: {l}");
+        }
+    }
+
     /// The report in lines for a console or a log (nothing when nothing is dropped).
     pub fn lines(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -267,13 +275,13 @@ fn name_of(shape: &str) -> &str {
 
 /// Who reads each slot of a rule set: its rules, journeys and derived attributes, each with
 /// the conditions whose `and` terms an empty window may decide.
-struct Readers {
+struct Readers<'a> {
     /// Each reader's name (`rule NAME (file:line)`), the slots it reads, and its conditions.
-    items: Vec<(String, Vec<Slot>, Vec<Ir>)>,
+    items: Vec<(String, Vec<Slot>, Vec<&'a Ir>)>,
 }
 
-impl Readers {
-    fn in_set(set: &RuleSet) -> Readers {
+impl<'a> Readers<'a> {
+    fn in_set(set: &'a RuleSet) -> Readers<'a> {
         let mut items = Vec::new();
         let steps = |r: u32| set.steps.iter().find(|s| s.rule == Some(r));
         for (i, r) in set.rules.iter().enumerate() {
@@ -281,30 +289,30 @@ impl Readers {
                 Some(s) => format!("journey {} step {}", set.journeys[s.journey as usize].name, s.name),
                 None => format!("rule {} ({}:{})", r.name, r.file, r.line),
             };
-            let mut conds = vec![r.condition.ir().clone()];
+            let mut conds = vec![r.condition.ir()];
             if let Some(t) = &r.timer {
-                conds.extend(t.recheck.iter().chain(&t.cancel_if).map(|c| c.ir().clone()));
+                conds.extend(t.recheck.iter().chain(&t.cancel_if).map(|c| c.ir()));
             }
             items.push((name, conds));
         }
         for (ji, j) in set.journeys.iter().enumerate() {
-            let mut conds = vec![j.start.ir().clone()];
+            let mut conds = vec![j.start.ir()];
             let steps = set.steps.iter().filter(|s| s.journey as usize == ji);
             for t in steps.flat_map(|s| &s.next) {
                 if let super::journey::When::Event { cond: Some(c), .. } = &t.when {
-                    conds.push(c.ir().clone());
+                    conds.push(c.ir());
                 }
             }
             items.push((format!("journey {} ({}:{})", j.name, j.file, j.line), conds));
         }
         for d in &set.derives {
-            let mut conds: Vec<Ir> = d.for_whom.iter().map(|c| c.ir().clone()).collect();
+            let mut conds: Vec<&Ir> = d.for_whom.iter().map(|c| c.ir()).collect();
             match &d.value {
-                super::derive::Computed::Expr(c) => conds.push(c.ir().clone()),
+                super::derive::Computed::Expr(c) => conds.push(c.ir()),
                 super::derive::Computed::Cases(cases) => {
                     for (when, c) in cases {
-                        conds.extend(when.iter().map(|w| w.ir().clone()));
-                        conds.push(c.ir().clone());
+                        conds.extend(when.iter().map(|w| w.ir()));
+                        conds.push(c.ir());
                     }
                 }
             }
@@ -333,7 +341,7 @@ impl Readers {
     fn empty_holds(&self, set: &RuleSet, fresh: &[Slot]) -> Vec<String> {
         let mut out = Vec::new();
         for (name, _, conds) in &self.items {
-            for c in conds {
+            for &c in conds {
                 let terms = match c {
                     Ir::And(xs) => xs.iter().collect(),
                     x => vec![x],

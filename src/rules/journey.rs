@@ -136,6 +136,9 @@ pub struct JourneyMove {
     pub journey: u16,
     pub old_due: Option<Millis>,
     pub new_due: Option<Millis>,
+    /// The step it was at (`None`: it starts) and the one it is at now (`None`: it ended).
+    pub from: Option<u32>,
+    pub to: Option<u32>,
     pub note: String,
 }
 
@@ -453,7 +456,15 @@ impl RuleSet {
                     format!("journey {}: {} — {}", j.name, t.why.words(), self.describe_journey(&inst, scene.offset))
                 }
             };
-            moves.push(JourneyMove { journey: t.journey, old_due, new_due: (!ends).then_some(inst.due), note });
+            let from = t.inst.map(|i| s.state.journeys()[i].step);
+            moves.push(JourneyMove {
+                journey: t.journey,
+                old_due,
+                new_due: (!ends).then_some(inst.due),
+                from,
+                to: (!ends).then_some(inst.step),
+                note,
+            });
             match (t.inst, ends) {
                 (Some(i), true) => ended.push(i),
                 (Some(i), false) => s.state.journeys_mut()[i] = inst,

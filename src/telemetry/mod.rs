@@ -14,6 +14,7 @@ pub mod names {
     pub const SOURCE_LAG: &str = "tidings_source_lag_seconds";
     pub const WATERMARK: &str = "tidings_watermark_seconds";
     pub const TIMERS_PENDING: &str = "tidings_timers_pending";
+    pub const JOURNEY_INSTANCES: &str = "tidings_journey_instances";
     pub const OUTBOX_HELD: &str = "tidings_outbox_held";
     pub const DELIVERIES: &str = "tidings_deliveries_total";
     pub const OUTCOMES: &str = "tidings_outcomes_total";
@@ -203,6 +204,12 @@ pub fn progress(max_event_ms: i64, watermark_ms: i64) {
 /// Timers (delays, absence checks, deferred contacts) waiting in one shard.
 pub fn timers_pending(shard: usize, n: usize) {
     metrics::gauge!(names::TIMERS_PENDING, "shard" => shard.to_string()).set(n as f64);
+}
+
+/// Journey instances waiting at one step of one journey in one shard.
+pub fn journey_instances(shard: usize, journey: String, step: String, n: u64) {
+    metrics::gauge!(names::JOURNEY_INSTANCES, "journey" => journey, "step" => step, "shard" => shard.to_string())
+        .set(n as f64);
 }
 
 /// Actions the dispatcher holds (queued, in flight, waiting to retry, in doubt).

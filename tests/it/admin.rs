@@ -10,6 +10,11 @@ use std::time::{Duration, Instant};
 
 /// A live engine reading stdin, with the admin API on `port`.
 fn live_engine(dir: &Path, port: u16, rate: u32) -> (Running, ChildStdin) {
+    live_engine_on(dir, port, rate, 1, "")
+}
+
+/// A live engine on `shards` shards, its config given `more` sections.
+fn live_engine_on(dir: &Path, port: u16, rate: u32, shards: usize, more: &str) -> (Running, ChildStdin) {
     let cfg = dir.join("tidings.toml");
     std::fs::write(
         &cfg,
@@ -17,10 +22,12 @@ fn live_engine(dir: &Path, port: u16, rate: u32) -> (Running, ChildStdin) {
             r#"
 [engine]
 batch = 1
-shards = 1
+shards = {shards}
 
 [source]
 kind = "stdin"
+
+{more}
 
 [output]
 dir = "{out}"
@@ -138,5 +145,69 @@ fn a_real_prometheus_scrapes_the_engine_and_a_query_returns_its_counters() {
     }
     let (_, up) = get(prom_port, "/api/v1/query?query=up", None);
     assert!(up.contains(r#""value":["#) && up.contains(r#","1"]"#), "the target is up: {up}");
+    drop(stdin);
+}
+
+/// The count of the sample lines of `name` whose labels include every one of `labels`, summed
+/// (the shards' lines of one journey step).
+fn summed(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    let lines: Vec<f64> = metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && labels.iter().all(|x| l.contains(x)))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse().ok()))
+        .collect();
+    (!lines.is_empty()).then(|| lines.iter().sum())
+}
+
+#[test]
+fn journey_instances_by_step_are_a_gauge_on_metrics_as_subscribers_enter_and_leave() {
+    let dir = Dir::new("journey_gauge");
+    let port = free_port();
+    let data = dir.0.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let subs: String = (0..3)
+        .map(|i| {
+            format!("{{\"msisdn\":\"1350000{i:04}\",\"brand\":\"easyown\",\"tier\":\"sub\",\"status\":\"active\"}}\n")
+        })
+        .collect();
+    std::fs::write(data.join("subscribers.jsonl"), subs).unwrap();
+    let (_engine, mut stdin) = live_engine_on(&dir.0, port, 100, 2, &format!("[data]\ndir = \"{}\"", data.display()));
+    let ts = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).to_rfc3339();
+    let menu = |i: usize| {
+        format!(
+            r#"{{"kind":"ivr","ts":"{ts}","msisdn":"1350000{i:04}","session":"s{i}","step":"menu","node":"1-3","hotline":"10086"}}"#
+        )
+    };
+    let wait_for = |what: &str, want: f64| {
+        let t0 = Instant::now();
+        loop {
+            let (status, body) = get(port, "/metrics", Some("adm-token"));
+            assert_eq!(status, 200, "{body}");
+            let labels = [r#"journey="topup_menu_abandoned""#, r#"step="in_menu""#];
+            if summed(&body, "tidings_journey_instances", &labels) == Some(want) {
+                return body;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(20), "{what}: {want} in the top-up menu step:\n{body}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // Three callers go into the top-up menu: three instances wait for a top-up (10 minutes).
+    for i in 0..3 {
+        writeln!(stdin, "{}", menu(i)).unwrap();
+    }
+    stdin.flush().unwrap();
+    let body = wait_for("three callers in the menu", 3.0);
+    assert!(body.contains(r#"shard="0""#) && body.contains(r#"shard="1""#), "a line per shard:\n{body}");
+    let help = [r#"journey="topup_menu_abandoned""#, r#"step="help""#];
+    assert_eq!(summed(&body, "tidings_journey_instances", &help), Some(0.0), "every step is shown:\n{body}");
+    assert!(!body.contains("13500000"), "no subscriber number in the metrics");
+    // One of them tops up: their journey ends, the others still wait.
+    writeln!(
+        stdin,
+        r#"{{"kind":"topup","ts":"{ts}","msisdn":"13500000001","amount_fen":5000,"balance_fen":5200,"channel":"card"}}"#
+    )
+    .unwrap();
+    stdin.flush().unwrap();
+    wait_for("one topped up", 2.0);
     drop(stdin);
 }

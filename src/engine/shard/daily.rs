@@ -19,7 +19,7 @@
 //! over everyone once a period; its later ticks of the period visit only whom that walk left
 //! without a value and subscribers added since ([`HeldSnapshots`]).
 
-use super::{DailyParts, Shard, candidate, hold_deferred, move_journeys};
+use super::{DailyParts, Shard, candidate, hold_deferred};
 use crate::contact::{Candidate, Decision, OrderKey};
 use crate::policy::{ContactPolicy, DecideCtx};
 use crate::rules::RuleSet;
@@ -337,7 +337,7 @@ impl DailyParts<'_> {
                 let raw = entry.sub.msisdn.raw();
                 let (mut proposed, mut moves) = (Vec::new(), Vec::new());
                 rules.start_daily(&starts, scene, &mut entry, pos, &mut proposed, &mut moves, traced);
-                move_journeys(self.journey_due, raw, &moves, stats);
+                self.journey_due.apply(raw, &moves, stats);
                 let first = out.len();
                 let cands = candidates(proposed, at, pos, raw);
                 self.funnel.matched(&cands, true);

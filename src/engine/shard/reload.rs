@@ -34,7 +34,7 @@ impl Shard {
                 for j in e.state.journeys_mut() {
                     j.due = new.journey_next_due(j, self.offset);
                     if let Some(s) = new.steps.get(j.step as usize) {
-                        self.journey_due.insert((j.due, raw, s.journey));
+                        self.journey_due.add((j.due, raw, s.journey), j.step);
                     }
                 }
             }

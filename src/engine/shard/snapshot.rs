@@ -104,7 +104,7 @@ impl Shard {
                 // As the rules say now (the checkpoint may have been taken under others).
                 j.due = self.rules.journey_next_due(j, self.offset);
                 if let Some(s) = self.rules.steps.get(j.step as usize) {
-                    self.journey_due.insert((j.due, m.raw(), s.journey));
+                    self.journey_due.add((j.due, m.raw(), s.journey), j.step);
                 }
             }
         }

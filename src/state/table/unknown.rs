@@ -89,6 +89,7 @@ impl SubTable {
             }
             let contacts = st.contacts();
             let protected = !st.timers().is_empty()
+                || !st.journeys().is_empty()
                 || !contacts.streaks.is_empty()
                 || contacts.recent.iter().any(|c| c.ts > now.saturating_sub(keep));
             if st.events_seen != seen || protected {
@@ -198,6 +199,27 @@ mod tests {
             t.forget_unknown(0, 0);
         }
         assert!(t.get_mut(m(1)).is_some(), "the timer's subscriber is kept");
+        assert!(t.unknown_held() <= 11);
+    }
+
+    #[test]
+    fn an_unknown_subscriber_in_a_journey_is_never_forgotten() {
+        let mut t = SubTable::new(Vec::new(), 10);
+        let e = t.get_or_insert(m(1), || Profile::unknown(m(1)));
+        e.state.begin(0, None);
+        e.state.journeys_mut().push(crate::state::JourneyInst {
+            step: 0,
+            started: 0,
+            since: 0,
+            armed_at: 0,
+            due: 600_000,
+            kept: Vec::new(),
+        });
+        for i in 2..1000 {
+            t.get_or_insert(m(i), || Profile::unknown(m(i))).state.begin(0, None);
+            t.forget_unknown(0, 0);
+        }
+        assert!(t.get_mut(m(1)).is_some_and(|e| e.state.journeys().len() == 1), "the journey's subscriber is kept");
         assert!(t.unknown_held() <= 11);
     }
 }
