@@ -245,9 +245,25 @@ fn redefined(old: &RuleSet, new: &RuleSet) -> Vec<String> {
     for d in &new.derives {
         let named = |o: &&super::derive::DeriveDef| o.name == d.name || d.was.iter().any(|f| f.name == o.name);
         let Some(was) = old.derives.iter().filter(|o| o.ty == d.ty).find(named) else { continue };
-        if was.definition == d.definition {
+        if was.definition == d.definition && was.consulted == d.consulted {
             continue;
         }
+        // Its own words the same: say which macro or list changed under it.
+        let through: Vec<&str> = match was.definition == d.definition {
+            true => d
+                .consulted
+                .iter()
+                .chain(was.consulted.iter())
+                .filter(|c| !(was.consulted.contains(c) && d.consulted.contains(c)))
+                .filter_map(|c| c.split_once(':').map(|(what, _)| what))
+                .fold(Vec::new(), |mut v, w| {
+                    if !v.contains(&w) {
+                        v.push(w);
+                    }
+                    v
+                }),
+            false => Vec::new(),
+        };
         let until = match (d.snapshot, d.schedule) {
             (Some(p), _) => {
                 let p = match p {
@@ -263,7 +279,11 @@ fn redefined(old: &RuleSet, new: &RuleSet) -> Vec<String> {
                 format!("each subscriber's old value is read until their next {} event", kinds.join(" or "))
             }
         };
-        out.push(format!("{} ({}:{}): {until}", d.name, d.file, d.line));
+        let through = match through.is_empty() {
+            true => String::new(),
+            false => format!(" (through {} it reads)", through.join(", ")),
+        };
+        out.push(format!("{} ({}:{}){through}: {until}", d.name, d.file, d.line));
     }
     out
 }
@@ -525,6 +545,24 @@ mod tests {
             ]
         );
         assert!(c.lines()[0].starts_with("derived attribute redefined: tier (p.yaml:1): "), "{:?}", c.lines());
+    }
+
+    #[test]
+    fn a_derive_whose_macro_or_list_changed_is_redefined_and_says_through_which() {
+        let pack = |cut: &str, brands: &str| {
+            format!(
+                "- macro: big_spender\n  condition: subscriber.arpu_fen >= {cut} CNY\n- list: premium\n  items: [{brands}]\n- derive: vip\n  on: [usage]\n  value: big_spender and subscriber.brand in premium\n"
+            )
+        };
+        let old = set(&pack("50", "gotone"));
+        assert!(Carry::between(&old, &set(&pack("50", "gotone"))).is_empty());
+        let c = Carry::between(&old, &set(&pack("80", "gotone")));
+        assert_eq!(
+            c.redefined_derived,
+            ["vip (p.yaml:5) (through macro big_spender it reads): each subscriber's old value is read until their next usage event"]
+        );
+        let c = Carry::between(&old, &set(&pack("50", "gotone, mzone")));
+        assert!(c.redefined_derived[0].starts_with("vip (p.yaml:5) (through list premium it reads): "), "{c:?}");
     }
 
     #[test]

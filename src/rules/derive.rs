@@ -104,6 +104,9 @@ pub struct DeriveDef {
     /// The item as written, its name, description and former names aside (`schedule: 00:10;
     /// value: ...`, whitespace collapsed): a reload tells a derive whose definition changed by it.
     pub definition: Box<str>,
+    /// The macros and lists it reads, as `macro NAME: ...` or `list NAME: ...` with what they
+    /// say: a change there redefines it as well.
+    pub consulted: Box<[String]>,
     /// Its former names (`was:`).
     pub was: Box<[super::former::Former]>,
 }

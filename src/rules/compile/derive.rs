@@ -45,7 +45,12 @@ pub(in crate::rules) fn derives(items: &[(usize, &yaml::Node)], ck: &mut Checker
             ));
             continue;
         }
-        let def = compile(item, &name, file, src, ck);
+        ck.consulted = Some(Vec::new());
+        let mut def = compile(item, &name, file, src, ck);
+        if let Some(d) = &mut def {
+            d.consulted = ck.consulted.take().unwrap_or_default().into();
+        }
+        ck.consulted = None;
         match def.filter(|_| !ck.diags[before..].iter().any(Diagnostic::is_error)) {
             Some(def) => {
                 ck.derived.push((name, def.ty));
@@ -174,6 +179,7 @@ fn compile(item: &yaml::Node, name: &str, file: &str, src: &str, ck: &mut Checke
         settles,
         bare,
         definition: definition(item),
+        consulted: Box::default(),
         was: former_names(item, file, src, ck.diags).into(),
     })
 }

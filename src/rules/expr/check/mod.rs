@@ -197,6 +197,9 @@ pub struct Checker<'a> {
     pub derives_ahead: Vec<(String, String)>,
     /// Derives refused with errors of their own: reading one is not reported again.
     pub derives_failed: Vec<String>,
+    /// While a derive compiles: the macros and lists it reads, each as `macro NAME: ...` or
+    /// `list NAME: ...` with what it says (a derive whose macro changed is redefined too).
+    pub consulted: Option<Vec<String>>,
     expanding: Vec<String>,
     /// Nesting of `check` calls (the depth of the tree being built, macros expanded).
     depth: usize,
@@ -283,6 +286,7 @@ impl<'a> Checker<'a> {
             derived: Vec::new(),
             derives_ahead: Vec::new(),
             derives_failed: Vec::new(),
+            consulted: None,
             expanding: Vec::new(),
             depth: 0,
             work: 0,
@@ -594,6 +598,7 @@ impl<'a> Checker<'a> {
 
     fn expand_macro(&mut self, name: &str, m: &MacroDef, span: Span, loc: &Loc) -> R {
         m.used.set(true);
+        self.consult(|| format!("macro {name}: {}", m.node.words()));
         if self.expanding.iter().any(|e| e == name) {
             let chain = format!("{} -> {name}", self.expanding.join(" -> "));
             return self.err(loc, Code::E018, span, format!("macro `{name}` refers to itself ({chain})"), None);
@@ -616,6 +621,16 @@ impl<'a> Checker<'a> {
         r.map(|(ir, ty)| Checked::Val(ir, ty))
     }
 
+    /// Notes a macro or list a derive reads (see [`Checker::consulted`]), once.
+    fn consult(&mut self, said: impl FnOnce() -> String) {
+        if let Some(c) = &mut self.consulted {
+            let said = said();
+            if !c.contains(&said) {
+                c.push(said);
+            }
+        }
+    }
+
     /// Resolves the right side of `in` / `intersects`: a tuple, a list name, or a field.
     fn items(&mut self, n: &Node, loc: &Loc) -> Option<Items> {
         match &n.ast {
@@ -628,6 +643,7 @@ impl<'a> Checker<'a> {
                         Ast::Path(segs) if segs.len() == 1 && self.lists.contains_key(&segs[0].0) => {
                             let l = &self.lists[&segs[0].0];
                             l.used.set(true);
+                            self.consult(|| format!("list {}: {}", segs[0].0, l.items.join(", ")));
                             out.extend(l.items.iter().map(|s| (s.clone(), it.span)));
                         }
                         Ast::Path(segs) if segs.len() == 1 && !self.macros.contains_key(&segs[0].0) => {
@@ -644,6 +660,7 @@ impl<'a> Checker<'a> {
             Ast::Path(segs) if segs.len() == 1 && self.lists.contains_key(&segs[0].0) => {
                 let l = &self.lists[&segs[0].0];
                 l.used.set(true);
+                self.consult(|| format!("list {}: {}", segs[0].0, l.items.join(", ")));
                 Some(Ok(l.items.iter().map(|s| (s.clone(), n.span)).collect()))
             }
             _ => {
