@@ -357,7 +357,8 @@ impl<'a> Readers<'a> {
     }
 
     /// The conditions whose `and` terms on the `fresh` slots an empty slot makes hold, every
-    /// one of them (a term an empty slot makes false guards the rest), in words.
+    /// one of them (a term an empty slot makes false guards the rest), in words. A term may be
+    /// an `or` (it holds when one of its branches does) or a `not`.
     fn empty_holds(&self, set: &RuleSet, fresh: &[Slot]) -> Vec<String> {
         let mut out = Vec::new();
         for (name, _, conds) in &self.items {
@@ -366,9 +367,16 @@ impl<'a> Readers<'a> {
                     Ir::And(xs) => xs.iter().collect(),
                     x => vec![x],
                 };
-                let tests: Vec<Test> =
-                    terms.into_iter().filter_map(against_constant).filter(|t| fresh.contains(&t.slot)).collect();
-                if tests.is_empty() || !tests.iter().all(|t| holds(t.op, 0, t.n)) {
+                let mut tests = Vec::new();
+                let mut guarded = false;
+                for t in terms {
+                    match on_empty(t, fresh) {
+                        Empty::Holds(ts) => tests.extend(ts),
+                        Empty::Fails => guarded = true,
+                        Empty::Depends => {}
+                    }
+                }
+                if tests.is_empty() || guarded {
                     continue;
                 }
                 let said: Vec<String> = tests.iter().map(|t| t.text(set)).collect();
@@ -382,6 +390,58 @@ impl<'a> Readers<'a> {
             }
         }
         out
+    }
+}
+
+/// What a condition is for everyone while the `fresh` slots are empty.
+enum Empty {
+    /// True, by these tests on fresh slots.
+    Holds(Vec<Test>),
+    /// False.
+    Fails,
+    /// It depends on more than the fresh slots.
+    Depends,
+}
+
+fn on_empty(ir: &Ir, fresh: &[Slot]) -> Empty {
+    match ir {
+        Ir::Not(x) => match on_empty(x, fresh) {
+            Empty::Holds(_) => Empty::Fails,
+            // A negated test holds by the same test (written the other way round).
+            Empty::Fails => match against_constant(x).filter(|t| fresh.contains(&t.slot)) {
+                Some(t) => Empty::Holds(vec![Test { op: t.op.negated(), ..t }]),
+                None => Empty::Depends,
+            },
+            Empty::Depends => Empty::Depends,
+        },
+        Ir::Or(bs) => {
+            let mut all_fail = true;
+            for b in bs.iter() {
+                match on_empty(b, fresh) {
+                    Empty::Holds(ts) => return Empty::Holds(ts),
+                    Empty::Fails => {}
+                    Empty::Depends => all_fail = false,
+                }
+            }
+            if all_fail { Empty::Fails } else { Empty::Depends }
+        }
+        Ir::And(ts) => {
+            let mut held = Vec::new();
+            let mut all_hold = true;
+            for t in ts.iter() {
+                match on_empty(t, fresh) {
+                    Empty::Holds(x) => held.extend(x),
+                    Empty::Fails => return Empty::Fails,
+                    Empty::Depends => all_hold = false,
+                }
+            }
+            if all_hold && !held.is_empty() { Empty::Holds(held) } else { Empty::Depends }
+        }
+        x => match against_constant(x).filter(|t| fresh.contains(&t.slot)) {
+            Some(t) if holds(t.op, 0, t.n) => Empty::Holds(vec![t]),
+            Some(_) => Empty::Fails,
+            None => Empty::Depends,
+        },
     }
 }
 
@@ -559,7 +619,9 @@ mod tests {
         let c = Carry::between(&old, &set(&pack("80", "gotone")));
         assert_eq!(
             c.redefined_derived,
-            ["vip (p.yaml:5) (through macro big_spender it reads): each subscriber's old value is read until their next usage event"]
+            [
+                "vip (p.yaml:5) (through macro big_spender it reads): each subscriber's old value is read until their next usage event"
+            ]
         );
         let c = Carry::between(&old, &set(&pack("50", "gotone, mzone")));
         assert!(c.redefined_derived[0].starts_with("vip (p.yaml:5) (through list premium it reads): "), "{c:?}");
@@ -611,6 +673,27 @@ mod tests {
         assert!(w.contains("`count(topup where amount_fen >= 10 CNY, 30d) == 0` holds for every subscriber"), "{w}");
         assert!(w.ends_with("(it fills over 30d)"), "{w}");
         assert!(c.lines().iter().any(|l| l.starts_with("warning: rule lapsed_topup")), "{:?}", c.lines());
+    }
+
+    #[test]
+    fn an_absence_test_inside_an_or_or_a_not_is_warned_about_too_a_failing_branch_is_not() {
+        let rule = |name: &str, cond: &str| {
+            format!(
+                "- rule: {name}\n  on: [usage]\n  condition: {cond}\n  action: {{ channel: sms, template: \"充值有礼\" }}\n"
+            )
+        };
+        let pack = [
+            rule("either", "state.balance < 5 CNY and (count(topup, 30d) == 0 or subscriber.arpu_fen > 100 CNY)"),
+            rule("negated", "not count(topup, 30d) > 0"),
+            rule("both_ways", "(count(topup, 30d) >= 2 or count(topup, 30d) > 5) and state.balance < 5 CNY"),
+            rule("guarded", "count(topup, 30d) == 0 and not (count(topup, 30d) == 0)"),
+        ]
+        .concat();
+        let c = Carry::between(&set(TIMER), &set(&[TIMER, pack.as_str()].concat()));
+        let warned: Vec<&str> = c.warnings.iter().filter_map(|w| w.split(' ').nth(1)).collect();
+        assert_eq!(warned, ["either", "negated"], "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("`count(topup, 30d) == 0` holds"), "{:?}", c.warnings);
+        assert!(c.warnings[1].contains("`count(topup, 30d) <= 0` holds"), "{:?}", c.warnings);
     }
 
     #[test]

@@ -37,6 +37,18 @@ pub enum CmpOp {
 
 impl CmpOp {
     /// `a OP b` seen from the other side: `1 < x` is `x > 1`.
+    /// The operator that holds exactly when this one does not (`==` and `!=`, `<` and `>=`).
+    pub fn negated(self) -> CmpOp {
+        match self {
+            CmpOp::Eq => CmpOp::Ne,
+            CmpOp::Ne => CmpOp::Eq,
+            CmpOp::Lt => CmpOp::Ge,
+            CmpOp::Le => CmpOp::Gt,
+            CmpOp::Gt => CmpOp::Le,
+            CmpOp::Ge => CmpOp::Lt,
+        }
+    }
+
     pub fn flipped(self) -> CmpOp {
         match self {
             CmpOp::Lt => CmpOp::Gt,
