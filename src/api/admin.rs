@@ -2,6 +2,7 @@
 //! (Prometheus text format), `/healthz` and `/readyz`, `GET /v1/rules` (what is loaded),
 //! `GET /v1/campaigns` (owners, dates, status, budgets and what they have spent),
 //! `GET /v1/funnel` (per day, rule and campaign, the live funnel: see [`super::funnel`]),
+//! `GET /v1/journeys` (journey instances in progress by step),
 //! `GET /v1/ivr/{msisdn}` (see [`super::ivr`]), with `[api.deploy]` the deploy flow and its
 //! audit log (see [`super::deploy`]), and the console's files at `/console/` (see
 //! [`super::console`]; `[api] base_path` when a reverse proxy serves all of it under a prefix).
@@ -136,6 +137,8 @@ pub struct Admin {
     campaigns: Option<Arc<crate::policy::budget::CampaignBook>>,
     /// `GET /v1/funnel`: the live funnel per day, rule and campaign.
     funnel: Option<Arc<crate::engine::funnel::FunnelBook>>,
+    /// `GET /v1/journeys`: journey instances in progress by step.
+    journeys: Option<Arc<crate::engine::board::JourneyBoard>>,
     /// `[api] base_path`, checked ([`super::console::check_base_path`]).
     base: String,
 }
@@ -294,8 +297,15 @@ impl Admin {
             heartbeat: None,
             campaigns: None,
             funnel: None,
+            journeys: None,
             base: String::new(),
         }
+    }
+
+    /// Serves `GET /v1/journeys` from what the shards publish.
+    pub fn with_journeys(mut self, board: Arc<crate::engine::board::JourneyBoard>) -> Admin {
+        self.journeys = Some(board);
+        self
     }
 
     /// Serves `GET /v1/funnel` from what the engine publishes.
@@ -424,6 +434,7 @@ impl Admin {
             "/v1/rules" => "rules",
             "/v1/campaigns" => "campaigns",
             "/v1/funnel" => "funnel",
+            "/v1/journeys" => "journeys",
             "/v1/whoami" => "whoami",
             _ => return Now("unknown", Response::error(404, "no such endpoint")),
         };
@@ -450,6 +461,10 @@ impl Admin {
                 (None, _) => Response::error(503, "the funnel is served by a running engine"),
                 (Some(_), Err(e)) => Response::error(400, &e),
                 (Some(book), Ok(q)) => Response::json(200, &book.read(|t| super::funnel::view(t, &q))),
+            },
+            "journeys" => match &self.journeys {
+                Some(board) => Response::json(200, &serde_json::json!({"journeys": board.view()})),
+                None => Response::error(503, "journeys are served by a running engine"),
             },
             "whoami" => Response::json(200, &serde_json::json!(user)),
             _ => {

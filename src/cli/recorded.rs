@@ -73,6 +73,7 @@ impl Recorded {
             budget_share: 1.0,
             campaigns: None,
             funnel: None,
+            journeys: None,
         })
     }
 

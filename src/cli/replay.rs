@@ -59,6 +59,7 @@ pub fn replay(args: Args) -> Result<i32> {
         budget_share: 1.0,
         campaigns: None,
         funnel: None,
+        journeys: None,
     };
     run(&recorded, &cfg, &out, &opts, report.as_deref())
 }

@@ -19,6 +19,7 @@
 //! trait).
 
 mod batch;
+pub mod board;
 pub mod clock;
 mod durable;
 pub mod explain;
@@ -96,6 +97,8 @@ pub struct EngineOptions {
     pub campaigns: Option<Arc<crate::policy::budget::CampaignBook>>,
     /// Where it publishes the funnel's counts (`GET /v1/funnel`), and how many days it keeps.
     pub funnel: Option<Arc<funnel::FunnelBook>>,
+    /// Where the shards publish their journey instances by step (`GET /v1/journeys`).
+    pub journeys: Option<Arc<board::JourneyBoard>>,
 }
 
 impl Default for EngineOptions {
@@ -119,6 +122,7 @@ impl Default for EngineOptions {
             budget_share: 1.0,
             campaigns: None,
             funnel: None,
+            journeys: None,
         }
     }
 }
@@ -262,7 +266,7 @@ pub fn run_durable<I: Into<Input>>(
             let Some(batch) = batch else { return Ok(Vec::new()) }; // one shard: none in flight
             let out = run_batch(&mut shard, batch, &mut stats, opts.latency_sample, slice, &spare);
             crate::telemetry::timers_pending(0, shard.pending_timers());
-            shard.export_journeys(0);
+            shard.export_journeys(0, opts.journeys.as_deref());
             Ok(vec![out])
         })?;
         shard.snapshot_finish();
@@ -272,6 +276,7 @@ pub fn run_durable<I: Into<Input>>(
             let (res_tx, res_rx) = mpsc::channel::<(u64, Vec<Decision>)>();
             let mut txs = Vec::new();
             let mut handles = Vec::new();
+            let journeys = opts.journeys.as_deref();
             for (i, mut shard) in shards.drain(..).enumerate() {
                 let (tx, rx) = mpsc::sync_channel::<Batch>(4);
                 let res_tx = res_tx.clone();
@@ -287,7 +292,7 @@ pub fn run_durable<I: Into<Input>>(
                             let no = b.no;
                             let out = run_batch(&mut shard, b, &mut stats, sample, slice, &spare);
                             crate::telemetry::timers_pending(i, shard.pending_timers());
-                            shard.export_journeys(i);
+                            shard.export_journeys(i, journeys);
                             if res_tx.send((no, out)).is_err() {
                                 break;
                             }

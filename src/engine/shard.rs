@@ -173,9 +173,18 @@ impl Shard {
         self.journey_due.len()
     }
 
-    /// Puts the shard's journey instances by step on `/metrics`, when they changed.
-    pub fn export_journeys(&mut self, shard: usize) {
-        for (journey, step, n) in self.journey_due.changed_counts(&self.rules) {
+    /// Puts the shard's journey instances by step on `/metrics`, and on `board` when given,
+    /// when they changed.
+    pub fn export_journeys(&mut self, shard: usize, board: Option<&super::board::JourneyBoard>) {
+        let changed = self.journey_due.changed_counts(&self.rules);
+        if changed.is_empty() {
+            return;
+        }
+        if let Some(b) = board {
+            let (labels, counts) = self.journey_due.picture();
+            b.publish(shard, labels, counts);
+        }
+        for (journey, step, n) in changed {
             crate::telemetry::journey_instances(shard, journey, step, n);
         }
     }

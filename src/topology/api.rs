@@ -48,6 +48,8 @@ pub(super) struct Services {
     pub campaigns: Option<Arc<crate::policy::budget::CampaignBook>>,
     /// The funnel's counts, as the engine's write side publishes them.
     pub funnel: Option<Arc<crate::engine::funnel::FunnelBook>>,
+    /// The journey instances by step, as the shards publish them.
+    pub journeys: Option<Arc<crate::engine::board::JourneyBoard>>,
 }
 
 /// The admin endpoint on a small runtime of its own, for the life of a run.
@@ -63,7 +65,7 @@ impl ApiServer {
         services: Services,
         run: &Config,
     ) -> Result<ApiServer, Error> {
-        let Services { asks, explain, reloader, deploy, heartbeat, campaigns, funnel } = services;
+        let Services { asks, explain, reloader, deploy, heartbeat, campaigns, funnel, journeys } = services;
         let (scale, realtime) = (&run.scale, run.engine.realtime_priority);
         let metrics = crate::telemetry::install_prometheus().map_err(|e| Error::Refused(e.to_string()))?;
         let users = crate::api::users::Users::new(&cfg.admin_token, &cfg.users).map_err(Error::Refused)?;
@@ -93,6 +95,9 @@ impl ApiServer {
         if let Some(f) = funnel {
             admin = admin.with_funnel(f);
         }
+        if let Some(j) = journeys {
+            admin = admin.with_journeys(j);
+        }
         let governed = deploy.is_some();
         if let Some(d) = deploy {
             admin = admin.with_deploy(d);
@@ -105,7 +110,7 @@ impl ApiServer {
             .block_on(crate::http::bind(&cfg.listen))
             .map_err(doing(|| format!("listening on {} for the admin API", cfg.listen)))?;
         eprintln!(
-            "api           http://{addr} (/metrics, /healthz, /readyz, /v1/rules, /v1/campaigns, /v1/funnel, console at {base}/console/)"
+            "api           http://{addr} (/metrics, /healthz, /readyz, /v1/rules, /v1/campaigns, /v1/funnel, /v1/journeys, console at {base}/console/)"
         );
         admin.ready.store(true, Ordering::Relaxed);
         let stop = Arc::new(tokio::sync::Notify::new());

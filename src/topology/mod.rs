@@ -178,6 +178,7 @@ impl Topology {
             budget_share: if cfg.scale.is_shared() { cfg.scale.share() } else { 1.0 },
             campaigns: Some(Arc::default()),
             funnel: Some(Arc::new(crate::engine::funnel::FunnelBook::new(cfg.engine.funnel_days))),
+            journeys: Some(Arc::default()),
         };
         Ok(Topology {
             cfg: cfg.clone(),
@@ -221,6 +222,7 @@ impl Topology {
             heartbeat: opts.heartbeat.clone(),
             campaigns: opts.campaigns.clone(),
             funnel: opts.funnel.clone(),
+            journeys: opts.journeys.clone(),
             ..Services::default()
         };
         // A live stream: what it brings is decided at once (no waiting for a full batch), and
@@ -490,6 +492,7 @@ fn open_deploy(
             // what the API serves (a backtest used to overwrite them with its own).
             campaigns: None,
             funnel: None,
+            journeys: None,
             ..opts.clone()
         },
         backtest: d.backtest.clone(),

@@ -191,6 +191,9 @@ async function main() {
       }
       step("funnel moved");
     }
+    // The journeys in progress: this pack has none, and says so.
+    await page.waitForSelector("#journeys-now");
+    result.journeys = await page.$eval("#journeys-now", (e) => e.textContent);
     await shot(page, "campaigns");
 
     // 6. Roll back to the version before; the live version changes.

@@ -160,7 +160,7 @@ fn summed(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
 }
 
 #[test]
-fn journey_instances_by_step_are_a_gauge_on_metrics_as_subscribers_enter_and_leave() {
+fn journey_instances_by_step_are_on_metrics_and_v1_journeys_as_subscribers_enter_and_leave() {
     let dir = Dir::new("journey_gauge");
     let port = free_port();
     let data = dir.0.join("data");
@@ -209,5 +209,18 @@ fn journey_instances_by_step_are_a_gauge_on_metrics_as_subscribers_enter_and_lea
     .unwrap();
     stdin.flush().unwrap();
     wait_for("one topped up", 2.0);
+    // The same counts as JSON for the console, summed over the shards.
+    let (status, body) = get(port, "/v1/journeys", Some("adm-token"));
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let menu = v["journeys"].as_array().unwrap().iter().find(|j| j["journey"] == "topup_menu_abandoned").cloned();
+    let menu = menu.unwrap_or_else(|| panic!("the journey is listed: {v}"));
+    assert_eq!(menu["in_progress"], 2, "{v}");
+    assert_eq!(
+        menu["steps"],
+        serde_json::json!([{"step": "in_menu", "in_progress": 2}, {"step": "help", "in_progress": 0}])
+    );
+    let all: Vec<&str> = v["journeys"].as_array().unwrap().iter().filter_map(|j| j["journey"].as_str()).collect();
+    assert!(all.contains(&"retention_disconnect") && all.len() == 6, "every journey of the pack: {all:?}");
     drop(stdin);
 }

@@ -135,6 +135,9 @@ fn an_operator_edits_submits_approves_deploys_and_rolls_back_in_the_console_in_a
     }
     assert!(result["zh_nav"].as_str().unwrap().contains("营销活动"), "{result:#}");
 
+    // The campaigns page lists the journeys in progress (none in this pack: it says so).
+    assert!(result["journeys"].as_str().unwrap().contains("No journeys in the rule pack"), "{result:#}");
+
     // The funnel moved after the events were fed.
     assert_eq!(result["funnel"]["status"].as_u64(), Some(200), "GET /v1/funnel: {result:#}");
     assert!(result["funnel"]["after"].as_u64() > result["funnel"]["before"].as_u64(), "{result:#}");

@@ -186,7 +186,8 @@ function funnelChart(name, counts) {
 
 /** The campaigns page: the campaigns' table, then the funnel per campaign over a date range. */
 async function campaignsPage() {
-  const [camps, funnel] = await Promise.all([api("GET", "/v1/campaigns"), api("GET", "/v1/funnel" + funnelQuery())]);
+  const [camps, funnel, journeys] = await Promise.all([api("GET", "/v1/campaigns"), api("GET", "/v1/funnel" + funnelQuery()),
+    api("GET", "/v1/journeys")]);
   const rows = (camps.status === 200 ? camps.data.campaigns : []).map((c) => [
     c.name, c.owner || "", when(c.start), when(c.end), c.status,
     c.budget ? money(c.budget.contacts, c.budget.limit_fen) : "", c.spent ? money(c.spent.contacts, c.spent.fen) : "",
@@ -194,7 +195,25 @@ async function campaignsPage() {
   show(h("h1", {}, t("campaigns.title")),
     rows.length ? table(["campaign", "owner", "start", "end", "status", "budget", "spent"], rows, { id: "campaigns" })
       : h("p", { class: "muted" }, camps.status === 200 ? t("campaigns.none") : (camps.data.error || "")),
+    journeysSection(journeys),
     funnelSection(funnel));
+}
+
+/** Journey instances in progress now, by step (summed over the engine's shards). */
+function journeysSection(j) {
+  const box = h("div", { id: "journeys-now" }, h("h2", {}, t("journeys.title")));
+  if (j.status !== 200) {
+    box.append(h("p", { class: "muted" }, (j.data && j.data.error) || String(j.status)));
+    return box;
+  }
+  const list = j.data.journeys || [];
+  if (!list.length) {
+    box.append(h("p", { class: "muted", id: "journeys-none" }, t("journeys.none")));
+    return box;
+  }
+  const rows = list.flatMap((x) => x.steps.map((s, i) => [i ? "" : `${x.journey} (${x.in_progress})`, s.step, s.in_progress]));
+  box.append(table(["journey", "journeys.step", "journeys.in_progress"], rows, { id: "journeys" }));
+  return box;
 }
 
 /** Contacts and an amount in fen, as "1200 · ¥36.00" (either may be missing). */

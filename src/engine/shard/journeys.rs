@@ -100,6 +100,11 @@ impl JourneyIndex {
         self.quiet = false;
     }
 
+    /// The labels of the steps last exported (journey, step) and the instances at each.
+    pub(super) fn picture(&self) -> (&[(String, String)], &[u64]) {
+        (&self.labels, &self.at_step)
+    }
+
     /// The steps whose count changed since the last call, as (journey, step, count), with a
     /// zero for each step exported before that `rules` (after a reload) no longer has.
     pub(super) fn changed_counts(&mut self, rules: &RuleSet) -> Vec<(String, String, u64)> {
