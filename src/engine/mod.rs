@@ -418,24 +418,34 @@ fn restore(
     let now = rules.shape();
     let remap = (meta.rules_version != rules.version || meta.rules != now)
         .then(|| meta.rules.remap_to_with(&now, &rules.formerly()));
-    if remap.is_some() {
-        eprintln!(
-            "tidings: the checkpoint was taken under rules version {}, these are {}: state carried over as a reload does (rules and campaigns by name, windows and sequences by definition)",
-            meta.rules_version, rules.version
-        );
-        crate::rules::carry::Carry::from_shape(&meta.rules, rules).log("restored");
-    }
     let n = shards.len();
+    let mut dropped = crate::state::Dropped::default();
     loaded
         .records(|d| {
             let m = Msisdn::from_raw(d.peek_u64()?);
             let shard = &mut shards[shard_of(m, n)];
             let p = crate::refdata::Profile::decode(d, shard.names_mut())?;
             let st = crate::state::SubState::decode(d, refdata)?;
-            shard.restore_subscriber(p, st, remap.as_ref());
+            shard.restore_subscriber(p, st, remap.as_ref(), &mut dropped);
             Ok(())
         })
         .map_err(|e| bad("subscriber records", e))?;
+    if remap.is_some() {
+        eprintln!(
+            "tidings: the checkpoint was taken under rules version {}, these are {}: state carried over as a reload does (rules and campaigns by name, windows and sequences by definition)",
+            meta.rules_version, rules.version
+        );
+        let mut carry = crate::rules::carry::Carry::from_shape(&meta.rules, rules);
+        // What the checkpoint held, counted: the timers and instances that were there to drop.
+        let counted = |names: &[String], by: &std::collections::BTreeMap<u32, u64>, what: &str| {
+            let name = |i: &u32| names.get(*i as usize).map_or("?", String::as_str);
+            by.iter().map(|(i, k)| format!("{} ({k} {what})", name(i))).collect::<Vec<_>>()
+        };
+        carry.dropped_timers = counted(&meta.rules.rules, &dropped.timers, "pending");
+        carry.ended_steps = counted(&meta.rules.steps, &dropped.steps, "waiting");
+        carry.log("restored");
+        crate::telemetry::reload_dropped(dropped.steps.values().sum(), dropped.timers.values().sum());
+    }
     for s in shards.iter_mut() {
         s.restore_ticks(meta.ticks.clone(), meta.ticks_started, meta.router.wm);
     }

@@ -827,6 +827,30 @@ pub struct Remap {
     pub derived: Vec<Option<u16>>,
 }
 
+/// What carrying state over with a [`Remap`] leaves behind, by the old rule set's places:
+/// pending timers of rules that are gone, journey instances at steps that are gone.
+#[derive(Debug, Default)]
+pub struct Dropped {
+    pub timers: std::collections::BTreeMap<u32, u64>,
+    pub steps: std::collections::BTreeMap<u32, u64>,
+}
+
+impl Remap {
+    /// Counts into `into` what [`SubState::remap`] with this drops of `st`.
+    pub fn count_dropped(&self, st: &SubState, into: &mut Dropped) {
+        for t in st.timers() {
+            if self.rules.get(t.rule as usize).copied().flatten().is_none() {
+                *into.timers.entry(t.rule).or_default() += 1;
+            }
+        }
+        for j in st.journeys() {
+            if self.steps.get(j.step as usize).copied().flatten().is_none() {
+                *into.steps.entry(j.step).or_default() += 1;
+            }
+        }
+    }
+}
+
 /// A contact record's rule or campaign that is no longer in the rule set. The record still
 /// counts toward caps across all touchpoints; no rule or campaign cap matches it.
 pub const RETIRED: u16 = u16::MAX;

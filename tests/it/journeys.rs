@@ -316,3 +316,67 @@ fn an_outcome_the_steps_channel_never_reports_is_warned_about() {
         loaded.diagnostics.iter().map(|d| d.render()).collect::<String>()
     );
 }
+
+#[test]
+fn a_restore_under_rules_without_a_step_or_a_timers_rule_says_what_it_dropped_counted() {
+    let dir = std::env::temp_dir().join(format!("tidings-restore-drops-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let waiting = "- rule: wait\n  on: [crm]\n  condition: event.event == store_visit\n  timer: {after: 1d}\n  action: { channel: sms, template: \"x\" }\n";
+    let other = "- rule: other\n  on: [topup]\n  condition: \"true\"\n  action: { channel: sms, template: \"y\" }\n";
+    // Without the overnight wait: no answer within 2 h ends the journey.
+    let short = pack("", false);
+    let short = short[..short.find("    - step: overnight").expect("the wait step")]
+        .replace("{after: 2h, goto: overnight}", "{after: 2h, goto: end}");
+    for (name, text) in [("a", format!("{waiting}{}", pack("", false))), ("b", format!("{other}{short}"))] {
+        std::fs::create_dir_all(dir.join(name)).unwrap();
+        std::fs::write(dir.join(name).join("j.yaml"), text).unwrap();
+    }
+    // A store visit arms the timer (due the next day); a disconnection request at 10:00 starts
+    // the journey, which waits overnight from 12:00; the input ends at 15:00.
+    let ev = |ts: &str, body: &str| format!(r#"{{"kind":"crm","ts":"{ts}","msisdn":"{M}",{body}}}"#);
+    let events = [
+        ev("2026-11-24T09:00:00+08:00", r#""event":"store_visit","attrs":{}"#),
+        ev("2026-11-24T10:00:00+08:00", r#""event":"disconnect_requested","attrs":{}"#),
+        ev("2026-11-24T15:00:00+08:00", r#""event":"store_visit","attrs":{}"#).replace(M, "13800138001"),
+    ];
+    std::fs::write(dir.join("events.jsonl"), events.join("\n") + "\n").unwrap();
+    let run = |rules: &str| {
+        let cfg = dir.join(format!("{rules}.toml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "[engine]\nallowed_lateness = \"0s\"\n\n[source]\nkind = \"files\"\nfiles = [\"{ev}\"]\n\n[rules]\npaths = [\"{r}\"]\n\n[output]\ndir = \"{out}\"\nstdout = false\n\n[checkpoint]\ndir = \"{ck}\"\n",
+                ev = dir.join("events.jsonl").display(),
+                r = dir.join(rules).display(),
+                out = dir.join("out").display(),
+                ck = dir.join("ckpt").display(),
+            ),
+        )
+        .unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tidings"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["run", "--quiet", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        err
+    };
+    let first = run("a");
+    assert!(!first.contains("tidings: restored:"), "{first}");
+    let second = run("b");
+    let restored: Vec<&str> = second.lines().filter(|l| l.starts_with("tidings: restored: ")).collect();
+    assert!(
+        restored.contains(&"tidings: restored: rules gone with their pending timers: wait (2 pending)"),
+        "the two store visits' timers, counted: {second}"
+    );
+    assert!(
+        restored.contains(
+            &"tidings: restored: journey steps gone (instances waiting there end): keep.overnight (1 waiting)"
+        ),
+        "{second}"
+    );
+    assert!(!restored.iter().any(|l| l.contains("keep.offer")), "no instance was at the offer step: {second}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

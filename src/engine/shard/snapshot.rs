@@ -81,8 +81,15 @@ impl Shard {
     }
 
     /// Puts a subscriber back as a checkpoint holds it, replacing what the reference data
-    /// loaded; `remap` carries state taken under another rule set over to this one.
-    pub fn restore_subscriber(&mut self, p: Profile, st: SubState, remap: Option<&crate::state::Remap>) {
+    /// loaded; `remap` carries state taken under another rule set over to this one, counting
+    /// into `dropped` what it leaves behind.
+    pub fn restore_subscriber(
+        &mut self,
+        p: Profile,
+        st: SubState,
+        remap: Option<&crate::state::Remap>,
+        dropped: &mut crate::state::Dropped,
+    ) {
         let m = p.msisdn;
         self.pristine = false;
         self.pins.clear();
@@ -94,6 +101,7 @@ impl Shard {
         *e.sub = p;
         *e.state = st;
         if let Some(r) = remap {
+            r.count_dropped(e.state, dropped);
             e.state.remap(r);
         }
         for t in e.state.timers() {
