@@ -191,7 +191,7 @@ async function main() {
       }
       step("funnel moved");
     }
-    // The journeys in progress: this pack has none, and says so.
+    // The journeys in progress, by step.
     await page.waitForSelector("#journeys-now");
     result.journeys = await page.$eval("#journeys-now", (e) => e.textContent);
     await shot(page, "campaigns");

@@ -15,6 +15,18 @@ use std::process::{Command, Stdio};
 
 const BASE: &str = "/tidings";
 
+const VISITS: &str = r#"- journey: visit_followup
+  desc: A store visitor is followed for three days.
+  start:
+    on: [crm]
+    condition: event.event == store_visit
+  expire_after: 7d
+  steps:
+    - step: waiting
+      next:
+        - {after: 3d, goto: end}
+"#;
+
 fn console_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console")
 }
@@ -26,6 +38,9 @@ fn an_operator_edits_submits_approves_deploys_and_rolls_back_in_the_console_in_a
     let dir = Dir::new("console");
     let port = port();
     let cfg = setup(&dir, port, "approvals = 1\nbacktest = [\"EVENTS\"]");
+    // A journey beside the shop's rule: a visitor waits three days in it (the campaigns page
+    // shows how many wait).
+    std::fs::write(dir.0.join("rules/visits.yaml"), VISITS).unwrap();
     let text = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(&cfg, text.replacen("[api]\n", &format!("[api]\nbase_path = \"{BASE}\"\n"), 1)).unwrap();
     let (mut engine, mut stdin) = start_live(&cfg, port);
@@ -135,8 +150,9 @@ fn an_operator_edits_submits_approves_deploys_and_rolls_back_in_the_console_in_a
     }
     assert!(result["zh_nav"].as_str().unwrap().contains("营销活动"), "{result:#}");
 
-    // The campaigns page lists the journeys in progress (none in this pack: it says so).
-    assert!(result["journeys"].as_str().unwrap().contains("No journeys in the rule pack"), "{result:#}");
+    // The campaigns page lists the journeys in progress: the visitor fed waits in the journey.
+    let journeys = result["journeys"].as_str().unwrap();
+    assert!(journeys.contains("visit_followup (1)") && journeys.contains("waiting"), "{result:#}");
 
     // The funnel moved after the events were fed.
     assert_eq!(result["funnel"]["status"].as_u64(), Some(200), "GET /v1/funnel: {result:#}");
