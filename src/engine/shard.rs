@@ -540,7 +540,6 @@ fn candidate(p: Proposal, ts: Millis, key: OrderKey, due: Option<Millis>) -> Can
     Candidate { rule: p.rule, ts, key, trigger: p.trigger, due, written: p.written, deferred: None }
 }
 
-/// Moves a subscriber's journey instances in the shard's due-time index.
 /// Holds every contact of `decided` (one trigger's decisions, at input position `pos`) that
 /// policy deferred to the end of quiet hours: a timer of the subscriber, in their state and in
 /// the shard's index, that brings it back to policy as the same action when they end.
