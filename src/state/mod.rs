@@ -30,6 +30,7 @@ pub use contacts::{ContactLog, ContactRec};
 pub use derived::{DVal, Derived};
 pub use distinct::{DISTINCT_CAP, MAX_DISTINCT, MAX_DISTINCT_WINDOW};
 pub use journey::JourneyInst;
+pub use shape::Dropped;
 use std::collections::VecDeque;
 
 /// A rule's pending timer (a delay or an absence check).
@@ -825,30 +826,6 @@ pub struct Remap {
     pub steps: Vec<Option<u32>>,
     /// Derived attributes, by name and type.
     pub derived: Vec<Option<u16>>,
-}
-
-/// What carrying state over with a [`Remap`] leaves behind, by the old rule set's places:
-/// pending timers of rules that are gone, journey instances at steps that are gone.
-#[derive(Debug, Default)]
-pub struct Dropped {
-    pub timers: std::collections::BTreeMap<u32, u64>,
-    pub steps: std::collections::BTreeMap<u32, u64>,
-}
-
-impl Remap {
-    /// Counts into `into` what [`SubState::remap`] with this drops of `st`.
-    pub fn count_dropped(&self, st: &SubState, into: &mut Dropped) {
-        for t in st.timers() {
-            if self.rules.get(t.rule as usize).copied().flatten().is_none() {
-                *into.timers.entry(t.rule).or_default() += 1;
-            }
-        }
-        for j in st.journeys() {
-            if self.steps.get(j.step as usize).copied().flatten().is_none() {
-                *into.steps.entry(j.step).or_default() += 1;
-            }
-        }
-    }
 }
 
 /// A contact record's rule or campaign that is no longer in the rule set. The record still

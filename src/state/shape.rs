@@ -139,3 +139,27 @@ impl Persist for RuleShape {
         Ok(RuleShape { rules, campaigns, aggs, seqs, steps, derived, distinct })
     }
 }
+
+/// What carrying state over with a [`crate::state::Remap`] leaves behind, by the old rule set's places:
+/// pending timers of rules that are gone, journey instances at steps that are gone.
+#[derive(Debug, Default)]
+pub struct Dropped {
+    pub timers: std::collections::BTreeMap<u32, u64>,
+    pub steps: std::collections::BTreeMap<u32, u64>,
+}
+
+impl crate::state::Remap {
+    /// Counts into `into` what [`crate::state::SubState::remap`] with this drops of `st`.
+    pub fn count_dropped(&self, st: &crate::state::SubState, into: &mut Dropped) {
+        for t in st.timers() {
+            if self.rules.get(t.rule as usize).copied().flatten().is_none() {
+                *into.timers.entry(t.rule).or_default() += 1;
+            }
+        }
+        for j in st.journeys() {
+            if self.steps.get(j.step as usize).copied().flatten().is_none() {
+                *into.steps.entry(j.step).or_default() += 1;
+            }
+        }
+    }
+}
