@@ -249,21 +249,16 @@ fn redefined(old: &RuleSet, new: &RuleSet) -> Vec<String> {
             continue;
         }
         // Its own words the same: say which macro or list changed under it.
-        let through: Vec<&str> = match was.definition == d.definition {
-            true => d
-                .consulted
-                .iter()
-                .chain(was.consulted.iter())
-                .filter(|c| !(was.consulted.contains(c) && d.consulted.contains(c)))
-                .filter_map(|c| c.split_once(':').map(|(what, _)| what))
-                .fold(Vec::new(), |mut v, w| {
-                    if !v.contains(&w) {
-                        v.push(w);
-                    }
-                    v
-                }),
-            false => Vec::new(),
-        };
+        let mut through: Vec<&str> = Vec::new();
+        if was.definition == d.definition {
+            for c in d.consulted.iter().chain(&*was.consulted) {
+                let changed = !(was.consulted.contains(c) && d.consulted.contains(c));
+                let what = c.split_once(':').map_or(c.as_str(), |(what, _)| what);
+                if changed && !through.contains(&what) {
+                    through.push(what);
+                }
+            }
+        }
         let until = match (d.snapshot, d.schedule) {
             (Some(p), _) => {
                 let p = match p {
