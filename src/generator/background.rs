@@ -5,7 +5,8 @@
 
 use super::records::{
     CH_STORE, COMPLAINT_TOPICS, CREDIT_REASONS, Crm, DATA, DISCONNECT_CHANNELS, DISCONNECT_REASONS, Ev, FAILURE_CODES,
-    INTERNATIONAL, LOCAL, LONG_DISTANCE, MMS, MO, MT, ORDER_ITEMS, ProfileSet, ROAM_DOM, ROAM_INTL, SMS, Usage, VOICE,
+    INTERNATIONAL, LOCAL, LONG_DISTANCE, MMS, MO, MT, ORDER_ITEMS, ProfileSet, R_BL, ROAM_DOM, ROAM_INTL, SMS, Usage,
+    VOICE,
 };
 use super::stream::{Events, F_BUSY, F_HOLD, F_LD_MONTH, F_NO_TOPUP};
 use super::subscribers::{HIGH, NEG, PF_TRAVEL, PREFS, SERVICES, SV_12593, SV_DATA_PACK, Sub, stay_until};
@@ -356,6 +357,14 @@ impl Events {
             if let Some(date) = date {
                 self.push(at + 31 * MINUTE, s.idx, Ev::Profile(ProfileSet::StayUntil(date)), 0);
             }
+        }
+        // Nobody answered: the journey's offer goes the next morning at 09:00, and one in three
+        // takes it by reply within the hour or so.
+        if status == 1 && mix64(self.m.seed ^ 0xB1B1 ^ action).is_multiple_of(3) {
+            let day = self.m.cal.day_of(at) as i64;
+            let nine = self.day_start(day) + 9 * HOUR;
+            let offer = if at < nine { nine } else { nine + 24 * HOUR };
+            let _ = self.push(offer + (20 + (action >> 8) % 60) as i64 * MINUTE, s.idx, Ev::Reply { text: R_BL }, 0);
         }
         if status == 2 && self.rng.chance(0.5) {
             let gone = at + self.rng.range(2 * 24 * 60, 5 * 24 * 60) * MINUTE;

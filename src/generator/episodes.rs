@@ -6,8 +6,8 @@
 use super::base::PEER_PREFIXES;
 use super::clocks::Ep;
 use super::records::{
-    ATTACH, CASH, Ev, HANDOVER, LONG_DISTANCE, MO, MT, PERIODIC, R_ALL, R_HY, R_KT12593, R_KTLD, R_REFUSALS, R_SCORE_1,
-    R_THANKS, ROAM_DOM, ROAM_INTL, SMS, Usage,
+    ATTACH, CASH, Ev, HANDOVER, LONG_DISTANCE, MO, MT, PERIODIC, R_ALL, R_BL, R_HY, R_KT12593, R_KTBY, R_KTLD,
+    R_REFUSALS, R_SCORE_1, R_THANKS, R_TQ, ROAM_DOM, ROAM_INTL, SMS, Usage,
 };
 use super::stream::Events;
 use super::stream::{F_BUSY, F_HOLD, F_NO_TOPUP};
@@ -293,6 +293,10 @@ impl Events {
         };
         let t1 = t0 + self.rng.range(180, 300) * MINUTE;
         self.push(t1, i, Ev::loc(arrival, ATTACH), 0);
+        // One traveller in three takes the day pack the welcome SMS offers, by reply.
+        if self.aside(i, t1).is_multiple_of(3) {
+            let _ = self.push(t1 + 2 * MINUTE, i, Ev::Reply { text: R_KTBY }, 0);
+        }
         // A day pack on landing, then a call from home.
         let volume = self.rng.range(500, 20_000) as u32;
         let data = Usage::data(volume, arrival).scope(ROAM_INTL).charged(2500);
@@ -327,6 +331,10 @@ impl Events {
         let mut cell = self.rng.pick(&cells, from);
         let trigger = if self.rng.chance(0.6) { ATTACH } else { HANDOVER };
         self.push(t, i, Ev::loc(cell, trigger), 0);
+        // One in four takes the weather service the alert SMS offers.
+        if self.aside(i, t).is_multiple_of(4) {
+            let _ = self.push(t + 5 * MINUTE, i, Ev::Reply { text: R_TQ }, 0);
+        }
         let volume = self.rng.range(1_000, 30_000) as u32;
         let at = t + self.rng.range(2, 20) * MINUTE;
         self.push(at, i, Ev::Usage(Usage::data(volume, cell).scope(ROAM_DOM)), 0);
@@ -361,7 +369,15 @@ impl Events {
         };
         let s = self.sub(i);
         let cell = self.cell_for(&s, t0);
-        if day < self.m.base.churn_stop(i) {
+        let stop = self.m.base.churn_stop(i);
+        // The pack calls a churner about a week after they stop and, when nobody answers, sends
+        // the retention offer two mornings later (the ninth day after the stop, mostly): one in
+        // three takes it by reply that morning.
+        if day == stop && (idx as usize) < k && self.aside(i, i64::from(stop)).is_multiple_of(3) {
+            let at = self.day_start(i64::from(stop) + 9) + 9 * HOUR + 40 * MINUTE;
+            let _ = self.push(at, i, Ev::Reply { text: R_BL }, 0);
+        }
+        if day < stop {
             let u = if self.rng.chance(0.4) {
                 let duration = self.rng.range(10 * 60, 45 * 60) as u32;
                 Usage::call(self.peer(true), duration, cell).charged(duration.div_ceil(60) * 10)

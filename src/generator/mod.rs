@@ -34,6 +34,7 @@
 //!   session, a CRM or profile update); `episodes`: the stories; `render`: records to JSON
 //!   lines, and the live feed (`--follow`).
 
+mod answers;
 mod background;
 mod base;
 mod calendar;

@@ -258,8 +258,28 @@ pub(super) enum Ev {
 
 /// What subscribers write back: survey scores, refusals in the shapes phones produce them
 /// (full-width, lower case, with a thank-you), a `0000`, an offer's keyword, and chatter.
-pub(super) const REPLY_TEXTS: [&str; 14] =
-    ["1", "2", "3", "4", "5", "TD", "ｔｄ", "退订 谢谢", "R", "0000", "KT12593", "谢谢", "HY", "ktld"];
+pub(super) const REPLY_TEXTS: [&str; 20] = [
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
+    "TD",
+    "ｔｄ",
+    "退订 谢谢",
+    "R",
+    "0000",
+    "KT12593",
+    "谢谢",
+    "HY",
+    "ktld",
+    "BL",
+    "LL",
+    "xd",
+    "XY",
+    "KTBY",
+    "TQ",
+];
 /// Indexes into [`REPLY_TEXTS`].
 pub(super) const R_SCORE_1: u8 = 0;
 pub(super) const R_REFUSALS: [u8; 4] = [5, 6, 7, 8];
@@ -268,6 +288,15 @@ pub(super) const R_KT12593: u8 = 10;
 pub(super) const R_THANKS: u8 = 11;
 pub(super) const R_HY: u8 = 12;
 pub(super) const R_KTLD: u8 = 13;
+/// The keywords the pack's other offers ask for (rules/replies.yaml): the retention offers',
+/// the silence gift's, the package and contract expiry SMS', the roaming welcome's and the
+/// weather alert's.
+pub(super) const R_BL: u8 = 14;
+pub(super) const R_LL: u8 = 15;
+pub(super) const R_XD: u8 = 16;
+pub(super) const R_XY: u8 = 17;
+pub(super) const R_KTBY: u8 = 18;
+pub(super) const R_TQ: u8 = 19;
 
 impl Ev {
     /// A location update in `cell`.

@@ -111,6 +111,7 @@ impl Events {
                 o
             }
             Ev::Usage(u) => {
+                self.used(s.idx, t);
                 // A prepaid account cannot pay more than it holds: the charge shown is what was taken.
                 let (charge, balance) = match self.balance_mut(s) {
                     Some(b) => match u.force_after {

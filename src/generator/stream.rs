@@ -26,7 +26,9 @@ enum What {
     /// An episode clock's next start.
     Start { clock: u8, day: u32, idx: u32 },
     /// An episode's line, for subscriber `sub`; `clear` leaves their flags when it is written.
-    Line { sub: u32, ev: Ev, clear: u8 },
+    /// `paid`: a background tick was skipped for it when it was scheduled; otherwise the tick
+    /// after it is, when it is written.
+    Line { sub: u32, ev: Ev, clear: u8, paid: bool },
 }
 
 /// A heap entry: what happens at `t`; `seq` is the order it was scheduled in.
@@ -71,6 +73,10 @@ pub struct Events {
     pub(super) rng: Rng,
     balance: Vec<i32>,
     flags: Vec<u8>,
+    /// Each subscriber's last usage day so far, plus one (0: none yet), and the last day the
+    /// silence watch looked at ([`answers`](super::answers)).
+    pub(super) last_use: Vec<u16>,
+    pub(super) silence_day: usize,
     heap: BinaryHeap<Item>,
     clocks: Vec<Clock>,
     seq: u64,
@@ -115,6 +121,8 @@ impl Events {
             rng,
             balance: vec![BALANCE_UNSET; n],
             flags: vec![0; n],
+            last_use: vec![0; n],
+            silence_day: 0,
             heap: BinaryHeap::new(),
             clocks,
             seq: 0,
@@ -131,6 +139,7 @@ impl Events {
         for c in 0..ev.clocks.len() {
             ev.schedule_clock(c as u8, 0, 0);
         }
+        ev.expiry_answers();
         ev
     }
 
@@ -164,7 +173,23 @@ impl Events {
         }
         self.seq += 1;
         self.debt += 1;
-        self.heap.push(Item { t: t - t.rem_euclid(SECOND), seq: self.seq, what: What::Line { sub, ev, clear } });
+        self.heap.push(Item {
+            t: t - t.rem_euclid(SECOND),
+            seq: self.seq,
+            what: What::Line { sub, ev, clear, paid: true },
+        });
+        true
+    }
+
+    /// Schedules a line long before its time (days ahead): the background tick it replaces is the
+    /// one after it, not the next one now, so the stream's density stays where it was.
+    pub(super) fn push_later(&mut self, t: Millis, sub: u32, ev: Ev) -> bool {
+        if t >= self.m.cal.end() {
+            return false;
+        }
+        self.seq += 1;
+        let what = What::Line { sub, ev, clear: 0, paid: false };
+        self.heap.push(Item { t: t - t.rem_euclid(SECOND), seq: self.seq, what });
         true
     }
 
@@ -229,6 +254,15 @@ impl Events {
     fn step(&mut self) -> Option<String> {
         while self.emitted < self.m.events {
             let bg = self.peek_slot();
+            // A new day: who has been silent long enough to answer the silence gift.
+            let next = match (self.heap.peek(), bg) {
+                (Some(it), Some(b)) => Some(it.t.min(b)),
+                (Some(it), None) => Some(it.t),
+                (None, b) => b,
+            };
+            if let Some(next) = next.filter(|t| self.m.cal.day_of(*t) > self.silence_day) {
+                self.watch_silence(next);
+            }
             let take_heap = match (self.heap.peek(), bg) {
                 (Some(it), Some(b)) => it.t <= b,
                 (Some(_), None) => true,
@@ -244,7 +278,10 @@ impl Events {
                             self.episode(ep, it.t, day, idx);
                         }
                     }
-                    What::Line { sub, ev, clear } => {
+                    What::Line { sub, ev, clear, paid } => {
+                        if !paid {
+                            self.debt += 1;
+                        }
                         if let Some(f) = self.flags.get_mut(sub as usize) {
                             *f &= !clear;
                         }

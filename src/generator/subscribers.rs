@@ -203,7 +203,7 @@ pub(super) const ARTIST: &str = "周杰伦";
 /// the rest of the line is as before): days from the window's first day to the end of the
 /// package (3 in 10 have one), the contract (1 in 5) and the handset lease (1 in 10), spread so
 /// that each warning falls inside a window of a few days for some subscribers.
-fn contract_dates(m: &Model, i: u32) -> [Option<NaiveDate>; 3] {
+pub(super) fn contract_dates(m: &Model, i: u32) -> [Option<NaiveDate>; 3] {
     let h = mix64(m.seed ^ 0xDA7E ^ u64::from(i));
     let first = m.cal.info.first().map(|d| d.date).unwrap_or_default();
     let at = |has: bool, days: u64| has.then(|| first.checked_add_days(Days::new(days))).flatten();

@@ -85,6 +85,10 @@ pub enum Code {
     W104,
     /// A journey transition on an outcome its step's channel never reports.
     W105,
+    /// An SMS that asks for a reply keyword no rule or journey answers.
+    W106,
+    /// A reply keyword compared with a word no reply's keyword can be (lower case, full width).
+    W107,
 }
 
 impl Code {

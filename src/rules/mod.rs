@@ -20,6 +20,7 @@
 //! (`file:line:col`, a stable code, a hint where one is cheap). Nothing on the event path
 //! parses text or looks a rule up by name. [`testing`] runs a pack's own tests.
 
+pub mod asks;
 pub mod carry;
 mod collect;
 mod compile;
@@ -115,6 +116,11 @@ fn compile_files(files: &[(String, String)], refdata: Option<&RefData>, opts: &L
             rules.push(r);
             decls.push(d);
         }
+        let asks = std::mem::take(&mut checker.asks);
+        let answered = std::mem::take(&mut checker.replies_read);
+        let own = policy::Unsubscribe::default();
+        let own: Vec<Box<str>> = own.keywords.into_iter().chain(own.all_keywords).collect();
+        checker.diags.extend(asks::unanswered(asks, &answered, &own));
         (rules, decls, (js.journeys, js.steps, derives))
     };
     compile::check_formers(files, (&rules, &journeys.0, &journeys.1, &journeys.2), &mut diags);

@@ -391,3 +391,53 @@ fn dictionary_mistakes_are_reported_at_their_place() {
     let loaded = rules::compile(vec![("w.yaml".into(), good.clone())], None, &LoadOptions::default());
     assert!(loaded.rules.is_some(), "{good}\n{:?}", loaded.diagnostics);
 }
+
+/// An SMS that tells the subscriber to reply a keyword promises that the reply does something:
+/// a keyword no rule reads and no journey step moves on is warned about (W106) at the `回复` that
+/// asks for it; the unsubscribe keywords are the engine's own. A rule comparing the keyword with
+/// a word no keyword can be (lower case: keywords are read upper case) is warned about (W107),
+/// and answers nothing.
+#[test]
+fn an_sms_asking_for_a_reply_nothing_answers_is_warned_about() {
+    let src = r#"- rule: offer
+  on: [crm]
+  condition: event.event == store_visit
+  action: { channel: sms, template: "回复BL办理，回复XD续订，回复HY入会，回复ＱＲ确认。拒收请回复R" }
+- rule: takes
+  on: [reply]
+  condition: event.keyword in ("BL", "hy") and event.in_reply_to.rule == "offer"
+  action: { channel: order, offer: "bl" }
+- journey: j
+  start: {on: [crm], condition: "event.event == store_visit"}
+  expire_after: 3d
+  steps:
+    - step: ask
+      action: {channel: sms, template: "回复QR确认"}
+      next:
+        - {reply: [qr], goto: end}
+        - {after: 1d, goto: end}
+"#;
+    let loaded = rules::compile(vec![("r.yaml".into(), src.into())], None, &LoadOptions::default());
+    assert!(loaded.rules.is_some(), "warnings only: {:?}", loaded.diagnostics);
+    let got: Vec<(String, usize, usize, String)> =
+        loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col, d.message.clone())).collect();
+    let asks = |kw: &str| format!("the SMS asks for the reply `{kw}`, and no rule or journey answers it");
+    assert_eq!(
+        got,
+        [
+            ("W106".to_string(), 4, 45, asks("XD")),
+            ("W106".to_string(), 4, 52, asks("HY")),
+            (
+                "W107".to_string(),
+                7,
+                38,
+                "`hy` is never a reply's keyword: keywords are read upper case, half width, first word only"
+                    .to_string()
+            ),
+        ],
+        "{}",
+        loaded.diagnostics.iter().map(|d| d.render()).collect::<String>()
+    );
+    let hint = loaded.diagnostics.iter().find(|d| d.line == 7).and_then(|d| d.hint.clone());
+    assert_eq!(hint.as_deref(), Some("write `\"HY\"`"));
+}

@@ -380,9 +380,12 @@ impl Journey<'_> {
                 scope = Scope::Rule(Kind::Reply.into_set());
                 match n.as_str() {
                     Some("any") => When::Reply(None),
-                    _ => When::Reply(Some(
-                        values(n).iter().map(|v| crate::event::keyword(v.as_str().unwrap_or(""))).collect(),
-                    )),
+                    _ => {
+                        let kws: Vec<_> =
+                            values(n).iter().map(|v| crate::event::keyword(v.as_str().unwrap_or(""))).collect();
+                        ck.replies_read.extend(kws.iter().map(|k| Box::from(&**k)));
+                        When::Reply(Some(kws.into_iter().collect()))
+                    }
                 }
             }
             Some("on") => {

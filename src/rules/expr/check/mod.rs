@@ -200,6 +200,11 @@ pub struct Checker<'a> {
     /// While a derive compiles: the macros and lists it reads, each as `macro NAME: ...` or
     /// `list NAME: ...` with what it says (a derive whose macro changed is redefined too).
     pub consulted: Option<Vec<String>>,
+    /// The reply keywords conditions compare `event.keyword` (or `event.text`) with and journey
+    /// steps move on, normalised: the replies the pack answers ([`crate::rules::asks`]).
+    pub replies_read: Vec<Box<str>>,
+    /// The replies the pack's SMS ask for, checked against `replies_read` once all is compiled.
+    pub asks: Vec<crate::rules::asks::Ask>,
     expanding: Vec<String>,
     /// Nesting of `check` calls (the depth of the tree being built, macros expanded).
     depth: usize,
@@ -287,6 +292,8 @@ impl<'a> Checker<'a> {
             derives_ahead: Vec::new(),
             derives_failed: Vec::new(),
             consulted: None,
+            replies_read: Vec::new(),
+            asks: Vec::new(),
             expanding: Vec::new(),
             depth: 0,
             work: 0,
@@ -705,6 +712,35 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// A word compared with a reply's keyword or text: a reply the pack answers. A keyword is
+    /// read upper case and half width, its first word only: a word written otherwise never
+    /// equals one, and is said so (W107).
+    pub(super) fn reply_word(&mut self, field: &Ir, word: &str, span: Span, loc: &Loc) {
+        let keyword = match field {
+            Ir::Field(Field::ReplyKeyword) => true,
+            Ir::Field(Field::ReplyText) => false,
+            _ => return,
+        };
+        let read = crate::event::keyword(word);
+        if keyword && *read != *word {
+            let hint = (!read.is_empty()).then(|| format!("write `\"{}\"`", &*read));
+            self.diags.push(
+                loc.diag(
+                    Code::W107,
+                    span,
+                    format!(
+                        "`{word}` is never a reply's keyword: keywords are read upper case, half width, first word only"
+                    ),
+                )
+                .with_hint(hint),
+            );
+        }
+        // A keyword written otherwise answers nothing; a reply's text is compared as sent.
+        if !read.is_empty() && (!keyword || *read == *word) {
+            self.replies_read.push(Box::from(&*read));
+        }
+    }
+
     /// A literal (at `lit_span`) compared with a value of type `ty`.
     fn literal_for(&mut self, ty: Ty, lit: Checked, lit_span: Span, other: &Ir, loc: &Loc) -> Option<(Ir, Ty)> {
         match lit {
@@ -714,6 +750,7 @@ impl<'a> Checker<'a> {
                     if matches!(other, Ir::Field(Field::CrmEvent)) {
                         self.crm_event(&word, span, loc);
                     }
+                    self.reply_word(other, &word, span, loc);
                     Some((Ir::Str(word.into()), Ty::Str))
                 }
                 _ => self.value(Checked::Bare(word, span), loc),
@@ -724,6 +761,7 @@ impl<'a> Checker<'a> {
                     if matches!(other, Ir::Field(Field::CrmEvent)) {
                         self.crm_event(&s, lit_span, loc);
                     }
+                    self.reply_word(other, &s, lit_span, loc);
                     Some((Ir::Str(s), Ty::Str))
                 }
             },

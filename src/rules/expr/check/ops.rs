@@ -203,6 +203,9 @@ impl Checker<'_> {
                                 self.crm_event(w, *sp, loc);
                             }
                         }
+                        for (w, sp) in &items {
+                            self.reply_word(&lir, w, *sp, loc);
+                        }
                         Some(Ir::StrIn(Box::new(lir), items.into_iter().map(|(s, _)| s.into()).collect()))
                     }
                     Ty::Int => {

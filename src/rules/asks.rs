@@ -1,0 +1,97 @@
+//! Replies an SMS asks for (`回复BL即可办理`) and the replies the pack answers.
+//!
+//! An offer that tells the subscriber to reply a keyword promises that the reply does
+//! something. When no rule reads that keyword (`event.keyword == "BL"`) and no journey step
+//! moves on it (`reply: [BL]`), the subscriber's answer is lost: `validate` says so (W106) at the
+//! place in the template that asks. The unsubscribe keywords are the engine's own business
+//! ([`crate::rules::policy::Unsubscribe`]) and are always answered.
+
+use super::diag::Diagnostic;
+use super::expr::syntax::Span;
+
+/// A keyword an SMS template asks for, with the diagnostic to give if nothing answers it.
+pub struct Ask {
+    pub keyword: Box<str>,
+    pub diag: Diagnostic,
+}
+
+/// The keywords `text` (an SMS template as written) asks the subscriber to reply, each with the
+/// byte range of its `回复...` in `text`, normalised as replies are ([`crate::event::keyword`]).
+/// A keyword is a run of letters and digits, ASCII or full width (`回复KT12593`, `回复1-5` asks for `1`), or
+/// what a pair of quotes holds (`回复“是”`); a `{...}` right after `回复` is not a keyword.
+pub fn asked(text: &str) -> Vec<(Span, Box<str>)> {
+    const ASK: &str = "回复";
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(at) = text[from..].find(ASK).map(|i| from + i) {
+        let rest = &text[at + ASK.len()..];
+        let quoted = rest.chars().next().and_then(|open| {
+            let close = match open {
+                '“' => '”',
+                '"' => '"',
+                '「' => '」',
+                '『' => '』',
+                '\'' => '\'',
+                _ => return None,
+            };
+            let body = &rest[open.len_utf8()..];
+            body.find(close).map(|end| (&body[..end], open.len_utf8() + end + close.len_utf8()))
+        });
+        let (word, len) = match quoted {
+            Some((w, len)) => (w, len),
+            None => {
+                let n = rest.find(|c: char| !keyword_char(c)).unwrap_or(rest.len());
+                (&rest[..n], n)
+            }
+        };
+        let keyword = crate::event::keyword(word);
+        if !keyword.is_empty() {
+            out.push((Span { start: at, end: at + ASK.len() + len }, Box::from(&*keyword)));
+        }
+        from = at + ASK.len();
+    }
+    out
+}
+
+/// A letter or digit of a keyword, ASCII or full width (`回复ＢＬ` asks for `BL`).
+fn keyword_char(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(c, '\u{FF10}'..='\u{FF19}' | '\u{FF21}'..='\u{FF3A}' | '\u{FF41}'..='\u{FF5A}')
+}
+
+/// The warnings for the asks whose keyword is neither among `answered` (the keywords the pack's
+/// conditions and journey transitions read) nor among `own` (the unsubscribe keywords).
+pub fn unanswered<'a>(
+    asks: Vec<Ask>,
+    answered: &'a [Box<str>],
+    own: &'a [Box<str>],
+) -> impl Iterator<Item = Diagnostic> + 'a {
+    asks.into_iter().filter(move |a| !answered.contains(&a.keyword) && !own.contains(&a.keyword)).map(|a| a.diag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<String> {
+        asked(text).into_iter().map(|(_, k)| k.into()).collect()
+    }
+
+    #[test]
+    fn keywords_asked_for_are_read_as_replies_are() {
+        assert_eq!(words("续订请回复XD或登录中国移动APP办理。"), ["XD"]);
+        assert_eq!(words("回复kt12593即可开通，回复ＢＬ办理"), ["KT12593", "BL"]);
+        assert_eq!(words("请回复1-5为本次服务打分"), ["1"]);
+        assert_eq!(words("同意请回复“是”，不同意回复「否」"), ["是", "否"]);
+        // A placeholder, or nothing after it, asks for no keyword of its own.
+        assert_eq!(words("回复{event.keyword}已收到；感谢回复。"), Vec::<String>::new());
+        assert_eq!(words("没有要回复的"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_span_covers_the_ask() {
+        let text = "尊敬的客户，回复BL即可办理";
+        let (span, _) = &asked(text)[0];
+        assert_eq!(&text[span.start..span.end], "回复BL");
+    }
+}
