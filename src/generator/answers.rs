@@ -76,6 +76,18 @@ impl Events {
         }
     }
 
+    /// Whether an answer scheduled days ahead (`push_later`) still answers something at `t`: the
+    /// silence gift's claim only while the subscriber has stayed silent (no usage line since).
+    pub(super) fn still_due(&self, i: u32, ev: &Ev, t: Millis) -> bool {
+        match ev {
+            Ev::Reply { text: R_LL } => {
+                let last = self.last_use.get(i as usize).copied().unwrap_or(0);
+                (last as usize) + SILENT_DAYS <= self.m.cal.day_of(t) + 1
+            }
+            _ => true,
+        }
+    }
+
     /// Local midnight of day `day` of the window.
     pub(super) fn day_start(&self, day: i64) -> Millis {
         self.m.cal.start + day * DAY

@@ -11,7 +11,7 @@ use super::records::{
     TRIGGERS, VOICE,
 };
 use super::stream::Events;
-use super::subscribers::{PREFS, SERVICES, Sub, TIERS, dnd_json, push_str_list};
+use super::subscribers::{SERVICES, Sub, TIERS, dnd_json, push_prefs, push_str_list};
 use super::world::store_id;
 use crate::time::{Millis, SECOND, format_ts};
 
@@ -218,7 +218,7 @@ impl Events {
                     }
                     ProfileSet::Prefs(mask) => {
                         o.push_str("\"prefs\":");
-                        push_str_list(&mut o, &PREFS, mask);
+                        push_prefs(&mut o, &self.m, s.idx, mask);
                     }
                     ProfileSet::Cancelled => o.push_str("\"status\":\"cancelled\""),
                     ProfileSet::PreCancel => o.push_str("\"status\":\"pre_cancel\""),

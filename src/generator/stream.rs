@@ -280,6 +280,10 @@ impl Events {
                     }
                     What::Line { sub, ev, clear, paid } => {
                         if !paid {
+                            // Scheduled days ahead: what it answers may no longer be so.
+                            if !self.still_due(sub, &ev, it.t) {
+                                continue;
+                            }
                             self.debt += 1;
                         }
                         if let Some(f) = self.flags.get_mut(sub as usize) {

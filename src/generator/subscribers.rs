@@ -221,6 +221,20 @@ pub(super) fn stay_until(m: &Model, i: u32) -> Option<NaiveDate> {
     h.is_multiple_of(20).then(|| first.checked_add_days(Days::new(90 + (h >> 8) % 270))).flatten()
 }
 
+/// Subscriber `i`'s preferences as a JSON list: the `prefs` bits, and for half the music lovers
+/// the artist they follow (`artist:NAME`), in the record and in every profile update that sets
+/// the list again (an update naming the list whole must not drop the artist).
+pub(super) fn push_prefs(o: &mut String, m: &Model, i: u32, prefs: u8) {
+    push_str_list(o, &PREFS, prefs);
+    if prefs & PF_MUSIC != 0 && mix64(m.seed ^ 0xA275 ^ u64::from(i)).is_multiple_of(2) {
+        o.pop();
+        if prefs != 0 {
+            o.push(',');
+        }
+        let _ = write!(o, "\"artist:{ARTIST}\"]");
+    }
+}
+
 /// SubscriberRecord `i`'s reference line: the profile, the household (customer and account ids) and
 /// the join date.
 pub(super) fn subscriber_line(m: &Model, i: u32) -> String {
@@ -252,15 +266,7 @@ pub(super) fn subscriber_line(m: &Model, i: u32) -> String {
     o.push_str(",\"dnd\":");
     o.push_str(dnd_json(s.dnd));
     let _ = write!(o, ",\"status\":\"{}\",\"prefs\":", STATUSES[s.status as usize % 3]);
-    push_str_list(&mut o, &PREFS, s.prefs);
-    // Half the music lovers follow the artist (a preference naming them).
-    if s.prefs & PF_MUSIC != 0 && mix64(m.seed ^ 0xA275 ^ u64::from(i)).is_multiple_of(2) {
-        o.pop();
-        if s.prefs != 0 {
-            o.push(',');
-        }
-        let _ = write!(o, "\"artist:{ARTIST}\"]");
-    }
+    push_prefs(&mut o, m, i, s.prefs);
     o.push_str(match s.channel_pref {
         0 => ",\"channel_pref\":\"sms\"",
         1 => ",\"channel_pref\":\"call\"",

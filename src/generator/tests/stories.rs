@@ -287,3 +287,72 @@ fn churners_spend_then_stop() {
     }
     assert!(ordinary * 10 <= churners.len().max(20), "{ordinary} ordinary subscribers look like churners: {warned:?}");
 }
+
+/// The offers' answers: over the embedded default's 40 days, subscribers answer each keyword the
+/// pack's offers ask for (rules/replies.yaml), each answer after the moment its offer goes out:
+/// a package renewal the morning of the 7-days-ahead warning, a contract question the day of the
+/// 30-days-ahead one, the silence gift's claim more than 30 days after the last usage.
+/// A profile update that sets the preferences again keeps the artist a fan follows.
+#[test]
+fn offers_are_answered_and_fans_keep_their_artist() {
+    let o = GenOptions { events: 400_000, days: 40, ..GenOptions::default() };
+    let r = reference(&o);
+    let subs: HashMap<String, Map<String, Value>> =
+        r.subscribers.iter().map(|l| obj(l)).map(|m| (s(&m, "msisdn").to_string(), m)).collect();
+    let date = |m: &Map<String, Value>, k: &str| chrono::NaiveDate::parse_from_str(s(m, k), "%Y-%m-%d").ok();
+    let mut answers: HashMap<String, usize> = HashMap::new();
+    let mut last_use: HashMap<String, i64> = HashMap::new();
+    let (mut prefs_set, mut fans_kept) = (0, 0);
+    for l in events(&o) {
+        let m = obj(&l);
+        let who = s(&m, "msisdn").to_string();
+        let sub = &subs[&who];
+        let t = ms(s(&m, "ts"));
+        let day = chrono::DateTime::from_timestamp_millis(t + 8 * HOUR).map(|d| d.date_naive());
+        match s(&m, "kind") {
+            "usage" => {
+                last_use.insert(who, t);
+            }
+            "reply" => {
+                let text = s(&m, "text");
+                match text {
+                    "xd" => {
+                        let warned =
+                            date(sub, "package_expires").and_then(|d| d.checked_sub_days(chrono::Days::new(7)));
+                        assert_eq!(day, warned, "XD the morning of the warning: {l}");
+                        assert!(("09:00".."12:00").contains(&hm(s(&m, "ts"))), "{l}");
+                    }
+                    "XY" => {
+                        let warned =
+                            date(sub, "contract_expires").and_then(|d| d.checked_sub_days(chrono::Days::new(30)));
+                        assert_eq!(day, warned, "XY the day of the warning: {l}");
+                    }
+                    "LL" => {
+                        let since = last_use.get(&who).copied().unwrap_or(i64::MIN);
+                        assert!(t - since > 30 * DAY, "LL more than 30 days after the last usage: {l}");
+                    }
+                    _ => {}
+                }
+                *answers.entry(text.to_string()).or_default() += 1;
+            }
+            "profile" => {
+                let Some(prefs) = m.get("set").and_then(|v| v.get("prefs")).and_then(Value::as_array) else {
+                    continue;
+                };
+                let fan = |p: &[Value]| p.iter().any(|v| v.as_str() == Some("artist:周杰伦"));
+                let record = sub.get("prefs").and_then(Value::as_array).is_some_and(|p| fan(p));
+                let music = prefs.iter().any(|v| v.as_str() == Some("music"));
+                prefs_set += 1;
+                if record && music {
+                    assert!(fan(prefs), "a fan's profile update drops the artist: {l}");
+                    fans_kept += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    for kw in ["BL", "LL", "xd", "XY", "KTBY", "TQ"] {
+        assert!(answers.get(kw).copied().unwrap_or(0) > 0, "nobody answers {kw}: {answers:?}");
+    }
+    assert!(prefs_set > 0 && fans_kept > 0, "{prefs_set} preference updates, {fans_kept} of fans");
+}
