@@ -68,6 +68,18 @@ fn run(recorded: &Recorded, cfg: &Config, out: &Path, opts: &EngineOptions, repo
     use tidings::report::{Collector, Context, Observer, html};
     let (refdata, subs) = load_data(recorded.data.as_deref(), cfg.engine.unknown_subscribers)?;
     let refdata = with_journal(refdata, cfg, opts.offset)?;
+    // Which journal of refusals the replay held to: it is found by the config (the output or
+    // checkpoint directory), so a replay run where a live one ran reads that run's refusals.
+    let journal = cfg.optout_journal().map(|path| match path.exists() {
+        true => {
+            let (refusals, subscribers) = refdata.optout_journal.counts();
+            format!(
+                "opt-outs      {refusals} refusal(s) of {subscribers} subscriber(s) read from {} (refusals made live hold here too)",
+                path.display()
+            )
+        }
+        false => format!("opt-outs      no journal at {}: only the replies in the input refuse", path.display()),
+    });
     let rules = load_rules(&recorded.rules, &refdata, cfg.max_window().map_err(anyhow::Error::msg)?)?;
     let (mut observer, responses) = Observer::new(&cfg.report, &rules).map_err(anyhow::Error::msg)?;
     let mut collector = Collector::new(&rules, opts.offset);
@@ -95,6 +107,9 @@ fn run(recorded: &Recorded, cfg: &Config, out: &Path, opts: &EngineOptions, repo
     let summary = run_engine(input.map(engine::Input::from), parts, resume, opts, &mut sink, &stop_flag())?;
     progress.finish();
     println!("{}", tidings::engine::render_summary(&summary, t0.elapsed(), opts.offset));
+    if let Some(j) = journal {
+        println!("{j}");
+    }
     println!("output        {}/actions.jsonl, decisions.jsonl, dead_letters.jsonl", out.display());
     if let Some(path) = report {
         let inputs = recorded.events.iter().map(|p| p.display().to_string()).collect();

@@ -89,6 +89,11 @@ impl OptOutJournal {
         self
     }
 
+    /// How many refusals were read, and of how many subscribers.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.read.values().map(Vec::len).sum(), self.read.len())
+    }
+
     /// The refusals journaled for `m` before this run started.
     pub fn read(&self, m: Msisdn) -> &[OptOut] {
         self.read.get(&m).map_or(&[], Vec::as_slice)

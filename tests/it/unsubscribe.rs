@@ -440,6 +440,10 @@ pub(crate) mod live {
             .output()
             .unwrap();
         assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
+        // It says which journal of refusals it held to (found through the config).
+        let said = String::from_utf8_lossy(&replay.stdout);
+        let read = format!("opt-outs      1 refusal(s) of 1 subscriber(s) read from {}", journal.display());
+        assert!(said.contains(&read), "{said}");
         let replayed = lines(&dir.0.join("replay/decisions.jsonl"));
         let key = |d: &Value| (d["id"].clone(), d["outcome"].clone(), d["reason"].clone(), d["detail"].clone());
         let mut a: Vec<_> = live.iter().map(key).collect();
