@@ -89,6 +89,8 @@ pub enum Code {
     W106,
     /// A reply keyword compared with a word no reply's keyword can be (lower case, full width).
     W107,
+    /// An outcome's or a reply's rule or campaign compared with a name the pack does not have.
+    W108,
 }
 
 impl Code {

@@ -102,7 +102,7 @@ fn compile_files(files: &[(String, String)], refdata: Option<&RefData>, opts: &L
     let mut defs = collect::collect(files, &docs, &mut diags);
     let words = Arc::new(words::Dictionary::new(std::mem::take(&mut defs.words)));
     let mut slots = Slots::default();
-    let (mut rules, decls, journeys) = {
+    let (mut rules, decls, journeys, names_read) = {
         let mut checker = Checker::new(
             Names { files, lists: &defs.lists, macros: &defs.macros, refdata, words: &words },
             &mut slots,
@@ -121,8 +121,18 @@ fn compile_files(files: &[(String, String)], refdata: Option<&RefData>, opts: &L
         let own = policy::Unsubscribe::default();
         let own: Vec<Box<str>> = own.keywords.into_iter().chain(own.all_keywords).collect();
         checker.diags.extend(asks::unanswered(asks, &answered, &own));
-        (rules, decls, (js.journeys, js.steps, derives))
+        let names_read = std::mem::take(&mut checker.names_read);
+        (rules, decls, (js.journeys, js.steps, derives), names_read)
     };
+    // Rule and campaign names compared with an outcome's or a reply's: the pack's own (a rule's
+    // former names too: replies to what it sent under them still come).
+    {
+        let names: Vec<&str> =
+            rules.iter().flat_map(|r| std::iter::once(&*r.name).chain(r.was.iter().map(|f| &*f.name))).collect();
+        let campaigns: Vec<&str> =
+            rules.iter().map(|r| &*r.campaign).chain(defs.campaigns.iter().map(|c| c.name.as_str())).collect();
+        diags.extend(expr::check::unknown_names(names_read, &names, &campaigns));
+    }
     compile::check_formers(files, (&rules, &journeys.0, &journeys.1, &journeys.2), &mut diags);
     let named = compile::campaigns_named(&defs.rules, &defs.journeys);
     let campaigns = compile::build_campaigns(&mut rules, decls, &defs.campaigns, &named, files, &mut diags);

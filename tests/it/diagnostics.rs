@@ -392,6 +392,19 @@ fn dictionary_mistakes_are_reported_at_their_place() {
     assert!(loaded.rules.is_some(), "{good}\n{:?}", loaded.diagnostics);
 }
 
+/// A journey whose SMS asks for the reply `QR` and moves on it (`j.ask`): the rule packs of the
+/// two tests below end with it.
+const ASKING_JOURNEY: &str = r#"- journey: j
+  start: {on: [crm], condition: "event.event == store_visit"}
+  expire_after: 3d
+  steps:
+    - step: ask
+      action: {channel: sms, template: "回复QR确认"}
+      next:
+        - {reply: [qr], goto: end}
+        - {after: 1d, goto: end}
+"#;
+
 /// An SMS that tells the subscriber to reply a keyword promises that the reply does something:
 /// a keyword no rule reads and no journey step moves on is warned about (W106) at the `回复` that
 /// asks for it; the unsubscribe keywords are the engine's own. A rule comparing the keyword with
@@ -407,17 +420,8 @@ fn an_sms_asking_for_a_reply_nothing_answers_is_warned_about() {
   on: [reply]
   condition: event.keyword in ("BL", "hy") and event.in_reply_to.rule == "offer"
   action: { channel: order, offer: "bl" }
-- journey: j
-  start: {on: [crm], condition: "event.event == store_visit"}
-  expire_after: 3d
-  steps:
-    - step: ask
-      action: {channel: sms, template: "回复QR确认"}
-      next:
-        - {reply: [qr], goto: end}
-        - {after: 1d, goto: end}
 "#;
-    let loaded = rules::compile(vec![("r.yaml".into(), src.into())], None, &LoadOptions::default());
+    let loaded = rules::compile(vec![("r.yaml".into(), [src, ASKING_JOURNEY].concat())], None, &LoadOptions::default());
     assert!(loaded.rules.is_some(), "warnings only: {:?}", loaded.diagnostics);
     let got: Vec<(String, usize, usize, String)> =
         loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col, d.message.clone())).collect();
@@ -440,4 +444,38 @@ fn an_sms_asking_for_a_reply_nothing_answers_is_warned_about() {
     );
     let hint = loaded.diagnostics.iter().find(|d| d.line == 7).and_then(|d| d.hint.clone());
     assert_eq!(hint.as_deref(), Some("write `\"HY\"`"));
+}
+
+/// A rule or campaign name compared with what an outcome reports on or a reply answers must be
+/// one the pack has (a rule, a journey step `journey.step`, a rule's former name, a campaign):
+/// a misspelt one makes the rule never fire, and is warned about (W108) with the nearest name.
+#[test]
+fn an_outcome_or_reply_compared_with_a_name_the_pack_lacks_is_warned_about() {
+    let src = r#"- rule: offer
+  was: [old_offer]
+  on: [crm]
+  condition: event.event == store_visit
+  action: { channel: sms, template: "x" }
+  campaign: shop
+- rule: takes
+  on: [reply]
+  condition: event.in_reply_to.rule in ("ofer", "old_offer", "j.ask") and event.in_reply_to.campaign != "shp"
+  action: { channel: order, offer: "x" }
+- rule: retry
+  on: [outcome]
+  condition: event.rule == "j.asks" and event.campaign == "shop"
+  action: { channel: sms, template: "y" }
+"#;
+    let loaded = rules::compile(vec![("r.yaml".into(), [src, ASKING_JOURNEY].concat())], None, &LoadOptions::default());
+    assert!(loaded.rules.is_some(), "warnings only: {:?}", loaded.diagnostics);
+    let got: Vec<(String, usize, usize, Option<String>)> =
+        loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col, d.hint.clone())).collect();
+    let w = |line, col, hint: &str| ("W108".to_string(), line, col, Some(format!("did you mean `{hint}`?")));
+    assert_eq!(
+        got,
+        [w(9, 41, "offer"), w(9, 105, "shop"), w(13, 28, "j.ask")],
+        "{}",
+        loaded.diagnostics.iter().map(|d| d.render()).collect::<String>()
+    );
+    assert!(loaded.diagnostics[0].message.contains("`ofer` is not a rule or journey step of the pack"));
 }

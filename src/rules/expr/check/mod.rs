@@ -6,9 +6,11 @@
 //! [`ops`]; calls in [`builtins`], the one table of built-in functions.
 
 pub mod builtins;
+mod compared;
 mod ops;
 
 pub use builtins::{BUILTINS, Builtin, Param, Returns};
+pub use compared::unknown_names;
 
 use super::Ir;
 use super::schema::{self, Field, ROOTS, SymTy, Ty};
@@ -205,6 +207,9 @@ pub struct Checker<'a> {
     pub replies_read: Vec<Box<str>>,
     /// The replies the pack's SMS ask for, checked against `replies_read` once all is compiled.
     pub asks: Vec<crate::rules::asks::Ask>,
+    /// The rule and campaign names conditions compare an outcome's or a reply's with, each with
+    /// the warning to give if the pack has no such name ([`compared`]).
+    pub names_read: Vec<compared::NameRead>,
     expanding: Vec<String>,
     /// Nesting of `check` calls (the depth of the tree being built, macros expanded).
     depth: usize,
@@ -294,6 +299,7 @@ impl<'a> Checker<'a> {
             consulted: None,
             replies_read: Vec::new(),
             asks: Vec::new(),
+            names_read: Vec::new(),
             expanding: Vec::new(),
             depth: 0,
             work: 0,
@@ -712,35 +718,6 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// A word compared with a reply's keyword or text: a reply the pack answers. A keyword is
-    /// read upper case and half width, its first word only: a word written otherwise never
-    /// equals one, and is said so (W107).
-    pub(super) fn reply_word(&mut self, field: &Ir, word: &str, span: Span, loc: &Loc) {
-        let keyword = match field {
-            Ir::Field(Field::ReplyKeyword) => true,
-            Ir::Field(Field::ReplyText) => false,
-            _ => return,
-        };
-        let read = crate::event::keyword(word);
-        if keyword && *read != *word {
-            let hint = (!read.is_empty()).then(|| format!("write `\"{}\"`", &*read));
-            self.diags.push(
-                loc.diag(
-                    Code::W107,
-                    span,
-                    format!(
-                        "`{word}` is never a reply's keyword: keywords are read upper case, half width, first word only"
-                    ),
-                )
-                .with_hint(hint),
-            );
-        }
-        // A keyword written otherwise answers nothing; a reply's text is compared as sent.
-        if !read.is_empty() && (!keyword || *read == *word) {
-            self.replies_read.push(Box::from(&*read));
-        }
-    }
-
     /// A literal (at `lit_span`) compared with a value of type `ty`.
     fn literal_for(&mut self, ty: Ty, lit: Checked, lit_span: Span, other: &Ir, loc: &Loc) -> Option<(Ir, Ty)> {
         match lit {
@@ -750,7 +727,7 @@ impl<'a> Checker<'a> {
                     if matches!(other, Ir::Field(Field::CrmEvent)) {
                         self.crm_event(&word, span, loc);
                     }
-                    self.reply_word(other, &word, span, loc);
+                    self.compared(other, &word, span, loc);
                     Some((Ir::Str(word.into()), Ty::Str))
                 }
                 _ => self.value(Checked::Bare(word, span), loc),
@@ -761,7 +738,7 @@ impl<'a> Checker<'a> {
                     if matches!(other, Ir::Field(Field::CrmEvent)) {
                         self.crm_event(&s, lit_span, loc);
                     }
-                    self.reply_word(other, &s, lit_span, loc);
+                    self.compared(other, &s, lit_span, loc);
                     Some((Ir::Str(s), Ty::Str))
                 }
             },

@@ -204,7 +204,7 @@ impl Checker<'_> {
                             }
                         }
                         for (w, sp) in &items {
-                            self.reply_word(&lir, w, *sp, loc);
+                            self.compared(&lir, w, *sp, loc);
                         }
                         Some(Ir::StrIn(Box::new(lir), items.into_iter().map(|(s, _)| s.into()).collect()))
                     }
