@@ -17,40 +17,56 @@ pub struct Ask {
 
 /// The keywords `text` (an SMS template as written) asks the subscriber to reply, each with the
 /// byte range of its `回复...` in `text`, normalised as replies are ([`crate::event::keyword`]).
-/// A keyword is a run of letters and digits, ASCII or full width (`回复KT12593`, `回复1-5` asks for `1`), or
-/// what a pair of quotes holds (`回复“是”`); a `{...}` right after `回复` is not a keyword.
+/// A keyword is a run of letters and digits, ASCII or full width (`回复KT12593`, `回复1-5` asks
+/// for `1`), or what a pair of quotes holds (`回复“是”`); a `{...}` right after `回复` is not a
+/// keyword. In English, `Reply YES` asks for `YES` (a word without lower case letters: `reply to
+/// this message` asks for nothing) and `reply "y"` for `Y`.
 pub fn asked(text: &str) -> Vec<(Span, Box<str>)> {
-    const ASK: &str = "回复";
     let mut out = Vec::new();
-    let mut from = 0;
-    while let Some(at) = text[from..].find(ASK).map(|i| from + i) {
-        let rest = &text[at + ASK.len()..];
-        let quoted = rest.chars().next().and_then(|open| {
-            let close = match open {
-                '“' => '”',
-                '"' => '"',
-                '「' => '」',
-                '『' => '』',
-                '\'' => '\'',
-                _ => return None,
-            };
-            let body = &rest[open.len_utf8()..];
-            body.find(close).map(|end| (&body[..end], open.len_utf8() + end + close.len_utf8()))
-        });
-        let (word, len) = match quoted {
-            Some((w, len)) => (w, len),
-            None => {
-                let n = rest.find(|c: char| !keyword_char(c)).unwrap_or(rest.len());
-                (&rest[..n], n)
+    // The same byte offsets: only ASCII letters change.
+    let lower = text.to_ascii_lowercase();
+    for (ask, english) in [("回复", false), ("reply ", true)] {
+        let mut from = 0;
+        while let Some(at) = lower[from..].find(ask).map(|i| from + i) {
+            from = at + ask.len();
+            if english && text[..at].chars().next_back().is_some_and(|c| c.is_ascii_alphanumeric()) {
+                continue;
             }
-        };
-        let keyword = crate::event::keyword(word);
-        if !keyword.is_empty() {
-            out.push((Span { start: at, end: at + ASK.len() + len }, Box::from(&*keyword)));
+            let rest = &text[at + ask.len()..];
+            let (word, len) = match quoted(rest) {
+                Some(q) => q,
+                None => {
+                    let n = rest.find(|c: char| !keyword_char(c)).unwrap_or(rest.len());
+                    let w = &rest[..n];
+                    if english && w.chars().any(|c| c.is_lowercase()) {
+                        continue;
+                    }
+                    (w, n)
+                }
+            };
+            let keyword = crate::event::keyword(word);
+            if !keyword.is_empty() {
+                out.push((Span { start: at, end: at + ask.len() + len }, Box::from(&*keyword)));
+            }
         }
-        from = at + ASK.len();
     }
+    out.sort_by_key(|(span, _)| span.start);
     out
+}
+
+/// What a pair of quotes at the start of `rest` holds, and the length of it with its quotes.
+fn quoted(rest: &str) -> Option<(&str, usize)> {
+    let open = rest.chars().next()?;
+    let close = match open {
+        '“' => '”',
+        '"' => '"',
+        '「' => '」',
+        '『' => '』',
+        '\'' => '\'',
+        _ => return None,
+    };
+    let body = &rest[open.len_utf8()..];
+    body.find(close).map(|end| (&body[..end], open.len_utf8() + end + close.len_utf8()))
 }
 
 /// A letter or digit of a keyword, ASCII or full width (`回复ＢＬ` asks for `BL`).
@@ -86,6 +102,14 @@ mod tests {
         // A placeholder, or nothing after it, asks for no keyword of its own.
         assert_eq!(words("回复{event.keyword}已收到；感谢回复。"), Vec::<String>::new());
         assert_eq!(words("没有要回复的"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn english_asks_are_words_without_lower_case_or_quoted() {
+        assert_eq!(words("Reply YES to join, or reply STOP to opt out."), ["YES", "STOP"]);
+        assert_eq!(words("REPLY \"y\" to confirm"), ["Y"]);
+        assert_eq!(words("We will reply to you soon. Autoreply OK"), Vec::<String>::new());
+        assert_eq!(words("Reply 1 for yes，回复2取消"), ["1", "2"]);
     }
 
     #[test]
