@@ -75,6 +75,17 @@ fn keyword_char(c: char) -> bool {
         || matches!(c, '\u{FF10}'..='\u{FF19}' | '\u{FF21}'..='\u{FF3A}' | '\u{FF41}'..='\u{FF5A}')
 }
 
+/// What the warning (W106) for an ask of `keyword` that nothing answers says, and its hint.
+pub fn unanswered_words(keyword: &str) -> (String, String) {
+    (
+        format!("the SMS asks for the reply `{keyword}`, and no rule or journey answers it"),
+        format!(
+            "a rule `on: [reply]` with `event.keyword == \"{keyword}\" and event.in_reply_to.rule == ...` answers it, \
+             or a journey step's `reply: [{keyword}]`"
+        ),
+    )
+}
+
 /// The warnings for the asks whose keyword is neither among `answered` (the keywords the pack's
 /// conditions and journey transitions read) nor among `own` (the unsubscribe keywords).
 pub fn unanswered<'a>(

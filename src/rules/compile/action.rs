@@ -63,26 +63,19 @@ pub(super) fn compile(a: &yaml::Node, file: &str, src: &str, ck: &mut Checker) -
         scalar(a, key, file, src, ck.diags)
             .and_then(|(text, n)| Template::compile(text, ck, &Loc { file, source: src, node: n, base: 0 }))
     };
-    out.template = tpl("template", ck);
-    // What the SMS asks the subscriber to reply: checked once every rule that may answer is known.
-    if out.channel == Channel::Sms && out.template.is_some() {
-        if let Some((text, n)) = scalar(a, "template", file, src, ck.diags) {
-            let loc = Loc { file, source: src, node: n, base: 0 };
+    out.template = scalar(a, "template", file, src, ck.diags).and_then(|(text, n)| {
+        let loc = Loc { file, source: src, node: n, base: 0 };
+        let t = Template::compile(text, ck, &loc)?;
+        // What the SMS asks the subscriber to reply: checked once every rule that may answer is known.
+        if out.channel == Channel::Sms {
             for (span, keyword) in crate::rules::asks::asked(text) {
-                let diag = loc
-                    .diag(
-                        Code::W106,
-                        span,
-                        format!("the SMS asks for the reply `{keyword}`, and no rule or journey answers it"),
-                    )
-                    .with_hint(Some(format!(
-                        "a rule `on: [reply]` with `event.keyword == \"{keyword}\" and event.in_reply_to.rule == ...` \
-                         answers it, or a journey step's `reply: [{keyword}]`"
-                    )));
+                let (msg, hint) = crate::rules::asks::unanswered_words(&keyword);
+                let diag = loc.diag(Code::W106, span, msg).with_hint(Some(hint));
                 ck.asks.push(crate::rules::asks::Ask { keyword, diag });
             }
         }
-    }
+        Some(t)
+    });
     out.script = tpl("script", ck);
     out.offer = tpl("offer", ck);
     out.queue = tpl("queue", ck);
