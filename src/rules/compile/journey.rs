@@ -381,10 +381,10 @@ impl Journey<'_> {
                 match n.as_str() {
                     Some("any") => When::Reply(None),
                     _ => {
-                        let kws: Vec<_> =
+                        let kws: Box<[_]> =
                             values(n).iter().map(|v| crate::event::keyword(v.as_str().unwrap_or(""))).collect();
                         ck.replies_read.extend(kws.iter().map(|k| Box::from(&**k)));
-                        When::Reply(Some(kws.into_iter().collect()))
+                        When::Reply(Some(kws))
                     }
                 }
             }

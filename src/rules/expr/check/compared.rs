@@ -1,6 +1,6 @@
-//! Words compared with fields whose values the pack itself decides: a reply's keyword (the
-//! keywords the pack's SMS ask for, [`crate::rules::asks`]), and the rule or campaign an outcome
-//! reports on or a reply answers. A word that can never be one of them makes the comparison
+//! Words compared with fields whose values are known: a CRM event's name (the known business
+//! events, W104), a reply's keyword (the keywords the pack's SMS ask for,
+//! [`crate::rules::asks`]), and the rule or campaign an outcome reports on or a reply answers. A word that can never be one of them makes the comparison
 //! never hold, silently: it is said at the word.
 
 use super::{Checker, Loc};
@@ -29,6 +29,7 @@ impl Checker<'_> {
     pub(super) fn compared(&mut self, field: &Ir, word: &str, span: Span, loc: &Loc) {
         let Ir::Field(f) = field else { return };
         match f {
+            Field::CrmEvent => self.crm_event(word, span, loc),
             Field::ReplyKeyword => self.reply_word(word, true, span, loc),
             Field::ReplyText => self.reply_word(word, false, span, loc),
             Field::InReplyRule | Field::OutRule => self.name_read(Named::Rule, word, span, loc),

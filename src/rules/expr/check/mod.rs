@@ -724,9 +724,6 @@ impl<'a> Checker<'a> {
             Checked::Bare(word, span) => match ty {
                 Ty::Sym(t) => Some((Ir::Sym(self.sym(t, &word, span, loc)?), ty)),
                 Ty::Str | Ty::Dyn => {
-                    if matches!(other, Ir::Field(Field::CrmEvent)) {
-                        self.crm_event(&word, span, loc);
-                    }
                     self.compared(other, &word, span, loc);
                     Some((Ir::Str(word.into()), Ty::Str))
                 }
@@ -735,9 +732,6 @@ impl<'a> Checker<'a> {
             Checked::Val(Ir::Str(s), Ty::Str) => match ty {
                 Ty::Sym(t) => Some((Ir::Sym(self.sym(t, &s, lit_span, loc)?), ty)),
                 _ => {
-                    if matches!(other, Ir::Field(Field::CrmEvent)) {
-                        self.crm_event(&s, lit_span, loc);
-                    }
                     self.compared(other, &s, lit_span, loc);
                     Some((Ir::Str(s), Ty::Str))
                 }

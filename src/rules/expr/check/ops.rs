@@ -4,7 +4,7 @@
 
 use super::{Checked, Checker, Loc, R, span_text};
 use crate::rules::diag::Code;
-use crate::rules::expr::schema::{Field, Ty};
+use crate::rules::expr::schema::Ty;
 use crate::rules::expr::syntax::{BinOp, Node, Span};
 use crate::rules::expr::{ArOp, CmpOp, Ir, StrOp, window_against_constant};
 
@@ -198,11 +198,6 @@ impl Checker<'_> {
                         ok.then(|| Ir::SymIn(Box::new(lir), mask))
                     }
                     Ty::Str | Ty::Dyn => {
-                        if matches!(lir, Ir::Field(Field::CrmEvent)) {
-                            for (w, sp) in &items {
-                                self.crm_event(w, *sp, loc);
-                            }
-                        }
                         for (w, sp) in &items {
                             self.compared(&lir, w, *sp, loc);
                         }
