@@ -277,6 +277,20 @@ fn write_cn_date(out: &mut String, t: &Stamp) {
     let _ = write!(out, "{}月{}日", t.month(), t.day());
 }
 
+/// A calendar day written `YYYY-MM-DD` (no time, so no zone): its month and day.
+fn json_day(s: &str) -> Option<(u32, u32)> {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |n, c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')))
+    };
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    digits(0..4)?;
+    let (m, d) = (digits(5..7)?, digits(8..10)?);
+    ((1..=12).contains(&m) && (1..=31).contains(&d)).then_some((m, d))
+}
+
 fn write_time(out: &mut String, t: &Stamp) {
     use chrono::Timelike;
     let _ = write!(out, "{:02}:{:02}", t.hour(), t.minute());
@@ -292,6 +306,20 @@ fn format_value(out: &mut String, v: &Value, (ty, fmt, words): (Ty, Fmt, &Words)
         (Fmt::Store, Value::Str(id)) => out.push_str(cx.refdata.store_name(id).unwrap_or(id)),
         (Fmt::Store, Value::Json(serde_json::Value::String(id))) => {
             out.push_str(cx.refdata.store_name(id).unwrap_or(id))
+        }
+        // A CRM attribute's date (`"expires": "2026-11-30"`) or time (RFC 3339) in words too.
+        (Fmt::Date | Fmt::CnDate | Fmt::Time, Value::Json(serde_json::Value::String(s))) => {
+            match (fmt, json_day(s), crate::time::parse_ts(s).ok().and_then(time)) {
+                (Fmt::CnDate, Some((m, d)), _) => {
+                    let _ = write!(out, "{m}月{d}日");
+                }
+                (Fmt::Date, Some(_), _) => out.push_str(s),
+                (Fmt::Date, None, Some(t)) => write_date(out, &t),
+                (Fmt::CnDate, None, Some(t)) => write_cn_date(out, &t),
+                (Fmt::Time, _, Some(t)) => write_time(out, &t),
+                // Not a date after all: as written (validation cannot see inside CRM's JSON).
+                _ => words.write(out, s),
+            }
         }
         (Fmt::Date, Value::Int(ms)) => time(*ms).into_iter().for_each(|t| write_date(out, &t)),
         (Fmt::CnDate, Value::Int(ms)) => time(*ms).into_iter().for_each(|t| write_cn_date(out, &t)),
@@ -453,6 +481,24 @@ mod tests {
         // An attribute without a word stays as it is; a number is never a code.
         let crm = event(r#""kind":"crm","event":"tier_changed","attrs":{"to":"platinum","node":31}"#);
         assert_eq!(render(&set, &crm)[2], "升级为platinum，31");
+    }
+
+    #[test]
+    fn a_crm_attributes_date_is_written_in_words_by_the_date_filters() {
+        let set = pack(
+            "",
+            &[
+                "{event.attrs.day|cn_date}",
+                "{event.attrs.day|date}",
+                "{event.attrs.at|cn_date} {event.attrs.at|time} {event.attrs.at|date}",
+                "{event.attrs.odd|cn_date}，{event.attrs.none|cn_date|default:近期}",
+            ],
+        );
+        // 16:30 UTC on the 30th is the 1st of December in +08:00: a time is read in the pack's zone.
+        let crm = event(
+            r#""kind":"crm","event":"points_expiring","attrs":{"day":"2026-11-30","at":"2026-11-30T16:30:00Z","odd":"2026-13-01"}"#,
+        );
+        assert_eq!(render(&set, &crm), ["11月30日", "2026-11-30", "12月1日 00:30 2026-12-01", "2026-13-01，近期"]);
     }
 
     #[test]

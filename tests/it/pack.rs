@@ -88,12 +88,24 @@ fn code_in(text: &str) -> Option<&str> {
     None
 }
 
+/// The first `YYYY-MM-DD` date in `text`: a date as a machine writes it, left in a Chinese
+/// message where 12月24日 belongs (`|cn_date`).
+fn iso_date_in(text: &str) -> Option<&str> {
+    let b = text.as_bytes();
+    let shape =
+        |w: &[u8]| w.iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() });
+    (0..b.len().saturating_sub(9)).find(|&i| shape(&b[i..i + 10])).map(|i| &text[i..i + 10])
+}
+
 /// Regression: `service_failure_apology` sent "因网络故障影响了您的data业务使用" and
 /// `tier_changed` the tier codes; enumerated values and CRM codes now go through the dictionary.
+/// And `points_expiring` wrote CRM's `2026-11-30` into its Chinese text: dates read 11月30日.
 #[test]
 fn the_default_run_reads_as_chinese() {
     assert_eq!(code_in("您的data业务"), Some("data"));
     assert_eq!(code_in("发送CXYE至10086，回复KT12593，中国移动APP"), None);
+    assert_eq!(iso_date_in("积分将于2026-11-30到期"), Some("2026-11-30"));
+    assert_eq!(iso_date_in("积分将于11月30日到期，拨打10086-1"), None);
     let (_, sink) = default_run("words");
     // One example per rule and code, with how many messages carried it.
     let mut bad: std::collections::BTreeMap<(String, String), (usize, String)> = Default::default();
@@ -106,7 +118,8 @@ fn the_default_run_reads_as_chinese() {
         };
         for t in texts.into_iter().flatten() {
             seen += 1;
-            if let Some(code) = code_in(t) {
+            // Dates by their shape, so that a rule's dates are one line of the report.
+            if let Some(code) = code_in(t).or(iso_date_in(t).map(|_| "YYYY-MM-DD")) {
                 bad.entry((d.rule_name.to_string(), code.to_string())).or_insert((0, t.to_string())).0 += 1;
             }
         }
