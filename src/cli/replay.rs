@@ -84,6 +84,12 @@ fn run(recorded: &Recorded, cfg: &Config, out: &Path, opts: &EngineOptions, repo
     let (mut observer, responses) = Observer::new(&cfg.report, &rules).map_err(anyhow::Error::msg)?;
     let mut collector = Collector::new(&rules, opts.offset);
     let version = rules.version.clone();
+    // What each rule's SMS asks the subscriber to reply: the report ties replies as policy does.
+    let asks: std::collections::HashMap<Arc<str>, Box<[Box<str>]>> = rules
+        .rules
+        .iter()
+        .map(|r| (r.name.clone(), tidings::policy::replies::sms_asks(r, &opts.policy.unsubscribe)))
+        .collect();
     let mut files = JsonlDir::create(out, opts.offset)?;
     let mut sink = tidings::sink::Tee(&mut files, &mut collector);
     let mut progress = Progress::new(&recorded.events, "replay");
@@ -120,8 +126,11 @@ fn run(recorded: &Recorded, cfg: &Config, out: &Path, opts: &EngineOptions, repo
             summary: &summary,
             observer: &observer,
             responses: &responses,
-            reply_window: opts.policy.reply_window,
-            unsubscribe: &opts.policy.unsubscribe,
+            ties: tidings::report::replies::Ties {
+                reply_window: opts.policy.reply_window,
+                unsubscribe: &opts.policy.unsubscribe,
+                asks: &asks,
+            },
         };
         let page = html::render(&collector.finish(&cx));
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -66,7 +66,7 @@ mod caps;
 mod control;
 mod exclusions;
 mod quiet;
-mod replies;
+pub mod replies;
 mod shadow;
 mod suppress;
 
@@ -99,6 +99,9 @@ pub struct ContactPolicy {
     /// The number each rule's SMS go out from (its own `sender`, its campaign's, the global
     /// one), by rule index.
     senders: Vec<Arc<str>>,
+    /// The keywords each rule's SMS asks the subscriber to reply, by rule index: its text's
+    /// (`回复KTBY`), and on a marketing SMS the unsubscribe footer's (`拒收请回复R`).
+    asks: Vec<Box<[Box<str>]>>,
 }
 
 /// The subscriber a candidate is for, as the screening steps see them: their record, the
@@ -158,7 +161,8 @@ impl ContactPolicy {
                 own.max(arbitration).max(reply)
             })
             .collect();
-        ContactPolicy { global, rules, offset, keep, keeps, senders }
+        let asks = rules.rules.iter().map(|r| replies::sms_asks(r, &global.unsubscribe)).collect();
+        ContactPolicy { global, rules, offset, keep, keeps, senders, asks }
     }
 
     /// The same global policy over a new rule pack (reload).

@@ -4,7 +4,11 @@
 //! the subscriber's own state, in event time, so a replay ties and refuses as live did.
 //!
 //! - A reply answers the latest SMS sent to the subscriber from the number it was sent to
-//!   (each rule's sender: its own, its campaign's or the global one) within the reply window.
+//!   (each rule's sender: its own, its campaign's or the global one) within the reply window
+//!   that asked for its keyword (`回复KTBY`; on a marketing SMS, which carries the footer,
+//!   every unsubscribe keyword); when none did, the latest SMS from that number. A welcome
+//!   abroad that offers `KTBY`, then a welcome home: `KTBY` answers the first; a marketing
+//!   offer, then a top-up receipt: `TD` refuses the offer's campaign.
 //! - A reply whose keyword is an unsubscribe keyword refuses, from its event time on, what
 //!   `[policy.unsubscribe]` says: the answered SMS's campaign, all marketing SMS, or every
 //!   non-transactional contact (`0000`); one that answers nothing refuses all marketing.
@@ -15,8 +19,26 @@ use super::ContactPolicy;
 use crate::contact::{Channel, Decision, OptOut, OptOutScope};
 use crate::event::{InReplyTo, SubscriberReply};
 use crate::rules::Rule;
+use crate::rules::policy::Unsubscribe;
 use crate::state::SubState;
 use crate::time::Millis;
+
+/// The keywords `rule`'s SMS asks the subscriber to reply: its text's (`回复KTBY`), and on a
+/// marketing SMS, which carries the unsubscribe footer (`拒收请回复R`), every unsubscribe
+/// keyword (`TD` refuses it as `R` does). Nothing for a rule on another channel. What a reply
+/// is tied to, here and in the report.
+pub fn sms_asks(rule: &Rule, unsubscribe: &Unsubscribe) -> Box<[Box<str>]> {
+    let mut words: Vec<Box<str>> = rule.asks.to_vec();
+    if rule.channel == Channel::Sms && !rule.policy.transactional {
+        let refusals = crate::rules::asks::keywords(&unsubscribe.footer);
+        for k in refusals.into_iter().chain(unsubscribe.keywords.iter().chain(&unsubscribe.all_keywords).cloned()) {
+            if !words.contains(&k) {
+                words.push(k);
+            }
+        }
+    }
+    words.into()
+}
 
 impl ContactPolicy {
     /// Reads reply `r` (event `id` at `ts`) on the subscriber's `state`: fills its
@@ -31,7 +53,7 @@ impl ContactPolicy {
         state: &mut SubState,
         journaled: &[OptOut],
     ) -> Option<(OptOut, bool)> {
-        r.in_reply_to = self.answered(ts, &r.to, state).map(Box::new);
+        r.in_reply_to = self.answered(ts, (&r.to, &r.keyword), state).map(Box::new);
         if let Some(id) = r.in_reply_to.as_ref().and_then(|l| super::suppress::id_bits(&l.action_id)) {
             // Answered, so not ignored (`suppress_after`).
             state.contacts_mut().mark(id, crate::state::ContactRec::ANSWERED);
@@ -54,14 +76,20 @@ impl ContactPolicy {
         Some((o, new))
     }
 
-    /// The latest SMS sent from `to` within the reply window before `ts`.
-    fn answered(&self, ts: Millis, to: &str, state: &SubState) -> Option<InReplyTo> {
+    /// The latest SMS sent from `to` within the reply window before `ts` that asked for
+    /// `keyword`, else the latest SMS sent from `to` in that time.
+    fn answered(&self, ts: Millis, (to, keyword): (&str, &str), state: &SubState) -> Option<InReplyTo> {
         let since = ts.saturating_sub(self.global.reply_window);
-        let rec = state.contacts().recent.iter().rev().find(|c| {
+        let mut sent = state.contacts().recent.iter().rev().filter(|c| {
             c.channel == Channel::Sms
                 && (since..=ts).contains(&c.ts)
                 && self.senders.get(c.rule as usize).is_some_and(|s| &**s == to)
-        })?;
+        });
+        let latest = sent.next()?;
+        let asked = |c: &&crate::state::ContactRec| {
+            !keyword.is_empty() && self.asks.get(c.rule as usize).is_some_and(|a| a.iter().any(|k| &**k == keyword))
+        };
+        let rec = if asked(&latest) { latest } else { sent.find(asked).unwrap_or(latest) };
         let rule = &self.rules.rules[rec.rule as usize];
         Some(InReplyTo {
             rule: rule.name.clone(),

@@ -509,10 +509,9 @@ pub struct Context<'a> {
     pub observer: &'a Observer,
     /// Campaign -> response definition index in the observer.
     pub responses: &'a BTreeMap<String, usize>,
-    /// Contact policy's reply window and unsubscribe keywords: replies are tied and read as
-    /// the engine ties and reads them.
-    pub reply_window: Millis,
-    pub unsubscribe: &'a crate::rules::policy::Unsubscribe,
+    /// Contact policy's reply window, unsubscribe keywords and the keywords each rule's SMS
+    /// asks for: replies are tied and read as the engine ties and reads them.
+    pub ties: replies::Ties<'a>,
 }
 
 impl Collector {
@@ -605,7 +604,7 @@ impl Collector {
                 })
             })
             .collect();
-        let replies = replies::figures(&cx.observer.inbox, &mut self.outbox, cx.reply_window, cx.unsubscribe);
+        let replies = replies::figures(&cx.observer.inbox, &mut self.outbox, &cx.ties);
         let s = cx.summary;
         Figures {
             title: cx.title.clone(),

@@ -4,7 +4,8 @@
 //! gave, per thing the survey asked about (a store, from the rule's `about:`).
 //!
 //! A reply is tied as contact policy ties it: to the latest live SMS sent to the subscriber
-//! from the number the reply went to, within the reply window. The [`Inbox`] takes the replies
+//! from the number the reply went to, within the reply window, that asked for its keyword
+//! ([`crate::policy::replies::sms_asks`], by rule name), else the latest such SMS. The [`Inbox`] takes the replies
 //! and the order results on their way into the engine, the [`Outbox`] the SMS and orders as
 //! they are decided; [`figures`] ties them once the run has ended.
 
@@ -142,8 +143,17 @@ fn score(keyword: &str) -> Option<u8> {
     keyword.parse::<u8>().ok().filter(|n| *n <= 10 && keyword.len() <= 2)
 }
 
+/// How replies are tied and read: contact policy's reply window and unsubscribe keywords, and
+/// the keywords each rule's SMS asks for, by rule name.
+pub struct Ties<'a> {
+    pub reply_window: Millis,
+    pub unsubscribe: &'a Unsubscribe,
+    pub asks: &'a HashMap<Arc<str>, Box<[Box<str>]>>,
+}
+
 /// Ties the replies in `inbox` to the SMS in `outbox` and counts what they say.
-pub fn figures(inbox: &Inbox, outbox: &mut Outbox, reply_window: Millis, unsubscribe: &Unsubscribe) -> ReplyFigures {
+pub fn figures(inbox: &Inbox, outbox: &mut Outbox, ties: &Ties) -> ReplyFigures {
+    let (reply_window, unsubscribe) = (ties.reply_window, ties.unsubscribe);
     for list in outbox.sms.values_mut() {
         list.sort_by_key(|s| s.ts);
     }
@@ -155,11 +165,15 @@ pub fn figures(inbox: &Inbox, outbox: &mut Outbox, reply_window: Millis, unsubsc
         let refuses = unsubscribe.scope_of(&r.keyword, true).is_some();
         let list = outbox.sms.get(&r.msisdn).map_or(&[][..], |v| &v[..]);
         let since = r.ts.saturating_sub(reply_window);
-        let Some(i) = list.iter().rposition(|s| (since..=r.ts).contains(&s.ts) && *s.sender == *r.to) else {
+        let sent = |s: &&Sms| (since..=r.ts).contains(&s.ts) && *s.sender == *r.to;
+        let asked = |s: &&Sms| !r.keyword.is_empty() && ties.asks.get(&s.rule).is_some_and(|a| a.contains(&r.keyword));
+        let mut newest_first = list.iter().enumerate().rev().filter(|(_, s)| sent(s));
+        let Some((latest, s)) = newest_first.next() else {
             f.untied += 1;
             f.untied_opt_outs += u64::from(refuses);
             continue;
         };
+        let i = if asked(&s) { latest } else { newest_first.find(|(_, s)| asked(s)).map_or(latest, |(i, _)| i) };
         let a = answered.entry((r.msisdn, i)).or_default();
         a.replied = true;
         a.opted_out |= refuses;

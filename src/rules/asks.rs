@@ -54,6 +54,29 @@ pub fn asked(text: &str) -> Vec<(Span, Box<str>)> {
     out
 }
 
+/// Every keyword `text` asks for, once each, in order: [`asked`]'s, and a range of numbers
+/// (`回复1-5`, `回复１～５`, at most 20 of them) as each of its numbers: a reply of `3` answers a
+/// survey that asked for 1 to 5. What a reply is tied to reads these.
+pub fn keywords(text: &str) -> Vec<Box<str>> {
+    let mut out: Vec<Box<str>> = Vec::new();
+    for (span, first) in asked(text) {
+        let mut add = |k: Box<str>| {
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        };
+        let rest = &text[span.end..];
+        let upper = rest
+            .strip_prefix(['-', '~', '～', '－', '至'])
+            .map(|r| crate::event::keyword(&r[..r.find(|c: char| !keyword_char(c)).unwrap_or(r.len())]));
+        match (first.parse::<u32>(), upper.as_deref().map(str::parse::<u32>)) {
+            (Ok(lo), Some(Ok(hi))) if lo < hi && hi - lo < 20 => (lo..=hi).for_each(|n| add(n.to_string().into())),
+            _ => add(first),
+        }
+    }
+    out
+}
+
 /// What a pair of quotes at the start of `rest` holds, and the length of it with its quotes.
 fn quoted(rest: &str) -> Option<(&str, usize)> {
     let open = rest.chars().next()?;
@@ -121,6 +144,13 @@ mod tests {
         assert_eq!(words("REPLY \"y\" to confirm"), ["Y"]);
         assert_eq!(words("We will reply to you soon. Autoreply OK"), Vec::<String>::new());
         assert_eq!(words("Reply 1 for yes，回复2取消"), ["1", "2"]);
+    }
+
+    #[test]
+    fn a_range_of_numbers_asks_for_each() {
+        assert_eq!(keywords("请回复1-5为本次服务打分，回复1也行"), ["1", "2", "3", "4", "5"].map(Box::from));
+        assert_eq!(keywords("回复１～３"), ["1", "2", "3"].map(Box::from));
+        assert_eq!(keywords("回复BL办理，回复3-1，回复1-99"), ["BL", "3", "1"].map(Box::from));
     }
 
     #[test]

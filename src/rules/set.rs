@@ -43,6 +43,10 @@ pub struct Rule {
     /// What a reply to this SMS is about (`about: "{event.attrs.store}"`): kept with the
     /// contact, read back by a reply as `event.in_reply_to.about`.
     pub about: Option<Template>,
+    /// The keywords its SMS text asks the subscriber to reply (`回复KTBY` → `KTBY`),
+    /// normalised as replies are: a reply with one of them answers this SMS before a later one
+    /// that did not ask for it.
+    pub asks: Box<[Box<str>]>,
     /// An order's offer code (rendered into the decision's `text`, its one rendered body).
     pub offer: Option<Template>,
     pub campaign: std::sync::Arc<str>,

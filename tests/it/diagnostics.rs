@@ -446,6 +446,41 @@ fn an_sms_asking_for_a_reply_nothing_answers_is_warned_about() {
     assert_eq!(hint.as_deref(), Some("write `\"HY\"`"));
 }
 
+/// A rule that sends nothing neither answers nor asks: a reply read only by a shadow rule (it
+/// places no order) is still unanswered, and a disabled rule's SMS, never sent, asks nothing.
+#[test]
+fn a_shadow_rule_answers_no_reply_and_a_disabled_rule_asks_for_none() {
+    let src = r#"- rule: offer
+  on: [crm]
+  condition: event.event == store_visit
+  action: { channel: sms, template: "回复XD续订" }
+- rule: trial
+  mode: shadow
+  on: [reply]
+  condition: event.keyword == "XD" and event.in_reply_to.rule == "offer"
+  action: { channel: order, offer: "xd" }
+- rule: later
+  enabled: false
+  on: [crm]
+  condition: event.event == store_visit
+  action: { channel: sms, template: "回复ZZ入会" }
+"#;
+    let loaded = rules::compile(vec![("r.yaml".into(), src.into())], None, &LoadOptions::default());
+    assert!(loaded.rules.is_some(), "warnings only: {:?}", loaded.diagnostics);
+    let got: Vec<(String, usize, usize)> =
+        loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col)).collect();
+    assert_eq!(
+        got,
+        [("W106".to_string(), 4, 38)],
+        "{}",
+        loaded.diagnostics.iter().map(|d| d.render()).collect::<String>()
+    );
+    // Live, the same reply rule answers it.
+    let live = src.replace("  mode: shadow\n", "");
+    let loaded = rules::compile(vec![("r.yaml".into(), live)], None, &LoadOptions::default());
+    assert!(loaded.diagnostics.is_empty(), "{}", loaded.diagnostics.iter().map(|d| d.render()).collect::<String>());
+}
+
 /// A rule or campaign name compared with what an outcome reports on or a reply answers must be
 /// one the pack has (a rule, a journey step `journey.step`, a rule's former name, a campaign):
 /// a misspelt one makes the rule never fire, and is warned about (W108) with the nearest name.

@@ -194,6 +194,43 @@ fn scope_campaign_refuses_the_answered_campaign_and_a_reply_to_nothing_refuses_a
     assert_eq!(got[2..], [("music".to_string(), dnd), ("offer".to_string(), dnd)]);
 }
 
+/// A reply is tied to the latest SMS that asked for its keyword: after an offer (`回复KT`,
+/// marketing, so every unsubscribe keyword too) and then a bill from the same number, `TD`
+/// refuses the offer's campaign, not the bill's, and `KT` answers the offer; a word nothing
+/// asked for answers the latest SMS, the bill.
+#[test]
+fn a_reply_answers_the_latest_sms_that_asked_for_its_keyword() {
+    let rules = format!(
+        "{RULES}
+- rule: echo
+  on: [reply]
+  condition: not exists(event.unsubscribe)
+  action: {{ channel: sms, template: \"{{event.keyword}}>{{event.in_reply_to.rule|default:-}}\" }}
+  campaign: replies
+  policy: {{ transactional: true, quiet_hours: ignore, sender: \"10650000\" }}
+"
+    );
+    let mut opts = no_footer();
+    opts.policy.unsubscribe.scope = OptOutScope::Campaign;
+    let lines = vec![
+        crm("09:00:00", "offer"),
+        crm("09:30:00", "bill"),
+        reply("09:40:00", "r1", "kt", "10086"),
+        reply("09:41:00", "r2", "谢谢", "10086"),
+        reply("10:00:00", "r3", "TD", "10086"),
+        crm("10:00:01", "offer"),
+        crm("10:00:02", "bill"),
+    ];
+    let r = run_with(&rules, &[SUB], &lines, opts);
+    let said: Vec<String> =
+        r.decisions.iter().filter(|d| d.rule_name.as_ref() == "echo").filter_map(|d| d.text.clone()).collect();
+    assert_eq!(said, ["KT>offer", "谢谢>bill"]);
+    let got: Vec<(String, Outcome, String)> = decided(&r).into_iter().skip(5).map(|(a, _, c, d)| (a, c, d)).collect();
+    assert_eq!((got[0].0.as_str(), got[0].1), ("offer", Outcome::Suppressed(Suppression::Dnd)), "{got:?}");
+    assert!(got[0].2.starts_with("opted out of campaign data_offer by reply \"TD\" to 10086"), "{}", got[0].2);
+    assert_eq!((got[1].0.as_str(), got[1].1), ("bill", Outcome::Sent));
+}
+
 /// `event.in_reply_to` names the latest SMS sent from the number the reply went to, within
 /// the window (72 h by default); `event.keyword` is the normalised first word.
 #[test]

@@ -18,11 +18,21 @@ pub(super) struct Action {
     pub about: Option<Template>,
     /// An order's offer or product code (`12593`, `music_club`), a template like the others.
     pub offer: Option<Template>,
+    /// The keywords an SMS's text asks the subscriber to reply.
+    pub asks: Box<[Box<str>]>,
 }
 
 impl Default for Action {
     fn default() -> Self {
-        Action { channel: Channel::Sms, template: None, script: None, queue: None, about: None, offer: None }
+        Action {
+            channel: Channel::Sms,
+            template: None,
+            script: None,
+            queue: None,
+            about: None,
+            offer: None,
+            asks: Box::default(),
+        }
     }
 }
 
@@ -66,13 +76,15 @@ pub(super) fn compile(a: &yaml::Node, file: &str, src: &str, ck: &mut Checker) -
     out.template = scalar(a, "template", file, src, ck.diags).and_then(|(text, n)| {
         let loc = Loc { file, source: src, node: n, base: 0 };
         let t = Template::compile(text, ck, &loc)?;
-        // What the SMS asks the subscriber to reply: checked once every rule that may answer is known.
+        // What the SMS asks the subscriber to reply: checked once every rule that may answer is
+        // known, and kept for tying a reply to the SMS that asked for it.
         if out.channel == Channel::Sms {
             for (span, keyword) in crate::rules::asks::asked(text) {
                 let (msg, hint) = crate::rules::asks::unanswered_words(&keyword);
                 let diag = loc.diag(Code::W106, span, msg).with_hint(Some(hint));
                 ck.asks.push(crate::rules::asks::Ask { keyword, diag });
             }
+            out.asks = crate::rules::asks::keywords(text).into();
         }
         Some(t)
     });

@@ -267,6 +267,7 @@ impl Journey<'_> {
                     script: action.script,
                     queue: action.queue,
                     about: action.about,
+                    asks: action.asks,
                     offer: action.offer,
                     campaign: header.campaign.as_str().into(),
                     campaign_idx: 0,

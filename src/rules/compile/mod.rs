@@ -81,6 +81,9 @@ fn compile_rule(
     names: &mut HashMap<String, String>,
 ) -> Option<(Rule, CampaignDecl)> {
     let diags_before = ck.diags.len();
+    // What the rule asks subscribers to reply and which replies it reads: a rule that sends
+    // nothing (disabled, or shadow) neither asks nor answers (W106).
+    let (asks_before, reads_before) = (ck.asks.len(), ck.replies_read.len());
     let name = name_of(item, "rule", file, src, ck.diags)?;
     check_keys(item, RULE_KEYS, file, src, ck.diags);
     if let Some(prev) = names.insert(name.clone(), format!("{file}:{}", item.pos().line)) {
@@ -109,6 +112,7 @@ fn compile_rule(
     let cond_node = need("condition", ck);
     let action = need("action", ck);
     let header = header(item, &name, file, src, ck.diags);
+    let sends = header.enabled && !header.shadow;
     // The condition.
     let on = on.unwrap_or(KindSet(0x3f));
     ck.scope = if item.get("schedule").is_some() { Scope::Timer } else { Scope::Rule(on) };
@@ -122,6 +126,10 @@ fn compile_rule(
         Some(p) => rule_policy(p, action.channel, file, src, ck),
         None => Default::default(),
     };
+    if !sends {
+        ck.asks.truncate(asks_before);
+        ck.replies_read.truncate(reads_before);
+    }
     if ck.diags[diags_before..].iter().any(Diagnostic::is_error) {
         return None;
     }
@@ -137,6 +145,7 @@ fn compile_rule(
         script: action.script,
         queue: action.queue,
         about: action.about,
+        asks: action.asks,
         offer: action.offer,
         campaign: header.campaign.into(),
         campaign_idx: 0,
