@@ -117,7 +117,7 @@ fn measure(args: &Args, rule_paths: &[PathBuf], checkpoints: Option<CheckpointCo
         }
     };
     let (refdata, subs) = load_data(data.as_deref(), tidings::refdata::DEFAULT_UNKNOWN)?;
-    let rules = load_rules(rule_paths, &refdata, LoadOptions::default().max_window)?;
+    let rules = load_rules(rule_paths, &refdata, &LoadOptions::default())?;
     let n_rules = rules.rules.len();
     let bytes = std::fs::metadata(&events).map(|m| m.len()).unwrap_or(0);
     let (input, tracker) = sources::open_events_at(std::slice::from_ref(&events), Decoder::default(), &[])?;

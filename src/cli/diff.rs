@@ -51,9 +51,9 @@ pub fn diff(args: Args) -> Result<i32> {
 fn reload_only(recorded: &Recorded, old: &Path, new: &Path, json: bool) -> Result<i32> {
     let cfg = config_or_default(&recorded.config)?;
     let (refdata, _) = load_data(recorded.data.as_deref(), cfg.engine.unknown_subscribers)?;
-    let max_window = cfg.max_window().map_err(anyhow::Error::msg)?;
+    let load_opts = cfg.load_options().map_err(anyhow::Error::msg)?;
     let load = |label: &str, pack: &Path| {
-        load_rules(&[pack.to_path_buf()], &refdata, max_window)
+        load_rules(&[pack.to_path_buf()], &refdata, &load_opts)
             .with_context(|| format!("the {label} pack {}", pack.display()))
     };
     let carry = tidings::rules::carry::Carry::between(&load("old", old)?, &load("new", new)?);
@@ -86,13 +86,13 @@ fn compare(recorded: &Recorded, old: &Path, new: &Path, out: &Path, json: bool) 
     let opts = recorded.options(&cfg, None)?;
     let (refdata, subs) = load_data(recorded.data.as_deref(), cfg.engine.unknown_subscribers)?;
     let refdata = Arc::new(refdata);
-    let max_window = cfg.max_window().map_err(anyhow::Error::msg)?;
+    let load_opts = cfg.load_options().map_err(anyhow::Error::msg)?;
     let stop = stop_flag();
     let replay = diff::Replay { refdata: Arc::clone(&refdata), subscribers: &subs, opts: &opts, stop: &stop };
     let (mut sides, mut sets) = (Vec::new(), Vec::new());
     for (label, pack) in [("old", old), ("new", new)] {
         let rules = Arc::new(
-            load_rules(&[pack.to_path_buf()], &refdata, max_window)
+            load_rules(&[pack.to_path_buf()], &refdata, &load_opts)
                 .with_context(|| format!("the {label} pack {}", pack.display()))?,
         );
         let mut progress = Progress::new(&recorded.events, label);

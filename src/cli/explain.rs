@@ -25,7 +25,7 @@ pub fn explain(msisdn: &str, recorded: &Recorded) -> Result<i32> {
         ),
         None => println!("{} — not in the reference data", m.full()),
     }
-    let rules = load_rules(&recorded.rules, &refdata, cfg.max_window().map_err(anyhow::Error::msg)?)?;
+    let rules = load_rules(&recorded.rules, &refdata, &cfg.load_options().map_err(anyhow::Error::msg)?)?;
     let opts = recorded.options(&cfg, Some(m))?;
     let mut sink = tidings::sink::Memory::default();
     let summary = engine::run(

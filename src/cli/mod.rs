@@ -22,8 +22,8 @@ use tidings::rules::{LoadOptions, RuleSet};
 use tidings::topology::{Said, compile_rules};
 
 /// The rule pack compiled against `refdata`, its diagnostics printed.
-pub fn load_rules(paths: &[PathBuf], refdata: &RefData, max_window: i64) -> Result<RuleSet> {
-    compile_rules(paths, Some(refdata), &LoadOptions { max_window }, Said::All).map_err(anyhow::Error::msg)
+pub fn load_rules(paths: &[PathBuf], refdata: &RefData, opts: &LoadOptions) -> Result<RuleSet> {
+    compile_rules(paths, Some(refdata), opts, Said::All).map_err(anyhow::Error::msg)
 }
 
 /// Reference data from a directory, or none; `unknown` is `[engine] unknown_subscribers`

@@ -80,7 +80,7 @@ fn run(recorded: &Recorded, cfg: &Config, out: &Path, opts: &EngineOptions, repo
         }
         false => format!("opt-outs      no journal at {}: only the replies in the input refuse", path.display()),
     });
-    let rules = load_rules(&recorded.rules, &refdata, cfg.max_window().map_err(anyhow::Error::msg)?)?;
+    let rules = load_rules(&recorded.rules, &refdata, &cfg.load_options().map_err(anyhow::Error::msg)?)?;
     let (mut observer, responses) = Observer::new(&cfg.report, &rules).map_err(anyhow::Error::msg)?;
     let mut collector = Collector::new(&rules, opts.offset);
     let version = rules.version.clone();

@@ -13,16 +13,25 @@ pub enum Format {
 }
 
 /// Checks the rule pack (with `data`, against that reference data too) and, when asked, a
-/// config.
+/// config — and then the pack as that config runs it (its `engine.max_window`, its
+/// unsubscribe keywords).
 pub fn validate(paths: &[PathBuf], format: Format, data: Option<&Path>, config: Option<PathBuf>) -> Result<i32> {
+    let mut opts = LoadOptions::default();
     if let Some(c) = config {
-        if let Err(e) = tidings::topology::ConfigFile::load(&c) {
-            eprintln!("{e}");
-            return Ok(1);
+        match tidings::topology::ConfigFile::load(&c).map(|cfg| cfg.load_options()) {
+            Ok(Ok(o)) => opts = o,
+            Ok(Err(e)) => {
+                eprintln!("{}: {e}", c.display());
+                return Ok(1);
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(1);
+            }
         }
     }
     let refdata = data.map(RefData::load_dir).transpose()?.map(|(r, _)| r);
-    let loaded = rules::load(paths, refdata.as_ref(), &LoadOptions::default());
+    let loaded = rules::load(paths, refdata.as_ref(), &opts);
     match format {
         Format::Text => {
             for d in &loaded.diagnostics {

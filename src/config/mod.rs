@@ -419,6 +419,20 @@ impl Config {
         crate::time::parse_duration(&self.engine.max_window).map_err(|e| format!("engine.max_window: {e}"))
     }
 
+    /// How the rule pack is compiled for this config: its `engine.max_window` and its
+    /// unsubscribe keywords.
+    pub fn load_options(&self) -> Result<crate::rules::LoadOptions, String> {
+        Ok(crate::rules::LoadOptions { max_window: self.max_window()?, refusals: self.refusals() })
+    }
+
+    /// The unsubscribe keywords (`[policy.unsubscribe]`), normalised as replies are; one that
+    /// is not a word is left out (the policy check says so).
+    pub fn refusals(&self) -> Vec<Box<str>> {
+        let u = &self.policy.unsubscribe;
+        let words = u.keywords.iter().chain(&u.all_keywords).map(|k| crate::event::keyword(k.get_ref()));
+        words.filter(|w| !w.is_empty()).map(|w| Box::from(w.as_str())).collect()
+    }
+
     pub fn offset(&self) -> Result<chrono::FixedOffset, String> {
         crate::time::parse_offset(&self.engine.utc_offset)
             .ok_or_else(|| format!("engine.utc_offset: `{}` is not an offset like +08:00", self.engine.utc_offset))

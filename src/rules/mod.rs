@@ -54,11 +54,18 @@ pub use template::Template;
 pub struct LoadOptions {
     /// Longest window a condition may ask for (the state keeps no more).
     pub max_window: i64,
+    /// The unsubscribe keywords (`[policy.unsubscribe]`, normalised): the engine answers them
+    /// itself, so an SMS asking for one is answered (W106).
+    pub refusals: Vec<Box<str>>,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { max_window: 62 * crate::time::DAY }
+        let own = policy::Unsubscribe::default();
+        LoadOptions {
+            max_window: 62 * crate::time::DAY,
+            refusals: own.keywords.into_iter().chain(own.all_keywords).collect(),
+        }
     }
 }
 
@@ -118,9 +125,7 @@ fn compile_files(files: &[(String, String)], refdata: Option<&RefData>, opts: &L
         }
         let asks = std::mem::take(&mut checker.asks);
         let answered = std::mem::take(&mut checker.replies_read);
-        let own = policy::Unsubscribe::default();
-        let own: Vec<Box<str>> = own.keywords.into_iter().chain(own.all_keywords).collect();
-        checker.diags.extend(asks::unanswered(asks, &answered, &own));
+        checker.diags.extend(asks::unanswered(asks, &answered, &opts.refusals));
         let names_read = std::mem::take(&mut checker.names_read);
         (rules, decls, (js.journeys, js.steps, derives), names_read)
     };

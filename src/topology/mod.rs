@@ -120,7 +120,10 @@ impl Topology {
             (None, _, _) => Some(Default::default()),
         };
         let data = data.map(|(refdata, subs)| (refdata, own_share(cfg, subs)));
-        let opts = LoadOptions { max_window: max_window.unwrap_or(LoadOptions::default().max_window) };
+        let opts = LoadOptions {
+            max_window: max_window.unwrap_or(LoadOptions::default().max_window),
+            refusals: cfg.refusals(),
+        };
         // Beside mistakes in the config, the pack's warnings (often about reference data the
         // config failed to name) are noise: only its errors are said.
         let said = if found.errors.is_empty() { Said::All } else { Said::Errors };
@@ -253,7 +256,7 @@ impl Topology {
                     services.reloader = Some(Arc::new(crate::api::admin::Reloader {
                         paths: cfg.rules.paths.clone(),
                         refdata: Arc::clone(&refdata),
-                        opts: LoadOptions { max_window },
+                        opts: LoadOptions { max_window, refusals: cfg.refusals() },
                         requests: live.reloads(),
                         wake: tx.clone(),
                         current: std::sync::Mutex::new((api::rules_info(&rules), Arc::clone(&rules))),
@@ -476,7 +479,7 @@ fn open_deploy(
     let (Some(d), Some(dir)) = (&api.deploy, cfg.deploy_dir()) else { return Ok(None) };
     let checks = crate::api::checks::Checks {
         refdata: Arc::clone(refdata),
-        load: LoadOptions { max_window },
+        load: LoadOptions { max_window, refusals: cfg.refusals() },
         data_dir: cfg.data.dir.clone(),
         unknown_subscribers: cfg.engine.unknown_subscribers,
         opts: EngineOptions {

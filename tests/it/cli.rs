@@ -36,6 +36,31 @@ fn validate_is_clean_on_the_pack_and_fails_with_json_on_a_bad_file() {
     assert_eq!(v["diagnostics"][0]["col"], 14);
 }
 
+/// `validate --config` checks the pack as that config runs it: a 90-day window its
+/// `engine.max_window` allows is no error, and an SMS asking for a refusal the config's
+/// `[policy.unsubscribe]` does not have (`TD`) is warned about; without the config, the defaults.
+#[test]
+fn validate_with_a_config_checks_the_pack_against_its_window_and_unsubscribe_keywords() {
+    let dir = tmp("validate-config");
+    let pack = dir.join("r.yaml");
+    std::fs::write(
+        &pack,
+        "- rule: long\n  on: [usage]\n  condition: count(usage, 90d) > 3\n  action: { channel: sms, template: \"回复TD退订\" }\n",
+    )
+    .unwrap();
+    let cfg = dir.join("c.toml");
+    std::fs::write(&cfg, "[engine]\nmax_window = \"120d\"\n[policy.unsubscribe]\nkeywords = [\"退订\"]\n").unwrap();
+    let codes = |args: &[&std::ffi::OsStr]| {
+        let out = tidings().arg("validate").args(["--format", "json"]).args(args).arg(&pack).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let codes: Vec<String> =
+            v["diagnostics"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap().to_string()).collect();
+        (out.status.code(), codes)
+    };
+    assert_eq!(codes(&[]), (Some(1), vec!["E016".to_string()]), "62 days by default; TD is a default refusal");
+    assert_eq!(codes(&["--config".as_ref(), cfg.as_os_str()]), (Some(0), vec!["W106".to_string()]));
+}
+
 #[test]
 fn the_rule_pack_tests_pass() {
     let out = tidings().args(["test", "rules"]).output().unwrap();
