@@ -91,6 +91,9 @@ pub enum Code {
     W107,
     /// An outcome's or a reply's rule or campaign compared with a name the pack does not have.
     W108,
+    /// A derive computed on events that reads a window: its value does not lapse as the window
+    /// ages between those events.
+    W109,
 }
 
 impl Code {

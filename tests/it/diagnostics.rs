@@ -446,6 +446,37 @@ fn an_sms_asking_for_a_reply_nothing_answers_is_warned_about() {
     assert_eq!(hint.as_deref(), Some("write `\"HY\"`"));
 }
 
+/// A derive computed on events that reads a window keeps its value between those events: "two
+/// calls unanswered in 60 days" would hold long after the 60 days. Warned (W109) at its value;
+/// computed daily, or reading no window, it is not.
+#[test]
+fn a_derive_on_events_reading_a_window_is_warned_about() {
+    let src = r#"- derive: ignores_calls
+  on: [outcome]
+  value: count(outcome where status == no_answer, 60d) >= 2
+- derive: ignores_calls_daily
+  schedule: "10:00"
+  value: count(outcome where status == no_answer, 60d) >= 2
+- derive: last_no_answer
+  on: [outcome]
+  value: event.status == no_answer
+- derive: spend_tier
+  on: [usage]
+  type: tier
+  value:
+    - {when: "sum(usage.charge_fen, this_month) > 100 CNY", then: high}
+    - {then: sub}
+"#;
+    let loaded = rules::compile(vec![("d.yaml".into(), src.into())], None, &LoadOptions::default());
+    assert!(loaded.rules.is_some(), "warnings only: {:?}", loaded.diagnostics);
+    let got: Vec<(String, usize, usize)> =
+        loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col)).collect();
+    let said = loaded.diagnostics.iter().map(|d| d.render()).collect::<String>();
+    assert_eq!(got, [("W109".to_string(), 3, 10), ("W109".to_string(), 14, 5)], "{said}");
+    assert!(said.contains("computed only on usage events and reads a calendar month"), "{said}");
+    assert!(said.contains("computed only on outcome events and reads a 60d window"), "{said}");
+}
+
 /// A rule that sends nothing neither answers nor asks: a reply read only by a shadow rule (it
 /// places no order) is still unanswered, and a disabled rule's SMS, never sent, asks nothing.
 #[test]

@@ -5,7 +5,7 @@
 //! Derives are compiled before the rules, in pack order, so that a rule — or a later derive —
 //! reads `derived.NAME` with its type known.
 
-use crate::event::KindSet;
+use crate::event::{Kind, KindSet};
 use crate::rules::derive::{Computed, DeriveDef, Period, TYPE_NAMES, type_named};
 use crate::rules::diag::{Code, Diagnostic};
 use crate::rules::expr::Ir;
@@ -163,6 +163,9 @@ fn compile(item: &yaml::Node, name: &str, file: &str, src: &str, ck: &mut Checke
         }
         _ => Computed::Expr(Calc::new(then(v, &mut ty, file, src, ck)?)),
     };
+    if schedule.is_none() {
+        stale_between_events(name, on, &value, v, ck, (file, src));
+    }
     let settles = DeriveDef::settling(schedule, snapshot, &value, for_whom.as_ref());
     let bare = DeriveDef::bare(schedule, &value);
     Some(DeriveDef {
@@ -182,6 +185,42 @@ fn compile(item: &yaml::Node, name: &str, file: &str, src: &str, ck: &mut Checke
         consulted: Box::default(),
         was: former_names(item, file, src, ck.diags).into(),
     })
+}
+
+/// W109 at `node` (the value) when a derive computed on `on` events reads a window: it keeps the
+/// value it had at the last such event, so "two calls unanswered in 60 days" stays true long
+/// after the 60 days for a subscriber who has no more of them.
+fn stale_between_events(
+    name: &str,
+    on: KindSet,
+    value: &Computed,
+    node: &yaml::Node,
+    ck: &mut Checker,
+    at: (&str, &str),
+) {
+    fn window(ir: &Ir) -> Option<String> {
+        match ir {
+            Ir::Agg { window, .. } | Ir::Distinct { window, .. } | Ir::Visited(_, window) => {
+                Some(format!("a {} window", crate::time::format_duration(*window)))
+            }
+            Ir::AggMonth { .. } => Some("a calendar month".into()),
+            _ => ir.parts().into_iter().find_map(window),
+        }
+    }
+    let irs: Vec<&Ir> = match value {
+        Computed::Expr(c) => vec![c.ir()],
+        Computed::Cases(cases) => {
+            cases.iter().flat_map(|(w, t)| w.as_ref().map(|w| w.ir()).into_iter().chain([t.ir()])).collect()
+        }
+    };
+    let Some(w) = irs.into_iter().find_map(window) else { return };
+    let kinds: Vec<&str> = on.iter().map(Kind::as_str).collect();
+    let msg = format!(
+        "`derived.{name}` is computed only on {} events and reads {w}: between those events it keeps its value, which does not lapse as the window ages",
+        kinds.join("/"),
+    );
+    let hint = "`schedule: \"HH:MM\"` recomputes it daily (as the windows age); or read the window in the rules";
+    ck.diags.push(Diagnostic::new(Code::W109, at.0, at.1, node.pos(), msg).with_hint(Some(hint.into())));
 }
 
 /// What a derive item says it computes, as one line (see [`DeriveDef::definition`]): its
