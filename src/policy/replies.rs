@@ -40,6 +40,16 @@ pub fn sms_asks(rule: &Rule, unsubscribe: &Unsubscribe) -> Box<[Box<str>]> {
     words.into()
 }
 
+/// Of the SMS a reply may answer, newest first, the one it answers: the first that `asked`
+/// for its keyword, else the first. Contact policy and the report choose alike.
+pub fn answered_of<T>(mut newest_first: impl Iterator<Item = T>, asked: impl Fn(&T) -> bool) -> Option<T> {
+    let latest = newest_first.next()?;
+    if asked(&latest) {
+        return Some(latest);
+    }
+    Some(newest_first.find(|s| asked(s)).unwrap_or(latest))
+}
+
 impl ContactPolicy {
     /// Reads reply `r` (event `id` at `ts`) on the subscriber's `state`: fills its
     /// `in_reply_to` and `unsubscribe`, marks the SMS it answers as answered (for
@@ -80,16 +90,15 @@ impl ContactPolicy {
     /// `keyword`, else the latest SMS sent from `to` in that time.
     fn answered(&self, ts: Millis, (to, keyword): (&str, &str), state: &SubState) -> Option<InReplyTo> {
         let since = ts.saturating_sub(self.global.reply_window);
-        let mut sent = state.contacts().recent.iter().rev().filter(|c| {
+        let sent = state.contacts().recent.iter().rev().filter(|c| {
             c.channel == Channel::Sms
                 && (since..=ts).contains(&c.ts)
                 && self.senders.get(c.rule as usize).is_some_and(|s| &**s == to)
         });
-        let latest = sent.next()?;
         let asked = |c: &&crate::state::ContactRec| {
             !keyword.is_empty() && self.asks.get(c.rule as usize).is_some_and(|a| a.iter().any(|k| &**k == keyword))
         };
-        let rec = if asked(&latest) { latest } else { sent.find(asked).unwrap_or(latest) };
+        let rec = answered_of(sent, asked)?;
         let rule = &self.rules.rules[rec.rule as usize];
         Some(InReplyTo {
             rule: rule.name.clone(),
@@ -112,5 +121,19 @@ impl ContactPolicy {
                 text.push_str(footer);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::answered_of;
+
+    #[test]
+    fn the_newest_that_asked_else_the_newest() {
+        let newest_first = || [3, 2, 1].into_iter();
+        assert_eq!(answered_of(newest_first(), |n| *n == 2), Some(2));
+        assert_eq!(answered_of(newest_first(), |n| *n <= 3), Some(3));
+        assert_eq!(answered_of(newest_first(), |_| false), Some(3));
+        assert_eq!(answered_of(std::iter::empty::<i32>(), |_| true), None);
     }
 }

@@ -165,15 +165,15 @@ pub fn figures(inbox: &Inbox, outbox: &mut Outbox, ties: &Ties) -> ReplyFigures 
         let refuses = unsubscribe.scope_of(&r.keyword, true).is_some();
         let list = outbox.sms.get(&r.msisdn).map_or(&[][..], |v| &v[..]);
         let since = r.ts.saturating_sub(reply_window);
-        let sent = |s: &&Sms| (since..=r.ts).contains(&s.ts) && *s.sender == *r.to;
-        let asked = |s: &&Sms| !r.keyword.is_empty() && ties.asks.get(&s.rule).is_some_and(|a| a.contains(&r.keyword));
-        let mut newest_first = list.iter().enumerate().rev().filter(|(_, s)| sent(s));
-        let Some((latest, s)) = newest_first.next() else {
+        let sent = list.iter().enumerate().rev().filter(|(_, s)| (since..=r.ts).contains(&s.ts) && *s.sender == *r.to);
+        let asked = |(_, s): &(usize, &Sms)| {
+            !r.keyword.is_empty() && ties.asks.get(&s.rule).is_some_and(|a| a.contains(&r.keyword))
+        };
+        let Some((i, _)) = crate::policy::replies::answered_of(sent, asked) else {
             f.untied += 1;
             f.untied_opt_outs += u64::from(refuses);
             continue;
         };
-        let i = if asked(&s) { latest } else { newest_first.find(|(_, s)| asked(s)).map_or(latest, |(i, _)| i) };
         let a = answered.entry((r.msisdn, i)).or_default();
         a.replied = true;
         a.opted_out |= refuses;
