@@ -99,8 +99,9 @@ pub struct ContactPolicy {
     /// The number each rule's SMS go out from (its own `sender`, its campaign's, the global
     /// one), by rule index.
     senders: Vec<Arc<str>>,
-    /// The keywords each rule's SMS asks the subscriber to reply, by rule index: its text's
-    /// (`回复KTBY`), and on a marketing SMS the unsubscribe footer's (`拒收请回复R`).
+    /// The keywords each rule's SMS asks the subscriber to reply, by rule index
+    /// ([`replies::sms_asks`]): its text's (`回复KTBY`), and on a marketing SMS every
+    /// unsubscribe keyword.
     asks: Vec<Box<[Box<str>]>>,
 }
 
