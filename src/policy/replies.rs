@@ -31,7 +31,7 @@ pub fn sms_asks(rule: &Rule, unsubscribe: &Unsubscribe) -> Box<[Box<str>]> {
     let mut words: Vec<Box<str>> = rule.asks.to_vec();
     if rule.channel == Channel::Sms && !rule.policy.transactional {
         let refusals = crate::rules::asks::keywords(&unsubscribe.footer);
-        for k in refusals.into_iter().chain(unsubscribe.keywords.iter().chain(&unsubscribe.all_keywords).cloned()) {
+        for k in refusals.into_iter().chain(unsubscribe.refusals().cloned()) {
             if !words.contains(&k) {
                 words.push(k);
             }

@@ -62,10 +62,7 @@ pub struct LoadOptions {
 impl Default for LoadOptions {
     fn default() -> Self {
         let own = policy::Unsubscribe::default();
-        LoadOptions {
-            max_window: 62 * crate::time::DAY,
-            refusals: own.keywords.into_iter().chain(own.all_keywords).collect(),
-        }
+        LoadOptions { max_window: 62 * crate::time::DAY, refusals: own.refusals().cloned().collect() }
     }
 }
 

@@ -226,6 +226,11 @@ impl Default for Unsubscribe {
 }
 
 impl Unsubscribe {
+    /// Every keyword that refuses: `keywords`, then `all_keywords`.
+    pub fn refusals(&self) -> impl Iterator<Item = &Box<str>> {
+        self.keywords.iter().chain(&self.all_keywords)
+    }
+
     /// What a reply with `keyword` refuses (`None`: it is not an unsubscribe), given whether it
     /// answers a known SMS.
     pub fn scope_of(&self, keyword: &str, answers_known: bool) -> Option<crate::contact::OptOutScope> {
