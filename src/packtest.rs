@@ -221,13 +221,15 @@ fn run_case(
     let mut sink = Memory::default();
     let input =
         lines.iter().enumerate().filter_map(|(i, l)| decoder.decode(l.as_bytes(), file, u64::from(event_lines[i])));
-    engine::run(input, Arc::new(rules), Arc::new(refdata), subs, &eopts, &mut sink, &AtomicBool::new(false))
+    let rules = Arc::new(rules);
+    engine::run(input, Arc::clone(&rules), Arc::new(refdata), subs, &eopts, &mut sink, &AtomicBool::new(false))
         .map_err(|e| vec![e.to_string()])?;
     let mut problems: Vec<String> = sink
         .dead
         .iter()
         .map(|d| format!("{}:{}: event is a dead letter ({}): {}", d.source, d.line, d.reason.as_str(), d.detail))
         .collect();
+    problems.extend(sink.decisions.iter().filter_map(|d| over_parts(d, &rules)));
     let only: Option<Vec<String>> =
         case.get("only").map(|o| seq(Some(o)).filter_map(|n| n.as_str().map(str::to_string)).collect());
     let mut left: Vec<&Decision> =
@@ -318,6 +320,22 @@ fn seq(n: Option<&Node>) -> impl Iterator<Item = &Node> {
         _ => &[],
     };
     items.iter()
+}
+
+/// What is wrong with an SMS the case sends, if its text takes more messages than its rule's
+/// `parts:` allows (each part is billed as one SMS).
+fn over_parts(d: &Decision, rules: &crate::rules::RuleSet) -> Option<String> {
+    let text = d.text.as_deref().filter(|_| d.channel == crate::contact::Channel::Sms && d.would_send())?;
+    let allowed = usize::from(rules.rules.get(d.rule as usize)?.parts);
+    let parts = crate::contact::sms_parts(text);
+    (parts > allowed).then(|| {
+        format!(
+            "{} is {} characters, {parts} messages, where its rule allows {allowed} (`parts:` in its action): {}",
+            describe(d),
+            crate::contact::sms_length(text),
+            if allowed == 1 { "shorten it or allow more" } else { "shorten it or raise `parts:`" },
+        )
+    })
 }
 
 fn describe(d: &Decision) -> String {

@@ -422,7 +422,16 @@ impl Config {
     /// How the rule pack is compiled for this config: its `engine.max_window` and its
     /// unsubscribe keywords.
     pub fn load_options(&self) -> Result<crate::rules::LoadOptions, String> {
-        Ok(crate::rules::LoadOptions { max_window: self.max_window()?, refusals: self.refusals() })
+        Ok(self.load_options_with(self.max_window()?))
+    }
+
+    /// [`Self::load_options`] with the longest window already read from the config.
+    pub fn load_options_with(&self, max_window: i64) -> crate::rules::LoadOptions {
+        crate::rules::LoadOptions {
+            max_window,
+            refusals: self.refusals(),
+            footer: self.policy.unsubscribe.footer.as_str().into(),
+        }
     }
 
     /// The unsubscribe keywords (`[policy.unsubscribe]`), normalised as replies are; one that

@@ -9,9 +9,11 @@
 
 mod action;
 mod decision;
+mod length;
 
 pub use action::{Action, TriggerJson};
 pub use decision::Decision;
+pub use length::{sms_length, sms_parts};
 
 use crate::time::Millis;
 use crate::util::{Msisdn, symbols};

@@ -6,7 +6,8 @@
 //! for any shard count and batch size, so a replay, a run on more shards and a restart from a
 //! checkpoint spend the budget on the same contacts. It counts contacts sent (a contact held out
 //! by the control group or suppressed by any step is not), at the cost its channel has in the
-//! campaign's `cost_fen`; a contact that would go past `contacts` or `limit_fen` is recorded as
+//! campaign's `cost_fen` (an SMS at that cost for each message it is sent as: each part of a
+//! long one is billed); a contact that would go past `contacts` or `limit_fen` is recorded as
 //! suppressed with reason `budget`, and nothing more of the campaign is sent that would.
 //! Orders and shadow rules' would-be contacts spend nothing.
 //!
@@ -91,15 +92,20 @@ impl Budgets {
         }
         let Some(b) = self.budgets.get(&d.campaign) else { return };
         let spent = self.spent.entry(Arc::clone(&d.campaign)).or_default();
-        let cost = b.cost(d.channel);
+        let cost = b.cost_of(d.channel, d.text.as_deref());
         let over_contacts = b.contacts.filter(|max| spent.contacts >= *max);
         let over_fen = b.limit_fen.filter(|max| spent.fen.saturating_add(cost) > *max);
         let detail = match (over_contacts, over_fen) {
             (Some(max), _) => format!("budget of campaign {} spent: {max} of {max} contacts", d.campaign),
-            (None, Some(max)) => format!(
-                "budget of campaign {} spent: {} of {max} fen, and this {} costs {cost}",
-                d.campaign, spent.fen, d.channel
-            ),
+            (None, Some(max)) => {
+                let each = b.cost(d.channel);
+                let parts =
+                    if each > 0 && cost > each { format!(" ({} messages)", cost / each) } else { String::new() };
+                format!(
+                    "budget of campaign {} spent: {} of {max} fen, and this {} costs {cost}{parts}",
+                    d.campaign, spent.fen, d.channel
+                )
+            }
             (None, None) => {
                 spent.contacts += 1;
                 spent.fen = spent.fen.saturating_add(cost);

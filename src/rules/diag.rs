@@ -94,6 +94,8 @@ pub enum Code {
     /// A derive computed on events that reads a window: its value does not lapse as the window
     /// ages between those events.
     W109,
+    /// An SMS whose template's own text takes more messages than its rule's `parts:` budget.
+    W110,
 }
 
 impl Code {

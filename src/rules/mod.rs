@@ -32,6 +32,7 @@ pub mod former;
 pub mod index;
 mod item;
 pub mod journey;
+pub mod length;
 pub mod limits;
 pub mod lines;
 pub mod policy;
@@ -57,12 +58,19 @@ pub struct LoadOptions {
     /// The unsubscribe keywords (`[policy.unsubscribe]`, normalised): the engine answers them
     /// itself, so an SMS asking for one is answered (W106).
     pub refusals: Vec<Box<str>>,
+    /// The unsubscribe footer every marketing SMS carries (`[policy.unsubscribe]`): part of
+    /// its length (W110).
+    pub footer: Box<str>,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
         let own = policy::Unsubscribe::default();
-        LoadOptions { max_window: 62 * crate::time::DAY, refusals: own.refusals().cloned().collect() }
+        LoadOptions {
+            max_window: 62 * crate::time::DAY,
+            refusals: own.refusals().cloned().collect(),
+            footer: own.footer.clone(),
+        }
     }
 }
 
@@ -123,6 +131,8 @@ fn compile_files(files: &[(String, String)], refdata: Option<&RefData>, opts: &L
         let asks = std::mem::take(&mut checker.asks);
         let answered = std::mem::take(&mut checker.replies_read);
         checker.diags.extend(asks::unanswered(asks, &answered, &opts.refusals));
+        let lengths = std::mem::take(&mut checker.lengths);
+        checker.diags.extend(length::over_budget(lengths, &opts.footer));
         let names_read = std::mem::take(&mut checker.names_read);
         (rules, decls, (js.journeys, js.steps, derives), names_read)
     };

@@ -141,6 +141,16 @@ impl Budget {
         self.cost_fen[channel as usize].unwrap_or(0)
     }
 
+    /// What a contact on `channel` with `text` costs: an SMS its price once for each message
+    /// it is sent as (each part of a long one is billed), anything else its channel's price.
+    pub fn cost_of(&self, channel: crate::contact::Channel, text: Option<&str>) -> u64 {
+        let each = self.cost(channel);
+        match (channel, text) {
+            (crate::contact::Channel::Sms, Some(t)) => each.saturating_mul(crate::contact::sms_parts(t) as u64),
+            _ => each,
+        }
+    }
+
     /// Whether it tracks cost at all (a cost per channel given).
     pub fn costed(&self) -> bool {
         self.cost_fen.iter().any(Option::is_some)

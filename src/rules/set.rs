@@ -49,6 +49,9 @@ pub struct Rule {
     pub asks: Box<[Box<str>]>,
     /// An order's offer code (rendered into the decision's `text`, its one rendered body).
     pub offer: Option<Template>,
+    /// The messages its SMS may take (`parts:`, 1 unless said): `tidings test` fails a case
+    /// that renders a longer one.
+    pub parts: u8,
     pub campaign: std::sync::Arc<str>,
     /// Index into [`RuleSet::campaigns`].
     pub campaign_idx: u16,

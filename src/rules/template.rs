@@ -210,6 +210,11 @@ impl Template {
         Some(Part::Var { ir, ty, fmt, default, words: Words::Code })
     }
 
+    /// The template's own text, without its values (what every message it renders has).
+    pub fn fixed_text(&self) -> String {
+        self.parts.iter().filter_map(|p| if let Part::Lit(s) = p { Some(s.as_str()) } else { None }).collect()
+    }
+
     pub fn render(&self, cx: &Ctx) -> String {
         // Room for the literal text and a short value per hole: one allocation, most times.
         let room = self.parts.iter().map(|p| if let Part::Lit(s) = p { s.len() } else { 16 }).sum();

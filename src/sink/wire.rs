@@ -315,6 +315,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_rules_count_of_parts_is_what_the_gateways_send() {
+        // `contact::sms_parts` (a rule's `parts:` budget, `validate`, `tidings test`) counts
+        // what `split` sends, for every length around the limits, Chinese, mixed and ASCII.
+        for n in 1..300 {
+            for text in ["中".repeat(n), format!("中{}", "1".repeat(n)), "a".repeat(n)] {
+                let parts = split(&text, Coding::Ucs2, 7).map(|p| p.len()).unwrap_or(0);
+                assert_eq!(crate::contact::sms_parts(&text), parts, "{n} {}", &text[..3]);
+                let gbk = split(&text, Coding::Gbk, 7).map(|p| p.len()).unwrap_or(0);
+                assert!(gbk <= parts, "GBK never takes more parts: {n}");
+            }
+        }
+    }
+
+    #[test]
     fn authenticator_is_md5_of_the_documented_concatenation() {
         // MD5("901234" + 9 NULs + "s3cret" + "1203083000"); the digest itself is checked against
         // RFC 1321's test suite, and against cmppprotocol's in the CMPP tests.

@@ -10,6 +10,7 @@ pub mod names {
     pub const DEAD_LETTERS: &str = "tidings_dead_letters_total";
     pub const DECISIONS: &str = "tidings_decisions_total";
     pub const ACTIONS: &str = "tidings_actions_total";
+    pub const SMS_MESSAGES: &str = "tidings_sms_messages_total";
     pub const DECISION_LATENCY: &str = "tidings_decision_latency_seconds";
     pub const SOURCE_LAG: &str = "tidings_source_lag_seconds";
     pub const WATERMARK: &str = "tidings_watermark_seconds";
@@ -115,6 +116,8 @@ pub struct DecisionCounters {
     decisions: Vec<Vec<Kept>>,
     /// By channel and mode (live, shadow).
     actions: std::collections::HashMap<(crate::contact::Channel, bool), metrics::Counter>,
+    /// The messages SMS actions take (each part of a long one is billed), by mode.
+    sms_messages: [Option<metrics::Counter>; 2],
 }
 
 /// A decision counter's handle: its outcome code, mode (shadow or not) and rule's name.
@@ -131,8 +134,8 @@ fn outcome_code(o: crate::contact::Outcome) -> u8 {
 }
 
 impl DecisionCounters {
-    /// One decision (`tidings_decisions_total`), and the action it makes
-    /// (`tidings_actions_total`).
+    /// One decision (`tidings_decisions_total`), the action it makes (`tidings_actions_total`)
+    /// and, for an SMS, the messages it takes (`tidings_sms_messages_total`).
     pub fn count(&mut self, d: &crate::contact::Decision) {
         use crate::contact::Outcome;
         let code = outcome_code(d.outcome);
@@ -173,6 +176,12 @@ impl DecisionCounters {
                 .entry((channel, d.shadow))
                 .or_insert_with(|| metrics::counter!(names::ACTIONS, "channel" => channel.as_str(), "mode" => mode));
             counter.increment(1);
+            if channel == crate::contact::Channel::Sms {
+                let parts = crate::contact::sms_parts(d.text.as_deref().unwrap_or_default());
+                self.sms_messages[usize::from(d.shadow)]
+                    .get_or_insert_with(|| metrics::counter!(names::SMS_MESSAGES, "mode" => mode))
+                    .increment(parts as u64);
+            }
         }
     }
 }

@@ -120,10 +120,7 @@ impl Topology {
             (None, _, _) => Some(Default::default()),
         };
         let data = data.map(|(refdata, subs)| (refdata, own_share(cfg, subs)));
-        let opts = LoadOptions {
-            max_window: max_window.unwrap_or(LoadOptions::default().max_window),
-            refusals: cfg.refusals(),
-        };
+        let opts = cfg.load_options_with(max_window.unwrap_or(LoadOptions::default().max_window));
         // Beside mistakes in the config, the pack's warnings (often about reference data the
         // config failed to name) are noise: only its errors are said.
         let said = if found.errors.is_empty() { Said::All } else { Said::Errors };
@@ -256,7 +253,7 @@ impl Topology {
                     services.reloader = Some(Arc::new(crate::api::admin::Reloader {
                         paths: cfg.rules.paths.clone(),
                         refdata: Arc::clone(&refdata),
-                        opts: LoadOptions { max_window, refusals: cfg.refusals() },
+                        opts: cfg.load_options_with(max_window),
                         requests: live.reloads(),
                         wake: tx.clone(),
                         current: std::sync::Mutex::new((api::rules_info(&rules), Arc::clone(&rules))),
@@ -479,7 +476,7 @@ fn open_deploy(
     let (Some(d), Some(dir)) = (&api.deploy, cfg.deploy_dir()) else { return Ok(None) };
     let checks = crate::api::checks::Checks {
         refdata: Arc::clone(refdata),
-        load: LoadOptions { max_window, refusals: cfg.refusals() },
+        load: cfg.load_options_with(max_window),
         data_dir: cfg.data.dir.clone(),
         unknown_subscribers: cfg.engine.unknown_subscribers,
         opts: EngineOptions {

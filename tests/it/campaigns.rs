@@ -170,6 +170,34 @@ fn a_budget_in_fen_counts_each_channel_at_its_cost() {
     assert_eq!(d, "budget of campaign winter spent: 155 of 165 fen, and this call costs 150");
 }
 
+/// Every part of a long SMS is billed: an SMS of two messages (71 Chinese characters, with
+/// `parts: 2`) spends its campaign's SMS price twice.
+#[test]
+fn a_long_sms_costs_its_price_for_each_message() {
+    let p = format!(
+        r#"
+- campaign: winter
+  budget: {{ cost_fen: {{ sms: 5 }}, limit_fen: 25 }}
+
+- rule: visit_sms
+  on: [crm]
+  condition: event.event == store_visit
+  action: {{ channel: sms, template: "{}", parts: 2 }}
+  campaign: winter
+  policy: {{ transactional: true }}
+"#,
+        "冬".repeat(71)
+    );
+    let subs: Vec<String> = (0..3).map(sub).collect();
+    let subs: Vec<&str> = subs.iter().map(String::as_str).collect();
+    // 10 + 10 = 20; a third (30) is over 25.
+    let lines = [visit_of(0, "10:00:00"), visit_of(1, "10:01:00"), visit_of(2, "10:02:00")];
+    let r = run(&p, &subs, &lines);
+    assert_eq!(outcomes(&r), ["sent", "sent", "budget"], "{:?}", r.decisions);
+    let d = r.decisions[2].detail.as_deref().unwrap_or("");
+    assert_eq!(d, "budget of campaign winter spent: 20 of 25 fen, and this sms costs 10 (2 messages)");
+}
+
 #[test]
 fn the_control_group_and_suppressed_contacts_spend_no_budget() {
     let p = pack("  policy: { control_group: \"50%\", cap: \"1 per day\" }\n  budget: { contacts: 10 }");

@@ -105,6 +105,40 @@ fn a_pack_test_naming_no_rule_says_which_name_was_meant() {
     assert!(!stdout.contains("not decided"), "{stdout}");
 }
 
+/// A pack test fails a case whose SMS, with its values filled in, takes more messages than its
+/// rule allows (`parts:`): what `validate` cannot know (a store's or a place's name) the case
+/// renders, and the author sees the cost before it is billed.
+#[test]
+fn a_pack_test_fails_an_sms_longer_than_its_rule_allows() {
+    let dir = tmp("packtest-parts");
+    let pack = |parts: &str| {
+        format!(
+            "- rule: store_thanks\n  on: [crm]\n  condition: event.event == store_visit\n  policy: {{transactional: true}}\n\
+             \x20 action:\n    channel: sms\n    template: \"{}{{event.attrs.store}}\"\n{parts}",
+            "谢".repeat(60)
+        )
+    };
+    std::fs::write(
+        dir.join("p.tests.yaml"),
+        "- test: thanks\n  subscribers:\n    - {msisdn: \"13300000009\", brand: gotone, tier: valuable}\n  events:\n\
+         \x20   - {kind: crm, ts: \"2026-11-24T10:00:00+08:00\", msisdn: \"13300000009\", event: store_visit, attrs: {store: 北京西单大悦城旗舰营业厅}}\n\
+         \x20 expect:\n    - {rule: store_thanks}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("p.yaml"), pack("")).unwrap();
+    let out = tidings().arg("test").arg(&dir).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("is 72 characters, 2 messages, where its rule allows 1 (`parts:` in its action)"),
+        "{stdout}"
+    );
+    std::fs::write(dir.join("p.yaml"), pack("    parts: 2\n")).unwrap();
+    let out = tidings().arg("test").arg(&dir).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+}
+
 #[test]
 fn the_example_rules_validate_and_pass_their_tests_beside_the_pack() {
     // docs/examples/rules reads the pack's macros: both are given, as the example's header says.

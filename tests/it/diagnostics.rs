@@ -545,3 +545,57 @@ fn an_outcome_or_reply_compared_with_a_name_the_pack_lacks_is_warned_about() {
     );
     assert!(loaded.diagnostics[0].message.contains("`ofer` is not a rule or journey step of the pack"));
 }
+
+/// Every part of a long SMS is billed as one: an SMS whose template's own text (with the
+/// unsubscribe footer a marketing SMS carries) already takes more messages than its rule allows
+/// (`parts:`, one unless said) is warned about (W110) at its template; `parts` is a number of
+/// messages, and only an SMS has them.
+#[test]
+fn an_sms_longer_than_its_rule_allows_is_warned_about() {
+    let rule = |name: &str, chars: usize, extra: &str| {
+        format!(
+            "- rule: {name}\n  on: [topup]\n  condition: event.amount_fen > 0 fen\n  action:\n    channel: sms\n    template: \"{}{{event.amount_fen|cny}}\"\n{extra}",
+            "好".repeat(chars)
+        )
+    };
+    let src = [
+        // 66 characters and the 6 of the footer: 72, two messages.
+        rule("marketing", 66, ""),
+        // No footer on a transactional SMS: 66, one.
+        rule("receipt", 66, "  policy: { transactional: true }\n"),
+        // 120 and 6 in two parts of 67: allowed.
+        rule("long_allowed", 120, "    parts: 2\n"),
+        // 140 and 6: three.
+        rule("too_long", 140, "    parts: 2\n"),
+    ]
+    .concat();
+    let loaded = rules::compile(vec![("p.yaml".into(), src.clone())], None, &LoadOptions::default());
+    assert!(loaded.rules.is_some(), "warnings only: {:?}", loaded.diagnostics);
+    let got: Vec<(String, usize, usize)> =
+        loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col)).collect();
+    let said = loaded.diagnostics.iter().map(|d| d.render()).collect::<String>();
+    assert_eq!(got, [("W110".to_string(), 6, 16), ("W110".to_string(), 26, 16)], "{said}");
+    assert!(
+        said.contains(
+            "this SMS is 72 characters before its values are filled in with the unsubscribe footer `拒收请回复R`: \
+             2 messages, where its rule allows one"
+        ),
+        "{said}"
+    );
+    assert!(said.contains("146 characters before its values are filled in"), "{said}");
+    assert!(said.contains("3 messages, where its rule allows 2 (`parts: 2`)"), "{said}");
+    assert!(said.contains("write `parts: 3` in the action"), "{said}");
+    // A config without a footer: the marketing SMS is 66.
+    let no_footer = LoadOptions { footer: "".into(), ..LoadOptions::default() };
+    let loaded = rules::compile(vec![("p.yaml".into(), src)], None, &no_footer);
+    assert_eq!(loaded.diagnostics.len(), 1, "{:?}", loaded.diagnostics);
+
+    let bad = "- rule: a\n  on: [topup]\n  condition: event.amount_fen > 0 fen\n  action: {channel: sms, template: \"x\", parts: 0}\n\
+               - rule: b\n  on: [topup]\n  condition: event.amount_fen > 0 fen\n  action: {channel: call, script: \"x\", parts: 2}\n";
+    let loaded = rules::compile(vec![("b.yaml".into(), bad.into())], None, &LoadOptions::default());
+    let got: Vec<(String, usize)> = loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line)).collect();
+    let said = loaded.diagnostics.iter().map(|d| d.render()).collect::<String>();
+    assert_eq!(got, [("E005".to_string(), 4), ("E005".to_string(), 8)], "{said}");
+    assert!(said.contains("`parts` is a whole number of messages from 1 to 10"), "{said}");
+    assert!(said.contains("a call action has no `parts`"), "{said}");
+}

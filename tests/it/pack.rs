@@ -128,4 +128,19 @@ fn the_default_run_reads_as_chinese() {
     let said: Vec<String> =
         bad.iter().map(|((rule, code), (n, t))| format!("{rule}: `{code}` in {n} messages, e.g. {t}")).collect();
     assert!(bad.is_empty(), "messages carry raw codes:\n{}", said.join("\n"));
+    // And each SMS, filled in with the generator's names and amounts, takes no more messages
+    // than its rule allows (`parts:`): the longest of each rule that goes over.
+    let cfg = Config::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/tidings.toml"))).unwrap();
+    let set = rules::load(&cfg.rules.paths, None, &LoadOptions::default()).rules.unwrap();
+    let mut long: std::collections::BTreeMap<String, (usize, String)> = Default::default();
+    for d in sink.decisions.iter().filter(|d| d.is_sent() && d.channel == Channel::Sms) {
+        let text = d.text.as_deref().unwrap_or_default();
+        let allowed = usize::from(set.rules.iter().find(|r| r.name == d.rule_name).map_or(1, |r| r.parts));
+        let n = tidings::contact::sms_length(text);
+        if tidings::contact::sms_parts(text) > allowed && long.get(&*d.rule_name).is_none_or(|(m, _)| n > *m) {
+            long.insert(d.rule_name.to_string(), (n, text.to_string()));
+        }
+    }
+    let said: Vec<String> = long.iter().map(|(rule, (n, t))| format!("{rule}: {n} characters: {t}")).collect();
+    assert!(long.is_empty(), "SMS longer than their rules allow:\n{}", said.join("\n"));
 }

@@ -401,7 +401,8 @@ fn shadow_pack(dir: &Path) -> PathBuf {
   mode: shadow
   on: [topup]
   condition: event.amount_fen >= 10 CNY
-  action: { channel: sms, template: "冬季流量包试用" }
+  # Two messages (80 characters with the footer): `tidings_sms_messages_total` counts both.
+  action: { channel: sms, template: "冬季流量包试用，每月10元享10GB国内流量，当月有效，次月自动续订，可随时退订。发送DLLB至10086办理，详询10086或登录中国移动APP。【中国移动】", parts: 2 }
   campaign: 冬季流量包
   priority: 90
   policy: { cap: "1 per 1d", quiet_hours: ignore }
@@ -561,6 +562,9 @@ fn metrics_show_a_shadow_rules_would_be_actions_beside_the_live_ones() {
     };
     assert_eq!(sample(&body, r#"tidings_actions_total{channel="sms",mode="live"}"#), Some(2.0), "{body}");
     assert_eq!(sample(&body, r#"tidings_actions_total{channel="sms",mode="shadow"}"#), Some(1.0), "{body}");
+    // The messages the SMS take (each part of a long one is billed): the shadow one is two.
+    assert_eq!(sample(&body, r#"tidings_sms_messages_total{mode="live"}"#), Some(2.0), "{body}");
+    assert_eq!(sample(&body, r#"tidings_sms_messages_total{mode="shadow"}"#), Some(2.0), "{body}");
     assert_eq!(
         sample(
             &body,

@@ -5,6 +5,7 @@ use crate::contact::Channel;
 use crate::rules::diag::{Code, Diagnostic};
 use crate::rules::expr::check::{Checker, Loc};
 use crate::rules::item::{check_keys, scalar};
+use crate::rules::length::Length;
 use crate::rules::template::Template;
 use crate::rules::yaml;
 
@@ -20,6 +21,11 @@ pub(super) struct Action {
     pub offer: Option<Template>,
     /// The keywords an SMS's text asks the subscriber to reply.
     pub asks: Box<[Box<str>]>,
+    /// The messages an SMS may take (`parts:`, 1 unless said).
+    pub parts: u8,
+    /// An SMS template's fixed text against that budget, for `validate` once the rule's policy
+    /// says whether it carries the unsubscribe footer ([`budget`]).
+    pub length: Option<crate::rules::length::Length>,
 }
 
 impl Default for Action {
@@ -32,6 +38,8 @@ impl Default for Action {
             about: None,
             offer: None,
             asks: Box::default(),
+            parts: 1,
+            length: None,
         }
     }
 }
@@ -58,7 +66,7 @@ fn named(channel: Channel) -> String {
 /// Compiles an `action:` mapping; what is wrong with it is a diagnostic.
 pub(super) fn compile(a: &yaml::Node, file: &str, src: &str, ck: &mut Checker) -> Action {
     let mut out = Action::default();
-    check_keys(a, &["channel", "template", "script", "queue", "about", "offer"], file, src, ck.diags);
+    check_keys(a, &["channel", "template", "script", "queue", "about", "offer", "parts"], file, src, ck.diags);
     match scalar(a, "channel", file, src, ck.diags) {
         Some((s, n)) => match Channel::parse(s) {
             Some(c) => out.channel = c,
@@ -85,9 +93,23 @@ pub(super) fn compile(a: &yaml::Node, file: &str, src: &str, ck: &mut Checker) -
                 ck.asks.push(crate::rules::asks::Ask { keyword, diag });
             }
             out.asks = crate::rules::asks::keywords(text).into();
+            let diag = loc.diag(Code::W110, crate::rules::expr::syntax::Span { start: 0, end: 0 }, "");
+            out.length = Some(Length { fixed: t.fixed_text(), budget: 1, marketing: true, diag });
         }
         Some(t)
     });
+    if let Some((text, n)) = scalar(a, "parts", file, src, ck.diags) {
+        match text.parse::<u8>().ok().filter(|p| (1..=10).contains(p)) {
+            Some(p) => out.parts = p,
+            None => ck.diags.push(
+                Diagnostic::new(Code::E005, file, src, n.pos(), "`parts` is a whole number of messages from 1 to 10")
+                    .with_hint(Some("the messages a long SMS may be sent as, each billed as one".into())),
+            ),
+        }
+    }
+    if let Some(l) = &mut out.length {
+        l.budget = out.parts;
+    }
     out.script = tpl("script", ck);
     out.offer = tpl("offer", ck);
     out.queue = tpl("queue", ck);
@@ -105,9 +127,9 @@ pub(super) fn compile(a: &yaml::Node, file: &str, src: &str, ck: &mut Checker) -
     // An order renders only its offer; an offer on another channel would be silently dropped,
     // and so would `about` anywhere but on an SMS (the one contact a reply answers).
     let misplaced: &[&str] = match out.channel {
-        Channel::Order => &["template", "script", "about"],
+        Channel::Order => &["template", "script", "about", "parts"],
         Channel::Sms => &["offer"],
-        Channel::Call | Channel::Ivr => &["offer", "about"],
+        Channel::Call | Channel::Ivr => &["offer", "about", "parts"],
     };
     for k in misplaced.iter().copied() {
         if let Some(n) = a.get(k) {
@@ -115,10 +137,22 @@ pub(super) fn compile(a: &yaml::Node, file: &str, src: &str, ck: &mut Checker) -
                 Diagnostic::new(Code::E005, file, src, n.pos(), format!("{} action has no `{k}`", named(out.channel)))
                     .with_hint(Some(match k {
                         "about" => "`about` says what a reply to an SMS is about; only SMS actions take it".into(),
+                        "parts" => {
+                            "`parts` is how many messages a long SMS may be sent as; only SMS actions take it".into()
+                        }
                         _ => format!("{} actions take `{key}`", out.channel),
                     })),
             );
         }
     }
     out
+}
+
+/// Hands an SMS template's length to `validate`, now that the rule's policy says whether the
+/// message is marketing (and so carries the unsubscribe footer).
+pub(super) fn budget(length: Option<Length>, policy: &crate::rules::policy::RulePolicy, ck: &mut Checker) {
+    if let Some(mut l) = length {
+        l.marketing = !policy.transactional;
+        ck.lengths.push(l);
+    }
 }

@@ -244,12 +244,13 @@ impl Journey<'_> {
         let mut channel = None;
         if let Some(a) = st.get("action") {
             ck.scope = scope;
-            let action = action::compile(a, file, src, ck);
+            let mut action = action::compile(a, file, src, ck);
             channel = Some(action.channel);
             let (policy, decl) = match st.get("policy") {
                 Some(p) => rule_policy(p, action.channel, file, src, ck),
                 None => Default::default(),
             };
+            action::budget(action.length.take(), &policy, ck);
             let priority = super::priority(st, header.priority, file, src, ck.diags);
             let desc = scalar(st, "desc", file, src, ck.diags)
                 .map_or_else(|| format!("step {name} of journey {}", self.name), |(s, _)| s.to_string());
@@ -269,6 +270,7 @@ impl Journey<'_> {
                     about: action.about,
                     asks: action.asks,
                     offer: action.offer,
+                    parts: action.parts,
                     campaign: header.campaign.as_str().into(),
                     campaign_idx: 0,
                     priority,

@@ -120,12 +120,13 @@ fn compile_rule(
         let ast = parse_expr(n, file, src, ck.diags)?;
         ck.condition(&ast, &Loc { file, source: src, node: n, base: 0 })
     });
-    let action = action.map(|a| action::compile(a, file, src, ck)).unwrap_or_default();
+    let mut action = action.map(|a| action::compile(a, file, src, ck)).unwrap_or_default();
     let timer = item.get("timer").and_then(|t| timer::compile(t, on, file, src, ck));
     let (policy, campaign_decl) = match item.get("policy") {
         Some(p) => rule_policy(p, action.channel, file, src, ck),
         None => Default::default(),
     };
+    action::budget(action.length.take(), &policy, ck);
     if !sends {
         ck.asks.truncate(asks_before);
         ck.replies_read.truncate(reads_before);
@@ -147,6 +148,7 @@ fn compile_rule(
         about: action.about,
         asks: action.asks,
         offer: action.offer,
+        parts: action.parts,
         campaign: header.campaign.into(),
         campaign_idx: 0,
         priority: header.priority,

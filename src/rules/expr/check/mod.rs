@@ -207,6 +207,9 @@ pub struct Checker<'a> {
     pub replies_read: Vec<Box<str>>,
     /// The replies the pack's SMS ask for, checked against `replies_read` once all is compiled.
     pub asks: Vec<crate::rules::asks::Ask>,
+    /// The pack's SMS templates against their rules' `parts:` budgets, checked once the
+    /// unsubscribe footer is known ([`crate::rules::length`]).
+    pub lengths: Vec<crate::rules::length::Length>,
     /// The rule and campaign names conditions compare an outcome's or a reply's with, each with
     /// the warning to give if the pack has no such name ([`compared`]).
     pub names_read: Vec<compared::NameRead>,
@@ -299,6 +302,7 @@ impl<'a> Checker<'a> {
             consulted: None,
             replies_read: Vec::new(),
             asks: Vec::new(),
+            lengths: Vec::new(),
             names_read: Vec::new(),
             expanding: Vec::new(),
             depth: 0,
