@@ -139,6 +139,9 @@ impl DeriveDef {
             (Ty::Bool, Value::Bool(b)) => DVal::Bool(b),
             (Ty::Sym(_), Value::Sym(v)) => DVal::Sym(v),
             (_, Value::Int(n)) => DVal::Int(n),
+            // A CRM attribute takes the derive's `type:` (a whole number, or true/false).
+            (Ty::Bool, Value::Json(j)) => DVal::Bool(j.as_bool()?),
+            (Ty::Int | Ty::Money | Ty::Duration, Value::Json(j)) => DVal::Int(j.as_i64()?),
             _ => return None,
         })
     }

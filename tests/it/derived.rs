@@ -103,6 +103,48 @@ fn a_monthly_snapshot_holds_until_the_month_ends_and_carries_over_a_reload() {
     assert_eq!(d["tier"]["for"].as_str(), Some("2026-11"), "the snapshot for November");
 }
 
+/// A CRM attribute has no type of its own: a derive that keeps one says its `type:`, and reads
+/// it as such when computed (a posting whose amount is not a whole number leaves the last
+/// value). Without a `type:` it is refused, saying so.
+#[test]
+fn a_derive_keeps_a_crm_attribute_as_the_type_it_says() {
+    let pack = r#"
+- derive: paid
+  on: [crm]
+  type: money
+  value:
+    - {when: "event.event == payment_posted", then: event.attrs.amount_fen}
+- rule: visit
+  on: [crm]
+  condition: event.event == store_visit
+  action: {channel: sms, template: "paid {derived.paid|cny}"}
+  policy: {quiet_hours: ignore, transactional: true}
+"#;
+    let crm = |ts: &str, what: &str, attrs: &str| ev(ts, &format!(r#""kind":"crm","event":"{what}","attrs":{attrs}"#));
+    let input = vec![
+        crm("2026-11-24T10:00:00+08:00", "payment_posted", r#"{"amount_fen":5000}"#),
+        crm("2026-11-24T11:00:00+08:00", "store_visit", "{}"),
+        crm("2026-11-24T12:00:00+08:00", "payment_posted", r#"{"amount_fen":"fifty"}"#),
+        crm("2026-11-24T13:00:00+08:00", "store_visit", "{}"),
+        crm("2026-11-24T14:00:00+08:00", "payment_posted", r#"{"amount_fen":12800}"#),
+        crm("2026-11-24T15:00:00+08:00", "store_visit", "{}"),
+    ];
+    let mut sink = tidings::sink::Memory::default();
+    let rd = Arc::new(tidings::refdata::RefData::default());
+    let subs = tidings::refdata::Subscribers::new();
+    let opts = EngineOptions::default();
+    engine::run(input.into_iter(), set(pack), rd, subs, &opts, &mut sink, &AtomicBool::new(false)).expect("run");
+    let got: Vec<&str> = sink.decisions.iter().map(|d| d.text.as_deref().unwrap_or("")).collect();
+    assert_eq!(got, ["paid 50.00", "paid 50.00", "paid 128.00"]);
+
+    let untyped = pack.replace("  type: money\n", "");
+    let loaded = rules::compile(vec![("d.yaml".into(), untyped)], None, &LoadOptions::default());
+    let said: Vec<String> = loaded.diagnostics.iter().map(|d| d.render()).collect();
+    assert!(loaded.rules.is_none(), "{said:?}");
+    assert!(said[0].starts_with("d.yaml:5:53: error[E013]: a derived value cannot be an attribute"), "{said:?}");
+    assert!(said[0].contains("say the derive's `type:` (number, money, duration or bool)"), "{said:?}");
+}
+
 #[test]
 fn derives_are_refused_with_their_position_when_wrong() {
     let errs = |text: &str| -> Vec<String> {

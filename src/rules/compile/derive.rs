@@ -244,15 +244,19 @@ fn then(n: &yaml::Node, ty: &mut Option<Ty>, file: &str, src: &str, ck: &mut Che
     let (ir, got) = ck.any(&ast, &Loc { file, source: src, node: n, base: 0 })?;
     // Kept compact in every subscriber's state: numbers, true/false and enumerated values.
     let storable = matches!(got, Ty::Bool | Ty::Int | Ty::Money | Ty::Duration | Ty::Time | Ty::Sym(_));
+    // A CRM attribute (`event.attrs.amount_fen`) has no type of its own: it takes the one the
+    // derive says, read as a whole number or true/false when computed (missing otherwise).
+    let typed_attr = got == Ty::Dyn && matches!(*ty, Some(Ty::Bool | Ty::Int | Ty::Money | Ty::Duration));
     match *ty {
+        _ if typed_attr => Some(ir),
         _ if !storable => {
-            ck.diags.push(Diagnostic::new(
-                Code::E013,
-                file,
-                src,
-                n.pos(),
-                format!("a derived value cannot be {}", got.name()),
-            ));
+            let hint = (got == Ty::Dyn).then(|| {
+                "an attribute has no type of its own: say the derive's `type:` (number, money, duration or bool)".into()
+            });
+            ck.diags.push(
+                Diagnostic::new(Code::E013, file, src, n.pos(), format!("a derived value cannot be {}", got.name()))
+                    .with_hint(hint),
+            );
             None
         }
         None => {
