@@ -298,7 +298,7 @@ impl Shard {
 
         // 3. Cancel absence timers this event answers.
         for i in rules.cancels(&scene, &entry).into_iter().rev() {
-            let t = entry.state.timers_mut().remove(i);
+            let t = entry.state.take_timer(i);
             self.timers.remove(&t.index_key(ev.msisdn.raw()));
             stats.timers_cancelled += 1;
             if tracing {
@@ -327,7 +327,7 @@ impl Shard {
                         trace.push(format!("  rule {name} matched: timer set for {due}"));
                     }
                     self.timers.insert(t.index_key(ev.msisdn.raw()));
-                    entry.state.timers_mut().push(t);
+                    entry.state.push_timer(t);
                     stats.timers_armed += 1;
                 }
                 Match::Running(ri) if tracing => {
@@ -420,7 +420,7 @@ impl Shard {
             else {
                 continue;
             };
-            let timer = entry.state.timers_mut().remove(i);
+            let timer = entry.state.take_timer(i);
             let rule = &rules.rules[rule_idx as usize];
             let mut trace = Vec::new();
             if tracing {
@@ -562,7 +562,7 @@ fn hold_deferred(
             deferred: Some(Deferred { id: d.id.clone(), expires: d.expires }),
         };
         index.insert(t.index_key(raw));
-        entry.state.timers_mut().push(t);
+        entry.state.push_timer(t);
         // The run's count of deferrals is the live rules' (a shadow one is in its decision).
         if !d.shadow {
             stats.deferred += 1;

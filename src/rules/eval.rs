@@ -459,7 +459,7 @@ mod tests {
             _ => panic!("a timer, then a contact"),
         };
         // The timer armed, the same event again proposes the contact only.
-        s.state.timers_mut().push(timer);
+        s.state.push_timer(timer);
         out.clear();
         rules.propose(&scene, &s, 8, &mut scratch, &mut out);
         assert!(matches!(&out[..], [Match::Running(0), Match::Contact(p)] if p.rule == 1));

@@ -20,7 +20,7 @@ fn a_state_with_every_part_in_use_reads_back_as_it_was_written() {
     s.record_topup(HOUR, 5000);
     s.record_usage(2 * HOUR);
     s.set_country(Some("JP".into()));
-    s.timers_mut().push(PendingTimer {
+    s.push_timer(PendingTimer {
         due: 5 * HOUR,
         rule: 4,
         trigger: TriggerRef { kind: "crm", id: "e1".into(), ts: HOUR },

@@ -310,8 +310,22 @@ impl SubState {
         self.rare.as_ref().map_or(&[], |r| &r.timers)
     }
 
-    pub fn timers_mut(&mut self) -> &mut Vec<PendingTimer> {
-        &mut self.rare_mut().timers
+    /// Arms a pending timer. The list is kept exact-size, and its memory goes with its last
+    /// timer: many subscribers have a timer for minutes (a held confirmation), few several.
+    pub fn push_timer(&mut self, t: PendingTimer) {
+        let timers = &mut self.rare_mut().timers;
+        timers.reserve_exact(1);
+        timers.push(t);
+    }
+
+    /// Takes pending timer `i` (a position in [`Self::timers`]) out: fired or cancelled.
+    pub fn take_timer(&mut self, i: usize) -> PendingTimer {
+        let timers = &mut self.rare_mut().timers;
+        let t = timers.remove(i);
+        if timers.is_empty() {
+            *timers = Vec::new();
+        }
+        t
     }
 
     /// The journeys the subscriber is in.

@@ -186,7 +186,7 @@ mod tests {
         let mut t = SubTable::new(Vec::new(), 10);
         let e = t.get_or_insert(m(1), || Profile::unknown(m(1)));
         e.state.begin(0, None);
-        e.state.timers_mut().push(crate::state::PendingTimer {
+        e.state.push_timer(crate::state::PendingTimer {
             due: 1_000,
             rule: 0,
             trigger: crate::contact::TriggerRef { kind: "ivr", id: "x".into(), ts: 0 },
