@@ -78,7 +78,11 @@ fn kv_table(out: &mut String, id: &str, head: (&str, &str), rows: &[(String, u64
 }
 
 fn row_cells(out: &mut String, r: &Row) {
-    let _ = write!(out, "<td data-k=\"fired\">{}</td><td data-k=\"sent\">{}</td>", r.fired, r.sent);
+    let _ = write!(
+        out,
+        "<td data-k=\"fired\">{}</td><td data-k=\"sent\">{}</td><td data-k=\"messages\">{}</td>",
+        r.fired, r.sent, r.messages
+    );
     for reason in REASONS {
         let n = r.suppressed.get(reason.as_str()).copied().unwrap_or(0);
         let _ = write!(out, "<td data-k=\"{}\">{n}</td>", reason.as_str());
@@ -91,7 +95,7 @@ fn row_cells(out: &mut String, r: &Row) {
 }
 
 fn reason_heads(out: &mut String) {
-    out.push_str("<th>fired</th><th>sent</th>");
+    out.push_str("<th>fired</th><th>sent</th><th>SMS<br>messages</th>");
     for r in REASONS {
         let _ = write!(out, "<th>{}</th>", r.as_str().replace('_', " "));
     }
@@ -348,6 +352,7 @@ pub fn render(f: &Figures) -> String {
         ("dead_letters", "dead letters", t.dead_letters),
         ("candidates", "candidate contacts", t.candidates),
         ("actions", "actions sent", t.actions),
+        ("sms_messages", "SMS messages (billed)", t.sms_messages),
         ("suppressed", "suppressed", t.suppressed),
         ("deferred_pending", "deferred at end", t.deferred_pending),
         ("shadow_actions", "shadow would-be actions", t.shadow_actions),

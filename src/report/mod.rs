@@ -267,6 +267,8 @@ pub struct Counts {
     /// Candidate contacts: each counted once, however often quiet hours deferred it.
     pub fired: u64,
     pub sent: u64,
+    /// The messages the SMS sent take (each part of a long one is billed).
+    pub messages: u64,
     pub suppressed: [u64; REASONS.len()],
     /// Still held for the end of quiet hours when the input ended.
     pub deferred: u64,
@@ -280,11 +282,20 @@ impl Counts {
         match d.outcome {
             Outcome::Sent => {
                 self.sent += 1;
+                self.messages += sms_messages(d);
                 self.subs.insert(d.msisdn.raw());
             }
             Outcome::Suppressed(r) => self.suppressed[reason_idx(r)] += 1,
             Outcome::Deferred(_) => self.deferred += 1,
         }
+    }
+}
+
+/// The messages `d` takes if it is an SMS (each part of a long one is billed), else 0.
+fn sms_messages(d: &Decision) -> u64 {
+    match (d.channel, d.text.as_deref()) {
+        (Channel::Sms, Some(t)) => crate::contact::sms_parts(t) as u64,
+        _ => 0,
     }
 }
 
@@ -310,6 +321,8 @@ pub struct Collector {
     /// Shadow would-be actions per local hour and channel.
     hourly_shadow: BTreeMap<i64, PerChannel>,
     actions_by_channel: PerChannel,
+    /// The messages live SMS took.
+    sms_messages: u64,
     shadow_by_channel: PerChannel,
     suppressed: [u64; REASONS.len()],
     /// Live actions per subscriber.
@@ -337,6 +350,7 @@ impl Collector {
             hourly: BTreeMap::new(),
             hourly_shadow: BTreeMap::new(),
             actions_by_channel: [0; Channel::COUNT],
+            sms_messages: 0,
             shadow_by_channel: [0; Channel::COUNT],
             suppressed: [0; REASONS.len()],
             per_sub: HashMap::new(),
@@ -399,6 +413,7 @@ impl Sink for Collector {
         match (d.outcome, d.shadow) {
             (Outcome::Sent, false) => {
                 self.actions_by_channel[ch] += 1;
+                self.sms_messages += sms_messages(d);
                 self.hourly.entry(self.local_hour(d.ts)).or_default()[ch] += 1;
                 *self.per_sub.entry(d.msisdn.raw()).or_default() += 1;
             }
@@ -446,6 +461,8 @@ pub struct Totals {
     /// Candidate contacts of live rules (each once).
     pub candidates: u64,
     pub actions: u64,
+    /// The messages the live SMS took: what the gateway bills (each part of a long one).
+    pub sms_messages: u64,
     pub suppressed: u64,
     pub deferred_pending: u64,
     /// Would-be actions of shadow rules.
@@ -466,6 +483,8 @@ pub struct Row {
     pub desc: String,
     pub fired: u64,
     pub sent: u64,
+    /// The messages its SMS sent took (0 on other channels).
+    pub messages: u64,
     pub suppressed: BTreeMap<String, u64>,
     pub deferred: u64,
     pub subscribers: u64,
@@ -531,6 +550,7 @@ impl Collector {
             desc: String::new(),
             fired: c.fired,
             sent: c.sent,
+            messages: c.messages,
             suppressed: reasons_map(&c.suppressed),
             deferred: c.deferred,
             subscribers: c.subs.len() as u64,
@@ -621,6 +641,7 @@ impl Collector {
                 dead_letters: s.dead_total(),
                 candidates: live_fired,
                 actions: self.actions_by_channel.iter().sum(),
+                sms_messages: self.sms_messages,
                 suppressed: self.suppressed.iter().sum(),
                 deferred_pending: live_pending,
                 shadow_actions: self.shadow_by_channel.iter().sum(),

@@ -163,10 +163,11 @@ fn subscribers(dir: &Path) -> PathBuf {
     data
 }
 
-/// A payment posted for `msisdn` at `ts`: the shipped pack confirms it by SMS at once.
+/// A top-up (a payment) by `msisdn` at `ts`: the shipped pack confirms it by SMS at once
+/// (topup_confirmation; CRM's `payment_posted` is confirmed two minutes on, in event time).
 fn payment(msisdn: &str, ts: &str) -> String {
     format!(
-        r#"{{"kind":"crm","ts":"{ts}","msisdn":"{msisdn}","event":"payment_posted","attrs":{{"amount_fen":5000}}}}"#
+        r#"{{"kind":"topup","ts":"{ts}","msisdn":"{msisdn}","amount_fen":5000,"balance_fen":6230,"channel":"bank"}}"#
     )
 }
 

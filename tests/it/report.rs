@@ -152,7 +152,12 @@ fn the_report_of_a_generated_day_matches_the_decisions_file() {
         assert_eq!(Value::from(v.parse::<u64>().unwrap()), totals[key], "the {key} card shows the embedded figure");
         shown += 1;
     }
-    assert_eq!(shown, 8);
+    assert_eq!(shown, 9);
+    // The messages the SMS took (what the gateway bills): each action's text split as sent.
+    let parts = |a: &&Value| tidings::contact::sms_parts(a["text"].as_str().unwrap_or_default()) as u64;
+    let sms: Vec<&Value> = actions.iter().filter(|a| a["channel"] == "sms").collect();
+    assert_eq!(totals["sms_messages"], sms.iter().map(parts).sum::<u64>());
+    assert!(totals["sms_messages"].as_u64() >= Some(sms.len() as u64), "{totals}");
     // Actions by channel and suppressions by reason.
     let mut by_channel: BTreeMap<String, u64> = BTreeMap::new();
     for a in &actions {
@@ -181,6 +186,8 @@ fn the_report_of_a_generated_day_matches_the_decisions_file() {
         let t = by_rule.get(rule).cloned().unwrap_or_default();
         assert_eq!(num(cells, "fired"), t.0, "{rule} fired");
         assert_eq!(num(cells, "sent"), t.1, "{rule} sent");
+        let messages = sms.iter().filter(|a| a["rule"] == rule.as_str()).map(parts).sum::<u64>();
+        assert_eq!(num(cells, "messages"), messages, "{rule} SMS messages");
         for reason in [
             "campaign_off",
             "excluded",
@@ -483,6 +490,7 @@ fn a_shadow_rule_is_decided_and_reported_but_never_sent_and_takes_nothing_from_l
     let by_channel = table(&html, "actions-by-channel");
     let sms = &by_channel.iter().find(|r| r.0 == "sms").unwrap().2;
     assert_eq!((num(sms, "sent"), num(sms, "shadow")), (2, 1), "would-be actions beside the live ones");
+    assert_eq!((num(&shadow.2, "messages"), num(&live.2, "messages")), (2, 2), "the shadow SMS is two messages");
     let fig = embedded(&html, "report-data");
     assert_eq!((fig["totals"]["actions"].as_u64(), fig["totals"]["shadow_actions"].as_u64()), (Some(2), Some(1)));
     let rates = table(&html, "outcome-rates");
