@@ -322,9 +322,7 @@ impl SubState {
     pub fn take_timer(&mut self, i: usize) -> PendingTimer {
         let timers = &mut self.rare_mut().timers;
         let t = timers.remove(i);
-        if timers.is_empty() {
-            *timers = Vec::new();
-        }
+        timers.shrink_to_fit(); // exact-size still; freed with the last
         t
     }
 

@@ -4,6 +4,7 @@
 use crate::contact::Channel;
 use crate::rules::diag::{Code, Diagnostic};
 use crate::rules::expr::check::{Checker, Loc};
+use crate::rules::expr::syntax::Span;
 use crate::rules::item::{check_keys, scalar};
 use crate::rules::length::Length;
 use crate::rules::template::Template;
@@ -25,7 +26,7 @@ pub(super) struct Action {
     pub parts: u8,
     /// An SMS template's fixed text against that budget, for `validate` once the rule's policy
     /// says whether it carries the unsubscribe footer ([`budget`]).
-    pub length: Option<crate::rules::length::Length>,
+    pub length: Option<Length>,
 }
 
 impl Default for Action {
@@ -93,7 +94,7 @@ pub(super) fn compile(a: &yaml::Node, file: &str, src: &str, ck: &mut Checker) -
                 ck.asks.push(crate::rules::asks::Ask { keyword, diag });
             }
             out.asks = crate::rules::asks::keywords(text).into();
-            let diag = loc.diag(Code::W110, crate::rules::expr::syntax::Span { start: 0, end: 0 }, "");
+            let diag = loc.diag(Code::W110, Span { start: 0, end: 0 }, "");
             out.length = Some(Length { fixed: t.fixed_text(), budget: 1, marketing: true, diag });
         }
         Some(t)
