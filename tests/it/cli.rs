@@ -37,19 +37,27 @@ fn validate_is_clean_on_the_pack_and_fails_with_json_on_a_bad_file() {
 }
 
 /// `validate --config` checks the pack as that config runs it: a 90-day window its
-/// `engine.max_window` allows is no error, and an SMS asking for a refusal the config's
-/// `[policy.unsubscribe]` does not have (`TD`) is warned about; without the config, the defaults.
+/// `engine.max_window` allows is no error, an SMS asking for a refusal the config's
+/// `[policy.unsubscribe]` does not have (`TD`) is warned about, and so is one that its longer
+/// footer makes two messages (W110); without the config, the defaults.
 #[test]
 fn validate_with_a_config_checks_the_pack_against_its_window_and_unsubscribe_keywords() {
     let dir = tmp("validate-config");
     let pack = dir.join("r.yaml");
     std::fs::write(
         &pack,
-        "- rule: long\n  on: [usage]\n  condition: count(usage, 90d) > 3\n  action: { channel: sms, template: \"回复TD退订\" }\n",
+        format!(
+            "- rule: long\n  on: [usage]\n  condition: count(usage, 90d) > 3\n  action: {{ channel: sms, template: \"回复TD退订{}\" }}\n",
+            "好".repeat(58)
+        ),
     )
     .unwrap();
     let cfg = dir.join("c.toml");
-    std::fs::write(&cfg, "[engine]\nmax_window = \"120d\"\n[policy.unsubscribe]\nkeywords = [\"退订\"]\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "[engine]\nmax_window = \"120d\"\n[policy.unsubscribe]\nkeywords = [\"退订\"]\nfooter = \"拒收请回复退订，资费详询10086客服热线\"\n",
+    )
+    .unwrap();
     let codes = |args: &[&std::ffi::OsStr]| {
         let out = tidings().arg("validate").args(["--format", "json"]).args(args).arg(&pack).output().unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -58,7 +66,9 @@ fn validate_with_a_config_checks_the_pack_against_its_window_and_unsubscribe_key
         (out.status.code(), codes)
     };
     assert_eq!(codes(&[]), (Some(1), vec!["E016".to_string()]), "62 days by default; TD is a default refusal");
-    assert_eq!(codes(&["--config".as_ref(), cfg.as_os_str()]), (Some(0), vec!["W106".to_string()]));
+    let (code, mut said) = codes(&["--config".as_ref(), cfg.as_os_str()]);
+    said.sort();
+    assert_eq!((code, said), (Some(0), vec!["W106".to_string(), "W110".to_string()]));
 }
 
 #[test]
