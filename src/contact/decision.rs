@@ -54,6 +54,15 @@ impl Decision {
         self.outcome == Outcome::Sent
     }
 
+    /// The messages its SMS takes as sent (each part of a long one is billed as one); 0 on
+    /// another channel.
+    pub fn sms_messages(&self) -> u64 {
+        match (self.channel, self.text.as_deref()) {
+            (super::Channel::Sms, Some(t)) => super::sms_parts(t) as u64,
+            _ => 0,
+        }
+    }
+
     /// `live` or `shadow` (decision log, metrics label, report).
     pub fn mode(&self) -> &'static str {
         if self.shadow { "shadow" } else { "live" }

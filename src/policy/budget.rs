@@ -92,15 +92,16 @@ impl Budgets {
         }
         let Some(b) = self.budgets.get(&d.campaign) else { return };
         let spent = self.spent.entry(Arc::clone(&d.campaign)).or_default();
-        let cost = b.cost_of(d.channel, d.text.as_deref());
+        let cost = b.cost_of(d);
         let over_contacts = b.contacts.filter(|max| spent.contacts >= *max);
         let over_fen = b.limit_fen.filter(|max| spent.fen.saturating_add(cost) > *max);
         let detail = match (over_contacts, over_fen) {
             (Some(max), _) => format!("budget of campaign {} spent: {max} of {max} contacts", d.campaign),
             (None, Some(max)) => {
-                let each = b.cost(d.channel);
-                let parts =
-                    if each > 0 && cost > each { format!(" ({} messages)", cost / each) } else { String::new() };
+                let parts = match d.sms_messages() {
+                    n if n > 1 => format!(" ({n} messages)"),
+                    _ => String::new(),
+                };
                 format!(
                     "budget of campaign {} spent: {} of {max} fen, and this {} costs {cost}{parts}",
                     d.campaign, spent.fen, d.channel

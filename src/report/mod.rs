@@ -282,20 +282,12 @@ impl Counts {
         match d.outcome {
             Outcome::Sent => {
                 self.sent += 1;
-                self.messages += sms_messages(d);
+                self.messages += d.sms_messages();
                 self.subs.insert(d.msisdn.raw());
             }
             Outcome::Suppressed(r) => self.suppressed[reason_idx(r)] += 1,
             Outcome::Deferred(_) => self.deferred += 1,
         }
-    }
-}
-
-/// The messages `d` takes if it is an SMS (each part of a long one is billed), else 0.
-fn sms_messages(d: &Decision) -> u64 {
-    match (d.channel, d.text.as_deref()) {
-        (Channel::Sms, Some(t)) => crate::contact::sms_parts(t) as u64,
-        _ => 0,
     }
 }
 
@@ -321,8 +313,6 @@ pub struct Collector {
     /// Shadow would-be actions per local hour and channel.
     hourly_shadow: BTreeMap<i64, PerChannel>,
     actions_by_channel: PerChannel,
-    /// The messages live SMS took.
-    sms_messages: u64,
     shadow_by_channel: PerChannel,
     suppressed: [u64; REASONS.len()],
     /// Live actions per subscriber.
@@ -350,7 +340,6 @@ impl Collector {
             hourly: BTreeMap::new(),
             hourly_shadow: BTreeMap::new(),
             actions_by_channel: [0; Channel::COUNT],
-            sms_messages: 0,
             shadow_by_channel: [0; Channel::COUNT],
             suppressed: [0; REASONS.len()],
             per_sub: HashMap::new(),
@@ -413,7 +402,6 @@ impl Sink for Collector {
         match (d.outcome, d.shadow) {
             (Outcome::Sent, false) => {
                 self.actions_by_channel[ch] += 1;
-                self.sms_messages += sms_messages(d);
                 self.hourly.entry(self.local_hour(d.ts)).or_default()[ch] += 1;
                 *self.per_sub.entry(d.msisdn.raw()).or_default() += 1;
             }
@@ -570,6 +558,7 @@ impl Collector {
         let campaigns: Vec<Row> = self.by_campaign.iter().map(|((name, shadow), c)| row(name, c, *shadow)).collect();
         let live_fired: u64 = self.by_campaign.iter().filter(|((_, s), _)| !s).map(|(_, c)| c.fired).sum();
         let live_pending: u64 = self.by_campaign.iter().filter(|((_, s), _)| !s).map(|(_, c)| c.deferred).sum();
+        let live_messages: u64 = self.by_campaign.iter().filter(|((_, s), _)| !s).map(|(_, c)| c.messages).sum();
         let hour = |h: &i64| crate::time::format_ts(h * HOUR - i64::from(offset.local_minus_utc()) * 1000, offset);
         let fill = |m: &BTreeMap<i64, PerChannel>, span: Option<(i64, i64)>| -> Vec<(String, PerChannel)> {
             let Some((a, b)) = span else { return Vec::new() };
@@ -641,7 +630,7 @@ impl Collector {
                 dead_letters: s.dead_total(),
                 candidates: live_fired,
                 actions: self.actions_by_channel.iter().sum(),
-                sms_messages: self.sms_messages,
+                sms_messages: live_messages,
                 suppressed: self.suppressed.iter().sum(),
                 deferred_pending: live_pending,
                 shadow_actions: self.shadow_by_channel.iter().sum(),

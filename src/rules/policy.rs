@@ -141,14 +141,10 @@ impl Budget {
         self.cost_fen[channel as usize].unwrap_or(0)
     }
 
-    /// What a contact on `channel` with `text` costs: an SMS its price once for each message
-    /// it is sent as (each part of a long one is billed), anything else its channel's price.
-    pub fn cost_of(&self, channel: crate::contact::Channel, text: Option<&str>) -> u64 {
-        let each = self.cost(channel);
-        match (channel, text) {
-            (crate::contact::Channel::Sms, Some(t)) => each.saturating_mul(crate::contact::sms_parts(t) as u64),
-            _ => each,
-        }
+    /// What contact `d` costs: its channel's price, an SMS's once for each message it is sent
+    /// as (each part of a long one is billed).
+    pub fn cost_of(&self, d: &crate::contact::Decision) -> u64 {
+        self.cost(d.channel).saturating_mul(d.sms_messages().max(1))
     }
 
     /// Whether it tracks cost at all (a cost per channel given).

@@ -177,10 +177,9 @@ impl DecisionCounters {
                 .or_insert_with(|| metrics::counter!(names::ACTIONS, "channel" => channel.as_str(), "mode" => mode));
             counter.increment(1);
             if channel == crate::contact::Channel::Sms {
-                let parts = crate::contact::sms_parts(d.text.as_deref().unwrap_or_default());
                 self.sms_messages[usize::from(d.shadow)]
                     .get_or_insert_with(|| metrics::counter!(names::SMS_MESSAGES, "mode" => mode))
-                    .increment(parts as u64);
+                    .increment(d.sms_messages());
             }
         }
     }
