@@ -133,6 +133,7 @@ pub fn describe_subscriber(
                 "rule": rules.rules.get(t.rule as usize).map(|r| r.name.to_string()),
                 "due": format_ts(t.due, offset),
                 "deferred_contact": t.deferred.is_some(),
+                "kept": t.kept.iter().map(|k| (k.path.to_string(), crate::rules::expr::kept::to_json(k))).collect::<serde_json::Map<_, _>>(),
             })
         })
         .collect();

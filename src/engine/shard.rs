@@ -431,7 +431,7 @@ impl Shard {
                 stats.timers_fired += 1;
                 let local = Local::at(due, offset);
                 let scene = Scene { event: None, now: due, local, refdata: &refdata, names: &self.names, offset };
-                if !rules.still_holds(rule_idx, &scene, &entry) {
+                if !rules.still_holds(&timer, &scene, &entry) {
                     stats.rechecks_failed += 1;
                     if tracing {
                         trace.push("  the recheck no longer holds: no contact".to_string());
@@ -560,6 +560,7 @@ fn hold_deferred(
             armed_at: pos,
             written: d.written(),
             deferred: Some(Deferred { id: d.id.clone(), expires: d.expires }),
+            kept: Default::default(),
         };
         index.insert(t.index_key(raw));
         entry.state.push_timer(t);

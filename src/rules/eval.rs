@@ -14,16 +14,20 @@
 //! rendered messages, the triggers, the timers cancelled): its buffers are the shard's
 //! [`Scratch`], reused.
 
+use super::expr::kept::keep;
 use super::expr::{Activity, Ctx, Local, Pin, Value};
+use super::set::TimerDef;
 use super::template::Template;
 use super::{Rule, RuleSet};
 use crate::contact::{TriggerRef, Written};
 use crate::event::Event;
 use crate::refdata::{Names, Profile, RefData};
+use crate::state::kept::Kept;
 use crate::state::table::Subscriber;
 use crate::state::{AggCap, PendingTimer, SubState};
 use crate::time::Millis;
 use crate::util::Msisdn;
+use std::sync::Arc;
 
 /// Everything a condition reads but the subscriber: the event (none when a timer fires or a
 /// daily tick runs), the time, and the shard's reference data.
@@ -56,7 +60,7 @@ impl<'a> Scene<'a> {
         'a: 'b,
     {
         let Scene { event, now, local, refdata, names, offset } = *self;
-        Ctx { event, now, local, sub, names, state, refdata, offset }
+        Ctx { event, now, local, sub, names, state, refdata, offset, armed: &[] }
     }
 }
 
@@ -231,16 +235,23 @@ impl RuleSet {
             return Vec::new();
         }
         let cx = scene.ctx(s);
+        // An `each` rule's timers are cancelled one an event: the oldest it matches.
+        let mut each_cancelled: Vec<u32> = Vec::new();
         s.state
             .timers()
             .iter()
             .enumerate()
             .filter(|(_, t)| {
                 let Some(def) = self.rules[t.rule as usize].timer.as_ref() else { return false };
-                t.deferred.is_none()
+                let cancels = t.deferred.is_none()
                     && def.cancel_on.contains(kind)
-                    && def.cancel_if.as_ref().is_none_or(|c| c.holds(&cx))
                     && t.due > ev.ts
+                    && !(def.each && each_cancelled.contains(&t.rule))
+                    && def.cancel_if.as_ref().is_none_or(|c| c.holds(&Ctx { armed: &t.kept, ..cx }));
+                if cancels && def.each {
+                    each_cancelled.push(t.rule);
+                }
+                cancels
             })
             .map(|(i, _)| i)
             .collect()
@@ -269,14 +280,17 @@ impl RuleSet {
             }
             match &rule.timer {
                 Some(t) => {
-                    // One pending timer per rule and subscriber: a second trigger while the
-                    // first waits does not restart the clock.
+                    // One pending timer per rule and subscriber (a few with `each`): a trigger
+                    // while it waits does not restart the clock.
                     let waiting = |p: &PendingTimer| p.rule == ri && p.deferred.is_none();
-                    let arming = out[first..].iter().any(|m| matches!(m, Match::Timer(p) if waiting(p)));
-                    if cx.state.timers().iter().any(waiting) || arming {
+                    let pending = cx.state.timers().iter().filter(|p| waiting(p)).count()
+                        + out[first..].iter().filter(|m| matches!(m, Match::Timer(p) if waiting(p))).count();
+                    if pending >= if t.each { TimerDef::MAX_EACH } else { 1 } {
                         out.push(Match::Running(ri));
                         return;
                     }
+                    let kept =
+                        t.armed.iter().map(|(path, ir)| Kept { path: Arc::clone(path), value: keep(cx.eval(ir)) });
                     out.push(Match::Timer(PendingTimer {
                         due: ev.ts.saturating_add(t.after),
                         rule: ri,
@@ -284,6 +298,7 @@ impl RuleSet {
                         armed_at: pos,
                         written: write(rule, &cx),
                         deferred: None,
+                        kept: kept.collect(),
                     }));
                 }
                 None => {
@@ -293,12 +308,12 @@ impl RuleSet {
         });
     }
 
-    /// Whether rule `rule`'s timer, firing now (the scene's time), still leads to a contact:
-    /// its recheck, if it has one, holds against the state now.
+    /// Whether a rule's timer, firing now (the scene's time), still leads to a contact: its
+    /// recheck, if it has one, holds against the state now (and what the timer kept).
     #[inline]
-    pub fn still_holds(&self, rule: u32, scene: &Scene, s: &Subscriber) -> bool {
-        match self.rules[rule as usize].timer.as_ref().and_then(|t| t.recheck.as_ref()) {
-            Some(re) => re.holds(&scene.ctx(s)),
+    pub fn still_holds(&self, timer: &PendingTimer, scene: &Scene, s: &Subscriber) -> bool {
+        match self.rules[timer.rule as usize].timer.as_ref().and_then(|t| t.recheck.as_ref()) {
+            Some(re) => re.holds(&Ctx { armed: &timer.kept, ..scene.ctx(s) }),
             None => true,
         }
     }

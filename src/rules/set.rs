@@ -24,6 +24,19 @@ pub struct TimerDef {
     pub cancel_if: Option<Cond>,
     /// Checked again when the timer fires, against the state then.
     pub recheck: Option<Cond>,
+    /// Every trigger arms a timer of its own (`each: true`; at most [`TimerDef::MAX_EACH`]
+    /// pending a subscriber), and a cancelling event cancels one of them, the oldest it
+    /// matches; otherwise one timer waits, and a trigger while it waits changes nothing.
+    pub each: bool,
+    /// What `cancel_if` and `recheck` read as `armed.PATH`: each path and how to read it in the
+    /// rule's own scope, read when the timer is armed and kept with it.
+    pub armed: Box<[(std::sync::Arc<str>, crate::rules::expr::Ir)]>,
+}
+
+impl TimerDef {
+    /// The most timers of one `each: true` rule a subscriber may have pending at once: a
+    /// trigger past it changes nothing (as one of a rule that is not `each`).
+    pub const MAX_EACH: usize = 8;
 }
 
 /// A compiled rule: when it runs, its condition, its action, its timer and its policy.

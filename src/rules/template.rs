@@ -425,6 +425,7 @@ mod tests {
             state: &state,
             refdata: &refdata,
             offset,
+            armed: &[],
         };
         set.rules.iter().map(|r| r.template.as_ref().expect("a template").render(&cx)).collect()
     }

@@ -46,7 +46,8 @@ const MAGIC: &[u8; 6] = b"TDCKPT";
 /// and the journey steps and derived attributes of the rule shape. 5: the distinct counts of the
 /// rule shape (their values are kept among the window buckets, whose layout is unchanged).
 /// 6: the funnel's daily counts in the meta frame, after the budgets (now always written).
-pub const FORMAT: u16 = 6;
+/// 7: what a timer kept when it was armed (`armed.PATH`), after each timer.
+pub const FORMAT: u16 = 7;
 /// The oldest format this build still reads (its decoders skip what the old layout lacks).
 pub const OLDEST: u16 = 1;
 const TAG_RECORDS: u8 = 1;

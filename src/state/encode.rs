@@ -88,6 +88,7 @@ impl SubState {
                 e.str(&d.id);
                 e.opt_i64(d.expires);
             }
+            super::kept::encode(&t.kept, e);
         }
         r.contacts.encode(e);
         e.opt_str(r.country.as_deref());
@@ -178,7 +179,8 @@ impl SubState {
             }
             let deferred =
                 if d.bool()? { Some(Deferred { id: d.str()?.to_owned(), expires: d.opt_i64()? }) } else { None };
-            r.timers.push(PendingTimer { due, rule, trigger, armed_at, written, deferred });
+            let kept = if d.at_least(7) { super::kept::decode(d)? } else { Default::default() };
+            r.timers.push(PendingTimer { due, rule, trigger, armed_at, written, deferred, kept });
         }
         r.contacts = ContactLog::decode(d)?;
         r.country = d.opt_str()?.map(Into::into);

@@ -1,5 +1,6 @@
 //! A subscriber's state written to a checkpoint and read back: every part, and older formats.
 use super::*;
+use crate::contact::{Deferred, TriggerRef};
 use crate::time::HOUR;
 
 #[test]
@@ -32,6 +33,28 @@ fn a_state_with_every_part_in_use_reads_back_as_it_was_written() {
             ..Default::default()
         },
         deferred: Some(Deferred { id: "a00ff".into(), expires: Some(6 * HOUR) }),
+        kept: Default::default(),
+    });
+    // A rule's own timer, with what it kept when armed (`armed.PATH`), every kind of value.
+    let kept = |path: &str, value| crate::state::kept::Kept { path: path.into(), value };
+    use crate::state::kept::KeptVal as K;
+    s.push_timer(PendingTimer {
+        due: 6 * HOUR,
+        rule: 5,
+        trigger: TriggerRef { kind: "crm", id: "e2".into(), ts: HOUR },
+        armed_at: 18,
+        written: crate::contact::Written { text: Some("您的缴费50.00元已到账".into()), ..Default::default() },
+        deferred: None,
+        kept: vec![
+            kept("event.attrs.amount_fen", K::Json(Box::new(serde_json::json!(5000)))),
+            kept("event.attrs.kind", K::Str("bill".into())),
+            kept("state.balance", K::Int(-250)),
+            kept("reachable", K::Bool(true)),
+            kept("event.channel", K::Sym(2)),
+            kept("event.attrs.note", K::Null),
+        ]
+        .into_iter()
+        .collect(),
     });
     let call = crate::contact::Channel::Call;
     let rec = ContactRec { ts: HOUR, id: 99, rule: 4, campaign: 2, channel: call, transactional: true, flags: 0 };
@@ -117,10 +140,11 @@ fn a_state_from_a_format_1_2_or_3_checkpoint_reads_with_no_refusals_abouts_or_jo
 
 /// The rare part and a pending timer are in every state that has them: what issue 19 added
 /// (refusals, what an SMS asks about, a call's queue) is boxed or boxed strings, and journeys
-/// one boxed list (8 bytes), so neither grew past these sizes (64-bit targets).
+/// one boxed list (8 bytes), so neither grew past these sizes (64-bit targets). A timer's kept
+/// values (`armed.PATH`) are one boxed list too: 8 bytes more a timer (168 before).
 #[test]
 #[cfg(target_pointer_width = "64")]
 fn the_rare_part_and_a_timer_stay_small() {
     assert!(std::mem::size_of::<super::Rare>() <= 152, "Rare: {}", std::mem::size_of::<super::Rare>());
-    assert!(std::mem::size_of::<PendingTimer>() <= 168, "PendingTimer: {}", std::mem::size_of::<PendingTimer>());
+    assert!(std::mem::size_of::<PendingTimer>() <= 176, "PendingTimer: {}", std::mem::size_of::<PendingTimer>());
 }

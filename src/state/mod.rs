@@ -15,10 +15,11 @@ mod derived;
 mod distinct;
 mod encode;
 mod journey;
+pub mod kept;
 mod shape;
 pub mod table;
+mod timer;
 
-use crate::contact::{Deferred, TriggerRef, Written};
 use crate::event::IvrStep;
 use crate::refdata::{Cell, CellId, RefData, TagId};
 use crate::time::Millis;
@@ -32,29 +33,7 @@ pub use distinct::{DISTINCT_CAP, MAX_DISTINCT, MAX_DISTINCT_WINDOW};
 pub use journey::JourneyInst;
 pub use shape::Dropped;
 use std::collections::VecDeque;
-
-/// A rule's pending timer (a delay or an absence check).
-#[derive(Clone, Debug)]
-pub struct PendingTimer {
-    pub due: Millis,
-    /// Index of the rule in the rule set that armed it.
-    pub rule: u32,
-    pub trigger: TriggerRef,
-    /// Input position of the event that armed it; a timer never fires before that point.
-    pub armed_at: u64,
-    /// What the rule wrote when it fired (it may quote the triggering event).
-    pub written: Written,
-    /// A contact held for the end of quiet hours (not a rule's own timer): its action id and
-    /// expiry.
-    pub deferred: Option<Deferred>,
-}
-
-impl PendingTimer {
-    /// The key of this timer in the shard's due-time index.
-    pub fn index_key(&self, msisdn: u64) -> (Millis, u64, u32, u64, bool) {
-        (self.due, msisdn, self.rule, self.armed_at, self.deferred.is_some())
-    }
-}
+pub use timer::PendingTimer;
 
 /// One IVR step, kept for personalisation and explain.
 #[derive(Clone, Debug)]

@@ -599,3 +599,76 @@ fn an_sms_longer_than_its_rule_allows_is_warned_about() {
     assert!(said.contains("`parts` is a whole number of messages from 1 to 10"), "{said}");
     assert!(said.contains("a call action has no `parts`"), "{said}");
 }
+
+/// `armed.PATH` (what a timer kept when it was armed) is read only by a timer's `cancel_if`
+/// and `recheck`, of a single-valued field of the rule's own events, at most four a timer; each
+/// misuse is refused where it is written, and `each` is true or false.
+#[test]
+fn armed_values_are_read_only_where_a_timer_keeps_them() {
+    let src = r#"- macro: posted
+  condition: event.attrs.amount_fen > 0
+
+- rule: armed_in_a_condition
+  on: [crm]
+  condition: armed.event.attrs.amount_fen > 0
+  action: { channel: sms, template: "x" }
+
+- rule: armed_misused
+  on: [crm]
+  condition: event.event == payment_posted
+  timer:
+    after: 2m
+    each: sometimes
+    cancel_on: [topup]
+    cancel_if: count(topup where event.amount_fen > armed.event.attrs.amount_fen, 1d) > 0 or armed.subscriber.services == "x" or armed.posted
+  action: { channel: sms, template: "x" }
+
+- rule: armed_too_many
+  on: [crm]
+  condition: event.event == payment_posted
+  timer:
+    after: 2m
+    cancel_on: [topup]
+    recheck: armed.event.attrs.a == 1 and armed.event.attrs.b == 1 and armed.state.balance > 0 fen and armed.event.attrs.a == 2 and armed.subscriber.tier == high and armed.event.attrs.c == 1
+  action: { channel: sms, template: "x" }
+
+- rule: armed_well
+  on: [crm]
+  condition: event.event == payment_posted
+  timer:
+    after: 2m
+    each: true
+    cancel_on: [topup]
+    cancel_if: event.amount_fen == armed.event.attrs.amount_fen and event.channel != armed.subscriber.brand
+  action: { channel: sms, template: "x" }
+"#;
+    let loaded = rules::compile(vec![("armed.yaml".into(), src.into())], None, &LoadOptions::default());
+    assert!(loaded.rules.is_none(), "a pack with errors must not load");
+    // Where a marker starts: its line and column, 1-based.
+    let at = |marker: &str, nth: usize| {
+        let off = src.match_indices(marker).nth(nth).map(|(i, _)| i).expect("the marker");
+        let line = src[..off].matches('\n').count() + 1;
+        (line, off - src[..off].rfind('\n').map_or(0, |n| n + 1) + 1)
+    };
+    let mut got: Vec<(String, usize, usize)> =
+        loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col)).collect();
+    got.sort_by_key(|w| (w.1, w.2));
+    let mut want: Vec<(String, usize, usize)> = [
+        ("E011", at("armed.event.attrs.amount_fen > 0", 0)), // not in a timer
+        ("E005", at("sometimes", 0)),
+        ("E021", at("armed.event.attrs.amount_fen, 1d", 0)), // inside a `where` filter
+        ("E013", at("armed.subscriber.services", 0)),        // a list
+        ("E013", at("armed.posted", 0)),                     // a macro, not a field
+        ("E008", at("armed.event.attrs.c", 0)),              // the fifth value
+        // `event.channel` (a top-up's) and `armed.subscriber.brand` are different types.
+        ("E013", at("event.channel != armed", 0)),
+    ]
+    .into_iter()
+    .map(|(c, (l, col))| (c.to_string(), l, col))
+    .collect();
+    want.sort_by_key(|w| (w.1, w.2));
+    let rendered: String = loaded.diagnostics.iter().map(|d| d.render()).collect();
+    assert_eq!(got, want, "{rendered}");
+    assert!(rendered.contains("only a timer's `cancel_if` and `recheck` read it"), "{rendered}");
+    assert!(rendered.contains("a timer keeps at most 4 values"), "{rendered}");
+}

@@ -51,6 +51,7 @@ mod sms;
 mod support;
 mod suppress;
 mod survey;
+mod timers;
 mod topology;
 mod unsubscribe;
 mod windows;

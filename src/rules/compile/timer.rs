@@ -6,14 +6,14 @@
 use crate::event::KindSet;
 use crate::rules::diag::{Code, Diagnostic};
 use crate::rules::expr::Cond;
-use crate::rules::expr::check::{Checker, Loc, Scope};
+use crate::rules::expr::check::{Armed, Checker, Loc, Scope};
 use crate::rules::item::{check_keys, kinds, parse_expr, scalar};
 use crate::rules::set::TimerDef;
 use crate::rules::{limits, yaml};
 
 /// Compiles a `timer:` mapping of a rule listening to `on` (the scope the checker returns to).
 pub(super) fn compile(t: &yaml::Node, on: KindSet, file: &str, src: &str, ck: &mut Checker) -> Option<TimerDef> {
-    check_keys(t, &["after", "cancel_on", "cancel_if", "recheck"], file, src, ck.diags);
+    check_keys(t, &["after", "each", "cancel_on", "cancel_if", "recheck"], file, src, ck.diags);
     let after = match scalar(t, "after", file, src, ck.diags) {
         Some((s, n)) => match crate::time::parse_duration(s) {
             Ok(ms) if ms > 0 => match limits::duration(ms) {
@@ -37,6 +37,20 @@ pub(super) fn compile(t: &yaml::Node, on: KindSet, file: &str, src: &str, ck: &m
             None
         }
     };
+    let each = match t.get("each") {
+        None => Some(false),
+        Some(n) => match n.as_str() {
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            _ => {
+                let msg = "`each` is true (every trigger arms a timer of its own) or false";
+                ck.diags.push(Diagnostic::new(Code::E005, file, src, n.pos(), msg));
+                None
+            }
+        },
+    };
+    // `armed.PATH` in `cancel_if` and `recheck`: read in the rule's own scope when armed.
+    ck.armed = Some(Armed { on, paths: Vec::new() });
     let cancel_on = t.get("cancel_on").map_or(Some(KindSet::default()), |n| kinds(n, "cancel_on", file, src, ck.diags));
     let cancel_if = t.get("cancel_if").and_then(|n| {
         let ast = parse_expr(n, file, src, ck.diags)?;
@@ -63,10 +77,13 @@ pub(super) fn compile(t: &yaml::Node, on: KindSet, file: &str, src: &str, ck: &m
         ck.scope = Scope::Rule(on);
         r
     });
+    let armed = ck.armed.take().map_or_else(Vec::new, |a| a.paths);
     Some(TimerDef {
         after: after?,
         cancel_on: cancel_on?,
         cancel_if: cancel_if.map(Cond::new),
         recheck: recheck.map(Cond::new),
+        each: each?,
+        armed: armed.into(),
     })
 }

@@ -131,6 +131,7 @@ fn cost(ir: &Ir) -> u32 {
             _ => 1,
         },
         Ir::Attr(_) => 3,
+        Ir::Armed(_) => 1,
         Ir::Agg { .. } | Ir::Distinct { .. } => 10,
         Ir::AggMonth { .. } => 14,
         Ir::Seq(_) => 2,
@@ -658,6 +659,7 @@ mod tests {
                 state: &state,
                 refdata: &refdata,
                 offset,
+                armed: &[],
             };
             for ir in &cases {
                 let said = (Cond::new(ir.clone()).holds(&cx), cx.eval_bool(ir));
@@ -717,8 +719,17 @@ mod tests {
             }
             assert!(state.no_windows());
             let local = super::super::Local::at(now, offset);
-            let cx =
-                Ctx { event: None, now, local, sub: &sub, names: &names, state: &state, refdata: &refdata, offset };
+            let cx = Ctx {
+                event: None,
+                now,
+                local,
+                sub: &sub,
+                names: &names,
+                state: &state,
+                refdata: &refdata,
+                offset,
+                armed: &[],
+            };
             for ir in &numbers {
                 let bare = super::super::bare(ir).expect("reads a window");
                 let int = |c: &Calc| match c.calc(&cx) {

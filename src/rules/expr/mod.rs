@@ -8,6 +8,7 @@
 
 pub mod check;
 pub mod compiled;
+pub mod kept;
 mod pin;
 pub mod schema;
 mod settle;
@@ -149,6 +150,9 @@ pub enum Ir {
     /// Whole local days from today until the calendar entry starts (negative once started).
     DaysUntil(u32),
     Exists(Box<Ir>),
+    /// `armed.PATH` in a timer's `cancel_if` or `recheck`: the value PATH had when the timer was
+    /// armed (kept with it by that name, [`crate::state::kept`]).
+    Armed(std::sync::Arc<str>),
     Min(Box<Ir>, Box<Ir>),
     Max(Box<Ir>, Box<Ir>),
     Abs(Box<Ir>),
@@ -179,6 +183,7 @@ impl Ir {
     pub fn parts(&self) -> Vec<&Ir> {
         match self {
             Ir::Bool(_) | Ir::Int(_) | Ir::Str(_) | Ir::Sym(_) | Ir::Null | Ir::Field(_) | Ir::Attr(_) => Vec::new(),
+            Ir::Armed(_) => Vec::new(),
             Ir::Agg { .. } | Ir::AggMonth { .. } | Ir::Distinct { .. } | Ir::Seq(_) | Ir::DaysUntil(_) => Vec::new(),
             Ir::Entered(_) | Ir::Left(_) | Ir::Dwell(_) | Ir::Visited(..) => Vec::new(),
             Ir::Not(x) | Ir::Neg(x) | Ir::Exists(x) | Ir::Abs(x) | Ir::DwellNamed(x) => vec![x],
@@ -270,6 +275,9 @@ pub struct Ctx<'a> {
     pub state: &'a SubState,
     pub refdata: &'a RefData,
     pub offset: chrono::FixedOffset,
+    /// What the timer being cancelled or rechecked kept when it was armed (`armed.PATH`);
+    /// empty elsewhere.
+    pub armed: &'a [crate::state::kept::Kept],
 }
 
 impl<'a> Ctx<'a> {
@@ -285,6 +293,7 @@ impl<'a> Ctx<'a> {
             Ir::Sym(s) => Value::Sym(*s),
             Ir::Null => Value::Null,
             Ir::Field(f) => f.read(self),
+            Ir::Armed(path) => kept::read(self.armed, path),
             Ir::Attr(name) => match self.event.map(|e| &e.body) {
                 Some(Body::Crm(c)) => c.attrs.get(&**name).map_or(Value::Null, |v| match v {
                     serde_json::Value::Null => Value::Null,

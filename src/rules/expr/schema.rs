@@ -350,6 +350,7 @@ pub const FIELDS: &[(&str, Ty, Field, u8)] = &[
 /// The roots a path may start with (for "did you mean" on the first segment).
 pub const ROOTS: &[&str] = &[
     "event",
+    "armed",
     "subscriber",
     "state",
     "cell",

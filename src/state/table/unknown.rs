@@ -193,6 +193,7 @@ mod tests {
             armed_at: 0,
             written: Default::default(),
             deferred: None,
+            kept: Default::default(),
         });
         for i in 2..1000 {
             t.get_or_insert(m(i), || Profile::unknown(m(i))).state.begin(0, None);

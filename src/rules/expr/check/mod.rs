@@ -5,10 +5,12 @@
 //! Here: the [`Checker`], values, names, fields, macros and lists. Operators are checked in
 //! [`ops`]; calls in [`builtins`], the one table of built-in functions.
 
+mod armed;
 pub mod builtins;
 mod compared;
 mod ops;
 
+pub use armed::{Armed, MAX_ARMED};
 pub use builtins::{BUILTINS, Builtin, Param, Returns};
 pub use compared::unknown_names;
 
@@ -213,6 +215,8 @@ pub struct Checker<'a> {
     /// The rule and campaign names conditions compare an outcome's or a reply's with, each with
     /// the warning to give if the pack has no such name ([`compared`]).
     pub names_read: Vec<compared::NameRead>,
+    /// While a timer's `cancel_if` or `recheck` is checked: what it reads as `armed.PATH`.
+    pub armed: Option<Armed>,
     expanding: Vec<String>,
     /// Nesting of `check` calls (the depth of the tree being built, macros expanded).
     depth: usize,
@@ -304,6 +308,7 @@ impl<'a> Checker<'a> {
             asks: Vec::new(),
             lengths: Vec::new(),
             names_read: Vec::new(),
+            armed: None,
             expanding: Vec::new(),
             depth: 0,
             work: 0,
@@ -481,6 +486,9 @@ impl<'a> Checker<'a> {
                 return Some(Checked::Val(Ir::Field(Field::Now), Ty::Time));
             }
             return Some(Checked::Bare(name.to_string(), span));
+        }
+        if name == "armed" {
+            return self.armed_path(&segs[1..], span, loc);
         }
         let full: Vec<&str> = segs.iter().map(|s| s.0.as_str()).collect();
         if full.len() == 3 && full[0] == "event" && full[1] == "attrs" {
