@@ -16,7 +16,6 @@
 
 use super::expr::kept::keep;
 use super::expr::{Activity, Ctx, Local, Pin, Value};
-use super::set::TimerDef;
 use super::template::Template;
 use super::{Rule, RuleSet};
 use crate::contact::{TriggerRef, Written};
@@ -285,7 +284,7 @@ impl RuleSet {
                     let waiting = |p: &PendingTimer| p.rule == ri && p.deferred.is_none();
                     let pending = cx.state.timers().iter().filter(|p| waiting(p)).count()
                         + out[first..].iter().filter(|m| matches!(m, Match::Timer(p) if waiting(p))).count();
-                    if pending >= if t.each { TimerDef::MAX_EACH } else { 1 } {
+                    if pending >= t.room() {
                         out.push(Match::Running(ri));
                         return;
                     }

@@ -37,6 +37,11 @@ impl TimerDef {
     /// The most timers of one `each: true` rule a subscriber may have pending at once: a
     /// trigger past it changes nothing (as one of a rule that is not `each`).
     pub const MAX_EACH: usize = 8;
+
+    /// How many of the rule's timers a subscriber may have pending at once.
+    pub fn room(&self) -> usize {
+        if self.each { TimerDef::MAX_EACH } else { 1 }
+    }
 }
 
 /// A compiled rule: when it runs, its condition, its action, its timer and its policy.
