@@ -16,9 +16,13 @@ impl ContactPolicy {
         let p = &self.rules.rules[d.rule as usize].policy;
         let quiet = p.quiet_hours.or(self.global.quiet_hours);
         let local = Local::at(d.ts, self.offset);
+        let minute = |l: Local| l.hour * 60 + l.minute;
         let in_quiet = !matches!(d.channel, Channel::Ivr | Channel::Order)
             && p.quiet != QuietFate::Ignore
-            && quiet.is_some_and(|q| q.contains(local.hour * 60 + local.minute));
+            && quiet.is_some_and(|q| {
+                q.contains(minute(local))
+                    && (!p.quiet_at_trigger || q.contains(minute(Local::at(d.trigger.ts, self.offset))))
+            });
         let (true, Some(q)) = (in_quiet, quiet) else { return false };
         let window = format!("{:02}:{:02}-{:02}:{:02}", q.from / 60, q.from % 60, q.to / 60, q.to % 60);
         if p.quiet == QuietFate::Drop {

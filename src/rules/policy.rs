@@ -17,6 +17,11 @@ pub struct RulePolicy {
     pub quiet: QuietFate,
     /// A quiet period of its own instead of the global one.
     pub quiet_hours: Option<QuietHours>,
+    /// Quiet hours judged by when the contact's trigger came, too (`judged_at: trigger`): a
+    /// contact is held only when it would go in quiet hours *and* what triggered it came in
+    /// them — the receipt of a bill paid at 21:59, held two minutes for its top-up, still goes
+    /// at 22:01.
+    pub quiet_at_trigger: bool,
     /// A contact older than this (since its trigger) is not sent any more.
     pub expire_after: Option<i64>,
     /// A service message the subscriber needs: passes campaign, channel and global caps.

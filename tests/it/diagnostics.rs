@@ -672,3 +672,38 @@ fn armed_values_are_read_only_where_a_timer_keeps_them() {
     assert!(rendered.contains("only a timer's `cancel_if` and `recheck` read it"), "{rendered}");
     assert!(rendered.contains("a timer keeps at most 4 values"), "{rendered}");
 }
+
+/// `quiet_hours` in its long form takes `fate`, `hours` and `judged_at` (send or trigger): a
+/// misspelt key or an unknown value is refused where it is written, never silently ignored.
+#[test]
+fn quiet_hours_keys_and_when_they_are_judged_are_checked() {
+    let src = r#"- rule: typo
+  on: [crm]
+  condition: event.event == payment_posted
+  action: { channel: sms, template: "x" }
+  policy: { quiet_hours: { fate: defer, judge_at: trigger } }
+
+- rule: unknown_moment
+  on: [crm]
+  condition: event.event == payment_posted
+  action: { channel: sms, template: "x" }
+  policy: { quiet_hours: { fate: defer, judged_at: later } }
+
+- rule: well
+  on: [crm]
+  condition: event.event == payment_posted
+  action: { channel: sms, template: "x" }
+  policy: { quiet_hours: { fate: defer, hours: "21:00-08:00", judged_at: trigger } }
+"#;
+    let loaded = rules::compile(vec![("q.yaml".into(), src.into())], None, &LoadOptions::default());
+    let got: Vec<(String, usize, usize)> =
+        loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col)).collect();
+    let rendered: String = loaded.diagnostics.iter().map(|d| d.render()).collect();
+    assert_eq!(got, [("E005".to_string(), 5, 41), ("E005".to_string(), 11, 52)], "{rendered}");
+    assert!(rendered.contains("not `judge_at`") && rendered.contains("`judged_at` is send"), "{rendered}");
+    // Without the two mistakes the pack loads, the rule judged at its trigger.
+    let well = &src[src.find("- rule: well").expect("the rule")..];
+    let loaded = rules::compile(vec![("q.yaml".into(), well.into())], None, &LoadOptions::default());
+    let set = loaded.rules.expect("loads");
+    assert!(set.rules[0].policy.quiet_at_trigger);
+}

@@ -309,10 +309,25 @@ pub(super) fn rule_policy(
     let mut fate_node = None;
     let mut out_of_range = Vec::new();
     if let Some(n) = p.get("quiet_hours") {
-        let (fate, hours) = match n {
-            yaml::Node::Map { .. } => (n.get("fate"), n.get("hours")),
-            _ => (Some(n), None),
+        let (fate, hours, judged) = match n {
+            yaml::Node::Map { entries, .. } => {
+                for (k, _) in entries {
+                    let key = k.as_str().unwrap_or("");
+                    if !["fate", "hours", "judged_at"].contains(&key) {
+                        bad(k, format!("`quiet_hours` takes `fate`, `hours` and `judged_at`, not `{key}`"));
+                    }
+                }
+                (n.get("fate"), n.get("hours"), n.get("judged_at"))
+            }
+            _ => (Some(n), None, None),
         };
+        if let Some(j) = judged {
+            match j.as_str() {
+                Some("send") => out.quiet_at_trigger = false,
+                Some("trigger") => out.quiet_at_trigger = true,
+                _ => bad(j, "`judged_at` is send (the default: when the contact would go) or trigger (held only when its trigger came in quiet hours too)".into()),
+            }
+        }
         if let Some(f) = fate {
             fate_node = Some(f);
             out.quiet = match f.as_str() {
