@@ -671,6 +671,7 @@ fn armed_values_are_read_only_where_a_timer_keeps_them() {
     assert_eq!(got, want, "{rendered}");
     assert!(rendered.contains("only a timer's `cancel_if` and `recheck` read it"), "{rendered}");
     assert!(rendered.contains("a timer keeps at most 4 values"), "{rendered}");
+    assert!(rendered.contains("cannot compare a top-up channel with a brand"), "{rendered}");
 }
 
 /// `quiet_hours` in its long form takes `fate`, `hours` and `judged_at` (send or trigger): a

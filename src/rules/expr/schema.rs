@@ -42,6 +42,25 @@ impl SymTy {
         }
     }
 
+    /// What a value of the type is, for messages ("cannot compare a top-up channel with a
+    /// brand").
+    pub fn name(self) -> &'static str {
+        match self {
+            SymTy::Kind => "an event kind",
+            SymTy::Service => "a service",
+            SymTy::Direction => "a direction",
+            SymTy::Scope => "a usage scope",
+            SymTy::TopupChannel => "a top-up channel",
+            SymTy::IvrStep => "an IVR step",
+            SymTy::LocTrigger => "a location trigger",
+            SymTy::Brand => "a brand",
+            SymTy::Tier => "a tier",
+            SymTy::Status => "a subscriber status",
+            SymTy::Channel => "a contact channel",
+            SymTy::OutcomeStatus => "an outcome status",
+        }
+    }
+
     pub fn index(self, name: &str) -> Option<u8> {
         self.names().iter().position(|n| *n == name).map(|i| i as u8)
     }
@@ -77,7 +96,7 @@ impl Ty {
             Ty::Duration => "a duration",
             Ty::Time => "a time",
             Ty::Str => "a string",
-            Ty::Sym(_) => "an enumerated value",
+            Ty::Sym(t) => t.name(),
             Ty::List => "a list",
             Ty::Tags => "a set of cell tags",
             Ty::Dyn => "an attribute",
