@@ -26,6 +26,9 @@ pub struct Carry {
     pub ended_steps: Vec<String>,
     /// Rules with timers the new pack does not have: their pending timers are dropped.
     pub dropped_timers: Vec<String>,
+    /// Rules whose timers the new pack reads `armed.PATH` values of that timers armed under the
+    /// old rules did not keep (`rule: armed.PATH, ...`): those read null until they fire.
+    pub unkept: Vec<String>,
     /// Derived attributes the new pack does not have, or has with another type (said so).
     pub dropped_derived: Vec<String>,
     /// Derived attributes new in the new pack: no subscriber has a value until it is computed.
@@ -126,6 +129,7 @@ impl Carry {
             ..Carry::default()
         };
         carry.redefined_derived = old.map(|old| redefined(old, new)).unwrap_or_default();
+        carry.unkept = old.map(|old| unkept(old, new, &remap.rules)).unwrap_or_default();
         // Parts that kept their state under a name of the new pack's other than their own.
         let moved = |what: &str, names: &[String], map: &[Option<usize>], to: &[String], out: &mut Vec<String>| {
             for (n, m) in names.iter().zip(map) {
@@ -219,6 +223,7 @@ impl Carry {
         list(&mut out, "carried over under a new name", &self.renamed);
         list(&mut out, "journey steps gone (instances waiting there end)", &self.ended_steps);
         list(&mut out, "rules gone with their pending timers", &self.dropped_timers);
+        list(&mut out, "values pending timers did not keep (read as null until they fire)", &self.unkept);
         list(&mut out, "derived attributes dropped", &self.dropped_derived);
         list(&mut out, "derived attributes new (no value until computed)", &self.new_derived);
         out.extend(self.redefined_derived.iter().map(|d| format!("derived attribute redefined: {d}")));
@@ -279,6 +284,27 @@ fn redefined(old: &RuleSet, new: &RuleSet) -> Vec<String> {
             false => format!(" (through {} it reads)", through.join(", ")),
         };
         out.push(format!("{} ({}:{}){through}: {until}", d.name, d.file, d.line));
+    }
+    out
+}
+
+/// The rules kept over the reload whose new timer reads `armed.` paths the old one did not keep:
+/// `rule: armed.PATH, ...`.
+fn unkept(old: &RuleSet, new: &RuleSet, remap: &[Option<u32>]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (r, to) in old.rules.iter().zip(remap) {
+        let (Some(was), Some(to)) = (&r.timer, to) else { continue };
+        let Some(now) = new.rules.get(*to as usize) else { continue };
+        let Some(t) = &now.timer else { continue };
+        let missing: Vec<String> = t
+            .armed
+            .iter()
+            .filter(|(p, _)| !was.armed.iter().any(|(q, _)| q == p))
+            .map(|(p, _)| format!("armed.{p}"))
+            .collect();
+        if !missing.is_empty() {
+            out.push(format!("{}: {}", now.name, missing.join(", ")));
+        }
     }
     out
 }

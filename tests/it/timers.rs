@@ -116,9 +116,23 @@ fn what_a_timer_kept_carries_over_a_reload_by_name() {
         [("缴费30.00元已到账".to_string(), "2026-11-24T10:02:30+08:00".to_string())],
         "the top-up after the reload answers the 50.00 posting by what its timer kept"
     );
-    // New rules that read a path the timers did not keep: it reads null, nothing is cancelled.
-    let got = run_reloading(&same, &pack(AHEAD, "event.attrs.amount"), &input);
+    // New rules that read a path the timers did not keep: it reads null, nothing is cancelled;
+    // the reload's report says so.
+    let other = pack(AHEAD, "event.attrs.amount");
+    let got = run_reloading(&same, &other, &input);
     assert_eq!(got.len(), 2, "{got:?}");
+    let report = tidings::rules::carry::Carry::between(&set(&same), &set(&other));
+    assert_eq!(report.unkept, ["posted: armed.event.attrs.amount"]);
+    let lines = report.lines();
+    assert!(
+        lines.iter().any(|l| l.starts_with("values pending timers did not keep") && l.contains("posted")),
+        "{lines:?}"
+    );
+    assert!(
+        tidings::rules::carry::Carry::between(&set(&same), &set(&pack(AHEAD, "event.attrs.amount_fen")))
+            .unkept
+            .is_empty()
+    );
 }
 
 #[test]
