@@ -378,7 +378,8 @@ mod tests {
     use super::{Stamp, write_cn_date, write_date, write_time};
     use crate::event::{Decoder, Event};
     use crate::refdata::{Names, Profile, RefData, SubscriberRecord};
-    use crate::rules::expr::{Ctx, Local};
+    use crate::rules::eval::Scene;
+    use crate::rules::expr::Local;
     use crate::rules::{LoadOptions, RuleSet, compile};
     use crate::state::SubState;
 
@@ -416,17 +417,8 @@ mod tests {
         state.move_to(Some("c1"), ev.ts, &refdata);
         let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("an offset");
         let local = Local::at(ev.ts, offset);
-        let cx = Ctx {
-            event: Some(ev),
-            now: ev.ts,
-            local,
-            sub: &sub,
-            names: &names,
-            state: &state,
-            refdata: &refdata,
-            offset,
-            armed: &[],
-        };
+        let scene = Scene { event: Some(ev), now: ev.ts, local, refdata: &refdata, names: &names, offset };
+        let cx = scene.ctx_of(&sub, &state);
         set.rules.iter().map(|r| r.template.as_ref().expect("a template").render(&cx)).collect()
     }
 

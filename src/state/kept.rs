@@ -25,19 +25,6 @@ pub enum KeptVal {
     Json(Box<serde_json::Value>),
 }
 
-impl std::fmt::Display for Kept {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.value {
-            KeptVal::Null => write!(f, "{} = null", self.path),
-            KeptVal::Bool(b) => write!(f, "{} = {b}", self.path),
-            KeptVal::Int(n) => write!(f, "{} = {n}", self.path),
-            KeptVal::Str(s) => write!(f, "{} = {s:?}", self.path),
-            KeptVal::Sym(s) => write!(f, "{} = #{s}", self.path),
-            KeptVal::Json(j) => write!(f, "{} = {j}", self.path),
-        }
-    }
-}
-
 /// A timer's kept values: 8 bytes in every timer, most of which keep nothing.
 #[derive(Clone, Debug, Default, PartialEq)]
 #[allow(clippy::box_collection)] // 8 bytes when empty, where a boxed slice is 16

@@ -575,6 +575,7 @@ fn junction(xs: &[Ir], all: bool) -> BoolFn {
 mod tests {
     use super::*;
     use crate::refdata::{Names, Profile, RefData};
+    use crate::rules::eval::Scene;
     use crate::state::SubState;
     use crate::util::Msisdn;
 
@@ -650,17 +651,9 @@ mod tests {
                     state.set_derived(crate::state::Derived::new(slot, v, 0), 4);
                 }
             }
-            let cx = Ctx {
-                event: None,
-                now,
-                local: super::super::Local::at(now, offset),
-                sub: &sub,
-                names: &names,
-                state: &state,
-                refdata: &refdata,
-                offset,
-                armed: &[],
-            };
+            let local = super::super::Local::at(now, offset);
+            let scene = Scene { event: None, now, local, refdata: &refdata, names: &names, offset };
+            let cx = scene.ctx_of(&sub, &state);
             for ir in &cases {
                 let said = (Cond::new(ir.clone()).holds(&cx), cx.eval_bool(ir));
                 assert_eq!(said.0, said.1, "{ir:?} with balance {balance:?}, derived values {derived}");
@@ -719,17 +712,8 @@ mod tests {
             }
             assert!(state.no_windows());
             let local = super::super::Local::at(now, offset);
-            let cx = Ctx {
-                event: None,
-                now,
-                local,
-                sub: &sub,
-                names: &names,
-                state: &state,
-                refdata: &refdata,
-                offset,
-                armed: &[],
-            };
+            let scene = Scene { event: None, now, local, refdata: &refdata, names: &names, offset };
+            let cx = scene.ctx_of(&sub, &state);
             for ir in &numbers {
                 let bare = super::super::bare(ir).expect("reads a window");
                 let int = |c: &Calc| match c.calc(&cx) {
