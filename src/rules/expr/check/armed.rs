@@ -59,7 +59,7 @@ impl Checker<'_> {
                 loc,
                 Code::E011,
                 span,
-                format!("unknown field `armed.{path}`: `armed.` keeps a field or macro of the rule's events"),
+                format!("unknown field `armed.{path}`: `armed.` keeps a field of the rule's events"),
                 Some("e.g. `armed.event.amount_fen`, `armed.event.attrs.amount_fen`, `armed.state.balance`".into()),
             ),
             Some(Checked::Val(_, ty @ (Ty::List | Ty::Tags))) => self.err(
@@ -69,19 +69,19 @@ impl Checker<'_> {
                 format!("`armed.{path}` would keep {}: a timer keeps single values", ty.name()),
                 None,
             ),
-            Some(Checked::Val(..)) if found.is_none() && armed.paths.len() >= MAX_ARMED => self.err(
-                loc,
-                Code::E008,
-                span,
-                format!("a timer keeps at most {MAX_ARMED} values; this would be its {}th", MAX_ARMED + 1),
-                None,
-            ),
             Some(Checked::Val(ir, _)) if !matches!(ir, Ir::Field(_) | Ir::Attr(_)) => self.err(
                 loc,
                 Code::E013,
                 span,
                 format!("`armed.{path}` is not a field: a timer keeps the value of a field of the rule's events"),
                 Some("name the field itself (a macro's fields one by one)".into()),
+            ),
+            Some(Checked::Val(..)) if found.is_none() && armed.paths.len() >= MAX_ARMED => self.err(
+                loc,
+                Code::E008,
+                span,
+                format!("a timer keeps at most {MAX_ARMED} values; this would be its {}th", MAX_ARMED + 1),
+                None,
             ),
             Some(Checked::Val(ir, ty)) => {
                 let name: Arc<str> = match found {
