@@ -25,9 +25,9 @@
 //! GET  /v1/audit[?since=SEQ]              the audit log
 //! ```
 
-use super::admin::Reloader;
 use super::audit::Audit;
 use super::checks::{self, Checks};
+use super::reload::Reloader;
 use super::store::{Approval, Change, Live, LiveEntry, Pack, Status, Store, now};
 use super::users::{Role, User};
 use crate::http::{Request, Response};

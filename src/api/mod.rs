@@ -12,5 +12,6 @@ pub mod console;
 pub mod deploy;
 pub mod funnel;
 pub mod ivr;
+pub mod reload;
 pub mod store;
 pub mod users;

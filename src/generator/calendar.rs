@@ -4,8 +4,7 @@
 
 use chrono::{Datelike, Days, NaiveDate, Offset, Weekday};
 
-use super::subscribers::ARTIST;
-use super::world::{ALERT_CITY, CUTOVER_TAG, CUTOVER2_TAG, VENUE};
+use super::world::{ALERT_CITY, ARTIST, CUTOVER_TAG, CUTOVER2_TAG, VENUE};
 use crate::time::{DAY, HOUR, MINUTE, Millis, SECOND, format_ts};
 
 /// A weather alert for [`ALERT_CITY`] starts at 06:00 local every this many days from day 0 and

@@ -8,6 +8,7 @@ use chrono::{Datelike, Days, NaiveDate};
 
 use super::model::Model;
 use super::rng::Rng;
+use super::world::ARTIST;
 use crate::util::mix64;
 
 const BRANDS: [&str; 3] = ["gotone", "mzone", "easyown"];
@@ -195,9 +196,6 @@ pub(super) fn dnd_json(dnd: u8) -> &'static str {
         _ => "false",
     }
 }
-
-/// The artist whose fans the generator makes (the concerts at the venue are theirs).
-pub(super) const ARTIST: &str = "周杰伦";
 
 /// Subscriber `i`'s contract dates, from its own hash (outside the profile's random stream, so
 /// the rest of the line is as before): days from the window's first day to the end of the

@@ -59,6 +59,8 @@ const STATIONS: [(&str, &str, f64, f64, usize); 2] =
 const AIRPORT_CELLS: [(&str, f64, f64); 3] =
     [("首都机场T2", 40.0790, 116.5970), ("首都机场T3-1", 40.0520, 116.6100), ("首都机场T3-2", 40.0545, 116.6130)];
 pub(super) const VENUE: (&str, &str, f64, f64) = ("五棵松体育馆", "venue:wukesong", 39.9087, 116.2741);
+/// The artist whose fans the generator makes (the concerts at the venue are theirs).
+pub(super) const ARTIST: &str = "周杰伦";
 
 /// Visited networks abroad: country, PLMN, place, latitude, longitude.
 pub(super) const FOREIGN: [(&str, &str, &str, f64, f64); 6] = [

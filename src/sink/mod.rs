@@ -19,6 +19,7 @@ pub mod doubt;
 pub mod fluvio;
 pub mod gateway;
 pub mod kannel;
+pub mod ledger;
 pub mod link;
 pub mod orders;
 pub mod outbox;

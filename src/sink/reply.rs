@@ -28,7 +28,7 @@
 //! subscriber: the reply is acknowledged and counted, not written.
 
 use super::gateway::Reply;
-use super::outbox::Entry;
+use super::ledger::Entry;
 use crate::util::{Msisdn, stable_hash};
 use std::collections::HashMap;
 

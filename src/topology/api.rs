@@ -2,8 +2,9 @@
 //! tokio runtime of its own, beside the engine's threads, for the life of the run.
 
 use super::error::{Error, doing};
-use crate::api::admin::{Admin, ApiConfig, Explain, Reloader, RulesInfo};
+use crate::api::admin::{Admin, ApiConfig, Explain};
 use crate::api::ivr::Asks;
+use crate::api::reload::{Reloader, RulesInfo};
 use crate::config::Config;
 use crate::rules::RuleSet;
 use crate::telemetry::Heartbeat;
@@ -119,7 +120,7 @@ impl ApiServer {
         if let Some(r) = reloader.filter(|_| !governed) {
             // Hot reload on SIGHUP and when a rule file changes (not when deploys are governed:
             // then a change goes live only through the deploy flow).
-            rt.spawn(crate::api::admin::watch_rules(r, std::time::Duration::from_secs(2)));
+            rt.spawn(crate::api::reload::watch_rules(r, std::time::Duration::from_secs(2)));
         }
         Ok(ApiServer { rt: Some(rt), stop })
     }

@@ -250,7 +250,7 @@ impl Topology {
                 if cfg.api.is_some() {
                     services.explain =
                         Some(crate::api::admin::Explain { requests: live.explain_requests(), wake: tx.clone() });
-                    services.reloader = Some(Arc::new(crate::api::admin::Reloader {
+                    services.reloader = Some(Arc::new(crate::api::reload::Reloader {
                         paths: cfg.rules.paths.clone(),
                         refdata: Arc::clone(&refdata),
                         opts: cfg.load_options_with(max_window),
@@ -468,7 +468,7 @@ fn deployed_pack(cfg: &Config) -> Result<Option<PathBuf>, String> {
 fn open_deploy(
     cfg: &Config,
     api: &crate::api::admin::ApiConfig,
-    reloader: &Arc<crate::api::admin::Reloader>,
+    reloader: &Arc<crate::api::reload::Reloader>,
     opts: &EngineOptions,
     refdata: &Arc<RefData>,
     max_window: i64,
