@@ -361,6 +361,19 @@ pub fn named(path: &std::path::Path, e: std::io::Error) -> std::io::Error {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn action_ids_stay_what_they_were() {
+        // Ids are the outbox's idempotency keys and the operator's handle on an action: a
+        // replay by a newer build must give the ids an older one gave.
+        use super::{Msisdn, action_hash};
+        let m = Msisdn::parse("13800138000").expect("a number");
+        let got = [
+            action_hash("birthday", m, "usage", "e1", None),
+            action_hash("topup_confirmation", m, "topup", "ev-99", Some(1_700_000_000_000)),
+        ];
+        assert_eq!(got.map(|h| format!("{h:016x}")), ["16b0748b9f2c03db", "b92a712d3dfce099"]);
+    }
+
+    #[test]
     fn a_write_error_names_the_file() {
         use std::io::Write as _;
         let path = std::path::Path::new("/dev/full");

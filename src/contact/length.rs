@@ -53,6 +53,8 @@ mod tests {
         assert_eq!(sms_parts(""), 1);
         // A character outside the BMP is two UTF-16 units (a surrogate pair).
         assert_eq!(super::sms_length("中😀"), 3);
-        assert_eq!(super::sms_length("中😀"), "中😀".encode_utf16().count());
+        for t in ["中😀", "é中a😀𠀀", "您的余额为¥12.50，回复KT即可办理", "ascii only"] {
+            assert_eq!(super::sms_length(t), t.encode_utf16().count(), "{t}");
+        }
     }
 }
