@@ -13,7 +13,7 @@
 use super::RuleSet;
 use super::eval::Scene;
 use super::expr::schema::{SymTy, Ty};
-use super::expr::{Calc, Calced, Cond, Ctx, Local, Value, WindowRead, steady, window_reads};
+use super::expr::{Calc, Calced, Cond, Ctx, Local, Value, WindowRead, window_or_steady_reads, window_reads};
 use crate::event::KindSet;
 use crate::state::table::Subscriber;
 use crate::state::{DVal, Derived, SubState};
@@ -94,8 +94,8 @@ pub struct DeriveDef {
     /// Whom it is computed for (`for:`); `None`: everyone.
     pub for_whom: Option<Cond>,
     /// For a daily one that is no snapshot, reads only windows, timeless record fields and
-    /// constants, and whose `for:` reads only timeless record fields, derived values and
-    /// constants: the windows it reads (its value stays put until one of them moves, see
+    /// constants, and whose `for:` reads only those and derived values: the windows both read
+    /// (its value, and whom it is for, stay put until one of them moves, see
     /// [`super::expr::window_reads`]); `None` otherwise.
     pub settles: Option<Box<[WindowRead]>>,
     /// For a daily one that reads windows: its value as it reads for a subscriber with no
@@ -154,10 +154,15 @@ impl DeriveDef {
         value: &Computed,
         for_whom: Option<&Cond>,
     ) -> Option<Box<[WindowRead]>> {
-        if schedule.is_none() || snapshot.is_some() || for_whom.is_some_and(|w| !steady(w.ir())) {
+        if schedule.is_none() || snapshot.is_some() {
             return None;
         }
         let mut reads = Vec::new();
+        // Whom it is for moves with the same things its value does: the windows it reads are
+        // watched with the value's (`for: count(outcome where ..., 60d) >= 2`).
+        if for_whom.is_some_and(|w| !window_or_steady_reads(w.ir(), &mut reads)) {
+            return None;
+        }
         let all = match value {
             Computed::Expr(ir) => window_reads(ir.ir(), &mut reads),
             Computed::Cases(cases) => cases.iter().all(|(when, then)| {

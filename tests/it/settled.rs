@@ -193,3 +193,66 @@ fn a_score_kept_for_some_follows_whom_it_is_for_and_decides_what_computing_it_fo
         assert!(few * 2 < all, "{shards} shard(s): computed {few} times against {all}");
     }
 }
+
+/// A value kept `for:` whom a window says (`for: count(usage, 14d) >= 2`, as the pack's
+/// `ignores_calls` keeps its value for subscribers with two unanswered calls) settles too: whom it
+/// is for moves with that window, so a subscriber who stops spending loses the value the day
+/// the window ages below two calls, with no event of theirs — and the ticks decide what computing
+/// for everyone at every tick decides, with fewer computations.
+#[test]
+fn a_value_kept_for_whom_a_window_says_follows_the_window_and_decides_what_computing_it_for_all_does() {
+    const FOR: &str = "  for: count(usage where service == voice, 14d) >= 2\n";
+    let rules = format!(
+        r#"
+- derive: spend
+  schedule: "10:00"
+{FOR}  value: sum(usage.charge_fen, 7d) + subscriber.arpu_fen / 10
+- rule: spending
+  schedule: "10:00"
+  condition: derived.spend >= 1 CNY
+  action: {{channel: sms, template: "感谢使用"}}
+- rule: lapsed
+  schedule: "10:00"
+  condition: not exists(derived.spend) and subscriber.arpu_fen >= 60 CNY
+  action: {{channel: sms, template: "好久不见"}}
+"#
+    );
+    // Whom it is for then reads the date (true for everyone, known or not): computed for
+    // everyone at every tick.
+    let date = " and (subscriber.tenure_days >= 0 or not exists(subscriber.tenure_days))\n";
+    let walked = rules.replacen(FOR, &FOR.replacen('\n', date, 1), 1);
+    assert_ne!(walked, rules);
+    let subs: Vec<String> = (0..SUBSCRIBERS)
+        .map(|i| {
+            let (m, arpu) = (number(i), 3000 * (i % 4));
+            format!(r#"{{"msisdn":"{m}","brand":"gotone","tier":"high","join_date":"2020-01-01","arpu_fen":{arpu}}}"#)
+        })
+        .collect();
+    let subs: Vec<&str> = subs.iter().map(String::as_str).collect();
+    let lines = events();
+    let day0 = tidings::time::parse_ts(&at(0, 0, 0)).expect("a time");
+    for shards in [1, 3] {
+        let mut opts = no_footer();
+        opts.shards = shards;
+        let few = run_with(&rules, &subs, &lines, opts.clone());
+        let all = run_with(&walked, &subs, &lines, opts);
+        assert!(few.dead.is_empty() && all.dead.is_empty());
+        few.assert_same_decisions(&all, &format!("{shards} shard(s): computing for fewer decides otherwise"));
+        // Subscriber 2 spends until day 22 (every other day, ARPU 60 CNY): kept for while it
+        // spends, lapsed once its 14-day window holds fewer than two calls — days after its last.
+        let two = tidings::util::Msisdn::parse(&number(2));
+        let days = |rule: &str| -> Vec<i64> {
+            let ds = few.decisions.iter().filter(|d| &*d.rule_name == rule && Some(d.msisdn) == two);
+            ds.map(|d| (d.ts - day0) / 86_400_000).collect()
+        };
+        let (spending, lapsed) = (days("spending"), days("lapsed"));
+        assert!(spending.iter().any(|d| *d < 22), "{shards} shard(s): scored while spending: {spending:?}");
+        let first_lapsed = lapsed.iter().copied().find(|d| *d > 22);
+        assert!(
+            first_lapsed.is_some_and(|d| (27..=30).contains(&d)),
+            "{shards} shard(s): lapsed when its window aged: {lapsed:?}"
+        );
+        let (few, all) = (few.summary.stats.derives_computed, all.summary.stats.derives_computed);
+        assert!(few * 2 < all, "{shards} shard(s): computed {few} times against {all}");
+    }
+}

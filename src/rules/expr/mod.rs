@@ -22,7 +22,7 @@ use crate::time::Millis;
 pub use compiled::{Calc, Calced, Cond};
 pub use pin::{Activity, ActivityAt, DateOf, Pin, Stretch};
 pub use schema::{Field, SymTy, Ty};
-pub use settle::{WindowRead, bare, steady, steady_part, window_reads};
+pub use settle::{WindowRead, bare, steady, steady_part, window_or_steady_reads, window_reads};
 use std::borrow::Cow;
 use std::cmp::Ordering;
 

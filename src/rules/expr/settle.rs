@@ -2,7 +2,8 @@
 //! the subscriber's record that do not move with the date, and constants changes only when an
 //! event is counted for the subscriber, their record changes, or a bucket enters or leaves one
 //! of its windows. A daily derived attribute of that kind need not be computed again for a
-//! subscriber nothing happened to until its windows move (see the shard's daily tick).
+//! subscriber nothing happened to until its windows move (see the shard's daily tick); whom it
+//! is `for:` may read the same, and derived values too.
 
 use super::ArOp;
 use super::Ir;
@@ -66,7 +67,12 @@ fn reads_only(ir: &Ir, leaf: &mut dyn FnMut(&Ir) -> Option<bool>) -> bool {
 /// Whether `ir` reads only windowed aggregates (added to `out`), timeless record fields and
 /// constants: its value then changes only as described in the module.
 pub fn window_reads(ir: &Ir, out: &mut Vec<WindowRead>) -> bool {
-    reads_only(ir, &mut |x| match x {
+    reads_only(ir, &mut |x| window_leaf(x, out))
+}
+
+/// A record field (timeless or not) or a windowed aggregate (its read added to `out`).
+fn window_leaf(x: &Ir, out: &mut Vec<WindowRead>) -> Option<bool> {
+    match x {
         Ir::Field(f) => Some(timeless(*f)),
         Ir::Agg { slot, bucket, window } => {
             let read = WindowRead { slot: *slot, bucket: *bucket, window: *window };
@@ -76,6 +82,16 @@ pub fn window_reads(ir: &Ir, out: &mut Vec<WindowRead>) -> bool {
             Some(true)
         }
         _ => None,
+    }
+}
+
+/// Whether `ir` reads only windowed aggregates (added to `out`), timeless record fields,
+/// derived attributes and constants: whom a settling derive is `for:` (a change of a derived
+/// value touches the entry like a change of the record, so it is read as freely as the record).
+pub fn window_or_steady_reads(ir: &Ir, out: &mut Vec<WindowRead>) -> bool {
+    reads_only(ir, &mut |x| match x {
+        Ir::Field(Field::Derived(_)) => Some(true),
+        _ => window_leaf(x, out),
     })
 }
 
