@@ -215,6 +215,10 @@ fn measure(args: &Args, rule_paths: &[PathBuf], checkpoints: Option<CheckpointCo
         "checkpoint_bytes": ckpt_bytes,
         "daily_ticks_ms": ticks_ms,
         "daily_visits": summary.stats.daily_visits,
+        // Of the visits, those that worked out derived values (the others' had settled) and
+        // those that evaluated a daily journey's start (the others' steady part was false).
+        "daily_derives_computed": summary.stats.derives_computed,
+        "daily_starts_evaluated": summary.stats.starts_evaluated,
         "daily_ticks": tick_json,
     });
     if json {
@@ -246,10 +250,12 @@ fn measure(args: &Args, rule_paths: &[PathBuf], checkpoints: Option<CheckpointCo
         println!("| decisions | {} |", sink.0);
         if let Some(longest) = ticks.iter().max_by_key(|t| t.ns) {
             println!(
-                "| daily ticks | {} ticks, {ticks_ms:.0} ms on the shards ({:.0} % of their time), {} subscribers visited; the longest {:.0} ms at {} ({} visited, {} decisions) |",
+                "| daily ticks | {} ticks, {ticks_ms:.0} ms on the shards ({:.0} % of their time), {} subscribers visited ({} had derived values worked out, {} a journey's start evaluated); the longest {:.0} ms at {} ({} visited, {} decisions) |",
                 ticks.len(),
                 100.0 * ticks_ms / (secs * 1e3 * shards.max(1) as f64),
                 summary.stats.daily_visits,
+                summary.stats.derives_computed,
+                summary.stats.starts_evaluated,
                 tick_ms(longest),
                 format_ts(longest.at, opts.offset),
                 longest.visits,

@@ -417,6 +417,12 @@ fn bench_reports_what_each_daily_tick_cost() {
     assert_eq!(ticks[0]["visits"], v["subscribers"], "{:?}", ticks[0]);
     let sum = |k: &str| ticks.iter().map(|t| t[k].as_u64().unwrap()).sum::<u64>();
     assert_eq!(sum("visits"), v["daily_visits"].as_u64().unwrap());
+    // Derived values are worked out at 00:10 on day 1 (the month's) and at each 10:00 (the churn
+    // score, ignores_calls): for everyone the first time, after that only for whom something
+    // changed (they settle), so fewer than five times the subscribers.
+    let (subs, derived) = (v["subscribers"].as_u64().unwrap(), v["daily_derives_computed"].as_u64().unwrap());
+    assert!((2 * subs..5 * subs).contains(&derived), "{derived} derived for {subs} subscribers");
+    assert!(v["daily_starts_evaluated"].as_u64().unwrap() > 0);
     assert!(sum("decisions") > 0 && sum("decisions") <= v["decisions"].as_u64().unwrap());
     let ms: f64 = ticks.iter().map(|t| t["ms"].as_f64().unwrap()).sum();
     assert!((ms - v["daily_ticks_ms"].as_f64().unwrap()).abs() < 1e-6 && ms > 0.0);
