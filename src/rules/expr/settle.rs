@@ -70,7 +70,8 @@ pub fn window_reads(ir: &Ir, out: &mut Vec<WindowRead>) -> bool {
     reads_only(ir, &mut |x| window_leaf(x, out))
 }
 
-/// A record field (timeless or not) or a windowed aggregate (its read added to `out`).
+/// Of a leaf: a record field may be read when it is timeless, a windowed aggregate always (its
+/// read added to `out`); anything else is no leaf.
 fn window_leaf(x: &Ir, out: &mut Vec<WindowRead>) -> Option<bool> {
     match x {
         Ir::Field(f) => Some(timeless(*f)),
