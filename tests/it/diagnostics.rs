@@ -4,6 +4,16 @@
 use tidings::refdata::RefData;
 use tidings::rules::{self, LoadOptions};
 
+/// Compiles one rule file `src` named `file` with the default options, no reference data.
+fn compile(file: &str, src: impl Into<String>) -> rules::Loaded {
+    rules::compile(vec![(file.into(), src.into())], None, &LoadOptions::default())
+}
+
+/// Each diagnostic's code, line and column, in the order given.
+fn located(loaded: &rules::Loaded) -> Vec<(String, usize, usize)> {
+    loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col)).collect()
+}
+
 const BAD: &str = r#"- list: hubs
   items: [railway_station, airport]
 
@@ -67,10 +77,9 @@ const BAD: &str = r#"- list: hubs
 
 #[test]
 fn every_planted_mistake_is_reported_with_code_and_position() {
-    let loaded = rules::compile(vec![("bad.yaml".into(), BAD.into())], None, &LoadOptions::default());
+    let loaded = compile("bad.yaml", BAD);
     assert!(loaded.rules.is_none(), "a pack with errors must not load");
-    let got: Vec<(String, usize, usize)> =
-        loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col)).collect();
+    let got = located(&loaded);
     let want: Vec<(&str, usize, usize)> = vec![
         ("W101", 5, 14),  // low_balance: its only use is misspelt
         ("W101", 8, 14),  // never_used
@@ -96,7 +105,7 @@ fn every_planted_mistake_is_reported_with_code_and_position() {
 
 #[test]
 fn hints_name_the_nearest_valid_thing() {
-    let loaded = rules::compile(vec![("bad.yaml".into(), BAD.into())], None, &LoadOptions::default());
+    let loaded = compile("bad.yaml", BAD);
     let hint = |code: &str, line: usize| {
         loaded
             .diagnostics
@@ -135,7 +144,7 @@ fn reply_fields_are_checked_with_hints_and_senders_are_digits() {
   action: { channel: sms, template: "x" }
   policy: { sender: "1065-8888" }
 "#;
-    let loaded = rules::compile(vec![("r.yaml".into(), src.into())], None, &LoadOptions::default());
+    let loaded = compile("r.yaml", src);
     let said: Vec<String> = loaded.diagnostics.iter().map(|d| d.render()).collect();
     let at = |line: usize, col: usize| {
         loaded
@@ -156,14 +165,10 @@ fn reply_fields_are_checked_with_hints_and_senders_are_digits() {
 
 #[test]
 fn yaml_syntax_errors_and_unknown_items_are_positioned() {
-    let loaded = rules::compile(
-        vec![("y.yaml".into(), "- rule: x\n  on: [usage\n  condition: true\n".into())],
-        None,
-        &LoadOptions::default(),
-    );
+    let loaded = compile("y.yaml", "- rule: x\n  on: [usage\n  condition: true\n");
     assert_eq!(format!("{:?}", loaded.diagnostics[0].code), "E001");
     assert!(loaded.diagnostics[0].line >= 2);
-    let loaded = rules::compile(vec![("y.yaml".into(), "- rul: x\n".into())], None, &LoadOptions::default());
+    let loaded = compile("y.yaml", "- rul: x\n");
     assert_eq!(
         (format!("{:?}", loaded.diagnostics[0].code), loaded.diagnostics[0].line, loaded.diagnostics[0].col),
         ("E002".to_string(), 1, 3)
@@ -239,10 +244,9 @@ const BAD_POLICY: &str = r#"- campaign: ip_12539
 
 #[test]
 fn contradictory_or_unknown_policy_is_refused_with_positions() {
-    let loaded = rules::compile(vec![("p.yaml".into(), BAD_POLICY.into())], None, &LoadOptions::default());
+    let loaded = compile("p.yaml", BAD_POLICY);
     assert!(loaded.rules.is_none());
-    let mut got: Vec<(String, usize, usize)> =
-        loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col)).collect();
+    let mut got = located(&loaded);
     got.sort_by_key(|g| (g.1, g.2));
     let want = [
         ("E030", 1, 13),  // a campaign no rule belongs to (a typo of ip_12593)
@@ -315,9 +319,8 @@ fn a_campaign_whose_rule_was_refused_is_not_reported_as_without_rules() {
   action: { channel: sms, template: x }
 - campaign: bad_rule
 ";
-    let loaded = rules::compile(vec![("c.yaml".into(), src.into())], None, &LoadOptions::default());
-    let got: Vec<(String, usize, usize)> =
-        loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col)).collect();
+    let loaded = compile("c.yaml", src);
+    let got = located(&loaded);
     let want = [("E030", 3, 13), ("E040", 13, 40), ("E011", 16, 14)];
     let want: Vec<(String, usize, usize)> = want.iter().map(|(c, l, col)| (c.to_string(), *l, *col)).collect();
     assert_eq!(got, want, "{}", loaded.diagnostics.iter().map(|d| d.render()).collect::<String>());
@@ -326,7 +329,7 @@ fn a_campaign_whose_rule_was_refused_is_not_reported_as_without_rules() {
 #[test]
 fn a_quoted_unknown_enum_value_points_at_the_string() {
     let src = "- rule: r\n  on: [usage]\n  condition: event.scope == \"long_distanse\"\n  action: { channel: sms, template: x }\n";
-    let loaded = rules::compile(vec![("q.yaml".into(), src.into())], None, &LoadOptions::default());
+    let loaded = compile("q.yaml", src);
     let d = &loaded.diagnostics[0];
     assert_eq!((format!("{:?}", d.code), d.line, d.col), ("E019".to_string(), 3, 29));
     assert_eq!(d.hint.as_deref(), Some("did you mean `long_distance`?"));
@@ -335,7 +338,7 @@ fn a_quoted_unknown_enum_value_points_at_the_string() {
 #[test]
 fn duplicate_names_point_at_the_first_definition() {
     let src = "- list: a\n  items: [x]\n- macro: a\n  condition: \"true\"\n- list: a\n  items: [y]\n";
-    let loaded = rules::compile(vec![("d.yaml".into(), src.into())], None, &LoadOptions::default());
+    let loaded = compile("d.yaml", src);
     let dups: Vec<(usize, String)> = loaded
         .diagnostics
         .iter()
@@ -368,11 +371,10 @@ const BAD_WORDS: &str = r#"- dictionary:
 /// text, a dictionary that is no mapping and an unknown key are each an error at its place.
 #[test]
 fn dictionary_mistakes_are_reported_at_their_place() {
-    let loaded = rules::compile(vec![("w.yaml".into(), BAD_WORDS.into())], None, &LoadOptions::default());
+    let loaded = compile("w.yaml", BAD_WORDS);
     assert!(loaded.rules.is_none(), "a pack with errors must not load");
     let said: Vec<String> = loaded.diagnostics.iter().map(|d| d.render()).collect();
-    let got: Vec<(String, usize, usize)> =
-        loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col)).collect();
+    let got = located(&loaded);
     let want = [
         ("E017", 5, 5),   // gold: 黄金卡 after gold: 金卡 (data again with the same word is fine)
         ("E005", 7, 13),  // silver: a list, not a word
@@ -388,7 +390,7 @@ fn dictionary_mistakes_are_reported_at_their_place() {
     let mistakes = ["黄金卡", "[银卡]", "\"\"", "descr", "[gold"];
     let good: String =
         BAD_WORDS.lines().filter(|l| !mistakes.iter().any(|m| l.contains(m))).map(|l| format!("{l}\n")).collect();
-    let loaded = rules::compile(vec![("w.yaml".into(), good.clone())], None, &LoadOptions::default());
+    let loaded = compile("w.yaml", good.clone());
     assert!(loaded.rules.is_some(), "{good}\n{:?}", loaded.diagnostics);
 }
 
@@ -421,7 +423,7 @@ fn an_sms_asking_for_a_reply_nothing_answers_is_warned_about() {
   condition: event.keyword in ("BL", "hy") and event.in_reply_to.rule == "offer"
   action: { channel: order, offer: "bl" }
 "#;
-    let loaded = rules::compile(vec![("r.yaml".into(), [src, ASKING_JOURNEY].concat())], None, &LoadOptions::default());
+    let loaded = compile("r.yaml", [src, ASKING_JOURNEY].concat());
     assert!(loaded.rules.is_some(), "warnings only: {:?}", loaded.diagnostics);
     let got: Vec<(String, usize, usize, String)> =
         loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col, d.message.clone())).collect();
@@ -467,10 +469,9 @@ fn a_derive_on_events_reading_a_window_is_warned_about() {
     - {when: "sum(usage.charge_fen, this_month) > 100 CNY", then: high}
     - {then: sub}
 "#;
-    let loaded = rules::compile(vec![("d.yaml".into(), src.into())], None, &LoadOptions::default());
+    let loaded = compile("d.yaml", src);
     assert!(loaded.rules.is_some(), "warnings only: {:?}", loaded.diagnostics);
-    let got: Vec<(String, usize, usize)> =
-        loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col)).collect();
+    let got = located(&loaded);
     let said = loaded.diagnostics.iter().map(|d| d.render()).collect::<String>();
     assert_eq!(got, [("W109".to_string(), 3, 10), ("W109".to_string(), 14, 5)], "{said}");
     assert!(said.contains("computed only on usage events and reads a calendar month"), "{said}");
@@ -496,10 +497,9 @@ fn a_shadow_rule_answers_no_reply_and_a_disabled_rule_asks_for_none() {
   condition: event.event == store_visit
   action: { channel: sms, template: "回复ZZ入会" }
 "#;
-    let loaded = rules::compile(vec![("r.yaml".into(), src.into())], None, &LoadOptions::default());
+    let loaded = compile("r.yaml", src);
     assert!(loaded.rules.is_some(), "warnings only: {:?}", loaded.diagnostics);
-    let got: Vec<(String, usize, usize)> =
-        loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col)).collect();
+    let got = located(&loaded);
     assert_eq!(
         got,
         [("W106".to_string(), 4, 38)],
@@ -508,7 +508,7 @@ fn a_shadow_rule_answers_no_reply_and_a_disabled_rule_asks_for_none() {
     );
     // Live, the same reply rule answers it.
     let live = src.replace("  mode: shadow\n", "");
-    let loaded = rules::compile(vec![("r.yaml".into(), live)], None, &LoadOptions::default());
+    let loaded = compile("r.yaml", live);
     assert!(loaded.diagnostics.is_empty(), "{}", loaded.diagnostics.iter().map(|d| d.render()).collect::<String>());
 }
 
@@ -532,7 +532,7 @@ fn an_outcome_or_reply_compared_with_a_name_the_pack_lacks_is_warned_about() {
   condition: event.rule == "j.asks" and event.campaign == "shop"
   action: { channel: sms, template: "y" }
 "#;
-    let loaded = rules::compile(vec![("r.yaml".into(), [src, ASKING_JOURNEY].concat())], None, &LoadOptions::default());
+    let loaded = compile("r.yaml", [src, ASKING_JOURNEY].concat());
     assert!(loaded.rules.is_some(), "warnings only: {:?}", loaded.diagnostics);
     let got: Vec<(String, usize, usize, Option<String>)> =
         loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col, d.hint.clone())).collect();
@@ -569,10 +569,9 @@ fn an_sms_longer_than_its_rule_allows_is_warned_about() {
         rule("too_long", 140, "    parts: 2\n"),
     ]
     .concat();
-    let loaded = rules::compile(vec![("p.yaml".into(), src.clone())], None, &LoadOptions::default());
+    let loaded = compile("p.yaml", src.clone());
     assert!(loaded.rules.is_some(), "warnings only: {:?}", loaded.diagnostics);
-    let got: Vec<(String, usize, usize)> =
-        loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col)).collect();
+    let got = located(&loaded);
     let said = loaded.diagnostics.iter().map(|d| d.render()).collect::<String>();
     assert_eq!(got, [("W110".to_string(), 6, 16), ("W110".to_string(), 26, 16)], "{said}");
     assert!(
@@ -592,7 +591,7 @@ fn an_sms_longer_than_its_rule_allows_is_warned_about() {
 
     let bad = "- rule: a\n  on: [topup]\n  condition: event.amount_fen > 0 fen\n  action: {channel: sms, template: \"x\", parts: 0}\n\
                - rule: b\n  on: [topup]\n  condition: event.amount_fen > 0 fen\n  action: {channel: call, script: \"x\", parts: 2}\n";
-    let loaded = rules::compile(vec![("b.yaml".into(), bad.into())], None, &LoadOptions::default());
+    let loaded = compile("b.yaml", bad);
     let got: Vec<(String, usize)> = loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line)).collect();
     let said = loaded.diagnostics.iter().map(|d| d.render()).collect::<String>();
     assert_eq!(got, [("E005".to_string(), 4), ("E005".to_string(), 8)], "{said}");
@@ -642,7 +641,7 @@ fn armed_values_are_read_only_where_a_timer_keeps_them() {
     cancel_if: event.amount_fen == armed.event.attrs.amount_fen and event.channel != armed.subscriber.brand
   action: { channel: sms, template: "x" }
 "#;
-    let loaded = rules::compile(vec![("armed.yaml".into(), src.into())], None, &LoadOptions::default());
+    let loaded = compile("armed.yaml", src);
     assert!(loaded.rules.is_none(), "a pack with errors must not load");
     // Where a marker starts: its line and column, 1-based.
     let at = |marker: &str, nth: usize| {
@@ -650,8 +649,7 @@ fn armed_values_are_read_only_where_a_timer_keeps_them() {
         let line = src[..off].matches('\n').count() + 1;
         (line, off - src[..off].rfind('\n').map_or(0, |n| n + 1) + 1)
     };
-    let mut got: Vec<(String, usize, usize)> =
-        loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col)).collect();
+    let mut got = located(&loaded);
     got.sort_by_key(|w| (w.1, w.2));
     let mut want: Vec<(String, usize, usize)> = [
         ("E011", at("armed.event.attrs.amount_fen > 0", 0)), // not in a timer
@@ -696,15 +694,14 @@ fn quiet_hours_keys_and_when_they_are_judged_are_checked() {
   action: { channel: sms, template: "x" }
   policy: { quiet_hours: { fate: defer, hours: "21:00-08:00", judged_at: trigger } }
 "#;
-    let loaded = rules::compile(vec![("q.yaml".into(), src.into())], None, &LoadOptions::default());
-    let got: Vec<(String, usize, usize)> =
-        loaded.diagnostics.iter().map(|d| (format!("{:?}", d.code), d.line, d.col)).collect();
+    let loaded = compile("q.yaml", src);
+    let got = located(&loaded);
     let rendered: String = loaded.diagnostics.iter().map(|d| d.render()).collect();
     assert_eq!(got, [("E005".to_string(), 5, 41), ("E005".to_string(), 11, 52)], "{rendered}");
     assert!(rendered.contains("not `judge_at`") && rendered.contains("`judged_at` is send"), "{rendered}");
     // Without the two mistakes the pack loads, the rule judged at its trigger.
     let well = &src[src.find("- rule: well").expect("the rule")..];
-    let loaded = rules::compile(vec![("q.yaml".into(), well.into())], None, &LoadOptions::default());
+    let loaded = compile("q.yaml", well);
     let set = loaded.rules.expect("loads");
     assert!(set.rules[0].policy.quiet_at_trigger);
 }
