@@ -23,8 +23,118 @@ use crate::time::Millis;
 /// No bucket (in a [`Column`]).
 const NONE: u16 = 0;
 
-/// An activity term on an indexed slot at the pass's time, with the slot's column.
-type Term<'a> = (ActivityAt, &'a Column);
+/// An activity term on an indexed slot at the pass's time, asked of the slot's column as it
+/// stores them: whether the term may hold for an entry whose newest bucket is stored as `code`
+/// ([`ActivityAt::may_hold`] of the bucket, without working the bucket out of the code).
+#[derive(Clone, Copy, Debug)]
+struct Term<'a> {
+    col: &'a [u16],
+    /// The codes `lo..=hi` are the buckets the term reads (from its window's first bucket to its
+    /// last, or to the column's end); it may hold when the newest is among them (`inside`) or
+    /// when it is not.
+    lo: i64,
+    hi: i64,
+    inside: bool,
+    /// Whether it may hold for an entry with no bucket.
+    none: bool,
+}
+
+impl<'a> Term<'a> {
+    fn new(a: ActivityAt, col: &'a Column) -> Term<'a> {
+        // Bucket `base + code - 1` is stored as `code`; with no base no entry has a code.
+        let base = col.base.unwrap_or(0);
+        let code = |idx: i64| idx.saturating_sub(base).saturating_add(1);
+        let (first, last, some) = a.parts();
+        Term {
+            col: &col.newest,
+            lo: code(first),
+            hi: if some { i64::MAX } else { code(last) },
+            inside: some,
+            none: !some,
+        }
+    }
+
+    /// Whether it may hold for entry `i`.
+    #[inline]
+    fn holds(&self, i: usize) -> bool {
+        self.holds_code(self.col.get(i).copied().unwrap_or(NONE))
+    }
+
+    /// Whether it may hold for an entry whose newest bucket is stored as `code`.
+    #[inline]
+    fn holds_code(&self, code: u16) -> bool {
+        match code {
+            NONE => self.none,
+            code => (self.lo <= i64::from(code) && i64::from(code) <= self.hi) == self.inside,
+        }
+    }
+}
+
+/// Whether all of `terms` may hold, by stored code: each term's codes marked off as ranges.
+fn table(terms: &[Term]) -> Box<[bool; 1 << 16]> {
+    let mut ok = Box::new([true; 1 << 16]);
+    for t in terms {
+        ok[usize::from(NONE)] &= t.none;
+        // The codes of buckets, `1..=u16::MAX`, the term's range holds of.
+        let (start, end) = (t.lo.max(1), t.hi.min(i64::from(u16::MAX)));
+        let (a, b) = (start as usize, end as usize);
+        match (t.inside, start <= end) {
+            (true, true) => {
+                ok[1..a].fill(false);
+                ok[b + 1..].fill(false);
+            }
+            (true, false) => ok[1..].fill(false),
+            (false, true) => ok[a..=b].fill(false),
+            (false, false) => {}
+        }
+    }
+    ok
+}
+
+/// One rule's terms at the pass's time, asked of each entry: all of them may hold.
+enum RuleTerms<'a> {
+    /// Every term reads the same column: whether they all may hold, by stored code, worked out
+    /// once for every code (a look-up an entry instead of each term's test).
+    OneColumn(&'a [u16], Box<[bool; 1 << 16]>),
+    Terms(Vec<Term<'a>>),
+}
+
+impl<'a> RuleTerms<'a> {
+    fn new(terms: Vec<Term<'a>>) -> RuleTerms<'a> {
+        match terms.first().filter(|t| terms.iter().all(|u| std::ptr::eq(u.col, t.col))) {
+            Some(t) => RuleTerms::OneColumn(t.col, table(&terms)),
+            None => RuleTerms::Terms(terms),
+        }
+    }
+
+    /// Marks in `hit` (by entry) those it may hold for.
+    fn mark(&self, hit: &mut [bool]) {
+        match self {
+            RuleTerms::OneColumn(col, table) => {
+                let k = col.len().min(hit.len());
+                for (h, &code) in hit[..k].iter_mut().zip(&col[..k]) {
+                    *h |= table[usize::from(code)];
+                }
+                // Entries past the column's end have no bucket.
+                if table[usize::from(NONE)] {
+                    hit[k..].fill(true);
+                }
+            }
+            RuleTerms::Terms(terms) => {
+                for (i, h) in hit.iter_mut().enumerate().filter(|(_, h)| !**h) {
+                    *h = terms.iter().all(|t| t.holds(i));
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn holds(&self, i: usize) -> bool {
+        let mut hit = vec![false; i + 1];
+        self.mark(&mut hit);
+        hit[i]
+    }
+}
 
 /// The newest bucket of the indexed slots, per table entry (see the module).
 #[derive(Default)]
@@ -54,6 +164,7 @@ impl Column {
     }
 
     /// Entry `i`'s newest bucket (`None`: none).
+    #[cfg(test)]
     fn get(&self, i: usize) -> Option<i64> {
         let n = self.newest.get(i).copied().filter(|n| *n != NONE)?;
         Some(self.base? + i64::from(n) - 1)
@@ -106,18 +217,18 @@ impl ActivityIndex {
         }
         let Some(b) = &self.built else { return (0..subs.len() as u32).collect() };
         // Each term with the column it reads (a term on a slot not indexed cannot filter).
-        let rules: Vec<Vec<Term>> = rules
+        let rules: Vec<RuleTerms> = rules
             .iter()
             .map(|terms| {
                 let col = |slot: u32| b.slots.iter().position(|(s, _)| *s == slot).map(|c| &b.columns[c]);
-                terms.iter().filter_map(|a| Some((a.at(now), col(a.slot)?))).collect()
+                RuleTerms::new(terms.iter().filter_map(|a| Some(Term::new(a.at(now), col(a.slot)?))).collect())
             })
             .collect();
-        let holds = |(a, col): &Term, i: usize| a.may_hold(col.get(i));
-        (0..subs.len())
-            .filter(|&i| rules.iter().any(|terms| terms.iter().all(|t| holds(t, i))))
-            .map(|i| i as u32)
-            .collect()
+        let mut hit = vec![false; subs.len()];
+        for r in &rules {
+            r.mark(&mut hit);
+        }
+        hit.iter().enumerate().filter(|(_, h)| **h).map(|(i, _)| i as u32).collect()
     }
 
     /// Builds the index now if it is not (at the start of a run: built later it reads every
@@ -171,7 +282,70 @@ impl Built {
 
 #[cfg(test)]
 mod tests {
-    use super::Column;
+    use super::{Column, Term};
+    use crate::rules::expr::Activity;
+
+    #[test]
+    fn a_term_asked_of_stored_codes_says_what_it_says_of_the_buckets() {
+        let mut c = Column::default();
+        let first = 40_000;
+        // Entries with buckets around the first, and one with none (entry 20).
+        for (i, idx) in (first - 12..first + 8).enumerate() {
+            assert!(c.set(if i == 20 { 21 } else { i }, idx));
+        }
+        for some in [true, false] {
+            for window in [1, 3, 7, 30] {
+                for now in (first - 15..first + 12).map(|b| b * 10 + 3) {
+                    let term = Activity { slot: 0, bucket: 10, window: window * 10, some }.at(now);
+                    let t = Term::new(term, &c);
+                    for i in 0..24 {
+                        assert_eq!(
+                            t.holds(i),
+                            term.may_hold(c.get(i)),
+                            "some {some} window {window} now {now} entry {i}"
+                        );
+                    }
+                }
+            }
+        }
+        // Two terms on one column (the pack's "none in 30 days, some in 60") by a table of codes,
+        // as each term says; and terms on two columns each asked.
+        let mut d = Column::default();
+        assert!(d.set(0, first - 40) && d.set(1, first));
+        for now in (first - 5..first + 70).map(|b| b * 10 + 3) {
+            let none = Term::new(Activity { slot: 0, bucket: 10, window: 300, some: false }.at(now), &c);
+            let some = Term::new(Activity { slot: 0, bucket: 10, window: 600, some: true }.at(now), &c);
+            let other = Term::new(Activity { slot: 1, bucket: 10, window: 300, some: true }.at(now), &d);
+            let one = super::RuleTerms::new(vec![none, some]);
+            let super::RuleTerms::OneColumn(_, table) = &one else { panic!("one column") };
+            for code in 0..=u16::MAX {
+                assert_eq!(table[usize::from(code)], none.holds_code(code) && some.holds_code(code), "code {code}");
+            }
+            let two = super::RuleTerms::new(vec![none, other]);
+            assert!(matches!(two, super::RuleTerms::Terms(..)));
+            for i in 0..24 {
+                assert_eq!(one.holds(i), none.holds(i) && some.holds(i), "now {now} entry {i}");
+                assert_eq!(two.holds(i), none.holds(i) && other.holds(i), "now {now} entry {i}");
+            }
+        }
+        // Ranges past either end of the codes, empty ones, and both kinds of term.
+        let col = [0u16; 1];
+        for (lo, hi) in [(i64::MIN, -5), (-5, 3), (2, 9), (9, 2), (60_000, 70_000), (70_000, i64::MAX), (1, 65_535)] {
+            for inside in [true, false] {
+                let t = Term { col: &col, lo, hi, inside, none: !inside };
+                let u = Term { col: &col, lo: 5, hi: 40_000, inside: true, none: false };
+                let table = super::table(&[t, u]);
+                for code in 0..=u16::MAX {
+                    let want = t.holds_code(code) && u.holds_code(code);
+                    assert_eq!(table[usize::from(code)], want, "{lo}..={hi} inside {inside} code {code}");
+                }
+            }
+        }
+        // A column nothing was set in: no entry has a bucket.
+        let empty = Column::default();
+        let term = Activity { slot: 0, bucket: 10, window: 30, some: true }.at(400_000);
+        assert!(!Term::new(term, &empty).holds(0));
+    }
 
     #[test]
     fn a_column_keeps_each_entrys_newest_bucket_within_its_reach() {

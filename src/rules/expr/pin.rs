@@ -87,6 +87,11 @@ pub struct ActivityAt {
 }
 
 impl ActivityAt {
+    /// The first and last bucket the window reads, and whether events are needed (`some`).
+    pub fn parts(&self) -> (i64, i64, bool) {
+        (self.first, self.last, self.some)
+    }
+
     /// [`Activity::may_hold`] at the moment the term was taken at.
     #[inline]
     pub fn may_hold(&self, newest: Option<i64>) -> bool {
