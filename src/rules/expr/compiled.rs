@@ -203,6 +203,13 @@ fn int_fn(ir: &Ir) -> IntFn {
                 _ => None,
             })
         }
+        // An event's numbers, read off the event alone (not through every field's reader).
+        Ir::Field(
+            f @ (F::EvTs | F::DurationS | F::VolumeKb | F::Count | F::ChargeFen | F::EvBalanceFen | F::AmountFen),
+        ) => {
+            let f = *f;
+            Box::new(move |cx| f.read_event(cx.event).as_int())
+        }
         Ir::Field(f) => {
             let f = *f;
             Box::new(move |cx| f.read(cx).as_int())
@@ -337,6 +344,9 @@ fn bool_reader(f: Field) -> Option<fn(&Ctx) -> bool> {
         F::Employee => |cx| cx.sub.employee(),
         F::Dnd => |cx| cx.sub.dnd.any(),
         F::IsBirthday => |cx| cx.birthday_today(cx.sub),
+        F::CalActive => {
+            |cx| cx.state.cell_ref(cx.refdata).and_then(|c| cx.refdata.calendar_at(&c.tags, cx.now)).is_some()
+        }
         _ => return None,
     })
 }
@@ -637,11 +647,37 @@ mod tests {
             cmp(Eq, Box::new(Ir::Min(f(Field::Derived(0)), int(5))), int(5)),
             cmp(Eq, Box::new(Ir::Max(int(1), Box::new(Ir::Arith(ArOp::Div, int(1), int(0))))), int(1)),
             cmp(Lt, Box::new(Ir::Arith(ArOp::Sub, f(Field::ArpuFen), int(800))), int(0)),
+            // An event's numbers, read off the event (missing on another kind, or without one).
+            Ir::Exists(f(Field::EvBalanceFen)),
+            cmp(Lt, f(Field::EvBalanceFen), int(500)),
+            cmp(Ge, f(Field::ChargeFen), int(100)),
+            cmp(Eq, f(Field::DurationS), int(60_000)),
+            cmp(Gt, f(Field::VolumeKb), int(0)),
+            cmp(Ne, f(Field::Count), int(1)),
+            cmp(Ge, f(Field::AmountFen), int(5000)),
+            cmp(Gt, f(Field::EvTs), int(0)),
+            Ir::Field(Field::CalActive),
         ];
         let (refdata, names) = (RefData::default(), Names::default());
         let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00");
         let now = 1_795_000_000_000;
-        for (balance, derived) in [(None, false), (Some(300), false), (Some(300), true)] {
+        let events = [
+            r#"{"kind":"usage","id":"e1","ts":"2026-11-24T10:00:00+08:00","msisdn":"13800138000","service":"voice","direction":"mo","scope":"local","duration_s":60,"charge_fen":120,"balance_fen":450}"#,
+            r#"{"kind":"usage","id":"e2","ts":"2026-11-24T10:00:00+08:00","msisdn":"13800138000","service":"data","direction":"mo","scope":"local","volume_kb":2048}"#,
+            r#"{"kind":"topup","id":"e3","ts":"2026-11-24T10:00:00+08:00","msisdn":"13800138000","amount_fen":5000,"balance_fen":5450,"channel":"online"}"#,
+        ];
+        let events: Vec<crate::event::Event> = events
+            .iter()
+            .map(|l| crate::event::Decoder::default().decode(l.as_bytes(), "t", 1).expect("a line").expect("an event"))
+            .collect();
+        for (balance, derived, event) in [
+            (None, false, None),
+            (Some(300), false, None),
+            (Some(300), true, None),
+            (Some(300), false, Some(&events[0])),
+            (None, false, Some(&events[1])),
+            (None, true, Some(&events[2])),
+        ] {
             let (sub, mut state) = (Profile::unknown(Msisdn::from_raw(13_800_138_000)), SubState::default());
             if balance.is_some() {
                 state.begin(now, balance);
@@ -652,11 +688,11 @@ mod tests {
                 }
             }
             let local = super::super::Local::at(now, offset);
-            let scene = Scene { event: None, now, local, refdata: &refdata, names: &names, offset };
+            let scene = Scene { event, now, local, refdata: &refdata, names: &names, offset };
             let cx = scene.ctx_of(&sub, &state);
             for ir in &cases {
                 let said = (Cond::new(ir.clone()).holds(&cx), cx.eval_bool(ir));
-                assert_eq!(said.0, said.1, "{ir:?} with balance {balance:?}, derived values {derived}");
+                assert_eq!(said.0, said.1, "{ir:?} with balance {balance:?}, derived values {derived}, {event:?}");
             }
         }
     }
