@@ -203,10 +203,9 @@ fn int_fn(ir: &Ir) -> IntFn {
                 _ => None,
             })
         }
-        // An event's numbers, read off the event alone (not through every field's reader).
-        Ir::Field(
-            f @ (F::EvTs | F::DurationS | F::VolumeKb | F::Count | F::ChargeFen | F::EvBalanceFen | F::AmountFen),
-        ) => {
+        // An event's numbers, read off the event alone (as the rule index reads them), not
+        // through the reader of every field.
+        Ir::Field(f) if f.is_event_field() => {
             let f = *f;
             Box::new(move |cx| f.read_event(cx.event).as_int())
         }
@@ -344,9 +343,7 @@ fn bool_reader(f: Field) -> Option<fn(&Ctx) -> bool> {
         F::Employee => |cx| cx.sub.employee(),
         F::Dnd => |cx| cx.sub.dnd.any(),
         F::IsBirthday => |cx| cx.birthday_today(cx.sub),
-        F::CalActive => {
-            |cx| cx.state.cell_ref(cx.refdata).and_then(|c| cx.refdata.calendar_at(&c.tags, cx.now)).is_some()
-        }
+        F::CalActive => |cx| cx.calendar_here().is_some(),
         _ => return None,
     })
 }

@@ -412,6 +412,13 @@ impl<'a> Ctx<'a> {
         sub.birthday().is_some_and(|b| self.is_anniversary(b))
     }
 
+    /// The calendar entry in progress where the subscriber is now (`calendar.*`): one tagged
+    /// with a tag of their cell.
+    pub fn calendar_here(&self) -> Option<&'a crate::refdata::CalendarEntry> {
+        let refdata = self.refdata;
+        self.state.cell_ref(refdata).and_then(|c| refdata.calendar_at(&c.tags, self.now))
+    }
+
     /// Whole local days since a date.
     pub fn days_since(&self, date: chrono::NaiveDate) -> i64 {
         (self.local.date - date).num_days()

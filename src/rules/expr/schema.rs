@@ -419,7 +419,7 @@ impl Field {
         let store = || {
             cell().and_then(|c| c.nearest_store).and_then(|(i, d)| cx.refdata.stores.get(i as usize).map(|s| (s, d)))
         };
-        let cal = || cell().and_then(|c| cx.refdata.calendar_at(&c.tags, cx.now));
+        let cal = || cx.calendar_here();
         let country = || st.country().and_then(|c| cx.refdata.countries.get(c));
         match self {
             F::EvKind
