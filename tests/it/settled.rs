@@ -4,7 +4,7 @@
 //! it for everyone decides: over 70 days, as subscribers spend, fall silent and their windows
 //! age, records change mid-run, numbers first seen mid-run, on 1 and 3 shards.
 
-use crate::support::{no_footer, run_day as at, run_with};
+use crate::support::{Run, no_footer, run_day as at, run_with};
 
 /// The score at 10:00 and rules of the same minute reading it.
 const SCORE: &str = r#"
@@ -29,6 +29,18 @@ const SCORE: &str = r#"
 const WALKED: &str = "    + min(0, subscriber.tenure_days * 0)\n";
 
 const SUBSCRIBERS: usize = 200;
+
+/// The stream run on `shards` shards with `rules` (computed for fewer) and with `walked` (the
+/// same computed for everyone at every tick): neither has dead letters, and they decide alike.
+fn run_both(rules: &str, walked: &str, subs: &[&str], lines: &[String], shards: usize) -> (Run, Run) {
+    let mut opts = no_footer();
+    opts.shards = shards;
+    let few = run_with(rules, subs, lines, opts.clone());
+    let all = run_with(walked, subs, lines, opts);
+    assert!(few.dead.is_empty() && all.dead.is_empty());
+    few.assert_same_decisions(&all, &format!("{shards} shard(s): computing for fewer decides otherwise"));
+    (few, all)
+}
 
 fn number(i: usize) -> String {
     format!("1380015{i:04}")
@@ -87,12 +99,7 @@ fn a_daily_score_of_windows_is_computed_for_whom_it_may_have_changed_and_decides
     );
     assert_ne!(walked_rules, SCORE);
     for shards in [1, 3] {
-        let mut opts = no_footer();
-        opts.shards = shards;
-        let settled = run_with(SCORE, &subs, &lines, opts.clone());
-        let walked = run_with(&walked_rules, &subs, &lines, opts);
-        assert!(settled.dead.is_empty() && walked.dead.is_empty());
-        settled.assert_same_decisions(&walked, &format!("{shards} shard(s): computing for fewer decides otherwise"));
+        let (settled, walked) = run_both(SCORE, &walked_rules, &subs, &lines, shards);
         for rule in ["falling", "steady"] {
             assert!(settled.decisions.iter().any(|d| &*d.rule_name == rule), "{shards} shard(s): {rule} fired");
         }
@@ -160,12 +167,7 @@ fn a_score_kept_for_some_follows_whom_it_is_for_and_decides_what_computing_it_fo
     let day0 = tidings::time::parse_ts(&at(0, 0, 0)).expect("a time");
     let day_of = |ts: tidings::time::Millis| ((ts - day0) / 86_400_000) as usize;
     for shards in [1, 3] {
-        let mut opts = no_footer();
-        opts.shards = shards;
-        let few = run_with(&scoped, &subs, &lines, opts.clone());
-        let all = run_with(&walked, &subs, &lines, opts);
-        assert!(few.dead.is_empty() && all.dead.is_empty());
-        few.assert_same_decisions(&all, &format!("{shards} shard(s): computing for fewer decides otherwise"));
+        let (few, all) = run_both(&scoped, &walked, &subs, &lines, shards);
         let scored: Vec<(usize, usize)> = few
             .decisions
             .iter()
@@ -232,12 +234,7 @@ fn a_value_kept_for_whom_a_window_says_follows_the_window_and_decides_what_compu
     let lines = events();
     let day0 = tidings::time::parse_ts(&at(0, 0, 0)).expect("a time");
     for shards in [1, 3] {
-        let mut opts = no_footer();
-        opts.shards = shards;
-        let few = run_with(&rules, &subs, &lines, opts.clone());
-        let all = run_with(&walked, &subs, &lines, opts);
-        assert!(few.dead.is_empty() && all.dead.is_empty());
-        few.assert_same_decisions(&all, &format!("{shards} shard(s): computing for fewer decides otherwise"));
+        let (few, all) = run_both(&rules, &walked, &subs, &lines, shards);
         // Subscriber 2 spends until day 22 (every other day, ARPU 60 CNY): kept for while it
         // spends, lapsed once its 14-day window holds fewer than two calls — days after its last.
         let two = tidings::util::Msisdn::parse(&number(2));
