@@ -76,18 +76,33 @@ pub fn action_hash(
     trigger_id: &str,
     due: Option<crate::time::Millis>,
 ) -> u64 {
-    let mut b = Vec::with_capacity(72);
-    b.extend_from_slice(rule.as_bytes());
-    b.push(0);
-    b.extend_from_slice(&msisdn.raw().to_le_bytes());
-    b.extend_from_slice(trigger_kind.as_bytes());
-    b.push(0);
-    b.extend_from_slice(trigger_id.as_bytes());
-    if let Some(d) = due {
-        b.push(0);
-        b.extend_from_slice(&d.to_le_bytes());
+    let parts: [&[u8]; 7] = [
+        rule.as_bytes(),
+        &[0],
+        &msisdn.raw().to_le_bytes(),
+        trigger_kind.as_bytes(),
+        &[0],
+        trigger_id.as_bytes(),
+        if due.is_some() { &[0] } else { &[] },
+    ];
+    let due = due.map(i64::to_le_bytes);
+    let due: &[u8] = due.as_ref().map_or(&[], |d| d);
+    // Gathered on the stack (every decision makes one), on the heap only when that is short.
+    let len = parts.iter().map(|p| p.len()).sum::<usize>() + due.len();
+    let mut stack = [0u8; 128];
+    let mut heap = Vec::new();
+    let buf: &mut [u8] = if len <= stack.len() {
+        &mut stack[..len]
+    } else {
+        heap.resize(len, 0);
+        &mut heap
+    };
+    let mut at = 0;
+    for p in parts.iter().chain([&due]) {
+        buf[at..at + p.len()].copy_from_slice(p);
+        at += p.len();
     }
-    stable_hash(&b)
+    stable_hash(buf)
 }
 
 /// Mixes a 64-bit key (splitmix64 finaliser); used to spread msisdns over shards.
@@ -371,6 +386,19 @@ mod tests {
             action_hash("topup_confirmation", m, "topup", "ev-99", Some(1_700_000_000_000)),
         ];
         assert_eq!(got.map(|h| format!("{h:016x}")), ["16b0748b9f2c03db", "b92a712d3dfce099"]);
+        // Past the stack buffer (a long rule name or event id) the same bytes are hashed.
+        for (rule, id) in
+            [("r".repeat(60), "x".repeat(60)), ("长".repeat(40), "ev-1".into()), ("r".into(), String::new())]
+        {
+            for due in [None, Some(-5), Some(1_700_000_000_000)] {
+                let mut b = [rule.as_bytes(), &[0], &m.raw().to_le_bytes(), b"crm", &[0], id.as_bytes()].concat();
+                if let Some(d) = due {
+                    b.extend_from_slice(&[0]);
+                    b.extend_from_slice(&i64::to_le_bytes(d));
+                }
+                assert_eq!(action_hash(&rule, m, "crm", &id, due), super::stable_hash(&b), "{rule} {id} {due:?}");
+            }
+        }
     }
 
     #[test]

@@ -21,7 +21,21 @@ use crate::time::{Millis, format_ts};
 
 /// The action id's 64 bits as the contact history keeps them (`a{:016x}`).
 pub(super) fn id_bits(id: &str) -> Option<u64> {
-    u64::from_str_radix(id.strip_prefix('a')?, 16).ok()
+    let hex = id.strip_prefix('a')?;
+    // The engine's own ids (16 digits) without the general parser: every contact made reads one.
+    let digits = <&[u8; 16]>::try_from(hex.as_bytes()).ok();
+    let fast = digits.and_then(|digits| {
+        digits.iter().try_fold(0u64, |n, &c| {
+            let d = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                b'A'..=b'F' => c - b'A' + 10,
+                _ => return None,
+            };
+            Some(n << 4 | u64::from(d))
+        })
+    });
+    fast.or_else(|| u64::from_str_radix(hex, 16).ok())
 }
 
 impl ContactPolicy {
@@ -247,6 +261,14 @@ mod tests {
         assert_eq!(id_bits("a00000000000000ff"), Some(0xff));
         assert_eq!(id_bits(&format!("a{:016x}", u64::MAX)), Some(u64::MAX));
         assert_eq!(id_bits("x1"), None);
+        // Sixteen digits of either case, as the general parser reads them; a bad digit is none.
+        for h in [0u64, 1, 0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210, u64::MAX] {
+            assert_eq!(id_bits(&format!("a{h:016x}")), Some(h));
+            assert_eq!(id_bits(&format!("a{h:016X}")), Some(h));
+        }
+        assert_eq!(id_bits("a0123456789abcdeg"), None);
+        assert_eq!(id_bits("a0123456789abcd-f"), None);
+        assert_eq!(id_bits("a+123456789abcdef"), u64::from_str_radix("+123456789abcdef", 16).ok());
     }
 
     const RULE: &str = "- rule: offer\n  on: [topup]\n  condition: event.amount_fen > 0 fen\n  campaign: c\n  \

@@ -98,6 +98,18 @@ impl Vocab {
 
     /// Whether `labels` holds the name (false for a name no subscriber ever had).
     pub fn has(&self, labels: &Labels, name: &str) -> bool {
+        // A subscriber holds a few names (none to five in an operator's data): comparing each
+        // with `name` costs less than hashing it to find its id. A spilled set asks the index.
+        if labels.spilled().is_none() && labels.0.count_ones() <= 4 {
+            let mut w = labels.0;
+            while w != 0 {
+                if self.name(w.trailing_zeros()) == name {
+                    return true;
+                }
+                w &= w - 1;
+            }
+            return false;
+        }
         self.id(name).is_some_and(|id| self.contains(labels, id))
     }
 
@@ -264,5 +276,26 @@ mod tests {
         v.set(&mut l, 69, false);
         assert!(!v.has(&l, "s69") && v.has(&l, "s01") && !v.has(&l, "unknown"));
         assert!(v.has(&copy, "s69"), "a copy is not changed with the original");
+    }
+
+    #[test]
+    fn has_answers_as_the_index_for_sets_of_every_size() {
+        let mut v = Vocab::default();
+        let names: Vec<String> = ["call_notify", "12593", "music_club", "weather", "call", "c", "ringback:周杰伦"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        // Sets of every size up to all seven: the few-names scan and the index past it.
+        for n in 0..=names.len() {
+            for start in 0..names.len() {
+                let items: Vec<&String> = names.iter().cycle().skip(start).take(n).collect();
+                let l = v.set_of(&items);
+                for s in names.iter().map(String::as_str).chain(["", "call_notif", "call_notify ", "unknown"]) {
+                    let by_index = v.id(s).is_some_and(|id| v.contains(&l, id));
+                    assert_eq!(v.has(&l, s), by_index, "{s:?} in {items:?}");
+                    assert_eq!(by_index, items.iter().any(|i| *i == s), "{s:?} in {items:?}");
+                }
+            }
+        }
     }
 }
