@@ -229,10 +229,11 @@ pub struct OrderKey {
 pub fn action_id(rule: &str, msisdn: Msisdn, trigger: &TriggerRef, due: Option<Millis>) -> String {
     let h = crate::util::action_hash(rule, msisdn, trigger.kind, &trigger.id, due);
     // `a` and 16 lower-case hex digits (as `format!("a{h:016x}")`, without the formatter).
-    let mut id = String::with_capacity(17);
-    id.push('a');
-    id.extend((0..16).rev().map(|i| char::from(b"0123456789abcdef"[((h >> (4 * i)) & 0xf) as usize])));
-    id
+    let mut id = [b'a'; 17];
+    for (k, digit) in id[1..].iter_mut().enumerate() {
+        *digit = b"0123456789abcdef"[((h >> (60 - 4 * k)) & 0xf) as usize];
+    }
+    std::str::from_utf8(&id).map_or_else(|_| format!("a{h:016x}"), str::to_owned)
 }
 
 #[cfg(test)]
@@ -243,7 +244,11 @@ mod tests {
     #[test]
     fn an_action_id_is_a_and_sixteen_hex_digits_of_its_hash() {
         let m = Msisdn::parse("13800138000").expect("a number");
-        for (rule, id, due) in [("birthday", "e1", None), ("topup_confirmation", "ev-99", Some(1_700_000_000_000))] {
+        let many: Vec<String> = (0..2_000).map(|i| format!("ev-{i}")).collect();
+        let cases = [("birthday", "e1", None), ("topup_confirmation", "ev-99", Some(1_700_000_000_000))]
+            .into_iter()
+            .chain(many.iter().map(|id| ("points_changed", id.as_str(), None)));
+        for (rule, id, due) in cases {
             let trigger = TriggerRef { kind: "usage", id: id.into(), ts: 5 };
             let h = action_hash(rule, m, "usage", id, due);
             assert_eq!(action_id(rule, m, &trigger, due), format!("a{h:016x}"));

@@ -114,8 +114,8 @@ pub fn dead_letter(reason: crate::event::DeadReason) {
 pub struct DecisionCounters {
     /// By rule index: the handles of its label sets.
     decisions: Vec<Vec<Kept>>,
-    /// By channel and mode (live, shadow).
-    actions: std::collections::HashMap<(crate::contact::Channel, bool), metrics::Counter>,
+    /// By channel and mode (live, shadow): a handful, found by a scan.
+    actions: Vec<((crate::contact::Channel, bool), metrics::Counter)>,
     /// The messages SMS actions take (each part of a long one is billed), by mode.
     sms_messages: [Option<metrics::Counter>; 2],
 }
@@ -171,11 +171,15 @@ impl DecisionCounters {
         if d.would_send() {
             let mode = d.mode();
             let channel = d.channel;
-            let counter = self
-                .actions
-                .entry((channel, d.shadow))
-                .or_insert_with(|| metrics::counter!(names::ACTIONS, "channel" => channel.as_str(), "mode" => mode));
-            counter.increment(1);
+            let key = (channel, d.shadow);
+            match self.actions.iter().find(|(k, _)| *k == key) {
+                Some((_, counter)) => counter.increment(1),
+                None => {
+                    let counter = metrics::counter!(names::ACTIONS, "channel" => channel.as_str(), "mode" => mode);
+                    counter.increment(1);
+                    self.actions.push((key, counter));
+                }
+            }
             if channel == crate::contact::Channel::Sms {
                 self.sms_messages[usize::from(d.shadow)]
                     .get_or_insert_with(|| metrics::counter!(names::SMS_MESSAGES, "mode" => mode))

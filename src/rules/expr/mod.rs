@@ -252,6 +252,24 @@ pub struct Local {
 
 impl Local {
     pub fn at(now: Millis, offset: chrono::FixedOffset) -> Local {
+        use crate::time::{DAY, HOUR, MINUTE, civil_from_days};
+        // By day numbers (every decision's quiet hours and every timer ask): chrono's own
+        // answer below only for a time its calendar cannot hold.
+        let local = now.checked_add(i64::from(offset.local_minus_utc()) * 1000);
+        if let Some(local) = local {
+            let (days, ms) = (local.div_euclid(DAY), local.rem_euclid(DAY));
+            let (y, m, d) = civil_from_days(days);
+            let date = i32::try_from(y).ok().and_then(|y| chrono::NaiveDate::from_ymd_opt(y, m as u32, d as u32));
+            if let Some(date) = date {
+                let (hour, minute) = ((ms / HOUR) as u32, (ms % HOUR / MINUTE) as u32);
+                return Local { date, hour, minute, month_day: (m as u32, d as u32) };
+            }
+        }
+        Local::by_chrono(now, offset)
+    }
+
+    /// [`Local::at`] as chrono works it out (and its answer for a time out of its range).
+    fn by_chrono(now: Millis, offset: chrono::FixedOffset) -> Local {
         use chrono::{TimeZone, Timelike};
         let t = offset
             .timestamp_millis_opt(now)
@@ -512,5 +530,26 @@ mod tests {
         let today = NaiveDate::from_ymd_opt(2027, 3, 1).expect("a date");
         let (from, to) = month_span(today, cn, true, at(cn, 2027, 3, 1));
         assert_eq!((to - from) / crate::time::DAY, 28);
+    }
+
+    #[test]
+    fn local_time_by_day_numbers_is_chronos() {
+        use super::Local;
+        let fields = |l: Local| (l.date, l.hour, l.minute, l.month_day);
+        let offsets = [0, 8 * 3600, -5 * 3600 - 1800, 14 * 3600, -12 * 3600, 3600 + 59];
+        // Around the epoch, leap days, year ends, a minute either side of midnight, far past
+        // and future, and the ends of the range (chrono's answer for what it cannot hold).
+        let mut times = vec![0, -1, 1, 59_999, 60_000, -60_000, i64::MAX, i64::MIN, i64::MAX - 1_000, i64::MIN + 1];
+        for (y, m, d) in [(1970, 1, 1), (2000, 2, 29), (2024, 2, 29), (2026, 12, 31), (2100, 3, 1), (1600, 1, 1)] {
+            let day = at(FixedOffset::east_opt(0).expect("UTC"), y, m, d);
+            times.extend([-61_000, -1, 0, 1, 59_999, 12 * 3_600_000 + 7].map(|o| day + o));
+        }
+        times.extend((0..2_000).map(|k: i64| k * 7_654_321_987 - 4_000_000_000_000));
+        for off in offsets {
+            let offset = FixedOffset::east_opt(off).expect("an offset");
+            for &t in &times {
+                assert_eq!(fields(Local::at(t, offset)), fields(Local::by_chrono(t, offset)), "{t} at {offset}");
+            }
+        }
     }
 }
