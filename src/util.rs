@@ -76,19 +76,17 @@ pub fn action_hash(
     trigger_id: &str,
     due: Option<crate::time::Millis>,
 ) -> u64 {
-    let parts: [&[u8]; 7] = [
-        rule.as_bytes(),
-        &[0],
-        &msisdn.raw().to_le_bytes(),
-        trigger_kind.as_bytes(),
-        &[0],
-        trigger_id.as_bytes(),
-        if due.is_some() { &[0] } else { &[] },
-    ];
     let due = due.map(i64::to_le_bytes);
-    let due: &[u8] = due.as_ref().map_or(&[], |d| d);
+    // A timer's due time after a separator; nothing for an event's trigger.
+    let (sep, due): (&[u8], &[u8]) = match &due {
+        Some(d) => (&[0], d),
+        None => (&[], &[]),
+    };
+    let msisdn = msisdn.raw().to_le_bytes();
+    let parts: [&[u8]; 8] =
+        [rule.as_bytes(), &[0], &msisdn, trigger_kind.as_bytes(), &[0], trigger_id.as_bytes(), sep, due];
     // Gathered on the stack (every decision makes one), on the heap only when that is short.
-    let len = parts.iter().map(|p| p.len()).sum::<usize>() + due.len();
+    let len = parts.iter().map(|p| p.len()).sum::<usize>();
     let mut stack = [0u8; 128];
     let mut heap = Vec::new();
     let buf: &mut [u8] = if len <= stack.len() {
@@ -98,7 +96,7 @@ pub fn action_hash(
         &mut heap
     };
     let mut at = 0;
-    for p in parts.iter().chain([&due]) {
+    for p in parts {
         buf[at..at + p.len()].copy_from_slice(p);
         at += p.len();
     }
