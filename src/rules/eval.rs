@@ -148,12 +148,20 @@ pub struct DailyPass {
     rules: Vec<u32>,
     /// The tick's local time of day, `HH:MM`.
     label: String,
+    /// Whether a rule of it reads the subscriber's recent cells (the day before a cut-over).
+    reads_cells: bool,
 }
 
 impl DailyPass {
     /// The tick's local time of day, `HH:MM`.
     pub fn label(&self) -> &str {
         &self.label
+    }
+
+    /// Whether a rule of the pass reads each subscriber's recent cells: the walk fetches them
+    /// ahead (they live apart from the state, a cache miss each otherwise).
+    pub fn reads_cells(&self) -> bool {
+        self.reads_cells
     }
 }
 
@@ -350,7 +358,8 @@ impl RuleSet {
             return None;
         }
         let label = format!("{:02}:{:02}", scene.local.hour, scene.local.minute);
-        Some(DailyPass { rules, label })
+        let reads_cells = rules.iter().any(|r| self.rules[*r as usize].condition.ir().reads_recent_cells());
+        Some(DailyPass { rules, label, reads_cells })
     }
 
     /// The pins of `pass`'s rules (see [`Pin`]): `None` unless each of them has one, in which

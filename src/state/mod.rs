@@ -177,6 +177,11 @@ impl SubState {
     pub fn list_addrs(&self) -> [Option<*const u8>; 2] {
         [self.aggs.addr(), self.rare.as_deref().map(|r| (r as *const Rare).cast::<u8>())]
     }
+
+    /// Where the recent cells (before the newest) live, for a daily pass that reads them.
+    pub fn cells_addr(&self) -> Option<*const u8> {
+        self.older_cells.addr()
+    }
 }
 
 impl Default for SubState {

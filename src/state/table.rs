@@ -241,6 +241,14 @@ impl SubTable {
         }
     }
 
+    /// Fetches the recent cells of entry `i`, for a daily pass whose rules read them.
+    #[inline]
+    pub fn prefetch_cells_at(&self, i: u32) {
+        if let Some(a) = self.states.get(i as usize).and_then(SubState::cells_addr) {
+            prefetch(a);
+        }
+    }
+
     /// Fetches the lists of entry `i` (window buckets, the rare part), for a daily pass that
     /// walks the table in order: the entries come in sequence, their lists from anywhere.
     #[inline]

@@ -251,11 +251,15 @@ impl Shard {
             everyone(parts.subs)
         };
         stats.daily_visits += slots.len() as u64;
+        let cells_ahead = work.pass.as_ref().is_some_and(DailyPass::reads_cells);
         // Those a tick of snapshots leaves without a value.
         let mut missing = Vec::new();
         for (k, &i) in slots.iter().enumerate() {
             if let Some(&ahead) = slots.get(k + PASS_AHEAD as usize) {
                 parts.subs.prefetch_lists_at(ahead);
+                if cells_ahead {
+                    parts.subs.prefetch_cells_at(ahead);
+                }
             }
             parts.visit(i, &rules, &policy, &work, &scene, out, stats);
             if let Some(periods) = &snapshots {

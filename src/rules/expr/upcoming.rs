@@ -96,6 +96,16 @@ fn full_years(from: NaiveDate, to: NaiveDate) -> i64 {
 }
 
 impl super::Ir {
+    /// Whether it reads the cells the subscriber was seen in (`visited(...)`, the cut-over's
+    /// fields): a daily pass that asks it of everyone fetches their recent cells ahead.
+    pub fn reads_recent_cells(&self) -> bool {
+        use super::Ir;
+        match self {
+            Ir::Visited(..) | Ir::Field(Field::CutoverTitle | Field::CutoverStart | Field::CutoverDays) => true,
+            x => x.parts().into_iter().any(Ir::reads_recent_cells),
+        }
+    }
+
     /// False when one of the condition's top-level `and` terms is `cutover.days_until == N` or
     /// `fan_event.days_until == N` and no calendar entry of that kind starts N local days from
     /// the context's today: then the condition holds for no one, and a daily pass checks this
@@ -150,6 +160,19 @@ fn fan_event<'a>(cx: &Ctx<'a>) -> Option<&'a CalendarEntry> {
 mod tests {
     use super::{Local, days_between};
     use chrono::{FixedOffset, NaiveDate};
+
+    #[test]
+    fn a_condition_on_the_cut_over_or_visited_cells_reads_recent_cells() {
+        use crate::rules::expr::schema::Field;
+        use crate::rules::expr::{CmpOp, Ir};
+        let cmp = |f: Field, n: i64| Ir::Cmp(CmpOp::Eq, Box::new(Ir::Field(f)), Box::new(Ir::Int(n)));
+        let and = |xs: Vec<Ir>| Ir::And(xs.into_boxed_slice());
+        let balance = cmp(Field::Balance, 0);
+        assert!(and(vec![balance.clone(), cmp(Field::CutoverDays, 1)]).reads_recent_cells());
+        assert!(Ir::Not(Box::new(Ir::Visited(Box::new([3]), 7))).reads_recent_cells());
+        assert!(!and(vec![balance.clone(), cmp(Field::FanEventDays, 1)]).reads_recent_cells());
+        assert!(!balance.reads_recent_cells());
+    }
 
     #[test]
     fn days_between_by_day_numbers_is_the_dates_difference() {
