@@ -20,6 +20,15 @@ impl ContactPolicy {
         log: &ContactLog,
         out: &mut Vec<Decision>,
     ) -> Vec<Decision> {
+        // One contender and none holding a channel (most triggers): only the window can stop
+        // it, and the list it came in is the list of winners.
+        if let ([d], []) = (&mut survivors[..], held) {
+            if let Some(r) = self.recent_on_channel(log, d) {
+                Self::spaced_out(d, r.id);
+                out.extend(survivors.drain(..));
+            }
+            return survivors;
+        }
         let rank = |d: &Decision| (std::cmp::Reverse(d.priority), d.rule, d.channel as u8);
         survivors.sort_by_key(rank);
         let mut winners: Vec<Decision> = Vec::new();
@@ -40,15 +49,20 @@ impl ContactPolicy {
                 continue;
             }
             if let Some(r) = self.recent_on_channel(log, &d) {
-                d.outcome = Outcome::Suppressed(Suppression::Arbitration);
-                d.detail = Some(format!("another {} contact went out within the arbitration window", d.channel));
-                d.winner = Some(format!("a{:016x}", r.id));
+                Self::spaced_out(&mut d, r.id);
                 out.push(d);
                 continue;
             }
             winners.push(d);
         }
         winners
+    }
+
+    /// `d` loses to contact `id` on its channel, made within the arbitration window.
+    fn spaced_out(d: &mut Decision, id: u64) {
+        d.outcome = Outcome::Suppressed(Suppression::Arbitration);
+        d.detail = Some(format!("another {} contact went out within the arbitration window", d.channel));
+        d.winner = Some(format!("a{id:016x}"));
     }
 
     /// Whether `a` and `b`, decided for one trigger, compete for it: on one channel always; on

@@ -50,12 +50,13 @@ impl ContactPolicy {
     pub(super) fn caps(&self, rule: &Rule, ri: u32, d: &Decision, log: &ContactLog) -> Option<(Suppression, String)> {
         let (p, global, offset) = (&rule.policy, &self.global, self.offset);
         let now = d.ts;
-        let full = |cap: &Cap, n: u32, whose: String| {
+        // Whose cap it is, in words, only for one that is reached.
+        let full = |cap: &Cap, n: u32, whose: &dyn std::fmt::Display| {
             (n >= cap.max).then(|| (Suppression::Cap, format!("cap \"{}\" of {whose} reached ({n} already)", cap.text)))
         };
         for cap in &p.caps {
             let n = cap.count(log, now, offset, |r| u32::from(r.rule) == ri);
-            if let Some(s) = full(cap, n, format!("rule {}", rule.name)) {
+            if let Some(s) = full(cap, n, &format_args!("rule {}", rule.name)) {
                 return Some(s);
             }
         }
@@ -67,7 +68,7 @@ impl ContactPolicy {
         let offer = !p.request;
         for cap in campaign.caps.iter().filter(|_| offer) {
             let n = cap.count(log, now, offset, |r| r.campaign == rule.campaign_idx && r.counts_toward_campaign());
-            if let Some(s) = full(cap, n, format!("campaign {}", campaign.name)) {
+            if let Some(s) = full(cap, n, &format_args!("campaign {}", campaign.name)) {
                 return Some(s);
             }
         }
@@ -84,13 +85,13 @@ impl ContactPolicy {
         }
         for cap in &global.channel_caps[d.channel as usize] {
             let n = cap.count(log, now, offset, |r| r.channel == d.channel && r.counts_toward_shared_caps());
-            if let Some(s) = full(cap, n, format!("channel {}", d.channel)) {
+            if let Some(s) = full(cap, n, &format_args!("channel {}", d.channel)) {
                 return Some(s);
             }
         }
         for cap in &global.caps {
             let n = cap.count(log, now, offset, |r| r.counts_toward_shared_caps());
-            if let Some(s) = full(cap, n, "all touchpoints".to_string()) {
+            if let Some(s) = full(cap, n, &"all touchpoints") {
                 return Some(s);
             }
         }

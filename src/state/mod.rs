@@ -213,6 +213,9 @@ impl Default for SubState {
 /// How many distinct recent cells a subscriber's state remembers for `visited()`.
 pub const RECENT_CELLS: usize = 16;
 
+/// Tags of a cell whose entry times a move gathers on the stack (more go through the heap).
+const ZONE_TAGS_ON_STACK: usize = 8;
+
 impl SubState {
     fn rare_mut(&mut self) -> &mut Rare {
         self.rare.get_or_insert_with(Box::default)
@@ -450,10 +453,24 @@ impl SubState {
         // start now.
         let old_tags = Self::tags_of(self.cell, refdata);
         let new_tags = Self::tags_of(new, refdata);
-        let since: Vec<Millis> =
-            new_tags.iter().map(|t| old_tags.binary_search(t).map_or(now, |j| self.zone_entered(j))).collect();
-        self.zone_since =
-            if since.iter().all(|s| *s == now) { ThinSlice::default() } else { ThinSlice::from_slice(&since) };
+        let since = |t: &TagId| old_tags.binary_search(t).map_or(now, |j| self.zone_entered(j));
+        // Most moves keep no tag's time (nothing to store); a cell has a few tags, so their
+        // times are gathered on the stack, and a list of the same length is written in place.
+        if new_tags.iter().all(|t| since(t) == now) {
+            self.zone_since = ThinSlice::default();
+        } else if new_tags.len() <= ZONE_TAGS_ON_STACK {
+            let mut buf = [0; ZONE_TAGS_ON_STACK];
+            new_tags.iter().zip(buf.iter_mut()).for_each(|(t, b)| *b = since(t));
+            let times = &buf[..new_tags.len()];
+            if self.zone_since.len() == times.len() {
+                self.zone_since.as_mut_slice().copy_from_slice(times);
+            } else {
+                self.zone_since = ThinSlice::from_slice(times);
+            }
+        } else {
+            let times: Vec<Millis> = new_tags.iter().map(since).collect();
+            self.zone_since = ThinSlice::from_slice(&times);
+        }
         if new == UNKNOWN_CELL {
             self.rare_mut().unknown_cell = cell.map(Into::into);
         } else if self.unknown_cell().is_some() {
@@ -468,13 +485,28 @@ impl SubState {
     fn see_cell(&mut self, id: CellId, now: Millis) {
         if self.last_cell != id && self.last_cell != NO_CELL {
             let newest = (self.last_cell, self.last_cell_seen);
-            self.older_cells.edit(|v| {
-                v.retain(|(c, _)| *c != id);
-                if v.len() + 1 == RECENT_CELLS {
-                    v.remove(0);
+            // `id` leaves the list (it is the newest now) and the one before it joins at the
+            // end, the oldest dropped when the list is full: in place but for a list that grows.
+            let list = self.older_cells.as_mut_slice();
+            let n = list.len();
+            match list.iter().position(|(c, _)| *c == id) {
+                _ if n >= RECENT_CELLS => self.older_cells.edit(|v| {
+                    v.retain(|(c, _)| *c != id);
+                    if v.len() + 1 == RECENT_CELLS {
+                        v.remove(0);
+                    }
+                    v.push(newest);
+                }),
+                Some(i) => {
+                    list.copy_within(i + 1.., i);
+                    list[n - 1] = newest;
                 }
-                v.push(newest);
-            });
+                None if n + 1 == RECENT_CELLS => {
+                    list.copy_within(1.., 0);
+                    list[n - 1] = newest;
+                }
+                None => self.older_cells.splice(n..n, &[newest]),
+            }
         }
         self.last_cell = id;
         self.last_cell_seen = now;
@@ -711,101 +743,7 @@ impl SubState {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::time::{DAY, HOUR};
-
-    #[test]
-    fn windows_hold_exactly_the_events_of_their_buckets_in_reach_whatever_the_order() {
-        // Four windows of different widths fed a pseudo-random stream (some events late, some
-        // older than any window): every window's sum equals the brute-force sum of the events in
-        // the buckets it reaches, at each step; dead buckets leave the list.
-        let defs = [(HOUR, 24 * HOUR), (12 * HOUR, 30 * DAY), (DAY, 60 * DAY), (60_000, HOUR)];
-        let mut s = SubState::default();
-        let mut seen: Vec<(u32, i64, i64)> = Vec::new();
-        let (mut x, mut newest) = (7u64, 0i64);
-        for step in 0..3_000 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            let slot = (x >> 60) as u32 % 4;
-            let jump = ((x >> 20) % (3 * HOUR as u64)) as i64;
-            let ts = match (x >> 8) % 10 {
-                0 => newest - ((x >> 30) % (90 * DAY as u64)) as i64,
-                _ => {
-                    newest += jump;
-                    newest
-                }
-            };
-            let amount = ((x >> 40) % 100) as i64 - 20;
-            let (bucket, window) = defs[slot as usize];
-            s.agg_add(slot, ts, amount, bucket, window);
-            seen.push((slot, ts, amount));
-            for (k, &(bucket, window)) in defs.iter().enumerate() {
-                let k = k as u32;
-                let reach = |t: i64| {
-                    let idx = t.div_euclid(bucket);
-                    (idx + 1) * bucket > newest - window && idx * bucket <= newest
-                };
-                let want: i64 = seen.iter().filter(|e| e.0 == k && reach(e.1)).map(|e| e.2).sum();
-                assert_eq!(s.agg_value_window(k, newest, bucket, window), want, "slot {k} at step {step}");
-            }
-        }
-        assert!(s.agg_buckets() < 200, "dead buckets were dropped ({} kept)", s.agg_buckets());
-    }
-
-    #[test]
-    fn windows_of_several_slots_share_one_vector_and_slide() {
-        let mut s = SubState::default();
-        let (b1, w1) = (HOUR, 2 * HOUR);
-        let (b2, w2) = (DAY, 30 * DAY);
-        for h in 0..10 {
-            s.agg_add(1, h * HOUR, 1, b1, w1);
-            s.agg_add(0, h * HOUR, 5, b2, w2);
-        }
-        // The 2-hour window keeps only the buckets that can still count; the bucket at the far
-        // edge (7h..8h) counts whole, as documented (exact to within one bucket).
-        assert_eq!(s.agg_value_window(1, 9 * HOUR, b1, w1), 3);
-        assert_eq!(s.agg_value_window(0, 9 * HOUR, b2, w2), 50);
-        assert!(s.agg_buckets() <= 4, "{} buckets kept", s.agg_buckets());
-        // A late event lands in its own bucket, in order.
-        s.agg_add(1, 8 * HOUR + 1, 1, b1, w1);
-        assert_eq!(s.agg_value_window(1, 9 * HOUR, b1, w1), 4);
-        assert_eq!(s.agg_value_window(2, 9 * HOUR, b1, w1), 0, "an untouched slot is empty");
-    }
-
-    #[test]
-    fn compact_zones_keep_shared_tags_entry_time_and_recent_cells_stay_distinct() {
-        let mut rd = RefData::default();
-        let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        rd.add_cell("a", "", 0.0, 0.0, &tags(&["city", "station"]));
-        rd.add_cell("b", "", 0.0, 0.0, &tags(&["city"]));
-        for i in 0..20 {
-            rd.add_cell(&format!("x{i}"), "", 0.0, 0.0, &[]);
-        }
-        let (city, station) = (rd.tag("city").unwrap(), rd.tag("station").unwrap());
-        let mut s = SubState::default();
-        s.begin(0, None);
-        s.move_to(Some("a"), 0, &rd);
-        assert!(s.entered(&[station], &rd));
-        s.begin(HOUR, None);
-        s.move_to(Some("b"), HOUR, &rd);
-        assert!(s.left(&[station], &rd) && !s.entered(&[city], &rd));
-        assert_eq!((s.dwell(&[city], 2 * HOUR, &rd), s.dwell(&[station], 2 * HOUR, &rd)), (2 * HOUR, 0));
-        s.move_to(Some("unknown-1"), 3 * HOUR, &rd);
-        assert_eq!((s.cell_id_str(&rd), s.prev_cell()), (Some("unknown-1"), rd.cell("b")));
-        s.move_to(Some("unknown-2"), 4 * HOUR, &rd);
-        assert_eq!((s.cell_id_str(&rd), s.cell_since(), s.prev_cell()), (Some("unknown-2"), Some(4 * HOUR), None));
-        assert!(s.visited(&[station], DAY, 4 * HOUR, &rd) && !s.visited(&[station], HOUR, 4 * HOUR, &rd));
-        // Only the last 16 distinct cells are remembered: "a" drops out after 16 others.
-        for i in 0..14 {
-            s.move_to(Some(&format!("x{i}")), 5 * HOUR, &rd);
-        }
-        s.move_to(Some("b"), 5 * HOUR, &rd);
-        assert!(s.visited(&[station], DAY, 5 * HOUR, &rd), "16 distinct cells: a is still there");
-        s.move_to(Some("x14"), 5 * HOUR, &rd);
-        assert!(!s.visited(&[station], DAY, 5 * HOUR, &rd));
-        assert!(s.visited(&[city], DAY, 5 * HOUR, &rd), "b, seen again, moved up");
-    }
-}
+mod tests;
 
 /// How a subscriber's state carries over from one rule set to the next (hot reload): for each
 /// old rule, campaign, window slot and sequence slot, its index in the new set, or `None` when
