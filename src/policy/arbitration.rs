@@ -25,7 +25,7 @@ impl ContactPolicy {
         if let ([d], []) = (&mut survivors[..], held) {
             if let Some(r) = self.recent_on_channel(log, d) {
                 Self::spaced_out(d, r.id);
-                out.extend(survivors.drain(..));
+                out.append(&mut survivors);
             }
             return survivors;
         }

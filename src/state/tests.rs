@@ -112,7 +112,8 @@ fn recent_cells_and_zone_times_follow_the_plain_rules_over_a_long_walk() {
         rd.add_cell(&format!("c{c}"), "", 0.0, 0.0, &tags);
     }
     let mut s = SubState::default();
-    let (mut older, mut newest): (Vec<(CellId, Millis)>, Option<(CellId, Millis)>) = (Vec::new(), None);
+    let mut older: Vec<(CellId, Millis)> = Vec::new();
+    let mut newest: Option<(CellId, Millis)> = None;
     let mut entered: std::collections::HashMap<TagId, Millis> = Default::default();
     let mut x = 11u64;
     for step in 0..5_000i64 {
