@@ -232,12 +232,16 @@ impl SubTable {
         self.prefetch_lists_of(self.guess(m));
     }
 
-    /// Fetches the state of entry `i`, for a pass over entries spread over the table (its lists
-    /// a few entries later, [`SubTable::prefetch_lists_at`]).
+    /// Fetches the record and state of entry `i`, for a pass over entries spread over the table:
+    /// its lists are fetched a few entries later ([`SubTable::prefetch_lists_at`]), which reads
+    /// the state to find them.
     #[inline]
     pub fn prefetch_state_at(&self, i: u32) {
-        if let Some(st) = self.states.get(i as usize) {
+        if let (Some(sub), Some(st)) = (self.profiles.get(i as usize), self.states.get(i as usize)) {
+            prefetch(sub);
+            let st = (st as *const SubState).cast::<u8>();
             prefetch(st);
+            prefetch(st.wrapping_add(std::mem::size_of::<SubState>() - 1));
         }
     }
 

@@ -255,6 +255,11 @@ impl Shard {
         // Those a tick of snapshots leaves without a value.
         let mut missing = Vec::new();
         for (k, &i) in slots.iter().enumerate() {
+            // The state twice as far ahead, so that finding the lists below does not wait on it
+            // (a tick that visits a few subscribers spread over the table misses on every one).
+            if let Some(&further) = slots.get(k + 2 * PASS_AHEAD as usize) {
+                parts.subs.prefetch_state_at(further);
+            }
             if let Some(&ahead) = slots.get(k + PASS_AHEAD as usize) {
                 parts.subs.prefetch_lists_at(ahead);
                 if cells_ahead {
