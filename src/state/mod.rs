@@ -182,6 +182,11 @@ impl SubState {
     pub fn cells_addr(&self) -> Option<*const u8> {
         self.older_cells.addr()
     }
+
+    /// Where the derived attributes live, for a daily pass of a pack that has some.
+    pub fn derived_addr(&self) -> Option<*const u8> {
+        self.derived.addr()
+    }
 }
 
 impl Default for SubState {

@@ -253,6 +253,14 @@ impl SubTable {
         }
     }
 
+    /// Fetches the derived attributes of entry `i`, for a daily pass that reads them.
+    #[inline]
+    pub fn prefetch_derived_at(&self, i: u32) {
+        if let Some(a) = self.states.get(i as usize).and_then(SubState::derived_addr) {
+            prefetch(a);
+        }
+    }
+
     /// Fetches the lists of entry `i` (window buckets, the rare part), for a daily pass that
     /// walks the table in order: the entries come in sequence, their lists from anywhere.
     #[inline]

@@ -252,6 +252,9 @@ impl Shard {
         };
         stats.daily_visits += slots.len() as u64;
         let cells_ahead = work.pass.as_ref().is_some_and(DailyPass::reads_cells);
+        // A pack with derived attributes reads them in most ticks (a derive's held value, whom
+        // it is for, a condition on one).
+        let derived_ahead = !rules.derives.is_empty();
         // Those a tick of snapshots leaves without a value.
         let mut missing = Vec::new();
         for (k, &i) in slots.iter().enumerate() {
@@ -264,6 +267,9 @@ impl Shard {
                 parts.subs.prefetch_lists_at(ahead);
                 if cells_ahead {
                     parts.subs.prefetch_cells_at(ahead);
+                }
+                if derived_ahead {
+                    parts.subs.prefetch_derived_at(ahead);
                 }
             }
             parts.visit(i, &rules, &policy, &work, &scene, out, stats);
