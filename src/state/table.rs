@@ -80,6 +80,15 @@ pub struct SubTable {
     unknown: unknown::Unknown,
 }
 
+/// [`prefetch`] of both ends of `*p`: a record or state not aligned to the cache line (a record
+/// is 72 bytes) spans two lines, and the fields in the second are read as well.
+#[inline(always)]
+fn prefetch_whole<T>(p: *const T) {
+    let b = p.cast::<u8>();
+    prefetch(b);
+    prefetch(b.wrapping_add(std::mem::size_of::<T>() - 1));
+}
+
 /// Asks the CPU to start loading the cache line at `p` (a hint: it reads nothing and cannot fault).
 #[inline(always)]
 fn prefetch<T>(p: *const T) {
@@ -218,10 +227,8 @@ impl SubTable {
     pub fn prefetch_entry(&self, m: Msisdn) {
         let p = self.guess(m);
         if let (Some(sub), Some(st)) = (self.profiles.get(p), self.states.get(p)) {
-            prefetch(sub);
-            let st = (st as *const SubState).cast::<u8>();
-            prefetch(st);
-            prefetch(st.wrapping_add(std::mem::size_of::<SubState>() - 1));
+            prefetch_whole(sub);
+            prefetch_whole(st);
         }
     }
 
@@ -238,10 +245,8 @@ impl SubTable {
     #[inline]
     pub fn prefetch_state_at(&self, i: u32) {
         if let (Some(sub), Some(st)) = (self.profiles.get(i as usize), self.states.get(i as usize)) {
-            prefetch(sub);
-            let st = (st as *const SubState).cast::<u8>();
-            prefetch(st);
-            prefetch(st.wrapping_add(std::mem::size_of::<SubState>() - 1));
+            prefetch_whole(sub);
+            prefetch_whole(st);
         }
     }
 
