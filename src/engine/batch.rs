@@ -70,7 +70,7 @@ pub(super) fn run_batch(
             shard.subs.prefetch_entry(near.msisdn);
         }
         if let Some((_, _, next)) = b.events.get(k + LISTS) {
-            shard.subs.prefetch_lists(next.msisdn);
+            shard.subs.prefetch_lists(next.msisdn, next.cell().is_some());
         }
         // Event decoded -> decided: the timers due before it and the event itself.
         let timed = sample != 0 && pos % u64::from(sample) == 0;

@@ -76,6 +76,11 @@ pub struct RefData {
     /// Keyed inline (cell ids are about 17 bytes): a lookup compares the key where it lies in
     /// the table, not behind a pointer to a string elsewhere on the heap.
     cell_index: HashMap<crate::util::SmallStr, CellId, foldhash::fast::FixedState>,
+    /// Each cell's tags as a span of `cell_tag_pool` (its `tags` again): a move between cells
+    /// reads both cells' tags, and a few dozen kilobytes for every cell stay in the cache where
+    /// the cell records (two cache lines each) and their tag lists do not.
+    cell_tag_spans: Vec<(u32, u32)>,
+    cell_tag_pool: Vec<TagId>,
     pub tags: Vec<Box<str>>,
     tag_index: StrMap<TagId>,
     pub stores: Vec<Store>,
@@ -282,6 +287,8 @@ impl RefData {
         let mut tag_ids: Vec<TagId> = tags.iter().map(|t| self.intern_tag(t)).collect();
         tag_ids.sort_unstable();
         tag_ids.dedup();
+        let span = (self.cell_tag_pool.len() as u32, tag_ids.len() as u32);
+        self.cell_tag_pool.extend_from_slice(&tag_ids);
         let cell = Cell {
             id: id.into(),
             name: if name.is_empty() { id.into() } else { name.into() },
@@ -291,11 +298,24 @@ impl RefData {
             nearest_store: None,
         };
         match self.cell_index.get(id) {
-            Some(&i) => self.cells[i as usize] = cell,
+            Some(&i) => {
+                self.cells[i as usize] = cell;
+                self.cell_tag_spans[i as usize] = span;
+            }
             None => {
                 self.cell_index.insert(id.into(), self.cells.len() as CellId);
                 self.cells.push(cell);
+                self.cell_tag_spans.push(span);
             }
+        }
+    }
+
+    /// The tags of cell `c` (sorted; none for a cell it does not have), as [`Cell::tags`].
+    #[inline]
+    pub fn cell_tags(&self, c: CellId) -> &[TagId] {
+        match self.cell_tag_spans.get(c as usize) {
+            Some(&(from, n)) => self.cell_tag_pool.get(from as usize..(from + n) as usize).unwrap_or_default(),
+            None => &[],
         }
     }
 
@@ -446,6 +466,21 @@ fn for_each_record<T: for<'de> Deserialize<'de>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cells_tags_read_alike_from_its_record_and_the_compact_spans_after_it_is_replaced() {
+        let mut rd = RefData::default();
+        let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        rd.add_cell("a", "", 0.0, 0.0, &tags(&["station", "city", "city"]));
+        rd.add_cell("b", "", 0.0, 0.0, &[]);
+        rd.add_cell("c", "", 0.0, 0.0, &tags(&["mall"]));
+        rd.add_cell("a", "", 0.0, 0.0, &tags(&["airport"]));
+        for (i, cell) in rd.cells.iter().enumerate() {
+            assert_eq!(rd.cell_tags(i as CellId), &cell.tags[..], "cell {}", cell.id);
+        }
+        assert_eq!(rd.cell_tags(rd.cell("a").unwrap()), [rd.tag("airport").unwrap()]);
+        assert!(rd.cell_tags(rd.cell("b").unwrap()).is_empty() && rd.cell_tags(99).is_empty());
+    }
 
     fn load(file: &str, bytes: &[u8]) -> Result<(RefData, Subscribers), RefError> {
         let dir = std::env::temp_dir().join(format!("tidings-refdata-{}-{file}", std::process::id()));

@@ -433,7 +433,7 @@ impl SubState {
     }
 
     fn tags_of(c: u32, refdata: &RefData) -> &[TagId] {
-        known(c).and_then(|c| refdata.cells.get(c as usize)).map_or(&[], |c| &c.tags)
+        known(c).map_or(&[], |c| refdata.cell_tags(c))
     }
 
     /// When the subscriber entered cells carrying the `j`th tag of the current cell.

@@ -233,10 +233,15 @@ impl SubTable {
     }
 
     /// Fetches the lists of the state the first index slot of `m` points at (window buckets,
-    /// the rare part), for an event a few places ahead whose state was fetched earlier
+    /// the rare part, and with `cells` the recent cells, which a move to another cell edits),
+    /// for an event a few places ahead whose state was fetched earlier
     /// ([`SubTable::prefetch_entry`]).
-    pub fn prefetch_lists(&self, m: Msisdn) {
-        self.prefetch_lists_of(self.guess(m));
+    pub fn prefetch_lists(&self, m: Msisdn, cells: bool) {
+        let p = self.guess(m);
+        self.prefetch_lists_of(p);
+        if cells && let Some(a) = self.states.get(p).and_then(SubState::cells_addr) {
+            prefetch(a);
+        }
     }
 
     /// Fetches the record and state of entry `i`, for a pass over entries spread over the table:
