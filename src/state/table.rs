@@ -118,7 +118,7 @@ impl SubTable {
                 Ok(j) => profiles.swap(j as usize, i),
                 Err(at) => {
                     // Sized for every record: no growth here.
-                    index.insert(at, kept as u32);
+                    index.insert(at, kept as u32, Self::hash(m));
                     profiles.swap(kept, i);
                     kept += 1;
                 }
@@ -199,10 +199,10 @@ impl SubTable {
             Ok(i) => i,
             Err(mut at) => {
                 let i = self.profiles.len() as u32;
-                if !self.index.insert(at, i) {
+                if !self.index.insert(at, i, h) {
                     self.index.grow(|j| Self::hash(ps[j as usize].msisdn));
                     at = self.index.find(h, |_| false).expect_err("an empty slot after growing");
-                    self.index.insert(at, i);
+                    self.index.insert(at, i, h);
                 }
                 let p = make();
                 if !p.known() {
@@ -216,14 +216,17 @@ impl SubTable {
         (i, self.at(i))
     }
 
-    /// Fetches the first index slot of `m` into the cache (for an event some way ahead).
+    /// Fetches the first index slot of `m` and its tag into the cache (for an event some way
+    /// ahead).
     pub fn prefetch_slot(&self, m: Msisdn) {
-        prefetch(&self.slots()[self.index.first(Self::hash(m))]);
+        let first = self.index.first(Self::hash(m));
+        prefetch(&self.slots()[first]);
+        prefetch(&self.index.tags[first]);
     }
 
-    /// Fetches the record and state the first index slot of `m` points at (for an event a few
-    /// places ahead, its slot fetched by [`SubTable::prefetch_slot`] earlier). A wrong guess on
-    /// a collision costs a wasted fetch, nothing else.
+    /// Fetches the record and state of `m`'s entry as the index's tags tell (for an event a few
+    /// places ahead, its slot fetched by [`SubTable::prefetch_slot`] earlier). A wrong guess (a
+    /// tag shared, a number not in the table) costs a wasted fetch, nothing else.
     pub fn prefetch_entry(&self, m: Msisdn) {
         let p = self.guess(m);
         if let (Some(sub), Some(st)) = (self.profiles.get(p), self.states.get(p)) {
@@ -232,7 +235,7 @@ impl SubTable {
         }
     }
 
-    /// Fetches the lists of the state the first index slot of `m` points at (window buckets,
+    /// Fetches the lists of the state of `m`'s entry as the tags tell (window buckets,
     /// the rare part, and with `cells` the recent cells, which a move to another cell edits),
     /// for an event a few places ahead whose state was fetched earlier
     /// ([`SubTable::prefetch_entry`]).
@@ -290,10 +293,9 @@ impl SubTable {
         &self.index.slots
     }
 
-    /// The entry `m`'s first index slot points at: `m`'s own unless its slot collided (or
-    /// empty: past the end).
+    /// The entry of `m` as far as the index's tags tell (past the end when none).
     fn guess(&self, m: Msisdn) -> usize {
-        self.slots()[self.index.first(Self::hash(m))] as usize
+        self.index.guess(Self::hash(m)).map_or(usize::MAX, |p| p as usize)
     }
 
     /// Every entry, to change. A checkpoint in progress must be finished first (see
@@ -305,7 +307,7 @@ impl SubTable {
 
     /// Memory held by the table itself (records and states inline, index slots), for accounting.
     pub fn bytes(&self) -> usize {
-        self.profiles.bytes() + self.states.bytes() + self.index.slots.len() * 4
+        self.profiles.bytes() + self.states.bytes() + self.index.slots.len() * 5
     }
 }
 
