@@ -459,22 +459,23 @@ impl SubState {
         let old_tags = Self::tags_of(self.cell, refdata);
         let new_tags = Self::tags_of(new, refdata);
         let since = |t: &TagId| old_tags.binary_search(t).map_or(now, |j| self.zone_entered(j));
-        // Most moves keep no tag's time (nothing to store); a cell has a few tags, so their
-        // times are gathered on the stack, and a list of the same length is written in place.
-        if new_tags.iter().all(|t| since(t) == now) {
-            self.zone_since = ThinSlice::default();
-        } else if new_tags.len() <= ZONE_TAGS_ON_STACK {
-            let mut buf = [0; ZONE_TAGS_ON_STACK];
+        // A cell has a few tags: their times are gathered on the stack. Most moves keep no tag's
+        // time (nothing to store); a list of the same length is written in place.
+        let (mut buf, heap): ([Millis; ZONE_TAGS_ON_STACK], Vec<Millis>);
+        let times: &[Millis] = if new_tags.len() <= ZONE_TAGS_ON_STACK {
+            buf = [0; ZONE_TAGS_ON_STACK];
             new_tags.iter().zip(buf.iter_mut()).for_each(|(t, b)| *b = since(t));
-            let times = &buf[..new_tags.len()];
-            if self.zone_since.len() == times.len() {
-                self.zone_since.as_mut_slice().copy_from_slice(times);
-            } else {
-                self.zone_since = ThinSlice::from_slice(times);
-            }
+            &buf[..new_tags.len()]
         } else {
-            let times: Vec<Millis> = new_tags.iter().map(since).collect();
-            self.zone_since = ThinSlice::from_slice(&times);
+            heap = new_tags.iter().map(since).collect();
+            &heap
+        };
+        if times.iter().all(|s| *s == now) {
+            self.zone_since = ThinSlice::default();
+        } else if self.zone_since.len() == times.len() {
+            self.zone_since.as_mut_slice().copy_from_slice(times);
+        } else {
+            self.zone_since = ThinSlice::from_slice(times);
         }
         if new == UNKNOWN_CELL {
             self.rare_mut().unknown_cell = cell.map(Into::into);
