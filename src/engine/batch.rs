@@ -70,7 +70,11 @@ pub(super) fn run_batch(
             shard.subs.prefetch_entry(near.msisdn);
         }
         if let Some((_, _, next)) = b.events.get(k + LISTS) {
-            shard.subs.prefetch_lists(next.msisdn, next.cell().is_some());
+            let cell = next.cell();
+            shard.subs.prefetch_lists(next.msisdn, cell.is_some());
+            if let Some(c) = cell {
+                shard.refdata.prefetch_cell(c);
+            }
         }
         // Event decoded -> decided: the timers due before it and the event itself.
         let timed = sample != 0 && pos % u64::from(sample) == 0;

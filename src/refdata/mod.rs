@@ -6,6 +6,7 @@
 //!
 //! Cell tags are interned to small integers at load so that rules compare integers.
 
+mod cell_index;
 mod names;
 mod optouts;
 mod subscriber;
@@ -75,7 +76,7 @@ pub struct RefData {
     pub cells: Vec<Cell>,
     /// Keyed inline (cell ids are about 17 bytes): a lookup compares the key where it lies in
     /// the table, not behind a pointer to a string elsewhere on the heap.
-    cell_index: HashMap<crate::util::SmallStr, CellId, foldhash::fast::FixedState>,
+    cell_index: cell_index::CellIndex,
     /// Each cell's tags as a span of `cell_tag_pool` (its `tags` again): a move between cells
     /// reads both cells' tags, and a few dozen kilobytes for every cell stay in the cache where
     /// the cell records (two cache lines each) and their tag lists do not.
@@ -298,12 +299,12 @@ impl RefData {
             nearest_store: None,
         };
         match self.cell_index.get(id) {
-            Some(&i) => {
+            Some(i) => {
                 self.cells[i as usize] = cell;
                 self.cell_tag_spans[i as usize] = span;
             }
             None => {
-                self.cell_index.insert(id.into(), self.cells.len() as CellId);
+                self.cell_index.insert(id, self.cells.len() as CellId);
                 self.cells.push(cell);
                 self.cell_tag_spans.push(span);
             }
@@ -378,7 +379,14 @@ impl RefData {
     }
 
     pub fn cell(&self, id: &str) -> Option<CellId> {
-        self.cell_index.get(id).copied()
+        self.cell_index.get(id)
+    }
+
+    /// Fetches where [`RefData::cell`] will look `id` up into the cache, for an event a few
+    /// places ahead.
+    #[inline]
+    pub fn prefetch_cell(&self, id: &str) {
+        self.cell_index.prefetch(id);
     }
 
     /// The calendar entry active at `now` whose venue is one of `tags`, first by start time.

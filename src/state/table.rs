@@ -89,17 +89,7 @@ fn prefetch_whole<T>(p: *const T) {
     prefetch(b.wrapping_add(std::mem::size_of::<T>() - 1));
 }
 
-/// Asks the CPU to start loading the cache line at `p` (a hint: it reads nothing and cannot fault).
-#[inline(always)]
-fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `_mm_prefetch` is an architectural hint; any address is allowed.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(p.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
+use crate::util::prefetch;
 
 impl SubTable {
     fn hash(m: Msisdn) -> u64 {
