@@ -232,8 +232,8 @@ impl SubTable {
     pub fn prefetch_lists(&self, m: Msisdn, cells: bool) {
         let p = self.guess(m);
         self.prefetch_lists_of(p);
-        if cells && let Some(a) = self.states.get(p).and_then(SubState::cells_addr) {
-            prefetch(a);
+        if cells {
+            self.prefetch_part(p, SubState::cells_addr);
         }
     }
 
@@ -251,15 +251,19 @@ impl SubTable {
     /// Fetches the recent cells of entry `i`, for a daily pass whose rules read them.
     #[inline]
     pub fn prefetch_cells_at(&self, i: u32) {
-        if let Some(a) = self.states.get(i as usize).and_then(SubState::cells_addr) {
-            prefetch(a);
-        }
+        self.prefetch_part(i as usize, SubState::cells_addr);
     }
 
     /// Fetches the derived attributes of entry `i`, for a daily pass that reads them.
     #[inline]
     pub fn prefetch_derived_at(&self, i: u32) {
-        if let Some(a) = self.states.get(i as usize).and_then(SubState::derived_addr) {
+        self.prefetch_part(i as usize, SubState::derived_addr);
+    }
+
+    /// Fetches the list `addr` finds in the state of entry `p` (its state fetched earlier).
+    #[inline]
+    fn prefetch_part(&self, p: usize, addr: fn(&SubState) -> Option<*const u8>) {
+        if let Some(a) = self.states.get(p).and_then(addr) {
             prefetch(a);
         }
     }
