@@ -389,6 +389,11 @@ impl RefData {
         self.cell_index.prefetch(id);
     }
 
+    /// Whether any calendar entry with a venue is in progress at `now`.
+    pub fn calendar_on(&self, now: Millis) -> bool {
+        self.calendar.iter().any(|c| c.venue.is_some() && c.start <= now && now < c.end)
+    }
+
     /// The calendar entry active at `now` whose venue is one of `tags`, first by start time.
     pub fn calendar_at(&self, tags: &[TagId], now: Millis) -> Option<&CalendarEntry> {
         self.calendar

@@ -522,6 +522,11 @@ impl SubState {
         known(self.cell).and_then(|c| refdata.cells.get(c as usize))
     }
 
+    /// The cell the subscriber is in, when the reference data has it.
+    pub fn known_cell(&self) -> Option<CellId> {
+        known(self.cell)
+    }
+
     pub fn cell_id_str<'a>(&'a self, refdata: &'a RefData) -> Option<&'a str> {
         match self.cell {
             NO_CELL => None,

@@ -434,7 +434,12 @@ impl<'a> Ctx<'a> {
     /// with a tag of their cell.
     pub fn calendar_here(&self) -> Option<&'a crate::refdata::CalendarEntry> {
         let refdata = self.refdata;
-        self.state.cell_ref(refdata).and_then(|c| refdata.calendar_at(&c.tags, self.now))
+        // Most of the time nothing with a place is on: the cell is not looked at then.
+        if !refdata.calendar_on(self.now) {
+            return None;
+        }
+        let tags = refdata.cell_tags(self.state.known_cell()?);
+        refdata.calendar_at(tags, self.now)
     }
 
     /// Whole local days since a date.

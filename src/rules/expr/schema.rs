@@ -520,16 +520,14 @@ impl Field {
                 .map_or(Value::Null, |n| Value::Str(Cow::Borrowed(n))),
             F::CellId => st.cell_id_str(cx.refdata).map_or(Value::Null, |s| Value::Str(Cow::Borrowed(s))),
             F::CellName => cell().map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.name))),
-            F::CellTags => Value::Tags(cell().map_or(&[][..], |c| &c.tags)),
+            F::CellTags => Value::Tags(st.known_cell().map_or(&[][..], |c| cx.refdata.cell_tags(c))),
             F::CellKnown => Value::Bool(cell().is_some()),
             F::CellSince => int(st.cell_since()),
             F::PrevCellId => st
                 .prev_cell()
                 .and_then(|c| cx.refdata.cells.get(c as usize))
                 .map_or(Value::Null, |c| Value::Str(Cow::Borrowed(&c.id))),
-            F::PrevCellTags => {
-                Value::Tags(st.prev_cell().and_then(|c| cx.refdata.cells.get(c as usize)).map_or(&[][..], |c| &c.tags))
-            }
+            F::PrevCellTags => Value::Tags(st.prev_cell().map_or(&[][..], |c| cx.refdata.cell_tags(c))),
             F::StoreName => store().map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.name))),
             F::StoreId => store().map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.id))),
             F::StoreAddress => store().map_or(Value::Null, |(s, _)| Value::Str(Cow::Borrowed(&s.address))),
