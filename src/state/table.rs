@@ -209,9 +209,7 @@ impl SubTable {
     /// Fetches the first index slot of `m` and its tag into the cache (for an event some way
     /// ahead).
     pub fn prefetch_slot(&self, m: Msisdn) {
-        let first = self.index.first(Self::hash(m));
-        prefetch(&self.slots()[first]);
-        prefetch(&self.index.tags[first]);
+        prefetch(self.index.line_of(self.index.first(Self::hash(m))));
     }
 
     /// Fetches the record and state of `m`'s entry as the index's tags tell (for an event a few
@@ -283,10 +281,6 @@ impl SubTable {
         }
     }
 
-    fn slots(&self) -> &[u32] {
-        &self.index.slots
-    }
-
     /// The entry of `m` as far as the index's tags tell (past the end when none).
     fn guess(&self, m: Msisdn) -> usize {
         self.index.guess(Self::hash(m)).map_or(usize::MAX, |p| p as usize)
@@ -301,7 +295,7 @@ impl SubTable {
 
     /// Memory held by the table itself (records and states inline, index slots), for accounting.
     pub fn bytes(&self) -> usize {
-        self.profiles.bytes() + self.states.bytes() + self.index.slots.len() * 5
+        self.profiles.bytes() + self.states.bytes() + self.index.bytes()
     }
 }
 

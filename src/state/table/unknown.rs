@@ -115,7 +115,7 @@ impl SubTable {
             let lm = self.profiles[last as usize].msisdn;
             let ps = &self.profiles;
             if let Ok(slot) = self.index.slot_of(Self::hash(lm), |p| ps[p as usize].msisdn == lm) {
-                self.index.slots[slot] = i;
+                self.index.set_slot(slot, i);
             }
         }
         self.profiles.swap_remove(i as usize);
