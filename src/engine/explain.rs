@@ -194,7 +194,7 @@ pub fn describe_subscriber(
             "brand": sub.brand.as_str(),
             "tier": sub.tier.as_str(),
             "status": sub.status.as_str(),
-            "dnd": sub.dnd.any(),
+            "dnd": sub.dnd().any(),
         },
         "state": {
             "balance_fen": st.balance(),

@@ -55,8 +55,8 @@ impl ContactPolicy {
         if let Some(o) = refused {
             return Some((Suppression::Dnd, o.describe()));
         }
-        if sub.dnd.blocks(channel) {
-            let scope = if sub.dnd.all { "all channels".to_string() } else { format!("{channel}") };
+        if sub.dnd().blocks(channel) {
+            let scope = if sub.dnd().all { "all channels".to_string() } else { format!("{channel}") };
             return Some((Suppression::Dnd, format!("the subscriber opted out of {scope}")));
         }
         None

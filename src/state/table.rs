@@ -308,12 +308,12 @@ mod tests {
     fn subscriber_table_grows_keeps_the_last_duplicate_and_finds_everyone() {
         let m = |i: u64| Msisdn::from_raw(13_800_000_000 + i * 7);
         let mut loaded: Vec<Profile> = (0..100).map(|i| Profile::unknown(m(i))).collect();
-        let mut again = Profile::unknown(m(5));
-        again.arpu_fen = 42;
-        loaded.push(again);
+        let again =
+            crate::refdata::SubscriberRecord { arpu_fen: 42, ..crate::refdata::SubscriberRecord::unknown(m(5)) };
+        loaded.push(Profile::new(&again, true, &mut crate::refdata::Names::default()));
         let mut t = SubTable::new(loaded, usize::MAX);
         assert_eq!(t.len(), 100);
-        assert_eq!(t.get_mut(m(5)).map(|e| e.sub.arpu_fen), Some(42), "a later record replaces an earlier one");
+        assert_eq!(t.get_mut(m(5)).map(|e| e.sub.arpu_fen()), Some(42), "a later record replaces an earlier one");
         // Past two blocks of added entries: the loaded ones never move.
         let n = 100 + 2 * BLOCK as u64 + 7;
         let first = &t.profiles[0] as *const Profile;

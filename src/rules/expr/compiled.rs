@@ -195,7 +195,7 @@ fn int_fn(ir: &Ir) -> IntFn {
         Ir::Field(F::LastTopupAt) => Box::new(|cx| cx.state.last_topup().map(|t| t.0)),
         Ir::Field(F::LastTopupFen) => Box::new(|cx| cx.state.last_topup().map(|t| t.1)),
         Ir::Field(F::Now) => Box::new(|cx| Some(cx.now)),
-        Ir::Field(F::ArpuFen) => Box::new(|cx| Some(cx.sub.arpu_fen)),
+        Ir::Field(F::ArpuFen) => Box::new(|cx| Some(cx.sub.arpu_fen())),
         Ir::Field(F::Derived(slot)) => {
             let slot = *slot;
             Box::new(move |cx| match cx.state.derived_value(slot).map(|d| d.value()) {
@@ -341,7 +341,7 @@ fn bool_reader(f: Field) -> Option<fn(&Ctx) -> bool> {
         F::Corporate => |cx| cx.sub.corporate(),
         F::Foreign => |cx| cx.sub.foreign(),
         F::Employee => |cx| cx.sub.employee(),
-        F::Dnd => |cx| cx.sub.dnd.any(),
+        F::Dnd => |cx| cx.sub.dnd().any(),
         F::IsBirthday => |cx| cx.birthday_today(cx.sub),
         F::CalActive => |cx| cx.calendar_here().is_some(),
         _ => return None,
