@@ -565,11 +565,10 @@ impl SubState {
     pub fn visited(&self, tags: &[TagId], window: i64, now: Millis, refdata: &RefData) -> bool {
         let newest = known(self.last_cell).map(|c| (c, self.last_cell_seen));
         self.older_cells.iter().copied().chain(newest).any(|(c, seen)| {
-            seen > now - window
-                && refdata
-                    .cells
-                    .get(c as usize)
-                    .is_some_and(|cell| tags.iter().any(|t| cell.tags.binary_search(t).is_ok()))
+            seen > now - window && {
+                let have = refdata.cell_tags(c);
+                tags.iter().any(|t| have.binary_search(t).is_ok())
+            }
         })
     }
 
