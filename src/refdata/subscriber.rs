@@ -157,7 +157,7 @@ pub fn arpu_fen(v: i64) -> Result<i64, String> {
 const DND_ALL: u8 = 0x80;
 
 fn pack_birthday(b: Option<(u32, u32)>) -> u16 {
-    b.map_or(0, |(m, d)| (m as u16) << 5 | (d as u16 & 31))
+    b.map_or(0, |(m, d)| ((m as u16) << 5) | (d as u16 & 31))
 }
 
 fn pack_dnd(d: Dnd) -> u8 {

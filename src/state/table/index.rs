@@ -59,7 +59,7 @@ impl NumberIndex {
     /// The first slot of the number of hash `h` (from its bottom 32 bits, scaled to the slots).
     #[inline]
     pub(super) fn first(&self, h: u64) -> usize {
-        ((h & 0xffff_ffff) * self.n as u64 >> 32) as usize
+        (((h & 0xffff_ffff) * self.n as u64) >> 32) as usize
     }
 
     #[inline]
