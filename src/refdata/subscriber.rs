@@ -126,7 +126,7 @@ impl SubscriberRecord {
 #[repr(align(64))]
 pub struct Profile {
     pub msisdn: Msisdn,
-    /// Fen a month: up to 21 million CNY, which the loaders check ([`arpu_fen`]).
+    /// Fen a month: up to 21 million CNY, which the loaders check ([`check_arpu_fen`]).
     arpu_fen: i32,
     pub services: Labels,
     pub prefs: Labels,
@@ -145,8 +145,8 @@ pub struct Profile {
     flags: u8,
 }
 
-/// A subscriber record's monthly revenue in fen as a profile keeps it, or why it cannot be.
-pub fn arpu_fen(v: i64) -> Result<i64, String> {
+/// A subscriber record's monthly revenue in fen, or why a profile cannot keep it.
+pub fn check_arpu_fen(v: i64) -> Result<i64, String> {
     match i32::try_from(v) {
         Ok(_) => Ok(v),
         Err(_) => Err(format!("arpu_fen: {v} is out of range (at most 2147483647 fen a month)")),
@@ -155,6 +155,13 @@ pub fn arpu_fen(v: i64) -> Result<i64, String> {
 
 /// `Profile::dnd`'s bit for every channel (channel bits are the low ones).
 const DND_ALL: u8 = 0x80;
+const _: () = assert!(Channel::NAMES.len() < 8, "a channel's do-not-disturb bit would meet DND_ALL");
+
+/// The monthly revenue a profile keeps: read values are checked ([`check_arpu_fen`]); one made
+/// otherwise (a test's record) is clamped.
+fn arpu_i32(v: i64) -> i32 {
+    v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+}
 
 fn pack_birthday(b: Option<(u32, u32)>) -> u16 {
     b.map_or(0, |(m, d)| ((m as u16) << 5) | (d as u16 & 31))
@@ -175,8 +182,7 @@ impl Profile {
     pub fn new(s: &SubscriberRecord, known: bool, names: &mut Names) -> Profile {
         let mut p = Profile {
             msisdn: s.msisdn,
-            // Checked where records are read ([`arpu_fen`]); a record made otherwise is clamped.
-            arpu_fen: s.arpu_fen.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+            arpu_fen: arpu_i32(s.arpu_fen),
             services: names.services.set_of(&s.services),
             prefs: names.prefs.set_of(&s.prefs),
             customer_id: names.add(&s.customer_id),
@@ -284,7 +290,7 @@ impl Profile {
             C::AccountId(v) => names.replace(&mut self.account_id, v),
             C::Brand(v) => self.brand = *v,
             C::Tier(v) => self.tier = *v,
-            C::ArpuFen(v) => self.arpu_fen = (*v).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+            C::ArpuFen(v) => self.arpu_fen = arpu_i32(*v),
             C::JoinDate(v) => self.join_date = *v,
             C::Birthday(v) => self.birthday = pack_birthday(*v),
             C::Corporate(v) => self.set_flag(CORPORATE, *v),
@@ -419,7 +425,7 @@ impl ProfileChange {
             F::AccountId => C::AccountId(string(v)?.into()),
             F::Brand => C::Brand(symbol(v, Brand::parse, Brand::NAMES)?),
             F::Tier => C::Tier(symbol(v, Tier::parse, Tier::NAMES)?),
-            F::ArpuFen => C::ArpuFen(arpu_fen(v.as_i64().ok_or("expected an integer (fen)")?)?),
+            F::ArpuFen => C::ArpuFen(check_arpu_fen(v.as_i64().ok_or("expected an integer (fen)")?)?),
             F::JoinDate => C::JoinDate(if v.is_null() { None } else { Some(date(string(v)?)?) }),
             F::Birthday => C::Birthday(if v.is_null() { None } else { Some(month_day(string(v)?)?) }),
             F::Corporate => C::Corporate(v.as_bool().ok_or("expected true or false")?),
@@ -542,7 +548,7 @@ impl TryFrom<SubscriberLine> for SubscriberRecord {
             account_id: r.account_id.into(),
             brand: symbol(&sym(&r.brand), Brand::parse, Brand::NAMES).map_err(|e| format!("brand: {e}"))?,
             tier: symbol(&sym(&r.tier), Tier::parse, Tier::NAMES).map_err(|e| format!("tier: {e}"))?,
-            arpu_fen: arpu_fen(r.arpu_fen)?,
+            arpu_fen: check_arpu_fen(r.arpu_fen)?,
             join_date: r.join_date.as_deref().map(date).transpose()?,
             birthday: r.birthday.as_deref().map(month_day).transpose()?,
             corporate: r.corporate,
@@ -649,7 +655,7 @@ impl Profile {
         let account_id = d.str()?.into();
         let brand = d.sym(Brand::parse)?;
         let tier = d.sym(Tier::parse)?;
-        let arpu_fen = arpu_fen(d.i64()?).map_err(Bad)?;
+        let arpu_fen = check_arpu_fen(d.i64()?).map_err(Bad)?;
         let join_date = match d.opt_i64()? {
             Some(n) => {
                 Some(NaiveDate::from_num_days_from_ce_opt(n as i32).ok_or_else(|| Bad(format!("bad join date {n}")))?)
@@ -754,7 +760,7 @@ mod tests {
             assert_eq!((back.birthday, back.dnd, back.arpu_fen), (birthday, dnd, arpu));
         }
         // Out of a profile's range: refused where records and changes are read, with the field.
-        assert!(arpu_fen(i64::from(i32::MAX) + 1).is_err_and(|e| e.starts_with("arpu_fen:")));
+        assert!(check_arpu_fen(i64::from(i32::MAX) + 1).is_err_and(|e| e.starts_with("arpu_fen:")));
         let change = ProfileChange::from_json("arpu_fen", &serde_json::json!(3_000_000_000i64));
         assert!(change.is_err_and(|e| e.contains("out of range")), "a change beyond the range is refused");
     }
