@@ -62,6 +62,7 @@ pub(super) fn run_batch(
     const FAR: usize = 16;
     const NEAR: usize = 8;
     const LISTS: usize = 4;
+    let latency = crate::telemetry::decision_latency();
     for (k, (pos, threshold, ev)) in b.events.iter().enumerate() {
         if let Some((_, _, far)) = b.events.get(k + FAR) {
             shard.subs.prefetch_slot(far.msisdn);
@@ -88,7 +89,7 @@ pub(super) fn run_batch(
             if stats.latency_ns.len() < LATENCY_KEEP {
                 stats.latency_ns.push(ns);
             }
-            crate::telemetry::decision_latency(u64::from(ns));
+            latency.record(f64::from(ns) * 1e-9);
         }
     }
     shard.fire_timers(b.end_wm, &place, &mut out, stats);
