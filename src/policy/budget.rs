@@ -28,6 +28,10 @@ use crate::contact::{Decision, Outcome, Suppression};
 use crate::rules::RuleSet;
 use crate::rules::policy::Budget;
 use std::collections::HashMap;
+
+/// Names hashed as the rest of the engine does (foldhash): every sent decision looks its
+/// campaign up here.
+type Fast = foldhash::fast::FixedState;
 use std::sync::{Arc, Mutex};
 
 /// What a campaign has spent.
@@ -41,9 +45,9 @@ pub struct Spent {
 #[derive(Default)]
 pub struct Budgets {
     /// The campaigns with a budget in the rules in force, by name.
-    budgets: HashMap<Arc<str>, Budget>,
+    budgets: HashMap<Arc<str>, Budget, Fast>,
     /// Spent, by campaign name: every campaign that ever had a budget in this run.
-    spent: HashMap<Arc<str>, Spent>,
+    spent: HashMap<Arc<str>, Spent, Fast>,
     rules: Option<Arc<RuleSet>>,
     /// This instance's share of every budget (1: the whole).
     share: f64,
