@@ -389,16 +389,14 @@ impl RefData {
         self.cell_index.prefetch(id);
     }
 
-    /// Whether any calendar entry with a venue is in progress at `now`.
-    pub fn calendar_on(&self, now: Millis) -> bool {
-        self.calendar.iter().any(|c| c.venue.is_some() && c.start <= now && now < c.end)
-    }
-
-    /// The calendar entry active at `now` whose venue is one of `tags`, first by start time.
-    pub fn calendar_at(&self, tags: &[TagId], now: Millis) -> Option<&CalendarEntry> {
-        self.calendar
-            .iter()
-            .find(|c| c.start <= now && now < c.end && c.venue.is_some_and(|v| tags.binary_search(&v).is_ok()))
+    /// The calendar entry active at `now` whose venue is a tag of `cell`, first by start time.
+    /// The cell's tags are read only once an entry with a venue is in progress (most of the
+    /// time none is).
+    pub fn calendar_at(&self, cell: Option<CellId>, now: Millis) -> Option<&CalendarEntry> {
+        let cell = cell?;
+        self.calendar.iter().find(|c| {
+            c.start <= now && now < c.end && c.venue.is_some_and(|v| self.cell_tags(cell).binary_search(&v).is_ok())
+        })
     }
 
     /// The festival (a calendar entry of kind `festival`) on at `now`, if any.

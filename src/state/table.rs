@@ -80,8 +80,8 @@ pub struct SubTable {
     unknown: unknown::Unknown,
 }
 
-/// [`prefetch`] of both ends of `*p`: a record or state not aligned to the cache line (a record
-/// is 72 bytes) spans two lines, and the fields in the second are read as well.
+/// [`prefetch`] of both ends of `*p`: a state (128 bytes) spans two cache lines, and the fields
+/// in the second are read as well; for a record (one line of 64) both ends are the same line.
 #[inline(always)]
 fn prefetch_whole<T>(p: *const T) {
     let b = p.cast::<u8>();
@@ -216,11 +216,7 @@ impl SubTable {
     /// places ahead, its slot fetched by [`SubTable::prefetch_slot`] earlier). A wrong guess (a
     /// tag shared, a number not in the table) costs a wasted fetch, nothing else.
     pub fn prefetch_entry(&self, m: Msisdn) {
-        let p = self.guess(m);
-        if let (Some(sub), Some(st)) = (self.profiles.get(p), self.states.get(p)) {
-            prefetch_whole(sub);
-            prefetch_whole(st);
-        }
+        self.prefetch_record_and_state(self.guess(m));
     }
 
     /// Fetches the lists of the state of `m`'s entry as the tags tell (window buckets,
@@ -240,7 +236,12 @@ impl SubTable {
     /// the state to find them.
     #[inline]
     pub fn prefetch_state_at(&self, i: u32) {
-        if let (Some(sub), Some(st)) = (self.profiles.get(i as usize), self.states.get(i as usize)) {
+        self.prefetch_record_and_state(i as usize);
+    }
+
+    #[inline]
+    fn prefetch_record_and_state(&self, p: usize) {
+        if let (Some(sub), Some(st)) = (self.profiles.get(p), self.states.get(p)) {
             prefetch_whole(sub);
             prefetch_whole(st);
         }

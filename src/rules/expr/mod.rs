@@ -433,13 +433,7 @@ impl<'a> Ctx<'a> {
     /// The calendar entry in progress where the subscriber is now (`calendar.*`): one tagged
     /// with a tag of their cell.
     pub fn calendar_here(&self) -> Option<&'a crate::refdata::CalendarEntry> {
-        let refdata = self.refdata;
-        // Most of the time nothing with a place is on: the cell is not looked at then.
-        if !refdata.calendar_on(self.now) {
-            return None;
-        }
-        let tags = refdata.cell_tags(self.state.known_cell()?);
-        refdata.calendar_at(tags, self.now)
+        self.refdata.calendar_at(self.state.known_cell(), self.now)
     }
 
     /// Whole local days since a date.
