@@ -28,10 +28,6 @@ use crate::contact::{Decision, Outcome, Suppression};
 use crate::rules::RuleSet;
 use crate::rules::policy::Budget;
 use std::collections::HashMap;
-
-/// Names hashed as the rest of the engine does (foldhash): every sent decision looks its
-/// campaign up here.
-type Fast = foldhash::fast::FixedState;
 use std::sync::{Arc, Mutex};
 
 /// What a campaign has spent.
@@ -44,10 +40,11 @@ pub struct Spent {
 /// The budget stage of the write side.
 #[derive(Default)]
 pub struct Budgets {
-    /// The campaigns with a budget in the rules in force, by name.
-    budgets: HashMap<Arc<str>, Budget, Fast>,
+    /// The campaigns with a budget in the rules in force, by name (hashed by foldhash like the
+    /// engine's other name tables: every sent decision looks its campaign up here).
+    budgets: HashMap<Arc<str>, Budget, foldhash::fast::FixedState>,
     /// Spent, by campaign name: every campaign that ever had a budget in this run.
-    spent: HashMap<Arc<str>, Spent, Fast>,
+    spent: HashMap<Arc<str>, Spent, foldhash::fast::FixedState>,
     rules: Option<Arc<RuleSet>>,
     /// This instance's share of every budget (1: the whole).
     share: f64,
